@@ -1,0 +1,1 @@
+//! Configuration (TOML). (Stub: the server owner fills it in.)

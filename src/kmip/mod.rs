@@ -1,0 +1,5 @@
+//! Typed KMIP 1.0–1.4 and 2.0–2.1: tags, enumerations, attributes, messages.
+//!
+//! Built on [`crate::ttlv`]; knows message shapes, not what operations do.
+
+pub mod tag;

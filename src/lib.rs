@@ -1,0 +1,14 @@
+//! Keyward: a KMIP key manager for VMware vCenter and vSAN.
+//!
+//! Dependencies point inward: `server` → `engine` → (`store`, `seal`, `kmip` → `ttlv`).
+//! The codec knows nothing of operations; the engine never touches a socket.
+
+pub mod client;
+pub mod config;
+pub mod engine;
+pub mod kmip;
+pub mod pki;
+pub mod seal;
+pub mod server;
+pub mod store;
+pub mod ttlv;

@@ -1,0 +1,1 @@
+//! The mio event loop: TCP + rustls, framing, dispatch, group commit. (Stub.)

@@ -1,0 +1,87 @@
+//! The store interface the engine uses, and its embedded redb backend.
+//!
+//! The store knows nothing of KMIP: it keeps opaque object records, maintains the index terms
+//! the engine computes for them, and holds a small meta table (schema version, wrapped master
+//! key). A replicated backend (etcd) will implement the same traits.
+//!
+//! Contract (fixed; other modules build on it): [`StoredObject`], [`IndexTerm`], [`ReadView`],
+//! [`WriteView`], [`WriteTxn`], [`Store`], [`StoreError`].
+
+pub mod redb;
+
+/// One managed object as stored. Everything but `uid`, `owner` and `index_terms` is opaque
+/// to the store.
+#[derive(Clone, PartialEq, Eq)]
+pub struct StoredObject {
+    /// Server-generated Unique Identifier (UUID text); never reused.
+    pub uid: String,
+    /// Identity of the client that owns the object.
+    pub owner: String,
+    /// Incremented by the engine on every write of this record.
+    pub version: u64,
+    /// Engine-encoded metadata (object type, state, attributes) — never key material.
+    pub metadata: Vec<u8>,
+    /// Key material sealed under the master key (nonce ‖ ciphertext ‖ tag); `None` once destroyed.
+    pub sealed_material: Option<Vec<u8>>,
+    /// Index terms the engine wants this object found by (name, custom attributes, …).
+    pub index_terms: Vec<IndexTerm>,
+}
+
+impl std::fmt::Debug for StoredObject {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoredObject")
+            .field("uid", &self.uid)
+            .field("owner", &self.owner)
+            .field("version", &self.version)
+            .field("metadata_len", &self.metadata.len())
+            .field("sealed", &self.sealed_material.is_some())
+            .field("index_terms", &self.index_terms.len())
+            .finish()
+    }
+}
+
+/// An opaque, engine-defined lookup key, scoped to the object's owner.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct IndexTerm(pub Vec<u8>);
+
+/// Errors of the store layer. Messages never contain key material.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("storage I/O failed: {0}")]
+    Io(String),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    #[error("store schema version {found} is not supported (this build reads {supported})")]
+    UnsupportedSchema { found: u32, supported: u32 },
+    #[error("the store failed earlier and must be reopened: {0}")]
+    Failed(String),
+    #[error("conflicting concurrent update of {0}")]
+    Conflict(String),
+}
+
+/// Reads from one consistent snapshot.
+pub trait ReadView {
+    fn get(&self, uid: &str) -> Result<Option<StoredObject>, StoreError>;
+    /// UIDs owned by `owner`, in ascending UID order; with a term, only objects carrying it.
+    fn find(&self, owner: &str, term: Option<&IndexTerm>) -> Result<Vec<String>, StoreError>;
+    fn get_meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
+}
+
+/// Reads and writes inside one write transaction; reads see the transaction's own writes.
+pub trait WriteView: ReadView {
+    /// Inserts or replaces the record for `object.uid`, replacing its index terms.
+    fn put(&mut self, object: &StoredObject) -> Result<(), StoreError>;
+    fn put_meta(&mut self, key: &str, value: &[u8]) -> Result<(), StoreError>;
+}
+
+/// A write transaction: dropped without `commit`, nothing it wrote survives.
+pub trait WriteTxn: WriteView {
+    /// Makes every write durable (fsync) before returning.
+    fn commit(self: Box<Self>) -> Result<(), StoreError>;
+}
+
+/// A store backend. Many readers, one writer at a time.
+pub trait Store: Send + Sync {
+    fn read(&self) -> Result<Box<dyn ReadView + '_>, StoreError>;
+    fn write(&self) -> Result<Box<dyn WriteTxn + '_>, StoreError>;
+}
