@@ -15,7 +15,11 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_message_bytes: 1 << 20, max_depth: 32, max_items: 65_536 }
+        Limits {
+            max_message_bytes: 1 << 20,
+            max_depth: 32,
+            max_items: 65_536,
+        }
     }
 }
 
