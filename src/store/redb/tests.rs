@@ -262,3 +262,65 @@ fn open_fails_cleanly_on_a_file_that_is_not_a_database() {
     std::fs::write(&path, vec![0x5A; 8192]).unwrap();
     assert!(RedbStore::open(&path).is_err());
 }
+
+/// Set in the child process of `reopens_after_the_process_dies_without_closing`.
+const CRASH_CHILD_ENV: &str = "KEYWARD_STORE_CRASH_CHILD_DB";
+
+/// In the child: commits objects, then aborts the process so redb never closes the file.
+/// In a normal test run this does nothing.
+#[test]
+fn crash_child_commits_then_aborts() {
+    let Some(path) = std::env::var_os(CRASH_CHILD_ENV) else {
+        return;
+    };
+    let store = RedbStore::open(std::path::Path::new(&path)).unwrap();
+    put_all(
+        &store,
+        &[object("u1", "alice", &[b"t"]), object("u2", "alice", &[])],
+    );
+    // An open, uncommitted transaction at the moment of death must leave no trace.
+    let mut txn = store.write().unwrap();
+    txn.put(&object("u3", "alice", &[b"t"])).unwrap();
+    std::process::abort();
+}
+
+#[test]
+fn reopens_after_the_process_dies_without_closing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("keyward.redb");
+    let status = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "store::redb::tests::crash_child_commits_then_aborts",
+            "--nocapture",
+        ])
+        .env(CRASH_CHILD_ENV, &path)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(!status.success(), "child was expected to abort");
+
+    let mut store = RedbStore::open(&path).unwrap();
+    assert!(
+        store.repaired_on_open(),
+        "redb did not notice the unclean shutdown"
+    );
+    {
+        let view = store.read().unwrap();
+        assert_eq!(view.find("alice", None).unwrap(), vec!["u1", "u2"]);
+        assert_eq!(view.find("alice", Some(&term(b"t"))).unwrap(), vec!["u1"]);
+        assert_eq!(
+            view.get("u1").unwrap(),
+            Some(object("u1", "alice", &[b"t"]))
+        );
+        assert_eq!(view.get("u3").unwrap(), None);
+    }
+    assert!(store.check_integrity().unwrap());
+    // Still writable, and a clean close afterwards needs no repair.
+    put_all(&store, &[object("u4", "alice", &[])]);
+    drop(store);
+    let store = RedbStore::open(&path).unwrap();
+    assert!(!store.repaired_on_open());
+    assert!(store.read().unwrap().get("u4").unwrap().is_some());
+}
