@@ -63,7 +63,10 @@ pub struct Engine {
 
 impl Engine {
     pub fn new(config: EngineConfig, master: Arc<MasterKey>) -> Engine {
-        Engine { _config: config, _master: master }
+        Engine {
+            _config: config,
+            _master: master,
+        }
     }
 
     /// Decodes one framed request message (header included) and classifies it.

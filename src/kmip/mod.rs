@@ -2,4 +2,7 @@
 //!
 //! Built on [`crate::ttlv`]; knows message shapes, not what operations do.
 
+pub mod json;
+pub mod names;
 pub mod tag;
+pub mod xml;

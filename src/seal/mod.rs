@@ -58,7 +58,10 @@ impl MasterKey {
 
 /// Loads the wrapped master key from the store's meta table and unwraps it with `provider`;
 /// on a fresh store, generates one from the OS CSPRNG, wraps it and stores it (committed).
-pub fn open_master_key(store: &dyn Store, provider: &dyn RootKeyProvider) -> Result<MasterKey, SealError> {
+pub fn open_master_key(
+    store: &dyn Store,
+    provider: &dyn RootKeyProvider,
+) -> Result<MasterKey, SealError> {
     let _ = (store, provider);
     todo!("open_master_key")
 }

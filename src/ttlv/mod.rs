@@ -16,3 +16,6 @@ mod item;
 pub use decode::{DecodeError, DecodeErrorKind, Limits, decode};
 pub use encode::{encode, encode_into, encoded_len};
 pub use item::{Item, ItemType, Value};
+
+#[cfg(test)]
+mod tests;
