@@ -34,7 +34,10 @@ pub enum ClientError {
 
 /// TLS settings for talking to a Keyward (or any KMIP) server with a client certificate.
 pub fn tls_config(ca: &Path, cert: &Path, key: &Path) -> Result<Arc<ClientConfig>, ClientError> {
-    let file_err = |path: &Path, message: String| ClientError::File { path: path.display().to_string(), message };
+    let file_err = |path: &Path, message: String| ClientError::File {
+        path: path.display().to_string(),
+        message,
+    };
     let mut roots = RootCertStore::empty();
     let cas = CertificateDer::pem_file_iter(ca)
         .map_err(|e| file_err(ca, e.to_string()))?
@@ -65,28 +68,41 @@ pub struct KmipClient {
 impl KmipClient {
     /// Connects to `addr` ("host:port") and completes the TLS handshake. The host part is
     /// the name checked against the server certificate.
-    pub fn connect(addr: &str, config: Arc<ClientConfig>, timeout: Duration) -> Result<KmipClient, ClientError> {
-        let connect_err = |message: String| ClientError::Connect { addr: addr.to_string(), message };
+    pub fn connect(
+        addr: &str,
+        config: Arc<ClientConfig>,
+        timeout: Duration,
+    ) -> Result<KmipClient, ClientError> {
+        let connect_err = |message: String| ClientError::Connect {
+            addr: addr.to_string(),
+            message,
+        };
         let host = match addr.rsplit_once(':') {
             Some((host, _)) => host.trim_start_matches('[').trim_end_matches(']'),
             None => return Err(connect_err("expected HOST:PORT".into())),
         };
-        let name = ServerName::try_from(host.to_string()).map_err(|e| connect_err(e.to_string()))?;
+        let name =
+            ServerName::try_from(host.to_string()).map_err(|e| connect_err(e.to_string()))?;
         let socket_addr = addr
             .to_socket_addrs()
             .map_err(|e| connect_err(e.to_string()))?
             .next()
             .ok_or_else(|| connect_err("no address".into()))?;
-        let sock = TcpStream::connect_timeout(&socket_addr, timeout).map_err(|e| connect_err(e.to_string()))?;
+        let sock = TcpStream::connect_timeout(&socket_addr, timeout)
+            .map_err(|e| connect_err(e.to_string()))?;
         sock.set_read_timeout(Some(timeout))?;
         sock.set_write_timeout(Some(timeout))?;
         sock.set_nodelay(true)?;
-        let conn = ClientConnection::new(config, name).map_err(|e| ClientError::Tls(e.to_string()))?;
+        let conn =
+            ClientConnection::new(config, name).map_err(|e| ClientError::Tls(e.to_string()))?;
         let mut stream = StreamOwned::new(conn, sock);
         while stream.conn.is_handshaking() {
             stream.conn.complete_io(&mut stream.sock)?;
         }
-        Ok(KmipClient { stream, limits: Limits::default() })
+        Ok(KmipClient {
+            stream,
+            limits: Limits::default(),
+        })
     }
 
     /// Responses larger than this are refused before they are read.

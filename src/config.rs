@@ -120,7 +120,9 @@ impl TlsSettings {
             .map(|text| {
                 parse_fingerprint(text).ok_or_else(|| ConfigError::Invalid {
                     setting: "tls.pinned_client_fingerprints".into(),
-                    message: format!("{text:?} is not a SHA-256 fingerprint (64 hex digits, colons optional)"),
+                    message: format!(
+                        "{text:?} is not a SHA-256 fingerprint (64 hex digits, colons optional)"
+                    ),
                 })
             })
             .collect()
@@ -152,21 +154,28 @@ pub struct RootSettings {
 
 impl Default for RootSettings {
     fn default() -> Self {
-        RootSettings { provider: RootProvider::Local, passphrase_file: None }
+        RootSettings {
+            provider: RootProvider::Local,
+            passphrase_file: None,
+        }
     }
 }
 
 impl Config {
     pub fn from_toml(text: &str, origin: &str) -> Result<Config, ConfigError> {
-        let config: Config =
-            toml::from_str(text).map_err(|e| ConfigError::Parse { path: origin.to_string(), message: e.to_string() })?;
+        let config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: origin.to_string(),
+            message: e.to_string(),
+        })?;
         config.validate()?;
         Ok(config)
     }
 
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| ConfigError::Read { path: path.display().to_string(), message: e.to_string() })?;
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        })?;
         Config::from_toml(&text, &path.display().to_string())
     }
 
@@ -174,13 +183,19 @@ impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         let positive = [
             ("server.max_connections", self.server.max_connections as u64),
-            ("server.handshake_timeout_secs", self.server.handshake_timeout_secs),
+            (
+                "server.handshake_timeout_secs",
+                self.server.handshake_timeout_secs,
+            ),
             ("server.idle_timeout_secs", self.server.idle_timeout_secs),
             ("server.max_batch_items", self.server.max_batch_items as u64),
         ];
         for (setting, value) in positive {
             if value == 0 {
-                return Err(ConfigError::Invalid { setting: setting.into(), message: "must be at least 1".into() });
+                return Err(ConfigError::Invalid {
+                    setting: setting.into(),
+                    message: "must be at least 1".into(),
+                });
             }
         }
         if self.server.max_message_bytes < 64 {
@@ -221,7 +236,10 @@ mod tests {
         let text = "data_dir = \"/var/lib/keyward\"\n[server]\nlisten = \"0.0.0.0:15696\"\n\
                     [tls]\nserver_key_type = \"ecdsa-p256\"\npinned_client_fingerprints = [\"aa\"]\n";
         let err = Config::from_toml(text, "t").unwrap_err();
-        assert!(err.to_string().contains("pinned_client_fingerprints"), "{err}");
+        assert!(
+            err.to_string().contains("pinned_client_fingerprints"),
+            "{err}"
+        );
         let good = text.replace("\"aa\"", &format!("\"{}\"", "AB:".repeat(31) + "AB"));
         let config = Config::from_toml(&good, "t").unwrap();
         assert_eq!(config.data_dir, PathBuf::from("/var/lib/keyward"));

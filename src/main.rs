@@ -121,7 +121,9 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve { setup, listen } => serve(&setup, listen),
         Command::Init { setup } => init(&setup).map(|_| ()),
-        Command::Client { command: ClientCommand::Issue { name, out, setup } } => issue(&setup, &name, &out),
+        Command::Client {
+            command: ClientCommand::Issue { name, out, setup },
+        } => issue(&setup, &name, &out),
         Command::Kmip(args) => kmip(&args),
     };
     match result {
@@ -149,11 +151,20 @@ fn init(setup: &SetupArgs) -> Result<Appliance, String> {
     let appliance = Appliance::open(config).map_err(|e| e.to_string())?;
     let data_dir = &appliance.config.data_dir;
     if appliance.pki.created {
-        println!("created the appliance CA and server certificate in {}", data_dir.display());
+        println!(
+            "created the appliance CA and server certificate in {}",
+            data_dir.display()
+        );
     }
-    println!("server certificate SHA-256 fingerprint: {}", pki::fingerprint_hex(&appliance.pki.server_fingerprint));
+    println!(
+        "server certificate SHA-256 fingerprint: {}",
+        pki::fingerprint_hex(&appliance.pki.server_fingerprint)
+    );
     println!("issue a client certificate with (server stopped):");
-    println!("  keyward client issue --name NAME --out DIR --data-dir {}", data_dir.display());
+    println!(
+        "  keyward client issue --name NAME --out DIR --data-dir {}",
+        data_dir.display()
+    );
     let _ = std::io::stdout().flush();
     Ok(appliance)
 }
@@ -183,17 +194,32 @@ fn issue(setup: &SetupArgs, name: &str, out: &Path) -> Result<(), String> {
         ));
     }
     let issued = pki::issue_client(&config.data_dir, name, out).map_err(|e| e.to_string())?;
-    println!("wrote {}, {} and {}", issued.cert.display(), issued.key.display(), issued.ca_cert.display());
-    println!("client certificate SHA-256 fingerprint: {}", pki::fingerprint_hex(&issued.fingerprint));
+    println!(
+        "wrote {}, {} and {}",
+        issued.cert.display(),
+        issued.key.display(),
+        issued.ca_cert.display()
+    );
+    println!(
+        "client certificate SHA-256 fingerprint: {}",
+        pki::fingerprint_hex(&issued.fingerprint)
+    );
     Ok(())
 }
 
 fn kmip(args: &KmipArgs) -> Result<(), String> {
     let tls = client::tls_config(&args.ca, &args.cert, &args.key).map_err(|e| e.to_string())?;
-    let mut connection = KmipClient::connect(&args.server, tls, Duration::from_secs(30)).map_err(|e| e.to_string())?;
+    let mut connection = KmipClient::connect(&args.server, tls, Duration::from_secs(30))
+        .map_err(|e| e.to_string())?;
     let request = match &args.operation {
         KmipOperation::Create => request("Create", create_aes256_payload()?)?,
-        KmipOperation::Get { uid } => request("Get", vec![Item::new(tag::UNIQUE_IDENTIFIER, Value::TextString(uid.clone()))])?,
+        KmipOperation::Get { uid } => request(
+            "Get",
+            vec![Item::new(
+                tag::UNIQUE_IDENTIFIER,
+                Value::TextString(uid.clone()),
+            )],
+        )?,
     };
     let response = connection.roundtrip(&request).map_err(|e| e.to_string())?;
     connection.close();
@@ -212,7 +238,9 @@ fn kmip(args: &KmipArgs) -> Result<(), String> {
 }
 
 fn enumeration(field: u32, name: &str) -> Result<Value, String> {
-    names::enum_value(field, name).map(Value::Enumeration).ok_or_else(|| format!("unknown enumeration {name}"))
+    names::enum_value(field, name)
+        .map(Value::Enumeration)
+        .ok_or_else(|| format!("unknown enumeration {name}"))
 }
 
 /// A one-item KMIP 1.4 request message.
@@ -237,7 +265,10 @@ fn request(operation: &str, payload: Vec<Item>) -> Result<Vec<u8>, String> {
             Item::structure(tag::REQUEST_PAYLOAD, payload),
         ],
     );
-    Ok(ttlv::encode(&Item::structure(tag::REQUEST_MESSAGE, vec![header, batch_item])))
+    Ok(ttlv::encode(&Item::structure(
+        tag::REQUEST_MESSAGE,
+        vec![header, batch_item],
+    )))
 }
 
 fn attribute(name: &str, value: Value) -> Item {
@@ -252,11 +283,17 @@ fn attribute(name: &str, value: Value) -> Item {
 
 fn create_aes256_payload() -> Result<Vec<Item>, String> {
     Ok(vec![
-        Item::new(tag::OBJECT_TYPE, enumeration(tag::OBJECT_TYPE, "SymmetricKey")?),
+        Item::new(
+            tag::OBJECT_TYPE,
+            enumeration(tag::OBJECT_TYPE, "SymmetricKey")?,
+        ),
         Item::structure(
             tag::TEMPLATE_ATTRIBUTE,
             vec![
-                attribute("Cryptographic Algorithm", enumeration(tag::CRYPTOGRAPHIC_ALGORITHM, "AES")?),
+                attribute(
+                    "Cryptographic Algorithm",
+                    enumeration(tag::CRYPTOGRAPHIC_ALGORITHM, "AES")?,
+                ),
                 attribute("Cryptographic Length", Value::Integer(256)),
                 // Encrypt | Decrypt, as vCenter asks.
                 attribute("Cryptographic Usage Mask", Value::Integer(0x0C)),
@@ -267,15 +304,20 @@ fn create_aes256_payload() -> Result<Vec<Item>, String> {
 
 /// The payload of a one-item response, or the server's reason for failing it.
 fn response_payload(response: &[u8]) -> Result<Item, String> {
-    let message = ttlv::decode(response, &Limits::default()).map_err(|e| format!("bad response: {e}"))?;
-    let item = message.child(tag::BATCH_ITEM).ok_or("the response has no batch item")?;
+    let message =
+        ttlv::decode(response, &Limits::default()).map_err(|e| format!("bad response: {e}"))?;
+    let item = message
+        .child(tag::BATCH_ITEM)
+        .ok_or("the response has no batch item")?;
     let status = match item.child(tag::RESULT_STATUS).map(|i| &i.value) {
         Some(Value::Enumeration(status)) => *status,
         _ => return Err("the response has no result status".into()),
     };
     if status != 0 {
         let reason = match item.child(tag::RESULT_REASON).map(|i| &i.value) {
-            Some(Value::Enumeration(r)) => names::enum_name(tag::RESULT_REASON, *r).unwrap_or("unknown reason"),
+            Some(Value::Enumeration(r)) => {
+                names::enum_name(tag::RESULT_REASON, *r).unwrap_or("unknown reason")
+            }
             _ => "no reason given",
         };
         let text = match item.child(tag::RESULT_MESSAGE).map(|i| &i.value) {
@@ -284,7 +326,10 @@ fn response_payload(response: &[u8]) -> Result<Item, String> {
         };
         return Err(format!("the server refused the request: {reason} {text}"));
     }
-    Ok(item.child(tag::RESPONSE_PAYLOAD).cloned().unwrap_or_else(|| Item::structure(tag::RESPONSE_PAYLOAD, vec![])))
+    Ok(item
+        .child(tag::RESPONSE_PAYLOAD)
+        .cloned()
+        .unwrap_or_else(|| Item::structure(tag::RESPONSE_PAYLOAD, vec![])))
 }
 
 fn find(item: &Item, wanted: u32) -> Option<&Item> {

@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer,
-    KeyPair, KeyUsagePurpose, SerialNumber,
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    Issuer, KeyPair, KeyUsagePurpose, SerialNumber,
 };
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
@@ -38,13 +38,20 @@ pub enum PkiError {
     #[error("certificate generation failed: {0}")]
     Generate(String),
     #[error("{path} is not a usable {what}: {message}")]
-    BadFile { path: String, what: &'static str, message: String },
+    BadFile {
+        path: String,
+        what: &'static str,
+        message: String,
+    },
     #[error("client name {0:?} is not usable (1–64 characters, no control characters)")]
     BadName(String),
 }
 
 fn io_err(path: &Path, e: std::io::Error) -> PkiError {
-    PkiError::Io { path: path.display().to_string(), message: e.to_string() }
+    PkiError::Io {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    }
 }
 
 fn gen_err(e: rcgen::Error) -> PkiError {
@@ -79,7 +86,11 @@ pub fn fingerprint(der: &[u8]) -> [u8; 32] {
 
 /// "AB:CD:…" — the form browsers and vCenter show.
 pub fn fingerprint_hex(fingerprint: &[u8; 32]) -> String {
-    fingerprint.iter().map(|b| format!("{b:02X}")).collect::<Vec<_>>().join(":")
+    fingerprint
+        .iter()
+        .map(|b| format!("{b:02X}"))
+        .collect::<Vec<_>>()
+        .join(":")
 }
 
 /// The first Common Name of a certificate's subject, if it has a readable one.
@@ -90,7 +101,10 @@ pub fn common_name(der: &[u8]) -> Option<String> {
 }
 
 /// Creates the CA and server certificate in `data_dir` when absent; otherwise reads them.
-pub fn ensure_appliance_pki(data_dir: &Path, key_type: ServerKeyType) -> Result<AppliancePki, PkiError> {
+pub fn ensure_appliance_pki(
+    data_dir: &Path,
+    key_type: ServerKeyType,
+) -> Result<AppliancePki, PkiError> {
     let ca_cert = data_dir.join(CA_CERT_FILE);
     let ca_key = data_dir.join(CA_KEY_FILE);
     let server_cert = data_dir.join(SERVER_CERT_FILE);
@@ -109,7 +123,13 @@ pub fn ensure_appliance_pki(data_dir: &Path, key_type: ServerKeyType) -> Result<
         created = true;
     }
     let der = read_cert_der(&server_cert)?;
-    Ok(AppliancePki { ca_cert, server_cert, server_key, server_fingerprint: fingerprint(&der), created })
+    Ok(AppliancePki {
+        ca_cert,
+        server_cert,
+        server_key,
+        server_fingerprint: fingerprint(&der),
+        created,
+    })
 }
 
 /// Issues a client certificate signed by the appliance CA: writes `out_dir/client.crt`,
@@ -125,7 +145,10 @@ pub fn issue_client(data_dir: &Path, name: &str, out_dir: &Path) -> Result<Issue
     let mut params = leaf_params(CLIENT_VALID_DAYS)?;
     params.distinguished_name = DistinguishedName::new();
     params.distinguished_name.push(DnType::CommonName, name);
-    params.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
+    params.key_usages = vec![
+        KeyUsagePurpose::DigitalSignature,
+        KeyUsagePurpose::KeyEncipherment,
+    ];
     params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
     let cert = params.signed_by(&key_pair, &issuer).map_err(gen_err)?;
 
@@ -134,10 +157,18 @@ pub fn issue_client(data_dir: &Path, name: &str, out_dir: &Path) -> Result<Issue
     let key_path = out_dir.join("client.key");
     let out_ca = out_dir.join("ca.crt");
     write_public(&cert_path, cert.pem().as_bytes())?;
-    write_secret(&key_path, Zeroizing::new(key_pair.serialize_pem()).as_bytes())?;
+    write_secret(
+        &key_path,
+        Zeroizing::new(key_pair.serialize_pem()).as_bytes(),
+    )?;
     let ca_pem = fs::read(&ca_cert_path).map_err(|e| io_err(&ca_cert_path, e))?;
     write_public(&out_ca, &ca_pem)?;
-    Ok(IssuedClient { cert: cert_path, key: key_path, ca_cert: out_ca, fingerprint: fingerprint(cert.der()) })
+    Ok(IssuedClient {
+        cert: cert_path,
+        key: key_path,
+        ca_cert: out_ca,
+        fingerprint: fingerprint(cert.der()),
+    })
 }
 
 fn create_ca(cert_path: &Path, key_path: &Path, key_type: ServerKeyType) -> Result<(), PkiError> {
@@ -151,7 +182,10 @@ fn create_ca(cert_path: &Path, key_path: &Path, key_type: ServerKeyType) -> Resu
     params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
     params.key_usages = ca_key_usages();
     let cert = params.self_signed(&key_pair).map_err(gen_err)?;
-    write_secret(key_path, Zeroizing::new(key_pair.serialize_pem()).as_bytes())?;
+    write_secret(
+        key_path,
+        Zeroizing::new(key_pair.serialize_pem()).as_bytes(),
+    )?;
     write_public(cert_path, cert.pem().as_bytes())
 }
 
@@ -163,16 +197,35 @@ fn create_server_cert(
 ) -> Result<(), PkiError> {
     let key_pair = new_key_pair(key_type)?;
     let mut params = leaf_params(SERVER_VALID_DAYS)?;
-    let names = vec!["localhost".to_string(), "127.0.0.1".to_string(), "::1".to_string()];
-    params.subject_alt_names = CertificateParams::new(names).map_err(gen_err)?.subject_alt_names;
+    let names = vec![
+        "localhost".to_string(),
+        "127.0.0.1".to_string(),
+        "::1".to_string(),
+    ];
+    params.subject_alt_names = CertificateParams::new(names)
+        .map_err(gen_err)?
+        .subject_alt_names;
     params.distinguished_name = DistinguishedName::new();
-    params.distinguished_name.push(DnType::OrganizationName, CA_ORGANIZATION);
-    params.distinguished_name.push(DnType::CommonName, "localhost");
-    params.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
+    params
+        .distinguished_name
+        .push(DnType::OrganizationName, CA_ORGANIZATION);
+    params
+        .distinguished_name
+        .push(DnType::CommonName, "localhost");
+    params.key_usages = vec![
+        KeyUsagePurpose::DigitalSignature,
+        KeyUsagePurpose::KeyEncipherment,
+    ];
     // clientAuth as well: vCenter and ESXi have been seen to insist on both.
-    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth, ExtendedKeyUsagePurpose::ClientAuth];
+    params.extended_key_usages = vec![
+        ExtendedKeyUsagePurpose::ServerAuth,
+        ExtendedKeyUsagePurpose::ClientAuth,
+    ];
     let cert = params.signed_by(&key_pair, issuer).map_err(gen_err)?;
-    write_secret(key_path, Zeroizing::new(key_pair.serialize_pem()).as_bytes())?;
+    write_secret(
+        key_path,
+        Zeroizing::new(key_pair.serialize_pem()).as_bytes(),
+    )?;
     write_public(cert_path, cert.pem().as_bytes())
 }
 
@@ -184,7 +237,11 @@ fn ca_name(common_name: &str) -> DistinguishedName {
 }
 
 fn ca_key_usages() -> Vec<KeyUsagePurpose> {
-    vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature]
+    vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ]
 }
 
 /// Rebuilds the issuer from the CA files. rcgen derives the authority key identifier from the
@@ -192,7 +249,11 @@ fn ca_key_usages() -> Vec<KeyUsagePurpose> {
 /// produces certificates that chain to the stored `ca.crt`.
 fn load_issuer(cert_path: &Path, key_path: &Path) -> Result<Issuer<'static, KeyPair>, PkiError> {
     let der = read_cert_der(cert_path)?;
-    let bad = |message: String| PkiError::BadFile { path: cert_path.display().to_string(), what: "CA certificate", message };
+    let bad = |message: String| PkiError::BadFile {
+        path: cert_path.display().to_string(),
+        what: "CA certificate",
+        message,
+    };
     let cn = common_name(&der).ok_or_else(|| bad("no common name".into()))?;
     let key_pem = Zeroizing::new(fs::read_to_string(key_path).map_err(|e| io_err(key_path, e))?);
     let key_pair = KeyPair::from_pem(&key_pem).map_err(|e| PkiError::BadFile {
@@ -218,7 +279,9 @@ fn read_cert_der(path: &Path) -> Result<Vec<u8>, PkiError> {
 
 fn new_key_pair(key_type: ServerKeyType) -> Result<KeyPair, PkiError> {
     match key_type {
-        ServerKeyType::Rsa2048 => KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, rcgen::RsaKeySize::_2048),
+        ServerKeyType::Rsa2048 => {
+            KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, rcgen::RsaKeySize::_2048)
+        }
         ServerKeyType::EcdsaP256 => KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256),
     }
     .map_err(gen_err)
@@ -271,7 +334,8 @@ fn civil_from_days(days: i64) -> (i32, u8, u8) {
 
 fn random_bytes<const N: usize>() -> Result<[u8; N], PkiError> {
     let mut bytes = [0u8; N];
-    getrandom::fill(&mut bytes).map_err(|e| PkiError::Generate(format!("OS random generator: {e}")))?;
+    getrandom::fill(&mut bytes)
+        .map_err(|e| PkiError::Generate(format!("OS random generator: {e}")))?;
     Ok(bytes)
 }
 
@@ -296,7 +360,8 @@ fn write_secret(path: &Path, contents: &[u8]) -> Result<(), PkiError> {
         .mode(0o600)
         .open(path)
         .map_err(|e| io_err(path, e))?;
-    file.set_permissions(fs::Permissions::from_mode(0o600)).map_err(|e| io_err(path, e))?;
+    file.set_permissions(fs::Permissions::from_mode(0o600))
+        .map_err(|e| io_err(path, e))?;
     file.write_all(contents).map_err(|e| io_err(path, e))?;
     file.sync_all().map_err(|e| io_err(path, e))
 }

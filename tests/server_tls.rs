@@ -42,8 +42,10 @@ impl Drop for Running {
 }
 
 fn start(data_dir: &Path, pinned: &[[u8; 32]], tweak: impl FnOnce(&mut ServerOptions)) -> Running {
-    let mut config = Config::default();
-    config.data_dir = data_dir.to_path_buf();
+    let mut config = Config {
+        data_dir: data_dir.to_path_buf(),
+        ..Config::default()
+    };
     config.tls.server_key_type = ServerKeyType::EcdsaP256;
     config.tls.pinned_client_fingerprints = pinned.iter().map(pki::fingerprint_hex).collect();
     config.server.listen = "127.0.0.1:0".parse().unwrap();
@@ -54,14 +56,28 @@ fn start(data_dir: &Path, pinned: &[[u8; 32]], tweak: impl FnOnce(&mut ServerOpt
     let addr = server.local_addr();
     let handle = server.shutdown_handle();
     let thread = std::thread::spawn(move || server.run());
-    Running { addr, handle, thread: Some(thread), data_dir: data_dir.to_path_buf() }
+    Running {
+        addr,
+        handle,
+        thread: Some(thread),
+        data_dir: data_dir.to_path_buf(),
+    }
 }
 
-fn client_config(ca: &Path, identity: Option<(&Path, &Path)>, tls12_only: bool) -> Arc<ClientConfig> {
+fn client_config(
+    ca: &Path,
+    identity: Option<(&Path, &Path)>,
+    tls12_only: bool,
+) -> Arc<ClientConfig> {
     let mut roots = RootCertStore::empty();
-    roots.add(CertificateDer::from_pem_file(ca).unwrap()).unwrap();
-    let versions: &[&rustls::SupportedProtocolVersion] =
-        if tls12_only { &[&rustls::version::TLS12] } else { &[&rustls::version::TLS13, &rustls::version::TLS12] };
+    roots
+        .add(CertificateDer::from_pem_file(ca).unwrap())
+        .unwrap();
+    let versions: &[&rustls::SupportedProtocolVersion] = if tls12_only {
+        &[&rustls::version::TLS12]
+    } else {
+        &[&rustls::version::TLS13, &rustls::version::TLS12]
+    };
     let builder = ClientConfig::builder_with_provider(keyward::server::tls::provider())
         .with_protocol_versions(versions)
         .unwrap()
@@ -79,14 +95,20 @@ fn client_config(ca: &Path, identity: Option<(&Path, &Path)>, tls12_only: bool) 
 
 /// Runs a handshake to completion. Under TLS 1.2 the server sends its Finished only after
 /// accepting the client certificate, so success here means the server let the client in.
-fn handshake(addr: SocketAddr, config: Arc<ClientConfig>) -> Result<StreamOwned<ClientConnection, TcpStream>, String> {
+fn handshake(
+    addr: SocketAddr,
+    config: Arc<ClientConfig>,
+) -> Result<StreamOwned<ClientConnection, TcpStream>, String> {
     let sock = TcpStream::connect_timeout(&addr, TIMEOUT).map_err(|e| e.to_string())?;
     sock.set_read_timeout(Some(TIMEOUT)).unwrap();
     sock.set_write_timeout(Some(TIMEOUT)).unwrap();
     let conn = ClientConnection::new(config, ServerName::try_from("localhost").unwrap()).unwrap();
     let mut stream = StreamOwned::new(conn, sock);
     while stream.conn.is_handshaking() {
-        stream.conn.complete_io(&mut stream.sock).map_err(|e| e.to_string())?;
+        stream
+            .conn
+            .complete_io(&mut stream.sock)
+            .map_err(|e| e.to_string())?;
     }
     Ok(stream)
 }
@@ -108,8 +130,14 @@ fn pki_first_run_issue_and_chain() {
     let first = pki::ensure_appliance_pki(dir.path(), ServerKeyType::Rsa2048).unwrap();
     assert!(first.created);
     for secret in [pki::CA_KEY_FILE, pki::SERVER_KEY_FILE] {
-        let mode = std::fs::metadata(dir.path().join(secret)).unwrap().permissions();
-        assert_eq!(std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777, 0o600, "{secret}");
+        let mode = std::fs::metadata(dir.path().join(secret))
+            .unwrap()
+            .permissions();
+        assert_eq!(
+            std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777,
+            0o600,
+            "{secret}"
+        );
     }
     let again = pki::ensure_appliance_pki(dir.path(), ServerKeyType::Rsa2048).unwrap();
     assert!(!again.created);
@@ -118,18 +146,26 @@ fn pki_first_run_issue_and_chain() {
     let out = dir.path().join("vcenter");
     let issued = issue(dir.path(), "vcenter-01", &out);
     let key_mode = std::fs::metadata(&issued.key).unwrap().permissions();
-    assert_eq!(std::os::unix::fs::PermissionsExt::mode(&key_mode) & 0o777, 0o600);
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&key_mode) & 0o777,
+        0o600
+    );
     let der = CertificateDer::from_pem_file(&issued.cert).unwrap();
     assert_eq!(pki::common_name(&der).as_deref(), Some("vcenter-01"));
     assert_eq!(pki::fingerprint(&der), issued.fingerprint);
     let (_, parsed) = x509_parser::parse_x509_certificate(&der).unwrap();
     let eku = parsed.extended_key_usage().unwrap().unwrap().value;
     assert!(eku.client_auth && !eku.server_auth);
-    assert_eq!(std::fs::read(&issued.ca_cert).unwrap(), std::fs::read(&first.ca_cert).unwrap());
+    assert_eq!(
+        std::fs::read(&issued.ca_cert).unwrap(),
+        std::fs::read(&first.ca_cert).unwrap()
+    );
 
     // The issued certificate chains to the CA the client is told to trust.
     let mut roots = RootCertStore::empty();
-    roots.add(CertificateDer::from_pem_file(&issued.ca_cert).unwrap()).unwrap();
+    roots
+        .add(CertificateDer::from_pem_file(&issued.ca_cert).unwrap())
+        .unwrap();
     let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
         Arc::new(roots),
         keyward::server::tls::provider(),
@@ -137,7 +173,9 @@ fn pki_first_run_issue_and_chain() {
     .build()
     .unwrap();
     let now = rustls::pki_types::UnixTime::now();
-    verifier.verify_client_cert(&der, &[], now).expect("issued client certificate chains to ca.crt");
+    verifier
+        .verify_client_cert(&der, &[], now)
+        .expect("issued client certificate chains to ca.crt");
     let server_der = CertificateDer::from_pem_file(&first.server_cert).unwrap();
     let (_, server) = x509_parser::parse_x509_certificate(&server_der).unwrap();
     let server_eku = server.extended_key_usage().unwrap().unwrap().value;
@@ -148,7 +186,11 @@ fn pki_first_run_issue_and_chain() {
     pki::ensure_appliance_pki(other.path(), ServerKeyType::EcdsaP256).unwrap();
     let stranger = issue(other.path(), "vcenter-01", &other.path().join("c"));
     let stranger_der = CertificateDer::from_pem_file(&stranger.cert).unwrap();
-    assert!(verifier.verify_client_cert(&stranger_der, &[], now).is_err());
+    assert!(
+        verifier
+            .verify_client_cert(&stranger_der, &[], now)
+            .is_err()
+    );
 }
 
 #[test]
@@ -163,7 +205,10 @@ fn foreign_ca_and_missing_certificate_are_refused_while_others_are_served() {
     let stranger = issue(other.path(), "stranger", &other.path().join("c"));
     // Trusts our server, presents a certificate from a CA we don't trust.
     let config = client_config(&good.ca_cert, Some((&stranger.cert, &stranger.key)), true);
-    assert!(handshake(server.addr, config).is_err(), "a certificate from another CA must be refused");
+    assert!(
+        handshake(server.addr, config).is_err(),
+        "a certificate from another CA must be refused"
+    );
     good_client_is_served(&server, &good);
 
     // TLS 1.3: the client finishes first and learns of the refusal on its first read.
@@ -171,11 +216,17 @@ fn foreign_ca_and_missing_certificate_are_refused_while_others_are_served() {
     if let Ok(mut stream) = handshake(server.addr, config) {
         let _ = stream.write_all(&[0u8; 8]);
         let mut buf = [0u8; 8];
-        assert!(!matches!(stream.read(&mut buf), Ok(n) if n > 0), "refused client must not get data");
+        assert!(
+            !matches!(stream.read(&mut buf), Ok(n) if n > 0),
+            "refused client must not get data"
+        );
     }
 
     let config = client_config(&good.ca_cert, None, true);
-    assert!(handshake(server.addr, config).is_err(), "a client without a certificate must be refused");
+    assert!(
+        handshake(server.addr, config).is_err(),
+        "a client without a certificate must be refused"
+    );
     good_client_is_served(&server, &good);
     server.stop().unwrap();
 }
@@ -183,7 +234,9 @@ fn foreign_ca_and_missing_certificate_are_refused_while_others_are_served() {
 #[test]
 fn tls_only_probe_and_silent_client_leave_the_server_serving() {
     let dir = tempfile::tempdir().unwrap();
-    let server = start(dir.path(), &[], |options| options.handshake_timeout = Duration::from_secs(1));
+    let server = start(dir.path(), &[], |options| {
+        options.handshake_timeout = Duration::from_secs(1)
+    });
     let good = issue(&server.data_dir, "probe", &dir.path().join("probe"));
 
     // vCenter's certificate check: handshake, then close without a request.
@@ -196,7 +249,10 @@ fn tls_only_probe_and_silent_client_leave_the_server_serving() {
     let mut silent = TcpStream::connect(server.addr).unwrap();
     silent.set_read_timeout(Some(TIMEOUT)).unwrap();
     let mut buf = [0u8; 1];
-    assert!(matches!(silent.read(&mut buf), Ok(0) | Err(_)), "silent client must be disconnected");
+    assert!(
+        matches!(silent.read(&mut buf), Ok(0) | Err(_)),
+        "silent client must be disconnected"
+    );
     // Garbage instead of a ClientHello.
     let mut garbage = TcpStream::connect(server.addr).unwrap();
     garbage.set_read_timeout(Some(TIMEOUT)).unwrap();
@@ -212,7 +268,9 @@ fn pinned_self_signed_client_certificate_is_accepted() {
     // A self-signed certificate marked as a CA: webpki refuses it as a leaf, pinning accepts it.
     let key = rcgen::KeyPair::generate().unwrap();
     let mut params = rcgen::CertificateParams::new(vec!["vcenter.example".to_string()]).unwrap();
-    params.distinguished_name.push(rcgen::DnType::CommonName, "vcenter-self-signed");
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "vcenter-self-signed");
     params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
     let cert = params.self_signed(&key).unwrap();
     let dir = tempfile::tempdir().unwrap();
@@ -245,7 +303,10 @@ fn connections_beyond_the_cap_are_closed_at_once() {
     let good = issue(&server.data_dir, "capped", &dir.path().join("c"));
     let config = client_config(&good.ca_cert, Some((&good.cert, &good.key)), true);
     let first = handshake(server.addr, config.clone()).unwrap();
-    assert!(handshake(server.addr, config.clone()).is_err(), "second connection is over the cap");
+    assert!(
+        handshake(server.addr, config.clone()).is_err(),
+        "second connection is over the cap"
+    );
     drop(first);
     // The slot frees once the server sees the close; retry a bounded number of times.
     let mut served = false;
@@ -256,6 +317,9 @@ fn connections_beyond_the_cap_are_closed_at_once() {
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    assert!(served, "a connection is accepted again after the first one closed");
+    assert!(
+        served,
+        "a connection is accepted again after the first one closed"
+    );
     server.stop().unwrap();
 }

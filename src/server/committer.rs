@@ -44,18 +44,34 @@ pub(super) fn spawn(services: &Services, waker: Arc<Waker>) -> std::io::Result<C
     let thread = std::thread::Builder::new()
         .name("keyward-committer".into())
         .spawn(move || run(&services, &jobs_rx, &done_tx, &waker))?;
-    Ok(Committer { jobs: jobs_tx, done: done_rx, thread })
+    Ok(Committer {
+        jobs: jobs_tx,
+        done: done_rx,
+        thread,
+    })
 }
 
 /// Ends when the loop drops its sender, after finishing every group already sent.
-fn run(services: &Services, jobs: &Receiver<Vec<WriteJob>>, done: &Sender<WriteDone>, waker: &Waker) {
+fn run(
+    services: &Services,
+    jobs: &Receiver<Vec<WriteJob>>,
+    done: &Sender<WriteDone>,
+    waker: &Waker,
+) {
     while let Ok(mut group) = jobs.recv() {
         while let Ok(more) = jobs.try_recv() {
             group.extend(more);
         }
         let results = commit_group(services, &group);
         for (job, response) in group.into_iter().zip(results) {
-            if done.send(WriteDone { token: job.token, conn_id: job.conn_id, response }).is_err() {
+            if done
+                .send(WriteDone {
+                    token: job.token,
+                    conn_id: job.conn_id,
+                    response,
+                })
+                .is_err()
+            {
                 return;
             }
         }
@@ -70,17 +86,25 @@ fn commit_group(services: &Services, group: &[WriteJob]) -> Vec<Option<Vec<u8>>>
     let mut txn = match services.store.write() {
         Ok(txn) => txn,
         Err(e) => {
-            log::error!("cannot open a write transaction for {} request(s): {e}", group.len());
+            log::error!(
+                "cannot open a write transaction for {} request(s): {e}",
+                group.len()
+            );
             return failures(engine, group);
         }
     };
     let mut responses = Vec::with_capacity(group.len());
     for job in group {
-        match catch_unwind(AssertUnwindSafe(|| engine.execute_write(&job.request, txn.as_mut()))) {
+        match catch_unwind(AssertUnwindSafe(|| {
+            engine.execute_write(&job.request, txn.as_mut())
+        })) {
             Ok(response) => responses.push(Some(response)),
             Err(_) => {
                 // The transaction may hold half of that request's writes: abandon the group.
-                log::error!("engine panicked while executing a mutation; group of {} rolled back", group.len());
+                log::error!(
+                    "engine panicked while executing a mutation; group of {} rolled back",
+                    group.len()
+                );
                 drop(txn);
                 return failures(engine, group);
             }
@@ -92,12 +116,18 @@ fn commit_group(services: &Services, group: &[WriteJob]) -> Vec<Option<Vec<u8>>>
             responses
         }
         Err(e) => {
-            log::error!("commit of {} mutation(s) failed, all are answered with a failure: {e}", group.len());
+            log::error!(
+                "commit of {} mutation(s) failed, all are answered with a failure: {e}",
+                group.len()
+            );
             failures(engine, group)
         }
     }
 }
 
 fn failures(engine: &Engine, group: &[WriteJob]) -> Vec<Option<Vec<u8>>> {
-    group.iter().map(|job| catch_unwind(AssertUnwindSafe(|| engine.failure_response(&job.request))).ok()).collect()
+    group
+        .iter()
+        .map(|job| catch_unwind(AssertUnwindSafe(|| engine.failure_response(&job.request))).ok())
+        .collect()
 }

@@ -21,7 +21,10 @@ pub(super) enum Inbound {
     /// One whole request message, header included.
     Request(Vec<u8>),
     /// A header that can never start an acceptable message; nothing after it is read.
-    BadFrame { header: [u8; 8], status: FrameStatus },
+    BadFrame {
+        header: [u8; 8],
+        status: FrameStatus,
+    },
 }
 
 /// Why a connection must be closed at once.
@@ -151,7 +154,11 @@ impl Connection {
             if let Err(e) = self.tls.process_new_packets() {
                 // Send the alert rustls queued, so the peer learns why.
                 let _ = self.flush();
-                return Err(if handshaking { Fatal::Handshake(e) } else { Fatal::Tls(e) });
+                return Err(if handshaking {
+                    Fatal::Handshake(e)
+                } else {
+                    Fatal::Tls(e)
+                });
             }
             self.drain_plaintext(limits)?;
         }
@@ -201,7 +208,11 @@ impl Connection {
                 status => {
                     let mut header = [0u8; 8];
                     header.copy_from_slice(&self.inbuf[..8]);
-                    let status = if let FrameStatus::Length(_) = status { FrameStatus::Invalid } else { status };
+                    let status = if let FrameStatus::Length(_) = status {
+                        FrameStatus::Invalid
+                    } else {
+                        status
+                    };
                     self.queue.push_back(Inbound::BadFrame { header, status });
                     self.stop_reading = true;
                     self.inbuf = Vec::new();
@@ -226,12 +237,23 @@ impl Connection {
     }
 
     pub(super) fn peer_certificate(&self) -> Option<&[u8]> {
-        self.tls.peer_certificates().and_then(|certs| certs.first()).map(|c| c.as_ref())
+        self.tls
+            .peer_certificates()
+            .and_then(|certs| certs.first())
+            .map(|c| c.as_ref())
     }
 
     pub(super) fn tls_summary(&self) -> String {
-        let version = self.tls.protocol_version().map(|v| format!("{v:?}")).unwrap_or_default();
-        let suite = self.tls.negotiated_cipher_suite().map(|s| format!("{:?}", s.suite())).unwrap_or_default();
+        let version = self
+            .tls
+            .protocol_version()
+            .map(|v| format!("{v:?}"))
+            .unwrap_or_default();
+        let suite = self
+            .tls
+            .negotiated_cipher_suite()
+            .map(|s| format!("{:?}", s.suite()))
+            .unwrap_or_default();
         format!("{version} {suite}")
     }
 
@@ -256,8 +278,11 @@ impl Connection {
 
     /// Edge-triggered readiness: ask for WRITABLE only while output is waiting.
     pub(super) fn update_interest(&mut self, registry: &Registry, token: Token) -> io::Result<()> {
-        let wanted =
-            if self.tls.wants_write() { Interest::READABLE.add(Interest::WRITABLE) } else { Interest::READABLE };
+        let wanted = if self.tls.wants_write() {
+            Interest::READABLE.add(Interest::WRITABLE)
+        } else {
+            Interest::READABLE
+        };
         if wanted != self.interest {
             registry.reregister(&mut self.sock, token, wanted)?;
             self.interest = wanted;

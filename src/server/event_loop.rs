@@ -17,7 +17,10 @@ use super::connection::{Connection, Fatal, Inbound};
 use super::identity::client_identity;
 use super::ratelimit::RateLimit;
 use super::signals::SignalPipe;
-use super::{FIRST_CONNECTION, LISTENER, SIGNALS, ServerError, ServerOptions, Services, ShutdownHandle, WAKER};
+use super::{
+    FIRST_CONNECTION, LISTENER, SIGNALS, ServerError, ServerOptions, Services, ShutdownHandle,
+    WAKER,
+};
 use crate::engine::Prepared;
 use crate::pki;
 use crate::ttlv::frame::FrameStatus;
@@ -39,7 +42,9 @@ impl Server {
         let (poll, waker) = super::new_poll()?;
         let mut listener = TcpListener::bind(options.listen)
             .map_err(|e| ServerError::io(format!("cannot listen on {}", options.listen), e))?;
-        let local_addr = listener.local_addr().map_err(|e| ServerError::io("listener address", e))?;
+        let local_addr = listener
+            .local_addr()
+            .map_err(|e| ServerError::io("listener address", e))?;
         poll.registry()
             .register(&mut listener, LISTENER, Interest::READABLE)
             .map_err(|e| ServerError::io("registering the listener", e))?;
@@ -61,13 +66,18 @@ impl Server {
     }
 
     pub fn shutdown_handle(&self) -> ShutdownHandle {
-        ShutdownHandle { requested: self.shutdown.clone(), waker: self.waker.clone() }
+        ShutdownHandle {
+            requested: self.shutdown.clone(),
+            waker: self.waker.clone(),
+        }
     }
 
     /// Makes SIGTERM and SIGINT start a graceful shutdown.
     pub fn handle_signals(&mut self) -> Result<(), ServerError> {
-        let mut pipe = SignalPipe::install().map_err(|e| ServerError::io("installing signal handlers", e))?;
-        pipe.register(self.poll.registry(), SIGNALS).map_err(|e| ServerError::io("registering signals", e))?;
+        let mut pipe =
+            SignalPipe::install().map_err(|e| ServerError::io("installing signal handlers", e))?;
+        pipe.register(self.poll.registry(), SIGNALS)
+            .map_err(|e| ServerError::io("registering signals", e))?;
         self.signals = Some(pipe);
         Ok(())
     }
@@ -128,8 +138,12 @@ impl LoopState {
         mut signals: Option<SignalPipe>,
     ) -> Result<(), ServerError> {
         let mut events = Events::with_capacity(1024);
-        let sweep_every = (self.options.handshake_timeout.min(self.options.idle_timeout) / 4)
-            .clamp(Duration::from_millis(50), Duration::from_secs(1));
+        let sweep_every = (self
+            .options
+            .handshake_timeout
+            .min(self.options.idle_timeout)
+            / 4)
+        .clamp(Duration::from_millis(50), Duration::from_secs(1));
         let mut next_sweep = Instant::now() + sweep_every;
         loop {
             let now = Instant::now();
@@ -137,21 +151,21 @@ impl LoopState {
             if let Some(at) = self.accept_retry_at {
                 timeout = timeout.min(at.saturating_duration_since(now));
             }
-            if let Err(e) = self.poll.poll(&mut events, Some(timeout)) {
-                if e.kind() != io::ErrorKind::Interrupted {
-                    return Err(ServerError::io("waiting for events", e));
-                }
+            if let Err(e) = self.poll.poll(&mut events, Some(timeout))
+                && e.kind() != io::ErrorKind::Interrupted
+            {
+                return Err(ServerError::io("waiting for events", e));
             }
             for event in events.iter() {
                 match event.token() {
                     LISTENER => self.accept_all(),
                     WAKER => {}
                     SIGNALS => {
-                        if let Some(pipe) = signals.as_mut() {
-                            if pipe.drain() {
-                                log::info!("signal received: stopping");
-                                shutdown.store(true, Ordering::SeqCst);
-                            }
+                        if let Some(pipe) = signals.as_mut()
+                            && pipe.drain()
+                        {
+                            log::info!("signal received: stopping");
+                            shutdown.store(true, Ordering::SeqCst);
                         }
                     }
                     token => self.on_ready(token),
@@ -180,7 +194,10 @@ impl LoopState {
                     return Ok(());
                 }
                 if now >= deadline && self.in_flight == 0 {
-                    log::warn!("{} connection(s) still open at the end of the shutdown grace period; closing them", self.connections.len());
+                    log::warn!(
+                        "{} connection(s) still open at the end of the shutdown grace period; closing them",
+                        self.connections.len()
+                    );
                     let tokens: Vec<Token> = self.connections.keys().copied().collect();
                     for token in tokens {
                         self.close(token);
@@ -192,7 +209,9 @@ impl LoopState {
     }
 
     fn accept_all(&mut self) {
-        let Some(listener) = self.listener.as_ref() else { return };
+        let Some(listener) = self.listener.as_ref() else {
+            return;
+        };
         loop {
             let (sock, peer) = match listener.accept() {
                 Ok(accepted) => accepted,
@@ -242,7 +261,9 @@ impl LoopState {
     /// Socket readiness: read what arrived, run what is runnable, write what is ready.
     fn on_ready(&mut self, token: Token) {
         let limits = self.options.limits;
-        let Some(conn) = self.connections.get_mut(&token) else { return };
+        let Some(conn) = self.connections.get_mut(&token) else {
+            return;
+        };
         match conn.read(&limits) {
             Ok(handshake_done) => {
                 if handshake_done {
@@ -258,10 +279,15 @@ impl LoopState {
     }
 
     fn authenticate(&mut self, token: Token) {
-        let Some(conn) = self.connections.get_mut(&token) else { return };
+        let Some(conn) = self.connections.get_mut(&token) else {
+            return;
+        };
         let Some(leaf) = conn.peer_certificate() else {
             // Mandatory client auth makes this unreachable; refuse rather than trust.
-            log::warn!("client {}: no client certificate after the handshake; closing", conn.peer);
+            log::warn!(
+                "client {}: no client certificate after the handshake; closing",
+                conn.peer
+            );
             self.close(token);
             return;
         };
@@ -279,17 +305,25 @@ impl LoopState {
     /// Runs queued requests in order until one needs the committer or output backs up,
     /// then flushes and decides whether the connection is finished.
     fn advance(&mut self, token: Token) {
-        let Some(conn) = self.connections.get_mut(&token) else { return };
+        let Some(conn) = self.connections.get_mut(&token) else {
+            return;
+        };
         let services = &self.services;
         loop {
             if conn.awaiting_commit || conn.output_pending() {
                 break;
             }
-            let Some(inbound) = conn.next_inbound() else { break };
-            let Some(identity) = conn.identity.clone() else { break };
+            let Some(inbound) = conn.next_inbound() else {
+                break;
+            };
+            let Some(identity) = conn.identity.clone() else {
+                break;
+            };
             match inbound {
                 Inbound::Request(message) => {
-                    let prepared = catch_unwind(AssertUnwindSafe(|| services.engine.prepare(&identity, &message)));
+                    let prepared = catch_unwind(AssertUnwindSafe(|| {
+                        services.engine.prepare(&identity, &message)
+                    }));
                     let response = match prepared {
                         Ok(Prepared::Respond(bytes)) => Some(bytes),
                         Ok(Prepared::Read(request)) => {
@@ -301,40 +335,55 @@ impl LoopState {
                             response
                         }
                         Ok(Prepared::Write(request)) => {
-                            self.group.push(WriteJob { token, conn_id: conn.id, request });
+                            self.group.push(WriteJob {
+                                token,
+                                conn_id: conn.id,
+                                request,
+                            });
                             conn.awaiting_commit = true;
                             None
                         }
                         Err(_) => {
-                            log::error!("client {}: engine panicked on a request; closing the connection", conn.peer);
+                            log::error!(
+                                "client {}: engine panicked on a request; closing the connection",
+                                conn.peer
+                            );
                             conn.queue.clear();
                             conn.close_when_idle = true;
                             None
                         }
                     };
-                    if let Some(bytes) = response {
-                        if let Err(e) = conn.send(&bytes) {
-                            let fatal = e;
-                            self.fail(token, &fatal);
-                            return;
-                        }
+                    if let Some(bytes) = response
+                        && let Err(e) = conn.send(&bytes)
+                    {
+                        self.fail(token, &e);
+                        return;
                     }
                 }
                 Inbound::BadFrame { header, status } => {
                     let why = match status {
                         FrameStatus::TooLarge(n) => {
-                            format!("declares {n} bytes, over the limit of {}", self.options.limits.max_message_bytes)
+                            format!(
+                                "declares {n} bytes, over the limit of {}",
+                                self.options.limits.max_message_bytes
+                            )
                         }
                         _ => "does not start with a KMIP request message header".to_string(),
                     };
-                    log::warn!("client {} ({}): message {why}; closing after an error response", conn.peer, identity.owner);
+                    log::warn!(
+                        "client {} ({}): message {why}; closing after an error response",
+                        conn.peer,
+                        identity.owner
+                    );
                     // The engine answers what it cannot decode with an Invalid Message error.
-                    let prepared = catch_unwind(AssertUnwindSafe(|| services.engine.prepare(&identity, &header)));
-                    if let Ok(Prepared::Respond(bytes)) = prepared {
-                        if let Err(e) = conn.send(&bytes) {
-                            self.fail(token, &e);
-                            return;
-                        }
+                    let prepared = catch_unwind(AssertUnwindSafe(|| {
+                        services.engine.prepare(&identity, &header)
+                    }));
+                    if let Ok(Prepared::Respond(bytes)) = prepared
+                        && let Err(e) = conn.send(&bytes)
+                    {
+                        self.fail(token, &e);
+                        return;
                     }
                     conn.queue.clear();
                     conn.close_when_idle = true;
@@ -352,7 +401,10 @@ impl LoopState {
                 log::info!(
                     "client {} ({}): closed after the TLS handshake without a request",
                     conn.peer,
-                    conn.identity.as_ref().map(|i| i.owner.as_str()).unwrap_or("?")
+                    conn.identity
+                        .as_ref()
+                        .map(|i| i.owner.as_str())
+                        .unwrap_or("?")
                 );
             }
             self.close(token);
@@ -364,7 +416,10 @@ impl LoopState {
             return;
         }
         if let Err(e) = conn.update_interest(self.poll.registry(), token) {
-            log::error!("client {}: cannot update readiness interest: {e}", conn.peer);
+            log::error!(
+                "client {}: cannot update readiness interest: {e}",
+                conn.peer
+            );
             self.close(token);
             return;
         }
@@ -404,12 +459,16 @@ impl LoopState {
         }
         let group = std::mem::take(&mut self.group);
         let count = group.len();
-        let Some(jobs) = self.jobs.as_ref() else { return };
+        let Some(jobs) = self.jobs.as_ref() else {
+            return;
+        };
         match jobs.send(group) {
             Ok(()) => self.in_flight += count,
             Err(std::sync::mpsc::SendError(group)) => {
                 // Only if the committer thread died: nothing can be committed any more.
-                log::error!("the committer thread is gone; {count} mutation(s) unanswered, closing their connections");
+                log::error!(
+                    "the committer thread is gone; {count} mutation(s) unanswered, closing their connections"
+                );
                 for job in group {
                     self.close(job.token);
                 }
@@ -418,14 +477,19 @@ impl LoopState {
     }
 
     fn begin_shutdown(&mut self) {
-        log::info!("stopping: no new connections; answering {} open connection(s)", self.connections.len());
+        log::info!(
+            "stopping: no new connections; answering {} open connection(s)",
+            self.connections.len()
+        );
         if let Some(mut listener) = self.listener.take() {
             let _ = self.poll.registry().deregister(&mut listener);
         }
         self.drain_deadline = Some(Instant::now() + self.options.drain_timeout);
         let tokens: Vec<Token> = self.connections.keys().copied().collect();
         for token in tokens {
-            let Some(conn) = self.connections.get_mut(&token) else { continue };
+            let Some(conn) = self.connections.get_mut(&token) else {
+                continue;
+            };
             if conn.is_handshaking() {
                 self.close(token);
                 continue;
@@ -444,9 +508,11 @@ impl LoopState {
             .iter()
             .filter_map(|(token, conn)| {
                 if conn.is_handshaking() {
-                    (now.duration_since(conn.accepted_at) >= handshake_timeout).then_some((*token, "handshake timeout"))
+                    (now.duration_since(conn.accepted_at) >= handshake_timeout)
+                        .then_some((*token, "handshake timeout"))
                 } else {
-                    (!conn.awaiting_commit && now.duration_since(conn.last_activity) >= idle_timeout)
+                    (!conn.awaiting_commit
+                        && now.duration_since(conn.last_activity) >= idle_timeout)
                         .then_some((*token, "idle timeout"))
                 }
             })
@@ -465,14 +531,23 @@ impl LoopState {
 
     fn fail(&mut self, token: Token, fatal: &Fatal) {
         if let Some(conn) = self.connections.get(&token) {
-            let who = conn.identity.as_ref().map(|i| i.owner.clone()).unwrap_or_else(|| "unauthenticated".into());
+            let who = conn
+                .identity
+                .as_ref()
+                .map(|i| i.owner.clone())
+                .unwrap_or_else(|| "unauthenticated".into());
             match fatal {
                 Fatal::Handshake(_) => {
                     if self.handshake_log.allow("handshake failure") {
                         log::warn!("client {}: {fatal}", conn.peer);
                     }
                 }
-                Fatal::Io(e) if matches!(e.kind(), io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe) => {
+                Fatal::Io(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe
+                    ) =>
+                {
                     log::info!("client {} ({who}): connection reset", conn.peer);
                 }
                 _ => log::warn!("client {} ({who}): {fatal}", conn.peer),
@@ -485,7 +560,11 @@ impl LoopState {
         if let Some(mut conn) = self.connections.remove(&token) {
             conn.close_gracefully();
             conn.deregister(self.poll.registry());
-            log::debug!("client {}: closed after {} response(s)", conn.peer, conn.requests_answered);
+            log::debug!(
+                "client {}: closed after {} response(s)",
+                conn.peer,
+                conn.requests_answered
+            );
         }
     }
 }

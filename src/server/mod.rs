@@ -47,7 +47,10 @@ pub enum ServerError {
 
 impl ServerError {
     pub(crate) fn io(what: impl Into<String>, e: std::io::Error) -> ServerError {
-        ServerError::Io { what: what.into(), message: e.to_string() }
+        ServerError::Io {
+            what: what.into(),
+            message: e.to_string(),
+        }
     }
 }
 
@@ -71,7 +74,10 @@ impl ServerOptions {
             max_connections: settings.max_connections,
             handshake_timeout: settings.handshake_timeout(),
             idle_timeout: settings.idle_timeout(),
-            limits: Limits { max_message_bytes: settings.max_message_bytes, ..Limits::default() },
+            limits: Limits {
+                max_message_bytes: settings.max_message_bytes,
+                ..Limits::default()
+            },
             drain_timeout: Duration::from_secs(10),
         }
     }
@@ -108,6 +114,7 @@ const FIRST_CONNECTION: usize = 3;
 
 fn new_poll() -> Result<(Poll, Arc<Waker>), ServerError> {
     let poll = Poll::new().map_err(|e| ServerError::io("creating the event loop", e))?;
-    let waker = Waker::new(poll.registry(), WAKER).map_err(|e| ServerError::io("creating the loop waker", e))?;
+    let waker = Waker::new(poll.registry(), WAKER)
+        .map_err(|e| ServerError::io("creating the loop waker", e))?;
     Ok((poll, Arc::new(waker)))
 }

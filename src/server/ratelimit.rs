@@ -13,7 +13,13 @@ pub(super) struct RateLimit {
 
 impl RateLimit {
     pub(super) fn new(per_window: u32, window: Duration) -> RateLimit {
-        RateLimit { window, per_window, window_start: Instant::now(), emitted: 0, suppressed: 0 }
+        RateLimit {
+            window,
+            per_window,
+            window_start: Instant::now(),
+            emitted: 0,
+            suppressed: 0,
+        }
     }
 
     /// True when the caller may log now. The first line of a new window reports how many
@@ -22,7 +28,11 @@ impl RateLimit {
         let now = Instant::now();
         if now.duration_since(self.window_start) >= self.window {
             if self.suppressed > 0 {
-                log::warn!("{} similar {what} lines were not logged in the last {:?}", self.suppressed, self.window);
+                log::warn!(
+                    "{} similar {what} lines were not logged in the last {:?}",
+                    self.suppressed,
+                    self.window
+                );
             }
             self.window_start = now;
             self.emitted = 0;

@@ -45,7 +45,12 @@ impl Appliance {
             ..EngineConfig::default()
         };
         let engine = Arc::new(Engine::new(engine_config, Arc::new(master)));
-        Ok(Appliance { config, pki, engine, store: Arc::new(store) })
+        Ok(Appliance {
+            config,
+            pki,
+            engine,
+            store: Arc::new(store),
+        })
     }
 
     pub fn tls_material(&self) -> Result<TlsMaterial, ServerError> {
@@ -71,10 +76,13 @@ impl Appliance {
 fn open_root(config: &Config) -> Result<Box<dyn RootKeyProvider>, ServerError> {
     match config.root.provider {
         RootProvider::Local => match &config.root.passphrase_file {
-            None => Ok(Box::new(LocalRoot::open_or_create(&config.data_dir.join(ROOT_KEY_FILE))?)),
+            None => Ok(Box::new(LocalRoot::open_or_create(
+                &config.data_dir.join(ROOT_KEY_FILE),
+            )?)),
             Some(path) => {
                 let text = Zeroizing::new(
-                    fs::read_to_string(path).map_err(|e| ServerError::io(format!("reading {}", path.display()), e))?,
+                    fs::read_to_string(path)
+                        .map_err(|e| ServerError::io(format!("reading {}", path.display()), e))?,
                 );
                 let passphrase = text.trim_end_matches(['\n', '\r']);
                 if passphrase.is_empty() {
@@ -84,7 +92,10 @@ fn open_root(config: &Config) -> Result<Box<dyn RootKeyProvider>, ServerError> {
                     });
                 }
                 let params = config.data_dir.join(PASSPHRASE_PARAMS_FILE);
-                Ok(Box::new(LocalRoot::from_passphrase(passphrase.as_bytes(), &params)?))
+                Ok(Box::new(LocalRoot::from_passphrase(
+                    passphrase.as_bytes(),
+                    &params,
+                )?))
             }
         },
     }

@@ -46,9 +46,15 @@ impl SignalPipe {
         writer.set_nonblocking(true)?;
         SIGNAL_WRITE_FD.store(writer.as_raw_fd(), Ordering::SeqCst);
         for signal in SIGNALS {
-            set_handler(signal, on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t)?;
+            set_handler(
+                signal,
+                on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t,
+            )?;
         }
-        Ok(SignalPipe { reader: UnixStream::from_std(reader), writer })
+        Ok(SignalPipe {
+            reader: UnixStream::from_std(reader),
+            writer,
+        })
     }
 
     pub fn register(&mut self, registry: &Registry, token: Token) -> io::Result<()> {
@@ -92,5 +98,9 @@ fn set_handler(signal: libc::c_int, handler: libc::sighandler_t) -> io::Result<(
         libc::sigemptyset(&mut action.sa_mask);
         libc::sigaction(signal, &action, std::ptr::null_mut())
     };
-    if rc == 0 { Ok(()) } else { Err(io::Error::last_os_error()) }
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
 }

@@ -14,7 +14,9 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, UnixTime};
 use rustls::server::WebPkiClientVerifier;
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
-use rustls::{DigitallySignedStruct, DistinguishedName, RootCertStore, ServerConfig, SignatureScheme};
+use rustls::{
+    DigitallySignedStruct, DistinguishedName, RootCertStore, ServerConfig, SignatureScheme,
+};
 
 use super::ServerError;
 use crate::pki;
@@ -39,7 +41,9 @@ pub fn server_config(material: &TlsMaterial) -> Result<Arc<ServerConfig>, Server
     let mut roots = RootCertStore::empty();
     for path in &material.trusted_ca_files {
         for cert in read_certs(path)? {
-            roots.add(cert).map_err(|e| tls_file_err(path, format!("not a usable CA certificate: {e}")))?;
+            roots
+                .add(cert)
+                .map_err(|e| tls_file_err(path, format!("not a usable CA certificate: {e}")))?;
         }
     }
     let chained = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
@@ -75,7 +79,10 @@ pub(crate) fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, Se
 }
 
 fn tls_file_err(path: &Path, message: String) -> ServerError {
-    ServerError::TlsFile { path: path.display().to_string(), message }
+    ServerError::TlsFile {
+        path: path.display().to_string(),
+        message,
+    }
 }
 
 /// Accepts a pinned leaf as it is, otherwise requires a chain to a trusted CA. Either way the
@@ -96,7 +103,11 @@ impl ClientCertVerifier for ClientVerifier {
     fn root_hint_subjects(&self) -> &[DistinguishedName] {
         // An empty hint list makes clients send their certificate even when it was not issued
         // by one of our CAs (the pinned case).
-        if self.pinned.is_empty() { self.chained.root_hint_subjects() } else { &[] }
+        if self.pinned.is_empty() {
+            self.chained.root_hint_subjects()
+        } else {
+            &[]
+        }
     }
 
     fn verify_client_cert(
@@ -107,11 +118,13 @@ impl ClientCertVerifier for ClientVerifier {
     ) -> Result<ClientCertVerified, rustls::Error> {
         if self.pinned.contains(&pki::fingerprint(end_entity)) {
             // Must still be a certificate we can take a public key from.
-            x509_parser::parse_x509_certificate(end_entity)
-                .map_err(|_| rustls::Error::InvalidCertificate(rustls::CertificateError::BadEncoding))?;
+            x509_parser::parse_x509_certificate(end_entity).map_err(|_| {
+                rustls::Error::InvalidCertificate(rustls::CertificateError::BadEncoding)
+            })?;
             return Ok(ClientCertVerified::assertion());
         }
-        self.chained.verify_client_cert(end_entity, intermediates, now)
+        self.chained
+            .verify_client_cert(end_entity, intermediates, now)
     }
 
     fn verify_tls12_signature(
