@@ -323,3 +323,49 @@ fn connections_beyond_the_cap_are_closed_at_once() {
     );
     server.stop().unwrap();
 }
+
+#[test]
+fn binary_first_run_serves_and_stops_cleanly_on_sigterm() {
+    use std::io::BufRead;
+    use std::process::{Command, Stdio};
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let bin = env!("CARGO_BIN_EXE_keyward");
+    let init = Command::new(bin).args(["init", "--data-dir"]).arg(&data).output().unwrap();
+    assert!(init.status.success());
+    let text = String::from_utf8(init.stdout).unwrap();
+    assert!(text.contains("keyward client issue --name NAME --out DIR"), "{text}");
+    let mode = std::fs::metadata(&data).unwrap().permissions();
+    assert_eq!(std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777, 0o700);
+    let out = dir.path().join("client");
+    let issued = Command::new(bin)
+        .args(["client", "issue", "--name", "admin", "--out"])
+        .arg(&out)
+        .arg("--data-dir")
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(issued.status.success());
+
+    let mut child = Command::new(bin)
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(&data)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let addr: SocketAddr = loop {
+        let line = lines.next().expect("server printed its address").unwrap();
+        if let Some(addr) = line.strip_prefix("listening on ") {
+            break addr.parse().unwrap();
+        }
+    };
+    let config = client_config(&out.join("ca.crt"), Some((&out.join("client.crt"), &out.join("client.key"))), false);
+    let stream = handshake(addr, config).unwrap();
+    drop(stream);
+    // SAFETY: plain kill(2) on the child we spawned.
+    assert_eq!(unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) }, 0);
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0), "SIGTERM ends the server with exit status 0");
+}
