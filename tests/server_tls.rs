@@ -331,12 +331,22 @@ fn binary_first_run_serves_and_stops_cleanly_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let bin = env!("CARGO_BIN_EXE_keyward");
-    let init = Command::new(bin).args(["init", "--data-dir"]).arg(&data).output().unwrap();
+    let init = Command::new(bin)
+        .args(["init", "--data-dir"])
+        .arg(&data)
+        .output()
+        .unwrap();
     assert!(init.status.success());
     let text = String::from_utf8(init.stdout).unwrap();
-    assert!(text.contains("keyward client issue --name NAME --out DIR"), "{text}");
+    assert!(
+        text.contains("keyward client issue --name NAME --out DIR"),
+        "{text}"
+    );
     let mode = std::fs::metadata(&data).unwrap().permissions();
-    assert_eq!(std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777, 0o700);
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777,
+        0o700
+    );
     let out = dir.path().join("client");
     let issued = Command::new(bin)
         .args(["client", "issue", "--name", "admin", "--out"])
@@ -361,11 +371,22 @@ fn binary_first_run_serves_and_stops_cleanly_on_sigterm() {
             break addr.parse().unwrap();
         }
     };
-    let config = client_config(&out.join("ca.crt"), Some((&out.join("client.crt"), &out.join("client.key"))), false);
+    let config = client_config(
+        &out.join("ca.crt"),
+        Some((&out.join("client.crt"), &out.join("client.key"))),
+        false,
+    );
     let stream = handshake(addr, config).unwrap();
     drop(stream);
     // SAFETY: plain kill(2) on the child we spawned.
-    assert_eq!(unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) }, 0);
+    assert_eq!(
+        unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) },
+        0
+    );
     let status = child.wait().unwrap();
-    assert_eq!(status.code(), Some(0), "SIGTERM ends the server with exit status 0");
+    assert_eq!(
+        status.code(),
+        Some(0),
+        "SIGTERM ends the server with exit status 0"
+    );
 }

@@ -261,21 +261,24 @@ impl LoopState {
     /// Socket readiness: read what arrived, run what is runnable, write what is ready.
     fn on_ready(&mut self, token: Token) {
         let limits = self.options.limits;
-        let Some(conn) = self.connections.get_mut(&token) else {
-            return;
-        };
-        match conn.read(&limits) {
-            Ok(handshake_done) => {
-                if handshake_done {
-                    self.authenticate(token);
+        loop {
+            let Some(conn) = self.connections.get_mut(&token) else {
+                return;
+            };
+            match conn.read(&limits) {
+                Ok(true) => self.authenticate(token),
+                Ok(false) => {}
+                Err(fatal) => {
+                    self.fail(token, &fatal);
+                    return;
                 }
             }
-            Err(fatal) => {
-                self.fail(token, &fatal);
+            // Input left in the socket while over budget produces no new edge: go round again
+            // once the queue has been worked off (a loop, not recursion: pipelines can be long).
+            if !self.advance(token) {
                 return;
             }
         }
-        self.advance(token);
     }
 
     fn authenticate(&mut self, token: Token) {
@@ -303,20 +306,23 @@ impl LoopState {
     }
 
     /// Runs queued requests in order until one needs the committer or output backs up,
-    /// then flushes and decides whether the connection is finished.
-    fn advance(&mut self, token: Token) {
+    /// then flushes and decides whether the connection is finished. Returns true when input
+    /// was left unread for lack of budget and can be read now.
+    #[must_use]
+    fn advance(&mut self, token: Token) -> bool {
         let Some(conn) = self.connections.get_mut(&token) else {
-            return;
+            return false;
         };
         let services = &self.services;
         loop {
             if conn.awaiting_commit || conn.output_pending() {
                 break;
             }
-            let Some(inbound) = conn.next_inbound() else {
+            // Requests arrive only after the handshake, so the identity is always set here.
+            let Some(identity) = conn.identity.clone() else {
                 break;
             };
-            let Some(identity) = conn.identity.clone() else {
+            let Some(inbound) = conn.next_inbound() else {
                 break;
             };
             match inbound {
@@ -357,7 +363,7 @@ impl LoopState {
                         && let Err(e) = conn.send(&bytes)
                     {
                         self.fail(token, &e);
-                        return;
+                        return false;
                     }
                 }
                 Inbound::BadFrame { header, status } => {
@@ -383,7 +389,7 @@ impl LoopState {
                         && let Err(e) = conn.send(&bytes)
                     {
                         self.fail(token, &e);
-                        return;
+                        return false;
                     }
                     conn.queue.clear();
                     conn.close_when_idle = true;
@@ -392,7 +398,7 @@ impl LoopState {
         }
         if let Err(e) = conn.flush() {
             self.fail(token, &e);
-            return;
+            return false;
         }
         let finished = conn.is_quiet() && (conn.peer_closed || conn.close_when_idle);
         if finished {
@@ -408,12 +414,12 @@ impl LoopState {
                 );
             }
             self.close(token);
-            return;
+            return false;
         }
         if conn.peer_closed && conn.is_handshaking() {
             log::info!("client {}: closed during the TLS handshake", conn.peer);
             self.close(token);
-            return;
+            return false;
         }
         if let Err(e) = conn.update_interest(self.poll.registry(), token) {
             log::error!(
@@ -421,12 +427,9 @@ impl LoopState {
                 conn.peer
             );
             self.close(token);
-            return;
+            return false;
         }
-        // Input left in the socket while over budget produces no new edge: read it now.
-        if conn.read_paused() && conn.queue.is_empty() && !conn.awaiting_commit {
-            self.on_ready(token);
-        }
+        conn.read_paused() && conn.queue.is_empty() && !conn.awaiting_commit
     }
 
     fn deliver(&mut self, finished: WriteDone) {
@@ -450,7 +453,9 @@ impl LoopState {
                 conn.close_when_idle = true;
             }
         }
-        self.advance(finished.token);
+        if self.advance(finished.token) {
+            self.on_ready(finished.token);
+        }
     }
 
     fn send_group(&mut self) {
@@ -496,7 +501,9 @@ impl LoopState {
             }
             conn.stop_reading();
             conn.close_when_idle = true;
-            self.advance(token);
+            if self.advance(token) {
+                self.on_ready(token);
+            }
         }
     }
 
