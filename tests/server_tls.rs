@@ -390,3 +390,284 @@ fn binary_first_run_serves_and_stops_cleanly_on_sigterm() {
         "SIGTERM ends the server with exit status 0"
     );
 }
+
+// ---- KMIP over the listener (needs the engine) ----
+
+use keyward::client::{self, KmipClient};
+use keyward::kmip::{names, tag};
+use keyward::ttlv::{self, Item, Limits, Value};
+
+/// Vendor-captured vCenter Discover Versions (vcenter-kmip.md A.1).
+const DISCOVER_VERSIONS_A1: &str = "42007801000000604200770100000038420069010000002042006a0200000004\
+    000000010000000042006b0200000004000000010000000042000d0200000004\
+    000000010000000042000f010000001842005c05000000040000001e00000000\
+    4200790100000000";
+
+fn kmip_client(server: &Running, issued: &pki::IssuedClient) -> KmipClient {
+    let tls = client::tls_config(&issued.ca_cert, &issued.cert, &issued.key).unwrap();
+    KmipClient::connect(&format!("localhost:{}", server.addr.port()), tls, TIMEOUT).unwrap()
+}
+
+fn request(operation: &str, payload: Vec<Item>) -> Vec<u8> {
+    let version = Item::structure(
+        tag::PROTOCOL_VERSION,
+        vec![
+            Item::new(tag::PROTOCOL_VERSION_MAJOR, Value::Integer(1)),
+            Item::new(tag::PROTOCOL_VERSION_MINOR, Value::Integer(4)),
+        ],
+    );
+    let header = Item::structure(
+        tag::REQUEST_HEADER,
+        vec![version, Item::new(tag::BATCH_COUNT, Value::Integer(1))],
+    );
+    let op = names::enum_value(tag::OPERATION, operation).unwrap();
+    let item = Item::structure(
+        tag::BATCH_ITEM,
+        vec![
+            Item::new(tag::OPERATION, Value::Enumeration(op)),
+            Item::structure(tag::REQUEST_PAYLOAD, payload),
+        ],
+    );
+    ttlv::encode(&Item::structure(tag::REQUEST_MESSAGE, vec![header, item]))
+}
+
+fn create_aes256() -> Vec<u8> {
+    let attribute = |name: &str, value: Value| {
+        Item::structure(
+            tag::ATTRIBUTE,
+            vec![
+                Item::new(tag::ATTRIBUTE_NAME, Value::TextString(name.into())),
+                Item::new(tag::ATTRIBUTE_VALUE, value),
+            ],
+        )
+    };
+    request(
+        "Create",
+        vec![
+            Item::new(tag::OBJECT_TYPE, Value::Enumeration(2)),
+            Item::structure(
+                tag::TEMPLATE_ATTRIBUTE,
+                vec![
+                    attribute("Cryptographic Algorithm", Value::Enumeration(3)),
+                    attribute("Cryptographic Length", Value::Integer(256)),
+                    attribute("Cryptographic Usage Mask", Value::Integer(12)),
+                ],
+            ),
+        ],
+    )
+}
+
+fn get(uid: &str) -> Vec<u8> {
+    request(
+        "Get",
+        vec![Item::new(
+            tag::UNIQUE_IDENTIFIER,
+            Value::TextString(uid.into()),
+        )],
+    )
+}
+
+/// (result status, batch item) of a one-item response.
+fn outcome(response: &[u8]) -> (u32, Item) {
+    let message = ttlv::decode(response, &Limits::default()).unwrap();
+    assert_eq!(message.tag, tag::RESPONSE_MESSAGE);
+    let item = message.child(tag::BATCH_ITEM).unwrap().clone();
+    let status = match item.child(tag::RESULT_STATUS).unwrap().value {
+        Value::Enumeration(s) => s,
+        ref other => panic!("result status {other:?}"),
+    };
+    (status, item)
+}
+
+fn find(item: &Item, wanted: u32) -> Option<&Item> {
+    if item.tag == wanted {
+        return Some(item);
+    }
+    item.children().iter().find_map(|c| find(c, wanted))
+}
+
+fn created_uid(response: &[u8]) -> String {
+    let (status, item) = outcome(response);
+    assert_eq!(status, 0, "create failed: {item:?}");
+    match &find(&item, tag::UNIQUE_IDENTIFIER).unwrap().value {
+        Value::TextString(uid) => uid.clone(),
+        other => panic!("uid {other:?}"),
+    }
+}
+
+fn material(response: &[u8]) -> Vec<u8> {
+    let (status, item) = outcome(response);
+    assert_eq!(status, 0, "get failed: {item:?}");
+    match &find(&item, tag::KEY_MATERIAL).unwrap().value {
+        Value::ByteString(bytes) => bytes.clone(),
+        other => panic!("material {other:?}"),
+    }
+}
+
+#[test]
+fn discover_versions_pipelined_requests_answered_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), &[], |_| {});
+    let issued = issue(&server.data_dir, "vcenter", &dir.path().join("c"));
+    let mut kmip = kmip_client(&server, &issued);
+    let dv: Vec<u8> = hex::decode(DISCOVER_VERSIONS_A1.replace(' ', "")).unwrap();
+    let (status, _) = outcome(&kmip.roundtrip(&dv).unwrap());
+    assert_eq!(status, 0);
+    // Two requests in one write: a read-only one and a mutation, answered in order.
+    let mut both = dv.clone();
+    both.extend_from_slice(&create_aes256());
+    kmip.send(&both).unwrap();
+    let first = kmip.receive().unwrap();
+    assert!(
+        find(&outcome(&first).1, tag::PROTOCOL_VERSION).is_some(),
+        "first answer is Discover Versions"
+    );
+    let uid = created_uid(&kmip.receive().unwrap());
+    assert_eq!(material(&kmip.roundtrip(&get(&uid)).unwrap()).len(), 32);
+    kmip.close();
+    server.stop().unwrap();
+}
+
+#[test]
+fn concurrent_creates_are_committed_and_survive_a_restart_and_stay_private() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let server = start(&data, &[], |_| {});
+    let alice = issue(&data, "alice", &dir.path().join("alice"));
+    let mallory = issue(&data, "mallory", &dir.path().join("mallory"));
+    let tls = client::tls_config(&alice.ca_cert, &alice.cert, &alice.key).unwrap();
+    let addr = format!("localhost:{}", server.addr.port());
+    let workers: Vec<_> = (0..6)
+        .map(|_| {
+            let (tls, addr) = (tls.clone(), addr.clone());
+            std::thread::spawn(move || {
+                let mut kmip = KmipClient::connect(&addr, tls, TIMEOUT).unwrap();
+                let mut keys = Vec::new();
+                for _ in 0..5 {
+                    let uid = created_uid(&kmip.roundtrip(&create_aes256()).unwrap());
+                    let key = material(&kmip.roundtrip(&get(&uid)).unwrap());
+                    keys.push((uid, key));
+                }
+                keys
+            })
+        })
+        .collect();
+    let keys: Vec<(String, Vec<u8>)> = workers
+        .into_iter()
+        .flat_map(|w| w.join().unwrap())
+        .collect();
+    assert_eq!(keys.len(), 30);
+    let distinct: std::collections::HashSet<&String> = keys.iter().map(|(uid, _)| uid).collect();
+    assert_eq!(distinct.len(), 30, "every Create gets its own UID");
+    server.stop().unwrap();
+
+    let server = start(&data, &[], |_| {});
+    let mut kmip = kmip_client(&server, &alice);
+    for (uid, key) in &keys {
+        assert_eq!(
+            &material(&kmip.roundtrip(&get(uid)).unwrap()),
+            key,
+            "{uid} after restart"
+        );
+    }
+    let mut other = kmip_client(&server, &mallory);
+    let (status, item) = outcome(&other.roundtrip(&get(&keys[0].0)).unwrap());
+    assert_ne!(status, 0, "another client must not get alice's key");
+    assert!(find(&item, tag::KEY_MATERIAL).is_none());
+    server.stop().unwrap();
+}
+
+#[test]
+fn oversized_or_foreign_headers_get_an_error_or_a_close_and_the_server_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), &[], |_| {});
+    let issued = issue(&server.data_dir, "fuzzer", &dir.path().join("c"));
+    let headers: [&[u8]; 3] = [
+        &[0x42, 0x00, 0x78, 0x01, 0x7F, 0xFF, 0xFF, 0xF8], // 2 GiB declared
+        &[0x42, 0x00, 0x7B, 0x01, 0x00, 0x00, 0x00, 0x08], // a response, not a request
+        &[0x42, 0x00, 0x78, 0x02, 0x00, 0x00, 0x00, 0x04], // not a structure
+    ];
+    for header in headers {
+        let mut kmip = kmip_client(&server, &issued);
+        kmip.send(header).unwrap();
+        // Either an error response or a close without an answer.
+        if let Ok(response) = kmip.receive() {
+            assert_ne!(outcome(&response).0, 0, "an error response");
+        }
+        // Nothing more is read from a connection that sent a bad header.
+        let dv: Vec<u8> = hex::decode(DISCOVER_VERSIONS_A1.replace(' ', "")).unwrap();
+        let _ = kmip.send(&dv);
+        assert!(
+            kmip.receive().is_err(),
+            "the connection is closed after a bad header"
+        );
+    }
+    let mut kmip = kmip_client(&server, &issued);
+    let dv: Vec<u8> = hex::decode(DISCOVER_VERSIONS_A1.replace(' ', "")).unwrap();
+    assert_eq!(outcome(&kmip.roundtrip(&dv).unwrap()).0, 0);
+    server.stop().unwrap();
+}
+
+#[test]
+fn cli_create_and_get_against_a_running_server() {
+    use std::io::BufRead;
+    use std::process::{Command, Stdio};
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let bin = env!("CARGO_BIN_EXE_keyward");
+    assert!(
+        Command::new(bin)
+            .args(["init", "--data-dir"])
+            .arg(&data)
+            .output()
+            .unwrap()
+            .status
+            .success()
+    );
+    let out = dir.path().join("c");
+    pki::issue_client(&data, "cli", &out).unwrap();
+    let mut child = Command::new(bin)
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(&data)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let addr: SocketAddr = loop {
+        let line = lines.next().unwrap().unwrap();
+        if let Some(addr) = line.strip_prefix("listening on ") {
+            break addr.parse().unwrap();
+        }
+    };
+    let kmip = |args: &[&str]| {
+        let output = Command::new(bin)
+            .args(["kmip", "--server", &format!("localhost:{}", addr.port())])
+            .arg("--ca")
+            .arg(out.join("ca.crt"))
+            .arg("--cert")
+            .arg(out.join("client.crt"))
+            .arg("--key")
+            .arg(out.join("client.key"))
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).unwrap().trim().to_string()
+    };
+    let uid = kmip(&["create"]);
+    assert!(!uid.is_empty());
+    let key_hex = kmip(&["get", &uid]);
+    assert_eq!(key_hex.len(), 64);
+    assert!(key_hex.chars().all(|c| c.is_ascii_hexdigit()));
+    // SAFETY: plain kill(2) on the child we spawned.
+    assert_eq!(
+        unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) },
+        0
+    );
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+}
