@@ -42,6 +42,7 @@ impl Drop for Running {
 }
 
 fn start(data_dir: &Path, pinned: &[[u8; 32]], tweak: impl FnOnce(&mut ServerOptions)) -> Running {
+    let _ = env_logger::builder().is_test(true).try_init();
     let mut config = Config {
         data_dir: data_dir.to_path_buf(),
         ..Config::default()

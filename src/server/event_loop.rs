@@ -315,8 +315,19 @@ impl LoopState {
         };
         let services = &self.services;
         loop {
-            if conn.awaiting_commit || conn.output_pending() {
+            if conn.awaiting_commit {
                 break;
+            }
+            // The next request starts only once the previous response has left; if the socket
+            // takes it all now, carry on, otherwise the WRITABLE event brings us back.
+            if conn.output_pending() {
+                if let Err(e) = conn.flush() {
+                    self.fail(token, &e);
+                    return false;
+                }
+                if conn.output_pending() {
+                    break;
+                }
             }
             // Requests arrive only after the handshake, so the identity is always set here.
             let Some(identity) = conn.identity.clone() else {
