@@ -57,6 +57,14 @@ impl Placeholder {
 }
 
 impl Bindings {
+    /// Bindings whose `$NOW` is fixed (tests, replays of recorded conversations).
+    pub fn with_clock(now: i64) -> Bindings {
+        Bindings {
+            clock: Some(now),
+            ..Bindings::default()
+        }
+    }
+
     pub fn now(&self) -> i64 {
         self.clock.unwrap_or_else(|| {
             SystemTime::now()
@@ -139,8 +147,7 @@ mod tests {
 
     #[test]
     fn resolves_request_values_and_refuses_unbound_ones() {
-        let mut bindings = Bindings::default();
-        bindings.clock = Some(1_335_514_344);
+        let mut bindings = Bindings::with_clock(1_335_514_344);
         let mut node = XmlNode {
             tag: "X".into(),
             children: vec![
