@@ -135,4 +135,12 @@ mod tests {
             Err(ConformanceError::Layout { .. })
         ));
     }
+
+    #[test]
+    fn reads_test_case_documents_with_time_lines() {
+        let text = "<KMIP>\n# TIME 0\n<RequestMessage></RequestMessage>\n<ResponseMessage></ResponseMessage>\n# TIME 1\n<RequestMessage></RequestMessage>\n</KMIP>";
+        let file = parse_vector_text("case.xml", text).unwrap();
+        assert_eq!(file.exchanges.len(), 2);
+        assert_eq!(file.profile_and_version(), None);
+    }
 }

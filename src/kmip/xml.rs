@@ -547,8 +547,8 @@ pub fn parse_datetime(text: &str) -> Option<(i64, u32)> {
             if tz.len() != 5 || tz.as_bytes()[2] != b':' {
                 return None;
             }
-            let oh: i64 = tz[0..2].parse().ok()?;
-            let om: i64 = tz[3..5].parse().ok()?;
+            let oh: i64 = tz.get(0..2)?.parse().ok()?;
+            let om: i64 = tz.get(3..5)?.parse().ok()?;
             sign * (oh * 3600 + om * 60)
         }
     };
@@ -667,5 +667,38 @@ mod tests {
             from_xml("<RequestMessage>"),
             Err(TextCodecError::Syntax(_))
         ));
+    }
+
+    #[test]
+    fn mangled_documents_never_panic() {
+        let text = r#"<KMIP><RequestMessage><RequestHeader><ProtocolVersion>
+            <ProtocolVersionMajor type="Integer" value="2"/></ProtocolVersion>
+            <TimeStamp type="DateTime" value="2012-04-27T08:12:24+00:00"/>
+            <Attribute><AttributeName type="TextString" value="State"/>
+            <AttributeValue type="Enumeration" value="Active"/></Attribute>
+            <KeyMaterial type="ByteString" value="00ff"/><Modulus type="BigInteger" value="0001"/>
+            </RequestHeader></RequestMessage></KMIP>"#;
+        let bytes = text.as_bytes();
+        let mut state = 0x2545_F491_4F6C_DD1Du64;
+        let mut parsed = 0;
+        for _ in 0..5_000 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let mut mangled = bytes.to_vec();
+            let at = (state % mangled.len() as u64) as usize;
+            match state % 3 {
+                0 => mangled[at] = (state >> 24) as u8,
+                1 => mangled.truncate(at),
+                _ => mangled.insert(at, b"<>\"/ =xe\xc3"[((state >> 8) % 9) as usize]),
+            }
+            let Ok(mangled) = String::from_utf8(mangled) else {
+                continue;
+            };
+            if let Ok(nodes) = parse_document(&mangled) {
+                parsed += nodes.iter().filter(|n| node_to_item(n).is_ok()).count();
+            }
+        }
+        assert!(parsed > 0);
     }
 }
