@@ -136,3 +136,83 @@ fn every_vector_file_plays_against_its_own_recorded_answers() {
     }
     eprintln!("vector replay: {passed} files played through against their recorded answers");
 }
+
+/// The XML we write uses the vectors' own spellings: for every message, the names of
+/// enumerations and mask flags we emit are exactly those in the file.
+#[test]
+fn emitted_names_match_vector_spellings() {
+    use keyward::kmip::xml::{Style, item_to_node};
+
+    fn same_names(original: &XmlNode, emitted: &XmlNode, at: &str) {
+        assert_eq!(original.tag, emitted.tag, "{at}");
+        assert_eq!(
+            original.children.len(),
+            emitted.children.len(),
+            "{at}/{}",
+            original.tag
+        );
+        let (Some(a), Some(b)) = (original.value.as_deref(), emitted.value.as_deref()) else {
+            for (o, e) in original.children.iter().zip(&emitted.children) {
+                same_names(o, e, &format!("{at}/{}", original.tag));
+            }
+            return;
+        };
+        match original.item_type.as_deref() {
+            Some("Enumeration") => assert_eq!(a, b, "{at}/{}", original.tag),
+            Some("Integer") if a.parse::<i64>().is_err() => {
+                let mut want: Vec<&str> = a.split_whitespace().collect();
+                let mut got: Vec<&str> = b.split_whitespace().collect();
+                want.sort_unstable();
+                got.sort_unstable();
+                assert_eq!(want, got, "{at}/{}", original.tag);
+            }
+            _ => {}
+        }
+    }
+
+    let mut checked = 0;
+    for file in vector_files() {
+        let nodes = parse_document(&std::fs::read_to_string(&file).unwrap()).unwrap();
+        for mut node in nodes {
+            substitute_dummies(&mut node);
+            let emitted = item_to_node(&node_to_item(&node).unwrap(), Style::Xml);
+            same_names(&node, &emitted, &file.display().to_string());
+            checked += 1;
+        }
+    }
+    assert!(checked > 500);
+}
+
+/// The replay test above can fail: a changed answer is caught and located.
+#[test]
+fn a_wrong_recorded_answer_fails_with_its_path() {
+    use keyward::conformance::{Outcome, load_vector_file, play_file};
+
+    let path = vector_files()
+        .into_iter()
+        .find(|p| p.ends_with("SKLC-M-1-21.xml"))
+        .unwrap();
+    let file = load_vector_file(&path).unwrap();
+    let outcome = play_file(&file, |_request: &[u8]| -> Result<Vec<u8>, String> {
+        let mut node = file.exchanges[0].expected.clone().ok_or("no answer")?;
+        substitute_dummies(&mut node);
+        node.walk_mut(&mut |n| {
+            if n.value.as_deref() == Some("Success") {
+                n.value = Some("OperationFailed".into());
+            }
+        });
+        Ok(encode(&node_to_item(&node).map_err(|e| e.to_string())?))
+    });
+    match outcome {
+        Outcome::Fail {
+            exchange: 0,
+            reason,
+        } => {
+            assert!(
+                reason.contains("/ResponseMessage/BatchItem/ResultStatus"),
+                "{reason}"
+            )
+        }
+        other => panic!("expected a failure, got {other}"),
+    }
+}
