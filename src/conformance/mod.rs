@@ -8,11 +8,13 @@
 mod compare;
 mod placeholder;
 mod player;
+mod summary;
 mod vector;
 
 pub use compare::{Mismatch, compare_response};
 pub use placeholder::Bindings;
 pub use player::{Outcome, play_file};
+pub use summary::{Counts, Summary, collect_vector_files};
 pub use vector::{Exchange, VectorFile, load_vector_file, parse_vector_text};
 
 use crate::kmip::xml::TextCodecError;
