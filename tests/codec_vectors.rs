@@ -216,3 +216,103 @@ fn a_wrong_recorded_answer_fails_with_its_path() {
         other => panic!("expected a failure, got {other}"),
     }
 }
+
+/// The decoded vCenter messages of the spec's Appendix A, written in the XML encoding, encode
+/// to the recorded wire size and SHA-256 (XML → TTLV against an independent reference).
+#[test]
+fn appendix_a_messages_from_xml_match_recorded_hashes() {
+    use sha2::{Digest, Sha256};
+
+    const HEADER_1_1: &str = r#"<ProtocolVersion><ProtocolVersionMajor type="Integer" value="1"/>
+        <ProtocolVersionMinor type="Integer" value="1"/></ProtocolVersion>"#;
+    let attribute = |name: &str, t: &str, v: &str| {
+        format!(
+            r#"<Attribute><AttributeName type="TextString" value="{name}"/><AttributeValue type="{t}" value="{v}"/></Attribute>"#
+        )
+    };
+    let add = |id: &str, name: &str, value: &str| {
+        format!(
+            r#"<BatchItem><Operation type="Enumeration" value="AddAttribute"/>
+            <UniqueBatchItemID type="ByteString" value="{id}"/>
+            <RequestPayload><UniqueIdentifier type="TextString" value="1"/>{}</RequestPayload></BatchItem>"#,
+            attribute(name, "TextString", value)
+        )
+    };
+    let create = format!(
+        r#"<RequestMessage><RequestHeader>{HEADER_1_1}<BatchCount type="Integer" value="1"/></RequestHeader>
+        <BatchItem><Operation type="Enumeration" value="Create"/>
+        <UniqueBatchItemID type="ByteString" value="514c4b4301000000"/>
+        <RequestPayload><ObjectType type="Enumeration" value="SymmetricKey"/>
+        <TemplateAttribute>{}{}{}</TemplateAttribute></RequestPayload></BatchItem></RequestMessage>"#,
+        attribute("Cryptographic Algorithm", "Enumeration", "AES"),
+        attribute("Cryptographic Usage Mask", "Integer", "Encrypt Decrypt"),
+        attribute("Cryptographic Length", "Integer", "256"),
+    );
+    let add_batch = format!(
+        r#"<RequestMessage><RequestHeader>{HEADER_1_1}<BatchCount type="Integer" value="3"/></RequestHeader>
+        {}{}{}</RequestMessage>"#,
+        add(
+            "514c4b4301000000",
+            "x-Product_Version",
+            "7.0.3 build-19480866"
+        ),
+        add("514c4b4302000000", "x-Vendor", "VMware, Inc."),
+        add("514c4b4303000000", "x-Product", "VMware vSphere"),
+    );
+    let get_response = format!(
+        r#"<ResponseMessage><ResponseHeader>{HEADER_1_1}<TimeStamp type="DateTime" value="1743675720"/>
+        <BatchCount type="Integer" value="1"/></ResponseHeader>
+        <BatchItem><Operation type="Enumeration" value="Get"/>
+        <UniqueBatchItemID type="ByteString" value="514c4b4301000000"/>
+        <ResultStatus type="Enumeration" value="Success"/>
+        <ResponsePayload><ObjectType type="Enumeration" value="SymmetricKey"/>
+        <UniqueIdentifier type="TextString" value="2"/>
+        <SymmetricKey><KeyBlock><KeyFormatType type="Enumeration" value="Raw"/>
+        <KeyValue><KeyMaterial type="ByteString" value="{}"/></KeyValue>
+        <CryptographicAlgorithm type="Enumeration" value="AES"/>
+        <CryptographicLength type="Integer" value="256"/></KeyBlock></SymmetricKey>
+        </ResponsePayload></BatchItem></ResponseMessage>"#,
+        "00".repeat(32)
+    );
+    let state_response = format!(
+        r#"<ResponseMessage><ResponseHeader>{HEADER_1_1}<TimeStamp type="DateTime" value="1743675720"/>
+        <BatchCount type="Integer" value="1"/></ResponseHeader>
+        <BatchItem><Operation type="Enumeration" value="GetAttributes"/>
+        <UniqueBatchItemID type="ByteString" value="514c4b4301000000"/>
+        <ResultStatus type="Enumeration" value="Success"/>
+        <ResponsePayload><UniqueIdentifier type="TextString" value="2"/>{}</ResponsePayload>
+        </BatchItem></ResponseMessage>"#,
+        attribute("State", "Enumeration", "PreActive")
+    );
+    let cases = [
+        (
+            "A.2",
+            create,
+            312,
+            "a2843af15e01829db8744a00dab837d2d9dfb6dbb723c7de5835d4776c573f85",
+        ),
+        (
+            "A.3",
+            add_batch,
+            440,
+            "b80d56496b46ebf41304149f92fb6f42df408c4b915b458a597ab870252c659e",
+        ),
+        (
+            "A.4",
+            get_response,
+            296,
+            "f8283d926c5d8c7646d399d2b5c8bdb727181e0c2f88d99962424befc2b86492",
+        ),
+        (
+            "A.5",
+            state_response,
+            208,
+            "f7a0b5795a4cae46c2b0f8a0e26f6e35ff0f4014aff5a85a09967007e672058c",
+        ),
+    ];
+    for (name, xml, size, sha) in cases {
+        let bytes = encode(&from_xml(&xml).unwrap_or_else(|e| panic!("{name}: {e}")));
+        assert_eq!(bytes.len(), size, "{name} size");
+        assert_eq!(hex::encode(Sha256::digest(&bytes)), sha, "{name} SHA-256");
+    }
+}
