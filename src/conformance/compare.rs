@@ -20,6 +20,7 @@ const NOW_TOLERANCE_SECS: i64 = 600;
 /// Fields compared for presence and type only.
 const SERVER_CHOSEN: &[u32] = &[
     tag::TIME_STAMP,
+    tag::RESULT_MESSAGE,
     tag::SERVER_CORRELATION_VALUE,
     tag::DIGEST_VALUE,
     tag::INITIAL_DATE,
@@ -32,8 +33,13 @@ const SERVER_CHOSEN: &[u32] = &[
     tag::ARCHIVE_DATE,
 ];
 
-/// Fields a server may add or leave out.
-const OPTIONAL: &[u32] = &[tag::SERVER_CORRELATION_VALUE];
+/// Fields a server may add or leave out: correlation values, and Result Message, whose free
+/// text (the vectors say "DENIED", "Check Failed") is informative only.
+const OPTIONAL: &[u32] = &[
+    tag::SERVER_CORRELATION_VALUE,
+    tag::CLIENT_CORRELATION_VALUE,
+    tag::RESULT_MESSAGE,
+];
 
 /// Where and how a response differs from the expected one.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -470,6 +476,43 @@ mod tests {
         );
         let err = compare_response(&expected, &wrong, &mut Bindings::default()).unwrap_err();
         assert_eq!(err.path, "/ResponsePayload/Attribute/AttributeName");
+    }
+
+    #[test]
+    fn result_message_text_is_informative_only() {
+        let expected = parse_node(
+            r#"<BatchItem><ResultStatus type="Enumeration" value="OperationFailed"/>
+              <ResultReason type="Enumeration" value="PermissionDenied"/>
+              <ResultMessage type="TextString" value="DENIED"/></BatchItem>"#,
+        )
+        .unwrap();
+        let item = |reason, message: Option<&str>| {
+            let mut children = vec![
+                Item::new(tag::RESULT_STATUS, Value::Enumeration(1)),
+                Item::new(tag::RESULT_REASON, Value::Enumeration(reason)),
+            ];
+            children.extend(
+                message.map(|m| Item::new(tag::RESULT_MESSAGE, Value::TextString(m.into()))),
+            );
+            Item::structure(tag::BATCH_ITEM, children)
+        };
+        compare_response(
+            &expected,
+            &item(0x0C, Some("not in this state")),
+            &mut Bindings::default(),
+        )
+        .unwrap();
+        compare_response(&expected, &item(0x0C, None), &mut Bindings::default()).unwrap();
+        let err = compare_response(
+            &expected,
+            &item(0x43, Some("DENIED")),
+            &mut Bindings::default(),
+        )
+        .unwrap_err();
+        assert_eq!(
+            (err.path.as_str(), err.actual.as_str()),
+            ("/BatchItem/ResultReason", "WrongKeyLifecycleState")
+        );
     }
 
     #[test]
