@@ -730,12 +730,12 @@ mod tests {
                 1 => Value::Integer(next() as i32),
                 2 => Value::LongInteger(next() as i64),
                 3 => Value::BigInteger((0..8 * (1 + next() % 3)).map(|_| next() as u8).collect()),
-                4 => Value::Enumeration(if next() % 2 == 0 {
+                4 => Value::Enumeration(if next().is_multiple_of(2) {
                     (next() % 8) as u32
                 } else {
                     next() as u32
                 }),
-                5 => Value::Boolean(next() % 2 == 0),
+                5 => Value::Boolean(next().is_multiple_of(2)),
                 6 => {
                     let pool = [
                         'a', ' ', '<', '&', '"', '\'', '\t', '\n', 'é', '|', '$', '0',
