@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use keyward::kmip::json::{from_json, to_json_string};
 use keyward::kmip::xml::{XmlNode, from_xml, node_to_item, parse_document, to_xml};
+use keyward::ttlv::frame::{FrameStatus, inspect_header};
 use keyward::ttlv::{Limits, decode, encode};
 
 fn vector_files() -> Vec<PathBuf> {
@@ -83,6 +84,11 @@ fn every_vector_message_round_trips_through_xml_and_json() {
                 decode(&bytes, &Limits::default()).unwrap(),
                 item,
                 "{where_}: TTLV"
+            );
+            assert_eq!(
+                inspect_header(&bytes, item.tag, &Limits::default()),
+                FrameStatus::Length(bytes.len()),
+                "{where_}: framing"
             );
 
             let via_xml = from_xml(&to_xml(&item)).unwrap_or_else(|e| panic!("{where_}: XML: {e}"));
