@@ -65,11 +65,19 @@ pub(crate) fn read(
             ),
         ));
     }
-    let mut contents = Zeroizing::new(Vec::with_capacity(meta.len() as usize));
+    // Room for one byte more than allowed, so a file growing under us is caught below without
+    // the buffer ever reallocating (which would leave an unzeroized copy of a secret behind).
+    let mut contents = Zeroizing::new(Vec::with_capacity(max_len as usize + 1));
     Read::by_ref(&mut file)
         .take(max_len + 1)
         .read_to_end(&mut contents)
         .map_err(|err| io_error(path, err))?;
+    if contents.len() as u64 > max_len {
+        return Err(io_error(
+            path,
+            format!("file grew past the {max_len} bytes expected"),
+        ));
+    }
     Ok(Some(contents))
 }
 

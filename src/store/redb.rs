@@ -246,22 +246,6 @@ fn scan_uids<T: ReadableTable<&'static [u8], ()>>(
     Ok(uids)
 }
 
-fn find_in<O, T>(
-    owner_index: &O,
-    term_index: &T,
-    owner: &str,
-    term: Option<&IndexTerm>,
-) -> Result<Vec<String>, StoreError>
-where
-    O: ReadableTable<&'static [u8], ()>,
-    T: ReadableTable<&'static [u8], ()>,
-{
-    match term {
-        None => scan_uids(owner_index, &index_key::owner_prefix(owner)?),
-        Some(term) => scan_uids(term_index, &index_key::term_prefix(owner, term)?),
-    }
-}
-
 /// One read transaction: a consistent MVCC snapshot that never waits for a writer.
 struct RedbReadView {
     meta: ReadOnlyTable<&'static str, &'static [u8]>,
@@ -276,7 +260,10 @@ impl ReadView for RedbReadView {
     }
 
     fn find(&self, owner: &str, term: Option<&IndexTerm>) -> Result<Vec<String>, StoreError> {
-        find_in(&self.owner_index, &self.term_index, owner, term)
+        match term {
+            None => scan_uids(&self.owner_index, &index_key::owner_prefix(owner)?),
+            Some(term) => scan_uids(&self.term_index, &index_key::term_prefix(owner, term)?),
+        }
     }
 
     fn get_meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
@@ -307,12 +294,13 @@ impl ReadView for RedbWriteTxn {
     }
 
     fn find(&self, owner: &str, term: Option<&IndexTerm>) -> Result<Vec<String>, StoreError> {
-        find_in(
-            &self.open(OWNER_INDEX)?,
-            &self.open(TERM_INDEX)?,
-            owner,
-            term,
-        )
+        match term {
+            None => scan_uids(&self.open(OWNER_INDEX)?, &index_key::owner_prefix(owner)?),
+            Some(term) => scan_uids(
+                &self.open(TERM_INDEX)?,
+                &index_key::term_prefix(owner, term)?,
+            ),
+        }
     }
 
     fn get_meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
