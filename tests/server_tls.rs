@@ -672,3 +672,23 @@ fn cli_create_and_get_against_a_running_server() {
     );
     assert_eq!(child.wait().unwrap().code(), Some(0));
 }
+
+#[test]
+fn idle_connection_is_closed_and_the_server_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), &[], |options| {
+        options.idle_timeout = Duration::from_secs(1)
+    });
+    let good = issue(&server.data_dir, "idle", &dir.path().join("c"));
+    let config = client_config(&good.ca_cert, Some((&good.cert, &good.key)), false);
+    let mut stream = handshake(server.addr, config).unwrap();
+    // Blocks (bounded by the read timeout) until the server gives up on the silent client.
+    let mut buf = [0u8; 1];
+    let read = stream.read(&mut buf);
+    assert!(
+        matches!(read, Ok(0)),
+        "expected a clean close (close_notify), got {read:?}"
+    );
+    good_client_is_served(&server, &good);
+    server.stop().unwrap();
+}

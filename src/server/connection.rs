@@ -198,6 +198,9 @@ impl Connection {
                 FrameStatus::NeedHeader => return,
                 FrameStatus::Length(length) if length >= 8 => {
                     if self.inbuf.len() < length {
+                        // The header was checked against the bound: reserving for exactly this
+                        // message keeps the buffer from doubling past it.
+                        self.inbuf.reserve_exact(length - self.inbuf.len());
                         return;
                     }
                     let rest = self.inbuf.split_off(length);
