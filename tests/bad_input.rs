@@ -145,6 +145,7 @@ fn oversized_frames_are_refused_before_allocation() {
         let mut header = vec![0x42, 0x00, 0x78, 0x01];
         header.extend_from_slice(&declared.to_be_bytes());
         let out = send_case(&server, &bad, &header);
+        eprintln!("declared length {declared}: {out:?}");
         if let Outcome::Error(reasons) = &out {
             assert_eq!(reasons.len(), 1, "one error item for an unparsable message");
         }
@@ -226,6 +227,7 @@ fn malformed_ttlv_is_answered_or_closed() {
     ];
     for (case, bytes) in cases {
         let out = send_case(&server, &bad, &bytes);
+        eprintln!("{case}: {out:?}");
         if let Outcome::Error(reasons) = &out {
             assert!(
                 reasons.iter().all(|r| r.is_some()),
