@@ -3,7 +3,10 @@
 //! Contract (fixed; other modules build on it): [`MasterKey`] with `seal`/`unseal`,
 //! [`RootKeyProvider`], [`SealError`], [`open_master_key`], [`local::LocalRoot`].
 
+mod envelope;
+mod kdf_params;
 pub mod local;
+mod secret_file;
 
 use zeroize::Zeroizing;
 
@@ -34,7 +37,7 @@ pub trait RootKeyProvider: Send + Sync {
 
 /// The appliance master key (AES-256-GCM-SIV). Zeroized on drop; `Debug` prints nothing secret.
 pub struct MasterKey {
-    _key: Zeroizing<[u8; 32]>,
+    key: Zeroizing<[u8; 32]>,
 }
 
 impl std::fmt::Debug for MasterKey {
@@ -44,17 +47,33 @@ impl std::fmt::Debug for MasterKey {
 }
 
 impl MasterKey {
+    /// Takes ownership of 32 secret bytes (an unwrapped master key, or a test key).
+    pub fn from_bytes(key: Zeroizing<[u8; 32]>) -> MasterKey {
+        MasterKey { key }
+    }
+
+    /// A fresh master key from the OS CSPRNG.
+    pub fn generate() -> Result<MasterKey, SealError> {
+        let mut key = Zeroizing::new([0u8; 32]);
+        envelope::random_bytes(&mut key[..])?;
+        Ok(MasterKey { key })
+    }
+
     /// Seals `plaintext` with a fresh random nonce; `aad` binds it to its object and version.
+    /// Output: format version byte ‖ 96-bit nonce ‖ ciphertext ‖ 128-bit tag.
     pub fn seal(&self, aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, SealError> {
-        let _ = (aad, plaintext);
-        todo!("MasterKey::seal")
+        envelope::seal(&self.key, aad, plaintext)
     }
 
     pub fn unseal(&self, aad: &[u8], sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>, SealError> {
-        let _ = (aad, sealed);
-        todo!("MasterKey::unseal")
+        envelope::open(&self.key, aad, sealed)
     }
 }
+
+/// Meta key of the master key as wrapped by the root key provider.
+pub const META_WRAPPED_MASTER_KEY: &str = "seal.master_key.wrapped";
+/// Meta key of the name of the provider that wrapped it (UTF-8).
+pub const META_MASTER_KEY_PROVIDER: &str = "seal.master_key.provider";
 
 /// Loads the wrapped master key from the store's meta table and unwraps it with `provider`;
 /// on a fresh store, generates one from the OS CSPRNG, wraps it and stores it (committed).
@@ -62,6 +81,86 @@ pub fn open_master_key(
     store: &dyn Store,
     provider: &dyn RootKeyProvider,
 ) -> Result<MasterKey, SealError> {
-    let _ = (store, provider);
-    todo!("open_master_key")
+    {
+        let view = store.read()?;
+        if let Some(key) = unwrap_stored(&*view, provider)? {
+            return Ok(key);
+        }
+    }
+    let mut txn = store.write()?;
+    // Checked again under the writer lock: another opener may have created it meanwhile, and
+    // replacing it would orphan every object sealed under it.
+    if let Some(key) = unwrap_stored(&*txn, provider)? {
+        return Ok(key);
+    }
+    let master = MasterKey::generate()?;
+    let wrapped = provider.wrap(&master.key[..])?;
+    // Prove the provider can give the key back before anything depends on it.
+    let check = provider.unwrap(&wrapped)?;
+    if check.as_slice() != &master.key[..] {
+        return Err(SealError::Provider {
+            provider: provider.name().to_string(),
+            message: "unwrapping the freshly wrapped master key did not return it".into(),
+        });
+    }
+    txn.put_meta(META_WRAPPED_MASTER_KEY, &wrapped)?;
+    txn.put_meta(META_MASTER_KEY_PROVIDER, provider.name().as_bytes())?;
+    txn.commit()?;
+    log::info!(
+        "generated a new master key, wrapped by root key provider {}",
+        provider.name()
+    );
+    Ok(master)
 }
+
+/// The stored master key unwrapped, or `None` when the store has none yet. Never falls back to
+/// a new key: a store with a wrapped key that `provider` cannot open is an error.
+fn unwrap_stored(
+    view: &dyn crate::store::ReadView,
+    provider: &dyn RootKeyProvider,
+) -> Result<Option<MasterKey>, SealError> {
+    let wrapped = view.get_meta(META_WRAPPED_MASTER_KEY)?;
+    let stored_provider = view.get_meta(META_MASTER_KEY_PROVIDER)?;
+    let (wrapped, stored_provider) = match (wrapped, stored_provider) {
+        (None, None) => return Ok(None),
+        (Some(w), Some(p)) => (w, p),
+        _ => {
+            return Err(SealError::Malformed(format!(
+                "store meta holds only one of {META_WRAPPED_MASTER_KEY} and \
+                 {META_MASTER_KEY_PROVIDER}; refusing to guess or replace the master key"
+            )));
+        }
+    };
+    let stored_provider = String::from_utf8_lossy(&stored_provider);
+    if stored_provider != provider.name() {
+        return Err(SealError::Provider {
+            provider: provider.name().to_string(),
+            message: format!(
+                "the store's master key is wrapped by root key provider \"{stored_provider}\"; \
+                 configure that provider (migrating between providers is not supported yet)"
+            ),
+        });
+    }
+    let key = provider.unwrap(&wrapped).map_err(|err| match err {
+        SealError::Authentication => SealError::Provider {
+            provider: provider.name().to_string(),
+            message: "this root key does not open the store's master key \
+                      (wrong root key file or passphrase?)"
+                .into(),
+        },
+        other => other,
+    })?;
+    if key.len() != 32 {
+        return Err(SealError::Malformed(format!(
+            "unwrapped master key is {} bytes, expected 32",
+            key.len()
+        )));
+    }
+    // Copied straight into zeroizing storage so no stray stack copy outlives this call.
+    let mut bytes = Zeroizing::new([0u8; 32]);
+    bytes.copy_from_slice(&key);
+    Ok(Some(MasterKey::from_bytes(bytes)))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,29 +1,401 @@
-//! The embedded redb backend. (Stub: the store owner implements it; signatures are fixed.)
+//! The embedded redb backend: one file, four tables (layout in `docs/storage.md`).
+//!
+//! Crash recovery: redb records in its own header whether the file was closed cleanly, and on
+//! the next open after a crash it runs a full repair, which verifies the checksum of every
+//! committed page and falls back to the previous commit if the last one is torn. We hook its
+//! repair callback rather than keeping a marker of our own: a marker would need a commit at
+//! every shutdown and could disagree with redb's own state, while the callback fires exactly
+//! when redb found the file not cleanly closed. [`RedbStore::repaired_on_open`] reports it, and
+//! [`RedbStore::check_integrity`] runs the same verification on demand.
 
-use std::path::Path;
+mod index_key;
+mod record;
 
-use super::{ReadView, Store, StoreError, WriteTxn};
+use std::fs::OpenOptions;
+use std::io::ErrorKind;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use ::redb::{
+    Database, Durability, ReadOnlyTable, ReadableDatabase, ReadableTable, ReadableTableMetadata,
+    TableDefinition, TableError,
+};
+
+use super::{IndexTerm, ReadView, Store, StoreError, StoredObject, WriteTxn, WriteView};
+
+/// Schema version this build writes and reads. Bump it, and add a migration in `open`, whenever
+/// a table, key layout or record format changes.
+pub const SCHEMA_VERSION: u32 = 1;
+/// Meta key holding [`SCHEMA_VERSION`] as a big-endian u32. Reserved: nothing else writes it.
+pub const META_SCHEMA_VERSION: &str = "store.schema_version";
+
+const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+const OBJECTS: TableDefinition<&str, &[u8]> = TableDefinition::new("objects");
+const OWNER_INDEX: TableDefinition<&[u8], ()> = TableDefinition::new("owner_index");
+const TERM_INDEX: TableDefinition<&[u8], ()> = TableDefinition::new("term_index");
+
+/// Maps any redb error into the store's error, saying what we were doing.
+fn redb_error(context: &str, err: impl Into<::redb::Error>) -> StoreError {
+    match err.into() {
+        // Fail-stop: redb refuses all further I/O on this handle after an I/O error.
+        ::redb::Error::PreviousIo => StoreError::Failed(format!(
+            "{context}: an earlier I/O error left the database handle unusable; restart to reopen it"
+        )),
+        ::redb::Error::DatabaseClosed
+        | ::redb::Error::LockPoisoned(_)
+        | ::redb::Error::TransactionPoisoned => StoreError::Failed(format!(
+            "{context}: the database handle is no longer usable"
+        )),
+        ::redb::Error::Corrupted(message) => StoreError::Corrupt(format!("{context}: {message}")),
+        ::redb::Error::DatabaseAlreadyOpen => StoreError::Io(format!(
+            "{context}: the database is already open in another process (is another keyward running?)"
+        )),
+        other => StoreError::Io(format!("{context}: {other}")),
+    }
+}
 
 /// Keyward's store in one redb file.
 pub struct RedbStore {
-    _db: redb::Database,
+    db: Database,
+    path: PathBuf,
+    repaired_on_open: bool,
 }
 
 impl RedbStore {
     /// Opens or creates the database at `path` (file mode 0600), checks or writes the schema
     /// version, and runs redb's integrity check when the previous run did not shut down cleanly.
     pub fn open(path: &Path) -> Result<RedbStore, StoreError> {
-        let _ = path;
-        todo!("RedbStore::open")
+        let where_ = path.display().to_string();
+        create_private_file(path)?;
+        let repaired = Arc::new(AtomicBool::new(false));
+        let repaired_flag = Arc::clone(&repaired);
+        let db = ::redb::Builder::new()
+            .set_repair_callback(move |session| {
+                // Called repeatedly with growing progress; the first call is the news.
+                if !repaired_flag.swap(true, Ordering::SeqCst) {
+                    log::warn!(
+                        "store was not shut down cleanly; verifying and repairing it ({:.0}% done)",
+                        session.progress() * 100.0
+                    );
+                }
+            })
+            .create(path)
+            .map_err(|err| redb_error(&format!("opening store {where_}"), err))?;
+        let store = RedbStore {
+            db,
+            path: path.to_path_buf(),
+            repaired_on_open: repaired.load(Ordering::SeqCst),
+        };
+        if store.repaired_on_open {
+            log::warn!("store {where_} verified and repaired after an unclean shutdown");
+        }
+        store.check_or_write_schema()?;
+        Ok(store)
+    }
+
+    /// True when redb found the file not cleanly closed and verified/repaired it during `open`.
+    pub fn repaired_on_open(&self) -> bool {
+        self.repaired_on_open
+    }
+
+    /// Verifies the checksum of every committed page now (slow: reads the whole file). `Ok(true)`
+    /// if intact, `Ok(false)` if it was damaged and has been repaired to the last good commit.
+    /// Needs `&mut self`: no read or write transaction may be alive.
+    pub fn check_integrity(&mut self) -> Result<bool, StoreError> {
+        let context = format!("checking integrity of store {}", self.path.display());
+        self.db
+            .check_integrity()
+            .map_err(|err| redb_error(&context, err))
+    }
+
+    fn check_or_write_schema(&self) -> Result<(), StoreError> {
+        let where_ = self.path.display();
+        let found = {
+            let txn = self
+                .db
+                .begin_read()
+                .map_err(|err| redb_error(&format!("reading schema of {where_}"), err))?;
+            match txn.open_table(META) {
+                Ok(meta) => meta_get(&meta, META_SCHEMA_VERSION)?,
+                Err(TableError::TableDoesNotExist(_)) => None,
+                Err(err) => return Err(redb_error(&format!("reading schema of {where_}"), err)),
+            }
+        };
+        let found = match found {
+            None => None,
+            Some(bytes) => {
+                let raw: [u8; 4] = bytes.as_slice().try_into().map_err(|_| {
+                    StoreError::Corrupt(format!(
+                        "{where_}: schema version is {} bytes, not 4",
+                        bytes.len()
+                    ))
+                })?;
+                Some(u32::from_be_bytes(raw))
+            }
+        };
+        match found {
+            Some(version) if version == SCHEMA_VERSION => Ok(()),
+            Some(version) if version > SCHEMA_VERSION => Err(StoreError::UnsupportedSchema {
+                found: version,
+                supported: SCHEMA_VERSION,
+            }),
+            // No older schema was ever released, so there is nothing to migrate from yet.
+            Some(version) => Err(StoreError::UnsupportedSchema {
+                found: version,
+                supported: SCHEMA_VERSION,
+            }),
+            None => self.initialize_schema(),
+        }
+    }
+
+    fn initialize_schema(&self) -> Result<(), StoreError> {
+        let context = format!("initializing store {}", self.path.display());
+        let mut txn = self
+            .db
+            .begin_write()
+            .map_err(|err| redb_error(&context, err))?;
+        txn.set_durability(Durability::Immediate)
+            .map_err(|err| redb_error(&context, err))?;
+        {
+            let objects = txn
+                .open_table(OBJECTS)
+                .map_err(|err| redb_error(&context, err))?;
+            // Data without a schema version was not written by us: refuse to adopt it.
+            if !objects
+                .is_empty()
+                .map_err(|err| redb_error(&context, err))?
+            {
+                return Err(StoreError::Corrupt(format!(
+                    "{context}: objects exist but no schema version is recorded"
+                )));
+            }
+            txn.open_table(OWNER_INDEX)
+                .map_err(|err| redb_error(&context, err))?;
+            txn.open_table(TERM_INDEX)
+                .map_err(|err| redb_error(&context, err))?;
+            let mut meta = txn
+                .open_table(META)
+                .map_err(|err| redb_error(&context, err))?;
+            meta.insert(META_SCHEMA_VERSION, SCHEMA_VERSION.to_be_bytes().as_slice())
+                .map_err(|err| redb_error(&context, err))?;
+        }
+        txn.commit().map_err(|err| redb_error(&context, err))
+    }
+}
+
+/// Creates `path` with mode 0600 if it does not exist, so redb never creates it with the umask.
+fn create_private_file(path: &Path) -> Result<(), StoreError> {
+    match OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => Ok(()),
+        Err(err) if err.kind() == ErrorKind::AlreadyExists => Ok(()),
+        Err(err) => Err(StoreError::Io(format!(
+            "creating store file {}: {err}",
+            path.display()
+        ))),
+    }
+}
+
+fn meta_get<T: ReadableTable<&'static str, &'static [u8]>>(
+    meta: &T,
+    key: &str,
+) -> Result<Option<Vec<u8>>, StoreError> {
+    let value = meta
+        .get(key)
+        .map_err(|err| redb_error(&format!("reading meta key {key}"), err))?;
+    Ok(value.map(|guard| guard.value().to_vec()))
+}
+
+fn object_get<T: ReadableTable<&'static str, &'static [u8]>>(
+    objects: &T,
+    uid: &str,
+) -> Result<Option<StoredObject>, StoreError> {
+    let value = objects
+        .get(uid)
+        .map_err(|err| redb_error(&format!("reading object {uid}"), err))?;
+    match value {
+        None => Ok(None),
+        Some(guard) => record::decode(uid, guard.value()).map(Some),
+    }
+}
+
+/// UIDs of the index keys starting with `prefix`, ascending: one range scan.
+fn scan_uids<T: ReadableTable<&'static [u8], ()>>(
+    index: &T,
+    prefix: &[u8],
+) -> Result<Vec<String>, StoreError> {
+    let context = "scanning an index";
+    let range = index
+        .range::<&[u8]>(prefix..)
+        .map_err(|err| redb_error(context, err))?;
+    let mut uids = Vec::new();
+    for entry in range {
+        let (key, _) = entry.map_err(|err| redb_error(context, err))?;
+        let key = key.value();
+        if !key.starts_with(prefix) {
+            break;
+        }
+        uids.push(index_key::uid_after(prefix, key)?);
+    }
+    Ok(uids)
+}
+
+/// One read transaction: a consistent MVCC snapshot that never waits for a writer.
+struct RedbReadView {
+    meta: ReadOnlyTable<&'static str, &'static [u8]>,
+    objects: ReadOnlyTable<&'static str, &'static [u8]>,
+    owner_index: ReadOnlyTable<&'static [u8], ()>,
+    term_index: ReadOnlyTable<&'static [u8], ()>,
+}
+
+impl ReadView for RedbReadView {
+    fn get(&self, uid: &str) -> Result<Option<StoredObject>, StoreError> {
+        object_get(&self.objects, uid)
+    }
+
+    fn find(&self, owner: &str, term: Option<&IndexTerm>) -> Result<Vec<String>, StoreError> {
+        match term {
+            None => scan_uids(&self.owner_index, &index_key::owner_prefix(owner)?),
+            Some(term) => scan_uids(&self.term_index, &index_key::term_prefix(owner, term)?),
+        }
+    }
+
+    fn get_meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        meta_get(&self.meta, key)
+    }
+}
+
+/// One write transaction. Tables are opened per call because a redb `Table` borrows its
+/// transaction; each is dropped before the call returns, as redb requires before `commit`.
+struct RedbWriteTxn {
+    txn: ::redb::WriteTransaction,
+}
+
+impl RedbWriteTxn {
+    fn open<K: ::redb::Key + 'static, V: ::redb::Value + 'static>(
+        &self,
+        table: TableDefinition<K, V>,
+    ) -> Result<::redb::Table<'_, K, V>, StoreError> {
+        self.txn
+            .open_table(table)
+            .map_err(|err| redb_error("opening a table in a write transaction", err))
+    }
+}
+
+impl ReadView for RedbWriteTxn {
+    fn get(&self, uid: &str) -> Result<Option<StoredObject>, StoreError> {
+        object_get(&self.open(OBJECTS)?, uid)
+    }
+
+    fn find(&self, owner: &str, term: Option<&IndexTerm>) -> Result<Vec<String>, StoreError> {
+        match term {
+            None => scan_uids(&self.open(OWNER_INDEX)?, &index_key::owner_prefix(owner)?),
+            Some(term) => scan_uids(
+                &self.open(TERM_INDEX)?,
+                &index_key::term_prefix(owner, term)?,
+            ),
+        }
+    }
+
+    fn get_meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        meta_get(&self.open(META)?, key)
+    }
+}
+
+impl WriteView for RedbWriteTxn {
+    fn put(&mut self, object: &StoredObject) -> Result<(), StoreError> {
+        let uid = object.uid.as_str();
+        let context = format!("writing object {uid}");
+        let encoded = record::encode(object)?;
+        let mut objects = self.open(OBJECTS)?;
+        let previous = object_get(&objects, uid)?;
+        let mut owner_index = self.open(OWNER_INDEX)?;
+        let mut term_index = self.open(TERM_INDEX)?;
+        if let Some(previous) = previous {
+            owner_index
+                .remove(index_key::owner_key(&previous.owner, uid)?.as_slice())
+                .map_err(|err| redb_error(&context, err))?;
+            for term in &previous.index_terms {
+                term_index
+                    .remove(index_key::term_key(&previous.owner, term, uid)?.as_slice())
+                    .map_err(|err| redb_error(&context, err))?;
+            }
+        }
+        objects
+            .insert(uid, encoded.as_slice())
+            .map_err(|err| redb_error(&context, err))?;
+        owner_index
+            .insert(index_key::owner_key(&object.owner, uid)?.as_slice(), ())
+            .map_err(|err| redb_error(&context, err))?;
+        for term in &object.index_terms {
+            term_index
+                .insert(
+                    index_key::term_key(&object.owner, term, uid)?.as_slice(),
+                    (),
+                )
+                .map_err(|err| redb_error(&context, err))?;
+        }
+        Ok(())
+    }
+
+    fn put_meta(&mut self, key: &str, value: &[u8]) -> Result<(), StoreError> {
+        self.open(META)?
+            .insert(key, value)
+            .map_err(|err| redb_error(&format!("writing meta key {key}"), err))?;
+        Ok(())
+    }
+}
+
+impl WriteTxn for RedbWriteTxn {
+    fn commit(self: Box<Self>) -> Result<(), StoreError> {
+        self.txn
+            .commit()
+            .map_err(|err| redb_error("committing", err))
     }
 }
 
 impl Store for RedbStore {
     fn read(&self) -> Result<Box<dyn ReadView + '_>, StoreError> {
-        todo!("RedbStore::read")
+        let context = "starting a read transaction";
+        let txn = self
+            .db
+            .begin_read()
+            .map_err(|err| redb_error(context, err))?;
+        let view = RedbReadView {
+            meta: txn
+                .open_table(META)
+                .map_err(|err| redb_error(context, err))?,
+            objects: txn
+                .open_table(OBJECTS)
+                .map_err(|err| redb_error(context, err))?,
+            owner_index: txn
+                .open_table(OWNER_INDEX)
+                .map_err(|err| redb_error(context, err))?,
+            term_index: txn
+                .open_table(TERM_INDEX)
+                .map_err(|err| redb_error(context, err))?,
+        };
+        Ok(Box::new(view))
     }
 
     fn write(&self) -> Result<Box<dyn WriteTxn + '_>, StoreError> {
-        todo!("RedbStore::write")
+        let context = "starting a write transaction";
+        let mut txn = self
+            .db
+            .begin_write()
+            .map_err(|err| redb_error(context, err))?;
+        // Explicit, so a changed redb default can never weaken "durable before acknowledged".
+        txn.set_durability(Durability::Immediate)
+            .map_err(|err| redb_error(context, err))?;
+        Ok(Box::new(RedbWriteTxn { txn }))
     }
 }
+
+#[cfg(test)]
+mod tests;
