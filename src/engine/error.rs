@@ -12,7 +12,10 @@ pub enum EngineError {
     #[error("object {0} has been destroyed")]
     Destroyed(String),
     #[error("object {uid} is in the wrong state for {operation}")]
-    WrongState { uid: String, operation: &'static str },
+    WrongState {
+        uid: String,
+        operation: &'static str,
+    },
     #[error("client request is missing {0}")]
     MissingData(String),
     #[error("client sent an invalid field: {0}")]
@@ -56,7 +59,9 @@ impl EngineError {
         match self {
             EngineError::NotFound(_) if v2 => ResultReason::ObjectNotFound,
             // 1.x has no Object Destroyed: a destroyed object is simply not found.
-            EngineError::NotFound(_) | EngineError::Destroyed(_) if !v2 => ResultReason::ItemNotFound,
+            EngineError::NotFound(_) | EngineError::Destroyed(_) if !v2 => {
+                ResultReason::ItemNotFound
+            }
             EngineError::NotFound(_) => ResultReason::ObjectNotFound,
             EngineError::Destroyed(_) => ResultReason::ObjectDestroyed,
             EngineError::WrongState { .. } if v2 => ResultReason::WrongKeyLifecycleState,
@@ -77,26 +82,36 @@ impl EngineError {
             EngineError::NonUniqueName(_) => ResultReason::IllegalOperation,
             EngineError::PermissionDenied(_) => ResultReason::PermissionDenied,
             EngineError::Illegal(_) => ResultReason::IllegalOperation,
-            EngineError::IncompatibleUsageMask(_) if v2 => ResultReason::IncompatibleCryptographicUsageMask,
-            EngineError::IncompatibleUsageMask(_) => ResultReason::PermissionDenied,
-            EngineError::Store(_) | EngineError::Seal(_) | EngineError::CorruptMetadata(_) | EngineError::Random => {
-                ResultReason::GeneralFailure
+            EngineError::IncompatibleUsageMask(_) if v2 => {
+                ResultReason::IncompatibleCryptographicUsageMask
             }
+            EngineError::IncompatibleUsageMask(_) => ResultReason::PermissionDenied,
+            EngineError::Store(_)
+            | EngineError::Seal(_)
+            | EngineError::CorruptMetadata(_)
+            | EngineError::Random => ResultReason::GeneralFailure,
         }
     }
 
     /// Text for Result Message. Server-side failures stay vague on the wire (details go to the log).
     pub fn wire_message(&self) -> String {
         match self {
-            EngineError::Store(_) | EngineError::Seal(_) | EngineError::CorruptMetadata(_) | EngineError::Random => {
-                "internal server error".to_string()
-            }
+            EngineError::Store(_)
+            | EngineError::Seal(_)
+            | EngineError::CorruptMetadata(_)
+            | EngineError::Random => "internal server error".to_string(),
             other => other.to_string(),
         }
     }
 
     pub fn is_server_fault(&self) -> bool {
-        matches!(self, EngineError::Store(_) | EngineError::Seal(_) | EngineError::CorruptMetadata(_) | EngineError::Random)
+        matches!(
+            self,
+            EngineError::Store(_)
+                | EngineError::Seal(_)
+                | EngineError::CorruptMetadata(_)
+                | EngineError::Random
+        )
     }
 }
 
@@ -112,7 +127,10 @@ mod tests {
         let missing = EngineError::NotFound("u".into());
         assert_eq!(missing.reason(1), ResultReason::ItemNotFound);
         assert_eq!(missing.reason(2), ResultReason::ObjectNotFound);
-        let state = EngineError::WrongState { uid: "u".into(), operation: "Destroy" };
+        let state = EngineError::WrongState {
+            uid: "u".into(),
+            operation: "Destroy",
+        };
         assert_eq!(state.reason(1), ResultReason::PermissionDenied);
         assert_eq!(state.reason(2), ResultReason::WrongKeyLifecycleState);
         assert_eq!(EngineError::Random.wire_message(), "internal server error");

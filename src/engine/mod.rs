@@ -78,7 +78,10 @@ pub struct Engine {
 }
 
 fn now() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
 }
 
 /// One batch item without Operation: the answer to a message that cannot be processed.
@@ -98,21 +101,33 @@ impl Engine {
             Ok(item) => item,
             Err(e) => {
                 log::debug!("client {}: undecodable request: {e}", client.owner);
-                return Prepared::Respond(refusal(ProtocolVersion::new(1, 0), ResultReason::InvalidMessage, format!("undecodable message: {e}")));
+                return Prepared::Respond(refusal(
+                    ProtocolVersion::new(1, 0),
+                    ResultReason::InvalidMessage,
+                    format!("undecodable message: {e}"),
+                ));
             }
         };
         let request = match message::parse_request(&item) {
             Parsed::Ok(request) => request,
             Parsed::Refused { version, error } => {
                 log::debug!("client {}: refused request: {error}", client.owner);
-                return Prepared::Respond(refusal(version, ResultReason::InvalidMessage, error.message));
+                return Prepared::Respond(refusal(
+                    version,
+                    ResultReason::InvalidMessage,
+                    error.message,
+                ));
             }
         };
         if request.items.len() > self.config.max_batch_items {
             return Prepared::Respond(refusal(
                 request.version,
                 ResultReason::InvalidMessage,
-                format!("{} batch items exceed the limit of {}", request.items.len(), self.config.max_batch_items),
+                format!(
+                    "{} batch items exceed the limit of {}",
+                    request.items.len(),
+                    self.config.max_batch_items
+                ),
             ));
         }
         let continuation = match request.header.batch_error_continuation {
@@ -120,13 +135,28 @@ impl Engine {
             Some(v) => match BatchErrorContinuationOption::from_u32(v) {
                 Some(option) => option,
                 None => {
-                    return Prepared::Respond(refusal(request.version, ResultReason::InvalidField, format!("Batch Error Continuation Option {v}")));
+                    return Prepared::Respond(refusal(
+                        request.version,
+                        ResultReason::InvalidField,
+                        format!("Batch Error Continuation Option {v}"),
+                    ));
                 }
             },
         };
-        let writes = request.items.iter().any(|i| i.defect.is_none() && ops::mutates(i.operation));
-        let parsed = ParsedRequest { client: client.clone(), message: request, continuation };
-        if writes { Prepared::Write(parsed) } else { Prepared::Read(parsed) }
+        let writes = request
+            .items
+            .iter()
+            .any(|i| i.defect.is_none() && ops::mutates(i.operation));
+        let parsed = ParsedRequest {
+            client: client.clone(),
+            message: request,
+            continuation,
+        };
+        if writes {
+            Prepared::Write(parsed)
+        } else {
+            Prepared::Read(parsed)
+        }
     }
 
     /// Runs a read-only request; returns the encoded response message.
@@ -146,7 +176,11 @@ impl Engine {
             let (items, overlay) = self.run(request, &*txn);
             let encoded = self.finish(request, items);
             // A response that was replaced by Response Too Large must not leave writes behind.
-            if self.too_large(request, &encoded) { None } else { Some((encoded, overlay.into_staged())) }
+            if self.too_large(request, &encoded) {
+                None
+            } else {
+                Some((encoded, overlay.into_staged()))
+            }
         };
         match staged {
             None => self.finish(request, Vec::new()),
@@ -187,7 +221,11 @@ impl Engine {
 
     /// Runs every batch item over an overlay of `view`; returns the items and the staged writes
     /// (already emptied when Undo applies).
-    fn run<'a>(&'a self, request: &'a ParsedRequest, view: &'a dyn ReadView) -> (Vec<ResponseBatchItem>, Overlay<'a>) {
+    fn run<'a>(
+        &'a self,
+        request: &'a ParsedRequest,
+        view: &'a dyn ReadView,
+    ) -> (Vec<ResponseBatchItem>, Overlay<'a>) {
         let version = request.message.version;
         let mut ctx = ops::Ctx {
             client: &request.client,
@@ -206,17 +244,26 @@ impl Engine {
             let outcome = if let Some(defect) = &item.defect {
                 Err((defect.reason, defect.message.clone()))
             } else if item.extension.as_ref().is_some_and(|e| e.critical) {
-                Err((ResultReason::FeatureNotSupported, "critical Message Extension not understood".to_string()))
+                Err((
+                    ResultReason::FeatureNotSupported,
+                    "critical Message Extension not understood".to_string(),
+                ))
             } else {
                 ops::dispatch(&mut ctx, item.operation, &item.payload).map_err(|e| {
                     if e.is_server_fault() {
-                        log::error!("client {}: operation {:#x} failed: {e}", request.client.owner, item.operation);
+                        log::error!(
+                            "client {}: operation {:#x} failed: {e}",
+                            request.client.owner,
+                            item.operation
+                        );
                     }
                     (e.reason(version.major), e.wire_message())
                 })
             };
             match outcome {
-                Ok(payload) => results.push(ResponseBatchItem::success(item.operation, id, payload)),
+                Ok(payload) => {
+                    results.push(ResponseBatchItem::success(item.operation, id, payload))
+                }
                 Err((reason, text)) => {
                     results.push(ResponseBatchItem::failure(operation, id, reason, text));
                     failed = true;
@@ -229,7 +276,10 @@ impl Engine {
         let mut overlay = ctx.overlay;
         if failed && request.continuation == BatchErrorContinuationOption::Undo {
             overlay = Overlay::new(view);
-            for r in results.iter_mut().filter(|r| r.status == ResultStatus::Success) {
+            for r in results
+                .iter_mut()
+                .filter(|r| r.status == ResultStatus::Success)
+            {
                 r.status = ResultStatus::OperationUndone;
                 r.payload = None;
             }
@@ -239,12 +289,21 @@ impl Engine {
 
     fn encode(&self, request: &ParsedRequest, items: &[ResponseBatchItem]) -> Vec<u8> {
         let header = &request.message.header;
-        ttlv::encode(&message::encode_response(request.message.version, now(), header.client_correlation_value.as_deref(), items))
+        ttlv::encode(&message::encode_response(
+            request.message.version,
+            now(),
+            header.client_correlation_value.as_deref(),
+            items,
+        ))
     }
 
     /// Encodes the response; over Maximum Response Size, every item becomes Response Too Large.
     fn finish(&self, request: &ParsedRequest, items: Vec<ResponseBatchItem>) -> Vec<u8> {
-        let encoded = if items.is_empty() { Vec::new() } else { self.encode(request, &items) };
+        let encoded = if items.is_empty() {
+            Vec::new()
+        } else {
+            self.encode(request, &items)
+        };
         if !items.is_empty() && !self.too_large(request, &encoded) {
             return encoded;
         }

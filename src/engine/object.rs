@@ -43,30 +43,48 @@ impl ManagedObject {
     pub fn encode_metadata(&self) -> Vec<u8> {
         let mut children = vec![
             Item::new(META_FORMAT_VERSION, Value::Integer(FORMAT_VERSION)),
-            Item::new(tag::OBJECT_TYPE, Value::Enumeration(self.object_type.value())),
+            Item::new(
+                tag::OBJECT_TYPE,
+                Value::Enumeration(self.object_type.value()),
+            ),
             Item::new(tag::STATE, Value::Enumeration(self.state.value())),
-            Item::new(META_MATERIAL_GENERATION, Value::LongInteger(self.material_generation as i64)),
+            Item::new(
+                META_MATERIAL_GENERATION,
+                Value::LongInteger(self.material_generation as i64),
+            ),
             Item::new(tag::KEY_FORMAT_TYPE, Value::Enumeration(self.key_format)),
         ];
         if let Some(dt) = self.data_type {
             children.push(Item::new(META_DATA_TYPE, Value::Enumeration(dt)));
         }
-        children.push(Item::structure(tag::ATTRIBUTES, self.attributes.iter().map(attribute::encode_v2).collect()));
+        children.push(Item::structure(
+            tag::ATTRIBUTES,
+            self.attributes.iter().map(attribute::encode_v2).collect(),
+        ));
         ttlv::encode(&Item::structure(META_ROOT, children))
     }
 
     /// Reads metadata written by [`encode_metadata`]; `None` if it is not ours or is damaged.
     pub fn decode_metadata(bytes: &[u8]) -> Option<ManagedObject> {
-        let limits = Limits { max_message_bytes: bytes.len().max(8), ..Limits::default() };
+        let limits = Limits {
+            max_message_bytes: bytes.len().max(8),
+            ..Limits::default()
+        };
         let root = ttlv::decode(bytes, &limits).ok()?;
         if root.tag != META_ROOT {
             return None;
         }
-        if !matches!(root.child(META_FORMAT_VERSION)?.value, Value::Integer(FORMAT_VERSION)) {
+        if !matches!(
+            root.child(META_FORMAT_VERSION)?.value,
+            Value::Integer(FORMAT_VERSION)
+        ) {
             return None;
         }
         let enum_of = |t| match root.child(t) {
-            Some(Item { value: Value::Enumeration(v), .. }) => Some(*v),
+            Some(Item {
+                value: Value::Enumeration(v),
+                ..
+            }) => Some(*v),
             _ => None,
         };
         let object_type = ObjectType::from_u32(enum_of(tag::OBJECT_TYPE)?)?;
@@ -78,7 +96,14 @@ impl ManagedObject {
         let key_format = enum_of(tag::KEY_FORMAT_TYPE)?;
         let data_type = enum_of(META_DATA_TYPE);
         let attributes = attribute::parse_v2_list(root.child(tag::ATTRIBUTES)?).ok()?;
-        Some(ManagedObject { object_type, state, material_generation, key_format, data_type, attributes })
+        Some(ManagedObject {
+            object_type,
+            state,
+            material_generation,
+            key_format,
+            data_type,
+            attributes,
+        })
     }
 
     /// Associated data binding sealed material to this object and material generation.
@@ -113,7 +138,10 @@ impl ManagedObject {
     }
 
     pub fn first(&self, t: u32) -> Option<&Value> {
-        self.attributes.iter().find(|a| a.key == AttrKey::Standard(t)).map(|a| &a.value)
+        self.attributes
+            .iter()
+            .find(|a| a.key == AttrKey::Standard(t))
+            .map(|a| &a.value)
     }
 
     /// Replaces every instance of standard attribute `t` with one instance of `value`.
@@ -154,10 +182,15 @@ impl ManagedObject {
 /// The Name Value text inside a Name attribute value.
 pub fn name_value(value: &Value) -> Option<&str> {
     match value {
-        Value::Structure(children) => children.iter().find(|c| c.tag == tag::NAME_VALUE).and_then(|c| match &c.value {
-            Value::TextString(s) => Some(s.as_str()),
-            _ => None,
-        }),
+        Value::Structure(children) => {
+            children
+                .iter()
+                .find(|c| c.tag == tag::NAME_VALUE)
+                .and_then(|c| match &c.value {
+                    Value::TextString(s) => Some(s.as_str()),
+                    _ => None,
+                })
+        }
         _ => None,
     }
 }
@@ -188,7 +221,10 @@ mod tests {
             key_format: 1,
             data_type: None,
             attributes: vec![
-                Attribute { key: AttrKey::Standard(tag::CRYPTOGRAPHIC_LENGTH), value: Value::Integer(256) },
+                Attribute {
+                    key: AttrKey::Standard(tag::CRYPTOGRAPHIC_LENGTH),
+                    value: Value::Integer(256),
+                },
                 Attribute {
                     key: AttrKey::Standard(tag::NAME),
                     value: Value::Structure(vec![
@@ -196,8 +232,14 @@ mod tests {
                         Item::new(tag::NAME_TYPE, Value::Enumeration(1)),
                     ]),
                 },
-                Attribute { key: AttrKey::Custom("x-Vendor".into()), value: Value::TextString("VMware, Inc.".into()) },
-                Attribute { key: AttrKey::Custom("x-Vendor".into()), value: Value::TextString("Other".into()) },
+                Attribute {
+                    key: AttrKey::Custom("x-Vendor".into()),
+                    value: Value::TextString("VMware, Inc.".into()),
+                },
+                Attribute {
+                    key: AttrKey::Custom("x-Vendor".into()),
+                    value: Value::TextString("Other".into()),
+                },
             ],
         }
     }
@@ -207,7 +249,10 @@ mod tests {
         let object = sample();
         let bytes = object.encode_metadata();
         assert_eq!(ManagedObject::decode_metadata(&bytes), Some(object));
-        assert_eq!(ManagedObject::decode_metadata(&bytes[..bytes.len() - 8]), None);
+        assert_eq!(
+            ManagedObject::decode_metadata(&bytes[..bytes.len() - 8]),
+            None
+        );
     }
 
     #[test]
@@ -221,7 +266,13 @@ mod tests {
 
     #[test]
     fn aad_differs_by_uid_and_generation() {
-        assert_ne!(ManagedObject::sealing_aad("a", 1), ManagedObject::sealing_aad("a", 2));
-        assert_ne!(ManagedObject::sealing_aad("a", 1), ManagedObject::sealing_aad("b", 1));
+        assert_ne!(
+            ManagedObject::sealing_aad("a", 1),
+            ManagedObject::sealing_aad("a", 2)
+        );
+        assert_ne!(
+            ManagedObject::sealing_aad("a", 1),
+            ManagedObject::sealing_aad("b", 1)
+        );
     }
 }

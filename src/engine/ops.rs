@@ -4,14 +4,14 @@
 use sha2::{Digest as _, Sha256};
 use zeroize::Zeroizing;
 
+use super::ClientIdentity;
 use super::error::EngineError;
 use super::object::{self, ManagedObject};
 use super::overlay::Overlay;
-use super::ClientIdentity;
 use crate::kmip::attribute::{self, AttrKey, Attribute};
 use crate::kmip::enums::{
-    CryptographicAlgorithm, HashingAlgorithm, KeyFormatType, LinkType, ObjectType, Operation, QueryFunction,
-    RevocationReasonCode, State, profile_name, storage_status,
+    CryptographicAlgorithm, HashingAlgorithm, KeyFormatType, LinkType, ObjectType, Operation,
+    QueryFunction, RevocationReasonCode, State, profile_name, storage_status,
 };
 use crate::kmip::message::{ProtocolVersion, SUPPORTED_VERSIONS};
 use crate::kmip::tag;
@@ -79,9 +79,15 @@ impl Ctx<'_> {
     /// The Unique Identifier of the payload, or the ID Placeholder when it is omitted.
     fn uid(&self, payload: &Item) -> Result<String, EngineError> {
         match payload.child(tag::UNIQUE_IDENTIFIER) {
-            Some(Item { value: Value::TextString(uid), .. }) => Ok(uid.clone()),
+            Some(Item {
+                value: Value::TextString(uid),
+                ..
+            }) => Ok(uid.clone()),
             // 2.x placeholders by enumeration / batch index: this server keeps one placeholder.
-            Some(_) | None => self.placeholder.clone().ok_or_else(|| EngineError::MissingData("Unique Identifier".into())),
+            Some(_) | None => self
+                .placeholder
+                .clone()
+                .ok_or_else(|| EngineError::MissingData("Unique Identifier".into())),
         }
     }
 
@@ -91,7 +97,8 @@ impl Ctx<'_> {
             Some(s) if s.owner == self.client.owner => s,
             _ => return Err(EngineError::NotFound(uid.to_string())),
         };
-        let managed = ManagedObject::decode_metadata(&stored.metadata).ok_or_else(|| EngineError::CorruptMetadata(uid.to_string()))?;
+        let managed = ManagedObject::decode_metadata(&stored.metadata)
+            .ok_or_else(|| EngineError::CorruptMetadata(uid.to_string()))?;
         Ok((stored, managed))
     }
 
@@ -137,32 +144,61 @@ impl Ctx<'_> {
         b[6] = (b[6] & 0x0f) | 0x40;
         b[8] = (b[8] & 0x3f) | 0x80;
         let h = hex::encode(b);
-        Ok(format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32]))
+        Ok(format!(
+            "{}-{}-{}-{}-{}",
+            &h[0..8],
+            &h[8..12],
+            &h[12..16],
+            &h[16..20],
+            &h[20..32]
+        ))
     }
 
     fn seal(&self, uid: &str, generation: u64, material: &[u8]) -> Result<Vec<u8>, EngineError> {
-        Ok(self.master.seal(&ManagedObject::sealing_aad(uid, generation), material)?)
+        Ok(self
+            .master
+            .seal(&ManagedObject::sealing_aad(uid, generation), material)?)
     }
 
-    fn unseal(&self, stored: &StoredObject, managed: &ManagedObject) -> Result<Zeroizing<Vec<u8>>, EngineError> {
-        let sealed = stored.sealed_material.as_ref().ok_or_else(|| EngineError::Destroyed(stored.uid.clone()))?;
-        Ok(self.master.unseal(&ManagedObject::sealing_aad(&stored.uid, managed.material_generation), sealed)?)
+    fn unseal(
+        &self,
+        stored: &StoredObject,
+        managed: &ManagedObject,
+    ) -> Result<Zeroizing<Vec<u8>>, EngineError> {
+        let sealed = stored
+            .sealed_material
+            .as_ref()
+            .ok_or_else(|| EngineError::Destroyed(stored.uid.clone()))?;
+        Ok(self.master.unseal(
+            &ManagedObject::sealing_aad(&stored.uid, managed.material_generation),
+            sealed,
+        )?)
     }
 }
 
 fn enum_field(payload: &Item, t: u32) -> Result<Option<u32>, EngineError> {
     match payload.child(t) {
         None => Ok(None),
-        Some(Item { value: Value::Enumeration(v), .. }) => Ok(Some(*v)),
-        Some(_) => Err(EngineError::InvalidField(format!("field {t:06X} must be an Enumeration"))),
+        Some(Item {
+            value: Value::Enumeration(v),
+            ..
+        }) => Ok(Some(*v)),
+        Some(_) => Err(EngineError::InvalidField(format!(
+            "field {t:06X} must be an Enumeration"
+        ))),
     }
 }
 
 fn int_field(payload: &Item, t: u32) -> Result<Option<i32>, EngineError> {
     match payload.child(t) {
         None => Ok(None),
-        Some(Item { value: Value::Integer(v), .. }) => Ok(Some(*v)),
-        Some(_) => Err(EngineError::InvalidField(format!("field {t:06X} must be an Integer"))),
+        Some(Item {
+            value: Value::Integer(v),
+            ..
+        }) => Ok(Some(*v)),
+        Some(_) => Err(EngineError::InvalidField(format!(
+            "field {t:06X} must be an Integer"
+        ))),
     }
 }
 
@@ -199,16 +235,28 @@ fn server_managed(key: &AttrKey) -> bool {
 fn multi_instance(key: &AttrKey) -> bool {
     match key {
         AttrKey::Custom(_) => true,
-        AttrKey::Standard(t) => matches!(*t, tag::NAME | tag::OBJECT_GROUP | tag::LINK | tag::APPLICATION_SPECIFIC_INFORMATION),
+        AttrKey::Standard(t) => matches!(
+            *t,
+            tag::NAME | tag::OBJECT_GROUP | tag::LINK | tag::APPLICATION_SPECIFIC_INFORMATION
+        ),
     }
 }
 
 /// The object's full attribute list, with the synthesized Unique Identifier, Object Type, State.
 fn all_attributes(uid: &str, managed: &ManagedObject) -> Vec<Attribute> {
     let mut out = vec![
-        Attribute { key: AttrKey::Standard(tag::UNIQUE_IDENTIFIER), value: Value::TextString(uid.to_string()) },
-        Attribute { key: AttrKey::Standard(tag::OBJECT_TYPE), value: Value::Enumeration(managed.object_type.value()) },
-        Attribute { key: AttrKey::Standard(tag::STATE), value: Value::Enumeration(managed.state.value()) },
+        Attribute {
+            key: AttrKey::Standard(tag::UNIQUE_IDENTIFIER),
+            value: Value::TextString(uid.to_string()),
+        },
+        Attribute {
+            key: AttrKey::Standard(tag::OBJECT_TYPE),
+            value: Value::Enumeration(managed.object_type.value()),
+        },
+        Attribute {
+            key: AttrKey::Standard(tag::STATE),
+            value: Value::Enumeration(managed.state.value()),
+        },
     ];
     out.extend(managed.attributes.iter().cloned());
     out
@@ -217,7 +265,10 @@ fn all_attributes(uid: &str, managed: &ManagedObject) -> Vec<Attribute> {
 /// Attributes in the response's version: 1.x Attribute items with indexes, 2.x one Attributes.
 fn encode_attributes(ctx: &Ctx, attributes: &[Attribute]) -> Vec<Item> {
     if ctx.v2() {
-        vec![Item::structure(tag::ATTRIBUTES, attributes.iter().map(attribute::encode_v2).collect())]
+        vec![Item::structure(
+            tag::ATTRIBUTES,
+            attributes.iter().map(attribute::encode_v2).collect(),
+        )]
     } else {
         let mut out = Vec::new();
         for (i, a) in attributes.iter().enumerate() {
@@ -235,7 +286,9 @@ fn check_unique_name(ctx: &Ctx, uid: &str, attribute: &Attribute) -> Result<(), 
     let Some(name) = object::name_value(&attribute.value) else {
         return Err(EngineError::InvalidField("Name lacks a Name Value".into()));
     };
-    let holders = ctx.overlay.find(&ctx.client.owner, Some(&object::name_term(name)))?;
+    let holders = ctx
+        .overlay
+        .find(&ctx.client.owner, Some(&object::name_term(name)))?;
     if holders.iter().any(|h| h != uid) {
         return Err(EngineError::NonUniqueName(name.to_string()));
     }
@@ -246,8 +299,14 @@ fn digest_attribute(material: &[u8], key_format: u32) -> Attribute {
     Attribute {
         key: AttrKey::Standard(tag::DIGEST),
         value: Value::Structure(vec![
-            Item::new(tag::HASHING_ALGORITHM, Value::Enumeration(HashingAlgorithm::Sha256.value())),
-            Item::new(tag::DIGEST_VALUE, Value::ByteString(Sha256::digest(material).to_vec())),
+            Item::new(
+                tag::HASHING_ALGORITHM,
+                Value::Enumeration(HashingAlgorithm::Sha256.value()),
+            ),
+            Item::new(
+                tag::DIGEST_VALUE,
+                Value::ByteString(Sha256::digest(material).to_vec()),
+            ),
             Item::new(tag::KEY_FORMAT_TYPE, Value::Enumeration(key_format)),
         ]),
     }
@@ -275,7 +334,12 @@ fn store_new(
         if a.key == AttrKey::Standard(tag::OBJECT_TYPE) {
             continue;
         }
-        if server_managed(&a.key) && !matches!(a.key, AttrKey::Standard(tag::CRYPTOGRAPHIC_ALGORITHM | tag::CRYPTOGRAPHIC_LENGTH)) {
+        if server_managed(&a.key)
+            && !matches!(
+                a.key,
+                AttrKey::Standard(tag::CRYPTOGRAPHIC_ALGORITHM | tag::CRYPTOGRAPHIC_LENGTH)
+            )
+        {
             return Err(EngineError::ReadOnly(a.key.v1_name()));
         }
         if !multi_instance(&a.key) && managed.instances(&a.key).next().is_some() {
@@ -288,8 +352,13 @@ fn store_new(
     managed.set(tag::INITIAL_DATE, now.clone());
     managed.set(tag::LAST_CHANGE_DATE, now.clone());
     managed.set(tag::ORIGINAL_CREATION_DATE, now);
-    if matches!(object_type, ObjectType::SymmetricKey | ObjectType::SecretData) {
-        managed.attributes.push(digest_attribute(material, key_format));
+    if matches!(
+        object_type,
+        ObjectType::SymmetricKey | ObjectType::SecretData
+    ) {
+        managed
+            .attributes
+            .push(digest_attribute(material, key_format));
     }
     if let Some(Value::DateTime(activation)) = managed.first(tag::ACTIVATION_DATE)
         && *activation <= ctx.now
@@ -311,28 +380,46 @@ fn store_new(
 
 /// Material length in bytes for a generated key, or why it cannot be generated.
 fn key_bytes(algorithm: Option<u32>, length: Option<i32>) -> Result<usize, EngineError> {
-    let algorithm = algorithm.ok_or_else(|| EngineError::MissingData("Cryptographic Algorithm".into()))?;
+    let algorithm =
+        algorithm.ok_or_else(|| EngineError::MissingData("Cryptographic Algorithm".into()))?;
     let length = length.ok_or_else(|| EngineError::MissingData("Cryptographic Length".into()))?;
     match (CryptographicAlgorithm::from_u32(algorithm), length) {
         (Some(CryptographicAlgorithm::Aes), 128 | 192 | 256) => Ok(length as usize / 8),
-        (Some(CryptographicAlgorithm::TripleDes), 112 | 168 | 192) => Ok(if length == 112 { 16 } else { 24 }),
-        (Some(CryptographicAlgorithm::HmacSha256 | CryptographicAlgorithm::HmacSha384 | CryptographicAlgorithm::HmacSha512), 128..=1024)
-            if length % 8 == 0 =>
-        {
-            Ok(length as usize / 8)
+        (Some(CryptographicAlgorithm::TripleDes), 112 | 168 | 192) => {
+            Ok(if length == 112 { 16 } else { 24 })
         }
-        (Some(_), _) => Err(EngineError::InvalidField(format!("Cryptographic Length {length} for algorithm {algorithm}"))),
-        (None, _) => Err(EngineError::InvalidField(format!("Cryptographic Algorithm {algorithm}"))),
+        (
+            Some(
+                CryptographicAlgorithm::HmacSha256
+                | CryptographicAlgorithm::HmacSha384
+                | CryptographicAlgorithm::HmacSha512,
+            ),
+            128..=1024,
+        ) if length % 8 == 0 => Ok(length as usize / 8),
+        (Some(_), _) => Err(EngineError::InvalidField(format!(
+            "Cryptographic Length {length} for algorithm {algorithm}"
+        ))),
+        (None, _) => Err(EngineError::InvalidField(format!(
+            "Cryptographic Algorithm {algorithm}"
+        ))),
     }
 }
 
 pub fn create(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item>, EngineError> {
-    let object_type = enum_field(payload, tag::OBJECT_TYPE)?.ok_or_else(|| EngineError::MissingData("Object Type".into()))?;
+    let object_type = enum_field(payload, tag::OBJECT_TYPE)?
+        .ok_or_else(|| EngineError::MissingData("Object Type".into()))?;
     if object_type != ObjectType::SymmetricKey.value() {
-        return Err(EngineError::InvalidField(format!("Create supports Symmetric Key only, not object type {object_type}")));
+        return Err(EngineError::InvalidField(format!(
+            "Create supports Symmetric Key only, not object type {object_type}"
+        )));
     }
     let attributes = ctx.request_attributes(payload)?;
-    let find = |t| attributes.iter().find(|a| a.key == AttrKey::Standard(t)).map(|a| a.value.clone());
+    let find = |t| {
+        attributes
+            .iter()
+            .find(|a| a.key == AttrKey::Standard(t))
+            .map(|a| a.value.clone())
+    };
     let algorithm = match find(tag::CRYPTOGRAPHIC_ALGORITHM) {
         Some(Value::Enumeration(v)) => Some(v),
         Some(_) => return Err(EngineError::InvalidField("Cryptographic Algorithm".into())),
@@ -345,30 +432,61 @@ pub fn create(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item>, EngineError> {
     };
     let mut material = Zeroizing::new(vec![0u8; key_bytes(algorithm, length)?]);
     getrandom::fill(&mut material).map_err(|_| EngineError::Random)?;
-    let uid = store_new(ctx, ObjectType::SymmetricKey, KeyFormatType::Raw.value(), None, attributes, &material)?;
-    Ok(vec![Item::new(tag::OBJECT_TYPE, Value::Enumeration(object_type)), uid_item(&uid)])
+    let uid = store_new(
+        ctx,
+        ObjectType::SymmetricKey,
+        KeyFormatType::Raw.value(),
+        None,
+        attributes,
+        &material,
+    )?;
+    Ok(vec![
+        Item::new(tag::OBJECT_TYPE, Value::Enumeration(object_type)),
+        uid_item(&uid),
+    ])
 }
 
 /// Key material out of a Key Block in Raw or Opaque form (Transparent Symmetric Key: its Key).
 fn key_block_material(block: &Item) -> Result<(u32, Zeroizing<Vec<u8>>), EngineError> {
-    let format = enum_field(block, tag::KEY_FORMAT_TYPE)?.ok_or_else(|| EngineError::MissingData("Key Format Type".into()))?;
-    let value = block.child(tag::KEY_VALUE).ok_or_else(|| EngineError::MissingData("Key Value".into()))?;
+    let format = enum_field(block, tag::KEY_FORMAT_TYPE)?
+        .ok_or_else(|| EngineError::MissingData("Key Format Type".into()))?;
+    let value = block
+        .child(tag::KEY_VALUE)
+        .ok_or_else(|| EngineError::MissingData("Key Value".into()))?;
     let material = match value.child(tag::KEY_MATERIAL) {
-        Some(Item { value: Value::ByteString(b), .. }) => b.clone(),
-        Some(m @ Item { value: Value::Structure(_), .. }) if format == KeyFormatType::TransparentSymmetricKey.value() => {
-            match m.child(tag::KEY) {
-                Some(Item { value: Value::ByteString(b), .. }) => b.clone(),
-                _ => return Err(EngineError::InvalidField("Transparent Symmetric Key lacks Key".into())),
+        Some(Item {
+            value: Value::ByteString(b),
+            ..
+        }) => b.clone(),
+        Some(
+            m @ Item {
+                value: Value::Structure(_),
+                ..
+            },
+        ) if format == KeyFormatType::TransparentSymmetricKey.value() => match m.child(tag::KEY) {
+            Some(Item {
+                value: Value::ByteString(b),
+                ..
+            }) => b.clone(),
+            _ => {
+                return Err(EngineError::InvalidField(
+                    "Transparent Symmetric Key lacks Key".into(),
+                ));
             }
-        }
+        },
         _ => return Err(EngineError::InvalidField("Key Material".into())),
     };
-    let format = if format == KeyFormatType::TransparentSymmetricKey.value() { KeyFormatType::Raw.value() } else { format };
+    let format = if format == KeyFormatType::TransparentSymmetricKey.value() {
+        KeyFormatType::Raw.value()
+    } else {
+        format
+    };
     Ok((format, Zeroizing::new(material)))
 }
 
 pub fn register(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item>, EngineError> {
-    let object_type = enum_field(payload, tag::OBJECT_TYPE)?.ok_or_else(|| EngineError::MissingData("Object Type".into()))?;
+    let object_type = enum_field(payload, tag::OBJECT_TYPE)?
+        .ok_or_else(|| EngineError::MissingData("Object Type".into()))?;
     let mut attributes = ctx.request_attributes(payload)?;
     let (kind, format, data_type, material) = match ObjectType::from_u32(object_type) {
         Some(ObjectType::SymmetricKey) => {
@@ -385,37 +503,52 @@ pub fn register(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item>, EngineError>
                 if let Some(v) = block.child(t)
                     && !attributes.iter().any(|a| a.key == AttrKey::Standard(t))
                 {
-                    attributes.push(Attribute { key: AttrKey::Standard(t), value: v.value.clone() });
+                    attributes.push(Attribute {
+                        key: AttrKey::Standard(t),
+                        value: v.value.clone(),
+                    });
                 }
             }
             (ObjectType::SymmetricKey, format, None, material)
         }
         Some(ObjectType::SecretData) => {
-            let secret = payload.child(tag::SECRET_DATA).ok_or_else(|| EngineError::MissingData("Secret Data".into()))?;
+            let secret = payload
+                .child(tag::SECRET_DATA)
+                .ok_or_else(|| EngineError::MissingData("Secret Data".into()))?;
             let data_type = enum_field(secret, tag::SECRET_DATA_TYPE)?;
-            let block = secret.child(tag::KEY_BLOCK).ok_or_else(|| EngineError::MissingData("Key Block".into()))?;
+            let block = secret
+                .child(tag::KEY_BLOCK)
+                .ok_or_else(|| EngineError::MissingData("Key Block".into()))?;
             let (format, material) = key_block_material(block)?;
             (ObjectType::SecretData, format, data_type, material)
         }
         Some(ObjectType::OpaqueObject) => {
-            let opaque = payload.child(tag::OPAQUE_OBJECT).ok_or_else(|| EngineError::MissingData("Opaque Object".into()))?;
+            let opaque = payload
+                .child(tag::OPAQUE_OBJECT)
+                .ok_or_else(|| EngineError::MissingData("Opaque Object".into()))?;
             let data_type = enum_field(opaque, tag::OPAQUE_DATA_TYPE)?;
             let material = match opaque.child(tag::OPAQUE_DATA_VALUE) {
-                Some(Item { value: Value::ByteString(b), .. }) => Zeroizing::new(b.clone()),
+                Some(Item {
+                    value: Value::ByteString(b),
+                    ..
+                }) => Zeroizing::new(b.clone()),
                 _ => return Err(EngineError::MissingData("Opaque Data Value".into())),
             };
-            (ObjectType::OpaqueObject, KeyFormatType::Opaque.value(), data_type, material)
+            (
+                ObjectType::OpaqueObject,
+                KeyFormatType::Opaque.value(),
+                data_type,
+                material,
+            )
         }
-        _ => return Err(EngineError::FeatureNotSupported(format!("Register of object type {object_type}"))),
+        _ => {
+            return Err(EngineError::FeatureNotSupported(format!(
+                "Register of object type {object_type}"
+            )));
+        }
     };
     let uid = store_new(ctx, kind, format, data_type, attributes, &material)?;
-    let mut out = Vec::new();
-    if ctx.v2() {
-        out.push(uid_item(&uid));
-    } else {
-        out.push(uid_item(&uid));
-    }
-    Ok(out)
+    Ok(vec![uid_item(&uid)])
 }
 
 pub fn get(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item>, EngineError> {
@@ -428,7 +561,9 @@ pub fn get(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item>, EngineError> {
         return Err(EngineError::FeatureNotSupported("key compression".into()));
     }
     if matches!(managed.first(tag::SENSITIVE), Some(Value::Boolean(true))) {
-        return Err(EngineError::PermissionDenied(format!("object {uid} is Sensitive")));
+        return Err(EngineError::PermissionDenied(format!(
+            "object {uid} is Sensitive"
+        )));
     }
     let requested = enum_field(payload, tag::KEY_FORMAT_TYPE)?;
     let material = ctx.unseal(&stored, &managed)?;
@@ -438,7 +573,10 @@ pub fn get(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item>, EngineError> {
             let key_material = if format == KeyFormatType::Raw.value() {
                 Item::new(tag::KEY_MATERIAL, Value::ByteString(material.to_vec()))
             } else if format == KeyFormatType::TransparentSymmetricKey.value() {
-                Item::structure(tag::KEY_MATERIAL, vec![Item::new(tag::KEY, Value::ByteString(material.to_vec()))])
+                Item::structure(
+                    tag::KEY_MATERIAL,
+                    vec![Item::new(tag::KEY, Value::ByteString(material.to_vec()))],
+                )
             } else {
                 return Err(EngineError::KeyFormatNotSupported(format));
             };
@@ -447,12 +585,18 @@ pub fn get(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item>, EngineError> {
                 Item::structure(tag::KEY_VALUE, vec![key_material]),
             ];
             if let Some(alg) = managed.enumeration(tag::CRYPTOGRAPHIC_ALGORITHM) {
-                block.push(Item::new(tag::CRYPTOGRAPHIC_ALGORITHM, Value::Enumeration(alg)));
+                block.push(Item::new(
+                    tag::CRYPTOGRAPHIC_ALGORITHM,
+                    Value::Enumeration(alg),
+                ));
             }
             if let Some(len) = managed.int(tag::CRYPTOGRAPHIC_LENGTH) {
                 block.push(Item::new(tag::CRYPTOGRAPHIC_LENGTH, Value::Integer(len)));
             }
-            Item::structure(tag::SYMMETRIC_KEY, vec![Item::structure(tag::KEY_BLOCK, block)])
+            Item::structure(
+                tag::SYMMETRIC_KEY,
+                vec![Item::structure(tag::KEY_BLOCK, block)],
+            )
         }
         ObjectType::SecretData => {
             if let Some(f) = requested.filter(|f| *f != managed.key_format) {
@@ -466,7 +610,13 @@ pub fn get(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item>, EngineError> {
                 tag::KEY_BLOCK,
                 vec![
                     Item::new(tag::KEY_FORMAT_TYPE, Value::Enumeration(managed.key_format)),
-                    Item::structure(tag::KEY_VALUE, vec![Item::new(tag::KEY_MATERIAL, Value::ByteString(material.to_vec()))]),
+                    Item::structure(
+                        tag::KEY_VALUE,
+                        vec![Item::new(
+                            tag::KEY_MATERIAL,
+                            Value::ByteString(material.to_vec()),
+                        )],
+                    ),
                 ],
             ));
             Item::structure(tag::SECRET_DATA, children)
@@ -479,12 +629,27 @@ pub fn get(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item>, EngineError> {
             if let Some(dt) = managed.data_type {
                 children.push(Item::new(tag::OPAQUE_DATA_TYPE, Value::Enumeration(dt)));
             }
-            children.push(Item::new(tag::OPAQUE_DATA_VALUE, Value::ByteString(material.to_vec())));
+            children.push(Item::new(
+                tag::OPAQUE_DATA_VALUE,
+                Value::ByteString(material.to_vec()),
+            ));
             Item::structure(tag::OPAQUE_OBJECT, children)
         }
-        other => return Err(EngineError::FeatureNotSupported(format!("Get of object type {}", other.value()))),
+        other => {
+            return Err(EngineError::FeatureNotSupported(format!(
+                "Get of object type {}",
+                other.value()
+            )));
+        }
     };
-    Ok(vec![Item::new(tag::OBJECT_TYPE, Value::Enumeration(managed.object_type.value())), uid_item(&uid), object_item])
+    Ok(vec![
+        Item::new(
+            tag::OBJECT_TYPE,
+            Value::Enumeration(managed.object_type.value()),
+        ),
+        uid_item(&uid),
+        object_item,
+    ])
 }
 
 /// Attribute names/references of a Get Attributes / Get Attribute List style request.
@@ -492,12 +657,17 @@ fn requested_keys(ctx: &Ctx, payload: &Item) -> Result<Vec<AttrKey>, EngineError
     let mut keys = Vec::new();
     if ctx.v2() {
         for r in payload.children_with(tag::ATTRIBUTE_REFERENCE) {
-            keys.push(attribute::parse_v2_reference(r).map_err(|e| EngineError::InvalidField(e.to_string()))?);
+            keys.push(
+                attribute::parse_v2_reference(r)
+                    .map_err(|e| EngineError::InvalidField(e.to_string()))?,
+            );
         }
     } else {
         for n in payload.children_with(tag::ATTRIBUTE_NAME) {
             let Value::TextString(name) = &n.value else {
-                return Err(EngineError::InvalidField("Attribute Name must be a Text String".into()));
+                return Err(EngineError::InvalidField(
+                    "Attribute Name must be a Text String".into(),
+                ));
             };
             // An unknown standard name has no value on any object: nothing to return for it.
             if let Some(key) = AttrKey::from_v1_name(name) {
@@ -516,7 +686,9 @@ pub fn get_attributes(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item>, Engine
     let selected: Vec<Attribute> = if keys.is_empty() {
         all
     } else {
-        keys.iter().flat_map(|k| all.iter().filter(move |a| &a.key == k).cloned()).collect()
+        keys.iter()
+            .flat_map(|k| all.iter().filter(move |a| &a.key == k).cloned())
+            .collect()
     };
     let mut out = vec![uid_item(&uid)];
     out.extend(encode_attributes(ctx, &selected));
@@ -544,11 +716,19 @@ pub fn get_attribute_list(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item>, En
 }
 
 /// Applies the lifecycle side effects of a client-set date attribute.
-fn apply_date_rules(ctx: &Ctx, uid: &str, managed: &mut ManagedObject, attribute: &Attribute) -> Result<(), EngineError> {
+fn apply_date_rules(
+    ctx: &Ctx,
+    uid: &str,
+    managed: &mut ManagedObject,
+    attribute: &Attribute,
+) -> Result<(), EngineError> {
     match (&attribute.key, &attribute.value) {
         (AttrKey::Standard(tag::ACTIVATION_DATE), Value::DateTime(when)) => {
             if managed.state != State::PreActive {
-                return Err(EngineError::WrongState { uid: uid.to_string(), operation: "setting Activation Date" });
+                return Err(EngineError::WrongState {
+                    uid: uid.to_string(),
+                    operation: "setting Activation Date",
+                });
             }
             if *when <= ctx.now {
                 managed.state = State::Active;
@@ -556,7 +736,10 @@ fn apply_date_rules(ctx: &Ctx, uid: &str, managed: &mut ManagedObject, attribute
         }
         (AttrKey::Standard(tag::DEACTIVATION_DATE), Value::DateTime(when)) => {
             if !matches!(managed.state, State::PreActive | State::Active) {
-                return Err(EngineError::WrongState { uid: uid.to_string(), operation: "setting Deactivation Date" });
+                return Err(EngineError::WrongState {
+                    uid: uid.to_string(),
+                    operation: "setting Deactivation Date",
+                });
             }
             if *when <= ctx.now && managed.state == State::Active {
                 managed.state = State::Deactivated;
@@ -571,14 +754,22 @@ fn touch(ctx: &Ctx, managed: &mut ManagedObject) {
     managed.set(tag::LAST_CHANGE_DATE, Value::DateTime(ctx.now));
 }
 
-fn single_attribute_v2(container: Option<&Item>, what: &'static str) -> Result<Attribute, EngineError> {
+fn single_attribute_v2(
+    container: Option<&Item>,
+    what: &'static str,
+) -> Result<Attribute, EngineError> {
     let container = container.ok_or_else(|| EngineError::MissingData(what.into()))?;
-    let first = container.children().first().ok_or_else(|| EngineError::MissingData(what.into()))?;
+    let first = container
+        .children()
+        .first()
+        .ok_or_else(|| EngineError::MissingData(what.into()))?;
     attribute::parse_v2(first).map_err(|e| EngineError::InvalidField(e.to_string()))
 }
 
 fn single_attribute_v1(payload: &Item) -> Result<(Attribute, Option<i32>), EngineError> {
-    let item = payload.child(tag::ATTRIBUTE).ok_or_else(|| EngineError::MissingData("Attribute".into()))?;
+    let item = payload
+        .child(tag::ATTRIBUTE)
+        .ok_or_else(|| EngineError::MissingData("Attribute".into()))?;
     attribute::parse_v1(item).map_err(|e| EngineError::InvalidField(e.to_string()))
 }
 
@@ -589,7 +780,9 @@ pub fn add_attribute(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item>, EngineE
     } else {
         let (a, index) = single_attribute_v1(payload)?;
         if index.is_some() {
-            return Err(EngineError::InvalidField("Attribute Index is not allowed in Add Attribute".into()));
+            return Err(EngineError::InvalidField(
+                "Attribute Index is not allowed in Add Attribute".into(),
+            ));
         }
         a
     };
@@ -615,7 +808,13 @@ pub fn add_attribute(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item>, EngineE
 
 /// Position in `managed.attributes` of the `index`-th instance of `key`.
 fn instance_position(managed: &ManagedObject, key: &AttrKey, index: usize) -> Option<usize> {
-    managed.attributes.iter().enumerate().filter(|(_, a)| &a.key == key).nth(index).map(|(p, _)| p)
+    managed
+        .attributes
+        .iter()
+        .enumerate()
+        .filter(|(_, a)| &a.key == key)
+        .nth(index)
+        .map(|(p, _)| p)
 }
 
 pub fn modify_attribute(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item>, EngineError> {
@@ -663,7 +862,10 @@ pub fn set_attribute(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item>, EngineE
         return Err(EngineError::ReadOnly(new.key.v1_name()));
     }
     if multi_instance(&new.key) {
-        return Err(EngineError::Illegal(format!("Set Attribute on multi-instance attribute {}", new.key.v1_name())));
+        return Err(EngineError::Illegal(format!(
+            "Set Attribute on multi-instance attribute {}",
+            new.key.v1_name()
+        )));
     }
     apply_date_rules(ctx, &uid, &mut managed, &new)?;
     managed.attributes.retain(|a| a.key != new.key);
@@ -682,18 +884,27 @@ pub fn delete_attribute(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item>, Engi
             let pos = managed.attributes.iter().position(|a| *a == current);
             (current.key, pos, 0)
         } else {
-            let reference = payload.child(tag::ATTRIBUTE_REFERENCE).ok_or_else(|| EngineError::MissingData("Attribute Reference".into()))?;
-            let key = attribute::parse_v2_reference(reference).map_err(|e| EngineError::InvalidField(e.to_string()))?;
+            let reference = payload
+                .child(tag::ATTRIBUTE_REFERENCE)
+                .ok_or_else(|| EngineError::MissingData("Attribute Reference".into()))?;
+            let key = attribute::parse_v2_reference(reference)
+                .map_err(|e| EngineError::InvalidField(e.to_string()))?;
             let pos = instance_position(&managed, &key, 0);
             (key, pos, 0)
         }
     } else {
-        let (key, index) = attribute::parse_v1_reference(payload).map_err(|e| EngineError::InvalidField(e.to_string()))?;
+        let (key, index) = attribute::parse_v1_reference(payload)
+            .map_err(|e| EngineError::InvalidField(e.to_string()))?;
         let index = index.unwrap_or(0).max(0) as usize;
         let pos = instance_position(&managed, &key, index);
         (key, pos, index)
     };
-    if server_managed(&key) || matches!(key, AttrKey::Standard(tag::ACTIVATION_DATE | tag::DEACTIVATION_DATE) ) && managed.state != State::PreActive {
+    if server_managed(&key)
+        || matches!(
+            key,
+            AttrKey::Standard(tag::ACTIVATION_DATE | tag::DEACTIVATION_DATE)
+        ) && managed.state != State::PreActive
+    {
         return Err(EngineError::ReadOnly(key.v1_name()));
     }
     let position = position.ok_or_else(|| EngineError::AttributeNotFound(key.v1_name()))?;
@@ -711,7 +922,10 @@ pub fn activate(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item>, EngineError>
     let uid = ctx.uid(payload)?;
     let (stored, mut managed) = ctx.load_live(&uid)?;
     if managed.state != State::PreActive {
-        return Err(EngineError::WrongState { uid, operation: "Activate" });
+        return Err(EngineError::WrongState {
+            uid,
+            operation: "Activate",
+        });
     }
     managed.state = State::Active;
     managed.set(tag::ACTIVATION_DATE, Value::DateTime(ctx.now));
@@ -722,19 +936,35 @@ pub fn activate(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item>, EngineError>
 
 pub fn revoke(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item>, EngineError> {
     let uid = ctx.uid(payload)?;
-    let reason = payload.child(tag::REVOCATION_REASON).ok_or_else(|| EngineError::MissingData("Revocation Reason".into()))?;
-    let code = enum_field(reason, tag::REVOCATION_REASON_CODE)?.ok_or_else(|| EngineError::MissingData("Revocation Reason Code".into()))?;
-    let code = RevocationReasonCode::from_u32(code).ok_or_else(|| EngineError::InvalidField(format!("Revocation Reason Code {code}")))?;
+    let reason = payload
+        .child(tag::REVOCATION_REASON)
+        .ok_or_else(|| EngineError::MissingData("Revocation Reason".into()))?;
+    let code = enum_field(reason, tag::REVOCATION_REASON_CODE)?
+        .ok_or_else(|| EngineError::MissingData("Revocation Reason Code".into()))?;
+    let code = RevocationReasonCode::from_u32(code)
+        .ok_or_else(|| EngineError::InvalidField(format!("Revocation Reason Code {code}")))?;
     let occurrence = match payload.child(tag::COMPROMISE_OCCURRENCE_DATE) {
         None => None,
-        Some(Item { value: Value::DateTime(d), .. }) => Some(*d),
-        Some(_) => return Err(EngineError::InvalidField("Compromise Occurrence Date".into())),
+        Some(Item {
+            value: Value::DateTime(d),
+            ..
+        }) => Some(*d),
+        Some(_) => {
+            return Err(EngineError::InvalidField(
+                "Compromise Occurrence Date".into(),
+            ));
+        }
     };
     let (stored, mut managed) = ctx.load(&uid)?;
-    let compromise = matches!(code, RevocationReasonCode::KeyCompromise | RevocationReasonCode::CaCompromise);
+    let compromise = matches!(
+        code,
+        RevocationReasonCode::KeyCompromise | RevocationReasonCode::CaCompromise
+    );
     if compromise {
         managed.state = match managed.state {
-            State::PreActive | State::Active | State::Deactivated | State::Compromised => State::Compromised,
+            State::PreActive | State::Active | State::Deactivated | State::Compromised => {
+                State::Compromised
+            }
             State::Destroyed | State::DestroyedCompromised => State::DestroyedCompromised,
         };
         managed.set(tag::COMPROMISE_DATE, Value::DateTime(ctx.now));
@@ -747,13 +977,18 @@ pub fn revoke(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item>, EngineError> {
         }
     } else {
         if occurrence.is_some() {
-            return Err(EngineError::InvalidField("Compromise Occurrence Date is only for compromise reasons".into()));
+            return Err(EngineError::InvalidField(
+                "Compromise Occurrence Date is only for compromise reasons".into(),
+            ));
         }
         if managed.state.is_destroyed() {
             return Err(EngineError::Destroyed(uid));
         }
         if managed.state != State::Active {
-            return Err(EngineError::WrongState { uid, operation: "Revoke" });
+            return Err(EngineError::WrongState {
+                uid,
+                operation: "Revoke",
+            });
         }
         managed.state = State::Deactivated;
         managed.set(tag::DEACTIVATION_DATE, Value::DateTime(ctx.now));
@@ -770,7 +1005,12 @@ pub fn destroy(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item>, EngineError> 
     managed.state = match managed.state {
         State::PreActive | State::Deactivated => State::Destroyed,
         State::Compromised => State::DestroyedCompromised,
-        _ => return Err(EngineError::WrongState { uid, operation: "Destroy" }),
+        _ => {
+            return Err(EngineError::WrongState {
+                uid,
+                operation: "Destroy",
+            });
+        }
     };
     stored.sealed_material = None;
     managed.set(tag::DESTROY_DATE, Value::DateTime(ctx.now));
@@ -783,35 +1023,63 @@ pub fn rekey(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item>, EngineError> {
     let uid = ctx.uid(payload)?;
     let (old_stored, mut old) = ctx.load_live(&uid)?;
     if old.object_type != ObjectType::SymmetricKey {
-        return Err(EngineError::Illegal("Re-key applies to symmetric keys".into()));
+        return Err(EngineError::Illegal(
+            "Re-key applies to symmetric keys".into(),
+        ));
     }
-    let bytes = key_bytes(old.enumeration(tag::CRYPTOGRAPHIC_ALGORITHM), old.int(tag::CRYPTOGRAPHIC_LENGTH))?;
+    let bytes = key_bytes(
+        old.enumeration(tag::CRYPTOGRAPHIC_ALGORITHM),
+        old.int(tag::CRYPTOGRAPHIC_LENGTH),
+    )?;
     let mut material = Zeroizing::new(vec![0u8; bytes]);
     getrandom::fill(&mut material).map_err(|_| EngineError::Random)?;
     // The replacement inherits the client's attributes; the Name moves to it.
     let carried: Vec<Attribute> = old
         .attributes
         .iter()
-        .filter(|a| !server_managed(&a.key) || matches!(a.key, AttrKey::Standard(tag::CRYPTOGRAPHIC_ALGORITHM | tag::CRYPTOGRAPHIC_LENGTH)))
-        .filter(|a| !matches!(a.key, AttrKey::Standard(tag::ACTIVATION_DATE | tag::DEACTIVATION_DATE | tag::LINK)))
+        .filter(|a| {
+            !server_managed(&a.key)
+                || matches!(
+                    a.key,
+                    AttrKey::Standard(tag::CRYPTOGRAPHIC_ALGORITHM | tag::CRYPTOGRAPHIC_LENGTH)
+                )
+        })
+        .filter(|a| {
+            !matches!(
+                a.key,
+                AttrKey::Standard(tag::ACTIVATION_DATE | tag::DEACTIVATION_DATE | tag::LINK)
+            )
+        })
         .cloned()
         .collect();
-    old.attributes.retain(|a| a.key != AttrKey::Standard(tag::NAME));
+    old.attributes
+        .retain(|a| a.key != AttrKey::Standard(tag::NAME));
     let link = |kind: LinkType, to: &str| Attribute {
         key: AttrKey::Standard(tag::LINK),
         value: Value::Structure(vec![
             Item::new(tag::LINK_TYPE, Value::Enumeration(kind.value())),
-            Item::new(tag::LINKED_OBJECT_IDENTIFIER, Value::TextString(to.to_string())),
+            Item::new(
+                tag::LINKED_OBJECT_IDENTIFIER,
+                Value::TextString(to.to_string()),
+            ),
         ]),
     };
     // Stage the old key without its Name first so the new key may take it.
     ctx.save(old_stored.clone(), &old);
-    let new_uid = store_new(ctx, ObjectType::SymmetricKey, KeyFormatType::Raw.value(), None, carried, &material)?;
+    let new_uid = store_new(
+        ctx,
+        ObjectType::SymmetricKey,
+        KeyFormatType::Raw.value(),
+        None,
+        carried,
+        &material,
+    )?;
     let (new_stored, mut new) = ctx.load(&new_uid)?;
     new.attributes.push(link(LinkType::ReplacedObject, &uid));
     ctx.save(new_stored, &new);
     let (old_stored, mut old) = ctx.load(&uid)?;
-    old.attributes.push(link(LinkType::ReplacementObject, &new_uid));
+    old.attributes
+        .push(link(LinkType::ReplacementObject, &new_uid));
     touch(ctx, &mut old);
     ctx.save(old_stored, &old);
     Ok(vec![uid_item(&new_uid)])
@@ -842,7 +1110,9 @@ fn matches_filter(uid: &str, managed: &ManagedObject, filter: &Attribute) -> boo
             instances.any(|a| object::name_value(&a.value) == wanted)
         }
         // Structured filters match on the fields they give.
-        (_, Value::Structure(fields)) => instances.any(|a| fields.iter().all(|f| a.value_child_eq(f))),
+        (_, Value::Structure(fields)) => {
+            instances.any(|a| fields.iter().all(|f| a.value_child_eq(f)))
+        }
         (_, value) => instances.any(|a| &a.value == value),
     }
 }
@@ -896,12 +1166,18 @@ pub fn locate(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item>, EngineError> {
             Err(EngineError::NotFound(_)) => continue,
             Err(e) => return Err(e),
         };
-        let visible = if managed.state.is_destroyed() { mask & storage_status::DESTROYED != 0 } else { mask & storage_status::ON_LINE != 0 };
+        let visible = if managed.state.is_destroyed() {
+            mask & storage_status::DESTROYED != 0
+        } else {
+            mask & storage_status::ON_LINE != 0
+        };
         if !visible {
             continue;
         }
         let in_ranges = ranges.iter().all(|(key, lo, hi)| {
-            managed.instances(key).any(|a| matches!(a.value, Value::DateTime(d) if d >= *lo && d <= *hi))
+            managed
+                .instances(key)
+                .any(|a| matches!(a.value, Value::DateTime(d) if d >= *lo && d <= *hi))
         });
         if in_ranges && exact.iter().all(|f| matches_filter(&uid, &managed, f)) {
             found.push(uid);
@@ -912,9 +1188,18 @@ pub fn locate(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item>, EngineError> {
     let page: Vec<String> = found
         .into_iter()
         .skip(skip)
-        .take(maximum.filter(|m| *m > 0).map(|m| m as usize).unwrap_or(usize::MAX))
+        .take(
+            maximum
+                .filter(|m| *m > 0)
+                .map(|m| m as usize)
+                .unwrap_or(usize::MAX),
+        )
         .collect();
-    ctx.placeholder = if page.len() == 1 { page.first().cloned() } else { None };
+    ctx.placeholder = if page.len() == 1 {
+        page.first().cloned()
+    } else {
+        None
+    };
     let mut out = Vec::new();
     if (maximum.is_some() || offset.is_some()) && ctx.version >= ProtocolVersion::new(1, 3) {
         out.push(Item::new(tag::LOCATED_ITEMS, Value::Integer(total as i32)));
@@ -924,11 +1209,17 @@ pub fn locate(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item>, EngineError> {
 }
 
 pub fn discover_versions(_ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item>, EngineError> {
-    let offered: Vec<ProtocolVersion> = payload.children_with(tag::PROTOCOL_VERSION).filter_map(ProtocolVersion::parse).collect();
+    let offered: Vec<ProtocolVersion> = payload
+        .children_with(tag::PROTOCOL_VERSION)
+        .filter_map(ProtocolVersion::parse)
+        .collect();
     let answer: Vec<ProtocolVersion> = if offered.is_empty() {
         SUPPORTED_VERSIONS.to_vec()
     } else {
-        offered.into_iter().filter(|v| SUPPORTED_VERSIONS.contains(v)).collect()
+        offered
+            .into_iter()
+            .filter(|v| SUPPORTED_VERSIONS.contains(v))
+            .collect()
     };
     Ok(answer.into_iter().map(ProtocolVersion::encode).collect())
 }
@@ -944,23 +1235,39 @@ pub fn query(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item>, EngineError> {
     let wants = |f: QueryFunction| functions.contains(&f.value());
     let mut out = Vec::new();
     if wants(QueryFunction::Operations) {
-        let mut ops: Vec<&Operation> = SUPPORTED_OPERATIONS.iter().filter(|o| ctx.v2() || **o != Operation::SetAttribute).collect();
+        let mut ops: Vec<&Operation> = SUPPORTED_OPERATIONS
+            .iter()
+            .filter(|o| ctx.v2() || **o != Operation::SetAttribute)
+            .collect();
         ops.sort();
-        out.extend(ops.into_iter().map(|o| Item::new(tag::OPERATION, Value::Enumeration(o.value()))));
+        out.extend(
+            ops.into_iter()
+                .map(|o| Item::new(tag::OPERATION, Value::Enumeration(o.value()))),
+        );
     }
     if wants(QueryFunction::Objects) {
-        for t in [ObjectType::SymmetricKey, ObjectType::SecretData, ObjectType::OpaqueObject] {
+        for t in [
+            ObjectType::SymmetricKey,
+            ObjectType::SecretData,
+            ObjectType::OpaqueObject,
+        ] {
             out.push(Item::new(tag::OBJECT_TYPE, Value::Enumeration(t.value())));
         }
     }
     if wants(QueryFunction::ServerInformation) {
-        out.push(Item::new(tag::VENDOR_IDENTIFICATION, Value::TextString(ctx.vendor_identification.to_string())));
+        out.push(Item::new(
+            tag::VENDOR_IDENTIFICATION,
+            Value::TextString(ctx.vendor_identification.to_string()),
+        ));
     }
     if wants(QueryFunction::Profiles) && ctx.version >= ProtocolVersion::new(1, 3) {
         let profiles: &[u32] = if ctx.v2() {
             &[profile_name::SYMMETRIC_KEY_LIFECYCLE_SERVER_V2]
         } else {
-            &[profile_name::SYMMETRIC_KEY_LIFECYCLE_SERVER_V1, profile_name::SYMMETRIC_KEY_FOUNDRY_SERVER_V1]
+            &[
+                profile_name::SYMMETRIC_KEY_LIFECYCLE_SERVER_V1,
+                profile_name::SYMMETRIC_KEY_FOUNDRY_SERVER_V1,
+            ]
         };
         for p in profiles {
             let mut info = vec![Item::new(tag::PROFILE_NAME, Value::Enumeration(*p))];
@@ -968,8 +1275,14 @@ pub fn query(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item>, EngineError> {
                 info.push(Item::structure(
                     tag::PROFILE_VERSION,
                     vec![
-                        Item::new(tag::PROFILE_VERSION_MAJOR, Value::Integer(ctx.version.major)),
-                        Item::new(tag::PROFILE_VERSION_MINOR, Value::Integer(ctx.version.minor)),
+                        Item::new(
+                            tag::PROFILE_VERSION_MAJOR,
+                            Value::Integer(ctx.version.major),
+                        ),
+                        Item::new(
+                            tag::PROFILE_VERSION_MINOR,
+                            Value::Integer(ctx.version.minor),
+                        ),
                     ],
                 ));
             }

@@ -16,7 +16,10 @@ pub struct Overlay<'a> {
 
 impl<'a> Overlay<'a> {
     pub fn new(base: &'a dyn ReadView) -> Overlay<'a> {
-        Overlay { base, staged: BTreeMap::new() }
+        Overlay {
+            base,
+            staged: BTreeMap::new(),
+        }
     }
 
     pub fn get(&self, uid: &str) -> Result<Option<StoredObject>, StoreError> {
@@ -28,7 +31,12 @@ impl<'a> Overlay<'a> {
 
     /// Like [`ReadView::find`], over the staged objects and the view underneath.
     pub fn find(&self, owner: &str, term: Option<&IndexTerm>) -> Result<Vec<String>, StoreError> {
-        let mut uids: Vec<String> = self.base.find(owner, term)?.into_iter().filter(|u| !self.staged.contains_key(u)).collect();
+        let mut uids: Vec<String> = self
+            .base
+            .find(owner, term)?
+            .into_iter()
+            .filter(|u| !self.staged.contains_key(u))
+            .collect();
         uids.extend(
             self.staged
                 .values()
@@ -56,8 +64,8 @@ impl<'a> Overlay<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::memory::MemoryStore;
     use crate::store::Store;
+    use crate::store::memory::MemoryStore;
 
     fn object(uid: &str, owner: &str, term: &[u8]) -> StoredObject {
         StoredObject {
@@ -85,6 +93,10 @@ mod tests {
         assert_eq!(overlay.find("o", None).unwrap(), vec!["a", "b"]);
         assert_eq!(overlay.get("a").unwrap().unwrap().index_terms[0].0, b"t2");
         drop(overlay);
-        assert_eq!(read.find("o", Some(&t1)).unwrap(), vec!["a"], "the base is untouched until flush");
+        assert_eq!(
+            read.find("o", Some(&t1)).unwrap(),
+            vec!["a"],
+            "the base is untouched until flush"
+        );
     }
 }

@@ -76,10 +76,14 @@ pub enum AttributeError {
 /// A 1.x `Attribute` structure: (attribute, index).
 pub fn parse_v1(item: &Item) -> Result<(Attribute, Option<i32>), AttributeError> {
     let name = text_child(item, tag::ATTRIBUTE_NAME, "Attribute Name")?;
-    let key = AttrKey::from_v1_name(name).ok_or_else(|| AttributeError::UnknownName(name.to_string()))?;
+    let key =
+        AttrKey::from_v1_name(name).ok_or_else(|| AttributeError::UnknownName(name.to_string()))?;
     let index = match item.child(tag::ATTRIBUTE_INDEX) {
         None => None,
-        Some(Item { value: Value::Integer(i), .. }) => Some(*i),
+        Some(Item {
+            value: Value::Integer(i),
+            ..
+        }) => Some(*i),
         Some(_) => return Err(AttributeError::WrongType("Attribute Index")),
     };
     let value = item
@@ -92,10 +96,14 @@ pub fn parse_v1(item: &Item) -> Result<(Attribute, Option<i32>), AttributeError>
 /// A 1.x Attribute Name + optional index without a value (Delete Attribute, name lists).
 pub fn parse_v1_reference(item: &Item) -> Result<(AttrKey, Option<i32>), AttributeError> {
     let name = text_child(item, tag::ATTRIBUTE_NAME, "Attribute Name")?;
-    let key = AttrKey::from_v1_name(name).ok_or_else(|| AttributeError::UnknownName(name.to_string()))?;
+    let key =
+        AttrKey::from_v1_name(name).ok_or_else(|| AttributeError::UnknownName(name.to_string()))?;
     let index = match item.child(tag::ATTRIBUTE_INDEX) {
         None => None,
-        Some(Item { value: Value::Integer(i), .. }) => Some(*i),
+        Some(Item {
+            value: Value::Integer(i),
+            ..
+        }) => Some(*i),
         Some(_) => return Err(AttributeError::WrongType("Attribute Index")),
     };
     Ok((key, index))
@@ -103,7 +111,10 @@ pub fn parse_v1_reference(item: &Item) -> Result<(AttrKey, Option<i32>), Attribu
 
 /// Encodes a 1.x `Attribute`; the index is left out when it is 0 or absent.
 pub fn encode_v1(attribute: &Attribute, index: Option<u32>) -> Item {
-    let mut children = vec![Item::new(tag::ATTRIBUTE_NAME, Value::TextString(attribute.key.v1_name()))];
+    let mut children = vec![Item::new(
+        tag::ATTRIBUTE_NAME,
+        Value::TextString(attribute.key.v1_name()),
+    )];
     if let Some(i) = index.filter(|i| *i > 0) {
         children.push(Item::new(tag::ATTRIBUTE_INDEX, Value::Integer(i as i32)));
     }
@@ -113,7 +124,10 @@ pub fn encode_v1(attribute: &Attribute, index: Option<u32>) -> Item {
 
 /// Every `Attribute` in a 1.x Template-Attribute (or any structure listing them).
 pub fn parse_v1_list(container: &Item) -> Result<Vec<Attribute>, AttributeError> {
-    container.children_with(tag::ATTRIBUTE).map(|a| parse_v1(a).map(|(attr, _)| attr)).collect()
+    container
+        .children_with(tag::ATTRIBUTE)
+        .map(|a| parse_v1(a).map(|(attr, _)| attr))
+        .collect()
 }
 
 /// One attribute inside a 2.x `Attributes` / `New Attribute` / `Current Attribute`.
@@ -125,12 +139,18 @@ pub fn parse_v2(item: &Item) -> Result<Attribute, AttributeError> {
             .child(tag::ATTRIBUTE_VALUE)
             .map(|v| v.value.clone())
             .ok_or(AttributeError::Missing("Attribute Value"))?;
-        return Ok(Attribute { key: AttrKey::Custom(format!("{vendor}-{name}")), value });
+        return Ok(Attribute {
+            key: AttrKey::Custom(format!("{vendor}-{name}")),
+            value,
+        });
     }
     if names::attribute_name(item.tag).is_none() {
         return Err(AttributeError::UnknownTag(item.tag));
     }
-    Ok(Attribute { key: AttrKey::Standard(item.tag), value: item.value.clone() })
+    Ok(Attribute {
+        key: AttrKey::Standard(item.tag),
+        value: item.value.clone(),
+    })
 }
 
 /// Encodes one attribute in 2.x form.
@@ -142,7 +162,10 @@ pub fn encode_v2(attribute: &Attribute) -> Item {
             Item::structure(
                 tag::ATTRIBUTE,
                 vec![
-                    Item::new(tag::VENDOR_IDENTIFICATION, Value::TextString(vendor.to_string())),
+                    Item::new(
+                        tag::VENDOR_IDENTIFICATION,
+                        Value::TextString(vendor.to_string()),
+                    ),
                     Item::new(tag::ATTRIBUTE_NAME, Value::TextString(name.to_string())),
                     Item::new(tag::ATTRIBUTE_VALUE, attribute.value.clone()),
                 ],
@@ -183,7 +206,10 @@ pub fn encode_v2_reference(key: &AttrKey) -> Item {
             Item::structure(
                 tag::ATTRIBUTE_REFERENCE,
                 vec![
-                    Item::new(tag::VENDOR_IDENTIFICATION, Value::TextString(vendor.to_string())),
+                    Item::new(
+                        tag::VENDOR_IDENTIFICATION,
+                        Value::TextString(vendor.to_string()),
+                    ),
                     Item::new(tag::ATTRIBUTE_NAME, Value::TextString(name.to_string())),
                 ],
             )
@@ -198,7 +224,10 @@ fn split_custom(full: &str) -> (&str, &str) {
 
 fn text_child<'a>(item: &'a Item, t: u32, what: &'static str) -> Result<&'a str, AttributeError> {
     match item.child(t) {
-        Some(Item { value: Value::TextString(s), .. }) => Ok(s),
+        Some(Item {
+            value: Value::TextString(s),
+            ..
+        }) => Ok(s),
         Some(_) => Err(AttributeError::WrongType(what)),
         None => Err(AttributeError::Missing(what)),
     }
@@ -224,7 +253,10 @@ mod tests {
         assert_eq!(a.key, AttrKey::Standard(tag::CRYPTOGRAPHIC_USAGE_MASK));
         assert_eq!(a.value, Value::Integer(12));
         assert_eq!(idx, None);
-        assert_eq!(encode_v1(&a, None), v1("Cryptographic Usage Mask", Value::Integer(12)));
+        assert_eq!(
+            encode_v1(&a, None),
+            v1("Cryptographic Usage Mask", Value::Integer(12))
+        );
     }
 
     #[test]
@@ -232,15 +264,27 @@ mod tests {
         let (a, _) = parse_v1(&v1("x-Vendor", Value::TextString("VMware, Inc.".into()))).unwrap();
         assert_eq!(a.key, AttrKey::Custom("x-Vendor".into()));
         let wire = encode_v2(&a);
-        assert_eq!(wire.child(tag::VENDOR_IDENTIFICATION).unwrap().value, Value::TextString("x".into()));
-        assert_eq!(wire.child(tag::ATTRIBUTE_NAME).unwrap().value, Value::TextString("Vendor".into()));
+        assert_eq!(
+            wire.child(tag::VENDOR_IDENTIFICATION).unwrap().value,
+            Value::TextString("x".into())
+        );
+        assert_eq!(
+            wire.child(tag::ATTRIBUTE_NAME).unwrap().value,
+            Value::TextString("Vendor".into())
+        );
         assert_eq!(parse_v2(&wire).unwrap(), a);
-        assert_eq!(parse_v2_reference(&encode_v2_reference(&a.key)).unwrap(), a.key);
+        assert_eq!(
+            parse_v2_reference(&encode_v2_reference(&a.key)).unwrap(),
+            a.key
+        );
     }
 
     #[test]
     fn unknown_names_and_tags_are_rejected() {
-        assert!(matches!(parse_v1(&v1("Colour", Value::Integer(1))), Err(AttributeError::UnknownName(_))));
+        assert!(matches!(
+            parse_v1(&v1("Colour", Value::Integer(1))),
+            Err(AttributeError::UnknownName(_))
+        ));
         assert!(parse_v2(&Item::new(tag::BATCH_COUNT, Value::Integer(1))).is_err());
         let a = parse_v2(&Item::new(tag::STATE, Value::Enumeration(1))).unwrap();
         assert_eq!(a.key, AttrKey::Standard(tag::STATE));
@@ -248,8 +292,17 @@ mod tests {
 
     #[test]
     fn index_zero_is_omitted_and_others_kept() {
-        let a = Attribute { key: AttrKey::Custom("x-a".into()), value: Value::TextString("v".into()) };
+        let a = Attribute {
+            key: AttrKey::Custom("x-a".into()),
+            value: Value::TextString("v".into()),
+        };
         assert!(encode_v1(&a, Some(0)).child(tag::ATTRIBUTE_INDEX).is_none());
-        assert_eq!(encode_v1(&a, Some(2)).child(tag::ATTRIBUTE_INDEX).unwrap().value, Value::Integer(2));
+        assert_eq!(
+            encode_v1(&a, Some(2))
+                .child(tag::ATTRIBUTE_INDEX)
+                .unwrap()
+                .value,
+            Value::Integer(2)
+        );
     }
 }

@@ -332,7 +332,10 @@ mod tests {
         assert_eq!(Operation::from_u32(0x1E), Some(Operation::DiscoverVersions));
         assert_eq!(Operation::from_u32(0x3C), None);
         assert_eq!(ResultReason::WrongKeyLifecycleState.value(), 0x43);
-        assert_eq!(ResultReason::from_u32(0x100), Some(ResultReason::GeneralFailure));
+        assert_eq!(
+            ResultReason::from_u32(0x100),
+            Some(ResultReason::GeneralFailure)
+        );
         assert_eq!(State::from_u32(6), Some(State::DestroyedCompromised));
         assert!(State::Destroyed.is_destroyed());
         assert!(!State::Compromised.is_destroyed());

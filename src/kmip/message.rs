@@ -58,7 +58,10 @@ pub struct MessageError {
 
 impl MessageError {
     fn invalid(message: impl Into<String>) -> MessageError {
-        MessageError { reason: ResultReason::InvalidMessage, message: message.into() }
+        MessageError {
+            reason: ResultReason::InvalidMessage,
+            message: message.into(),
+        }
     }
 }
 
@@ -70,7 +73,9 @@ pub struct Credential {
 
 impl std::fmt::Debug for Credential {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Credential").field("username", &self.username).finish_non_exhaustive()
+        f.debug_struct("Credential")
+            .field("username", &self.username)
+            .finish_non_exhaustive()
     }
 }
 
@@ -117,7 +122,10 @@ pub struct RequestMessage {
 pub enum Parsed {
     Ok(RequestMessage),
     /// The whole message is refused: answer one batch item without Operation in `version`.
-    Refused { version: ProtocolVersion, error: MessageError },
+    Refused {
+        version: ProtocolVersion,
+        error: MessageError,
+    },
 }
 
 /// Reads a decoded Request Message. Unknown fields are ignored when the request's minor version
@@ -125,28 +133,58 @@ pub enum Parsed {
 pub fn parse_request(message: &Item) -> Parsed {
     let fallback = ProtocolVersion::new(1, 0);
     if message.tag != tag::REQUEST_MESSAGE || !matches!(message.value, Value::Structure(_)) {
-        return Parsed::Refused { version: fallback, error: MessageError::invalid("not a Request Message") };
+        return Parsed::Refused {
+            version: fallback,
+            error: MessageError::invalid("not a Request Message"),
+        };
     }
     let Some(header_item) = message.child(tag::REQUEST_HEADER) else {
-        return Parsed::Refused { version: fallback, error: MessageError::invalid("Request Header missing") };
+        return Parsed::Refused {
+            version: fallback,
+            error: MessageError::invalid("Request Header missing"),
+        };
     };
-    let Some(version) = header_item.child(tag::PROTOCOL_VERSION).and_then(ProtocolVersion::parse) else {
-        return Parsed::Refused { version: fallback, error: MessageError::invalid("Protocol Version missing or malformed") };
+    let Some(version) = header_item
+        .child(tag::PROTOCOL_VERSION)
+        .and_then(ProtocolVersion::parse)
+    else {
+        return Parsed::Refused {
+            version: fallback,
+            error: MessageError::invalid("Protocol Version missing or malformed"),
+        };
     };
     let highest = SUPPORTED_VERSIONS[0];
-    let Some(best_same_major) = SUPPORTED_VERSIONS.iter().find(|v| v.major == version.major).copied() else {
+    let Some(best_same_major) = SUPPORTED_VERSIONS
+        .iter()
+        .find(|v| v.major == version.major)
+        .copied()
+    else {
         return Parsed::Refused {
             version: highest,
-            error: MessageError::invalid(format!("protocol version {}.{} is not supported", version.major, version.minor)),
+            error: MessageError::invalid(format!(
+                "protocol version {}.{} is not supported",
+                version.major, version.minor
+            )),
         };
     };
     // Respond in the request's version when we know it, else in our newest minor of that major.
-    let respond_in = if SUPPORTED_VERSIONS.contains(&version) { version } else if version > best_same_major { best_same_major } else { version };
+    let respond_in = if SUPPORTED_VERSIONS.contains(&version) {
+        version
+    } else if version > best_same_major {
+        best_same_major
+    } else {
+        version
+    };
     let lenient = version > best_same_major;
 
     let header = match parse_header(header_item, version, lenient) {
         Ok(h) => h,
-        Err(error) => return Parsed::Refused { version: respond_in, error },
+        Err(error) => {
+            return Parsed::Refused {
+                version: respond_in,
+                error,
+            };
+        }
     };
     let mut items = Vec::new();
     for child in message.children() {
@@ -157,43 +195,83 @@ pub fn parse_request(message: &Item) -> Parsed {
                 let _ = other;
             }
             other => {
-                return Parsed::Refused { version: respond_in, error: MessageError::invalid(format!("unexpected tag {other:06X} in Request Message")) };
+                return Parsed::Refused {
+                    version: respond_in,
+                    error: MessageError::invalid(format!(
+                        "unexpected tag {other:06X} in Request Message"
+                    )),
+                };
             }
         }
     }
     if items.is_empty() {
-        return Parsed::Refused { version: respond_in, error: MessageError::invalid("no Batch Item") };
+        return Parsed::Refused {
+            version: respond_in,
+            error: MessageError::invalid("no Batch Item"),
+        };
     }
     if header.batch_count < 0 || header.batch_count as usize != items.len() {
         return Parsed::Refused {
             version: respond_in,
-            error: MessageError::invalid(format!("Batch Count {} but {} batch items", header.batch_count, items.len())),
+            error: MessageError::invalid(format!(
+                "Batch Count {} but {} batch items",
+                header.batch_count,
+                items.len()
+            )),
         };
     }
-    Parsed::Ok(RequestMessage { header, version: respond_in, items })
+    Parsed::Ok(RequestMessage {
+        header,
+        version: respond_in,
+        items,
+    })
 }
 
-fn parse_header(item: &Item, version: ProtocolVersion, lenient: bool) -> Result<RequestHeader, MessageError> {
-    let mut header = RequestHeader { version: Some(version), ..RequestHeader::default() };
+fn parse_header(
+    item: &Item,
+    version: ProtocolVersion,
+    lenient: bool,
+) -> Result<RequestHeader, MessageError> {
+    let mut header = RequestHeader {
+        version: Some(version),
+        ..RequestHeader::default()
+    };
     let mut saw_count = false;
     let mut seen: Vec<u32> = Vec::new();
     for field in item.children() {
         if field.tag != tag::AUTHENTICATION && field.tag != tag::ATTESTATION_TYPE {
             if seen.contains(&field.tag) {
-                return Err(MessageError::invalid(format!("duplicate header field {:06X}", field.tag)));
+                return Err(MessageError::invalid(format!(
+                    "duplicate header field {:06X}",
+                    field.tag
+                )));
             }
             seen.push(field.tag);
         }
-        let bad = || MessageError::invalid(format!("header field {:06X} has the wrong type", field.tag));
+        let bad =
+            || MessageError::invalid(format!("header field {:06X} has the wrong type", field.tag));
         match (field.tag, &field.value) {
             (tag::PROTOCOL_VERSION, _) => {}
-            (tag::MAXIMUM_RESPONSE_SIZE, Value::Integer(v)) => header.maximum_response_size = Some(*v),
-            (tag::CLIENT_CORRELATION_VALUE, Value::TextString(v)) => header.client_correlation_value = Some(v.clone()),
-            (tag::SERVER_CORRELATION_VALUE, Value::TextString(v)) => header.server_correlation_value = Some(v.clone()),
-            (tag::ASYNCHRONOUS_INDICATOR, Value::Boolean(v)) => header.asynchronous_indicator = Some(*v),
-            (tag::ATTESTATION_CAPABLE_INDICATOR, Value::Boolean(_)) | (tag::ATTESTATION_TYPE, Value::Enumeration(_)) => {}
-            (tag::AUTHENTICATION, Value::Structure(_)) => header.credentials.extend(parse_authentication(field)),
-            (tag::BATCH_ERROR_CONTINUATION_OPTION, Value::Enumeration(v)) => header.batch_error_continuation = Some(*v),
+            (tag::MAXIMUM_RESPONSE_SIZE, Value::Integer(v)) => {
+                header.maximum_response_size = Some(*v)
+            }
+            (tag::CLIENT_CORRELATION_VALUE, Value::TextString(v)) => {
+                header.client_correlation_value = Some(v.clone())
+            }
+            (tag::SERVER_CORRELATION_VALUE, Value::TextString(v)) => {
+                header.server_correlation_value = Some(v.clone())
+            }
+            (tag::ASYNCHRONOUS_INDICATOR, Value::Boolean(v)) => {
+                header.asynchronous_indicator = Some(*v)
+            }
+            (tag::ATTESTATION_CAPABLE_INDICATOR, Value::Boolean(_))
+            | (tag::ATTESTATION_TYPE, Value::Enumeration(_)) => {}
+            (tag::AUTHENTICATION, Value::Structure(_)) => {
+                header.credentials.extend(parse_authentication(field))
+            }
+            (tag::BATCH_ERROR_CONTINUATION_OPTION, Value::Enumeration(v)) => {
+                header.batch_error_continuation = Some(*v)
+            }
             (tag::BATCH_ORDER_OPTION, Value::Boolean(v)) => header.batch_order = Some(*v),
             (tag::TIME_STAMP, Value::DateTime(v)) => header.time_stamp = Some(*v),
             (tag::BATCH_COUNT, Value::Integer(v)) => {
@@ -234,11 +312,17 @@ fn parse_authentication(item: &Item) -> Vec<Credential> {
         .filter_map(|cred| {
             let value = cred.child(tag::CREDENTIAL_VALUE)?;
             let username = match value.child(tag::USERNAME) {
-                Some(Item { value: Value::TextString(u), .. }) => u.clone(),
+                Some(Item {
+                    value: Value::TextString(u),
+                    ..
+                }) => u.clone(),
                 _ => return None,
             };
             let password = match value.child(tag::PASSWORD) {
-                Some(Item { value: Value::TextString(p), .. }) => Some(Zeroizing::new(p.clone())),
+                Some(Item {
+                    value: Value::TextString(p),
+                    ..
+                }) => Some(Zeroizing::new(p.clone())),
                 _ => None,
             };
             Some(Credential { username, password })
@@ -268,7 +352,9 @@ fn parse_batch_item(item: &Item, lenient: bool) -> RequestBatchItem {
                 saw_operation = true;
             }
             (tag::EPHEMERAL, Value::Boolean(_)) => {}
-            (tag::UNIQUE_BATCH_ITEM_ID, Value::ByteString(id)) if out.unique_batch_item_id.is_none() => {
+            (tag::UNIQUE_BATCH_ITEM_ID, Value::ByteString(id))
+                if out.unique_batch_item_id.is_none() =>
+            {
                 out.unique_batch_item_id = Some(id.clone());
             }
             (tag::REQUEST_PAYLOAD, Value::Structure(_)) if !saw_payload => {
@@ -277,24 +363,58 @@ fn parse_batch_item(item: &Item, lenient: bool) -> RequestBatchItem {
             }
             (tag::MESSAGE_EXTENSION, Value::Structure(_)) => {
                 let vendor = match field.child(tag::VENDOR_IDENTIFICATION) {
-                    Some(Item { value: Value::TextString(v), .. }) => v.clone(),
+                    Some(Item {
+                        value: Value::TextString(v),
+                        ..
+                    }) => v.clone(),
                     _ => String::new(),
                 };
-                let critical = matches!(field.child(tag::CRITICALITY_INDICATOR), Some(Item { value: Value::Boolean(true), .. }));
-                out.extension = Some(MessageExtension { vendor_identification: vendor, critical });
+                let critical = matches!(
+                    field.child(tag::CRITICALITY_INDICATOR),
+                    Some(Item {
+                        value: Value::Boolean(true),
+                        ..
+                    })
+                );
+                out.extension = Some(MessageExtension {
+                    vendor_identification: vendor,
+                    critical,
+                });
             }
-            (tag::OPERATION | tag::UNIQUE_BATCH_ITEM_ID | tag::REQUEST_PAYLOAD | tag::EPHEMERAL, _) => {
-                defect(&mut out, ResultReason::InvalidMessage, format!("batch item field {:06X} is malformed or repeated", field.tag));
+            (
+                tag::OPERATION | tag::UNIQUE_BATCH_ITEM_ID | tag::REQUEST_PAYLOAD | tag::EPHEMERAL,
+                _,
+            ) => {
+                defect(
+                    &mut out,
+                    ResultReason::InvalidMessage,
+                    format!(
+                        "batch item field {:06X} is malformed or repeated",
+                        field.tag
+                    ),
+                );
             }
             _ if lenient => {}
-            (other, _) => defect(&mut out, ResultReason::InvalidField, format!("unknown batch item field {other:06X}")),
+            (other, _) => defect(
+                &mut out,
+                ResultReason::InvalidField,
+                format!("unknown batch item field {other:06X}"),
+            ),
         }
     }
     if !saw_operation {
-        defect(&mut out, ResultReason::InvalidMessage, "batch item has no Operation".into());
+        defect(
+            &mut out,
+            ResultReason::InvalidMessage,
+            "batch item has no Operation".into(),
+        );
     }
     if !saw_payload {
-        defect(&mut out, ResultReason::InvalidMessage, "batch item has no Request Payload".into());
+        defect(
+            &mut out,
+            ResultReason::InvalidMessage,
+            "batch item has no Request Payload".into(),
+        );
     }
     out
 }
@@ -323,7 +443,12 @@ impl ResponseBatchItem {
         }
     }
 
-    pub fn failure(operation: Option<u32>, id: Option<Vec<u8>>, reason: ResultReason, message: String) -> ResponseBatchItem {
+    pub fn failure(
+        operation: Option<u32>,
+        id: Option<Vec<u8>>,
+        reason: ResultReason,
+        message: String,
+    ) -> ResponseBatchItem {
         ResponseBatchItem {
             operation,
             unique_batch_item_id: id,
@@ -340,14 +465,26 @@ impl ResponseBatchItem {
             children.push(Item::new(tag::OPERATION, Value::Enumeration(op)));
         }
         if let Some(id) = &self.unique_batch_item_id {
-            children.push(Item::new(tag::UNIQUE_BATCH_ITEM_ID, Value::ByteString(id.clone())));
+            children.push(Item::new(
+                tag::UNIQUE_BATCH_ITEM_ID,
+                Value::ByteString(id.clone()),
+            ));
         }
-        children.push(Item::new(tag::RESULT_STATUS, Value::Enumeration(self.status.value())));
+        children.push(Item::new(
+            tag::RESULT_STATUS,
+            Value::Enumeration(self.status.value()),
+        ));
         if let Some(reason) = self.reason {
-            children.push(Item::new(tag::RESULT_REASON, Value::Enumeration(reason.value())));
+            children.push(Item::new(
+                tag::RESULT_REASON,
+                Value::Enumeration(reason.value()),
+            ));
         }
         if let Some(message) = &self.message {
-            children.push(Item::new(tag::RESULT_MESSAGE, Value::TextString(message.clone())));
+            children.push(Item::new(
+                tag::RESULT_MESSAGE,
+                Value::TextString(message.clone()),
+            ));
         }
         if let Some(payload) = &self.payload {
             children.push(Item::structure(tag::RESPONSE_PAYLOAD, payload.clone()));
@@ -363,11 +500,20 @@ pub fn encode_response(
     client_correlation_value: Option<&str>,
     items: &[ResponseBatchItem],
 ) -> Item {
-    let mut header = vec![version.encode(), Item::new(tag::TIME_STAMP, Value::DateTime(time_stamp))];
+    let mut header = vec![
+        version.encode(),
+        Item::new(tag::TIME_STAMP, Value::DateTime(time_stamp)),
+    ];
     if let Some(ccv) = client_correlation_value.filter(|_| version >= ProtocolVersion::new(1, 4)) {
-        header.push(Item::new(tag::CLIENT_CORRELATION_VALUE, Value::TextString(ccv.to_string())));
+        header.push(Item::new(
+            tag::CLIENT_CORRELATION_VALUE,
+            Value::TextString(ccv.to_string()),
+        ));
     }
-    header.push(Item::new(tag::BATCH_COUNT, Value::Integer(items.len() as i32)));
+    header.push(Item::new(
+        tag::BATCH_COUNT,
+        Value::Integer(items.len() as i32),
+    ));
     let mut children = vec![Item::structure(tag::RESPONSE_HEADER, header)];
     children.extend(items.iter().map(ResponseBatchItem::encode));
     Item::structure(tag::RESPONSE_MESSAGE, children)
@@ -375,7 +521,10 @@ pub fn encode_response(
 
 fn int_child(item: &Item, t: u32) -> Option<i32> {
     match item.child(t) {
-        Some(Item { value: Value::Integer(v), .. }) => Some(*v),
+        Some(Item {
+            value: Value::Integer(v),
+            ..
+        }) => Some(*v),
         _ => None,
     }
 }
@@ -396,7 +545,10 @@ mod tests {
     fn item(op: u32, id: Option<&[u8]>) -> Item {
         let mut c = vec![Item::new(tag::OPERATION, Value::Enumeration(op))];
         if let Some(id) = id {
-            c.push(Item::new(tag::UNIQUE_BATCH_ITEM_ID, Value::ByteString(id.to_vec())));
+            c.push(Item::new(
+                tag::UNIQUE_BATCH_ITEM_ID,
+                Value::ByteString(id.to_vec()),
+            ));
         }
         c.push(Item::structure(tag::REQUEST_PAYLOAD, vec![]));
         Item::structure(tag::BATCH_ITEM, c)
@@ -405,7 +557,12 @@ mod tests {
     #[test]
     fn reads_vcenter_shape_and_keeps_batch_ids() {
         let id = b"QLKC\x01\x00\x00\x00";
-        let Parsed::Ok(m) = parse_request(&request((1, 1), 2, vec![item(0x1E, None), item(0x0D, Some(id))], vec![])) else {
+        let Parsed::Ok(m) = parse_request(&request(
+            (1, 1),
+            2,
+            vec![item(0x1E, None), item(0x0D, Some(id))],
+            vec![],
+        )) else {
             panic!("refused")
         };
         assert_eq!(m.version, ProtocolVersion::new(1, 1));
@@ -416,7 +573,9 @@ mod tests {
 
     #[test]
     fn batch_count_mismatch_is_invalid_message() {
-        let Parsed::Refused { error, version } = parse_request(&request((1, 4), 2, vec![item(0x1E, None)], vec![])) else {
+        let Parsed::Refused { error, version } =
+            parse_request(&request((1, 4), 2, vec![item(0x1E, None)], vec![]))
+        else {
             panic!("accepted")
         };
         assert_eq!(error.reason, ResultReason::InvalidMessage);
@@ -425,7 +584,9 @@ mod tests {
 
     #[test]
     fn unsupported_major_answers_in_highest_version() {
-        let Parsed::Refused { error, version } = parse_request(&request((3, 0), 1, vec![item(0x1E, None)], vec![])) else {
+        let Parsed::Refused { error, version } =
+            parse_request(&request((3, 0), 1, vec![item(0x1E, None)], vec![]))
+        else {
             panic!("accepted")
         };
         assert_eq!(error.reason, ResultReason::InvalidMessage);
@@ -435,11 +596,18 @@ mod tests {
     #[test]
     fn newer_minor_ignores_unknown_fields_but_known_minor_does_not() {
         let odd = Item::new(0x42FFF0, Value::Integer(7));
-        let Parsed::Ok(m) = parse_request(&request((1, 9), 1, vec![item(0x1E, None)], vec![odd.clone()])) else {
+        let Parsed::Ok(m) = parse_request(&request(
+            (1, 9),
+            1,
+            vec![item(0x1E, None)],
+            vec![odd.clone()],
+        )) else {
             panic!("refused")
         };
         assert_eq!(m.version, ProtocolVersion::new(1, 4));
-        let Parsed::Refused { error, .. } = parse_request(&request((1, 4), 1, vec![item(0x1E, None)], vec![odd])) else {
+        let Parsed::Refused { error, .. } =
+            parse_request(&request((1, 4), 1, vec![item(0x1E, None)], vec![odd]))
+        else {
             panic!("accepted")
         };
         assert_eq!(error.reason, ResultReason::InvalidField);
@@ -449,15 +617,29 @@ mod tests {
     fn response_echoes_ids_and_omits_absent_fields() {
         let items = vec![
             ResponseBatchItem::success(0x1E, None, vec![]),
-            ResponseBatchItem::failure(None, Some(vec![1, 2]), ResultReason::InvalidMessage, "bad".into()),
+            ResponseBatchItem::failure(
+                None,
+                Some(vec![1, 2]),
+                ResultReason::InvalidMessage,
+                "bad".into(),
+            ),
         ];
         let r = encode_response(ProtocolVersion::new(1, 1), 5, Some("c"), &items);
         let header = r.child(tag::RESPONSE_HEADER).unwrap();
-        assert!(header.child(tag::CLIENT_CORRELATION_VALUE).is_none(), "1.1 has no correlation values");
-        assert_eq!(header.child(tag::BATCH_COUNT).unwrap().value, Value::Integer(2));
+        assert!(
+            header.child(tag::CLIENT_CORRELATION_VALUE).is_none(),
+            "1.1 has no correlation values"
+        );
+        assert_eq!(
+            header.child(tag::BATCH_COUNT).unwrap().value,
+            Value::Integer(2)
+        );
         let second = r.children_with(tag::BATCH_ITEM).nth(1).unwrap();
         assert!(second.child(tag::OPERATION).is_none());
-        assert_eq!(second.child(tag::UNIQUE_BATCH_ITEM_ID).unwrap().value, Value::ByteString(vec![1, 2]));
+        assert_eq!(
+            second.child(tag::UNIQUE_BATCH_ITEM_ID).unwrap().value,
+            Value::ByteString(vec![1, 2])
+        );
         assert!(second.child(tag::RESPONSE_PAYLOAD).is_none());
     }
 }

@@ -32,7 +32,10 @@ impl MemoryState {
     fn put(&mut self, object: &StoredObject) {
         self.remove_terms(&object.uid);
         for term in &object.index_terms {
-            self.terms.entry((object.owner.clone(), term.clone())).or_default().insert(object.uid.clone());
+            self.terms
+                .entry((object.owner.clone(), term.clone()))
+                .or_default()
+                .insert(object.uid.clone());
         }
         self.objects.insert(object.uid.clone(), object.clone());
     }
@@ -50,7 +53,12 @@ impl ReadView for MemoryState {
                 .get(&(owner.to_string(), term.clone()))
                 .map(|set| set.iter().cloned().collect())
                 .unwrap_or_default(),
-            None => self.objects.values().filter(|o| o.owner == owner).map(|o| o.uid.clone()).collect(),
+            None => self
+                .objects
+                .values()
+                .filter(|o| o.owner == owner)
+                .map(|o| o.uid.clone())
+                .collect(),
         })
     }
 
@@ -84,7 +92,9 @@ impl MemoryStore {
     }
 
     fn lock(&self) -> Result<MutexGuard<'_, MemoryState>, StoreError> {
-        self.state.lock().map_err(|_| StoreError::Failed("memory store lock poisoned".into()))
+        self.state
+            .lock()
+            .map_err(|_| StoreError::Failed("memory store lock poisoned".into()))
     }
 
     /// A copy of the committed state, for tests that compare before and after.
@@ -128,7 +138,11 @@ impl WriteView for MemoryTxn<'_> {
 
 impl WriteTxn for MemoryTxn<'_> {
     fn commit(self: Box<Self>) -> Result<(), StoreError> {
-        let MemoryTxn { store, _writer, working } = *self;
+        let MemoryTxn {
+            store,
+            _writer,
+            working,
+        } = *self;
         *store.lock()? = working;
         Ok(())
     }
@@ -140,9 +154,16 @@ impl Store for MemoryStore {
     }
 
     fn write(&self) -> Result<Box<dyn WriteTxn + '_>, StoreError> {
-        let writer = self.writer.lock().map_err(|_| StoreError::Failed("memory store writer lock poisoned".into()))?;
+        let writer = self
+            .writer
+            .lock()
+            .map_err(|_| StoreError::Failed("memory store writer lock poisoned".into()))?;
         let working = self.lock()?.clone();
-        Ok(Box::new(MemoryTxn { store: self, _writer: writer, working }))
+        Ok(Box::new(MemoryTxn {
+            store: self,
+            _writer: writer,
+            working,
+        }))
     }
 }
 
@@ -177,7 +198,10 @@ mod tests {
         let mut txn = store.write().unwrap();
         txn.put(&object("a", "alice", &[b"n2"])).unwrap();
         txn.commit().unwrap();
-        assert_eq!(store.read().unwrap().find("alice", Some(&n1)).unwrap(), vec!["b"]);
+        assert_eq!(
+            store.read().unwrap().find("alice", Some(&n1)).unwrap(),
+            vec!["b"]
+        );
     }
 
     #[test]
