@@ -48,6 +48,8 @@ pub enum EngineError {
     CorruptMetadata(String),
     #[error("server random generator failed")]
     Random,
+    #[error("object {0} is Sensitive: its material cannot be exported")]
+    Sensitive(String),
     #[error("object {0} lacks the requested cryptographic usage")]
     IncompatibleUsageMask(String),
 }
@@ -82,6 +84,7 @@ impl EngineError {
             EngineError::NonUniqueName(_) => ResultReason::IllegalOperation,
             EngineError::PermissionDenied(_) => ResultReason::PermissionDenied,
             EngineError::Illegal(_) => ResultReason::IllegalOperation,
+            EngineError::Sensitive(_) => ResultReason::Sensitive,
             EngineError::IncompatibleUsageMask(_) if v2 => {
                 ResultReason::IncompatibleCryptographicUsageMask
             }

@@ -164,6 +164,18 @@ impl ManagedObject {
         }
     }
 
+    /// Applies the transitions a date reaching `now` causes: Pre-Active → Active at the
+    /// Activation Date, Active → Deactivated at the Deactivation Date.
+    pub fn advance_to(&mut self, now: i64) {
+        let reached = |object: &ManagedObject, t| matches!(object.first(t), Some(Value::DateTime(d)) if *d <= now);
+        if self.state == State::PreActive && reached(self, tag::ACTIVATION_DATE) {
+            self.state = State::Active;
+        }
+        if self.state == State::Active && reached(self, tag::DEACTIVATION_DATE) {
+            self.state = State::Deactivated;
+        }
+    }
+
     pub fn int(&self, t: u32) -> Option<i32> {
         match self.first(t) {
             Some(Value::Integer(v)) => Some(*v),

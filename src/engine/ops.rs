@@ -360,11 +360,7 @@ fn store_new(
             .attributes
             .push(digest_attribute(material, key_format));
     }
-    if let Some(Value::DateTime(activation)) = managed.first(tag::ACTIVATION_DATE)
-        && *activation <= ctx.now
-    {
-        managed.state = State::Active;
-    }
+    managed.advance_to(ctx.now);
     let stored = StoredObject {
         uid: uid.clone(),
         owner: ctx.client.owner.clone(),
@@ -561,9 +557,7 @@ pub fn get(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item>, EngineError> {
         return Err(EngineError::FeatureNotSupported("key compression".into()));
     }
     if matches!(managed.first(tag::SENSITIVE), Some(Value::Boolean(true))) {
-        return Err(EngineError::PermissionDenied(format!(
-            "object {uid} is Sensitive"
-        )));
+        return Err(EngineError::Sensitive(uid));
     }
     let requested = enum_field(payload, tag::KEY_FORMAT_TYPE)?;
     let material = ctx.unseal(&stored, &managed)?;

@@ -1949,3 +1949,40 @@ fn get_response_has_the_captured_shape() {
     );
     assert_eq!(ttlv::encode(&r).len(), 208 + 32);
 }
+
+#[test]
+fn dates_in_the_past_drive_the_state_and_sensitive_keys_are_not_served() {
+    let h = harness();
+    let c = client("a");
+    let both = h.create_aes(
+        &c,
+        V14,
+        vec![
+            attr1("Activation Date", Value::DateTime(1000)),
+            attr1("Deactivation Date", Value::DateTime(2000)),
+        ],
+    );
+    assert_eq!(state_v1(&h, &c, V14, &both), State::Deactivated);
+    let sensitive = h.create_aes(
+        &c,
+        V21,
+        vec![Item::new(tag::SENSITIVE, Value::Boolean(true))],
+    );
+    failed_with(
+        &h.one(&c, V21, Operation::Get, vec![uid(&sensitive)]),
+        ResultReason::Sensitive,
+    );
+    // Its attributes stay readable.
+    assert_eq!(state_v2(&h, &c, &sensitive), State::PreActive);
+    // A Deactivation Date set on an Active key that is already past deactivates it.
+    let key = h.create_aes(&c, V14, vec![]);
+    h.one(&c, V14, Operation::Activate, vec![uid(&key)]);
+    let add = h.one(
+        &c,
+        V14,
+        Operation::AddAttribute,
+        vec![uid(&key), attr1("Deactivation Date", Value::DateTime(3000))],
+    );
+    assert_eq!(status(&add), ResultStatus::Success);
+    assert_eq!(state_v1(&h, &c, V14, &key), State::Deactivated);
+}

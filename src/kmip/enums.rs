@@ -206,6 +206,7 @@ kmip_enum!(CryptographicAlgorithm {
     HmacSha384 = 10,
     HmacSha512 = 11,
     HmacMd5 = 12,
+    Skipjack = 0x18,
 });
 
 kmip_enum!(KeyFormatType {
