@@ -5,6 +5,7 @@
 
 pub mod client;
 pub mod config;
+pub mod conformance;
 pub mod engine;
 pub mod kmip;
 pub mod pki;

@@ -547,8 +547,8 @@ pub fn parse_datetime(text: &str) -> Option<(i64, u32)> {
             if tz.len() != 5 || tz.as_bytes()[2] != b':' {
                 return None;
             }
-            let oh: i64 = tz[0..2].parse().ok()?;
-            let om: i64 = tz[3..5].parse().ok()?;
+            let oh: i64 = tz.get(0..2)?.parse().ok()?;
+            let om: i64 = tz.get(3..5)?.parse().ok()?;
             sign * (oh * 3600 + om * 60)
         }
     };
@@ -667,5 +667,105 @@ mod tests {
             from_xml("<RequestMessage>"),
             Err(TextCodecError::Syntax(_))
         ));
+    }
+
+    #[test]
+    fn mangled_documents_never_panic() {
+        let text = r#"<KMIP><RequestMessage><RequestHeader><ProtocolVersion>
+            <ProtocolVersionMajor type="Integer" value="2"/></ProtocolVersion>
+            <TimeStamp type="DateTime" value="2012-04-27T08:12:24+00:00"/>
+            <Attribute><AttributeName type="TextString" value="State"/>
+            <AttributeValue type="Enumeration" value="Active"/></Attribute>
+            <KeyMaterial type="ByteString" value="00ff"/><Modulus type="BigInteger" value="0001"/>
+            </RequestHeader></RequestMessage></KMIP>"#;
+        let bytes = text.as_bytes();
+        let mut state = 0x2545_F491_4F6C_DD1Du64;
+        let mut parsed = 0;
+        for _ in 0..5_000 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let mut mangled = bytes.to_vec();
+            let at = (state % mangled.len() as u64) as usize;
+            match state % 3 {
+                0 => mangled[at] = (state >> 24) as u8,
+                1 => mangled.truncate(at),
+                _ => mangled.insert(at, b"<>\"/ =xe\xc3"[((state >> 8) % 9) as usize]),
+            }
+            let Ok(mangled) = String::from_utf8(mangled) else {
+                continue;
+            };
+            if let Ok(nodes) = parse_document(&mangled) {
+                parsed += nodes.iter().filter(|n| node_to_item(n).is_ok()).count();
+            }
+        }
+        assert!(parsed > 0);
+    }
+
+    /// Random trees of every type, with awkward text, survive TTLV → XML → TTLV and
+    /// TTLV → JSON → TTLV.
+    #[test]
+    fn random_trees_round_trip_through_xml_and_json() {
+        let mut state = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = move || {
+            state ^= state >> 12;
+            state ^= state << 25;
+            state ^= state >> 27;
+            state.wrapping_mul(0x2545_F491_4F6C_DD1D)
+        };
+        fn tree(next: &mut dyn FnMut() -> u64, depth: usize) -> Item {
+            // Half known tags (named, with enum/mask tables), half unknown or vendor tags.
+            let tag = match next() % 4 {
+                0 => tag::ALL[(next() % tag::ALL.len() as u64) as usize].0,
+                1 => 0x54_0000 | (next() % 16) as u32,
+                _ => 0x42_0000 | (next() % 0x170) as u32,
+            };
+            let kind = if depth >= 4 {
+                1 + next() % 10
+            } else {
+                next() % 11
+            };
+            let value = match kind {
+                0 => Value::Structure((0..next() % 4).map(|_| tree(next, depth + 1)).collect()),
+                1 => Value::Integer(next() as i32),
+                2 => Value::LongInteger(next() as i64),
+                3 => Value::BigInteger((0..8 * (1 + next() % 3)).map(|_| next() as u8).collect()),
+                4 => Value::Enumeration(if next().is_multiple_of(2) {
+                    (next() % 8) as u32
+                } else {
+                    next() as u32
+                }),
+                5 => Value::Boolean(next().is_multiple_of(2)),
+                6 => {
+                    let pool = [
+                        'a', ' ', '<', '&', '"', '\'', '\t', '\n', 'é', '|', '$', '0',
+                    ];
+                    Value::TextString(
+                        (0..next() % 12)
+                            .map(|_| pool[(next() % pool.len() as u64) as usize])
+                            .collect(),
+                    )
+                }
+                7 => Value::ByteString((0..next() % 20).map(|_| next() as u8).collect()),
+                8 => Value::DateTime((next() % 400_000_000_000) as i64 - 60_000_000_000),
+                9 => Value::Interval(next() as u32),
+                _ => Value::DateTimeExtended(next() as i64 >> 8),
+            };
+            Item::new(tag, value)
+        }
+        for round in 0..3_000 {
+            let item = Item::structure(
+                tag::REQUEST_MESSAGE,
+                vec![tree(&mut next, 0), tree(&mut next, 0)],
+            );
+            let xml = to_xml(&item);
+            assert_eq!(from_xml(&xml).unwrap(), item, "round {round}: {xml}");
+            let json = crate::kmip::json::to_json_string(&item);
+            assert_eq!(
+                crate::kmip::json::from_json(&json).unwrap(),
+                item,
+                "round {round}: {json}"
+            );
+        }
     }
 }

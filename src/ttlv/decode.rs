@@ -90,7 +90,12 @@ pub fn decode(bytes: &[u8], limits: &Limits) -> Result<Item, DecodeError> {
     };
     let mut reader = Reader { bytes, base: 0 };
     if bytes.len() < HEADER_LEN {
-        return Err(state.fail(0, None, DecodeErrorKind::Truncated));
+        // A bad type byte can already be seen; nothing that follows could repair it.
+        let kind = match bytes.get(3) {
+            Some(&t) if ItemType::from_byte(t).is_none() => DecodeErrorKind::UnknownType(t),
+            _ => DecodeErrorKind::Truncated,
+        };
+        return Err(state.fail(0, None, kind));
     }
     let header = state.header(&mut reader)?;
     let total = HEADER_LEN as u64 + padded(header.length);

@@ -118,6 +118,15 @@ fn error_truncated_header_and_body() {
         err_kind(&bytes[..5], &Limits::default()).kind,
         DecodeErrorKind::Truncated
     );
+    assert_eq!(
+        err_kind(&[], &Limits::default()).kind,
+        DecodeErrorKind::Truncated
+    );
+    // A wrong type byte is invalid however many bytes follow.
+    assert_eq!(
+        err_kind(&hex("420078 0F 00"), &Limits::default()).kind,
+        DecodeErrorKind::UnknownType(0x0F)
+    );
     let e = err_kind(&bytes[..50], &Limits::default());
     assert_eq!(e.kind, DecodeErrorKind::Truncated);
     assert_eq!((e.offset, e.path.clone()), (0, vec![0x420078]));

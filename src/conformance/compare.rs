@@ -1,0 +1,530 @@
+//! Structural comparison of a server's response with the expected response of a vector.
+//!
+//! Values the server chooses freely are checked for presence and type only: time stamps,
+//! correlation values, digests, dates the server sets, and key material the client never sent.
+//! Placeholders bind (`$UNIQUE_IDENTIFIER_n`) or are checked against the clock (`$NOW±s`).
+//! Children are compared in order first, then, if that fails, as an unordered set (servers may
+//! list attributes in another order).
+
+use super::placeholder::{Bindings, Placeholder};
+use crate::kmip::names;
+use crate::kmip::tag;
+use crate::kmip::xml::{
+    Style, XmlNode, item_to_node, parse_value, tag_from_text, tag_text, type_name,
+};
+use crate::ttlv::{Item, ItemType, Value};
+
+/// How far a `$NOW` value may be from the local clock.
+const NOW_TOLERANCE_SECS: i64 = 600;
+
+/// Fields compared for presence and type only.
+const SERVER_CHOSEN: &[u32] = &[
+    tag::TIME_STAMP,
+    tag::RESULT_MESSAGE,
+    tag::SERVER_CORRELATION_VALUE,
+    tag::DIGEST_VALUE,
+    tag::INITIAL_DATE,
+    tag::LAST_CHANGE_DATE,
+    tag::ORIGINAL_CREATION_DATE,
+    tag::ACTIVATION_DATE,
+    tag::DEACTIVATION_DATE,
+    tag::DESTROY_DATE,
+    tag::COMPROMISE_DATE,
+    tag::ARCHIVE_DATE,
+];
+
+/// Fields a server may add or leave out: correlation values, and Result Message, whose free
+/// text (the vectors say "DENIED", "Check Failed") is informative only.
+const OPTIONAL: &[u32] = &[
+    tag::SERVER_CORRELATION_VALUE,
+    tag::CLIENT_CORRELATION_VALUE,
+    tag::RESULT_MESSAGE,
+];
+
+/// Where and how a response differs from the expected one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mismatch {
+    /// Tag names from the message root, e.g. `/ResponseMessage/BatchItem/ResultStatus`.
+    pub path: String,
+    pub expected: String,
+    pub actual: String,
+}
+
+impl std::fmt::Display for Mismatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "at {}: expected {}, got {}",
+            self.path, self.expected, self.actual
+        )
+    }
+}
+
+/// Compares `actual` with `expected`; binds placeholders in `bindings` only when the whole
+/// message matches.
+pub fn compare_response(
+    expected: &XmlNode,
+    actual: &Item,
+    bindings: &mut Bindings,
+) -> Result<(), Mismatch> {
+    let mut trial = bindings.clone();
+    let mut path = Vec::new();
+    compare_node(expected, actual, actual.tag, &mut path, &mut trial)?;
+    *bindings = trial;
+    Ok(())
+}
+
+fn mismatch(path: &[String], expected: impl Into<String>, actual: impl Into<String>) -> Mismatch {
+    Mismatch {
+        path: format!("/{}", path.join("/")),
+        expected: expected.into(),
+        actual: actual.into(),
+    }
+}
+
+fn compare_node(
+    expected: &XmlNode,
+    actual: &Item,
+    naming: u32,
+    path: &mut Vec<String>,
+    bindings: &mut Bindings,
+) -> Result<(), Mismatch> {
+    path.push(expected.tag.clone());
+    let result = compare_here(expected, actual, naming, path, bindings);
+    path.pop();
+    result
+}
+
+fn compare_here(
+    expected: &XmlNode,
+    actual: &Item,
+    naming: u32,
+    path: &mut Vec<String>,
+    bindings: &mut Bindings,
+) -> Result<(), Mismatch> {
+    let expected_tag = tag_from_text(&expected.tag).ok_or_else(|| {
+        mismatch(
+            path,
+            format!("known tag {}", expected.tag),
+            "(vector uses an unknown tag)",
+        )
+    })?;
+    if expected_tag != actual.tag {
+        return Err(mismatch(
+            path,
+            format!("tag {}", expected.tag),
+            format!("tag {}", tag_text(actual.tag)),
+        ));
+    }
+    let expected_type = expected.item_type.as_deref().unwrap_or("Structure");
+    let actual_type = type_name(actual.item_type());
+    if expected_type != actual_type {
+        return Err(mismatch(
+            path,
+            format!("type {expected_type}"),
+            format!("type {actual_type}"),
+        ));
+    }
+    if actual.item_type() == ItemType::Structure {
+        return compare_children(&expected.children, actual.children(), path, bindings);
+    }
+    compare_leaf(expected, actual, naming, path, bindings)
+}
+
+fn compare_children(
+    expected: &[XmlNode],
+    actual: &[Item],
+    path: &mut Vec<String>,
+    bindings: &mut Bindings,
+) -> Result<(), Mismatch> {
+    let expected_tags: Vec<Option<u32>> = expected.iter().map(|e| tag_from_text(&e.tag)).collect();
+    let expected: Vec<&XmlNode> = expected
+        .iter()
+        .zip(&expected_tags)
+        .filter(|(_, t)| {
+            !t.is_some_and(|t| OPTIONAL.contains(&t) && !actual.iter().any(|a| a.tag == t))
+        })
+        .map(|(e, _)| e)
+        .collect();
+    let actual: Vec<&Item> = actual
+        .iter()
+        .filter(|a| !OPTIONAL.contains(&a.tag) || expected_tags.contains(&Some(a.tag)))
+        .collect();
+    let attribute_name = expected
+        .iter()
+        .find(|e| e.tag == "AttributeName")
+        .and_then(|e| e.value.as_deref())
+        .map(names::fold_spaces);
+    let naming_of = |e: &XmlNode| {
+        let t = tag_from_text(&e.tag).unwrap_or(0);
+        match (t, attribute_name.as_deref().and_then(names::attribute_tag)) {
+            (tag::ATTRIBUTE_VALUE, Some(attribute)) => attribute,
+            _ => t,
+        }
+    };
+
+    // In order first: the normal case, and the one whose first difference is most telling.
+    let mut in_order = bindings.clone();
+    let mut first_error = None;
+    for (e, a) in expected.iter().zip(&actual) {
+        if let Err(m) = compare_node(e, a, naming_of(e), path, &mut in_order) {
+            first_error = Some(m);
+            break;
+        }
+    }
+    if first_error.is_none() && expected.len() == actual.len() {
+        *bindings = in_order;
+        return Ok(());
+    }
+    if expected.len() == actual.len() {
+        let mut unordered = bindings.clone();
+        let mut used = vec![false; actual.len()];
+        let all_matched = expected.iter().all(|e| {
+            (0..actual.len()).any(|i| {
+                if used[i] {
+                    return false;
+                }
+                let mut trial = unordered.clone();
+                let matched =
+                    compare_node(e, actual[i], naming_of(e), &mut path.clone(), &mut trial).is_ok();
+                if matched {
+                    used[i] = true;
+                    unordered = trial;
+                }
+                matched
+            })
+        });
+        if all_matched {
+            *bindings = unordered;
+            return Ok(());
+        }
+    }
+    if let Some(m) = first_error {
+        return Err(m);
+    }
+    let (n, m) = (expected.len(), actual.len());
+    if n > m {
+        Err(mismatch(
+            path,
+            format!("child {}", expected[m].tag),
+            "no further children",
+        ))
+    } else {
+        Err(mismatch(
+            path,
+            "no further children",
+            format!("child {}", tag_text(actual[n].tag)),
+        ))
+    }
+}
+
+fn compare_leaf(
+    expected: &XmlNode,
+    actual: &Item,
+    naming: u32,
+    path: &[String],
+    bindings: &mut Bindings,
+) -> Result<(), Mismatch> {
+    let raw = expected.value.as_deref().unwrap_or("");
+    let placeholder = Placeholder::parse(raw);
+    if SERVER_CHOSEN.contains(&naming) && !matches!(placeholder, Some(Placeholder::UniqueId(_))) {
+        return Ok(());
+    }
+    match (placeholder, &actual.value) {
+        (Some(Placeholder::UniqueId(n)), Value::TextString(got)) => match bindings.unique_id(n) {
+            Some(bound) if bound != got => Err(mismatch(
+                path,
+                format!("{raw} = {bound:?}"),
+                format!("{got:?}"),
+            )),
+            Some(_) => Ok(()),
+            None => {
+                bindings.bind_unique_id(n, got);
+                Ok(())
+            }
+        },
+        (Some(Placeholder::ShortUniqueId(n)), Value::ByteString(got)) => {
+            let got = hex::encode(got);
+            match bindings.short_unique_id(n) {
+                Some(bound) if bound != got => Err(mismatch(path, format!("{raw} = {bound}"), got)),
+                Some(_) => Ok(()),
+                None => {
+                    bindings.bind_short_unique_id(n, &got);
+                    Ok(())
+                }
+            }
+        }
+        (Some(Placeholder::Now(offset)), Value::DateTime(got)) => {
+            let want = bindings.now() + offset;
+            if (got - want).abs() <= NOW_TOLERANCE_SECS {
+                Ok(())
+            } else {
+                Err(mismatch(
+                    path,
+                    format!("{raw} (±{NOW_TOLERANCE_SECS} s of {want})"),
+                    got.to_string(),
+                ))
+            }
+        }
+        (Some(_), _) => Err(mismatch(path, raw, "a value of another type")),
+        (None, Value::ByteString(got)) if naming == tag::KEY_MATERIAL => {
+            let want = raw.trim().to_ascii_lowercase();
+            if bindings.client_bytes.contains(&want) {
+                // Material the client registered must come back unchanged.
+                if hex::encode(got) == want {
+                    return Ok(());
+                }
+                return Err(mismatch(
+                    path,
+                    "the key material the client sent",
+                    format!("<{} other bytes>", got.len()),
+                ));
+            }
+            // Server-generated material: only its size is predictable.
+            if got.len() * 2 == want.len() {
+                Ok(())
+            } else {
+                Err(mismatch(
+                    path,
+                    format!("<{} bytes>", want.len() / 2),
+                    format!("<{} bytes>", got.len()),
+                ))
+            }
+        }
+        (None, got) => {
+            let item_type = actual.item_type();
+            let want = parse_value(item_type, raw, naming).ok_or_else(|| {
+                mismatch(
+                    path,
+                    format!("(unparseable vector value {raw:?})"),
+                    show(actual),
+                )
+            })?;
+            if &want == got {
+                Ok(())
+            } else {
+                Err(mismatch(path, raw, show(actual)))
+            }
+        }
+    }
+}
+
+/// A value as the XML encoding writes it; byte strings that may be key material are not shown.
+fn show(item: &Item) -> String {
+    if let Value::ByteString(bytes) = &item.value
+        && item.tag == tag::KEY_MATERIAL
+    {
+        return format!("<{} bytes>", bytes.len());
+    }
+    item_to_node(item, Style::Xml).value.unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kmip::xml::parse_node;
+
+    fn response(status: u32, uid: &str, stamp: i64) -> Item {
+        Item::structure(
+            tag::RESPONSE_MESSAGE,
+            vec![
+                Item::structure(
+                    tag::RESPONSE_HEADER,
+                    vec![
+                        Item::new(tag::TIME_STAMP, Value::DateTime(stamp)),
+                        Item::new(tag::BATCH_COUNT, Value::Integer(1)),
+                    ],
+                ),
+                Item::structure(
+                    tag::BATCH_ITEM,
+                    vec![
+                        Item::new(tag::OPERATION, Value::Enumeration(1)),
+                        Item::new(tag::RESULT_STATUS, Value::Enumeration(status)),
+                        Item::structure(
+                            tag::RESPONSE_PAYLOAD,
+                            vec![
+                                Item::new(tag::OBJECT_TYPE, Value::Enumeration(2)),
+                                Item::new(tag::UNIQUE_IDENTIFIER, Value::TextString(uid.into())),
+                            ],
+                        ),
+                    ],
+                ),
+            ],
+        )
+    }
+
+    const EXPECTED: &str = r#"<ResponseMessage>
+      <ResponseHeader>
+        <TimeStamp type="DateTime" value="2012-04-27T08:12:24+00:00"/>
+        <ServerCorrelationValue type="TextString" value="A5E83842-2A456820-4"/>
+        <BatchCount type="Integer" value="1"/>
+      </ResponseHeader>
+      <BatchItem>
+        <Operation type="Enumeration" value="Create"/>
+        <ResultStatus type="Enumeration" value="Success"/>
+        <ResponsePayload>
+          <ObjectType type="Enumeration" value="SymmetricKey"/>
+          <UniqueIdentifier type="TextString" value="$UNIQUE_IDENTIFIER_0"/>
+        </ResponsePayload>
+      </BatchItem>
+    </ResponseMessage>"#;
+
+    #[test]
+    fn match_binds_placeholders_and_tolerates_server_chosen_fields() {
+        let expected = parse_node(EXPECTED).unwrap();
+        let mut bindings = Bindings::default();
+        compare_response(
+            &expected,
+            &response(0, "uid-1", 1_700_000_000),
+            &mut bindings,
+        )
+        .unwrap();
+        assert_eq!(bindings.unique_id(0), Some("uid-1"));
+        // Once bound, a different identifier is a mismatch.
+        let err = compare_response(&expected, &response(0, "uid-2", 1), &mut bindings).unwrap_err();
+        assert_eq!(
+            err.path,
+            "/ResponseMessage/BatchItem/ResponsePayload/UniqueIdentifier"
+        );
+        assert!(
+            err.expected.contains("uid-1") && err.actual.contains("uid-2"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn mismatch_reports_path_and_both_values() {
+        let expected = parse_node(EXPECTED).unwrap();
+        let mut bindings = Bindings::default();
+        let err = compare_response(&expected, &response(1, "uid-1", 0), &mut bindings).unwrap_err();
+        assert_eq!(err.path, "/ResponseMessage/BatchItem/ResultStatus");
+        assert_eq!(err.expected, "Success");
+        assert_eq!(err.actual, "OperationFailed");
+        // A failed comparison binds nothing.
+        assert_eq!(bindings.unique_id(0), None);
+    }
+
+    #[test]
+    fn missing_and_extra_children_are_reported() {
+        let expected = parse_node(EXPECTED).unwrap();
+        let mut short = response(0, "u", 0);
+        if let Value::Structure(children) = &mut short.value {
+            children.pop();
+        }
+        let err = compare_response(&expected, &short, &mut Bindings::default()).unwrap_err();
+        assert_eq!(
+            (err.path.as_str(), err.expected.as_str()),
+            ("/ResponseMessage", "child BatchItem")
+        );
+    }
+
+    #[test]
+    fn now_placeholder_uses_clock_with_tolerance() {
+        let expected =
+            parse_node(r#"<ActivationDate type="DateTime" value="$NOW-3600"/>"#).unwrap();
+        let mut bindings = Bindings::with_clock(10_000);
+        // Activation Date is server-chosen, so wrap it in a field that is not.
+        let expected_strict =
+            parse_node(r#"<ProtectStopDate type="DateTime" value="$NOW-3600"/>"#).unwrap();
+        let at = |t| Item::new(tag::PROTECT_STOP_DATE, Value::DateTime(t));
+        compare_response(&expected_strict, &at(6_400 + 30), &mut bindings).unwrap();
+        let err =
+            compare_response(&expected_strict, &at(6_400 + 5_000), &mut bindings).unwrap_err();
+        assert_eq!(err.path, "/ProtectStopDate");
+        compare_response(
+            &expected,
+            &Item::new(tag::ACTIVATION_DATE, Value::DateTime(1)),
+            &mut bindings,
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn attributes_in_another_order_match_and_masks_compare_by_value() {
+        let expected = parse_node(
+            r#"<ResponsePayload>
+              <Attribute><AttributeName type="TextString" value="Cryptographic Usage Mask"/>
+                <AttributeValue type="Integer" value="Decrypt Encrypt"/></Attribute>
+              <Attribute><AttributeName type="TextString" value="State"/>
+                <AttributeValue type="Enumeration" value="PreActive"/></Attribute>
+            </ResponsePayload>"#,
+        )
+        .unwrap();
+        let attribute = |name: &str, value| {
+            Item::structure(
+                tag::ATTRIBUTE,
+                vec![
+                    Item::new(tag::ATTRIBUTE_NAME, Value::TextString(name.into())),
+                    Item::new(tag::ATTRIBUTE_VALUE, value),
+                ],
+            )
+        };
+        let actual = Item::structure(
+            tag::RESPONSE_PAYLOAD,
+            vec![
+                attribute("State", Value::Enumeration(1)),
+                attribute("Cryptographic Usage Mask", Value::Integer(12)),
+            ],
+        );
+        compare_response(&expected, &actual, &mut Bindings::default()).unwrap();
+        let wrong = Item::structure(
+            tag::RESPONSE_PAYLOAD,
+            vec![
+                attribute("State", Value::Enumeration(2)),
+                attribute("Cryptographic Usage Mask", Value::Integer(12)),
+            ],
+        );
+        let err = compare_response(&expected, &wrong, &mut Bindings::default()).unwrap_err();
+        assert_eq!(err.path, "/ResponsePayload/Attribute/AttributeName");
+    }
+
+    #[test]
+    fn result_message_text_is_informative_only() {
+        let expected = parse_node(
+            r#"<BatchItem><ResultStatus type="Enumeration" value="OperationFailed"/>
+              <ResultReason type="Enumeration" value="PermissionDenied"/>
+              <ResultMessage type="TextString" value="DENIED"/></BatchItem>"#,
+        )
+        .unwrap();
+        let item = |reason, message: Option<&str>| {
+            let mut children = vec![
+                Item::new(tag::RESULT_STATUS, Value::Enumeration(1)),
+                Item::new(tag::RESULT_REASON, Value::Enumeration(reason)),
+            ];
+            children.extend(
+                message.map(|m| Item::new(tag::RESULT_MESSAGE, Value::TextString(m.into()))),
+            );
+            Item::structure(tag::BATCH_ITEM, children)
+        };
+        compare_response(
+            &expected,
+            &item(0x0C, Some("not in this state")),
+            &mut Bindings::default(),
+        )
+        .unwrap();
+        compare_response(&expected, &item(0x0C, None), &mut Bindings::default()).unwrap();
+        let err = compare_response(
+            &expected,
+            &item(0x43, Some("DENIED")),
+            &mut Bindings::default(),
+        )
+        .unwrap_err();
+        assert_eq!(
+            (err.path.as_str(), err.actual.as_str()),
+            ("/BatchItem/ResultReason", "WrongKeyLifecycleState")
+        );
+    }
+
+    #[test]
+    fn key_material_random_unless_the_client_sent_it() {
+        let expected = parse_node(r#"<KeyMaterial type="ByteString" value="00112233"/>"#).unwrap();
+        let actual = Item::new(tag::KEY_MATERIAL, Value::ByteString(vec![9, 9, 9, 9]));
+        compare_response(&expected, &actual, &mut Bindings::default()).unwrap();
+        let short = Item::new(tag::KEY_MATERIAL, Value::ByteString(vec![9]));
+        assert!(compare_response(&expected, &short, &mut Bindings::default()).is_err());
+        let mut bindings = Bindings::default();
+        bindings.client_bytes.insert("00112233".into());
+        let err = compare_response(&expected, &actual, &mut bindings).unwrap_err();
+        assert_eq!(err.actual, "<4 other bytes>");
+    }
+}

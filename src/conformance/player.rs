@@ -1,0 +1,278 @@
+//! Plays one vector file as a conversation through a caller-supplied transport.
+
+use std::fmt::Display;
+
+use super::compare::compare_response;
+use super::placeholder::Bindings;
+use super::vector::VectorFile;
+use crate::kmip::names;
+use crate::kmip::tag;
+use crate::kmip::xml::{XmlNode, node_to_item};
+use crate::ttlv::{Item, Limits, Value, decode, encode};
+
+/// Result statuses and reasons that mean "the server lacks this feature", as opposed to a bug.
+const RESULT_OPERATION_FAILED: u32 = 0x01;
+const REASON_OPERATION_NOT_SUPPORTED: u32 = 0x05;
+const REASON_FEATURE_NOT_SUPPORTED: u32 = 0x08;
+
+/// How one vector file went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Pass,
+    /// `exchange` counts request/response pairs from 0.
+    Fail {
+        exchange: usize,
+        reason: String,
+    },
+    /// The server answered that it does not support something the vector needs.
+    Skip {
+        exchange: usize,
+        reason: String,
+    },
+}
+
+impl Display for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Outcome::Pass => write!(f, "pass"),
+            Outcome::Fail { exchange, reason } => {
+                write!(f, "FAIL at exchange {exchange}: {reason}")
+            }
+            Outcome::Skip { exchange, reason } => {
+                write!(f, "skip at exchange {exchange}: {reason}")
+            }
+        }
+    }
+}
+
+/// Sends every request of `file` through `transport` (request TTLV in, response TTLV out) and
+/// compares each response with the expected one. Stops at the first failure or skip.
+pub fn play_file<E: Display>(
+    file: &VectorFile,
+    mut transport: impl FnMut(&[u8]) -> Result<Vec<u8>, E>,
+) -> Outcome {
+    let mut bindings = Bindings::default();
+    for (index, exchange) in file.exchanges.iter().enumerate() {
+        let fail = |reason: String| Outcome::Fail {
+            exchange: index,
+            reason,
+        };
+        let mut request = exchange.request.clone();
+        if let Err(e) = bindings.resolve_request(&mut request) {
+            return fail(e.to_string());
+        }
+        let request = match node_to_item(&request) {
+            Ok(item) => item,
+            Err(e) => return fail(format!("vector request does not encode: {e}")),
+        };
+        let response_bytes = match transport(&encode(&request)) {
+            Ok(bytes) => bytes,
+            Err(e) => return fail(format!("transport: {e}")),
+        };
+        let limits = Limits::default();
+        let response = match decode(&response_bytes, &limits) {
+            Ok(item) => item,
+            Err(e) => return fail(format!("response is not valid TTLV: {e}")),
+        };
+        let Some(expected) = &exchange.expected else {
+            continue;
+        };
+        if let Err(mismatch) = compare_response(expected, &response, &mut bindings) {
+            if let Some(reason) = unsupported(&request, &response, expected) {
+                return Outcome::Skip {
+                    exchange: index,
+                    reason,
+                };
+            }
+            return fail(mismatch.to_string());
+        }
+    }
+    Outcome::Pass
+}
+
+/// If the server declined a batch item as unsupported where the vector expected otherwise,
+/// says what was unsupported.
+fn unsupported(request: &Item, response: &Item, expected: &XmlNode) -> Option<String> {
+    let expected_reasons: Vec<&str> = expected
+        .children
+        .iter()
+        .filter(|c| c.tag == "BatchItem")
+        .filter_map(|c| c.child("ResultReason").and_then(|r| r.value.as_deref()))
+        .collect();
+    let requested_ops: Vec<u32> = request
+        .children_with(tag::BATCH_ITEM)
+        .filter_map(|b| match b.child(tag::OPERATION)?.value {
+            Value::Enumeration(op) => Some(op),
+            _ => None,
+        })
+        .collect();
+    for (position, item) in response.children_with(tag::BATCH_ITEM).enumerate() {
+        let status = item.child(tag::RESULT_STATUS).map(|s| &s.value);
+        let reason = match item.child(tag::RESULT_REASON).map(|r| &r.value) {
+            Some(Value::Enumeration(r)) => *r,
+            _ => continue,
+        };
+        if status != Some(&Value::Enumeration(RESULT_OPERATION_FAILED))
+            || !(reason == REASON_OPERATION_NOT_SUPPORTED || reason == REASON_FEATURE_NOT_SUPPORTED)
+        {
+            continue;
+        }
+        let reason_name = names::enum_name(tag::RESULT_REASON, reason).unwrap_or("?");
+        if expected_reasons.contains(&reason_name) {
+            continue;
+        }
+        let op = requested_ops
+            .get(position)
+            .and_then(|op| names::enum_name(tag::OPERATION, *op))
+            .unwrap_or("?");
+        let message = match item.child(tag::RESULT_MESSAGE).map(|m| &m.value) {
+            Some(Value::TextString(m)) => format!(": {m}"),
+            _ => String::new(),
+        };
+        return Some(format!("{op} answered {reason_name}{message}"));
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::conformance::parse_vector_text;
+    use crate::kmip::xml::parse_document;
+
+    const FILE: &str = r#"<KMIP>
+<RequestMessage>
+  <RequestHeader><ProtocolVersion><ProtocolVersionMajor type="Integer" value="2"/><ProtocolVersionMinor type="Integer" value="1"/></ProtocolVersion>
+    <BatchCount type="Integer" value="1"/></RequestHeader>
+  <BatchItem><Operation type="Enumeration" value="Create"/>
+    <RequestPayload><ObjectType type="Enumeration" value="SymmetricKey"/></RequestPayload></BatchItem>
+</RequestMessage>
+<ResponseMessage>
+  <ResponseHeader><TimeStamp type="DateTime" value="$NOW"/><BatchCount type="Integer" value="1"/></ResponseHeader>
+  <BatchItem><Operation type="Enumeration" value="Create"/><ResultStatus type="Enumeration" value="Success"/>
+    <ResponsePayload><UniqueIdentifier type="TextString" value="$UNIQUE_IDENTIFIER_0"/></ResponsePayload></BatchItem>
+</ResponseMessage>
+<RequestMessage>
+  <RequestHeader><ProtocolVersion><ProtocolVersionMajor type="Integer" value="2"/><ProtocolVersionMinor type="Integer" value="1"/></ProtocolVersion>
+    <BatchCount type="Integer" value="1"/></RequestHeader>
+  <BatchItem><Operation type="Enumeration" value="Destroy"/>
+    <RequestPayload><UniqueIdentifier type="TextString" value="$UNIQUE_IDENTIFIER_0"/></RequestPayload></BatchItem>
+</RequestMessage>
+<ResponseMessage>
+  <ResponseHeader><TimeStamp type="DateTime" value="$NOW"/><BatchCount type="Integer" value="1"/></ResponseHeader>
+  <BatchItem><Operation type="Enumeration" value="Destroy"/><ResultStatus type="Enumeration" value="Success"/>
+    <ResponsePayload><UniqueIdentifier type="TextString" value="$UNIQUE_IDENTIFIER_0"/></ResponsePayload></BatchItem>
+</ResponseMessage>
+</KMIP>"#;
+
+    fn text_of(item: &Item, t: u32) -> Option<String> {
+        let payload = item.child(tag::BATCH_ITEM)?.child(tag::REQUEST_PAYLOAD)?;
+        match &payload.child(t)?.value {
+            Value::TextString(s) => Some(s.clone()),
+            _ => None,
+        }
+    }
+
+    fn answer(op: &str, status: &str, extra: &str) -> Vec<u8> {
+        let xml = format!(
+            r#"<ResponseMessage><ResponseHeader><TimeStamp type="DateTime" value="{now}"/><BatchCount type="Integer" value="1"/></ResponseHeader>
+            <BatchItem><Operation type="Enumeration" value="{op}"/><ResultStatus type="Enumeration" value="{status}"/>{extra}</BatchItem></ResponseMessage>"#,
+            now = crate::kmip::xml::format_datetime(Bindings::default().now(), None)
+        );
+        let nodes = parse_document(&xml).unwrap();
+        encode(&node_to_item(&nodes[0]).unwrap())
+    }
+
+    /// A toy server: creates "key-1" and destroys whatever it is asked to.
+    fn toy_server(
+        request: &[u8],
+        destroyed: &mut Vec<String>,
+        honest: bool,
+    ) -> Result<Vec<u8>, String> {
+        let request = decode(request, &Limits::default()).map_err(|e| e.to_string())?;
+        let op = request
+            .child(tag::BATCH_ITEM)
+            .and_then(|b| b.child(tag::OPERATION))
+            .map(|o| o.value.clone());
+        Ok(match op {
+            Some(Value::Enumeration(1)) => answer(
+                "Create",
+                "Success",
+                r#"<ResponsePayload><UniqueIdentifier type="TextString" value="key-1"/></ResponsePayload>"#,
+            ),
+            _ => {
+                let uid = text_of(&request, tag::UNIQUE_IDENTIFIER).unwrap_or_default();
+                destroyed.push(uid.clone());
+                let uid = if honest { uid } else { "key-2".into() };
+                answer(
+                    "Destroy",
+                    "Success",
+                    &format!(
+                        r#"<ResponsePayload><UniqueIdentifier type="TextString" value="{uid}"/></ResponsePayload>"#
+                    ),
+                )
+            }
+        })
+    }
+
+    #[test]
+    fn plays_a_conversation_binding_identifiers() {
+        let file = parse_vector_text("SKFF-M-1-21.xml", FILE).unwrap();
+        let mut destroyed = Vec::new();
+        let outcome = play_file(&file, |r: &[u8]| toy_server(r, &mut destroyed, true));
+        assert_eq!(outcome, Outcome::Pass);
+        assert_eq!(destroyed, vec!["key-1".to_string()]);
+    }
+
+    #[test]
+    fn reports_a_wrong_answer_as_failure() {
+        let file = parse_vector_text("SKFF-M-1-21.xml", FILE).unwrap();
+        let mut destroyed = Vec::new();
+        let outcome = play_file(&file, |r: &[u8]| toy_server(r, &mut destroyed, false));
+        match outcome {
+            Outcome::Fail {
+                exchange: 1,
+                reason,
+            } => {
+                assert!(
+                    reason.contains("/ResponseMessage/BatchItem/ResponsePayload/UniqueIdentifier"),
+                    "{reason}"
+                );
+                assert!(
+                    reason.contains("key-1") && reason.contains("key-2"),
+                    "{reason}"
+                );
+            }
+            other => panic!("expected a failure at exchange 1, got {other}"),
+        }
+    }
+
+    #[test]
+    fn unsupported_operation_is_a_skip_and_transport_errors_fail() {
+        let file = parse_vector_text("SKFF-M-1-21.xml", FILE).unwrap();
+        let outcome = play_file(&file, |_: &[u8]| -> Result<Vec<u8>, String> {
+            Ok(answer(
+                "Create",
+                "OperationFailed",
+                r#"<ResultReason type="Enumeration" value="OperationNotSupported"/><ResultMessage type="TextString" value="no"/>"#,
+            ))
+        });
+        assert_eq!(
+            outcome,
+            Outcome::Skip {
+                exchange: 0,
+                reason: "Create answered OperationNotSupported: no".into()
+            }
+        );
+        let outcome = play_file(&file, |_: &[u8]| -> Result<Vec<u8>, String> {
+            Err("connection reset".into())
+        });
+        assert_eq!(
+            outcome,
+            Outcome::Fail {
+                exchange: 0,
+                reason: "transport: connection reset".into()
+            }
+        );
+    }
+}
