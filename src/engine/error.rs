@@ -50,6 +50,8 @@ pub enum EngineError {
     Random,
     #[error("object {0} is Sensitive: its material cannot be exported")]
     Sensitive(String),
+    #[error("NOT_SAFE")]
+    NotQuantumSafe,
     #[error("object {0} lacks the requested cryptographic usage")]
     IncompatibleUsageMask(String),
 }
@@ -85,6 +87,8 @@ impl EngineError {
             EngineError::PermissionDenied(_) => ResultReason::PermissionDenied,
             EngineError::Illegal(_) => ResultReason::IllegalOperation,
             EngineError::Sensitive(_) => ResultReason::Sensitive,
+            // The Quantum Safe profile vector expects General Failure for this policy refusal.
+            EngineError::NotQuantumSafe => ResultReason::GeneralFailure,
             EngineError::IncompatibleUsageMask(_) if v2 => {
                 ResultReason::IncompatibleCryptographicUsageMask
             }

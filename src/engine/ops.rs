@@ -19,6 +19,9 @@ use crate::seal::MasterKey;
 use crate::store::StoredObject;
 use crate::ttlv::{Item, Value};
 
+/// Protection Storage Mask bit "Software".
+const PROTECTION_STORAGE_SOFTWARE: i32 = 0x1;
+
 /// Operations this server implements, in Query order.
 pub const SUPPORTED_OPERATIONS: &[Operation] = &[
     Operation::Create,
@@ -227,6 +230,9 @@ fn server_managed(key: &AttrKey) -> bool {
                 | tag::COMMENT
                 | tag::SENSITIVE
                 | tag::EXTRACTABLE
+                | tag::PROTECTION_LEVEL
+                | tag::PROTECTION_PERIOD
+                | tag::QUANTUM_SAFE
         ),
     }
 }
@@ -258,8 +264,76 @@ fn all_attributes(uid: &str, managed: &ManagedObject) -> Vec<Attribute> {
             value: Value::Enumeration(managed.state.value()),
         },
     ];
+    // KMIP 2.1's short form of the UID, derived rather than stored.
+    out.push(Attribute {
+        key: AttrKey::Standard(tag::SHORT_UNIQUE_IDENTIFIER),
+        value: Value::ByteString(Sha256::digest(uid.as_bytes()).to_vec()),
+    });
+    if matches!(
+        managed.object_type,
+        ObjectType::SymmetricKey | ObjectType::SecretData
+    ) {
+        // In 2.x the format of the stored key is an attribute of its own.
+        out.push(Attribute {
+            key: AttrKey::Standard(tag::KEY_FORMAT_TYPE),
+            value: Value::Enumeration(managed.key_format),
+        });
+    }
+    // Material is held by software (sealed under the master key), never by an HSM.
+    out.push(Attribute {
+        key: AttrKey::Standard(tag::PROTECTION_STORAGE_MASK),
+        value: Value::Integer(PROTECTION_STORAGE_SOFTWARE),
+    });
     out.extend(managed.attributes.iter().cloned());
+    // The order the profile vectors list them in: identity and key size first, then the rest
+    // by name, custom attributes last; instances keep their order.
+    out.sort_by_cached_key(|a| match &a.key {
+        AttrKey::Standard(tag::UNIQUE_IDENTIFIER) => (0, String::new()),
+        AttrKey::Standard(tag::SHORT_UNIQUE_IDENTIFIER) => (1, String::new()),
+        AttrKey::Standard(tag::OBJECT_TYPE) => (2, String::new()),
+        AttrKey::Standard(tag::CRYPTOGRAPHIC_ALGORITHM) => (3, String::new()),
+        AttrKey::Standard(tag::CRYPTOGRAPHIC_LENGTH) => (4, String::new()),
+        // The 2.1 vectors list Key Format Type right after Digest.
+        AttrKey::Standard(tag::KEY_FORMAT_TYPE) => (5, "Digest\u{1}".to_string()),
+        AttrKey::Standard(_) => (5, a.key.v1_name()),
+        AttrKey::Custom(name) => (6, name.clone()),
+    });
     out
+}
+
+/// The first protocol version that defines a standard attribute (1.0 when not listed).
+fn attribute_since(key: &AttrKey) -> ProtocolVersion {
+    let AttrKey::Standard(t) = key else {
+        return ProtocolVersion::new(1, 0);
+    };
+    match *t {
+        tag::FRESH => ProtocolVersion::new(1, 1),
+        tag::ORIGINAL_CREATION_DATE | tag::ALTERNATIVE_NAME | tag::KEY_VALUE_PRESENT => {
+            ProtocolVersion::new(1, 2)
+        }
+        tag::RANDOM_NUMBER_GENERATOR => ProtocolVersion::new(1, 3),
+        tag::DESCRIPTION
+        | tag::COMMENT
+        | tag::SENSITIVE
+        | tag::ALWAYS_SENSITIVE
+        | tag::EXTRACTABLE
+        | tag::NEVER_EXTRACTABLE => ProtocolVersion::new(1, 4),
+        tag::PROTECTION_LEVEL
+        | tag::PROTECTION_PERIOD
+        | tag::QUANTUM_SAFE
+        | tag::PROTECTION_STORAGE_MASK
+        | tag::KEY_FORMAT_TYPE => ProtocolVersion::new(2, 0),
+        tag::SHORT_UNIQUE_IDENTIFIER => ProtocolVersion::new(2, 1),
+        _ => ProtocolVersion::new(1, 0),
+    }
+}
+
+/// The attributes a client of `version` can see: ones its protocol version defines.
+fn visible_attributes(ctx: &Ctx, uid: &str, managed: &ManagedObject) -> Vec<Attribute> {
+    all_attributes(uid, managed)
+        .into_iter()
+        .filter(|a| attribute_since(&a.key) <= ctx.version)
+        .collect()
 }
 
 /// Attributes in the response's version: 1.x Attribute items with indexes, 2.x one Attributes.
@@ -352,6 +426,16 @@ fn store_new(
     managed.set(tag::INITIAL_DATE, now.clone());
     managed.set(tag::LAST_CHANGE_DATE, now.clone());
     managed.set(tag::ORIGINAL_CREATION_DATE, now);
+    if managed.first(tag::SENSITIVE).is_none() {
+        managed.set(tag::SENSITIVE, Value::Boolean(false));
+    }
+    if managed.first(tag::EXTRACTABLE).is_none() {
+        managed.set(tag::EXTRACTABLE, Value::Boolean(true));
+    }
+    let sensitive = matches!(managed.first(tag::SENSITIVE), Some(Value::Boolean(true)));
+    let extractable = !matches!(managed.first(tag::EXTRACTABLE), Some(Value::Boolean(false)));
+    managed.set(tag::ALWAYS_SENSITIVE, Value::Boolean(sensitive));
+    managed.set(tag::NEVER_EXTRACTABLE, Value::Boolean(!extractable));
     if matches!(
         object_type,
         ObjectType::SymmetricKey | ObjectType::SecretData
@@ -384,6 +468,8 @@ fn key_bytes(algorithm: Option<u32>, length: Option<i32>) -> Result<usize, Engin
         (Some(CryptographicAlgorithm::TripleDes), 112 | 168 | 192) => {
             Ok(if length == 112 { 16 } else { 24 })
         }
+        // Only for the optional SKFF vectors: the material is just random bytes.
+        (Some(CryptographicAlgorithm::Skipjack), 80) => Ok(10),
         (
             Some(
                 CryptographicAlgorithm::HmacSha256
@@ -426,7 +512,14 @@ pub fn create(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item>, EngineError> {
         Some(_) => return Err(EngineError::InvalidField("Cryptographic Length".into())),
         None => None,
     };
-    let mut material = Zeroizing::new(vec![0u8; key_bytes(algorithm, length)?]);
+    let bytes = key_bytes(algorithm, length)?;
+    // Quantum safety of a symmetric key: only AES-256 keeps a 128-bit margin against Grover.
+    if matches!(find(tag::QUANTUM_SAFE), Some(Value::Boolean(true)))
+        && !(algorithm == Some(CryptographicAlgorithm::Aes.value()) && bytes == 32)
+    {
+        return Err(EngineError::NotQuantumSafe);
+    }
+    let mut material = Zeroizing::new(vec![0u8; bytes]);
     getrandom::fill(&mut material).map_err(|_| EngineError::Random)?;
     let uid = store_new(
         ctx,
@@ -676,7 +769,7 @@ pub fn get_attributes(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item>, Engine
     let uid = ctx.uid(payload)?;
     let (_, managed) = ctx.load(&uid)?;
     let keys = requested_keys(ctx, payload)?;
-    let all = all_attributes(&uid, &managed);
+    let all = visible_attributes(ctx, &uid, &managed);
     let selected: Vec<Attribute> = if keys.is_empty() {
         all
     } else {
@@ -693,7 +786,7 @@ pub fn get_attribute_list(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item>, En
     let uid = ctx.uid(payload)?;
     let (_, managed) = ctx.load(&uid)?;
     let mut keys: Vec<AttrKey> = Vec::new();
-    for a in all_attributes(&uid, &managed) {
+    for a in visible_attributes(ctx, &uid, &managed) {
         if !keys.contains(&a.key) {
             keys.push(a.key);
         }
@@ -746,6 +839,13 @@ fn apply_date_rules(
 
 fn touch(ctx: &Ctx, managed: &mut ManagedObject) {
     managed.set(tag::LAST_CHANGE_DATE, Value::DateTime(ctx.now));
+    // Always Sensitive / Never Extractable record history: once lost, never regained.
+    if matches!(managed.first(tag::SENSITIVE), Some(Value::Boolean(false))) {
+        managed.set(tag::ALWAYS_SENSITIVE, Value::Boolean(false));
+    }
+    if matches!(managed.first(tag::EXTRACTABLE), Some(Value::Boolean(true))) {
+        managed.set(tag::NEVER_EXTRACTABLE, Value::Boolean(false));
+    }
 }
 
 fn single_attribute_v2(
