@@ -101,8 +101,9 @@ impl Engine {
             Ok(item) => item,
             Err(e) => {
                 log::debug!("client {}: undecodable request: {e}", client.owner);
+                let version = message::answer_version(message::sniff_version(message));
                 return Prepared::Respond(refusal(
-                    ProtocolVersion::new(1, 0),
+                    version,
                     ResultReason::InvalidMessage,
                     format!("undecodable message: {e}"),
                 ));

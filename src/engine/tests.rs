@@ -1986,3 +1986,180 @@ fn dates_in_the_past_drive_the_state_and_sensitive_keys_are_not_served() {
     assert_eq!(status(&add), ResultStatus::Success);
     assert_eq!(state_v1(&h, &c, V14, &key), State::Deactivated);
 }
+
+#[test]
+fn undecodable_message_with_a_readable_header_is_answered_in_its_version() {
+    let h = harness();
+    let c = client("a");
+    let mut bytes = ttlv::encode(&request(
+        V14,
+        vec![],
+        vec![bi(Operation::DiscoverVersions, vec![])],
+    ));
+    // Corrupt the length field of the Batch Count: the message no longer decodes.
+    let last = bytes.len() - 41;
+    bytes[last] = 0xFF;
+    assert!(ttlv::decode(&bytes, &Limits::default()).is_err());
+    let r = h.send_bytes(&c, &bytes);
+    assert_eq!(header_version(&r), (1, 4));
+    failed_with(items(&r)[0], ResultReason::InvalidMessage);
+}
+
+#[test]
+fn attributes_are_shown_only_in_versions_that_define_them() {
+    let h = harness();
+    let c = client("a");
+    let key = h.create_aes(&c, V14, vec![]);
+    let names = |version| -> Vec<String> {
+        attrs_v1(&h.one(&c, version, Operation::GetAttributes, vec![uid(&key)]))
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect()
+    };
+    let v14 = names(V14);
+    for n in [
+        "Sensitive",
+        "Always Sensitive",
+        "Extractable",
+        "Never Extractable",
+        "Original Creation Date",
+    ] {
+        assert!(v14.contains(&n.to_string()), "{n} in 1.4");
+    }
+    let v11 = names(V11);
+    for n in ["Sensitive", "Original Creation Date"] {
+        assert!(!v11.contains(&n.to_string()), "{n} not in 1.1");
+    }
+    assert_eq!(
+        &v14[..4],
+        &[
+            "Unique Identifier",
+            "Object Type",
+            "Cryptographic Algorithm",
+            "Cryptographic Length"
+        ]
+    );
+    // 2.1 adds the derived Short Unique Identifier and Key Format Type.
+    let ga = h.one(&c, V21, Operation::GetAttributes, vec![uid(&key)]);
+    let attrs = payload(&ga).child(tag::ATTRIBUTES).unwrap();
+    assert_eq!(
+        attrs.child(tag::SHORT_UNIQUE_IDENTIFIER).unwrap().value,
+        Value::ByteString(Sha256::digest(key.as_bytes()).to_vec())
+    );
+    assert_eq!(
+        attrs.child(tag::KEY_FORMAT_TYPE).unwrap().value,
+        Value::Enumeration(1)
+    );
+    // Making a key non-sensitive later clears Always Sensitive for good.
+    let s = h.create_aes(
+        &c,
+        V21,
+        vec![Item::new(tag::SENSITIVE, Value::Boolean(true))],
+    );
+    h.one(
+        &c,
+        V21,
+        Operation::SetAttribute,
+        vec![
+            uid(&s),
+            st(
+                tag::NEW_ATTRIBUTE,
+                vec![Item::new(tag::SENSITIVE, Value::Boolean(false))],
+            ),
+        ],
+    );
+    let ga = h.one(
+        &c,
+        V21,
+        Operation::GetAttributes,
+        vec![
+            uid(&s),
+            enumeration(tag::ATTRIBUTE_REFERENCE, tag::ALWAYS_SENSITIVE),
+        ],
+    );
+    assert_eq!(
+        payload(&ga).child(tag::ATTRIBUTES).unwrap().children(),
+        &[Item::new(tag::ALWAYS_SENSITIVE, Value::Boolean(false))]
+    );
+}
+
+#[test]
+fn quantum_safe_requests_need_aes_256() {
+    let h = harness();
+    let c = client("a");
+    let create = |length: i32| {
+        h.one(
+            &c,
+            V21,
+            Operation::Create,
+            vec![
+                enumeration(tag::OBJECT_TYPE, 2),
+                st(
+                    tag::ATTRIBUTES,
+                    vec![
+                        enumeration(tag::CRYPTOGRAPHIC_ALGORITHM, 3),
+                        int(tag::CRYPTOGRAPHIC_LENGTH, length),
+                        Item::new(tag::QUANTUM_SAFE, Value::Boolean(true)),
+                    ],
+                ),
+            ],
+        )
+    };
+    failed_with(&create(128), ResultReason::GeneralFailure);
+    assert_eq!(status(&create(256)), ResultStatus::Success);
+}
+
+/// Damaged variants of valid requests never panic and always get a Response Message.
+#[test]
+fn mutated_requests_always_get_a_response() {
+    let h = harness();
+    let c = client("a");
+    let key = h.create_aes(&c, V14, vec![]);
+    let seeds = [
+        ttlv::encode(&request(
+            V11,
+            vec![],
+            vec![bi(Operation::DiscoverVersions, vec![])],
+        )),
+        ttlv::encode(&request(
+            V14,
+            vec![],
+            vec![
+                bi(Operation::Get, vec![uid(&key)]),
+                bi(Operation::GetAttributes, vec![uid(&key)]),
+            ],
+        )),
+        ttlv::encode(&request(
+            V21,
+            vec![enumeration(tag::BATCH_ERROR_CONTINUATION_OPTION, 3)],
+            vec![
+                bi(
+                    Operation::AddAttribute,
+                    vec![
+                        uid(&key),
+                        st(tag::NEW_ATTRIBUTE, vec![text(tag::DESCRIPTION, "d")]),
+                    ],
+                ),
+                bi(Operation::Locate, vec![]),
+            ],
+        )),
+    ];
+    // xorshift: deterministic, no dependency.
+    let mut state = 0x9E37_79B9_7F4A_7C15u64;
+    let mut next = || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    for round in 0..600 {
+        let mut bytes = seeds[round % seeds.len()].clone();
+        for _ in 0..(1 + next() % 4) {
+            let at = (next() as usize) % bytes.len();
+            bytes[at] = next() as u8;
+        }
+        let response = h.send_bytes(&c, &bytes);
+        assert_eq!(response.tag, tag::RESPONSE_MESSAGE);
+        assert!(!items(&response).is_empty());
+    }
+}
