@@ -1,1 +1,256 @@
-//! Configuration (TOML). (Stub: the server owner fills it in.)
+//! Appliance configuration, read from a TOML file. Every setting has a default, so an empty
+//! file (or no file at all) is a working configuration; unknown keys are refused so that a
+//! typo never silently falls back to a default.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// Errors in the configuration: the operator's file is at fault, and the message says where.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read configuration file {path}: {message}")]
+    Read { path: String, message: String },
+    #[error("configuration file {path} is invalid: {message}")]
+    Parse { path: String, message: String },
+    #[error("configuration setting {setting}: {message}")]
+    Invalid { setting: String, message: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Where the CA, server certificate, root key and database live.
+    pub data_dir: PathBuf,
+    pub server: ServerSettings,
+    pub tls: TlsSettings,
+    pub root: RootSettings,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            data_dir: PathBuf::from("./keyward-data"),
+            server: ServerSettings::default(),
+            tls: TlsSettings::default(),
+            root: RootSettings::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerSettings {
+    /// Address and port of the KMIP listener.
+    pub listen: SocketAddr,
+    /// Connections beyond this many are accepted and closed at once.
+    pub max_connections: usize,
+    /// A client must finish the TLS handshake within this many seconds.
+    pub handshake_timeout_secs: u64,
+    /// A connection with no request in progress is closed after this many idle seconds.
+    pub idle_timeout_secs: u64,
+    /// Largest KMIP message accepted, header included.
+    pub max_message_bytes: usize,
+    /// Most batch items in one request.
+    pub max_batch_items: usize,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        ServerSettings {
+            listen: SocketAddr::from(([127, 0, 0, 1], 5696)),
+            max_connections: 1024,
+            handshake_timeout_secs: 10,
+            idle_timeout_secs: 60,
+            max_message_bytes: 1 << 20,
+            max_batch_items: 256,
+        }
+    }
+}
+
+impl ServerSettings {
+    pub fn handshake_timeout(&self) -> Duration {
+        Duration::from_secs(self.handshake_timeout_secs)
+    }
+
+    pub fn idle_timeout(&self) -> Duration {
+        Duration::from_secs(self.idle_timeout_secs)
+    }
+}
+
+/// Key type of the appliance CA and server certificate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum ServerKeyType {
+    /// RSA 2048: ECDHE-RSA-AES-GCM, the combination reported to work with vCenter.
+    #[serde(rename = "rsa2048")]
+    Rsa2048,
+    /// ECDSA P-256: several times cheaper per handshake.
+    #[serde(rename = "ecdsa-p256")]
+    EcdsaP256,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TlsSettings {
+    /// Used only when the CA and server certificate are first created.
+    pub server_key_type: ServerKeyType,
+    /// PEM files of further CAs whose client certificates are trusted (e.g. the vCenter root CA).
+    pub trusted_ca_files: Vec<PathBuf>,
+    /// SHA-256 fingerprints (hex, colons optional) of client certificates trusted as they are.
+    pub pinned_client_fingerprints: Vec<String>,
+}
+
+impl Default for TlsSettings {
+    fn default() -> Self {
+        TlsSettings {
+            server_key_type: ServerKeyType::Rsa2048,
+            trusted_ca_files: Vec::new(),
+            pinned_client_fingerprints: Vec::new(),
+        }
+    }
+}
+
+impl TlsSettings {
+    /// The pinned fingerprints as bytes; an entry that is not 32 bytes of hex is an error.
+    pub fn pinned_fingerprints(&self) -> Result<Vec<[u8; 32]>, ConfigError> {
+        self.pinned_client_fingerprints
+            .iter()
+            .map(|text| {
+                parse_fingerprint(text).ok_or_else(|| ConfigError::Invalid {
+                    setting: "tls.pinned_client_fingerprints".into(),
+                    message: format!(
+                        "{text:?} is not a SHA-256 fingerprint (64 hex digits, colons optional)"
+                    ),
+                })
+            })
+            .collect()
+    }
+}
+
+/// Parses "AB:CD:…" or "abcd…" (64 hex digits).
+pub fn parse_fingerprint(text: &str) -> Option<[u8; 32]> {
+    let digits: String = text.chars().filter(|c| *c != ':').collect();
+    let bytes = hex::decode(digits.trim()).ok()?;
+    bytes.try_into().ok()
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RootProvider {
+    /// Root key in a 0600 file in the data directory, or derived from a passphrase.
+    Local,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RootSettings {
+    pub provider: RootProvider,
+    /// When set, the root key is derived with Argon2id from the passphrase in this file
+    /// instead of being read from `<data_dir>/root.key`.
+    pub passphrase_file: Option<PathBuf>,
+}
+
+impl Default for RootSettings {
+    fn default() -> Self {
+        RootSettings {
+            provider: RootProvider::Local,
+            passphrase_file: None,
+        }
+    }
+}
+
+impl Config {
+    pub fn from_toml(text: &str, origin: &str) -> Result<Config, ConfigError> {
+        let config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: origin.to_string(),
+            message: e.to_string(),
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        })?;
+        Config::from_toml(&text, &path.display().to_string())
+    }
+
+    /// Checks what serde cannot: values that parse but make no sense.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let positive = [
+            ("server.max_connections", self.server.max_connections as u64),
+            (
+                "server.handshake_timeout_secs",
+                self.server.handshake_timeout_secs,
+            ),
+            ("server.idle_timeout_secs", self.server.idle_timeout_secs),
+            ("server.max_batch_items", self.server.max_batch_items as u64),
+        ];
+        for (setting, value) in positive {
+            if value == 0 {
+                return Err(ConfigError::Invalid {
+                    setting: setting.into(),
+                    message: "must be at least 1".into(),
+                });
+            }
+        }
+        if self.server.max_message_bytes < 64 {
+            return Err(ConfigError::Invalid {
+                setting: "server.max_message_bytes".into(),
+                message: "must be at least 64 bytes".into(),
+            });
+        }
+        self.tls.pinned_fingerprints()?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn example_file_documents_exactly_the_defaults() {
+        let text = include_str!("../config.example.toml");
+        let parsed = Config::from_toml(text, "config.example.toml").unwrap();
+        assert_eq!(parsed, Config::default());
+    }
+
+    #[test]
+    fn empty_file_is_the_default() {
+        assert_eq!(Config::from_toml("", "empty").unwrap(), Config::default());
+    }
+
+    #[test]
+    fn unknown_setting_is_refused() {
+        let err = Config::from_toml("[server]\nlisten_port = 1\n", "typo").unwrap_err();
+        assert!(err.to_string().contains("listen_port"), "{err}");
+    }
+
+    #[test]
+    fn settings_override_defaults() {
+        let text = "data_dir = \"/var/lib/keyward\"\n[server]\nlisten = \"0.0.0.0:15696\"\n\
+                    [tls]\nserver_key_type = \"ecdsa-p256\"\npinned_client_fingerprints = [\"aa\"]\n";
+        let err = Config::from_toml(text, "t").unwrap_err();
+        assert!(
+            err.to_string().contains("pinned_client_fingerprints"),
+            "{err}"
+        );
+        let good = text.replace("\"aa\"", &format!("\"{}\"", "AB:".repeat(31) + "AB"));
+        let config = Config::from_toml(&good, "t").unwrap();
+        assert_eq!(config.data_dir, PathBuf::from("/var/lib/keyward"));
+        assert_eq!(config.server.listen.port(), 15696);
+        assert_eq!(config.tls.server_key_type, ServerKeyType::EcdsaP256);
+        assert_eq!(config.tls.pinned_fingerprints().unwrap(), vec![[0xAB; 32]]);
+    }
+
+    #[test]
+    fn zero_limits_are_refused() {
+        assert!(Config::from_toml("[server]\nmax_connections = 0\n", "t").is_err());
+        assert!(Config::from_toml("[server]\nmax_message_bytes = 8\n", "t").is_err());
+    }
+}

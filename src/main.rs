@@ -1,1 +1,340 @@
-fn main() {}
+//! The `keyward` command: run the appliance, set it up, issue client certificates, and a tiny
+//! KMIP client for trying it out.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use keyward::client::{self, KmipClient};
+use keyward::config::Config;
+use keyward::kmip::{names, tag};
+use keyward::pki;
+use keyward::server::setup::Appliance;
+use keyward::server::{Server, ServerOptions};
+use keyward::ttlv::{self, Item, Limits, Value};
+
+#[derive(Parser)]
+#[command(
+    name = "keyward",
+    version,
+    about = "Keyward: a KMIP key server (key provider) for vCenter Server and vSAN",
+    long_about = "Keyward is a KMIP key server that vCenter Server and vSAN can use as a \
+                  Standard Key Provider. It listens for KMIP over mutual TLS (port 5696 by \
+                  default) and keeps every key encrypted in a local database."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the KMIP server. On first run, creates the data directory, a local certificate
+    /// authority, the server certificate and the root key.
+    Serve {
+        #[command(flatten)]
+        setup: SetupArgs,
+        /// Address and port to listen on (default 127.0.0.1:5696; use 0.0.0.0:5696 to accept
+        /// connections from vCenter on another host).
+        #[arg(long, value_name = "ADDR:PORT")]
+        listen: Option<SocketAddr>,
+    },
+    /// Create the data directory, certificates and root key without starting the server.
+    Init {
+        #[command(flatten)]
+        setup: SetupArgs,
+    },
+    /// Manage the client certificates KMIP clients (such as vCenter) present.
+    Client {
+        #[command(subcommand)]
+        command: ClientCommand,
+    },
+    /// Send a KMIP request to a server (for trying out a setup).
+    Kmip(KmipArgs),
+}
+
+#[derive(Args)]
+struct SetupArgs {
+    /// Directory holding certificates, the root key and the database (default ./keyward-data,
+    /// or data_dir from the configuration file).
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// TOML configuration file (see config.example.toml). Without it, defaults apply.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum ClientCommand {
+    /// Issue a client certificate and key signed by this appliance's CA. Give the three files
+    /// to the client; in vCenter, use "Make KMS trust vCenter" > "KMS certificate and private
+    /// key" and upload client.crt and client.key. Run it while the server is stopped.
+    Issue {
+        /// Client name, stored as the certificate's Common Name; keys the client creates
+        /// belong to this name.
+        #[arg(long)]
+        name: String,
+        /// Directory to write client.crt, client.key and ca.crt into.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        #[command(flatten)]
+        setup: SetupArgs,
+    },
+}
+
+#[derive(Args)]
+struct KmipArgs {
+    /// Server address, e.g. localhost:5696. The host name must match the server certificate.
+    #[arg(long, value_name = "HOST:PORT")]
+    server: String,
+    /// CA certificate that signed the server certificate (ca.crt from `client issue`).
+    #[arg(long, value_name = "FILE")]
+    ca: PathBuf,
+    /// Client certificate (client.crt).
+    #[arg(long, value_name = "FILE")]
+    cert: PathBuf,
+    /// Client private key (client.key).
+    #[arg(long, value_name = "FILE")]
+    key: PathBuf,
+    #[command(subcommand)]
+    operation: KmipOperation,
+}
+
+#[derive(Subcommand)]
+enum KmipOperation {
+    /// Create an AES-256 key; prints its Unique Identifier.
+    Create,
+    /// Fetch a symmetric key; prints its key material as hex.
+    Get {
+        /// Unique Identifier printed by `create`.
+        uid: String,
+    },
+}
+
+fn main() -> ExitCode {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve { setup, listen } => serve(&setup, listen),
+        Command::Init { setup } => init(&setup).map(|_| ()),
+        Command::Client {
+            command: ClientCommand::Issue { name, out, setup },
+        } => issue(&setup, &name, &out),
+        Command::Kmip(args) => kmip(&args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("keyward: error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn load_config(setup: &SetupArgs) -> Result<Config, String> {
+    let mut config = match &setup.config {
+        Some(path) => Config::load(path).map_err(|e| e.to_string())?,
+        None => Config::default(),
+    };
+    if let Some(dir) = &setup.data_dir {
+        config.data_dir = dir.clone();
+    }
+    Ok(config)
+}
+
+fn init(setup: &SetupArgs) -> Result<Appliance, String> {
+    let config = load_config(setup)?;
+    let appliance = Appliance::open(config).map_err(|e| e.to_string())?;
+    let data_dir = &appliance.config.data_dir;
+    if appliance.pki.created {
+        println!(
+            "created the appliance CA and server certificate in {}",
+            data_dir.display()
+        );
+    }
+    println!(
+        "server certificate SHA-256 fingerprint: {}",
+        pki::fingerprint_hex(&appliance.pki.server_fingerprint)
+    );
+    println!("issue a client certificate with (server stopped):");
+    println!(
+        "  keyward client issue --name NAME --out DIR --data-dir {}",
+        data_dir.display()
+    );
+    let _ = std::io::stdout().flush();
+    Ok(appliance)
+}
+
+fn serve(setup: &SetupArgs, listen: Option<SocketAddr>) -> Result<(), String> {
+    let mut appliance = init(setup)?;
+    if let Some(addr) = listen {
+        appliance.config.server.listen = addr;
+    }
+    let services = appliance.services().map_err(|e| e.to_string())?;
+    let options = ServerOptions::from_settings(&appliance.config.server);
+    let mut server = Server::bind(options, services).map_err(|e| e.to_string())?;
+    server.handle_signals().map_err(|e| e.to_string())?;
+    println!("listening on {}", server.local_addr());
+    let _ = std::io::stdout().flush();
+    log::info!("KMIP server listening on {}", server.local_addr());
+    server.run().map_err(|e| e.to_string())
+}
+
+fn issue(setup: &SetupArgs, name: &str, out: &Path) -> Result<(), String> {
+    let config = load_config(setup)?;
+    if !config.data_dir.join(pki::CA_CERT_FILE).exists() {
+        return Err(format!(
+            "no appliance CA in {}; run `keyward init --data-dir {}` first",
+            config.data_dir.display(),
+            config.data_dir.display()
+        ));
+    }
+    let issued = pki::issue_client(&config.data_dir, name, out).map_err(|e| e.to_string())?;
+    println!(
+        "wrote {}, {} and {}",
+        issued.cert.display(),
+        issued.key.display(),
+        issued.ca_cert.display()
+    );
+    println!(
+        "client certificate SHA-256 fingerprint: {}",
+        pki::fingerprint_hex(&issued.fingerprint)
+    );
+    Ok(())
+}
+
+fn kmip(args: &KmipArgs) -> Result<(), String> {
+    let tls = client::tls_config(&args.ca, &args.cert, &args.key).map_err(|e| e.to_string())?;
+    let mut connection = KmipClient::connect(&args.server, tls, Duration::from_secs(30))
+        .map_err(|e| e.to_string())?;
+    let request = match &args.operation {
+        KmipOperation::Create => request("Create", create_aes256_payload()?)?,
+        KmipOperation::Get { uid } => request(
+            "Get",
+            vec![Item::new(
+                tag::UNIQUE_IDENTIFIER,
+                Value::TextString(uid.clone()),
+            )],
+        )?,
+    };
+    let response = connection.roundtrip(&request).map_err(|e| e.to_string())?;
+    connection.close();
+    let payload = response_payload(&response)?;
+    match &args.operation {
+        KmipOperation::Create => match payload.child(tag::UNIQUE_IDENTIFIER).map(|i| &i.value) {
+            Some(Value::TextString(uid)) => println!("{uid}"),
+            _ => return Err("the response carries no Unique Identifier".into()),
+        },
+        KmipOperation::Get { .. } => match find(&payload, tag::KEY_MATERIAL).map(|i| &i.value) {
+            Some(Value::ByteString(material)) => println!("{}", hex::encode(material)),
+            _ => return Err("the response carries no raw key material".into()),
+        },
+    }
+    Ok(())
+}
+
+fn enumeration(field: u32, name: &str) -> Result<Value, String> {
+    names::enum_value(field, name)
+        .map(Value::Enumeration)
+        .ok_or_else(|| format!("unknown enumeration {name}"))
+}
+
+/// A one-item KMIP 1.4 request message.
+fn request(operation: &str, payload: Vec<Item>) -> Result<Vec<u8>, String> {
+    let header = Item::structure(
+        tag::REQUEST_HEADER,
+        vec![
+            Item::structure(
+                tag::PROTOCOL_VERSION,
+                vec![
+                    Item::new(tag::PROTOCOL_VERSION_MAJOR, Value::Integer(1)),
+                    Item::new(tag::PROTOCOL_VERSION_MINOR, Value::Integer(4)),
+                ],
+            ),
+            Item::new(tag::BATCH_COUNT, Value::Integer(1)),
+        ],
+    );
+    let batch_item = Item::structure(
+        tag::BATCH_ITEM,
+        vec![
+            Item::new(tag::OPERATION, enumeration(tag::OPERATION, operation)?),
+            Item::structure(tag::REQUEST_PAYLOAD, payload),
+        ],
+    );
+    Ok(ttlv::encode(&Item::structure(
+        tag::REQUEST_MESSAGE,
+        vec![header, batch_item],
+    )))
+}
+
+fn attribute(name: &str, value: Value) -> Item {
+    Item::structure(
+        tag::ATTRIBUTE,
+        vec![
+            Item::new(tag::ATTRIBUTE_NAME, Value::TextString(name.to_string())),
+            Item::new(tag::ATTRIBUTE_VALUE, value),
+        ],
+    )
+}
+
+fn create_aes256_payload() -> Result<Vec<Item>, String> {
+    Ok(vec![
+        Item::new(
+            tag::OBJECT_TYPE,
+            enumeration(tag::OBJECT_TYPE, "SymmetricKey")?,
+        ),
+        Item::structure(
+            tag::TEMPLATE_ATTRIBUTE,
+            vec![
+                attribute(
+                    "Cryptographic Algorithm",
+                    enumeration(tag::CRYPTOGRAPHIC_ALGORITHM, "AES")?,
+                ),
+                attribute("Cryptographic Length", Value::Integer(256)),
+                // Encrypt | Decrypt, as vCenter asks.
+                attribute("Cryptographic Usage Mask", Value::Integer(0x0C)),
+            ],
+        ),
+    ])
+}
+
+/// The payload of a one-item response, or the server's reason for failing it.
+fn response_payload(response: &[u8]) -> Result<Item, String> {
+    let message =
+        ttlv::decode(response, &Limits::default()).map_err(|e| format!("bad response: {e}"))?;
+    let item = message
+        .child(tag::BATCH_ITEM)
+        .ok_or("the response has no batch item")?;
+    let status = match item.child(tag::RESULT_STATUS).map(|i| &i.value) {
+        Some(Value::Enumeration(status)) => *status,
+        _ => return Err("the response has no result status".into()),
+    };
+    if status != 0 {
+        let reason = match item.child(tag::RESULT_REASON).map(|i| &i.value) {
+            Some(Value::Enumeration(r)) => {
+                names::enum_name(tag::RESULT_REASON, *r).unwrap_or("unknown reason")
+            }
+            _ => "no reason given",
+        };
+        let text = match item.child(tag::RESULT_MESSAGE).map(|i| &i.value) {
+            Some(Value::TextString(t)) => t.as_str(),
+            _ => "",
+        };
+        return Err(format!("the server refused the request: {reason} {text}"));
+    }
+    Ok(item
+        .child(tag::RESPONSE_PAYLOAD)
+        .cloned()
+        .unwrap_or_else(|| Item::structure(tag::RESPONSE_PAYLOAD, vec![])))
+}
+
+fn find(item: &Item, wanted: u32) -> Option<&Item> {
+    if item.tag == wanted {
+        return Some(item);
+    }
+    item.children().iter().find_map(|child| find(child, wanted))
+}

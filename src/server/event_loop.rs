@@ -1,0 +1,607 @@
+//! The event loop: accept, TLS, framing, dispatch, timeouts and graceful shutdown, all on one
+//! thread driven by one mio `Poll`. Mutations go to the committer thread (see `committer.rs`).
+
+use std::collections::HashMap;
+use std::io;
+use std::net::SocketAddr;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use mio::net::TcpListener;
+use mio::{Events, Interest, Poll, Token, Waker};
+
+use super::committer::{self, WriteDone, WriteJob};
+use super::connection::{Connection, Fatal, Inbound};
+use super::identity::client_identity;
+use super::ratelimit::RateLimit;
+use super::signals::SignalPipe;
+use super::{
+    FIRST_CONNECTION, LISTENER, SIGNALS, ServerError, ServerOptions, Services, ShutdownHandle,
+    WAKER,
+};
+use crate::engine::Prepared;
+use crate::pki;
+use crate::ttlv::frame::FrameStatus;
+
+/// A bound listener, ready to [`run`](Server::run).
+pub struct Server {
+    poll: Poll,
+    waker: Arc<Waker>,
+    listener: TcpListener,
+    local_addr: SocketAddr,
+    options: ServerOptions,
+    services: Services,
+    shutdown: Arc<AtomicBool>,
+    signals: Option<SignalPipe>,
+}
+
+impl Server {
+    pub fn bind(options: ServerOptions, services: Services) -> Result<Server, ServerError> {
+        let (poll, waker) = super::new_poll()?;
+        let mut listener = TcpListener::bind(options.listen)
+            .map_err(|e| ServerError::io(format!("cannot listen on {}", options.listen), e))?;
+        let local_addr = listener
+            .local_addr()
+            .map_err(|e| ServerError::io("listener address", e))?;
+        poll.registry()
+            .register(&mut listener, LISTENER, Interest::READABLE)
+            .map_err(|e| ServerError::io("registering the listener", e))?;
+        Ok(Server {
+            poll,
+            waker,
+            listener,
+            local_addr,
+            options,
+            services,
+            shutdown: Arc::new(AtomicBool::new(false)),
+            signals: None,
+        })
+    }
+
+    /// The address actually bound (differs from the option when it asked for port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    pub fn shutdown_handle(&self) -> ShutdownHandle {
+        ShutdownHandle {
+            requested: self.shutdown.clone(),
+            waker: self.waker.clone(),
+        }
+    }
+
+    /// Makes SIGTERM and SIGINT start a graceful shutdown.
+    pub fn handle_signals(&mut self) -> Result<(), ServerError> {
+        let mut pipe =
+            SignalPipe::install().map_err(|e| ServerError::io("installing signal handlers", e))?;
+        pipe.register(self.poll.registry(), SIGNALS)
+            .map_err(|e| ServerError::io("registering signals", e))?;
+        self.signals = Some(pipe);
+        Ok(())
+    }
+
+    /// Serves until shutdown is requested; then stops accepting, answers every request
+    /// already received (waiting for the committer), flushes, and returns.
+    pub fn run(self) -> Result<(), ServerError> {
+        let committer = committer::spawn(&self.services, self.waker.clone())
+            .map_err(|e| ServerError::io("starting the committer thread", e))?;
+        let mut state = LoopState {
+            poll: self.poll,
+            listener: Some(self.listener),
+            options: self.options,
+            services: self.services,
+            connections: HashMap::new(),
+            next_id: FIRST_CONNECTION as u64,
+            group: Vec::new(),
+            in_flight: 0,
+            jobs: Some(committer.jobs),
+            handshake_log: RateLimit::new(20, Duration::from_secs(60)),
+            refused_log: RateLimit::new(5, Duration::from_secs(60)),
+            accept_retry_at: None,
+            drain_deadline: None,
+        };
+        let result = state.serve(&committer.done, &self.shutdown, self.signals);
+        // Dropping the sender lets the committer finish what it has and end.
+        state.jobs = None;
+        if committer.thread.join().is_err() {
+            log::error!("the committer thread panicked");
+        }
+        result
+    }
+}
+
+struct LoopState {
+    poll: Poll,
+    listener: Option<TcpListener>,
+    options: ServerOptions,
+    services: Services,
+    connections: HashMap<Token, Connection>,
+    next_id: u64,
+    /// Mutations that became ready during this loop turn: one group, one commit.
+    group: Vec<WriteJob>,
+    /// Mutations sent to the committer and not yet answered.
+    in_flight: usize,
+    jobs: Option<std::sync::mpsc::Sender<Vec<WriteJob>>>,
+    handshake_log: RateLimit,
+    refused_log: RateLimit,
+    accept_retry_at: Option<Instant>,
+    drain_deadline: Option<Instant>,
+}
+
+impl LoopState {
+    fn serve(
+        &mut self,
+        done: &std::sync::mpsc::Receiver<WriteDone>,
+        shutdown: &AtomicBool,
+        mut signals: Option<SignalPipe>,
+    ) -> Result<(), ServerError> {
+        let mut events = Events::with_capacity(1024);
+        let sweep_every = (self
+            .options
+            .handshake_timeout
+            .min(self.options.idle_timeout)
+            / 4)
+        .clamp(Duration::from_millis(50), Duration::from_secs(1));
+        let mut next_sweep = Instant::now() + sweep_every;
+        loop {
+            let now = Instant::now();
+            let mut timeout = next_sweep.saturating_duration_since(now);
+            if let Some(at) = self.accept_retry_at {
+                timeout = timeout.min(at.saturating_duration_since(now));
+            }
+            if let Err(e) = self.poll.poll(&mut events, Some(timeout))
+                && e.kind() != io::ErrorKind::Interrupted
+            {
+                return Err(ServerError::io("waiting for events", e));
+            }
+            for event in events.iter() {
+                match event.token() {
+                    LISTENER => self.accept_all(),
+                    WAKER => {}
+                    SIGNALS => {
+                        if let Some(pipe) = signals.as_mut()
+                            && pipe.drain()
+                        {
+                            log::info!("signal received: stopping");
+                            shutdown.store(true, Ordering::SeqCst);
+                        }
+                    }
+                    token => self.on_ready(token),
+                }
+            }
+            while let Ok(finished) = done.try_recv() {
+                self.in_flight -= 1;
+                self.deliver(finished);
+            }
+            if shutdown.load(Ordering::SeqCst) && self.drain_deadline.is_none() {
+                self.begin_shutdown();
+            }
+            let now = Instant::now();
+            if self.accept_retry_at.is_some_and(|at| now >= at) {
+                self.accept_retry_at = None;
+                self.accept_all();
+            }
+            if now >= next_sweep {
+                self.sweep(now);
+                next_sweep = now + sweep_every;
+            }
+            self.send_group();
+            if let Some(deadline) = self.drain_deadline {
+                if self.connections.is_empty() && self.in_flight == 0 {
+                    log::info!("all requests answered; stopped");
+                    return Ok(());
+                }
+                if now >= deadline && self.in_flight == 0 {
+                    log::warn!(
+                        "{} connection(s) still open at the end of the shutdown grace period; closing them",
+                        self.connections.len()
+                    );
+                    let tokens: Vec<Token> = self.connections.keys().copied().collect();
+                    for token in tokens {
+                        self.close(token);
+                    }
+                    return Ok(());
+                }
+            }
+        }
+    }
+
+    fn accept_all(&mut self) {
+        let Some(listener) = self.listener.as_ref() else {
+            return;
+        };
+        loop {
+            let (sock, peer) = match listener.accept() {
+                Ok(accepted) => accepted,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    // Typically out of file descriptors. Edge-triggered readiness will not
+                    // repeat for connections already queued, so retry on a timer.
+                    if self.refused_log.allow("accept failure") {
+                        log::warn!("accepting a connection failed: {e}");
+                    }
+                    self.accept_retry_at = Some(Instant::now() + Duration::from_millis(100));
+                    return;
+                }
+            };
+            if self.connections.len() >= self.options.max_connections {
+                if self.refused_log.allow("connection refused") {
+                    log::warn!(
+                        "refused connection from {peer}: already serving the maximum of {} connections",
+                        self.options.max_connections
+                    );
+                }
+                drop(sock);
+                continue;
+            }
+            // KMIP is request/response with small messages: don't let Nagle delay answers.
+            let _ = sock.set_nodelay(true);
+            let id = self.next_id;
+            self.next_id += 1;
+            let token = Token(id as usize);
+            let mut connection = match Connection::new(id, sock, peer, self.services.tls.clone()) {
+                Ok(c) => c,
+                Err(e) => {
+                    log::error!("cannot start TLS for {peer}: {e}");
+                    continue;
+                }
+            };
+            if let Err(e) = connection.register(self.poll.registry(), token) {
+                log::error!("cannot register connection from {peer}: {e}");
+                continue;
+            }
+            log::debug!("connection from {peer}");
+            self.connections.insert(token, connection);
+        }
+    }
+
+    /// Socket readiness: read what arrived, run what is runnable, write what is ready.
+    fn on_ready(&mut self, token: Token) {
+        let limits = self.options.limits;
+        loop {
+            let Some(conn) = self.connections.get_mut(&token) else {
+                return;
+            };
+            match conn.read(&limits) {
+                Ok(true) => self.authenticate(token),
+                Ok(false) => {}
+                Err(fatal) => {
+                    self.fail(token, &fatal);
+                    return;
+                }
+            }
+            // Input left in the socket while over budget produces no new edge: go round again
+            // once the queue has been worked off (a loop, not recursion: pipelines can be long).
+            if !self.advance(token) {
+                return;
+            }
+        }
+    }
+
+    fn authenticate(&mut self, token: Token) {
+        let Some(conn) = self.connections.get_mut(&token) else {
+            return;
+        };
+        let Some(leaf) = conn.peer_certificate() else {
+            // Mandatory client auth makes this unreachable; refuse rather than trust.
+            log::warn!(
+                "client {}: no client certificate after the handshake; closing",
+                conn.peer
+            );
+            self.close(token);
+            return;
+        };
+        let identity = client_identity(leaf);
+        log::debug!(
+            "client {} authenticated as {} (certificate {}) over {}",
+            conn.peer,
+            identity.owner,
+            pki::fingerprint_hex(&identity.fingerprint),
+            conn.tls_summary()
+        );
+        conn.identity = Some(identity);
+    }
+
+    /// Runs queued requests in order until one needs the committer or output backs up,
+    /// then flushes and decides whether the connection is finished. Returns true when input
+    /// was left unread for lack of budget and can be read now.
+    #[must_use]
+    fn advance(&mut self, token: Token) -> bool {
+        let Some(conn) = self.connections.get_mut(&token) else {
+            return false;
+        };
+        let services = &self.services;
+        loop {
+            if conn.awaiting_commit {
+                break;
+            }
+            // The next request starts only once the previous response has left; if the socket
+            // takes it all now, carry on, otherwise the WRITABLE event brings us back.
+            if conn.output_pending() {
+                if let Err(e) = conn.flush() {
+                    self.fail(token, &e);
+                    return false;
+                }
+                if conn.output_pending() {
+                    break;
+                }
+            }
+            // Requests arrive only after the handshake, so the identity is always set here.
+            let Some(identity) = conn.identity.clone() else {
+                break;
+            };
+            let Some(inbound) = conn.next_inbound() else {
+                break;
+            };
+            match inbound {
+                Inbound::Request(message) => {
+                    let prepared = catch_unwind(AssertUnwindSafe(|| {
+                        services.engine.prepare(&identity, &message)
+                    }));
+                    let response = match prepared {
+                        Ok(Prepared::Respond(bytes)) => Some(bytes),
+                        Ok(Prepared::Read(request)) => {
+                            let response = run_read(services, &request);
+                            if response.is_none() {
+                                conn.queue.clear();
+                                conn.close_when_idle = true;
+                            }
+                            response
+                        }
+                        Ok(Prepared::Write(request)) => {
+                            self.group.push(WriteJob {
+                                token,
+                                conn_id: conn.id,
+                                request,
+                            });
+                            conn.awaiting_commit = true;
+                            None
+                        }
+                        Err(_) => {
+                            log::error!(
+                                "client {}: engine panicked on a request; closing the connection",
+                                conn.peer
+                            );
+                            conn.queue.clear();
+                            conn.close_when_idle = true;
+                            None
+                        }
+                    };
+                    if let Some(bytes) = response
+                        && let Err(e) = conn.send(&bytes)
+                    {
+                        self.fail(token, &e);
+                        return false;
+                    }
+                }
+                Inbound::BadFrame { header, status } => {
+                    let why = match status {
+                        FrameStatus::TooLarge(n) => {
+                            format!(
+                                "declares {n} bytes, over the limit of {}",
+                                self.options.limits.max_message_bytes
+                            )
+                        }
+                        _ => "does not start with a KMIP request message header".to_string(),
+                    };
+                    log::warn!(
+                        "client {} ({}): message {why}; closing after an error response",
+                        conn.peer,
+                        identity.owner
+                    );
+                    // The engine answers what it cannot decode with an Invalid Message error.
+                    let prepared = catch_unwind(AssertUnwindSafe(|| {
+                        services.engine.prepare(&identity, &header)
+                    }));
+                    if let Ok(Prepared::Respond(bytes)) = prepared
+                        && let Err(e) = conn.send(&bytes)
+                    {
+                        self.fail(token, &e);
+                        return false;
+                    }
+                    conn.queue.clear();
+                    conn.close_when_idle = true;
+                }
+            }
+        }
+        if let Err(e) = conn.flush() {
+            self.fail(token, &e);
+            return false;
+        }
+        let finished = conn.is_quiet() && (conn.peer_closed || conn.close_when_idle);
+        if finished {
+            if conn.requests_answered == 0 && conn.identity.is_some() && conn.peer_closed {
+                // vCenter's periodic certificate check: handshake, then close. Normal.
+                log::info!(
+                    "client {} ({}): closed after the TLS handshake without a request",
+                    conn.peer,
+                    conn.identity
+                        .as_ref()
+                        .map(|i| i.owner.as_str())
+                        .unwrap_or("?")
+                );
+            }
+            self.close(token);
+            return false;
+        }
+        if conn.peer_closed && conn.is_handshaking() {
+            log::info!("client {}: closed during the TLS handshake", conn.peer);
+            self.close(token);
+            return false;
+        }
+        if let Err(e) = conn.update_interest(self.poll.registry(), token) {
+            log::error!(
+                "client {}: cannot update readiness interest: {e}",
+                conn.peer
+            );
+            self.close(token);
+            return false;
+        }
+        conn.read_paused() && conn.queue.is_empty() && !conn.awaiting_commit
+    }
+
+    fn deliver(&mut self, finished: WriteDone) {
+        let Some(conn) = self.connections.get_mut(&finished.token) else {
+            log::debug!("a committed response found its connection closed");
+            return;
+        };
+        if conn.id != finished.conn_id {
+            return;
+        }
+        conn.awaiting_commit = false;
+        match finished.response {
+            Some(bytes) => {
+                if let Err(e) = conn.send(&bytes) {
+                    self.fail(finished.token, &e);
+                    return;
+                }
+            }
+            None => {
+                conn.queue.clear();
+                conn.close_when_idle = true;
+            }
+        }
+        if self.advance(finished.token) {
+            self.on_ready(finished.token);
+        }
+    }
+
+    fn send_group(&mut self) {
+        if self.group.is_empty() {
+            return;
+        }
+        let group = std::mem::take(&mut self.group);
+        let count = group.len();
+        let Some(jobs) = self.jobs.as_ref() else {
+            return;
+        };
+        match jobs.send(group) {
+            Ok(()) => self.in_flight += count,
+            Err(std::sync::mpsc::SendError(group)) => {
+                // Only if the committer thread died: nothing can be committed any more.
+                log::error!(
+                    "the committer thread is gone; {count} mutation(s) unanswered, closing their connections"
+                );
+                for job in group {
+                    self.close(job.token);
+                }
+            }
+        }
+    }
+
+    fn begin_shutdown(&mut self) {
+        log::info!(
+            "stopping: no new connections; answering {} open connection(s)",
+            self.connections.len()
+        );
+        if let Some(mut listener) = self.listener.take() {
+            let _ = self.poll.registry().deregister(&mut listener);
+        }
+        self.drain_deadline = Some(Instant::now() + self.options.drain_timeout);
+        let tokens: Vec<Token> = self.connections.keys().copied().collect();
+        for token in tokens {
+            let Some(conn) = self.connections.get_mut(&token) else {
+                continue;
+            };
+            if conn.is_handshaking() {
+                self.close(token);
+                continue;
+            }
+            conn.stop_reading();
+            conn.close_when_idle = true;
+            if self.advance(token) {
+                self.on_ready(token);
+            }
+        }
+    }
+
+    fn sweep(&mut self, now: Instant) {
+        let handshake_timeout = self.options.handshake_timeout;
+        let idle_timeout = self.options.idle_timeout;
+        let expired: Vec<(Token, &'static str)> = self
+            .connections
+            .iter()
+            .filter_map(|(token, conn)| {
+                if conn.is_handshaking() {
+                    (now.duration_since(conn.accepted_at) >= handshake_timeout)
+                        .then_some((*token, "handshake timeout"))
+                } else {
+                    (!conn.awaiting_commit
+                        && now.duration_since(conn.last_activity) >= idle_timeout)
+                        .then_some((*token, "idle timeout"))
+                }
+            })
+            .collect();
+        for (token, why) in expired {
+            if let Some(conn) = self.connections.get(&token) {
+                if why == "handshake timeout" && !self.handshake_log.allow("handshake failure") {
+                    self.close(token);
+                    continue;
+                }
+                log::info!("client {}: {why}; closing", conn.peer);
+            }
+            self.close(token);
+        }
+    }
+
+    fn fail(&mut self, token: Token, fatal: &Fatal) {
+        if let Some(conn) = self.connections.get(&token) {
+            let who = conn
+                .identity
+                .as_ref()
+                .map(|i| i.owner.clone())
+                .unwrap_or_else(|| "unauthenticated".into());
+            match fatal {
+                Fatal::Handshake(_) => {
+                    if self.handshake_log.allow("handshake failure") {
+                        log::warn!("client {}: {fatal}", conn.peer);
+                    }
+                }
+                Fatal::Io(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe
+                    ) =>
+                {
+                    log::info!("client {} ({who}): connection reset", conn.peer);
+                }
+                _ => log::warn!("client {} ({who}): {fatal}", conn.peer),
+            }
+        }
+        self.close(token);
+    }
+
+    fn close(&mut self, token: Token) {
+        if let Some(mut conn) = self.connections.remove(&token) {
+            conn.close_gracefully();
+            conn.deregister(self.poll.registry());
+            log::debug!(
+                "client {}: closed after {} response(s)",
+                conn.peer,
+                conn.requests_answered
+            );
+        }
+    }
+}
+
+/// A read-only request on a fresh snapshot, in the loop thread.
+fn run_read(services: &Services, request: &crate::engine::ParsedRequest) -> Option<Vec<u8>> {
+    let engine = &services.engine;
+    let result = catch_unwind(AssertUnwindSafe(|| match services.store.read() {
+        Ok(view) => engine.execute_read(request, view.as_ref()),
+        Err(e) => {
+            log::error!("cannot open a read snapshot: {e}");
+            engine.failure_response(request)
+        }
+    }));
+    match result {
+        Ok(bytes) => Some(bytes),
+        Err(_) => {
+            log::error!("engine panicked on a read-only request");
+            None
+        }
+    }
+}

@@ -1,0 +1,167 @@
+//! The rustls server configuration: aws-lc-rs, TLS 1.2 and 1.3 with ECDHE-AEAD suites only,
+//! and mutual TLS with two ways to trust a client certificate:
+//! - it chains to a trusted CA (the appliance CA, plus CA files from the configuration);
+//! - its SHA-256 fingerprint is pinned in the configuration (self-signed vCenter certificates,
+//!   which webpki refuses as trust anchors when they carry cA=true or a serverAuth-only EKU).
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rustls::client::danger::HandshakeSignatureValid;
+use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, UnixTime};
+use rustls::server::WebPkiClientVerifier;
+use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
+use rustls::{
+    DigitallySignedStruct, DistinguishedName, RootCertStore, ServerConfig, SignatureScheme,
+};
+
+use super::ServerError;
+use crate::pki;
+
+/// The crypto provider, named explicitly: ring is never used, whatever else is compiled in.
+pub fn provider() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::aws_lc_rs::default_provider())
+}
+
+/// What the TLS layer needs from the configuration and the data directory.
+#[derive(Debug, Clone)]
+pub struct TlsMaterial {
+    pub server_cert: PathBuf,
+    pub server_key: PathBuf,
+    /// The appliance CA first, then operator-configured CA files.
+    pub trusted_ca_files: Vec<PathBuf>,
+    pub pinned_fingerprints: Vec<[u8; 32]>,
+}
+
+pub fn server_config(material: &TlsMaterial) -> Result<Arc<ServerConfig>, ServerError> {
+    let provider = provider();
+    let mut roots = RootCertStore::empty();
+    for path in &material.trusted_ca_files {
+        for cert in read_certs(path)? {
+            roots
+                .add(cert)
+                .map_err(|e| tls_file_err(path, format!("not a usable CA certificate: {e}")))?;
+        }
+    }
+    let chained = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+        .build()
+        .map_err(|e| ServerError::Tls(format!("client certificate verifier: {e}")))?;
+    let verifier = Arc::new(ClientVerifier {
+        chained,
+        pinned: material.pinned_fingerprints.iter().copied().collect(),
+        algorithms: provider.signature_verification_algorithms,
+    });
+
+    let chain = read_certs(&material.server_cert)?;
+    let key = PrivateKeyDer::from_pem_file(&material.server_key)
+        .map_err(|e| tls_file_err(&material.server_key, format!("not a PEM private key: {e}")))?;
+    let config = ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+        .map_err(|e| ServerError::Tls(format!("protocol versions: {e}")))?
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(chain, key)
+        .map_err(|e| ServerError::Tls(format!("server certificate and key: {e}")))?;
+    Ok(Arc::new(config))
+}
+
+pub(crate) fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, ServerError> {
+    let certs = CertificateDer::pem_file_iter(path)
+        .map_err(|e| tls_file_err(path, format!("cannot read: {e}")))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| tls_file_err(path, format!("not PEM certificates: {e}")))?;
+    if certs.is_empty() {
+        return Err(tls_file_err(path, "contains no certificate".into()));
+    }
+    Ok(certs)
+}
+
+fn tls_file_err(path: &Path, message: String) -> ServerError {
+    ServerError::TlsFile {
+        path: path.display().to_string(),
+        message,
+    }
+}
+
+/// Accepts a pinned leaf as it is, otherwise requires a chain to a trusted CA. Either way the
+/// handshake signature is checked with the provider's algorithms, so a pinned certificate
+/// proves possession of its key exactly like a chained one.
+#[derive(Debug)]
+struct ClientVerifier {
+    chained: Arc<dyn ClientCertVerifier>,
+    pinned: HashSet<[u8; 32]>,
+    algorithms: WebPkiSupportedAlgorithms,
+}
+
+impl ClientCertVerifier for ClientVerifier {
+    fn client_auth_mandatory(&self) -> bool {
+        true
+    }
+
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        // An empty hint list makes clients send their certificate even when it was not issued
+        // by one of our CAs (the pinned case).
+        if self.pinned.is_empty() {
+            self.chained.root_hint_subjects()
+        } else {
+            &[]
+        }
+    }
+
+    fn verify_client_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: UnixTime,
+    ) -> Result<ClientCertVerified, rustls::Error> {
+        if self.pinned.contains(&pki::fingerprint(end_entity)) {
+            // Must still be a certificate we can take a public key from.
+            x509_parser::parse_x509_certificate(end_entity).map_err(|_| {
+                rustls::Error::InvalidCertificate(rustls::CertificateError::BadEncoding)
+            })?;
+            return Ok(ClientCertVerified::assertion());
+        }
+        self.chained
+            .verify_client_cert(end_entity, intermediates, now)
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.algorithms.supported_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_forward_secret_aead_suites() {
+        for suite in &provider().cipher_suites {
+            let name = format!("{:?}", suite.suite());
+            let tls13 = name.starts_with("TLS13_");
+            let ecdhe = name.starts_with("TLS_ECDHE_");
+            let aead = name.contains("_GCM_") || name.contains("CHACHA20_POLY1305");
+            assert!((tls13 || ecdhe) && aead, "unexpected suite {name}");
+        }
+    }
+}
