@@ -2163,3 +2163,30 @@ fn mutated_requests_always_get_a_response() {
         assert!(!items(&response).is_empty());
     }
 }
+
+#[test]
+fn get_attributes_answers_only_what_was_asked() {
+    let h = harness();
+    let c = client("a");
+    let key = h.create_aes(&c, V11, vec![]);
+    // An unknown standard-looking name matches nothing: only the UID comes back.
+    let ga = h.one(
+        &c,
+        V11,
+        Operation::GetAttributes,
+        vec![uid(&key), text(tag::ATTRIBUTE_NAME, "No Such Attribute")],
+    );
+    assert_eq!(payload(&ga).children(), &[uid(&key)]);
+    // A repeated name is answered once.
+    let ga = h.one(
+        &c,
+        V11,
+        Operation::GetAttributes,
+        vec![
+            uid(&key),
+            text(tag::ATTRIBUTE_NAME, "State"),
+            text(tag::ATTRIBUTE_NAME, "State"),
+        ],
+    );
+    assert_eq!(attrs_v1(&ga).len(), 1);
+}

@@ -199,9 +199,19 @@ pub(super) fn requested_keys(ctx: &Ctx, payload: &Item) -> Result<Vec<AttrKey>, 
 pub(super) fn get_attributes(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item>, EngineError> {
     let uid = ctx.uid(payload)?;
     let (_, managed) = ctx.load(&uid)?;
-    let keys = requested_keys(ctx, payload)?;
+    let mut keys = requested_keys(ctx, payload)?;
+    // A name asked for twice is answered once.
+    let mut seen = Vec::new();
+    keys.retain(|k| {
+        let first = !seen.contains(k);
+        seen.push(k.clone());
+        first
+    });
+    let named = payload.child(tag::ATTRIBUTE_NAME).is_some()
+        || payload.child(tag::ATTRIBUTE_REFERENCE).is_some();
     let all = visible_attributes(ctx, &uid, &managed);
-    let selected: Vec<Attribute> = if keys.is_empty() {
+    // No names at all means every attribute; names this server does not know match nothing.
+    let selected: Vec<Attribute> = if !named {
         all
     } else {
         keys.iter()
