@@ -167,39 +167,57 @@ impl Engine {
             // prepare() routes every mutating operation to execute_write.
             log::error!("read-only request staged writes; they are discarded");
         }
-        self.finish(request, items)
+        self.encode_within_limit(request, &items)
+            .unwrap_or_else(|| self.response_too_large(request))
     }
 
     /// Runs a mutating request inside `txn`; returns the encoded response message, to be
     /// released only after `txn` commits.
     pub fn execute_write(&self, request: &ParsedRequest, txn: &mut dyn WriteView) -> Vec<u8> {
-        let staged = {
+        let (encoded, staged) = {
             let (items, overlay) = self.run(request, &*txn);
-            let encoded = self.finish(request, items);
-            // A response that was replaced by Response Too Large must not leave writes behind.
-            if self.too_large(request, &encoded) {
-                None
-            } else {
-                Some((encoded, overlay.into_staged()))
-            }
+            (
+                self.encode_within_limit(request, &items),
+                overlay.into_staged(),
+            )
         };
-        match staged {
-            None => self.finish(request, Vec::new()),
-            Some((encoded, staged)) => {
-                for object in staged {
-                    if let Err(e) = txn.put(&object) {
-                        log::error!("store write of {} failed: {e}", object.uid);
-                        return self.failure_response(request);
-                    }
-                }
-                encoded
+        // A response the client cannot take is an error, and its writes must not happen.
+        let Some(encoded) = encoded else {
+            return self.response_too_large(request);
+        };
+        for object in staged {
+            if let Err(e) = txn.put(&object) {
+                log::error!("store write of {} failed: {e}", object.uid);
+                return self.failure_response(request);
             }
         }
+        encoded
     }
 
     /// The response for `request` when its transaction could not be committed: every batch
     /// item fails with General Failure.
     pub fn failure_response(&self, request: &ParsedRequest) -> Vec<u8> {
+        self.every_item_fails(
+            request,
+            ResultReason::GeneralFailure,
+            "the server could not store the result",
+        )
+    }
+
+    fn response_too_large(&self, request: &ParsedRequest) -> Vec<u8> {
+        self.every_item_fails(
+            request,
+            ResultReason::ResponseTooLarge,
+            "response exceeds Maximum Response Size",
+        )
+    }
+
+    fn every_item_fails(
+        &self,
+        request: &ParsedRequest,
+        reason: ResultReason,
+        text: &str,
+    ) -> Vec<u8> {
         let items: Vec<ResponseBatchItem> = request
             .message
             .items
@@ -208,16 +226,25 @@ impl Engine {
                 ResponseBatchItem::failure(
                     Some(i.operation).filter(|op| *op != 0),
                     i.unique_batch_item_id.clone(),
-                    ResultReason::GeneralFailure,
-                    "the server could not store the result".into(),
+                    reason,
+                    text.to_string(),
                 )
             })
             .collect();
         self.encode(request, &items)
     }
 
-    fn too_large(&self, request: &ParsedRequest, encoded: &[u8]) -> bool {
-        matches!(request.message.header.maximum_response_size, Some(max) if max >= 0 && encoded.len() > max as usize)
+    /// The encoded response, or `None` when it exceeds the request's Maximum Response Size.
+    fn encode_within_limit(
+        &self,
+        request: &ParsedRequest,
+        items: &[ResponseBatchItem],
+    ) -> Option<Vec<u8>> {
+        let encoded = self.encode(request, items);
+        match request.message.header.maximum_response_size {
+            Some(max) if max >= 0 && encoded.len() > max as usize => None,
+            _ => Some(encoded),
+        }
     }
 
     /// Runs every batch item over an overlay of `view`; returns the items and the staged writes
@@ -296,31 +323,5 @@ impl Engine {
             header.client_correlation_value.as_deref(),
             items,
         ))
-    }
-
-    /// Encodes the response; over Maximum Response Size, every item becomes Response Too Large.
-    fn finish(&self, request: &ParsedRequest, items: Vec<ResponseBatchItem>) -> Vec<u8> {
-        let encoded = if items.is_empty() {
-            Vec::new()
-        } else {
-            self.encode(request, &items)
-        };
-        if !items.is_empty() && !self.too_large(request, &encoded) {
-            return encoded;
-        }
-        let too_large: Vec<ResponseBatchItem> = request
-            .message
-            .items
-            .iter()
-            .map(|i| {
-                ResponseBatchItem::failure(
-                    Some(i.operation).filter(|op| *op != 0),
-                    i.unique_batch_item_id.clone(),
-                    ResultReason::ResponseTooLarge,
-                    "response exceeds Maximum Response Size".into(),
-                )
-            })
-            .collect();
-        self.encode(request, &too_large)
     }
 }

@@ -2190,3 +2190,24 @@ fn get_attributes_answers_only_what_was_asked() {
     );
     assert_eq!(attrs_v1(&ga).len(), 1);
 }
+
+#[test]
+fn a_write_whose_response_is_too_large_is_not_applied() {
+    let h = harness();
+    let c = client("a");
+    let key = h.create_aes(&c, V14, vec![]);
+    let before = h.store.snapshot().unwrap();
+    let long = "v".repeat(400);
+    let add = bi(
+        Operation::AddAttribute,
+        vec![uid(&key), attr1("x-long", Value::TextString(long))],
+    );
+    // The success answer would exceed 400 bytes; the error answer fits.
+    let r = h.send(
+        &c,
+        request(V14, vec![int(tag::MAXIMUM_RESPONSE_SIZE, 400)], vec![add]),
+    );
+    assert!(ttlv::encode(&r).len() <= 400);
+    failed_with(items(&r)[0], ResultReason::ResponseTooLarge);
+    assert!(h.store.snapshot().unwrap() == before);
+}
