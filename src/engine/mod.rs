@@ -23,8 +23,9 @@ use crate::kmip::enums::{BatchErrorContinuationOption, ResultReason, ResultStatu
 use crate::kmip::message::{self, Parsed, ProtocolVersion, RequestMessage, ResponseBatchItem};
 use crate::seal::MasterKey;
 use crate::store::{ReadView, WriteView};
-use crate::ttlv::{self, Limits};
+use crate::ttlv::{self, Item, Limits, Value};
 use overlay::Overlay;
+use zeroize::Zeroize;
 
 /// Who is asking. Built by the server from the verified TLS client certificate.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,6 +61,31 @@ pub struct ParsedRequest {
     client: ClientIdentity,
     message: RequestMessage,
     continuation: BatchErrorContinuationOption,
+}
+
+impl Drop for ParsedRequest {
+    /// Registered key material arrives in request payloads: wipe it with the request.
+    fn drop(&mut self) {
+        for item in &mut self.message.items {
+            scrub(&mut item.payload);
+        }
+    }
+}
+
+/// Zeroizes every byte string (and big integer) in `item`, recursively.
+fn scrub(item: &mut Item) {
+    match &mut item.value {
+        Value::Structure(children) => children.iter_mut().for_each(scrub),
+        Value::ByteString(bytes) | Value::BigInteger(bytes) => bytes.zeroize(),
+        _ => {}
+    }
+}
+
+/// Wipes the payloads of response items once they are encoded (Get puts material there).
+fn scrub_items(items: &mut [ResponseBatchItem]) {
+    for payload in items.iter_mut().filter_map(|i| i.payload.as_mut()) {
+        payload.iter_mut().for_each(scrub);
+    }
 }
 
 /// What [`Engine::prepare`] decided.
@@ -162,24 +188,24 @@ impl Engine {
 
     /// Runs a read-only request; returns the encoded response message.
     pub fn execute_read(&self, request: &ParsedRequest, view: &dyn ReadView) -> Vec<u8> {
-        let (items, overlay) = self.run(request, view);
+        let (mut items, overlay) = self.run(request, view);
         if !overlay.is_empty() {
             // prepare() routes every mutating operation to execute_write.
             log::error!("read-only request staged writes; they are discarded");
         }
-        self.encode_within_limit(request, &items)
-            .unwrap_or_else(|| self.response_too_large(request))
+        let encoded = self.encode_within_limit(request, &items);
+        scrub_items(&mut items);
+        encoded.unwrap_or_else(|| self.response_too_large(request))
     }
 
     /// Runs a mutating request inside `txn`; returns the encoded response message, to be
     /// released only after `txn` commits.
     pub fn execute_write(&self, request: &ParsedRequest, txn: &mut dyn WriteView) -> Vec<u8> {
         let (encoded, staged) = {
-            let (items, overlay) = self.run(request, &*txn);
-            (
-                self.encode_within_limit(request, &items),
-                overlay.into_staged(),
-            )
+            let (mut items, overlay) = self.run(request, &*txn);
+            let encoded = self.encode_within_limit(request, &items);
+            scrub_items(&mut items);
+            (encoded, overlay.into_staged())
         };
         // A response the client cannot take is an error, and its writes must not happen.
         let Some(encoded) = encoded else {

@@ -2211,3 +2211,29 @@ fn a_write_whose_response_is_too_large_is_not_applied() {
     failed_with(items(&r)[0], ResultReason::ResponseTooLarge);
     assert!(h.store.snapshot().unwrap() == before);
 }
+
+#[test]
+fn scrub_wipes_every_byte_string_in_a_tree() {
+    let mut tree = st(
+        tag::RESPONSE_PAYLOAD,
+        vec![
+            uid("u"),
+            st(
+                tag::KEY_VALUE,
+                vec![Item::new(
+                    tag::KEY_MATERIAL,
+                    Value::ByteString(vec![0xAB; 32]),
+                )],
+            ),
+        ],
+    );
+    super::scrub(&mut tree);
+    let material = &tree
+        .child(tag::KEY_VALUE)
+        .unwrap()
+        .child(tag::KEY_MATERIAL)
+        .unwrap()
+        .value;
+    assert!(matches!(material, Value::ByteString(b) if b.iter().all(|x| *x == 0)));
+    assert_eq!(tree.child(tag::UNIQUE_IDENTIFIER).unwrap(), &uid("u"));
+}
