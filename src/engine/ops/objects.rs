@@ -28,7 +28,12 @@ pub(super) fn store_new(
     client_attributes: Vec<Attribute>,
     material: &[u8],
 ) -> Result<String, EngineError> {
-    let uid = ctx.fresh_uid()?;
+    // UIDs are never reused: a (vanishingly unlikely) collision with any object, whoever
+    // owns it, draws again.
+    let mut uid = ctx.fresh_uid()?;
+    while ctx.overlay.get(&uid)?.is_some() {
+        uid = ctx.fresh_uid()?;
+    }
     let mut managed = ManagedObject {
         object_type,
         state: State::PreActive,
