@@ -2237,3 +2237,22 @@ fn scrub_wipes_every_byte_string_in_a_tree() {
     assert!(matches!(material, Value::ByteString(b) if b.iter().all(|x| *x == 0)));
     assert_eq!(tree.child(tag::UNIQUE_IDENTIFIER).unwrap(), &uid("u"));
 }
+
+#[test]
+fn a_damaged_record_fails_alone() {
+    let h = harness();
+    let c = client("a");
+    let good = h.create_aes(&c, V14, vec![]);
+    let bad = h.create_aes(&c, V14, vec![]);
+    let mut txn = h.store.write().unwrap();
+    let mut record = txn.get(&bad).unwrap().unwrap();
+    record.metadata.truncate(5);
+    txn.put(&record).unwrap();
+    txn.commit().unwrap();
+    failed_with(
+        &h.one(&c, V14, Operation::Get, vec![uid(&bad)]),
+        ResultReason::GeneralFailure,
+    );
+    let loc = h.one(&c, V14, Operation::Locate, vec![]);
+    assert_eq!(located(&loc), vec![good]);
+}

@@ -69,6 +69,11 @@ pub(super) fn locate(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item>, EngineE
         let (_, managed) = match ctx.load(&uid) {
             Ok(x) => x,
             Err(EngineError::NotFound(_)) => continue,
+            // One damaged record must not make every Locate of its owner fail.
+            Err(e @ EngineError::CorruptMetadata(_)) => {
+                log::error!("Locate skips an object: {e}");
+                continue;
+            }
             Err(e) => return Err(e),
         };
         let visible = if managed.state.is_destroyed() {
