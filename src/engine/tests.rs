@@ -2256,3 +2256,33 @@ fn a_damaged_record_fails_alone() {
     let loc = h.one(&c, V14, Operation::Locate, vec![]);
     assert_eq!(located(&loc), vec![good]);
 }
+
+#[test]
+fn operation_policy_name_from_1x_clients_is_kept() {
+    let h = harness();
+    let c = client("pykmip");
+    let key = h.create_aes(
+        &c,
+        (1, 2),
+        vec![attr1(
+            "Operation Policy Name",
+            Value::TextString("default".into()),
+        )],
+    );
+    let ga = h.one(
+        &c,
+        (1, 2),
+        Operation::GetAttributes,
+        vec![
+            uid(&key),
+            text(tag::ATTRIBUTE_NAME, "Operation Policy Name"),
+        ],
+    );
+    assert_eq!(
+        attrs_v1(&ga),
+        vec![(
+            "Operation Policy Name".to_string(),
+            Value::TextString("default".into())
+        )]
+    );
+}

@@ -23,6 +23,7 @@ pub(super) fn server_managed(key: &AttrKey) -> bool {
                 | tag::LINK
                 | tag::APPLICATION_SPECIFIC_INFORMATION
                 | tag::CONTACT_INFORMATION
+                | tag::OPERATION_POLICY_NAME
                 | tag::DESCRIPTION
                 | tag::COMMENT
                 | tag::SENSITIVE
