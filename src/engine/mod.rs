@@ -22,7 +22,7 @@ pub use error::EngineError;
 use crate::kmip::enums::{BatchErrorContinuationOption, ResultReason, ResultStatus};
 use crate::kmip::message::{self, Parsed, ProtocolVersion, RequestMessage, ResponseBatchItem};
 use crate::seal::MasterKey;
-use crate::store::{ReadView, WriteView};
+use crate::store::{ReadView, StoreError, WriteView};
 use crate::ttlv::{self, Item, Limits, Value};
 use overlay::Overlay;
 use zeroize::Zeroize;
@@ -200,7 +200,15 @@ impl Engine {
 
     /// Runs a mutating request inside `txn`; returns the encoded response message, to be
     /// released only after `txn` commits.
-    pub fn execute_write(&self, request: &ParsedRequest, txn: &mut dyn WriteView) -> Vec<u8> {
+    ///
+    /// An `Err` means a store write failed part-way: `txn` may hold part of this request's
+    /// writes, so the caller must abandon the whole transaction and answer every request of
+    /// the group with [`Engine::failure_response`].
+    pub fn execute_write(
+        &self,
+        request: &ParsedRequest,
+        txn: &mut dyn WriteView,
+    ) -> Result<Vec<u8>, StoreError> {
         let (encoded, staged) = {
             let (mut items, overlay) = self.run(request, &*txn);
             let encoded = self.encode_within_limit(request, &items);
@@ -209,15 +217,14 @@ impl Engine {
         };
         // A response the client cannot take is an error, and its writes must not happen.
         let Some(encoded) = encoded else {
-            return self.response_too_large(request);
+            return Ok(self.response_too_large(request));
         };
         for object in staged {
-            if let Err(e) = txn.put(&object) {
+            txn.put(&object).inspect_err(|e| {
                 log::error!("store write of {} failed: {e}", object.uid);
-                return self.failure_response(request);
-            }
+            })?;
         }
-        encoded
+        Ok(encoded)
     }
 
     /// The response for `request` when its transaction could not be committed: every batch

@@ -118,7 +118,7 @@ impl Harness {
             }
             Prepared::Write(req) => {
                 let mut txn = self.store.write().unwrap();
-                let out = self.engine.execute_write(&req, &mut *txn);
+                let out = self.engine.execute_write(&req, &mut *txn).unwrap();
                 txn.commit().unwrap();
                 out
             }
