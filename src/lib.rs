@@ -13,3 +13,4 @@ pub mod seal;
 pub mod server;
 pub mod store;
 pub mod ttlv;
+pub mod keyprotect;
