@@ -12,6 +12,7 @@ pub mod config;
 mod duration;
 pub mod error;
 pub mod migrate;
+pub mod open;
 pub mod provider;
 pub mod sync;
 mod wire;
@@ -21,3 +22,4 @@ pub use client::{KeyMetadata, KeyState, KpClient, Unwrapped, Wrapped};
 pub use config::KeyProtectConfig;
 pub use error::KpError;
 
+pub use provider::KeyProtectRoot;
