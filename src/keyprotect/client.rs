@@ -291,9 +291,10 @@ impl KpClient {
             .build();
         // Never the environment's proxy: only what the configuration names.
         let proxy = match &config.proxy {
-            Some(url) => Some(ureq::Proxy::new(url).map_err(|_| {
-                KpError::Config("proxy is not a valid proxy URL".into())
-            })?),
+            Some(url) => Some(
+                ureq::Proxy::new(url)
+                    .map_err(|_| KpError::Config("proxy is not a valid proxy URL".into()))?,
+            ),
             None => None,
         };
         let agent = Agent::config_builder()
@@ -491,12 +492,18 @@ impl KpClient {
         if let Some(ring) = &self.key_ring {
             headers.push(("x-kms-key-ring", ring));
         }
-        self.send(url, &headers, body, KEY_ACTION_CONTENT_TYPE, &correlation_id)
-            .map_err(|reason| AttemptFailure::Transient {
-                service: "Key Protect",
-                reason,
-                retry_after: None,
-            })
+        self.send(
+            url,
+            &headers,
+            body,
+            KEY_ACTION_CONTENT_TYPE,
+            &correlation_id,
+        )
+        .map_err(|reason| AttemptFailure::Transient {
+            service: "Key Protect",
+            reason,
+            retry_after: None,
+        })
     }
 
     /// A valid `authorization` header value, exchanging the API key when the cached token is
@@ -595,8 +602,7 @@ impl KpClient {
                 request.call()
             }
         };
-        let mut response =
-            result.map_err(|e| format!("{e} [correlation-id {correlation_id}]"))?;
+        let mut response = result.map_err(|e| format!("{e} [correlation-id {correlation_id}]"))?;
         let status = response.status().as_u16();
         let header = |name: &str| {
             response
@@ -693,7 +699,8 @@ mod tests {
             backoff_max: Duration::from_secs(1),
         };
         for attempt in 1..6 {
-            let nominal = (Duration::from_millis(100) * (1 << (attempt - 1))).min(Duration::from_secs(1));
+            let nominal =
+                (Duration::from_millis(100) * (1 << (attempt - 1))).min(Duration::from_secs(1));
             let d = policy.delay(attempt, None);
             assert!(d >= nominal / 2 && d <= nominal, "{attempt}: {d:?}");
         }
@@ -711,7 +718,10 @@ mod tests {
         assert_eq!(check_url("e", "http://localhost/").ok(), Some(false));
         assert!(check_url("e", "http://10.0.0.1/").is_err());
         assert!(check_url("e", "http://127.0.0.1.evil.example/").is_err());
-        assert_eq!(check_url("e", "https://eu-de.kms.cloud.ibm.com").ok(), Some(true));
+        assert_eq!(
+            check_url("e", "https://eu-de.kms.cloud.ibm.com").ok(),
+            Some(true)
+        );
     }
 
     #[test]

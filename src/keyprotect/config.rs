@@ -64,7 +64,10 @@ pub struct KeyProtectConfig {
     pub proxy: Option<String>,
     /// How often the sync thread reads the root key's state and version (default `"60s"`).
     /// A disabled or deleted root key is noticed within one interval.
-    #[serde(default = "default_sync_interval", deserialize_with = "super::duration::deserialize")]
+    #[serde(
+        default = "default_sync_interval",
+        deserialize_with = "super::duration::deserialize"
+    )]
     pub sync_interval: Duration,
     /// Seal (stop serving key material) once Key Protect has been unreachable this long, e.g.
     /// `"1h"`. Off by default: an outage then never stops the appliance, but a revocation made
@@ -75,7 +78,10 @@ pub struct KeyProtectConfig {
     pub max_unreachable: Option<Duration>,
     /// Time limit for one HTTP request to IAM or Key Protect, connection included
     /// (default `"30s"`).
-    #[serde(default = "default_request_timeout", deserialize_with = "super::duration::deserialize")]
+    #[serde(
+        default = "default_request_timeout",
+        deserialize_with = "super::duration::deserialize"
+    )]
     pub request_timeout: Duration,
     /// Attempts per call, the first included, before Key Protect counts as unreachable
     /// (default 5; 1 to 10). Only network errors, 429 and 5xx (not 501) are retried.
@@ -83,10 +89,16 @@ pub struct KeyProtectConfig {
     pub max_attempts: u32,
     /// First retry delay (default `"1s"`); doubled per attempt, with random jitter, and raised
     /// to the server's `Retry-After` when that is longer.
-    #[serde(default = "default_retry_backoff", deserialize_with = "super::duration::deserialize")]
+    #[serde(
+        default = "default_retry_backoff",
+        deserialize_with = "super::duration::deserialize"
+    )]
     pub retry_backoff: Duration,
     /// Upper bound of one retry delay (default `"30s"`).
-    #[serde(default = "default_retry_backoff_max", deserialize_with = "super::duration::deserialize")]
+    #[serde(
+        default = "default_retry_backoff_max",
+        deserialize_with = "super::duration::deserialize"
+    )]
     pub retry_backoff_max: Duration,
 }
 
@@ -226,7 +238,10 @@ mod tests {
         assert_eq!(config.max_unreachable, Some(Duration::from_secs(3600)));
         assert_eq!(config.request_timeout, Duration::from_secs(30));
         assert_eq!(config.max_attempts, 5);
-        assert_eq!(config.kp_base_url(), "https://private.eu-de.kms.cloud.ibm.com");
+        assert_eq!(
+            config.kp_base_url(),
+            "https://private.eu-de.kms.cloud.ibm.com"
+        );
         assert_eq!(config.iam_token_url(), PRIVATE_IAM_TOKEN_URL);
     }
 

@@ -16,7 +16,9 @@ pub enum KpError {
     ApiKey(String),
     /// IAM refused the API key, or Key Protect refused a fresh token (missing role, network
     /// policy, wrong instance). Operator/customer: check the service ID and its access.
-    #[error("access denied by {service} (HTTP {status}): {message} [correlation-id {correlation_id}]")]
+    #[error(
+        "access denied by {service} (HTTP {status}): {message} [correlation-id {correlation_id}]"
+    )]
     Unauthorized {
         service: &'static str,
         status: u16,
@@ -36,7 +38,9 @@ pub enum KpError {
         correlation_id: String,
     },
     /// The CRK does not exist (wrong id, or purged): only an offline backup can recover.
-    #[error("the root key does not exist in Key Protect: {message} [correlation-id {correlation_id}]")]
+    #[error(
+        "the root key does not exist in Key Protect: {message} [correlation-id {correlation_id}]"
+    )]
     NotFound {
         message: String,
         correlation_id: String,
@@ -53,7 +57,9 @@ pub enum KpError {
     },
     /// Any other refusal (4xx): a configuration error (e.g. a standard key instead of a root
     /// key) or a bug in this client.
-    #[error("Key Protect refused the request (HTTP {status}, {code}): {message} [correlation-id {correlation_id}]")]
+    #[error(
+        "Key Protect refused the request (HTTP {status}, {code}): {message} [correlation-id {correlation_id}]"
+    )]
     Rejected {
         status: u16,
         code: String,
@@ -153,13 +159,15 @@ pub(crate) fn from_kp_status(status: u16, body: &[u8], correlation_id: &str) -> 
         .unwrap_or("")
         .to_string();
     let reason_message = resource.reasons.first().and_then(|r| r.message.clone());
-    let message = bounded(match (&resource.error_msg, &reason_message) {
-        (Some(msg), Some(reason)) => format!("{msg} ({reason})"),
-        (Some(msg), None) => msg.clone(),
-        (None, Some(reason)) => reason.clone(),
-        (None, None) => format!("HTTP {status} without an error body"),
-    }
-    .as_str());
+    let message = bounded(
+        match (&resource.error_msg, &reason_message) {
+            (Some(msg), Some(reason)) => format!("{msg} ({reason})"),
+            (Some(msg), None) => msg.clone(),
+            (None, Some(reason)) => reason.clone(),
+            (None, None) => format!("HTTP {status} without an error body"),
+        }
+        .as_str(),
+    );
     let correlation_id = correlation_id.to_string();
     match (status, code.as_str()) {
         (401 | 403, _) => KpError::Unauthorized {
@@ -248,7 +256,11 @@ mod tests {
             KpError::Unauthorized { status: 401, .. }
         ));
         assert!(matches!(
-            from_kp_status(400, br#"{"resources":[{"errorMsg":"Bad","reasons":[{"code":"INVALID_FIELD_ERR"}]}]}"#, "c5"),
+            from_kp_status(
+                400,
+                br#"{"resources":[{"errorMsg":"Bad","reasons":[{"code":"INVALID_FIELD_ERR"}]}]}"#,
+                "c5"
+            ),
             KpError::InvalidCiphertext { .. }
         ));
     }

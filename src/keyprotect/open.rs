@@ -5,8 +5,8 @@ use zeroize::Zeroizing;
 
 use super::provider::KeyProtectRoot;
 use crate::seal::{
-    META_MASTER_KEY_PROVIDER, META_WRAPPED_MASTER_KEY, MasterKey, SealError, open_master_key as
-    open_generic,
+    META_MASTER_KEY_PROVIDER, META_WRAPPED_MASTER_KEY, MasterKey, SealError,
+    open_master_key as open_generic,
 };
 use crate::store::Store;
 
