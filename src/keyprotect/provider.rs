@@ -77,6 +77,15 @@ pub struct UnwrapOutcome {
     pub rewrapped: Option<Vec<u8>>,
 }
 
+impl std::fmt::Debug for UnwrapOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UnwrapOutcome")
+            .field("key", &"<redacted>")
+            .field("rewrapped", &self.rewrapped.is_some())
+            .finish()
+    }
+}
+
 /// The Key Protect root key provider.
 pub struct KeyProtectRoot {
     client: KpClient,
