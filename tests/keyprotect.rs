@@ -185,7 +185,7 @@ fn disabled_key_refuses_and_enabled_key_works_again() {
     let root = root(&emu, "a");
     let blob = root.try_wrap(&[4u8; 32]).unwrap();
     emu.disable().unwrap();
-    let err = root.try_unwrap(&blob).err().expect("disabled");
+    let err = root.try_unwrap(&blob).expect_err("disabled");
     assert!(matches!(err, KpError::KeyDisabled { .. }), "{err:?}");
     assert!(err.is_revocation());
     assert!(matches!(

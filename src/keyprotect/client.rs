@@ -510,10 +510,10 @@ impl KpClient {
     /// missing or past 80 % of its lifetime.
     fn authorization(&self) -> Result<Arc<Zeroizing<String>>, AttemptFailure> {
         let mut cached = self.lock_token();
-        if let Some(token) = cached.as_ref() {
-            if Instant::now() < token.renew_at {
-                return Ok(Arc::clone(&token.authorization));
-            }
+        if let Some(token) = cached.as_ref()
+            && Instant::now() < token.renew_at
+        {
+            return Ok(Arc::clone(&token.authorization));
         }
         let issued = Instant::now();
         let mut form = Zeroizing::new(String::with_capacity(128));

@@ -159,10 +159,10 @@ impl KeyProtectConfig {
         if !is_identifier(&self.root_key_id) {
             return bad("root_key_id must be a key id or alias (letters, digits, '-', '_')".into());
         }
-        if let Some(ring) = &self.key_ring {
-            if !is_identifier(ring) {
-                return bad("key_ring must be letters, digits, '-' or '_'".into());
-            }
+        if let Some(ring) = &self.key_ring
+            && !is_identifier(ring)
+        {
+            return bad("key_ring must be letters, digits, '-' or '_'".into());
         }
         match (&self.region, &self.endpoint) {
             (Some(_), Some(_)) => return bad("set either region or endpoint, not both".into()),

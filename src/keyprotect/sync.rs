@@ -131,12 +131,12 @@ impl SyncMachine {
                         if self.sealed.is_some() {
                             // The unwrap also hands back a fresh wrap if the key was rotated.
                             actions.push(SyncAction::Unseal);
-                        } else if let Some(latest) = &meta.key_version {
-                            if self.wrapped_version.as_deref() != Some(latest.as_str()) {
-                                actions.push(SyncAction::Rewrap {
-                                    new_version: latest.clone(),
-                                });
-                            }
+                        } else if let Some(latest) = &meta.key_version
+                            && self.wrapped_version.as_deref() != Some(latest.as_str())
+                        {
+                            actions.push(SyncAction::Rewrap {
+                                new_version: latest.clone(),
+                            });
                         }
                     }
                     KeyState::Suspended => self.seal(SealReason::Disabled, &mut actions),
@@ -293,10 +293,10 @@ impl SyncHandle {
     fn stop_and_join(&mut self) {
         self.shared.stop.store(true, Ordering::SeqCst);
         self.poll_now();
-        if let Some(thread) = self.thread.take() {
-            if thread.join().is_err() {
-                log::error!("the Key Protect sync thread panicked");
-            }
+        if let Some(thread) = self.thread.take()
+            && thread.join().is_err()
+        {
+            log::error!("the Key Protect sync thread panicked");
         }
     }
 }
@@ -396,10 +396,10 @@ impl Driver {
         while !pending.is_empty() {
             let mut next = Vec::new();
             for action in pending {
-                if let Some(err) = self.execute(action) {
-                    if follow_ups < 2 {
-                        next.extend(self.machine.observe(&Err(err), Instant::now()));
-                    }
+                if let Some(err) = self.execute(action)
+                    && follow_ups < 2
+                {
+                    next.extend(self.machine.observe(&Err(err), Instant::now()));
                 }
             }
             follow_ups += 1;
