@@ -642,3 +642,107 @@ fn debug_output_redacts_secrets() {
     assert!(!text.contains(API_KEY));
     assert!(!text.contains("emu-"), "no token in Debug: {text}");
 }
+
+#[test]
+fn https_endpoint_with_a_custom_ca_bundle() {
+    let (emu, ca_pem) = Emulator::start_tls();
+    let dir = tempfile::tempdir().unwrap();
+    let ca_path = dir.path().join("ca.pem");
+    std::fs::write(&ca_path, &ca_pem).unwrap();
+    let mut config = config(&emu);
+    assert!(config.endpoint.as_deref().unwrap().starts_with("https://"));
+    config.ca_file = Some(ca_path);
+    let client = client_with(&config);
+    let wrapped = client.wrap(&[9u8; 32], &aad("tls")).unwrap();
+    let back = client.unwrap(&wrapped.ciphertext, &aad("tls")).unwrap();
+    assert_eq!(back.plaintext.as_slice(), &[9u8; 32]);
+
+    // A bundle that does not hold the emulator's certificate: no connection is trusted.
+    let (_other, other_pem) = Emulator::start_tls();
+    let other_path = dir.path().join("other.pem");
+    std::fs::write(&other_path, &other_pem).unwrap();
+    config.ca_file = Some(other_path);
+    let before = emu.counters().token_requests;
+    let err = client_with(&config).metadata().unwrap_err();
+    assert!(matches!(err, KpError::Unreachable { .. }), "{err:?}");
+    assert_eq!(
+        emu.counters().token_requests,
+        before,
+        "no request got through"
+    );
+
+    // Plain http to a non-loopback host is refused by configuration.
+    config.endpoint = Some("http://192.0.2.1:8080".into());
+    assert!(matches!(
+        KpClient::new(&config, ApiKey::from_text(API_KEY).unwrap()),
+        Err(KpError::Config(_))
+    ));
+}
+
+/// The emulator also serves what other clients send: the `/oidc/token` path, the legacy
+/// `?action=` form without a content type, and wrap without plaintext (Key Protect then
+/// generates the key).
+#[test]
+fn emulator_accepts_the_legacy_forms() {
+    let emu = Emulator::start();
+    let agent = ureq::Agent::config_builder()
+        .proxy(None)
+        .http_status_as_error(false)
+        .build()
+        .new_agent();
+    let form =
+        format!("grant_type=urn%3Aibm%3Aparams%3Aoauth%3Agrant-type%3Aapikey&apikey={API_KEY}");
+    let mut answer = agent
+        .post(emu.oidc_url())
+        .header("content-type", "application/x-www-form-urlencoded")
+        .send(form.as_bytes())
+        .unwrap();
+    assert_eq!(answer.status().as_u16(), 200);
+    let token: serde_json::Value = answer.body_mut().read_json().unwrap();
+    assert_eq!(token["token_type"], "Bearer");
+    assert!(token["expires_in"].as_u64().unwrap() > 0);
+    let bearer = format!("Bearer {}", token["access_token"].as_str().unwrap());
+
+    let url = format!("{}/api/v2/keys/{ROOT_KEY_ID}?action=wrap", emu.base_url());
+    let mut answer = agent
+        .post(&url)
+        .header("authorization", &bearer)
+        .header("bluemix-instance", INSTANCE_ID)
+        .send_empty()
+        .unwrap();
+    assert_eq!(answer.status().as_u16(), 200);
+    let wrapped: serde_json::Value = answer.body_mut().read_json().unwrap();
+    let generated = wrapped["plaintext"].as_str().unwrap().to_string();
+    assert_eq!(wrapped["keyVersion"]["id"], emu.latest_version().as_str());
+
+    let url = format!(
+        "{}/api/v2/keys/{ROOT_KEY_ID}/actions/unwrap",
+        emu.base_url()
+    );
+    let body = serde_json::json!({"ciphertext": wrapped["ciphertext"]}).to_string();
+    let mut answer = agent
+        .post(&url)
+        .header("authorization", &bearer)
+        .header("bluemix-instance", INSTANCE_ID)
+        .send(body.as_bytes())
+        .unwrap();
+    assert_eq!(answer.status().as_u16(), 200);
+    let unwrapped: serde_json::Value = answer.body_mut().read_json().unwrap();
+    assert_eq!(unwrapped["plaintext"].as_str().unwrap(), generated);
+
+    // Wrong instance → 401 with only errorMsg.
+    let mut answer = agent
+        .post(&url)
+        .header("authorization", &bearer)
+        .header("bluemix-instance", "another-instance")
+        .send(body.as_bytes())
+        .unwrap();
+    assert_eq!(answer.status().as_u16(), 401);
+    let error: serde_json::Value = answer.body_mut().read_json().unwrap();
+    assert!(
+        error["resources"][0]["errorMsg"]
+            .as_str()
+            .unwrap()
+            .starts_with("Unauthorized")
+    );
+}

@@ -405,7 +405,13 @@ impl Driver {
             follow_ups += 1;
             pending = next;
         }
-        let machine = self.machine.clone();
+        self.publish_status();
+    }
+
+    /// Copies the machine's state into the shared status; called before every event is sent,
+    /// so a receiver that reads the status after an event sees the state behind it.
+    fn publish_status(&self) {
+        let machine = &self.machine;
         self.update_status(|s| {
             s.sealed = machine.sealed().map(|r| r.to_string());
             s.unreachable_for = machine.unreachable_since().map(|t| t.elapsed());
@@ -415,11 +421,13 @@ impl Driver {
 
     /// Returns a Key Protect error to feed back into the machine, if the action hit one.
     fn execute(&mut self, action: SyncAction) -> Option<KpError> {
+        self.publish_status();
         match action {
             SyncAction::Rewrap { new_version } => match self.rewrap() {
                 Ok(version) => {
                     log::info!("root key rotated: master key rewrapped under version {version}");
                     self.machine.rewrapped(version.clone());
+                    self.publish_status();
                     (self.sink)(SyncEvent::Rewrapped {
                         key_version: version,
                     });
@@ -443,6 +451,7 @@ impl Driver {
                 Ok((key, version)) => {
                     log::warn!("root key available again: unsealed");
                     self.machine.unsealed(version);
+                    self.publish_status();
                     (self.sink)(SyncEvent::Unsealed(key));
                     None
                 }

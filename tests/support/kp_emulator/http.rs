@@ -3,7 +3,6 @@
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
 
 const MAX_HEADER_BYTES: usize = 16 * 1024;
 const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -101,7 +100,7 @@ pub fn parse_form(text: &str) -> HashMap<String, String> {
 }
 
 /// Reads one request; `None` on EOF, garbage or oversize (the connection is then dropped).
-pub fn read_request(stream: &TcpStream) -> Option<Request> {
+pub fn read_request(stream: impl Read) -> Option<Request> {
     let mut reader = BufReader::new(stream);
     let mut head = Vec::new();
     loop {
@@ -151,7 +150,7 @@ pub fn read_request(stream: &TcpStream) -> Option<Request> {
     })
 }
 
-pub fn write_response(mut stream: &TcpStream, response: &Response) {
+pub fn write_response(mut stream: impl Write, response: &Response) {
     let mut out = format!(
         "HTTP/1.1 {} {}\r\ncontent-length: {}\r\nconnection: close\r\n",
         response.status,

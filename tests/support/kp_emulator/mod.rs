@@ -85,6 +85,7 @@ struct State {
 struct Inner {
     state: Mutex<State>,
     stop: AtomicBool,
+    tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 impl Inner {
@@ -643,7 +644,24 @@ impl State {
 
 fn serve_connection(inner: &Inner, stream: TcpStream) {
     let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
-    let Some(req) = http::read_request(&stream) else {
+    let tls = inner.tls.clone();
+    match tls {
+        Some(config) => {
+            let Ok(conn) = rustls::ServerConnection::new(config) else {
+                return;
+            };
+            let mut tls_stream = rustls::StreamOwned::new(conn, stream);
+            serve_stream(inner, &mut tls_stream);
+        }
+        None => {
+            let mut plain = stream;
+            serve_stream(inner, &mut plain);
+        }
+    }
+}
+
+fn serve_stream<S: std::io::Read + std::io::Write>(inner: &Inner, stream: &mut S) {
+    let Some(req) = http::read_request(&mut *stream) else {
         return;
     };
     let outage = inner.lock().outage;
@@ -672,7 +690,7 @@ fn serve_connection(inner: &Inner, stream: TcpStream) {
             .headers
             .push(("correlation-id".into(), cid.to_string()));
     }
-    http::write_response(&stream, &response);
+    http::write_response(&mut *stream, &response);
 }
 
 fn accept_loop(inner: Arc<Inner>, addr: SocketAddr, first: TcpListener) {
@@ -701,6 +719,29 @@ fn accept_loop(inner: Arc<Inner>, addr: SocketAddr, first: TcpListener) {
 impl Emulator {
     /// Starts on 127.0.0.1 with one root key ([`ROOT_KEY_ID`]) and one standard key.
     pub fn start() -> Emulator {
+        Emulator::start_with(None)
+    }
+
+    /// Like [`Emulator::start`], over HTTPS with a fresh self-signed certificate for
+    /// 127.0.0.1; returns the certificate (PEM) for the client's `ca_file`.
+    pub fn start_tls() -> (Emulator, String) {
+        let certified =
+            rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).expect("certificate");
+        let key =
+            rustls::pki_types::PrivateKeyDer::Pkcs8(certified.signing_key.serialize_der().into());
+        let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::aws_lc_rs::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_no_client_auth()
+        .with_single_cert(vec![certified.cert.der().clone()], key)
+        .expect("server config");
+        let emulator = Emulator::start_with(Some(Arc::new(config)));
+        (emulator, certified.cert.pem())
+    }
+
+    fn start_with(tls: Option<Arc<rustls::ServerConfig>>) -> Emulator {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         listener.set_nonblocking(true).expect("nonblocking");
         let addr = listener.local_addr().expect("addr");
@@ -722,6 +763,7 @@ impl Emulator {
                 counters: Counters::default(),
             }),
             stop: AtomicBool::new(false),
+            tls,
         });
         let thread = {
             let inner = Arc::clone(&inner);
@@ -734,12 +776,25 @@ impl Emulator {
         }
     }
 
+    fn scheme(&self) -> &'static str {
+        if self.inner.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        }
+    }
+
     pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("{}://{}", self.scheme(), self.addr)
     }
 
     pub fn iam_url(&self) -> String {
-        format!("http://{}/identity/token", self.addr)
+        format!("{}://{}/identity/token", self.scheme(), self.addr)
+    }
+
+    /// The legacy IAM path KP-GO uses.
+    pub fn oidc_url(&self) -> String {
+        format!("{}://{}/oidc/token", self.scheme(), self.addr)
     }
 
     fn customer_action(&self, action: &str, key_id: &str) -> Result<(), String> {
