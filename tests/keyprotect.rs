@@ -664,7 +664,11 @@ fn https_endpoint_with_a_custom_ca_bundle() {
     config.ca_file = Some(other_path);
     let before = emu.counters().token_requests;
     let err = client_with(&config).metadata().unwrap_err();
-    assert!(matches!(err, KpError::Unreachable { .. }), "{err:?}");
+    assert!(
+        matches!(err, KpError::Tls { service: "IAM", .. }),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("certificate"), "{err}");
     assert_eq!(
         emu.counters().token_requests,
         before,
@@ -745,4 +749,23 @@ fn emulator_accepts_the_legacy_forms() {
             .unwrap()
             .starts_with("Unauthorized")
     );
+}
+
+#[test]
+fn expired_root_key_still_unwraps_but_no_longer_wraps() {
+    let emu = Emulator::start();
+    let root = root(&emu, "a");
+    let blob = root.try_wrap(&[8u8; 32]).unwrap();
+    emu.set_expiration(Duration::from_secs(60));
+    emu.advance_clock(Duration::from_secs(61));
+    assert_eq!(
+        root.client().metadata().unwrap().state,
+        keyward::keyprotect::KeyState::Deactivated
+    );
+    assert_eq!(root.try_unwrap(&blob).unwrap().key.as_slice(), &[8u8; 32]);
+    assert!(root.rewrap(&blob).is_ok());
+    assert!(matches!(
+        root.try_wrap(&[8u8; 32]),
+        Err(KpError::KeyDisabled { .. })
+    ));
 }

@@ -493,17 +493,13 @@ impl KpClient {
             headers.push(("x-kms-key-ring", ring));
         }
         self.send(
+            "Key Protect",
             url,
             &headers,
             body,
             KEY_ACTION_CONTENT_TYPE,
             &correlation_id,
         )
-        .map_err(|reason| AttemptFailure::Transient {
-            service: "Key Protect",
-            reason,
-            retry_after: None,
-        })
     }
 
     /// A valid `authorization` header value, exchanging the API key when the cached token is
@@ -524,19 +520,14 @@ impl KpClient {
             ("accept", "application/json"),
             ("correlation-id", correlation_id.as_str()),
         ];
-        let answer = self
-            .send(
-                &self.iam_url,
-                &headers,
-                Some(form.as_bytes()),
-                "application/x-www-form-urlencoded",
-                &correlation_id,
-            )
-            .map_err(|reason| AttemptFailure::Transient {
-                service: "IAM",
-                reason,
-                retry_after: None,
-            })?;
+        let answer = self.send(
+            "IAM",
+            &self.iam_url,
+            &headers,
+            Some(form.as_bytes()),
+            "application/x-www-form-urlencoded",
+            &correlation_id,
+        )?;
         if is_retryable_status(answer.status) {
             return Err(AttemptFailure::Transient {
                 service: "IAM",
@@ -577,15 +568,16 @@ impl KpClient {
         Ok(authorization)
     }
 
-    /// One HTTP exchange. `Err` is a network-level failure (retryable), as text.
+    /// One HTTP exchange; any status is an `Ok` answer.
     fn send(
         &self,
+        service: &'static str,
         url: &str,
         headers: &[(&str, &str)],
         body: Option<&[u8]>,
         content_type: &str,
         correlation_id: &str,
-    ) -> Result<Answer, String> {
+    ) -> Result<Answer, AttemptFailure> {
         let result = match body {
             Some(bytes) => {
                 let mut request = self.agent.post(url).header("content-type", content_type);
@@ -602,7 +594,8 @@ impl KpClient {
                 request.call()
             }
         };
-        let mut response = result.map_err(|e| format!("{e} [correlation-id {correlation_id}]"))?;
+        let mut response =
+            result.map_err(|e| transport_failure(service, url, e, correlation_id))?;
         let status = response.status().as_u16();
         let header = |name: &str| {
             response
@@ -621,13 +614,50 @@ impl KpClient {
             .limit(MAX_BODY)
             .read_to_vec()
             .map(Zeroizing::new)
-            .map_err(|e| format!("reading the answer: {e} [correlation-id {echoed}]"))?;
+            .map_err(|e| AttemptFailure::Transient {
+                service,
+                reason: format!("reading the answer: {e} [correlation-id {echoed}]"),
+                retry_after: None,
+            })?;
         Ok(Answer {
             status,
             body,
             correlation_id: echoed,
             retry_after,
         })
+    }
+}
+
+/// Network trouble is worth another attempt; an untrusted certificate or an unusable URL or
+/// proxy is not (it needs the operator, or it is an attack).
+fn transport_failure(
+    service: &'static str,
+    url: &str,
+    err: ureq::Error,
+    correlation_id: &str,
+) -> AttemptFailure {
+    // rustls reports handshake failures through the socket's I/O error.
+    let tls_inside_io = matches!(&err, ureq::Error::Io(io)
+        if io.get_ref().is_some_and(|inner| inner.is::<rustls::Error>()));
+    match err {
+        _ if tls_inside_io => AttemptFailure::Fatal(KpError::Tls {
+            service,
+            message: format!("{url}: {err}"),
+        }),
+        ureq::Error::Rustls(_) | ureq::Error::Tls(_) | ureq::Error::Pem(_) => {
+            AttemptFailure::Fatal(KpError::Tls {
+                service,
+                message: format!("{url}: {err}"),
+            })
+        }
+        ureq::Error::BadUri(_) | ureq::Error::InvalidProxyUrl => {
+            AttemptFailure::Fatal(KpError::Config(format!("{service} URL {url}: {err}")))
+        }
+        other => AttemptFailure::Transient {
+            service,
+            reason: format!("{other} [correlation-id {correlation_id}]"),
+            retry_after: None,
+        },
     }
 }
 

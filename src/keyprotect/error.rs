@@ -66,6 +66,13 @@ pub enum KpError {
         message: String,
         correlation_id: String,
     },
+    /// The TLS connection failed for a reason retrying cannot fix: an untrusted or invalid
+    /// certificate (wrong `ca_file`, a TLS-inspecting proxy, or an attack).
+    #[error("TLS with {service} failed: {message} (check ca_file and proxy)")]
+    Tls {
+        service: &'static str,
+        message: String,
+    },
     /// IAM or Key Protect could not be reached, or kept answering 429/5xx, for every attempt.
     #[error("{service} unreachable after {attempts} attempt(s): {last_error}")]
     Unreachable {
