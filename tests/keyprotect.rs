@@ -242,6 +242,9 @@ fn standard_key_cannot_wrap() {
     let emu = Emulator::start();
     let mut config = config(&emu);
     config.root_key_id = STANDARD_KEY_ID.into();
+    let standard = KeyProtectRoot::new(client_with(&config), "a").unwrap();
+    assert!(matches!(standard.preflight(), Err(KpError::Config(_))));
+    assert!(root(&emu, "a").preflight().is_ok());
     let err = client_with(&config).wrap(&[0u8; 32], &[]).unwrap_err();
     assert!(
         matches!(err, KpError::Rejected { status: 400, ref code, .. } if code == "KEY_ROOT_REQ_ERR"),

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 use super::api_key::ApiKey;
-use super::client::{KpClient, Wrapped};
+use super::client::{KeyMetadata, KeyState, KpClient, Wrapped};
 use super::config::KeyProtectConfig;
 use super::error::KpError;
 use crate::seal::{RootKeyProvider, SealError};
@@ -204,6 +204,26 @@ impl KeyProtectRoot {
         let fresh = self.client.rewrap(&blob.ciphertext, &blob.aad)?;
         let version = fresh.key_version.clone();
         Ok((StoredBlob::encode(&fresh, &self.aad)?, version))
+    }
+
+    /// Checks, before `init` or a migration to Key Protect, that the configured key can serve
+    /// as this appliance's root: it exists, is a root key (not extractable) and is active.
+    pub fn preflight(&self) -> Result<KeyMetadata, KpError> {
+        let meta = self.client.metadata()?;
+        if meta.extractable == Some(true) {
+            return Err(KpError::Config(format!(
+                "key {} is a standard key; a root key (extractable = false) is needed",
+                self.client.root_key_id()
+            )));
+        }
+        if meta.state != KeyState::Active {
+            return Err(KpError::Config(format!(
+                "root key {} is in state {:?}, not Active",
+                self.client.root_key_id(),
+                meta.state
+            )));
+        }
+        Ok(meta)
     }
 
     /// The replacement blob the last trait `unwrap` received after a rotation, if any. A caller

@@ -72,6 +72,8 @@ pub enum SyncAction {
     },
     /// Key Protect answers again after an outage.
     Recovered { after: Duration },
+    /// Needs an operator but does not stop service (reported once per occurrence).
+    Alarm(String),
 }
 
 /// The sans-IO decision logic.
@@ -81,6 +83,7 @@ pub struct SyncMachine {
     sealed: Option<SealReason>,
     unreachable_since: Option<Instant>,
     max_unreachable: Option<Duration>,
+    expiry_reported: bool,
 }
 
 impl SyncMachine {
@@ -96,6 +99,7 @@ impl SyncMachine {
             sealed,
             unreachable_since: None,
             max_unreachable,
+            expiry_reported: false,
         }
     }
 
@@ -125,6 +129,18 @@ impl SyncMachine {
                         after: now.saturating_duration_since(since),
                     });
                 }
+                let expired = meta.state == KeyState::Deactivated;
+                if expired && !self.expiry_reported {
+                    actions.push(SyncAction::Alarm(format!(
+                        "the root key has expired (Key Protect state 3{}): the master key still \
+                         unwraps, but nothing new can be wrapped; rotate or replace the root key",
+                        meta.expiration_date
+                            .as_deref()
+                            .map(|d| format!(", expiration {d}"))
+                            .unwrap_or_default()
+                    )));
+                }
+                self.expiry_reported = expired;
                 match meta.state {
                     // Deactivated (expired) keys still unwrap and rewrap.
                     KeyState::Active | KeyState::Deactivated => {
@@ -482,6 +498,10 @@ impl Driver {
                 (self.sink)(SyncEvent::Reachable { after });
                 None
             }
+            SyncAction::Alarm(text) => {
+                self.alarm(text);
+                None
+            }
         }
     }
 
@@ -659,6 +679,19 @@ mod tests {
             ),
             "{actions:?}"
         );
+    }
+
+    #[test]
+    fn expiry_alarms_once_and_does_not_seal() {
+        let t0 = Instant::now();
+        let mut m = SyncMachine::new(Some("v1".into()), None, None);
+        let actions = m.observe(&meta(3, "v1"), t0);
+        assert!(
+            matches!(actions.as_slice(), [SyncAction::Alarm(_)]),
+            "{actions:?}"
+        );
+        assert!(m.observe(&meta(3, "v1"), t0).is_empty());
+        assert!(m.sealed().is_none());
     }
 
     #[test]
