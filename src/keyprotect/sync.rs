@@ -191,9 +191,11 @@ impl SyncMachine {
 
     fn seal(&mut self, reason: SealReason, actions: &mut Vec<SyncAction>) {
         if self.sealed.is_none() {
-            self.sealed = Some(reason.clone());
-            actions.push(SyncAction::Seal(reason));
+            actions.push(SyncAction::Seal(reason.clone()));
         }
+        // Already sealed: only the reason shown by `keyward status` moves on (e.g. from an
+        // outage to the revocation found once Key Protect answered again).
+        self.sealed = Some(reason);
     }
 
     /// The driver stored a wrap made by root key version `version`.
