@@ -7,6 +7,7 @@ pub mod client;
 pub mod config;
 pub mod conformance;
 pub mod engine;
+pub mod keyprotect;
 pub mod kmip;
 pub mod pki;
 pub mod seal;

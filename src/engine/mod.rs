@@ -6,11 +6,26 @@
 //! A response produced by `execute_write` may be released only after that transaction commits;
 //! if the commit fails, the server sends [`Engine::failure_response`] instead.
 
-use std::sync::Arc;
+mod error;
+mod object;
+mod ops;
+mod overlay;
 
+#[cfg(test)]
+mod tests;
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+pub use error::EngineError;
+
+use crate::kmip::enums::{BatchErrorContinuationOption, ResultReason, ResultStatus};
+use crate::kmip::message::{self, Parsed, ProtocolVersion, RequestMessage, ResponseBatchItem};
 use crate::seal::MasterKey;
-use crate::store::{ReadView, WriteView};
-use crate::ttlv::Limits;
+use crate::store::{ReadView, StoreError, WriteView};
+use crate::ttlv::{self, Item, Limits, Value};
+use overlay::Overlay;
+use zeroize::Zeroize;
 
 /// Who is asking. Built by the server from the verified TLS client certificate.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,7 +58,34 @@ impl Default for EngineConfig {
 
 /// A decoded request ready to run (opaque to the server).
 pub struct ParsedRequest {
-    _private: (),
+    client: ClientIdentity,
+    message: RequestMessage,
+    continuation: BatchErrorContinuationOption,
+}
+
+impl Drop for ParsedRequest {
+    /// Registered key material arrives in request payloads: wipe it with the request.
+    fn drop(&mut self) {
+        for item in &mut self.message.items {
+            scrub(&mut item.payload);
+        }
+    }
+}
+
+/// Zeroizes every byte string (and big integer) in `item`, recursively.
+fn scrub(item: &mut Item) {
+    match &mut item.value {
+        Value::Structure(children) => children.iter_mut().for_each(scrub),
+        Value::ByteString(bytes) | Value::BigInteger(bytes) => bytes.zeroize(),
+        _ => {}
+    }
+}
+
+/// Wipes the payloads of response items once they are encoded (Get puts material there).
+fn scrub_items(items: &mut [ResponseBatchItem]) {
+    for payload in items.iter_mut().filter_map(|i| i.payload.as_mut()) {
+        payload.iter_mut().for_each(scrub);
+    }
 }
 
 /// What [`Engine::prepare`] decided.
@@ -57,41 +99,262 @@ pub enum Prepared {
 }
 
 pub struct Engine {
-    _config: EngineConfig,
-    _master: Arc<MasterKey>,
+    config: EngineConfig,
+    master: Arc<MasterKey>,
+}
+
+fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// One batch item without Operation: the answer to a message that cannot be processed.
+fn refusal(version: ProtocolVersion, reason: ResultReason, text: String) -> Vec<u8> {
+    let item = ResponseBatchItem::failure(None, None, reason, text);
+    ttlv::encode(&message::encode_response(version, now(), None, &[item]))
 }
 
 impl Engine {
     pub fn new(config: EngineConfig, master: Arc<MasterKey>) -> Engine {
-        Engine {
-            _config: config,
-            _master: master,
-        }
+        Engine { config, master }
     }
 
     /// Decodes one framed request message (header included) and classifies it.
     pub fn prepare(&self, client: &ClientIdentity, message: &[u8]) -> Prepared {
-        let _ = (client, message);
-        todo!("Engine::prepare")
+        let item = match ttlv::decode(message, &self.config.limits) {
+            Ok(item) => item,
+            Err(e) => {
+                log::debug!("client {}: undecodable request: {e}", client.owner);
+                let version = message::answer_version(message::sniff_version(message));
+                return Prepared::Respond(refusal(
+                    version,
+                    ResultReason::InvalidMessage,
+                    format!("undecodable message: {e}"),
+                ));
+            }
+        };
+        let request = match message::parse_request(&item) {
+            Parsed::Ok(request) => request,
+            Parsed::Refused { version, error } => {
+                log::debug!("client {}: refused request: {error}", client.owner);
+                return Prepared::Respond(refusal(
+                    version,
+                    ResultReason::InvalidMessage,
+                    error.message,
+                ));
+            }
+        };
+        if request.items.len() > self.config.max_batch_items {
+            return Prepared::Respond(refusal(
+                request.version,
+                ResultReason::InvalidMessage,
+                format!(
+                    "{} batch items exceed the limit of {}",
+                    request.items.len(),
+                    self.config.max_batch_items
+                ),
+            ));
+        }
+        let continuation = match request.header.batch_error_continuation {
+            None => BatchErrorContinuationOption::Stop,
+            Some(v) => match BatchErrorContinuationOption::from_u32(v) {
+                Some(option) => option,
+                None => {
+                    return Prepared::Respond(refusal(
+                        request.version,
+                        ResultReason::InvalidField,
+                        format!("Batch Error Continuation Option {v}"),
+                    ));
+                }
+            },
+        };
+        let writes = request
+            .items
+            .iter()
+            .any(|i| i.defect.is_none() && ops::mutates(i.operation));
+        let parsed = ParsedRequest {
+            client: client.clone(),
+            message: request,
+            continuation,
+        };
+        if writes {
+            Prepared::Write(parsed)
+        } else {
+            Prepared::Read(parsed)
+        }
     }
 
     /// Runs a read-only request; returns the encoded response message.
     pub fn execute_read(&self, request: &ParsedRequest, view: &dyn ReadView) -> Vec<u8> {
-        let _ = (request, view);
-        todo!("Engine::execute_read")
+        let (mut items, overlay) = self.run(request, view);
+        if !overlay.is_empty() {
+            // prepare() routes every mutating operation to execute_write.
+            log::error!("read-only request staged writes; they are discarded");
+        }
+        let encoded = self.encode_within_limit(request, &items);
+        scrub_items(&mut items);
+        encoded.unwrap_or_else(|| self.response_too_large(request))
     }
 
     /// Runs a mutating request inside `txn`; returns the encoded response message, to be
     /// released only after `txn` commits.
-    pub fn execute_write(&self, request: &ParsedRequest, txn: &mut dyn WriteView) -> Vec<u8> {
-        let _ = (request, txn);
-        todo!("Engine::execute_write")
+    ///
+    /// An `Err` means a store write failed part-way: `txn` may hold part of this request's
+    /// writes, so the caller must abandon the whole transaction and answer every request of
+    /// the group with [`Engine::failure_response`].
+    pub fn execute_write(
+        &self,
+        request: &ParsedRequest,
+        txn: &mut dyn WriteView,
+    ) -> Result<Vec<u8>, StoreError> {
+        let (encoded, staged) = {
+            let (mut items, overlay) = self.run(request, &*txn);
+            let encoded = self.encode_within_limit(request, &items);
+            scrub_items(&mut items);
+            (encoded, overlay.into_staged())
+        };
+        // A response the client cannot take is an error, and its writes must not happen.
+        let Some(encoded) = encoded else {
+            return Ok(self.response_too_large(request));
+        };
+        for object in staged {
+            txn.put(&object).inspect_err(|e| {
+                log::error!("store write of {} failed: {e}", object.uid);
+            })?;
+        }
+        Ok(encoded)
     }
 
     /// The response for `request` when its transaction could not be committed: every batch
     /// item fails with General Failure.
     pub fn failure_response(&self, request: &ParsedRequest) -> Vec<u8> {
-        let _ = request;
-        todo!("Engine::failure_response")
+        self.every_item_fails(
+            request,
+            ResultReason::GeneralFailure,
+            "the server could not store the result",
+        )
+    }
+
+    fn response_too_large(&self, request: &ParsedRequest) -> Vec<u8> {
+        self.every_item_fails(
+            request,
+            ResultReason::ResponseTooLarge,
+            "response exceeds Maximum Response Size",
+        )
+    }
+
+    fn every_item_fails(
+        &self,
+        request: &ParsedRequest,
+        reason: ResultReason,
+        text: &str,
+    ) -> Vec<u8> {
+        let items: Vec<ResponseBatchItem> = request
+            .message
+            .items
+            .iter()
+            .map(|i| {
+                ResponseBatchItem::failure(
+                    Some(i.operation).filter(|op| *op != 0),
+                    i.unique_batch_item_id.clone(),
+                    reason,
+                    text.to_string(),
+                )
+            })
+            .collect();
+        self.encode(request, &items)
+    }
+
+    /// The encoded response, or `None` when it exceeds the request's Maximum Response Size.
+    fn encode_within_limit(
+        &self,
+        request: &ParsedRequest,
+        items: &[ResponseBatchItem],
+    ) -> Option<Vec<u8>> {
+        let encoded = self.encode(request, items);
+        match request.message.header.maximum_response_size {
+            Some(max) if max >= 0 && encoded.len() > max as usize => None,
+            _ => Some(encoded),
+        }
+    }
+
+    /// Runs every batch item over an overlay of `view`; returns the items and the staged writes
+    /// (already emptied when Undo applies).
+    fn run<'a>(
+        &'a self,
+        request: &'a ParsedRequest,
+        view: &'a dyn ReadView,
+    ) -> (Vec<ResponseBatchItem>, Overlay<'a>) {
+        let version = request.message.version;
+        let mut ctx = ops::Ctx {
+            client: &request.client,
+            version,
+            overlay: Overlay::new(view),
+            master: &self.master,
+            vendor_identification: &self.config.vendor_identification,
+            placeholder: None,
+            now: now(),
+        };
+        let mut results = Vec::new();
+        let mut failed = false;
+        for item in &request.message.items {
+            let operation = Some(item.operation).filter(|op| *op != 0);
+            let id = item.unique_batch_item_id.clone();
+            let outcome = if let Some(defect) = &item.defect {
+                Err((defect.reason, defect.message.clone()))
+            } else if item.extension.as_ref().is_some_and(|e| e.critical) {
+                Err((
+                    ResultReason::FeatureNotSupported,
+                    "critical Message Extension not understood".to_string(),
+                ))
+            } else {
+                ops::dispatch(&mut ctx, item.operation, &item.payload).map_err(|e| {
+                    if e.is_server_fault() {
+                        log::error!(
+                            "client {}: operation {:#x} failed: {e}",
+                            request.client.owner,
+                            item.operation
+                        );
+                    }
+                    (e.reason(version.major), e.wire_message())
+                })
+            };
+            match outcome {
+                Ok(payload) => {
+                    results.push(ResponseBatchItem::success(item.operation, id, payload))
+                }
+                Err((reason, text)) => {
+                    results.push(ResponseBatchItem::failure(operation, id, reason, text));
+                    failed = true;
+                    if request.continuation != BatchErrorContinuationOption::Continue {
+                        break;
+                    }
+                }
+            }
+        }
+        let mut overlay = ctx.overlay;
+        if failed && request.continuation == BatchErrorContinuationOption::Undo {
+            overlay = Overlay::new(view);
+            for r in results
+                .iter_mut()
+                .filter(|r| r.status == ResultStatus::Success)
+            {
+                r.status = ResultStatus::OperationUndone;
+                r.payload = None;
+            }
+        }
+        (results, overlay)
+    }
+
+    fn encode(&self, request: &ParsedRequest, items: &[ResponseBatchItem]) -> Vec<u8> {
+        let header = &request.message.header;
+        ttlv::encode(&message::encode_response(
+            request.message.version,
+            now(),
+            header.client_correlation_value.as_deref(),
+            items,
+        ))
     }
 }

@@ -98,9 +98,17 @@ fn commit_group(services: &Services, group: &[WriteJob]) -> Vec<Option<Vec<u8>>>
         match catch_unwind(AssertUnwindSafe(|| {
             engine.execute_write(&job.request, txn.as_mut())
         })) {
-            Ok(response) => responses.push(Some(response)),
+            Ok(Ok(response)) => responses.push(Some(response)),
+            Ok(Err(e)) => {
+                // The transaction may hold part of that request's writes: abandon the group.
+                log::error!(
+                    "store write failed; group of {} mutation(s) rolled back: {e}",
+                    group.len()
+                );
+                drop(txn);
+                return failures(engine, group);
+            }
             Err(_) => {
-                // The transaction may hold half of that request's writes: abandon the group.
                 log::error!(
                     "engine panicked while executing a mutation; group of {} rolled back",
                     group.len()
