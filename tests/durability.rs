@@ -100,8 +100,16 @@ fn acknowledged_creates_survive_sigkill() {
         acked.len(),
         server.log()
     );
+    assert!(
+        acked.len() < WRITERS * MAX_CREATES_PER_WRITER,
+        "the writers finished before the kill: nothing was in flight"
+    );
     let with_material = acked.iter().filter(|a| a.material.is_some()).count();
     assert!(with_material > 0, "no Get answered before the kill");
+    eprintln!(
+        "{} Creates acknowledged before SIGKILL, {with_material} with a Get answered",
+        acked.len()
+    );
 
     let server = appliance.start();
     let mut tls = server.connect(&creds);
