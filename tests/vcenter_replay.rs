@@ -519,6 +519,22 @@ fn health_check_probe_leaves_the_server_serving() {
         "the probe must not take the server down"
     );
 
+    // vCenter's Query(Server Information) when a KMS is added: Vendor Identification comes back.
+    let (_, item) = vcenter_call(
+        &mut tls,
+        op::QUERY,
+        vec![Item::new(tag::QUERY_FUNCTION, Value::Enumeration(3))],
+    );
+    let payload = success_payload(&item);
+    let vendor = payload
+        .child(tag::VENDOR_IDENTIFICATION)
+        .map(text_of)
+        .unwrap_or_default();
+    assert!(
+        !vendor.is_empty(),
+        "Query(Server Information) must name the vendor: {payload:?}"
+    );
+
     // And a real request still works afterwards.
     let id = create_aes(&mut tls, 256, vec![]);
     assert_eq!(get_key(&mut tls, &id).len(), 32);
