@@ -54,6 +54,7 @@ pub struct Appliance {
     pub data_dir: PathBuf,
     pub clients: HashMap<String, ClientCreds>,
     config: Option<PathBuf>,
+    log_filter: &'static str,
     starts: usize,
 }
 
@@ -94,6 +95,7 @@ impl Appliance {
             data_dir,
             clients,
             config: None,
+            log_filter: "trace",
             starts: 0,
         }
     }
@@ -103,6 +105,11 @@ impl Appliance {
         let path = self.root.path().join("keyward.toml");
         std::fs::write(&path, toml).expect("write config");
         self.config = Some(path);
+    }
+
+    /// `RUST_LOG` for later starts when the environment sets none (default: trace).
+    pub fn set_log_filter(&mut self, filter: &'static str) {
+        self.log_filter = filter;
     }
 
     pub fn creds(&self, name: &str) -> &ClientCreds {
@@ -127,7 +134,7 @@ impl Appliance {
         }
         // Log at every level: tests read the log to prove no key material reaches it.
         if std::env::var_os("RUST_LOG").is_none() {
-            cmd.env("RUST_LOG", "trace");
+            cmd.env("RUST_LOG", self.log_filter);
         }
         let mut child = cmd
             .stdin(Stdio::null())
