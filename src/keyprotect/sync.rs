@@ -286,7 +286,26 @@ pub struct SyncHandle {
     thread: Option<JoinHandle<()>>,
 }
 
+/// Reads the sync thread's status from anywhere, e.g. inside the event sink (which runs before
+/// [`spawn`] has returned the handle).
+#[derive(Clone)]
+pub struct StatusReader(Arc<Shared>);
+
+impl StatusReader {
+    pub fn status(&self) -> SyncStatus {
+        self.0
+            .status
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+}
+
 impl SyncHandle {
+    pub fn status_reader(&self) -> StatusReader {
+        StatusReader(Arc::clone(&self.shared))
+    }
+
     pub fn status(&self) -> SyncStatus {
         self.shared
             .status
