@@ -227,6 +227,9 @@ pub enum SyncEvent {
     Reachable { after: Duration },
     /// A step failed in a way that needs an operator (e.g. storing a rewrap failed).
     Alarm(String),
+    /// A poll finished, whatever it found; the status already shows its outcome. Lets a
+    /// status display stay current between state changes.
+    Polled,
 }
 
 impl std::fmt::Debug for SyncEvent {
@@ -243,6 +246,7 @@ impl std::fmt::Debug for SyncEvent {
             }
             SyncEvent::Reachable { after } => write!(f, "Reachable({after:?})"),
             SyncEvent::Alarm(text) => write!(f, "Alarm({text})"),
+            SyncEvent::Polled => f.write_str("Polled"),
         }
     }
 }
@@ -423,6 +427,7 @@ impl Driver {
             }
         });
         self.apply(&result);
+        (self.sink)(SyncEvent::Polled);
     }
 
     /// Runs the machine on an observation and carries out its actions; a follow-up call that

@@ -1,6 +1,6 @@
 //! Runs the Key Protect sync thread beside the server: its events seal and unseal the engine's
 //! master key slot directly (the slot is thread-safe, so the event loop need not be woken) and
-//! refresh `status.json`.
+//! refresh `status.json` (after every poll, so its last-success time stays current).
 
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
@@ -131,5 +131,6 @@ fn apply(gate: &KeyGate, event: SyncEvent) {
             log::debug!("Key Protect reachable after {} s", after.as_secs())
         }
         SyncEvent::Alarm(text) => log::debug!("Key Protect alarm recorded: {text}"),
+        SyncEvent::Polled => {}
     }
 }
