@@ -393,6 +393,10 @@ fn init_restart_rotation_and_outage_keep_keys_served() {
         server.status().wrapped_key_version.as_deref() == Some(rotated.as_str())
     });
     assert_eq!(server.get(&uid).unwrap(), material);
+    // The hour that passed expired the server's IAM token; it was renewed, not fatal.
+    let counters = emu.counters();
+    assert!(counters.unauthorized >= 1, "{counters:?}");
+    assert!(counters.token_requests >= 2, "{counters:?}");
 
     // Outage of many intervals: keys are still served, and the outage is visible.
     emu.set_outage(Outage::Refuse);
