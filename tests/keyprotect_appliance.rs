@@ -4,8 +4,8 @@
 //!
 //! Short intervals come from the configuration file only (the settings an operator uses):
 //! sync_interval 200ms, request_timeout 1s, max_attempts 3, retry_backoff 20ms,
-//! retry_backoff_max 100ms. Every wait is a bounded poll (at most `WAIT`); no assertion
-//! depends on how long something took.
+//! retry_backoff_max 100ms, and max_unreachable 1s in its own test. Every wait is a bounded
+//! poll (at most `WAIT`); no assertion depends on how long something took.
 
 #[path = "support/kp_emulator/mod.rs"]
 mod kp_emulator;
@@ -579,5 +579,33 @@ fn root_migration_local_to_keyprotect_and_back_keeps_every_key() {
     }
     assert_eq!(server.get(&made_under_keyprotect).unwrap(), its_material);
     assert_eq!(server.status().provider, "local");
+    server.stop();
+}
+
+#[test]
+fn max_unreachable_seals_a_long_outage_and_reachability_unseals() {
+    let emu = Emulator::start();
+    let mut site = Site::new(&emu);
+    let mut config = std::fs::read_to_string(&site.kp_config).unwrap();
+    config.push_str("max_unreachable = \"1s\"\n");
+    std::fs::write(&site.kp_config, config).unwrap();
+    site.init("keyprotect");
+    let server = site.serve(&site.kp_config);
+    let uid = server.create();
+    let material = server.get(&uid).unwrap();
+
+    emu.set_outage(Outage::Refuse);
+    wait_until("the long outage seals the server", || {
+        refused_as_sealed(server.get(&uid))
+    });
+    assert!(server.discover_versions_answers());
+    let reason = server.status().sealed_reason.unwrap_or_default();
+    assert!(reason.contains("unreachable"), "{reason}");
+
+    emu.set_outage(Outage::None);
+    wait_until("Key Protect answering again unseals the server", || {
+        server.get(&uid).is_ok()
+    });
+    assert_eq!(server.get(&uid).unwrap(), material);
     server.stop();
 }
