@@ -204,10 +204,11 @@ fn serve(setup: &SetupArgs, listen: Option<SocketAddr>) -> Result<(), String> {
     let options = ServerOptions::from_settings(&appliance.config.server);
     let mut server = Server::bind(options, services).map_err(|e| e.to_string())?;
     server.handle_signals().map_err(|e| e.to_string())?;
+    // Started before "listening" is announced, so the status file exists by then.
+    let root_sync = RootSync::start(&appliance).map_err(|e| e.to_string())?;
     println!("listening on {}", server.local_addr());
     let _ = std::io::stdout().flush();
     log::info!("KMIP server listening on {}", server.local_addr());
-    let root_sync = RootSync::start(&appliance).map_err(|e| e.to_string())?;
     let result = server.run().map_err(|e| e.to_string());
     root_sync.shutdown();
     result

@@ -440,14 +440,17 @@ fn disable_enable_delete_seal_and_unseal_without_restart() {
     let (status, item) = server.roundtrip(&create_aes256());
     assert_eq!(status, OPERATION_FAILED, "Create is refused while sealed");
     assert!(result_message(&item).contains("root key is unavailable"));
-    let recorded = server.status();
-    assert!(recorded.sealed);
-    assert!(
-        recorded
-            .sealed_reason
-            .unwrap_or_default()
-            .contains("disabled"),
-        "the reason names the revocation"
+    // The engine is sealed first, then the status file is rewritten.
+    wait_until(
+        "the status file shows the seal and names the revocation",
+        || {
+            let recorded = server.status();
+            recorded.sealed
+                && recorded
+                    .sealed_reason
+                    .unwrap_or_default()
+                    .contains("disabled")
+        },
     );
     let printed = text(&site.keyward(&["status"], &site.kp_config).stdout);
     assert!(printed.contains("SEALED"), "{printed}");
@@ -458,7 +461,9 @@ fn disable_enable_delete_seal_and_unseal_without_restart() {
         server.get(&uid).is_ok()
     });
     assert_eq!(server.get(&uid).unwrap(), material);
-    assert!(!server.status().sealed);
+    wait_until("the status file shows the unseal", || {
+        !server.status().sealed
+    });
 
     after_an_hour(&emu);
     emu.delete().unwrap();
@@ -466,7 +471,7 @@ fn disable_enable_delete_seal_and_unseal_without_restart() {
         refused_as_sealed(server.get(&uid))
     });
     assert!(server.discover_versions_answers());
-    assert!(server.status().sealed);
+    wait_until("the status file shows the seal", || server.status().sealed);
     server.stop();
 
     // Starting while the root key is deleted: the server comes up sealed and answers what
@@ -599,8 +604,12 @@ fn max_unreachable_seals_a_long_outage_and_reachability_unseals() {
         refused_as_sealed(server.get(&uid))
     });
     assert!(server.discover_versions_answers());
-    let reason = server.status().sealed_reason.unwrap_or_default();
-    assert!(reason.contains("unreachable"), "{reason}");
+    wait_until("the status file names the outage as the reason", || {
+        server
+            .status()
+            .sealed_reason
+            .is_some_and(|reason| reason.contains("unreachable"))
+    });
 
     emu.set_outage(Outage::None);
     wait_until("Key Protect answering again unseals the server", || {
