@@ -242,3 +242,21 @@ pub fn create_private_dir(dir: &Path) -> Result<(), ServerError> {
     fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
         .map_err(|e| ServerError::io(format!("restricting data directory {}", dir.display()), e))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::memory::MemoryStore;
+
+    #[test]
+    fn appliance_id_is_made_once_and_kept() {
+        let store = MemoryStore::new();
+        assert_eq!(read_appliance_id(&store).unwrap(), None);
+        let id = ensure_appliance_id(&store).unwrap();
+        assert_eq!(id.len(), 36);
+        assert_eq!(id.as_bytes()[14], b'4', "a version-4 UUID: {id}");
+        assert_eq!(ensure_appliance_id(&store).unwrap(), id);
+        assert_eq!(read_appliance_id(&store).unwrap(), Some(id.clone()));
+        assert_ne!(ensure_appliance_id(&MemoryStore::new()).unwrap(), id);
+    }
+}
