@@ -27,6 +27,8 @@ pub struct Config {
     pub server: ServerSettings,
     pub tls: TlsSettings,
     pub root: RootSettings,
+    /// Required when `root.provider = "keyprotect"`.
+    pub keyprotect: Option<crate::keyprotect::KeyProtectConfig>,
 }
 
 impl Default for Config {
@@ -36,6 +38,7 @@ impl Default for Config {
             server: ServerSettings::default(),
             tls: TlsSettings::default(),
             root: RootSettings::default(),
+            keyprotect: None,
         }
     }
 }
@@ -141,6 +144,31 @@ pub fn parse_fingerprint(text: &str) -> Option<[u8; 32]> {
 pub enum RootProvider {
     /// Root key in a 0600 file in the data directory, or derived from a passphrase.
     Local,
+    /// A customer root key in IBM Key Protect (the `[keyprotect]` table).
+    Keyprotect,
+}
+
+impl RootProvider {
+    pub fn name(self) -> &'static str {
+        match self {
+            RootProvider::Local => "local",
+            RootProvider::Keyprotect => "keyprotect",
+        }
+    }
+}
+
+impl std::str::FromStr for RootProvider {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<RootProvider, String> {
+        match text {
+            "local" => Ok(RootProvider::Local),
+            "keyprotect" => Ok(RootProvider::Keyprotect),
+            other => Err(format!(
+                "unknown root key provider {other:?}; use \"local\" or \"keyprotect\""
+            )),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -205,6 +233,18 @@ impl Config {
             });
         }
         self.tls.pinned_fingerprints()?;
+        if let Some(keyprotect) = &self.keyprotect {
+            keyprotect.validate().map_err(|e| ConfigError::Invalid {
+                setting: "keyprotect".into(),
+                message: e.to_string(),
+            })?;
+        }
+        if self.root.provider == RootProvider::Keyprotect && self.keyprotect.is_none() {
+            return Err(ConfigError::Invalid {
+                setting: "root.provider".into(),
+                message: "\"keyprotect\" needs a [keyprotect] table".into(),
+            });
+        }
         Ok(())
     }
 }
@@ -218,6 +258,47 @@ mod tests {
         let text = include_str!("../config.example.toml");
         let parsed = Config::from_toml(text, "config.example.toml").unwrap();
         assert_eq!(parsed, Config::default());
+    }
+
+    #[test]
+    fn example_keyprotect_table_documents_its_defaults() {
+        let text = include_str!("../config.example.toml");
+        let table = text
+            .split_once("# [keyprotect]")
+            .expect("the example has a commented [keyprotect] table")
+            .1;
+        // Settings without a default (or exclusive with region) stay commented out.
+        let optional = [
+            "endpoint",
+            "iam_endpoint",
+            "key_ring",
+            "api_key_file",
+            "ca_file",
+            "proxy",
+            "max_unreachable",
+        ];
+        let mut uncommented = String::from("[keyprotect]\n");
+        for line in table.lines().filter_map(|l| l.strip_prefix("# ")) {
+            if let Some((name, _)) = line.split_once(" = ")
+                && !name.contains(' ')
+                && !optional.contains(&name)
+            {
+                uncommented.push_str(line);
+                uncommented.push('\n');
+            }
+        }
+        let parsed = Config::from_toml(&uncommented, "example [keyprotect]").unwrap();
+        let keyprotect = parsed.keyprotect.unwrap();
+        let mut expected = crate::keyprotect::KeyProtectConfig::new(
+            &keyprotect.instance_id,
+            &keyprotect.root_key_id,
+            "unused",
+            "unused",
+        );
+        expected.endpoint = None;
+        expected.iam_endpoint = None;
+        expected.region = Some("us-south".into());
+        assert_eq!(keyprotect, expected);
     }
 
     #[test]
@@ -246,6 +327,23 @@ mod tests {
         assert_eq!(config.server.listen.port(), 15696);
         assert_eq!(config.tls.server_key_type, ServerKeyType::EcdsaP256);
         assert_eq!(config.tls.pinned_fingerprints().unwrap(), vec![[0xAB; 32]]);
+    }
+
+    #[test]
+    fn keyprotect_root_needs_a_valid_keyprotect_table() {
+        let err = Config::from_toml("[root]\nprovider = \"keyprotect\"\n", "t").unwrap_err();
+        assert!(err.to_string().contains("[keyprotect]"), "{err}");
+        let table = "[keyprotect]\ninstance_id = \"i-1\"\nroot_key_id = \"k-1\"\n";
+        let err = Config::from_toml(table, "t").unwrap_err();
+        assert!(err.to_string().contains("region"), "{err}");
+        let text = format!(
+            "[root]\nprovider = \"keyprotect\"\n{table}region = \"us-south\"\nsync_interval = \"2s\"\n"
+        );
+        let config = Config::from_toml(&text, "t").unwrap();
+        assert_eq!(config.root.provider, RootProvider::Keyprotect);
+        let keyprotect = config.keyprotect.unwrap();
+        assert_eq!(keyprotect.sync_interval, Duration::from_secs(2));
+        assert_eq!(keyprotect.max_unreachable, None);
     }
 
     #[test]

@@ -9,10 +9,13 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+mod cli;
+
 use keyward::client::{self, KmipClient};
-use keyward::config::Config;
+use keyward::config::{Config, RootProvider};
 use keyward::kmip::{names, tag};
 use keyward::pki;
+use keyward::server::root_sync::RootSync;
 use keyward::server::setup::Appliance;
 use keyward::server::{Server, ServerOptions};
 use keyward::ttlv::{self, Item, Limits, Value};
@@ -47,6 +50,20 @@ enum Command {
     Init {
         #[command(flatten)]
         setup: SetupArgs,
+        /// Root key provider, overriding [root] provider: "local" or "keyprotect" (needs the
+        /// [keyprotect] table in --config).
+        #[arg(long, value_name = "local|keyprotect")]
+        root: Option<keyward::config::RootProvider>,
+    },
+    /// Manage the root key that wraps the master key.
+    Root {
+        #[command(subcommand)]
+        command: cli::root::RootCommand,
+    },
+    /// Show the root key state the running server last recorded (sealed, Key Protect outage).
+    Status {
+        #[command(flatten)]
+        setup: SetupArgs,
     },
     /// Manage the client certificates KMIP clients (such as vCenter) present.
     Client {
@@ -58,7 +75,7 @@ enum Command {
 }
 
 #[derive(Args)]
-struct SetupArgs {
+pub(crate) struct SetupArgs {
     /// Directory holding certificates, the root key and the database (default ./keyward-data,
     /// or data_dir from the configuration file).
     #[arg(long, value_name = "DIR")]
@@ -120,7 +137,9 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve { setup, listen } => serve(&setup, listen),
-        Command::Init { setup } => init(&setup).map(|_| ()),
+        Command::Init { setup, root } => init(&setup, root).map(|_| ()),
+        Command::Root { command } => cli::root::run(&command),
+        Command::Status { setup } => cli::status::run(&setup),
         Command::Client {
             command: ClientCommand::Issue { name, out, setup },
         } => issue(&setup, &name, &out),
@@ -135,7 +154,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn load_config(setup: &SetupArgs) -> Result<Config, String> {
+pub(crate) fn load_config(setup: &SetupArgs) -> Result<Config, String> {
     let mut config = match &setup.config {
         Some(path) => Config::load(path).map_err(|e| e.to_string())?,
         None => Config::default(),
@@ -146,8 +165,11 @@ fn load_config(setup: &SetupArgs) -> Result<Config, String> {
     Ok(config)
 }
 
-fn init(setup: &SetupArgs) -> Result<Appliance, String> {
-    let config = load_config(setup)?;
+fn init(setup: &SetupArgs, root: Option<RootProvider>) -> Result<Appliance, String> {
+    let mut config = load_config(setup)?;
+    if let Some(root) = root {
+        config.root.provider = root;
+    }
     let appliance = Appliance::open(config).map_err(|e| e.to_string())?;
     let data_dir = &appliance.config.data_dir;
     if appliance.pki.created {
@@ -160,6 +182,10 @@ fn init(setup: &SetupArgs) -> Result<Appliance, String> {
         "server certificate SHA-256 fingerprint: {}",
         pki::fingerprint_hex(&appliance.pki.server_fingerprint)
     );
+    println!("appliance id: {}", appliance.appliance_id);
+    if let Some(reason) = &appliance.sealed_at_start {
+        println!("SEALED (no key material is served until the root key is back): {reason}");
+    }
     println!("issue a client certificate with (server stopped):");
     println!(
         "  keyward client issue --name NAME --out DIR --data-dir {}",
@@ -170,7 +196,7 @@ fn init(setup: &SetupArgs) -> Result<Appliance, String> {
 }
 
 fn serve(setup: &SetupArgs, listen: Option<SocketAddr>) -> Result<(), String> {
-    let mut appliance = init(setup)?;
+    let mut appliance = init(setup, None)?;
     if let Some(addr) = listen {
         appliance.config.server.listen = addr;
     }
@@ -178,10 +204,14 @@ fn serve(setup: &SetupArgs, listen: Option<SocketAddr>) -> Result<(), String> {
     let options = ServerOptions::from_settings(&appliance.config.server);
     let mut server = Server::bind(options, services).map_err(|e| e.to_string())?;
     server.handle_signals().map_err(|e| e.to_string())?;
+    // Started before "listening" is announced, so the status file exists by then.
+    let root_sync = RootSync::start(&appliance).map_err(|e| e.to_string())?;
     println!("listening on {}", server.local_addr());
     let _ = std::io::stdout().flush();
     log::info!("KMIP server listening on {}", server.local_addr());
-    server.run().map_err(|e| e.to_string())
+    let result = server.run().map_err(|e| e.to_string());
+    root_sync.shutdown();
+    result
 }
 
 fn issue(setup: &SetupArgs, name: &str, out: &Path) -> Result<(), String> {

@@ -54,6 +54,8 @@ pub enum EngineError {
     NotQuantumSafe,
     #[error("object {0} lacks the requested cryptographic usage")]
     IncompatibleUsageMask(String),
+    #[error("the root key is unavailable, so no key material is released or created: {0}")]
+    RootKeyUnavailable(String),
 }
 
 impl EngineError {
@@ -96,7 +98,8 @@ impl EngineError {
             EngineError::Store(_)
             | EngineError::Seal(_)
             | EngineError::CorruptMetadata(_)
-            | EngineError::Random => ResultReason::GeneralFailure,
+            | EngineError::Random
+            | EngineError::RootKeyUnavailable(_) => ResultReason::GeneralFailure,
         }
     }
 

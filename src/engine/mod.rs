@@ -7,6 +7,7 @@
 //! if the commit fails, the server sends [`Engine::failure_response`] instead.
 
 mod error;
+mod gate;
 mod object;
 mod ops;
 mod overlay;
@@ -18,6 +19,7 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 pub use error::EngineError;
+pub use gate::KeyGate;
 
 use crate::kmip::enums::{BatchErrorContinuationOption, ResultReason, ResultStatus};
 use crate::kmip::message::{self, Parsed, ProtocolVersion, RequestMessage, ResponseBatchItem};
@@ -100,7 +102,7 @@ pub enum Prepared {
 
 pub struct Engine {
     config: EngineConfig,
-    master: Arc<MasterKey>,
+    master: Arc<KeyGate>,
 }
 
 fn now() -> i64 {
@@ -118,7 +120,17 @@ fn refusal(version: ProtocolVersion, reason: ResultReason, text: String) -> Vec<
 
 impl Engine {
     pub fn new(config: EngineConfig, master: Arc<MasterKey>) -> Engine {
+        Engine::with_gate(config, Arc::new(KeyGate::unsealed(master)))
+    }
+
+    /// An engine whose master key can be withdrawn and restored while it runs (Key Protect).
+    pub fn with_gate(config: EngineConfig, master: Arc<KeyGate>) -> Engine {
         Engine { config, master }
+    }
+
+    /// The master key slot, for whoever seals and unseals the appliance.
+    pub fn gate(&self) -> &Arc<KeyGate> {
+        &self.master
     }
 
     /// Decodes one framed request message (header included) and classifies it.
@@ -292,7 +304,7 @@ impl Engine {
             client: &request.client,
             version,
             overlay: Overlay::new(view),
-            master: &self.master,
+            master: self.master.current(),
             vendor_identification: &self.config.vendor_identification,
             placeholder: None,
             now: now(),

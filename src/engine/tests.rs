@@ -2286,3 +2286,66 @@ fn operation_policy_name_from_1x_clients_is_kept() {
         )]
     );
 }
+
+#[test]
+fn sealed_gate_refuses_key_material_but_answers_metadata_and_unseals_in_place() {
+    let key = || MasterKey::from_bytes(zeroize::Zeroizing::new([9u8; 32]));
+    let h = Harness {
+        engine: Engine::new(EngineConfig::default(), Arc::new(key())),
+        store: MemoryStore::new(),
+    };
+    let c = client("vcenter");
+    let u = h.create_aes(&c, V14, vec![]);
+    let before = key_material(&h.one(&c, V14, Operation::Get, vec![uid(&u)]));
+
+    h.engine
+        .gate()
+        .seal("the root key is disabled in Key Protect");
+    assert!(h.engine.gate().is_sealed());
+    let refused = |item: &Item| {
+        failed_with(item, ResultReason::GeneralFailure);
+        let Some(Value::TextString(text)) = item.child(tag::RESULT_MESSAGE).map(|m| &m.value)
+        else {
+            panic!("no Result Message: {item:?}")
+        };
+        assert!(text.contains("root key is unavailable"), "{text}");
+        assert!(text.contains("disabled"), "{text}");
+    };
+    refused(&h.one(&c, V14, Operation::Get, vec![uid(&u)]));
+    refused(&h.one(&c, V21, Operation::Get, vec![uid(&u)]));
+    refused(&h.one(
+        &c,
+        V14,
+        Operation::Create,
+        vec![
+            enumeration(tag::OBJECT_TYPE, 2),
+            st(
+                tag::TEMPLATE_ATTRIBUTE,
+                vec![
+                    attr1("Cryptographic Algorithm", Value::Enumeration(3)),
+                    attr1("Cryptographic Length", Value::Integer(256)),
+                ],
+            ),
+        ],
+    ));
+    refused(&h.one(&c, V14, Operation::ReKey, vec![uid(&u)]));
+    // Nothing that needs no key material is refused.
+    let dv = h.one(&c, V14, Operation::DiscoverVersions, vec![]);
+    assert_eq!(status(&dv), ResultStatus::Success);
+    let q = h.one(
+        &c,
+        V14,
+        Operation::Query,
+        vec![enumeration(tag::QUERY_FUNCTION, 1)],
+    );
+    assert_eq!(status(&q), ResultStatus::Success);
+    assert_eq!(state_v1(&h, &c, V14, &u), State::PreActive);
+    let activate = h.one(&c, V14, Operation::Activate, vec![uid(&u)]);
+    assert_eq!(status(&activate), ResultStatus::Success, "{activate:?}");
+
+    h.engine.gate().install(key());
+    assert!(!h.engine.gate().is_sealed());
+    let after = h.one(&c, V14, Operation::Get, vec![uid(&u)]);
+    assert_eq!(status(&after), ResultStatus::Success, "{after:?}");
+    assert_eq!(key_material(&after), before);
+}

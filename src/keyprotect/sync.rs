@@ -227,6 +227,9 @@ pub enum SyncEvent {
     Reachable { after: Duration },
     /// A step failed in a way that needs an operator (e.g. storing a rewrap failed).
     Alarm(String),
+    /// A poll finished, whatever it found; the status already shows its outcome. Lets a
+    /// status display stay current between state changes.
+    Polled,
 }
 
 impl std::fmt::Debug for SyncEvent {
@@ -243,6 +246,7 @@ impl std::fmt::Debug for SyncEvent {
             }
             SyncEvent::Reachable { after } => write!(f, "Reachable({after:?})"),
             SyncEvent::Alarm(text) => write!(f, "Alarm({text})"),
+            SyncEvent::Polled => f.write_str("Polled"),
         }
     }
 }
@@ -286,7 +290,26 @@ pub struct SyncHandle {
     thread: Option<JoinHandle<()>>,
 }
 
+/// Reads the sync thread's status from anywhere, e.g. inside the event sink (which runs before
+/// [`spawn`] has returned the handle).
+#[derive(Clone)]
+pub struct StatusReader(Arc<Shared>);
+
+impl StatusReader {
+    pub fn status(&self) -> SyncStatus {
+        self.0
+            .status
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+}
+
 impl SyncHandle {
+    pub fn status_reader(&self) -> StatusReader {
+        StatusReader(Arc::clone(&self.shared))
+    }
+
     pub fn status(&self) -> SyncStatus {
         self.shared
             .status
@@ -404,6 +427,7 @@ impl Driver {
             }
         });
         self.apply(&result);
+        (self.sink)(SyncEvent::Polled);
     }
 
     /// Runs the machine on an observation and carries out its actions; a follow-up call that

@@ -137,7 +137,8 @@ fn unwrap_stored(
             provider: provider.name().to_string(),
             message: format!(
                 "the store's master key is wrapped by root key provider \"{stored_provider}\"; \
-                 configure that provider (migrating between providers is not supported yet)"
+                 configure that provider, or move the master key with the server stopped: \
+                 `keyward root migrate --to local|keyprotect`"
             ),
         });
     }

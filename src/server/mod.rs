@@ -7,8 +7,10 @@ mod connection;
 mod event_loop;
 pub mod identity;
 mod ratelimit;
+pub mod root_sync;
 pub mod setup;
 pub mod signals;
+pub mod status_file;
 pub mod tls;
 
 use std::net::SocketAddr;
@@ -43,6 +45,8 @@ pub enum ServerError {
     Seal(#[from] crate::seal::SealError),
     #[error("store: {0}")]
     Store(#[from] crate::store::StoreError),
+    #[error("IBM Key Protect: {0}")]
+    KeyProtect(crate::keyprotect::KpError),
 }
 
 impl ServerError {

@@ -11,16 +11,20 @@ use zeroize::Zeroizing;
 use super::tls::TlsMaterial;
 use super::{ServerError, ServerOptions, Services};
 use crate::config::{Config, RootProvider};
-use crate::engine::{Engine, EngineConfig};
+use crate::engine::{Engine, EngineConfig, KeyGate};
+use crate::keyprotect::{self, KeyProtectConfig, KeyProtectRoot};
 use crate::pki::{self, AppliancePki};
 use crate::seal::local::LocalRoot;
-use crate::seal::{self, RootKeyProvider};
+use crate::seal::{self, META_MASTER_KEY_PROVIDER, META_WRAPPED_MASTER_KEY, RootKeyProvider};
 use crate::store::Store;
 use crate::store::redb::RedbStore;
 
 pub const ROOT_KEY_FILE: &str = "root.key";
 pub const PASSPHRASE_PARAMS_FILE: &str = "root.argon2";
 pub const DATABASE_FILE: &str = "keyward.redb";
+/// Meta key of this appliance's id (a UUID made on first run). Key Protect wraps of the
+/// master key are bound to it, so another appliance's wrapped key does not open here.
+pub const META_APPLIANCE_ID: &str = "appliance.id";
 
 /// Everything a running appliance needs, opened and checked.
 pub struct Appliance {
@@ -28,6 +32,11 @@ pub struct Appliance {
     pub pki: AppliancePki,
     pub engine: Arc<Engine>,
     pub store: Arc<dyn Store>,
+    pub appliance_id: String,
+    /// With `[root] provider = "keyprotect"`: the root key the sync thread watches.
+    pub keyprotect: Option<Arc<KeyProtectRoot>>,
+    /// Why the appliance started sealed (Key Protect refused or could not be reached).
+    pub sealed_at_start: Option<String>,
 }
 
 impl Appliance {
@@ -36,20 +45,47 @@ impl Appliance {
         let data_dir = config.data_dir.clone();
         create_private_dir(&data_dir)?;
         let pki = pki::ensure_appliance_pki(&data_dir, config.tls.server_key_type)?;
-        let root = open_root(&config)?;
         let store = RedbStore::open(&data_dir.join(DATABASE_FILE))?;
-        let master = seal::open_master_key(&store, root.as_ref())?;
+        let appliance_id = ensure_appliance_id(&store)?;
+        let (gate, keyprotect, sealed_at_start) = match config.root.provider {
+            RootProvider::Local => {
+                let root = open_local_root(&config)?;
+                let master = seal::open_master_key(&store, root.as_ref())?;
+                (KeyGate::unsealed(Arc::new(master)), None, None)
+            }
+            RootProvider::Keyprotect => {
+                let kp_config = keyprotect_config(&config)?;
+                let root = Arc::new(
+                    KeyProtectRoot::from_config(kp_config, &appliance_id)
+                        .map_err(ServerError::KeyProtect)?,
+                );
+                match open_with_keyprotect(&store, &root)? {
+                    Ok(master) => (KeyGate::unsealed(Arc::new(master)), Some(root), None),
+                    Err(reason) => {
+                        log::error!(
+                            "starting SEALED: {reason}; Discover Versions and Query are \
+                             answered, key material is not; Key Protect is polled every {} s",
+                            kp_config.sync_interval.as_secs_f64()
+                        );
+                        (KeyGate::sealed(reason.clone()), Some(root), Some(reason))
+                    }
+                }
+            }
+        };
         let engine_config = EngineConfig {
             limits: ServerOptions::from_settings(&config.server).limits,
             max_batch_items: config.server.max_batch_items,
             ..EngineConfig::default()
         };
-        let engine = Arc::new(Engine::new(engine_config, Arc::new(master)));
+        let engine = Arc::new(Engine::with_gate(engine_config, Arc::new(gate)));
         Ok(Appliance {
             config,
             pki,
             engine,
             store: Arc::new(store),
+            appliance_id,
+            keyprotect,
+            sealed_at_start,
         })
     }
 
@@ -73,31 +109,122 @@ impl Appliance {
     }
 }
 
-fn open_root(config: &Config) -> Result<Box<dyn RootKeyProvider>, ServerError> {
-    match config.root.provider {
-        RootProvider::Local => match &config.root.passphrase_file {
-            None => Ok(Box::new(LocalRoot::open_or_create(
-                &config.data_dir.join(ROOT_KEY_FILE),
-            )?)),
-            Some(path) => {
-                let text = Zeroizing::new(
-                    fs::read_to_string(path)
-                        .map_err(|e| ServerError::io(format!("reading {}", path.display()), e))?,
-                );
-                let passphrase = text.trim_end_matches(['\n', '\r']);
-                if passphrase.is_empty() {
-                    return Err(ServerError::Io {
-                        what: format!("passphrase file {}", path.display()),
-                        message: "is empty".into(),
-                    });
-                }
-                let params = config.data_dir.join(PASSPHRASE_PARAMS_FILE);
-                Ok(Box::new(LocalRoot::from_passphrase(
-                    passphrase.as_bytes(),
-                    &params,
-                )?))
+/// The appliance id from the store, made (and committed) on first run.
+pub fn ensure_appliance_id(store: &dyn Store) -> Result<String, ServerError> {
+    if let Some(id) = read_appliance_id(store)? {
+        return Ok(id);
+    }
+    let mut txn = store.write()?;
+    // Checked again under the writer lock: a second opener must not replace the id.
+    if let Some(id) = txn.get_meta(META_APPLIANCE_ID)? {
+        return Ok(String::from_utf8_lossy(&id).into_owned());
+    }
+    let id = new_uuid()?;
+    txn.put_meta(META_APPLIANCE_ID, id.as_bytes())?;
+    txn.commit()?;
+    log::info!("this appliance's id is {id}");
+    Ok(id)
+}
+
+pub fn read_appliance_id(store: &dyn Store) -> Result<Option<String>, ServerError> {
+    let view = store.read()?;
+    Ok(view
+        .get_meta(META_APPLIANCE_ID)?
+        .map(|id| String::from_utf8_lossy(&id).into_owned()))
+}
+
+fn new_uuid() -> Result<String, ServerError> {
+    let mut b = [0u8; 16];
+    getrandom::fill(&mut b).map_err(|e| ServerError::Io {
+        what: "generating the appliance id".into(),
+        message: e.to_string(),
+    })?;
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h = hex::encode(b);
+    Ok(format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    ))
+}
+
+/// The provider name recorded beside the stored master key, if the store has one.
+pub fn stored_provider(store: &dyn Store) -> Result<Option<String>, ServerError> {
+    let view = store.read()?;
+    Ok(view
+        .get_meta(META_MASTER_KEY_PROVIDER)?
+        .map(|p| String::from_utf8_lossy(&p).into_owned()))
+}
+
+pub fn keyprotect_config(config: &Config) -> Result<&KeyProtectConfig, ServerError> {
+    config.keyprotect.as_ref().ok_or_else(|| {
+        ServerError::Config(crate::config::ConfigError::Invalid {
+            setting: "keyprotect".into(),
+            message: "the Key Protect root needs a [keyprotect] table".into(),
+        })
+    })
+}
+
+/// Opens the master key with Key Protect. The outer error is fatal (a store wrapped by another
+/// provider, or a first run Key Protect cannot serve); the inner one is a root key refused or
+/// unreachable on an initialised store, with which the appliance starts sealed.
+fn open_with_keyprotect(
+    store: &dyn Store,
+    root: &KeyProtectRoot,
+) -> Result<Result<seal::MasterKey, String>, ServerError> {
+    let initialised = store.read()?.get_meta(META_WRAPPED_MASTER_KEY)?.is_some();
+    match stored_provider(store)? {
+        Some(provider) if provider != RootKeyProvider::name(root) => {
+            return Err(ServerError::Seal(seal::SealError::Provider {
+                provider: RootKeyProvider::name(root).into(),
+                message: format!(
+                    "the store's master key is wrapped by root key provider \"{provider}\"; \
+                     with the server stopped, run `keyward root migrate --to keyprotect` first"
+                ),
+            }));
+        }
+        _ => {}
+    }
+    if !initialised {
+        // First run: the key must be usable as a root, or there is nothing to start with.
+        root.preflight().map_err(ServerError::KeyProtect)?;
+        return Ok(Ok(keyprotect::open::open_master_key(store, root)?));
+    }
+    let opened = root
+        .preflight()
+        .map_err(|e| e.to_string())
+        .and_then(|_| keyprotect::open::open_master_key(store, root).map_err(|e| e.to_string()));
+    Ok(opened)
+}
+
+/// The local root key provider `config` names (root key file or passphrase).
+pub fn open_local_root(config: &Config) -> Result<Box<dyn RootKeyProvider>, ServerError> {
+    match &config.root.passphrase_file {
+        None => Ok(Box::new(LocalRoot::open_or_create(
+            &config.data_dir.join(ROOT_KEY_FILE),
+        )?)),
+        Some(path) => {
+            let text = Zeroizing::new(
+                fs::read_to_string(path)
+                    .map_err(|e| ServerError::io(format!("reading {}", path.display()), e))?,
+            );
+            let passphrase = text.trim_end_matches(['\n', '\r']);
+            if passphrase.is_empty() {
+                return Err(ServerError::Io {
+                    what: format!("passphrase file {}", path.display()),
+                    message: "is empty".into(),
+                });
             }
-        },
+            let params = config.data_dir.join(PASSPHRASE_PARAMS_FILE);
+            Ok(Box::new(LocalRoot::from_passphrase(
+                passphrase.as_bytes(),
+                &params,
+            )?))
+        }
     }
 }
 
@@ -114,4 +241,22 @@ pub fn create_private_dir(dir: &Path) -> Result<(), ServerError> {
         .map_err(|e| ServerError::io(format!("creating data directory {}", dir.display()), e))?;
     fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
         .map_err(|e| ServerError::io(format!("restricting data directory {}", dir.display()), e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::memory::MemoryStore;
+
+    #[test]
+    fn appliance_id_is_made_once_and_kept() {
+        let store = MemoryStore::new();
+        assert_eq!(read_appliance_id(&store).unwrap(), None);
+        let id = ensure_appliance_id(&store).unwrap();
+        assert_eq!(id.len(), 36);
+        assert_eq!(id.as_bytes()[14], b'4', "a version-4 UUID: {id}");
+        assert_eq!(ensure_appliance_id(&store).unwrap(), id);
+        assert_eq!(read_appliance_id(&store).unwrap(), Some(id.clone()));
+        assert_ne!(ensure_appliance_id(&MemoryStore::new()).unwrap(), id);
+    }
 }

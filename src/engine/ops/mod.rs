@@ -13,6 +13,8 @@ use locate::*;
 use objects::*;
 use server_info::*;
 
+use std::sync::Arc;
+
 use sha2::{Digest as _, Sha256};
 use zeroize::Zeroizing;
 
@@ -75,7 +77,8 @@ pub struct Ctx<'a> {
     pub client: &'a ClientIdentity,
     pub version: ProtocolVersion,
     pub overlay: Overlay<'a>,
-    pub master: &'a MasterKey,
+    /// The master key, or why the appliance is sealed (snapshot taken when the message began).
+    pub master: Result<Arc<MasterKey>, String>,
     pub vendor_identification: &'a str,
     /// The ID Placeholder: the last UID an operation of this batch produced or located.
     pub placeholder: Option<String>,
@@ -165,9 +168,15 @@ impl Ctx<'_> {
         ))
     }
 
+    fn master_key(&self) -> Result<&MasterKey, EngineError> {
+        self.master
+            .as_deref()
+            .map_err(|reason| EngineError::RootKeyUnavailable(reason.clone()))
+    }
+
     fn seal(&self, uid: &str, generation: u64, material: &[u8]) -> Result<Vec<u8>, EngineError> {
         Ok(self
-            .master
+            .master_key()?
             .seal(&ManagedObject::sealing_aad(uid, generation), material)?)
     }
 
@@ -180,7 +189,7 @@ impl Ctx<'_> {
             .sealed_material
             .as_ref()
             .ok_or_else(|| EngineError::Destroyed(stored.uid.clone()))?;
-        Ok(self.master.unseal(
+        Ok(self.master_key()?.unseal(
             &ManagedObject::sealing_aad(&stored.uid, managed.material_generation),
             sealed,
         )?)

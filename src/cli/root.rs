@@ -1,0 +1,127 @@
+//! `keyward root migrate`: moves the master key to another root key provider while the server
+//! is stopped. Only the wrapped master key changes; no sealed object is rewritten.
+
+use clap::Subcommand;
+
+use keyward::config::{Config, RootProvider};
+use keyward::keyprotect::KeyProtectRoot;
+use keyward::keyprotect::migrate::migrate_root;
+use keyward::seal::RootKeyProvider;
+use keyward::seal::local::{FILE_PROVIDER, LocalRoot, PASSPHRASE_PROVIDER};
+use keyward::server::setup::{
+    DATABASE_FILE, ROOT_KEY_FILE, ensure_appliance_id, keyprotect_config, open_local_root,
+    stored_provider,
+};
+use keyward::store::redb::RedbStore;
+
+use crate::{SetupArgs, load_config};
+
+#[derive(Subcommand)]
+pub enum RootCommand {
+    /// Rewrap the master key under another root key provider, in one transaction. Stop the
+    /// server first. `--to local` uses <data_dir>/root.key (created if absent) or
+    /// [root] passphrase_file; `--to keyprotect` uses the [keyprotect] table of --config.
+    /// Afterwards set [root] provider to the new provider.
+    Migrate {
+        /// The provider to move to: "local" or "keyprotect".
+        #[arg(long, value_name = "local|keyprotect")]
+        to: RootProvider,
+        #[command(flatten)]
+        setup: SetupArgs,
+    },
+}
+
+pub fn run(command: &RootCommand) -> Result<(), String> {
+    match command {
+        RootCommand::Migrate { to, setup } => migrate(*to, &load_config(setup)?),
+    }
+}
+
+fn migrate(to: RootProvider, config: &Config) -> Result<(), String> {
+    let database = config.data_dir.join(DATABASE_FILE);
+    if !database.exists() {
+        return Err(format!(
+            "no database at {}; run `keyward init` first",
+            database.display()
+        ));
+    }
+    let store = RedbStore::open(&database)
+        .map_err(|e| format!("{e} (is the server still running? stop it first)"))?;
+    let appliance_id = ensure_appliance_id(&store).map_err(|e| e.to_string())?;
+    let from_name = stored_provider(&store)
+        .map_err(|e| e.to_string())?
+        .ok_or("the store has no master key yet; run `keyward init` first")?;
+    let from = stored_root(&from_name, config, &appliance_id)?;
+    let target: Box<dyn RootKeyProvider> = match to {
+        RootProvider::Local => open_local_root(config).map_err(|e| e.to_string())?,
+        RootProvider::Keyprotect => {
+            let root = keyprotect_root(config, &appliance_id)?;
+            root.preflight()
+                .map_err(|e| format!("the configured root key cannot serve: {e}"))?;
+            Box::new(root)
+        }
+    };
+    if target.name() == from_name {
+        return Err(format!(
+            "the master key is already wrapped by \"{from_name}\"; nothing to do"
+        ));
+    }
+    migrate_root(&store, from.as_ref(), target.as_ref()).map_err(|e| e.to_string())?;
+    println!(
+        "the master key is now wrapped by root key provider \"{}\" (was \"{from_name}\")",
+        target.name()
+    );
+    println!(
+        "before starting the server, set in the configuration file:\n  [root]\n  provider = \"{}\"",
+        to.name()
+    );
+    if from_name == FILE_PROVIDER {
+        println!(
+            "{} no longer opens the master key; keep it only as long as you keep backups \
+             made before this migration",
+            config.data_dir.join(ROOT_KEY_FILE).display()
+        );
+    }
+    Ok(())
+}
+
+/// The provider that wrapped the stored master key, built from its recorded name.
+fn stored_root(
+    name: &str,
+    config: &Config,
+    appliance_id: &str,
+) -> Result<Box<dyn RootKeyProvider>, String> {
+    match name {
+        FILE_PROVIDER => {
+            let path = config.data_dir.join(ROOT_KEY_FILE);
+            if !path.exists() {
+                return Err(format!(
+                    "the master key is wrapped by the local root key file, but {} is missing",
+                    path.display()
+                ));
+            }
+            Ok(Box::new(
+                LocalRoot::open_or_create(&path).map_err(|e| e.to_string())?,
+            ))
+        }
+        PASSPHRASE_PROVIDER => {
+            if config.root.passphrase_file.is_none() {
+                return Err(
+                    "the master key is wrapped by a passphrase root: give --config \
+                            with [root] passphrase_file"
+                        .into(),
+                );
+            }
+            open_local_root(config).map_err(|e| e.to_string())
+        }
+        "keyprotect" => Ok(Box::new(keyprotect_root(config, appliance_id)?)),
+        other => Err(format!(
+            "unknown root key provider \"{other}\" in the store"
+        )),
+    }
+}
+
+fn keyprotect_root(config: &Config, appliance_id: &str) -> Result<KeyProtectRoot, String> {
+    let kp_config = keyprotect_config(config).map_err(|e| e.to_string())?;
+    KeyProtectRoot::from_config(kp_config, appliance_id).map_err(|e| e.to_string())
+}

@@ -1,0 +1,620 @@
+//! The `keyward` binary with Key Protect as its root of trust, against the loopback emulator:
+//! init, restart, rotation, revocation (disable, delete), outages, throttling, and moving the
+//! master key between the local root and Key Protect.
+//!
+//! Short intervals come from the configuration file only (the settings an operator uses):
+//! sync_interval 200ms, request_timeout 1s, max_attempts 3, retry_backoff 20ms,
+//! retry_backoff_max 100ms, and max_unreachable 1s in its own test. Every wait is a bounded
+//! poll (at most `WAIT`); no assertion depends on how long something took.
+
+#[path = "support/kp_emulator/mod.rs"]
+mod kp_emulator;
+
+use std::io::BufRead;
+use std::net::SocketAddr;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use keyward::client::{self, KmipClient};
+use keyward::keyprotect::provider::stored_key_version;
+use keyward::kmip::{names, tag};
+use keyward::pki::{self, IssuedClient};
+use keyward::seal::{META_MASTER_KEY_PROVIDER, META_WRAPPED_MASTER_KEY};
+use keyward::server::setup::DATABASE_FILE;
+use keyward::server::status_file::{self, ApplianceStatus};
+use keyward::store::Store;
+use keyward::store::redb::RedbStore;
+use keyward::ttlv::{self, Item, Limits, Value};
+use kp_emulator::{API_KEY, Emulator, INSTANCE_ID, Outage, ROOT_KEY_ID};
+
+const BIN: &str = env!("CARGO_BIN_EXE_keyward");
+/// Upper bound of every wait; the sync interval is 200ms, so this is dozens of intervals.
+const WAIT: Duration = Duration::from_secs(20);
+const OPERATION_FAILED: u32 = 1;
+
+/// A data directory, a client certificate, and configuration files for both roots.
+struct Site {
+    _dir: tempfile::TempDir,
+    data: PathBuf,
+    kp_config: PathBuf,
+    local_config: PathBuf,
+    client: Option<IssuedClient>,
+    out: PathBuf,
+}
+
+impl Site {
+    fn new(emu: &Emulator) -> Site {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let api_key = dir.path().join("kp.apikey");
+        std::fs::write(&api_key, format!("{API_KEY}\n")).unwrap();
+        std::fs::set_permissions(&api_key, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let kp_config = dir.path().join("keyprotect.toml");
+        std::fs::write(
+            &kp_config,
+            format!(
+                r#"
+[root]
+provider = "keyprotect"
+
+[keyprotect]
+instance_id = "{INSTANCE_ID}"
+root_key_id = "{ROOT_KEY_ID}"
+endpoint = "{}"
+iam_endpoint = "{}"
+api_key_file = "{}"
+sync_interval = "200ms"
+request_timeout = "1s"
+max_attempts = 3
+retry_backoff = "20ms"
+retry_backoff_max = "100ms"
+"#,
+                emu.base_url(),
+                emu.iam_url(),
+                api_key.display()
+            ),
+        )
+        .unwrap();
+        // The [keyprotect] table stays, so `root migrate --to local` can still open the
+        // Key Protect wrap it moves away from.
+        let local_config = dir.path().join("local.toml");
+        let text = std::fs::read_to_string(&kp_config)
+            .unwrap()
+            .replace("provider = \"keyprotect\"", "provider = \"local\"");
+        std::fs::write(&local_config, text).unwrap();
+        let out = dir.path().join("client");
+        Site {
+            _dir: dir,
+            data,
+            kp_config,
+            local_config,
+            client: None,
+            out,
+        }
+    }
+
+    fn keyward(&self, args: &[&str], config: &Path) -> Output {
+        Command::new(BIN)
+            .args(args)
+            .arg("--data-dir")
+            .arg(&self.data)
+            .arg("--config")
+            .arg(config)
+            .output()
+            .unwrap()
+    }
+
+    fn init(&mut self, root: &str) {
+        let config = if root == "keyprotect" {
+            self.kp_config.clone()
+        } else {
+            self.local_config.clone()
+        };
+        let output = self.keyward(&["init", "--root", root], &config);
+        assert!(output.status.success(), "{}", text(&output.stderr));
+        assert!(text(&output.stdout).contains("appliance id: "));
+        self.client = Some(pki::issue_client(&self.data, "vcenter", &self.out).unwrap());
+    }
+
+    fn serve(&self, config: &Path) -> Server {
+        // Appended to, so the log covers every run of the test.
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.data.join("serve.log"))
+            .unwrap();
+        let mut child = Command::new(BIN)
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(&self.data)
+            .arg("--config")
+            .arg(config)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+        let addr = loop {
+            match lines.next() {
+                Some(Ok(line)) => {
+                    if let Some(addr) = line.strip_prefix("listening on ") {
+                        break addr.parse::<SocketAddr>().unwrap();
+                    }
+                }
+                _ => {
+                    let status = child.wait().unwrap();
+                    panic!(
+                        "server exited ({status}) before listening: {}",
+                        std::fs::read_to_string(self.data.join("serve.log")).unwrap()
+                    );
+                }
+            }
+        };
+        Server {
+            child: Some(child),
+            addr,
+            client: self.client.clone().expect("init issued a client"),
+            data: self.data.clone(),
+        }
+    }
+
+    /// (provider name, root key version of the stored wrap) read from the stopped store.
+    fn stored_wrap(&self) -> (String, Option<String>) {
+        let store = RedbStore::open(&self.data.join(DATABASE_FILE)).unwrap();
+        let view = store.read().unwrap();
+        let provider = view.get_meta(META_MASTER_KEY_PROVIDER).unwrap().unwrap();
+        let blob = view.get_meta(META_WRAPPED_MASTER_KEY).unwrap().unwrap();
+        (
+            String::from_utf8(provider).unwrap(),
+            stored_key_version(&blob).ok(),
+        )
+    }
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+struct Server {
+    child: Option<Child>,
+    addr: SocketAddr,
+    client: IssuedClient,
+    data: PathBuf,
+}
+
+impl Server {
+    fn roundtrip(&self, request: &[u8]) -> (u32, Item) {
+        let tls =
+            client::tls_config(&self.client.ca_cert, &self.client.cert, &self.client.key).unwrap();
+        let mut connection = KmipClient::connect(
+            &format!("localhost:{}", self.addr.port()),
+            tls,
+            Duration::from_secs(10),
+        )
+        .unwrap();
+        let response = connection.roundtrip(request).unwrap();
+        connection.close();
+        outcome(&response)
+    }
+
+    fn create(&self) -> String {
+        let (status, item) = self.roundtrip(&create_aes256());
+        assert_eq!(status, 0, "create failed: {item:?}");
+        match &find(&item, tag::UNIQUE_IDENTIFIER).unwrap().value {
+            Value::TextString(uid) => uid.clone(),
+            other => panic!("uid {other:?}"),
+        }
+    }
+
+    fn get(&self, uid: &str) -> Result<Vec<u8>, String> {
+        let (status, item) = self.roundtrip(&get(uid));
+        if status != 0 {
+            assert_eq!(status, OPERATION_FAILED, "{item:?}");
+            return Err(result_message(&item));
+        }
+        match &find(&item, tag::KEY_MATERIAL).unwrap().value {
+            Value::ByteString(bytes) => Ok(bytes.clone()),
+            other => panic!("material {other:?}"),
+        }
+    }
+
+    fn discover_versions_answers(&self) -> bool {
+        let (status, item) = self.roundtrip(&request("DiscoverVersions", vec![]));
+        status == 0 && find(&item, tag::PROTOCOL_VERSION).is_some()
+    }
+
+    fn status(&self) -> ApplianceStatus {
+        status_file::read(&self.data).unwrap()
+    }
+
+    /// SIGTERM; the server must stop the sync thread and exit 0.
+    fn stop(mut self) {
+        let mut child = self.child.take().unwrap();
+        // SAFETY: plain kill(2) on the child we spawned and have not waited for.
+        assert_eq!(
+            unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) },
+            0
+        );
+        let status = child.wait().unwrap();
+        assert_eq!(status.code(), Some(0), "SIGTERM ends the server cleanly");
+        assert!(!self.status().serving, "the status file records the stop");
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Polls `check` until it holds, at most `WAIT`.
+fn wait_until(what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + WAIT;
+    while !check() {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn request(operation: &str, payload: Vec<Item>) -> Vec<u8> {
+    let version = Item::structure(
+        tag::PROTOCOL_VERSION,
+        vec![
+            Item::new(tag::PROTOCOL_VERSION_MAJOR, Value::Integer(1)),
+            Item::new(tag::PROTOCOL_VERSION_MINOR, Value::Integer(4)),
+        ],
+    );
+    let header = Item::structure(
+        tag::REQUEST_HEADER,
+        vec![version, Item::new(tag::BATCH_COUNT, Value::Integer(1))],
+    );
+    let op = names::enum_value(tag::OPERATION, operation).unwrap();
+    let item = Item::structure(
+        tag::BATCH_ITEM,
+        vec![
+            Item::new(tag::OPERATION, Value::Enumeration(op)),
+            Item::structure(tag::REQUEST_PAYLOAD, payload),
+        ],
+    );
+    ttlv::encode(&Item::structure(tag::REQUEST_MESSAGE, vec![header, item]))
+}
+
+fn create_aes256() -> Vec<u8> {
+    let attribute = |name: &str, value: Value| {
+        Item::structure(
+            tag::ATTRIBUTE,
+            vec![
+                Item::new(tag::ATTRIBUTE_NAME, Value::TextString(name.into())),
+                Item::new(tag::ATTRIBUTE_VALUE, value),
+            ],
+        )
+    };
+    request(
+        "Create",
+        vec![
+            Item::new(tag::OBJECT_TYPE, Value::Enumeration(2)),
+            Item::structure(
+                tag::TEMPLATE_ATTRIBUTE,
+                vec![
+                    attribute("Cryptographic Algorithm", Value::Enumeration(3)),
+                    attribute("Cryptographic Length", Value::Integer(256)),
+                    attribute("Cryptographic Usage Mask", Value::Integer(12)),
+                ],
+            ),
+        ],
+    )
+}
+
+fn get(uid: &str) -> Vec<u8> {
+    request(
+        "Get",
+        vec![Item::new(
+            tag::UNIQUE_IDENTIFIER,
+            Value::TextString(uid.into()),
+        )],
+    )
+}
+
+fn outcome(response: &[u8]) -> (u32, Item) {
+    let message = ttlv::decode(response, &Limits::default()).unwrap();
+    let item = message.child(tag::BATCH_ITEM).unwrap().clone();
+    let status = match item.child(tag::RESULT_STATUS).unwrap().value {
+        Value::Enumeration(s) => s,
+        ref other => panic!("result status {other:?}"),
+    };
+    (status, item)
+}
+
+fn result_message(item: &Item) -> String {
+    match item.child(tag::RESULT_MESSAGE).map(|m| &m.value) {
+        Some(Value::TextString(text)) => text.clone(),
+        other => panic!("no Result Message: {other:?}"),
+    }
+}
+
+fn find(item: &Item, wanted: u32) -> Option<&Item> {
+    if item.tag == wanted {
+        return Some(item);
+    }
+    item.children().iter().find_map(|c| find(c, wanted))
+}
+
+fn refused_as_sealed(result: Result<Vec<u8>, String>) -> bool {
+    match result {
+        Ok(_) => false,
+        Err(message) => {
+            assert!(message.contains("root key is unavailable"), "{message}");
+            true
+        }
+    }
+}
+
+/// Lets the emulator's "once per hour" rotation and 30-second state rules pass at once.
+fn after_an_hour(emu: &Emulator) {
+    emu.advance_clock(Duration::from_secs(3601));
+}
+
+#[test]
+fn init_restart_rotation_and_outage_keep_keys_served() {
+    let emu = Emulator::start();
+    let mut site = Site::new(&emu);
+    site.init("keyprotect");
+    let (provider, first_version) = site.stored_wrap();
+    assert_eq!(provider, "keyprotect");
+    assert_eq!(
+        first_version.as_deref(),
+        Some(emu.latest_version().as_str())
+    );
+
+    let server = site.serve(&site.kp_config);
+    let uid = server.create();
+    let material = server.get(&uid).unwrap();
+    server.stop();
+
+    // Restart: the master key is unwrapped by Key Protect again.
+    let server = site.serve(&site.kp_config);
+    assert_eq!(server.get(&uid).unwrap(), material);
+    wait_until("the sync thread has polled", || {
+        server.status().last_success_unix.is_some()
+    });
+    assert!(!server.status().sealed);
+
+    // Rotation is noticed by the metadata poll and the wrap is replaced.
+    after_an_hour(&emu);
+    emu.rotate().unwrap();
+    let rotated = emu.latest_version();
+    assert_ne!(Some(rotated.clone()), first_version);
+    wait_until("the rotated root key version is stored", || {
+        server.status().wrapped_key_version.as_deref() == Some(rotated.as_str())
+    });
+    assert_eq!(server.get(&uid).unwrap(), material);
+    // The hour that passed expired the server's IAM token; it was renewed, not fatal.
+    let counters = emu.counters();
+    assert!(counters.unauthorized >= 1, "{counters:?}");
+    assert!(counters.token_requests >= 2, "{counters:?}");
+
+    // Outage of many intervals: keys are still served, and the outage is visible.
+    emu.set_outage(Outage::Refuse);
+    wait_until("the outage shows in the status", || {
+        server.status().unreachable_for_secs.is_some_and(|s| s >= 2)
+    });
+    assert_eq!(server.get(&uid).unwrap(), material);
+    let created_during_outage = server.create();
+    let status = site.keyward(&["status"], &site.kp_config);
+    assert!(status.status.success(), "{}", text(&status.stderr));
+    let printed = text(&status.stdout);
+    assert!(printed.contains("UNREACHABLE"), "{printed}");
+    assert!(printed.contains("unsealed"), "{printed}");
+    emu.set_outage(Outage::None);
+    wait_until("Key Protect is reachable again", || {
+        server.status().unreachable_for_secs.is_none()
+    });
+    assert!(server.get(&created_during_outage).is_ok());
+    server.stop();
+
+    let (provider, stored_version) = site.stored_wrap();
+    assert_eq!(provider, "keyprotect");
+    assert_eq!(stored_version, Some(rotated));
+}
+
+#[test]
+fn disable_enable_delete_seal_and_unseal_without_restart() {
+    let emu = Emulator::start();
+    let mut site = Site::new(&emu);
+    site.init("keyprotect");
+    let server = site.serve(&site.kp_config);
+    let uid = server.create();
+    let material = server.get(&uid).unwrap();
+
+    after_an_hour(&emu);
+    emu.disable().unwrap();
+    wait_until("Get is refused after the root key is disabled", || {
+        refused_as_sealed(server.get(&uid))
+    });
+    assert!(server.discover_versions_answers());
+    let (status, item) = server.roundtrip(&create_aes256());
+    assert_eq!(status, OPERATION_FAILED, "Create is refused while sealed");
+    assert!(result_message(&item).contains("root key is unavailable"));
+    // The engine is sealed first, then the status file is rewritten.
+    wait_until(
+        "the status file shows the seal and names the revocation",
+        || {
+            let recorded = server.status();
+            recorded.sealed
+                && recorded
+                    .sealed_reason
+                    .unwrap_or_default()
+                    .contains("disabled")
+        },
+    );
+    let printed = text(&site.keyward(&["status"], &site.kp_config).stdout);
+    assert!(printed.contains("SEALED"), "{printed}");
+
+    after_an_hour(&emu);
+    emu.enable().unwrap();
+    wait_until("Get works again after the root key is enabled", || {
+        server.get(&uid).is_ok()
+    });
+    assert_eq!(server.get(&uid).unwrap(), material);
+    wait_until("the status file shows the unseal", || {
+        !server.status().sealed
+    });
+
+    after_an_hour(&emu);
+    emu.delete().unwrap();
+    wait_until("Get is refused after the root key is deleted", || {
+        refused_as_sealed(server.get(&uid))
+    });
+    assert!(server.discover_versions_answers());
+    wait_until("the status file shows the seal", || server.status().sealed);
+    server.stop();
+
+    // Starting while the root key is deleted: the server comes up sealed and answers what
+    // needs no key material; restoring the key unseals it without a restart.
+    let server = site.serve(&site.kp_config);
+    assert!(server.status().sealed);
+    assert!(refused_as_sealed(server.get(&uid)));
+    assert!(server.discover_versions_answers());
+    after_an_hour(&emu);
+    emu.restore().unwrap();
+    wait_until("the restored root key unseals the server", || {
+        server.get(&uid).is_ok()
+    });
+    assert_eq!(server.get(&uid).unwrap(), material);
+    server.stop();
+    let log = std::fs::read_to_string(site.data.join("serve.log")).unwrap();
+    assert!(log.contains("appliance SEALED"), "the seal is logged");
+    assert!(log.contains("appliance UNSEALED"), "the unseal is logged");
+    assert!(!log.contains(API_KEY), "the API key never reaches the log");
+}
+
+#[test]
+fn throttling_storm_is_retried_and_recovered() {
+    let emu = Emulator::start();
+    let mut site = Site::new(&emu);
+    site.init("keyprotect");
+    let server = site.serve(&site.kp_config);
+    let uid = server.create();
+    let material = server.get(&uid).unwrap();
+    wait_until("the sync thread has polled", || {
+        server.status().last_success_unix.is_some()
+    });
+
+    // Enough 429s to exhaust several polls' retries.
+    emu.fail_next(20, 429);
+    wait_until("every injected 429 was answered", || {
+        emu.counters().injected_failures >= 20
+    });
+    assert_eq!(
+        server.get(&uid).unwrap(),
+        material,
+        "served through the storm"
+    );
+    wait_until("polls succeed again", || {
+        let status = server.status();
+        status.unreachable_for_secs.is_none() && status.last_error.is_none()
+    });
+    // Recovered for real: a rotation after the storm is still picked up.
+    after_an_hour(&emu);
+    emu.rotate().unwrap();
+    let rotated = emu.latest_version();
+    wait_until("the rotation after the storm is stored", || {
+        server.status().wrapped_key_version.as_deref() == Some(rotated.as_str())
+    });
+    assert!(!server.status().sealed);
+    assert_eq!(server.get(&uid).unwrap(), material);
+    server.stop();
+}
+
+#[test]
+fn root_migration_local_to_keyprotect_and_back_keeps_every_key() {
+    let emu = Emulator::start();
+    let mut site = Site::new(&emu);
+    site.init("local");
+    let server = site.serve(&site.local_config);
+    let uids: Vec<String> = (0..3).map(|_| server.create()).collect();
+    let materials: Vec<Vec<u8>> = uids.iter().map(|u| server.get(u).unwrap()).collect();
+    server.stop();
+    assert_eq!(site.stored_wrap().0, "local");
+
+    let migrated = site.keyward(&["root", "migrate", "--to", "keyprotect"], &site.kp_config);
+    assert!(migrated.status.success(), "{}", text(&migrated.stderr));
+    assert!(text(&migrated.stdout).contains("provider = \"keyprotect\""));
+    let (provider, version) = site.stored_wrap();
+    assert_eq!(provider, "keyprotect");
+    assert_eq!(version, Some(emu.latest_version()));
+
+    // The old configuration no longer opens the store, and says what to do.
+    let refused = site.keyward(&["init"], &site.local_config);
+    assert!(!refused.status.success());
+    assert!(
+        text(&refused.stderr).contains("keyward root migrate"),
+        "{}",
+        text(&refused.stderr)
+    );
+
+    let server = site.serve(&site.kp_config);
+    for (uid, material) in uids.iter().zip(&materials) {
+        assert_eq!(&server.get(uid).unwrap(), material);
+    }
+    let made_under_keyprotect = server.create();
+    let its_material = server.get(&made_under_keyprotect).unwrap();
+    server.stop();
+
+    let again = site.keyward(&["root", "migrate", "--to", "keyprotect"], &site.kp_config);
+    assert!(
+        !again.status.success(),
+        "migrating to the current root is refused"
+    );
+
+    let back = site.keyward(&["root", "migrate", "--to", "local"], &site.local_config);
+    assert!(back.status.success(), "{}", text(&back.stderr));
+    assert_eq!(site.stored_wrap().0, "local");
+
+    // Key Protect is no longer needed: even with it unreachable every key is served.
+    emu.set_outage(Outage::Refuse);
+    let server = site.serve(&site.local_config);
+    for (uid, material) in uids.iter().zip(&materials) {
+        assert_eq!(&server.get(uid).unwrap(), material);
+    }
+    assert_eq!(server.get(&made_under_keyprotect).unwrap(), its_material);
+    assert_eq!(server.status().provider, "local");
+    server.stop();
+}
+
+#[test]
+fn max_unreachable_seals_a_long_outage_and_reachability_unseals() {
+    let emu = Emulator::start();
+    let mut site = Site::new(&emu);
+    let mut config = std::fs::read_to_string(&site.kp_config).unwrap();
+    config.push_str("max_unreachable = \"1s\"\n");
+    std::fs::write(&site.kp_config, config).unwrap();
+    site.init("keyprotect");
+    let server = site.serve(&site.kp_config);
+    let uid = server.create();
+    let material = server.get(&uid).unwrap();
+
+    emu.set_outage(Outage::Refuse);
+    wait_until("the long outage seals the server", || {
+        refused_as_sealed(server.get(&uid))
+    });
+    assert!(server.discover_versions_answers());
+    wait_until("the status file names the outage as the reason", || {
+        server
+            .status()
+            .sealed_reason
+            .is_some_and(|reason| reason.contains("unreachable"))
+    });
+
+    emu.set_outage(Outage::None);
+    wait_until("Key Protect answering again unseals the server", || {
+        server.get(&uid).is_ok()
+    });
+    assert_eq!(server.get(&uid).unwrap(), material);
+    server.stop();
+}
