@@ -3,6 +3,7 @@
 //! Dependencies point inward: `server` → `engine` → (`store`, `seal`, `kmip` → `ttlv`).
 //! The codec knows nothing of operations; the engine never touches a socket.
 
+pub mod admin;
 pub mod client;
 pub mod config;
 pub mod conformance;

@@ -3,7 +3,7 @@
 
 use std::io::Write;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -65,10 +65,15 @@ enum Command {
         #[command(flatten)]
         setup: SetupArgs,
     },
-    /// Manage the client certificates KMIP clients (such as vCenter) present.
+    /// Manage the KMIP clients (vCenter) allowed to connect: "Make KMS trust vCenter".
     Client {
         #[command(subcommand)]
-        command: ClientCommand,
+        command: cli::client::ClientCommand,
+    },
+    /// The KMIP server's own certificate ("Make vCenter trust KMS").
+    Server {
+        #[command(subcommand)]
+        command: cli::server_cert::ServerCommand,
     },
     /// Send a KMIP request to a server (for trying out a setup).
     Kmip(KmipArgs),
@@ -83,24 +88,6 @@ pub(crate) struct SetupArgs {
     /// TOML configuration file (see config.example.toml). Without it, defaults apply.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
-}
-
-#[derive(Subcommand)]
-enum ClientCommand {
-    /// Issue a client certificate and key signed by this appliance's CA. Give the three files
-    /// to the client; in vCenter, use "Make KMS trust vCenter" > "KMS certificate and private
-    /// key" and upload client.crt and client.key. Run it while the server is stopped.
-    Issue {
-        /// Client name, stored as the certificate's Common Name; keys the client creates
-        /// belong to this name.
-        #[arg(long)]
-        name: String,
-        /// Directory to write client.crt, client.key and ca.crt into.
-        #[arg(long, value_name = "DIR")]
-        out: PathBuf,
-        #[command(flatten)]
-        setup: SetupArgs,
-    },
 }
 
 #[derive(Args)]
@@ -140,9 +127,8 @@ fn main() -> ExitCode {
         Command::Init { setup, root } => init(&setup, root).map(|_| ()),
         Command::Root { command } => cli::root::run(&command),
         Command::Status { setup } => cli::status::run(&setup),
-        Command::Client {
-            command: ClientCommand::Issue { name, out, setup },
-        } => issue(&setup, &name, &out),
+        Command::Client { command } => cli::client::run(&command),
+        Command::Server { command } => cli::server_cert::run(&command),
         Command::Kmip(args) => kmip(&args),
     };
     match result {
@@ -212,29 +198,6 @@ fn serve(setup: &SetupArgs, listen: Option<SocketAddr>) -> Result<(), String> {
     let result = server.run().map_err(|e| e.to_string());
     root_sync.shutdown();
     result
-}
-
-fn issue(setup: &SetupArgs, name: &str, out: &Path) -> Result<(), String> {
-    let config = load_config(setup)?;
-    if !config.data_dir.join(pki::CA_CERT_FILE).exists() {
-        return Err(format!(
-            "no appliance CA in {}; run `keyward init --data-dir {}` first",
-            config.data_dir.display(),
-            config.data_dir.display()
-        ));
-    }
-    let issued = pki::issue_client(&config.data_dir, name, out).map_err(|e| e.to_string())?;
-    println!(
-        "wrote {}, {} and {}",
-        issued.cert.display(),
-        issued.key.display(),
-        issued.ca_cert.display()
-    );
-    println!(
-        "client certificate SHA-256 fingerprint: {}",
-        pki::fingerprint_hex(&issued.fingerprint)
-    );
-    Ok(())
 }
 
 fn kmip(args: &KmipArgs) -> Result<(), String> {

@@ -171,6 +171,44 @@ pub fn issue_client(data_dir: &Path, name: &str, out_dir: &Path) -> Result<Issue
     })
 }
 
+/// A certificate signed by the appliance CA from a client's CSR (vCenter's "New Certificate
+/// Signing Request" method). The subject and public key come from the CSR; validity, serial and
+/// key usages are ours, and the EKU is clientAuth whatever the CSR asked for.
+#[derive(Debug, Clone)]
+pub struct SignedCsr {
+    pub pem: String,
+    pub der: Vec<u8>,
+    pub fingerprint: [u8; 32],
+}
+
+pub fn sign_csr(data_dir: &Path, csr_path: &Path) -> Result<SignedCsr, PkiError> {
+    let csr_pem = fs::read_to_string(csr_path).map_err(|e| io_err(csr_path, e))?;
+    let mut csr = rcgen::CertificateSigningRequestParams::from_pem(&csr_pem).map_err(|e| {
+        PkiError::BadFile {
+            path: csr_path.display().to_string(),
+            what: "certificate signing request (PEM, signature checked)",
+            message: e.to_string(),
+        }
+    })?;
+    let issuer = load_issuer(&data_dir.join(CA_CERT_FILE), &data_dir.join(CA_KEY_FILE))?;
+    let requested = std::mem::take(&mut csr.params);
+    let mut params = leaf_params(CLIENT_VALID_DAYS)?;
+    params.distinguished_name = requested.distinguished_name;
+    params.subject_alt_names = requested.subject_alt_names;
+    params.key_usages = vec![
+        KeyUsagePurpose::DigitalSignature,
+        KeyUsagePurpose::KeyEncipherment,
+    ];
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+    csr.params = params;
+    let cert = csr.signed_by(&issuer).map_err(gen_err)?;
+    Ok(SignedCsr {
+        pem: cert.pem(),
+        der: cert.der().to_vec(),
+        fingerprint: fingerprint(cert.der()),
+    })
+}
+
 fn create_ca(cert_path: &Path, key_path: &Path, key_type: ServerKeyType) -> Result<(), PkiError> {
     let key_pair = new_key_pair(key_type)?;
     let mut params = CertificateParams::default();

@@ -6,6 +6,7 @@
 //! A response produced by `execute_write` may be released only after that transaction commits;
 //! if the commit fails, the server sends [`Engine::failure_response`] instead.
 
+pub mod admin;
 mod error;
 mod gate;
 mod object;

@@ -239,11 +239,13 @@ impl Connection {
         self.inbuf = Vec::new();
     }
 
-    pub(super) fn peer_certificate(&self) -> Option<&[u8]> {
+    /// The client's chain, leaf first.
+    pub(super) fn peer_certificates(
+        &self,
+    ) -> Option<&[rustls::pki_types::CertificateDer<'static>]> {
         self.tls
             .peer_certificates()
-            .and_then(|certs| certs.first())
-            .map(|c| c.as_ref())
+            .filter(|certs| !certs.is_empty())
     }
 
     pub(super) fn tls_summary(&self) -> String {

@@ -14,7 +14,7 @@ use mio::{Events, Interest, Poll, Token, Waker};
 
 use super::committer::{self, WriteDone, WriteJob};
 use super::connection::{Connection, Fatal, Inbound};
-use super::identity::client_identity;
+use super::identity::resolve_identity;
 use super::ratelimit::RateLimit;
 use super::signals::SignalPipe;
 use super::{
@@ -285,7 +285,7 @@ impl LoopState {
         let Some(conn) = self.connections.get_mut(&token) else {
             return;
         };
-        let Some(leaf) = conn.peer_certificate() else {
+        let Some(chain) = conn.peer_certificates() else {
             // Mandatory client auth makes this unreachable; refuse rather than trust.
             log::warn!(
                 "client {}: no client certificate after the handshake; closing",
@@ -294,7 +294,18 @@ impl LoopState {
             self.close(token);
             return;
         };
-        let identity = client_identity(leaf);
+        let resolved = match self.services.trust.read() {
+            Ok(trust) => resolve_identity(&trust, chain),
+            Err(_) => None,
+        };
+        let Some(identity) = resolved else {
+            log::warn!(
+                "client {}: certificate no longer trusted (client removed); closing",
+                conn.peer
+            );
+            self.close(token);
+            return;
+        };
         log::debug!(
             "client {} authenticated as {} (certificate {}) over {}",
             conn.peer,

@@ -47,6 +47,8 @@ pub enum ServerError {
     Store(#[from] crate::store::StoreError),
     #[error("IBM Key Protect: {0}")]
     KeyProtect(crate::keyprotect::KpError),
+    #[error("client registry: {0}")]
+    Registry(#[from] crate::admin::registry::RegistryError),
 }
 
 impl ServerError {
@@ -93,6 +95,8 @@ pub struct Services {
     pub engine: Arc<Engine>,
     pub store: Arc<dyn Store>,
     pub tls: Arc<rustls::ServerConfig>,
+    /// The client registry as the handshake sees it; replace its contents to apply a change.
+    pub trust: identity::SharedTrust,
 }
 
 /// Asks a running server to stop gracefully, from any thread (tests, an admin socket later).

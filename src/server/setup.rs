@@ -4,10 +4,11 @@
 use std::fs;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use zeroize::Zeroizing;
 
+use super::identity::{ClientTrust, SharedTrust};
 use super::tls::TlsMaterial;
 use super::{ServerError, ServerOptions, Services};
 use crate::config::{Config, RootProvider};
@@ -89,7 +90,14 @@ impl Appliance {
         })
     }
 
-    pub fn tls_material(&self) -> Result<TlsMaterial, ServerError> {
+    /// The registered clients as the next handshakes will see them.
+    pub fn client_trust(&self) -> Result<SharedTrust, ServerError> {
+        Ok(Arc::new(RwLock::new(ClientTrust::load(
+            self.store.as_ref(),
+        )?)))
+    }
+
+    pub fn tls_material(&self, client_trust: SharedTrust) -> Result<TlsMaterial, ServerError> {
         let mut trusted_ca_files: Vec<PathBuf> = vec![self.pki.ca_cert.clone()];
         trusted_ca_files.extend(self.config.tls.trusted_ca_files.iter().cloned());
         Ok(TlsMaterial {
@@ -97,14 +105,17 @@ impl Appliance {
             server_key: self.pki.server_key.clone(),
             trusted_ca_files,
             pinned_fingerprints: self.config.tls.pinned_fingerprints()?,
+            client_trust,
         })
     }
 
     pub fn services(&self) -> Result<Services, ServerError> {
+        let trust = self.client_trust()?;
         Ok(Services {
             engine: self.engine.clone(),
             store: self.store.clone(),
-            tls: super::tls::server_config(&self.tls_material()?)?,
+            tls: super::tls::server_config(&self.tls_material(trust.clone())?)?,
+            trust,
         })
     }
 }

@@ -2,7 +2,9 @@
 //! and mutual TLS with two ways to trust a client certificate:
 //! - it chains to a trusted CA (the appliance CA, plus CA files from the configuration);
 //! - its SHA-256 fingerprint is pinned in the configuration (self-signed vCenter certificates,
-//!   which webpki refuses as trust anchors when they carry cA=true or a serverAuth-only EKU).
+//!   which webpki refuses as trust anchors when they carry cA=true or a serverAuth-only EKU);
+//! - it belongs to a client in the registry (consulted first, on every handshake; a removed
+//!   client's certificates are refused even where the configuration would trust them).
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -19,6 +21,7 @@ use rustls::{
 };
 
 use super::ServerError;
+use super::identity::SharedTrust;
 use crate::pki;
 
 /// The crypto provider, named explicitly: ring is never used, whatever else is compiled in.
@@ -34,6 +37,8 @@ pub struct TlsMaterial {
     /// The appliance CA first, then operator-configured CA files.
     pub trusted_ca_files: Vec<PathBuf>,
     pub pinned_fingerprints: Vec<[u8; 32]>,
+    /// Registered clients, consulted before the configured trust on every handshake.
+    pub client_trust: SharedTrust,
 }
 
 pub fn server_config(material: &TlsMaterial) -> Result<Arc<ServerConfig>, ServerError> {
@@ -52,6 +57,7 @@ pub fn server_config(material: &TlsMaterial) -> Result<Arc<ServerConfig>, Server
     let verifier = Arc::new(ClientVerifier {
         chained,
         pinned: material.pinned_fingerprints.iter().copied().collect(),
+        registry: material.client_trust.clone(),
         algorithms: provider.signature_verification_algorithms,
     });
 
@@ -92,6 +98,7 @@ fn tls_file_err(path: &Path, message: String) -> ServerError {
 struct ClientVerifier {
     chained: Arc<dyn ClientCertVerifier>,
     pinned: HashSet<[u8; 32]>,
+    registry: SharedTrust,
     algorithms: WebPkiSupportedAlgorithms,
 }
 
@@ -102,12 +109,8 @@ impl ClientCertVerifier for ClientVerifier {
 
     fn root_hint_subjects(&self) -> &[DistinguishedName] {
         // An empty hint list makes clients send their certificate even when it was not issued
-        // by one of our CAs (the pinned case).
-        if self.pinned.is_empty() {
-            self.chained.root_hint_subjects()
-        } else {
-            &[]
-        }
+        // by one of our CAs (pinned certificates, registered clients' own CAs).
+        &[]
     }
 
     fn verify_client_cert(
@@ -116,7 +119,26 @@ impl ClientCertVerifier for ClientVerifier {
         intermediates: &[CertificateDer<'_>],
         now: UnixTime,
     ) -> Result<ClientCertVerified, rustls::Error> {
-        if self.pinned.contains(&pki::fingerprint(end_entity)) {
+        let fingerprint = pki::fingerprint(end_entity);
+        {
+            // A poisoned lock means a writer panicked mid-update: refuse rather than guess.
+            let registry = self
+                .registry
+                .read()
+                .map_err(|_| rustls::Error::General("client registry unavailable".into()))?;
+            if registry.is_revoked(&fingerprint) {
+                return Err(rustls::Error::InvalidCertificate(
+                    rustls::CertificateError::Revoked,
+                ));
+            }
+            if registry.resolve(end_entity, intermediates, now).is_some() {
+                x509_parser::parse_x509_certificate(end_entity).map_err(|_| {
+                    rustls::Error::InvalidCertificate(rustls::CertificateError::BadEncoding)
+                })?;
+                return Ok(ClientCertVerified::assertion());
+            }
+        }
+        if self.pinned.contains(&fingerprint) {
             // Must still be a certificate we can take a public key from.
             x509_parser::parse_x509_certificate(end_entity).map_err(|_| {
                 rustls::Error::InvalidCertificate(rustls::CertificateError::BadEncoding)
