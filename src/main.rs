@@ -190,6 +190,13 @@ fn serve(setup: &SetupArgs, listen: Option<SocketAddr>) -> Result<(), String> {
     let options = ServerOptions::from_settings(&appliance.config.server);
     let mut server = Server::bind(options, services).map_err(|e| e.to_string())?;
     server.handle_signals().map_err(|e| e.to_string())?;
+    let admin_socket = appliance
+        .config
+        .data_dir
+        .join(keyward::admin::protocol::SOCKET_FILE);
+    server
+        .serve_admin_socket(&admin_socket)
+        .map_err(|e| e.to_string())?;
     // Started before "listening" is announced, so the status file exists by then.
     let root_sync = RootSync::start(&appliance).map_err(|e| e.to_string())?;
     println!("listening on {}", server.local_addr());

@@ -359,3 +359,78 @@ fn server_cert_show_prints_the_fingerprint_of_the_served_certificate() {
     );
     assert_eq!(shown["pem"], String::from_utf8(pem).unwrap());
 }
+
+#[test]
+fn the_cli_works_against_a_running_server_and_remove_cuts_off_a_connected_client() {
+    use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+
+    let mut appliance = Appliance::new(&["first"]);
+    let data = appliance.data_dir.clone();
+    let server = appliance.start();
+    let socket = data.join("admin.sock");
+    let meta = std::fs::symlink_metadata(&socket).expect("admin socket exists");
+    assert!(meta.file_type().is_socket());
+    assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+
+    // Registered while the server runs (it holds the database): usable at once.
+    let out = appliance.root.path().join("late");
+    keyward_ok(
+        &data,
+        &[
+            "client",
+            "issue",
+            "--name",
+            "late",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    );
+    let late = ClientCreds {
+        name: "late".into(),
+        cert: out.join("client.crt"),
+        key: out.join("client.key"),
+        ca: out.join("ca.crt"),
+    };
+    let mut tls = server.connect(&late);
+    let key = create_aes(&mut tls, 256, vec![]);
+    let shown = show_json(&data, "late");
+    assert_eq!(shown["key_count"], 1, "{shown}");
+    assert_eq!(shown["keys"][0]["uid"], key.as_str());
+
+    let refused = keyward(&data, &["client", "remove", "late", "--yes"]);
+    assert!(!refused.status.success(), "removed a client that owns keys");
+    // Still connected and served.
+    assert_eq!(state_of(&mut tls, &key), STATE_PRE_ACTIVE);
+
+    let removed = keyward_ok(
+        &data,
+        &["client", "remove", "late", "--destroy-keys", "--yes"],
+    );
+    assert!(removed.contains("1 key(s) destroyed"), "{removed}");
+    // The open connection was closed by the server, and a new one is refused.
+    assert!(
+        tls.try_roundtrip(&request(V1_1, vec![BatchItem::new(op::QUERY, vec![])]))
+            .is_none(),
+        "the removed client's open connection still answers"
+    );
+    assert!(
+        Tls::connect(server.addr, &late)
+            .ok()
+            .and_then(
+                |mut t| t.try_roundtrip(&request(V1_1, vec![BatchItem::new(op::QUERY, vec![])]))
+            )
+            .is_none(),
+        "the removed client connected again"
+    );
+    // The other client is untouched.
+    let mut first = server.connect(appliance.creds("first"));
+    create_aes(&mut first, 256, vec![]);
+    let list = keyward_ok(&data, &["client", "list"]);
+    assert!(list.lines().any(|l| l.starts_with("first")), "{list}");
+    assert!(!list.lines().any(|l| l.starts_with("late")), "{list}");
+    let log = server.log();
+    assert!(
+        log.contains("admin uid"),
+        "admin actions not recorded:\n{log}"
+    );
+}

@@ -1,4 +1,7 @@
 //! Administration of who may connect: the client registry, kept in the store so that a
-//! replicated backend carries it to every replica along with the keys.
+//! replicated backend carries it to every replica along with the keys; the operations on it;
+//! and the admin socket protocol a running server answers them on.
 
+pub mod ops;
+pub mod protocol;
 pub mod registry;

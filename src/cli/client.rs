@@ -1,8 +1,10 @@
 //! `keyward client …`: the client registry from the command line — the four ways vCenter is
-//! made trusted, listing, inspection and removal. Works on the database directly, so the
-//! server must be stopped (it holds the database open while it runs).
+//! made trusted, listing, inspection and removal. While the server runs, requests go over its
+//! admin socket (changes apply to the next handshake, a removed client is cut off at once);
+//! when it is stopped, the command opens the database itself.
 
 use std::io::{BufRead, IsTerminal, Write};
+use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
@@ -10,12 +12,12 @@ use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
 use serde_json::json;
 
-use keyward::admin::registry::{self, ClientEntry, ClientKind, Registry};
-use keyward::engine::admin::{ObjectSummary, destroy_owned, owned_objects};
+use keyward::admin::ops::{self, ClientView};
+use keyward::admin::protocol::{self, Reply, Request, SOCKET_FILE};
+use keyward::admin::registry::{self, ClientEntry, ClientKind};
 use keyward::pki;
 use keyward::server::identity::client_identity;
 use keyward::server::setup::DATABASE_FILE;
-use keyward::store::Store;
 use keyward::store::redb::RedbStore;
 
 use super::table::{print_table, utc};
@@ -142,44 +144,97 @@ pub fn run(command: &ClientCommand) -> Result<(), String> {
     }
 }
 
-struct Opened {
-    store: RedbStore,
+/// Where requests go: the running server's admin socket, or the database itself.
+struct Admin {
     data_dir: PathBuf,
+    json: bool,
 }
 
-fn open(common: &CommonArgs) -> Result<Opened, String> {
-    let config = load_config(&common.setup)?;
-    let path = config.data_dir.join(DATABASE_FILE);
-    if !path.is_file() {
-        return Err(format!(
-            "no database in {}; run `keyward init --data-dir {}` first",
-            config.data_dir.display(),
-            config.data_dir.display()
-        ));
+impl Admin {
+    fn new(common: &CommonArgs) -> Result<Admin, String> {
+        Ok(Admin {
+            data_dir: load_config(&common.setup)?.data_dir,
+            json: common.json,
+        })
     }
-    let store = RedbStore::open(&path).map_err(|e| {
-        format!("{e} (a running server holds the database: stop it, then run this again)")
-    })?;
-    Ok(Opened {
-        store,
-        data_dir: config.data_dir,
-    })
+
+    fn call(&self, request: Request) -> Result<Reply, String> {
+        let socket = self.data_dir.join(SOCKET_FILE);
+        let reply = match UnixStream::connect(&socket) {
+            Ok(stream) => protocol::exchange(stream, &socket, &request)?,
+            // No server listening (or a stale socket file): work on the database directly.
+            Err(_) => {
+                let store = self.open_store()?;
+                ops::execute(&store, request).map_err(|e| e.to_string())?
+            }
+        };
+        match reply {
+            Reply::Error { message } => Err(message),
+            reply => Ok(reply),
+        }
+    }
+
+    fn open_store(&self) -> Result<RedbStore, String> {
+        let path = self.data_dir.join(DATABASE_FILE);
+        if !path.is_file() {
+            return Err(format!(
+                "no database in {}; run `keyward init --data-dir {}` first",
+                self.data_dir.display(),
+                self.data_dir.display()
+            ));
+        }
+        RedbStore::open(&path).map_err(|e| {
+            format!(
+                "{e} (the server holds the database while it runs, but its admin socket {} \
+                 did not answer)",
+                self.data_dir.join(SOCKET_FILE).display()
+            )
+        })
+    }
+
+    fn add(&self, entry: ClientEntry) -> Result<ClientEntry, String> {
+        match self.call(Request::AddClient { entry })? {
+            Reply::Added { entry } => Ok(entry),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    fn check(&self, entry: ClientEntry) -> Result<(), String> {
+        self.call(Request::CheckClient { entry }).map(|_| ())
+    }
+
+    fn show(&self, name: &str) -> Result<ClientView, String> {
+        match self.call(Request::ShowClient {
+            name: name.to_string(),
+        })? {
+            Reply::Client { client } => Ok(client),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    fn report_added(&self, entry: &ClientEntry) {
+        if self.json {
+            println!("{}", entry_json(entry, None));
+        } else {
+            println!(
+                "client {:?} added ({}); its keys are stored under owner {}",
+                entry.name,
+                entry.kind.label(),
+                entry.owner
+            );
+            for fingerprint in &entry.fingerprints {
+                println!(
+                    "certificate SHA-256 fingerprint: {}",
+                    colon_hex(fingerprint)
+                );
+            }
+            println!("it can connect at once; no restart needed");
+        }
+    }
 }
 
-/// Adds `entry` in one transaction; `before_commit` runs once the entry is known to fit (to
-/// write files only for a client that will be registered).
-fn register(
-    store: &dyn Store,
-    entry: ClientEntry,
-    before_commit: impl FnOnce() -> Result<(), String>,
-) -> Result<ClientEntry, String> {
-    let mut txn = store.write().map_err(|e| e.to_string())?;
-    let mut registry = Registry::load(&*txn).map_err(|e| e.to_string())?;
-    registry.add(entry.clone()).map_err(|e| e.to_string())?;
-    registry.save(&mut *txn).map_err(|e| e.to_string())?;
-    before_commit()?;
-    txn.commit().map_err(|e| e.to_string())?;
-    Ok(entry)
+fn unexpected(reply: &Reply) -> String {
+    format!("unexpected answer from the server: {reply:?}")
 }
 
 fn new_entry(
@@ -200,26 +255,6 @@ fn new_entry(
     }
 }
 
-fn report_added(common: &CommonArgs, entry: &ClientEntry) {
-    if common.json {
-        println!("{}", entry_json(entry, None));
-    } else {
-        println!(
-            "client {:?} added ({}); its keys are stored under owner {}",
-            entry.name,
-            entry.kind.label(),
-            entry.owner
-        );
-        for fingerprint in &entry.fingerprints {
-            println!(
-                "certificate SHA-256 fingerprint: {}",
-                colon_hex(fingerprint)
-            );
-        }
-        println!("it can connect at once; no restart needed");
-    }
-}
-
 fn read_single_cert(path: &Path) -> Result<Vec<u8>, String> {
     let cert = CertificateDer::pem_file_iter(path)
         .map_err(|e| format!("{}: cannot read: {e}", path.display()))?
@@ -234,15 +269,14 @@ fn read_single_cert(path: &Path) -> Result<Vec<u8>, String> {
 fn add_pinned(common: &CommonArgs, name: &str, cert: &Path) -> Result<(), String> {
     let der = read_single_cert(cert)?;
     let identity = client_identity(&der);
-    let opened = open(common)?;
-    let entry = new_entry(
+    let admin = Admin::new(common)?;
+    let entry = admin.add(new_entry(
         name,
         ClientKind::PinnedCertificate,
         identity.owner,
         &[identity.fingerprint],
-    );
-    let entry = register(&opened.store, entry, || Ok(()))?;
-    report_added(common, &entry);
+    ))?;
+    admin.report_added(&entry);
     Ok(())
 }
 
@@ -260,10 +294,14 @@ fn add_ca(
         Some(cn) if !cn.is_empty() => format!("cn:{cn}"),
         _ => format!("client:{name}"),
     };
-    let opened = open(common)?;
-    let entry = new_entry(name, ClientKind::TrustedCa { ca_pem, subject }, owner, &[]);
-    let entry = register(&opened.store, entry, || Ok(()))?;
-    report_added(common, &entry);
+    let admin = Admin::new(common)?;
+    let entry = admin.add(new_entry(
+        name,
+        ClientKind::TrustedCa { ca_pem, subject },
+        owner,
+        &[],
+    ))?;
+    admin.report_added(&entry);
     Ok(())
 }
 
@@ -282,25 +320,25 @@ fn subject_cn(subject: &str) -> String {
 
 fn issue(common: &CommonArgs, name: &str, out: &Path) -> Result<(), String> {
     registry::check_name(name).map_err(|e| e.to_string())?;
-    let opened = open(common)?;
-    if !opened.data_dir.join(pki::CA_CERT_FILE).exists() {
+    let admin = Admin::new(common)?;
+    if !admin.data_dir.join(pki::CA_CERT_FILE).exists() {
         return Err(format!(
             "no appliance CA in {}; run `keyward init` first",
-            opened.data_dir.display()
+            admin.data_dir.display()
         ));
     }
     // The fingerprint is known only once the certificate exists: check the name and owner
     // first, so a refused name writes no files.
     let owner = format!("cn:{name}");
-    let mut trial = Registry::load(&*opened.store.read().map_err(|e| e.to_string())?)
-        .map_err(|e| e.to_string())?;
-    trial
-        .add(new_entry(name, ClientKind::Issued, owner.clone(), &[]))
-        .map_err(|e| e.to_string())?;
-    let issued = pki::issue_client(&opened.data_dir, name, out).map_err(|e| e.to_string())?;
-    let entry = new_entry(name, ClientKind::Issued, owner, &[issued.fingerprint]);
-    let entry = register(&opened.store, entry, || Ok(()))?;
-    if !common.json {
+    admin.check(new_entry(name, ClientKind::Issued, owner.clone(), &[]))?;
+    let issued = pki::issue_client(&admin.data_dir, name, out).map_err(|e| e.to_string())?;
+    let entry = admin.add(new_entry(
+        name,
+        ClientKind::Issued,
+        owner,
+        &[issued.fingerprint],
+    ))?;
+    if !admin.json {
         println!(
             "wrote {}, {} and {}",
             issued.cert.display(),
@@ -312,13 +350,13 @@ fn issue(common: &CommonArgs, name: &str, out: &Path) -> Result<(), String> {
             pki::fingerprint_hex(&issued.fingerprint)
         );
     }
-    report_added(common, &entry);
+    admin.report_added(&entry);
     Ok(())
 }
 
 fn sign_csr(common: &CommonArgs, name: &str, csr: &Path, out: &Path) -> Result<(), String> {
-    let opened = open(common)?;
-    let signed = pki::sign_csr(&opened.data_dir, csr).map_err(|e| e.to_string())?;
+    let admin = Admin::new(common)?;
+    let signed = pki::sign_csr(&admin.data_dir, csr).map_err(|e| e.to_string())?;
     let identity = client_identity(&signed.der);
     let entry = new_entry(
         name,
@@ -326,16 +364,16 @@ fn sign_csr(common: &CommonArgs, name: &str, csr: &Path, out: &Path) -> Result<(
         identity.owner,
         &[signed.fingerprint],
     );
-    let entry = register(&opened.store, entry, || {
-        std::fs::write(out, signed.pem.as_bytes()).map_err(|e| format!("{}: {e}", out.display()))
-    })?;
-    if !common.json {
+    admin.check(entry.clone())?;
+    std::fs::write(out, signed.pem.as_bytes()).map_err(|e| format!("{}: {e}", out.display()))?;
+    let entry = admin.add(entry)?;
+    if !admin.json {
         println!(
             "wrote {}; upload it to vCenter as the KMS-signed certificate",
             out.display()
         );
     }
-    report_added(common, &entry);
+    admin.report_added(&entry);
     Ok(())
 }
 
@@ -349,11 +387,7 @@ fn colon_hex(hex_text: &str) -> String {
     }
 }
 
-fn entry_json(entry: &ClientEntry, keys: Option<&[ObjectSummary]>) -> serde_json::Value {
-    let (ca_subject, has_ca) = match &entry.kind {
-        ClientKind::TrustedCa { subject, .. } => (subject.clone(), true),
-        _ => (None, false),
-    };
+fn entry_json(entry: &ClientEntry, view: Option<&ClientView>) -> serde_json::Value {
     let mut value = json!({
         "name": entry.name,
         "kind": entry.kind.label(),
@@ -363,53 +397,46 @@ fn entry_json(entry: &ClientEntry, keys: Option<&[ObjectSummary]>) -> serde_json
         "last_seen": entry.last_seen,
         "kmip_username": entry.kmip_username,
     });
-    if has_ca {
-        value["subject"] = json!(ca_subject);
+    if let ClientKind::TrustedCa { subject, .. } = &entry.kind {
+        value["subject"] = json!(subject);
     }
-    if let Some(keys) = keys {
-        value["key_count"] = json!(keys.len());
-        value["keys"] = json!(keys);
+    if let Some(view) = view {
+        value["key_count"] = json!(view.live_keys());
+        value["keys"] = json!(view.keys);
     }
     value
 }
 
-fn keys_of(store: &dyn Store, owner: &str) -> Result<Vec<ObjectSummary>, String> {
-    let view = store.read().map_err(|e| e.to_string())?;
-    owned_objects(&*view, owner).map_err(|e| e.to_string())
-}
-
-fn load_registry(store: &dyn Store) -> Result<Registry, String> {
-    Registry::load(&*store.read().map_err(|e| e.to_string())?).map_err(|e| e.to_string())
-}
-
 fn list(common: &CommonArgs) -> Result<(), String> {
-    let opened = open(common)?;
-    let registry = load_registry(&opened.store)?;
-    let mut rows = Vec::new();
-    let mut values = Vec::new();
-    for entry in registry.clients() {
-        let keys = keys_of(&opened.store, &entry.owner)?;
-        let live = keys
-            .iter()
-            .filter(|k| !k.state.starts_with("Destroyed"))
-            .count();
-        rows.push(vec![
-            entry.name.clone(),
-            entry.kind.label().to_string(),
-            entry.owner.clone(),
-            live.to_string(),
-            utc(entry.created),
-            entry.last_seen.map(utc).unwrap_or_else(|| "never".into()),
-        ]);
-        let mut value = entry_json(entry, None);
-        value["key_count"] = json!(live);
-        values.push(value);
-    }
-    if common.json {
+    let admin = Admin::new(common)?;
+    let clients = match admin.call(Request::ListClients)? {
+        Reply::Clients { clients } => clients,
+        other => return Err(unexpected(&other)),
+    };
+    if admin.json {
+        let mut values = Vec::new();
+        for client in &clients {
+            let mut value = entry_json(&client.entry, None);
+            value["key_count"] = json!(client.live_keys());
+            values.push(value);
+        }
         println!("{}", json!({ "clients": values }));
-    } else if rows.is_empty() {
+    } else if clients.is_empty() {
         println!("no clients registered; add one with `keyward client add|issue|sign-csr`");
     } else {
+        let rows: Vec<Vec<String>> = clients
+            .iter()
+            .map(|c| {
+                vec![
+                    c.entry.name.clone(),
+                    c.entry.kind.label().to_string(),
+                    c.entry.owner.clone(),
+                    c.live_keys().to_string(),
+                    utc(c.entry.created),
+                    c.entry.last_seen.map(utc).unwrap_or_else(|| "never".into()),
+                ]
+            })
+            .collect();
         print_table(
             &["NAME", "KIND", "OWNER", "KEYS", "CREATED", "LAST SEEN"],
             &rows,
@@ -418,19 +445,12 @@ fn list(common: &CommonArgs) -> Result<(), String> {
     Ok(())
 }
 
-fn find_entry(registry: &Registry, name: &str) -> Result<ClientEntry, String> {
-    registry
-        .get(name)
-        .cloned()
-        .ok_or_else(|| format!("no client named {name:?} (see `keyward client list`)"))
-}
-
 fn show(common: &CommonArgs, name: &str) -> Result<(), String> {
-    let opened = open(common)?;
-    let entry = find_entry(&load_registry(&opened.store)?, name)?;
-    let keys = keys_of(&opened.store, &entry.owner)?;
-    if common.json {
-        println!("{}", entry_json(&entry, Some(&keys)));
+    let admin = Admin::new(common)?;
+    let client = admin.show(name)?;
+    let entry = &client.entry;
+    if admin.json {
+        println!("{}", entry_json(entry, Some(&client)));
         return Ok(());
     }
     println!("name:     {}", entry.name);
@@ -451,11 +471,16 @@ fn show(common: &CommonArgs, name: &str) -> Result<(), String> {
         "seen:     {}",
         entry.last_seen.map(utc).unwrap_or_else(|| "never".into())
     );
-    println!("keys:     {}", keys.len());
-    if !keys.is_empty() {
+    println!(
+        "keys:     {} ({} not destroyed)",
+        client.keys.len(),
+        client.live_keys()
+    );
+    if !client.keys.is_empty() {
         println!();
         let dash = || "-".to_string();
-        let rows: Vec<Vec<String>> = keys
+        let rows: Vec<Vec<String>> = client
+            .keys
             .iter()
             .map(|k| {
                 vec![
@@ -507,43 +532,46 @@ fn confirm(name: &str, destroy_keys: bool) -> Result<(), String> {
 }
 
 fn remove(common: &CommonArgs, name: &str, destroy_keys: bool, yes: bool) -> Result<(), String> {
-    let opened = open(common)?;
-    let entry = find_entry(&load_registry(&opened.store)?, name)?;
-    let live = keys_of(&opened.store, &entry.owner)?
-        .iter()
-        .filter(|k| !k.state.starts_with("Destroyed"))
-        .count();
+    let admin = Admin::new(common)?;
+    let live = admin.show(name)?.live_keys();
     if live > 0 && !destroy_keys {
-        return Err(format!(
-            "client {name:?} owns {live} key(s) that are not destroyed; nothing changed. \
-             Pass --destroy-keys to destroy them with the client (see `keyward client show {name}`)"
-        ));
+        // The same refusal the operation itself gives, before asking anything.
+        return Err(ops::AdminError::OwnsKeys {
+            name: name.to_string(),
+            live,
+        }
+        .to_string());
     }
     if !yes {
         confirm(name, destroy_keys && live > 0)?;
     }
-    let mut txn = opened.store.write().map_err(|e| e.to_string())?;
-    let mut registry = Registry::load(&*txn).map_err(|e| e.to_string())?;
-    let removed = registry.remove(name).map_err(|e| e.to_string())?;
-    let destroyed = if destroy_keys {
-        destroy_owned(&mut *txn, &removed.owner, registry::now()).map_err(|e| e.to_string())?
-    } else {
-        0
+    let removed = match admin.call(Request::RemoveClient {
+        name: name.to_string(),
+        destroy_keys,
+    })? {
+        Reply::Removed { removed } => removed,
+        other => return Err(unexpected(&other)),
     };
-    registry.save(&mut *txn).map_err(|e| e.to_string())?;
-    txn.commit().map_err(|e| e.to_string())?;
     log::info!(
-        "admin {}: removed client {name:?} (owner {}), destroyed {destroyed} key(s)",
+        "admin {}: removed client {name:?} (owner {}), destroyed {} key(s)",
         unix_user(),
-        removed.owner
+        removed.entry.owner,
+        removed.destroyed_keys
     );
-    if common.json {
+    if admin.json {
         println!(
             "{}",
-            json!({ "removed": removed.name, "owner": removed.owner, "destroyed_keys": destroyed })
+            json!({
+                "removed": removed.entry.name,
+                "owner": removed.entry.owner,
+                "destroyed_keys": removed.destroyed_keys,
+            })
         );
     } else {
-        println!("client {name:?} removed; {destroyed} key(s) destroyed");
+        println!(
+            "client {name:?} removed; {} key(s) destroyed",
+            removed.destroyed_keys
+        );
     }
     Ok(())
 }

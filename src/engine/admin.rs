@@ -11,7 +11,7 @@ use crate::store::{ReadView, WriteView};
 use crate::ttlv::Value;
 
 /// One managed object as `client show` lists it. Never carries key material.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ObjectSummary {
     pub uid: String,
     pub object_type: String,

@@ -12,14 +12,16 @@ use std::time::{Duration, Instant};
 use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token, Waker};
 
+use super::admin_socket::{self, AdminSocket};
 use super::committer::{self, WriteDone, WriteJob};
 use super::connection::{Connection, Fatal, Inbound};
+use super::identity::ClientTrust;
 use super::identity::resolve_identity;
 use super::ratelimit::RateLimit;
 use super::signals::SignalPipe;
 use super::{
-    FIRST_CONNECTION, LISTENER, SIGNALS, ServerError, ServerOptions, Services, ShutdownHandle,
-    WAKER,
+    ADMIN, FIRST_CONNECTION, LISTENER, SIGNALS, ServerError, ServerOptions, Services,
+    ShutdownHandle, WAKER,
 };
 use crate::engine::Prepared;
 use crate::pki;
@@ -35,6 +37,7 @@ pub struct Server {
     services: Services,
     shutdown: Arc<AtomicBool>,
     signals: Option<SignalPipe>,
+    admin: Option<AdminSocket>,
 }
 
 impl Server {
@@ -57,6 +60,7 @@ impl Server {
             services,
             shutdown: Arc::new(AtomicBool::new(false)),
             signals: None,
+            admin: None,
         })
     }
 
@@ -82,6 +86,17 @@ impl Server {
         Ok(())
     }
 
+    /// Answers admin requests (the CLI while the server runs) on a Unix socket at `path`.
+    pub fn serve_admin_socket(&mut self, path: &std::path::Path) -> Result<(), ServerError> {
+        let mut admin = AdminSocket::bind(path)?;
+        self.poll
+            .registry()
+            .register(&mut admin.listener, ADMIN, Interest::READABLE)
+            .map_err(|e| ServerError::io("registering the admin socket", e))?;
+        self.admin = Some(admin);
+        Ok(())
+    }
+
     /// Serves until shutdown is requested; then stops accepting, answers every request
     /// already received (waiting for the committer), flushes, and returns.
     pub fn run(self) -> Result<(), ServerError> {
@@ -101,6 +116,7 @@ impl Server {
             refused_log: RateLimit::new(5, Duration::from_secs(60)),
             accept_retry_at: None,
             drain_deadline: None,
+            admin: self.admin,
         };
         let result = state.serve(&committer.done, &self.shutdown, self.signals);
         // Dropping the sender lets the committer finish what it has and end.
@@ -128,6 +144,7 @@ struct LoopState {
     refused_log: RateLimit,
     accept_retry_at: Option<Instant>,
     drain_deadline: Option<Instant>,
+    admin: Option<AdminSocket>,
 }
 
 impl LoopState {
@@ -159,6 +176,7 @@ impl LoopState {
             for event in events.iter() {
                 match event.token() {
                     LISTENER => self.accept_all(),
+                    ADMIN => self.accept_admin(),
                     WAKER => {}
                     SIGNALS => {
                         if let Some(pipe) = signals.as_mut()
@@ -205,6 +223,56 @@ impl LoopState {
                     return Ok(());
                 }
             }
+        }
+    }
+
+    fn accept_admin(&mut self) {
+        loop {
+            let Some(admin) = self.admin.as_ref() else {
+                return;
+            };
+            let stream = match admin.listener.accept() {
+                Ok((stream, _)) => stream,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    log::warn!("admin socket: accept failed: {e}");
+                    return;
+                }
+            };
+            let effects = admin_socket::handle(stream.into(), &self.services);
+            if effects.registry_changed {
+                self.reload_trust();
+            }
+            if let Some(owner) = effects.cut_off_owner {
+                let tokens: Vec<Token> = self
+                    .connections
+                    .iter()
+                    .filter(|(_, c)| c.identity.as_ref().is_some_and(|i| i.owner == owner))
+                    .map(|(t, _)| *t)
+                    .collect();
+                if !tokens.is_empty() {
+                    log::info!(
+                        "closing {} connection(s) of removed owner {owner}",
+                        tokens.len()
+                    );
+                }
+                for token in tokens {
+                    self.close(token);
+                }
+            }
+        }
+    }
+
+    /// Rebuilds the handshake trust from the stored registry; on failure the previous trust
+    /// stays (a registry the server cannot read must not open the door wider).
+    fn reload_trust(&mut self) {
+        match ClientTrust::load(self.services.store.as_ref()) {
+            Ok(trust) => match self.services.trust.write() {
+                Ok(mut shared) => *shared = trust,
+                Err(_) => log::error!("client trust lock poisoned; registry change not applied"),
+            },
+            Err(e) => log::error!("reloading the client registry failed: {e}"),
         }
     }
 

@@ -2,6 +2,7 @@
 //! dispatch to the engine, and one committer thread for group commit.
 //! How it fits together: `docs/event-loop.md`.
 
+pub mod admin_socket;
 mod committer;
 mod connection;
 mod event_loop;
@@ -118,7 +119,8 @@ impl ShutdownHandle {
 const LISTENER: Token = Token(0);
 const WAKER: Token = Token(1);
 const SIGNALS: Token = Token(2);
-const FIRST_CONNECTION: usize = 3;
+const ADMIN: Token = Token(3);
+const FIRST_CONNECTION: usize = 4;
 
 fn new_poll() -> Result<(Poll, Arc<Waker>), ServerError> {
     let poll = Poll::new().map_err(|e| ServerError::io("creating the event loop", e))?;

@@ -1,0 +1,193 @@
+//! The admin socket: the CLI's way into a running server, which holds the database. A Unix
+//! socket in the data directory, mode 0600, answered only for the server's own user (or root)
+//! as the kernel reports the peer. One request per connection, handled in the loop thread:
+//! admin requests are rare and small, and the peer is the trusted local admin, so a short
+//! blocking exchange is simpler than another state machine.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use mio::net::UnixListener;
+
+use super::{ServerError, Services};
+use crate::admin::ops;
+use crate::admin::protocol::{Envelope, MAX_REQUEST_BYTES, PROTOCOL_VERSION, Reply, Request};
+
+/// How long a connected admin peer may take to send its request.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
+
+pub struct AdminSocket {
+    pub(super) listener: UnixListener,
+    path: PathBuf,
+}
+
+impl AdminSocket {
+    /// Binds `path`, replacing a stale socket left by a server that did not stop cleanly.
+    pub fn bind(path: &Path) -> Result<AdminSocket, ServerError> {
+        if let Ok(meta) = std::fs::symlink_metadata(path) {
+            if !meta.file_type().is_socket() {
+                return Err(ServerError::Io {
+                    what: format!("admin socket {}", path.display()),
+                    message: "exists and is not a socket; remove it".into(),
+                });
+            }
+            std::fs::remove_file(path)
+                .map_err(|e| ServerError::io(format!("removing stale {}", path.display()), e))?;
+        }
+        let listener = UnixListener::bind(path)
+            .map_err(|e| ServerError::io(format!("binding admin socket {}", path.display()), e))?;
+        // The data directory is 0700 already; the socket is restricted as well in case the
+        // operator loosened the directory.
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+            .map_err(|e| ServerError::io(format!("restricting {}", path.display()), e))?;
+        Ok(AdminSocket {
+            listener,
+            path: path.to_path_buf(),
+        })
+    }
+}
+
+impl Drop for AdminSocket {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// What the event loop must do after a handled request.
+#[derive(Debug, Default)]
+pub(super) struct Effects {
+    /// The registry changed: reload the handshake trust.
+    pub registry_changed: bool,
+    /// Close open connections of this owner (a removed client).
+    pub cut_off_owner: Option<String>,
+}
+
+/// The peer's uid as the kernel saw it at connect time.
+fn peer_uid(stream: &UnixStream) -> Option<u32> {
+    let mut cred = libc::ucred {
+        pid: 0,
+        uid: 0,
+        gid: 0,
+    };
+    let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
+    // SAFETY: getsockopt writes at most `len` bytes into `cred`, a live, properly aligned
+    // ucred of exactly that size, and stores the written length in `len`; the fd is open
+    // for the duration of the call because `stream` is borrowed.
+    let rc = unsafe {
+        libc::getsockopt(
+            stream.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_PEERCRED,
+            (&mut cred as *mut libc::ucred).cast(),
+            &mut len,
+        )
+    };
+    (rc == 0 && len as usize == std::mem::size_of::<libc::ucred>()).then_some(cred.uid)
+}
+
+/// Answers one admin connection.
+pub(super) fn handle(stream: OwnedFd, services: &Services) -> Effects {
+    let stream = UnixStream::from(stream);
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let own_uid = unsafe { libc::geteuid() };
+    let uid = match peer_uid(&stream) {
+        Some(uid) if uid == own_uid || uid == 0 => uid,
+        other => {
+            log::warn!("admin socket: refused a peer running as uid {other:?}");
+            return Effects::default();
+        }
+    };
+    if stream.set_nonblocking(false).is_err()
+        || stream.set_read_timeout(Some(REQUEST_TIMEOUT)).is_err()
+        || stream.set_write_timeout(Some(REQUEST_TIMEOUT)).is_err()
+    {
+        return Effects::default();
+    }
+    let mut line = String::new();
+    let read = BufReader::new((&stream).take(MAX_REQUEST_BYTES)).read_line(&mut line);
+    let (reply, effects) = match read {
+        Err(e) => {
+            log::warn!("admin socket: reading the request of uid {uid}: {e}");
+            return Effects::default();
+        }
+        Ok(_) => match serde_json::from_str::<Envelope<Request>>(&line) {
+            Err(e) => (
+                Reply::Error {
+                    message: format!("unreadable request: {e}"),
+                },
+                Effects::default(),
+            ),
+            Ok(envelope) if envelope.version != PROTOCOL_VERSION => (
+                Reply::Error {
+                    message: format!(
+                        "admin protocol {} is not supported; this server speaks {PROTOCOL_VERSION}",
+                        envelope.version
+                    ),
+                },
+                Effects::default(),
+            ),
+            Ok(envelope) => execute(envelope.body, services, uid),
+        },
+    };
+    let mut answer = match serde_json::to_vec(&Envelope {
+        version: PROTOCOL_VERSION,
+        body: reply,
+    }) {
+        Ok(answer) => answer,
+        Err(e) => {
+            log::error!("admin socket: cannot encode a reply: {e}");
+            return effects;
+        }
+    };
+    answer.push(b'\n');
+    if let Err(e) = (&stream).write_all(&answer) {
+        log::warn!("admin socket: uid {uid} left before its reply: {e}");
+    }
+    effects
+}
+
+fn execute(request: Request, services: &Services, uid: u32) -> (Reply, Effects) {
+    let reply = match ops::execute(services.store.as_ref(), request) {
+        Ok(reply) => reply,
+        Err(e) => {
+            return (
+                Reply::Error {
+                    message: e.to_string(),
+                },
+                Effects::default(),
+            );
+        }
+    };
+    let effects = match &reply {
+        Reply::Added { entry } => {
+            log::info!(
+                "admin uid {uid}: added client {:?} ({}, owner {})",
+                entry.name,
+                entry.kind.label(),
+                entry.owner
+            );
+            Effects {
+                registry_changed: true,
+                cut_off_owner: None,
+            }
+        }
+        Reply::Removed { removed } => {
+            log::info!(
+                "admin uid {uid}: removed client {:?} (owner {}), destroyed {} key(s)",
+                removed.entry.name,
+                removed.entry.owner,
+                removed.destroyed_keys
+            );
+            Effects {
+                registry_changed: true,
+                cut_off_owner: Some(removed.entry.owner.clone()),
+            }
+        }
+        _ => Effects::default(),
+    };
+    (reply, effects)
+}
