@@ -172,11 +172,15 @@ fn init(setup: &SetupArgs, root: Option<RootProvider>) -> Result<Appliance, Stri
     if let Some(reason) = &appliance.sealed_at_start {
         println!("SEALED (no key material is served until the root key is back): {reason}");
     }
-    println!("issue a client certificate with (server stopped):");
-    println!(
-        "  keyward client issue --name NAME --out DIR --data-dir {}",
-        data_dir.display()
-    );
+    println!("make this KMS trust vCenter with one of (server running or stopped):");
+    for method in [
+        "client add --name NAME --cert VCENTER.crt",
+        "client add --name NAME --ca VCENTER-ROOT-CA.crt [--subject CN]",
+        "client issue --name NAME --out DIR",
+        "client sign-csr --name NAME --csr VCENTER.csr --out SIGNED.crt",
+    ] {
+        println!("  keyward {method} --data-dir {}", data_dir.display());
+    }
     let _ = std::io::stdout().flush();
     Ok(appliance)
 }

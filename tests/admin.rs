@@ -395,6 +395,10 @@ fn the_cli_works_against_a_running_server_and_remove_cuts_off_a_connected_client
     let key = create_aes(&mut tls, 256, vec![]);
     let shown = show_json(&data, "late");
     assert_eq!(shown["key_count"], 1, "{shown}");
+    assert!(
+        shown["last_seen"].is_i64(),
+        "last seen not recorded: {shown}"
+    );
     assert_eq!(shown["keys"][0]["uid"], key.as_str());
 
     let refused = keyward(&data, &["client", "remove", "late", "--yes"]);

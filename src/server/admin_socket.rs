@@ -4,6 +4,7 @@
 //! admin requests are rare and small, and the peer is the trusted local admin, so a short
 //! blocking exchange is simpler than another state machine.
 
+use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
@@ -90,7 +91,11 @@ fn peer_uid(stream: &UnixStream) -> Option<u32> {
 }
 
 /// Answers one admin connection.
-pub(super) fn handle(stream: OwnedFd, services: &Services) -> Effects {
+pub(super) fn handle(
+    stream: OwnedFd,
+    services: &Services,
+    last_seen: &HashMap<String, i64>,
+) -> Effects {
     let stream = UnixStream::from(stream);
     // SAFETY: geteuid has no preconditions and cannot fail.
     let own_uid = unsafe { libc::geteuid() };
@@ -133,6 +138,7 @@ pub(super) fn handle(stream: OwnedFd, services: &Services) -> Effects {
             Ok(envelope) => execute(envelope.body, services, uid),
         },
     };
+    let reply = with_last_seen(reply, last_seen);
     let mut answer = match serde_json::to_vec(&Envelope {
         version: PROTOCOL_VERSION,
         body: reply,
@@ -148,6 +154,21 @@ pub(super) fn handle(stream: OwnedFd, services: &Services) -> Effects {
         log::warn!("admin socket: uid {uid} left before its reply: {e}");
     }
     effects
+}
+
+/// Fills in when each client last connected to this server process.
+fn with_last_seen(mut reply: Reply, last_seen: &HashMap<String, i64>) -> Reply {
+    let update = |entry: &mut crate::admin::registry::ClientEntry| {
+        if let Some(&seen) = last_seen.get(&entry.owner) {
+            entry.last_seen = Some(entry.last_seen.map_or(seen, |stored| stored.max(seen)));
+        }
+    };
+    match &mut reply {
+        Reply::Clients { clients } => clients.iter_mut().for_each(|c| update(&mut c.entry)),
+        Reply::Client { client } => update(&mut client.entry),
+        _ => {}
+    }
+    reply
 }
 
 fn execute(request: Request, services: &Services, uid: u32) -> (Reply, Effects) {

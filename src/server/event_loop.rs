@@ -117,6 +117,7 @@ impl Server {
             accept_retry_at: None,
             drain_deadline: None,
             admin: self.admin,
+            last_seen: HashMap::new(),
         };
         let result = state.serve(&committer.done, &self.shutdown, self.signals);
         // Dropping the sender lets the committer finish what it has and end.
@@ -145,6 +146,9 @@ struct LoopState {
     accept_retry_at: Option<Instant>,
     drain_deadline: Option<Instant>,
     admin: Option<AdminSocket>,
+    /// Owner → last successful handshake (seconds since the epoch), shown by `client list`.
+    /// Kept in memory: a store write per handshake would cost more than the answer is worth.
+    last_seen: HashMap<String, i64>,
 }
 
 impl LoopState {
@@ -240,7 +244,7 @@ impl LoopState {
                     return;
                 }
             };
-            let effects = admin_socket::handle(stream.into(), &self.services);
+            let effects = admin_socket::handle(stream.into(), &self.services, &self.last_seen);
             if effects.registry_changed {
                 self.reload_trust();
             }
@@ -381,6 +385,8 @@ impl LoopState {
             pki::fingerprint_hex(&identity.fingerprint),
             conn.tls_summary()
         );
+        self.last_seen
+            .insert(identity.owner.clone(), crate::admin::registry::now());
         conn.identity = Some(identity);
     }
 
