@@ -261,6 +261,9 @@ impl LoopState {
                         tokens.len()
                     );
                 }
+                // Mutations queued this turn but not yet sent to the committer would land
+                // after the removal (and outside a --destroy-keys): drop them with the client.
+                self.group.retain(|job| !tokens.contains(&job.token));
                 for token in tokens {
                     self.close(token);
                 }
