@@ -85,12 +85,14 @@ pub enum ClientCommand {
     },
     /// Show one client and its keys, with the VM or host each key protects.
     Show {
+        /// The client's name (see `keyward client list`).
         name: String,
         #[command(flatten)]
         common: CommonArgs,
     },
     /// Stop trusting a client. Refused while it owns keys, unless --destroy-keys.
     Remove {
+        /// The client's name (see `keyward client list`).
         name: String,
         /// Also destroy every key the client owns (the key material is erased; VMs and disks
         /// encrypted with them can no longer be unlocked).
