@@ -15,3 +15,4 @@ pub mod seal;
 pub mod server;
 pub mod store;
 pub mod ttlv;
+pub mod uuid;

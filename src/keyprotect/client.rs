@@ -139,17 +139,7 @@ fn new_correlation_id() -> String {
             .unwrap_or(0);
         b = nanos.to_le_bytes();
     }
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    let h = hex::encode(b);
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    )
+    crate::uuid::format_v4(b)
 }
 
 struct CachedToken {

@@ -150,17 +150,7 @@ fn new_uuid() -> Result<String, ServerError> {
         what: "generating the appliance id".into(),
         message: e.to_string(),
     })?;
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    let h = hex::encode(b);
-    Ok(format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    ))
+    Ok(crate::uuid::format_v4(b))
 }
 
 /// The provider name recorded beside the stored master key, if the store has one.

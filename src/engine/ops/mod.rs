@@ -155,17 +155,7 @@ impl Ctx<'_> {
     fn fresh_uid(&self) -> Result<String, EngineError> {
         let mut b = [0u8; 16];
         getrandom::fill(&mut b).map_err(|_| EngineError::Random)?;
-        b[6] = (b[6] & 0x0f) | 0x40;
-        b[8] = (b[8] & 0x3f) | 0x80;
-        let h = hex::encode(b);
-        Ok(format!(
-            "{}-{}-{}-{}-{}",
-            &h[0..8],
-            &h[8..12],
-            &h[12..16],
-            &h[16..20],
-            &h[20..32]
-        ))
+        Ok(crate::uuid::format_v4(b))
     }
 
     fn master_key(&self) -> Result<&MasterKey, EngineError> {
