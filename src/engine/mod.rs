@@ -6,11 +6,25 @@
 //! A response produced by `execute_write` may be released only after that transaction commits;
 //! if the commit fails, the server sends [`Engine::failure_response`] instead.
 
-use std::sync::Arc;
+mod error;
+mod object;
+mod ops;
+mod overlay;
 
+#[cfg(test)]
+mod tests;
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+pub use error::EngineError;
+
+use crate::kmip::enums::{BatchErrorContinuationOption, ResultReason, ResultStatus};
+use crate::kmip::message::{self, Parsed, ProtocolVersion, RequestMessage, ResponseBatchItem};
 use crate::seal::MasterKey;
 use crate::store::{ReadView, WriteView};
-use crate::ttlv::Limits;
+use crate::ttlv::{self, Limits};
+use overlay::Overlay;
 
 /// Who is asking. Built by the server from the verified TLS client certificate.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,7 +57,9 @@ impl Default for EngineConfig {
 
 /// A decoded request ready to run (opaque to the server).
 pub struct ParsedRequest {
-    _private: (),
+    client: ClientIdentity,
+    message: RequestMessage,
+    continuation: BatchErrorContinuationOption,
 }
 
 /// What [`Engine::prepare`] decided.
@@ -57,41 +73,253 @@ pub enum Prepared {
 }
 
 pub struct Engine {
-    _config: EngineConfig,
-    _master: Arc<MasterKey>,
+    config: EngineConfig,
+    master: Arc<MasterKey>,
+}
+
+fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// One batch item without Operation: the answer to a message that cannot be processed.
+fn refusal(version: ProtocolVersion, reason: ResultReason, text: String) -> Vec<u8> {
+    let item = ResponseBatchItem::failure(None, None, reason, text);
+    ttlv::encode(&message::encode_response(version, now(), None, &[item]))
 }
 
 impl Engine {
     pub fn new(config: EngineConfig, master: Arc<MasterKey>) -> Engine {
-        Engine {
-            _config: config,
-            _master: master,
-        }
+        Engine { config, master }
     }
 
     /// Decodes one framed request message (header included) and classifies it.
     pub fn prepare(&self, client: &ClientIdentity, message: &[u8]) -> Prepared {
-        let _ = (client, message);
-        todo!("Engine::prepare")
+        let item = match ttlv::decode(message, &self.config.limits) {
+            Ok(item) => item,
+            Err(e) => {
+                log::debug!("client {}: undecodable request: {e}", client.owner);
+                return Prepared::Respond(refusal(
+                    ProtocolVersion::new(1, 0),
+                    ResultReason::InvalidMessage,
+                    format!("undecodable message: {e}"),
+                ));
+            }
+        };
+        let request = match message::parse_request(&item) {
+            Parsed::Ok(request) => request,
+            Parsed::Refused { version, error } => {
+                log::debug!("client {}: refused request: {error}", client.owner);
+                return Prepared::Respond(refusal(
+                    version,
+                    ResultReason::InvalidMessage,
+                    error.message,
+                ));
+            }
+        };
+        if request.items.len() > self.config.max_batch_items {
+            return Prepared::Respond(refusal(
+                request.version,
+                ResultReason::InvalidMessage,
+                format!(
+                    "{} batch items exceed the limit of {}",
+                    request.items.len(),
+                    self.config.max_batch_items
+                ),
+            ));
+        }
+        let continuation = match request.header.batch_error_continuation {
+            None => BatchErrorContinuationOption::Stop,
+            Some(v) => match BatchErrorContinuationOption::from_u32(v) {
+                Some(option) => option,
+                None => {
+                    return Prepared::Respond(refusal(
+                        request.version,
+                        ResultReason::InvalidField,
+                        format!("Batch Error Continuation Option {v}"),
+                    ));
+                }
+            },
+        };
+        let writes = request
+            .items
+            .iter()
+            .any(|i| i.defect.is_none() && ops::mutates(i.operation));
+        let parsed = ParsedRequest {
+            client: client.clone(),
+            message: request,
+            continuation,
+        };
+        if writes {
+            Prepared::Write(parsed)
+        } else {
+            Prepared::Read(parsed)
+        }
     }
 
     /// Runs a read-only request; returns the encoded response message.
     pub fn execute_read(&self, request: &ParsedRequest, view: &dyn ReadView) -> Vec<u8> {
-        let _ = (request, view);
-        todo!("Engine::execute_read")
+        let (items, overlay) = self.run(request, view);
+        if !overlay.is_empty() {
+            // prepare() routes every mutating operation to execute_write.
+            log::error!("read-only request staged writes; they are discarded");
+        }
+        self.finish(request, items)
     }
 
     /// Runs a mutating request inside `txn`; returns the encoded response message, to be
     /// released only after `txn` commits.
     pub fn execute_write(&self, request: &ParsedRequest, txn: &mut dyn WriteView) -> Vec<u8> {
-        let _ = (request, txn);
-        todo!("Engine::execute_write")
+        let staged = {
+            let (items, overlay) = self.run(request, &*txn);
+            let encoded = self.finish(request, items);
+            // A response that was replaced by Response Too Large must not leave writes behind.
+            if self.too_large(request, &encoded) {
+                None
+            } else {
+                Some((encoded, overlay.into_staged()))
+            }
+        };
+        match staged {
+            None => self.finish(request, Vec::new()),
+            Some((encoded, staged)) => {
+                for object in staged {
+                    if let Err(e) = txn.put(&object) {
+                        log::error!("store write of {} failed: {e}", object.uid);
+                        return self.failure_response(request);
+                    }
+                }
+                encoded
+            }
+        }
     }
 
     /// The response for `request` when its transaction could not be committed: every batch
     /// item fails with General Failure.
     pub fn failure_response(&self, request: &ParsedRequest) -> Vec<u8> {
-        let _ = request;
-        todo!("Engine::failure_response")
+        let items: Vec<ResponseBatchItem> = request
+            .message
+            .items
+            .iter()
+            .map(|i| {
+                ResponseBatchItem::failure(
+                    Some(i.operation).filter(|op| *op != 0),
+                    i.unique_batch_item_id.clone(),
+                    ResultReason::GeneralFailure,
+                    "the server could not store the result".into(),
+                )
+            })
+            .collect();
+        self.encode(request, &items)
+    }
+
+    fn too_large(&self, request: &ParsedRequest, encoded: &[u8]) -> bool {
+        matches!(request.message.header.maximum_response_size, Some(max) if max >= 0 && encoded.len() > max as usize)
+    }
+
+    /// Runs every batch item over an overlay of `view`; returns the items and the staged writes
+    /// (already emptied when Undo applies).
+    fn run<'a>(
+        &'a self,
+        request: &'a ParsedRequest,
+        view: &'a dyn ReadView,
+    ) -> (Vec<ResponseBatchItem>, Overlay<'a>) {
+        let version = request.message.version;
+        let mut ctx = ops::Ctx {
+            client: &request.client,
+            version,
+            overlay: Overlay::new(view),
+            master: &self.master,
+            vendor_identification: &self.config.vendor_identification,
+            placeholder: None,
+            now: now(),
+        };
+        let mut results = Vec::new();
+        let mut failed = false;
+        for item in &request.message.items {
+            let operation = Some(item.operation).filter(|op| *op != 0);
+            let id = item.unique_batch_item_id.clone();
+            let outcome = if let Some(defect) = &item.defect {
+                Err((defect.reason, defect.message.clone()))
+            } else if item.extension.as_ref().is_some_and(|e| e.critical) {
+                Err((
+                    ResultReason::FeatureNotSupported,
+                    "critical Message Extension not understood".to_string(),
+                ))
+            } else {
+                ops::dispatch(&mut ctx, item.operation, &item.payload).map_err(|e| {
+                    if e.is_server_fault() {
+                        log::error!(
+                            "client {}: operation {:#x} failed: {e}",
+                            request.client.owner,
+                            item.operation
+                        );
+                    }
+                    (e.reason(version.major), e.wire_message())
+                })
+            };
+            match outcome {
+                Ok(payload) => {
+                    results.push(ResponseBatchItem::success(item.operation, id, payload))
+                }
+                Err((reason, text)) => {
+                    results.push(ResponseBatchItem::failure(operation, id, reason, text));
+                    failed = true;
+                    if request.continuation != BatchErrorContinuationOption::Continue {
+                        break;
+                    }
+                }
+            }
+        }
+        let mut overlay = ctx.overlay;
+        if failed && request.continuation == BatchErrorContinuationOption::Undo {
+            overlay = Overlay::new(view);
+            for r in results
+                .iter_mut()
+                .filter(|r| r.status == ResultStatus::Success)
+            {
+                r.status = ResultStatus::OperationUndone;
+                r.payload = None;
+            }
+        }
+        (results, overlay)
+    }
+
+    fn encode(&self, request: &ParsedRequest, items: &[ResponseBatchItem]) -> Vec<u8> {
+        let header = &request.message.header;
+        ttlv::encode(&message::encode_response(
+            request.message.version,
+            now(),
+            header.client_correlation_value.as_deref(),
+            items,
+        ))
+    }
+
+    /// Encodes the response; over Maximum Response Size, every item becomes Response Too Large.
+    fn finish(&self, request: &ParsedRequest, items: Vec<ResponseBatchItem>) -> Vec<u8> {
+        let encoded = if items.is_empty() {
+            Vec::new()
+        } else {
+            self.encode(request, &items)
+        };
+        if !items.is_empty() && !self.too_large(request, &encoded) {
+            return encoded;
+        }
+        let too_large: Vec<ResponseBatchItem> = request
+            .message
+            .items
+            .iter()
+            .map(|i| {
+                ResponseBatchItem::failure(
+                    Some(i.operation).filter(|op| *op != 0),
+                    i.unique_batch_item_id.clone(),
+                    ResultReason::ResponseTooLarge,
+                    "response exceeds Maximum Response Size".into(),
+                )
+            })
+            .collect();
+        self.encode(request, &too_large)
     }
 }

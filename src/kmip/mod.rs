@@ -2,7 +2,10 @@
 //!
 //! Built on [`crate::ttlv`]; knows message shapes, not what operations do.
 
+pub mod attribute;
+pub mod enums;
 pub mod json;
+pub mod message;
 pub mod names;
 pub mod tag;
 pub mod xml;

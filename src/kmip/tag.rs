@@ -199,6 +199,7 @@ tags! {
     MAC_SIGNATURE_KEY_INFORMATION = 0x42004E, "MACSignatureKeyInformation";
     MAC_SIGNATURE = 0x42004D, "MACSignature";
     IV_COUNTER_NONCE = 0x42003D, "IVCounterNonce";
+    ATTESTATION_CAPABLE_INDICATOR = 0x4200D3, "AttestationCapableIndicator";
 }
 
 /// CamelCase name of `tag`, if known.

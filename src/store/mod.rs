@@ -7,6 +7,7 @@
 //! Contract (fixed; other modules build on it): [`StoredObject`], [`IndexTerm`], [`ReadView`],
 //! [`WriteView`], [`WriteTxn`], [`Store`], [`StoreError`].
 
+pub mod memory;
 pub mod redb;
 
 /// One managed object as stored. Everything but `uid`, `owner` and `index_terms` is opaque

@@ -1,0 +1,645 @@
+//! Request and response messages: headers and batch items, for KMIP 1.0–1.4 and 2.0–2.1.
+//!
+//! Payloads stay `ttlv::Item` trees here; the engine reads them per operation.
+
+use zeroize::Zeroizing;
+
+use super::enums::{ResultReason, ResultStatus};
+use super::tag;
+use crate::ttlv::{Item, Value};
+
+/// A protocol version. Ordered by (major, minor).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ProtocolVersion {
+    pub major: i32,
+    pub minor: i32,
+}
+
+impl ProtocolVersion {
+    pub const fn new(major: i32, minor: i32) -> ProtocolVersion {
+        ProtocolVersion { major, minor }
+    }
+
+    pub fn encode(self) -> Item {
+        Item::structure(
+            tag::PROTOCOL_VERSION,
+            vec![
+                Item::new(tag::PROTOCOL_VERSION_MAJOR, Value::Integer(self.major)),
+                Item::new(tag::PROTOCOL_VERSION_MINOR, Value::Integer(self.minor)),
+            ],
+        )
+    }
+
+    pub fn parse(item: &Item) -> Option<ProtocolVersion> {
+        let major = int_child(item, tag::PROTOCOL_VERSION_MAJOR)?;
+        let minor = int_child(item, tag::PROTOCOL_VERSION_MINOR)?;
+        Some(ProtocolVersion { major, minor })
+    }
+}
+
+/// Every version this server speaks, highest first.
+pub const SUPPORTED_VERSIONS: &[ProtocolVersion] = &[
+    ProtocolVersion::new(2, 1),
+    ProtocolVersion::new(2, 0),
+    ProtocolVersion::new(1, 4),
+    ProtocolVersion::new(1, 3),
+    ProtocolVersion::new(1, 2),
+    ProtocolVersion::new(1, 1),
+    ProtocolVersion::new(1, 0),
+];
+
+/// Why a request message (or one of its batch items) could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{reason:?}: {message}")]
+pub struct MessageError {
+    pub reason: ResultReason,
+    pub message: String,
+}
+
+impl MessageError {
+    fn invalid(message: impl Into<String>) -> MessageError {
+        MessageError {
+            reason: ResultReason::InvalidMessage,
+            message: message.into(),
+        }
+    }
+}
+
+/// A username/password credential. Parsed, not enforced (mutual TLS authenticates).
+pub struct Credential {
+    pub username: String,
+    pub password: Option<Zeroizing<String>>,
+}
+
+impl std::fmt::Debug for Credential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credential")
+            .field("username", &self.username)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct RequestHeader {
+    pub version: Option<ProtocolVersion>,
+    pub maximum_response_size: Option<i32>,
+    pub client_correlation_value: Option<String>,
+    pub server_correlation_value: Option<String>,
+    pub asynchronous_indicator: Option<bool>,
+    pub credentials: Vec<Credential>,
+    pub batch_error_continuation: Option<u32>,
+    pub batch_order: Option<bool>,
+    pub time_stamp: Option<i64>,
+    pub batch_count: i32,
+}
+
+/// A Message Extension on a batch item.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageExtension {
+    pub vendor_identification: String,
+    pub critical: bool,
+}
+
+#[derive(Debug)]
+pub struct RequestBatchItem {
+    /// Raw Operation value (unknown operations are answered, not dropped).
+    pub operation: u32,
+    pub unique_batch_item_id: Option<Vec<u8>>,
+    pub payload: Item,
+    pub extension: Option<MessageExtension>,
+    /// Set when the item's own structure is broken: the item fails with this error.
+    pub defect: Option<MessageError>,
+}
+
+#[derive(Debug)]
+pub struct RequestMessage {
+    pub header: RequestHeader,
+    pub version: ProtocolVersion,
+    pub items: Vec<RequestBatchItem>,
+}
+
+/// Result of reading a request message.
+pub enum Parsed {
+    Ok(RequestMessage),
+    /// The whole message is refused: answer one batch item without Operation in `version`.
+    Refused {
+        version: ProtocolVersion,
+        error: MessageError,
+    },
+}
+
+/// Reads a decoded Request Message. Unknown fields are ignored when the request's minor version
+/// is newer than ours (same major); otherwise they make the message (header) or item invalid.
+pub fn parse_request(message: &Item) -> Parsed {
+    let fallback = ProtocolVersion::new(1, 0);
+    if message.tag != tag::REQUEST_MESSAGE || !matches!(message.value, Value::Structure(_)) {
+        return Parsed::Refused {
+            version: fallback,
+            error: MessageError::invalid("not a Request Message"),
+        };
+    }
+    let Some(header_item) = message.child(tag::REQUEST_HEADER) else {
+        return Parsed::Refused {
+            version: fallback,
+            error: MessageError::invalid("Request Header missing"),
+        };
+    };
+    let Some(version) = header_item
+        .child(tag::PROTOCOL_VERSION)
+        .and_then(ProtocolVersion::parse)
+    else {
+        return Parsed::Refused {
+            version: fallback,
+            error: MessageError::invalid("Protocol Version missing or malformed"),
+        };
+    };
+    let highest = SUPPORTED_VERSIONS[0];
+    let Some(best_same_major) = SUPPORTED_VERSIONS
+        .iter()
+        .find(|v| v.major == version.major)
+        .copied()
+    else {
+        return Parsed::Refused {
+            version: highest,
+            error: MessageError::invalid(format!(
+                "protocol version {}.{} is not supported",
+                version.major, version.minor
+            )),
+        };
+    };
+    // Respond in the request's version when we know it, else in our newest minor of that major.
+    let respond_in = if SUPPORTED_VERSIONS.contains(&version) {
+        version
+    } else if version > best_same_major {
+        best_same_major
+    } else {
+        version
+    };
+    let lenient = version > best_same_major;
+
+    let header = match parse_header(header_item, version, lenient) {
+        Ok(h) => h,
+        Err(error) => {
+            return Parsed::Refused {
+                version: respond_in,
+                error,
+            };
+        }
+    };
+    let mut items = Vec::new();
+    for child in message.children() {
+        match child.tag {
+            tag::REQUEST_HEADER => {}
+            tag::BATCH_ITEM => items.push(parse_batch_item(child, lenient)),
+            other if lenient => {
+                let _ = other;
+            }
+            other => {
+                return Parsed::Refused {
+                    version: respond_in,
+                    error: MessageError::invalid(format!(
+                        "unexpected tag {other:06X} in Request Message"
+                    )),
+                };
+            }
+        }
+    }
+    if items.is_empty() {
+        return Parsed::Refused {
+            version: respond_in,
+            error: MessageError::invalid("no Batch Item"),
+        };
+    }
+    if header.batch_count < 0 || header.batch_count as usize != items.len() {
+        return Parsed::Refused {
+            version: respond_in,
+            error: MessageError::invalid(format!(
+                "Batch Count {} but {} batch items",
+                header.batch_count,
+                items.len()
+            )),
+        };
+    }
+    Parsed::Ok(RequestMessage {
+        header,
+        version: respond_in,
+        items,
+    })
+}
+
+fn parse_header(
+    item: &Item,
+    version: ProtocolVersion,
+    lenient: bool,
+) -> Result<RequestHeader, MessageError> {
+    let mut header = RequestHeader {
+        version: Some(version),
+        ..RequestHeader::default()
+    };
+    let mut saw_count = false;
+    let mut seen: Vec<u32> = Vec::new();
+    for field in item.children() {
+        if field.tag != tag::AUTHENTICATION && field.tag != tag::ATTESTATION_TYPE {
+            if seen.contains(&field.tag) {
+                return Err(MessageError::invalid(format!(
+                    "duplicate header field {:06X}",
+                    field.tag
+                )));
+            }
+            seen.push(field.tag);
+        }
+        let bad =
+            || MessageError::invalid(format!("header field {:06X} has the wrong type", field.tag));
+        match (field.tag, &field.value) {
+            (tag::PROTOCOL_VERSION, _) => {}
+            (tag::MAXIMUM_RESPONSE_SIZE, Value::Integer(v)) => {
+                header.maximum_response_size = Some(*v)
+            }
+            (tag::CLIENT_CORRELATION_VALUE, Value::TextString(v)) => {
+                header.client_correlation_value = Some(v.clone())
+            }
+            (tag::SERVER_CORRELATION_VALUE, Value::TextString(v)) => {
+                header.server_correlation_value = Some(v.clone())
+            }
+            (tag::ASYNCHRONOUS_INDICATOR, Value::Boolean(v)) => {
+                header.asynchronous_indicator = Some(*v)
+            }
+            (tag::ATTESTATION_CAPABLE_INDICATOR, Value::Boolean(_))
+            | (tag::ATTESTATION_TYPE, Value::Enumeration(_)) => {}
+            (tag::AUTHENTICATION, Value::Structure(_)) => {
+                header.credentials.extend(parse_authentication(field))
+            }
+            (tag::BATCH_ERROR_CONTINUATION_OPTION, Value::Enumeration(v)) => {
+                header.batch_error_continuation = Some(*v)
+            }
+            (tag::BATCH_ORDER_OPTION, Value::Boolean(v)) => header.batch_order = Some(*v),
+            (tag::TIME_STAMP, Value::DateTime(v)) => header.time_stamp = Some(*v),
+            (tag::BATCH_COUNT, Value::Integer(v)) => {
+                header.batch_count = *v;
+                saw_count = true;
+            }
+            (
+                tag::MAXIMUM_RESPONSE_SIZE
+                | tag::CLIENT_CORRELATION_VALUE
+                | tag::SERVER_CORRELATION_VALUE
+                | tag::ASYNCHRONOUS_INDICATOR
+                | tag::ATTESTATION_CAPABLE_INDICATOR
+                | tag::ATTESTATION_TYPE
+                | tag::AUTHENTICATION
+                | tag::BATCH_ERROR_CONTINUATION_OPTION
+                | tag::BATCH_ORDER_OPTION
+                | tag::TIME_STAMP
+                | tag::BATCH_COUNT,
+                _,
+            ) => return Err(bad()),
+            _ if lenient => {}
+            (other, _) => {
+                return Err(MessageError {
+                    reason: ResultReason::InvalidField,
+                    message: format!("unknown header field {other:06X}"),
+                });
+            }
+        }
+    }
+    if !saw_count {
+        return Err(MessageError::invalid("Batch Count missing"));
+    }
+    Ok(header)
+}
+
+fn parse_authentication(item: &Item) -> Vec<Credential> {
+    item.children_with(tag::CREDENTIAL)
+        .filter_map(|cred| {
+            let value = cred.child(tag::CREDENTIAL_VALUE)?;
+            let username = match value.child(tag::USERNAME) {
+                Some(Item {
+                    value: Value::TextString(u),
+                    ..
+                }) => u.clone(),
+                _ => return None,
+            };
+            let password = match value.child(tag::PASSWORD) {
+                Some(Item {
+                    value: Value::TextString(p),
+                    ..
+                }) => Some(Zeroizing::new(p.clone())),
+                _ => None,
+            };
+            Some(Credential { username, password })
+        })
+        .collect()
+}
+
+fn parse_batch_item(item: &Item, lenient: bool) -> RequestBatchItem {
+    let mut out = RequestBatchItem {
+        operation: 0,
+        unique_batch_item_id: None,
+        payload: Item::structure(tag::REQUEST_PAYLOAD, Vec::new()),
+        extension: None,
+        defect: None,
+    };
+    let mut saw_operation = false;
+    let mut saw_payload = false;
+    let defect = |out: &mut RequestBatchItem, reason: ResultReason, message: String| {
+        if out.defect.is_none() {
+            out.defect = Some(MessageError { reason, message });
+        }
+    };
+    for field in item.children() {
+        match (field.tag, &field.value) {
+            (tag::OPERATION, Value::Enumeration(op)) if !saw_operation => {
+                out.operation = *op;
+                saw_operation = true;
+            }
+            (tag::EPHEMERAL, Value::Boolean(_)) => {}
+            (tag::UNIQUE_BATCH_ITEM_ID, Value::ByteString(id))
+                if out.unique_batch_item_id.is_none() =>
+            {
+                out.unique_batch_item_id = Some(id.clone());
+            }
+            (tag::REQUEST_PAYLOAD, Value::Structure(_)) if !saw_payload => {
+                out.payload = field.clone();
+                saw_payload = true;
+            }
+            (tag::MESSAGE_EXTENSION, Value::Structure(_)) => {
+                let vendor = match field.child(tag::VENDOR_IDENTIFICATION) {
+                    Some(Item {
+                        value: Value::TextString(v),
+                        ..
+                    }) => v.clone(),
+                    _ => String::new(),
+                };
+                let critical = matches!(
+                    field.child(tag::CRITICALITY_INDICATOR),
+                    Some(Item {
+                        value: Value::Boolean(true),
+                        ..
+                    })
+                );
+                out.extension = Some(MessageExtension {
+                    vendor_identification: vendor,
+                    critical,
+                });
+            }
+            (
+                tag::OPERATION | tag::UNIQUE_BATCH_ITEM_ID | tag::REQUEST_PAYLOAD | tag::EPHEMERAL,
+                _,
+            ) => {
+                defect(
+                    &mut out,
+                    ResultReason::InvalidMessage,
+                    format!(
+                        "batch item field {:06X} is malformed or repeated",
+                        field.tag
+                    ),
+                );
+            }
+            _ if lenient => {}
+            (other, _) => defect(
+                &mut out,
+                ResultReason::InvalidField,
+                format!("unknown batch item field {other:06X}"),
+            ),
+        }
+    }
+    if !saw_operation {
+        defect(
+            &mut out,
+            ResultReason::InvalidMessage,
+            "batch item has no Operation".into(),
+        );
+    }
+    if !saw_payload {
+        defect(
+            &mut out,
+            ResultReason::InvalidMessage,
+            "batch item has no Request Payload".into(),
+        );
+    }
+    out
+}
+
+/// One response batch item.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResponseBatchItem {
+    pub operation: Option<u32>,
+    pub unique_batch_item_id: Option<Vec<u8>>,
+    pub status: ResultStatus,
+    pub reason: Option<ResultReason>,
+    pub message: Option<String>,
+    /// Children of the Response Payload; `None` leaves the payload out.
+    pub payload: Option<Vec<Item>>,
+}
+
+impl ResponseBatchItem {
+    pub fn success(operation: u32, id: Option<Vec<u8>>, payload: Vec<Item>) -> ResponseBatchItem {
+        ResponseBatchItem {
+            operation: Some(operation),
+            unique_batch_item_id: id,
+            status: ResultStatus::Success,
+            reason: None,
+            message: None,
+            payload: Some(payload),
+        }
+    }
+
+    pub fn failure(
+        operation: Option<u32>,
+        id: Option<Vec<u8>>,
+        reason: ResultReason,
+        message: String,
+    ) -> ResponseBatchItem {
+        ResponseBatchItem {
+            operation,
+            unique_batch_item_id: id,
+            status: ResultStatus::OperationFailed,
+            reason: Some(reason),
+            message: Some(message),
+            payload: None,
+        }
+    }
+
+    fn encode(&self) -> Item {
+        let mut children = Vec::new();
+        if let Some(op) = self.operation {
+            children.push(Item::new(tag::OPERATION, Value::Enumeration(op)));
+        }
+        if let Some(id) = &self.unique_batch_item_id {
+            children.push(Item::new(
+                tag::UNIQUE_BATCH_ITEM_ID,
+                Value::ByteString(id.clone()),
+            ));
+        }
+        children.push(Item::new(
+            tag::RESULT_STATUS,
+            Value::Enumeration(self.status.value()),
+        ));
+        if let Some(reason) = self.reason {
+            children.push(Item::new(
+                tag::RESULT_REASON,
+                Value::Enumeration(reason.value()),
+            ));
+        }
+        if let Some(message) = &self.message {
+            children.push(Item::new(
+                tag::RESULT_MESSAGE,
+                Value::TextString(message.clone()),
+            ));
+        }
+        if let Some(payload) = &self.payload {
+            children.push(Item::structure(tag::RESPONSE_PAYLOAD, payload.clone()));
+        }
+        Item::structure(tag::BATCH_ITEM, children)
+    }
+}
+
+/// Builds a Response Message.
+pub fn encode_response(
+    version: ProtocolVersion,
+    time_stamp: i64,
+    client_correlation_value: Option<&str>,
+    items: &[ResponseBatchItem],
+) -> Item {
+    let mut header = vec![
+        version.encode(),
+        Item::new(tag::TIME_STAMP, Value::DateTime(time_stamp)),
+    ];
+    if let Some(ccv) = client_correlation_value.filter(|_| version >= ProtocolVersion::new(1, 4)) {
+        header.push(Item::new(
+            tag::CLIENT_CORRELATION_VALUE,
+            Value::TextString(ccv.to_string()),
+        ));
+    }
+    header.push(Item::new(
+        tag::BATCH_COUNT,
+        Value::Integer(items.len() as i32),
+    ));
+    let mut children = vec![Item::structure(tag::RESPONSE_HEADER, header)];
+    children.extend(items.iter().map(ResponseBatchItem::encode));
+    Item::structure(tag::RESPONSE_MESSAGE, children)
+}
+
+fn int_child(item: &Item, t: u32) -> Option<i32> {
+    match item.child(t) {
+        Some(Item {
+            value: Value::Integer(v),
+            ..
+        }) => Some(*v),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(version: (i32, i32), count: i32, items: Vec<Item>, extra_header: Vec<Item>) -> Item {
+        let mut header = vec![ProtocolVersion::new(version.0, version.1).encode()];
+        header.extend(extra_header);
+        header.push(Item::new(tag::BATCH_COUNT, Value::Integer(count)));
+        let mut children = vec![Item::structure(tag::REQUEST_HEADER, header)];
+        children.extend(items);
+        Item::structure(tag::REQUEST_MESSAGE, children)
+    }
+
+    fn item(op: u32, id: Option<&[u8]>) -> Item {
+        let mut c = vec![Item::new(tag::OPERATION, Value::Enumeration(op))];
+        if let Some(id) = id {
+            c.push(Item::new(
+                tag::UNIQUE_BATCH_ITEM_ID,
+                Value::ByteString(id.to_vec()),
+            ));
+        }
+        c.push(Item::structure(tag::REQUEST_PAYLOAD, vec![]));
+        Item::structure(tag::BATCH_ITEM, c)
+    }
+
+    #[test]
+    fn reads_vcenter_shape_and_keeps_batch_ids() {
+        let id = b"QLKC\x01\x00\x00\x00";
+        let Parsed::Ok(m) = parse_request(&request(
+            (1, 1),
+            2,
+            vec![item(0x1E, None), item(0x0D, Some(id))],
+            vec![],
+        )) else {
+            panic!("refused")
+        };
+        assert_eq!(m.version, ProtocolVersion::new(1, 1));
+        assert_eq!(m.items.len(), 2);
+        assert_eq!(m.items[0].unique_batch_item_id, None);
+        assert_eq!(m.items[1].unique_batch_item_id.as_deref(), Some(&id[..]));
+    }
+
+    #[test]
+    fn batch_count_mismatch_is_invalid_message() {
+        let Parsed::Refused { error, version } =
+            parse_request(&request((1, 4), 2, vec![item(0x1E, None)], vec![]))
+        else {
+            panic!("accepted")
+        };
+        assert_eq!(error.reason, ResultReason::InvalidMessage);
+        assert_eq!(version, ProtocolVersion::new(1, 4));
+    }
+
+    #[test]
+    fn unsupported_major_answers_in_highest_version() {
+        let Parsed::Refused { error, version } =
+            parse_request(&request((3, 0), 1, vec![item(0x1E, None)], vec![]))
+        else {
+            panic!("accepted")
+        };
+        assert_eq!(error.reason, ResultReason::InvalidMessage);
+        assert_eq!(version, SUPPORTED_VERSIONS[0]);
+    }
+
+    #[test]
+    fn newer_minor_ignores_unknown_fields_but_known_minor_does_not() {
+        let odd = Item::new(0x42FFF0, Value::Integer(7));
+        let Parsed::Ok(m) = parse_request(&request(
+            (1, 9),
+            1,
+            vec![item(0x1E, None)],
+            vec![odd.clone()],
+        )) else {
+            panic!("refused")
+        };
+        assert_eq!(m.version, ProtocolVersion::new(1, 4));
+        let Parsed::Refused { error, .. } =
+            parse_request(&request((1, 4), 1, vec![item(0x1E, None)], vec![odd]))
+        else {
+            panic!("accepted")
+        };
+        assert_eq!(error.reason, ResultReason::InvalidField);
+    }
+
+    #[test]
+    fn response_echoes_ids_and_omits_absent_fields() {
+        let items = vec![
+            ResponseBatchItem::success(0x1E, None, vec![]),
+            ResponseBatchItem::failure(
+                None,
+                Some(vec![1, 2]),
+                ResultReason::InvalidMessage,
+                "bad".into(),
+            ),
+        ];
+        let r = encode_response(ProtocolVersion::new(1, 1), 5, Some("c"), &items);
+        let header = r.child(tag::RESPONSE_HEADER).unwrap();
+        assert!(
+            header.child(tag::CLIENT_CORRELATION_VALUE).is_none(),
+            "1.1 has no correlation values"
+        );
+        assert_eq!(
+            header.child(tag::BATCH_COUNT).unwrap().value,
+            Value::Integer(2)
+        );
+        let second = r.children_with(tag::BATCH_ITEM).nth(1).unwrap();
+        assert!(second.child(tag::OPERATION).is_none());
+        assert_eq!(
+            second.child(tag::UNIQUE_BATCH_ITEM_ID).unwrap().value,
+            Value::ByteString(vec![1, 2])
+        );
+        assert!(second.child(tag::RESPONSE_PAYLOAD).is_none());
+    }
+}
