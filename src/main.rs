@@ -9,6 +9,8 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+mod cli;
+
 use keyward::client::{self, KmipClient};
 use keyward::config::Config;
 use keyward::kmip::{names, tag};
@@ -55,6 +57,16 @@ enum Command {
     },
     /// Send a KMIP request to a server (for trying out a setup).
     Kmip(KmipArgs),
+    /// Convert KMIP messages between TTLV and the XML / JSON encodings.
+    Ttlv {
+        #[command(subcommand)]
+        command: cli::ttlv::TtlvCommand,
+    },
+    /// Play OASIS KMIP conformance test vectors against a running server.
+    Vectors {
+        #[command(subcommand)]
+        command: cli::vectors::VectorsCommand,
+    },
 }
 
 #[derive(Args)]
@@ -125,6 +137,13 @@ fn main() -> ExitCode {
             command: ClientCommand::Issue { name, out, setup },
         } => issue(&setup, &name, &out),
         Command::Kmip(args) => kmip(&args),
+        Command::Ttlv { command } => cli::ttlv::run(&command),
+        Command::Vectors { command } => match cli::vectors::run(&command) {
+            Ok(true) => Ok(()),
+            // The report on stdout already says which vectors failed.
+            Ok(false) => return ExitCode::FAILURE,
+            Err(message) => Err(message),
+        },
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
