@@ -10,7 +10,7 @@ use super::placeholder::{Bindings, Placeholder};
 use crate::kmip::names;
 use crate::kmip::tag;
 use crate::kmip::xml::{
-    Style, XmlNode, item_to_node, parse_value, tag_from_text, tag_text, type_name,
+    Style, XmlNode, item_to_node, parse_datetime, parse_value, tag_from_text, tag_text, type_name,
 };
 use crate::ttlv::{Item, ItemType, Value};
 
@@ -246,7 +246,11 @@ fn compare_leaf(
                 _ => Err(mismatch(path, raw, show(actual))),
             };
         }
-        return Ok(());
+        let sent_by_client =
+            parse_datetime(raw).is_some_and(|(secs, _)| bindings.client_dates.contains(&secs));
+        if !sent_by_client {
+            return Ok(());
+        }
     }
     match (placeholder, &actual.value) {
         (Some(Placeholder::UniqueId(n)), Value::TextString(got)) => match bindings.unique_id(n) {
@@ -468,6 +472,11 @@ mod tests {
             parse_node(r#"<ActivationDate type="DateTime" value="2012-04-27T08:12:24+00:00"/>"#)
                 .unwrap();
         compare_response(&literal, &activation(1), &mut bindings).unwrap();
+        // A date the client set itself must come back as sent.
+        let mut told = Bindings::default();
+        told.client_dates
+            .insert(parse_datetime("2012-04-27T08:12:24+00:00").unwrap().0);
+        assert!(compare_response(&literal, &activation(1), &mut told).is_err());
         // Only its type is fixed.
         assert!(
             compare_response(
