@@ -1,7 +1,13 @@
 //! Structural comparison of a server's response with the expected response of a vector.
 //!
-//! Values the server chooses freely are checked for presence and type only: time stamps,
-//! correlation values, digests, dates the server sets, and key material the client never sent.
+//! Everything is literal except what issue 3 names as "present and well-formed":
+//! - the message time stamp, correlation values, and the free text of Result Message;
+//! - dates the server sets (Initial Date, Last Change Date, ...) when the vector writes a literal
+//!   date the client never sent; `$NOW±s` and dates the client sent are checked;
+//! - digests, unless the vector's digest is the SHA-256 of material the client sent;
+//! - key material the server generated (only its length); material the client sent is literal;
+//! - the Random Number Generator description (the reference server's own generator).
+//!
 //! Placeholders bind (`$UNIQUE_IDENTIFIER_n`) or are checked against the clock (`$NOW±s`).
 //! Children are compared in order first, then, if that fails, as an unordered set (servers may
 //! list attributes in another order).
