@@ -23,8 +23,9 @@ use crate::kmip::enums::{BatchErrorContinuationOption, ResultReason, ResultStatu
 use crate::kmip::message::{self, Parsed, ProtocolVersion, RequestMessage, ResponseBatchItem};
 use crate::seal::MasterKey;
 use crate::store::{ReadView, WriteView};
-use crate::ttlv::{self, Limits};
+use crate::ttlv::{self, Item, Limits, Value};
 use overlay::Overlay;
+use zeroize::Zeroize;
 
 /// Who is asking. Built by the server from the verified TLS client certificate.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,6 +61,31 @@ pub struct ParsedRequest {
     client: ClientIdentity,
     message: RequestMessage,
     continuation: BatchErrorContinuationOption,
+}
+
+impl Drop for ParsedRequest {
+    /// Registered key material arrives in request payloads: wipe it with the request.
+    fn drop(&mut self) {
+        for item in &mut self.message.items {
+            scrub(&mut item.payload);
+        }
+    }
+}
+
+/// Zeroizes every byte string (and big integer) in `item`, recursively.
+fn scrub(item: &mut Item) {
+    match &mut item.value {
+        Value::Structure(children) => children.iter_mut().for_each(scrub),
+        Value::ByteString(bytes) | Value::BigInteger(bytes) => bytes.zeroize(),
+        _ => {}
+    }
+}
+
+/// Wipes the payloads of response items once they are encoded (Get puts material there).
+fn scrub_items(items: &mut [ResponseBatchItem]) {
+    for payload in items.iter_mut().filter_map(|i| i.payload.as_mut()) {
+        payload.iter_mut().for_each(scrub);
+    }
 }
 
 /// What [`Engine::prepare`] decided.
@@ -101,8 +127,9 @@ impl Engine {
             Ok(item) => item,
             Err(e) => {
                 log::debug!("client {}: undecodable request: {e}", client.owner);
+                let version = message::answer_version(message::sniff_version(message));
                 return Prepared::Respond(refusal(
-                    ProtocolVersion::new(1, 0),
+                    version,
                     ResultReason::InvalidMessage,
                     format!("undecodable message: {e}"),
                 ));
@@ -161,44 +188,62 @@ impl Engine {
 
     /// Runs a read-only request; returns the encoded response message.
     pub fn execute_read(&self, request: &ParsedRequest, view: &dyn ReadView) -> Vec<u8> {
-        let (items, overlay) = self.run(request, view);
+        let (mut items, overlay) = self.run(request, view);
         if !overlay.is_empty() {
             // prepare() routes every mutating operation to execute_write.
             log::error!("read-only request staged writes; they are discarded");
         }
-        self.finish(request, items)
+        let encoded = self.encode_within_limit(request, &items);
+        scrub_items(&mut items);
+        encoded.unwrap_or_else(|| self.response_too_large(request))
     }
 
     /// Runs a mutating request inside `txn`; returns the encoded response message, to be
     /// released only after `txn` commits.
     pub fn execute_write(&self, request: &ParsedRequest, txn: &mut dyn WriteView) -> Vec<u8> {
-        let staged = {
-            let (items, overlay) = self.run(request, &*txn);
-            let encoded = self.finish(request, items);
-            // A response that was replaced by Response Too Large must not leave writes behind.
-            if self.too_large(request, &encoded) {
-                None
-            } else {
-                Some((encoded, overlay.into_staged()))
-            }
+        let (encoded, staged) = {
+            let (mut items, overlay) = self.run(request, &*txn);
+            let encoded = self.encode_within_limit(request, &items);
+            scrub_items(&mut items);
+            (encoded, overlay.into_staged())
         };
-        match staged {
-            None => self.finish(request, Vec::new()),
-            Some((encoded, staged)) => {
-                for object in staged {
-                    if let Err(e) = txn.put(&object) {
-                        log::error!("store write of {} failed: {e}", object.uid);
-                        return self.failure_response(request);
-                    }
-                }
-                encoded
+        // A response the client cannot take is an error, and its writes must not happen.
+        let Some(encoded) = encoded else {
+            return self.response_too_large(request);
+        };
+        for object in staged {
+            if let Err(e) = txn.put(&object) {
+                log::error!("store write of {} failed: {e}", object.uid);
+                return self.failure_response(request);
             }
         }
+        encoded
     }
 
     /// The response for `request` when its transaction could not be committed: every batch
     /// item fails with General Failure.
     pub fn failure_response(&self, request: &ParsedRequest) -> Vec<u8> {
+        self.every_item_fails(
+            request,
+            ResultReason::GeneralFailure,
+            "the server could not store the result",
+        )
+    }
+
+    fn response_too_large(&self, request: &ParsedRequest) -> Vec<u8> {
+        self.every_item_fails(
+            request,
+            ResultReason::ResponseTooLarge,
+            "response exceeds Maximum Response Size",
+        )
+    }
+
+    fn every_item_fails(
+        &self,
+        request: &ParsedRequest,
+        reason: ResultReason,
+        text: &str,
+    ) -> Vec<u8> {
         let items: Vec<ResponseBatchItem> = request
             .message
             .items
@@ -207,16 +252,25 @@ impl Engine {
                 ResponseBatchItem::failure(
                     Some(i.operation).filter(|op| *op != 0),
                     i.unique_batch_item_id.clone(),
-                    ResultReason::GeneralFailure,
-                    "the server could not store the result".into(),
+                    reason,
+                    text.to_string(),
                 )
             })
             .collect();
         self.encode(request, &items)
     }
 
-    fn too_large(&self, request: &ParsedRequest, encoded: &[u8]) -> bool {
-        matches!(request.message.header.maximum_response_size, Some(max) if max >= 0 && encoded.len() > max as usize)
+    /// The encoded response, or `None` when it exceeds the request's Maximum Response Size.
+    fn encode_within_limit(
+        &self,
+        request: &ParsedRequest,
+        items: &[ResponseBatchItem],
+    ) -> Option<Vec<u8>> {
+        let encoded = self.encode(request, items);
+        match request.message.header.maximum_response_size {
+            Some(max) if max >= 0 && encoded.len() > max as usize => None,
+            _ => Some(encoded),
+        }
     }
 
     /// Runs every batch item over an overlay of `view`; returns the items and the staged writes
@@ -295,31 +349,5 @@ impl Engine {
             header.client_correlation_value.as_deref(),
             items,
         ))
-    }
-
-    /// Encodes the response; over Maximum Response Size, every item becomes Response Too Large.
-    fn finish(&self, request: &ParsedRequest, items: Vec<ResponseBatchItem>) -> Vec<u8> {
-        let encoded = if items.is_empty() {
-            Vec::new()
-        } else {
-            self.encode(request, &items)
-        };
-        if !items.is_empty() && !self.too_large(request, &encoded) {
-            return encoded;
-        }
-        let too_large: Vec<ResponseBatchItem> = request
-            .message
-            .items
-            .iter()
-            .map(|i| {
-                ResponseBatchItem::failure(
-                    Some(i.operation).filter(|op| *op != 0),
-                    i.unique_batch_item_id.clone(),
-                    ResultReason::ResponseTooLarge,
-                    "response exceeds Maximum Response Size".into(),
-                )
-            })
-            .collect();
-        self.encode(request, &too_large)
     }
 }

@@ -1986,3 +1986,303 @@ fn dates_in_the_past_drive_the_state_and_sensitive_keys_are_not_served() {
     assert_eq!(status(&add), ResultStatus::Success);
     assert_eq!(state_v1(&h, &c, V14, &key), State::Deactivated);
 }
+
+#[test]
+fn undecodable_message_with_a_readable_header_is_answered_in_its_version() {
+    let h = harness();
+    let c = client("a");
+    let mut bytes = ttlv::encode(&request(
+        V14,
+        vec![],
+        vec![bi(Operation::DiscoverVersions, vec![])],
+    ));
+    // Corrupt the length field of the Batch Count: the message no longer decodes.
+    let last = bytes.len() - 41;
+    bytes[last] = 0xFF;
+    assert!(ttlv::decode(&bytes, &Limits::default()).is_err());
+    let r = h.send_bytes(&c, &bytes);
+    assert_eq!(header_version(&r), (1, 4));
+    failed_with(items(&r)[0], ResultReason::InvalidMessage);
+}
+
+#[test]
+fn attributes_are_shown_only_in_versions_that_define_them() {
+    let h = harness();
+    let c = client("a");
+    let key = h.create_aes(&c, V14, vec![]);
+    let names = |version| -> Vec<String> {
+        attrs_v1(&h.one(&c, version, Operation::GetAttributes, vec![uid(&key)]))
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect()
+    };
+    let v14 = names(V14);
+    for n in [
+        "Sensitive",
+        "Always Sensitive",
+        "Extractable",
+        "Never Extractable",
+        "Original Creation Date",
+    ] {
+        assert!(v14.contains(&n.to_string()), "{n} in 1.4");
+    }
+    let v11 = names(V11);
+    for n in ["Sensitive", "Original Creation Date"] {
+        assert!(!v11.contains(&n.to_string()), "{n} not in 1.1");
+    }
+    assert_eq!(
+        &v14[..4],
+        &[
+            "Unique Identifier",
+            "Object Type",
+            "Cryptographic Algorithm",
+            "Cryptographic Length"
+        ]
+    );
+    // 2.1 adds the derived Short Unique Identifier and Key Format Type.
+    let ga = h.one(&c, V21, Operation::GetAttributes, vec![uid(&key)]);
+    let attrs = payload(&ga).child(tag::ATTRIBUTES).unwrap();
+    assert_eq!(
+        attrs.child(tag::SHORT_UNIQUE_IDENTIFIER).unwrap().value,
+        Value::ByteString(Sha256::digest(key.as_bytes()).to_vec())
+    );
+    assert_eq!(
+        attrs.child(tag::KEY_FORMAT_TYPE).unwrap().value,
+        Value::Enumeration(1)
+    );
+    // Making a key non-sensitive later clears Always Sensitive for good.
+    let s = h.create_aes(
+        &c,
+        V21,
+        vec![Item::new(tag::SENSITIVE, Value::Boolean(true))],
+    );
+    h.one(
+        &c,
+        V21,
+        Operation::SetAttribute,
+        vec![
+            uid(&s),
+            st(
+                tag::NEW_ATTRIBUTE,
+                vec![Item::new(tag::SENSITIVE, Value::Boolean(false))],
+            ),
+        ],
+    );
+    let ga = h.one(
+        &c,
+        V21,
+        Operation::GetAttributes,
+        vec![
+            uid(&s),
+            enumeration(tag::ATTRIBUTE_REFERENCE, tag::ALWAYS_SENSITIVE),
+        ],
+    );
+    assert_eq!(
+        payload(&ga).child(tag::ATTRIBUTES).unwrap().children(),
+        &[Item::new(tag::ALWAYS_SENSITIVE, Value::Boolean(false))]
+    );
+}
+
+#[test]
+fn quantum_safe_requests_need_aes_256() {
+    let h = harness();
+    let c = client("a");
+    let create = |length: i32| {
+        h.one(
+            &c,
+            V21,
+            Operation::Create,
+            vec![
+                enumeration(tag::OBJECT_TYPE, 2),
+                st(
+                    tag::ATTRIBUTES,
+                    vec![
+                        enumeration(tag::CRYPTOGRAPHIC_ALGORITHM, 3),
+                        int(tag::CRYPTOGRAPHIC_LENGTH, length),
+                        Item::new(tag::QUANTUM_SAFE, Value::Boolean(true)),
+                    ],
+                ),
+            ],
+        )
+    };
+    failed_with(&create(128), ResultReason::GeneralFailure);
+    assert_eq!(status(&create(256)), ResultStatus::Success);
+}
+
+/// Damaged variants of valid requests never panic and always get a Response Message.
+#[test]
+fn mutated_requests_always_get_a_response() {
+    let h = harness();
+    let c = client("a");
+    let key = h.create_aes(&c, V14, vec![]);
+    let seeds = [
+        ttlv::encode(&request(
+            V11,
+            vec![],
+            vec![bi(Operation::DiscoverVersions, vec![])],
+        )),
+        ttlv::encode(&request(
+            V14,
+            vec![],
+            vec![
+                bi(Operation::Get, vec![uid(&key)]),
+                bi(Operation::GetAttributes, vec![uid(&key)]),
+            ],
+        )),
+        ttlv::encode(&request(
+            V21,
+            vec![enumeration(tag::BATCH_ERROR_CONTINUATION_OPTION, 3)],
+            vec![
+                bi(
+                    Operation::AddAttribute,
+                    vec![
+                        uid(&key),
+                        st(tag::NEW_ATTRIBUTE, vec![text(tag::DESCRIPTION, "d")]),
+                    ],
+                ),
+                bi(Operation::Locate, vec![]),
+            ],
+        )),
+    ];
+    // xorshift: deterministic, no dependency.
+    let mut state = 0x9E37_79B9_7F4A_7C15u64;
+    let mut next = || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    for round in 0..600 {
+        let mut bytes = seeds[round % seeds.len()].clone();
+        for _ in 0..(1 + next() % 4) {
+            let at = (next() as usize) % bytes.len();
+            bytes[at] = next() as u8;
+        }
+        let response = h.send_bytes(&c, &bytes);
+        assert_eq!(response.tag, tag::RESPONSE_MESSAGE);
+        assert!(!items(&response).is_empty());
+    }
+}
+
+#[test]
+fn get_attributes_answers_only_what_was_asked() {
+    let h = harness();
+    let c = client("a");
+    let key = h.create_aes(&c, V11, vec![]);
+    // An unknown standard-looking name matches nothing: only the UID comes back.
+    let ga = h.one(
+        &c,
+        V11,
+        Operation::GetAttributes,
+        vec![uid(&key), text(tag::ATTRIBUTE_NAME, "No Such Attribute")],
+    );
+    assert_eq!(payload(&ga).children(), &[uid(&key)]);
+    // A repeated name is answered once.
+    let ga = h.one(
+        &c,
+        V11,
+        Operation::GetAttributes,
+        vec![
+            uid(&key),
+            text(tag::ATTRIBUTE_NAME, "State"),
+            text(tag::ATTRIBUTE_NAME, "State"),
+        ],
+    );
+    assert_eq!(attrs_v1(&ga).len(), 1);
+}
+
+#[test]
+fn a_write_whose_response_is_too_large_is_not_applied() {
+    let h = harness();
+    let c = client("a");
+    let key = h.create_aes(&c, V14, vec![]);
+    let before = h.store.snapshot().unwrap();
+    let long = "v".repeat(400);
+    let add = bi(
+        Operation::AddAttribute,
+        vec![uid(&key), attr1("x-long", Value::TextString(long))],
+    );
+    // The success answer would exceed 400 bytes; the error answer fits.
+    let r = h.send(
+        &c,
+        request(V14, vec![int(tag::MAXIMUM_RESPONSE_SIZE, 400)], vec![add]),
+    );
+    assert!(ttlv::encode(&r).len() <= 400);
+    failed_with(items(&r)[0], ResultReason::ResponseTooLarge);
+    assert!(h.store.snapshot().unwrap() == before);
+}
+
+#[test]
+fn scrub_wipes_every_byte_string_in_a_tree() {
+    let mut tree = st(
+        tag::RESPONSE_PAYLOAD,
+        vec![
+            uid("u"),
+            st(
+                tag::KEY_VALUE,
+                vec![Item::new(
+                    tag::KEY_MATERIAL,
+                    Value::ByteString(vec![0xAB; 32]),
+                )],
+            ),
+        ],
+    );
+    super::scrub(&mut tree);
+    let material = &tree
+        .child(tag::KEY_VALUE)
+        .unwrap()
+        .child(tag::KEY_MATERIAL)
+        .unwrap()
+        .value;
+    assert!(matches!(material, Value::ByteString(b) if b.iter().all(|x| *x == 0)));
+    assert_eq!(tree.child(tag::UNIQUE_IDENTIFIER).unwrap(), &uid("u"));
+}
+
+#[test]
+fn a_damaged_record_fails_alone() {
+    let h = harness();
+    let c = client("a");
+    let good = h.create_aes(&c, V14, vec![]);
+    let bad = h.create_aes(&c, V14, vec![]);
+    let mut txn = h.store.write().unwrap();
+    let mut record = txn.get(&bad).unwrap().unwrap();
+    record.metadata.truncate(5);
+    txn.put(&record).unwrap();
+    txn.commit().unwrap();
+    failed_with(
+        &h.one(&c, V14, Operation::Get, vec![uid(&bad)]),
+        ResultReason::GeneralFailure,
+    );
+    let loc = h.one(&c, V14, Operation::Locate, vec![]);
+    assert_eq!(located(&loc), vec![good]);
+}
+
+#[test]
+fn operation_policy_name_from_1x_clients_is_kept() {
+    let h = harness();
+    let c = client("pykmip");
+    let key = h.create_aes(
+        &c,
+        (1, 2),
+        vec![attr1(
+            "Operation Policy Name",
+            Value::TextString("default".into()),
+        )],
+    );
+    let ga = h.one(
+        &c,
+        (1, 2),
+        Operation::GetAttributes,
+        vec![
+            uid(&key),
+            text(tag::ATTRIBUTE_NAME, "Operation Policy Name"),
+        ],
+    );
+    assert_eq!(
+        attrs_v1(&ga),
+        vec![(
+            "Operation Policy Name".to_string(),
+            Value::TextString("default".into())
+        )]
+    );
+}

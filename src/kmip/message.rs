@@ -227,6 +227,50 @@ pub fn parse_request(message: &Item) -> Parsed {
     })
 }
 
+/// Best-effort read of the Protocol Version from a message that does not decode, assuming the
+/// canonical layout (header first, Protocol Version first in it), so the error can be answered
+/// in the client's version.
+pub fn sniff_version(bytes: &[u8]) -> Option<ProtocolVersion> {
+    const LAYOUT: [(usize, [u8; 4]); 5] = [
+        (0, [0x42, 0x00, 0x78, 0x01]),
+        (8, [0x42, 0x00, 0x77, 0x01]),
+        (16, [0x42, 0x00, 0x69, 0x01]),
+        (24, [0x42, 0x00, 0x6A, 0x02]),
+        (40, [0x42, 0x00, 0x6B, 0x02]),
+    ];
+    for (offset, expected) in LAYOUT {
+        if bytes.get(offset..offset + 4)? != expected {
+            return None;
+        }
+    }
+    let int_at = |offset: usize| -> Option<i32> {
+        let len: [u8; 4] = bytes.get(offset + 4..offset + 8)?.try_into().ok()?;
+        if u32::from_be_bytes(len) != 4 {
+            return None;
+        }
+        Some(i32::from_be_bytes(
+            bytes.get(offset + 8..offset + 12)?.try_into().ok()?,
+        ))
+    };
+    Some(ProtocolVersion::new(int_at(24)?, int_at(40)?))
+}
+
+/// The version to answer a refused message in: the client's when we speak it (or a newer
+/// minor of a major we speak, answered in our newest minor), else our highest.
+pub fn answer_version(requested: Option<ProtocolVersion>) -> ProtocolVersion {
+    let Some(requested) = requested else {
+        return ProtocolVersion::new(1, 0);
+    };
+    match SUPPORTED_VERSIONS
+        .iter()
+        .find(|v| v.major == requested.major)
+    {
+        Some(best) if requested > *best => *best,
+        Some(_) => requested,
+        None => SUPPORTED_VERSIONS[0],
+    }
+}
+
 fn parse_header(
     item: &Item,
     version: ProtocolVersion,
@@ -611,6 +655,29 @@ mod tests {
             panic!("accepted")
         };
         assert_eq!(error.reason, ResultReason::InvalidField);
+    }
+
+    #[test]
+    fn version_is_sniffed_from_canonical_bytes_only() {
+        let mut bytes = vec![
+            0x42, 0x00, 0x78, 0x01, 0, 0, 0, 0x60, 0x42, 0x00, 0x77, 0x01, 0, 0, 0, 0x38,
+        ];
+        bytes.extend([0x42, 0x00, 0x69, 0x01, 0, 0, 0, 0x20]);
+        bytes.extend([0x42, 0x00, 0x6A, 0x02, 0, 0, 0, 4, 0, 0, 0, 1, 0, 0, 0, 0]);
+        bytes.extend([0x42, 0x00, 0x6B, 0x02, 0, 0, 0, 4, 0, 0, 0, 4, 0, 0, 0, 0]);
+        assert_eq!(sniff_version(&bytes), Some(ProtocolVersion::new(1, 4)));
+        assert_eq!(sniff_version(&bytes[..50]), None);
+        bytes[27] = 0x05;
+        assert_eq!(sniff_version(&bytes), None);
+        assert_eq!(
+            answer_version(Some(ProtocolVersion::new(1, 9))),
+            ProtocolVersion::new(1, 4)
+        );
+        assert_eq!(
+            answer_version(Some(ProtocolVersion::new(7, 0))),
+            ProtocolVersion::new(2, 1)
+        );
+        assert_eq!(answer_version(None), ProtocolVersion::new(1, 0));
     }
 
     #[test]

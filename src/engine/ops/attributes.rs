@@ -1,0 +1,413 @@
+//! Attribute policy (who may set what, which may repeat, which a version shows) and the
+//! attribute operations: Get Attributes, Get Attribute List, Add / Modify / Set / Delete Attribute.
+
+use super::*;
+
+/// Protection Storage Mask bit "Software".
+pub(super) const PROTECTION_STORAGE_SOFTWARE: i32 = 0x1;
+
+/// Attributes only the server sets.
+pub(super) fn server_managed(key: &AttrKey) -> bool {
+    match key {
+        AttrKey::Custom(name) => name.starts_with("y-"),
+        AttrKey::Standard(t) => !matches!(
+            *t,
+            tag::NAME
+                | tag::CRYPTOGRAPHIC_USAGE_MASK
+                | tag::CRYPTOGRAPHIC_PARAMETERS
+                | tag::ACTIVATION_DATE
+                | tag::DEACTIVATION_DATE
+                | tag::PROCESS_START_DATE
+                | tag::PROTECT_STOP_DATE
+                | tag::OBJECT_GROUP
+                | tag::LINK
+                | tag::APPLICATION_SPECIFIC_INFORMATION
+                | tag::CONTACT_INFORMATION
+                | tag::OPERATION_POLICY_NAME
+                | tag::DESCRIPTION
+                | tag::COMMENT
+                | tag::SENSITIVE
+                | tag::EXTRACTABLE
+                | tag::PROTECTION_LEVEL
+                | tag::PROTECTION_PERIOD
+                | tag::QUANTUM_SAFE
+        ),
+    }
+}
+
+/// Attributes that may carry several instances.
+pub(super) fn multi_instance(key: &AttrKey) -> bool {
+    match key {
+        AttrKey::Custom(_) => true,
+        AttrKey::Standard(t) => matches!(
+            *t,
+            tag::NAME | tag::OBJECT_GROUP | tag::LINK | tag::APPLICATION_SPECIFIC_INFORMATION
+        ),
+    }
+}
+
+/// The object's full attribute list, with the synthesized Unique Identifier, Object Type, State.
+pub(super) fn all_attributes(uid: &str, managed: &ManagedObject) -> Vec<Attribute> {
+    let mut out = vec![
+        Attribute {
+            key: AttrKey::Standard(tag::UNIQUE_IDENTIFIER),
+            value: Value::TextString(uid.to_string()),
+        },
+        Attribute {
+            key: AttrKey::Standard(tag::OBJECT_TYPE),
+            value: Value::Enumeration(managed.object_type.value()),
+        },
+        Attribute {
+            key: AttrKey::Standard(tag::STATE),
+            value: Value::Enumeration(managed.state.value()),
+        },
+    ];
+    // KMIP 2.1's short form of the UID, derived rather than stored.
+    out.push(Attribute {
+        key: AttrKey::Standard(tag::SHORT_UNIQUE_IDENTIFIER),
+        value: Value::ByteString(Sha256::digest(uid.as_bytes()).to_vec()),
+    });
+    if matches!(
+        managed.object_type,
+        ObjectType::SymmetricKey | ObjectType::SecretData
+    ) {
+        // In 2.x the format of the stored key is an attribute of its own.
+        out.push(Attribute {
+            key: AttrKey::Standard(tag::KEY_FORMAT_TYPE),
+            value: Value::Enumeration(managed.key_format),
+        });
+    }
+    // Material is held by software (sealed under the master key), never by an HSM.
+    out.push(Attribute {
+        key: AttrKey::Standard(tag::PROTECTION_STORAGE_MASK),
+        value: Value::Integer(PROTECTION_STORAGE_SOFTWARE),
+    });
+    out.extend(managed.attributes.iter().cloned());
+    // The order the profile vectors list them in: identity and key size first, then the rest
+    // by name, custom attributes last; instances keep their order.
+    out.sort_by_cached_key(|a| match &a.key {
+        AttrKey::Standard(tag::UNIQUE_IDENTIFIER) => (0, String::new()),
+        AttrKey::Standard(tag::SHORT_UNIQUE_IDENTIFIER) => (1, String::new()),
+        AttrKey::Standard(tag::OBJECT_TYPE) => (2, String::new()),
+        AttrKey::Standard(tag::CRYPTOGRAPHIC_ALGORITHM) => (3, String::new()),
+        AttrKey::Standard(tag::CRYPTOGRAPHIC_LENGTH) => (4, String::new()),
+        // The 2.1 vectors list Key Format Type right after Digest.
+        AttrKey::Standard(tag::KEY_FORMAT_TYPE) => (5, "Digest\u{1}".to_string()),
+        AttrKey::Standard(_) => (5, a.key.v1_name()),
+        AttrKey::Custom(name) => (6, name.clone()),
+    });
+    out
+}
+
+/// The first protocol version that defines a standard attribute (1.0 when not listed).
+pub(super) fn attribute_since(key: &AttrKey) -> ProtocolVersion {
+    let AttrKey::Standard(t) = key else {
+        return ProtocolVersion::new(1, 0);
+    };
+    match *t {
+        tag::FRESH => ProtocolVersion::new(1, 1),
+        tag::ORIGINAL_CREATION_DATE | tag::ALTERNATIVE_NAME | tag::KEY_VALUE_PRESENT => {
+            ProtocolVersion::new(1, 2)
+        }
+        tag::RANDOM_NUMBER_GENERATOR => ProtocolVersion::new(1, 3),
+        tag::DESCRIPTION
+        | tag::COMMENT
+        | tag::SENSITIVE
+        | tag::ALWAYS_SENSITIVE
+        | tag::EXTRACTABLE
+        | tag::NEVER_EXTRACTABLE => ProtocolVersion::new(1, 4),
+        tag::PROTECTION_LEVEL
+        | tag::PROTECTION_PERIOD
+        | tag::QUANTUM_SAFE
+        | tag::PROTECTION_STORAGE_MASK
+        | tag::KEY_FORMAT_TYPE => ProtocolVersion::new(2, 0),
+        tag::SHORT_UNIQUE_IDENTIFIER => ProtocolVersion::new(2, 1),
+        _ => ProtocolVersion::new(1, 0),
+    }
+}
+
+/// The attributes a client of `version` can see: ones its protocol version defines.
+pub(super) fn visible_attributes(ctx: &Ctx, uid: &str, managed: &ManagedObject) -> Vec<Attribute> {
+    all_attributes(uid, managed)
+        .into_iter()
+        .filter(|a| attribute_since(&a.key) <= ctx.version)
+        .collect()
+}
+
+/// Attributes in the response's version: 1.x Attribute items with indexes, 2.x one Attributes.
+pub(super) fn encode_attributes(ctx: &Ctx, attributes: &[Attribute]) -> Vec<Item> {
+    if ctx.v2() {
+        vec![Item::structure(
+            tag::ATTRIBUTES,
+            attributes.iter().map(attribute::encode_v2).collect(),
+        )]
+    } else {
+        let mut out = Vec::new();
+        for (i, a) in attributes.iter().enumerate() {
+            let index = attributes[..i].iter().filter(|b| b.key == a.key).count() as u32;
+            out.push(attribute::encode_v1(a, Some(index)));
+        }
+        out
+    }
+}
+
+pub(super) fn check_unique_name(
+    ctx: &Ctx,
+    uid: &str,
+    attribute: &Attribute,
+) -> Result<(), EngineError> {
+    if attribute.key != AttrKey::Standard(tag::NAME) {
+        return Ok(());
+    }
+    let Some(name) = object::name_value(&attribute.value) else {
+        return Err(EngineError::InvalidField("Name lacks a Name Value".into()));
+    };
+    let holders = ctx
+        .overlay
+        .find(&ctx.client.owner, Some(&object::name_term(name)))?;
+    if holders.iter().any(|h| h != uid) {
+        return Err(EngineError::NonUniqueName(name.to_string()));
+    }
+    Ok(())
+}
+
+/// Attribute names/references of a Get Attributes / Get Attribute List style request.
+pub(super) fn requested_keys(ctx: &Ctx, payload: &Item) -> Result<Vec<AttrKey>, EngineError> {
+    let mut keys = Vec::new();
+    if ctx.v2() {
+        for r in payload.children_with(tag::ATTRIBUTE_REFERENCE) {
+            keys.push(
+                attribute::parse_v2_reference(r)
+                    .map_err(|e| EngineError::InvalidField(e.to_string()))?,
+            );
+        }
+    } else {
+        for n in payload.children_with(tag::ATTRIBUTE_NAME) {
+            let Value::TextString(name) = &n.value else {
+                return Err(EngineError::InvalidField(
+                    "Attribute Name must be a Text String".into(),
+                ));
+            };
+            // An unknown standard name has no value on any object: nothing to return for it.
+            if let Some(key) = AttrKey::from_v1_name(name) {
+                keys.push(key);
+            }
+        }
+    }
+    Ok(keys)
+}
+
+pub(super) fn get_attributes(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item>, EngineError> {
+    let uid = ctx.uid(payload)?;
+    let (_, managed) = ctx.load(&uid)?;
+    let mut keys = requested_keys(ctx, payload)?;
+    // A name asked for twice is answered once.
+    let mut seen = Vec::new();
+    keys.retain(|k| {
+        let first = !seen.contains(k);
+        seen.push(k.clone());
+        first
+    });
+    let named = payload.child(tag::ATTRIBUTE_NAME).is_some()
+        || payload.child(tag::ATTRIBUTE_REFERENCE).is_some();
+    let all = visible_attributes(ctx, &uid, &managed);
+    // No names at all means every attribute; names this server does not know match nothing.
+    let selected: Vec<Attribute> = if !named {
+        all
+    } else {
+        keys.iter()
+            .flat_map(|k| all.iter().filter(move |a| &a.key == k).cloned())
+            .collect()
+    };
+    let mut out = vec![uid_item(&uid)];
+    out.extend(encode_attributes(ctx, &selected));
+    Ok(out)
+}
+
+pub(super) fn get_attribute_list(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item>, EngineError> {
+    let uid = ctx.uid(payload)?;
+    let (_, managed) = ctx.load(&uid)?;
+    let mut keys: Vec<AttrKey> = Vec::new();
+    for a in visible_attributes(ctx, &uid, &managed) {
+        if !keys.contains(&a.key) {
+            keys.push(a.key);
+        }
+    }
+    let mut out = vec![uid_item(&uid)];
+    for k in keys {
+        out.push(if ctx.v2() {
+            attribute::encode_v2_reference(&k)
+        } else {
+            Item::new(tag::ATTRIBUTE_NAME, Value::TextString(k.v1_name()))
+        });
+    }
+    Ok(out)
+}
+
+pub(super) fn single_attribute_v2(
+    container: Option<&Item>,
+    what: &'static str,
+) -> Result<Attribute, EngineError> {
+    let container = container.ok_or_else(|| EngineError::MissingData(what.into()))?;
+    let first = container
+        .children()
+        .first()
+        .ok_or_else(|| EngineError::MissingData(what.into()))?;
+    attribute::parse_v2(first).map_err(|e| EngineError::InvalidField(e.to_string()))
+}
+
+pub(super) fn single_attribute_v1(payload: &Item) -> Result<(Attribute, Option<i32>), EngineError> {
+    let item = payload
+        .child(tag::ATTRIBUTE)
+        .ok_or_else(|| EngineError::MissingData("Attribute".into()))?;
+    attribute::parse_v1(item).map_err(|e| EngineError::InvalidField(e.to_string()))
+}
+
+pub(super) fn add_attribute(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item>, EngineError> {
+    let uid = ctx.uid(payload)?;
+    let attribute = if ctx.v2() {
+        single_attribute_v2(payload.child(tag::NEW_ATTRIBUTE), "New Attribute")?
+    } else {
+        let (a, index) = single_attribute_v1(payload)?;
+        if index.is_some() {
+            return Err(EngineError::InvalidField(
+                "Attribute Index is not allowed in Add Attribute".into(),
+            ));
+        }
+        a
+    };
+    let (stored, mut managed) = ctx.load_live(&uid)?;
+    if server_managed(&attribute.key) {
+        return Err(EngineError::ReadOnly(attribute.key.v1_name()));
+    }
+    let existing = managed.instances(&attribute.key).count();
+    if existing > 0 && !multi_instance(&attribute.key) {
+        return Err(EngineError::SingleValued(attribute.key.v1_name()));
+    }
+    check_unique_name(ctx, &uid, &attribute)?;
+    apply_date_rules(ctx, &uid, &mut managed, &attribute)?;
+    managed.attributes.push(attribute.clone());
+    touch(ctx, &mut managed);
+    ctx.save(stored, &managed);
+    let mut out = vec![uid_item(&uid)];
+    if !ctx.v2() {
+        out.push(attribute::encode_v1(&attribute, Some(existing as u32)));
+    }
+    Ok(out)
+}
+
+/// Position in `managed.attributes` of the `index`-th instance of `key`.
+pub(super) fn instance_position(
+    managed: &ManagedObject,
+    key: &AttrKey,
+    index: usize,
+) -> Option<usize> {
+    managed
+        .attributes
+        .iter()
+        .enumerate()
+        .filter(|(_, a)| &a.key == key)
+        .nth(index)
+        .map(|(p, _)| p)
+}
+
+pub(super) fn modify_attribute(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item>, EngineError> {
+    let uid = ctx.uid(payload)?;
+    let (stored, mut managed) = ctx.load_live(&uid)?;
+    let (new, position, index) = if ctx.v2() {
+        let new = single_attribute_v2(payload.child(tag::NEW_ATTRIBUTE), "New Attribute")?;
+        let position = match payload.child(tag::CURRENT_ATTRIBUTE) {
+            Some(current) => {
+                let current = single_attribute_v2(Some(current), "Current Attribute")?;
+                managed.attributes.iter().position(|a| *a == current)
+            }
+            None => instance_position(&managed, &new.key, 0),
+        };
+        (new, position, 0)
+    } else {
+        let (new, index) = single_attribute_v1(payload)?;
+        let index = index.unwrap_or(0).max(0) as usize;
+        let position = instance_position(&managed, &new.key, index);
+        (new, position, index)
+    };
+    // Lifecycle dates are checked against the state before the generic read-only rule so the
+    // vectors' Activation-Date-on-Active case reports the state problem.
+    apply_date_rules(ctx, &uid, &mut managed, &new)?;
+    if server_managed(&new.key) {
+        return Err(EngineError::ReadOnly(new.key.v1_name()));
+    }
+    let position = position.ok_or_else(|| EngineError::AttributeNotFound(new.key.v1_name()))?;
+    check_unique_name(ctx, &uid, &new)?;
+    managed.attributes[position] = new.clone();
+    touch(ctx, &mut managed);
+    ctx.save(stored, &managed);
+    let mut out = vec![uid_item(&uid)];
+    if !ctx.v2() {
+        out.push(attribute::encode_v1(&new, Some(index as u32)));
+    }
+    Ok(out)
+}
+
+pub(super) fn set_attribute(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item>, EngineError> {
+    let uid = ctx.uid(payload)?;
+    let new = single_attribute_v2(payload.child(tag::NEW_ATTRIBUTE), "New Attribute")?;
+    let (stored, mut managed) = ctx.load_live(&uid)?;
+    if server_managed(&new.key) {
+        return Err(EngineError::ReadOnly(new.key.v1_name()));
+    }
+    if multi_instance(&new.key) {
+        return Err(EngineError::Illegal(format!(
+            "Set Attribute on multi-instance attribute {}",
+            new.key.v1_name()
+        )));
+    }
+    apply_date_rules(ctx, &uid, &mut managed, &new)?;
+    managed.attributes.retain(|a| a.key != new.key);
+    managed.attributes.push(new);
+    touch(ctx, &mut managed);
+    ctx.save(stored, &managed);
+    Ok(vec![uid_item(&uid)])
+}
+
+pub(super) fn delete_attribute(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item>, EngineError> {
+    let uid = ctx.uid(payload)?;
+    let (stored, mut managed) = ctx.load_live(&uid)?;
+    let (key, position, index) = if ctx.v2() {
+        if let Some(current) = payload.child(tag::CURRENT_ATTRIBUTE) {
+            let current = single_attribute_v2(Some(current), "Current Attribute")?;
+            let pos = managed.attributes.iter().position(|a| *a == current);
+            (current.key, pos, 0)
+        } else {
+            let reference = payload
+                .child(tag::ATTRIBUTE_REFERENCE)
+                .ok_or_else(|| EngineError::MissingData("Attribute Reference".into()))?;
+            let key = attribute::parse_v2_reference(reference)
+                .map_err(|e| EngineError::InvalidField(e.to_string()))?;
+            let pos = instance_position(&managed, &key, 0);
+            (key, pos, 0)
+        }
+    } else {
+        let (key, index) = attribute::parse_v1_reference(payload)
+            .map_err(|e| EngineError::InvalidField(e.to_string()))?;
+        let index = index.unwrap_or(0).max(0) as usize;
+        let pos = instance_position(&managed, &key, index);
+        (key, pos, index)
+    };
+    if server_managed(&key)
+        || matches!(
+            key,
+            AttrKey::Standard(tag::ACTIVATION_DATE | tag::DEACTIVATION_DATE)
+        ) && managed.state != State::PreActive
+    {
+        return Err(EngineError::ReadOnly(key.v1_name()));
+    }
+    let position = position.ok_or_else(|| EngineError::AttributeNotFound(key.v1_name()))?;
+    let removed = managed.attributes.remove(position);
+    touch(ctx, &mut managed);
+    ctx.save(stored, &managed);
+    let mut out = vec![uid_item(&uid)];
+    if !ctx.v2() {
+        out.push(attribute::encode_v1(&removed, Some(index as u32)));
+    }
+    Ok(out)
+}

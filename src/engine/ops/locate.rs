@@ -1,0 +1,119 @@
+//! Locate: index-assisted candidate search, attribute filters, storage status, paging.
+
+use super::*;
+
+/// Whether one candidate matches one Locate filter attribute.
+pub(super) fn matches_filter(uid: &str, managed: &ManagedObject, filter: &Attribute) -> bool {
+    let all = all_attributes(uid, managed);
+    let mut instances = all.iter().filter(|a| a.key == filter.key);
+    match (&filter.key, &filter.value) {
+        (AttrKey::Standard(tag::CRYPTOGRAPHIC_USAGE_MASK), Value::Integer(wanted)) => {
+            instances.any(|a| matches!(a.value, Value::Integer(have) if have & wanted == *wanted))
+        }
+        (AttrKey::Standard(tag::NAME), value) => {
+            let wanted = object::name_value(value);
+            instances.any(|a| object::name_value(&a.value) == wanted)
+        }
+        // Structured filters match on the fields they give.
+        (_, Value::Structure(fields)) => {
+            instances.any(|a| fields.iter().all(|f| a.value_child_eq(f)))
+        }
+        (_, value) => instances.any(|a| &a.value == value),
+    }
+}
+
+pub(super) trait StructureField {
+    fn value_child_eq(&self, field: &Item) -> bool;
+}
+
+impl StructureField for Attribute {
+    fn value_child_eq(&self, field: &Item) -> bool {
+        match &self.value {
+            Value::Structure(children) => children.iter().any(|c| c == field),
+            _ => false,
+        }
+    }
+}
+
+pub(super) fn locate(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item>, EngineError> {
+    let filters = ctx.request_attributes(payload)?;
+    let maximum = int_field(payload, tag::MAXIMUM_ITEMS)?;
+    let offset = int_field(payload, tag::OFFSET_ITEMS)?;
+    let mask = int_field(payload, tag::STORAGE_STATUS_MASK)?.unwrap_or(storage_status::ON_LINE);
+    // Date attributes given twice form an inclusive range; every other filter is exact.
+    let mut ranges: Vec<(AttrKey, i64, i64)> = Vec::new();
+    let mut exact: Vec<Attribute> = Vec::new();
+    for f in &filters {
+        if let Value::DateTime(d) = f.value {
+            if let Some(r) = ranges.iter_mut().find(|r| r.0 == f.key) {
+                r.1 = r.1.min(d);
+                r.2 = r.2.max(d);
+                continue;
+            }
+            if filters.iter().filter(|g| g.key == f.key).count() == 2 {
+                ranges.push((f.key.clone(), d, d));
+                continue;
+            }
+        }
+        exact.push(f.clone());
+    }
+    // Start from the narrowest index the filters allow.
+    let term = exact.iter().find_map(|f| match (&f.key, &f.value) {
+        (AttrKey::Standard(tag::NAME), v) => object::name_value(v).map(object::name_term),
+        (AttrKey::Custom(n), Value::TextString(t)) => Some(object::custom_term(n, t)),
+        _ => None,
+    });
+    let candidates = ctx.overlay.find(&ctx.client.owner, term.as_ref())?;
+    let mut found = Vec::new();
+    for uid in candidates {
+        let (_, managed) = match ctx.load(&uid) {
+            Ok(x) => x,
+            Err(EngineError::NotFound(_)) => continue,
+            // One damaged record must not make every Locate of its owner fail.
+            Err(e @ EngineError::CorruptMetadata(_)) => {
+                log::error!("Locate skips an object: {e}");
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        let visible = if managed.state.is_destroyed() {
+            mask & storage_status::DESTROYED != 0
+        } else {
+            mask & storage_status::ON_LINE != 0
+        };
+        if !visible {
+            continue;
+        }
+        let in_ranges = ranges.iter().all(|(key, lo, hi)| {
+            managed
+                .instances(key)
+                .any(|a| matches!(a.value, Value::DateTime(d) if d >= *lo && d <= *hi))
+        });
+        if in_ranges && exact.iter().all(|f| matches_filter(&uid, &managed, f)) {
+            found.push(uid);
+        }
+    }
+    let total = found.len();
+    let skip = offset.unwrap_or(0).max(0) as usize;
+    let page: Vec<String> = found
+        .into_iter()
+        .skip(skip)
+        .take(
+            maximum
+                .filter(|m| *m > 0)
+                .map(|m| m as usize)
+                .unwrap_or(usize::MAX),
+        )
+        .collect();
+    ctx.placeholder = if page.len() == 1 {
+        page.first().cloned()
+    } else {
+        None
+    };
+    let mut out = Vec::new();
+    if (maximum.is_some() || offset.is_some()) && ctx.version >= ProtocolVersion::new(1, 3) {
+        out.push(Item::new(tag::LOCATED_ITEMS, Value::Integer(total as i32)));
+    }
+    out.extend(page.iter().map(|u| uid_item(u)));
+    Ok(out)
+}

@@ -1,0 +1,456 @@
+//! Making and serving objects: Create, Register, Get, Re-key, Check.
+
+use super::*;
+
+pub(super) fn digest_attribute(material: &[u8], key_format: u32) -> Attribute {
+    Attribute {
+        key: AttrKey::Standard(tag::DIGEST),
+        value: Value::Structure(vec![
+            Item::new(
+                tag::HASHING_ALGORITHM,
+                Value::Enumeration(HashingAlgorithm::Sha256.value()),
+            ),
+            Item::new(
+                tag::DIGEST_VALUE,
+                Value::ByteString(Sha256::digest(material).to_vec()),
+            ),
+            Item::new(tag::KEY_FORMAT_TYPE, Value::Enumeration(key_format)),
+        ]),
+    }
+}
+
+/// Builds, seals and stages a new object from client attributes and material.
+pub(super) fn store_new(
+    ctx: &mut Ctx,
+    object_type: ObjectType,
+    key_format: u32,
+    data_type: Option<u32>,
+    client_attributes: Vec<Attribute>,
+    material: &[u8],
+) -> Result<String, EngineError> {
+    // UIDs are never reused: a (vanishingly unlikely) collision with any object, whoever
+    // owns it, draws again.
+    let mut uid = ctx.fresh_uid()?;
+    while ctx.overlay.get(&uid)?.is_some() {
+        uid = ctx.fresh_uid()?;
+    }
+    let mut managed = ManagedObject {
+        object_type,
+        state: State::PreActive,
+        material_generation: 1,
+        key_format,
+        data_type,
+        attributes: Vec::new(),
+    };
+    for a in client_attributes {
+        if a.key == AttrKey::Standard(tag::OBJECT_TYPE) {
+            continue;
+        }
+        if server_managed(&a.key)
+            && !matches!(
+                a.key,
+                AttrKey::Standard(tag::CRYPTOGRAPHIC_ALGORITHM | tag::CRYPTOGRAPHIC_LENGTH)
+            )
+        {
+            return Err(EngineError::ReadOnly(a.key.v1_name()));
+        }
+        if !multi_instance(&a.key) && managed.instances(&a.key).next().is_some() {
+            return Err(EngineError::SingleValued(a.key.v1_name()));
+        }
+        check_unique_name(ctx, &uid, &a)?;
+        managed.attributes.push(a);
+    }
+    let now = Value::DateTime(ctx.now);
+    managed.set(tag::INITIAL_DATE, now.clone());
+    managed.set(tag::LAST_CHANGE_DATE, now.clone());
+    managed.set(tag::ORIGINAL_CREATION_DATE, now);
+    if managed.first(tag::SENSITIVE).is_none() {
+        managed.set(tag::SENSITIVE, Value::Boolean(false));
+    }
+    if managed.first(tag::EXTRACTABLE).is_none() {
+        managed.set(tag::EXTRACTABLE, Value::Boolean(true));
+    }
+    let sensitive = matches!(managed.first(tag::SENSITIVE), Some(Value::Boolean(true)));
+    let extractable = !matches!(managed.first(tag::EXTRACTABLE), Some(Value::Boolean(false)));
+    managed.set(tag::ALWAYS_SENSITIVE, Value::Boolean(sensitive));
+    managed.set(tag::NEVER_EXTRACTABLE, Value::Boolean(!extractable));
+    if matches!(
+        object_type,
+        ObjectType::SymmetricKey | ObjectType::SecretData
+    ) {
+        managed
+            .attributes
+            .push(digest_attribute(material, key_format));
+    }
+    managed.advance_to(ctx.now);
+    let stored = StoredObject {
+        uid: uid.clone(),
+        owner: ctx.client.owner.clone(),
+        version: 0,
+        metadata: Vec::new(),
+        sealed_material: Some(ctx.seal(&uid, 1, material)?),
+        index_terms: Vec::new(),
+    };
+    ctx.save(stored, &managed);
+    ctx.placeholder = Some(uid.clone());
+    Ok(uid)
+}
+
+/// Material length in bytes for a generated key, or why it cannot be generated.
+pub(super) fn key_bytes(algorithm: Option<u32>, length: Option<i32>) -> Result<usize, EngineError> {
+    let algorithm =
+        algorithm.ok_or_else(|| EngineError::MissingData("Cryptographic Algorithm".into()))?;
+    let length = length.ok_or_else(|| EngineError::MissingData("Cryptographic Length".into()))?;
+    match (CryptographicAlgorithm::from_u32(algorithm), length) {
+        (Some(CryptographicAlgorithm::Aes), 128 | 192 | 256) => Ok(length as usize / 8),
+        (Some(CryptographicAlgorithm::TripleDes), 112 | 168 | 192) => {
+            Ok(if length == 112 { 16 } else { 24 })
+        }
+        // Only for the optional SKFF vectors: the material is just random bytes.
+        (Some(CryptographicAlgorithm::Skipjack), 80) => Ok(10),
+        (
+            Some(
+                CryptographicAlgorithm::HmacSha256
+                | CryptographicAlgorithm::HmacSha384
+                | CryptographicAlgorithm::HmacSha512,
+            ),
+            128..=1024,
+        ) if length % 8 == 0 => Ok(length as usize / 8),
+        (Some(_), _) => Err(EngineError::InvalidField(format!(
+            "Cryptographic Length {length} for algorithm {algorithm}"
+        ))),
+        (None, _) => Err(EngineError::InvalidField(format!(
+            "Cryptographic Algorithm {algorithm}"
+        ))),
+    }
+}
+
+pub(super) fn create(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item>, EngineError> {
+    let object_type = enum_field(payload, tag::OBJECT_TYPE)?
+        .ok_or_else(|| EngineError::MissingData("Object Type".into()))?;
+    if object_type != ObjectType::SymmetricKey.value() {
+        return Err(EngineError::InvalidField(format!(
+            "Create supports Symmetric Key only, not object type {object_type}"
+        )));
+    }
+    let attributes = ctx.request_attributes(payload)?;
+    let find = |t| {
+        attributes
+            .iter()
+            .find(|a| a.key == AttrKey::Standard(t))
+            .map(|a| a.value.clone())
+    };
+    let algorithm = match find(tag::CRYPTOGRAPHIC_ALGORITHM) {
+        Some(Value::Enumeration(v)) => Some(v),
+        Some(_) => return Err(EngineError::InvalidField("Cryptographic Algorithm".into())),
+        None => None,
+    };
+    let length = match find(tag::CRYPTOGRAPHIC_LENGTH) {
+        Some(Value::Integer(v)) => Some(v),
+        Some(_) => return Err(EngineError::InvalidField("Cryptographic Length".into())),
+        None => None,
+    };
+    let bytes = key_bytes(algorithm, length)?;
+    // Quantum safety of a symmetric key: only AES-256 keeps a 128-bit margin against Grover.
+    if matches!(find(tag::QUANTUM_SAFE), Some(Value::Boolean(true)))
+        && !(algorithm == Some(CryptographicAlgorithm::Aes.value()) && bytes == 32)
+    {
+        return Err(EngineError::NotQuantumSafe);
+    }
+    let mut material = Zeroizing::new(vec![0u8; bytes]);
+    getrandom::fill(&mut material).map_err(|_| EngineError::Random)?;
+    let uid = store_new(
+        ctx,
+        ObjectType::SymmetricKey,
+        KeyFormatType::Raw.value(),
+        None,
+        attributes,
+        &material,
+    )?;
+    Ok(vec![
+        Item::new(tag::OBJECT_TYPE, Value::Enumeration(object_type)),
+        uid_item(&uid),
+    ])
+}
+
+/// Key material out of a Key Block in Raw or Opaque form (Transparent Symmetric Key: its Key).
+pub(super) fn key_block_material(block: &Item) -> Result<(u32, Zeroizing<Vec<u8>>), EngineError> {
+    let format = enum_field(block, tag::KEY_FORMAT_TYPE)?
+        .ok_or_else(|| EngineError::MissingData("Key Format Type".into()))?;
+    let value = block
+        .child(tag::KEY_VALUE)
+        .ok_or_else(|| EngineError::MissingData("Key Value".into()))?;
+    let material = match value.child(tag::KEY_MATERIAL) {
+        Some(Item {
+            value: Value::ByteString(b),
+            ..
+        }) => b.clone(),
+        Some(
+            m @ Item {
+                value: Value::Structure(_),
+                ..
+            },
+        ) if format == KeyFormatType::TransparentSymmetricKey.value() => match m.child(tag::KEY) {
+            Some(Item {
+                value: Value::ByteString(b),
+                ..
+            }) => b.clone(),
+            _ => {
+                return Err(EngineError::InvalidField(
+                    "Transparent Symmetric Key lacks Key".into(),
+                ));
+            }
+        },
+        _ => return Err(EngineError::InvalidField("Key Material".into())),
+    };
+    let format = if format == KeyFormatType::TransparentSymmetricKey.value() {
+        KeyFormatType::Raw.value()
+    } else {
+        format
+    };
+    Ok((format, Zeroizing::new(material)))
+}
+
+pub(super) fn register(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item>, EngineError> {
+    let object_type = enum_field(payload, tag::OBJECT_TYPE)?
+        .ok_or_else(|| EngineError::MissingData("Object Type".into()))?;
+    let mut attributes = ctx.request_attributes(payload)?;
+    let (kind, format, data_type, material) = match ObjectType::from_u32(object_type) {
+        Some(ObjectType::SymmetricKey) => {
+            let block = payload
+                .child(tag::SYMMETRIC_KEY)
+                .and_then(|k| k.child(tag::KEY_BLOCK))
+                .ok_or_else(|| EngineError::MissingData("Symmetric Key".into()))?;
+            let (format, material) = key_block_material(block)?;
+            if format != KeyFormatType::Raw.value() {
+                return Err(EngineError::KeyFormatNotSupported(format));
+            }
+            // Key Block algorithm/length become attributes when the template lacks them.
+            for t in [tag::CRYPTOGRAPHIC_ALGORITHM, tag::CRYPTOGRAPHIC_LENGTH] {
+                if let Some(v) = block.child(t)
+                    && !attributes.iter().any(|a| a.key == AttrKey::Standard(t))
+                {
+                    attributes.push(Attribute {
+                        key: AttrKey::Standard(t),
+                        value: v.value.clone(),
+                    });
+                }
+            }
+            (ObjectType::SymmetricKey, format, None, material)
+        }
+        Some(ObjectType::SecretData) => {
+            let secret = payload
+                .child(tag::SECRET_DATA)
+                .ok_or_else(|| EngineError::MissingData("Secret Data".into()))?;
+            let data_type = enum_field(secret, tag::SECRET_DATA_TYPE)?;
+            let block = secret
+                .child(tag::KEY_BLOCK)
+                .ok_or_else(|| EngineError::MissingData("Key Block".into()))?;
+            let (format, material) = key_block_material(block)?;
+            (ObjectType::SecretData, format, data_type, material)
+        }
+        Some(ObjectType::OpaqueObject) => {
+            let opaque = payload
+                .child(tag::OPAQUE_OBJECT)
+                .ok_or_else(|| EngineError::MissingData("Opaque Object".into()))?;
+            let data_type = enum_field(opaque, tag::OPAQUE_DATA_TYPE)?;
+            let material = match opaque.child(tag::OPAQUE_DATA_VALUE) {
+                Some(Item {
+                    value: Value::ByteString(b),
+                    ..
+                }) => Zeroizing::new(b.clone()),
+                _ => return Err(EngineError::MissingData("Opaque Data Value".into())),
+            };
+            (
+                ObjectType::OpaqueObject,
+                KeyFormatType::Opaque.value(),
+                data_type,
+                material,
+            )
+        }
+        _ => {
+            return Err(EngineError::FeatureNotSupported(format!(
+                "Register of object type {object_type}"
+            )));
+        }
+    };
+    let uid = store_new(ctx, kind, format, data_type, attributes, &material)?;
+    Ok(vec![uid_item(&uid)])
+}
+
+pub(super) fn get(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item>, EngineError> {
+    let uid = ctx.uid(payload)?;
+    let (stored, managed) = ctx.load_live(&uid)?;
+    if payload.child(tag::KEY_WRAPPING_SPECIFICATION).is_some() {
+        return Err(EngineError::FeatureNotSupported("key wrapping".into()));
+    }
+    if payload.child(tag::KEY_COMPRESSION_TYPE).is_some() {
+        return Err(EngineError::FeatureNotSupported("key compression".into()));
+    }
+    if matches!(managed.first(tag::SENSITIVE), Some(Value::Boolean(true))) {
+        return Err(EngineError::Sensitive(uid));
+    }
+    let requested = enum_field(payload, tag::KEY_FORMAT_TYPE)?;
+    let material = ctx.unseal(&stored, &managed)?;
+    let object_item = match managed.object_type {
+        ObjectType::SymmetricKey => {
+            let format = requested.unwrap_or(managed.key_format);
+            let key_material = if format == KeyFormatType::Raw.value() {
+                Item::new(tag::KEY_MATERIAL, Value::ByteString(material.to_vec()))
+            } else if format == KeyFormatType::TransparentSymmetricKey.value() {
+                Item::structure(
+                    tag::KEY_MATERIAL,
+                    vec![Item::new(tag::KEY, Value::ByteString(material.to_vec()))],
+                )
+            } else {
+                return Err(EngineError::KeyFormatNotSupported(format));
+            };
+            let mut block = vec![
+                Item::new(tag::KEY_FORMAT_TYPE, Value::Enumeration(format)),
+                Item::structure(tag::KEY_VALUE, vec![key_material]),
+            ];
+            if let Some(alg) = managed.enumeration(tag::CRYPTOGRAPHIC_ALGORITHM) {
+                block.push(Item::new(
+                    tag::CRYPTOGRAPHIC_ALGORITHM,
+                    Value::Enumeration(alg),
+                ));
+            }
+            if let Some(len) = managed.int(tag::CRYPTOGRAPHIC_LENGTH) {
+                block.push(Item::new(tag::CRYPTOGRAPHIC_LENGTH, Value::Integer(len)));
+            }
+            Item::structure(
+                tag::SYMMETRIC_KEY,
+                vec![Item::structure(tag::KEY_BLOCK, block)],
+            )
+        }
+        ObjectType::SecretData => {
+            if let Some(f) = requested.filter(|f| *f != managed.key_format) {
+                return Err(EngineError::KeyFormatNotSupported(f));
+            }
+            let mut children = Vec::new();
+            if let Some(dt) = managed.data_type {
+                children.push(Item::new(tag::SECRET_DATA_TYPE, Value::Enumeration(dt)));
+            }
+            children.push(Item::structure(
+                tag::KEY_BLOCK,
+                vec![
+                    Item::new(tag::KEY_FORMAT_TYPE, Value::Enumeration(managed.key_format)),
+                    Item::structure(
+                        tag::KEY_VALUE,
+                        vec![Item::new(
+                            tag::KEY_MATERIAL,
+                            Value::ByteString(material.to_vec()),
+                        )],
+                    ),
+                ],
+            ));
+            Item::structure(tag::SECRET_DATA, children)
+        }
+        ObjectType::OpaqueObject => {
+            if let Some(f) = requested {
+                return Err(EngineError::KeyFormatNotSupported(f));
+            }
+            let mut children = Vec::new();
+            if let Some(dt) = managed.data_type {
+                children.push(Item::new(tag::OPAQUE_DATA_TYPE, Value::Enumeration(dt)));
+            }
+            children.push(Item::new(
+                tag::OPAQUE_DATA_VALUE,
+                Value::ByteString(material.to_vec()),
+            ));
+            Item::structure(tag::OPAQUE_OBJECT, children)
+        }
+        other => {
+            return Err(EngineError::FeatureNotSupported(format!(
+                "Get of object type {}",
+                other.value()
+            )));
+        }
+    };
+    Ok(vec![
+        Item::new(
+            tag::OBJECT_TYPE,
+            Value::Enumeration(managed.object_type.value()),
+        ),
+        uid_item(&uid),
+        object_item,
+    ])
+}
+
+pub(super) fn rekey(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item>, EngineError> {
+    let uid = ctx.uid(payload)?;
+    let (old_stored, mut old) = ctx.load_live(&uid)?;
+    if old.object_type != ObjectType::SymmetricKey {
+        return Err(EngineError::Illegal(
+            "Re-key applies to symmetric keys".into(),
+        ));
+    }
+    let bytes = key_bytes(
+        old.enumeration(tag::CRYPTOGRAPHIC_ALGORITHM),
+        old.int(tag::CRYPTOGRAPHIC_LENGTH),
+    )?;
+    let mut material = Zeroizing::new(vec![0u8; bytes]);
+    getrandom::fill(&mut material).map_err(|_| EngineError::Random)?;
+    // The replacement inherits the client's attributes; the Name moves to it.
+    let carried: Vec<Attribute> = old
+        .attributes
+        .iter()
+        .filter(|a| {
+            !server_managed(&a.key)
+                || matches!(
+                    a.key,
+                    AttrKey::Standard(tag::CRYPTOGRAPHIC_ALGORITHM | tag::CRYPTOGRAPHIC_LENGTH)
+                )
+        })
+        .filter(|a| {
+            !matches!(
+                a.key,
+                AttrKey::Standard(tag::ACTIVATION_DATE | tag::DEACTIVATION_DATE | tag::LINK)
+            )
+        })
+        .cloned()
+        .collect();
+    old.attributes
+        .retain(|a| a.key != AttrKey::Standard(tag::NAME));
+    let link = |kind: LinkType, to: &str| Attribute {
+        key: AttrKey::Standard(tag::LINK),
+        value: Value::Structure(vec![
+            Item::new(tag::LINK_TYPE, Value::Enumeration(kind.value())),
+            Item::new(
+                tag::LINKED_OBJECT_IDENTIFIER,
+                Value::TextString(to.to_string()),
+            ),
+        ]),
+    };
+    // Stage the old key without its Name first so the new key may take it.
+    ctx.save(old_stored.clone(), &old);
+    let new_uid = store_new(
+        ctx,
+        ObjectType::SymmetricKey,
+        KeyFormatType::Raw.value(),
+        None,
+        carried,
+        &material,
+    )?;
+    let (new_stored, mut new) = ctx.load(&new_uid)?;
+    new.attributes.push(link(LinkType::ReplacedObject, &uid));
+    ctx.save(new_stored, &new);
+    let (old_stored, mut old) = ctx.load(&uid)?;
+    old.attributes
+        .push(link(LinkType::ReplacementObject, &new_uid));
+    touch(ctx, &mut old);
+    ctx.save(old_stored, &old);
+    Ok(vec![uid_item(&new_uid)])
+}
+
+pub(super) fn check(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item>, EngineError> {
+    let uid = ctx.uid(payload)?;
+    let (_, managed) = ctx.load_live(&uid)?;
+    if let Some(wanted) = int_field(payload, tag::CRYPTOGRAPHIC_USAGE_MASK)? {
+        let have = managed.int(tag::CRYPTOGRAPHIC_USAGE_MASK).unwrap_or(0);
+        if have & wanted != wanted {
+            return Err(EngineError::IncompatibleUsageMask(uid));
+        }
+    }
+    Ok(vec![uid_item(&uid)])
+}
