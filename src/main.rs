@@ -77,6 +77,16 @@ enum Command {
     },
     /// Send a KMIP request to a server (for trying out a setup).
     Kmip(KmipArgs),
+    /// Convert KMIP messages between TTLV and the XML / JSON encodings.
+    Ttlv {
+        #[command(subcommand)]
+        command: cli::ttlv::TtlvCommand,
+    },
+    /// Play OASIS KMIP conformance test vectors against a running server.
+    Vectors {
+        #[command(subcommand)]
+        command: cli::vectors::VectorsCommand,
+    },
 }
 
 #[derive(Args)]
@@ -130,6 +140,13 @@ fn main() -> ExitCode {
         Command::Client { command } => cli::client::run(&command),
         Command::Server { command } => cli::server_cert::run(&command),
         Command::Kmip(args) => kmip(&args),
+        Command::Ttlv { command } => cli::ttlv::run(&command),
+        Command::Vectors { command } => match cli::vectors::run(&command) {
+            Ok(true) => Ok(()),
+            // The report on stdout already says which vectors failed.
+            Ok(false) => return ExitCode::FAILURE,
+            Err(message) => Err(message),
+        },
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

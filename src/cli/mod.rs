@@ -1,7 +1,10 @@
-//! Subcommands of the `keyward` binary that live outside main.rs.
+//! Subcommands of the `keyward` binary that live outside main.rs: administration, the root key,
+//! status, and the developer tools for reading KMIP messages and playing conformance vectors.
 
 pub mod client;
 pub mod root;
 pub mod server_cert;
 pub mod status;
 mod table;
+pub mod ttlv;
+pub mod vectors;

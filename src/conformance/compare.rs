@@ -1,7 +1,13 @@
 //! Structural comparison of a server's response with the expected response of a vector.
 //!
-//! Values the server chooses freely are checked for presence and type only: time stamps,
-//! correlation values, digests, dates the server sets, and key material the client never sent.
+//! Everything is literal except what issue 3 names as "present and well-formed":
+//! - the message time stamp, correlation values, and the free text of Result Message;
+//! - dates the server sets (Initial Date, Last Change Date, ...) when the vector writes a literal
+//!   date the client never sent; `$NOW±s` and dates the client sent are checked;
+//! - digests, unless the vector's digest is the SHA-256 of material the client sent;
+//! - key material the server generated (only its length); material the client sent is literal;
+//! - the Random Number Generator description (the reference server's own generator).
+//!
 //! Placeholders bind (`$UNIQUE_IDENTIFIER_n`) or are checked against the clock (`$NOW±s`).
 //! Children are compared in order first, then, if that fails, as an unordered set (servers may
 //! list attributes in another order).
@@ -10,7 +16,7 @@ use super::placeholder::{Bindings, Placeholder};
 use crate::kmip::names;
 use crate::kmip::tag;
 use crate::kmip::xml::{
-    Style, XmlNode, item_to_node, parse_value, tag_from_text, tag_text, type_name,
+    Style, XmlNode, item_to_node, parse_datetime, parse_value, tag_from_text, tag_text, type_name,
 };
 use crate::ttlv::{Item, ItemType, Value};
 
@@ -125,6 +131,14 @@ fn compare_here(
             format!("type {actual_type}"),
         ));
     }
+    if naming == tag::RANDOM_NUMBER_GENERATOR && actual.item_type() == ItemType::Structure {
+        // Describes the server's own generator (the vectors show the reference server's
+        // ANSI X9.31); a different server can only be checked for a well-formed description.
+        return match actual.child(tag::RNG_ALGORITHM).map(|a| &a.value) {
+            Some(Value::Enumeration(_)) => Ok(()),
+            _ => Err(mismatch(path, "an RNG Algorithm", "none")),
+        };
+    }
     if actual.item_type() == ItemType::Structure {
         return compare_children(&expected.children, actual.children(), path, bindings);
     }
@@ -227,8 +241,26 @@ fn compare_leaf(
 ) -> Result<(), Mismatch> {
     let raw = expected.value.as_deref().unwrap_or("");
     let placeholder = Placeholder::parse(raw);
-    if SERVER_CHOSEN.contains(&naming) && !matches!(placeholder, Some(Placeholder::UniqueId(_))) {
+    // Literal values of server-chosen fields are illustrative; placeholders (`$NOW-3600`) are
+    // still checked, since the client asked for them.
+    // The message time stamp is the server's clock, illustrative even when written `$NOW`.
+    if naming == tag::TIME_STAMP {
         return Ok(());
+    }
+    if SERVER_CHOSEN.contains(&naming) && placeholder.is_none() {
+        if naming == tag::DIGEST_VALUE && digests_client_material(raw, bindings) {
+            return match &actual.value {
+                Value::ByteString(got) if hex::encode(got) == raw.trim().to_ascii_lowercase() => {
+                    Ok(())
+                }
+                _ => Err(mismatch(path, raw, show(actual))),
+            };
+        }
+        let sent_by_client =
+            parse_datetime(raw).is_some_and(|(secs, _)| bindings.client_dates.contains(&secs));
+        if !sent_by_client {
+            return Ok(());
+        }
     }
     match (placeholder, &actual.value) {
         (Some(Placeholder::UniqueId(n)), Value::TextString(got)) => match bindings.unique_id(n) {
@@ -307,6 +339,16 @@ fn compare_leaf(
             }
         }
     }
+}
+
+/// Whether a digest in the vector is the SHA-256 of material the client sent itself: that one
+/// is determined, unlike the digest of a key the server generated.
+fn digests_client_material(raw: &str, bindings: &Bindings) -> bool {
+    use sha2::{Digest, Sha256};
+    let want = raw.trim().to_ascii_lowercase();
+    bindings.client_bytes.iter().any(|sent| {
+        hex::decode(sent).is_ok_and(|bytes| hex::encode(Sha256::digest(&bytes)) == want)
+    })
 }
 
 /// A value as the XML encoding writes it; byte strings that may be key material are not shown.
@@ -431,12 +473,66 @@ mod tests {
         let err =
             compare_response(&expected_strict, &at(6_400 + 5_000), &mut bindings).unwrap_err();
         assert_eq!(err.path, "/ProtectStopDate");
-        compare_response(
-            &expected,
-            &Item::new(tag::ACTIVATION_DATE, Value::DateTime(1)),
-            &mut bindings,
+        // A date the client asked for is checked even in a server-chosen field...
+        let activation = |t| Item::new(tag::ACTIVATION_DATE, Value::DateTime(t));
+        compare_response(&expected, &activation(6_400), &mut bindings).unwrap();
+        assert!(compare_response(&expected, &activation(1), &mut bindings).is_err());
+        // ...while a literal date there is the reference server's illustration.
+        let literal =
+            parse_node(r#"<ActivationDate type="DateTime" value="2012-04-27T08:12:24+00:00"/>"#)
+                .unwrap();
+        compare_response(&literal, &activation(1), &mut bindings).unwrap();
+        // A date the client set itself must come back as sent.
+        let mut told = Bindings::default();
+        told.client_dates
+            .insert(parse_datetime("2012-04-27T08:12:24+00:00").unwrap().0);
+        assert!(compare_response(&literal, &activation(1), &mut told).is_err());
+        // Only its type is fixed.
+        assert!(
+            compare_response(
+                &literal,
+                &Item::new(tag::ACTIVATION_DATE, Value::Integer(1)),
+                &mut bindings
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn digest_of_client_material_is_literal_and_of_server_material_is_not() {
+        let mut bindings = Bindings::default();
+        bindings.client_bytes.insert("00112233".into());
+        let sha = "2a6ad53c3c6986406e1d6c7cfd06b69a5b5f23ba3c7ce8b7e0e1d4e4b7a4d0f4";
+        let own = {
+            use sha2::{Digest, Sha256};
+            hex::encode(Sha256::digest([0u8, 0x11, 0x22, 0x33]))
+        };
+        assert_ne!(own, sha);
+        let expected = |v: &str| {
+            parse_node(&format!(r#"<DigestValue type="ByteString" value="{v}"/>"#)).unwrap()
+        };
+        let got = |h: &str| {
+            Item::new(
+                tag::DIGEST_VALUE,
+                Value::ByteString(hex::decode(h).unwrap()),
+            )
+        };
+        compare_response(&expected(&own), &got(&own), &mut bindings).unwrap();
+        assert!(compare_response(&expected(&own), &got(sha), &mut bindings).is_err());
+        compare_response(&expected(sha), &got(&own), &mut bindings).unwrap();
+    }
+
+    #[test]
+    fn random_number_generator_needs_only_a_well_formed_description() {
+        let expected = parse_node(
+            r#"<RandomNumberGenerator><RNGAlgorithm type="Enumeration" value="ANSIX9_31"/></RandomNumberGenerator>"#,
         )
         .unwrap();
+        let mut bindings = Bindings::default();
+        let rng = |children| Item::structure(tag::RANDOM_NUMBER_GENERATOR, children);
+        let described = rng(vec![Item::new(tag::RNG_ALGORITHM, Value::Enumeration(1))]);
+        compare_response(&expected, &described, &mut bindings).unwrap();
+        assert!(compare_response(&expected, &rng(vec![]), &mut bindings).is_err());
     }
 
     #[test]

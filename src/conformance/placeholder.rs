@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::ConformanceError;
-use crate::kmip::xml::{XmlNode, format_datetime};
+use crate::kmip::xml::{XmlNode, format_datetime, parse_datetime};
 
 /// What one conversation has learnt so far.
 #[derive(Debug, Clone, Default)]
@@ -18,6 +18,8 @@ pub struct Bindings {
     short_unique_ids: BTreeMap<u32, String>,
     /// Byte strings the client itself sent (hex): echoed material is compared literally.
     pub(crate) client_bytes: BTreeSet<String>,
+    /// Literal dates the client sent (seconds): echoed dates are compared literally.
+    pub(crate) client_dates: BTreeSet<i64>,
     /// Fixed clock for tests; `None` reads the system clock.
     pub clock: Option<i64>,
 }
@@ -89,7 +91,8 @@ impl Bindings {
         self.short_unique_ids.insert(n, hex.to_owned());
     }
 
-    /// Replaces every placeholder in a request, and remembers the byte strings it carries.
+    /// Replaces every placeholder in a request, and remembers the byte strings and dates it
+    /// carries.
     pub fn resolve_request(&mut self, node: &mut XmlNode) -> Result<(), ConformanceError> {
         let mut failure = None;
         let now = self.now();
@@ -112,6 +115,11 @@ impl Bindings {
                 && let Some(v) = &n.value
             {
                 self.client_bytes.insert(v.trim().to_ascii_lowercase());
+            }
+            if n.item_type.as_deref() == Some("DateTime")
+                && let Some((secs, _)) = n.value.as_deref().and_then(parse_datetime)
+            {
+                self.client_dates.insert(secs);
             }
         });
         match failure {

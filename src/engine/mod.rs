@@ -354,8 +354,8 @@ impl Engine {
                 .iter_mut()
                 .filter(|r| r.status == ResultStatus::Success)
             {
+                // The payload stays: it tells the client what the undone item had done.
                 r.status = ResultStatus::OperationUndone;
-                r.payload = None;
             }
         }
         (results, overlay)

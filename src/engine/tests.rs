@@ -928,6 +928,8 @@ fn undo_really_leaves_the_store_unchanged() {
     for a in &answers[..3] {
         assert_eq!(status(a), ResultStatus::OperationUndone);
     }
+    // An undone item still says what it did (BL-M-2-21).
+    assert_eq!(uid_of(answers[0]), key);
     failed_with(answers[3], ResultReason::ItemNotFound);
     assert!(
         h.store.snapshot().unwrap() == before,
@@ -2348,4 +2350,106 @@ fn sealed_gate_refuses_key_material_but_answers_metadata_and_unseals_in_place() 
     let after = h.one(&c, V14, Operation::Get, vec![uid(&u)]);
     assert_eq!(status(&after), ResultStatus::Success, "{after:?}");
     assert_eq!(key_material(&after), before);
+}
+
+#[test]
+fn created_keys_are_fresh_leased_and_name_their_generator() {
+    let h = harness();
+    let c = client("a");
+    let key = h.create_aes(&c, V21, vec![]);
+    let item = h.one(&c, V21, Operation::GetAttributes, vec![uid(&key)]);
+    let attributes = payload(&item).child(tag::ATTRIBUTES).expect("attributes");
+    assert_eq!(
+        attributes.child(tag::FRESH).map(|i| &i.value),
+        Some(&Value::Boolean(true))
+    );
+    assert_eq!(
+        attributes.child(tag::LEASE_TIME).map(|i| &i.value),
+        Some(&Value::Interval(3600))
+    );
+    let rng = attributes
+        .child(tag::RANDOM_NUMBER_GENERATOR)
+        .expect("generated keys name their RNG");
+    assert!(matches!(
+        rng.child(tag::RNG_ALGORITHM).map(|i| &i.value),
+        Some(Value::Enumeration(_))
+    ));
+}
+
+#[test]
+fn registered_transparent_key_is_served_in_its_format_without_an_rng() {
+    let h = harness();
+    let c = client("a");
+    let material = vec![0x5a; 16];
+    let block = st(
+        tag::KEY_BLOCK,
+        vec![
+            enumeration(tag::KEY_FORMAT_TYPE, 0x07),
+            st(
+                tag::KEY_VALUE,
+                vec![st(
+                    tag::KEY_MATERIAL,
+                    vec![Item::new(tag::KEY, Value::ByteString(material.clone()))],
+                )],
+            ),
+            enumeration(tag::CRYPTOGRAPHIC_ALGORITHM, 3),
+            int(tag::CRYPTOGRAPHIC_LENGTH, 128),
+        ],
+    );
+    let item = h.one(
+        &c,
+        V21,
+        Operation::Register,
+        vec![
+            enumeration(tag::OBJECT_TYPE, 2),
+            st(
+                tag::ATTRIBUTES,
+                vec![int(tag::CRYPTOGRAPHIC_USAGE_MASK, 12)],
+            ),
+            st(tag::SYMMETRIC_KEY, vec![block]),
+        ],
+    );
+    assert_eq!(status(&item), ResultStatus::Success, "{item:?}");
+    let key = uid_of(&item);
+    let got = h.one(&c, V21, Operation::Get, vec![uid(&key)]);
+    let block = payload(&got)
+        .child(tag::SYMMETRIC_KEY)
+        .and_then(|k| k.child(tag::KEY_BLOCK))
+        .expect("key block");
+    assert_eq!(
+        block.child(tag::KEY_FORMAT_TYPE).map(|i| &i.value),
+        Some(&Value::Enumeration(0x07))
+    );
+    let key_bytes = block
+        .child(tag::KEY_VALUE)
+        .and_then(|v| v.child(tag::KEY_MATERIAL))
+        .and_then(|m| m.child(tag::KEY))
+        .map(|k| &k.value);
+    assert_eq!(key_bytes, Some(&Value::ByteString(material)));
+    let item = h.one(&c, V21, Operation::GetAttributes, vec![uid(&key)]);
+    let attributes = payload(&item).child(tag::ATTRIBUTES).expect("attributes");
+    assert!(attributes.child(tag::RANDOM_NUMBER_GENERATOR).is_none());
+}
+
+#[test]
+fn interop_and_log_answer_2x_clients_only() {
+    let h = harness();
+    let c = client("a");
+    let begin = vec![
+        enumeration(tag::INTEROP_FUNCTION, 1),
+        text(tag::INTEROP_IDENTIFIER, "BL-M-1-21"),
+    ];
+    let item = h.one(&c, V21, Operation::Interop, begin.clone());
+    assert_eq!(status(&item), ResultStatus::Success, "{item:?}");
+    let item = h.one(&c, V21, Operation::Interop, vec![]);
+    failed_with(&item, ResultReason::MissingData);
+    let item = h.one(
+        &c,
+        V21,
+        Operation::Log,
+        vec![text(tag::LOG_MESSAGE, "line\nforged")],
+    );
+    assert_eq!(status(&item), ResultStatus::Success, "{item:?}");
+    let item = h.one(&c, V14, Operation::Interop, begin);
+    failed_with(&item, ResultReason::OperationNotSupported);
 }

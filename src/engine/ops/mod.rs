@@ -51,6 +51,8 @@ pub const SUPPORTED_OPERATIONS: &[Operation] = &[
     Operation::Query,
     Operation::DiscoverVersions,
     Operation::SetAttribute,
+    Operation::Log,
+    Operation::Interop,
 ];
 
 /// Whether an operation can change stored state.
@@ -234,6 +236,8 @@ pub fn dispatch(ctx: &mut Ctx, operation: u32, payload: &Item) -> Result<Vec<Ite
         Operation::ModifyAttribute => modify_attribute(ctx, payload),
         Operation::DeleteAttribute => delete_attribute(ctx, payload),
         Operation::SetAttribute if ctx.v2() => set_attribute(ctx, payload),
+        Operation::Log if ctx.v2() => log_message(ctx, payload),
+        Operation::Interop if ctx.v2() => interop(ctx, payload),
         Operation::Activate => activate(ctx, payload),
         Operation::Revoke => revoke(ctx, payload),
         Operation::Destroy => destroy(ctx, payload),

@@ -19,6 +19,30 @@ pub(super) fn digest_attribute(material: &[u8], key_format: u32) -> Attribute {
     }
 }
 
+/// Where an object's material came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum MaterialOrigin {
+    /// Drawn by this server (Create, Re-key): it carries a Random Number Generator attribute.
+    Generated,
+    /// Sent by the client (Register).
+    Client,
+}
+
+/// Random Number Generator of keys this server draws: the operating system's CSPRNG
+/// (getrandom), whose algorithm KMIP has no name for, hence Unspecified.
+pub(super) fn keyward_rng() -> Value {
+    Value::Structure(vec![Item::new(
+        tag::RNG_ALGORITHM,
+        Value::Enumeration(RNG_ALGORITHM_UNSPECIFIED),
+    )])
+}
+
+/// Lease Time of every object, in seconds.
+const LEASE_TIME_SECS: u32 = 3600;
+
+/// RNG Algorithm "Unspecified".
+const RNG_ALGORITHM_UNSPECIFIED: u32 = 0x01;
+
 /// Builds, seals and stages a new object from client attributes and material.
 pub(super) fn store_new(
     ctx: &mut Ctx,
@@ -27,6 +51,7 @@ pub(super) fn store_new(
     data_type: Option<u32>,
     client_attributes: Vec<Attribute>,
     material: &[u8],
+    origin: MaterialOrigin,
 ) -> Result<String, EngineError> {
     // UIDs are never reused: a (vanishingly unlikely) collision with any object, whoever
     // owns it, draws again.
@@ -49,7 +74,9 @@ pub(super) fn store_new(
         if server_managed(&a.key)
             && !matches!(
                 a.key,
-                AttrKey::Standard(tag::CRYPTOGRAPHIC_ALGORITHM | tag::CRYPTOGRAPHIC_LENGTH)
+                AttrKey::Standard(
+                    tag::CRYPTOGRAPHIC_ALGORITHM | tag::CRYPTOGRAPHIC_LENGTH | tag::FRESH
+                )
             )
         {
             return Err(EngineError::ReadOnly(a.key.v1_name()));
@@ -64,6 +91,15 @@ pub(super) fn store_new(
     managed.set(tag::INITIAL_DATE, now.clone());
     managed.set(tag::LAST_CHANGE_DATE, now.clone());
     managed.set(tag::ORIGINAL_CREATION_DATE, now);
+    // No client has been served the object yet (a registering client may say otherwise).
+    if managed.first(tag::FRESH).is_none() {
+        managed.set(tag::FRESH, Value::Boolean(true));
+    }
+    // Advisory to clients: how long they may keep a served object before asking again.
+    managed.set(tag::LEASE_TIME, Value::Interval(LEASE_TIME_SECS));
+    if origin == MaterialOrigin::Generated {
+        managed.set(tag::RANDOM_NUMBER_GENERATOR, keyward_rng());
+    }
     if managed.first(tag::SENSITIVE).is_none() {
         managed.set(tag::SENSITIVE, Value::Boolean(false));
     }
@@ -166,6 +202,7 @@ pub(super) fn create(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item>, EngineE
         None,
         attributes,
         &material,
+        MaterialOrigin::Generated,
     )?;
     Ok(vec![
         Item::new(tag::OBJECT_TYPE, Value::Enumeration(object_type)),
@@ -225,6 +262,8 @@ pub(super) fn register(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item>, Engin
             if format != KeyFormatType::Raw.value() {
                 return Err(EngineError::KeyFormatNotSupported(format));
             }
+            // Get without a requested format answers in the format the client registered.
+            let format = enum_field(block, tag::KEY_FORMAT_TYPE)?.unwrap_or(format);
             // Key Block algorithm/length become attributes when the template lacks them.
             for t in [tag::CRYPTOGRAPHIC_ALGORITHM, tag::CRYPTOGRAPHIC_LENGTH] {
                 if let Some(v) = block.child(t)
@@ -274,7 +313,15 @@ pub(super) fn register(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item>, Engin
             )));
         }
     };
-    let uid = store_new(ctx, kind, format, data_type, attributes, &material)?;
+    let uid = store_new(
+        ctx,
+        kind,
+        format,
+        data_type,
+        attributes,
+        &material,
+        MaterialOrigin::Client,
+    )?;
     Ok(vec![uid_item(&uid)])
 }
 
@@ -431,6 +478,7 @@ pub(super) fn rekey(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item>, EngineEr
         None,
         carried,
         &material,
+        MaterialOrigin::Generated,
     )?;
     let (new_stored, mut new) = ctx.load(&new_uid)?;
     new.attributes.push(link(LinkType::ReplacedObject, &uid));

@@ -2,6 +2,51 @@
 
 use super::*;
 
+/// Operations KMIP defines from 2.0 on; 1.x clients neither see nor reach them.
+const V2_ONLY_OPERATIONS: &[Operation] =
+    &[Operation::SetAttribute, Operation::Log, Operation::Interop];
+
+/// Log: the client asks the server to record a line in its log.
+pub(super) fn log_message(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item>, EngineError> {
+    let text = match payload.child(tag::LOG_MESSAGE).map(|m| &m.value) {
+        Some(Value::TextString(text)) => text,
+        Some(_) => return Err(EngineError::InvalidField("Log Message".into())),
+        None => return Err(EngineError::MissingData("Log Message".into())),
+    };
+    // Client text must not forge log lines or terminal escapes.
+    let clean: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(1024)
+        .collect();
+    log::info!("client {} logs: {clean}", ctx.client.owner);
+    Ok(Vec::new())
+}
+
+/// Interop: a test harness marks the beginning, end or reset of a test case. Keyward keeps no
+/// per-test state, so it only checks the request is well-formed.
+pub(super) fn interop(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item>, EngineError> {
+    const BEGIN: u32 = 0x01;
+    const RESET: u32 = 0x03;
+    match enum_field(payload, tag::INTEROP_FUNCTION)? {
+        Some(BEGIN..=RESET) => {}
+        Some(other) => {
+            return Err(EngineError::InvalidField(format!(
+                "Interop Function {other}"
+            )));
+        }
+        None => return Err(EngineError::MissingData("Interop Function".into())),
+    }
+    if let Some(Item {
+        value: Value::TextString(id),
+        ..
+    }) = payload.child(tag::INTEROP_IDENTIFIER)
+    {
+        log::debug!("client {}: interop test case {id}", ctx.client.owner);
+    }
+    Ok(Vec::new())
+}
+
 pub(super) fn discover_versions(_ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item>, EngineError> {
     let offered: Vec<ProtocolVersion> = payload
         .children_with(tag::PROTOCOL_VERSION)
@@ -31,7 +76,7 @@ pub(super) fn query(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item>, EngineEr
     if wants(QueryFunction::Operations) {
         let mut ops: Vec<&Operation> = SUPPORTED_OPERATIONS
             .iter()
-            .filter(|o| ctx.v2() || **o != Operation::SetAttribute)
+            .filter(|o| ctx.v2() || !V2_ONLY_OPERATIONS.contains(o))
             .collect();
         ops.sort();
         out.extend(
