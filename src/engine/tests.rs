@@ -421,7 +421,8 @@ fn stored_record_holds_sealed_material_and_no_plaintext() {
     let material = key_material(&h.one(&vc, V14, Operation::Get, vec![uid(&key)]));
     let stored = h.store.read().unwrap().get(&key).unwrap().unwrap();
     assert_eq!(stored.owner, "cn:vcenter");
-    assert_eq!(stored.version, 1);
+    // Create stored version 1; the first Get cleared Fresh (version 2).
+    assert_eq!(stored.version, 2);
     let sealed = stored.sealed_material.clone().unwrap();
     assert!(
         !sealed
@@ -454,7 +455,7 @@ fn stored_record_holds_sealed_material_and_no_plaintext() {
     h.one(&vc, V14, Operation::Activate, vec![uid(&key)]);
     assert_eq!(
         h.store.read().unwrap().get(&key).unwrap().unwrap().version,
-        2
+        3
     );
 }
 
@@ -1769,6 +1770,38 @@ fn response_too_large_discards_writes() {
 }
 
 #[test]
+fn the_first_get_clears_fresh_and_later_gets_write_nothing() {
+    let h = harness();
+    let c = client("a");
+    let key = h.create_aes(&c, V21, vec![]);
+    let fresh = |h: &Harness| {
+        let item = h.one(&c, V21, Operation::GetAttributes, vec![uid(&key)]);
+        payload(&item)
+            .child(tag::ATTRIBUTES)
+            .and_then(|a| a.child(tag::FRESH))
+            .map(|f| f.value.clone())
+    };
+    assert_eq!(fresh(&h), Some(Value::Boolean(true)));
+    let get = ttlv::encode(&request(
+        V21,
+        vec![],
+        vec![bi(Operation::Get, vec![uid(&key)])],
+    ));
+    assert!(
+        matches!(h.engine.prepare(&c, &get), Prepared::Write(_)),
+        "Get may clear Fresh, so it runs as a write"
+    );
+    let first = h.one(&c, V21, Operation::Get, vec![uid(&key)]);
+    assert_eq!(status(&first), ResultStatus::Success);
+    assert_eq!(fresh(&h), Some(Value::Boolean(false)));
+    let version = |h: &Harness| h.store.read().unwrap().get(&key).unwrap().unwrap().version;
+    let after_first = version(&h);
+    let second = h.one(&c, V21, Operation::Get, vec![uid(&key)]);
+    assert_eq!(key_material(&second), key_material(&first));
+    assert_eq!(version(&h), after_first, "a second Get stores nothing");
+}
+
+#[test]
 fn classification_and_failure_response() {
     let h = harness();
     let c = client("a");
@@ -1776,7 +1809,7 @@ fn classification_and_failure_response() {
         V14,
         vec![],
         vec![
-            bi(Operation::Get, vec![uid("x")]),
+            bi(Operation::GetAttributes, vec![uid("x")]),
             bi(Operation::Locate, vec![]),
         ],
     ));

@@ -285,6 +285,16 @@ pub(super) fn add_attribute(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item>, 
         return Err(EngineError::SingleValued(attribute.key.v1_name()));
     }
     check_unique_name(ctx, &uid, &attribute)?;
+    // A second instance of the same name on the object itself is as ambiguous for Locate as
+    // the name on another object.
+    if attribute.key == AttrKey::Standard(tag::NAME)
+        && managed.instances(&attribute.key).any(|existing| {
+            object::name_value(&existing.value) == object::name_value(&attribute.value)
+        })
+    {
+        let name = object::name_value(&attribute.value).unwrap_or_default();
+        return Err(EngineError::NonUniqueName(name.to_string()));
+    }
     apply_date_rules(ctx, &uid, &mut managed, &attribute)?;
     managed.attributes.push(attribute.clone());
     touch(ctx, &mut managed);

@@ -56,11 +56,15 @@ pub const SUPPORTED_OPERATIONS: &[Operation] = &[
 ];
 
 /// Whether an operation can change stored state.
+///
+/// Get counts: the first Get of an object clears its Fresh attribute (KMIP: Fresh says whether
+/// the object was ever served), which must be stored before the material is released.
 pub fn mutates(operation: u32) -> bool {
     matches!(
         Operation::from_u32(operation),
         Some(
-            Operation::Create
+            Operation::Get
+                | Operation::Create
                 | Operation::Register
                 | Operation::ReKey
                 | Operation::AddAttribute

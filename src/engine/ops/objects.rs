@@ -75,7 +75,12 @@ pub(super) fn store_new(
             && !matches!(
                 a.key,
                 AttrKey::Standard(
-                    tag::CRYPTOGRAPHIC_ALGORITHM | tag::CRYPTOGRAPHIC_LENGTH | tag::FRESH
+                    tag::CRYPTOGRAPHIC_ALGORITHM
+                        | tag::CRYPTOGRAPHIC_LENGTH
+                        | tag::FRESH
+                        | tag::CERTIFICATE_TYPE
+                        | tag::CERTIFICATE_LENGTH
+                        | tag::CERTIFICATE_SUBJECT_CN
                 )
             )
         {
@@ -248,10 +253,141 @@ pub(super) fn key_block_material(block: &Item) -> Result<(u32, Zeroizing<Vec<u8>
     Ok((format, Zeroizing::new(material)))
 }
 
+/// Key Block algorithm and length become attributes when the template lacks them.
+fn adopt_block_algorithm(block: &Item, attributes: &mut Vec<Attribute>) {
+    for t in [tag::CRYPTOGRAPHIC_ALGORITHM, tag::CRYPTOGRAPHIC_LENGTH] {
+        if let Some(v) = block.child(t)
+            && !attributes.iter().any(|a| a.key == AttrKey::Standard(t))
+        {
+            attributes.push(Attribute {
+                key: AttrKey::Standard(t),
+                value: v.value.clone(),
+            });
+        }
+    }
+}
+
+/// Certificate Type X.509.
+const CERTIFICATE_TYPE_X509: u32 = 0x01;
+
+/// The attributes a server derives from a registered certificate: its type and length, and for
+/// X.509 the subject's common name. A Certificate Type the client also sent as an attribute must
+/// agree with the certificate's own.
+fn certificate_attributes(
+    certificate_type: u32,
+    value: &[u8],
+    attributes: &mut Vec<Attribute>,
+) -> Result<(), EngineError> {
+    let type_key = AttrKey::Standard(tag::CERTIFICATE_TYPE);
+    if let Some(sent) = attributes.iter().find(|a| a.key == type_key)
+        && sent.value != Value::Enumeration(certificate_type)
+    {
+        return Err(EngineError::InvalidField(
+            "Certificate Type attribute differs from the certificate's".into(),
+        ));
+    }
+    attributes.retain(|a| a.key != type_key);
+    attributes.push(Attribute {
+        key: type_key,
+        value: Value::Enumeration(certificate_type),
+    });
+    let length = i32::try_from(value.len())
+        .map_err(|_| EngineError::InvalidField("Certificate Value is too long".into()))?;
+    attributes.push(Attribute {
+        key: AttrKey::Standard(tag::CERTIFICATE_LENGTH),
+        value: Value::Integer(length),
+    });
+    if certificate_type == CERTIFICATE_TYPE_X509 {
+        let (_, parsed) = x509_parser::parse_x509_certificate(value).map_err(|e| {
+            EngineError::InvalidField(format!("Certificate Value is not DER X.509: {e}"))
+        })?;
+        if let Some(cn) = parsed
+            .subject()
+            .iter_common_name()
+            .next()
+            .and_then(|cn| cn.as_str().ok())
+        {
+            attributes.push(Attribute {
+                key: AttrKey::Standard(tag::CERTIFICATE_SUBJECT_CN),
+                value: Value::TextString(cn.to_string()),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Transparent formats of public and private keys (DSA through EC): their Key Material is a
+/// structure of big integers, kept sealed as its TTLV encoding and served back as registered.
+fn is_transparent_asymmetric(format: u32) -> bool {
+    (0x08..=0x15).contains(&format)
+}
+
+/// A public or private key's format and material as the client registered it: bytes for the
+/// encoded formats (PKCS#1, PKCS#8, X.509, EC Private Key), the TTLV encoding of the Key
+/// Material structure for the transparent ones. Keyward stores and serves such keys; it does
+/// not convert between their formats.
+fn asymmetric_block_material(block: &Item) -> Result<(u32, Zeroizing<Vec<u8>>), EngineError> {
+    let format = enum_field(block, tag::KEY_FORMAT_TYPE)?
+        .ok_or_else(|| EngineError::MissingData("Key Format Type".into()))?;
+    let material = block
+        .child(tag::KEY_VALUE)
+        .and_then(|v| v.child(tag::KEY_MATERIAL))
+        .ok_or_else(|| EngineError::MissingData("Key Material".into()))?;
+    match (&material.value, is_transparent_asymmetric(format)) {
+        (Value::ByteString(b), false) => Ok((format, Zeroizing::new(b.clone()))),
+        (Value::Structure(_), true) => Ok((format, Zeroizing::new(crate::ttlv::encode(material)))),
+        _ => Err(EngineError::InvalidField(format!(
+            "Key Material does not fit Key Format Type {format}"
+        ))),
+    }
+}
+
+/// The Key Material item of a stored public or private key.
+fn asymmetric_key_material(uid: &str, format: u32, material: &[u8]) -> Result<Item, EngineError> {
+    if !is_transparent_asymmetric(format) {
+        return Ok(Item::new(
+            tag::KEY_MATERIAL,
+            Value::ByteString(material.to_vec()),
+        ));
+    }
+    // Sealed by this server from a structure that decoded once already; failing here means
+    // the stored record is damaged, not that the client erred.
+    crate::ttlv::decode(material, &crate::ttlv::Limits::default())
+        .map_err(|_| EngineError::CorruptMetadata(uid.to_string()))
+}
+
+/// A Key Block in `format`, with the object's algorithm and length.
+fn key_block(format: u32, key_material: Item, managed: &ManagedObject) -> Item {
+    let mut block = vec![
+        Item::new(tag::KEY_FORMAT_TYPE, Value::Enumeration(format)),
+        Item::structure(tag::KEY_VALUE, vec![key_material]),
+    ];
+    if let Some(alg) = managed.enumeration(tag::CRYPTOGRAPHIC_ALGORITHM) {
+        block.push(Item::new(
+            tag::CRYPTOGRAPHIC_ALGORITHM,
+            Value::Enumeration(alg),
+        ));
+    }
+    if let Some(len) = managed.int(tag::CRYPTOGRAPHIC_LENGTH) {
+        block.push(Item::new(tag::CRYPTOGRAPHIC_LENGTH, Value::Integer(len)));
+    }
+    Item::structure(tag::KEY_BLOCK, block)
+}
+
 pub(super) fn register(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item>, EngineError> {
     let object_type = enum_field(payload, tag::OBJECT_TYPE)?
         .ok_or_else(|| EngineError::MissingData("Object Type".into()))?;
     let mut attributes = ctx.request_attributes(payload)?;
+    // What the server derives from a certificate is not the client's to set; Certificate Type
+    // may be repeated for a certificate and is checked against it below.
+    let derived_only = |a: &Attribute| match a.key {
+        AttrKey::Standard(tag::CERTIFICATE_LENGTH | tag::CERTIFICATE_SUBJECT_CN) => true,
+        AttrKey::Standard(tag::CERTIFICATE_TYPE) => object_type != ObjectType::Certificate.value(),
+        _ => false,
+    };
+    if let Some(a) = attributes.iter().find(|a| derived_only(a)) {
+        return Err(EngineError::ReadOnly(a.key.v1_name()));
+    }
     let (kind, format, data_type, material) = match ObjectType::from_u32(object_type) {
         Some(ObjectType::SymmetricKey) => {
             let block = payload
@@ -264,17 +400,7 @@ pub(super) fn register(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item>, Engin
             }
             // Get without a requested format answers in the format the client registered.
             let format = enum_field(block, tag::KEY_FORMAT_TYPE)?.unwrap_or(format);
-            // Key Block algorithm/length become attributes when the template lacks them.
-            for t in [tag::CRYPTOGRAPHIC_ALGORITHM, tag::CRYPTOGRAPHIC_LENGTH] {
-                if let Some(v) = block.child(t)
-                    && !attributes.iter().any(|a| a.key == AttrKey::Standard(t))
-                {
-                    attributes.push(Attribute {
-                        key: AttrKey::Standard(t),
-                        value: v.value.clone(),
-                    });
-                }
-            }
+            adopt_block_algorithm(block, &mut attributes);
             (ObjectType::SymmetricKey, format, None, material)
         }
         Some(ObjectType::SecretData) => {
@@ -287,6 +413,41 @@ pub(super) fn register(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item>, Engin
                 .ok_or_else(|| EngineError::MissingData("Key Block".into()))?;
             let (format, material) = key_block_material(block)?;
             (ObjectType::SecretData, format, data_type, material)
+        }
+        Some(kind @ (ObjectType::PublicKey | ObjectType::PrivateKey)) => {
+            let wrapper = if kind == ObjectType::PublicKey {
+                tag::PUBLIC_KEY
+            } else {
+                tag::PRIVATE_KEY
+            };
+            let block = payload
+                .child(wrapper)
+                .and_then(|k| k.child(tag::KEY_BLOCK))
+                .ok_or_else(|| EngineError::MissingData("Key Block of the key".into()))?;
+            let (format, material) = asymmetric_block_material(block)?;
+            adopt_block_algorithm(block, &mut attributes);
+            (kind, format, None, material)
+        }
+        Some(ObjectType::Certificate) => {
+            let certificate = payload
+                .child(tag::CERTIFICATE)
+                .ok_or_else(|| EngineError::MissingData("Certificate".into()))?;
+            let certificate_type = enum_field(certificate, tag::CERTIFICATE_TYPE)?
+                .ok_or_else(|| EngineError::MissingData("Certificate Type".into()))?;
+            let value = match certificate.child(tag::CERTIFICATE_VALUE) {
+                Some(Item {
+                    value: Value::ByteString(b),
+                    ..
+                }) => Zeroizing::new(b.clone()),
+                _ => return Err(EngineError::MissingData("Certificate Value".into())),
+            };
+            certificate_attributes(certificate_type, &value, &mut attributes)?;
+            (
+                ObjectType::Certificate,
+                KeyFormatType::X509.value(),
+                Some(certificate_type),
+                value,
+            )
         }
         Some(ObjectType::OpaqueObject) => {
             let opaque = payload
@@ -352,22 +513,39 @@ pub(super) fn get(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item>, EngineErro
             } else {
                 return Err(EngineError::KeyFormatNotSupported(format));
             };
-            let mut block = vec![
-                Item::new(tag::KEY_FORMAT_TYPE, Value::Enumeration(format)),
-                Item::structure(tag::KEY_VALUE, vec![key_material]),
-            ];
-            if let Some(alg) = managed.enumeration(tag::CRYPTOGRAPHIC_ALGORITHM) {
-                block.push(Item::new(
-                    tag::CRYPTOGRAPHIC_ALGORITHM,
-                    Value::Enumeration(alg),
-                ));
-            }
-            if let Some(len) = managed.int(tag::CRYPTOGRAPHIC_LENGTH) {
-                block.push(Item::new(tag::CRYPTOGRAPHIC_LENGTH, Value::Integer(len)));
-            }
             Item::structure(
                 tag::SYMMETRIC_KEY,
-                vec![Item::structure(tag::KEY_BLOCK, block)],
+                vec![key_block(format, key_material, &managed)],
+            )
+        }
+        kind @ (ObjectType::PublicKey | ObjectType::PrivateKey) => {
+            if let Some(f) = requested.filter(|f| *f != managed.key_format) {
+                return Err(EngineError::KeyFormatNotSupported(f));
+            }
+            let key_material = asymmetric_key_material(&uid, managed.key_format, &material)?;
+            let wrapper = if kind == ObjectType::PublicKey {
+                tag::PUBLIC_KEY
+            } else {
+                tag::PRIVATE_KEY
+            };
+            Item::structure(
+                wrapper,
+                vec![key_block(managed.key_format, key_material, &managed)],
+            )
+        }
+        ObjectType::Certificate => {
+            if let Some(f) = requested.filter(|f| *f != managed.key_format) {
+                return Err(EngineError::KeyFormatNotSupported(f));
+            }
+            let certificate_type = managed
+                .data_type
+                .ok_or_else(|| EngineError::CorruptMetadata(uid.clone()))?;
+            Item::structure(
+                tag::CERTIFICATE,
+                vec![
+                    Item::new(tag::CERTIFICATE_TYPE, Value::Enumeration(certificate_type)),
+                    Item::new(tag::CERTIFICATE_VALUE, Value::ByteString(material.to_vec())),
+                ],
             )
         }
         ObjectType::SecretData => {
@@ -414,6 +592,11 @@ pub(super) fn get(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item>, EngineErro
             )));
         }
     };
+    if matches!(managed.first(tag::FRESH), Some(Value::Boolean(true))) {
+        let mut served = managed.clone();
+        served.set(tag::FRESH, Value::Boolean(false));
+        ctx.save(stored, &served);
+    }
     Ok(vec![
         Item::new(
             tag::OBJECT_TYPE,
