@@ -8,6 +8,7 @@ pub mod client;
 pub mod config;
 pub mod conformance;
 pub mod engine;
+pub mod fuzz;
 pub mod keyprotect;
 pub mod kmip;
 pub mod pki;

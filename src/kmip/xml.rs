@@ -73,6 +73,10 @@ pub enum Style {
 // ---------------------------------------------------------------------------------------------
 // Text ↔ node tree
 
+/// Deepest element nesting accepted: TTLV's own depth limit (32) plus the document root, with
+/// room to spare.
+const MAX_XML_DEPTH: usize = 64;
+
 /// Parses a KMIP XML document. A root named `KMIP` or `KmipTestCase` (a vector file) yields
 /// its children; any other root yields itself. Comments and stray text (`# TIME 0`) are ignored.
 pub fn parse_document(text: &str) -> Result<Vec<XmlNode>, TextCodecError> {
@@ -83,7 +87,17 @@ pub fn parse_document(text: &str) -> Result<Vec<XmlNode>, TextCodecError> {
     loop {
         let event = reader.read_event().map_err(|e| syntax(&reader, e))?;
         match event {
-            Event::Start(start) => stack.push(node_from_start(&start, &reader)?),
+            Event::Start(start) => {
+                // Item trees are walked recursively; a hostile document must not be able to
+                // nest deeper than any message could.
+                if stack.len() >= MAX_XML_DEPTH {
+                    return Err(syntax(
+                        &reader,
+                        format!("elements nest deeper than {MAX_XML_DEPTH}"),
+                    ));
+                }
+                stack.push(node_from_start(&start, &reader)?)
+            }
             Event::Empty(start) => {
                 let node = node_from_start(&start, &reader)?;
                 attach(&mut stack, &mut roots, node);
@@ -147,6 +161,16 @@ fn node_from_start(
             .unescape_value()
             .map_err(|e| syntax(reader, e))?
             .into_owned();
+        // XML 1.0 cannot carry these, escaped or not; accepting them raw would let a document
+        // parse that no writer can reproduce.
+        if let Some(c) = value.chars().find(|c| {
+            (*c < ' ' && !matches!(c, '\t' | '\n' | '\r')) || matches!(c, '\u{FFFE}' | '\u{FFFF}')
+        }) {
+            return Err(syntax(
+                reader,
+                format!("character U+{:04X} is not allowed in XML", u32::from(c)),
+            ));
+        }
         match attr.key.as_ref() {
             b"type" => node.item_type = Some(value),
             b"value" => node.value = Some(value),

@@ -1,0 +1,126 @@
+//! Fuzz entry points: one function per attack surface, each taking arbitrary bytes.
+//!
+//! They live in the library (not only under `fuzz/`) so that the same code runs two ways: under
+//! libFuzzer through `fuzz/fuzz_targets/*` when a nightly toolchain and cargo-fuzz exist, and
+//! under the stable mutational harness in `tests/fuzz.rs` (CI's toolchain is stable only).
+//! Each function returns normally for every input; a panic, a hang or a broken invariant
+//! (asserted here, so the fuzzer sees it as a crash) is a finding.
+
+use std::sync::Arc;
+
+use zeroize::Zeroizing;
+
+use crate::engine::{ClientIdentity, Engine, EngineConfig, Prepared};
+use crate::kmip::{json, xml};
+use crate::seal::MasterKey;
+use crate::store::Store;
+use crate::store::memory::MemoryStore;
+use crate::ttlv::{self, Limits};
+
+/// The targets by name, for harnesses that iterate over them.
+pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+    ("ttlv_decode", ttlv_decode),
+    ("kmip_request", kmip_request),
+    ("xml_json", xml_json),
+    ("admin_request", admin_request),
+];
+
+/// TTLV decoding under the default limits. Whatever decodes must re-encode to an item that
+/// decodes to itself (the codec's round-trip property).
+pub fn ttlv_decode(data: &[u8]) {
+    let Ok(item) = ttlv::decode(data, &Limits::default()) else {
+        return;
+    };
+    let bytes = ttlv::encode(&item);
+    assert_eq!(bytes.len(), ttlv::encoded_len(&item));
+    let again = ttlv::decode(&bytes, &Limits::default());
+    assert!(
+        again.as_ref() == Ok(&item),
+        "a decoded item does not survive re-encoding"
+    );
+}
+
+/// A request message through the whole engine, against an in-memory store that persists
+/// across calls (so later inputs meet objects earlier ones made, as on a real server). Every
+/// answer must be a decodable response message.
+pub fn kmip_request(data: &[u8]) {
+    thread_local! {
+        static SERVER: std::cell::RefCell<Option<(Engine, MemoryStore, u32)>> =
+            const { std::cell::RefCell::new(None) };
+    }
+    let client = ClientIdentity {
+        owner: "cn:fuzz".into(),
+        fingerprint: [0x5a; 32],
+    };
+    SERVER.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        // A fresh store every so often keeps a long run's memory bounded.
+        if slot.as_ref().is_none_or(|(_, _, runs)| *runs >= 2_000) {
+            let master = MasterKey::from_bytes(Zeroizing::new([0x42; 32]));
+            *slot = Some((
+                Engine::new(EngineConfig::default(), Arc::new(master)),
+                MemoryStore::new(),
+                0,
+            ));
+        }
+        let Some((engine, store, runs)) = slot.as_mut() else {
+            return;
+        };
+        *runs += 1;
+        let answer = match engine.prepare(&client, data) {
+            Prepared::Respond(bytes) => bytes,
+            Prepared::Read(request) => match store.read() {
+                Ok(view) => engine.execute_read(&request, &*view),
+                Err(_) => return,
+            },
+            Prepared::Write(request) => {
+                let Ok(mut txn) = store.write() else { return };
+                match engine.execute_write(&request, &mut *txn) {
+                    Ok(bytes) => {
+                        if txn.commit().is_err() {
+                            engine.failure_response(&request)
+                        } else {
+                            bytes
+                        }
+                    }
+                    Err(_) => engine.failure_response(&request),
+                }
+            }
+        };
+        let response = ttlv::decode(&answer, &Limits::default());
+        assert!(
+            response
+                .as_ref()
+                .is_ok_and(|r| r.tag == crate::kmip::tag::RESPONSE_MESSAGE),
+            "the engine answered with something other than a response message"
+        );
+    });
+}
+
+/// The KMIP XML and JSON codecs. Whatever parses must print and parse back to the same item.
+pub fn xml_json(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    if let Ok(item) = xml::from_xml(text) {
+        let again = xml::from_xml(&xml::to_xml(&item));
+        assert!(
+            again.as_ref().is_ok_and(|a| a == &item),
+            "XML does not round-trip"
+        );
+    }
+    if let Ok(item) = json::from_json(text) {
+        let again = json::from_json(&json::to_json_string(&item));
+        assert!(
+            again.as_ref().is_ok_and(|a| a == &item),
+            "JSON does not round-trip"
+        );
+    }
+}
+
+/// One admin socket request line, as the server parses it.
+pub fn admin_request(data: &[u8]) {
+    let _ = serde_json::from_slice::<
+        crate::admin::protocol::Envelope<crate::admin::protocol::Request>,
+    >(data);
+}
