@@ -17,8 +17,11 @@ use crate::store::Store;
 use crate::store::memory::MemoryStore;
 use crate::ttlv::{self, Limits};
 
+/// A fuzz target: any bytes in, returns normally or the input is a finding.
+pub type Target = fn(&[u8]);
+
 /// The targets by name, for harnesses that iterate over them.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Target)] = &[
     ("ttlv_decode", ttlv_decode),
     ("kmip_request", kmip_request),
     ("xml_json", xml_json),
