@@ -29,6 +29,8 @@ pub struct Config {
     pub root: RootSettings,
     /// Required when `root.provider = "keyprotect"`.
     pub keyprotect: Option<crate::keyprotect::KeyProtectConfig>,
+    /// Present: this appliance is a cluster node and keeps its store in etcd.
+    pub cluster: Option<crate::store::etcd::ClusterConfig>,
 }
 
 impl Default for Config {
@@ -39,6 +41,7 @@ impl Default for Config {
             tls: TlsSettings::default(),
             root: RootSettings::default(),
             keyprotect: None,
+            cluster: None,
         }
     }
 }

@@ -150,13 +150,17 @@ pub fn run(command: &ClientCommand) -> Result<(), String> {
 struct Admin {
     data_dir: PathBuf,
     json: bool,
+    /// In a cluster the registry lives in etcd, not in the data directory.
+    cluster: Option<keyward::store::etcd::ClusterConfig>,
 }
 
 impl Admin {
     fn new(common: &CommonArgs) -> Result<Admin, String> {
+        let config = load_config(&common.setup)?;
         Ok(Admin {
-            data_dir: load_config(&common.setup)?.data_dir,
+            data_dir: config.data_dir,
             json: common.json,
+            cluster: config.cluster,
         })
     }
 
@@ -167,7 +171,7 @@ impl Admin {
             // No server listening (or a stale socket file): work on the database directly.
             Err(_) => {
                 let store = self.open_store()?;
-                ops::execute(&store, request).map_err(|e| e.to_string())?
+                ops::execute(store.as_ref(), request).map_err(|e| e.to_string())?
             }
         };
         match reply {
@@ -176,7 +180,12 @@ impl Admin {
         }
     }
 
-    fn open_store(&self) -> Result<RedbStore, String> {
+    fn open_store(&self) -> Result<Box<dyn keyward::store::Store>, String> {
+        if let Some(cluster) = &self.cluster {
+            return keyward::store::etcd::EtcdStore::open(cluster)
+                .map(|s| Box::new(s) as Box<dyn keyward::store::Store>)
+                .map_err(|e| e.to_string());
+        }
         let path = self.data_dir.join(DATABASE_FILE);
         if !path.is_file() {
             return Err(format!(
@@ -185,13 +194,15 @@ impl Admin {
                 self.data_dir.display()
             ));
         }
-        RedbStore::open(&path).map_err(|e| {
-            format!(
-                "{e} (the server holds the database while it runs, but its admin socket {} \
+        RedbStore::open(&path)
+            .map(|s| Box::new(s) as Box<dyn keyward::store::Store>)
+            .map_err(|e| {
+                format!(
+                    "{e} (the server holds the database while it runs, but its admin socket {} \
                  did not answer)",
-                self.data_dir.join(SOCKET_FILE).display()
-            )
-        })
+                    self.data_dir.join(SOCKET_FILE).display()
+                )
+            })
     }
 
     fn add(&self, entry: ClientEntry) -> Result<ClientEntry, String> {

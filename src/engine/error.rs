@@ -106,6 +106,9 @@ impl EngineError {
     /// Text for Result Message. Server-side failures stay vague on the wire (details go to the log).
     pub fn wire_message(&self) -> String {
         match self {
+            EngineError::Store(StoreError::Unavailable(_)) => {
+                crate::engine::UNAVAILABLE_TEXT.into()
+            }
             EngineError::Store(_)
             | EngineError::Seal(_)
             | EngineError::CorruptMetadata(_)

@@ -91,6 +91,10 @@ fn scrub_items(items: &mut [ResponseBatchItem]) {
     }
 }
 
+/// Result Message of a change refused because the replicated store has no quorum.
+pub const UNAVAILABLE_TEXT: &str = "the Keyward cluster has lost its quorum: changes are \
+     refused until it returns; existing keys can still be read";
+
 /// What [`Engine::prepare`] decided.
 pub enum Prepared {
     /// Answer at once with these bytes (e.g. Invalid Message); nothing to execute.
@@ -248,6 +252,33 @@ impl Engine {
             ResultReason::GeneralFailure,
             "the server could not store the result",
         )
+    }
+
+    /// The response for `request` when the replicated store refuses changes (no quorum):
+    /// every batch item fails with General Failure and a text that says why.
+    pub fn unavailable_response(&self, request: &ParsedRequest) -> Vec<u8> {
+        self.every_item_fails(request, ResultReason::GeneralFailure, UNAVAILABLE_TEXT)
+    }
+
+    /// Runs a request routed as a write on a read view, for degraded mode: when every item
+    /// only reads, or is a Get (whose one write is clearing Fresh, skipped here: the object
+    /// stays Fresh until a Get runs with quorum), returns its response; otherwise `None`.
+    pub fn execute_degraded_read(
+        &self,
+        request: &ParsedRequest,
+        view: &dyn ReadView,
+    ) -> Option<Vec<u8>> {
+        let only_reads =
+            request.message.items.iter().all(|i| {
+                i.defect.is_some() || !ops::mutates(i.operation) || ops::is_get(i.operation)
+            });
+        if !only_reads {
+            return None;
+        }
+        let (mut items, _fresh_cleared) = self.run(request, view);
+        let encoded = self.encode_within_limit(request, &items);
+        scrub_items(&mut items);
+        Some(encoded.unwrap_or_else(|| self.response_too_large(request)))
     }
 
     fn response_too_large(&self, request: &ParsedRequest) -> Vec<u8> {

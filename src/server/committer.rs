@@ -16,6 +16,7 @@ use mio::{Token, Waker};
 
 use super::Services;
 use crate::engine::{Engine, ParsedRequest};
+use crate::store::StoreError;
 
 pub(super) struct WriteJob {
     pub token: Token,
@@ -81,16 +82,68 @@ fn run(
     }
 }
 
+/// How often a group is run again after the replicated store reported a conflicting
+/// concurrent update (another node changed what the group read). Each retry reads afresh.
+const CONFLICT_RETRIES: usize = 8;
+
+/// Why a group could not be committed.
+enum GroupFailure {
+    /// Every request gets the engine's failure response.
+    Failed,
+    /// The replicated store refuses changes (no quorum): answer reads from a read view and
+    /// refuse the rest with a clear error.
+    Unavailable,
+    /// Another node changed what this group read: run it again.
+    Conflict,
+}
+
 fn commit_group(services: &Services, group: &[WriteJob]) -> Vec<Option<Vec<u8>>> {
+    let engine = &services.engine;
+    for attempt in 0..=CONFLICT_RETRIES {
+        match try_commit_group(services, group) {
+            Ok(responses) => return responses,
+            Err(GroupFailure::Failed) => return failures(engine, group),
+            Err(GroupFailure::Unavailable) => return degraded(services, group),
+            Err(GroupFailure::Conflict) if attempt < CONFLICT_RETRIES => {
+                log::debug!(
+                    "group of {} mutation(s) conflicted with another node; running it again",
+                    group.len()
+                );
+            }
+            Err(GroupFailure::Conflict) => {}
+        }
+    }
+    log::error!(
+        "group of {} mutation(s) still conflicted after {CONFLICT_RETRIES} retries; all are \
+         answered with a failure",
+        group.len()
+    );
+    failures(engine, group)
+}
+
+fn classify(e: &StoreError) -> GroupFailure {
+    match e {
+        StoreError::Unavailable(_) => GroupFailure::Unavailable,
+        StoreError::Conflict(_) => GroupFailure::Conflict,
+        _ => GroupFailure::Failed,
+    }
+}
+
+fn try_commit_group(
+    services: &Services,
+    group: &[WriteJob],
+) -> Result<Vec<Option<Vec<u8>>>, GroupFailure> {
     let engine = &services.engine;
     let mut txn = match services.store.write() {
         Ok(txn) => txn,
         Err(e) => {
-            log::error!(
-                "cannot open a write transaction for {} request(s): {e}",
-                group.len()
-            );
-            return failures(engine, group);
+            if !matches!(e, StoreError::Unavailable(_)) {
+                log::error!(
+                    "cannot open a write transaction for {} request(s): {e}",
+                    group.len()
+                );
+            }
+            return Err(classify(&e));
         }
     };
     let mut responses = Vec::with_capacity(group.len());
@@ -106,7 +159,7 @@ fn commit_group(services: &Services, group: &[WriteJob]) -> Vec<Option<Vec<u8>>>
                     group.len()
                 );
                 drop(txn);
-                return failures(engine, group);
+                return Err(classify(&e));
             }
             Err(_) => {
                 log::error!(
@@ -114,23 +167,53 @@ fn commit_group(services: &Services, group: &[WriteJob]) -> Vec<Option<Vec<u8>>>
                     group.len()
                 );
                 drop(txn);
-                return failures(engine, group);
+                return Err(GroupFailure::Failed);
             }
         }
     }
     match txn.commit() {
         Ok(()) => {
             log::debug!("committed a group of {} mutation(s)", group.len());
-            responses
+            Ok(responses)
         }
         Err(e) => {
-            log::error!(
-                "commit of {} mutation(s) failed, all are answered with a failure: {e}",
-                group.len()
-            );
-            failures(engine, group)
+            if !matches!(e, StoreError::Conflict(_)) {
+                log::error!(
+                    "commit of {} mutation(s) failed, all are answered with a failure: {e}",
+                    group.len()
+                );
+            }
+            Err(classify(&e))
         }
     }
+}
+
+/// Degraded mode: requests that only read (Get included, without clearing Fresh) are
+/// answered from a read view of the local member; changes are refused with a clear error.
+fn degraded(services: &Services, group: &[WriteJob]) -> Vec<Option<Vec<u8>>> {
+    let engine = &services.engine;
+    let view = services.store.read();
+    let mut refused = 0;
+    let responses = group
+        .iter()
+        .map(|job| {
+            catch_unwind(AssertUnwindSafe(|| {
+                let read = match &view {
+                    Ok(view) => engine.execute_degraded_read(&job.request, view.as_ref()),
+                    Err(_) => None,
+                };
+                read.unwrap_or_else(|| {
+                    refused += 1;
+                    engine.unavailable_response(&job.request)
+                })
+            }))
+            .ok()
+        })
+        .collect();
+    if refused > 0 {
+        log::warn!("refused {refused} change request(s): the cluster has no quorum (degraded)");
+    }
+    responses
 }
 
 fn failures(engine: &Engine, group: &[WriteJob]) -> Vec<Option<Vec<u8>>> {

@@ -3,6 +3,7 @@
 //! How it fits together: `docs/event-loop.md`.
 
 pub mod admin_socket;
+pub mod cluster_trust;
 mod committer;
 mod connection;
 mod event_loop;

@@ -8,6 +8,7 @@ use std::sync::{Arc, RwLock};
 
 use zeroize::Zeroizing;
 
+use super::cluster_trust;
 use super::identity::{ClientTrust, SharedTrust};
 use super::tls::TlsMaterial;
 use super::{ServerError, ServerOptions, Services};
@@ -18,6 +19,7 @@ use crate::pki::{self, AppliancePki};
 use crate::seal::local::LocalRoot;
 use crate::seal::{self, META_MASTER_KEY_PROVIDER, META_WRAPPED_MASTER_KEY, RootKeyProvider};
 use crate::store::Store;
+use crate::store::etcd::EtcdStore;
 use crate::store::redb::RedbStore;
 
 pub const ROOT_KEY_FILE: &str = "root.key";
@@ -45,13 +47,16 @@ impl Appliance {
     pub fn open(config: Config) -> Result<Appliance, ServerError> {
         let data_dir = config.data_dir.clone();
         create_private_dir(&data_dir)?;
-        let pki = pki::ensure_appliance_pki(&data_dir, config.tls.server_key_type)?;
-        let store = RedbStore::open(&data_dir.join(DATABASE_FILE))?;
-        let appliance_id = ensure_appliance_id(&store)?;
+        let store: Arc<dyn Store> = match &config.cluster {
+            Some(cluster) => Arc::new(EtcdStore::open(cluster)?),
+            None => Arc::new(RedbStore::open(&data_dir.join(DATABASE_FILE))?),
+        };
+        let store_ref = store.as_ref();
+        let appliance_id = ensure_appliance_id(store_ref)?;
         let (gate, keyprotect, sealed_at_start) = match config.root.provider {
             RootProvider::Local => {
                 let root = open_local_root(&config)?;
-                let master = seal::open_master_key(&store, root.as_ref())?;
+                let master = seal::open_master_key(store_ref, root.as_ref())?;
                 (KeyGate::unsealed(Arc::new(master)), None, None)
             }
             RootProvider::Keyprotect => {
@@ -60,7 +65,7 @@ impl Appliance {
                     KeyProtectRoot::from_config(kp_config, &appliance_id)
                         .map_err(ServerError::KeyProtect)?,
                 );
-                match open_with_keyprotect(&store, &root)? {
+                match open_with_keyprotect(store_ref, &root)? {
                     Ok(master) => (KeyGate::unsealed(Arc::new(master)), Some(root), None),
                     Err(reason) => {
                         log::error!(
@@ -73,6 +78,25 @@ impl Appliance {
                 }
             }
         };
+        // In a cluster the CA is shared through etcd (sealed under the master key, so a
+        // sealed node keeps the CA files it has).
+        let shared_ca = match (&config.cluster, gate.current()) {
+            (Some(_), Ok(master)) => {
+                let adopted = cluster_trust::adopt_ca(store_ref, &master, &data_dir)?;
+                Some((master, adopted))
+            }
+            _ => None,
+        };
+        let pki = pki::ensure_appliance_pki(&data_dir, config.tls.server_key_type)?;
+        if let Some((master, false)) = shared_ca {
+            cluster_trust::publish_ca(store_ref, &master, &data_dir)?;
+        }
+        // Another node published first: its CA replaced ours, so issue our cert again.
+        let pki = if pki_matches_ca(&data_dir) {
+            pki
+        } else {
+            pki::ensure_appliance_pki(&data_dir, config.tls.server_key_type)?
+        };
         let engine_config = EngineConfig {
             limits: ServerOptions::from_settings(&config.server).limits,
             max_batch_items: config.server.max_batch_items,
@@ -83,7 +107,7 @@ impl Appliance {
             config,
             pki,
             engine,
-            store: Arc::new(store),
+            store,
             appliance_id,
             keyprotect,
             sealed_at_start,
@@ -118,6 +142,11 @@ impl Appliance {
             trust,
         })
     }
+}
+
+/// Whether the server certificate exists (it is removed when the CA under it changed).
+fn pki_matches_ca(data_dir: &Path) -> bool {
+    data_dir.join(pki::SERVER_CERT_FILE).is_file() && data_dir.join(pki::SERVER_KEY_FILE).is_file()
 }
 
 /// The appliance id from the store, made (and committed) on first run.

@@ -7,6 +7,7 @@
 //! Contract (fixed; other modules build on it): [`StoredObject`], [`IndexTerm`], [`ReadView`],
 //! [`WriteView`], [`WriteTxn`], [`Store`], [`StoreError`].
 
+pub mod etcd;
 pub mod memory;
 pub mod redb;
 
@@ -58,6 +59,10 @@ pub enum StoreError {
     Failed(String),
     #[error("conflicting concurrent update of {0}")]
     Conflict(String),
+    /// The replicated store cannot commit (no quorum, or no member reachable); reads may
+    /// still be served from the local member.
+    #[error("the key store cluster is unavailable: {0}")]
+    Unavailable(String),
 }
 
 /// Reads from one consistent snapshot.

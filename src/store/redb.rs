@@ -9,7 +9,7 @@
 //! [`RedbStore::check_integrity`] runs the same verification on demand.
 
 mod index_key;
-mod record;
+pub(crate) mod record;
 
 use std::fs::OpenOptions;
 use std::io::ErrorKind;

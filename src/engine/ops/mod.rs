@@ -78,6 +78,11 @@ pub fn mutates(operation: u32) -> bool {
     )
 }
 
+/// Whether `operation` is Get (a write only because the first Get clears Fresh).
+pub fn is_get(operation: u32) -> bool {
+    Operation::from_u32(operation) == Some(Operation::Get)
+}
+
 /// Everything an operation needs while one message runs.
 pub struct Ctx<'a> {
     pub client: &'a ClientIdentity,

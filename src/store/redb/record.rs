@@ -23,7 +23,7 @@ fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) -> Result<(), StoreError> {
     Ok(())
 }
 
-pub(super) fn encode(object: &StoredObject) -> Result<Vec<u8>, StoreError> {
+pub(crate) fn encode(object: &StoredObject) -> Result<Vec<u8>, StoreError> {
     let material_len = object.sealed_material.as_ref().map_or(0, |m| 4 + m.len());
     let terms_len: usize = object.index_terms.iter().map(|t| 4 + t.0.len()).sum();
     let mut out = Vec::with_capacity(
@@ -109,7 +109,7 @@ impl<'a> Reader<'a> {
     }
 }
 
-pub(super) fn decode(uid: &str, bytes: &[u8]) -> Result<StoredObject, StoreError> {
+pub(crate) fn decode(uid: &str, bytes: &[u8]) -> Result<StoredObject, StoreError> {
     let mut r = Reader { uid, bytes, at: 0 };
     let format = r.u8("format byte")?;
     if format != RECORD_FORMAT {

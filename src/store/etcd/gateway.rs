@@ -1,0 +1,449 @@
+//! A small client for etcd v3's JSON gateway (`/v3/...`, bytes as base64, int64 as strings)
+//! over ureq. Mutual TLS when the endpoints are https; plain http only on loopback (tests).
+//!
+//! Failover: [`Gateway::call`] tries the endpoints in order starting from the one that last
+//! answered, and moves on when a member is unreachable or answers that it cannot serve (no
+//! leader, timed out). Calls pinned to one member ([`Gateway::call_at`]) never move: a
+//! snapshot read at a revision must come from the member that vouched for that revision.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer, Serialize};
+use ureq::Agent;
+use ureq::tls::{Certificate, ClientCert, PemItem, PrivateKey, RootCerts, TlsConfig, TlsProvider};
+
+use super::config::ClusterConfig;
+
+/// Largest gateway answer read (a range over many objects is the big one).
+const MAX_BODY: u64 = 256 << 20;
+
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    /// No member could be reached or none could serve (no quorum): the cluster is degraded.
+    #[error("etcd unavailable: {0}")]
+    Unavailable(String),
+    /// etcd understood and refused the request (too many operations, compacted revision, …).
+    #[error("etcd refused the request: {0}")]
+    Refused(String),
+    #[error("etcd gateway answer not understood: {0}")]
+    Protocol(String),
+    #[error("etcd client configuration: {0}")]
+    Config(String),
+}
+
+pub struct Gateway {
+    agent: Agent,
+    endpoints: Vec<String>,
+    preferred: AtomicUsize,
+}
+
+fn is_loopback_http(url: &str) -> bool {
+    let Some(rest) = url.strip_prefix("http://") else {
+        return false;
+    };
+    let host_port = rest.split('/').next().unwrap_or("");
+    let host = match host_port.rsplit_once(':') {
+        Some((host, _)) => host,
+        None => host_port,
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .map(|ip| ip.is_loopback())
+            .unwrap_or(false)
+}
+
+type Pem = (Vec<Certificate<'static>>, Option<PrivateKey<'static>>);
+
+/// The certificates and the first private key in a PEM file.
+fn read_pem(path: &std::path::Path) -> Result<Pem, GatewayError> {
+    let pem = std::fs::read(path)
+        .map_err(|e| GatewayError::Config(format!("reading {}: {e}", path.display())))?;
+    let mut certs = Vec::new();
+    let mut key = None;
+    for item in ureq::tls::parse_pem(&pem) {
+        match item.map_err(|e| GatewayError::Config(format!("{}: {e}", path.display())))? {
+            PemItem::Certificate(c) => certs.push(c.to_owned()),
+            PemItem::PrivateKey(k) if key.is_none() => key = Some(k.to_owned()),
+            _ => {}
+        }
+    }
+    Ok((certs, key))
+}
+
+impl Gateway {
+    pub fn new(config: &ClusterConfig) -> Result<Gateway, GatewayError> {
+        if config.endpoints.is_empty() {
+            return Err(GatewayError::Config(
+                "[cluster] endpoints lists no etcd member".into(),
+            ));
+        }
+        let mut need_tls = false;
+        for url in &config.endpoints {
+            if url.starts_with("https://") {
+                need_tls = true;
+            } else if !is_loopback_http(url) {
+                return Err(GatewayError::Config(format!(
+                    "etcd endpoint \"{url}\" must be https:// (plain http only on loopback)"
+                )));
+            }
+        }
+        let mut tls = TlsConfig::builder()
+            .provider(TlsProvider::Rustls)
+            .unversioned_rustls_crypto_provider(Arc::new(
+                rustls::crypto::aws_lc_rs::default_provider(),
+            ));
+        if need_tls {
+            let ca = config.ca_file.as_ref().ok_or_else(|| {
+                GatewayError::Config("https etcd endpoints need [cluster] ca_file".into())
+            })?;
+            let (certs, _) = read_pem(ca)?;
+            if certs.is_empty() {
+                return Err(GatewayError::Config(format!(
+                    "{} holds no certificate",
+                    ca.display()
+                )));
+            }
+            tls = tls.root_certs(RootCerts::new_with_certs(&certs));
+        }
+        match (&config.cert_file, &config.key_file) {
+            (Some(cert), Some(key)) => {
+                let (chain, _) = read_pem(cert)?;
+                let key = read_pem(key)?.1.ok_or_else(|| {
+                    GatewayError::Config(format!("{} holds no private key", key.display()))
+                })?;
+                tls = tls.client_cert(Some(ClientCert::new_with_certs(&chain, key)));
+            }
+            (None, None) => {}
+            _ => {
+                return Err(GatewayError::Config(
+                    "[cluster] cert_file and key_file go together".into(),
+                ));
+            }
+        }
+        let agent = Agent::config_builder()
+            .http_status_as_error(false)
+            .max_redirects(0)
+            .timeout_global(Some(config.request_timeout()))
+            .tls_config(tls.build())
+            .user_agent(format!("keyward/{}", env!("CARGO_PKG_VERSION")))
+            .build()
+            .new_agent();
+        Ok(Gateway {
+            agent,
+            endpoints: config
+                .endpoints
+                .iter()
+                .map(|e| e.trim_end_matches('/').to_string())
+                .collect(),
+            preferred: AtomicUsize::new(0),
+        })
+    }
+
+    pub fn endpoints(&self) -> &[String] {
+        &self.endpoints
+    }
+
+    /// Sends to the preferred member, then to the others; returns the answer and which member
+    /// gave it. `from_first` restarts at the first (local) member instead of the preferred one.
+    pub fn call<Req: Serialize, Resp: DeserializeOwned>(
+        &self,
+        path: &str,
+        request: &Req,
+        from_first: bool,
+    ) -> Result<(Resp, usize), GatewayError> {
+        let start = if from_first {
+            0
+        } else {
+            self.preferred.load(Ordering::Relaxed)
+        };
+        let mut last = None;
+        for step in 0..self.endpoints.len() {
+            let member = (start + step) % self.endpoints.len();
+            match self.call_at(member, path, request) {
+                Ok(answer) => {
+                    self.preferred.store(member, Ordering::Relaxed);
+                    return Ok((answer, member));
+                }
+                Err(GatewayError::Unavailable(why)) => last = Some(why),
+                Err(other) => return Err(other),
+            }
+        }
+        Err(GatewayError::Unavailable(
+            last.unwrap_or_else(|| "no endpoint".into()),
+        ))
+    }
+
+    /// One exchange with one member.
+    pub fn call_at<Req: Serialize, Resp: DeserializeOwned>(
+        &self,
+        member: usize,
+        path: &str,
+        request: &Req,
+    ) -> Result<Resp, GatewayError> {
+        let base = self
+            .endpoints
+            .get(member)
+            .ok_or_else(|| GatewayError::Config(format!("no etcd endpoint #{member}")))?;
+        let url = format!("{base}{path}");
+        let body = serde_json::to_vec(request)
+            .map_err(|e| GatewayError::Protocol(format!("encoding {path}: {e}")))?;
+        let mut response = self
+            .agent
+            .post(&url)
+            .header("content-type", "application/json")
+            .send(&body[..])
+            .map_err(|e| GatewayError::Unavailable(format!("{url}: {e}")))?;
+        let status = response.status().as_u16();
+        let bytes = response
+            .body_mut()
+            .with_config()
+            .limit(MAX_BODY)
+            .read_to_vec()
+            .map_err(|e| GatewayError::Unavailable(format!("{url}: reading the answer: {e}")))?;
+        if status == 200 {
+            return serde_json::from_slice(&bytes)
+                .map_err(|e| GatewayError::Protocol(format!("{url}: {e}")));
+        }
+        let failure: GatewayFailure = serde_json::from_slice(&bytes).unwrap_or_default();
+        let message = failure.error.or(failure.message).unwrap_or_default();
+        let text = format!("{url}: HTTP {status}: {message}");
+        // gRPC codes 4 (deadline exceeded), 14 (unavailable) and etcd's own wording for a
+        // member without a leader mean "try elsewhere or later", not "your request is wrong".
+        let unavailable = matches!(failure.code, Some(4) | Some(14))
+            || status >= 502
+            || message.contains("no leader")
+            || message.contains("timed out")
+            || message.contains("leader changed")
+            || message.contains("not capable");
+        if unavailable {
+            Err(GatewayError::Unavailable(text))
+        } else {
+            Err(GatewayError::Refused(text))
+        }
+    }
+
+    pub fn range(
+        &self,
+        member: usize,
+        request: &RangeRequest,
+    ) -> Result<RangeResponse, GatewayError> {
+        self.call_at(member, "/v3/kv/range", request)
+    }
+
+    pub fn txn(&self, member: usize, request: &TxnRequest) -> Result<TxnResponse, GatewayError> {
+        self.call_at(member, "/v3/kv/txn", request)
+    }
+
+    pub fn status(&self, member: usize) -> Result<StatusResponse, GatewayError> {
+        self.call_at(member, "/v3/maintenance/status", &Empty {})
+    }
+
+    pub fn member_list(&self) -> Result<MemberListResponse, GatewayError> {
+        self.call("/v3/cluster/member/list", &Empty {}, false)
+            .map(|(answer, _)| answer)
+    }
+}
+
+#[derive(Deserialize, Default)]
+struct GatewayFailure {
+    error: Option<String>,
+    message: Option<String>,
+    code: Option<i64>,
+}
+
+#[derive(Serialize)]
+pub struct Empty {}
+
+/// etcd's JSON encodes int64 as a string; accept a number too.
+fn de_i64<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Either {
+        Text(String),
+        Number(i64),
+    }
+    match Either::deserialize(d)? {
+        Either::Number(n) => Ok(n),
+        Either::Text(s) => s.parse().map_err(serde::de::Error::custom),
+    }
+}
+
+fn de_u64<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Either {
+        Text(String),
+        Number(u64),
+    }
+    match Either::deserialize(d)? {
+        Either::Number(n) => Ok(n),
+        Either::Text(s) => s.parse().map_err(serde::de::Error::custom),
+    }
+}
+
+fn de_b64<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+    let text = String::deserialize(d)?;
+    BASE64.decode(text).map_err(serde::de::Error::custom)
+}
+
+pub fn b64(bytes: &[u8]) -> String {
+    BASE64.encode(bytes)
+}
+
+#[derive(Deserialize, Default, Debug, Clone)]
+pub struct Header {
+    #[serde(default, deserialize_with = "de_i64")]
+    pub revision: i64,
+    #[serde(default, deserialize_with = "de_u64")]
+    pub member_id: u64,
+    #[serde(default, deserialize_with = "de_u64")]
+    pub raft_term: u64,
+}
+
+#[derive(Serialize, Default)]
+pub struct RangeRequest {
+    pub key: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub range_end: Option<String>,
+    /// 0 = the newest revision.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub revision: i64,
+    pub serializable: bool,
+    pub keys_only: bool,
+    pub count_only: bool,
+}
+
+fn is_zero(n: &i64) -> bool {
+    *n == 0
+}
+
+#[derive(Deserialize, Default)]
+pub struct RangeResponse {
+    #[serde(default)]
+    pub header: Header,
+    #[serde(default)]
+    pub kvs: Vec<KeyValue>,
+}
+
+#[derive(Deserialize, Default)]
+pub struct KeyValue {
+    #[serde(default, deserialize_with = "de_b64")]
+    pub key: Vec<u8>,
+    #[serde(default, deserialize_with = "de_b64")]
+    pub value: Vec<u8>,
+    #[serde(default, deserialize_with = "de_i64")]
+    pub mod_revision: i64,
+}
+
+#[derive(Serialize)]
+pub struct Compare {
+    pub key: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub range_end: Option<String>,
+    pub target: &'static str,
+    pub result: &'static str,
+    pub mod_revision: String,
+}
+
+#[derive(Serialize)]
+pub struct PutRequest {
+    pub key: String,
+    pub value: String,
+}
+
+#[derive(Serialize)]
+pub struct DeleteRequest {
+    pub key: String,
+}
+
+#[derive(Serialize)]
+pub enum RequestOp {
+    #[serde(rename = "request_put")]
+    Put(PutRequest),
+    #[serde(rename = "request_delete_range")]
+    Delete(DeleteRequest),
+}
+
+#[derive(Serialize)]
+pub struct TxnRequest {
+    pub compare: Vec<Compare>,
+    pub success: Vec<RequestOp>,
+}
+
+#[derive(Deserialize, Default)]
+pub struct TxnResponse {
+    #[serde(default)]
+    pub header: Header,
+    #[serde(default)]
+    pub succeeded: bool,
+}
+
+#[derive(Deserialize, Default, Debug, Clone)]
+pub struct StatusResponse {
+    #[serde(default)]
+    pub header: Header,
+    #[serde(default)]
+    pub version: String,
+    #[serde(default, deserialize_with = "de_u64")]
+    pub leader: u64,
+    #[serde(default, deserialize_with = "de_u64", rename = "dbSize")]
+    pub db_size: u64,
+}
+
+#[derive(Deserialize, Default, Debug, Clone)]
+pub struct MemberListResponse {
+    #[serde(default)]
+    pub header: Header,
+    #[serde(default)]
+    pub members: Vec<Member>,
+}
+
+#[derive(Deserialize, Default, Debug, Clone)]
+pub struct Member {
+    #[serde(default, rename = "ID", deserialize_with = "de_u64")]
+    pub id: u64,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default, rename = "clientURLs")]
+    pub client_urls: Vec<String>,
+    #[serde(default, rename = "peerURLs")]
+    pub peer_urls: Vec<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_loopback_may_use_plain_http() {
+        assert!(is_loopback_http("http://127.0.0.1:2379"));
+        assert!(is_loopback_http("http://localhost:2379/"));
+        assert!(is_loopback_http("http://[::1]:2379"));
+        assert!(!is_loopback_http("http://10.0.0.5:2379"));
+        let config = ClusterConfig {
+            endpoints: vec!["http://10.0.0.5:2379".into()],
+            ..ClusterConfig::default()
+        };
+        assert!(matches!(
+            Gateway::new(&config),
+            Err(GatewayError::Config(_))
+        ));
+    }
+
+    #[test]
+    fn int64_fields_parse_from_strings_and_numbers() {
+        let r: RangeResponse = serde_json::from_str(
+            r#"{"header":{"revision":"42","member_id":"7"},"kvs":[{"key":"YQ==","value":"","mod_revision":5}]}"#,
+        )
+        .unwrap();
+        assert_eq!(r.header.revision, 42);
+        assert_eq!(r.kvs[0].key, b"a");
+        assert_eq!(r.kvs[0].mod_revision, 5);
+    }
+}

@@ -1,0 +1,275 @@
+//! The replicated backend: the same store traits over etcd v3 (Raft), one etcd member beside
+//! each appliance. Design, consistency and failure modes: `docs/cluster.md`.
+//!
+//! - [`gateway`]: the etcd JSON gateway client (ureq, mutual TLS);
+//! - [`keys`]: where objects, index entries and meta values live under the prefix;
+//! - [`read`]: a read view pinned at one revision;
+//! - [`txn`]: a buffered write transaction committed as one guarded etcd transaction.
+//!
+//! Degraded mode: when no member can serve a linearizable read (no quorum), the store records
+//! it, serves reads from the first member that still answers (serializable: its last applied
+//! state), and refuses every write transaction with [`StoreError::Unavailable`]. While degraded
+//! it probes quorum again at most every `probe_interval`, on demand (no thread of its own),
+//! and resumes by itself.
+
+pub mod config;
+pub mod gateway;
+pub mod keys;
+mod read;
+mod txn;
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+pub use config::ClusterConfig;
+use gateway::{Gateway, RangeRequest, StatusResponse, b64};
+use keys::KeyLayout;
+use read::{PinnedView, gateway_error};
+
+use super::redb::{META_SCHEMA_VERSION, SCHEMA_VERSION};
+use super::{ReadView, Store, StoreError, WriteTxn};
+
+/// What `/healthz` and `keyward cluster status` show about this node's view of etcd.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterHealth {
+    /// False while etcd has no quorum as seen from here: reads are served, writes refused.
+    pub quorum: bool,
+    /// Seconds since the epoch when degraded mode began (None when healthy).
+    pub degraded_since: Option<i64>,
+    /// Why the last etcd exchange failed, if it did.
+    pub last_error: Option<String>,
+    /// The newest etcd revision this node has seen.
+    pub revision: i64,
+}
+
+struct Degraded {
+    since: i64,
+    last_probe: Instant,
+    reason: String,
+}
+
+pub struct EtcdStore {
+    gateway: Gateway,
+    keys: KeyLayout,
+    config: ClusterConfig,
+    degraded_flag: AtomicBool,
+    degraded: Mutex<Option<Degraded>>,
+    revision: std::sync::atomic::AtomicI64,
+}
+
+fn epoch_seconds() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+impl EtcdStore {
+    /// Connects (no traffic yet beyond the schema check) and records the schema version on
+    /// first use of the prefix. Fails when etcd cannot be reached at all: a node does not
+    /// start without ever having seen the cluster.
+    pub fn open(config: &ClusterConfig) -> Result<EtcdStore, StoreError> {
+        let gateway = Gateway::new(config).map_err(|e| StoreError::Io(e.to_string()))?;
+        let store = EtcdStore {
+            gateway,
+            keys: KeyLayout::new(&config.prefix),
+            config: config.clone(),
+            degraded_flag: AtomicBool::new(false),
+            degraded: Mutex::new(None),
+            revision: std::sync::atomic::AtomicI64::new(0),
+        };
+        store.check_or_write_schema()?;
+        Ok(store)
+    }
+
+    fn check_or_write_schema(&self) -> Result<(), StoreError> {
+        let found = self.read()?.get_meta(META_SCHEMA_VERSION)?;
+        match found {
+            Some(bytes) => {
+                let raw: [u8; 4] = bytes.as_slice().try_into().map_err(|_| {
+                    StoreError::Corrupt("etcd schema version is not 4 bytes".into())
+                })?;
+                let found = u32::from_be_bytes(raw);
+                if found != SCHEMA_VERSION {
+                    return Err(StoreError::UnsupportedSchema {
+                        found,
+                        supported: SCHEMA_VERSION,
+                    });
+                }
+                Ok(())
+            }
+            None => {
+                let mut txn = self.write()?;
+                if txn.get_meta(META_SCHEMA_VERSION)?.is_none() {
+                    txn.put_meta(META_SCHEMA_VERSION, &SCHEMA_VERSION.to_be_bytes())?;
+                }
+                match txn.commit() {
+                    // Another node wrote it at the same moment: fine, it wrote the same.
+                    Ok(()) | Err(StoreError::Conflict(_)) => Ok(()),
+                    Err(e) => Err(e),
+                }
+            }
+        }
+    }
+
+    pub fn config(&self) -> &ClusterConfig {
+        &self.config
+    }
+
+    pub fn gateway(&self) -> &Gateway {
+        &self.gateway
+    }
+
+    pub fn keys(&self) -> &KeyLayout {
+        &self.keys
+    }
+
+    /// This node's view of etcd, for `/healthz` and `cluster status`. Cheap: no network.
+    pub fn health(&self) -> ClusterHealth {
+        let degraded = self.degraded.lock().ok();
+        let state = degraded.as_ref().and_then(|d| d.as_ref());
+        ClusterHealth {
+            quorum: state.is_none(),
+            degraded_since: state.map(|d| d.since),
+            last_error: state.map(|d| d.reason.clone()),
+            revision: self.revision.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Whether the store is currently degraded (no quorum). Cheap: no network.
+    pub fn is_degraded(&self) -> bool {
+        self.degraded_flag.load(Ordering::Relaxed)
+    }
+
+    /// Status of every configured endpoint (None = unreachable), in configuration order.
+    pub fn member_status(&self) -> Vec<(String, Option<StatusResponse>)> {
+        (0..self.gateway.endpoints().len())
+            .map(|i| {
+                (
+                    self.gateway.endpoints()[i].clone(),
+                    self.gateway.status(i).ok(),
+                )
+            })
+            .collect()
+    }
+
+    /// Records an Unavailable error as the start (or continuation) of degraded mode.
+    fn note_failure(&self, err: StoreError) -> StoreError {
+        if let StoreError::Unavailable(why) = &err
+            && let Ok(mut degraded) = self.degraded.lock()
+        {
+            match degraded.as_mut() {
+                Some(d) => {
+                    d.last_probe = Instant::now();
+                    d.reason = why.clone();
+                }
+                None => {
+                    log::error!(
+                        "etcd has no quorum or cannot be reached ({why}); DEGRADED: existing \
+                         keys are served from the local member, changes are refused until \
+                         quorum returns"
+                    );
+                    *degraded = Some(Degraded {
+                        since: epoch_seconds(),
+                        last_probe: Instant::now(),
+                        reason: why.clone(),
+                    });
+                    self.degraded_flag.store(true, Ordering::Relaxed);
+                }
+            }
+        }
+        err
+    }
+
+    fn note_success(&self, revision: i64) {
+        self.revision.fetch_max(revision, Ordering::Relaxed);
+        if self.degraded_flag.load(Ordering::Relaxed)
+            && let Ok(mut degraded) = self.degraded.lock()
+            && let Some(d) = degraded.take()
+        {
+            log::warn!(
+                "etcd quorum is back after {} s; changes are accepted again",
+                epoch_seconds() - d.since
+            );
+            self.degraded_flag.store(false, Ordering::Relaxed);
+        }
+    }
+
+    /// True when degraded and the last probe is recent: do not knock on etcd again yet.
+    fn skip_probe(&self) -> Option<String> {
+        let degraded = self.degraded.lock().ok()?;
+        let d = degraded.as_ref()?;
+        (d.last_probe.elapsed() < self.config.probe_interval()).then(|| d.reason.clone())
+    }
+
+    /// A linearizable read of one small key: the newest committed revision and the member
+    /// that vouched for it.
+    fn linearizable_head(&self) -> Result<(i64, usize), StoreError> {
+        let request = RangeRequest {
+            key: b64(&self.keys.meta(META_SCHEMA_VERSION)),
+            serializable: false,
+            count_only: true,
+            ..RangeRequest::default()
+        };
+        let (answer, member) = self
+            .gateway
+            .call::<_, gateway::RangeResponse>("/v3/kv/range", &request, false)
+            .map_err(|e| self.note_failure(gateway_error("linearizable read from etcd", e)))?;
+        self.note_success(answer.header.revision);
+        Ok((answer.header.revision, member))
+    }
+
+    /// The local member's last applied revision, without asking the leader.
+    fn serializable_head(&self) -> Result<(i64, usize), StoreError> {
+        let request = RangeRequest {
+            key: b64(&self.keys.meta(META_SCHEMA_VERSION)),
+            serializable: true,
+            count_only: true,
+            ..RangeRequest::default()
+        };
+        let (answer, member) = self
+            .gateway
+            .call::<_, gateway::RangeResponse>("/v3/kv/range", &request, true)
+            .map_err(|e| gateway_error("serializable read from etcd", e))?;
+        Ok((answer.header.revision, member))
+    }
+
+    fn view_at(&self, (revision, member): (i64, usize)) -> PinnedView<'_> {
+        PinnedView {
+            gateway: &self.gateway,
+            keys: &self.keys,
+            member,
+            revision,
+        }
+    }
+}
+
+impl Store for EtcdStore {
+    fn read(&self) -> Result<Box<dyn ReadView + '_>, StoreError> {
+        if self.skip_probe().is_none() {
+            match self.linearizable_head() {
+                Ok(head) => return Ok(Box::new(self.view_at(head))),
+                Err(StoreError::Unavailable(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        // Degraded: the local member's last committed state.
+        Ok(Box::new(self.view_at(self.serializable_head()?)))
+    }
+
+    fn write(&self) -> Result<Box<dyn WriteTxn + '_>, StoreError> {
+        if let Some(reason) = self.skip_probe() {
+            return Err(StoreError::Unavailable(reason));
+        }
+        let head = self.linearizable_head()?;
+        Ok(Box::new(txn::EtcdTxn {
+            store: self,
+            view: self.view_at(head),
+            guards: RefCell::new(BTreeSet::new()),
+            writes: BTreeMap::new(),
+        }))
+    }
+}

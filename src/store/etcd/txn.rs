@@ -1,0 +1,172 @@
+//! A write transaction: reads at the revision R the transaction started from, writes buffered
+//! in memory, and a commit that is ONE etcd transaction:
+//!
+//! - compare: every key and every prefix the transaction read has `mod_revision < R + 1`,
+//!   i.e. nobody (another node, or this one) changed it since the snapshot;
+//! - success: every buffered put and delete.
+//!
+//! If any compare fails, nothing is written and the commit returns [`StoreError::Conflict`];
+//! the committer then runs the whole group again on a new snapshot. This is optimistic
+//! concurrency: two nodes updating one object never lose an update, one of them simply redoes
+//! its work. etcd acknowledges the transaction only after a quorum has it on disk.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::EtcdStore;
+use super::gateway::{Compare, DeleteRequest, PutRequest, RequestOp, TxnRequest, b64};
+use super::keys::{prefix_end, uid_after};
+use super::read::{PinnedView, gateway_error};
+use crate::store::redb::record;
+use crate::store::{IndexTerm, ReadView, StoreError, StoredObject, WriteTxn, WriteView};
+
+pub struct EtcdTxn<'a> {
+    pub(super) store: &'a EtcdStore,
+    pub(super) view: PinnedView<'a>,
+    /// Keys read (range_end `None`) and prefixes scanned (range_end = prefix end).
+    pub(super) guards: std::cell::RefCell<BTreeSet<(Vec<u8>, Option<Vec<u8>>)>>,
+    /// Final state of every key written: `None` deletes it. A map, because etcd refuses a
+    /// transaction that names one key twice.
+    pub(super) writes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+}
+
+impl EtcdTxn<'_> {
+    fn read_key(&self, key: Vec<u8>) -> Result<Option<Vec<u8>>, StoreError> {
+        if let Some(buffered) = self.writes.get(&key) {
+            return Ok(buffered.clone());
+        }
+        let value = self.view.key(&key)?;
+        self.guards.borrow_mut().insert((key, None));
+        Ok(value)
+    }
+
+    fn delete(&mut self, key: Vec<u8>) {
+        self.writes.insert(key, None);
+    }
+
+    fn set(&mut self, key: Vec<u8>, value: Vec<u8>) {
+        self.writes.insert(key, Some(value));
+    }
+}
+
+impl ReadView for EtcdTxn<'_> {
+    fn get(&self, uid: &str) -> Result<Option<StoredObject>, StoreError> {
+        match self.read_key(self.view.keys.object(uid))? {
+            None => Ok(None),
+            Some(bytes) => record::decode(uid, &bytes).map(Some),
+        }
+    }
+
+    fn find(&self, owner: &str, term: Option<&IndexTerm>) -> Result<Vec<String>, StoreError> {
+        let prefix = self.view.index_prefix(owner, term);
+        let mut found = BTreeSet::new();
+        for (key, _) in self.view.scan(&prefix, true)? {
+            found.insert(uid_after(&prefix, &key)?);
+        }
+        self.guards
+            .borrow_mut()
+            .insert((prefix.clone(), Some(prefix_end(&prefix))));
+        // The transaction's own index changes, on top of the snapshot.
+        for (key, value) in self.writes.range(prefix.clone()..) {
+            if !key.starts_with(&prefix) {
+                break;
+            }
+            let uid = uid_after(&prefix, key)?;
+            if value.is_some() {
+                found.insert(uid);
+            } else {
+                found.remove(&uid);
+            }
+        }
+        Ok(found.into_iter().collect())
+    }
+
+    fn get_meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.read_key(self.view.keys.meta(key))
+    }
+}
+
+impl WriteView for EtcdTxn<'_> {
+    fn put(&mut self, object: &StoredObject) -> Result<(), StoreError> {
+        let uid = object.uid.as_str();
+        let encoded = record::encode(object)?;
+        let keys = self.view.keys;
+        // Reading the previous record also guards it: a concurrent change of it conflicts.
+        if let Some(previous) = self.get(uid)? {
+            self.delete(keys.owner_entry(&previous.owner, uid));
+            for term in &previous.index_terms {
+                self.delete(keys.term_entry(&previous.owner, term, uid));
+            }
+        }
+        self.set(keys.owner_entry(&object.owner, uid), Vec::new());
+        for term in &object.index_terms {
+            self.set(keys.term_entry(&object.owner, term, uid), Vec::new());
+        }
+        self.set(keys.object(uid), encoded);
+        Ok(())
+    }
+
+    fn put_meta(&mut self, key: &str, value: &[u8]) -> Result<(), StoreError> {
+        let key = self.view.keys.meta(key);
+        self.set(key, value.to_vec());
+        Ok(())
+    }
+}
+
+impl WriteTxn for EtcdTxn<'_> {
+    fn commit(self: Box<Self>) -> Result<(), StoreError> {
+        let EtcdTxn {
+            store,
+            view,
+            guards,
+            writes,
+        } = *self;
+        if writes.is_empty() {
+            return Ok(());
+        }
+        let guards = guards.into_inner();
+        let limit = store.config.max_txn_ops;
+        if guards.len() > limit || writes.len() > limit {
+            return Err(StoreError::Io(format!(
+                "one etcd transaction would need {} compares and {} writes, over [cluster] \
+                 max_txn_ops = {limit} (raise it together with etcd's --max-txn-ops)",
+                guards.len(),
+                writes.len()
+            )));
+        }
+        let unchanged_since = (view.revision + 1).to_string();
+        let request = TxnRequest {
+            compare: guards
+                .into_iter()
+                .map(|(key, range_end)| Compare {
+                    key: b64(&key),
+                    range_end: range_end.map(|end| b64(&end)),
+                    target: "MOD",
+                    result: "LESS",
+                    mod_revision: unchanged_since.clone(),
+                })
+                .collect(),
+            success: writes
+                .into_iter()
+                .map(|(key, value)| match value {
+                    Some(value) => RequestOp::Put(PutRequest {
+                        key: b64(&key),
+                        value: b64(&value),
+                    }),
+                    None => RequestOp::Delete(DeleteRequest { key: b64(&key) }),
+                })
+                .collect(),
+        };
+        let answer = store
+            .gateway
+            .txn(view.member, &request)
+            .map_err(|e| store.note_failure(gateway_error("committing to etcd", e)))?;
+        if answer.succeeded {
+            Ok(())
+        } else {
+            Err(StoreError::Conflict(format!(
+                "data read at etcd revision {} changed before the commit",
+                view.revision
+            )))
+        }
+    }
+}
