@@ -87,6 +87,11 @@ enum Command {
         #[command(subcommand)]
         command: cli::vectors::VectorsCommand,
     },
+    /// Run several appliances as one KMS cluster on etcd: init, join, status, migrate.
+    Cluster {
+        #[command(subcommand)]
+        command: cli::cluster::ClusterCommand,
+    },
 }
 
 #[derive(Args)]
@@ -141,6 +146,7 @@ fn main() -> ExitCode {
         Command::Server { command } => cli::server_cert::run(&command),
         Command::Kmip(args) => kmip(&args),
         Command::Ttlv { command } => cli::ttlv::run(&command),
+        Command::Cluster { command } => cli::cluster::run(&command),
         Command::Vectors { command } => match cli::vectors::run(&command) {
             Ok(true) => Ok(()),
             // The report on stdout already says which vectors failed.
@@ -168,7 +174,7 @@ pub(crate) fn load_config(setup: &SetupArgs) -> Result<Config, String> {
     Ok(config)
 }
 
-fn init(setup: &SetupArgs, root: Option<RootProvider>) -> Result<Appliance, String> {
+pub(crate) fn init(setup: &SetupArgs, root: Option<RootProvider>) -> Result<Appliance, String> {
     let mut config = load_config(setup)?;
     if let Some(root) = root {
         config.root.provider = root;

@@ -185,6 +185,36 @@ impl RedbStore {
     }
 }
 
+impl RedbStore {
+    /// Every meta value and every object, for moving this store into a cluster
+    /// (`keyward cluster migrate`). Reads one snapshot.
+    #[allow(clippy::type_complexity)]
+    pub fn export_all(&self) -> Result<(Vec<(String, Vec<u8>)>, Vec<StoredObject>), StoreError> {
+        let context = "exporting the store";
+        let txn = self
+            .db
+            .begin_read()
+            .map_err(|err| redb_error(context, err))?;
+        let meta = txn
+            .open_table(META)
+            .map_err(|err| redb_error(context, err))?;
+        let mut meta_out = Vec::new();
+        for entry in meta.iter().map_err(|err| redb_error(context, err))? {
+            let (key, value) = entry.map_err(|err| redb_error(context, err))?;
+            meta_out.push((key.value().to_string(), value.value().to_vec()));
+        }
+        let objects = txn
+            .open_table(OBJECTS)
+            .map_err(|err| redb_error(context, err))?;
+        let mut objects_out = Vec::new();
+        for entry in objects.iter().map_err(|err| redb_error(context, err))? {
+            let (uid, value) = entry.map_err(|err| redb_error(context, err))?;
+            objects_out.push(record::decode(uid.value(), value.value())?);
+        }
+        Ok((meta_out, objects_out))
+    }
+}
+
 /// Creates `path` with mode 0600 if it does not exist, so redb never creates it with the umask.
 fn create_private_file(path: &Path) -> Result<(), StoreError> {
     match OpenOptions::new()

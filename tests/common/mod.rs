@@ -178,6 +178,49 @@ impl Appliance {
     }
 }
 
+/// Spawns `cmd` (a `keyward serve …`) logging to `log_path`, and waits for its
+/// `listening on ADDR` line. For tests that build their own command line (cluster nodes).
+pub fn spawn_server(cmd: &mut Command, log_path: &Path) -> Server {
+    let log = File::create(log_path).expect("create server log");
+    if std::env::var_os("RUST_LOG").is_none() {
+        cmd.env("RUST_LOG", "debug");
+    }
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::from(log))
+        .spawn()
+        .expect("spawn keyward serve");
+    let stdout = child.stdout.take().expect("piped stdout");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut tx = Some(tx);
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if let Some(rest) = line.strip_prefix("listening on ")
+                && let Some(tx) = tx.take()
+            {
+                let _ = tx.send(rest.trim().to_string());
+            }
+        }
+    });
+    let Ok(addr) = rx.recv_timeout(IO_BOUND) else {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!(
+            "keyward serve never printed `listening on`; log:\n{}",
+            std::fs::read_to_string(log_path).unwrap_or_default()
+        );
+    };
+    Server {
+        child: Some(child),
+        addr: addr
+            .parse()
+            .unwrap_or_else(|e| panic!("bad address {addr:?}: {e}")),
+        log_path: log_path.to_path_buf(),
+    }
+}
+
 /// A running `keyward serve`; SIGKILLed on drop unless stopped first.
 pub struct Server {
     child: Option<Child>,

@@ -15,6 +15,7 @@
 pub mod config;
 pub mod gateway;
 pub mod keys;
+pub mod migrate;
 mod read;
 mod txn;
 

@@ -1,0 +1,187 @@
+//! Three real etcd members (Debian's etcd-server, installed by `.ci/run`) on loopback ports in
+//! a temp dir. Every process is killed when the [`EtcdCluster`] is dropped, also when a test
+//! panics. Timings are shortened (heartbeat 50 ms, election 500 ms) so that losing and
+//! regaining quorum takes about a second instead of several.
+
+#![allow(dead_code)]
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// etcd's default of 128 operations per transaction is too small for a group commit of many
+/// Creates (each writes an object, an owner entry and its index terms); docs/cluster.md says
+/// the same for production.
+pub const MAX_TXN_OPS: usize = 4096;
+
+pub fn etcd_bin() -> String {
+    std::env::var("KEYWARD_TEST_ETCD").unwrap_or_else(|_| "etcd".into())
+}
+
+/// `true` when an etcd binary is on the PATH (the cluster tests need one).
+pub fn etcd_available() -> bool {
+    Command::new(etcd_bin())
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+pub struct Member {
+    pub name: String,
+    pub client_url: String,
+    pub peer_url: String,
+    pub data_dir: PathBuf,
+    pub log: PathBuf,
+    child: Option<Child>,
+}
+
+pub struct EtcdCluster {
+    pub dir: tempfile::TempDir,
+    pub members: Vec<Member>,
+    initial_cluster: String,
+}
+
+impl EtcdCluster {
+    pub fn start(size: usize) -> EtcdCluster {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let members: Vec<Member> = (0..size)
+            .map(|i| Member {
+                name: format!("m{i}"),
+                client_url: format!("http://127.0.0.1:{}", free_port()),
+                peer_url: format!("http://127.0.0.1:{}", free_port()),
+                data_dir: dir.path().join(format!("m{i}.etcd")),
+                log: dir.path().join(format!("m{i}.log")),
+                child: None,
+            })
+            .collect();
+        let initial_cluster = members
+            .iter()
+            .map(|m| format!("{}={}", m.name, m.peer_url))
+            .collect::<Vec<_>>()
+            .join(",");
+        let mut cluster = EtcdCluster {
+            dir,
+            members,
+            initial_cluster,
+        };
+        for i in 0..size {
+            cluster.spawn(i);
+        }
+        cluster.wait_quorum();
+        cluster
+    }
+
+    fn spawn(&mut self, i: usize) {
+        let m = &mut self.members[i];
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&m.log)
+            .expect("etcd log");
+        let child = Command::new(etcd_bin())
+            .args(["--name", &m.name])
+            .arg("--data-dir")
+            .arg(&m.data_dir)
+            .args(["--listen-client-urls", &m.client_url])
+            .args(["--advertise-client-urls", &m.client_url])
+            .args(["--listen-peer-urls", &m.peer_url])
+            .args(["--initial-advertise-peer-urls", &m.peer_url])
+            .args(["--initial-cluster", &self.initial_cluster])
+            .args(["--initial-cluster-state", "new"])
+            .args(["--initial-cluster-token", "keyward-test"])
+            .args(["--heartbeat-interval", "50", "--election-timeout", "500"])
+            .args(["--max-txn-ops", &MAX_TXN_OPS.to_string()])
+            .args(["--logger", "zap", "--log-level", "warn"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("spawn etcd (is etcd-server installed? .ci/run installs it)");
+        m.child = Some(child);
+    }
+
+    pub fn endpoints(&self) -> Vec<String> {
+        self.members.iter().map(|m| m.client_url.clone()).collect()
+    }
+
+    /// The endpoints with member `first` first (what node `first` is configured with).
+    pub fn endpoints_from(&self, first: usize) -> Vec<String> {
+        let mut all = self.endpoints();
+        all.rotate_left(first);
+        all
+    }
+
+    /// SIGKILL one member.
+    pub fn kill(&mut self, i: usize) {
+        if let Some(mut child) = self.members[i].child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Restarts a killed member on its data dir.
+    pub fn restart(&mut self, i: usize) {
+        assert!(self.members[i].child.is_none(), "member {i} is running");
+        self.spawn(i);
+    }
+
+    /// Whether member `i` reports a leader (a linearizable read would succeed through it).
+    pub fn has_leader(&self, i: usize) -> bool {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .timeout_global(Some(Duration::from_millis(500)))
+            .http_status_as_error(false)
+            .build()
+            .new_agent();
+        let url = format!("{}/v3/kv/range", self.members[i].client_url);
+        // A linearizable read of any key: answered only with a leader and a quorum.
+        match agent
+            .post(&url)
+            .header("content-type", "application/json")
+            .send(r#"{"key":"AA=="}"#)
+        {
+            Ok(response) => response.status().as_u16() == 200,
+            Err(_) => false,
+        }
+    }
+
+    /// Waits (bounded) until every running member serves linearizable reads.
+    pub fn wait_quorum(&self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let running: Vec<usize> = (0..self.members.len())
+                .filter(|i| self.members[*i].child.is_some())
+                .collect();
+            if running.iter().all(|i| self.has_leader(*i)) {
+                return;
+            }
+            if Instant::now() > deadline {
+                let logs: String = self
+                    .members
+                    .iter()
+                    .map(|m| std::fs::read_to_string(&m.log).unwrap_or_default())
+                    .collect();
+                panic!("etcd did not reach quorum in 20 s; logs:\n{logs}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for EtcdCluster {
+    fn drop(&mut self) {
+        for i in 0..self.members.len() {
+            self.kill(i);
+        }
+    }
+}
