@@ -187,3 +187,205 @@ fn without_quorum_the_store_reads_refuses_writes_and_resumes() {
     txn.commit().unwrap();
     assert!(store.health().quorum);
 }
+
+// ---- three Keyward nodes ------------------------------------------------------------------
+
+const STATE_DEACTIVATED: u32 = 3;
+
+fn activate(tls: &mut Tls, id: &str) -> Item {
+    tls.call(V1_1, op::ACTIVATE, vec![uid(id)])
+}
+
+fn revoke(tls: &mut Tls, id: &str) -> Item {
+    tls.call(
+        V1_1,
+        op::REVOKE,
+        vec![
+            uid(id),
+            Item::structure(
+                tag::REVOCATION_REASON,
+                // Unspecified: not a compromise, so only an Active key may be revoked.
+                vec![Item::new(tag::REVOCATION_REASON_CODE, Value::Enumeration(1))],
+            ),
+        ],
+    )
+}
+
+fn result_message(bi: &Item) -> String {
+    bi.child(tag::RESULT_MESSAGE)
+        .map(|m| text_of(m).to_string())
+        .unwrap_or_default()
+}
+
+#[test]
+fn a_key_created_on_one_node_is_served_and_activated_on_another_at_once() {
+    require_etcd();
+    let nodes = Nodes::start(3);
+    let mut a = nodes.node(0).connect(&nodes.client);
+    let mut b = nodes.node(1).connect(&nodes.client);
+    let mut c = nodes.node(2).connect(&nodes.client);
+    for _ in 0..3 {
+        let id = create_aes(&mut a, 256, vec![]);
+        let material = get_key(&mut b, &id);
+        assert_eq!(material.len(), 32);
+        assert_eq!(result_status(&activate(&mut b, &id)), status::SUCCESS);
+        assert_eq!(state_of(&mut c, &id), STATE_ACTIVE);
+        assert_eq!(get_key(&mut c, &id), material);
+        // The same client sees the same objects everywhere.
+        assert!(locate_all(&mut c).contains(&id));
+    }
+}
+
+/// vCenter's key-creation sequence (tests/vcenter_replay.rs), every step on the next node
+/// round-robin, each on a short connection opened with Discover Versions as vCenter does.
+#[test]
+fn a_vcenter_sequence_spread_round_robin_across_nodes() {
+    require_etcd();
+    let nodes = Nodes::start(3);
+    let mut turn = 0usize;
+    let mut next = || {
+        turn += 1;
+        let mut tls = nodes.node(turn % 3).connect(&nodes.client);
+        assert!(discover_versions(&mut tls).contains(&(1, 1)));
+        tls
+    };
+    for round in 0..4 {
+        let id = create_aes(&mut next(), 256, vec![]);
+        let tags = [
+            ("x-Product_Version", "7.0.3 build-19480866"),
+            ("x-Vendor", "VMware, Inc."),
+            ("x-Product", "VMware vSphere"),
+        ];
+        let items = tags
+            .iter()
+            .zip(1u32..)
+            .map(|((name, value), n)| {
+                BatchItem::new(
+                    op::ADD_ATTRIBUTE,
+                    vec![uid(&id), attribute(name, Value::TextString(value.to_string()))],
+                )
+                .with_id(&qlkc(n))
+            })
+            .collect();
+        let resp = next().roundtrip(&request(V1_1, items));
+        for bi in batch_items(&resp) {
+            assert_eq!(result_status(bi), status::SUCCESS, "round {round}: {bi:?}");
+        }
+        let material = get_key(&mut next(), &id);
+        assert_eq!(result_status(&activate(&mut next(), &id)), status::SUCCESS);
+        assert_eq!(state_of(&mut next(), &id), STATE_ACTIVE);
+        assert_eq!(get_key(&mut next(), &id), material);
+        let attrs = attributes_of(&success_payload(&get_attributes(
+            &mut next(),
+            &id,
+            &["x-Vendor", "x-Product"],
+        )));
+        assert_eq!(attrs.len(), 2, "custom attributes replicated: {attrs:?}");
+    }
+}
+
+#[test]
+fn with_one_node_and_its_etcd_member_down_the_others_serve() {
+    require_etcd();
+    let mut nodes = Nodes::start(3);
+    let before = create_aes(&mut nodes.node(2).connect(&nodes.client), 256, vec![]);
+    nodes.kill_node(2);
+    nodes.etcd.kill(2);
+    let mut a = nodes.node(0).connect(&nodes.client);
+    let mut b = nodes.node(1).connect(&nodes.client);
+    assert_eq!(get_key(&mut a, &before).len(), 32);
+    for _ in 0..5 {
+        let id = create_aes(&mut a, 256, vec![]);
+        assert_eq!(get_key(&mut b, &id).len(), 32);
+        assert_eq!(result_status(&activate(&mut b, &id)), status::SUCCESS);
+    }
+}
+
+#[test]
+fn without_etcd_quorum_keys_are_served_creates_refused_and_service_resumes() {
+    require_etcd();
+    let mut nodes = Nodes::start(3);
+    let mut a = nodes.node(0).connect(&nodes.client);
+    // Never fetched: its first Get would clear Fresh, which degraded mode cannot store.
+    let fresh = create_aes(&mut a, 256, vec![]);
+    let fetched = create_aes(&mut a, 256, vec![]);
+    let material = get_key(&mut a, &fetched);
+    nodes.etcd.kill(1);
+    nodes.etcd.kill(2);
+
+    let mut refusal = None;
+    eventually(Duration::from_secs(20), "Create refused", || {
+        let bi = a.call(V1_1, op::CREATE, create_aes_payload(256, 12, vec![]));
+        if result_status(&bi) == status::SUCCESS {
+            return false;
+        }
+        refusal = Some(bi);
+        true
+    });
+    let refusal = refusal.unwrap();
+    let text = result_message(&refusal);
+    assert!(text.contains("quorum"), "unclear refusal: {text:?}");
+    // Existing keys are still served by every surviving node: Get, Get Attributes, Locate.
+    assert_eq!(get_key(&mut a, &fetched), material);
+    assert_eq!(get_key(&mut a, &fresh).len(), 32);
+    let mut b = nodes.node(1).connect(&nodes.client);
+    assert_eq!(get_key(&mut b, &fetched), material);
+    assert_eq!(state_of(&mut b, &fetched), STATE_PRE_ACTIVE);
+    assert!(locate_all(&mut b).contains(&fresh));
+    // Changes to existing keys are refused too.
+    let bi = activate(&mut b, &fetched);
+    assert_eq!(result_status(&bi), status::OPERATION_FAILED);
+    assert!(result_message(&bi).contains("quorum"));
+    assert!(nodes.node(0).log().contains("DEGRADED"), "no log line");
+
+    nodes.etcd.restart(1);
+    nodes.etcd.restart(2);
+    eventually(Duration::from_secs(30), "Create accepted again", || {
+        let bi = a.call(V1_1, op::CREATE, create_aes_payload(256, 12, vec![]));
+        result_status(&bi) == status::SUCCESS
+    });
+    assert_eq!(result_status(&activate(&mut b, &fetched)), status::SUCCESS);
+    assert!(nodes.node(0).log().contains("quorum is back"));
+}
+
+#[test]
+fn concurrent_add_attribute_on_one_key_from_two_nodes_loses_nothing() {
+    require_etcd();
+    let nodes = Nodes::start(3);
+    let id = create_aes(&mut nodes.node(0).connect(&nodes.client), 256, vec![]);
+    const EACH: usize = 12;
+    std::thread::scope(|scope| {
+        for n in 0..2 {
+            let (nodes, id) = (&nodes, &id);
+            scope.spawn(move || {
+                let mut tls = nodes.node(n).connect(&nodes.client);
+                for i in 0..EACH {
+                    let bi = tls.call(
+                        V1_1,
+                        op::ADD_ATTRIBUTE,
+                        vec![
+                            uid(id),
+                            attribute(&format!("x-node{n}-{i}"), Value::TextString("v".into())),
+                        ],
+                    );
+                    assert_eq!(result_status(&bi), status::SUCCESS, "{bi:?}");
+                }
+            });
+        }
+    });
+    let bi = nodes
+        .node(2)
+        .connect(&nodes.client)
+        .call(V1_1, op::GET_ATTRIBUTES, vec![uid(&id)]);
+    let names: Vec<String> = attributes_of(&success_payload(&bi))
+        .into_iter()
+        .map(|(name, _)| name)
+        .filter(|name| name.starts_with("x-node"))
+        .collect();
+    for n in 0..2 {
+        for i in 0..EACH {
+            let want = format!("x-node{n}-{i}");
+            assert!(names.contains(&want), "{want} was lost; have {names:?}");
+        }
+    }
+}
