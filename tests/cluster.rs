@@ -55,7 +55,10 @@ fn object(uid: &str, owner: &str, version: u64, terms: &[&[u8]]) -> StoredObject
 fn eventually(bound: Duration, what: &str, mut f: impl FnMut() -> bool) {
     let deadline = Instant::now() + bound;
     while !f() {
-        assert!(Instant::now() < deadline, "{what} did not happen within {bound:?}");
+        assert!(
+            Instant::now() < deadline,
+            "{what} did not happen within {bound:?}"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 }
@@ -70,7 +73,8 @@ fn store_keeps_objects_index_terms_and_meta_across_nodes() {
     let b = EtcdStore::open(&store_config(&cluster, 1)).unwrap();
     let mut txn = a.write().unwrap();
     txn.put(&object("u-2", "alice", 1, &[b"n1"])).unwrap();
-    txn.put(&object("u-1", "alice", 1, &[b"n1", b"n2"])).unwrap();
+    txn.put(&object("u-1", "alice", 1, &[b"n1", b"n2"]))
+        .unwrap();
     txn.put(&object("u-3", "bob", 1, &[b"n1"])).unwrap();
     txn.put_meta("m", b"v").unwrap();
     // The transaction sees its own writes before commit.
@@ -80,9 +84,13 @@ fn store_keeps_objects_index_terms_and_meta_across_nodes() {
     );
     txn.commit().unwrap();
     let view = b.read().unwrap();
-    assert_eq!(view.get("u-1").unwrap(), Some(object("u-1", "alice", 1, &[b"n1", b"n2"])));
     assert_eq!(
-        view.find("alice", Some(&IndexTerm(b"n1".to_vec()))).unwrap(),
+        view.get("u-1").unwrap(),
+        Some(object("u-1", "alice", 1, &[b"n1", b"n2"]))
+    );
+    assert_eq!(
+        view.find("alice", Some(&IndexTerm(b"n1".to_vec())))
+            .unwrap(),
         vec!["u-1", "u-2"]
     );
     assert_eq!(view.find("bob", None).unwrap(), vec!["u-3"]);
@@ -94,11 +102,13 @@ fn store_keeps_objects_index_terms_and_meta_across_nodes() {
     txn.commit().unwrap();
     let view = a.read().unwrap();
     assert_eq!(
-        view.find("alice", Some(&IndexTerm(b"n1".to_vec()))).unwrap(),
+        view.find("alice", Some(&IndexTerm(b"n1".to_vec())))
+            .unwrap(),
         vec!["u-2"]
     );
     assert_eq!(
-        view.find("alice", Some(&IndexTerm(b"n3".to_vec()))).unwrap(),
+        view.find("alice", Some(&IndexTerm(b"n3".to_vec())))
+            .unwrap(),
         vec!["u-1"]
     );
     // A dropped transaction leaves nothing.
@@ -123,8 +133,10 @@ fn a_stale_commit_conflicts_and_concurrent_increments_lose_nothing() {
     let mut on_b = b.write().unwrap();
     let seen_a = on_a.get("k").unwrap().unwrap();
     let seen_b = on_b.get("k").unwrap().unwrap();
-    on_a.put(&object("k", "o", seen_a.version + 1, &[])).unwrap();
-    on_b.put(&object("k", "o", seen_b.version + 1, &[])).unwrap();
+    on_a.put(&object("k", "o", seen_a.version + 1, &[]))
+        .unwrap();
+    on_b.put(&object("k", "o", seen_b.version + 1, &[]))
+        .unwrap();
     on_a.commit().unwrap();
     assert!(matches!(on_b.commit(), Err(StoreError::Conflict(_))));
 
@@ -139,7 +151,8 @@ fn a_stale_commit_conflicts_and_concurrent_increments_lose_nothing() {
                     loop {
                         let mut txn = store.write().unwrap();
                         let current = txn.get("k").unwrap().unwrap();
-                        txn.put(&object("k", "o", current.version + 1, &[])).unwrap();
+                        txn.put(&object("k", "o", current.version + 1, &[]))
+                            .unwrap();
                         match txn.commit() {
                             Ok(()) => break,
                             Err(StoreError::Conflict(_)) => conflicts += 1,
@@ -173,15 +186,22 @@ fn without_quorum_the_store_reads_refuses_writes_and_resumes() {
         matches!(store.write().map(|_| ()), Err(StoreError::Unavailable(_)))
     });
     assert!(!store.health().quorum);
+    let via_trait = Store::cluster_health(&store).expect("etcd reports cluster health");
+    assert!(!via_trait.quorum && via_trait.degraded_since.is_some());
     // Existing data is still served from the local member.
     let view = store.read().unwrap();
     assert_eq!(view.get("kept").unwrap().unwrap().version, 1);
-    assert_eq!(view.find("o", Some(&IndexTerm(b"t".to_vec()))).unwrap(), vec!["kept"]);
+    assert_eq!(
+        view.find("o", Some(&IndexTerm(b"t".to_vec()))).unwrap(),
+        vec!["kept"]
+    );
     drop(view);
 
     cluster.restart(1);
     cluster.restart(2);
-    eventually(Duration::from_secs(20), "recovery", || store.write().is_ok());
+    eventually(Duration::from_secs(20), "recovery", || {
+        store.write().is_ok()
+    });
     let mut txn = store.write().unwrap();
     txn.put(&object("after", "o", 1, &[])).unwrap();
     txn.commit().unwrap();
@@ -205,7 +225,10 @@ fn revoke(tls: &mut Tls, id: &str) -> Item {
             Item::structure(
                 tag::REVOCATION_REASON,
                 // Unspecified: not a compromise, so only an Active key may be revoked.
-                vec![Item::new(tag::REVOCATION_REASON_CODE, Value::Enumeration(1))],
+                vec![Item::new(
+                    tag::REVOCATION_REASON_CODE,
+                    Value::Enumeration(1),
+                )],
             ),
         ],
     )
@@ -262,7 +285,10 @@ fn a_vcenter_sequence_spread_round_robin_across_nodes() {
             .map(|((name, value), n)| {
                 BatchItem::new(
                     op::ADD_ATTRIBUTE,
-                    vec![uid(&id), attribute(name, Value::TextString(value.to_string()))],
+                    vec![
+                        uid(&id),
+                        attribute(name, Value::TextString(value.to_string())),
+                    ],
                 )
                 .with_id(&qlkc(n))
             })
@@ -344,7 +370,27 @@ fn without_etcd_quorum_keys_are_served_creates_refused_and_service_resumes() {
         let bi = a.call(V1_1, op::CREATE, create_aes_payload(256, 12, vec![]));
         result_status(&bi) == status::SUCCESS
     });
-    assert_eq!(result_status(&activate(&mut b, &fetched)), status::SUCCESS);
+    // Every node resumes by itself (each probes its own members first).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let bi = b.call(V1_1, op::CREATE, create_aes_payload(256, 12, vec![]));
+        if result_status(&bi) == status::SUCCESS {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "node B did not resume within 30 s: {bi:?}\nlogs:\n{}",
+            nodes.problems()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let bi = activate(&mut b, &fetched);
+    assert_eq!(
+        result_status(&bi),
+        status::SUCCESS,
+        "{bi:?}\nlogs:\n{}",
+        nodes.problems()
+    );
     assert!(nodes.node(0).log().contains("quorum is back"));
 }
 
@@ -368,7 +414,12 @@ fn concurrent_add_attribute_on_one_key_from_two_nodes_loses_nothing() {
                             attribute(&format!("x-node{n}-{i}"), Value::TextString("v".into())),
                         ],
                     );
-                    assert_eq!(result_status(&bi), status::SUCCESS, "{bi:?}");
+                    assert_eq!(
+                        result_status(&bi),
+                        status::SUCCESS,
+                        "{bi:?}\nlogs:\n{}",
+                        nodes.problems()
+                    );
                 }
             });
         }
@@ -387,5 +438,190 @@ fn concurrent_add_attribute_on_one_key_from_two_nodes_loses_nothing() {
             let want = format!("x-node{n}-{i}");
             assert!(names.contains(&want), "{want} was lost; have {names:?}");
         }
+    }
+}
+
+// ---- linearizability of a recorded concurrent history --------------------------------------
+
+/// One completed operation on one key, with the client-observed interval.
+#[derive(Clone, Debug)]
+struct Event {
+    key: usize,
+    op: Op,
+    invoke: Duration,
+    response: Duration,
+    ok: bool,
+    /// For Get: the State read.
+    read: Option<u32>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Op {
+    Create,
+    Activate,
+    Revoke,
+    Get,
+}
+
+/// The sequential model of one key: a register holding its state (0 = not yet created).
+/// Returns the next state when `event`'s outcome is what the model allows, else `None`.
+fn step(state: u32, event: &Event) -> Option<u32> {
+    match event.op {
+        Op::Create => (state == 0 && event.ok).then_some(STATE_PRE_ACTIVE),
+        Op::Activate if state == STATE_PRE_ACTIVE => event.ok.then_some(STATE_ACTIVE),
+        Op::Revoke if state == STATE_ACTIVE => event.ok.then_some(STATE_DEACTIVATED),
+        Op::Activate | Op::Revoke => (!event.ok).then_some(state),
+        Op::Get => (event.ok && event.read == Some(state)).then_some(state),
+    }
+}
+
+/// Wing & Gong's search with memoisation (as in Lowe's refinement): some order of the events
+/// that respects real time (an event that responded before another was invoked comes first)
+/// is a valid sequential run of the model. Keys are independent registers, so checking each
+/// key alone is enough (linearizability is compositional).
+fn linearizable(events: &[Event]) -> bool {
+    fn search(
+        events: &[Event],
+        done: u64,
+        state: u32,
+        seen: &mut std::collections::HashSet<(u64, u32)>,
+    ) -> bool {
+        let all = if events.len() == 64 {
+            u64::MAX
+        } else {
+            (1u64 << events.len()) - 1
+        };
+        if done == all {
+            return true;
+        }
+        if !seen.insert((done, state)) {
+            return false;
+        }
+        let pending = (0..events.len()).filter(|i| done & (1 << i) == 0);
+        let first_response = pending
+            .clone()
+            .map(|i| events[i].response)
+            .min()
+            .unwrap_or_default();
+        for i in pending {
+            // Only an event invoked before every other pending one responded can go next.
+            if events[i].invoke <= first_response
+                && let Some(next) = step(state, &events[i])
+                && search(events, done | (1 << i), next, seen)
+            {
+                return true;
+            }
+        }
+        false
+    }
+    assert!(events.len() <= 64, "history too long for the checker");
+    search(events, 0, 0, &mut std::collections::HashSet::new())
+}
+
+fn check_history(history: &[Event], keys: usize) -> Result<(), String> {
+    for key in 0..keys {
+        let events: Vec<Event> = history.iter().filter(|e| e.key == key).cloned().collect();
+        if !linearizable(&events) {
+            return Err(format!("key {key}: not linearizable: {events:#?}"));
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn the_checker_rejects_a_lost_update_and_a_stale_read() {
+    let at = |ms| Duration::from_millis(ms);
+    let event = |op, invoke, response, ok, read| Event {
+        key: 0,
+        op,
+        invoke: at(invoke),
+        response: at(response),
+        ok,
+        read,
+    };
+    let create = event(Op::Create, 0, 1, true, None);
+    // Two overlapping Activates: exactly one may succeed.
+    let one_wins = vec![
+        create.clone(),
+        event(Op::Activate, 2, 5, true, None),
+        event(Op::Activate, 3, 6, false, None),
+    ];
+    assert!(linearizable(&one_wins));
+    let both_win = vec![
+        create.clone(),
+        event(Op::Activate, 2, 5, true, None),
+        event(Op::Activate, 3, 6, true, None),
+    ];
+    assert!(!linearizable(&both_win), "a lost update passed");
+    // A read after an acknowledged Activate must not see Pre-Active.
+    let stale = vec![
+        create,
+        event(Op::Activate, 2, 3, true, None),
+        event(Op::Get, 4, 5, true, Some(STATE_PRE_ACTIVE)),
+    ];
+    assert!(!linearizable(&stale), "a stale read passed");
+}
+
+#[test]
+fn a_concurrent_history_across_three_nodes_is_linearizable() {
+    require_etcd();
+    let nodes = Nodes::start(3);
+    const KEYS: usize = 3;
+    const OPS_EACH: usize = 12;
+    let start = Instant::now();
+    let uids: Vec<std::sync::Mutex<Option<String>>> =
+        (0..KEYS).map(|_| std::sync::Mutex::new(None)).collect();
+    let created = std::sync::Barrier::new(KEYS);
+    let history = std::sync::Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for t in 0..KEYS {
+            let (nodes, uids, created, history) = (&nodes, &uids, &created, &history);
+            scope.spawn(move || {
+                let mut tls = nodes.node(t).connect(&nodes.client);
+                let record = |key, op, invoke, ok, read| {
+                    history.lock().unwrap().push(Event {
+                        key,
+                        op,
+                        invoke,
+                        response: start.elapsed(),
+                        ok,
+                        read,
+                    })
+                };
+                let invoke = start.elapsed();
+                let id = create_aes(&mut tls, 256, vec![]);
+                record(t, Op::Create, invoke, true, None);
+                *uids[t].lock().unwrap() = Some(id);
+                created.wait();
+                let mut seed = 0x9E37_79B9_7F4A_7C15u64 ^ (t as u64 + 1);
+                for _ in 0..OPS_EACH {
+                    seed ^= seed << 13;
+                    seed ^= seed >> 7;
+                    seed ^= seed << 17;
+                    let key = (seed % KEYS as u64) as usize;
+                    let id = uids[key].lock().unwrap().clone().expect("published");
+                    let invoke = start.elapsed();
+                    match (seed >> 8) % 3 {
+                        0 => {
+                            let ok = result_status(&activate(&mut tls, &id)) == status::SUCCESS;
+                            record(key, Op::Activate, invoke, ok, None);
+                        }
+                        1 => {
+                            let ok = result_status(&revoke(&mut tls, &id)) == status::SUCCESS;
+                            record(key, Op::Revoke, invoke, ok, None);
+                        }
+                        _ => {
+                            let state = state_of(&mut tls, &id);
+                            record(key, Op::Get, invoke, true, Some(state));
+                        }
+                    }
+                }
+            });
+        }
+    });
+    let history = history.into_inner().unwrap();
+    assert_eq!(history.len(), KEYS * (1 + OPS_EACH));
+    if let Err(why) = check_history(&history, KEYS) {
+        panic!("{why}");
     }
 }

@@ -84,7 +84,7 @@ fn run(
 
 /// How often a group is run again after the replicated store reported a conflicting
 /// concurrent update (another node changed what the group read). Each retry reads afresh.
-const CONFLICT_RETRIES: usize = 8;
+const CONFLICT_RETRIES: u32 = 16;
 
 /// Why a group could not be committed.
 enum GroupFailure {
@@ -109,6 +109,7 @@ fn commit_group(services: &Services, group: &[WriteJob]) -> Vec<Option<Vec<u8>>>
                     "group of {} mutation(s) conflicted with another node; running it again",
                     group.len()
                 );
+                conflict_backoff(attempt);
             }
             Err(GroupFailure::Conflict) => {}
         }
@@ -119,6 +120,18 @@ fn commit_group(services: &Services, group: &[WriteJob]) -> Vec<Option<Vec<u8>>>
         group.len()
     );
     failures(engine, group)
+}
+
+/// A short random pause before running a conflicting group again, growing with each attempt,
+/// so that two nodes hammering one object do not keep colliding in lockstep.
+fn conflict_backoff(attempt: u32) {
+    let mut random = [0u8; 2];
+    if getrandom::fill(&mut random).is_err() {
+        return;
+    }
+    let cap_ms = 2u64 << attempt.min(5);
+    let pause = u64::from(u16::from_le_bytes(random)) % cap_ms;
+    std::thread::sleep(std::time::Duration::from_millis(pause));
 }
 
 fn classify(e: &StoreError) -> GroupFailure {

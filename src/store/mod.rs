@@ -90,4 +90,9 @@ pub trait WriteTxn: WriteView {
 pub trait Store: Send + Sync {
     fn read(&self) -> Result<Box<dyn ReadView + '_>, StoreError>;
     fn write(&self) -> Result<Box<dyn WriteTxn + '_>, StoreError>;
+    /// A replicated backend's view of its cluster (quorum or degraded), for `/healthz`;
+    /// `None` for a single appliance's store. Cheap: no network.
+    fn cluster_health(&self) -> Option<etcd::ClusterHealth> {
+        None
+    }
 }

@@ -143,6 +143,27 @@ impl Nodes {
         }
     }
 
+    /// Warning and error lines of every running node, for failure messages.
+    pub fn problems(&self) -> String {
+        let mut out: Vec<String> = self
+            .logs()
+            .lines()
+            .filter(|l| l.contains("WARN") || l.contains("ERROR"))
+            .map(str::to_string)
+            .collect();
+        for member in &self.etcd.members {
+            let log = std::fs::read_to_string(&member.log).unwrap_or_default();
+            let lines: Vec<&str> = log.lines().collect();
+            out.push(format!("--- etcd {} (last lines)", member.name));
+            out.extend(
+                lines[lines.len().saturating_sub(8)..]
+                    .iter()
+                    .map(|l| l.to_string()),
+            );
+        }
+        out.join("\n")
+    }
+
     pub fn logs(&self) -> String {
         self.servers
             .iter()

@@ -261,6 +261,10 @@ impl Store for EtcdStore {
         Ok(Box::new(self.view_at(self.serializable_head()?)))
     }
 
+    fn cluster_health(&self) -> Option<ClusterHealth> {
+        Some(self.health())
+    }
+
     fn write(&self) -> Result<Box<dyn WriteTxn + '_>, StoreError> {
         if let Some(reason) = self.skip_probe() {
             return Err(StoreError::Unavailable(reason));

@@ -91,15 +91,25 @@ impl WriteView for EtcdTxn<'_> {
         let encoded = record::encode(object)?;
         let keys = self.view.keys;
         // Reading the previous record also guards it: a concurrent change of it conflicts.
+        // Index entries that stay are not written again: rewriting one would bump its
+        // mod_revision and make every concurrent scan of that prefix conflict for nothing.
+        let mut old_entries = BTreeSet::new();
         if let Some(previous) = self.get(uid)? {
-            self.delete(keys.owner_entry(&previous.owner, uid));
+            old_entries.insert(keys.owner_entry(&previous.owner, uid));
             for term in &previous.index_terms {
-                self.delete(keys.term_entry(&previous.owner, term, uid));
+                old_entries.insert(keys.term_entry(&previous.owner, term, uid));
             }
         }
-        self.set(keys.owner_entry(&object.owner, uid), Vec::new());
+        let mut new_entries = BTreeSet::new();
+        new_entries.insert(keys.owner_entry(&object.owner, uid));
         for term in &object.index_terms {
-            self.set(keys.term_entry(&object.owner, term, uid), Vec::new());
+            new_entries.insert(keys.term_entry(&object.owner, term, uid));
+        }
+        for gone in old_entries.difference(&new_entries) {
+            self.delete(gone.clone());
+        }
+        for added in new_entries.difference(&old_entries) {
+            self.set(added.clone(), Vec::new());
         }
         self.set(keys.object(uid), encoded);
         Ok(())
