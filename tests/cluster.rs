@@ -625,3 +625,144 @@ fn a_concurrent_history_across_three_nodes_is_linearizable() {
         panic!("{why}");
     }
 }
+
+// ---- migration from a single appliance, status ---------------------------------------------
+
+#[test]
+fn a_single_appliance_migrates_into_a_cluster_keeping_every_uid() {
+    require_etcd();
+    let mut single = Appliance::new(&["vcenter"]);
+    let creds = single.creds("vcenter").clone();
+    let mut server = single.start();
+    let mut tls = server.connect(&creds);
+    let keys: Vec<(String, Vec<u8>)> = (0..3)
+        .map(|i| {
+            let id = create_aes(&mut tls, 256, vec![name_attribute(&format!("disk-{i}"))]);
+            let material = get_key(&mut tls, &id);
+            (id, material)
+        })
+        .collect();
+    drop(tls);
+    assert!(server.terminate().success());
+
+    let etcd = EtcdCluster::start(3);
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("node.toml");
+    nodes::write_config(&config, &etcd.endpoints(), "/migrated/");
+    let data_dir = dir.path().join("node");
+    let out = nodes::run_ok(
+        std::process::Command::new(keyward_bin())
+            .args(["cluster", "migrate", "--from-data-dir"])
+            .arg(&single.data_dir)
+            .arg("--config")
+            .arg(&config)
+            .arg("--data-dir")
+            .arg(&data_dir),
+    );
+    assert!(out.contains("copied 3 object(s)"), "{out}");
+    let node = spawn_server(
+        std::process::Command::new(keyward_bin())
+            .arg("serve")
+            .arg("--config")
+            .arg(&config)
+            .arg("--data-dir")
+            .arg(&data_dir)
+            .args(["--listen", "127.0.0.1:0"]),
+        &dir.path().join("node.log"),
+    );
+    // The vCenter trusted by the appliance connects with the same certificate and CA.
+    let mut tls = node.connect(&creds);
+    for (i, (id, material)) in keys.iter().enumerate() {
+        assert_eq!(&get_key(&mut tls, id), material, "key {id} changed");
+        assert_eq!(
+            locate_by_name(&mut tls, &format!("disk-{i}")),
+            vec![id.clone()]
+        );
+    }
+    // A second migration into the same cluster is refused.
+    let again = std::process::Command::new(keyward_bin())
+        .args(["cluster", "migrate", "--from-data-dir"])
+        .arg(&single.data_dir)
+        .arg("--config")
+        .arg(&config)
+        .arg("--data-dir")
+        .arg(dir.path().join("other"))
+        .output()
+        .unwrap();
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("new cluster"));
+
+    let status = nodes::run_ok(
+        std::process::Command::new(keyward_bin())
+            .args(["cluster", "status", "--config"])
+            .arg(&config)
+            .arg("--data-dir")
+            .arg(&data_dir),
+    );
+    assert_eq!(status.matches(" up ").count(), 3, "{status}");
+    assert!(status.contains("leader"), "{status}");
+    assert!(status.contains("this node: healthy"), "{status}");
+}
+
+// ---- rates, next to a single appliance (heavy: run by hand) --------------------------------
+
+/// Creates then Gets from `threads` clients, spread round-robin over `servers`; returns
+/// (creates per second, gets per second).
+fn rates(servers: &[&Server], creds: &ClientCreds, threads: usize, each: usize) -> (f64, f64) {
+    let ids = std::sync::Mutex::new(Vec::new());
+    let started = Instant::now();
+    std::thread::scope(|scope| {
+        for t in 0..threads {
+            let (ids, server) = (&ids, servers[t % servers.len()]);
+            scope.spawn(move || {
+                let mut tls = server.connect(creds);
+                for _ in 0..each {
+                    let id = create_aes(&mut tls, 256, vec![]);
+                    ids.lock().unwrap().push(id);
+                }
+            });
+        }
+    });
+    let create_rate = (threads * each) as f64 / started.elapsed().as_secs_f64();
+    let ids = ids.into_inner().unwrap();
+    let started = Instant::now();
+    std::thread::scope(|scope| {
+        for t in 0..threads {
+            let (ids, server) = (&ids, servers[(t + 1) % servers.len()]);
+            scope.spawn(move || {
+                let mut tls = server.connect(creds);
+                for id in ids.iter().skip(t).step_by(threads) {
+                    assert_eq!(get_key(&mut tls, id).len(), 32);
+                }
+            });
+        }
+    });
+    let get_rate = ids.len() as f64 / started.elapsed().as_secs_f64();
+    (create_rate, get_rate)
+}
+
+/// `cargo test --release --test cluster -- --ignored --nocapture rates`
+#[test]
+#[ignore = "benchmark: run by hand, see docs/cluster.md"]
+fn rates_of_a_three_node_cluster_next_to_a_single_appliance() {
+    require_etcd();
+    const THREADS: usize = 6;
+    const EACH: usize = 50;
+    let mut single = Appliance::new(&["vcenter"]);
+    single.set_log_filter("warn");
+    let creds = single.creds("vcenter").clone();
+    let server = single.start();
+    let (single_create, single_get) = rates(&[&server], &creds, THREADS, EACH);
+    drop(server);
+    let nodes = Nodes::start(3);
+    let servers: Vec<&Server> = (0..3).map(|i| nodes.node(i)).collect();
+    let (cluster_create, cluster_get) = rates(&servers, &nodes.client, THREADS, EACH);
+    println!("{THREADS} clients x {EACH} keys, same run:");
+    println!("single appliance (redb): create {single_create:.0}/s, get {single_get:.0}/s");
+    println!("3-node cluster (etcd):   create {cluster_create:.0}/s, get {cluster_get:.0}/s");
+    println!(
+        "cluster / single: create {:.2}, get {:.2}",
+        cluster_create / single_create,
+        cluster_get / single_get
+    );
+}

@@ -10,8 +10,9 @@ use std::path::PathBuf;
 use clap::Subcommand;
 
 use keyward::config::{Config, RootProvider};
+use keyward::pki;
 use keyward::seal::META_WRAPPED_MASTER_KEY;
-use keyward::server::setup::{DATABASE_FILE, ROOT_KEY_FILE};
+use keyward::server::setup::{DATABASE_FILE, PASSPHRASE_PARAMS_FILE, ROOT_KEY_FILE};
 use keyward::store::Store;
 use keyward::store::etcd::{ClusterConfig, EtcdStore};
 use keyward::store::redb::RedbStore;
@@ -36,6 +37,10 @@ pub enum ClusterCommand {
         /// The cluster's root key file (root.key of the first node), copied in with mode 0600.
         #[arg(long, value_name = "FILE")]
         root_key_file: Option<PathBuf>,
+        /// With a passphrase root: the first node's Argon2 parameters file (root.argon2), so
+        /// the same passphrase derives the same root key here.
+        #[arg(long, value_name = "FILE")]
+        passphrase_params: Option<PathBuf>,
         #[command(flatten)]
         setup: SetupArgs,
     },
@@ -61,8 +66,14 @@ pub fn run(command: &ClusterCommand) -> Result<(), String> {
         ClusterCommand::Join {
             peer,
             root_key_file,
+            passphrase_params,
             setup,
-        } => join(setup, peer, root_key_file.as_ref()),
+        } => join(
+            setup,
+            peer,
+            root_key_file.as_ref(),
+            passphrase_params.as_ref(),
+        ),
         ClusterCommand::Status { setup } => status(setup),
         ClusterCommand::Migrate {
             from_data_dir,
@@ -106,6 +117,7 @@ fn join(
     setup: &SetupArgs,
     peers: &[String],
     root_key_file: Option<&PathBuf>,
+    passphrase_params: Option<&PathBuf>,
 ) -> Result<(), String> {
     let config = load_config(setup)?;
     let mut cluster = cluster_config(&config)?;
@@ -132,6 +144,10 @@ fn join(
             return Err("--root-key-file is for the local root provider".into());
         }
         copy_root_key(source, &config.data_dir)?;
+    }
+    if let Some(params) = passphrase_params {
+        keyward::server::setup::create_private_dir(&config.data_dir).map_err(|e| e.to_string())?;
+        copy_if_absent(params, &config.data_dir.join(PASSPHRASE_PARAMS_FILE), 0o600)?;
     }
     crate::init(setup, None)?;
     println!("joined the cluster");
@@ -162,6 +178,24 @@ fn copy_root_key(source: &PathBuf, data_dir: &std::path::Path) -> Result<(), Str
     file.write_all(&key)
         .and_then(|_| file.sync_all())
         .map_err(|e| format!("writing {}: {e}", target.display()))
+}
+
+fn copy_if_absent(from: &std::path::Path, to: &std::path::Path, mode: u32) -> Result<(), String> {
+    if to.exists() || !from.is_file() {
+        return Ok(());
+    }
+    let bytes = zeroize::Zeroizing::new(
+        fs::read(from).map_err(|e| format!("reading {}: {e}", from.display()))?,
+    );
+    let mut file = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(to)
+        .map_err(|e| format!("creating {}: {e}", to.display()))?;
+    file.write_all(&bytes)
+        .and_then(|_| file.sync_all())
+        .map_err(|e| format!("writing {}: {e}", to.display()))
 }
 
 fn status(setup: &SetupArgs) -> Result<(), String> {
@@ -225,6 +259,22 @@ fn migrate(setup: &SetupArgs, from: &std::path::Path) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     if from.join(ROOT_KEY_FILE).is_file() && config.root.provider == RootProvider::Local {
         copy_root_key(&from.join(ROOT_KEY_FILE), &config.data_dir)?;
+    }
+    keyward::server::setup::create_private_dir(&config.data_dir).map_err(|e| e.to_string())?;
+    copy_if_absent(
+        &from.join(PASSPHRASE_PARAMS_FILE),
+        &config.data_dir.join(PASSPHRASE_PARAMS_FILE),
+        0o600,
+    )?;
+    // The appliance's CA becomes the cluster CA (published when this node first starts), so
+    // vCenter, which trusts it already, trusts every node.
+    for (file, mode) in [
+        (pki::CA_CERT_FILE, 0o644),
+        (pki::CA_KEY_FILE, 0o600),
+        (pki::SERVER_CERT_FILE, 0o644),
+        (pki::SERVER_KEY_FILE, 0o600),
+    ] {
+        copy_if_absent(&from.join(file), &config.data_dir.join(file), mode)?;
     }
     println!(
         "copied {count} object(s) and {} meta value(s) into the cluster; UIDs unchanged",

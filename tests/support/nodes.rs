@@ -38,7 +38,7 @@ pub fn run_ok(cmd: &mut Command) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-fn write_config(path: &Path, endpoints: &[String], prefix: &str) {
+pub fn write_config(path: &Path, endpoints: &[String], prefix: &str) {
     let list = endpoints
         .iter()
         .map(|e| format!("\"{e}\""))

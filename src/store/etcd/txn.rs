@@ -19,11 +19,14 @@ use super::read::{PinnedView, gateway_error};
 use crate::store::redb::record;
 use crate::store::{IndexTerm, ReadView, StoreError, StoredObject, WriteTxn, WriteView};
 
+/// A key read (`None` end) or a prefix scanned (end = the prefix's range end).
+pub(super) type Guard = (Vec<u8>, Option<Vec<u8>>);
+
 pub struct EtcdTxn<'a> {
     pub(super) store: &'a EtcdStore,
     pub(super) view: PinnedView<'a>,
     /// Keys read (range_end `None`) and prefixes scanned (range_end = prefix end).
-    pub(super) guards: std::cell::RefCell<BTreeSet<(Vec<u8>, Option<Vec<u8>>)>>,
+    pub(super) guards: std::cell::RefCell<BTreeSet<Guard>>,
     /// Final state of every key written: `None` deletes it. A map, because etcd refuses a
     /// transaction that names one key twice.
     pub(super) writes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
