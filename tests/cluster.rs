@@ -257,6 +257,42 @@ fn a_key_created_on_one_node_is_served_and_activated_on_another_at_once() {
         // The same client sees the same objects everywhere.
         assert!(locate_all(&mut c).contains(&id));
     }
+    // A client added on node A while the cluster runs (a self-signed certificate, so only the
+    // shared registry can make it trusted) is trusted by node C soon after.
+    let dir = nodes.dir.path().join("client-late");
+    std::fs::create_dir_all(&dir).unwrap();
+    let made = rcgen::generate_simple_self_signed(vec!["late.example".to_string()]).unwrap();
+    let late = ClientCreds {
+        name: "late".into(),
+        cert: dir.join("client.crt"),
+        key: dir.join("client.key"),
+        ca: nodes.client.ca.clone(),
+    };
+    std::fs::write(&late.cert, made.cert.pem()).unwrap();
+    std::fs::write(&late.key, made.signing_key.serialize_pem()).unwrap();
+    let trusted = |node: usize| {
+        Tls::connect(nodes.node(node).addr, &late)
+            .ok()
+            .and_then(|mut tls| {
+                tls.try_roundtrip(&request(V1_1, vec![BatchItem::new(op::QUERY, vec![])]))
+            })
+            .is_some()
+    };
+    assert!(!trusted(2), "an unregistered certificate was accepted");
+    nodes::run_ok(
+        std::process::Command::new(keyward_bin())
+            .args(["client", "add", "--name", "late", "--cert"])
+            .arg(&late.cert)
+            .arg("--config")
+            .arg(&nodes.homes[0].config)
+            .arg("--data-dir")
+            .arg(&nodes.homes[0].data_dir),
+    );
+    eventually(
+        Duration::from_secs(15),
+        "node C trusting the new client",
+        || trusted(2),
+    );
 }
 
 /// vCenter's key-creation sequence (tests/vcenter_replay.rs), every step on the next node

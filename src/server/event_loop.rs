@@ -27,6 +27,9 @@ use crate::engine::Prepared;
 use crate::pki;
 use crate::ttlv::frame::FrameStatus;
 
+/// How often a cluster node re-reads the shared client registry from etcd.
+const CLUSTER_TRUST_REFRESH: Duration = Duration::from_secs(2);
+
 /// A bound listener, ready to [`run`](Server::run).
 pub struct Server {
     poll: Poll,
@@ -166,6 +169,9 @@ impl LoopState {
             / 4)
         .clamp(Duration::from_millis(50), Duration::from_secs(1));
         let mut next_sweep = Instant::now() + sweep_every;
+        // In a cluster another node may change the client registry: re-read it now and then.
+        let clustered = self.services.store.cluster_health().is_some();
+        let mut next_trust_refresh = Instant::now() + CLUSTER_TRUST_REFRESH;
         loop {
             let now = Instant::now();
             let mut timeout = next_sweep.saturating_duration_since(now);
@@ -208,6 +214,10 @@ impl LoopState {
             if now >= next_sweep {
                 self.sweep(now);
                 next_sweep = now + sweep_every;
+            }
+            if clustered && now >= next_trust_refresh {
+                self.reload_trust();
+                next_trust_refresh = now + CLUSTER_TRUST_REFRESH;
             }
             self.send_group();
             if let Some(deadline) = self.drain_deadline {
