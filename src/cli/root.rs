@@ -38,17 +38,29 @@ pub fn run(command: &RootCommand) -> Result<(), String> {
 }
 
 fn migrate(to: RootProvider, config: &Config) -> Result<(), String> {
-    let database = config.data_dir.join(DATABASE_FILE);
-    if !database.exists() {
-        return Err(format!(
-            "no database at {}; run `keyward init` first",
-            database.display()
-        ));
-    }
-    let store = RedbStore::open(&database)
-        .map_err(|e| format!("{e} (is the server still running? stop it first)"))?;
-    let appliance_id = ensure_appliance_id(&store).map_err(|e| e.to_string())?;
-    let from_name = stored_provider(&store)
+    // In a cluster the master key lives in etcd; every node must then be restarted (or, with
+    // Key Protect, have the new root configured) before it can unwrap it again.
+    let store: Box<dyn keyward::store::Store> = match &config.cluster {
+        Some(cluster) => {
+            Box::new(keyward::store::etcd::EtcdStore::open(cluster).map_err(|e| e.to_string())?)
+        }
+        None => {
+            let database = config.data_dir.join(DATABASE_FILE);
+            if !database.exists() {
+                return Err(format!(
+                    "no database at {}; run `keyward init` first",
+                    database.display()
+                ));
+            }
+            Box::new(
+                RedbStore::open(&database)
+                    .map_err(|e| format!("{e} (is the server still running? stop it first)"))?,
+            )
+        }
+    };
+    let store = store.as_ref();
+    let appliance_id = ensure_appliance_id(store).map_err(|e| e.to_string())?;
+    let from_name = stored_provider(store)
         .map_err(|e| e.to_string())?
         .ok_or("the store has no master key yet; run `keyward init` first")?;
     let from = stored_root(&from_name, config, &appliance_id)?;
@@ -66,7 +78,7 @@ fn migrate(to: RootProvider, config: &Config) -> Result<(), String> {
             "the master key is already wrapped by \"{from_name}\"; nothing to do"
         ));
     }
-    migrate_root(&store, from.as_ref(), target.as_ref()).map_err(|e| e.to_string())?;
+    migrate_root(store, from.as_ref(), target.as_ref()).map_err(|e| e.to_string())?;
     println!(
         "the master key is now wrapped by root key provider \"{}\" (was \"{from_name}\")",
         target.name()
