@@ -199,11 +199,23 @@ impl EtcdStore {
         }
     }
 
-    /// True when degraded and the last probe is recent: do not knock on etcd again yet.
+    /// When degraded: `Some(reason)` while quorum should not be tried yet — the last probe is
+    /// recent, or no member reports a leader. The leader check (`/v3/maintenance/status`) is
+    /// answered at once even without quorum, whereas a linearizable read would wait for its
+    /// timeout; the event loop, which makes read views, must not sit in that wait.
     fn skip_probe(&self) -> Option<String> {
-        let degraded = self.degraded.lock().ok()?;
-        let d = degraded.as_ref()?;
-        (d.last_probe.elapsed() < self.config.probe_interval()).then(|| d.reason.clone())
+        let reason = {
+            let mut degraded = self.degraded.lock().ok()?;
+            let d = degraded.as_mut()?;
+            if d.last_probe.elapsed() < self.config.probe_interval() {
+                return Some(d.reason.clone());
+            }
+            d.last_probe = Instant::now();
+            d.reason.clone()
+        };
+        let leader_seen = (0..self.gateway.endpoints().len())
+            .any(|i| self.gateway.status(i).is_ok_and(|s| s.leader != 0));
+        (!leader_seen).then_some(reason)
     }
 
     /// A linearizable read of one small key: the newest committed revision and the member
