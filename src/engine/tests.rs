@@ -2486,3 +2486,44 @@ fn interop_and_log_answer_2x_clients_only() {
     let item = h.one(&c, V14, Operation::Interop, begin);
     failed_with(&item, ResultReason::OperationNotSupported);
 }
+
+#[test]
+fn degraded_mode_serves_gets_without_clearing_fresh_and_refuses_changes() {
+    let h = harness();
+    let c = client("a");
+    let key = h.create_aes(&c, V21, vec![]);
+    let before = h.store.snapshot().unwrap();
+    let message = |op, payload| ttlv::encode(&request(V21, vec![], vec![bi(op, payload)]));
+    let Prepared::Write(get) = h
+        .engine
+        .prepare(&c, &message(Operation::Get, vec![uid(&key)]))
+    else {
+        panic!("Get is routed as a write");
+    };
+    let view = h.store.read().unwrap();
+    let served = h
+        .engine
+        .execute_degraded_read(&get, &*view)
+        .expect("a Get is answered from a read view");
+    let served = ttlv::decode(&served, &Limits::default()).unwrap();
+    assert_eq!(status(items(&served)[0]), ResultStatus::Success);
+    assert_eq!(key_material(items(&served)[0]).len(), 32);
+    // Nothing was written: the object is still Fresh.
+    assert!(h.store.snapshot().unwrap() == before);
+
+    let Prepared::Write(activate) = h
+        .engine
+        .prepare(&c, &message(Operation::Activate, vec![uid(&key)]))
+    else {
+        panic!("Activate is a write");
+    };
+    assert!(h.engine.execute_degraded_read(&activate, &*view).is_none());
+    let refused = h.engine.unavailable_response(&activate);
+    let refused = ttlv::decode(&refused, &Limits::default()).unwrap();
+    let item = items(&refused)[0];
+    assert_eq!(status(item), ResultStatus::OperationFailed);
+    let Some(Value::TextString(text)) = item.child(tag::RESULT_MESSAGE).map(|m| &m.value) else {
+        panic!("no Result Message");
+    };
+    assert!(text.contains("quorum"), "{text}");
+}
