@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use super::credential::KmipCredential;
+use super::keys::{KeyFilter, KeyView, RevokeReason};
 use super::ops::{ClientView, Removed};
 use super::registry::ClientEntry;
 
@@ -25,6 +27,14 @@ pub enum Request {
     ListClients,
     ShowClient { name: String },
     RemoveClient { name: String, destroy_keys: bool },
+    ListKeys { filter: KeyFilter },
+    ShowKey { uid: String },
+    RevokeKey { uid: String, reason: RevokeReason },
+    DestroyKey { uid: String },
+    /// `None` clears the client's credential.
+    SetCredential { name: String, credential: Option<KmipCredential> },
+    /// `server cert renew` wrote new files; record it (hex SHA-256 of the new certificate).
+    ServerCertRenewed { fingerprint: String },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -36,6 +46,19 @@ pub enum Reply {
     Client { client: ClientView },
     Removed { removed: Removed },
     Error { message: String },
+    Keys { keys: Vec<KeyView> },
+    Key { key: KeyView },
+    /// A failure scripts tell apart by exit code.
+    Refused { kind: RefusalKind, message: String },
+    CredentialSet { entry: ClientEntry },
+}
+
+/// Why a request was refused, for the CLI's exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RefusalKind {
+    NotFound,
+    WrongState,
 }
 
 #[derive(Debug, Serialize, Deserialize)]

@@ -91,6 +91,13 @@ fn scrub_items(items: &mut [ResponseBatchItem]) {
     }
 }
 
+impl ParsedRequest {
+    /// The username/password credentials in the request header (KMIP Authentication).
+    pub fn credentials(&self) -> &[message::Credential] {
+        &self.message.header.credentials
+    }
+}
+
 /// What [`Engine::prepare`] decided.
 pub enum Prepared {
     /// Answer at once with these bytes (e.g. Invalid Message); nothing to execute.
@@ -247,6 +254,16 @@ impl Engine {
             request,
             ResultReason::GeneralFailure,
             "the server could not store the result",
+        )
+    }
+
+    /// The response for `request` when its credential does not match the one its client must
+    /// present: every batch item fails with Authentication Not Successful, nothing runs.
+    pub fn authentication_failed(&self, request: &ParsedRequest) -> Vec<u8> {
+        self.every_item_fails(
+            request,
+            ResultReason::AuthenticationNotSuccessful,
+            "the request's Username and Password credential is missing or wrong",
         )
     }
 

@@ -13,6 +13,8 @@ pub mod setup;
 pub mod signals;
 pub mod status_file;
 pub mod tls;
+mod cert_reload;
+pub mod kmip_auth;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
