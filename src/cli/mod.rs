@@ -2,6 +2,7 @@
 //! status, and the developer tools for reading KMIP messages and playing conformance vectors.
 
 pub mod client;
+pub mod key;
 pub mod root;
 pub mod server_cert;
 pub mod status;
