@@ -73,10 +73,7 @@ fn vcenter_attrs(vm: &str) -> Vec<keyward::ttlv::Item> {
     vec![
         attribute("x-Component", Value::TextString("VM".into())),
         attribute("x-Name", Value::TextString(vm.into())),
-        attribute(
-            "x-Identifier",
-            Value::TextString(format!("5012-{vm}-uuid")),
-        ),
+        attribute("x-Identifier", Value::TextString(format!("5012-{vm}-uuid"))),
     ]
 }
 
@@ -125,7 +122,10 @@ fn key_commands_filter_show_revoke_and_destroy_online_and_offline() {
         vec![active.clone()]
     );
     assert_eq!(
-        listed(&data, &["--attr", "x-Component=VM", "--state", "pre-active"]),
+        listed(
+            &data,
+            &["--attr", "x-Component=VM", "--state", "pre-active"]
+        ),
         vec![pre.clone()]
     );
     assert!(listed(&data, &["--attr", "x-Name=vm-99"]).is_empty());
@@ -151,7 +151,10 @@ fn key_commands_filter_show_revoke_and_destroy_online_and_offline() {
         "{shown}"
     );
     let text = expect_code(&data, &["key", "show", &pre], 0);
-    assert!(text.contains("x-Identifier") && text.contains("5012-vm-01-uuid"), "{text}");
+    assert!(
+        text.contains("x-Identifier") && text.contains("5012-vm-01-uuid"),
+        "{text}"
+    );
     assert!(
         !contains_hex(&(shown.to_string() + &text), &material),
         "key show printed key material"
@@ -163,7 +166,11 @@ fn key_commands_filter_show_revoke_and_destroy_online_and_offline() {
     expect_code(&data, &["key", "revoke", &pre, "--reason", "bored"], 2);
     expect_code(&data, &["key", "list", "--client", "nobody"], 3);
     expect_code(&data, &["key", "show", "no-such-uid"], 3);
-    expect_code(&data, &["key", "revoke", "no-such-uid", "--reason", "superseded"], 3);
+    expect_code(
+        &data,
+        &["key", "revoke", "no-such-uid", "--reason", "superseded"],
+        3,
+    );
     expect_code(&data, &["key", "destroy", "no-such-uid", "--yes"], 3);
     let out = keyward(&data, &["key", "destroy", &active, "--yes"]);
     assert_eq!(out.status.code(), Some(4), "destroyed an Active key");
@@ -179,17 +186,31 @@ fn key_commands_filter_show_revoke_and_destroy_online_and_offline() {
     // Revoke: what the owner sees over KMIP afterwards.
     let revoked = json(
         &data,
-        &["key", "revoke", &retiring, "--reason", "cessation-of-operation"],
+        &[
+            "key",
+            "revoke",
+            &retiring,
+            "--reason",
+            "cessation-of-operation",
+        ],
     );
     assert_eq!(revoked["state"], "Deactivated", "{revoked}");
     assert_eq!(state_of(&mut tls, &retiring), STATE_DEACTIVATED);
-    expect_code(&data, &["key", "revoke", &active, "--reason", "key-compromise"], 0);
+    expect_code(
+        &data,
+        &["key", "revoke", &active, "--reason", "key-compromise"],
+        0,
+    );
     assert_eq!(state_of(&mut tls, &active), STATE_COMPROMISED);
     // Destroy after revocation; the owner's Get then fails.
     expect_code(&data, &["key", "destroy", &retiring, "--yes"], 0);
     assert_eq!(state_of(&mut tls, &retiring), STATE_DESTROYED);
     let get = tls.call(V1_1, op::GET, vec![uid(&retiring)]);
-    assert_ne!(result_status(&get), status::SUCCESS, "Get of a destroyed key");
+    assert_ne!(
+        result_status(&get),
+        status::SUCCESS,
+        "Get of a destroyed key"
+    );
     expect_code(&data, &["key", "destroy", &retiring, "--yes"], 4);
     // A key never activated may be destroyed directly.
     expect_code(&data, &["key", "destroy", &pre, "--yes"], 0);
@@ -212,7 +233,11 @@ fn key_commands_filter_show_revoke_and_destroy_online_and_offline() {
     );
     expect_code(&data, &["key", "show", "no-such-uid"], 3);
     expect_code(&data, &["key", "destroy", &theirs], 5);
-    expect_code(&data, &["key", "revoke", &theirs, "--reason", "ca-compromise"], 0);
+    expect_code(
+        &data,
+        &["key", "revoke", &theirs, "--reason", "ca-compromise"],
+        0,
+    );
     let destroyed = json(&data, &["key", "destroy", &active, "--yes"]);
     assert_eq!(destroyed["state"], "DestroyedCompromised", "{destroyed}");
 

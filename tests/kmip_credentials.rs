@@ -93,7 +93,15 @@ fn a_configured_credential_is_required_and_verified_and_never_stored_in_clear() 
     let file = password_file.to_str().unwrap();
     keyward_ok(
         &data,
-        &["client", "set-credential", "vc", "--username", "vcenter", "--password-file", file],
+        &[
+            "client",
+            "set-credential",
+            "vc",
+            "--username",
+            "vcenter",
+            "--password-file",
+            file,
+        ],
     );
     let shown: serde_json::Value =
         serde_json::from_str(&keyward_ok(&data, &["client", "show", "vc", "--json"])).unwrap();
@@ -103,12 +111,28 @@ fn a_configured_credential_is_required_and_verified_and_never_stored_in_clear() 
     let mut vc = server.connect(appliance.creds("vc"));
     let wanted = Some(AUTHENTICATION_NOT_SUCCESSFUL);
     assert_eq!(refusal(&mut vc, None), wanted, "no credential");
-    assert_eq!(refusal(&mut vc, Some(("vcenter", "wrong"))), wanted, "wrong password");
-    assert_eq!(refusal(&mut vc, Some(("admin", password))), wanted, "wrong username");
-    assert_eq!(refusal(&mut vc, Some(("vcenter", password))), None, "right password");
+    assert_eq!(
+        refusal(&mut vc, Some(("vcenter", "wrong"))),
+        wanted,
+        "wrong password"
+    );
+    assert_eq!(
+        refusal(&mut vc, Some(("admin", password))),
+        wanted,
+        "wrong username"
+    );
+    assert_eq!(
+        refusal(&mut vc, Some(("vcenter", password))),
+        None,
+        "right password"
+    );
     // Verified once per connection, still required on every request.
     assert_eq!(refusal(&mut vc, Some(("vcenter", password))), None);
-    assert_eq!(refusal(&mut vc, None), wanted, "later request without credential");
+    assert_eq!(
+        refusal(&mut vc, None),
+        wanted,
+        "later request without credential"
+    );
     assert_eq!(refusal(&mut vc, Some(("vcenter", "wrong"))), wanted);
     // A refused request ran nothing: a Create without the credential creates no key.
     let create = tls_create_without_credential(&mut vc);
@@ -122,12 +146,28 @@ fn a_configured_credential_is_required_and_verified_and_never_stored_in_clear() 
     // Changes apply to open connections: set on `plain`, cleared on `vc`.
     keyward_ok(
         &data,
-        &["client", "set-credential", "plain", "--username", "p", "--password-file", file],
+        &[
+            "client",
+            "set-credential",
+            "plain",
+            "--username",
+            "p",
+            "--password-file",
+            file,
+        ],
     );
-    assert_eq!(refusal(&mut plain, None), wanted, "new credential not applied");
+    assert_eq!(
+        refusal(&mut plain, None),
+        wanted,
+        "new credential not applied"
+    );
     assert_eq!(refusal(&mut plain, Some(("p", password))), None);
     keyward_ok(&data, &["client", "set-credential", "vc", "--clear"]);
-    assert_eq!(refusal(&mut vc, None), None, "cleared credential still required");
+    assert_eq!(
+        refusal(&mut vc, None),
+        None,
+        "cleared credential still required"
+    );
     drop(server);
 
     // Only the Argon2id hash is stored.
@@ -165,10 +205,20 @@ fn client_add_takes_a_credential_and_bad_input_is_refused() {
         ],
     );
     assert!(!out.status.success(), "an empty password was accepted");
-    let out = keyward(&data, &["client", "set-credential", "issued", "--username", "u"]);
-    assert_eq!(out.status.code(), Some(2), "--username without --password-file");
+    let out = keyward(
+        &data,
+        &["client", "set-credential", "issued", "--username", "u"],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "--username without --password-file"
+    );
     let out = keyward(&data, &["client", "set-credential", "ghost", "--clear"]);
-    assert!(!out.status.success(), "set a credential on an unknown client");
+    assert!(
+        !out.status.success(),
+        "set a credential on an unknown client"
+    );
 
     let pw = appliance.root.path().join("pw");
     std::fs::write(&pw, "s3cret").unwrap();

@@ -67,7 +67,9 @@ impl Session {
         let request = request(V1_1, vec![BatchItem::new(op::QUERY, vec![])]);
         self.stream.write_all(&encode(&request)).expect("send");
         let mut header = [0u8; 8];
-        self.stream.read_exact(&mut header).expect("response header");
+        self.stream
+            .read_exact(&mut header)
+            .expect("response header");
         let len = u32::from_be_bytes([header[4], header[5], header[6], header[7]]) as usize;
         let mut message = header.to_vec();
         message.resize(8 + len, 0);
@@ -79,8 +81,7 @@ impl Session {
 
 fn shown_fingerprint(data_dir: &Path) -> String {
     let shown: serde_json::Value =
-        serde_json::from_str(&keyward_ok(data_dir, &["server", "cert", "show", "--json"]))
-            .unwrap();
+        serde_json::from_str(&keyward_ok(data_dir, &["server", "cert", "show", "--json"])).unwrap();
     shown["fingerprint_sha256"].as_str().unwrap().to_string()
 }
 
@@ -99,14 +100,27 @@ fn renewal_applies_to_the_next_handshake_and_leaves_open_connections_alone() {
     let out = keyward_ok(
         &data,
         &[
-            "server", "cert", "renew", "--key-type", "ecdsa-p256", "--san", "localhost", "--san",
+            "server",
+            "cert",
+            "renew",
+            "--key-type",
+            "ecdsa-p256",
+            "--san",
+            "localhost",
+            "--san",
             "127.0.0.1",
         ],
     );
     let new = shown_fingerprint(&data);
     assert_ne!(new, old, "the certificate did not change");
-    assert!(out.contains(&new), "renew did not print the new fingerprint:\n{out}");
-    assert!(out.contains("vCenter"), "no word on vCenter's trust:\n{out}");
+    assert!(
+        out.contains(&new),
+        "renew did not print the new fingerprint:\n{out}"
+    );
+    assert!(
+        out.contains("vCenter"),
+        "no word on vCenter's trust:\n{out}"
+    );
     let key_mode = std::fs::metadata(data.join("server.key"))
         .unwrap()
         .permissions()

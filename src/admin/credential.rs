@@ -13,6 +13,13 @@ pub struct KmipCredential {
     pub password_hash: String,
 }
 
+/// Sets (`Some`) or clears (`None`) the credential of the registered client `client`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CredentialChange {
+    pub client: String,
+    pub credential: Option<KmipCredential>,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum CredentialError {
     #[error("the username must be 1–128 characters without control characters")]

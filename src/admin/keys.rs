@@ -50,7 +50,10 @@ impl RevokeReason {
     }
 
     pub fn is_compromise(self) -> bool {
-        matches!(self, RevokeReason::KeyCompromise | RevokeReason::CaCompromise)
+        matches!(
+            self,
+            RevokeReason::KeyCompromise | RevokeReason::CaCompromise
+        )
     }
 }
 
@@ -171,7 +174,11 @@ pub fn show_key(store: &dyn Store, uid: &str) -> Result<KeyView, AdminError> {
 
 /// Revokes `uid` for `reason`: an Active key becomes Deactivated, and a compromise reason makes
 /// a key in any state Compromised (Destroyed Compromised once destroyed).
-pub fn revoke_key(store: &dyn Store, uid: &str, reason: RevokeReason) -> Result<KeyView, AdminError> {
+pub fn revoke_key(
+    store: &dyn Store,
+    uid: &str,
+    reason: RevokeReason,
+) -> Result<KeyView, AdminError> {
     let mut txn = store.write()?;
     let before = key_view(&*txn, uid)?;
     engine_admin::revoke(&mut *txn, uid, reason.code(), registry::now()).map_err(|e| {
@@ -240,7 +247,10 @@ mod tests {
             normalize_state("DESTROYED_COMPROMISED"),
             normalize_state("DestroyedCompromised")
         );
-        assert_ne!(normalize_state("destroyed"), normalize_state("DestroyedCompromised"));
+        assert_ne!(
+            normalize_state("destroyed"),
+            normalize_state("DestroyedCompromised")
+        );
         assert_eq!(RevokeReason::KeyCompromise.code().value(), 2);
         assert_eq!(RevokeReason::PrivilegeWithdrawn.code().value(), 7);
         assert_eq!(reason_name(RevokeReason::CaCompromise), "ca-compromise");

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::credential::KmipCredential;
 use super::keys;
-use super::protocol::{RefusalKind, Reply, Request};
+use super::protocol::{Refusal, Reply, Request};
 use super::registry::{self, ClientEntry, Registry, RegistryError};
 use crate::engine::EngineError;
 use crate::engine::admin::{ObjectSummary, destroy_owned, owned_objects};
@@ -202,9 +202,9 @@ pub fn persist_last_seen(
 pub fn error_reply(error: AdminError) -> Reply {
     let kind = match &error {
         AdminError::KeyNotFound(_) | AdminError::Registry(RegistryError::UnknownClient(_)) => {
-            Some(RefusalKind::NotFound)
+            Some(Refusal::NotFound)
         }
-        AdminError::KeyState(_) => Some(RefusalKind::WrongState),
+        AdminError::KeyState(_) => Some(Refusal::WrongState),
         _ => None,
     };
     match kind {
@@ -250,8 +250,8 @@ pub fn execute(store: &dyn Store, request: Request) -> Result<Reply, AdminError>
         Request::DestroyKey { uid } => Reply::Key {
             key: keys::destroy_key(store, &uid)?,
         },
-        Request::SetCredential { name, credential } => Reply::CredentialSet {
-            entry: set_credential(store, &name, credential)?,
+        Request::SetCredential { change } => Reply::CredentialSet {
+            entry: set_credential(store, &change.client, change.credential)?,
         },
         Request::ServerCertRenewed { fingerprint } => {
             record_server_cert(store, &fingerprint)?;

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::credential::KmipCredential;
+use super::credential::CredentialChange;
 use super::keys::{KeyFilter, KeyView, RevokeReason};
 use super::ops::{ClientView, Removed};
 use super::registry::ClientEntry;
@@ -31,9 +31,7 @@ pub enum Request {
     ShowKey { uid: String },
     RevokeKey { uid: String, reason: RevokeReason },
     DestroyKey { uid: String },
-    /// `None` clears the client's credential.
-    SetCredential { name: String, credential: Option<KmipCredential> },
-    /// `server cert renew` wrote new files; record it (hex SHA-256 of the new certificate).
+    SetCredential { change: CredentialChange },
     ServerCertRenewed { fingerprint: String },
 }
 
@@ -48,15 +46,16 @@ pub enum Reply {
     Error { message: String },
     Keys { keys: Vec<KeyView> },
     Key { key: KeyView },
-    /// A failure scripts tell apart by exit code.
-    Refused { kind: RefusalKind, message: String },
+    Refused { kind: Refusal, message: String },
     CredentialSet { entry: ClientEntry },
 }
 
-/// Why a request was refused, for the CLI's exit code.
+/// Why a request was refused (`Reply::Refused`), for the CLI's exit code. The other new
+/// variants: `SetCredential` with `credential: None` clears it; `ServerCertRenewed` records
+/// that `server cert renew` replaced the files (hex SHA-256 of the new certificate).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum RefusalKind {
+pub enum Refusal {
     NotFound,
     WrongState,
 }

@@ -13,7 +13,7 @@ use rustls::pki_types::pem::PemObject;
 use serde_json::json;
 use zeroize::Zeroizing;
 
-use keyward::admin::credential::{self, KmipCredential};
+use keyward::admin::credential::{self, CredentialChange, KmipCredential};
 use keyward::admin::ops::{self, ClientView};
 use keyward::admin::protocol::{self, Reply, Request, SOCKET_FILE};
 use keyward::admin::registry::{self, ClientEntry, ClientKind};
@@ -147,7 +147,10 @@ impl CredentialArgs {
         );
         let password = text.lines().next().unwrap_or("");
         if password.is_empty() {
-            return Err(format!("{}: the password (first line) is empty", path.display()));
+            return Err(format!(
+                "{}: the password (first line) is empty",
+                path.display()
+            ));
         }
         credential::hash_password(username, password.as_bytes())
             .map(Some)
@@ -186,7 +189,11 @@ pub fn run(command: &ClientCommand) -> Result<(), String> {
             credential,
             clear,
             common,
-        } => set_credential(common, name, if *clear { None } else { credential.hashed()? }),
+        } => set_credential(
+            common,
+            name,
+            if *clear { None } else { credential.hashed()? },
+        ),
         ClientCommand::Issue { name, out, common } => issue(common, name, out),
         ClientCommand::SignCsr {
             name,
@@ -666,10 +673,11 @@ fn set_credential(
     credential: Option<KmipCredential>,
 ) -> Result<(), String> {
     let admin = Admin::new(common)?;
-    let entry = match admin.call(Request::SetCredential {
-        name: name.to_string(),
+    let change = CredentialChange {
+        client: name.to_string(),
         credential,
-    })? {
+    };
+    let entry = match admin.call(Request::SetCredential { change })? {
         Reply::CredentialSet { entry } => entry,
         other => return Err(unexpected(&other)),
     };

@@ -9,7 +9,7 @@ use clap::Subcommand;
 use serde_json::json;
 
 use keyward::admin::keys::{KeyFilter, KeyView, RevokeReason, STATES, normalize_state};
-use keyward::admin::protocol::{RefusalKind, Reply, Request};
+use keyward::admin::protocol::{Refusal, Reply, Request};
 
 use super::client::{Admin, CommonArgs, unexpected, unix_user};
 use super::table::print_table;
@@ -158,11 +158,11 @@ fn filter(
 fn call(admin: &Admin, request: Request) -> Result<Reply, Failure> {
     match admin.call_raw(request)? {
         Reply::Refused {
-            kind: RefusalKind::NotFound,
+            kind: Refusal::NotFound,
             message,
         } => Err(Failure::new(EXIT_NOT_FOUND, message)),
         Reply::Refused {
-            kind: RefusalKind::WrongState,
+            kind: Refusal::WrongState,
             message,
         } => Err(Failure::new(EXIT_WRONG_STATE, message)),
         Reply::Error { message } => Err(Failure::new(EXIT_FAILURE, message)),

@@ -106,8 +106,13 @@ fn renew(common: &CommonArgs, key_type: Option<KeyType>, names: &[String]) -> Re
         .call(Request::ServerCertRenewed {
             fingerprint: hex::encode(fingerprint),
         })
-        .map_err(|e| format!("the new certificate ({shown}) is in place, but recording it failed: {e}"))?;
-    log::info!("admin {}: renewed the server certificate ({shown})", unix_user());
+        .map_err(|e| {
+            format!("the new certificate ({shown}) is in place, but recording it failed: {e}")
+        })?;
+    log::info!(
+        "admin {}: renewed the server certificate ({shown})",
+        unix_user()
+    );
     if admin.json {
         println!(
             "{}",

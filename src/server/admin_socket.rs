@@ -175,9 +175,9 @@ fn execute(request: Request, services: &Services, uid: u32) -> (Reply, Effects) 
     let action = match &request {
         Request::RevokeKey { uid, reason } => Some(format!("revoked key {uid} ({reason:?})")),
         Request::DestroyKey { uid } => Some(format!("destroyed key {uid}")),
-        Request::ServerCertRenewed { fingerprint } => {
-            Some(format!("renewed the server certificate (SHA-256 {fingerprint})"))
-        }
+        Request::ServerCertRenewed { fingerprint } => Some(format!(
+            "renewed the server certificate (SHA-256 {fingerprint})"
+        )),
         _ => None,
     };
     let reply = match ops::execute(services.store.as_ref(), request) {

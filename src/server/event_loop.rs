@@ -292,8 +292,7 @@ impl LoopState {
             return;
         }
         self.persist_last_seen_at = Instant::now() + PERSIST_LAST_SEEN_EVERY;
-        match crate::admin::ops::persist_last_seen(self.services.store.as_ref(), &self.last_seen)
-        {
+        match crate::admin::ops::persist_last_seen(self.services.store.as_ref(), &self.last_seen) {
             Ok(_) => self.last_seen_dirty = false,
             Err(e) => log::error!("storing when clients were last seen failed: {e}"),
         }

@@ -80,7 +80,12 @@ impl CredentialCheck {
 
 /// Turns a request whose credential does not pass into its Authentication Not Successful
 /// response; anything else passes through.
-pub fn gate(prepared: Prepared, check: &mut CredentialCheck, engine: &Engine, who: &str) -> Prepared {
+pub fn gate(
+    prepared: Prepared,
+    check: &mut CredentialCheck,
+    engine: &Engine,
+    who: &str,
+) -> Prepared {
     match prepared {
         Prepared::Read(request) | Prepared::Write(request)
             if !check.admits(request.credentials()) =>

@@ -3,18 +3,18 @@
 //! How it fits together: `docs/event-loop.md`.
 
 pub mod admin_socket;
+mod cert_reload;
 mod committer;
 mod connection;
 mod event_loop;
 pub mod identity;
+pub mod kmip_auth;
 mod ratelimit;
 pub mod root_sync;
 pub mod setup;
 pub mod signals;
 pub mod status_file;
 pub mod tls;
-mod cert_reload;
-pub mod kmip_auth;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
