@@ -14,12 +14,17 @@ use crate::admin::credential::{self, KmipCredential};
 use crate::engine::{Engine, Prepared};
 use crate::kmip::message::Credential;
 
+/// Argon2 runs on the event loop thread: after this many wrong passwords a connection is
+/// refused without another verification, so a client cannot stall the loop by guessing.
+const MAX_VERIFICATIONS_FAILED: u32 = 3;
+
 /// One connection's credential requirement and what it already verified.
 #[derive(Default)]
 pub struct CredentialCheck {
     required: Option<Arc<KmipCredential>>,
     verified: Option<[u8; 32]>,
     refused: Option<[u8; 32]>,
+    failures: u32,
 }
 
 impl std::fmt::Debug for CredentialCheck {
@@ -46,6 +51,7 @@ impl CredentialCheck {
             self.required = required;
             self.verified = None;
             self.refused = None;
+            self.failures = 0;
         }
     }
 
@@ -65,7 +71,7 @@ impl CredentialCheck {
         if self.verified == Some(pair) {
             return true;
         }
-        if self.refused == Some(pair) {
+        if self.refused == Some(pair) || self.failures >= MAX_VERIFICATIONS_FAILED {
             return false;
         }
         if credential::verify_password(&required, password.as_bytes()) {
@@ -73,6 +79,7 @@ impl CredentialCheck {
             true
         } else {
             self.refused = Some(pair);
+            self.failures += 1;
             false
         }
     }
@@ -94,5 +101,50 @@ pub fn gate(
             Prepared::Respond(engine.authentication_failed(&request))
         }
         other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use zeroize::Zeroizing;
+
+    fn presented(username: &str, password: &str) -> Vec<Credential> {
+        vec![Credential {
+            username: username.into(),
+            password: Some(Zeroizing::new(password.into())),
+        }]
+    }
+
+    #[test]
+    fn requires_the_configured_pair_caches_it_and_stops_verifying_guesses() {
+        let mut check = CredentialCheck::default();
+        assert!(check.admits(&[]), "nothing required, nothing asked");
+        assert!(check.admits(&presented("any", "thing")));
+        let required = Arc::new(credential::hash_password("vc", b"pw").unwrap());
+        check.require(Some(required.clone()));
+        assert!(!check.admits(&[]));
+        assert!(!check.admits(&presented("other", "pw")));
+        assert!(check.admits(&presented("vc", "pw")));
+        assert_eq!(check.verified, Some(digest("vc", "pw")));
+        assert!(check.admits(&presented("vc", "pw")), "cached");
+        for guess in ["a", "b", "c", "d"] {
+            assert!(!check.admits(&presented("vc", guess)));
+        }
+        assert_eq!(
+            check.failures, MAX_VERIFICATIONS_FAILED,
+            "no Argon2 run after the cap"
+        );
+        assert!(
+            check.admits(&presented("vc", "pw")),
+            "the verified pair stays good"
+        );
+        check.require(Some(required.clone()));
+        assert_eq!(
+            check.failures, MAX_VERIFICATIONS_FAILED,
+            "same requirement, same state"
+        );
+        check.require(None);
+        assert!(check.admits(&[]));
     }
 }
