@@ -562,6 +562,9 @@ fn show(common: &CommonArgs, name: &str) -> Result<(), String> {
         "seen:     {}",
         entry.last_seen.map(utc).unwrap_or_else(|| "never".into())
     );
+    if let Some(username) = &entry.kmip_username {
+        println!("kmip:     username {username:?} and password required");
+    }
     println!(
         "keys:     {} ({} not destroyed)",
         client.keys.len(),

@@ -87,6 +87,16 @@ pub fn run(command: &ServerCommand) -> Result<(), String> {
     }
 }
 
+/// The configuration's spelling of a key type.
+fn key_type_name(key_type: ServerKeyType) -> &'static str {
+    match key_type {
+        ServerKeyType::Rsa2048 => "rsa2048",
+        ServerKeyType::Rsa3072 => "rsa3072",
+        ServerKeyType::EcdsaP256 => "ecdsa-p256",
+        ServerKeyType::EcdsaP384 => "ecdsa-p384",
+    }
+}
+
 fn renew(common: &CommonArgs, key_type: Option<KeyType>, names: &[String]) -> Result<(), String> {
     let config = load_config(&common.setup)?;
     let key_type = key_type
@@ -116,7 +126,7 @@ fn renew(common: &CommonArgs, key_type: Option<KeyType>, names: &[String]) -> Re
     if admin.json {
         println!(
             "{}",
-            json!({ "fingerprint_sha256": shown, "key_type": format!("{key_type:?}") })
+            json!({ "fingerprint_sha256": shown, "key_type": key_type_name(key_type) })
         );
     } else {
         println!("new server certificate SHA-256 fingerprint: {shown}");
