@@ -95,6 +95,10 @@ pub enum ServerKeyType {
     /// ECDSA P-256: several times cheaper per handshake.
     #[serde(rename = "ecdsa-p256")]
     EcdsaP256,
+    #[serde(rename = "rsa3072")]
+    Rsa3072,
+    #[serde(rename = "ecdsa-p384")]
+    EcdsaP384,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]

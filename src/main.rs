@@ -92,6 +92,12 @@ enum Command {
         #[command(subcommand)]
         command: cli::cluster::ClusterCommand,
     },
+    /// List, inspect, revoke and destroy keys (server running or stopped).
+    #[command(after_help = cli::key::EXIT_CODES_HELP)]
+    Key {
+        #[command(subcommand)]
+        command: cli::key::KeyCommand,
+    },
 }
 
 #[derive(Args)]
@@ -152,6 +158,13 @@ fn main() -> ExitCode {
             // The report on stdout already says which vectors failed.
             Ok(false) => return ExitCode::FAILURE,
             Err(message) => Err(message),
+        },
+        Command::Key { command } => match cli::key::run(&command) {
+            Ok(()) => Ok(()),
+            Err(failure) => {
+                eprintln!("keyward: error: {}", failure.message);
+                return ExitCode::from(failure.code);
+            }
         },
     };
     match result {

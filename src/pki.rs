@@ -227,29 +227,124 @@ fn create_ca(cert_path: &Path, key_path: &Path, key_type: ServerKeyType) -> Resu
     write_public(cert_path, cert.pem().as_bytes())
 }
 
+/// Subject alternative names of a first server certificate.
+pub const DEFAULT_SERVER_NAMES: &[&str] = &["localhost", "127.0.0.1", "::1"];
+
 fn create_server_cert(
     issuer: &Issuer<'_, KeyPair>,
     cert_path: &Path,
     key_path: &Path,
     key_type: ServerKeyType,
 ) -> Result<(), PkiError> {
+    let names: Vec<String> = DEFAULT_SERVER_NAMES.iter().map(|n| n.to_string()).collect();
+    let (cert, key_pair) = server_cert(issuer, key_type, &names)?;
+    write_secret(
+        key_path,
+        Zeroizing::new(key_pair.serialize_pem()).as_bytes(),
+    )?;
+    write_public(cert_path, cert.pem().as_bytes())
+}
+
+/// A new server key and certificate from the appliance CA, written over `server.key` (0600)
+/// and `server.crt` in `data_dir`. Each file is replaced atomically (written beside it, synced,
+/// renamed), the key first; a running server picks the pair up at its next handshake.
+/// `names` are the subject alternative names (host names or IP addresses); empty keeps those
+/// of the current certificate. Returns the new certificate's SHA-256.
+pub fn renew_server_cert(
+    data_dir: &Path,
+    key_type: ServerKeyType,
+    names: &[String],
+) -> Result<[u8; 32], PkiError> {
+    let cert_path = data_dir.join(SERVER_CERT_FILE);
+    let key_path = data_dir.join(SERVER_KEY_FILE);
+    let issuer = load_issuer(&data_dir.join(CA_CERT_FILE), &data_dir.join(CA_KEY_FILE))?;
+    let names = if names.is_empty() {
+        current_server_names(&cert_path)
+    } else {
+        names.to_vec()
+    };
+    let (cert, key_pair) = server_cert(&issuer, key_type, &names)?;
+    replace_file(
+        &key_path,
+        Zeroizing::new(key_pair.serialize_pem()).as_bytes(),
+        0o600,
+    )?;
+    replace_file(&cert_path, cert.pem().as_bytes(), 0o644)?;
+    Ok(fingerprint(cert.der()))
+}
+
+/// The DNS names and IP addresses of the certificate at `path`; the defaults if unreadable.
+fn current_server_names(path: &Path) -> Vec<String> {
+    let from_cert = read_cert_der(path).ok().and_then(|der| {
+        let (_, cert) = x509_parser::parse_x509_certificate(&der).ok()?;
+        let san = cert.subject_alternative_name().ok()??;
+        let names: Vec<String> = san
+            .value
+            .general_names
+            .iter()
+            .filter_map(|name| match name {
+                x509_parser::extensions::GeneralName::DNSName(dns) => Some(dns.to_string()),
+                x509_parser::extensions::GeneralName::IPAddress(ip) => match ip.len() {
+                    4 => <[u8; 4]>::try_from(*ip)
+                        .ok()
+                        .map(|b| std::net::IpAddr::from(b).to_string()),
+                    16 => <[u8; 16]>::try_from(*ip)
+                        .ok()
+                        .map(|b| std::net::IpAddr::from(b).to_string()),
+                    _ => None,
+                },
+                _ => None,
+            })
+            .collect();
+        (!names.is_empty()).then_some(names)
+    });
+    from_cert.unwrap_or_else(|| DEFAULT_SERVER_NAMES.iter().map(|n| n.to_string()).collect())
+}
+
+/// Writes `path.tmp` with `mode`, syncs it, renames it over `path` and syncs the directory.
+fn replace_file(path: &Path, contents: &[u8], mode: u32) -> Result<(), PkiError> {
+    let mut tmp_name = path.as_os_str().to_owned();
+    tmp_name.push(".tmp");
+    let tmp = PathBuf::from(tmp_name);
+    let _ = fs::remove_file(&tmp);
+    let mut file = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(&tmp)
+        .map_err(|e| io_err(&tmp, e))?;
+    file.set_permissions(fs::Permissions::from_mode(mode))
+        .map_err(|e| io_err(&tmp, e))?;
+    file.write_all(contents).map_err(|e| io_err(&tmp, e))?;
+    file.sync_all().map_err(|e| io_err(&tmp, e))?;
+    fs::rename(&tmp, path).map_err(|e| io_err(path, e))?;
+    if let Some(dir) = path.parent()
+        && let Ok(dir) = fs::File::open(dir)
+    {
+        let _ = dir.sync_all();
+    }
+    Ok(())
+}
+
+/// A server certificate for `names` (the first is also the Common Name) and its key.
+fn server_cert(
+    issuer: &Issuer<'_, KeyPair>,
+    key_type: ServerKeyType,
+    names: &[String],
+) -> Result<(rcgen::Certificate, KeyPair), PkiError> {
     let key_pair = new_key_pair(key_type)?;
     let mut params = leaf_params(SERVER_VALID_DAYS)?;
-    let names = vec![
-        "localhost".to_string(),
-        "127.0.0.1".to_string(),
-        "::1".to_string(),
-    ];
-    params.subject_alt_names = CertificateParams::new(names)
+    params.subject_alt_names = CertificateParams::new(names.to_vec())
         .map_err(gen_err)?
         .subject_alt_names;
     params.distinguished_name = DistinguishedName::new();
     params
         .distinguished_name
         .push(DnType::OrganizationName, CA_ORGANIZATION);
-    params
-        .distinguished_name
-        .push(DnType::CommonName, "localhost");
+    params.distinguished_name.push(
+        DnType::CommonName,
+        names.first().map(String::as_str).unwrap_or("localhost"),
+    );
     params.key_usages = vec![
         KeyUsagePurpose::DigitalSignature,
         KeyUsagePurpose::KeyEncipherment,
@@ -260,11 +355,7 @@ fn create_server_cert(
         ExtendedKeyUsagePurpose::ClientAuth,
     ];
     let cert = params.signed_by(&key_pair, issuer).map_err(gen_err)?;
-    write_secret(
-        key_path,
-        Zeroizing::new(key_pair.serialize_pem()).as_bytes(),
-    )?;
-    write_public(cert_path, cert.pem().as_bytes())
+    Ok((cert, key_pair))
 }
 
 fn ca_name(common_name: &str) -> DistinguishedName {
@@ -321,6 +412,10 @@ fn new_key_pair(key_type: ServerKeyType) -> Result<KeyPair, PkiError> {
             KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, rcgen::RsaKeySize::_2048)
         }
         ServerKeyType::EcdsaP256 => KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256),
+        ServerKeyType::Rsa3072 => {
+            KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, rcgen::RsaKeySize::_3072)
+        }
+        ServerKeyType::EcdsaP384 => KeyPair::generate_for(&rcgen::PKCS_ECDSA_P384_SHA384),
     }
     .map_err(gen_err)
 }
@@ -329,6 +424,8 @@ fn new_key_pair(key_type: ServerKeyType) -> Result<KeyPair, PkiError> {
 fn new_key_pair_like(ca_key: &KeyPair) -> Result<KeyPair, PkiError> {
     if ca_key.algorithm() == &rcgen::PKCS_ECDSA_P256_SHA256 {
         new_key_pair(ServerKeyType::EcdsaP256)
+    } else if ca_key.algorithm() == &rcgen::PKCS_ECDSA_P384_SHA384 {
+        new_key_pair(ServerKeyType::EcdsaP384)
     } else {
         new_key_pair(ServerKeyType::Rsa2048)
     }

@@ -2,6 +2,8 @@
 //! replicated backend carries it to every replica along with the keys; the operations on it;
 //! and the admin socket protocol a running server answers them on.
 
+pub mod credential;
+pub mod keys;
 pub mod ops;
 pub mod protocol;
 pub mod registry;

@@ -3,7 +3,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::protocol::{Reply, Request};
+use super::credential::KmipCredential;
+use super::keys;
+use super::protocol::{Refusal, Reply, Request};
 use super::registry::{self, ClientEntry, Registry, RegistryError};
 use crate::engine::EngineError;
 use crate::engine::admin::{ObjectSummary, destroy_owned, owned_objects};
@@ -22,6 +24,13 @@ pub enum AdminError {
          --destroy-keys to destroy them with the client (see `keyward client show {name}`)"
     )]
     OwnsKeys { name: String, live: usize },
+    #[error("no key with Unique Identifier {0:?}")]
+    KeyNotFound(String),
+    /// The key's KMIP state does not allow the change; the text says why and what to do.
+    #[error("{0}")]
+    KeyState(String),
+    #[error("KMIP credential: {0}")]
+    Credential(#[from] super::credential::CredentialError),
 }
 
 /// A client with its keys (all of them, destroyed ones included).
@@ -127,6 +136,88 @@ pub fn remove_client(
     })
 }
 
+/// Sets (or with `None` clears) the KMIP username and password `name` must present.
+pub fn set_credential(
+    store: &dyn Store,
+    name: &str,
+    credential: Option<KmipCredential>,
+) -> Result<ClientEntry, AdminError> {
+    let mut txn = store.write()?;
+    let mut registry = Registry::load(&*txn)?;
+    let entry = registry
+        .get_mut(name)
+        .ok_or_else(|| RegistryError::UnknownClient(name.to_string()))?;
+    match credential {
+        Some(credential) => {
+            entry.kmip_username = Some(credential.username);
+            entry.kmip_password_hash = Some(credential.password_hash);
+            // audit: client_credential_set
+        }
+        None => {
+            entry.kmip_username = None;
+            entry.kmip_password_hash = None;
+            // audit: client_credential_cleared
+        }
+    }
+    let entry = entry.clone();
+    registry.save(&mut *txn)?;
+    txn.commit()?;
+    Ok(entry)
+}
+
+/// Meta key of the SHA-256 (hex) of the server certificate last installed by `server cert
+/// renew`.
+pub const META_SERVER_CERT_FINGERPRINT: &str = "server.cert.fingerprint";
+
+/// Records that the server certificate was renewed (the files are already in place).
+pub fn record_server_cert(store: &dyn Store, fingerprint: &str) -> Result<(), AdminError> {
+    let mut txn = store.write()?;
+    txn.put_meta(META_SERVER_CERT_FINGERPRINT, fingerprint.as_bytes())?;
+    // audit: server_cert_renewed
+    txn.commit()?;
+    Ok(())
+}
+
+/// Stores when each owner was last seen (seconds since the epoch), keeping the later of the
+/// stored and the given time. Returns how many clients changed.
+pub fn persist_last_seen(
+    store: &dyn Store,
+    seen: &std::collections::HashMap<String, i64>,
+) -> Result<usize, AdminError> {
+    let mut txn = store.write()?;
+    let mut registry = Registry::load(&*txn)?;
+    let changed = seen
+        .iter()
+        .filter(|(owner, at)| registry.note_last_seen(owner, **at))
+        .count();
+    if changed > 0 {
+        registry.save(&mut *txn)?;
+        txn.commit()?;
+    }
+    Ok(changed)
+}
+
+/// The reply for a failed request: a refusal a script can tell apart (not found, wrong
+/// state), or a plain error.
+pub fn error_reply(error: AdminError) -> Reply {
+    let kind = match &error {
+        AdminError::KeyNotFound(_) | AdminError::Registry(RegistryError::UnknownClient(_)) => {
+            Some(Refusal::NotFound)
+        }
+        AdminError::KeyState(_) => Some(Refusal::WrongState),
+        _ => None,
+    };
+    match kind {
+        Some(kind) => Reply::Refused {
+            kind,
+            message: error.to_string(),
+        },
+        None => Reply::Error {
+            message: error.to_string(),
+        },
+    }
+}
+
 /// Runs one admin request on `store`: what the admin socket does in a running server, and
 /// what the CLI does itself when the server is stopped.
 pub fn execute(store: &dyn Store, request: Request) -> Result<Reply, AdminError> {
@@ -147,5 +238,24 @@ pub fn execute(store: &dyn Store, request: Request) -> Result<Reply, AdminError>
         Request::RemoveClient { name, destroy_keys } => Reply::Removed {
             removed: remove_client(store, &name, destroy_keys)?,
         },
+        Request::ListKeys { filter } => Reply::Keys {
+            keys: keys::list_keys(store, &filter)?,
+        },
+        Request::ShowKey { uid } => Reply::Key {
+            key: keys::show_key(store, &uid)?,
+        },
+        Request::RevokeKey { uid, reason } => Reply::Key {
+            key: keys::revoke_key(store, &uid, reason)?,
+        },
+        Request::DestroyKey { uid } => Reply::Key {
+            key: keys::destroy_key(store, &uid)?,
+        },
+        Request::SetCredential { change } => Reply::CredentialSet {
+            entry: set_credential(store, &change.client, change.credential)?,
+        },
+        Request::ServerCertRenewed { fingerprint } => {
+            record_server_cert(store, &fingerprint)?;
+            Reply::Done
+        }
     })
 }

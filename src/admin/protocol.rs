@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use super::credential::CredentialChange;
+use super::keys::{KeyFilter, KeyView, RevokeReason};
 use super::ops::{ClientView, Removed};
 use super::registry::ClientEntry;
 
@@ -25,6 +27,12 @@ pub enum Request {
     ListClients,
     ShowClient { name: String },
     RemoveClient { name: String, destroy_keys: bool },
+    ListKeys { filter: KeyFilter },
+    ShowKey { uid: String },
+    RevokeKey { uid: String, reason: RevokeReason },
+    DestroyKey { uid: String },
+    SetCredential { change: CredentialChange },
+    ServerCertRenewed { fingerprint: String },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -36,6 +44,20 @@ pub enum Reply {
     Client { client: ClientView },
     Removed { removed: Removed },
     Error { message: String },
+    Keys { keys: Vec<KeyView> },
+    Key { key: KeyView },
+    Refused { kind: Refusal, message: String },
+    CredentialSet { entry: ClientEntry },
+}
+
+/// Why a request was refused (`Reply::Refused`), for the CLI's exit code. The other new
+/// variants: `SetCredential` with `credential: None` clears it; `ServerCertRenewed` records
+/// that `server cert renew` replaced the files (hex SHA-256 of the new certificate).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Refusal {
+    NotFound,
+    WrongState,
 }
 
 #[derive(Debug, Serialize, Deserialize)]

@@ -142,6 +142,21 @@ impl Registry {
         self.clients.iter().find(|c| c.name == name)
     }
 
+    pub fn get_mut(&mut self, name: &str) -> Option<&mut ClientEntry> {
+        self.clients.iter_mut().find(|c| c.name == name)
+    }
+
+    /// Records that `owner` was seen at `at` unless a later time is stored; true if it changed.
+    pub fn note_last_seen(&mut self, owner: &str, at: i64) -> bool {
+        match self.clients.iter_mut().find(|c| c.owner == owner) {
+            Some(entry) if entry.last_seen.is_none_or(|stored| stored < at) => {
+                entry.last_seen = Some(at);
+                true
+            }
+            _ => false,
+        }
+    }
+
     pub fn revoked_fingerprints(&self) -> &[String] {
         &self.revoked_fingerprints
     }

@@ -11,7 +11,9 @@ use clap::{Args, Subcommand};
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
 use serde_json::json;
+use zeroize::Zeroizing;
 
+use keyward::admin::credential::{self, CredentialChange, KmipCredential};
 use keyward::admin::ops::{self, ClientView};
 use keyward::admin::protocol::{self, Reply, Request, SOCKET_FILE};
 use keyward::admin::registry::{self, ClientEntry, ClientKind};
@@ -48,6 +50,8 @@ pub enum ClientCommand {
         /// `CN=…, O=…` or just the Common Name.
         #[arg(long, requires = "ca")]
         subject: Option<String>,
+        #[command(flatten)]
+        credential: CredentialArgs,
         #[command(flatten)]
         common: CommonArgs,
     },
@@ -104,15 +108,63 @@ pub enum ClientCommand {
         #[command(flatten)]
         common: CommonArgs,
     },
+    /// Require (or with --clear, stop requiring) a KMIP username and password from this
+    /// client: the "Password" vCenter can send with its certificate. Only a hash is stored.
+    SetCredential {
+        /// The client's name (see `keyward client list`).
+        name: String,
+        #[command(flatten)]
+        credential: CredentialArgs,
+        /// Stop requiring a username and password from this client.
+        #[arg(long, conflicts_with_all = ["username", "password_file"], required_unless_present = "username")]
+        clear: bool,
+        #[command(flatten)]
+        common: CommonArgs,
+    },
+}
+
+/// An optional KMIP username and password (vCenter sends them in each request when set on
+/// its KMS). When given, requests without them are refused.
+#[derive(Args)]
+pub struct CredentialArgs {
+    /// KMIP username this client must send (set the same in vCenter's KMS settings).
+    #[arg(long, requires = "password_file")]
+    username: Option<String>,
+    /// File whose first line is the KMIP password (keeps it out of the shell history and
+    /// the process list).
+    #[arg(long, value_name = "FILE", requires = "username")]
+    password_file: Option<PathBuf>,
+}
+
+impl CredentialArgs {
+    /// The credential to store (username and Argon2id hash), if one was given.
+    fn hashed(&self) -> Result<Option<KmipCredential>, String> {
+        let (Some(username), Some(path)) = (&self.username, &self.password_file) else {
+            return Ok(None);
+        };
+        let text = Zeroizing::new(
+            std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?,
+        );
+        let password = text.lines().next().unwrap_or("");
+        if password.is_empty() {
+            return Err(format!(
+                "{}: the password (first line) is empty",
+                path.display()
+            ));
+        }
+        credential::hash_password(username, password.as_bytes())
+            .map(Some)
+            .map_err(|e| e.to_string())
+    }
 }
 
 #[derive(Args)]
 pub struct CommonArgs {
     #[command(flatten)]
-    setup: SetupArgs,
+    pub(crate) setup: SetupArgs,
     /// Print JSON instead of a table (for scripts).
     #[arg(long)]
-    json: bool,
+    pub(crate) json: bool,
 }
 
 pub fn run(command: &ClientCommand) -> Result<(), String> {
@@ -122,12 +174,26 @@ pub fn run(command: &ClientCommand) -> Result<(), String> {
             cert,
             ca,
             subject,
+            credential,
             common,
-        } => match (cert, ca) {
-            (Some(cert), None) => add_pinned(common, name, cert),
-            (None, Some(ca)) => add_ca(common, name, ca, subject.clone()),
-            _ => Err("give exactly one of --cert and --ca".into()),
-        },
+        } => {
+            let credential = credential.hashed()?;
+            match (cert, ca) {
+                (Some(cert), None) => add_pinned(common, name, cert, credential),
+                (None, Some(ca)) => add_ca(common, name, ca, subject.clone(), credential),
+                _ => Err("give exactly one of --cert and --ca".into()),
+            }
+        }
+        ClientCommand::SetCredential {
+            name,
+            credential,
+            clear,
+            common,
+        } => set_credential(
+            common,
+            name,
+            if *clear { None } else { credential.hashed()? },
+        ),
         ClientCommand::Issue { name, out, common } => issue(common, name, out),
         ClientCommand::SignCsr {
             name,
@@ -147,15 +213,15 @@ pub fn run(command: &ClientCommand) -> Result<(), String> {
 }
 
 /// Where requests go: the running server's admin socket, or the database itself.
-struct Admin {
-    data_dir: PathBuf,
-    json: bool,
+pub(crate) struct Admin {
+    pub(crate) data_dir: PathBuf,
+    pub(crate) json: bool,
     /// In a cluster the registry lives in etcd, not in the data directory.
-    cluster: Option<keyward::store::etcd::ClusterConfig>,
+    pub(crate) cluster: Option<keyward::store::etcd::ClusterConfig>,
 }
 
 impl Admin {
-    fn new(common: &CommonArgs) -> Result<Admin, String> {
+    pub(crate) fn new(common: &CommonArgs) -> Result<Admin, String> {
         let config = load_config(&common.setup)?;
         Ok(Admin {
             data_dir: config.data_dir,
@@ -164,20 +230,24 @@ impl Admin {
         })
     }
 
-    fn call(&self, request: Request) -> Result<Reply, String> {
+    pub(crate) fn call(&self, request: Request) -> Result<Reply, String> {
+        match self.call_raw(request)? {
+            Reply::Error { message } | Reply::Refused { message, .. } => Err(message),
+            reply => Ok(reply),
+        }
+    }
+
+    /// The reply as it is, refusals included; `Err` only when no answer could be had.
+    pub(crate) fn call_raw(&self, request: Request) -> Result<Reply, String> {
         let socket = self.data_dir.join(SOCKET_FILE);
-        let reply = match UnixStream::connect(&socket) {
+        Ok(match UnixStream::connect(&socket) {
             Ok(stream) => protocol::exchange(stream, &socket, &request)?,
             // No server listening (or a stale socket file): work on the database directly.
             Err(_) => {
                 let store = self.open_store()?;
-                ops::execute(store.as_ref(), request).map_err(|e| e.to_string())?
+                ops::execute(store.as_ref(), request).unwrap_or_else(ops::error_reply)
             }
-        };
-        match reply {
-            Reply::Error { message } => Err(message),
-            reply => Ok(reply),
-        }
+        })
     }
 
     fn open_store(&self) -> Result<Box<dyn keyward::store::Store>, String> {
@@ -241,12 +311,15 @@ impl Admin {
                     colon_hex(fingerprint)
                 );
             }
+            if let Some(username) = &entry.kmip_username {
+                println!("its requests must carry KMIP username {username:?} and the password");
+            }
             println!("it can connect at once; no restart needed");
         }
     }
 }
 
-fn unexpected(reply: &Reply) -> String {
+pub(crate) fn unexpected(reply: &Reply) -> String {
     format!("unexpected answer from the server: {reply:?}")
 }
 
@@ -279,15 +352,32 @@ fn read_single_cert(path: &Path) -> Result<Vec<u8>, String> {
     Ok(cert.to_vec())
 }
 
-fn add_pinned(common: &CommonArgs, name: &str, cert: &Path) -> Result<(), String> {
+/// `entry` with `credential` (if any) as its KMIP username and password hash.
+fn with_credential(mut entry: ClientEntry, credential: Option<KmipCredential>) -> ClientEntry {
+    if let Some(credential) = credential {
+        entry.kmip_username = Some(credential.username);
+        entry.kmip_password_hash = Some(credential.password_hash);
+    }
+    entry
+}
+
+fn add_pinned(
+    common: &CommonArgs,
+    name: &str,
+    cert: &Path,
+    credential: Option<KmipCredential>,
+) -> Result<(), String> {
     let der = read_single_cert(cert)?;
     let identity = client_identity(&der);
     let admin = Admin::new(common)?;
-    let entry = admin.add(new_entry(
-        name,
-        ClientKind::PinnedCertificate,
-        identity.owner,
-        &[identity.fingerprint],
+    let entry = admin.add(with_credential(
+        new_entry(
+            name,
+            ClientKind::PinnedCertificate,
+            identity.owner,
+            &[identity.fingerprint],
+        ),
+        credential,
     ))?;
     admin.report_added(&entry);
     Ok(())
@@ -298,6 +388,7 @@ fn add_ca(
     name: &str,
     ca: &Path,
     subject: Option<String>,
+    credential: Option<KmipCredential>,
 ) -> Result<(), String> {
     read_single_cert(ca)?;
     let ca_pem = std::fs::read_to_string(ca).map_err(|e| format!("{}: {e}", ca.display()))?;
@@ -308,11 +399,9 @@ fn add_ca(
         _ => format!("client:{name}"),
     };
     let admin = Admin::new(common)?;
-    let entry = admin.add(new_entry(
-        name,
-        ClientKind::TrustedCa { ca_pem, subject },
-        owner,
-        &[],
+    let entry = admin.add(with_credential(
+        new_entry(name, ClientKind::TrustedCa { ca_pem, subject }, owner, &[]),
+        credential,
     ))?;
     admin.report_added(&entry);
     Ok(())
@@ -484,6 +573,9 @@ fn show(common: &CommonArgs, name: &str) -> Result<(), String> {
         "seen:     {}",
         entry.last_seen.map(utc).unwrap_or_else(|| "never".into())
     );
+    if let Some(username) = &entry.kmip_username {
+        println!("kmip:     username {username:?} and password required");
+    }
     println!(
         "keys:     {} ({} not destroyed)",
         client.keys.len(),
@@ -589,8 +681,44 @@ fn remove(common: &CommonArgs, name: &str, destroy_keys: bool, yes: bool) -> Res
     Ok(())
 }
 
+fn set_credential(
+    common: &CommonArgs,
+    name: &str,
+    credential: Option<KmipCredential>,
+) -> Result<(), String> {
+    let admin = Admin::new(common)?;
+    let change = CredentialChange {
+        client: name.to_string(),
+        credential,
+    };
+    let entry = match admin.call(Request::SetCredential { change })? {
+        Reply::CredentialSet { entry } => entry,
+        other => return Err(unexpected(&other)),
+    };
+    log::info!(
+        "admin {}: {} the KMIP credential of client {name:?}",
+        unix_user(),
+        if entry.kmip_username.is_some() {
+            "set"
+        } else {
+            "cleared"
+        }
+    );
+    if admin.json {
+        println!("{}", entry_json(&entry, None));
+    } else if let Some(username) = &entry.kmip_username {
+        println!(
+            "client {name:?} must now send KMIP username {username:?} and its password with \
+             every request (open connections included); set the same in vCenter"
+        );
+    } else {
+        println!("client {name:?} no longer needs a KMIP username and password");
+    }
+    Ok(())
+}
+
 /// The Unix user running the command, for the record of admin actions.
-fn unix_user() -> String {
+pub(crate) fn unix_user() -> String {
     std::env::var("USER")
         .or_else(|_| std::env::var("LOGNAME"))
         .unwrap_or_else(|_| "unknown".into())

@@ -3,6 +3,7 @@
 
 pub mod client;
 pub mod cluster;
+pub mod key;
 pub mod root;
 pub mod server_cert;
 pub mod status;

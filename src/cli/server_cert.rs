@@ -6,8 +6,11 @@ use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
 use serde_json::json;
 
+use keyward::admin::protocol::Request;
+use keyward::config::ServerKeyType;
 use keyward::pki;
 
+use super::client::{Admin, CommonArgs, unix_user};
 use super::table::utc;
 use crate::{SetupArgs, load_config};
 
@@ -31,12 +34,116 @@ pub enum CertCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Make a new server key and certificate from the appliance CA. A running server presents
+    /// it from the next TLS handshake on, without a restart; open connections are not
+    /// disturbed. If vCenter trusts this KMS by its certificate (not by the appliance CA), it
+    /// must be made to trust the new one ("Make vCenter trust KMS" again).
+    Renew {
+        /// Key type of the new certificate (default: [tls] server_key_type, rsa2048).
+        #[arg(long, value_enum)]
+        key_type: Option<KeyType>,
+        /// Host name or IP address vCenter connects to (repeatable). Without it, the names
+        /// of the current certificate are kept.
+        #[arg(long = "san", value_name = "NAME")]
+        names: Vec<String>,
+        #[command(flatten)]
+        common: CommonArgs,
+    },
+}
+
+/// Server key types `renew` offers.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum KeyType {
+    Rsa2048,
+    Rsa3072,
+    EcdsaP256,
+    EcdsaP384,
+}
+
+impl From<KeyType> for ServerKeyType {
+    fn from(key_type: KeyType) -> ServerKeyType {
+        match key_type {
+            KeyType::Rsa2048 => ServerKeyType::Rsa2048,
+            KeyType::Rsa3072 => ServerKeyType::Rsa3072,
+            KeyType::EcdsaP256 => ServerKeyType::EcdsaP256,
+            KeyType::EcdsaP384 => ServerKeyType::EcdsaP384,
+        }
+    }
 }
 
 pub fn run(command: &ServerCommand) -> Result<(), String> {
-    let ServerCommand::Cert {
-        command: CertCommand::Show { setup, json },
-    } = command;
+    match command {
+        ServerCommand::Cert {
+            command: CertCommand::Show { setup, json },
+        } => show(setup, *json),
+        ServerCommand::Cert {
+            command:
+                CertCommand::Renew {
+                    key_type,
+                    names,
+                    common,
+                },
+        } => renew(common, *key_type, names),
+    }
+}
+
+/// The configuration's spelling of a key type.
+fn key_type_name(key_type: ServerKeyType) -> &'static str {
+    match key_type {
+        ServerKeyType::Rsa2048 => "rsa2048",
+        ServerKeyType::Rsa3072 => "rsa3072",
+        ServerKeyType::EcdsaP256 => "ecdsa-p256",
+        ServerKeyType::EcdsaP384 => "ecdsa-p384",
+    }
+}
+
+fn renew(common: &CommonArgs, key_type: Option<KeyType>, names: &[String]) -> Result<(), String> {
+    let config = load_config(&common.setup)?;
+    let key_type = key_type
+        .map(ServerKeyType::from)
+        .unwrap_or(config.tls.server_key_type);
+    let admin = Admin::new(common)?;
+    if !admin.data_dir.join(pki::CA_KEY_FILE).exists() {
+        return Err(format!(
+            "no appliance CA in {}; run `keyward init` first",
+            admin.data_dir.display()
+        ));
+    }
+    let fingerprint =
+        pki::renew_server_cert(&admin.data_dir, key_type, names).map_err(|e| e.to_string())?;
+    let shown = pki::fingerprint_hex(&fingerprint);
+    admin
+        .call(Request::ServerCertRenewed {
+            fingerprint: hex::encode(fingerprint),
+        })
+        .map_err(|e| {
+            format!("the new certificate ({shown}) is in place, but recording it failed: {e}")
+        })?;
+    log::info!(
+        "admin {}: renewed the server certificate ({shown})",
+        unix_user()
+    );
+    if admin.json {
+        println!(
+            "{}",
+            json!({ "fingerprint_sha256": shown, "key_type": key_type_name(key_type) })
+        );
+    } else {
+        println!("new server certificate SHA-256 fingerprint: {shown}");
+        println!(
+            "a running server presents it from the next handshake on; open connections are \
+             not disturbed"
+        );
+        println!(
+            "vCenter: if it trusts this KMS by its certificate, make it trust the new one \
+             (Key Providers > this KMS > Make vCenter Trust KMS) and compare the fingerprint; \
+             if it trusts the appliance CA, nothing to do"
+        );
+    }
+    Ok(())
+}
+
+fn show(setup: &SetupArgs, json: bool) -> Result<(), String> {
     let config = load_config(setup)?;
     let path = config.data_dir.join(pki::SERVER_CERT_FILE);
     let pem = std::fs::read_to_string(&path).map_err(|e| {
@@ -54,7 +161,7 @@ pub fn run(command: &ServerCommand) -> Result<(), String> {
     let issuer = cert.issuer().to_string();
     let not_before = cert.validity().not_before.timestamp();
     let not_after = cert.validity().not_after.timestamp();
-    if *json {
+    if json {
         println!(
             "{}",
             json!({

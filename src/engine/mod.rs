@@ -95,6 +95,13 @@ fn scrub_items(items: &mut [ResponseBatchItem]) {
 pub const UNAVAILABLE_TEXT: &str = "the Keyward cluster has lost its quorum: changes are \
      refused until it returns; existing keys can still be read";
 
+impl ParsedRequest {
+    /// The username/password credentials in the request header (KMIP Authentication).
+    pub fn credentials(&self) -> &[message::Credential] {
+        &self.message.header.credentials
+    }
+}
+
 /// What [`Engine::prepare`] decided.
 pub enum Prepared {
     /// Answer at once with these bytes (e.g. Invalid Message); nothing to execute.
@@ -279,6 +286,16 @@ impl Engine {
         let encoded = self.encode_within_limit(request, &items);
         scrub_items(&mut items);
         Some(encoded.unwrap_or_else(|| self.response_too_large(request)))
+    }
+
+    /// The response for `request` when its credential does not match the one its client must
+    /// present: every batch item fails with Authentication Not Successful, nothing runs.
+    pub fn authentication_failed(&self, request: &ParsedRequest) -> Vec<u8> {
+        self.every_item_fails(
+            request,
+            ResultReason::AuthenticationNotSuccessful,
+            "the request's Username and Password credential is missing or wrong",
+        )
     }
 
     fn response_too_large(&self, request: &ParsedRequest) -> Vec<u8> {

@@ -172,17 +172,21 @@ fn with_last_seen(mut reply: Reply, last_seen: &HashMap<String, i64>) -> Reply {
 }
 
 fn execute(request: Request, services: &Services, uid: u32) -> (Reply, Effects) {
+    let action = match &request {
+        Request::RevokeKey { uid, reason } => Some(format!("revoked key {uid} ({reason:?})")),
+        Request::DestroyKey { uid } => Some(format!("destroyed key {uid}")),
+        Request::ServerCertRenewed { fingerprint } => Some(format!(
+            "renewed the server certificate (SHA-256 {fingerprint})"
+        )),
+        _ => None,
+    };
     let reply = match ops::execute(services.store.as_ref(), request) {
         Ok(reply) => reply,
-        Err(e) => {
-            return (
-                Reply::Error {
-                    message: e.to_string(),
-                },
-                Effects::default(),
-            );
-        }
+        Err(e) => return (ops::error_reply(e), Effects::default()),
     };
+    if let Some(action) = action {
+        log::info!("admin uid {uid}: {action}");
+    }
     let effects = match &reply {
         Reply::Added { entry } => {
             log::info!(
@@ -206,6 +210,21 @@ fn execute(request: Request, services: &Services, uid: u32) -> (Reply, Effects) 
             Effects {
                 registry_changed: true,
                 cut_off_owner: Some(removed.entry.owner.clone()),
+            }
+        }
+        Reply::CredentialSet { entry } => {
+            log::info!(
+                "admin uid {uid}: {} the KMIP credential of client {:?}",
+                if entry.kmip_username.is_some() {
+                    "set"
+                } else {
+                    "cleared"
+                },
+                entry.name
+            );
+            Effects {
+                registry_changed: true,
+                cut_off_owner: None,
             }
         }
         _ => Effects::default(),

@@ -61,6 +61,8 @@ pub(super) struct Connection {
     pub peer_closed: bool,
     /// Close once the queue is empty and every response is flushed.
     pub close_when_idle: bool,
+    /// The KMIP username/password this client must present, and what it already verified.
+    pub credential: super::kmip_auth::CredentialCheck,
     sock: TcpStream,
     tls: ServerConnection,
     inbuf: Vec<u8>,
@@ -93,6 +95,7 @@ impl Connection {
             last_activity: now,
             peer_closed: false,
             close_when_idle: false,
+            credential: Default::default(),
             sock,
             tls,
             inbuf: Vec::new(),

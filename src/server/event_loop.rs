@@ -17,6 +17,7 @@ use super::committer::{self, WriteDone, WriteJob};
 use super::connection::{Connection, Fatal, Inbound};
 use super::identity::ClientTrust;
 use super::identity::resolve_identity;
+use super::kmip_auth;
 use super::ratelimit::RateLimit;
 use super::signals::SignalPipe;
 use super::{
@@ -121,8 +122,11 @@ impl Server {
             drain_deadline: None,
             admin: self.admin,
             last_seen: HashMap::new(),
+            last_seen_dirty: false,
+            persist_last_seen_at: Instant::now() + PERSIST_LAST_SEEN_EVERY,
         };
         let result = state.serve(&committer.done, &self.shutdown, self.signals);
+        state.persist_last_seen();
         // Dropping the sender lets the committer finish what it has and end.
         state.jobs = None;
         if committer.thread.join().is_err() {
@@ -152,7 +156,14 @@ struct LoopState {
     /// Owner → last successful handshake (seconds since the epoch), shown by `client list`.
     /// Kept in memory: a store write per handshake would cost more than the answer is worth.
     last_seen: HashMap<String, i64>,
+    /// `last_seen` changed since it was last stored.
+    last_seen_dirty: bool,
+    persist_last_seen_at: Instant,
 }
+
+/// How often the last-seen times are stored (and once more at shutdown): often enough for
+/// `client list` after a crash, rare enough to cost nothing next to the KMIP traffic.
+const PERSIST_LAST_SEEN_EVERY: Duration = Duration::from_secs(60);
 
 impl LoopState {
     fn serve(
@@ -210,6 +221,9 @@ impl LoopState {
             if self.accept_retry_at.is_some_and(|at| now >= at) {
                 self.accept_retry_at = None;
                 self.accept_all();
+            }
+            if self.last_seen_dirty && now >= self.persist_last_seen_at {
+                self.persist_last_seen();
             }
             if now >= next_sweep {
                 self.sweep(now);
@@ -281,12 +295,34 @@ impl LoopState {
         }
     }
 
+    /// Stores the last-seen times (one write transaction); on failure they are kept and tried
+    /// again at the next interval.
+    fn persist_last_seen(&mut self) {
+        if !self.last_seen_dirty {
+            return;
+        }
+        self.persist_last_seen_at = Instant::now() + PERSIST_LAST_SEEN_EVERY;
+        match crate::admin::ops::persist_last_seen(self.services.store.as_ref(), &self.last_seen) {
+            Ok(_) => self.last_seen_dirty = false,
+            Err(e) => log::error!("storing when clients were last seen failed: {e}"),
+        }
+    }
+
     /// Rebuilds the handshake trust from the stored registry; on failure the previous trust
     /// stays (a registry the server cannot read must not open the door wider).
     fn reload_trust(&mut self) {
         match ClientTrust::load(self.services.store.as_ref()) {
             Ok(trust) => match self.services.trust.write() {
-                Ok(mut shared) => *shared = trust,
+                Ok(mut shared) => {
+                    *shared = trust;
+                    // A changed KMIP credential applies to open connections too.
+                    for conn in self.connections.values_mut() {
+                        if let Some(identity) = &conn.identity {
+                            conn.credential
+                                .require(shared.credential_for(&identity.owner));
+                        }
+                    }
+                }
                 Err(_) => log::error!("client trust lock poisoned; registry change not applied"),
             },
             Err(e) => log::error!("reloading the client registry failed: {e}"),
@@ -380,10 +416,13 @@ impl LoopState {
             return;
         };
         let resolved = match self.services.trust.read() {
-            Ok(trust) => resolve_identity(&trust, chain),
+            Ok(trust) => resolve_identity(&trust, chain).map(|identity| {
+                let required = trust.credential_for(&identity.owner);
+                (identity, required)
+            }),
             Err(_) => None,
         };
-        let Some(identity) = resolved else {
+        let Some((identity, required)) = resolved else {
             log::warn!(
                 "client {}: certificate no longer trusted (client removed); closing",
                 conn.peer
@@ -400,6 +439,8 @@ impl LoopState {
         );
         self.last_seen
             .insert(identity.owner.clone(), crate::admin::registry::now());
+        self.last_seen_dirty = true;
+        conn.credential.require(required);
         conn.identity = Some(identity);
     }
 
@@ -438,7 +479,10 @@ impl LoopState {
                 Inbound::Request(message) => {
                     let prepared = catch_unwind(AssertUnwindSafe(|| {
                         services.engine.prepare(&identity, &message)
-                    }));
+                    }))
+                    .map(|p| {
+                        kmip_auth::gate(p, &mut conn.credential, &services.engine, &identity.owner)
+                    });
                     let response = match prepared {
                         Ok(Prepared::Respond(bytes)) => Some(bytes),
                         Ok(Prepared::Read(request)) => {

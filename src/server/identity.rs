@@ -13,6 +13,7 @@ use rustls::server::danger::ClientCertVerifier;
 
 use super::ServerError;
 use super::tls::provider;
+use crate::admin::credential::KmipCredential;
 use crate::admin::registry::{ClientKind, Registry};
 use crate::engine::ClientIdentity;
 use crate::pki;
@@ -40,6 +41,8 @@ pub struct ClientTrust {
     cas: Vec<CaTrust>,
     /// Certificates of removed clients: refused even where the configuration would trust them.
     revoked: HashSet<[u8; 32]>,
+    /// Owner → the KMIP username and password its requests must carry.
+    credentials: HashMap<String, Arc<KmipCredential>>,
 }
 
 #[derive(Debug)]
@@ -57,6 +60,17 @@ impl ClientTrust {
     pub fn from_registry(registry: &Registry) -> Result<ClientTrust, ServerError> {
         let mut trust = ClientTrust::default();
         for entry in registry.clients() {
+            if let (Some(username), Some(password_hash)) =
+                (&entry.kmip_username, &entry.kmip_password_hash)
+            {
+                trust.credentials.insert(
+                    entry.owner.clone(),
+                    Arc::new(KmipCredential {
+                        username: username.clone(),
+                        password_hash: password_hash.clone(),
+                    }),
+                );
+            }
             for fingerprint in entry
                 .fingerprints
                 .iter()
@@ -101,6 +115,11 @@ impl ClientTrust {
     pub fn load(store: &dyn Store) -> Result<ClientTrust, ServerError> {
         let registry = Registry::load(&*store.read()?)?;
         ClientTrust::from_registry(&registry)
+    }
+
+    /// The credential `owner`'s requests must carry, if the admin configured one.
+    pub fn credential_for(&self, owner: &str) -> Option<Arc<KmipCredential>> {
+        self.credentials.get(owner).cloned()
     }
 
     pub fn is_revoked(&self, fingerprint: &[u8; 32]) -> bool {

@@ -3,11 +3,13 @@
 //! How it fits together: `docs/event-loop.md`.
 
 pub mod admin_socket;
+mod cert_reload;
 pub mod cluster_trust;
 mod committer;
 mod connection;
 mod event_loop;
 pub mod identity;
+pub mod kmip_auth;
 mod ratelimit;
 pub mod root_sync;
 pub mod setup;

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use rustls::client::danger::HandshakeSignatureValid;
 use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, UnixTime};
+use rustls::pki_types::{CertificateDer, UnixTime};
 use rustls::server::WebPkiClientVerifier;
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::{
@@ -21,6 +21,7 @@ use rustls::{
 };
 
 use super::ServerError;
+use super::cert_reload::ReloadingCert;
 use super::identity::SharedTrust;
 use crate::pki;
 
@@ -61,15 +62,17 @@ pub fn server_config(material: &TlsMaterial) -> Result<Arc<ServerConfig>, Server
         algorithms: provider.signature_verification_algorithms,
     });
 
-    let chain = read_certs(&material.server_cert)?;
-    let key = PrivateKeyDer::from_pem_file(&material.server_key)
-        .map_err(|e| tls_file_err(&material.server_key, format!("not a PEM private key: {e}")))?;
+    // Re-read when `server cert renew` replaces the files: no restart needed.
+    let certificate = ReloadingCert::open(
+        &material.server_cert,
+        &material.server_key,
+        provider.clone(),
+    )?;
     let config = ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
         .map_err(|e| ServerError::Tls(format!("protocol versions: {e}")))?
         .with_client_cert_verifier(verifier)
-        .with_single_cert(chain, key)
-        .map_err(|e| ServerError::Tls(format!("server certificate and key: {e}")))?;
+        .with_cert_resolver(Arc::new(certificate));
     Ok(Arc::new(config))
 }
 
