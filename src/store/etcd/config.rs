@@ -54,3 +54,35 @@ impl ClusterConfig {
         Duration::from_millis(self.probe_interval_ms)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn example_cluster_table_parses_and_documents_the_defaults() {
+        let text = include_str!("../../../config.example.toml");
+        let block = text
+            .split_once("# [cluster]")
+            .and_then(|(_, rest)| rest.split_once("\n\n"))
+            .expect("the example has a commented [cluster] table")
+            .0;
+        let mut table = String::from("[cluster]\n");
+        for line in block.lines().filter_map(|l| l.strip_prefix("# ")) {
+            if let Some((name, _)) = line.split_once(" = ")
+                && !name.contains(' ')
+            {
+                table.push_str(line);
+                table.push('\n');
+            }
+        }
+        let config = crate::config::Config::from_toml(&table, "example [cluster]").unwrap();
+        let cluster = config.cluster.unwrap();
+        assert_eq!(cluster.endpoints.len(), 3);
+        let defaults = ClusterConfig::default();
+        assert_eq!(cluster.prefix, defaults.prefix);
+        assert_eq!(cluster.request_timeout_ms, defaults.request_timeout_ms);
+        assert_eq!(cluster.max_txn_ops, defaults.max_txn_ops);
+        assert_eq!(cluster.probe_interval_ms, defaults.probe_interval_ms);
+    }
+}
