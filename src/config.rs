@@ -29,6 +29,8 @@ pub struct Config {
     pub root: RootSettings,
     /// Required when `root.provider = "keyprotect"`.
     pub keyprotect: Option<crate::keyprotect::KeyProtectConfig>,
+    /// The `[audit]` table (issue 6).
+    pub audit: crate::audit::settings::AuditSettings,
 }
 
 impl Default for Config {
@@ -39,6 +41,7 @@ impl Default for Config {
             tls: TlsSettings::default(),
             root: RootSettings::default(),
             keyprotect: None,
+            audit: Default::default(),
         }
     }
 }

@@ -7,7 +7,8 @@ use super::protocol::{Reply, Request};
 use super::registry::{self, ClientEntry, Registry, RegistryError};
 use crate::engine::EngineError;
 use crate::engine::admin::{ObjectSummary, destroy_owned, owned_objects};
-use crate::store::{Store, StoreError};
+use crate::audit::{self, Actor, AuditContext, AuditEvent};
+use crate::store::{Store, StoreError, WriteView};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AdminError {
@@ -56,10 +57,39 @@ pub fn check_client(store: &dyn Store, entry: &ClientEntry) -> Result<(), AdminE
 }
 
 pub fn add_client(store: &dyn Store, entry: ClientEntry) -> Result<ClientEntry, AdminError> {
+    add_client_by(store, entry, None)
+}
+
+/// Who performs an admin action and the audit log it goes to; `None` records nothing (tests,
+/// and the offline CLI until it holds the master key).
+pub type AuditBy<'a> = Option<(&'a AuditContext, &'a Actor)>;
+
+/// Appends the audit record of an admin action inside its transaction.
+fn audit_admin(
+    txn: &mut dyn WriteView,
+    by: AuditBy<'_>,
+    event: AuditEvent,
+) -> Result<(), AdminError> {
+    if let Some((ctx, actor)) = by {
+        audit::record(txn, ctx, actor.clone(), event).map_err(StoreError::from)?;
+    }
+    Ok(())
+}
+
+pub fn add_client_by(
+    store: &dyn Store,
+    entry: ClientEntry,
+    by: AuditBy<'_>,
+) -> Result<ClientEntry, AdminError> {
     let mut txn = store.write()?;
     let mut registry = Registry::load(&*txn)?;
     registry.add(entry.clone())?;
     registry.save(&mut *txn)?;
+    audit_admin(
+        &mut *txn,
+        by,
+        AuditEvent::success("client.add", vec![entry.name.clone(), entry.owner.clone()]),
+    )?;
     txn.commit()?;
     Ok(entry)
 }
@@ -97,6 +127,15 @@ pub fn remove_client(
     name: &str,
     destroy_keys: bool,
 ) -> Result<Removed, AdminError> {
+    remove_client_by(store, name, destroy_keys, None)
+}
+
+pub fn remove_client_by(
+    store: &dyn Store,
+    name: &str,
+    destroy_keys: bool,
+    by: AuditBy<'_>,
+) -> Result<Removed, AdminError> {
     let mut txn = store.write()?;
     let mut registry = Registry::load(&*txn)?;
     let entry = registry
@@ -120,6 +159,14 @@ pub fn remove_client(
         0
     };
     registry.save(&mut *txn)?;
+    audit_admin(
+        &mut *txn,
+        by,
+        AuditEvent {
+            reason: Some(format!("destroyed {destroyed_keys} key(s)")),
+            ..AuditEvent::success("client.remove", vec![entry.name.clone(), entry.owner.clone()])
+        },
+    )?;
     txn.commit()?;
     Ok(Removed {
         entry,
@@ -130,13 +177,22 @@ pub fn remove_client(
 /// Runs one admin request on `store`: what the admin socket does in a running server, and
 /// what the CLI does itself when the server is stopped.
 pub fn execute(store: &dyn Store, request: Request) -> Result<Reply, AdminError> {
+    execute_by(store, request, None)
+}
+
+/// [`execute`], recording admin actions in the audit log as `by`.
+pub fn execute_by(
+    store: &dyn Store,
+    request: Request,
+    by: AuditBy<'_>,
+) -> Result<Reply, AdminError> {
     Ok(match request {
         Request::CheckClient { entry } => {
             check_client(store, &entry)?;
             Reply::Done
         }
         Request::AddClient { entry } => Reply::Added {
-            entry: add_client(store, entry)?,
+            entry: add_client_by(store, entry, by)?,
         },
         Request::ListClients => Reply::Clients {
             clients: list_clients(store)?,
@@ -145,7 +201,23 @@ pub fn execute(store: &dyn Store, request: Request) -> Result<Reply, AdminError>
             client: show_client(store, &name)?,
         },
         Request::RemoveClient { name, destroy_keys } => Reply::Removed {
-            removed: remove_client(store, &name, destroy_keys)?,
+            removed: remove_client_by(store, &name, destroy_keys, by)?,
+        },
+        Request::AuditVerify => match by {
+            Some((ctx, _)) => Reply::AuditVerified {
+                verification: crate::audit::verify::verify(
+                    &*store.read()?,
+                    ctx.key().map_err(StoreError::from)?,
+                )
+                .map_err(StoreError::from)?,
+            },
+            None => Reply::Error {
+                message: "the audit log is off on this server".into(),
+            },
+        },
+        Request::AuditShow { filter, limit } => Reply::AuditRecords {
+            records: crate::audit::query::select(&*store.read()?, &filter, limit)
+                .map_err(StoreError::from)?,
         },
     })
 }

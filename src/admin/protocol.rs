@@ -25,6 +25,11 @@ pub enum Request {
     ListClients,
     ShowClient { name: String },
     RemoveClient { name: String, destroy_keys: bool },
+    AuditVerify,
+    AuditShow {
+        filter: crate::audit::query::Filter,
+        limit: usize,
+    },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -36,6 +41,12 @@ pub enum Reply {
     Client { client: ClientView },
     Removed { removed: Removed },
     Error { message: String },
+    AuditVerified {
+        verification: crate::audit::verify::Verification,
+    },
+    AuditRecords {
+        records: Vec<crate::audit::StoredRecord>,
+    },
 }
 
 #[derive(Debug, Serialize, Deserialize)]

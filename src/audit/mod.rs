@@ -9,6 +9,7 @@ pub mod chain;
 pub mod prune;
 pub mod query;
 pub mod record;
+pub mod settings;
 pub mod time;
 pub mod verify;
 
@@ -48,6 +49,8 @@ impl From<AuditError> for StoreError {
 pub struct AuditContext {
     gate: Option<Arc<KeyGate>>,
     key: OnceLock<ChainKey>,
+    /// How often a running server logs the chain head.
+    pub head_log_interval: std::time::Duration,
 }
 
 impl AuditContext {
@@ -56,6 +59,7 @@ impl AuditContext {
         let context = AuditContext {
             gate: Some(gate),
             key: OnceLock::new(),
+            head_log_interval: settings::AuditSettings::default().head_log_interval(),
         };
         // Derive now if unsealed, so a later seal does not stop the log.
         let _ = context.key();
@@ -66,7 +70,11 @@ impl AuditContext {
     pub fn from_master(master: &MasterKey) -> AuditContext {
         let key = OnceLock::new();
         let _ = key.set(ChainKey::derive(master));
-        AuditContext { gate: None, key }
+        AuditContext {
+            gate: None,
+            key,
+            head_log_interval: settings::AuditSettings::default().head_log_interval(),
+        }
     }
 
     pub fn key(&self) -> Result<&ChainKey, AuditError> {

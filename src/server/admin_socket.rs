@@ -172,7 +172,9 @@ fn with_last_seen(mut reply: Reply, last_seen: &HashMap<String, i64>) -> Reply {
 }
 
 fn execute(request: Request, services: &Services, uid: u32) -> (Reply, Effects) {
-    let reply = match ops::execute(services.store.as_ref(), request) {
+    let actor = crate::audit::user_actor(uid);
+    let by = services.audit.as_deref().map(|ctx| (ctx, &actor));
+    let reply = match ops::execute_by(services.store.as_ref(), request, by) {
         Ok(reply) => reply,
         Err(e) => {
             return (

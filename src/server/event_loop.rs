@@ -124,6 +124,8 @@ impl Server {
         state.jobs = None;
         if committer.thread.join().is_err() {
             log::error!("the committer thread panicked");
+        } else {
+            committer::log_head(&state.services);
         }
         result
     }
@@ -431,7 +433,9 @@ impl LoopState {
                     }));
                     let response = match prepared {
                         Ok(Prepared::Respond(bytes)) => Some(bytes),
-                        Ok(Prepared::Read(request)) => {
+                        // With the audit log on, reads go through the committer too: their
+                        // record must commit before the response is released.
+                        Ok(Prepared::Read(request)) if services.audit.is_none() => {
                             let response = run_read(services, &request);
                             if response.is_none() {
                                 conn.queue.clear();
@@ -439,11 +443,12 @@ impl LoopState {
                             }
                             response
                         }
-                        Ok(Prepared::Write(request)) => {
+                        Ok(Prepared::Write(request) | Prepared::Read(request)) => {
                             self.group.push(WriteJob {
                                 token,
                                 conn_id: conn.id,
                                 request,
+                                peer: conn.peer,
                             });
                             conn.awaiting_commit = true;
                             None

@@ -12,6 +12,7 @@ use super::identity::{ClientTrust, SharedTrust};
 use super::tls::TlsMaterial;
 use super::{ServerError, ServerOptions, Services};
 use crate::config::{Config, RootProvider};
+use crate::audit::{self, Actor, AuditContext, AuditEvent};
 use crate::engine::{Engine, EngineConfig, KeyGate};
 use crate::keyprotect::{self, KeyProtectConfig, KeyProtectRoot};
 use crate::pki::{self, AppliancePki};
@@ -38,6 +39,8 @@ pub struct Appliance {
     pub keyprotect: Option<Arc<KeyProtectRoot>>,
     /// Why the appliance started sealed (Key Protect refused or could not be reached).
     pub sealed_at_start: Option<String>,
+    /// The audit log's chain key (derived from the master key once it is held).
+    pub audit: Arc<AuditContext>,
 }
 
 impl Appliance {
@@ -79,7 +82,21 @@ impl Appliance {
             ..EngineConfig::default()
         };
         let engine = Arc::new(Engine::with_gate(engine_config, Arc::new(gate)));
+        let mut audit = AuditContext::from_gate(engine.gate().clone());
+        audit.head_log_interval = config.audit.head_log_interval();
+        let audit = Arc::new(audit);
+        if sealed_at_start.is_none() && config.audit.enabled {
+            let event = AuditEvent::success(
+                "root.unwrap",
+                vec![format!("{:?}", config.root.provider).to_lowercase()],
+            );
+            let mut txn = store.write()?;
+            audit::record(txn.as_mut(), &audit, Actor::System, event)
+                .map_err(crate::store::StoreError::from)?;
+            txn.commit()?;
+        }
         Ok(Appliance {
+            audit,
             config,
             pki,
             engine,
@@ -116,6 +133,7 @@ impl Appliance {
             store: self.store.clone(),
             tls: super::tls::server_config(&self.tls_material(trust.clone())?)?,
             trust,
+            audit: self.config.audit.enabled.then(|| self.audit.clone()),
         })
     }
 }
