@@ -87,6 +87,11 @@ enum Command {
         #[command(subcommand)]
         command: cli::vectors::VectorsCommand,
     },
+    /// Read and verify the tamper-evident audit log.
+    Audit {
+        #[command(subcommand)]
+        command: cli::audit::AuditCommand,
+    },
 }
 
 #[derive(Args)]
@@ -141,6 +146,11 @@ fn main() -> ExitCode {
         Command::Server { command } => cli::server_cert::run(&command),
         Command::Kmip(args) => kmip(&args),
         Command::Ttlv { command } => cli::ttlv::run(&command),
+        Command::Audit { command } => match cli::audit::run(&command) {
+            Ok(true) => Ok(()),
+            Ok(false) => return ExitCode::FAILURE,
+            Err(message) => Err(message),
+        },
         Command::Vectors { command } => match cli::vectors::run(&command) {
             Ok(true) => Ok(()),
             // The report on stdout already says which vectors failed.

@@ -74,3 +74,15 @@ pub fn prune_before(
     txn.audit_put(replaced_seq, &stored.to_bytes())?;
     Ok(removed + 1)
 }
+
+/// Applies `retain_days` (none: keep everything) as of now.
+pub fn apply_retention(
+    txn: &mut dyn WriteView,
+    key: &ChainKey,
+    retain_days: Option<u32>,
+) -> Result<u64, AuditError> {
+    match retain_days {
+        None => Ok(0),
+        Some(days) => prune_before(txn, key, now_ms() - i64::from(days) * 86_400_000),
+    }
+}

@@ -90,10 +90,11 @@ impl Appliance {
                 "root.unwrap",
                 vec![format!("{:?}", config.root.provider).to_lowercase()],
             );
-            let mut txn = store.write()?;
-            audit::record(txn.as_mut(), &audit, Actor::System, event)
-                .map_err(crate::store::StoreError::from)?;
-            txn.commit()?;
+            // A log that cannot be appended to fails every operation later; here, opening
+            // must still work so `keyward audit verify` can say where it is broken.
+            if let Err(e) = record_start(&store, &audit, event, config.audit.retain_days) {
+                log::error!("cannot write the audit record of the master key unwrap: {e}");
+            }
         }
         Ok(Appliance {
             audit,
@@ -136,6 +137,25 @@ impl Appliance {
             audit: self.config.audit.enabled.then(|| self.audit.clone()),
         })
     }
+}
+
+fn record_start(
+    store: &dyn Store,
+    audit: &AuditContext,
+    event: AuditEvent,
+    retain_days: Option<u32>,
+) -> Result<(), ServerError> {
+    let mut txn = store.write()?;
+    audit::record(txn.as_mut(), audit, Actor::System, event)
+        .map_err(crate::store::StoreError::from)?;
+    let key = audit.key().map_err(crate::store::StoreError::from)?;
+    let pruned = audit::prune::apply_retention(txn.as_mut(), key, retain_days)
+        .map_err(crate::store::StoreError::from)?;
+    txn.commit()?;
+    if pruned > 0 {
+        log::info!(target: "keyward::audit", "audit log: pruned {pruned} record(s) past retain_days");
+    }
+    Ok(())
 }
 
 /// The appliance id from the store, made (and committed) on first run.
