@@ -11,9 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use common::*;
 use keyward::kmip::tag;
-use keyward::store::{
-    IndexTerm, ReadView, Store, StoreError, StoredObject, WriteTxn, WriteView,
-};
+use keyward::store::{IndexTerm, ReadView, Store, StoreError, StoredObject, WriteTxn, WriteView};
 use keyward::ttlv::{Item, Value};
 use redb::{ReadableDatabase, ReadableTable, TableDefinition};
 use serde_json::Value as Json;
@@ -92,7 +90,10 @@ fn a_session_is_recorded_item_by_item_with_who_what_and_how_it_ended() {
     let mut server = appliance.start();
     let (uid, _) = session(&server, appliance.creds("vc"));
     // Reads are recorded before they are answered: the running server already has them.
-    let (ok, out) = keyward(&appliance.data_dir, &["audit", "show", "--json", "--uid", &uid]);
+    let (ok, out) = keyward(
+        &appliance.data_dir,
+        &["audit", "show", "--json", "--uid", &uid],
+    );
     assert!(ok, "{out}");
     let live: Vec<Json> = out
         .lines()
@@ -109,9 +110,15 @@ fn a_session_is_recorded_item_by_item_with_who_what_and_how_it_ended() {
         assert!(actor["peer"].as_str().unwrap().starts_with("127.0.0.1:"));
         assert_eq!(record["record"]["outcome"], "success");
     }
-    let (ok, out) = keyward(&appliance.data_dir, &["audit", "show", "--json", "--failed"]);
+    let (ok, out) = keyward(
+        &appliance.data_dir,
+        &["audit", "show", "--json", "--failed"],
+    );
     assert!(ok, "{out}");
-    let failed: Vec<Json> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let failed: Vec<Json> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(ops_of(&failed), ["Get"]);
     assert_eq!(failed[0]["record"]["reason"], "ItemNotFound");
     assert_eq!(failed[0]["record"]["uids"][0], "no-such-uid");
@@ -139,7 +146,10 @@ fn a_session_is_recorded_item_by_item_with_who_what_and_how_it_ended() {
         ]
     );
     assert_eq!(ops[0], "root.unwrap");
-    let seqs: Vec<u64> = all.iter().map(|r| r["record"]["seq"].as_u64().unwrap()).collect();
+    let seqs: Vec<u64> = all
+        .iter()
+        .map(|r| r["record"]["seq"].as_u64().unwrap())
+        .collect();
     assert_eq!(seqs, (1..=seqs.len() as u64).collect::<Vec<_>>());
 }
 
@@ -170,7 +180,10 @@ fn read_audit(data_dir: &Path) -> Vec<(u64, Vec<u8>)> {
 
 fn broken_at(data_dir: &Path) -> Option<u64> {
     let (ok, out) = keyward(data_dir, &["audit", "verify", "--json"]);
-    let line = out.lines().find(|l| l.starts_with('{')).unwrap_or_else(|| panic!("{out}"));
+    let line = out
+        .lines()
+        .find(|l| l.starts_with('{'))
+        .unwrap_or_else(|| panic!("{out}"));
     let v: Json = serde_json::from_str(line).unwrap();
     assert_eq!(ok, v["broken"].is_null(), "exit status disagrees with {v}");
     v["broken"]["seq"].as_u64()
@@ -280,7 +293,10 @@ fn no_record_holds_key_material() {
         let hex_upper = hex_lower.to_uppercase();
         for haystack in [&raw[..], exported.as_bytes()] {
             assert!(!haystack.windows(32).any(|w| w == &key[..]));
-            assert!(!haystack.windows(8).any(|w| w == &key[..8]), "key prefix in a record");
+            assert!(
+                !haystack.windows(8).any(|w| w == &key[..8]),
+                "key prefix in a record"
+            );
             let text = String::from_utf8_lossy(haystack);
             assert!(!text.contains(&hex_lower) && !text.contains(&hex_upper));
             assert!(!text.contains(&hex_lower[..16]));
@@ -380,7 +396,11 @@ fn a_failed_audit_write_fails_the_operation_and_changes_nothing() {
 
     let mut tls = Tls::connect(addr, files.creds("vc")).unwrap();
     let create = tls.call(V1_1, op::CREATE, create_aes_payload(256, 12, vec![]));
-    assert_eq!(result_status(&create), status::OPERATION_FAILED, "{create:?}");
+    assert_eq!(
+        result_status(&create),
+        status::OPERATION_FAILED,
+        "{create:?}"
+    );
     // A read is refused too: nothing is answered without its record.
     let dv = tls.call(V1_1, op::DISCOVER_VERSIONS, vec![]);
     assert_eq!(result_status(&dv), status::OPERATION_FAILED, "{dv:?}");

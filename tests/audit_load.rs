@@ -23,7 +23,9 @@ fn measure(audit: bool) -> (f64, f64) {
     let mut server = appliance.start();
     let creds = appliance.creds("vc");
     let server_ref = &server;
-    let mut connections: Vec<Tls> = (0..CONNECTIONS).map(|_| server_ref.connect(creds)).collect();
+    let mut connections: Vec<Tls> = (0..CONNECTIONS)
+        .map(|_| server_ref.connect(creds))
+        .collect();
     let started = Instant::now();
     let uids: Vec<Vec<String>> = std::thread::scope(|s| {
         let workers: Vec<_> = connections
@@ -36,7 +38,10 @@ fn measure(audit: bool) -> (f64, f64) {
                 })
             })
             .collect();
-        workers.into_iter().map(|w| w.join().expect("worker")).collect()
+        workers
+            .into_iter()
+            .map(|w| w.join().expect("worker"))
+            .collect()
     });
     let creates = (CONNECTIONS * PER_CONNECTION) as f64 / started.elapsed().as_secs_f64();
     let started = Instant::now();

@@ -3,11 +3,11 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::protocol::{Reply, Request};
+use super::protocol::{AuditRecords, Reply, Request};
 use super::registry::{self, ClientEntry, Registry, RegistryError};
+use crate::audit::{self, Actor, AuditContext, AuditEvent};
 use crate::engine::EngineError;
 use crate::engine::admin::{ObjectSummary, destroy_owned, owned_objects};
-use crate::audit::{self, Actor, AuditContext, AuditEvent};
 use crate::store::{Store, StoreError, WriteView};
 
 #[derive(Debug, thiserror::Error)]
@@ -164,7 +164,10 @@ pub fn remove_client_by(
         by,
         AuditEvent {
             reason: Some(format!("destroyed {destroyed_keys} key(s)")),
-            ..AuditEvent::success("client.remove", vec![entry.name.clone(), entry.owner.clone()])
+            ..AuditEvent::success(
+                "client.remove",
+                vec![entry.name.clone(), entry.owner.clone()],
+            )
         },
     )?;
     txn.commit()?;
@@ -204,20 +207,17 @@ pub fn execute_by(
             removed: remove_client_by(store, &name, destroy_keys, by)?,
         },
         Request::AuditVerify => match by {
-            Some((ctx, _)) => Reply::AuditVerified {
-                verification: crate::audit::verify::verify(
-                    &*store.read()?,
-                    ctx.key().map_err(StoreError::from)?,
-                )
-                .map_err(StoreError::from)?,
-            },
+            Some((ctx, _)) => Reply::AuditVerified(
+                crate::audit::verify::verify(&*store.read()?, ctx.key().map_err(StoreError::from)?)
+                    .map_err(StoreError::from)?,
+            ),
             None => Reply::Error {
                 message: "the audit log is off on this server".into(),
             },
         },
-        Request::AuditShow { filter, limit } => Reply::AuditRecords {
-            records: crate::audit::query::select(&*store.read()?, &filter, limit)
+        Request::AuditShow(query) => Reply::AuditRecords(AuditRecords {
+            records: crate::audit::query::select(&*store.read()?, &query.filter, query.limit)
                 .map_err(StoreError::from)?,
-        },
+        }),
     })
 }

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::ops::{ClientView, Removed};
 use super::registry::ClientEntry;
+use crate::audit::verify::Verification;
 
 pub const PROTOCOL_VERSION: u32 = 1;
 /// File name of the socket in the data directory.
@@ -26,10 +27,7 @@ pub enum Request {
     ShowClient { name: String },
     RemoveClient { name: String, destroy_keys: bool },
     AuditVerify,
-    AuditShow {
-        filter: crate::audit::query::Filter,
-        limit: usize,
-    },
+    AuditShow(AuditQuery),
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -41,12 +39,20 @@ pub enum Reply {
     Client { client: ClientView },
     Removed { removed: Removed },
     Error { message: String },
-    AuditVerified {
-        verification: crate::audit::verify::Verification,
-    },
-    AuditRecords {
-        records: Vec<crate::audit::StoredRecord>,
-    },
+    AuditVerified(Verification),
+    AuditRecords(AuditRecords),
+}
+
+/// `keyward audit show/export`: the records matching `filter`, oldest first, at most `limit`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AuditQuery {
+    pub filter: crate::audit::query::Filter,
+    pub limit: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AuditRecords {
+    pub records: Vec<crate::audit::StoredRecord>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]

@@ -65,7 +65,9 @@ pub fn prune_before(
             removed + 1,
             super::format_time(cutoff_ms)
         )),
-        chain: Some(hex::encode(replaced.chain_value().map_err(AuditError::Corrupt)?)),
+        chain: Some(hex::encode(
+            replaced.chain_value().map_err(AuditError::Corrupt)?,
+        )),
     };
     let stored = StoredRecord {
         mac: hex::encode(key.checkpoint_mac(&checkpoint)),

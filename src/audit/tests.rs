@@ -109,7 +109,10 @@ fn pruning_leaves_a_checkpoint_and_a_verifiable_chain() {
     });
     let mut txn = store.write().unwrap();
     let (_, b4) = txn.audit_range(4, 1).unwrap().remove(0);
-    let prev = StoredRecord::from_bytes(&b4).unwrap().chain_value().unwrap();
+    let prev = StoredRecord::from_bytes(&b4)
+        .unwrap()
+        .chain_value()
+        .unwrap();
     for seq in 5..=6 {
         let (_, b) = txn.audit_range(seq, 1).unwrap().remove(0);
         let mut s = StoredRecord::from_bytes(&b).unwrap();
@@ -117,7 +120,10 @@ fn pruning_leaves_a_checkpoint_and_a_verifiable_chain() {
             prev
         } else {
             let (_, b5) = txn.audit_range(5, 1).unwrap().remove(0);
-            StoredRecord::from_bytes(&b5).unwrap().chain_value().unwrap()
+            StoredRecord::from_bytes(&b5)
+                .unwrap()
+                .chain_value()
+                .unwrap()
         };
         s.mac = hex::encode(ctx.key().unwrap().mac(&p, &s.record));
         txn.audit_put(seq, &s.to_bytes()).unwrap();
@@ -132,11 +138,18 @@ fn pruning_leaves_a_checkpoint_and_a_verifiable_chain() {
     let view = store.read().unwrap();
     let rows = view.audit_range(0, 10).unwrap();
     assert_eq!(rows.iter().map(|r| r.0).collect::<Vec<_>>(), vec![4, 5, 6]);
-    assert!(StoredRecord::from_bytes(&rows[0].1).unwrap().record.is_checkpoint());
+    assert!(
+        StoredRecord::from_bytes(&rows[0].1)
+            .unwrap()
+            .record
+            .is_checkpoint()
+    );
     drop(view);
     assert_eq!(broken_at(&store, &ctx), None);
     // The checkpoint itself is MACed.
-    rewrite(&store, 4, |r| r.record.reason = Some("nothing pruned".into()));
+    rewrite(&store, 4, |r| {
+        r.record.reason = Some("nothing pruned".into())
+    });
     assert_eq!(broken_at(&store, &ctx), Some(4));
 }
 
@@ -146,5 +159,13 @@ fn without_a_master_key_nothing_is_recorded() {
     let ctx = AuditContext::from_gate(gate);
     let store = MemoryStore::new();
     let mut txn = store.write().unwrap();
-    assert!(record(txn.as_mut(), &ctx, Actor::System, AuditEvent::success("x", vec![])).is_err());
+    assert!(
+        record(
+            txn.as_mut(),
+            &ctx,
+            Actor::System,
+            AuditEvent::success("x", vec![])
+        )
+        .is_err()
+    );
 }

@@ -17,7 +17,8 @@ pub fn format_time(ms: i64) -> String {
 /// Accepts `YYYY-MM-DD`, `YYYY-MM-DDTHH:MM:SS[.fff]Z` (a space for `T` too) or Unix seconds.
 pub fn parse_time(text: &str) -> Result<i64, String> {
     let text = text.trim();
-    let bad = || format!("{text:?} is not a time: use 2026-11-29, 2026-11-29T03:30:00Z or Unix seconds");
+    let bad =
+        || format!("{text:?} is not a time: use 2026-11-29, 2026-11-29T03:30:00Z or Unix seconds");
     if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
         return text
             .parse::<i64>()

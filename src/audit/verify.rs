@@ -2,9 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::AuditError;
 use super::chain::{ChainKey, GENESIS};
 use super::record::{StoredRecord, decode_mac};
-use super::AuditError;
 use crate::store::ReadView;
 
 /// Records read per store call while walking.

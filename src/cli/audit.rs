@@ -6,8 +6,8 @@ use std::os::unix::net::UnixStream;
 
 use clap::{Args, Subcommand, ValueEnum};
 
-use keyward::admin::protocol::{self, Reply, Request, SOCKET_FILE};
 use keyward::admin::ops;
+use keyward::admin::protocol::{self, AuditQuery, Reply, Request, SOCKET_FILE};
 use keyward::audit::query::Filter;
 use keyward::audit::verify::Verification;
 use keyward::audit::{self, StoredRecord, format_time, parse_time};
@@ -87,7 +87,7 @@ impl FilterArgs {
 pub fn run(command: &AuditCommand) -> Result<bool, String> {
     match command {
         AuditCommand::Verify { setup, json } => {
-            let Reply::AuditVerified { verification } = call(setup, Request::AuditVerify)? else {
+            let Reply::AuditVerified(verification) = call(setup, Request::AuditVerify)? else {
                 return Err("unexpected reply from the server".into());
             };
             print_verification(&verification, *json)?;
@@ -114,12 +114,12 @@ pub fn run(command: &AuditCommand) -> Result<bool, String> {
 }
 
 fn select(args: &FilterArgs) -> Result<Vec<StoredRecord>, String> {
-    let request = Request::AuditShow {
+    let request = Request::AuditShow(AuditQuery {
         filter: args.filter()?,
         limit: usize::MAX,
-    };
+    });
     match call(&args.setup, request)? {
-        Reply::AuditRecords { records } => Ok(records),
+        Reply::AuditRecords(list) => Ok(list.records),
         _ => Err("unexpected reply from the server".into()),
     }
 }
