@@ -105,18 +105,29 @@ pub fn record(
     actor: Actor,
     event: AuditEvent,
 ) -> Result<(), AuditError> {
-    let key = ctx.key()?;
-    let (seq, prev) = match txn.audit_last()? {
-        None => (1, chain::GENESIS),
-        Some((seq, bytes)) => {
-            let last = StoredRecord::from_bytes(&bytes).map_err(AuditError::Corrupt)?;
-            (
-                seq.checked_add(1)
-                    .ok_or_else(|| AuditError::Corrupt("sequence numbers exhausted".into()))?,
-                last.chain_value().map_err(AuditError::Corrupt)?,
-            )
-        }
+    // An appliance that started sealed holds no chain key yet; it must still answer Discover
+    // Versions and Query, so their records are stored unMACed ("pending") and chained in
+    // order by the first record written once the key is held.
+    let key = ctx.key().ok();
+    let last = match txn.audit_last()? {
+        None => None,
+        Some((seq, bytes)) => Some((
+            seq,
+            StoredRecord::from_bytes(&bytes).map_err(AuditError::Corrupt)?,
+        )),
     };
+    let mut prev = chain::GENESIS;
+    let mut seq = 1;
+    if let Some((last_seq, last)) = last {
+        seq = last_seq
+            .checked_add(1)
+            .ok_or_else(|| AuditError::Corrupt("sequence numbers exhausted".into()))?;
+        match (&key, last.mac.is_empty()) {
+            (Some(key), true) => prev = chain_pending(txn, key, last_seq)?,
+            (Some(_), false) => prev = last.chain_value().map_err(AuditError::Corrupt)?,
+            (None, _) => {}
+        }
+    }
     let record = AuditRecord {
         seq,
         time_ms: now_ms(),
@@ -128,11 +139,42 @@ pub fn record(
         chain: None,
     };
     let stored = StoredRecord {
-        mac: hex::encode(key.mac(&prev, &record)),
+        mac: key
+            .map(|key| hex::encode(key.mac(&prev, &record)))
+            .unwrap_or_default(),
         record,
     };
     txn.audit_put(seq, &stored.to_bytes())?;
     Ok(())
+}
+
+/// MACs the pending records ending at `last_seq`, oldest first; returns the new chain value.
+fn chain_pending(
+    txn: &mut dyn WriteView,
+    key: &ChainKey,
+    last_seq: u64,
+) -> Result<[u8; 32], AuditError> {
+    let mut first = last_seq;
+    let mut prev = chain::GENESIS;
+    while first > 1 {
+        let Some((_, bytes)) = txn.audit_range(first - 1, 1)?.into_iter().next() else {
+            break;
+        };
+        let before = StoredRecord::from_bytes(&bytes).map_err(AuditError::Corrupt)?;
+        if !before.mac.is_empty() {
+            prev = before.chain_value().map_err(AuditError::Corrupt)?;
+            break;
+        }
+        first -= 1;
+    }
+    for (seq, bytes) in txn.audit_range(first, usize::MAX)? {
+        let mut stored = StoredRecord::from_bytes(&bytes).map_err(AuditError::Corrupt)?;
+        let mac = key.mac(&prev, &stored.record);
+        stored.mac = hex::encode(mac);
+        txn.audit_put(seq, &stored.to_bytes())?;
+        prev = mac;
+    }
+    Ok(prev)
 }
 
 /// The chain head (sequence number and MAC) for the system log.

@@ -154,18 +154,20 @@ fn pruning_leaves_a_checkpoint_and_a_verifiable_chain() {
 }
 
 #[test]
-fn without_a_master_key_nothing_is_recorded() {
+fn records_written_while_sealed_since_start_are_chained_after_the_unseal() {
     let gate = Arc::new(crate::engine::KeyGate::sealed("test"));
-    let ctx = AuditContext::from_gate(gate);
+    let ctx = AuditContext::from_gate(gate.clone());
     let store = MemoryStore::new();
-    let mut txn = store.write().unwrap();
-    assert!(
-        record(
-            txn.as_mut(),
-            &ctx,
-            Actor::System,
-            AuditEvent::success("x", vec![])
-        )
-        .is_err()
-    );
+    append(&store, &ctx, 2);
+    let view = store.read().unwrap();
+    let pending = StoredRecord::from_bytes(&view.audit_range(2, 1).unwrap()[0].1).unwrap();
+    assert_eq!(pending.mac, "");
+    drop(view);
+    gate.install(MasterKey::from_bytes(Zeroizing::new([7u8; 32])));
+    let reference = context();
+    assert_eq!(broken_at(&store, &reference), Some(1));
+    append(&store, &ctx, 1);
+    assert_eq!(broken_at(&store, &reference), None);
+    let v = verify::verify(&*store.read().unwrap(), reference.key().unwrap()).unwrap();
+    assert_eq!(v.records, 3);
 }

@@ -96,6 +96,13 @@ fn check_one(
             key_seq - 1
         ));
     }
+    if stored.mac.is_empty() {
+        return Err(
+            "not yet MACed: written while the appliance held no master key (sealed since \
+             start); it is chained by the first record written after the unseal"
+                .into(),
+        );
+    }
     let mac = decode_mac(&stored.mac)?;
     if record.is_checkpoint() {
         if !first {
