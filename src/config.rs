@@ -31,6 +31,8 @@ pub struct Config {
     pub keyprotect: Option<crate::keyprotect::KeyProtectConfig>,
     /// Present: this appliance is a cluster node and keeps its store in etcd.
     pub cluster: Option<crate::store::etcd::ClusterConfig>,
+    /// The `[audit]` table (issue 6).
+    pub audit: crate::audit::settings::AuditSettings,
 }
 
 impl Default for Config {
@@ -42,6 +44,7 @@ impl Default for Config {
             root: RootSettings::default(),
             keyprotect: None,
             cluster: None,
+            audit: Default::default(),
         }
     }
 }

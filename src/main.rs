@@ -98,6 +98,11 @@ enum Command {
         #[command(subcommand)]
         command: cli::key::KeyCommand,
     },
+    /// Read and verify the tamper-evident audit log.
+    Audit {
+        #[command(subcommand)]
+        command: cli::audit::AuditCommand,
+    },
 }
 
 #[derive(Args)]
@@ -153,6 +158,11 @@ fn main() -> ExitCode {
         Command::Kmip(args) => kmip(&args),
         Command::Ttlv { command } => cli::ttlv::run(&command),
         Command::Cluster { command } => cli::cluster::run(&command),
+        Command::Audit { command } => match cli::audit::run(&command) {
+            Ok(true) => Ok(()),
+            Ok(false) => return ExitCode::FAILURE,
+            Err(message) => Err(message),
+        },
         Command::Vectors { command } => match cli::vectors::run(&command) {
             Ok(true) => Ok(()),
             // The report on stdout already says which vectors failed.

@@ -5,8 +5,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::ops::AdminError;
+use super::ops::{AdminError, AuditBy, audit_admin};
 use super::registry::{self, Registry, RegistryError};
+use crate::audit::AuditEvent;
 use crate::engine::EngineError;
 use crate::engine::admin::{self as engine_admin, ObjectDetail};
 use crate::kmip::enums::RevocationReasonCode;
@@ -178,6 +179,7 @@ pub fn revoke_key(
     store: &dyn Store,
     uid: &str,
     reason: RevokeReason,
+    by: AuditBy<'_>,
 ) -> Result<KeyView, AdminError> {
     let mut txn = store.write()?;
     let before = key_view(&*txn, uid)?;
@@ -192,14 +194,21 @@ pub fn revoke_key(
             )
         })
     })?;
-    // audit: key_revoked
+    audit_admin(
+        &mut *txn,
+        by,
+        AuditEvent {
+            reason: Some(reason_name(reason)),
+            ..AuditEvent::success("key.revoke", vec![uid.to_string(), before.owner.clone()])
+        },
+    )?;
     let after = key_view(&*txn, uid)?;
     txn.commit()?;
     Ok(after)
 }
 
 /// Destroys `uid`'s material. KMIP refuses to destroy an Active key: it is revoked first.
-pub fn destroy_key(store: &dyn Store, uid: &str) -> Result<KeyView, AdminError> {
+pub fn destroy_key(store: &dyn Store, uid: &str, by: AuditBy<'_>) -> Result<KeyView, AdminError> {
     let mut txn = store.write()?;
     let before = key_view(&*txn, uid)?;
     engine_admin::destroy(&mut *txn, uid, registry::now()).map_err(|e| {
@@ -211,7 +220,11 @@ pub fn destroy_key(store: &dyn Store, uid: &str) -> Result<KeyView, AdminError> 
             )
         })
     })?;
-    // audit: key_destroyed
+    audit_admin(
+        &mut *txn,
+        by,
+        AuditEvent::success("key.destroy", vec![uid.to_string(), before.owner.clone()]),
+    )?;
     let after = key_view(&*txn, uid)?;
     txn.commit()?;
     Ok(after)

@@ -5,11 +5,12 @@ use serde::{Deserialize, Serialize};
 
 use super::credential::KmipCredential;
 use super::keys;
-use super::protocol::{Refusal, Reply, Request};
+use super::protocol::{AuditRecords, Refusal, Reply, Request};
 use super::registry::{self, ClientEntry, Registry, RegistryError};
+use crate::audit::{self, Actor, AuditContext, AuditEvent};
 use crate::engine::EngineError;
 use crate::engine::admin::{ObjectSummary, destroy_owned, owned_objects};
-use crate::store::{Store, StoreError};
+use crate::store::{Store, StoreError, WriteView};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AdminError {
@@ -65,10 +66,39 @@ pub fn check_client(store: &dyn Store, entry: &ClientEntry) -> Result<(), AdminE
 }
 
 pub fn add_client(store: &dyn Store, entry: ClientEntry) -> Result<ClientEntry, AdminError> {
+    add_client_by(store, entry, None)
+}
+
+/// Who performs an admin action and the audit log it goes to; `None` records nothing (tests,
+/// and the offline CLI until it holds the master key).
+pub type AuditBy<'a> = Option<(&'a AuditContext, &'a Actor)>;
+
+/// Appends the audit record of an admin action inside its transaction.
+pub(crate) fn audit_admin(
+    txn: &mut dyn WriteView,
+    by: AuditBy<'_>,
+    event: AuditEvent,
+) -> Result<(), AdminError> {
+    if let Some((ctx, actor)) = by {
+        audit::record(txn, ctx, actor.clone(), event).map_err(StoreError::from)?;
+    }
+    Ok(())
+}
+
+pub fn add_client_by(
+    store: &dyn Store,
+    entry: ClientEntry,
+    by: AuditBy<'_>,
+) -> Result<ClientEntry, AdminError> {
     let mut txn = store.write()?;
     let mut registry = Registry::load(&*txn)?;
     registry.add(entry.clone())?;
     registry.save(&mut *txn)?;
+    audit_admin(
+        &mut *txn,
+        by,
+        AuditEvent::success("client.add", vec![entry.name.clone(), entry.owner.clone()]),
+    )?;
     txn.commit()?;
     Ok(entry)
 }
@@ -106,6 +136,15 @@ pub fn remove_client(
     name: &str,
     destroy_keys: bool,
 ) -> Result<Removed, AdminError> {
+    remove_client_by(store, name, destroy_keys, None)
+}
+
+pub fn remove_client_by(
+    store: &dyn Store,
+    name: &str,
+    destroy_keys: bool,
+    by: AuditBy<'_>,
+) -> Result<Removed, AdminError> {
     let mut txn = store.write()?;
     let mut registry = Registry::load(&*txn)?;
     let entry = registry
@@ -129,6 +168,17 @@ pub fn remove_client(
         0
     };
     registry.save(&mut *txn)?;
+    audit_admin(
+        &mut *txn,
+        by,
+        AuditEvent {
+            reason: Some(format!("destroyed {destroyed_keys} key(s)")),
+            ..AuditEvent::success(
+                "client.remove",
+                vec![entry.name.clone(), entry.owner.clone()],
+            )
+        },
+    )?;
     txn.commit()?;
     Ok(Removed {
         entry,
@@ -141,26 +191,35 @@ pub fn set_credential(
     store: &dyn Store,
     name: &str,
     credential: Option<KmipCredential>,
+    by: AuditBy<'_>,
 ) -> Result<ClientEntry, AdminError> {
     let mut txn = store.write()?;
     let mut registry = Registry::load(&*txn)?;
     let entry = registry
         .get_mut(name)
         .ok_or_else(|| RegistryError::UnknownClient(name.to_string()))?;
+    let operation = if credential.is_some() {
+        "client.credential.set"
+    } else {
+        "client.credential.clear"
+    };
     match credential {
         Some(credential) => {
             entry.kmip_username = Some(credential.username);
             entry.kmip_password_hash = Some(credential.password_hash);
-            // audit: client_credential_set
         }
         None => {
             entry.kmip_username = None;
             entry.kmip_password_hash = None;
-            // audit: client_credential_cleared
         }
     }
     let entry = entry.clone();
     registry.save(&mut *txn)?;
+    audit_admin(
+        &mut *txn,
+        by,
+        AuditEvent::success(operation, vec![entry.name.clone(), entry.owner.clone()]),
+    )?;
     txn.commit()?;
     Ok(entry)
 }
@@ -170,10 +229,18 @@ pub fn set_credential(
 pub const META_SERVER_CERT_FINGERPRINT: &str = "server.cert.fingerprint";
 
 /// Records that the server certificate was renewed (the files are already in place).
-pub fn record_server_cert(store: &dyn Store, fingerprint: &str) -> Result<(), AdminError> {
+pub fn record_server_cert(
+    store: &dyn Store,
+    fingerprint: &str,
+    by: AuditBy<'_>,
+) -> Result<(), AdminError> {
     let mut txn = store.write()?;
     txn.put_meta(META_SERVER_CERT_FINGERPRINT, fingerprint.as_bytes())?;
-    // audit: server_cert_renewed
+    audit_admin(
+        &mut *txn,
+        by,
+        AuditEvent::success("server.cert.renew", vec![fingerprint.to_string()]),
+    )?;
     txn.commit()?;
     Ok(())
 }
@@ -221,13 +288,22 @@ pub fn error_reply(error: AdminError) -> Reply {
 /// Runs one admin request on `store`: what the admin socket does in a running server, and
 /// what the CLI does itself when the server is stopped.
 pub fn execute(store: &dyn Store, request: Request) -> Result<Reply, AdminError> {
+    execute_by(store, request, None)
+}
+
+/// [`execute`], recording admin actions in the audit log as `by`.
+pub fn execute_by(
+    store: &dyn Store,
+    request: Request,
+    by: AuditBy<'_>,
+) -> Result<Reply, AdminError> {
     Ok(match request {
         Request::CheckClient { entry } => {
             check_client(store, &entry)?;
             Reply::Done
         }
         Request::AddClient { entry } => Reply::Added {
-            entry: add_client(store, entry)?,
+            entry: add_client_by(store, entry, by)?,
         },
         Request::ListClients => Reply::Clients {
             clients: list_clients(store)?,
@@ -236,7 +312,7 @@ pub fn execute(store: &dyn Store, request: Request) -> Result<Reply, AdminError>
             client: show_client(store, &name)?,
         },
         Request::RemoveClient { name, destroy_keys } => Reply::Removed {
-            removed: remove_client(store, &name, destroy_keys)?,
+            removed: remove_client_by(store, &name, destroy_keys, by)?,
         },
         Request::ListKeys { filter } => Reply::Keys {
             keys: keys::list_keys(store, &filter)?,
@@ -245,17 +321,30 @@ pub fn execute(store: &dyn Store, request: Request) -> Result<Reply, AdminError>
             key: keys::show_key(store, &uid)?,
         },
         Request::RevokeKey { uid, reason } => Reply::Key {
-            key: keys::revoke_key(store, &uid, reason)?,
+            key: keys::revoke_key(store, &uid, reason, by)?,
         },
         Request::DestroyKey { uid } => Reply::Key {
-            key: keys::destroy_key(store, &uid)?,
+            key: keys::destroy_key(store, &uid, by)?,
         },
         Request::SetCredential { change } => Reply::CredentialSet {
-            entry: set_credential(store, &change.client, change.credential)?,
+            entry: set_credential(store, &change.client, change.credential, by)?,
         },
         Request::ServerCertRenewed { fingerprint } => {
-            record_server_cert(store, &fingerprint)?;
+            record_server_cert(store, &fingerprint, by)?;
             Reply::Done
         }
+        Request::AuditVerify => match by {
+            Some((ctx, _)) => Reply::AuditVerified(
+                crate::audit::verify::verify(&*store.read()?, ctx.key().map_err(StoreError::from)?)
+                    .map_err(StoreError::from)?,
+            ),
+            None => Reply::Error {
+                message: "the audit log is off on this server".into(),
+            },
+        },
+        Request::AuditShow(query) => Reply::AuditRecords(AuditRecords {
+            records: crate::audit::query::select(&*store.read()?, &query.filter, query.limit)
+                .map_err(StoreError::from)?,
+        }),
     })
 }

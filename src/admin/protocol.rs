@@ -12,6 +12,7 @@ use super::credential::CredentialChange;
 use super::keys::{KeyFilter, KeyView, RevokeReason};
 use super::ops::{ClientView, Removed};
 use super::registry::ClientEntry;
+use crate::audit::verify::Verification;
 
 pub const PROTOCOL_VERSION: u32 = 1;
 /// File name of the socket in the data directory.
@@ -33,6 +34,8 @@ pub enum Request {
     DestroyKey { uid: String },
     SetCredential { change: CredentialChange },
     ServerCertRenewed { fingerprint: String },
+    AuditVerify,
+    AuditShow(AuditQuery),
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -48,6 +51,20 @@ pub enum Reply {
     Key { key: KeyView },
     Refused { kind: Refusal, message: String },
     CredentialSet { entry: ClientEntry },
+    AuditVerified(Verification),
+    AuditRecords(AuditRecords),
+}
+
+/// `keyward audit show/export`: the records matching `filter`, oldest first, at most `limit`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AuditQuery {
+    pub filter: crate::audit::query::Filter,
+    pub limit: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AuditRecords {
+    pub records: Vec<crate::audit::StoredRecord>,
 }
 
 /// Why a request was refused (`Reply::Refused`), for the CLI's exit code. The other new

@@ -102,6 +102,72 @@ impl ParsedRequest {
     }
 }
 
+/// What one batch item did, for the audit log: never payload contents beyond object UIDs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ItemOutcome {
+    /// Raw Operation value (0 when the request did not name one).
+    pub operation: u32,
+    /// Unique Identifiers the item named or produced, request's first.
+    pub uids: Vec<String>,
+    pub status: ResultStatus,
+    pub reason: Option<ResultReason>,
+}
+
+impl ParsedRequest {
+    /// The client that sent the request.
+    pub fn client(&self) -> &ClientIdentity {
+        &self.client
+    }
+}
+
+/// Text UIDs directly under a payload (Unique Identifier and the key-pair variants).
+fn request_uids(payload: &Item) -> Vec<String> {
+    let mut uids = Vec::new();
+    if let Value::Structure(children) = &payload.value {
+        collect_uids(children, &mut uids);
+    }
+    uids
+}
+
+fn collect_uids(children: &[Item], uids: &mut Vec<String>) {
+    use crate::kmip::tag;
+    for child in children {
+        let is_uid = matches!(
+            child.tag,
+            tag::UNIQUE_IDENTIFIER
+                | tag::PRIVATE_KEY_UNIQUE_IDENTIFIER
+                | tag::PUBLIC_KEY_UNIQUE_IDENTIFIER
+                | tag::REPLACED_UNIQUE_IDENTIFIER
+        );
+        if let (true, Value::TextString(uid)) = (is_uid, &child.value)
+            && !uids.contains(uid)
+        {
+            uids.push(uid.clone());
+        }
+    }
+}
+
+fn outcomes(request: &ParsedRequest, items: &[ResponseBatchItem]) -> Vec<ItemOutcome> {
+    request
+        .message
+        .items
+        .iter()
+        .zip(items)
+        .map(|(asked, answered)| {
+            let mut uids = request_uids(&asked.payload);
+            if let Some(payload) = &answered.payload {
+                collect_uids(payload, &mut uids);
+            }
+            ItemOutcome {
+                operation: asked.operation,
+                uids,
+                status: answered.status,
+                reason: answered.reason,
+            }
+        })
+        .collect()
+}
+
 /// What [`Engine::prepare`] decided.
 pub enum Prepared {
     /// Answer at once with these bytes (e.g. Invalid Message); nothing to execute.
@@ -233,22 +299,59 @@ impl Engine {
         request: &ParsedRequest,
         txn: &mut dyn WriteView,
     ) -> Result<Vec<u8>, StoreError> {
-        let (encoded, staged) = {
+        self.execute_write_outcomes(request, txn)
+            .map(|(encoded, _)| encoded)
+    }
+
+    /// [`Engine::execute_write`], also saying what each batch item did (for the audit log).
+    pub fn execute_write_outcomes(
+        &self,
+        request: &ParsedRequest,
+        txn: &mut dyn WriteView,
+    ) -> Result<(Vec<u8>, Vec<ItemOutcome>), StoreError> {
+        let (encoded, staged, outcomes) = {
             let (mut items, overlay) = self.run(request, &*txn);
+            let outcomes = outcomes(request, &items);
             let encoded = self.encode_within_limit(request, &items);
             scrub_items(&mut items);
-            (encoded, overlay.into_staged())
+            (encoded, overlay.into_staged(), outcomes)
         };
         // A response the client cannot take is an error, and its writes must not happen.
         let Some(encoded) = encoded else {
-            return Ok(self.response_too_large(request));
+            let outcomes = request
+                .message
+                .items
+                .iter()
+                .map(|item| ItemOutcome {
+                    operation: item.operation,
+                    uids: request_uids(&item.payload),
+                    status: ResultStatus::OperationFailed,
+                    reason: Some(ResultReason::ResponseTooLarge),
+                })
+                .collect();
+            return Ok((self.response_too_large(request), outcomes));
         };
         for object in staged {
             txn.put(&object).inspect_err(|e| {
                 log::error!("store write of {} failed: {e}", object.uid);
             })?;
         }
-        Ok(encoded)
+        Ok((encoded, outcomes))
+    }
+
+    /// Outcomes of [`Engine::failure_response`]: every item failed with General Failure.
+    pub fn failure_outcomes(&self, request: &ParsedRequest) -> Vec<ItemOutcome> {
+        request
+            .message
+            .items
+            .iter()
+            .map(|item| ItemOutcome {
+                operation: item.operation,
+                uids: request_uids(&item.payload),
+                status: ResultStatus::OperationFailed,
+                reason: Some(ResultReason::GeneralFailure),
+            })
+            .collect()
     }
 
     /// The response for `request` when its transaction could not be committed: every batch

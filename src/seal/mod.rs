@@ -68,6 +68,18 @@ impl MasterKey {
     pub fn unseal(&self, aad: &[u8], sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>, SealError> {
         envelope::open(&self.key, aad, sealed)
     }
+
+    /// A key for another purpose, bound to `label`: HMAC-SHA256(master key, label), i.e. one
+    /// HKDF-Expand block with the master key as PRK. Knowing it reveals nothing of the master key.
+    pub fn derive(&self, label: &[u8]) -> Zeroizing<[u8; 32]> {
+        use hmac::{Hmac, Mac};
+        let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(&self.key[..])
+            .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+        mac.update(label);
+        let mut out = Zeroizing::new([0u8; 32]);
+        out.copy_from_slice(&mac.finalize().into_bytes());
+        out
+    }
 }
 
 /// Meta key of the master key as wrapped by the root key provider.

@@ -180,7 +180,9 @@ fn execute(request: Request, services: &Services, uid: u32) -> (Reply, Effects) 
         )),
         _ => None,
     };
-    let reply = match ops::execute(services.store.as_ref(), request) {
+    let actor = crate::audit::user_actor(uid);
+    let by = services.audit.as_deref().map(|ctx| (ctx, &actor));
+    let reply = match ops::execute_by(services.store.as_ref(), request, by) {
         Ok(reply) => reply,
         Err(e) => return (ops::error_reply(e), Effects::default()),
     };

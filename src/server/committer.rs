@@ -11,17 +11,23 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::thread::JoinHandle;
+use std::time::Instant;
 
 use mio::{Token, Waker};
 
 use super::Services;
-use crate::engine::{Engine, ParsedRequest};
+use crate::audit::{self, Actor, AuditContext, AuditEvent, Outcome};
+use crate::engine::{Engine, ItemOutcome, ParsedRequest};
+use crate::kmip::enums::ResultStatus;
+use crate::kmip::{names, tag};
 use crate::store::StoreError;
 
 pub(super) struct WriteJob {
     pub token: Token,
     pub conn_id: u64,
     pub request: ParsedRequest,
+    /// The client's address, for the audit record.
+    pub peer: std::net::SocketAddr,
 }
 
 pub(super) struct WriteDone {
@@ -59,9 +65,16 @@ fn run(
     done: &Sender<WriteDone>,
     waker: &Waker,
 ) {
+    let mut head_logged = Instant::now();
     while let Ok(mut group) = jobs.recv() {
         while let Ok(more) = jobs.try_recv() {
             group.extend(more);
+        }
+        if let Some(audit) = &services.audit
+            && head_logged.elapsed() >= audit.head_log_interval
+        {
+            log_head(services);
+            head_logged = Instant::now();
         }
         let results = commit_group(services, &group);
         for (job, response) in group.into_iter().zip(results) {
@@ -102,7 +115,10 @@ fn commit_group(services: &Services, group: &[WriteJob]) -> Vec<Option<Vec<u8>>>
     for attempt in 0..=CONFLICT_RETRIES {
         match try_commit_group(services, group) {
             Ok(responses) => return responses,
-            Err(GroupFailure::Failed) => return failures(engine, group),
+            Err(GroupFailure::Failed) => {
+                audit_failures(services, group);
+                return failures(engine, group);
+            }
             Err(GroupFailure::Unavailable) => return degraded(services, group),
             Err(GroupFailure::Conflict) if attempt < CONFLICT_RETRIES => {
                 log::debug!(
@@ -119,6 +135,7 @@ fn commit_group(services: &Services, group: &[WriteJob]) -> Vec<Option<Vec<u8>>>
          answered with a failure",
         group.len()
     );
+    audit_failures(services, group);
     failures(engine, group)
 }
 
@@ -162,7 +179,13 @@ fn try_commit_group(
     let mut responses = Vec::with_capacity(group.len());
     for job in group {
         match catch_unwind(AssertUnwindSafe(|| {
-            engine.execute_write(&job.request, txn.as_mut())
+            let (response, outcomes) = engine.execute_write_outcomes(&job.request, txn.as_mut())?;
+            if let Some(audit) = &services.audit {
+                // Reads come through here too: their record commits before they are answered.
+                // Only the attempt that commits leaves records (a conflicting one is dropped).
+                audit_outcomes(txn.as_mut(), audit, job, &outcomes)?;
+            }
+            Ok::<_, StoreError>(response)
         })) {
             Ok(Ok(response)) => responses.push(Some(response)),
             Ok(Err(e)) => {
@@ -227,6 +250,80 @@ fn degraded(services: &Services, group: &[WriteJob]) -> Vec<Option<Vec<u8>>> {
         log::warn!("refused {refused} change request(s): the cluster has no quorum (degraded)");
     }
     responses
+}
+
+fn failures(engine: &Engine, group: &[WriteJob]) -> Vec<Option<Vec<u8>>> {
+    group
+        .iter()
+        .map(|job| catch_unwind(AssertUnwindSafe(|| engine.failure_response(&job.request))).ok())
+        .collect()
+}
+
+/// Writes the audit chain head to the system log, so a truncated log can be detected later by
+/// comparing with a copy of these lines kept elsewhere.
+pub(super) fn log_head(services: &Services) {
+    if services.audit.is_none() {
+        return;
+    }
+    match services.store.read().map(|view| audit::head(view.as_ref())) {
+        Ok(Ok(Some((seq, mac)))) => {
+            log::info!(target: "keyward::audit", "audit chain head: seq {seq} mac {mac}")
+        }
+        Ok(Ok(None)) => log::info!(target: "keyward::audit", "audit chain head: empty log"),
+        Ok(Err(e)) => log::error!("cannot read the audit chain head: {e}"),
+        Err(e) => log::error!("cannot read the audit chain head: {e}"),
+    }
+}
+
+/// One audit record per executed batch item, in the request's transaction.
+fn audit_outcomes(
+    txn: &mut dyn crate::store::WriteView,
+    audit: &AuditContext,
+    job: &WriteJob,
+    outcomes: &[ItemOutcome],
+) -> Result<(), crate::store::StoreError> {
+    let client = job.request.client();
+    for outcome in outcomes {
+        let actor = Actor::Client {
+            owner: client.owner.clone(),
+            fingerprint: hex::encode(client.fingerprint),
+            peer: job.peer.to_string(),
+        };
+        audit::record(txn, audit, actor, item_event(outcome))?;
+    }
+    Ok(())
+}
+
+fn item_event(outcome: &ItemOutcome) -> AuditEvent {
+    let operation = names::enum_name(tag::OPERATION, outcome.operation)
+        .map(str::to_string)
+        .unwrap_or_else(|| format!("{:#x}", outcome.operation));
+    AuditEvent {
+        operation,
+        uids: outcome.uids.clone(),
+        outcome: match outcome.status {
+            ResultStatus::Success => Outcome::Success,
+            ResultStatus::OperationUndone => Outcome::Undone,
+            _ => Outcome::Failure,
+        },
+        reason: outcome.reason.map(|r| format!("{r:?}")),
+    }
+}
+
+/// Records the failures of a group that could not commit, in a transaction of their own, so a
+/// failed attempt leaves a trace (best effort: the store may be what failed).
+fn audit_failures(services: &Services, group: &[WriteJob]) {
+    let Some(audit) = &services.audit else { return };
+    let result = services.store.write().and_then(|mut txn| {
+        for job in group {
+            let outcomes = services.engine.failure_outcomes(&job.request);
+            audit_outcomes(txn.as_mut(), audit, job, &outcomes)?;
+        }
+        txn.commit()
+    });
+    if let Err(e) = result {
+        log::error!("cannot record the failed group in the audit log either: {e}");
+    }
 }
 
 fn failures(engine: &Engine, group: &[WriteJob]) -> Vec<Option<Vec<u8>>> {

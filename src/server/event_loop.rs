@@ -131,6 +131,8 @@ impl Server {
         state.jobs = None;
         if committer.thread.join().is_err() {
             log::error!("the committer thread panicked");
+        } else {
+            committer::log_head(&state.services);
         }
         result
     }
@@ -485,7 +487,9 @@ impl LoopState {
                     });
                     let response = match prepared {
                         Ok(Prepared::Respond(bytes)) => Some(bytes),
-                        Ok(Prepared::Read(request)) => {
+                        // With the audit log on, reads go through the committer too: their
+                        // record must commit before the response is released.
+                        Ok(Prepared::Read(request)) if services.audit.is_none() => {
                             let response = run_read(services, &request);
                             if response.is_none() {
                                 conn.queue.clear();
@@ -493,11 +497,12 @@ impl LoopState {
                             }
                             response
                         }
-                        Ok(Prepared::Write(request)) => {
+                        Ok(Prepared::Write(request) | Prepared::Read(request)) => {
                             self.group.push(WriteJob {
                                 token,
                                 conn_id: conn.id,
                                 request,
+                                peer: conn.peer,
                             });
                             conn.awaiting_commit = true;
                             None

@@ -101,6 +101,9 @@ pub struct Services {
     pub tls: Arc<rustls::ServerConfig>,
     /// The client registry as the handshake sees it; replace its contents to apply a change.
     pub trust: identity::SharedTrust,
+    /// The audit log's chain key and settings; `None` only in benchmark runs with
+    /// `audit.enabled = false`.
+    pub audit: Option<Arc<crate::audit::AuditContext>>,
 }
 
 /// Asks a running server to stop gracefully, from any thread (tests, an admin socket later).

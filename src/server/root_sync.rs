@@ -2,6 +2,7 @@
 //! master key slot directly (the slot is thread-safe, so the event loop need not be woken) and
 //! refresh `status.json` (after every poll, so its last-success time stays current).
 
+use crate::audit::{Actor, AuditContext, AuditEvent};
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 use std::time::SystemTime;
@@ -71,12 +72,20 @@ impl RootSync {
         let settings = SyncSettings::from_config(keyprotect_config(&appliance.config)?);
         let sealed = appliance.sealed_at_start.clone().map(SealReason::AtStartup);
         let sink_status = status.clone();
+        let audit_sink = appliance
+            .config
+            .audit
+            .enabled
+            .then(|| (Arc::clone(&appliance.store), Arc::clone(&appliance.audit)));
         let handle = sync::spawn(
             Arc::clone(root),
             Arc::clone(&appliance.store),
             settings,
             sealed,
             move |event| {
+                if let Some((store, audit)) = &audit_sink {
+                    audit_event(store.as_ref(), audit, &event);
+                }
                 apply(&sink_status.gate, event);
                 sink_status.write(true);
             },
@@ -102,6 +111,29 @@ impl RootSync {
             handle.shutdown();
         }
         self.status.write(false);
+    }
+}
+
+/// Records a root-key event. A seal or unseal changes no stored state, so it gets a transaction
+/// of its own; the rewrap was committed by the sync thread just before this event.
+fn audit_event(store: &dyn crate::store::Store, audit: &AuditContext, event: &SyncEvent) {
+    let event = match event {
+        SyncEvent::Sealed(reason) => {
+            AuditEvent::failure("root.seal", vec!["keyprotect".into()], reason.to_string())
+        }
+        SyncEvent::Unsealed(_) => AuditEvent::success("root.unseal", vec!["keyprotect".into()]),
+        SyncEvent::Rewrapped { key_version } => AuditEvent {
+            reason: Some(format!("root key version {key_version}")),
+            ..AuditEvent::success("root.rewrap", vec!["keyprotect".into()])
+        },
+        _ => return,
+    };
+    let result = store.write().and_then(|mut txn| {
+        crate::audit::record(txn.as_mut(), audit, Actor::System, event)?;
+        txn.commit()
+    });
+    if let Err(e) = result {
+        log::error!("cannot write the audit record of a root key event: {e}");
     }
 }
 

@@ -12,6 +12,7 @@ use super::cluster_trust;
 use super::identity::{ClientTrust, SharedTrust};
 use super::tls::TlsMaterial;
 use super::{ServerError, ServerOptions, Services};
+use crate::audit::{self, Actor, AuditContext, AuditEvent};
 use crate::config::{Config, RootProvider};
 use crate::engine::{Engine, EngineConfig, KeyGate};
 use crate::keyprotect::{self, KeyProtectConfig, KeyProtectRoot};
@@ -40,6 +41,8 @@ pub struct Appliance {
     pub keyprotect: Option<Arc<KeyProtectRoot>>,
     /// Why the appliance started sealed (Key Protect refused or could not be reached).
     pub sealed_at_start: Option<String>,
+    /// The audit log's chain key (derived from the master key once it is held).
+    pub audit: Arc<AuditContext>,
 }
 
 impl Appliance {
@@ -103,7 +106,22 @@ impl Appliance {
             ..EngineConfig::default()
         };
         let engine = Arc::new(Engine::with_gate(engine_config, Arc::new(gate)));
+        let mut audit = AuditContext::from_gate(engine.gate().clone());
+        audit.head_log_interval = config.audit.head_log_interval();
+        let audit = Arc::new(audit);
+        if sealed_at_start.is_none() && audit_enabled(&config) {
+            let event = AuditEvent::success(
+                "root.unwrap",
+                vec![format!("{:?}", config.root.provider).to_lowercase()],
+            );
+            // A log that cannot be appended to fails every operation later; here, opening
+            // must still work so `keyward audit verify` can say where it is broken.
+            if let Err(e) = record_start(&store, &audit, event, config.audit.retain_days) {
+                log::error!("cannot write the audit record of the master key unwrap: {e}");
+            }
+        }
         Ok(Appliance {
+            audit,
             config,
             pki,
             engine,
@@ -140,6 +158,7 @@ impl Appliance {
             store: self.store.clone(),
             tls: super::tls::server_config(&self.tls_material(trust.clone())?)?,
             trust,
+            audit: audit_enabled(&self.config).then(|| self.audit.clone()),
         })
     }
 }
@@ -147,6 +166,32 @@ impl Appliance {
 /// Whether the server certificate exists (it is removed when the CA under it changed).
 fn pki_matches_ca(data_dir: &Path) -> bool {
     data_dir.join(pki::SERVER_CERT_FILE).is_file() && data_dir.join(pki::SERVER_KEY_FILE).is_file()
+}
+
+/// The audit log lives in the local redb store. A cluster node keeps its store in etcd, and a
+/// per-node audit chain beside it is not built yet, so a cluster node runs without one (its
+/// log says so at start-up).
+fn audit_enabled(config: &Config) -> bool {
+    config.audit.enabled && config.cluster.is_none()
+}
+
+fn record_start(
+    store: &dyn Store,
+    audit: &AuditContext,
+    event: AuditEvent,
+    retain_days: Option<u32>,
+) -> Result<(), ServerError> {
+    let mut txn = store.write()?;
+    audit::record(txn.as_mut(), audit, Actor::System, event)
+        .map_err(crate::store::StoreError::from)?;
+    let key = audit.key().map_err(crate::store::StoreError::from)?;
+    let pruned = audit::prune::apply_retention(txn.as_mut(), key, retain_days)
+        .map_err(crate::store::StoreError::from)?;
+    txn.commit()?;
+    if pruned > 0 {
+        log::info!(target: "keyward::audit", "audit log: pruned {pruned} record(s) past retain_days");
+    }
+    Ok(())
 }
 
 /// The appliance id from the store, made (and committed) on first run.

@@ -12,6 +12,7 @@ pub struct MemoryState {
     /// (owner, term) → uids carrying it.
     terms: BTreeMap<(String, IndexTerm), BTreeSet<String>>,
     meta: BTreeMap<String, Vec<u8>>,
+    audit: BTreeMap<u64, Vec<u8>>,
 }
 
 impl MemoryState {
@@ -65,6 +66,19 @@ impl ReadView for MemoryState {
     fn get_meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         Ok(self.meta.get(key).cloned())
     }
+
+    fn audit_last(&self) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
+        Ok(self.audit.last_key_value().map(|(k, v)| (*k, v.clone())))
+    }
+
+    fn audit_range(&self, from: u64, limit: usize) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
+        Ok(self
+            .audit
+            .range(from..)
+            .take(limit)
+            .map(|(k, v)| (*k, v.clone()))
+            .collect())
+    }
 }
 
 impl WriteView for MemoryState {
@@ -76,6 +90,18 @@ impl WriteView for MemoryState {
     fn put_meta(&mut self, key: &str, value: &[u8]) -> Result<(), StoreError> {
         self.meta.insert(key.to_string(), value.to_vec());
         Ok(())
+    }
+
+    fn audit_put(&mut self, seq: u64, record: &[u8]) -> Result<(), StoreError> {
+        self.audit.insert(seq, record.to_vec());
+        Ok(())
+    }
+
+    fn audit_delete_before(&mut self, seq: u64) -> Result<u64, StoreError> {
+        let kept = self.audit.split_off(&seq);
+        let removed = self.audit.len() as u64;
+        self.audit = kept;
+        Ok(removed)
     }
 }
 
@@ -125,6 +151,12 @@ impl ReadView for MemoryTxn<'_> {
     fn get_meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         self.working.get_meta(key)
     }
+    fn audit_last(&self) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
+        self.working.audit_last()
+    }
+    fn audit_range(&self, from: u64, limit: usize) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
+        self.working.audit_range(from, limit)
+    }
 }
 
 impl WriteView for MemoryTxn<'_> {
@@ -133,6 +165,12 @@ impl WriteView for MemoryTxn<'_> {
     }
     fn put_meta(&mut self, key: &str, value: &[u8]) -> Result<(), StoreError> {
         self.working.put_meta(key, value)
+    }
+    fn audit_put(&mut self, seq: u64, record: &[u8]) -> Result<(), StoreError> {
+        self.working.audit_put(seq, record)
+    }
+    fn audit_delete_before(&mut self, seq: u64) -> Result<u64, StoreError> {
+        self.working.audit_delete_before(seq)
     }
 }
 

@@ -71,6 +71,10 @@ pub trait ReadView {
     /// UIDs owned by `owner`, in ascending UID order; with a term, only objects carrying it.
     fn find(&self, owner: &str, term: Option<&IndexTerm>) -> Result<Vec<String>, StoreError>;
     fn get_meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    /// The audit record with the highest sequence number (encoded by `crate::audit`).
+    fn audit_last(&self) -> Result<Option<(u64, Vec<u8>)>, StoreError>;
+    /// Up to `limit` audit records with sequence numbers `>= from`, ascending.
+    fn audit_range(&self, from: u64, limit: usize) -> Result<Vec<(u64, Vec<u8>)>, StoreError>;
 }
 
 /// Reads and writes inside one write transaction; reads see the transaction's own writes.
@@ -78,6 +82,10 @@ pub trait WriteView: ReadView {
     /// Inserts or replaces the record for `object.uid`, replacing its index terms.
     fn put(&mut self, object: &StoredObject) -> Result<(), StoreError>;
     fn put_meta(&mut self, key: &str, value: &[u8]) -> Result<(), StoreError>;
+    /// Inserts or replaces the audit record `seq`.
+    fn audit_put(&mut self, seq: u64, record: &[u8]) -> Result<(), StoreError>;
+    /// Removes every audit record with a sequence number below `seq`; returns how many.
+    fn audit_delete_before(&mut self, seq: u64) -> Result<u64, StoreError>;
 }
 
 /// A write transaction: dropped without `commit`, nothing it wrote survives.

@@ -35,6 +35,8 @@ const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 const OBJECTS: TableDefinition<&str, &[u8]> = TableDefinition::new("objects");
 const OWNER_INDEX: TableDefinition<&[u8], ()> = TableDefinition::new("owner_index");
 const TERM_INDEX: TableDefinition<&[u8], ()> = TableDefinition::new("term_index");
+/// The audit log: sequence number → record encoded by `crate::audit` (see `docs/audit.md`).
+pub const AUDIT: TableDefinition<u64, &[u8]> = TableDefinition::new("audit");
 
 /// Maps any redb error into the store's error, saying what we were doing.
 fn redb_error(context: &str, err: impl Into<::redb::Error>) -> StoreError {
@@ -175,6 +177,8 @@ impl RedbStore {
                 .map_err(|err| redb_error(&context, err))?;
             txn.open_table(TERM_INDEX)
                 .map_err(|err| redb_error(&context, err))?;
+            txn.open_table(AUDIT)
+                .map_err(|err| redb_error(&context, err))?;
             let mut meta = txn
                 .open_table(META)
                 .map_err(|err| redb_error(&context, err))?;
@@ -276,12 +280,40 @@ fn scan_uids<T: ReadableTable<&'static [u8], ()>>(
     Ok(uids)
 }
 
+fn audit_last<T: ReadableTable<u64, &'static [u8]>>(
+    audit: &T,
+) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
+    let last = audit
+        .last()
+        .map_err(|err| redb_error("reading the last audit record", err))?;
+    Ok(last.map(|(k, v)| (k.value(), v.value().to_vec())))
+}
+
+fn audit_range<T: ReadableTable<u64, &'static [u8]>>(
+    audit: &T,
+    from: u64,
+    limit: usize,
+) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
+    let context = "reading audit records";
+    let range = audit
+        .range(from..)
+        .map_err(|err| redb_error(context, err))?;
+    let mut out = Vec::new();
+    for entry in range.take(limit) {
+        let (k, v) = entry.map_err(|err| redb_error(context, err))?;
+        out.push((k.value(), v.value().to_vec()));
+    }
+    Ok(out)
+}
+
 /// One read transaction: a consistent MVCC snapshot that never waits for a writer.
 struct RedbReadView {
     meta: ReadOnlyTable<&'static str, &'static [u8]>,
     objects: ReadOnlyTable<&'static str, &'static [u8]>,
     owner_index: ReadOnlyTable<&'static [u8], ()>,
     term_index: ReadOnlyTable<&'static [u8], ()>,
+    /// `None` in a file written before the audit table existed: an empty log.
+    audit: Option<ReadOnlyTable<u64, &'static [u8]>>,
 }
 
 impl ReadView for RedbReadView {
@@ -298,6 +330,20 @@ impl ReadView for RedbReadView {
 
     fn get_meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         meta_get(&self.meta, key)
+    }
+
+    fn audit_last(&self) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
+        match &self.audit {
+            Some(audit) => audit_last(audit),
+            None => Ok(None),
+        }
+    }
+
+    fn audit_range(&self, from: u64, limit: usize) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
+        match &self.audit {
+            Some(audit) => audit_range(audit, from, limit),
+            None => Ok(Vec::new()),
+        }
     }
 }
 
@@ -335,6 +381,14 @@ impl ReadView for RedbWriteTxn {
 
     fn get_meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         meta_get(&self.open(META)?, key)
+    }
+
+    fn audit_last(&self) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
+        audit_last(&self.open(AUDIT)?)
+    }
+
+    fn audit_range(&self, from: u64, limit: usize) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
+        audit_range(&self.open(AUDIT)?, from, limit)
     }
 }
 
@@ -380,6 +434,27 @@ impl WriteView for RedbWriteTxn {
             .map_err(|err| redb_error(&format!("writing meta key {key}"), err))?;
         Ok(())
     }
+
+    fn audit_put(&mut self, seq: u64, record: &[u8]) -> Result<(), StoreError> {
+        self.open(AUDIT)?
+            .insert(seq, record)
+            .map_err(|err| redb_error(&format!("writing audit record {seq}"), err))?;
+        Ok(())
+    }
+
+    fn audit_delete_before(&mut self, seq: u64) -> Result<u64, StoreError> {
+        let context = "pruning audit records";
+        let mut audit = self.open(AUDIT)?;
+        let doomed = audit
+            .extract_from_if(..seq, |_, _| true)
+            .map_err(|err| redb_error(context, err))?;
+        let mut removed = 0;
+        for entry in doomed {
+            entry.map_err(|err| redb_error(context, err))?;
+            removed += 1;
+        }
+        Ok(removed)
+    }
 }
 
 impl WriteTxn for RedbWriteTxn {
@@ -410,6 +485,11 @@ impl Store for RedbStore {
             term_index: txn
                 .open_table(TERM_INDEX)
                 .map_err(|err| redb_error(context, err))?,
+            audit: match txn.open_table(AUDIT) {
+                Ok(table) => Some(table),
+                Err(TableError::TableDoesNotExist(_)) => None,
+                Err(err) => return Err(redb_error(context, err)),
+            },
         };
         Ok(Box::new(view))
     }

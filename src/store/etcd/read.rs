@@ -96,4 +96,14 @@ impl ReadView for PinnedView<'_> {
     fn get_meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         self.key(&self.keys.meta(key))
     }
+
+    // The audit chain is per node and kept in local redb, not in etcd (see docs/cluster.md):
+    // a cluster node runs without one, so the shared store holds no audit records.
+    fn audit_last(&self) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
+        Ok(None)
+    }
+
+    fn audit_range(&self, _from: u64, _limit: usize) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
+        Ok(Vec::new())
+    }
 }

@@ -86,6 +86,16 @@ impl ReadView for EtcdTxn<'_> {
     fn get_meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         self.read_key(self.view.keys.meta(key))
     }
+
+    // The audit chain is per node and kept in local redb, not in etcd (see docs/cluster.md):
+    // a cluster node runs without one, so the shared store holds no audit records.
+    fn audit_last(&self) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
+        Ok(None)
+    }
+
+    fn audit_range(&self, _from: u64, _limit: usize) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
+        Ok(Vec::new())
+    }
 }
 
 impl WriteView for EtcdTxn<'_> {
@@ -122,6 +132,14 @@ impl WriteView for EtcdTxn<'_> {
         let key = self.view.keys.meta(key);
         self.set(key, value.to_vec());
         Ok(())
+    }
+
+    fn audit_put(&mut self, _seq: u64, _record: &[u8]) -> Result<(), StoreError> {
+        Err(StoreError::Io(super::NO_AUDIT.into()))
+    }
+
+    fn audit_delete_before(&mut self, _seq: u64) -> Result<u64, StoreError> {
+        Err(StoreError::Io(super::NO_AUDIT.into()))
     }
 }
 

@@ -1,0 +1,217 @@
+//! The tamper-evident audit log (issue 6; format and chain in `docs/audit.md`).
+//!
+//! Every KMIP operation, admin action and root-key event appends one record to the `audit`
+//! table in the same store write transaction as the change it records, so a change without its
+//! record can never be committed. Records are chained with HMAC-SHA256 under a key derived
+//! from the master key ([`chain`]); [`verify`] walks the chain.
+
+pub mod chain;
+pub mod prune;
+pub mod query;
+pub mod record;
+pub mod settings;
+pub mod time;
+pub mod verify;
+
+use std::sync::{Arc, OnceLock};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+pub use chain::ChainKey;
+pub use record::{Actor, AuditEvent, AuditRecord, Outcome, StoredRecord};
+pub use time::{format_time, parse_time};
+
+use crate::engine::KeyGate;
+use crate::seal::MasterKey;
+use crate::store::{StoreError, WriteView};
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuditError {
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+    #[error("the audit chain key is unavailable: {0}")]
+    NoKey(String),
+    #[error("the audit log is corrupt: {0}")]
+    Corrupt(String),
+}
+
+impl From<AuditError> for StoreError {
+    /// The committer treats a failed audit write like a failed store write: nothing commits.
+    fn from(e: AuditError) -> StoreError {
+        match e {
+            AuditError::Store(e) => e,
+            other => StoreError::Io(format!("writing the audit record: {other}")),
+        }
+    }
+}
+
+/// Where the chain key comes from: derived once from the master key, as soon as one is held.
+/// Kept while the appliance is sealed, so the log keeps recording (it cannot decrypt keys).
+pub struct AuditContext {
+    gate: Option<Arc<KeyGate>>,
+    key: OnceLock<ChainKey>,
+    /// How often a running server logs the chain head.
+    pub head_log_interval: std::time::Duration,
+}
+
+impl AuditContext {
+    /// For a running server: the key is derived from the gate's master key on first use.
+    pub fn from_gate(gate: Arc<KeyGate>) -> AuditContext {
+        let context = AuditContext {
+            gate: Some(gate),
+            key: OnceLock::new(),
+            head_log_interval: settings::AuditSettings::default().head_log_interval(),
+        };
+        // Derive now if unsealed, so a later seal does not stop the log.
+        let _ = context.key();
+        context
+    }
+
+    /// For offline tools holding the master key.
+    pub fn from_master(master: &MasterKey) -> AuditContext {
+        let key = OnceLock::new();
+        let _ = key.set(ChainKey::derive(master));
+        AuditContext {
+            gate: None,
+            key,
+            head_log_interval: settings::AuditSettings::default().head_log_interval(),
+        }
+    }
+
+    pub fn key(&self) -> Result<&ChainKey, AuditError> {
+        if let Some(key) = self.key.get() {
+            return Ok(key);
+        }
+        let gate = self
+            .gate
+            .as_ref()
+            .ok_or_else(|| AuditError::NoKey("no master key".into()))?;
+        let master = gate.current().map_err(AuditError::NoKey)?;
+        Ok(self.key.get_or_init(|| ChainKey::derive(&master)))
+    }
+}
+
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// Appends one record for `event` inside `txn`. If this fails the caller must abandon the
+/// transaction: the change it records must not happen without it.
+pub fn record(
+    txn: &mut dyn WriteView,
+    ctx: &AuditContext,
+    actor: Actor,
+    event: AuditEvent,
+) -> Result<(), AuditError> {
+    // An appliance that started sealed holds no chain key yet; it must still answer Discover
+    // Versions and Query, so their records are stored unMACed ("pending") and chained in
+    // order by the first record written once the key is held.
+    let key = ctx.key().ok();
+    let last = match txn.audit_last()? {
+        None => None,
+        Some((seq, bytes)) => Some((
+            seq,
+            StoredRecord::from_bytes(&bytes).map_err(AuditError::Corrupt)?,
+        )),
+    };
+    let mut prev = chain::GENESIS;
+    let mut seq = 1;
+    if let Some((last_seq, last)) = last {
+        seq = last_seq
+            .checked_add(1)
+            .ok_or_else(|| AuditError::Corrupt("sequence numbers exhausted".into()))?;
+        match (&key, last.mac.is_empty()) {
+            (Some(key), true) => prev = chain_pending(txn, key, last_seq)?,
+            (Some(_), false) => prev = last.chain_value().map_err(AuditError::Corrupt)?,
+            (None, _) => {}
+        }
+    }
+    let record = AuditRecord {
+        seq,
+        time_ms: now_ms(),
+        actor,
+        operation: event.operation,
+        uids: event.uids,
+        outcome: event.outcome,
+        reason: event.reason,
+        chain: None,
+    };
+    let stored = StoredRecord {
+        mac: key
+            .map(|key| hex::encode(key.mac(&prev, &record)))
+            .unwrap_or_default(),
+        record,
+    };
+    txn.audit_put(seq, &stored.to_bytes())?;
+    Ok(())
+}
+
+/// MACs the pending records ending at `last_seq`, oldest first; returns the new chain value.
+fn chain_pending(
+    txn: &mut dyn WriteView,
+    key: &ChainKey,
+    last_seq: u64,
+) -> Result<[u8; 32], AuditError> {
+    let mut first = last_seq;
+    let mut prev = chain::GENESIS;
+    while first > 1 {
+        let Some((_, bytes)) = txn.audit_range(first - 1, 1)?.into_iter().next() else {
+            break;
+        };
+        let before = StoredRecord::from_bytes(&bytes).map_err(AuditError::Corrupt)?;
+        if !before.mac.is_empty() {
+            prev = before.chain_value().map_err(AuditError::Corrupt)?;
+            break;
+        }
+        first -= 1;
+    }
+    for (seq, bytes) in txn.audit_range(first, usize::MAX)? {
+        let mut stored = StoredRecord::from_bytes(&bytes).map_err(AuditError::Corrupt)?;
+        let mac = key.mac(&prev, &stored.record);
+        stored.mac = hex::encode(mac);
+        txn.audit_put(seq, &stored.to_bytes())?;
+        prev = mac;
+    }
+    Ok(prev)
+}
+
+/// The chain head (sequence number and MAC) for the system log.
+pub fn head(view: &dyn crate::store::ReadView) -> Result<Option<(u64, String)>, AuditError> {
+    match view.audit_last()? {
+        None => Ok(None),
+        Some((seq, bytes)) => {
+            let stored = StoredRecord::from_bytes(&bytes).map_err(AuditError::Corrupt)?;
+            Ok(Some((seq, stored.mac)))
+        }
+    }
+}
+
+/// The Unix user running this process (offline CLI).
+pub fn current_user() -> Actor {
+    // SAFETY: getuid has no preconditions and cannot fail.
+    let uid = unsafe { libc::getuid() };
+    user_actor(uid)
+}
+
+/// The actor for Unix user `uid`, named from the password database when possible.
+pub fn user_actor(uid: u32) -> Actor {
+    Actor::User {
+        uid,
+        name: user_name(uid).unwrap_or_else(|| format!("uid {uid}")),
+    }
+}
+
+fn user_name(uid: u32) -> Option<String> {
+    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+    passwd.lines().find_map(|line| {
+        let mut fields = line.split(':');
+        let name = fields.next()?;
+        let id = fields.nth(1)?.parse::<u32>().ok()?;
+        (id == uid).then(|| name.to_string())
+    })
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,134 @@
+//! Walks the chain from the oldest kept record and reports the first one that does not fit.
+
+use serde::{Deserialize, Serialize};
+
+use super::AuditError;
+use super::chain::{ChainKey, GENESIS};
+use super::record::{StoredRecord, decode_mac};
+use crate::store::ReadView;
+
+/// Records read per store call while walking.
+const PAGE: usize = 1024;
+
+/// What a walk found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Verification {
+    /// Records checked (including a leading checkpoint).
+    pub records: u64,
+    pub first_seq: Option<u64>,
+    /// Sequence number and MAC (hex) of the newest record: compare with a logged chain head.
+    pub head_seq: Option<u64>,
+    pub head_mac: Option<String>,
+    /// The first record that does not verify, if any.
+    pub broken: Option<Break>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Break {
+    /// Table key where the chain broke.
+    pub seq: u64,
+    pub problem: String,
+}
+
+impl Verification {
+    pub fn is_intact(&self) -> bool {
+        self.broken.is_none()
+    }
+}
+
+pub fn verify(view: &dyn ReadView, key: &ChainKey) -> Result<Verification, AuditError> {
+    let mut out = Verification {
+        records: 0,
+        first_seq: None,
+        head_seq: None,
+        head_mac: None,
+        broken: None,
+    };
+    let mut prev: Option<(u64, [u8; 32])> = None;
+    let mut from = 0u64;
+    loop {
+        let page = view.audit_range(from, PAGE)?;
+        let Some((last_key, _)) = page.last() else {
+            break;
+        };
+        from = last_key.saturating_add(1);
+        for (key_seq, bytes) in &page {
+            if let Err(problem) = check_one(key, *key_seq, bytes, &mut prev, out.records == 0) {
+                out.broken = Some(Break {
+                    seq: *key_seq,
+                    problem,
+                });
+                return Ok(out);
+            }
+            out.records += 1;
+            out.first_seq.get_or_insert(*key_seq);
+            out.head_seq = Some(*key_seq);
+            out.head_mac = StoredRecord::from_bytes(bytes).ok().map(|r| r.mac);
+        }
+        if *last_key == u64::MAX {
+            break;
+        }
+    }
+    Ok(out)
+}
+
+fn check_one(
+    key: &ChainKey,
+    key_seq: u64,
+    bytes: &[u8],
+    prev: &mut Option<(u64, [u8; 32])>,
+    first: bool,
+) -> Result<(), String> {
+    let stored = StoredRecord::from_bytes(bytes)?;
+    let record = &stored.record;
+    if record.seq != key_seq {
+        return Err(format!(
+            "record stored under sequence {key_seq} says it is {}: records were moved or swapped",
+            record.seq
+        ));
+    }
+    if let Some((prev_seq, _)) = prev
+        && key_seq != *prev_seq + 1
+    {
+        return Err(format!(
+            "records {} to {} are missing: removed",
+            *prev_seq + 1,
+            key_seq - 1
+        ));
+    }
+    if stored.mac.is_empty() {
+        return Err(
+            "not yet MACed: written while the appliance held no master key (sealed since \
+             start); it is chained by the first record written after the unseal"
+                .into(),
+        );
+    }
+    let mac = decode_mac(&stored.mac)?;
+    if record.is_checkpoint() {
+        if !first {
+            return Err("a checkpoint in the middle of the chain: inserted".into());
+        }
+        if key.checkpoint_mac(record) != mac {
+            return Err("checkpoint MAC does not match: changed or forged".into());
+        }
+    } else {
+        let expected_prev = match prev {
+            Some((_, value)) => *value,
+            None if key_seq == 1 => GENESIS,
+            None => {
+                return Err(format!(
+                    "the oldest record is {key_seq}, not 1, and no checkpoint marks a pruning: \
+                     earlier records were removed"
+                ));
+            }
+        };
+        if key.mac(&expected_prev, record) != mac {
+            return Err(
+                "MAC does not match the record and its predecessor: changed, inserted or reordered"
+                    .into(),
+            );
+        }
+    }
+    *prev = Some((key_seq, stored.chain_value()?));
+    Ok(())
+}

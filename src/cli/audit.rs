@@ -1,0 +1,193 @@
+//! `keyward audit verify | show | export`: the audit log from the command line. While the
+//! server runs, the request goes over its admin socket; when it is stopped, the command opens
+//! the database and the root key itself (it needs the master key to check MACs).
+
+use std::os::unix::net::UnixStream;
+
+use clap::{Args, Subcommand, ValueEnum};
+
+use keyward::admin::ops;
+use keyward::admin::protocol::{self, AuditQuery, Reply, Request, SOCKET_FILE};
+use keyward::audit::query::Filter;
+use keyward::audit::verify::Verification;
+use keyward::audit::{self, StoredRecord, format_time, parse_time};
+use keyward::server::setup::Appliance;
+
+use crate::{SetupArgs, load_config};
+
+#[derive(Subcommand)]
+pub enum AuditCommand {
+    /// Walk the hash chain and report the first record that was changed, removed, inserted or
+    /// reordered. Exits with failure if the chain is broken.
+    Verify {
+        #[command(flatten)]
+        setup: SetupArgs,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print records, oldest first.
+    Show {
+        #[command(flatten)]
+        filter: FilterArgs,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write records as one JSON object per line (for SIEM tools).
+    Export {
+        #[command(flatten)]
+        filter: FilterArgs,
+        #[arg(long, value_enum, default_value = "jsonl")]
+        format: ExportFormat,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum ExportFormat {
+    Jsonl,
+}
+
+#[derive(Args)]
+pub struct FilterArgs {
+    #[command(flatten)]
+    setup: SetupArgs,
+    /// Only records at or after this time (2026-11-29, 2026-11-29T03:30:00Z or Unix seconds).
+    #[arg(long, value_name = "TIME")]
+    since: Option<String>,
+    /// Only records before this time.
+    #[arg(long, value_name = "TIME")]
+    until: Option<String>,
+    /// Only records of this client (owner id or part of it, e.g. cn:vcenter-01) or admin user.
+    #[arg(long, value_name = "NAME")]
+    client: Option<String>,
+    /// Only records naming this object UID.
+    #[arg(long, value_name = "UID")]
+    uid: Option<String>,
+    /// Only this operation (Get, Create, client.add, …).
+    #[arg(long, value_name = "OP")]
+    op: Option<String>,
+    /// Only failed (or undone) operations.
+    #[arg(long)]
+    failed: bool,
+}
+
+impl FilterArgs {
+    fn filter(&self) -> Result<Filter, String> {
+        Ok(Filter {
+            since_ms: self.since.as_deref().map(parse_time).transpose()?,
+            until_ms: self.until.as_deref().map(parse_time).transpose()?,
+            client: self.client.clone(),
+            uid: self.uid.clone(),
+            op: self.op.clone(),
+            failed: self.failed,
+        })
+    }
+}
+
+/// `Ok(false)`: the command ran and found a broken chain.
+pub fn run(command: &AuditCommand) -> Result<bool, String> {
+    match command {
+        AuditCommand::Verify { setup, json } => {
+            let Reply::AuditVerified(verification) = call(setup, Request::AuditVerify)? else {
+                return Err("unexpected reply from the server".into());
+            };
+            print_verification(&verification, *json)?;
+            Ok(verification.is_intact())
+        }
+        AuditCommand::Show { filter, json } => {
+            for stored in select(filter)? {
+                if *json {
+                    println!("{}", to_json(&stored)?);
+                } else {
+                    print_line(&stored);
+                }
+            }
+            Ok(true)
+        }
+        AuditCommand::Export { filter, format } => {
+            let ExportFormat::Jsonl = format;
+            for stored in select(filter)? {
+                println!("{}", to_json(&stored)?);
+            }
+            Ok(true)
+        }
+    }
+}
+
+fn select(args: &FilterArgs) -> Result<Vec<StoredRecord>, String> {
+    let request = Request::AuditShow(AuditQuery {
+        filter: args.filter()?,
+        limit: usize::MAX,
+    });
+    match call(&args.setup, request)? {
+        Reply::AuditRecords(list) => Ok(list.records),
+        _ => Err("unexpected reply from the server".into()),
+    }
+}
+
+/// Over the admin socket if a server listens, otherwise on the database directly.
+fn call(setup: &SetupArgs, request: Request) -> Result<Reply, String> {
+    let config = load_config(setup)?;
+    let socket = config.data_dir.join(SOCKET_FILE);
+    let reply = match UnixStream::connect(&socket) {
+        Ok(stream) => protocol::exchange(stream, &socket, &request)?,
+        Err(_) => {
+            let appliance = Appliance::open(config).map_err(|e| e.to_string())?;
+            let actor = audit::current_user();
+            let by = Some((appliance.audit.as_ref(), &actor));
+            ops::execute_by(appliance.store.as_ref(), request, by).map_err(|e| e.to_string())?
+        }
+    };
+    match reply {
+        Reply::Error { message } => Err(message),
+        reply => Ok(reply),
+    }
+}
+
+fn to_json(stored: &StoredRecord) -> Result<String, String> {
+    let mut value = serde_json::to_value(stored).map_err(|e| e.to_string())?;
+    if let Some(record) = value.get_mut("record").and_then(|r| r.as_object_mut()) {
+        record.insert(
+            "time".into(),
+            serde_json::Value::String(format_time(stored.record.time_ms)),
+        );
+    }
+    serde_json::to_string(&value).map_err(|e| e.to_string())
+}
+
+fn print_line(stored: &StoredRecord) {
+    let r = &stored.record;
+    println!(
+        "{:>8}  {}  {:<28}  {:<18}  {:<8}  {}{}",
+        r.seq,
+        format_time(r.time_ms),
+        r.actor.label(),
+        r.operation,
+        format!("{:?}", r.outcome).to_lowercase(),
+        r.uids.join(","),
+        r.reason
+            .as_deref()
+            .map(|why| format!("  ({why})"))
+            .unwrap_or_default()
+    );
+}
+
+fn print_verification(v: &Verification, json: bool) -> Result<(), String> {
+    if json {
+        println!("{}", serde_json::to_string(v).map_err(|e| e.to_string())?);
+        return Ok(());
+    }
+    match &v.broken {
+        None => println!(
+            "audit log intact: {} record(s), seq {} to {}, head MAC {}",
+            v.records,
+            v.first_seq.map_or("-".into(), |s| s.to_string()),
+            v.head_seq.map_or("-".into(), |s| s.to_string()),
+            v.head_mac.as_deref().unwrap_or("-")
+        ),
+        Some(b) => println!(
+            "audit log BROKEN at seq {}: {} ({} record(s) before it verified)",
+            b.seq, b.problem, v.records
+        ),
+    }
+    Ok(())
+}
