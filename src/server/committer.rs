@@ -325,10 +325,3 @@ fn audit_failures(services: &Services, group: &[WriteJob]) {
         log::error!("cannot record the failed group in the audit log either: {e}");
     }
 }
-
-fn failures(engine: &Engine, group: &[WriteJob]) -> Vec<Option<Vec<u8>>> {
-    group
-        .iter()
-        .map(|job| catch_unwind(AssertUnwindSafe(|| engine.failure_response(&job.request))).ok())
-        .collect()
-}

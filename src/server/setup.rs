@@ -116,7 +116,7 @@ impl Appliance {
             );
             // A log that cannot be appended to fails every operation later; here, opening
             // must still work so `keyward audit verify` can say where it is broken.
-            if let Err(e) = record_start(&store, &audit, event, config.audit.retain_days) {
+            if let Err(e) = record_start(store.as_ref(), &audit, event, config.audit.retain_days) {
                 log::error!("cannot write the audit record of the master key unwrap: {e}");
             }
         }
