@@ -29,6 +29,8 @@ pub struct Config {
     pub root: RootSettings,
     /// Required when `root.provider = "keyprotect"`.
     pub keyprotect: Option<crate::keyprotect::KeyProtectConfig>,
+    /// Scheduled encrypted backups (off without this table).
+    pub backup: Option<crate::backup::schedule::BackupSettings>,
 }
 
 impl Default for Config {
@@ -39,6 +41,7 @@ impl Default for Config {
             tls: TlsSettings::default(),
             root: RootSettings::default(),
             keyprotect: None,
+            backup: None,
         }
     }
 }

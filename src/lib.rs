@@ -17,3 +17,4 @@ pub mod server;
 pub mod store;
 pub mod ttlv;
 pub mod uuid;
+pub mod backup;

@@ -65,6 +65,27 @@ impl ReadView for MemoryState {
     fn get_meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         Ok(self.meta.get(key).cloned())
     }
+
+    fn scan_objects(
+        &self,
+        visit: &mut dyn FnMut(StoredObject) -> bool,
+    ) -> Result<(), StoreError> {
+        for object in self.objects.values() {
+            if !visit(object.clone()) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn scan_meta(&self, visit: &mut dyn FnMut(&str, &[u8]) -> bool) -> Result<(), StoreError> {
+        for (key, value) in &self.meta {
+            if !visit(key, value) {
+                break;
+            }
+        }
+        Ok(())
+    }
 }
 
 impl WriteView for MemoryState {
@@ -124,6 +145,15 @@ impl ReadView for MemoryTxn<'_> {
     }
     fn get_meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         self.working.get_meta(key)
+    }
+    fn scan_objects(
+        &self,
+        visit: &mut dyn FnMut(StoredObject) -> bool,
+    ) -> Result<(), StoreError> {
+        self.working.scan_objects(visit)
+    }
+    fn scan_meta(&self, visit: &mut dyn FnMut(&str, &[u8]) -> bool) -> Result<(), StoreError> {
+        self.working.scan_meta(visit)
     }
 }
 

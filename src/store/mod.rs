@@ -66,6 +66,26 @@ pub trait ReadView {
     /// UIDs owned by `owner`, in ascending UID order; with a term, only objects carrying it.
     fn find(&self, owner: &str, term: Option<&IndexTerm>) -> Result<Vec<String>, StoreError>;
     fn get_meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// Visits every object of this snapshot in ascending UID order, one at a time, so memory
+    /// does not grow with the store; stops early when `visit` returns false. Backends that
+    /// cannot stream say so instead of answering partially.
+    fn scan_objects(
+        &self,
+        visit: &mut dyn FnMut(StoredObject) -> bool,
+    ) -> Result<(), StoreError> {
+        let _ = visit;
+        Err(StoreError::Io(
+            "this store backend cannot scan all objects".into(),
+        ))
+    }
+
+    /// Visits every meta key and value of this snapshot in ascending key order; stops early
+    /// when `visit` returns false.
+    fn scan_meta(&self, visit: &mut dyn FnMut(&str, &[u8]) -> bool) -> Result<(), StoreError> {
+        let _ = visit;
+        Err(StoreError::Io("this store backend cannot scan meta keys".into()))
+    }
 }
 
 /// Reads and writes inside one write transaction; reads see the transaction's own writes.
