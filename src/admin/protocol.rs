@@ -25,6 +25,19 @@ pub enum Request {
     ListClients,
     ShowClient { name: String },
     RemoveClient { name: String, destroy_keys: bool },
+    /// Export an encrypted backup to `out` (a path on the server's host) from one snapshot,
+    /// on a thread of its own while the server keeps serving.
+    BackupExport {
+        out: std::path::PathBuf,
+        passphrase: crate::backup::passphrase::SecretText,
+        /// Argon2id parameters; `None` = the defaults. Tests pass reduced ones explicitly.
+        #[serde(default)]
+        kdf: Option<crate::backup::header::KdfSettings>,
+        #[serde(default)]
+        with_audit: bool,
+    },
+    /// Last backup and changes since, for `keyward status`.
+    BackupStatus,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -36,6 +49,12 @@ pub enum Reply {
     Client { client: ClientView },
     Removed { removed: Removed },
     Error { message: String },
+    BackupExported {
+        summary: crate::backup::export::ExportSummary,
+    },
+    BackupStatus {
+        status: crate::backup::changes::BackupStatus,
+    },
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -47,11 +66,19 @@ pub struct Envelope<T> {
 
 /// Sends one request over `stream` (connected to the socket at `path`) and waits (bounded)
 /// for the reply.
-pub fn exchange(mut stream: UnixStream, path: &Path, request: &Request) -> Result<Reply, String> {
+pub fn exchange(stream: UnixStream, path: &Path, request: &Request) -> Result<Reply, String> {
+    exchange_waiting(stream, path, request, Duration::from_secs(60))
+}
+
+/// [`exchange`] with a reply timeout of the caller's choosing (a backup export takes longer).
+pub fn exchange_waiting(
+    mut stream: UnixStream,
+    path: &Path,
+    request: &Request,
+    timeout: Duration,
+) -> Result<Reply, String> {
     let who = |e: std::io::Error| format!("admin socket {}: {e}", path.display());
-    stream
-        .set_read_timeout(Some(Duration::from_secs(60)))
-        .map_err(who)?;
+    stream.set_read_timeout(Some(timeout)).map_err(who)?;
     let mut line = serde_json::to_vec(&Envelope {
         version: PROTOCOL_VERSION,
         body: request,

@@ -9,6 +9,26 @@ use zeroize::Zeroizing;
 
 use super::BackupError;
 
+/// A passphrase carried in an admin request: zeroized on drop, never printed.
+#[derive(Clone, serde::Serialize, serde::Deserialize, zeroize::Zeroize, zeroize::ZeroizeOnDrop)]
+#[serde(transparent)]
+pub struct SecretText(String);
+
+impl SecretText {
+    pub fn new(text: &str) -> SecretText {
+        SecretText(text.to_string())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for SecretText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
 pub const MIN_LENGTH: usize = 12;
 /// Estimated bits below which a passphrase is refused (length × log2 of the character pool).
 pub const MIN_ESTIMATED_BITS: f64 = 60.0;

@@ -13,6 +13,7 @@ pub mod setup;
 pub mod signals;
 pub mod status_file;
 pub mod tls;
+mod backup_export;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
