@@ -4,6 +4,7 @@
 //! The codec knows nothing of operations; the engine never touches a socket.
 
 pub mod admin;
+pub mod backup;
 pub mod client;
 pub mod config;
 pub mod conformance;
@@ -17,4 +18,3 @@ pub mod server;
 pub mod store;
 pub mod ttlv;
 pub mod uuid;
-pub mod backup;

@@ -20,11 +20,20 @@ pub const MAX_REQUEST_BYTES: u64 = 1 << 20;
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum Request {
-    CheckClient { entry: ClientEntry },
-    AddClient { entry: ClientEntry },
+    CheckClient {
+        entry: ClientEntry,
+    },
+    AddClient {
+        entry: ClientEntry,
+    },
     ListClients,
-    ShowClient { name: String },
-    RemoveClient { name: String, destroy_keys: bool },
+    ShowClient {
+        name: String,
+    },
+    RemoveClient {
+        name: String,
+        destroy_keys: bool,
+    },
     /// Export an encrypted backup to `out` (a path on the server's host) from one snapshot,
     /// on a thread of its own while the server keeps serving.
     BackupExport {
@@ -44,11 +53,21 @@ pub enum Request {
 #[serde(tag = "result", rename_all = "snake_case")]
 pub enum Reply {
     Done,
-    Added { entry: ClientEntry },
-    Clients { clients: Vec<ClientView> },
-    Client { client: ClientView },
-    Removed { removed: Removed },
-    Error { message: String },
+    Added {
+        entry: ClientEntry,
+    },
+    Clients {
+        clients: Vec<ClientView>,
+    },
+    Client {
+        client: ClientView,
+    },
+    Removed {
+        removed: Removed,
+    },
+    Error {
+        message: String,
+    },
     BackupExported {
         summary: crate::backup::export::ExportSummary,
     },

@@ -130,12 +130,13 @@ pub fn export<W: Write>(
             let material = match &object.sealed_material {
                 None => None,
                 Some(sealed) => {
-                    let meta = ManagedObject::decode_metadata(&object.metadata).ok_or_else(|| {
-                        BackupError::Malformed(format!(
-                            "object {}: stored metadata is unreadable",
-                            object.uid
-                        ))
-                    })?;
+                    let meta =
+                        ManagedObject::decode_metadata(&object.metadata).ok_or_else(|| {
+                            BackupError::Malformed(format!(
+                                "object {}: stored metadata is unreadable",
+                                object.uid
+                            ))
+                        })?;
                     let aad = ManagedObject::sealing_aad(&object.uid, meta.material_generation);
                     Some(master.unseal(&aad, sealed).map_err(|e| {
                         BackupError::Malformed(format!("object {}: {e}", object.uid))

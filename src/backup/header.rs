@@ -137,7 +137,9 @@ impl Header {
                 "the file does not start with the KWBACKUP magic".into(),
             ));
         }
-        let be32 = |at: usize| u32::from_be_bytes([fixed[at], fixed[at + 1], fixed[at + 2], fixed[at + 3]]);
+        let be32 = |at: usize| {
+            u32::from_be_bytes([fixed[at], fixed[at + 1], fixed[at + 2], fixed[at + 3]])
+        };
         let format_version = u16::from_be_bytes([fixed[8], fixed[9]]);
         if format_version != FORMAT_VERSION {
             return Err(BackupError::UnsupportedVersion {
@@ -220,7 +222,7 @@ impl Header {
 fn read_exact(input: &mut dyn std::io::Read, buf: &mut [u8]) -> Result<(), BackupError> {
     input.read_exact(buf).map_err(|e| match e.kind() {
         std::io::ErrorKind::UnexpectedEof => {
-            BackupError::NotABackup("the file is shorter than a backup header".into())
+            BackupError::NotABackup("the file is shorter than a backup header (truncated?)".into())
         }
         _ => BackupError::io("reading the backup header", e),
     })

@@ -30,9 +30,7 @@ pub enum BackupError {
     NotABackup(String),
     #[error("backup format version {found} is not supported (this build reads {supported})")]
     UnsupportedVersion { found: u16, supported: u16 },
-    #[error(
-        "wrong passphrase: it does not open this backup (or the file's header was modified)"
-    )]
+    #[error("wrong passphrase: it does not open this backup (or the file's header was modified)")]
     WrongPassphrase,
     #[error(
         "chunk {index} failed authentication: the file was modified, or its chunks were \
@@ -64,3 +62,6 @@ impl BackupError {
 
 /// Default file name suffix of backups written by the scheduler.
 pub const FILE_SUFFIX: &str = ".kwbackup";
+
+#[cfg(test)]
+mod tests;

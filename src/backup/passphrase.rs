@@ -166,7 +166,11 @@ mod tests {
     #[test]
     fn weak_passphrases_are_refused_with_a_reason() {
         assert!(weakness("short").unwrap().contains("at least 12"));
-        assert!(weakness("aaaaaaaaaaaaaaaa").unwrap().contains("different characters"));
+        assert!(
+            weakness("aaaaaaaaaaaaaaaa")
+                .unwrap()
+                .contains("different characters")
+        );
         assert!(weakness("abcdefghijkl").unwrap().contains("bits"));
         assert_eq!(weakness("correct horse battery staple"), None);
         assert_eq!(weakness("Tr0ub4dor&3xyz"), None);

@@ -24,8 +24,9 @@ impl<R: Read> BackupReader<R> {
         let (header, header_bytes) = Header::read(&mut input)?;
         let key = header.derive_key(passphrase)?;
         let mut check = [0u8; TAG_LEN];
-        input.read_exact(&mut check).map_err(|e| {
-            BackupError::NotABackup(format!("the file ends inside its passphrase check: {e}"))
+        input.read_exact(&mut check).map_err(|e| match e.kind() {
+            std::io::ErrorKind::UnexpectedEof => BackupError::Truncated { chunks: 0 },
+            _ => BackupError::io("reading the backup", e),
         })?;
         let expected = passphrase_check(&key, &header.nonce_prefix, &header_bytes)?;
         if expected.as_slice() != check {

@@ -52,9 +52,15 @@ impl ObjectRecord {
 #[derive(Debug)]
 pub enum Record {
     Object(ObjectRecord),
-    Meta { key: String, value: Vec<u8> },
+    Meta {
+        key: String,
+        value: Vec<u8>,
+    },
     /// A record from an extra source (the audit log), opaque to the backup.
-    Extra { source: String, payload: Vec<u8> },
+    Extra {
+        source: String,
+        payload: Vec<u8>,
+    },
     End(Counts),
 }
 
@@ -162,7 +168,9 @@ pub fn decode(kind: u8, body: &[u8]) -> Result<Record, BackupError> {
             extra: cursor.u64("extra count")?,
         }),
         other => {
-            return Err(BackupError::Malformed(format!("unknown record kind {other}")));
+            return Err(BackupError::Malformed(format!(
+                "unknown record kind {other}"
+            )));
         }
     };
     if !cursor.rest.is_empty() {

@@ -45,15 +45,14 @@ pub fn restore_into<R: Read>(
                 let sealed = match &object.material {
                     None => None,
                     Some(material) => {
-                        let meta = ManagedObject::decode_metadata(&object.metadata)
-                            .ok_or_else(|| {
+                        let meta =
+                            ManagedObject::decode_metadata(&object.metadata).ok_or_else(|| {
                                 BackupError::Malformed(format!(
                                     "object {}: metadata is unreadable",
                                     object.uid
                                 ))
                             })?;
-                        let aad =
-                            ManagedObject::sealing_aad(&object.uid, meta.material_generation);
+                        let aad = ManagedObject::sealing_aad(&object.uid, meta.material_generation);
                         Some(master.seal(&aad, material)?)
                     }
                 };

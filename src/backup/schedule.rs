@@ -36,7 +36,9 @@ pub fn export_to_file(
         let view = store.read()?;
         let sequence = changes::sequence(&*view)?;
         let summary = file::write_atomically(out, |writer| {
-            export(&*view, &master, passphrase, options, extras, writer, progress)
+            export(
+                &*view, &master, passphrase, options, extras, writer, progress,
+            )
         })?;
         (summary, sequence)
     };
@@ -67,6 +69,9 @@ pub struct BackupSettings {
     pub keep: usize,
     /// First line is the backup passphrase; 0600.
     pub passphrase_file: PathBuf,
+    /// TEST ONLY: cheap Argon2id parameters so test runs stay fast. Never set in production.
+    #[serde(default)]
+    pub test_only_weak_kdf: bool,
 }
 
 fn default_keep() -> usize {
@@ -180,8 +185,12 @@ pub fn scheduled_backup(
 ) -> Result<(PathBuf, ExportSummary), BackupError> {
     let secret = passphrase::from_file(&settings.passphrase_file)?;
     let mut options = ExportOptions::new(appliance_id);
-    if let Some(kdf) = test_kdf_override() {
-        options.kdf = kdf;
+    if settings.test_only_weak_kdf {
+        log::warn!(
+            "[backup] test_only_weak_kdf is set: this backup is cheap to brute-force; never \
+             use this setting in production"
+        );
+        options.kdf = super::header::KdfSettings::TEST_ONLY_WEAK;
     }
     let name = format!(
         "keyward-{}-{:09}{FILE_SUFFIX}",
@@ -208,19 +217,6 @@ fn unique_suffix() -> u32 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.subsec_nanos())
         .unwrap_or(0)
-}
-
-/// Reduced Argon2 cost for test runs only, set explicitly through the environment variable
-/// `KEYWARD_TEST_ONLY_WEAK_BACKUP_KDF=1`; logged loudly when used.
-pub fn test_kdf_override() -> Option<super::header::KdfSettings> {
-    if std::env::var_os("KEYWARD_TEST_ONLY_WEAK_BACKUP_KDF").is_some_and(|v| v == "1") {
-        log::warn!(
-            "KEYWARD_TEST_ONLY_WEAK_BACKUP_KDF=1: writing backups with test-only weak Argon2id \
-             parameters; never use this in production"
-        );
-        return Some(super::header::KdfSettings::TEST_ONLY_WEAK);
-    }
-    None
 }
 
 /// Deletes all but the newest `keep` scheduled backups in `dir` (names sort by time).

@@ -189,10 +189,7 @@ fn print_summary(out: &Path, summary: &ExportSummary, elapsed: Duration) {
     );
 }
 
-fn open_backup(
-    file: &Path,
-    secret: &PassphraseArgs,
-) -> Result<BackupReader<File>, String> {
+fn open_backup(file: &Path, secret: &PassphraseArgs) -> Result<BackupReader<File>, String> {
     let input = File::open(file).map_err(|e| format!("opening {}: {e}", file.display()))?;
     let secret = read_passphrase(secret, false)?;
     BackupReader::open(input, secret.as_bytes()).map_err(|e| format!("{}: {e}", file.display()))
@@ -202,7 +199,10 @@ fn verify(file: &Path, secret: &PassphraseArgs) -> Result<(), String> {
     let mut reader = open_backup(file, secret)?;
     let header = reader.header.clone();
     let found = inventory(&mut reader).map_err(|e| format!("{}: {e}", file.display()))?;
-    println!("backup {}: intact, every chunk authenticated", file.display());
+    println!(
+        "backup {}: intact, every chunk authenticated",
+        file.display()
+    );
     println!("format version: {}", header.format_version);
     println!("created: {} (unix time)", header.created_unix);
     println!("appliance id: {}", header.appliance_id);
@@ -309,7 +309,11 @@ fn non_empty(dir: &Path) -> Result<Option<String>, String> {
     Ok(Some(if holds_store {
         format!("it already holds a key database ({DATABASE_FILE})")
     } else {
-        format!("it is not empty ({} entries, e.g. {})", names.len(), names[0])
+        format!(
+            "it is not empty ({} entries, e.g. {})",
+            names.len(),
+            names[0]
+        )
     }))
 }
 

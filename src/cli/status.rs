@@ -52,9 +52,7 @@ fn backup_status(config: &keyward::config::Config) {
             _ => return,
         },
         Err(_) => {
-            let database = config
-                .data_dir
-                .join(keyward::server::setup::DATABASE_FILE);
+            let database = config.data_dir.join(keyward::server::setup::DATABASE_FILE);
             if !database.exists() {
                 return;
             }

@@ -81,7 +81,10 @@ fn run(request: Request, services: &Services, uid: u32) -> Reply {
             Reply::BackupExported { summary }
         }
         Err(e) => {
-            log::error!("admin uid {uid}: backup export to {} failed: {e}", out.display());
+            log::error!(
+                "admin uid {uid}: backup export to {} failed: {e}",
+                out.display()
+            );
             Reply::Error {
                 message: e.to_string(),
             }

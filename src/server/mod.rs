@@ -3,6 +3,7 @@
 //! How it fits together: `docs/event-loop.md`.
 
 pub mod admin_socket;
+mod backup_export;
 mod committer;
 mod connection;
 mod event_loop;
@@ -13,7 +14,6 @@ pub mod setup;
 pub mod signals;
 pub mod status_file;
 pub mod tls;
-mod backup_export;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

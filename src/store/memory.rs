@@ -66,10 +66,7 @@ impl ReadView for MemoryState {
         Ok(self.meta.get(key).cloned())
     }
 
-    fn scan_objects(
-        &self,
-        visit: &mut dyn FnMut(StoredObject) -> bool,
-    ) -> Result<(), StoreError> {
+    fn scan_objects(&self, visit: &mut dyn FnMut(StoredObject) -> bool) -> Result<(), StoreError> {
         for object in self.objects.values() {
             if !visit(object.clone()) {
                 break;
@@ -146,10 +143,7 @@ impl ReadView for MemoryTxn<'_> {
     fn get_meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         self.working.get_meta(key)
     }
-    fn scan_objects(
-        &self,
-        visit: &mut dyn FnMut(StoredObject) -> bool,
-    ) -> Result<(), StoreError> {
+    fn scan_objects(&self, visit: &mut dyn FnMut(StoredObject) -> bool) -> Result<(), StoreError> {
         self.working.scan_objects(visit)
     }
     fn scan_meta(&self, visit: &mut dyn FnMut(&str, &[u8]) -> bool) -> Result<(), StoreError> {

@@ -70,10 +70,7 @@ pub trait ReadView {
     /// Visits every object of this snapshot in ascending UID order, one at a time, so memory
     /// does not grow with the store; stops early when `visit` returns false. Backends that
     /// cannot stream say so instead of answering partially.
-    fn scan_objects(
-        &self,
-        visit: &mut dyn FnMut(StoredObject) -> bool,
-    ) -> Result<(), StoreError> {
+    fn scan_objects(&self, visit: &mut dyn FnMut(StoredObject) -> bool) -> Result<(), StoreError> {
         let _ = visit;
         Err(StoreError::Io(
             "this store backend cannot scan all objects".into(),
@@ -84,7 +81,9 @@ pub trait ReadView {
     /// when `visit` returns false.
     fn scan_meta(&self, visit: &mut dyn FnMut(&str, &[u8]) -> bool) -> Result<(), StoreError> {
         let _ = visit;
-        Err(StoreError::Io("this store backend cannot scan meta keys".into()))
+        Err(StoreError::Io(
+            "this store backend cannot scan meta keys".into(),
+        ))
     }
 }
 

@@ -300,10 +300,7 @@ impl ReadView for RedbReadView {
         meta_get(&self.meta, key)
     }
 
-    fn scan_objects(
-        &self,
-        visit: &mut dyn FnMut(StoredObject) -> bool,
-    ) -> Result<(), StoreError> {
+    fn scan_objects(&self, visit: &mut dyn FnMut(StoredObject) -> bool) -> Result<(), StoreError> {
         scan_object_table(&self.objects, visit)
     }
 
@@ -348,10 +345,7 @@ impl ReadView for RedbWriteTxn {
         meta_get(&self.open(META)?, key)
     }
 
-    fn scan_objects(
-        &self,
-        visit: &mut dyn FnMut(StoredObject) -> bool,
-    ) -> Result<(), StoreError> {
+    fn scan_objects(&self, visit: &mut dyn FnMut(StoredObject) -> bool) -> Result<(), StoreError> {
         scan_object_table(&self.open(OBJECTS)?, visit)
     }
 
