@@ -147,13 +147,13 @@ pub fn execute(store: &dyn Store, request: Request) -> Result<Reply, AdminError>
         Request::RemoveClient { name, destroy_keys } => Reply::Removed {
             removed: remove_client(store, &name, destroy_keys)?,
         },
-        Request::BackupExport { .. } => Reply::Error {
+        Request::BackupExport(_) => Reply::Error {
             message: "an online backup export needs the running server's master key; \
                       without a server, `keyward backup export` opens the data directory"
                 .into(),
         },
-        Request::BackupStatus => Reply::BackupStatus {
-            status: crate::backup::changes::status(&*store.read()?)?,
-        },
+        Request::BackupStatus => {
+            Reply::BackupStatus(crate::backup::changes::status(&*store.read()?)?)
+        }
     })
 }

@@ -20,32 +20,12 @@ pub const MAX_REQUEST_BYTES: u64 = 1 << 20;
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum Request {
-    CheckClient {
-        entry: ClientEntry,
-    },
-    AddClient {
-        entry: ClientEntry,
-    },
+    CheckClient { entry: ClientEntry },
+    AddClient { entry: ClientEntry },
     ListClients,
-    ShowClient {
-        name: String,
-    },
-    RemoveClient {
-        name: String,
-        destroy_keys: bool,
-    },
-    /// Export an encrypted backup to `out` (a path on the server's host) from one snapshot,
-    /// on a thread of its own while the server keeps serving.
-    BackupExport {
-        out: std::path::PathBuf,
-        passphrase: crate::backup::passphrase::SecretText,
-        /// Argon2id parameters; `None` = the defaults. Tests pass reduced ones explicitly.
-        #[serde(default)]
-        kdf: Option<crate::backup::header::KdfSettings>,
-        #[serde(default)]
-        with_audit: bool,
-    },
-    /// Last backup and changes since, for `keyward status`.
+    ShowClient { name: String },
+    RemoveClient { name: String, destroy_keys: bool },
+    BackupExport(BackupExportRequest),
     BackupStatus,
 }
 
@@ -53,27 +33,28 @@ pub enum Request {
 #[serde(tag = "result", rename_all = "snake_case")]
 pub enum Reply {
     Done,
-    Added {
-        entry: ClientEntry,
-    },
-    Clients {
-        clients: Vec<ClientView>,
-    },
-    Client {
-        client: ClientView,
-    },
-    Removed {
-        removed: Removed,
-    },
-    Error {
-        message: String,
-    },
-    BackupExported {
-        summary: crate::backup::export::ExportSummary,
-    },
-    BackupStatus {
-        status: crate::backup::changes::BackupStatus,
-    },
+    Added { entry: ClientEntry },
+    Clients { clients: Vec<ClientView> },
+    Client { client: ClientView },
+    Removed { removed: Removed },
+    Error { message: String },
+    BackupExported(crate::backup::export::ExportSummary),
+    BackupStatus(crate::backup::changes::BackupStatus),
+}
+
+/// What [`Request::BackupExport`] carries: export an encrypted backup on a thread of its own
+/// while the server keeps serving. [`Request::BackupStatus`] asks for the last backup and the
+/// changes since, for `keyward status`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BackupExportRequest {
+    /// Absolute path on the server's host; the server writes the file.
+    pub out: std::path::PathBuf,
+    pub passphrase: crate::backup::passphrase::SecretText,
+    /// Argon2id parameters; `None` = the defaults. Tests pass reduced ones explicitly.
+    #[serde(default)]
+    pub kdf: Option<crate::backup::header::KdfSettings>,
+    #[serde(default)]
+    pub with_audit: bool,
 }
 
 #[derive(Debug, Serialize, Deserialize)]

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use clap::{Args, Subcommand};
 use zeroize::Zeroizing;
 
-use keyward::admin::protocol::{self, Reply, Request, SOCKET_FILE};
+use keyward::admin::protocol::{self, BackupExportRequest, Reply, Request, SOCKET_FILE};
 use keyward::backup::export::{ExportOptions, ExportSummary};
 use keyward::backup::header::KdfSettings;
 use keyward::backup::passphrase::{self, SecretText};
@@ -122,14 +122,14 @@ fn export(
     let summary = match UnixStream::connect(&socket) {
         Ok(stream) => {
             eprintln!("exporting through the running server (it keeps serving)…");
-            let request = Request::BackupExport {
+            let request = Request::BackupExport(BackupExportRequest {
                 out: out.clone(),
                 passphrase: SecretText::new(&secret),
                 kdf: Some(kdf),
                 with_audit,
-            };
+            });
             match protocol::exchange_waiting(stream, &socket, &request, ONLINE_EXPORT_WAIT)? {
-                Reply::BackupExported { summary } => summary,
+                Reply::BackupExported(summary) => summary,
                 Reply::Error { message } => return Err(message),
                 other => return Err(format!("unexpected reply from the server: {other:?}")),
             }

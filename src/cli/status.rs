@@ -48,7 +48,7 @@ fn backup_status(config: &keyward::config::Config) {
     let socket = config.data_dir.join(SOCKET_FILE);
     let status = match std::os::unix::net::UnixStream::connect(&socket) {
         Ok(stream) => match protocol::exchange(stream, &socket, &Request::BackupStatus) {
-            Ok(Reply::BackupStatus { status }) => status,
+            Ok(Reply::BackupStatus(status)) => status,
             _ => return,
         },
         Err(_) => {

@@ -135,7 +135,7 @@ pub(super) fn handle(
                 },
                 Effects::default(),
             ),
-            Ok(envelope) if matches!(envelope.body, Request::BackupExport { .. }) => {
+            Ok(envelope) if matches!(envelope.body, Request::BackupExport(_)) => {
                 super::backup_export::spawn(stream, envelope.body, services, uid);
                 return Effects::default();
             }

@@ -7,7 +7,7 @@ use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
 use super::Services;
-use crate::admin::protocol::{Envelope, PROTOCOL_VERSION, Reply, Request};
+use crate::admin::protocol::{BackupExportRequest, Envelope, PROTOCOL_VERSION, Reply, Request};
 use crate::backup::export::ExportOptions;
 use crate::backup::schedule::export_to_file;
 
@@ -26,12 +26,12 @@ pub(super) fn spawn(stream: UnixStream, request: Request, services: &Services, u
 }
 
 fn run(request: Request, services: &Services, uid: u32) -> Reply {
-    let Request::BackupExport {
+    let Request::BackupExport(BackupExportRequest {
         out,
         passphrase,
         kdf,
         with_audit,
-    } = request
+    }) = request
     else {
         return Reply::Error {
             message: "not a backup export request".into(),
@@ -78,7 +78,7 @@ fn run(request: Request, services: &Services, uid: u32) -> Reply {
                 summary.objects,
                 summary.bytes
             );
-            Reply::BackupExported { summary }
+            Reply::BackupExported(summary)
         }
         Err(e) => {
             log::error!(
