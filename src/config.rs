@@ -33,6 +33,8 @@ pub struct Config {
     pub cluster: Option<crate::store::etcd::ClusterConfig>,
     /// The `[audit]` table (issue 6).
     pub audit: crate::audit::settings::AuditSettings,
+    /// Scheduled encrypted backups (off without this table).
+    pub backup: Option<crate::backup::schedule::BackupSettings>,
 }
 
 impl Default for Config {
@@ -45,6 +47,7 @@ impl Default for Config {
             keyprotect: None,
             cluster: None,
             audit: Default::default(),
+            backup: None,
         }
     }
 }

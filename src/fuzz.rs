@@ -26,6 +26,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("kmip_request", kmip_request),
     ("xml_json", xml_json),
     ("admin_request", admin_request),
+    ("backup_reader", backup_reader),
 ];
 
 /// TTLV decoding under the default limits. Whatever decodes must re-encode to an item that
@@ -126,4 +127,57 @@ pub fn admin_request(data: &[u8]) {
     let _ = serde_json::from_slice::<
         crate::admin::protocol::Envelope<crate::admin::protocol::Request>,
     >(data);
+}
+
+/// The backup reader, two ways: the bytes as a whole file (header, bounds, chunk framing, with a
+/// fixed key instead of the KDF), and the bytes as the authenticated plaintext of a valid
+/// stream (the record parser behind a passed authentication). Must end in a clean error or a
+/// clean end, never a panic or an unbounded allocation.
+pub fn backup_reader(data: &[u8]) {
+    use crate::backup::header::{Header, KdfSettings};
+    use crate::backup::reader::BackupReader;
+    use crate::backup::stream::Encryptor;
+    use std::io::{BufReader, Cursor};
+
+    let key = Zeroizing::new([7u8; 32]);
+    let drain = |reader: &mut BackupReader<Cursor<&[u8]>>| {
+        while let Ok(Some(_)) = reader.next_record() {}
+    };
+    let mut file = Cursor::new(data);
+    if let Ok((header, bytes)) = Header::read(&mut file) {
+        let rest = &data[file.position() as usize..];
+        if let Ok(mut reader) =
+            BackupReader::with_key(BufReader::new(Cursor::new(rest)), header, bytes, &key)
+        {
+            drain(&mut reader);
+        }
+    }
+    let header = Header {
+        format_version: crate::backup::header::FORMAT_VERSION,
+        kdf: KdfSettings::TEST_ONLY_WEAK,
+        salt: [1; 16],
+        nonce_prefix: [2; 7],
+        chunk_size: 1024,
+        created_unix: 0,
+        appliance_id: "fuzz".into(),
+    };
+    let bytes = header.encode();
+    let Ok(mut stream) = Encryptor::new(&key, header.nonce_prefix, bytes.clone(), 1024, Vec::new())
+    else {
+        return;
+    };
+    if stream.write(data).is_err() {
+        return;
+    }
+    let Ok((sealed, _)) = stream.finish() else {
+        return;
+    };
+    if let Ok(mut reader) = BackupReader::with_key(
+        BufReader::new(Cursor::new(&sealed[..])),
+        header,
+        bytes,
+        &key,
+    ) {
+        drain(&mut reader);
+    }
 }

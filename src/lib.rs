@@ -5,6 +5,7 @@
 
 pub mod admin;
 pub mod audit;
+pub mod backup;
 pub mod client;
 pub mod config;
 pub mod conformance;

@@ -103,6 +103,14 @@ enum Command {
         #[command(subcommand)]
         command: cli::audit::AuditCommand,
     },
+    /// Encrypted backups: export (online or offline) and verify.
+    Backup {
+        #[command(subcommand)]
+        command: cli::backup::BackupCommand,
+    },
+    /// Build a new data directory from an encrypted backup (works fully offline with
+    /// --root local).
+    Restore(cli::backup::RestoreArgs),
 }
 
 #[derive(Args)]
@@ -153,6 +161,8 @@ fn main() -> ExitCode {
         Command::Init { setup, root } => init(&setup, root).map(|_| ()),
         Command::Root { command } => cli::root::run(&command),
         Command::Status { setup } => cli::status::run(&setup),
+        Command::Backup { command } => cli::backup::run(&command),
+        Command::Restore(args) => cli::backup::restore(&args),
         Command::Client { command } => cli::client::run(&command),
         Command::Server { command } => cli::server_cert::run(&command),
         Command::Kmip(args) => kmip(&args),
@@ -252,7 +262,23 @@ fn serve(setup: &SetupArgs, listen: Option<SocketAddr>) -> Result<(), String> {
     println!("listening on {}", server.local_addr());
     let _ = std::io::stdout().flush();
     log::info!("KMIP server listening on {}", server.local_addr());
+    let backups = match appliance.config.backup.clone() {
+        Some(settings) => Some(
+            keyward::backup::schedule::Scheduler::start(
+                settings,
+                appliance.store.clone(),
+                appliance.engine.gate().clone(),
+                appliance.appliance_id.clone(),
+                appliance.audit_log(),
+            )
+            .map_err(|e| format!("scheduled backups: {e}"))?,
+        ),
+        None => None,
+    };
     let result = server.run().map_err(|e| e.to_string());
+    if let Some(backups) = backups {
+        backups.shutdown();
+    }
     root_sync.shutdown();
     result
 }

@@ -202,6 +202,33 @@ fn seeds(target: &str, messages: &[Item]) -> Vec<Vec<u8>> {
             ]
             .map(|s| s.as_bytes().to_vec()),
         ),
+        "backup_reader" => {
+            use keyward::backup::header::{Header, KdfSettings};
+            use keyward::backup::record::{Counts, ObjectRecord, Record, encode as record};
+            let mut stream = record(&Record::Object(ObjectRecord {
+                uid: "u".into(),
+                owner: "o".into(),
+                version: 1,
+                metadata: vec![1, 2],
+                material: Some(vec![9; 32].into()),
+                index_terms: vec![],
+            }))
+            .to_vec();
+            stream.extend_from_slice(&record(&Record::Meta {
+                key: "clients.registry".into(),
+                value: b"{}".to_vec(),
+            }));
+            stream.extend_from_slice(&record(&Record::End(Counts {
+                objects: 1,
+                meta: 1,
+                extra: 0,
+            })));
+            seeds.push(stream);
+            let header = Header::new(KdfSettings::TEST_ONLY_WEAK, 1024, 0, "seed").expect("header");
+            let mut file = header.encode();
+            file.extend_from_slice(&[0u8; 16 + 1040]);
+            seeds.push(file);
+        }
         other => panic!("no seeds for target {other}"),
     }
     assert!(!seeds.is_empty(), "{target}: no seeds");

@@ -346,5 +346,13 @@ pub fn execute_by(
             records: crate::audit::query::select(&*store.read()?, &query.filter, query.limit)
                 .map_err(StoreError::from)?,
         }),
+        Request::BackupExport(_) => Reply::Error {
+            message: "an online backup export needs the running server's master key; \
+                      without a server, `keyward backup export` opens the data directory"
+                .into(),
+        },
+        Request::BackupStatus => {
+            Reply::BackupStatus(crate::backup::changes::status(&*store.read()?)?)
+        }
     })
 }

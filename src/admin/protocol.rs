@@ -36,6 +36,8 @@ pub enum Request {
     ServerCertRenewed { fingerprint: String },
     AuditVerify,
     AuditShow(AuditQuery),
+    BackupExport(BackupExportRequest),
+    BackupStatus,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -53,6 +55,8 @@ pub enum Reply {
     CredentialSet { entry: ClientEntry },
     AuditVerified(Verification),
     AuditRecords(AuditRecords),
+    BackupExported(crate::backup::export::ExportSummary),
+    BackupStatus(crate::backup::changes::BackupStatus),
 }
 
 /// `keyward audit show/export`: the records matching `filter`, oldest first, at most `limit`.
@@ -77,6 +81,21 @@ pub enum Refusal {
     WrongState,
 }
 
+/// What [`Request::BackupExport`] carries: export an encrypted backup on a thread of its own
+/// while the server keeps serving. [`Request::BackupStatus`] asks for the last backup and the
+/// changes since, for `keyward status`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BackupExportRequest {
+    /// Absolute path on the server's host; the server writes the file.
+    pub out: std::path::PathBuf,
+    pub passphrase: crate::backup::passphrase::SecretText,
+    /// Argon2id parameters; `None` = the defaults. Tests pass reduced ones explicitly.
+    #[serde(default)]
+    pub kdf: Option<crate::backup::header::KdfSettings>,
+    #[serde(default)]
+    pub with_audit: bool,
+}
+
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Envelope<T> {
     pub version: u32,
@@ -86,11 +105,19 @@ pub struct Envelope<T> {
 
 /// Sends one request over `stream` (connected to the socket at `path`) and waits (bounded)
 /// for the reply.
-pub fn exchange(mut stream: UnixStream, path: &Path, request: &Request) -> Result<Reply, String> {
+pub fn exchange(stream: UnixStream, path: &Path, request: &Request) -> Result<Reply, String> {
+    exchange_waiting(stream, path, request, Duration::from_secs(60))
+}
+
+/// [`exchange`] with a reply timeout of the caller's choosing (a backup export takes longer).
+pub fn exchange_waiting(
+    mut stream: UnixStream,
+    path: &Path,
+    request: &Request,
+    timeout: Duration,
+) -> Result<Reply, String> {
     let who = |e: std::io::Error| format!("admin socket {}: {e}", path.display());
-    stream
-        .set_read_timeout(Some(Duration::from_secs(60)))
-        .map_err(who)?;
+    stream.set_read_timeout(Some(timeout)).map_err(who)?;
     let mut line = serde_json::to_vec(&Envelope {
         version: PROTOCOL_VERSION,
         body: request,

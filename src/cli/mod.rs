@@ -2,6 +2,7 @@
 //! status, and the developer tools for reading KMIP messages and playing conformance vectors.
 
 pub mod audit;
+pub mod backup;
 pub mod client;
 pub mod cluster;
 pub mod key;

@@ -9,7 +9,7 @@
 pub mod admin;
 mod error;
 mod gate;
-mod object;
+pub(crate) mod object;
 mod ops;
 mod overlay;
 

@@ -135,6 +135,10 @@ pub(super) fn handle(
                 },
                 Effects::default(),
             ),
+            Ok(envelope) if matches!(envelope.body, Request::BackupExport(_)) => {
+                super::backup_export::spawn(stream, envelope.body, services, uid);
+                return Effects::default();
+            }
             Ok(envelope) => execute(envelope.body, services, uid),
         },
     };

@@ -207,6 +207,16 @@ fn try_commit_group(
             }
         }
     }
+    // Counts committed changes for "changed since the last backup"; failure fails the group
+    // like any store write would.
+    if let Err(e) = crate::backup::changes::bump(txn.as_mut()) {
+        log::error!(
+            "store write failed; group of {} mutation(s) rolled back: {e}",
+            group.len()
+        );
+        drop(txn);
+        return failures(engine, group);
+    }
     match txn.commit() {
         Ok(()) => {
             log::debug!("committed a group of {} mutation(s)", group.len());

@@ -5,6 +5,7 @@
 pub mod admin_socket;
 mod cert_reload;
 pub mod cluster_trust;
+mod backup_export;
 mod committer;
 mod connection;
 mod event_loop;

@@ -168,6 +168,13 @@ fn pki_matches_ca(data_dir: &Path) -> bool {
     data_dir.join(pki::SERVER_CERT_FILE).is_file() && data_dir.join(pki::SERVER_KEY_FILE).is_file()
 }
 
+impl Appliance {
+    /// The audit log, when this appliance keeps one.
+    pub fn audit_log(&self) -> Option<Arc<AuditContext>> {
+        audit_enabled(&self.config).then(|| self.audit.clone())
+    }
+}
+
 /// The audit log lives in the local redb store. A cluster node keeps its store in etcd, and a
 /// per-node audit chain beside it is not built yet, so a cluster node runs without one (its
 /// log says so at start-up).

@@ -79,6 +79,24 @@ impl ReadView for MemoryState {
             .map(|(k, v)| (*k, v.clone()))
             .collect())
     }
+
+    fn scan_objects(&self, visit: &mut dyn FnMut(StoredObject) -> bool) -> Result<(), StoreError> {
+        for object in self.objects.values() {
+            if !visit(object.clone()) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn scan_meta(&self, visit: &mut dyn FnMut(&str, &[u8]) -> bool) -> Result<(), StoreError> {
+        for (key, value) in &self.meta {
+            if !visit(key, value) {
+                break;
+            }
+        }
+        Ok(())
+    }
 }
 
 impl WriteView for MemoryState {
@@ -156,6 +174,12 @@ impl ReadView for MemoryTxn<'_> {
     }
     fn audit_range(&self, from: u64, limit: usize) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
         self.working.audit_range(from, limit)
+    }
+    fn scan_objects(&self, visit: &mut dyn FnMut(StoredObject) -> bool) -> Result<(), StoreError> {
+        self.working.scan_objects(visit)
+    }
+    fn scan_meta(&self, visit: &mut dyn FnMut(&str, &[u8]) -> bool) -> Result<(), StoreError> {
+        self.working.scan_meta(visit)
     }
 }
 

@@ -75,6 +75,25 @@ pub trait ReadView {
     fn audit_last(&self) -> Result<Option<(u64, Vec<u8>)>, StoreError>;
     /// Up to `limit` audit records with sequence numbers `>= from`, ascending.
     fn audit_range(&self, from: u64, limit: usize) -> Result<Vec<(u64, Vec<u8>)>, StoreError>;
+
+    /// Visits every object of this snapshot in ascending UID order, one at a time, so memory
+    /// does not grow with the store; stops early when `visit` returns false. Backends that
+    /// cannot stream say so instead of answering partially.
+    fn scan_objects(&self, visit: &mut dyn FnMut(StoredObject) -> bool) -> Result<(), StoreError> {
+        let _ = visit;
+        Err(StoreError::Io(
+            "this store backend cannot scan all objects".into(),
+        ))
+    }
+
+    /// Visits every meta key and value of this snapshot in ascending key order; stops early
+    /// when `visit` returns false.
+    fn scan_meta(&self, visit: &mut dyn FnMut(&str, &[u8]) -> bool) -> Result<(), StoreError> {
+        let _ = visit;
+        Err(StoreError::Io(
+            "this store backend cannot scan meta keys".into(),
+        ))
+    }
 }
 
 /// Reads and writes inside one write transaction; reads see the transaction's own writes.

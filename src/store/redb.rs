@@ -306,6 +306,36 @@ fn audit_range<T: ReadableTable<u64, &'static [u8]>>(
     Ok(out)
 }
 
+/// Every object of `objects`, decoded one at a time (a range iterator, not a collected list).
+fn scan_object_table<T: ReadableTable<&'static str, &'static [u8]>>(
+    objects: &T,
+    visit: &mut dyn FnMut(StoredObject) -> bool,
+) -> Result<(), StoreError> {
+    let context = "scanning all objects";
+    for entry in objects.iter().map_err(|err| redb_error(context, err))? {
+        let (uid, value) = entry.map_err(|err| redb_error(context, err))?;
+        let object = record::decode(uid.value(), value.value())?;
+        if !visit(object) {
+            break;
+        }
+    }
+    Ok(())
+}
+
+fn scan_meta_table<T: ReadableTable<&'static str, &'static [u8]>>(
+    meta: &T,
+    visit: &mut dyn FnMut(&str, &[u8]) -> bool,
+) -> Result<(), StoreError> {
+    let context = "scanning meta keys";
+    for entry in meta.iter().map_err(|err| redb_error(context, err))? {
+        let (key, value) = entry.map_err(|err| redb_error(context, err))?;
+        if !visit(key.value(), value.value()) {
+            break;
+        }
+    }
+    Ok(())
+}
+
 /// One read transaction: a consistent MVCC snapshot that never waits for a writer.
 struct RedbReadView {
     meta: ReadOnlyTable<&'static str, &'static [u8]>,
@@ -344,6 +374,14 @@ impl ReadView for RedbReadView {
             Some(audit) => audit_range(audit, from, limit),
             None => Ok(Vec::new()),
         }
+    }
+
+    fn scan_objects(&self, visit: &mut dyn FnMut(StoredObject) -> bool) -> Result<(), StoreError> {
+        scan_object_table(&self.objects, visit)
+    }
+
+    fn scan_meta(&self, visit: &mut dyn FnMut(&str, &[u8]) -> bool) -> Result<(), StoreError> {
+        scan_meta_table(&self.meta, visit)
     }
 }
 
@@ -389,6 +427,14 @@ impl ReadView for RedbWriteTxn {
 
     fn audit_range(&self, from: u64, limit: usize) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
         audit_range(&self.open(AUDIT)?, from, limit)
+    }
+
+    fn scan_objects(&self, visit: &mut dyn FnMut(StoredObject) -> bool) -> Result<(), StoreError> {
+        scan_object_table(&self.open(OBJECTS)?, visit)
+    }
+
+    fn scan_meta(&self, visit: &mut dyn FnMut(&str, &[u8]) -> bool) -> Result<(), StoreError> {
+        scan_meta_table(&self.open(META)?, visit)
     }
 }
 

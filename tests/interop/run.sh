@@ -115,6 +115,11 @@ set +e
 (cd "$work" && "$venv/bin/python" -W ignore::DeprecationWarning "$here/pykmip_suite.py" "$conf" alice bob) \
     | tee "$work/suite.log"
 suite_rc=${PIPESTATUS[0]}
+# Backup and restore (issue 7): PyKMIP gets the same material from a restored appliance.
+"$here/backup_restore.sh" "$bin" "$venv/bin/python" "$work" "$data" "$conf" \
+    >"$work/backup.log" 2>&1
+backup_rc=$?
+cat "$work/backup.log"
 set -e
 
 kill -TERM "$server_pid"
@@ -127,6 +132,10 @@ passed=$(echo "${summary:-0 passed, 0 failed}" | awk '{print $1}')
 failed=$(echo "${summary:-0 passed, 0 failed}" | awk '{print $3}')
 if [[ -z "$summary" ]]; then
     echo "interop: the suite ended without a summary (exit $suite_rc)"
+    failed=$((failed + 1))
+fi
+if [[ $backup_rc -ne 0 ]]; then
+    echo "interop: backup and restore check failed (exit $backup_rc)"
     failed=$((failed + 1))
 fi
 if [[ $server_rc -ne 0 ]]; then
