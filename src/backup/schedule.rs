@@ -11,9 +11,9 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::changes::{self, LastBackup};
-use crate::audit::AuditContext;
 use super::export::{ExportOptions, ExportSummary, ExtraSource, export};
 use super::{BackupError, FILE_SUFFIX, file, passphrase};
+use crate::audit::AuditContext;
 use crate::engine::KeyGate;
 use crate::store::Store;
 
@@ -134,7 +134,14 @@ impl Scheduler {
             .name("keyward-backup".into())
             .spawn(move || {
                 let audit = audit.as_deref();
-                run(&settings, store.as_ref(), &gate, &appliance_id, audit, &stop_rx)
+                run(
+                    &settings,
+                    store.as_ref(),
+                    &gate,
+                    &appliance_id,
+                    audit,
+                    &stop_rx,
+                )
             })
             .map_err(|e| BackupError::io("starting the backup thread", e))?;
         Ok(Scheduler {

@@ -402,6 +402,7 @@ fn change_counter_and_last_backup() {
             file: "f".into(),
             objects: 0,
         },
+        None,
     )
     .unwrap();
     let now = status(&*store.read().unwrap()).unwrap();
@@ -416,6 +417,7 @@ fn change_counter_and_last_backup() {
             file: "g".into(),
             objects: 0,
         },
+        None,
     )
     .unwrap();
     assert_eq!(status(&*store.read().unwrap()).unwrap().changes_since, 1);
@@ -578,6 +580,16 @@ impl ReadView for LimitedView<'_> {
     }
     fn get_meta(&self, key: &str) -> Result<Option<Vec<u8>>, crate::store::StoreError> {
         self.inner.get_meta(key)
+    }
+    fn audit_last(&self) -> Result<Option<(u64, Vec<u8>)>, crate::store::StoreError> {
+        self.inner.audit_last()
+    }
+    fn audit_range(
+        &self,
+        from: u64,
+        limit: usize,
+    ) -> Result<Vec<(u64, Vec<u8>)>, crate::store::StoreError> {
+        self.inner.audit_range(from, limit)
     }
     fn scan_objects(
         &self,

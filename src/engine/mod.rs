@@ -96,6 +96,15 @@ pub const UNAVAILABLE_TEXT: &str = "the Keyward cluster has lost its quorum: cha
      refused until it returns; existing keys can still be read";
 
 impl ParsedRequest {
+    /// Whether an item may create or change a key (a Get only clears Fresh, which a backup
+    /// does not need to follow).
+    pub fn changes_keys(&self) -> bool {
+        self.message
+            .items
+            .iter()
+            .any(|i| i.defect.is_none() && ops::mutates(i.operation) && !ops::is_get(i.operation))
+    }
+
     /// The username/password credentials in the request header (KMIP Authentication).
     pub fn credentials(&self) -> &[message::Credential] {
         &self.message.header.credentials

@@ -66,7 +66,9 @@ fn run(request: Request, services: &Services, uid: u32) -> Reply {
         Some(_) => Vec::new(),
         None => {
             if with_audit {
-                log::warn!("admin uid {uid}: --with-audit requested, but this server keeps no audit log");
+                log::warn!(
+                    "admin uid {uid}: --with-audit requested, but this server keeps no audit log"
+                );
             }
             Vec::new()
         }

@@ -208,14 +208,18 @@ fn try_commit_group(
         }
     }
     // Counts committed changes for "changed since the last backup"; failure fails the group
-    // like any store write would.
-    if let Err(e) = crate::backup::changes::bump(txn.as_mut()) {
+    // like any store write would. Only groups that change keys count (reads pass through here
+    // when the audit log is on). A cluster keeps no counter: one shared key written by every
+    // group would make every two concurrent groups of different nodes conflict.
+    let counts = services.store.cluster_health().is_none()
+        && group.iter().any(|job| job.request.changes_keys());
+    if counts && let Err(e) = crate::backup::changes::bump(txn.as_mut()) {
         log::error!(
             "store write failed; group of {} mutation(s) rolled back: {e}",
             group.len()
         );
         drop(txn);
-        return failures(engine, group);
+        return Err(classify(&e));
     }
     match txn.commit() {
         Ok(()) => {

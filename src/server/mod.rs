@@ -3,9 +3,9 @@
 //! How it fits together: `docs/event-loop.md`.
 
 pub mod admin_socket;
+mod backup_export;
 mod cert_reload;
 pub mod cluster_trust;
-mod backup_export;
 mod committer;
 mod connection;
 mod event_loop;
