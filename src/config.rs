@@ -29,6 +29,31 @@ pub struct Config {
     pub root: RootSettings,
     /// Required when `root.provider = "keyprotect"`.
     pub keyprotect: Option<crate::keyprotect::KeyProtectConfig>,
+    /// The local health and metrics listener.
+    pub http: HttpSettings,
+    pub log: LogSettings,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpSettings {
+    /// Address of the `/healthz` and `/metrics` listener; no listener when absent.
+    pub listen: Option<SocketAddr>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogSettings {
+    /// error, warn, info, debug or trace; RUST_LOG overrides it.
+    pub level: String,
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        LogSettings {
+            level: "info".into(),
+        }
+    }
 }
 
 impl Default for Config {
@@ -39,6 +64,8 @@ impl Default for Config {
             tls: TlsSettings::default(),
             root: RootSettings::default(),
             keyprotect: None,
+            http: HttpSettings::default(),
+            log: LogSettings::default(),
         }
     }
 }
@@ -233,6 +260,12 @@ impl Config {
             });
         }
         self.tls.pinned_fingerprints()?;
+        if self.log.level.parse::<log::LevelFilter>().is_err() {
+            return Err(ConfigError::Invalid {
+                setting: "log.level".into(),
+                message: "must be one of off, error, warn, info, debug, trace".into(),
+            });
+        }
         if let Some(keyprotect) = &self.keyprotect {
             keyprotect.validate().map_err(|e| ConfigError::Invalid {
                 setting: "keyprotect".into(),

@@ -11,6 +11,7 @@ pub mod engine;
 pub mod fuzz;
 pub mod keyprotect;
 pub mod kmip;
+pub mod logging;
 pub mod pki;
 pub mod seal;
 pub mod server;

@@ -5,3 +5,4 @@
 pub mod ops;
 pub mod protocol;
 pub mod registry;
+pub mod status;

@@ -147,5 +147,8 @@ pub fn execute(store: &dyn Store, request: Request) -> Result<Reply, AdminError>
         Request::RemoveClient { name, destroy_keys } => Reply::Removed {
             removed: remove_client(store, &name, destroy_keys)?,
         },
+        Request::Status => Reply::Status {
+            status: Box::new(super::status::from_store(store)?),
+        },
     })
 }

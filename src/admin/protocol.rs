@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::ops::{ClientView, Removed};
 use super::registry::ClientEntry;
+use super::status::StatusReport;
 
 pub const PROTOCOL_VERSION: u32 = 1;
 /// File name of the socket in the data directory.
@@ -25,6 +26,7 @@ pub enum Request {
     ListClients,
     ShowClient { name: String },
     RemoveClient { name: String, destroy_keys: bool },
+    Status,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -36,6 +38,7 @@ pub enum Reply {
     Client { client: ClientView },
     Removed { removed: Removed },
     Error { message: String },
+    Status { status: Box<StatusReport> },
 }
 
 #[derive(Debug, Serialize, Deserialize)]

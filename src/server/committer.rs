@@ -21,6 +21,8 @@ pub(super) struct WriteJob {
     pub token: Token,
     pub conn_id: u64,
     pub request: ParsedRequest,
+    /// When the loop began on the request, for the latency histogram.
+    pub started: std::time::Instant,
 }
 
 pub(super) struct WriteDone {
@@ -29,6 +31,7 @@ pub(super) struct WriteDone {
     /// `None` when the engine could not even produce a failure response (it panicked):
     /// the loop then closes the connection.
     pub response: Option<Vec<u8>>,
+    pub started: std::time::Instant,
 }
 
 pub(super) struct Committer {
@@ -62,6 +65,7 @@ fn run(
         while let Ok(more) = jobs.try_recv() {
             group.extend(more);
         }
+        services.metrics.batch(group.len());
         let results = commit_group(services, &group);
         for (job, response) in group.into_iter().zip(results) {
             if done
@@ -69,6 +73,7 @@ fn run(
                     token: job.token,
                     conn_id: job.conn_id,
                     response,
+                    started: job.started,
                 })
                 .is_err()
             {

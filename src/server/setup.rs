@@ -9,6 +9,7 @@ use std::sync::{Arc, RwLock};
 use zeroize::Zeroizing;
 
 use super::identity::{ClientTrust, SharedTrust};
+use super::metrics::Metrics;
 use super::tls::TlsMaterial;
 use super::{ServerError, ServerOptions, Services};
 use crate::config::{Config, RootProvider};
@@ -38,6 +39,8 @@ pub struct Appliance {
     pub keyprotect: Option<Arc<KeyProtectRoot>>,
     /// Why the appliance started sealed (Key Protect refused or could not be reached).
     pub sealed_at_start: Option<String>,
+    /// Counters of this process, shared by the loop, the committer and the root sync.
+    pub metrics: Arc<Metrics>,
 }
 
 impl Appliance {
@@ -79,6 +82,8 @@ impl Appliance {
             ..EngineConfig::default()
         };
         let engine = Arc::new(Engine::with_gate(engine_config, Arc::new(gate)));
+        let metrics = Arc::new(Metrics::new());
+        metrics.set_provider(config.root.provider.name());
         Ok(Appliance {
             config,
             pki,
@@ -87,6 +92,7 @@ impl Appliance {
             appliance_id,
             keyprotect,
             sealed_at_start,
+            metrics,
         })
     }
 
@@ -116,6 +122,7 @@ impl Appliance {
             store: self.store.clone(),
             tls: super::tls::server_config(&self.tls_material(trust.clone())?)?,
             trust,
+            metrics: self.metrics.clone(),
         })
     }
 }
