@@ -92,7 +92,7 @@ pub fn render(status: &StatusReport, now: u64) -> String {
     } else {
         let _ = writeln!(
             out,
-            "server:           NOT RUNNING (read from the database; live state unknown)"
+            "server:           not running (read from the database; live state unknown)"
         );
     }
     let _ = writeln!(
@@ -164,7 +164,7 @@ mod tests {
         assert!(!status.running);
         assert_eq!(status.clients, 0);
         let text = render(&status, 100);
-        assert!(text.contains("NOT RUNNING"), "{text}");
+        assert!(text.contains("server:           not running"), "{text}");
         assert!(text.contains("last backup:      never"), "{text}");
         assert!(text.contains("audit chain head: unknown"), "{text}");
     }
