@@ -17,13 +17,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use keyward::admin::protocol::{self, Reply, Request, SOCKET_FILE};
 use keyward::client::{self, KmipClient};
 use keyward::keyprotect::provider::stored_key_version;
 use keyward::kmip::{names, tag};
 use keyward::pki::{self, IssuedClient};
 use keyward::seal::{META_MASTER_KEY_PROVIDER, META_WRAPPED_MASTER_KEY};
 use keyward::server::setup::DATABASE_FILE;
-use keyward::admin::protocol::{self, Reply, Request, SOCKET_FILE};
 use keyward::store::Store;
 use keyward::store::redb::RedbStore;
 use keyward::ttlv::{self, Item, Limits, Value};
@@ -469,17 +469,14 @@ fn disable_enable_delete_seal_and_unseal_without_restart() {
     assert_eq!(status, OPERATION_FAILED, "Create is refused while sealed");
     assert!(result_message(&item).contains("root key is unavailable"));
     // The engine is sealed first, then the status is rewritten.
-    wait_until(
-        "the status shows the seal and names the revocation",
-        || {
-            let recorded = server.status();
-            recorded.sealed
-                && recorded
-                    .sealed_reason
-                    .unwrap_or_default()
-                    .contains("disabled")
-        },
-    );
+    wait_until("the status shows the seal and names the revocation", || {
+        let recorded = server.status();
+        recorded.sealed
+            && recorded
+                .sealed_reason
+                .unwrap_or_default()
+                .contains("disabled")
+    });
     let printed = text(&site.keyward(&["status"], &site.kp_config).stdout);
     assert!(printed.contains("SEALED"), "{printed}");
 
@@ -489,9 +486,7 @@ fn disable_enable_delete_seal_and_unseal_without_restart() {
         server.get(&uid).is_ok()
     });
     assert_eq!(server.get(&uid).unwrap(), material);
-    wait_until("the status shows the unseal", || {
-        !server.status().sealed
-    });
+    wait_until("the status shows the unseal", || !server.status().sealed);
 
     after_an_hour(&emu);
     emu.delete().unwrap();

@@ -36,7 +36,9 @@ struct Served {
 impl Served {
     fn start(data: &Path, config: &Path, log: &Path, invocation_id: Option<&str>) -> Served {
         let mut command = Command::new(keyward_bin());
-        command.env_remove("INVOCATION_ID").env_remove("JOURNAL_STREAM");
+        command
+            .env_remove("INVOCATION_ID")
+            .env_remove("JOURNAL_STREAM");
         if let Some(id) = invocation_id {
             command.env("INVOCATION_ID", id);
         }
@@ -65,7 +67,10 @@ impl Served {
             let line = rx
                 .recv_timeout(deadline.saturating_duration_since(Instant::now()))
                 .unwrap_or_else(|_| {
-                    panic!("no listening line; log:\n{}", std::fs::read_to_string(log).unwrap())
+                    panic!(
+                        "no listening line; log:\n{}",
+                        std::fs::read_to_string(log).unwrap()
+                    )
                 });
             if let Some(addr) = line.strip_prefix("health and metrics on http://") {
                 http = Some(addr.parse::<SocketAddr>().unwrap());
@@ -101,7 +106,8 @@ impl Drop for Served {
 /// Sends `raw` and reads until the server closes: (status code, body). Panics on a hang.
 fn http_raw(addr: SocketAddr, raw: &[u8]) -> (u16, String) {
     let mut sock = TcpStream::connect_timeout(&addr, WAIT).unwrap();
-    sock.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(15)))
+        .unwrap();
     sock.write_all(raw).unwrap();
     let mut answer = Vec::new();
     sock.read_to_end(&mut answer)
@@ -193,28 +199,64 @@ fn metrics_count_what_the_test_did_and_status_answers_running_and_stopped() {
     let (code, metrics) = get(server.http, "/metrics");
     assert_eq!(code, 200);
     let ops = "keyward_operations_total";
-    assert_eq!(series(&metrics, &format!("{ops}{{operation=\"Create\",result=\"success\"}}")), 3.0);
-    assert_eq!(series(&metrics, &format!("{ops}{{operation=\"Get\",result=\"success\"}}")), 2.0);
-    assert_eq!(series(&metrics, &format!("{ops}{{operation=\"Get\",result=\"ItemNotFound\"}}")), 1.0);
+    assert_eq!(
+        series(
+            &metrics,
+            &format!("{ops}{{operation=\"Create\",result=\"success\"}}")
+        ),
+        3.0
+    );
+    assert_eq!(
+        series(
+            &metrics,
+            &format!("{ops}{{operation=\"Get\",result=\"success\"}}")
+        ),
+        2.0
+    );
+    assert_eq!(
+        series(
+            &metrics,
+            &format!("{ops}{{operation=\"Get\",result=\"ItemNotFound\"}}")
+        ),
+        1.0
+    );
     assert_eq!(
         metrics.lines().filter(|l| l.starts_with(ops)).count(),
         3,
         "no other operation was counted:\n{metrics}"
     );
     let latency = "keyward_operation_duration_seconds";
-    assert_eq!(series(&metrics, &format!("{latency}_count{{operation=\"Create\"}}")), 3.0);
-    assert_eq!(series(&metrics, &format!("{latency}_count{{operation=\"Get\"}}")), 3.0);
     assert_eq!(
-        series(&metrics, &format!("{latency}_bucket{{operation=\"Get\",le=\"+Inf\"}}")),
+        series(
+            &metrics,
+            &format!("{latency}_count{{operation=\"Create\"}}")
+        ),
+        3.0
+    );
+    assert_eq!(
+        series(&metrics, &format!("{latency}_count{{operation=\"Get\"}}")),
+        3.0
+    );
+    assert_eq!(
+        series(
+            &metrics,
+            &format!("{latency}_bucket{{operation=\"Get\",le=\"+Inf\"}}")
+        ),
         3.0
     );
     // Create and Get both mutate (the first Get clears Fresh): six mutations in all.
     assert_eq!(series(&metrics, "keyward_commit_batch_size_sum"), 6.0);
     assert_eq!(series(&metrics, "keyward_open_connections"), 1.0);
-    assert_eq!(series(&metrics, "keyward_root_key_sealed{provider=\"local\"}"), 0.0);
+    assert_eq!(
+        series(&metrics, "keyward_root_key_sealed{provider=\"local\"}"),
+        0.0
+    );
     assert_eq!(series(&metrics, "keyward_backup_age_seconds"), -1.0);
     assert_eq!(
-        series(&metrics, "keyward_connection_failures_total{cause=\"no_certificate\"}"),
+        series(
+            &metrics,
+            "keyward_connection_failures_total{cause=\"no_certificate\"}"
+        ),
         0.0
     );
     drop(tls);
@@ -231,9 +273,11 @@ fn metrics_count_what_the_test_did_and_status_answers_running_and_stopped() {
         .with_no_client_auth();
     let sock = TcpStream::connect(server.kmip).unwrap();
     sock.set_read_timeout(Some(WAIT)).unwrap();
-    let conn =
-        ClientConnection::new(Arc::new(anonymous), ServerName::try_from("localhost").unwrap())
-            .unwrap();
+    let conn = ClientConnection::new(
+        Arc::new(anonymous),
+        ServerName::try_from("localhost").unwrap(),
+    )
+    .unwrap();
     let mut stream = StreamOwned::new(conn, sock);
     let mut refused = false;
     while stream.conn.is_handshaking() {
@@ -246,11 +290,16 @@ fn metrics_count_what_the_test_did_and_status_answers_running_and_stopped() {
     let deadline = Instant::now() + WAIT;
     loop {
         let (_, metrics) = get(server.http, "/metrics");
-        let counted =
-            series(&metrics, "keyward_connection_failures_total{cause=\"no_certificate\"}");
+        let counted = series(
+            &metrics,
+            "keyward_connection_failures_total{cause=\"no_certificate\"}",
+        );
         if counted == 1.0 {
             assert_eq!(
-                series(&metrics, "keyward_connection_failures_total{cause=\"unknown_client\"}"),
+                series(
+                    &metrics,
+                    "keyward_connection_failures_total{cause=\"unknown_client\"}"
+                ),
                 0.0
             );
             assert_eq!(series(&metrics, "keyward_open_connections"), 0.0);
@@ -345,7 +394,11 @@ fn healthz_follows_the_key_protect_root_and_logs_for_journald() {
         .arg(&config)
         .output()
         .unwrap();
-    assert!(init.status.success(), "{}", String::from_utf8_lossy(&init.stderr));
+    assert!(
+        init.status.success(),
+        "{}",
+        String::from_utf8_lossy(&init.stderr)
+    );
     let log = dir.path().join("serve.log");
     // Started as systemd would: the log lines carry priorities and no timestamps.
     let server = Served::start(&data, &config, &log, Some("0123456789abcdef"));
@@ -374,9 +427,15 @@ fn healthz_follows_the_key_protect_root_and_logs_for_journald() {
     };
     let reason: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(reason["status"], "sealed");
-    assert!(reason["reason"].as_str().unwrap().contains("disabled"), "{body}");
+    assert!(
+        reason["reason"].as_str().unwrap().contains("disabled"),
+        "{body}"
+    );
     let (_, metrics) = get(server.http, "/metrics");
-    assert_eq!(series(&metrics, "keyward_root_key_sealed{provider=\"keyprotect\"}"), 1.0);
+    assert_eq!(
+        series(&metrics, "keyward_root_key_sealed{provider=\"keyprotect\"}"),
+        1.0
+    );
     let status = status_json(&data, &config);
     assert_eq!(status["root_state"], "sealed");
     assert!(status["keyprotect_last_sync_unix"].as_u64().is_some());
@@ -392,7 +451,9 @@ fn healthz_follows_the_key_protect_root_and_logs_for_journald() {
 
     let log_text = std::fs::read_to_string(&log).unwrap();
     assert!(
-        log_text.lines().any(|l| l.starts_with("<3>") && l.contains("appliance SEALED")),
+        log_text
+            .lines()
+            .any(|l| l.starts_with("<3>") && l.contains("appliance SEALED")),
         "the seal is an error-priority journal line:\n{log_text}"
     );
     assert!(

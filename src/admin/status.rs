@@ -125,7 +125,10 @@ pub fn render(status: &StatusReport, now: u64) -> String {
             let _ = writeln!(out, "                  last error: {error}");
         }
         if let Some(version) = &status.wrapped_key_version {
-            let _ = writeln!(out, "                  master key wrapped under version {version}");
+            let _ = writeln!(
+                out,
+                "                  master key wrapped under version {version}"
+            );
         }
     }
     let _ = writeln!(

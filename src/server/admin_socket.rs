@@ -14,9 +14,9 @@ use std::time::Duration;
 
 use mio::net::UnixListener;
 
+use super::metrics::unix_secs;
 use super::{ServerError, Services};
 use crate::admin::ops;
-use super::metrics::unix_secs;
 use crate::admin::protocol::{Envelope, MAX_REQUEST_BYTES, PROTOCOL_VERSION, Reply, Request};
 use crate::admin::status::StatusReport;
 

@@ -16,9 +16,9 @@ use super::admin_socket::{self, AdminSocket};
 use super::committer::{self, WriteDone, WriteJob};
 use super::connection::{Connection, Fatal, Inbound};
 use super::http_conn::{self, HttpConn};
-use super::metrics::FailureCause;
 use super::identity::ClientTrust;
 use super::identity::resolve_identity;
+use super::metrics::FailureCause;
 use super::ratelimit::RateLimit;
 use super::signals::SignalPipe;
 use super::{
@@ -27,8 +27,8 @@ use super::{
 };
 use crate::engine::Prepared;
 use crate::kmip::{names, tag};
-use crate::ttlv::Value;
 use crate::pki;
+use crate::ttlv::Value;
 use crate::ttlv::frame::FrameStatus;
 
 /// A bound listener, ready to [`run`](Server::run).
@@ -811,7 +811,9 @@ fn record_response(services: &Services, response: &[u8], started: Instant) {
     let mut first = None;
     for item in message.children_with(tag::BATCH_ITEM) {
         let operation = match item.child(tag::OPERATION).map(|i| &i.value) {
-            Some(Value::Enumeration(op)) => names::enum_name(tag::OPERATION, *op).unwrap_or("Unknown"),
+            Some(Value::Enumeration(op)) => {
+                names::enum_name(tag::OPERATION, *op).unwrap_or("Unknown")
+            }
             _ => "Unknown",
         };
         let result = match item.child(tag::RESULT_STATUS).map(|i| &i.value) {

@@ -86,7 +86,10 @@ fn is_request_char(b: u8) -> bool {
 
 /// Position just past the blank line that ends the head.
 fn find_head_end(input: &[u8]) -> Option<usize> {
-    let crlf = input.windows(4).position(|w| w == b"\r\n\r\n").map(|p| p + 4);
+    let crlf = input
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map(|p| p + 4);
     let lf = input.windows(2).position(|w| w == b"\n\n").map(|p| p + 2);
     match (crlf, lf) {
         (Some(a), Some(b)) => Some(a.min(b)),
@@ -176,19 +179,27 @@ mod tests {
                 path: "/metrics".into()
             }))
         );
-        assert_eq!(
-            parse(b"HEAD /healthz HTTP/1.0\n\n").unwrap().unwrap().head_only,
-            true
+        assert!(
+            parse(b"HEAD /healthz HTTP/1.0\n\n")
+                .unwrap()
+                .unwrap()
+                .head_only
         );
     }
 
     #[test]
     fn refuses_what_it_does_not_serve() {
-        assert_eq!(parse(b"POST / HTTP/1.1\r\n\r\n"), Err(Refusal::MethodNotAllowed));
+        assert_eq!(
+            parse(b"POST / HTTP/1.1\r\n\r\n"),
+            Err(Refusal::MethodNotAllowed)
+        );
         assert_eq!(parse(b"hello world\r\n"), Err(Refusal::Malformed));
         assert_eq!(parse(b"\x16\x03\x01\x02"), Err(Refusal::Malformed));
         assert_eq!(parse(b"GET / HTTP/2\r\n\r\n"), Err(Refusal::Malformed));
-        assert_eq!(parse(b"GET / HTTP/1.1\r\nbad header\r\n\r\n"), Err(Refusal::Malformed));
+        assert_eq!(
+            parse(b"GET / HTTP/1.1\r\nbad header\r\n\r\n"),
+            Err(Refusal::Malformed)
+        );
         assert_eq!(
             parse(b"GET / HTTP/1.1\r\nContent-Length: 5\r\n\r\n"),
             Err(Refusal::BodyNotAllowed)
@@ -196,8 +207,10 @@ mod tests {
         let mut big = b"GET / HTTP/1.1\r\nX: ".to_vec();
         big.resize(MAX_HEAD_BYTES, b'a');
         assert_eq!(parse(&big), Err(Refusal::HeadTooLarge));
-        assert!(String::from_utf8(refusal_response(Refusal::HeadTooLarge))
-            .unwrap()
-            .starts_with("HTTP/1.1 431 "));
+        assert!(
+            String::from_utf8(refusal_response(Refusal::HeadTooLarge))
+                .unwrap()
+                .starts_with("HTTP/1.1 431 ")
+        );
     }
 }

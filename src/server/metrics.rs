@@ -5,8 +5,8 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::sync::{Mutex, OnceLock};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use crate::keyprotect::sync::SyncStatus;
@@ -205,7 +205,10 @@ impl Metrics {
     }
 
     pub fn provider(&self) -> String {
-        self.provider.get().cloned().unwrap_or_else(|| "unknown".into())
+        self.provider
+            .get()
+            .cloned()
+            .unwrap_or_else(|| "unknown".into())
     }
 
     /// The KMIP listener's address, set once when bound.
@@ -276,10 +279,7 @@ impl Metrics {
     pub fn backup(&self) -> (Option<u64>, Option<u64>) {
         let last = self.last_backup_unix.load(Ordering::Relaxed);
         let changes = self.changes_since_backup.load(Ordering::Relaxed);
-        (
-            (last > 0).then_some(last),
-            u64::try_from(changes).ok(),
-        )
+        ((last > 0).then_some(last), u64::try_from(changes).ok())
     }
 
     /// The Key Protect sync thread's latest counters.
@@ -430,8 +430,12 @@ mod tests {
         m.batch(3);
         m.failure(FailureCause::NoCertificate);
         let text = m.render(RootState::Unsealed, "local");
-        assert!(text.contains("keyward_operations_total{operation=\"Create\",result=\"success\"} 2"));
-        assert!(text.contains("keyward_operations_total{operation=\"Get\",result=\"ItemNotFound\"} 1"));
+        assert!(
+            text.contains("keyward_operations_total{operation=\"Create\",result=\"success\"} 2")
+        );
+        assert!(
+            text.contains("keyward_operations_total{operation=\"Get\",result=\"ItemNotFound\"} 1")
+        );
         assert!(text.contains(
             "keyward_operation_duration_seconds_bucket{operation=\"Create\",le=\"0.0025\"} 1"
         ));
