@@ -309,6 +309,24 @@ fn metrics_count_what_the_test_did_and_status_answers_running_and_stopped() {
         std::thread::sleep(Duration::from_millis(50));
     }
 
+    // A certificate from another appliance's CA: refused as an unknown client.
+    let stranger = Appliance::new(&["stranger"]);
+    let stranger = stranger.creds("stranger").clone();
+    let foreign = StreamOwned::new(
+        ClientConnection::new(
+            tls12_client(&creds.ca, Some(&stranger)),
+            ServerName::try_from("localhost").unwrap(),
+        )
+        .unwrap(),
+        TcpStream::connect(server.kmip).unwrap(),
+    );
+    assert!(handshake_fails(foreign), "an unknown client is refused");
+    wait_for_series(
+        server.http,
+        "keyward_connection_failures_total{cause=\"unknown_client\"}",
+        1.0,
+    );
+
     // Bad HTTP: an answer and a close, never a hang.
     let (code, _) = http_raw(server.http, b"HELLO THERE\r\n\r\n");
     assert_eq!(code, 400);
@@ -460,4 +478,51 @@ fn healthz_follows_the_key_protect_root_and_logs_for_journald() {
         log_text.lines().all(|l| l.starts_with('<')),
         "every line has a priority prefix under systemd:\n{log_text}"
     );
+}
+
+fn tls12_client(ca: &Path, identity: Option<&ClientCreds>) -> Arc<ClientConfig> {
+    let mut roots = RootCertStore::empty();
+    roots
+        .add(CertificateDer::from_pem_file(ca).unwrap())
+        .unwrap();
+    let builder = ClientConfig::builder_with_provider(keyward::server::tls::provider())
+        .with_protocol_versions(&[&rustls::version::TLS12])
+        .unwrap()
+        .with_root_certificates(roots);
+    Arc::new(match identity {
+        Some(creds) => builder
+            .with_client_auth_cert(
+                vec![CertificateDer::from_pem_file(&creds.cert).unwrap()],
+                rustls::pki_types::PrivateKeyDer::from_pem_file(&creds.key).unwrap(),
+            )
+            .unwrap(),
+        None => builder.with_no_client_auth(),
+    })
+}
+
+/// Drives a TLS 1.2 handshake (the server decides before its Finished); true when it fails.
+fn handshake_fails(mut stream: StreamOwned<ClientConnection, TcpStream>) -> bool {
+    stream.sock.set_read_timeout(Some(WAIT)).unwrap();
+    while stream.conn.is_handshaking() {
+        if stream.conn.complete_io(&mut stream.sock).is_err() {
+            return true;
+        }
+    }
+    false
+}
+
+/// Polls `/metrics` until `name_and_labels` shows `value` (bounded by `WAIT`).
+fn wait_for_series(http: SocketAddr, name_and_labels: &str, value: f64) {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let (_, metrics) = get(http, "/metrics");
+        if series(&metrics, name_and_labels) == value {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{name_and_labels} never reached {value}:\n{metrics}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
