@@ -35,6 +35,31 @@ pub struct Config {
     pub audit: crate::audit::settings::AuditSettings,
     /// Scheduled encrypted backups (off without this table).
     pub backup: Option<crate::backup::schedule::BackupSettings>,
+    /// The local health and metrics listener.
+    pub http: HttpSettings,
+    pub log: LogSettings,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpSettings {
+    /// Address of the `/healthz` and `/metrics` listener; no listener when absent.
+    pub listen: Option<SocketAddr>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogSettings {
+    /// error, warn, info, debug or trace; RUST_LOG overrides it.
+    pub level: String,
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        LogSettings {
+            level: "info".into(),
+        }
+    }
 }
 
 impl Default for Config {
@@ -48,6 +73,8 @@ impl Default for Config {
             cluster: None,
             audit: Default::default(),
             backup: None,
+            http: HttpSettings::default(),
+            log: LogSettings::default(),
         }
     }
 }
@@ -246,6 +273,12 @@ impl Config {
             });
         }
         self.tls.pinned_fingerprints()?;
+        if self.log.level.parse::<log::LevelFilter>().is_err() {
+            return Err(ConfigError::Invalid {
+                setting: "log.level".into(),
+                message: "must be one of off, error, warn, info, debug, trace".into(),
+            });
+        }
         if let Some(keyprotect) = &self.keyprotect {
             keyprotect.validate().map_err(|e| ConfigError::Invalid {
                 setting: "keyprotect".into(),

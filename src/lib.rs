@@ -13,6 +13,7 @@ pub mod engine;
 pub mod fuzz;
 pub mod keyprotect;
 pub mod kmip;
+pub mod logging;
 pub mod pki;
 pub mod seal;
 pub mod server;

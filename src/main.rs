@@ -60,10 +60,14 @@ enum Command {
         #[command(subcommand)]
         command: cli::root::RootCommand,
     },
-    /// Show the root key state the running server last recorded (sealed, Key Protect outage).
+    /// One screen: listener, root key state, Key Protect sync, clients and keys, backup,
+    /// version and uptime (from the running server, or from the database when it is stopped).
     Status {
         #[command(flatten)]
         setup: SetupArgs,
+        /// Print the status as JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Manage the KMIP clients (vCenter) allowed to connect: "Make KMS trust vCenter".
     Client {
@@ -154,13 +158,20 @@ enum KmipOperation {
 }
 
 fn main() -> ExitCode {
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     let cli = Cli::parse();
+    // The configured level applies to the server; other commands log at info.
+    let level = match &cli.command {
+        Command::Serve { setup, .. } => load_config(setup)
+            .map(|c| c.log.level)
+            .unwrap_or_else(|_| "info".into()),
+        _ => "info".into(),
+    };
+    keyward::logging::init(&level);
     let result = match cli.command {
         Command::Serve { setup, listen } => serve(&setup, listen),
         Command::Init { setup, root } => init(&setup, root).map(|_| ()),
         Command::Root { command } => cli::root::run(&command),
-        Command::Status { setup } => cli::status::run(&setup),
+        Command::Status { setup, json } => cli::status::run(&setup, json),
         Command::Backup { command } => cli::backup::run(&command),
         Command::Restore(args) => cli::backup::restore(&args),
         Command::Client { command } => cli::client::run(&command),
@@ -257,7 +268,12 @@ fn serve(setup: &SetupArgs, listen: Option<SocketAddr>) -> Result<(), String> {
     server
         .serve_admin_socket(&admin_socket)
         .map_err(|e| e.to_string())?;
-    // Started before "listening" is announced, so the status file exists by then.
+    if let Some(addr) = appliance.config.http.listen {
+        let bound = server.serve_http(addr).map_err(|e| e.to_string())?;
+        println!("health and metrics on http://{bound}");
+        log::info!("health and metrics on http://{bound} (/healthz, /metrics)");
+    }
+    // Started before "listening" is announced, so the sync state is known by then.
     let root_sync = RootSync::start(&appliance).map_err(|e| e.to_string())?;
     println!("listening on {}", server.local_addr());
     let _ = std::io::stdout().flush();

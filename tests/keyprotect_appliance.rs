@@ -17,13 +17,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use keyward::admin::protocol::{self, Reply, Request, SOCKET_FILE};
 use keyward::client::{self, KmipClient};
 use keyward::keyprotect::provider::stored_key_version;
 use keyward::kmip::{names, tag};
 use keyward::pki::{self, IssuedClient};
 use keyward::seal::{META_MASTER_KEY_PROVIDER, META_WRAPPED_MASTER_KEY};
 use keyward::server::setup::DATABASE_FILE;
-use keyward::server::status_file::{self, ApplianceStatus};
 use keyward::store::Store;
 use keyward::store::redb::RedbStore;
 use keyward::ttlv::{self, Item, Limits, Value};
@@ -225,8 +225,22 @@ impl Server {
         status == 0 && find(&item, tag::PROTOCOL_VERSION).is_some()
     }
 
+    /// The running server's own account, asked over its admin socket (`keyward status`).
     fn status(&self) -> ApplianceStatus {
-        status_file::read(&self.data).unwrap()
+        let socket = self.data.join(SOCKET_FILE);
+        let stream = std::os::unix::net::UnixStream::connect(&socket).unwrap();
+        match protocol::exchange(stream, &socket, &Request::Status).unwrap() {
+            Reply::Status { status } => ApplianceStatus {
+                provider: status.root_provider.unwrap_or_default(),
+                sealed: status.root_state.as_deref() == Some("sealed"),
+                sealed_reason: status.sealed_reason,
+                unreachable_for_secs: status.keyprotect_unreachable_secs,
+                last_error: status.keyprotect_last_error,
+                last_success_unix: status.keyprotect_last_sync_unix,
+                wrapped_key_version: status.wrapped_key_version,
+            },
+            other => panic!("unexpected reply {other:?}"),
+        }
     }
 
     /// SIGTERM; the server must stop the sync thread and exit 0.
@@ -239,8 +253,22 @@ impl Server {
         );
         let status = child.wait().unwrap();
         assert_eq!(status.code(), Some(0), "SIGTERM ends the server cleanly");
-        assert!(!self.status().serving, "the status file records the stop");
+        assert!(
+            !self.data.join(SOCKET_FILE).exists(),
+            "the admin socket is gone with the server"
+        );
     }
+}
+
+/// The fields of the status the tests look at.
+struct ApplianceStatus {
+    provider: String,
+    sealed: bool,
+    sealed_reason: Option<String>,
+    unreachable_for_secs: Option<u64>,
+    last_error: Option<String>,
+    last_success_unix: Option<u64>,
+    wrapped_key_version: Option<String>,
 }
 
 impl Drop for Server {
@@ -440,18 +468,15 @@ fn disable_enable_delete_seal_and_unseal_without_restart() {
     let (status, item) = server.roundtrip(&create_aes256());
     assert_eq!(status, OPERATION_FAILED, "Create is refused while sealed");
     assert!(result_message(&item).contains("root key is unavailable"));
-    // The engine is sealed first, then the status file is rewritten.
-    wait_until(
-        "the status file shows the seal and names the revocation",
-        || {
-            let recorded = server.status();
-            recorded.sealed
-                && recorded
-                    .sealed_reason
-                    .unwrap_or_default()
-                    .contains("disabled")
-        },
-    );
+    // The engine is sealed first, then the status is rewritten.
+    wait_until("the status shows the seal and names the revocation", || {
+        let recorded = server.status();
+        recorded.sealed
+            && recorded
+                .sealed_reason
+                .unwrap_or_default()
+                .contains("disabled")
+    });
     let printed = text(&site.keyward(&["status"], &site.kp_config).stdout);
     assert!(printed.contains("SEALED"), "{printed}");
 
@@ -461,9 +486,7 @@ fn disable_enable_delete_seal_and_unseal_without_restart() {
         server.get(&uid).is_ok()
     });
     assert_eq!(server.get(&uid).unwrap(), material);
-    wait_until("the status file shows the unseal", || {
-        !server.status().sealed
-    });
+    wait_until("the status shows the unseal", || !server.status().sealed);
 
     after_an_hour(&emu);
     emu.delete().unwrap();
@@ -471,7 +494,7 @@ fn disable_enable_delete_seal_and_unseal_without_restart() {
         refused_as_sealed(server.get(&uid))
     });
     assert!(server.discover_versions_answers());
-    wait_until("the status file shows the seal", || server.status().sealed);
+    wait_until("the status shows the seal", || server.status().sealed);
     server.stop();
 
     // Starting while the root key is deleted: the server comes up sealed and answers what
@@ -604,7 +627,7 @@ fn max_unreachable_seals_a_long_outage_and_reachability_unseals() {
         refused_as_sealed(server.get(&uid))
     });
     assert!(server.discover_versions_answers());
-    wait_until("the status file names the outage as the reason", || {
+    wait_until("the status names the outage as the reason", || {
         server
             .status()
             .sealed_reason

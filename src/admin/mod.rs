@@ -7,3 +7,4 @@ pub mod keys;
 pub mod ops;
 pub mod protocol;
 pub mod registry;
+pub mod status;

@@ -354,5 +354,8 @@ pub fn execute_by(
         Request::BackupStatus => {
             Reply::BackupStatus(crate::backup::changes::status(&*store.read()?)?)
         }
+        Request::Status => Reply::Status {
+            status: Box::new(super::status::from_store(store)?),
+        },
     })
 }

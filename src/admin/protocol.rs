@@ -13,6 +13,7 @@ use super::keys::{KeyFilter, KeyView, RevokeReason};
 use super::ops::{ClientView, Removed};
 use super::registry::ClientEntry;
 use crate::audit::verify::Verification;
+use super::status::StatusReport;
 
 pub const PROTOCOL_VERSION: u32 = 1;
 /// File name of the socket in the data directory.
@@ -38,6 +39,7 @@ pub enum Request {
     AuditShow(AuditQuery),
     BackupExport(BackupExportRequest),
     BackupStatus,
+    Status,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -57,6 +59,7 @@ pub enum Reply {
     AuditRecords(AuditRecords),
     BackupExported(crate::backup::export::ExportSummary),
     BackupStatus(crate::backup::changes::BackupStatus),
+    Status { status: Box<StatusReport> },
 }
 
 /// `keyward audit show/export`: the records matching `filter`, oldest first, at most `limit`.

@@ -14,9 +14,11 @@ use std::time::Duration;
 
 use mio::net::UnixListener;
 
+use super::metrics::unix_secs;
 use super::{ServerError, Services};
 use crate::admin::ops;
 use crate::admin::protocol::{Envelope, MAX_REQUEST_BYTES, PROTOCOL_VERSION, Reply, Request};
+use crate::admin::status::StatusReport;
 
 /// How long a connected admin peer may take to send its request.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
@@ -193,6 +195,12 @@ fn execute(request: Request, services: &Services, uid: u32) -> (Reply, Effects) 
     if let Some(action) = action {
         log::info!("admin uid {uid}: {action}");
     }
+    let reply = match reply {
+        Reply::Status { status } => Reply::Status {
+            status: Box::new(with_live_state(*status, services)),
+        },
+        other => other,
+    };
     let effects = match &reply {
         Reply::Added { entry } => {
             log::info!(
@@ -236,4 +244,32 @@ fn execute(request: Request, services: &Services, uid: u32) -> (Reply, Effects) 
         _ => Effects::default(),
     };
     (reply, effects)
+}
+
+/// Adds to the database's view what only the running process knows.
+fn with_live_state(mut status: StatusReport, services: &Services) -> StatusReport {
+    let metrics = &services.metrics;
+    status.running = true;
+    status.uptime_secs = Some(metrics.uptime_secs());
+    status.listen = metrics.listen();
+    if status.root_provider.is_none() {
+        status.root_provider = Some(metrics.provider());
+    }
+    match services.engine.gate().current() {
+        Ok(_) => status.root_state = Some("unsealed".into()),
+        Err(reason) => {
+            status.root_state = Some("sealed".into());
+            status.sealed_reason = Some(reason);
+        }
+    }
+    if let Some(sync) = metrics.sync_status() {
+        status.keyprotect_last_sync_unix = sync.last_success.map(unix_secs);
+        status.keyprotect_unreachable_secs = sync.unreachable_for.map(|d| d.as_secs());
+        status.keyprotect_last_error = sync.last_error;
+        status.wrapped_key_version = sync.wrapped_key_version;
+    }
+    let (last_backup, changes) = metrics.backup();
+    status.last_backup_unix = last_backup;
+    status.keys_changed_since_backup = changes;
+    status
 }

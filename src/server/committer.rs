@@ -28,6 +28,8 @@ pub(super) struct WriteJob {
     pub request: ParsedRequest,
     /// The client's address, for the audit record.
     pub peer: std::net::SocketAddr,
+    /// When the loop began on the request, for the latency histogram.
+    pub started: std::time::Instant,
 }
 
 pub(super) struct WriteDone {
@@ -36,6 +38,7 @@ pub(super) struct WriteDone {
     /// `None` when the engine could not even produce a failure response (it panicked):
     /// the loop then closes the connection.
     pub response: Option<Vec<u8>>,
+    pub started: std::time::Instant,
 }
 
 pub(super) struct Committer {
@@ -76,6 +79,7 @@ fn run(
             log_head(services);
             head_logged = Instant::now();
         }
+        services.metrics.batch(group.len());
         let results = commit_group(services, &group);
         for (job, response) in group.into_iter().zip(results) {
             if done
@@ -83,6 +87,7 @@ fn run(
                     token: job.token,
                     conn_id: job.conn_id,
                     response,
+                    started: job.started,
                 })
                 .is_err()
             {

@@ -15,17 +15,21 @@ use mio::{Events, Interest, Poll, Token, Waker};
 use super::admin_socket::{self, AdminSocket};
 use super::committer::{self, WriteDone, WriteJob};
 use super::connection::{Connection, Fatal, Inbound};
+use super::http_conn::{self, HttpConn};
 use super::identity::ClientTrust;
 use super::identity::resolve_identity;
 use super::kmip_auth;
+use super::metrics::FailureCause;
 use super::ratelimit::RateLimit;
 use super::signals::SignalPipe;
 use super::{
-    ADMIN, FIRST_CONNECTION, LISTENER, SIGNALS, ServerError, ServerOptions, Services,
+    ADMIN, FIRST_CONNECTION, HTTP, LISTENER, SIGNALS, ServerError, ServerOptions, Services,
     ShutdownHandle, WAKER,
 };
 use crate::engine::Prepared;
+use crate::kmip::{names, tag};
 use crate::pki;
+use crate::ttlv::Value;
 use crate::ttlv::frame::FrameStatus;
 
 /// How often a cluster node re-reads the shared client registry from etcd.
@@ -42,6 +46,7 @@ pub struct Server {
     shutdown: Arc<AtomicBool>,
     signals: Option<SignalPipe>,
     admin: Option<AdminSocket>,
+    http: Option<TcpListener>,
 }
 
 impl Server {
@@ -52,6 +57,7 @@ impl Server {
         let local_addr = listener
             .local_addr()
             .map_err(|e| ServerError::io("listener address", e))?;
+        services.metrics.set_listen(&local_addr.to_string());
         poll.registry()
             .register(&mut listener, LISTENER, Interest::READABLE)
             .map_err(|e| ServerError::io("registering the listener", e))?;
@@ -65,6 +71,7 @@ impl Server {
             shutdown: Arc::new(AtomicBool::new(false)),
             signals: None,
             admin: None,
+            http: None,
         })
     }
 
@@ -101,6 +108,21 @@ impl Server {
         Ok(())
     }
 
+    /// Serves `/healthz` and `/metrics` on `addr` from this loop; returns the bound address.
+    pub fn serve_http(&mut self, addr: SocketAddr) -> Result<SocketAddr, ServerError> {
+        let mut listener = TcpListener::bind(addr)
+            .map_err(|e| ServerError::io(format!("cannot listen for HTTP on {addr}"), e))?;
+        let bound = listener
+            .local_addr()
+            .map_err(|e| ServerError::io("HTTP listener address", e))?;
+        self.poll
+            .registry()
+            .register(&mut listener, HTTP, Interest::READABLE)
+            .map_err(|e| ServerError::io("registering the HTTP listener", e))?;
+        self.http = Some(listener);
+        Ok(bound)
+    }
+
     /// Serves until shutdown is requested; then stops accepting, answers every request
     /// already received (waiting for the committer), flushes, and returns.
     pub fn run(self) -> Result<(), ServerError> {
@@ -124,6 +146,8 @@ impl Server {
             last_seen: HashMap::new(),
             last_seen_dirty: false,
             persist_last_seen_at: Instant::now() + PERSIST_LAST_SEEN_EVERY,
+            http: self.http,
+            http_conns: HashMap::new(),
         };
         let result = state.serve(&committer.done, &self.shutdown, self.signals);
         state.persist_last_seen();
@@ -161,6 +185,8 @@ struct LoopState {
     /// `last_seen` changed since it was last stored.
     last_seen_dirty: bool,
     persist_last_seen_at: Instant,
+    http: Option<TcpListener>,
+    http_conns: HashMap<Token, HttpConn>,
 }
 
 /// How often the last-seen times are stored (and once more at shutdown): often enough for
@@ -200,6 +226,8 @@ impl LoopState {
                 match event.token() {
                     LISTENER => self.accept_all(),
                     ADMIN => self.accept_admin(),
+                    HTTP => self.accept_http(),
+                    token if self.http_conns.contains_key(&token) => self.on_http_ready(token),
                     WAKER => {}
                     SIGNALS => {
                         if let Some(pipe) = signals.as_mut()
@@ -331,6 +359,57 @@ impl LoopState {
         }
     }
 
+    fn accept_http(&mut self) {
+        loop {
+            let Some(listener) = self.http.as_ref() else {
+                return;
+            };
+            let (sock, peer) = match listener.accept() {
+                Ok(accepted) => accepted,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    if self.refused_log.allow("accept failure") {
+                        log::warn!("http: accepting a connection failed: {e}");
+                    }
+                    return;
+                }
+            };
+            if self.http_conns.len() >= http_conn::MAX_HTTP_CONNECTIONS {
+                if self.refused_log.allow("http connection refused") {
+                    log::warn!(
+                        "http: refused connection from {peer}: {} already open",
+                        self.http_conns.len()
+                    );
+                }
+                continue;
+            }
+            let token = Token(self.next_id as usize);
+            self.next_id += 1;
+            let mut conn = HttpConn::new(sock);
+            if let Err(e) = conn.register(self.poll.registry(), token) {
+                log::error!("http: cannot register connection from {peer}: {e}");
+                continue;
+            }
+            self.http_conns.insert(token, conn);
+        }
+    }
+
+    fn on_http_ready(&mut self, token: Token) {
+        let Some(conn) = self.http_conns.get_mut(&token) else {
+            return;
+        };
+        if conn.on_ready(&self.services) == http_conn::Next::Close {
+            self.close_http(token);
+        }
+    }
+
+    fn close_http(&mut self, token: Token) {
+        if let Some(mut conn) = self.http_conns.remove(&token) {
+            conn.deregister(self.poll.registry());
+        }
+    }
+
     fn accept_all(&mut self) {
         let Some(listener) = self.listener.as_ref() else {
             return;
@@ -378,6 +457,9 @@ impl LoopState {
             }
             log::debug!("connection from {peer}");
             self.connections.insert(token, connection);
+            self.services
+                .metrics
+                .set_open_connections(self.connections.len());
         }
     }
 
@@ -410,6 +492,7 @@ impl LoopState {
         };
         let Some(chain) = conn.peer_certificates() else {
             // Mandatory client auth makes this unreachable; refuse rather than trust.
+            self.services.metrics.failure(FailureCause::NoCertificate);
             log::warn!(
                 "client {}: no client certificate after the handshake; closing",
                 conn.peer
@@ -425,6 +508,7 @@ impl LoopState {
             Err(_) => None,
         };
         let Some((identity, required)) = resolved else {
+            self.services.metrics.failure(FailureCause::UnknownClient);
             log::warn!(
                 "client {}: certificate no longer trusted (client removed); closing",
                 conn.peer
@@ -479,6 +563,7 @@ impl LoopState {
             };
             match inbound {
                 Inbound::Request(message) => {
+                    let started = Instant::now();
                     let prepared = catch_unwind(AssertUnwindSafe(|| {
                         services.engine.prepare(&identity, &message)
                     }))
@@ -503,6 +588,7 @@ impl LoopState {
                                 conn_id: conn.id,
                                 request,
                                 peer: conn.peer,
+                                started,
                             });
                             conn.awaiting_commit = true;
                             None
@@ -517,16 +603,18 @@ impl LoopState {
                             None
                         }
                     };
-                    if let Some(bytes) = response
-                        && let Err(e) = conn.send(&bytes)
-                    {
-                        self.fail(token, &e);
-                        return false;
+                    if let Some(bytes) = response {
+                        record_response(services, &bytes, started);
+                        if let Err(e) = conn.send(&bytes) {
+                            self.fail(token, &e);
+                            return false;
+                        }
                     }
                 }
                 Inbound::BadFrame { header, status } => {
                     let why = match status {
                         FrameStatus::TooLarge(n) => {
+                            services.metrics.failure(FailureCause::OversizedMessage);
                             format!(
                                 "declares {n} bytes, over the limit of {}",
                                 self.options.limits.max_message_bytes
@@ -535,7 +623,7 @@ impl LoopState {
                         _ => "does not start with a KMIP request message header".to_string(),
                     };
                     log::warn!(
-                        "client {} ({}): message {why}; closing after an error response",
+                        "client {} ({}): connection failure: message {why}; closing after an error response",
                         conn.peer,
                         identity.owner
                     );
@@ -601,6 +689,7 @@ impl LoopState {
         conn.awaiting_commit = false;
         match finished.response {
             Some(bytes) => {
+                record_response(&self.services, &bytes, finished.started);
                 if let Err(e) = conn.send(&bytes) {
                     self.fail(finished.token, &e);
                     return;
@@ -647,6 +736,13 @@ impl LoopState {
         if let Some(mut listener) = self.listener.take() {
             let _ = self.poll.registry().deregister(&mut listener);
         }
+        if let Some(mut listener) = self.http.take() {
+            let _ = self.poll.registry().deregister(&mut listener);
+        }
+        let http: Vec<Token> = self.http_conns.keys().copied().collect();
+        for token in http {
+            self.close_http(token);
+        }
         self.drain_deadline = Some(Instant::now() + self.options.drain_timeout);
         let tokens: Vec<Token> = self.connections.keys().copied().collect();
         for token in tokens {
@@ -666,6 +762,18 @@ impl LoopState {
     }
 
     fn sweep(&mut self, now: Instant) {
+        let late: Vec<Token> = self
+            .http_conns
+            .iter()
+            .filter(|(_, c)| now.duration_since(c.accepted_at) >= http_conn::REQUEST_TIMEOUT)
+            .map(|(t, _)| *t)
+            .collect();
+        for token in late {
+            if let Some(conn) = self.http_conns.get_mut(&token) {
+                conn.time_out();
+            }
+            self.close_http(token);
+        }
         let handshake_timeout = self.options.handshake_timeout;
         let idle_timeout = self.options.idle_timeout;
         let expired: Vec<(Token, &'static str)> = self
@@ -684,7 +792,17 @@ impl LoopState {
             .collect();
         for (token, why) in expired {
             if let Some(conn) = self.connections.get(&token) {
-                if why == "handshake timeout" && !self.handshake_log.allow("handshake failure") {
+                if why == "handshake timeout" {
+                    self.services
+                        .metrics
+                        .failure(FailureCause::HandshakeTimeout);
+                    if self.handshake_log.allow("handshake failure") {
+                        log::warn!(
+                            "client {}: connection failure: {}; closing",
+                            conn.peer,
+                            FailureCause::HandshakeTimeout.describe()
+                        );
+                    }
                     self.close(token);
                     continue;
                 }
@@ -702,9 +820,15 @@ impl LoopState {
                 .map(|i| i.owner.clone())
                 .unwrap_or_else(|| "unauthenticated".into());
             match fatal {
-                Fatal::Handshake(_) => {
+                Fatal::Handshake(error) => {
+                    let cause = FailureCause::of_handshake(error);
+                    self.services.metrics.failure(cause);
                     if self.handshake_log.allow("handshake failure") {
-                        log::warn!("client {}: {fatal}", conn.peer);
+                        log::warn!(
+                            "client {}: connection failure: {}: {fatal}",
+                            conn.peer,
+                            cause.describe()
+                        );
                     }
                 }
                 Fatal::Io(e)
@@ -725,6 +849,9 @@ impl LoopState {
         if let Some(mut conn) = self.connections.remove(&token) {
             conn.close_gracefully();
             conn.deregister(self.poll.registry());
+            self.services
+                .metrics
+                .set_open_connections(self.connections.len());
             log::debug!(
                 "client {}: closed after {} response(s)",
                 conn.peer,
@@ -732,6 +859,37 @@ impl LoopState {
             );
         }
     }
+}
+
+/// Counts each batch item of a response by operation and result, and the request's latency.
+/// Decoding the response again costs a little; it keeps the engine free of metrics.
+fn record_response(services: &Services, response: &[u8], started: Instant) {
+    let Ok(message) = crate::ttlv::decode(response, &crate::ttlv::Limits::default()) else {
+        return;
+    };
+    let mut first = None;
+    for item in message.children_with(tag::BATCH_ITEM) {
+        let operation = match item.child(tag::OPERATION).map(|i| &i.value) {
+            Some(Value::Enumeration(op)) => {
+                names::enum_name(tag::OPERATION, *op).unwrap_or("Unknown")
+            }
+            _ => "Unknown",
+        };
+        let result = match item.child(tag::RESULT_STATUS).map(|i| &i.value) {
+            Some(Value::Enumeration(0)) => "success",
+            _ => match item.child(tag::RESULT_REASON).map(|i| &i.value) {
+                Some(Value::Enumeration(reason)) => {
+                    names::enum_name(tag::RESULT_REASON, *reason).unwrap_or("failure")
+                }
+                _ => "failure",
+            },
+        };
+        services.metrics.operation(operation, result);
+        first.get_or_insert(operation);
+    }
+    services
+        .metrics
+        .latency(first.unwrap_or("Unknown"), started.elapsed().as_secs_f64());
 }
 
 /// A read-only request on a fresh snapshot, in the loop thread.

@@ -9,13 +9,15 @@ pub mod cluster_trust;
 mod committer;
 mod connection;
 mod event_loop;
+pub mod http;
+mod http_conn;
 pub mod identity;
 pub mod kmip_auth;
+pub mod metrics;
 mod ratelimit;
 pub mod root_sync;
 pub mod setup;
 pub mod signals;
-pub mod status_file;
 pub mod tls;
 
 use std::net::SocketAddr;
@@ -76,6 +78,8 @@ pub struct ServerOptions {
     pub limits: Limits,
     /// How long a shutdown waits for slow clients to take their last responses.
     pub drain_timeout: Duration,
+    /// The health and metrics listener (`[http] listen`), off when None.
+    pub http_listen: Option<SocketAddr>,
 }
 
 impl ServerOptions {
@@ -90,6 +94,7 @@ impl ServerOptions {
                 ..Limits::default()
             },
             drain_timeout: Duration::from_secs(10),
+            http_listen: None,
         }
     }
 }
@@ -105,6 +110,8 @@ pub struct Services {
     /// The audit log's chain key and settings; `None` only in benchmark runs with
     /// `audit.enabled = false`.
     pub audit: Option<Arc<crate::audit::AuditContext>>,
+    /// Counters for `/metrics` and `keyward status`, shared with the committer and root sync.
+    pub metrics: Arc<metrics::Metrics>,
 }
 
 /// Asks a running server to stop gracefully, from any thread (tests, an admin socket later).
@@ -127,7 +134,8 @@ const LISTENER: Token = Token(0);
 const WAKER: Token = Token(1);
 const SIGNALS: Token = Token(2);
 const ADMIN: Token = Token(3);
-const FIRST_CONNECTION: usize = 4;
+const HTTP: Token = Token(4);
+const FIRST_CONNECTION: usize = 5;
 
 fn new_poll() -> Result<(Poll, Arc<Waker>), ServerError> {
     let poll = Poll::new().map_err(|e| ServerError::io("creating the event loop", e))?;

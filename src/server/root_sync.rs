@@ -1,15 +1,14 @@
 //! Runs the Key Protect sync thread beside the server: its events seal and unseal the engine's
 //! master key slot directly (the slot is thread-safe, so the event loop need not be woken) and
-//! refresh `status.json` (after every poll, so its last-success time stays current).
+//! copy the thread's counters into the server's metrics after every poll, where `/metrics`
+//! and the `status` admin request read them.
 
-use crate::audit::{Actor, AuditContext, AuditEvent};
-use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
-use std::time::SystemTime;
 
 use super::ServerError;
+use super::metrics::Metrics;
+use crate::audit::{Actor, AuditContext, AuditEvent};
 use super::setup::{Appliance, keyprotect_config};
-use super::status_file::{self, ApplianceStatus, unix_secs};
 use crate::engine::KeyGate;
 use crate::keyprotect::sync::{
     self, SealReason, StatusReader, SyncEvent, SyncHandle, SyncSettings,
@@ -18,65 +17,39 @@ use crate::keyprotect::sync::{
 /// The root key watch of a running server (a no-op with the local root).
 pub struct RootSync {
     handle: Option<SyncHandle>,
-    status: StatusWriter,
 }
 
 #[derive(Clone)]
-struct StatusWriter {
-    data_dir: PathBuf,
-    provider: String,
-    gate: Arc<KeyGate>,
+struct StatusCopy {
+    metrics: Arc<Metrics>,
     reader: Arc<OnceLock<StatusReader>>,
 }
 
-impl StatusWriter {
-    fn write(&self, serving: bool) {
-        let sync = self.reader.get().map(StatusReader::status);
-        let sealed_reason = self.gate.current().err();
-        let status = ApplianceStatus {
-            provider: self.provider.clone(),
-            serving,
-            sealed: sealed_reason.is_some(),
-            sealed_reason,
-            unreachable_for_secs: sync
-                .as_ref()
-                .and_then(|s| s.unreachable_for)
-                .map(|d| d.as_secs()),
-            last_error: sync.as_ref().and_then(|s| s.last_error.clone()),
-            last_success_unix: sync.as_ref().and_then(|s| s.last_success).map(unix_secs),
-            wrapped_key_version: sync.and_then(|s| s.wrapped_key_version),
-            written_unix: unix_secs(SystemTime::now()),
-        };
-        if let Err(e) = status_file::write(&self.data_dir, &status) {
-            log::error!("cannot update the status file: {e}");
+impl StatusCopy {
+    fn refresh(&self) {
+        if let Some(reader) = self.reader.get() {
+            self.metrics.set_sync_status(reader.status());
         }
     }
 }
 
 impl RootSync {
-    /// Starts the sync thread when the appliance uses Key Protect, and writes the status file.
+    /// Starts the sync thread when the appliance uses Key Protect.
     pub fn start(appliance: &Appliance) -> Result<RootSync, ServerError> {
-        let status = StatusWriter {
-            data_dir: appliance.config.data_dir.clone(),
-            provider: appliance.config.root.provider.name().to_string(),
-            gate: Arc::clone(appliance.engine.gate()),
-            reader: Arc::new(OnceLock::new()),
-        };
         let Some(root) = &appliance.keyprotect else {
-            status.write(true);
-            return Ok(RootSync {
-                handle: None,
-                status,
-            });
+            return Ok(RootSync { handle: None });
+        };
+        let gate = Arc::clone(appliance.engine.gate());
+        let copy = StatusCopy {
+            metrics: Arc::clone(&appliance.metrics),
+            reader: Arc::new(OnceLock::new()),
         };
         let settings = SyncSettings::from_config(keyprotect_config(&appliance.config)?);
         let sealed = appliance.sealed_at_start.clone().map(SealReason::AtStartup);
-        let sink_status = status.clone();
+        let sink = copy.clone();
         let audit_sink = appliance
-            .config
-            .audit
-            .enabled
-            .then(|| (Arc::clone(&appliance.store), Arc::clone(&appliance.audit)));
+            .audit_log()
+            .map(|audit| (Arc::clone(&appliance.store), audit));
         let handle = sync::spawn(
             Arc::clone(root),
             Arc::clone(&appliance.store),
@@ -86,31 +59,57 @@ impl RootSync {
                 if let Some((store, audit)) = &audit_sink {
                     audit_event(store.as_ref(), audit, &event);
                 }
-                apply(&sink_status.gate, event);
-                sink_status.write(true);
+                apply(&gate, event);
+                sink.refresh();
             },
         )
         .map_err(|e| ServerError::io("starting the Key Protect sync thread", e))?;
-        // An event sent before this point wrote a status without the thread's counters; this
-        // write completes it.
-        let _ = status.reader.set(handle.status_reader());
-        status.write(true);
+        let _ = copy.reader.set(handle.status_reader());
+        copy.refresh();
         log::info!(
             "Key Protect sync thread started (every {} s)",
             settings.interval.as_secs_f64()
         );
         Ok(RootSync {
             handle: Some(handle),
-            status,
         })
     }
 
-    /// Stops the sync thread (waiting for at most one Key Protect call) and records the stop.
+    /// Stops the sync thread (waiting for at most one Key Protect call).
     pub fn shutdown(self) {
         if let Some(handle) = self.handle {
             handle.shutdown();
         }
-        self.status.write(false);
+    }
+}
+
+fn apply(gate: &KeyGate, event: SyncEvent) {
+    match event {
+        SyncEvent::Sealed(reason) => {
+            gate.seal(reason.to_string());
+            log::error!(
+                target: "keyward::audit",
+                "appliance SEALED: {reason}; master key dropped, key material refused"
+            );
+        }
+        SyncEvent::Unsealed(master) => {
+            gate.install(master);
+            log::warn!(target: "keyward::audit", "appliance UNSEALED: root key available again");
+        }
+        SyncEvent::Rewrapped { key_version } => {
+            log::info!("master key rewrapped under root key version {key_version}");
+        }
+        SyncEvent::Unreachable {
+            unreachable_for, ..
+        } => log::debug!(
+            "Key Protect unreachable for {} s (status updated)",
+            unreachable_for.as_secs()
+        ),
+        SyncEvent::Reachable { after } => {
+            log::debug!("Key Protect reachable after {} s", after.as_secs())
+        }
+        SyncEvent::Alarm(text) => log::debug!("Key Protect alarm recorded: {text}"),
+        SyncEvent::Polled => {}
     }
 }
 

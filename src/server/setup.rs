@@ -10,6 +10,7 @@ use zeroize::Zeroizing;
 
 use super::cluster_trust;
 use super::identity::{ClientTrust, SharedTrust};
+use super::metrics::Metrics;
 use super::tls::TlsMaterial;
 use super::{ServerError, ServerOptions, Services};
 use crate::audit::{self, Actor, AuditContext, AuditEvent};
@@ -43,6 +44,8 @@ pub struct Appliance {
     pub sealed_at_start: Option<String>,
     /// The audit log's chain key (derived from the master key once it is held).
     pub audit: Arc<AuditContext>,
+    /// Counters of this process, shared by the loop, the committer and the root sync.
+    pub metrics: Arc<Metrics>,
 }
 
 impl Appliance {
@@ -120,6 +123,8 @@ impl Appliance {
                 log::error!("cannot write the audit record of the master key unwrap: {e}");
             }
         }
+        let metrics = Arc::new(Metrics::new());
+        metrics.set_provider(config.root.provider.name());
         Ok(Appliance {
             audit,
             config,
@@ -129,6 +134,7 @@ impl Appliance {
             appliance_id,
             keyprotect,
             sealed_at_start,
+            metrics,
         })
     }
 
@@ -159,6 +165,7 @@ impl Appliance {
             tls: super::tls::server_config(&self.tls_material(trust.clone())?)?,
             trust,
             audit: audit_enabled(&self.config).then(|| self.audit.clone()),
+            metrics: self.metrics.clone(),
         })
     }
 }

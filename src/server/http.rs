@@ -1,0 +1,216 @@
+//! A deliberately small HTTP/1.1 request reader for the local health and metrics listener:
+//! GET (and HEAD) of a path, nothing else. Sans-IO: it looks at the bytes received so far and
+//! says "need more", "here is the request" or "refuse with this status". The head is capped
+//! so a peer cannot make the server buffer more than `MAX_HEAD_BYTES`; bodies are refused.
+
+/// Largest request head (request line and headers) accepted.
+pub const MAX_HEAD_BYTES: usize = 8 * 1024;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    pub head_only: bool,
+    /// The path without its query string.
+    pub path: String,
+}
+
+/// Why a request is refused; each maps to one status code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// 400: not an HTTP/1.x request line or header block.
+    Malformed,
+    /// 431: the head did not end within `MAX_HEAD_BYTES`.
+    HeadTooLarge,
+    /// 405: a method other than GET or HEAD.
+    MethodNotAllowed,
+    /// 413: the request announces a body.
+    BodyNotAllowed,
+}
+
+impl Refusal {
+    pub fn status(self) -> u16 {
+        match self {
+            Refusal::Malformed => 400,
+            Refusal::HeadTooLarge => 431,
+            Refusal::MethodNotAllowed => 405,
+            Refusal::BodyNotAllowed => 413,
+        }
+    }
+}
+
+/// Reads a request head from `input` (everything received on the connection so far).
+/// `Ok(None)`: incomplete, read more.
+pub fn parse(input: &[u8]) -> Result<Option<Request>, Refusal> {
+    let Some(end) = find_head_end(input) else {
+        if input.len() >= MAX_HEAD_BYTES {
+            return Err(Refusal::HeadTooLarge);
+        }
+        // A request line that is already not HTTP need not wait for more bytes.
+        if let Some(line_end) = input.iter().position(|&b| b == b'\n') {
+            request_line(&input[..line_end])?;
+        } else if input.iter().any(|b| !is_request_char(*b)) {
+            return Err(Refusal::Malformed);
+        }
+        return Ok(None);
+    };
+    if end > MAX_HEAD_BYTES {
+        return Err(Refusal::HeadTooLarge);
+    }
+    let head = std::str::from_utf8(&input[..end]).map_err(|_| Refusal::Malformed)?;
+    let mut lines = head.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l));
+    let first = lines.next().ok_or(Refusal::Malformed)?;
+    let (method, target) = request_line(first.as_bytes())?;
+    for line in lines.filter(|l| !l.is_empty()) {
+        let (name, value) = line.split_once(':').ok_or(Refusal::Malformed)?;
+        if name.is_empty() || name.bytes().any(|b| !b.is_ascii_graphic()) {
+            return Err(Refusal::Malformed);
+        }
+        let value = value.trim();
+        if name.eq_ignore_ascii_case("transfer-encoding")
+            || (name.eq_ignore_ascii_case("content-length") && value != "0")
+        {
+            return Err(Refusal::BodyNotAllowed);
+        }
+    }
+    let head_only = match method {
+        "GET" => false,
+        "HEAD" => true,
+        _ => return Err(Refusal::MethodNotAllowed),
+    };
+    let path = target.split('?').next().unwrap_or(target).to_string();
+    Ok(Some(Request { head_only, path }))
+}
+
+fn is_request_char(b: u8) -> bool {
+    b.is_ascii_graphic() || b == b' ' || b == b'\r' || b == b'\n' || b == b'\t'
+}
+
+/// Position just past the blank line that ends the head.
+fn find_head_end(input: &[u8]) -> Option<usize> {
+    let crlf = input
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map(|p| p + 4);
+    let lf = input.windows(2).position(|w| w == b"\n\n").map(|p| p + 2);
+    match (crlf, lf) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// `METHOD SP origin-form SP HTTP/1.x`.
+fn request_line(line: &[u8]) -> Result<(&str, &str), Refusal> {
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    let line = std::str::from_utf8(line).map_err(|_| Refusal::Malformed)?;
+    let mut parts = line.split(' ');
+    let (Some(method), Some(target), Some(version), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(Refusal::Malformed);
+    };
+    if method.is_empty()
+        || !method.bytes().all(|b| b.is_ascii_uppercase())
+        || !target.starts_with('/')
+        || target.bytes().any(|b| !b.is_ascii_graphic())
+        || !matches!(version, "HTTP/1.1" | "HTTP/1.0")
+    {
+        return Err(Refusal::Malformed);
+    }
+    Ok((method, target))
+}
+
+/// A complete response; the connection closes after it (one request per connection).
+pub fn response(status: u16, content_type: &str, body: &str, head_only: bool) -> Vec<u8> {
+    let reason = match status {
+        200 => "OK",
+        400 => "Bad Request",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        408 => "Request Timeout",
+        413 => "Content Too Large",
+        431 => "Request Header Fields Too Large",
+        503 => "Service Unavailable",
+        _ => "Error",
+    };
+    let mut out = format!(
+        "HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\
+         Cache-Control: no-store\r\nConnection: close\r\n",
+        body.len()
+    );
+    if status == 405 {
+        out.push_str("Allow: GET, HEAD\r\n");
+    }
+    out.push_str("\r\n");
+    if !head_only {
+        out.push_str(body);
+    }
+    out.into_bytes()
+}
+
+/// A refusal's response, with a one-line JSON body saying why.
+pub fn refusal_response(refusal: Refusal) -> Vec<u8> {
+    let why = match refusal {
+        Refusal::Malformed => "malformed HTTP request",
+        Refusal::HeadTooLarge => "request head over 8 KiB",
+        Refusal::MethodNotAllowed => "only GET and HEAD are served",
+        Refusal::BodyNotAllowed => "requests with a body are not served",
+    };
+    response(
+        refusal.status(),
+        "application/json",
+        &format!("{{\"error\":\"{why}\"}}\n"),
+        false,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_a_get_in_pieces() {
+        let full = b"GET /metrics?x=1 HTTP/1.1\r\nHost: localhost\r\n\r\n";
+        for cut in 0..full.len() {
+            assert_eq!(parse(&full[..cut]), Ok(None), "cut at {cut}");
+        }
+        assert_eq!(
+            parse(full),
+            Ok(Some(Request {
+                head_only: false,
+                path: "/metrics".into()
+            }))
+        );
+        assert!(
+            parse(b"HEAD /healthz HTTP/1.0\n\n")
+                .unwrap()
+                .unwrap()
+                .head_only
+        );
+    }
+
+    #[test]
+    fn refuses_what_it_does_not_serve() {
+        assert_eq!(
+            parse(b"POST / HTTP/1.1\r\n\r\n"),
+            Err(Refusal::MethodNotAllowed)
+        );
+        assert_eq!(parse(b"hello world\r\n"), Err(Refusal::Malformed));
+        assert_eq!(parse(b"\x16\x03\x01\x02"), Err(Refusal::Malformed));
+        assert_eq!(parse(b"GET / HTTP/2\r\n\r\n"), Err(Refusal::Malformed));
+        assert_eq!(
+            parse(b"GET / HTTP/1.1\r\nbad header\r\n\r\n"),
+            Err(Refusal::Malformed)
+        );
+        assert_eq!(
+            parse(b"GET / HTTP/1.1\r\nContent-Length: 5\r\n\r\n"),
+            Err(Refusal::BodyNotAllowed)
+        );
+        let mut big = b"GET / HTTP/1.1\r\nX: ".to_vec();
+        big.resize(MAX_HEAD_BYTES, b'a');
+        assert_eq!(parse(&big), Err(Refusal::HeadTooLarge));
+        assert!(
+            String::from_utf8(refusal_response(Refusal::HeadTooLarge))
+                .unwrap()
+                .starts_with("HTTP/1.1 431 ")
+        );
+    }
+}

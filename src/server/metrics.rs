@@ -1,0 +1,456 @@
+//! Counters and gauges of a running server, rendered in the Prometheus text format for
+//! `/metrics` and read by the `status` admin request. Plain atomics and one small mutex: the
+//! event loop and the committer update them on every request, so they must cost next to
+//! nothing, and the label sets are fixed (no per-client or per-key series).
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use crate::keyprotect::sync::SyncStatus;
+
+/// Upper bounds (seconds) of the operation latency buckets.
+const LATENCY_BUCKETS: [f64; 12] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
+];
+/// Upper bounds of the group-commit batch size buckets.
+const BATCH_BUCKETS: [f64; 9] = [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0];
+
+/// Why a connection was refused or cut before it could do its work.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum FailureCause {
+    NoCertificate,
+    UnknownClient,
+    BadEku,
+    HandshakeTimeout,
+    OversizedMessage,
+    Other,
+}
+
+impl FailureCause {
+    pub const ALL: [FailureCause; 6] = [
+        FailureCause::NoCertificate,
+        FailureCause::UnknownClient,
+        FailureCause::BadEku,
+        FailureCause::HandshakeTimeout,
+        FailureCause::OversizedMessage,
+        FailureCause::Other,
+    ];
+
+    /// The metric label value.
+    pub fn label(self) -> &'static str {
+        match self {
+            FailureCause::NoCertificate => "no_certificate",
+            FailureCause::UnknownClient => "unknown_client",
+            FailureCause::BadEku => "bad_eku",
+            FailureCause::HandshakeTimeout => "timeout",
+            FailureCause::OversizedMessage => "oversized_message",
+            FailureCause::Other => "other",
+        }
+    }
+
+    /// The words of the log line.
+    pub fn describe(self) -> &'static str {
+        match self {
+            FailureCause::NoCertificate => "no client certificate",
+            FailureCause::UnknownClient => "unknown client certificate",
+            FailureCause::BadEku => "client certificate lacks the clientAuth extended key usage",
+            FailureCause::HandshakeTimeout => "handshake timeout",
+            FailureCause::OversizedMessage => "oversized message",
+            FailureCause::Other => "TLS handshake failed",
+        }
+    }
+
+    /// Sorts a failed handshake by what rustls reported.
+    pub fn of_handshake(error: &rustls::Error) -> FailureCause {
+        use rustls::CertificateError as C;
+        match error {
+            rustls::Error::NoCertificatesPresented => FailureCause::NoCertificate,
+            rustls::Error::InvalidCertificate(C::InvalidPurpose)
+            | rustls::Error::InvalidCertificate(C::InvalidPurposeContext { .. }) => {
+                FailureCause::BadEku
+            }
+            rustls::Error::InvalidCertificate(
+                C::UnknownIssuer | C::Revoked | C::NotValidForName | C::BadSignature,
+            ) => FailureCause::UnknownClient,
+            rustls::Error::InvalidCertificate(_) => FailureCause::UnknownClient,
+            _ => FailureCause::Other,
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+struct Histogram {
+    bounds: &'static [f64],
+    /// Per bucket (not cumulative); the last slot is +Inf.
+    counts: Vec<u64>,
+    sum: f64,
+    count: u64,
+}
+
+impl Histogram {
+    fn new(bounds: &'static [f64]) -> Histogram {
+        Histogram {
+            bounds,
+            counts: vec![0; bounds.len() + 1],
+            sum: 0.0,
+            count: 0,
+        }
+    }
+
+    fn observe(&mut self, value: f64) {
+        let slot = self
+            .bounds
+            .iter()
+            .position(|b| value <= *b)
+            .unwrap_or(self.bounds.len());
+        self.counts[slot] += 1;
+        self.sum += value;
+        self.count += 1;
+    }
+
+    fn render(&self, out: &mut String, name: &str, labels: &str) {
+        let sep = if labels.is_empty() { "" } else { "," };
+        let mut cumulative = 0;
+        for (i, bound) in self.bounds.iter().enumerate() {
+            cumulative += self.counts[i];
+            let _ = writeln!(
+                out,
+                "{name}_bucket{{{labels}{sep}le=\"{bound}\"}} {cumulative}"
+            );
+        }
+        let _ = writeln!(
+            out,
+            "{name}_bucket{{{labels}{sep}le=\"+Inf\"}} {}",
+            self.count
+        );
+        let braces = if labels.is_empty() {
+            String::new()
+        } else {
+            format!("{{{labels}}}")
+        };
+        let _ = writeln!(out, "{name}_sum{braces} {}", self.sum);
+        let _ = writeln!(out, "{name}_count{braces} {}", self.count);
+    }
+}
+
+#[derive(Default)]
+struct Operations {
+    /// (operation, result) → count.
+    results: BTreeMap<(String, String), u64>,
+    latency: BTreeMap<String, Histogram>,
+}
+
+/// What the root key looks like to the server right now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RootState {
+    Unsealed,
+    Sealed,
+}
+
+pub struct Metrics {
+    started: Instant,
+    operations: Mutex<Operations>,
+    batches: Mutex<Histogram>,
+    failures: [AtomicU64; 6],
+    open_connections: AtomicI64,
+    http_requests: AtomicU64,
+    /// Unix time of the last backup; 0 = never.
+    last_backup_unix: AtomicU64,
+    /// -1 = unknown.
+    changes_since_backup: AtomicI64,
+    sync: Mutex<Option<SyncStatus>>,
+    provider: OnceLock<String>,
+    listen: OnceLock<String>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+/// Seconds since the Unix epoch (0 before it, which a real clock never shows).
+pub fn unix_secs(time: SystemTime) -> u64 {
+    time.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        Metrics {
+            started: Instant::now(),
+            operations: Mutex::new(Operations::default()),
+            batches: Mutex::new(Histogram::new(&BATCH_BUCKETS)),
+            failures: Default::default(),
+            open_connections: AtomicI64::new(0),
+            http_requests: AtomicU64::new(0),
+            last_backup_unix: AtomicU64::new(0),
+            changes_since_backup: AtomicI64::new(-1),
+            sync: Mutex::new(None),
+            provider: OnceLock::new(),
+            listen: OnceLock::new(),
+        }
+    }
+
+    /// The root key provider name ("local" or "keyprotect"), set once at start.
+    pub fn set_provider(&self, provider: &str) {
+        let _ = self.provider.set(provider.to_string());
+    }
+
+    pub fn provider(&self) -> String {
+        self.provider
+            .get()
+            .cloned()
+            .unwrap_or_else(|| "unknown".into())
+    }
+
+    /// The KMIP listener's address, set once when bound.
+    pub fn set_listen(&self, listen: &str) {
+        let _ = self.listen.set(listen.to_string());
+    }
+
+    pub fn listen(&self) -> Option<String> {
+        self.listen.get().cloned()
+    }
+
+    pub fn uptime_secs(&self) -> u64 {
+        self.started.elapsed().as_secs()
+    }
+
+    /// One answered batch item: its operation name and "success" or the Result Reason.
+    pub fn operation(&self, operation: &str, result: &str) {
+        if let Ok(mut ops) = self.operations.lock() {
+            *ops.results
+                .entry((operation.to_string(), result.to_string()))
+                .or_insert(0) += 1;
+        }
+    }
+
+    /// The time from a request's arrival to its response, by the request's first operation.
+    pub fn latency(&self, operation: &str, seconds: f64) {
+        if let Ok(mut ops) = self.operations.lock() {
+            ops.latency
+                .entry(operation.to_string())
+                .or_insert_with(|| Histogram::new(&LATENCY_BUCKETS))
+                .observe(seconds);
+        }
+    }
+
+    /// One group commit of `size` mutations.
+    pub fn batch(&self, size: usize) {
+        if let Ok(mut batches) = self.batches.lock() {
+            batches.observe(size as f64);
+        }
+    }
+
+    pub fn failure(&self, cause: FailureCause) {
+        self.failures[cause.index()].fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn failures(&self, cause: FailureCause) -> u64 {
+        self.failures[cause.index()].load(Ordering::Relaxed)
+    }
+
+    pub fn set_open_connections(&self, open: usize) {
+        self.open_connections.store(open as i64, Ordering::Relaxed);
+    }
+
+    pub fn http_request(&self) {
+        self.http_requests.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Called by the backup code after each backup and change: the time of the last backup
+    /// (Unix seconds) and how many keys changed since.
+    pub fn set_backup(&self, last_unix_time: u64, changes_since: u64) {
+        self.last_backup_unix
+            .store(last_unix_time, Ordering::Relaxed);
+        self.changes_since_backup
+            .store(changes_since.min(i64::MAX as u64) as i64, Ordering::Relaxed);
+    }
+
+    /// (last backup Unix time, keys changed since), each None while unknown.
+    pub fn backup(&self) -> (Option<u64>, Option<u64>) {
+        let last = self.last_backup_unix.load(Ordering::Relaxed);
+        let changes = self.changes_since_backup.load(Ordering::Relaxed);
+        ((last > 0).then_some(last), u64::try_from(changes).ok())
+    }
+
+    /// The Key Protect sync thread's latest counters.
+    pub fn set_sync_status(&self, status: SyncStatus) {
+        if let Ok(mut slot) = self.sync.lock() {
+            *slot = Some(status);
+        }
+    }
+
+    pub fn sync_status(&self) -> Option<SyncStatus> {
+        self.sync.lock().ok().and_then(|s| s.clone())
+    }
+
+    /// The whole exposition. `root` and `provider` are read by the caller from the engine.
+    pub fn render(&self, root: RootState, provider: &str) -> String {
+        let mut out = String::with_capacity(4096);
+        let _ = writeln!(
+            out,
+            "# HELP keyward_operations_total KMIP batch items answered, by operation and result.\n\
+             # TYPE keyward_operations_total counter"
+        );
+        if let Ok(ops) = self.operations.lock() {
+            for ((operation, result), count) in &ops.results {
+                let _ = writeln!(
+                    out,
+                    "keyward_operations_total{{operation=\"{operation}\",result=\"{result}\"}} {count}"
+                );
+            }
+            let _ = writeln!(
+                out,
+                "# HELP keyward_operation_duration_seconds Time from a request's arrival to its response, by its first operation.\n\
+                 # TYPE keyward_operation_duration_seconds histogram"
+            );
+            for (operation, histogram) in &ops.latency {
+                histogram.render(
+                    &mut out,
+                    "keyward_operation_duration_seconds",
+                    &format!("operation=\"{operation}\""),
+                );
+            }
+        }
+        let _ = writeln!(
+            out,
+            "# HELP keyward_open_connections KMIP connections open now.\n\
+             # TYPE keyward_open_connections gauge\n\
+             keyward_open_connections {}",
+            self.open_connections.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP keyward_connection_failures_total Connections refused or cut, by cause.\n\
+             # TYPE keyward_connection_failures_total counter"
+        );
+        for cause in FailureCause::ALL {
+            let _ = writeln!(
+                out,
+                "keyward_connection_failures_total{{cause=\"{}\"}} {}",
+                cause.label(),
+                self.failures(cause)
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP keyward_commit_batch_size Mutations per group commit.\n\
+             # TYPE keyward_commit_batch_size histogram"
+        );
+        if let Ok(batches) = self.batches.lock() {
+            batches.render(&mut out, "keyward_commit_batch_size", "");
+        }
+        let _ = writeln!(
+            out,
+            "# HELP keyward_root_key_sealed 1 while the root key is unavailable and key material is refused.\n\
+             # TYPE keyward_root_key_sealed gauge\n\
+             keyward_root_key_sealed{{provider=\"{provider}\"}} {}",
+            u8::from(root == RootState::Sealed)
+        );
+        let sync = self.sync_status();
+        let last_sync = sync
+            .as_ref()
+            .and_then(|s| s.last_success)
+            .map(unix_secs)
+            .unwrap_or(0);
+        let _ = writeln!(
+            out,
+            "# HELP keyward_keyprotect_last_sync_timestamp_seconds Unix time of the last Key Protect poll that got an answer (0 = none).\n\
+             # TYPE keyward_keyprotect_last_sync_timestamp_seconds gauge\n\
+             keyward_keyprotect_last_sync_timestamp_seconds {last_sync}"
+        );
+        let unreachable = sync
+            .as_ref()
+            .and_then(|s| s.unreachable_for)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        let _ = writeln!(
+            out,
+            "# HELP keyward_keyprotect_unreachable_seconds How long Key Protect has been unreachable (0 = reachable).\n\
+             # TYPE keyward_keyprotect_unreachable_seconds gauge\n\
+             keyward_keyprotect_unreachable_seconds {unreachable}"
+        );
+        let (last_backup, changes) = self.backup();
+        let since_backup = match last_backup {
+            Some(at) => unix_secs(SystemTime::now()).saturating_sub(at) as f64,
+            None => -1.0,
+        };
+        let _ = writeln!(
+            out,
+            "# HELP keyward_backup_age_seconds Seconds since the last backup (-1 = never or unknown).\n\
+             # TYPE keyward_backup_age_seconds gauge\n\
+             keyward_backup_age_seconds {since_backup}"
+        );
+        let _ = writeln!(
+            out,
+            "# HELP keyward_keys_changed_since_backup Keys created, changed or destroyed since the last backup (-1 = unknown).\n\
+             # TYPE keyward_keys_changed_since_backup gauge\n\
+             keyward_keys_changed_since_backup {}",
+            changes.map_or(-1, |c| c as i64)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP keyward_http_requests_total Requests to this HTTP listener.\n\
+             # TYPE keyward_http_requests_total counter\n\
+             keyward_http_requests_total {}",
+            self.http_requests.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP keyward_uptime_seconds Seconds since the server started.\n\
+             # TYPE keyward_uptime_seconds gauge\n\
+             keyward_uptime_seconds {}",
+            self.uptime_secs()
+        );
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counters_and_histograms_render_cumulatively() {
+        let m = Metrics::new();
+        m.operation("Create", "success");
+        m.operation("Create", "success");
+        m.operation("Get", "ItemNotFound");
+        m.latency("Create", 0.002);
+        m.latency("Create", 0.7);
+        m.batch(3);
+        m.failure(FailureCause::NoCertificate);
+        let text = m.render(RootState::Unsealed, "local");
+        assert!(
+            text.contains("keyward_operations_total{operation=\"Create\",result=\"success\"} 2")
+        );
+        assert!(
+            text.contains("keyward_operations_total{operation=\"Get\",result=\"ItemNotFound\"} 1")
+        );
+        assert!(text.contains(
+            "keyward_operation_duration_seconds_bucket{operation=\"Create\",le=\"0.0025\"} 1"
+        ));
+        assert!(text.contains(
+            "keyward_operation_duration_seconds_bucket{operation=\"Create\",le=\"1\"} 2"
+        ));
+        assert!(text.contains("keyward_operation_duration_seconds_count{operation=\"Create\"} 2"));
+        assert!(text.contains("keyward_commit_batch_size_bucket{le=\"2\"} 0"));
+        assert!(text.contains("keyward_commit_batch_size_bucket{le=\"4\"} 1"));
+        assert!(text.contains("keyward_connection_failures_total{cause=\"no_certificate\"} 1"));
+        assert!(text.contains("keyward_root_key_sealed{provider=\"local\"} 0"));
+        assert!(text.contains("keyward_backup_age_seconds -1"));
+        m.set_backup(unix_secs(SystemTime::now()), 4);
+        let text = m.render(RootState::Sealed, "keyprotect");
+        assert!(text.contains("keyward_keys_changed_since_backup 4"));
+        assert!(text.contains("keyward_root_key_sealed{provider=\"keyprotect\"} 1"));
+    }
+}
