@@ -12,8 +12,8 @@ use super::credential::CredentialChange;
 use super::keys::{KeyFilter, KeyView, RevokeReason};
 use super::ops::{ClientView, Removed};
 use super::registry::ClientEntry;
-use crate::audit::verify::Verification;
 use super::status::StatusReport;
+use crate::audit::verify::Verification;
 
 pub const PROTOCOL_VERSION: u32 = 1;
 /// File name of the socket in the data directory.

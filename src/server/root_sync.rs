@@ -7,8 +7,8 @@ use std::sync::{Arc, OnceLock};
 
 use super::ServerError;
 use super::metrics::Metrics;
-use crate::audit::{Actor, AuditContext, AuditEvent};
 use super::setup::{Appliance, keyprotect_config};
+use crate::audit::{Actor, AuditContext, AuditEvent};
 use crate::engine::KeyGate;
 use crate::keyprotect::sync::{
     self, SealReason, StatusReader, SyncEvent, SyncHandle, SyncSettings,
@@ -133,35 +133,5 @@ fn audit_event(store: &dyn crate::store::Store, audit: &AuditContext, event: &Sy
     });
     if let Err(e) = result {
         log::error!("cannot write the audit record of a root key event: {e}");
-    }
-}
-
-fn apply(gate: &KeyGate, event: SyncEvent) {
-    match event {
-        SyncEvent::Sealed(reason) => {
-            gate.seal(reason.to_string());
-            log::error!(
-                target: "keyward::audit",
-                "appliance SEALED: {reason}; master key dropped, key material refused"
-            );
-        }
-        SyncEvent::Unsealed(master) => {
-            gate.install(master);
-            log::warn!(target: "keyward::audit", "appliance UNSEALED: root key available again");
-        }
-        SyncEvent::Rewrapped { key_version } => {
-            log::info!("master key rewrapped under root key version {key_version}");
-        }
-        SyncEvent::Unreachable {
-            unreachable_for, ..
-        } => log::debug!(
-            "Key Protect unreachable for {} s (status updated)",
-            unreachable_for.as_secs()
-        ),
-        SyncEvent::Reachable { after } => {
-            log::debug!("Key Protect reachable after {} s", after.as_secs())
-        }
-        SyncEvent::Alarm(text) => log::debug!("Key Protect alarm recorded: {text}"),
-        SyncEvent::Polled => {}
     }
 }
