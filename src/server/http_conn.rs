@@ -147,6 +147,14 @@ fn answer(request: &http::Request, services: &Services) -> Vec<u8> {
             } else {
                 RootState::Unsealed
             };
+            // A local redb read costs microseconds; a cluster keeps no backup counter, and a
+            // network read has no place in the event loop.
+            if services.store.cluster_health().is_none()
+                && let Ok((Some(last), changes)) =
+                    crate::backup::changes::last_backup_and_changes(services.store.as_ref())
+            {
+                services.metrics.set_backup(last, changes);
+            }
             let body = services.metrics.render(root, &services.metrics.provider());
             http::response(
                 200,
