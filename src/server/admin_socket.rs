@@ -268,8 +268,10 @@ fn with_live_state(mut status: StatusReport, services: &Services) -> StatusRepor
         status.keyprotect_last_error = sync.last_error;
         status.wrapped_key_version = sync.wrapped_key_version;
     }
+    // The store already answered the backup fields (`from_store`); the metrics only fill in
+    // what it could not, e.g. on a cluster node, which keeps no counter.
     let (last_backup, changes) = metrics.backup();
-    status.last_backup_unix = last_backup;
-    status.keys_changed_since_backup = changes;
+    status.last_backup_unix = status.last_backup_unix.or(last_backup);
+    status.keys_changed_since_backup = status.keys_changed_since_backup.or(changes);
     status
 }
