@@ -203,6 +203,8 @@ fn init(setup: &SetupArgs, root: Option<RootProvider>) -> Result<Appliance, Stri
 }
 
 fn serve(setup: &SetupArgs, listen: Option<SocketAddr>) -> Result<(), String> {
+    // Before the master key exists in this process: no core dump may ever hold it.
+    keyward::server::hardening::refuse_core_dumps();
     let mut appliance = init(setup, None)?;
     if let Some(addr) = listen {
         appliance.config.server.listen = addr;
@@ -223,6 +225,12 @@ fn serve(setup: &SetupArgs, listen: Option<SocketAddr>) -> Result<(), String> {
     println!("listening on {}", server.local_addr());
     let _ = std::io::stdout().flush();
     log::info!("KMIP server listening on {}", server.local_addr());
+    // The listener is bound and the master key unwrapped (or the appliance knows why it is
+    // sealed): systemd may start what depends on us.
+    keyward::server::sd_notify::ready(&match &appliance.sealed_at_start {
+        None => format!("serving KMIP on {}", server.local_addr()),
+        Some(reason) => format!("SEALED on {}: {reason}", server.local_addr()),
+    });
     let result = server.run().map_err(|e| e.to_string());
     root_sync.shutdown();
     result
