@@ -3,7 +3,7 @@
 # Runs once (keyward-firstboot.service, until /var/lib/keyward-firstboot.done exists):
 #   1. network: DHCP or a static address, host name;  2. NTP servers;
 #   3. root key: a local passphrase (Argon2id) or IBM Key Protect (API key, instance, root key);
-#   4. starts keyward;  5. first client: paste the vCenter certificate, or issue one;
+#   4. keyward init (CA, server certificate, master key);  5. first client: paste the vCenter certificate, or issue one;
 #   6. SSH: stays off unless asked for.
 # Defaults come from the OVF properties (vApp options) when VMware Tools provides them.
 set -uo pipefail
@@ -111,10 +111,12 @@ else
     sed -i 's|^# passphrase_file = "/etc/keyward/passphrase"|passphrase_file = "/etc/keyward/passphrase"|' "$CONFIG"
 fi
 
-# 4. Start
-say "starting keyward (the first start creates the appliance CA and the master key)..."
-if ! systemctl start keyward; then
-    say "keyward did not start; 'journalctl -u keyward' says why. The dialogue runs again at next boot."
+# 4. Initialise (as the service user, so every file it makes belongs to it). keyward.service
+# itself waits for this dialogue to finish (Before=) and starts only once it succeeded.
+as_keyward() { runuser -u keyward -- "$@"; }
+say "initialising keyward (the appliance CA, the server certificate, the master key)..."
+if ! as_keyward keyward init --config "$CONFIG"; then
+    say "keyward init failed (see above); the dialogue runs again at next boot."
     exit 1
 fi
 
@@ -127,16 +129,20 @@ ask client_choice "Choice" "1"
 ask client_name "Client name" "vcenter"
 if [[ "$client_choice" == 2 ]]; then
     out=/root/keyward-client-$client_name
-    keyward client issue --name "$client_name" --out "$out" --data-dir "$DATA"
+    mkdir -p "$out"
+    chown keyward "$out"
+    as_keyward keyward client issue --name "$client_name" --out "$out" --config "$CONFIG"
+    chown -R root:root "$out"
     say "issued: $out/client.crt and $out/client.key (copy them to vCenter, then delete the key here)"
 else
     say "paste the PEM certificate, then press Enter on an empty line:"
     pem=$(mktemp)
+    chmod 0644 "$pem"
     while IFS= read -r line; do
         [[ -z "$line" ]] && break
         printf '%s\n' "$line" >>"$pem"
     done
-    keyward client add --name "$client_name" --cert "$pem" --data-dir "$DATA" ||
+    as_keyward keyward client add --name "$client_name" --cert "$pem" --config "$CONFIG" ||
         say "warning: the certificate was not accepted; add it later with 'keyward client add'"
     rm -f "$pem"
 fi
@@ -146,11 +152,12 @@ ssh_default=$(ovf_property keyward.ssh || true)
 [[ "$ssh_default" == true ]] && ssh_default=y || ssh_default=n
 ask ssh "Enable SSH (y/n)" "$ssh_default"
 if [[ "$ssh" == y ]] && systemctl list-unit-files ssh.service >/dev/null 2>&1; then
-    systemctl unmask ssh.service && systemctl enable --now ssh.service
+    ssh-keygen -A && systemctl unmask ssh.service && systemctl enable ssh.service
 fi
 
 say ""
 say "Done. KMS address for vCenter: $hostname:5696 ($(hostname -I 2>/dev/null))"
-keyward server cert show --data-dir "$DATA" 2>/dev/null | grep -i fingerprint || true
+as_keyward keyward server cert show --config "$CONFIG" 2>/dev/null | grep -i fingerprint || true
 touch "$DONE"
+say "keyward starts now; 'systemctl status keyward' shows it."
 exit 0
