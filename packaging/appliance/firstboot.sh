@@ -129,11 +129,19 @@ ask client_choice "Choice" "1"
 ask client_name "Client name" "vcenter"
 if [[ "$client_choice" == 2 ]]; then
     out=/root/keyward-client-$client_name
-    mkdir -p "$out"
-    chown keyward "$out"
-    as_keyward keyward client issue --name "$client_name" --out "$out" --config "$CONFIG"
-    chown -R root:root "$out"
-    say "issued: $out/client.crt and $out/client.key (copy them to vCenter, then delete the key here)"
+    # Issued as keyward into a directory it owns (it cannot enter /root), then handed to root.
+    staging=$(mktemp -d /var/tmp/keyward-issue.XXXXXX)
+    chown keyward "$staging"
+    if as_keyward keyward client issue --name "$client_name" --out "$staging/out" --config "$CONFIG"; then
+        rm -rf "$out"
+        mv "$staging/out" "$out"
+        chown -R root:root "$out"
+        chmod 0700 "$out"
+        say "issued: $out/client.crt and $out/client.key (copy them to vCenter, then delete the key here)"
+    else
+        say "warning: no client issued; issue one later with 'keyward client issue'"
+    fi
+    rm -rf "$staging"
 else
     say "paste the PEM certificate, then press Enter on an empty line:"
     pem=$(mktemp)
