@@ -253,6 +253,8 @@ pub(crate) fn init(setup: &SetupArgs, root: Option<RootProvider>) -> Result<Appl
 }
 
 fn serve(setup: &SetupArgs, listen: Option<SocketAddr>) -> Result<(), String> {
+    // Before the master key exists in this process: no core dump may ever hold it.
+    keyward::server::hardening::refuse_core_dumps();
     let mut appliance = init(setup, None)?;
     if let Some(addr) = listen {
         appliance.config.server.listen = addr;
@@ -291,6 +293,12 @@ fn serve(setup: &SetupArgs, listen: Option<SocketAddr>) -> Result<(), String> {
         ),
         None => None,
     };
+    // The listener is bound and the master key unwrapped (or the appliance knows why it is
+    // sealed): systemd may start what depends on us.
+    keyward::server::sd_notify::ready(&match &appliance.sealed_at_start {
+        None => format!("serving KMIP on {}", server.local_addr()),
+        Some(reason) => format!("SEALED on {}: {reason}", server.local_addr()),
+    });
     let result = server.run().map_err(|e| e.to_string());
     if let Some(backups) = backups {
         backups.shutdown();

@@ -6,6 +6,7 @@
 mod envelope;
 mod kdf_params;
 pub mod local;
+pub mod locked;
 mod secret_file;
 
 use zeroize::Zeroizing;
@@ -35,9 +36,10 @@ pub trait RootKeyProvider: Send + Sync {
     fn unwrap(&self, wrapped: &[u8]) -> Result<Zeroizing<Vec<u8>>, SealError>;
 }
 
-/// The appliance master key (AES-256-GCM-SIV). Zeroized on drop; `Debug` prints nothing secret.
+/// The appliance master key (AES-256-GCM-SIV). Kept on a page locked in RAM where the system
+/// allows it (`locked.rs`); zeroized on drop; `Debug` prints nothing secret.
 pub struct MasterKey {
-    key: Zeroizing<[u8; 32]>,
+    key: locked::LockedKey,
 }
 
 impl std::fmt::Debug for MasterKey {
@@ -49,24 +51,31 @@ impl std::fmt::Debug for MasterKey {
 impl MasterKey {
     /// Takes ownership of 32 secret bytes (an unwrapped master key, or a test key).
     pub fn from_bytes(key: Zeroizing<[u8; 32]>) -> MasterKey {
-        MasterKey { key }
+        MasterKey {
+            key: locked::LockedKey::new(&key),
+        }
+    }
+
+    /// Whether the key's memory is locked against swapping (`mlock`).
+    pub fn is_memory_locked(&self) -> bool {
+        self.key.is_locked()
     }
 
     /// A fresh master key from the OS CSPRNG.
     pub fn generate() -> Result<MasterKey, SealError> {
         let mut key = Zeroizing::new([0u8; 32]);
         envelope::random_bytes(&mut key[..])?;
-        Ok(MasterKey { key })
+        Ok(MasterKey::from_bytes(key))
     }
 
     /// Seals `plaintext` with a fresh random nonce; `aad` binds it to its object and version.
     /// Output: format version byte ‖ 96-bit nonce ‖ ciphertext ‖ 128-bit tag.
     pub fn seal(&self, aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, SealError> {
-        envelope::seal(&self.key, aad, plaintext)
+        envelope::seal(self.key.bytes(), aad, plaintext)
     }
 
     pub fn unseal(&self, aad: &[u8], sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>, SealError> {
-        envelope::open(&self.key, aad, sealed)
+        envelope::open(self.key.bytes(), aad, sealed)
     }
 
     /// A key for another purpose, bound to `label`: HMAC-SHA256(master key, label), i.e. one
@@ -106,10 +115,10 @@ pub fn open_master_key(
         return Ok(key);
     }
     let master = MasterKey::generate()?;
-    let wrapped = provider.wrap(&master.key[..])?;
+    let wrapped = provider.wrap(&master.key.bytes()[..])?;
     // Prove the provider can give the key back before anything depends on it.
     let check = provider.unwrap(&wrapped)?;
-    if check.as_slice() != &master.key[..] {
+    if check.as_slice() != &master.key.bytes()[..] {
         return Err(SealError::Provider {
             provider: provider.name().to_string(),
             message: "unwrapping the freshly wrapped master key did not return it".into(),

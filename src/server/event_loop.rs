@@ -211,11 +211,15 @@ impl LoopState {
         // In a cluster another node may change the client registry: re-read it now and then.
         let clustered = self.services.store.cluster_health().is_some();
         let mut next_trust_refresh = Instant::now() + CLUSTER_TRUST_REFRESH;
+        let mut watchdog = super::sd_notify::Watchdog::from_env();
         loop {
             let now = Instant::now();
             let mut timeout = next_sweep.saturating_duration_since(now);
             if let Some(at) = self.accept_retry_at {
                 timeout = timeout.min(at.saturating_duration_since(now));
+            }
+            if let Some(until_ping) = watchdog.until_next(now) {
+                timeout = timeout.min(until_ping);
             }
             if let Err(e) = self.poll.poll(&mut events, Some(timeout))
                 && e.kind() != io::ErrorKind::Interrupted
@@ -245,9 +249,11 @@ impl LoopState {
                 self.deliver(finished);
             }
             if shutdown.load(Ordering::SeqCst) && self.drain_deadline.is_none() {
+                super::sd_notify::stopping();
                 self.begin_shutdown();
             }
             let now = Instant::now();
+            watchdog.tick(now);
             if self.accept_retry_at.is_some_and(|at| now >= at) {
                 self.accept_retry_at = None;
                 self.accept_all();
