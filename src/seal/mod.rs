@@ -82,7 +82,7 @@ impl MasterKey {
     /// HKDF-Expand block with the master key as PRK. Knowing it reveals nothing of the master key.
     pub fn derive(&self, label: &[u8]) -> Zeroizing<[u8; 32]> {
         use hmac::{Hmac, Mac};
-        let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(&self.key[..])
+        let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(self.key.bytes())
             .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
         mac.update(label);
         let mut out = Zeroizing::new([0u8; 32]);
