@@ -16,6 +16,7 @@ use mio::{Token, Waker};
 
 use super::Services;
 use crate::engine::{Engine, ParsedRequest};
+use crate::store::StoreError;
 
 pub(super) struct WriteJob {
     pub token: Token,
@@ -90,7 +91,7 @@ fn commit_group(services: &Services, group: &[WriteJob]) -> Vec<Option<Vec<u8>>>
                 "cannot open a write transaction for {} request(s): {e}",
                 group.len()
             );
-            return failures(engine, group);
+            return failures(engine, group, &e);
         }
     };
     let mut responses = Vec::with_capacity(group.len());
@@ -106,7 +107,7 @@ fn commit_group(services: &Services, group: &[WriteJob]) -> Vec<Option<Vec<u8>>>
                     group.len()
                 );
                 drop(txn);
-                return failures(engine, group);
+                return failures(engine, group, &e);
             }
             Err(_) => {
                 log::error!(
@@ -114,7 +115,8 @@ fn commit_group(services: &Services, group: &[WriteJob]) -> Vec<Option<Vec<u8>>>
                     group.len()
                 );
                 drop(txn);
-                return failures(engine, group);
+                let panicked = StoreError::Io("the engine panicked".into());
+                return failures(engine, group, &panicked);
             }
         }
     }
@@ -128,14 +130,19 @@ fn commit_group(services: &Services, group: &[WriteJob]) -> Vec<Option<Vec<u8>>>
                 "commit of {} mutation(s) failed, all are answered with a failure: {e}",
                 group.len()
             );
-            failures(engine, group)
+            failures(engine, group, &e)
         }
     }
 }
 
-fn failures(engine: &Engine, group: &[WriteJob]) -> Vec<Option<Vec<u8>>> {
+fn failures(engine: &Engine, group: &[WriteJob], cause: &StoreError) -> Vec<Option<Vec<u8>>> {
     group
         .iter()
-        .map(|job| catch_unwind(AssertUnwindSafe(|| engine.failure_response(&job.request))).ok())
+        .map(|job| {
+            catch_unwind(AssertUnwindSafe(|| {
+                engine.storage_failure_response(&job.request, cause)
+            }))
+            .ok()
+        })
         .collect()
 }

@@ -682,7 +682,7 @@ fn run_read(services: &Services, request: &crate::engine::ParsedRequest) -> Opti
         Ok(view) => engine.execute_read(request, view.as_ref()),
         Err(e) => {
             log::error!("cannot open a read snapshot: {e}");
-            engine.failure_response(request)
+            engine.storage_failure_response(request, &e)
         }
     }));
     match result {

@@ -58,6 +58,9 @@ pub enum StoreError {
     Failed(String),
     #[error("conflicting concurrent update of {0}")]
     Conflict(String),
+    /// Transient: the change was not made; writes succeed again once space is freed.
+    #[error("the disk holding the store is full: {0}")]
+    Full(String),
 }
 
 /// Reads from one consistent snapshot.
@@ -85,4 +88,9 @@ pub trait WriteTxn: WriteView {
 pub trait Store: Send + Sync {
     fn read(&self) -> Result<Box<dyn ReadView + '_>, StoreError>;
     fn write(&self) -> Result<Box<dyn WriteTxn + '_>, StoreError>;
+    /// Why the store refuses all writes until a restart (fail-stop after an I/O error), or
+    /// `None` while healthy. For `/healthz` and status reports.
+    fn failure(&self) -> Option<String> {
+        None
+    }
 }
