@@ -117,6 +117,8 @@ pub struct RedbStore {
     /// `None` only between dropping a handle that hit a full disk and opening its successor.
     db: RwLock<Option<Database>>,
     path: PathBuf,
+    /// False for a store on a caller's backend: it has no file to reopen.
+    reopenable: bool,
     repaired_on_open: bool,
     health: Health,
 }
@@ -130,6 +132,28 @@ impl RedbStore {
         let store = RedbStore {
             db: RwLock::new(Some(db)),
             path: path.to_path_buf(),
+            reopenable: true,
+            repaired_on_open: repaired,
+            health: Health::default(),
+        };
+        store.check_or_write_schema()?;
+        Ok(store)
+    }
+
+    /// Opens the store on a caller-supplied redb backend (`name` is only for messages). For
+    /// fault-injection tests (power loss, I/O errors); such a store cannot reopen itself after
+    /// a full disk.
+    pub fn open_with_backend(
+        backend: impl ::redb::StorageBackend,
+        name: &str,
+    ) -> Result<RedbStore, StoreError> {
+        let path = PathBuf::from(name);
+        let (db, repaired) =
+            open_database_with(&path, move |builder| builder.create_with_backend(backend))?;
+        let store = RedbStore {
+            db: RwLock::new(Some(db)),
+            path,
+            reopenable: false,
             repaired_on_open: repaired,
             health: Health::default(),
         };
@@ -191,6 +215,12 @@ impl RedbStore {
         if !self.health.needs_reopen.load(Ordering::SeqCst) {
             return Ok(()); // another thread already did it
         }
+        if !self.reopenable {
+            return Err(StoreError::Failed(format!(
+                "store {} hit a full disk and cannot be reopened in place",
+                self.path.display()
+            )));
+        }
         // The old handle must be gone before the new one can take redb's file lock.
         drop(guard.take());
         let (db, _) = open_database(&self.path)?;
@@ -203,22 +233,30 @@ impl RedbStore {
 
 /// Opens (or creates) the redb file; `true` when it had to be repaired after a crash.
 fn open_database(path: &Path) -> Result<(Database, bool), StoreError> {
+    open_database_with(path, |builder| builder.create(path))
+}
+
+/// `path` only names the store in messages; `create` opens the database with the builder.
+fn open_database_with(
+    path: &Path,
+    create: impl FnOnce(&::redb::Builder) -> Result<Database, ::redb::DatabaseError>,
+) -> Result<(Database, bool), StoreError> {
     {
         let where_ = path.display().to_string();
         let repaired = Arc::new(AtomicBool::new(false));
         let repaired_flag = Arc::clone(&repaired);
-        let db = ::redb::Builder::new()
-            .set_repair_callback(move |session| {
-                // Called repeatedly with growing progress; the first call is the news.
-                if !repaired_flag.swap(true, Ordering::SeqCst) {
-                    log::warn!(
-                        "store was not shut down cleanly; verifying and repairing it ({:.0}% done)",
-                        session.progress() * 100.0
-                    );
-                }
-            })
-            .create(path)
-            .map_err(|err| redb_error(&format!("opening store {where_}"), err))?;
+        let mut builder = ::redb::Builder::new();
+        builder.set_repair_callback(move |session| {
+            // Called repeatedly with growing progress; the first call is the news.
+            if !repaired_flag.swap(true, Ordering::SeqCst) {
+                log::warn!(
+                    "store was not shut down cleanly; verifying and repairing it ({:.0}% done)",
+                    session.progress() * 100.0
+                );
+            }
+        });
+        let db =
+            create(&builder).map_err(|err| redb_error(&format!("opening store {where_}"), err))?;
         let repaired = repaired.load(Ordering::SeqCst);
         if repaired {
             log::warn!("store {where_} verified and repaired after an unclean shutdown");
@@ -525,5 +563,7 @@ impl Store for RedbStore {
     }
 }
 
+#[cfg(test)]
+mod power_loss_tests;
 #[cfg(test)]
 mod tests;
