@@ -163,6 +163,7 @@ impl LoopState {
             .options
             .handshake_timeout
             .min(self.options.idle_timeout)
+            .min(self.options.request_timeout)
             / 4)
         .clamp(Duration::from_millis(50), Duration::from_secs(1));
         let mut next_sweep = Instant::now() + sweep_every;
@@ -609,6 +610,7 @@ impl LoopState {
     fn sweep(&mut self, now: Instant) {
         let handshake_timeout = self.options.handshake_timeout;
         let idle_timeout = self.options.idle_timeout;
+        let request_timeout = self.options.request_timeout;
         let expired: Vec<(Token, &'static str)> = self
             .connections
             .iter()
@@ -616,6 +618,9 @@ impl LoopState {
                 if conn.is_handshaking() {
                     (now.duration_since(conn.accepted_at) >= handshake_timeout)
                         .then_some((*token, "handshake timeout"))
+                } else if let Some(since) = conn.partial_request_since() {
+                    (now.duration_since(since) >= request_timeout)
+                        .then_some((*token, "request not complete within request_timeout_secs"))
                 } else {
                     (!conn.awaiting_commit
                         && now.duration_since(conn.last_activity) >= idle_timeout)

@@ -72,6 +72,8 @@ pub struct ServerOptions {
     pub limits: Limits,
     /// How long a shutdown waits for slow clients to take their last responses.
     pub drain_timeout: Duration,
+    /// How long a request may take to arrive once its first byte has.
+    pub request_timeout: Duration,
 }
 
 impl ServerOptions {
@@ -83,9 +85,11 @@ impl ServerOptions {
             idle_timeout: settings.idle_timeout(),
             limits: Limits {
                 max_message_bytes: settings.max_message_bytes,
+                max_depth: settings.max_nesting_depth,
                 ..Limits::default()
             },
             drain_timeout: Duration::from_secs(10),
+            request_timeout: settings.request_timeout(),
         }
     }
 }

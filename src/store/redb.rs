@@ -246,6 +246,11 @@ fn open_database_with(
         let repaired = Arc::new(AtomicBool::new(false));
         let repaired_flag = Arc::clone(&repaired);
         let mut builder = ::redb::Builder::new();
+        // Verify every page at every start, not only after a crash: a file damaged outside
+        // redb (disk, copy, restore) then fails to open as Corrupt instead of being trusted,
+        // where a plain open may panic. Cost: one read of the whole file per start (measured
+        // by `integrity_check_on_open_cost`).
+        builder.set_check_integrity_on_open(true);
         builder.set_repair_callback(move |session| {
             // Called repeatedly with growing progress; the first call is the news.
             if !repaired_flag.swap(true, Ordering::SeqCst) {

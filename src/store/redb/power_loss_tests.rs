@@ -347,3 +347,43 @@ fn a_full_disk_is_reported_as_full_not_as_failed() {
     assert!(matches!(err, StoreError::Full(_)), "{err:?}");
     assert_eq!(Store::failure(&store), None);
 }
+
+/// What the integrity check at every start costs: open time of a store with many objects,
+/// with the check (as `RedbStore::open` does) and with a plain redb open.
+/// `cargo test --release --lib integrity_check_on_open_cost -- --ignored --nocapture`
+#[test]
+#[ignore]
+fn integrity_check_on_open_cost() {
+    const OBJECTS: usize = 20_000;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("keyward.redb");
+    {
+        let store = RedbStore::open(&path).unwrap();
+        for chunk in (0..OBJECTS).collect::<Vec<_>>().chunks(1000) {
+            let objects: Vec<StoredObject> = chunk
+                .iter()
+                .map(|i| object(&format!("uid-{i:08}"), *i as u64))
+                .collect();
+            commit(&store, &objects).unwrap();
+        }
+    }
+    let size = std::fs::metadata(&path).unwrap().len();
+    let mut checked = Vec::new();
+    let mut plain = Vec::new();
+    for _ in 0..5 {
+        let start = std::time::Instant::now();
+        drop(RedbStore::open(&path).unwrap());
+        checked.push(start.elapsed());
+        let start = std::time::Instant::now();
+        drop(::redb::Database::create(&path).unwrap());
+        plain.push(start.elapsed());
+    }
+    checked.sort();
+    plain.sort();
+    eprintln!(
+        "open of a {OBJECTS}-object store ({size} bytes): median {:?} with the integrity check, {:?} plain ({:.1}x)",
+        checked[2],
+        plain[2],
+        checked[2].as_secs_f64() / plain[2].as_secs_f64()
+    );
+}
