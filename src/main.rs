@@ -203,6 +203,8 @@ fn init(setup: &SetupArgs, root: Option<RootProvider>) -> Result<Appliance, Stri
 }
 
 fn serve(setup: &SetupArgs, listen: Option<SocketAddr>) -> Result<(), String> {
+    keyward::server::hardening::disable_core_dumps()
+        .map_err(|e| format!("cannot disable core dumps: {e}"))?;
     let mut appliance = init(setup, None)?;
     if let Some(addr) = listen {
         appliance.config.server.listen = addr;

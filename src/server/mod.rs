@@ -6,6 +6,7 @@ pub mod admin_socket;
 mod committer;
 mod connection;
 mod event_loop;
+pub mod hardening;
 pub mod identity;
 mod ratelimit;
 pub mod root_sync;
