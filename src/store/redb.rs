@@ -83,12 +83,10 @@ impl Health {
     /// Records what `err` means for the handle, logs the change, and passes `err` on.
     fn note(&self, err: StoreError) -> StoreError {
         match &err {
-            StoreError::Full(message) => {
-                if !self.needs_reopen.swap(true, Ordering::SeqCst) {
-                    log::error!(
-                        "store: the disk is full, changes are refused until space is freed ({message})"
-                    );
-                }
+            StoreError::Full(message) if !self.needs_reopen.swap(true, Ordering::SeqCst) => {
+                log::error!(
+                    "store: the disk is full, changes are refused until space is freed ({message})"
+                );
             }
             StoreError::Io(message) | StoreError::Failed(message) => {
                 let mut failed = self.failed.lock().unwrap_or_else(PoisonError::into_inner);
