@@ -94,6 +94,11 @@ pub struct ServerSettings {
     pub max_message_bytes: usize,
     /// Most batch items in one request.
     pub max_batch_items: usize,
+    /// A request must arrive complete within this many seconds of its first byte, so a
+    /// client trickling bytes (slow-loris) cannot hold a connection slot for ever.
+    pub request_timeout_secs: u64,
+    /// Deepest nesting of TTLV structures accepted in a request.
+    pub max_nesting_depth: usize,
 }
 
 impl Default for ServerSettings {
@@ -105,6 +110,8 @@ impl Default for ServerSettings {
             idle_timeout_secs: 60,
             max_message_bytes: 1 << 20,
             max_batch_items: 256,
+            request_timeout_secs: 30,
+            max_nesting_depth: 32,
         }
     }
 }
@@ -116,6 +123,10 @@ impl ServerSettings {
 
     pub fn idle_timeout(&self) -> Duration {
         Duration::from_secs(self.idle_timeout_secs)
+    }
+
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_secs(self.request_timeout_secs)
     }
 }
 
@@ -257,6 +268,14 @@ impl Config {
             ),
             ("server.idle_timeout_secs", self.server.idle_timeout_secs),
             ("server.max_batch_items", self.server.max_batch_items as u64),
+            (
+                "server.request_timeout_secs",
+                self.server.request_timeout_secs,
+            ),
+            (
+                "server.max_nesting_depth",
+                self.server.max_nesting_depth as u64,
+            ),
         ];
         for (setting, value) in positive {
             if value == 0 {

@@ -641,3 +641,60 @@ fn max_unreachable_seals_a_long_outage_and_reachability_unseals() {
     assert_eq!(server.get(&uid).unwrap(), material);
     server.stop();
 }
+
+/// Key Protect hangs (accepts, reads, never answers), drops connections, answers slowly, and
+/// answers with malformed JSON, one after the other: KMIP Gets and Creates are served during
+/// each fault (the sync thread never blocks the event loop), the server never panics, and the
+/// sync recovers when the emulator is healthy again.
+#[test]
+fn network_faults_never_block_kmip_and_the_sync_recovers() {
+    let emu = Emulator::start();
+    let mut site = Site::new(&emu);
+    site.init("keyprotect");
+    let server = site.serve(&site.kp_config);
+    let uid = server.create();
+    let material = server.get(&uid).unwrap();
+    wait_until("the sync thread has polled", || {
+        server.status().last_success_unix.is_some()
+    });
+
+    for fault in [Outage::Hang, Outage::Drop, Outage::MalformedJson] {
+        emu.set_outage(fault);
+        wait_until(&format!("the sync notices {fault:?}"), || {
+            server.status().unreachable_for_secs.is_some() || server.status().sealed
+        });
+        // Served while the sync thread is stuck in (or just failed) a request.
+        for _ in 0..5 {
+            assert_eq!(server.get(&uid).unwrap(), material, "during {fault:?}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let created = server.create();
+        assert!(server.get(&created).is_ok(), "during {fault:?}");
+        emu.set_outage(Outage::None);
+        wait_until(&format!("recovery after {fault:?}"), || {
+            let status = server.status();
+            status.unreachable_for_secs.is_none() && !status.sealed
+        });
+        assert_eq!(server.get(&uid).unwrap(), material, "after {fault:?}");
+    }
+
+    // Slow but within request_timeout (1 s): the polls succeed, KMIP is unaffected.
+    emu.set_outage(Outage::SlowMillis(600));
+    let before = server.status().last_success_unix;
+    wait_until("a slow poll succeeds", || {
+        server.status().last_success_unix > before
+    });
+    assert_eq!(server.get(&uid).unwrap(), material);
+    assert!(server.status().unreachable_for_secs.is_none());
+    // Slower than request_timeout: counted as an outage, then recovered.
+    emu.set_outage(Outage::SlowMillis(3000));
+    wait_until("a too slow Key Protect counts as unreachable", || {
+        server.status().unreachable_for_secs.is_some()
+    });
+    assert_eq!(server.get(&uid).unwrap(), material);
+    emu.set_outage(Outage::None);
+    wait_until("recovery after slow answers", || {
+        server.status().unreachable_for_secs.is_none()
+    });
+    server.stop();
+}

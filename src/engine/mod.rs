@@ -410,6 +410,21 @@ impl Engine {
         )
     }
 
+    /// Like [`Engine::failure_response`], saying why when the store's state explains it: a
+    /// full disk (retry later) or a failed store (needs a restart). No paths or I/O details.
+    pub fn storage_failure_response(&self, request: &ParsedRequest, err: &StoreError) -> Vec<u8> {
+        let text = match err {
+            StoreError::Full(_) => {
+                "the server's disk is full: the change was not made; retry once space is freed"
+            }
+            StoreError::Failed(_) => {
+                "the server's key store failed and refuses changes until the server is restarted"
+            }
+            _ => "the server could not store the result",
+        };
+        self.every_item_fails(request, ResultReason::GeneralFailure, text)
+    }
+
     fn response_too_large(&self, request: &ParsedRequest) -> Vec<u8> {
         self.every_item_fails(
             request,

@@ -107,7 +107,7 @@ const CONFLICT_RETRIES: u32 = 16;
 /// Why a group could not be committed.
 enum GroupFailure {
     /// Every request gets the engine's failure response.
-    Failed,
+    Failed(StoreError),
     /// The replicated store refuses changes (no quorum): answer reads from a read view and
     /// refuse the rest with a clear error.
     Unavailable,
@@ -120,9 +120,9 @@ fn commit_group(services: &Services, group: &[WriteJob]) -> Vec<Option<Vec<u8>>>
     for attempt in 0..=CONFLICT_RETRIES {
         match try_commit_group(services, group) {
             Ok(responses) => return responses,
-            Err(GroupFailure::Failed) => {
+            Err(GroupFailure::Failed(cause)) => {
                 audit_failures(services, group);
-                return failures(engine, group);
+                return failures(engine, group, &cause);
             }
             Err(GroupFailure::Unavailable) => return degraded(services, group),
             Err(GroupFailure::Conflict) if attempt < CONFLICT_RETRIES => {
@@ -141,7 +141,8 @@ fn commit_group(services: &Services, group: &[WriteJob]) -> Vec<Option<Vec<u8>>>
         group.len()
     );
     audit_failures(services, group);
-    failures(engine, group)
+    let cause = StoreError::Io("concurrent updates kept conflicting".into());
+    failures(engine, group, &cause)
 }
 
 /// A short random pause before running a conflicting group again, growing with each attempt,
@@ -156,11 +157,11 @@ fn conflict_backoff(attempt: u32) {
     std::thread::sleep(std::time::Duration::from_millis(pause));
 }
 
-fn classify(e: &StoreError) -> GroupFailure {
+fn classify(e: StoreError) -> GroupFailure {
     match e {
         StoreError::Unavailable(_) => GroupFailure::Unavailable,
         StoreError::Conflict(_) => GroupFailure::Conflict,
-        _ => GroupFailure::Failed,
+        other => GroupFailure::Failed(other),
     }
 }
 
@@ -178,7 +179,7 @@ fn try_commit_group(
                     group.len()
                 );
             }
-            return Err(classify(&e));
+            return Err(classify(e));
         }
     };
     let mut responses = Vec::with_capacity(group.len());
@@ -200,7 +201,7 @@ fn try_commit_group(
                     group.len()
                 );
                 drop(txn);
-                return Err(classify(&e));
+                return Err(classify(e));
             }
             Err(_) => {
                 log::error!(
@@ -208,7 +209,7 @@ fn try_commit_group(
                     group.len()
                 );
                 drop(txn);
-                return Err(GroupFailure::Failed);
+                return Err(GroupFailure::Failed(StoreError::Io("the engine panicked".into())));
             }
         }
     }
@@ -224,7 +225,7 @@ fn try_commit_group(
             group.len()
         );
         drop(txn);
-        return Err(classify(&e));
+        return Err(classify(e));
     }
     match txn.commit() {
         Ok(()) => {
@@ -238,7 +239,7 @@ fn try_commit_group(
                     group.len()
                 );
             }
-            Err(classify(&e))
+            Err(classify(e))
         }
     }
 }
@@ -271,10 +272,15 @@ fn degraded(services: &Services, group: &[WriteJob]) -> Vec<Option<Vec<u8>>> {
     responses
 }
 
-fn failures(engine: &Engine, group: &[WriteJob]) -> Vec<Option<Vec<u8>>> {
+fn failures(engine: &Engine, group: &[WriteJob], cause: &StoreError) -> Vec<Option<Vec<u8>>> {
     group
         .iter()
-        .map(|job| catch_unwind(AssertUnwindSafe(|| engine.failure_response(&job.request))).ok())
+        .map(|job| {
+            catch_unwind(AssertUnwindSafe(|| {
+                engine.storage_failure_response(&job.request, cause)
+            }))
+            .ok()
+        })
         .collect()
 }
 

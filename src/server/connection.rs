@@ -66,6 +66,8 @@ pub(super) struct Connection {
     sock: TcpStream,
     tls: ServerConnection,
     inbuf: Vec<u8>,
+    /// When the first byte of the request still being received arrived.
+    partial_since: Option<Instant>,
     queued_bytes: usize,
     stop_reading: bool,
     read_paused: bool,
@@ -99,6 +101,7 @@ impl Connection {
             sock,
             tls,
             inbuf: Vec::new(),
+            partial_since: None,
             queued_bytes: 0,
             stop_reading: false,
             read_paused: false,
@@ -181,6 +184,11 @@ impl Connection {
                     if !self.stop_reading {
                         self.inbuf.extend_from_slice(&chunk[..n]);
                         self.split_messages(limits);
+                        if self.inbuf.is_empty() {
+                            self.partial_since = None;
+                        } else if self.partial_since.is_none() {
+                            self.partial_since = Some(Instant::now());
+                        }
                     }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
@@ -208,6 +216,8 @@ impl Connection {
                     }
                     let rest = self.inbuf.split_off(length);
                     let message = std::mem::replace(&mut self.inbuf, rest);
+                    // The next message's clock starts with its own first byte.
+                    self.partial_since = None;
                     self.queued_bytes += message.len();
                     self.queue.push_back(Inbound::Request(message));
                 }
@@ -240,6 +250,12 @@ impl Connection {
     pub(super) fn stop_reading(&mut self) {
         self.stop_reading = true;
         self.inbuf = Vec::new();
+        self.partial_since = None;
+    }
+
+    /// Since when a request has been arriving without completing, if one is.
+    pub(super) fn partial_request_since(&self) -> Option<Instant> {
+        self.partial_since
     }
 
     /// The client's chain, leaf first.

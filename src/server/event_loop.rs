@@ -205,6 +205,7 @@ impl LoopState {
             .options
             .handshake_timeout
             .min(self.options.idle_timeout)
+            .min(self.options.request_timeout)
             / 4)
         .clamp(Duration::from_millis(50), Duration::from_secs(1));
         let mut next_sweep = Instant::now() + sweep_every;
@@ -782,6 +783,7 @@ impl LoopState {
         }
         let handshake_timeout = self.options.handshake_timeout;
         let idle_timeout = self.options.idle_timeout;
+        let request_timeout = self.options.request_timeout;
         let expired: Vec<(Token, &'static str)> = self
             .connections
             .iter()
@@ -789,6 +791,9 @@ impl LoopState {
                 if conn.is_handshaking() {
                     (now.duration_since(conn.accepted_at) >= handshake_timeout)
                         .then_some((*token, "handshake timeout"))
+                } else if let Some(since) = conn.partial_request_since() {
+                    (now.duration_since(since) >= request_timeout)
+                        .then_some((*token, "request not complete within request_timeout_secs"))
                 } else {
                     (!conn.awaiting_commit
                         && now.duration_since(conn.last_activity) >= idle_timeout)
@@ -905,7 +910,7 @@ fn run_read(services: &Services, request: &crate::engine::ParsedRequest) -> Opti
         Ok(view) => engine.execute_read(request, view.as_ref()),
         Err(e) => {
             log::error!("cannot open a read snapshot: {e}");
-            engine.failure_response(request)
+            engine.storage_failure_response(request, &e)
         }
     }));
     match result {

@@ -82,6 +82,8 @@ pub struct ServerOptions {
     pub drain_timeout: Duration,
     /// The health and metrics listener (`[http] listen`), off when None.
     pub http_listen: Option<SocketAddr>,
+    /// How long a request may take to arrive once its first byte has.
+    pub request_timeout: Duration,
 }
 
 impl ServerOptions {
@@ -93,10 +95,12 @@ impl ServerOptions {
             idle_timeout: settings.idle_timeout(),
             limits: Limits {
                 max_message_bytes: settings.max_message_bytes,
+                max_depth: settings.max_nesting_depth,
                 ..Limits::default()
             },
             drain_timeout: Duration::from_secs(10),
             http_listen: None,
+            request_timeout: settings.request_timeout(),
         }
     }
 }

@@ -63,6 +63,9 @@ pub enum StoreError {
     /// still be served from the local member.
     #[error("the key store cluster is unavailable: {0}")]
     Unavailable(String),
+    /// Transient: the change was not made; writes succeed again once space is freed.
+    #[error("the disk holding the store is full: {0}")]
+    Full(String),
 }
 
 /// Reads from one consistent snapshot.
@@ -117,6 +120,12 @@ pub trait WriteTxn: WriteView {
 pub trait Store: Send + Sync {
     fn read(&self) -> Result<Box<dyn ReadView + '_>, StoreError>;
     fn write(&self) -> Result<Box<dyn WriteTxn + '_>, StoreError>;
+    /// Why the store refuses all writes until a restart (fail-stop after an I/O error), or
+    /// `None` while healthy. For `/healthz` and status reports.
+    fn failure(&self) -> Option<String> {
+        None
+    }
+
     /// A replicated backend's view of its cluster (quorum or degraded), for `/healthz`;
     /// `None` for a single appliance's store. Cheap: no network.
     fn cluster_health(&self) -> Option<etcd::ClusterHealth> {

@@ -251,6 +251,11 @@ impl Server {
         }
     }
 
+    /// The server's process id while it runs (for /proc measurements).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// SIGKILL: no chance to flush or commit anything.
     pub fn kill_hard(&mut self) {
         if let Some(mut child) = self.child.take() {

@@ -40,6 +40,10 @@ pub enum Outage {
     Hang,
     /// The request is read, then the connection is closed without an answer.
     Drop,
+    /// Every answer is correct but sent only after this many milliseconds.
+    SlowMillis(u64),
+    /// Every answer is 200 OK with a body that is not valid JSON.
+    MalformedJson,
 }
 
 struct Version {
@@ -679,6 +683,17 @@ fn serve_stream<S: std::io::Read + std::io::Write>(inner: &Inner, stream: &mut S
                 }
                 std::thread::sleep(Duration::from_millis(10));
             }
+            return;
+        }
+        Outage::SlowMillis(ms) => std::thread::sleep(Duration::from_millis(ms)),
+        Outage::MalformedJson => {
+            let garbage = http::Response {
+                status: 200,
+                headers: vec![("content-type".into(), "application/json".into())],
+                body: b"{\"metadata\": {\"collectionTotal\": 1}, \"resources\": [{\"id\": "
+                    .to_vec(),
+            };
+            http::write_response(&mut *stream, &garbage);
             return;
         }
         Outage::None | Outage::Refuse => {}

@@ -1,0 +1,183 @@
+//! Secrets hygiene: with trace logging, no key material, passphrase or root secret reaches the
+//! server log, the CLI's output or error messages; core dumps are off in the server process.
+//!
+//! Scenario: an appliance whose root key is derived from a passphrase, Creates and Gets of
+//! keys (the material the test then searches for), failing requests, admin CLI commands, a
+//! restart (unwrapping the master key again) and a start with a wrong passphrase.
+
+mod common;
+
+use std::process::{Command, Stdio};
+
+use base64::Engine as _;
+use common::*;
+
+const PASSPHRASE: &str = "hygiene-passphrase-4f1c9e2a7b";
+
+fn run(args: &[&str], data_dir: &std::path::Path, config: &std::path::Path) -> String {
+    let out = Command::new(keyward_bin())
+        .args(args)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .arg("--config")
+        .arg(config)
+        .env("RUST_LOG", "trace")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run keyward");
+    format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// Every text form in which `secret` could leak.
+fn leaks(haystack: &str, secret: &[u8]) -> Vec<&'static str> {
+    let mut found = Vec::new();
+    if contains_hex(haystack, secret) {
+        found.push("hex");
+    }
+    let std = base64::engine::general_purpose::STANDARD.encode(secret);
+    let url = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(secret);
+    if haystack.contains(std.trim_end_matches('=')) || haystack.contains(&url) {
+        found.push("base64");
+    }
+    if haystack.contains(&format!("{secret:?}")) {
+        found.push("Debug byte list");
+    }
+    found
+}
+
+#[test]
+fn no_secret_in_logs_cli_output_or_errors_and_no_core_dumps() {
+    let mut appliance = Appliance::new(&["vc"]);
+    let root = appliance.root.path().to_path_buf();
+    let passphrase_file = root.join("passphrase");
+    std::fs::write(&passphrase_file, PASSPHRASE).expect("write passphrase");
+    std::fs::set_permissions(
+        &passphrase_file,
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .expect("chmod passphrase");
+    let config = root.join("keyward.toml");
+    let toml = format!(
+        "[root]\nprovider = \"local\"\npassphrase_file = \"{}\"\n",
+        passphrase_file.display()
+    );
+    // Re-create the appliance with a passphrase root, and the client's files with it.
+    std::fs::remove_dir_all(&appliance.data_dir).expect("remove data dir");
+    let data_dir = appliance.data_dir.clone();
+    let mut transcript = String::new();
+    std::fs::write(&config, &toml).expect("write config");
+    transcript += &run(&["init"], &data_dir, &config);
+    let creds = appliance.creds("vc").clone();
+    let out_dir = creds.cert.parent().expect("client dir").to_path_buf();
+    std::fs::remove_dir_all(&out_dir).expect("remove old client files");
+    transcript += &run(
+        &[
+            "client",
+            "issue",
+            "--name",
+            "vc",
+            "--out",
+            out_dir.to_str().expect("utf8"),
+        ],
+        &data_dir,
+        &config,
+    );
+    appliance.set_config(&toml);
+    appliance.set_log_filter("trace");
+
+    let mut server = appliance.start();
+    let pid = server.pid().expect("running");
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).expect("limits");
+    let core = limits
+        .lines()
+        .find(|l| l.starts_with("Max core file size"))
+        .expect("core limit line");
+    let fields: Vec<&str> = core.split_whitespace().collect();
+    assert_eq!(
+        &fields[4..6],
+        &["0", "0"],
+        "core dumps are not disabled: {core}"
+    );
+
+    let mut tls = server.connect(&creds);
+    let mut materials = Vec::new();
+    for _ in 0..3 {
+        let id = create_aes(&mut tls, 256, vec![]);
+        materials.push(get_key(&mut tls, &id));
+        // A second Get, and a failing request naming the key.
+        materials.push(get_key(&mut tls, &id));
+        let bi = tls.call(V1_1, op::ACTIVATE, vec![uid(&id)]);
+        let _ = result_status(&bi);
+        let bi = tls.call(V1_1, op::DESTROY, vec![uid(&id)]);
+        transcript += &format!("{bi:?}");
+    }
+    let bi = tls.call(V1_1, op::GET, vec![uid("no-such-key")]);
+    transcript += &format!("{bi:?}");
+    transcript += &run(&["client", "list"], &data_dir, &config);
+    transcript += &run(&["status"], &data_dir, &config);
+    drop(tls);
+    assert!(server.terminate().success());
+    let mut server = appliance.start(); // unwraps the master key with the passphrase again
+    drop(server.connect(&creds));
+    assert!(server.terminate().success());
+
+    // A wrong passphrase: the error must not echo either passphrase.
+    std::fs::write(&passphrase_file, "wrong-passphrase-0d9b").expect("write");
+    let out = Command::new(keyward_bin())
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(&data_dir)
+        .arg("--config")
+        .arg(&config)
+        .env("RUST_LOG", "trace")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run serve");
+    assert!(
+        !out.status.success(),
+        "serve started with a wrong passphrase"
+    );
+    let wrong = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        !wrong.contains("wrong-passphrase-0d9b"),
+        "the wrong passphrase was echoed: {wrong}"
+    );
+    transcript += &wrong;
+
+    let mut everything = transcript;
+    for entry in std::fs::read_dir(appliance.root.path()).expect("read root") {
+        let path = entry.expect("entry").path();
+        if path.extension().is_some_and(|e| e == "log") {
+            everything += &read_to_string(&path);
+        }
+    }
+    assert!(
+        everything.contains("TRACE") || everything.contains("trace"),
+        "trace logging produced nothing to search"
+    );
+    assert!(
+        everything.len() > 10_000,
+        "suspiciously little output to search"
+    );
+    assert!(!everything.contains(PASSPHRASE), "the passphrase leaked");
+    assert!(
+        leaks(&everything, PASSPHRASE.as_bytes()).is_empty(),
+        "the passphrase leaked in an encoded form"
+    );
+    for material in &materials {
+        let found = leaks(&everything, material);
+        assert!(found.is_empty(), "key material leaked as {found:?}");
+    }
+    eprintln!(
+        "searched {} bytes of trace logs, CLI output and errors for {} key materials and the passphrase: none found",
+        everything.len(),
+        materials.len()
+    );
+}
