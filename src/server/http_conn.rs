@@ -177,6 +177,20 @@ pub(super) fn health(services: &Services) -> Result<(), (&'static str, String)> 
     if let Err(reason) = services.engine.gate().current() {
         return Err(("sealed", reason));
     }
+    if let Some(reason) = services.store.failure() {
+        return Err(("store_failed", reason));
+    }
+    // A cluster node answers from what it already knows: no etcd round trip in the loop.
+    if let Some(cluster) = services.store.cluster_health() {
+        if cluster.quorum {
+            return Ok(());
+        }
+        let why = cluster.last_error.unwrap_or_default();
+        return Err((
+            "degraded",
+            format!("the etcd cluster has no quorum: keys are served, changes refused ({why})"),
+        ));
+    }
     if let Err(e) = services.store.read() {
         return Err(("store_unavailable", e.to_string()));
     }
