@@ -209,7 +209,9 @@ fn try_commit_group(
                     group.len()
                 );
                 drop(txn);
-                return Err(GroupFailure::Failed(StoreError::Io("the engine panicked".into())));
+                return Err(GroupFailure::Failed(StoreError::Io(
+                    "the engine panicked".into(),
+                )));
             }
         }
     }

@@ -362,28 +362,18 @@ impl RedbStore {
     /// (`keyward cluster migrate`). Reads one snapshot.
     #[allow(clippy::type_complexity)]
     pub fn export_all(&self) -> Result<(Vec<(String, Vec<u8>)>, Vec<StoredObject>), StoreError> {
-        let context = "exporting the store";
-        let txn = self
-            .db
-            .begin_read()
-            .map_err(|err| redb_error(context, err))?;
-        let meta = txn
-            .open_table(META)
-            .map_err(|err| redb_error(context, err))?;
-        let mut meta_out = Vec::new();
-        for entry in meta.iter().map_err(|err| redb_error(context, err))? {
-            let (key, value) = entry.map_err(|err| redb_error(context, err))?;
-            meta_out.push((key.value().to_string(), value.value().to_vec()));
-        }
-        let objects = txn
-            .open_table(OBJECTS)
-            .map_err(|err| redb_error(context, err))?;
-        let mut objects_out = Vec::new();
-        for entry in objects.iter().map_err(|err| redb_error(context, err))? {
-            let (uid, value) = entry.map_err(|err| redb_error(context, err))?;
-            objects_out.push(record::decode(uid.value(), value.value())?);
-        }
-        Ok((meta_out, objects_out))
+        let view = self.read()?;
+        let mut meta = Vec::new();
+        view.scan_meta(&mut |key, value| {
+            meta.push((key.to_string(), value.to_vec()));
+            true
+        })?;
+        let mut objects = Vec::new();
+        view.scan_objects(&mut |object| {
+            objects.push(object);
+            true
+        })?;
+        Ok((meta, objects))
     }
 }
 
