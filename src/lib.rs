@@ -4,6 +4,7 @@
 //! The codec knows nothing of operations; the engine never touches a socket.
 
 pub mod admin;
+pub mod bench;
 pub mod client;
 pub mod config;
 pub mod conformance;

@@ -87,6 +87,8 @@ enum Command {
         #[command(subcommand)]
         command: cli::vectors::VectorsCommand,
     },
+    /// Measure a KMIP server: a load generator with vCenter-like workloads.
+    Bench(cli::bench::BenchArgs),
 }
 
 #[derive(Args)]
@@ -147,6 +149,7 @@ fn main() -> ExitCode {
             Ok(false) => return ExitCode::FAILURE,
             Err(message) => Err(message),
         },
+        Command::Bench(args) => cli::bench::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,6 +1,7 @@
 //! Subcommands of the `keyward` binary that live outside main.rs: administration, the root key,
 //! status, and the developer tools for reading KMIP messages and playing conformance vectors.
 
+pub mod bench;
 pub mod client;
 pub mod root;
 pub mod server_cert;
