@@ -68,7 +68,7 @@ impl Session {
     pub fn bare_handshake(&mut self) -> bool {
         match self.connect() {
             Some(conn) => {
-                conn.close();
+                conn.close_without_reading();
                 true
             }
             None => false,
@@ -78,7 +78,7 @@ impl Session {
     /// Drops the kept connection (so the next exchange opens a new one).
     pub fn disconnect(&mut self) {
         if let Some(conn) = self.conn.take() {
-            conn.close();
+            conn.close_without_reading();
         }
     }
 
