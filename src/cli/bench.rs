@@ -41,6 +41,9 @@ pub struct BenchArgs {
     /// A new TLS connection for every exchange instead of one kept connection per client.
     #[arg(long)]
     new_conn: bool,
+    /// Full handshakes only: no TLS session resumption (each client keeps no tickets).
+    #[arg(long)]
+    no_resume: bool,
     /// Keys created before the run that `get` reads and each boot-storm client fetches.
     #[arg(long, default_value_t = 16, value_name = "K")]
     keys: usize,
@@ -60,7 +63,12 @@ pub fn run(args: &BenchArgs) -> Result<(), String> {
         (None, Some(n)) => Budget::Iterations(n),
         _ => return Err("give one of --duration S (S > 0) or --ops N".into()),
     };
-    let tls = client::tls_config(&args.ca, &args.cert, &args.key).map_err(|e| e.to_string())?;
+    let mut tls = client::tls_config(&args.ca, &args.cert, &args.key).map_err(|e| e.to_string())?;
+    if args.no_resume {
+        let mut config = (*tls).clone();
+        config.resumption = rustls::client::Resumption::disabled();
+        tls = std::sync::Arc::new(config);
+    }
     let options = Options {
         server: args.server.clone(),
         workload: if args.bare_handshake {
