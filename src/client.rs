@@ -142,4 +142,16 @@ impl KmipClient {
         self.stream.conn.send_close_notify();
         let _ = self.stream.conn.complete_io(&mut self.stream.sock);
     }
+
+    /// Sends close_notify and closes without waiting for anything from the server (a load
+    /// generator must not time the server's reaction to a close, e.g. a TLS 1.3 session
+    /// ticket still in flight).
+    pub fn close_without_reading(mut self) {
+        self.stream.conn.send_close_notify();
+        while self.stream.conn.wants_write() {
+            if self.stream.conn.write_tls(&mut self.stream.sock).is_err() {
+                break;
+            }
+        }
+    }
 }

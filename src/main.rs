@@ -115,6 +115,8 @@ enum Command {
     /// Build a new data directory from an encrypted backup (works fully offline with
     /// --root local).
     Restore(cli::backup::RestoreArgs),
+    /// Measure a KMIP server: a load generator with vCenter-like workloads.
+    Bench(cli::bench::BenchArgs),
 }
 
 #[derive(Args)]
@@ -197,6 +199,7 @@ fn main() -> ExitCode {
                 return ExitCode::from(failure.code);
             }
         },
+        Command::Bench(args) => cli::bench::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

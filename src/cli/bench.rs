@@ -1,0 +1,93 @@
+//! `keyward bench`: the KMIP load generator (see `keyward::bench`).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+
+use keyward::bench::{self, Budget, Options, Workload};
+use keyward::client;
+
+#[derive(Args)]
+#[command(group = clap::ArgGroup::new("budget").required(true).args(["duration", "ops"]))]
+#[command(group = clap::ArgGroup::new("what").required(true).args(["workload", "bare_handshake"]))]
+pub struct BenchArgs {
+    /// Server address, e.g. localhost:5696. The host name must match the server certificate.
+    #[arg(long, value_name = "HOST:PORT")]
+    server: String,
+    /// CA certificate that signed the server certificate.
+    #[arg(long, value_name = "FILE")]
+    ca: PathBuf,
+    /// Client certificate.
+    #[arg(long, value_name = "FILE")]
+    cert: PathBuf,
+    /// Client private key.
+    #[arg(long, value_name = "FILE")]
+    key: PathBuf,
+    #[arg(long, value_enum)]
+    workload: Option<Workload>,
+    /// Connect, handshake and close only: the baseline for handshake-bound workloads.
+    #[arg(long)]
+    bare_handshake: bool,
+    /// Concurrent clients (one thread and one connection each).
+    #[arg(long, default_value_t = 1, value_name = "C")]
+    conns: usize,
+    /// Run for this many seconds.
+    #[arg(long, value_name = "S")]
+    duration: Option<f64>,
+    /// Run this many workload iterations in total (boot-storm: whole rounds of --conns).
+    #[arg(long, value_name = "N")]
+    ops: Option<u64>,
+    /// A new TLS connection for every exchange instead of one kept connection per client.
+    #[arg(long)]
+    new_conn: bool,
+    /// Full handshakes only: no TLS session resumption (each client keeps no tickets).
+    #[arg(long)]
+    no_resume: bool,
+    /// Keys created before the run that `get` reads and each boot-storm client fetches.
+    #[arg(long, default_value_t = 16, value_name = "K")]
+    keys: usize,
+    /// Also report the CPU used by this server process (read from /proc/PID/stat).
+    #[arg(long, value_name = "PID")]
+    server_pid: Option<u32>,
+    /// Write the report as JSON to FILE.
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+}
+
+pub fn run(args: &BenchArgs) -> Result<(), String> {
+    let budget = match (args.duration, args.ops) {
+        (Some(seconds), None) if seconds > 0.0 && seconds.is_finite() => {
+            Budget::Duration(Duration::from_secs_f64(seconds))
+        }
+        (None, Some(n)) => Budget::Iterations(n),
+        _ => return Err("give one of --duration S (S > 0) or --ops N".into()),
+    };
+    let mut tls = client::tls_config(&args.ca, &args.cert, &args.key).map_err(|e| e.to_string())?;
+    if args.no_resume {
+        let mut config = (*tls).clone();
+        config.resumption = rustls::client::Resumption::disabled();
+        tls = std::sync::Arc::new(config);
+    }
+    let options = Options {
+        server: args.server.clone(),
+        workload: if args.bare_handshake {
+            None
+        } else {
+            args.workload
+        },
+        conns: args.conns,
+        budget,
+        new_conn: args.new_conn,
+        keys: args.keys,
+        server_pid: args.server_pid,
+        timeout: Duration::from_secs(30),
+    };
+    let report = bench::run(&options, tls).map_err(|e| e.to_string())?;
+    print!("{}", report.text());
+    if let Some(path) = &args.json {
+        let json = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
+        std::fs::write(path, json + "\n").map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    Ok(())
+}
