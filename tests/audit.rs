@@ -424,3 +424,85 @@ fn a_failed_audit_write_fails_the_operation_and_changes_nothing() {
     shutdown.shutdown();
     thread.join().unwrap().unwrap();
 }
+
+/// Admin key actions, a backup and a restore each leave a record naming the Unix user who ran
+/// them; the restored appliance's own log starts with the restore.
+#[test]
+fn admin_key_actions_backups_and_restores_are_recorded() {
+    let mut appliance = Appliance::new(&["vc"]);
+    let server = appliance.start();
+    let creds = appliance.creds("vc");
+    let (uid, _key) = session(&server, &creds);
+
+    let (ok, out) = keyward(
+        &appliance.data_dir,
+        &["key", "revoke", &uid, "--reason", "key-compromise"],
+    );
+    assert!(ok, "revoke: {out}");
+    let (ok, out) = keyward(&appliance.data_dir, &["key", "destroy", &uid, "--yes"]);
+    assert!(ok, "destroy: {out}");
+
+    let work = appliance.root.path().to_path_buf();
+    let pass = work.join("backup.pass");
+    std::fs::write(&pass, "correct horse battery staple 42\n").unwrap();
+    let file = work.join("audit-test.kwbackup");
+    let (ok, out) = keyward(
+        &appliance.data_dir,
+        &[
+            "backup",
+            "export",
+            "--test-only-weak-kdf",
+            "--with-audit",
+            "--out",
+            file.to_str().unwrap(),
+            "--passphrase-file",
+            pass.to_str().unwrap(),
+        ],
+    );
+    assert!(ok, "backup export: {out}");
+
+    let records = export(&appliance.data_dir);
+    let ops = ops_of(&records);
+    for wanted in ["key.revoke", "key.destroy", "backup.export"] {
+        let record = records
+            .iter()
+            .find(|r| r["record"]["operation"] == wanted)
+            .unwrap_or_else(|| panic!("no {wanted} record in {ops:?}"));
+        let actor = record["record"]["actor"].to_string();
+        assert!(
+            actor.contains("uid"),
+            "{wanted} must name the Unix user: {actor}"
+        );
+        assert!(
+            record["record"]["uids"].to_string().contains(&uid) || wanted == "backup.export",
+            "{wanted} must name the key: {record}"
+        );
+    }
+    let (ok, out) = keyward(&appliance.data_dir, &["audit", "verify"]);
+    assert!(ok && out.contains("intact"), "{out}");
+    drop(server);
+
+    let restored = work.join("restored");
+    let out = Command::new(keyward_bin())
+        .args(["restore", "--root", "local", "--from"])
+        .arg(&file)
+        .arg("--data-dir")
+        .arg(&restored)
+        .arg("--passphrase-file")
+        .arg(&pass)
+        .output()
+        .expect("run keyward restore");
+    assert!(
+        out.status.success(),
+        "restore: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let restored_ops = ops_of(&export(&restored));
+    assert!(
+        restored_ops.iter().any(|o| o == "restore"),
+        "the restored appliance's log must record the restore: {restored_ops:?}"
+    );
+    let (ok, out) = keyward(&restored, &["audit", "verify"]);
+    assert!(ok && out.contains("intact"), "{out}");
+}

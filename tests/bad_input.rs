@@ -14,7 +14,8 @@ use common::*;
 use keyward::kmip::tag;
 use keyward::ttlv::{Item, Value, encode};
 
-const SHORT_TIMEOUTS: &str = "[server]\nhandshake_timeout_secs = 2\nidle_timeout_secs = 2\n";
+const SHORT_TIMEOUTS: &str =
+    "[server]\nhandshake_timeout_secs = 2\nidle_timeout_secs = 2\nrequest_timeout_secs = 2\n";
 
 /// What a bad request may get back.
 #[derive(Debug, PartialEq)]

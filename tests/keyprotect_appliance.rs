@@ -514,6 +514,28 @@ fn disable_enable_delete_seal_and_unseal_without_restart() {
     assert!(log.contains("appliance SEALED"), "the seal is logged");
     assert!(log.contains("appliance UNSEALED"), "the unseal is logged");
     assert!(!log.contains(API_KEY), "the API key never reaches the log");
+
+    // Each root-key event is in the audit log too, and the chain holds (offline: the CLI
+    // unwraps the master key through the emulator itself).
+    let exported = text(
+        &site
+            .keyward(&["audit", "export", "--format", "jsonl"], &site.kp_config)
+            .stdout,
+    );
+    let ops: Vec<String> = exported
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .map(|r| r["record"]["operation"].as_str().unwrap_or("").to_string())
+        .collect();
+    for wanted in ["root.unwrap", "root.seal", "root.unseal"] {
+        assert!(ops.iter().any(|o| o == wanted), "no {wanted} in {ops:?}");
+    }
+    let verified = text(&site.keyward(&["audit", "verify"], &site.kp_config).stdout);
+    assert!(verified.contains("intact"), "{verified}");
+    assert!(
+        !exported.contains(API_KEY),
+        "the API key never reaches the audit log"
+    );
 }
 
 #[test]
