@@ -432,7 +432,7 @@ fn admin_key_actions_backups_and_restores_are_recorded() {
     let mut appliance = Appliance::new(&["vc"]);
     let server = appliance.start();
     let creds = appliance.creds("vc");
-    let (uid, _key) = session(&server, &creds);
+    let (uid, _key) = session(&server, creds);
 
     let (ok, out) = keyward(
         &appliance.data_dir,
