@@ -506,3 +506,44 @@ fn admin_key_actions_backups_and_restores_are_recorded() {
     let (ok, out) = keyward(&restored, &["audit", "verify"]);
     assert!(ok && out.contains("intact"), "{out}");
 }
+
+/// An admin action taken while the server is stopped is recorded too: stored pending (the CLI
+/// does not unwrap the master key) and chained when the appliance next starts.
+#[test]
+fn offline_admin_actions_are_recorded_and_chained_at_the_next_start() {
+    let mut appliance = Appliance::new(&["vc"]);
+    let out_dir = appliance.root.path().join("issued");
+    let (ok, out) = keyward(
+        &appliance.data_dir,
+        &[
+            "client",
+            "issue",
+            "--name",
+            "offline-vc",
+            "--out",
+            out_dir.to_str().unwrap(),
+        ],
+    );
+    assert!(ok, "client issue: {out}");
+    let server = appliance.start();
+    drop(server);
+
+    let records = export(&appliance.data_dir);
+    let added = records
+        .iter()
+        .find(|r| {
+            r["record"]["operation"] == "client.add"
+                && r["record"]["uids"].to_string().contains("offline-vc")
+        })
+        .unwrap_or_else(|| panic!("no client.add record: {:?}", ops_of(&records)));
+    assert!(
+        added["record"]["actor"].to_string().contains("uid"),
+        "{added}"
+    );
+    assert!(
+        !added["mac"].as_str().unwrap_or("").is_empty(),
+        "chained at start: {added}"
+    );
+    let (ok, out) = keyward(&appliance.data_dir, &["audit", "verify"]);
+    assert!(ok && out.contains("intact"), "{out}");
+}

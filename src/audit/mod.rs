@@ -67,6 +67,17 @@ impl AuditContext {
         context
     }
 
+    /// For offline admin tools that do not unwrap the master key (`client add` on a stopped
+    /// server): their records are stored pending, without a MAC, and chained in order by the
+    /// next record written with the key, at the latest when the appliance next starts.
+    pub fn without_key() -> AuditContext {
+        AuditContext {
+            gate: None,
+            key: OnceLock::new(),
+            head_log_interval: settings::AuditSettings::default().head_log_interval(),
+        }
+    }
+
     /// For offline tools holding the master key.
     pub fn from_master(master: &MasterKey) -> AuditContext {
         let key = OnceLock::new();

@@ -218,6 +218,8 @@ pub(crate) struct Admin {
     pub(crate) json: bool,
     /// In a cluster the registry lives in etcd, not in the data directory.
     pub(crate) cluster: Option<keyward::store::etcd::ClusterConfig>,
+    /// Offline actions go to the audit log (a single appliance with its log on).
+    pub(crate) audit: bool,
 }
 
 impl Admin {
@@ -226,6 +228,7 @@ impl Admin {
         Ok(Admin {
             data_dir: config.data_dir,
             json: common.json,
+            audit: config.audit.enabled && config.cluster.is_none(),
             cluster: config.cluster,
         })
     }
@@ -245,7 +248,12 @@ impl Admin {
             // No server listening (or a stale socket file): work on the database directly.
             Err(_) => {
                 let store = self.open_store()?;
-                ops::execute(store.as_ref(), request).unwrap_or_else(ops::error_reply)
+                // Recorded like the running server would, as pending records (see
+                // `AuditContext::without_key`): this process never unwraps the master key.
+                let pending = keyward::audit::AuditContext::without_key();
+                let actor = keyward::audit::current_user();
+                let by = self.audit.then_some((&pending, &actor));
+                ops::execute_by(store.as_ref(), request, by).unwrap_or_else(ops::error_reply)
             }
         })
     }
