@@ -479,6 +479,51 @@ fn vcenter_7_0_3_encrypts_a_vm() {
     // The key served after activation is the one served while Pre-Active.
     assert_eq!(get_key(&mut tls, &host_key), host_material);
 
+    // Every exchange of the replay is in the audit log: per key, the operations vCenter ran
+    // on it, all successful, none carrying key material; and the chain verifies.
+    let exported = std::process::Command::new(keyward_bin())
+        .args(["audit", "export", "--format", "jsonl", "--data-dir"])
+        .arg(&appliance.data_dir)
+        .output()
+        .expect("run keyward audit export");
+    assert!(exported.status.success(), "audit export failed");
+    let records: Vec<serde_json::Value> = String::from_utf8_lossy(&exported.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    for id in [&vm_key, &host_key] {
+        let ops: std::collections::BTreeSet<String> = records
+            .iter()
+            .filter(|r| r["record"]["uids"].to_string().contains(id.as_str()))
+            .map(|r| r["record"]["operation"].as_str().unwrap_or("").to_string())
+            .collect();
+        for wanted in ["Create", "AddAttribute", "GetAttributes", "Get", "Activate"] {
+            assert!(ops.contains(wanted), "{id}: no {wanted} record in {ops:?}");
+        }
+    }
+    let client_records: Vec<&serde_json::Value> = records
+        .iter()
+        .filter(|r| r["record"]["actor"].to_string().contains("peer"))
+        .collect();
+    assert!(
+        client_records.len() >= 20,
+        "{} client records",
+        client_records.len()
+    );
+    for record in &client_records {
+        assert_eq!(record["record"]["outcome"], "success", "{record}");
+    }
+    let text = String::from_utf8_lossy(&exported.stdout);
+    for key in [&vm_material, &host_material] {
+        assert!(!contains_hex(&text, key), "key material in the audit log");
+    }
+    let verify = std::process::Command::new(keyward_bin())
+        .args(["audit", "verify", "--data-dir"])
+        .arg(&appliance.data_dir)
+        .output()
+        .expect("run keyward audit verify");
+    assert!(verify.status.success(), "audit verify failed");
+
     // No key material in the server log, at trace level.
     let log = server.log();
     for key in [&vm_material, &host_material] {
