@@ -31,6 +31,8 @@ pub struct Config {
     pub keyprotect: Option<crate::keyprotect::KeyProtectConfig>,
     /// Present: this appliance is a cluster node and keeps its store in etcd.
     pub cluster: Option<crate::store::etcd::ClusterConfig>,
+    /// The embedded store's disk reserve.
+    pub store: StoreSettings,
     /// The `[audit]` table (issue 6).
     pub audit: crate::audit::settings::AuditSettings,
     /// Scheduled encrypted backups (off without this table).
@@ -38,6 +40,28 @@ pub struct Config {
     /// The local health and metrics listener.
     pub http: HttpSettings,
     pub log: LogSettings,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoreSettings {
+    /// MiB of disk kept allocated beside the database and given back when the disk fills,
+    /// so reads and their audit records go on while changes are refused. 0: no reserve.
+    pub disk_reserve_mib: u64,
+}
+
+impl Default for StoreSettings {
+    fn default() -> Self {
+        StoreSettings {
+            disk_reserve_mib: 16,
+        }
+    }
+}
+
+impl StoreSettings {
+    pub fn disk_reserve_bytes(&self) -> u64 {
+        self.disk_reserve_mib.saturating_mul(1 << 20)
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
@@ -71,6 +95,7 @@ impl Default for Config {
             root: RootSettings::default(),
             keyprotect: None,
             cluster: None,
+            store: StoreSettings::default(),
             audit: Default::default(),
             backup: None,
             http: HttpSettings::default(),

@@ -3,8 +3,9 @@
 //! A full disk: the data directory lives on a small tmpfs mounted by the test (root only; the
 //! test says why it skips otherwise). Once a filler file takes the remaining space, mutating
 //! requests fail with General Failure and a message saying the disk is full, the log says so,
-//! reads keep working, and after the filler is deleted Creates succeed again without a
-//! restart. Nothing acknowledged before, during or after is lost across a restart.
+//! reads keep working and are still audited (on the store's disk reserve), and after the filler
+//! is deleted Creates succeed again without a restart. Nothing acknowledged before, during or
+//! after is lost across a restart, and the audit chain holds the refusals and the reads.
 
 mod common;
 
@@ -16,6 +17,8 @@ use common::*;
 use keyward::kmip::tag;
 
 const TMPFS_SIZE: &str = "size=24m";
+/// Small enough that twice of it is free again once the filler is gone.
+const RESERVE: &str = "[store]\ndisk_reserve_mib = 2\n";
 /// Upper bound on Creates tried while the disk is full, before one must have failed.
 const CREATES_WHILE_FULL: usize = 200;
 
@@ -102,6 +105,7 @@ fn full_disk_refuses_changes_clearly_keeps_reads_and_recovers_without_restart() 
     };
     let mut appliance = Appliance::new(&["vc"]);
     appliance.set_log_filter("info");
+    appliance.set_config(RESERVE);
     let data_on_tmpfs = tmpfs.path().join("data");
     copy_dir(&appliance.data_dir, &data_on_tmpfs);
     appliance.data_dir = data_on_tmpfs;
@@ -149,15 +153,29 @@ fn full_disk_refuses_changes_clearly_keeps_reads_and_recovers_without_restart() 
         server.log()
     );
 
-    // Reads keep working while the disk is full.
+    // Reads keep working while the disk is full, and changes stay refused.
     let listed = locate_all(&mut tls);
-    for (id, _) in &acked {
+    for (id, material) in &acked {
         assert!(
             listed.contains(id),
             "{id} missing from Locate on a full disk"
         );
         assert_eq!(state_of(&mut tls, id), STATE_PRE_ACTIVE);
+        if !material.is_empty() {
+            assert!(&get_key(&mut tls, id) == material, "{id}: material changed");
+        }
     }
+    assert_eq!(
+        result_reason(&try_create(&mut tls)),
+        Some(GENERAL_FAILURE),
+        "a Create succeeded while the disk is still full; log:\n{}",
+        server.log()
+    );
+    assert!(
+        server.log().contains("released the 2 MiB reserve"),
+        "no log line about the reserve:\n{}",
+        server.log()
+    );
 
     // Space comes back: the same server accepts changes again.
     std::fs::remove_file(&filler).expect("remove filler");
@@ -171,12 +189,36 @@ fn full_disk_refuses_changes_clearly_keeps_reads_and_recovers_without_restart() 
         }
     }
     assert!(
-        server.log().contains("reopened after a full disk"),
+        server.log().contains("reopened after a full disk")
+            && server.log().contains("changes are accepted"),
         "no log line about the recovery:\n{}",
         server.log()
     );
     drop(tls);
     drop(server);
+
+    // The refusals and the reads on the full disk are in the audit log, and it verifies.
+    let audit = |args: &[&str]| {
+        let out = Command::new(keyward_bin())
+            .args(args)
+            .arg("--data-dir")
+            .arg(&appliance.data_dir)
+            .output()
+            .expect("run keyward audit");
+        assert!(out.status.success(), "keyward {args:?} failed: {out:?}");
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    let failed = audit(&["audit", "show", "--json", "--failed", "--op", "Create"]);
+    assert!(
+        failed.lines().count() >= 2,
+        "the refused Creates are not in the audit log:\n{failed}"
+    );
+    let locates = audit(&["audit", "show", "--json", "--op", "Locate"]);
+    assert!(
+        !locates.trim().is_empty(),
+        "the Locate on the full disk is not in the audit log"
+    );
+    assert!(audit(&["audit", "verify"]).contains("intact"));
 
     // And nothing acknowledged is lost across a restart.
     let server = appliance.start();

@@ -117,9 +117,16 @@ enum GroupFailure {
 
 fn commit_group(services: &Services, group: &[WriteJob]) -> Vec<Option<Vec<u8>>> {
     let engine = &services.engine;
+    if services.store.space_low() {
+        return reads_only(services, group);
+    }
     for attempt in 0..=CONFLICT_RETRIES {
         match try_commit_group(services, group) {
             Ok(responses) => return responses,
+            // The store has just released its disk reserve: run the group again, reads only.
+            Err(GroupFailure::Failed(StoreError::Full(_))) if services.store.space_low() => {
+                return reads_only(services, group);
+            }
             Err(GroupFailure::Failed(cause)) => {
                 audit_failures(services, group);
                 return failures(engine, group, &cause);
@@ -169,7 +176,6 @@ fn try_commit_group(
     services: &Services,
     group: &[WriteJob],
 ) -> Result<Vec<Option<Vec<u8>>>, GroupFailure> {
-    let engine = &services.engine;
     let mut txn = match services.store.write() {
         Ok(txn) => txn,
         Err(e) => {
@@ -184,17 +190,9 @@ fn try_commit_group(
     };
     let mut responses = Vec::with_capacity(group.len());
     for job in group {
-        match catch_unwind(AssertUnwindSafe(|| {
-            let (response, outcomes) = engine.execute_write_outcomes(&job.request, txn.as_mut())?;
-            if let Some(audit) = &services.audit {
-                // Reads come through here too: their record commits before they are answered.
-                // Only the attempt that commits leaves records (a conflicting one is dropped).
-                audit_outcomes(txn.as_mut(), audit, job, &outcomes)?;
-            }
-            Ok::<_, StoreError>(response)
-        })) {
-            Ok(Ok(response)) => responses.push(Some(response)),
-            Ok(Err(e)) => {
+        match run_job(services, txn.as_mut(), job) {
+            Ok(response) => responses.push(Some(response)),
+            Err(e) => {
                 // The transaction may hold part of that request's writes: abandon the group.
                 log::error!(
                     "store write failed; group of {} mutation(s) rolled back: {e}",
@@ -202,16 +200,6 @@ fn try_commit_group(
                 );
                 drop(txn);
                 return Err(classify(e));
-            }
-            Err(_) => {
-                log::error!(
-                    "engine panicked while executing a mutation; group of {} rolled back",
-                    group.len()
-                );
-                drop(txn);
-                return Err(GroupFailure::Failed(StoreError::Io(
-                    "the engine panicked".into(),
-                )));
             }
         }
     }
@@ -244,6 +232,79 @@ fn try_commit_group(
             Err(classify(e))
         }
     }
+}
+
+/// Runs one request in the group's transaction and writes its audit records there. A panic
+/// in the engine is an error like any other: the caller abandons the transaction.
+fn run_job(
+    services: &Services,
+    txn: &mut dyn crate::store::WriteView,
+    job: &WriteJob,
+) -> Result<Vec<u8>, StoreError> {
+    catch_unwind(AssertUnwindSafe(|| {
+        let (response, outcomes) = services
+            .engine
+            .execute_write_outcomes(&job.request, &mut *txn)?;
+        if let Some(audit) = &services.audit {
+            // Reads come through here too: their record commits before they are answered.
+            // Only the attempt that commits leaves records (a conflicting one is dropped).
+            audit_outcomes(&mut *txn, audit, job, &outcomes)?;
+        }
+        Ok(response)
+    }))
+    .unwrap_or_else(|_| {
+        log::error!("engine panicked while executing a request; its group is rolled back");
+        Err(StoreError::Io("the engine panicked".into()))
+    })
+}
+
+/// Full-disk mode: the store runs on the space it kept in reserve. Reads are answered (their
+/// audit records need that space); changes are refused with a clear error, and each refusal is
+/// recorded in the same transaction. If even that cannot commit, every request fails.
+fn reads_only(services: &Services, group: &[WriteJob]) -> Vec<Option<Vec<u8>>> {
+    let full = StoreError::Full("changes are refused until disk space is freed".into());
+    match try_reads_only(services, group, &full) {
+        Ok(responses) => responses,
+        Err(e) => {
+            log::error!(
+                "cannot commit the reads of a group of {} on a full disk: {e}",
+                group.len()
+            );
+            audit_failures(services, group);
+            failures(&services.engine, group, &e)
+        }
+    }
+}
+
+fn try_reads_only(
+    services: &Services,
+    group: &[WriteJob],
+    full: &StoreError,
+) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+    let engine = &services.engine;
+    let mut txn = services.store.write()?;
+    let mut responses = Vec::with_capacity(group.len());
+    let mut refused = 0;
+    for job in group {
+        if job.request.changes_keys() {
+            refused += 1;
+            if let Some(audit) = &services.audit {
+                let outcomes = engine.failure_outcomes(&job.request);
+                audit_outcomes(txn.as_mut(), audit, job, &outcomes)?;
+            }
+            let response = catch_unwind(AssertUnwindSafe(|| {
+                engine.storage_failure_response(&job.request, full)
+            }));
+            responses.push(response.ok());
+        } else {
+            responses.push(Some(run_job(services, txn.as_mut(), job)?));
+        }
+    }
+    txn.commit()?;
+    if refused > 0 {
+        log::warn!("refused {refused} change request(s): the disk is full");
+    }
+    Ok(responses)
 }
 
 /// Degraded mode: requests that only read (Get included, without clearing Fresh) are

@@ -55,7 +55,10 @@ impl Appliance {
         create_private_dir(&data_dir)?;
         let store: Arc<dyn Store> = match &config.cluster {
             Some(cluster) => Arc::new(EtcdStore::open(cluster)?),
-            None => Arc::new(RedbStore::open(&data_dir.join(DATABASE_FILE))?),
+            None => Arc::new(
+                RedbStore::open(&data_dir.join(DATABASE_FILE))?
+                    .with_disk_reserve(config.store.disk_reserve_bytes()),
+            ),
         };
         let store_ref = store.as_ref();
         let appliance_id = ensure_appliance_id(store_ref)?;

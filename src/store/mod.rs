@@ -126,6 +126,13 @@ pub trait Store: Send + Sync {
         None
     }
 
+    /// True while the disk is full and the store runs on the space it kept in reserve: reads
+    /// and their audit records may still be written, changes must be refused. Checking may
+    /// take the reserve back when space has returned.
+    fn space_low(&self) -> bool {
+        false
+    }
+
     /// A replicated backend's view of its cluster (quorum or degraded), for `/healthz`;
     /// `None` for a single appliance's store. Cheap: no network.
     fn cluster_health(&self) -> Option<etcd::ClusterHealth> {

@@ -19,6 +19,7 @@
 
 mod index_key;
 pub(crate) mod record;
+mod reserve;
 
 use std::fs::OpenOptions;
 use std::io::ErrorKind;
@@ -33,6 +34,7 @@ use ::redb::{
 };
 
 use super::{IndexTerm, ReadView, Store, StoreError, StoredObject, WriteTxn, WriteView};
+use reserve::SpaceReserve;
 
 /// Schema version this build writes and reads. Bump it, and add a migration in `open`, whenever
 /// a table, key layout or record format changes.
@@ -79,11 +81,16 @@ struct Health {
     failed: Mutex<Option<String>>,
     /// The handle hit a full disk and must be replaced before the next transaction.
     needs_reopen: AtomicBool,
+    /// Space kept back for reads and their audit records on a full disk (see `reserve.rs`).
+    reserve: Option<SpaceReserve>,
 }
 
 impl Health {
     /// Records what `err` means for the handle, logs the change, and passes `err` on.
     fn note(&self, err: StoreError) -> StoreError {
+        if let (StoreError::Full(_), Some(reserve)) = (&err, &self.reserve) {
+            reserve.release();
+        }
         match &err {
             StoreError::Full(message) if !self.needs_reopen.swap(true, Ordering::SeqCst) => {
                 log::error!(
@@ -159,6 +166,23 @@ impl RedbStore {
         };
         store.check_or_write_schema()?;
         Ok(store)
+    }
+
+    /// Keeps `bytes` of disk space allocated beside the database (`<file>.reserve`), released
+    /// when a commit meets a full disk so reads and their audit records can still be written
+    /// while changes are refused ([`Store::space_low`]). 0 keeps no reserve.
+    pub fn with_disk_reserve(mut self, bytes: u64) -> RedbStore {
+        self.health.reserve =
+            (bytes > 0).then(|| SpaceReserve::hold(self.path.with_extension("reserve"), bytes));
+        self
+    }
+
+    /// True while the store runs on its disk reserve: see [`Store::space_low`].
+    pub fn space_low(&self) -> bool {
+        self.health
+            .reserve
+            .as_ref()
+            .is_some_and(SpaceReserve::in_use)
     }
 
     /// True when redb found the file not cleanly closed and verified/repaired it during `open`.
@@ -718,6 +742,10 @@ impl Store for RedbStore {
             txn,
             health: &self.health,
         }))
+    }
+
+    fn space_low(&self) -> bool {
+        RedbStore::space_low(self)
     }
 
     fn failure(&self) -> Option<String> {
