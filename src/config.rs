@@ -48,17 +48,31 @@ pub struct StoreSettings {
     /// MiB of disk kept allocated beside the database and given back when the disk fills,
     /// so reads and their audit records go on while changes are refused. 0: no reserve.
     pub disk_reserve_mib: u64,
+    /// MiB of memory the database's page cache may use.
+    pub cache_mib: usize,
+    /// When every database page is verified at start-up after a clean shutdown.
+    pub verify_at_start: crate::store::redb::VerifyAtStart,
 }
 
 impl Default for StoreSettings {
     fn default() -> Self {
         StoreSettings {
             disk_reserve_mib: 16,
+            cache_mib: crate::store::redb::DEFAULT_CACHE_BYTES >> 20,
+            verify_at_start: Default::default(),
         }
     }
 }
 
 impl StoreSettings {
+    /// How the embedded database is opened.
+    pub fn redb_options(&self) -> crate::store::redb::RedbOptions {
+        crate::store::redb::RedbOptions {
+            cache_bytes: self.cache_mib.saturating_mul(1 << 20),
+            verify: self.verify_at_start,
+        }
+    }
+
     pub fn disk_reserve_bytes(&self) -> u64 {
         self.disk_reserve_mib.saturating_mul(1 << 20)
     }

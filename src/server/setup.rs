@@ -56,7 +56,7 @@ impl Appliance {
         let store: Arc<dyn Store> = match &config.cluster {
             Some(cluster) => Arc::new(EtcdStore::open(cluster)?),
             None => Arc::new(
-                RedbStore::open(&data_dir.join(DATABASE_FILE))?
+                RedbStore::open_with(&data_dir.join(DATABASE_FILE), config.store.redb_options())?
                     .with_disk_reserve(config.store.disk_reserve_bytes()),
             ),
         };

@@ -166,7 +166,12 @@ impl Ctx<'_> {
     fn fresh_uid(&self) -> Result<String, EngineError> {
         let mut b = [0u8; 16];
         getrandom::fill(&mut b).map_err(|_| EngineError::Random)?;
-        Ok(crate::uuid::format_v4(b))
+        // A clock before 1970 only loses the ordering, never uniqueness (the random bits).
+        let unix_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+            .unwrap_or(0);
+        Ok(crate::uuid::format_v7(unix_ms, b))
     }
 
     fn master_key(&self) -> Result<&MasterKey, EngineError> {

@@ -399,3 +399,39 @@ fn index_matches_a_naive_model_under_random_updates() {
     drop(store);
     check(&RedbStore::open(&path).unwrap(), &model);
 }
+
+#[test]
+fn auto_verifies_small_files_at_every_start_and_large_ones_only_after_a_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    let small = dir.path().join("small.redb");
+    std::fs::write(&small, [0u8; 4096]).unwrap();
+    let large = dir.path().join("large.redb");
+    // Sparse: the length is what counts, no disk is used.
+    std::fs::File::create(&large)
+        .unwrap()
+        .set_len(AUTO_VERIFY_MAX_BYTES + 1)
+        .unwrap();
+    assert!(verify_after_clean_shutdown(&small, VerifyAtStart::Auto));
+    assert!(!verify_after_clean_shutdown(&large, VerifyAtStart::Auto));
+    assert!(verify_after_clean_shutdown(&large, VerifyAtStart::Always));
+    assert!(!verify_after_clean_shutdown(
+        &small,
+        VerifyAtStart::AfterCrash
+    ));
+}
+
+#[test]
+fn verify_at_start_reads_from_the_configuration() {
+    for (text, expected) in [
+        ("always", VerifyAtStart::Always),
+        ("after-crash", VerifyAtStart::AfterCrash),
+        ("auto", VerifyAtStart::Auto),
+    ] {
+        let config: crate::config::Config =
+            toml::from_str(&format!("[store]\nverify_at_start = \"{text}\"\n")).unwrap();
+        assert_eq!(config.store.verify_at_start, expected);
+    }
+    let refused: Result<crate::config::Config, _> =
+        toml::from_str("[store]\nverify_at_start = \"sometimes\"\n");
+    assert!(refused.is_err());
+}
