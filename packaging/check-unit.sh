@@ -28,7 +28,7 @@ if ! command -v systemd-analyze >/dev/null; then
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends systemd >/dev/null
 fi
-systemd-analyze --version | head -n1
+systemd-analyze --version | sed -n 1p
 
 unit=systemd/keyward.service
 root=$(mktemp -d)
