@@ -3,7 +3,7 @@
 
 use std::io::Write;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -125,10 +125,16 @@ pub(crate) struct SetupArgs {
     /// or data_dir from the configuration file).
     #[arg(long, value_name = "DIR")]
     data_dir: Option<PathBuf>,
-    /// TOML configuration file (see config.example.toml). Without it, defaults apply.
+    /// TOML configuration file (see config.example.toml). Without it and without --data-dir,
+    /// /etc/keyward/config.toml when it exists (the package's and the appliance's), else
+    /// defaults.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
 }
+
+/// The configuration the Debian package and the appliance install, so that an administrator
+/// on the appliance can type `keyward status` without naming it.
+const SYSTEM_CONFIG: &str = "/etc/keyward/config.toml";
 
 #[derive(Args)]
 struct KmipArgs {
@@ -211,7 +217,17 @@ fn main() -> ExitCode {
 }
 
 pub(crate) fn load_config(setup: &SetupArgs) -> Result<Config, String> {
-    let mut config = match &setup.config {
+    load_config_with_system_default(setup, Path::new(SYSTEM_CONFIG))
+}
+
+/// `--config` first; with neither `--config` nor `--data-dir`, `system` if it exists.
+fn load_config_with_system_default(setup: &SetupArgs, system: &Path) -> Result<Config, String> {
+    let path = match (&setup.config, &setup.data_dir) {
+        (Some(path), _) => Some(path.as_path()),
+        (None, None) if system.is_file() => Some(system),
+        _ => None,
+    };
+    let mut config = match path {
         Some(path) => Config::load(path).map_err(|e| e.to_string())?,
         None => Config::default(),
     };
@@ -440,4 +456,48 @@ fn find(item: &Item, wanted: u32) -> Option<&Item> {
         return Some(item);
     }
     item.children().iter().find_map(|child| find(child, wanted))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn setup(config: Option<&Path>, data_dir: Option<&str>) -> SetupArgs {
+        SetupArgs {
+            config: config.map(Path::to_path_buf),
+            data_dir: data_dir.map(PathBuf::from),
+        }
+    }
+
+    #[test]
+    fn the_system_configuration_applies_only_when_nothing_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let system = dir.path().join("system.toml");
+        std::fs::write(&system, "data_dir = \"/var/lib/keyward\"\n").unwrap();
+        let named = dir.path().join("named.toml");
+        std::fs::write(&named, "data_dir = \"/srv/named\"\n").unwrap();
+
+        let data_dir = |args: SetupArgs, system: &Path| {
+            load_config_with_system_default(&args, system)
+                .unwrap()
+                .data_dir
+        };
+        assert_eq!(
+            data_dir(setup(None, None), &system),
+            PathBuf::from("/var/lib/keyward")
+        );
+        assert_eq!(
+            data_dir(setup(Some(&named), None), &system),
+            PathBuf::from("/srv/named")
+        );
+        assert_eq!(
+            data_dir(setup(None, Some("/tmp/d")), &system),
+            PathBuf::from("/tmp/d")
+        );
+        let absent = dir.path().join("absent.toml");
+        assert_eq!(
+            data_dir(setup(None, None), &absent),
+            Config::default().data_dir
+        );
+    }
 }
