@@ -180,6 +180,15 @@ pub(super) fn health(services: &Services) -> Result<(), (&'static str, String)> 
     if let Some(reason) = services.store.failure() {
         return Err(("store_failed", reason));
     }
+    // Cheap (a statvfs) while the disk is full; takes the reserve back once space returned.
+    if services.store.space_low() {
+        return Err((
+            "disk_full",
+            "the disk holding the store is full: keys are served, changes are refused until \
+             space is freed"
+                .into(),
+        ));
+    }
     // A cluster node answers from what it already knows: no etcd round trip in the loop.
     if let Some(cluster) = services.store.cluster_health() {
         if cluster.quorum {
