@@ -38,6 +38,18 @@ pub fn format_line(
     }
 }
 
+/// Crates that log HTTP bodies and headers at debug and trace: the IAM request carries the
+/// API key and its answer the access token, which must never reach a log. They log at info
+/// and above only, whatever RUST_LOG asks for.
+const WIRE_DUMPERS: [&str; 2] = ["ureq", "ureq_proto"];
+
+fn dumps_the_wire(target: &str, level: log::Level) -> bool {
+    level > log::Level::Info
+        && WIRE_DUMPERS
+            .iter()
+            .any(|m| target == *m || target.starts_with(&format!("{m}::")))
+}
+
 /// Installs the logger: `level` (from `[log] level`) unless RUST_LOG is set, which then
 /// wins with its full env_logger syntax. Calling it twice does nothing the second time.
 pub fn init(level: &str) {
@@ -47,8 +59,15 @@ pub fn init(level: &str) {
     if let Ok(filters) = std::env::var("RUST_LOG") {
         builder.parse_filters(&filters);
     }
+    for module in WIRE_DUMPERS {
+        builder.filter_module(module, log::LevelFilter::Info);
+    }
     builder.target(env_logger::Target::Stderr);
     builder.format(move |buf, record| {
+        // Also refused here, so that a more specific RUST_LOG directive cannot bring them back.
+        if dumps_the_wire(record.target(), record.level()) {
+            return Ok(());
+        }
         let line = format_line(
             journald,
             &buf.timestamp_millis(),
@@ -64,6 +83,18 @@ pub fn init(level: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_http_client_never_logs_below_info() {
+        assert!(dumps_the_wire("ureq_proto::util", log::Level::Trace));
+        assert!(dumps_the_wire("ureq", log::Level::Debug));
+        assert!(!dumps_the_wire("ureq", log::Level::Info));
+        assert!(!dumps_the_wire(
+            "ureq_protocol_lookalike",
+            log::Level::Trace
+        ));
+        assert!(!dumps_the_wire("keyward::keyprotect", log::Level::Trace));
+    }
 
     #[test]
     fn journald_lines_carry_priority_and_no_time() {

@@ -95,6 +95,16 @@ retry_backoff_max = "100ms"
         }
     }
 
+    /// Trusts `ca_pem` for Key Protect and IAM (an HTTPS emulator's certificate).
+    fn trust_ca(&self, ca_pem: &str) {
+        let ca = self._dir.path().join("kp-ca.pem");
+        std::fs::write(&ca, ca_pem).unwrap();
+        // The [keyprotect] table is the file's last: a line appended lands in it.
+        let mut text = std::fs::read_to_string(&self.kp_config).unwrap();
+        text.push_str(&format!("ca_file = \"{}\"\n", ca.display()));
+        std::fs::write(&self.kp_config, text).unwrap();
+    }
+
     fn keyward(&self, args: &[&str], config: &Path) -> Output {
         Command::new(BIN)
             .args(args)
@@ -668,6 +678,51 @@ fn max_unreachable_seals_a_long_outage_and_reachability_unseals() {
 /// answers with malformed JSON, one after the other: KMIP Gets and Creates are served during
 /// each fault (the sync thread never blocks the event loop), the server never panics, and the
 /// sync recovers when the emulator is healthy again.
+/// TLS errors on the way to Key Protect (something that does not speak TLS answers the
+/// ClientHello): KMIP keeps being served, the sync thread reports Key Protect unreachable and
+/// recovers by itself once TLS works again.
+#[test]
+fn tls_errors_never_block_kmip_and_the_sync_recovers() {
+    let (emu, ca_pem) = Emulator::start_tls();
+    let mut site = Site::new(&emu);
+    site.trust_ca(&ca_pem);
+    site.init("keyprotect");
+    let server = site.serve(&site.kp_config);
+    let uid = server.create();
+    let material = server.get(&uid).unwrap();
+    wait_until("the sync thread has polled over TLS", || {
+        server.status().last_success_unix.is_some()
+    });
+
+    emu.set_outage(Outage::BadTls);
+    wait_until("the sync notices the TLS errors", || {
+        server.status().unreachable_for_secs.is_some()
+    });
+    for _ in 0..5 {
+        assert_eq!(server.get(&uid).unwrap(), material, "during TLS errors");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let created = server.create();
+    assert!(server.get(&created).is_ok(), "Create during TLS errors");
+    assert!(
+        emu.counters().dropped_or_hung > 0,
+        "no connection met the TLS fault"
+    );
+
+    emu.set_outage(Outage::None);
+    wait_until("recovery after the TLS errors", || {
+        let status = server.status();
+        status.unreachable_for_secs.is_none() && !status.sealed
+    });
+    assert_eq!(server.get(&uid).unwrap(), material, "after TLS errors");
+    let log = std::fs::read_to_string(site.data.join("serve.log")).unwrap();
+    assert!(
+        log.to_lowercase().contains("tls"),
+        "the log does not name the TLS failure:\n{log}"
+    );
+    assert!(!log.contains(API_KEY), "the API key reached the log");
+}
+
 #[test]
 fn network_faults_never_block_kmip_and_the_sync_recovers() {
     let emu = Emulator::start();

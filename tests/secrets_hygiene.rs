@@ -4,8 +4,13 @@
 //! Scenario: an appliance whose root key is derived from a passphrase, Creates and Gets of
 //! keys (the material the test then searches for), failing requests, admin CLI commands, a
 //! restart (unwrapping the master key again) and a start with a wrong passphrase.
+//!
+//! A second scenario puts the root in Key Protect (the loopback emulator) and searches the
+//! trace logs and CLI output for the IBM Cloud API key and the IAM access tokens.
 
 mod common;
+#[path = "support/kp_emulator/mod.rs"]
+mod kp_emulator;
 
 use std::process::{Command, Stdio};
 
@@ -180,4 +185,96 @@ fn no_secret_in_logs_cli_output_or_errors_and_no_core_dumps() {
         everything.len(),
         materials.len()
     );
+}
+
+#[test]
+fn no_api_key_or_access_token_in_trace_logs_with_the_key_protect_root() {
+    let emu = kp_emulator::Emulator::start();
+    let mut appliance = Appliance::new(&["vc"]);
+    let root = appliance.root.path().to_path_buf();
+    let api_key_file = root.join("kp.apikey");
+    std::fs::write(&api_key_file, kp_emulator::API_KEY).expect("write API key");
+    std::fs::set_permissions(
+        &api_key_file,
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .expect("chmod API key");
+    let toml = format!(
+        "[root]\nprovider = \"keyprotect\"\n\n[keyprotect]\ninstance_id = \"{}\"\n\
+         root_key_id = \"{}\"\nendpoint = \"{}\"\niam_endpoint = \"{}\"\n\
+         api_key_file = \"{}\"\nsync_interval = \"200ms\"\n",
+        kp_emulator::INSTANCE_ID,
+        kp_emulator::ROOT_KEY_ID,
+        emu.base_url(),
+        emu.iam_url(),
+        api_key_file.display()
+    );
+    let config = root.join("keyward.toml");
+    std::fs::write(&config, &toml).expect("write config");
+    std::fs::remove_dir_all(&appliance.data_dir).expect("remove data dir");
+    let data_dir = appliance.data_dir.clone();
+    let mut transcript = run(&["init"], &data_dir, &config);
+    let creds = appliance.creds("vc").clone();
+    let out_dir = creds.cert.parent().expect("client dir").to_path_buf();
+    std::fs::remove_dir_all(&out_dir).expect("remove old client files");
+    transcript += &run(
+        &[
+            "client",
+            "issue",
+            "--name",
+            "vc",
+            "--out",
+            out_dir.to_str().expect("utf8"),
+        ],
+        &data_dir,
+        &config,
+    );
+    appliance.set_config(&toml);
+    appliance.set_log_filter("trace");
+
+    let mut server = appliance.start();
+    let mut tls = server.connect(&creds);
+    let mut materials = Vec::new();
+    for _ in 0..3 {
+        let id = create_aes(&mut tls, 256, vec![]);
+        materials.push(get_key(&mut tls, &id));
+    }
+    // Several sync rounds (token use, key metadata) at a 200 ms interval.
+    std::thread::sleep(std::time::Duration::from_millis(1_000));
+    transcript += &run(&["status"], &data_dir, &config);
+    drop(tls);
+    assert!(server.terminate().success());
+
+    let mut everything = transcript;
+    for entry in std::fs::read_dir(appliance.root.path()).expect("read root") {
+        let path = entry.expect("entry").path();
+        if path.extension().is_some_and(|e| e == "log") {
+            everything += &read_to_string(&path);
+        }
+    }
+    assert!(
+        emu.counters().token_requests > 0,
+        "the appliance never asked IAM for a token"
+    );
+    assert!(
+        everything.contains("TRACE") || everything.contains("trace"),
+        "trace logging produced nothing to search"
+    );
+    assert!(
+        !everything.contains(kp_emulator::API_KEY),
+        "the API key leaked"
+    );
+    assert!(
+        leaks(&everything, kp_emulator::API_KEY.as_bytes()).is_empty(),
+        "the API key leaked in an encoded form"
+    );
+    // Every access token the emulator issues starts with "emu-".
+    if let Some(at) = everything.find("emu-") {
+        let context = &everything[at.saturating_sub(200)..(at + 80).min(everything.len())];
+        panic!("an IAM access token leaked: …{context}…");
+    }
+    for material in &materials {
+        let found = leaks(&everything, material);
+        assert!(found.is_empty(), "key material leaked as {found:?}");
+    }
 }

@@ -44,6 +44,9 @@ pub enum Outage {
     SlowMillis(u64),
     /// Every answer is 200 OK with a body that is not valid JSON.
     MalformedJson,
+    /// The connection is answered with bytes that are not TLS, then closed: an HTTPS client
+    /// sees a TLS error (a proxy or load balancer speaking the wrong protocol).
+    BadTls,
 }
 
 struct Version {
@@ -646,8 +649,13 @@ impl State {
     }
 }
 
-fn serve_connection(inner: &Inner, stream: TcpStream) {
+fn serve_connection(inner: &Inner, mut stream: TcpStream) {
     let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+    if inner.lock().outage == Outage::BadTls {
+        inner.lock().counters.dropped_or_hung += 1;
+        let _ = std::io::Write::write_all(&mut stream, b"HTTP/1.1 400 Bad Request\r\n\r\n");
+        return;
+    }
     let tls = inner.tls.clone();
     match tls {
         Some(config) => {
@@ -696,7 +704,7 @@ fn serve_stream<S: std::io::Read + std::io::Write>(inner: &Inner, stream: &mut S
             http::write_response(&mut *stream, &garbage);
             return;
         }
-        Outage::None | Outage::Refuse => {}
+        Outage::None | Outage::Refuse | Outage::BadTls => {}
     }
     let mut response = inner.lock().route(&req);
     // Key Protect echoes the caller's correlation id.
