@@ -54,28 +54,25 @@ fn leaks(haystack: &str, secret: &[u8]) -> Vec<&'static str> {
     found
 }
 
-#[test]
-fn no_secret_in_logs_cli_output_or_errors_and_no_core_dumps() {
-    let mut appliance = Appliance::new(&["vc"]);
-    let root = appliance.root.path().to_path_buf();
-    let passphrase_file = root.join("passphrase");
-    std::fs::write(&passphrase_file, PASSPHRASE).expect("write passphrase");
-    std::fs::set_permissions(
-        &passphrase_file,
-        std::os::unix::fs::PermissionsExt::from_mode(0o600),
-    )
-    .expect("chmod passphrase");
-    let config = root.join("keyward.toml");
-    let toml = format!(
-        "[root]\nprovider = \"local\"\npassphrase_file = \"{}\"\n",
-        passphrase_file.display()
-    );
-    // Re-create the appliance with a passphrase root, and the client's files with it.
-    std::fs::remove_dir_all(&appliance.data_dir).expect("remove data dir");
+/// Writes `content` to `path` with mode 0600, as a secret file must be.
+fn write_secret(path: &std::path::Path, content: &str) {
+    std::fs::write(path, content).expect("write secret file");
+    std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+        .expect("chmod secret file");
+}
+
+/// Re-creates `appliance` under the configuration `toml` (written to `config`), issues the
+/// "vc" client's files again, and has later starts use that configuration at trace level.
+/// Returns the client's credentials and the CLI's output.
+fn reinit(
+    appliance: &mut Appliance,
+    toml: &str,
+    config: &std::path::Path,
+) -> (ClientCreds, String) {
     let data_dir = appliance.data_dir.clone();
-    let mut transcript = String::new();
-    std::fs::write(&config, &toml).expect("write config");
-    transcript += &run(&["init"], &data_dir, &config);
+    std::fs::write(config, toml).expect("write config");
+    std::fs::remove_dir_all(&data_dir).expect("remove data dir");
+    let mut transcript = run(&["init"], &data_dir, config);
     let creds = appliance.creds("vc").clone();
     let out_dir = creds.cert.parent().expect("client dir").to_path_buf();
     std::fs::remove_dir_all(&out_dir).expect("remove old client files");
@@ -89,10 +86,39 @@ fn no_secret_in_logs_cli_output_or_errors_and_no_core_dumps() {
             out_dir.to_str().expect("utf8"),
         ],
         &data_dir,
-        &config,
+        config,
     );
-    appliance.set_config(&toml);
+    appliance.set_config(toml);
     appliance.set_log_filter("trace");
+    (creds, transcript)
+}
+
+/// `transcript` followed by every server log the appliance wrote.
+fn with_server_logs(appliance: &Appliance, transcript: String) -> String {
+    let mut everything = transcript;
+    for entry in std::fs::read_dir(appliance.root.path()).expect("read root") {
+        let path = entry.expect("entry").path();
+        if path.extension().is_some_and(|e| e == "log") {
+            everything += &read_to_string(&path);
+        }
+    }
+    everything
+}
+
+#[test]
+fn no_secret_in_logs_cli_output_or_errors_and_no_core_dumps() {
+    let mut appliance = Appliance::new(&["vc"]);
+    let root = appliance.root.path().to_path_buf();
+    let passphrase_file = root.join("passphrase");
+    write_secret(&passphrase_file, PASSPHRASE);
+    let config = root.join("keyward.toml");
+    let toml = format!(
+        "[root]\nprovider = \"local\"\npassphrase_file = \"{}\"\n",
+        passphrase_file.display()
+    );
+    // Re-create the appliance with a passphrase root, and the client's files with it.
+    let (creds, mut transcript) = reinit(&mut appliance, &toml, &config);
+    let data_dir = appliance.data_dir.clone();
 
     let mut server = appliance.start();
     let pid = server.pid().expect("running");
@@ -156,13 +182,7 @@ fn no_secret_in_logs_cli_output_or_errors_and_no_core_dumps() {
     );
     transcript += &wrong;
 
-    let mut everything = transcript;
-    for entry in std::fs::read_dir(appliance.root.path()).expect("read root") {
-        let path = entry.expect("entry").path();
-        if path.extension().is_some_and(|e| e == "log") {
-            everything += &read_to_string(&path);
-        }
-    }
+    let everything = with_server_logs(&appliance, transcript);
     assert!(
         everything.contains("TRACE") || everything.contains("trace"),
         "trace logging produced nothing to search"
@@ -193,12 +213,7 @@ fn no_api_key_or_access_token_in_trace_logs_with_the_key_protect_root() {
     let mut appliance = Appliance::new(&["vc"]);
     let root = appliance.root.path().to_path_buf();
     let api_key_file = root.join("kp.apikey");
-    std::fs::write(&api_key_file, kp_emulator::API_KEY).expect("write API key");
-    std::fs::set_permissions(
-        &api_key_file,
-        std::os::unix::fs::PermissionsExt::from_mode(0o600),
-    )
-    .expect("chmod API key");
+    write_secret(&api_key_file, kp_emulator::API_KEY);
     let toml = format!(
         "[root]\nprovider = \"keyprotect\"\n\n[keyprotect]\ninstance_id = \"{}\"\n\
          root_key_id = \"{}\"\nendpoint = \"{}\"\niam_endpoint = \"{}\"\n\
@@ -210,27 +225,8 @@ fn no_api_key_or_access_token_in_trace_logs_with_the_key_protect_root() {
         api_key_file.display()
     );
     let config = root.join("keyward.toml");
-    std::fs::write(&config, &toml).expect("write config");
-    std::fs::remove_dir_all(&appliance.data_dir).expect("remove data dir");
+    let (creds, mut transcript) = reinit(&mut appliance, &toml, &config);
     let data_dir = appliance.data_dir.clone();
-    let mut transcript = run(&["init"], &data_dir, &config);
-    let creds = appliance.creds("vc").clone();
-    let out_dir = creds.cert.parent().expect("client dir").to_path_buf();
-    std::fs::remove_dir_all(&out_dir).expect("remove old client files");
-    transcript += &run(
-        &[
-            "client",
-            "issue",
-            "--name",
-            "vc",
-            "--out",
-            out_dir.to_str().expect("utf8"),
-        ],
-        &data_dir,
-        &config,
-    );
-    appliance.set_config(&toml);
-    appliance.set_log_filter("trace");
 
     let mut server = appliance.start();
     let mut tls = server.connect(&creds);
@@ -245,13 +241,7 @@ fn no_api_key_or_access_token_in_trace_logs_with_the_key_protect_root() {
     drop(tls);
     assert!(server.terminate().success());
 
-    let mut everything = transcript;
-    for entry in std::fs::read_dir(appliance.root.path()).expect("read root") {
-        let path = entry.expect("entry").path();
-        if path.extension().is_some_and(|e| e == "log") {
-            everything += &read_to_string(&path);
-        }
-    }
+    let everything = with_server_logs(&appliance, transcript);
     assert!(
         emu.counters().token_requests > 0,
         "the appliance never asked IAM for a token"
