@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Fuzzes every target for SECONDS each (default 60).
 #
-# With a nightly toolchain and cargo-fuzz installed, this is libFuzzer with coverage feedback,
+# With a nightly toolchain, this is libFuzzer with coverage feedback (cargo-fuzz is installed
+# from crates.io on first use),
 # seeded from the OASIS vectors and the saved regressions; new crashes land in
 # fuzz/artifacts/<target>/. Otherwise it runs the stable mutational harness in tests/fuzz.rs
 # (no coverage feedback) for the same time per target; findings land in target/fuzz-findings/.
@@ -10,7 +11,15 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 seconds=${1:-60}
-targets=(ttlv_decode kmip_request xml_json admin_request)
+targets=(ttlv_decode kmip_request xml_json admin_request backup_reader)
+if [[ -n ${KEYWARD_FUZZ_TARGETS:-} ]]; then
+    read -r -a targets <<<"$KEYWARD_FUZZ_TARGETS"
+fi
+
+if rustup run nightly rustc --version >/dev/null 2>&1 && ! cargo +nightly fuzz --version >/dev/null 2>&1; then
+    echo "installing cargo-fuzz from crates.io"
+    cargo install cargo-fuzz --locked
+fi
 
 if cargo +nightly fuzz --version >/dev/null 2>&1; then
     corpus=$(mktemp -d)
