@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::credential::KmipCredential;
 use super::keys;
-use super::protocol::{AuditRecords, Refusal, Reply, Request};
+use super::protocol::{AuditChecked, AuditRecords, Refusal, Reply, Request};
 use super::registry::{self, ClientEntry, Registry, RegistryError};
 use crate::audit::{self, Actor, AuditContext, AuditEvent};
 use crate::engine::EngineError;
@@ -345,7 +345,25 @@ pub fn execute_by(
         Request::AuditShow(query) => Reply::AuditRecords(AuditRecords {
             records: crate::audit::query::select(&*store.read()?, &query.filter, query.limit)
                 .map_err(StoreError::from)?,
+            node: store.node_id(),
         }),
+        Request::AuditCheck(piece) => match by {
+            Some((ctx, _)) => {
+                let key = ctx.key().map_err(StoreError::from)?;
+                let checked =
+                    crate::audit::verify::verify_records(key, &piece.records, piece.after.as_ref());
+                Reply::AuditChecked(match checked {
+                    Ok(next) => AuditChecked { next, broken: None },
+                    Err(broken) => AuditChecked {
+                        next: None,
+                        broken: Some(broken),
+                    },
+                })
+            }
+            None => Reply::Error {
+                message: "the audit log is off on this server".into(),
+            },
+        },
         Request::BackupExport(_) => Reply::Error {
             message: "an online backup export needs the running server's master key; \
                       without a server, `keyward backup export` opens the data directory"

@@ -37,6 +37,7 @@ pub enum Request {
     ServerCertRenewed { fingerprint: String },
     AuditVerify,
     AuditShow(AuditQuery),
+    AuditCheck(AuditCheck),
     BackupExport(BackupExportRequest),
     BackupStatus,
     Status,
@@ -57,6 +58,7 @@ pub enum Reply {
     CredentialSet { entry: ClientEntry },
     AuditVerified(Verification),
     AuditRecords(AuditRecords),
+    AuditChecked(AuditChecked),
     BackupExported(crate::backup::export::ExportSummary),
     BackupStatus(crate::backup::changes::BackupStatus),
     Status { status: Box<StatusReport> },
@@ -72,6 +74,25 @@ pub struct AuditQuery {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AuditRecords {
     pub records: Vec<crate::audit::StoredRecord>,
+    /// The cluster node whose log this is; absent on a single appliance.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
+}
+
+/// `keyward audit merge`: one piece of a node's exported log, checked with this server's chain
+/// key (every node of a cluster derives the same one from the shared master key). `after` is
+/// where the previous piece of the same export ended.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AuditCheck {
+    pub records: Vec<crate::audit::StoredRecord>,
+    pub after: Option<crate::audit::verify::ChainPoint>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AuditChecked {
+    /// Where this piece ends, for the next one.
+    pub next: Option<crate::audit::verify::ChainPoint>,
+    pub broken: Option<crate::audit::verify::Break>,
 }
 
 /// Why a request was refused (`Reply::Refused`), for the CLI's exit code. The other new

@@ -72,6 +72,44 @@ pub fn verify(view: &dyn ReadView, key: &ChainKey) -> Result<Verification, Audit
     Ok(out)
 }
 
+/// Where a walk over records handed over in pieces stands: the last record checked and the
+/// chain value (hex) the next record is MACed with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChainPoint {
+    pub seq: u64,
+    pub chain: String,
+}
+
+/// Checks exported records (one node's complete export, in order, passed in pieces) against
+/// the chain: `after` is where the previous piece ended (`None` for the first). Returns where
+/// this piece ends, or the first record that does not fit.
+pub fn verify_records(
+    key: &ChainKey,
+    records: &[StoredRecord],
+    after: Option<&ChainPoint>,
+) -> Result<Option<ChainPoint>, Break> {
+    let mut prev = match after {
+        None => None,
+        Some(point) => Some((
+            point.seq,
+            decode_mac(&point.chain).map_err(|problem| Break {
+                seq: point.seq,
+                problem,
+            })?,
+        )),
+    };
+    for (i, stored) in records.iter().enumerate() {
+        let seq = stored.record.seq;
+        let first = after.is_none() && i == 0;
+        check_one(key, seq, &stored.to_bytes(), &mut prev, first)
+            .map_err(|problem| Break { seq, problem })?;
+    }
+    Ok(prev.map(|(seq, chain)| ChainPoint {
+        seq,
+        chain: hex::encode(chain),
+    }))
+}
+
 fn check_one(
     key: &ChainKey,
     key_seq: u64,

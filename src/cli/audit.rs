@@ -1,4 +1,4 @@
-//! `keyward audit verify | show | export`: the audit log from the command line. While the
+//! `keyward audit verify | show | export | merge`: the audit log from the command line. While the
 //! server runs, the request goes over its admin socket; when it is stopped, the command opens
 //! the database and the root key itself (it needs the master key to check MACs).
 
@@ -7,7 +7,7 @@ use std::os::unix::net::UnixStream;
 use clap::{Args, Subcommand, ValueEnum};
 
 use keyward::admin::ops;
-use keyward::admin::protocol::{self, AuditQuery, Reply, Request, SOCKET_FILE};
+use keyward::admin::protocol::{self, AuditQuery, AuditRecords, Reply, Request, SOCKET_FILE};
 use keyward::audit::query::Filter;
 use keyward::audit::verify::Verification;
 use keyward::audit::{self, StoredRecord, format_time, parse_time};
@@ -32,12 +32,24 @@ pub enum AuditCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Write records as one JSON object per line (for SIEM tools).
+    /// Write records as one JSON object per line (for SIEM tools). On a cluster node each line
+    /// also names the node ("node"): each node keeps its own chain of what it served.
     Export {
         #[command(flatten)]
         filter: FilterArgs,
         #[arg(long, value_enum, default_value = "jsonl")]
         format: ExportFormat,
+    },
+    /// Gather the full, unfiltered exports of several cluster nodes into one time-ordered
+    /// JSONL stream on stdout, after checking each node's chain with this appliance's key (all
+    /// nodes share it). A summary per node goes to stderr; exits with failure if any chain is
+    /// broken or a file is unreadable.
+    Merge {
+        /// `keyward audit export` output of each node, one file per node.
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<std::path::PathBuf>,
+        #[command(flatten)]
+        setup: SetupArgs,
     },
 }
 
@@ -105,27 +117,33 @@ pub fn run(command: &AuditCommand) -> Result<bool, String> {
         }
         AuditCommand::Export { filter, format } => {
             let ExportFormat::Jsonl = format;
-            for stored in select(filter)? {
-                println!("{}", to_json(&stored)?);
+            let list = select_from(filter)?;
+            for stored in &list.records {
+                println!("{}", to_json_from(stored, list.node.as_deref())?);
             }
             Ok(true)
         }
+        AuditCommand::Merge { files, setup } => super::audit_merge::run(files, setup),
     }
 }
 
 fn select(args: &FilterArgs) -> Result<Vec<StoredRecord>, String> {
+    select_from(args).map(|list| list.records)
+}
+
+fn select_from(args: &FilterArgs) -> Result<AuditRecords, String> {
     let request = Request::AuditShow(AuditQuery {
         filter: args.filter()?,
         limit: usize::MAX,
     });
     match call(&args.setup, request)? {
-        Reply::AuditRecords(list) => Ok(list.records),
+        Reply::AuditRecords(list) => Ok(list),
         _ => Err("unexpected reply from the server".into()),
     }
 }
 
 /// Over the admin socket if a server listens, otherwise on the database directly.
-fn call(setup: &SetupArgs, request: Request) -> Result<Reply, String> {
+pub(crate) fn call(setup: &SetupArgs, request: Request) -> Result<Reply, String> {
     let config = load_config(setup)?;
     let socket = config.data_dir.join(SOCKET_FILE);
     let reply = match UnixStream::connect(&socket) {
@@ -144,7 +162,16 @@ fn call(setup: &SetupArgs, request: Request) -> Result<Reply, String> {
 }
 
 fn to_json(stored: &StoredRecord) -> Result<String, String> {
+    to_json_from(stored, None)
+}
+
+/// One export line: the stored record (what the MAC covers, and the MAC), its time in words,
+/// and on a cluster the node it comes from. The added fields are outside the MACed record.
+fn to_json_from(stored: &StoredRecord, node: Option<&str>) -> Result<String, String> {
     let mut value = serde_json::to_value(stored).map_err(|e| e.to_string())?;
+    if let (Some(node), Some(line)) = (node, value.as_object_mut()) {
+        line.insert("node".into(), serde_json::Value::String(node.to_string()));
+    }
     if let Some(record) = value.get_mut("record").and_then(|r| r.as_object_mut()) {
         record.insert(
             "time".into(),

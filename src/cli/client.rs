@@ -228,7 +228,7 @@ impl Admin {
         Ok(Admin {
             data_dir: config.data_dir,
             json: common.json,
-            audit: config.audit.enabled && config.cluster.is_none(),
+            audit: config.audit.enabled,
             cluster: config.cluster,
         })
     }
@@ -260,7 +260,10 @@ impl Admin {
 
     fn open_store(&self) -> Result<Box<dyn keyward::store::Store>, String> {
         if let Some(cluster) = &self.cluster {
-            return keyward::store::etcd::EtcdStore::open(cluster)
+            // Shared state in etcd; this node's audit chain in its local database.
+            let local =
+                RedbStore::open(&self.data_dir.join(DATABASE_FILE)).map_err(|e| e.to_string())?;
+            return keyward::server::setup::open_cluster_node(cluster, local)
                 .map(|s| Box::new(s) as Box<dyn keyward::store::Store>)
                 .map_err(|e| e.to_string());
         }

@@ -2,6 +2,7 @@
 //! status, and the developer tools for reading KMIP messages and playing conformance vectors.
 
 pub mod audit;
+mod audit_merge;
 pub mod backup;
 pub mod bench;
 pub mod client;

@@ -381,12 +381,13 @@ impl Engine {
 
     /// Runs a request routed as a write on a read view, for degraded mode: when every item
     /// only reads, or is a Get (whose one write is clearing Fresh, skipped here: the object
-    /// stays Fresh until a Get runs with quorum), returns its response; otherwise `None`.
+    /// stays Fresh until a Get runs with quorum), returns its response and each item's outcome
+    /// for the audit log; otherwise `None`.
     pub fn execute_degraded_read(
         &self,
         request: &ParsedRequest,
         view: &dyn ReadView,
-    ) -> Option<Vec<u8>> {
+    ) -> Option<(Vec<u8>, Vec<ItemOutcome>)> {
         let only_reads =
             request.message.items.iter().all(|i| {
                 i.defect.is_some() || !ops::mutates(i.operation) || ops::is_get(i.operation)
@@ -395,9 +396,13 @@ impl Engine {
             return None;
         }
         let (mut items, _fresh_cleared) = self.run(request, view);
+        let outcomes = outcomes(request, &items);
         let encoded = self.encode_within_limit(request, &items);
         scrub_items(&mut items);
-        Some(encoded.unwrap_or_else(|| self.response_too_large(request)))
+        Some((
+            encoded.unwrap_or_else(|| self.response_too_large(request)),
+            outcomes,
+        ))
     }
 
     /// The response for `request` when its credential does not match the one its client must

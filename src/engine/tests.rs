@@ -2501,10 +2501,13 @@ fn degraded_mode_serves_gets_without_clearing_fresh_and_refuses_changes() {
         panic!("Get is routed as a write");
     };
     let view = h.store.read().unwrap();
-    let served = h
+    let (served, outcomes) = h
         .engine
         .execute_degraded_read(&get, &*view)
         .expect("a Get is answered from a read view");
+    assert_eq!(outcomes.len(), 1);
+    assert_eq!(outcomes[0].status, ResultStatus::Success);
+    assert_eq!(outcomes[0].uids, vec![key.clone()]);
     let served = ttlv::decode(&served, &Limits::default()).unwrap();
     assert_eq!(status(items(&served)[0]), ResultStatus::Success);
     assert_eq!(key_material(items(&served)[0]).len(), 32);

@@ -309,11 +309,14 @@ fn try_reads_only(
 
 /// Degraded mode: requests that only read (Get included, without clearing Fresh) are
 /// answered from a read view of the local member; changes are refused with a clear error.
+/// With the audit log on, every answer and refusal is first recorded in this node's local log
+/// (a cluster node keeps recording without quorum); if that cannot commit, every request of
+/// the group fails, as anywhere else: nothing is answered without its record.
 fn degraded(services: &Services, group: &[WriteJob]) -> Vec<Option<Vec<u8>>> {
     let engine = &services.engine;
     let view = services.store.read();
     let mut refused = 0;
-    let responses = group
+    let mut answers: Vec<(Option<Vec<u8>>, Vec<ItemOutcome>)> = group
         .iter()
         .map(|job| {
             catch_unwind(AssertUnwindSafe(|| {
@@ -323,16 +326,59 @@ fn degraded(services: &Services, group: &[WriteJob]) -> Vec<Option<Vec<u8>>> {
                 };
                 read.unwrap_or_else(|| {
                     refused += 1;
-                    engine.unavailable_response(&job.request)
+                    (
+                        engine.unavailable_response(&job.request),
+                        engine.failure_outcomes(&job.request),
+                    )
                 })
             }))
-            .ok()
+            .map_or_else(
+                |_| (None, engine.failure_outcomes(&job.request)),
+                |(response, outcomes)| (Some(response), outcomes),
+            )
         })
         .collect();
+    drop(view);
     if refused > 0 {
         log::warn!("refused {refused} change request(s): the cluster has no quorum (degraded)");
     }
-    responses
+    if let Some(audit) = &services.audit
+        && let Err(e) = record_degraded(services, audit, group, &answers)
+    {
+        log::error!(
+            "cannot record a group of {} in the audit log without quorum; all are answered \
+             with a failure: {e}",
+            group.len()
+        );
+        let cause = StoreError::Io(format!("the audit log could not be written: {e}"));
+        answers = group
+            .iter()
+            .map(|job| {
+                let response = catch_unwind(AssertUnwindSafe(|| {
+                    engine.storage_failure_response(&job.request, &cause)
+                }));
+                (response.ok(), Vec::new())
+            })
+            .collect();
+    }
+    answers.into_iter().map(|(response, _)| response).collect()
+}
+
+fn record_degraded(
+    services: &Services,
+    audit: &AuditContext,
+    group: &[WriteJob],
+    answers: &[(Option<Vec<u8>>, Vec<ItemOutcome>)],
+) -> Result<(), StoreError> {
+    let Some(mut txn) = services.store.audit_only_write()? else {
+        return Err(StoreError::Unavailable(
+            "this store keeps no audit log apart from the shared state".into(),
+        ));
+    };
+    for (job, (_, outcomes)) in group.iter().zip(answers) {
+        audit_outcomes(txn.as_mut(), audit, job, outcomes)?;
+    }
+    txn.commit()
 }
 
 fn failures(engine: &Engine, group: &[WriteJob], cause: &StoreError) -> Vec<Option<Vec<u8>>> {

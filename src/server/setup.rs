@@ -21,7 +21,8 @@ use crate::pki::{self, AppliancePki};
 use crate::seal::local::LocalRoot;
 use crate::seal::{self, META_MASTER_KEY_PROVIDER, META_WRAPPED_MASTER_KEY, RootKeyProvider};
 use crate::store::Store;
-use crate::store::etcd::EtcdStore;
+use crate::store::etcd::{ClusterConfig, EtcdStore};
+use crate::store::node::ClusterNodeStore;
 use crate::store::redb::RedbStore;
 
 pub const ROOT_KEY_FILE: &str = "root.key";
@@ -30,6 +31,9 @@ pub const DATABASE_FILE: &str = "keyward.redb";
 /// Meta key of this appliance's id (a UUID made on first run). Key Protect wraps of the
 /// master key are bound to it, so another appliance's wrapped key does not open here.
 pub const META_APPLIANCE_ID: &str = "appliance.id";
+/// Meta key, in a cluster node's local database, of the node's own id (a UUID made on first
+/// start): it labels the node's audit records when the nodes' logs are gathered.
+pub const META_NODE_ID: &str = "node.id";
 
 /// Everything a running appliance needs, opened and checked.
 pub struct Appliance {
@@ -53,13 +57,7 @@ impl Appliance {
     pub fn open(config: Config) -> Result<Appliance, ServerError> {
         let data_dir = config.data_dir.clone();
         create_private_dir(&data_dir)?;
-        let store: Arc<dyn Store> = match &config.cluster {
-            Some(cluster) => Arc::new(EtcdStore::open(cluster)?),
-            None => Arc::new(
-                RedbStore::open_with(&data_dir.join(DATABASE_FILE), config.store.redb_options())?
-                    .with_disk_reserve(config.store.disk_reserve_bytes()),
-            ),
-        };
+        let store = open_store(&config)?;
         let store_ref = store.as_ref();
         let appliance_id = ensure_appliance_id(store_ref)?;
         let (gate, keyprotect, sealed_at_start) = match config.root.provider {
@@ -173,6 +171,34 @@ impl Appliance {
     }
 }
 
+/// The store this configuration names: the local redb file of a single appliance, or, with a
+/// `[cluster]` table, etcd for the shared state beside the local redb file that keeps this
+/// node's audit chain (`crate::store::node`).
+pub fn open_store(config: &Config) -> Result<Arc<dyn Store>, ServerError> {
+    let local = RedbStore::open_with(
+        &config.data_dir.join(DATABASE_FILE),
+        config.store.redb_options(),
+    )?
+    .with_disk_reserve(config.store.disk_reserve_bytes());
+    Ok(match &config.cluster {
+        Some(cluster) => Arc::new(open_cluster_node(cluster, local)?),
+        None => Arc::new(local),
+    })
+}
+
+/// A cluster node's store over `local`, which gets this node's id on first use.
+pub fn open_cluster_node(
+    cluster: &ClusterConfig,
+    local: RedbStore,
+) -> Result<ClusterNodeStore, ServerError> {
+    let node_id = ensure_id(&local, META_NODE_ID, "cluster node")?;
+    Ok(ClusterNodeStore::new(
+        EtcdStore::open(cluster)?,
+        local,
+        node_id,
+    ))
+}
+
 /// Whether the server certificate exists (it is removed when the CA under it changed).
 fn pki_matches_ca(data_dir: &Path) -> bool {
     data_dir.join(pki::SERVER_CERT_FILE).is_file() && data_dir.join(pki::SERVER_KEY_FILE).is_file()
@@ -185,11 +211,10 @@ impl Appliance {
     }
 }
 
-/// The audit log lives in the local redb store. A cluster node keeps its store in etcd, and a
-/// per-node audit chain beside it is not built yet, so a cluster node runs without one (its
-/// log says so at start-up).
+/// The audit log lives in the local redb store, also on a cluster node (its own chain: what
+/// this node served).
 fn audit_enabled(config: &Config) -> bool {
-    config.audit.enabled && config.cluster.is_none()
+    config.audit.enabled
 }
 
 fn record_start(
@@ -213,18 +238,23 @@ fn record_start(
 
 /// The appliance id from the store, made (and committed) on first run.
 pub fn ensure_appliance_id(store: &dyn Store) -> Result<String, ServerError> {
-    if let Some(id) = read_appliance_id(store)? {
-        return Ok(id);
+    ensure_id(store, META_APPLIANCE_ID, "appliance")
+}
+
+/// The id under meta `key`, made (and committed) if there is none yet.
+fn ensure_id(store: &dyn Store, key: &str, what: &str) -> Result<String, ServerError> {
+    if let Some(id) = store.read()?.get_meta(key)? {
+        return Ok(String::from_utf8_lossy(&id).into_owned());
     }
     let mut txn = store.write()?;
     // Checked again under the writer lock: a second opener must not replace the id.
-    if let Some(id) = txn.get_meta(META_APPLIANCE_ID)? {
+    if let Some(id) = txn.get_meta(key)? {
         return Ok(String::from_utf8_lossy(&id).into_owned());
     }
     let id = new_uuid()?;
-    txn.put_meta(META_APPLIANCE_ID, id.as_bytes())?;
+    txn.put_meta(key, id.as_bytes())?;
     txn.commit()?;
-    log::info!("this appliance's id is {id}");
+    log::info!("this {what}'s id is {id}");
     Ok(id)
 }
 

@@ -9,6 +9,7 @@
 
 pub mod etcd;
 pub mod memory;
+pub mod node;
 pub mod redb;
 
 /// One managed object as stored. Everything but `uid`, `owner` and `index_terms` is opaque
@@ -131,6 +132,18 @@ pub trait Store: Send + Sync {
     /// take the reserve back when space has returned.
     fn space_low(&self) -> bool {
         false
+    }
+
+    /// A transaction that can write audit records only, for when [`Store::write`] refuses
+    /// changes (a cluster without quorum): the refusals and the reads still served are then
+    /// recorded. `None` where the audit log cannot be written apart from the shared state.
+    fn audit_only_write(&self) -> Result<Option<Box<dyn WriteTxn + '_>>, StoreError> {
+        Ok(None)
+    }
+
+    /// A cluster node's own id, which labels its audit records; `None` for a single appliance.
+    fn node_id(&self) -> Option<String> {
+        None
     }
 
     /// A replicated backend's view of its cluster (quorum or degraded), for `/healthz`;

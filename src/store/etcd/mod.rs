@@ -291,6 +291,6 @@ impl Store for EtcdStore {
     }
 }
 
-/// Why the etcd store refuses audit writes: the audit chain is per node (local redb), not
-/// shared, and a cluster node does not keep one yet.
-const NO_AUDIT: &str = "the audit log is not kept in etcd; cluster nodes run without one";
+/// Why the etcd store refuses audit writes: the audit chain is per node, in the node's local
+/// redb beside etcd (`crate::store::node::ClusterNodeStore`), never shared.
+const NO_AUDIT: &str = "the audit log is not kept in etcd but in each node's local database";

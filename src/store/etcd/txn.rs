@@ -87,8 +87,8 @@ impl ReadView for EtcdTxn<'_> {
         self.read_key(self.view.keys.meta(key))
     }
 
-    // The audit chain is per node and kept in local redb, not in etcd (see docs/cluster.md):
-    // a cluster node runs without one, so the shared store holds no audit records.
+    // The audit chain is per node and kept in local redb, not in etcd (`crate::store::node`):
+    // the shared store holds no audit records.
     fn audit_last(&self) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
         Ok(None)
     }

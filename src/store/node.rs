@@ -1,0 +1,223 @@
+//! A cluster node's store: the shared state in etcd, this node's audit chain in its own redb.
+//!
+//! Keys, the client registry and the wrapped master key are the cluster's and live in etcd.
+//! The audit log says what *this node* served, so it stays local (issue 11, docs/cluster.md):
+//! a shared log would make every two concurrent groups of different nodes conflict on its
+//! head, and a node must keep recording while etcd has no quorum.
+//!
+//! A write transaction spans both: the engine's changes go to an etcd transaction, the audit
+//! records of the same group to a local redb transaction. Commit order is etcd first, then
+//! redb, and the committer answers only after both:
+//! - etcd refuses (conflict, no quorum): the redb transaction is dropped, so no record claims
+//!   a change that did not happen; the committer retries or refuses the group, and records
+//!   that outcome instead;
+//! - etcd commits, then the local commit fails (or the process dies between the two): the
+//!   change exists without this node's record of it, and the client is answered with a
+//!   failure (or not at all), as for an etcd commit that timed out. The local store then
+//!   refuses further writes until a restart, so the node stops serving rather than serving
+//!   unrecorded.
+
+use std::cell::OnceCell;
+
+use super::etcd::{ClusterHealth, EtcdStore};
+use super::redb::RedbStore;
+use super::{IndexTerm, ReadView, Store, StoreError, StoredObject, WriteTxn, WriteView};
+
+pub struct ClusterNodeStore {
+    shared: EtcdStore,
+    local: RedbStore,
+    node_id: String,
+}
+
+impl ClusterNodeStore {
+    /// `node_id` labels this node's audit records (kept in `local`'s meta by the caller).
+    pub fn new(shared: EtcdStore, local: RedbStore, node_id: String) -> ClusterNodeStore {
+        ClusterNodeStore {
+            shared,
+            local,
+            node_id,
+        }
+    }
+
+    pub fn shared(&self) -> &EtcdStore {
+        &self.shared
+    }
+
+    pub fn local(&self) -> &RedbStore {
+        &self.local
+    }
+}
+
+/// Reads of shared state from one etcd snapshot; audit reads from a local snapshot opened on
+/// first use (most reads never touch the audit log).
+struct NodeReadView<'a> {
+    shared: Box<dyn ReadView + 'a>,
+    local_store: &'a RedbStore,
+    local: OnceCell<Box<dyn ReadView + 'a>>,
+}
+
+impl NodeReadView<'_> {
+    fn local(&self) -> Result<&dyn ReadView, StoreError> {
+        if let Some(view) = self.local.get() {
+            return Ok(view.as_ref());
+        }
+        let view = self.local_store.read()?;
+        Ok(self.local.get_or_init(|| view).as_ref())
+    }
+}
+
+impl ReadView for NodeReadView<'_> {
+    fn get(&self, uid: &str) -> Result<Option<StoredObject>, StoreError> {
+        self.shared.get(uid)
+    }
+
+    fn find(&self, owner: &str, term: Option<&IndexTerm>) -> Result<Vec<String>, StoreError> {
+        self.shared.find(owner, term)
+    }
+
+    fn get_meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.shared.get_meta(key)
+    }
+
+    fn audit_last(&self) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
+        self.local()?.audit_last()
+    }
+
+    fn audit_range(&self, from: u64, limit: usize) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
+        self.local()?.audit_range(from, limit)
+    }
+
+    fn scan_objects(&self, visit: &mut dyn FnMut(StoredObject) -> bool) -> Result<(), StoreError> {
+        self.shared.scan_objects(visit)
+    }
+
+    fn scan_meta(&self, visit: &mut dyn FnMut(&str, &[u8]) -> bool) -> Result<(), StoreError> {
+        self.shared.scan_meta(visit)
+    }
+}
+
+/// One group's transaction on both stores. `shared` is `None` for an audit-only transaction
+/// (degraded mode), which refuses every change of shared state.
+struct NodeTxn<'a> {
+    shared: Option<Box<dyn WriteTxn + 'a>>,
+    local: Box<dyn WriteTxn + 'a>,
+}
+
+impl NodeTxn<'_> {
+    fn shared_read(&self) -> Result<&dyn ReadView, StoreError> {
+        match &self.shared {
+            Some(txn) => Ok(txn.as_ref()),
+            None => Err(refused()),
+        }
+    }
+
+    fn shared_write(&mut self) -> Result<&mut (dyn WriteTxn + '_), StoreError> {
+        match &mut self.shared {
+            Some(txn) => Ok(txn.as_mut()),
+            None => Err(refused()),
+        }
+    }
+}
+
+fn refused() -> StoreError {
+    StoreError::Unavailable("this transaction may only write audit records".into())
+}
+
+impl ReadView for NodeTxn<'_> {
+    fn get(&self, uid: &str) -> Result<Option<StoredObject>, StoreError> {
+        self.shared_read()?.get(uid)
+    }
+
+    fn find(&self, owner: &str, term: Option<&IndexTerm>) -> Result<Vec<String>, StoreError> {
+        self.shared_read()?.find(owner, term)
+    }
+
+    fn get_meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.shared_read()?.get_meta(key)
+    }
+
+    fn audit_last(&self) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
+        self.local.audit_last()
+    }
+
+    fn audit_range(&self, from: u64, limit: usize) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
+        self.local.audit_range(from, limit)
+    }
+}
+
+impl WriteView for NodeTxn<'_> {
+    fn put(&mut self, object: &StoredObject) -> Result<(), StoreError> {
+        self.shared_write()?.put(object)
+    }
+
+    fn put_meta(&mut self, key: &str, value: &[u8]) -> Result<(), StoreError> {
+        self.shared_write()?.put_meta(key, value)
+    }
+
+    fn audit_put(&mut self, seq: u64, record: &[u8]) -> Result<(), StoreError> {
+        self.local.audit_put(seq, record)
+    }
+
+    fn audit_delete_before(&mut self, seq: u64) -> Result<u64, StoreError> {
+        self.local.audit_delete_before(seq)
+    }
+}
+
+impl WriteTxn for NodeTxn<'_> {
+    fn commit(self: Box<Self>) -> Result<(), StoreError> {
+        let NodeTxn { shared, local, .. } = *self;
+        if let Some(shared) = shared {
+            // Dropping `local` on failure discards the group's records with it.
+            shared.commit()?;
+        }
+        local.commit().map_err(|e| {
+            log::error!(
+                "a group committed to etcd, but this node could not record it in its audit log: \
+                 {e}; its requests are answered with a failure"
+            );
+            e
+        })
+    }
+}
+
+impl Store for ClusterNodeStore {
+    fn read(&self) -> Result<Box<dyn ReadView + '_>, StoreError> {
+        Ok(Box::new(NodeReadView {
+            shared: self.shared.read()?,
+            local_store: &self.local,
+            local: OnceCell::new(),
+        }))
+    }
+
+    fn write(&self) -> Result<Box<dyn WriteTxn + '_>, StoreError> {
+        // etcd first: without quorum no local transaction is held open for nothing.
+        let shared = self.shared.write()?;
+        Ok(Box::new(NodeTxn {
+            shared: Some(shared),
+            local: self.local.write()?,
+        }))
+    }
+
+    fn audit_only_write(&self) -> Result<Option<Box<dyn WriteTxn + '_>>, StoreError> {
+        Ok(Some(Box::new(NodeTxn {
+            shared: None,
+            local: self.local.write()?,
+        })))
+    }
+
+    fn failure(&self) -> Option<String> {
+        self.local.failure()
+    }
+
+    fn space_low(&self) -> bool {
+        self.local.space_low()
+    }
+
+    fn cluster_health(&self) -> Option<ClusterHealth> {
+        Some(self.shared.health())
+    }
+
+    fn node_id(&self) -> Option<String> {
+        Some(self.node_id.clone())
+    }
+}
