@@ -236,6 +236,7 @@ fn status(setup: &SetupArgs) -> Result<(), String> {
         }
     }
     println!("revision: {}", health.revision);
+    super::cluster_nodes::print(&store);
     if health.quorum {
         println!("this node: healthy (quorum; reads linearizable, changes accepted)");
     } else {

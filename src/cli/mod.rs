@@ -7,6 +7,7 @@ pub mod backup;
 pub mod bench;
 pub mod client;
 pub mod cluster;
+mod cluster_nodes;
 pub mod key;
 pub mod root;
 pub mod server_cert;

@@ -128,6 +128,13 @@ impl Server {
     pub fn run(self) -> Result<(), ServerError> {
         let committer = committer::spawn(&self.services, self.waker.clone())
             .map_err(|e| ServerError::io("starting the committer thread", e))?;
+        let heartbeat = match self.listener.local_addr() {
+            Ok(kmip) => super::node_report::spawn(&self.services, kmip),
+            Err(e) => {
+                log::error!("no KMIP address to report to the cluster: {e}");
+                None
+            }
+        };
         let mut state = LoopState {
             poll: self.poll,
             listener: Some(self.listener),
@@ -150,6 +157,9 @@ impl Server {
             http_conns: HashMap::new(),
         };
         let result = state.serve(&committer.done, &self.shutdown, self.signals);
+        if let Some(heartbeat) = heartbeat {
+            heartbeat.stop();
+        }
         state.persist_last_seen();
         // Dropping the sender lets the committer finish what it has and end.
         state.jobs = None;

@@ -15,6 +15,7 @@ mod http_conn;
 pub mod identity;
 pub mod kmip_auth;
 pub mod metrics;
+pub mod node_report;
 mod ratelimit;
 pub mod root_sync;
 pub mod sd_notify;

@@ -141,6 +141,13 @@ pub trait Store: Send + Sync {
         Ok(None)
     }
 
+    /// A cluster node stores its latest health report where every node's `keyward cluster
+    /// status` can read it; a single appliance has nobody to tell.
+    fn publish_node_report(&self, report: &[u8]) -> Result<(), StoreError> {
+        let _ = report;
+        Ok(())
+    }
+
     /// A cluster node's own id, which labels its audit records; `None` for a single appliance.
     fn node_id(&self) -> Option<String> {
         None

@@ -220,4 +220,8 @@ impl Store for ClusterNodeStore {
     fn node_id(&self) -> Option<String> {
         Some(self.node_id.clone())
     }
+
+    fn publish_node_report(&self, report: &[u8]) -> Result<(), StoreError> {
+        self.shared.publish_node_report(&self.node_id, report)
+    }
 }

@@ -4,6 +4,7 @@
 //! - `P w/<hex owner>/<uid>`                  → empty: owner index
 //! - `P t/<hex owner>/<hex term>/<uid>`       → empty: index term
 //! - `P m/<meta key>`                         → meta value (wrapped master key, registry, …)
+//! - `P n/<node id>`                          → that node's latest health report (JSON)
 //!
 //! Owner and term are hex-encoded so that `/` can separate the parts: a prefix scan for one
 //! (owner, term) never matches another whose encoding merely starts the same way. UIDs are
@@ -68,6 +69,15 @@ impl KeyLayout {
 
     pub fn meta(&self, name: &str) -> Vec<u8> {
         self.join(&[b"m/", name.as_bytes()])
+    }
+
+    /// A node's latest report of its own health (`keyward cluster status`).
+    pub fn node_report(&self, node_id: &str) -> Vec<u8> {
+        self.join(&[b"n/", node_id.as_bytes()])
+    }
+
+    pub fn node_reports_prefix(&self) -> Vec<u8> {
+        self.join(&[b"n/"])
     }
 
     /// Everything Keyward owns in etcd.

@@ -16,6 +16,7 @@ pub mod config;
 pub mod gateway;
 pub mod keys;
 pub mod migrate;
+mod node_reports;
 mod read;
 mod txn;
 

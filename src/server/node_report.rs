@@ -1,0 +1,137 @@
+//! A cluster node's heartbeat: every few seconds, a thread of its own stores this node's state
+//! (the same verdict `/healthz` gives) in etcd, where `keyward cluster status` on any node
+//! reads every node's. Its own thread, because a write to etcd can wait up to the request
+//! timeout while quorum is lost, and neither the event loop nor the committer may wait on it.
+//! A node that stops cleanly says so; one that dies or is cut off simply stops reporting, and
+//! `cluster status` shows how old its last report is.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::Services;
+
+/// How often a node reports. `cluster status` calls a node silent after three missed reports.
+pub const REPORT_EVERY: Duration = Duration::from_secs(5);
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeReport {
+    pub node: String,
+    /// Where this node serves KMIP.
+    pub kmip: String,
+    pub version: String,
+    /// `serving`, `stopped`, or the `/healthz` state name (`sealed`, `degraded`, …).
+    pub state: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    pub started_ms: i64,
+    pub time_ms: i64,
+}
+
+pub(super) struct Heartbeat {
+    stop: Arc<(Mutex<bool>, Condvar)>,
+    thread: JoinHandle<()>,
+}
+
+/// Starts reporting for a cluster node; `None` for a single appliance.
+pub(super) fn spawn(services: &Services, kmip: SocketAddr) -> Option<Heartbeat> {
+    let node = services.store.node_id()?;
+    let stop = Arc::new((Mutex::new(false), Condvar::new()));
+    let services = services.clone();
+    let flag = stop.clone();
+    let thread = std::thread::Builder::new()
+        .name("keyward-heartbeat".into())
+        .spawn(move || run(&services, &node, kmip, &flag));
+    match thread {
+        Ok(thread) => Some(Heartbeat { stop, thread }),
+        Err(e) => {
+            log::error!(
+                "cannot start the node heartbeat thread: {e}; cluster status will not show this node"
+            );
+            None
+        }
+    }
+}
+
+impl Heartbeat {
+    /// Reports `stopped` and ends the thread.
+    pub(super) fn stop(self) {
+        let (flag, wake) = &*self.stop;
+        if let Ok(mut stopped) = flag.lock() {
+            *stopped = true;
+            wake.notify_all();
+        }
+        if self.thread.join().is_err() {
+            log::error!("the node heartbeat thread panicked");
+        }
+    }
+}
+
+fn run(services: &Services, node: &str, kmip: SocketAddr, stop: &(Mutex<bool>, Condvar)) {
+    let started_ms = crate::audit::now_ms();
+    let mut failing = false;
+    let mut stopping = false;
+    loop {
+        let (state, detail) = if stopping {
+            ("stopped".to_string(), None)
+        } else {
+            match super::http_conn::health(services) {
+                Ok(()) => ("serving".to_string(), None),
+                Err((state, why)) => (state.to_string(), Some(why)),
+            }
+        };
+        let report = NodeReport {
+            node: node.to_string(),
+            kmip: kmip.to_string(),
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            state,
+            detail,
+            started_ms,
+            time_ms: crate::audit::now_ms(),
+        };
+        let published = serde_json::to_vec(&report)
+            .map_err(|e| e.to_string())
+            .and_then(|bytes| {
+                services
+                    .store
+                    .publish_node_report(&bytes)
+                    .map_err(|e| e.to_string())
+            });
+        match published {
+            Ok(()) if failing => {
+                log::info!("this node's health report reaches etcd again");
+                failing = false;
+            }
+            Ok(()) => {}
+            // Once per outage: without quorum this fails every time, and the store already
+            // logs the outage itself.
+            Err(e) if !failing => {
+                log::warn!("cannot store this node's health report in etcd: {e}");
+                failing = true;
+            }
+            Err(_) => {}
+        }
+        if stopping {
+            return;
+        }
+        stopping = wait(stop);
+    }
+}
+
+/// Sleeps until the next report is due; true once the server is stopping.
+fn wait(stop: &(Mutex<bool>, Condvar)) -> bool {
+    let (flag, wake) = stop;
+    let Ok(stopped) = flag.lock() else {
+        return true;
+    };
+    if *stopped {
+        return true;
+    }
+    match wake.wait_timeout(stopped, REPORT_EVERY) {
+        Ok((stopped, _)) => *stopped,
+        Err(_) => true,
+    }
+}
