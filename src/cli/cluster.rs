@@ -1,7 +1,7 @@
 //! `keyward cluster …`: start a cluster on etcd, join a node to it (its etcd member too),
 //! remove an etcd member, show its state, and move a single appliance's redb store into a new
-//! cluster. Every command needs the `[cluster]`
-//! table in --config (etcd endpoints, this node's own member first). See docs/cluster.md.
+//! cluster. Every command needs the `[cluster]` table in --config (etcd endpoints, this node's
+//! own member first). See docs/cluster.md.
 
 use std::fs;
 use std::io::Write;
@@ -32,7 +32,7 @@ pub enum ClusterCommand {
         #[command(flatten)]
         setup: SetupArgs,
     },
-    /// Join this node to an existing cluster. With --etcd-name and --etcd-peer-url it first
+    /// Join this node to an existing cluster. With --etcd-name (and its URLs) it first
     /// adds this node's etcd member (as a learner), writes the settings etcd must start with
     /// (--etcd-env-out), waits for the member to start and catch up, and promotes it. Then,
     /// with the local root, give the cluster's root key file (--root-key-file) or configure the

@@ -23,12 +23,17 @@ use keyward::store::etcd::gateway::{Gateway, GatewayError, Member};
 pub struct EtcdMemberArgs {
     /// Name of this node's etcd member (ETCD_NAME). With it, `join` adds the member to the
     /// etcd cluster first; without it, the member must already belong to the cluster.
-    #[arg(long, value_name = "NAME", requires = "etcd_peer_url")]
+    #[arg(
+        long,
+        value_name = "NAME",
+        requires = "etcd_peer_url",
+        requires = "etcd_client_url"
+    )]
     pub etcd_name: Option<String>,
     /// Peer URL the new member advertises to the others (https://IP:2380).
     #[arg(long, value_name = "URL", requires = "etcd_name")]
     pub etcd_peer_url: Vec<String>,
-    /// Client URL the new member advertises (https://IP:2379). Default: none advertised.
+    /// Client URL the new member advertises (https://IP:2379).
     #[arg(long, value_name = "URL", requires = "etcd_name")]
     pub etcd_client_url: Vec<String>,
     /// Where the member listens for peers, if not its peer URLs (e.g. a host name is advertised).
@@ -303,7 +308,7 @@ fn environment(
     for (key, value) in lines {
         if value.is_empty() {
             return Err(format!(
-                "{key} would be empty: give --etcd-client-url (and --etcd-peer-url)"
+                "{key} would be empty: give --etcd-peer-url and --etcd-client-url"
             ));
         }
         text.push_str(&format!("{key}={value}\n"));
