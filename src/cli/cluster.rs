@@ -1,6 +1,7 @@
-//! `keyward cluster …`: start a cluster on etcd, join a node to it, show its state, and move a
-//! single appliance's redb store into a new cluster. Every command needs the `[cluster]`
-//! table in --config (etcd endpoints, this node's own member first). See docs/cluster.md.
+//! `keyward cluster …`: start a cluster on etcd, join a node to it (its etcd member too),
+//! remove an etcd member, show its state, and move a single appliance's redb store into a new
+//! cluster. Every command needs the `[cluster]` table in --config (etcd endpoints, this node's
+//! own member first). See docs/cluster.md.
 
 use std::fs;
 use std::io::Write;
@@ -14,10 +15,14 @@ use keyward::pki;
 use keyward::seal::META_WRAPPED_MASTER_KEY;
 use keyward::server::setup::{DATABASE_FILE, PASSPHRASE_PARAMS_FILE, ROOT_KEY_FILE};
 use keyward::store::Store;
+use keyward::store::etcd::gateway::Gateway;
 use keyward::store::etcd::{ClusterConfig, EtcdStore};
 use keyward::store::redb::RedbStore;
 
 use crate::{SetupArgs, load_config};
+
+mod etcd_member;
+pub use etcd_member::EtcdMemberArgs;
 
 #[derive(Subcommand)]
 pub enum ClusterCommand {
@@ -27,13 +32,18 @@ pub enum ClusterCommand {
         #[command(flatten)]
         setup: SetupArgs,
     },
-    /// Join this node to an existing cluster. With the local root, give the cluster's root key
-    /// file (--root-key-file) or configure the same passphrase file; with Key Protect, this
-    /// node unwraps the cluster's master key with its own credentials.
+    /// Join this node to an existing cluster. With --etcd-name (and its URLs) it first
+    /// adds this node's etcd member (as a learner), writes the settings etcd must start with
+    /// (--etcd-env-out), waits for the member to start and catch up, and promotes it. Then,
+    /// with the local root, give the cluster's root key file (--root-key-file) or configure the
+    /// same passphrase file; with Key Protect, this node unwraps the cluster's master key with
+    /// its own credentials.
     Join {
         /// etcd client URL of a member of the cluster (default: the configured endpoints).
         #[arg(long, value_name = "URL")]
         peer: Vec<String>,
+        #[command(flatten)]
+        member: Box<EtcdMemberArgs>,
         /// The cluster's root key file (root.key of the first node), copied in with mode 0600.
         #[arg(long, value_name = "FILE")]
         root_key_file: Option<PathBuf>,
@@ -41,6 +51,15 @@ pub enum ClusterCommand {
         /// the same passphrase derives the same root key here.
         #[arg(long, value_name = "FILE")]
         passphrase_params: Option<PathBuf>,
+        #[command(flatten)]
+        setup: SetupArgs,
+    },
+    /// Remove an etcd member (MemberRemove), by name, hex ID or peer URL. Refuses to remove
+    /// the last voting member. Stop that node's etcd and Keyward afterwards.
+    RemoveMember {
+        /// The member's name, its hex ID (as `cluster status` prints it) or one of its peer URLs.
+        #[arg(value_name = "NAME")]
+        member: String,
         #[command(flatten)]
         setup: SetupArgs,
     },
@@ -65,15 +84,18 @@ pub fn run(command: &ClusterCommand) -> Result<(), String> {
         ClusterCommand::Init { setup } => init(setup),
         ClusterCommand::Join {
             peer,
+            member,
             root_key_file,
             passphrase_params,
             setup,
         } => join(
             setup,
             peer,
+            member,
             root_key_file.as_ref(),
             passphrase_params.as_ref(),
         ),
+        ClusterCommand::RemoveMember { member, setup } => remove_member(setup, member),
         ClusterCommand::Status { setup } => status(setup),
         ClusterCommand::Migrate {
             from_data_dir,
@@ -116,6 +138,7 @@ fn init(setup: &SetupArgs) -> Result<(), String> {
 fn join(
     setup: &SetupArgs,
     peers: &[String],
+    member: &EtcdMemberArgs,
     root_key_file: Option<&PathBuf>,
     passphrase_params: Option<&PathBuf>,
 ) -> Result<(), String> {
@@ -137,6 +160,12 @@ fn join(
              first node"
                 .into(),
         );
+    }
+    if let Some(name) = &member.etcd_name {
+        let finished = etcd_member::join(store.gateway(), name, member, cluster.max_txn_ops)?;
+        if !finished {
+            return Ok(());
+        }
     }
     drop(store);
     if let Some(source) = root_key_file {
@@ -198,6 +227,50 @@ fn copy_if_absent(from: &std::path::Path, to: &std::path::Path, mode: u32) -> Re
         .map_err(|e| format!("writing {}: {e}", to.display()))
 }
 
+fn remove_member(setup: &SetupArgs, wanted: &str) -> Result<(), String> {
+    let config = load_config(setup)?;
+    let cluster = cluster_config(&config)?;
+    // The gateway alone: removing a member must work whatever the Keyward data in etcd is.
+    let gateway = Gateway::new(&cluster).map_err(|e| format!("cannot use etcd: {e}"))?;
+    let list = gateway
+        .member_list()
+        .map_err(|e| format!("cannot list the etcd members: {e}"))?;
+    let target = etcd_member::find(&list.members, wanted).ok_or_else(|| {
+        format!("no etcd member is named, numbered or reached at \"{wanted}\" (see `keyward cluster status`)")
+    })?;
+    let voters_left = list
+        .members
+        .iter()
+        .filter(|m| m.id != target.id && !m.is_learner)
+        .count();
+    if voters_left == 0 {
+        return Err(format!(
+            "refusing to remove {}: it is the cluster's last voting member, and etcd would be \
+             left without any",
+            etcd_member::describe(target)
+        ));
+    }
+    gateway.member_remove(target.id).map_err(|e| {
+        // etcd's strict reconfiguration check: every member must have been connected for a
+        // few seconds, so that the removal cannot cost the quorum.
+        let hint = if e.to_string().contains("unhealthy cluster") {
+            " (etcd refuses membership changes until every voting member has been connected \
+             for 5 s; start the missing members or try again shortly)"
+        } else {
+            ""
+        };
+        format!(
+            "etcd did not remove {}: {e}{hint}",
+            etcd_member::describe(target)
+        )
+    })?;
+    println!(
+        "removed {}; stop etcd on that node and remove its data directory before it joins again",
+        etcd_member::describe(target)
+    );
+    Ok(())
+}
+
 fn status(setup: &SetupArgs) -> Result<(), String> {
     let config = load_config(setup)?;
     let cluster = cluster_config(&config)?;
@@ -214,13 +287,28 @@ fn status(setup: &SetupArgs) -> Result<(), String> {
         Ok(list) => {
             println!("members:");
             for m in &list.members {
-                let role = if Some(m.id) == leader { "leader" } else { "" };
-                println!(
-                    "  {:016x}  {:<10} {:<40} {role}",
-                    m.id,
-                    m.name,
-                    m.client_urls.join(",")
-                );
+                let role = if Some(m.id) == leader {
+                    "leader"
+                } else if m.is_learner {
+                    "learner (not voting yet)"
+                } else {
+                    ""
+                };
+                if m.is_started() {
+                    println!(
+                        "  {:016x}  {:<10} {:<40} {role}",
+                        m.id,
+                        m.name,
+                        m.client_urls.join(",")
+                    );
+                } else {
+                    println!(
+                        "  {:016x}  {:<10} {:<40} {role}",
+                        m.id,
+                        "(unstarted)",
+                        format!("peer {}", m.peer_urls.join(","))
+                    );
+                }
             }
         }
         Err(e) => println!("members: unknown ({e})"),

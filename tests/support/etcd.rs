@@ -185,3 +185,81 @@ impl Drop for EtcdCluster {
         }
     }
 }
+
+// ---- one more member, started from an environment file (tests/cluster_join.rs) ------------
+
+/// A free loopback port for a member added later.
+pub fn free_loopback_port() -> u16 {
+    free_port()
+}
+
+/// The variables of an environment file as systemd's `EnvironmentFile=` reads them: `KEY=value`
+/// lines, blank lines and `#` comments skipped, one pair of surrounding quotes removed.
+pub fn parse_env_file(text: &str) -> Vec<(String, String)> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#') && !l.starts_with(';'))
+        .map(|l| {
+            let (key, value) = l
+                .split_once('=')
+                .unwrap_or_else(|| panic!("environment line without '=': {l:?}"));
+            let value = value.trim();
+            let unquoted = value
+                .strip_prefix('"')
+                .and_then(|v| v.strip_suffix('"'))
+                .or_else(|| value.strip_prefix('\'').and_then(|v| v.strip_suffix('\'')))
+                .unwrap_or(value);
+            (key.trim().to_string(), unquoted.to_string())
+        })
+        .collect()
+}
+
+/// An etcd started like Debian's etcd.service does: no flags, its settings from ETCD_*
+/// variables (the environment file's, then the data dir and this suite's short timings, as
+/// the unit's `Environment=` lines add). Killed on drop.
+pub struct EnvMember {
+    pub log: PathBuf,
+    child: Option<Child>,
+}
+
+impl EnvMember {
+    pub fn start(env: &[(String, String)], data_dir: &std::path::Path, log: PathBuf) -> EnvMember {
+        let log_file = std::fs::File::create(&log).expect("etcd log");
+        let mut cmd = Command::new(etcd_bin());
+        // Nothing from the test runner's own environment may configure this etcd.
+        for (key, _) in std::env::vars() {
+            if key.starts_with("ETCD_") {
+                cmd.env_remove(key);
+            }
+        }
+        cmd.envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .env("ETCD_DATA_DIR", data_dir)
+            .env("ETCD_HEARTBEAT_INTERVAL", "50")
+            .env("ETCD_ELECTION_TIMEOUT", "500")
+            .env("ETCD_LOGGER", "zap")
+            .env("ETCD_LOG_LEVEL", "warn");
+        let child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(log_file))
+            .spawn()
+            .expect("spawn etcd from environment");
+        EnvMember {
+            log,
+            child: Some(child),
+        }
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for EnvMember {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}

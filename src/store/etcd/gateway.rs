@@ -1,6 +1,9 @@
 //! A small client for etcd v3's JSON gateway (`/v3/...`, bytes as base64, int64 as strings)
 //! over ureq. Mutual TLS when the endpoints are https; plain http only on loopback (tests).
 //!
+//! Membership changes (`/v3/cluster/member/add|promote|remove`) serve `keyward cluster join`
+//! and `remove-member`.
+//!
 //! Failover: [`Gateway::call`] tries the endpoints in order starting from the one that last
 //! answered, and moves on when a member is unreachable or answers that it cannot serve (no
 //! leader, timed out). Calls pinned to one member ([`Gateway::call_at`]) never move: a
@@ -248,6 +251,66 @@ impl Gateway {
         self.call("/v3/cluster/member/list", &Empty {}, false)
             .map(|(answer, _)| answer)
     }
+
+    /// MemberAdd. Failover may send it twice (a member that timed out may still have added
+    /// it): the second answer is then etcd's "Peer URLs already exists", and the caller finds
+    /// the member by its peer URL.
+    pub fn member_add(
+        &self,
+        peer_urls: &[String],
+        is_learner: bool,
+    ) -> Result<MemberAddResponse, GatewayError> {
+        let request = MemberAddRequest {
+            peer_urls: peer_urls.to_vec(),
+            is_learner,
+        };
+        self.call("/v3/cluster/member/add", &request, false)
+            .map(|(answer, _)| answer)
+    }
+
+    /// MemberPromote: etcd refuses it until the learner has caught up with the leader.
+    pub fn member_promote(&self, id: u64) -> Result<MemberListResponse, GatewayError> {
+        self.call(
+            "/v3/cluster/member/promote",
+            &MemberIdRequest { id: id.to_string() },
+            false,
+        )
+        .map(|(answer, _)| answer)
+    }
+
+    pub fn member_remove(&self, id: u64) -> Result<MemberListResponse, GatewayError> {
+        self.call(
+            "/v3/cluster/member/remove",
+            &MemberIdRequest { id: id.to_string() },
+            false,
+        )
+        .map(|(answer, _)| answer)
+    }
+}
+
+#[derive(Serialize)]
+struct MemberAddRequest {
+    #[serde(rename = "peerURLs")]
+    peer_urls: Vec<String>,
+    #[serde(rename = "isLearner")]
+    is_learner: bool,
+}
+
+/// etcd's JSON takes uint64 as a string: IDs exceed what a JSON number holds exactly.
+#[derive(Serialize)]
+struct MemberIdRequest {
+    #[serde(rename = "ID")]
+    id: String,
+}
+
+#[derive(Deserialize, Default, Debug, Clone)]
+pub struct MemberAddResponse {
+    #[serde(default)]
+    pub header: Header,
+    #[serde(default)]
+    pub member: Member,
+    #[serde(default)]
+    pub members: Vec<Member>,
 }
 
 #[derive(Deserialize, Default)]
@@ -394,6 +457,8 @@ pub struct StatusResponse {
     pub leader: u64,
     #[serde(default, deserialize_with = "de_u64", rename = "dbSize")]
     pub db_size: u64,
+    #[serde(default, rename = "isLearner")]
+    pub is_learner: bool,
 }
 
 #[derive(Deserialize, Default, Debug, Clone)]
@@ -414,6 +479,16 @@ pub struct Member {
     pub client_urls: Vec<String>,
     #[serde(default, rename = "peerURLs")]
     pub peer_urls: Vec<String>,
+    /// A learner receives the log but does not vote (and does not count for quorum).
+    #[serde(default, rename = "isLearner")]
+    pub is_learner: bool,
+}
+
+impl Member {
+    /// etcd names a member only once it has started and published itself.
+    pub fn is_started(&self) -> bool {
+        !self.name.is_empty()
+    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,425 @@
+//! The appliance's first-boot dialogue (packaging/appliance/firstboot.sh) run for real by bash
+//! against a scratch root (KEYWARD_FIRSTBOOT_ROOT), with answers on stdin and systemctl,
+//! runuser, keyward and the network tools stubbed on PATH (the stubs log every call). openssl,
+//! sed and tar are the real ones. Checked: a single appliance never touches etcd; "new
+//! cluster" writes a valid [cluster] table and /etc/default/etcd, starts etcd before `cluster
+//! init`, and makes etcd certificates that a real etcd serves and Keyward's etcd client (rustls)
+//! accepts; "join" uses the first node's bundle, adds the member as root with --wait 0, starts
+//! etcd, then finishes the join as keyward.
+
+#[path = "support/etcd.rs"]
+mod etcd;
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use etcd::{EnvMember, etcd_available, free_loopback_port, parse_env_file};
+use keyward::config::Config;
+use keyward::store::etcd::ClusterConfig;
+use keyward::store::etcd::gateway::Gateway;
+
+const SCRIPT: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/packaging/appliance/firstboot.sh"
+);
+
+/// Every stub appends `NAME [as keyward] ARGS` to $STUB_LOG.
+const STUBS: &[(&str, &str)] = &[
+    ("systemctl", "echo \"systemctl $*\" >>\"$STUB_LOG\""),
+    // runuser -u USER -- CMD...: runs CMD, marked as that user for the log.
+    (
+        "runuser",
+        "while [[ $# -gt 0 && $1 != -- ]]; do shift; done; shift; STUB_AS=keyward exec \"$@\"",
+    ),
+    (
+        "keyward",
+        r#"echo "keyward${STUB_AS:+ [as $STUB_AS]} $*" >>"$STUB_LOG"
+args=" $* "
+if [[ $args == *" init "* ]]; then
+    mkdir -p "$STUB_DATA" && echo argon2-params >"$STUB_DATA/root.argon2"
+fi
+while [[ $# -gt 0 ]]; do
+    if [[ $1 == --etcd-env-out ]]; then
+        printf 'ETCD_NAME=joined\nETCD_INITIAL_CLUSTER_STATE=existing\n' >"$2"
+    fi
+    shift
+done
+exit 0"#,
+    ),
+    ("chown", "exit 0"),
+    (
+        "hostname",
+        "if [[ ${1:-} == -I ]]; then echo 192.0.2.99; fi; exit 0",
+    ),
+    (
+        "ip",
+        "echo '1: lo: <LOOPBACK,UP> mtu 65536'; echo '2: ens192: <BROADCAST,UP> mtu 1500'",
+    ),
+    ("ifup", "exit 0"),
+    ("ifdown", "exit 0"),
+    ("timedatectl", "exit 0"),
+    ("vmtoolsd", "exit 1"),
+    ("ssh-keygen", "exit 0"),
+];
+
+struct Run {
+    root: PathBuf,
+    log: String,
+    output: String,
+}
+
+impl Run {
+    fn file(&self, path: &str) -> String {
+        std::fs::read_to_string(self.path(path))
+            .unwrap_or_else(|e| panic!("{path}: {e}\ndialogue output:\n{}", self.output))
+    }
+
+    fn path(&self, path: &str) -> PathBuf {
+        self.root.join(path.trim_start_matches('/'))
+    }
+
+    fn mode(&self, path: &str) -> u32 {
+        std::fs::metadata(self.path(path))
+            .unwrap_or_else(|e| panic!("{path}: {e}"))
+            .permissions()
+            .mode()
+            & 0o777
+    }
+
+    fn config(&self) -> Config {
+        let text = self.file("/etc/keyward/config.toml");
+        Config::from_toml(&text, "the dialogue's config.toml")
+            .unwrap_or_else(|e| panic!("{e}\n{text}"))
+    }
+
+    /// Index of the first log line containing `needle`.
+    fn logged(&self, needle: &str) -> usize {
+        self.log
+            .lines()
+            .position(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("no call with {needle:?} in the stub log:\n{}", self.log))
+    }
+}
+
+/// Runs the dialogue in a fresh scratch root with `answers` (one a line) on stdin.
+fn dialogue(dir: &Path, name: &str, answers: &[&str]) -> Run {
+    let root = dir.join(name);
+    for sub in [
+        "etc/keyward",
+        "etc/network/interfaces.d",
+        "etc/default",
+        "etc/systemd/system",
+        "var/lib/keyward",
+        "var/tmp",
+        "root",
+        "bin",
+    ] {
+        std::fs::create_dir_all(root.join(sub)).expect("scratch root");
+    }
+    // The packaged configuration, as packaging/build-deb.sh makes it.
+    let example =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config.example.toml"))
+            .expect("config.example.toml");
+    let packaged = example
+        .lines()
+        .map(|l| {
+            if l.starts_with("data_dir = ") {
+                "data_dir = \"/var/lib/keyward\"".to_string()
+            } else {
+                l.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    std::fs::write(root.join("etc/keyward/config.toml"), packaged + "\n").expect("config");
+    std::fs::write(
+        root.join("etc/hosts"),
+        "127.0.0.1\tlocalhost\n127.0.1.1\tkeyward\n",
+    )
+    .expect("hosts");
+    let bin = root.join("bin");
+    for (stub, body) in STUBS {
+        let path = bin.join(stub);
+        std::fs::write(&path, format!("#!/bin/bash\n{body}\n")).expect("stub");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    }
+    let log = root.join("stub.log");
+    std::fs::write(&log, "").expect("stub log");
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let mut input = answers.join("\n");
+    input.push('\n');
+    let stdin_file = root.join("answers");
+    std::fs::write(&stdin_file, input).expect("answers");
+    let mut child = Command::new("bash")
+        .arg(SCRIPT)
+        .env("KEYWARD_FIRSTBOOT_ROOT", &root)
+        .env("PATH", path)
+        .env("STUB_LOG", &log)
+        .env("STUB_DATA", root.join("var/lib/keyward"))
+        .stdin(std::fs::File::open(&stdin_file).expect("answers"))
+        .stdout(std::fs::File::create(root.join("output")).expect("output"))
+        .stderr(Stdio::from(
+            std::fs::File::create(root.join("errors")).expect("errors"),
+        ))
+        .spawn()
+        .expect("run bash");
+    // An answer missing or too many would leave `ask_secret` looping: bounded.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "the dialogue did not finish within 30 s; output:\n{}",
+                std::fs::read_to_string(root.join("output")).unwrap_or_default()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let output = format!(
+        "{}\n--- stderr:\n{}",
+        std::fs::read_to_string(root.join("output")).unwrap_or_default(),
+        std::fs::read_to_string(root.join("errors")).unwrap_or_default()
+    );
+    assert!(status.success(), "dialogue failed ({status}):\n{output}");
+    Run {
+        log: std::fs::read_to_string(&log).expect("stub log"),
+        root,
+        output,
+    }
+}
+
+fn env_of(run: &Run) -> Vec<(String, String)> {
+    parse_env_file(&run.file("/etc/default/etcd"))
+}
+
+fn value<'a>(env: &'a [(String, String)], key: &str) -> &'a str {
+    env.iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.as_str())
+        .unwrap_or_else(|| panic!("no {key} in {env:?}"))
+}
+
+/// Network, NTP and a local passphrase: the answers before the store question.
+fn first_steps<'a>(host: &'a str, address: &'a str) -> Vec<&'a str> {
+    vec![
+        host,
+        address,
+        "192.0.2.1",
+        "192.0.2.53",
+        "",
+        "1",
+        "correct horse battery staple",
+        "correct horse battery staple",
+    ]
+}
+
+#[test]
+fn a_single_appliance_does_not_touch_etcd() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut answers = first_steps("kms0", "192.0.2.10/24");
+    // Store 1; first client: paste (an empty certificate), SSH off.
+    answers.extend(["1", "1", "vcenter", "", "n"]);
+    let run = dialogue(dir.path(), "single", &answers);
+    assert!(run.config().cluster.is_none(), "{}", run.output);
+    assert!(
+        run.log.contains("keyward [as keyward] init --config"),
+        "{}",
+        run.log
+    );
+    assert!(!run.log.contains("etcd"), "{}", run.log);
+    assert!(!run.path("/etc/default/etcd").exists());
+    assert!(run.path("/var/lib/keyward-firstboot.done").exists());
+}
+
+#[test]
+fn a_new_cluster_and_a_joining_node_get_etcd_settings_keyward_can_use() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut answers = first_steps("kms1", "192.0.2.11/24");
+    // New cluster; etcd name and IP: the defaults (host name, the static address).
+    answers.extend(["2", "", "", "1", "vcenter", "", "n"]);
+    let first = dialogue(dir.path(), "first", &answers);
+
+    let env = env_of(&first);
+    assert_eq!(first.mode("/etc/default/etcd"), 0o644);
+    assert_eq!(value(&env, "ETCD_NAME"), "kms1");
+    assert_eq!(
+        value(&env, "ETCD_INITIAL_CLUSTER"),
+        "kms1=https://192.0.2.11:2380"
+    );
+    assert_eq!(value(&env, "ETCD_INITIAL_CLUSTER_STATE"), "new");
+    assert_eq!(
+        value(&env, "ETCD_INITIAL_ADVERTISE_PEER_URLS"),
+        "https://192.0.2.11:2380"
+    );
+    assert_eq!(
+        value(&env, "ETCD_LISTEN_PEER_URLS"),
+        "https://192.0.2.11:2380"
+    );
+    assert_eq!(
+        value(&env, "ETCD_LISTEN_CLIENT_URLS"),
+        "https://192.0.2.11:2379,http://127.0.0.1:2379"
+    );
+    assert_eq!(
+        value(&env, "ETCD_ADVERTISE_CLIENT_URLS"),
+        "https://192.0.2.11:2379"
+    );
+    assert_eq!(value(&env, "ETCD_MAX_TXN_OPS"), "4096");
+    let config = first.config();
+    let cluster = config.cluster.clone().expect("a [cluster] table");
+    assert_eq!(cluster.endpoints, ["http://127.0.0.1:2379"]);
+    assert_eq!(cluster.max_txn_ops, 4096);
+    assert_eq!(
+        config.root.passphrase_file.as_deref(),
+        Some(Path::new("/etc/keyward/passphrase"))
+    );
+    let tls = first.file("/etc/systemd/system/etcd.service.d/keyward-tls.conf");
+    assert!(tls.contains("ETCD_CLIENT_CERT_AUTH=true"), "{tls}");
+    assert!(tls.contains("ETCD_PEER_CLIENT_CERT_AUTH=true"), "{tls}");
+    let order = first.file("/etc/systemd/system/keyward.service.d/cluster.conf");
+    assert!(order.contains("After=etcd.service"), "{order}");
+    // etcd runs before `cluster init` needs it; never the single appliance's `init`.
+    assert!(
+        first.logged("systemctl enable etcd") < first.logged("keyward [as keyward] cluster init")
+    );
+    assert!(first.logged("systemctl restart etcd") < first.logged("cluster init"));
+    assert!(
+        !first.log.contains("keyward [as keyward] init"),
+        "{}",
+        first.log
+    );
+    assert_eq!(first.mode("/root/keyward-join.tar.gz"), 0o600);
+    assert_eq!(first.mode("/etc/keyward/etcd-ca.key"), 0o600);
+    assert_eq!(first.mode("/etc/etcd/keyward-member-key.pem"), 0o600);
+    // etcd's user cannot enter /etc/keyward: everything etcd reads is under /etc/etcd.
+    for line in tls.lines().filter(|l| l.starts_with("Environment=")) {
+        for path in line.split(['=', ' ']).filter(|w| w.starts_with('/')) {
+            assert!(path.starts_with("/etc/etcd/"), "{line}");
+            assert!(first.path(path).is_file(), "{path}");
+        }
+    }
+    assert!(first.path("/var/lib/keyward-firstboot.done").exists());
+
+    // The second appliance joins with the first one's bundle.
+    let mut answers = first_steps("kms2", "192.0.2.12/24");
+    let bundle = first.path("/root/keyward-join.tar.gz");
+    let bundle = bundle.to_str().expect("utf-8");
+    answers.extend(["3", "", "", bundle, "https://192.0.2.11:2379", "n"]);
+    let second = dialogue(dir.path(), "second", &answers);
+    let cluster = second.config().cluster.expect("a [cluster] table");
+    assert_eq!(
+        cluster.endpoints,
+        ["http://127.0.0.1:2379", "https://192.0.2.11:2379"]
+    );
+    let env_out = second.path("/etc/default/etcd");
+    let add = second.logged(&format!(
+        "keyward cluster join --peer https://192.0.2.11:2379 --etcd-name kms2 \
+         --etcd-peer-url https://192.0.2.12:2380 --etcd-client-url https://192.0.2.12:2379 \
+         --etcd-listen-client-url https://192.0.2.12:2379 --etcd-listen-client-url \
+         http://127.0.0.1:2379 --config {}/etc/keyward/config.toml --etcd-env-out {} --wait 0",
+        second.root.display(),
+        env_out.display()
+    ));
+    let start = second.logged("systemctl restart etcd");
+    let finish = second.logged("keyward [as keyward] cluster join --peer https://192.0.2.11:2379");
+    assert!(add < start && start < finish, "{}", second.log);
+    let finish_line = second.log.lines().nth(finish).expect("line");
+    assert!(
+        finish_line.contains("--wait 180s --passphrase-params "),
+        "{finish_line}"
+    );
+    assert!(finish_line.ends_with("/root.argon2"), "{finish_line}");
+    // The first client is the cluster's already.
+    assert!(!second.log.contains("client add"), "{}", second.log);
+    assert_eq!(
+        value(&env_of(&second), "ETCD_INITIAL_CLUSTER_STATE"),
+        "existing"
+    );
+    let openssl = Command::new("openssl")
+        .arg("verify")
+        .arg("-CAfile")
+        .arg(first.path("/etc/keyward/etcd-ca.pem"))
+        .arg(second.path("/etc/etcd/keyward-member.pem"))
+        .arg(second.path("/etc/keyward/etcd-client.pem"))
+        .output()
+        .expect("openssl verify");
+    assert!(
+        openssl.status.success(),
+        "the joining node's certificates are not signed by the first node's etcd CA: {}",
+        String::from_utf8_lossy(&openssl.stdout)
+    );
+
+    // The certificates work for real: an etcd with the dialogue's TLS settings (on loopback,
+    // which the member certificate names too) answers Keyward's client over mutual TLS.
+    assert!(
+        etcd_available(),
+        "this test needs etcd (apt-get install etcd-server)"
+    );
+    let client_url = format!("https://127.0.0.1:{}", free_loopback_port());
+    let peer_url = format!("https://127.0.0.1:{}", free_loopback_port());
+    let mut env: Vec<(String, String)> = tls
+        .lines()
+        .filter_map(|l| l.strip_prefix("Environment="))
+        .flat_map(|l| l.split(' '))
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| {
+            // The unit names the appliance's paths; here they are under the scratch root.
+            let v = if v.starts_with('/') {
+                first.path(v).display().to_string()
+            } else {
+                v.to_string()
+            };
+            (k.to_string(), v)
+        })
+        .collect();
+    for (k, v) in [
+        ("ETCD_NAME", "kms1".to_string()),
+        ("ETCD_INITIAL_CLUSTER", format!("kms1={peer_url}")),
+        ("ETCD_INITIAL_CLUSTER_STATE", "new".into()),
+        ("ETCD_INITIAL_ADVERTISE_PEER_URLS", peer_url.clone()),
+        ("ETCD_LISTEN_PEER_URLS", peer_url.clone()),
+        ("ETCD_LISTEN_CLIENT_URLS", client_url.clone()),
+        ("ETCD_ADVERTISE_CLIENT_URLS", client_url.clone()),
+    ] {
+        env.push((k.into(), v));
+    }
+    let member = EnvMember::start(
+        &env,
+        &dir.path().join("tls.etcd"),
+        dir.path().join("tls.log"),
+    );
+    let keyward_side = ClusterConfig {
+        endpoints: vec![client_url],
+        ca_file: Some(first.path("/etc/keyward/etcd-ca.pem")),
+        cert_file: Some(first.path("/etc/keyward/etcd-client.pem")),
+        key_file: Some(first.path("/etc/keyward/etcd-client-key.pem")),
+        request_timeout_ms: 1000,
+        ..ClusterConfig::default()
+    };
+    let gateway = Gateway::new(&keyward_side).expect("Keyward's etcd client takes the files");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let listed = loop {
+        match gateway.member_list() {
+            Ok(list) => break list,
+            Err(e) => {
+                assert!(
+                    Instant::now() < deadline,
+                    "no answer over mutual TLS within 20 s: {e}\netcd log:\n{}",
+                    member.log_text()
+                );
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        }
+    };
+    assert_eq!(listed.members.len(), 1);
+    assert_eq!(listed.members[0].name, "kms1");
+}
