@@ -280,19 +280,8 @@ fn join_adds_the_etcd_member_and_both_nodes_serve_the_same_keys() {
     names.sort();
     assert_eq!(names, ["m0", "m1"]);
 
-    let node1 = spawn_server(
-        &mut keyward(&second, ["serve", "--listen", "127.0.0.1:0"]),
-        &dir.path().join("node1.log"),
-    );
-    let mut on1 = node1.connect(&client);
-    for (id, material) in &made_on_0 {
-        assert_eq!(&get_key(&mut on1, id), material, "key {id} on node 1");
-    }
-    let id = create_aes(&mut on1, 256, vec![]);
-    let material = get_key(&mut on1, &id);
-    assert_eq!(get_key(&mut on0, &id), material, "node 1's key on node 0");
-
-    // Joining again once the member runs: said, not added twice, and it still succeeds.
+    // Joining again once the member runs (before this node serves: a running node holds its
+    // local database): said, not added twice, and it still succeeds.
     let again = keyward(
         &second,
         join_args(&etcd.members[0].client_url, &member, &env_file, "10s"),
@@ -309,6 +298,19 @@ fn join_adds_the_etcd_member_and_both_nodes_serve_the_same_keys() {
         text(&again)
     );
     assert_eq!(members(&etcd.members[0].client_url).len(), 2);
+
+    let node1 = spawn_server(
+        &mut keyward(&second, ["serve", "--listen", "127.0.0.1:0"]),
+        &dir.path().join("node1.log"),
+    );
+    let mut on1 = node1.connect(&client);
+    for (id, material) in &made_on_0 {
+        assert_eq!(&get_key(&mut on1, id), material, "key {id} on node 1");
+    }
+    let id = create_aes(&mut on1, 256, vec![]);
+    let material = get_key(&mut on1, &id);
+    assert_eq!(get_key(&mut on0, &id), material, "node 1's key on node 0");
+
     drop(m1);
 }
 
