@@ -448,7 +448,16 @@ fn item_event(outcome: &ItemOutcome) -> AuditEvent {
 /// failed attempt leaves a trace (best effort: the store may be what failed).
 fn audit_failures(services: &Services, group: &[WriteJob]) {
     let Some(audit) = &services.audit else { return };
-    let result = services.store.write().and_then(|mut txn| {
+    // A cluster node whose etcd refuses even to start a transaction still has its local log.
+    let txn = match services.store.write() {
+        Ok(txn) => Ok(txn),
+        Err(e) => match services.store.audit_only_write() {
+            Ok(Some(txn)) => Ok(txn),
+            Ok(None) => Err(e),
+            Err(local) => Err(local),
+        },
+    };
+    let result = txn.and_then(|mut txn| {
         for job in group {
             let outcomes = services.engine.failure_outcomes(&job.request);
             audit_outcomes(txn.as_mut(), audit, job, &outcomes)?;
