@@ -306,9 +306,9 @@ impl LoopState {
                 }
             };
             let effects = admin_socket::handle(stream.into(), &self.services, &self.last_seen);
-            if effects.registry_changed {
-                self.reload_trust();
-            }
+            // The removed owner's connections are cut first, with their own log line; the
+            // reload after it then finds no other connection the new registry refuses, as
+            // nothing else changed.
             if let Some(owner) = effects.cut_off_owner {
                 let tokens: Vec<Token> = self
                     .connections
@@ -322,13 +322,21 @@ impl LoopState {
                         tokens.len()
                     );
                 }
-                // Mutations queued this turn but not yet sent to the committer would land
-                // after the removal (and outside a --destroy-keys): drop them with the client.
-                self.group.retain(|job| !tokens.contains(&job.token));
-                for token in tokens {
-                    self.close(token);
-                }
+                self.cut_off(&tokens);
             }
+            if effects.registry_changed {
+                self.reload_trust();
+            }
+        }
+    }
+
+    /// Closes connections of a client that lost its trust. Mutations queued this turn but not
+    /// yet sent to the committer would land after the removal (and outside a
+    /// --destroy-keys): they are dropped with the client.
+    fn cut_off(&mut self, tokens: &[Token]) {
+        self.group.retain(|job| !tokens.contains(&job.token));
+        for token in tokens {
+            self.close(*token);
         }
     }
 
@@ -346,24 +354,54 @@ impl LoopState {
     }
 
     /// Rebuilds the handshake trust from the stored registry; on failure the previous trust
-    /// stays (a registry the server cannot read must not open the door wider).
+    /// stays (a registry the server cannot read must not open the door wider). Open
+    /// connections the new registry would not let in as the same client are closed: in a
+    /// cluster the removal may have happened on another node, which cannot reach them.
     fn reload_trust(&mut self) {
-        match ClientTrust::load(self.services.store.as_ref()) {
-            Ok(trust) => match self.services.trust.write() {
-                Ok(mut shared) => {
-                    *shared = trust;
-                    // A changed KMIP credential applies to open connections too.
-                    for conn in self.connections.values_mut() {
-                        if let Some(identity) = &conn.identity {
-                            conn.credential
-                                .require(shared.credential_for(&identity.owner));
-                        }
+        let trust = match ClientTrust::load(self.services.store.as_ref()) {
+            Ok(trust) => trust,
+            Err(e) => {
+                log::error!("reloading the client registry failed: {e}");
+                return;
+            }
+        };
+        let mut refused = Vec::new();
+        match self.services.trust.write() {
+            Ok(mut shared) => {
+                for (token, conn) in self.connections.iter_mut() {
+                    let Some(identity) = &conn.identity else {
+                        // Still in its handshake: the verifier will use the new registry.
+                        continue;
+                    };
+                    let kept = conn.peer_certificates().is_some_and(|chain| {
+                        still_trusted(&shared, &trust, chain, &identity.owner)
+                    });
+                    if kept {
+                        // A changed KMIP credential applies to open connections too.
+                        conn.credential
+                            .require(trust.credential_for(&identity.owner));
+                    } else {
+                        refused.push((*token, identity.owner.clone(), conn.peer));
                     }
                 }
-                Err(_) => log::error!("client trust lock poisoned; registry change not applied"),
-            },
-            Err(e) => log::error!("reloading the client registry failed: {e}"),
+                *shared = trust;
+            }
+            Err(_) => {
+                log::error!("client trust lock poisoned; registry change not applied");
+                return;
+            }
         }
+        if refused.is_empty() {
+            return;
+        }
+        for (_, owner, peer) in &refused {
+            log::info!(
+                "client {peer}: owner {owner} is no longer trusted by the client registry \
+                 (removed, possibly on another node); closing its connection"
+            );
+        }
+        let tokens: Vec<Token> = refused.iter().map(|(token, _, _)| *token).collect();
+        self.cut_off(&tokens);
     }
 
     fn accept_http(&mut self) {
@@ -869,6 +907,28 @@ impl LoopState {
                 conn.requests_answered
             );
         }
+    }
+}
+
+/// Whether a connection that authenticated as `owner` with `chain` under the registry `old`
+/// would be let in as the same owner under `new`. An identity the registry gave must still
+/// come from it (a removed client's CA may be trusted nowhere else); one the configuration
+/// alone trusts stays unless the certificate was revoked since.
+fn still_trusted(
+    old: &ClientTrust,
+    new: &ClientTrust,
+    chain: &[rustls::pki_types::CertificateDer<'static>],
+    owner: &str,
+) -> bool {
+    let Some((leaf, intermediates)) = chain.split_first() else {
+        return false;
+    };
+    let now = rustls::pki_types::UnixTime::now();
+    let from_registry = old.resolve(leaf, intermediates, now).is_some();
+    match new.resolve(leaf, intermediates, now) {
+        Some(current) => current == owner,
+        None if from_registry => false,
+        None => resolve_identity(new, chain).is_some_and(|identity| identity.owner == owner),
     }
 }
 
