@@ -317,6 +317,10 @@ pub struct RangeRequest {
     pub serializable: bool,
     pub keys_only: bool,
     pub count_only: bool,
+    /// Most keys in the answer; 0 = all of them. `more` in the answer says whether any were
+    /// left out.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub limit: i64,
 }
 
 fn is_zero(n: &i64) -> bool {
@@ -329,6 +333,9 @@ pub struct RangeResponse {
     pub header: Header,
     #[serde(default)]
     pub kvs: Vec<KeyValue>,
+    /// True when `limit` cut the answer short.
+    #[serde(default)]
+    pub more: bool,
 }
 
 #[derive(Deserialize, Default)]
