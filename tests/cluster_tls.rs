@@ -29,13 +29,13 @@ const FAIL_FAST: Duration = Duration::from_secs(15);
 fn config(
     cluster: &EtcdCluster,
     first: usize,
-    ca: &PathBuf,
+    ca: &Path,
     client: Option<(&PathBuf, &PathBuf)>,
 ) -> ClusterConfig {
     ClusterConfig {
         endpoints: cluster.endpoints_from(first),
         prefix: "/tls-test/".into(),
-        ca_file: Some(ca.clone()),
+        ca_file: Some(ca.to_path_buf()),
         cert_file: client.map(|(cert, _)| cert.clone()),
         key_file: client.map(|(_, key)| key.clone()),
         request_timeout_ms: 1500,
