@@ -26,6 +26,7 @@ use super::{
     ADMIN, FIRST_CONNECTION, HTTP, LISTENER, SIGNALS, ServerError, ServerOptions, Services,
     ShutdownHandle, WAKER,
 };
+use crate::admin::registry::{META_CLIENT_REGISTRY, Registry};
 use crate::engine::Prepared;
 use crate::kmip::{names, tag};
 use crate::pki;
@@ -148,6 +149,7 @@ impl Server {
             persist_last_seen_at: Instant::now() + PERSIST_LAST_SEEN_EVERY,
             http: self.http,
             http_conns: HashMap::new(),
+            registry_applied: None,
         };
         let result = state.serve(&committer.done, &self.shutdown, self.signals);
         state.persist_last_seen();
@@ -187,6 +189,10 @@ struct LoopState {
     persist_last_seen_at: Instant,
     http: Option<TcpListener>,
     http_conns: HashMap<Token, HttpConn>,
+    /// The stored registry the current trust was built from. A cluster node re-reads it every
+    /// 2 s; only a changed one is applied, so open connections are re-checked (a certificate
+    /// verification each for CA-trusted clients) when there is something to check.
+    registry_applied: Option<Vec<u8>>,
 }
 
 /// How often the last-seen times are stored (and once more at shutdown): often enough for
@@ -358,8 +364,18 @@ impl LoopState {
     /// connections the new registry would not let in as the same client are closed: in a
     /// cluster the removal may have happened on another node, which cannot reach them.
     fn reload_trust(&mut self) {
-        let trust = match ClientTrust::load(self.services.store.as_ref()) {
-            Ok(trust) => trust,
+        let loaded = (|| -> Result<Option<(ClientTrust, Vec<u8>)>, ServerError> {
+            let view = self.services.store.read()?;
+            let stored = view.get_meta(META_CLIENT_REGISTRY)?.unwrap_or_default();
+            if self.registry_applied.as_ref() == Some(&stored) {
+                return Ok(None);
+            }
+            let registry = Registry::load(&*view)?;
+            Ok(Some((ClientTrust::from_registry(&registry)?, stored)))
+        })();
+        let (trust, stored) = match loaded {
+            Ok(Some(changed)) => changed,
+            Ok(None) => return,
             Err(e) => {
                 log::error!("reloading the client registry failed: {e}");
                 return;
@@ -385,6 +401,7 @@ impl LoopState {
                     }
                 }
                 *shared = trust;
+                self.registry_applied = Some(stored);
             }
             Err(_) => {
                 log::error!("client trust lock poisoned; registry change not applied");
