@@ -289,6 +289,27 @@ fn an_online_export_from_a_busy_cluster_restores_a_consistent_snapshot() {
         .arg("--data-dir")
         .arg(&nodes.homes[1].data_dir));
     assert!(status.contains("last backup"), "{status}");
+    // The cluster's CA (its key sealed under the cluster's master key) stays out of the
+    // file; the client registry goes in.
+    let mut reader = keyward::backup::reader::BackupReader::open(
+        std::fs::File::open(&file).expect("open backup"),
+        PASSPHRASE.as_bytes(),
+    )
+    .expect("read backup");
+    let mut meta_keys = Vec::new();
+    while let Some(record) = reader.next_record().expect("record") {
+        if let keyward::backup::record::Record::Meta { key, .. } = record {
+            meta_keys.push(key);
+        }
+    }
+    assert!(
+        meta_keys.iter().any(|k| k == "clients.registry"),
+        "{meta_keys:?}"
+    );
+    assert!(
+        !meta_keys.iter().any(|k| k.starts_with("cluster.")),
+        "{meta_keys:?}"
+    );
     let all_acked: BTreeSet<&String> = before.keys().chain(acked_total.iter()).collect();
     let (_fresh, restored_server, restored) = restore_and_start(&file, &pass);
     let mut tls = restored_server.connect(&ClientCreds {
