@@ -42,6 +42,9 @@ pub struct PinnedView<'a> {
     pub(super) revision: i64,
 }
 
+/// Called with each (key, value) of a paged scan; false stops the scan.
+type KeyVisitor<'v> = dyn FnMut(&[u8], &[u8]) -> Result<bool, StoreError> + 'v;
+
 /// One key or one prefix scan as it was at the view's revision: (key, value, mod_revision).
 pub(super) type Entries = Vec<(Vec<u8>, Vec<u8>)>;
 
@@ -93,7 +96,7 @@ impl PinnedView<'_> {
         &self,
         prefix: &[u8],
         context: &str,
-        visit: &mut dyn FnMut(Vec<u8>, Vec<u8>) -> Result<bool, StoreError>,
+        visit: &mut KeyVisitor<'_>,
     ) -> Result<(), StoreError> {
         let end = b64(&prefix_end(prefix));
         let mut from = prefix.to_vec();
@@ -117,10 +120,10 @@ impl PinnedView<'_> {
             let more = answer.more;
             let mut last = None;
             for kv in answer.kvs {
-                last = Some(kv.key.clone());
-                if !visit(kv.key, kv.value)? {
+                if !visit(&kv.key, &kv.value)? {
                     return Ok(());
                 }
+                last = Some(kv.key);
             }
             match last {
                 // The smallest key after `key`.
@@ -177,8 +180,8 @@ impl ReadView for PinnedView<'_> {
             &prefix,
             "scanning all objects in etcd",
             &mut |key, value| {
-                let uid = uid_after(&prefix, &key)?;
-                Ok(visit(record::decode(&uid, &value)?))
+                let uid = uid_after(&prefix, key)?;
+                Ok(visit(record::decode(&uid, value)?))
             },
         )
     }
@@ -192,7 +195,7 @@ impl ReadView for PinnedView<'_> {
                 .ok_or_else(|| {
                     StoreError::Corrupt("etcd meta key outside its prefix or not UTF-8".into())
                 })?;
-            Ok(visit(name, &value))
+            Ok(visit(name, value))
         })
     }
 }
