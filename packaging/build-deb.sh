@@ -56,6 +56,12 @@ for script in postinst prerm postrm; do
 done
 echo /etc/keyward/config.toml >"$pkg/DEBIAN/conffiles"
 installed_kb=$(du -sk --exclude=DEBIAN "$pkg" | cut -f1)
+# etcd-server is recommended, not a dependency: a single appliance keeps its store in its own
+# redb file and never talks to etcd; only a cluster node (a [cluster] table in the
+# configuration) needs an etcd member beside it. apt installs recommended packages by default,
+# so a cluster node gets etcd without a step of its own, and an appliance installed with
+# --no-install-recommends carries no unused daemon. The unit's After=etcd.service orders the
+# two when both are present. docs/cluster.md ("Packaging").
 cat >"$pkg/DEBIAN/control" <<CONTROL
 Package: keyward
 Version: $version
@@ -64,7 +70,7 @@ Maintainer: Keyward maintainers <keyward@localhost>
 Section: admin
 Priority: optional
 Depends: libc6 (>= 2.34), passwd
-Recommends: systemd
+Recommends: systemd, etcd-server
 Installed-Size: $installed_kb
 Description: KMIP key server for VMware vCenter and vSAN
  Keyward serves KMIP over mutually authenticated TLS on port 5696. Keys are

@@ -40,6 +40,12 @@ strip -o "$work/keyward" "$binary"
 deb1=$(packaging/build-deb.sh --binary "$work/keyward" --version 0.1.0 --out "$work/debs" --compress gzip | tail -n1)
 deb2=$(packaging/build-deb.sh --binary "$work/keyward" --version 0.1.0+1 --out "$work/debs" --compress gzip | tail -n1)
 ok "built $(basename "$deb1") and $(basename "$deb2")"
+# etcd only for cluster nodes: recommended, never required (docs/cluster.md, "Packaging").
+recommends=$(dpkg-deb -f "$deb1" Recommends)
+depends=$(dpkg-deb -f "$deb1" Depends)
+grep -Eq '(^|, )etcd-server(,|$| )' <<<"$recommends" || fail "Recommends: '$recommends' lacks etcd-server"
+! grep -q etcd <<<"$depends" || fail "Depends: '$depends' names etcd; a single appliance needs none"
+ok "Recommends: $recommends; Depends: $depends"
 
 root="$work/root"
 mkdir -p "$root/etc" "$root/var/lib/dpkg/info" "$root/var/lib/dpkg/updates" "$root/var/lib/dpkg/triggers"

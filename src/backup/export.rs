@@ -12,9 +12,18 @@ use crate::seal::MasterKey;
 use crate::store::ReadView;
 
 /// Meta keys that belong to one appliance, not to its content: a restore makes its own
-/// (new master key under the chosen root, new appliance id, fresh change counter).
-pub const APPLIANCE_LOCAL_META_PREFIXES: &[&str] =
-    &["seal.", "store.", "appliance.", "backup.", "keyprotect."];
+/// (new master key under the chosen root, new appliance id, fresh change counter, its own CA).
+/// `cluster.` is a cluster's CA, its key sealed under that cluster's master key: restored
+/// elsewhere it could not be unsealed, and a cluster later migrated from the restored
+/// appliance would try to adopt it and fail to start.
+pub const APPLIANCE_LOCAL_META_PREFIXES: &[&str] = &[
+    "seal.",
+    "store.",
+    "appliance.",
+    "backup.",
+    "keyprotect.",
+    "cluster.",
+];
 
 pub fn is_appliance_local_meta(key: &str) -> bool {
     APPLIANCE_LOCAL_META_PREFIXES

@@ -26,6 +26,7 @@ use super::{
     ADMIN, FIRST_CONNECTION, HTTP, LISTENER, SIGNALS, ServerError, ServerOptions, Services,
     ShutdownHandle, WAKER,
 };
+use crate::admin::registry::{META_CLIENT_REGISTRY, Registry};
 use crate::engine::Prepared;
 use crate::kmip::{names, tag};
 use crate::pki;
@@ -155,6 +156,7 @@ impl Server {
             persist_last_seen_at: Instant::now() + PERSIST_LAST_SEEN_EVERY,
             http: self.http,
             http_conns: HashMap::new(),
+            registry_applied: None,
         };
         let result = state.serve(&committer.done, &self.shutdown, self.signals);
         if let Some(heartbeat) = heartbeat {
@@ -197,6 +199,10 @@ struct LoopState {
     persist_last_seen_at: Instant,
     http: Option<TcpListener>,
     http_conns: HashMap<Token, HttpConn>,
+    /// The stored registry the current trust was built from. A cluster node re-reads it every
+    /// 2 s; only a changed one is applied, so open connections are re-checked (a certificate
+    /// verification each for CA-trusted clients) when there is something to check.
+    registry_applied: Option<Vec<u8>>,
 }
 
 /// How often the last-seen times are stored (and once more at shutdown): often enough for
@@ -316,9 +322,9 @@ impl LoopState {
                 }
             };
             let effects = admin_socket::handle(stream.into(), &self.services, &self.last_seen);
-            if effects.registry_changed {
-                self.reload_trust();
-            }
+            // The removed owner's connections are cut first, with their own log line; the
+            // reload after it then finds no other connection the new registry refuses, as
+            // nothing else changed.
             if let Some(owner) = effects.cut_off_owner {
                 let tokens: Vec<Token> = self
                     .connections
@@ -332,13 +338,21 @@ impl LoopState {
                         tokens.len()
                     );
                 }
-                // Mutations queued this turn but not yet sent to the committer would land
-                // after the removal (and outside a --destroy-keys): drop them with the client.
-                self.group.retain(|job| !tokens.contains(&job.token));
-                for token in tokens {
-                    self.close(token);
-                }
+                self.cut_off(&tokens);
             }
+            if effects.registry_changed {
+                self.reload_trust();
+            }
+        }
+    }
+
+    /// Closes connections of a client that lost its trust. Mutations queued this turn but not
+    /// yet sent to the committer would land after the removal (and outside a
+    /// --destroy-keys): they are dropped with the client.
+    fn cut_off(&mut self, tokens: &[Token]) {
+        self.group.retain(|job| !tokens.contains(&job.token));
+        for token in tokens {
+            self.close(*token);
         }
     }
 
@@ -356,24 +370,65 @@ impl LoopState {
     }
 
     /// Rebuilds the handshake trust from the stored registry; on failure the previous trust
-    /// stays (a registry the server cannot read must not open the door wider).
+    /// stays (a registry the server cannot read must not open the door wider). Open
+    /// connections the new registry would not let in as the same client are closed: in a
+    /// cluster the removal may have happened on another node, which cannot reach them.
     fn reload_trust(&mut self) {
-        match ClientTrust::load(self.services.store.as_ref()) {
-            Ok(trust) => match self.services.trust.write() {
-                Ok(mut shared) => {
-                    *shared = trust;
-                    // A changed KMIP credential applies to open connections too.
-                    for conn in self.connections.values_mut() {
-                        if let Some(identity) = &conn.identity {
-                            conn.credential
-                                .require(shared.credential_for(&identity.owner));
-                        }
+        let loaded = (|| -> Result<Option<(ClientTrust, Vec<u8>)>, ServerError> {
+            let view = self.services.store.read()?;
+            let stored = view.get_meta(META_CLIENT_REGISTRY)?.unwrap_or_default();
+            if self.registry_applied.as_ref() == Some(&stored) {
+                return Ok(None);
+            }
+            let registry = Registry::load(&*view)?;
+            Ok(Some((ClientTrust::from_registry(&registry)?, stored)))
+        })();
+        let (trust, stored) = match loaded {
+            Ok(Some(changed)) => changed,
+            Ok(None) => return,
+            Err(e) => {
+                log::error!("reloading the client registry failed: {e}");
+                return;
+            }
+        };
+        let mut refused = Vec::new();
+        match self.services.trust.write() {
+            Ok(mut shared) => {
+                for (token, conn) in self.connections.iter_mut() {
+                    let Some(identity) = &conn.identity else {
+                        // Still in its handshake: the verifier will use the new registry.
+                        continue;
+                    };
+                    let kept = conn.peer_certificates().is_some_and(|chain| {
+                        still_trusted(&shared, &trust, chain, &identity.owner)
+                    });
+                    if kept {
+                        // A changed KMIP credential applies to open connections too.
+                        conn.credential
+                            .require(trust.credential_for(&identity.owner));
+                    } else {
+                        refused.push((*token, identity.owner.clone(), conn.peer));
                     }
                 }
-                Err(_) => log::error!("client trust lock poisoned; registry change not applied"),
-            },
-            Err(e) => log::error!("reloading the client registry failed: {e}"),
+                *shared = trust;
+                self.registry_applied = Some(stored);
+            }
+            Err(_) => {
+                log::error!("client trust lock poisoned; registry change not applied");
+                return;
+            }
         }
+        if refused.is_empty() {
+            return;
+        }
+        for (_, owner, peer) in &refused {
+            log::info!(
+                "client {peer}: owner {owner} is no longer trusted by the client registry \
+                 (removed, possibly on another node); closing its connection"
+            );
+        }
+        let tokens: Vec<Token> = refused.iter().map(|(token, _, _)| *token).collect();
+        self.cut_off(&tokens);
     }
 
     fn accept_http(&mut self) {
@@ -879,6 +934,28 @@ impl LoopState {
                 conn.requests_answered
             );
         }
+    }
+}
+
+/// Whether a connection that authenticated as `owner` with `chain` under the registry `old`
+/// would be let in as the same owner under `new`. An identity the registry gave must still
+/// come from it (a removed client's CA may be trusted nowhere else); one the configuration
+/// alone trusts stays unless the certificate was revoked since.
+fn still_trusted(
+    old: &ClientTrust,
+    new: &ClientTrust,
+    chain: &[rustls::pki_types::CertificateDer<'static>],
+    owner: &str,
+) -> bool {
+    let Some((leaf, intermediates)) = chain.split_first() else {
+        return false;
+    };
+    let now = rustls::pki_types::UnixTime::now();
+    let from_registry = old.resolve(leaf, intermediates, now).is_some();
+    match new.resolve(leaf, intermediates, now) {
+        Some(current) => current == owner,
+        None if from_registry => false,
+        None => resolve_identity(new, chain).is_some_and(|identity| identity.owner == owner),
     }
 }
 

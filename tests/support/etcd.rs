@@ -50,6 +50,8 @@ pub struct EtcdCluster {
     pub dir: tempfile::TempDir,
     pub members: Vec<Member>,
     initial_cluster: String,
+    /// Extra etcd flags for every member (the client TLS flags of [`EtcdCluster::start_tls`]).
+    extra_args: Vec<String>,
 }
 
 impl EtcdCluster {
@@ -74,6 +76,7 @@ impl EtcdCluster {
             dir,
             members,
             initial_cluster,
+            extra_args: Vec::new(),
         };
         for i in 0..size {
             cluster.spawn(i);
@@ -103,6 +106,7 @@ impl EtcdCluster {
             .args(["--heartbeat-interval", "50", "--election-timeout", "500"])
             .args(["--max-txn-ops", &MAX_TXN_OPS.to_string()])
             .args(["--logger", "zap", "--log-level", "warn"])
+            .args(&self.extra_args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::from(log))
@@ -260,6 +264,205 @@ impl Drop for EnvMember {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();
+        }
+    }
+}
+
+// ---- mutual TLS on the client URLs ----------------------------------------------------------
+
+/// Certificates for etcd members that serve clients over mutual TLS, made by the test: a CA,
+/// the members' certificate (IP SAN 127.0.0.1), a client certificate of that CA, and a client
+/// certificate of another CA that the members must refuse.
+pub struct EtcdTls {
+    pub ca: PathBuf,
+    pub server_cert: PathBuf,
+    pub server_key: PathBuf,
+    pub client_cert: PathBuf,
+    pub client_key: PathBuf,
+    pub foreign_ca: PathBuf,
+    pub foreign_cert: PathBuf,
+    pub foreign_key: PathBuf,
+}
+
+fn test_ca(name: &str) -> (rcgen::Certificate, rcgen::Issuer<'static, rcgen::KeyPair>) {
+    let key = rcgen::KeyPair::generate().expect("CA key");
+    let mut params = rcgen::CertificateParams::default();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, name);
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    params.key_usages = vec![
+        rcgen::KeyUsagePurpose::KeyCertSign,
+        rcgen::KeyUsagePurpose::CrlSign,
+        rcgen::KeyUsagePurpose::DigitalSignature,
+    ];
+    let cert = params.self_signed(&key).expect("self-signed CA");
+    (cert, rcgen::Issuer::new(params, key))
+}
+
+fn test_leaf(
+    issuer: &rcgen::Issuer<'static, rcgen::KeyPair>,
+    common_name: &str,
+    names: &[&str],
+    usages: Vec<rcgen::ExtendedKeyUsagePurpose>,
+    cert_path: &std::path::Path,
+    key_path: &std::path::Path,
+) {
+    let key = rcgen::KeyPair::generate().expect("leaf key");
+    let mut params =
+        rcgen::CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
+            .expect("leaf names");
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, common_name);
+    params.key_usages = vec![
+        rcgen::KeyUsagePurpose::DigitalSignature,
+        rcgen::KeyUsagePurpose::KeyEncipherment,
+    ];
+    params.extended_key_usages = usages;
+    let cert = params.signed_by(&key, issuer).expect("sign leaf");
+    std::fs::write(cert_path, cert.pem()).expect("write certificate");
+    std::fs::write(key_path, key.serialize_pem()).expect("write key");
+}
+
+impl EtcdTls {
+    /// Writes every certificate and key into `dir`.
+    pub fn generate(dir: &std::path::Path) -> EtcdTls {
+        use rcgen::ExtendedKeyUsagePurpose::{ClientAuth, ServerAuth};
+        let files = EtcdTls {
+            ca: dir.join("etcd-ca.crt"),
+            server_cert: dir.join("etcd-server.crt"),
+            server_key: dir.join("etcd-server.key"),
+            client_cert: dir.join("etcd-client.crt"),
+            client_key: dir.join("etcd-client.key"),
+            foreign_ca: dir.join("foreign-ca.crt"),
+            foreign_cert: dir.join("foreign-client.crt"),
+            foreign_key: dir.join("foreign-client.key"),
+        };
+        let (ca, issuer) = test_ca("etcd test CA");
+        std::fs::write(&files.ca, ca.pem()).expect("write CA");
+        // clientAuth too: etcd's JSON gateway dials the member's own gRPC port presenting
+        // the member's certificate, which --client-cert-auth then checks like any client's.
+        test_leaf(
+            &issuer,
+            "etcd member",
+            &["127.0.0.1", "localhost"],
+            vec![ServerAuth, ClientAuth],
+            &files.server_cert,
+            &files.server_key,
+        );
+        test_leaf(
+            &issuer,
+            "keyward node",
+            &[],
+            vec![ClientAuth],
+            &files.client_cert,
+            &files.client_key,
+        );
+        let (foreign, foreign_issuer) = test_ca("another CA");
+        std::fs::write(&files.foreign_ca, foreign.pem()).expect("write foreign CA");
+        test_leaf(
+            &foreign_issuer,
+            "keyward node",
+            &[],
+            vec![ClientAuth],
+            &files.foreign_cert,
+            &files.foreign_key,
+        );
+        files
+    }
+
+    /// A ureq agent presenting the good client certificate (readiness checks only).
+    fn agent(&self, timeout: Duration) -> ureq::Agent {
+        use ureq::tls::{Certificate, ClientCert, PrivateKey, RootCerts, TlsConfig, TlsProvider};
+        let read = |path: &PathBuf| std::fs::read(path).expect("read PEM");
+        let ca = Certificate::from_pem(&read(&self.ca)).expect("CA PEM");
+        let cert = Certificate::from_pem(&read(&self.client_cert)).expect("client PEM");
+        let key = PrivateKey::from_pem(&read(&self.client_key)).expect("key PEM");
+        let tls = TlsConfig::builder()
+            .provider(TlsProvider::Rustls)
+            .unversioned_rustls_crypto_provider(std::sync::Arc::new(
+                rustls::crypto::aws_lc_rs::default_provider(),
+            ))
+            .root_certs(RootCerts::new_with_certs(&[ca]))
+            .client_cert(Some(ClientCert::new_with_certs(&[cert], key)))
+            .build();
+        ureq::Agent::config_builder()
+            .timeout_global(Some(timeout))
+            .http_status_as_error(false)
+            .tls_config(tls)
+            .build()
+            .new_agent()
+    }
+}
+
+impl EtcdCluster {
+    /// Like [`EtcdCluster::start`], but every member serves clients on an https URL and asks
+    /// for a client certificate of `tls.ca` (`--client-cert-auth`). Peer traffic stays plain
+    /// http on loopback.
+    pub fn start_tls(size: usize, tls: &EtcdTls) -> EtcdCluster {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let members: Vec<Member> = (0..size)
+            .map(|i| Member {
+                name: format!("m{i}"),
+                client_url: format!("https://127.0.0.1:{}", free_port()),
+                peer_url: format!("http://127.0.0.1:{}", free_port()),
+                data_dir: dir.path().join(format!("m{i}.etcd")),
+                log: dir.path().join(format!("m{i}.log")),
+                child: None,
+            })
+            .collect();
+        let initial_cluster = members
+            .iter()
+            .map(|m| format!("{}={}", m.name, m.peer_url))
+            .collect::<Vec<_>>()
+            .join(",");
+        let path = |p: &PathBuf| p.to_string_lossy().into_owned();
+        let mut cluster = EtcdCluster {
+            dir,
+            members,
+            initial_cluster,
+            extra_args: vec![
+                "--client-cert-auth".into(),
+                "--trusted-ca-file".into(),
+                path(&tls.ca),
+                "--cert-file".into(),
+                path(&tls.server_cert),
+                "--key-file".into(),
+                path(&tls.server_key),
+            ],
+        };
+        for i in 0..size {
+            cluster.spawn(i);
+        }
+        cluster.wait_quorum_tls(tls);
+        cluster
+    }
+
+    /// [`EtcdCluster::wait_quorum`] over mutual TLS.
+    pub fn wait_quorum_tls(&self, tls: &EtcdTls) {
+        let agent = tls.agent(Duration::from_millis(500));
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let ready = self.members.iter().filter(|m| m.child.is_some()).all(|m| {
+                agent
+                    .post(format!("{}/v3/kv/range", m.client_url))
+                    .header("content-type", "application/json")
+                    .send(r#"{"key":"AA=="}"#)
+                    .is_ok_and(|r| r.status().as_u16() == 200)
+            });
+            if ready {
+                return;
+            }
+            if Instant::now() > deadline {
+                let logs: String = self
+                    .members
+                    .iter()
+                    .map(|m| std::fs::read_to_string(&m.log).unwrap_or_default())
+                    .collect();
+                panic!("etcd (TLS) did not reach quorum in 20 s; logs:\n{logs}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
         }
     }
 }

@@ -201,14 +201,14 @@ impl Gateway {
             .post(&url)
             .header("content-type", "application/json")
             .send(&body[..])
-            .map_err(|e| GatewayError::Unavailable(format!("{url}: {e}")))?;
+            .map_err(|e| transport_error(&url, "", e))?;
         let status = response.status().as_u16();
         let bytes = response
             .body_mut()
             .with_config()
             .limit(MAX_BODY)
             .read_to_vec()
-            .map_err(|e| GatewayError::Unavailable(format!("{url}: reading the answer: {e}")))?;
+            .map_err(|e| transport_error(&url, "reading the answer: ", e))?;
         if status == 200 {
             return serde_json::from_slice(&bytes)
                 .map_err(|e| GatewayError::Protocol(format!("{url}: {e}")));
@@ -313,6 +313,49 @@ pub struct MemberAddResponse {
     pub members: Vec<Member>,
 }
 
+/// What went wrong on the way to a member. Over https, says so when TLS is the cause: with
+/// TLS 1.3 a member that refuses this node's client certificate (none, or one of another CA)
+/// does it after the client's side of the handshake is done, so the client only sees the
+/// connection closed under its request, and "broken pipe" alone would send the operator
+/// looking for a crashed member.
+fn transport_error(url: &str, doing: &str, err: ureq::Error) -> GatewayError {
+    let tls = url.starts_with("https://");
+    let hint = match &err {
+        ureq::Error::Tls(_) | ureq::Error::Rustls(_) | ureq::Error::Pem(_) => {
+            Some("the TLS handshake with the etcd member failed")
+        }
+        ureq::Error::Io(io)
+            if io
+                .get_ref()
+                .is_some_and(|inner| inner.downcast_ref::<rustls::Error>().is_some()) =>
+        {
+            Some("the TLS handshake with the etcd member failed")
+        }
+        ureq::Error::Io(io)
+            if tls
+                && matches!(
+                    io.kind(),
+                    std::io::ErrorKind::BrokenPipe
+                        | std::io::ErrorKind::ConnectionReset
+                        | std::io::ErrorKind::UnexpectedEof
+                ) =>
+        {
+            Some(
+                "the etcd member closed the TLS connection; it does so when it refuses this \
+                 node's client certificate (missing, or not signed by the CA etcd trusts)",
+            )
+        }
+        _ => None,
+    };
+    GatewayError::Unavailable(match hint {
+        Some(hint) => format!(
+            "{url}: {doing}{err}: {hint} (check the certificates named by [cluster] ca_file, \
+             cert_file and key_file)"
+        ),
+        None => format!("{url}: {doing}{err}"),
+    })
+}
+
 #[derive(Deserialize, Default)]
 struct GatewayFailure {
     error: Option<String>,
@@ -380,6 +423,10 @@ pub struct RangeRequest {
     pub serializable: bool,
     pub keys_only: bool,
     pub count_only: bool,
+    /// Most keys in the answer; 0 = all of them. `more` in the answer says whether any were
+    /// left out.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub limit: i64,
 }
 
 fn is_zero(n: &i64) -> bool {
@@ -392,6 +439,9 @@ pub struct RangeResponse {
     pub header: Header,
     #[serde(default)]
     pub kvs: Vec<KeyValue>,
+    /// True when `limit` cut the answer short.
+    #[serde(default)]
+    pub more: bool,
 }
 
 #[derive(Deserialize, Default)]

@@ -29,6 +29,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 pub use config::ClusterConfig;
 use gateway::{Gateway, RangeRequest, StatusResponse, b64};
 use keys::KeyLayout;
+pub use read::SCAN_PAGE;
 use read::{PinnedView, gateway_error};
 
 use super::redb::{META_SCHEMA_VERSION, SCHEMA_VERSION};

@@ -18,12 +18,32 @@ pub(super) fn gateway_error(context: &str, err: GatewayError) -> StoreError {
     }
 }
 
+/// Keys per range request when a whole-store scan (backup export) walks objects or meta: one
+/// answer, not the store, bounds the memory a scan holds. Records are a few hundred bytes.
+pub const SCAN_PAGE: usize = 256;
+
+/// A scan error, with a clear word for the one that needs the operator: etcd compacted the
+/// revision the view is pinned at while the scan was still running.
+fn scan_error(context: &str, revision: i64, err: GatewayError) -> StoreError {
+    match err {
+        GatewayError::Refused(why) if why.contains("compacted") => StoreError::Io(format!(
+            "{context}: etcd has compacted revision {revision}, the snapshot this scan reads, \
+             while the scan was running (etcd's compaction retention is shorter than the scan); \
+             start it again: {why}"
+        )),
+        other => gateway_error(context, other),
+    }
+}
+
 pub struct PinnedView<'a> {
     pub(super) gateway: &'a Gateway,
     pub(super) keys: &'a KeyLayout,
     pub(super) member: usize,
     pub(super) revision: i64,
 }
+
+/// Called with each (key, value) of a paged scan; false stops the scan.
+type KeyVisitor<'v> = dyn FnMut(&[u8], &[u8]) -> Result<bool, StoreError> + 'v;
 
 /// One key or one prefix scan as it was at the view's revision: (key, value, mod_revision).
 pub(super) type Entries = Vec<(Vec<u8>, Vec<u8>)>;
@@ -69,6 +89,53 @@ impl PinnedView<'_> {
             .collect())
     }
 
+    /// Visits every key under `prefix` as it was at the view's revision, in ascending key
+    /// order, [`SCAN_PAGE`] keys per request; each page starts just after the last key of the
+    /// one before. Stops early when `visit` answers false.
+    fn scan_paged(
+        &self,
+        prefix: &[u8],
+        context: &str,
+        visit: &mut KeyVisitor<'_>,
+    ) -> Result<(), StoreError> {
+        let end = b64(&prefix_end(prefix));
+        let mut from = prefix.to_vec();
+        loop {
+            let answer = self
+                .gateway
+                .range(
+                    self.member,
+                    &RangeRequest {
+                        key: b64(&from),
+                        range_end: Some(end.clone()),
+                        // Every page at the same revision: the pages join into one snapshot
+                        // whatever is written meanwhile.
+                        revision: self.revision,
+                        serializable: true,
+                        limit: SCAN_PAGE as i64,
+                        ..RangeRequest::default()
+                    },
+                )
+                .map_err(|e| scan_error(context, self.revision, e))?;
+            let more = answer.more;
+            let mut last = None;
+            for kv in answer.kvs {
+                if !visit(&kv.key, &kv.value)? {
+                    return Ok(());
+                }
+                last = Some(kv.key);
+            }
+            match last {
+                // The smallest key after `key`.
+                Some(mut key) if more => {
+                    key.push(0);
+                    from = key;
+                }
+                _ => return Ok(()),
+            }
+        }
+    }
+
     pub(super) fn index_prefix(&self, owner: &str, term: Option<&IndexTerm>) -> Vec<u8> {
         match term {
             None => self.keys.owner_prefix(owner),
@@ -105,5 +172,30 @@ impl ReadView for PinnedView<'_> {
 
     fn audit_range(&self, _from: u64, _limit: usize) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
         Ok(Vec::new())
+    }
+
+    fn scan_objects(&self, visit: &mut dyn FnMut(StoredObject) -> bool) -> Result<(), StoreError> {
+        let prefix = self.keys.objects_prefix();
+        self.scan_paged(
+            &prefix,
+            "scanning all objects in etcd",
+            &mut |key, value| {
+                let uid = uid_after(&prefix, key)?;
+                Ok(visit(record::decode(&uid, value)?))
+            },
+        )
+    }
+
+    fn scan_meta(&self, visit: &mut dyn FnMut(&str, &[u8]) -> bool) -> Result<(), StoreError> {
+        let prefix = self.keys.meta("");
+        self.scan_paged(&prefix, "scanning meta keys in etcd", &mut |key, value| {
+            let name = key
+                .strip_prefix(prefix.as_slice())
+                .and_then(|name| std::str::from_utf8(name).ok())
+                .ok_or_else(|| {
+                    StoreError::Corrupt("etcd meta key outside its prefix or not UTF-8".into())
+                })?;
+            Ok(visit(name, value))
+        })
     }
 }
