@@ -15,7 +15,8 @@ use crate::store::ReadView;
 /// (new master key under the chosen root, new appliance id, fresh change counter, its own CA).
 /// `cluster.` is a cluster's CA, its key sealed under that cluster's master key: restored
 /// elsewhere it could not be unsealed, and a cluster later migrated from the restored
-/// appliance would try to adopt it and fail to start.
+/// appliance would try to adopt it and fail to start. `node.` is a cluster node's own id, kept
+/// in its local database.
 pub const APPLIANCE_LOCAL_META_PREFIXES: &[&str] = &[
     "seal.",
     "store.",
@@ -23,6 +24,7 @@ pub const APPLIANCE_LOCAL_META_PREFIXES: &[&str] = &[
     "backup.",
     "keyprotect.",
     "cluster.",
+    "node.",
 ];
 
 pub fn is_appliance_local_meta(key: &str) -> bool {
