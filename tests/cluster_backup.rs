@@ -289,6 +289,26 @@ fn an_online_export_from_a_busy_cluster_restores_a_consistent_snapshot() {
         .arg("--data-dir")
         .arg(&nodes.homes[1].data_dir));
     assert!(status.contains("last backup"), "{status}");
+    // ... and counts the objects changed since the backup's snapshot (etcd revisions).
+    let changed_since = || -> u64 {
+        let json = ok(Command::new(keyward_bin())
+            .args(["status", "--json", "--config"])
+            .arg(&nodes.homes[1].config)
+            .arg("--data-dir")
+            .arg(&nodes.homes[1].data_dir));
+        let value: serde_json::Value = serde_json::from_str(&json).expect("status JSON");
+        value["keys_changed_since_backup"]
+            .as_u64()
+            .unwrap_or_else(|| panic!("no change count on a cluster: {json}"))
+    };
+    let changed_before = changed_since();
+    {
+        let mut tls = nodes.node(2).connect(&creds);
+        for _ in 0..3 {
+            create_aes(&mut tls, 256, vec![]);
+        }
+    }
+    assert_eq!(changed_since(), changed_before + 3);
     // The cluster's CA (its key sealed under the cluster's master key) stays out of the
     // file; the client registry goes in.
     let mut reader = keyward::backup::reader::BackupReader::open(

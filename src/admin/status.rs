@@ -57,11 +57,8 @@ pub fn from_store(store: &dyn Store) -> Result<StatusReport, AdminError> {
         .map(|(seq, mac)| format!("seq {seq}, MAC {mac}"));
     Ok(StatusReport {
         last_backup_unix: backup.last_backup.as_ref().map(|last| last.unix),
-        // A cluster keeps no change counter (see the committer): unknown, not zero.
-        keys_changed_since_backup: store
-            .cluster_health()
-            .is_none()
-            .then_some(backup.changes_since),
+        // Groups committed since on a single appliance; objects changed since on a cluster.
+        keys_changed_since_backup: Some(backup.changes_since),
         audit_chain_head,
         running: false,
         version: env!("CARGO_PKG_VERSION").to_string(),

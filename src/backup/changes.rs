@@ -24,11 +24,17 @@ pub struct LastBackup {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BackupStatus {
     pub last_backup: Option<LastBackup>,
-    /// Committed write groups since the last backup's snapshot (all of them when none).
+    /// Committed write groups since the last backup's snapshot (all of them when none); on a
+    /// cluster, objects changed since.
     pub changes_since: u64,
 }
 
+/// The snapshot's change sequence: the store's own (a cluster's etcd revision), or the
+/// committer's counter.
 pub fn sequence(view: &dyn ReadView) -> Result<u64, StoreError> {
+    if let Some(sequence) = view.change_sequence()? {
+        return Ok(sequence);
+    }
     Ok(match view.get_meta(META_CHANGE_SEQUENCE)? {
         Some(bytes) if bytes.len() == 8 => {
             let mut raw = [0u8; 8];
@@ -50,9 +56,12 @@ pub fn status(view: &dyn ReadView) -> Result<BackupStatus, StoreError> {
     let last_backup: Option<LastBackup> = view
         .get_meta(META_LAST_BACKUP)?
         .and_then(|bytes| serde_json::from_slice(&bytes).ok());
-    let changes_since = match &last_backup {
-        Some(last) => current.saturating_sub(last.sequence),
-        None => current,
+    let since = last_backup.as_ref().map_or(0, |last| last.sequence);
+    // A cluster counts the objects changed since (the revision grows with every change of
+    // any key, so revisions are no count); a single appliance counts committed groups.
+    let changes_since = match view.objects_changed_since(since)? {
+        Some(objects) => objects,
+        None => current.saturating_sub(since),
     };
     Ok(BackupStatus {
         last_backup,

@@ -80,6 +80,20 @@ pub trait ReadView {
     /// Up to `limit` audit records with sequence numbers `>= from`, ascending.
     fn audit_range(&self, from: u64, limit: usize) -> Result<Vec<(u64, Vec<u8>)>, StoreError>;
 
+    /// A sequence the backend itself raises with every committed change, at this snapshot
+    /// (etcd's revision); `None` where the committer keeps a counter in the meta table
+    /// instead (`crate::backup::changes`).
+    fn change_sequence(&self) -> Result<Option<u64>, StoreError> {
+        Ok(None)
+    }
+
+    /// With a backend sequence: how many objects were changed after `sequence`, as of this
+    /// snapshot. `None` where the backend keeps no such sequence.
+    fn objects_changed_since(&self, sequence: u64) -> Result<Option<u64>, StoreError> {
+        let _ = sequence;
+        Ok(None)
+    }
+
     /// Visits every object of this snapshot in ascending UID order, one at a time, so memory
     /// does not grow with the store; stops early when `visit` returns false. Backends that
     /// cannot stream say so instead of answering partially.

@@ -87,6 +87,14 @@ impl ReadView for NodeReadView<'_> {
         self.local()?.audit_range(from, limit)
     }
 
+    fn change_sequence(&self) -> Result<Option<u64>, StoreError> {
+        self.shared.change_sequence()
+    }
+
+    fn objects_changed_since(&self, sequence: u64) -> Result<Option<u64>, StoreError> {
+        self.shared.objects_changed_since(sequence)
+    }
+
     fn scan_objects(&self, visit: &mut dyn FnMut(StoredObject) -> bool) -> Result<(), StoreError> {
         self.shared.scan_objects(visit)
     }

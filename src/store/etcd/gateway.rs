@@ -427,6 +427,9 @@ pub struct RangeRequest {
     /// left out.
     #[serde(skip_serializing_if = "is_zero")]
     pub limit: i64,
+    /// Only keys last changed at this revision or later; 0 = no lower bound.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub min_mod_revision: i64,
 }
 
 fn is_zero(n: &i64) -> bool {
@@ -442,6 +445,9 @@ pub struct RangeResponse {
     /// True when `limit` cut the answer short.
     #[serde(default)]
     pub more: bool,
+    /// How many keys matched (also with `count_only`).
+    #[serde(default, deserialize_with = "de_i64")]
+    pub count: i64,
 }
 
 #[derive(Deserialize, Default)]

@@ -145,6 +145,34 @@ impl PinnedView<'_> {
 }
 
 impl ReadView for PinnedView<'_> {
+    // etcd's revision grows with every committed change in the whole keyspace: the change
+    // sequence comes free, and no shared counter key makes concurrent groups conflict.
+    fn change_sequence(&self) -> Result<Option<u64>, StoreError> {
+        Ok(u64::try_from(self.revision).ok())
+    }
+
+    fn objects_changed_since(&self, sequence: u64) -> Result<Option<u64>, StoreError> {
+        let prefix = self.keys.objects_prefix();
+        let after = i64::try_from(sequence)
+            .map_err(|_| StoreError::Corrupt("change sequence beyond etcd's range".into()))?;
+        let answer = self
+            .gateway
+            .range(
+                self.member,
+                &RangeRequest {
+                    key: b64(&prefix),
+                    range_end: Some(b64(&prefix_end(&prefix))),
+                    revision: self.revision,
+                    serializable: true,
+                    count_only: true,
+                    min_mod_revision: after.saturating_add(1),
+                    ..RangeRequest::default()
+                },
+            )
+            .map_err(|e| gateway_error("counting changed objects in etcd", e))?;
+        Ok(u64::try_from(answer.count).ok())
+    }
+
     fn get(&self, uid: &str) -> Result<Option<StoredObject>, StoreError> {
         match self.key(&self.keys.object(uid))? {
             None => Ok(None),
