@@ -187,6 +187,61 @@ fn each_node_records_what_it_served_and_merge_gathers_and_checks_all_chains() {
 }
 
 #[test]
+fn audit_gather_collects_every_running_node_through_etcd_and_names_a_missing_one() {
+    require_etcd();
+    let mut nodes = Nodes::start(3);
+    let mut a = nodes.node(0).connect(&nodes.client);
+    let mut b = nodes.node(1).connect(&nodes.client);
+    let id = create_aes(&mut a, 256, vec![]);
+    get_key(&mut b, &id);
+    let activated = nodes
+        .node(2)
+        .connect(&nodes.client)
+        .call(V1_1, op::ACTIVATE, vec![uid(&id)]);
+    assert_eq!(result_status(&activated), status::SUCCESS);
+
+    // Asked on node B, answered by all three.
+    let out = keyward(&nodes, 1, &["audit", "gather", "--wait", "20"]);
+    let gathered = ok(&out, "audit gather");
+    let summary = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(summary.matches("chain intact").count(), 3, "{summary}");
+    let lines: Vec<serde_json::Value> = gathered
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("gathered line is JSON"))
+        .collect();
+    let ids: std::collections::BTreeSet<&str> = lines.iter().map(node_of).collect();
+    assert_eq!(ids.len(), 3, "{ids:?}");
+    let ops: Vec<(String, String)> = records_of(&lines, &id);
+    for op in ["Create", "Get", "Activate"] {
+        assert!(
+            ops.contains(&(op.to_string(), "success".to_string())),
+            "{op} missing from the gathered log: {ops:?}"
+        );
+    }
+    // The request and every answer are gone from etcd afterwards (its lease was revoked).
+    let config = keyward::config::Config::from_toml(
+        &std::fs::read_to_string(&nodes.homes[0].config).unwrap(),
+        "node config",
+    )
+    .unwrap();
+    let etcd = keyward::store::etcd::EtcdStore::open(config.cluster.as_ref().unwrap()).unwrap();
+    assert!(
+        etcd.open_gathers().unwrap().is_empty(),
+        "the gather request stayed in etcd"
+    );
+
+    // A node that died (no clean stop: its last report still says serving) is named as
+    // missing, and the command fails; the others' logs are still printed.
+    nodes.kill_node(2);
+    let out = keyward(&nodes, 0, &["audit", "gather", "--wait", "3"]);
+    assert!(!out.status.success(), "a missing node went unreported");
+    let summary = String::from_utf8_lossy(&out.stderr);
+    assert!(summary.contains("did not answer"), "{summary}");
+    assert_eq!(summary.matches("chain intact").count(), 2, "{summary}");
+    assert!(!out.stdout.is_empty());
+}
+
+#[test]
 fn without_quorum_a_node_records_what_it_serves_and_refuses() {
     require_etcd();
     let mut nodes = Nodes::start(3);

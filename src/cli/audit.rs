@@ -1,4 +1,4 @@
-//! `keyward audit verify | show | export | merge`: the audit log from the command line. While the
+//! `keyward audit verify | show | export | gather | merge`: the audit log from the command line. While the
 //! server runs, the request goes over its admin socket; when it is stopped, the command opens
 //! the database and the root key itself (it needs the master key to check MACs).
 
@@ -39,6 +39,17 @@ pub enum AuditCommand {
         filter: FilterArgs,
         #[arg(long, value_enum, default_value = "jsonl")]
         format: ExportFormat,
+    },
+    /// On a cluster: ask every running node (through etcd) for its whole log, wait for all of
+    /// them, check each node's chain, and print one time-ordered JSONL stream. A summary per
+    /// node goes to stderr; exits with failure if a chain is broken or a running node did not
+    /// answer in time.
+    Gather {
+        /// How long to wait for every running node's answer, in seconds.
+        #[arg(long, value_name = "SECS", default_value_t = 30)]
+        wait: u64,
+        #[command(flatten)]
+        setup: SetupArgs,
     },
     /// Gather the full, unfiltered exports of several cluster nodes into one time-ordered
     /// JSONL stream on stdout, after checking each node's chain with this appliance's key (all
@@ -124,6 +135,9 @@ pub fn run(command: &AuditCommand) -> Result<bool, String> {
             Ok(true)
         }
         AuditCommand::Merge { files, setup } => super::audit_merge::run(files, setup),
+        AuditCommand::Gather { wait, setup } => {
+            super::audit_merge::gather(setup, std::time::Duration::from_secs(*wait))
+        }
     }
 }
 
@@ -165,20 +179,8 @@ fn to_json(stored: &StoredRecord) -> Result<String, String> {
     to_json_from(stored, None)
 }
 
-/// One export line: the stored record (what the MAC covers, and the MAC), its time in words,
-/// and on a cluster the node it comes from. The added fields are outside the MACed record.
 fn to_json_from(stored: &StoredRecord, node: Option<&str>) -> Result<String, String> {
-    let mut value = serde_json::to_value(stored).map_err(|e| e.to_string())?;
-    if let (Some(node), Some(line)) = (node, value.as_object_mut()) {
-        line.insert("node".into(), serde_json::Value::String(node.to_string()));
-    }
-    if let Some(record) = value.get_mut("record").and_then(|r| r.as_object_mut()) {
-        record.insert(
-            "time".into(),
-            serde_json::Value::String(format_time(stored.record.time_ms)),
-        );
-    }
-    serde_json::to_string(&value).map_err(|e| e.to_string())
+    audit::export_line(stored, node)
 }
 
 fn print_line(stored: &StoredRecord) {

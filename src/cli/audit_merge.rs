@@ -1,16 +1,22 @@
-//! `keyward audit merge FILE…`: the audit logs of several cluster nodes as one time-ordered
-//! stream. Each node keeps its own chain (what it served); an auditor gathers every node's
-//! `keyward audit export` and merges them here. Every file is checked against the chain
+//! `keyward audit gather` and `keyward audit merge FILE…`: the audit logs of several cluster
+//! nodes as one time-ordered stream. Each node keeps its own chain (what it served). `gather`
+//! asks every running node for its log through etcd (`keyward::store::etcd::gather`);
+//! `merge` takes the nodes' `keyward audit export` files, for nodes that are down or logs too
+//! large to pass through etcd. Every file is checked against the chain
 //! before anything is printed as trustworthy: the check runs with this appliance's chain key
 //! (over the admin socket, or offline with the root key), which every node shares because it
 //! is derived from the cluster's one master key.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use keyward::admin::protocol::{AuditCheck, Reply, Request};
 use keyward::audit::StoredRecord;
 use keyward::audit::verify::ChainPoint;
+use keyward::server::node_report::{NodeReport, REPORT_EVERY};
+use keyward::store::etcd::EtcdStore;
+use keyward::store::etcd::gather::{GatherAnswer, GatherRequest};
 
 use crate::SetupArgs;
 
@@ -19,7 +25,8 @@ const PIECE_BYTES: usize = 512 * 1024;
 
 struct NodeLog {
     label: String,
-    file: PathBuf,
+    /// Where the log came from, for messages: a file, or the gather request.
+    source: String,
     records: Vec<StoredRecord>,
     /// Each export line, with the node named, keyed for the merge.
     lines: Vec<(i64, u64, String)>,
@@ -28,26 +35,32 @@ struct NodeLog {
 /// `Ok(false)`: merged, but at least one node's chain is broken (said on stderr).
 pub fn run(files: &[PathBuf], setup: &SetupArgs) -> Result<bool, String> {
     let mut logs = Vec::with_capacity(files.len());
-    let mut labels = BTreeSet::new();
     for file in files {
-        let log = read_export(file)?;
+        logs.push(read_export(file)?);
+    }
+    check_and_print(&logs, setup)
+}
+
+/// Checks every node's chain, prints one line per node on stderr and the merged stream on
+/// stdout; `Ok(false)` when a chain is broken.
+fn check_and_print(logs: &[NodeLog], setup: &SetupArgs) -> Result<bool, String> {
+    let mut labels = BTreeSet::new();
+    for log in logs {
         if !labels.insert(log.label.clone()) {
             return Err(format!(
-                "{} holds the log of node {}, like another file given: give each node's export \
+                "{} holds the log of node {}, like another one given: give each node's export \
                  once",
-                file.display(),
-                log.label
+                log.source, log.label
             ));
         }
-        logs.push(log);
     }
     let mut intact = true;
-    for log in &logs {
+    for log in logs {
         match check_chain(setup, &log.records)? {
             None => eprintln!(
                 "node {} ({}): {} records{}, chain intact",
                 log.label,
-                log.file.display(),
+                log.source,
                 log.records.len(),
                 match (log.records.first(), log.records.last()) {
                     (Some(first), Some(last)) =>
@@ -59,8 +72,7 @@ pub fn run(files: &[PathBuf], setup: &SetupArgs) -> Result<bool, String> {
                 intact = false;
                 eprintln!(
                     "node {} ({}): chain BROKEN at seq {seq}: {problem}",
-                    log.label,
-                    log.file.display()
+                    log.label, log.source
                 );
             }
         }
@@ -80,11 +92,20 @@ pub fn run(files: &[PathBuf], setup: &SetupArgs) -> Result<bool, String> {
     Ok(intact)
 }
 
-/// One node's export: every line parsed, all from one node. A file without node labels (a
-/// single appliance's export) is labelled with its file name.
+/// One node's export file. A file without node labels (a single appliance's export) is
+/// labelled with its file name.
 fn read_export(file: &Path) -> Result<NodeLog, String> {
     let text = std::fs::read_to_string(file)
         .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+    let fallback = file
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| file.display().to_string());
+    parse_export(&text, &fallback, &file.display().to_string())
+}
+
+/// Every line parsed, all from one node.
+fn parse_export(text: &str, fallback_label: &str, source: &str) -> Result<NodeLog, String> {
     let mut node: Option<String> = None;
     let mut records = Vec::new();
     let mut values = Vec::new();
@@ -92,7 +113,7 @@ fn read_export(file: &Path) -> Result<NodeLog, String> {
         if line.trim().is_empty() {
             continue;
         }
-        let at = || format!("{} line {}", file.display(), n + 1);
+        let at = || format!("{source} line {}", n + 1);
         let value: serde_json::Value =
             serde_json::from_str(line).map_err(|e| format!("{}: not JSON: {e}", at()))?;
         let line_node = value
@@ -116,11 +137,7 @@ fn read_export(file: &Path) -> Result<NodeLog, String> {
         records.push(stored);
         values.push(value);
     }
-    let label = node.unwrap_or_else(|| {
-        file.file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_else(|| file.display().to_string())
-    });
+    let label = node.unwrap_or_else(|| fallback_label.to_string());
     let mut lines = Vec::with_capacity(values.len());
     for (stored, mut value) in records.iter().zip(values) {
         if let Some(object) = value.as_object_mut() {
@@ -131,10 +148,123 @@ fn read_export(file: &Path) -> Result<NodeLog, String> {
     }
     Ok(NodeLog {
         label,
-        file: file.to_path_buf(),
+        source: source.to_string(),
         records,
         lines,
     })
+}
+
+/// `keyward audit gather`: asks every running node, through etcd, for its whole log, waits up
+/// to `wait` for all of them, then checks and merges as `merge` does. `Ok(false)` when a chain
+/// is broken or a running node did not answer.
+pub fn gather(setup: &SetupArgs, wait: Duration) -> Result<bool, String> {
+    let config = crate::load_config(setup)?;
+    let cluster = config.cluster.as_ref().ok_or(
+        "audit gather works on a cluster node (a [cluster] table); a single appliance has one \
+         log: use `keyward audit export`",
+    )?;
+    let etcd = EtcdStore::open(cluster).map_err(|e| format!("cannot use etcd: {e}"))?;
+    let expected = running_nodes(&etcd)?;
+    let mut random = [0u8; 16];
+    getrandom::fill(&mut random).map_err(|e| format!("no randomness for a request id: {e}"))?;
+    let id = keyward::uuid::format_v4(random);
+    // The lease outlives the wait by a margin; revoked at the end in any case.
+    let ttl = i64::try_from(wait.as_secs())
+        .unwrap_or(i64::MAX / 2)
+        .saturating_add(60);
+    let request = etcd
+        .open_gather(&id, ttl)
+        .map_err(|e| format!("cannot open the gather request in etcd: {e}"))?;
+    let collected = collect(&etcd, &request, &expected, wait);
+    if let Err(e) = etcd.close_gather(&request) {
+        eprintln!(
+            "warning: could not remove gather request {id} from etcd ({e}); its lease ends in {ttl} s"
+        );
+    }
+    let answers = collected?;
+    let mut logs = Vec::new();
+    let mut complete = true;
+    for (node, answer) in &answers {
+        match &answer.done {
+            Some(done) if done.error.is_none() && done.chunks as usize == answer.chunks.len() => {
+                let text: String = answer
+                    .chunks
+                    .iter()
+                    .map(|c| String::from_utf8_lossy(c).into_owned())
+                    .collect();
+                logs.push(parse_export(
+                    &text,
+                    node,
+                    &format!("gathered from node {node}"),
+                )?);
+            }
+            Some(done) => {
+                complete = false;
+                eprintln!(
+                    "node {node}: answered incompletely ({} of {} chunks){}",
+                    answer.chunks.len(),
+                    done.chunks,
+                    done.error
+                        .as_deref()
+                        .map(|e| format!(": {e}"))
+                        .unwrap_or_default()
+                );
+            }
+            None => {}
+        }
+    }
+    for (node, report) in &expected {
+        if answers.get(node).is_none_or(|a| a.done.is_none()) {
+            complete = false;
+            eprintln!(
+                "node {node} (kmip {}): did not answer within {} s; its log is missing",
+                report.kmip,
+                wait.as_secs()
+            );
+        }
+    }
+    let intact = check_and_print(&logs, setup)?;
+    Ok(intact && complete)
+}
+
+/// Nodes that report they are running (not stopped, and heard from recently).
+fn running_nodes(etcd: &EtcdStore) -> Result<BTreeMap<String, NodeReport>, String> {
+    let now = keyward::audit::now_ms();
+    let silent_ms = i64::try_from((REPORT_EVERY * 3).as_millis()).unwrap_or(i64::MAX);
+    let mut running = BTreeMap::new();
+    for (id, bytes) in etcd
+        .node_reports()
+        .map_err(|e| format!("cannot read the nodes' reports: {e}"))?
+    {
+        if let Ok(report) = serde_json::from_slice::<NodeReport>(&bytes)
+            && report.state != "stopped"
+            && now.saturating_sub(report.time_ms) <= silent_ms
+        {
+            running.insert(id, report);
+        }
+    }
+    Ok(running)
+}
+
+fn collect(
+    etcd: &EtcdStore,
+    request: &GatherRequest,
+    expected: &BTreeMap<String, NodeReport>,
+    wait: Duration,
+) -> Result<BTreeMap<String, GatherAnswer>, String> {
+    let deadline = Instant::now() + wait;
+    loop {
+        let answers = etcd
+            .gather_answers(request)
+            .map_err(|e| format!("cannot read the nodes' answers: {e}"))?;
+        let all_done = expected
+            .keys()
+            .all(|node| answers.get(node).is_some_and(|a| a.done.is_some()));
+        if all_done || Instant::now() >= deadline {
+            return Ok(answers);
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
 }
 
 /// `None` when the whole export fits the chain; otherwise the first record that does not.

@@ -3,6 +3,7 @@
 //! How it fits together: `docs/event-loop.md`.
 
 pub mod admin_socket;
+mod audit_gather;
 mod backup_export;
 mod cert_reload;
 pub mod cluster_trust;

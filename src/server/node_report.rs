@@ -1,6 +1,7 @@
 //! A cluster node's heartbeat: every few seconds, a thread of its own stores this node's state
 //! (the same verdict `/healthz` gives) in etcd, where `keyward cluster status` on any node
-//! reads every node's. Its own thread, because a write to etcd can wait up to the request
+//! reads every node's. Every second it also looks for an open audit gather request
+//! (`audit_gather.rs`). Its own thread, because a write to etcd can wait up to the request
 //! timeout while quorum is lost, and neither the event loop nor the committer may wait on it.
 //! A node that stops cleanly says so; one that dies or is cut off simply stops reporting, and
 //! `cluster status` shows how old its last report is.
@@ -16,6 +17,9 @@ use super::Services;
 
 /// How often a node reports. `cluster status` calls a node silent after three missed reports.
 pub const REPORT_EVERY: Duration = Duration::from_secs(5);
+/// How often the thread wakes: to report when due, and to answer an open audit gather request
+/// (`keyward audit gather` waits for every node).
+const TICK: Duration = Duration::from_secs(1);
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NodeReport {
@@ -74,7 +78,17 @@ fn run(services: &Services, node: &str, kmip: SocketAddr, stop: &(Mutex<bool>, C
     let started_ms = crate::audit::now_ms();
     let mut failing = false;
     let mut stopping = false;
+    let mut answered = std::collections::HashSet::new();
+    let mut next_report = std::time::Instant::now();
     loop {
+        if !stopping {
+            super::audit_gather::answer_open_requests(services, node, &mut answered);
+        }
+        if !stopping && std::time::Instant::now() < next_report {
+            stopping = wait(stop);
+            continue;
+        }
+        next_report = std::time::Instant::now() + REPORT_EVERY;
         let (state, detail) = if stopping {
             ("stopped".to_string(), None)
         } else {
@@ -121,7 +135,7 @@ fn run(services: &Services, node: &str, kmip: SocketAddr, stop: &(Mutex<bool>, C
     }
 }
 
-/// Sleeps until the next report is due; true once the server is stopping.
+/// Sleeps one tick; true once the server is stopping.
 fn wait(stop: &(Mutex<bool>, Condvar)) -> bool {
     let (flag, wake) = stop;
     let Ok(stopped) = flag.lock() else {
@@ -130,7 +144,7 @@ fn wait(stop: &(Mutex<bool>, Condvar)) -> bool {
     if *stopped {
         return true;
     }
-    match wake.wait_timeout(stopped, REPORT_EVERY) {
+    match wake.wait_timeout(stopped, TICK) {
         Ok((stopped, _)) => *stopped,
         Err(_) => true,
     }

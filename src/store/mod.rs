@@ -162,6 +162,12 @@ pub trait Store: Send + Sync {
         Ok(())
     }
 
+    /// The shared etcd store of a cluster node, for what only a cluster does (node reports,
+    /// gathering the nodes' audit logs); `None` for a single appliance.
+    fn etcd(&self) -> Option<&etcd::EtcdStore> {
+        None
+    }
+
     /// A cluster node's own id, which labels its audit records; `None` for a single appliance.
     fn node_id(&self) -> Option<String> {
         None

@@ -229,6 +229,10 @@ impl Store for ClusterNodeStore {
         Some(self.node_id.clone())
     }
 
+    fn etcd(&self) -> Option<&EtcdStore> {
+        Some(&self.shared)
+    }
+
     fn publish_node_report(&self, report: &[u8]) -> Result<(), StoreError> {
         self.shared.publish_node_report(&self.node_id, report)
     }

@@ -247,6 +247,25 @@ impl Gateway {
         self.call_at(member, "/v3/maintenance/status", &Empty {})
     }
 
+    /// A lease of `ttl_secs`: keys put with it are deleted when it ends or is revoked.
+    pub fn lease_grant(&self, ttl_secs: i64) -> Result<i64, GatewayError> {
+        let (answer, _) = self.call::<_, LeaseGrantResponse>(
+            "/v3/lease/grant",
+            &LeaseGrant { ttl: ttl_secs },
+            false,
+        )?;
+        Ok(answer.id)
+    }
+
+    pub fn lease_revoke(&self, id: i64) -> Result<(), GatewayError> {
+        self.call::<_, serde_json::Value>(
+            "/v3/lease/revoke",
+            &LeaseId { id: id.to_string() },
+            false,
+        )
+        .map(|_| ())
+    }
+
     pub fn member_list(&self) -> Result<MemberListResponse, GatewayError> {
         self.call("/v3/cluster/member/list", &Empty {}, false)
             .map(|(answer, _)| answer)
@@ -474,6 +493,9 @@ pub struct Compare {
 pub struct PutRequest {
     pub key: String,
     pub value: String,
+    /// The key goes when this lease ends; 0 = no lease.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub lease: i64,
 }
 
 #[derive(Serialize)]
@@ -545,6 +567,25 @@ impl Member {
     pub fn is_started(&self) -> bool {
         !self.name.is_empty()
     }
+}
+
+#[derive(Serialize)]
+struct LeaseGrant {
+    #[serde(rename = "TTL")]
+    ttl: i64,
+}
+
+/// etcd's JSON takes int64 as a string.
+#[derive(Serialize)]
+struct LeaseId {
+    #[serde(rename = "ID")]
+    id: String,
+}
+
+#[derive(Deserialize, Default)]
+struct LeaseGrantResponse {
+    #[serde(default, rename = "ID", deserialize_with = "de_i64")]
+    id: i64,
 }
 
 #[cfg(test)]

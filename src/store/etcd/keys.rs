@@ -5,6 +5,8 @@
 //! - `P t/<hex owner>/<hex term>/<uid>`       → empty: index term
 //! - `P m/<meta key>`                         → meta value (wrapped master key, registry, …)
 //! - `P n/<node id>`                          → that node's latest health report (JSON)
+//! - `P g/<request id>`                       → an open audit gather request (leased)
+//! - `P a/<request id>/<node id>/<part>`      → a node's answer to it (leased)
 //!
 //! Owner and term are hex-encoded so that `/` can separate the parts: a prefix scan for one
 //! (owner, term) never matches another whose encoding merely starts the same way. UIDs are
@@ -78,6 +80,31 @@ impl KeyLayout {
 
     pub fn node_reports_prefix(&self) -> Vec<u8> {
         self.join(&[b"n/"])
+    }
+
+    /// An open request for every node's audit log (`keyward audit gather`).
+    pub fn gather_request(&self, id: &str) -> Vec<u8> {
+        self.join(&[b"g/", id.as_bytes()])
+    }
+
+    pub fn gather_requests_prefix(&self) -> Vec<u8> {
+        self.join(&[b"g/"])
+    }
+
+    /// Where nodes answer request `id`: `P a/<id>/<node>/<part>`.
+    pub fn gather_answers_prefix(&self, id: &str) -> Vec<u8> {
+        self.join(&[b"a/", id.as_bytes(), b"/"])
+    }
+
+    pub fn gather_answer(&self, id: &str, node: &str, part: &str) -> Vec<u8> {
+        self.join(&[
+            b"a/",
+            id.as_bytes(),
+            b"/",
+            node.as_bytes(),
+            b"/",
+            part.as_bytes(),
+        ])
     }
 
     /// Everything Keyward owns in etcd.

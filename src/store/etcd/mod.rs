@@ -14,6 +14,7 @@
 
 pub mod config;
 pub mod gateway;
+pub mod gather;
 pub mod keys;
 pub mod migrate;
 mod node_reports;

@@ -19,6 +19,7 @@ impl EtcdStore {
         let request = PutRequest {
             key: b64(&self.keys.node_report(node_id)),
             value: b64(report),
+            lease: 0,
         };
         self.gateway
             .call::<_, PutResponse>("/v3/kv/put", &request, false)

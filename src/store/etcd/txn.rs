@@ -182,6 +182,7 @@ impl WriteTxn for EtcdTxn<'_> {
                     Some(value) => RequestOp::Put(PutRequest {
                         key: b64(&key),
                         value: b64(&value),
+                        lease: 0,
                     }),
                     None => RequestOp::Delete(DeleteRequest { key: b64(&key) }),
                 })
