@@ -790,12 +790,24 @@ fn rates_of_a_three_node_cluster_next_to_a_single_appliance() {
     let server = single.start();
     let (single_create, single_get) = rates(&[&server], &creds, THREADS, EACH);
     drop(server);
-    let nodes = Nodes::start(3);
-    let servers: Vec<&Server> = (0..3).map(|i| nodes.node(i)).collect();
-    let (cluster_create, cluster_get) = rates(&servers, &nodes.client, THREADS, EACH);
+    let quiet = "[log]\nlevel = \"warn\"\n";
+    let (cluster_create, cluster_get) = {
+        let nodes = Nodes::start_with(3, quiet);
+        let servers: Vec<&Server> = (0..3).map(|i| nodes.node(i)).collect();
+        rates(&servers, &nodes.client, THREADS, EACH)
+    };
+    // The same cluster without the per-node audit log: what the local record costs.
+    let (unaudited_create, unaudited_get) = {
+        let nodes = Nodes::start_with(3, &format!("{quiet}[audit]\nenabled = false\n"));
+        let servers: Vec<&Server> = (0..3).map(|i| nodes.node(i)).collect();
+        rates(&servers, &nodes.client, THREADS, EACH)
+    };
     println!("{THREADS} clients x {EACH} keys, same run:");
     println!("single appliance (redb): create {single_create:.0}/s, get {single_get:.0}/s");
     println!("3-node cluster (etcd):   create {cluster_create:.0}/s, get {cluster_get:.0}/s");
+    println!(
+        "3-node cluster, audit log off: create {unaudited_create:.0}/s, get {unaudited_get:.0}/s"
+    );
     println!(
         "cluster / single: create {:.2}, get {:.2}",
         cluster_create / single_create,

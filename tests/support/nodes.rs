@@ -39,6 +39,11 @@ pub fn run_ok(cmd: &mut Command) -> String {
 }
 
 pub fn write_config(path: &Path, endpoints: &[String], prefix: &str) {
+    write_config_with(path, endpoints, prefix, "");
+}
+
+/// The node configuration with `extra` TOML tables after the `[cluster]` table.
+pub fn write_config_with(path: &Path, endpoints: &[String], prefix: &str, extra: &str) {
     let list = endpoints
         .iter()
         .map(|e| format!("\"{e}\""))
@@ -48,7 +53,7 @@ pub fn write_config(path: &Path, endpoints: &[String], prefix: &str) {
         path,
         format!(
             "[cluster]\nendpoints = [{list}]\nprefix = \"{prefix}\"\nrequest_timeout_ms = 1500\n\
-             probe_interval_ms = 300\nmax_txn_ops = {}\n",
+             probe_interval_ms = 300\nmax_txn_ops = {}\n{extra}",
             crate::etcd::MAX_TXN_OPS
         ),
     )
@@ -59,13 +64,18 @@ impl Nodes {
     /// etcd with `size` members, and one Keyward node per member (each lists its own member
     /// first).
     pub fn start(size: usize) -> Nodes {
+        Nodes::start_with(size, "")
+    }
+
+    /// As [`Nodes::start`], with `extra` TOML tables in every node's configuration.
+    pub fn start_with(size: usize, extra: &str) -> Nodes {
         let etcd = EtcdCluster::start(size);
         let dir = tempfile::tempdir().expect("temp dir");
         let homes: Vec<NodeHome> = (0..size)
             .map(|i| {
                 let data_dir = dir.path().join(format!("node{i}"));
                 let config = dir.path().join(format!("node{i}.toml"));
-                write_config(&config, &etcd.endpoints_from(i), "/keyward-test/");
+                write_config_with(&config, &etcd.endpoints_from(i), "/keyward-test/", extra);
                 NodeHome { data_dir, config }
             })
             .collect();
