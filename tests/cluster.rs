@@ -20,7 +20,7 @@ use keyward::kmip::tag;
 use keyward::store::etcd::{ClusterConfig, EtcdStore};
 use keyward::store::{IndexTerm, Store, StoreError, StoredObject};
 use keyward::ttlv::{Item, Value};
-use nodes::Nodes;
+use nodes::{Nodes, eventually};
 
 fn require_etcd() {
     assert!(
@@ -48,18 +48,6 @@ fn object(uid: &str, owner: &str, version: u64, terms: &[&[u8]]) -> StoredObject
         metadata: version.to_be_bytes().to_vec(),
         sealed_material: Some(vec![7; 40]),
         index_terms: terms.iter().map(|t| IndexTerm(t.to_vec())).collect(),
-    }
-}
-
-/// Runs `f` until it returns true, at most `bound`; panics with `what` otherwise.
-fn eventually(bound: Duration, what: &str, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + bound;
-    while !f() {
-        assert!(
-            Instant::now() < deadline,
-            "{what} did not happen within {bound:?}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
     }
 }
 

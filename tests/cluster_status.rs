@@ -9,10 +9,10 @@ mod etcd;
 mod nodes;
 
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::*;
-use nodes::Nodes;
+use nodes::{Nodes, eventually};
 
 fn status(nodes: &Nodes, node: usize) -> String {
     let out = Command::new(keyward_bin())
@@ -38,17 +38,6 @@ fn line_of(status: &str, addr: std::net::SocketAddr) -> Option<String> {
         .lines()
         .find(|l| l.contains(&needle))
         .map(str::to_string)
-}
-
-fn eventually(bound: Duration, what: &str, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + bound;
-    while !f() {
-        assert!(
-            Instant::now() < deadline,
-            "{what} did not happen within {bound:?}"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
 }
 
 #[test]

@@ -56,11 +56,19 @@ pub struct EtcdCluster {
 
 impl EtcdCluster {
     pub fn start(size: usize) -> EtcdCluster {
+        let cluster = EtcdCluster::spawn_all(size, "http", Vec::new());
+        cluster.wait_quorum();
+        cluster
+    }
+
+    /// `size` members on loopback, serving clients on `client_scheme` URLs with `extra_args`
+    /// (peers always on plain http); does not wait for them.
+    fn spawn_all(size: usize, client_scheme: &str, extra_args: Vec<String>) -> EtcdCluster {
         let dir = tempfile::tempdir().expect("temp dir");
         let members: Vec<Member> = (0..size)
             .map(|i| Member {
                 name: format!("m{i}"),
-                client_url: format!("http://127.0.0.1:{}", free_port()),
+                client_url: format!("{client_scheme}://127.0.0.1:{}", free_port()),
                 peer_url: format!("http://127.0.0.1:{}", free_port()),
                 data_dir: dir.path().join(format!("m{i}.etcd")),
                 log: dir.path().join(format!("m{i}.log")),
@@ -76,12 +84,11 @@ impl EtcdCluster {
             dir,
             members,
             initial_cluster,
-            extra_args: Vec::new(),
+            extra_args,
         };
         for i in 0..size {
             cluster.spawn(i);
         }
-        cluster.wait_quorum();
         cluster
     }
 
@@ -401,28 +408,11 @@ impl EtcdCluster {
     /// for a client certificate of `tls.ca` (`--client-cert-auth`). Peer traffic stays plain
     /// http on loopback.
     pub fn start_tls(size: usize, tls: &EtcdTls) -> EtcdCluster {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let members: Vec<Member> = (0..size)
-            .map(|i| Member {
-                name: format!("m{i}"),
-                client_url: format!("https://127.0.0.1:{}", free_port()),
-                peer_url: format!("http://127.0.0.1:{}", free_port()),
-                data_dir: dir.path().join(format!("m{i}.etcd")),
-                log: dir.path().join(format!("m{i}.log")),
-                child: None,
-            })
-            .collect();
-        let initial_cluster = members
-            .iter()
-            .map(|m| format!("{}={}", m.name, m.peer_url))
-            .collect::<Vec<_>>()
-            .join(",");
         let path = |p: &PathBuf| p.to_string_lossy().into_owned();
-        let mut cluster = EtcdCluster {
-            dir,
-            members,
-            initial_cluster,
-            extra_args: vec![
+        let cluster = EtcdCluster::spawn_all(
+            size,
+            "https",
+            vec![
                 "--client-cert-auth".into(),
                 "--trusted-ca-file".into(),
                 path(&tls.ca),
@@ -431,10 +421,7 @@ impl EtcdCluster {
                 "--key-file".into(),
                 path(&tls.server_key),
             ],
-        };
-        for i in 0..size {
-            cluster.spawn(i);
-        }
+        );
         cluster.wait_quorum_tls(tls);
         cluster
     }

@@ -183,3 +183,15 @@ impl Nodes {
             .join("\n----\n")
     }
 }
+
+/// Runs `f` until it returns true, at most `bound`; panics with `what` otherwise.
+pub fn eventually(bound: std::time::Duration, what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + bound;
+    while !f() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what} did not happen within {bound:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
