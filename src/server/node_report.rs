@@ -99,7 +99,7 @@ fn run(services: &Services, node: &str, kmip: SocketAddr, stop: &(Mutex<bool>, C
         };
         let report = NodeReport {
             node: node.to_string(),
-            kmip: kmip.to_string(),
+            kmip: reachable_address(kmip),
             version: env!("CARGO_PKG_VERSION").to_string(),
             state,
             detail,
@@ -147,5 +147,34 @@ fn wait(stop: &(Mutex<bool>, Condvar)) -> bool {
     match wake.wait_timeout(stopped, TICK) {
         Ok((stopped, _)) => *stopped,
         Err(_) => true,
+    }
+}
+
+/// The KMIP address as other hosts would use it: a listener on all interfaces (0.0.0.0, ::)
+/// is shown with this host's name instead, which says more in `cluster status`.
+fn reachable_address(kmip: SocketAddr) -> String {
+    if !kmip.ip().is_unspecified() {
+        return kmip.to_string();
+    }
+    match std::fs::read_to_string("/proc/sys/kernel/hostname") {
+        Ok(name) if !name.trim().is_empty() => format!("{}:{}", name.trim(), kmip.port()),
+        _ => kmip.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_wildcard_listener_is_reported_by_host_name_and_a_bound_one_as_it_is() {
+        let bound: SocketAddr = "127.0.0.1:5696".parse().unwrap();
+        assert_eq!(reachable_address(bound), "127.0.0.1:5696");
+        let any: SocketAddr = "0.0.0.0:5696".parse().unwrap();
+        let shown = reachable_address(any);
+        assert!(shown.ends_with(":5696"), "{shown}");
+        if let Ok(name) = std::fs::read_to_string("/proc/sys/kernel/hostname") {
+            assert_eq!(shown, format!("{}:5696", name.trim()));
+        }
     }
 }
