@@ -50,8 +50,10 @@ impl KdfSettings {
     };
 
     fn check(&self) -> Result<(), BackupError> {
+        // Argon2 wants at least 8 KiB per lane. The header is hostile input: the product is
+        // saturated, not trusted to fit (libFuzzer found `8 * parallelism` overflowing).
         if self.memory_kib > MAX_MEMORY_KIB
-            || self.memory_kib < 8 * self.parallelism.max(1)
+            || self.memory_kib < self.parallelism.max(1).saturating_mul(8)
             || !(1..=MAX_ITERATIONS).contains(&self.iterations)
             || !(1..=MAX_PARALLELISM).contains(&self.parallelism)
         {

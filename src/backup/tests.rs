@@ -611,3 +611,18 @@ impl ReadView for LimitedView<'_> {
         self.inner.scan_meta(visit)
     }
 }
+
+/// libFuzzer (backup_reader) found `8 * parallelism` overflowing in the header check: a
+/// hostile header must be refused as not a backup, never panic.
+#[test]
+fn hostile_argon2_parameters_are_refused_without_overflow() {
+    let old = master(1);
+    let bytes = exported(&populated(1, &old), &old, &options());
+    let (mut header, _) = Header::read(&mut Cursor::new(&bytes[..])).unwrap();
+    for parallelism in [u32::MAX, 0x2000_0001, 0x4000_0000, 0] {
+        header.kdf.parallelism = parallelism;
+        let encoded = header.encode();
+        let err = Header::read(&mut Cursor::new(&encoded[..])).unwrap_err();
+        assert!(matches!(err, BackupError::NotABackup(_)), "{err:?}");
+    }
+}
