@@ -14,8 +14,9 @@
 //! - etcd commits, then the local commit fails (or the process dies between the two): the
 //!   change exists without this node's record of it, and the client is answered with a
 //!   failure (or not at all), as for an etcd commit that timed out. The local store then
-//!   refuses further writes until a restart, so the node stops serving rather than serving
-//!   unrecorded.
+//!   refuses changes as it does on a single appliance: after an I/O error until a restart
+//!   (fail-stop), on a full disk until space returns (reads and their records go on in its
+//!   reserve). The node stops changing keys rather than change them unrecorded.
 
 use std::cell::OnceCell;
 
