@@ -274,6 +274,8 @@ fn a_new_cluster_and_a_joining_node_get_etcd_settings_keyward_can_use() {
         "https://192.0.2.11:2379"
     );
     assert_eq!(value(&env, "ETCD_MAX_TXN_OPS"), "4096");
+    assert_eq!(value(&env, "ETCD_AUTO_COMPACTION_MODE"), "periodic");
+    assert_eq!(value(&env, "ETCD_AUTO_COMPACTION_RETENTION"), "1h");
     let config = first.config();
     let cluster = config.cluster.clone().expect("a [cluster] table");
     assert_eq!(cluster.endpoints, ["http://127.0.0.1:2379"]);

@@ -250,6 +250,7 @@ fn join_adds_the_etcd_member_and_both_nodes_serve_the_same_keys() {
         member.client_url
     );
     assert_eq!(env_value(&env, "ETCD_MAX_TXN_OPS"), "4096");
+    assert_eq!(env_value(&env, "ETCD_AUTO_COMPACTION_MODE"), "periodic");
     // Before etcd starts, the new member is a learner: the first node keeps its quorum.
     let listed = members(&etcd.members[0].client_url);
     assert_eq!(listed.len(), 2, "{listed:?}");

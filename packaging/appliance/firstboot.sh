@@ -225,6 +225,8 @@ ETCD_LISTEN_PEER_URLS=https://$node_ip:2380
 ETCD_LISTEN_CLIENT_URLS=https://$node_ip:2379,http://127.0.0.1:2379
 ETCD_ADVERTISE_CLIENT_URLS=https://$node_ip:2379
 ETCD_MAX_TXN_OPS=4096
+ETCD_AUTO_COMPACTION_MODE=periodic
+ETCD_AUTO_COMPACTION_RETENTION=1h
 ENV
     chmod 0644 "$R/etc/default/etcd"
     cluster_table "http://127.0.0.1:2379"

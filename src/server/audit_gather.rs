@@ -14,6 +14,10 @@ use crate::store::etcd::gather::{GatherDone, GatherRequest};
 const CHUNK_BYTES: usize = 512 * 1024;
 /// Records read from the local log per store call.
 const PAGE: usize = 1024;
+/// The most one node sends for one request. etcd keeps what it is given until compaction,
+/// and a cluster whose etcd reaches its quota refuses every change: a log beyond this goes
+/// by `keyward audit export` and `keyward audit merge` instead (about 200,000 records).
+const MAX_ANSWER_BYTES: usize = 64 * 1024 * 1024;
 
 /// Answers every open request this node has not answered yet. `answered` remembers which
 /// requests were handled, so each is answered once even when sending failed (the asking
@@ -71,6 +75,7 @@ fn send_log(
     let mut chunk = Vec::with_capacity(CHUNK_BYTES);
     let mut chunks = 0u64;
     let mut records = 0u64;
+    let mut sent = 0usize;
     let mut from = 0u64;
     loop {
         let page = view.audit_range(from, PAGE)?;
@@ -81,6 +86,14 @@ fn send_log(
         for (_, bytes) in &page {
             let stored = StoredRecord::from_bytes(bytes).map_err(StoreError::Corrupt)?;
             let line = crate::audit::export_line(&stored, Some(node)).map_err(StoreError::Io)?;
+            sent += line.len() + 1;
+            if sent > MAX_ANSWER_BYTES {
+                return Err(StoreError::Io(format!(
+                    "this node's audit log is larger than the {} MiB one node sends through \
+                     etcd; run `keyward audit export` on this node and `keyward audit merge`",
+                    MAX_ANSWER_BYTES / (1024 * 1024)
+                )));
+            }
             if !chunk.is_empty() && chunk.len() + line.len() + 1 > CHUNK_BYTES {
                 etcd.put_gather_chunk(request, node, chunks, &chunk)?;
                 chunks += 1;

@@ -303,6 +303,10 @@ fn environment(
         ("ETCD_ADVERTISE_CLIENT_URLS", args.etcd_client_url.join(",")),
         // Keyward commits a group as one transaction: see docs/cluster.md, "Transaction size".
         ("ETCD_MAX_TXN_OPS", max_txn_ops.to_string()),
+        // etcd keeps every revision of every key until it is compacted; without this its
+        // database grows with each change until it hits its quota and refuses all writes.
+        ("ETCD_AUTO_COMPACTION_MODE", "periodic".to_string()),
+        ("ETCD_AUTO_COMPACTION_RETENTION", "1h".to_string()),
     ];
     let mut text = String::new();
     for (key, value) in lines {
@@ -446,7 +450,9 @@ mod tests {
              ETCD_LISTEN_PEER_URLS=https://10.0.0.12:2380\n\
              ETCD_LISTEN_CLIENT_URLS=https://10.0.0.12:2379,http://127.0.0.1:2379\n\
              ETCD_ADVERTISE_CLIENT_URLS=https://10.0.0.12:2379\n\
-             ETCD_MAX_TXN_OPS=4096\n"
+             ETCD_MAX_TXN_OPS=4096\n\
+             ETCD_AUTO_COMPACTION_MODE=periodic\n\
+             ETCD_AUTO_COMPACTION_RETENTION=1h\n"
         );
         // Another member that never started has no name etcd could be given.
         let pending = [
