@@ -123,25 +123,17 @@ fn the_store_talks_to_etcd_over_mutual_tls_and_refuses_wrong_certificates() {
 
 /// A node's configuration file: the members' https URLs (its own first) and the TLS files.
 fn write_node_config(path: &Path, cluster: &EtcdCluster, first: usize, tls: &EtcdTls) {
-    let endpoints = cluster
-        .endpoints_from(first)
-        .iter()
-        .map(|e| format!("\"{e}\""))
-        .collect::<Vec<_>>()
-        .join(", ");
-    std::fs::write(
+    nodes::write_config_with(
         path,
-        format!(
-            "[cluster]\nendpoints = [{endpoints}]\nprefix = \"/tls-nodes/\"\n\
-             ca_file = \"{}\"\ncert_file = \"{}\"\nkey_file = \"{}\"\n\
-             request_timeout_ms = 1500\nmax_txn_ops = {}\n",
+        &cluster.endpoints_from(first),
+        "/tls-nodes/",
+        &format!(
+            "ca_file = \"{}\"\ncert_file = \"{}\"\nkey_file = \"{}\"\n",
             tls.ca.display(),
             tls.client_cert.display(),
             tls.client_key.display(),
-            etcd::MAX_TXN_OPS
         ),
-    )
-    .expect("write node config");
+    );
 }
 
 #[test]

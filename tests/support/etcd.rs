@@ -168,12 +168,18 @@ impl EtcdCluster {
 
     /// Waits (bounded) until every running member serves linearizable reads.
     pub fn wait_quorum(&self) {
+        self.wait_until_ready("", |i, _| self.has_leader(i));
+    }
+
+    /// Waits until `ready` holds for every running member, at most 20 s; panics with the
+    /// members' logs otherwise. `what` names the kind of cluster in that message.
+    fn wait_until_ready(&self, what: &str, ready: impl Fn(usize, &Member) -> bool) {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
-            let running: Vec<usize> = (0..self.members.len())
+            let all_ready = (0..self.members.len())
                 .filter(|i| self.members[*i].child.is_some())
-                .collect();
-            if running.iter().all(|i| self.has_leader(*i)) {
+                .all(|i| ready(i, &self.members[i]));
+            if all_ready {
                 return;
             }
             if Instant::now() > deadline {
@@ -182,7 +188,7 @@ impl EtcdCluster {
                     .iter()
                     .map(|m| std::fs::read_to_string(&m.log).unwrap_or_default())
                     .collect();
-                panic!("etcd did not reach quorum in 20 s; logs:\n{logs}");
+                panic!("etcd{what} did not reach quorum in 20 s; logs:\n{logs}");
             }
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -429,27 +435,12 @@ impl EtcdCluster {
     /// [`EtcdCluster::wait_quorum`] over mutual TLS.
     pub fn wait_quorum_tls(&self, tls: &EtcdTls) {
         let agent = tls.agent(Duration::from_millis(500));
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let ready = self.members.iter().filter(|m| m.child.is_some()).all(|m| {
-                agent
-                    .post(format!("{}/v3/kv/range", m.client_url))
-                    .header("content-type", "application/json")
-                    .send(r#"{"key":"AA=="}"#)
-                    .is_ok_and(|r| r.status().as_u16() == 200)
-            });
-            if ready {
-                return;
-            }
-            if Instant::now() > deadline {
-                let logs: String = self
-                    .members
-                    .iter()
-                    .map(|m| std::fs::read_to_string(&m.log).unwrap_or_default())
-                    .collect();
-                panic!("etcd (TLS) did not reach quorum in 20 s; logs:\n{logs}");
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        self.wait_until_ready(" (TLS)", |_, m| {
+            agent
+                .post(format!("{}/v3/kv/range", m.client_url))
+                .header("content-type", "application/json")
+                .send(r#"{"key":"AA=="}"#)
+                .is_ok_and(|r| r.status().as_u16() == 200)
+        });
     }
 }

@@ -42,7 +42,8 @@ pub fn write_config(path: &Path, endpoints: &[String], prefix: &str) {
     write_config_with(path, endpoints, prefix, "");
 }
 
-/// The node configuration with `extra` TOML tables after the `[cluster]` table.
+/// The node configuration with `extra` TOML right after the `[cluster]` keys: more keys of
+/// that table (TLS files), then other tables.
 pub fn write_config_with(path: &Path, endpoints: &[String], prefix: &str, extra: &str) {
     let list = endpoints
         .iter()
