@@ -15,19 +15,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::*;
-use etcd::{EtcdCluster, etcd_available};
+use etcd::{EtcdCluster, require_etcd};
 use keyward::kmip::tag;
 use keyward::store::etcd::{ClusterConfig, EtcdStore};
 use keyward::store::{IndexTerm, Store, StoreError, StoredObject};
 use keyward::ttlv::{Item, Value};
 use nodes::{Nodes, eventually};
-
-fn require_etcd() {
-    assert!(
-        etcd_available(),
-        "the cluster tests need etcd (apt-get install etcd-server; .ci/run does it)"
-    );
-}
 
 fn store_config(cluster: &EtcdCluster, first: usize) -> ClusterConfig {
     ClusterConfig {

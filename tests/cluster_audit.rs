@@ -14,14 +14,8 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
+use etcd::require_etcd;
 use nodes::Nodes;
-
-fn require_etcd() {
-    assert!(
-        etcd::etcd_available(),
-        "the cluster tests need etcd (apt-get install etcd-server; .ci/run does it)"
-    );
-}
 
 fn keyward(nodes: &Nodes, node: usize, args: &[&str]) -> Output {
     Command::new(keyward_bin())

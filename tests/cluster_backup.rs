@@ -20,19 +20,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use common::*;
-use etcd::{EtcdCluster, etcd_available};
+use etcd::{EtcdCluster, require_etcd};
 use keyward::store::etcd::{ClusterConfig, EtcdStore, SCAN_PAGE};
 use keyward::store::{Store, StoredObject};
 use nodes::{Nodes, run_ok};
 
 const PASSPHRASE: &str = "correct horse battery staple";
-
-fn require_etcd() {
-    assert!(
-        etcd_available(),
-        "the cluster tests need etcd (apt-get install etcd-server; .ci/run does it)"
-    );
-}
 
 fn store_config(cluster: &EtcdCluster) -> ClusterConfig {
     ClusterConfig {

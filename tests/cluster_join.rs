@@ -17,17 +17,10 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
-use etcd::{EnvMember, EtcdCluster, etcd_available, free_loopback_port, parse_env_file};
+use etcd::{EnvMember, EtcdCluster, free_loopback_port, parse_env_file, require_etcd};
 use keyward::store::etcd::ClusterConfig;
 use keyward::store::etcd::gateway::{Gateway, Member};
 use nodes::{run_ok, write_config};
-
-fn require_etcd() {
-    assert!(
-        etcd_available(),
-        "the cluster tests need etcd (apt-get install etcd-server; .ci/run does it)"
-    );
-}
 
 fn members(endpoint: &str) -> Vec<Member> {
     let gateway = Gateway::new(&ClusterConfig {

@@ -30,6 +30,14 @@ pub fn etcd_available() -> bool {
         .unwrap_or(false)
 }
 
+/// Fails the test with what to install when there is no etcd binary.
+pub fn require_etcd() {
+    assert!(
+        etcd_available(),
+        "the cluster tests need etcd (apt-get install etcd-server; .ci/run does it)"
+    );
+}
+
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
