@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use keyward::admin::protocol::{AuditCheck, Reply, Request};
 use keyward::audit::StoredRecord;
 use keyward::audit::verify::ChainPoint;
-use keyward::server::node_report::{NodeReport, REPORT_EVERY};
+use keyward::server::node_report::NodeReport;
 use keyward::store::etcd::EtcdStore;
 use keyward::store::etcd::gather::{GatherAnswer, GatherRequest};
 
@@ -230,15 +230,13 @@ pub fn gather(setup: &SetupArgs, wait: Duration) -> Result<bool, String> {
 /// Nodes that report they are running (not stopped, and heard from recently).
 fn running_nodes(etcd: &EtcdStore) -> Result<BTreeMap<String, NodeReport>, String> {
     let now = keyward::audit::now_ms();
-    let silent_ms = i64::try_from((REPORT_EVERY * 3).as_millis()).unwrap_or(i64::MAX);
     let mut running = BTreeMap::new();
     for (id, bytes) in etcd
         .node_reports()
         .map_err(|e| format!("cannot read the nodes' reports: {e}"))?
     {
         if let Ok(report) = serde_json::from_slice::<NodeReport>(&bytes)
-            && report.state != "stopped"
-            && now.saturating_sub(report.time_ms) <= silent_ms
+            && report.is_running(now)
         {
             running.insert(id, report);
         }

@@ -15,8 +15,10 @@ use serde::{Deserialize, Serialize};
 
 use super::Services;
 
-/// How often a node reports. `cluster status` calls a node silent after three missed reports.
+/// How often a node reports.
 pub const REPORT_EVERY: Duration = Duration::from_secs(5);
+/// A node that has not reported for this many intervals is taken as silent (dead or cut off).
+const SILENT_AFTER_REPORTS: u32 = 3;
 /// How often the thread wakes: to report when due, and to answer an open audit gather request
 /// (`keyward audit gather` waits for every node).
 const TICK: Duration = Duration::from_secs(1);
@@ -33,6 +35,25 @@ pub struct NodeReport {
     pub detail: Option<String>,
     pub started_ms: i64,
     pub time_ms: i64,
+}
+
+impl NodeReport {
+    /// Milliseconds since the node wrote this report, as of `now_ms`.
+    pub fn age_ms(&self, now_ms: i64) -> i64 {
+        now_ms.saturating_sub(self.time_ms).max(0)
+    }
+
+    /// True when the node has missed several reports without saying it stopped.
+    pub fn is_silent(&self, now_ms: i64) -> bool {
+        let silent_ms =
+            i64::try_from((REPORT_EVERY * SILENT_AFTER_REPORTS).as_millis()).unwrap_or(i64::MAX);
+        self.state != "stopped" && self.age_ms(now_ms) > silent_ms
+    }
+
+    /// Serving now, as far as anyone can tell: not stopped and not silent.
+    pub fn is_running(&self, now_ms: i64) -> bool {
+        self.state != "stopped" && !self.is_silent(now_ms)
+    }
 }
 
 pub(super) struct Heartbeat {
@@ -165,6 +186,26 @@ fn reachable_address(kmip: SocketAddr) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_node_is_silent_after_three_missed_reports_unless_it_said_it_stopped() {
+        let report = |state: &str| NodeReport {
+            node: "n".into(),
+            kmip: "127.0.0.1:5696".into(),
+            version: "0".into(),
+            state: state.into(),
+            detail: None,
+            started_ms: 0,
+            time_ms: 1_000_000,
+        };
+        let serving = report("serving");
+        assert!(serving.is_running(1_000_000 + 15_000));
+        assert!(serving.is_silent(1_000_000 + 15_001));
+        assert!(!serving.is_running(1_000_000 + 15_001));
+        let stopped = report("stopped");
+        assert!(!stopped.is_silent(1_000_000 + 60_000));
+        assert!(!stopped.is_running(1_000_000));
+    }
 
     #[test]
     fn a_wildcard_listener_is_reported_by_host_name_and_a_bound_one_as_it_is() {
