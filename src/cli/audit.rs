@@ -158,21 +158,39 @@ fn select_from(args: &FilterArgs) -> Result<AuditRecords, String> {
 
 /// Over the admin socket if a server listens, otherwise on the database directly.
 pub(crate) fn call(setup: &SetupArgs, request: Request) -> Result<Reply, String> {
+    call_reusing(setup, request, &mut None)
+}
+
+/// [`call`] for a series of requests: without a server, the appliance (database and master
+/// key) is opened on the first request and kept in `offline` for the next ones, instead of
+/// unwrapping the master key again for each.
+pub(crate) fn call_reusing(
+    setup: &SetupArgs,
+    request: Request,
+    offline: &mut Option<Appliance>,
+) -> Result<Reply, String> {
     let config = load_config(setup)?;
     let socket = config.data_dir.join(SOCKET_FILE);
-    let reply = match UnixStream::connect(&socket) {
-        Ok(stream) => protocol::exchange(stream, &socket, &request)?,
-        Err(_) => {
-            let appliance = Appliance::open(config).map_err(|e| e.to_string())?;
-            let actor = audit::current_user();
-            let by = Some((appliance.audit.as_ref(), &actor));
-            ops::execute_by(appliance.store.as_ref(), request, by).map_err(|e| e.to_string())?
-        }
+    let reply = match offline {
+        Some(appliance) => execute_offline(appliance, request)?,
+        None => match UnixStream::connect(&socket) {
+            Ok(stream) => protocol::exchange(stream, &socket, &request)?,
+            Err(_) => {
+                let appliance = offline.insert(Appliance::open(config).map_err(|e| e.to_string())?);
+                execute_offline(appliance, request)?
+            }
+        },
     };
     match reply {
         Reply::Error { message } => Err(message),
         reply => Ok(reply),
     }
+}
+
+fn execute_offline(appliance: &Appliance, request: Request) -> Result<Reply, String> {
+    let actor = audit::current_user();
+    let by = Some((appliance.audit.as_ref(), &actor));
+    ops::execute_by(appliance.store.as_ref(), request, by).map_err(|e| e.to_string())
 }
 
 fn to_json(stored: &StoredRecord) -> Result<String, String> {

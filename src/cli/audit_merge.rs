@@ -55,8 +55,10 @@ fn check_and_print(logs: &[NodeLog], setup: &SetupArgs) -> Result<bool, String> 
         }
     }
     let mut intact = true;
+    // Without a running server, the master key is unwrapped once for every log and piece.
+    let mut offline = None;
     for log in logs {
-        match check_chain(setup, &log.records)? {
+        match check_chain(setup, &log.records, &mut offline)? {
             None => eprintln!(
                 "node {} ({}): {} records{}, chain intact",
                 log.label,
@@ -269,6 +271,7 @@ fn collect(
 fn check_chain(
     setup: &SetupArgs,
     records: &[StoredRecord],
+    offline: &mut Option<keyward::server::setup::Appliance>,
 ) -> Result<Option<(u64, String)>, String> {
     let mut after: Option<ChainPoint> = None;
     let mut rest = records;
@@ -288,7 +291,7 @@ fn check_chain(
             records: piece.to_vec(),
             after: after.clone(),
         });
-        match super::audit::call(setup, request)? {
+        match super::audit::call_reusing(setup, request, offline)? {
             Reply::AuditChecked(checked) => {
                 if let Some(broken) = checked.broken {
                     return Ok(Some((broken.seq, broken.problem)));
