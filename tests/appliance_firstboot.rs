@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use etcd::{EnvMember, etcd_available, free_loopback_port, parse_env_file};
+use etcd::{EnvMember, etcd_or_skip, free_loopback_port, parse_env_file};
 use keyward::config::Config;
 use keyward::store::etcd::ClusterConfig;
 use keyward::store::etcd::gateway::Gateway;
@@ -362,10 +362,9 @@ fn a_new_cluster_and_a_joining_node_get_etcd_settings_keyward_can_use() {
 
     // The certificates work for real: an etcd with the dialogue's TLS settings (on loopback,
     // which the member certificate names too) answers Keyward's client over mutual TLS.
-    assert!(
-        etcd_available(),
-        "this test needs etcd (apt-get install etcd-server)"
-    );
+    if !etcd_or_skip() {
+        return;
+    }
     let client_url = format!("https://127.0.0.1:{}", free_loopback_port());
     let peer_url = format!("https://127.0.0.1:{}", free_loopback_port());
     let mut env: Vec<(String, String)> = tls

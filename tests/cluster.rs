@@ -1,5 +1,5 @@
 //! Keyward as a cluster on real etcd (three members from Debian's etcd-server, on loopback
-//! ports in temp dirs; `.ci/run` installs it): the store directly, then three real `keyward
+//! ports in temp dirs; `scripts/test` installs it): the store directly, then three real `keyward
 //! serve` nodes over real mutual TLS. Every etcd and Keyward process is killed by a Drop guard
 //! when a test ends, also when it fails.
 //!
@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::*;
-use etcd::{EtcdCluster, require_etcd};
+use etcd::{EtcdCluster, etcd_or_skip};
 use keyward::kmip::tag;
 use keyward::store::etcd::{ClusterConfig, EtcdStore};
 use keyward::store::{IndexTerm, Store, StoreError, StoredObject};
@@ -48,7 +48,9 @@ fn object(uid: &str, owner: &str, version: u64, terms: &[&[u8]]) -> StoredObject
 
 #[test]
 fn store_keeps_objects_index_terms_and_meta_across_nodes() {
-    require_etcd();
+    if !etcd_or_skip() {
+        return;
+    }
     let cluster = EtcdCluster::start(3);
     let a = EtcdStore::open(&store_config(&cluster, 0)).unwrap();
     let b = EtcdStore::open(&store_config(&cluster, 1)).unwrap();
@@ -101,7 +103,9 @@ fn store_keeps_objects_index_terms_and_meta_across_nodes() {
 
 #[test]
 fn a_stale_commit_conflicts_and_concurrent_increments_lose_nothing() {
-    require_etcd();
+    if !etcd_or_skip() {
+        return;
+    }
     let cluster = EtcdCluster::start(3);
     let a = Arc::new(EtcdStore::open(&store_config(&cluster, 0)).unwrap());
     let b = Arc::new(EtcdStore::open(&store_config(&cluster, 1)).unwrap());
@@ -153,7 +157,9 @@ fn a_stale_commit_conflicts_and_concurrent_increments_lose_nothing() {
 
 #[test]
 fn without_quorum_the_store_reads_refuses_writes_and_resumes() {
-    require_etcd();
+    if !etcd_or_skip() {
+        return;
+    }
     let mut cluster = EtcdCluster::start(3);
     let store = EtcdStore::open(&store_config(&cluster, 0)).unwrap();
     let mut txn = store.write().unwrap();
@@ -223,7 +229,9 @@ fn result_message(bi: &Item) -> String {
 
 #[test]
 fn a_key_created_on_one_node_is_served_and_activated_on_another_at_once() {
-    require_etcd();
+    if !etcd_or_skip() {
+        return;
+    }
     let nodes = Nodes::start(3);
     let mut a = nodes.node(0).connect(&nodes.client);
     let mut b = nodes.node(1).connect(&nodes.client);
@@ -280,7 +288,9 @@ fn a_key_created_on_one_node_is_served_and_activated_on_another_at_once() {
 /// round-robin, each on a short connection opened with Discover Versions as vCenter does.
 #[test]
 fn a_vcenter_sequence_spread_round_robin_across_nodes() {
-    require_etcd();
+    if !etcd_or_skip() {
+        return;
+    }
     let nodes = Nodes::start(3);
     let mut turn = 0usize;
     let mut next = || {
@@ -329,7 +339,9 @@ fn a_vcenter_sequence_spread_round_robin_across_nodes() {
 
 #[test]
 fn with_one_node_and_its_etcd_member_down_the_others_serve() {
-    require_etcd();
+    if !etcd_or_skip() {
+        return;
+    }
     let mut nodes = Nodes::start(3);
     let before = create_aes(&mut nodes.node(2).connect(&nodes.client), 256, vec![]);
     nodes.kill_node(2);
@@ -346,7 +358,9 @@ fn with_one_node_and_its_etcd_member_down_the_others_serve() {
 
 #[test]
 fn without_etcd_quorum_keys_are_served_creates_refused_and_service_resumes() {
-    require_etcd();
+    if !etcd_or_skip() {
+        return;
+    }
     let mut nodes = Nodes::start(3);
     let mut a = nodes.node(0).connect(&nodes.client);
     // Never fetched: its first Get would clear Fresh, which degraded mode cannot store.
@@ -413,7 +427,9 @@ fn without_etcd_quorum_keys_are_served_creates_refused_and_service_resumes() {
 
 #[test]
 fn concurrent_add_attribute_on_one_key_from_two_nodes_loses_nothing() {
-    require_etcd();
+    if !etcd_or_skip() {
+        return;
+    }
     let nodes = Nodes::start(3);
     let id = create_aes(&mut nodes.node(0).connect(&nodes.client), 256, vec![]);
     const EACH: usize = 12;
@@ -581,7 +597,9 @@ fn the_checker_rejects_a_lost_update_and_a_stale_read() {
 
 #[test]
 fn a_concurrent_history_across_three_nodes_is_linearizable() {
-    require_etcd();
+    if !etcd_or_skip() {
+        return;
+    }
     let nodes = Nodes::start(3);
     const KEYS: usize = 3;
     const OPS_EACH: usize = 12;
@@ -647,7 +665,9 @@ fn a_concurrent_history_across_three_nodes_is_linearizable() {
 
 #[test]
 fn a_single_appliance_migrates_into_a_cluster_keeping_every_uid() {
-    require_etcd();
+    if !etcd_or_skip() {
+        return;
+    }
     let mut single = Appliance::new(&["vcenter"]);
     let creds = single.creds("vcenter").clone();
     let mut server = single.start();
@@ -762,7 +782,9 @@ fn rates(servers: &[&Server], creds: &ClientCreds, threads: usize, each: usize) 
 #[test]
 #[ignore = "benchmark: run by hand, see docs/cluster.md"]
 fn rates_of_a_three_node_cluster_next_to_a_single_appliance() {
-    require_etcd();
+    if !etcd_or_skip() {
+        return;
+    }
     const THREADS: usize = 6;
     const EACH: usize = 50;
     let mut single = Appliance::new(&["vcenter"]);
