@@ -24,23 +24,53 @@ pub const MAX_REQUEST_BYTES: u64 = 1 << 20;
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum Request {
-    CheckClient { entry: ClientEntry },
-    AddClient { entry: ClientEntry },
+    CheckClient {
+        entry: ClientEntry,
+    },
+    AddClient {
+        entry: ClientEntry,
+    },
     ListClients,
-    ShowClient { name: String },
-    RemoveClient { name: String, destroy_keys: bool },
-    ListKeys { filter: KeyFilter },
-    ShowKey { uid: String },
-    RevokeKey { uid: String, reason: RevokeReason },
-    DestroyKey { uid: String },
-    SetCredential { change: CredentialChange },
-    ServerCertRenewed { fingerprint: String },
+    ShowClient {
+        name: String,
+    },
+    RemoveClient {
+        name: String,
+        destroy_keys: bool,
+    },
+    ListKeys {
+        filter: KeyFilter,
+    },
+    ShowKey {
+        uid: String,
+    },
+    RevokeKey {
+        uid: String,
+        reason: RevokeReason,
+    },
+    DestroyKey {
+        uid: String,
+    },
+    SetCredential {
+        change: CredentialChange,
+    },
+    ServerCertRenewed {
+        fingerprint: String,
+    },
     AuditVerify,
     AuditShow(AuditQuery),
     AuditCheck(AuditCheck),
     BackupExport(BackupExportRequest),
     BackupStatus,
     Status,
+    /// `keyward unseal`: the operator's passphrase for a `[root] seal_at_start` appliance.
+    /// Answered by the running server only (on a thread of its own: Argon2id takes a while).
+    Unseal {
+        passphrase: crate::backup::passphrase::SecretText,
+    },
+    /// `keyward audit note`: an administrator's action outside Keyward (the appliance console:
+    /// network, SSH, restart, a shell), recorded as `console.<action>`.
+    ConsoleEvent(super::console_event::ConsoleEvent),
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

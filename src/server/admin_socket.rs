@@ -141,6 +141,10 @@ pub(super) fn handle(
                 super::backup_export::spawn(stream, envelope.body, services, uid);
                 return Effects::default();
             }
+            Ok(envelope) if matches!(envelope.body, Request::Unseal { .. }) => {
+                super::unseal::spawn(stream, envelope.body, services, uid);
+                return Effects::default();
+            }
             Ok(envelope) => execute(envelope.body, services, uid),
         },
     };
