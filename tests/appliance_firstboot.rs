@@ -40,12 +40,27 @@ args=" $* "
 if [[ $args == *" init "* ]]; then
     mkdir -p "$STUB_DATA" && echo argon2-params >"$STUB_DATA/root.argon2"
 fi
+if [[ $args == *" --passphrase-stdin "* ]]; then
+    IFS= read -r line
+    echo "stdin passphrase of ${#line} characters" >>"$STUB_LOG"
+fi
+if [[ $args == *" server cert show "* ]]; then
+    echo "SHA-256 fingerprint: AB:CD:EF:01"
+fi
+out=""
 while [[ $# -gt 0 ]]; do
     if [[ $1 == --etcd-env-out ]]; then
         printf 'ETCD_NAME=joined\nETCD_INITIAL_CLUSTER_STATE=existing\n' >"$2"
     fi
+    [[ $1 == --out ]] && out=$2
     shift
 done
+if [[ $args == *" client issue "* ]]; then
+    mkdir -p "$out"
+    echo "-----BEGIN CERTIFICATE-----" >"$out/client.crt"
+    echo "-----BEGIN PRIVATE KEY-----" >"$out/client.key"
+    echo "-----BEGIN CERTIFICATE-----" >"$out/ca.crt"
+fi
 exit 0"#,
     ),
     ("chown", "exit 0"),
@@ -103,8 +118,30 @@ impl Run {
     }
 }
 
-/// Runs the dialogue in a fresh scratch root with `answers` (one a line) on stdin.
+/// The appliance's /etc/shadow as the image build leaves it: root locked until the dialogue,
+/// system accounts without a password, and one passwordless account the dialogue must lock.
+const SHADOW: &str = "root:!:20000:0:99999:7:::\n\
+daemon:*:20000:0:99999:7:::\n\
+keyward:!:20000::::::\n\
+leftover::20000:0:99999:7:::\n";
+
+/// The console password the tests set (strong enough for the dialogue's check).
+const CONSOLE_PASSWORD: &str = "Blue-Lantern-42-quietly";
+
+/// Runs the dialogue in a fresh scratch root with `answers` (one a line) on stdin; it must
+/// succeed.
 fn dialogue(dir: &Path, name: &str, answers: &[&str]) -> Run {
+    let (run, status) = dialogue_status(dir, name, answers);
+    assert!(
+        status.success(),
+        "dialogue failed ({status}):\n{}",
+        run.output
+    );
+    run
+}
+
+/// Runs the dialogue and returns how it ended.
+fn dialogue_status(dir: &Path, name: &str, answers: &[&str]) -> (Run, std::process::ExitStatus) {
     let root = dir.join(name);
     for sub in [
         "etc/keyward",
@@ -118,6 +155,12 @@ fn dialogue(dir: &Path, name: &str, answers: &[&str]) -> Run {
     ] {
         std::fs::create_dir_all(root.join(sub)).expect("scratch root");
     }
+    std::fs::write(root.join("etc/shadow"), SHADOW).expect("shadow");
+    std::fs::set_permissions(
+        root.join("etc/shadow"),
+        std::fs::Permissions::from_mode(0o640),
+    )
+    .expect("chmod shadow");
     // The packaged configuration, as packaging/build-deb.sh makes it.
     let example =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config.example.toml"))
@@ -190,12 +233,12 @@ fn dialogue(dir: &Path, name: &str, answers: &[&str]) -> Run {
         std::fs::read_to_string(root.join("output")).unwrap_or_default(),
         std::fs::read_to_string(root.join("errors")).unwrap_or_default()
     );
-    assert!(status.success(), "dialogue failed ({status}):\n{output}");
-    Run {
+    let run = Run {
         log: std::fs::read_to_string(&log).expect("stub log"),
         root,
         output,
-    }
+    };
+    (run, status)
 }
 
 fn env_of(run: &Run) -> Vec<(String, String)> {
@@ -209,9 +252,12 @@ fn value<'a>(env: &'a [(String, String)], key: &str) -> &'a str {
         .unwrap_or_else(|| panic!("no {key} in {env:?}"))
 }
 
-/// Network, NTP and a local passphrase: the answers before the store question.
+/// The console password, network, NTP and a stored local passphrase: the answers before the
+/// store question.
 fn first_steps<'a>(host: &'a str, address: &'a str) -> Vec<&'a str> {
     vec![
+        CONSOLE_PASSWORD,
+        CONSOLE_PASSWORD,
         host,
         address,
         "192.0.2.1",
@@ -227,8 +273,8 @@ fn first_steps<'a>(host: &'a str, address: &'a str) -> Vec<&'a str> {
 fn a_single_appliance_does_not_touch_etcd() {
     let dir = tempfile::tempdir().expect("temp dir");
     let mut answers = first_steps("kms0", "192.0.2.10/24");
-    // Store 1; first client: paste (an empty certificate), SSH off.
-    answers.extend(["1", "1", "vcenter", "", "n"]);
+    // Store 1; no scheduled backups; first client: paste (an empty certificate), SSH off.
+    answers.extend(["1", "n", "1", "vcenter", "", "n"]);
     let run = dialogue(dir.path(), "single", &answers);
     assert!(run.config().cluster.is_none(), "{}", run.output);
     assert!(
@@ -246,7 +292,7 @@ fn a_new_cluster_and_a_joining_node_get_etcd_settings_keyward_can_use() {
     let dir = tempfile::tempdir().expect("temp dir");
     let mut answers = first_steps("kms1", "192.0.2.11/24");
     // New cluster; etcd name and IP: the defaults (host name, the static address).
-    answers.extend(["2", "", "", "1", "vcenter", "", "n"]);
+    answers.extend(["2", "", "", "n", "1", "vcenter", "", "n"]);
     let first = dialogue(dir.path(), "first", &answers);
 
     let env = env_of(&first);
@@ -315,7 +361,7 @@ fn a_new_cluster_and_a_joining_node_get_etcd_settings_keyward_can_use() {
     let mut answers = first_steps("kms2", "192.0.2.12/24");
     let bundle = first.path("/root/keyward-join.tar.gz");
     let bundle = bundle.to_str().expect("utf-8");
-    answers.extend(["3", "", "", bundle, "https://192.0.2.11:2379", "n"]);
+    answers.extend(["3", "", "", bundle, "https://192.0.2.11:2379", "n", "n"]);
     let second = dialogue(dir.path(), "second", &answers);
     let cluster = second.config().cluster.expect("a [cluster] table");
     assert_eq!(
@@ -424,4 +470,224 @@ fn a_new_cluster_and_a_joining_node_get_etcd_settings_keyward_can_use() {
     };
     assert_eq!(listed.members.len(), 1);
     assert_eq!(listed.members[0].name, "kms1");
+}
+
+/// Whether `password` is the one `hash` (a crypt(3) string from /etc/shadow) was made from,
+/// checked with openssl the way the dialogue made it.
+fn hash_matches(hash: &str, password: &str) -> bool {
+    let salt = hash
+        .strip_prefix("$6$")
+        .and_then(|rest| rest.split('$').next())
+        .unwrap_or_else(|| panic!("not a SHA-512 crypt hash: {hash}"));
+    let mut child = Command::new("openssl")
+        .args(["passwd", "-6", "-salt", salt, "-stdin"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("openssl passwd");
+    use std::io::Write;
+    writeln!(child.stdin.take().expect("stdin"), "{password}").expect("write");
+    let out = child.wait_with_output().expect("openssl passwd");
+    String::from_utf8_lossy(&out.stdout).trim() == hash
+}
+
+/// `user`'s password field in the scratch root's /etc/shadow.
+fn shadow_field(run: &Run, user: &str) -> String {
+    run.file("/etc/shadow")
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{user}:")))
+        .and_then(|rest| rest.split(':').next())
+        .unwrap_or_else(|| panic!("no {user} in /etc/shadow"))
+        .to_string()
+}
+
+/// Every file under `dir`, recursively.
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).expect("read_dir").flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(files_under(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
+
+#[test]
+fn first_boot_sets_a_strong_console_password_and_leaves_no_passwordless_account() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    // A weak password first: refused, asked again.
+    let mut answers = vec!["keyward-password"];
+    answers.extend(first_steps("kms0", "192.0.2.10/24"));
+    // Store 1; scheduled backups every 12 h into the default directory, 5 kept; first client
+    // pasted (empty); SSH off; idle lock after 15 minutes.
+    answers.extend([
+        "1",
+        "y",
+        "",
+        "12h",
+        "5",
+        "Backup-Passphrase-77",
+        "Backup-Passphrase-77",
+        "1",
+        "vcenter",
+        "",
+        "n",
+        "15",
+    ]);
+    let run = dialogue(dir.path(), "password", &answers);
+    assert!(
+        run.output.contains("refused: it contains \"keyward\""),
+        "{}",
+        run.output
+    );
+    let hash = shadow_field(&run, "root");
+    assert!(hash.starts_with("$6$"), "{hash}");
+    assert!(hash_matches(&hash, CONSOLE_PASSWORD), "{hash}");
+    assert!(!hash_matches(&hash, "something else entirely 1"));
+    for line in run.file("/etc/shadow").lines() {
+        let field = line.split(':').nth(1).expect("a password field");
+        assert!(!field.is_empty(), "a passwordless account remains: {line}");
+    }
+    assert_eq!(shadow_field(&run, "leftover"), "!");
+    assert_eq!(shadow_field(&run, "daemon"), "*");
+    assert_eq!(run.mode("/etc/shadow"), 0o640);
+    // Stored only as its hash: no file of the root holds the password itself.
+    for path in files_under(&run.root) {
+        let bytes = std::fs::read(&path).expect("read");
+        let text = String::from_utf8_lossy(&bytes);
+        if path.file_name().is_some_and(|n| n == "answers") {
+            continue;
+        }
+        assert!(
+            !text.contains(CONSOLE_PASSWORD),
+            "{} holds the console password",
+            path.display()
+        );
+    }
+    // Scheduled backups, as the server reads them.
+    let backup = run.config().backup.expect("a [backup] table");
+    assert_eq!(backup.dir, Path::new("/var/backups/keyward"));
+    assert_eq!(backup.interval, Duration::from_secs(12 * 3600));
+    assert_eq!(backup.keep, 5);
+    assert_eq!(
+        run.file("/etc/keyward/backup.pass"),
+        "Backup-Passphrase-77\n"
+    );
+    assert_eq!(run.mode("/etc/keyward/backup.pass"), 0o600);
+    assert_eq!(run.mode("/var/backups/keyward"), 0o700);
+    let dropin = run.file("/etc/systemd/system/keyward.service.d/backup.conf");
+    assert!(
+        dropin.contains("ReadWritePaths=/var/backups/keyward"),
+        "{dropin}"
+    );
+    // Idle lock and banner.
+    let idle = run.file("/etc/profile.d/keyward-idle.sh");
+    assert!(
+        idle.contains("TMOUT=900") && idle.contains("readonly TMOUT"),
+        "{idle}"
+    );
+    let issue = run.file("/etc/issue");
+    assert!(issue.contains("kms0:5696"), "{issue}");
+    assert!(issue.contains("AB:CD:EF:01"), "{issue}");
+    assert!(issue.contains("\\4"), "agetty's address escape: {issue}");
+    assert!(run.path("/var/lib/keyward-firstboot.done").exists());
+}
+
+#[test]
+fn the_dialogue_does_not_finish_without_a_console_password() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    // Two weak ones, then the input ends.
+    let (run, status) = dialogue_status(dir.path(), "nopassword", &["short", "aaaaaaaaaaaaaaaaaa"]);
+    assert!(!status.success(), "{}", run.output);
+    assert!(
+        run.output.contains("does not finish without one"),
+        "{}",
+        run.output
+    );
+    assert!(!run.path("/var/lib/keyward-firstboot.done").exists());
+    assert_eq!(shadow_field(&run, "root"), "!", "root stays locked");
+    assert!(!run.log.contains("init"), "{}", run.log);
+}
+
+#[test]
+fn sealed_at_boot_never_stores_the_passphrase_and_prints_the_issued_key_once() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let root_passphrase = "Granite-Orchard-19-river";
+    let answers = [
+        CONSOLE_PASSWORD,
+        CONSOLE_PASSWORD,
+        "kms9",
+        "",
+        "",
+        "3",
+        root_passphrase,
+        root_passphrase,
+        // Backups: the default (n) with a sealed root.
+        "",
+        // First client: issued here, printed; Enter once copied.
+        "2",
+        "vcenter",
+        "",
+        "n",
+    ];
+    let run = dialogue(dir.path(), "sealed", &answers);
+    let config = run.config();
+    assert!(
+        config.root.seal_at_start,
+        "{}",
+        run.file("/etc/keyward/config.toml")
+    );
+    assert_eq!(config.root.passphrase_file, None);
+    assert!(config.backup.is_none());
+    assert!(!run.path("/etc/keyward/passphrase").exists());
+    // Given once to `keyward init` on its standard input, as the service user; no cluster.
+    let init = run.logged("keyward [as keyward] init --passphrase-stdin --config");
+    assert!(
+        run.log.lines().nth(init + 1).is_some_and(
+            |l| l == format!("stdin passphrase of {} characters", root_passphrase.len())
+        ),
+        "{}",
+        run.log
+    );
+    assert!(!run.log.contains("etcd"), "{}", run.log);
+    for path in files_under(&run.root) {
+        if path.file_name().is_some_and(|n| n == "answers") {
+            continue;
+        }
+        let text = String::from_utf8_lossy(&std::fs::read(&path).expect("read")).into_owned();
+        assert!(
+            !text.contains(root_passphrase),
+            "{} holds the root key passphrase",
+            path.display()
+        );
+    }
+    assert!(
+        run.output.contains("keyward starts SEALED"),
+        "{}",
+        run.output
+    );
+    // The issued key went to the screen, not to /root.
+    assert!(
+        run.output.contains("WARNING: the PRIVATE KEY"),
+        "{}",
+        run.output
+    );
+    assert!(
+        run.output.contains("-----BEGIN PRIVATE KEY-----"),
+        "{}",
+        run.output
+    );
+    assert!(
+        run.path("/root/keyward-client-vcenter/client.crt")
+            .is_file()
+    );
+    assert!(!run.path("/root/keyward-client-vcenter/client.key").exists());
+    let staging: Vec<_> = std::fs::read_dir(run.path("/var/tmp"))
+        .expect("var/tmp")
+        .flatten()
+        .collect();
+    assert!(staging.is_empty(), "left behind: {staging:?}");
 }
