@@ -160,3 +160,103 @@ fn answer(mut stream: &UnixStream, reply: Reply, uid: u32) {
         log::warn!("admin uid {uid} left before its unseal finished: {e}");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::server::setup::{Appliance, PASSPHRASE_PARAMS_FILE};
+
+    const PASSPHRASE: &str = "Granite-Orchard-19-river";
+
+    fn config(dir: &Path) -> Config {
+        let text = format!(
+            "data_dir = \"{}\"\n[root]\nseal_at_start = true\n",
+            dir.display()
+        );
+        Config::from_toml(&text, "test").expect("config")
+    }
+
+    #[test]
+    fn a_sealed_start_opens_only_with_the_operators_passphrase() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        // A first run has no master key to wait for: it needs the passphrase.
+        let Err(refused) = Appliance::open(config(dir.path())) else {
+            panic!("a first sealed start without the passphrase opened");
+        };
+        assert!(
+            refused.to_string().contains("--passphrase-stdin"),
+            "{refused}"
+        );
+        let made = Appliance::open_with(config(dir.path()), Some(PASSPHRASE.as_bytes()))
+            .expect("first run with the passphrase");
+        assert!(made.sealed_at_start.is_none());
+        drop(made);
+        assert!(!dir.path().join("root.key").exists(), "no stored root key");
+
+        let appliance = Appliance::open(config(dir.path())).expect("sealed start");
+        assert_eq!(
+            appliance.sealed_at_start.as_deref(),
+            Some(AWAITING_PASSPHRASE)
+        );
+        let gate = appliance.engine.gate();
+        let store = appliance.store.as_ref();
+        let params = dir.path().join(PASSPHRASE_PARAMS_FILE);
+        let actor = Actor::System;
+        let by = Some((appliance.audit.as_ref(), &actor));
+
+        let wrong = unseal_with_passphrase(store, gate, &params, b"Not-The-Passphrase-1", by);
+        assert!(
+            matches!(wrong, Err(UnsealError::WrongPassphrase)),
+            "{wrong:?}"
+        );
+        assert!(gate.is_sealed());
+        let missing = unseal_with_passphrase(store, gate, &dir.path().join("nope"), b"x", by);
+        assert!(
+            matches!(missing, Err(UnsealError::NoParameters { .. })),
+            "{missing:?}"
+        );
+
+        unseal_with_passphrase(store, gate, &params, PASSPHRASE.as_bytes(), by).expect("unseal");
+        assert!(!gate.is_sealed());
+        let again = unseal_with_passphrase(store, gate, &params, PASSPHRASE.as_bytes(), by);
+        assert!(
+            matches!(again, Err(UnsealError::AlreadyUnsealed)),
+            "{again:?}"
+        );
+
+        // Every attempt is in the audit log; the failures were kept pending while sealed and
+        // are chained now that the key is held.
+        let view = store.read().expect("read");
+        let key = appliance.audit.key().expect("chain key");
+        let verified = crate::audit::verify::verify(&*view, key).expect("verify");
+        assert!(verified.is_intact(), "{verified:?}");
+        let records = crate::audit::query::select(
+            &*view,
+            &crate::audit::query::Filter {
+                op: Some(UNSEAL_EVENT.into()),
+                ..Default::default()
+            },
+            usize::MAX,
+        )
+        .expect("select");
+        let outcomes: Vec<_> = records
+            .iter()
+            .map(|r| format!("{:?}", r.record.outcome))
+            .collect();
+        assert_eq!(outcomes, ["Failure", "Failure", "Success", "Failure"]);
+    }
+
+    #[test]
+    fn seal_at_start_needs_the_local_root_without_a_stored_passphrase() {
+        for extra in [
+            "passphrase_file = \"/etc/keyward/passphrase\"\n",
+            "provider = \"keyprotect\"\n[keyprotect]\ninstance_id = \"i\"\nroot_key_id = \"k\"\n\
+             region = \"us-south\"\n",
+        ] {
+            let text = format!("[root]\nseal_at_start = true\n{extra}");
+            let err = Config::from_toml(&text, "test").expect_err(extra);
+            assert!(err.to_string().contains("seal_at_start"), "{err}");
+        }
+    }
+}
