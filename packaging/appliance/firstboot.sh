@@ -516,4 +516,6 @@ if [[ -n "$sealed_at_boot" ]]; then
 fi
 touch "$DONE"
 say "keyward starts now; 'systemctl status keyward' shows it."
+# The login prompt clears the console when it starts: the summary above stays until Enter.
+read -r -p "Press Enter for the login prompt: " _ || true
 exit 0
