@@ -14,6 +14,7 @@ use super::ops::{ClientView, Removed};
 use super::registry::ClientEntry;
 use super::status::StatusReport;
 use crate::audit::verify::Verification;
+use crate::backup::passphrase::SecretText;
 
 pub const PROTOCOL_VERSION: u32 = 1;
 /// File name of the socket in the data directory.
@@ -21,55 +22,32 @@ pub const SOCKET_FILE: &str = "admin.sock";
 /// Largest request line accepted (a CA bundle fits easily).
 pub const MAX_REQUEST_BYTES: u64 = 1 << 20;
 
+/// `keyward unseal` ([`Request::Unseal`]) carries the operator's passphrase for a `[root]
+/// seal_at_start` appliance; only a running server answers it, on a thread of its own (Argon2id
+/// takes a while). `keyward audit note` ([`Request::ConsoleEvent`]) records an administrator's
+/// action outside Keyward (the appliance console: network, SSH, restart, a shell) as
+/// `console.<action>`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum Request {
-    CheckClient {
-        entry: ClientEntry,
-    },
-    AddClient {
-        entry: ClientEntry,
-    },
+    CheckClient { entry: ClientEntry },
+    AddClient { entry: ClientEntry },
     ListClients,
-    ShowClient {
-        name: String,
-    },
-    RemoveClient {
-        name: String,
-        destroy_keys: bool,
-    },
-    ListKeys {
-        filter: KeyFilter,
-    },
-    ShowKey {
-        uid: String,
-    },
-    RevokeKey {
-        uid: String,
-        reason: RevokeReason,
-    },
-    DestroyKey {
-        uid: String,
-    },
-    SetCredential {
-        change: CredentialChange,
-    },
-    ServerCertRenewed {
-        fingerprint: String,
-    },
+    ShowClient { name: String },
+    RemoveClient { name: String, destroy_keys: bool },
+    ListKeys { filter: KeyFilter },
+    ShowKey { uid: String },
+    RevokeKey { uid: String, reason: RevokeReason },
+    DestroyKey { uid: String },
+    SetCredential { change: CredentialChange },
+    ServerCertRenewed { fingerprint: String },
     AuditVerify,
     AuditShow(AuditQuery),
     AuditCheck(AuditCheck),
     BackupExport(BackupExportRequest),
     BackupStatus,
     Status,
-    /// `keyward unseal`: the operator's passphrase for a `[root] seal_at_start` appliance.
-    /// Answered by the running server only (on a thread of its own: Argon2id takes a while).
-    Unseal {
-        passphrase: crate::backup::passphrase::SecretText,
-    },
-    /// `keyward audit note`: an administrator's action outside Keyward (the appliance console:
-    /// network, SSH, restart, a shell), recorded as `console.<action>`.
+    Unseal { passphrase: SecretText },
     ConsoleEvent(super::console_event::ConsoleEvent),
 }
 
