@@ -268,6 +268,11 @@ pub struct RootSettings {
     /// When set, the root key is derived with Argon2id from the passphrase in this file
     /// instead of being read from `<data_dir>/root.key`.
     pub passphrase_file: Option<PathBuf>,
+    /// The passphrase is never stored: the root key is derived from a passphrase an operator
+    /// types at every start, so the server starts sealed and serves no key material until
+    /// `keyward unseal` (or the appliance console) gives it. Local provider, no
+    /// `passphrase_file`.
+    pub seal_at_start: bool,
 }
 
 impl Default for RootSettings {
@@ -275,6 +280,7 @@ impl Default for RootSettings {
         RootSettings {
             provider: RootProvider::Local,
             passphrase_file: None,
+            seal_at_start: false,
         }
     }
 }
@@ -347,6 +353,16 @@ impl Config {
             return Err(ConfigError::Invalid {
                 setting: "root.provider".into(),
                 message: "\"keyprotect\" needs a [keyprotect] table".into(),
+            });
+        }
+        if self.root.seal_at_start
+            && (self.root.provider != RootProvider::Local || self.root.passphrase_file.is_some())
+        {
+            return Err(ConfigError::Invalid {
+                setting: "root.seal_at_start".into(),
+                message: "needs provider = \"local\" and no passphrase_file: the passphrase is \
+                          typed by an operator at every start (`keyward unseal`), never stored"
+                    .into(),
             });
         }
         Ok(())

@@ -54,7 +54,14 @@ enum Command {
         /// [keyprotect] table in --config).
         #[arg(long, value_name = "local|keyprotect")]
         root: Option<keyward::config::RootProvider>,
+        /// With [root] seal_at_start: the root key passphrase, never stored, from the first
+        /// line of standard input (the master key is made with it on a first run).
+        #[arg(long)]
+        passphrase_stdin: bool,
     },
+    /// Give a server started sealed ([root] seal_at_start) its root key passphrase: asked on
+    /// the terminal, or read from standard input.
+    Unseal(cli::unseal::UnsealArgs),
     /// Manage the root key that wraps the master key.
     Root {
         #[command(subcommand)]
@@ -177,7 +184,12 @@ fn main() -> ExitCode {
     keyward::logging::init(&level);
     let result = match cli.command {
         Command::Serve { setup, listen } => serve(&setup, listen),
-        Command::Init { setup, root } => init(&setup, root).map(|_| ()),
+        Command::Init {
+            setup,
+            root,
+            passphrase_stdin,
+        } => init_from_stdin(&setup, root, passphrase_stdin).map(|_| ()),
+        Command::Unseal(args) => cli::unseal::run(&args),
         Command::Root { command } => cli::root::run(&command),
         Command::Status { setup, json } => cli::status::run(&setup, json),
         Command::Backup { command } => cli::backup::run(&command),
@@ -237,12 +249,39 @@ fn load_config_with_system_default(setup: &SetupArgs, system: &Path) -> Result<C
     Ok(config)
 }
 
-pub(crate) fn init(setup: &SetupArgs, root: Option<RootProvider>) -> Result<Appliance, String> {
+/// `keyward init`, with the operator's passphrase from standard input when asked to.
+fn init_from_stdin(
+    setup: &SetupArgs,
+    root: Option<RootProvider>,
+    passphrase_stdin: bool,
+) -> Result<Appliance, String> {
+    if !passphrase_stdin {
+        return init(setup, root, None);
+    }
+    let passphrase = cli::unseal::read_stdin_line()?;
+    if passphrase.is_empty() {
+        return Err("the passphrase on standard input is empty".into());
+    }
+    init(setup, root, Some(passphrase.as_bytes()))
+}
+
+pub(crate) fn init(
+    setup: &SetupArgs,
+    root: Option<RootProvider>,
+    operator_passphrase: Option<&[u8]>,
+) -> Result<Appliance, String> {
     let mut config = load_config(setup)?;
     if let Some(root) = root {
         config.root.provider = root;
     }
-    let appliance = Appliance::open(config).map_err(|e| e.to_string())?;
+    if operator_passphrase.is_some() && !config.root.seal_at_start {
+        return Err(
+            "--passphrase-stdin is for [root] seal_at_start = true; otherwise the \
+                    passphrase comes from [root] passphrase_file"
+                .into(),
+        );
+    }
+    let appliance = Appliance::open_with(config, operator_passphrase).map_err(|e| e.to_string())?;
     let data_dir = &appliance.config.data_dir;
     if appliance.pki.created {
         println!(
@@ -274,7 +313,7 @@ pub(crate) fn init(setup: &SetupArgs, root: Option<RootProvider>) -> Result<Appl
 fn serve(setup: &SetupArgs, listen: Option<SocketAddr>) -> Result<(), String> {
     // Before the master key exists in this process: no core dump may ever hold it.
     keyward::server::hardening::refuse_core_dumps();
-    let mut appliance = init(setup, None)?;
+    let mut appliance = init(setup, None, None)?;
     if let Some(addr) = listen {
         appliance.config.server.listen = addr;
     }

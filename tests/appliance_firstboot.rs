@@ -7,6 +7,7 @@
 //! accepts; "join" uses the first node's bundle, adds the member as root with --wait 0, starts
 //! etcd, then finishes the join as keyward.
 
+mod common;
 #[path = "support/etcd.rs"]
 mod etcd;
 
@@ -40,12 +41,27 @@ args=" $* "
 if [[ $args == *" init "* ]]; then
     mkdir -p "$STUB_DATA" && echo argon2-params >"$STUB_DATA/root.argon2"
 fi
+if [[ $args == *" --passphrase-stdin "* ]]; then
+    IFS= read -r line
+    echo "stdin passphrase of ${#line} characters" >>"$STUB_LOG"
+fi
+if [[ $args == *" server cert show "* ]]; then
+    echo "SHA-256 fingerprint: AB:CD:EF:01"
+fi
+out=""
 while [[ $# -gt 0 ]]; do
     if [[ $1 == --etcd-env-out ]]; then
         printf 'ETCD_NAME=joined\nETCD_INITIAL_CLUSTER_STATE=existing\n' >"$2"
     fi
+    [[ $1 == --out ]] && out=$2
     shift
 done
+if [[ $args == *" client issue "* ]]; then
+    mkdir -p "$out"
+    echo "-----BEGIN CERTIFICATE-----" >"$out/client.crt"
+    echo "-----BEGIN PRIVATE KEY-----" >"$out/client.key"
+    echo "-----BEGIN CERTIFICATE-----" >"$out/ca.crt"
+fi
 exit 0"#,
     ),
     ("chown", "exit 0"),
@@ -103,8 +119,30 @@ impl Run {
     }
 }
 
-/// Runs the dialogue in a fresh scratch root with `answers` (one a line) on stdin.
+/// The appliance's /etc/shadow as the image build leaves it: root locked until the dialogue,
+/// system accounts without a password, and one passwordless account the dialogue must lock.
+const SHADOW: &str = "root:!:20000:0:99999:7:::\n\
+daemon:*:20000:0:99999:7:::\n\
+keyward:!:20000::::::\n\
+leftover::20000:0:99999:7:::\n";
+
+/// The console password the tests set (strong enough for the dialogue's check).
+const CONSOLE_PASSWORD: &str = "Blue-Lantern-42-quietly";
+
+/// Runs the dialogue in a fresh scratch root with `answers` (one a line) on stdin; it must
+/// succeed.
 fn dialogue(dir: &Path, name: &str, answers: &[&str]) -> Run {
+    let (run, status) = dialogue_status(dir, name, answers);
+    assert!(
+        status.success(),
+        "dialogue failed ({status}):\n{}",
+        run.output
+    );
+    run
+}
+
+/// Runs the dialogue and returns how it ended.
+fn dialogue_status(dir: &Path, name: &str, answers: &[&str]) -> (Run, std::process::ExitStatus) {
     let root = dir.join(name);
     for sub in [
         "etc/keyward",
@@ -118,6 +156,12 @@ fn dialogue(dir: &Path, name: &str, answers: &[&str]) -> Run {
     ] {
         std::fs::create_dir_all(root.join(sub)).expect("scratch root");
     }
+    std::fs::write(root.join("etc/shadow"), SHADOW).expect("shadow");
+    std::fs::set_permissions(
+        root.join("etc/shadow"),
+        std::fs::Permissions::from_mode(0o640),
+    )
+    .expect("chmod shadow");
     // The packaged configuration, as packaging/build-deb.sh makes it.
     let example =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config.example.toml"))
@@ -190,12 +234,12 @@ fn dialogue(dir: &Path, name: &str, answers: &[&str]) -> Run {
         std::fs::read_to_string(root.join("output")).unwrap_or_default(),
         std::fs::read_to_string(root.join("errors")).unwrap_or_default()
     );
-    assert!(status.success(), "dialogue failed ({status}):\n{output}");
-    Run {
+    let run = Run {
         log: std::fs::read_to_string(&log).expect("stub log"),
         root,
         output,
-    }
+    };
+    (run, status)
 }
 
 fn env_of(run: &Run) -> Vec<(String, String)> {
@@ -209,9 +253,12 @@ fn value<'a>(env: &'a [(String, String)], key: &str) -> &'a str {
         .unwrap_or_else(|| panic!("no {key} in {env:?}"))
 }
 
-/// Network, NTP and a local passphrase: the answers before the store question.
+/// The console password, network, NTP and a stored local passphrase: the answers before the
+/// store question.
 fn first_steps<'a>(host: &'a str, address: &'a str) -> Vec<&'a str> {
     vec![
+        CONSOLE_PASSWORD,
+        CONSOLE_PASSWORD,
         host,
         address,
         "192.0.2.1",
@@ -227,8 +274,8 @@ fn first_steps<'a>(host: &'a str, address: &'a str) -> Vec<&'a str> {
 fn a_single_appliance_does_not_touch_etcd() {
     let dir = tempfile::tempdir().expect("temp dir");
     let mut answers = first_steps("kms0", "192.0.2.10/24");
-    // Store 1; first client: paste (an empty certificate), SSH off.
-    answers.extend(["1", "1", "vcenter", "", "n"]);
+    // Store 1; no scheduled backups; first client: paste (an empty certificate), SSH off.
+    answers.extend(["1", "n", "1", "vcenter", "", "n"]);
     let run = dialogue(dir.path(), "single", &answers);
     assert!(run.config().cluster.is_none(), "{}", run.output);
     assert!(
@@ -246,7 +293,7 @@ fn a_new_cluster_and_a_joining_node_get_etcd_settings_keyward_can_use() {
     let dir = tempfile::tempdir().expect("temp dir");
     let mut answers = first_steps("kms1", "192.0.2.11/24");
     // New cluster; etcd name and IP: the defaults (host name, the static address).
-    answers.extend(["2", "", "", "1", "vcenter", "", "n"]);
+    answers.extend(["2", "", "", "n", "1", "vcenter", "", "n"]);
     let first = dialogue(dir.path(), "first", &answers);
 
     let env = env_of(&first);
@@ -315,7 +362,7 @@ fn a_new_cluster_and_a_joining_node_get_etcd_settings_keyward_can_use() {
     let mut answers = first_steps("kms2", "192.0.2.12/24");
     let bundle = first.path("/root/keyward-join.tar.gz");
     let bundle = bundle.to_str().expect("utf-8");
-    answers.extend(["3", "", "", bundle, "https://192.0.2.11:2379", "n"]);
+    answers.extend(["3", "", "", bundle, "https://192.0.2.11:2379", "n", "n"]);
     let second = dialogue(dir.path(), "second", &answers);
     let cluster = second.config().cluster.expect("a [cluster] table");
     assert_eq!(
@@ -423,4 +470,747 @@ fn a_new_cluster_and_a_joining_node_get_etcd_settings_keyward_can_use() {
     };
     assert_eq!(listed.members.len(), 1);
     assert_eq!(listed.members[0].name, "kms1");
+}
+
+/// Whether `password` is the one `hash` (a crypt(3) string from /etc/shadow) was made from,
+/// checked with openssl the way the dialogue made it.
+fn hash_matches(hash: &str, password: &str) -> bool {
+    let salt = hash
+        .strip_prefix("$6$")
+        .and_then(|rest| rest.split('$').next())
+        .unwrap_or_else(|| panic!("not a SHA-512 crypt hash: {hash}"));
+    let mut child = Command::new("openssl")
+        .args(["passwd", "-6", "-salt", salt, "-stdin"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("openssl passwd");
+    use std::io::Write;
+    writeln!(child.stdin.take().expect("stdin"), "{password}").expect("write");
+    let out = child.wait_with_output().expect("openssl passwd");
+    String::from_utf8_lossy(&out.stdout).trim() == hash
+}
+
+/// `user`'s password field in the scratch root's /etc/shadow.
+fn shadow_field(run: &Run, user: &str) -> String {
+    run.file("/etc/shadow")
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{user}:")))
+        .and_then(|rest| rest.split(':').next())
+        .unwrap_or_else(|| panic!("no {user} in /etc/shadow"))
+        .to_string()
+}
+
+/// Every file under `dir`, recursively.
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).expect("read_dir").flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(files_under(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
+
+#[test]
+fn first_boot_sets_a_strong_console_password_and_leaves_no_passwordless_account() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    // A weak password first: refused, asked again.
+    let mut answers = vec!["keyward-password"];
+    answers.extend(first_steps("kms0", "192.0.2.10/24"));
+    // Store 1; scheduled backups every 12 h into the default directory, 5 kept; first client
+    // pasted (empty); SSH off; idle lock after 15 minutes.
+    answers.extend([
+        "1",
+        "y",
+        "",
+        "12h",
+        "5",
+        "Backup-Passphrase-77",
+        "Backup-Passphrase-77",
+        "1",
+        "vcenter",
+        "",
+        "n",
+        "15",
+    ]);
+    let run = dialogue(dir.path(), "password", &answers);
+    assert!(
+        run.output.contains("refused: it contains \"keyward\""),
+        "{}",
+        run.output
+    );
+    let hash = shadow_field(&run, "root");
+    assert!(hash.starts_with("$6$"), "{hash}");
+    assert!(hash_matches(&hash, CONSOLE_PASSWORD), "{hash}");
+    assert!(!hash_matches(&hash, "something else entirely 1"));
+    for line in run.file("/etc/shadow").lines() {
+        let field = line.split(':').nth(1).expect("a password field");
+        assert!(!field.is_empty(), "a passwordless account remains: {line}");
+    }
+    assert_eq!(shadow_field(&run, "leftover"), "!");
+    assert_eq!(shadow_field(&run, "daemon"), "*");
+    assert_eq!(run.mode("/etc/shadow"), 0o640);
+    // Stored only as its hash: no file of the root holds the password itself.
+    for path in files_under(&run.root) {
+        let bytes = std::fs::read(&path).expect("read");
+        let text = String::from_utf8_lossy(&bytes);
+        if path.file_name().is_some_and(|n| n == "answers") {
+            continue;
+        }
+        assert!(
+            !text.contains(CONSOLE_PASSWORD),
+            "{} holds the console password",
+            path.display()
+        );
+    }
+    // Scheduled backups, as the server reads them.
+    let backup = run.config().backup.expect("a [backup] table");
+    assert_eq!(backup.dir, Path::new("/var/backups/keyward"));
+    assert_eq!(backup.interval, Duration::from_secs(12 * 3600));
+    assert_eq!(backup.keep, 5);
+    assert_eq!(
+        run.file("/etc/keyward/backup.pass"),
+        "Backup-Passphrase-77\n"
+    );
+    assert_eq!(run.mode("/etc/keyward/backup.pass"), 0o600);
+    assert_eq!(run.mode("/var/backups/keyward"), 0o700);
+    let dropin = run.file("/etc/systemd/system/keyward.service.d/backup.conf");
+    assert!(
+        dropin.contains("ReadWritePaths=/var/backups/keyward"),
+        "{dropin}"
+    );
+    // Idle lock and banner.
+    let idle = run.file("/etc/profile.d/keyward-idle.sh");
+    assert!(
+        idle.contains("TMOUT=900") && idle.contains("readonly TMOUT"),
+        "{idle}"
+    );
+    let issue = run.file("/etc/issue");
+    assert!(issue.contains("kms0:5696"), "{issue}");
+    assert!(issue.contains("AB:CD:EF:01"), "{issue}");
+    assert!(issue.contains("\\4"), "agetty's address escape: {issue}");
+    assert!(run.path("/var/lib/keyward-firstboot.done").exists());
+}
+
+#[test]
+fn the_dialogue_does_not_finish_without_a_console_password() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    // Two weak ones, then the input ends.
+    let (run, status) = dialogue_status(dir.path(), "nopassword", &["short", "aaaaaaaaaaaaaaaaaa"]);
+    assert!(!status.success(), "{}", run.output);
+    assert!(
+        run.output.contains("does not finish without one"),
+        "{}",
+        run.output
+    );
+    assert!(!run.path("/var/lib/keyward-firstboot.done").exists());
+    assert_eq!(shadow_field(&run, "root"), "!", "root stays locked");
+    assert!(!run.log.contains("init"), "{}", run.log);
+}
+
+#[test]
+fn sealed_at_boot_never_stores_the_passphrase_and_prints_the_issued_key_once() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let root_passphrase = "Granite-Orchard-19-river";
+    let answers = [
+        CONSOLE_PASSWORD,
+        CONSOLE_PASSWORD,
+        "kms9",
+        "",
+        "",
+        "3",
+        root_passphrase,
+        root_passphrase,
+        // Backups: the default (n) with a sealed root.
+        "",
+        // First client: issued here, printed; Enter once copied.
+        "2",
+        "vcenter",
+        "",
+        "n",
+    ];
+    let run = dialogue(dir.path(), "sealed", &answers);
+    let config = run.config();
+    assert!(
+        config.root.seal_at_start,
+        "{}",
+        run.file("/etc/keyward/config.toml")
+    );
+    assert_eq!(config.root.passphrase_file, None);
+    assert!(config.backup.is_none());
+    assert!(!run.path("/etc/keyward/passphrase").exists());
+    // Given once to `keyward init` on its standard input, as the service user; no cluster.
+    let init = run.logged("keyward [as keyward] init --passphrase-stdin --config");
+    assert!(
+        run.log.lines().nth(init + 1).is_some_and(
+            |l| l == format!("stdin passphrase of {} characters", root_passphrase.len())
+        ),
+        "{}",
+        run.log
+    );
+    assert!(!run.log.contains("etcd"), "{}", run.log);
+    for path in files_under(&run.root) {
+        if path.file_name().is_some_and(|n| n == "answers") {
+            continue;
+        }
+        let text = String::from_utf8_lossy(&std::fs::read(&path).expect("read")).into_owned();
+        assert!(
+            !text.contains(root_passphrase),
+            "{} holds the root key passphrase",
+            path.display()
+        );
+    }
+    assert!(
+        run.output.contains("keyward starts SEALED"),
+        "{}",
+        run.output
+    );
+    // The issued key went to the screen, not to /root.
+    assert!(
+        run.output.contains("WARNING: the PRIVATE KEY"),
+        "{}",
+        run.output
+    );
+    assert!(
+        run.output.contains("-----BEGIN PRIVATE KEY-----"),
+        "{}",
+        run.output
+    );
+    assert!(
+        run.path("/root/keyward-client-vcenter/client.crt")
+            .is_file()
+    );
+    assert!(!run.path("/root/keyward-client-vcenter/client.key").exists());
+    let staging: Vec<_> = std::fs::read_dir(run.path("/var/tmp"))
+        .expect("var/tmp")
+        .flatten()
+        .collect();
+    assert!(staging.is_empty(), "left behind: {staging:?}");
+}
+
+const MENU: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/packaging/appliance/console-menu"
+);
+const ROOT_PASSPHRASE: &str = "Granite-Orchard-19-river";
+
+/// The console menu's stubs: only what would change the host itself (services, network,
+/// clock). `keyward`, openssl, perl and shred are the real ones.
+const MENU_STUBS: &[(&str, &str)] = &[
+    ("systemctl", "echo \"systemctl $*\" >>\"$STUB_LOG\""),
+    ("systemd-run", "echo \"systemd-run $*\" >>\"$STUB_LOG\""),
+    ("logger", "echo \"logger $*\" >>\"$STUB_LOG\""),
+    (
+        "ip",
+        "echo '1: lo: <LOOPBACK,UP> mtu 65536'; echo '2: ens192: <BROADCAST,UP> mtu 1500'",
+    ),
+    ("ifup", "exit 0"),
+    ("ifdown", "exit 0"),
+    ("timedatectl", "exit 0"),
+    ("ssh-keygen", "exit 0"),
+    ("hostname", "echo kms0"),
+    ("chown", "exit 0"),
+];
+
+/// A scratch root for the console menu with a real, initialised `[root] seal_at_start` data
+/// directory, root's console password in its /etc/shadow, and the stubs.
+struct Console {
+    root: PathBuf,
+    config: PathBuf,
+    data: PathBuf,
+    stub_log: PathBuf,
+    path: String,
+    sessions: usize,
+}
+
+impl Console {
+    fn new(dir: &Path) -> Console {
+        let root = dir.join("console");
+        for sub in [
+            "etc/keyward",
+            "etc/network/interfaces.d",
+            "etc/systemd",
+            "root",
+            "tmp",
+            "bin",
+        ] {
+            std::fs::create_dir_all(root.join(sub)).expect("scratch root");
+        }
+        let hash = {
+            let mut child = Command::new("openssl")
+                .args(["passwd", "-6", "-stdin"])
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .spawn()
+                .expect("openssl passwd");
+            use std::io::Write;
+            writeln!(child.stdin.take().expect("stdin"), "{CONSOLE_PASSWORD}").expect("write");
+            let out = child.wait_with_output().expect("openssl passwd");
+            String::from_utf8(out.stdout)
+                .expect("utf-8")
+                .trim()
+                .to_string()
+        };
+        std::fs::write(
+            root.join("etc/shadow"),
+            format!("root:{hash}:20000:0:99999:7:::\ndaemon:*:20000:0:99999:7:::\n"),
+        )
+        .expect("shadow");
+        let data = dir.join("data");
+        let config = root.join("etc/keyward/config.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "data_dir = \"{}\"\n\n[root]\nseal_at_start = true\n\n[http]\nlisten = \"127.0.0.1:0\"\n",
+                data.display()
+            ),
+        )
+        .expect("config");
+        let bin = root.join("bin");
+        for (stub, body) in MENU_STUBS {
+            let path = bin.join(stub);
+            std::fs::write(&path, format!("#!/bin/bash\n{body}\n")).expect("stub");
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        }
+        std::os::unix::fs::symlink(common::keyward_bin(), bin.join("keyward")).expect("symlink");
+        let stub_log = root.join("stub.log");
+        std::fs::write(&stub_log, "").expect("stub log");
+        let path = format!(
+            "{}:{}",
+            bin.display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        Console {
+            root,
+            config,
+            data,
+            stub_log,
+            path,
+            sessions: 0,
+        }
+    }
+
+    /// `keyward ARGS --config CONFIG` with `input` on stdin.
+    fn keyward(&self, args: &[&str], input: &str) -> std::process::Output {
+        use std::io::Write;
+        let mut child = Command::new(common::keyward_bin())
+            .args(args)
+            .arg("--config")
+            .arg(&self.config)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run keyward");
+        let _ = child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(input.as_bytes());
+        child.wait_with_output().expect("keyward")
+    }
+
+    fn start(&self, n: usize) -> common::Server {
+        let mut cmd = Command::new(common::keyward_bin());
+        cmd.arg("serve")
+            .arg("--config")
+            .arg(&self.config)
+            .args(["--listen", "127.0.0.1:0"]);
+        common::spawn_server(&mut cmd, &self.root.join(format!("server-{n}.log")))
+    }
+
+    /// One login's menu session with `answers` on stdin; its screen (stdout and stderr).
+    fn session(&mut self, answers: &[&str]) -> String {
+        self.sessions += 1;
+        let input = self.root.join(format!("menu-answers-{}", self.sessions));
+        let screen = self.root.join(format!("menu-screen-{}", self.sessions));
+        std::fs::write(&input, answers.join("\n") + "\n").expect("answers");
+        let out = std::fs::File::create(&screen).expect("screen");
+        let mut child = Command::new("bash")
+            .arg(MENU)
+            .env("KEYWARD_CONSOLE_ROOT", &self.root)
+            .env("PATH", &self.path)
+            .env("STUB_LOG", &self.stub_log)
+            .env_remove("TMOUT")
+            .stdin(std::fs::File::open(&input).expect("answers"))
+            .stdout(out.try_clone().expect("dup"))
+            .stderr(out)
+            .spawn()
+            .expect("run the console menu");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let status = loop {
+            if let Some(status) = child.try_wait().expect("try_wait") {
+                break status;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "the menu did not finish within 60 s:\n{}",
+                    std::fs::read_to_string(&screen).unwrap_or_default()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let text = std::fs::read_to_string(&screen).expect("screen");
+        assert!(status.success(), "menu failed ({status}):\n{text}");
+        text
+    }
+
+    /// A session nobody types into (standard input open, silent), with `TMOUT=secs`.
+    fn session_idle(&mut self, secs: u32) -> String {
+        let mut child = Command::new("bash")
+            .arg(MENU)
+            .env("KEYWARD_CONSOLE_ROOT", &self.root)
+            .env("PATH", &self.path)
+            .env("STUB_LOG", &self.stub_log)
+            .env("TMOUT", secs.to_string())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run the console menu");
+        // Held open (and silent) until the menu has given up on it.
+        let keyboard = child.stdin.take();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while child.try_wait().expect("try_wait").is_none() {
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("the idle menu did not log out within 30 s");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        drop(keyboard);
+        let out = child.wait_with_output().expect("menu output");
+        assert!(out.status.success());
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// (operation, outcome, uids) of every audit record, oldest first.
+    fn audit(&self) -> Vec<(String, String, Vec<String>)> {
+        let out = self.keyward(&["audit", "show", "--json"], "");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|line| {
+                let value: serde_json::Value = serde_json::from_str(line).expect("JSON line");
+                let record = &value["record"];
+                (
+                    record["operation"].as_str().unwrap_or_default().to_string(),
+                    record["outcome"].as_str().unwrap_or_default().to_string(),
+                    record["uids"]
+                        .as_array()
+                        .map(|a| {
+                            a.iter()
+                                .filter_map(|v| v.as_str().map(str::to_string))
+                                .collect()
+                        })
+                        .unwrap_or_default(),
+                )
+            })
+            .collect()
+    }
+}
+
+/// `/healthz` of `server`: status code and body.
+fn healthz(server: &common::Server) -> (u16, String) {
+    use std::io::{Read, Write};
+    let log = server.log();
+    let addr = log
+        .lines()
+        .find_map(|l| l.split("health and metrics on http://").nth(1))
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("the [http] listener is not announced:\n{log}"))
+        .to_string();
+    let mut stream = std::net::TcpStream::connect(&addr).expect("connect to /healthz");
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .expect("send");
+    let mut reply = String::new();
+    let _ = stream.read_to_string(&mut reply);
+    let code = reply
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (code, reply)
+}
+
+/// The PEM blocks on `screen`, in order.
+fn pem_blocks(screen: &str) -> Vec<String> {
+    let mut blocks = Vec::new();
+    let mut current: Option<String> = None;
+    for line in screen.lines() {
+        if line.starts_with("-----BEGIN ") {
+            current = Some(String::new());
+        }
+        if let Some(block) = current.as_mut() {
+            block.push_str(line);
+            block.push('\n');
+            if line.starts_with("-----END ") {
+                blocks.extend(current.take());
+            }
+        }
+    }
+    blocks
+}
+
+/// `keyward kmip … create` with the given client files against `server`.
+fn kmip_create(
+    console: &Console,
+    server: &common::Server,
+    cert: &Path,
+    key: &Path,
+) -> std::process::Output {
+    Command::new(common::keyward_bin())
+        .arg("kmip")
+        .arg("--server")
+        .arg(format!("localhost:{}", server.addr.port()))
+        .arg("--ca")
+        .arg(console.data.join("ca.crt"))
+        .arg("--cert")
+        .arg(cert)
+        .arg("--key")
+        .arg(key)
+        .arg("create")
+        .output()
+        .expect("keyward kmip")
+}
+
+#[test]
+fn the_console_menu_unseals_a_sealed_boot_prints_a_working_client_and_audits_every_action() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut console = Console::new(dir.path());
+    let init = console.keyward(
+        &["init", "--passphrase-stdin"],
+        &format!("{ROOT_PASSPHRASE}\n"),
+    );
+    assert!(
+        init.status.success(),
+        "{}",
+        String::from_utf8_lossy(&init.stderr)
+    );
+
+    // Sealed at every start, a restart included: the passphrase is nowhere to be read.
+    let mut first = console.start(1);
+    let (code, body) = healthz(&first);
+    assert_eq!(code, 503, "{body}");
+    assert!(body.contains("\"sealed\""), "{body}");
+    first.terminate();
+    let server = console.start(2);
+    let (code, body) = healthz(&server);
+    assert_eq!(code, 503, "{body}");
+    assert!(body.contains("keyward unseal"), "{body}");
+
+    // Session 1, still sealed: issue a client; its certificate and key are printed.
+    let screen = console.session(&["6", "vcenter-01", "", "", "q"]);
+    assert!(screen.contains("service sealed"), "{screen}");
+    assert!(screen.contains("WARNING: the PRIVATE KEY"), "{screen}");
+    let blocks = pem_blocks(&screen);
+    assert_eq!(blocks.len(), 2, "{screen}");
+    assert!(
+        blocks[0].starts_with("-----BEGIN CERTIFICATE-----"),
+        "{}",
+        blocks[0]
+    );
+    assert!(blocks[1].contains("PRIVATE KEY-----"), "{}", blocks[1]);
+    let cert = dir.path().join("pasted.crt");
+    let key = dir.path().join("pasted.key");
+    std::fs::write(&cert, &blocks[0]).expect("cert");
+    std::fs::write(&key, &blocks[1]).expect("key");
+    // Nothing of it stays on the appliance.
+    let left: Vec<_> = std::fs::read_dir(console.root.join("tmp"))
+        .expect("tmp")
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+    // The KMIP answer while sealed is a clear refusal.
+    let sealed = kmip_create(&console, &server, &cert, &key);
+    assert!(!sealed.status.success());
+    let said = String::from_utf8_lossy(&sealed.stderr).to_lowercase();
+    assert!(said.contains("sealed"), "{said}");
+
+    // Session 2: a wrong passphrase, the right one, then every other action.
+    let vcenter = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+        ])
+        .args([
+            "-nodes",
+            "-keyout",
+            "/dev/null",
+            "-subj",
+            "/CN=vcenter-02",
+            "-days",
+            "30",
+        ])
+        .output()
+        .expect("openssl req");
+    assert!(vcenter.status.success());
+    let vcenter_pem = String::from_utf8(vcenter.stdout).expect("PEM");
+    let mut answers = vec![
+        "u",
+        "Not-The-Passphrase-1",
+        "",
+        "u",
+        ROOT_PASSPHRASE,
+        "",
+        "1",
+        "",
+        "2",
+        "n",
+        "",
+        "3",
+        "192.0.2.123",
+        "",
+        "4",
+        "",
+        "5",
+        "vcenter-02",
+    ];
+    answers.extend(vcenter_pem.lines());
+    answers.extend([
+        "",
+        "",
+        "7",
+        "Backup-Passphrase-77",
+        "Backup-Passphrase-77",
+        "",
+        "8",
+        "",
+        "9",
+        "15",
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKeywardConsoleTestKey test@example",
+        "",
+        "s",
+        "not the password",
+        "",
+        "q",
+    ]);
+    let mut screen = console.session(&answers);
+    // Session 3: the shell, with the console password. The shell reads ahead of what it
+    // runs, so it takes the rest of the input; the menu then logs out at its end.
+    screen += &console.session(&[
+        "s",
+        CONSOLE_PASSWORD,
+        "echo in-the-$((6 * 7))-shell",
+        "exit",
+    ]);
+    // Session 4: nobody types; the idle lock logs out after TMOUT seconds.
+    let started = Instant::now();
+    let idle = console.session_idle(1);
+    assert!(idle.contains("idle for 1 s: logging out"), "{idle}");
+    assert!(started.elapsed() < Duration::from_secs(20));
+    assert!(screen.contains("wrong passphrase"), "{screen}");
+    assert!(
+        screen.contains("unsealed: key material is served again"),
+        "{screen}"
+    );
+    assert!(screen.contains("root key:"), "the status screen: {screen}");
+    assert!(screen.contains("wrong password."), "{screen}");
+    assert!(
+        screen.contains("in-the-42-shell"),
+        "the shell ran: {screen}"
+    );
+    let (code, body) = healthz(&server);
+    assert_eq!(code, 200, "{body}");
+    // The printed certificate and key are the issued client's: KMIP works with them now.
+    let created = kmip_create(&console, &server, &cert, &key);
+    assert!(
+        created.status.success(),
+        "{}",
+        String::from_utf8_lossy(&created.stderr)
+    );
+    let backups: Vec<_> = std::fs::read_dir(console.data.join("backups"))
+        .expect("the backup directory")
+        .flatten()
+        .collect();
+    assert_eq!(backups.len(), 1, "{screen}");
+    let ntp = std::fs::read_to_string(
+        console
+            .root
+            .join("etc/systemd/timesyncd.conf.d/keyward.conf"),
+    )
+    .expect("timesyncd drop-in");
+    assert!(ntp.contains("NTP=192.0.2.123"), "{ntp}");
+    let stubs = std::fs::read_to_string(&console.stub_log).expect("stub log");
+    assert!(stubs.contains("systemctl restart keyward"), "{stubs}");
+    assert!(
+        stubs.contains("systemd-run --unit=keyward-ssh-off --on-active=15m"),
+        "{stubs}"
+    );
+    assert!(
+        !stubs.contains("logger"),
+        "an action went unaudited: {stubs}"
+    );
+
+    // Every action is in the audit log, by root, in order; the chain holds.
+    let audit = console.audit();
+    let expected: &[(&str, &str)] = &[
+        ("client.add", "success"),
+        ("console.client.key.printed", "success"),
+        ("console.logout", "success"),
+        ("root.unseal", "failure"),
+        ("root.unseal", "success"),
+        ("console.status", "success"),
+        ("console.network.view", "success"),
+        ("console.ntp.change", "success"),
+        ("console.cert.fingerprint", "success"),
+        ("client.add", "success"),
+        ("backup.export", "success"),
+        ("console.service.restart", "success"),
+        ("console.ssh.enable", "success"),
+        ("console.shell", "failure"),
+        ("console.logout", "success"),
+        ("console.shell", "success"),
+        ("console.shell", "success"),
+        ("console.logout", "success"),
+        ("console.logout", "success"),
+    ];
+    let seen: Vec<(&str, &str)> = audit
+        .iter()
+        .map(|(op, outcome, _)| (op.as_str(), outcome.as_str()))
+        // KMIP operations (capitalised) and the start-up unwrap are not console actions.
+        .filter(|(op, _)| op.starts_with(|c: char| c.is_ascii_lowercase()))
+        .filter(|(op, _)| *op != "root.unwrap")
+        .collect();
+    assert_eq!(seen, expected, "{audit:#?}");
+    assert!(
+        audit
+            .iter()
+            .any(|(op, _, uids)| op == "console.client.key.printed" && uids[0] == "vcenter-01")
+    );
+    let logouts: Vec<&Vec<String>> = audit
+        .iter()
+        .filter(|(op, _, _)| op == "console.logout")
+        .map(|(_, _, uids)| uids)
+        .collect();
+    assert_eq!(
+        logouts.last().map(|u| u.as_slice()),
+        Some(&["idle 1 s".to_string()][..])
+    );
+    assert!(
+        logouts[0].is_empty(),
+        "q logs out without idling: {logouts:?}"
+    );
+    let verify = console.keyward(&["audit", "verify"], "");
+    assert!(
+        verify.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verify.stdout)
+    );
 }

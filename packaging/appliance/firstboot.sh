@@ -1,12 +1,18 @@
 #!/bin/bash
 # Keyward appliance first-boot dialogue, on the console (tty1) before any login prompt.
 # Runs once (keyward-firstboot.service, until /var/lib/keyward-firstboot.done exists):
+#   0. the console password of root (asked twice, strength-checked, stored only as the
+#      system's SHA-512 crypt hash in /etc/shadow; every passwordless account is locked);
 #   1. network: DHCP or a static address, host name;  2. NTP servers;
-#   3. root key: a local passphrase (Argon2id) or IBM Key Protect (API key, instance, root key);
+#   3. root key: a stored local passphrase (Argon2id; unattended restarts), IBM Key Protect
+#      (API key, instance, root key), or a passphrase never stored (sealed at every boot until
+#      an operator unseals it on the console);
 #   4. single appliance, new cluster or join a cluster (etcd beside keyward; docs/cluster.md),
 #      then keyward init / cluster init / cluster join (CA, server certificate, master key);
-#   5. first client: paste the vCenter certificate, or issue one (not when joining: the
-#      cluster's clients are trusted already);  6. SSH: stays off unless asked for.
+#   5. scheduled encrypted backups (directory, interval, passphrase);
+#   6. first client: paste the vCenter certificate, or issue one (not when joining: the
+#      cluster's clients are trusted already);  7. SSH: stays off unless asked for;
+#   8. the console's idle lock and the login banner (KMS address and fingerprint).
 # Defaults come from the OVF properties (vApp options) when VMware Tools provides them.
 #
 # KEYWARD_FIRSTBOOT_ROOT (tests only, tests/appliance_firstboot.rs): every file is written
@@ -35,6 +41,52 @@ ask_secret() { # ask_secret VAR PROMPT (asked twice, must match, not empty)
         say "empty or different; once more"
     done
 }
+password_weakness() { # password_weakness TEXT -> why it is refused (nothing when acceptable)
+    local p=$1 lower=${1,,} classes=0 distinct
+    if ((${#p} < 12)); then echo "it has ${#p} characters; use at least 12"; return; fi
+    [[ $p =~ [a-z] ]] && classes=$((classes + 1))
+    [[ $p =~ [A-Z] ]] && classes=$((classes + 1))
+    [[ $p =~ [0-9] ]] && classes=$((classes + 1))
+    [[ $p =~ [^a-zA-Z0-9] ]] && classes=$((classes + 1))
+    if ((${#p} < 16 && classes < 3)); then
+        echo "mix three of lower-case, upper-case, digits and symbols, or use 16 characters or more"
+        return
+    fi
+    distinct=$(fold -w1 <<<"$p" | sort -u | wc -l)
+    if ((distinct < 6)); then echo "it uses only $distinct different characters"; return; fi
+    for word in keyward password root admin vmware "${hostname:-keyward}"; do
+        if [[ -n "$word" && $lower == *"${word,,}"* ]]; then echo "it contains \"$word\""; return; fi
+    done
+}
+ask_strong_secret() { # ask_strong_secret VAR PROMPT: asked twice, strength-checked; fails at end of input
+    local a b why
+    while true; do
+        read -r -s -p "$2: " a || return 1
+        echo
+        why=$(password_weakness "$a")
+        if [[ -n "$why" ]]; then say "refused: $why; once more"; continue; fi
+        read -r -s -p "again: " b || return 1
+        echo
+        if [[ "$a" == "$b" ]]; then printf -v "$1" '%s' "$a"; return 0; fi
+        say "the two differ; once more"
+    done
+}
+set_password_hash() { # set_password_hash USER HASH: replaces USER's hash in /etc/shadow, atomically
+    local shadow=$R/etc/shadow tmp
+    tmp=$(mktemp "$R/etc/.keyward-shadow.XXXXXX") || return 1
+    awk -F: -v OFS=: -v user="$1" -v hash="$2" -v day="$(($(date +%s) / 86400))" \
+        '$1 == user { $2 = hash; $3 = day; found = 1 } { print } END { exit !found }' \
+        "$shadow" >"$tmp" &&
+        chmod --reference="$shadow" "$tmp" && chown --reference="$shadow" "$tmp" &&
+        mv -f "$tmp" "$shadow" || { rm -f "$tmp"; return 1; }
+}
+lock_passwordless() { # every account left with an empty password field gets "!" (locked)
+    local shadow=$R/etc/shadow tmp
+    tmp=$(mktemp "$R/etc/.keyward-shadow.XXXXXX") || return 1
+    awk -F: -v OFS=: '$2 == "" { $2 = "!" } { print }' "$shadow" >"$tmp" &&
+        chmod --reference="$shadow" "$tmp" && chown --reference="$shadow" "$tmp" &&
+        mv -f "$tmp" "$shadow" || { rm -f "$tmp"; return 1; }
+}
 ovf_property() { # ovf_property KEY -> value from the OVF environment, if any
     local env
     env=$(vmtoolsd --cmd "info-get guestinfo.ovfEnv" 2>/dev/null) || return 0
@@ -44,6 +96,23 @@ ovf_property() { # ovf_property KEY -> value from the OVF environment, if any
 say ""
 say "=== Keyward appliance: first boot ==="
 say "Answer each question; Enter takes the value in brackets."
+
+# 0. Console password: whoever opens this VM's console must not hold every key by doing so.
+say ""
+say "Console password: root logs in on this console (and the serial console) with it; the"
+say "console menu asks for it again before it opens a shell. At least 12 characters mixing"
+say "three of lower-case, upper-case, digits and symbols, or 16 characters and more."
+if ! ask_strong_secret console_password "Console password for root"; then
+    say "no console password given: the dialogue does not finish without one; it runs again at next boot."
+    exit 1
+fi
+hash=$(printf '%s\n' "$console_password" | openssl passwd -6 -stdin) && [[ $hash == '$6$'* ]] &&
+    set_password_hash root "$hash" && lock_passwordless || {
+    say "the console password could not be stored; the dialogue runs again at next boot."
+    exit 1
+}
+unset console_password hash
+say "console password set (stored only as its SHA-512 crypt hash)."
 
 # 1. Network
 nic=$(ip -o link show | awk -F': ' '$2 != "lo" { print $2; exit }')
@@ -87,10 +156,23 @@ systemctl restart systemd-timesyncd 2>/dev/null
 # 3. Root key
 say ""
 say "Root key: it wraps the master key that seals every key this appliance holds."
-say "  1) local passphrase (Argon2id; kept in /etc/keyward/passphrase, 0600, for unattended restarts)"
+say "  1) local passphrase, stored (Argon2id; kept in /etc/keyward/passphrase, 0600): restarts"
+say "     unattended, but whoever copies this VM's disk holds the passphrase and every key"
 say "  2) IBM Key Protect customer root key (revocable from IBM Cloud)"
+say "  3) local passphrase, never stored: the appliance boots SEALED (no key material served;"
+say "     vCenter's key requests fail) until an operator unseals it on this console or with"
+say "     'keyward unseal'. A copied disk is useless without the passphrase; every reboot needs"
+say "     an operator. Single appliance only."
 ask choice "Choice" "1"
-if [[ "$choice" == 2 ]]; then
+sealed_at_boot=""
+if [[ "$choice" == 3 ]]; then
+    say "  (the passphrase is asked twice and used once, to make the master key; keep it safe:"
+    say "   without it this appliance's keys are lost)"
+    ask_strong_secret passphrase "Root key passphrase" || again "no root key passphrase given"
+    sed -i 's|^# seal_at_start = false|seal_at_start = true|' "$CONFIG"
+    grep -q '^seal_at_start = true' "$CONFIG" || again "$CONFIG has no '# seal_at_start = false' line to turn on"
+    sealed_at_boot=y
+elif [[ "$choice" == 2 ]]; then
     ask_secret api_key "IBM Cloud API key"
     ask instance "Key Protect instance ID (GUID)" ""
     ask crk "Root key ID" ""
@@ -198,7 +280,12 @@ say "Store: where this appliance keeps its keys."
 say "  1) single appliance (embedded store)"
 say "  2) start a new cluster (etcd beside keyward; other appliances join it later)"
 say "  3) join an existing cluster (started with 2 on its first appliance)"
-ask store_choice "Choice" "1"
+if [[ -n "$sealed_at_boot" ]]; then
+    say "(sealed at boot: a single appliance)"
+    store_choice=1
+else
+    ask store_choice "Choice" "1"
+fi
 if [[ "$store_choice" == 2 || "$store_choice" == 3 ]]; then
     node_ip_default=${address%%/*}
     [[ -n "$node_ip_default" ]] || node_ip_default=$(hostname -I 2>/dev/null | awk '{ print $1 }')
@@ -283,11 +370,62 @@ ENV
     ;;
 *)
     say "initialising keyward (the appliance CA, the server certificate, the master key)..."
-    as_keyward keyward init --config "$CONFIG" || again "keyward init failed (see above)"
+    if [[ -n "$sealed_at_boot" ]]; then
+        printf '%s\n' "$passphrase" | as_keyward keyward init --passphrase-stdin --config "$CONFIG" ||
+            again "keyward init failed (see above)"
+        unset passphrase
+    else
+        as_keyward keyward init --config "$CONFIG" || again "keyward init failed (see above)"
+    fi
     ;;
 esac
 
-# 5. First client
+# 5. Scheduled encrypted backups, written by the server itself.
+say ""
+say "Scheduled encrypted backups (every key, the client registry and the audit log, under a"
+say "backup passphrase of their own; copy them off the appliance, e.g. to a mounted share)."
+if [[ -n "$sealed_at_boot" ]]; then
+    say "  Note: the backup passphrase is kept on this appliance for the schedule: with a sealed"
+    say "  root, a copy of the disk then opens the backups written to it. Use a directory on"
+    say "  other storage, or answer n and take backups from the console menu."
+    backup_default=n
+else
+    backup_default=y
+fi
+ask backups "Scheduled backups (y/n)" "$backup_default"
+if [[ "$backups" == y ]]; then
+    ask backup_dir "Backup directory" "/var/backups/keyward"
+    ask backup_interval "Interval (e.g. 24h, 12h, 7d)" "24h"
+    ask backup_keep "How many to keep" "7"
+    ask_strong_secret backup_pass "Backup passphrase (different from the others)" || again "no backup passphrase given"
+    mkdir -p "$R$backup_dir"
+    chown keyward:keyward "$R$backup_dir"
+    chmod 0700 "$R$backup_dir"
+    printf '%s\n' "$backup_pass" >"$R/etc/keyward/backup.pass"
+    unset backup_pass
+    chown keyward:keyward "$R/etc/keyward/backup.pass"
+    chmod 0600 "$R/etc/keyward/backup.pass"
+    sed -i '/^# Written by the first-boot dialogue: backup$/,/^$/d' "$CONFIG"
+    cat >>"$CONFIG" <<TOML
+
+# Written by the first-boot dialogue: backup
+[backup]
+dir = "$backup_dir"
+interval = "$backup_interval"
+keep = $backup_keep
+passphrase_file = "/etc/keyward/backup.pass"
+with_audit = true
+
+TOML
+    # The unit's file system is read-only but for its state directory.
+    mkdir -p "$R/etc/systemd/system/keyward.service.d"
+    printf '# Written by the Keyward first-boot dialogue: scheduled backups.\n[Service]\nReadWritePaths=%s\n' \
+        "$backup_dir" >"$R/etc/systemd/system/keyward.service.d/backup.conf"
+    chmod 0644 "$R/etc/systemd/system/keyward.service.d/backup.conf"
+    say "backups every $backup_interval into $backup_dir (the newest $backup_keep kept)."
+fi
+
+# 6. First client
 if [[ "$store_choice" == 3 ]]; then
     say ""
     say "First client: the cluster's clients are trusted on this appliance already."
@@ -304,11 +442,20 @@ else
         staging=$(mktemp -d "$R/var/tmp/keyward-issue.XXXXXX")
         chown keyward "$staging"
         if as_keyward keyward client issue --name "$client_name" --out "$staging/out" --config "$CONFIG"; then
+            # Printed for copy and paste into vCenter (SSH is off): the key is not kept here.
+            say ""
+            say "WARNING: the PRIVATE KEY of client '$client_name' follows. Whoever sees it can act as"
+            say "this vCenter towards the KMS. Paste certificate and key into vSphere Client: Key"
+            say "Providers > this KMS > Make KMS trust vCenter > KMS certificate and private key."
+            cat "$staging/out/client.crt" "$staging/out/client.key"
+            read -r -p "Press Enter once both are copied (the key is then deleted): " _ || true
             rm -rf "$out"
-            mv "$staging/out" "$out"
+            mkdir -p "$out"
+            mv "$staging/out/client.crt" "$staging/out/ca.crt" "$out/"
+            shred -u "$staging/out/client.key" 2>/dev/null || rm -f "$staging/out/client.key"
             chown -R root:root "$out"
             chmod 0700 "$out"
-            say "issued: $out/client.crt and $out/client.key (copy them to vCenter, then delete the key here)"
+            say "the key is deleted; $out keeps client.crt and ca.crt. The console menu issues another if needed."
         else
             say "warning: no client issued; issue one later with 'keyward client issue'"
         fi
@@ -327,7 +474,7 @@ else
     fi
 fi
 
-# 6. SSH
+# 7. SSH
 ssh_default=$(ovf_property keyward.ssh || true)
 [[ "$ssh_default" == true ]] && ssh_default=y || ssh_default=n
 ask ssh "Enable SSH (y/n)" "$ssh_default"
@@ -335,12 +482,40 @@ if [[ "$ssh" == y ]] && systemctl list-unit-files ssh.service >/dev/null 2>&1; t
     ssh-keygen -A && systemctl unmask ssh.service && systemctl enable ssh.service
 fi
 
+# 8. The console: locked (logged out) after idle time; the banner says what this is.
+ask idle_minutes "Console idle lock after how many minutes (5-60)" "10"
+[[ "$idle_minutes" =~ ^[0-9]+$ ]] && ((idle_minutes >= 5 && idle_minutes <= 60)) || idle_minutes=10
+mkdir -p "$R/etc/profile.d"
+cat >"$R/etc/profile.d/keyward-idle.sh" <<SH
+# Written by the Keyward first-boot dialogue: an idle console shell (and the console menu)
+# logs out after $idle_minutes minutes, back to the login prompt and its password.
+TMOUT=$((idle_minutes * 60))
+readonly TMOUT
+export TMOUT
+SH
+chmod 0644 "$R/etc/profile.d/keyward-idle.sh"
+fingerprint=$(as_keyward keyward server cert show --config "$CONFIG" 2>/dev/null | sed -n 's/^SHA-256 fingerprint: //p')
+# agetty expands \n (host name) and \4 (IPv4 address) when it shows the banner.
+{
+    echo "Keyward KMS appliance \\n"
+    echo "  KMIP (vCenter key provider): $hostname:5696 (\\4)"
+    echo "  server certificate SHA-256: ${fingerprint:-unknown (keyward server cert show)}"
+    echo "  Authorised administrators only; console actions are recorded in the audit log."
+    echo ""
+} >"$R/etc/issue"
+chmod 0644 "$R/etc/issue"
+
 say ""
 say "Done. KMS address for vCenter: $hostname:5696 ($(hostname -I 2>/dev/null))"
 if [[ "$store_choice" == 2 || "$store_choice" == 3 ]]; then
     say "In vCenter, add every appliance of the cluster to the same key provider; 'keyward cluster status' shows the members."
 fi
-as_keyward keyward server cert show --config "$CONFIG" 2>/dev/null | grep -i fingerprint || true
+[[ -n "$fingerprint" ]] && say "server certificate SHA-256 fingerprint: $fingerprint"
+if [[ -n "$sealed_at_boot" ]]; then
+    say "keyward starts SEALED: log in as root and choose 'Unseal' in the console menu."
+fi
 touch "$DONE"
 say "keyward starts now; 'systemctl status keyward' shows it."
+# The login prompt clears the console when it starts: the summary above stays until Enter.
+read -r -p "Press Enter for the login prompt: " _ || true
 exit 0

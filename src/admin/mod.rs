@@ -2,6 +2,7 @@
 //! replicated backend carries it to every replica along with the keys; the operations on it;
 //! and the admin socket protocol a running server answers them on.
 
+pub mod console_event;
 pub mod credential;
 pub mod keys;
 pub mod ops;

@@ -32,6 +32,8 @@ pub enum AdminError {
     KeyState(String),
     #[error("KMIP credential: {0}")]
     Credential(#[from] super::credential::CredentialError),
+    #[error("console event: {0}")]
+    ConsoleEvent(String),
 }
 
 /// A client with its keys (all of them, destroyed ones included).
@@ -374,6 +376,20 @@ pub fn execute_by(
         }
         Request::Status => Reply::Status {
             status: Box::new(super::status::from_store(store)?),
+        },
+        Request::Unseal { .. } => Reply::Error {
+            message: "unsealing fills the running server's master key slot: start the server \
+                      (`systemctl start keyward`), then run `keyward unseal` again"
+                .into(),
+        },
+        Request::ConsoleEvent(event) => match by {
+            Some(by) => {
+                super::console_event::record(store, &event, Some(by))?;
+                Reply::Done
+            }
+            None => Reply::Error {
+                message: "the audit log is off on this server".into(),
+            },
         },
     })
 }

@@ -14,6 +14,7 @@ use super::ops::{ClientView, Removed};
 use super::registry::ClientEntry;
 use super::status::StatusReport;
 use crate::audit::verify::Verification;
+use crate::backup::passphrase::SecretText;
 
 pub const PROTOCOL_VERSION: u32 = 1;
 /// File name of the socket in the data directory.
@@ -21,6 +22,11 @@ pub const SOCKET_FILE: &str = "admin.sock";
 /// Largest request line accepted (a CA bundle fits easily).
 pub const MAX_REQUEST_BYTES: u64 = 1 << 20;
 
+/// `keyward unseal` ([`Request::Unseal`]) carries the operator's passphrase for a `[root]
+/// seal_at_start` appliance; only a running server answers it, on a thread of its own (Argon2id
+/// takes a while). `keyward audit note` ([`Request::ConsoleEvent`]) records an administrator's
+/// action outside Keyward (the appliance console: network, SSH, restart, a shell) as
+/// `console.<action>`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum Request {
@@ -41,6 +47,8 @@ pub enum Request {
     BackupExport(BackupExportRequest),
     BackupStatus,
     Status,
+    Unseal { passphrase: SecretText },
+    ConsoleEvent(super::console_event::ConsoleEvent),
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -142,11 +150,14 @@ pub fn exchange_waiting(
 ) -> Result<Reply, String> {
     let who = |e: std::io::Error| format!("admin socket {}: {e}", path.display());
     stream.set_read_timeout(Some(timeout)).map_err(who)?;
-    let mut line = serde_json::to_vec(&Envelope {
-        version: PROTOCOL_VERSION,
-        body: request,
-    })
-    .map_err(|e| e.to_string())?;
+    // Zeroized when dropped: an unseal or backup request carries a passphrase.
+    let mut line = zeroize::Zeroizing::new(
+        serde_json::to_vec(&Envelope {
+            version: PROTOCOL_VERSION,
+            body: request,
+        })
+        .map_err(|e| e.to_string())?,
+    );
     line.push(b'\n');
     stream.write_all(&line).map_err(who)?;
     let mut answer = String::new();

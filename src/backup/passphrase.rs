@@ -131,6 +131,17 @@ pub fn prompt(confirm: bool) -> Result<Zeroizing<String>, BackupError> {
     Ok(first)
 }
 
+/// Asks `question` once on the terminal without echo (also for `keyward unseal`'s root key
+/// passphrase, which shares this terminal handling).
+pub fn prompt_hidden(question: &str) -> Result<Zeroizing<String>, BackupError> {
+    let tty = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/tty")
+        .map_err(|e| BackupError::io("no terminal to ask for the passphrase", e))?;
+    ask(&tty, question)
+}
+
 fn ask(tty: &std::fs::File, question: &str) -> Result<Zeroizing<String>, BackupError> {
     let io = |e| BackupError::io("reading the passphrase from the terminal", e);
     (&*tty).write_all(question.as_bytes()).map_err(io)?;

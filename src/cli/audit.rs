@@ -1,4 +1,4 @@
-//! `keyward audit verify | show | export | gather | merge`: the audit log from the command line. While the
+//! `keyward audit verify | show | export | note | gather | merge`: the audit log from the command line. While the
 //! server runs, the request goes over its admin socket; when it is stopped, the command opens
 //! the database and the root key itself (it needs the master key to check MACs).
 
@@ -39,6 +39,21 @@ pub enum AuditCommand {
         filter: FilterArgs,
         #[arg(long, value_enum, default_value = "jsonl")]
         format: ExportFormat,
+    },
+    /// Record an administrator's action outside Keyward (the appliance console uses it for
+    /// network, NTP, SSH, restarts and shells) as `console.ACTION` in the audit log.
+    Note {
+        /// What was done: a-z first, then a-z 0-9 . - _ (recorded as console.ACTION).
+        #[arg(long, value_name = "ACTION")]
+        action: String,
+        /// What it concerned (repeatable; single lines).
+        #[arg(long, value_name = "TEXT")]
+        detail: Vec<String>,
+        /// Record it as failed, with this reason.
+        #[arg(long, value_name = "REASON")]
+        failed: Option<String>,
+        #[command(flatten)]
+        setup: SetupArgs,
     },
     /// On a cluster: ask every running node (through etcd) for its whole log, wait for all of
     /// them, check each node's chain, and print one time-ordered JSONL stream. A summary per
@@ -133,6 +148,22 @@ pub fn run(command: &AuditCommand) -> Result<bool, String> {
                 println!("{}", to_json_from(stored, list.node.as_deref())?);
             }
             Ok(true)
+        }
+        AuditCommand::Note {
+            action,
+            detail,
+            failed,
+            setup,
+        } => {
+            let event = keyward::admin::console_event::ConsoleEvent {
+                action: action.clone(),
+                details: detail.clone(),
+                failure: failed.clone(),
+            };
+            match call(setup, Request::ConsoleEvent(event))? {
+                Reply::Done => Ok(true),
+                other => Err(format!("unexpected reply from the server: {other:?}")),
+            }
         }
         AuditCommand::Merge { files, setup } => super::audit_merge::run(files, setup),
         AuditCommand::Gather { wait, setup } => {

@@ -130,7 +130,7 @@ fn init(setup: &SetupArgs) -> Result<(), String> {
         ));
     }
     drop(store);
-    crate::init(setup, None)?;
+    crate::init(setup, None, None)?;
     println!("cluster started; join the other nodes with `keyward cluster join`");
     Ok(())
 }
@@ -178,7 +178,7 @@ fn join(
         keyward::server::setup::create_private_dir(&config.data_dir).map_err(|e| e.to_string())?;
         copy_if_absent(params, &config.data_dir.join(PASSPHRASE_PARAMS_FILE), 0o600)?;
     }
-    crate::init(setup, None)?;
+    crate::init(setup, None, None)?;
     println!("joined the cluster");
     Ok(())
 }

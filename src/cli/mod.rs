@@ -14,4 +14,5 @@ pub mod server_cert;
 pub mod status;
 mod table;
 pub mod ttlv;
+pub mod unseal;
 pub mod vectors;

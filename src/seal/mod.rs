@@ -134,6 +134,20 @@ pub fn open_master_key(
     Ok(master)
 }
 
+/// Unwraps the master key the store already holds with `provider`; never makes one. For
+/// unsealing a running appliance, where a missing key means something is badly wrong.
+pub fn open_existing_master_key(
+    store: &dyn Store,
+    provider: &dyn RootKeyProvider,
+) -> Result<MasterKey, SealError> {
+    let view = store.read()?;
+    unwrap_stored(&*view, provider)?.ok_or_else(|| {
+        SealError::Malformed(format!(
+            "the store holds no {META_WRAPPED_MASTER_KEY}; there is nothing to unseal"
+        ))
+    })
+}
+
 /// The stored master key unwrapped, or `None` when the store has none yet. Never falls back to
 /// a new key: a store with a wrapped key that `provider` cannot open is an error.
 fn unwrap_stored(

@@ -114,7 +114,8 @@ pub(super) fn handle(
     {
         return Effects::default();
     }
-    let mut line = String::new();
+    // Zeroized when dropped: an unseal or backup request carries a passphrase.
+    let mut line = zeroize::Zeroizing::new(String::new());
     let read = BufReader::new((&stream).take(MAX_REQUEST_BYTES)).read_line(&mut line);
     let (reply, effects) = match read {
         Err(e) => {
@@ -139,6 +140,10 @@ pub(super) fn handle(
             ),
             Ok(envelope) if matches!(envelope.body, Request::BackupExport(_)) => {
                 super::backup_export::spawn(stream, envelope.body, services, uid);
+                return Effects::default();
+            }
+            Ok(envelope) if matches!(envelope.body, Request::Unseal { .. }) => {
+                super::unseal::spawn(stream, envelope.body, services, uid);
                 return Effects::default();
             }
             Ok(envelope) => execute(envelope.body, services, uid),

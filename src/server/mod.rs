@@ -23,6 +23,7 @@ pub mod sd_notify;
 pub mod setup;
 pub mod signals;
 pub mod tls;
+pub mod unseal;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -120,6 +121,9 @@ pub struct Services {
     pub audit: Option<Arc<crate::audit::AuditContext>>,
     /// Counters for `/metrics` and `keyward status`, shared with the committer and root sync.
     pub metrics: Arc<metrics::Metrics>,
+    /// With `[root] seal_at_start`: the Argon2 parameters of the operator's passphrase, which
+    /// the admin socket's unseal request derives the root key with. `None`: no such unseal.
+    pub passphrase_params: Option<std::path::PathBuf>,
 }
 
 /// Asks a running server to stop gracefully, from any thread (tests, an admin socket later).

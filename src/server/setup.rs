@@ -12,6 +12,7 @@ use super::cluster_trust;
 use super::identity::{ClientTrust, SharedTrust};
 use super::metrics::Metrics;
 use super::tls::TlsMaterial;
+use super::unseal;
 use super::{ServerError, ServerOptions, Services};
 use crate::audit::{self, Actor, AuditContext, AuditEvent};
 use crate::config::{Config, RootProvider};
@@ -55,12 +56,32 @@ pub struct Appliance {
 impl Appliance {
     /// Creates whatever is missing in the data directory, then opens it all.
     pub fn open(config: Config) -> Result<Appliance, ServerError> {
+        Appliance::open_with(config, None)
+    }
+
+    /// [`Appliance::open`] with the passphrase an operator typed, for `[root] seal_at_start`:
+    /// with it the master key is opened (or made, on a first run); without it an initialised
+    /// appliance opens sealed and waits for `keyward unseal`.
+    pub fn open_with(
+        config: Config,
+        operator_passphrase: Option<&[u8]>,
+    ) -> Result<Appliance, ServerError> {
         let data_dir = config.data_dir.clone();
         create_private_dir(&data_dir)?;
         let store = open_store(&config)?;
         let store_ref = store.as_ref();
         let appliance_id = ensure_appliance_id(store_ref)?;
         let (gate, keyprotect, sealed_at_start) = match config.root.provider {
+            RootProvider::Local if config.root.seal_at_start => {
+                match open_by_operator(store_ref, &data_dir, operator_passphrase)? {
+                    Some(master) => (KeyGate::unsealed(Arc::new(master)), None, None),
+                    None => {
+                        let reason = unseal::AWAITING_PASSPHRASE.to_string();
+                        log::warn!("starting SEALED: {reason}");
+                        (KeyGate::sealed(reason.clone()), None, Some(reason))
+                    }
+                }
+            }
             RootProvider::Local => {
                 let root = open_local_root(&config)?;
                 let master = seal::open_master_key(store_ref, root.as_ref())?;
@@ -167,6 +188,11 @@ impl Appliance {
             trust,
             audit: audit_enabled(&self.config).then(|| self.audit.clone()),
             metrics: self.metrics.clone(),
+            passphrase_params: self
+                .config
+                .root
+                .seal_at_start
+                .then(|| self.config.data_dir.join(PASSPHRASE_PARAMS_FILE)),
         })
     }
 }
@@ -323,8 +349,43 @@ fn open_with_keyprotect(
     Ok(opened)
 }
 
+/// With `[root] seal_at_start`: the master key from the operator's passphrase, or `None`
+/// (start sealed) when none was given and the store already holds a master key. A first run
+/// needs the passphrase: there is no master key to wait for.
+fn open_by_operator(
+    store: &dyn Store,
+    data_dir: &Path,
+    passphrase: Option<&[u8]>,
+) -> Result<Option<seal::MasterKey>, ServerError> {
+    let params = data_dir.join(PASSPHRASE_PARAMS_FILE);
+    match passphrase {
+        Some(passphrase) => {
+            let root = LocalRoot::from_passphrase(passphrase, &params)?;
+            Ok(Some(seal::open_master_key(store, &root)?))
+        }
+        None if store.read()?.get_meta(META_WRAPPED_MASTER_KEY)?.is_none() => {
+            Err(ServerError::Config(crate::config::ConfigError::Invalid {
+                setting: "root.seal_at_start".into(),
+                message: "this data directory has no master key yet; make it with the \
+                          operator's passphrase first: `keyward init --passphrase-stdin`"
+                    .into(),
+            }))
+        }
+        None => Ok(None),
+    }
+}
+
 /// The local root key provider `config` names (root key file or passphrase).
 pub fn open_local_root(config: &Config) -> Result<Box<dyn RootKeyProvider>, ServerError> {
+    if config.root.seal_at_start {
+        // Never fall through to a root key file: that would be a second, stored root.
+        return Err(ServerError::Config(crate::config::ConfigError::Invalid {
+            setting: "root.seal_at_start".into(),
+            message: "the root key passphrase is not stored on this appliance; run this with \
+                      the server running and unsealed (`keyward unseal`)"
+                .into(),
+        }));
+    }
     match &config.root.passphrase_file {
         None => Ok(Box::new(LocalRoot::open_or_create(
             &config.data_dir.join(ROOT_KEY_FILE),
