@@ -160,7 +160,9 @@ impl Server {
             admission: Admission::new(budgets),
             resumption_only: super::resumption_only::resumption_only(&self.services.tls),
             accept_backlog: false,
-            flood_log: RateLimit::new(10, Duration::from_secs(60)),
+            eviction_log: RateLimit::new(10, Duration::from_secs(60)),
+            silent_log: RateLimit::new(10, Duration::from_secs(60)),
+            throttle_log: RateLimit::new(10, Duration::from_secs(60)),
             options: self.options,
             services: self.services,
             connections: HashMap::new(),
@@ -205,8 +207,11 @@ struct LoopState {
     resumption_only: Arc<rustls::ServerConfig>,
     /// The last accept batch stopped before the listener ran dry.
     accept_backlog: bool,
-    /// Evictions, first-byte timeouts and throttled handshakes: what a flood repeats.
-    flood_log: RateLimit,
+    /// What a flood repeats at will, each with its own log budget so one cannot hide
+    /// another: evictions, first-byte timeouts, throttled full handshakes.
+    eviction_log: RateLimit,
+    silent_log: RateLimit,
+    throttle_log: RateLimit,
     options: ServerOptions,
     services: Services,
     connections: HashMap<Token, Connection>,
@@ -611,7 +616,7 @@ impl LoopState {
             };
             self.services.metrics.eviction(cause);
             if let Some(old) = self.connections.get(&evicted)
-                && self.flood_log.allow("eviction")
+                && self.eviction_log.allow("eviction")
             {
                 log::warn!(
                     "client {}: closed without a completed handshake to make room for {peer} \
@@ -721,6 +726,11 @@ impl LoopState {
             self.close(token);
             return;
         }
+        if conn.charged_full_handshake {
+            // It authenticated: the address gets its allowance back.
+            self.admission
+                .refund_full_handshake(conn.peer.ip(), Instant::now());
+        }
         let owner = identity.owner.clone();
         match self.admission.promote(token, &owner) {
             Promotion::Admitted => {}
@@ -744,10 +754,6 @@ impl LoopState {
                 self.close(token);
                 return;
             }
-        }
-        if conn.charged_full_handshake {
-            self.admission
-                .refund_full_handshake(conn.peer.ip(), Instant::now());
         }
         log::debug!(
             "client {} authenticated as {} (certificate {}) over {}",
@@ -1012,7 +1018,7 @@ impl LoopState {
                 .metrics
                 .failure(FailureCause::FirstByteTimeout);
             if let Some(conn) = self.connections.get(&token)
-                && self.flood_log.allow("first-byte timeout")
+                && self.silent_log.allow("first-byte timeout")
             {
                 log::info!(
                     "client {}: {}; closing",
@@ -1077,7 +1083,7 @@ impl LoopState {
                     self.services
                         .metrics
                         .failure(FailureCause::HandshakeThrottled);
-                    if self.flood_log.allow("throttled handshake") {
+                    if self.throttle_log.allow("throttled handshake") {
                         log::warn!(
                             "client {}: connection failure: {}: {fatal}",
                             conn.peer,
