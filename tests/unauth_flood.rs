@@ -493,3 +493,81 @@ fn vcenter_is_served_through_a_flood_of_peers_without_certificates() {
         "the flood never filled the unauthenticated budget; the test proves nothing"
     );
 }
+
+/// One connection from `source` with `config`: Discover Versions, the handshake's kind.
+/// `None` when the server refused the handshake or did not answer.
+fn discover_from(
+    addr: SocketAddr,
+    source: IpAddr,
+    config: &Arc<ClientConfig>,
+) -> Option<rustls::HandshakeKind> {
+    let dv = encode(&request(
+        V1_1,
+        vec![BatchItem::new(op::DISCOVER_VERSIONS, vec![])],
+    ));
+    let sock = connect_from(source, addr).ok()?;
+    let conn = ClientConnection::new(config.clone(), server_name()).ok()?;
+    let mut stream = StreamOwned::new(conn, sock);
+    let answer = exchange(&mut stream, &dv)?;
+    let resp = decode_response(&answer);
+    assert_eq!(result_status(batch_items(&resp)[0]), status::SUCCESS);
+    stream.conn.handshake_kind()
+}
+
+#[test]
+fn an_address_over_its_handshake_rate_is_served_session_resumption_only() {
+    let http = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let mut appliance = Appliance::new(&["vcenter"]);
+    appliance.set_config(&format!(
+        "[server]\nhandshake_rate_per_ip = 1\nhandshake_burst_per_ip = 2\n[http]\nlisten = \"{http}\"\n"
+    ));
+    appliance.set_log_filter("info");
+    let creds = appliance.creds("vcenter").clone();
+    let server = appliance.start();
+    let shared = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 12));
+
+    // A known client on an address it shares with a stranger: its full handshakes are never
+    // charged (they authenticate), so it gets its session ticket however often it connects.
+    let known = client_config(&creds);
+    for _ in 0..4 {
+        assert!(discover_from(server.addr, shared, &known).is_some());
+    }
+    // The stranger spends the address's allowance with handshakes that do not authenticate.
+    let anonymous = anonymous_config(&creds);
+    let dv = encode(&request(
+        V1_1,
+        vec![BatchItem::new(op::DISCOVER_VERSIONS, vec![])],
+    ));
+    for _ in 0..20 {
+        assert!(handshake_without_certificate(
+            server.addr,
+            shared,
+            &anonymous,
+            &dv
+        ));
+    }
+    let text = metrics(http);
+    let throttled = series(
+        &text,
+        "keyward_connection_failures_total{cause=\"handshake_throttled\"}",
+    );
+    assert!(
+        throttled >= 1.0,
+        "20 certificate-less handshakes within seconds, burst 2, 1/s: some must be throttled\n{text}"
+    );
+    // The known client still gets in: it resumes its session, which costs no signature.
+    assert_eq!(
+        discover_from(server.addr, shared, &known),
+        Some(rustls::HandshakeKind::Resumed)
+    );
+    // Another address is not affected at all.
+    let elsewhere = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 13));
+    assert_eq!(
+        discover_from(server.addr, elsewhere, &client_config(&creds)),
+        Some(rustls::HandshakeKind::Full)
+    );
+    assert!(
+        server.log().contains("handshake_rate_per_ip"),
+        "the throttling is logged"
+    );
+}
