@@ -223,12 +223,12 @@ impl<K: Copy + Eq + Hash> Admission<K> {
 
     /// Forgets a closed connection, whichever budget held it.
     pub(super) fn release(&mut self, key: K) {
-        if let Some(pending) = self.unauthenticated.remove(&key) {
-            if let Some(conns) = self.by_source.get_mut(&pending.source) {
-                conns.remove(&pending.seq);
-                if conns.is_empty() {
-                    self.by_source.remove(&pending.source);
-                }
+        if let Some(pending) = self.unauthenticated.remove(&key)
+            && let Some(conns) = self.by_source.get_mut(&pending.source)
+        {
+            conns.remove(&pending.seq);
+            if conns.is_empty() {
+                self.by_source.remove(&pending.source);
             }
         }
         if let Some(identity) = self.authenticated.remove(&key)
