@@ -301,6 +301,22 @@ fn proc_status(pid: u32, field: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// CPU seconds (user + system) the process has used, from /proc (USER_HZ = 100).
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // The fields after the command name (which may hold spaces) start with the state.
+    let after = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("");
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // utime and stime are fields 14 and 15 of the line, 11 and 12 after the state.
+    (ticks(11) + ticks(12)) / 100.0
+}
+
 fn metrics(http: SocketAddr) -> String {
     let mut sock = TcpStream::connect_timeout(&http, IO_BOUND).expect("metrics listener");
     sock.set_read_timeout(Some(IO_BOUND)).expect("timeout");
@@ -413,6 +429,7 @@ fn vcenter_is_served_through_a_flood_of_peers_without_certificates() {
     let served_stranger = AtomicUsize::new(0);
     let handshakes = AtomicUsize::new(0);
     let kernel_before = kernel_listen_counters();
+    let cpu_before = cpu_seconds(pid);
     let end = Instant::now() + plan.attack;
     let handshakers = 4u32;
     let (mut under_attack, held_opened, slow_opened) = std::thread::scope(|s| {
@@ -464,6 +481,7 @@ fn vcenter_is_served_through_a_flood_of_peers_without_certificates() {
     });
     sequences += under_attack.len();
     let kernel_after = kernel_listen_counters();
+    let server_cpu = cpu_seconds(pid) - cpu_before;
 
     let text = metrics(http);
     let operations = total(&text, "keyward_operations_total");
@@ -499,7 +517,7 @@ fn vcenter_is_served_through_a_flood_of_peers_without_certificates() {
     eprintln!(
         "server: evictions {} (address cap) / {} (budget full), first-byte timeouts {}, \
          throttled handshakes {}, handshakes full {} / resumed {}, handshake time {:.2} s, \
-         no certificate {}, peak memory (VmHWM) {} kB",
+         no certificate {}, CPU {server_cpu:.1} s during the {:?} attack, peak memory (VmHWM) {} kB",
         series(
             &text,
             "keyward_unauthenticated_evictions_total{cause=\"address_cap\"}"
@@ -523,6 +541,7 @@ fn vcenter_is_served_through_a_flood_of_peers_without_certificates() {
             &text,
             "keyward_connection_failures_total{cause=\"no_certificate\"}"
         ),
+        plan.attack,
         proc_status(pid, "VmHWM:")
     );
 
