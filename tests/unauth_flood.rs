@@ -571,6 +571,15 @@ fn vcenter_is_served_through_a_flood_of_peers_without_certificates() {
         dealt_with > 0.0,
         "no silent connection was evicted or timed out; the flood never reached the budgets"
     );
+    // An operator sees the attack as an attack, and what the descriptor limit is.
+    let log = server.log();
+    assert!(
+        log.contains("open file limit"),
+        "the start-up log names the descriptor limit"
+    );
+    if total(&text, "keyward_unauthenticated_evictions_total") > 0.0 {
+        assert!(log.contains("to make room for"), "evictions are logged");
+    }
 }
 
 /// One connection from `source` with `config`: Discover Versions, the handshake's kind.
