@@ -123,8 +123,25 @@ impl Default for Config {
 pub struct ServerSettings {
     /// Address and port of the KMIP listener.
     pub listen: SocketAddr,
-    /// Connections beyond this many are accepted and closed at once.
+    /// Most authenticated connections (mutual TLS completed); a handshake completing beyond
+    /// this many is closed. Unauthenticated connections never count against it.
     pub max_connections: usize,
+    /// Most authenticated connections of one client identity; none: no cap of its own.
+    pub max_connections_per_client: Option<usize>,
+    /// Most connections still in their TLS handshake (no trusted certificate yet); when
+    /// full, a newcomer evicts the oldest one of the busiest source address.
+    pub max_unauthenticated: usize,
+    /// Most such connections from one source address (IPv6: one /64); a newcomer beyond it
+    /// replaces that address's own oldest.
+    pub max_unauthenticated_per_ip: usize,
+    /// A connection that has sent no byte this many seconds after it was accepted is closed.
+    pub first_byte_timeout_secs: u64,
+    /// Full TLS handshakes per second and source address that may end without an
+    /// authenticated client (each costs a private-key operation); beyond, only session
+    /// resumption is served to that address until its allowance refills.
+    pub handshake_rate_per_ip: u32,
+    /// How many such handshakes one address may start in a burst.
+    pub handshake_burst_per_ip: u32,
     /// A client must finish the TLS handshake within this many seconds.
     pub handshake_timeout_secs: u64,
     /// A connection with no request in progress is closed after this many idle seconds.
@@ -145,6 +162,12 @@ impl Default for ServerSettings {
         ServerSettings {
             listen: SocketAddr::from(([127, 0, 0, 1], 5696)),
             max_connections: 1024,
+            max_connections_per_client: None,
+            max_unauthenticated: 256,
+            max_unauthenticated_per_ip: 32,
+            first_byte_timeout_secs: 2,
+            handshake_rate_per_ip: 10,
+            handshake_burst_per_ip: 64,
             handshake_timeout_secs: 10,
             idle_timeout_secs: 60,
             max_message_bytes: 1 << 20,
@@ -166,6 +189,10 @@ impl ServerSettings {
 
     pub fn request_timeout(&self) -> Duration {
         Duration::from_secs(self.request_timeout_secs)
+    }
+
+    pub fn first_byte_timeout(&self) -> Duration {
+        Duration::from_secs(self.first_byte_timeout_secs)
     }
 }
 
@@ -307,6 +334,30 @@ impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         let positive = [
             ("server.max_connections", self.server.max_connections as u64),
+            (
+                "server.max_connections_per_client",
+                self.server.max_connections_per_client.unwrap_or(1) as u64,
+            ),
+            (
+                "server.max_unauthenticated",
+                self.server.max_unauthenticated as u64,
+            ),
+            (
+                "server.max_unauthenticated_per_ip",
+                self.server.max_unauthenticated_per_ip as u64,
+            ),
+            (
+                "server.first_byte_timeout_secs",
+                self.server.first_byte_timeout_secs,
+            ),
+            (
+                "server.handshake_rate_per_ip",
+                u64::from(self.server.handshake_rate_per_ip),
+            ),
+            (
+                "server.handshake_burst_per_ip",
+                u64::from(self.server.handshake_burst_per_ip),
+            ),
             (
                 "server.handshake_timeout_secs",
                 self.server.handshake_timeout_secs,
@@ -469,6 +520,8 @@ mod tests {
     #[test]
     fn zero_limits_are_refused() {
         assert!(Config::from_toml("[server]\nmax_connections = 0\n", "t").is_err());
+        assert!(Config::from_toml("[server]\nmax_unauthenticated = 0\n", "t").is_err());
+        assert!(Config::from_toml("[server]\nmax_connections_per_client = 0\n", "t").is_err());
         assert!(Config::from_toml("[server]\nmax_message_bytes = 8\n", "t").is_err());
     }
 }

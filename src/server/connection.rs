@@ -5,7 +5,7 @@ use std::collections::VecDeque;
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use mio::net::TcpStream;
 use mio::{Interest, Registry, Token};
@@ -63,6 +63,19 @@ pub(super) struct Connection {
     pub close_when_idle: bool,
     /// The KMIP username/password this client must present, and what it already verified.
     pub credential: super::kmip_auth::CredentialCheck,
+    /// Served the resumption-only TLS configuration (its address is over its full-handshake
+    /// rate).
+    pub resumption_only: bool,
+    /// A full handshake of this connection was charged to its address's allowance.
+    pub charged_full_handshake: bool,
+    /// The handshake resumed a session (no certificate was verified on it).
+    pub resumed: bool,
+    /// At least one byte arrived.
+    spoke: bool,
+    /// Whether the handshake's kind (full or resumed) was already reported.
+    kind_reported: bool,
+    /// Time spent in TLS processing while handshaking, not yet collected.
+    handshake_time: Duration,
     sock: TcpStream,
     tls: ServerConnection,
     inbuf: Vec<u8>,
@@ -98,6 +111,12 @@ impl Connection {
             peer_closed: false,
             close_when_idle: false,
             credential: Default::default(),
+            resumption_only: false,
+            charged_full_handshake: false,
+            resumed: false,
+            spoke: false,
+            kind_reported: false,
+            handshake_time: Duration::ZERO,
             sock,
             tls,
             inbuf: Vec::new(),
@@ -119,6 +138,31 @@ impl Connection {
 
     pub(super) fn is_handshaking(&self) -> bool {
         self.tls.is_handshaking()
+    }
+
+    /// At least one byte arrived from the peer.
+    pub(super) fn spoke(&self) -> bool {
+        self.spoke
+    }
+
+    /// The handshake's kind, once, as soon as the ClientHello has decided it: `Some(true)`
+    /// for a full handshake (a private-key operation), `Some(false)` for a resumption.
+    pub(super) fn take_handshake_kind(&mut self) -> Option<bool> {
+        if self.kind_reported {
+            return None;
+        }
+        let full = match self.tls.handshake_kind()? {
+            rustls::HandshakeKind::Resumed => false,
+            rustls::HandshakeKind::Full | rustls::HandshakeKind::FullWithHelloRetryRequest => true,
+        };
+        self.kind_reported = true;
+        self.resumed = !full;
+        Some(full)
+    }
+
+    /// Time spent processing handshake messages since the last call.
+    pub(super) fn take_handshake_time(&mut self) -> Duration {
+        std::mem::take(&mut self.handshake_time)
     }
 
     pub(super) fn output_pending(&self) -> bool {
@@ -151,13 +195,21 @@ impl Connection {
             }
             match self.tls.read_tls(&mut self.sock) {
                 Ok(0) => self.peer_closed = true,
-                Ok(_) => self.last_activity = Instant::now(),
+                Ok(_) => {
+                    self.spoke = true;
+                    self.last_activity = Instant::now();
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(Fatal::Io(e)),
             }
             let handshaking = self.tls.is_handshaking();
-            if let Err(e) = self.tls.process_new_packets() {
+            let started = handshaking.then(Instant::now);
+            let processed = self.tls.process_new_packets();
+            if let Some(started) = started {
+                self.handshake_time += started.elapsed();
+            }
+            if let Err(e) = processed {
                 // Send the alert rustls queued, so the peer learns why.
                 let _ = self.flush();
                 return Err(if handshaking {
@@ -312,6 +364,12 @@ impl Connection {
             self.interest = wanted;
         }
         Ok(())
+    }
+
+    /// Closes without sending anything still queued: a TLS 1.2 client whose handshake is
+    /// refused after verification must not receive the server's Finished.
+    pub(super) fn abort(&mut self) {
+        let _ = self.sock.shutdown(std::net::Shutdown::Both);
     }
 
     /// Best-effort close_notify; the socket closes when the connection is dropped.

@@ -13,13 +13,14 @@ use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token, Waker};
 
 use super::admin_socket::{self, AdminSocket};
+use super::admission::{Admission, Budgets, Eviction, Promotion};
 use super::committer::{self, WriteDone, WriteJob};
 use super::connection::{Connection, Fatal, Inbound};
 use super::http_conn::{self, HttpConn};
 use super::identity::ClientTrust;
 use super::identity::resolve_identity;
 use super::kmip_auth;
-use super::metrics::FailureCause;
+use super::metrics::{EvictionCause, FailureCause, HandshakeKind};
 use super::ratelimit::RateLimit;
 use super::signals::SignalPipe;
 use super::{
@@ -35,6 +36,11 @@ use crate::ttlv::frame::FrameStatus;
 
 /// How often a cluster node re-reads the shared client registry from etcd.
 const CLUSTER_TRUST_REFRESH: Duration = Duration::from_secs(2);
+
+/// Connections accepted per loop turn at most. A burst larger than this is taken over the
+/// next turns (each polls without waiting while a backlog remains), so accepting never
+/// starves reading, answering and committing; 64 accepts cost well under a millisecond.
+const ACCEPT_BATCH: usize = 64;
 
 /// A bound listener, ready to [`run`](Server::run).
 pub struct Server {
@@ -53,7 +59,11 @@ pub struct Server {
 impl Server {
     pub fn bind(options: ServerOptions, services: Services) -> Result<Server, ServerError> {
         let (poll, waker) = super::new_poll()?;
-        let mut listener = TcpListener::bind(options.listen)
+        super::fd_limit::raise_to(super::fd_limit::needed(
+            options.max_connections,
+            options.max_unauthenticated,
+        ));
+        let mut listener = super::listener::bind_listener(options.listen)
             .map_err(|e| ServerError::io(format!("cannot listen on {}", options.listen), e))?;
         let local_addr = listener
             .local_addr()
@@ -136,9 +146,23 @@ impl Server {
                 None
             }
         };
+        let budgets = Budgets {
+            max_authenticated: self.options.max_connections,
+            max_per_identity: self.options.max_connections_per_client,
+            max_unauthenticated: self.options.max_unauthenticated,
+            max_unauthenticated_per_source: self.options.max_unauthenticated_per_ip,
+            handshake_rate_per_source: f64::from(self.options.handshake_rate_per_ip),
+            handshake_burst_per_source: f64::from(self.options.handshake_burst_per_ip),
+        };
         let mut state = LoopState {
             poll: self.poll,
             listener: Some(self.listener),
+            admission: Admission::new(budgets),
+            resumption_only: super::resumption_only::resumption_only(&self.services.tls),
+            accept_backlog: false,
+            eviction_log: RateLimit::new(10, Duration::from_secs(60)),
+            silent_log: RateLimit::new(10, Duration::from_secs(60)),
+            throttle_log: RateLimit::new(10, Duration::from_secs(60)),
             options: self.options,
             services: self.services,
             connections: HashMap::new(),
@@ -177,6 +201,17 @@ impl Server {
 struct LoopState {
     poll: Poll,
     listener: Option<TcpListener>,
+    /// Which connections hold which budget's slots (`admission.rs`).
+    admission: Admission<Token>,
+    /// Served to addresses over their full-handshake rate (`resumption_only.rs`).
+    resumption_only: Arc<rustls::ServerConfig>,
+    /// The last accept batch stopped before the listener ran dry.
+    accept_backlog: bool,
+    /// What a flood repeats at will, each with its own log budget so one cannot hide
+    /// another: evictions, first-byte timeouts, throttled full handshakes.
+    eviction_log: RateLimit,
+    silent_log: RateLimit,
+    throttle_log: RateLimit,
     options: ServerOptions,
     services: Services,
     connections: HashMap<Token, Connection>,
@@ -220,6 +255,7 @@ impl LoopState {
         let sweep_every = (self
             .options
             .handshake_timeout
+            .min(self.options.first_byte_timeout)
             .min(self.options.idle_timeout)
             .min(self.options.request_timeout)
             / 4)
@@ -238,14 +274,22 @@ impl LoopState {
             if let Some(until_ping) = watchdog.until_next(now) {
                 timeout = timeout.min(until_ping);
             }
+            if self.accept_backlog {
+                timeout = Duration::ZERO;
+            }
             if let Err(e) = self.poll.poll(&mut events, Some(timeout))
                 && e.kind() != io::ErrorKind::Interrupted
             {
                 return Err(ServerError::io("waiting for events", e));
             }
+            let backlog = std::mem::take(&mut self.accept_backlog);
+            let mut accepted = false;
             for event in events.iter() {
                 match event.token() {
-                    LISTENER => self.accept_all(),
+                    LISTENER => {
+                        accepted = true;
+                        self.accept_all();
+                    }
                     ADMIN => self.accept_admin(),
                     HTTP => self.accept_http(),
                     token if self.http_conns.contains_key(&token) => self.on_http_ready(token),
@@ -260,6 +304,10 @@ impl LoopState {
                     }
                     token => self.on_ready(token),
                 }
+            }
+            // Edge-triggered: connections left queued by the last batch bring no new event.
+            if backlog && !accepted {
+                self.accept_all();
             }
             while let Ok(finished) = done.try_recv() {
                 self.in_flight -= 1;
@@ -482,11 +530,13 @@ impl LoopState {
         }
     }
 
+    /// Accepts at most [`ACCEPT_BATCH`] connections; `accept_backlog` asks the loop for
+    /// another turn at once when the listener may hold more.
     fn accept_all(&mut self) {
-        let Some(listener) = self.listener.as_ref() else {
-            return;
-        };
-        loop {
+        for _ in 0..ACCEPT_BATCH {
+            let Some(listener) = self.listener.as_ref() else {
+                return;
+            };
             let (sock, peer) = match listener.accept() {
                 Ok(accepted) => accepted,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
@@ -501,38 +551,88 @@ impl LoopState {
                     return;
                 }
             };
-            if self.connections.len() >= self.options.max_connections {
-                if self.refused_log.allow("connection refused") {
-                    log::warn!(
-                        "refused connection from {peer}: already serving the maximum of {} connections",
-                        self.options.max_connections
-                    );
-                }
-                drop(sock);
-                continue;
-            }
-            // KMIP is request/response with small messages: don't let Nagle delay answers.
-            let _ = sock.set_nodelay(true);
-            let id = self.next_id;
-            self.next_id += 1;
-            let token = Token(id as usize);
-            let mut connection = match Connection::new(id, sock, peer, self.services.tls.clone()) {
-                Ok(c) => c,
-                Err(e) => {
-                    log::error!("cannot start TLS for {peer}: {e}");
-                    continue;
-                }
-            };
-            if let Err(e) = connection.register(self.poll.registry(), token) {
-                log::error!("cannot register connection from {peer}: {e}");
-                continue;
-            }
-            log::debug!("connection from {peer}");
-            self.connections.insert(token, connection);
-            self.services
-                .metrics
-                .set_open_connections(self.connections.len());
+            self.admit(sock, peer);
         }
+        self.accept_backlog = true;
+    }
+
+    /// Starts the TLS handshake of a new connection in the unauthenticated budget, closing
+    /// whichever older connection the budget gives up for it.
+    fn admit(&mut self, sock: mio::net::TcpStream, peer: SocketAddr) {
+        // Only clients with certificates fill the authenticated budget; while it is full a
+        // handshake could not be given a slot anyway.
+        if self.admission.authenticated() >= self.options.max_connections {
+            if self.refused_log.allow("connection refused") {
+                log::warn!(
+                    "refused connection from {peer}: already serving the maximum of {} authenticated connections",
+                    self.options.max_connections
+                );
+            }
+            self.services.metrics.failure(FailureCause::ConnectionLimit);
+            return;
+        }
+        // KMIP is request/response with small messages: don't let Nagle delay answers.
+        let _ = sock.set_nodelay(true);
+        let now = Instant::now();
+        let resumption_only = !self.admission.may_handshake_fully(peer.ip(), now);
+        let config = if resumption_only {
+            self.resumption_only.clone()
+        } else {
+            self.services.tls.clone()
+        };
+        let id = self.next_id;
+        self.next_id += 1;
+        let token = Token(id as usize);
+        let mut connection = match Connection::new(id, sock, peer, config) {
+            Ok(c) => c,
+            Err(e) => {
+                log::error!("cannot start TLS for {peer}: {e}");
+                return;
+            }
+        };
+        connection.resumption_only = resumption_only;
+        if let Err(e) = connection.register(self.poll.registry(), token) {
+            log::error!("cannot register connection from {peer}: {e}");
+            return;
+        }
+        log::debug!("connection from {peer}");
+        self.connections.insert(token, connection);
+        if let Some((evicted, why)) = self.admission.admit(token, peer.ip(), now) {
+            let (cause, limit) = match why {
+                Eviction::SourceCap => (
+                    EvictionCause::AddressCap,
+                    format!(
+                        "{} unauthenticated connections from this address",
+                        self.options.max_unauthenticated_per_ip
+                    ),
+                ),
+                Eviction::BudgetFull => (
+                    EvictionCause::BudgetFull,
+                    format!(
+                        "{} unauthenticated connections in all",
+                        self.options.max_unauthenticated
+                    ),
+                ),
+            };
+            self.services.metrics.eviction(cause);
+            if let Some(old) = self.connections.get(&evicted)
+                && self.eviction_log.allow("eviction")
+            {
+                log::warn!(
+                    "client {}: closed without a completed handshake to make room for {peer} \
+                     (limit of {limit} reached)",
+                    old.peer
+                );
+            }
+            self.close(evicted);
+        }
+        self.update_connection_gauges();
+    }
+
+    fn update_connection_gauges(&self) {
+        let metrics = &self.services.metrics;
+        metrics.set_open_connections(self.connections.len());
+        metrics.set_unauthenticated_connections(self.admission.unauthenticated());
     }
 
     /// Socket readiness: read what arrived, run what is runnable, write what is ready.
@@ -542,7 +642,30 @@ impl LoopState {
             let Some(conn) = self.connections.get_mut(&token) else {
                 return;
             };
-            match conn.read(&limits) {
+            let result = conn.read(&limits);
+            if conn.spoke() {
+                self.admission.spoke(token);
+            }
+            let spent = conn.take_handshake_time();
+            if !spent.is_zero() {
+                self.services.metrics.handshake_time(spent);
+            }
+            if let Some(full) = conn.take_handshake_kind() {
+                let kind = if full {
+                    HandshakeKind::Full
+                } else {
+                    HandshakeKind::Resumed
+                };
+                self.services.metrics.handshake(kind);
+                // Charged now, given back if it authenticates: only handshakes that end
+                // without a client count against the address.
+                if full && !conn.resumption_only {
+                    self.admission
+                        .charge_full_handshake(conn.peer.ip(), Instant::now());
+                    conn.charged_full_handshake = true;
+                }
+            }
+            match result {
                 Ok(true) => self.authenticate(token),
                 Ok(false) => {}
                 Err(fatal) => {
@@ -588,6 +711,50 @@ impl LoopState {
             self.close(token);
             return;
         };
+        if conn.resumed
+            && !x509_parser::parse_x509_certificate(&chain[0])
+                .is_ok_and(|(_, cert)| cert.validity().is_valid())
+        {
+            // A ticket outlives nothing it vouched for: an expired certificate must run a
+            // full handshake (and fail it) like any other.
+            self.services.metrics.failure(FailureCause::UnknownClient);
+            log::warn!(
+                "client {}: resumed a session for an expired certificate; closing",
+                conn.peer
+            );
+            conn.abort();
+            self.close(token);
+            return;
+        }
+        if conn.charged_full_handshake {
+            // It authenticated: the address gets its allowance back.
+            self.admission
+                .refund_full_handshake(conn.peer.ip(), Instant::now());
+        }
+        let owner = identity.owner.clone();
+        match self.admission.promote(token, &owner) {
+            Promotion::Admitted => {}
+            refused => {
+                self.services.metrics.failure(FailureCause::ConnectionLimit);
+                if self.refused_log.allow("connection refused") {
+                    let why = match refused {
+                        Promotion::IdentityCap => format!(
+                            "{owner} already holds its maximum of {} connections",
+                            self.options.max_connections_per_client.unwrap_or(0)
+                        ),
+                        _ => format!(
+                            "already serving the maximum of {} authenticated connections",
+                            self.options.max_connections
+                        ),
+                    };
+                    log::warn!("refused connection from {} ({owner}): {why}", conn.peer);
+                }
+                // Nothing queued may leave: under TLS 1.2 that would be our Finished.
+                conn.abort();
+                self.close(token);
+                return;
+            }
+        }
         log::debug!(
             "client {} authenticated as {} (certificate {}) over {}",
             conn.peer,
@@ -846,6 +1013,22 @@ impl LoopState {
             }
             self.close_http(token);
         }
+        for token in self.admission.silent(now, self.options.first_byte_timeout) {
+            self.services
+                .metrics
+                .failure(FailureCause::FirstByteTimeout);
+            if let Some(conn) = self.connections.get(&token)
+                && self.silent_log.allow("first-byte timeout")
+            {
+                log::info!(
+                    "client {}: {}; closing",
+                    conn.peer,
+                    FailureCause::FirstByteTimeout.describe()
+                );
+            }
+            self.close(token);
+        }
+        self.admission.forget_full_buckets(now);
         let handshake_timeout = self.options.handshake_timeout;
         let idle_timeout = self.options.idle_timeout;
         let request_timeout = self.options.request_timeout;
@@ -896,6 +1079,18 @@ impl LoopState {
                 .map(|i| i.owner.clone())
                 .unwrap_or_else(|| "unauthenticated".into());
             match fatal {
+                Fatal::Handshake(_) if conn.resumption_only => {
+                    self.services
+                        .metrics
+                        .failure(FailureCause::HandshakeThrottled);
+                    if self.throttle_log.allow("throttled handshake") {
+                        log::warn!(
+                            "client {}: connection failure: {}: {fatal}",
+                            conn.peer,
+                            FailureCause::HandshakeThrottled.describe()
+                        );
+                    }
+                }
                 Fatal::Handshake(error) => {
                     let cause = FailureCause::of_handshake(error);
                     self.services.metrics.failure(cause);
@@ -922,12 +1117,11 @@ impl LoopState {
     }
 
     fn close(&mut self, token: Token) {
+        self.admission.release(token);
         if let Some(mut conn) = self.connections.remove(&token) {
             conn.close_gracefully();
             conn.deregister(self.poll.registry());
-            self.services
-                .metrics
-                .set_open_connections(self.connections.len());
+            self.update_connection_gauges();
             log::debug!(
                 "client {}: closed after {} response(s)",
                 conn.peer,

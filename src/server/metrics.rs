@@ -27,16 +27,25 @@ pub enum FailureCause {
     HandshakeTimeout,
     OversizedMessage,
     Other,
+    /// Sent nothing within `first_byte_timeout_secs` of being accepted.
+    FirstByteTimeout,
+    /// A full handshake from an address over its `handshake_rate_per_ip`.
+    HandshakeThrottled,
+    /// Authenticated, but `max_connections` (or the client's own cap) was reached.
+    ConnectionLimit,
 }
 
 impl FailureCause {
-    pub const ALL: [FailureCause; 6] = [
+    pub const ALL: [FailureCause; 9] = [
         FailureCause::NoCertificate,
         FailureCause::UnknownClient,
         FailureCause::BadEku,
         FailureCause::HandshakeTimeout,
         FailureCause::OversizedMessage,
         FailureCause::Other,
+        FailureCause::FirstByteTimeout,
+        FailureCause::HandshakeThrottled,
+        FailureCause::ConnectionLimit,
     ];
 
     /// The metric label value.
@@ -48,6 +57,9 @@ impl FailureCause {
             FailureCause::HandshakeTimeout => "timeout",
             FailureCause::OversizedMessage => "oversized_message",
             FailureCause::Other => "other",
+            FailureCause::FirstByteTimeout => "first_byte_timeout",
+            FailureCause::HandshakeThrottled => "handshake_throttled",
+            FailureCause::ConnectionLimit => "connection_limit",
         }
     }
 
@@ -60,6 +72,12 @@ impl FailureCause {
             FailureCause::HandshakeTimeout => "handshake timeout",
             FailureCause::OversizedMessage => "oversized message",
             FailureCause::Other => "TLS handshake failed",
+            FailureCause::FirstByteTimeout => "nothing sent within first_byte_timeout_secs",
+            FailureCause::HandshakeThrottled => {
+                "full TLS handshake refused: the address is over handshake_rate_per_ip \
+                 (session resumption only)"
+            }
+            FailureCause::ConnectionLimit => "authenticated connection budget full",
         }
     }
 
@@ -153,12 +171,45 @@ pub enum RootState {
     Sealed,
 }
 
+/// Why an unauthenticated connection was closed to make room for a newer one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EvictionCause {
+    /// Its address reached `max_unauthenticated_per_ip`.
+    AddressCap,
+    /// `max_unauthenticated` was reached.
+    BudgetFull,
+}
+
+impl EvictionCause {
+    pub const ALL: [EvictionCause; 2] = [EvictionCause::AddressCap, EvictionCause::BudgetFull];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            EvictionCause::AddressCap => "address_cap",
+            EvictionCause::BudgetFull => "budget_full",
+        }
+    }
+}
+
+/// How a TLS handshake began: with a private-key operation, or resuming a session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HandshakeKind {
+    Full,
+    Resumed,
+}
+
 pub struct Metrics {
     started: Instant,
     operations: Mutex<Operations>,
     batches: Mutex<Histogram>,
-    failures: [AtomicU64; 6],
+    failures: [AtomicU64; FailureCause::ALL.len()],
+    evictions: [AtomicU64; EvictionCause::ALL.len()],
+    /// Full, resumed.
+    handshakes: [AtomicU64; 2],
+    /// Nanoseconds the event loop spent processing TLS handshake messages.
+    handshake_nanos: AtomicU64,
     open_connections: AtomicI64,
+    unauthenticated_connections: AtomicI64,
     http_requests: AtomicU64,
     /// Unix time of the last backup; 0 = never.
     last_backup_unix: AtomicU64,
@@ -189,7 +240,11 @@ impl Metrics {
             operations: Mutex::new(Operations::default()),
             batches: Mutex::new(Histogram::new(&BATCH_BUCKETS)),
             failures: Default::default(),
+            evictions: Default::default(),
+            handshakes: Default::default(),
+            handshake_nanos: AtomicU64::new(0),
             open_connections: AtomicI64::new(0),
+            unauthenticated_connections: AtomicI64::new(0),
             http_requests: AtomicU64::new(0),
             last_backup_unix: AtomicU64::new(0),
             changes_since_backup: AtomicI64::new(-1),
@@ -262,6 +317,36 @@ impl Metrics {
         self.open_connections.store(open as i64, Ordering::Relaxed);
     }
 
+    /// Of the open connections, those without a trusted certificate yet.
+    pub fn set_unauthenticated_connections(&self, open: usize) {
+        self.unauthenticated_connections
+            .store(open as i64, Ordering::Relaxed);
+    }
+
+    pub fn eviction(&self, cause: EvictionCause) {
+        self.evictions[cause as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn evictions(&self, cause: EvictionCause) -> u64 {
+        self.evictions[cause as usize].load(Ordering::Relaxed)
+    }
+
+    pub fn handshake(&self, kind: HandshakeKind) {
+        self.handshakes[kind as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn handshakes(&self, kind: HandshakeKind) -> u64 {
+        self.handshakes[kind as usize].load(Ordering::Relaxed)
+    }
+
+    /// Time the event loop spent in TLS handshake processing (key exchange, signatures,
+    /// certificate verification): the loop is one thread, so this is CPU it did not spend
+    /// on requests.
+    pub fn handshake_time(&self, spent: std::time::Duration) {
+        let nanos = u64::try_from(spent.as_nanos()).unwrap_or(u64::MAX);
+        self.handshake_nanos.fetch_add(nanos, Ordering::Relaxed);
+    }
+
     pub fn http_request(&self) {
         self.http_requests.fetch_add(1, Ordering::Relaxed);
     }
@@ -327,6 +412,42 @@ impl Metrics {
              # TYPE keyward_open_connections gauge\n\
              keyward_open_connections {}",
             self.open_connections.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP keyward_unauthenticated_connections Open KMIP connections without a trusted certificate yet.\n\
+             # TYPE keyward_unauthenticated_connections gauge\n\
+             keyward_unauthenticated_connections {}",
+            self.unauthenticated_connections.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP keyward_unauthenticated_evictions_total Unauthenticated connections closed to make room for a newer one, by cause.\n\
+             # TYPE keyward_unauthenticated_evictions_total counter"
+        );
+        for cause in EvictionCause::ALL {
+            let _ = writeln!(
+                out,
+                "keyward_unauthenticated_evictions_total{{cause=\"{}\"}} {}",
+                cause.label(),
+                self.evictions(cause)
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP keyward_tls_handshakes_total TLS handshakes begun, full (private-key operation) or resumed.\n\
+             # TYPE keyward_tls_handshakes_total counter\n\
+             keyward_tls_handshakes_total{{kind=\"full\"}} {}\n\
+             keyward_tls_handshakes_total{{kind=\"resumed\"}} {}",
+            self.handshakes(HandshakeKind::Full),
+            self.handshakes(HandshakeKind::Resumed)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP keyward_tls_handshake_seconds_total Event-loop time spent processing TLS handshakes.\n\
+             # TYPE keyward_tls_handshake_seconds_total counter\n\
+             keyward_tls_handshake_seconds_total {}",
+            self.handshake_nanos.load(Ordering::Relaxed) as f64 / 1e9
         );
         let _ = writeln!(
             out,
@@ -429,7 +550,18 @@ mod tests {
         m.latency("Create", 0.7);
         m.batch(3);
         m.failure(FailureCause::NoCertificate);
+        m.failure(FailureCause::FirstByteTimeout);
+        m.eviction(EvictionCause::BudgetFull);
+        m.handshake(HandshakeKind::Resumed);
+        m.handshake_time(std::time::Duration::from_millis(1500));
+        m.set_unauthenticated_connections(7);
         let text = m.render(RootState::Unsealed, "local");
+        assert!(text.contains("keyward_connection_failures_total{cause=\"first_byte_timeout\"} 1"));
+        assert!(text.contains("keyward_unauthenticated_evictions_total{cause=\"budget_full\"} 1"));
+        assert!(text.contains("keyward_unauthenticated_evictions_total{cause=\"address_cap\"} 0"));
+        assert!(text.contains("keyward_tls_handshakes_total{kind=\"resumed\"} 1"));
+        assert!(text.contains("keyward_tls_handshake_seconds_total 1.5"));
+        assert!(text.contains("keyward_unauthenticated_connections 7"));
         assert!(
             text.contains("keyward_operations_total{operation=\"Create\",result=\"success\"} 2")
         );

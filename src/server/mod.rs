@@ -3,6 +3,7 @@
 //! How it fits together: `docs/event-loop.md`.
 
 pub mod admin_socket;
+mod admission;
 mod audit_gather;
 mod backup_export;
 mod cert_reload;
@@ -10,14 +11,17 @@ pub mod cluster_trust;
 mod committer;
 mod connection;
 mod event_loop;
+mod fd_limit;
 pub mod hardening;
 pub mod http;
 mod http_conn;
 pub mod identity;
 pub mod kmip_auth;
+mod listener;
 pub mod metrics;
 pub mod node_report;
 mod ratelimit;
+mod resumption_only;
 pub mod root_sync;
 pub mod sd_notify;
 pub mod setup;
@@ -76,7 +80,18 @@ impl ServerError {
 #[derive(Debug, Clone)]
 pub struct ServerOptions {
     pub listen: SocketAddr,
+    /// Authenticated connections.
     pub max_connections: usize,
+    pub max_connections_per_client: Option<usize>,
+    /// Connections still without a trusted certificate, in all and per source address.
+    pub max_unauthenticated: usize,
+    pub max_unauthenticated_per_ip: usize,
+    /// A connection silent this long after it was accepted is closed.
+    pub first_byte_timeout: Duration,
+    /// Per source address: full handshakes per second that may end unauthenticated, and
+    /// how many in a burst.
+    pub handshake_rate_per_ip: u32,
+    pub handshake_burst_per_ip: u32,
     pub handshake_timeout: Duration,
     pub idle_timeout: Duration,
     /// Framing bounds; must match the engine's limits.
@@ -94,6 +109,12 @@ impl ServerOptions {
         ServerOptions {
             listen: settings.listen,
             max_connections: settings.max_connections,
+            max_connections_per_client: settings.max_connections_per_client,
+            max_unauthenticated: settings.max_unauthenticated,
+            max_unauthenticated_per_ip: settings.max_unauthenticated_per_ip,
+            first_byte_timeout: settings.first_byte_timeout(),
+            handshake_rate_per_ip: settings.handshake_rate_per_ip,
+            handshake_burst_per_ip: settings.handshake_burst_per_ip,
             handshake_timeout: settings.handshake_timeout(),
             idle_timeout: settings.idle_timeout(),
             limits: Limits {

@@ -68,11 +68,18 @@ pub fn server_config(material: &TlsMaterial) -> Result<Arc<ServerConfig>, Server
         &material.server_key,
         provider.clone(),
     )?;
-    let config = ServerConfig::builder_with_provider(provider)
+    let mut config = ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
         .map_err(|e| ServerError::Tls(format!("protocol versions: {e}")))?
         .with_client_cert_verifier(verifier)
         .with_cert_resolver(Arc::new(certificate));
+    // Session resumption for known clients: a resumed handshake costs no private-key
+    // operation. Stateless tickets (AES-256 + HMAC-SHA256 from aws-lc-rs, keys rotated every
+    // 6 hours) instead of the default 256-entry session cache, so any number of clients can
+    // resume without server memory. A resumed connection's identity is still resolved from
+    // the current registry (event_loop.rs), so a removed client cannot resume its way in.
+    config.ticketer = rustls::crypto::aws_lc_rs::Ticketer::new()
+        .map_err(|e| ServerError::Tls(format!("session ticket keys: {e}")))?;
     Ok(Arc::new(config))
 }
 

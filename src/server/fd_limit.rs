@@ -1,0 +1,83 @@
+//! Raises the open-file limit at start-up to what the connection budgets need. Many systems
+//! start services with a soft limit of 1024 descriptors, below `max_connections` plus
+//! `max_unauthenticated`: the budgets would then never be reached and a flood would end in
+//! failing `accept` calls instead of orderly evictions. The soft limit may be raised up to
+//! the hard one without privileges; the log says what was obtained.
+
+use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+
+/// Descriptors kept beyond the connection budgets: the store and audit files, the listeners,
+/// the admin socket, the HTTP connections, the signal pipe, the poll instance, etcd.
+const RESERVE: u64 = 128;
+
+/// What the budgets need: one descriptor per connection of either budget, plus the reserve.
+pub(super) fn needed(max_connections: usize, max_unauthenticated: usize) -> u64 {
+    (max_connections as u64)
+        .saturating_add(max_unauthenticated as u64)
+        .saturating_add(super::http_conn::MAX_HTTP_CONNECTIONS as u64)
+        .saturating_add(RESERVE)
+}
+
+/// Raises the soft `RLIMIT_NOFILE` towards `needed` (never lowers it) and logs the result.
+/// Returns the soft limit in force afterwards (`None`: unlimited).
+pub(super) fn raise_to(needed: u64) -> Option<u64> {
+    let limit = getrlimit(Resource::Nofile);
+    let current = limit.current;
+    if current.is_none_or(|soft| soft >= needed) {
+        log::info!(
+            "open file limit {} (the connection budgets need {needed})",
+            describe(current)
+        );
+        return current;
+    }
+    let target = match limit.maximum {
+        Some(hard) => needed.min(hard),
+        None => needed,
+    };
+    let raised = Rlimit {
+        current: Some(target),
+        maximum: limit.maximum,
+    };
+    match setrlimit(Resource::Nofile, raised) {
+        Ok(()) if target >= needed => {
+            log::info!(
+                "open file limit raised from {} to {target} (the connection budgets need {needed})",
+                describe(current)
+            );
+            Some(target)
+        }
+        Ok(()) => {
+            log::warn!(
+                "open file limit raised from {} to the hard limit {target}, below the {needed} \
+                 the connection budgets need: lower max_connections/max_unauthenticated or raise \
+                 LimitNOFILE",
+                describe(current)
+            );
+            Some(target)
+        }
+        Err(e) => {
+            log::warn!(
+                "open file limit {} is below the {needed} the connection budgets need, and \
+                 raising it failed: {e}",
+                describe(current)
+            );
+            current
+        }
+    }
+}
+
+fn describe(limit: Option<u64>) -> String {
+    limit.map_or_else(|| "unlimited".to_string(), |n| n.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_limit_in_force_covers_a_modest_need() {
+        // Every test runner allows a few hundred descriptors; raising to it is a no-op or works.
+        let need = needed(16, 16);
+        assert!(raise_to(need).is_none_or(|soft| soft >= need));
+    }
+}
