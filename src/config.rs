@@ -164,7 +164,7 @@ impl Default for ServerSettings {
             max_connections: 1024,
             max_connections_per_client: None,
             max_unauthenticated: 256,
-            max_unauthenticated_per_ip: 32,
+            max_unauthenticated_per_ip: 64,
             first_byte_timeout_secs: 2,
             handshake_rate_per_ip: 10,
             handshake_burst_per_ip: 64,
