@@ -3,6 +3,7 @@
 //! and the admin socket protocol a running server answers them on.
 
 pub mod credential;
+pub mod import;
 pub mod keys;
 pub mod ops;
 pub mod protocol;

@@ -32,6 +32,8 @@ pub enum AdminError {
     KeyState(String),
     #[error("KMIP credential: {0}")]
     Credential(#[from] super::credential::CredentialError),
+    #[error("import: {0}")]
+    Import(#[from] crate::engine::import::ImportError),
 }
 
 /// A client with its keys (all of them, destroyed ones included).
@@ -363,6 +365,11 @@ pub fn execute_by(
             None => Reply::Error {
                 message: "the audit log is off on this server".into(),
             },
+        },
+        Request::Import(_) => Reply::Error {
+            message: "an import through the admin socket needs the running server's master \
+                      key; without a server, `keyward import` opens the data directory"
+                .into(),
         },
         Request::BackupExport(_) => Reply::Error {
             message: "an online backup export needs the running server's master key; \

@@ -41,6 +41,8 @@ pub enum Request {
     BackupExport(BackupExportRequest),
     BackupStatus,
     Status,
+    /// `keyward import`: objects from another KMIP server, stored under their own UIDs.
+    Import(super::import::ImportRequest),
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -62,6 +64,9 @@ pub enum Reply {
     BackupExported(crate::backup::export::ExportSummary),
     BackupStatus(crate::backup::changes::BackupStatus),
     Status { status: Box<StatusReport> },
+    Imported {
+        results: Vec<super::import::ImportResult>,
+    },
 }
 
 /// `keyward audit show/export`: the records matching `filter`, oldest first, at most `limit`.

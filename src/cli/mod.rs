@@ -6,6 +6,7 @@ mod audit_merge;
 pub mod backup;
 pub mod bench;
 pub mod client;
+pub mod import;
 pub mod cluster;
 mod cluster_nodes;
 pub mod key;

@@ -1,0 +1,230 @@
+//! `keyward import`'s store side: a batch of objects fetched from another KMIP server, stored
+//! under their own Unique Identifiers for a registered client, one audit record each.
+//!
+//! The same function runs in a running server (admin socket, with the server's master key) and
+//! in the CLI on a stopped one (data directory opened, master key unwrapped), so both modes
+//! share every rule of `engine::import`. A batch is one write transaction: an interrupted run
+//! loses at most the batch in flight, and the next run skips what was committed.
+
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
+
+use super::ops::{AdminError, AuditBy, audit_admin};
+use super::registry::{self, Registry, RegistryError};
+use crate::audit::AuditEvent;
+use crate::backup::passphrase::SecretText;
+use crate::engine::import::{ImportError, ImportObject, ImportOutcome, import_object};
+use crate::kmip::attribute::{self, Attribute};
+use crate::kmip::enums::{ObjectType, State};
+use crate::kmip::tag;
+use crate::seal::MasterKey;
+use crate::store::Store;
+use crate::ttlv::{self, Item, Limits};
+
+/// Most objects in one import request (one transaction, one admin socket exchange).
+pub const MAX_BATCH: usize = 64;
+
+/// Audit operation name of an imported object.
+pub const AUDIT_OPERATION: &str = "import";
+
+/// A batch of objects to import for the registered client `client`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ImportRequest {
+    /// The registered client (`keyward client list`) whose keys these become.
+    pub client: String,
+    /// Where the objects come from, named in each audit record (`kmip://host:port`).
+    pub source: String,
+    /// Decide every object as a real run would, then write nothing.
+    #[serde(default)]
+    pub dry_run: bool,
+    pub objects: Vec<WireObject>,
+}
+
+/// One object in an import request. The material travels hex-encoded inside a zeroizing
+/// string, only over the admin socket (mode 0600, same host) or within the CLI process.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WireObject {
+    pub uid: String,
+    pub object_type: u32,
+    pub state: u32,
+    pub key_format: u32,
+    #[serde(default)]
+    pub data_type: Option<u32>,
+    /// Hex of the TTLV encoding of a KMIP 2.x `Attributes` structure.
+    pub attributes: String,
+    pub material: SecretText,
+}
+
+impl WireObject {
+    /// The wire form of `object`.
+    pub fn new(object: &ImportObject) -> WireObject {
+        let attributes = Item::structure(
+            tag::ATTRIBUTES,
+            object.attributes.iter().map(attribute::encode_v2).collect(),
+        );
+        let material = Zeroizing::new(hex::encode(&object.material[..]));
+        WireObject {
+            uid: object.uid.clone(),
+            object_type: object.object_type.value(),
+            state: object.state.value(),
+            key_format: object.key_format,
+            data_type: object.data_type,
+            attributes: hex::encode(ttlv::encode(&attributes)),
+            material: SecretText::new(&material),
+        }
+    }
+
+    fn decode(&self) -> Result<ImportObject, String> {
+        let object_type = ObjectType::from_u32(self.object_type)
+            .ok_or_else(|| format!("unknown object type {}", self.object_type))?;
+        let state =
+            State::from_u32(self.state).ok_or_else(|| format!("unknown state {}", self.state))?;
+        let bytes = hex::decode(&self.attributes).map_err(|e| format!("attributes: {e}"))?;
+        let limits = Limits {
+            max_message_bytes: bytes.len().max(8),
+            ..Limits::default()
+        };
+        let container = ttlv::decode(&bytes, &limits).map_err(|e| format!("attributes: {e}"))?;
+        let attributes: Vec<Attribute> =
+            attribute::parse_v2_list(&container).map_err(|e| format!("attributes: {e}"))?;
+        let material = Zeroizing::new(
+            hex::decode(self.material.expose()).map_err(|_| "material is not hex".to_string())?,
+        );
+        Ok(ImportObject {
+            uid: self.uid.clone(),
+            object_type,
+            state,
+            key_format: self.key_format,
+            data_type: self.data_type,
+            attributes,
+            material,
+        })
+    }
+}
+
+/// What happened to one object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// Stored under its UID (in a dry run: would be).
+    Imported,
+    /// Already in Keyward with the same material and owner.
+    Skipped,
+    /// Not imported: its UID is taken by another object, or Keyward cannot keep it.
+    Refused,
+    /// The source or the transfer failed for this object.
+    Failed,
+    /// Destroyed on the source: listed, not imported.
+    Destroyed,
+}
+
+impl Verdict {
+    pub fn label(self) -> &'static str {
+        match self {
+            Verdict::Imported => "imported",
+            Verdict::Skipped => "skipped",
+            Verdict::Refused => "refused",
+            Verdict::Failed => "failed",
+            Verdict::Destroyed => "destroyed",
+        }
+    }
+}
+
+/// The result for one object of an import request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportResult {
+    pub uid: String,
+    pub verdict: Verdict,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Source attributes Keyward does not keep.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dropped_attributes: Vec<String>,
+}
+
+impl ImportResult {
+    pub fn new(uid: &str, verdict: Verdict, reason: Option<String>) -> ImportResult {
+        ImportResult {
+            uid: uid.to_string(),
+            verdict,
+            reason,
+            dropped_attributes: Vec::new(),
+        }
+    }
+}
+
+/// Imports `request.objects` in one transaction with `master` sealing the material. Per-object
+/// refusals are results; an `Err` (store or seal failure) means nothing of the batch was kept.
+pub fn import_batch(
+    store: &dyn Store,
+    master: &MasterKey,
+    request: &ImportRequest,
+    by: AuditBy<'_>,
+) -> Result<Vec<ImportResult>, AdminError> {
+    if request.objects.len() > MAX_BATCH {
+        return Err(AdminError::Import(ImportError::Invalid {
+            uid: String::new(),
+            why: format!("more than {MAX_BATCH} objects in one request"),
+        }));
+    }
+    let mut txn = store.write()?;
+    let owner = Registry::load(&*txn)?
+        .get(&request.client)
+        .map(|entry| entry.owner.clone())
+        .ok_or_else(|| RegistryError::UnknownClient(request.client.clone()))?;
+    let now = registry::now();
+    let mut results = Vec::with_capacity(request.objects.len());
+    let mut imported = 0usize;
+    for wire in &request.objects {
+        let object = match wire.decode() {
+            Ok(object) => object,
+            Err(why) => {
+                results.push(ImportResult::new(&wire.uid, Verdict::Refused, Some(why)));
+                continue;
+            }
+        };
+        match import_object(&mut *txn, master, &owner, &object, now) {
+            Ok(ImportOutcome::Imported { dropped }) => {
+                audit_admin(
+                    &mut *txn,
+                    by,
+                    AuditEvent {
+                        reason: Some(format!("imported from {}", request.source)),
+                        ..AuditEvent::success(
+                            AUDIT_OPERATION,
+                            vec![object.uid.clone(), owner.clone()],
+                        )
+                    },
+                )?;
+                imported += 1;
+                results.push(ImportResult {
+                    dropped_attributes: dropped,
+                    ..ImportResult::new(&object.uid, Verdict::Imported, None)
+                });
+            }
+            Ok(ImportOutcome::AlreadyPresent) => {
+                results.push(ImportResult::new(&object.uid, Verdict::Skipped, None))
+            }
+            Err(e @ ImportError::Destroyed(_)) => results.push(ImportResult::new(
+                &object.uid,
+                Verdict::Destroyed,
+                Some(e.to_string()),
+            )),
+            Err(e) if e.is_refusal() => results.push(ImportResult::new(
+                &object.uid,
+                Verdict::Refused,
+                Some(e.to_string()),
+            )),
+            Err(e) => return Err(AdminError::Import(e)),
+        }
+    }
+    if imported > 0 && !request.dry_run {
+        // A single appliance counts changes for `keyward status`; a cluster's etcd revision
+        // already moved with the writes.
+        if txn.change_sequence()?.is_none() {
+            crate::backup::changes::bump(&mut *txn)?;
+        }
+        txn.commit()?;
+    }
+    Ok(results)
+}

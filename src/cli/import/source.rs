@@ -1,0 +1,317 @@
+//! The old KMIP server, as `keyward import` and `keyward import verify` talk to it: one mutual
+//! TLS connection (re-opened once if the server drops it), the protocol version both sides
+//! speak, and the three operations an import needs — Locate (paged), Get Attributes and Get.
+//! Any KMIP server works: PyKMIP, IBM KMIP for VMware, Keyward itself.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use keyward::client::{KmipClient, tls_config};
+use keyward::kmip::enums::Operation;
+use keyward::kmip::message::ProtocolVersion;
+use keyward::kmip::{names, tag};
+use keyward::ttlv::{self, Item, Limits, Value};
+use rustls::ClientConfig;
+
+use super::error::ImportError;
+
+/// Where a KMIP server is and the files that let this command in.
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    /// HOST:PORT; the host is the name checked against the server certificate.
+    pub addr: String,
+    pub ca: std::path::PathBuf,
+    pub cert: std::path::PathBuf,
+    pub key: std::path::PathBuf,
+}
+
+/// The server's refusal of one batch item.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// Result Reason by name (`Permission Denied`, `Item Not Found`, …).
+    pub reason: String,
+    pub message: String,
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.message.is_empty() {
+            write!(f, "{}", self.reason)
+        } else {
+            write!(f, "{}: {}", self.reason, self.message)
+        }
+    }
+}
+
+/// The answer to one batch item: its Response Payload, or why the server refused it.
+pub type Answer = Result<Item, Refusal>;
+
+/// Highest first: the 1.x versions whose attribute model this client reads.
+const WANTED_VERSIONS: [ProtocolVersion; 5] = [
+    ProtocolVersion::new(1, 4),
+    ProtocolVersion::new(1, 3),
+    ProtocolVersion::new(1, 2),
+    ProtocolVersion::new(1, 1),
+    ProtocolVersion::new(1, 0),
+];
+
+/// vCenter's version: every server vCenter works with speaks it.
+const FALLBACK_VERSION: ProtocolVersion = ProtocolVersion::new(1, 1);
+
+pub struct SourceServer {
+    endpoint: Endpoint,
+    tls: Arc<ClientConfig>,
+    timeout: Duration,
+    connection: Option<KmipClient>,
+    version: ProtocolVersion,
+}
+
+impl SourceServer {
+    /// Connects and agrees on a protocol version (Discover Versions; 1.1 when the server
+    /// does not answer it).
+    pub fn connect(endpoint: &Endpoint, timeout: Duration) -> Result<SourceServer, ImportError> {
+        let tls = tls_config(&endpoint.ca, &endpoint.cert, &endpoint.key).map_err(|e| {
+            ImportError::Connect {
+                server: endpoint.addr.clone(),
+                source: e,
+            }
+        })?;
+        let mut server = SourceServer {
+            endpoint: endpoint.clone(),
+            tls,
+            timeout,
+            connection: None,
+            version: FALLBACK_VERSION,
+        };
+        server.reconnect()?;
+        let offered: Vec<Item> = WANTED_VERSIONS.iter().map(|v| v.encode()).collect();
+        let answer = server.call(vec![(Operation::DiscoverVersions, offered)])?;
+        if let Some(Ok(payload)) = answer.into_iter().next() {
+            let agreed = payload
+                .children_with(tag::PROTOCOL_VERSION)
+                .filter_map(ProtocolVersion::parse)
+                .find(|v| WANTED_VERSIONS.contains(v));
+            server.version = agreed.unwrap_or(FALLBACK_VERSION);
+        }
+        Ok(server)
+    }
+
+    pub fn addr(&self) -> &str {
+        &self.endpoint.addr
+    }
+
+    pub fn version(&self) -> ProtocolVersion {
+        self.version
+    }
+
+    fn reconnect(&mut self) -> Result<(), ImportError> {
+        if let Some(old) = self.connection.take() {
+            old.close_without_reading();
+        }
+        let connection = KmipClient::connect(&self.endpoint.addr, self.tls.clone(), self.timeout)
+            .map_err(|e| ImportError::Connect {
+            server: self.endpoint.addr.clone(),
+            source: e,
+        })?;
+        self.connection = Some(connection);
+        Ok(())
+    }
+
+    /// Sends one message with these batch items and returns each item's answer, in order.
+    /// A dropped connection is opened again once and the message resent (every operation
+    /// used here only reads).
+    pub fn call(&mut self, items: Vec<(Operation, Vec<Item>)>) -> Result<Vec<Answer>, ImportError> {
+        let request = ttlv::encode(&request_message(self.version, items));
+        let mut retried = false;
+        loop {
+            if self.connection.is_none() {
+                self.reconnect()?;
+            }
+            let Some(connection) = self.connection.as_mut() else {
+                continue;
+            };
+            match connection.roundtrip(&request) {
+                Ok(response) => return parse_response(&response, &self.endpoint.addr),
+                Err(e) if !retried => {
+                    log::debug!("{}: {e}; connecting again", self.endpoint.addr);
+                    self.connection = None;
+                    retried = true;
+                }
+                Err(e) => {
+                    self.connection = None;
+                    return Err(ImportError::Connect {
+                        server: self.endpoint.addr.clone(),
+                        source: e,
+                    });
+                }
+            }
+        }
+    }
+
+    /// One Locate page: at most `max` UIDs from `offset` on (Offset Items needs KMIP 1.3; an
+    /// older server gets one Locate without paging).
+    pub fn locate_page(&mut self, offset: usize, max: usize) -> Result<Vec<String>, ImportError> {
+        let mut payload = Vec::new();
+        let paged = self.supports_paging();
+        if paged {
+            payload.push(Item::new(
+                tag::MAXIMUM_ITEMS,
+                Value::Integer(i32::try_from(max).unwrap_or(i32::MAX)),
+            ));
+            payload.push(Item::new(
+                tag::OFFSET_ITEMS,
+                Value::Integer(i32::try_from(offset).unwrap_or(i32::MAX)),
+            ));
+        }
+        let answer = self
+            .call(vec![(Operation::Locate, payload)])?
+            .into_iter()
+            .next()
+            .ok_or_else(|| ImportError::BadResponse {
+                server: self.endpoint.addr.clone(),
+                what: "no answer to Locate".into(),
+            })?;
+        let payload = answer.map_err(|refusal| ImportError::LocateRefused {
+            server: self.endpoint.addr.clone(),
+            refusal,
+        })?;
+        Ok(payload
+            .children_with(tag::UNIQUE_IDENTIFIER)
+            .filter_map(|i| match &i.value {
+                Value::TextString(uid) => Some(uid.clone()),
+                _ => None,
+            })
+            .collect())
+    }
+
+    pub fn supports_paging(&self) -> bool {
+        self.version >= ProtocolVersion::new(1, 3)
+    }
+
+    /// Get Attributes (all of them) and Get for `uid`, in one message.
+    pub fn fetch(&mut self, uid: &str) -> Result<(Answer, Answer), ImportError> {
+        let uid_item = || Item::new(tag::UNIQUE_IDENTIFIER, Value::TextString(uid.to_string()));
+        let mut answers = self
+            .call(vec![
+                (Operation::GetAttributes, vec![uid_item()]),
+                (Operation::Get, vec![uid_item()]),
+            ])?
+            .into_iter();
+        let attributes = answers.next().ok_or_else(|| ImportError::BadResponse {
+            server: self.endpoint.addr.clone(),
+            what: format!("no answer to Get Attributes of {uid}"),
+        })?;
+        // With the default Batch Error Continuation (Stop) a failed first item leaves the
+        // second unanswered.
+        let get = answers.next().unwrap_or_else(|| match &attributes {
+            Err(refusal) => Err(refusal.clone()),
+            Ok(_) => Err(Refusal {
+                reason: "no answer".into(),
+                message: "the server did not answer the Get".into(),
+            }),
+        });
+        Ok((attributes, get))
+    }
+
+    pub fn close(mut self) {
+        if let Some(connection) = self.connection.take() {
+            connection.close();
+        }
+    }
+}
+
+fn request_message(version: ProtocolVersion, items: Vec<(Operation, Vec<Item>)>) -> Item {
+    let header = Item::structure(
+        tag::REQUEST_HEADER,
+        vec![
+            version.encode(),
+            Item::new(
+                tag::BATCH_COUNT,
+                Value::Integer(i32::try_from(items.len()).unwrap_or(i32::MAX)),
+            ),
+        ],
+    );
+    let mut children = vec![header];
+    for (operation, payload) in items {
+        children.push(Item::structure(
+            tag::BATCH_ITEM,
+            vec![
+                Item::new(tag::OPERATION, Value::Enumeration(operation.value())),
+                Item::structure(tag::REQUEST_PAYLOAD, payload),
+            ],
+        ));
+    }
+    Item::structure(tag::REQUEST_MESSAGE, children)
+}
+
+fn parse_response(bytes: &[u8], server: &str) -> Result<Vec<Answer>, ImportError> {
+    let bad = |what: String| ImportError::BadResponse {
+        server: server.to_string(),
+        what,
+    };
+    let message = ttlv::decode(bytes, &Limits::default()).map_err(|e| bad(e.to_string()))?;
+    if message.tag != tag::RESPONSE_MESSAGE {
+        return Err(bad("not a Response Message".into()));
+    }
+    Ok(message
+        .children_with(tag::BATCH_ITEM)
+        .map(|item| {
+            let status = match item.child(tag::RESULT_STATUS).map(|i| &i.value) {
+                Some(Value::Enumeration(status)) => *status,
+                _ => u32::MAX,
+            };
+            if status == 0 {
+                return Ok(item
+                    .child(tag::RESPONSE_PAYLOAD)
+                    .cloned()
+                    .unwrap_or_else(|| Item::structure(tag::RESPONSE_PAYLOAD, vec![])));
+            }
+            let reason = match item.child(tag::RESULT_REASON).map(|i| &i.value) {
+                Some(Value::Enumeration(r)) => names::enum_name(tag::RESULT_REASON, *r)
+                    .map(str::to_string)
+                    .unwrap_or_else(|| format!("Result Reason {r}")),
+                _ => "no Result Reason".to_string(),
+            };
+            let message = match item.child(tag::RESULT_MESSAGE).map(|i| &i.value) {
+                Some(Value::TextString(text)) => text.clone(),
+                _ => String::new(),
+            };
+            Err(Refusal { reason, message })
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use keyward::kmip::enums::{ResultReason, ResultStatus};
+    use keyward::kmip::message::{ResponseBatchItem, encode_response};
+
+    #[test]
+    fn answers_keep_their_order_and_refusals_their_reason() {
+        let mut refused = ResponseBatchItem::failure(
+            Some(Operation::Get.value()),
+            None,
+            ResultReason::PermissionDenied,
+            "Could not locate object: 3".into(),
+        );
+        refused.status = ResultStatus::OperationFailed;
+        let items = vec![
+            ResponseBatchItem::success(
+                Operation::GetAttributes.value(),
+                None,
+                vec![Item::new(
+                    tag::UNIQUE_IDENTIFIER,
+                    Value::TextString("3".into()),
+                )],
+            ),
+            refused,
+        ];
+        let bytes = ttlv::encode(&encode_response(ProtocolVersion::new(1, 1), 0, None, &items));
+        let answers = parse_response(&bytes, "old:5696").unwrap();
+        assert!(answers[0].is_ok());
+        let refusal = answers[1].clone().unwrap_err();
+        assert_eq!(refusal.message, "Could not locate object: 3");
+        assert!(refusal.reason.contains("Permission"), "{}", refusal.reason);
+    }
+}
