@@ -112,6 +112,9 @@ pub struct KmipImportArgs {
     /// Fetch and check everything, write nothing.
     #[arg(long)]
     dry_run: bool,
+    /// Objects per Keyward transaction (an interrupted run loses at most one batch).
+    #[arg(long, value_name = "N", default_value_t = run::DEFAULT_BATCH, hide = true)]
+    batch_size: usize,
     /// Print the result as JSON (for scripts).
     #[arg(long)]
     json: bool,
@@ -176,6 +179,12 @@ fn uids(
 }
 
 fn import_kmip(args: &KmipImportArgs) -> Result<u8, ImportError> {
+    if !(1..=keyward::admin::import::MAX_BATCH).contains(&args.batch_size) {
+        return Err(ImportError::Usage(format!(
+            "--batch-size must be between 1 and {}",
+            keyward::admin::import::MAX_BATCH
+        )));
+    }
     if args.owner.trim().is_empty() {
         return Err(ImportError::Usage("--owner names a registered client".into()));
     }
@@ -198,6 +207,7 @@ fn import_kmip(args: &KmipImportArgs) -> Result<u8, ImportError> {
         client: &args.owner,
         source_name: format!("kmip://{}", source.addr()),
         dry_run: args.dry_run,
+        batch_size: args.batch_size,
     };
     let mut progress = Progress::new(Some(uids.len()), args.json);
     let results = run::import_all(&mut source, &keyward, &plan, &uids, &mut progress);

@@ -13,17 +13,18 @@ use super::target::Keyward;
 
 /// Objects per Keyward transaction: small enough that an interrupted run loses little,
 /// large enough that a thousand keys take few commits.
-const BATCH: usize = 32;
+pub const DEFAULT_BATCH: usize = 32;
 
 /// Consecutive objects whose fetch failed on the network before the run gives up.
 const MAX_TRANSPORT_FAILURES: usize = 5;
 
-const _: () = assert!(BATCH <= MAX_BATCH);
+const _: () = assert!(DEFAULT_BATCH <= MAX_BATCH);
 
 pub struct Plan<'a> {
     pub client: &'a str,
     pub source_name: String,
     pub dry_run: bool,
+    pub batch_size: usize,
 }
 
 /// One fetched object: ready for Keyward, or already decided here.
@@ -80,7 +81,7 @@ pub fn import_all(
 ) -> Result<Vec<ImportResult>, ImportError> {
     let mut results = Vec::with_capacity(uids.len());
     let mut transport_failures = 0;
-    for chunk in uids.chunks(BATCH) {
+    for chunk in uids.chunks(plan.batch_size.clamp(1, MAX_BATCH)) {
         let mut slots: Vec<Option<ImportResult>> = Vec::with_capacity(chunk.len());
         let mut wires = Vec::new();
         let mut unknown_of = Vec::new();

@@ -231,15 +231,23 @@ fn request_message(version: ProtocolVersion, items: Vec<(Operation, Vec<Item>)>)
             ),
         ],
     );
+    // KMIP requires a Unique Batch Item ID when a message carries several items (PyKMIP
+    // refuses the batch without); the answers are matched by order all the same.
+    let numbered = items.len() > 1;
     let mut children = vec![header];
-    for (operation, payload) in items {
-        children.push(Item::structure(
-            tag::BATCH_ITEM,
-            vec![
-                Item::new(tag::OPERATION, Value::Enumeration(operation.value())),
-                Item::structure(tag::REQUEST_PAYLOAD, payload),
-            ],
-        ));
+    for (n, (operation, payload)) in (1u32..).zip(items) {
+        let mut item = vec![Item::new(
+            tag::OPERATION,
+            Value::Enumeration(operation.value()),
+        )];
+        if numbered {
+            item.push(Item::new(
+                tag::UNIQUE_BATCH_ITEM_ID,
+                Value::ByteString(n.to_be_bytes().to_vec()),
+            ));
+        }
+        item.push(Item::structure(tag::REQUEST_PAYLOAD, payload));
+        children.push(Item::structure(tag::BATCH_ITEM, item));
     }
     Item::structure(tag::REQUEST_MESSAGE, children)
 }
