@@ -330,8 +330,31 @@ fn run_import(data_dir: &Path, server: &str, creds: &ClientCreds, selection: &[&
     (code, json(&out))
 }
 
+/// `import verify` reading Keyward over KMIP with vCenter's certificate.
 fn verify(old: &str, old_creds: &ClientCreds, keyward_addr: SocketAddr, vcenter_at_keyward: &ClientCreds, selection: &[&str]) -> (i32, Json) {
     let keyward_addr = format!("127.0.0.1:{}", keyward_addr.port());
+    let mut args = vec![
+        "--keyward",
+        &keyward_addr,
+        "--keyward-ca",
+        vcenter_at_keyward.ca.to_str().unwrap(),
+        "--keyward-cert",
+        vcenter_at_keyward.cert.to_str().unwrap(),
+        "--keyward-key",
+        vcenter_at_keyward.key.to_str().unwrap(),
+    ];
+    args.extend_from_slice(selection);
+    run_verify(old, old_creds, &args)
+}
+
+/// `import verify` reading Keyward through its admin socket or data directory.
+fn verify_via_admin(old: &str, old_creds: &ClientCreds, data_dir: &Path, selection: &[&str]) -> (i32, Json) {
+    let mut args = vec!["--data-dir", data_dir.to_str().unwrap()];
+    args.extend_from_slice(selection);
+    run_verify(old, old_creds, &args)
+}
+
+fn run_verify(old: &str, old_creds: &ClientCreds, extra: &[&str]) -> (i32, Json) {
     let mut args = vec![
         "import",
         "verify",
@@ -343,17 +366,9 @@ fn verify(old: &str, old_creds: &ClientCreds, keyward_addr: SocketAddr, vcenter_
         old_creds.cert.to_str().unwrap(),
         "--key",
         old_creds.key.to_str().unwrap(),
-        "--keyward",
-        &keyward_addr,
-        "--keyward-ca",
-        vcenter_at_keyward.ca.to_str().unwrap(),
-        "--keyward-cert",
-        vcenter_at_keyward.cert.to_str().unwrap(),
-        "--keyward-key",
-        vcenter_at_keyward.key.to_str().unwrap(),
         "--json",
     ];
-    args.extend_from_slice(selection);
+    args.extend_from_slice(extra);
     let out = Command::new(keyward_bin())
         .args(&args)
         .stdin(Stdio::null())
@@ -645,8 +660,9 @@ fn pykmip_import_resumes_after_sigkill_refuses_conflicts_and_verify_sees_differe
         assert_eq!(&get_material(&mut vcenter, uid), material, "{uid} overwritten");
     }
 
-    // verify against the second server: the colliding UIDs differ.
-    let (code, checked) = verify(&second.server_arg(), &pki.vcenter, server.addr, &vcenter_at_keyward, &["--all"]);
+    // verify against the second server (Keyward read through its admin socket): the
+    // colliding UIDs differ.
+    let (code, checked) = verify_via_admin(&second.server_arg(), &pki.vcenter, &data_dir, &["--all"]);
     assert_eq!(code, 3, "{checked}");
     let differing = checked["objects"]
         .as_array()
@@ -655,6 +671,8 @@ fn pykmip_import_resumes_after_sigkill_refuses_conflicts_and_verify_sees_differe
         .filter(|o| o["result"] == "differs")
         .count();
     assert_eq!(differing, KEYS, "{checked}");
+    let detail = checked["objects"][0]["details"].to_string();
+    assert!(detail.contains("key material differs"), "{detail}");
     // Against the first server all is identical: nothing was overwritten.
     let (code, checked) = verify(&first.server_arg(), &pki.vcenter, server.addr, &vcenter_at_keyward, &["--all"]);
     assert_eq!(code, 0, "{checked}");
@@ -776,7 +794,16 @@ fn thousand_keys_from_pykmip() {
     let started = Instant::now();
     let (code, checked) = verify(&old.server_arg(), &pki.vcenter, server.addr, &vcenter_at_keyward, &["--all"]);
     println!(
-        "import verify --all: {} keys compared in {:.1} s, identical: {}",
+        "import verify --all (Keyward over KMIP as vCenter): {} keys compared in {:.1} s, identical: {}",
+        checked["objects"].as_array().map_or(0, Vec::len),
+        started.elapsed().as_secs_f64(),
+        checked["identical"]
+    );
+    assert_eq!(code, 0);
+    let started = Instant::now();
+    let (code, checked) = verify_via_admin(&old.server_arg(), &pki.vcenter, &appliance.data_dir, &["--all"]);
+    println!(
+        "import verify --all (Keyward through its admin socket): {} keys compared in {:.1} s, identical: {}",
         checked["objects"].as_array().map_or(0, Vec::len),
         started.elapsed().as_secs_f64(),
         checked["identical"]

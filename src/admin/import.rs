@@ -228,3 +228,85 @@ pub fn import_batch(
     }
     Ok(results)
 }
+
+/// Most UIDs in one [`stored_facts`] request.
+pub const MAX_FACTS: usize = 256;
+
+/// What Keyward holds under one UID, for `keyward import verify` without a KMIP client
+/// certificate: type, state, attributes and the SHA-256 of the material (unsealed to compute
+/// it, which also proves the material opens). Never the material itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredFacts {
+    pub uid: String,
+    pub owner: String,
+    pub object_type: u32,
+    pub state: u32,
+    /// Hex of the TTLV encoding of a KMIP 2.x `Attributes` structure.
+    pub attributes: String,
+    /// Hex SHA-256 of the material; `None` once destroyed.
+    pub digest: Option<String>,
+}
+
+impl StoredFacts {
+    /// The attributes, decoded.
+    pub fn attribute_list(&self) -> Result<Vec<Attribute>, String> {
+        let bytes = hex::decode(&self.attributes).map_err(|e| e.to_string())?;
+        let limits = Limits {
+            max_message_bytes: bytes.len().max(8),
+            ..Limits::default()
+        };
+        let container = ttlv::decode(&bytes, &limits).map_err(|e| e.to_string())?;
+        attribute::parse_v2_list(&container).map_err(|e| e.to_string())
+    }
+}
+
+/// The facts of each UID (`None` where Keyward holds no such object), in order.
+pub fn stored_facts(
+    store: &dyn Store,
+    master: &MasterKey,
+    uids: &[String],
+) -> Result<Vec<Option<StoredFacts>>, AdminError> {
+    use crate::engine::import::{ImportError, material_digest};
+    use crate::engine::object::ManagedObject;
+    if uids.len() > MAX_FACTS {
+        return Err(AdminError::Import(ImportError::Invalid {
+            uid: String::new(),
+            why: format!("more than {MAX_FACTS} UIDs in one request"),
+        }));
+    }
+    let view = store.read()?;
+    let mut out = Vec::with_capacity(uids.len());
+    for uid in uids {
+        let Some(stored) = view.get(uid)? else {
+            out.push(None);
+            continue;
+        };
+        let managed = ManagedObject::decode_metadata(&stored.metadata)
+            .ok_or_else(|| ImportError::CorruptMetadata(uid.clone()))?;
+        let digest = match &stored.sealed_material {
+            Some(sealed) => {
+                let material = master
+                    .unseal(
+                        &ManagedObject::sealing_aad(uid, managed.material_generation),
+                        sealed,
+                    )
+                    .map_err(ImportError::from)?;
+                Some(hex::encode(material_digest(&material)))
+            }
+            None => None,
+        };
+        let attributes = Item::structure(
+            tag::ATTRIBUTES,
+            managed.attributes.iter().map(attribute::encode_v2).collect(),
+        );
+        out.push(Some(StoredFacts {
+            uid: uid.clone(),
+            owner: stored.owner,
+            object_type: managed.object_type.value(),
+            state: managed.state.value(),
+            attributes: hex::encode(ttlv::encode(&attributes)),
+            digest,
+        }));
+    }
+    Ok(out)
+}

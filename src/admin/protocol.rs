@@ -43,6 +43,8 @@ pub enum Request {
     Status,
     /// `keyward import`: objects from another KMIP server, stored under their own UIDs.
     Import(super::import::ImportRequest),
+    /// `keyward import verify` without a KMIP certificate: what Keyward holds for these UIDs.
+    ImportFacts { uids: Vec<String> },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -66,6 +68,9 @@ pub enum Reply {
     Status { status: Box<StatusReport> },
     Imported {
         results: Vec<super::import::ImportResult>,
+    },
+    ImportFacts {
+        facts: Vec<Option<super::import::StoredFacts>>,
     },
 }
 

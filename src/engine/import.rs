@@ -76,8 +76,6 @@ pub enum ImportError {
     Destroyed(String),
     #[error("object {uid}: {why}")]
     Invalid { uid: String, why: String },
-    #[error("object {uid}: the name {name:?} is already used by another key of this owner")]
-    NameTaken { uid: String, name: String },
     #[error("store: {0}")]
     Store(#[from] StoreError),
     #[error("sealing: {0}")]
@@ -108,7 +106,6 @@ impl ImportError {
             ImportError::Conflict { .. }
                 | ImportError::Destroyed(_)
                 | ImportError::Invalid { .. }
-                | ImportError::NameTaken { .. }
         )
     }
 }
@@ -285,20 +282,28 @@ pub fn import_object(
     if let Some(existing) = txn.get(&object.uid)? {
         return compare_existing(&existing, master, owner, &digest);
     }
-    let (managed, dropped) = imported_metadata(object, &digest, now);
+    let (mut managed, mut dropped) = imported_metadata(object, &digest, now);
+    // Names are unique per owner in Keyward; vCenter never looks keys up by name, so a name
+    // another key already holds is left out (and reported) rather than the key refused.
+    let mut taken = Vec::new();
     for a in managed.instances(&AttrKey::Standard(tag::NAME)) {
         let Some(name) = object::name_value(&a.value) else {
             continue;
         };
-        if txn
-            .find(owner, Some(&object::name_term(name)))?
-            .iter()
-            .any(|holder| holder != &object.uid)
-        {
-            return Err(ImportError::NameTaken {
-                uid: object.uid.clone(),
-                name: name.to_string(),
-            });
+        let holders = txn.find(owner, Some(&object::name_term(name)))?;
+        if holders.iter().any(|holder| holder != &object.uid) {
+            taken.push(a.value.clone());
+        }
+    }
+    if !taken.is_empty() {
+        managed
+            .attributes
+            .retain(|a| a.key != AttrKey::Standard(tag::NAME) || !taken.contains(&a.value));
+        for value in &taken {
+            dropped.push(format!(
+                "Name {:?} (held by another key)",
+                object::name_value(value).unwrap_or_default()
+            ));
         }
     }
     let sealed = master.seal(
@@ -409,6 +414,34 @@ mod tests {
                 .unwrap()
         };
         assert_eq!(&material[..], &[1; 32], "never overwritten");
+    }
+
+    #[test]
+    fn a_name_held_by_another_key_is_left_out_not_the_key() {
+        let store = MemoryStore::new();
+        let named = |uid: &str, material: u8| {
+            let mut object = key(uid, &[material; 32]);
+            object.attributes.push(Attribute {
+                key: AttrKey::Standard(tag::NAME),
+                value: Value::Structure(vec![
+                    Item::new(tag::NAME_VALUE, Value::TextString("Symmetric Key".into())),
+                    Item::new(tag::NAME_TYPE, Value::Enumeration(1)),
+                ]),
+            });
+            object
+        };
+        run(&store, &named("1", 1), "o").unwrap();
+        let second = run(&store, &named("2", 2), "o").unwrap();
+        assert_eq!(
+            second,
+            ImportOutcome::Imported {
+                dropped: vec!["Name \"Symmetric Key\" (held by another key)".into()]
+            }
+        );
+        let view = store.read().unwrap();
+        let stored = view.get("2").unwrap().unwrap();
+        let managed = ManagedObject::decode_metadata(&stored.metadata).unwrap();
+        assert!(managed.first(tag::NAME).is_none());
     }
 
     #[test]

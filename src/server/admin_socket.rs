@@ -181,6 +181,20 @@ fn execute(request: Request, services: &Services, uid: u32) -> (Reply, Effects) 
     if let Request::Import(import) = &request {
         return (import_reply(import, services, uid), Effects::default());
     }
+    if let Request::ImportFacts { uids } = &request {
+        let reply = match services.engine.gate().current() {
+            Ok(master) => {
+                match crate::admin::import::stored_facts(services.store.as_ref(), &master, uids) {
+                    Ok(facts) => Reply::ImportFacts { facts },
+                    Err(e) => ops::error_reply(e),
+                }
+            }
+            Err(reason) => Reply::Error {
+                message: format!("the server is sealed: {reason}"),
+            },
+        };
+        return (reply, Effects::default());
+    }
     let action = match &request {
         Request::RevokeKey { uid, reason } => Some(format!("revoked key {uid} ({reason:?})")),
         Request::DestroyKey { uid } => Some(format!("destroyed key {uid}")),

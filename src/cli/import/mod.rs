@@ -130,18 +130,23 @@ pub struct VerifyArgs {
     selection: SelectionArgs,
     #[command(flatten)]
     options: SelectionOptions,
-    /// Keyward's KMIP address, HOST:PORT.
-    #[arg(long, value_name = "HOST:PORT")]
-    keyward: String,
+    /// Read Keyward over KMIP at HOST:PORT, as vCenter does (with --keyward-ca,
+    /// --keyward-cert, --keyward-key). Without it, Keyward is read through the admin socket
+    /// or the data directory (--data-dir/--config).
+    #[arg(long, value_name = "HOST:PORT", requires_all = ["keyward_ca", "keyward_cert", "keyward_key"])]
+    keyward: Option<String>,
     /// Keyward's CA certificate (ca.crt in its data directory).
-    #[arg(long, value_name = "FILE")]
-    keyward_ca: PathBuf,
-    /// vCenter's certificate as Keyward trusts it, so the keys are read as vCenter reads them.
-    #[arg(long, value_name = "FILE")]
-    keyward_cert: PathBuf,
+    #[arg(long, value_name = "FILE", requires = "keyward")]
+    keyward_ca: Option<PathBuf>,
+    /// A certificate Keyward maps to the keys' owner (vCenter's), so keys are read as vCenter
+    /// reads them.
+    #[arg(long, value_name = "FILE", requires = "keyward")]
+    keyward_cert: Option<PathBuf>,
     /// Its private key.
-    #[arg(long, value_name = "FILE")]
-    keyward_key: PathBuf,
+    #[arg(long, value_name = "FILE", requires = "keyward")]
+    keyward_key: Option<PathBuf>,
+    #[command(flatten)]
+    setup: SetupArgs,
     /// Print the result as JSON.
     #[arg(long)]
     json: bool,
@@ -189,7 +194,7 @@ fn import_kmip(args: &KmipImportArgs) -> Result<u8, ImportError> {
         return Err(ImportError::Usage("--owner names a registered client".into()));
     }
     let started = Instant::now();
-    let keyward = Keyward::open(&args.setup)?;
+    let keyward = Keyward::open(&args.setup, Some(&args.owner))?;
     let mut source =
         SourceServer::connect(&args.old.endpoint(), Duration::from_secs(args.old.timeout))?;
     let uids = uids(&args.selection, &args.options, &mut source)?;
@@ -239,19 +244,48 @@ fn verify(args: &VerifyArgs) -> Result<u8, ImportError> {
     let started = Instant::now();
     let timeout = Duration::from_secs(args.old.timeout);
     let mut old = SourceServer::connect(&args.old.endpoint(), timeout)?;
-    let keyward_endpoint = Endpoint {
-        addr: args.keyward.clone(),
-        ca: args.keyward_ca.clone(),
-        cert: args.keyward_cert.clone(),
-        key: args.keyward_key.clone(),
-    };
-    let mut keyward = SourceServer::connect(&keyward_endpoint, timeout)?;
     let uids = uids(&args.selection, &args.options, &mut old)?;
     let mut progress = Progress::new(Some(uids.len()), args.json);
-    let checked = verify::verify_all(&mut old, &mut keyward, &uids, &mut progress);
+    let checked = match (
+        &args.keyward,
+        &args.keyward_ca,
+        &args.keyward_cert,
+        &args.keyward_key,
+    ) {
+        (Some(addr), Some(ca), Some(cert), Some(key)) => {
+            let endpoint = Endpoint {
+                addr: addr.clone(),
+                ca: ca.clone(),
+                cert: cert.clone(),
+                key: key.clone(),
+            };
+            let mut keyward = SourceServer::connect(&endpoint, timeout)?;
+            let checked = verify::verify_all(
+                &mut old,
+                verify::KeywardSide::Kmip(&mut keyward),
+                &uids,
+                &mut progress,
+            );
+            keyward.close();
+            checked
+        }
+        (None, ..) => {
+            let keyward = Keyward::open(&args.setup, None)?;
+            verify::verify_all(
+                &mut old,
+                verify::KeywardSide::Admin(&keyward),
+                &uids,
+                &mut progress,
+            )
+        }
+        _ => {
+            return Err(ImportError::Usage(
+                "--keyward needs --keyward-ca, --keyward-cert and --keyward-key".into(),
+            ));
+        }
+    };
     progress.finish();
     old.close();
-    keyward.close();
     let checked = checked?;
     let identical = verify::all_identical(&checked);
     let count = |c: verify::Comparison| checked.iter().filter(|x| x.result == c).count();

@@ -3,12 +3,13 @@
 //! data directory opened here (master key unwrapped, audit records chained). Both end in the
 //! same `admin::import::import_batch`.
 
-use std::cell::RefCell;
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use keyward::admin::import::{ImportRequest, ImportResult, import_batch};
+use keyward::admin::import::{
+    ImportRequest, ImportResult, MAX_FACTS, StoredFacts, import_batch, stored_facts,
+};
 use keyward::admin::protocol::{self, Reply, Request, SOCKET_FILE};
 use keyward::audit::{Actor, AuditContext};
 use keyward::server::setup::{Appliance, DATABASE_FILE};
@@ -19,8 +20,6 @@ use crate::{SetupArgs, load_config};
 pub enum Keyward {
     Online {
         socket: PathBuf,
-        /// The connection that proved the server runs, used for the first request.
-        first: RefCell<Option<UnixStream>>,
     },
     Offline {
         appliance: Box<Appliance>,
@@ -30,14 +29,24 @@ pub enum Keyward {
 }
 
 impl Keyward {
-    pub fn open(setup: &SetupArgs) -> Result<Keyward, ImportError> {
+    /// Opens Keyward and checks that `client` (when given) is registered there, before any
+    /// object is fetched. A connection is never left idle: the running server answers admin
+    /// requests in its event loop.
+    pub fn open(setup: &SetupArgs, client: Option<&str>) -> Result<Keyward, ImportError> {
         let config = load_config(setup).map_err(ImportError::Keyward)?;
         let socket = config.data_dir.join(SOCKET_FILE);
         if let Ok(stream) = UnixStream::connect(&socket) {
-            return Ok(Keyward::Online {
-                socket,
-                first: RefCell::new(Some(stream)),
-            });
+            let keyward = Keyward::Online { socket };
+            // The connection that proved the server runs carries a request at once (an empty
+            // one would cost the server a read timeout in its loop).
+            let request = match client {
+                Some(name) => Request::ShowClient {
+                    name: name.to_string(),
+                },
+                None => Request::ImportFacts { uids: Vec::new() },
+            };
+            keyward.exchange(Some(stream), &request)?;
+            return Ok(keyward);
         }
         let database = config.data_dir.join(DATABASE_FILE);
         if config.cluster.is_none() && !database.is_file() {
@@ -54,11 +63,34 @@ impl Keyward {
                 "the master key is unavailable, nothing can be imported: {reason}"
             )));
         }
+        if let Some(name) = client {
+            keyward::admin::ops::show_client(appliance.store.as_ref(), name)
+                .map_err(|e| ImportError::Keyward(e.to_string()))?;
+        }
         Ok(Keyward::Offline {
             audit: appliance.audit_log(),
             appliance: Box::new(appliance),
             actor: keyward::audit::current_user(),
         })
+    }
+
+    /// One admin socket exchange (online only); refusals become errors.
+    fn exchange(&self, stream: Option<UnixStream>, request: &Request) -> Result<Reply, ImportError> {
+        let Keyward::Online { socket } = self else {
+            return Err(ImportError::Keyward("not connected to a running server".into()));
+        };
+        let stream = match stream {
+            Some(stream) => stream,
+            None => UnixStream::connect(socket).map_err(|e| {
+                ImportError::Keyward(format!("admin socket {}: {e}", socket.display()))
+            })?,
+        };
+        match protocol::exchange(stream, socket, request).map_err(ImportError::Keyward)? {
+            Reply::Error { message } | Reply::Refused { message, .. } => {
+                Err(ImportError::Keyward(message))
+            }
+            reply => Ok(reply),
+        }
     }
 
     /// "through the running server" or "offline, on DIR".
@@ -75,20 +107,9 @@ impl Keyward {
     /// Imports one batch; `Err` when Keyward refused the whole batch (nothing of it kept).
     pub fn import(&self, request: &ImportRequest) -> Result<Vec<ImportResult>, ImportError> {
         match self {
-            Keyward::Online { socket, first } => {
-                let stream = match first.borrow_mut().take() {
-                    Some(stream) => stream,
-                    None => UnixStream::connect(socket).map_err(|e| {
-                        ImportError::Keyward(format!("admin socket {}: {e}", socket.display()))
-                    })?,
-                };
-                match protocol::exchange(stream, socket, &Request::Import(request.clone()))
-                    .map_err(ImportError::Keyward)?
-                {
+            Keyward::Online { .. } => {
+                match self.exchange(None, &Request::Import(request.clone()))? {
                     Reply::Imported { results } => Ok(results),
-                    Reply::Error { message } | Reply::Refused { message, .. } => {
-                        Err(ImportError::Keyward(message))
-                    }
                     other => Err(ImportError::Keyward(format!(
                         "unexpected answer from the server: {other:?}"
                     ))),
@@ -109,5 +130,38 @@ impl Keyward {
                     .map_err(|e| ImportError::Keyward(e.to_string()))
             }
         }
+    }
+
+    /// What Keyward holds under each UID (`None`: nothing), for `import verify`.
+    pub fn facts(&self, uids: &[String]) -> Result<Vec<Option<StoredFacts>>, ImportError> {
+        let mut out = Vec::with_capacity(uids.len());
+        for chunk in uids.chunks(MAX_FACTS) {
+            let facts = match self {
+                Keyward::Online { .. } => {
+                    let request = Request::ImportFacts {
+                        uids: chunk.to_vec(),
+                    };
+                    match self.exchange(None, &request)? {
+                        Reply::ImportFacts { facts } => facts,
+                        other => {
+                            return Err(ImportError::Keyward(format!(
+                                "unexpected answer from the server: {other:?}"
+                            )));
+                        }
+                    }
+                }
+                Keyward::Offline { appliance, .. } => {
+                    let master = appliance
+                        .engine
+                        .gate()
+                        .current()
+                        .map_err(ImportError::Keyward)?;
+                    stored_facts(appliance.store.as_ref(), &master, chunk)
+                        .map_err(|e| ImportError::Keyward(e.to_string()))?
+                }
+            };
+            out.extend(facts);
+        }
+        Ok(out)
     }
 }
