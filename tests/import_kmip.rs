@@ -316,7 +316,12 @@ fn import_args(server: &str, creds: &ClientCreds, selection: &[&str]) -> Vec<Str
     args
 }
 
-fn run_import(data_dir: &Path, server: &str, creds: &ClientCreds, selection: &[&str]) -> (i32, Json) {
+fn run_import(
+    data_dir: &Path,
+    server: &str,
+    creds: &ClientCreds,
+    selection: &[&str],
+) -> (i32, Json) {
     let args = import_args(server, creds, selection);
     let refs: Vec<&str> = args.iter().map(String::as_str).collect();
     let out = keyward(&refs, data_dir);
@@ -331,7 +336,13 @@ fn run_import(data_dir: &Path, server: &str, creds: &ClientCreds, selection: &[&
 }
 
 /// `import verify` reading Keyward over KMIP with vCenter's certificate.
-fn verify(old: &str, old_creds: &ClientCreds, keyward_addr: SocketAddr, vcenter_at_keyward: &ClientCreds, selection: &[&str]) -> (i32, Json) {
+fn verify(
+    old: &str,
+    old_creds: &ClientCreds,
+    keyward_addr: SocketAddr,
+    vcenter_at_keyward: &ClientCreds,
+    selection: &[&str],
+) -> (i32, Json) {
     let keyward_addr = format!("127.0.0.1:{}", keyward_addr.port());
     let mut args = vec![
         "--keyward",
@@ -348,7 +359,12 @@ fn verify(old: &str, old_creds: &ClientCreds, keyward_addr: SocketAddr, vcenter_
 }
 
 /// `import verify` reading Keyward through its admin socket or data directory.
-fn verify_via_admin(old: &str, old_creds: &ClientCreds, data_dir: &Path, selection: &[&str]) -> (i32, Json) {
+fn verify_via_admin(
+    old: &str,
+    old_creds: &ClientCreds,
+    data_dir: &Path,
+    selection: &[&str],
+) -> (i32, Json) {
     let mut args = vec!["--data-dir", data_dir.to_str().unwrap()];
     args.extend_from_slice(selection);
     run_verify(old, old_creds, &args)
@@ -450,7 +466,9 @@ fn write_uids(path: &Path, uids: &[&str]) {
 /// the old server refuses and a UID it never had are reported while the rest is imported.
 #[test]
 fn pykmip_keys_move_online_and_vcenter_reads_them_by_their_old_uids() {
-    let Some(python) = pykmip_python("pykmip_keys_move_online_and_vcenter_reads_them_by_their_old_uids") else {
+    let Some(python) =
+        pykmip_python("pykmip_keys_move_online_and_vcenter_reads_them_by_their_old_uids")
+    else {
         return;
     };
     let work = tempfile::tempdir().expect("tmp");
@@ -480,7 +498,10 @@ fn pykmip_keys_move_online_and_vcenter_reads_them_by_their_old_uids() {
     }
     let numbered: Vec<String> = (1..=12).map(|n| n.to_string()).collect();
     assert_eq!(
-        expected.keys().cloned().collect::<std::collections::BTreeSet<_>>(),
+        expected
+            .keys()
+            .cloned()
+            .collect::<std::collections::BTreeSet<_>>(),
         numbered.iter().cloned().collect(),
         "PyKMIP hands out integer UIDs"
     );
@@ -493,10 +514,18 @@ fn pykmip_keys_move_online_and_vcenter_reads_them_by_their_old_uids() {
     let data_dir = appliance.data_dir.clone();
 
     // Dry run: every key would be imported, nothing is written.
-    let (code, report) = run_import(&data_dir, &old.server_arg(), &pki.vcenter, &["--all", "--dry-run"]);
+    let (code, report) = run_import(
+        &data_dir,
+        &old.server_arg(),
+        &pki.vcenter,
+        &["--all", "--dry-run"],
+    );
     assert_eq!(code, 0, "{report}");
     assert_eq!(count(&report, "imported"), 12, "{report}");
-    assert!(keyward_uids(&data_dir).is_empty(), "a dry run writes nothing");
+    assert!(
+        keyward_uids(&data_dir).is_empty(),
+        "a dry run writes nothing"
+    );
 
     // The UIDs vCenter uses, plus the foreign key and one the old server never had.
     let list = work.path().join("uids.txt");
@@ -504,15 +533,27 @@ fn pykmip_keys_move_online_and_vcenter_reads_them_by_their_old_uids() {
     listed.push(&foreign);
     listed.push("999");
     write_uids(&list, &listed);
-    let (code, report) = run_import(&data_dir, &old.server_arg(), &pki.vcenter, &["--uids", list.to_str().unwrap()]);
+    let (code, report) = run_import(
+        &data_dir,
+        &old.server_arg(),
+        &pki.vcenter,
+        &["--uids", list.to_str().unwrap()],
+    );
     assert_eq!(code, 3, "refused objects make exit code 3: {report}");
     let by_verdict = verdicts(&report);
     assert_eq!(by_verdict["imported"], numbered, "{report}");
-    assert_eq!(by_verdict["failed"], vec![foreign.clone(), "999".to_string()], "{report}");
+    assert_eq!(
+        by_verdict["failed"],
+        vec![foreign.clone(), "999".to_string()],
+        "{report}"
+    );
     for object in report["objects"].as_array().unwrap() {
         if object["verdict"] == "failed" {
             assert!(
-                object["reason"].as_str().unwrap().contains("old server refused"),
+                object["reason"]
+                    .as_str()
+                    .unwrap()
+                    .contains("old server refused"),
                 "{object}"
             );
         }
@@ -521,7 +562,11 @@ fn pykmip_keys_move_online_and_vcenter_reads_them_by_their_old_uids() {
     // vCenter, with its own certificate, reads every key from Keyward by its old UID.
     let mut vcenter = server.connect(&vcenter_at_keyward);
     for (uid, (material, wanted)) in &expected {
-        assert_eq!(&get_material(&mut vcenter, uid), material, "material of {uid}");
+        assert_eq!(
+            &get_material(&mut vcenter, uid),
+            material,
+            "material of {uid}"
+        );
         assert_eq!(state(&mut vcenter, uid), *wanted, "state of {uid}");
         assert_eq!(
             get_attribute(&mut vcenter, uid, "Cryptographic Length"),
@@ -537,7 +582,13 @@ fn pykmip_keys_move_online_and_vcenter_reads_them_by_their_old_uids() {
     assert_eq!(count(&report, "imported"), 0, "{report}");
 
     // Both servers serve the same.
-    let (code, checked) = verify(&old.server_arg(), &pki.vcenter, server.addr, &vcenter_at_keyward, &["--all"]);
+    let (code, checked) = verify(
+        &old.server_arg(),
+        &pki.vcenter,
+        server.addr,
+        &vcenter_at_keyward,
+        &["--all"],
+    );
     assert_eq!(code, 0, "{checked}");
     assert_eq!(checked["identical"], true);
     assert_eq!(checked["objects"].as_array().unwrap().len(), 12);
@@ -589,18 +640,30 @@ fn pykmip_import_resumes_after_sigkill_refuses_conflicts_and_verify_sees_differe
     // Offline: the server is stopped, the command opens the data directory itself.
     let few = work.path().join("few.txt");
     write_uids(&few, &["1", "2", "3"]);
-    let (code, report) = run_import(&data_dir, &first.server_arg(), &pki.vcenter, &["--uids", few.to_str().unwrap()]);
+    let (code, report) = run_import(
+        &data_dir,
+        &first.server_arg(),
+        &pki.vcenter,
+        &["--uids", few.to_str().unwrap()],
+    );
     assert_eq!(code, 0, "{report}");
     assert_eq!(count(&report, "imported"), 3, "{report}");
     assert!(
-        report["destination"].as_str().unwrap().starts_with("offline"),
+        report["destination"]
+            .as_str()
+            .unwrap()
+            .starts_with("offline"),
         "{report}"
     );
 
     // Online, killed once the first batches are committed.
     let server = appliance.start();
     // Small transactions, so the kill lands between commits.
-    let args = import_args(&first.server_arg(), &pki.vcenter, &["--all", "--batch-size", "4"]);
+    let args = import_args(
+        &first.server_arg(),
+        &pki.vcenter,
+        &["--all", "--batch-size", "4"],
+    );
     let mut importer = Command::new(keyward_bin())
         .args(&args)
         .arg("--data-dir")
@@ -624,7 +687,10 @@ fn pykmip_import_resumes_after_sigkill_refuses_conflicts_and_verify_sees_differe
         assert!(Instant::now() < deadline, "the import made no progress");
         std::thread::sleep(Duration::from_millis(10));
     };
-    assert!(at_kill < KEYS, "killed half-way: {at_kill} of {KEYS} imported");
+    assert!(
+        at_kill < KEYS,
+        "killed half-way: {at_kill} of {KEYS} imported"
+    );
     let (code, report) = run_import(&data_dir, &first.server_arg(), &pki.vcenter, &["--all"]);
     assert_eq!(code, 0, "{report}");
     assert_eq!(count(&report, "skipped"), at_kill, "{report}");
@@ -636,7 +702,11 @@ fn pykmip_import_resumes_after_sigkill_refuses_conflicts_and_verify_sees_differe
     let mut materials = BTreeMap::new();
     for uid in ["1", "20", "40"] {
         let material = get_material(&mut old_view, uid);
-        assert_eq!(get_material(&mut vcenter, uid), material, "material of {uid}");
+        assert_eq!(
+            get_material(&mut vcenter, uid),
+            material,
+            "material of {uid}"
+        );
         materials.insert(uid, material);
     }
 
@@ -653,16 +723,24 @@ fn pykmip_import_resumes_after_sigkill_refuses_conflicts_and_verify_sees_differe
         .find(|o| o["verdict"] == "refused")
         .unwrap();
     assert!(
-        refused["reason"].as_str().unwrap().contains("different key material"),
+        refused["reason"]
+            .as_str()
+            .unwrap()
+            .contains("different key material"),
         "{refused}"
     );
     for (uid, material) in &materials {
-        assert_eq!(&get_material(&mut vcenter, uid), material, "{uid} overwritten");
+        assert_eq!(
+            &get_material(&mut vcenter, uid),
+            material,
+            "{uid} overwritten"
+        );
     }
 
     // verify against the second server (Keyward read through its admin socket): the
     // colliding UIDs differ.
-    let (code, checked) = verify_via_admin(&second.server_arg(), &pki.vcenter, &data_dir, &["--all"]);
+    let (code, checked) =
+        verify_via_admin(&second.server_arg(), &pki.vcenter, &data_dir, &["--all"]);
     assert_eq!(code, 3, "{checked}");
     let differing = checked["objects"]
         .as_array()
@@ -674,7 +752,13 @@ fn pykmip_import_resumes_after_sigkill_refuses_conflicts_and_verify_sees_differe
     let detail = checked["objects"][0]["details"].to_string();
     assert!(detail.contains("key material differs"), "{detail}");
     // Against the first server all is identical: nothing was overwritten.
-    let (code, checked) = verify(&first.server_arg(), &pki.vcenter, server.addr, &vcenter_at_keyward, &["--all"]);
+    let (code, checked) = verify(
+        &first.server_arg(),
+        &pki.vcenter,
+        server.addr,
+        &vcenter_at_keyward,
+        &["--all"],
+    );
     assert_eq!(code, 0, "{checked}");
     assert_eq!(checked["objects"].as_array().unwrap().len(), KEYS);
 }
@@ -711,7 +795,11 @@ fn keys_move_between_keywards_with_vcenter_attributes_and_paged_locate() {
             success_payload(bi);
         }
         activate(&mut tls, &uid_text);
-        keys.push((uid_text.clone(), get_material(&mut tls, &uid_text), format!("vm-{n:02}")));
+        keys.push((
+            uid_text.clone(),
+            get_material(&mut tls, &uid_text),
+            format!("vm-{n:02}"),
+        ));
     }
     // A destroyed key: never activated, destroyed.
     let destroyed = create_key(&mut tls);
@@ -721,18 +809,39 @@ fn keys_move_between_keywards_with_vcenter_attributes_and_paged_locate() {
     let (mut new, vcenter_new) = keyward_trusting(&vcenter_old);
     let new_server = new.start();
     let old_addr = format!("127.0.0.1:{}", old_server.addr.port());
-    let (code, report) = run_import(&new.data_dir, &old_addr, &vcenter_old, &["--all", "--page-size", "3"]);
+    let (code, report) = run_import(
+        &new.data_dir,
+        &old_addr,
+        &vcenter_old,
+        &["--all", "--page-size", "3"],
+    );
     assert_eq!(code, 0, "{report}");
-    assert_eq!(count(&report, "imported"), 7, "paged through Locate: {report}");
+    assert_eq!(
+        count(&report, "imported"),
+        7,
+        "paged through Locate: {report}"
+    );
     // Locate leaves destroyed keys out; listed by UID, the destroyed one is reported.
     let list = new.root.path().join("uids.txt");
     let mut listed: Vec<&str> = keys.iter().map(|(u, _, _)| u.as_str()).collect();
     listed.push(&destroyed);
     write_uids(&list, &listed);
-    let (code, report) = run_import(&new.data_dir, &old_addr, &vcenter_old, &["--uids", list.to_str().unwrap()]);
-    assert_eq!(code, 0, "destroyed keys are listed, not a failure: {report}");
+    let (code, report) = run_import(
+        &new.data_dir,
+        &old_addr,
+        &vcenter_old,
+        &["--uids", list.to_str().unwrap()],
+    );
+    assert_eq!(
+        code, 0,
+        "destroyed keys are listed, not a failure: {report}"
+    );
     assert_eq!(count(&report, "skipped"), 7, "{report}");
-    assert_eq!(verdicts(&report).get("destroyed"), Some(&vec![destroyed.clone()]), "{report}");
+    assert_eq!(
+        verdicts(&report).get("destroyed"),
+        Some(&vec![destroyed.clone()]),
+        "{report}"
+    );
 
     let mut vcenter = new_server.connect(&vcenter_new);
     for (uid_text, material, name) in &keys {
@@ -750,7 +859,13 @@ fn keys_move_between_keywards_with_vcenter_attributes_and_paged_locate() {
     let bi = vcenter.call(V1_1, op::GET, vec![uid(&destroyed)]);
     assert_eq!(result_status(&bi), status::OPERATION_FAILED, "not imported");
 
-    let (code, checked) = verify(&old_addr, &vcenter_old, new_server.addr, &vcenter_new, &["--all"]);
+    let (code, checked) = verify(
+        &old_addr,
+        &vcenter_old,
+        new_server.addr,
+        &vcenter_new,
+        &["--all"],
+    );
     assert_eq!(code, 0, "{checked}");
 }
 
@@ -783,7 +898,12 @@ fn thousand_keys_from_pykmip() {
     let (mut appliance, vcenter_at_keyward) = keyward_trusting(&pki.vcenter);
     let server = appliance.start();
     let started = Instant::now();
-    let (code, report) = run_import(&appliance.data_dir, &old.server_arg(), &pki.vcenter, &["--all"]);
+    let (code, report) = run_import(
+        &appliance.data_dir,
+        &old.server_arg(),
+        &pki.vcenter,
+        &["--all"],
+    );
     let import_secs = started.elapsed().as_secs_f64();
     assert_eq!(code, 0, "{report}");
     assert_eq!(count(&report, "imported"), keys);
@@ -792,7 +912,13 @@ fn thousand_keys_from_pykmip() {
         keys as f64 / import_secs
     );
     let started = Instant::now();
-    let (code, checked) = verify(&old.server_arg(), &pki.vcenter, server.addr, &vcenter_at_keyward, &["--all"]);
+    let (code, checked) = verify(
+        &old.server_arg(),
+        &pki.vcenter,
+        server.addr,
+        &vcenter_at_keyward,
+        &["--all"],
+    );
     println!(
         "import verify --all (Keyward over KMIP as vCenter): {} keys compared in {:.1} s, identical: {}",
         checked["objects"].as_array().map_or(0, Vec::len),
@@ -801,7 +927,12 @@ fn thousand_keys_from_pykmip() {
     );
     assert_eq!(code, 0);
     let started = Instant::now();
-    let (code, checked) = verify_via_admin(&old.server_arg(), &pki.vcenter, &appliance.data_dir, &["--all"]);
+    let (code, checked) = verify_via_admin(
+        &old.server_arg(),
+        &pki.vcenter,
+        &appliance.data_dir,
+        &["--all"],
+    );
     println!(
         "import verify --all (Keyward through its admin socket): {} keys compared in {:.1} s, identical: {}",
         checked["objects"].as_array().map_or(0, Vec::len),
@@ -810,7 +941,12 @@ fn thousand_keys_from_pykmip() {
     );
     assert_eq!(code, 0);
     let started = Instant::now();
-    let (code, report) = run_import(&appliance.data_dir, &old.server_arg(), &pki.vcenter, &["--all"]);
+    let (code, report) = run_import(
+        &appliance.data_dir,
+        &old.server_arg(),
+        &pki.vcenter,
+        &["--all"],
+    );
     assert_eq!(code, 0);
     println!(
         "re-run: {} skipped in {:.1} s",

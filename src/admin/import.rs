@@ -297,7 +297,11 @@ pub fn stored_facts(
         };
         let attributes = Item::structure(
             tag::ATTRIBUTES,
-            managed.attributes.iter().map(attribute::encode_v2).collect(),
+            managed
+                .attributes
+                .iter()
+                .map(attribute::encode_v2)
+                .collect(),
         );
         out.push(Some(StoredFacts {
             uid: uid.clone(),

@@ -103,9 +103,7 @@ impl ImportError {
     pub fn is_refusal(&self) -> bool {
         matches!(
             self,
-            ImportError::Conflict { .. }
-                | ImportError::Destroyed(_)
-                | ImportError::Invalid { .. }
+            ImportError::Conflict { .. } | ImportError::Destroyed(_) | ImportError::Invalid { .. }
         )
     }
 }
@@ -144,7 +142,9 @@ fn check_shape(object: &ImportObject) -> Result<(), ImportError> {
         why: why.to_string(),
     };
     if object.uid.is_empty() || object.uid.len() > MAX_UID_BYTES {
-        return Err(invalid("the Unique Identifier is empty or longer than 1024 bytes"));
+        return Err(invalid(
+            "the Unique Identifier is empty or longer than 1024 bytes",
+        ));
     }
     if object.uid.chars().any(char::is_control) {
         return Err(invalid("the Unique Identifier holds control characters"));
@@ -361,7 +361,11 @@ mod tests {
         }
     }
 
-    fn run(store: &MemoryStore, object: &ImportObject, owner: &str) -> Result<ImportOutcome, ImportError> {
+    fn run(
+        store: &MemoryStore,
+        object: &ImportObject,
+        owner: &str,
+    ) -> Result<ImportOutcome, ImportError> {
         let mut txn = store.write().unwrap();
         let outcome = import_object(&mut *txn, &master(), owner, object, 1_800_000_000)?;
         txn.commit().unwrap();
@@ -376,10 +380,16 @@ mod tests {
         let stored = store.read().unwrap().get("1").unwrap().unwrap();
         assert_eq!(stored.owner, "cn:vcenter");
         let sealed = stored.sealed_material.clone().unwrap();
-        assert!(!sealed.windows(32).any(|w| w == [0xAB; 32]), "sealed, not clear");
+        assert!(
+            !sealed.windows(32).any(|w| w == [0xAB; 32]),
+            "sealed, not clear"
+        );
         let managed = ManagedObject::decode_metadata(&stored.metadata).unwrap();
         assert_eq!(managed.state, State::Active);
-        assert_eq!(managed.first(tag::INITIAL_DATE), Some(&Value::DateTime(1_700_000_000)));
+        assert_eq!(
+            managed.first(tag::INITIAL_DATE),
+            Some(&Value::DateTime(1_700_000_000))
+        );
         assert_eq!(
             managed.first(tag::ORIGINAL_CREATION_DATE),
             Some(&Value::DateTime(1_700_000_000))
@@ -410,7 +420,10 @@ mod tests {
             let view = store.read().unwrap();
             let stored = view.get("7").unwrap().unwrap();
             master()
-                .unseal(&ManagedObject::sealing_aad("7", 1), &stored.sealed_material.unwrap())
+                .unseal(
+                    &ManagedObject::sealing_aad("7", 1),
+                    &stored.sealed_material.unwrap(),
+                )
                 .unwrap()
         };
         assert_eq!(&material[..], &[1; 32], "never overwritten");
@@ -453,8 +466,16 @@ mod tests {
             run(&store, &destroyed, "o").unwrap_err(),
             ImportError::Destroyed(_)
         ));
-        assert!(run(&store, &key("", &[1; 16]), "o").unwrap_err().is_refusal());
-        assert!(run(&store, &key("bad\nuid", &[1; 16]), "o").unwrap_err().is_refusal());
+        assert!(
+            run(&store, &key("", &[1; 16]), "o")
+                .unwrap_err()
+                .is_refusal()
+        );
+        assert!(
+            run(&store, &key("bad\nuid", &[1; 16]), "o")
+                .unwrap_err()
+                .is_refusal()
+        );
         assert!(run(&store, &key("e", &[]), "o").unwrap_err().is_refusal());
         assert!(store.read().unwrap().find("o", None).unwrap().is_empty());
     }

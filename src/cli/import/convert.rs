@@ -27,7 +27,9 @@ pub enum Converted {
 pub enum ConvertError {
     #[error("the source did not report the object's {0}")]
     Missing(&'static str),
-    #[error("the source returned the key wrapped (Key Wrapping Data); import needs it in the clear")]
+    #[error(
+        "the source returned the key wrapped (Key Wrapping Data); import needs it in the clear"
+    )]
     Wrapped,
     #[error("{0}")]
     Unsupported(String),
@@ -298,7 +300,10 @@ mod tests {
                 .iter()
                 .any(|a| a.key == AttrKey::Standard(tag::CRYPTOGRAPHIC_LENGTH))
         );
-        assert_eq!(&material_of("1", &get_payload(&[9; 32])).unwrap()[..], &[9; 32]);
+        assert_eq!(
+            &material_of("1", &get_payload(&[9; 32])).unwrap()[..],
+            &[9; 32]
+        );
     }
 
     #[test]

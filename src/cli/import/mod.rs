@@ -191,7 +191,9 @@ fn import_kmip(args: &KmipImportArgs) -> Result<u8, ImportError> {
         )));
     }
     if args.owner.trim().is_empty() {
-        return Err(ImportError::Usage("--owner names a registered client".into()));
+        return Err(ImportError::Usage(
+            "--owner names a registered client".into(),
+        ));
     }
     let started = Instant::now();
     let keyward = Keyward::open(&args.setup, Some(&args.owner))?;

@@ -37,7 +37,13 @@ enum Fetched {
 }
 
 fn fetch_one(source: &mut SourceServer, uid: &str) -> Result<Fetched, ImportError> {
-    let decided = |verdict, reason: String| Ok(Fetched::Decided(ImportResult::new(uid, verdict, Some(reason))));
+    let decided = |verdict, reason: String| {
+        Ok(Fetched::Decided(ImportResult::new(
+            uid,
+            verdict,
+            Some(reason),
+        )))
+    };
     let (attributes, get) = source.fetch(uid)?;
     let attributes = match attributes {
         Ok(payload) => payload,
@@ -66,7 +72,9 @@ fn fetch_one(source: &mut SourceServer, uid: &str) -> Result<Fetched, ImportErro
             wire: WireObject::new(&object),
             unknown,
         }),
-        Ok(Converted::Destroyed) => decided(Verdict::Destroyed, "destroyed on the old server".into()),
+        Ok(Converted::Destroyed) => {
+            decided(Verdict::Destroyed, "destroyed on the old server".into())
+        }
         Err(e) => decided(Verdict::Refused, e.to_string()),
     }
 }
@@ -102,7 +110,11 @@ pub fn import_all(
                     if transport_failures >= MAX_TRANSPORT_FAILURES {
                         return Err(e);
                     }
-                    slots.push(Some(ImportResult::new(uid, Verdict::Failed, Some(e.to_string()))));
+                    slots.push(Some(ImportResult::new(
+                        uid,
+                        Verdict::Failed,
+                        Some(e.to_string()),
+                    )));
                 }
                 Err(e) => return Err(e),
             }

@@ -315,7 +315,12 @@ mod tests {
             ),
             refused,
         ];
-        let bytes = ttlv::encode(&encode_response(ProtocolVersion::new(1, 1), 0, None, &items));
+        let bytes = ttlv::encode(&encode_response(
+            ProtocolVersion::new(1, 1),
+            0,
+            None,
+            &items,
+        ));
         let answers = parse_response(&bytes, "old:5696").unwrap();
         assert!(answers[0].is_ok());
         let refusal = answers[1].clone().unwrap_err();

@@ -75,9 +75,15 @@ impl Keyward {
     }
 
     /// One admin socket exchange (online only); refusals become errors.
-    fn exchange(&self, stream: Option<UnixStream>, request: &Request) -> Result<Reply, ImportError> {
+    fn exchange(
+        &self,
+        stream: Option<UnixStream>,
+        request: &Request,
+    ) -> Result<Reply, ImportError> {
         let Keyward::Online { socket } = self else {
-            return Err(ImportError::Keyward("not connected to a running server".into()));
+            return Err(ImportError::Keyward(
+                "not connected to a running server".into(),
+            ));
         };
         let stream = match stream {
             Some(stream) => stream,

@@ -117,7 +117,11 @@ fn fields(facts: &Facts) -> Vec<(String, BTreeSet<String>)> {
     let mut out = vec![
         (
             "Object Type".to_string(),
-            facts.object_type.map(|t| t.to_string()).into_iter().collect(),
+            facts
+                .object_type
+                .map(|t| t.to_string())
+                .into_iter()
+                .collect(),
         ),
         ("State".to_string(), values(&AttrKey::Standard(tag::STATE))),
     ];
