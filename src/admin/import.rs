@@ -229,6 +229,24 @@ pub fn import_batch(
     Ok(results)
 }
 
+/// The results of an import request, one per object, in order.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ImportResults {
+    pub results: Vec<ImportResult>,
+}
+
+/// UIDs whose stored facts `import verify` asks for.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FactsRequest {
+    pub uids: Vec<String>,
+}
+
+/// The answer to a [`FactsRequest`], one entry per UID (`None`: no such object).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FactsReply {
+    pub facts: Vec<Option<StoredFacts>>,
+}
+
 /// Most UIDs in one [`stored_facts`] request.
 pub const MAX_FACTS: usize = 256;
 

@@ -366,7 +366,7 @@ pub fn execute_by(
                 message: "the audit log is off on this server".into(),
             },
         },
-        Request::Import(_) | Request::ImportFacts { .. } => Reply::Error {
+        Request::Import(_) | Request::ImportFacts(_) => Reply::Error {
             message: "an import through the admin socket needs the running server's master \
                       key; without a server, `keyward import` opens the data directory"
                 .into(),

@@ -24,99 +24,48 @@ pub const MAX_REQUEST_BYTES: u64 = 1 << 20;
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum Request {
-    CheckClient {
-        entry: ClientEntry,
-    },
-    AddClient {
-        entry: ClientEntry,
-    },
+    CheckClient { entry: ClientEntry },
+    AddClient { entry: ClientEntry },
     ListClients,
-    ShowClient {
-        name: String,
-    },
-    RemoveClient {
-        name: String,
-        destroy_keys: bool,
-    },
-    ListKeys {
-        filter: KeyFilter,
-    },
-    ShowKey {
-        uid: String,
-    },
-    RevokeKey {
-        uid: String,
-        reason: RevokeReason,
-    },
-    DestroyKey {
-        uid: String,
-    },
-    SetCredential {
-        change: CredentialChange,
-    },
-    ServerCertRenewed {
-        fingerprint: String,
-    },
+    ShowClient { name: String },
+    RemoveClient { name: String, destroy_keys: bool },
+    ListKeys { filter: KeyFilter },
+    ShowKey { uid: String },
+    RevokeKey { uid: String, reason: RevokeReason },
+    DestroyKey { uid: String },
+    SetCredential { change: CredentialChange },
+    ServerCertRenewed { fingerprint: String },
     AuditVerify,
     AuditShow(AuditQuery),
     AuditCheck(AuditCheck),
     BackupExport(BackupExportRequest),
     BackupStatus,
     Status,
-    /// `keyward import`: objects from another KMIP server, stored under their own UIDs.
     Import(super::import::ImportRequest),
-    /// `keyward import verify` without a KMIP certificate: what Keyward holds for these UIDs.
-    ImportFacts {
-        uids: Vec<String>,
-    },
+    ImportFacts(super::import::FactsRequest),
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "result", rename_all = "snake_case")]
 pub enum Reply {
     Done,
-    Added {
-        entry: ClientEntry,
-    },
-    Clients {
-        clients: Vec<ClientView>,
-    },
-    Client {
-        client: ClientView,
-    },
-    Removed {
-        removed: Removed,
-    },
-    Error {
-        message: String,
-    },
-    Keys {
-        keys: Vec<KeyView>,
-    },
-    Key {
-        key: KeyView,
-    },
-    Refused {
-        kind: Refusal,
-        message: String,
-    },
-    CredentialSet {
-        entry: ClientEntry,
-    },
+    Added { entry: ClientEntry },
+    Clients { clients: Vec<ClientView> },
+    Client { client: ClientView },
+    Removed { removed: Removed },
+    Error { message: String },
+    Keys { keys: Vec<KeyView> },
+    Key { key: KeyView },
+    Refused { kind: Refusal, message: String },
+    CredentialSet { entry: ClientEntry },
     AuditVerified(Verification),
     AuditRecords(AuditRecords),
     AuditChecked(AuditChecked),
     BackupExported(crate::backup::export::ExportSummary),
     BackupStatus(crate::backup::changes::BackupStatus),
-    Status {
-        status: Box<StatusReport>,
-    },
-    Imported {
-        results: Vec<super::import::ImportResult>,
-    },
-    ImportFacts {
-        facts: Vec<Option<super::import::StoredFacts>>,
-    },
+    Status { status: Box<StatusReport> },
+    Imported(super::import::ImportResults),
+    ImportFacts(super::import::FactsReply),
 }
 
 /// `keyward audit show/export`: the records matching `filter`, oldest first, at most `limit`.
@@ -150,6 +99,10 @@ pub struct AuditChecked {
     pub broken: Option<crate::audit::verify::Break>,
 }
 
+/// `Request::Import` / `Reply::Imported`: `keyward import`, objects from another KMIP server
+/// stored under their own UIDs; `Request::ImportFacts`: what Keyward holds for these UIDs, for
+/// `keyward import verify` without a KMIP certificate (both in `super::import`).
+///
 /// Why a request was refused (`Reply::Refused`), for the CLI's exit code. The other new
 /// variants: `SetCredential` with `credential: None` clears it; `ServerCertRenewed` records
 /// that `server cert renew` replaced the files (hex SHA-256 of the new certificate).

@@ -181,11 +181,15 @@ fn execute(request: Request, services: &Services, uid: u32) -> (Reply, Effects) 
     if let Request::Import(import) = &request {
         return (import_reply(import, services, uid), Effects::default());
     }
-    if let Request::ImportFacts { uids } = &request {
+    if let Request::ImportFacts(asked) = &request {
         let reply = match services.engine.gate().current() {
             Ok(master) => {
-                match crate::admin::import::stored_facts(services.store.as_ref(), &master, uids) {
-                    Ok(facts) => Reply::ImportFacts { facts },
+                match crate::admin::import::stored_facts(
+                    services.store.as_ref(),
+                    &master,
+                    &asked.uids,
+                ) {
+                    Ok(facts) => Reply::ImportFacts(crate::admin::import::FactsReply { facts }),
                     Err(e) => ops::error_reply(e),
                 }
             }
@@ -292,7 +296,7 @@ fn import_reply(
                     import.client
                 );
             }
-            Reply::Imported { results }
+            Reply::Imported(crate::admin::import::ImportResults { results })
         }
         Err(e) => ops::error_reply(e),
     }

@@ -6,6 +6,7 @@
 //! the conversion of its answers (`convert`), which UIDs (`selection`), the run (`run`),
 //! Keyward online or offline (`target`), the report (`report`) and the comparison (`verify`).
 
+mod backup;
 mod convert;
 mod error;
 mod report;
@@ -40,6 +41,10 @@ pub enum ImportCommand {
     /// attributes; exits non-zero on any difference.
     #[command(after_help = EXIT_CODES_HELP)]
     Verify(VerifyArgs),
+    /// Merge another appliance's encrypted backup into this one (same UIDs, same rules as an
+    /// import: present keys skipped, conflicting UIDs refused), so two appliances become one.
+    #[command(after_help = EXIT_CODES_HELP)]
+    Backup(BackupImportArgs),
 }
 
 /// The old KMIP server and a client certificate it trusts.
@@ -152,11 +157,37 @@ pub struct VerifyArgs {
     json: bool,
 }
 
+#[derive(Args)]
+pub struct BackupImportArgs {
+    /// The backup file (`keyward backup export` of the other appliance).
+    #[arg(long, value_name = "FILE")]
+    from: PathBuf,
+    /// Read the backup's passphrase from the first line of this file instead of the terminal.
+    #[arg(long, value_name = "FILE")]
+    passphrase_file: Option<PathBuf>,
+    /// The client here that will own the merged keys (a name from `keyward client list`).
+    #[arg(long, value_name = "CLIENT")]
+    owner: String,
+    /// Only the objects of this owner on the other appliance (e.g. `cn:vcenter-01`; see
+    /// `keyward client list` there).
+    #[arg(long, value_name = "OWNER")]
+    from_owner: Option<String>,
+    /// Read and check everything, write nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Print the result as JSON (for scripts).
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    setup: SetupArgs,
+}
+
 /// Runs the command; the exit code says how it ended (see [`EXIT_CODES_HELP`]).
 pub fn run(command: &ImportCommand) -> u8 {
     let outcome = match command {
         ImportCommand::Kmip(args) => import_kmip(args),
         ImportCommand::Verify(args) => verify(args),
+        ImportCommand::Backup(args) => import_backup(args),
     };
     match outcome {
         Ok(code) => code,
@@ -224,6 +255,52 @@ fn import_kmip(args: &KmipImportArgs) -> Result<u8, ImportError> {
     let destination = keyward.describe();
     let summary = Summary {
         source: &plan.source_name,
+        destination: &destination,
+        client: &args.owner,
+        dry_run: args.dry_run,
+        elapsed: started.elapsed(),
+        results: &results,
+    };
+    if args.json {
+        report::print_json(&summary);
+    } else {
+        report::print_text(&summary);
+    }
+    Ok(if report::complete(&results) {
+        EXIT_OK
+    } else {
+        EXIT_INCOMPLETE
+    })
+}
+
+fn import_backup(args: &BackupImportArgs) -> Result<u8, ImportError> {
+    if args.owner.trim().is_empty() {
+        return Err(ImportError::Usage(
+            "--owner names a registered client".into(),
+        ));
+    }
+    let started = Instant::now();
+    let plan = backup::BackupPlan {
+        file: &args.from,
+        passphrase_file: args.passphrase_file.as_deref(),
+        client: &args.owner,
+        from_owner: args.from_owner.as_deref(),
+        dry_run: args.dry_run,
+    };
+    let keyward = Keyward::open(&args.setup, Some(&args.owner))?;
+    let mut source = backup::open(&plan)?;
+    let source_name = format!(
+        "backup {} (appliance {})",
+        args.from.display(),
+        source.appliance_id()
+    );
+    let mut progress = Progress::new(None, args.json);
+    let results = backup::merge_all(&mut source, &keyward, &plan, &mut progress);
+    progress.finish();
+    let results = results?;
+    let destination = keyward.describe();
+    let summary = Summary {
+        source: &source_name,
         destination: &destination,
         client: &args.owner,
         dry_run: args.dry_run,

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use keyward::admin::import::{
-    ImportRequest, ImportResult, MAX_FACTS, StoredFacts, import_batch, stored_facts,
+    FactsRequest, ImportRequest, ImportResult, MAX_FACTS, StoredFacts, import_batch, stored_facts,
 };
 use keyward::admin::protocol::{self, Reply, Request, SOCKET_FILE};
 use keyward::audit::{Actor, AuditContext};
@@ -43,7 +43,7 @@ impl Keyward {
                 Some(name) => Request::ShowClient {
                     name: name.to_string(),
                 },
-                None => Request::ImportFacts { uids: Vec::new() },
+                None => Request::ImportFacts(FactsRequest { uids: Vec::new() }),
             };
             keyward.exchange(Some(stream), &request)?;
             return Ok(keyward);
@@ -115,7 +115,7 @@ impl Keyward {
         match self {
             Keyward::Online { .. } => {
                 match self.exchange(None, &Request::Import(request.clone()))? {
-                    Reply::Imported { results } => Ok(results),
+                    Reply::Imported(imported) => Ok(imported.results),
                     other => Err(ImportError::Keyward(format!(
                         "unexpected answer from the server: {other:?}"
                     ))),
@@ -144,11 +144,11 @@ impl Keyward {
         for chunk in uids.chunks(MAX_FACTS) {
             let facts = match self {
                 Keyward::Online { .. } => {
-                    let request = Request::ImportFacts {
+                    let request = Request::ImportFacts(FactsRequest {
                         uids: chunk.to_vec(),
-                    };
+                    });
                     match self.exchange(None, &request)? {
-                        Reply::ImportFacts { facts } => facts,
+                        Reply::ImportFacts(reply) => reply.facts,
                         other => {
                             return Err(ImportError::Keyward(format!(
                                 "unexpected answer from the server: {other:?}"
