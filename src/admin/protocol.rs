@@ -150,11 +150,14 @@ pub fn exchange_waiting(
 ) -> Result<Reply, String> {
     let who = |e: std::io::Error| format!("admin socket {}: {e}", path.display());
     stream.set_read_timeout(Some(timeout)).map_err(who)?;
-    let mut line = serde_json::to_vec(&Envelope {
-        version: PROTOCOL_VERSION,
-        body: request,
-    })
-    .map_err(|e| e.to_string())?;
+    // Import requests carry key material and backup exports a passphrase: wiped after use.
+    let mut line = zeroize::Zeroizing::new(
+        serde_json::to_vec(&Envelope {
+            version: PROTOCOL_VERSION,
+            body: request,
+        })
+        .map_err(|e| e.to_string())?,
+    );
     line.push(b'\n');
     stream.write_all(&line).map_err(who)?;
     let mut answer = String::new();

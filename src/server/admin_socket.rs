@@ -114,7 +114,8 @@ pub(super) fn handle(
     {
         return Effects::default();
     }
-    let mut line = String::new();
+    // May carry key material (imports) or a passphrase (backup exports): wiped after use.
+    let mut line = zeroize::Zeroizing::new(String::new());
     let read = BufReader::new((&stream).take(MAX_REQUEST_BYTES)).read_line(&mut line);
     let (reply, effects) = match read {
         Err(e) => {

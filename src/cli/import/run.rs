@@ -8,7 +8,7 @@ use keyward::admin::import::{ImportRequest, ImportResult, MAX_BATCH, Verdict, Wi
 use super::convert::{self, Converted};
 use super::error::ImportError;
 use super::report::Progress;
-use super::source::SourceServer;
+use super::source::{self, SourceServer};
 use super::target::Keyward;
 
 /// Objects per Keyward transaction: small enough that an interrupted run loses little,
@@ -58,7 +58,7 @@ fn fetch_one(source: &mut SourceServer, uid: &str) -> Result<Fetched, ImportErro
     if convert::state_of(&listed).is_some_and(|s| s.is_destroyed()) {
         return decided(Verdict::Destroyed, "destroyed on the old server".into());
     }
-    let get = match get {
+    let mut get = match get {
         Ok(payload) => payload,
         Err(refusal) => {
             return decided(
@@ -67,7 +67,9 @@ fn fetch_one(source: &mut SourceServer, uid: &str) -> Result<Fetched, ImportErro
             );
         }
     };
-    match convert::convert(uid, &attributes, &get) {
+    let converted = convert::convert(uid, &attributes, &get);
+    source::scrub(&mut get);
+    match converted {
         Ok(Converted::Object { object, unknown }) => Ok(Fetched::Ready {
             wire: WireObject::new(&object),
             unknown,

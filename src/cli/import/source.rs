@@ -12,6 +12,7 @@ use keyward::kmip::message::ProtocolVersion;
 use keyward::kmip::{names, tag};
 use keyward::ttlv::{self, Item, Limits, Value};
 use rustls::ClientConfig;
+use zeroize::{Zeroize, Zeroizing};
 
 use super::error::ImportError;
 
@@ -131,7 +132,11 @@ impl SourceServer {
                 continue;
             };
             match connection.roundtrip(&request) {
-                Ok(response) => return parse_response(&response, &self.endpoint.addr),
+                Ok(response) => {
+                    // Get responses carry key material: the raw bytes are wiped once decoded.
+                    let response = Zeroizing::new(response);
+                    return parse_response(&response, &self.endpoint.addr);
+                }
                 Err(e) if !retried => {
                     log::debug!("{}: {e}; connecting again", self.endpoint.addr);
                     self.connection = None;
@@ -217,6 +222,15 @@ impl SourceServer {
         if let Some(connection) = self.connection.take() {
             connection.close();
         }
+    }
+}
+
+/// Wipes every byte string in `item` (key material of a Get answer) once it was used.
+pub fn scrub(item: &mut Item) {
+    match &mut item.value {
+        Value::Structure(children) => children.iter_mut().for_each(scrub),
+        Value::ByteString(bytes) | Value::BigInteger(bytes) => bytes.zeroize(),
+        _ => {}
     }
 }
 

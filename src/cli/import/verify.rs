@@ -17,7 +17,7 @@ use keyward::ttlv::{Item, Value};
 use super::convert;
 use super::error::ImportError;
 use super::report::Progress;
-use super::source::{Answer, SourceServer};
+use super::source::{self, Answer, SourceServer};
 use super::target::Keyward;
 
 /// The custom attributes vCenter sets on every key (and reads back).
@@ -67,9 +67,11 @@ fn text(value: &Value) -> String {
     }
 }
 
-/// From a server's Get Attributes and Get answers over KMIP.
-fn kmip_facts(uid: &str, attributes: &Item, get: &Item) -> Result<Facts, String> {
-    let material = convert::material_of(uid, get).map_err(|e| e.to_string())?;
+/// From a server's Get Attributes and Get answers over KMIP (the Get answer is wiped).
+fn kmip_facts(uid: &str, attributes: &Item, mut get: Item) -> Result<Facts, String> {
+    let material = convert::material_of(uid, &get);
+    source::scrub(&mut get);
+    let material = material.map_err(|e| e.to_string())?;
     let (attributes, _) = convert::attributes_of(attributes);
     let object_type = match get.child(tag::OBJECT_TYPE).map(|i| &i.value) {
         Some(Value::Enumeration(v)) => Some(*v),
@@ -152,7 +154,7 @@ fn old_facts(uid: &str, old: (Answer, Answer)) -> Result<Facts, Checked> {
             vec!["the old server no longer serves it".into()],
         ));
     };
-    kmip_facts(uid, &attributes, &get)
+    kmip_facts(uid, &attributes, get)
         .map_err(|why| checked(uid, Comparison::Differs, vec![format!("old server: {why}")]))
 }
 
@@ -208,7 +210,7 @@ pub fn verify_all(
                         vec![format!("Keyward: {refusal}")],
                     ),
                     (Ok(old), Ok(attributes), Ok(get)) => {
-                        compare(uid, old, kmip_facts(uid, &attributes, &get))
+                        compare(uid, old, kmip_facts(uid, &attributes, get))
                     }
                 });
                 progress.advance(1);
