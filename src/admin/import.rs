@@ -332,3 +332,42 @@ pub fn stored_facts(
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kmip::attribute::AttrKey;
+    use crate::ttlv::Value;
+
+    #[test]
+    fn an_object_survives_the_wire_form_and_its_debug_hides_the_material() {
+        let object = ImportObject {
+            uid: "1".into(),
+            object_type: ObjectType::SymmetricKey,
+            state: State::Deactivated,
+            key_format: 1,
+            data_type: None,
+            attributes: vec![
+                Attribute {
+                    key: AttrKey::Custom("x-Name".into()),
+                    value: Value::TextString("vm-01".into()),
+                },
+                Attribute {
+                    key: AttrKey::Standard(tag::CRYPTOGRAPHIC_LENGTH),
+                    value: Value::Integer(256),
+                },
+            ],
+            material: Zeroizing::new(vec![0x5A; 32]),
+        };
+        let wire = WireObject::new(&object);
+        let text = format!("{wire:?}");
+        assert!(!text.contains(&hex::encode([0x5A; 32])), "{text}");
+        let json = serde_json::to_string(&wire).unwrap();
+        let back: WireObject = serde_json::from_str(&json).unwrap();
+        let decoded = back.decode().unwrap();
+        assert_eq!(decoded.uid, "1");
+        assert_eq!(decoded.state, State::Deactivated);
+        assert_eq!(decoded.attributes, object.attributes);
+        assert_eq!(&decoded.material[..], &object.material[..]);
+    }
+}
