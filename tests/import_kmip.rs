@@ -806,14 +806,48 @@ fn keys_move_between_keywards_with_vcenter_attributes_and_paged_locate() {
     success_payload(&tls.call(V1_1, op::DESTROY, vec![uid(&destroyed)]));
     drop(tls);
 
+    // The old server also wants a KMIP username and password from this client.
+    let password = old.root.path().join("kmip-password");
+    std::fs::write(&password, "old kms password\n").expect("password file");
+    ok(
+        &keyward(
+            &[
+                "client",
+                "set-credential",
+                "vcenter",
+                "--username",
+                "vcenter",
+                "--password-file",
+                password.to_str().unwrap(),
+            ],
+            &old.data_dir,
+        ),
+        "set-credential",
+    );
+
     let (mut new, vcenter_new) = keyward_trusting(&vcenter_old);
     let new_server = new.start();
     let old_addr = format!("127.0.0.1:{}", old_server.addr.port());
+    let args = import_args(&old_addr, &vcenter_old, &["--all"]);
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = keyward(&refs, &new.data_dir);
+    assert_eq!(out.status.code(), Some(1), "no credential, no Locate");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("Authentication"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let credential = [
+        "--username",
+        "vcenter",
+        "--password-file",
+        password.to_str().unwrap(),
+    ];
     let (code, report) = run_import(
         &new.data_dir,
         &old_addr,
         &vcenter_old,
-        &["--all", "--page-size", "3"],
+        &[&["--all", "--page-size", "3"][..], &credential[..]].concat(),
     );
     assert_eq!(code, 0, "{report}");
     assert_eq!(
@@ -830,7 +864,7 @@ fn keys_move_between_keywards_with_vcenter_attributes_and_paged_locate() {
         &new.data_dir,
         &old_addr,
         &vcenter_old,
-        &["--uids", list.to_str().unwrap()],
+        &[&["--uids", list.to_str().unwrap()][..], &credential[..]].concat(),
     );
     assert_eq!(
         code, 0,
@@ -864,7 +898,7 @@ fn keys_move_between_keywards_with_vcenter_attributes_and_paged_locate() {
         &vcenter_old,
         new_server.addr,
         &vcenter_new,
-        &["--all"],
+        &[&["--all"][..], &credential[..]].concat(),
     );
     assert_eq!(code, 0, "{checked}");
 }

@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 
 use clap::{Args, Subcommand};
 use serde_json::json;
+use zeroize::Zeroizing;
 
 use super::table::print_table;
 use crate::SetupArgs;
@@ -66,16 +67,44 @@ pub struct OldServerArgs {
     /// Seconds to wait for the old server on each exchange.
     #[arg(long, value_name = "SECONDS", default_value_t = 30)]
     timeout: u64,
+    /// KMIP username, when the old server requires one on top of the certificate (as vCenter's
+    /// KMS "Password" setting sends).
+    #[arg(long, requires = "password_file")]
+    username: Option<String>,
+    /// File whose first line is that KMIP password.
+    #[arg(long, value_name = "FILE", requires = "username")]
+    password_file: Option<PathBuf>,
 }
 
 impl OldServerArgs {
-    fn endpoint(&self) -> Endpoint {
-        Endpoint {
+    fn endpoint(&self) -> Result<Endpoint, ImportError> {
+        let credential = match (&self.username, &self.password_file) {
+            (Some(username), Some(path)) => {
+                let file_err = |message: String| ImportError::File {
+                    path: path.display().to_string(),
+                    message,
+                };
+                let text = Zeroizing::new(
+                    std::fs::read_to_string(path).map_err(|e| file_err(e.to_string()))?,
+                );
+                let password = Zeroizing::new(text.lines().next().unwrap_or("").to_string());
+                if password.is_empty() {
+                    return Err(file_err("the password (first line) is empty".into()));
+                }
+                Some(source::Credential {
+                    username: username.clone(),
+                    password,
+                })
+            }
+            _ => None,
+        };
+        Ok(Endpoint {
             addr: self.server.clone(),
             ca: self.ca.clone(),
             cert: self.cert.clone(),
             key: self.key.clone(),
-        }
+            credential,
+        })
     }
 }
 
@@ -229,7 +258,7 @@ fn import_kmip(args: &KmipImportArgs) -> Result<u8, ImportError> {
     let started = Instant::now();
     let keyward = Keyward::open(&args.setup, Some(&args.owner))?;
     let mut source =
-        SourceServer::connect(&args.old.endpoint(), Duration::from_secs(args.old.timeout))?;
+        SourceServer::connect(&args.old.endpoint()?, Duration::from_secs(args.old.timeout))?;
     let uids = uids(&args.selection, &args.options, &mut source)?;
     if !args.json {
         eprintln!(
@@ -322,7 +351,7 @@ fn import_backup(args: &BackupImportArgs) -> Result<u8, ImportError> {
 fn verify(args: &VerifyArgs) -> Result<u8, ImportError> {
     let started = Instant::now();
     let timeout = Duration::from_secs(args.old.timeout);
-    let mut old = SourceServer::connect(&args.old.endpoint(), timeout)?;
+    let mut old = SourceServer::connect(&args.old.endpoint()?, timeout)?;
     let uids = uids(&args.selection, &args.options, &mut old)?;
     let mut progress = Progress::new(Some(uids.len()), args.json);
     let checked = match (
@@ -337,6 +366,7 @@ fn verify(args: &VerifyArgs) -> Result<u8, ImportError> {
                 ca: ca.clone(),
                 cert: cert.clone(),
                 key: key.clone(),
+                credential: None,
             };
             let mut keyward = SourceServer::connect(&endpoint, timeout)?;
             let checked = verify::verify_all(

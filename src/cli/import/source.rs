@@ -24,6 +24,53 @@ pub struct Endpoint {
     pub ca: std::path::PathBuf,
     pub cert: std::path::PathBuf,
     pub key: std::path::PathBuf,
+    /// A KMIP username and password the server requires on top of the certificate.
+    pub credential: Option<Credential>,
+}
+
+/// KMIP Authentication (Credential Type Username and Password), sent in every request header.
+#[derive(Clone)]
+pub struct Credential {
+    pub username: String,
+    pub password: Zeroizing<String>,
+}
+
+impl std::fmt::Debug for Credential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credential")
+            .field("username", &self.username)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Credential Type "Username and Password".
+const CREDENTIAL_USERNAME_PASSWORD: u32 = 1;
+
+impl Credential {
+    fn encode(&self) -> Item {
+        Item::structure(
+            tag::AUTHENTICATION,
+            vec![Item::structure(
+                tag::CREDENTIAL,
+                vec![
+                    Item::new(
+                        tag::CREDENTIAL_TYPE,
+                        Value::Enumeration(CREDENTIAL_USERNAME_PASSWORD),
+                    ),
+                    Item::structure(
+                        tag::CREDENTIAL_VALUE,
+                        vec![
+                            Item::new(tag::USERNAME, Value::TextString(self.username.clone())),
+                            Item::new(
+                                tag::PASSWORD,
+                                Value::TextString(self.password.as_str().to_string()),
+                            ),
+                        ],
+                    ),
+                ],
+            )],
+        )
+    }
 }
 
 /// The server's refusal of one batch item.
@@ -122,7 +169,9 @@ impl SourceServer {
     /// A dropped connection is opened again once and the message resent (every operation
     /// used here only reads).
     pub fn call(&mut self, items: Vec<(Operation, Vec<Item>)>) -> Result<Vec<Answer>, ImportError> {
-        let request = ttlv::encode(&request_message(self.version, items));
+        let mut message = request_message(self.version, self.endpoint.credential.as_ref(), items);
+        let request = Zeroizing::new(ttlv::encode(&message));
+        scrub_text(&mut message);
         let mut retried = false;
         loop {
             if self.connection.is_none() {
@@ -234,17 +283,27 @@ pub fn scrub(item: &mut Item) {
     }
 }
 
-fn request_message(version: ProtocolVersion, items: Vec<(Operation, Vec<Item>)>) -> Item {
-    let header = Item::structure(
-        tag::REQUEST_HEADER,
-        vec![
-            version.encode(),
-            Item::new(
-                tag::BATCH_COUNT,
-                Value::Integer(i32::try_from(items.len()).unwrap_or(i32::MAX)),
-            ),
-        ],
-    );
+/// Wipes the text strings of a request (the password of its Authentication) once encoded.
+fn scrub_text(item: &mut Item) {
+    match &mut item.value {
+        Value::Structure(children) => children.iter_mut().for_each(scrub_text),
+        Value::TextString(text) => text.zeroize(),
+        _ => {}
+    }
+}
+
+fn request_message(
+    version: ProtocolVersion,
+    credential: Option<&Credential>,
+    items: Vec<(Operation, Vec<Item>)>,
+) -> Item {
+    let mut header = vec![version.encode()];
+    header.extend(credential.map(Credential::encode));
+    header.push(Item::new(
+        tag::BATCH_COUNT,
+        Value::Integer(i32::try_from(items.len()).unwrap_or(i32::MAX)),
+    ));
+    let header = Item::structure(tag::REQUEST_HEADER, header);
     // KMIP requires a Unique Batch Item ID when a message carries several items (PyKMIP
     // refuses the batch without); the answers are matched by order all the same.
     let numbered = items.len() > 1;
