@@ -103,6 +103,15 @@ const WANTED_VERSIONS: [ProtocolVersion; 5] = [
     ProtocolVersion::new(1, 0),
 ];
 
+/// Bounds on the old server's answers: larger than Keyward's own request bound, because a
+/// server without Offset Items (KMIP before 1.3) answers Locate with every UID at once
+/// (about 50 bytes each), yet bounded, so a broken server cannot exhaust memory.
+const RESPONSE_LIMITS: Limits = Limits {
+    max_message_bytes: 64 << 20,
+    max_depth: 32,
+    max_items: 2_000_000,
+};
+
 /// vCenter's version: every server vCenter works with speaks it.
 const FALLBACK_VERSION: ProtocolVersion = ProtocolVersion::new(1, 1);
 
@@ -156,11 +165,14 @@ impl SourceServer {
         if let Some(old) = self.connection.take() {
             old.close_without_reading();
         }
-        let connection = KmipClient::connect(&self.endpoint.addr, self.tls.clone(), self.timeout)
-            .map_err(|e| ImportError::Connect {
-            server: self.endpoint.addr.clone(),
-            source: e,
-        })?;
+        let mut connection =
+            KmipClient::connect(&self.endpoint.addr, self.tls.clone(), self.timeout).map_err(
+                |e| ImportError::Connect {
+                    server: self.endpoint.addr.clone(),
+                    source: e,
+                },
+            )?;
+        connection.set_limits(RESPONSE_LIMITS);
         self.connection = Some(connection);
         Ok(())
     }
@@ -330,7 +342,7 @@ fn parse_response(bytes: &[u8], server: &str) -> Result<Vec<Answer>, ImportError
         server: server.to_string(),
         what,
     };
-    let message = ttlv::decode(bytes, &Limits::default()).map_err(|e| bad(e.to_string()))?;
+    let message = ttlv::decode(bytes, &RESPONSE_LIMITS).map_err(|e| bad(e.to_string()))?;
     if message.tag != tag::RESPONSE_MESSAGE {
         return Err(bad("not a Response Message".into()));
     }
