@@ -142,6 +142,10 @@ pub(super) fn handle(
                 super::backup_export::spawn(stream, envelope.body, services, uid);
                 return Effects::default();
             }
+            Ok(envelope) if super::admin_import::handles(&envelope.body) => {
+                super::admin_import::spawn(stream, envelope.body, services, uid);
+                return Effects::default();
+            }
             Ok(envelope) => execute(envelope.body, services, uid),
         },
     };
@@ -179,27 +183,6 @@ fn with_last_seen(mut reply: Reply, last_seen: &HashMap<String, i64>) -> Reply {
 }
 
 fn execute(request: Request, services: &Services, uid: u32) -> (Reply, Effects) {
-    if let Request::Import(import) = &request {
-        return (import_reply(import, services, uid), Effects::default());
-    }
-    if let Request::ImportFacts(asked) = &request {
-        let reply = match services.engine.gate().current() {
-            Ok(master) => {
-                match crate::admin::import::stored_facts(
-                    services.store.as_ref(),
-                    &master,
-                    &asked.uids,
-                ) {
-                    Ok(facts) => Reply::ImportFacts(crate::admin::import::FactsReply { facts }),
-                    Err(e) => ops::error_reply(e),
-                }
-            }
-            Err(reason) => Reply::Error {
-                message: format!("the server is sealed: {reason}"),
-            },
-        };
-        return (reply, Effects::default());
-    }
     let action = match &request {
         Request::RevokeKey { uid, reason } => Some(format!("revoked key {uid} ({reason:?})")),
         Request::DestroyKey { uid } => Some(format!("destroyed key {uid}")),
@@ -266,41 +249,6 @@ fn execute(request: Request, services: &Services, uid: u32) -> (Reply, Effects) 
         _ => Effects::default(),
     };
     (reply, effects)
-}
-
-/// `keyward import` through the running server: sealed with the server's master key.
-fn import_reply(
-    import: &crate::admin::import::ImportRequest,
-    services: &Services,
-    uid: u32,
-) -> Reply {
-    let master = match services.engine.gate().current() {
-        Ok(master) => master,
-        Err(reason) => {
-            return Reply::Error {
-                message: format!("the server is sealed, nothing can be imported: {reason}"),
-            };
-        }
-    };
-    let actor = crate::audit::user_actor(uid);
-    let by = services.audit.as_deref().map(|ctx| (ctx, &actor));
-    match crate::admin::import::import_batch(services.store.as_ref(), &master, import, by) {
-        Ok(results) => {
-            let imported = results
-                .iter()
-                .filter(|r| r.verdict == crate::admin::import::Verdict::Imported)
-                .count();
-            if imported > 0 && !import.dry_run {
-                log::info!(
-                    "admin uid {uid}: imported {imported} object(s) from {} for client {:?}",
-                    import.source,
-                    import.client
-                );
-            }
-            Reply::Imported(crate::admin::import::ImportResults { results })
-        }
-        Err(e) => ops::error_reply(e),
-    }
 }
 
 /// Adds to the database's view what only the running process knows.
