@@ -15,7 +15,6 @@
 use sha2::{Digest as _, Sha256};
 use zeroize::Zeroizing;
 
-use super::EngineError;
 use super::object::{self, ManagedObject};
 use crate::kmip::attribute::{self, AttrKey, Attribute};
 use crate::kmip::enums::{HashingAlgorithm, ObjectType, State};
@@ -82,20 +81,6 @@ pub enum ImportError {
     Seal(#[from] SealError),
     #[error("stored metadata of {0} is unreadable")]
     CorruptMetadata(String),
-}
-
-impl From<EngineError> for ImportError {
-    fn from(e: EngineError) -> ImportError {
-        match e {
-            EngineError::Store(e) => ImportError::Store(e),
-            EngineError::Seal(e) => ImportError::Seal(e),
-            EngineError::CorruptMetadata(uid) => ImportError::CorruptMetadata(uid),
-            other => ImportError::Invalid {
-                uid: String::new(),
-                why: other.to_string(),
-            },
-        }
-    }
 }
 
 impl ImportError {
