@@ -124,6 +124,13 @@ enum Command {
     Restore(cli::backup::RestoreArgs),
     /// Measure a KMIP server: a load generator with vCenter-like workloads.
     Bench(cli::bench::BenchArgs),
+    /// Move keys from another KMIP server (IBM KMIP for VMware, PyKMIP, …) under the same
+    /// Unique Identifiers, so vCenter needs no re-key; then verify (docs/migrate.md).
+    #[command(after_help = cli::import::EXIT_CODES_HELP)]
+    Import {
+        #[command(subcommand)]
+        command: cli::import::ImportCommand,
+    },
 }
 
 #[derive(Args)]
@@ -218,6 +225,7 @@ fn main() -> ExitCode {
             }
         },
         Command::Bench(args) => cli::bench::run(&args),
+        Command::Import { command } => return ExitCode::from(cli::import::run(&command)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -4,6 +4,7 @@
 
 pub mod console_event;
 pub mod credential;
+pub mod import;
 pub mod keys;
 pub mod ops;
 pub mod protocol;

@@ -34,6 +34,8 @@ pub enum AdminError {
     Credential(#[from] super::credential::CredentialError),
     #[error("console event: {0}")]
     ConsoleEvent(String),
+    #[error("import: {0}")]
+    Import(#[from] crate::engine::import::ImportError),
 }
 
 /// A client with its keys (all of them, destroyed ones included).
@@ -365,6 +367,11 @@ pub fn execute_by(
             None => Reply::Error {
                 message: "the audit log is off on this server".into(),
             },
+        },
+        Request::Import(_) | Request::ImportFacts(_) => Reply::Error {
+            message: "an import through the admin socket needs the running server's master \
+                      key; without a server, `keyward import` opens the data directory"
+                .into(),
         },
         Request::BackupExport(_) => Reply::Error {
             message: "an online backup export needs the running server's master key; \

@@ -49,6 +49,8 @@ pub enum Request {
     Status,
     Unseal { passphrase: SecretText },
     ConsoleEvent(super::console_event::ConsoleEvent),
+    Import(super::import::ImportRequest),
+    ImportFacts(super::import::FactsRequest),
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -70,6 +72,8 @@ pub enum Reply {
     BackupExported(crate::backup::export::ExportSummary),
     BackupStatus(crate::backup::changes::BackupStatus),
     Status { status: Box<StatusReport> },
+    Imported(super::import::ImportResults),
+    ImportFacts(super::import::FactsReply),
 }
 
 /// `keyward audit show/export`: the records matching `filter`, oldest first, at most `limit`.
@@ -103,6 +107,10 @@ pub struct AuditChecked {
     pub broken: Option<crate::audit::verify::Break>,
 }
 
+/// `Request::Import` / `Reply::Imported`: `keyward import`, objects from another KMIP server
+/// stored under their own UIDs; `Request::ImportFacts`: what Keyward holds for these UIDs, for
+/// `keyward import verify` without a KMIP certificate (both in `super::import`).
+///
 /// Why a request was refused (`Reply::Refused`), for the CLI's exit code. The other new
 /// variants: `SetCredential` with `credential: None` clears it; `ServerCertRenewed` records
 /// that `server cert renew` replaced the files (hex SHA-256 of the new certificate).
@@ -150,7 +158,8 @@ pub fn exchange_waiting(
 ) -> Result<Reply, String> {
     let who = |e: std::io::Error| format!("admin socket {}: {e}", path.display());
     stream.set_read_timeout(Some(timeout)).map_err(who)?;
-    // Zeroized when dropped: an unseal or backup request carries a passphrase.
+    // Zeroized when dropped: an unseal or backup request carries a passphrase, an import
+    // request key material.
     let mut line = zeroize::Zeroizing::new(
         serde_json::to_vec(&Envelope {
             version: PROTOCOL_VERSION,

@@ -10,6 +10,7 @@ pub mod changes;
 pub mod export;
 pub mod file;
 pub mod header;
+pub mod merge;
 pub mod passphrase;
 pub mod reader;
 pub mod record;

@@ -8,6 +8,7 @@ pub mod bench;
 pub mod client;
 pub mod cluster;
 mod cluster_nodes;
+pub mod import;
 pub mod key;
 pub mod root;
 pub mod server_cert;

@@ -9,6 +9,7 @@
 pub mod admin;
 mod error;
 mod gate;
+pub mod import;
 pub(crate) mod object;
 mod ops;
 mod overlay;

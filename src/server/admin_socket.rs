@@ -114,7 +114,8 @@ pub(super) fn handle(
     {
         return Effects::default();
     }
-    // Zeroized when dropped: an unseal or backup request carries a passphrase.
+    // Zeroized when dropped: an unseal or backup request carries a passphrase, an import
+    // request key material.
     let mut line = zeroize::Zeroizing::new(String::new());
     let read = BufReader::new((&stream).take(MAX_REQUEST_BYTES)).read_line(&mut line);
     let (reply, effects) = match read {
@@ -144,6 +145,10 @@ pub(super) fn handle(
             }
             Ok(envelope) if matches!(envelope.body, Request::Unseal { .. }) => {
                 super::unseal::spawn(stream, envelope.body, services, uid);
+                return Effects::default();
+            }
+            Ok(envelope) if super::admin_import::handles(&envelope.body) => {
+                super::admin_import::spawn(stream, envelope.body, services, uid);
                 return Effects::default();
             }
             Ok(envelope) => execute(envelope.body, services, uid),

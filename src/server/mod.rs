@@ -2,6 +2,7 @@
 //! dispatch to the engine, and one committer thread for group commit.
 //! How it fits together: `docs/event-loop.md`.
 
+mod admin_import;
 pub mod admin_socket;
 mod admission;
 mod audit_gather;

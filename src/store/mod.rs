@@ -16,7 +16,8 @@ pub mod redb;
 /// to the store.
 #[derive(Clone, PartialEq, Eq)]
 pub struct StoredObject {
-    /// Server-generated Unique Identifier (UUID text); never reused.
+    /// Unique Identifier: UUID text made by this server, or any text another KMIP server made
+    /// for an object imported from it (`keyward import`); never reused.
     pub uid: String,
     /// Identity of the client that owns the object.
     pub owner: String,

@@ -1,0 +1,93 @@
+//! `keyward import` through a running server: each batch (seal, write, audit, commit) runs on a
+//! thread of its own, like an online backup export, so the event loop keeps serving KMIP while
+//! a thousand keys arrive; the thread answers the admin peer itself. Requests come one batch
+//! at a time from the CLI, so there is at most one such thread per running import.
+
+use std::io::Write;
+use std::os::unix::net::UnixStream;
+use std::time::Duration;
+
+use super::Services;
+use crate::admin::import::{FactsReply, ImportResults, Verdict, import_batch, stored_facts};
+use crate::admin::ops;
+use crate::admin::protocol::{Envelope, PROTOCOL_VERSION, Reply, Request};
+
+/// Whether `request` is handled here rather than in the event loop.
+pub(super) fn handles(request: &Request) -> bool {
+    matches!(request, Request::Import(_) | Request::ImportFacts(_))
+}
+
+/// Starts the import (or facts) request on a thread and returns at once.
+pub(super) fn spawn(stream: UnixStream, request: Request, services: &Services, uid: u32) {
+    let services = services.clone();
+    let spawned = std::thread::Builder::new()
+        .name("keyward-import".into())
+        .spawn(move || {
+            let reply = run(&request, &services, uid);
+            answer(&stream, reply, uid);
+        });
+    if let Err(e) = spawned {
+        log::error!("admin uid {uid}: cannot start the import thread: {e}");
+    }
+}
+
+fn run(request: &Request, services: &Services, uid: u32) -> Reply {
+    let master = match services.engine.gate().current() {
+        Ok(master) => master,
+        Err(reason) => {
+            return Reply::Error {
+                message: format!("the server is sealed, nothing can be imported: {reason}"),
+            };
+        }
+    };
+    match request {
+        Request::Import(import) => {
+            let actor = crate::audit::user_actor(uid);
+            let by = services.audit.as_deref().map(|ctx| (ctx, &actor));
+            match import_batch(services.store.as_ref(), &master, import, by) {
+                Ok(results) => {
+                    let imported = results
+                        .iter()
+                        .filter(|r| r.verdict == Verdict::Imported)
+                        .count();
+                    if imported > 0 && !import.dry_run {
+                        log::info!(
+                            "admin uid {uid}: imported {imported} object(s) from {} for client {:?}",
+                            import.source,
+                            import.client
+                        );
+                    }
+                    Reply::Imported(ImportResults { results })
+                }
+                Err(e) => ops::error_reply(e),
+            }
+        }
+        Request::ImportFacts(asked) => {
+            match stored_facts(services.store.as_ref(), &master, &asked.uids) {
+                Ok(facts) => Reply::ImportFacts(FactsReply { facts }),
+                Err(e) => ops::error_reply(e),
+            }
+        }
+        _ => Reply::Error {
+            message: "not an import request".into(),
+        },
+    }
+}
+
+fn answer(mut stream: &UnixStream, reply: Reply, uid: u32) {
+    let _ = stream.set_write_timeout(Some(Duration::from_secs(5)));
+    let mut line = match serde_json::to_vec(&Envelope {
+        version: PROTOCOL_VERSION,
+        body: reply,
+    }) {
+        Ok(line) => line,
+        Err(e) => {
+            log::error!("admin socket: cannot encode a reply: {e}");
+            return;
+        }
+    };
+    line.push(b'\n');
+    if let Err(e) = stream.write_all(&line) {
+        log::warn!("admin uid {uid} left before its import batch was answered: {e}");
+    }
+}
