@@ -7,5 +7,7 @@ pub mod enums;
 pub mod json;
 pub mod message;
 pub mod names;
+pub mod registry;
+mod registry_macros;
 pub mod tag;
 pub mod xml;

@@ -39,7 +39,8 @@ pub(super) fn locate(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item>, EngineE
     let filters = ctx.request_attributes(payload)?;
     let maximum = int_field(payload, tag::MAXIMUM_ITEMS)?;
     let offset = int_field(payload, tag::OFFSET_ITEMS)?;
-    let mask = int_field(payload, tag::STORAGE_STATUS_MASK)?.unwrap_or(storage_status::ON_LINE);
+    let mask =
+        int_field(payload, tag::STORAGE_STATUS_MASK)?.unwrap_or(storage_status::ON_LINE_STORAGE);
     // Date attributes given twice form an inclusive range; every other filter is exact.
     let mut ranges: Vec<(AttrKey, i64, i64)> = Vec::new();
     let mut exact: Vec<Attribute> = Vec::new();
@@ -77,9 +78,9 @@ pub(super) fn locate(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item>, EngineE
             Err(e) => return Err(e),
         };
         let visible = if managed.state.is_destroyed() {
-            mask & storage_status::DESTROYED != 0
+            mask & storage_status::DESTROYED_STORAGE != 0
         } else {
-            mask & storage_status::ON_LINE != 0
+            mask & storage_status::ON_LINE_STORAGE != 0
         };
         if !visible {
             continue;

@@ -25,7 +25,7 @@ use super::overlay::Overlay;
 use crate::kmip::attribute::{self, AttrKey, Attribute};
 use crate::kmip::enums::{
     CryptographicAlgorithm, HashingAlgorithm, KeyFormatType, LinkType, ObjectType, Operation,
-    QueryFunction, RevocationReasonCode, State, profile_name, storage_status,
+    ProfileName, QueryFunction, RevocationReasonCode, State, storage_status,
 };
 use crate::kmip::message::{ProtocolVersion, SUPPORTED_VERSIONS};
 use crate::kmip::tag;

@@ -100,16 +100,17 @@ pub(super) fn query(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item>, EngineEr
         ));
     }
     if wants(QueryFunction::Profiles) && ctx.version >= ProtocolVersion::new(1, 3) {
-        let profiles: &[u32] = if ctx.v2() {
-            &[profile_name::SYMMETRIC_KEY_LIFECYCLE_SERVER_V2]
+        // 1.3/1.4 and 2.x number the profiles differently (1.x values are reserved in 2.x).
+        let profiles: &[ProfileName] = if ctx.v2() {
+            &[ProfileName::SymmetricKeyLifecycleServer]
         } else {
             &[
-                profile_name::SYMMETRIC_KEY_LIFECYCLE_SERVER_V1,
-                profile_name::SYMMETRIC_KEY_FOUNDRY_SERVER_V1,
+                ProfileName::SymmetricKeyLifecycleServerKmipV14,
+                ProfileName::SymmetricKeyFoundryServerKmipV14,
             ]
         };
         for p in profiles {
-            let mut info = vec![Item::new(tag::PROFILE_NAME, Value::Enumeration(*p))];
+            let mut info = vec![Item::new(tag::PROFILE_NAME, Value::Enumeration(p.value()))];
             if ctx.v2() {
                 info.push(Item::structure(
                     tag::PROFILE_VERSION,
