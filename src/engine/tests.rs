@@ -24,9 +24,13 @@ struct Harness {
 }
 
 fn harness() -> Harness {
+    harness_with(EngineConfig::default())
+}
+
+fn harness_with(config: EngineConfig) -> Harness {
     let master = MasterKey::generate().expect("master key");
     Harness {
-        engine: Engine::new(EngineConfig::default(), Arc::new(master)),
+        engine: Engine::new(config, Arc::new(master)),
         store: MemoryStore::new(),
     }
 }
@@ -1250,24 +1254,23 @@ fn v2_attribute_operations_use_vendor_attributes_and_2x_reasons() {
         ),
         ResultReason::AttributeReadOnly,
     );
-    failed_with(
-        &h.one(
-            &c,
-            V21,
-            Operation::AddAttribute,
-            vec![
-                uid(&other),
-                st(
-                    tag::NEW_ATTRIBUTE,
-                    vec![st(
-                        tag::NAME,
-                        vec![text(tag::NAME_VALUE, "n1"), enumeration(tag::NAME_TYPE, 1)],
-                    )],
-                ),
-            ],
-        ),
-        ResultReason::NonUniqueNameAttribute,
+    // Names may repeat across objects (KMIP; `[kmip] unique_names` is off by default).
+    let same_name = h.one(
+        &c,
+        V21,
+        Operation::AddAttribute,
+        vec![
+            uid(&other),
+            st(
+                tag::NEW_ATTRIBUTE,
+                vec![st(
+                    tag::NAME,
+                    vec![text(tag::NAME_VALUE, "n1"), enumeration(tag::NAME_TYPE, 1)],
+                )],
+            ),
+        ],
     );
+    assert_eq!(status(&same_name), ResultStatus::Success, "{same_name:?}");
     let set = h.one(
         &c,
         V21,
@@ -2529,4 +2532,173 @@ fn degraded_mode_serves_gets_without_clearing_fresh_and_refuses_changes() {
         panic!("no Result Message");
     };
     assert!(text.contains("quorum"), "{text}");
+}
+
+/// Create with a name, as PyKMIP does (1.x Template-Attribute).
+fn create_named(h: &Harness, c: &ClientIdentity, name: &str) -> Item {
+    h.one(
+        c,
+        V14,
+        Operation::Create,
+        vec![
+            enumeration(tag::OBJECT_TYPE, 2),
+            st(
+                tag::TEMPLATE_ATTRIBUTE,
+                vec![
+                    attr1("Cryptographic Algorithm", Value::Enumeration(3)),
+                    attr1("Cryptographic Length", Value::Integer(128)),
+                    attr1("Name", name_value(name)),
+                ],
+            ),
+        ],
+    )
+}
+
+#[test]
+fn names_repeat_and_locate_returns_every_holder() {
+    let h = harness();
+    let c = client("a");
+    let first = uid_of(&create_named(&h, &c, "shared"));
+    let second = uid_of(&create_named(&h, &c, "shared"));
+    let found = h.one(
+        &c,
+        V14,
+        Operation::Locate,
+        vec![attr1("Name", name_value("shared"))],
+    );
+    let mut expected = vec![first.clone(), second];
+    expected.sort();
+    let mut got = located(&found);
+    got.sort();
+    assert_eq!(got, expected);
+    // A destroyed holder drops out of Locate, though its Name attribute stays readable.
+    assert_eq!(
+        status(&h.one(&c, V14, Operation::Destroy, vec![uid(&first)])),
+        ResultStatus::Success
+    );
+    let found = h.one(
+        &c,
+        V14,
+        Operation::Locate,
+        vec![attr1("Name", name_value("shared"))],
+    );
+    assert_eq!(located(&found).len(), 1);
+}
+
+#[test]
+fn unique_names_refuses_a_live_holders_name_only() {
+    let h = harness_with(EngineConfig {
+        unique_names: true,
+        ..EngineConfig::default()
+    });
+    let c = client("a");
+    let first = uid_of(&create_named(&h, &c, "only"));
+    // 1.x has no Non Unique Name Attribute reason: Illegal Operation stands for it.
+    failed_with(
+        &create_named(&h, &c, "only"),
+        ResultReason::IllegalOperation,
+    );
+    // Another client's namespace is its own.
+    assert_eq!(
+        status(&create_named(&h, &client("b"), "only")),
+        ResultStatus::Success
+    );
+    // Once the holder is destroyed the name is free again.
+    assert_eq!(
+        status(&h.one(&c, V14, Operation::Destroy, vec![uid(&first)])),
+        ResultStatus::Success
+    );
+    assert_eq!(status(&create_named(&h, &c, "only")), ResultStatus::Success);
+}
+
+#[test]
+fn v1_attribute_index_names_instances_of_multi_instance_attributes() {
+    let h = harness();
+    let c = client("a");
+    let key = uid_of(&create_named(&h, &c, "first"));
+    let index_of = |item: &Item| {
+        payload(item)
+            .child(tag::ATTRIBUTE)
+            .and_then(|a| a.child(tag::ATTRIBUTE_INDEX))
+            .map(|i| i.value.clone())
+    };
+    let got = h.one(
+        &c,
+        V14,
+        Operation::GetAttributes,
+        vec![uid(&key), text(tag::ATTRIBUTE_NAME, "Name")],
+    );
+    assert_eq!(index_of(&got), Some(Value::Integer(0)), "{got:?}");
+    let modified = h.one(
+        &c,
+        V14,
+        Operation::ModifyAttribute,
+        vec![
+            uid(&key),
+            st(
+                tag::ATTRIBUTE,
+                vec![
+                    text(tag::ATTRIBUTE_NAME, "Name"),
+                    int(tag::ATTRIBUTE_INDEX, 0),
+                    st(
+                        tag::ATTRIBUTE_VALUE,
+                        vec![
+                            text(tag::NAME_VALUE, "renamed"),
+                            enumeration(tag::NAME_TYPE, 1),
+                        ],
+                    ),
+                ],
+            ),
+        ],
+    );
+    assert_eq!(index_of(&modified), Some(Value::Integer(0)), "{modified:?}");
+    // A single-instance attribute keeps the short form (index 0 unsaid), as vCenter saw it.
+    let state = h.one(
+        &c,
+        V14,
+        Operation::GetAttributes,
+        vec![uid(&key), text(tag::ATTRIBUTE_NAME, "State")],
+    );
+    assert_eq!(index_of(&state), None, "{state:?}");
+    let deleted = h.one(
+        &c,
+        V14,
+        Operation::DeleteAttribute,
+        vec![
+            uid(&key),
+            text(tag::ATTRIBUTE_NAME, "Name"),
+            int(tag::ATTRIBUTE_INDEX, 0),
+        ],
+    );
+    assert_eq!(index_of(&deleted), Some(Value::Integer(0)), "{deleted:?}");
+}
+
+#[test]
+fn create_generates_keys_for_algorithms_keyward_does_not_run() {
+    let h = harness();
+    let c = client("a");
+    let idea = h.one(
+        &c,
+        V14,
+        Operation::Create,
+        vec![
+            enumeration(tag::OBJECT_TYPE, 2),
+            st(
+                tag::TEMPLATE_ATTRIBUTE,
+                vec![
+                    attr1("Cryptographic Algorithm", Value::Enumeration(0x13)),
+                    attr1("Cryptographic Length", Value::Integer(128)),
+                ],
+            ),
+        ],
+    );
+    assert_eq!(status(&idea), ResultStatus::Success, "{idea:?}");
+    let got = h.one(&c, V14, Operation::Get, vec![uid(&uid_of(&idea))]);
+    let material = payload(&got)
+        .child(tag::SYMMETRIC_KEY)
+        .and_then(|k| k.child(tag::KEY_BLOCK))
+        .and_then(|b| b.child(tag::KEY_VALUE))
+        .and_then(|v| v.child(tag::KEY_MATERIAL))
+        .map(|m| m.value.clone());
+    assert!(matches!(material, Some(Value::ByteString(b)) if b.len() == 16));
 }

@@ -145,12 +145,27 @@ pub(super) fn encode_attributes(ctx: &Ctx, attributes: &[Attribute]) -> Vec<Item
         let mut out = Vec::new();
         for (i, a) in attributes.iter().enumerate() {
             let index = attributes[..i].iter().filter(|b| b.key == a.key).count() as u32;
-            out.push(attribute::encode_v1(a, Some(index)));
+            out.push(encode_v1_instance(a, index));
         }
         out
     }
 }
 
+/// A 1.x Attribute naming one instance. KMIP 1.x: single-instance attributes always have index
+/// 0, which may go unsaid (vCenter's captured answers omit it); an instance of a multi-instance
+/// attribute carries its index even when it is 0, so a client can address that very instance
+/// in a later Modify or Delete Attribute (PyKMIP reads it unconditionally).
+pub(super) fn encode_v1_instance(attribute: &Attribute, index: u32) -> Item {
+    if multi_instance(&attribute.key) {
+        attribute::encode_v1_indexed(attribute, index)
+    } else {
+        attribute::encode_v1(attribute, Some(index))
+    }
+}
+
+/// Under `[kmip] unique_names`, refuses a Name another live object of the client holds.
+/// KMIP itself lets names repeat (Locate by name then finds every holder), and a destroyed
+/// object never holds a name: its Name stays readable but blocks nobody.
 pub(super) fn check_unique_name(
     ctx: &Ctx,
     uid: &str,
@@ -162,11 +177,21 @@ pub(super) fn check_unique_name(
     let Some(name) = object::name_value(&attribute.value) else {
         return Err(EngineError::InvalidField("Name lacks a Name Value".into()));
     };
+    if !ctx.unique_names {
+        return Ok(());
+    }
     let holders = ctx
         .overlay
         .find(&ctx.client.owner, Some(&object::name_term(name)))?;
-    if holders.iter().any(|h| h != uid) {
-        return Err(EngineError::NonUniqueName(name.to_string()));
+    for holder in holders.iter().filter(|h| *h != uid) {
+        let live = match ctx.load(holder) {
+            Ok((_, managed)) => !managed.state.is_destroyed(),
+            Err(EngineError::NotFound(_)) => false,
+            Err(e) => return Err(e),
+        };
+        if live {
+            return Err(EngineError::NonUniqueName(name.to_string()));
+        }
     }
     Ok(())
 }
@@ -353,7 +378,7 @@ pub(super) fn modify_attribute(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item
     ctx.save(stored, &managed);
     let mut out = vec![uid_item(&uid)];
     if !ctx.v2() {
-        out.push(attribute::encode_v1(&new, Some(index as u32)));
+        out.push(encode_v1_instance(&new, index as u32));
     }
     Ok(out)
 }
@@ -417,7 +442,7 @@ pub(super) fn delete_attribute(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item
     ctx.save(stored, &managed);
     let mut out = vec![uid_item(&uid)];
     if !ctx.v2() {
-        out.push(attribute::encode_v1(&removed, Some(index as u32)));
+        out.push(encode_v1_instance(&removed, index as u32));
     }
     Ok(out)
 }

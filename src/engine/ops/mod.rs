@@ -2,6 +2,7 @@
 //! the message's overlay, and returns the children of its Response Payload.
 
 mod attributes;
+mod key_lengths;
 mod lifecycle;
 mod locate;
 mod objects;
@@ -91,6 +92,8 @@ pub struct Ctx<'a> {
     /// The master key, or why the appliance is sealed (snapshot taken when the message began).
     pub master: Result<Arc<MasterKey>, String>,
     pub vendor_identification: &'a str,
+    /// `[kmip] unique_names`.
+    pub unique_names: bool,
     /// The ID Placeholder: the last UID an operation of this batch produced or located.
     pub placeholder: Option<String>,
     pub now: i64,

@@ -139,31 +139,7 @@ pub(super) fn store_new(
 
 /// Material length in bytes for a generated key, or why it cannot be generated.
 pub(super) fn key_bytes(algorithm: Option<u32>, length: Option<i32>) -> Result<usize, EngineError> {
-    let algorithm =
-        algorithm.ok_or_else(|| EngineError::MissingData("Cryptographic Algorithm".into()))?;
-    let length = length.ok_or_else(|| EngineError::MissingData("Cryptographic Length".into()))?;
-    match (CryptographicAlgorithm::from_u32(algorithm), length) {
-        (Some(CryptographicAlgorithm::Aes), 128 | 192 | 256) => Ok(length as usize / 8),
-        (Some(CryptographicAlgorithm::TripleDes), 112 | 168 | 192) => {
-            Ok(if length == 112 { 16 } else { 24 })
-        }
-        // Only for the optional SKFF vectors: the material is just random bytes.
-        (Some(CryptographicAlgorithm::Skipjack), 80) => Ok(10),
-        (
-            Some(
-                CryptographicAlgorithm::HmacSha256
-                | CryptographicAlgorithm::HmacSha384
-                | CryptographicAlgorithm::HmacSha512,
-            ),
-            128..=1024,
-        ) if length % 8 == 0 => Ok(length as usize / 8),
-        (Some(_), _) => Err(EngineError::InvalidField(format!(
-            "Cryptographic Length {length} for algorithm {algorithm}"
-        ))),
-        (None, _) => Err(EngineError::InvalidField(format!(
-            "Cryptographic Algorithm {algorithm}"
-        ))),
-    }
+    key_lengths::symmetric_key_bytes(algorithm, length)
 }
 
 pub(super) fn create(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item>, EngineError> {
