@@ -797,7 +797,9 @@ fn locate_filters_pages_and_honours_storage_status() {
         ],
     );
     let small = uid_of(&small);
+    // Locate answers newest first.
     keys.sort();
+    keys.reverse();
 
     let by_name = h.one(
         &c,
