@@ -7,6 +7,8 @@
 //!    Material Generation (0x54FF02, Long Integer),
 //!    Key Format Type (of the stored material),
 //!    Data Type (0x54FF03, Enumeration, optional: Secret Data Type / Opaque Data Type),
+//!    Object Fields (0x54FF04, Structure, optional: what a Split Key or PGP Key carries beside
+//!    its Key Block, and the Key Wrapping Data of a key registered wrapped),
 //!    Attributes (0x420125) { every other attribute in KMIP 2.x form, custom ones as Vendor
 //!    Attributes, instances in insertion order } }`.
 //! Unique Identifier, Object Type and State are not repeated inside Attributes; key material is
@@ -22,6 +24,7 @@ const META_ROOT: u32 = 0x54FF00;
 const META_FORMAT_VERSION: u32 = 0x54FF01;
 const META_MATERIAL_GENERATION: u32 = 0x54FF02;
 const META_DATA_TYPE: u32 = 0x54FF03;
+const META_OBJECT_FIELDS: u32 = 0x54FF04;
 const FORMAT_VERSION: i32 = 1;
 
 /// Domain separation for the sealing AAD.
@@ -37,6 +40,9 @@ pub struct ManagedObject {
     pub data_type: Option<u32>,
     /// Every attribute except Unique Identifier, Object Type and State.
     pub attributes: Vec<Attribute>,
+    /// Wire items the object carries outside its material and attributes, kept as given:
+    /// Split Key fields, PGP Key Version, Key Wrapping Data. Empty for most objects.
+    pub object_fields: Vec<Item>,
 }
 
 impl ManagedObject {
@@ -56,6 +62,12 @@ impl ManagedObject {
         ];
         if let Some(dt) = self.data_type {
             children.push(Item::new(META_DATA_TYPE, Value::Enumeration(dt)));
+        }
+        if !self.object_fields.is_empty() {
+            children.push(Item::structure(
+                META_OBJECT_FIELDS,
+                self.object_fields.clone(),
+            ));
         }
         children.push(Item::structure(
             tag::ATTRIBUTES,
@@ -96,6 +108,10 @@ impl ManagedObject {
         let key_format = enum_of(tag::KEY_FORMAT_TYPE)?;
         let data_type = enum_of(META_DATA_TYPE);
         let attributes = attribute::parse_v2_list(root.child(tag::ATTRIBUTES)?).ok()?;
+        let object_fields = match root.child(META_OBJECT_FIELDS) {
+            Some(fields) => fields.children().to_vec(),
+            None => Vec::new(),
+        };
         Some(ManagedObject {
             object_type,
             state,
@@ -103,6 +119,7 @@ impl ManagedObject {
             key_format,
             data_type,
             attributes,
+            object_fields,
         })
     }
 
@@ -183,6 +200,11 @@ impl ManagedObject {
         }
     }
 
+    /// A field kept beside the material (see `object_fields`).
+    pub fn object_field(&self, t: u32) -> Option<&Item> {
+        self.object_fields.iter().find(|i| i.tag == t)
+    }
+
     pub fn enumeration(&self, t: u32) -> Option<u32> {
         match self.first(t) {
             Some(Value::Enumeration(v)) => Some(*v),
@@ -253,6 +275,7 @@ mod tests {
                     value: Value::TextString("Other".into()),
                 },
             ],
+            object_fields: vec![Item::new(tag::PGP_KEY_VERSION, Value::Integer(4))],
         }
     }
 

@@ -5,6 +5,7 @@
 pub mod attribute;
 pub mod enums;
 pub mod json;
+pub mod key_objects;
 pub mod message;
 pub mod names;
 pub mod registry;

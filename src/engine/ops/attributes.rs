@@ -31,6 +31,8 @@ pub(super) fn server_managed(key: &AttrKey) -> bool {
                 | tag::PROTECTION_LEVEL
                 | tag::PROTECTION_PERIOD
                 | tag::QUANTUM_SAFE
+                | tag::ALTERNATIVE_NAME
+                | tag::KEY_VALUE_LOCATION
         ),
     }
 }
@@ -41,7 +43,12 @@ pub(super) fn multi_instance(key: &AttrKey) -> bool {
         AttrKey::Custom(_) => true,
         AttrKey::Standard(t) => matches!(
             *t,
-            tag::NAME | tag::OBJECT_GROUP | tag::LINK | tag::APPLICATION_SPECIFIC_INFORMATION
+            tag::NAME
+                | tag::OBJECT_GROUP
+                | tag::LINK
+                | tag::APPLICATION_SPECIFIC_INFORMATION
+                | tag::ALTERNATIVE_NAME
+                | tag::KEY_VALUE_LOCATION
         ),
     }
 }

@@ -156,14 +156,49 @@ impl Ctx<'_> {
         } else {
             let mut out = Vec::new();
             for container in payload.children_with(tag::TEMPLATE_ATTRIBUTE) {
-                if container.child(tag::NAME).is_some() {
-                    return Err(EngineError::FeatureNotSupported("Templates".into()));
+                let explicit = attribute::parse_v1_list(container).map_err(bad)?;
+                // Attributes of named Templates come first; the request's own override them.
+                for name in container.children_with(tag::NAME) {
+                    for a in self.template_attributes(name)? {
+                        if !explicit.iter().any(|e| e.key == a.key) {
+                            out.push(a);
+                        }
+                    }
                 }
-                out.extend(attribute::parse_v1_list(container).map_err(bad)?);
+                out.extend(explicit);
             }
             out.extend(attribute::parse_v1_list(payload).map_err(bad)?);
             Ok(out)
         }
+    }
+
+    /// The attributes a 1.x Template named in a Template-Attribute holds (the caller's own
+    /// live Template with that Name).
+    fn template_attributes(&self, name: &Item) -> Result<Vec<Attribute>, EngineError> {
+        let Some(text) = object::name_value(&name.value) else {
+            return Err(EngineError::InvalidField("Name lacks a Name Value".into()));
+        };
+        for uid in self
+            .overlay
+            .find(&self.client.owner, Some(&object::name_term(text)))?
+        {
+            let Ok((_, managed)) = self.load_live(&uid) else {
+                continue;
+            };
+            if managed.object_type != ObjectType::Template {
+                continue;
+            }
+            return managed
+                .object_fields
+                .iter()
+                .map(|a| {
+                    attribute::parse_v1(a)
+                        .map(|(a, _)| a)
+                        .map_err(|_| EngineError::CorruptMetadata(uid.clone()))
+                })
+                .collect();
+        }
+        Err(EngineError::NotFound(format!("Template {text}")))
     }
 
     fn fresh_uid(&self) -> Result<String, EngineError> {

@@ -1,6 +1,7 @@
 //! Making and serving objects: Create, Register, Get, Re-key, Check.
 
 use super::*;
+use crate::kmip::key_objects::{PgpKeyFields, SplitKeyFields};
 
 pub(super) fn digest_attribute(material: &[u8], key_format: u32) -> Attribute {
     Attribute {
@@ -52,6 +53,7 @@ pub(super) fn store_new(
     client_attributes: Vec<Attribute>,
     material: &[u8],
     origin: MaterialOrigin,
+    object_fields: Vec<Item>,
 ) -> Result<String, EngineError> {
     // UIDs are never reused: a (vanishingly unlikely) collision with any object, whoever
     // owns it, draws again.
@@ -66,6 +68,7 @@ pub(super) fn store_new(
         key_format,
         data_type,
         attributes: Vec::new(),
+        object_fields,
     };
     for a in client_attributes {
         if a.key == AttrKey::Standard(tag::OBJECT_TYPE) {
@@ -184,6 +187,7 @@ pub(super) fn create(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item>, EngineE
         attributes,
         &material,
         MaterialOrigin::Generated,
+        Vec::new(),
     )?;
     Ok(vec![
         Item::new(tag::OBJECT_TYPE, Value::Enumeration(object_type)),
@@ -227,6 +231,58 @@ pub(super) fn key_block_material(block: &Item) -> Result<(u32, Zeroizing<Vec<u8>
         format
     };
     Ok((format, Zeroizing::new(material)))
+}
+
+/// A Key Block the client wrapped itself: its Key Value (a Byte String, or a structure whose
+/// Key Material is wrapped) is kept as given, as its TTLV encoding, and so is its Key Wrapping
+/// Data; Keyward neither unwraps it nor needs the wrapping key. `None` if the block is plain.
+fn wrapped_block(block: &Item) -> Result<Option<(u32, Zeroizing<Vec<u8>>, Item)>, EngineError> {
+    let Some(wrapping) = block.child(tag::KEY_WRAPPING_DATA) else {
+        return Ok(None);
+    };
+    if wrapping.item_type() != crate::ttlv::ItemType::Structure {
+        return Err(EngineError::InvalidField(
+            "Key Wrapping Data must be a Structure".into(),
+        ));
+    }
+    let format = enum_field(block, tag::KEY_FORMAT_TYPE)?
+        .ok_or_else(|| EngineError::MissingData("Key Format Type".into()))?;
+    let value = block
+        .child(tag::KEY_VALUE)
+        .ok_or_else(|| EngineError::MissingData("Key Value".into()))?;
+    Ok(Some((
+        format,
+        Zeroizing::new(crate::ttlv::encode(value)),
+        wrapping.clone(),
+    )))
+}
+
+/// The Key Block of a key registered wrapped: format, Key Value and Key Wrapping Data as the
+/// client sent them, algorithm and length from the attributes.
+fn wrapped_key_block(
+    uid: &str,
+    managed: &ManagedObject,
+    material: &[u8],
+    wrapping: &Item,
+) -> Result<Item, EngineError> {
+    // Sealed by this server from an item that decoded once already.
+    let value = crate::ttlv::decode(material, &crate::ttlv::Limits::default())
+        .map_err(|_| EngineError::CorruptMetadata(uid.to_string()))?;
+    let mut block = vec![
+        Item::new(tag::KEY_FORMAT_TYPE, Value::Enumeration(managed.key_format)),
+        value,
+    ];
+    if let Some(alg) = managed.enumeration(tag::CRYPTOGRAPHIC_ALGORITHM) {
+        block.push(Item::new(
+            tag::CRYPTOGRAPHIC_ALGORITHM,
+            Value::Enumeration(alg),
+        ));
+    }
+    if let Some(len) = managed.int(tag::CRYPTOGRAPHIC_LENGTH) {
+        block.push(Item::new(tag::CRYPTOGRAPHIC_LENGTH, Value::Integer(len)));
+    }
+    block.push(wrapping.clone());
+    Ok(Item::structure(tag::KEY_BLOCK, block))
 }
 
 /// Key Block algorithm and length become attributes when the template lacks them.
@@ -364,20 +420,83 @@ pub(super) fn register(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item>, Engin
     if let Some(a) = attributes.iter().find(|a| derived_only(a)) {
         return Err(EngineError::ReadOnly(a.key.v1_name()));
     }
+    let mut object_fields = Vec::new();
     let (kind, format, data_type, material) = match ObjectType::from_u32(object_type) {
         Some(ObjectType::SymmetricKey) => {
             let block = payload
                 .child(tag::SYMMETRIC_KEY)
                 .and_then(|k| k.child(tag::KEY_BLOCK))
                 .ok_or_else(|| EngineError::MissingData("Symmetric Key".into()))?;
-            let (format, material) = key_block_material(block)?;
-            if format != KeyFormatType::Raw.value() {
-                return Err(EngineError::KeyFormatNotSupported(format));
+            if let Some((format, material, wrapping)) = wrapped_block(block)? {
+                adopt_block_algorithm(block, &mut attributes);
+                object_fields.push(wrapping);
+                (ObjectType::SymmetricKey, format, None, material)
+            } else {
+                let (format, material) = key_block_material(block)?;
+                if format != KeyFormatType::Raw.value() {
+                    return Err(EngineError::KeyFormatNotSupported(format));
+                }
+                // Get without a requested format answers in the format the client registered.
+                let format = enum_field(block, tag::KEY_FORMAT_TYPE)?.unwrap_or(format);
+                adopt_block_algorithm(block, &mut attributes);
+                (ObjectType::SymmetricKey, format, None, material)
             }
-            // Get without a requested format answers in the format the client registered.
-            let format = enum_field(block, tag::KEY_FORMAT_TYPE)?.unwrap_or(format);
+        }
+        Some(ObjectType::SplitKey) => {
+            let split = payload
+                .child(tag::SPLIT_KEY)
+                .ok_or_else(|| EngineError::MissingData("Split Key".into()))?;
+            let fields = SplitKeyFields::read(split)
+                .map_err(|e| EngineError::InvalidField(format!("Split Key: {e}")))?;
+            let block = split
+                .child(tag::KEY_BLOCK)
+                .ok_or_else(|| EngineError::MissingData("Key Block of the Split Key".into()))?;
+            object_fields.extend(fields.encode());
+            let (format, material) = match wrapped_block(block)? {
+                Some((format, material, wrapping)) => {
+                    object_fields.push(wrapping);
+                    (format, material)
+                }
+                None => key_block_material(block)?,
+            };
             adopt_block_algorithm(block, &mut attributes);
-            (ObjectType::SymmetricKey, format, None, material)
+            (ObjectType::SplitKey, format, None, material)
+        }
+        Some(ObjectType::PgpKey) => {
+            let pgp = payload
+                .child(tag::PGP_KEY)
+                .ok_or_else(|| EngineError::MissingData("PGP Key".into()))?;
+            let fields = PgpKeyFields::read(pgp)
+                .map_err(|e| EngineError::InvalidField(format!("PGP Key: {e}")))?;
+            let block = pgp
+                .child(tag::KEY_BLOCK)
+                .ok_or_else(|| EngineError::MissingData("Key Block of the PGP Key".into()))?;
+            object_fields.extend(fields.encode());
+            let (format, material) = match wrapped_block(block)? {
+                Some((format, material, wrapping)) => {
+                    object_fields.push(wrapping);
+                    (format, material)
+                }
+                None => asymmetric_block_material(block)?,
+            };
+            adopt_block_algorithm(block, &mut attributes);
+            (ObjectType::PgpKey, format, None, material)
+        }
+        Some(ObjectType::Template) if !ctx.v2() => {
+            let template = payload
+                .child(tag::TEMPLATE)
+                .ok_or_else(|| EngineError::MissingData("Template".into()))?;
+            // A template's content is attributes for later requests, not its own.
+            for a in template.children_with(tag::ATTRIBUTE) {
+                attribute::parse_v1(a).map_err(|e| EngineError::InvalidField(e.to_string()))?;
+                object_fields.push(a.clone());
+            }
+            (
+                ObjectType::Template,
+                KeyFormatType::Opaque.value(),
+                None,
+                Zeroizing::new(Vec::new()),
+            )
         }
         Some(ObjectType::SecretData) => {
             let secret = payload
@@ -400,7 +519,13 @@ pub(super) fn register(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item>, Engin
                 .child(wrapper)
                 .and_then(|k| k.child(tag::KEY_BLOCK))
                 .ok_or_else(|| EngineError::MissingData("Key Block of the key".into()))?;
-            let (format, material) = asymmetric_block_material(block)?;
+            let (format, material) = match wrapped_block(block)? {
+                Some((format, material, wrapping)) => {
+                    object_fields.push(wrapping);
+                    (format, material)
+                }
+                None => asymmetric_block_material(block)?,
+            };
             adopt_block_algorithm(block, &mut attributes);
             (kind, format, None, material)
         }
@@ -458,6 +583,7 @@ pub(super) fn register(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item>, Engin
         attributes,
         &material,
         MaterialOrigin::Client,
+        object_fields,
     )?;
     Ok(vec![uid_item(&uid)])
 }
@@ -476,96 +602,141 @@ pub(super) fn get(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item>, EngineErro
     }
     let requested = enum_field(payload, tag::KEY_FORMAT_TYPE)?;
     let material = ctx.unseal(&stored, &managed)?;
-    let object_item = match managed.object_type {
-        ObjectType::SymmetricKey => {
-            let format = requested.unwrap_or(managed.key_format);
-            let key_material = if format == KeyFormatType::Raw.value() {
-                Item::new(tag::KEY_MATERIAL, Value::ByteString(material.to_vec()))
-            } else if format == KeyFormatType::TransparentSymmetricKey.value() {
-                Item::structure(
-                    tag::KEY_MATERIAL,
-                    vec![Item::new(tag::KEY, Value::ByteString(material.to_vec()))],
-                )
-            } else {
-                return Err(EngineError::KeyFormatNotSupported(format));
-            };
-            Item::structure(
-                tag::SYMMETRIC_KEY,
-                vec![key_block(format, key_material, &managed)],
-            )
+    let wrapper_tag = match managed.object_type {
+        ObjectType::SymmetricKey => Some(tag::SYMMETRIC_KEY),
+        ObjectType::PublicKey => Some(tag::PUBLIC_KEY),
+        ObjectType::PrivateKey => Some(tag::PRIVATE_KEY),
+        ObjectType::SplitKey => Some(tag::SPLIT_KEY),
+        ObjectType::PgpKey => Some(tag::PGP_KEY),
+        _ => None,
+    };
+    // Objects that carry fields beside their Key Block, and keys registered wrapped, come back
+    // exactly as they were registered: no format conversion.
+    let wrapping = managed.object_field(tag::KEY_WRAPPING_DATA);
+    let fields_before_block: Vec<Item> = managed
+        .object_fields
+        .iter()
+        .filter(|i| i.tag != tag::KEY_WRAPPING_DATA)
+        .cloned()
+        .collect();
+    let kept_as_registered = wrapping.is_some()
+        || matches!(
+            managed.object_type,
+            ObjectType::SplitKey | ObjectType::PgpKey | ObjectType::Template
+        );
+    let object_item = if let (true, Some(wrapper_tag)) = (kept_as_registered, wrapper_tag) {
+        if let Some(f) = requested.filter(|f| *f != managed.key_format) {
+            return Err(EngineError::KeyFormatNotSupported(f));
         }
-        kind @ (ObjectType::PublicKey | ObjectType::PrivateKey) => {
-            if let Some(f) = requested.filter(|f| *f != managed.key_format) {
-                return Err(EngineError::KeyFormatNotSupported(f));
+        let block = match wrapping {
+            Some(w) => wrapped_key_block(&uid, &managed, &material, w)?,
+            None if managed.object_type == ObjectType::PgpKey => {
+                let key_material = asymmetric_key_material(&uid, managed.key_format, &material)?;
+                key_block(managed.key_format, key_material, &managed)
             }
-            let key_material = asymmetric_key_material(&uid, managed.key_format, &material)?;
-            let wrapper = if kind == ObjectType::PublicKey {
-                tag::PUBLIC_KEY
-            } else {
-                tag::PRIVATE_KEY
-            };
-            Item::structure(
-                wrapper,
-                vec![key_block(managed.key_format, key_material, &managed)],
-            )
-        }
-        ObjectType::Certificate => {
-            if let Some(f) = requested.filter(|f| *f != managed.key_format) {
-                return Err(EngineError::KeyFormatNotSupported(f));
-            }
-            let certificate_type = managed
-                .data_type
-                .ok_or_else(|| EngineError::CorruptMetadata(uid.clone()))?;
-            Item::structure(
-                tag::CERTIFICATE,
-                vec![
-                    Item::new(tag::CERTIFICATE_TYPE, Value::Enumeration(certificate_type)),
-                    Item::new(tag::CERTIFICATE_VALUE, Value::ByteString(material.to_vec())),
-                ],
-            )
-        }
-        ObjectType::SecretData => {
-            if let Some(f) = requested.filter(|f| *f != managed.key_format) {
-                return Err(EngineError::KeyFormatNotSupported(f));
-            }
-            let mut children = Vec::new();
-            if let Some(dt) = managed.data_type {
-                children.push(Item::new(tag::SECRET_DATA_TYPE, Value::Enumeration(dt)));
-            }
-            children.push(Item::structure(
-                tag::KEY_BLOCK,
-                vec![
-                    Item::new(tag::KEY_FORMAT_TYPE, Value::Enumeration(managed.key_format)),
+            None => key_block(
+                managed.key_format,
+                Item::new(tag::KEY_MATERIAL, Value::ByteString(material.to_vec())),
+                &managed,
+            ),
+        };
+        let mut children = fields_before_block;
+        children.push(block);
+        Item::structure(wrapper_tag, children)
+    } else if managed.object_type == ObjectType::Template {
+        Item::structure(tag::TEMPLATE, fields_before_block)
+    } else {
+        match managed.object_type {
+            ObjectType::SymmetricKey => {
+                let format = requested.unwrap_or(managed.key_format);
+                let key_material = if format == KeyFormatType::Raw.value() {
+                    Item::new(tag::KEY_MATERIAL, Value::ByteString(material.to_vec()))
+                } else if format == KeyFormatType::TransparentSymmetricKey.value() {
                     Item::structure(
-                        tag::KEY_VALUE,
-                        vec![Item::new(
-                            tag::KEY_MATERIAL,
-                            Value::ByteString(material.to_vec()),
-                        )],
-                    ),
-                ],
-            ));
-            Item::structure(tag::SECRET_DATA, children)
-        }
-        ObjectType::OpaqueObject => {
-            if let Some(f) = requested {
-                return Err(EngineError::KeyFormatNotSupported(f));
+                        tag::KEY_MATERIAL,
+                        vec![Item::new(tag::KEY, Value::ByteString(material.to_vec()))],
+                    )
+                } else {
+                    return Err(EngineError::KeyFormatNotSupported(format));
+                };
+                Item::structure(
+                    tag::SYMMETRIC_KEY,
+                    vec![key_block(format, key_material, &managed)],
+                )
             }
-            let mut children = Vec::new();
-            if let Some(dt) = managed.data_type {
-                children.push(Item::new(tag::OPAQUE_DATA_TYPE, Value::Enumeration(dt)));
+            kind @ (ObjectType::PublicKey | ObjectType::PrivateKey) => {
+                if let Some(f) = requested.filter(|f| *f != managed.key_format) {
+                    return Err(EngineError::KeyFormatNotSupported(f));
+                }
+                let key_material = asymmetric_key_material(&uid, managed.key_format, &material)?;
+                let wrapper = if kind == ObjectType::PublicKey {
+                    tag::PUBLIC_KEY
+                } else {
+                    tag::PRIVATE_KEY
+                };
+                Item::structure(
+                    wrapper,
+                    vec![key_block(managed.key_format, key_material, &managed)],
+                )
             }
-            children.push(Item::new(
-                tag::OPAQUE_DATA_VALUE,
-                Value::ByteString(material.to_vec()),
-            ));
-            Item::structure(tag::OPAQUE_OBJECT, children)
-        }
-        other => {
-            return Err(EngineError::FeatureNotSupported(format!(
-                "Get of object type {}",
-                other.value()
-            )));
+            ObjectType::Certificate => {
+                if let Some(f) = requested.filter(|f| *f != managed.key_format) {
+                    return Err(EngineError::KeyFormatNotSupported(f));
+                }
+                let certificate_type = managed
+                    .data_type
+                    .ok_or_else(|| EngineError::CorruptMetadata(uid.clone()))?;
+                Item::structure(
+                    tag::CERTIFICATE,
+                    vec![
+                        Item::new(tag::CERTIFICATE_TYPE, Value::Enumeration(certificate_type)),
+                        Item::new(tag::CERTIFICATE_VALUE, Value::ByteString(material.to_vec())),
+                    ],
+                )
+            }
+            ObjectType::SecretData => {
+                if let Some(f) = requested.filter(|f| *f != managed.key_format) {
+                    return Err(EngineError::KeyFormatNotSupported(f));
+                }
+                let mut children = Vec::new();
+                if let Some(dt) = managed.data_type {
+                    children.push(Item::new(tag::SECRET_DATA_TYPE, Value::Enumeration(dt)));
+                }
+                children.push(Item::structure(
+                    tag::KEY_BLOCK,
+                    vec![
+                        Item::new(tag::KEY_FORMAT_TYPE, Value::Enumeration(managed.key_format)),
+                        Item::structure(
+                            tag::KEY_VALUE,
+                            vec![Item::new(
+                                tag::KEY_MATERIAL,
+                                Value::ByteString(material.to_vec()),
+                            )],
+                        ),
+                    ],
+                ));
+                Item::structure(tag::SECRET_DATA, children)
+            }
+            ObjectType::OpaqueObject => {
+                if let Some(f) = requested {
+                    return Err(EngineError::KeyFormatNotSupported(f));
+                }
+                let mut children = Vec::new();
+                if let Some(dt) = managed.data_type {
+                    children.push(Item::new(tag::OPAQUE_DATA_TYPE, Value::Enumeration(dt)));
+                }
+                children.push(Item::new(
+                    tag::OPAQUE_DATA_VALUE,
+                    Value::ByteString(material.to_vec()),
+                ));
+                Item::structure(tag::OPAQUE_OBJECT, children)
+            }
+            other => {
+                return Err(EngineError::FeatureNotSupported(format!(
+                    "Get of object type {}",
+                    other.value()
+                )));
+            }
         }
     };
     if matches!(managed.first(tag::FRESH), Some(Value::Boolean(true))) {
@@ -638,6 +809,7 @@ pub(super) fn rekey(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item>, EngineEr
         carried,
         &material,
         MaterialOrigin::Generated,
+        Vec::new(),
     )?;
     let (new_stored, mut new) = ctx.load(&new_uid)?;
     new.attributes.push(link(LinkType::ReplacedObject, &uid));

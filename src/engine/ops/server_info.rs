@@ -98,6 +98,12 @@ pub(super) fn query(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item>, EngineEr
             tag::VENDOR_IDENTIFICATION,
             Value::TextString(ctx.vendor_identification.to_string()),
         ));
+        // 2.x clients (the tape library and SED profiles) expect the structure, empty when the
+        // server has nothing vendor-specific to say; 1.x clients (vCenter) were answered
+        // without it, and still are.
+        if ctx.v2() {
+            out.push(Item::structure(tag::SERVER_INFORMATION, Vec::new()));
+        }
     }
     if wants(QueryFunction::Profiles) && ctx.version >= ProtocolVersion::new(1, 3) {
         // 1.3/1.4 and 2.x number the profiles differently (1.x values are reserved in 2.x).
