@@ -85,11 +85,21 @@ pub(super) fn query(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item>, EngineEr
         );
     }
     if wants(QueryFunction::Objects) {
+        // What Register stores and Get serves (docs/kmip-support.md); Template is 1.x only.
         for t in [
             ObjectType::SymmetricKey,
             ObjectType::SecretData,
             ObjectType::OpaqueObject,
+            ObjectType::Certificate,
+            ObjectType::PublicKey,
+            ObjectType::PrivateKey,
+            ObjectType::SplitKey,
+            ObjectType::PgpKey,
+            ObjectType::Template,
         ] {
+            if t == ObjectType::Template && ctx.v2() {
+                continue;
+            }
             out.push(Item::new(tag::OBJECT_TYPE, Value::Enumeration(t.value())));
         }
     }
