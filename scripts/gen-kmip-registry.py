@@ -58,6 +58,7 @@ PROFILE_VERSION_SPELLING = re.compile(r"V(\d+_\d+)")
 # Rust variant names the code already uses where the derived name would differ.
 VARIANT = {
     ("Cryptographic Algorithm", 0x02): "TripleDes",
+    ("Key Format Type", 0x06): "EcPrivateKey",
     ("Result Reason", 0x45): "PkcsElevenCodecError",
     ("Result Reason", 0x46): "PkcsElevenInvalidFunction",
     ("Result Reason", 0x47): "PkcsElevenInvalidInterface",

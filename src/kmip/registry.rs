@@ -734,7 +734,7 @@ kmip_enum!(
         Pkcs1 = 0x03, "PKCS_1",
         Pkcs8 = 0x04, "PKCS_8",
         X509 = 0x05, "X_509",
-        ECPrivateKey = 0x06, "ECPrivateKey",
+        EcPrivateKey = 0x06, "ECPrivateKey",
         TransparentSymmetricKey = 0x07, "TransparentSymmetricKey",
         TransparentDsaPrivateKey = 0x08, "TransparentDSAPrivateKey",
         TransparentDsaPublicKey = 0x09, "TransparentDSAPublicKey",

@@ -74,10 +74,7 @@ pub(super) fn all_attributes(uid: &str, managed: &ManagedObject) -> Vec<Attribut
         key: AttrKey::Standard(tag::SHORT_UNIQUE_IDENTIFIER),
         value: Value::ByteString(Sha256::digest(uid.as_bytes()).to_vec()),
     });
-    if matches!(
-        managed.object_type,
-        ObjectType::SymmetricKey | ObjectType::SecretData
-    ) {
+    if has_key_block(managed.object_type) {
         // In 2.x the format of the stored key is an attribute of its own.
         out.push(Attribute {
             key: AttrKey::Standard(tag::KEY_FORMAT_TYPE),

@@ -3,12 +3,14 @@
 
 mod attributes;
 mod key_lengths;
+mod key_pair;
 mod lifecycle;
 mod locate;
 mod objects;
 mod server_info;
 
 use attributes::*;
+use key_pair::*;
 use lifecycle::*;
 use locate::*;
 use objects::*;
@@ -36,6 +38,7 @@ use crate::ttlv::{Item, Value};
 /// Operations this server implements, in Query order.
 pub const SUPPORTED_OPERATIONS: &[Operation] = &[
     Operation::Create,
+    Operation::CreateKeyPair,
     Operation::Register,
     Operation::ReKey,
     Operation::Locate,
@@ -66,6 +69,7 @@ pub fn mutates(operation: u32) -> bool {
         Some(
             Operation::Get
                 | Operation::Create
+                | Operation::CreateKeyPair
                 | Operation::Register
                 | Operation::ReKey
                 | Operation::AddAttribute
@@ -277,6 +281,7 @@ pub fn dispatch(ctx: &mut Ctx, operation: u32, payload: &Item) -> Result<Vec<Ite
     };
     match op {
         Operation::Create => create(ctx, payload),
+        Operation::CreateKeyPair => create_key_pair(ctx, payload),
         Operation::Register => register(ctx, payload),
         Operation::ReKey => rekey(ctx, payload),
         Operation::Locate => locate(ctx, payload),

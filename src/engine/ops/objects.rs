@@ -20,6 +20,18 @@ pub(super) fn digest_attribute(material: &[u8], key_format: u32) -> Attribute {
     }
 }
 
+/// Object types whose material sits in a Key Block (and so has a Key Format Type and Digest).
+pub(super) fn has_key_block(object_type: ObjectType) -> bool {
+    matches!(
+        object_type,
+        ObjectType::SymmetricKey
+            | ObjectType::SecretData
+            | ObjectType::PrivateKey
+            | ObjectType::PublicKey
+            | ObjectType::SplitKey
+    )
+}
+
 /// Where an object's material came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum MaterialOrigin {
@@ -118,10 +130,8 @@ pub(super) fn store_new(
     let extractable = !matches!(managed.first(tag::EXTRACTABLE), Some(Value::Boolean(false)));
     managed.set(tag::ALWAYS_SENSITIVE, Value::Boolean(sensitive));
     managed.set(tag::NEVER_EXTRACTABLE, Value::Boolean(!extractable));
-    if matches!(
-        object_type,
-        ObjectType::SymmetricKey | ObjectType::SecretData
-    ) {
+    // Keys registered wrapped are digested as the wrapped value they are stored as.
+    if has_key_block(object_type) {
         managed
             .attributes
             .push(digest_attribute(material, key_format));
