@@ -2785,3 +2785,82 @@ fn create_key_pair_links_the_halves_in_both_versions() {
 fn payload_of(item: &Item) -> &Item {
     payload(item)
 }
+
+#[test]
+fn a_1x_template_lends_its_attributes_to_create() {
+    let h = harness();
+    let c = client("a");
+    let registered = h.one(
+        &c,
+        V14,
+        Operation::Register,
+        vec![
+            enumeration(tag::OBJECT_TYPE, 6),
+            st(
+                tag::TEMPLATE_ATTRIBUTE,
+                vec![attr1("Name", name_value("aes-128-template"))],
+            ),
+            st(
+                tag::TEMPLATE,
+                vec![
+                    attr1("Cryptographic Algorithm", Value::Enumeration(3)),
+                    attr1("Cryptographic Length", Value::Integer(128)),
+                ],
+            ),
+        ],
+    );
+    assert_eq!(status(&registered), ResultStatus::Success, "{registered:?}");
+    let created = h.one(
+        &c,
+        V14,
+        Operation::Create,
+        vec![
+            enumeration(tag::OBJECT_TYPE, 2),
+            st(
+                tag::TEMPLATE_ATTRIBUTE,
+                vec![st(
+                    tag::NAME,
+                    vec![
+                        text(tag::NAME_VALUE, "aes-128-template"),
+                        enumeration(tag::NAME_TYPE, 1),
+                    ],
+                )],
+            ),
+        ],
+    );
+    assert_eq!(status(&created), ResultStatus::Success, "{created:?}");
+    let length = h.one(
+        &c,
+        V14,
+        Operation::GetAttributes,
+        vec![
+            uid(&uid_of(&created)),
+            text(tag::ATTRIBUTE_NAME, "Cryptographic Length"),
+        ],
+    );
+    let value = payload(&length)
+        .child(tag::ATTRIBUTE)
+        .and_then(|a| a.child(tag::ATTRIBUTE_VALUE))
+        .map(|v| v.value.clone());
+    assert_eq!(value, Some(Value::Integer(128)));
+    // A name no Template holds is an error, not an empty template.
+    let unknown = h.one(
+        &c,
+        V14,
+        Operation::Create,
+        vec![
+            enumeration(tag::OBJECT_TYPE, 2),
+            st(
+                tag::TEMPLATE_ATTRIBUTE,
+                vec![st(
+                    tag::NAME,
+                    vec![
+                        text(tag::NAME_VALUE, "nope"),
+                        enumeration(tag::NAME_TYPE, 1),
+                    ],
+                )],
+            ),
+        ],
+    );
+    assert_eq!(status(&unknown), ResultStatus::OperationFailed);
+}
