@@ -240,24 +240,28 @@ pub(super) fn create_key_pair(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item>
     let (private_format, private_material) = pair.private;
     let private_uid = store_new(
         ctx,
-        ObjectType::PrivateKey,
-        private_format.value(),
-        None,
+        NewObject {
+            object_type: ObjectType::PrivateKey,
+            key_format: private_format.value(),
+            data_type: None,
+            material: &private_material,
+            origin: MaterialOrigin::Generated,
+            object_fields: Vec::new(),
+        },
         private_attributes,
-        &private_material,
-        MaterialOrigin::Generated,
-        Vec::new(),
     )?;
     let (public_format, public_material) = pair.public;
     let public_uid = store_new(
         ctx,
-        ObjectType::PublicKey,
-        public_format.value(),
-        None,
+        NewObject {
+            object_type: ObjectType::PublicKey,
+            key_format: public_format.value(),
+            data_type: None,
+            material: &public_material,
+            origin: MaterialOrigin::Generated,
+            object_fields: Vec::new(),
+        },
         public_attributes,
-        &public_material,
-        MaterialOrigin::Generated,
-        Vec::new(),
     )?;
     let (stored, mut private) = ctx.load(&private_uid)?;
     private

@@ -57,16 +57,32 @@ const LEASE_TIME_SECS: u32 = 3600;
 const RNG_ALGORITHM_UNSPECIFIED: u32 = 0x01;
 
 /// Builds, seals and stages a new object from client attributes and material.
+/// What a new object is made of, beside the client's attributes.
+pub(super) struct NewObject<'m> {
+    pub object_type: ObjectType,
+    /// Key Format Type of `material`.
+    pub key_format: u32,
+    /// Secret Data Type, Opaque Data Type or Certificate Type.
+    pub data_type: Option<u32>,
+    pub material: &'m [u8],
+    pub origin: MaterialOrigin,
+    /// Fields kept beside the material (see `ManagedObject::object_fields`).
+    pub object_fields: Vec<Item>,
+}
+
 pub(super) fn store_new(
     ctx: &mut Ctx,
-    object_type: ObjectType,
-    key_format: u32,
-    data_type: Option<u32>,
+    new: NewObject,
     client_attributes: Vec<Attribute>,
-    material: &[u8],
-    origin: MaterialOrigin,
-    object_fields: Vec<Item>,
 ) -> Result<String, EngineError> {
+    let NewObject {
+        object_type,
+        key_format,
+        data_type,
+        material,
+        origin,
+        object_fields,
+    } = new;
     // UIDs are never reused: a (vanishingly unlikely) collision with any object, whoever
     // owns it, draws again.
     let mut uid = ctx.fresh_uid()?;
@@ -191,13 +207,15 @@ pub(super) fn create(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item>, EngineE
     getrandom::fill(&mut material).map_err(|_| EngineError::Random)?;
     let uid = store_new(
         ctx,
-        ObjectType::SymmetricKey,
-        KeyFormatType::Raw.value(),
-        None,
+        NewObject {
+            object_type: ObjectType::SymmetricKey,
+            key_format: KeyFormatType::Raw.value(),
+            data_type: None,
+            material: &material,
+            origin: MaterialOrigin::Generated,
+            object_fields: Vec::new(),
+        },
         attributes,
-        &material,
-        MaterialOrigin::Generated,
-        Vec::new(),
     )?;
     Ok(vec![
         Item::new(tag::OBJECT_TYPE, Value::Enumeration(object_type)),
@@ -246,7 +264,10 @@ pub(super) fn key_block_material(block: &Item) -> Result<(u32, Zeroizing<Vec<u8>
 /// A Key Block the client wrapped itself: its Key Value (a Byte String, or a structure whose
 /// Key Material is wrapped) is kept as given, as its TTLV encoding, and so is its Key Wrapping
 /// Data; Keyward neither unwraps it nor needs the wrapping key. `None` if the block is plain.
-fn wrapped_block(block: &Item) -> Result<Option<(u32, Zeroizing<Vec<u8>>, Item)>, EngineError> {
+/// A wrapped Key Block's parts: Key Format Type, the Key Value's encoding, Key Wrapping Data.
+type WrappedBlock = (u32, Zeroizing<Vec<u8>>, Item);
+
+fn wrapped_block(block: &Item) -> Result<Option<WrappedBlock>, EngineError> {
     let Some(wrapping) = block.child(tag::KEY_WRAPPING_DATA) else {
         return Ok(None);
     };
@@ -587,13 +608,15 @@ pub(super) fn register(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item>, Engin
     };
     let uid = store_new(
         ctx,
-        kind,
-        format,
-        data_type,
+        NewObject {
+            object_type: kind,
+            key_format: format,
+            data_type,
+            material: &material,
+            origin: MaterialOrigin::Client,
+            object_fields,
+        },
         attributes,
-        &material,
-        MaterialOrigin::Client,
-        object_fields,
     )?;
     Ok(vec![uid_item(&uid)])
 }
@@ -813,13 +836,15 @@ pub(super) fn rekey(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item>, EngineEr
     ctx.save(old_stored.clone(), &old);
     let new_uid = store_new(
         ctx,
-        ObjectType::SymmetricKey,
-        KeyFormatType::Raw.value(),
-        None,
+        NewObject {
+            object_type: ObjectType::SymmetricKey,
+            key_format: KeyFormatType::Raw.value(),
+            data_type: None,
+            material: &material,
+            origin: MaterialOrigin::Generated,
+            object_fields: Vec::new(),
+        },
         carried,
-        &material,
-        MaterialOrigin::Generated,
-        Vec::new(),
     )?;
     let (new_stored, mut new) = ctx.load(&new_uid)?;
     new.attributes.push(link(LinkType::ReplacedObject, &uid));
