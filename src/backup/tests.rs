@@ -43,6 +43,7 @@ pub(crate) fn populated(n: usize, master: &MasterKey) -> MemoryStore {
             key_format: 1,
             data_type: None,
             object_fields: Vec::new(),
+            instance_indexes: Vec::new(),
             attributes: vec![],
         };
         let sealed = (!destroyed).then(|| {
@@ -511,6 +512,7 @@ fn memory_of_exporting_100k_keys() {
                 key_format: 1,
                 data_type: None,
                 object_fields: Vec::new(),
+                instance_indexes: Vec::new(),
                 attributes: vec![],
             };
             let sealed = key

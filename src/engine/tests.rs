@@ -2864,3 +2864,84 @@ fn a_1x_template_lends_its_attributes_to_create() {
     );
     assert_eq!(status(&unknown), ResultStatus::OperationFailed);
 }
+
+#[test]
+fn v1_attribute_indexes_stay_put_when_other_instances_go() {
+    let h = harness();
+    let c = client("a");
+    let key = h.create_aes(&c, V14, vec![]);
+    for value in ["first", "second"] {
+        let added = h.one(
+            &c,
+            V14,
+            Operation::AddAttribute,
+            vec![uid(&key), attr1("x-tag", Value::TextString(value.into()))],
+        );
+        assert_eq!(status(&added), ResultStatus::Success, "{added:?}");
+    }
+    let deleted = h.one(
+        &c,
+        V14,
+        Operation::DeleteAttribute,
+        vec![
+            uid(&key),
+            text(tag::ATTRIBUTE_NAME, "x-tag"),
+            int(tag::ATTRIBUTE_INDEX, 0),
+        ],
+    );
+    assert_eq!(status(&deleted), ResultStatus::Success, "{deleted:?}");
+    let got = h.one(
+        &c,
+        V14,
+        Operation::GetAttributes,
+        vec![uid(&key), text(tag::ATTRIBUTE_NAME, "x-tag")],
+    );
+    let remaining: Vec<(Option<Value>, Option<Value>)> = payload(&got)
+        .children_with(tag::ATTRIBUTE)
+        .map(|a| {
+            (
+                a.child(tag::ATTRIBUTE_INDEX).map(|i| i.value.clone()),
+                a.child(tag::ATTRIBUTE_VALUE).map(|v| v.value.clone()),
+            )
+        })
+        .collect();
+    assert_eq!(
+        remaining,
+        vec![(
+            Some(Value::Integer(1)),
+            Some(Value::TextString("second".into()))
+        )]
+    );
+    // Index 0 is gone for good; index 1 still names "second".
+    let modify = |index: i32| {
+        h.one(
+            &c,
+            V14,
+            Operation::ModifyAttribute,
+            vec![
+                uid(&key),
+                st(
+                    tag::ATTRIBUTE,
+                    vec![
+                        text(tag::ATTRIBUTE_NAME, "x-tag"),
+                        int(tag::ATTRIBUTE_INDEX, index),
+                        text(tag::ATTRIBUTE_VALUE, "changed"),
+                    ],
+                ),
+            ],
+        )
+    };
+    assert_eq!(status(&modify(0)), ResultStatus::OperationFailed);
+    assert_eq!(status(&modify(1)), ResultStatus::Success);
+    let third = h.one(
+        &c,
+        V14,
+        Operation::AddAttribute,
+        vec![uid(&key), attr1("x-tag", Value::TextString("third".into()))],
+    );
+    let index = payload(&third)
+        .child(tag::ATTRIBUTE)
+        .and_then(|a| a.child(tag::ATTRIBUTE_INDEX))
+        .map(|i| i.value.clone());
+    assert_eq!(index, Some(Value::Integer(2)), "{third:?}");
+}

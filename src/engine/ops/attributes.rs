@@ -140,7 +140,11 @@ pub(super) fn visible_attributes(ctx: &Ctx, uid: &str, managed: &ManagedObject) 
 }
 
 /// Attributes in the response's version: 1.x Attribute items with indexes, 2.x one Attributes.
-pub(super) fn encode_attributes(ctx: &Ctx, attributes: &[Attribute]) -> Vec<Item> {
+pub(super) fn encode_attributes(
+    ctx: &Ctx,
+    managed: &ManagedObject,
+    attributes: &[Attribute],
+) -> Vec<Item> {
     if ctx.v2() {
         vec![Item::structure(
             tag::ATTRIBUTES,
@@ -149,7 +153,12 @@ pub(super) fn encode_attributes(ctx: &Ctx, attributes: &[Attribute]) -> Vec<Item
     } else {
         let mut out = Vec::new();
         for (i, a) in attributes.iter().enumerate() {
-            let index = attributes[..i].iter().filter(|b| b.key == a.key).count() as u32;
+            let nth = attributes[..i].iter().filter(|b| b.key == a.key).count();
+            let index = managed
+                .indexes(&a.key)
+                .get(nth)
+                .copied()
+                .unwrap_or(nth as u32);
             out.push(encode_v1_instance(a, index));
         }
         out
@@ -250,7 +259,7 @@ pub(super) fn get_attributes(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item>,
             .collect()
     };
     let mut out = vec![uid_item(&uid)];
-    out.extend(encode_attributes(ctx, &selected));
+    out.extend(encode_attributes(ctx, &managed, &selected));
     Ok(out)
 }
 
@@ -326,12 +335,12 @@ pub(super) fn add_attribute(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item>, 
         return Err(EngineError::NonUniqueName(name.to_string()));
     }
     apply_date_rules(ctx, &uid, &mut managed, &attribute)?;
-    managed.attributes.push(attribute.clone());
+    let index = managed.push_instance(attribute.clone());
     touch(ctx, &mut managed);
     ctx.save(stored, &managed);
     let mut out = vec![uid_item(&uid)];
     if !ctx.v2() {
-        out.push(attribute::encode_v1(&attribute, Some(existing as u32)));
+        out.push(attribute::encode_v1(&attribute, Some(index)));
     }
     Ok(out)
 }
@@ -367,7 +376,7 @@ pub(super) fn modify_attribute(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item
     } else {
         let (new, index) = single_attribute_v1(payload)?;
         let index = index.unwrap_or(0).max(0) as usize;
-        let position = instance_position(&managed, &new.key, index);
+        let position = managed.position_of_index(&new.key, index as u32);
         (new, position, index)
     };
     // Lifecycle dates are checked against the state before the generic read-only rule so the
@@ -430,7 +439,7 @@ pub(super) fn delete_attribute(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item
         let (key, index) = attribute::parse_v1_reference(payload)
             .map_err(|e| EngineError::InvalidField(e.to_string()))?;
         let index = index.unwrap_or(0).max(0) as usize;
-        let pos = instance_position(&managed, &key, index);
+        let pos = managed.position_of_index(&key, index as u32);
         (key, pos, index)
     };
     if server_managed(&key)
@@ -442,7 +451,7 @@ pub(super) fn delete_attribute(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item
         return Err(EngineError::ReadOnly(key.v1_name()));
     }
     let position = position.ok_or_else(|| EngineError::AttributeNotFound(key.v1_name()))?;
-    let removed = managed.attributes.remove(position);
+    let removed = managed.remove_instance(position);
     touch(ctx, &mut managed);
     ctx.save(stored, &managed);
     let mut out = vec![uid_item(&uid)];

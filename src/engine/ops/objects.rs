@@ -97,6 +97,7 @@ pub(super) fn store_new(
         data_type,
         attributes: Vec::new(),
         object_fields,
+        instance_indexes: Vec::new(),
     };
     for a in client_attributes {
         if a.key == AttrKey::Standard(tag::OBJECT_TYPE) {
