@@ -638,6 +638,32 @@ mod tests {
     }
 
     #[test]
+    fn an_attribute_index_of_zero_matches_a_missing_one_and_nothing_else_does() {
+        let expected = parse_node(
+            r#"<Attribute><AttributeName type="TextString" value="x-tag"/>
+              <AttributeValue type="TextString" value="v"/></Attribute>"#,
+        )
+        .unwrap();
+        let attribute = |index: Option<i32>| {
+            let mut children = vec![Item::new(
+                tag::ATTRIBUTE_NAME,
+                Value::TextString("x-tag".into()),
+            )];
+            children.extend(index.map(|i| Item::new(tag::ATTRIBUTE_INDEX, Value::Integer(i))));
+            children.push(Item::new(
+                tag::ATTRIBUTE_VALUE,
+                Value::TextString("v".into()),
+            ));
+            Item::structure(tag::ATTRIBUTE, children)
+        };
+        compare_response(&expected, &attribute(None), &mut Bindings::default()).unwrap();
+        compare_response(&expected, &attribute(Some(0)), &mut Bindings::default()).unwrap();
+        assert!(
+            compare_response(&expected, &attribute(Some(1)), &mut Bindings::default()).is_err()
+        );
+    }
+
+    #[test]
     fn result_message_text_is_informative_only() {
         let expected = parse_node(
             r#"<BatchItem><ResultStatus type="Enumeration" value="OperationFailed"/>
