@@ -2945,3 +2945,82 @@ fn v1_attribute_indexes_stay_put_when_other_instances_go() {
         .map(|i| i.value.clone());
     assert_eq!(index, Some(Value::Integer(2)), "{third:?}");
 }
+
+#[test]
+fn pgp_and_split_keys_come_back_as_registered() {
+    let h = harness();
+    let c = client("a");
+    let block = |material: &[u8], format: u32| {
+        st(
+            tag::KEY_BLOCK,
+            vec![
+                enumeration(tag::KEY_FORMAT_TYPE, format),
+                st(
+                    tag::KEY_VALUE,
+                    vec![Item::new(
+                        tag::KEY_MATERIAL,
+                        Value::ByteString(material.to_vec()),
+                    )],
+                ),
+            ],
+        )
+    };
+    let pgp = st(
+        tag::PGP_KEY,
+        vec![int(tag::PGP_KEY_VERSION, 4), block(b"openpgp-bytes", 2)],
+    );
+    let split = st(
+        tag::SPLIT_KEY,
+        vec![
+            int(tag::SPLIT_KEY_PARTS, 3),
+            int(tag::KEY_PART_IDENTIFIER, 2),
+            int(tag::SPLIT_KEY_THRESHOLD, 2),
+            enumeration(tag::SPLIT_KEY_METHOD, 1),
+            block(&[7; 16], 1),
+        ],
+    );
+    for (object_type, object) in [(9, pgp), (5, split)] {
+        let registered = h.one(
+            &c,
+            V21,
+            Operation::Register,
+            vec![
+                enumeration(tag::OBJECT_TYPE, object_type),
+                st(tag::ATTRIBUTES, vec![]),
+                object.clone(),
+            ],
+        );
+        assert_eq!(status(&registered), ResultStatus::Success, "{registered:?}");
+        let got = h.one(&c, V21, Operation::Get, vec![uid(&uid_of(&registered))]);
+        let served = payload(&got).child(object.tag).expect("object").clone();
+        // The same fields and the same material; the Key Block may add algorithm and length.
+        for field in object.children() {
+            if field.tag == tag::KEY_BLOCK {
+                let block = served.child(tag::KEY_BLOCK).expect("key block");
+                assert_eq!(block.child(tag::KEY_VALUE), field.child(tag::KEY_VALUE));
+            } else {
+                assert_eq!(served.child(field.tag), Some(field), "{got:?}");
+            }
+        }
+    }
+    // A split key whose threshold exceeds its parts is refused.
+    let bad = h.one(
+        &c,
+        V21,
+        Operation::Register,
+        vec![
+            enumeration(tag::OBJECT_TYPE, 5),
+            st(
+                tag::SPLIT_KEY,
+                vec![
+                    int(tag::SPLIT_KEY_PARTS, 2),
+                    int(tag::KEY_PART_IDENTIFIER, 1),
+                    int(tag::SPLIT_KEY_THRESHOLD, 3),
+                    enumeration(tag::SPLIT_KEY_METHOD, 1),
+                    block(&[7; 16], 1),
+                ],
+            ),
+        ],
+    );
+    failed_with(&bad, ResultReason::InvalidField);
+}
