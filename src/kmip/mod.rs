@@ -3,6 +3,7 @@
 //! Built on [`crate::ttlv`]; knows message shapes, not what operations do.
 
 pub mod attribute;
+pub mod create_key_pair;
 pub mod enums;
 pub mod json;
 pub mod key_objects;

@@ -16,6 +16,7 @@ use aws_lc_rs::signature::{
 use x509_parser::der_parser::der::parse_der;
 
 use super::*;
+use crate::kmip::create_key_pair::{CreateKeyPairRequest, CreateKeyPairResponse};
 
 /// Cryptographic Algorithm values this file generates pairs for.
 const RSA: u32 = 0x04;
@@ -136,32 +137,6 @@ fn requested_curve(attributes: &[Attribute], length: Option<i32>) -> Result<u32,
     }
 }
 
-/// The three attribute groups of the request: common, private-only, public-only.
-fn attribute_groups(ctx: &Ctx, payload: &Item) -> Result<[Vec<Attribute>; 3], EngineError> {
-    let bad = |e: attribute::AttributeError| EngineError::InvalidField(e.to_string());
-    let (common, private, public) = if ctx.v2() {
-        (
-            tag::COMMON_ATTRIBUTES,
-            tag::PRIVATE_KEY_ATTRIBUTES,
-            tag::PUBLIC_KEY_ATTRIBUTES,
-        )
-    } else {
-        (
-            tag::COMMON_TEMPLATE_ATTRIBUTE,
-            tag::PRIVATE_KEY_TEMPLATE_ATTRIBUTE,
-            tag::PUBLIC_KEY_TEMPLATE_ATTRIBUTE,
-        )
-    };
-    let group = |t: u32| -> Result<Vec<Attribute>, EngineError> {
-        match payload.child(t) {
-            None => Ok(Vec::new()),
-            Some(container) if ctx.v2() => attribute::parse_v2_list(container).map_err(bad),
-            Some(container) => attribute::parse_v1_list(container).map_err(bad),
-        }
-    };
-    Ok([group(common)?, group(private)?, group(public)?])
-}
-
 /// One half's attributes: its own group, then the common ones it does not override. Domain
 /// parameters only choose the curve; they are not kept.
 fn half(common: &[Attribute], own: Vec<Attribute>, algorithm: u32, length: i32) -> Vec<Attribute> {
@@ -206,7 +181,12 @@ fn link(kind: LinkType, to: &str) -> Attribute {
 }
 
 pub(super) fn create_key_pair(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item>, EngineError> {
-    let [common, private_own, public_own] = attribute_groups(ctx, payload)?;
+    let CreateKeyPairRequest {
+        common,
+        private: private_own,
+        public: public_own,
+    } = CreateKeyPairRequest::read(payload, ctx.v2())
+        .map_err(|e| EngineError::InvalidField(e.to_string()))?;
     let all: Vec<Attribute> = common
         .iter()
         .chain(&private_own)
@@ -275,16 +255,11 @@ pub(super) fn create_key_pair(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item>
     ctx.save(stored, &public);
     // The ID Placeholder of a Create Key Pair is its private key.
     ctx.placeholder = Some(private_uid.clone());
-    Ok(vec![
-        Item::new(
-            tag::PRIVATE_KEY_UNIQUE_IDENTIFIER,
-            Value::TextString(private_uid),
-        ),
-        Item::new(
-            tag::PUBLIC_KEY_UNIQUE_IDENTIFIER,
-            Value::TextString(public_uid),
-        ),
-    ])
+    Ok(CreateKeyPairResponse {
+        private_key_uid: private_uid,
+        public_key_uid: public_uid,
+    }
+    .encode())
 }
 
 #[cfg(test)]
