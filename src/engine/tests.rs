@@ -3024,3 +3024,84 @@ fn pgp_and_split_keys_come_back_as_registered() {
     );
     failed_with(&bad, ResultReason::InvalidField);
 }
+
+#[test]
+fn get_wraps_a_key_under_an_active_wrapping_key_with_aes_key_wrap() {
+    use aws_lc_rs::key_wrap::{AES_256, AesKek, KeyWrap};
+    let h = harness();
+    let c = client("a");
+    let key = h.create_aes(&c, V21, vec![]);
+    // Usage mask 0x10 | 0x20: Wrap Key, Unwrap Key.
+    let kek = h.one(
+        &c,
+        V21,
+        Operation::Create,
+        vec![
+            enumeration(tag::OBJECT_TYPE, 2),
+            st(
+                tag::ATTRIBUTES,
+                vec![
+                    enumeration(tag::CRYPTOGRAPHIC_ALGORITHM, 3),
+                    int(tag::CRYPTOGRAPHIC_LENGTH, 256),
+                    int(tag::CRYPTOGRAPHIC_USAGE_MASK, 0x30),
+                ],
+            ),
+        ],
+    );
+    let kek = uid_of(&kek);
+    let spec = |wrapping: &str| {
+        st(
+            tag::KEY_WRAPPING_SPECIFICATION,
+            vec![
+                enumeration(tag::WRAPPING_METHOD, 1),
+                st(
+                    tag::ENCRYPTION_KEY_INFORMATION,
+                    vec![
+                        text(tag::UNIQUE_IDENTIFIER, wrapping),
+                        st(
+                            tag::CRYPTOGRAPHIC_PARAMETERS,
+                            vec![enumeration(tag::BLOCK_CIPHER_MODE, 0x0D)],
+                        ),
+                    ],
+                ),
+                enumeration(tag::ENCODING_OPTION, 1),
+            ],
+        )
+    };
+    let material_of = |got: &Item| -> Vec<u8> {
+        match payload(got)
+            .child(tag::SYMMETRIC_KEY)
+            .and_then(|k| k.child(tag::KEY_BLOCK))
+            .and_then(|b| b.child(tag::KEY_VALUE))
+            .and_then(|v| v.child(tag::KEY_MATERIAL))
+            .map(|m| &m.value)
+        {
+            Some(Value::ByteString(b)) => b.clone(),
+            other => panic!("no key material: {other:?} in {got:?}"),
+        }
+    };
+    // A wrapping key must be Active first.
+    let early = h.one(&c, V21, Operation::Get, vec![uid(&key), spec(&kek)]);
+    failed_with(&early, ResultReason::WrongKeyLifecycleState);
+    h.one(&c, V21, Operation::Activate, vec![uid(&kek)]);
+    let wrapped = h.one(&c, V21, Operation::Get, vec![uid(&key), spec(&kek)]);
+    assert_eq!(status(&wrapped), ResultStatus::Success, "{wrapped:?}");
+    let block = payload(&wrapped)
+        .child(tag::SYMMETRIC_KEY)
+        .and_then(|k| k.child(tag::KEY_BLOCK))
+        .expect("key block");
+    assert!(block.child(tag::KEY_WRAPPING_DATA).is_some(), "{wrapped:?}");
+    let plain = material_of(&h.one(&c, V21, Operation::Get, vec![uid(&key)]));
+    let kek_bytes = material_of(&h.one(&c, V21, Operation::Get, vec![uid(&kek)]));
+    let mut unwrapped = vec![0u8; plain.len() + 8];
+    let unwrapped = AesKek::new(&AES_256, &kek_bytes)
+        .expect("kek")
+        .unwrap(&material_of(&wrapped), &mut unwrapped)
+        .expect("unwraps");
+    assert_eq!(unwrapped, plain.as_slice());
+    // A key without Wrap Key in its usage mask may not wrap.
+    let not_a_kek = h.create_aes(&c, V21, vec![]);
+    h.one(&c, V21, Operation::Activate, vec![uid(&not_a_kek)]);
+    let refused = h.one(&c, V21, Operation::Get, vec![uid(&key), spec(&not_a_kek)]);
+    failed_with(&refused, ResultReason::IncompatibleCryptographicUsageMask);
+}

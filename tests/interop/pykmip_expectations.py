@@ -7,8 +7,8 @@ a test whose operations are all offered runs normally, and must pass; a test nee
 operation the server does not list is an expected failure, strict, so the day the server
 offers it and the test passes, the run fails until this list is trimmed. Nothing is skipped.
 
-Features that are not operations (Get with a Key Wrapping Specification) cannot be asked for
-with Query; their tests are strict expected failures until the feature lands.
+Features that are not operations cannot be asked for with Query; a test needing one would be
+listed in NEEDS_FEATURE, a strict expected failure until the feature lands.
 """
 
 import enum
@@ -31,11 +31,8 @@ NEEDS_OPERATIONS = {
     "test_encrypt_decrypt": ["ENCRYPT", "DECRYPT"],
 }
 
-# test name -> a feature Query cannot report.
-NEEDS_FEATURE = {
-    "test_create_get_wrapped_destroy":
-        "Get with a Key Wrapping Specification (AES Key Wrap)",
-}
+# test name -> a feature Query cannot report (none outstanding).
+NEEDS_FEATURE = {}
 
 
 def offered_operations(section):

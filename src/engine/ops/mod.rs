@@ -4,6 +4,7 @@
 mod attributes;
 mod key_lengths;
 mod key_pair;
+mod key_wrap;
 mod lifecycle;
 mod locate;
 mod objects;

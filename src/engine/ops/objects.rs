@@ -1,5 +1,6 @@
 //! Making and serving objects: Create, Register, Get, Re-key, Check.
 
+use super::key_wrap::WrappingRequest;
 use super::*;
 use crate::kmip::key_objects::{PgpKeyFields, SplitKeyFields};
 
@@ -625,17 +626,23 @@ pub(super) fn register(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item>, Engin
 pub(super) fn get(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item>, EngineError> {
     let uid = ctx.uid(payload)?;
     let (stored, managed) = ctx.load_live(&uid)?;
-    if payload.child(tag::KEY_WRAPPING_SPECIFICATION).is_some() {
-        return Err(EngineError::FeatureNotSupported("key wrapping".into()));
-    }
+    let wrap_with = payload
+        .child(tag::KEY_WRAPPING_SPECIFICATION)
+        .map(WrappingRequest::read)
+        .transpose()?;
     if payload.child(tag::KEY_COMPRESSION_TYPE).is_some() {
         return Err(EngineError::FeatureNotSupported("key compression".into()));
     }
-    if matches!(managed.first(tag::SENSITIVE), Some(Value::Boolean(true))) {
+    // A Sensitive object never leaves in the clear; wrapped, it may.
+    if wrap_with.is_none() && matches!(managed.first(tag::SENSITIVE), Some(Value::Boolean(true))) {
         return Err(EngineError::Sensitive(uid));
     }
     let requested = enum_field(payload, tag::KEY_FORMAT_TYPE)?;
     let material = ctx.unseal(&stored, &managed)?;
+    if let Some(wrapping) = wrap_with {
+        let object_item = wrapped_for_get(ctx, &uid, &managed, requested, &material, &wrapping)?;
+        return served(ctx, stored, &managed, &uid, object_item);
+    }
     let wrapper_tag = match managed.object_type {
         ObjectType::SymmetricKey => Some(tag::SYMMETRIC_KEY),
         ObjectType::PublicKey => Some(tag::PUBLIC_KEY),
@@ -773,6 +780,17 @@ pub(super) fn get(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item>, EngineErro
             }
         }
     };
+    served(ctx, stored, &managed, &uid, object_item)
+}
+
+/// The Get answer for `object_item`; the first Get clears Fresh.
+fn served(
+    ctx: &mut Ctx,
+    stored: StoredObject,
+    managed: &ManagedObject,
+    uid: &str,
+    object_item: Item,
+) -> Result<Vec<Item>, EngineError> {
     if matches!(managed.first(tag::FRESH), Some(Value::Boolean(true))) {
         let mut served = managed.clone();
         served.set(tag::FRESH, Value::Boolean(false));
@@ -783,9 +801,57 @@ pub(super) fn get(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item>, EngineErro
             tag::OBJECT_TYPE,
             Value::Enumeration(managed.object_type.value()),
         ),
-        uid_item(&uid),
+        uid_item(uid),
         object_item,
     ])
+}
+
+/// A symmetric key or secret data wrapped for Get: Raw material wrapped, Key Wrapping Data
+/// beside it in the Key Block.
+fn wrapped_for_get(
+    ctx: &Ctx,
+    uid: &str,
+    managed: &ManagedObject,
+    requested: Option<u32>,
+    material: &[u8],
+    wrapping: &WrappingRequest,
+) -> Result<Item, EngineError> {
+    let wrapper_tag = match managed.object_type {
+        ObjectType::SymmetricKey => tag::SYMMETRIC_KEY,
+        ObjectType::SecretData => tag::SECRET_DATA,
+        other => {
+            return Err(EngineError::FeatureNotSupported(format!(
+                "key wrapping of object type {}",
+                other.kmip_name()
+            )));
+        }
+    };
+    if managed.object_field(tag::KEY_WRAPPING_DATA).is_some() {
+        return Err(EngineError::FeatureNotSupported(
+            "wrapping a key that was registered wrapped".into(),
+        ));
+    }
+    if let Some(f) = requested.filter(|f| *f != managed.key_format) {
+        return Err(EngineError::KeyFormatNotSupported(f));
+    }
+    if wrapping.wraps_itself(uid) {
+        return Err(EngineError::Illegal("a key cannot wrap itself".into()));
+    }
+    let (wrapped, data) = wrapping.wrap(ctx, material)?;
+    let mut block = key_block(
+        managed.key_format,
+        Item::new(tag::KEY_MATERIAL, Value::ByteString(wrapped)),
+        managed,
+    );
+    if let Value::Structure(children) = &mut block.value {
+        children.push(data);
+    }
+    let mut children = Vec::new();
+    if let (ObjectType::SecretData, Some(dt)) = (managed.object_type, managed.data_type) {
+        children.push(Item::new(tag::SECRET_DATA_TYPE, Value::Enumeration(dt)));
+    }
+    children.push(block);
+    Ok(Item::structure(wrapper_tag, children))
 }
 
 pub(super) fn rekey(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item>, EngineError> {
