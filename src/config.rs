@@ -40,6 +40,18 @@ pub struct Config {
     /// The local health and metrics listener.
     pub http: HttpSettings,
     pub log: LogSettings,
+    /// KMIP semantics a site may choose (`[kmip]`).
+    pub kmip: KmipSettings,
+}
+
+/// The `[kmip]` table: protocol behaviour KMIP leaves to the server.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct KmipSettings {
+    /// Refuse a Name that another live object of the same client already holds. KMIP lets
+    /// names repeat (PyKMIP relies on it: Locate by name then returns every match), so this is
+    /// off by default; destroyed objects never hold a name either way.
+    pub unique_names: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -114,6 +126,7 @@ impl Default for Config {
             backup: None,
             http: HttpSettings::default(),
             log: LogSettings::default(),
+            kmip: KmipSettings::default(),
         }
     }
 }

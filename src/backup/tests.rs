@@ -42,6 +42,8 @@ pub(crate) fn populated(n: usize, master: &MasterKey) -> MemoryStore {
             material_generation: 1 + (i as u64 % 2),
             key_format: 1,
             data_type: None,
+            object_fields: Vec::new(),
+            instance_indexes: Vec::new(),
             attributes: vec![],
         };
         let sealed = (!destroyed).then(|| {
@@ -509,6 +511,8 @@ fn memory_of_exporting_100k_keys() {
                 material_generation: 1,
                 key_format: 1,
                 data_type: None,
+                object_fields: Vec::new(),
+                instance_indexes: Vec::new(),
                 attributes: vec![],
             };
             let sealed = key

@@ -8,7 +8,8 @@
 //! - key material the server generated (only its length); material the client sent is literal;
 //! - the Random Number Generator description (the reference server's own generator);
 //! - in a list of attribute names, an attribute KMIP lets the server leave unset (Object Group)
-//!   may be missing; any other difference in the list still fails.
+//!   may be missing; any other difference in the list still fails;
+//! - an Attribute Index of 0 the vector leaves out (KMIP 1.x: an absent index means 0).
 //!
 //! Placeholders bind (`$UNIQUE_IDENTIFIER_n`) or are checked against the clock (`$NOW±s`).
 //! Children are compared in order first, then, if that fails, as an unordered set (servers may
@@ -172,6 +173,7 @@ fn compare_children(
     let actual: Vec<&Item> = actual
         .iter()
         .filter(|a| !OPTIONAL.contains(&a.tag) || expected_tags.contains(&Some(a.tag)))
+        .filter(|a| !is_implied_index_zero(a, &expected_tags))
         .collect();
     let attribute_name = expected
         .iter()
@@ -239,6 +241,14 @@ fn compare_children(
             format!("child {}", tag_text(actual[n].tag)),
         ))
     }
+}
+
+/// An Attribute Index of 0 where the vector writes none: KMIP 1.x reads a missing index as 0,
+/// so the two say the same (Keyward names the instance of a multi-instance attribute).
+fn is_implied_index_zero(actual: &Item, expected_tags: &[Option<u32>]) -> bool {
+    actual.tag == tag::ATTRIBUTE_INDEX
+        && actual.value == Value::Integer(0)
+        && !expected_tags.contains(&Some(tag::ATTRIBUTE_INDEX))
 }
 
 /// An expected Attribute Name, in a list of several, naming an attribute the server may leave
@@ -625,6 +635,32 @@ mod tests {
         );
         let err = compare_response(&expected, &wrong, &mut Bindings::default()).unwrap_err();
         assert_eq!(err.path, "/ResponsePayload/Attribute/AttributeName");
+    }
+
+    #[test]
+    fn an_attribute_index_of_zero_matches_a_missing_one_and_nothing_else_does() {
+        let expected = parse_node(
+            r#"<Attribute><AttributeName type="TextString" value="x-tag"/>
+              <AttributeValue type="TextString" value="v"/></Attribute>"#,
+        )
+        .unwrap();
+        let attribute = |index: Option<i32>| {
+            let mut children = vec![Item::new(
+                tag::ATTRIBUTE_NAME,
+                Value::TextString("x-tag".into()),
+            )];
+            children.extend(index.map(|i| Item::new(tag::ATTRIBUTE_INDEX, Value::Integer(i))));
+            children.push(Item::new(
+                tag::ATTRIBUTE_VALUE,
+                Value::TextString("v".into()),
+            ));
+            Item::structure(tag::ATTRIBUTE, children)
+        };
+        compare_response(&expected, &attribute(None), &mut Bindings::default()).unwrap();
+        compare_response(&expected, &attribute(Some(0)), &mut Bindings::default()).unwrap();
+        assert!(
+            compare_response(&expected, &attribute(Some(1)), &mut Bindings::default()).is_err()
+        );
     }
 
     #[test]

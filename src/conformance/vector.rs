@@ -28,11 +28,18 @@ impl VectorFile {
     pub fn profile_and_version(&self) -> Option<(String, String)> {
         let stem = self.name.strip_suffix(".xml").unwrap_or(&self.name);
         let parts: Vec<&str> = stem.split('-').collect();
-        let (profile, version) = (parts.first()?, parts.last()?);
+        let version = parts.last()?;
+        // The profile is every part before the Mandatory/Optional marker: `CS-AC-M-OAEP-1-21`
+        // belongs to CS-AC, `SKLC-M-1-21` to SKLC.
+        let marker = parts
+            .iter()
+            .position(|p| *p == "M" || *p == "O")
+            .unwrap_or(1);
+        let profile = parts.get(..marker.max(1))?.join("-");
         let mut digits = version.chars();
         let (major, minor) = (digits.next()?, digits.next()?);
         (parts.len() >= 3 && major.is_ascii_digit() && minor.is_ascii_digit())
-            .then(|| (profile.to_string(), format!("{major}.{minor}")))
+            .then(|| (profile, format!("{major}.{minor}")))
     }
 }
 

@@ -195,6 +195,7 @@ fn as_owner(
             // Revoke and Destroy never unseal: the appliance may be sealed meanwhile.
             master: Err("not needed by administrative lifecycle changes".into()),
             vendor_identification: "",
+            unique_names: false,
             placeholder: None,
             now,
         };

@@ -48,6 +48,8 @@ pub struct EngineConfig {
     pub max_batch_items: usize,
     /// Query → Vendor Identification.
     pub vendor_identification: String,
+    /// `[kmip] unique_names`: a Name may be held by one live object of a client only.
+    pub unique_names: bool,
 }
 
 impl Default for EngineConfig {
@@ -56,6 +58,7 @@ impl Default for EngineConfig {
             limits: Limits::default(),
             max_batch_items: 256,
             vendor_identification: format!("Keyward {}", env!("CARGO_PKG_VERSION")),
+            unique_names: false,
         }
     }
 }
@@ -488,6 +491,7 @@ impl Engine {
             overlay: Overlay::new(view),
             master: self.master.current(),
             vendor_identification: &self.config.vendor_identification,
+            unique_names: self.config.unique_names,
             placeholder: None,
             now: now(),
         };

@@ -7,6 +7,11 @@
 //!    Material Generation (0x54FF02, Long Integer),
 //!    Key Format Type (of the stored material),
 //!    Data Type (0x54FF03, Enumeration, optional: Secret Data Type / Opaque Data Type),
+//!    Object Fields (0x54FF04, Structure, optional: what a Split Key or PGP Key carries beside
+//!    its Key Block, and the Key Wrapping Data of a key registered wrapped),
+//!    Instance Indexes (0x54FF05, Structure, optional: per multi-instance attribute whose
+//!    instances no longer sit at indexes 0, 1, 2, ... — because one was deleted — an
+//!    Attribute Reference followed by one Integer per instance),
 //!    Attributes (0x420125) { every other attribute in KMIP 2.x form, custom ones as Vendor
 //!    Attributes, instances in insertion order } }`.
 //! Unique Identifier, Object Type and State are not repeated inside Attributes; key material is
@@ -22,6 +27,9 @@ const META_ROOT: u32 = 0x54FF00;
 const META_FORMAT_VERSION: u32 = 0x54FF01;
 const META_MATERIAL_GENERATION: u32 = 0x54FF02;
 const META_DATA_TYPE: u32 = 0x54FF03;
+const META_OBJECT_FIELDS: u32 = 0x54FF04;
+const META_INSTANCE_INDEXES: u32 = 0x54FF05;
+const META_INDEX_ENTRY: u32 = 0x54FF06;
 const FORMAT_VERSION: i32 = 1;
 
 /// Domain separation for the sealing AAD.
@@ -37,6 +45,12 @@ pub struct ManagedObject {
     pub data_type: Option<u32>,
     /// Every attribute except Unique Identifier, Object Type and State.
     pub attributes: Vec<Attribute>,
+    /// Wire items the object carries outside its material and attributes, kept as given:
+    /// Split Key fields, PGP Key Version, Key Wrapping Data. Empty for most objects.
+    pub object_fields: Vec<Item>,
+    /// KMIP 1.x Attribute Index of each instance of a multi-instance attribute, for the
+    /// attributes whose indexes are not simply their positions (see [`Self::indexes`]).
+    pub instance_indexes: Vec<(AttrKey, Vec<u32>)>,
 }
 
 impl ManagedObject {
@@ -56,6 +70,28 @@ impl ManagedObject {
         ];
         if let Some(dt) = self.data_type {
             children.push(Item::new(META_DATA_TYPE, Value::Enumeration(dt)));
+        }
+        if !self.object_fields.is_empty() {
+            children.push(Item::structure(
+                META_OBJECT_FIELDS,
+                self.object_fields.clone(),
+            ));
+        }
+        if !self.instance_indexes.is_empty() {
+            let entries = self
+                .instance_indexes
+                .iter()
+                .map(|(key, indexes)| {
+                    let mut entry = vec![attribute::encode_v2_reference(key)];
+                    entry.extend(
+                        indexes
+                            .iter()
+                            .map(|i| Item::new(tag::ATTRIBUTE_INDEX, Value::Integer(*i as i32))),
+                    );
+                    Item::structure(META_INDEX_ENTRY, entry)
+                })
+                .collect();
+            children.push(Item::structure(META_INSTANCE_INDEXES, entries));
         }
         children.push(Item::structure(
             tag::ATTRIBUTES,
@@ -96,6 +132,25 @@ impl ManagedObject {
         let key_format = enum_of(tag::KEY_FORMAT_TYPE)?;
         let data_type = enum_of(META_DATA_TYPE);
         let attributes = attribute::parse_v2_list(root.child(tag::ATTRIBUTES)?).ok()?;
+        let object_fields = match root.child(META_OBJECT_FIELDS) {
+            Some(fields) => fields.children().to_vec(),
+            None => Vec::new(),
+        };
+        let mut instance_indexes = Vec::new();
+        if let Some(entries) = root.child(META_INSTANCE_INDEXES) {
+            for entry in entries.children() {
+                let (reference, indexes) = entry.children().split_first()?;
+                let key = attribute::parse_v2_reference(reference).ok()?;
+                let indexes = indexes
+                    .iter()
+                    .map(|i| match i.value {
+                        Value::Integer(v) => u32::try_from(v).ok(),
+                        _ => None,
+                    })
+                    .collect::<Option<Vec<u32>>>()?;
+                instance_indexes.push((key, indexes));
+            }
+        }
         Some(ManagedObject {
             object_type,
             state,
@@ -103,6 +158,8 @@ impl ManagedObject {
             key_format,
             data_type,
             attributes,
+            object_fields,
+            instance_indexes,
         })
     }
 
@@ -183,6 +240,70 @@ impl ManagedObject {
         }
     }
 
+    /// The 1.x Attribute Index of each instance of `key`, in instance order. KMIP: indexes
+    /// start at 0 and an instance keeps its index when others are added or deleted, so after
+    /// a deletion they are no longer the positions; a record that disagrees with the instance
+    /// count (an operation replaced the instances wholesale) counts as positions again.
+    pub fn indexes(&self, key: &AttrKey) -> Vec<u32> {
+        let count = self.instances(key).count();
+        match self.instance_indexes.iter().find(|(k, _)| k == key) {
+            Some((_, indexes)) if indexes.len() == count => indexes.clone(),
+            _ => (0..count as u32).collect(),
+        }
+    }
+
+    fn keep_indexes(&mut self, key: &AttrKey, indexes: Vec<u32>) {
+        self.instance_indexes.retain(|(k, _)| k != key);
+        let positional = indexes.iter().enumerate().all(|(n, i)| *i == n as u32);
+        if !positional {
+            self.instance_indexes.push((key.clone(), indexes));
+        }
+    }
+
+    /// Appends an instance of `attribute`'s key; returns the index it gets (one past the
+    /// highest in use, so a deleted instance's index is never reused).
+    pub fn push_instance(&mut self, attribute: Attribute) -> u32 {
+        let mut indexes = self.indexes(&attribute.key);
+        let next = indexes.iter().max().map_or(0, |m| m + 1);
+        indexes.push(next);
+        let key = attribute.key.clone();
+        self.attributes.push(attribute);
+        self.keep_indexes(&key, indexes);
+        next
+    }
+
+    /// Position in `attributes` of the instance of `key` with Attribute Index `index`.
+    pub fn position_of_index(&self, key: &AttrKey, index: u32) -> Option<usize> {
+        let nth = self.indexes(key).iter().position(|i| *i == index)?;
+        self.attributes
+            .iter()
+            .enumerate()
+            .filter(|(_, a)| &a.key == key)
+            .nth(nth)
+            .map(|(p, _)| p)
+    }
+
+    /// Removes the attribute at `position`; the other instances keep their indexes.
+    pub fn remove_instance(&mut self, position: usize) -> Attribute {
+        let key = self.attributes[position].key.clone();
+        let nth = self.attributes[..position]
+            .iter()
+            .filter(|a| a.key == key)
+            .count();
+        let mut indexes = self.indexes(&key);
+        let removed = self.attributes.remove(position);
+        if nth < indexes.len() {
+            indexes.remove(nth);
+        }
+        self.keep_indexes(&key, indexes);
+        removed
+    }
+
+    /// A field kept beside the material (see `object_fields`).
+    pub fn object_field(&self, t: u32) -> Option<&Item> {
+        self.object_fields.iter().find(|i| i.tag == t)
+    }
+
     pub fn enumeration(&self, t: u32) -> Option<u32> {
         match self.first(t) {
             Some(Value::Enumeration(v)) => Some(*v),
@@ -253,7 +374,36 @@ mod tests {
                     value: Value::TextString("Other".into()),
                 },
             ],
+            object_fields: vec![Item::new(tag::PGP_KEY_VERSION, Value::Integer(4))],
+            instance_indexes: vec![(AttrKey::Custom("x-Vendor".into()), vec![0, 2])],
         }
+    }
+
+    #[test]
+    fn instance_indexes_survive_deletions_and_are_never_reused() {
+        let mut object = sample();
+        object.instance_indexes.clear();
+        let vendor = AttrKey::Custom("x-Vendor".into());
+        assert_eq!(object.indexes(&vendor), vec![0, 1]);
+        let third = object.push_instance(Attribute {
+            key: vendor.clone(),
+            value: Value::TextString("Third".into()),
+        });
+        assert_eq!(third, 2);
+        let first = object.position_of_index(&vendor, 0).expect("index 0");
+        object.remove_instance(first);
+        assert_eq!(object.indexes(&vendor), vec![1, 2]);
+        assert_eq!(object.position_of_index(&vendor, 0), None);
+        let fourth = object.push_instance(Attribute {
+            key: vendor.clone(),
+            value: Value::TextString("Fourth".into()),
+        });
+        assert_eq!(fourth, 3);
+        let bytes = object.encode_metadata();
+        assert_eq!(
+            ManagedObject::decode_metadata(&bytes).map(|o| o.indexes(&vendor)),
+            Some(vec![1, 2, 3])
+        );
     }
 
     #[test]

@@ -24,9 +24,13 @@ struct Harness {
 }
 
 fn harness() -> Harness {
+    harness_with(EngineConfig::default())
+}
+
+fn harness_with(config: EngineConfig) -> Harness {
     let master = MasterKey::generate().expect("master key");
     Harness {
-        engine: Engine::new(EngineConfig::default(), Arc::new(master)),
+        engine: Engine::new(config, Arc::new(master)),
         store: MemoryStore::new(),
     }
 }
@@ -793,7 +797,9 @@ fn locate_filters_pages_and_honours_storage_status() {
         ],
     );
     let small = uid_of(&small);
+    // Locate answers newest first.
     keys.sort();
+    keys.reverse();
 
     let by_name = h.one(
         &c,
@@ -1250,24 +1256,23 @@ fn v2_attribute_operations_use_vendor_attributes_and_2x_reasons() {
         ),
         ResultReason::AttributeReadOnly,
     );
-    failed_with(
-        &h.one(
-            &c,
-            V21,
-            Operation::AddAttribute,
-            vec![
-                uid(&other),
-                st(
-                    tag::NEW_ATTRIBUTE,
-                    vec![st(
-                        tag::NAME,
-                        vec![text(tag::NAME_VALUE, "n1"), enumeration(tag::NAME_TYPE, 1)],
-                    )],
-                ),
-            ],
-        ),
-        ResultReason::NonUniqueNameAttribute,
+    // Names may repeat across objects (KMIP; `[kmip] unique_names` is off by default).
+    let same_name = h.one(
+        &c,
+        V21,
+        Operation::AddAttribute,
+        vec![
+            uid(&other),
+            st(
+                tag::NEW_ATTRIBUTE,
+                vec![st(
+                    tag::NAME,
+                    vec![text(tag::NAME_VALUE, "n1"), enumeration(tag::NAME_TYPE, 1)],
+                )],
+            ),
+        ],
     );
+    assert_eq!(status(&same_name), ResultStatus::Success, "{same_name:?}");
     let set = h.one(
         &c,
         V21,
@@ -2529,4 +2534,574 @@ fn degraded_mode_serves_gets_without_clearing_fresh_and_refuses_changes() {
         panic!("no Result Message");
     };
     assert!(text.contains("quorum"), "{text}");
+}
+
+/// Create with a name, as PyKMIP does (1.x Template-Attribute).
+fn create_named(h: &Harness, c: &ClientIdentity, name: &str) -> Item {
+    h.one(
+        c,
+        V14,
+        Operation::Create,
+        vec![
+            enumeration(tag::OBJECT_TYPE, 2),
+            st(
+                tag::TEMPLATE_ATTRIBUTE,
+                vec![
+                    attr1("Cryptographic Algorithm", Value::Enumeration(3)),
+                    attr1("Cryptographic Length", Value::Integer(128)),
+                    attr1("Name", name_value(name)),
+                ],
+            ),
+        ],
+    )
+}
+
+#[test]
+fn names_repeat_and_locate_returns_every_holder() {
+    let h = harness();
+    let c = client("a");
+    let first = uid_of(&create_named(&h, &c, "shared"));
+    let second = uid_of(&create_named(&h, &c, "shared"));
+    let found = h.one(
+        &c,
+        V14,
+        Operation::Locate,
+        vec![attr1("Name", name_value("shared"))],
+    );
+    let mut expected = vec![first.clone(), second];
+    expected.sort();
+    let mut got = located(&found);
+    got.sort();
+    assert_eq!(got, expected);
+    // A destroyed holder drops out of Locate, though its Name attribute stays readable.
+    assert_eq!(
+        status(&h.one(&c, V14, Operation::Destroy, vec![uid(&first)])),
+        ResultStatus::Success
+    );
+    let found = h.one(
+        &c,
+        V14,
+        Operation::Locate,
+        vec![attr1("Name", name_value("shared"))],
+    );
+    assert_eq!(located(&found).len(), 1);
+}
+
+#[test]
+fn unique_names_refuses_a_live_holders_name_only() {
+    let h = harness_with(EngineConfig {
+        unique_names: true,
+        ..EngineConfig::default()
+    });
+    let c = client("a");
+    let first = uid_of(&create_named(&h, &c, "only"));
+    // 1.x has no Non Unique Name Attribute reason: Illegal Operation stands for it.
+    failed_with(
+        &create_named(&h, &c, "only"),
+        ResultReason::IllegalOperation,
+    );
+    // Another client's namespace is its own.
+    assert_eq!(
+        status(&create_named(&h, &client("b"), "only")),
+        ResultStatus::Success
+    );
+    // Once the holder is destroyed the name is free again.
+    assert_eq!(
+        status(&h.one(&c, V14, Operation::Destroy, vec![uid(&first)])),
+        ResultStatus::Success
+    );
+    assert_eq!(status(&create_named(&h, &c, "only")), ResultStatus::Success);
+}
+
+#[test]
+fn v1_attribute_index_names_instances_of_multi_instance_attributes() {
+    let h = harness();
+    let c = client("a");
+    let key = uid_of(&create_named(&h, &c, "first"));
+    let index_of = |item: &Item| {
+        payload(item)
+            .child(tag::ATTRIBUTE)
+            .and_then(|a| a.child(tag::ATTRIBUTE_INDEX))
+            .map(|i| i.value.clone())
+    };
+    let got = h.one(
+        &c,
+        V14,
+        Operation::GetAttributes,
+        vec![uid(&key), text(tag::ATTRIBUTE_NAME, "Name")],
+    );
+    assert_eq!(index_of(&got), Some(Value::Integer(0)), "{got:?}");
+    let modified = h.one(
+        &c,
+        V14,
+        Operation::ModifyAttribute,
+        vec![
+            uid(&key),
+            st(
+                tag::ATTRIBUTE,
+                vec![
+                    text(tag::ATTRIBUTE_NAME, "Name"),
+                    int(tag::ATTRIBUTE_INDEX, 0),
+                    st(
+                        tag::ATTRIBUTE_VALUE,
+                        vec![
+                            text(tag::NAME_VALUE, "renamed"),
+                            enumeration(tag::NAME_TYPE, 1),
+                        ],
+                    ),
+                ],
+            ),
+        ],
+    );
+    assert_eq!(index_of(&modified), Some(Value::Integer(0)), "{modified:?}");
+    // A single-instance attribute keeps the short form (index 0 unsaid), as vCenter saw it.
+    let state = h.one(
+        &c,
+        V14,
+        Operation::GetAttributes,
+        vec![uid(&key), text(tag::ATTRIBUTE_NAME, "State")],
+    );
+    assert_eq!(index_of(&state), None, "{state:?}");
+    let deleted = h.one(
+        &c,
+        V14,
+        Operation::DeleteAttribute,
+        vec![
+            uid(&key),
+            text(tag::ATTRIBUTE_NAME, "Name"),
+            int(tag::ATTRIBUTE_INDEX, 0),
+        ],
+    );
+    assert_eq!(index_of(&deleted), Some(Value::Integer(0)), "{deleted:?}");
+}
+
+#[test]
+fn create_generates_keys_for_algorithms_keyward_does_not_run() {
+    let h = harness();
+    let c = client("a");
+    let idea = h.one(
+        &c,
+        V14,
+        Operation::Create,
+        vec![
+            enumeration(tag::OBJECT_TYPE, 2),
+            st(
+                tag::TEMPLATE_ATTRIBUTE,
+                vec![
+                    attr1("Cryptographic Algorithm", Value::Enumeration(0x13)),
+                    attr1("Cryptographic Length", Value::Integer(128)),
+                ],
+            ),
+        ],
+    );
+    assert_eq!(status(&idea), ResultStatus::Success, "{idea:?}");
+    let got = h.one(&c, V14, Operation::Get, vec![uid(&uid_of(&idea))]);
+    let material = payload(&got)
+        .child(tag::SYMMETRIC_KEY)
+        .and_then(|k| k.child(tag::KEY_BLOCK))
+        .and_then(|b| b.child(tag::KEY_VALUE))
+        .and_then(|v| v.child(tag::KEY_MATERIAL))
+        .map(|m| m.value.clone());
+    assert!(matches!(material, Some(Value::ByteString(b)) if b.len() == 16));
+}
+
+#[test]
+fn create_key_pair_links_the_halves_in_both_versions() {
+    let h = harness();
+    let c = client("a");
+    for version in [V14, V21] {
+        let payload = if version.0 >= 2 {
+            vec![
+                st(
+                    tag::COMMON_ATTRIBUTES,
+                    vec![
+                        enumeration(tag::CRYPTOGRAPHIC_ALGORITHM, 0x06),
+                        int(tag::CRYPTOGRAPHIC_LENGTH, 256),
+                    ],
+                ),
+                st(
+                    tag::PRIVATE_KEY_ATTRIBUTES,
+                    vec![int(tag::CRYPTOGRAPHIC_USAGE_MASK, 1)],
+                ),
+                st(
+                    tag::PUBLIC_KEY_ATTRIBUTES,
+                    vec![int(tag::CRYPTOGRAPHIC_USAGE_MASK, 2)],
+                ),
+            ]
+        } else {
+            vec![st(
+                tag::COMMON_TEMPLATE_ATTRIBUTE,
+                vec![
+                    attr1("Cryptographic Algorithm", Value::Enumeration(0x04)),
+                    attr1("Cryptographic Length", Value::Integer(2048)),
+                ],
+            )]
+        };
+        let made = h.one(&c, version, Operation::CreateKeyPair, payload);
+        assert_eq!(status(&made), ResultStatus::Success, "{made:?}");
+        let text_of = |t: u32| match &payload_of(&made).child(t).expect("uid").value {
+            Value::TextString(u) => u.clone(),
+            other => panic!("{other:?}"),
+        };
+        let private = text_of(tag::PRIVATE_KEY_UNIQUE_IDENTIFIER);
+        let public = text_of(tag::PUBLIC_KEY_UNIQUE_IDENTIFIER);
+        for (id, object, other) in [
+            (&private, tag::PRIVATE_KEY, &public),
+            (&public, tag::PUBLIC_KEY, &private),
+        ] {
+            let got = h.one(&c, version, Operation::Get, vec![uid(id)]);
+            assert!(payload_of(&got).child(object).is_some(), "{got:?}");
+            let attributes = h.one(&c, V21, Operation::GetAttributes, vec![uid(id)]);
+            let links: Vec<&Item> = payload_of(&attributes)
+                .child(tag::ATTRIBUTES)
+                .expect("attributes")
+                .children_with(tag::LINK)
+                .collect();
+            assert_eq!(links.len(), 1, "{attributes:?}");
+            assert_eq!(
+                links[0]
+                    .child(tag::LINKED_OBJECT_IDENTIFIER)
+                    .map(|l| &l.value),
+                Some(&Value::TextString(other.clone()))
+            );
+        }
+    }
+    // Algorithms Keyward cannot generate pairs for are refused, not guessed.
+    let dsa = h.one(
+        &c,
+        V21,
+        Operation::CreateKeyPair,
+        vec![st(
+            tag::COMMON_ATTRIBUTES,
+            vec![
+                enumeration(tag::CRYPTOGRAPHIC_ALGORITHM, 0x05),
+                int(tag::CRYPTOGRAPHIC_LENGTH, 2048),
+            ],
+        )],
+    );
+    assert_eq!(status(&dsa), ResultStatus::OperationFailed);
+}
+
+fn payload_of(item: &Item) -> &Item {
+    payload(item)
+}
+
+#[test]
+fn a_1x_template_lends_its_attributes_to_create() {
+    let h = harness();
+    let c = client("a");
+    let registered = h.one(
+        &c,
+        V14,
+        Operation::Register,
+        vec![
+            enumeration(tag::OBJECT_TYPE, 6),
+            st(
+                tag::TEMPLATE_ATTRIBUTE,
+                vec![attr1("Name", name_value("aes-128-template"))],
+            ),
+            st(
+                tag::TEMPLATE,
+                vec![
+                    attr1("Cryptographic Algorithm", Value::Enumeration(3)),
+                    attr1("Cryptographic Length", Value::Integer(128)),
+                ],
+            ),
+        ],
+    );
+    assert_eq!(status(&registered), ResultStatus::Success, "{registered:?}");
+    let created = h.one(
+        &c,
+        V14,
+        Operation::Create,
+        vec![
+            enumeration(tag::OBJECT_TYPE, 2),
+            st(
+                tag::TEMPLATE_ATTRIBUTE,
+                vec![st(
+                    tag::NAME,
+                    vec![
+                        text(tag::NAME_VALUE, "aes-128-template"),
+                        enumeration(tag::NAME_TYPE, 1),
+                    ],
+                )],
+            ),
+        ],
+    );
+    assert_eq!(status(&created), ResultStatus::Success, "{created:?}");
+    let length = h.one(
+        &c,
+        V14,
+        Operation::GetAttributes,
+        vec![
+            uid(&uid_of(&created)),
+            text(tag::ATTRIBUTE_NAME, "Cryptographic Length"),
+        ],
+    );
+    let value = payload(&length)
+        .child(tag::ATTRIBUTE)
+        .and_then(|a| a.child(tag::ATTRIBUTE_VALUE))
+        .map(|v| v.value.clone());
+    assert_eq!(value, Some(Value::Integer(128)));
+    // A name no Template holds is an error, not an empty template.
+    let unknown = h.one(
+        &c,
+        V14,
+        Operation::Create,
+        vec![
+            enumeration(tag::OBJECT_TYPE, 2),
+            st(
+                tag::TEMPLATE_ATTRIBUTE,
+                vec![st(
+                    tag::NAME,
+                    vec![
+                        text(tag::NAME_VALUE, "nope"),
+                        enumeration(tag::NAME_TYPE, 1),
+                    ],
+                )],
+            ),
+        ],
+    );
+    assert_eq!(status(&unknown), ResultStatus::OperationFailed);
+}
+
+#[test]
+fn v1_attribute_indexes_stay_put_when_other_instances_go() {
+    let h = harness();
+    let c = client("a");
+    let key = h.create_aes(&c, V14, vec![]);
+    for value in ["first", "second"] {
+        let added = h.one(
+            &c,
+            V14,
+            Operation::AddAttribute,
+            vec![uid(&key), attr1("x-tag", Value::TextString(value.into()))],
+        );
+        assert_eq!(status(&added), ResultStatus::Success, "{added:?}");
+    }
+    let deleted = h.one(
+        &c,
+        V14,
+        Operation::DeleteAttribute,
+        vec![
+            uid(&key),
+            text(tag::ATTRIBUTE_NAME, "x-tag"),
+            int(tag::ATTRIBUTE_INDEX, 0),
+        ],
+    );
+    assert_eq!(status(&deleted), ResultStatus::Success, "{deleted:?}");
+    let got = h.one(
+        &c,
+        V14,
+        Operation::GetAttributes,
+        vec![uid(&key), text(tag::ATTRIBUTE_NAME, "x-tag")],
+    );
+    let remaining: Vec<(Option<Value>, Option<Value>)> = payload(&got)
+        .children_with(tag::ATTRIBUTE)
+        .map(|a| {
+            (
+                a.child(tag::ATTRIBUTE_INDEX).map(|i| i.value.clone()),
+                a.child(tag::ATTRIBUTE_VALUE).map(|v| v.value.clone()),
+            )
+        })
+        .collect();
+    assert_eq!(
+        remaining,
+        vec![(
+            Some(Value::Integer(1)),
+            Some(Value::TextString("second".into()))
+        )]
+    );
+    // Index 0 is gone for good; index 1 still names "second".
+    let modify = |index: i32| {
+        h.one(
+            &c,
+            V14,
+            Operation::ModifyAttribute,
+            vec![
+                uid(&key),
+                st(
+                    tag::ATTRIBUTE,
+                    vec![
+                        text(tag::ATTRIBUTE_NAME, "x-tag"),
+                        int(tag::ATTRIBUTE_INDEX, index),
+                        text(tag::ATTRIBUTE_VALUE, "changed"),
+                    ],
+                ),
+            ],
+        )
+    };
+    assert_eq!(status(&modify(0)), ResultStatus::OperationFailed);
+    assert_eq!(status(&modify(1)), ResultStatus::Success);
+    let third = h.one(
+        &c,
+        V14,
+        Operation::AddAttribute,
+        vec![uid(&key), attr1("x-tag", Value::TextString("third".into()))],
+    );
+    let index = payload(&third)
+        .child(tag::ATTRIBUTE)
+        .and_then(|a| a.child(tag::ATTRIBUTE_INDEX))
+        .map(|i| i.value.clone());
+    assert_eq!(index, Some(Value::Integer(2)), "{third:?}");
+}
+
+#[test]
+fn pgp_and_split_keys_come_back_as_registered() {
+    let h = harness();
+    let c = client("a");
+    let block = |material: &[u8], format: u32| {
+        st(
+            tag::KEY_BLOCK,
+            vec![
+                enumeration(tag::KEY_FORMAT_TYPE, format),
+                st(
+                    tag::KEY_VALUE,
+                    vec![Item::new(
+                        tag::KEY_MATERIAL,
+                        Value::ByteString(material.to_vec()),
+                    )],
+                ),
+            ],
+        )
+    };
+    let pgp = st(
+        tag::PGP_KEY,
+        vec![int(tag::PGP_KEY_VERSION, 4), block(b"openpgp-bytes", 2)],
+    );
+    let split = st(
+        tag::SPLIT_KEY,
+        vec![
+            int(tag::SPLIT_KEY_PARTS, 3),
+            int(tag::KEY_PART_IDENTIFIER, 2),
+            int(tag::SPLIT_KEY_THRESHOLD, 2),
+            enumeration(tag::SPLIT_KEY_METHOD, 1),
+            block(&[7; 16], 1),
+        ],
+    );
+    for (object_type, object) in [(9, pgp), (5, split)] {
+        let registered = h.one(
+            &c,
+            V21,
+            Operation::Register,
+            vec![
+                enumeration(tag::OBJECT_TYPE, object_type),
+                st(tag::ATTRIBUTES, vec![]),
+                object.clone(),
+            ],
+        );
+        assert_eq!(status(&registered), ResultStatus::Success, "{registered:?}");
+        let got = h.one(&c, V21, Operation::Get, vec![uid(&uid_of(&registered))]);
+        let served = payload(&got).child(object.tag).expect("object").clone();
+        // The same fields and the same material; the Key Block may add algorithm and length.
+        for field in object.children() {
+            if field.tag == tag::KEY_BLOCK {
+                let block = served.child(tag::KEY_BLOCK).expect("key block");
+                assert_eq!(block.child(tag::KEY_VALUE), field.child(tag::KEY_VALUE));
+            } else {
+                assert_eq!(served.child(field.tag), Some(field), "{got:?}");
+            }
+        }
+    }
+    // A split key whose threshold exceeds its parts is refused.
+    let bad = h.one(
+        &c,
+        V21,
+        Operation::Register,
+        vec![
+            enumeration(tag::OBJECT_TYPE, 5),
+            st(
+                tag::SPLIT_KEY,
+                vec![
+                    int(tag::SPLIT_KEY_PARTS, 2),
+                    int(tag::KEY_PART_IDENTIFIER, 1),
+                    int(tag::SPLIT_KEY_THRESHOLD, 3),
+                    enumeration(tag::SPLIT_KEY_METHOD, 1),
+                    block(&[7; 16], 1),
+                ],
+            ),
+        ],
+    );
+    failed_with(&bad, ResultReason::InvalidField);
+}
+
+#[test]
+fn get_wraps_a_key_under_an_active_wrapping_key_with_aes_key_wrap() {
+    use aws_lc_rs::key_wrap::{AES_256, AesKek, KeyWrap};
+    let h = harness();
+    let c = client("a");
+    let key = h.create_aes(&c, V21, vec![]);
+    // Usage mask 0x10 | 0x20: Wrap Key, Unwrap Key.
+    let kek = h.one(
+        &c,
+        V21,
+        Operation::Create,
+        vec![
+            enumeration(tag::OBJECT_TYPE, 2),
+            st(
+                tag::ATTRIBUTES,
+                vec![
+                    enumeration(tag::CRYPTOGRAPHIC_ALGORITHM, 3),
+                    int(tag::CRYPTOGRAPHIC_LENGTH, 256),
+                    int(tag::CRYPTOGRAPHIC_USAGE_MASK, 0x30),
+                ],
+            ),
+        ],
+    );
+    let kek = uid_of(&kek);
+    let spec = |wrapping: &str| {
+        st(
+            tag::KEY_WRAPPING_SPECIFICATION,
+            vec![
+                enumeration(tag::WRAPPING_METHOD, 1),
+                st(
+                    tag::ENCRYPTION_KEY_INFORMATION,
+                    vec![
+                        text(tag::UNIQUE_IDENTIFIER, wrapping),
+                        st(
+                            tag::CRYPTOGRAPHIC_PARAMETERS,
+                            vec![enumeration(tag::BLOCK_CIPHER_MODE, 0x0D)],
+                        ),
+                    ],
+                ),
+                enumeration(tag::ENCODING_OPTION, 1),
+            ],
+        )
+    };
+    let material_of = |got: &Item| -> Vec<u8> {
+        match payload(got)
+            .child(tag::SYMMETRIC_KEY)
+            .and_then(|k| k.child(tag::KEY_BLOCK))
+            .and_then(|b| b.child(tag::KEY_VALUE))
+            .and_then(|v| v.child(tag::KEY_MATERIAL))
+            .map(|m| &m.value)
+        {
+            Some(Value::ByteString(b)) => b.clone(),
+            other => panic!("no key material: {other:?} in {got:?}"),
+        }
+    };
+    // A wrapping key must be Active first.
+    let early = h.one(&c, V21, Operation::Get, vec![uid(&key), spec(&kek)]);
+    failed_with(&early, ResultReason::WrongKeyLifecycleState);
+    h.one(&c, V21, Operation::Activate, vec![uid(&kek)]);
+    let wrapped = h.one(&c, V21, Operation::Get, vec![uid(&key), spec(&kek)]);
+    assert_eq!(status(&wrapped), ResultStatus::Success, "{wrapped:?}");
+    let block = payload(&wrapped)
+        .child(tag::SYMMETRIC_KEY)
+        .and_then(|k| k.child(tag::KEY_BLOCK))
+        .expect("key block");
+    assert!(block.child(tag::KEY_WRAPPING_DATA).is_some(), "{wrapped:?}");
+    let plain = material_of(&h.one(&c, V21, Operation::Get, vec![uid(&key)]));
+    let kek_bytes = material_of(&h.one(&c, V21, Operation::Get, vec![uid(&kek)]));
+    let mut unwrapped = vec![0u8; plain.len() + 8];
+    let unwrapped = AesKek::new(&AES_256, &kek_bytes)
+        .expect("kek")
+        .unwrap(&material_of(&wrapped), &mut unwrapped)
+        .expect("unwraps");
+    assert_eq!(unwrapped, plain.as_slice());
+    // A key without Wrap Key in its usage mask may not wrap.
+    let not_a_kek = h.create_aes(&c, V21, vec![]);
+    h.one(&c, V21, Operation::Activate, vec![uid(&not_a_kek)]);
+    let refused = h.one(&c, V21, Operation::Get, vec![uid(&key), spec(&not_a_kek)]);
+    failed_with(&refused, ResultReason::IncompatibleCryptographicUsageMask);
 }

@@ -122,6 +122,21 @@ pub fn encode_v1(attribute: &Attribute, index: Option<u32>) -> Item {
     Item::structure(tag::ATTRIBUTE, children)
 }
 
+/// Encodes a 1.x `Attribute` that names its instance, index 0 included.
+pub fn encode_v1_indexed(attribute: &Attribute, index: u32) -> Item {
+    Item::structure(
+        tag::ATTRIBUTE,
+        vec![
+            Item::new(
+                tag::ATTRIBUTE_NAME,
+                Value::TextString(attribute.key.v1_name()),
+            ),
+            Item::new(tag::ATTRIBUTE_INDEX, Value::Integer(index as i32)),
+            Item::new(tag::ATTRIBUTE_VALUE, attribute.value.clone()),
+        ],
+    )
+}
+
 /// Every `Attribute` in a 1.x Template-Attribute (or any structure listing them).
 pub fn parse_v1_list(container: &Item) -> Result<Vec<Attribute>, AttributeError> {
     container

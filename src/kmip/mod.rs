@@ -3,9 +3,13 @@
 //! Built on [`crate::ttlv`]; knows message shapes, not what operations do.
 
 pub mod attribute;
+pub mod create_key_pair;
 pub mod enums;
 pub mod json;
+pub mod key_objects;
 pub mod message;
 pub mod names;
+pub mod registry;
+mod registry_macros;
 pub mod tag;
 pub mod xml;

@@ -128,6 +128,7 @@ impl Appliance {
         let engine_config = EngineConfig {
             limits: ServerOptions::from_settings(&config.server).limits,
             max_batch_items: config.server.max_batch_items,
+            unique_names: config.kmip.unique_names,
             ..EngineConfig::default()
         };
         let engine = Arc::new(Engine::with_gate(engine_config, Arc::new(gate)));

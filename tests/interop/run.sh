@@ -5,7 +5,9 @@
 # initialises a temporary data directory, issues two client certificates, starts the server
 # on a free loopback port (port 0; the real port is read from the server's `listening on`
 # line), writes a PyKMIP configuration with one section per identity and runs
-# pykmip_suite.py. Prints `N passed, N failed` last and exits non-zero on any failure.
+# pykmip_suite.py, then PyKMIP's own integration suite (pykmip_integration.sh, under a third
+# identity: it counts what Locate finds). Prints `N passed, N failed` last (both suites
+# together) and exits non-zero on any failure.
 #
 # TLS findings (PyKMIP 0.11.0, kmip/services/kmip_client.py, read for this suite):
 # - The client builds `ssl.SSLContext(ssl_version)` with ssl_version from the config
@@ -70,7 +72,7 @@ trap cleanup EXIT
 
 data="$work/data"
 "$bin" init --data-dir "$data" >"$work/init.log" 2>&1 || { cat "$work/init.log"; fail "keyward init failed"; }
-for who in alice bob; do
+for who in alice bob carol; do
     "$bin" client issue --name "interop-$who" --out "$work/$who" --data-dir "$data" >"$work/issue-$who.log" 2>&1 \
         || { cat "$work/issue-$who.log"; fail "client issue $who failed"; }
 done
@@ -93,7 +95,7 @@ port=${addr##*:}
 echo "interop: keyward listening on $host:$port; PyKMIP $PYKMIP_VERSION"
 
 conf="$work/pykmip.conf"
-for who in alice bob; do
+for who in alice bob carol; do
     cat >>"$conf" <<EOF
 [$who]
 host = $host
@@ -115,6 +117,9 @@ set +e
 (cd "$work" && "$venv/bin/python" -W ignore::DeprecationWarning "$here/pykmip_suite.py" "$conf" alice bob) \
     | tee "$work/suite.log"
 suite_rc=${PIPESTATUS[0]}
+# PyKMIP's own integration suite (issue 18), under carol alone.
+"$here/pykmip_integration.sh" "$venv/bin/python" "$work" "$conf" carol | tee "$work/integration.log"
+integration_rc=${PIPESTATUS[0]}
 # Backup and restore (issue 7): PyKMIP gets the same material from a restored appliance.
 "$here/backup_restore.sh" "$bin" "$venv/bin/python" "$work" "$data" "$conf" \
     >"$work/backup.log" 2>&1
@@ -132,6 +137,15 @@ passed=$(echo "${summary:-0 passed, 0 failed}" | awk '{print $1}')
 failed=$(echo "${summary:-0 passed, 0 failed}" | awk '{print $3}')
 if [[ -z "$summary" ]]; then
     echo "interop: the suite ended without a summary (exit $suite_rc)"
+    failed=$((failed + 1))
+fi
+integration=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$work/integration.log" | tail -n1 || true)
+if [[ -n "$integration" ]]; then
+    passed=$((passed + $(echo "$integration" | awk '{print $1}')))
+    failed=$((failed + $(echo "$integration" | awk '{print $3}')))
+fi
+if [[ -z "$integration" ]]; then
+    echo "interop: PyKMIP's integration suite ended without a summary (exit $integration_rc)"
     failed=$((failed + 1))
 fi
 if [[ $backup_rc -ne 0 ]]; then

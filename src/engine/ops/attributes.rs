@@ -31,6 +31,9 @@ pub(super) fn server_managed(key: &AttrKey) -> bool {
                 | tag::PROTECTION_LEVEL
                 | tag::PROTECTION_PERIOD
                 | tag::QUANTUM_SAFE
+                | tag::ALTERNATIVE_NAME
+                | tag::KEY_VALUE_LOCATION
+                | tag::USAGE_LIMITS
         ),
     }
 }
@@ -41,7 +44,12 @@ pub(super) fn multi_instance(key: &AttrKey) -> bool {
         AttrKey::Custom(_) => true,
         AttrKey::Standard(t) => matches!(
             *t,
-            tag::NAME | tag::OBJECT_GROUP | tag::LINK | tag::APPLICATION_SPECIFIC_INFORMATION
+            tag::NAME
+                | tag::OBJECT_GROUP
+                | tag::LINK
+                | tag::APPLICATION_SPECIFIC_INFORMATION
+                | tag::ALTERNATIVE_NAME
+                | tag::KEY_VALUE_LOCATION
         ),
     }
 }
@@ -67,10 +75,7 @@ pub(super) fn all_attributes(uid: &str, managed: &ManagedObject) -> Vec<Attribut
         key: AttrKey::Standard(tag::SHORT_UNIQUE_IDENTIFIER),
         value: Value::ByteString(Sha256::digest(uid.as_bytes()).to_vec()),
     });
-    if matches!(
-        managed.object_type,
-        ObjectType::SymmetricKey | ObjectType::SecretData
-    ) {
+    if has_key_block(managed.object_type) {
         // In 2.x the format of the stored key is an attribute of its own.
         out.push(Attribute {
             key: AttrKey::Standard(tag::KEY_FORMAT_TYPE),
@@ -135,7 +140,11 @@ pub(super) fn visible_attributes(ctx: &Ctx, uid: &str, managed: &ManagedObject) 
 }
 
 /// Attributes in the response's version: 1.x Attribute items with indexes, 2.x one Attributes.
-pub(super) fn encode_attributes(ctx: &Ctx, attributes: &[Attribute]) -> Vec<Item> {
+pub(super) fn encode_attributes(
+    ctx: &Ctx,
+    managed: &ManagedObject,
+    attributes: &[Attribute],
+) -> Vec<Item> {
     if ctx.v2() {
         vec![Item::structure(
             tag::ATTRIBUTES,
@@ -144,13 +153,33 @@ pub(super) fn encode_attributes(ctx: &Ctx, attributes: &[Attribute]) -> Vec<Item
     } else {
         let mut out = Vec::new();
         for (i, a) in attributes.iter().enumerate() {
-            let index = attributes[..i].iter().filter(|b| b.key == a.key).count() as u32;
-            out.push(attribute::encode_v1(a, Some(index)));
+            let nth = attributes[..i].iter().filter(|b| b.key == a.key).count();
+            let index = managed
+                .indexes(&a.key)
+                .get(nth)
+                .copied()
+                .unwrap_or(nth as u32);
+            out.push(encode_v1_instance(a, index));
         }
         out
     }
 }
 
+/// A 1.x Attribute naming one instance. KMIP 1.x: single-instance attributes always have index
+/// 0, which may go unsaid (vCenter's captured answers omit it); an instance of a multi-instance
+/// attribute carries its index even when it is 0, so a client can address that very instance
+/// in a later Modify or Delete Attribute (PyKMIP reads it unconditionally).
+pub(super) fn encode_v1_instance(attribute: &Attribute, index: u32) -> Item {
+    if multi_instance(&attribute.key) {
+        attribute::encode_v1_indexed(attribute, index)
+    } else {
+        attribute::encode_v1(attribute, Some(index))
+    }
+}
+
+/// Under `[kmip] unique_names`, refuses a Name another live object of the client holds.
+/// KMIP itself lets names repeat (Locate by name then finds every holder), and a destroyed
+/// object never holds a name: its Name stays readable but blocks nobody.
 pub(super) fn check_unique_name(
     ctx: &Ctx,
     uid: &str,
@@ -162,11 +191,21 @@ pub(super) fn check_unique_name(
     let Some(name) = object::name_value(&attribute.value) else {
         return Err(EngineError::InvalidField("Name lacks a Name Value".into()));
     };
+    if !ctx.unique_names {
+        return Ok(());
+    }
     let holders = ctx
         .overlay
         .find(&ctx.client.owner, Some(&object::name_term(name)))?;
-    if holders.iter().any(|h| h != uid) {
-        return Err(EngineError::NonUniqueName(name.to_string()));
+    for holder in holders.iter().filter(|h| *h != uid) {
+        let live = match ctx.load(holder) {
+            Ok((_, managed)) => !managed.state.is_destroyed(),
+            Err(EngineError::NotFound(_)) => false,
+            Err(e) => return Err(e),
+        };
+        if live {
+            return Err(EngineError::NonUniqueName(name.to_string()));
+        }
     }
     Ok(())
 }
@@ -220,7 +259,7 @@ pub(super) fn get_attributes(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item>,
             .collect()
     };
     let mut out = vec![uid_item(&uid)];
-    out.extend(encode_attributes(ctx, &selected));
+    out.extend(encode_attributes(ctx, &managed, &selected));
     Ok(out)
 }
 
@@ -296,12 +335,12 @@ pub(super) fn add_attribute(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item>, 
         return Err(EngineError::NonUniqueName(name.to_string()));
     }
     apply_date_rules(ctx, &uid, &mut managed, &attribute)?;
-    managed.attributes.push(attribute.clone());
+    let index = managed.push_instance(attribute.clone());
     touch(ctx, &mut managed);
     ctx.save(stored, &managed);
     let mut out = vec![uid_item(&uid)];
     if !ctx.v2() {
-        out.push(attribute::encode_v1(&attribute, Some(existing as u32)));
+        out.push(attribute::encode_v1(&attribute, Some(index)));
     }
     Ok(out)
 }
@@ -337,7 +376,7 @@ pub(super) fn modify_attribute(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item
     } else {
         let (new, index) = single_attribute_v1(payload)?;
         let index = index.unwrap_or(0).max(0) as usize;
-        let position = instance_position(&managed, &new.key, index);
+        let position = managed.position_of_index(&new.key, index as u32);
         (new, position, index)
     };
     // Lifecycle dates are checked against the state before the generic read-only rule so the
@@ -353,7 +392,7 @@ pub(super) fn modify_attribute(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item
     ctx.save(stored, &managed);
     let mut out = vec![uid_item(&uid)];
     if !ctx.v2() {
-        out.push(attribute::encode_v1(&new, Some(index as u32)));
+        out.push(encode_v1_instance(&new, index as u32));
     }
     Ok(out)
 }
@@ -400,7 +439,7 @@ pub(super) fn delete_attribute(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item
         let (key, index) = attribute::parse_v1_reference(payload)
             .map_err(|e| EngineError::InvalidField(e.to_string()))?;
         let index = index.unwrap_or(0).max(0) as usize;
-        let pos = instance_position(&managed, &key, index);
+        let pos = managed.position_of_index(&key, index as u32);
         (key, pos, index)
     };
     if server_managed(&key)
@@ -412,12 +451,12 @@ pub(super) fn delete_attribute(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item
         return Err(EngineError::ReadOnly(key.v1_name()));
     }
     let position = position.ok_or_else(|| EngineError::AttributeNotFound(key.v1_name()))?;
-    let removed = managed.attributes.remove(position);
+    let removed = managed.remove_instance(position);
     touch(ctx, &mut managed);
     ctx.save(stored, &managed);
     let mut out = vec![uid_item(&uid)];
     if !ctx.v2() {
-        out.push(attribute::encode_v1(&removed, Some(index as u32)));
+        out.push(encode_v1_instance(&removed, index as u32));
     }
     Ok(out)
 }

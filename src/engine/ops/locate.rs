@@ -2,6 +2,9 @@
 
 use super::*;
 
+/// The Operation Policy Name of objects that name none.
+const DEFAULT_OPERATION_POLICY: &str = "default";
+
 /// Whether one candidate matches one Locate filter attribute.
 pub(super) fn matches_filter(uid: &str, managed: &ManagedObject, filter: &Attribute) -> bool {
     let all = all_attributes(uid, managed);
@@ -9,6 +12,14 @@ pub(super) fn matches_filter(uid: &str, managed: &ManagedObject, filter: &Attrib
     match (&filter.key, &filter.value) {
         (AttrKey::Standard(tag::CRYPTOGRAPHIC_USAGE_MASK), Value::Integer(wanted)) => {
             instances.any(|a| matches!(a.value, Value::Integer(have) if have & wanted == *wanted))
+        }
+        // Every object without a policy of its own is under the one policy this server has,
+        // which KMIP 1.x servers (PyKMIP's among them) call "default".
+        (AttrKey::Standard(tag::OPERATION_POLICY_NAME), Value::TextString(wanted))
+            if wanted == DEFAULT_OPERATION_POLICY =>
+        {
+            let mut instances = instances.peekable();
+            instances.peek().is_none() || instances.any(|a| a.value == filter.value)
         }
         (AttrKey::Standard(tag::NAME), value) => {
             let wanted = object::name_value(value);
@@ -39,7 +50,8 @@ pub(super) fn locate(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item>, EngineE
     let filters = ctx.request_attributes(payload)?;
     let maximum = int_field(payload, tag::MAXIMUM_ITEMS)?;
     let offset = int_field(payload, tag::OFFSET_ITEMS)?;
-    let mask = int_field(payload, tag::STORAGE_STATUS_MASK)?.unwrap_or(storage_status::ON_LINE);
+    let mask =
+        int_field(payload, tag::STORAGE_STATUS_MASK)?.unwrap_or(storage_status::ON_LINE_STORAGE);
     // Date attributes given twice form an inclusive range; every other filter is exact.
     let mut ranges: Vec<(AttrKey, i64, i64)> = Vec::new();
     let mut exact: Vec<Attribute> = Vec::new();
@@ -77,9 +89,9 @@ pub(super) fn locate(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item>, EngineE
             Err(e) => return Err(e),
         };
         let visible = if managed.state.is_destroyed() {
-            mask & storage_status::DESTROYED != 0
+            mask & storage_status::DESTROYED_STORAGE != 0
         } else {
-            mask & storage_status::ON_LINE != 0
+            mask & storage_status::ON_LINE_STORAGE != 0
         };
         if !visible {
             continue;
@@ -90,9 +102,17 @@ pub(super) fn locate(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item>, EngineE
                 .any(|a| matches!(a.value, Value::DateTime(d) if d >= *lo && d <= *hi))
         });
         if in_ranges && exact.iter().all(|f| matches_filter(&uid, &managed, f)) {
-            found.push(uid);
+            let created = match managed.first(tag::INITIAL_DATE) {
+                Some(Value::DateTime(d)) => *d,
+                _ => i64::MIN,
+            };
+            found.push((created, uid));
         }
     }
+    // Newest first, as PyKMIP's server answers and its clients page (Maximum Items 1 is "the
+    // latest"); UIDs are time-ordered (UUIDv7), so they break ties within one second.
+    found.sort_unstable_by(|a, b| b.cmp(a));
+    let found: Vec<String> = found.into_iter().map(|(_, uid)| uid).collect();
     let total = found.len();
     let skip = offset.unwrap_or(0).max(0) as usize;
     let page: Vec<String> = found

@@ -2,12 +2,16 @@
 //! the message's overlay, and returns the children of its Response Payload.
 
 mod attributes;
+mod key_lengths;
+mod key_pair;
+mod key_wrap;
 mod lifecycle;
 mod locate;
 mod objects;
 mod server_info;
 
 use attributes::*;
+use key_pair::*;
 use lifecycle::*;
 use locate::*;
 use objects::*;
@@ -25,7 +29,7 @@ use super::overlay::Overlay;
 use crate::kmip::attribute::{self, AttrKey, Attribute};
 use crate::kmip::enums::{
     CryptographicAlgorithm, HashingAlgorithm, KeyFormatType, LinkType, ObjectType, Operation,
-    QueryFunction, RevocationReasonCode, State, profile_name, storage_status,
+    ProfileName, QueryFunction, RevocationReasonCode, State, storage_status,
 };
 use crate::kmip::message::{ProtocolVersion, SUPPORTED_VERSIONS};
 use crate::kmip::tag;
@@ -35,6 +39,7 @@ use crate::ttlv::{Item, Value};
 /// Operations this server implements, in Query order.
 pub const SUPPORTED_OPERATIONS: &[Operation] = &[
     Operation::Create,
+    Operation::CreateKeyPair,
     Operation::Register,
     Operation::ReKey,
     Operation::Locate,
@@ -65,6 +70,7 @@ pub fn mutates(operation: u32) -> bool {
         Some(
             Operation::Get
                 | Operation::Create
+                | Operation::CreateKeyPair
                 | Operation::Register
                 | Operation::ReKey
                 | Operation::AddAttribute
@@ -91,6 +97,8 @@ pub struct Ctx<'a> {
     /// The master key, or why the appliance is sealed (snapshot taken when the message began).
     pub master: Result<Arc<MasterKey>, String>,
     pub vendor_identification: &'a str,
+    /// `[kmip] unique_names`.
+    pub unique_names: bool,
     /// The ID Placeholder: the last UID an operation of this batch produced or located.
     pub placeholder: Option<String>,
     pub now: i64,
@@ -153,14 +161,49 @@ impl Ctx<'_> {
         } else {
             let mut out = Vec::new();
             for container in payload.children_with(tag::TEMPLATE_ATTRIBUTE) {
-                if container.child(tag::NAME).is_some() {
-                    return Err(EngineError::FeatureNotSupported("Templates".into()));
+                let explicit = attribute::parse_v1_list(container).map_err(bad)?;
+                // Attributes of named Templates come first; the request's own override them.
+                for name in container.children_with(tag::NAME) {
+                    for a in self.template_attributes(name)? {
+                        if !explicit.iter().any(|e| e.key == a.key) {
+                            out.push(a);
+                        }
+                    }
                 }
-                out.extend(attribute::parse_v1_list(container).map_err(bad)?);
+                out.extend(explicit);
             }
             out.extend(attribute::parse_v1_list(payload).map_err(bad)?);
             Ok(out)
         }
+    }
+
+    /// The attributes a 1.x Template named in a Template-Attribute holds (the caller's own
+    /// live Template with that Name).
+    fn template_attributes(&self, name: &Item) -> Result<Vec<Attribute>, EngineError> {
+        let Some(text) = object::name_value(&name.value) else {
+            return Err(EngineError::InvalidField("Name lacks a Name Value".into()));
+        };
+        for uid in self
+            .overlay
+            .find(&self.client.owner, Some(&object::name_term(text)))?
+        {
+            let Ok((_, managed)) = self.load_live(&uid) else {
+                continue;
+            };
+            if managed.object_type != ObjectType::Template {
+                continue;
+            }
+            return managed
+                .object_fields
+                .iter()
+                .map(|a| {
+                    attribute::parse_v1(a)
+                        .map(|(a, _)| a)
+                        .map_err(|_| EngineError::CorruptMetadata(uid.clone()))
+                })
+                .collect();
+        }
+        Err(EngineError::NotFound(format!("Template {text}")))
     }
 
     fn fresh_uid(&self) -> Result<String, EngineError> {
@@ -239,6 +282,7 @@ pub fn dispatch(ctx: &mut Ctx, operation: u32, payload: &Item) -> Result<Vec<Ite
     };
     match op {
         Operation::Create => create(ctx, payload),
+        Operation::CreateKeyPair => create_key_pair(ctx, payload),
         Operation::Register => register(ctx, payload),
         Operation::ReKey => rekey(ctx, payload),
         Operation::Locate => locate(ctx, payload),

@@ -1,6 +1,8 @@
 //! Making and serving objects: Create, Register, Get, Re-key, Check.
 
+use super::key_wrap::WrappingRequest;
 use super::*;
+use crate::kmip::key_objects::{PgpKeyFields, SplitKeyFields};
 
 pub(super) fn digest_attribute(material: &[u8], key_format: u32) -> Attribute {
     Attribute {
@@ -17,6 +19,18 @@ pub(super) fn digest_attribute(material: &[u8], key_format: u32) -> Attribute {
             Item::new(tag::KEY_FORMAT_TYPE, Value::Enumeration(key_format)),
         ]),
     }
+}
+
+/// Object types whose material sits in a Key Block (and so has a Key Format Type and Digest).
+pub(super) fn has_key_block(object_type: ObjectType) -> bool {
+    matches!(
+        object_type,
+        ObjectType::SymmetricKey
+            | ObjectType::SecretData
+            | ObjectType::PrivateKey
+            | ObjectType::PublicKey
+            | ObjectType::SplitKey
+    )
 }
 
 /// Where an object's material came from.
@@ -44,15 +58,32 @@ const LEASE_TIME_SECS: u32 = 3600;
 const RNG_ALGORITHM_UNSPECIFIED: u32 = 0x01;
 
 /// Builds, seals and stages a new object from client attributes and material.
+/// What a new object is made of, beside the client's attributes.
+pub(super) struct NewObject<'m> {
+    pub object_type: ObjectType,
+    /// Key Format Type of `material`.
+    pub key_format: u32,
+    /// Secret Data Type, Opaque Data Type or Certificate Type.
+    pub data_type: Option<u32>,
+    pub material: &'m [u8],
+    pub origin: MaterialOrigin,
+    /// Fields kept beside the material (see `ManagedObject::object_fields`).
+    pub object_fields: Vec<Item>,
+}
+
 pub(super) fn store_new(
     ctx: &mut Ctx,
-    object_type: ObjectType,
-    key_format: u32,
-    data_type: Option<u32>,
+    new: NewObject,
     client_attributes: Vec<Attribute>,
-    material: &[u8],
-    origin: MaterialOrigin,
 ) -> Result<String, EngineError> {
+    let NewObject {
+        object_type,
+        key_format,
+        data_type,
+        material,
+        origin,
+        object_fields,
+    } = new;
     // UIDs are never reused: a (vanishingly unlikely) collision with any object, whoever
     // owns it, draws again.
     let mut uid = ctx.fresh_uid()?;
@@ -66,6 +97,8 @@ pub(super) fn store_new(
         key_format,
         data_type,
         attributes: Vec::new(),
+        object_fields,
+        instance_indexes: Vec::new(),
     };
     for a in client_attributes {
         if a.key == AttrKey::Standard(tag::OBJECT_TYPE) {
@@ -115,10 +148,8 @@ pub(super) fn store_new(
     let extractable = !matches!(managed.first(tag::EXTRACTABLE), Some(Value::Boolean(false)));
     managed.set(tag::ALWAYS_SENSITIVE, Value::Boolean(sensitive));
     managed.set(tag::NEVER_EXTRACTABLE, Value::Boolean(!extractable));
-    if matches!(
-        object_type,
-        ObjectType::SymmetricKey | ObjectType::SecretData
-    ) {
+    // Keys registered wrapped are digested as the wrapped value they are stored as.
+    if has_key_block(object_type) {
         managed
             .attributes
             .push(digest_attribute(material, key_format));
@@ -139,31 +170,7 @@ pub(super) fn store_new(
 
 /// Material length in bytes for a generated key, or why it cannot be generated.
 pub(super) fn key_bytes(algorithm: Option<u32>, length: Option<i32>) -> Result<usize, EngineError> {
-    let algorithm =
-        algorithm.ok_or_else(|| EngineError::MissingData("Cryptographic Algorithm".into()))?;
-    let length = length.ok_or_else(|| EngineError::MissingData("Cryptographic Length".into()))?;
-    match (CryptographicAlgorithm::from_u32(algorithm), length) {
-        (Some(CryptographicAlgorithm::Aes), 128 | 192 | 256) => Ok(length as usize / 8),
-        (Some(CryptographicAlgorithm::TripleDes), 112 | 168 | 192) => {
-            Ok(if length == 112 { 16 } else { 24 })
-        }
-        // Only for the optional SKFF vectors: the material is just random bytes.
-        (Some(CryptographicAlgorithm::Skipjack), 80) => Ok(10),
-        (
-            Some(
-                CryptographicAlgorithm::HmacSha256
-                | CryptographicAlgorithm::HmacSha384
-                | CryptographicAlgorithm::HmacSha512,
-            ),
-            128..=1024,
-        ) if length % 8 == 0 => Ok(length as usize / 8),
-        (Some(_), _) => Err(EngineError::InvalidField(format!(
-            "Cryptographic Length {length} for algorithm {algorithm}"
-        ))),
-        (None, _) => Err(EngineError::InvalidField(format!(
-            "Cryptographic Algorithm {algorithm}"
-        ))),
-    }
+    key_lengths::symmetric_key_bytes(algorithm, length)
 }
 
 pub(super) fn create(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item>, EngineError> {
@@ -202,12 +209,15 @@ pub(super) fn create(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item>, EngineE
     getrandom::fill(&mut material).map_err(|_| EngineError::Random)?;
     let uid = store_new(
         ctx,
-        ObjectType::SymmetricKey,
-        KeyFormatType::Raw.value(),
-        None,
+        NewObject {
+            object_type: ObjectType::SymmetricKey,
+            key_format: KeyFormatType::Raw.value(),
+            data_type: None,
+            material: &material,
+            origin: MaterialOrigin::Generated,
+            object_fields: Vec::new(),
+        },
         attributes,
-        &material,
-        MaterialOrigin::Generated,
     )?;
     Ok(vec![
         Item::new(tag::OBJECT_TYPE, Value::Enumeration(object_type)),
@@ -251,6 +261,61 @@ pub(super) fn key_block_material(block: &Item) -> Result<(u32, Zeroizing<Vec<u8>
         format
     };
     Ok((format, Zeroizing::new(material)))
+}
+
+/// A Key Block the client wrapped itself: its Key Value (a Byte String, or a structure whose
+/// Key Material is wrapped) is kept as given, as its TTLV encoding, and so is its Key Wrapping
+/// Data; Keyward neither unwraps it nor needs the wrapping key. `None` if the block is plain.
+/// A wrapped Key Block's parts: Key Format Type, the Key Value's encoding, Key Wrapping Data.
+type WrappedBlock = (u32, Zeroizing<Vec<u8>>, Item);
+
+fn wrapped_block(block: &Item) -> Result<Option<WrappedBlock>, EngineError> {
+    let Some(wrapping) = block.child(tag::KEY_WRAPPING_DATA) else {
+        return Ok(None);
+    };
+    if wrapping.item_type() != crate::ttlv::ItemType::Structure {
+        return Err(EngineError::InvalidField(
+            "Key Wrapping Data must be a Structure".into(),
+        ));
+    }
+    let format = enum_field(block, tag::KEY_FORMAT_TYPE)?
+        .ok_or_else(|| EngineError::MissingData("Key Format Type".into()))?;
+    let value = block
+        .child(tag::KEY_VALUE)
+        .ok_or_else(|| EngineError::MissingData("Key Value".into()))?;
+    Ok(Some((
+        format,
+        Zeroizing::new(crate::ttlv::encode(value)),
+        wrapping.clone(),
+    )))
+}
+
+/// The Key Block of a key registered wrapped: format, Key Value and Key Wrapping Data as the
+/// client sent them, algorithm and length from the attributes.
+fn wrapped_key_block(
+    uid: &str,
+    managed: &ManagedObject,
+    material: &[u8],
+    wrapping: &Item,
+) -> Result<Item, EngineError> {
+    // Sealed by this server from an item that decoded once already.
+    let value = crate::ttlv::decode(material, &crate::ttlv::Limits::default())
+        .map_err(|_| EngineError::CorruptMetadata(uid.to_string()))?;
+    let mut block = vec![
+        Item::new(tag::KEY_FORMAT_TYPE, Value::Enumeration(managed.key_format)),
+        value,
+    ];
+    if let Some(alg) = managed.enumeration(tag::CRYPTOGRAPHIC_ALGORITHM) {
+        block.push(Item::new(
+            tag::CRYPTOGRAPHIC_ALGORITHM,
+            Value::Enumeration(alg),
+        ));
+    }
+    if let Some(len) = managed.int(tag::CRYPTOGRAPHIC_LENGTH) {
+        block.push(Item::new(tag::CRYPTOGRAPHIC_LENGTH, Value::Integer(len)));
+    }
+    block.push(wrapping.clone());
+    Ok(Item::structure(tag::KEY_BLOCK, block))
 }
 
 /// Key Block algorithm and length become attributes when the template lacks them.
@@ -388,20 +453,83 @@ pub(super) fn register(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item>, Engin
     if let Some(a) = attributes.iter().find(|a| derived_only(a)) {
         return Err(EngineError::ReadOnly(a.key.v1_name()));
     }
+    let mut object_fields = Vec::new();
     let (kind, format, data_type, material) = match ObjectType::from_u32(object_type) {
         Some(ObjectType::SymmetricKey) => {
             let block = payload
                 .child(tag::SYMMETRIC_KEY)
                 .and_then(|k| k.child(tag::KEY_BLOCK))
                 .ok_or_else(|| EngineError::MissingData("Symmetric Key".into()))?;
-            let (format, material) = key_block_material(block)?;
-            if format != KeyFormatType::Raw.value() {
-                return Err(EngineError::KeyFormatNotSupported(format));
+            if let Some((format, material, wrapping)) = wrapped_block(block)? {
+                adopt_block_algorithm(block, &mut attributes);
+                object_fields.push(wrapping);
+                (ObjectType::SymmetricKey, format, None, material)
+            } else {
+                let (format, material) = key_block_material(block)?;
+                if format != KeyFormatType::Raw.value() {
+                    return Err(EngineError::KeyFormatNotSupported(format));
+                }
+                // Get without a requested format answers in the format the client registered.
+                let format = enum_field(block, tag::KEY_FORMAT_TYPE)?.unwrap_or(format);
+                adopt_block_algorithm(block, &mut attributes);
+                (ObjectType::SymmetricKey, format, None, material)
             }
-            // Get without a requested format answers in the format the client registered.
-            let format = enum_field(block, tag::KEY_FORMAT_TYPE)?.unwrap_or(format);
+        }
+        Some(ObjectType::SplitKey) => {
+            let split = payload
+                .child(tag::SPLIT_KEY)
+                .ok_or_else(|| EngineError::MissingData("Split Key".into()))?;
+            let fields = SplitKeyFields::read(split)
+                .map_err(|e| EngineError::InvalidField(format!("Split Key: {e}")))?;
+            let block = split
+                .child(tag::KEY_BLOCK)
+                .ok_or_else(|| EngineError::MissingData("Key Block of the Split Key".into()))?;
+            object_fields.extend(fields.encode());
+            let (format, material) = match wrapped_block(block)? {
+                Some((format, material, wrapping)) => {
+                    object_fields.push(wrapping);
+                    (format, material)
+                }
+                None => key_block_material(block)?,
+            };
             adopt_block_algorithm(block, &mut attributes);
-            (ObjectType::SymmetricKey, format, None, material)
+            (ObjectType::SplitKey, format, None, material)
+        }
+        Some(ObjectType::PgpKey) => {
+            let pgp = payload
+                .child(tag::PGP_KEY)
+                .ok_or_else(|| EngineError::MissingData("PGP Key".into()))?;
+            let fields = PgpKeyFields::read(pgp)
+                .map_err(|e| EngineError::InvalidField(format!("PGP Key: {e}")))?;
+            let block = pgp
+                .child(tag::KEY_BLOCK)
+                .ok_or_else(|| EngineError::MissingData("Key Block of the PGP Key".into()))?;
+            object_fields.extend(fields.encode());
+            let (format, material) = match wrapped_block(block)? {
+                Some((format, material, wrapping)) => {
+                    object_fields.push(wrapping);
+                    (format, material)
+                }
+                None => asymmetric_block_material(block)?,
+            };
+            adopt_block_algorithm(block, &mut attributes);
+            (ObjectType::PgpKey, format, None, material)
+        }
+        Some(ObjectType::Template) if !ctx.v2() => {
+            let template = payload
+                .child(tag::TEMPLATE)
+                .ok_or_else(|| EngineError::MissingData("Template".into()))?;
+            // A template's content is attributes for later requests, not its own.
+            for a in template.children_with(tag::ATTRIBUTE) {
+                attribute::parse_v1(a).map_err(|e| EngineError::InvalidField(e.to_string()))?;
+                object_fields.push(a.clone());
+            }
+            (
+                ObjectType::Template,
+                KeyFormatType::Opaque.value(),
+                None,
+                Zeroizing::new(Vec::new()),
+            )
         }
         Some(ObjectType::SecretData) => {
             let secret = payload
@@ -424,7 +552,13 @@ pub(super) fn register(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item>, Engin
                 .child(wrapper)
                 .and_then(|k| k.child(tag::KEY_BLOCK))
                 .ok_or_else(|| EngineError::MissingData("Key Block of the key".into()))?;
-            let (format, material) = asymmetric_block_material(block)?;
+            let (format, material) = match wrapped_block(block)? {
+                Some((format, material, wrapping)) => {
+                    object_fields.push(wrapping);
+                    (format, material)
+                }
+                None => asymmetric_block_material(block)?,
+            };
             adopt_block_algorithm(block, &mut attributes);
             (kind, format, None, material)
         }
@@ -476,12 +610,15 @@ pub(super) fn register(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item>, Engin
     };
     let uid = store_new(
         ctx,
-        kind,
-        format,
-        data_type,
+        NewObject {
+            object_type: kind,
+            key_format: format,
+            data_type,
+            material: &material,
+            origin: MaterialOrigin::Client,
+            object_fields,
+        },
         attributes,
-        &material,
-        MaterialOrigin::Client,
     )?;
     Ok(vec![uid_item(&uid)])
 }
@@ -489,109 +626,171 @@ pub(super) fn register(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item>, Engin
 pub(super) fn get(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item>, EngineError> {
     let uid = ctx.uid(payload)?;
     let (stored, managed) = ctx.load_live(&uid)?;
-    if payload.child(tag::KEY_WRAPPING_SPECIFICATION).is_some() {
-        return Err(EngineError::FeatureNotSupported("key wrapping".into()));
-    }
+    let wrap_with = payload
+        .child(tag::KEY_WRAPPING_SPECIFICATION)
+        .map(WrappingRequest::read)
+        .transpose()?;
     if payload.child(tag::KEY_COMPRESSION_TYPE).is_some() {
         return Err(EngineError::FeatureNotSupported("key compression".into()));
     }
-    if matches!(managed.first(tag::SENSITIVE), Some(Value::Boolean(true))) {
+    // A Sensitive object never leaves in the clear; wrapped, it may.
+    if wrap_with.is_none() && matches!(managed.first(tag::SENSITIVE), Some(Value::Boolean(true))) {
         return Err(EngineError::Sensitive(uid));
     }
     let requested = enum_field(payload, tag::KEY_FORMAT_TYPE)?;
     let material = ctx.unseal(&stored, &managed)?;
-    let object_item = match managed.object_type {
-        ObjectType::SymmetricKey => {
-            let format = requested.unwrap_or(managed.key_format);
-            let key_material = if format == KeyFormatType::Raw.value() {
-                Item::new(tag::KEY_MATERIAL, Value::ByteString(material.to_vec()))
-            } else if format == KeyFormatType::TransparentSymmetricKey.value() {
-                Item::structure(
-                    tag::KEY_MATERIAL,
-                    vec![Item::new(tag::KEY, Value::ByteString(material.to_vec()))],
-                )
-            } else {
-                return Err(EngineError::KeyFormatNotSupported(format));
-            };
-            Item::structure(
-                tag::SYMMETRIC_KEY,
-                vec![key_block(format, key_material, &managed)],
-            )
+    if let Some(wrapping) = wrap_with {
+        let object_item = wrapped_for_get(ctx, &uid, &managed, requested, &material, &wrapping)?;
+        return served(ctx, stored, &managed, &uid, object_item);
+    }
+    let wrapper_tag = match managed.object_type {
+        ObjectType::SymmetricKey => Some(tag::SYMMETRIC_KEY),
+        ObjectType::PublicKey => Some(tag::PUBLIC_KEY),
+        ObjectType::PrivateKey => Some(tag::PRIVATE_KEY),
+        ObjectType::SplitKey => Some(tag::SPLIT_KEY),
+        ObjectType::PgpKey => Some(tag::PGP_KEY),
+        _ => None,
+    };
+    // Objects that carry fields beside their Key Block, and keys registered wrapped, come back
+    // exactly as they were registered: no format conversion.
+    let wrapping = managed.object_field(tag::KEY_WRAPPING_DATA);
+    let fields_before_block: Vec<Item> = managed
+        .object_fields
+        .iter()
+        .filter(|i| i.tag != tag::KEY_WRAPPING_DATA)
+        .cloned()
+        .collect();
+    let kept_as_registered = wrapping.is_some()
+        || matches!(
+            managed.object_type,
+            ObjectType::SplitKey | ObjectType::PgpKey | ObjectType::Template
+        );
+    let object_item = if let (true, Some(wrapper_tag)) = (kept_as_registered, wrapper_tag) {
+        if let Some(f) = requested.filter(|f| *f != managed.key_format) {
+            return Err(EngineError::KeyFormatNotSupported(f));
         }
-        kind @ (ObjectType::PublicKey | ObjectType::PrivateKey) => {
-            if let Some(f) = requested.filter(|f| *f != managed.key_format) {
-                return Err(EngineError::KeyFormatNotSupported(f));
+        let block = match wrapping {
+            Some(w) => wrapped_key_block(&uid, &managed, &material, w)?,
+            None if managed.object_type == ObjectType::PgpKey => {
+                let key_material = asymmetric_key_material(&uid, managed.key_format, &material)?;
+                key_block(managed.key_format, key_material, &managed)
             }
-            let key_material = asymmetric_key_material(&uid, managed.key_format, &material)?;
-            let wrapper = if kind == ObjectType::PublicKey {
-                tag::PUBLIC_KEY
-            } else {
-                tag::PRIVATE_KEY
-            };
-            Item::structure(
-                wrapper,
-                vec![key_block(managed.key_format, key_material, &managed)],
-            )
-        }
-        ObjectType::Certificate => {
-            if let Some(f) = requested.filter(|f| *f != managed.key_format) {
-                return Err(EngineError::KeyFormatNotSupported(f));
-            }
-            let certificate_type = managed
-                .data_type
-                .ok_or_else(|| EngineError::CorruptMetadata(uid.clone()))?;
-            Item::structure(
-                tag::CERTIFICATE,
-                vec![
-                    Item::new(tag::CERTIFICATE_TYPE, Value::Enumeration(certificate_type)),
-                    Item::new(tag::CERTIFICATE_VALUE, Value::ByteString(material.to_vec())),
-                ],
-            )
-        }
-        ObjectType::SecretData => {
-            if let Some(f) = requested.filter(|f| *f != managed.key_format) {
-                return Err(EngineError::KeyFormatNotSupported(f));
-            }
-            let mut children = Vec::new();
-            if let Some(dt) = managed.data_type {
-                children.push(Item::new(tag::SECRET_DATA_TYPE, Value::Enumeration(dt)));
-            }
-            children.push(Item::structure(
-                tag::KEY_BLOCK,
-                vec![
-                    Item::new(tag::KEY_FORMAT_TYPE, Value::Enumeration(managed.key_format)),
+            None => key_block(
+                managed.key_format,
+                Item::new(tag::KEY_MATERIAL, Value::ByteString(material.to_vec())),
+                &managed,
+            ),
+        };
+        let mut children = fields_before_block;
+        children.push(block);
+        Item::structure(wrapper_tag, children)
+    } else if managed.object_type == ObjectType::Template {
+        Item::structure(tag::TEMPLATE, fields_before_block)
+    } else {
+        match managed.object_type {
+            ObjectType::SymmetricKey => {
+                let format = requested.unwrap_or(managed.key_format);
+                let key_material = if format == KeyFormatType::Raw.value() {
+                    Item::new(tag::KEY_MATERIAL, Value::ByteString(material.to_vec()))
+                } else if format == KeyFormatType::TransparentSymmetricKey.value() {
                     Item::structure(
-                        tag::KEY_VALUE,
-                        vec![Item::new(
-                            tag::KEY_MATERIAL,
-                            Value::ByteString(material.to_vec()),
-                        )],
-                    ),
-                ],
-            ));
-            Item::structure(tag::SECRET_DATA, children)
-        }
-        ObjectType::OpaqueObject => {
-            if let Some(f) = requested {
-                return Err(EngineError::KeyFormatNotSupported(f));
+                        tag::KEY_MATERIAL,
+                        vec![Item::new(tag::KEY, Value::ByteString(material.to_vec()))],
+                    )
+                } else {
+                    return Err(EngineError::KeyFormatNotSupported(format));
+                };
+                Item::structure(
+                    tag::SYMMETRIC_KEY,
+                    vec![key_block(format, key_material, &managed)],
+                )
             }
-            let mut children = Vec::new();
-            if let Some(dt) = managed.data_type {
-                children.push(Item::new(tag::OPAQUE_DATA_TYPE, Value::Enumeration(dt)));
+            kind @ (ObjectType::PublicKey | ObjectType::PrivateKey) => {
+                if let Some(f) = requested.filter(|f| *f != managed.key_format) {
+                    return Err(EngineError::KeyFormatNotSupported(f));
+                }
+                let key_material = asymmetric_key_material(&uid, managed.key_format, &material)?;
+                let wrapper = if kind == ObjectType::PublicKey {
+                    tag::PUBLIC_KEY
+                } else {
+                    tag::PRIVATE_KEY
+                };
+                Item::structure(
+                    wrapper,
+                    vec![key_block(managed.key_format, key_material, &managed)],
+                )
             }
-            children.push(Item::new(
-                tag::OPAQUE_DATA_VALUE,
-                Value::ByteString(material.to_vec()),
-            ));
-            Item::structure(tag::OPAQUE_OBJECT, children)
-        }
-        other => {
-            return Err(EngineError::FeatureNotSupported(format!(
-                "Get of object type {}",
-                other.value()
-            )));
+            ObjectType::Certificate => {
+                if let Some(f) = requested.filter(|f| *f != managed.key_format) {
+                    return Err(EngineError::KeyFormatNotSupported(f));
+                }
+                let certificate_type = managed
+                    .data_type
+                    .ok_or_else(|| EngineError::CorruptMetadata(uid.clone()))?;
+                Item::structure(
+                    tag::CERTIFICATE,
+                    vec![
+                        Item::new(tag::CERTIFICATE_TYPE, Value::Enumeration(certificate_type)),
+                        Item::new(tag::CERTIFICATE_VALUE, Value::ByteString(material.to_vec())),
+                    ],
+                )
+            }
+            ObjectType::SecretData => {
+                if let Some(f) = requested.filter(|f| *f != managed.key_format) {
+                    return Err(EngineError::KeyFormatNotSupported(f));
+                }
+                let mut children = Vec::new();
+                if let Some(dt) = managed.data_type {
+                    children.push(Item::new(tag::SECRET_DATA_TYPE, Value::Enumeration(dt)));
+                }
+                children.push(Item::structure(
+                    tag::KEY_BLOCK,
+                    vec![
+                        Item::new(tag::KEY_FORMAT_TYPE, Value::Enumeration(managed.key_format)),
+                        Item::structure(
+                            tag::KEY_VALUE,
+                            vec![Item::new(
+                                tag::KEY_MATERIAL,
+                                Value::ByteString(material.to_vec()),
+                            )],
+                        ),
+                    ],
+                ));
+                Item::structure(tag::SECRET_DATA, children)
+            }
+            ObjectType::OpaqueObject => {
+                if let Some(f) = requested {
+                    return Err(EngineError::KeyFormatNotSupported(f));
+                }
+                let mut children = Vec::new();
+                if let Some(dt) = managed.data_type {
+                    children.push(Item::new(tag::OPAQUE_DATA_TYPE, Value::Enumeration(dt)));
+                }
+                children.push(Item::new(
+                    tag::OPAQUE_DATA_VALUE,
+                    Value::ByteString(material.to_vec()),
+                ));
+                Item::structure(tag::OPAQUE_OBJECT, children)
+            }
+            other => {
+                return Err(EngineError::FeatureNotSupported(format!(
+                    "Get of object type {}",
+                    other.value()
+                )));
+            }
         }
     };
+    served(ctx, stored, &managed, &uid, object_item)
+}
+
+/// The Get answer for `object_item`; the first Get clears Fresh.
+fn served(
+    ctx: &mut Ctx,
+    stored: StoredObject,
+    managed: &ManagedObject,
+    uid: &str,
+    object_item: Item,
+) -> Result<Vec<Item>, EngineError> {
     if matches!(managed.first(tag::FRESH), Some(Value::Boolean(true))) {
         let mut served = managed.clone();
         served.set(tag::FRESH, Value::Boolean(false));
@@ -602,9 +801,57 @@ pub(super) fn get(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item>, EngineErro
             tag::OBJECT_TYPE,
             Value::Enumeration(managed.object_type.value()),
         ),
-        uid_item(&uid),
+        uid_item(uid),
         object_item,
     ])
+}
+
+/// A symmetric key or secret data wrapped for Get: Raw material wrapped, Key Wrapping Data
+/// beside it in the Key Block.
+fn wrapped_for_get(
+    ctx: &Ctx,
+    uid: &str,
+    managed: &ManagedObject,
+    requested: Option<u32>,
+    material: &[u8],
+    wrapping: &WrappingRequest,
+) -> Result<Item, EngineError> {
+    let wrapper_tag = match managed.object_type {
+        ObjectType::SymmetricKey => tag::SYMMETRIC_KEY,
+        ObjectType::SecretData => tag::SECRET_DATA,
+        other => {
+            return Err(EngineError::FeatureNotSupported(format!(
+                "key wrapping of object type {}",
+                other.kmip_name()
+            )));
+        }
+    };
+    if managed.object_field(tag::KEY_WRAPPING_DATA).is_some() {
+        return Err(EngineError::FeatureNotSupported(
+            "wrapping a key that was registered wrapped".into(),
+        ));
+    }
+    if let Some(f) = requested.filter(|f| *f != managed.key_format) {
+        return Err(EngineError::KeyFormatNotSupported(f));
+    }
+    if wrapping.wraps_itself(uid) {
+        return Err(EngineError::Illegal("a key cannot wrap itself".into()));
+    }
+    let (wrapped, data) = wrapping.wrap(ctx, material)?;
+    let mut block = key_block(
+        managed.key_format,
+        Item::new(tag::KEY_MATERIAL, Value::ByteString(wrapped)),
+        managed,
+    );
+    if let Value::Structure(children) = &mut block.value {
+        children.push(data);
+    }
+    let mut children = Vec::new();
+    if let (ObjectType::SecretData, Some(dt)) = (managed.object_type, managed.data_type) {
+        children.push(Item::new(tag::SECRET_DATA_TYPE, Value::Enumeration(dt)));
+    }
+    children.push(block);
+    Ok(Item::structure(wrapper_tag, children))
 }
 
 pub(super) fn rekey(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item>, EngineError> {
@@ -656,12 +903,15 @@ pub(super) fn rekey(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item>, EngineEr
     ctx.save(old_stored.clone(), &old);
     let new_uid = store_new(
         ctx,
-        ObjectType::SymmetricKey,
-        KeyFormatType::Raw.value(),
-        None,
+        NewObject {
+            object_type: ObjectType::SymmetricKey,
+            key_format: KeyFormatType::Raw.value(),
+            data_type: None,
+            material: &material,
+            origin: MaterialOrigin::Generated,
+            object_fields: Vec::new(),
+        },
         carried,
-        &material,
-        MaterialOrigin::Generated,
     )?;
     let (new_stored, mut new) = ctx.load(&new_uid)?;
     new.attributes.push(link(LinkType::ReplacedObject, &uid));

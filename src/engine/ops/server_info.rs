@@ -85,11 +85,21 @@ pub(super) fn query(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item>, EngineEr
         );
     }
     if wants(QueryFunction::Objects) {
+        // What Register stores and Get serves (docs/kmip-support.md); Template is 1.x only.
         for t in [
             ObjectType::SymmetricKey,
             ObjectType::SecretData,
             ObjectType::OpaqueObject,
+            ObjectType::Certificate,
+            ObjectType::PublicKey,
+            ObjectType::PrivateKey,
+            ObjectType::SplitKey,
+            ObjectType::PgpKey,
+            ObjectType::Template,
         ] {
+            if t == ObjectType::Template && ctx.v2() {
+                continue;
+            }
             out.push(Item::new(tag::OBJECT_TYPE, Value::Enumeration(t.value())));
         }
     }
@@ -98,18 +108,25 @@ pub(super) fn query(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item>, EngineEr
             tag::VENDOR_IDENTIFICATION,
             Value::TextString(ctx.vendor_identification.to_string()),
         ));
+        // 2.x clients (the tape library and SED profiles) expect the structure, empty when the
+        // server has nothing vendor-specific to say; 1.x clients (vCenter) were answered
+        // without it, and still are.
+        if ctx.v2() {
+            out.push(Item::structure(tag::SERVER_INFORMATION, Vec::new()));
+        }
     }
     if wants(QueryFunction::Profiles) && ctx.version >= ProtocolVersion::new(1, 3) {
-        let profiles: &[u32] = if ctx.v2() {
-            &[profile_name::SYMMETRIC_KEY_LIFECYCLE_SERVER_V2]
+        // 1.3/1.4 and 2.x number the profiles differently (1.x values are reserved in 2.x).
+        let profiles: &[ProfileName] = if ctx.v2() {
+            &[ProfileName::SymmetricKeyLifecycleServer]
         } else {
             &[
-                profile_name::SYMMETRIC_KEY_LIFECYCLE_SERVER_V1,
-                profile_name::SYMMETRIC_KEY_FOUNDRY_SERVER_V1,
+                ProfileName::SymmetricKeyLifecycleServerKmipV14,
+                ProfileName::SymmetricKeyFoundryServerKmipV14,
             ]
         };
         for p in profiles {
-            let mut info = vec![Item::new(tag::PROFILE_NAME, Value::Enumeration(*p))];
+            let mut info = vec![Item::new(tag::PROFILE_NAME, Value::Enumeration(p.value()))];
             if ctx.v2() {
                 info.push(Item::structure(
                     tag::PROFILE_VERSION,

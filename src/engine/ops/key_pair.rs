@@ -1,0 +1,288 @@
+//! Create Key Pair: RSA (2048, 3072, 4096 bits) and EC (P-256, P-384, P-521) pairs, drawn by
+//! aws-lc-rs, stored as a Private Key and a Public Key object that link to each other.
+//!
+//! Why a file of its own beside `objects.rs`: a pair is two objects made from one request whose
+//! attributes come in three groups (common, private, public), and its key material comes from
+//! a generator with its own encodings. Formats are the ones the OASIS AKLC vectors and PyKMIP's
+//! server use: RSA halves in PKCS#1, an EC private key in RFC 5915 (EC Private Key), an EC
+//! public key as X.509 SubjectPublicKeyInfo. Nothing here converts formats on Get.
+
+use aws_lc_rs::encoding::AsDer;
+use aws_lc_rs::rsa::{KeyPair as RsaKeyPair, KeySize};
+use aws_lc_rs::signature::{
+    ECDSA_P256_SHA256_ASN1_SIGNING, ECDSA_P384_SHA384_ASN1_SIGNING, ECDSA_P521_SHA512_ASN1_SIGNING,
+    EcdsaKeyPair, KeyPair as _,
+};
+use x509_parser::der_parser::der::parse_der;
+
+use super::*;
+use crate::kmip::create_key_pair::{CreateKeyPairRequest, CreateKeyPairResponse};
+
+/// Cryptographic Algorithm values this file generates pairs for.
+const RSA: u32 = 0x04;
+const ECDSA: u32 = 0x06;
+const ECDH: u32 = 0x0E;
+const EC: u32 = 0x1A;
+
+/// Recommended Curve values.
+const P_256: u32 = 0x07;
+const P_384: u32 = 0x0A;
+const P_521: u32 = 0x0D;
+
+/// A generated pair: (format, material) of each half, and the key length in bits.
+struct Pair {
+    private: (KeyFormatType, Zeroizing<Vec<u8>>),
+    public: (KeyFormatType, Vec<u8>),
+    length: i32,
+}
+
+fn crypto_failure(what: &str) -> EngineError {
+    EngineError::InvalidField(format!("key pair generation failed: {what}"))
+}
+
+fn generate_rsa(bits: i32) -> Result<Pair, EngineError> {
+    let size = match bits {
+        2048 => KeySize::Rsa2048,
+        3072 => KeySize::Rsa3072,
+        4096 => KeySize::Rsa4096,
+        _ => {
+            return Err(EngineError::InvalidField(format!(
+                "RSA key pairs are 2048, 3072 or 4096 bits, not {bits}"
+            )));
+        }
+    };
+    let pair = RsaKeyPair::generate(size).map_err(|_| crypto_failure("RSA"))?;
+    let pkcs8 = Zeroizing::new(
+        pair.as_der()
+            .map_err(|_| crypto_failure("RSA PKCS#8"))?
+            .as_ref()
+            .to_vec(),
+    );
+    Ok(Pair {
+        private: (KeyFormatType::Pkcs1, pkcs1_of_pkcs8(&pkcs8)?),
+        public: (KeyFormatType::Pkcs1, pair.public_key().as_ref().to_vec()),
+        length: bits,
+    })
+}
+
+/// The RSAPrivateKey (PKCS#1) inside a PrivateKeyInfo (PKCS#8): its third field's octets.
+fn pkcs1_of_pkcs8(pkcs8: &[u8]) -> Result<Zeroizing<Vec<u8>>, EngineError> {
+    let (_, info) = parse_der(pkcs8).map_err(|_| crypto_failure("PKCS#8 layout"))?;
+    let fields = info
+        .as_sequence()
+        .map_err(|_| crypto_failure("PKCS#8 layout"))?;
+    let inner = fields
+        .get(2)
+        .and_then(|f| f.as_slice().ok())
+        .ok_or_else(|| crypto_failure("PKCS#8 layout"))?;
+    Ok(Zeroizing::new(inner.to_vec()))
+}
+
+fn generate_ec(curve: u32) -> Result<Pair, EngineError> {
+    let (signing, length) = match curve {
+        P_256 => (&ECDSA_P256_SHA256_ASN1_SIGNING, 256),
+        P_384 => (&ECDSA_P384_SHA384_ASN1_SIGNING, 384),
+        P_521 => (&ECDSA_P521_SHA512_ASN1_SIGNING, 521),
+        _ => {
+            return Err(EngineError::InvalidField(format!(
+                "EC key pairs are on P-256, P-384 or P-521, not curve {curve}"
+            )));
+        }
+    };
+    let pair = EcdsaKeyPair::generate(signing).map_err(|_| crypto_failure("EC"))?;
+    let private = Zeroizing::new(
+        pair.private_key()
+            .as_der()
+            .map_err(|_| crypto_failure("EC private key"))?
+            .as_ref()
+            .to_vec(),
+    );
+    let public = pair
+        .public_key()
+        .as_der()
+        .map_err(|_| crypto_failure("EC public key"))?
+        .as_ref()
+        .to_vec();
+    Ok(Pair {
+        private: (KeyFormatType::EcPrivateKey, private),
+        public: (KeyFormatType::X509, public),
+        length,
+    })
+}
+
+/// The curve of an EC request: Recommended Curve (in Cryptographic Domain Parameters), else
+/// the Cryptographic Length.
+fn requested_curve(attributes: &[Attribute], length: Option<i32>) -> Result<u32, EngineError> {
+    let in_domain = attributes
+        .iter()
+        .filter(|a| a.key == AttrKey::Standard(tag::CRYPTOGRAPHIC_DOMAIN_PARAMETERS))
+        .find_map(|a| match &a.value {
+            Value::Structure(fields) => fields.iter().find_map(|f| match f {
+                Item {
+                    tag: tag::RECOMMENDED_CURVE,
+                    value: Value::Enumeration(c),
+                } => Some(*c),
+                _ => None,
+            }),
+            _ => None,
+        });
+    match (in_domain, length) {
+        (Some(curve), _) => Ok(curve),
+        (None, Some(256)) => Ok(P_256),
+        (None, Some(384)) => Ok(P_384),
+        (None, Some(521)) => Ok(P_521),
+        (None, other) => Err(EngineError::InvalidField(format!(
+            "EC key pair needs a Recommended Curve or a length of 256, 384 or 521 (got {other:?})"
+        ))),
+    }
+}
+
+/// One half's attributes: its own group, then the common ones it does not override. Domain
+/// parameters only choose the curve; they are not kept.
+fn half(common: &[Attribute], own: Vec<Attribute>, algorithm: u32, length: i32) -> Vec<Attribute> {
+    let mut out: Vec<Attribute> = own;
+    for a in common {
+        if !out.iter().any(|o| o.key == a.key) {
+            out.push(a.clone());
+        }
+    }
+    out.retain(|a| {
+        !matches!(
+            a.key,
+            AttrKey::Standard(
+                tag::CRYPTOGRAPHIC_DOMAIN_PARAMETERS
+                    | tag::CRYPTOGRAPHIC_ALGORITHM
+                    | tag::CRYPTOGRAPHIC_LENGTH
+            )
+        )
+    });
+    out.push(Attribute {
+        key: AttrKey::Standard(tag::CRYPTOGRAPHIC_ALGORITHM),
+        value: Value::Enumeration(algorithm),
+    });
+    out.push(Attribute {
+        key: AttrKey::Standard(tag::CRYPTOGRAPHIC_LENGTH),
+        value: Value::Integer(length),
+    });
+    out
+}
+
+fn link(kind: LinkType, to: &str) -> Attribute {
+    Attribute {
+        key: AttrKey::Standard(tag::LINK),
+        value: Value::Structure(vec![
+            Item::new(tag::LINK_TYPE, Value::Enumeration(kind.value())),
+            Item::new(
+                tag::LINKED_OBJECT_IDENTIFIER,
+                Value::TextString(to.to_string()),
+            ),
+        ]),
+    }
+}
+
+pub(super) fn create_key_pair(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item>, EngineError> {
+    let CreateKeyPairRequest {
+        common,
+        private: private_own,
+        public: public_own,
+    } = CreateKeyPairRequest::read(payload, ctx.v2())
+        .map_err(|e| EngineError::InvalidField(e.to_string()))?;
+    let all: Vec<Attribute> = common
+        .iter()
+        .chain(&private_own)
+        .chain(&public_own)
+        .cloned()
+        .collect();
+    let first = |t: u32| all.iter().find(|a| a.key == AttrKey::Standard(t));
+    let algorithm = match first(tag::CRYPTOGRAPHIC_ALGORITHM).map(|a| &a.value) {
+        Some(Value::Enumeration(v)) => *v,
+        Some(_) => return Err(EngineError::InvalidField("Cryptographic Algorithm".into())),
+        None => return Err(EngineError::MissingData("Cryptographic Algorithm".into())),
+    };
+    let length = match first(tag::CRYPTOGRAPHIC_LENGTH).map(|a| &a.value) {
+        Some(Value::Integer(v)) => Some(*v),
+        Some(_) => return Err(EngineError::InvalidField("Cryptographic Length".into())),
+        None => None,
+    };
+    let pair = match algorithm {
+        RSA => generate_rsa(
+            length.ok_or_else(|| EngineError::MissingData("Cryptographic Length".into()))?,
+        )?,
+        ECDSA | ECDH | EC => generate_ec(requested_curve(&all, length)?)?,
+        other => {
+            return Err(EngineError::InvalidField(format!(
+                "Create Key Pair supports RSA and EC, not Cryptographic Algorithm {other}"
+            )));
+        }
+    };
+    let private_attributes = half(&common, private_own, algorithm, pair.length);
+    let public_attributes = half(&common, public_own, algorithm, pair.length);
+    let (private_format, private_material) = pair.private;
+    let private_uid = store_new(
+        ctx,
+        NewObject {
+            object_type: ObjectType::PrivateKey,
+            key_format: private_format.value(),
+            data_type: None,
+            material: &private_material,
+            origin: MaterialOrigin::Generated,
+            object_fields: Vec::new(),
+        },
+        private_attributes,
+    )?;
+    let (public_format, public_material) = pair.public;
+    let public_uid = store_new(
+        ctx,
+        NewObject {
+            object_type: ObjectType::PublicKey,
+            key_format: public_format.value(),
+            data_type: None,
+            material: &public_material,
+            origin: MaterialOrigin::Generated,
+            object_fields: Vec::new(),
+        },
+        public_attributes,
+    )?;
+    let (stored, mut private) = ctx.load(&private_uid)?;
+    private
+        .attributes
+        .push(link(LinkType::PublicKey, &public_uid));
+    ctx.save(stored, &private);
+    let (stored, mut public) = ctx.load(&public_uid)?;
+    public
+        .attributes
+        .push(link(LinkType::PrivateKey, &private_uid));
+    ctx.save(stored, &public);
+    // The ID Placeholder of a Create Key Pair is its private key.
+    ctx.placeholder = Some(private_uid.clone());
+    Ok(CreateKeyPairResponse {
+        private_key_uid: private_uid,
+        public_key_uid: public_uid,
+    }
+    .encode())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rsa_halves_are_pkcs1_and_ec_halves_rfc5915_and_spki() {
+        let rsa = generate_rsa(2048).expect("RSA-2048");
+        assert_eq!(rsa.private.0, KeyFormatType::Pkcs1);
+        // RSAPrivateKey ::= SEQUENCE { version 0, modulus, ... }
+        let (_, parsed) = parse_der(&rsa.private.1).expect("DER");
+        assert!(parsed.as_sequence().expect("sequence").len() >= 9);
+        assert!(matches!(
+            generate_rsa(1024),
+            Err(EngineError::InvalidField(_))
+        ));
+        let ec = generate_ec(P_384).expect("P-384");
+        assert_eq!(ec.length, 384);
+        assert_eq!(ec.public.0, KeyFormatType::X509);
+        assert!(matches!(
+            generate_ec(0x45),
+            Err(EngineError::InvalidField(_))
+        ));
+    }
+}
