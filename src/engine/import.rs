@@ -216,6 +216,10 @@ fn imported_metadata(
         key_format: object.key_format,
         data_type: object.data_type,
         attributes: Vec::new(),
+        // Split Key fields and Key Wrapping Data are not carried by an import yet: the
+        // import moves what vCenter-era servers hold (keys, secret data, certificates).
+        object_fields: Vec::new(),
+        instance_indexes: Vec::new(),
     };
     let mut dropped = Vec::new();
     for a in &object.attributes {
