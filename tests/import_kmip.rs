@@ -695,8 +695,11 @@ fn pykmip_import_resumes_after_sigkill_refuses_conflicts_and_verify_sees_differe
     );
     let (code, report) = run_import(&data_dir, &first.server_arg(), &pki.vcenter, &["--all"]);
     assert_eq!(code, 0, "{report}");
-    assert_eq!(count(&report, "skipped"), at_kill, "{report}");
-    assert_eq!(count(&report, "imported"), KEYS - at_kill, "{report}");
+    // The server may still commit a batch the importer sent just before it was killed, so
+    // the re-run can find more than were counted at the kill, never fewer, and never twice.
+    let skipped = count(&report, "skipped");
+    assert!(skipped >= at_kill, "{skipped} skipped < {at_kill} held at the kill: {report}");
+    assert_eq!(count(&report, "imported"), KEYS - skipped, "{report}");
     let held = keyward_uids(&data_dir);
     assert_eq!(held.len(), KEYS, "every key once");
     let mut vcenter = server.connect(&vcenter_at_keyward);
