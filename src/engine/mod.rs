@@ -102,7 +102,7 @@ impl ParsedRequest {
         self.message
             .items
             .iter()
-            .any(|i| i.defect.is_none() && ops::mutates(i.operation) && !ops::is_get(i.operation))
+            .any(|i| i.defect.is_none() && ops::mutates(i.operation) && !ops::is_audited_read(i.operation))
     }
 
     /// The username/password credentials in the request header (KMIP Authentication).
@@ -390,7 +390,7 @@ impl Engine {
     ) -> Option<(Vec<u8>, Vec<ItemOutcome>)> {
         let only_reads =
             request.message.items.iter().all(|i| {
-                i.defect.is_some() || !ops::mutates(i.operation) || ops::is_get(i.operation)
+                i.defect.is_some() || !ops::mutates(i.operation) || ops::is_audited_read(i.operation)
             });
         if !only_reads {
             return None;

@@ -3,9 +3,12 @@
 //! Built on [`crate::ttlv`]; knows message shapes, not what operations do.
 
 pub mod attribute;
+pub mod crypto_parameters;
+pub mod crypto_payloads;
 pub mod enums;
 pub mod json;
 pub mod message;
 pub mod names;
+pub mod payload_fields;
 pub mod tag;
 pub mod xml;

@@ -457,6 +457,21 @@ const BLOCK_CIPHER_MODE: Table = &[
     (0x12, "AEAD"),
 ];
 
+const MASK_GENERATOR: Table = &[(0x01, "MGF1")];
+
+const DERIVATION_METHOD: Table = &[
+    (0x01, "PBKDF2"),
+    (0x02, "HASH"),
+    (0x03, "HMAC"),
+    (0x04, "ENCRYPT"),
+    (0x05, "NIST800_108_C"),
+    (0x06, "NIST800_108_F"),
+    (0x07, "NIST800_108_DPI"),
+    (0x08, "AsymmetricKey"),
+    (0x09, "AWSSignatureVersion4"),
+    (0x0A, "HKDF"),
+];
+
 const KEY_ROLE_TYPE: Table = &[
     (0x01, "BDK"),
     (0x02, "CVK"),
@@ -553,6 +568,9 @@ const ENUMS: &[(u32, Table)] = &[
     (tag::RNG_ALGORITHM, RNG_ALGORITHM),
     (tag::KEY_COMPRESSION_TYPE, KEY_COMPRESSION_TYPE),
     (tag::WRAPPING_METHOD, WRAPPING_METHOD),
+    (tag::MASK_GENERATOR, MASK_GENERATOR),
+    (tag::MASK_GENERATOR_HASHING_ALGORITHM, HASHING_ALGORITHM),
+    (tag::DERIVATION_METHOD, DERIVATION_METHOD),
 ];
 
 const CRYPTOGRAPHIC_USAGE_MASK: Table = &[

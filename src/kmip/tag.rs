@@ -200,6 +200,33 @@ tags! {
     MAC_SIGNATURE = 0x42004D, "MACSignature";
     IV_COUNTER_NONCE = 0x42003D, "IVCounterNonce";
     ATTESTATION_CAPABLE_INDICATOR = 0x4200D3, "AttestationCapableIndicator";
+    // Cryptographic services (Encrypt ... RNG Seed, Derive Key).
+    DATA = 0x4200C2, "Data";
+    SIGNATURE_DATA = 0x4200C3, "SignatureData";
+    DATA_LENGTH = 0x4200C4, "DataLength";
+    RANDOM_IV = 0x4200C5, "RandomIV";
+    MAC_DATA = 0x4200C6, "MACData";
+    IV_LENGTH = 0x4200CD, "IVLength";
+    TAG_LENGTH = 0x4200CE, "TagLength";
+    FIXED_FIELD_LENGTH = 0x4200CF, "FixedFieldLength";
+    COUNTER_LENGTH = 0x4200D0, "CounterLength";
+    INITIAL_COUNTER_VALUE = 0x4200D1, "InitialCounterValue";
+    INVOCATION_FIELD_LENGTH = 0x4200D2, "InvocationFieldLength";
+    INIT_INDICATOR = 0x4200D7, "InitIndicator";
+    FINAL_INDICATOR = 0x4200D8, "FinalIndicator";
+    AUTHENTICATED_ENCRYPTION_ADDITIONAL_DATA = 0x4200FE, "AuthenticatedEncryptionAdditionalData";
+    AUTHENTICATED_ENCRYPTION_TAG = 0x4200FF, "AuthenticatedEncryptionTag";
+    SALT_LENGTH = 0x420100, "SaltLength";
+    MASK_GENERATOR = 0x420101, "MaskGenerator";
+    MASK_GENERATOR_HASHING_ALGORITHM = 0x420102, "MaskGeneratorHashingAlgorithm";
+    P_SOURCE = 0x420103, "PSource";
+    TRAILER_FIELD = 0x420104, "TrailerField";
+    DIGESTED_DATA = 0x420107, "DigestedData";
+    DERIVATION_DATA = 0x420030, "DerivationData";
+    DERIVATION_METHOD = 0x420031, "DerivationMethod";
+    DERIVATION_PARAMETERS = 0x420032, "DerivationParameters";
+    ITERATION_COUNT = 0x42003C, "IterationCount";
+    SALT = 0x420084, "Salt";
 }
 
 /// CamelCase name of `tag`, if known.

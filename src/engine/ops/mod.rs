@@ -2,16 +2,28 @@
 //! the message's overlay, and returns the children of its Response Payload.
 
 mod attributes;
+mod crypto_choice;
+mod crypto_key;
+mod encrypt;
+mod hash;
 mod lifecycle;
 mod locate;
+mod mac;
 mod objects;
+mod rng;
 mod server_info;
+mod sign;
 
 use attributes::*;
+use encrypt::*;
+use hash::*;
 use lifecycle::*;
 use locate::*;
+use mac::*;
 use objects::*;
+use rng::*;
 use server_info::*;
+use sign::*;
 
 use std::sync::Arc;
 
@@ -53,6 +65,15 @@ pub const SUPPORTED_OPERATIONS: &[Operation] = &[
     Operation::SetAttribute,
     Operation::Log,
     Operation::Interop,
+    Operation::Encrypt,
+    Operation::Decrypt,
+    Operation::Sign,
+    Operation::SignatureVerify,
+    Operation::Mac,
+    Operation::MacVerify,
+    Operation::RngRetrieve,
+    Operation::RngSeed,
+    Operation::Hash,
 ];
 
 /// Whether an operation can change stored state.
@@ -75,7 +96,32 @@ pub fn mutates(operation: u32) -> bool {
                 | Operation::Revoke
                 | Operation::Destroy
         )
+    ) || is_cryptographic_service(operation)
+}
+
+/// The cryptographic services (Encrypt ... Hash). They change nothing stored, but run in the
+/// write path like Get so that their audit record commits before the answer is released.
+pub fn is_cryptographic_service(operation: u32) -> bool {
+    matches!(
+        Operation::from_u32(operation),
+        Some(
+            Operation::Encrypt
+                | Operation::Decrypt
+                | Operation::Sign
+                | Operation::SignatureVerify
+                | Operation::Mac
+                | Operation::MacVerify
+                | Operation::RngRetrieve
+                | Operation::RngSeed
+                | Operation::Hash
+        )
     )
+}
+
+/// Operations routed as writes only to be audited (Get, the cryptographic services): they
+/// create and change no key, so they still run when the store refuses changes.
+pub fn is_audited_read(operation: u32) -> bool {
+    is_get(operation) || is_cryptographic_service(operation)
 }
 
 /// Whether `operation` is Get (a write only because the first Get clears Fresh).
@@ -257,6 +303,15 @@ pub fn dispatch(ctx: &mut Ctx, operation: u32, payload: &Item) -> Result<Vec<Ite
         Operation::Destroy => destroy(ctx, payload),
         Operation::Query => query(ctx, payload),
         Operation::DiscoverVersions => discover_versions(ctx, payload),
+        Operation::Encrypt => encrypt(ctx, payload),
+        Operation::Decrypt => decrypt(ctx, payload),
+        Operation::Sign => sign(ctx, payload),
+        Operation::SignatureVerify => signature_verify(ctx, payload),
+        Operation::Mac => mac(ctx, payload),
+        Operation::MacVerify => mac_verify(ctx, payload),
+        Operation::Hash => hash(ctx, payload),
+        Operation::RngRetrieve => rng_retrieve(ctx, payload),
+        Operation::RngSeed => rng_seed(ctx, payload),
         _ => Err(EngineError::OperationNotSupported(operation)),
     }
 }
