@@ -153,7 +153,12 @@ impl CryptographicParameters {
         });
         field::push(&mut out, tag::IV_LENGTH, &self.iv_length, i);
         field::push(&mut out, tag::TAG_LENGTH, &self.tag_length, i);
-        field::push(&mut out, tag::FIXED_FIELD_LENGTH, &self.fixed_field_length, i);
+        field::push(
+            &mut out,
+            tag::FIXED_FIELD_LENGTH,
+            &self.fixed_field_length,
+            i,
+        );
         field::push(
             &mut out,
             tag::INVOCATION_FIELD_LENGTH,
@@ -203,7 +208,9 @@ impl CryptographicParameters {
                 .invocation_field_length
                 .or(defaults.invocation_field_length),
             counter_length: self.counter_length.or(defaults.counter_length),
-            initial_counter_value: self.initial_counter_value.or(defaults.initial_counter_value),
+            initial_counter_value: self
+                .initial_counter_value
+                .or(defaults.initial_counter_value),
             salt_length: self.salt_length.or(defaults.salt_length),
             mask_generator: self.mask_generator.or(defaults.mask_generator),
             mask_generator_hashing_algorithm: self
@@ -235,7 +242,10 @@ mod tests {
             ..Default::default()
         };
         let merged = p.or(&key);
-        assert_eq!(merged.block_cipher_mode, Some(values::block_cipher_mode::GCM));
+        assert_eq!(
+            merged.block_cipher_mode,
+            Some(values::block_cipher_mode::GCM)
+        );
         assert_eq!(merged.padding_method, Some(values::padding_method::PKCS5));
         let wrong = Item::structure(
             tag::CRYPTOGRAPHIC_PARAMETERS,

@@ -69,10 +69,7 @@ impl DataRequest {
                 payload,
                 tag::AUTHENTICATED_ENCRYPTION_ADDITIONAL_DATA,
             )?,
-            authenticated_encryption_tag: field::bytes(
-                payload,
-                tag::AUTHENTICATED_ENCRYPTION_TAG,
-            )?,
+            authenticated_encryption_tag: field::bytes(payload, tag::AUTHENTICATED_ENCRYPTION_TAG)?,
         })
     }
 
@@ -80,13 +77,18 @@ impl DataRequest {
     pub fn encode(&self) -> Vec<Item> {
         let mut out = Vec::new();
         let b = |v: &Vec<u8>| Value::ByteString(v.clone());
-        field::push(&mut out, tag::UNIQUE_IDENTIFIER, &self.unique_identifier, |s| {
-            Value::TextString(s.clone())
-        });
+        field::push(
+            &mut out,
+            tag::UNIQUE_IDENTIFIER,
+            &self.unique_identifier,
+            |s| Value::TextString(s.clone()),
+        );
         if let Some(p) = &self.parameters {
             out.push(p.encode());
         }
-        field::push(&mut out, tag::DATA, &self.data, |d| Value::ByteString(d.to_vec()));
+        field::push(&mut out, tag::DATA, &self.data, |d| {
+            Value::ByteString(d.to_vec())
+        });
         field::push(&mut out, tag::DIGESTED_DATA, &self.digested_data, b);
         field::push(&mut out, tag::SIGNATURE_DATA, &self.signature_data, b);
         field::push(&mut out, tag::MAC_DATA, &self.mac_data, b);
@@ -149,10 +151,7 @@ impl DataResponse {
             mac_data: field::bytes(payload, tag::MAC_DATA)?,
             iv_counter_nonce: field::bytes(payload, tag::IV_COUNTER_NONCE)?,
             correlation_value: field::bytes(payload, tag::CORRELATION_VALUE)?,
-            authenticated_encryption_tag: field::bytes(
-                payload,
-                tag::AUTHENTICATED_ENCRYPTION_TAG,
-            )?,
+            authenticated_encryption_tag: field::bytes(payload, tag::AUTHENTICATED_ENCRYPTION_TAG)?,
         })
     }
 
@@ -160,13 +159,21 @@ impl DataResponse {
     pub fn encode(&self) -> Vec<Item> {
         let mut out = Vec::new();
         let b = |v: &Vec<u8>| Value::ByteString(v.clone());
-        field::push(&mut out, tag::UNIQUE_IDENTIFIER, &self.unique_identifier, |s| {
-            Value::TextString(s.clone())
+        field::push(
+            &mut out,
+            tag::UNIQUE_IDENTIFIER,
+            &self.unique_identifier,
+            |s| Value::TextString(s.clone()),
+        );
+        field::push(
+            &mut out,
+            tag::VALIDITY_INDICATOR,
+            &self.validity_indicator,
+            |v| Value::Enumeration(*v),
+        );
+        field::push(&mut out, tag::DATA, &self.data, |d| {
+            Value::ByteString(d.to_vec())
         });
-        field::push(&mut out, tag::VALIDITY_INDICATOR, &self.validity_indicator, |v| {
-            Value::Enumeration(*v)
-        });
-        field::push(&mut out, tag::DATA, &self.data, |d| Value::ByteString(d.to_vec()));
         field::push(&mut out, tag::SIGNATURE_DATA, &self.signature_data, b);
         field::push(&mut out, tag::MAC_DATA, &self.mac_data, b);
         field::push(&mut out, tag::IV_COUNTER_NONCE, &self.iv_counter_nonce, b);
@@ -196,7 +203,10 @@ impl RngRetrieveRequest {
     }
 
     pub fn encode(&self) -> Vec<Item> {
-        vec![Item::new(tag::DATA_LENGTH, Value::Integer(self.data_length))]
+        vec![Item::new(
+            tag::DATA_LENGTH,
+            Value::Integer(self.data_length),
+        )]
     }
 }
 
@@ -253,7 +263,10 @@ impl RngSeedResponse {
     }
 
     pub fn encode(&self) -> Vec<Item> {
-        vec![Item::new(tag::DATA_LENGTH, Value::Integer(self.data_length))]
+        vec![Item::new(
+            tag::DATA_LENGTH,
+            Value::Integer(self.data_length),
+        )]
     }
 }
 

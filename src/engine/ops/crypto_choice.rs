@@ -130,16 +130,20 @@ pub(super) fn signature(
             dsa::ECDSA_WITH_SHA256 => SignatureAlgorithm::Ecdsa(HashAlgorithm::Sha256),
             dsa::ECDSA_WITH_SHA384 => SignatureAlgorithm::Ecdsa(HashAlgorithm::Sha384),
             dsa::ECDSA_WITH_SHA512 => SignatureAlgorithm::Ecdsa(HashAlgorithm::Sha512),
-            other => return Err(unsupported(format!("Digital Signature Algorithm {other:#x}"))),
+            other => {
+                return Err(unsupported(format!(
+                    "Digital Signature Algorithm {other:#x}"
+                )));
+            }
         });
     }
     match algorithm(params, key_algorithm) {
         Some(alg::RSA) => match params.padding_method {
             Some(pad::PSS) => Ok(SignatureAlgorithm::RsaPss(hash_or_default()?)),
-            None | Some(pad::PKCS1_V1_5) => {
-                Ok(SignatureAlgorithm::RsaPkcs1v15(hash_or_default()?))
-            }
-            Some(other) => Err(unsupported(format!("Padding Method {other:#x} for signing"))),
+            None | Some(pad::PKCS1_V1_5) => Ok(SignatureAlgorithm::RsaPkcs1v15(hash_or_default()?)),
+            Some(other) => Err(unsupported(format!(
+                "Padding Method {other:#x} for signing"
+            ))),
         },
         Some(alg::ECDSA | alg::EC) => Ok(SignatureAlgorithm::Ecdsa(hash_or_default()?)),
         Some(alg::ED25519) => Ok(SignatureAlgorithm::Ed25519),

@@ -128,11 +128,10 @@ pub(super) fn load_for(
         return Err(EngineError::IncompatibleUsageMask(uid.to_string()));
     }
     let parameters = match managed.first(tag::CRYPTOGRAPHIC_PARAMETERS) {
-        Some(value @ Value::Structure(_)) => CryptographicParameters::read(&Item::new(
-            tag::CRYPTOGRAPHIC_PARAMETERS,
-            value.clone(),
-        ))
-        .map_err(|_| EngineError::CorruptMetadata(uid.to_string()))?,
+        Some(value @ Value::Structure(_)) => {
+            CryptographicParameters::read(&Item::new(tag::CRYPTOGRAPHIC_PARAMETERS, value.clone()))
+                .map_err(|_| EngineError::CorruptMetadata(uid.to_string()))?
+        }
         _ => CryptographicParameters::default(),
     };
     let material = ctx.unseal(&stored, &managed)?;

@@ -9,7 +9,7 @@
 //! memory to leak or exhaust. The policy gate runs again on every part.
 
 use super::crypto_choice::{SymmetricCipher, is_rsa, rsa_padding, symmetric};
-use super::crypto_key::{Usage, UsableKey, load_for, request_uid};
+use super::crypto_key::{UsableKey, Usage, load_for, request_uid};
 use super::*;
 use crate::crypto::stream::{BlockStream, Direction, StreamMode};
 use crate::crypto::{CryptoError, asymmetric, keypair, random, symmetric as aead};
@@ -36,7 +36,10 @@ enum Part {
 
 fn part(request: &DataRequest) -> Part {
     let last = request.final_indicator == Some(true);
-    match (&request.correlation_value, request.init_indicator == Some(true)) {
+    match (
+        &request.correlation_value,
+        request.init_indicator == Some(true),
+    ) {
         (Some(state), _) => Part::Next {
             state: state.clone(),
             last,
@@ -100,9 +103,8 @@ fn run(ctx: &mut Ctx, payload: &Item, direction: Direction) -> Result<Vec<Item>,
                 Direction::Encrypt => {
                     let tag_len = match params.tag_length {
                         None => aead::TAG_LEN,
-                        Some(n) => usize::try_from(n).map_err(|_| {
-                            EngineError::InvalidField(format!("Tag Length {n}"))
-                        })?,
+                        Some(n) => usize::try_from(n)
+                            .map_err(|_| EngineError::InvalidField(format!("Tag Length {n}")))?,
                     };
                     let (ciphertext, tag) =
                         aead::seal(algorithm, &key.material, &nonce, aad, data, tag_len)?;
@@ -111,11 +113,20 @@ fn run(ctx: &mut Ctx, payload: &Item, direction: Direction) -> Result<Vec<Item>,
                     response.iv_counter_nonce = chosen;
                 }
                 Direction::Decrypt => {
-                    let tag = request.authenticated_encryption_tag.as_deref().ok_or_else(
-                        || EngineError::MissingData("Authenticated Encryption Tag".into()),
-                    )?;
-                    response.data =
-                        Some(aead::open(algorithm, &key.material, &nonce, aad, data, tag)?);
+                    let tag = request
+                        .authenticated_encryption_tag
+                        .as_deref()
+                        .ok_or_else(|| {
+                            EngineError::MissingData("Authenticated Encryption Tag".into())
+                        })?;
+                    response.data = Some(aead::open(
+                        algorithm,
+                        &key.material,
+                        &nonce,
+                        aad,
+                        data,
+                        tag,
+                    )?);
                 }
             }
         }

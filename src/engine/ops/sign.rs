@@ -78,10 +78,10 @@ pub(super) fn signature_verify(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item
     let der = encoded_key(&key)?;
     let public = match key.object_type {
         ObjectType::PrivateKey if algorithm == sig::SignatureAlgorithm::Ed25519 => {
-            keypair::public_spki_of_private(&keypair::ed25519_seed_to_pkcs8(der).map_or_else(
-                |_| Zeroizing::new(der.to_vec()),
-                |pkcs8| pkcs8,
-            ))?
+            keypair::public_spki_of_private(
+                &keypair::ed25519_seed_to_pkcs8(der)
+                    .map_or_else(|_| Zeroizing::new(der.to_vec()), |pkcs8| pkcs8),
+            )?
         }
         ObjectType::PrivateKey => keypair::public_spki_of_private(der)?,
         _ => der.to_vec(),
