@@ -37,17 +37,42 @@ fn rsa_encoding(alg: SignatureAlgorithm) -> Result<&'static dyn sig::RsaEncoding
     })
 }
 
-fn rsa_verification(alg: SignatureAlgorithm) -> Result<&'static sig::RsaParameters, CryptoError> {
+/// PSS verification with the largest salt the key allows, the other length signers commonly
+/// use (OpenSSL's default for signing); tried after the digest-length salt.
+const PSS_SHA256_MAX_SALT: sig::RsaParameters =
+    sig::RSA_PSS_2048_8192_SHA256.with_pss_salt_length(sig::RsaPssSaltLength::Max);
+const PSS_SHA384_MAX_SALT: sig::RsaParameters =
+    sig::RSA_PSS_2048_8192_SHA384.with_pss_salt_length(sig::RsaPssSaltLength::Max);
+const PSS_SHA512_MAX_SALT: sig::RsaParameters =
+    sig::RSA_PSS_2048_8192_SHA512.with_pss_salt_length(sig::RsaPssSaltLength::Max);
+
+/// The RSA verification parameters to try, in order. PSS signatures name no salt length, so a
+/// verifier accepts the two in use: the digest length (what Keyward signs with) and the maximum.
+fn rsa_verification(
+    alg: SignatureAlgorithm,
+) -> Result<&'static [&'static sig::RsaParameters], CryptoError> {
     Ok(match alg {
         SignatureAlgorithm::RsaPkcs1v15(HashAlgorithm::Sha1) => {
-            &sig::RSA_PKCS1_2048_8192_SHA1_FOR_LEGACY_USE_ONLY
+            &[&sig::RSA_PKCS1_2048_8192_SHA1_FOR_LEGACY_USE_ONLY]
         }
-        SignatureAlgorithm::RsaPkcs1v15(HashAlgorithm::Sha256) => &sig::RSA_PKCS1_2048_8192_SHA256,
-        SignatureAlgorithm::RsaPkcs1v15(HashAlgorithm::Sha384) => &sig::RSA_PKCS1_2048_8192_SHA384,
-        SignatureAlgorithm::RsaPkcs1v15(HashAlgorithm::Sha512) => &sig::RSA_PKCS1_2048_8192_SHA512,
-        SignatureAlgorithm::RsaPss(HashAlgorithm::Sha256) => &sig::RSA_PSS_2048_8192_SHA256,
-        SignatureAlgorithm::RsaPss(HashAlgorithm::Sha384) => &sig::RSA_PSS_2048_8192_SHA384,
-        SignatureAlgorithm::RsaPss(HashAlgorithm::Sha512) => &sig::RSA_PSS_2048_8192_SHA512,
+        SignatureAlgorithm::RsaPkcs1v15(HashAlgorithm::Sha256) => {
+            &[&sig::RSA_PKCS1_2048_8192_SHA256]
+        }
+        SignatureAlgorithm::RsaPkcs1v15(HashAlgorithm::Sha384) => {
+            &[&sig::RSA_PKCS1_2048_8192_SHA384]
+        }
+        SignatureAlgorithm::RsaPkcs1v15(HashAlgorithm::Sha512) => {
+            &[&sig::RSA_PKCS1_2048_8192_SHA512]
+        }
+        SignatureAlgorithm::RsaPss(HashAlgorithm::Sha256) => {
+            &[&sig::RSA_PSS_2048_8192_SHA256, &PSS_SHA256_MAX_SALT]
+        }
+        SignatureAlgorithm::RsaPss(HashAlgorithm::Sha384) => {
+            &[&sig::RSA_PSS_2048_8192_SHA384, &PSS_SHA384_MAX_SALT]
+        }
+        SignatureAlgorithm::RsaPss(HashAlgorithm::Sha512) => {
+            &[&sig::RSA_PSS_2048_8192_SHA512, &PSS_SHA512_MAX_SALT]
+        }
         other => return Err(unsupported(other)),
     })
 }
@@ -140,9 +165,16 @@ pub fn verify(
     };
     match alg {
         SignatureAlgorithm::RsaPkcs1v15(_) | SignatureAlgorithm::RsaPss(_) => {
-            let params = rsa_verification(alg)?;
+            let candidates = rsa_verification(alg)?;
             let pkcs1 = keypair::rsa_public_to_pkcs1(public_der)?;
-            check(params, &pkcs1)
+            if candidates
+                .iter()
+                .any(|params| check(*params, &pkcs1).is_ok())
+            {
+                Ok(())
+            } else {
+                Err(CryptoError::IntegrityCheckFailed)
+            }
         }
         SignatureAlgorithm::Ecdsa(hash) => {
             let candidates = ecdsa_verification(hash);
@@ -222,6 +254,21 @@ mod tests {
                 Err(CryptoError::IntegrityCheckFailed)
             );
         }
+        // A PSS signature with the maximum salt length verifies too.
+        const PSS_MAX: sig::RsaSignatureEncoding =
+            sig::RSA_PSS_SHA256.with_pss_salt_length(sig::RsaPssSaltLength::Max);
+        let signer = rsa::KeyPair::from_pkcs8(&pair.private).unwrap();
+        let mut max_salted = vec![0u8; 256];
+        signer
+            .sign(&PSS_MAX, &SystemRandom::new(), b"message", &mut max_salted)
+            .unwrap();
+        verify(
+            SignatureAlgorithm::RsaPss(HashAlgorithm::Sha256),
+            &pair.public,
+            b"message",
+            &max_salted,
+        )
+        .unwrap();
         // PKCS#1 v1.5 is deterministic: the same signature twice.
         let alg = SignatureAlgorithm::RsaPkcs1v15(HashAlgorithm::Sha256);
         assert_eq!(
