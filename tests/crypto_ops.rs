@@ -180,17 +180,34 @@ impl Harness {
                 ),
             ],
         );
-        let request = match self.engine.prepare(who, &ttlv::encode(&message)) {
-            Prepared::Write(request) => request,
-            Prepared::Read(_) => panic!("{op:?} was routed as an unaudited read"),
+        let (bytes, mut outcomes) = match self.engine.prepare(who, &ttlv::encode(&message)) {
+            Prepared::Write(request) => {
+                let mut txn = self.store.write().unwrap();
+                let answer = self
+                    .engine
+                    .execute_write_outcomes(&request, &mut *txn)
+                    .unwrap();
+                txn.commit().unwrap();
+                answer
+            }
+            // Reads are not audited: only the attribute queries the tests make may be reads.
+            Prepared::Read(request) => {
+                assert_eq!(
+                    op,
+                    Operation::GetAttributes,
+                    "{op:?} was routed as an unaudited read"
+                );
+                let view = self.store.read().unwrap();
+                let outcome = ItemOutcome {
+                    operation: op.value(),
+                    uids: vec![],
+                    status: ResultStatus::Success,
+                    reason: None,
+                };
+                (self.engine.execute_read(&request, &*view), vec![outcome])
+            }
             Prepared::Respond(bytes) => panic!("{op:?} refused: {bytes:?}"),
         };
-        let mut txn = self.store.write().unwrap();
-        let (bytes, mut outcomes) = self
-            .engine
-            .execute_write_outcomes(&request, &mut *txn)
-            .unwrap();
-        txn.commit().unwrap();
         let response = ttlv::decode(&bytes, &Limits::default()).unwrap();
         let item = response.child(tag::BATCH_ITEM).unwrap();
         let status = ResultStatus::from_u32(enum_of(item, tag::RESULT_STATUS)).unwrap();
@@ -1001,4 +1018,96 @@ fn every_crypto_operation_is_audited_with_its_key_and_never_its_data() {
     let rng = h.call(&alice, Operation::RngRetrieve, vec![i(tag::DATA_LENGTH, 8)]);
     assert_eq!(rng.outcome.operation, Operation::RngRetrieve.value());
     assert!(rng.outcome.uids.is_empty());
+}
+
+#[test]
+fn create_key_pair_generates_linked_halves_that_sign_and_verify() {
+    let h = harness();
+    let alice = client("alice");
+    let curve = |c: u32| {
+        s(
+            tag::CRYPTOGRAPHIC_DOMAIN_PARAMETERS,
+            vec![e(tag::RECOMMENDED_CURVE, c)],
+        )
+    };
+    for (algorithm, extra, hash) in [
+        (RSA, vec![i(tag::CRYPTOGRAPHIC_LENGTH, 2048)], SHA_256),
+        (ECDSA, vec![curve(0x07)], SHA_256),
+        (ECDSA, vec![i(tag::CRYPTOGRAPHIC_LENGTH, 384)], 7),
+        (ED25519, vec![], SHA_256),
+    ] {
+        let mut common = vec![e(tag::CRYPTOGRAPHIC_ALGORITHM, algorithm)];
+        common.extend(extra);
+        let out = h
+            .call(
+                &alice,
+                Operation::CreateKeyPair,
+                vec![
+                    s(tag::COMMON_ATTRIBUTES, common),
+                    s(
+                        tag::PRIVATE_KEY_ATTRIBUTES,
+                        vec![i(tag::CRYPTOGRAPHIC_USAGE_MASK, SIGN)],
+                    ),
+                    s(
+                        tag::PUBLIC_KEY_ATTRIBUTES,
+                        vec![i(tag::CRYPTOGRAPHIC_USAGE_MASK, VERIFY)],
+                    ),
+                ],
+            )
+            .ok();
+        let private = text_of(&out, tag::PRIVATE_KEY_UNIQUE_IDENTIFIER);
+        let public = text_of(&out, tag::PUBLIC_KEY_UNIQUE_IDENTIFIER);
+        assert_ne!(private, public);
+        for id in [&private, &public] {
+            h.call(&alice, Operation::Activate, vec![uid(id)]).ok();
+        }
+        let p = vec![e(tag::HASHING_ALGORITHM, hash)];
+        let sig = bytes_of(
+            &h.call(
+                &alice,
+                Operation::Sign,
+                vec![uid(&private), params(p.clone()), b(tag::DATA, b"pair")],
+            )
+            .ok(),
+            tag::SIGNATURE_DATA,
+        );
+        let v = h
+            .call(
+                &alice,
+                Operation::SignatureVerify,
+                vec![
+                    uid(&public),
+                    params(p),
+                    b(tag::DATA, b"pair"),
+                    b(tag::SIGNATURE_DATA, &sig),
+                ],
+            )
+            .ok();
+        assert_eq!(
+            enum_of(&v, tag::VALIDITY_INDICATOR),
+            VALID,
+            "algorithm {algorithm:#x}"
+        );
+        // Each half links to the other.
+        let attrs = h
+            .call(&alice, Operation::GetAttributes, vec![uid(&public)])
+            .ok();
+        let linked = format!("{attrs:?}");
+        assert!(
+            linked.contains(&private),
+            "public key links its private key: {linked}"
+        );
+    }
+    h.call(
+        &alice,
+        Operation::CreateKeyPair,
+        vec![s(
+            tag::COMMON_ATTRIBUTES,
+            vec![
+                e(tag::CRYPTOGRAPHIC_ALGORITHM, RSA),
+                i(tag::CRYPTOGRAPHIC_LENGTH, 1024),
+            ],
+        )],
+    )
+    .failed(ResultReason::InvalidField);
 }

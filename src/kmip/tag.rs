@@ -227,6 +227,12 @@ tags! {
     DERIVATION_PARAMETERS = 0x420032, "DerivationParameters";
     ITERATION_COUNT = 0x42003C, "IterationCount";
     SALT = 0x420084, "Salt";
+    // Create Key Pair.
+    COMMON_ATTRIBUTES = 0x420126, "CommonAttributes";
+    PRIVATE_KEY_ATTRIBUTES = 0x420127, "PrivateKeyAttributes";
+    PUBLIC_KEY_ATTRIBUTES = 0x420128, "PublicKeyAttributes";
+    PRIVATE_KEY_TEMPLATE_ATTRIBUTE = 0x420065, "PrivateKeyTemplateAttribute";
+    PUBLIC_KEY_TEMPLATE_ATTRIBUTE = 0x42006E, "PublicKeyTemplateAttribute";
 }
 
 /// CamelCase name of `tag`, if known.

@@ -6,6 +6,7 @@ mod crypto_choice;
 mod crypto_key;
 mod encrypt;
 mod hash;
+mod key_pair;
 mod lifecycle;
 mod locate;
 mod mac;
@@ -17,6 +18,7 @@ mod sign;
 use attributes::*;
 use encrypt::*;
 use hash::*;
+use key_pair::*;
 use lifecycle::*;
 use locate::*;
 use mac::*;
@@ -47,6 +49,7 @@ use crate::ttlv::{Item, Value};
 /// Operations this server implements, in Query order.
 pub const SUPPORTED_OPERATIONS: &[Operation] = &[
     Operation::Create,
+    Operation::CreateKeyPair,
     Operation::Register,
     Operation::ReKey,
     Operation::Locate,
@@ -86,6 +89,7 @@ pub fn mutates(operation: u32) -> bool {
         Some(
             Operation::Get
                 | Operation::Create
+                | Operation::CreateKeyPair
                 | Operation::Register
                 | Operation::ReKey
                 | Operation::AddAttribute
@@ -285,6 +289,7 @@ pub fn dispatch(ctx: &mut Ctx, operation: u32, payload: &Item) -> Result<Vec<Ite
     };
     match op {
         Operation::Create => create(ctx, payload),
+        Operation::CreateKeyPair => create_key_pair(ctx, payload),
         Operation::Register => register(ctx, payload),
         Operation::ReKey => rekey(ctx, payload),
         Operation::Locate => locate(ctx, payload),
