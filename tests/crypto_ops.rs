@@ -486,17 +486,23 @@ fn aead_gcm_and_chacha20_poly1305_known_answers_and_tamper_detection() {
     );
 }
 
+/// The key, parameters and IV of a multi-part run.
+struct Stream<'a> {
+    key: &'a str,
+    params: &'a [Item],
+    iv: &'a [u8],
+}
+
 /// Sends `data` in parts of the given sizes through Init / Correlation Value / Final.
 fn in_parts(
     h: &Harness,
     who: &ClientIdentity,
     op: Operation,
-    id: &str,
-    p: &[Item],
-    iv: &[u8],
+    stream: &Stream,
     data: &[u8],
     sizes: &[usize],
 ) -> Vec<u8> {
+    let (id, p, iv) = (stream.key, stream.params, stream.iv);
     let mut out = Vec::new();
     let mut correlation: Option<Vec<u8>> = None;
     let mut start = 0;
@@ -555,19 +561,15 @@ fn multi_part_cbc_and_ctr_equal_one_shot_and_correlation_values_are_bound() {
             .ok(),
             tag::DATA,
         );
-        let parts = in_parts(
-            &h,
-            &alice,
-            Operation::Encrypt,
-            &id,
-            &p,
-            &iv,
-            &data,
-            &[7, 40, 53],
-        );
+        let stream = Stream {
+            key: &id,
+            params: &p,
+            iv: &iv,
+        };
+        let parts = in_parts(&h, &alice, Operation::Encrypt, &stream, &data, &[7, 40, 53]);
         assert_eq!(parts, whole);
         let sizes = [whole.len() - 20, 20];
-        let back = in_parts(&h, &alice, Operation::Decrypt, &id, &p, &iv, &whole, &sizes);
+        let back = in_parts(&h, &alice, Operation::Decrypt, &stream, &whole, &sizes);
         assert_eq!(back, data);
     }
     // A Correlation Value works only for its client, key and direction, and only unaltered.

@@ -25,7 +25,7 @@ fn kek(key: &[u8]) -> Result<KeyEncryptionKey<AesBlockCipher>, CryptoError> {
 
 /// RFC 3394: `key` must be a multiple of 8 bytes, at least 16.
 pub fn wrap(kek_bytes: &[u8], key: &[u8]) -> Result<Vec<u8>, CryptoError> {
-    if key.len() < 16 || key.len() % 8 != 0 {
+    if key.len() < 16 || !key.len().is_multiple_of(8) {
         return Err(CryptoError::InvalidInput(
             "AES key wrap needs a multiple of 8 bytes, at least 16 (use wrap with padding)".into(),
         ));
@@ -38,7 +38,7 @@ pub fn wrap(kek_bytes: &[u8], key: &[u8]) -> Result<Vec<u8>, CryptoError> {
 
 /// RFC 3394 unwrap; a wrong KEK or altered data is [`CryptoError::IntegrityCheckFailed`].
 pub fn unwrap(kek_bytes: &[u8], wrapped: &[u8]) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
-    if wrapped.len() < 24 || wrapped.len() % 8 != 0 {
+    if wrapped.len() < 24 || !wrapped.len().is_multiple_of(8) {
         return Err(CryptoError::InvalidInput(
             "wrapped data must be a multiple of 8 bytes, at least 24".into(),
         ));
@@ -68,7 +68,7 @@ pub fn unwrap_with_padding(
     kek_bytes: &[u8],
     wrapped: &[u8],
 ) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
-    if wrapped.len() < 16 || wrapped.len() % 8 != 0 {
+    if wrapped.len() < 16 || !wrapped.len().is_multiple_of(8) {
         return Err(CryptoError::InvalidInput(
             "wrapped data must be a multiple of 8 bytes, at least 16".into(),
         ));

@@ -190,7 +190,7 @@ impl BlockStream {
         buf.extend_from_slice(data);
         match (self.padding, self.direction) {
             (Padding::None, _) => {
-                if buf.len() % BLOCK != 0 {
+                if !buf.len().is_multiple_of(BLOCK) {
                     return Err(CryptoError::InvalidInput(
                         "without padding the data must be a multiple of 16 bytes".into(),
                     ));
@@ -216,7 +216,7 @@ impl BlockStream {
                 Ok(buf)
             }
             (Padding::Pkcs5, Direction::Decrypt) => {
-                if buf.is_empty() || buf.len() % BLOCK != 0 {
+                if buf.is_empty() || !buf.len().is_multiple_of(BLOCK) {
                     return Err(CryptoError::InvalidInput(
                         "padded ciphertext must be a non-empty multiple of 16 bytes".into(),
                     ));

@@ -80,7 +80,7 @@ pub(super) fn signature_verify(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item
         ObjectType::PrivateKey if algorithm == sig::SignatureAlgorithm::Ed25519 => {
             keypair::public_spki_of_private(
                 &keypair::ed25519_seed_to_pkcs8(der)
-                    .map_or_else(|_| Zeroizing::new(der.to_vec()), |pkcs8| pkcs8),
+                    .unwrap_or_else(|_| Zeroizing::new(der.to_vec())),
             )?
         }
         ObjectType::PrivateKey => keypair::public_spki_of_private(der)?,
