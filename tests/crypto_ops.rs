@@ -1,6 +1,6 @@
 //! The cryptographic-service operations (Encrypt, Decrypt, Sign, Signature Verify, MAC, MAC
-//! Verify, Hash, RNG Retrieve, RNG Seed) through the engine over a real redb file, as the server
-//! drives it: `prepare`, then `execute_write_outcomes` in a committed transaction (these
+//! Verify, Hash, RNG Retrieve, Create Key Pair; RNG Seed is refused as not offered) through
+//! the engine over a real redb file, as the server drives it: `prepare`, then `execute_write_outcomes` in a committed transaction (these
 //! operations are routed as audited writes).
 //!
 //! Known answers come from NIST SP 800-38A, the GCM specification, RFC 8439, RFC 4231 and
@@ -190,11 +190,11 @@ impl Harness {
                 txn.commit().unwrap();
                 answer
             }
-            // Reads are not audited: only the attribute queries the tests make may be reads.
+            // Reads are not audited: only the attribute queries the tests make, and the
+            // operation Keyward does not offer, may be reads.
             Prepared::Read(request) => {
-                assert_eq!(
-                    op,
-                    Operation::GetAttributes,
+                assert!(
+                    matches!(op, Operation::GetAttributes | Operation::RngSeed),
                     "{op:?} was routed as an unaudited read"
                 );
                 let view = self.store.read().unwrap();
@@ -989,7 +989,7 @@ fn hash_rng_retrieve_and_rng_seed() {
     )
     .failed(ResultReason::InvalidField);
     h.call(&alice, Operation::RngSeed, vec![b(tag::DATA, &[1; 32])])
-        .failed(ResultReason::PermissionDenied);
+        .failed(ResultReason::OperationNotSupported);
 }
 
 #[test]
@@ -1112,4 +1112,41 @@ fn create_key_pair_generates_linked_halves_that_sign_and_verify() {
         )],
     )
     .failed(ResultReason::InvalidField);
+}
+
+#[test]
+fn usage_limits_in_bytes_are_counted_and_enforced() {
+    let h = harness();
+    let alice = client("alice");
+    let limits = s(
+        tag::USAGE_LIMITS,
+        vec![
+            Item::new(tag::USAGE_LIMITS_TOTAL, Value::LongInteger(32)),
+            e(tag::USAGE_LIMITS_UNIT, 1),
+        ],
+    );
+    let id = h.register(
+        &alice,
+        SYMMETRIC_KEY,
+        RAW,
+        AES,
+        128,
+        &[4; 16],
+        vec![i(tag::CRYPTOGRAPHIC_USAGE_MASK, ENCRYPT | DECRYPT), limits],
+        true,
+    );
+    let enc = || encrypt_payload(&id, vec![e(tag::BLOCK_CIPHER_MODE, ECB)], &[0; 16], None);
+    h.call(&alice, Operation::Encrypt, enc()).ok();
+    // A failed encryption counts nothing.
+    h.call(
+        &alice,
+        Operation::Encrypt,
+        encrypt_payload(&id, vec![e(tag::BLOCK_CIPHER_MODE, ECB)], &[0; 15], None),
+    )
+    .failed(ResultReason::InvalidField);
+    h.call(&alice, Operation::Encrypt, enc()).ok();
+    h.call(&alice, Operation::Encrypt, enc())
+        .failed(ResultReason::PermissionDenied);
+    // Decryption applies no protection and is not limited.
+    h.call(&alice, Operation::Decrypt, enc()).ok();
 }

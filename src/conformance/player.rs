@@ -14,6 +14,8 @@ use crate::ttlv::{Item, Limits, Value, decode, encode};
 const RESULT_OPERATION_FAILED: u32 = 0x01;
 const REASON_OPERATION_NOT_SUPPORTED: u32 = 0x05;
 const REASON_FEATURE_NOT_SUPPORTED: u32 = 0x08;
+/// An algorithm or parameter combination the server deliberately does not offer (2.x).
+const REASON_UNSUPPORTED_CRYPTOGRAPHIC_PARAMETERS: u32 = 0x3E;
 
 /// How one vector file went.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -222,7 +224,12 @@ fn unsupported(request: &Item, response: &Item, expected: &XmlNode) -> Option<St
             _ => continue,
         };
         if status != Some(&Value::Enumeration(RESULT_OPERATION_FAILED))
-            || !(reason == REASON_OPERATION_NOT_SUPPORTED || reason == REASON_FEATURE_NOT_SUPPORTED)
+            || !matches!(
+                reason,
+                REASON_OPERATION_NOT_SUPPORTED
+                    | REASON_FEATURE_NOT_SUPPORTED
+                    | REASON_UNSUPPORTED_CRYPTOGRAPHIC_PARAMETERS
+            )
         {
             continue;
         }

@@ -459,6 +459,8 @@ const BLOCK_CIPHER_MODE: Table = &[
 
 const MASK_GENERATOR: Table = &[(0x01, "MGF1")];
 
+const USAGE_LIMITS_UNIT: Table = &[(0x01, "Byte"), (0x02, "Object")];
+
 const DERIVATION_METHOD: Table = &[
     (0x01, "PBKDF2"),
     (0x02, "HASH"),
@@ -569,6 +571,7 @@ const ENUMS: &[(u32, Table)] = &[
     (tag::KEY_COMPRESSION_TYPE, KEY_COMPRESSION_TYPE),
     (tag::WRAPPING_METHOD, WRAPPING_METHOD),
     (tag::MASK_GENERATOR, MASK_GENERATOR),
+    (tag::USAGE_LIMITS_UNIT, USAGE_LIMITS_UNIT),
     (tag::MASK_GENERATOR_HASHING_ALGORITHM, HASHING_ALGORITHM),
     (tag::DERIVATION_METHOD, DERIVATION_METHOD),
 ];

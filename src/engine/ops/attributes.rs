@@ -31,6 +31,8 @@ pub(super) fn server_managed(key: &AttrKey) -> bool {
                 | tag::PROTECTION_LEVEL
                 | tag::PROTECTION_PERIOD
                 | tag::QUANTUM_SAFE
+                // Set by the client; its Usage Limits Count is then kept by the server.
+                | tag::USAGE_LIMITS
         ),
     }
 }

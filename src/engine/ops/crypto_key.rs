@@ -156,3 +156,58 @@ pub(super) fn request_uid(ctx: &Ctx, uid: &Option<String>) -> Result<String, Eng
             .ok_or_else(|| EngineError::MissingData("Unique Identifier".into())),
     }
 }
+
+/// Usage Limits Unit "Byte" (the other unit, "Object", counts one per operation).
+const USAGE_LIMITS_UNIT_BYTE: u32 = 0x01;
+
+/// Counts one protecting use of `uid` against its Usage Limits, if it has any: `bytes` of data
+/// when the unit is Byte, one use otherwise. A use beyond the limit is refused (Permission
+/// Denied) and nothing is counted; otherwise the remaining Usage Limits Count is stored with
+/// the operation's write.
+pub(super) fn count_usage(ctx: &mut Ctx, uid: &str, bytes: usize) -> Result<(), EngineError> {
+    let (stored, mut managed) = ctx.load_live(uid)?;
+    let Some(Value::Structure(limits)) = managed.first(tag::USAGE_LIMITS).cloned() else {
+        return Ok(());
+    };
+    let long = |t| {
+        limits.iter().find_map(|c| match c.value {
+            Value::LongInteger(v) if c.tag == t => Some(v),
+            _ => None,
+        })
+    };
+    let unit = limits.iter().find_map(|c| match c.value {
+        Value::Enumeration(v) if c.tag == tag::USAGE_LIMITS_UNIT => Some(v),
+        _ => None,
+    });
+    let remaining = long(tag::USAGE_LIMITS_COUNT)
+        .or_else(|| long(tag::USAGE_LIMITS_TOTAL))
+        .unwrap_or(0);
+    let used = if unit == Some(USAGE_LIMITS_UNIT_BYTE) {
+        i64::try_from(bytes).unwrap_or(i64::MAX)
+    } else {
+        1
+    };
+    if used > remaining {
+        return Err(EngineError::PermissionDenied(format!(
+            "the Usage Limits of {uid} are exhausted"
+        )));
+    }
+    let mut updated: Vec<Item> = limits
+        .into_iter()
+        .filter(|c| c.tag != tag::USAGE_LIMITS_COUNT)
+        .collect();
+    let at = updated
+        .iter()
+        .position(|c| c.tag == tag::USAGE_LIMITS_UNIT)
+        .unwrap_or(updated.len());
+    updated.insert(
+        at,
+        Item::new(
+            tag::USAGE_LIMITS_COUNT,
+            Value::LongInteger(remaining - used),
+        ),
+    );
+    managed.set(tag::USAGE_LIMITS, Value::Structure(updated));
+    ctx.save(stored, &managed);
+    Ok(())
+}

@@ -9,7 +9,7 @@
 //! memory to leak or exhaust. The policy gate runs again on every part.
 
 use super::crypto_choice::{SymmetricCipher, is_rsa, rsa_padding, symmetric};
-use super::crypto_key::{UsableKey, Usage, load_for, request_uid};
+use super::crypto_key::{UsableKey, Usage, count_usage, load_for, request_uid};
 use super::*;
 use crate::crypto::stream::{BlockStream, Direction, StreamMode};
 use crate::crypto::{CryptoError, asymmetric, keypair, random, symmetric as aead};
@@ -84,6 +84,7 @@ fn run(ctx: &mut Ctx, payload: &Item, direction: Direction) -> Result<Vec<Item>,
         }
         let data = required_data(&request)?;
         response.data = Some(rsa(&key, &params, direction, data)?);
+        count_protection(ctx, &key, &request, direction)?;
         return Ok(response.encode());
     }
     match symmetric(&params, key.algorithm)? {
@@ -160,7 +161,21 @@ fn run(ctx: &mut Ctx, payload: &Item, direction: Direction) -> Result<Vec<Item>,
             }
         },
     }
+    count_protection(ctx, &key, &request, direction)?;
     Ok(response.encode())
+}
+
+/// Counts a successful encryption against the key's Usage Limits (decryption does not count).
+fn count_protection(
+    ctx: &mut Ctx,
+    key: &UsableKey,
+    request: &DataRequest,
+    direction: Direction,
+) -> Result<(), EngineError> {
+    if direction != Direction::Encrypt {
+        return Ok(());
+    }
+    count_usage(ctx, &key.uid, request.data.as_ref().map_or(0, |d| d.len()))
 }
 
 fn required_data(request: &DataRequest) -> Result<&[u8], EngineError> {

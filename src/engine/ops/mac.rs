@@ -3,7 +3,7 @@
 //! constant time and answers a mismatch as Validity Indicator Invalid. Single-part only.
 
 use super::crypto_choice::hmac_hash;
-use super::crypto_key::{Usage, load_for, request_uid};
+use super::crypto_key::{Usage, count_usage, load_for, request_uid};
 use super::*;
 use crate::crypto::{CryptoError, mac as hmac};
 use crate::kmip::crypto_parameters::values::validity_indicator;
@@ -35,9 +35,11 @@ pub(super) fn mac(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item>, EngineErro
         .data
         .as_deref()
         .ok_or_else(|| EngineError::MissingData("Data".into()))?;
+    let mac_data = hmac::sign(hash, &key.material, data)?;
+    count_usage(ctx, &uid, data.len())?;
     Ok(DataResponse {
         unique_identifier: Some(uid),
-        mac_data: Some(hmac::sign(hash, &key.material, data)?),
+        mac_data: Some(mac_data),
         ..DataResponse::default()
     }
     .encode())

@@ -75,7 +75,6 @@ pub const SUPPORTED_OPERATIONS: &[Operation] = &[
     Operation::Mac,
     Operation::MacVerify,
     Operation::RngRetrieve,
-    Operation::RngSeed,
     Operation::Hash,
 ];
 
@@ -116,7 +115,6 @@ pub fn is_cryptographic_service(operation: u32) -> bool {
                 | Operation::Mac
                 | Operation::MacVerify
                 | Operation::RngRetrieve
-                | Operation::RngSeed
                 | Operation::Hash
         )
     )
@@ -316,7 +314,6 @@ pub fn dispatch(ctx: &mut Ctx, operation: u32, payload: &Item) -> Result<Vec<Ite
         Operation::MacVerify => mac_verify(ctx, payload),
         Operation::Hash => hash(ctx, payload),
         Operation::RngRetrieve => rng_retrieve(ctx, payload),
-        Operation::RngSeed => rng_seed(ctx, payload),
         _ => Err(EngineError::OperationNotSupported(operation)),
     }
 }

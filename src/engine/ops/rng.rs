@@ -1,16 +1,13 @@
-//! RNG Retrieve and RNG Seed.
+//! RNG Retrieve: bytes from aws-lc-rs's generator, at most [`MAX_RANDOM_BYTES`] per request (a
+//! client asking for more gets Invalid Field, not a huge allocation).
 //!
-//! RNG Retrieve returns bytes from aws-lc-rs's generator, at most [`MAX_RANDOM_BYTES`] per
-//! request (a client asking for more gets Invalid Field, not a huge allocation).
-//!
-//! RNG Seed is refused with Permission Denied: aws-lc-rs seeds and reseeds its DRBG from the
-//! operating system and offers no way to mix in caller data, and Keyward will not claim to
-//! have used seed bytes it ignored (KMIP's answer is the number of bytes used). The KMIP 2.1
-//! CS-RNG optional profile allows either answer; its vector O-4 expects this one.
+//! RNG Seed is deliberately not offered (Operation Not Supported): aws-lc-rs seeds and reseeds
+//! its DRBG from the operating system and has no way to mix in caller data, and Keyward will
+//! not claim to have used seed bytes it ignored (KMIP's answer is the number of bytes used).
 
 use super::*;
 use crate::crypto::random;
-use crate::kmip::crypto_payloads::{RngRetrieveRequest, RngRetrieveResponse, RngSeedRequest};
+use crate::kmip::crypto_payloads::{RngRetrieveRequest, RngRetrieveResponse};
 
 /// Largest RNG Retrieve answer, in bytes.
 pub const MAX_RANDOM_BYTES: i32 = 1 << 20;
@@ -29,13 +26,4 @@ pub(super) fn rng_retrieve(_ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item>, 
         data: random::bytes(len)?,
     }
     .encode())
-}
-
-pub(super) fn rng_seed(_ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item>, EngineError> {
-    let _seed = RngSeedRequest::read(payload)?;
-    Err(EngineError::PermissionDenied(
-        "this server's generator is seeded by the operating system only; client seed data is \
-         not accepted"
-            .into(),
-    ))
 }

@@ -4,7 +4,7 @@
 //! Single-part only: a multi-part request is refused as unsupported.
 
 use super::crypto_choice::signature;
-use super::crypto_key::{Usage, load_for, request_uid};
+use super::crypto_key::{Usage, count_usage, load_for, request_uid};
 use super::encrypt::encoded_key;
 use super::*;
 use crate::crypto::{CryptoError, keypair, signature as sig};
@@ -43,6 +43,7 @@ pub(super) fn sign(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item>, EngineErr
         .as_deref()
         .ok_or_else(|| EngineError::MissingData("Data".into()))?;
     let signature_data = sig::sign(algorithm, encoded_key(&key)?, data)?;
+    count_usage(ctx, &uid, data.len())?;
     Ok(DataResponse {
         unique_identifier: Some(uid),
         signature_data: Some(signature_data),
