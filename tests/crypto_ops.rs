@@ -1150,3 +1150,234 @@ fn usage_limits_in_bytes_are_counted_and_enforced() {
     // Decryption applies no protection and is not limited.
     h.call(&alice, Operation::Decrypt, enc()).ok();
 }
+
+const SECRET_DATA: u32 = 7;
+const DERIVE_KEY: i32 = 0x200;
+
+/// The key material of object `id`, by Get.
+fn material_of(h: &Harness, who: &ClientIdentity, id: &str) -> Vec<u8> {
+    let got = h.call(who, Operation::Get, vec![uid(id)]).ok();
+    let object = got
+        .child(tag::SYMMETRIC_KEY)
+        .or_else(|| got.child(tag::SECRET_DATA))
+        .expect("a symmetric key or secret data");
+    let value = object
+        .child(tag::KEY_BLOCK)
+        .and_then(|b| b.child(tag::KEY_VALUE))
+        .expect("key value");
+    bytes_of(value, tag::KEY_MATERIAL)
+}
+
+fn derive(
+    h: &Harness,
+    who: &ClientIdentity,
+    base: &str,
+    object_type: u32,
+    method: u32,
+    derivation: Vec<Item>,
+    attributes: Vec<Item>,
+) -> Answer {
+    h.call(
+        who,
+        Operation::DeriveKey,
+        vec![
+            e(tag::OBJECT_TYPE, object_type),
+            uid(base),
+            e(tag::DERIVATION_METHOD, method),
+            s(tag::DERIVATION_PARAMETERS, derivation),
+            s(tag::ATTRIBUTES, attributes),
+        ],
+    )
+}
+
+#[test]
+fn derive_key_pbkdf2_hkdf_sp800_108_and_encryption_known_answers() {
+    let h = harness();
+    let alice = client("alice");
+    // PBKDF2 from a registered password (RFC 6070, c = 2).
+    let password = {
+        let block = s(
+            tag::KEY_BLOCK,
+            vec![
+                e(tag::KEY_FORMAT_TYPE, 2),
+                s(tag::KEY_VALUE, vec![b(tag::KEY_MATERIAL, b"password")]),
+            ],
+        );
+        let out = h
+            .call(
+                &alice,
+                Operation::Register,
+                vec![
+                    e(tag::OBJECT_TYPE, SECRET_DATA),
+                    s(
+                        tag::ATTRIBUTES,
+                        vec![i(tag::CRYPTOGRAPHIC_USAGE_MASK, DERIVE_KEY)],
+                    ),
+                    s(tag::SECRET_DATA, vec![e(tag::SECRET_DATA_TYPE, 1), block]),
+                ],
+            )
+            .ok();
+        let id = text_of(&out, tag::UNIQUE_IDENTIFIER);
+        h.call(&alice, Operation::Activate, vec![uid(&id)]).ok();
+        id
+    };
+    let out = derive(
+        &h,
+        &alice,
+        &password,
+        SECRET_DATA,
+        1,
+        vec![
+            params(vec![e(tag::HASHING_ALGORITHM, 4)]),
+            b(tag::SALT, b"salt"),
+            i(tag::ITERATION_COUNT, 2),
+        ],
+        vec![
+            i(tag::CRYPTOGRAPHIC_LENGTH, 160),
+            i(tag::CRYPTOGRAPHIC_USAGE_MASK, ENCRYPT),
+        ],
+    )
+    .ok();
+    let derived = text_of(&out, tag::UNIQUE_IDENTIFIER);
+    assert_eq!(
+        material_of(&h, &alice, &derived),
+        hex("ea6c014dc72d6f8ccd1ed92ace1d41f0d8de8957")
+    );
+
+    // HKDF (HMAC method), RFC 5869 test case 1.
+    let ikm = h.register(
+        &alice,
+        SYMMETRIC_KEY,
+        RAW,
+        HMAC_SHA256,
+        176,
+        &[0x0b; 22],
+        vec![i(tag::CRYPTOGRAPHIC_USAGE_MASK, DERIVE_KEY)],
+        true,
+    );
+    let out = derive(
+        &h,
+        &alice,
+        &ikm,
+        SECRET_DATA,
+        3,
+        vec![
+            params(vec![e(tag::HASHING_ALGORITHM, SHA_256)]),
+            b(tag::DERIVATION_DATA, &hex("f0f1f2f3f4f5f6f7f8f9")),
+            b(tag::SALT, &hex("000102030405060708090a0b0c")),
+        ],
+        vec![i(tag::CRYPTOGRAPHIC_LENGTH, 336)],
+    )
+    .ok();
+    assert_eq!(
+        material_of(&h, &alice, &text_of(&out, tag::UNIQUE_IDENTIFIER)),
+        hex("3cb25f25faacd57a90434f64d0362f2a2d2d0a90cf1a5a4c5db02d56ecc4c5bf34007208d5b887185865")
+    );
+
+    // NIST SP 800-108 counter mode (NIST CAVP KBKDF, HMAC-SHA256) into an AES-128 key.
+    let kbkdf = h.register(
+        &alice,
+        SYMMETRIC_KEY,
+        RAW,
+        HMAC_SHA256,
+        128,
+        &hex("0185fb7661f6dd408d982f810fcd5004"),
+        vec![i(tag::CRYPTOGRAPHIC_USAGE_MASK, DERIVE_KEY)],
+        true,
+    );
+    let out = derive(
+        &h,
+        &alice,
+        &kbkdf,
+        SYMMETRIC_KEY,
+        5,
+        vec![
+            params(vec![e(tag::HASHING_ALGORITHM, SHA_256)]),
+            b(
+                tag::DERIVATION_DATA,
+                &hex("c3f1712a82613643e0f763a7a0a31588b6aed95056dfc512550cf2d00d68a32d"),
+            ),
+        ],
+        vec![
+            e(tag::CRYPTOGRAPHIC_ALGORITHM, AES),
+            i(tag::CRYPTOGRAPHIC_LENGTH, 128),
+            i(tag::CRYPTOGRAPHIC_USAGE_MASK, ENCRYPT | DECRYPT),
+        ],
+    )
+    .ok();
+    let aes_uid = text_of(&out, tag::UNIQUE_IDENTIFIER);
+    assert_eq!(
+        material_of(&h, &alice, &aes_uid),
+        hex("c63f747b67be71f57ba4562117dd2904")
+    );
+    // The derived key links to its base.
+    let attrs = h
+        .call(&alice, Operation::GetAttributes, vec![uid(&aes_uid)])
+        .ok();
+    assert!(format!("{attrs:?}").contains(&kbkdf));
+
+    // Encryption of the derivation data (AES-ECB, SP 800-38A block 1).
+    let aes = h.aes(&alice, &hex(SP800_38A_KEY), DERIVE_KEY);
+    let out = derive(
+        &h,
+        &alice,
+        &aes,
+        SYMMETRIC_KEY,
+        4,
+        vec![
+            params(vec![e(tag::BLOCK_CIPHER_MODE, ECB)]),
+            b(
+                tag::DERIVATION_DATA,
+                &hex("6bc1bee22e409f96e93d7e117393172a"),
+            ),
+        ],
+        vec![
+            e(tag::CRYPTOGRAPHIC_ALGORITHM, AES),
+            i(tag::CRYPTOGRAPHIC_LENGTH, 128),
+        ],
+    )
+    .ok();
+    assert_eq!(
+        material_of(&h, &alice, &text_of(&out, tag::UNIQUE_IDENTIFIER)),
+        hex("3ad77bb40d7a3660a89ecaf32466ef97")
+    );
+
+    // Policy: the base needs the Derive Key usage; lengths must fit the algorithm.
+    let plain = h.aes(&alice, &[1; 16], ENCRYPT);
+    derive(
+        &h,
+        &alice,
+        &plain,
+        SYMMETRIC_KEY,
+        5,
+        vec![b(tag::DERIVATION_DATA, b"x")],
+        vec![
+            e(tag::CRYPTOGRAPHIC_ALGORITHM, AES),
+            i(tag::CRYPTOGRAPHIC_LENGTH, 128),
+        ],
+    )
+    .failed(ResultReason::IncompatibleCryptographicUsageMask);
+    derive(
+        &h,
+        &alice,
+        &kbkdf,
+        SYMMETRIC_KEY,
+        5,
+        vec![b(tag::DERIVATION_DATA, b"x")],
+        vec![
+            e(tag::CRYPTOGRAPHIC_ALGORITHM, AES),
+            i(tag::CRYPTOGRAPHIC_LENGTH, 100),
+        ],
+    )
+    .failed(ResultReason::InvalidField);
+    derive(
+        &h,
+        &alice,
+        &password,
+        SECRET_DATA,
+        1,
+        vec![b(tag::SALT, b"s")],
+        vec![i(tag::CRYPTOGRAPHIC_LENGTH, 128)],
+    )
+    .failed(ResultReason::MissingData);
+}

@@ -5,6 +5,7 @@
 pub mod attribute;
 pub mod crypto_parameters;
 pub mod crypto_payloads;
+pub mod derive_payloads;
 pub mod enums;
 pub mod json;
 pub mod message;

@@ -22,6 +22,7 @@ pub(super) enum Usage {
     Verify,
     MacGenerate,
     MacVerify,
+    DeriveKey,
 }
 
 impl Usage {
@@ -33,12 +34,16 @@ impl Usage {
             Usage::Verify => usage_mask::VERIFY,
             Usage::MacGenerate => usage_mask::MAC_GENERATE,
             Usage::MacVerify => usage_mask::MAC_VERIFY,
+            Usage::DeriveKey => usage_mask::DERIVE_KEY,
         }
     }
 
     /// Applies protection (rather than processing protected data).
     fn protects(self) -> bool {
-        matches!(self, Usage::Encrypt | Usage::Sign | Usage::MacGenerate)
+        matches!(
+            self,
+            Usage::Encrypt | Usage::Sign | Usage::MacGenerate | Usage::DeriveKey
+        )
     }
 
     pub(super) fn operation(self) -> &'static str {
@@ -49,6 +54,7 @@ impl Usage {
             Usage::Verify => "Signature Verify",
             Usage::MacGenerate => "MAC",
             Usage::MacVerify => "MAC Verify",
+            Usage::DeriveKey => "Derive Key",
         }
     }
 }

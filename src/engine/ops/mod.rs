@@ -4,6 +4,7 @@
 mod attributes;
 mod crypto_choice;
 mod crypto_key;
+mod derive;
 mod encrypt;
 mod hash;
 mod key_pair;
@@ -16,6 +17,7 @@ mod server_info;
 mod sign;
 
 use attributes::*;
+use derive::*;
 use encrypt::*;
 use hash::*;
 use key_pair::*;
@@ -51,6 +53,7 @@ pub const SUPPORTED_OPERATIONS: &[Operation] = &[
     Operation::Create,
     Operation::CreateKeyPair,
     Operation::Register,
+    Operation::DeriveKey,
     Operation::ReKey,
     Operation::Locate,
     Operation::Check,
@@ -89,6 +92,7 @@ pub fn mutates(operation: u32) -> bool {
             Operation::Get
                 | Operation::Create
                 | Operation::CreateKeyPair
+                | Operation::DeriveKey
                 | Operation::Register
                 | Operation::ReKey
                 | Operation::AddAttribute
@@ -288,6 +292,7 @@ pub fn dispatch(ctx: &mut Ctx, operation: u32, payload: &Item) -> Result<Vec<Ite
     match op {
         Operation::Create => create(ctx, payload),
         Operation::CreateKeyPair => create_key_pair(ctx, payload),
+        Operation::DeriveKey => derive_key(ctx, payload),
         Operation::Register => register(ctx, payload),
         Operation::ReKey => rekey(ctx, payload),
         Operation::Locate => locate(ctx, payload),
