@@ -39,7 +39,7 @@ impl DerivationParameters {
         };
         Ok(DerivationParameters {
             cryptographic_parameters,
-            initialization_vector: field::bytes(item, tag::IV_COUNTER_NONCE)?,
+            initialization_vector: field::bytes(item, tag::INITIALIZATION_VECTOR)?,
             derivation_data: field::bytes(item, tag::DERIVATION_DATA)?.map(Zeroizing::new),
             salt: field::bytes(item, tag::SALT)?,
             iteration_count: field::integer(item, tag::ITERATION_COUNT)?,

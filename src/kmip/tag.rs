@@ -223,6 +223,7 @@ tags! {
     TRAILER_FIELD = 0x420104, "TrailerField";
     DIGESTED_DATA = 0x420107, "DigestedData";
     DERIVATION_DATA = 0x420030, "DerivationData";
+    INITIALIZATION_VECTOR = 0x42003A, "InitializationVector";
     DERIVATION_METHOD = 0x420031, "DerivationMethod";
     DERIVATION_PARAMETERS = 0x420032, "DerivationParameters";
     ITERATION_COUNT = 0x42003C, "IterationCount";
