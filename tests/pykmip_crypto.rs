@@ -1,7 +1,8 @@
 //! PyKMIP 0.11 (from PyPI) against a real Keyward server over mutual TLS, exercising the
 //! cryptographic services: Encrypt/Decrypt, Create Key Pair, Sign/Signature Verify, MAC and
-//! Derive Key (tests/interop/pykmip_crypto.py). Also checks that the client's plaintext never
-//! reaches the server log, even at trace level.
+//! Derive Key (tests/interop/pykmip_crypto.py). Then checks that every one of those operations
+//! left an audit record naming its key, and that the client's plaintext reached neither the
+//! audit log nor the server log (even at trace level).
 //!
 //! Needs KEYWARD_PYKMIP_PYTHON (a python with pykmip==0.11.0, as scripts/test sets it); without
 //! it the test prints one skip line, unless KEYWARD_REQUIRE_PYKMIP=1 makes that a failure.
@@ -58,9 +59,45 @@ fn pykmip_drives_the_cryptographic_services() {
         String::from_utf8_lossy(&output.stderr)
     );
     let log = server.log();
+    let mut server = server;
+    server.terminate();
     let secret = "This is a secret message.";
     assert!(
         !log.contains(secret) && !log.contains(&hex::encode(secret)),
         "the client's plaintext reached the server log"
     );
+
+    let export = Command::new(common::keyward_bin())
+        .args(["audit", "export", "--format", "jsonl", "--data-dir"])
+        .arg(&appliance.data_dir)
+        .output()
+        .expect("run keyward audit export");
+    assert!(export.status.success(), "audit export failed");
+    let text = String::from_utf8_lossy(&export.stdout);
+    assert!(!text.contains(secret) && !text.contains(&hex::encode(secret)));
+    let records: Vec<serde_json::Value> = text
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).expect("jsonl line"))
+        .collect();
+    for operation in [
+        "Encrypt",
+        "Decrypt",
+        "Sign",
+        "SignatureVerify",
+        "MAC",
+        "CreateKeyPair",
+        "DeriveKey",
+    ] {
+        let found = records
+            .iter()
+            .filter(|r| r["record"]["operation"] == operation);
+        let mut count = 0;
+        for record in found {
+            count += 1;
+            let uids = record["record"]["uids"].as_array().map_or(0, Vec::len);
+            assert!(uids > 0, "{operation} audit record names no key: {record}");
+        }
+        assert!(count > 0, "no audit record for {operation}");
+    }
 }
