@@ -1381,3 +1381,59 @@ fn derive_key_pbkdf2_hkdf_sp800_108_and_encryption_known_answers() {
     )
     .failed(ResultReason::MissingData);
 }
+
+/// Figures, not assertions: key-pair generation times (what a Create Key Pair holds the write
+/// path for), and the engine's Encrypt round trip over redb. Run with `--ignored --nocapture`.
+#[test]
+#[ignore]
+fn measure_crypto_costs() {
+    use std::time::Instant;
+    for spec in [
+        KeyPairSpec::Rsa(2048),
+        KeyPairSpec::Rsa(3072),
+        KeyPairSpec::Rsa(4096),
+        KeyPairSpec::Ec(Curve::P256),
+        KeyPairSpec::Ed25519,
+    ] {
+        let runs = if matches!(spec, KeyPairSpec::Rsa(_)) {
+            5
+        } else {
+            50
+        };
+        let mut times: Vec<f64> = (0..runs)
+            .map(|_| {
+                let start = Instant::now();
+                keypair::generate(spec).unwrap();
+                start.elapsed().as_secs_f64() * 1000.0
+            })
+            .collect();
+        times.sort_by(f64::total_cmp);
+        println!(
+            "generate {spec:?}: median {:.1} ms, max {:.1} ms ({runs} runs)",
+            times[runs / 2],
+            times[runs - 1]
+        );
+    }
+    let h = harness();
+    let alice = client("alice");
+    let id = h.aes(&alice, &[7; 32], ENCRYPT | DECRYPT);
+    let iv = [1u8; 12];
+    for size in [64usize, 64 * 1024] {
+        let data = vec![0u8; size];
+        let runs = 200;
+        let start = Instant::now();
+        for _ in 0..runs {
+            h.call(
+                &alice,
+                Operation::Encrypt,
+                encrypt_payload(&id, vec![e(tag::BLOCK_CIPHER_MODE, GCM)], &data, Some(&iv)),
+            )
+            .ok();
+        }
+        let per = start.elapsed().as_secs_f64() / runs as f64;
+        println!(
+            "engine Encrypt AES-256-GCM {size} B over redb (one committed write each): {:.2} ms/op",
+            per * 1000.0
+        );
+    }
+}
