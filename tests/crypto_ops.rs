@@ -1380,6 +1380,17 @@ fn derive_key_pbkdf2_hkdf_sp800_108_and_encryption_known_answers() {
         vec![i(tag::CRYPTOGRAPHIC_LENGTH, 128)],
     )
     .failed(ResultReason::MissingData);
+    // A work factor that would stall the server is refused, not computed.
+    derive(
+        &h,
+        &alice,
+        &password,
+        SECRET_DATA,
+        1,
+        vec![b(tag::SALT, b"s"), i(tag::ITERATION_COUNT, i32::MAX)],
+        vec![i(tag::CRYPTOGRAPHIC_LENGTH, 128)],
+    )
+    .failed(ResultReason::InvalidField);
 }
 
 /// Figures, not assertions: key-pair generation times (what a Create Key Pair holds the write

@@ -17,6 +17,10 @@ use super::digest::HashAlgorithm;
 /// Longest output any derivation here produces (a KMIP key is far shorter).
 pub const MAX_OUTPUT: usize = 1024;
 
+/// Most PBKDF2 iterations one request may ask for: above today's recommendations (600 000 for
+/// HMAC-SHA256) yet about a second of work, so a client cannot stall the server for minutes.
+pub const MAX_PBKDF2_ITERATIONS: u32 = 2_000_000;
+
 fn check_len(len: usize) -> Result<(), CryptoError> {
     if len == 0 || len > MAX_OUTPUT {
         return Err(CryptoError::InvalidInput(format!(
@@ -42,6 +46,11 @@ pub fn pbkdf2(
         HashAlgorithm::Sha512 => pbkdf2::PBKDF2_HMAC_SHA512,
         other => return Err(CryptoError::Unsupported(format!("PBKDF2 with {other:?}"))),
     };
+    if iterations > MAX_PBKDF2_ITERATIONS {
+        return Err(CryptoError::InvalidInput(format!(
+            "{iterations} PBKDF2 iterations (at most {MAX_PBKDF2_ITERATIONS})"
+        )));
+    }
     let iterations = NonZeroU32::new(iterations)
         .ok_or_else(|| CryptoError::InvalidInput("PBKDF2 needs at least one iteration".into()))?;
     let mut out = Zeroizing::new(vec![0u8; len]);
@@ -146,6 +155,16 @@ mod tests {
             hex("3d2eec4fe41c849b80c8d83662c0e44a8b291a964cf2f07038")
         );
         assert!(pbkdf2(HashAlgorithm::Sha1, b"p", b"s", 0, 20).is_err());
+        assert!(matches!(
+            pbkdf2(
+                HashAlgorithm::Sha256,
+                b"p",
+                b"s",
+                MAX_PBKDF2_ITERATIONS + 1,
+                32
+            ),
+            Err(CryptoError::InvalidInput(_))
+        ));
     }
 
     // RFC 5869 test case 1 (HKDF-SHA256).
