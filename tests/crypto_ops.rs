@@ -1393,6 +1393,69 @@ fn derive_key_pbkdf2_hkdf_sp800_108_and_encryption_known_answers() {
     .failed(ResultReason::InvalidField);
 }
 
+#[test]
+fn digested_data_is_signed_and_verified_like_its_message() {
+    let h = harness();
+    let alice = client("alice");
+    let pair = keypair::generate(KeyPairSpec::Rsa(2048)).unwrap();
+    let private = h.register(
+        &alice,
+        PRIVATE_KEY,
+        PKCS8,
+        RSA,
+        2048,
+        &pair.private,
+        vec![i(tag::CRYPTOGRAPHIC_USAGE_MASK, SIGN)],
+        true,
+    );
+    let public = h.register(
+        &alice,
+        PUBLIC_KEY,
+        X509,
+        RSA,
+        2048,
+        &pair.public,
+        vec![i(tag::CRYPTOGRAPHIC_USAGE_MASK, VERIFY)],
+        true,
+    );
+    let p = || {
+        params(vec![
+            e(tag::PADDING_METHOD, PSS),
+            e(tag::HASHING_ALGORITHM, SHA_256),
+        ])
+    };
+    // SHA-256("abc"), FIPS 180-2.
+    let digest = hex("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    let sig = bytes_of(
+        &h.call(
+            &alice,
+            Operation::Sign,
+            vec![uid(&private), p(), b(tag::DIGESTED_DATA, &digest)],
+        )
+        .ok(),
+        tag::SIGNATURE_DATA,
+    );
+    let v = h
+        .call(
+            &alice,
+            Operation::SignatureVerify,
+            vec![
+                uid(&public),
+                p(),
+                b(tag::DATA, b"abc"),
+                b(tag::SIGNATURE_DATA, &sig),
+            ],
+        )
+        .ok();
+    assert_eq!(enum_of(&v, tag::VALIDITY_INDICATOR), VALID);
+    h.call(
+        &alice,
+        Operation::Sign,
+        vec![uid(&private), p(), b(tag::DIGESTED_DATA, &digest[..20])],
+    )
+    .failed(ResultReason::InvalidField);
+}
+
 /// Figures, not assertions: key-pair generation times (what a Create Key Pair holds the write
 /// path for), and the engine's Encrypt round trip over redb. Run with `--ignored --nocapture`.
 #[test]

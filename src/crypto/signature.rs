@@ -114,12 +114,54 @@ fn ecdsa_verification(hash: HashAlgorithm) -> &'static [&'static sig::EcdsaVerif
     }
 }
 
+/// What is signed: the message, or its digest computed by the client (KMIP Digested Data).
+#[derive(Debug, Clone, Copy)]
+pub enum Signed<'a> {
+    Message(&'a [u8]),
+    /// The digest under the scheme's hash; not offered for Ed25519 (which hashes internally).
+    Digest(&'a [u8]),
+}
+
+fn hash_of(alg: SignatureAlgorithm) -> Option<HashAlgorithm> {
+    match alg {
+        SignatureAlgorithm::RsaPkcs1v15(h)
+        | SignatureAlgorithm::RsaPss(h)
+        | SignatureAlgorithm::Ecdsa(h) => Some(h),
+        SignatureAlgorithm::Ed25519 => None,
+    }
+}
+
+/// A client-supplied digest as aws-lc-rs's type, checked for the scheme's hash length.
+fn imported_digest(
+    alg: SignatureAlgorithm,
+    digest: &[u8],
+) -> Result<aws_lc_rs::digest::Digest, CryptoError> {
+    let hash = hash_of(alg)
+        .ok_or_else(|| CryptoError::Unsupported(format!("{alg:?} over a precomputed digest")))?;
+    aws_lc_rs::digest::Digest::import_less_safe(digest, hash.lc()).map_err(|_| {
+        CryptoError::InvalidInput(format!(
+            "a {hash:?} digest is {} bytes, not {}",
+            hash.output_len(),
+            digest.len()
+        ))
+    })
+}
+
 /// Signs `message` with a private key (RSA: PKCS#8 or PKCS#1; EC: PKCS#8 or SEC1; Ed25519:
 /// PKCS#8 or the raw 32-byte seed).
 pub fn sign(
     alg: SignatureAlgorithm,
     private_der: &[u8],
     message: &[u8],
+) -> Result<Vec<u8>, CryptoError> {
+    sign_input(alg, private_der, Signed::Message(message))
+}
+
+/// Signs a message or a client-computed digest of it.
+pub fn sign_input(
+    alg: SignatureAlgorithm,
+    private_der: &[u8],
+    input: Signed,
 ) -> Result<Vec<u8>, CryptoError> {
     match alg {
         SignatureAlgorithm::RsaPkcs1v15(_) | SignatureAlgorithm::RsaPss(_) => {
@@ -128,7 +170,14 @@ pub fn sign(
             let pair = rsa::KeyPair::from_pkcs8(&pkcs8)
                 .map_err(|_| CryptoError::KeyRejected("RSA private key"))?;
             let mut out = vec![0u8; pair.public_modulus_len()];
-            pair.sign(encoding, &SystemRandom::new(), message, &mut out)?;
+            match input {
+                Signed::Message(message) => {
+                    pair.sign(encoding, &SystemRandom::new(), message, &mut out)?
+                }
+                Signed::Digest(digest) => {
+                    pair.sign_digest(encoding, &imported_digest(alg, digest)?, &mut out)?
+                }
+            }
             Ok(out)
         }
         SignatureAlgorithm::Ecdsa(hash) => {
@@ -139,9 +188,18 @@ pub fn sign(
             let pkcs8 = keypair::ec_private_to_pkcs8(private_der)?;
             let pair = EcdsaKeyPair::from_pkcs8(signing, &pkcs8)
                 .map_err(|_| CryptoError::KeyRejected("EC private key"))?;
-            Ok(pair.sign(&SystemRandom::new(), message)?.as_ref().to_vec())
+            let signature = match input {
+                Signed::Message(message) => pair.sign(&SystemRandom::new(), message)?,
+                Signed::Digest(digest) => pair.sign_digest(&imported_digest(alg, digest)?)?,
+            };
+            Ok(signature.as_ref().to_vec())
         }
         SignatureAlgorithm::Ed25519 => {
+            let Signed::Message(message) = input else {
+                return Err(CryptoError::Unsupported(
+                    "Ed25519 over a precomputed digest".into(),
+                ));
+            };
             let pair = Ed25519KeyPair::from_pkcs8_maybe_unchecked(private_der)
                 .or_else(|_| Ed25519KeyPair::from_seed_unchecked(private_der))
                 .map_err(|_| CryptoError::KeyRejected("Ed25519 private key"))?;
@@ -158,10 +216,28 @@ pub fn verify(
     message: &[u8],
     signature: &[u8],
 ) -> Result<(), CryptoError> {
+    verify_input(alg, public_der, Signed::Message(message), signature)
+}
+
+/// Checks a signature over a message or over a client-computed digest of it.
+pub fn verify_input(
+    alg: SignatureAlgorithm,
+    public_der: &[u8],
+    input: Signed,
+    signature: &[u8],
+) -> Result<(), CryptoError> {
+    let digest = match input {
+        Signed::Digest(d) => Some(imported_digest(alg, d)?),
+        Signed::Message(_) => None,
+    };
     let check = |verification: &'static dyn VerificationAlgorithm, key: &[u8]| {
-        sig::UnparsedPublicKey::new(verification, key)
-            .verify(message, signature)
-            .map_err(|_| CryptoError::IntegrityCheckFailed)
+        let key = sig::UnparsedPublicKey::new(verification, key);
+        match (&digest, input) {
+            (Some(digest), _) => key.verify_digest(digest, signature),
+            (None, Signed::Message(message)) => key.verify(message, signature),
+            (None, Signed::Digest(_)) => Err(aws_lc_rs::error::Unspecified),
+        }
+        .map_err(|_| CryptoError::IntegrityCheckFailed)
     };
     match alg {
         SignatureAlgorithm::RsaPkcs1v15(_) | SignatureAlgorithm::RsaPss(_) => {
@@ -280,6 +356,43 @@ mod tests {
                 SignatureAlgorithm::RsaPss(HashAlgorithm::Sha1),
                 &pair.private,
                 b"m"
+            ),
+            Err(CryptoError::Unsupported(_))
+        ));
+    }
+
+    #[test]
+    fn digests_sign_and_verify_like_their_messages() {
+        let rsa_pair = generate(KeyPairSpec::Rsa(2048)).unwrap();
+        let ec_pair = generate(KeyPairSpec::Ec(Curve::P384)).unwrap();
+        for (alg, pair) in [
+            (
+                SignatureAlgorithm::RsaPkcs1v15(HashAlgorithm::Sha256),
+                &rsa_pair,
+            ),
+            (SignatureAlgorithm::RsaPss(HashAlgorithm::Sha512), &rsa_pair),
+            (SignatureAlgorithm::Ecdsa(HashAlgorithm::Sha384), &ec_pair),
+        ] {
+            let hash = hash_of(alg).unwrap();
+            let digest = crate::crypto::digest::digest(hash, b"message");
+            let s = sign_input(alg, &pair.private, Signed::Digest(&digest)).unwrap();
+            verify(alg, &pair.public, b"message", &s).unwrap();
+            let s = sign(alg, &pair.private, b"message").unwrap();
+            verify_input(alg, &pair.public, Signed::Digest(&digest), &s).unwrap();
+            assert_eq!(
+                verify_input(alg, &pair.public, Signed::Digest(&[0; 4]), &s),
+                Err(CryptoError::InvalidInput(format!(
+                    "a {hash:?} digest is {} bytes, not 4",
+                    hash.output_len()
+                )))
+            );
+        }
+        let ed = generate(KeyPairSpec::Ed25519).unwrap();
+        assert!(matches!(
+            sign_input(
+                SignatureAlgorithm::Ed25519,
+                &ed.private,
+                Signed::Digest(&[0; 32])
             ),
             Err(CryptoError::Unsupported(_))
         ));

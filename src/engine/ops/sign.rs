@@ -1,7 +1,8 @@
 //! Sign and Signature Verify with a client's private / public key: RSA PKCS#1 v1.5 and PSS,
 //! ECDSA, Ed25519. A signature that does not verify is a successful Signature Verify whose
 //! Validity Indicator says Invalid; only a key or parameter problem fails the operation.
-//! Single-part only: a multi-part request is refused as unsupported.
+//! Either Data or a client-computed Digested Data is signed (not for Ed25519). Single-part only:
+//! a multi-part request is refused as unsupported.
 
 use super::crypto_choice::signature;
 use super::crypto_key::{Usage, count_usage, load_for, request_uid};
@@ -19,12 +20,22 @@ fn single_part(request: &DataRequest, operation: &str) -> Result<(), EngineError
             "multi-part {operation}"
         )));
     }
-    if request.digested_data.is_some() {
-        return Err(EngineError::FeatureNotSupported(format!(
-            "{operation} of Digested Data (send Data)"
-        )));
-    }
     Ok(())
+}
+
+/// What the request signs or verifies: its Data, or else its Digested Data.
+fn signed(request: &DataRequest) -> Result<sig::Signed<'_>, EngineError> {
+    match (&request.data, &request.digested_data) {
+        (Some(data), _) => Ok(sig::Signed::Message(data)),
+        (None, Some(digest)) => Ok(sig::Signed::Digest(digest)),
+        (None, None) => Err(EngineError::MissingData("Data or Digested Data".into())),
+    }
+}
+
+fn signed_len(input: sig::Signed) -> usize {
+    match input {
+        sig::Signed::Message(m) | sig::Signed::Digest(m) => m.len(),
+    }
 }
 
 pub(super) fn sign(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item>, EngineError> {
@@ -38,12 +49,9 @@ pub(super) fn sign(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item>, EngineErr
         .unwrap_or_default()
         .or(&key.parameters);
     let algorithm = signature(&params, key.algorithm)?;
-    let data = request
-        .data
-        .as_deref()
-        .ok_or_else(|| EngineError::MissingData("Data".into()))?;
-    let signature_data = sig::sign(algorithm, encoded_key(&key)?, data)?;
-    count_usage(ctx, &uid, data.len())?;
+    let input = signed(&request)?;
+    let signature_data = sig::sign_input(algorithm, encoded_key(&key)?, input)?;
+    count_usage(ctx, &uid, signed_len(input))?;
     Ok(DataResponse {
         unique_identifier: Some(uid),
         signature_data: Some(signature_data),
@@ -68,10 +76,7 @@ pub(super) fn signature_verify(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item
         .unwrap_or_default()
         .or(&key.parameters);
     let algorithm = signature(&params, key.algorithm)?;
-    let data = request
-        .data
-        .as_deref()
-        .ok_or_else(|| EngineError::MissingData("Data".into()))?;
+    let input = signed(&request)?;
     let signature_data = request
         .signature_data
         .as_deref()
@@ -87,7 +92,7 @@ pub(super) fn signature_verify(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item
         ObjectType::PrivateKey => keypair::public_spki_of_private(der)?,
         _ => der.to_vec(),
     };
-    let validity = match sig::verify(algorithm, &public, data, signature_data) {
+    let validity = match sig::verify_input(algorithm, &public, input, signature_data) {
         Ok(()) => validity_indicator::VALID,
         Err(CryptoError::IntegrityCheckFailed) => validity_indicator::INVALID,
         Err(other) => return Err(other.into()),
