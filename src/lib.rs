@@ -10,6 +10,7 @@ pub mod bench;
 pub mod client;
 pub mod config;
 pub mod conformance;
+pub mod crypto;
 pub mod engine;
 pub mod fuzz;
 pub mod keyprotect;

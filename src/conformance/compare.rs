@@ -333,7 +333,31 @@ fn compare_leaf(
                 ))
             }
         }
+        (Some(Placeholder::Named(name)), Value::ByteString(got)) => {
+            let got = hex::encode(got);
+            match bindings.named(&name) {
+                Some(bound) if bound != got => Err(mismatch(path, format!("{raw} = {bound}"), got)),
+                Some(_) => Ok(()),
+                None => {
+                    bindings.bind_named(&name, &got);
+                    Ok(())
+                }
+            }
+        }
         (Some(_), _) => Err(mismatch(path, raw, "a value of another type")),
+        // Random bytes, or data under a key only the server knows or a randomized padding:
+        // only the length is predictable.
+        (None, Value::ByteString(got)) if naming == tag::DATA && bindings.unpredictable_data => {
+            if got.len() * 2 == raw.trim().len() {
+                Ok(())
+            } else {
+                Err(mismatch(
+                    path,
+                    format!("{} bytes", raw.trim().len() / 2),
+                    format!("{} bytes", got.len()),
+                ))
+            }
+        }
         (None, Value::ByteString(got)) if naming == tag::KEY_MATERIAL => {
             let want = raw.trim().to_ascii_lowercase();
             if bindings.client_bytes.contains(&want) {

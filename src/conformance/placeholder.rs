@@ -3,6 +3,9 @@
 //! - `$UNIQUE_IDENTIFIER_n`, `$SHORT_UNIQUE_IDENTIFIER_n`: bound the first time an expected
 //!   response holds them (to what the server actually returned there), then substituted.
 //! - `$NOW`, `$NOW-3600`, `$NOW+60`: the local clock, offset in seconds.
+//! - `$SIGNATURE_DATA`, `$MAC_DATA`, `$DATA_0`, `$IV_COUNTER_NONCE`, ... (a byte-string field's
+//!   name, optionally `_n`): a value only the server can produce (a randomized signature, a
+//!   random IV), bound the first time an expected response holds it, then sent back verbatim.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -22,14 +25,36 @@ pub struct Bindings {
     pub(crate) client_dates: BTreeSet<i64>,
     /// Fixed clock for tests; `None` reads the system clock.
     pub clock: Option<i64>,
+    /// Named byte-string placeholders (`$SIGNATURE_DATA`, ...) and their hex values.
+    named: BTreeMap<String, String>,
+    /// Keys this conversation had the server generate (Create): what is encrypted or decrypted
+    /// under them cannot match the vector's literal bytes, only their length.
+    pub(crate) generated_keys: BTreeSet<String>,
+    /// Public keys this conversation registered: RSA encryption under them is randomized.
+    pub(crate) public_keys: BTreeSet<String>,
+    /// Set while the current exchange's response Data is unpredictable (RNG Retrieve, or
+    /// Encrypt/Decrypt under a key above): it is compared by length.
+    pub(crate) unpredictable_data: bool,
 }
 
+/// Byte-string fields that may appear as named placeholders.
+const NAMED_FIELDS: &[&str] = &[
+    "SIGNATURE_DATA",
+    "MAC_DATA",
+    "DATA",
+    "IV_COUNTER_NONCE",
+    "CORRELATION_VALUE",
+    "AUTHENTICATED_ENCRYPTION_TAG",
+];
+
 /// A parsed placeholder.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Placeholder {
     UniqueId(u32),
     ShortUniqueId(u32),
     Now(i64),
+    /// A server-produced byte string, by its placeholder name (without `$`).
+    Named(String),
 }
 
 impl Placeholder {
@@ -40,6 +65,13 @@ impl Placeholder {
         }
         if let Some(n) = name.strip_prefix("SHORT_UNIQUE_IDENTIFIER_") {
             return n.parse().ok().map(Placeholder::ShortUniqueId);
+        }
+        let field = match name.rsplit_once('_') {
+            Some((field, n)) if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) => field,
+            _ => name,
+        };
+        if NAMED_FIELDS.contains(&field) {
+            return Some(Placeholder::Named(name.to_string()));
         }
         let offset = name.strip_prefix("NOW")?;
         if offset.is_empty() {
@@ -83,6 +115,15 @@ impl Bindings {
         self.unique_ids.insert(n, value.to_owned());
     }
 
+    /// The hex value a named placeholder is bound to.
+    pub(crate) fn named(&self, name: &str) -> Option<&str> {
+        self.named.get(name).map(String::as_str)
+    }
+
+    pub(crate) fn bind_named(&mut self, name: &str, hex: &str) {
+        self.named.insert(name.to_owned(), hex.to_owned());
+    }
+
     pub(crate) fn short_unique_id(&self, n: u32) -> Option<&str> {
         self.short_unique_ids.get(&n).map(String::as_str)
     }
@@ -105,6 +146,7 @@ impl Bindings {
                 Some(Placeholder::Now(offset)) => Some(format_datetime(now + offset, None)),
                 Some(Placeholder::UniqueId(i)) => self.unique_id(i).map(str::to_owned),
                 Some(Placeholder::ShortUniqueId(i)) => self.short_unique_id(i).map(str::to_owned),
+                Some(Placeholder::Named(name)) => self.named(&name).map(str::to_owned),
             };
             match (resolved, Placeholder::parse(raw)) {
                 (Some(v), _) => n.value = Some(v),
@@ -151,6 +193,15 @@ mod tests {
         assert_eq!(Placeholder::parse("$NOW+60"), Some(Placeholder::Now(60)));
         assert_eq!(Placeholder::parse("NOW"), None);
         assert_eq!(Placeholder::parse("$LATER"), None);
+        assert_eq!(
+            Placeholder::parse("$SIGNATURE_DATA"),
+            Some(Placeholder::Named("SIGNATURE_DATA".into()))
+        );
+        assert_eq!(
+            Placeholder::parse("$DATA_25"),
+            Some(Placeholder::Named("DATA_25".into()))
+        );
+        assert_eq!(Placeholder::parse("$DATAX"), None);
     }
 
     #[test]

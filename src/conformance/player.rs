@@ -14,6 +14,8 @@ use crate::ttlv::{Item, Limits, Value, decode, encode};
 const RESULT_OPERATION_FAILED: u32 = 0x01;
 const REASON_OPERATION_NOT_SUPPORTED: u32 = 0x05;
 const REASON_FEATURE_NOT_SUPPORTED: u32 = 0x08;
+/// An algorithm or parameter combination the server deliberately does not offer (2.x).
+const REASON_UNSUPPORTED_CRYPTOGRAPHIC_PARAMETERS: u32 = 0x3E;
 
 /// How one vector file went.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,11 +79,15 @@ pub fn play_file<E: Display>(
         let Some(expected) = &exchange.expected else {
             continue;
         };
+        bindings.unpredictable_data = unpredictable_data(&request, &bindings);
         let mut compared = compare_response(expected, &response, &mut bindings);
         if compared.is_err()
             && let Some(trimmed) = without_extra_offers(&response, expected)
         {
             compared = compare_response(expected, &trimmed, &mut bindings);
+        }
+        if compared.is_ok() {
+            note_keys(&request, &response, &mut bindings);
         }
         if let Err(mismatch) = compared {
             if let Some(reason) = unsupported(&request, &response, expected)
@@ -96,6 +102,108 @@ pub fn play_file<E: Display>(
         }
     }
     Outcome::Pass
+}
+
+/// Operation values the conformance player reasons about.
+const OP_CREATE: u32 = 0x01;
+const OP_CREATE_KEY_PAIR: u32 = 0x02;
+const OP_REGISTER: u32 = 0x03;
+const OP_ENCRYPT: u32 = 0x1F;
+const OP_DECRYPT: u32 = 0x20;
+const OP_RNG_RETRIEVE: u32 = 0x25;
+const OBJECT_TYPE_PUBLIC_KEY: u32 = 0x03;
+
+/// The operation and payload of each batch item of a message.
+fn batch_items(message: &Item) -> impl Iterator<Item = (u32, Option<&Item>)> {
+    message.children_with(tag::BATCH_ITEM).map(|item| {
+        let op = match item.child(tag::OPERATION).map(|o| &o.value) {
+            Some(Value::Enumeration(op)) => *op,
+            _ => 0,
+        };
+        let payload = item
+            .child(tag::REQUEST_PAYLOAD)
+            .or_else(|| item.child(tag::RESPONSE_PAYLOAD));
+        (op, payload)
+    })
+}
+
+fn uid_in(payload: Option<&Item>) -> Option<&str> {
+    match payload?.child(tag::UNIQUE_IDENTIFIER).map(|u| &u.value) {
+        Some(Value::TextString(uid)) => Some(uid),
+        _ => None,
+    }
+}
+
+/// Whether the response's Data cannot be predicted by the vector's author: random bytes (RNG
+/// Retrieve), RSA encryption (randomized padding) under a registered public key, or anything
+/// encrypted or decrypted under a key the server generated in this conversation.
+fn unpredictable_data(request: &Item, bindings: &Bindings) -> bool {
+    batch_items(request).any(|(op, payload)| match op {
+        OP_RNG_RETRIEVE => true,
+        OP_ENCRYPT | OP_DECRYPT => uid_in(payload).is_some_and(|uid| {
+            bindings.generated_keys.contains(uid)
+                || (op == OP_ENCRYPT && bindings.public_keys.contains(uid))
+        }),
+        _ => false,
+    })
+}
+
+/// Response fields a later request may name by placeholder even where the vector wrote the
+/// response's value literally (CS-AC-M-6 sends back `$MAC_DATA` after a literal MAC Data).
+const ECHOED_FIELDS: &[(u32, &str)] = &[
+    (tag::SIGNATURE_DATA, "SIGNATURE_DATA"),
+    (tag::MAC_DATA, "MAC_DATA"),
+    (tag::IV_COUNTER_NONCE, "IV_COUNTER_NONCE"),
+    (tag::CORRELATION_VALUE, "CORRELATION_VALUE"),
+    (
+        tag::AUTHENTICATED_ENCRYPTION_TAG,
+        "AUTHENTICATED_ENCRYPTION_TAG",
+    ),
+];
+
+/// Remembers what a matched exchange tells later ones: the keys it created (server-generated)
+/// or registered as public, and the server-produced byte strings it returned.
+fn note_keys(request: &Item, response: &Item, bindings: &mut Bindings) {
+    for (_, answered) in batch_items(response) {
+        for (t, name) in ECHOED_FIELDS {
+            if let Some(Value::ByteString(b)) = answered.and_then(|p| p.child(*t)).map(|i| &i.value)
+                && bindings.named(name).is_none()
+            {
+                bindings.bind_named(name, &hex::encode(b));
+            }
+        }
+    }
+    for ((op, asked), (_, answered)) in batch_items(request).zip(batch_items(response)) {
+        let created = match answered {
+            Some(payload) => [
+                tag::UNIQUE_IDENTIFIER,
+                tag::PRIVATE_KEY_UNIQUE_IDENTIFIER,
+                tag::PUBLIC_KEY_UNIQUE_IDENTIFIER,
+            ]
+            .iter()
+            .filter_map(|t| match payload.child(*t).map(|u| &u.value) {
+                Some(Value::TextString(uid)) => Some(uid.clone()),
+                _ => None,
+            })
+            .collect::<Vec<_>>(),
+            None => continue,
+        };
+        match op {
+            OP_CREATE | OP_CREATE_KEY_PAIR => bindings.generated_keys.extend(created),
+            OP_REGISTER => {
+                let public = matches!(
+                    asked
+                        .and_then(|p| p.child(tag::OBJECT_TYPE))
+                        .map(|t| &t.value),
+                    Some(Value::Enumeration(OBJECT_TYPE_PUBLIC_KEY))
+                );
+                if public {
+                    bindings.public_keys.extend(created);
+                }
+            }
+            _ => {}
+        }
+    }
 }
 
 /// If the server declined a batch item as unsupported where the vector expected otherwise,
@@ -121,7 +229,12 @@ fn unsupported(request: &Item, response: &Item, expected: &XmlNode) -> Option<St
             _ => continue,
         };
         if status != Some(&Value::Enumeration(RESULT_OPERATION_FAILED))
-            || !(reason == REASON_OPERATION_NOT_SUPPORTED || reason == REASON_FEATURE_NOT_SUPPORTED)
+            || !matches!(
+                reason,
+                REASON_OPERATION_NOT_SUPPORTED
+                    | REASON_FEATURE_NOT_SUPPORTED
+                    | REASON_UNSUPPORTED_CRYPTOGRAPHIC_PARAMETERS
+            )
         {
             continue;
         }

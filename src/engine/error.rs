@@ -56,6 +56,11 @@ pub enum EngineError {
     IncompatibleUsageMask(String),
     #[error("the root key is unavailable, so no key material is released or created: {0}")]
     RootKeyUnavailable(String),
+    /// A cryptographic operation failed or was refused (see `crate::crypto::CryptoError`).
+    #[error("{0}")]
+    Crypto(#[from] crate::crypto::CryptoError),
+    #[error("the Correlation Value does not continue an operation of this client and key")]
+    InvalidCorrelationValue,
 }
 
 impl EngineError {
@@ -95,6 +100,9 @@ impl EngineError {
                 ResultReason::IncompatibleCryptographicUsageMask
             }
             EngineError::IncompatibleUsageMask(_) => ResultReason::PermissionDenied,
+            EngineError::Crypto(e) => crypto_reason(e, v2),
+            EngineError::InvalidCorrelationValue if v2 => ResultReason::InvalidCorrelationValue,
+            EngineError::InvalidCorrelationValue => ResultReason::InvalidField,
             EngineError::Store(_)
             | EngineError::Seal(_)
             | EngineError::CorruptMetadata(_)
@@ -113,6 +121,9 @@ impl EngineError {
             | EngineError::Seal(_)
             | EngineError::CorruptMetadata(_)
             | EngineError::Random => "internal server error".to_string(),
+            EngineError::Crypto(e) if crypto_is_server_fault(e) => {
+                "internal server error".to_string()
+            }
             other => other.to_string(),
         }
     }
@@ -124,8 +135,30 @@ impl EngineError {
                 | EngineError::Seal(_)
                 | EngineError::CorruptMetadata(_)
                 | EngineError::Random
-        )
+        ) || matches!(self, EngineError::Crypto(e) if crypto_is_server_fault(e))
     }
+}
+
+/// Result Reason of a cryptographic failure: a failed check (tag, padding, unwrap) is a
+/// Cryptographic Failure; an algorithm or parameter Keyward does not offer is Unsupported
+/// Cryptographic Parameters in 2.x (1.x lacks it: Invalid Field).
+fn crypto_reason(e: &crate::crypto::CryptoError, v2: bool) -> ResultReason {
+    use crate::crypto::CryptoError as C;
+    match e {
+        C::IntegrityCheckFailed | C::KeyLength { .. } | C::KeyRejected(_) => {
+            ResultReason::CryptographicFailure
+        }
+        C::Unsupported(_) if v2 => ResultReason::UnsupportedCryptographicParameters,
+        C::Unsupported(_) | C::InvalidInput(_) => ResultReason::InvalidField,
+        C::Random | C::Library(_) => ResultReason::GeneralFailure,
+    }
+}
+
+fn crypto_is_server_fault(e: &crate::crypto::CryptoError) -> bool {
+    matches!(
+        e,
+        crate::crypto::CryptoError::Random | crate::crypto::CryptoError::Library(_)
+    )
 }
 
 #[cfg(test)]

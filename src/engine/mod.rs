@@ -103,10 +103,9 @@ impl ParsedRequest {
     /// Whether an item may create or change a key (a Get only clears Fresh, which a backup
     /// does not need to follow).
     pub fn changes_keys(&self) -> bool {
-        self.message
-            .items
-            .iter()
-            .any(|i| i.defect.is_none() && ops::mutates(i.operation) && !ops::is_get(i.operation))
+        self.message.items.iter().any(|i| {
+            i.defect.is_none() && ops::mutates(i.operation) && !ops::is_audited_read(i.operation)
+        })
     }
 
     /// The username/password credentials in the request header (KMIP Authentication).
@@ -392,10 +391,9 @@ impl Engine {
         request: &ParsedRequest,
         view: &dyn ReadView,
     ) -> Option<(Vec<u8>, Vec<ItemOutcome>)> {
-        let only_reads =
-            request.message.items.iter().all(|i| {
-                i.defect.is_some() || !ops::mutates(i.operation) || ops::is_get(i.operation)
-            });
+        let only_reads = request.message.items.iter().all(|i| {
+            i.defect.is_some() || !ops::mutates(i.operation) || ops::is_audited_read(i.operation)
+        });
         if !only_reads {
             return None;
         }

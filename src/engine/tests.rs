@@ -1685,7 +1685,7 @@ fn malformed_and_unsupported_messages_get_kmip_errors() {
     );
     assert_eq!(status(answers[1]), ResultStatus::Success);
     failed_with(
-        &h.one(&c, V14, Operation::Encrypt, vec![]),
+        &h.one(&c, V14, Operation::Certify, vec![]),
         ResultReason::OperationNotSupported,
     );
 

@@ -4,6 +4,9 @@
 
 pub mod attribute;
 pub mod create_key_pair;
+pub mod crypto_parameters;
+pub mod crypto_payloads;
+pub mod derive_payloads;
 pub mod enums;
 pub mod json;
 pub mod key_objects;
@@ -11,5 +14,6 @@ pub mod message;
 pub mod names;
 pub mod registry;
 mod registry_macros;
+pub mod payload_fields;
 pub mod tag;
 pub mod xml;

@@ -33,6 +33,7 @@ pub(super) fn server_managed(key: &AttrKey) -> bool {
                 | tag::QUANTUM_SAFE
                 | tag::ALTERNATIVE_NAME
                 | tag::KEY_VALUE_LOCATION
+                // Set by the client; its Usage Limits Count is then kept by the server.
                 | tag::USAGE_LIMITS
         ),
     }

@@ -5,17 +5,31 @@ mod attributes;
 mod key_lengths;
 mod key_pair;
 mod key_wrap;
+mod crypto_choice;
+mod crypto_key;
+mod derive;
+mod encrypt;
+mod hash;
 mod lifecycle;
 mod locate;
+mod mac;
 mod objects;
+mod rng;
 mod server_info;
+mod sign;
 
 use attributes::*;
+use derive::*;
+use encrypt::*;
+use hash::*;
 use key_pair::*;
 use lifecycle::*;
 use locate::*;
+use mac::*;
 use objects::*;
+use rng::*;
 use server_info::*;
+use sign::*;
 
 use std::sync::Arc;
 
@@ -41,6 +55,7 @@ pub const SUPPORTED_OPERATIONS: &[Operation] = &[
     Operation::Create,
     Operation::CreateKeyPair,
     Operation::Register,
+    Operation::DeriveKey,
     Operation::ReKey,
     Operation::Locate,
     Operation::Check,
@@ -58,6 +73,14 @@ pub const SUPPORTED_OPERATIONS: &[Operation] = &[
     Operation::SetAttribute,
     Operation::Log,
     Operation::Interop,
+    Operation::Encrypt,
+    Operation::Decrypt,
+    Operation::Sign,
+    Operation::SignatureVerify,
+    Operation::Mac,
+    Operation::MacVerify,
+    Operation::RngRetrieve,
+    Operation::Hash,
 ];
 
 /// Whether an operation can change stored state.
@@ -71,6 +94,7 @@ pub fn mutates(operation: u32) -> bool {
             Operation::Get
                 | Operation::Create
                 | Operation::CreateKeyPair
+                | Operation::DeriveKey
                 | Operation::Register
                 | Operation::ReKey
                 | Operation::AddAttribute
@@ -81,7 +105,31 @@ pub fn mutates(operation: u32) -> bool {
                 | Operation::Revoke
                 | Operation::Destroy
         )
+    ) || is_cryptographic_service(operation)
+}
+
+/// The cryptographic services (Encrypt ... Hash). They change nothing stored, but run in the
+/// write path like Get so that their audit record commits before the answer is released.
+pub fn is_cryptographic_service(operation: u32) -> bool {
+    matches!(
+        Operation::from_u32(operation),
+        Some(
+            Operation::Encrypt
+                | Operation::Decrypt
+                | Operation::Sign
+                | Operation::SignatureVerify
+                | Operation::Mac
+                | Operation::MacVerify
+                | Operation::RngRetrieve
+                | Operation::Hash
+        )
     )
+}
+
+/// Operations routed as writes only to be audited (Get, the cryptographic services): they
+/// create and change no key, so they still run when the store refuses changes.
+pub fn is_audited_read(operation: u32) -> bool {
+    is_get(operation) || is_cryptographic_service(operation)
 }
 
 /// Whether `operation` is Get (a write only because the first Get clears Fresh).
@@ -283,6 +331,7 @@ pub fn dispatch(ctx: &mut Ctx, operation: u32, payload: &Item) -> Result<Vec<Ite
     match op {
         Operation::Create => create(ctx, payload),
         Operation::CreateKeyPair => create_key_pair(ctx, payload),
+        Operation::DeriveKey => derive_key(ctx, payload),
         Operation::Register => register(ctx, payload),
         Operation::ReKey => rekey(ctx, payload),
         Operation::Locate => locate(ctx, payload),
@@ -301,6 +350,14 @@ pub fn dispatch(ctx: &mut Ctx, operation: u32, payload: &Item) -> Result<Vec<Ite
         Operation::Destroy => destroy(ctx, payload),
         Operation::Query => query(ctx, payload),
         Operation::DiscoverVersions => discover_versions(ctx, payload),
+        Operation::Encrypt => encrypt(ctx, payload),
+        Operation::Decrypt => decrypt(ctx, payload),
+        Operation::Sign => sign(ctx, payload),
+        Operation::SignatureVerify => signature_verify(ctx, payload),
+        Operation::Mac => mac(ctx, payload),
+        Operation::MacVerify => mac_verify(ctx, payload),
+        Operation::Hash => hash(ctx, payload),
+        Operation::RngRetrieve => rng_retrieve(ctx, payload),
         _ => Err(EngineError::OperationNotSupported(operation)),
     }
 }

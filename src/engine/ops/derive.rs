@@ -1,0 +1,144 @@
+//! Derive Key: a new Symmetric Key or Secret Data from one base object the caller may use for
+//! Derive Key, by PBKDF2, HMAC (HKDF with the derivation data as info, as PyKMIP derives it),
+//! HKDF, NIST SP 800-108 counter mode, or encryption of the derivation data (AES block modes).
+//! The new object carries a Link to its base; the length comes from its Cryptographic Length.
+
+use super::crypto_choice::{SymmetricCipher, hash, symmetric};
+use super::crypto_key::{Usage, load_for};
+use super::*;
+use crate::crypto::stream::{BlockStream, Direction};
+use crate::crypto::{CryptoError, kdf};
+use crate::kmip::crypto_parameters::values::hashing_algorithm;
+use crate::kmip::derive_payloads::{DeriveKeyRequest, derivation_method as method};
+
+pub(super) fn derive_key(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item>, EngineError> {
+    let request = DeriveKeyRequest::read(payload)?;
+    let attributes = ctx.request_attributes(payload)?;
+    let object_type = match ObjectType::from_u32(request.object_type) {
+        Some(t @ (ObjectType::SymmetricKey | ObjectType::SecretData)) => t,
+        _ => {
+            return Err(EngineError::InvalidField(format!(
+                "Derive Key makes a Symmetric Key or Secret Data, not object type {}",
+                request.object_type
+            )));
+        }
+    };
+    let base_uid = match request.unique_identifiers.as_slice() {
+        [uid] => uid.clone(),
+        [] => ctx
+            .placeholder
+            .clone()
+            .ok_or_else(|| EngineError::MissingData("Unique Identifier".into()))?,
+        _ => {
+            return Err(EngineError::FeatureNotSupported(
+                "Derive Key from several base objects".into(),
+            ));
+        }
+    };
+    let base = load_for(
+        ctx,
+        &base_uid,
+        Usage::DeriveKey,
+        &[ObjectType::SymmetricKey, ObjectType::SecretData],
+    )?;
+    let find = |t| {
+        attributes
+            .iter()
+            .find(|a| a.key == AttrKey::Standard(t))
+            .map(|a| &a.value)
+    };
+    let bits = match find(tag::CRYPTOGRAPHIC_LENGTH) {
+        Some(Value::Integer(bits)) => *bits,
+        Some(_) => return Err(EngineError::InvalidField("Cryptographic Length".into())),
+        None => return Err(EngineError::MissingData("Cryptographic Length".into())),
+    };
+    if bits <= 0 || bits % 8 != 0 || bits as usize / 8 > kdf::MAX_OUTPUT {
+        return Err(EngineError::InvalidField(format!(
+            "Cryptographic Length {bits} (a multiple of 8, at most {} bits)",
+            kdf::MAX_OUTPUT * 8
+        )));
+    }
+    let len = bits as usize / 8;
+    if object_type == ObjectType::SymmetricKey
+        && let Some(Value::Enumeration(algorithm)) = find(tag::CRYPTOGRAPHIC_ALGORITHM)
+    {
+        // The same algorithm/length rules as Create.
+        key_bytes(Some(*algorithm), Some(bits))?;
+    }
+    let params = &request.derivation_parameters;
+    let crypto_params = params.cryptographic_parameters.clone().unwrap_or_default();
+    let digest = || {
+        hash(
+            crypto_params
+                .hashing_algorithm
+                .unwrap_or(hashing_algorithm::SHA_256),
+        )
+    };
+    let data = params
+        .derivation_data
+        .as_deref()
+        .map(|d| &d[..])
+        .unwrap_or_default();
+    let salt = params.salt.as_deref().unwrap_or_default();
+    let material = match request.derivation_method {
+        method::PBKDF2 => {
+            let iterations = params
+                .iteration_count
+                .ok_or_else(|| EngineError::MissingData("Iteration Count".into()))?;
+            let iterations = u32::try_from(iterations)
+                .map_err(|_| EngineError::InvalidField(format!("Iteration Count {iterations}")))?;
+            kdf::pbkdf2(digest()?, &base.material, salt, iterations, len)?
+        }
+        method::HMAC | method::HKDF => kdf::hkdf(digest()?, &base.material, salt, data, len)?,
+        method::NIST800_108_C => kdf::sp800_108_counter_hmac(digest()?, &base.material, data, len)?,
+        method::ENCRYPT => {
+            let SymmetricCipher::Block(mode, padding) = symmetric(&crypto_params, base.algorithm)?
+            else {
+                return Err(EngineError::Crypto(CryptoError::Unsupported(
+                    "Derive Key by authenticated encryption".into(),
+                )));
+            };
+            let iv = params.initialization_vector.as_deref().unwrap_or_default();
+            let mut out = BlockStream::new(mode, padding, Direction::Encrypt, iv)?
+                .finish(&base.material, data)?;
+            if out.len() < len {
+                return Err(EngineError::InvalidField(format!(
+                    "encrypting {} bytes of Derivation Data yields fewer than {len} bytes",
+                    data.len()
+                )));
+            }
+            out.truncate(len);
+            out
+        }
+        other => {
+            return Err(EngineError::Crypto(CryptoError::Unsupported(format!(
+                "Derivation Method {other:#x}"
+            ))));
+        }
+    };
+    let uid = store_new(
+        ctx,
+        NewObject {
+            object_type,
+            key_format: KeyFormatType::Raw.value(),
+            data_type: None,
+            material: &material,
+            origin: MaterialOrigin::Generated,
+            object_fields: Vec::new(),
+        },
+        attributes,
+    )?;
+    let (stored, mut managed) = ctx.load(&uid)?;
+    managed.attributes.push(Attribute {
+        key: AttrKey::Standard(tag::LINK),
+        value: Value::Structure(vec![
+            Item::new(
+                tag::LINK_TYPE,
+                Value::Enumeration(LinkType::DerivationBaseObject.value()),
+            ),
+            Item::new(tag::LINKED_OBJECT_IDENTIFIER, Value::TextString(base_uid)),
+        ]),
+    });
+    ctx.save(stored, &managed);
+    Ok(vec![uid_item(&uid)])
+}

@@ -1,0 +1,69 @@
+//! Reading typed fields out of a payload structure, with errors that name the field: the
+//! shared helpers of the typed payloads (`crypto_parameters.rs`, `crypto_payloads.rs`), so each
+//! payload's `read` is a list of fields rather than a match per field.
+
+use crate::ttlv::{Item, Value};
+
+use super::tag;
+
+/// Why a payload could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PayloadError {
+    #[error("{0} is required")]
+    Missing(&'static str),
+    #[error("{0} has the wrong type")]
+    WrongType(&'static str),
+    #[error("{0} is out of range")]
+    OutOfRange(&'static str),
+}
+
+fn name(t: u32) -> &'static str {
+    tag::name(t).unwrap_or("field")
+}
+
+pub(crate) fn text(payload: &Item, t: u32) -> Result<Option<String>, PayloadError> {
+    match payload.child(t).map(|i| &i.value) {
+        None => Ok(None),
+        Some(Value::TextString(s)) => Ok(Some(s.clone())),
+        Some(_) => Err(PayloadError::WrongType(name(t))),
+    }
+}
+
+pub(crate) fn bytes(payload: &Item, t: u32) -> Result<Option<Vec<u8>>, PayloadError> {
+    match payload.child(t).map(|i| &i.value) {
+        None => Ok(None),
+        Some(Value::ByteString(b)) => Ok(Some(b.clone())),
+        Some(_) => Err(PayloadError::WrongType(name(t))),
+    }
+}
+
+pub(crate) fn boolean(payload: &Item, t: u32) -> Result<Option<bool>, PayloadError> {
+    match payload.child(t).map(|i| &i.value) {
+        None => Ok(None),
+        Some(Value::Boolean(b)) => Ok(Some(*b)),
+        Some(_) => Err(PayloadError::WrongType(name(t))),
+    }
+}
+
+pub(crate) fn enumeration(payload: &Item, t: u32) -> Result<Option<u32>, PayloadError> {
+    match payload.child(t).map(|i| &i.value) {
+        None => Ok(None),
+        Some(Value::Enumeration(v)) => Ok(Some(*v)),
+        Some(_) => Err(PayloadError::WrongType(name(t))),
+    }
+}
+
+pub(crate) fn integer(payload: &Item, t: u32) -> Result<Option<i32>, PayloadError> {
+    match payload.child(t).map(|i| &i.value) {
+        None => Ok(None),
+        Some(Value::Integer(v)) => Ok(Some(*v)),
+        Some(_) => Err(PayloadError::WrongType(name(t))),
+    }
+}
+
+/// Pushes `Item(t, value)` when `value` is present.
+pub(crate) fn push<T>(out: &mut Vec<Item>, t: u32, value: &Option<T>, wrap: impl Fn(&T) -> Value) {
+    if let Some(v) = value {
+        out.push(Item::new(t, wrap(v)));
+    }
+}
