@@ -698,7 +698,10 @@ fn pykmip_import_resumes_after_sigkill_refuses_conflicts_and_verify_sees_differe
     // The server may still commit a batch the importer sent just before it was killed, so
     // the re-run can find more than were counted at the kill, never fewer, and never twice.
     let skipped = count(&report, "skipped");
-    assert!(skipped >= at_kill, "{skipped} skipped < {at_kill} held at the kill: {report}");
+    assert!(
+        skipped >= at_kill,
+        "{skipped} skipped < {at_kill} held at the kill: {report}"
+    );
     assert_eq!(count(&report, "imported"), KEYS - skipped, "{report}");
     let held = keyward_uids(&data_dir);
     assert_eq!(held.len(), KEYS, "every key once");

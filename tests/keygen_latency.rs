@@ -1,7 +1,8 @@
 //! Measurement, not assertion (`#[ignore]`; run with `--ignored --nocapture`): a well-behaved
 //! client's Get latency (p50/p99) against a real server, alone and while two other clients
-//! create RSA-4096 key pairs in a loop. Create Key Pair generates in the engine's write path,
-//! which Get shares (Get is an audited write), so this shows what that costs the other clients.
+//! create RSA-4096 key pairs in a loop. The server draws RSA pairs on its key generator thread
+//! (src/server/keygen.rs), outside the group commit that Get shares (Get is an audited write),
+//! so the loaded figures should stay near the unloaded ones.
 
 mod common;
 

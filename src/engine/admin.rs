@@ -198,6 +198,7 @@ fn as_owner(
             unique_names: false,
             placeholder: None,
             now,
+            pregenerated: Vec::new(),
         };
         dispatch(&mut ctx, operation.value(), &payload)?;
         ctx.overlay.into_staged()

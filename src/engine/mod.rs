@@ -13,6 +13,7 @@ pub mod import;
 pub(crate) mod object;
 mod ops;
 mod overlay;
+mod pregenerate;
 
 #[cfg(test)]
 mod tests;
@@ -68,6 +69,8 @@ pub struct ParsedRequest {
     client: ClientIdentity,
     message: RequestMessage,
     continuation: BatchErrorContinuationOption,
+    /// RSA pairs drawn ahead for its Create Key Pair items (see `pregenerate.rs`).
+    pregenerated: Vec<pregenerate::PregeneratedRsa>,
 }
 
 impl Drop for ParsedRequest {
@@ -280,6 +283,7 @@ impl Engine {
             client: client.clone(),
             message: request,
             continuation,
+            pregenerated: Vec::new(),
         };
         if writes {
             Prepared::Write(parsed)
@@ -492,6 +496,7 @@ impl Engine {
             unique_names: self.config.unique_names,
             placeholder: None,
             now: now(),
+            pregenerated: request.pregenerated.clone(),
         };
         let mut results = Vec::new();
         let mut failed = false;

@@ -139,6 +139,8 @@ impl Server {
     pub fn run(self) -> Result<(), ServerError> {
         let committer = committer::spawn(&self.services, self.waker.clone())
             .map_err(|e| ServerError::io("starting the committer thread", e))?;
+        let keygen = super::keygen::spawn(committer.jobs.clone())
+            .map_err(|e| ServerError::io("starting the key generator thread", e))?;
         let heartbeat = match self.listener.local_addr() {
             Ok(kmip) => super::node_report::spawn(&self.services, kmip),
             Err(e) => {
@@ -170,6 +172,7 @@ impl Server {
             group: Vec::new(),
             in_flight: 0,
             jobs: Some(committer.jobs),
+            keygen: Some(keygen.jobs),
             handshake_log: RateLimit::new(20, Duration::from_secs(60)),
             refused_log: RateLimit::new(5, Duration::from_secs(60)),
             accept_retry_at: None,
@@ -187,7 +190,12 @@ impl Server {
             heartbeat.stop();
         }
         state.persist_last_seen();
-        // Dropping the sender lets the committer finish what it has and end.
+        // Dropping the senders lets the generator, then the committer, finish what they have
+        // and end (the generator holds a sender of the committer's until it ends).
+        state.keygen = None;
+        if keygen.thread.join().is_err() {
+            log::error!("the key generator thread panicked");
+        }
         state.jobs = None;
         if committer.thread.join().is_err() {
             log::error!("the committer thread panicked");
@@ -221,6 +229,8 @@ struct LoopState {
     /// Mutations sent to the committer and not yet answered.
     in_flight: usize,
     jobs: Option<std::sync::mpsc::Sender<Vec<WriteJob>>>,
+    /// Requests that draw a slow key pair go here first (see `keygen.rs`).
+    keygen: Option<std::sync::mpsc::Sender<WriteJob>>,
     handshake_log: RateLimit,
     refused_log: RateLimit,
     accept_retry_at: Option<Instant>,
@@ -822,13 +832,25 @@ impl LoopState {
                             response
                         }
                         Ok(Prepared::Write(request) | Prepared::Read(request)) => {
-                            self.group.push(WriteJob {
+                            let job = WriteJob {
                                 token,
                                 conn_id: conn.id,
                                 request,
                                 peer: conn.peer,
                                 started,
-                            });
+                            };
+                            match self.keygen.as_ref() {
+                                Some(keygen) if job.request.needs_slow_generation() => {
+                                    match keygen.send(job) {
+                                        Ok(()) => self.in_flight += 1,
+                                        // Only if the generator died: draw inline instead.
+                                        Err(std::sync::mpsc::SendError(job)) => {
+                                            self.group.push(job)
+                                        }
+                                    }
+                                }
+                                _ => self.group.push(job),
+                            }
                             conn.awaiting_commit = true;
                             None
                         }

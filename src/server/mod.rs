@@ -17,6 +17,7 @@ pub mod hardening;
 pub mod http;
 mod http_conn;
 pub mod identity;
+mod keygen;
 pub mod kmip_auth;
 mod listener;
 pub mod metrics;

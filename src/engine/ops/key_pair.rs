@@ -40,7 +40,8 @@ fn crypto_failure(what: &str) -> EngineError {
     EngineError::InvalidField(format!("key pair generation failed: {what}"))
 }
 
-fn generate_rsa(bits: i32) -> Result<Pair, EngineError> {
+/// Draws an RSA pair of `bits` and returns its private key as PKCS#8 DER.
+pub(in crate::engine) fn draw_rsa_pkcs8(bits: i32) -> Result<Zeroizing<Vec<u8>>, EngineError> {
     let size = match bits {
         2048 => KeySize::Rsa2048,
         3072 => KeySize::Rsa3072,
@@ -52,14 +53,53 @@ fn generate_rsa(bits: i32) -> Result<Pair, EngineError> {
         }
     };
     let pair = RsaKeyPair::generate(size).map_err(|_| crypto_failure("RSA"))?;
-    let pkcs8 = Zeroizing::new(
+    Ok(Zeroizing::new(
         pair.as_der()
             .map_err(|_| crypto_failure("RSA PKCS#8"))?
             .as_ref()
             .to_vec(),
-    );
+    ))
+}
+
+/// The RSA size a Create Key Pair payload asks for, when it asks for RSA with a length.
+pub(in crate::engine) fn rsa_pair_size(payload: &Item, v2: bool) -> Option<i32> {
+    let request = CreateKeyPairRequest::read(payload, v2).ok()?;
+    let all = || {
+        request
+            .common
+            .iter()
+            .chain(&request.private)
+            .chain(&request.public)
+    };
+    let value = |t: u32| {
+        all()
+            .find(|a| a.key == AttrKey::Standard(t))
+            .map(|a| &a.value)
+    };
+    match (
+        value(tag::CRYPTOGRAPHIC_ALGORITHM),
+        value(tag::CRYPTOGRAPHIC_LENGTH),
+    ) {
+        (Some(Value::Enumeration(RSA)), Some(Value::Integer(bits))) => Some(*bits),
+        _ => None,
+    }
+}
+
+/// An RSA pair of `bits`: one drawn ahead for this request if there is one, else drawn now.
+fn generate_rsa(ctx: &mut Ctx, bits: i32) -> Result<Pair, EngineError> {
+    let ahead = ctx.pregenerated.iter().position(|p| p.bits == bits);
+    let pkcs8 = match ahead {
+        Some(i) => ctx.pregenerated.swap_remove(i).pkcs8,
+        None => draw_rsa_pkcs8(bits)?,
+    };
+    rsa_pair_of(&pkcs8, bits)
+}
+
+/// Both halves, as PKCS#1, of the RSA private key `pkcs8`.
+fn rsa_pair_of(pkcs8: &[u8], bits: i32) -> Result<Pair, EngineError> {
+    let pair = RsaKeyPair::from_pkcs8(pkcs8).map_err(|_| crypto_failure("RSA PKCS#8"))?;
     Ok(Pair {
-        private: (KeyFormatType::Pkcs1, pkcs1_of_pkcs8(&pkcs8)?),
+        private: (KeyFormatType::Pkcs1, pkcs1_of_pkcs8(pkcs8)?),
         public: (KeyFormatType::Pkcs1, pair.public_key().as_ref().to_vec()),
         length: bits,
     })
@@ -206,6 +246,7 @@ pub(super) fn create_key_pair(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item>
     };
     let pair = match algorithm {
         RSA => generate_rsa(
+            ctx,
             length.ok_or_else(|| EngineError::MissingData("Cryptographic Length".into()))?,
         )?,
         ECDSA | ECDH | EC => generate_ec(requested_curve(&all, length)?)?,
@@ -268,13 +309,13 @@ mod tests {
 
     #[test]
     fn rsa_halves_are_pkcs1_and_ec_halves_rfc5915_and_spki() {
-        let rsa = generate_rsa(2048).expect("RSA-2048");
+        let rsa = rsa_pair_of(&draw_rsa_pkcs8(2048).expect("RSA-2048"), 2048).expect("PKCS#1");
         assert_eq!(rsa.private.0, KeyFormatType::Pkcs1);
         // RSAPrivateKey ::= SEQUENCE { version 0, modulus, ... }
         let (_, parsed) = parse_der(&rsa.private.1).expect("DER");
         assert!(parsed.as_sequence().expect("sequence").len() >= 9);
         assert!(matches!(
-            generate_rsa(1024),
+            draw_rsa_pkcs8(1024),
             Err(EngineError::InvalidField(_))
         ));
         let ec = generate_ec(P_384).expect("P-384");

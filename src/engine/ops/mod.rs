@@ -2,14 +2,14 @@
 //! the message's overlay, and returns the children of its Response Payload.
 
 mod attributes;
-mod key_lengths;
-mod key_pair;
-mod key_wrap;
 mod crypto_choice;
 mod crypto_key;
 mod derive;
 mod encrypt;
 mod hash;
+mod key_lengths;
+mod key_pair;
+mod key_wrap;
 mod lifecycle;
 mod locate;
 mod mac;
@@ -23,6 +23,7 @@ use derive::*;
 use encrypt::*;
 use hash::*;
 use key_pair::*;
+pub(super) use key_pair::{draw_rsa_pkcs8, rsa_pair_size};
 use lifecycle::*;
 use locate::*;
 use mac::*;
@@ -150,6 +151,8 @@ pub struct Ctx<'a> {
     /// The ID Placeholder: the last UID an operation of this batch produced or located.
     pub placeholder: Option<String>,
     pub now: i64,
+    /// RSA pairs drawn before the write path; Create Key Pair takes one of its size.
+    pub pregenerated: Vec<super::pregenerate::PregeneratedRsa>,
 }
 
 impl Ctx<'_> {

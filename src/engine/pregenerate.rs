@@ -1,0 +1,63 @@
+//! RSA key pairs drawn before a request reaches the write path.
+//!
+//! Why: the engine runs a group of changes inside one store transaction on the committer
+//! thread, and every request waits for its group. Drawing an RSA-4096 pair takes a second or
+//! more, so drawing it there would hold every other client's Create, and (with the audit log
+//! on) every Get, for that long. The server therefore hands a request whose Create Key Pair
+//! asks for RSA to a generator thread first, which calls [`ParsedRequest::pregenerate`]; the
+//! operation then takes its pair from the request instead of drawing one. A request that
+//! arrives without one (a retry, a path that skips the generator) still draws inline, so this
+//! is an optimisation of where the time is spent, never a change in what is answered.
+
+use std::fmt;
+
+use zeroize::Zeroizing;
+
+use super::ParsedRequest;
+use super::ops;
+use crate::kmip::enums::Operation;
+
+/// One RSA pair drawn ahead: its size and its private key as PKCS#8 DER.
+#[derive(Clone)]
+pub struct PregeneratedRsa {
+    pub bits: i32,
+    pub pkcs8: Zeroizing<Vec<u8>>,
+}
+
+impl fmt::Debug for PregeneratedRsa {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "PregeneratedRsa({} bits, <redacted>)", self.bits)
+    }
+}
+
+impl ParsedRequest {
+    /// The RSA sizes this request's Create Key Pair items ask for, in item order.
+    fn rsa_sizes_wanted(&self) -> Vec<i32> {
+        let v2 = self.message.version.major >= 2;
+        self.message
+            .items
+            .iter()
+            .filter(|i| i.defect.is_none() && i.operation == Operation::CreateKeyPair.value())
+            .filter_map(|i| ops::rsa_pair_size(&i.payload, v2))
+            .collect()
+    }
+
+    /// Whether the request asks for an RSA pair, which is slow to draw.
+    pub fn needs_slow_generation(&self) -> bool {
+        !self.rsa_sizes_wanted().is_empty()
+    }
+
+    /// Draws every RSA pair the request asks for (off the write path). A size that cannot be
+    /// drawn is left out: the operation then draws inline and reports the error itself.
+    pub fn pregenerate(&mut self) {
+        self.pregenerated = self
+            .rsa_sizes_wanted()
+            .into_iter()
+            .filter_map(|bits| {
+                ops::draw_rsa_pkcs8(bits)
+                    .ok()
+                    .map(|pkcs8| PregeneratedRsa { bits, pkcs8 })
+            })
+            .collect();
+    }
+}
