@@ -9,6 +9,7 @@ pub mod backup_source;
 pub mod chain;
 pub mod prune;
 pub mod query;
+pub mod read_journal;
 pub mod record;
 pub mod settings;
 pub mod time;
@@ -52,6 +53,11 @@ pub struct AuditContext {
     key: OnceLock<ChainKey>,
     /// How often a running server logs the chain head.
     pub head_log_interval: std::time::Duration,
+    /// Where reads are audited without an fsync (`docs/audit.md`); `None`: every read's
+    /// record commits durably before its answer (`durable_reads = true`, clusters, tools).
+    pub reads: Option<Arc<read_journal::ReadJournal>>,
+    /// At most this long between a read's journal append and the durable commit holding it.
+    pub read_sync_interval: std::time::Duration,
 }
 
 impl AuditContext {
@@ -61,6 +67,8 @@ impl AuditContext {
             gate: Some(gate),
             key: OnceLock::new(),
             head_log_interval: settings::AuditSettings::default().head_log_interval(),
+            reads: None,
+            read_sync_interval: settings::AuditSettings::default().read_sync_interval(),
         };
         // Derive now if unsealed, so a later seal does not stop the log.
         let _ = context.key();
@@ -75,6 +83,8 @@ impl AuditContext {
             gate: None,
             key: OnceLock::new(),
             head_log_interval: settings::AuditSettings::default().head_log_interval(),
+            reads: None,
+            read_sync_interval: settings::AuditSettings::default().read_sync_interval(),
         }
     }
 
@@ -86,6 +96,18 @@ impl AuditContext {
             gate: None,
             key,
             head_log_interval: settings::AuditSettings::default().head_log_interval(),
+            reads: None,
+            read_sync_interval: settings::AuditSettings::default().read_sync_interval(),
+        }
+    }
+
+    /// Before an audit query reads the table: waits (at most a few sync intervals) until the
+    /// reads answered so far are folded in from the read journal, so a query sees them.
+    pub fn wait_reads_recorded(&self) {
+        if let Some(journal) = &self.reads
+            && !journal.wait_folded(self.read_sync_interval * 4)
+        {
+            log::warn!("audit query: journalled reads are not folded yet; they may be missing");
         }
     }
 
@@ -117,6 +139,17 @@ pub fn record(
     actor: Actor,
     event: AuditEvent,
 ) -> Result<(), AuditError> {
+    record_at(txn, ctx, actor, event, now_ms())
+}
+
+/// Like [`record`], for an event that happened at `time_ms` (a journalled read, folded later).
+pub fn record_at(
+    txn: &mut dyn WriteView,
+    ctx: &AuditContext,
+    actor: Actor,
+    event: AuditEvent,
+    time_ms: i64,
+) -> Result<(), AuditError> {
     // An appliance that started sealed holds no chain key yet; it must still answer Discover
     // Versions and Query, so their records are stored unMACed ("pending") and chained in
     // order by the first record written once the key is held.
@@ -142,7 +175,7 @@ pub fn record(
     }
     let record = AuditRecord {
         seq,
-        time_ms: now_ms(),
+        time_ms,
         actor,
         operation: event.operation,
         uids: event.uids,

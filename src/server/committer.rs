@@ -9,13 +9,14 @@
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
-use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
 use std::thread::JoinHandle;
 use std::time::Instant;
 
 use mio::{Token, Waker};
 
 use super::Services;
+use crate::audit::read_journal::{JournalBatch, ReadJournal};
 use crate::audit::{self, Actor, AuditContext, AuditEvent, Outcome};
 use crate::engine::{Engine, ItemOutcome, ParsedRequest};
 use crate::kmip::enums::ResultStatus;
@@ -69,7 +70,11 @@ fn run(
     waker: &Waker,
 ) {
     let mut head_logged = Instant::now();
-    while let Ok(mut group) = jobs.recv() {
+    let journal = services.audit.as_ref().and_then(|a| a.reads.clone());
+    loop {
+        let Some(mut group) = next_group(services, jobs, journal.as_deref()) else {
+            break;
+        };
         while let Ok(more) = jobs.try_recv() {
             group.extend(more);
         }
@@ -97,6 +102,42 @@ fn run(
         if let Err(e) = waker.wake() {
             log::error!("committer cannot wake the event loop: {e}");
         }
+    }
+    // The loop is gone: make the last reads' records durable before the process exits.
+    if let Some(journal) = &journal {
+        fold_journal(services, journal);
+    }
+}
+
+/// Waits for the next group. With the read journal on, waits at most the read sync interval
+/// at a time and folds the journalled reads into the audit table whenever it times out, so
+/// no read record waits longer than that for a durable commit. `None`: the loop hung up.
+fn next_group(
+    services: &Services,
+    jobs: &Receiver<Vec<WriteJob>>,
+    journal: Option<&ReadJournal>,
+) -> Option<Vec<WriteJob>> {
+    let (Some(journal), Some(audit)) = (journal, &services.audit) else {
+        return jobs.recv().ok();
+    };
+    loop {
+        match jobs.recv_timeout(audit.read_sync_interval) {
+            Ok(group) => return Some(group),
+            Err(RecvTimeoutError::Disconnected) => return None,
+            Err(RecvTimeoutError::Timeout) => fold_journal(services, journal),
+        }
+    }
+}
+
+/// Folds the journalled reads in a commit of their own (no group came to carry them).
+fn fold_journal(services: &Services, journal: &ReadJournal) {
+    let Some(audit) = &services.audit else { return };
+    if !journal.has_pending() {
+        return;
+    }
+    match journal.fold_now(services.store.as_ref(), audit) {
+        Ok(count) => log::debug!("folded {count} journalled read record(s)"),
+        Err(e) => log::error!("cannot fold the read journal into the audit log: {e}"),
     }
 }
 
@@ -188,6 +229,23 @@ fn try_commit_group(
             return Err(classify(e));
         }
     };
+    // Journalled reads ride on this durable commit, ahead of the group's own records.
+    let journalled = match take_journal(services, txn.as_mut()) {
+        Ok(batches) => batches,
+        Err(e) => {
+            log::error!(
+                "store write failed; group of {} mutation(s) rolled back: {e}",
+                group.len()
+            );
+            drop(txn);
+            return Err(classify(e));
+        }
+    };
+    let give_back = |batches: Vec<JournalBatch>| {
+        if let Some(journal) = services.audit.as_ref().and_then(|a| a.reads.as_ref()) {
+            journal.restore(batches);
+        }
+    };
     let mut responses = Vec::with_capacity(group.len());
     for job in group {
         match run_job(services, txn.as_mut(), job) {
@@ -199,6 +257,7 @@ fn try_commit_group(
                     group.len()
                 );
                 drop(txn);
+                give_back(journalled);
                 return Err(classify(e));
             }
         }
@@ -215,14 +274,19 @@ fn try_commit_group(
             group.len()
         );
         drop(txn);
+        give_back(journalled);
         return Err(classify(e));
     }
     match txn.commit() {
         Ok(()) => {
             log::debug!("committed a group of {} mutation(s)", group.len());
+            if let Some(journal) = services.audit.as_ref().and_then(|a| a.reads.as_ref()) {
+                journal.committed(journalled);
+            }
             Ok(responses)
         }
         Err(e) => {
+            give_back(journalled);
             if !matches!(e, StoreError::Conflict(_)) {
                 log::error!(
                     "commit of {} mutation(s) failed, all are answered with a failure: {e}",
@@ -230,6 +294,37 @@ fn try_commit_group(
                 );
             }
             Err(classify(e))
+        }
+    }
+}
+
+/// Takes the journalled reads and appends their records to `txn`. If taking fails (a new
+/// journal file cannot be created) they stay in the journal for the next fold.
+fn take_journal(
+    services: &Services,
+    txn: &mut dyn crate::store::WriteView,
+) -> Result<Vec<JournalBatch>, StoreError> {
+    let Some(audit) = &services.audit else {
+        return Ok(Vec::new());
+    };
+    let Some(journal) = &audit.reads else {
+        return Ok(Vec::new());
+    };
+    let batches = match journal.take() {
+        Ok(batches) => batches,
+        Err(e) => {
+            log::warn!("read journal: {e}; its records are folded later");
+            return Ok(Vec::new());
+        }
+    };
+    let folded = batches
+        .iter()
+        .try_for_each(|batch| batch.fold(&mut *txn, audit));
+    match folded {
+        Ok(()) => Ok(batches),
+        Err(e) => {
+            journal.restore(batches);
+            Err(e.into())
         }
     }
 }
@@ -428,7 +523,7 @@ fn audit_outcomes(
     Ok(())
 }
 
-fn item_event(outcome: &ItemOutcome) -> AuditEvent {
+pub(super) fn item_event(outcome: &ItemOutcome) -> AuditEvent {
     let operation = names::enum_name(tag::OPERATION, outcome.operation)
         .map(str::to_string)
         .unwrap_or_else(|| format!("{:#x}", outcome.operation));
