@@ -824,7 +824,7 @@ impl LoopState {
                         }
                         // With the read journal, a read's record is written before its
                         // answer without waiting for an fsync (`server/read_audit.rs`).
-                        Ok(Prepared::Read(request))
+                        Ok(Prepared::Read(request) | Prepared::Write(request))
                             if services.audit.as_ref().is_some_and(|a| a.reads.is_some()) =>
                         {
                             match read_audit::run_with_journal(services, &request, conn.peer) {

@@ -54,8 +54,9 @@ pub(super) enum AuditedRead {
     ThroughCommitter,
 }
 
-/// Runs a read-only request on a fresh snapshot and journals its records before returning
-/// the answer.
+/// Runs a request that changes nothing (a read, or a Get of an object no longer Fresh) on a
+/// fresh snapshot and journals its records before returning the answer. Anything that would
+/// change a stored object goes to the committer.
 pub(super) fn run_with_journal(
     services: &Services,
     request: &ParsedRequest,
@@ -67,7 +68,7 @@ pub(super) fn run_with_journal(
     let engine = &services.engine;
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         let view = services.store.read().ok()?;
-        engine.execute_degraded_read(request, view.as_ref())
+        engine.execute_if_unchanging(request, view.as_ref())
     }));
     let (response, outcomes) = match result {
         Ok(Some(answer)) => answer,
