@@ -277,3 +277,6 @@ pub fn export_line(stored: &StoredRecord, node: Option<&str>) -> Result<String, 
     }
     serde_json::to_string(&value).map_err(|e| e.to_string())
 }
+
+#[cfg(test)]
+mod read_journal_tests;
