@@ -58,6 +58,8 @@ pub struct AuditContext {
     pub reads: Option<Arc<read_journal::ReadJournal>>,
     /// At most this long between a read's journal append and the durable commit holding it.
     pub read_sync_interval: std::time::Duration,
+    /// `[audit] retain_days`: the running server prunes continuously (`prune.rs`).
+    pub retain_days: Option<u32>,
 }
 
 impl AuditContext {
@@ -69,6 +71,7 @@ impl AuditContext {
             head_log_interval: settings::AuditSettings::default().head_log_interval(),
             reads: None,
             read_sync_interval: settings::AuditSettings::default().read_sync_interval(),
+            retain_days: None,
         };
         // Derive now if unsealed, so a later seal does not stop the log.
         let _ = context.key();
@@ -85,6 +88,7 @@ impl AuditContext {
             head_log_interval: settings::AuditSettings::default().head_log_interval(),
             reads: None,
             read_sync_interval: settings::AuditSettings::default().read_sync_interval(),
+            retain_days: None,
         }
     }
 
@@ -98,6 +102,7 @@ impl AuditContext {
             head_log_interval: settings::AuditSettings::default().head_log_interval(),
             reads: None,
             read_sync_interval: settings::AuditSettings::default().read_sync_interval(),
+            retain_days: None,
         }
     }
 
@@ -280,3 +285,6 @@ pub fn export_line(stored: &StoredRecord, node: Option<&str>) -> Result<String, 
 
 #[cfg(test)]
 mod read_journal_tests;
+
+#[cfg(test)]
+mod prune_bite_tests;

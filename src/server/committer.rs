@@ -70,6 +70,7 @@ fn run(
     waker: &Waker,
 ) {
     let mut head_logged = Instant::now();
+    let mut pruned = Instant::now();
     let journal = services.audit.as_ref().and_then(|a| a.reads.clone());
     loop {
         let Some(mut group) = next_group(services, jobs, journal.as_deref()) else {
@@ -85,6 +86,7 @@ fn run(
             head_logged = Instant::now();
         }
         services.metrics.batch(group.len());
+        prune_while_running(services, &mut pruned);
         let results = commit_group(services, &group);
         for (job, response) in group.into_iter().zip(results) {
             if done
@@ -126,6 +128,40 @@ fn next_group(
             Err(RecvTimeoutError::Disconnected) => return None,
             Err(RecvTimeoutError::Timeout) => fold_journal(services, journal),
         }
+    }
+}
+
+/// Continuous retention (`[audit] retain_days`): every few seconds while requests arrive, one
+/// bounded bite of records past the retention goes, behind a checkpoint, in a commit of its
+/// own; so the log of an appliance that is never restarted stops growing.
+fn prune_while_running(services: &Services, last: &mut Instant) {
+    let Some(audit) = &services.audit else { return };
+    if audit.retain_days.is_none() || last.elapsed() < audit::prune::RUNNING_INTERVAL {
+        return;
+    }
+    *last = Instant::now();
+    let Ok(key) = audit.key() else { return };
+    // A cluster node's log is local: prune it without touching etcd.
+    let txn = match services.store.audit_only_write() {
+        Ok(Some(txn)) => Ok(txn),
+        Ok(None) => services.store.write(),
+        Err(e) => Err(e),
+    };
+    let result = txn.and_then(|mut txn| {
+        let removed = audit::prune::apply_retention_bite(txn.as_mut(), key, audit.retain_days)
+            .map_err(StoreError::from)?;
+        if removed > 0 {
+            txn.commit()?;
+        }
+        Ok(removed)
+    });
+    match result {
+        Ok(0) => {}
+        Ok(removed) => log::info!(
+            target: "keyward::audit",
+            "audit log: pruned {removed} record(s) past retain_days"
+        ),
+        Err(e) => log::warn!("audit log: pruning failed, retried later: {e}"),
     }
 }
 

@@ -134,6 +134,7 @@ impl Appliance {
         let mut audit = AuditContext::from_gate(engine.gate().clone());
         audit.head_log_interval = config.audit.head_log_interval();
         audit.read_sync_interval = config.audit.read_sync_interval();
+        audit.retain_days = config.audit.retain_days;
         if audit_enabled(&config) {
             audit.reads = crate::server::read_audit::open_journal(
                 store.as_ref(),
