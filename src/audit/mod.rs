@@ -7,6 +7,7 @@
 
 pub mod backup_source;
 pub mod chain;
+pub mod forward;
 pub mod prune;
 pub mod query;
 pub mod read_journal;
@@ -60,6 +61,8 @@ pub struct AuditContext {
     pub read_sync_interval: std::time::Duration,
     /// `[audit] retain_days`: the running server prunes continuously (`prune.rs`).
     pub retain_days: Option<u32>,
+    /// `[audit] forward_address`: the running server forwards every record (`forward.rs`).
+    pub forward: Option<forward::ForwardTarget>,
 }
 
 impl AuditContext {
@@ -72,6 +75,7 @@ impl AuditContext {
             reads: None,
             read_sync_interval: settings::AuditSettings::default().read_sync_interval(),
             retain_days: None,
+            forward: None,
         };
         // Derive now if unsealed, so a later seal does not stop the log.
         let _ = context.key();
@@ -89,6 +93,7 @@ impl AuditContext {
             reads: None,
             read_sync_interval: settings::AuditSettings::default().read_sync_interval(),
             retain_days: None,
+            forward: None,
         }
     }
 
@@ -103,6 +108,7 @@ impl AuditContext {
             reads: None,
             read_sync_interval: settings::AuditSettings::default().read_sync_interval(),
             retain_days: None,
+            forward: None,
         }
     }
 
@@ -288,3 +294,6 @@ mod read_journal_tests;
 
 #[cfg(test)]
 mod prune_bite_tests;
+
+#[cfg(test)]
+mod forward_tests;

@@ -22,6 +22,10 @@ pub struct AuditSettings {
     /// The longest time a read's record waits for a durable commit (only power loss can
     /// lose it meanwhile). At most 1000.
     pub read_sync_interval_ms: u64,
+    /// `host:port` of a SIEM collector to forward every record to over TCP (unset: none).
+    pub forward_address: Option<String>,
+    /// `"syslog"` (RFC 5424, octet-counted) or `"jsonl"` (the export format).
+    pub forward_format: super::forward::ForwardFormat,
 }
 
 impl Default for AuditSettings {
@@ -32,6 +36,8 @@ impl Default for AuditSettings {
             enabled: true,
             durable_reads: false,
             read_sync_interval_ms: 50,
+            forward_address: None,
+            forward_format: super::forward::ForwardFormat::Syslog,
         }
     }
 }

@@ -71,6 +71,16 @@ fn run(
 ) {
     let mut head_logged = Instant::now();
     let mut pruned = Instant::now();
+    // Forwarding to a SIEM runs beside the committer and stops with it (`audit/forward.rs`).
+    let _forwarder = services
+        .audit
+        .as_ref()
+        .and_then(|a| a.forward.clone())
+        .and_then(|target| {
+            audit::forward::Forwarder::spawn(services.store.clone(), target)
+                .map_err(|e| log::error!("cannot start audit forwarding: {e}"))
+                .ok()
+        });
     let journal = services.audit.as_ref().and_then(|a| a.reads.clone());
     loop {
         let Some(mut group) = next_group(services, jobs, journal.as_deref()) else {

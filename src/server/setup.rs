@@ -135,6 +135,16 @@ impl Appliance {
         audit.head_log_interval = config.audit.head_log_interval();
         audit.read_sync_interval = config.audit.read_sync_interval();
         audit.retain_days = config.audit.retain_days;
+        audit.forward = config.audit.forward_address.clone().map(|address| {
+            crate::audit::forward::ForwardTarget {
+                address,
+                format: config.audit.forward_format,
+                cursor: data_dir.join("audit-forward.cursor"),
+                hostname: std::fs::read_to_string("/proc/sys/kernel/hostname")
+                    .map(|h| h.trim().to_string())
+                    .unwrap_or_default(),
+            }
+        });
         if audit_enabled(&config) {
             audit.reads = crate::server::read_audit::open_journal(
                 store.as_ref(),
