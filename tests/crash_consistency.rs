@@ -370,10 +370,11 @@ fn verify_read_records(model: &Model, seed: u64, data_dir: &std::path::Path) -> 
             continue;
         };
         let record = &line["record"];
-        if record["operation"] == "Get" && record["outcome"] == "success" {
-            if let Some(id) = record["uids"][0].as_str() {
-                *recorded.entry(id.to_string()).or_default() += 1;
-            }
+        if record["operation"] == "Get"
+            && record["outcome"] == "success"
+            && let Some(id) = record["uids"][0].as_str()
+        {
+            *recorded.entry(id.to_string()).or_default() += 1;
         }
     }
     let mut checked = 0;

@@ -32,6 +32,11 @@ pub const FOLDED_META: &str = "audit.reads_folded_generation";
 /// The journal's directory under the data directory.
 pub const DIR_NAME: &str = "audit-reads";
 
+/// Records that may wait unfolded (in memory and in the files) at most. When the store cannot
+/// commit for so long that this many pile up, reads go to the committer (and fail with it):
+/// memory stays bounded, and no read is answered whose record could not be kept.
+pub const MAX_PENDING: usize = 100_000;
+
 /// One read's record as journalled: everything [`super::record_at`] needs.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct JournalEntry {
@@ -135,6 +140,8 @@ pub enum JournalError {
     Store(#[from] StoreError),
     #[error("the read journal's lock was poisoned")]
     Poisoned,
+    #[error("read journal: {0} records wait for a commit the store cannot make")]
+    Backlog(usize),
 }
 
 fn io_error(path: &Path, source: std::io::Error) -> JournalError {
@@ -291,6 +298,11 @@ impl ReadJournal {
             bytes.push(b'\n');
         }
         let mut current = self.current.lock().map_err(|_| JournalError::Poisoned)?;
+        let waiting =
+            current.entries.len() + current.retry.iter().map(JournalBatch::len).sum::<usize>();
+        if waiting + entries.len() > MAX_PENDING {
+            return Err(JournalError::Backlog(waiting));
+        }
         let path = current.path.clone();
         current
             .file
