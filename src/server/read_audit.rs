@@ -9,6 +9,7 @@
 
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 
 use super::committer::item_event;
 use super::{ServerError, Services};
@@ -45,6 +46,9 @@ pub(super) fn open_journal(
     let journal = ReadJournal::open(data_dir, generation).map_err(journal_error)?;
     Ok(Some(Arc::new(journal)))
 }
+
+/// When a journal failure was last logged (ms since the epoch).
+static LAST_LOGGED_MS: AtomicI64 = AtomicI64::new(0);
 
 /// What became of a read.
 pub(super) enum AuditedRead {
@@ -95,7 +99,13 @@ pub(super) fn run_with_journal(
     match journal.append(entries) {
         Ok(()) => AuditedRead::Answered(Some(response)),
         Err(e) => {
-            log::error!("{e}; the read is recorded through the committer instead");
+            // At most one line a second: a failing disk must not also flood the log.
+            let now = crate::audit::now_ms();
+            let last = LAST_LOGGED_MS.load(Ordering::Relaxed);
+            if now - last >= 1000 {
+                LAST_LOGGED_MS.store(now, Ordering::Relaxed);
+                log::error!("{e}; reads are recorded through the committer instead");
+            }
             AuditedRead::ThroughCommitter
         }
     }
