@@ -47,7 +47,12 @@ bench() { # workload args...
     python3 - "$work/r.json" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))
-print(json.dumps(r))
+ops = r["per_operation"]
+p99 = " ".join(f"{k} p99 {v['p99_us'] / 1000:.2f} ms" for k, v in ops.items())
+cpu = r.get("server_cpu_s") or 0
+print(f"  {r['operations_per_s']:.0f} ops/s; {p99}; errors {r['errors_total']}; "
+      f"server CPU {cpu / r['elapsed_s'] * 100:.0f} % "
+      f"({cpu / max(r['operations'], 1) * 1e6:.0f} us/op)")
 PY
 }
 
@@ -57,6 +62,11 @@ for durable in true false; do
         echo "== durable_reads=$durable workload=$workload"
         bench --workload "$workload" --duration "$seconds"
         stop
+        if [[ "$workload" == get ]]; then
+            records=$("$bin" audit export --format jsonl --data-dir "$datadir" 2>/dev/null | grep -c '^{' || true)
+            size=$(stat -c %s "$datadir/keyward.redb")
+            echo "  store after the run: $records audit records, keyward.redb $size bytes ($((size / (records + 1))) bytes/record)"
+        fi
     done
     # fsyncs and bytes per Create: a fixed number of create-get iterations under strace.
     start "$durable"
