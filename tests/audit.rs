@@ -375,8 +375,14 @@ impl Store for FailingAudit {
 #[test]
 fn a_failed_audit_write_fails_the_operation_and_changes_nothing() {
     let files = Appliance::new(&["vc"]);
+    // Reads commit their records like changes here (with the read journal, the default, a
+    // read is answered once its record is in the journal; `tests/read_journal.rs`).
     let config = keyward::config::Config {
         data_dir: files.data_dir.clone(),
+        audit: keyward::audit::settings::AuditSettings {
+            durable_reads: true,
+            ..Default::default()
+        },
         ..Default::default()
     };
     let appliance = keyward::server::setup::Appliance::open(config.clone()).unwrap();

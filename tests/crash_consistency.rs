@@ -7,7 +7,9 @@
 //! The next start must show: every acknowledged Create, every attribute of every acknowledged
 //! batch, every acknowledged Destroy; the one request per connection that was in flight at the
 //! kill either fully applied or not at all (three of three attributes or none; two of two
-//! template attributes on every object, including Creates whose answer was lost).
+//! template attributes on every object, including Creates whose answer was lost). Gets run
+//! among the changes: every Get answered before the kill has its audit record after the
+//! restart, though reads are answered without waiting for an fsync (the read journal).
 //!
 //! CI runs a few iterations; `KEYWARD_CRASH_ITERATIONS=500 cargo test --release --test
 //! crash_consistency -- --nocapture` runs many. `KEYWARD_CRASH_SEED` replays one run.
@@ -22,7 +24,8 @@ use common::*;
 use keyward::kmip::tag;
 use keyward::ttlv::{Item, Value};
 
-const WORKERS: usize = 3;
+/// Worker 0 reads only (Gets); the others mix changes and Gets.
+const WORKERS: usize = 4;
 const DEFAULT_ITERATIONS: usize = 4;
 /// Items of one Add Attribute request: all or none must survive.
 const BATCH: usize = 3;
@@ -64,6 +67,8 @@ struct Known {
     /// An Add Attribute request sent but not answered before the kill.
     in_flight_batch: Option<u64>,
     destroy: Destroy,
+    /// Gets of this object answered with success: each must have its audit record.
+    acked_gets: usize,
 }
 
 impl Known {
@@ -72,6 +77,7 @@ impl Known {
             acked_batches: BTreeSet::new(),
             in_flight_batch: None,
             destroy: Destroy::No,
+            acked_gets: 0,
         }
     }
 }
@@ -101,6 +107,7 @@ fn worker(
     model: &Mutex<Model>,
     next_batch: &Mutex<u64>,
     deadline: Instant,
+    reader: bool,
 ) {
     let mut rng = Rng::new(seed);
     let Ok(mut tls) = Tls::connect(addr, creds) else {
@@ -109,8 +116,26 @@ fn worker(
     // Objects this worker created in this iteration and may still modify.
     let mut live: Vec<String> = Vec::new();
     while Instant::now() < deadline {
-        let roll = rng.below(10);
-        if live.is_empty() || roll < 4 {
+        // A reader creates one object, then only reads it: its last answers before the kill
+        // are the ones most likely to have no durable commit yet.
+        let roll = if reader { 13 } else { rng.below(14) };
+        if !live.is_empty() && roll >= 10 {
+            // A read: answered without an fsync, but its audit record must survive the kill.
+            let id = live[rng.below(live.len() as u64) as usize].clone();
+            let Some(resp) = tls.try_roundtrip(&request(
+                V1_1,
+                vec![BatchItem::new(op::GET, vec![uid(&id)])],
+            )) else {
+                return;
+            };
+            single_success(&resp, "Get");
+            model
+                .lock()
+                .expect("lock")
+                .get_mut(&id)
+                .expect("known")
+                .acked_gets += 1;
+        } else if live.is_empty() || roll < 4 {
             let create = request(
                 V1_1,
                 vec![BatchItem::new(
@@ -224,8 +249,8 @@ fn locate_including_destroyed(tls: &mut Tls) -> Vec<String> {
 /// Checks the restarted server against the model, then resolves every in-flight operation to
 /// what actually happened so the next iteration starts from exact knowledge. Returns the
 /// number of acknowledged changes checked.
-fn verify(tls: &mut Tls, model: &mut Model, seed: u64) -> usize {
-    let mut checked = 0;
+fn verify(tls: &mut Tls, model: &mut Model, seed: u64, data_dir: &std::path::Path) -> usize {
+    let mut checked = verify_read_records(model, seed, data_dir);
     let listed: BTreeSet<String> = locate_including_destroyed(tls).into_iter().collect();
     for (id, known) in model.iter_mut() {
         assert!(
@@ -318,6 +343,53 @@ fn verify(tls: &mut Tls, model: &mut Model, seed: u64) -> usize {
     checked
 }
 
+/// Every Get answered before a kill has its audit record after the restart (the read journal
+/// is folded at start-up). Returns the number of answered Gets checked.
+fn verify_read_records(model: &Model, seed: u64, data_dir: &std::path::Path) -> usize {
+    let out = std::process::Command::new(keyward_bin())
+        .args([
+            "audit",
+            "export",
+            "--format",
+            "jsonl",
+            "--op",
+            "Get",
+            "--data-dir",
+        ])
+        .arg(data_dir)
+        .output()
+        .expect("run keyward audit export");
+    assert!(
+        out.status.success(),
+        "audit export: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut recorded: BTreeMap<String, usize> = BTreeMap::new();
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let Ok(line) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
+        let record = &line["record"];
+        if record["operation"] == "Get"
+            && record["outcome"] == "success"
+            && let Some(id) = record["uids"][0].as_str()
+        {
+            *recorded.entry(id.to_string()).or_default() += 1;
+        }
+    }
+    let mut checked = 0;
+    for (id, known) in model {
+        let have = recorded.get(id).copied().unwrap_or(0);
+        assert!(
+            have >= known.acked_gets,
+            "seed {seed}: {id}: {} Get(s) answered, only {have} audit record(s) after the kill",
+            known.acked_gets
+        );
+        checked += known.acked_gets;
+    }
+    checked
+}
+
 fn iterations() -> usize {
     std::env::var("KEYWARD_CRASH_ITERATIONS")
         .ok()
@@ -363,7 +435,7 @@ fn sigkill_under_mixed_writes_loses_nothing_acknowledged() {
         }
         {
             let mut tls = server.connect(&creds);
-            checked_total += verify(&mut tls, &mut model, seed);
+            checked_total += verify(&mut tls, &mut model, seed, &appliance.data_dir);
         }
         let model_lock = Mutex::new(std::mem::take(&mut model));
         let kill_after = Duration::from_millis(
@@ -375,7 +447,15 @@ fn sigkill_under_mixed_writes_loses_nothing_acknowledged() {
                 let worker_seed = rng.next() ^ w as u64;
                 let (creds, model, next_batch) = (&creds, &model_lock, &next_batch);
                 s.spawn(move || {
-                    worker(server.addr, creds, worker_seed, model, next_batch, deadline)
+                    worker(
+                        server.addr,
+                        creds,
+                        worker_seed,
+                        model,
+                        next_batch,
+                        deadline,
+                        w == 0,
+                    )
                 });
             }
             std::thread::sleep(kill_after);
@@ -387,7 +467,7 @@ fn sigkill_under_mixed_writes_loses_nothing_acknowledged() {
     let creds = appliance.creds("writer").clone();
     let server = appliance.start();
     let mut tls = server.connect(&creds);
-    checked_total += verify(&mut tls, &mut model, seed);
+    checked_total += verify(&mut tls, &mut model, seed, &appliance.data_dir);
     eprintln!(
         "crash consistency: {kills} SIGKILL(s), {checked_total} acknowledged changes checked after restarts, 0 lost, 0 half-applied; {repaired_starts} start(s) after a kill logged redb's repair"
     );

@@ -338,17 +338,23 @@ pub fn execute_by(
             Reply::Done
         }
         Request::AuditVerify => match by {
-            Some((ctx, _)) => Reply::AuditVerified(
+            Some((ctx, _)) => Reply::AuditVerified({
+                ctx.wait_reads_recorded();
                 crate::audit::verify::verify(&*store.read()?, ctx.key().map_err(StoreError::from)?)
-                    .map_err(StoreError::from)?,
-            ),
+                    .map_err(StoreError::from)?
+            }),
             None => Reply::Error {
                 message: "the audit log is off on this server".into(),
             },
         },
         Request::AuditShow(query) => Reply::AuditRecords(AuditRecords {
-            records: crate::audit::query::select(&*store.read()?, &query.filter, query.limit)
-                .map_err(StoreError::from)?,
+            records: {
+                if let Some((ctx, _)) = by {
+                    ctx.wait_reads_recorded();
+                }
+                crate::audit::query::select(&*store.read()?, &query.filter, query.limit)
+                    .map_err(StoreError::from)?
+            },
             node: store.node_id(),
         }),
         Request::AuditCheck(piece) => match by {

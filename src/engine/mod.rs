@@ -411,6 +411,36 @@ impl Engine {
         ))
     }
 
+    /// Runs a request on a read view when it changes nothing: every item only reads, or is a
+    /// Get of an object that is no longer Fresh (the first Get clears Fresh, a change). Returns
+    /// its response and each item's outcome for the audit log; `None` when it would change
+    /// something (then it must run in the committer's write transaction).
+    pub fn execute_if_unchanging(
+        &self,
+        request: &ParsedRequest,
+        view: &dyn ReadView,
+    ) -> Option<(Vec<u8>, Vec<ItemOutcome>)> {
+        let only_reads =
+            request.message.items.iter().all(|i| {
+                i.defect.is_some() || !ops::mutates(i.operation) || ops::is_get(i.operation)
+            });
+        if !only_reads {
+            return None;
+        }
+        let (mut items, overlay) = self.run(request, view);
+        if !overlay.is_empty() {
+            scrub_items(&mut items);
+            return None;
+        }
+        let outcomes = outcomes(request, &items);
+        let encoded = self.encode_within_limit(request, &items);
+        scrub_items(&mut items);
+        Some((
+            encoded.unwrap_or_else(|| self.response_too_large(request)),
+            outcomes,
+        ))
+    }
+
     /// The response for `request` when its credential does not match the one its client must
     /// present: every batch item fails with Authentication Not Successful, nothing runs.
     pub fn authentication_failed(&self, request: &ParsedRequest) -> Vec<u8> {

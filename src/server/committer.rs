@@ -9,13 +9,14 @@
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
-use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
 use std::thread::JoinHandle;
 use std::time::Instant;
 
 use mio::{Token, Waker};
 
 use super::Services;
+use crate::audit::read_journal::{JournalBatch, ReadJournal};
 use crate::audit::{self, Actor, AuditContext, AuditEvent, Outcome};
 use crate::engine::{Engine, ItemOutcome, ParsedRequest};
 use crate::kmip::enums::ResultStatus;
@@ -69,7 +70,22 @@ fn run(
     waker: &Waker,
 ) {
     let mut head_logged = Instant::now();
-    while let Ok(mut group) = jobs.recv() {
+    let mut pruned = Instant::now();
+    // Forwarding to a SIEM runs beside the committer and stops with it (`audit/forward.rs`).
+    let _forwarder = services
+        .audit
+        .as_ref()
+        .and_then(|a| a.forward.clone())
+        .and_then(|target| {
+            audit::forward::Forwarder::spawn(services.store.clone(), target)
+                .map_err(|e| log::error!("cannot start audit forwarding: {e}"))
+                .ok()
+        });
+    let journal = services.audit.as_ref().and_then(|a| a.reads.clone());
+    loop {
+        let Some(mut group) = next_group(services, jobs, journal.as_deref()) else {
+            break;
+        };
         while let Ok(more) = jobs.try_recv() {
             group.extend(more);
         }
@@ -80,6 +96,7 @@ fn run(
             head_logged = Instant::now();
         }
         services.metrics.batch(group.len());
+        prune_while_running(services, &mut pruned);
         let results = commit_group(services, &group);
         for (job, response) in group.into_iter().zip(results) {
             if done
@@ -97,6 +114,76 @@ fn run(
         if let Err(e) = waker.wake() {
             log::error!("committer cannot wake the event loop: {e}");
         }
+    }
+    // The loop is gone: make the last reads' records durable before the process exits.
+    if let Some(journal) = &journal {
+        fold_journal(services, journal);
+    }
+}
+
+/// Waits for the next group. With the read journal on, waits at most the read sync interval
+/// at a time and folds the journalled reads into the audit table whenever it times out, so
+/// no read record waits longer than that for a durable commit. `None`: the loop hung up.
+fn next_group(
+    services: &Services,
+    jobs: &Receiver<Vec<WriteJob>>,
+    journal: Option<&ReadJournal>,
+) -> Option<Vec<WriteJob>> {
+    let (Some(journal), Some(audit)) = (journal, &services.audit) else {
+        return jobs.recv().ok();
+    };
+    loop {
+        match jobs.recv_timeout(audit.read_sync_interval) {
+            Ok(group) => return Some(group),
+            Err(RecvTimeoutError::Disconnected) => return None,
+            Err(RecvTimeoutError::Timeout) => fold_journal(services, journal),
+        }
+    }
+}
+
+/// Continuous retention (`[audit] retain_days`): every few seconds while requests arrive, one
+/// bounded bite of records past the retention goes, behind a checkpoint, in a commit of its
+/// own; so the log of an appliance that is never restarted stops growing.
+fn prune_while_running(services: &Services, last: &mut Instant) {
+    let Some(audit) = &services.audit else { return };
+    if audit.retain_days.is_none() || last.elapsed() < audit::prune::RUNNING_INTERVAL {
+        return;
+    }
+    *last = Instant::now();
+    let Ok(key) = audit.key() else { return };
+    // A cluster node's log is local: prune it without touching etcd.
+    let txn = match services.store.audit_only_write() {
+        Ok(Some(txn)) => Ok(txn),
+        Ok(None) => services.store.write(),
+        Err(e) => Err(e),
+    };
+    let result = txn.and_then(|mut txn| {
+        let removed = audit::prune::apply_retention_bite(txn.as_mut(), key, audit.retain_days)
+            .map_err(StoreError::from)?;
+        if removed > 0 {
+            txn.commit()?;
+        }
+        Ok(removed)
+    });
+    match result {
+        Ok(0) => {}
+        Ok(removed) => log::info!(
+            target: "keyward::audit",
+            "audit log: pruned {removed} record(s) past retain_days"
+        ),
+        Err(e) => log::warn!("audit log: pruning failed, retried later: {e}"),
+    }
+}
+
+/// Folds the journalled reads in a commit of their own (no group came to carry them).
+fn fold_journal(services: &Services, journal: &ReadJournal) {
+    let Some(audit) = &services.audit else { return };
+    if !journal.has_pending() {
+        return;
+    }
+    match journal.fold_now(services.store.as_ref(), audit) {
+        Ok(count) => log::debug!("folded {count} journalled read record(s)"),
+        Err(e) => log::error!("cannot fold the read journal into the audit log: {e}"),
     }
 }
 
@@ -188,6 +275,23 @@ fn try_commit_group(
             return Err(classify(e));
         }
     };
+    // Journalled reads ride on this durable commit, ahead of the group's own records.
+    let journalled = match take_journal(services, txn.as_mut()) {
+        Ok(batches) => batches,
+        Err(e) => {
+            log::error!(
+                "store write failed; group of {} mutation(s) rolled back: {e}",
+                group.len()
+            );
+            drop(txn);
+            return Err(classify(e));
+        }
+    };
+    let give_back = |batches: Vec<JournalBatch>| {
+        if let Some(journal) = services.audit.as_ref().and_then(|a| a.reads.as_ref()) {
+            journal.restore(batches);
+        }
+    };
     let mut responses = Vec::with_capacity(group.len());
     for job in group {
         match run_job(services, txn.as_mut(), job) {
@@ -199,6 +303,7 @@ fn try_commit_group(
                     group.len()
                 );
                 drop(txn);
+                give_back(journalled);
                 return Err(classify(e));
             }
         }
@@ -215,14 +320,19 @@ fn try_commit_group(
             group.len()
         );
         drop(txn);
+        give_back(journalled);
         return Err(classify(e));
     }
     match txn.commit() {
         Ok(()) => {
             log::debug!("committed a group of {} mutation(s)", group.len());
+            if let Some(journal) = services.audit.as_ref().and_then(|a| a.reads.as_ref()) {
+                journal.committed(journalled);
+            }
             Ok(responses)
         }
         Err(e) => {
+            give_back(journalled);
             if !matches!(e, StoreError::Conflict(_)) {
                 log::error!(
                     "commit of {} mutation(s) failed, all are answered with a failure: {e}",
@@ -230,6 +340,37 @@ fn try_commit_group(
                 );
             }
             Err(classify(e))
+        }
+    }
+}
+
+/// Takes the journalled reads and appends their records to `txn`. If taking fails (a new
+/// journal file cannot be created) they stay in the journal for the next fold.
+fn take_journal(
+    services: &Services,
+    txn: &mut dyn crate::store::WriteView,
+) -> Result<Vec<JournalBatch>, StoreError> {
+    let Some(audit) = &services.audit else {
+        return Ok(Vec::new());
+    };
+    let Some(journal) = &audit.reads else {
+        return Ok(Vec::new());
+    };
+    let batches = match journal.take() {
+        Ok(batches) => batches,
+        Err(e) => {
+            log::warn!("read journal: {e}; its records are folded later");
+            return Ok(Vec::new());
+        }
+    };
+    let folded = batches
+        .iter()
+        .try_for_each(|batch| batch.fold(&mut *txn, audit));
+    match folded {
+        Ok(()) => Ok(batches),
+        Err(e) => {
+            journal.restore(batches);
+            Err(e.into())
         }
     }
 }
@@ -428,7 +569,7 @@ fn audit_outcomes(
     Ok(())
 }
 
-fn item_event(outcome: &ItemOutcome) -> AuditEvent {
+pub(super) fn item_event(outcome: &ItemOutcome) -> AuditEvent {
     let operation = names::enum_name(tag::OPERATION, outcome.operation)
         .map(str::to_string)
         .unwrap_or_else(|| format!("{:#x}", outcome.operation));

@@ -22,6 +22,7 @@ use super::identity::resolve_identity;
 use super::kmip_auth;
 use super::metrics::{EvictionCause, FailureCause, HandshakeKind};
 use super::ratelimit::RateLimit;
+use super::read_audit::{self, AuditedRead};
 use super::signals::SignalPipe;
 use super::{
     ADMIN, FIRST_CONNECTION, HTTP, LISTENER, SIGNALS, ServerError, ServerOptions, Services,
@@ -830,6 +831,32 @@ impl LoopState {
                                 conn.close_when_idle = true;
                             }
                             response
+                        }
+                        // With the read journal, a read's record is written before its
+                        // answer without waiting for an fsync (`server/read_audit.rs`).
+                        Ok(Prepared::Read(request) | Prepared::Write(request))
+                            if services.audit.as_ref().is_some_and(|a| a.reads.is_some()) =>
+                        {
+                            match read_audit::run_with_journal(services, &request, conn.peer) {
+                                AuditedRead::Answered(response) => {
+                                    if response.is_none() {
+                                        conn.queue.clear();
+                                        conn.close_when_idle = true;
+                                    }
+                                    response
+                                }
+                                AuditedRead::ThroughCommitter => {
+                                    self.group.push(WriteJob {
+                                        token,
+                                        conn_id: conn.id,
+                                        request,
+                                        peer: conn.peer,
+                                        started,
+                                    });
+                                    conn.awaiting_commit = true;
+                                    None
+                                }
+                            }
                         }
                         Ok(Prepared::Write(request) | Prepared::Read(request)) => {
                             let job = WriteJob {

@@ -23,6 +23,7 @@ mod listener;
 pub mod metrics;
 pub mod node_report;
 mod ratelimit;
+mod read_audit;
 mod resumption_only;
 pub mod root_sync;
 pub mod sd_notify;

@@ -134,6 +134,26 @@ impl Appliance {
         let engine = Arc::new(Engine::with_gate(engine_config, Arc::new(gate)));
         let mut audit = AuditContext::from_gate(engine.gate().clone());
         audit.head_log_interval = config.audit.head_log_interval();
+        audit.read_sync_interval = config.audit.read_sync_interval();
+        audit.retain_days = config.audit.retain_days;
+        audit.forward = config.audit.forward_address.clone().map(|address| {
+            crate::audit::forward::ForwardTarget {
+                address,
+                format: config.audit.forward_format,
+                cursor: data_dir.join("audit-forward.cursor"),
+                hostname: std::fs::read_to_string("/proc/sys/kernel/hostname")
+                    .map(|h| h.trim().to_string())
+                    .unwrap_or_default(),
+            }
+        });
+        if audit_enabled(&config) {
+            audit.reads = crate::server::read_audit::open_journal(
+                store.as_ref(),
+                &audit,
+                &data_dir,
+                &config,
+            )?;
+        }
         let audit = Arc::new(audit);
         if sealed_at_start.is_none() && audit_enabled(&config) {
             let event = AuditEvent::success(

@@ -1,0 +1,137 @@
+//! The read journal's promises on its own: what a crash leaves is folded once, in order, and
+//! chained; a torn last line is skipped; a fold that did not commit is folded again.
+
+use zeroize::Zeroizing;
+
+use super::read_journal::{self, JournalEntry, ReadJournal};
+use super::*;
+use crate::store::Store;
+use crate::store::memory::MemoryStore;
+
+fn context() -> AuditContext {
+    AuditContext::from_master(&MasterKey::from_bytes(Zeroizing::new([7u8; 32])))
+}
+
+fn entry(i: usize) -> JournalEntry {
+    JournalEntry::new(
+        1_000 + i as i64,
+        Actor::System,
+        AuditEvent::success("Get", vec![format!("uid-{i}")]),
+    )
+}
+
+fn operations(store: &MemoryStore) -> Vec<(String, Vec<String>, i64)> {
+    store
+        .read()
+        .unwrap()
+        .audit_range(1, usize::MAX)
+        .unwrap()
+        .into_iter()
+        .map(|(_, bytes)| {
+            let stored = StoredRecord::from_bytes(&bytes).unwrap();
+            (
+                stored.record.operation,
+                stored.record.uids,
+                stored.record.time_ms,
+            )
+        })
+        .collect()
+}
+
+fn verified(store: &MemoryStore, ctx: &AuditContext) -> u64 {
+    let report = verify::verify(&*store.read().unwrap(), ctx.key().unwrap()).unwrap();
+    assert!(report.broken.is_none(), "{report:?}");
+    report.records
+}
+
+#[test]
+fn what_a_crash_left_is_folded_once_in_order_and_chained() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, ctx) = (MemoryStore::new(), context());
+    // A running server: two reads folded by a commit, three more appended, then the "crash"
+    // (the journal is dropped without a fold; its file stays, as after kill -9).
+    let journal = ReadJournal::open(dir.path(), 0).unwrap();
+    journal.append(vec![entry(0), entry(1)]).unwrap();
+    assert_eq!(journal.fold_now(&store, &ctx).unwrap(), 2);
+    journal.append(vec![entry(2)]).unwrap();
+    journal.append(vec![entry(3), entry(4)]).unwrap();
+    drop(journal);
+
+    let (folded, generation) = read_journal::recover(&store, &ctx, dir.path()).unwrap();
+    assert_eq!(folded, 3);
+    let uids: Vec<String> = operations(&store)
+        .into_iter()
+        .map(|(_, uids, _)| uids[0].clone())
+        .collect();
+    assert_eq!(uids, ["uid-0", "uid-1", "uid-2", "uid-3", "uid-4"]);
+    // The read's own time is kept, not the fold's.
+    assert_eq!(operations(&store)[4].2, 1_004);
+    assert_eq!(verified(&store, &ctx), 5);
+
+    // Nothing is folded twice, also when a file of an already folded generation survived
+    // (a crash between the fold's commit and the file's removal).
+    let journal = ReadJournal::open(dir.path(), generation).unwrap();
+    journal.append(vec![entry(5)]).unwrap();
+    let batches = journal.take().unwrap();
+    let mut txn = store.write().unwrap();
+    for batch in &batches {
+        batch.fold(txn.as_mut(), &ctx).unwrap();
+    }
+    txn.commit().unwrap();
+    drop(journal); // the batch's file is never removed
+    assert_eq!(
+        read_journal::recover(&store, &ctx, dir.path()).unwrap().0,
+        0
+    );
+    assert_eq!(operations(&store).len(), 6);
+    assert_eq!(verified(&store, &ctx), 6);
+    // Recovery removed every file.
+    let left = std::fs::read_dir(dir.path().join(read_journal::DIR_NAME))
+        .unwrap()
+        .count();
+    assert_eq!(left, 0);
+}
+
+#[test]
+fn a_torn_last_line_is_skipped_and_the_rest_folded() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, ctx) = (MemoryStore::new(), context());
+    let journal = ReadJournal::open(dir.path(), 0).unwrap();
+    journal.append(vec![entry(0), entry(1)]).unwrap();
+    drop(journal);
+    let file = std::fs::read_dir(dir.path().join(read_journal::DIR_NAME))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let mut bytes = std::fs::read(&file).unwrap();
+    bytes.extend_from_slice(b"{\"time_ms\":12,\"actor\":{\"ki");
+    std::fs::write(&file, bytes).unwrap();
+    assert_eq!(
+        read_journal::recover(&store, &ctx, dir.path()).unwrap().0,
+        2
+    );
+    assert_eq!(verified(&store, &ctx), 2);
+}
+
+#[test]
+fn a_fold_that_did_not_commit_is_folded_again_before_newer_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, ctx) = (MemoryStore::new(), context());
+    let journal = ReadJournal::open(dir.path(), 0).unwrap();
+    journal.append(vec![entry(0)]).unwrap();
+    let batches = journal.take().unwrap();
+    assert_eq!(batches.len(), 1);
+    journal.restore(batches); // the group's commit failed
+    journal.append(vec![entry(1)]).unwrap();
+    assert!(!journal.wait_folded(std::time::Duration::from_millis(1)));
+    assert_eq!(journal.fold_now(&store, &ctx).unwrap(), 2);
+    assert!(journal.wait_folded(std::time::Duration::from_millis(1)));
+    let uids: Vec<String> = operations(&store)
+        .into_iter()
+        .map(|(_, uids, _)| uids[0].clone())
+        .collect();
+    assert_eq!(uids, ["uid-0", "uid-1"]);
+    assert!(!journal.has_pending());
+}

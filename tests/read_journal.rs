@@ -1,0 +1,132 @@
+//! Reads audited without an fsync per read (issue 21, point 1; `docs/audit.md`): the bounded
+//! window. A read's record is journalled before its answer (`tests/crash_consistency.rs`
+//! shows it survives `kill -9`); this test shows the other half: with no further request, the
+//! committer brings every answered read's record into a durable (fsynced) redb commit by
+//! itself, so a power loss can lose at most the reads of the last `read_sync_interval_ms`. The
+//! lag is printed, never asserted. With `durable_reads = true` the record is durable before
+//! the answer, as before.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::*;
+use keyward::kmip::tag;
+use keyward::store::Store;
+use serde_json::Value as Json;
+
+fn get_records(store: &Arc<dyn Store>) -> usize {
+    store
+        .read()
+        .unwrap()
+        .audit_range(1, usize::MAX)
+        .unwrap()
+        .into_iter()
+        .filter(|(_, bytes)| {
+            let line: Json = serde_json::from_slice(bytes).unwrap();
+            line["record"]["operation"] == "Get"
+        })
+        .count()
+}
+
+/// Starts an in-process server; returns what the test needs to drive and inspect it.
+fn serve(
+    files: &Appliance,
+    durable_reads: bool,
+) -> (
+    keyward::server::setup::Appliance,
+    std::net::SocketAddr,
+    keyward::server::ShutdownHandle,
+    std::thread::JoinHandle<Result<(), keyward::server::ServerError>>,
+) {
+    let config = keyward::config::Config {
+        data_dir: files.data_dir.clone(),
+        audit: keyward::audit::settings::AuditSettings {
+            durable_reads,
+            read_sync_interval_ms: 20,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let appliance = keyward::server::setup::Appliance::open(config.clone()).unwrap();
+    let services = appliance.services().unwrap();
+    let mut options = keyward::server::ServerOptions::from_settings(&config.server);
+    options.listen = "127.0.0.1:0".parse().unwrap();
+    let server = keyward::server::Server::bind(options, services).unwrap();
+    let addr = server.local_addr();
+    let shutdown = server.shutdown_handle();
+    let thread = std::thread::spawn(move || server.run());
+    (appliance, addr, shutdown, thread)
+}
+
+/// Creates a key and Gets it `gets` times (the first Get clears Fresh: a change); its UID.
+fn create_and_get(tls: &mut Tls, gets: usize) -> String {
+    let create = tls.call(V1_1, op::CREATE, create_aes_payload(256, 12, vec![]));
+    let uid = text_of(
+        create
+            .child(tag::RESPONSE_PAYLOAD)
+            .and_then(|p| p.child(tag::UNIQUE_IDENTIFIER))
+            .expect("uid"),
+    )
+    .to_string();
+    for _ in 0..gets {
+        let get = tls.call(V1_1, op::GET, vec![common::uid(&uid)]);
+        assert_eq!(result_status(&get), status::SUCCESS);
+    }
+    uid
+}
+
+#[test]
+fn answered_reads_reach_a_durable_commit_by_themselves_within_the_sync_interval() {
+    const GETS: usize = 50;
+    let files = Appliance::new(&["vc"]);
+    let (appliance, addr, shutdown, thread) = serve(&files, false);
+    let mut tls = Tls::connect(addr, files.creds("vc")).unwrap();
+    create_and_get(&mut tls, GETS);
+    let answered = Instant::now();
+    // Nothing more is sent: only the committer's own timer can make these records durable.
+    // (Bounded wait so a broken timer fails the test instead of hanging it.)
+    while get_records(&appliance.store) < GETS {
+        assert!(
+            answered.elapsed() < Duration::from_secs(10),
+            "the records of {GETS} answered Gets never reached a durable commit ({} did)",
+            get_records(&appliance.store)
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    eprintln!(
+        "read journal: the last of {GETS} Gets' records was durable {:.1} ms after its answer \
+         (read_sync_interval_ms = 20)",
+        answered.elapsed().as_secs_f64() * 1e3
+    );
+    drop(tls);
+    shutdown.shutdown();
+    thread.join().unwrap().unwrap();
+    // After a clean shutdown nothing is left to fold: at most the empty current file.
+    let left: u64 = std::fs::read_dir(files.data_dir.join("audit-reads"))
+        .unwrap()
+        .map(|f| f.unwrap().metadata().unwrap().len())
+        .sum();
+    assert_eq!(
+        left, 0,
+        "journalled records left unfolded after a clean shutdown"
+    );
+}
+
+#[test]
+fn with_durable_reads_a_read_is_durable_before_its_answer() {
+    let files = Appliance::new(&["vc"]);
+    let (appliance, addr, shutdown, thread) = serve(&files, true);
+    let mut tls = Tls::connect(addr, files.creds("vc")).unwrap();
+    let uid = create_and_get(&mut tls, 1);
+    for gets in 2..=4 {
+        // Read in-process right after the answer: no timer could have folded it yet.
+        let get = tls.call(V1_1, op::GET, vec![common::uid(&uid)]);
+        assert_eq!(result_status(&get), status::SUCCESS);
+        assert_eq!(get_records(&appliance.store), gets);
+    }
+    drop(tls);
+    shutdown.shutdown();
+    thread.join().unwrap().unwrap();
+}
