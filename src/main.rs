@@ -319,6 +319,7 @@ fn serve(setup: &SetupArgs, listen: Option<SocketAddr>) -> Result<(), String> {
     }
     let services = appliance.services().map_err(|e| e.to_string())?;
     let options = ServerOptions::from_settings(&appliance.config.server);
+    let services_for_admin = services.clone();
     let mut server = Server::bind(options, services).map_err(|e| e.to_string())?;
     server.handle_signals().map_err(|e| e.to_string())?;
     let admin_socket = appliance
@@ -332,6 +333,20 @@ fn serve(setup: &SetupArgs, listen: Option<SocketAddr>) -> Result<(), String> {
         let bound = server.serve_http(addr).map_err(|e| e.to_string())?;
         println!("health and metrics on http://{bound}");
         log::info!("health and metrics on http://{bound} (/healthz, /metrics)");
+    }
+    // Its own thread and runtime: nothing the admin API does runs on the KMIP event loop.
+    if let Some(bound) = keyward::admin_http::start(
+        &appliance.config.admin_http,
+        services_for_admin,
+        appliance.config.data_dir.clone(),
+        appliance.pki.server_cert.clone(),
+        appliance.pki.server_key.clone(),
+        server.registry_notifier(),
+    )
+    .map_err(|e| e.to_string())?
+    {
+        println!("admin API on https://{bound}");
+        log::info!("admin API on https://{bound} (/api/openapi.json)");
     }
     // Started before "listening" is announced, so the sync state is known by then.
     let root_sync = RootSync::start(&appliance).map_err(|e| e.to_string())?;

@@ -3,6 +3,7 @@
 //! How it fits together: `docs/event-loop.md`.
 
 pub mod admin_socket;
+pub mod admin_tls;
 mod admission;
 mod audit_gather;
 mod backup_export;
@@ -21,6 +22,7 @@ mod listener;
 pub mod metrics;
 pub mod node_report;
 mod ratelimit;
+pub mod registry_notify;
 mod resumption_only;
 pub mod root_sync;
 pub mod sd_notify;
