@@ -124,6 +124,16 @@ enum Command {
     Restore(cli::backup::RestoreArgs),
     /// Measure a KMIP server: a load generator with vCenter-like workloads.
     Bench(cli::bench::BenchArgs),
+    /// Accounts of the HTTPS admin API ([admin_http]): add, list, remove, passwd.
+    AdminUser {
+        #[command(subcommand)]
+        command: cli::admin_accounts::AdminUserCommand,
+    },
+    /// API tokens for automation against the HTTPS admin API: create, list, revoke.
+    ApiToken {
+        #[command(subcommand)]
+        command: cli::admin_accounts::ApiTokenCommand,
+    },
 }
 
 #[derive(Args)]
@@ -218,6 +228,8 @@ fn main() -> ExitCode {
             }
         },
         Command::Bench(args) => cli::bench::run(&args),
+        Command::AdminUser { command } => cli::admin_accounts::run_user(&command),
+        Command::ApiToken { command } => cli::admin_accounts::run_token(&command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -21,7 +21,9 @@ const FORMAT_VERSION: u32 = 1;
 pub const TOKEN_PREFIX: &str = "kwt_";
 
 /// What a caller may do. Ordered: each role may do everything the one before it may.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, clap::ValueEnum,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     /// Read-only: status, clients, keys, the audit log.
@@ -38,18 +40,6 @@ impl Role {
             Role::Auditor => "auditor",
             Role::Operator => "operator",
             Role::Admin => "admin",
-        }
-    }
-}
-
-impl std::str::FromStr for Role {
-    type Err = AccountError;
-    fn from_str(s: &str) -> Result<Role, AccountError> {
-        match s {
-            "auditor" => Ok(Role::Auditor),
-            "operator" => Ok(Role::Operator),
-            "admin" => Ok(Role::Admin),
-            other => Err(AccountError::BadRole(other.to_string())),
         }
     }
 }
@@ -99,8 +89,6 @@ pub enum AccountError {
     },
     #[error("{path}: format version {found}, this keyward reads {FORMAT_VERSION}")]
     Version { path: String, found: u32 },
-    #[error("unknown role {0:?}: expected admin, operator or auditor")]
-    BadRole(String),
     #[error("a name is 1–64 characters of letters, digits, '.', '_', '-' or '@'; got {0:?}")]
     BadName(String),
     #[error("there is already an account named {0:?}")]

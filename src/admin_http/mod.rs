@@ -38,7 +38,15 @@ pub fn start(
         server_cert,
         notifier: Some(notifier),
     });
-    let bound = transport::spawn(listen, tls, app, settings.max_body_bytes())
-        .map_err(|e| ServerError::io(format!("cannot listen for the admin API on {listen}"), e))?;
+    let bound = transport::spawn(
+        listen,
+        tls,
+        app,
+        transport::Limits {
+            max_body: settings.max_body_bytes(),
+            request_timeout: settings.request_timeout(),
+        },
+    )
+    .map_err(|e| ServerError::io(format!("cannot listen for the admin API on {listen}"), e))?;
     Ok(Some(bound))
 }

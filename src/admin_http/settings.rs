@@ -20,6 +20,8 @@ pub struct AdminHttpSettings {
     pub lockout_secs: u64,
     /// Lifetime of a login session.
     pub session_secs: u64,
+    /// How long a request's head (and, separately, its body) may take to arrive.
+    pub request_timeout_secs: u64,
 }
 
 impl Default for AdminHttpSettings {
@@ -31,6 +33,7 @@ impl Default for AdminHttpSettings {
             max_failed_logins_per_address: 20,
             lockout_secs: 900,
             session_secs: 3600,
+            request_timeout_secs: 10,
         }
     }
 }
@@ -42,6 +45,10 @@ impl AdminHttpSettings {
 
     pub fn lockout(&self) -> Duration {
         Duration::from_secs(self.lockout_secs)
+    }
+
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_secs(self.request_timeout_secs.max(1))
     }
 
     pub fn session(&self) -> Duration {

@@ -29,11 +29,16 @@ use super::shape;
 
 const MAX_CONNECTIONS: usize = 64;
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
-const BODY_TIMEOUT: Duration = Duration::from_secs(20);
 const MAX_HEADER_BUFFER: usize = 16 * 1024;
 /// Threads that run handlers; more callers wait their turn.
 const HANDLER_THREADS: usize = 4;
+
+/// Per-request bounds from `[admin_http]`.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub max_body: usize,
+    pub request_timeout: Duration,
+}
 
 /// Binds `listen` and serves on a thread of its own until the process ends; returns the bound
 /// address.
@@ -41,7 +46,7 @@ pub fn spawn(
     listen: SocketAddr,
     tls: Arc<rustls::ServerConfig>,
     app: Arc<App>,
-    max_body: usize,
+    limits: Limits,
 ) -> std::io::Result<SocketAddr> {
     let listener = std::net::TcpListener::bind(listen)?;
     listener.set_nonblocking(true)?;
@@ -57,7 +62,7 @@ pub fn spawn(
         .spawn(move || {
             runtime.block_on(async move {
                 match tokio::net::TcpListener::from_std(listener) {
-                    Ok(listener) => serve(listener, TlsAcceptor::from(tls), app, max_body).await,
+                    Ok(listener) => serve(listener, TlsAcceptor::from(tls), app, limits).await,
                     Err(e) => log::error!("admin API: cannot use the listener: {e}"),
                 }
             })
@@ -69,7 +74,7 @@ async fn serve(
     listener: tokio::net::TcpListener,
     acceptor: TlsAcceptor,
     app: Arc<App>,
-    max_body: usize,
+    limits: Limits,
 ) {
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     loop {
@@ -103,12 +108,12 @@ async fn serve(
             let service = service_fn(move |request| {
                 let app = app.clone();
                 async move {
-                    Ok::<_, std::convert::Infallible>(answer(request, app, peer, max_body).await)
+                    Ok::<_, std::convert::Infallible>(answer(request, app, peer, limits).await)
                 }
             });
             let served = http1::Builder::new()
                 .timer(TokioTimer::new())
-                .header_read_timeout(HEADER_TIMEOUT)
+                .header_read_timeout(limits.request_timeout)
                 .max_buf_size(MAX_HEADER_BUFFER)
                 .serve_connection(TokioIo::new(tls), service)
                 .await;
@@ -144,8 +149,9 @@ async fn answer(
     request: Request<Incoming>,
     app: Arc<App>,
     peer: SocketAddr,
-    max_body: usize,
+    limits: Limits,
 ) -> Response<Full<Bytes>> {
+    let max_body = limits.max_body;
     let announced = request
         .headers()
         .get(hyper::header::CONTENT_LENGTH)
@@ -159,32 +165,36 @@ async fn answer(
         );
     }
     let (parts, body) = request.into_parts();
-    let body =
-        match tokio::time::timeout(BODY_TIMEOUT, Limited::new(body, max_body).collect()).await {
-            Ok(Ok(collected)) => collected.to_bytes().to_vec(),
-            Ok(Err(e)) => {
-                return if e.is::<http_body_util::LengthLimitError>() {
-                    refuse(
-                        413,
-                        "BODY_TOO_LARGE_ERR",
-                        &format!("the request body is larger than {max_body} bytes"),
-                    )
-                } else {
-                    refuse(
-                        400,
-                        "BAD_REQUEST_ERR",
-                        &format!("reading the request body: {e}"),
-                    )
-                };
-            }
-            Err(_) => {
-                return refuse(
-                    408,
-                    "REQUEST_TIMEOUT_ERR",
-                    "the request body did not arrive in time",
-                );
-            }
-        };
+    let body = match tokio::time::timeout(
+        limits.request_timeout,
+        Limited::new(body, max_body).collect(),
+    )
+    .await
+    {
+        Ok(Ok(collected)) => collected.to_bytes().to_vec(),
+        Ok(Err(e)) => {
+            return if e.is::<http_body_util::LengthLimitError>() {
+                refuse(
+                    413,
+                    "BODY_TOO_LARGE_ERR",
+                    &format!("the request body is larger than {max_body} bytes"),
+                )
+            } else {
+                refuse(
+                    400,
+                    "BAD_REQUEST_ERR",
+                    &format!("reading the request body: {e}"),
+                )
+            };
+        }
+        Err(_) => {
+            return refuse(
+                408,
+                "REQUEST_TIMEOUT_ERR",
+                "the request body did not arrive in time",
+            );
+        }
+    };
     let authorization = parts
         .headers
         .get(hyper::header::AUTHORIZATION)
