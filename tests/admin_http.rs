@@ -398,6 +398,11 @@ fn admin_api_endpoints_roles_tokens_lockout_and_bad_input() {
     let alice = api.session("alice", ALICE);
     let bob = api.session("bob", BOB);
     let carol = api.session("carol", CAROL);
+    let (status, body) = api.get("/api/v1/approvals", &alice);
+    assert_eq!(
+        (status, error_code(&body).as_str()),
+        (404, "APPROVALS_OFF_ERR")
+    );
     let (_, me) = api.get("/api/v1/whoami", &bob);
     assert_eq!(me["resources"][0]["role"], "operator");
 
@@ -747,4 +752,114 @@ fn admin_api_endpoints_roles_tokens_lockout_and_bad_input() {
     for secret in [ALICE, BOB, CAROL, ci_token.as_str(), alice.as_str()] {
         assert!(!log.contains(secret), "a secret reached the server log");
     }
+}
+
+#[test]
+fn two_person_rule_for_destruction() {
+    let mut appliance = Appliance::new(&["vc"]);
+    appliance.set_log_filter("info");
+    let data = appliance.data_dir.clone();
+    let admin_addr = free_port();
+    appliance.set_config(&format!(
+        "[admin_http]\nlisten = \"{admin_addr}\"\ndestroy_approval = true\n"
+    ));
+    for (name, role, password) in [
+        ("alice", "admin", ALICE),
+        ("dave", "admin", "dave-password-4444"),
+        ("bob", "operator", BOB),
+    ] {
+        cli(
+            &data,
+            &[
+                "admin-user",
+                "add",
+                name,
+                "--role",
+                role,
+                "--password-stdin",
+            ],
+            Some(&format!("{password}\n")),
+        );
+    }
+    let server = appliance.start();
+    let vc = appliance.creds("vc").clone();
+    let api = Api::new(admin_addr, &vc.ca);
+    let mut kmip = server.connect(&vc);
+    let key = vm_key(&mut kmip, "vm-01");
+    let alice = api.session("alice", ALICE);
+    let dave = api.session("dave", "dave-password-4444");
+    let bob = api.session("bob", BOB);
+
+    let (status, body) = api.delete("/api/v1/keys/no-such-key", &alice);
+    assert_eq!(
+        (status, error_code(&body).as_str()),
+        (404, "KEY_NOT_FOUND_ERR")
+    );
+    let (status, pending) = api.delete(&format!("/api/v1/keys/{key}"), &alice);
+    assert_eq!(status, 202, "{pending}");
+    let request = pending["resources"][0]["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    assert_eq!(pending["resources"][0]["requestedBy"], "alice");
+    let (_, still) = api.get(&format!("/api/v1/keys/{key}"), &alice);
+    assert!(
+        !still["resources"][0]["state"]
+            .as_str()
+            .expect("state")
+            .starts_with("Destroyed")
+    );
+    assert_eq!(
+        get_key(&mut kmip, &key).len(),
+        32,
+        "nothing destroyed before approval"
+    );
+    let approve = format!("/api/v1/approvals/{request}/approve");
+    let (status, body) = api.post(&approve, &alice, json!({}));
+    assert_eq!(
+        (status, error_code(&body).as_str()),
+        (403, "SECOND_APPROVER_REQUIRED_ERR")
+    );
+    let (status, _) = api.post(&approve, &bob, json!({}));
+    assert_eq!(status, 403);
+    let (_, listed) = api.get("/api/v1/approvals", &dave);
+    assert_eq!(total(&listed), 1);
+    assert_eq!(listed["resources"][0]["action"], "key.destroy");
+    let (status, done) = api.post(&approve, &dave, json!({}));
+    assert_eq!(status, 200, "{done}");
+    assert!(
+        done["resources"][0]["state"]
+            .as_str()
+            .expect("state")
+            .starts_with("Destroyed")
+    );
+    let (status, body) = api.post(&approve, &dave, json!({}));
+    assert_eq!(
+        (status, error_code(&body).as_str()),
+        (404, "APPROVAL_NOT_FOUND_ERR")
+    );
+
+    // Removing a client with its keys waits too; a rejected request never runs.
+    let (status, pending) = api.delete("/api/v1/clients/vc?destroyKeys=true", &alice);
+    assert_eq!(status, 202, "{pending}");
+    let request = pending["resources"][0]["id"].as_str().expect("id");
+    let (status, _) = api.delete(&format!("/api/v1/approvals/{request}"), &dave);
+    assert_eq!(status, 200);
+    assert_eq!(api.get("/api/v1/clients/vc", &alice).0, 200);
+    assert_eq!(total(&api.get("/api/v1/approvals", &dave).1), 0);
+
+    let (_, records) = api.get("/api/v1/audit?operation=key.destroy", &alice);
+    assert_eq!(
+        records["resources"][0]["record"]["actor"]["name"],
+        "api:dave"
+    );
+    let (_, asked) = api.get(
+        "/api/v1/audit?operation=admin_http.approval.request",
+        &alice,
+    );
+    assert_eq!(total(&asked), 2);
+    assert_eq!(
+        asked["resources"][0]["record"]["actor"]["name"],
+        "api:alice"
+    );
 }

@@ -11,6 +11,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::accounts::Role;
+use super::approvals::{Action, ApprovalError, Approvals};
 use super::auth::{self, AuthError, Caller, Gatekeeper};
 use super::shape;
 use crate::admin::keys::{KeyFilter, KeyView, RevokeReason};
@@ -34,6 +35,8 @@ pub struct App {
     pub server_cert: PathBuf,
     /// Tells the KMIP event loop to reload the handshake trust; `None` in unit tests.
     pub notifier: Option<RegistryNotifier>,
+    /// With `destroy_approval`: destruction waiting for a second admin.
+    pub approvals: Option<super::approvals::Approvals>,
 }
 
 /// One HTTP call, already read and bounded.
@@ -569,7 +572,19 @@ pub fn remove_client(app: &App, call: &Call) -> Result<Answer, ApiError> {
     let destroy_keys = query_bool(call, "destroyKeys")?;
     if destroy_keys {
         auth::require(caller, Role::Admin)?;
+        if app.approvals.is_some() {
+            return request_approval(app, caller, Action::RemoveClientWithKeys { name });
+        }
     }
+    run_remove_client(app, caller, name, destroy_keys)
+}
+
+fn run_remove_client(
+    app: &App,
+    caller: &Caller,
+    name: String,
+    destroy_keys: bool,
+) -> Result<Answer, ApiError> {
     match execute(app, caller, Request::RemoveClient { name, destroy_keys })? {
         Reply::Removed { removed } => {
             registry_changed(app);
@@ -688,6 +703,15 @@ pub fn revoke_key(app: &App, call: &Call) -> Result<Answer, ApiError> {
 pub fn destroy_key(app: &App, call: &Call) -> Result<Answer, ApiError> {
     let caller = caller(call)?;
     let uid = param(call, 0)?.to_string();
+    if app.approvals.is_some() {
+        // Refuse now what could never run, rather than after a second admin approved it.
+        execute(app, caller, Request::ShowKey { uid: uid.clone() })?;
+        return request_approval(app, caller, Action::DestroyKey { uid });
+    }
+    run_destroy_key(app, caller, uid)
+}
+
+fn run_destroy_key(app: &App, caller: &Caller, uid: String) -> Result<Answer, ApiError> {
     match execute(app, caller, Request::DestroyKey { uid: uid.clone() })? {
         Reply::Key { key } => {
             log::info!("admin API {}: destroyed key {uid}", caller.name);
@@ -695,6 +719,109 @@ pub fn destroy_key(app: &App, call: &Call) -> Result<Answer, ApiError> {
         }
         other => Err(unexpected(&other)),
     }
+}
+
+impl From<ApprovalError> for ApiError {
+    fn from(e: ApprovalError) -> ApiError {
+        let (status, code) = match &e {
+            ApprovalError::Unknown(_) => (404, "APPROVAL_NOT_FOUND_ERR"),
+            ApprovalError::Expired(_) => (410, "APPROVAL_EXPIRED_ERR"),
+            ApprovalError::SamePerson(_) => (403, "SECOND_APPROVER_REQUIRED_ERR"),
+            ApprovalError::Full => (429, "TOO_MANY_PENDING_ERR"),
+            ApprovalError::Random(_) => (500, "INTERNAL_SERVER_ERR"),
+        };
+        ApiError::new(status, code, e.to_string())
+    }
+}
+
+fn approvals(app: &App) -> Result<&Approvals, ApiError> {
+    app.approvals.as_ref().ok_or_else(|| {
+        ApiError::new(
+            404,
+            "APPROVALS_OFF_ERR",
+            "the two-person rule is off ([admin_http] destroy_approval)",
+        )
+    })
+}
+
+/// 202: the destruction waits for a second admin.
+fn request_approval(app: &App, caller: &Caller, action: Action) -> Result<Answer, ApiError> {
+    let pending = approvals(app)?.request(action, &caller.name)?;
+    let (operation, target) = pending.action.describe();
+    audit_event(
+        app,
+        actor(caller),
+        AuditEvent::success(
+            "admin_http.approval.request",
+            vec![
+                pending.id.clone(),
+                operation.to_string(),
+                target.to_string(),
+            ],
+        ),
+    );
+    log::info!(
+        "admin API {}: asked for approval of {operation} {target} (request {})",
+        caller.name,
+        pending.id
+    );
+    Ok(Answer {
+        status: 202,
+        body: shape::single("approval", pending.to_json(std::time::Instant::now())),
+    })
+}
+
+pub fn list_approvals(app: &App, call: &Call) -> Result<Answer, ApiError> {
+    caller(call)?;
+    let list = approvals(app)?.list();
+    let total = list.len();
+    ok(shape::collection("approval", list, total))
+}
+
+pub fn approve(app: &App, call: &Call) -> Result<Answer, ApiError> {
+    let caller = caller(call)?;
+    let id = param(call, 0)?;
+    let pending = approvals(app)?.approve(id, &caller.name)?;
+    let (operation, target) = pending.action.describe();
+    audit_event(
+        app,
+        actor(caller),
+        AuditEvent::success(
+            "admin_http.approval.approve",
+            vec![
+                pending.id.clone(),
+                operation.to_string(),
+                target.to_string(),
+                format!("requested by {}", pending.requested_by),
+            ],
+        ),
+    );
+    match pending.action {
+        Action::DestroyKey { uid } => run_destroy_key(app, caller, uid),
+        Action::RemoveClientWithKeys { name } => run_remove_client(app, caller, name, true),
+    }
+}
+
+pub fn reject(app: &App, call: &Call) -> Result<Answer, ApiError> {
+    let caller = caller(call)?;
+    let pending = approvals(app)?.reject(param(call, 0)?)?;
+    let (operation, target) = pending.action.describe();
+    audit_event(
+        app,
+        actor(caller),
+        AuditEvent::success(
+            "admin_http.approval.reject",
+            vec![
+                pending.id.clone(),
+                operation.to_string(),
+                target.to_string(),
+            ],
+        ),
+    );
+    ok(shape::single(
+        "approval",
+        pending.to_json(std::time::Instant::now()),
+    ))
 }
 
 pub fn audit_query(app: &App, call: &Call) -> Result<Answer, ApiError> {

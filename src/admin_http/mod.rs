@@ -3,6 +3,7 @@
 //! listener and threads of its own. Accounts and API tokens with roles guard it.
 
 pub mod accounts;
+pub mod approvals;
 pub mod auth;
 pub mod dispatch;
 pub mod handlers;
@@ -37,6 +38,9 @@ pub fn start(
         data_dir,
         server_cert,
         notifier: Some(notifier),
+        approvals: settings.destroy_approval.then(|| {
+            approvals::Approvals::new(std::time::Duration::from_secs(settings.approval_ttl_secs))
+        }),
     });
     let bound = transport::spawn(
         listen,

@@ -22,6 +22,11 @@ pub struct AdminHttpSettings {
     pub session_secs: u64,
     /// How long a request's head (and, separately, its body) may take to arrive.
     pub request_timeout_secs: u64,
+    /// The two-person rule: destroying keys (and removing a client with its keys) waits
+    /// for a second admin's approval.
+    pub destroy_approval: bool,
+    /// How long such a request waits for its approval.
+    pub approval_ttl_secs: u64,
 }
 
 impl Default for AdminHttpSettings {
@@ -34,6 +39,8 @@ impl Default for AdminHttpSettings {
             lockout_secs: 900,
             session_secs: 3600,
             request_timeout_secs: 10,
+            destroy_approval: false,
+            approval_ttl_secs: 3600,
         }
     }
 }
