@@ -127,6 +127,46 @@ impl Api {
         (status, value)
     }
 
+    /// A call with extra headers; returns the status, the `Set-Cookie` and
+    /// `Content-Security-Policy` headers, and the body text.
+    fn raw(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<Value>,
+    ) -> (u16, Option<String>, Option<String>, String) {
+        let url = format!("{}{path}", self.base);
+        let response = match method {
+            "GET" => {
+                let mut r = self.agent.get(&url);
+                for (n, v) in headers {
+                    r = r.header(*n, *v);
+                }
+                r.call()
+            }
+            _ => {
+                let mut r = self.agent.post(&url).content_type("application/json");
+                for (n, v) in headers {
+                    r = r.header(*n, *v);
+                }
+                r.send(body.unwrap_or(Value::Null).to_string())
+            }
+        };
+        let mut response = response.unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        let (cookie, csp) = (header("set-cookie"), header("content-security-policy"));
+        let status = response.status().as_u16();
+        let text = response.body_mut().read_to_string().expect("body");
+        (status, cookie, csp, text)
+    }
+
     fn get(&self, path: &str, token: &str) -> (u16, Value) {
         self.call("GET", path, Some(token), None)
     }
@@ -403,6 +443,74 @@ fn admin_api_endpoints_roles_tokens_lockout_and_bad_input() {
         (status, error_code(&body).as_str()),
         (404, "APPROVALS_OFF_ERR")
     );
+    // The web console: embedded page under a strict CSP, cookie session, CSRF on changes.
+    let (status, _, csp, page) = api.raw("GET", "/", &[], None);
+    assert_eq!(status, 200);
+    assert!(page.contains("<title>Keyward</title>"), "{page}");
+    let csp = csp.expect("CSP header");
+    assert!(
+        csp.contains("default-src 'none'") && csp.contains("script-src 'self'"),
+        "{csp}"
+    );
+    assert_eq!(api.raw("GET", "/console.js", &[], None).0, 200);
+    let (status, set_cookie, _, body) = api.raw(
+        "POST",
+        "/api/v1/login",
+        &[],
+        Some(json!({"username": "alice", "password": ALICE, "cookie": true})),
+    );
+    assert_eq!(status, 200, "{body}");
+    let set_cookie = set_cookie.expect("Set-Cookie");
+    for flag in ["HttpOnly", "Secure", "SameSite=Strict", "Path=/"] {
+        assert!(set_cookie.contains(flag), "{set_cookie}");
+    }
+    let session: Value = serde_json::from_str(&body).expect("json");
+    assert!(
+        session["resources"][0].get("token").is_none(),
+        "token only in the cookie"
+    );
+    let csrf = session["resources"][0]["csrfToken"]
+        .as_str()
+        .expect("csrf")
+        .to_string();
+    let cookie = set_cookie
+        .split(';')
+        .next()
+        .expect("cookie pair")
+        .to_string();
+    assert_eq!(
+        api.raw("GET", "/api/v1/whoami", &[("cookie", &cookie)], None)
+            .0,
+        200
+    );
+    let k4 = vm_key(&mut kmip, "vm-04");
+    let revoke_path = format!("/api/v1/keys/{k4}/revoke");
+    let (status, _, _, body) = api.raw(
+        "POST",
+        &revoke_path,
+        &[("cookie", &cookie)],
+        Some(json!({})),
+    );
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("CSRF_ERR"), "{body}");
+    let wrong = [("cookie", cookie.as_str()), ("x-csrf-token", "0000")];
+    assert_eq!(
+        api.raw("POST", &revoke_path, &wrong, Some(json!({}))).0,
+        403
+    );
+    let right = [("cookie", cookie.as_str()), ("x-csrf-token", csrf.as_str())];
+    let compromised = Some(json!({"reason": "key-compromise"}));
+    let (status, _, _, body) = api.raw("POST", &revoke_path, &right, compromised);
+    assert_eq!(status, 200, "{body}");
+    let (status, cleared, _, _) = api.raw("POST", "/api/v1/logout", &right, Some(json!({})));
+    assert_eq!(status, 200);
+    assert!(cleared.expect("Set-Cookie").contains("Max-Age=0"));
+    assert_eq!(
+        api.raw("GET", "/api/v1/whoami", &[("cookie", &cookie)], None)
+            .0,
+        401
+    );
+
     let (_, me) = api.get("/api/v1/whoami", &bob);
     assert_eq!(me["resources"][0]["role"], "operator");
 
@@ -418,12 +526,12 @@ fn admin_api_endpoints_roles_tokens_lockout_and_bad_input() {
     );
     assert_eq!(total(&clients), 1);
     assert_eq!(clients["resources"][0]["name"], "vc");
-    assert_eq!(clients["resources"][0]["keysLive"], 3);
+    assert_eq!(clients["resources"][0]["keysLive"], 4);
     assert!(clients["resources"][0].get("kmipPasswordHash").is_none());
     let (status, one) = api.get("/api/v1/clients/vc", &carol);
     assert_eq!(
         (status, one["resources"][0]["keys"].as_array().map(Vec::len)),
-        (200, Some(3))
+        (200, Some(4))
     );
     let (status, body) = api.get("/api/v1/clients/nobody", &carol);
     assert_eq!(
@@ -431,11 +539,11 @@ fn admin_api_endpoints_roles_tokens_lockout_and_bad_input() {
         (404, "CLIENT_NOT_FOUND_ERR")
     );
     let (_, all) = api.get("/api/v1/keys", &carol);
-    assert_eq!(total(&all), 3);
+    assert_eq!(total(&all), 4);
     let (_, paged) = api.get("/api/v1/keys?offset=1&limit=1", &carol);
     assert_eq!(
         (total(&paged), paged["resources"].as_array().map(Vec::len)),
-        (3, Some(1))
+        (4, Some(1))
     );
     let (_, vm2) = api.get("/api/v1/keys?xName=vm-02", &carol);
     assert_eq!(total(&vm2), 1, "{vm2}");
@@ -618,9 +726,13 @@ fn admin_api_endpoints_roles_tokens_lockout_and_bad_input() {
     // Audit: the changes carry the account or token name; the chain verifies.
     let (status, records) = api.get("/api/v1/audit?operation=key.revoke", &carol);
     assert_eq!(status, 200);
-    assert_eq!(total(&records), 1, "{records}");
+    assert_eq!(total(&records), 2, "{records}");
     assert_eq!(
-        records["resources"][0]["record"]["actor"]["name"], "api:bob",
+        records["resources"][0]["record"]["actor"]["name"], "api:alice",
+        "{records}"
+    );
+    assert_eq!(
+        records["resources"][1]["record"]["actor"]["name"], "api:bob",
         "{records}"
     );
     let (_, added_by) = api.get("/api/v1/audit?operation=client.add", &carol);

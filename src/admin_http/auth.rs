@@ -45,6 +45,8 @@ pub enum AuthError {
     Forbidden { name: String, need: Role, has: Role },
     #[error("accounts: {0}")]
     Accounts(#[from] AccountError),
+    #[error("missing or wrong X-CSRF-Token header for a cookie session")]
+    Csrf,
 }
 
 impl AuthError {
@@ -56,7 +58,7 @@ impl AuthError {
             | AuthError::Revoked
             | AuthError::WrongPassword => 401,
             AuthError::Locked(_) => 429,
-            AuthError::Forbidden { .. } => 403,
+            AuthError::Forbidden { .. } | AuthError::Csrf => 403,
             AuthError::Accounts(_) => 500,
         }
     }
@@ -71,6 +73,7 @@ impl AuthError {
             AuthError::Locked(_) => "TOO_MANY_LOGIN_ATTEMPTS_ERR",
             AuthError::Forbidden { .. } => "FORBIDDEN_ERR",
             AuthError::Accounts(_) => "INTERNAL_SERVER_ERR",
+            AuthError::Csrf => "CSRF_ERR",
         }
     }
 }
@@ -78,6 +81,8 @@ impl AuthError {
 struct Session {
     user: String,
     expires: Instant,
+    /// SHA-256 (hex) of the CSRF token a cookie-carried session must echo in `X-CSRF-Token`.
+    csrf_sha256: String,
 }
 
 /// Recent failure times per key, bounded.
@@ -156,6 +161,32 @@ impl Gatekeeper {
                 role: found.role,
             });
         }
+        self.session_caller(&accounts, token, None)
+    }
+
+    /// The caller of a browser session carried by cookie; a request that changes something
+    /// (`changing`) must also carry the session's CSRF token.
+    pub fn authenticate_cookie(
+        &self,
+        token: &str,
+        csrf: Option<&str>,
+        changing: bool,
+    ) -> Result<Caller, AuthError> {
+        let accounts = Accounts::load(&self.data_dir)?;
+        let csrf = if changing {
+            Some(csrf.ok_or(AuthError::Csrf)?)
+        } else {
+            None
+        };
+        self.session_caller(&accounts, token, csrf)
+    }
+
+    fn session_caller(
+        &self,
+        accounts: &Accounts,
+        token: &str,
+        csrf: Option<&str>,
+    ) -> Result<Caller, AuthError> {
         if !token.starts_with(SESSION_PREFIX) {
             return Err(AuthError::Invalid);
         }
@@ -166,6 +197,11 @@ impl Gatekeeper {
             if Instant::now() >= session.expires {
                 sessions.remove(&digest);
                 return Err(AuthError::Expired);
+            }
+            if let Some(csrf) = csrf
+                && token_digest(csrf) != session.csrf_sha256
+            {
+                return Err(AuthError::Csrf);
             }
             session.user.clone()
         };
@@ -187,7 +223,7 @@ impl Gatekeeper {
         name: &str,
         password: &[u8],
         peer: IpAddr,
-    ) -> Result<(zeroize::Zeroizing<String>, Caller), AuthError> {
+    ) -> Result<(zeroize::Zeroizing<String>, String, Caller), AuthError> {
         let window = self.settings.lockout();
         let now_instant = Instant::now();
         let account_key = format!("user:{name}");
@@ -218,6 +254,9 @@ impl Gatekeeper {
         getrandom::fill(secret.as_mut())
             .map_err(|e| AuthError::Accounts(AccountError::Random(e.to_string())))?;
         let token = zeroize::Zeroizing::new(format!("{SESSION_PREFIX}{}", hex::encode(*secret)));
+        getrandom::fill(secret.as_mut())
+            .map_err(|e| AuthError::Accounts(AccountError::Random(e.to_string())))?;
+        let csrf = hex::encode(*secret);
         let mut sessions = self.sessions.lock().map_err(|_| AuthError::Invalid)?;
         if sessions.len() >= MAX_SESSIONS {
             sessions.retain(|_, s| s.expires > now_instant);
@@ -230,10 +269,12 @@ impl Gatekeeper {
             Session {
                 user: account.name.clone(),
                 expires: now_instant + self.settings.session(),
+                csrf_sha256: token_digest(&csrf),
             },
         );
         Ok((
             token,
+            csrf,
             Caller {
                 name: account.name.clone(),
                 role: account.role,
@@ -241,11 +282,9 @@ impl Gatekeeper {
         ))
     }
 
-    /// Ends the session `authorization` carries (API tokens are revoked with the CLI).
-    pub fn logout(&self, authorization: Option<&str>) {
-        if let Some(token) = authorization.and_then(|h| h.strip_prefix("Bearer "))
-            && let Ok(mut sessions) = self.sessions.lock()
-        {
+    /// Ends the session `token` (API tokens are revoked with the CLI).
+    pub fn logout(&self, token: &str) {
+        if let Ok(mut sessions) = self.sessions.lock() {
             sessions.remove(&token_digest(token.trim()));
         }
     }

@@ -16,15 +16,18 @@ pub struct Incoming {
     pub path: String,
     pub query: Option<String>,
     pub authorization: Option<String>,
+    /// The console's session cookie and the CSRF header beside it.
+    pub cookie_session: Option<String>,
+    pub csrf: Option<String>,
     pub body: Vec<u8>,
     pub peer: SocketAddr,
 }
 
-/// Status and JSON body of the answer.
-pub fn dispatch(app: &App, incoming: Incoming) -> (u16, Value) {
+/// Status, JSON body and `Set-Cookie` value of the answer.
+pub fn dispatch(app: &App, incoming: Incoming) -> (u16, Value, Option<String>) {
     match answer(app, incoming) {
-        Ok(answer) => (answer.status, answer.body),
-        Err(e) => (e.status, shape::error(e.status, e.code, &e.message)),
+        Ok(answer) => (answer.status, answer.body, answer.set_cookie),
+        Err(e) => (e.status, shape::error(e.status, e.code, &e.message), None),
     }
 }
 
@@ -49,9 +52,14 @@ fn answer(app: &App, incoming: Incoming) -> Result<super::handlers::Answer, ApiE
     let caller = match route.access {
         Access::Public => None,
         Access::Role(need) => {
-            let caller = app
-                .gatekeeper
-                .authenticate(incoming.authorization.as_deref())?;
+            let caller = match (&incoming.authorization, &incoming.cookie_session) {
+                (None, Some(session)) => app.gatekeeper.authenticate_cookie(
+                    session,
+                    incoming.csrf.as_deref(),
+                    incoming.method != "GET",
+                )?,
+                (authorization, _) => app.gatekeeper.authenticate(authorization.as_deref())?,
+            };
             if let Err(refused) = auth::require(&caller, need) {
                 log::warn!(
                     "admin API: {} ({}) refused {} {}",
@@ -70,11 +78,17 @@ fn answer(app: &App, incoming: Incoming) -> Result<super::handlers::Answer, ApiE
         .as_deref()
         .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
         .unwrap_or_default();
+    let token = incoming
+        .authorization
+        .as_deref()
+        .and_then(|h| h.strip_prefix("Bearer "))
+        .map(str::to_string)
+        .or(incoming.cookie_session);
     let call = Call {
         params,
         query,
         body: incoming.body,
-        authorization: incoming.authorization,
+        token,
         caller,
         peer: incoming.peer,
     };

@@ -44,7 +44,8 @@ pub struct Call {
     pub params: Vec<String>,
     pub query: Vec<(String, String)>,
     pub body: Vec<u8>,
-    pub authorization: Option<String>,
+    /// The session or API token the call carried (header or cookie), for logout.
+    pub token: Option<String>,
     pub caller: Option<Caller>,
     pub peer: SocketAddr,
 }
@@ -52,7 +53,12 @@ pub struct Call {
 pub struct Answer {
     pub status: u16,
     pub body: Value,
+    /// A `Set-Cookie` value (console login and logout).
+    pub set_cookie: Option<String>,
 }
+
+/// The console's session cookie.
+pub const SESSION_COOKIE: &str = "kw_session";
 
 #[derive(Debug)]
 pub struct ApiError {
@@ -103,7 +109,11 @@ impl From<AdminError> for ApiError {
 pub type Handler = fn(&App, &Call) -> Result<Answer, ApiError>;
 
 fn ok(body: Value) -> Result<Answer, ApiError> {
-    Ok(Answer { status: 200, body })
+    Ok(Answer {
+        status: 200,
+        body,
+        set_cookie: None,
+    })
 }
 
 fn caller(call: &Call) -> Result<&Caller, ApiError> {
@@ -222,6 +232,7 @@ pub fn health(app: &App, _: &Call) -> Result<Answer, ApiError> {
         Err(reason) => (503, "sealed", Some(reason)),
     };
     Ok(Answer {
+        set_cookie: None,
         status,
         body: shape::single("health", json!({"state": state, "reason": reason})),
     })
@@ -232,6 +243,10 @@ pub fn health(app: &App, _: &Call) -> Result<Answer, ApiError> {
 struct Login {
     username: String,
     password: crate::backup::passphrase::SecretText,
+    /// The web console: the session goes into an HttpOnly cookie, not the body, and the
+    /// answer carries the CSRF token the console echoes on changes.
+    #[serde(default)]
+    cookie: bool,
 }
 
 pub fn login(app: &App, call: &Call) -> Result<Answer, ApiError> {
@@ -246,22 +261,34 @@ pub fn login(app: &App, call: &Call) -> Result<Answer, ApiError> {
         .gatekeeper
         .login(&login.username, login.password.expose().as_bytes(), peer)
     {
-        Ok((token, caller)) => {
+        Ok((token, csrf, caller)) => {
             audit_event(
                 app,
                 user_actor(&caller.name),
                 AuditEvent::success("admin_http.login", vec![peer.to_string()]),
             );
             log::info!("admin API: {} logged in from {peer}", caller.name);
-            ok(shape::single(
-                "session",
-                json!({
-                    "token": token.as_str(),
-                    "username": caller.name,
-                    "role": caller.role.label(),
-                    "expiresIn": app.gatekeeper.session_secs(),
-                }),
-            ))
+            let mut session = json!({
+                "username": caller.name,
+                "role": caller.role.label(),
+                "expiresIn": app.gatekeeper.session_secs(),
+            });
+            let set_cookie = if login.cookie {
+                session["csrfToken"] = json!(csrf);
+                Some(format!(
+                    "{SESSION_COOKIE}={}; Path=/; Max-Age={}; HttpOnly; Secure; SameSite=Strict",
+                    token.as_str(),
+                    app.gatekeeper.session_secs()
+                ))
+            } else {
+                session["token"] = json!(token.as_str());
+                None
+            };
+            Ok(Answer {
+                status: 200,
+                body: shape::single("session", session),
+                set_cookie,
+            })
         }
         Err(e) => {
             log::warn!(
@@ -281,8 +308,16 @@ pub fn login(app: &App, call: &Call) -> Result<Answer, ApiError> {
 // --- any role ------------------------------------------------------------------------------
 
 pub fn logout(app: &App, call: &Call) -> Result<Answer, ApiError> {
-    app.gatekeeper.logout(call.authorization.as_deref());
-    ok(shape::collection("session", Vec::new(), 0))
+    if let Some(token) = &call.token {
+        app.gatekeeper.logout(token);
+    }
+    Ok(Answer {
+        status: 200,
+        body: shape::collection("session", Vec::new(), 0),
+        set_cookie: Some(format!(
+            "{SESSION_COOKIE}=; Path=/; Max-Age=0; HttpOnly; Secure; SameSite=Strict"
+        )),
+    })
 }
 
 pub fn whoami(_: &App, call: &Call) -> Result<Answer, ApiError> {
@@ -453,6 +488,7 @@ pub fn add_client(app: &App, call: &Call) -> Result<Answer, ApiError> {
     };
     let entry = add_entry(app, caller, entry)?;
     Ok(Answer {
+        set_cookie: None,
         status: 201,
         body: shape::single(
             "client",
@@ -525,6 +561,7 @@ pub fn issue_client(app: &App, call: &Call) -> Result<Answer, ApiError> {
         ),
     )?;
     Ok(Answer {
+        set_cookie: None,
         status: 201,
         body: shape::single(
             "client.issued",
@@ -766,6 +803,7 @@ fn request_approval(app: &App, caller: &Caller, action: Action) -> Result<Answer
         pending.id
     );
     Ok(Answer {
+        set_cookie: None,
         status: 202,
         body: shape::single("approval", pending.to_json(std::time::Instant::now())),
     })

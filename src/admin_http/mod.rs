@@ -5,6 +5,7 @@
 pub mod accounts;
 pub mod approvals;
 pub mod auth;
+pub mod console;
 pub mod dispatch;
 pub mod handlers;
 pub mod routes;

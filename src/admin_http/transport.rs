@@ -126,18 +126,29 @@ async fn serve(
 
 fn json_response(status: u16, body: &serde_json::Value) -> Response<Full<Bytes>> {
     let bytes = serde_json::to_vec(body).unwrap_or_default();
+    bytes_response(status, "application/json", bytes)
+}
+
+fn bytes_response(
+    status: u16,
+    content_type: &'static str,
+    bytes: Vec<u8>,
+) -> Response<Full<Bytes>> {
     let mut response = Response::new(Full::new(Bytes::from(bytes)));
     *response.status_mut() =
         hyper::StatusCode::from_u16(status).unwrap_or(hyper::StatusCode::INTERNAL_SERVER_ERROR);
     let headers = response.headers_mut();
     for (name, value) in [
-        ("content-type", "application/json"),
         ("cache-control", "no-store"),
         ("x-content-type-options", "nosniff"),
         ("strict-transport-security", "max-age=31536000"),
     ] {
         headers.insert(name, hyper::header::HeaderValue::from_static(value));
     }
+    headers.insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static(content_type),
+    );
     response
 }
 
@@ -152,6 +163,17 @@ async fn answer(
     limits: Limits,
 ) -> Response<Full<Bytes>> {
     let max_body = limits.max_body;
+    if request.method() == hyper::Method::GET
+        && let Some((content_type, asset)) = super::console::asset(request.uri().path())
+    {
+        let mut response = bytes_response(200, content_type, asset.to_vec());
+        for (name, value) in super::console::PAGE_HEADERS {
+            response
+                .headers_mut()
+                .insert(*name, hyper::header::HeaderValue::from_static(value));
+        }
+        return response;
+    }
     let announced = request
         .headers()
         .get(hyper::header::CONTENT_LENGTH)
@@ -200,7 +222,27 @@ async fn answer(
         .get(hyper::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
+    let header = |name: &str| {
+        parts
+            .headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    let cookie_session = parts
+        .headers
+        .get_all(hyper::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|pair| {
+            let (name, value) = pair.trim().split_once('=')?;
+            (name == super::handlers::SESSION_COOKIE && !value.is_empty())
+                .then(|| value.to_string())
+        });
     let call = Call {
+        cookie_session,
+        csrf: header("x-csrf-token"),
         method: parts.method.as_str().to_string(),
         path: parts.uri.path().to_string(),
         query: parts.uri.query().map(str::to_string),
@@ -209,7 +251,17 @@ async fn answer(
         peer,
     };
     match tokio::task::spawn_blocking(move || dispatch::dispatch(&app, call)).await {
-        Ok((status, body)) => json_response(status, &body),
+        Ok((status, body, set_cookie)) => {
+            let mut response = json_response(status, &body);
+            if let Some(cookie) =
+                set_cookie.and_then(|c| hyper::header::HeaderValue::from_str(&c).ok())
+            {
+                response
+                    .headers_mut()
+                    .insert(hyper::header::SET_COOKIE, cookie);
+            }
+            response
+        }
         Err(e) => {
             log::error!("admin API: a handler failed: {e}");
             refuse(
