@@ -56,10 +56,12 @@ pub fn spawn(
         .enable_time()
         .max_blocking_threads(HANDLER_THREADS)
         .thread_name("keyward-admin-http")
+        .on_thread_start(lower_priority)
         .build()?;
     std::thread::Builder::new()
         .name("keyward-admin-http".into())
         .spawn(move || {
+            lower_priority();
             runtime.block_on(async move {
                 match tokio::net::TcpListener::from_std(listener) {
                     Ok(listener) => serve(listener, TlsAcceptor::from(tls), app, limits).await,
@@ -68,6 +70,24 @@ pub fn spawn(
             })
         })?;
     Ok(bound)
+}
+
+/// Nice level of the admin threads: under CPU contention (a flood of TLS handshakes or
+/// logins) the scheduler prefers the KMIP event loop and committer.
+const ADMIN_NICE: libc::c_int = 10;
+
+/// Lowers the calling thread's scheduling priority (Linux: nice is per thread).
+fn lower_priority() {
+    // SAFETY: gettid has no preconditions and cannot fail.
+    let tid = unsafe { libc::gettid() };
+    // SAFETY: setpriority reads only its integer arguments; `tid` is this live thread's id.
+    let rc = unsafe { libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, ADMIN_NICE) };
+    if rc != 0 {
+        log::debug!(
+            "admin API: cannot lower the thread priority: {}",
+            std::io::Error::last_os_error()
+        );
+    }
 }
 
 async fn serve(
