@@ -107,6 +107,13 @@ impl Api {
                 }
                 r.call()
             }
+            ("PUT", body) => {
+                let mut r = self.agent.put(&url).content_type("application/json");
+                if let Some(a) = &auth {
+                    r = r.header("authorization", a);
+                }
+                r.send(body.unwrap_or(b"").to_vec())
+            }
             ("POST", body) => {
                 let mut r = self.agent.post(&url).content_type("application/json");
                 if let Some(a) = &auth {
@@ -721,6 +728,67 @@ fn admin_api_endpoints_roles_tokens_lockout_and_bad_input() {
             .as_str()
             .expect("state")
             .starts_with("Destroyed")
+    );
+
+    // Sign vCenter's CSR; set and clear a client's KMIP credential.
+    let mut params = rcgen::CertificateParams::new(vec!["vc-csr".to_string()]).expect("params");
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "vc-csr");
+    let csr_key = rcgen::KeyPair::generate().expect("key pair");
+    let csr = params
+        .serialize_request(&csr_key)
+        .expect("csr")
+        .pem()
+        .expect("pem");
+    let (status, signed) = api.post(
+        "/api/v1/clients/sign-csr",
+        &bob,
+        json!({"name": "vc-csr", "csr": csr}),
+    );
+    assert_eq!(status, 201, "{signed}");
+    assert_eq!(signed["resources"][0]["client"]["type"], "signed-csr");
+    assert_eq!(signed["resources"][0]["client"]["owner"], "cn:vc-csr");
+    assert!(
+        signed["resources"][0]["certificate"]
+            .as_str()
+            .expect("pem")
+            .contains("BEGIN CERTIFICATE")
+    );
+    let (status, body) = api.post(
+        "/api/v1/clients/sign-csr",
+        &bob,
+        json!({"name": "bad-csr", "csr": "nonsense"}),
+    );
+    assert_eq!(
+        (status, error_code(&body).as_str()),
+        (400, "BAD_REQUEST_ERR"),
+        "{body}"
+    );
+    let credential = json!({"username": "vcenter", "password": "kmip-secret-1"});
+    let (status, set) = api.call(
+        "PUT",
+        "/api/v1/clients/vc-csr/credential",
+        Some(&bob),
+        Some(credential.to_string().as_bytes()),
+    );
+    assert_eq!(
+        (status, set["resources"][0]["kmipUsername"].as_str()),
+        (200, Some("vcenter")),
+        "{set}"
+    );
+    let (status, _) = api.call(
+        "PUT",
+        "/api/v1/clients/vc-csr/credential",
+        Some(&carol),
+        Some(credential.to_string().as_bytes()),
+    );
+    assert_eq!(status, 403);
+    let (status, cleared) = api.delete("/api/v1/clients/vc-csr/credential", &bob);
+    assert_eq!(
+        (status, cleared["resources"][0]["kmipUsername"].is_null()),
+        (200, true),
+        "{cleared}"
     );
 
     // Audit: the changes carry the account or token name; the chain verifies.

@@ -575,6 +575,114 @@ pub fn issue_client(app: &App, call: &Call) -> Result<Answer, ApiError> {
     })
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SignCsr {
+    name: String,
+    /// vCenter's certificate signing request (PEM).
+    csr: String,
+}
+
+/// vCenter's "New Certificate Signing Request" method: the appliance CA signs the CSR and the
+/// client is registered with the signed certificate, which the answer carries.
+pub fn sign_csr(app: &App, call: &Call) -> Result<Answer, ApiError> {
+    let caller = caller(call)?;
+    let request: SignCsr = json_body(call)?;
+    registry::check_name(&request.name).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let scratch = tempfile_in(&app.data_dir)?;
+    let csr_path = scratch.path().join("request.csr");
+    std::fs::write(&csr_path, request.csr.as_bytes())
+        .map_err(|e| ApiError::new(500, "INTERNAL_SERVER_ERR", e.to_string()))?;
+    let signed = crate::pki::sign_csr(&app.data_dir, &csr_path)
+        .map_err(|e| ApiError::bad_request(format!("csr: {e}")))?;
+    drop(scratch);
+    let identity = crate::server::identity::client_identity(&signed.der);
+    let entry = add_entry(
+        app,
+        caller,
+        new_entry(
+            &request.name,
+            ClientKind::SignedCsr,
+            identity.owner,
+            vec![hex::encode(signed.fingerprint)],
+        ),
+    )?;
+    Ok(Answer {
+        set_cookie: None,
+        status: 201,
+        body: shape::single(
+            "client.signed",
+            json!({
+                "client": client_json(&ClientView { entry, keys: Vec::new() }, false),
+                "certificate": signed.pem,
+            }),
+        ),
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SetCredential {
+    username: String,
+    password: crate::backup::passphrase::SecretText,
+}
+
+/// Sets (PUT) the KMIP username and password a client must send; only a hash is stored.
+pub fn set_credential(app: &App, call: &Call) -> Result<Answer, ApiError> {
+    let caller = caller(call)?;
+    let name = param(call, 0)?.to_string();
+    let body: SetCredential = json_body(call)?;
+    let credential =
+        crate::admin::credential::hash_password(&body.username, body.password.expose().as_bytes())
+            .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    change_credential(app, caller, name, Some(credential))
+}
+
+/// Clears a client's KMIP credential.
+pub fn clear_credential(app: &App, call: &Call) -> Result<Answer, ApiError> {
+    let caller = caller(call)?;
+    let name = param(call, 0)?.to_string();
+    change_credential(app, caller, name, None)
+}
+
+fn change_credential(
+    app: &App,
+    caller: &Caller,
+    name: String,
+    credential: Option<crate::admin::credential::KmipCredential>,
+) -> Result<Answer, ApiError> {
+    let change = crate::admin::credential::CredentialChange {
+        client: name,
+        credential,
+    };
+    match execute(app, caller, Request::SetCredential { change })? {
+        Reply::CredentialSet { entry } => {
+            registry_changed(app);
+            log::info!(
+                "admin API {}: {} the KMIP credential of client {:?}",
+                caller.name,
+                if entry.kmip_username.is_some() {
+                    "set"
+                } else {
+                    "cleared"
+                },
+                entry.name
+            );
+            ok(shape::single(
+                "client",
+                client_json(
+                    &ClientView {
+                        entry,
+                        keys: Vec::new(),
+                    },
+                    false,
+                ),
+            ))
+        }
+        other => Err(unexpected(&other)),
+    }
+}
+
 /// A 0700 directory under `dir`, removed when dropped.
 fn tempfile_in(dir: &std::path::Path) -> Result<ScratchDir, ApiError> {
     let mut random = [0u8; 8];

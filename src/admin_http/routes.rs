@@ -53,7 +53,10 @@ pub static ROUTES: &[Route] = &[
     route("GET", "/api/v1/clients", AUDITOR, handlers::list_clients),
     route("POST", "/api/v1/clients", OPERATOR, handlers::add_client),
     route("POST", "/api/v1/clients/issue", OPERATOR, handlers::issue_client),
+    route("POST", "/api/v1/clients/sign-csr", OPERATOR, handlers::sign_csr),
     route("GET", "/api/v1/clients/{name}", AUDITOR, handlers::show_client),
+    route("PUT", "/api/v1/clients/{name}/credential", OPERATOR, handlers::set_credential),
+    route("DELETE", "/api/v1/clients/{name}/credential", OPERATOR, handlers::clear_credential),
     // Removing with `destroyKeys=true` additionally needs the admin role (checked inside).
     route("DELETE", "/api/v1/clients/{name}", OPERATOR, handlers::remove_client),
     route("GET", "/api/v1/keys", AUDITOR, handlers::list_keys),
