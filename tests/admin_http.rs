@@ -814,6 +814,11 @@ fn admin_api_endpoints_roles_tokens_lockout_and_bad_input() {
         names.contains(&"api:bob") && names.contains(&"api:token:ci"),
         "{names:?}"
     );
+    let (_, credential_set) = api.get("/api/v1/audit?operation=client.credential.set", &carol);
+    assert_eq!(
+        credential_set["resources"][0]["record"]["actor"]["name"], "api:bob",
+        "{credential_set}"
+    );
     let (_, destroyed) = api.get("/api/v1/audit?operation=key.destroy", &carol);
     assert_eq!(
         destroyed["resources"][0]["record"]["actor"]["name"],
