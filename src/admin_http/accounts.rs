@@ -245,7 +245,8 @@ impl Accounts {
             )
             .then_some(user),
             None => {
-                let _ = hash(name, password);
+                // The same Argon2id work as a known name, whatever the password's length.
+                let _ = credential::hash_password(name, password);
                 None
             }
         }
