@@ -39,6 +39,8 @@ pub struct Config {
     pub backup: Option<crate::backup::schedule::BackupSettings>,
     /// The local health and metrics listener.
     pub http: HttpSettings,
+    /// The HTTPS admin API (`src/admin_http/`); off without `listen`.
+    pub admin_http: crate::admin_http::settings::AdminHttpSettings,
     pub log: LogSettings,
     /// KMIP semantics a site may choose (`[kmip]`).
     pub kmip: KmipSettings,
@@ -125,6 +127,7 @@ impl Default for Config {
             audit: Default::default(),
             backup: None,
             http: HttpSettings::default(),
+            admin_http: Default::default(),
             log: LogSettings::default(),
             kmip: KmipSettings::default(),
         }

@@ -4,6 +4,7 @@
 //! The codec knows nothing of operations; the engine never touches a socket.
 
 pub mod admin;
+pub mod admin_http;
 pub mod audit;
 pub mod backup;
 pub mod bench;

@@ -131,6 +131,16 @@ enum Command {
         #[command(subcommand)]
         command: cli::import::ImportCommand,
     },
+    /// Accounts of the HTTPS admin API ([admin_http]): add, list, remove, passwd.
+    AdminUser {
+        #[command(subcommand)]
+        command: cli::admin_accounts::AdminUserCommand,
+    },
+    /// API tokens for automation against the HTTPS admin API: create, list, revoke.
+    ApiToken {
+        #[command(subcommand)]
+        command: cli::admin_accounts::ApiTokenCommand,
+    },
 }
 
 #[derive(Args)]
@@ -226,6 +236,8 @@ fn main() -> ExitCode {
         },
         Command::Bench(args) => cli::bench::run(&args),
         Command::Import { command } => return ExitCode::from(cli::import::run(&command)),
+        Command::AdminUser { command } => cli::admin_accounts::run_user(&command),
+        Command::ApiToken { command } => cli::admin_accounts::run_token(&command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -327,6 +339,7 @@ fn serve(setup: &SetupArgs, listen: Option<SocketAddr>) -> Result<(), String> {
     }
     let services = appliance.services().map_err(|e| e.to_string())?;
     let options = ServerOptions::from_settings(&appliance.config.server);
+    let services_for_admin = services.clone();
     let mut server = Server::bind(options, services).map_err(|e| e.to_string())?;
     server.handle_signals().map_err(|e| e.to_string())?;
     let admin_socket = appliance
@@ -340,6 +353,20 @@ fn serve(setup: &SetupArgs, listen: Option<SocketAddr>) -> Result<(), String> {
         let bound = server.serve_http(addr).map_err(|e| e.to_string())?;
         println!("health and metrics on http://{bound}");
         log::info!("health and metrics on http://{bound} (/healthz, /metrics)");
+    }
+    // Its own thread and runtime: nothing the admin API does runs on the KMIP event loop.
+    if let Some(bound) = keyward::admin_http::start(
+        &appliance.config.admin_http,
+        services_for_admin,
+        appliance.config.data_dir.clone(),
+        appliance.pki.server_cert.clone(),
+        appliance.pki.server_key.clone(),
+        server.registry_notifier(),
+    )
+    .map_err(|e| e.to_string())?
+    {
+        println!("admin API on https://{bound}");
+        log::info!("admin API on https://{bound} (/api/openapi.json)");
     }
     // Started before "listening" is announced, so the sync state is known by then.
     let root_sync = RootSync::start(&appliance).map_err(|e| e.to_string())?;

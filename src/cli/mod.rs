@@ -1,6 +1,7 @@
 //! Subcommands of the `keyward` binary that live outside main.rs: administration, the root key,
 //! status, and the developer tools for reading KMIP messages and playing conformance vectors.
 
+pub mod admin_accounts;
 pub mod audit;
 mod audit_merge;
 pub mod backup;

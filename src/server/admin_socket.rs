@@ -257,7 +257,7 @@ fn execute(request: Request, services: &Services, uid: u32) -> (Reply, Effects) 
 }
 
 /// Adds to the database's view what only the running process knows.
-fn with_live_state(mut status: StatusReport, services: &Services) -> StatusReport {
+pub(crate) fn with_live_state(mut status: StatusReport, services: &Services) -> StatusReport {
     let metrics = &services.metrics;
     status.running = true;
     status.uptime_secs = Some(metrics.uptime_secs());

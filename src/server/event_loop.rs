@@ -55,6 +55,7 @@ pub struct Server {
     signals: Option<SignalPipe>,
     admin: Option<AdminSocket>,
     http: Option<TcpListener>,
+    registry_notifier: super::registry_notify::RegistryNotifier,
 }
 
 impl Server {
@@ -75,7 +76,6 @@ impl Server {
             .map_err(|e| ServerError::io("registering the listener", e))?;
         Ok(Server {
             poll,
-            waker,
             listener,
             local_addr,
             options,
@@ -84,12 +84,22 @@ impl Server {
             signals: None,
             admin: None,
             http: None,
+            registry_notifier: super::registry_notify::RegistryNotifier {
+                changed: Arc::new(AtomicBool::new(false)),
+                waker: waker.clone(),
+            },
+            waker,
         })
     }
 
     /// The address actually bound (differs from the option when it asked for port 0).
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// For threads that change the client registry outside the admin socket.
+    pub fn registry_notifier(&self) -> super::registry_notify::RegistryNotifier {
+        self.registry_notifier.clone()
     }
 
     pub fn shutdown_handle(&self) -> ShutdownHandle {
@@ -185,6 +195,7 @@ impl Server {
             http: self.http,
             http_conns: HashMap::new(),
             registry_applied: None,
+            registry_notifier: self.registry_notifier,
         };
         let result = state.serve(&committer.done, &self.shutdown, self.signals);
         if let Some(heartbeat) = heartbeat {
@@ -249,6 +260,8 @@ struct LoopState {
     /// 2 s; only a changed one is applied, so open connections are re-checked (a certificate
     /// verification each for CA-trusted clients) when there is something to check.
     registry_applied: Option<Vec<u8>>,
+    /// Set by the HTTPS admin API after it changed the registry.
+    registry_notifier: super::registry_notify::RegistryNotifier,
 }
 
 /// How often the last-seen times are stored (and once more at shutdown): often enough for
@@ -340,6 +353,9 @@ impl LoopState {
             if now >= next_sweep {
                 self.sweep(now);
                 next_sweep = now + sweep_every;
+            }
+            if self.registry_notifier.take() {
+                self.reload_trust();
             }
             if clustered && now >= next_trust_refresh {
                 self.reload_trust();

@@ -4,6 +4,7 @@
 
 mod admin_import;
 pub mod admin_socket;
+pub mod admin_tls;
 mod admission;
 mod audit_gather;
 mod backup_export;
@@ -24,6 +25,7 @@ pub mod metrics;
 pub mod node_report;
 mod ratelimit;
 mod read_audit;
+pub mod registry_notify;
 mod resumption_only;
 pub mod root_sync;
 pub mod sd_notify;

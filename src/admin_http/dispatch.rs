@@ -1,0 +1,96 @@
+//! From a read request to an answer: find the route, authenticate and authorise the caller
+//! for it, run the handler. Synchronous and independent of the HTTP crate, so it runs on the
+//! blocking pool and the transport stays a thin layer.
+
+use std::net::SocketAddr;
+
+use serde_json::Value;
+
+use super::handlers::{ApiError, App, Call};
+use super::routes::{self, Access, Matched};
+use super::{auth, shape};
+
+/// What the transport passes in.
+pub struct Incoming {
+    pub method: String,
+    pub path: String,
+    pub query: Option<String>,
+    pub authorization: Option<String>,
+    /// The console's session cookie and the CSRF header beside it.
+    pub cookie_session: Option<String>,
+    pub csrf: Option<String>,
+    pub body: Vec<u8>,
+    pub peer: SocketAddr,
+}
+
+/// Status, JSON body and `Set-Cookie` value of the answer.
+pub fn dispatch(app: &App, incoming: Incoming) -> (u16, Value, Option<String>) {
+    match answer(app, incoming) {
+        Ok(answer) => (answer.status, answer.body, answer.set_cookie),
+        Err(e) => (e.status, shape::error(e.status, e.code, &e.message), None),
+    }
+}
+
+fn answer(app: &App, incoming: Incoming) -> Result<super::handlers::Answer, ApiError> {
+    let (route, params) = match routes::find(&incoming.method, &incoming.path) {
+        Matched::Route(route, params) => (route, params),
+        Matched::WrongMethod => {
+            return Err(ApiError::new(
+                405,
+                "METHOD_NOT_ALLOWED_ERR",
+                format!("{} is not allowed on {}", incoming.method, incoming.path),
+            ));
+        }
+        Matched::NotFound => {
+            return Err(ApiError::new(
+                404,
+                "NOT_FOUND_ERR",
+                format!("no endpoint {}; see /api/openapi.json", incoming.path),
+            ));
+        }
+    };
+    let caller = match route.access {
+        Access::Public => None,
+        Access::Role(need) => {
+            let caller = match (&incoming.authorization, &incoming.cookie_session) {
+                (None, Some(session)) => app.gatekeeper.authenticate_cookie(
+                    session,
+                    incoming.csrf.as_deref(),
+                    incoming.method != "GET",
+                )?,
+                (authorization, _) => app.gatekeeper.authenticate(authorization.as_deref())?,
+            };
+            if let Err(refused) = auth::require(&caller, need) {
+                log::warn!(
+                    "admin API: {} ({}) refused {} {}",
+                    caller.name,
+                    caller.role.label(),
+                    incoming.method,
+                    incoming.path
+                );
+                return Err(refused.into());
+            }
+            Some(caller)
+        }
+    };
+    let query = incoming
+        .query
+        .as_deref()
+        .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
+        .unwrap_or_default();
+    let token = incoming
+        .authorization
+        .as_deref()
+        .and_then(|h| h.strip_prefix("Bearer "))
+        .map(str::to_string)
+        .or(incoming.cookie_session);
+    let call = Call {
+        params,
+        query,
+        body: incoming.body,
+        token,
+        caller,
+        peer: incoming.peer,
+    };
+    (route.handler)(app, &call)
+}

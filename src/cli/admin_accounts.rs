@@ -1,0 +1,201 @@
+//! `keyward admin-user add|list|remove|passwd` and `keyward api-token create|list|revoke`: the
+//! accounts and tokens of the HTTPS admin API. They live in a file of the data directory
+//! (`admin_http::accounts`), so these commands work the same with the server running or not,
+//! and a running server sees a change at the next request.
+
+use clap::Subcommand;
+use keyward::admin_http::accounts::{Accounts, Role};
+
+use crate::{SetupArgs, load_config};
+
+#[derive(Subcommand)]
+pub enum AdminUserCommand {
+    /// Create an account; the password is asked on the terminal, or read from the first line
+    /// of standard input with --password-stdin.
+    Add {
+        #[command(flatten)]
+        setup: SetupArgs,
+        name: String,
+        /// admin (everything), operator (clients and keys, no destroy) or auditor (read-only).
+        #[arg(long)]
+        role: Role,
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// List the accounts and their roles.
+    List {
+        #[command(flatten)]
+        setup: SetupArgs,
+    },
+    /// Delete an account; its open sessions end at their next request.
+    Remove {
+        #[command(flatten)]
+        setup: SetupArgs,
+        name: String,
+    },
+    /// Set an account's password.
+    Passwd {
+        #[command(flatten)]
+        setup: SetupArgs,
+        name: String,
+        #[arg(long)]
+        password_stdin: bool,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum ApiTokenCommand {
+    /// Create a token for automation; it is printed once and only its hash is kept.
+    Create {
+        #[command(flatten)]
+        setup: SetupArgs,
+        name: String,
+        #[arg(long)]
+        role: Role,
+        /// Days until the token expires (1–3650).
+        #[arg(long, default_value_t = 90)]
+        days: u32,
+    },
+    /// List tokens: role, expiry, revoked or not (never the token itself).
+    List {
+        #[command(flatten)]
+        setup: SetupArgs,
+    },
+    /// Revoke a token; it is refused from the next request on.
+    Revoke {
+        #[command(flatten)]
+        setup: SetupArgs,
+        name: String,
+    },
+}
+
+fn password(stdin: bool) -> Result<zeroize::Zeroizing<String>, String> {
+    if stdin {
+        return super::unseal::read_stdin_line();
+    }
+    let first =
+        keyward::backup::passphrase::prompt_hidden("password: ").map_err(|e| e.to_string())?;
+    let again = keyward::backup::passphrase::prompt_hidden("password again: ")
+        .map_err(|e| e.to_string())?;
+    if *first != *again {
+        return Err("the two passwords differ".into());
+    }
+    Ok(first)
+}
+
+fn edit(
+    setup: &SetupArgs,
+    change: impl FnOnce(&mut Accounts) -> Result<(), String>,
+) -> Result<(), String> {
+    let config = load_config(setup)?;
+    let mut accounts = Accounts::load(&config.data_dir).map_err(|e| e.to_string())?;
+    change(&mut accounts)?;
+    accounts.save(&config.data_dir).map_err(|e| e.to_string())
+}
+
+fn date(unix: i64) -> String {
+    super::table::utc(unix)
+}
+
+pub fn run_user(command: &AdminUserCommand) -> Result<(), String> {
+    match command {
+        AdminUserCommand::Add {
+            setup,
+            name,
+            role,
+            password_stdin,
+        } => {
+            let password = password(*password_stdin)?;
+            edit(setup, |a| {
+                a.add_user(name, *role, password.as_bytes())
+                    .map_err(|e| e.to_string())
+            })?;
+            println!("added account {name} ({})", role.label());
+        }
+        AdminUserCommand::List { setup } => {
+            let config = load_config(setup)?;
+            let accounts = Accounts::load(&config.data_dir).map_err(|e| e.to_string())?;
+            println!("{:<24} {:<9} CREATED", "NAME", "ROLE");
+            for user in &accounts.users {
+                println!(
+                    "{:<24} {:<9} {}",
+                    user.name,
+                    user.role.label(),
+                    date(user.created)
+                );
+            }
+        }
+        AdminUserCommand::Remove { setup, name } => {
+            edit(setup, |a| {
+                a.remove_user(name).map(|_| ()).map_err(|e| e.to_string())
+            })?;
+            println!("removed account {name}");
+        }
+        AdminUserCommand::Passwd {
+            setup,
+            name,
+            password_stdin,
+        } => {
+            let password = password(*password_stdin)?;
+            edit(setup, |a| {
+                a.set_password(name, password.as_bytes())
+                    .map_err(|e| e.to_string())
+            })?;
+            println!("changed the password of {name}");
+        }
+    }
+    Ok(())
+}
+
+pub fn run_token(command: &ApiTokenCommand) -> Result<(), String> {
+    match command {
+        ApiTokenCommand::Create {
+            setup,
+            name,
+            role,
+            days,
+        } => {
+            let mut token = None;
+            edit(setup, |a| {
+                token = Some(
+                    a.create_token(name, *role, *days)
+                        .map_err(|e| e.to_string())?,
+                );
+                Ok(())
+            })?;
+            if let Some(token) = token {
+                eprintln!(
+                    "token {name} ({}), expires in {days} day(s); shown only now:",
+                    role.label()
+                );
+                println!("{}", token.as_str());
+            }
+        }
+        ApiTokenCommand::List { setup } => {
+            let config = load_config(setup)?;
+            let accounts = Accounts::load(&config.data_dir).map_err(|e| e.to_string())?;
+            println!("{:<24} {:<9} {:<20} STATE", "NAME", "ROLE", "EXPIRES");
+            let now = keyward::admin_http::accounts::now();
+            for token in &accounts.tokens {
+                let state = if token.revoked {
+                    "revoked"
+                } else if now >= token.expires {
+                    "expired"
+                } else {
+                    "valid"
+                };
+                println!(
+                    "{:<24} {:<9} {:<20} {state}",
+                    token.name,
+                    token.role.label(),
+                    date(token.expires)
+                );
+            }
+        }
+        ApiTokenCommand::Revoke { setup, name } => {
+            edit(setup, |a| a.revoke_token(name).map_err(|e| e.to_string()))?;
+            println!("revoked token {name}");
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,1050 @@
+//! The HTTPS admin API against a real `keyward serve`: real TLS (the appliance CA), real
+//! accounts made with the CLI, KMIP keys made by a real KMIP client. Covers every endpoint,
+//! every role boundary, token expiry and revocation, lockout, bad bodies, the OpenAPI
+//! document against the routing table, and that a client added over HTTP can connect to
+//! KMIP (the event loop reloads its trust) while one removed over HTTP cannot.
+
+mod common;
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::*;
+use keyward::admin_http::{handlers::OPENAPI, routes::ROUTES};
+use keyward::ttlv::Value as Ttlv;
+use serde_json::{Value, json};
+
+fn cli(data_dir: &std::path::Path, args: &[&str], stdin: Option<&str>) -> String {
+    let mut child = Command::new(keyward_bin())
+        .args(args)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn keyward");
+    if let Some(text) = stdin {
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(text.as_bytes())
+            .expect("write stdin");
+    }
+    let out = child.wait_with_output().expect("wait keyward");
+    assert!(
+        out.status.success(),
+        "keyward {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("utf-8")
+}
+
+fn free_port() -> SocketAddr {
+    let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("bind probe");
+    probe.local_addr().expect("probe addr")
+}
+
+struct Api {
+    agent: ureq::Agent,
+    base: String,
+}
+
+impl Api {
+    fn new(addr: SocketAddr, ca: &std::path::Path) -> Api {
+        let pem = std::fs::read(ca).expect("read CA");
+        let certs: Vec<_> = ureq::tls::parse_pem(&pem)
+            .filter_map(|item| match item {
+                Ok(ureq::tls::PemItem::Certificate(cert)) => Some(cert),
+                _ => None,
+            })
+            .collect();
+        let tls = ureq::tls::TlsConfig::builder()
+            .provider(ureq::tls::TlsProvider::Rustls)
+            .unversioned_rustls_crypto_provider(Arc::new(
+                rustls::crypto::aws_lc_rs::default_provider(),
+            ))
+            .root_certs(ureq::tls::RootCerts::new_with_certs(&certs))
+            .build();
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .proxy(None)
+            .timeout_global(Some(IO_BOUND))
+            .tls_config(tls)
+            .build()
+            .new_agent();
+        Api {
+            agent,
+            base: format!("https://{addr}"),
+        }
+    }
+
+    fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&[u8]>,
+    ) -> (u16, Value) {
+        let url = format!("{}{path}", self.base);
+        let auth = token.map(|t| format!("Bearer {t}"));
+        let response = match (method, body) {
+            ("GET", _) => {
+                let mut r = self.agent.get(&url);
+                if let Some(a) = &auth {
+                    r = r.header("authorization", a);
+                }
+                r.call()
+            }
+            ("DELETE", _) => {
+                let mut r = self.agent.delete(&url);
+                if let Some(a) = &auth {
+                    r = r.header("authorization", a);
+                }
+                r.call()
+            }
+            ("PUT", body) => {
+                let mut r = self.agent.put(&url).content_type("application/json");
+                if let Some(a) = &auth {
+                    r = r.header("authorization", a);
+                }
+                r.send(body.unwrap_or(b"").to_vec())
+            }
+            ("POST", body) => {
+                let mut r = self.agent.post(&url).content_type("application/json");
+                if let Some(a) = &auth {
+                    r = r.header("authorization", a);
+                }
+                r.send(body.unwrap_or(b"").to_vec())
+            }
+            other => panic!("no such method {other:?}"),
+        };
+        let mut response = response.unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+        let status = response.status().as_u16();
+        let text = response
+            .body_mut()
+            .read_to_string()
+            .unwrap_or_else(|e| panic!("{method} {path}: body: {e}"));
+        let value = serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("{method} {path}: not JSON ({e}): {text}"));
+        (status, value)
+    }
+
+    /// A call with extra headers; returns the status, the `Set-Cookie` and
+    /// `Content-Security-Policy` headers, and the body text.
+    fn raw(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<Value>,
+    ) -> (u16, Option<String>, Option<String>, String) {
+        let url = format!("{}{path}", self.base);
+        let response = match method {
+            "GET" => {
+                let mut r = self.agent.get(&url);
+                for (n, v) in headers {
+                    r = r.header(*n, *v);
+                }
+                r.call()
+            }
+            _ => {
+                let mut r = self.agent.post(&url).content_type("application/json");
+                for (n, v) in headers {
+                    r = r.header(*n, *v);
+                }
+                r.send(body.unwrap_or(Value::Null).to_string())
+            }
+        };
+        let mut response = response.unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        let (cookie, csp) = (header("set-cookie"), header("content-security-policy"));
+        let status = response.status().as_u16();
+        let text = response.body_mut().read_to_string().expect("body");
+        (status, cookie, csp, text)
+    }
+
+    fn get(&self, path: &str, token: &str) -> (u16, Value) {
+        self.call("GET", path, Some(token), None)
+    }
+
+    fn post(&self, path: &str, token: &str, body: Value) -> (u16, Value) {
+        self.call("POST", path, Some(token), Some(body.to_string().as_bytes()))
+    }
+
+    fn delete(&self, path: &str, token: &str) -> (u16, Value) {
+        self.call("DELETE", path, Some(token), None)
+    }
+
+    fn login(&self, user: &str, password: &str) -> (u16, Value) {
+        self.call(
+            "POST",
+            "/api/v1/login",
+            None,
+            Some(
+                json!({"username": user, "password": password})
+                    .to_string()
+                    .as_bytes(),
+            ),
+        )
+    }
+
+    fn session(&self, user: &str, password: &str) -> String {
+        let (status, body) = self.login(user, password);
+        assert_eq!(status, 200, "login {user}: {body}");
+        body["resources"][0]["token"]
+            .as_str()
+            .expect("token")
+            .to_string()
+    }
+}
+
+/// Sends `request` as raw bytes over TLS (for what a well-behaved client never sends) and
+/// returns whatever arrives until the server closes.
+fn raw_https(addr: SocketAddr, ca: &std::path::Path, request: &[u8]) -> String {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    use std::io::Read;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(ca).expect("CA") {
+        roots.add(cert.expect("cert")).expect("root");
+    }
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("versions")
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let name = rustls::pki_types::ServerName::try_from("localhost").expect("name");
+    let conn = rustls::ClientConnection::new(Arc::new(config), name).expect("client");
+    let tcp = std::net::TcpStream::connect(addr).expect("connect");
+    tcp.set_read_timeout(Some(IO_BOUND)).expect("timeout");
+    let mut tls = rustls::StreamOwned::new(conn, tcp);
+    let _ = tls.write_all(request);
+    let _ = tls.flush();
+    let mut answer = Vec::new();
+    let _ = tls.read_to_end(&mut answer);
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+/// The `reasons[0].code` of an IBM-shaped error, after checking its shape.
+fn error_code(body: &Value) -> String {
+    assert_eq!(
+        body["metadata"]["collectionType"], "application/vnd.ibm.kms.error+json",
+        "{body}"
+    );
+    assert_eq!(body["metadata"]["collectionTotal"], 1, "{body}");
+    assert!(body["resources"][0]["errorMsg"].is_string(), "{body}");
+    body["resources"][0]["reasons"][0]["code"]
+        .as_str()
+        .expect("code")
+        .to_string()
+}
+
+fn total(body: &Value) -> u64 {
+    body["metadata"]["collectionTotal"]
+        .as_u64()
+        .expect("collectionTotal")
+}
+
+fn vm_key(tls: &mut Tls, vm: &str) -> String {
+    create_aes(
+        tls,
+        256,
+        vec![
+            attribute("x-Component", Ttlv::TextString("VM".into())),
+            attribute("x-Name", Ttlv::TextString(vm.into())),
+        ],
+    )
+}
+
+const ALICE: &str = "alice-password-1";
+const BOB: &str = "bob-password-22";
+const CAROL: &str = "carol-password-333";
+
+#[test]
+fn openapi_document_lists_exactly_the_routes() {
+    let document: Value = serde_json::from_str(OPENAPI).expect("openapi.json is JSON");
+    assert!(
+        document["openapi"]
+            .as_str()
+            .expect("version")
+            .starts_with("3.")
+    );
+    let mut documented: Vec<(String, String)> = Vec::new();
+    for (path, item) in document["paths"].as_object().expect("paths") {
+        for method in item.as_object().expect("path item").keys() {
+            documented.push((method.to_uppercase(), path.clone()));
+        }
+    }
+    let mut routed: Vec<(String, String)> = ROUTES
+        .iter()
+        .map(|r| (r.method.to_string(), r.path.to_string()))
+        .collect();
+    documented.sort();
+    routed.sort();
+    assert_eq!(documented, routed, "OpenAPI paths differ from the router's");
+}
+
+#[test]
+fn admin_api_endpoints_roles_tokens_lockout_and_bad_input() {
+    let mut appliance = Appliance::new(&["vc"]);
+    appliance.set_log_filter("info");
+    let data = appliance.data_dir.clone();
+    let admin_addr = free_port();
+    appliance.set_config(&format!(
+        "[admin_http]\nlisten = \"{admin_addr}\"\nmax_failed_logins = 3\n\
+         max_failed_logins_per_address = 7\nmax_body_kib = 64\nrequest_timeout_secs = 1\n"
+    ));
+    cli(
+        &data,
+        &[
+            "admin-user",
+            "add",
+            "alice",
+            "--role",
+            "admin",
+            "--password-stdin",
+        ],
+        Some(&format!("{ALICE}\n")),
+    );
+    cli(
+        &data,
+        &[
+            "admin-user",
+            "add",
+            "bob",
+            "--role",
+            "operator",
+            "--password-stdin",
+        ],
+        Some(&format!("{BOB}\n")),
+    );
+    cli(
+        &data,
+        &[
+            "admin-user",
+            "add",
+            "carol",
+            "--role",
+            "auditor",
+            "--password-stdin",
+        ],
+        Some(&format!("{CAROL}\n")),
+    );
+    let listed = cli(&data, &["admin-user", "list"], None);
+    assert!(
+        listed.contains("alice") && listed.contains("operator") && listed.contains("auditor"),
+        "{listed}"
+    );
+    let ci_token = cli(
+        &data,
+        &[
+            "api-token",
+            "create",
+            "ci",
+            "--role",
+            "operator",
+            "--days",
+            "1",
+        ],
+        None,
+    )
+    .trim()
+    .to_string();
+    assert!(ci_token.starts_with("kwt_"), "{ci_token}");
+    let gone_token = cli(
+        &data,
+        &["api-token", "create", "gone", "--role", "admin"],
+        None,
+    )
+    .trim()
+    .to_string();
+    let old_token = cli(
+        &data,
+        &["api-token", "create", "old", "--role", "admin"],
+        None,
+    )
+    .trim()
+    .to_string();
+    // Expired: the stored expiry moved into the past (no CLI makes an expired token).
+    let accounts_path = data.join("admin-accounts.json");
+    let mut stored: Value =
+        serde_json::from_slice(&std::fs::read(&accounts_path).expect("read")).expect("json");
+    for token in stored["tokens"].as_array_mut().expect("tokens") {
+        if token["name"] == "old" {
+            token["expires"] = json!(1);
+        }
+    }
+    std::fs::write(&accounts_path, stored.to_string()).expect("write");
+    let stored_text = std::fs::read_to_string(&accounts_path).expect("read");
+    assert!(!stored_text.contains(&ci_token) && !stored_text.contains(ALICE));
+
+    let server = appliance.start();
+    let api = Api::new(admin_addr, &appliance.creds("vc").ca);
+    let vc = appliance.creds("vc").clone();
+    let mut kmip = server.connect(&vc);
+    let k1 = vm_key(&mut kmip, "vm-01");
+    let k2 = vm_key(&mut kmip, "vm-02");
+    let k3 = vm_key(&mut kmip, "vm-03");
+
+    // Public endpoints.
+    let (status, health) = api.call("GET", "/api/v1/health", None, None);
+    assert_eq!(
+        (status, health["resources"][0]["state"].as_str()),
+        (200, Some("serving"))
+    );
+    let (status, served) = api.call("GET", "/api/openapi.json", None, None);
+    assert_eq!(status, 200);
+    assert_eq!(
+        served,
+        serde_json::from_str::<Value>(OPENAPI).expect("json")
+    );
+
+    // Authentication.
+    let (status, body) = api.call("GET", "/api/v1/keys", None, None);
+    assert_eq!(
+        (status, error_code(&body).as_str()),
+        (401, "UNAUTHORIZED_ERR")
+    );
+    let (status, body) = api.get("/api/v1/keys", "kws_not-a-session");
+    assert_eq!(
+        (status, error_code(&body).as_str()),
+        (401, "UNAUTHORIZED_ERR")
+    );
+    let (status, body) = api.get("/api/v1/keys", &old_token);
+    assert_eq!(
+        (status, error_code(&body).as_str()),
+        (401, "TOKEN_EXPIRED_ERR")
+    );
+    let (status, _) = api.get("/api/v1/keys", &gone_token);
+    assert_eq!(status, 200);
+    cli(&data, &["api-token", "revoke", "gone"], None);
+    let (status, body) = api.get("/api/v1/keys", &gone_token);
+    assert_eq!(
+        (status, error_code(&body).as_str()),
+        (401, "TOKEN_REVOKED_ERR")
+    );
+    let tokens = cli(&data, &["api-token", "list"], None);
+    assert!(
+        tokens.contains("revoked") && tokens.contains("expired") && !tokens.contains("kwt_"),
+        "{tokens}"
+    );
+
+    let alice = api.session("alice", ALICE);
+    let bob = api.session("bob", BOB);
+    let carol = api.session("carol", CAROL);
+    let (status, body) = api.get("/api/v1/approvals", &alice);
+    assert_eq!(
+        (status, error_code(&body).as_str()),
+        (404, "APPROVALS_OFF_ERR")
+    );
+    // The web console: embedded page under a strict CSP, cookie session, CSRF on changes.
+    let (status, _, csp, page) = api.raw("GET", "/", &[], None);
+    assert_eq!(status, 200);
+    assert!(page.contains("<title>Keyward</title>"), "{page}");
+    let csp = csp.expect("CSP header");
+    assert!(
+        csp.contains("default-src 'none'") && csp.contains("script-src 'self'"),
+        "{csp}"
+    );
+    assert_eq!(api.raw("GET", "/console.js", &[], None).0, 200);
+    let (status, set_cookie, _, body) = api.raw(
+        "POST",
+        "/api/v1/login",
+        &[],
+        Some(json!({"username": "alice", "password": ALICE, "cookie": true})),
+    );
+    assert_eq!(status, 200, "{body}");
+    let set_cookie = set_cookie.expect("Set-Cookie");
+    for flag in ["HttpOnly", "Secure", "SameSite=Strict", "Path=/"] {
+        assert!(set_cookie.contains(flag), "{set_cookie}");
+    }
+    let session: Value = serde_json::from_str(&body).expect("json");
+    assert!(
+        session["resources"][0].get("token").is_none(),
+        "token only in the cookie"
+    );
+    let csrf = session["resources"][0]["csrfToken"]
+        .as_str()
+        .expect("csrf")
+        .to_string();
+    let cookie = set_cookie
+        .split(';')
+        .next()
+        .expect("cookie pair")
+        .to_string();
+    assert_eq!(
+        api.raw("GET", "/api/v1/whoami", &[("cookie", &cookie)], None)
+            .0,
+        200
+    );
+    let k4 = vm_key(&mut kmip, "vm-04");
+    let revoke_path = format!("/api/v1/keys/{k4}/revoke");
+    let (status, _, _, body) = api.raw(
+        "POST",
+        &revoke_path,
+        &[("cookie", &cookie)],
+        Some(json!({})),
+    );
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("CSRF_ERR"), "{body}");
+    let wrong = [("cookie", cookie.as_str()), ("x-csrf-token", "0000")];
+    assert_eq!(
+        api.raw("POST", &revoke_path, &wrong, Some(json!({}))).0,
+        403
+    );
+    let right = [("cookie", cookie.as_str()), ("x-csrf-token", csrf.as_str())];
+    let compromised = Some(json!({"reason": "key-compromise"}));
+    let (status, _, _, body) = api.raw("POST", &revoke_path, &right, compromised);
+    assert_eq!(status, 200, "{body}");
+    let (status, cleared, _, _) = api.raw("POST", "/api/v1/logout", &right, Some(json!({})));
+    assert_eq!(status, 200);
+    assert!(cleared.expect("Set-Cookie").contains("Max-Age=0"));
+    assert_eq!(
+        api.raw("GET", "/api/v1/whoami", &[("cookie", &cookie)], None)
+            .0,
+        401
+    );
+
+    let (_, me) = api.get("/api/v1/whoami", &bob);
+    assert_eq!(me["resources"][0]["role"], "operator");
+
+    // Reading: status, clients, keys (filter by VM), one key, server certificate.
+    let (status, report) = api.get("/api/v1/status", &carol);
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(report["resources"][0]["running"], true, "{report}");
+    let (status, clients) = api.get("/api/v1/clients", &carol);
+    assert_eq!(status, 200);
+    assert_eq!(
+        clients["metadata"]["collectionType"],
+        "application/vnd.keyward.client+json"
+    );
+    assert_eq!(total(&clients), 1);
+    assert_eq!(clients["resources"][0]["name"], "vc");
+    assert_eq!(clients["resources"][0]["keysLive"], 4);
+    assert!(clients["resources"][0].get("kmipPasswordHash").is_none());
+    let (status, one) = api.get("/api/v1/clients/vc", &carol);
+    assert_eq!(
+        (status, one["resources"][0]["keys"].as_array().map(Vec::len)),
+        (200, Some(4))
+    );
+    let (status, body) = api.get("/api/v1/clients/nobody", &carol);
+    assert_eq!(
+        (status, error_code(&body).as_str()),
+        (404, "CLIENT_NOT_FOUND_ERR")
+    );
+    let (_, all) = api.get("/api/v1/keys", &carol);
+    assert_eq!(total(&all), 4);
+    let (_, paged) = api.get("/api/v1/keys?offset=1&limit=1", &carol);
+    assert_eq!(
+        (total(&paged), paged["resources"].as_array().map(Vec::len)),
+        (4, Some(1))
+    );
+    let (_, vm2) = api.get("/api/v1/keys?xName=vm-02", &carol);
+    assert_eq!(total(&vm2), 1, "{vm2}");
+    assert_eq!(vm2["resources"][0]["id"], k2.as_str());
+    let (_, by_attr) = api.get("/api/v1/keys?attribute=x-Name%3Dvm-03&client=vc", &carol);
+    assert_eq!(by_attr["resources"][0]["id"], k3.as_str(), "{by_attr}");
+    let (status, key) = api.get(&format!("/api/v1/keys/{k1}"), &carol);
+    assert_eq!(
+        (status, key["resources"][0]["xName"].as_str()),
+        (200, Some("vm-01"))
+    );
+    let (status, body) = api.get("/api/v1/keys/no-such-key", &carol);
+    assert_eq!(
+        (status, error_code(&body).as_str()),
+        (404, "KEY_NOT_FOUND_ERR")
+    );
+    let (status, body) = api.get("/api/v1/keys?limit=many", &carol);
+    assert_eq!(
+        (status, error_code(&body).as_str()),
+        (400, "BAD_REQUEST_ERR")
+    );
+    let (status, cert) = api.get("/api/v1/server/certificate", &carol);
+    assert_eq!(status, 200);
+    assert!(
+        cert["resources"][0]["pem"]
+            .as_str()
+            .expect("pem")
+            .contains("BEGIN CERTIFICATE")
+    );
+    assert_eq!(
+        cert["resources"][0]["fingerprint"].as_str().map(str::len),
+        Some(64 + 31)
+    );
+
+    // Role boundaries: an auditor changes nothing, an operator destroys nothing.
+    let revoke = json!({"reason": "key-compromise"});
+    let (status, body) = api.post(&format!("/api/v1/keys/{k1}/revoke"), &carol, revoke.clone());
+    assert_eq!((status, error_code(&body).as_str()), (403, "FORBIDDEN_ERR"));
+    let (status, _) = api.delete(&format!("/api/v1/keys/{k1}"), &carol);
+    assert_eq!(status, 403);
+    let (status, _) = api.post("/api/v1/clients/issue", &carol, json!({"name": "nope"}));
+    assert_eq!(status, 403);
+    let (status, body) = api.delete(&format!("/api/v1/keys/{k1}"), &bob);
+    assert_eq!((status, error_code(&body).as_str()), (403, "FORBIDDEN_ERR"));
+    let (status, _) = api.delete(&format!("/api/v1/keys/{k1}"), &ci_token);
+    assert_eq!(status, 403);
+    let (status, _) = api.delete("/api/v1/clients/vc?destroyKeys=true", &bob);
+    assert_eq!(status, 403);
+    let (status, body) = api.delete("/api/v1/clients/vc", &bob);
+    assert_eq!(
+        (status, error_code(&body).as_str()),
+        (409, "CLIENT_OWNS_KEYS_ERR"),
+        "{body}"
+    );
+    let (status, key) = api.post(&format!("/api/v1/keys/{k1}/revoke"), &bob, revoke);
+    assert_eq!(
+        (status, key["resources"][0]["state"].as_str()),
+        (200, Some("Compromised")),
+        "{key}"
+    );
+    let (status, key) = api.delete(&format!("/api/v1/keys/{k1}"), &alice);
+    assert_eq!(status, 200, "{key}");
+    assert!(
+        key["resources"][0]["state"]
+            .as_str()
+            .expect("state")
+            .starts_with("Destroyed")
+    );
+    let (status, body) = api.post(
+        &format!("/api/v1/keys/{k2}/revoke"),
+        &ci_token,
+        json!({"reason": "no-such"}),
+    );
+    assert_eq!(
+        (status, error_code(&body).as_str()),
+        (400, "BAD_JSON_ERR"),
+        "{body}"
+    );
+
+    // Clients: add by certificate (and KMIP then admits it), issue, remove.
+    let generated =
+        rcgen::generate_simple_self_signed(vec!["vcenter-web".to_string()]).expect("rcgen");
+    let web_dir = appliance.root.path().join("web-client");
+    std::fs::create_dir_all(&web_dir).expect("mkdir");
+    let web = ClientCreds {
+        name: "web".into(),
+        cert: web_dir.join("client.crt"),
+        key: web_dir.join("client.key"),
+        ca: vc.ca.clone(),
+    };
+    std::fs::write(&web.cert, generated.cert.pem()).expect("write cert");
+    std::fs::write(&web.key, generated.signing_key.serialize_pem()).expect("write key");
+    let (status, added) = api.post(
+        "/api/v1/clients",
+        &bob,
+        json!({"name": "web", "certificate": generated.cert.pem()}),
+    );
+    assert_eq!(status, 201, "{added}");
+    assert_eq!(added["resources"][0]["type"], "pinned-cert");
+    let (status, body) = api.post(
+        "/api/v1/clients",
+        &bob,
+        json!({"name": "web", "certificate": generated.cert.pem()}),
+    );
+    assert_eq!(
+        (status, error_code(&body).as_str()),
+        (409, "CLIENT_CONFLICT_ERR"),
+        "{body}"
+    );
+    let (status, body) = api.post("/api/v1/clients", &bob, json!({"name": "bad", "certificate": "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"}));
+    assert_eq!(
+        (status, error_code(&body).as_str()),
+        (400, "BAD_REQUEST_ERR"),
+        "{body}"
+    );
+    let mut web_kmip = server.connect(&web);
+    let web_key = vm_key(&mut web_kmip, "vm-web");
+    drop(web_kmip);
+    let (status, issued) = api.post(
+        "/api/v1/clients/issue",
+        &ci_token,
+        json!({"name": "issued-1"}),
+    );
+    assert_eq!(status, 201, "{issued}");
+    let issued = &issued["resources"][0];
+    assert!(
+        issued["privateKey"]
+            .as_str()
+            .expect("key")
+            .contains("PRIVATE KEY")
+    );
+    assert!(
+        issued["certificate"]
+            .as_str()
+            .expect("cert")
+            .contains("BEGIN CERTIFICATE")
+    );
+    assert!(std::fs::read_dir(&data).expect("ls").all(|e| {
+        !e.expect("entry")
+            .file_name()
+            .to_string_lossy()
+            .starts_with(".admin-http-")
+    }));
+    let (status, body) = api.delete("/api/v1/clients/web", &bob);
+    assert_eq!(status, 409, "{body}");
+    let (status, removed) = api.delete("/api/v1/clients/web?destroyKeys=true", &alice);
+    assert_eq!(
+        (status, removed["resources"][0]["destroyedKeys"].as_u64()),
+        (200, Some(1)),
+        "{removed}"
+    );
+    // The event loop reloaded its trust: the removed client is refused from now on.
+    let mut refused = false;
+    for _ in 0..50 {
+        match Tls::connect(server.addr, &web) {
+            Err(_) => refused = true,
+            Ok(mut tls) => {
+                refused = tls
+                    .try_roundtrip(&request(
+                        V1_1,
+                        vec![BatchItem::new(op::DISCOVER_VERSIONS, vec![])],
+                    ))
+                    .is_none()
+            }
+        }
+        if refused {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(refused, "a client removed over HTTP can still use KMIP");
+    let (_, gone) = api.get(&format!("/api/v1/keys/{web_key}"), &carol);
+    assert!(
+        gone["resources"][0]["state"]
+            .as_str()
+            .expect("state")
+            .starts_with("Destroyed")
+    );
+
+    // Sign vCenter's CSR; set and clear a client's KMIP credential.
+    let mut params = rcgen::CertificateParams::new(vec!["vc-csr".to_string()]).expect("params");
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "vc-csr");
+    let csr_key = rcgen::KeyPair::generate().expect("key pair");
+    let csr = params
+        .serialize_request(&csr_key)
+        .expect("csr")
+        .pem()
+        .expect("pem");
+    let (status, signed) = api.post(
+        "/api/v1/clients/sign-csr",
+        &bob,
+        json!({"name": "vc-csr", "csr": csr}),
+    );
+    assert_eq!(status, 201, "{signed}");
+    assert_eq!(signed["resources"][0]["client"]["type"], "signed-csr");
+    assert_eq!(signed["resources"][0]["client"]["owner"], "cn:vc-csr");
+    assert!(
+        signed["resources"][0]["certificate"]
+            .as_str()
+            .expect("pem")
+            .contains("BEGIN CERTIFICATE")
+    );
+    let (status, body) = api.post(
+        "/api/v1/clients/sign-csr",
+        &bob,
+        json!({"name": "bad-csr", "csr": "nonsense"}),
+    );
+    assert_eq!(
+        (status, error_code(&body).as_str()),
+        (400, "BAD_REQUEST_ERR"),
+        "{body}"
+    );
+    let credential = json!({"username": "vcenter", "password": "kmip-secret-1"});
+    let (status, set) = api.call(
+        "PUT",
+        "/api/v1/clients/vc-csr/credential",
+        Some(&bob),
+        Some(credential.to_string().as_bytes()),
+    );
+    assert_eq!(
+        (status, set["resources"][0]["kmipUsername"].as_str()),
+        (200, Some("vcenter")),
+        "{set}"
+    );
+    let (status, _) = api.call(
+        "PUT",
+        "/api/v1/clients/vc-csr/credential",
+        Some(&carol),
+        Some(credential.to_string().as_bytes()),
+    );
+    assert_eq!(status, 403);
+    let (status, cleared) = api.delete("/api/v1/clients/vc-csr/credential", &bob);
+    assert_eq!(
+        (status, cleared["resources"][0]["kmipUsername"].is_null()),
+        (200, true),
+        "{cleared}"
+    );
+
+    // Audit: the changes carry the account or token name; the chain verifies.
+    let (status, records) = api.get("/api/v1/audit?operation=key.revoke", &carol);
+    assert_eq!(status, 200);
+    assert_eq!(total(&records), 2, "{records}");
+    assert_eq!(
+        records["resources"][0]["record"]["actor"]["name"], "api:alice",
+        "{records}"
+    );
+    assert_eq!(
+        records["resources"][1]["record"]["actor"]["name"], "api:bob",
+        "{records}"
+    );
+    let (_, added_by) = api.get("/api/v1/audit?operation=client.add", &carol);
+    let names: Vec<&str> = added_by["resources"]
+        .as_array()
+        .expect("records")
+        .iter()
+        .filter_map(|r| r["record"]["actor"]["name"].as_str())
+        .collect();
+    assert!(
+        names.contains(&"api:bob") && names.contains(&"api:token:ci"),
+        "{names:?}"
+    );
+    let (_, credential_set) = api.get("/api/v1/audit?operation=client.credential.set", &carol);
+    assert_eq!(
+        credential_set["resources"][0]["record"]["actor"]["name"], "api:bob",
+        "{credential_set}"
+    );
+    let (_, destroyed) = api.get("/api/v1/audit?operation=key.destroy", &carol);
+    assert_eq!(
+        destroyed["resources"][0]["record"]["actor"]["name"],
+        "api:alice"
+    );
+    let (status, verified) = api.get("/api/v1/audit/verify", &carol);
+    assert_eq!(
+        (status, verified["resources"][0]["intact"].as_bool()),
+        (200, Some(true)),
+        "{verified}"
+    );
+
+    // Bad input: oversized, malformed, unknown fields, wrong method, unknown path.
+    let ca = vc.ca.clone();
+    let answer = raw_https(
+        admin_addr,
+        &ca,
+        b"POST /api/v1/login HTTP/1.1\r\nHost: localhost\r\nContent-Length: 66561\r\n\
+          Connection: close\r\n\r\n",
+    );
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(answer.contains("BODY_TOO_LARGE_ERR"), "{answer}");
+    let answer = raw_https(admin_addr, &ca, b"NOT HTTP AT ALL\r\n\r\n");
+    assert!(
+        answer.is_empty() || answer.starts_with("HTTP/1.1 400"),
+        "{answer}"
+    );
+    let mut huge_header = b"GET /api/v1/health HTTP/1.1\r\nHost: localhost\r\nX-Big: ".to_vec();
+    huge_header.extend(std::iter::repeat_n(b'a', 64 * 1024));
+    huge_header.extend_from_slice(b"\r\n\r\n");
+    let answer = raw_https(admin_addr, &ca, &huge_header);
+    assert!(
+        answer.is_empty() || answer.starts_with("HTTP/1.1 431"),
+        "{answer}"
+    );
+    // A slow client holding a half-sent request blocks neither the API nor KMIP.
+    let slow = std::thread::spawn(move || {
+        raw_https(admin_addr, &ca, b"GET /api/v1/health HTTP/1.1\r\nHost: loc")
+    });
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(api.get("/api/v1/whoami", &alice).0, 200);
+    assert_eq!(get_key(&mut kmip, &k3).len(), 32);
+    let (status, body) = api.call(
+        "POST",
+        "/api/v1/login",
+        None,
+        Some(b"{\"username\": \"alice\", "),
+    );
+    assert_eq!((status, error_code(&body).as_str()), (400, "BAD_JSON_ERR"));
+    assert!(
+        body["resources"][0]["reasons"][0]["message"]
+            .as_str()
+            .expect("message")
+            .contains("EOF"),
+        "{body}"
+    );
+    let (status, body) = api.post(
+        "/api/v1/clients",
+        &bob,
+        json!({"name": "x", "certificate": "y", "admin": true}),
+    );
+    assert_eq!((status, error_code(&body).as_str()), (400, "BAD_JSON_ERR"));
+    let (status, body) = api.call("DELETE", "/api/v1/status", Some(&alice), None);
+    assert_eq!(
+        (status, error_code(&body).as_str()),
+        (405, "METHOD_NOT_ALLOWED_ERR")
+    );
+    let (status, body) = api.get("/api/v1/../../etc/passwd", &alice);
+    assert_eq!((status, error_code(&body).as_str()), (404, "NOT_FOUND_ERR"));
+    // KMIP kept serving throughout.
+    assert_eq!(get_key(&mut kmip, &k2).len(), 32);
+
+    // Lockout: three wrong passwords lock bob, even against the right one, and are audited.
+    for _ in 0..3 {
+        let (status, body) = api.login("bob", "wrong-password-x");
+        assert_eq!(
+            (status, error_code(&body).as_str()),
+            (401, "UNAUTHORIZED_ERR")
+        );
+    }
+    let (status, body) = api.login("bob", BOB);
+    assert_eq!(
+        (status, error_code(&body).as_str()),
+        (429, "TOO_MANY_LOGIN_ATTEMPTS_ERR")
+    );
+    let (status, _) = api.login("alice", ALICE);
+    assert_eq!(
+        status, 200,
+        "another account is not locked by bob's failures"
+    );
+    let (_, failed) = api.get(
+        "/api/v1/audit?operation=admin_http.login&failed=true",
+        &carol,
+    );
+    assert_eq!(total(&failed), 4, "{failed}");
+    // Per address: failures for names that do not exist lock out the source address.
+    for name in ["x1", "x2", "x3", "x4"] {
+        let (status, _) = api.login(name, "wrong-password-y");
+        assert_eq!(status, 401);
+    }
+    let (status, body) = api.login("alice", ALICE);
+    assert_eq!(
+        (status, error_code(&body).as_str()),
+        (429, "TOO_MANY_LOGIN_ATTEMPTS_ERR")
+    );
+    // Sessions already open are not affected; a removed account's are.
+    assert_eq!(api.get("/api/v1/whoami", &carol).0, 200);
+    cli(&data, &["admin-user", "remove", "carol"], None);
+    assert_eq!(api.get("/api/v1/whoami", &carol).0, 401);
+    let slow_answer = slow.join().expect("slow client");
+    assert!(
+        slow_answer.is_empty() || slow_answer.starts_with("HTTP/1.1 408"),
+        "{slow_answer}"
+    );
+    let log = server.log();
+    for secret in [ALICE, BOB, CAROL, ci_token.as_str(), alice.as_str()] {
+        assert!(!log.contains(secret), "a secret reached the server log");
+    }
+}
+
+#[test]
+fn two_person_rule_for_destruction() {
+    let mut appliance = Appliance::new(&["vc"]);
+    appliance.set_log_filter("info");
+    let data = appliance.data_dir.clone();
+    let admin_addr = free_port();
+    appliance.set_config(&format!(
+        "[admin_http]\nlisten = \"{admin_addr}\"\ndestroy_approval = true\n"
+    ));
+    for (name, role, password) in [
+        ("alice", "admin", ALICE),
+        ("dave", "admin", "dave-password-4444"),
+        ("bob", "operator", BOB),
+    ] {
+        cli(
+            &data,
+            &[
+                "admin-user",
+                "add",
+                name,
+                "--role",
+                role,
+                "--password-stdin",
+            ],
+            Some(&format!("{password}\n")),
+        );
+    }
+    let server = appliance.start();
+    let vc = appliance.creds("vc").clone();
+    let api = Api::new(admin_addr, &vc.ca);
+    let mut kmip = server.connect(&vc);
+    let key = vm_key(&mut kmip, "vm-01");
+    let alice = api.session("alice", ALICE);
+    let dave = api.session("dave", "dave-password-4444");
+    let bob = api.session("bob", BOB);
+
+    let (status, body) = api.delete("/api/v1/keys/no-such-key", &alice);
+    assert_eq!(
+        (status, error_code(&body).as_str()),
+        (404, "KEY_NOT_FOUND_ERR")
+    );
+    let (status, pending) = api.delete(&format!("/api/v1/keys/{key}"), &alice);
+    assert_eq!(status, 202, "{pending}");
+    let request = pending["resources"][0]["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    assert_eq!(pending["resources"][0]["requestedBy"], "alice");
+    let (_, still) = api.get(&format!("/api/v1/keys/{key}"), &alice);
+    assert!(
+        !still["resources"][0]["state"]
+            .as_str()
+            .expect("state")
+            .starts_with("Destroyed")
+    );
+    assert_eq!(
+        get_key(&mut kmip, &key).len(),
+        32,
+        "nothing destroyed before approval"
+    );
+    let approve = format!("/api/v1/approvals/{request}/approve");
+    let (status, body) = api.post(&approve, &alice, json!({}));
+    assert_eq!(
+        (status, error_code(&body).as_str()),
+        (403, "SECOND_APPROVER_REQUIRED_ERR")
+    );
+    let (status, _) = api.post(&approve, &bob, json!({}));
+    assert_eq!(status, 403);
+    let (_, listed) = api.get("/api/v1/approvals", &dave);
+    assert_eq!(total(&listed), 1);
+    assert_eq!(listed["resources"][0]["action"], "key.destroy");
+    let (status, done) = api.post(&approve, &dave, json!({}));
+    assert_eq!(status, 200, "{done}");
+    assert!(
+        done["resources"][0]["state"]
+            .as_str()
+            .expect("state")
+            .starts_with("Destroyed")
+    );
+    let (status, body) = api.post(&approve, &dave, json!({}));
+    assert_eq!(
+        (status, error_code(&body).as_str()),
+        (404, "APPROVAL_NOT_FOUND_ERR")
+    );
+
+    // Removing a client with its keys waits too; a rejected request never runs.
+    let (status, pending) = api.delete("/api/v1/clients/vc?destroyKeys=true", &alice);
+    assert_eq!(status, 202, "{pending}");
+    let request = pending["resources"][0]["id"].as_str().expect("id");
+    let (status, _) = api.delete(&format!("/api/v1/approvals/{request}"), &dave);
+    assert_eq!(status, 200);
+    assert_eq!(api.get("/api/v1/clients/vc", &alice).0, 200);
+    assert_eq!(total(&api.get("/api/v1/approvals", &dave).1), 0);
+
+    let (_, records) = api.get("/api/v1/audit?operation=key.destroy", &alice);
+    assert_eq!(
+        records["resources"][0]["record"]["actor"]["name"],
+        "api:dave"
+    );
+    let (_, asked) = api.get(
+        "/api/v1/audit?operation=admin_http.approval.request",
+        &alice,
+    );
+    assert_eq!(total(&asked), 2);
+    assert_eq!(
+        asked["resources"][0]["record"]["actor"]["name"],
+        "api:alice"
+    );
+}
