@@ -84,6 +84,6 @@ for case in ET.parse(sys.argv[1]).getroot().iter("testcase"):
 for name, reason in expected:
     print(f"pykmip integration: {name}: expected failure ({reason.removeprefix('reason: ')})")
 print(f"pykmip integration: {passed} of {passed + failed + len(expected)} pass; "
-      f"{len(expected)} need what Keyward does not offer yet")
+      f"{len(expected)} expected failures (not offered yet, or refused on purpose)")
 print(f"{passed} passed, {failed} failed")
 PY

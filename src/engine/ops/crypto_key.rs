@@ -6,7 +6,8 @@
 //! KMIP's rule, as this server applies it: operations that apply protection (Encrypt, Sign,
 //! MAC, Derive Key) need an Active key before its Protect Stop Date; operations that process
 //! protected data (Decrypt, Signature Verify, MAC Verify) also accept a Deactivated key, from
-//! its Process Start Date on.
+//! its Process Start Date on. Derive Key also accepts a Pre-Active base object (see
+//! `load_for`).
 
 use super::*;
 use crate::kmip::crypto_parameters::CryptographicParameters;
@@ -112,6 +113,10 @@ pub(super) fn load_for(
     let state_allows = match managed.state {
         State::Active => true,
         State::Deactivated => !usage.protects(),
+        // Deriving makes a new Pre-Active object and protects or reveals no data; a password
+        // or seed registered for derivation is commonly never activated, and KMIP clients
+        // (PyKMIP's own suite among them) derive from it as it is.
+        State::PreActive => usage == Usage::DeriveKey,
         _ => false,
     };
     let date = |t| match managed.first(t) {

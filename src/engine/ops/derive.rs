@@ -121,7 +121,9 @@ pub(super) fn derive_key(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item>, Eng
         NewObject {
             object_type,
             key_format: KeyFormatType::Raw.value(),
-            data_type: None,
+            // Secret Data carries its type before its Key Block; derived bytes are a Seed.
+            data_type: (object_type == ObjectType::SecretData)
+                .then_some(crate::kmip::enums::SecretDataType::Seed.value()),
             material: &material,
             origin: MaterialOrigin::Generated,
             object_fields: Vec::new(),

@@ -1,5 +1,5 @@
-//! Create Key Pair: RSA (2048, 3072, 4096 bits) and EC (P-256, P-384, P-521) pairs, drawn by
-//! aws-lc-rs, stored as a Private Key and a Public Key object that link to each other.
+//! Create Key Pair: RSA (2048, 3072, 4096 bits), EC (P-256, P-384, P-521) and Ed25519 pairs,
+//! drawn by aws-lc-rs, stored as a Private Key and a Public Key object that link to each other.
 //!
 //! Why a file of its own beside `objects.rs`: a pair is two objects made from one request whose
 //! attributes come in three groups (common, private, public), and its key material comes from
@@ -23,6 +23,7 @@ const RSA: u32 = 0x04;
 const ECDSA: u32 = 0x06;
 const ECDH: u32 = 0x0E;
 const EC: u32 = 0x1A;
+const ED25519: u32 = 0x37;
 
 /// Recommended Curve values.
 const P_256: u32 = 0x07;
@@ -102,6 +103,17 @@ fn rsa_pair_of(pkcs8: &[u8], bits: i32) -> Result<Pair, EngineError> {
         private: (KeyFormatType::Pkcs1, pkcs1_of_pkcs8(pkcs8)?),
         public: (KeyFormatType::Pkcs1, pair.public_key().as_ref().to_vec()),
         length: bits,
+    })
+}
+
+/// An Ed25519 pair: the private key as PKCS#8, the public key as SubjectPublicKeyInfo.
+fn generate_ed25519() -> Result<Pair, EngineError> {
+    let pair = crate::crypto::keypair::generate(crate::crypto::keypair::KeyPairSpec::Ed25519)
+        .map_err(|_| crypto_failure("Ed25519"))?;
+    Ok(Pair {
+        private: (KeyFormatType::Pkcs8, pair.private),
+        public: (KeyFormatType::X509, pair.public),
+        length: 256,
     })
 }
 
@@ -250,9 +262,10 @@ pub(super) fn create_key_pair(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item>
             length.ok_or_else(|| EngineError::MissingData("Cryptographic Length".into()))?,
         )?,
         ECDSA | ECDH | EC => generate_ec(requested_curve(&all, length)?)?,
+        ED25519 => generate_ed25519()?,
         other => {
             return Err(EngineError::InvalidField(format!(
-                "Create Key Pair supports RSA and EC, not Cryptographic Algorithm {other}"
+                "Create Key Pair supports RSA, EC and Ed25519, not Cryptographic Algorithm {other}"
             )));
         }
     };
