@@ -3,14 +3,12 @@
 //! a thousand keys arrive; the thread answers the admin peer itself. Requests come one batch
 //! at a time from the CLI, so there is at most one such thread per running import.
 
-use std::io::Write;
 use std::os::unix::net::UnixStream;
-use std::time::Duration;
 
 use super::Services;
 use crate::admin::import::{FactsReply, ImportResults, Verdict, import_batch, stored_facts};
 use crate::admin::ops;
-use crate::admin::protocol::{Envelope, PROTOCOL_VERSION, Reply, Request};
+use crate::admin::protocol::{Reply, Request};
 
 /// Whether `request` is handled here rather than in the event loop.
 pub(super) fn handles(request: &Request) -> bool {
@@ -19,16 +17,14 @@ pub(super) fn handles(request: &Request) -> bool {
 
 /// Starts the import (or facts) request on a thread and returns at once.
 pub(super) fn spawn(stream: UnixStream, request: Request, services: &Services, uid: u32) {
-    let services = services.clone();
-    let spawned = std::thread::Builder::new()
-        .name("keyward-import".into())
-        .spawn(move || {
-            let reply = run(&request, &services, uid);
-            answer(&stream, reply, uid);
-        });
-    if let Err(e) = spawned {
-        log::error!("admin uid {uid}: cannot start the import thread: {e}");
-    }
+    super::admin_thread::answer_on_thread(
+        stream,
+        request,
+        services,
+        uid,
+        ("keyward-import", "import"),
+        |request, services, uid| run(&request, services, uid),
+    );
 }
 
 fn run(request: &Request, services: &Services, uid: u32) -> Reply {
@@ -71,23 +67,5 @@ fn run(request: &Request, services: &Services, uid: u32) -> Reply {
         _ => Reply::Error {
             message: "not an import request".into(),
         },
-    }
-}
-
-fn answer(mut stream: &UnixStream, reply: Reply, uid: u32) {
-    let _ = stream.set_write_timeout(Some(Duration::from_secs(5)));
-    let mut line = match serde_json::to_vec(&Envelope {
-        version: PROTOCOL_VERSION,
-        body: reply,
-    }) {
-        Ok(line) => line,
-        Err(e) => {
-            log::error!("admin socket: cannot encode a reply: {e}");
-            return;
-        }
-    };
-    line.push(b'\n');
-    if let Err(e) = stream.write_all(&line) {
-        log::warn!("admin uid {uid} left before its import batch was answered: {e}");
     }
 }

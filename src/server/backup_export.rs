@@ -2,27 +2,23 @@
 //! read transaction (a consistent snapshot that never blocks the committer), while the event
 //! loop keeps serving; the thread answers the admin peer itself when the file is complete.
 
-use std::io::Write;
 use std::os::unix::net::UnixStream;
-use std::time::Duration;
 
 use super::Services;
-use crate::admin::protocol::{BackupExportRequest, Envelope, PROTOCOL_VERSION, Reply, Request};
+use crate::admin::protocol::{BackupExportRequest, Reply, Request};
 use crate::backup::export::{ExportOptions, ExtraSource};
 use crate::backup::schedule::export_to_file;
 
 /// Starts the export named by `request` (a [`Request::BackupExport`]) and returns at once.
 pub(super) fn spawn(stream: UnixStream, request: Request, services: &Services, uid: u32) {
-    let services = services.clone();
-    let spawned = std::thread::Builder::new()
-        .name("keyward-backup-export".into())
-        .spawn(move || {
-            let reply = run(request, &services, uid);
-            answer(&stream, reply, uid);
-        });
-    if let Err(e) = spawned {
-        log::error!("admin uid {uid}: cannot start the backup export thread: {e}");
-    }
+    super::admin_thread::answer_on_thread(
+        stream,
+        request,
+        services,
+        uid,
+        ("keyward-backup-export", "backup export"),
+        run,
+    );
 }
 
 fn run(request: Request, services: &Services, uid: u32) -> Reply {
@@ -103,23 +99,5 @@ fn run(request: Request, services: &Services, uid: u32) -> Reply {
                 message: e.to_string(),
             }
         }
-    }
-}
-
-fn answer(mut stream: &UnixStream, reply: Reply, uid: u32) {
-    let _ = stream.set_write_timeout(Some(Duration::from_secs(5)));
-    let mut line = match serde_json::to_vec(&Envelope {
-        version: PROTOCOL_VERSION,
-        body: reply,
-    }) {
-        Ok(line) => line,
-        Err(e) => {
-            log::error!("admin socket: cannot encode a reply: {e}");
-            return;
-        }
-    };
-    line.push(b'\n');
-    if let Err(e) = stream.write_all(&line) {
-        log::warn!("admin uid {uid} left before its backup finished: {e}");
     }
 }

@@ -4,6 +4,7 @@
 
 mod admin_import;
 pub mod admin_socket;
+mod admin_thread;
 pub mod admin_tls;
 mod admission;
 mod audit_gather;

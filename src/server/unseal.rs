@@ -4,13 +4,11 @@
 //! of its own here, because the Argon2id derivation takes a noticeable fraction of a second
 //! the event loop must not spend; the thread fills the engine's master key slot and answers.
 
-use std::io::Write;
 use std::os::unix::net::UnixStream;
 use std::path::Path;
-use std::time::Duration;
 
 use super::Services;
-use crate::admin::protocol::{Envelope, PROTOCOL_VERSION, Refusal, Reply, Request};
+use crate::admin::protocol::{Refusal, Reply, Request};
 use crate::audit::{self, Actor, AuditContext, AuditEvent};
 use crate::engine::KeyGate;
 use crate::seal::{self, SealError, local::LocalRoot};
@@ -94,16 +92,14 @@ fn derive_and_install(
 
 /// Starts the unseal named by `request` (a [`Request::Unseal`]) and returns at once.
 pub(super) fn spawn(stream: UnixStream, request: Request, services: &Services, uid: u32) {
-    let services = services.clone();
-    let spawned = std::thread::Builder::new()
-        .name("keyward-unseal".into())
-        .spawn(move || {
-            let reply = run(request, &services, uid);
-            answer(&stream, reply, uid);
-        });
-    if let Err(e) = spawned {
-        log::error!("admin uid {uid}: cannot start the unseal thread: {e}");
-    }
+    super::admin_thread::answer_on_thread(
+        stream,
+        request,
+        services,
+        uid,
+        ("keyward-unseal", "unseal"),
+        run,
+    );
 }
 
 fn run(request: Request, services: &Services, uid: u32) -> Reply {
@@ -140,24 +136,6 @@ fn run(request: Request, services: &Services, uid: u32) -> Reply {
                 message: e.to_string(),
             }
         }
-    }
-}
-
-fn answer(mut stream: &UnixStream, reply: Reply, uid: u32) {
-    let _ = stream.set_write_timeout(Some(Duration::from_secs(5)));
-    let mut line = match serde_json::to_vec(&Envelope {
-        version: PROTOCOL_VERSION,
-        body: reply,
-    }) {
-        Ok(line) => line,
-        Err(e) => {
-            log::error!("admin socket: cannot encode a reply: {e}");
-            return;
-        }
-    };
-    line.push(b'\n');
-    if let Err(e) = stream.write_all(&line) {
-        log::warn!("admin uid {uid} left before its unseal finished: {e}");
     }
 }
 
