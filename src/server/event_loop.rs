@@ -862,13 +862,19 @@ impl LoopState {
                                     response
                                 }
                                 AuditedRead::ThroughCommitter => {
-                                    self.group.push(WriteJob {
+                                    let job = WriteJob {
                                         token,
                                         conn_id: conn.id,
                                         request,
                                         peer: conn.peer,
                                         started,
-                                    });
+                                    };
+                                    submit(
+                                        job,
+                                        &mut self.group,
+                                        self.keygen.as_ref(),
+                                        &mut self.in_flight,
+                                    );
                                     conn.awaiting_commit = true;
                                     None
                                 }
@@ -882,18 +888,12 @@ impl LoopState {
                                 peer: conn.peer,
                                 started,
                             };
-                            match self.keygen.as_ref() {
-                                Some(keygen) if job.request.needs_slow_generation() => {
-                                    match keygen.send(job) {
-                                        Ok(()) => self.in_flight += 1,
-                                        // Only if the generator died: draw inline instead.
-                                        Err(std::sync::mpsc::SendError(job)) => {
-                                            self.group.push(job)
-                                        }
-                                    }
-                                }
-                                _ => self.group.push(job),
-                            }
+                            submit(
+                                job,
+                                &mut self.group,
+                                self.keygen.as_ref(),
+                                &mut self.in_flight,
+                            );
                             conn.awaiting_commit = true;
                             None
                         }
@@ -1265,5 +1265,24 @@ fn run_read(services: &Services, request: &crate::engine::ParsedRequest) -> Opti
             log::error!("engine panicked on a read-only request");
             None
         }
+    }
+}
+
+/// Queues a change for this turn's group commit, or, when it asks for a slow key pair, hands
+/// it to the key generator thread first (which passes it on to the committer itself, so it
+/// counts as in flight from now on).
+fn submit(
+    job: WriteJob,
+    group: &mut Vec<WriteJob>,
+    keygen: Option<&std::sync::mpsc::Sender<WriteJob>>,
+    in_flight: &mut usize,
+) {
+    match keygen {
+        Some(keygen) if job.request.needs_slow_generation() => match keygen.send(job) {
+            Ok(()) => *in_flight += 1,
+            // Only if the generator died: the operation draws inline instead.
+            Err(std::sync::mpsc::SendError(job)) => group.push(job),
+        },
+        _ => group.push(job),
     }
 }
