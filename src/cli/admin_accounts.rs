@@ -4,9 +4,10 @@
 //! and a running server sees a change at the next request.
 
 use clap::Subcommand;
-use keyward::admin_http::accounts::{Accounts, Role};
+use keyward::admin_http::accounts::{AccountError, Accounts, Role};
 
-use crate::{SetupArgs, load_config};
+use super::error::CliError;
+use super::setup::{SetupArgs, load_config};
 
 #[derive(Subcommand)]
 pub enum AdminUserCommand {
@@ -69,35 +70,33 @@ pub enum ApiTokenCommand {
     },
 }
 
-fn password(stdin: bool) -> Result<zeroize::Zeroizing<String>, String> {
+fn password(stdin: bool) -> Result<zeroize::Zeroizing<String>, CliError> {
     if stdin {
         return super::unseal::read_stdin_line();
     }
-    let first =
-        keyward::backup::passphrase::prompt_hidden("password: ").map_err(|e| e.to_string())?;
-    let again = keyward::backup::passphrase::prompt_hidden("password again: ")
-        .map_err(|e| e.to_string())?;
+    let first = keyward::backup::passphrase::prompt_hidden("password: ")?;
+    let again = keyward::backup::passphrase::prompt_hidden("password again: ")?;
     if *first != *again {
-        return Err("the two passwords differ".into());
+        return Err(CliError::Usage("the two passwords differ".into()));
     }
     Ok(first)
 }
 
 fn edit(
     setup: &SetupArgs,
-    change: impl FnOnce(&mut Accounts) -> Result<(), String>,
-) -> Result<(), String> {
+    change: impl FnOnce(&mut Accounts) -> Result<(), AccountError>,
+) -> Result<(), CliError> {
     let config = load_config(setup)?;
-    let mut accounts = Accounts::load(&config.data_dir).map_err(|e| e.to_string())?;
+    let mut accounts = Accounts::load(&config.data_dir)?;
     change(&mut accounts)?;
-    accounts.save(&config.data_dir).map_err(|e| e.to_string())
+    Ok(accounts.save(&config.data_dir)?)
 }
 
 fn date(unix: i64) -> String {
     super::table::utc(unix)
 }
 
-pub fn run_user(command: &AdminUserCommand) -> Result<(), String> {
+pub fn run_user(command: &AdminUserCommand) -> Result<(), CliError> {
     match command {
         AdminUserCommand::Add {
             setup,
@@ -106,15 +105,12 @@ pub fn run_user(command: &AdminUserCommand) -> Result<(), String> {
             password_stdin,
         } => {
             let password = password(*password_stdin)?;
-            edit(setup, |a| {
-                a.add_user(name, *role, password.as_bytes())
-                    .map_err(|e| e.to_string())
-            })?;
+            edit(setup, |a| a.add_user(name, *role, password.as_bytes()))?;
             println!("added account {name} ({})", role.label());
         }
         AdminUserCommand::List { setup } => {
             let config = load_config(setup)?;
-            let accounts = Accounts::load(&config.data_dir).map_err(|e| e.to_string())?;
+            let accounts = Accounts::load(&config.data_dir)?;
             println!("{:<24} {:<9} CREATED", "NAME", "ROLE");
             for user in &accounts.users {
                 println!(
@@ -126,9 +122,7 @@ pub fn run_user(command: &AdminUserCommand) -> Result<(), String> {
             }
         }
         AdminUserCommand::Remove { setup, name } => {
-            edit(setup, |a| {
-                a.remove_user(name).map(|_| ()).map_err(|e| e.to_string())
-            })?;
+            edit(setup, |a| a.remove_user(name).map(|_| ()))?;
             println!("removed account {name}");
         }
         AdminUserCommand::Passwd {
@@ -137,17 +131,14 @@ pub fn run_user(command: &AdminUserCommand) -> Result<(), String> {
             password_stdin,
         } => {
             let password = password(*password_stdin)?;
-            edit(setup, |a| {
-                a.set_password(name, password.as_bytes())
-                    .map_err(|e| e.to_string())
-            })?;
+            edit(setup, |a| a.set_password(name, password.as_bytes()))?;
             println!("changed the password of {name}");
         }
     }
     Ok(())
 }
 
-pub fn run_token(command: &ApiTokenCommand) -> Result<(), String> {
+pub fn run_token(command: &ApiTokenCommand) -> Result<(), CliError> {
     match command {
         ApiTokenCommand::Create {
             setup,
@@ -157,10 +148,7 @@ pub fn run_token(command: &ApiTokenCommand) -> Result<(), String> {
         } => {
             let mut token = None;
             edit(setup, |a| {
-                token = Some(
-                    a.create_token(name, *role, *days)
-                        .map_err(|e| e.to_string())?,
-                );
+                token = Some(a.create_token(name, *role, *days)?);
                 Ok(())
             })?;
             if let Some(token) = token {
@@ -173,7 +161,7 @@ pub fn run_token(command: &ApiTokenCommand) -> Result<(), String> {
         }
         ApiTokenCommand::List { setup } => {
             let config = load_config(setup)?;
-            let accounts = Accounts::load(&config.data_dir).map_err(|e| e.to_string())?;
+            let accounts = Accounts::load(&config.data_dir)?;
             println!("{:<24} {:<9} {:<20} STATE", "NAME", "ROLE", "EXPIRES");
             let now = keyward::admin_http::accounts::now();
             for token in &accounts.tokens {
@@ -193,7 +181,7 @@ pub fn run_token(command: &ApiTokenCommand) -> Result<(), String> {
             }
         }
         ApiTokenCommand::Revoke { setup, name } => {
-            edit(setup, |a| a.revoke_token(name).map_err(|e| e.to_string()))?;
+            edit(setup, |a| a.revoke_token(name))?;
             println!("revoked token {name}");
         }
     }

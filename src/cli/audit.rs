@@ -13,7 +13,8 @@ use keyward::audit::verify::Verification;
 use keyward::audit::{self, StoredRecord, format_time, parse_time};
 use keyward::server::setup::Appliance;
 
-use crate::{SetupArgs, load_config};
+use super::error::{CliError, EXIT_FAILURE};
+use super::setup::{SetupArgs, load_config};
 
 #[derive(Subcommand)]
 pub enum AuditCommand {
@@ -109,10 +110,16 @@ pub struct FilterArgs {
 }
 
 impl FilterArgs {
-    fn filter(&self) -> Result<Filter, String> {
+    fn filter(&self) -> Result<Filter, CliError> {
+        let time = |text: &Option<String>| {
+            text.as_deref()
+                .map(parse_time)
+                .transpose()
+                .map_err(|e| CliError::Usage(e.to_string()))
+        };
         Ok(Filter {
-            since_ms: self.since.as_deref().map(parse_time).transpose()?,
-            until_ms: self.until.as_deref().map(parse_time).transpose()?,
+            since_ms: time(&self.since)?,
+            until_ms: time(&self.until)?,
             client: self.client.clone(),
             uid: self.uid.clone(),
             op: self.op.clone(),
@@ -121,15 +128,16 @@ impl FilterArgs {
     }
 }
 
-/// `Ok(false)`: the command ran and found a broken chain.
-pub fn run(command: &AuditCommand) -> Result<bool, String> {
-    match command {
+/// A broken chain is said on stdout and fails with [`CliError::Reported`].
+pub fn run(command: &AuditCommand) -> Result<(), CliError> {
+    let intact = match command {
         AuditCommand::Verify { setup, json } => {
-            let Reply::AuditVerified(verification) = call(setup, Request::AuditVerify)? else {
-                return Err("unexpected reply from the server".into());
+            let reply = call(setup, Request::AuditVerify)?;
+            let Reply::AuditVerified(verification) = reply else {
+                return Err(CliError::unexpected(&reply));
             };
             print_verification(&verification, *json)?;
-            Ok(verification.is_intact())
+            verification.is_intact()
         }
         AuditCommand::Show { filter, json } => {
             for stored in select(filter)? {
@@ -139,7 +147,7 @@ pub fn run(command: &AuditCommand) -> Result<bool, String> {
                     print_line(&stored);
                 }
             }
-            Ok(true)
+            true
         }
         AuditCommand::Export { filter, format } => {
             let ExportFormat::Jsonl = format;
@@ -147,7 +155,7 @@ pub fn run(command: &AuditCommand) -> Result<bool, String> {
             for stored in &list.records {
                 println!("{}", to_json_from(stored, list.node.as_deref())?);
             }
-            Ok(true)
+            true
         }
         AuditCommand::Note {
             action,
@@ -161,34 +169,42 @@ pub fn run(command: &AuditCommand) -> Result<bool, String> {
                 failure: failed.clone(),
             };
             match call(setup, Request::ConsoleEvent(event))? {
-                Reply::Done => Ok(true),
-                other => Err(format!("unexpected reply from the server: {other:?}")),
+                Reply::Done => true,
+                other => return Err(CliError::unexpected(&other)),
             }
         }
-        AuditCommand::Merge { files, setup } => super::audit_merge::run(files, setup),
+        AuditCommand::Merge { files, setup } => super::audit_merge::run(files, setup)?,
         AuditCommand::Gather { wait, setup } => {
-            super::audit_merge::gather(setup, std::time::Duration::from_secs(*wait))
+            super::audit_merge::gather(setup, std::time::Duration::from_secs(*wait))?
         }
+    };
+    if intact {
+        Ok(())
+    } else {
+        Err(CliError::Reported {
+            what: "the audit log is broken or incomplete",
+            code: EXIT_FAILURE,
+        })
     }
 }
 
-fn select(args: &FilterArgs) -> Result<Vec<StoredRecord>, String> {
+fn select(args: &FilterArgs) -> Result<Vec<StoredRecord>, CliError> {
     select_from(args).map(|list| list.records)
 }
 
-fn select_from(args: &FilterArgs) -> Result<AuditRecords, String> {
+fn select_from(args: &FilterArgs) -> Result<AuditRecords, CliError> {
     let request = Request::AuditShow(AuditQuery {
         filter: args.filter()?,
         limit: usize::MAX,
     });
     match call(&args.setup, request)? {
         Reply::AuditRecords(list) => Ok(list),
-        _ => Err("unexpected reply from the server".into()),
+        other => Err(CliError::unexpected(&other)),
     }
 }
 
 /// Over the admin socket if a server listens, otherwise on the database directly.
-pub(crate) fn call(setup: &SetupArgs, request: Request) -> Result<Reply, String> {
+pub(crate) fn call(setup: &SetupArgs, request: Request) -> Result<Reply, CliError> {
     call_reusing(setup, request, &mut None)
 }
 
@@ -199,37 +215,39 @@ pub(crate) fn call_reusing(
     setup: &SetupArgs,
     request: Request,
     offline: &mut Option<Appliance>,
-) -> Result<Reply, String> {
+) -> Result<Reply, CliError> {
     let config = load_config(setup)?;
     let socket = config.data_dir.join(SOCKET_FILE);
     let reply = match offline {
         Some(appliance) => execute_offline(appliance, request)?,
         None => match UnixStream::connect(&socket) {
-            Ok(stream) => protocol::exchange(stream, &socket, &request)?,
+            Ok(stream) => {
+                protocol::exchange(stream, &socket, &request).map_err(CliError::Server)?
+            }
             Err(_) => {
-                let appliance = offline.insert(Appliance::open(config).map_err(|e| e.to_string())?);
+                let appliance = offline.insert(Appliance::open(config)?);
                 execute_offline(appliance, request)?
             }
         },
     };
     match reply {
-        Reply::Error { message } => Err(message),
+        Reply::Error { message } => Err(CliError::Server(message)),
         reply => Ok(reply),
     }
 }
 
-fn execute_offline(appliance: &Appliance, request: Request) -> Result<Reply, String> {
+fn execute_offline(appliance: &Appliance, request: Request) -> Result<Reply, CliError> {
     let actor = audit::current_user();
     let by = Some((appliance.audit.as_ref(), &actor));
-    ops::execute_by(appliance.store.as_ref(), request, by).map_err(|e| e.to_string())
+    Ok(ops::execute_by(appliance.store.as_ref(), request, by)?)
 }
 
-fn to_json(stored: &StoredRecord) -> Result<String, String> {
+fn to_json(stored: &StoredRecord) -> Result<String, CliError> {
     to_json_from(stored, None)
 }
 
-fn to_json_from(stored: &StoredRecord, node: Option<&str>) -> Result<String, String> {
-    audit::export_line(stored, node)
+fn to_json_from(stored: &StoredRecord, node: Option<&str>) -> Result<String, CliError> {
+    audit::export_line(stored, node).map_err(CliError::Failed)
 }
 
 fn print_line(stored: &StoredRecord) {
@@ -249,9 +267,9 @@ fn print_line(stored: &StoredRecord) {
     );
 }
 
-fn print_verification(v: &Verification, json: bool) -> Result<(), String> {
+fn print_verification(v: &Verification, json: bool) -> Result<(), CliError> {
     if json {
-        println!("{}", serde_json::to_string(v).map_err(|e| e.to_string())?);
+        println!("{}", serde_json::to_string(v)?);
         return Ok(());
     }
     match &v.broken {

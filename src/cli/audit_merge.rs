@@ -18,7 +18,8 @@ use keyward::server::node_report::NodeReport;
 use keyward::store::etcd::EtcdStore;
 use keyward::store::etcd::gather::{GatherAnswer, GatherRequest};
 
-use crate::SetupArgs;
+use super::error::{CliError, Context};
+use super::setup::SetupArgs;
 
 /// Records per admin request are bounded by size: the admin socket takes at most 1 MiB.
 const PIECE_BYTES: usize = 512 * 1024;
@@ -33,7 +34,7 @@ struct NodeLog {
 }
 
 /// `Ok(false)`: merged, but at least one node's chain is broken (said on stderr).
-pub fn run(files: &[PathBuf], setup: &SetupArgs) -> Result<bool, String> {
+pub fn run(files: &[PathBuf], setup: &SetupArgs) -> Result<bool, CliError> {
     let mut logs = Vec::with_capacity(files.len());
     for file in files {
         logs.push(read_export(file)?);
@@ -43,15 +44,15 @@ pub fn run(files: &[PathBuf], setup: &SetupArgs) -> Result<bool, String> {
 
 /// Checks every node's chain, prints one line per node on stderr and the merged stream on
 /// stdout; `Ok(false)` when a chain is broken.
-fn check_and_print(logs: &[NodeLog], setup: &SetupArgs) -> Result<bool, String> {
+fn check_and_print(logs: &[NodeLog], setup: &SetupArgs) -> Result<bool, CliError> {
     let mut labels = BTreeSet::new();
     for log in logs {
         if !labels.insert(log.label.clone()) {
-            return Err(format!(
+            return Err(CliError::Usage(format!(
                 "{} holds the log of node {}, like another one given: give each node's export \
                  once",
                 log.source, log.label
-            ));
+            )));
         }
     }
     let mut intact = true;
@@ -96,9 +97,9 @@ fn check_and_print(logs: &[NodeLog], setup: &SetupArgs) -> Result<bool, String> 
 
 /// One node's export file. A file without node labels (a single appliance's export) is
 /// labelled with its file name.
-fn read_export(file: &Path) -> Result<NodeLog, String> {
-    let text = std::fs::read_to_string(file)
-        .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+fn read_export(file: &Path) -> Result<NodeLog, CliError> {
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
     let fallback = file
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
@@ -107,7 +108,7 @@ fn read_export(file: &Path) -> Result<NodeLog, String> {
 }
 
 /// Every line parsed, all from one node.
-fn parse_export(text: &str, fallback_label: &str, source: &str) -> Result<NodeLog, String> {
+fn parse_export(text: &str, fallback_label: &str, source: &str) -> Result<NodeLog, CliError> {
     let mut node: Option<String> = None;
     let mut records = Vec::new();
     let mut values = Vec::new();
@@ -117,7 +118,7 @@ fn parse_export(text: &str, fallback_label: &str, source: &str) -> Result<NodeLo
         }
         let at = || format!("{source} line {}", n + 1);
         let value: serde_json::Value =
-            serde_json::from_str(line).map_err(|e| format!("{}: not JSON: {e}", at()))?;
+            serde_json::from_str(line).with_context(|| format!("{}: not JSON", at()))?;
         let line_node = value
             .get("node")
             .and_then(|v| v.as_str())
@@ -125,17 +126,17 @@ fn parse_export(text: &str, fallback_label: &str, source: &str) -> Result<NodeLo
         match (&node, &line_node) {
             (None, _) if records.is_empty() => node = line_node,
             (a, b) if a != b => {
-                return Err(format!(
+                return Err(CliError::Usage(format!(
                     "{}: mixes the logs of nodes {} and {}: give one export per node",
                     at(),
                     a.as_deref().unwrap_or("(unlabelled)"),
                     b.as_deref().unwrap_or("(unlabelled)")
-                ));
+                )));
             }
             _ => {}
         }
         let stored: StoredRecord = serde_json::from_value(value.clone())
-            .map_err(|e| format!("{}: not an audit record: {e}", at()))?;
+            .with_context(|| format!("{}: not an audit record", at()))?;
         records.push(stored);
         values.push(value);
     }
@@ -145,7 +146,7 @@ fn parse_export(text: &str, fallback_label: &str, source: &str) -> Result<NodeLo
         if let Some(object) = value.as_object_mut() {
             object.insert("node".into(), serde_json::Value::String(label.clone()));
         }
-        let line = serde_json::to_string(&value).map_err(|e| e.to_string())?;
+        let line = serde_json::to_string(&value)?;
         lines.push((stored.record.time_ms, stored.record.seq, line));
     }
     Ok(NodeLog {
@@ -159,16 +160,21 @@ fn parse_export(text: &str, fallback_label: &str, source: &str) -> Result<NodeLo
 /// `keyward audit gather`: asks every running node, through etcd, for its whole log, waits up
 /// to `wait` for all of them, then checks and merges as `merge` does. `Ok(false)` when a chain
 /// is broken or a running node did not answer.
-pub fn gather(setup: &SetupArgs, wait: Duration) -> Result<bool, String> {
-    let config = crate::load_config(setup)?;
-    let cluster = config.cluster.as_ref().ok_or(
-        "audit gather works on a cluster node (a [cluster] table); a single appliance has one \
-         log: use `keyward audit export`",
-    )?;
-    let etcd = EtcdStore::open(cluster).map_err(|e| format!("cannot use etcd: {e}"))?;
+pub fn gather(setup: &SetupArgs, wait: Duration) -> Result<bool, CliError> {
+    let config = super::setup::load_config(setup)?;
+    let cluster = config.cluster.as_ref().ok_or_else(|| {
+        CliError::Usage(
+            "audit gather works on a cluster node (a [cluster] table); a single appliance has \
+             one log: use `keyward audit export`"
+                .into(),
+        )
+    })?;
+    let etcd = EtcdStore::open(cluster).context("cannot use etcd")?;
     let expected = running_nodes(&etcd)?;
     let mut random = [0u8; 16];
-    getrandom::fill(&mut random).map_err(|e| format!("no randomness for a request id: {e}"))?;
+    // getrandom's error is not a std error without its "std" feature: said in words.
+    getrandom::fill(&mut random)
+        .map_err(|e| CliError::Failed(format!("no randomness for a request id: {e}")))?;
     let id = keyward::uuid::format_v4(random);
     // The lease outlives the wait by a margin; revoked at the end in any case.
     let ttl = i64::try_from(wait.as_secs())
@@ -176,7 +182,7 @@ pub fn gather(setup: &SetupArgs, wait: Duration) -> Result<bool, String> {
         .saturating_add(60);
     let request = etcd
         .open_gather(&id, ttl)
-        .map_err(|e| format!("cannot open the gather request in etcd: {e}"))?;
+        .context("cannot open the gather request in etcd")?;
     let collected = collect(&etcd, &request, &expected, wait);
     if let Err(e) = etcd.close_gather(&request) {
         eprintln!(
@@ -230,12 +236,12 @@ pub fn gather(setup: &SetupArgs, wait: Duration) -> Result<bool, String> {
 }
 
 /// Nodes that report they are running (not stopped, and heard from recently).
-fn running_nodes(etcd: &EtcdStore) -> Result<BTreeMap<String, NodeReport>, String> {
+fn running_nodes(etcd: &EtcdStore) -> Result<BTreeMap<String, NodeReport>, CliError> {
     let now = keyward::audit::now_ms();
     let mut running = BTreeMap::new();
     for (id, bytes) in etcd
         .node_reports()
-        .map_err(|e| format!("cannot read the nodes' reports: {e}"))?
+        .context("cannot read the nodes' reports")?
     {
         if let Ok(report) = serde_json::from_slice::<NodeReport>(&bytes)
             && report.is_running(now)
@@ -251,12 +257,12 @@ fn collect(
     request: &GatherRequest,
     expected: &BTreeMap<String, NodeReport>,
     wait: Duration,
-) -> Result<BTreeMap<String, GatherAnswer>, String> {
+) -> Result<BTreeMap<String, GatherAnswer>, CliError> {
     let deadline = Instant::now() + wait;
     loop {
         let answers = etcd
             .gather_answers(request)
-            .map_err(|e| format!("cannot read the nodes' answers: {e}"))?;
+            .context("cannot read the nodes' answers")?;
         let all_done = expected
             .keys()
             .all(|node| answers.get(node).is_some_and(|a| a.done.is_some()));
@@ -272,7 +278,7 @@ fn check_chain(
     setup: &SetupArgs,
     records: &[StoredRecord],
     offline: &mut Option<keyward::server::setup::Appliance>,
-) -> Result<Option<(u64, String)>, String> {
+) -> Result<Option<(u64, String)>, CliError> {
     let mut after: Option<ChainPoint> = None;
     let mut rest = records;
     while !rest.is_empty() {
@@ -298,7 +304,7 @@ fn check_chain(
                 }
                 after = checked.next;
             }
-            _ => return Err("unexpected reply from the server".into()),
+            other => return Err(CliError::unexpected(&other)),
         }
     }
     Ok(None)

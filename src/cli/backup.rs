@@ -20,7 +20,8 @@ use keyward::backup::schedule::export_to_file;
 use keyward::config::RootProvider;
 use keyward::server::setup::{Appliance, DATABASE_FILE};
 
-use crate::{SetupArgs, load_config};
+use super::error::{CliError, Context};
+use super::setup::{SetupArgs, load_config};
 
 /// How long the CLI waits for a running server to finish an export.
 const ONLINE_EXPORT_WAIT: Duration = Duration::from_secs(24 * 3600);
@@ -79,7 +80,7 @@ pub struct RestoreArgs {
     force: bool,
 }
 
-pub fn run(command: &BackupCommand) -> Result<(), String> {
+pub fn run(command: &BackupCommand) -> Result<(), CliError> {
     match command {
         BackupCommand::Export {
             setup,
@@ -92,12 +93,11 @@ pub fn run(command: &BackupCommand) -> Result<(), String> {
     }
 }
 
-fn read_passphrase(secret: &PassphraseArgs, confirm: bool) -> Result<Zeroizing<String>, String> {
-    match &secret.passphrase_file {
+fn read_passphrase(secret: &PassphraseArgs, confirm: bool) -> Result<Zeroizing<String>, CliError> {
+    Ok(match &secret.passphrase_file {
         Some(path) => passphrase::from_file(path),
         None => passphrase::prompt(confirm),
-    }
-    .map_err(|e| e.to_string())
+    }?)
 }
 
 fn export(
@@ -106,11 +106,11 @@ fn export(
     secret: &PassphraseArgs,
     with_audit: bool,
     weak_kdf: bool,
-) -> Result<(), String> {
+) -> Result<(), CliError> {
     let config = load_config(setup)?;
     let secret = read_passphrase(secret, true)?;
-    passphrase::check_strength(&secret).map_err(|e| e.to_string())?;
-    let out = std::path::absolute(out).map_err(|e| format!("{}: {e}", out.display()))?;
+    passphrase::check_strength(&secret)?;
+    let out = std::path::absolute(out).with_context(|| out.display().to_string())?;
     let kdf = if weak_kdf {
         eprintln!("warning: --test-only-weak-kdf: this backup is cheap to brute-force");
         KdfSettings::TEST_ONLY_WEAK
@@ -128,10 +128,12 @@ fn export(
                 kdf: Some(kdf),
                 with_audit,
             });
-            match protocol::exchange_waiting(stream, &socket, &request, ONLINE_EXPORT_WAIT)? {
+            match protocol::exchange_waiting(stream, &socket, &request, ONLINE_EXPORT_WAIT)
+                .map_err(CliError::Server)?
+            {
                 Reply::BackupExported(summary) => summary,
-                Reply::Error { message } => return Err(message),
-                other => return Err(format!("unexpected reply from the server: {other:?}")),
+                Reply::Error { message } => return Err(CliError::Server(message)),
+                other => return Err(CliError::unexpected(&other)),
             }
         }
         Err(_) => offline_export(config, &out, &secret, kdf, with_audit)?,
@@ -146,15 +148,15 @@ fn offline_export(
     secret: &str,
     kdf: KdfSettings,
     with_audit: bool,
-) -> Result<ExportSummary, String> {
+) -> Result<ExportSummary, CliError> {
     let database = config.data_dir.join(DATABASE_FILE);
     if !database.exists() {
-        return Err(format!(
+        return Err(CliError::Failed(format!(
             "no database at {} and no server running there",
             database.display()
-        ));
+        )));
     }
-    let appliance = Appliance::open(config).map_err(|e| e.to_string())?;
+    let appliance = Appliance::open(config)?;
     let mut options = ExportOptions::new(&appliance.appliance_id);
     options.kdf = kdf;
     let audit = appliance.audit_log();
@@ -179,8 +181,7 @@ fn offline_export(
         out,
         &mut |n| bar.update(n),
         audit.as_deref().map(|ctx| (ctx, &actor)),
-    )
-    .map_err(|e| e.to_string())?;
+    )?;
     bar.done();
     Ok(summary)
 }
@@ -198,16 +199,16 @@ fn print_summary(out: &Path, summary: &ExportSummary, elapsed: Duration) {
     );
 }
 
-fn open_backup(file: &Path, secret: &PassphraseArgs) -> Result<BackupReader<File>, String> {
-    let input = File::open(file).map_err(|e| format!("opening {}: {e}", file.display()))?;
+fn open_backup(file: &Path, secret: &PassphraseArgs) -> Result<BackupReader<File>, CliError> {
+    let input = File::open(file).with_context(|| format!("opening {}", file.display()))?;
     let secret = read_passphrase(secret, false)?;
-    BackupReader::open(input, secret.as_bytes()).map_err(|e| format!("{}: {e}", file.display()))
+    BackupReader::open(input, secret.as_bytes()).with_context(|| file.display().to_string())
 }
 
-fn verify(file: &Path, secret: &PassphraseArgs) -> Result<(), String> {
+fn verify(file: &Path, secret: &PassphraseArgs) -> Result<(), CliError> {
     let mut reader = open_backup(file, secret)?;
     let header = reader.header.clone();
-    let found = inventory(&mut reader).map_err(|e| format!("{}: {e}", file.display()))?;
+    let found = inventory(&mut reader).with_context(|| file.display().to_string())?;
     println!(
         "backup {}: intact, every chunk authenticated",
         file.display()
@@ -234,7 +235,7 @@ fn verify(file: &Path, secret: &PassphraseArgs) -> Result<(), String> {
     Ok(())
 }
 
-pub fn restore(args: &RestoreArgs) -> Result<(), String> {
+pub fn restore(args: &RestoreArgs) -> Result<(), CliError> {
     let mut config = load_config(&args.setup)?;
     config.root.provider = args.root;
     let dir = config.data_dir.clone();
@@ -242,33 +243,35 @@ pub fn restore(args: &RestoreArgs) -> Result<(), String> {
     let mut reader = open_backup(&args.from, &args.secret)?;
     if let Some(why) = non_empty(&dir)? {
         if !args.force {
-            return Err(format!(
+            return Err(CliError::Usage(format!(
                 "refusing to restore into {}: {why}. Restoring there would mix the backup with \
                  an existing appliance; choose an empty or new directory, or pass --force to \
                  replace its database (its certificates and root key are kept)",
                 dir.display()
-            ));
+            )));
         }
         let database = dir.join(DATABASE_FILE);
         if database.exists() {
             std::fs::remove_file(&database)
-                .map_err(|e| format!("removing {}: {e}", database.display()))?;
+                .with_context(|| format!("removing {}", database.display()))?;
             eprintln!("--force: removed {}", database.display());
         }
     }
     let started = Instant::now();
-    let appliance = Appliance::open(config).map_err(|e| e.to_string())?;
-    let master = appliance
-        .engine
-        .gate()
-        .current()
-        .map_err(|reason| format!("the new root key cannot serve: {reason}"))?;
-    let mut txn = appliance.store.write().map_err(|e| e.to_string())?;
+    let appliance = Appliance::open(config)?;
+    let master =
+        appliance.engine.gate().current().map_err(|reason| {
+            CliError::Failed(format!("the new root key cannot serve: {reason}"))
+        })?;
+    let mut txn = appliance.store.write()?;
     let mut bar = Progress::new("restored");
     let summary = restore_into(&mut reader, txn.as_mut(), &master, None, &mut |n| {
         bar.update(n)
     })
-    .map_err(|e| format!("{}: {e}; nothing was restored", args.from.display()))?;
+    .map_err(|source| CliError::Context {
+        context: args.from.display().to_string(),
+        source: Box::new(NothingRestored(source)),
+    })?;
     if let Some(audit) = appliance.audit_log() {
         let event = keyward::audit::AuditEvent {
             reason: Some(format!(
@@ -280,9 +283,9 @@ pub fn restore(args: &RestoreArgs) -> Result<(), String> {
             ..keyward::audit::AuditEvent::success("restore", Vec::new())
         };
         keyward::audit::record(txn.as_mut(), &audit, keyward::audit::current_user(), event)
-            .map_err(|e| format!("cannot write the audit record of the restore: {e}"))?;
+            .context("cannot write the audit record of the restore")?;
     }
-    txn.commit().map_err(|e| e.to_string())?;
+    txn.commit()?;
     bar.done();
     println!(
         "restored {} object(s) and {} meta record(s) from backup of appliance {} into {} in \
@@ -313,11 +316,11 @@ pub fn restore(args: &RestoreArgs) -> Result<(), String> {
 }
 
 /// Why `dir` is not a fresh place to restore into, if it is not.
-fn non_empty(dir: &Path) -> Result<Option<String>, String> {
+fn non_empty(dir: &Path) -> Result<Option<String>, CliError> {
     let entries = match std::fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(format!("{}: {e}", dir.display())),
+        Err(e) => return Err(e).with_context(|| dir.display().to_string()),
     };
     let names: Vec<String> = entries
         .filter_map(|e| e.ok())
@@ -337,6 +340,11 @@ fn non_empty(dir: &Path) -> Result<Option<String>, String> {
         )
     }))
 }
+
+/// A restore that failed part-way: its transaction was never committed.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}; nothing was restored")]
+struct NothingRestored(#[source] keyward::backup::BackupError);
 
 /// A one-line progress counter on a terminal (stderr); silent otherwise.
 struct Progress {

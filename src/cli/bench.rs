@@ -8,6 +8,8 @@ use clap::Args;
 use keyward::bench::{self, Budget, Options, Workload};
 use keyward::client;
 
+use super::error::{CliError, Context};
+
 #[derive(Args)]
 #[command(group = clap::ArgGroup::new("budget").required(true).args(["duration", "ops"]))]
 #[command(group = clap::ArgGroup::new("what").required(true).args(["workload", "bare_handshake"]))]
@@ -55,15 +57,19 @@ pub struct BenchArgs {
     json: Option<PathBuf>,
 }
 
-pub fn run(args: &BenchArgs) -> Result<(), String> {
+pub fn run(args: &BenchArgs) -> Result<(), CliError> {
     let budget = match (args.duration, args.ops) {
         (Some(seconds), None) if seconds > 0.0 && seconds.is_finite() => {
             Budget::Duration(Duration::from_secs_f64(seconds))
         }
         (None, Some(n)) => Budget::Iterations(n),
-        _ => return Err("give one of --duration S (S > 0) or --ops N".into()),
+        _ => {
+            return Err(CliError::Usage(
+                "give one of --duration S (S > 0) or --ops N".into(),
+            ));
+        }
     };
-    let mut tls = client::tls_config(&args.ca, &args.cert, &args.key).map_err(|e| e.to_string())?;
+    let mut tls = client::tls_config(&args.ca, &args.cert, &args.key)?;
     if args.no_resume {
         let mut config = (*tls).clone();
         config.resumption = rustls::client::Resumption::disabled();
@@ -83,11 +89,11 @@ pub fn run(args: &BenchArgs) -> Result<(), String> {
         server_pid: args.server_pid,
         timeout: Duration::from_secs(30),
     };
-    let report = bench::run(&options, tls).map_err(|e| e.to_string())?;
+    let report = bench::run(&options, tls)?;
     print!("{}", report.text());
     if let Some(path) = &args.json {
-        let json = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
-        std::fs::write(path, json + "\n").map_err(|e| format!("{}: {e}", path.display()))?;
+        let json = serde_json::to_string_pretty(&report)?;
+        std::fs::write(path, json + "\n").with_context(|| path.display().to_string())?;
     }
     Ok(())
 }

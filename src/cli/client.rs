@@ -15,15 +15,16 @@ use zeroize::Zeroizing;
 
 use keyward::admin::credential::{self, CredentialChange, KmipCredential};
 use keyward::admin::ops::{self, ClientView};
-use keyward::admin::protocol::{self, Reply, Request, SOCKET_FILE};
+use keyward::admin::protocol::{self, Refusal, Reply, Request, SOCKET_FILE};
 use keyward::admin::registry::{self, ClientEntry, ClientKind};
 use keyward::pki;
 use keyward::server::identity::client_identity;
 use keyward::server::setup::DATABASE_FILE;
 use keyward::store::redb::RedbStore;
 
+use super::error::{CliError, Context};
+use super::setup::{SetupArgs, load_config};
 use super::table::{print_table, utc};
-use crate::{SetupArgs, load_config};
 
 #[derive(Subcommand)]
 pub enum ClientCommand {
@@ -138,23 +139,24 @@ pub struct CredentialArgs {
 
 impl CredentialArgs {
     /// The credential to store (username and Argon2id hash), if one was given.
-    fn hashed(&self) -> Result<Option<KmipCredential>, String> {
+    fn hashed(&self) -> Result<Option<KmipCredential>, CliError> {
         let (Some(username), Some(path)) = (&self.username, &self.password_file) else {
             return Ok(None);
         };
         let text = Zeroizing::new(
-            std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?,
+            std::fs::read_to_string(path).with_context(|| path.display().to_string())?,
         );
         let password = text.lines().next().unwrap_or("");
         if password.is_empty() {
-            return Err(format!(
+            return Err(CliError::Usage(format!(
                 "{}: the password (first line) is empty",
                 path.display()
-            ));
+            )));
         }
-        credential::hash_password(username, password.as_bytes())
-            .map(Some)
-            .map_err(|e| e.to_string())
+        Ok(Some(credential::hash_password(
+            username,
+            password.as_bytes(),
+        )?))
     }
 }
 
@@ -167,7 +169,7 @@ pub struct CommonArgs {
     pub(crate) json: bool,
 }
 
-pub fn run(command: &ClientCommand) -> Result<(), String> {
+pub fn run(command: &ClientCommand) -> Result<(), CliError> {
     match command {
         ClientCommand::Add {
             name,
@@ -181,7 +183,9 @@ pub fn run(command: &ClientCommand) -> Result<(), String> {
             match (cert, ca) {
                 (Some(cert), None) => add_pinned(common, name, cert, credential),
                 (None, Some(ca)) => add_ca(common, name, ca, subject.clone(), credential),
-                _ => Err("give exactly one of --cert and --ca".into()),
+                _ => Err(CliError::Usage(
+                    "give exactly one of --cert and --ca".into(),
+                )),
             }
         }
         ClientCommand::SetCredential {
@@ -223,7 +227,7 @@ pub(crate) struct Admin {
 }
 
 impl Admin {
-    pub(crate) fn new(common: &CommonArgs) -> Result<Admin, String> {
+    pub(crate) fn new(common: &CommonArgs) -> Result<Admin, CliError> {
         let config = load_config(&common.setup)?;
         Ok(Admin {
             data_dir: config.data_dir,
@@ -233,18 +237,29 @@ impl Admin {
         })
     }
 
-    pub(crate) fn call(&self, request: Request) -> Result<Reply, String> {
+    /// The reply; refusals and errors become a [`CliError`] with their exit code.
+    pub(crate) fn call(&self, request: Request) -> Result<Reply, CliError> {
         match self.call_raw(request)? {
-            Reply::Error { message } | Reply::Refused { message, .. } => Err(message),
+            Reply::Refused {
+                kind: Refusal::NotFound,
+                message,
+            } => Err(CliError::NotFound(message)),
+            Reply::Refused {
+                kind: Refusal::WrongState,
+                message,
+            } => Err(CliError::WrongState(message)),
+            Reply::Error { message } => Err(CliError::Server(message)),
             reply => Ok(reply),
         }
     }
 
     /// The reply as it is, refusals included; `Err` only when no answer could be had.
-    pub(crate) fn call_raw(&self, request: Request) -> Result<Reply, String> {
+    pub(crate) fn call_raw(&self, request: Request) -> Result<Reply, CliError> {
         let socket = self.data_dir.join(SOCKET_FILE);
         Ok(match UnixStream::connect(&socket) {
-            Ok(stream) => protocol::exchange(stream, &socket, &request)?,
+            Ok(stream) => {
+                protocol::exchange(stream, &socket, &request).map_err(CliError::Server)?
+            }
             // No server listening (or a stale socket file): work on the database directly.
             Err(_) => {
                 let store = self.open_store()?;
@@ -258,46 +273,41 @@ impl Admin {
         })
     }
 
-    fn open_store(&self) -> Result<Box<dyn keyward::store::Store>, String> {
+    fn open_store(&self) -> Result<Box<dyn keyward::store::Store>, CliError> {
         if let Some(cluster) = &self.cluster {
             // Shared state in etcd; this node's audit chain in its local database.
-            let local =
-                RedbStore::open(&self.data_dir.join(DATABASE_FILE)).map_err(|e| e.to_string())?;
-            return keyward::server::setup::open_cluster_node(cluster, local)
-                .map(|s| Box::new(s) as Box<dyn keyward::store::Store>)
-                .map_err(|e| e.to_string());
+            let local = RedbStore::open(&self.data_dir.join(DATABASE_FILE))?;
+            let node = keyward::server::setup::open_cluster_node(cluster, local)?;
+            return Ok(Box::new(node));
         }
         let path = self.data_dir.join(DATABASE_FILE);
         if !path.is_file() {
-            return Err(format!(
+            return Err(CliError::Failed(format!(
                 "no database in {}; run `keyward init --data-dir {}` first",
                 self.data_dir.display(),
                 self.data_dir.display()
-            ));
+            )));
         }
-        RedbStore::open(&path)
-            .map(|s| Box::new(s) as Box<dyn keyward::store::Store>)
-            .map_err(|e| {
-                format!(
-                    "{e} (the server holds the database while it runs, but its admin socket {} \
-                 did not answer)",
-                    self.data_dir.join(SOCKET_FILE).display()
-                )
-            })
+        let store = RedbStore::open(&path).hint(format!(
+            "the server holds the database while it runs, but its admin socket {} did not \
+             answer",
+            self.data_dir.join(SOCKET_FILE).display()
+        ))?;
+        Ok(Box::new(store))
     }
 
-    fn add(&self, entry: ClientEntry) -> Result<ClientEntry, String> {
+    fn add(&self, entry: ClientEntry) -> Result<ClientEntry, CliError> {
         match self.call(Request::AddClient { entry })? {
             Reply::Added { entry } => Ok(entry),
             other => Err(unexpected(&other)),
         }
     }
 
-    fn check(&self, entry: ClientEntry) -> Result<(), String> {
+    fn check(&self, entry: ClientEntry) -> Result<(), CliError> {
         self.call(Request::CheckClient { entry }).map(|_| ())
     }
 
-    fn show(&self, name: &str) -> Result<ClientView, String> {
+    fn show(&self, name: &str) -> Result<ClientView, CliError> {
         match self.call(Request::ShowClient {
             name: name.to_string(),
         })? {
@@ -330,8 +340,8 @@ impl Admin {
     }
 }
 
-pub(crate) fn unexpected(reply: &Reply) -> String {
-    format!("unexpected answer from the server: {reply:?}")
+pub(crate) fn unexpected(reply: &Reply) -> CliError {
+    CliError::unexpected(reply)
 }
 
 fn new_entry(
@@ -352,14 +362,14 @@ fn new_entry(
     }
 }
 
-fn read_single_cert(path: &Path) -> Result<Vec<u8>, String> {
+fn read_single_cert(path: &Path) -> Result<Vec<u8>, CliError> {
     let cert = CertificateDer::pem_file_iter(path)
-        .map_err(|e| format!("{}: cannot read: {e}", path.display()))?
+        .with_context(|| format!("{}: cannot read", path.display()))?
         .next()
-        .ok_or_else(|| format!("{}: contains no PEM certificate", path.display()))?
-        .map_err(|e| format!("{}: not a PEM certificate: {e}", path.display()))?;
+        .ok_or_else(|| CliError::Usage(format!("{}: contains no PEM certificate", path.display())))?
+        .with_context(|| format!("{}: not a PEM certificate", path.display()))?;
     x509_parser::parse_x509_certificate(&cert)
-        .map_err(|e| format!("{}: not an X.509 certificate: {e}", path.display()))?;
+        .with_context(|| format!("{}: not an X.509 certificate", path.display()))?;
     Ok(cert.to_vec())
 }
 
@@ -377,7 +387,7 @@ fn add_pinned(
     name: &str,
     cert: &Path,
     credential: Option<KmipCredential>,
-) -> Result<(), String> {
+) -> Result<(), CliError> {
     let der = read_single_cert(cert)?;
     let identity = client_identity(&der);
     let admin = Admin::new(common)?;
@@ -400,9 +410,9 @@ fn add_ca(
     ca: &Path,
     subject: Option<String>,
     credential: Option<KmipCredential>,
-) -> Result<(), String> {
+) -> Result<(), CliError> {
     read_single_cert(ca)?;
-    let ca_pem = std::fs::read_to_string(ca).map_err(|e| format!("{}: {e}", ca.display()))?;
+    let ca_pem = std::fs::read_to_string(ca).with_context(|| ca.display().to_string())?;
     // With a fixed subject the owner is the one the configuration-trusted CA gave the same
     // certificate before (`cn:<CN>`), so earlier keys stay with it.
     let owner = match subject.as_deref().map(subject_cn) {
@@ -431,20 +441,20 @@ fn subject_cn(subject: &str) -> String {
     }
 }
 
-fn issue(common: &CommonArgs, name: &str, out: &Path) -> Result<(), String> {
-    registry::check_name(name).map_err(|e| e.to_string())?;
+fn issue(common: &CommonArgs, name: &str, out: &Path) -> Result<(), CliError> {
+    registry::check_name(name)?;
     let admin = Admin::new(common)?;
     if !admin.data_dir.join(pki::CA_CERT_FILE).exists() {
-        return Err(format!(
+        return Err(CliError::Failed(format!(
             "no appliance CA in {}; run `keyward init` first",
             admin.data_dir.display()
-        ));
+        )));
     }
     // The fingerprint is known only once the certificate exists: check the name and owner
     // first, so a refused name writes no files.
     let owner = format!("cn:{name}");
     admin.check(new_entry(name, ClientKind::Issued, owner.clone(), &[]))?;
-    let issued = pki::issue_client(&admin.data_dir, name, out).map_err(|e| e.to_string())?;
+    let issued = pki::issue_client(&admin.data_dir, name, out)?;
     let entry = admin.add(new_entry(
         name,
         ClientKind::Issued,
@@ -467,9 +477,9 @@ fn issue(common: &CommonArgs, name: &str, out: &Path) -> Result<(), String> {
     Ok(())
 }
 
-fn sign_csr(common: &CommonArgs, name: &str, csr: &Path, out: &Path) -> Result<(), String> {
+fn sign_csr(common: &CommonArgs, name: &str, csr: &Path, out: &Path) -> Result<(), CliError> {
     let admin = Admin::new(common)?;
-    let signed = pki::sign_csr(&admin.data_dir, csr).map_err(|e| e.to_string())?;
+    let signed = pki::sign_csr(&admin.data_dir, csr)?;
     let identity = client_identity(&signed.der);
     let entry = new_entry(
         name,
@@ -478,7 +488,7 @@ fn sign_csr(common: &CommonArgs, name: &str, csr: &Path, out: &Path) -> Result<(
         &[signed.fingerprint],
     );
     admin.check(entry.clone())?;
-    std::fs::write(out, signed.pem.as_bytes()).map_err(|e| format!("{}: {e}", out.display()))?;
+    std::fs::write(out, signed.pem.as_bytes()).with_context(|| out.display().to_string())?;
     let entry = admin.add(entry)?;
     if !admin.json {
         println!(
@@ -520,7 +530,7 @@ fn entry_json(entry: &ClientEntry, view: Option<&ClientView>) -> serde_json::Val
     value
 }
 
-fn list(common: &CommonArgs) -> Result<(), String> {
+fn list(common: &CommonArgs) -> Result<(), CliError> {
     let admin = Admin::new(common)?;
     let clients = match admin.call(Request::ListClients)? {
         Reply::Clients { clients } => clients,
@@ -558,7 +568,7 @@ fn list(common: &CommonArgs) -> Result<(), String> {
     Ok(())
 }
 
-fn show(common: &CommonArgs, name: &str) -> Result<(), String> {
+fn show(common: &CommonArgs, name: &str) -> Result<(), CliError> {
     let admin = Admin::new(common)?;
     let client = admin.show(name)?;
     let entry = &client.entry;
@@ -625,9 +635,11 @@ fn show(common: &CommonArgs, name: &str) -> Result<(), String> {
 }
 
 /// On a terminal, asks the admin to type the client's name; elsewhere requires --yes.
-fn confirm(name: &str, destroy_keys: bool) -> Result<(), String> {
+fn confirm(name: &str, destroy_keys: bool) -> Result<(), CliError> {
     if !std::io::stdin().is_terminal() {
-        return Err("refusing to remove a client without confirmation; pass --yes".into());
+        return Err(CliError::NotConfirmed(
+            "refusing to remove a client without confirmation; pass --yes".into(),
+        ));
     }
     let what = if destroy_keys {
         "remove the client AND DESTROY ITS KEYS"
@@ -640,14 +652,16 @@ fn confirm(name: &str, destroy_keys: bool) -> Result<(), String> {
     std::io::stdin()
         .lock()
         .read_line(&mut answer)
-        .map_err(|e| format!("reading the confirmation: {e}"))?;
+        .context("reading the confirmation")?;
     if answer.trim() != name {
-        return Err("not confirmed; nothing changed".into());
+        return Err(CliError::NotConfirmed(
+            "not confirmed; nothing changed".into(),
+        ));
     }
     Ok(())
 }
 
-fn remove(common: &CommonArgs, name: &str, destroy_keys: bool, yes: bool) -> Result<(), String> {
+fn remove(common: &CommonArgs, name: &str, destroy_keys: bool, yes: bool) -> Result<(), CliError> {
     let admin = Admin::new(common)?;
     let live = admin.show(name)?.live_keys();
     if live > 0 && !destroy_keys {
@@ -656,7 +670,7 @@ fn remove(common: &CommonArgs, name: &str, destroy_keys: bool, yes: bool) -> Res
             name: name.to_string(),
             live,
         }
-        .to_string());
+        .into());
     }
     if !yes {
         confirm(name, destroy_keys && live > 0)?;
@@ -696,7 +710,7 @@ fn set_credential(
     common: &CommonArgs,
     name: &str,
     credential: Option<KmipCredential>,
-) -> Result<(), String> {
+) -> Result<(), CliError> {
     let admin = Admin::new(common)?;
     let change = CredentialChange {
         client: name.to_string(),

@@ -9,21 +9,13 @@ use clap::Subcommand;
 use serde_json::json;
 
 use keyward::admin::keys::{KeyFilter, KeyView, RevokeReason, STATES, normalize_state};
-use keyward::admin::protocol::{Refusal, Reply, Request};
+use keyward::admin::protocol::{Reply, Request};
 
 use super::client::{Admin, CommonArgs, unexpected, unix_user};
+use super::error::{CliError, Context};
 use super::table::print_table;
 
-/// Exit codes of `keyward key`, for scripts.
-pub const EXIT_FAILURE: u8 = 1;
-pub const EXIT_USAGE: u8 = 2;
-pub const EXIT_NOT_FOUND: u8 = 3;
-pub const EXIT_WRONG_STATE: u8 = 4;
-pub const EXIT_NOT_CONFIRMED: u8 = 5;
-
-pub const EXIT_CODES_HELP: &str = "Exit codes: 0 done, 1 failure, 2 usage error, 3 key or \
-                                   client not found, 4 the key's state does not allow it, \
-                                   5 not confirmed.";
+use super::error::EXIT_CODES_HELP;
 
 #[derive(Subcommand)]
 pub enum KeyCommand {
@@ -80,29 +72,7 @@ pub enum KeyCommand {
     },
 }
 
-/// Why a `key` command failed, with the exit code that says so.
-#[derive(Debug)]
-pub struct Failure {
-    pub code: u8,
-    pub message: String,
-}
-
-impl Failure {
-    fn new(code: u8, message: impl Into<String>) -> Failure {
-        Failure {
-            code,
-            message: message.into(),
-        }
-    }
-}
-
-impl From<String> for Failure {
-    fn from(message: String) -> Failure {
-        Failure::new(EXIT_FAILURE, message)
-    }
-}
-
-pub fn run(command: &KeyCommand) -> Result<(), Failure> {
+pub fn run(command: &KeyCommand) -> Result<(), CliError> {
     match command {
         KeyCommand::List {
             client,
@@ -124,16 +94,16 @@ fn filter(
     client: &Option<String>,
     state: &Option<String>,
     attributes: &[String],
-) -> Result<KeyFilter, Failure> {
+) -> Result<KeyFilter, CliError> {
     if let Some(state) = state
         && !STATES
             .iter()
             .any(|s| normalize_state(s) == normalize_state(state))
     {
-        return Err(Failure::new(
-            EXIT_USAGE,
-            format!("unknown state {state:?}; one of {}", STATES.join(", ")),
-        ));
+        return Err(CliError::Usage(format!(
+            "unknown state {state:?}; one of {}",
+            STATES.join(", ")
+        )));
     }
     let attributes = attributes
         .iter()
@@ -141,10 +111,9 @@ fn filter(
             Some((name, value)) if !name.trim().is_empty() => {
                 Ok((name.trim().to_string(), value.to_string()))
             }
-            _ => Err(Failure::new(
-                EXIT_USAGE,
-                format!("--attr {pair:?}: expected NAME=VALUE, e.g. x-Name=vm-01"),
-            )),
+            _ => Err(CliError::Usage(format!(
+                "--attr {pair:?}: expected NAME=VALUE, e.g. x-Name=vm-01"
+            ))),
         })
         .collect::<Result<Vec<_>, _>>()?;
     Ok(KeyFilter {
@@ -154,26 +123,10 @@ fn filter(
     })
 }
 
-/// Sends `request`; refusals become their exit codes.
-fn call(admin: &Admin, request: Request) -> Result<Reply, Failure> {
-    match admin.call_raw(request)? {
-        Reply::Refused {
-            kind: Refusal::NotFound,
-            message,
-        } => Err(Failure::new(EXIT_NOT_FOUND, message)),
-        Reply::Refused {
-            kind: Refusal::WrongState,
-            message,
-        } => Err(Failure::new(EXIT_WRONG_STATE, message)),
-        Reply::Error { message } => Err(Failure::new(EXIT_FAILURE, message)),
-        reply => Ok(reply),
-    }
-}
-
-fn one_key(admin: &Admin, request: Request) -> Result<KeyView, Failure> {
-    match call(admin, request)? {
+fn one_key(admin: &Admin, request: Request) -> Result<KeyView, CliError> {
+    match admin.call(request)? {
         Reply::Key { key } => Ok(key),
-        other => Err(unexpected(&other).into()),
+        other => Err(unexpected(&other)),
     }
 }
 
@@ -181,11 +134,11 @@ fn dash(value: &Option<String>) -> String {
     value.clone().unwrap_or_else(|| "-".into())
 }
 
-fn list(common: &CommonArgs, filter: KeyFilter) -> Result<(), Failure> {
+fn list(common: &CommonArgs, filter: KeyFilter) -> Result<(), CliError> {
     let admin = Admin::new(common)?;
-    let keys = match call(&admin, Request::ListKeys { filter })? {
+    let keys = match admin.call(Request::ListKeys { filter })? {
         Reply::Keys { keys } => keys,
-        other => return Err(unexpected(&other).into()),
+        other => return Err(unexpected(&other)),
     };
     if admin.json {
         println!("{}", json!({ "keys": keys }));
@@ -245,7 +198,7 @@ fn print_key(admin: &Admin, key: &KeyView) {
     }
 }
 
-fn show(common: &CommonArgs, uid: &str) -> Result<(), Failure> {
+fn show(common: &CommonArgs, uid: &str) -> Result<(), CliError> {
     let admin = Admin::new(common)?;
     let key = one_key(
         &admin,
@@ -257,7 +210,7 @@ fn show(common: &CommonArgs, uid: &str) -> Result<(), Failure> {
     Ok(())
 }
 
-fn revoke(common: &CommonArgs, uid: &str, reason: RevokeReason) -> Result<(), Failure> {
+fn revoke(common: &CommonArgs, uid: &str, reason: RevokeReason) -> Result<(), CliError> {
     let admin = Admin::new(common)?;
     let key = one_key(
         &admin,
@@ -280,11 +233,10 @@ fn revoke(common: &CommonArgs, uid: &str, reason: RevokeReason) -> Result<(), Fa
 }
 
 /// On a terminal, asks the admin to type the key's UID; elsewhere requires --yes.
-fn confirm(key: &KeyView) -> Result<(), Failure> {
+fn confirm(key: &KeyView) -> Result<(), CliError> {
     if !std::io::stdin().is_terminal() {
-        return Err(Failure::new(
-            EXIT_NOT_CONFIRMED,
-            "refusing to destroy a key without confirmation; pass --yes",
+        return Err(CliError::NotConfirmed(
+            "refusing to destroy a key without confirmation; pass --yes".into(),
         ));
     }
     println!(
@@ -300,17 +252,16 @@ fn confirm(key: &KeyView) -> Result<(), Failure> {
     std::io::stdin()
         .lock()
         .read_line(&mut answer)
-        .map_err(|e| format!("reading the confirmation: {e}"))?;
+        .context("reading the confirmation")?;
     if answer.trim() != key.uid {
-        return Err(Failure::new(
-            EXIT_NOT_CONFIRMED,
-            "not confirmed; nothing changed",
+        return Err(CliError::NotConfirmed(
+            "not confirmed; nothing changed".into(),
         ));
     }
     Ok(())
 }
 
-fn destroy(common: &CommonArgs, uid: &str, yes: bool) -> Result<(), Failure> {
+fn destroy(common: &CommonArgs, uid: &str, yes: bool) -> Result<(), CliError> {
     let admin = Admin::new(common)?;
     let request = || Request::DestroyKey {
         uid: uid.to_string(),

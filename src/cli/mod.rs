@@ -1,5 +1,5 @@
-//! Subcommands of the `keyward` binary that live outside main.rs: administration, the root key,
-//! status, and the developer tools for reading KMIP messages and playing conformance vectors.
+//! The subcommands of the `keyward` binary, one file per command (main.rs only parses the
+//! arguments and dispatches here), with the error type and exit codes they all share.
 
 pub mod admin_accounts;
 pub mod audit;
@@ -9,10 +9,15 @@ pub mod bench;
 pub mod client;
 pub mod cluster;
 mod cluster_nodes;
+pub mod error;
 pub mod import;
+pub mod init;
 pub mod key;
+pub mod kmip_client;
 pub mod root;
+pub mod serve;
 pub mod server_cert;
+pub mod setup;
 pub mod status;
 mod table;
 pub mod ttlv;

@@ -14,7 +14,8 @@ use keyward::server::setup::{
 };
 use keyward::store::redb::RedbStore;
 
-use crate::{SetupArgs, load_config};
+use super::error::{CliError, Context};
+use super::setup::{SetupArgs, load_config};
 
 #[derive(Subcommand)]
 pub enum RootCommand {
@@ -31,54 +32,49 @@ pub enum RootCommand {
     },
 }
 
-pub fn run(command: &RootCommand) -> Result<(), String> {
+pub fn run(command: &RootCommand) -> Result<(), CliError> {
     match command {
         RootCommand::Migrate { to, setup } => migrate(*to, &load_config(setup)?),
     }
 }
 
-fn migrate(to: RootProvider, config: &Config) -> Result<(), String> {
+fn migrate(to: RootProvider, config: &Config) -> Result<(), CliError> {
     // In a cluster the master key lives in etcd; every node must then be restarted (or, with
     // Key Protect, have the new root configured) before it can unwrap it again.
     let store: Box<dyn keyward::store::Store> = match &config.cluster {
-        Some(cluster) => {
-            Box::new(keyward::store::etcd::EtcdStore::open(cluster).map_err(|e| e.to_string())?)
-        }
+        Some(cluster) => Box::new(keyward::store::etcd::EtcdStore::open(cluster)?),
         None => {
             let database = config.data_dir.join(DATABASE_FILE);
             if !database.exists() {
-                return Err(format!(
+                return Err(CliError::Failed(format!(
                     "no database at {}; run `keyward init` first",
                     database.display()
-                ));
+                )));
             }
-            Box::new(
-                RedbStore::open(&database)
-                    .map_err(|e| format!("{e} (is the server still running? stop it first)"))?,
-            )
+            Box::new(RedbStore::open(&database).hint("is the server still running? stop it first")?)
         }
     };
     let store = store.as_ref();
-    let appliance_id = ensure_appliance_id(store).map_err(|e| e.to_string())?;
-    let from_name = stored_provider(store)
-        .map_err(|e| e.to_string())?
-        .ok_or("the store has no master key yet; run `keyward init` first")?;
+    let appliance_id = ensure_appliance_id(store)?;
+    let from_name = stored_provider(store)?.ok_or_else(|| {
+        CliError::Failed("the store has no master key yet; run `keyward init` first".into())
+    })?;
     let from = stored_root(&from_name, config, &appliance_id)?;
     let target: Box<dyn RootKeyProvider> = match to {
-        RootProvider::Local => open_local_root(config).map_err(|e| e.to_string())?,
+        RootProvider::Local => open_local_root(config)?,
         RootProvider::Keyprotect => {
             let root = keyprotect_root(config, &appliance_id)?;
             root.preflight()
-                .map_err(|e| format!("the configured root key cannot serve: {e}"))?;
+                .context("the configured root key cannot serve")?;
             Box::new(root)
         }
     };
     if target.name() == from_name {
-        return Err(format!(
+        return Err(CliError::Usage(format!(
             "the master key is already wrapped by \"{from_name}\"; nothing to do"
-        ));
+        )));
     }
-    migrate_root(store, from.as_ref(), target.as_ref()).map_err(|e| e.to_string())?;
+    migrate_root(store, from.as_ref(), target.as_ref())?;
     println!(
         "the master key is now wrapped by root key provider \"{}\" (was \"{from_name}\")",
         target.name()
@@ -102,38 +98,36 @@ fn stored_root(
     name: &str,
     config: &Config,
     appliance_id: &str,
-) -> Result<Box<dyn RootKeyProvider>, String> {
+) -> Result<Box<dyn RootKeyProvider>, CliError> {
     match name {
         FILE_PROVIDER => {
             let path = config.data_dir.join(ROOT_KEY_FILE);
             if !path.exists() {
-                return Err(format!(
+                return Err(CliError::Failed(format!(
                     "the master key is wrapped by the local root key file, but {} is missing",
                     path.display()
-                ));
+                )));
             }
-            Ok(Box::new(
-                LocalRoot::open_or_create(&path).map_err(|e| e.to_string())?,
-            ))
+            Ok(Box::new(LocalRoot::open_or_create(&path)?))
         }
         PASSPHRASE_PROVIDER => {
             if config.root.passphrase_file.is_none() {
-                return Err(
+                return Err(CliError::Usage(
                     "the master key is wrapped by a passphrase root: give --config \
-                            with [root] passphrase_file"
+                     with [root] passphrase_file"
                         .into(),
-                );
+                ));
             }
-            open_local_root(config).map_err(|e| e.to_string())
+            Ok(open_local_root(config)?)
         }
         "keyprotect" => Ok(Box::new(keyprotect_root(config, appliance_id)?)),
-        other => Err(format!(
+        other => Err(CliError::Failed(format!(
             "unknown root key provider \"{other}\" in the store"
-        )),
+        ))),
     }
 }
 
-fn keyprotect_root(config: &Config, appliance_id: &str) -> Result<KeyProtectRoot, String> {
-    let kp_config = keyprotect_config(config).map_err(|e| e.to_string())?;
-    KeyProtectRoot::from_config(kp_config, appliance_id).map_err(|e| e.to_string())
+fn keyprotect_root(config: &Config, appliance_id: &str) -> Result<KeyProtectRoot, CliError> {
+    let kp_config = keyprotect_config(config)?;
+    Ok(KeyProtectRoot::from_config(kp_config, appliance_id)?)
 }

@@ -11,8 +11,9 @@ use keyward::config::ServerKeyType;
 use keyward::pki;
 
 use super::client::{Admin, CommonArgs, unix_user};
+use super::error::{CliError, Context};
+use super::setup::{SetupArgs, load_config};
 use super::table::utc;
-use crate::{SetupArgs, load_config};
 
 #[derive(Subcommand)]
 pub enum ServerCommand {
@@ -51,6 +52,11 @@ pub enum CertCommand {
     },
 }
 
+/// The server certificate file could not be read: most likely `init` never ran.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}; run `keyward init` to create the server certificate")]
+struct NoServerCert(#[source] std::io::Error);
+
 /// Server key types `renew` offers.
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
 pub enum KeyType {
@@ -71,7 +77,7 @@ impl From<KeyType> for ServerKeyType {
     }
 }
 
-pub fn run(command: &ServerCommand) -> Result<(), String> {
+pub fn run(command: &ServerCommand) -> Result<(), CliError> {
     match command {
         ServerCommand::Cert {
             command: CertCommand::Show { setup, json },
@@ -97,27 +103,26 @@ fn key_type_name(key_type: ServerKeyType) -> &'static str {
     }
 }
 
-fn renew(common: &CommonArgs, key_type: Option<KeyType>, names: &[String]) -> Result<(), String> {
+fn renew(common: &CommonArgs, key_type: Option<KeyType>, names: &[String]) -> Result<(), CliError> {
     let config = load_config(&common.setup)?;
     let key_type = key_type
         .map(ServerKeyType::from)
         .unwrap_or(config.tls.server_key_type);
     let admin = Admin::new(common)?;
     if !admin.data_dir.join(pki::CA_KEY_FILE).exists() {
-        return Err(format!(
+        return Err(CliError::Failed(format!(
             "no appliance CA in {}; run `keyward init` first",
             admin.data_dir.display()
-        ));
+        )));
     }
-    let fingerprint =
-        pki::renew_server_cert(&admin.data_dir, key_type, names).map_err(|e| e.to_string())?;
+    let fingerprint = pki::renew_server_cert(&admin.data_dir, key_type, names)?;
     let shown = pki::fingerprint_hex(&fingerprint);
     admin
         .call(Request::ServerCertRenewed {
             fingerprint: hex::encode(fingerprint),
         })
-        .map_err(|e| {
-            format!("the new certificate ({shown}) is in place, but recording it failed: {e}")
+        .with_context(|| {
+            format!("the new certificate ({shown}) is in place, but recording it failed")
         })?;
     log::info!(
         "admin {}: renewed the server certificate ({shown})",
@@ -143,19 +148,16 @@ fn renew(common: &CommonArgs, key_type: Option<KeyType>, names: &[String]) -> Re
     Ok(())
 }
 
-fn show(setup: &SetupArgs, json: bool) -> Result<(), String> {
+fn show(setup: &SetupArgs, json: bool) -> Result<(), CliError> {
     let config = load_config(setup)?;
     let path = config.data_dir.join(pki::SERVER_CERT_FILE);
-    let pem = std::fs::read_to_string(&path).map_err(|e| {
-        format!(
-            "{}: {e}; run `keyward init` to create the server certificate",
-            path.display()
-        )
-    })?;
+    let pem = std::fs::read_to_string(&path)
+        .map_err(NoServerCert)
+        .with_context(|| path.display().to_string())?;
     let der = CertificateDer::from_pem_slice(pem.as_bytes())
-        .map_err(|e| format!("{}: not a PEM certificate: {e}", path.display()))?;
+        .with_context(|| format!("{}: not a PEM certificate", path.display()))?;
     let (_, cert) = x509_parser::parse_x509_certificate(&der)
-        .map_err(|e| format!("{}: not an X.509 certificate: {e}", path.display()))?;
+        .with_context(|| format!("{}: not an X.509 certificate", path.display()))?;
     let fingerprint = pki::fingerprint_hex(&pki::fingerprint(&der));
     let subject = cert.subject().to_string();
     let issuer = cert.issuer().to_string();

@@ -10,21 +10,24 @@ use keyward::server::metrics::unix_secs;
 use keyward::server::setup::DATABASE_FILE;
 use keyward::store::redb::RedbStore;
 
-use crate::{SetupArgs, load_config};
+use super::error::{CliError, Context};
+use super::setup::{SetupArgs, load_config};
 
-pub fn run(setup: &SetupArgs, json: bool) -> Result<(), String> {
+pub fn run(setup: &SetupArgs, json: bool) -> Result<(), CliError> {
     let config = load_config(setup)?;
     let socket = config.data_dir.join(SOCKET_FILE);
     let report = match UnixStream::connect(&socket) {
-        Ok(stream) => match protocol::exchange(stream, &socket, &Request::Status)? {
-            Reply::Status { status } => *status,
-            Reply::Error { message } => return Err(message),
-            other => return Err(format!("unexpected reply from the server: {other:?}")),
-        },
+        Ok(stream) => {
+            match protocol::exchange(stream, &socket, &Request::Status).map_err(CliError::Server)? {
+                Reply::Status { status } => *status,
+                Reply::Error { message } => return Err(CliError::Server(message)),
+                other => return Err(CliError::unexpected(&other)),
+            }
+        }
         Err(_) => offline(&config.data_dir)?,
     };
     if json {
-        let text = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
+        let text = serde_json::to_string_pretty(&report)?;
         println!("{text}");
     } else {
         print!("{}", status::render(&report, unix_secs(SystemTime::now())));
@@ -32,19 +35,17 @@ pub fn run(setup: &SetupArgs, json: bool) -> Result<(), String> {
     Ok(())
 }
 
-fn offline(data_dir: &std::path::Path) -> Result<StatusReport, String> {
+fn offline(data_dir: &std::path::Path) -> Result<StatusReport, CliError> {
     let path = data_dir.join(DATABASE_FILE);
     if !path.is_file() {
-        return Err(format!(
+        return Err(CliError::Failed(format!(
             "server not running, and no database in {}",
             data_dir.display()
-        ));
+        )));
     }
-    let store = RedbStore::open(&path).map_err(|e| {
-        format!(
-            "{e} (the admin socket {} did not answer, yet the database is in use)",
-            data_dir.join(SOCKET_FILE).display()
-        )
-    })?;
-    status::from_store(&store).map_err(|e| e.to_string())
+    let store = RedbStore::open(&path).hint(format!(
+        "the admin socket {} did not answer, yet the database is in use",
+        data_dir.join(SOCKET_FILE).display()
+    ))?;
+    Ok(status::from_store(&store)?)
 }

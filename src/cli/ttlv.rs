@@ -8,6 +8,8 @@ use clap::{Subcommand, ValueEnum};
 use keyward::kmip::{json, xml};
 use keyward::ttlv::{self, Limits};
 
+use super::error::{CliError, Context};
+
 #[derive(Subcommand)]
 pub enum TtlvCommand {
     /// Read a TTLV message (hex or raw bytes) on stdin and write it as XML or JSON.
@@ -39,11 +41,11 @@ pub enum TextForm {
     Json,
 }
 
-pub fn run(command: &TtlvCommand) -> Result<(), String> {
+pub fn run(command: &TtlvCommand) -> Result<(), CliError> {
     let mut input = Vec::new();
     std::io::stdin()
         .read_to_end(&mut input)
-        .map_err(|e| format!("cannot read stdin: {e}"))?;
+        .context("cannot read stdin")?;
     let output = match command {
         TtlvCommand::Decode { from, to } => decode(&input, *from, *to)?,
         TtlvCommand::Encode { from, to } => encode(&input, *from, *to)?,
@@ -52,10 +54,10 @@ pub fn run(command: &TtlvCommand) -> Result<(), String> {
     stdout
         .write_all(&output)
         .and_then(|()| stdout.flush())
-        .map_err(|e| format!("cannot write stdout: {e}"))
+        .context("cannot write stdout")
 }
 
-fn decode(input: &[u8], from: BinaryForm, to: TextForm) -> Result<Vec<u8>, String> {
+fn decode(input: &[u8], from: BinaryForm, to: TextForm) -> Result<Vec<u8>, CliError> {
     let bytes = match from {
         BinaryForm::Bin => input.to_vec(),
         BinaryForm::Hex => {
@@ -64,11 +66,10 @@ fn decode(input: &[u8], from: BinaryForm, to: TextForm) -> Result<Vec<u8>, Strin
                 .copied()
                 .filter(|b| !b.is_ascii_whitespace())
                 .collect();
-            hex::decode(digits).map_err(|e| format!("stdin is not hex: {e}"))?
+            hex::decode(digits).context("stdin is not hex")?
         }
     };
-    let item = ttlv::decode(&bytes, &Limits::default())
-        .map_err(|e| format!("stdin is not a TTLV message: {e}"))?;
+    let item = ttlv::decode(&bytes, &Limits::default()).context("stdin is not a TTLV message")?;
     let mut text = match to {
         TextForm::Xml => xml::to_xml(&item),
         TextForm::Json => json::to_json_string(&item),
@@ -79,13 +80,13 @@ fn decode(input: &[u8], from: BinaryForm, to: TextForm) -> Result<Vec<u8>, Strin
     Ok(text.into_bytes())
 }
 
-fn encode(input: &[u8], from: TextForm, to: BinaryForm) -> Result<Vec<u8>, String> {
-    let text = std::str::from_utf8(input).map_err(|e| format!("stdin is not UTF-8: {e}"))?;
+fn encode(input: &[u8], from: TextForm, to: BinaryForm) -> Result<Vec<u8>, CliError> {
+    let text = std::str::from_utf8(input).context("stdin is not UTF-8")?;
     let item = match from {
         TextForm::Xml => xml::from_xml(text),
         TextForm::Json => json::from_json(text),
     }
-    .map_err(|e| format!("stdin is not a KMIP message: {e}"))?;
+    .context("stdin is not a KMIP message")?;
     let bytes = ttlv::encode(&item);
     Ok(match to {
         BinaryForm::Bin => bytes,

@@ -13,7 +13,8 @@ use zeroize::Zeroizing;
 use keyward::admin::protocol::{self, Refusal, Reply, Request, SOCKET_FILE};
 use keyward::backup::passphrase::{SecretText, prompt_hidden};
 
-use crate::{SetupArgs, load_config};
+use super::error::{CliError, Context};
+use super::setup::{SetupArgs, load_config};
 
 #[derive(Args)]
 pub struct UnsealArgs {
@@ -26,30 +27,32 @@ pub struct UnsealArgs {
 }
 
 /// Exit status 0 also when the server was unsealed already (said on stderr).
-pub fn run(args: &UnsealArgs) -> Result<(), String> {
+pub fn run(args: &UnsealArgs) -> Result<(), CliError> {
     let config = load_config(&args.setup)?;
     let socket = config.data_dir.join(SOCKET_FILE);
     let passphrase = if args.passphrase_stdin || !std::io::stdin().is_terminal() {
         read_stdin_line()?
     } else {
-        prompt_hidden("root key passphrase: ").map_err(|e| e.to_string())?
+        prompt_hidden("root key passphrase: ")?
     };
     if passphrase.is_empty() {
-        return Err("the passphrase is empty".into());
+        return Err(CliError::Usage("the passphrase is empty".into()));
     }
     let stream = UnixStream::connect(&socket).map_err(|e| {
-        format!(
+        CliError::Failed(format!(
             "the server is not running (admin socket {}: {e}); start it first: \
              `systemctl start keyward`",
             socket.display()
-        )
+        ))
     })?;
     let request = Request::Unseal {
         passphrase: SecretText::new(&passphrase),
     };
     drop(passphrase);
     // Argon2id with the appliance's parameters takes about a second; far less than this.
-    match protocol::exchange_waiting(stream, &socket, &request, Duration::from_secs(120))? {
+    match protocol::exchange_waiting(stream, &socket, &request, Duration::from_secs(120))
+        .map_err(CliError::Server)?
+    {
         Reply::Done => {
             println!("unsealed: key material is served again");
             Ok(())
@@ -61,18 +64,18 @@ pub fn run(args: &UnsealArgs) -> Result<(), String> {
             eprintln!("{message}");
             Ok(())
         }
-        Reply::Refused { message, .. } | Reply::Error { message } => Err(message),
-        other => Err(format!("unexpected reply from the server: {other:?}")),
+        Reply::Refused { message, .. } | Reply::Error { message } => Err(CliError::Server(message)),
+        other => Err(CliError::unexpected(&other)),
     }
 }
 
 /// The first line of standard input, without its line end; zeroized when dropped.
-pub fn read_stdin_line() -> Result<Zeroizing<String>, String> {
+pub fn read_stdin_line() -> Result<Zeroizing<String>, CliError> {
     let mut line = Zeroizing::new(String::new());
     std::io::stdin()
         .lock()
         .read_line(&mut line)
-        .map_err(|e| format!("reading the passphrase from standard input: {e}"))?;
+        .context("reading the passphrase from standard input")?;
     while line.ends_with(['\n', '\r']) {
         line.pop();
     }

@@ -11,6 +11,8 @@ use keyward::conformance::{
     Outcome, Summary, VectorFile, collect_vector_files, load_vector_file, play_file,
 };
 
+use super::error::{CliError, Context, EXIT_FAILURE};
+
 /// Long enough for a slow key derivation on a loaded machine; bounds a hung server.
 const EXCHANGE_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -39,13 +41,16 @@ pub struct RunArgs {
     paths: Vec<PathBuf>,
 }
 
-/// Runs the command; `Ok(false)` when some vector failed.
-pub fn run(command: &VectorsCommand) -> Result<bool, String> {
+/// Runs the command; a failed vector is said in the report on stdout and fails with
+/// [`CliError::Reported`].
+pub fn run(command: &VectorsCommand) -> Result<(), CliError> {
     let VectorsCommand::Run(args) = command;
-    let tls = client::tls_config(&args.ca, &args.cert, &args.key).map_err(|e| e.to_string())?;
-    let files = collect_vector_files(&args.paths).map_err(|e| e.to_string())?;
+    let tls = client::tls_config(&args.ca, &args.cert, &args.key)?;
+    let files = collect_vector_files(&args.paths).context("looking for vector files")?;
     if files.is_empty() {
-        return Err("no vector files (*.xml) under the given paths".into());
+        return Err(CliError::Usage(
+            "no vector files (*.xml) under the given paths".into(),
+        ));
     }
     let mut summary = Summary::default();
     for path in &files {
@@ -69,7 +74,15 @@ pub fn run(command: &VectorsCommand) -> Result<bool, String> {
         summary.record(&file, &outcome);
     }
     println!("{summary}");
-    Ok(summary.total().failed == 0)
+    if summary.total().failed == 0 {
+        Ok(())
+    } else {
+        // The report on stdout already says which vectors failed.
+        Err(CliError::Reported {
+            what: "some vectors failed",
+            code: EXIT_FAILURE,
+        })
+    }
 }
 
 fn play_over_tls(

@@ -1,22 +1,15 @@
 //! Why a `keyward import` run stopped as a whole (per-object problems are results, not errors),
-//! and the exit code each cause maps to, so scripts can tell them apart.
+//! and the exit code each cause maps to (the CLI's one table, src/cli/error.rs), so scripts can
+//! tell them apart.
 
 use keyward::client::ClientError;
+use keyward::config::ConfigError;
 
+use super::super::error::{EXIT_FAILURE, EXIT_NOT_FOUND, EXIT_USAGE};
 use super::source::Refusal;
 
-/// Every object imported, already present or listed as destroyed; `verify`: no difference.
-pub const EXIT_OK: u8 = 0;
-/// The run could not go on: the old server, Keyward or a file failed.
-pub const EXIT_FAILURE: u8 = 1;
-/// Bad arguments.
-pub const EXIT_USAGE: u8 = 2;
 /// The run finished but some objects were refused or failed (`verify`: some differ).
-pub const EXIT_INCOMPLETE: u8 = 3;
-
-pub const EXIT_CODES_HELP: &str = "Exit codes: 0 every object imported or already present \
-    (verify: identical), 1 the run could not go on (server unreachable, Keyward refused), \
-    2 usage error, 3 some objects were refused or failed (verify: some differ).";
+pub const EXIT_INCOMPLETE: u8 = EXIT_NOT_FOUND;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {
@@ -39,6 +32,8 @@ pub enum ImportError {
     /// Keyward (its admin socket, or the data directory) refused or failed.
     #[error("Keyward: {0}")]
     Keyward(String),
+    #[error("Keyward: {0}")]
+    Config(#[from] ConfigError),
 }
 
 impl ImportError {

@@ -23,10 +23,11 @@ use clap::{Args, Subcommand};
 use serde_json::json;
 use zeroize::Zeroizing;
 
+use super::error::{CliError, EXIT_CODES_HELP, EXIT_OK};
+use super::setup::SetupArgs;
 use super::table::print_table;
-use crate::SetupArgs;
-pub use error::EXIT_CODES_HELP;
-use error::{EXIT_INCOMPLETE, EXIT_OK, ImportError};
+use error::EXIT_INCOMPLETE;
+pub use error::ImportError;
 use report::{Progress, Summary};
 use source::{Endpoint, SourceServer};
 use target::Keyward;
@@ -211,19 +212,21 @@ pub struct BackupImportArgs {
     setup: SetupArgs,
 }
 
-/// Runs the command; the exit code says how it ended (see [`EXIT_CODES_HELP`]).
-pub fn run(command: &ImportCommand) -> u8 {
-    let outcome = match command {
+/// Runs the command; the exit code says how it ended (see [`EXIT_CODES_HELP`]): objects left
+/// out are said in the report and fail with [`CliError::Reported`].
+pub fn run(command: &ImportCommand) -> Result<(), CliError> {
+    let code = match command {
         ImportCommand::Kmip(args) => import_kmip(args),
         ImportCommand::Verify(args) => verify(args),
         ImportCommand::Backup(args) => import_backup(args),
-    };
-    match outcome {
-        Ok(code) => code,
-        Err(e) => {
-            eprintln!("error: {e}");
-            e.exit_code()
-        }
+    }?;
+    if code == EXIT_OK {
+        Ok(())
+    } else {
+        Err(CliError::Reported {
+            what: "some objects were not imported, or differ",
+            code,
+        })
     }
 }
 

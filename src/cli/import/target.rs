@@ -14,8 +14,8 @@ use keyward::admin::protocol::{self, Reply, Request, SOCKET_FILE};
 use keyward::audit::{Actor, AuditContext};
 use keyward::server::setup::{Appliance, DATABASE_FILE};
 
+use super::super::setup::{SetupArgs, load_config};
 use super::error::ImportError;
-use crate::{SetupArgs, load_config};
 
 pub enum Keyward {
     Online {
@@ -33,7 +33,7 @@ impl Keyward {
     /// object is fetched. A connection is never left idle: the running server answers admin
     /// requests in its event loop.
     pub fn open(setup: &SetupArgs, client: Option<&str>) -> Result<Keyward, ImportError> {
-        let config = load_config(setup).map_err(ImportError::Keyward)?;
+        let config = load_config(setup)?;
         let socket = config.data_dir.join(SOCKET_FILE);
         if let Ok(stream) = UnixStream::connect(&socket) {
             let keyward = Keyward::Online { socket };
