@@ -12,6 +12,7 @@ pub mod client;
 pub mod config;
 pub mod conformance;
 pub mod crypto;
+pub mod duration;
 pub mod engine;
 pub mod fuzz;
 pub mod keyprotect;

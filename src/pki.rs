@@ -7,13 +7,13 @@ use std::fs;
 use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
     Issuer, KeyPair, KeyUsagePurpose, SerialNumber,
 };
 use sha2::{Digest, Sha256};
+use time::OffsetDateTime;
 use zeroize::Zeroizing;
 
 use crate::config::ServerKeyType;
@@ -442,29 +442,15 @@ fn leaf_params(valid_days: i64) -> Result<CertificateParams, PkiError> {
 
 /// Sets the validity window; dates are whole days (certificates need no finer grain).
 fn set_validity(params: &mut CertificateParams, valid_days: i64) -> Result<(), PkiError> {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_err(|_| PkiError::Generate("system clock is before 1970".into()))?
-        .as_secs() as i64;
-    let (y, m, d) = civil_from_days((now - BACKDATE_SECS).div_euclid(86_400));
-    params.not_before = rcgen::date_time_ymd(y, m, d);
-    let (y, m, d) = civil_from_days((now + valid_days * 86_400).div_euclid(86_400));
-    params.not_after = rcgen::date_time_ymd(y, m, d);
+    let now = OffsetDateTime::now_utc();
+    let day = |shift: time::Duration| {
+        now.checked_add(shift)
+            .map(|t| t.replace_time(time::Time::MIDNIGHT))
+            .ok_or_else(|| PkiError::Generate(format!("{valid_days} days of validity is too long")))
+    };
+    params.not_before = day(-time::Duration::seconds(BACKDATE_SECS))?;
+    params.not_after = day(time::Duration::seconds(valid_days.saturating_mul(86_400)))?;
     Ok(())
-}
-
-/// Days since 1970-01-01 → (year, month, day), proleptic Gregorian (H. Hinnant's algorithm).
-fn civil_from_days(days: i64) -> (i32, u8, u8) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u8;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u8;
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year as i32, month, day)
 }
 
 fn random_bytes<const N: usize>() -> Result<[u8; N], PkiError> {
@@ -506,11 +492,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn civil_dates() {
-        assert_eq!(civil_from_days(0), (1970, 1, 1));
-        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
-        assert_eq!(civil_from_days(20_819), (2027, 1, 1));
-        assert_eq!(civil_from_days(-1), (1969, 12, 31));
+    fn validity_is_whole_days_around_now() {
+        let mut params = CertificateParams::default();
+        set_validity(&mut params, 365).unwrap();
+        assert_eq!(params.not_before.time(), time::Time::MIDNIGHT);
+        assert_eq!(params.not_after.time(), time::Time::MIDNIGHT);
+        let now = OffsetDateTime::now_utc();
+        assert!(params.not_before <= now - time::Duration::seconds(BACKDATE_SECS));
+        let span = params.not_after - params.not_before;
+        assert!((365..=367).contains(&span.whole_days()), "{span}");
+        assert!(set_validity(&mut params, i64::MAX).is_err());
     }
 
     #[test]

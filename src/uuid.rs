@@ -1,10 +1,15 @@
 //! UUID text: version 4 (random) for identifiers, version 7 (time-ordered) for the Unique
-//! Identifiers of new objects. Each caller chooses its random source and its error.
+//! Identifiers of new objects. Each caller chooses its random source and its error; the `uuid`
+//! crate lays out the version and variant bits and writes the text.
+
+use ::uuid::Builder;
 
 /// Sets the version (4) and variant bits and formats `bytes` as a hyphenated UUID.
-pub fn format_v4(mut bytes: [u8; 16]) -> String {
-    bytes[6] = (bytes[6] & 0x0f) | 0x40;
-    format_with_variant(bytes)
+pub fn format_v4(bytes: [u8; 16]) -> String {
+    Builder::from_random_bytes(bytes)
+        .into_uuid()
+        .hyphenated()
+        .to_string()
 }
 
 /// A version-7 UUID (RFC 9562): the 48-bit Unix time in milliseconds, then 74 of the random
@@ -14,23 +19,12 @@ pub fn format_v4(mut bytes: [u8; 16]) -> String {
 /// Initial Date, which its owner can read anyway, and UIDs are shown to the owner only. UIDs
 /// stay unique across cluster nodes without coordination: 74 random bits per millisecond.
 pub fn format_v7(unix_ms: u64, random: [u8; 16]) -> String {
-    let mut bytes = random;
-    bytes[..6].copy_from_slice(&unix_ms.to_be_bytes()[2..]);
-    bytes[6] = (bytes[6] & 0x0f) | 0x70;
-    format_with_variant(bytes)
-}
-
-fn format_with_variant(mut bytes: [u8; 16]) -> String {
-    bytes[8] = (bytes[8] & 0x3f) | 0x80;
-    let h = hex::encode(bytes);
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    )
+    let mut tail = [0u8; 10];
+    tail.copy_from_slice(&random[6..]);
+    Builder::from_unix_timestamp_millis(unix_ms, &tail)
+        .into_uuid()
+        .hyphenated()
+        .to_string()
 }
 
 #[cfg(test)]

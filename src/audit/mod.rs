@@ -19,9 +19,9 @@ pub mod verify;
 use std::sync::{Arc, OnceLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+pub use self::time::{BadTime, format_time, parse_time};
 pub use chain::ChainKey;
 pub use record::{Actor, AuditEvent, AuditRecord, Outcome, StoredRecord};
-pub use time::{format_time, parse_time};
 
 use crate::engine::KeyGate;
 use crate::seal::MasterKey;
@@ -246,9 +246,7 @@ pub fn head(view: &dyn crate::store::ReadView) -> Result<Option<(u64, String)>, 
 
 /// The Unix user running this process (offline CLI).
 pub fn current_user() -> Actor {
-    // SAFETY: getuid has no preconditions and cannot fail.
-    let uid = unsafe { libc::getuid() };
-    user_actor(uid)
+    user_actor(rustix::process::getuid().as_raw())
 }
 
 /// The actor for Unix user `uid`, named from the password database when possible.

@@ -1,8 +1,6 @@
 //! The backup passphrase: from a file or the terminal (asked twice, never echoed), checked for
 //! strength before an export, and zeroized after use.
 
-use std::io::{BufRead, Write};
-use std::os::fd::AsRawFd;
 use std::path::Path;
 
 use zeroize::Zeroizing;
@@ -109,19 +107,10 @@ pub fn check_strength(passphrase: &str) -> Result<(), BackupError> {
 
 /// Asks on the terminal without echo; with `confirm`, asks twice and insists they match.
 pub fn prompt(confirm: bool) -> Result<Zeroizing<String>, BackupError> {
-    let tty = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open("/dev/tty")
-        .map_err(|e| {
-            BackupError::io(
-                "no terminal to ask for the passphrase (use --passphrase-file)",
-                e,
-            )
-        })?;
-    let first = ask(&tty, "backup passphrase: ")?;
+    has_terminal("no terminal to ask for the passphrase (use --passphrase-file)")?;
+    let first = ask("backup passphrase: ")?;
     if confirm {
-        let second = ask(&tty, "repeat the passphrase: ")?;
+        let second = ask("repeat the passphrase: ")?;
         if *first != *second {
             return Err(BackupError::WeakPassphrase(
                 "the two passphrases differ".into(),
@@ -134,40 +123,25 @@ pub fn prompt(confirm: bool) -> Result<Zeroizing<String>, BackupError> {
 /// Asks `question` once on the terminal without echo (also for `keyward unseal`'s root key
 /// passphrase, which shares this terminal handling).
 pub fn prompt_hidden(question: &str) -> Result<Zeroizing<String>, BackupError> {
-    let tty = std::fs::OpenOptions::new()
+    has_terminal("no terminal to ask for the passphrase")?;
+    ask(question)
+}
+
+/// A clear refusal up front when the process has no controlling terminal to ask on.
+fn has_terminal(why: &str) -> Result<(), BackupError> {
+    std::fs::OpenOptions::new()
         .read(true)
         .write(true)
         .open("/dev/tty")
-        .map_err(|e| BackupError::io("no terminal to ask for the passphrase", e))?;
-    ask(&tty, question)
+        .map(drop)
+        .map_err(|e| BackupError::io(why, e))
 }
 
-fn ask(tty: &std::fs::File, question: &str) -> Result<Zeroizing<String>, BackupError> {
-    let io = |e| BackupError::io("reading the passphrase from the terminal", e);
-    (&*tty).write_all(question.as_bytes()).map_err(io)?;
-    let fd = tty.as_raw_fd();
-    // SAFETY: termios is plain old data; tcgetattr fully initialises it on success (checked).
-    let mut saved: libc::termios = unsafe { std::mem::zeroed() };
-    // SAFETY: fd is an open descriptor owned by `tty`, borrowed for the call; saved is valid.
-    if unsafe { libc::tcgetattr(fd, &mut saved) } != 0 {
-        return Err(io(std::io::Error::last_os_error()));
-    }
-    let mut quiet = saved;
-    quiet.c_lflag &= !libc::ECHO;
-    quiet.c_lflag |= libc::ECHONL;
-    // SAFETY: as above; quiet is a valid termios derived from the current one.
-    if unsafe { libc::tcsetattr(fd, libc::TCSANOW, &quiet) } != 0 {
-        return Err(io(std::io::Error::last_os_error()));
-    }
-    let mut line = Zeroizing::new(String::new());
-    let read = std::io::BufReader::new(tty).read_line(&mut line);
-    // SAFETY: restores the settings read above on the same open descriptor.
-    unsafe { libc::tcsetattr(fd, libc::TCSANOW, &saved) };
-    read.map_err(io)?;
-    while line.ends_with(['\n', '\r']) {
-        line.pop();
-    }
-    Ok(line)
+/// rpassword turns the terminal's echo off for the answer and restores it afterwards.
+fn ask(question: &str) -> Result<Zeroizing<String>, BackupError> {
+    rpassword::prompt_password(question)
+        .map(Zeroizing::new)
+        .map_err(|e| BackupError::io("reading the passphrase from the terminal", e))
 }
 
 #[cfg(test)]

@@ -98,27 +98,23 @@ fn default_keep() -> usize {
     7
 }
 
-/// Parses "90s", "30m", "24h", "7d" or a plain number of seconds.
-pub fn parse_interval(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let (number, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
-        Some(at) => text.split_at(at),
-        None => (text, "s"),
-    };
-    let n: u64 = number
-        .parse()
-        .map_err(|_| format!("interval \"{text}\" does not start with a number"))?;
-    let secs = match unit {
-        "s" => n,
-        "m" => n.saturating_mul(60),
-        "h" => n.saturating_mul(3600),
-        "d" => n.saturating_mul(86400),
-        other => return Err(format!("interval unit \"{other}\" is not s, m, h or d")),
-    };
-    if secs == 0 {
-        return Err("the backup interval must be more than zero".into());
+/// Why a backup interval is refused.
+#[derive(Debug, thiserror::Error)]
+pub enum IntervalError {
+    #[error("interval {0}")]
+    Unreadable(#[from] crate::duration::DurationError),
+    #[error("the backup interval must be more than zero")]
+    Zero,
+}
+
+/// Parses "90s", "30m", "24h", "7d" or a plain number of seconds (the one duration grammar,
+/// `crate::duration`); zero is refused.
+pub fn parse_interval(text: &str) -> Result<Duration, IntervalError> {
+    let interval = crate::duration::parse(text)?;
+    if interval.is_zero() {
+        return Err(IntervalError::Zero);
     }
-    Ok(Duration::from_secs(secs))
+    Ok(interval)
 }
 
 fn deserialize_interval<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {

@@ -455,7 +455,7 @@ fn scheduled_backups_rotate_keeping_the_newest() {
         7200
     );
     assert!(super::schedule::parse_interval("0s").is_err());
-    assert!(super::schedule::parse_interval("5w").is_err());
+    assert!(super::schedule::parse_interval("5x").is_err());
 }
 
 #[test]

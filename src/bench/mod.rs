@@ -202,17 +202,9 @@ fn create_keys(options: &Options, tls: &Arc<ClientConfig>) -> Result<Vec<String>
 
 /// User + system CPU seconds of this process so far.
 fn own_cpu_seconds() -> f64 {
-    let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
-    // SAFETY: getrusage writes a whole `rusage` into the pointer it is given, which points to
-    // memory of exactly that type owned by this frame; RUSAGE_SELF is always valid.
-    let rc = unsafe { libc::getrusage(libc::RUSAGE_SELF, usage.as_mut_ptr()) };
-    if rc != 0 {
-        return 0.0;
-    }
-    // SAFETY: zero-initialised plain-old-data, filled in by the successful call above.
-    let usage = unsafe { usage.assume_init() };
-    let seconds = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
-    seconds(usage.ru_utime) + seconds(usage.ru_stime)
+    // The process CPU-time clock counts user and system time of all its threads.
+    let used = rustix::time::clock_gettime(rustix::time::ClockId::ProcessCPUTime);
+    used.tv_sec as f64 + used.tv_nsec as f64 / 1e9
 }
 
 /// User + system CPU seconds of process `pid` from /proc/PID/stat (Linux).
@@ -224,8 +216,7 @@ fn process_cpu_seconds(pid: u32) -> Option<f64> {
     // Fields 14 (utime) and 15 (stime) of proc(5); `rest` starts at field 3.
     let utime: f64 = fields.get(11)?.parse().ok()?;
     let stime: f64 = fields.get(12)?.parse().ok()?;
-    // SAFETY: sysconf only reads a configuration value; it has no memory effects.
-    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    let ticks = rustix::param::clock_ticks_per_second();
     (ticks > 0).then(|| (utime + stime) / ticks as f64)
 }
 

@@ -115,7 +115,7 @@ impl FilterArgs {
             text.as_deref()
                 .map(parse_time)
                 .transpose()
-                .map_err(|e| CliError::Usage(e.to_string()))
+                .map_err(CliError::BadTime)
         };
         Ok(Filter {
             since_ms: time(&self.since)?,

@@ -48,6 +48,9 @@ pub enum CliError {
     /// Bad arguments that clap could not catch.
     #[error("{0}")]
     Usage(String),
+    /// A time argument (`--since`, `--until`) that is not a time.
+    #[error(transparent)]
+    BadTime(#[from] keyward::audit::BadTime),
     /// The key or client named does not exist.
     #[error("{0}")]
     NotFound(String),
@@ -120,7 +123,7 @@ impl CliError {
     /// The process exit code for this failure (see [`EXIT_CODES_HELP`]).
     pub fn exit_code(&self) -> u8 {
         match self {
-            CliError::Usage(_) => EXIT_USAGE,
+            CliError::Usage(_) | CliError::BadTime(_) => EXIT_USAGE,
             CliError::NotFound(_) => EXIT_NOT_FOUND,
             CliError::WrongState(_) => EXIT_WRONG_STATE,
             CliError::NotConfirmed(_) => EXIT_NOT_CONFIRMED,

@@ -1,52 +1,73 @@
-//! Output helpers shared by the admin subcommands: aligned tables and UTC times.
+//! Output helpers shared by the admin subcommands: aligned tables (comfy-table, borderless, two
+//! spaces between columns) and UTC times.
+
+use comfy_table::Table;
+use comfy_table::presets::NOTHING;
 
 /// Prints `rows` under `headers`, each column as wide as its widest cell.
 pub fn print_table(headers: &[&str], rows: &[Vec<String>]) {
-    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
-    for row in rows {
-        for (width, cell) in widths.iter_mut().zip(row) {
-            *width = (*width).max(cell.chars().count());
-        }
+    for line in table_lines(headers, rows) {
+        println!("{line}");
     }
-    let line = |cells: Vec<&str>| {
-        let padded: Vec<String> = cells
-            .iter()
-            .zip(&widths)
-            .map(|(cell, width)| format!("{cell:<width$}"))
-            .collect();
-        println!("{}", padded.join("  ").trim_end());
-    };
-    line(headers.to_vec());
+}
+
+/// The lines [`print_table`] prints, without trailing blanks.
+fn table_lines(headers: &[&str], rows: &[Vec<String>]) -> Vec<String> {
+    let mut table = Table::new();
+    table.load_preset(NOTHING);
+    table.set_header(headers.to_vec());
     for row in rows {
-        line(row.iter().map(String::as_str).collect());
+        table.add_row(row.clone());
     }
+    for column in table.column_iter_mut() {
+        column.set_padding((0, 2));
+    }
+    table
+        .lines()
+        .map(|line| line.trim_end().to_string())
+        .collect()
 }
 
 /// `YYYY-MM-DD HH:MM:SS UTC` for seconds since the Unix epoch.
 pub fn utc(secs: i64) -> String {
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    // Civil date from days since 1970-01-01 (H. Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    match time::OffsetDateTime::from_unix_timestamp(secs) {
+        Ok(t) => format!(
+            "{:04}-{:02}-{:02} {:02}:{:02}:{:02} UTC",
+            t.year(),
+            u8::from(t.month()),
+            t.day(),
+            t.hour(),
+            t.minute(),
+            t.second()
+        ),
+        // Beyond the years 9999 BC..AD 9999: the number as it is.
+        Err(_) => format!("{secs} (Unix time)"),
+    }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::utc;
+    use super::{table_lines, utc};
+
+    #[test]
+    fn columns_are_padded_to_the_widest_cell_two_spaces_apart() {
+        let rows = vec![
+            vec!["  x-Name".to_string(), "vm-01".to_string(), String::new()],
+            vec![
+                "  a".to_string(),
+                "longer value".to_string(),
+                "-".to_string(),
+            ],
+        ];
+        assert_eq!(
+            table_lines(&["  NAME", "VALUE", "X"], &rows),
+            [
+                "  NAME    VALUE         X",
+                "  x-Name  vm-01",
+                "  a       longer value  -",
+            ]
+        );
+    }
 
     #[test]
     fn utc_formats_known_instants() {

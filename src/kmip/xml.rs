@@ -500,21 +500,22 @@ fn parse_integer(text: &str, naming: u32) -> Option<i32> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// ISO-8601 date-times (UTC), without a date crate: the proleptic Gregorian conversion is short.
+// ISO-8601 date-times (UTC); the calendar arithmetic is the `time` crate's.
 
 /// Formats POSIX seconds (plus optional microseconds) as `YYYY-MM-DDTHH:MM:SS[.ffffff]+00:00`.
 /// Years outside 0..=9999 fall back to the plain number, which [`parse_value`] also reads.
 pub fn format_datetime(secs: i64, micros: Option<u32>) -> String {
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    let (y, m, d) = civil_from_days(days);
-    if !(0..=9999).contains(&y) {
-        return match micros {
-            Some(us) => (secs as i128 * 1_000_000 + i128::from(us)).to_string(),
-            None => secs.to_string(),
-        };
-    }
-    let (hh, mm, ss) = (rem / 3600, rem % 3600 / 60, rem % 60);
+    let t = match time::OffsetDateTime::from_unix_timestamp(secs) {
+        Ok(t) if (0..=9999).contains(&t.year()) => t,
+        _ => {
+            return match micros {
+                Some(us) => (secs as i128 * 1_000_000 + i128::from(us)).to_string(),
+                None => secs.to_string(),
+            };
+        }
+    };
+    let (y, m, d) = (t.year(), u8::from(t.month()), t.day());
+    let (hh, mm, ss) = (t.hour(), t.minute(), t.second());
     match micros {
         Some(us) => format!("{y:04}-{m:02}-{d:02}T{hh:02}:{mm:02}:{ss:02}.{us:06}+00:00"),
         None => format!("{y:04}-{m:02}-{d:02}T{hh:02}:{mm:02}:{ss:02}+00:00"),
@@ -523,27 +524,19 @@ pub fn format_datetime(secs: i64, micros: Option<u32>) -> String {
 
 /// Parses `YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM)?` into (POSIX seconds, microseconds).
 pub fn parse_datetime(text: &str) -> Option<(i64, u32)> {
+    use time::macros::format_description;
     let b = text.as_bytes();
-    if b.len() < 19
-        || b[4] != b'-'
-        || b[7] != b'-'
-        || (b[10] != b'T' && b[10] != b' ')
-        || b[13] != b':'
-        || b[16] != b':'
-    {
+    if b.len() < 19 || (b[10] != b'T' && b[10] != b' ') {
         return None;
     }
-    let num = |r: std::ops::Range<usize>| -> Option<i64> {
-        let s = text.get(r)?;
-        s.bytes()
-            .all(|c| c.is_ascii_digit())
-            .then(|| s.parse().ok())?
-    };
-    let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
-    let (h, mi, s) = (num(11..13)?, num(14..16)?, num(17..19)?);
-    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || s > 60 {
-        return None;
-    }
+    // The date and the clock, with either separator.
+    let mut head = text.get(..19)?.to_string();
+    head.replace_range(10..11, "T");
+    let clock = time::PrimitiveDateTime::parse(
+        &head,
+        format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]"),
+    )
+    .ok()?;
     let mut rest = &text[19..];
     let mut micros = 0u32;
     if let Some(frac) = rest.strip_prefix('.') {
@@ -560,47 +553,14 @@ pub fn parse_datetime(text: &str) -> Option<(i64, u32)> {
         rest = &frac[digits..];
     }
     let offset = match rest {
-        "" | "Z" => 0,
-        _ => {
-            let sign = match rest.as_bytes()[0] {
-                b'+' => 1,
-                b'-' => -1,
-                _ => return None,
-            };
-            let tz = &rest[1..];
-            if tz.len() != 5 || tz.as_bytes()[2] != b':' {
-                return None;
-            }
-            let oh: i64 = tz.get(0..2)?.parse().ok()?;
-            let om: i64 = tz.get(3..5)?.parse().ok()?;
-            sign * (oh * 3600 + om * 60)
-        }
+        "" | "Z" => time::UtcOffset::UTC,
+        _ => time::UtcOffset::parse(
+            rest,
+            format_description!("[offset_hour sign:mandatory]:[offset_minute]"),
+        )
+        .ok()?,
     };
-    let days = days_from_civil(y, mo, d);
-    Some((days * 86_400 + h * 3600 + mi * 60 + s - offset, micros))
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
+    Some((clock.assume_offset(offset).unix_timestamp(), micros))
 }
 
 #[cfg(test)]

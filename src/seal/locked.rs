@@ -48,13 +48,8 @@ impl LockedKey {
     }
 
     fn zeroed() -> LockedKey {
-        // SAFETY: sysconf has no memory-safety preconditions.
-        let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-        let len = if page >= KEY_LEN as libc::c_long {
-            page as usize
-        } else {
-            4096
-        };
+        let page = rustix::param::page_size();
+        let len = if page >= KEY_LEN { page } else { 4096 };
         // SAFETY: an anonymous private mapping with a null hint asks the kernel for fresh,
         // zero-filled memory that aliases nothing in this process; the result is checked
         // against MAP_FAILED before use.

@@ -67,11 +67,26 @@ fn text(value: &Value) -> String {
     }
 }
 
+/// Why one side's facts about an object could not be read: a result in the report (the object
+/// differs), not a reason to stop the run.
+#[derive(Debug, thiserror::Error)]
+enum Unreadable {
+    #[error(transparent)]
+    Material(#[from] convert::ConvertError),
+    #[error("destroyed in Keyward")]
+    Destroyed,
+    #[error("unreadable digest")]
+    Digest,
+    /// Keyward's stored attribute list would not decode (its reason, in words).
+    #[error("{0}")]
+    Attributes(String),
+}
+
 /// From a server's Get Attributes and Get answers over KMIP (the Get answer is wiped).
-fn kmip_facts(uid: &str, attributes: &Item, mut get: Item) -> Result<Facts, String> {
+fn kmip_facts(uid: &str, attributes: &Item, mut get: Item) -> Result<Facts, Unreadable> {
     let material = convert::material_of(uid, &get);
     source::scrub(&mut get);
-    let material = material.map_err(|e| e.to_string())?;
+    let material = material?;
     let (attributes, _) = convert::attributes_of(attributes);
     let object_type = match get.child(tag::OBJECT_TYPE).map(|i| &i.value) {
         Some(Value::Enumeration(v)) => Some(*v),
@@ -85,16 +100,13 @@ fn kmip_facts(uid: &str, attributes: &Item, mut get: Item) -> Result<Facts, Stri
 }
 
 /// From what Keyward's store holds (admin path).
-fn stored_facts(stored: &StoredFacts) -> Result<Facts, String> {
-    let digest = stored
-        .digest
-        .as_deref()
-        .ok_or_else(|| "destroyed in Keyward".to_string())?;
+fn stored_facts(stored: &StoredFacts) -> Result<Facts, Unreadable> {
+    let digest = stored.digest.as_deref().ok_or(Unreadable::Destroyed)?;
     let digest: [u8; 32] = hex::decode(digest)
         .ok()
         .and_then(|d| d.try_into().ok())
-        .ok_or_else(|| "unreadable digest".to_string())?;
-    let mut attributes = stored.attribute_list()?;
+        .ok_or(Unreadable::Digest)?;
+    let mut attributes = stored.attribute_list().map_err(Unreadable::Attributes)?;
     attributes.push(Attribute {
         key: AttrKey::Standard(tag::STATE),
         value: Value::Enumeration(stored.state),
@@ -158,7 +170,7 @@ fn old_facts(uid: &str, old: (Answer, Answer)) -> Result<Facts, Checked> {
         .map_err(|why| checked(uid, Comparison::Differs, vec![format!("old server: {why}")]))
 }
 
-fn compare(uid: &str, old: Facts, new: Result<Facts, String>) -> Checked {
+fn compare(uid: &str, old: Facts, new: Result<Facts, Unreadable>) -> Checked {
     let new = match new {
         Ok(new) => new,
         Err(why) => return checked(uid, Comparison::Differs, vec![format!("Keyward: {why}")]),
