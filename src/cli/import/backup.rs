@@ -31,18 +31,14 @@ pub struct BackupPlan<'a> {
 
 /// Opens the backup (asking for the passphrase on the terminal unless a file is given).
 pub fn open(plan: &BackupPlan) -> Result<MergeSource<File>, ImportError> {
-    let file_err = |message: String| ImportError::File {
-        path: plan.file.display().to_string(),
-        message,
-    };
     let secret = match plan.passphrase_file {
         Some(path) => passphrase::from_file(path),
         None => passphrase::prompt(false),
     }
-    .map_err(|e| file_err(e.to_string()))?;
-    let input = File::open(plan.file).map_err(|e| file_err(e.to_string()))?;
-    let reader =
-        BackupReader::open(input, secret.as_bytes()).map_err(|e| file_err(e.to_string()))?;
+    .map_err(|e| ImportError::read(plan.file, e))?;
+    let input = File::open(plan.file).map_err(|e| ImportError::read(plan.file, e))?;
+    let reader = BackupReader::open(input, secret.as_bytes())
+        .map_err(|e| ImportError::read(plan.file, e))?;
     Ok(MergeSource::new(reader))
 }
 
@@ -74,10 +70,9 @@ pub fn merge_all(
         Ok::<(), ImportError>(())
     };
     loop {
-        let item = source.next_object().map_err(|e| ImportError::File {
-            path: plan.file.display().to_string(),
-            message: e.to_string(),
-        })?;
+        let item = source
+            .next_object()
+            .map_err(|e| ImportError::read(plan.file, e))?;
         let Some(item) = item else { break };
         let owner = match &item {
             MergeItem::Object { owner, .. } | MergeItem::Destroyed { owner, .. } => owner,

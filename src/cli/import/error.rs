@@ -2,8 +2,12 @@
 //! and the exit code each cause maps to (the CLI's one table, src/cli/error.rs), so scripts can
 //! tell them apart.
 
+use std::error::Error as StdError;
+
+use keyward::admin::ops::AdminError;
 use keyward::client::ClientError;
 use keyward::config::ConfigError;
+use keyward::server::ServerError;
 
 use super::super::error::{EXIT_FAILURE, EXIT_NOT_FOUND, EXIT_USAGE};
 use super::source::Refusal;
@@ -17,6 +21,13 @@ pub enum ImportError {
     Usage(String),
     #[error("{path}: {message}")]
     File { path: String, message: String },
+    /// A file that could not be read (or a backup that would not open).
+    #[error("{path}: {source}")]
+    Read {
+        path: String,
+        #[source]
+        source: Box<dyn StdError + Send + Sync>,
+    },
     #[error("{server}: {source}")]
     Connect {
         server: String,
@@ -34,9 +45,21 @@ pub enum ImportError {
     Keyward(String),
     #[error("Keyward: {0}")]
     Config(#[from] ConfigError),
+    #[error("Keyward: {0}")]
+    Appliance(#[from] ServerError),
+    #[error("Keyward: {0}")]
+    Admin(#[from] AdminError),
 }
 
 impl ImportError {
+    /// `path` could not be read because of `source`.
+    pub fn read(path: &std::path::Path, source: impl StdError + Send + Sync + 'static) -> Self {
+        ImportError::Read {
+            path: path.display().to_string(),
+            source: Box::new(source),
+        }
+    }
+
     pub fn exit_code(&self) -> u8 {
         match self {
             ImportError::Usage(_) => EXIT_USAGE,

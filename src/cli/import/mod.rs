@@ -86,7 +86,7 @@ impl OldServerArgs {
                     message,
                 };
                 let text = Zeroizing::new(
-                    std::fs::read_to_string(path).map_err(|e| file_err(e.to_string()))?,
+                    std::fs::read_to_string(path).map_err(|e| ImportError::read(path, e))?,
                 );
                 let password = Zeroizing::new(text.lines().next().unwrap_or("").to_string());
                 if password.is_empty() {

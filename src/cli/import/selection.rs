@@ -19,11 +19,11 @@ pub fn from_file(path: &Path, strip_provider: bool) -> Result<Vec<String>, Impor
         path: path.display().to_string(),
         message,
     };
-    let meta = std::fs::metadata(path).map_err(|e| file_err(e.to_string()))?;
+    let meta = std::fs::metadata(path).map_err(|e| ImportError::read(path, e))?;
     if meta.len() > MAX_UID_FILE_BYTES {
         return Err(file_err("too large for a list of UIDs".into()));
     }
-    let text = std::fs::read_to_string(path).map_err(|e| file_err(e.to_string()))?;
+    let text = std::fs::read_to_string(path).map_err(|e| ImportError::read(path, e))?;
     Ok(parse(&text, strip_provider))
 }
 

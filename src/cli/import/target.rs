@@ -57,15 +57,14 @@ impl Keyward {
                 database.display()
             )));
         }
-        let appliance = Appliance::open(config).map_err(|e| ImportError::Keyward(e.to_string()))?;
+        let appliance = Appliance::open(config)?;
         if let Err(reason) = appliance.engine.gate().current() {
             return Err(ImportError::Keyward(format!(
                 "the master key is unavailable, nothing can be imported: {reason}"
             )));
         }
         if let Some(name) = client {
-            keyward::admin::ops::show_client(appliance.store.as_ref(), name)
-                .map_err(|e| ImportError::Keyward(e.to_string()))?;
+            keyward::admin::ops::show_client(appliance.store.as_ref(), name)?;
         }
         Ok(Keyward::Offline {
             audit: appliance.audit_log(),
@@ -132,8 +131,12 @@ impl Keyward {
                     .current()
                     .map_err(ImportError::Keyward)?;
                 let by = audit.as_deref().map(|ctx| (ctx, actor));
-                import_batch(appliance.store.as_ref(), &master, request, by)
-                    .map_err(|e| ImportError::Keyward(e.to_string()))
+                Ok(import_batch(
+                    appliance.store.as_ref(),
+                    &master,
+                    request,
+                    by,
+                )?)
             }
         }
     }
@@ -162,8 +165,7 @@ impl Keyward {
                         .gate()
                         .current()
                         .map_err(ImportError::Keyward)?;
-                    stored_facts(appliance.store.as_ref(), &master, chunk)
-                        .map_err(|e| ImportError::Keyward(e.to_string()))?
+                    stored_facts(appliance.store.as_ref(), &master, chunk)?
                 }
             };
             out.extend(facts);
