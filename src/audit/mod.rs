@@ -42,7 +42,7 @@ impl From<AuditError> for StoreError {
     fn from(e: AuditError) -> StoreError {
         match e {
             AuditError::Store(e) => e,
-            other => StoreError::Io(format!("writing the audit record: {other}")),
+            other => StoreError::Io(format!("writing the audit record: {other}").into()),
         }
     }
 }

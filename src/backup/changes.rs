@@ -89,7 +89,7 @@ pub fn record_backup(
     {
         return Ok(());
     }
-    let bytes = serde_json::to_vec(last).map_err(|e| StoreError::Io(e.to_string()))?;
+    let bytes = serde_json::to_vec(last).map_err(|e| StoreError::Io(e.to_string().into()))?;
     txn.put_meta(META_LAST_BACKUP, &bytes)?;
     txn.commit()
 }

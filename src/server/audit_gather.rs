@@ -84,15 +84,20 @@ fn send_log(
         };
         let last = *last;
         for (_, bytes) in &page {
-            let stored = StoredRecord::from_bytes(bytes).map_err(StoreError::Corrupt)?;
-            let line = crate::audit::export_line(&stored, Some(node)).map_err(StoreError::Io)?;
+            let stored =
+                StoredRecord::from_bytes(bytes).map_err(|e| StoreError::Corrupt(e.into()))?;
+            let line = crate::audit::export_line(&stored, Some(node))
+                .map_err(|e| StoreError::Io(e.into()))?;
             sent += line.len() + 1;
             if sent > MAX_ANSWER_BYTES {
-                return Err(StoreError::Io(format!(
-                    "this node's audit log is larger than the {} MiB one node sends through \
+                return Err(StoreError::Io(
+                    format!(
+                        "this node's audit log is larger than the {} MiB one node sends through \
                      etcd; run `keyward audit export` on this node and `keyward audit merge`",
-                    MAX_ANSWER_BYTES / (1024 * 1024)
-                )));
+                        MAX_ANSWER_BYTES / (1024 * 1024)
+                    )
+                    .into(),
+                ));
             }
             if !chunk.is_empty() && chunk.len() + line.len() + 1 > CHUNK_BYTES {
                 etcd.put_gather_chunk(request, node, chunks, &chunk)?;

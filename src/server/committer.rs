@@ -491,7 +491,7 @@ fn degraded(services: &Services, group: &[WriteJob]) -> Vec<Option<Vec<u8>>> {
              with a failure: {e}",
             group.len()
         );
-        let cause = StoreError::Io(format!("the audit log could not be written: {e}"));
+        let cause = StoreError::Io(format!("the audit log could not be written: {e}").into());
         answers = group
             .iter()
             .map(|job| {

@@ -7,10 +7,13 @@
 //! Contract (fixed; other modules build on it): [`StoredObject`], [`IndexTerm`], [`ReadView`],
 //! [`WriteView`], [`WriteTxn`], [`Store`], [`StoreError`].
 
+mod cause;
 pub mod etcd;
 pub mod memory;
 pub mod node;
 pub mod redb;
+
+pub use cause::Cause;
 
 /// One managed object as stored. Everything but `uid`, `owner` and `index_terms` is opaque
 /// to the store.
@@ -48,26 +51,27 @@ impl std::fmt::Debug for StoredObject {
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct IndexTerm(pub Vec<u8>);
 
-/// Errors of the store layer. Messages never contain key material.
+/// Errors of the store layer. Messages never contain key material. Each holds a [`Cause`]: the
+/// words, and the lower layer's error as the source where there is one.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("storage I/O failed: {0}")]
-    Io(String),
+    Io(#[source] Cause),
     #[error("stored data is corrupt: {0}")]
-    Corrupt(String),
+    Corrupt(#[source] Cause),
     #[error("store schema version {found} is not supported (this build reads {supported})")]
     UnsupportedSchema { found: u32, supported: u32 },
     #[error("the store failed earlier and must be reopened: {0}")]
-    Failed(String),
+    Failed(#[source] Cause),
     #[error("conflicting concurrent update of {0}")]
-    Conflict(String),
+    Conflict(#[source] Cause),
     /// The replicated store cannot commit (no quorum, or no member reachable); reads may
     /// still be served from the local member.
     #[error("the key store cluster is unavailable: {0}")]
-    Unavailable(String),
+    Unavailable(#[source] Cause),
     /// Transient: the change was not made; writes succeed again once space is freed.
     #[error("the disk holding the store is full: {0}")]
-    Full(String),
+    Full(#[source] Cause),
 }
 
 /// Reads from one consistent snapshot.

@@ -33,7 +33,7 @@ use ::redb::{
     TableDefinition, TableError,
 };
 
-use super::{IndexTerm, ReadView, Store, StoreError, StoredObject, WriteTxn, WriteView};
+use super::{Cause, IndexTerm, ReadView, Store, StoreError, StoredObject, WriteTxn, WriteView};
 use reserve::SpaceReserve;
 
 /// Schema version this build writes and reads. Bump it, and add a migration in `open`, whenever
@@ -55,18 +55,18 @@ fn redb_error(context: &str, err: impl Into<::redb::Error>) -> StoreError {
         // Fail-stop: redb refuses all further I/O on this handle after an I/O error.
         ::redb::Error::PreviousIo => StoreError::Failed(format!(
             "{context}: an earlier I/O error left the database handle unusable; restart to reopen it"
-        )),
+        ).into()),
         ::redb::Error::DatabaseClosed
         | ::redb::Error::LockPoisoned(_)
         | ::redb::Error::TransactionPoisoned => StoreError::Failed(format!(
             "{context}: the database handle is no longer usable"
-        )),
-        ::redb::Error::Corrupted(message) => StoreError::Corrupt(format!("{context}: {message}")),
+        ).into()),
+        ::redb::Error::Corrupted(message) => StoreError::Corrupt(format!("{context}: {message}").into()),
         ::redb::Error::DatabaseAlreadyOpen => StoreError::Io(format!(
             "{context}: the database is already open in another process (is another keyward running?)"
-        )),
-        ::redb::Error::Io(io) if is_disk_full(&io) => StoreError::Full(format!("{context}: {io}")),
-        other => StoreError::Io(format!("{context}: {other}")),
+        ).into()),
+        ::redb::Error::Io(io) if is_disk_full(&io) => StoreError::Full(Cause::with_source(context, io)),
+        other => StoreError::Io(Cause::with_source(context, other)),
     }
 }
 
@@ -103,7 +103,7 @@ impl Health {
                     log::error!(
                         "store failed: {message}; writes are stopped until keyward is restarted (redb must reopen the database)"
                     );
-                    *failed = Some(message.clone());
+                    *failed = Some(message.to_string());
                 }
             }
             _ => {}
@@ -261,7 +261,9 @@ impl RedbStore {
             .get_mut()
             .unwrap_or_else(PoisonError::into_inner)
             .as_mut()
-            .ok_or_else(|| StoreError::Failed(format!("{context}: the store is not open")))?;
+            .ok_or_else(|| {
+                StoreError::Failed(format!("{context}: the store is not open").into())
+            })?;
         db.check_integrity()
             .map_err(|err| redb_error(&context, err))
     }
@@ -272,7 +274,7 @@ impl RedbStore {
         f: impl FnOnce(&Database) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         if let Some(message) = self.health.failure() {
-            return Err(StoreError::Failed(message));
+            return Err(StoreError::Failed(message.into()));
         }
         if self.health.needs_reopen.load(Ordering::SeqCst) {
             self.reopen()?;
@@ -280,10 +282,13 @@ impl RedbStore {
         let guard = self.db.read().unwrap_or_else(PoisonError::into_inner);
         match guard.as_ref() {
             Some(db) => f(db).map_err(|err| self.health.note(err)),
-            None => Err(StoreError::Full(format!(
-                "store {} is being reopened after a full disk",
-                self.path.display()
-            ))),
+            None => Err(StoreError::Full(
+                format!(
+                    "store {} is being reopened after a full disk",
+                    self.path.display()
+                )
+                .into(),
+            )),
         }
     }
 
@@ -295,10 +300,13 @@ impl RedbStore {
             return Ok(()); // another thread already did it
         }
         if !self.reopenable {
-            return Err(StoreError::Failed(format!(
-                "store {} hit a full disk and cannot be reopened in place",
-                self.path.display()
-            )));
+            return Err(StoreError::Failed(
+                format!(
+                    "store {} hit a full disk and cannot be reopened in place",
+                    self.path.display()
+                )
+                .into(),
+            ));
         }
         // The old handle must be gone before the new one can take redb's file lock.
         drop(guard.take());
@@ -403,10 +411,9 @@ impl RedbStore {
             None => None,
             Some(bytes) => {
                 let raw: [u8; 4] = bytes.as_slice().try_into().map_err(|_| {
-                    StoreError::Corrupt(format!(
-                        "{where_}: schema version is {} bytes, not 4",
-                        bytes.len()
-                    ))
+                    StoreError::Corrupt(
+                        format!("{where_}: schema version is {} bytes, not 4", bytes.len()).into(),
+                    )
                 })?;
                 Some(u32::from_be_bytes(raw))
             }
@@ -441,9 +448,9 @@ impl RedbStore {
                 .is_empty()
                 .map_err(|err| redb_error(&context, err))?
             {
-                return Err(StoreError::Corrupt(format!(
-                    "{context}: objects exist but no schema version is recorded"
-                )));
+                return Err(StoreError::Corrupt(
+                    format!("{context}: objects exist but no schema version is recorded").into(),
+                ));
             }
             txn.open_table(OWNER_INDEX)
                 .map_err(|err| redb_error(&context, err))?;
@@ -491,10 +498,9 @@ fn create_private_file(path: &Path) -> Result<(), StoreError> {
     {
         Ok(_) => Ok(()),
         Err(err) if err.kind() == ErrorKind::AlreadyExists => Ok(()),
-        Err(err) => Err(StoreError::Io(format!(
-            "creating store file {}: {err}",
-            path.display()
-        ))),
+        Err(err) => Err(StoreError::Io(
+            format!("creating store file {}: {err}", path.display()).into(),
+        )),
     }
 }
 

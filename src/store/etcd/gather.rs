@@ -100,7 +100,12 @@ impl EtcdStore {
             id: id.to_string(),
             lease,
         };
-        let bytes = serde_json::to_vec(&request).map_err(|e| StoreError::Io(e.to_string()))?;
+        let bytes = serde_json::to_vec(&request).map_err(|e| {
+            StoreError::Io(crate::store::Cause::with_source(
+                "an audit gather request",
+                e,
+            ))
+        })?;
         self.put_leased(self.keys.gather_request(id), &bytes, lease)?;
         Ok(request)
     }
@@ -117,8 +122,9 @@ impl EtcdStore {
         self.scan_prefix(&self.keys.gather_requests_prefix(), true)?
             .into_iter()
             .map(|(_, value)| {
-                serde_json::from_slice(&value)
-                    .map_err(|e| StoreError::Corrupt(format!("an audit gather request: {e}")))
+                serde_json::from_slice(&value).map_err(|e| {
+                    StoreError::Corrupt(format!("an audit gather request: {e}").into())
+                })
             })
             .collect()
     }
@@ -142,7 +148,12 @@ impl EtcdStore {
         node: &str,
         done: &GatherDone,
     ) -> Result<(), StoreError> {
-        let bytes = serde_json::to_vec(done).map_err(|e| StoreError::Io(e.to_string()))?;
+        let bytes = serde_json::to_vec(done).map_err(|e| {
+            StoreError::Io(crate::store::Cause::with_source(
+                "an audit gather answer",
+                e,
+            ))
+        })?;
         let key = self.keys.gather_answer(&request.id, node, DONE_PART);
         self.put_leased(key, &bytes, request.lease)
     }

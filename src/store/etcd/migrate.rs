@@ -39,7 +39,7 @@ pub fn copy_into(
             },
             false,
         )
-        .map_err(|e| StoreError::Io(e.to_string()))?
+        .map_err(|e| StoreError::Io(e.to_string().into()))?
         .0;
     if !existing.kvs.is_empty() {
         return Err(StoreError::Io(

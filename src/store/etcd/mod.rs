@@ -76,7 +76,7 @@ impl EtcdStore {
     /// first use of the prefix. Fails when etcd cannot be reached at all: a node does not
     /// start without ever having seen the cluster.
     pub fn open(config: &ClusterConfig) -> Result<EtcdStore, StoreError> {
-        let gateway = Gateway::new(config).map_err(|e| StoreError::Io(e.to_string()))?;
+        let gateway = Gateway::new(config).map_err(|e| StoreError::Io(e.to_string().into()))?;
         let store = EtcdStore {
             gateway,
             keys: KeyLayout::new(&config.prefix),
@@ -168,7 +168,7 @@ impl EtcdStore {
             match degraded.as_mut() {
                 Some(d) => {
                     d.last_probe = Instant::now();
-                    d.reason = why.clone();
+                    d.reason = why.to_string();
                 }
                 None => {
                     log::error!(
@@ -179,7 +179,7 @@ impl EtcdStore {
                     *degraded = Some(Degraded {
                         since: epoch_seconds(),
                         last_probe: Instant::now(),
-                        reason: why.clone(),
+                        reason: why.to_string(),
                     });
                     self.degraded_flag.store(true, Ordering::Relaxed);
                 }
@@ -282,7 +282,7 @@ impl Store for EtcdStore {
 
     fn write(&self) -> Result<Box<dyn WriteTxn + '_>, StoreError> {
         if let Some(reason) = self.skip_probe() {
-            return Err(StoreError::Unavailable(reason));
+            return Err(StoreError::Unavailable(reason.into()));
         }
         let head = self.linearizable_head()?;
         Ok(Box::new(txn::EtcdTxn {

@@ -13,8 +13,10 @@ use crate::store::{IndexTerm, ReadView, StoreError, StoredObject};
 
 pub(super) fn gateway_error(context: &str, err: GatewayError) -> StoreError {
     match err {
-        GatewayError::Unavailable(why) => StoreError::Unavailable(format!("{context}: {why}")),
-        other => StoreError::Io(format!("{context}: {other}")),
+        GatewayError::Unavailable(why) => {
+            StoreError::Unavailable(format!("{context}: {why}").into())
+        }
+        other => StoreError::Io(crate::store::Cause::with_source(context, other)),
     }
 }
 
@@ -26,11 +28,14 @@ pub const SCAN_PAGE: usize = 256;
 /// revision the view is pinned at while the scan was still running.
 fn scan_error(context: &str, revision: i64, err: GatewayError) -> StoreError {
     match err {
-        GatewayError::Refused(why) if why.contains("compacted") => StoreError::Io(format!(
-            "{context}: etcd has compacted revision {revision}, the snapshot this scan reads, \
+        GatewayError::Refused(why) if why.contains("compacted") => StoreError::Io(
+            format!(
+                "{context}: etcd has compacted revision {revision}, the snapshot this scan reads, \
              while the scan was running (etcd's compaction retention is shorter than the scan); \
              start it again: {why}"
-        )),
+            )
+            .into(),
+        ),
         other => gateway_error(context, other),
     }
 }

@@ -157,12 +157,15 @@ impl WriteTxn for EtcdTxn<'_> {
         let guards = guards.into_inner();
         let limit = store.config.max_txn_ops;
         if guards.len() > limit || writes.len() > limit {
-            return Err(StoreError::Io(format!(
-                "one etcd transaction would need {} compares and {} writes, over [cluster] \
+            return Err(StoreError::Io(
+                format!(
+                    "one etcd transaction would need {} compares and {} writes, over [cluster] \
                  max_txn_ops = {limit} (raise it together with etcd's --max-txn-ops)",
-                guards.len(),
-                writes.len()
-            )));
+                    guards.len(),
+                    writes.len()
+                )
+                .into(),
+            ));
         }
         let unchanged_since = (view.revision + 1).to_string();
         let request = TxnRequest {
@@ -195,10 +198,13 @@ impl WriteTxn for EtcdTxn<'_> {
         if answer.succeeded {
             Ok(())
         } else {
-            Err(StoreError::Conflict(format!(
-                "data read at etcd revision {} changed before the commit",
-                view.revision
-            )))
+            Err(StoreError::Conflict(
+                format!(
+                    "data read at etcd revision {} changed before the commit",
+                    view.revision
+                )
+                .into(),
+            ))
         }
     }
 }

@@ -10,10 +10,7 @@ use crate::store::{IndexTerm, StoreError};
 
 fn push_len_prefixed(out: &mut Vec<u8>, bytes: &[u8]) -> Result<(), StoreError> {
     let len = u32::try_from(bytes.len()).map_err(|_| {
-        StoreError::Io(format!(
-            "an index key part of {} bytes exceeds 4 GiB",
-            bytes.len()
-        ))
+        StoreError::Io(format!("an index key part of {} bytes exceeds 4 GiB", bytes.len()).into())
     })?;
     out.extend_from_slice(&len.to_be_bytes());
     out.extend_from_slice(bytes);

@@ -13,10 +13,7 @@ pub(super) const RECORD_FORMAT: u8 = 1;
 
 fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) -> Result<(), StoreError> {
     let len = u32::try_from(bytes.len()).map_err(|_| {
-        StoreError::Io(format!(
-            "a record field of {} bytes exceeds 4 GiB",
-            bytes.len()
-        ))
+        StoreError::Io(format!("a record field of {} bytes exceeds 4 GiB", bytes.len()).into())
     })?;
     out.extend_from_slice(&len.to_be_bytes());
     out.extend_from_slice(bytes);
@@ -48,8 +45,9 @@ pub(crate) fn encode(object: &StoredObject) -> Result<Vec<u8>, StoreError> {
             put_bytes(&mut out, material)?;
         }
     }
-    let count = u32::try_from(object.index_terms.len())
-        .map_err(|_| StoreError::Io(format!("object {} has too many index terms", object.uid)))?;
+    let count = u32::try_from(object.index_terms.len()).map_err(|_| {
+        StoreError::Io(format!("object {} has too many index terms", object.uid).into())
+    })?;
     out.extend_from_slice(&count.to_be_bytes());
     for term in &object.index_terms {
         put_bytes(&mut out, &term.0)?;
@@ -66,10 +64,9 @@ struct Reader<'a> {
 
 impl<'a> Reader<'a> {
     fn corrupt(&self, what: &str) -> StoreError {
-        StoreError::Corrupt(format!(
-            "record of object {} at byte {}: {what}",
-            self.uid, self.at
-        ))
+        StoreError::Corrupt(
+            format!("record of object {} at byte {}: {what}", self.uid, self.at).into(),
+        )
     }
 
     fn take(&mut self, len: usize, what: &str) -> Result<&'a [u8], StoreError> {
