@@ -7,6 +7,7 @@ mod crypto_key;
 mod derive;
 mod encrypt;
 mod hash;
+mod key_format;
 mod key_lengths;
 mod key_pair;
 mod key_wrap;
