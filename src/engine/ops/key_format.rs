@@ -44,6 +44,18 @@ fn curve_of(value: u32) -> Option<Curve> {
     }
 }
 
+/// The fields of a Transparent RSA Private Key that PKCS#1 needs, all of them.
+const RSA_PRIVATE_TAGS: [u32; 8] = [
+    tag::MODULUS,
+    tag::PRIVATE_EXPONENT,
+    tag::PUBLIC_EXPONENT,
+    tag::P,
+    tag::Q,
+    tag::PRIME_EXPONENT_P,
+    tag::PRIME_EXPONENT_Q,
+    tag::CRT_COEFFICIENT,
+];
+
 /// The byte encoding a Key Format Type names, if it is one.
 fn encoding_of(format: KeyFormatType) -> Option<Encoding> {
     match format {
@@ -421,6 +433,15 @@ pub(super) fn registered_key_material(
             );
             if holds_private != private {
                 return Err(EngineError::KeyFormatNotSupported(format));
+            }
+            // KMIP lets an RSA private key omit its CRT values; such a key cannot become
+            // PKCS#1, so it is kept as registered (served back as it came, used by nothing).
+            if transparent == Transparent::RsaPrivate
+                && !RSA_PRIVATE_TAGS
+                    .iter()
+                    .all(|t| material_item.child(*t).is_some())
+            {
+                return as_registered(block);
             }
             let key = read_transparent(transparent, material_item, format)?;
             store(&key, key.family(), private, format)

@@ -6,6 +6,7 @@ mod crypto_choice;
 mod crypto_key;
 mod derive;
 mod encrypt;
+mod extensions;
 mod hash;
 mod key_format;
 mod key_lengths;
