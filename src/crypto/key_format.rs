@@ -158,7 +158,7 @@ fn impossible(key: &AsymmetricKey, encoding: Encoding) -> CryptoError {
 /// The one DER object `der` holds, nothing after it.
 fn whole<'a>(der: &'a [u8], what: &'static str) -> Result<BerObject<'a>, CryptoError> {
     match parse_der(der) {
-        Ok((rest, obj)) if rest.is_empty() => Ok(obj),
+        Ok(([], obj)) => Ok(obj),
         _ => Err(malformed(what)),
     }
 }

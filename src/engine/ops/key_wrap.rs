@@ -9,10 +9,10 @@
 //! (MAC/sign, TTLV-encoded Key Value) and RSA PKCS#1 v1.5 key transport (Bleichenbacher-prone)
 //! are refused as not supported.
 
-use aws_lc_rs::key_wrap::{AES_128, AES_256, AesKek, KeyWrap, KeyWrapPadded};
-
 use super::*;
+use crate::crypto::CryptoError;
 use crate::crypto::asymmetric::{self, RsaPadding};
+use crate::crypto::keywrap;
 use crate::kmip::crypto_parameters::CryptographicParameters;
 use crate::kmip::crypto_parameters::values::padding_method;
 
@@ -196,28 +196,22 @@ impl WrappingRequest {
     }
 }
 
+/// RFC 3394 / RFC 5649 through `crate::crypto::keywrap` (AES-128 and AES-256 KEKs).
 fn aes_key_wrap(kek_bytes: &[u8], padded: bool, material: &[u8]) -> Result<Vec<u8>, EngineError> {
-    let kek = match kek_bytes.len() {
-        16 => AesKek::new(&AES_128, kek_bytes),
-        32 => AesKek::new(&AES_256, kek_bytes),
-        _ => return Err(unsupported("AES-192 wrapping keys")),
-    }
-    .map_err(|_| unsupported("the wrapping key"))?;
-    let mut out = vec![0u8; material.len() + 16];
     let wrapped = if padded {
-        kek.wrap_with_padding(material, &mut out)
+        keywrap::wrap_with_padding(kek_bytes, material)
     } else {
-        kek.wrap(material, &mut out)
-    }
-    .map_err(|_| {
-        EngineError::InvalidField(
+        keywrap::wrap(kek_bytes, material)
+    };
+    wrapped.map_err(|e| match e {
+        CryptoError::KeyLength { .. } => unsupported("AES-192 wrapping keys"),
+        CryptoError::InvalidInput(_) => EngineError::InvalidField(
             "AES Key Wrap needs key material of a multiple of 8 bytes, at least 16 \
              (AES Key Wrap with Padding takes any length)"
                 .into(),
-        )
-    })?
-    .to_vec();
-    Ok(wrapped)
+        ),
+        other => EngineError::Crypto(other),
+    })
 }
 
 /// RSA-OAEP encryption of `material` to the wrapping public key (stored PKCS#1 or
@@ -237,7 +231,7 @@ fn rsa_oaep_wrap(
         )));
     }
     asymmetric::encrypt(padding, public, material, label).map_err(|e| match e {
-        crate::crypto::CryptoError::InvalidInput(_) => EngineError::InvalidField(
+        CryptoError::InvalidInput(_) => EngineError::InvalidField(
             "the key is too long for RSA-OAEP under this wrapping key".into(),
         ),
         other => EngineError::Crypto(other),
