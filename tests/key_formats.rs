@@ -971,6 +971,24 @@ fn malformed_keys_are_refused_with_invalid_field_and_a_log_line() {
         );
     }
     assert!(server.is_running(), "the server survives malformed keys");
+    // A format that means nothing for the algorithm (PyKMIP registers an RSA PKCS#8 key as Raw)
+    // is kept as registered and served only as such.
+    let id = registered(&register(
+        &mut tls,
+        V2_1,
+        ObjectType::PrivateKey,
+        Alg::Rsa,
+        SIGN,
+        Kft::Raw,
+        material_bytes(&rsa_private),
+    ));
+    let block = get_block(&mut tls, V2_1, &id, None);
+    assert_eq!(block_format(&block), Kft::Raw.value());
+    assert_eq!(bytes_of(block_material(&block)), &rsa_private[..]);
+    assert_eq!(
+        get_failed(&mut tls, V2_1, &id, Kft::Pkcs1),
+        Some(ResultReason::KeyFormatTypeNotSupported.value())
+    );
     // Still serving on the same connection.
     let id = registered(&register(
         &mut tls,

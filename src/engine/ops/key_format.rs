@@ -377,8 +377,9 @@ fn stored_encoding(family: KeyFamily, private: bool) -> Encoding {
 
 /// Register of a plain (not wrapped) public or private key: the format and material to store.
 /// Encoded formats stay as sent once they parse; Transparent and Raw keys of the families
-/// Keyward converts become the stored form; anything else is kept as registered by
-/// `as_registered` (the caller's reading of the Key Block).
+/// Keyward converts become the stored form; anything else (other algorithms, a format the
+/// algorithm has no such encoding in) is kept as registered by `as_registered` (the caller's
+/// reading of the Key Block).
 pub(super) fn registered_key_material(
     kind: ObjectType,
     block: &Item,
@@ -414,8 +415,13 @@ pub(super) fn registered_key_material(
             let Some(family) = family(algorithm, wanted, bytes) else {
                 return as_registered(block);
             };
-            let key = convert::read(family, private, encoding, bytes)
-                .map_err(|e| refused(e, format, whose))?;
+            let key = match convert::read(family, private, encoding, bytes) {
+                Ok(key) => key,
+                // A format that means nothing for the algorithm (PyKMIP registers RSA keys as
+                // Raw) is the client's label: kept as registered, served only as such.
+                Err(CryptoError::Unsupported(_)) => return as_registered(block),
+                Err(e) => return Err(refused(e, format, whose)),
+            };
             if key.is_private() != private {
                 return Err(EngineError::InvalidField(
                     "Key Material is not a key of the registered object type".into(),
