@@ -971,8 +971,8 @@ fn malformed_keys_are_refused_with_invalid_field_and_a_log_line() {
         );
     }
     assert!(server.is_running(), "the server survives malformed keys");
-    // A format that means nothing for the algorithm (PyKMIP registers an RSA PKCS#8 key as Raw)
-    // is kept as registered and served only as such.
+    // A key under a label its algorithm has no such encoding in (PyKMIP registers an RSA
+    // PKCS#8 key as Raw) is kept as registered.
     let id = registered(&register(
         &mut tls,
         V2_1,
@@ -985,10 +985,23 @@ fn malformed_keys_are_refused_with_invalid_field_and_a_log_line() {
     let block = get_block(&mut tls, V2_1, &id, None);
     assert_eq!(block_format(&block), Kft::Raw.value());
     assert_eq!(bytes_of(block_material(&block)), &rsa_private[..]);
-    assert_eq!(
-        get_failed(&mut tls, V2_1, &id, Kft::Pkcs1),
-        Some(ResultReason::KeyFormatTypeNotSupported.value())
-    );
+    // Still the same key for conversions.
+    let pkcs8 = get_block(&mut tls, V2_1, &id, Some(Kft::Pkcs8));
+    assert_eq!(bytes_of(block_material(&pkcs8)), &rsa_private[..]);
+    // A PKCS#1 key labelled PKCS#8 (PyKMIP's suite does it) is kept as labelled, too.
+    let pkcs1 = keypair::rsa_private_to_pkcs1(&rsa_private).expect("PKCS#1");
+    let id = registered(&register(
+        &mut tls,
+        V2_1,
+        ObjectType::PrivateKey,
+        Alg::Rsa,
+        SIGN,
+        Kft::Pkcs8,
+        material_bytes(&pkcs1),
+    ));
+    let block = get_block(&mut tls, V2_1, &id, None);
+    assert_eq!(block_format(&block), Kft::Pkcs8.value());
+    assert_eq!(bytes_of(block_material(&block)), &pkcs1[..]);
     // Still serving on the same connection.
     let id = registered(&register(
         &mut tls,

@@ -136,6 +136,33 @@ fn family(algorithm: Option<u32>, stored: KeyFormatType, material: &[u8]) -> Opt
     }
 }
 
+/// Reads `bytes` as labelled, else as any other encoding of the family: clients mislabel
+/// (PyKMIP's suite registers a PKCS#1 RSAPrivateKey as PKCS#8). The flag says whether the label
+/// was right. The label's own error comes back when no encoding reads.
+fn read_labelled(
+    family: KeyFamily,
+    private: bool,
+    encoding: Encoding,
+    bytes: &[u8],
+) -> Result<(AsymmetricKey, bool), CryptoError> {
+    let first = match convert::read(family, private, encoding, bytes) {
+        Ok(key) => return Ok((key, true)),
+        Err(e) => e,
+    };
+    [
+        Encoding::Pkcs1,
+        Encoding::Pkcs8,
+        Encoding::Spki,
+        Encoding::Sec1,
+        Encoding::Raw,
+    ]
+    .into_iter()
+    .filter(|e| *e != encoding)
+    .find_map(|e| convert::read(family, private, e, bytes).ok())
+    .map(|key| (key, false))
+    .ok_or(first)
+}
+
 /// A key error as the client should see it: malformed material is Invalid Field (and logged),
 /// a conversion that does not exist is Key Format Type Not Supported.
 fn refused(e: CryptoError, format: u32, whose: &str) -> EngineError {
@@ -329,7 +356,8 @@ fn stored_key(
     )
     .ok_or(EngineError::KeyFormatNotSupported(requested))?;
     if let Some(encoding) = encoding_of(stored) {
-        return convert::read(family, private, encoding, material)
+        return read_labelled(family, private, encoding, material)
+            .map(|(key, _)| key)
             .map_err(|e| refused(e, requested, uid));
     }
     let kind = transparent_of(stored).ok_or(EngineError::KeyFormatNotSupported(requested))?;
@@ -415,11 +443,18 @@ pub(super) fn registered_key_material(
             let Some(family) = family(algorithm, wanted, bytes) else {
                 return as_registered(block);
             };
-            let key = match convert::read(family, private, encoding, bytes) {
-                Ok(key) => key,
-                // A format that means nothing for the algorithm (PyKMIP registers RSA keys as
-                // Raw) is the client's label: kept as registered, served only as such.
-                Err(CryptoError::Unsupported(_)) => return as_registered(block),
+            let key = match read_labelled(family, private, encoding, bytes) {
+                Ok((key, true)) => key,
+                // A valid key under another label (PyKMIP registers RSA keys as Raw, and a
+                // PKCS#1 key as PKCS#8), or a format that means nothing for the algorithm: the
+                // client's label stands, the key is kept and served exactly as registered.
+                Ok((_, false)) | Err(CryptoError::Unsupported(_)) => {
+                    log::info!(
+                        "key format: registered key labelled Key Format Type {format:#x} is \
+                         encoded otherwise; kept as registered"
+                    );
+                    return as_registered(block);
+                }
                 Err(e) => return Err(refused(e, format, whose)),
             };
             if key.is_private() != private {
