@@ -14,6 +14,7 @@ pub mod asymmetric;
 pub mod digest;
 mod error;
 pub mod kdf;
+pub mod key_format;
 pub mod keypair;
 pub mod keywrap;
 pub mod mac;

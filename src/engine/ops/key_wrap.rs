@@ -1,15 +1,20 @@
 //! Get with a Key Wrapping Specification: the key comes back wrapped under another key of the
 //! same client, with AES Key Wrap (RFC 3394, NIST Key Wrap) or AES Key Wrap with Padding
-//! (RFC 5649), both from aws-lc-rs.
+//! (RFC 5649) under an AES key, or RSA-OAEP (RFC 8017 section 7.1) under an RSA public key, all
+//! from aws-lc-rs.
 //!
 //! Why a file of its own: wrapping has its own policy (the wrapping key must be the caller's,
-//! an Active AES key allowed to Wrap Key) and its own answer shape (Key Wrapping Data beside
-//! the wrapped Key Material). Only Wrapping Method Encrypt with No Encoding is offered; the
-//! others (MAC/sign, TTLV-encoded Key Value, RSA-OAEP) are refused as not supported.
-
-use aws_lc_rs::key_wrap::{AES_128, AES_256, AesKek, KeyWrap, KeyWrapPadded};
+//! Active, and allowed to Wrap Key) and its own answer shape (Key Wrapping Data beside the
+//! wrapped Key Material). Only Wrapping Method Encrypt with No Encoding is offered; the others
+//! (MAC/sign, TTLV-encoded Key Value) and RSA PKCS#1 v1.5 key transport (Bleichenbacher-prone)
+//! are refused as not supported.
 
 use super::*;
+use crate::crypto::CryptoError;
+use crate::crypto::asymmetric::{self, RsaPadding};
+use crate::crypto::keywrap;
+use crate::kmip::crypto_parameters::CryptographicParameters;
+use crate::kmip::crypto_parameters::values::padding_method;
 
 /// Wrapping Method "Encrypt".
 const WRAPPING_METHOD_ENCRYPT: u32 = 0x01;
@@ -22,9 +27,17 @@ const NIST_KEY_WRAP: u32 = 0x0D;
 /// A parsed Key Wrapping Specification.
 pub(super) struct WrappingRequest {
     wrapping_key: String,
-    padded: bool,
     /// The Cryptographic Parameters the client gave, echoed in the Key Wrapping Data.
     parameters: Option<Item>,
+}
+
+/// How the material is wrapped, once the wrapping key is known.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Scheme {
+    /// RFC 3394 (`false`) or RFC 5649 (`true`) under an AES key.
+    AesKeyWrap { padded: bool },
+    /// RSA-OAEP under an RSA public key.
+    RsaOaep,
 }
 
 fn unsupported(what: &str) -> EngineError {
@@ -59,21 +72,70 @@ impl WrappingRequest {
             }
         };
         let parameters = info.child(tag::CRYPTOGRAPHIC_PARAMETERS).cloned();
-        let padded = match parameters
-            .as_ref()
-            .map(|p| enum_field(p, tag::BLOCK_CIPHER_MODE))
-            .transpose()?
-            .flatten()
-        {
-            None | Some(NIST_KEY_WRAP) => false,
-            Some(AES_KEY_WRAP_PADDING) => true,
-            Some(mode) => return Err(unsupported(&format!("Block Cipher Mode {mode}"))),
-        };
+        if let Some(p) = &parameters {
+            CryptographicParameters::read(p)?;
+        }
         Ok(WrappingRequest {
             wrapping_key,
-            padded,
             parameters,
         })
+    }
+
+    /// The client's Cryptographic Parameters, read once in `read`.
+    fn requested_parameters(&self) -> Result<CryptographicParameters, EngineError> {
+        Ok(self
+            .parameters
+            .as_ref()
+            .map(CryptographicParameters::read)
+            .transpose()?
+            .unwrap_or_default())
+    }
+
+    /// The scheme a wrapping key of this type and algorithm takes.
+    fn scheme(&self, managed: &ManagedObject) -> Result<Scheme, EngineError> {
+        let algorithm = managed.enumeration(tag::CRYPTOGRAPHIC_ALGORITHM);
+        let params = self.requested_parameters()?;
+        match (managed.object_type, algorithm) {
+            (ObjectType::SymmetricKey, Some(a)) if a == CryptographicAlgorithm::Aes.value() => {
+                match params.block_cipher_mode {
+                    None | Some(NIST_KEY_WRAP) => Ok(Scheme::AesKeyWrap { padded: false }),
+                    Some(AES_KEY_WRAP_PADDING) => Ok(Scheme::AesKeyWrap { padded: true }),
+                    Some(mode) => Err(unsupported(&format!("Block Cipher Mode {mode}"))),
+                }
+            }
+            (ObjectType::PublicKey, Some(a)) if a == CryptographicAlgorithm::Rsa.value() => {
+                Ok(Scheme::RsaOaep)
+            }
+            _ => Err(unsupported(
+                "the wrapping key must be an AES key or an RSA public key",
+            )),
+        }
+    }
+
+    /// RSA-OAEP parameters: the request's, else the wrapping key's Cryptographic Parameters
+    /// attribute, else RFC 8017's defaults (SHA-1, MGF1 with SHA-1). The MGF1 hash must equal
+    /// the label hash (aws-lc-rs offers no other combination).
+    fn oaep(&self, managed: &ManagedObject) -> Result<(RsaPadding, Option<Vec<u8>>), EngineError> {
+        let own = match managed.first(tag::CRYPTOGRAPHIC_PARAMETERS) {
+            Some(value @ Value::Structure(_)) => CryptographicParameters::read(&Item::new(
+                tag::CRYPTOGRAPHIC_PARAMETERS,
+                value.clone(),
+            ))
+            .unwrap_or_default(),
+            _ => CryptographicParameters::default(),
+        };
+        let mut params = self.requested_parameters()?.or(&own);
+        match params.padding_method {
+            None | Some(padding_method::OAEP) => params.padding_method = Some(padding_method::OAEP),
+            Some(padding_method::PKCS1_V1_5) => {
+                return Err(unsupported(
+                    "RSA PKCS#1 v1.5 key transport (only RSA-OAEP wraps keys)",
+                ));
+            }
+            Some(other) => return Err(unsupported(&format!("Padding Method {other:#x} with RSA"))),
+        }
+        let padding = super::crypto_choice::rsa_padding(&params)?;
+        Ok((padding, params.p_source))
     }
 
     pub(super) fn wraps_itself(&self, uid: &str) -> bool {
@@ -84,12 +146,7 @@ impl WrappingRequest {
     /// Data to put beside them.
     pub(super) fn wrap(&self, ctx: &Ctx, material: &[u8]) -> Result<(Vec<u8>, Item), EngineError> {
         let (stored, managed) = ctx.load_live(&self.wrapping_key)?;
-        if managed.object_type != ObjectType::SymmetricKey
-            || managed.enumeration(tag::CRYPTOGRAPHIC_ALGORITHM)
-                != Some(CryptographicAlgorithm::Aes.value())
-        {
-            return Err(unsupported("the wrapping key must be an AES key"));
-        }
+        let scheme = self.scheme(&managed)?;
         if managed.state != State::Active {
             return Err(EngineError::WrongState {
                 uid: self.wrapping_key.clone(),
@@ -102,27 +159,23 @@ impl WrappingRequest {
                 self.wrapping_key.clone(),
             ));
         }
-        let kek_bytes = ctx.unseal(&stored, &managed)?;
-        let kek = match kek_bytes.len() {
-            16 => AesKek::new(&AES_128, &kek_bytes),
-            32 => AesKek::new(&AES_256, &kek_bytes),
-            _ => return Err(unsupported("AES-192 wrapping keys")),
-        }
-        .map_err(|_| unsupported("the wrapping key"))?;
-        let mut out = vec![0u8; material.len() + 16];
-        let wrapped = if self.padded {
-            kek.wrap_with_padding(material, &mut out)
-        } else {
-            kek.wrap(material, &mut out)
-        }
-        .map_err(|_| {
-            EngineError::InvalidField(
-                "AES Key Wrap needs key material of a multiple of 8 bytes, at least 16 \
-                 (AES Key Wrap with Padding takes any length)"
-                    .into(),
-            )
-        })?
-        .to_vec();
+        let wrapped = match scheme {
+            Scheme::AesKeyWrap { padded } => {
+                let kek_bytes = ctx.unseal(&stored, &managed)?;
+                aes_key_wrap(&kek_bytes, padded, material)?
+            }
+            Scheme::RsaOaep => {
+                let (padding, label) = self.oaep(&managed)?;
+                let public = ctx.unseal(&stored, &managed)?;
+                rsa_oaep_wrap(
+                    managed.key_format,
+                    &public,
+                    padding,
+                    label.as_deref(),
+                    material,
+                )?
+            }
+        };
         let mut info = vec![Item::new(
             tag::UNIQUE_IDENTIFIER,
             Value::TextString(self.wrapping_key.clone()),
@@ -141,4 +194,46 @@ impl WrappingRequest {
         );
         Ok((wrapped, data))
     }
+}
+
+/// RFC 3394 / RFC 5649 through `crate::crypto::keywrap` (AES-128 and AES-256 KEKs).
+fn aes_key_wrap(kek_bytes: &[u8], padded: bool, material: &[u8]) -> Result<Vec<u8>, EngineError> {
+    let wrapped = if padded {
+        keywrap::wrap_with_padding(kek_bytes, material)
+    } else {
+        keywrap::wrap(kek_bytes, material)
+    };
+    wrapped.map_err(|e| match e {
+        CryptoError::KeyLength { .. } => unsupported("AES-192 wrapping keys"),
+        CryptoError::InvalidInput(_) => EngineError::InvalidField(
+            "AES Key Wrap needs key material of a multiple of 8 bytes, at least 16 \
+             (AES Key Wrap with Padding takes any length)"
+                .into(),
+        ),
+        other => EngineError::Crypto(other),
+    })
+}
+
+/// RSA-OAEP encryption of `material` to the wrapping public key (stored PKCS#1 or
+/// SubjectPublicKeyInfo; Transparent keys are converted first).
+fn rsa_oaep_wrap(
+    stored_format: u32,
+    public: &[u8],
+    padding: RsaPadding,
+    label: Option<&[u8]>,
+    material: &[u8],
+) -> Result<Vec<u8>, EngineError> {
+    let usable = stored_format == KeyFormatType::Pkcs1.value()
+        || stored_format == KeyFormatType::X509.value();
+    if !usable {
+        return Err(unsupported(&format!(
+            "RSA wrapping keys stored in Key Format Type {stored_format:#x}"
+        )));
+    }
+    asymmetric::encrypt(padding, public, material, label).map_err(|e| match e {
+        CryptoError::InvalidInput(_) => EngineError::InvalidField(
+            "the key is too long for RSA-OAEP under this wrapping key".into(),
+        ),
+        other => EngineError::Crypto(other),
+    })
 }

@@ -1,5 +1,6 @@
 //! Making and serving objects: Create, Register, Get, Re-key, Check.
 
+use super::key_format;
 use super::key_wrap::WrappingRequest;
 use super::*;
 use crate::kmip::key_objects::{PgpKeyFields, SplitKeyFields};
@@ -557,7 +558,12 @@ pub(super) fn register(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item>, Engin
                     object_fields.push(wrapping);
                     (format, material)
                 }
-                None => asymmetric_block_material(block)?,
+                None => key_format::registered_key_material(
+                    kind,
+                    block,
+                    &attributes,
+                    asymmetric_block_material,
+                )?,
             };
             adopt_block_algorithm(block, &mut attributes);
             (kind, format, None, material)
@@ -706,19 +712,19 @@ pub(super) fn get(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item>, EngineErro
                 )
             }
             kind @ (ObjectType::PublicKey | ObjectType::PrivateKey) => {
-                if let Some(f) = requested.filter(|f| *f != managed.key_format) {
-                    return Err(EngineError::KeyFormatNotSupported(f));
-                }
-                let key_material = asymmetric_key_material(&uid, managed.key_format, &material)?;
+                let (format, key_material) = match requested.filter(|f| *f != managed.key_format) {
+                    Some(f) => key_format::converted_key_material(&uid, &managed, &material, f)?,
+                    None => (
+                        managed.key_format,
+                        asymmetric_key_material(&uid, managed.key_format, &material)?,
+                    ),
+                };
                 let wrapper = if kind == ObjectType::PublicKey {
                     tag::PUBLIC_KEY
                 } else {
                     tag::PRIVATE_KEY
                 };
-                Item::structure(
-                    wrapper,
-                    vec![key_block(managed.key_format, key_material, &managed)],
-                )
+                Item::structure(wrapper, vec![key_block(format, key_material, &managed)])
             }
             ObjectType::Certificate => {
                 if let Some(f) = requested.filter(|f| *f != managed.key_format) {
@@ -736,9 +742,15 @@ pub(super) fn get(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item>, EngineErro
                 )
             }
             ObjectType::SecretData => {
-                if let Some(f) = requested.filter(|f| *f != managed.key_format) {
-                    return Err(EngineError::KeyFormatNotSupported(f));
-                }
+                let (format, key_material) = match requested.filter(|f| *f != managed.key_format) {
+                    Some(f) => {
+                        key_format::converted_secret_material(managed.key_format, f, &material)?
+                    }
+                    None => (
+                        managed.key_format,
+                        Item::new(tag::KEY_MATERIAL, Value::ByteString(material.to_vec())),
+                    ),
+                };
                 let mut children = Vec::new();
                 if let Some(dt) = managed.data_type {
                     children.push(Item::new(tag::SECRET_DATA_TYPE, Value::Enumeration(dt)));
@@ -746,14 +758,8 @@ pub(super) fn get(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item>, EngineErro
                 children.push(Item::structure(
                     tag::KEY_BLOCK,
                     vec![
-                        Item::new(tag::KEY_FORMAT_TYPE, Value::Enumeration(managed.key_format)),
-                        Item::structure(
-                            tag::KEY_VALUE,
-                            vec![Item::new(
-                                tag::KEY_MATERIAL,
-                                Value::ByteString(material.to_vec()),
-                            )],
-                        ),
+                        Item::new(tag::KEY_FORMAT_TYPE, Value::Enumeration(format)),
+                        Item::structure(tag::KEY_VALUE, vec![key_material]),
                     ],
                 ));
                 Item::structure(tag::SECRET_DATA, children)

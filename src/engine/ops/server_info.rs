@@ -115,6 +115,11 @@ pub(super) fn query(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item>, EngineEr
             out.push(Item::structure(tag::SERVER_INFORMATION, Vec::new()));
         }
     }
+    if wants(QueryFunction::ExtensionList) || wants(QueryFunction::ExtensionMap) {
+        out.extend(super::extensions::extension_information(wants(
+            QueryFunction::ExtensionMap,
+        )));
+    }
     if wants(QueryFunction::Profiles) && ctx.version >= ProtocolVersion::new(1, 3) {
         // 1.3/1.4 and 2.x number the profiles differently (1.x values are reserved in 2.x).
         let profiles: &[ProfileName] = if ctx.v2() {
