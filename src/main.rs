@@ -362,6 +362,7 @@ fn serve(setup: &SetupArgs, listen: Option<SocketAddr>) -> Result<(), String> {
         appliance.pki.server_cert.clone(),
         appliance.pki.server_key.clone(),
         server.registry_notifier(),
+        appliance.config.backup.clone(),
     )
     .map_err(|e| e.to_string())?
     {

@@ -3,7 +3,10 @@
 //! and the admin socket protocol a running server answers them on.
 
 pub mod console_event;
+pub mod backups;
+pub mod cluster_nodes;
 pub mod credential;
+pub mod expiry;
 pub mod import;
 pub mod keys;
 pub mod ops;

@@ -30,6 +30,8 @@ use super::shape;
 const MAX_CONNECTIONS: usize = 64;
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 const MAX_HEADER_BUFFER: usize = 16 * 1024;
+/// How often the certificate expiry gauge is recomputed.
+const EXPIRY_REFRESH: Duration = Duration::from_secs(600);
 /// Threads that run handlers; more callers wait their turn.
 const HANDLER_THREADS: usize = 4;
 
@@ -37,6 +39,8 @@ const HANDLER_THREADS: usize = 4;
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
     pub max_body: usize,
+    /// For the routes that take a file (`routes::takes_upload`).
+    pub max_upload: usize,
     pub request_timeout: Duration,
 }
 
@@ -97,6 +101,21 @@ async fn serve(
     limits: Limits,
 ) {
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    // The `/metrics` gauge of certificates about to expire, kept fresh off the request path.
+    let refresher = app.clone();
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(EXPIRY_REFRESH);
+        loop {
+            every.tick().await;
+            let app = refresher.clone();
+            let _ = tokio::task::spawn_blocking(move || {
+                if let Some(count) = super::appliance::count_expiring(&app) {
+                    app.services.metrics.set_certificates_expiring(count);
+                }
+            })
+            .await;
+        }
+    });
     loop {
         let (stream, peer) = match listener.accept().await {
             Ok(accepted) => accepted,
@@ -172,6 +191,25 @@ fn bytes_response(
     response
 }
 
+/// A file as an attachment. The name was made or checked by the handler; only the characters
+/// of a plain file name pass into the header in any case.
+fn download_response(status: u16, download: super::handlers::Download) -> Response<Full<Bytes>> {
+    let mut response = bytes_response(status, download.content_type, download.bytes);
+    let name: String = download
+        .filename
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+        .collect();
+    if let Ok(value) =
+        hyper::header::HeaderValue::from_str(&format!("attachment; filename=\"{name}\""))
+    {
+        response
+            .headers_mut()
+            .insert(hyper::header::CONTENT_DISPOSITION, value);
+    }
+    response
+}
+
 fn refuse(status: u16, code: &str, message: &str) -> Response<Full<Bytes>> {
     json_response(status, &shape::error(status, code, message))
 }
@@ -182,7 +220,11 @@ async fn answer(
     peer: SocketAddr,
     limits: Limits,
 ) -> Response<Full<Bytes>> {
-    let max_body = limits.max_body;
+    let max_body = if super::routes::takes_upload(request.method().as_str(), request.uri().path()) {
+        limits.max_upload
+    } else {
+        limits.max_body
+    };
     if request.method() == hyper::Method::GET
         && let Some((content_type, asset)) = super::console::asset(request.uri().path())
     {
@@ -204,6 +246,24 @@ async fn answer(
             413,
             "BODY_TOO_LARGE_ERR",
             &format!("the request body is larger than {max_body} bytes"),
+        );
+    }
+    // The API takes JSON (and a backup file as raw bytes): say so to a form post rather than
+    // failing later on a body nobody parses.
+    if let Some(content_type) = request
+        .headers()
+        .get(hyper::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        && (content_type.starts_with("multipart/")
+            || content_type.starts_with("application/x-www-form-urlencoded"))
+    {
+        return refuse(
+            415,
+            "UNSUPPORTED_MEDIA_TYPE_ERR",
+            &format!(
+                "{content_type}: the admin API takes application/json bodies (a backup to verify \
+                 as application/octet-stream); see /api/openapi.json"
+            ),
         );
     }
     let (parts, body) = request.into_parts();
@@ -260,7 +320,9 @@ async fn answer(
             (name == super::handlers::SESSION_COOKIE && !value.is_empty())
                 .then(|| value.to_string())
         });
+    let backup_passphrase = header(super::backups::PASSPHRASE_HEADER).map(zeroize::Zeroizing::new);
     let call = Call {
+        backup_passphrase,
         cookie_session,
         csrf: header("x-csrf-token"),
         method: parts.method.as_str().to_string(),
@@ -271,10 +333,14 @@ async fn answer(
         peer,
     };
     match tokio::task::spawn_blocking(move || dispatch::dispatch(&app, call)).await {
-        Ok((status, body, set_cookie)) => {
-            let mut response = json_response(status, &body);
-            if let Some(cookie) =
-                set_cookie.and_then(|c| hyper::header::HeaderValue::from_str(&c).ok())
+        Ok(answer) => {
+            let mut response = match answer.download {
+                Some(download) => download_response(answer.status, download),
+                None => json_response(answer.status, &answer.body),
+            };
+            if let Some(cookie) = answer
+                .set_cookie
+                .and_then(|c| hyper::header::HeaderValue::from_str(&c).ok())
             {
                 response
                     .headers_mut()

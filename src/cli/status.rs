@@ -22,7 +22,8 @@ pub fn run(setup: &SetupArgs, json: bool) -> Result<(), String> {
             other => return Err(format!("unexpected reply from the server: {other:?}")),
         },
         Err(_) => offline(&config.data_dir)?,
-    };
+    }
+    .with_server_certificate(&config.data_dir.join(keyward::pki::SERVER_CERT_FILE));
     if json {
         let text = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
         println!("{text}");
