@@ -27,7 +27,10 @@ pub struct ExpiryWarning {
 impl ExpiryWarning {
     pub fn describe(&self) -> String {
         if self.days_left < 0 {
-            format!("{} {:?} EXPIRED {} day(s) ago", self.kind, self.name, -self.days_left)
+            format!(
+                "{} {:?} EXPIRED {} day(s) ago",
+                self.kind, self.name, -self.days_left
+            )
         } else {
             format!(
                 "{} {:?} expires in {} day(s)",
@@ -41,7 +44,9 @@ impl ExpiryWarning {
 pub fn pem_not_after(pem: &str) -> Option<i64> {
     use rustls::pki_types::CertificateDer;
     use rustls::pki_types::pem::PemObject;
-    let der = CertificateDer::pem_slice_iter(pem.as_bytes()).next()?.ok()?;
+    let der = CertificateDer::pem_slice_iter(pem.as_bytes())
+        .next()?
+        .ok()?;
     der_not_after(&der)
 }
 
@@ -69,7 +74,10 @@ fn warning(kind: &str, name: &str, not_after: i64, now: i64) -> Option<ExpiryWar
 }
 
 /// The clients whose certificate expires within [`WARN_DAYS`] of `now`.
-pub fn clients<'a>(entries: impl IntoIterator<Item = &'a ClientEntry>, now: i64) -> Vec<ExpiryWarning> {
+pub fn clients<'a>(
+    entries: impl IntoIterator<Item = &'a ClientEntry>,
+    now: i64,
+) -> Vec<ExpiryWarning> {
     entries
         .into_iter()
         .filter_map(|entry| {

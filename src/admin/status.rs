@@ -71,8 +71,7 @@ pub fn from_store(store: &dyn Store) -> Result<StatusReport, AdminError> {
         .ok()
         .flatten()
         .map(|(seq, mac)| format!("seq {seq}, MAC {mac}"));
-    let expiring =
-        super::expiry::clients(clients.iter().map(|c| &c.entry), super::registry::now());
+    let expiring = super::expiry::clients(clients.iter().map(|c| &c.entry), super::registry::now());
     Ok(StatusReport {
         expiring,
         last_backup_unix: backup.last_backup.as_ref().map(|last| last.unix),

@@ -132,7 +132,9 @@ fn current_key_type(pem: &str) -> Option<ServerKeyType> {
     use rustls::pki_types::CertificateDer;
     use rustls::pki_types::pem::PemObject;
     use x509_parser::public_key::PublicKey;
-    let der = CertificateDer::pem_slice_iter(pem.as_bytes()).next()?.ok()?;
+    let der = CertificateDer::pem_slice_iter(pem.as_bytes())
+        .next()?
+        .ok()?;
     let (_, cert) = x509_parser::parse_x509_certificate(&der).ok()?;
     match cert.public_key().parsed().ok()? {
         PublicKey::RSA(rsa) if rsa.key_size() > 2048 => Some(ServerKeyType::Rsa3072),

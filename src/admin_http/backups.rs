@@ -189,7 +189,11 @@ pub fn verify(app: &App, call: &Call) -> Result<Answer, ApiError> {
         "admin API {}: verified an uploaded backup ({} bytes): {}",
         caller.name,
         call.body.len(),
-        if verified.is_ok() { "intact" } else { "refused" }
+        if verified.is_ok() {
+            "intact"
+        } else {
+            "refused"
+        }
     );
     let _ = app;
     ok(shape::single(

@@ -263,6 +263,9 @@ struct Login {
     /// answer carries the CSRF token the console echoes on changes.
     #[serde(default)]
     cookie: bool,
+    /// The current code of an account with TOTP.
+    #[serde(default)]
+    otp: Option<String>,
 }
 
 pub fn login(app: &App, call: &Call) -> Result<Answer, ApiError> {
@@ -273,10 +276,12 @@ pub fn login(app: &App, call: &Call) -> Result<Answer, ApiError> {
         uid: unsafe { libc::geteuid() },
         name: format!("api:{name}"),
     };
-    match app
-        .gatekeeper
-        .login(&login.username, login.password.expose().as_bytes(), peer)
-    {
+    match app.gatekeeper.login(
+        &login.username,
+        login.password.expose().as_bytes(),
+        login.otp.as_deref(),
+        peer,
+    ) {
         Ok((token, csrf, caller)) => {
             audit_event(
                 app,
@@ -1055,7 +1060,11 @@ pub fn audit_export(app: &App, call: &Call) -> Result<Answer, ApiError> {
     let caller = caller(call)?;
     let filter = audit_filter(call)?;
     let limit = query_number(call, "limit", MAX_AUDIT_EXPORT)?.min(MAX_AUDIT_EXPORT);
-    let records = match execute(app, caller, Request::AuditShow(AuditQuery { filter, limit }))? {
+    let records = match execute(
+        app,
+        caller,
+        Request::AuditShow(AuditQuery { filter, limit }),
+    )? {
         Reply::AuditRecords(records) => records.records,
         other => return Err(unexpected(&other)),
     };

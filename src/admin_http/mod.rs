@@ -13,6 +13,7 @@ pub mod handlers;
 pub mod routes;
 pub mod settings;
 pub mod shape;
+pub mod totp;
 mod transport;
 
 use std::net::SocketAddr;
