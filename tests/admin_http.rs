@@ -1648,3 +1648,145 @@ fn admin_api_backups_certificates_root_cluster_totp_and_hostile_input() {
         assert!(!log.contains(secret), "a secret reached the server log");
     }
 }
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let at = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
+    sorted[at]
+}
+
+/// KMIP Get latencies (sorted) over `count` calls on one connection.
+fn get_latencies(kmip: &mut Tls, uids: &[String], count: usize) -> Vec<Duration> {
+    let mut times = Vec::with_capacity(count);
+    for i in 0..count {
+        let started = std::time::Instant::now();
+        assert_eq!(get_key(kmip, &uids[i % uids.len()]).len(), 32);
+        times.push(started.elapsed());
+    }
+    times.sort();
+    times
+}
+
+fn print_latencies(label: &str, sorted: &[Duration]) {
+    println!(
+        "KMIP Get {label}: n={} p50={:.2} ms p99={:.2} ms max={:.2} ms",
+        sorted.len(),
+        percentile(sorted, 0.50).as_secs_f64() * 1e3,
+        percentile(sorted, 0.99).as_secs_f64() * 1e3,
+        sorted[sorted.len() - 1].as_secs_f64() * 1e3,
+    );
+}
+
+/// Measurement, not a pass/fail bound: KMIP Get p50/p99 on a quiet appliance, then while the
+/// admin listener is attacked (half-open connections, handshakes, wrong passwords, oversized
+/// and malformed bodies, and authenticated heavy reads of every key). Run with
+/// `cargo test --test admin_http -- --ignored --nocapture kmip_get_latency`.
+#[test]
+#[ignore]
+fn kmip_get_latency_while_the_admin_listener_is_attacked() {
+    let mut appliance = Appliance::new(&["vc"]);
+    appliance.set_log_filter("warn");
+    let data = appliance.data_dir.clone();
+    let admin_addr = free_port();
+    appliance.set_config(&format!(
+        "[admin_http]\nlisten = \"{admin_addr}\"\nrequest_timeout_secs = 5\n"
+    ));
+    let token = cli(
+        &data,
+        &["api-token", "create", "load", "--role", "auditor"],
+        None,
+    )
+    .trim()
+    .to_string();
+    let server = appliance.start();
+    let vc = appliance.creds("vc").clone();
+    let mut kmip = server.connect(&vc);
+    let uids: Vec<String> = (0..300)
+        .map(|i| vm_key(&mut kmip, &format!("vm-{i}")))
+        .collect();
+    let gets: usize = std::env::var("KEYWARD_P99_GETS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3000);
+    get_latencies(&mut kmip, &uids, 200); // warm up
+    let quiet = get_latencies(&mut kmip, &uids, gets);
+
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sent = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let mut attackers = Vec::new();
+    // Half-open connections: a request head that never ends, up to the connection bound.
+    {
+        let (stop, ca) = (stop.clone(), vc.ca.clone());
+        attackers.push(std::thread::spawn(move || {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let mut slow = Vec::new();
+                for _ in 0..40 {
+                    if let Ok(tcp) = std::net::TcpStream::connect(admin_addr) {
+                        slow.push(tcp);
+                    }
+                }
+                let _ = &ca;
+                std::thread::sleep(Duration::from_secs(2));
+            }
+        }));
+    }
+    let requests: Vec<Vec<u8>> = vec![
+        format!(
+            "GET /api/v1/keys?limit=5000 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
+        )
+        .into_bytes(),
+        {
+            let body = r#"{"username":"nobody","password":"wrong-password-z"}"#;
+            format!(
+                "POST /api/v1/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            )
+            .into_bytes()
+        },
+        b"POST /api/v1/login HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999\r\nConnection: close\r\n\r\n".to_vec(),
+        b"POST /api/v1/clients HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=z\r\nContent-Length: 5\r\nConnection: close\r\n\r\n--z--".to_vec(),
+        b"POST /api/v1/login HTTP/1.1\r\nHost: x\r\nContent-Length: 9\r\nConnection: close\r\n\r\n{\"user\":[".to_vec(),
+        b"GET /api/v1/backups/..%2F..%2Fetc%2Fpasswd HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".to_vec(),
+    ];
+    for (i, request) in requests.iter().enumerate() {
+        let started = std::time::Instant::now();
+        let answer = raw_https(admin_addr, &vc.ca, request);
+        println!(
+            "attack request {i}: {:.1} ms, answer {:?}",
+            started.elapsed().as_secs_f64() * 1e3,
+            answer.lines().next().unwrap_or("")
+        );
+    }
+    // Four workers send the whole mix (heavy reads and Argon2 logins included), four only the
+    // cheap refusals (a TLS handshake each: the flood of connections).
+    for worker in 0..8 {
+        let (stop, sent, ca) = (stop.clone(), sent.clone(), vc.ca.clone());
+        let requests: Vec<Vec<u8>> = if worker < 4 {
+            requests.clone()
+        } else {
+            requests[2..].to_vec()
+        };
+        attackers.push(std::thread::spawn(move || {
+            let mut i = worker;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                raw_https(admin_addr, &ca, &requests[i % requests.len()]);
+                sent.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                i += 1;
+            }
+        }));
+    }
+    std::thread::sleep(Duration::from_secs(1));
+    let attacked_started = std::time::Instant::now();
+    let attacked = get_latencies(&mut kmip, &uids, gets);
+    let attack_secs = attacked_started.elapsed().as_secs_f64();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for attacker in attackers {
+        let _ = attacker.join();
+    }
+    print_latencies("quiet", &quiet);
+    print_latencies("admin listener attacked", &attacked);
+    println!(
+        "admin requests sent during the attacked run: {} ({:.0}/s), plus 40 half-open connections",
+        sent.load(std::sync::atomic::Ordering::Relaxed),
+        sent.load(std::sync::atomic::Ordering::Relaxed) as f64 / attack_secs
+    );
+}
