@@ -8,7 +8,8 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::handlers::{
-    self, Answer, ApiError, App, Call, Download, actor, audit_event, caller, json_body, ok, param,
+    self, Answer, ApiError, App, Call, Download, DownloadBody, actor, audit_event, caller,
+    json_body, ok, param,
 };
 use super::shape;
 use crate::admin::backups::{self, BackupOpError};
@@ -92,8 +93,8 @@ pub fn export_now(app: &App, call: &Call) -> Result<Answer, ApiError> {
         app.services.audit.as_deref().map(|ctx| (ctx, &who)),
     )
     .map_err(|e| ApiError::new(409, "BACKUP_FAILED_ERR", e.to_string()))?;
-    let bytes = std::fs::read(&out)
-        .map_err(|e| ApiError::new(500, "INTERNAL_SERVER_ERR", e.to_string()))?;
+    // Open, then the scratch directory goes: the file streams from its descriptor.
+    let body = DownloadBody::open(&out)?;
     drop(scratch);
     log::info!(
         "admin API {}: exported a backup ({} objects, {} bytes) as a download",
@@ -101,10 +102,10 @@ pub fn export_now(app: &App, call: &Call) -> Result<Answer, ApiError> {
         summary.objects,
         summary.bytes
     );
-    download(filename, bytes)
+    download(filename, body)
 }
 
-fn download(filename: String, bytes: Vec<u8>) -> Result<Answer, ApiError> {
+fn download(filename: String, body: DownloadBody) -> Result<Answer, ApiError> {
     Ok(Answer {
         status: 200,
         body: serde_json::Value::Null,
@@ -112,7 +113,7 @@ fn download(filename: String, bytes: Vec<u8>) -> Result<Answer, ApiError> {
         download: Some(Download {
             filename,
             content_type: BACKUP_TYPE,
-            bytes,
+            body,
         }),
     })
 }
@@ -160,15 +161,14 @@ pub fn fetch(app: &App, call: &Call) -> Result<Answer, ApiError> {
     let caller = caller(call)?;
     let name = param(call, 0)?;
     let path = backups::scheduled_file(&schedule(app)?.dir, name)?;
-    let bytes = std::fs::read(&path)
-        .map_err(|e| ApiError::new(500, "INTERNAL_SERVER_ERR", e.to_string()))?;
+    let body = DownloadBody::open(&path)?;
     audit_event(
         app,
         actor(caller),
         AuditEvent::success("admin_http.backup.download", vec![name.to_string()]),
     );
     log::info!("admin API {}: downloaded backup {name}", caller.name);
-    download(name.to_string(), bytes)
+    download(name.to_string(), body)
 }
 
 /// POST /api/v1/backups/verify: the body is a backup file, the passphrase in a header.

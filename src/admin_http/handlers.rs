@@ -68,7 +68,29 @@ pub struct Download {
     /// A plain file name (checked by the handler; never a path).
     pub filename: String,
     pub content_type: &'static str,
-    pub bytes: Vec<u8>,
+    pub body: DownloadBody,
+}
+
+pub enum DownloadBody {
+    Bytes(Vec<u8>),
+    /// Streamed from the file (open at its start; a scratch file already unlinked).
+    File {
+        file: std::fs::File,
+        len: u64,
+    },
+}
+
+impl DownloadBody {
+    /// The file at `path`, opened for streaming.
+    pub fn open(path: &std::path::Path) -> Result<DownloadBody, ApiError> {
+        let file = std::fs::File::open(path)
+            .map_err(|e| ApiError::new(500, "INTERNAL_SERVER_ERR", e.to_string()))?;
+        let len = file
+            .metadata()
+            .map_err(|e| ApiError::new(500, "INTERNAL_SERVER_ERR", e.to_string()))?
+            .len();
+        Ok(DownloadBody::File { file, len })
+    }
 }
 
 /// The console's session cookie.
@@ -1068,12 +1090,21 @@ pub fn audit_export(app: &App, call: &Call) -> Result<Answer, ApiError> {
         Reply::AuditRecords(records) => records.records,
         other => return Err(unexpected(&other)),
     };
-    let mut bytes = Vec::new();
-    for record in &records {
-        serde_json::to_writer(&mut bytes, record)
-            .map_err(|e| ApiError::new(500, "INTERNAL_SERVER_ERR", e.to_string()))?;
-        bytes.push(b'\n');
+    // Written to a private scratch file and streamed from it (unlinked once open).
+    let scratch = tempfile_in(&app.data_dir)?;
+    let path = scratch.path().join("audit.jsonl");
+    let internal = |e: std::io::Error| ApiError::new(500, "INTERNAL_SERVER_ERR", e.to_string());
+    {
+        let mut out = std::io::BufWriter::new(std::fs::File::create(&path).map_err(internal)?);
+        for record in &records {
+            serde_json::to_writer(&mut out, record)
+                .map_err(|e| ApiError::new(500, "INTERNAL_SERVER_ERR", e.to_string()))?;
+            std::io::Write::write_all(&mut out, b"\n").map_err(internal)?;
+        }
+        std::io::Write::flush(&mut out).map_err(internal)?;
     }
+    let body = DownloadBody::open(&path)?;
+    drop(scratch);
     audit_event(
         app,
         actor(caller),
@@ -1094,7 +1125,7 @@ pub fn audit_export(app: &App, call: &Call) -> Result<Answer, ApiError> {
         download: Some(Download {
             filename: format!("keyward-audit-{}.jsonl", crate::admin::registry::now()),
             content_type: "application/x-ndjson",
-            bytes,
+            body,
         }),
     })
 }

@@ -9,6 +9,7 @@ pub mod auth;
 pub mod backups;
 pub mod console;
 pub mod dispatch;
+pub mod file_body;
 pub mod handlers;
 pub mod routes;
 pub mod settings;

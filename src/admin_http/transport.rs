@@ -14,8 +14,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use http_body_util::{BodyExt, Full, Limited};
-use hyper::body::{Bytes, Incoming};
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, Response};
@@ -24,7 +24,9 @@ use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
 
 use super::dispatch::{self, Incoming as Call};
+use super::file_body::{self, AnswerBody, FileBody};
 use super::handlers::App;
+use super::handlers::DownloadBody;
 use super::shape;
 
 const MAX_CONNECTIONS: usize = 64;
@@ -163,17 +165,13 @@ async fn serve(
     }
 }
 
-fn json_response(status: u16, body: &serde_json::Value) -> Response<Full<Bytes>> {
+fn json_response(status: u16, body: &serde_json::Value) -> Response<AnswerBody> {
     let bytes = serde_json::to_vec(body).unwrap_or_default();
     bytes_response(status, "application/json", bytes)
 }
 
-fn bytes_response(
-    status: u16,
-    content_type: &'static str,
-    bytes: Vec<u8>,
-) -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(Bytes::from(bytes)));
+fn bytes_response(status: u16, content_type: &'static str, bytes: Vec<u8>) -> Response<AnswerBody> {
+    let mut response = Response::new(file_body::bytes(bytes));
     *response.status_mut() =
         hyper::StatusCode::from_u16(status).unwrap_or(hyper::StatusCode::INTERNAL_SERVER_ERROR);
     let headers = response.headers_mut();
@@ -193,8 +191,15 @@ fn bytes_response(
 
 /// A file as an attachment. The name was made or checked by the handler; only the characters
 /// of a plain file name pass into the header in any case.
-fn download_response(status: u16, download: super::handlers::Download) -> Response<Full<Bytes>> {
-    let mut response = bytes_response(status, download.content_type, download.bytes);
+fn download_response(status: u16, download: super::handlers::Download) -> Response<AnswerBody> {
+    let mut response = match download.body {
+        DownloadBody::Bytes(bytes) => bytes_response(status, download.content_type, bytes),
+        DownloadBody::File { file, len } => {
+            let mut response = bytes_response(status, download.content_type, Vec::new());
+            *response.body_mut() = http_body_util::Either::Right(FileBody::new(file, len));
+            response
+        }
+    };
     let name: String = download
         .filename
         .chars()
@@ -210,7 +215,7 @@ fn download_response(status: u16, download: super::handlers::Download) -> Respon
     response
 }
 
-fn refuse(status: u16, code: &str, message: &str) -> Response<Full<Bytes>> {
+fn refuse(status: u16, code: &str, message: &str) -> Response<AnswerBody> {
     json_response(status, &shape::error(status, code, message))
 }
 
@@ -219,7 +224,7 @@ async fn answer(
     app: Arc<App>,
     peer: SocketAddr,
     limits: Limits,
-) -> Response<Full<Bytes>> {
+) -> Response<AnswerBody> {
     let max_body = if super::routes::takes_upload(request.method().as_str(), request.uri().path()) {
         limits.max_upload
     } else {
