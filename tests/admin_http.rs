@@ -1492,6 +1492,26 @@ fn admin_api_backups_certificates_root_cluster_totp_and_hostile_input() {
     );
     assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
     assert!(answer.contains("BODY_TOO_LARGE_ERR"), "{answer}");
+    // An upload is refused before its body is read unless its caller may make it: a peer
+    // announcing 900 KiB and sending none gets 401 at once, not a wait for the body (408).
+    let answer = raw_https(
+        admin_addr,
+        &vc.ca,
+        b"POST /api/v1/backups/verify HTTP/1.1\r\nHost: localhost\r\nContent-Length: 921600\r\n\
+          Connection: close\r\n\r\n",
+    );
+    assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
+    let by_auditor = api.bytes(
+        "POST",
+        "/api/v1/backups/verify",
+        &carol,
+        &[("x-keyward-backup-passphrase", "manual-backup-passphrase")],
+        Some(("application/octet-stream", export.body.clone())),
+    );
+    assert_eq!(
+        (by_auditor.status, error_code(&by_auditor.json()).as_str()),
+        (403, "FORBIDDEN_ERR")
+    );
     // A backup of the exported bytes in the scheduled directory, and a link pointing out.
     let scheduled = "keyward-1700000000-000000001.kwbackup";
     std::fs::write(backup_dir.join(scheduled), &export.body).expect("write scheduled");

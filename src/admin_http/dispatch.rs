@@ -35,7 +35,25 @@ pub fn dispatch(app: &App, incoming: Incoming) -> Answer {
     }
 }
 
-fn answer(app: &App, incoming: Incoming) -> Result<Answer, ApiError> {
+/// Whether the caller of `incoming` (its head: the body is not read yet) may call its route;
+/// an upload's body is read only after this, so an unauthenticated peer cannot make the server
+/// buffer `max_upload_mib`.
+pub fn admit(app: &App, incoming: &Incoming) -> Result<(), Answer> {
+    authorize(app, incoming).map(|_| ()).map_err(|e| Answer {
+        status: e.status,
+        body: shape::error(e.status, e.code, &e.message),
+        set_cookie: None,
+        download: None,
+    })
+}
+
+type Authorized = (
+    &'static routes::Route,
+    Vec<String>,
+    Option<super::auth::Caller>,
+);
+
+fn authorize(app: &App, incoming: &Incoming) -> Result<Authorized, ApiError> {
     let (route, params) = match routes::find(&incoming.method, &incoming.path) {
         Matched::Route(route, params) => (route, params),
         Matched::WrongMethod => {
@@ -77,6 +95,11 @@ fn answer(app: &App, incoming: Incoming) -> Result<Answer, ApiError> {
             Some(caller)
         }
     };
+    Ok((route, params, caller))
+}
+
+fn answer(app: &App, incoming: Incoming) -> Result<Answer, ApiError> {
+    let (route, params, caller) = authorize(app, &incoming)?;
     let query = incoming
         .query
         .as_deref()

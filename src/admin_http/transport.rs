@@ -32,6 +32,9 @@ use super::shape;
 const MAX_CONNECTIONS: usize = 64;
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 const MAX_HEADER_BUFFER: usize = 16 * 1024;
+/// Uploads (whose bodies may be `max_upload_mib`) received at once.
+const MAX_UPLOADS: usize = 2;
+static UPLOADS: Semaphore = Semaphore::const_new(MAX_UPLOADS);
 /// How often the certificate expiry gauge is recomputed.
 const EXPIRY_REFRESH: Duration = Duration::from_secs(600);
 /// Threads that run handlers; more callers wait their turn.
@@ -272,6 +275,69 @@ async fn answer(
         );
     }
     let (parts, body) = request.into_parts();
+    let authorization = parts
+        .headers
+        .get(hyper::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let header = |name: &str| {
+        parts
+            .headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    let cookie_session = parts
+        .headers
+        .get_all(hyper::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|pair| {
+            let (name, value) = pair.trim().split_once('=')?;
+            (name == super::handlers::SESSION_COOKIE && !value.is_empty())
+                .then(|| value.to_string())
+        });
+    let backup_passphrase = header(super::backups::PASSPHRASE_HEADER).map(zeroize::Zeroizing::new);
+    let call_head = |body: Vec<u8>| Call {
+        backup_passphrase: backup_passphrase.clone(),
+        cookie_session: cookie_session.clone(),
+        csrf: header("x-csrf-token"),
+        method: parts.method.as_str().to_string(),
+        path: parts.uri.path().to_string(),
+        query: parts.uri.query().map(str::to_string),
+        authorization: authorization.clone(),
+        body,
+        peer,
+    };
+    // An upload is admitted (caller and role checked, one of a few at once) before its body
+    // is read.
+    let _upload_slot = if super::routes::takes_upload(parts.method.as_str(), parts.uri.path()) {
+        let Ok(slot) = UPLOADS.try_acquire() else {
+            return refuse(
+                429,
+                "TOO_MANY_UPLOADS_ERR",
+                &format!("{MAX_UPLOADS} uploads are being received; try again shortly"),
+            );
+        };
+        let head = call_head(Vec::new());
+        let app = app.clone();
+        match tokio::task::spawn_blocking(move || dispatch::admit(&app, &head)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(refused)) => return json_response(refused.status, &refused.body),
+            Err(e) => {
+                log::error!("admin API: a handler failed: {e}");
+                return refuse(
+                    500,
+                    "INTERNAL_SERVER_ERR",
+                    "the request failed; see the server log",
+                );
+            }
+        }
+        Some(slot)
+    } else {
+        None
+    };
     let body = match tokio::time::timeout(
         limits.request_timeout,
         Limited::new(body, max_body).collect(),
@@ -302,41 +368,7 @@ async fn answer(
             );
         }
     };
-    let authorization = parts
-        .headers
-        .get(hyper::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
-    let header = |name: &str| {
-        parts
-            .headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string)
-    };
-    let cookie_session = parts
-        .headers
-        .get_all(hyper::header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .find_map(|pair| {
-            let (name, value) = pair.trim().split_once('=')?;
-            (name == super::handlers::SESSION_COOKIE && !value.is_empty())
-                .then(|| value.to_string())
-        });
-    let backup_passphrase = header(super::backups::PASSPHRASE_HEADER).map(zeroize::Zeroizing::new);
-    let call = Call {
-        backup_passphrase,
-        cookie_session,
-        csrf: header("x-csrf-token"),
-        method: parts.method.as_str().to_string(),
-        path: parts.uri.path().to_string(),
-        query: parts.uri.query().map(str::to_string),
-        authorization,
-        body,
-        peer,
-    };
+    let call = call_head(body);
     match tokio::task::spawn_blocking(move || dispatch::dispatch(&app, call)).await {
         Ok(answer) => {
             let mut response = match answer.download {
