@@ -1374,7 +1374,16 @@ fn admin_api_backups_certificates_root_cluster_totp_and_hostile_input() {
         status_body["resources"][0]["expiring"][0]["name"], "soon",
         "{status_body}"
     );
+    let by_state = status_body["resources"][0]["keys_by_state"]
+        .as_object()
+        .expect("keys_by_state");
+    assert_eq!(
+        by_state.values().filter_map(Value::as_u64).sum::<u64>(),
+        2,
+        "{status_body}"
+    );
     let screen = cli(&data, &["status"], None);
+    assert!(screen.contains("keys by state:    "), "{screen}");
     assert!(
         screen.contains("certificate: client \"soon\" expires in"),
         "{screen}"

@@ -43,6 +43,9 @@ pub struct StatusReport {
     /// Client and server certificates that expire within 30 days (`super::expiry`).
     #[serde(default)]
     pub expiring: Vec<super::expiry::ExpiryWarning>,
+    /// The registered clients' objects by KMIP state name (`Active`, `Deactivated`, …).
+    #[serde(default)]
+    pub keys_by_state: std::collections::BTreeMap<String, usize>,
 }
 
 impl StatusReport {
@@ -72,7 +75,12 @@ pub fn from_store(store: &dyn Store) -> Result<StatusReport, AdminError> {
         .flatten()
         .map(|(seq, mac)| format!("seq {seq}, MAC {mac}"));
     let expiring = super::expiry::clients(clients.iter().map(|c| &c.entry), super::registry::now());
+    let mut keys_by_state = std::collections::BTreeMap::new();
+    for key in clients.iter().flat_map(|c| &c.keys) {
+        *keys_by_state.entry(key.state.clone()).or_insert(0) += 1;
+    }
     Ok(StatusReport {
+        keys_by_state,
         expiring,
         last_backup_unix: backup.last_backup.as_ref().map(|last| last.unix),
         // Groups committed since on a single appliance; objects changed since on a cluster.
@@ -164,6 +172,14 @@ pub fn render(status: &StatusReport, now: u64) -> String {
         "clients:          {} registered; {} live key(s) ({} object(s) in all)",
         status.clients, status.live_keys, status.total_objects
     );
+    if !status.keys_by_state.is_empty() {
+        let states: Vec<String> = status
+            .keys_by_state
+            .iter()
+            .map(|(state, count)| format!("{state} {count}"))
+            .collect();
+        let _ = writeln!(out, "keys by state:    {}", states.join(", "));
+    }
     let _ = writeln!(
         out,
         "last backup:      {}; keys changed since: {}",
