@@ -38,13 +38,8 @@ pub fn dispatch(app: &App, incoming: Incoming) -> Answer {
 /// Whether the caller of `incoming` (its head: the body is not read yet) may call its route;
 /// an upload's body is read only after this, so an unauthenticated peer cannot make the server
 /// buffer `max_upload_mib`.
-pub fn admit(app: &App, incoming: &Incoming) -> Result<(), Answer> {
-    authorize(app, incoming).map(|_| ()).map_err(|e| Answer {
-        status: e.status,
-        body: shape::error(e.status, e.code, &e.message),
-        set_cookie: None,
-        download: None,
-    })
+pub fn admit(app: &App, incoming: &Incoming) -> Result<(), ApiError> {
+    authorize(app, incoming).map(|_| ())
 }
 
 type Authorized = (

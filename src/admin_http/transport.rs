@@ -324,7 +324,7 @@ async fn answer(
         let app = app.clone();
         match tokio::task::spawn_blocking(move || dispatch::admit(&app, &head)).await {
             Ok(Ok(())) => {}
-            Ok(Err(refused)) => return json_response(refused.status, &refused.body),
+            Ok(Err(refused)) => return refuse(refused.status, refused.code, &refused.message),
             Err(e) => {
                 log::error!("admin API: a handler failed: {e}");
                 return refuse(
