@@ -1,7 +1,9 @@
 //! The web console in a real headless Chromium (Debian's `chromium` and `chromium-driver`,
 //! installed by scripts/test), driven over the W3C WebDriver protocol: log in, add a client by
-//! uploading its certificate, find a key by its VM name, revoke it, and see the revocation in
-//! the audit viewer. A screenshot of each page is saved under the target directory.
+//! uploading its certificate (one that expires in 10 days, so the dashboard warns), issue a
+//! certificate and key for another, find a key by its VM name, revoke it, see the revocation
+//! in the audit viewer, take a backup, and open the approvals page. A screenshot of each page
+//! is saved under the target directory (the paths are printed).
 //! Without chromedriver the test prints one `skipped:` line, unless KEYWARD_REQUIRE_BROWSER=1.
 
 mod common;
@@ -227,10 +229,8 @@ fn console_in_headless_chromium_adds_a_client_finds_and_revokes_a_key() {
         vec![attribute("x-Name", Ttlv::TextString("vm-07".into()))],
     );
     success_payload(&kmip.call(V1_1, op::ACTIVATE, vec![uid(&key)]));
-    let generated =
-        rcgen::generate_simple_self_signed(vec!["vcenter-web".to_string()]).expect("rcgen");
     let cert_file = appliance.root.path().join("vcenter-web.crt");
-    std::fs::write(&cert_file, generated.cert.pem()).expect("write cert");
+    std::fs::write(&cert_file, cert_expiring_in(10, "vcenter-web")).expect("write cert");
     let shots = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("console-screenshots");
     std::fs::create_dir_all(&shots).expect("screenshot dir");
 
@@ -246,8 +246,7 @@ fn console_in_headless_chromium_adds_a_client_finds_and_revokes_a_key() {
     web.type_into("#password", "alice-password-1");
     web.click("#login-button");
     web.wait_text("#who", "alice (admin)");
-    web.wait_text("#status", "running");
-    web.screenshot(&shots, "2-dashboard");
+    web.wait_text("#state", "serving");
 
     web.click("button[data-view=clients]");
     web.wait_text("#client-rows", "vc");
@@ -260,13 +259,27 @@ fn console_in_headless_chromium_adds_a_client_finds_and_revokes_a_key() {
     );
     web.click("#client-add");
     web.wait_text("#client-rows", "pinned-cert");
+    web.wait_text("#client-rows", "days)");
+    web.type_into("#issue-name", "vc-issued");
+    web.click("#client-issue");
+    web.wait_text("#issue-links", "vc-issued.key");
+    web.wait_text("#client-rows", "issued");
     web.screenshot(&shots, "3-clients");
+
+    web.click("button[data-view=dashboard]");
+    web.wait_text("#state", "serving");
+    web.wait_text("#expiring", "client web: expires in");
+    web.wait_text("#keys-by-state", "Active");
+    web.wait_text("#node-rows", "this appliance");
+    web.wait_text("#server-cert", "SHA-256");
+    web.screenshot(&shots, "2-dashboard");
 
     web.click("button[data-view=keys]");
     web.type_into("#key-vm", "vm-07");
     web.click("#key-search");
     web.wait_text("#key-rows", &key);
     web.wait_text("#key-rows", "Active");
+    web.wait_text("#key-total", "1 key(s)");
     web.screenshot(&shots, "4-keys-found");
     web.click("#key-rows button.revoke");
     web.wait_text("#key-rows", "Deactivated");
@@ -280,6 +293,54 @@ fn console_in_headless_chromium_adds_a_client_finds_and_revokes_a_key() {
     web.click("#audit-verify");
     web.wait_text("#audit-verified", "chain intact");
     web.screenshot(&shots, "6-audit");
+
+    web.click("button[data-view=backups]");
+    web.wait_text("#backup-state", "not scheduled");
+    web.type_into("#backup-pass", "console-backup-passphrase");
+    web.type_into("#backup-pass2", "console-backup-passphrase");
+    web.click("#backup-now");
+    web.wait_text("#backup-result", "backup downloaded: keyward-");
+    web.wait_text("#backup-state", "objects");
+    web.screenshot(&shots, "7-backups");
+
+    web.click("button[data-view=approvals]");
+    web.wait_text("#approvals-state", "two-person rule is off");
+    web.screenshot(&shots, "8-approvals");
     drop(web);
-    assert!(server.log().contains("admin API alice: revoked key"));
+    let log = server.log();
+    assert!(log.contains("admin API alice: revoked key"));
+    assert!(log.contains("admin API alice: exported a backup"));
+    assert!(!log.contains("console-backup-passphrase"));
+}
+
+/// Year, month, day of a day count since 1970-01-01 (H. Hinnant's civil_from_days).
+fn civil_from_days(days: i64) -> (i32, u8, u8) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u8;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u8;
+    let year = (yoe + era * 400 + i64::from(month <= 2)) as i32;
+    (year, month, day)
+}
+
+/// A self-signed certificate (PEM) that expires `days` days from now.
+fn cert_expiring_in(days: i64, name: &str) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs() as i64;
+    let (y, m, d) = civil_from_days(now / 86_400 + days);
+    let (by, bm, bd) = civil_from_days(now / 86_400 - 1);
+    let mut params = rcgen::CertificateParams::new(vec![name.to_string()]).expect("params");
+    params.not_after = rcgen::date_time_ymd(y, m, d);
+    params.not_before = rcgen::date_time_ymd(by, bm, bd);
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, name);
+    let key = rcgen::KeyPair::generate().expect("key pair");
+    params.self_signed(&key).expect("self-signed").pem()
 }

@@ -295,6 +295,19 @@ fn openapi_document_lists_exactly_the_routes() {
     documented.sort();
     routed.sort();
     assert_eq!(documented, routed, "OpenAPI paths differ from the router's");
+    // Each operation's documented least role is the one the router enforces.
+    for route in ROUTES {
+        let operation = &document["paths"][route.path][route.method.to_lowercase()];
+        let expected = match route.access {
+            keyward::admin_http::routes::Access::Public => Value::Null,
+            keyward::admin_http::routes::Access::Role(role) => json!(role.label()),
+        };
+        assert_eq!(
+            operation["x-keyward-role"], expected,
+            "{} {}: x-keyward-role",
+            route.method, route.path
+        );
+    }
 }
 
 #[test]
@@ -1046,5 +1059,763 @@ fn two_person_rule_for_destruction() {
     assert_eq!(
         asked["resources"][0]["record"]["actor"]["name"],
         "api:alice"
+    );
+}
+
+/// A raw answer: status, headers of interest, body bytes.
+struct RawAnswer {
+    status: u16,
+    disposition: Option<String>,
+    content_type: Option<String>,
+    body: Vec<u8>,
+}
+
+impl RawAnswer {
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!(
+                "not JSON ({e}): {}",
+                String::from_utf8_lossy(&self.body[..self.body.len().min(400)])
+            )
+        })
+    }
+}
+
+impl Api {
+    /// Any call, with headers and a raw body, answered with raw bytes.
+    fn bytes(
+        &self,
+        method: &str,
+        path: &str,
+        token: &str,
+        headers: &[(&str, &str)],
+        body: Option<(&str, Vec<u8>)>,
+    ) -> RawAnswer {
+        let url = format!("{}{path}", self.base);
+        let auth = format!("Bearer {token}");
+        let response = match (method, body) {
+            ("GET", _) => {
+                let mut r = self.agent.get(&url).header("authorization", &auth);
+                for (n, v) in headers {
+                    r = r.header(*n, *v);
+                }
+                r.call()
+            }
+            (_, body) => {
+                let (content_type, bytes) = body.unwrap_or(("application/json", Vec::new()));
+                let mut r = self
+                    .agent
+                    .post(&url)
+                    .header("authorization", &auth)
+                    .content_type(content_type);
+                for (n, v) in headers {
+                    r = r.header(*n, *v);
+                }
+                r.send(bytes)
+            }
+        };
+        let mut response = response.unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        let (disposition, content_type) = (header("content-disposition"), header("content-type"));
+        let status = response.status().as_u16();
+        let body = response
+            .body_mut()
+            .with_config()
+            .limit(64 * 1024 * 1024)
+            .read_to_vec()
+            .expect("body");
+        RawAnswer {
+            status,
+            disposition,
+            content_type,
+            body,
+        }
+    }
+}
+
+/// Year, month, day of a day count since 1970-01-01 (proleptic Gregorian; H. Hinnant's
+/// civil_from_days), for certificates that expire a given number of days from now.
+fn civil_from_days(days: i64) -> (i32, u8, u8) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u8;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u8;
+    let year = (yoe + era * 400 + i64::from(month <= 2)) as i32;
+    (year, month, day)
+}
+
+/// A self-signed certificate (PEM) that expires `days` days from now.
+fn cert_expiring_in(days: i64, name: &str) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs() as i64;
+    let (y, m, d) = civil_from_days(now / 86_400 + days);
+    let (by, bm, bd) = civil_from_days(now / 86_400 - 1);
+    let mut params = rcgen::CertificateParams::new(vec![name.to_string()]).expect("params");
+    params.not_after = rcgen::date_time_ymd(y, m, d);
+    params.not_before = rcgen::date_time_ymd(by, bm, bd);
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, name);
+    let key = rcgen::KeyPair::generate().expect("key pair");
+    params.self_signed(&key).expect("self-signed").pem()
+}
+
+fn totp_code(secret: &keyward::admin_http::totp::Secret) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs();
+    format!("{:06}", secret.code_at_step(now / 30))
+}
+
+#[test]
+fn admin_api_backups_certificates_root_cluster_totp_and_hostile_input() {
+    let mut appliance = Appliance::new(&["vc"]);
+    appliance.set_log_filter("info");
+    let data = appliance.data_dir.clone();
+    let admin_addr = free_port();
+    let http_addr = free_port();
+    let backup_dir = appliance.root.path().join("backups");
+    std::fs::create_dir(&backup_dir).expect("backup dir");
+    let passphrase_file = appliance.root.path().join("backup-passphrase");
+    std::fs::write(&passphrase_file, "scheduled-backup-passphrase\n").expect("passphrase");
+    std::fs::set_permissions(
+        &passphrase_file,
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .expect("chmod");
+    appliance.set_config(&format!(
+        "[admin_http]\nlisten = \"{admin_addr}\"\nmax_body_kib = 64\nmax_upload_mib = 1\n\
+         request_timeout_secs = 1\n\n[http]\nlisten = \"{http_addr}\"\n\n\
+         [backup]\ndir = \"{}\"\ninterval = \"24h\"\nkeep = 3\npassphrase_file = \"{}\"\n\
+         test_only_weak_kdf = true\n",
+        backup_dir.display(),
+        passphrase_file.display()
+    ));
+    for (name, role, password) in [
+        ("alice", "admin", ALICE),
+        ("bob", "operator", BOB),
+        ("carol", "auditor", CAROL),
+    ] {
+        cli(
+            &data,
+            &[
+                "admin-user",
+                "add",
+                name,
+                "--role",
+                role,
+                "--password-stdin",
+            ],
+            Some(&format!("{password}\n")),
+        );
+    }
+    // TOTP for alice: the URI is printed once; the accounts file holds the secret sealed.
+    let uri = cli(&data, &["admin-user", "totp", "enable", "alice"], None);
+    let uri = uri.trim();
+    assert!(
+        uri.starts_with("otpauth://totp/Keyward:alice?secret="),
+        "{uri}"
+    );
+    let base32 = uri
+        .split("secret=")
+        .nth(1)
+        .and_then(|rest| rest.split('&').next())
+        .expect("secret in the URI");
+    let secret = keyward::admin_http::totp::Secret::from_bytes(zeroize::Zeroizing::new(
+        data_encoding::BASE32_NOPAD
+            .decode(base32.as_bytes())
+            .expect("base32"),
+    ));
+    let accounts_text = std::fs::read_to_string(data.join("admin-accounts.json")).expect("read");
+    assert!(
+        !accounts_text.contains(base32),
+        "the TOTP secret is stored in clear"
+    );
+    assert!(cli(&data, &["admin-user", "list"], None).contains(" on "));
+
+    let mut server = appliance.start();
+    let api = Api::new(admin_addr, &appliance.creds("vc").ca);
+    let vc = appliance.creds("vc").clone();
+    let mut kmip = server.connect(&vc);
+    let k1 = vm_key(&mut kmip, "vm-backup-1");
+    vm_key(&mut kmip, "vm-backup-2");
+
+    // Login with TOTP: the code is required, checked, and accepted once.
+    let login = |otp: Option<String>| {
+        let mut body = json!({"username": "alice", "password": ALICE});
+        if let Some(otp) = otp {
+            body["otp"] = json!(otp);
+        }
+        api.call(
+            "POST",
+            "/api/v1/login",
+            None,
+            Some(body.to_string().as_bytes()),
+        )
+    };
+    let (status, body) = login(None);
+    assert_eq!(
+        (status, error_code(&body).as_str()),
+        (401, "TOTP_REQUIRED_ERR")
+    );
+    let (status, body) = login(Some("000000".into()));
+    let wrong_ok = status == 200; // one in a million: 000000 is the current code
+    if !wrong_ok {
+        assert_eq!(
+            (status, error_code(&body).as_str()),
+            (401, "TOTP_INVALID_ERR")
+        );
+    }
+    let code = totp_code(&secret);
+    let (status, body) = login(Some(code.clone()));
+    let alice = if status == 200 {
+        body["resources"][0]["token"]
+            .as_str()
+            .expect("token")
+            .to_string()
+    } else {
+        // The 30 s step turned between reading the clock and checking; the next code works.
+        std::thread::sleep(Duration::from_secs(2));
+        let (status, body) = login(Some(totp_code(&secret)));
+        assert_eq!(status, 200, "{body}");
+        body["resources"][0]["token"]
+            .as_str()
+            .expect("token")
+            .to_string()
+    };
+    let (status, body) = login(Some(code));
+    assert_eq!(
+        (status, error_code(&body).as_str()),
+        (401, "TOTP_INVALID_ERR"),
+        "a used code is refused"
+    );
+    let bob = api.session("bob", BOB);
+    let carol = api.session("carol", CAROL);
+
+    // Root key and cluster nodes.
+    let (status, root) = api.get("/api/v1/root-key", &carol);
+    assert_eq!(status, 200, "{root}");
+    assert_eq!(root["resources"][0]["provider"], "local", "{root}");
+    assert_eq!(root["resources"][0]["state"], "unsealed", "{root}");
+    let (status, nodes) = api.get("/api/v1/cluster/nodes", &carol);
+    assert_eq!(status, 200, "{nodes}");
+    assert_eq!(nodes["metadata"]["clustered"], false, "{nodes}");
+    assert_eq!(nodes["resources"][0]["state"], "serving", "{nodes}");
+
+    // Server certificate: show, renew (admin only), KMIP still connects with the new one.
+    let (status, shown) = api.get("/api/v1/server/certificate", &carol);
+    assert_eq!(status, 200, "{shown}");
+    let old_fingerprint = shown["resources"][0]["fingerprint"].clone();
+    assert!(
+        shown["resources"][0]["expiresInDays"]
+            .as_i64()
+            .expect("days")
+            > 30
+    );
+    let (status, body) = api.post("/api/v1/server/certificate/renew", &bob, json!({}));
+    assert_eq!((status, error_code(&body).as_str()), (403, "FORBIDDEN_ERR"));
+    let (status, renewed) = api.post(
+        "/api/v1/server/certificate/renew",
+        &alice,
+        json!({"keyType": "ecdsa-p256"}),
+    );
+    assert_eq!(status, 200, "{renewed}");
+    assert_eq!(renewed["resources"][0]["renewed"], true);
+    assert_ne!(renewed["resources"][0]["fingerprint"], old_fingerprint);
+    let (status, body) = api.post(
+        "/api/v1/server/certificate/renew",
+        &alice,
+        json!({"keyType": "dsa-512"}),
+    );
+    assert_eq!((status, error_code(&body).as_str()), (400, "BAD_JSON_ERR"));
+    let mut fresh = server.connect(&vc);
+    assert_eq!(get_key(&mut fresh, &k1).len(), 32);
+    let (_, records) = api.get("/api/v1/audit?operation=server.cert.renew", &carol);
+    assert_eq!(
+        records["resources"][0]["record"]["actor"]["name"], "api:alice",
+        "{records}"
+    );
+
+    // Expiry warnings: a client whose certificate expires in 10 days shows in the API, the
+    // status, `keyward status` and the /metrics gauge.
+    let (status, body) = api.post(
+        "/api/v1/clients",
+        &bob,
+        json!({"name": "soon", "certificate": cert_expiring_in(10, "vc-soon")}),
+    );
+    assert_eq!(status, 201, "{body}");
+    assert!(
+        body["resources"][0]["certificateNotAfter"].is_i64(),
+        "{body}"
+    );
+    let (status, expiring) = api.get("/api/v1/certificates/expiring", &carol);
+    assert_eq!(status, 200, "{expiring}");
+    assert_eq!(total(&expiring), 1, "{expiring}");
+    assert_eq!(expiring["resources"][0]["name"], "soon");
+    let days = expiring["resources"][0]["days_left"]
+        .as_i64()
+        .expect("days");
+    assert!((9..=10).contains(&days), "{expiring}");
+    let (_, status_body) = api.get("/api/v1/status", &carol);
+    assert_eq!(
+        status_body["resources"][0]["expiring"][0]["name"], "soon",
+        "{status_body}"
+    );
+    let by_state = status_body["resources"][0]["keys_by_state"]
+        .as_object()
+        .expect("keys_by_state");
+    assert_eq!(
+        by_state.values().filter_map(Value::as_u64).sum::<u64>(),
+        2,
+        "{status_body}"
+    );
+    let screen = cli(&data, &["status"], None);
+    assert!(screen.contains("keys by state:    "), "{screen}");
+    assert!(
+        screen.contains("certificate: client \"soon\" expires in"),
+        "{screen}"
+    );
+    let metrics = ureq::get(&format!("http://{http_addr}/metrics"))
+        .call()
+        .expect("metrics")
+        .body_mut()
+        .read_to_string()
+        .expect("metrics text");
+    assert!(
+        metrics.contains("keyward_certificates_expiring_soon 1"),
+        "{metrics}"
+    );
+
+    // Backups: roles, export now as a download, verify an upload, list and download
+    // scheduled files, and no way out of the backup directory.
+    let (status, body) = api.get("/api/v1/backups", &carol);
+    assert_eq!((status, error_code(&body).as_str()), (403, "FORBIDDEN_ERR"));
+    let (status, listed) = api.get("/api/v1/backups", &bob);
+    assert_eq!(status, 200, "{listed}");
+    assert_eq!(listed["metadata"]["schedule"]["keep"], 3, "{listed}");
+    let weak = json!({"memory_kib": 64, "iterations": 1, "parallelism": 1});
+    let export = api.bytes(
+        "POST",
+        "/api/v1/backups",
+        &bob,
+        &[],
+        Some((
+            "application/json",
+            json!({"passphrase": "manual-backup-passphrase", "kdf": weak})
+                .to_string()
+                .into_bytes(),
+        )),
+    );
+    assert_eq!(
+        export.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&export.body)
+    );
+    assert_eq!(
+        export.content_type.as_deref(),
+        Some("application/octet-stream")
+    );
+    let disposition = export.disposition.clone().expect("content-disposition");
+    assert!(
+        disposition.starts_with("attachment; filename=\"keyward-")
+            && disposition.ends_with(".kwbackup\""),
+        "{disposition}"
+    );
+    let (status, body) = api.post("/api/v1/backups", &bob, json!({"passphrase": "short"}));
+    assert_eq!(
+        (status, error_code(&body).as_str()),
+        (400, "BAD_REQUEST_ERR")
+    );
+    let verify = |passphrase: Option<&str>, bytes: Vec<u8>| {
+        let headers: Vec<(&str, &str)> = passphrase
+            .map(|p| vec![("x-keyward-backup-passphrase", p)])
+            .unwrap_or_default();
+        api.bytes(
+            "POST",
+            "/api/v1/backups/verify",
+            &bob,
+            &headers,
+            Some(("application/octet-stream", bytes)),
+        )
+    };
+    let verified = verify(Some("manual-backup-passphrase"), export.body.clone());
+    assert_eq!(verified.status, 200, "{}", verified.json());
+    // The two keys made over KMIP.
+    assert_eq!(
+        verified.json()["resources"][0]["objects"],
+        2,
+        "{}",
+        verified.json()
+    );
+    let wrong = verify(Some("not-the-passphrase"), export.body.clone());
+    assert_eq!(
+        (wrong.status, error_code(&wrong.json()).as_str()),
+        (422, "BACKUP_INVALID_ERR")
+    );
+    let missing = verify(None, export.body.clone());
+    assert_eq!(
+        (missing.status, error_code(&missing.json()).as_str()),
+        (400, "BAD_REQUEST_ERR")
+    );
+    let mut truncated = export.body.clone();
+    truncated.truncate(truncated.len() / 2);
+    let cut = verify(Some("manual-backup-passphrase"), truncated);
+    assert_eq!(
+        (cut.status, error_code(&cut.json()).as_str()),
+        (422, "BACKUP_INVALID_ERR")
+    );
+    let garbage = verify(
+        Some("manual-backup-passphrase"),
+        b"not a backup at all".to_vec(),
+    );
+    assert_eq!(
+        (garbage.status, error_code(&garbage.json()).as_str()),
+        (422, "BACKUP_INVALID_ERR")
+    );
+    // Uploads get max_upload_mib (1 here), not max_body_kib (64): 200 KiB passes the size
+    // check, a byte over 1 MiB does not (refused by its Content-Length, before it is sent).
+    let mid = verify(Some("manual-backup-passphrase"), vec![0u8; 200 * 1024]);
+    assert_eq!(
+        (mid.status, error_code(&mid.json()).as_str()),
+        (422, "BACKUP_INVALID_ERR")
+    );
+    let answer = raw_https(
+        admin_addr,
+        &vc.ca,
+        b"POST /api/v1/backups/verify HTTP/1.1\r\nHost: localhost\r\nContent-Length: 1048577\r\n\
+          Connection: close\r\n\r\n",
+    );
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(answer.contains("BODY_TOO_LARGE_ERR"), "{answer}");
+    // An upload is refused before its body is read unless its caller may make it: a peer
+    // announcing 900 KiB and sending none gets 401 at once, not a wait for the body (408).
+    let answer = raw_https(
+        admin_addr,
+        &vc.ca,
+        b"POST /api/v1/backups/verify HTTP/1.1\r\nHost: localhost\r\nContent-Length: 921600\r\n\
+          Connection: close\r\n\r\n",
+    );
+    assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
+    let by_auditor = api.bytes(
+        "POST",
+        "/api/v1/backups/verify",
+        &carol,
+        &[("x-keyward-backup-passphrase", "manual-backup-passphrase")],
+        Some(("application/octet-stream", export.body.clone())),
+    );
+    assert_eq!(
+        (by_auditor.status, error_code(&by_auditor.json()).as_str()),
+        (403, "FORBIDDEN_ERR")
+    );
+    // A backup of the exported bytes in the scheduled directory, and a link pointing out.
+    let scheduled = "keyward-1700000000-000000001.kwbackup";
+    std::fs::write(backup_dir.join(scheduled), &export.body).expect("write scheduled");
+    std::os::unix::fs::symlink(
+        data.join("admin-accounts.json"),
+        backup_dir.join("link.kwbackup"),
+    )
+    .expect("symlink");
+    let (_, listed) = api.get("/api/v1/backups", &bob);
+    assert!(listed["metadata"]["lastBackup"].is_object(), "{listed}");
+    let names: Vec<&str> = listed["resources"]
+        .as_array()
+        .expect("files")
+        .iter()
+        .filter_map(|f| f["name"].as_str())
+        .collect();
+    assert!(names.contains(&scheduled), "{listed}");
+    let fetched = api.bytes(
+        "GET",
+        &format!("/api/v1/backups/{scheduled}"),
+        &bob,
+        &[],
+        None,
+    );
+    assert_eq!(fetched.status, 200);
+    assert!(
+        fetched.body == export.body,
+        "the downloaded backup differs from the file"
+    );
+    for (path, expected) in [
+        (
+            "/api/v1/backups/link.kwbackup",
+            (404, "BACKUP_NOT_FOUND_ERR"),
+        ),
+        ("/api/v1/backups/..", (400, "BAD_FILE_NAME_ERR")),
+        (
+            "/api/v1/backups/admin-accounts.json",
+            (400, "BAD_FILE_NAME_ERR"),
+        ),
+        (
+            "/api/v1/backups/..%2Fdata%2Fadmin-accounts.json",
+            (404, "NOT_FOUND_ERR"),
+        ),
+        (
+            "/api/v1/backups/%2E%2E%2F%2E%2E%2Fetc%2Fpasswd",
+            (404, "NOT_FOUND_ERR"),
+        ),
+        (
+            "/api/v1/backups/..%5Cx.kwbackup",
+            (400, "BAD_FILE_NAME_ERR"),
+        ),
+        ("/api/v1/backups/x%00.kwbackup", (400, "BAD_FILE_NAME_ERR")),
+    ] {
+        let answer = api.bytes("GET", path, &bob, &[], None);
+        assert_eq!(
+            (answer.status, error_code(&answer.json()).as_str()),
+            expected,
+            "{path}"
+        );
+    }
+    let (_, downloads) = api.get("/api/v1/audit?operation=admin_http.backup.download", &carol);
+    assert_eq!(
+        downloads["resources"][0]["record"]["actor"]["name"], "api:bob",
+        "{downloads}"
+    );
+    let (_, exports) = api.get("/api/v1/audit?operation=backup.export", &carol);
+    assert_eq!(
+        exports["resources"][0]["record"]["actor"]["name"], "api:bob",
+        "{exports}"
+    );
+
+    // Audit export: JSON lines, filtered, as a download; recorded itself.
+    let exported = api.bytes(
+        "GET",
+        "/api/v1/audit/export?actor=api:bob",
+        &carol,
+        &[],
+        None,
+    );
+    assert_eq!(exported.status, 200);
+    assert_eq!(
+        exported.content_type.as_deref(),
+        Some("application/x-ndjson")
+    );
+    assert!(
+        exported
+            .disposition
+            .expect("disposition")
+            .contains(".jsonl")
+    );
+    let lines: Vec<Value> = String::from_utf8(exported.body)
+        .expect("utf-8")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
+    assert!(lines.len() >= 3, "{lines:?}");
+    assert!(
+        lines
+            .iter()
+            .all(|r| r["record"]["actor"]["name"] == "api:bob"),
+        "{lines:?}"
+    );
+    let (_, audited) = api.get("/api/v1/audit?operation=admin_http.audit.export", &carol);
+    assert_eq!(total(&audited), 1, "{audited}");
+
+    // Hostile: multipart and form bodies are refused clearly; a body that trickles in is cut
+    // off; KMIP keeps serving.
+    let multipart = api.bytes(
+        "POST",
+        "/api/v1/clients",
+        &bob,
+        &[],
+        Some((
+            "multipart/form-data; boundary=xyz",
+            b"--xyz\r\nContent-Disposition: form-data; name=\"name\"\r\n\r\nvc\r\n--x".to_vec(),
+        )),
+    );
+    assert_eq!(
+        (multipart.status, error_code(&multipart.json()).as_str()),
+        (415, "UNSUPPORTED_MEDIA_TYPE_ERR")
+    );
+    let form = api.bytes(
+        "POST",
+        "/api/v1/login",
+        &bob,
+        &[],
+        Some((
+            "application/x-www-form-urlencoded",
+            b"username=a&password=b".to_vec(),
+        )),
+    );
+    assert_eq!(form.status, 415);
+    let ca = vc.ca.clone();
+    let trickle = std::thread::spawn(move || {
+        raw_https(
+            admin_addr,
+            &ca,
+            b"POST /api/v1/login HTTP/1.1\r\nHost: localhost\r\nContent-Length: 40\r\n\r\n{\"user",
+        )
+    });
+    assert_eq!(get_key(&mut kmip, &k1).len(), 32);
+    let answer = trickle.join().expect("trickle");
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("REQUEST_TIMEOUT_ERR"), "{answer}");
+    assert!(server.is_running());
+    let log = server.log();
+    for secret in [
+        ALICE,
+        BOB,
+        "manual-backup-passphrase",
+        base32,
+        alice.as_str(),
+    ] {
+        assert!(!log.contains(secret), "a secret reached the server log");
+    }
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let at = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
+    sorted[at]
+}
+
+/// KMIP Get latencies (sorted) over `count` calls on one connection.
+fn get_latencies(kmip: &mut Tls, uids: &[String], count: usize) -> Vec<Duration> {
+    let mut times = Vec::with_capacity(count);
+    for i in 0..count {
+        let started = std::time::Instant::now();
+        assert_eq!(get_key(kmip, &uids[i % uids.len()]).len(), 32);
+        times.push(started.elapsed());
+    }
+    times.sort();
+    times
+}
+
+fn print_latencies(label: &str, sorted: &[Duration]) {
+    println!(
+        "KMIP Get {label}: n={} p50={:.2} ms p99={:.2} ms max={:.2} ms",
+        sorted.len(),
+        percentile(sorted, 0.50).as_secs_f64() * 1e3,
+        percentile(sorted, 0.99).as_secs_f64() * 1e3,
+        sorted[sorted.len() - 1].as_secs_f64() * 1e3,
+    );
+}
+
+/// Measurement, not a pass/fail bound: KMIP Get p50/p99 on a quiet appliance, then while the
+/// admin listener is attacked (half-open connections, handshakes, wrong passwords, oversized
+/// and malformed bodies, and authenticated heavy reads of every key). Run with
+/// `cargo test --test admin_http -- --ignored --nocapture kmip_get_latency`.
+#[test]
+#[ignore]
+fn kmip_get_latency_while_the_admin_listener_is_attacked() {
+    let mut appliance = Appliance::new(&["vc"]);
+    appliance.set_log_filter("warn");
+    let data = appliance.data_dir.clone();
+    let admin_addr = free_port();
+    appliance.set_config(&format!(
+        "[admin_http]\nlisten = \"{admin_addr}\"\nrequest_timeout_secs = 5\n"
+    ));
+    let token = cli(
+        &data,
+        &["api-token", "create", "load", "--role", "auditor"],
+        None,
+    )
+    .trim()
+    .to_string();
+    let server = appliance.start();
+    let vc = appliance.creds("vc").clone();
+    let mut kmip = server.connect(&vc);
+    let uids: Vec<String> = (0..300)
+        .map(|i| vm_key(&mut kmip, &format!("vm-{i}")))
+        .collect();
+    let gets: usize = std::env::var("KEYWARD_P99_GETS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3000);
+    get_latencies(&mut kmip, &uids, 200); // warm up
+    let quiet = get_latencies(&mut kmip, &uids, gets);
+
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sent = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let mut attackers = Vec::new();
+    // Half-open connections: a request head that never ends, up to the connection bound.
+    {
+        let (stop, ca) = (stop.clone(), vc.ca.clone());
+        attackers.push(std::thread::spawn(move || {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let mut slow = Vec::new();
+                for _ in 0..40 {
+                    if let Ok(tcp) = std::net::TcpStream::connect(admin_addr) {
+                        slow.push(tcp);
+                    }
+                }
+                let _ = &ca;
+                std::thread::sleep(Duration::from_secs(2));
+            }
+        }));
+    }
+    let requests: Vec<Vec<u8>> = vec![
+        format!(
+            "GET /api/v1/keys?limit=5000 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
+        )
+        .into_bytes(),
+        {
+            let body = r#"{"username":"nobody","password":"wrong-password-z"}"#;
+            format!(
+                "POST /api/v1/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            )
+            .into_bytes()
+        },
+        b"POST /api/v1/login HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999\r\nConnection: close\r\n\r\n".to_vec(),
+        b"POST /api/v1/clients HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=z\r\nContent-Length: 5\r\nConnection: close\r\n\r\n--z--".to_vec(),
+        b"POST /api/v1/login HTTP/1.1\r\nHost: x\r\nContent-Length: 9\r\nConnection: close\r\n\r\n{\"user\":[".to_vec(),
+        b"GET /api/v1/backups/..%2F..%2Fetc%2Fpasswd HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".to_vec(),
+    ];
+    for (i, request) in requests.iter().enumerate() {
+        let started = std::time::Instant::now();
+        let answer = raw_https(admin_addr, &vc.ca, request);
+        println!(
+            "attack request {i}: {:.1} ms, answer {:?}",
+            started.elapsed().as_secs_f64() * 1e3,
+            answer.lines().next().unwrap_or("")
+        );
+    }
+    // Four workers send the whole mix (heavy reads and Argon2 logins included), four only the
+    // cheap refusals (a TLS handshake each: the flood of connections).
+    for worker in 0..8 {
+        let (stop, sent, ca) = (stop.clone(), sent.clone(), vc.ca.clone());
+        let requests: Vec<Vec<u8>> = if worker < 4 {
+            requests.clone()
+        } else {
+            requests[2..].to_vec()
+        };
+        attackers.push(std::thread::spawn(move || {
+            let mut i = worker;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                raw_https(admin_addr, &ca, &requests[i % requests.len()]);
+                sent.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                i += 1;
+            }
+        }));
+    }
+    std::thread::sleep(Duration::from_secs(1));
+    let attacked_started = std::time::Instant::now();
+    let attacked = get_latencies(&mut kmip, &uids, gets);
+    let attack_secs = attacked_started.elapsed().as_secs_f64();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for attacker in attackers {
+        let _ = attacker.join();
+    }
+    print_latencies("quiet", &quiet);
+    print_latencies("admin listener attacked", &attacked);
+    println!(
+        "admin requests sent during the attacked run: {} ({:.0}/s), plus 40 half-open connections",
+        sent.load(std::sync::atomic::Ordering::Relaxed),
+        sent.load(std::sync::atomic::Ordering::Relaxed) as f64 / attack_secs
     );
 }

@@ -2,8 +2,11 @@
 //! replicated backend carries it to every replica along with the keys; the operations on it;
 //! and the admin socket protocol a running server answers them on.
 
+pub mod backups;
+pub mod cluster_nodes;
 pub mod console_event;
 pub mod credential;
+pub mod expiry;
 pub mod import;
 pub mod keys;
 pub mod ops;

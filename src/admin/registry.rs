@@ -63,6 +63,10 @@ pub struct ClientEntry {
     pub kmip_username: Option<String>,
     /// Argon2id PHC string of the KMIP password; never the password itself.
     pub kmip_password_hash: Option<String>,
+    /// When the client's certificate expires (seconds since the epoch), where the registry
+    /// saw it (added, issued or signed over the admin API); a CA's is read from `ca_pem`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cert_not_after: Option<i64>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -225,6 +229,7 @@ mod tests {
             last_seen: None,
             kmip_username: None,
             kmip_password_hash: None,
+            cert_not_after: None,
         }
     }
 

@@ -40,6 +40,25 @@ pub struct StatusReport {
     pub keys_changed_since_backup: Option<u64>,
     /// Hash of the newest audit record (filled once the audit log exists).
     pub audit_chain_head: Option<String>,
+    /// Client and server certificates that expire within 30 days (`super::expiry`).
+    #[serde(default)]
+    pub expiring: Vec<super::expiry::ExpiryWarning>,
+    /// The registered clients' objects by KMIP state name (`Active`, `Deactivated`, …).
+    #[serde(default)]
+    pub keys_by_state: std::collections::BTreeMap<String, usize>,
+}
+
+impl StatusReport {
+    /// Adds the server certificate's warning (read from its file, which only the server's
+    /// host has) unless one is there already.
+    pub fn with_server_certificate(mut self, cert_path: &std::path::Path) -> StatusReport {
+        if !self.expiring.iter().any(|w| w.kind == "server")
+            && let Some(warning) = super::expiry::server(cert_path, super::registry::now())
+        {
+            self.expiring.push(warning);
+        }
+        self
+    }
 }
 
 /// The parts of the status the database holds.
@@ -55,7 +74,14 @@ pub fn from_store(store: &dyn Store) -> Result<StatusReport, AdminError> {
         .ok()
         .flatten()
         .map(|(seq, mac)| format!("seq {seq}, MAC {mac}"));
+    let expiring = super::expiry::clients(clients.iter().map(|c| &c.entry), super::registry::now());
+    let mut keys_by_state = std::collections::BTreeMap::new();
+    for key in clients.iter().flat_map(|c| &c.keys) {
+        *keys_by_state.entry(key.state.clone()).or_insert(0) += 1;
+    }
     Ok(StatusReport {
+        keys_by_state,
+        expiring,
         last_backup_unix: backup.last_backup.as_ref().map(|last| last.unix),
         // Groups committed since on a single appliance; objects changed since on a cluster.
         keys_changed_since_backup: Some(backup.changes_since),
@@ -146,6 +172,14 @@ pub fn render(status: &StatusReport, now: u64) -> String {
         "clients:          {} registered; {} live key(s) ({} object(s) in all)",
         status.clients, status.live_keys, status.total_objects
     );
+    if !status.keys_by_state.is_empty() {
+        let states: Vec<String> = status
+            .keys_by_state
+            .iter()
+            .map(|(state, count)| format!("{state} {count}"))
+            .collect();
+        let _ = writeln!(out, "keys by state:    {}", states.join(", "));
+    }
     let _ = writeln!(
         out,
         "last backup:      {}; keys changed since: {}",
@@ -179,6 +213,9 @@ pub fn render(status: &StatusReport, now: u64) -> String {
         "audit chain head: {}",
         status.audit_chain_head.clone().unwrap_or_else(unknown)
     );
+    for warning in &status.expiring {
+        let _ = writeln!(out, "WARNING:          certificate: {}", warning.describe());
+    }
     out
 }
 
@@ -211,6 +248,20 @@ mod tests {
         };
         let text = render(&status, 100);
         assert!(text.contains("SEALED: the root key is disabled"), "{text}");
+        let expiring = StatusReport {
+            expiring: vec![super::super::expiry::ExpiryWarning {
+                kind: "client".into(),
+                name: "vc".into(),
+                not_after: 0,
+                days_left: 3,
+            }],
+            ..status
+        };
+        let text = render(&expiring, 100);
+        assert!(
+            text.contains("WARNING:          certificate: client \"vc\" expires in 3 day(s)"),
+            "{text}"
+        );
         assert!(text.contains("last answer 60 s ago"), "{text}");
     }
 }

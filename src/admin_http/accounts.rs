@@ -52,6 +52,9 @@ pub struct Account {
     pub password_hash: String,
     /// Seconds since the epoch.
     pub created: i64,
+    /// The TOTP secret (second factor), sealed (`super::totp`), hex; none = password only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub totp_sealed: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -107,6 +110,8 @@ pub enum AccountError {
     Hash(#[from] credential::CredentialError),
     #[error("random numbers: {0}")]
     Random(String),
+    #[error("one-time passwords: {0}")]
+    Totp(#[from] super::totp::TotpError),
 }
 
 pub fn now() -> i64 {
@@ -208,6 +213,7 @@ impl Accounts {
             role,
             password_hash,
             created: now(),
+            totp_sealed: None,
         });
         Ok(())
     }
@@ -221,6 +227,33 @@ impl Accounts {
             .ok_or_else(|| AccountError::NoSuchUser(name.to_string()))?;
         user.password_hash = hash;
         Ok(())
+    }
+
+    /// Gives `name` a new TOTP secret (replacing any earlier one), sealed in `data_dir`;
+    /// returns it to be shown once.
+    pub fn enable_totp(
+        &mut self,
+        data_dir: &Path,
+        name: &str,
+    ) -> Result<super::totp::Secret, AccountError> {
+        let user = self
+            .users
+            .iter_mut()
+            .find(|u| u.name == name)
+            .ok_or_else(|| AccountError::NoSuchUser(name.to_string()))?;
+        let secret = super::totp::Secret::generate()?;
+        user.totp_sealed = Some(super::totp::seal(data_dir, name, &secret)?);
+        Ok(secret)
+    }
+
+    /// Back to password only; returns whether TOTP was on.
+    pub fn disable_totp(&mut self, name: &str) -> Result<bool, AccountError> {
+        let user = self
+            .users
+            .iter_mut()
+            .find(|u| u.name == name)
+            .ok_or_else(|| AccountError::NoSuchUser(name.to_string()))?;
+        Ok(user.totp_sealed.take().is_some())
     }
 
     pub fn remove_user(&mut self, name: &str) -> Result<Account, AccountError> {

@@ -47,6 +47,10 @@ pub enum AuthError {
     Accounts(#[from] AccountError),
     #[error("missing or wrong X-CSRF-Token header for a cookie session")]
     Csrf,
+    #[error("this account needs a one-time code from its authenticator (`otp`)")]
+    OtpRequired,
+    #[error("wrong or already used one-time code")]
+    WrongOtp,
 }
 
 impl AuthError {
@@ -56,7 +60,9 @@ impl AuthError {
             | AuthError::Invalid
             | AuthError::Expired
             | AuthError::Revoked
-            | AuthError::WrongPassword => 401,
+            | AuthError::WrongPassword
+            | AuthError::OtpRequired
+            | AuthError::WrongOtp => 401,
             AuthError::Locked(_) => 429,
             AuthError::Forbidden { .. } | AuthError::Csrf => 403,
             AuthError::Accounts(_) => 500,
@@ -74,6 +80,8 @@ impl AuthError {
             AuthError::Forbidden { .. } => "FORBIDDEN_ERR",
             AuthError::Accounts(_) => "INTERNAL_SERVER_ERR",
             AuthError::Csrf => "CSRF_ERR",
+            AuthError::OtpRequired => "TOTP_REQUIRED_ERR",
+            AuthError::WrongOtp => "TOTP_INVALID_ERR",
         }
     }
 }
@@ -125,6 +133,8 @@ pub struct Gatekeeper {
     settings: AdminHttpSettings,
     sessions: Mutex<HashMap<String, Session>>,
     failures: Mutex<Failures>,
+    /// The newest TOTP time step each account has used: a code is accepted once.
+    totp_steps: Mutex<HashMap<String, u64>>,
 }
 
 impl Gatekeeper {
@@ -134,6 +144,7 @@ impl Gatekeeper {
             settings,
             sessions: Mutex::new(HashMap::new()),
             failures: Mutex::new(Failures::default()),
+            totp_steps: Mutex::new(HashMap::new()),
         }
     }
 
@@ -222,6 +233,7 @@ impl Gatekeeper {
         &self,
         name: &str,
         password: &[u8],
+        otp: Option<&str>,
         peer: IpAddr,
     ) -> Result<(zeroize::Zeroizing<String>, String, Caller), AuthError> {
         let window = self.settings.lockout();
@@ -244,11 +256,18 @@ impl Gatekeeper {
             }
         }
         let accounts = Accounts::load(&self.data_dir)?;
-        let Some(account) = accounts.check_password(name, password) else {
-            let mut failures = self.failures.lock().map_err(|_| AuthError::Invalid)?;
-            failures.note(account_key, now_instant, window);
-            failures.note(source_key, now_instant, window);
-            return Err(AuthError::WrongPassword);
+        let checked = match accounts.check_password(name, password) {
+            None => Err(AuthError::WrongPassword),
+            Some(account) => self.check_otp(account, otp).map(|()| account),
+        };
+        let account = match checked {
+            Ok(account) => account,
+            Err(refused) => {
+                let mut failures = self.failures.lock().map_err(|_| AuthError::Invalid)?;
+                failures.note(account_key, now_instant, window);
+                failures.note(source_key, now_instant, window);
+                return Err(refused);
+            }
         };
         let mut secret = zeroize::Zeroizing::new([0u8; 32]);
         getrandom::fill(secret.as_mut())
@@ -280,6 +299,32 @@ impl Gatekeeper {
                 role: account.role,
             },
         ))
+    }
+
+    /// The second factor of an account that has one: a current code not used before.
+    fn check_otp(
+        &self,
+        account: &super::accounts::Account,
+        otp: Option<&str>,
+    ) -> Result<(), AuthError> {
+        let Some(sealed) = &account.totp_sealed else {
+            return Ok(());
+        };
+        let code = otp
+            .filter(|c| !c.trim().is_empty())
+            .ok_or(AuthError::OtpRequired)?;
+        let secret = super::totp::unseal(&self.data_dir, &account.name, sealed)
+            .map_err(|e| AuthError::Accounts(e.into()))?;
+        let step = secret
+            .verify(code, super::accounts::now().max(0) as u64)
+            .ok_or(AuthError::WrongOtp)?;
+        let mut used = self.totp_steps.lock().map_err(|_| AuthError::Invalid)?;
+        let last = used.entry(account.name.clone()).or_insert(0);
+        if step <= *last {
+            return Err(AuthError::WrongOtp);
+        }
+        *last = step;
+        Ok(())
     }
 
     /// Ends the session `token` (API tokens are revoked with the CLI).

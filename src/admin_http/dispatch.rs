@@ -4,9 +4,7 @@
 
 use std::net::SocketAddr;
 
-use serde_json::Value;
-
-use super::handlers::{ApiError, App, Call};
+use super::handlers::{Answer, ApiError, App, Call};
 use super::routes::{self, Access, Matched};
 use super::{auth, shape};
 
@@ -21,17 +19,36 @@ pub struct Incoming {
     pub csrf: Option<String>,
     pub body: Vec<u8>,
     pub peer: SocketAddr,
+    pub backup_passphrase: Option<zeroize::Zeroizing<String>>,
 }
 
-/// Status, JSON body and `Set-Cookie` value of the answer.
-pub fn dispatch(app: &App, incoming: Incoming) -> (u16, Value, Option<String>) {
+/// The answer (a JSON body, or a download), errors shaped like IBM's.
+pub fn dispatch(app: &App, incoming: Incoming) -> Answer {
     match answer(app, incoming) {
-        Ok(answer) => (answer.status, answer.body, answer.set_cookie),
-        Err(e) => (e.status, shape::error(e.status, e.code, &e.message), None),
+        Ok(answer) => answer,
+        Err(e) => Answer {
+            status: e.status,
+            body: shape::error(e.status, e.code, &e.message),
+            set_cookie: None,
+            download: None,
+        },
     }
 }
 
-fn answer(app: &App, incoming: Incoming) -> Result<super::handlers::Answer, ApiError> {
+/// Whether the caller of `incoming` (its head: the body is not read yet) may call its route;
+/// an upload's body is read only after this, so an unauthenticated peer cannot make the server
+/// buffer `max_upload_mib`.
+pub fn admit(app: &App, incoming: &Incoming) -> Result<(), ApiError> {
+    authorize(app, incoming).map(|_| ())
+}
+
+type Authorized = (
+    &'static routes::Route,
+    Vec<String>,
+    Option<super::auth::Caller>,
+);
+
+fn authorize(app: &App, incoming: &Incoming) -> Result<Authorized, ApiError> {
     let (route, params) = match routes::find(&incoming.method, &incoming.path) {
         Matched::Route(route, params) => (route, params),
         Matched::WrongMethod => {
@@ -73,6 +90,11 @@ fn answer(app: &App, incoming: Incoming) -> Result<super::handlers::Answer, ApiE
             Some(caller)
         }
     };
+    Ok((route, params, caller))
+}
+
+fn answer(app: &App, incoming: Incoming) -> Result<Answer, ApiError> {
+    let (route, params, caller) = authorize(app, &incoming)?;
     let query = incoming
         .query
         .as_deref()
@@ -91,6 +113,7 @@ fn answer(app: &App, incoming: Incoming) -> Result<super::handlers::Answer, ApiE
         token,
         caller,
         peer: incoming.peer,
+        backup_passphrase: incoming.backup_passphrase,
     };
     (route.handler)(app, &call)
 }

@@ -37,6 +37,8 @@ pub struct App {
     pub notifier: Option<RegistryNotifier>,
     /// With `destroy_approval`: destruction waiting for a second admin.
     pub approvals: Option<super::approvals::Approvals>,
+    /// `[backup]`: where scheduled backups go (`None`: not scheduled).
+    pub backup: Option<crate::backup::schedule::BackupSettings>,
 }
 
 /// One HTTP call, already read and bounded.
@@ -48,6 +50,8 @@ pub struct Call {
     pub token: Option<String>,
     pub caller: Option<Caller>,
     pub peer: SocketAddr,
+    /// `X-Keyward-Backup-Passphrase` of a backup upload (zeroized when dropped).
+    pub backup_passphrase: Option<zeroize::Zeroizing<String>>,
 }
 
 pub struct Answer {
@@ -55,6 +59,38 @@ pub struct Answer {
     pub body: Value,
     /// A `Set-Cookie` value (console login and logout).
     pub set_cookie: Option<String>,
+    /// A file to send instead of `body` (backups, audit export).
+    pub download: Option<Download>,
+}
+
+/// A file answer: sent as an attachment with this name and type.
+pub struct Download {
+    /// A plain file name (checked by the handler; never a path).
+    pub filename: String,
+    pub content_type: &'static str,
+    pub body: DownloadBody,
+}
+
+pub enum DownloadBody {
+    Bytes(Vec<u8>),
+    /// Streamed from the file (open at its start; a scratch file already unlinked).
+    File {
+        file: std::fs::File,
+        len: u64,
+    },
+}
+
+impl DownloadBody {
+    /// The file at `path`, opened for streaming.
+    pub fn open(path: &std::path::Path) -> Result<DownloadBody, ApiError> {
+        let file = std::fs::File::open(path)
+            .map_err(|e| ApiError::new(500, "INTERNAL_SERVER_ERR", e.to_string()))?;
+        let len = file
+            .metadata()
+            .map_err(|e| ApiError::new(500, "INTERNAL_SERVER_ERR", e.to_string()))?
+            .len();
+        Ok(DownloadBody::File { file, len })
+    }
 }
 
 /// The console's session cookie.
@@ -76,7 +112,7 @@ impl ApiError {
         }
     }
 
-    fn bad_request(message: impl Into<String>) -> ApiError {
+    pub(super) fn bad_request(message: impl Into<String>) -> ApiError {
         ApiError::new(400, "BAD_REQUEST_ERR", message)
     }
 }
@@ -108,35 +144,36 @@ impl From<AdminError> for ApiError {
 
 pub type Handler = fn(&App, &Call) -> Result<Answer, ApiError>;
 
-fn ok(body: Value) -> Result<Answer, ApiError> {
+pub(super) fn ok(body: Value) -> Result<Answer, ApiError> {
     Ok(Answer {
         status: 200,
         body,
         set_cookie: None,
+        download: None,
     })
 }
 
-fn caller(call: &Call) -> Result<&Caller, ApiError> {
+pub(super) fn caller(call: &Call) -> Result<&Caller, ApiError> {
     call.caller
         .as_ref()
         .ok_or_else(|| AuthError::Missing.into())
 }
 
-fn param(call: &Call, at: usize) -> Result<&str, ApiError> {
+pub(super) fn param(call: &Call, at: usize) -> Result<&str, ApiError> {
     call.params
         .get(at)
         .map(String::as_str)
         .ok_or_else(|| ApiError::bad_request("missing path parameter"))
 }
 
-fn query<'a>(call: &'a Call, name: &str) -> Option<&'a str> {
+pub(super) fn query<'a>(call: &'a Call, name: &str) -> Option<&'a str> {
     call.query
         .iter()
         .find(|(k, _)| k == name)
         .map(|(_, v)| v.as_str())
 }
 
-fn query_number(call: &Call, name: &str, default: usize) -> Result<usize, ApiError> {
+pub(super) fn query_number(call: &Call, name: &str, default: usize) -> Result<usize, ApiError> {
     match query(call, name) {
         None => Ok(default),
         Some(text) => text.parse().map_err(|_| {
@@ -145,7 +182,7 @@ fn query_number(call: &Call, name: &str, default: usize) -> Result<usize, ApiErr
     }
 }
 
-fn query_bool(call: &Call, name: &str) -> Result<bool, ApiError> {
+pub(super) fn query_bool(call: &Call, name: &str) -> Result<bool, ApiError> {
     match query(call, name) {
         None | Some("false") => Ok(false),
         Some("true") => Ok(true),
@@ -156,7 +193,7 @@ fn query_bool(call: &Call, name: &str) -> Result<bool, ApiError> {
 }
 
 /// The body as `T`; a clear 400 for anything else.
-fn json_body<'a, T: Deserialize<'a>>(call: &'a Call) -> Result<T, ApiError> {
+pub(super) fn json_body<'a, T: Deserialize<'a>>(call: &'a Call) -> Result<T, ApiError> {
     serde_json::from_slice(&call.body).map_err(|e| {
         ApiError::new(
             400,
@@ -167,7 +204,7 @@ fn json_body<'a, T: Deserialize<'a>>(call: &'a Call) -> Result<T, ApiError> {
 }
 
 /// The audit actor of an API caller.
-fn actor(caller: &Caller) -> Actor {
+pub(super) fn actor(caller: &Caller) -> Actor {
     // SAFETY: geteuid has no preconditions and cannot fail.
     let uid = unsafe { libc::geteuid() };
     Actor::User {
@@ -177,7 +214,7 @@ fn actor(caller: &Caller) -> Actor {
 }
 
 /// Runs `request` through the shared admin operations, as `caller`.
-fn execute(app: &App, caller: &Caller, request: Request) -> Result<Reply, ApiError> {
+pub(super) fn execute(app: &App, caller: &Caller, request: Request) -> Result<Reply, ApiError> {
     let actor = actor(caller);
     let by = app.services.audit.as_deref().map(|ctx| (ctx, &actor));
     let reply = ops::execute_by(app.services.store.as_ref(), request, by)?;
@@ -188,7 +225,7 @@ fn execute(app: &App, caller: &Caller, request: Request) -> Result<Reply, ApiErr
     }
 }
 
-fn unexpected(reply: &Reply) -> ApiError {
+pub(super) fn unexpected(reply: &Reply) -> ApiError {
     log::error!("admin API: unexpected reply {reply:?}");
     ApiError::new(
         500,
@@ -198,7 +235,7 @@ fn unexpected(reply: &Reply) -> ApiError {
 }
 
 /// Records an API event that no admin operation records (logins).
-fn audit_event(app: &App, actor: Actor, event: AuditEvent) {
+pub(super) fn audit_event(app: &App, actor: Actor, event: AuditEvent) {
     let Some(ctx) = app.services.audit.as_deref() else {
         return;
     };
@@ -233,6 +270,7 @@ pub fn health(app: &App, _: &Call) -> Result<Answer, ApiError> {
     };
     Ok(Answer {
         set_cookie: None,
+        download: None,
         status,
         body: shape::single("health", json!({"state": state, "reason": reason})),
     })
@@ -247,6 +285,9 @@ struct Login {
     /// answer carries the CSRF token the console echoes on changes.
     #[serde(default)]
     cookie: bool,
+    /// The current code of an account with TOTP.
+    #[serde(default)]
+    otp: Option<String>,
 }
 
 pub fn login(app: &App, call: &Call) -> Result<Answer, ApiError> {
@@ -257,10 +298,12 @@ pub fn login(app: &App, call: &Call) -> Result<Answer, ApiError> {
         uid: unsafe { libc::geteuid() },
         name: format!("api:{name}"),
     };
-    match app
-        .gatekeeper
-        .login(&login.username, login.password.expose().as_bytes(), peer)
-    {
+    match app.gatekeeper.login(
+        &login.username,
+        login.password.expose().as_bytes(),
+        login.otp.as_deref(),
+        peer,
+    ) {
         Ok((token, csrf, caller)) => {
             audit_event(
                 app,
@@ -288,6 +331,7 @@ pub fn login(app: &App, call: &Call) -> Result<Answer, ApiError> {
                 status: 200,
                 body: shape::single("session", session),
                 set_cookie,
+                download: None,
             })
         }
         Err(e) => {
@@ -317,6 +361,7 @@ pub fn logout(app: &App, call: &Call) -> Result<Answer, ApiError> {
         set_cookie: Some(format!(
             "{SESSION_COOKIE}=; Path=/; Max-Age=0; HttpOnly; Secure; SameSite=Strict"
         )),
+        download: None,
     })
 }
 
@@ -331,7 +376,11 @@ pub fn whoami(_: &App, call: &Call) -> Result<Answer, ApiError> {
 pub fn status(app: &App, call: &Call) -> Result<Answer, ApiError> {
     match execute(app, caller(call)?, Request::Status)? {
         Reply::Status { status } => {
-            let status = crate::server::admin_socket::with_live_state(*status, &app.services);
+            let status = crate::server::admin_socket::with_live_state(*status, &app.services)
+                .with_server_certificate(&app.server_cert);
+            app.services
+                .metrics
+                .set_certificates_expiring(status.expiring.len());
             ok(shape::single(
                 "status",
                 serde_json::to_value(status).unwrap_or(Value::Null),
@@ -341,7 +390,7 @@ pub fn status(app: &App, call: &Call) -> Result<Answer, ApiError> {
     }
 }
 
-fn client_json(view: &ClientView, with_keys: bool) -> Value {
+pub(super) fn client_json(view: &ClientView, with_keys: bool) -> Value {
     let entry = &view.entry;
     let mut value = json!({
         "name": entry.name,
@@ -353,6 +402,7 @@ fn client_json(view: &ClientView, with_keys: bool) -> Value {
         "kmipUsername": entry.kmip_username,
         "keysTotal": view.keys.len(),
         "keysLive": view.live_keys(),
+        "certificateNotAfter": crate::admin::expiry::client_not_after(entry),
     });
     if let ClientKind::TrustedCa { subject, .. } = &entry.kind {
         value["subject"] = json!(subject);
@@ -401,7 +451,7 @@ struct NewClient {
     subject: Option<String>,
 }
 
-fn single_cert_der(pem: &str, what: &str) -> Result<Vec<u8>, ApiError> {
+pub(super) fn single_cert_der(pem: &str, what: &str) -> Result<Vec<u8>, ApiError> {
     use rustls::pki_types::CertificateDer;
     use rustls::pki_types::pem::PemObject;
     let cert = CertificateDer::pem_slice_iter(pem.as_bytes())
@@ -418,8 +468,10 @@ fn new_entry(
     kind: ClientKind,
     owner: String,
     fingerprints: Vec<String>,
+    cert_not_after: Option<i64>,
 ) -> ClientEntry {
     ClientEntry {
+        cert_not_after,
         name: name.to_string(),
         kind,
         owner,
@@ -461,6 +513,7 @@ pub fn add_client(app: &App, call: &Call) -> Result<Answer, ApiError> {
                 ClientKind::PinnedCertificate,
                 identity.owner,
                 vec![hex::encode(identity.fingerprint)],
+                crate::admin::expiry::der_not_after(&der),
             )
         }
         (None, Some(pem)) => {
@@ -477,6 +530,7 @@ pub fn add_client(app: &App, call: &Call) -> Result<Answer, ApiError> {
                 },
                 owner,
                 Vec::new(),
+                None,
             )
         }
         _ => {
@@ -489,6 +543,7 @@ pub fn add_client(app: &App, call: &Call) -> Result<Answer, ApiError> {
     let entry = add_entry(app, caller, entry)?;
     Ok(Answer {
         set_cookie: None,
+        download: None,
         status: 201,
         body: shape::single(
             "client",
@@ -532,7 +587,7 @@ pub fn issue_client(app: &App, call: &Call) -> Result<Answer, ApiError> {
         app,
         caller,
         Request::CheckClient {
-            entry: new_entry(&name, ClientKind::Issued, owner.clone(), Vec::new()),
+            entry: new_entry(&name, ClientKind::Issued, owner.clone(), Vec::new(), None),
         },
     )?;
     // The PKI writes files; a private directory in the data directory holds them until read.
@@ -558,10 +613,12 @@ pub fn issue_client(app: &App, call: &Call) -> Result<Answer, ApiError> {
             ClientKind::Issued,
             owner,
             vec![hex::encode(issued.fingerprint)],
+            crate::admin::expiry::pem_not_after(&cert),
         ),
     )?;
     Ok(Answer {
         set_cookie: None,
+        download: None,
         status: 201,
         body: shape::single(
             "client.issued",
@@ -605,10 +662,12 @@ pub fn sign_csr(app: &App, call: &Call) -> Result<Answer, ApiError> {
             ClientKind::SignedCsr,
             identity.owner,
             vec![hex::encode(signed.fingerprint)],
+            crate::admin::expiry::der_not_after(&signed.der),
         ),
     )?;
     Ok(Answer {
         set_cookie: None,
+        download: None,
         status: 201,
         body: shape::single(
             "client.signed",
@@ -684,7 +743,7 @@ fn change_credential(
 }
 
 /// A 0700 directory under `dir`, removed when dropped.
-fn tempfile_in(dir: &std::path::Path) -> Result<ScratchDir, ApiError> {
+pub(super) fn tempfile_in(dir: &std::path::Path) -> Result<ScratchDir, ApiError> {
     let mut random = [0u8; 8];
     getrandom::fill(&mut random)
         .map_err(|e| ApiError::new(500, "INTERNAL_SERVER_ERR", e.to_string()))?;
@@ -697,10 +756,10 @@ fn tempfile_in(dir: &std::path::Path) -> Result<ScratchDir, ApiError> {
     Ok(ScratchDir(path))
 }
 
-struct ScratchDir(PathBuf);
+pub(super) struct ScratchDir(PathBuf);
 
 impl ScratchDir {
-    fn path(&self) -> &std::path::Path {
+    pub(super) fn path(&self) -> &std::path::Path {
         &self.0
     }
 }
@@ -749,7 +808,7 @@ fn run_remove_client(
     }
 }
 
-fn key_json(key: &KeyView) -> Value {
+pub(super) fn key_json(key: &KeyView) -> Value {
     json!({
         "id": key.uid,
         "owner": key.owner,
@@ -912,6 +971,7 @@ fn request_approval(app: &App, caller: &Caller, action: Action) -> Result<Answer
     );
     Ok(Answer {
         set_cookie: None,
+        download: None,
         status: 202,
         body: shape::single("approval", pending.to_json(std::time::Instant::now())),
     })
@@ -970,7 +1030,7 @@ pub fn reject(app: &App, call: &Call) -> Result<Answer, ApiError> {
     ))
 }
 
-pub fn audit_query(app: &App, call: &Call) -> Result<Answer, ApiError> {
+fn audit_filter(call: &Call) -> Result<crate::audit::query::Filter, ApiError> {
     let number = |name: &str| -> Result<Option<i64>, ApiError> {
         query(call, name)
             .map(|t| {
@@ -988,6 +1048,11 @@ pub fn audit_query(app: &App, call: &Call) -> Result<Answer, ApiError> {
         op: query(call, "operation").map(str::to_string),
         failed: query_bool(call, "failed")?,
     };
+    Ok(filter)
+}
+
+pub fn audit_query(app: &App, call: &Call) -> Result<Answer, ApiError> {
+    let filter = audit_filter(call)?;
     let limit = query_number(call, "limit", 1000)?.min(MAX_PAGE);
     match execute(
         app,
@@ -1005,6 +1070,64 @@ pub fn audit_query(app: &App, call: &Call) -> Result<Answer, ApiError> {
         }
         other => Err(unexpected(&other)),
     }
+}
+
+/// Most records one audit export carries (the CLI's `audit export` has no such bound; a
+/// download is held in memory, so the API caps it and says so in a header-free way: the
+/// `limit` query parameter, at most this).
+pub const MAX_AUDIT_EXPORT: usize = 200_000;
+
+/// GET /api/v1/audit/export: the matching records as JSON lines, a download.
+pub fn audit_export(app: &App, call: &Call) -> Result<Answer, ApiError> {
+    let caller = caller(call)?;
+    let filter = audit_filter(call)?;
+    let limit = query_number(call, "limit", MAX_AUDIT_EXPORT)?.min(MAX_AUDIT_EXPORT);
+    let records = match execute(
+        app,
+        caller,
+        Request::AuditShow(AuditQuery { filter, limit }),
+    )? {
+        Reply::AuditRecords(records) => records.records,
+        other => return Err(unexpected(&other)),
+    };
+    // Written to a private scratch file and streamed from it (unlinked once open).
+    let scratch = tempfile_in(&app.data_dir)?;
+    let path = scratch.path().join("audit.jsonl");
+    let internal = |e: std::io::Error| ApiError::new(500, "INTERNAL_SERVER_ERR", e.to_string());
+    {
+        let mut out = std::io::BufWriter::new(std::fs::File::create(&path).map_err(internal)?);
+        for record in &records {
+            serde_json::to_writer(&mut out, record)
+                .map_err(|e| ApiError::new(500, "INTERNAL_SERVER_ERR", e.to_string()))?;
+            std::io::Write::write_all(&mut out, b"\n").map_err(internal)?;
+        }
+        std::io::Write::flush(&mut out).map_err(internal)?;
+    }
+    let body = DownloadBody::open(&path)?;
+    drop(scratch);
+    audit_event(
+        app,
+        actor(caller),
+        AuditEvent::success(
+            "admin_http.audit.export",
+            vec![format!("{} record(s)", records.len())],
+        ),
+    );
+    log::info!(
+        "admin API {}: exported {} audit record(s)",
+        caller.name,
+        records.len()
+    );
+    Ok(Answer {
+        status: 200,
+        body: Value::Null,
+        set_cookie: None,
+        download: Some(Download {
+            filename: format!("keyward-audit-{}.jsonl", crate::admin::registry::now()),
+            content_type: "application/x-ndjson",
+            body,
+        }),
+    })
 }
 
 pub fn audit_verify(app: &App, call: &Call) -> Result<Answer, ApiError> {
@@ -1034,6 +1157,7 @@ pub fn server_certificate(app: &App, call: &Call) -> Result<Answer, ApiError> {
             "issuer": cert.issuer().to_string(),
             "notBefore": cert.validity().not_before.timestamp(),
             "notAfter": cert.validity().not_after.timestamp(),
+            "expiresInDays": (cert.validity().not_after.timestamp() - crate::admin::registry::now()).div_euclid(86_400),
             "fingerprint": crate::pki::fingerprint_hex(&crate::pki::fingerprint(&der)),
             "pem": pem,
         }),

@@ -3,14 +3,18 @@
 //! listener and threads of its own. Accounts and API tokens with roles guard it.
 
 pub mod accounts;
+pub mod appliance;
 pub mod approvals;
 pub mod auth;
+pub mod backups;
 pub mod console;
 pub mod dispatch;
+pub mod file_body;
 pub mod handlers;
 pub mod routes;
 pub mod settings;
 pub mod shape;
+pub mod totp;
 mod transport;
 
 use std::net::SocketAddr;
@@ -28,6 +32,7 @@ pub fn start(
     server_cert: PathBuf,
     server_key: PathBuf,
     notifier: RegistryNotifier,
+    backup: Option<crate::backup::schedule::BackupSettings>,
 ) -> Result<Option<SocketAddr>, ServerError> {
     let Some(listen) = settings.listen else {
         return Ok(None);
@@ -42,6 +47,7 @@ pub fn start(
         approvals: settings.destroy_approval.then(|| {
             approvals::Approvals::new(std::time::Duration::from_secs(settings.approval_ttl_secs))
         }),
+        backup,
     });
     let bound = transport::spawn(
         listen,
@@ -49,6 +55,7 @@ pub fn start(
         app,
         transport::Limits {
             max_body: settings.max_body_bytes(),
+            max_upload: settings.max_upload_bytes(),
             request_timeout: settings.request_timeout(),
         },
     )

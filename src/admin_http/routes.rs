@@ -4,6 +4,7 @@
 
 use super::accounts::Role;
 use super::handlers::{self, Handler};
+use super::{appliance, backups};
 
 /// Who may call a route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,11 +66,26 @@ pub static ROUTES: &[Route] = &[
     route("DELETE", "/api/v1/keys/{uid}", ADMIN, handlers::destroy_key),
     route("GET", "/api/v1/audit", AUDITOR, handlers::audit_query),
     route("GET", "/api/v1/audit/verify", AUDITOR, handlers::audit_verify),
+    route("GET", "/api/v1/audit/export", AUDITOR, handlers::audit_export),
     route("GET", "/api/v1/server/certificate", AUDITOR, handlers::server_certificate),
+    route("POST", "/api/v1/server/certificate/renew", ADMIN, appliance::renew_server_certificate),
+    route("GET", "/api/v1/certificates/expiring", AUDITOR, appliance::expiring),
+    route("GET", "/api/v1/root-key", AUDITOR, appliance::root_key),
+    route("GET", "/api/v1/cluster/nodes", AUDITOR, appliance::cluster_nodes),
+    route("GET", "/api/v1/backups", OPERATOR, backups::list),
+    route("POST", "/api/v1/backups", OPERATOR, backups::export_now),
+    route("POST", "/api/v1/backups/verify", OPERATOR, backups::verify),
+    route("GET", "/api/v1/backups/{name}", OPERATOR, backups::fetch),
     route("GET", "/api/v1/approvals", ADMIN, handlers::list_approvals),
     route("POST", "/api/v1/approvals/{id}/approve", ADMIN, handlers::approve),
     route("DELETE", "/api/v1/approvals/{id}", ADMIN, handlers::reject),
 ];
+
+/// Routes whose body is an uploaded file, allowed `[admin_http] max_upload_mib` instead of
+/// `max_body_kib`.
+pub fn takes_upload(method: &str, path: &str) -> bool {
+    method == "POST" && path.trim_end_matches('/') == "/api/v1/backups/verify"
+}
 
 /// What matching a request found.
 pub enum Matched<'a> {

@@ -13,6 +13,8 @@ pub struct AdminHttpSettings {
     pub listen: Option<SocketAddr>,
     /// Largest request body accepted, in KiB.
     pub max_body_kib: usize,
+    /// Largest uploaded file (a backup to verify), in MiB.
+    pub max_upload_mib: usize,
     /// Failed logins of one account (within `lockout_secs`) before it is locked.
     pub max_failed_logins: u32,
     /// Failed logins from one source address (within `lockout_secs`) before it is refused.
@@ -34,6 +36,7 @@ impl Default for AdminHttpSettings {
         AdminHttpSettings {
             listen: None,
             max_body_kib: 256,
+            max_upload_mib: 64,
             max_failed_logins: 5,
             max_failed_logins_per_address: 20,
             lockout_secs: 900,
@@ -48,6 +51,10 @@ impl Default for AdminHttpSettings {
 impl AdminHttpSettings {
     pub fn max_body_bytes(&self) -> usize {
         self.max_body_kib.saturating_mul(1024)
+    }
+
+    pub fn max_upload_bytes(&self) -> usize {
+        self.max_upload_mib.saturating_mul(1024 * 1024)
     }
 
     pub fn lockout(&self) -> Duration {

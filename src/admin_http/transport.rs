@@ -14,8 +14,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use http_body_util::{BodyExt, Full, Limited};
-use hyper::body::{Bytes, Incoming};
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, Response};
@@ -24,12 +24,19 @@ use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
 
 use super::dispatch::{self, Incoming as Call};
+use super::file_body::{self, AnswerBody, FileBody};
 use super::handlers::App;
+use super::handlers::DownloadBody;
 use super::shape;
 
 const MAX_CONNECTIONS: usize = 64;
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 const MAX_HEADER_BUFFER: usize = 16 * 1024;
+/// Uploads (whose bodies may be `max_upload_mib`) received at once.
+const MAX_UPLOADS: usize = 2;
+static UPLOADS: Semaphore = Semaphore::const_new(MAX_UPLOADS);
+/// How often the certificate expiry gauge is recomputed.
+const EXPIRY_REFRESH: Duration = Duration::from_secs(600);
 /// Threads that run handlers; more callers wait their turn.
 const HANDLER_THREADS: usize = 4;
 
@@ -37,6 +44,8 @@ const HANDLER_THREADS: usize = 4;
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
     pub max_body: usize,
+    /// For the routes that take a file (`routes::takes_upload`).
+    pub max_upload: usize,
     pub request_timeout: Duration,
 }
 
@@ -97,6 +106,21 @@ async fn serve(
     limits: Limits,
 ) {
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    // The `/metrics` gauge of certificates about to expire, kept fresh off the request path.
+    let refresher = app.clone();
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(EXPIRY_REFRESH);
+        loop {
+            every.tick().await;
+            let app = refresher.clone();
+            let _ = tokio::task::spawn_blocking(move || {
+                if let Some(count) = super::appliance::count_expiring(&app) {
+                    app.services.metrics.set_certificates_expiring(count);
+                }
+            })
+            .await;
+        }
+    });
     loop {
         let (stream, peer) = match listener.accept().await {
             Ok(accepted) => accepted,
@@ -144,17 +168,13 @@ async fn serve(
     }
 }
 
-fn json_response(status: u16, body: &serde_json::Value) -> Response<Full<Bytes>> {
+fn json_response(status: u16, body: &serde_json::Value) -> Response<AnswerBody> {
     let bytes = serde_json::to_vec(body).unwrap_or_default();
     bytes_response(status, "application/json", bytes)
 }
 
-fn bytes_response(
-    status: u16,
-    content_type: &'static str,
-    bytes: Vec<u8>,
-) -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(Bytes::from(bytes)));
+fn bytes_response(status: u16, content_type: &'static str, bytes: Vec<u8>) -> Response<AnswerBody> {
+    let mut response = Response::new(file_body::bytes(bytes));
     *response.status_mut() =
         hyper::StatusCode::from_u16(status).unwrap_or(hyper::StatusCode::INTERNAL_SERVER_ERROR);
     let headers = response.headers_mut();
@@ -172,7 +192,33 @@ fn bytes_response(
     response
 }
 
-fn refuse(status: u16, code: &str, message: &str) -> Response<Full<Bytes>> {
+/// A file as an attachment. The name was made or checked by the handler; only the characters
+/// of a plain file name pass into the header in any case.
+fn download_response(status: u16, download: super::handlers::Download) -> Response<AnswerBody> {
+    let mut response = match download.body {
+        DownloadBody::Bytes(bytes) => bytes_response(status, download.content_type, bytes),
+        DownloadBody::File { file, len } => {
+            let mut response = bytes_response(status, download.content_type, Vec::new());
+            *response.body_mut() = http_body_util::Either::Right(FileBody::new(file, len));
+            response
+        }
+    };
+    let name: String = download
+        .filename
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+        .collect();
+    if let Ok(value) =
+        hyper::header::HeaderValue::from_str(&format!("attachment; filename=\"{name}\""))
+    {
+        response
+            .headers_mut()
+            .insert(hyper::header::CONTENT_DISPOSITION, value);
+    }
+    response
+}
+
+fn refuse(status: u16, code: &str, message: &str) -> Response<AnswerBody> {
     json_response(status, &shape::error(status, code, message))
 }
 
@@ -181,8 +227,12 @@ async fn answer(
     app: Arc<App>,
     peer: SocketAddr,
     limits: Limits,
-) -> Response<Full<Bytes>> {
-    let max_body = limits.max_body;
+) -> Response<AnswerBody> {
+    let max_body = if super::routes::takes_upload(request.method().as_str(), request.uri().path()) {
+        limits.max_upload
+    } else {
+        limits.max_body
+    };
     if request.method() == hyper::Method::GET
         && let Some((content_type, asset)) = super::console::asset(request.uri().path())
     {
@@ -206,7 +256,88 @@ async fn answer(
             &format!("the request body is larger than {max_body} bytes"),
         );
     }
+    // The API takes JSON (and a backup file as raw bytes): say so to a form post rather than
+    // failing later on a body nobody parses.
+    if let Some(content_type) = request
+        .headers()
+        .get(hyper::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        && (content_type.starts_with("multipart/")
+            || content_type.starts_with("application/x-www-form-urlencoded"))
+    {
+        return refuse(
+            415,
+            "UNSUPPORTED_MEDIA_TYPE_ERR",
+            &format!(
+                "{content_type}: the admin API takes application/json bodies (a backup to verify \
+                 as application/octet-stream); see /api/openapi.json"
+            ),
+        );
+    }
     let (parts, body) = request.into_parts();
+    let authorization = parts
+        .headers
+        .get(hyper::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let header = |name: &str| {
+        parts
+            .headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    let cookie_session = parts
+        .headers
+        .get_all(hyper::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|pair| {
+            let (name, value) = pair.trim().split_once('=')?;
+            (name == super::handlers::SESSION_COOKIE && !value.is_empty())
+                .then(|| value.to_string())
+        });
+    let backup_passphrase = header(super::backups::PASSPHRASE_HEADER).map(zeroize::Zeroizing::new);
+    let call_head = |body: Vec<u8>| Call {
+        backup_passphrase: backup_passphrase.clone(),
+        cookie_session: cookie_session.clone(),
+        csrf: header("x-csrf-token"),
+        method: parts.method.as_str().to_string(),
+        path: parts.uri.path().to_string(),
+        query: parts.uri.query().map(str::to_string),
+        authorization: authorization.clone(),
+        body,
+        peer,
+    };
+    // An upload is admitted (caller and role checked, one of a few at once) before its body
+    // is read.
+    let _upload_slot = if super::routes::takes_upload(parts.method.as_str(), parts.uri.path()) {
+        let Ok(slot) = UPLOADS.try_acquire() else {
+            return refuse(
+                429,
+                "TOO_MANY_UPLOADS_ERR",
+                &format!("{MAX_UPLOADS} uploads are being received; try again shortly"),
+            );
+        };
+        let head = call_head(Vec::new());
+        let app = app.clone();
+        match tokio::task::spawn_blocking(move || dispatch::admit(&app, &head)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(refused)) => return refuse(refused.status, refused.code, &refused.message),
+            Err(e) => {
+                log::error!("admin API: a handler failed: {e}");
+                return refuse(
+                    500,
+                    "INTERNAL_SERVER_ERR",
+                    "the request failed; see the server log",
+                );
+            }
+        }
+        Some(slot)
+    } else {
+        None
+    };
     let body = match tokio::time::timeout(
         limits.request_timeout,
         Limited::new(body, max_body).collect(),
@@ -237,44 +368,16 @@ async fn answer(
             );
         }
     };
-    let authorization = parts
-        .headers
-        .get(hyper::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
-    let header = |name: &str| {
-        parts
-            .headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string)
-    };
-    let cookie_session = parts
-        .headers
-        .get_all(hyper::header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .find_map(|pair| {
-            let (name, value) = pair.trim().split_once('=')?;
-            (name == super::handlers::SESSION_COOKIE && !value.is_empty())
-                .then(|| value.to_string())
-        });
-    let call = Call {
-        cookie_session,
-        csrf: header("x-csrf-token"),
-        method: parts.method.as_str().to_string(),
-        path: parts.uri.path().to_string(),
-        query: parts.uri.query().map(str::to_string),
-        authorization,
-        body,
-        peer,
-    };
+    let call = call_head(body);
     match tokio::task::spawn_blocking(move || dispatch::dispatch(&app, call)).await {
-        Ok((status, body, set_cookie)) => {
-            let mut response = json_response(status, &body);
-            if let Some(cookie) =
-                set_cookie.and_then(|c| hyper::header::HeaderValue::from_str(&c).ok())
+        Ok(answer) => {
+            let mut response = match answer.download {
+                Some(download) => download_response(answer.status, download),
+                None => json_response(answer.status, &answer.body),
+            };
+            if let Some(cookie) = answer
+                .set_cookie
+                .and_then(|c| hyper::header::HeaderValue::from_str(&c).ok())
             {
                 response
                     .headers_mut()

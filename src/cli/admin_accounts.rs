@@ -42,6 +42,28 @@ pub enum AdminUserCommand {
         #[arg(long)]
         password_stdin: bool,
     },
+    /// Turn the one-time-code second factor (TOTP, RFC 6238) on or off for an account.
+    Totp {
+        #[command(subcommand)]
+        command: TotpCommand,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum TotpCommand {
+    /// Make a new TOTP secret for the account and print it once as an otpauth:// URI (for an
+    /// authenticator app); logins then need the current code too. Replaces an earlier secret.
+    Enable {
+        #[command(flatten)]
+        setup: SetupArgs,
+        name: String,
+    },
+    /// Back to password only.
+    Disable {
+        #[command(flatten)]
+        setup: SetupArgs,
+        name: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -111,12 +133,17 @@ pub fn run_user(command: &AdminUserCommand) -> Result<(), CliError> {
         AdminUserCommand::List { setup } => {
             let config = load_config(setup)?;
             let accounts = Accounts::load(&config.data_dir)?;
-            println!("{:<24} {:<9} CREATED", "NAME", "ROLE");
+            println!("{:<24} {:<9} {:<5} CREATED", "NAME", "ROLE", "TOTP");
             for user in &accounts.users {
                 println!(
-                    "{:<24} {:<9} {}",
+                    "{:<24} {:<9} {:<5} {}",
                     user.name,
                     user.role.label(),
+                    if user.totp_sealed.is_some() {
+                        "on"
+                    } else {
+                        "off"
+                    },
                     date(user.created)
                 );
             }
@@ -133,6 +160,40 @@ pub fn run_user(command: &AdminUserCommand) -> Result<(), CliError> {
             let password = password(*password_stdin)?;
             edit(setup, |a| a.set_password(name, password.as_bytes()))?;
             println!("changed the password of {name}");
+        }
+        AdminUserCommand::Totp { command } => totp(command)?,
+    }
+    Ok(())
+}
+
+fn totp(command: &TotpCommand) -> Result<(), CliError> {
+    match command {
+        TotpCommand::Enable { setup, name } => {
+            let config = load_config(setup)?;
+            let mut secret = None;
+            edit(setup, |a| {
+                secret = Some(a.enable_totp(&config.data_dir, name)?);
+                Ok(())
+            })?;
+            if let Some(secret) = secret {
+                eprintln!(
+                    "TOTP on for {name}; add this to an authenticator app (shown only now), then \
+                     log in with the current code:"
+                );
+                println!("{}", secret.otpauth_uri(name).as_str());
+            }
+        }
+        TotpCommand::Disable { setup, name } => {
+            let mut was_on = false;
+            edit(setup, |a| {
+                was_on = a.disable_totp(name)?;
+                Ok(())
+            })?;
+            if was_on {
+                println!("TOTP off for {name}: the password alone logs in");
+            } else {
+                println!("{name} had no TOTP; nothing changed");
+            }
         }
     }
     Ok(())

@@ -359,6 +359,7 @@ fn new_entry(
         last_seen: None,
         kmip_username: None,
         kmip_password_hash: None,
+        cert_not_after: None,
     }
 }
 

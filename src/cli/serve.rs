@@ -41,6 +41,7 @@ pub fn run(setup: &SetupArgs, listen: Option<SocketAddr>) -> Result<(), CliError
         appliance.pki.server_cert.clone(),
         appliance.pki.server_key.clone(),
         server.registry_notifier(),
+        appliance.config.backup.clone(),
     )? {
         println!("admin API on https://{bound}");
         log::info!("admin API on https://{bound} (/api/openapi.json)");

@@ -25,7 +25,8 @@ pub fn run(setup: &SetupArgs, json: bool) -> Result<(), CliError> {
             }
         }
         Err(_) => offline(&config.data_dir)?,
-    };
+    }
+    .with_server_certificate(&config.data_dir.join(keyward::pki::SERVER_CERT_FILE));
     if json {
         let text = serde_json::to_string_pretty(&report)?;
         println!("{text}");

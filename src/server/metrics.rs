@@ -215,6 +215,8 @@ pub struct Metrics {
     last_backup_unix: AtomicU64,
     /// -1 = unknown.
     changes_since_backup: AtomicI64,
+    /// Certificates expiring within 30 days (`admin::expiry`), set by the admin API; -1 unknown.
+    certificates_expiring: AtomicI64,
     sync: Mutex<Option<SyncStatus>>,
     provider: OnceLock<String>,
     listen: OnceLock<String>,
@@ -248,6 +250,7 @@ impl Metrics {
             http_requests: AtomicU64::new(0),
             last_backup_unix: AtomicU64::new(0),
             changes_since_backup: AtomicI64::new(-1),
+            certificates_expiring: AtomicI64::new(-1),
             sync: Mutex::new(None),
             provider: OnceLock::new(),
             listen: OnceLock::new(),
@@ -365,6 +368,12 @@ impl Metrics {
         let last = self.last_backup_unix.load(Ordering::Relaxed);
         let changes = self.changes_since_backup.load(Ordering::Relaxed);
         ((last > 0).then_some(last), u64::try_from(changes).ok())
+    }
+
+    /// How many client and server certificates expire within 30 days.
+    pub fn set_certificates_expiring(&self, count: usize) {
+        self.certificates_expiring
+            .store(count.min(i64::MAX as usize) as i64, Ordering::Relaxed);
     }
 
     /// The Key Protect sync thread's latest counters.
@@ -524,6 +533,13 @@ impl Metrics {
              # TYPE keyward_http_requests_total counter\n\
              keyward_http_requests_total {}",
             self.http_requests.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP keyward_certificates_expiring_soon Client and server certificates expiring within 30 days or expired (-1 = unknown).\n\
+             # TYPE keyward_certificates_expiring_soon gauge\n\
+             keyward_certificates_expiring_soon {}",
+            self.certificates_expiring.load(Ordering::Relaxed)
         );
         let _ = writeln!(
             out,
