@@ -12,31 +12,28 @@ use std::time::{Duration, Instant};
 use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token, Waker};
 
-use super::admin_socket::{self, AdminSocket};
+use super::admin_socket::AdminSocket;
+use super::admin_thread::{self, EffectsRequest};
 use super::admission::{Admission, Budgets, Eviction, Promotion};
 use super::committer::{self, WriteDone, WriteJob};
-use super::connection::{Connection, Fatal, Inbound};
+use super::connection::Connection;
+use super::session::{Expired, Fatal, Finished, Inbound, Timeouts};
 use super::http_conn::{self, HttpConn};
-use super::identity::ClientTrust;
 use super::identity::resolve_identity;
 use super::kmip_auth;
 use super::metrics::{EvictionCause, FailureCause, HandshakeKind};
 use super::ratelimit::RateLimit;
 use super::read_audit::{self, AuditedRead};
 use super::signals::SignalPipe;
+use super::trust_service::TrustService;
 use super::{
-    ADMIN, FIRST_CONNECTION, HTTP, LISTENER, SIGNALS, ServerError, ServerOptions, Services,
+    FIRST_CONNECTION, HTTP, LISTENER, SIGNALS, ServerError, ServerOptions, Services,
     ShutdownHandle, WAKER,
 };
-use crate::admin::registry::{META_CLIENT_REGISTRY, Registry};
-use crate::engine::Prepared;
-use crate::kmip::{names, tag};
+use crate::engine::pipeline::Change;
+use crate::engine::{ClientIdentity, ParsedRequest, Prepared, Refusal, Response};
 use crate::pki;
-use crate::ttlv::Value;
 use crate::ttlv::frame::FrameStatus;
-
-/// How often a cluster node re-reads the shared client registry from etcd.
-const CLUSTER_TRUST_REFRESH: Duration = Duration::from_secs(2);
 
 /// Connections accepted per loop turn at most. A burst larger than this is taken over the
 /// next turns (each polls without waiting while a backlog remains), so accepting never
@@ -119,14 +116,10 @@ impl Server {
         Ok(())
     }
 
-    /// Answers admin requests (the CLI while the server runs) on a Unix socket at `path`.
+    /// Answers admin requests (the CLI while the server runs) on a Unix socket at `path`,
+    /// on the admin thread once the server runs.
     pub fn serve_admin_socket(&mut self, path: &std::path::Path) -> Result<(), ServerError> {
-        let mut admin = AdminSocket::bind(path)?;
-        self.poll
-            .registry()
-            .register(&mut admin.listener, ADMIN, Interest::READABLE)
-            .map_err(|e| ServerError::io("registering the admin socket", e))?;
-        self.admin = Some(admin);
+        self.admin = Some(AdminSocket::bind(path)?);
         Ok(())
     }
 
@@ -167,6 +160,25 @@ impl Server {
             handshake_rate_per_source: f64::from(self.options.handshake_rate_per_ip),
             handshake_burst_per_source: f64::from(self.options.handshake_burst_per_ip),
         };
+        let trust = TrustService::new(
+            self.services.store.cluster_health().is_some(),
+            self.registry_notifier,
+            Instant::now(),
+        );
+        let (admin_effects, effects_from_admin) = std::sync::mpsc::channel();
+        let admin = match self.admin {
+            Some(socket) => Some(
+                admin_thread::spawn(
+                    socket,
+                    &self.services,
+                    trust.last_seen(),
+                    admin_effects,
+                    self.waker.clone(),
+                )
+                .map_err(|e| ServerError::io("starting the admin thread", e))?,
+            ),
+            None => None,
+        };
         let mut state = LoopState {
             poll: self.poll,
             listener: Some(self.listener),
@@ -188,20 +200,22 @@ impl Server {
             refused_log: RateLimit::new(5, Duration::from_secs(60)),
             accept_retry_at: None,
             drain_deadline: None,
-            admin: self.admin,
-            last_seen: HashMap::new(),
-            last_seen_dirty: false,
-            persist_last_seen_at: Instant::now() + PERSIST_LAST_SEEN_EVERY,
+            admin_effects: Some(effects_from_admin),
+            trust,
             http: self.http,
             http_conns: HashMap::new(),
-            registry_applied: None,
-            registry_notifier: self.registry_notifier,
         };
         let result = state.serve(&committer.done, &self.shutdown, self.signals);
         if let Some(heartbeat) = heartbeat {
             heartbeat.stop();
         }
-        state.persist_last_seen();
+        // Queued effects go unapplied (their acknowledgements drop), so the admin thread
+        // finishes the request it is answering and stops.
+        state.admin_effects = None;
+        if let Some(admin) = admin {
+            admin.stop();
+        }
+        state.trust.persist(&state.services);
         // Dropping the senders lets the generator, then the committer, finish what they have
         // and end (the generator holds a sender of the committer's until it ends).
         state.keygen = None;
@@ -212,7 +226,7 @@ impl Server {
         if committer.thread.join().is_err() {
             log::error!("the committer thread panicked");
         } else {
-            committer::log_head(&state.services);
+            committer::pipeline(&state.services).log_head();
         }
         result
     }
@@ -247,26 +261,13 @@ struct LoopState {
     refused_log: RateLimit,
     accept_retry_at: Option<Instant>,
     drain_deadline: Option<Instant>,
-    admin: Option<AdminSocket>,
-    /// Owner → last successful handshake (seconds since the epoch), shown by `client list`.
-    /// Kept in memory: a store write per handshake would cost more than the answer is worth.
-    last_seen: HashMap<String, i64>,
-    /// `last_seen` changed since it was last stored.
-    last_seen_dirty: bool,
-    persist_last_seen_at: Instant,
+    /// What admin requests ask of open connections (`admin_thread.rs`).
+    admin_effects: Option<std::sync::mpsc::Receiver<EffectsRequest>>,
+    /// The handshake trust and last-seen times (`trust_service.rs`).
+    trust: TrustService,
     http: Option<TcpListener>,
     http_conns: HashMap<Token, HttpConn>,
-    /// The stored registry the current trust was built from. A cluster node re-reads it every
-    /// 2 s; only a changed one is applied, so open connections are re-checked (a certificate
-    /// verification each for CA-trusted clients) when there is something to check.
-    registry_applied: Option<Vec<u8>>,
-    /// Set by the HTTPS admin API after it changed the registry.
-    registry_notifier: super::registry_notify::RegistryNotifier,
 }
-
-/// How often the last-seen times are stored (and once more at shutdown): often enough for
-/// `client list` after a crash, rare enough to cost nothing next to the KMIP traffic.
-const PERSIST_LAST_SEEN_EVERY: Duration = Duration::from_secs(60);
 
 impl LoopState {
     fn serve(
@@ -285,9 +286,6 @@ impl LoopState {
             / 4)
         .clamp(Duration::from_millis(50), Duration::from_secs(1));
         let mut next_sweep = Instant::now() + sweep_every;
-        // In a cluster another node may change the client registry: re-read it now and then.
-        let clustered = self.services.store.cluster_health().is_some();
-        let mut next_trust_refresh = Instant::now() + CLUSTER_TRUST_REFRESH;
         let mut watchdog = super::sd_notify::Watchdog::from_env();
         loop {
             let now = Instant::now();
@@ -314,7 +312,6 @@ impl LoopState {
                         accepted = true;
                         self.accept_all();
                     }
-                    ADMIN => self.accept_admin(),
                     HTTP => self.accept_http(),
                     token if self.http_conns.contains_key(&token) => self.on_http_ready(token),
                     WAKER => {}
@@ -347,19 +344,13 @@ impl LoopState {
                 self.accept_retry_at = None;
                 self.accept_all();
             }
-            if self.last_seen_dirty && now >= self.persist_last_seen_at {
-                self.persist_last_seen();
-            }
             if now >= next_sweep {
                 self.sweep(now);
                 next_sweep = now + sweep_every;
             }
-            if self.registry_notifier.take() {
+            self.apply_admin_effects();
+            if self.trust.tick(&self.services, now) {
                 self.reload_trust();
-            }
-            if clustered && now >= next_trust_refresh {
-                self.reload_trust();
-                next_trust_refresh = now + CLUSTER_TRUST_REFRESH;
             }
             self.send_group();
             if let Some(deadline) = self.drain_deadline {
@@ -382,21 +373,14 @@ impl LoopState {
         }
     }
 
-    fn accept_admin(&mut self) {
-        loop {
-            let Some(admin) = self.admin.as_ref() else {
-                return;
-            };
-            let stream = match admin.listener.accept() {
-                Ok((stream, _)) => stream,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    log::warn!("admin socket: accept failed: {e}");
-                    return;
-                }
-            };
-            let effects = admin_socket::handle(stream.into(), &self.services, &self.last_seen);
+    /// Applies what admin requests asked of open connections, and tells each request so (its
+    /// reply waits for that).
+    fn apply_admin_effects(&mut self) {
+        let requests: Vec<EffectsRequest> = match &self.admin_effects {
+            Some(from_admin) => from_admin.try_iter().collect(),
+            None => return,
+        };
+        for EffectsRequest { effects, applied } in requests {
             // The removed owner's connections are cut first, with their own log line; the
             // reload after it then finds no other connection the new registry refuses, as
             // nothing else changed.
@@ -404,7 +388,7 @@ impl LoopState {
                 let tokens: Vec<Token> = self
                     .connections
                     .iter()
-                    .filter(|(_, c)| c.identity.as_ref().is_some_and(|i| i.owner == owner))
+                    .filter(|(_, c)| c.session().identity().is_some_and(|i| i.owner == owner))
                     .map(|(t, _)| *t)
                     .collect();
                 if !tokens.is_empty() {
@@ -418,6 +402,7 @@ impl LoopState {
             if effects.registry_changed {
                 self.reload_trust();
             }
+            let _ = applied.send(());
         }
     }
 
@@ -431,79 +416,17 @@ impl LoopState {
         }
     }
 
-    /// Stores the last-seen times (one write transaction); on failure they are kept and tried
-    /// again at the next interval.
-    fn persist_last_seen(&mut self) {
-        if !self.last_seen_dirty {
-            return;
-        }
-        self.persist_last_seen_at = Instant::now() + PERSIST_LAST_SEEN_EVERY;
-        match crate::admin::ops::persist_last_seen(self.services.store.as_ref(), &self.last_seen) {
-            Ok(_) => self.last_seen_dirty = false,
-            Err(e) => log::error!("storing when clients were last seen failed: {e}"),
-        }
-    }
-
-    /// Rebuilds the handshake trust from the stored registry; on failure the previous trust
-    /// stays (a registry the server cannot read must not open the door wider). Open
-    /// connections the new registry would not let in as the same client are closed: in a
-    /// cluster the removal may have happened on another node, which cannot reach them.
+    /// Applies a changed client registry (`trust_service.rs`) and closes the sessions it no
+    /// longer admits.
     fn reload_trust(&mut self) {
-        let loaded = (|| -> Result<Option<(ClientTrust, Vec<u8>)>, ServerError> {
-            let view = self.services.store.read()?;
-            let stored = view.get_meta(META_CLIENT_REGISTRY)?.unwrap_or_default();
-            if self.registry_applied.as_ref() == Some(&stored) {
-                return Ok(None);
-            }
-            let registry = Registry::load(&*view)?;
-            Ok(Some((ClientTrust::from_registry(&registry)?, stored)))
-        })();
-        let (trust, stored) = match loaded {
-            Ok(Some(changed)) => changed,
-            Ok(None) => return,
-            Err(e) => {
-                log::error!("reloading the client registry failed: {e}");
-                return;
-            }
-        };
-        let mut refused = Vec::new();
-        match self.services.trust.write() {
-            Ok(mut shared) => {
-                for (token, conn) in self.connections.iter_mut() {
-                    let Some(identity) = &conn.identity else {
-                        // Still in its handshake: the verifier will use the new registry.
-                        continue;
-                    };
-                    let kept = conn.peer_certificates().is_some_and(|chain| {
-                        still_trusted(&shared, &trust, chain, &identity.owner)
-                    });
-                    if kept {
-                        // A changed KMIP credential applies to open connections too.
-                        conn.credential
-                            .require(trust.credential_for(&identity.owner));
-                    } else {
-                        refused.push((*token, identity.owner.clone(), conn.peer));
-                    }
-                }
-                *shared = trust;
-                self.registry_applied = Some(stored);
-            }
-            Err(_) => {
-                log::error!("client trust lock poisoned; registry change not applied");
-                return;
-            }
+        let sessions = self
+            .connections
+            .iter_mut()
+            .map(|(token, conn)| (*token, conn.session_mut()));
+        let refused = self.trust.reload(&self.services, sessions);
+        if !refused.is_empty() {
+            self.cut_off(&refused);
         }
-        if refused.is_empty() {
-            return;
-        }
-        for (_, owner, peer) in &refused {
-            log::info!(
-                "client {peer}: owner {owner} is no longer trusted by the client registry \
-                 (removed, possibly on another node); closing its connection"
-            );
-        }
-        let tokens: Vec<Token> = refused.iter().map(|(token, _, _)| *token).collect();
-        self.cut_off(&tokens);
     }
 
     fn accept_http(&mut self) {
@@ -610,14 +533,15 @@ impl LoopState {
         let id = self.next_id;
         self.next_id += 1;
         let token = Token(id as usize);
-        let mut connection = match Connection::new(id, sock, peer, config) {
+        let limits = self.options.limits;
+        let mut connection = match Connection::new(id, sock, peer, config, resumption_only, limits)
+        {
             Ok(c) => c,
             Err(e) => {
                 log::error!("cannot start TLS for {peer}: {e}");
                 return;
             }
         };
-        connection.resumption_only = resumption_only;
         if let Err(e) = connection.register(self.poll.registry(), token) {
             log::error!("cannot register connection from {peer}: {e}");
             return;
@@ -648,7 +572,7 @@ impl LoopState {
                 log::warn!(
                     "client {}: closed without a completed handshake to make room for {peer} \
                      (limit of {limit} reached)",
-                    old.peer
+                    old.session().peer()
                 );
             }
             self.close(evicted);
@@ -664,20 +588,20 @@ impl LoopState {
 
     /// Socket readiness: read what arrived, run what is runnable, write what is ready.
     fn on_ready(&mut self, token: Token) {
-        let limits = self.options.limits;
         loop {
             let Some(conn) = self.connections.get_mut(&token) else {
                 return;
             };
-            let result = conn.read(&limits);
-            if conn.spoke() {
-                self.admission.spoke(token);
-            }
+            let result = conn.read();
             let spent = conn.take_handshake_time();
             if !spent.is_zero() {
                 self.services.metrics.handshake_time(spent);
             }
-            if let Some(full) = conn.take_handshake_kind() {
+            let session = conn.session_mut();
+            if session.spoke() {
+                self.admission.spoke(token);
+            }
+            if let Some(full) = session.take_handshake_kind() {
                 let kind = if full {
                     HandshakeKind::Full
                 } else {
@@ -686,10 +610,10 @@ impl LoopState {
                 self.services.metrics.handshake(kind);
                 // Charged now, given back if it authenticates: only handshakes that end
                 // without a client count against the address.
-                if full && !conn.resumption_only {
+                if full && !session.resumption_only() {
                     self.admission
-                        .charge_full_handshake(conn.peer.ip(), Instant::now());
-                    conn.charged_full_handshake = true;
+                        .charge_full_handshake(session.peer().ip(), Instant::now());
+                    session.charged_full_handshake();
                 }
             }
             match result {
@@ -712,13 +636,12 @@ impl LoopState {
         let Some(conn) = self.connections.get_mut(&token) else {
             return;
         };
-        let Some(chain) = conn.peer_certificates() else {
+        let session = conn.session();
+        let peer = session.peer();
+        let Some(chain) = session.peer_certificates() else {
             // Mandatory client auth makes this unreachable; refuse rather than trust.
             self.services.metrics.failure(FailureCause::NoCertificate);
-            log::warn!(
-                "client {}: no client certificate after the handshake; closing",
-                conn.peer
-            );
+            log::warn!("client {peer}: no client certificate after the handshake; closing");
             self.close(token);
             return;
         };
@@ -731,32 +654,26 @@ impl LoopState {
         };
         let Some((identity, required)) = resolved else {
             self.services.metrics.failure(FailureCause::UnknownClient);
-            log::warn!(
-                "client {}: certificate no longer trusted (client removed); closing",
-                conn.peer
-            );
+            log::warn!("client {peer}: certificate no longer trusted (client removed); closing");
             self.close(token);
             return;
         };
-        if conn.resumed
+        if session.resumed()
             && !x509_parser::parse_x509_certificate(&chain[0])
                 .is_ok_and(|(_, cert)| cert.validity().is_valid())
         {
             // A ticket outlives nothing it vouched for: an expired certificate must run a
             // full handshake (and fail it) like any other.
             self.services.metrics.failure(FailureCause::UnknownClient);
-            log::warn!(
-                "client {}: resumed a session for an expired certificate; closing",
-                conn.peer
-            );
+            log::warn!("client {peer}: resumed a session for an expired certificate; closing");
             conn.abort();
             self.close(token);
             return;
         }
-        if conn.charged_full_handshake {
+        if session.was_charged() {
             // It authenticated: the address gets its allowance back.
             self.admission
-                .refund_full_handshake(conn.peer.ip(), Instant::now());
+                .refund_full_handshake(peer.ip(), Instant::now());
         }
         let owner = identity.owner.clone();
         match self.admission.promote(token, &owner) {
@@ -774,7 +691,7 @@ impl LoopState {
                             self.options.max_connections
                         ),
                     };
-                    log::warn!("refused connection from {} ({owner}): {why}", conn.peer);
+                    log::warn!("refused connection from {peer} ({owner}): {why}");
                 }
                 // Nothing queued may leave: under TLS 1.2 that would be our Finished.
                 conn.abort();
@@ -783,17 +700,13 @@ impl LoopState {
             }
         }
         log::debug!(
-            "client {} authenticated as {} (certificate {}) over {}",
-            conn.peer,
+            "client {peer} authenticated as {} (certificate {}) over {}",
             identity.owner,
             pki::fingerprint_hex(&identity.fingerprint),
-            conn.tls_summary()
+            session.tls_summary()
         );
-        self.last_seen
-            .insert(identity.owner.clone(), crate::admin::registry::now());
-        self.last_seen_dirty = true;
-        conn.credential.require(required);
-        conn.identity = Some(identity);
+        self.trust.seen(&identity.owner);
+        conn.session_mut().authenticated(identity, required);
     }
 
     /// Runs queued requests in order until one needs the committer or output backs up,
@@ -806,86 +719,45 @@ impl LoopState {
         };
         let services = &self.services;
         loop {
-            if conn.awaiting_commit {
+            if conn.session().awaiting_commit() {
                 break;
             }
             // The next request starts only once the previous response has left; if the socket
             // takes it all now, carry on, otherwise the WRITABLE event brings us back.
-            if conn.output_pending() {
+            if conn.session().wants_write() {
                 if let Err(e) = conn.flush() {
                     self.fail(token, &e);
                     return false;
                 }
-                if conn.output_pending() {
+                if conn.session().wants_write() {
                     break;
                 }
             }
-            // Requests arrive only after the handshake, so the identity is always set here.
-            let Some(identity) = conn.identity.clone() else {
+            let session = conn.session_mut();
+            // Requests run only after the handshake, so the identity is always set then.
+            let Some(inbound) = session.next_inbound() else {
                 break;
             };
-            let Some(inbound) = conn.next_inbound() else {
+            let Some(identity) = session.identity().cloned() else {
                 break;
             };
+            let peer = session.peer();
             match inbound {
                 Inbound::Request(message) => {
                     let started = Instant::now();
-                    let prepared = catch_unwind(AssertUnwindSafe(|| {
-                        services.engine.prepare(&identity, &message)
-                    }))
-                    .map(|p| {
-                        kmip_auth::gate(p, &mut conn.credential, &services.engine, &identity.owner)
-                    });
-                    let response = match prepared {
-                        Ok(Prepared::Respond(bytes)) => Some(bytes),
-                        // With the audit log on, reads go through the committer too: their
-                        // record must commit before the response is released.
-                        Ok(Prepared::Read(request)) if services.audit.is_none() => {
-                            let response = run_read(services, &request);
-                            if response.is_none() {
-                                conn.queue.clear();
-                                conn.close_when_idle = true;
-                            }
-                            response
-                        }
-                        // With the read journal, a read's record is written before its
-                        // answer without waiting for an fsync (`server/read_audit.rs`).
-                        Ok(Prepared::Read(request) | Prepared::Write(request))
-                            if services.audit.as_ref().is_some_and(|a| a.reads.is_some()) =>
-                        {
-                            match read_audit::run_with_journal(services, &request, conn.peer) {
-                                AuditedRead::Answered(response) => {
-                                    if response.is_none() {
-                                        conn.queue.clear();
-                                        conn.close_when_idle = true;
-                                    }
-                                    response
-                                }
-                                AuditedRead::ThroughCommitter => {
-                                    let job = WriteJob {
-                                        token,
-                                        conn_id: conn.id,
-                                        request,
-                                        peer: conn.peer,
-                                        started,
-                                    };
-                                    submit(
-                                        job,
-                                        &mut self.group,
-                                        self.keygen.as_ref(),
-                                        &mut self.in_flight,
-                                    );
-                                    conn.awaiting_commit = true;
-                                    None
-                                }
+                    match route(services, session.credential_mut(), &identity, &message, peer) {
+                        Routed::Answer(response) => {
+                            services.metrics.response(&response, started);
+                            if let Err(e) = session.send(&response.encode()) {
+                                self.fail(token, &e);
+                                return false;
                             }
                         }
-                        Ok(Prepared::Write(request) | Prepared::Read(request)) => {
+                        Routed::ToCommit(request) => {
                             let job = WriteJob {
                                 token,
-                                conn_id: conn.id,
-                                request,
-                                peer: conn.peer,
+                                conn_id: session.id(),
+                                change: Change { request, peer },
                                 started,
                             };
                             submit(
@@ -894,25 +766,9 @@ impl LoopState {
                                 self.keygen.as_ref(),
                                 &mut self.in_flight,
                             );
-                            conn.awaiting_commit = true;
-                            None
+                            session.await_commit();
                         }
-                        Err(_) => {
-                            log::error!(
-                                "client {}: engine panicked on a request; closing the connection",
-                                conn.peer
-                            );
-                            conn.queue.clear();
-                            conn.close_when_idle = true;
-                            None
-                        }
-                    };
-                    if let Some(bytes) = response {
-                        record_response(services, &bytes, started);
-                        if let Err(e) = conn.send(&bytes) {
-                            self.fail(token, &e);
-                            return false;
-                        }
+                        Routed::Close => session.close_after_output(),
                     }
                 }
                 Inbound::BadFrame { header, status } => {
@@ -927,22 +783,20 @@ impl LoopState {
                         _ => "does not start with a KMIP request message header".to_string(),
                     };
                     log::warn!(
-                        "client {} ({}): connection failure: message {why}; closing after an error response",
-                        conn.peer,
+                        "client {peer} ({}): connection failure: message {why}; closing after an error response",
                         identity.owner
                     );
                     // The engine answers what it cannot decode with an Invalid Message error.
                     let prepared = catch_unwind(AssertUnwindSafe(|| {
                         services.engine.prepare(&identity, &header)
                     }));
-                    if let Ok(Prepared::Respond(bytes)) = prepared
-                        && let Err(e) = conn.send(&bytes)
+                    if let Ok(Prepared::Respond(response)) = prepared
+                        && let Err(e) = session.send(&response.encode())
                     {
                         self.fail(token, &e);
                         return false;
                     }
-                    conn.queue.clear();
-                    conn.close_when_idle = true;
+                    session.close_after_output();
                 }
             }
         }
@@ -950,36 +804,36 @@ impl LoopState {
             self.fail(token, &e);
             return false;
         }
-        let finished = conn.is_quiet() && (conn.peer_closed || conn.close_when_idle);
-        if finished {
-            if conn.requests_answered == 0 && conn.identity.is_some() && conn.peer_closed {
-                // vCenter's periodic certificate check: handshake, then close. Normal.
-                log::info!(
-                    "client {} ({}): closed after the TLS handshake without a request",
-                    conn.peer,
-                    conn.identity
-                        .as_ref()
-                        .map(|i| i.owner.as_str())
-                        .unwrap_or("?")
-                );
+        let session = conn.session();
+        match session.finished() {
+            Some(Finished::Done { probe }) => {
+                if probe {
+                    // vCenter's periodic certificate check: handshake, then close. Normal.
+                    log::info!(
+                        "client {} ({}): closed after the TLS handshake without a request",
+                        session.peer(),
+                        session.who()
+                    );
+                }
+                self.close(token);
+                return false;
             }
-            self.close(token);
-            return false;
-        }
-        if conn.peer_closed && conn.is_handshaking() {
-            log::info!("client {}: closed during the TLS handshake", conn.peer);
-            self.close(token);
-            return false;
+            Some(Finished::DuringHandshake) => {
+                log::info!("client {}: closed during the TLS handshake", session.peer());
+                self.close(token);
+                return false;
+            }
+            None => {}
         }
         if let Err(e) = conn.update_interest(self.poll.registry(), token) {
             log::error!(
                 "client {}: cannot update readiness interest: {e}",
-                conn.peer
+                conn.session().peer()
             );
             self.close(token);
             return false;
         }
-        conn.read_paused() && conn.queue.is_empty() && !conn.awaiting_commit
+        conn.session().may_read_again()
     }
 
     fn deliver(&mut self, finished: WriteDone) {
@@ -987,22 +841,20 @@ impl LoopState {
             log::debug!("a committed response found its connection closed");
             return;
         };
-        if conn.id != finished.conn_id {
+        let session = conn.session_mut();
+        if session.id() != finished.conn_id {
             return;
         }
-        conn.awaiting_commit = false;
+        session.commit_returned();
         match finished.response {
-            Some(bytes) => {
-                record_response(&self.services, &bytes, finished.started);
-                if let Err(e) = conn.send(&bytes) {
+            Some(response) => {
+                self.services.metrics.response(&response, finished.started);
+                if let Err(e) = session.send(&response.encode()) {
                     self.fail(finished.token, &e);
                     return;
                 }
             }
-            None => {
-                conn.queue.clear();
-                conn.close_when_idle = true;
-            }
+            None => session.close_after_output(),
         }
         if self.advance(finished.token) {
             self.on_ready(finished.token);
@@ -1053,12 +905,11 @@ impl LoopState {
             let Some(conn) = self.connections.get_mut(&token) else {
                 continue;
             };
-            if conn.is_handshaking() {
+            if conn.session().is_handshaking() {
                 self.close(token);
                 continue;
             }
-            conn.stop_reading();
-            conn.close_when_idle = true;
+            conn.session_mut().drain();
             if self.advance(token) {
                 self.on_ready(token);
             }
@@ -1087,50 +938,40 @@ impl LoopState {
             {
                 log::info!(
                     "client {}: {}; closing",
-                    conn.peer,
+                    conn.session().peer(),
                     FailureCause::FirstByteTimeout.describe()
                 );
             }
             self.close(token);
         }
         self.admission.forget_full_buckets(now);
-        let handshake_timeout = self.options.handshake_timeout;
-        let idle_timeout = self.options.idle_timeout;
-        let request_timeout = self.options.request_timeout;
-        let expired: Vec<(Token, &'static str)> = self
+        let timeouts = Timeouts {
+            handshake: self.options.handshake_timeout,
+            request: self.options.request_timeout,
+            idle: self.options.idle_timeout,
+        };
+        let expired: Vec<(Token, Expired)> = self
             .connections
             .iter()
-            .filter_map(|(token, conn)| {
-                if conn.is_handshaking() {
-                    (now.duration_since(conn.accepted_at) >= handshake_timeout)
-                        .then_some((*token, "handshake timeout"))
-                } else if let Some(since) = conn.partial_request_since() {
-                    (now.duration_since(since) >= request_timeout)
-                        .then_some((*token, "request not complete within request_timeout_secs"))
-                } else {
-                    (!conn.awaiting_commit
-                        && now.duration_since(conn.last_activity) >= idle_timeout)
-                        .then_some((*token, "idle timeout"))
-                }
-            })
+            .filter_map(|(token, conn)| Some((*token, conn.session().expired(now, &timeouts)?)))
             .collect();
         for (token, why) in expired {
             if let Some(conn) = self.connections.get(&token) {
-                if why == "handshake timeout" {
+                let peer = conn.session().peer();
+                if why == Expired::Handshake {
                     self.services
                         .metrics
                         .failure(FailureCause::HandshakeTimeout);
                     if self.handshake_log.allow("handshake failure") {
                         log::warn!(
-                            "client {}: connection failure: {}; closing",
-                            conn.peer,
+                            "client {peer}: connection failure: {}; closing",
                             FailureCause::HandshakeTimeout.describe()
                         );
                     }
                     self.close(token);
                     continue;
                 }
-                log::info!("client {}: {why}; closing", conn.peer);
+                log::info!("client {peer}: {}; closing", why.describe());
             }
             self.close(token);
         }
@@ -1138,20 +979,17 @@ impl LoopState {
 
     fn fail(&mut self, token: Token, fatal: &Fatal) {
         if let Some(conn) = self.connections.get(&token) {
-            let who = conn
-                .identity
-                .as_ref()
-                .map(|i| i.owner.clone())
-                .unwrap_or_else(|| "unauthenticated".into());
+            let who = conn.session().who();
+            let peer = conn.session().peer();
             match fatal {
-                Fatal::Handshake(_) if conn.resumption_only => {
+                Fatal::Handshake(_) if conn.session().resumption_only() => {
                     self.services
                         .metrics
                         .failure(FailureCause::HandshakeThrottled);
                     if self.throttle_log.allow("throttled handshake") {
                         log::warn!(
                             "client {}: connection failure: {}: {fatal}",
-                            conn.peer,
+                            conn.session().peer(),
                             FailureCause::HandshakeThrottled.describe()
                         );
                     }
@@ -1162,7 +1000,7 @@ impl LoopState {
                     if self.handshake_log.allow("handshake failure") {
                         log::warn!(
                             "client {}: connection failure: {}: {fatal}",
-                            conn.peer,
+                            conn.session().peer(),
                             cause.describe()
                         );
                     }
@@ -1173,9 +1011,9 @@ impl LoopState {
                         io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe
                     ) =>
                 {
-                    log::info!("client {} ({who}): connection reset", conn.peer);
+                    log::info!("client {peer} ({who}): connection reset");
                 }
-                _ => log::warn!("client {} ({who}): {fatal}", conn.peer),
+                _ => log::warn!("client {peer} ({who}): {fatal}"),
             }
         }
         self.close(token);
@@ -1189,78 +1027,74 @@ impl LoopState {
             self.update_connection_gauges();
             log::debug!(
                 "client {}: closed after {} response(s)",
-                conn.peer,
-                conn.requests_answered
+                conn.session().peer(),
+                conn.session().requests_answered()
             );
         }
     }
 }
 
-/// Whether a connection that authenticated as `owner` with `chain` under the registry `old`
-/// would be let in as the same owner under `new`. An identity the registry gave must still
-/// come from it (a removed client's CA may be trusted nowhere else); one the configuration
-/// alone trusts stays unless the certificate was revoked since.
-fn still_trusted(
-    old: &ClientTrust,
-    new: &ClientTrust,
-    chain: &[rustls::pki_types::CertificateDer<'static>],
-    owner: &str,
-) -> bool {
-    let Some((leaf, intermediates)) = chain.split_first() else {
-        return false;
-    };
-    let now = rustls::pki_types::UnixTime::now();
-    let from_registry = old.resolve(leaf, intermediates, now).is_some();
-    match new.resolve(leaf, intermediates, now) {
-        Some(current) => current == owner,
-        None if from_registry => false,
-        None => resolve_identity(new, chain).is_some_and(|identity| identity.owner == owner),
-    }
+/// What the loop does with one request.
+enum Routed {
+    /// Send this now.
+    Answer(Response),
+    /// Hand it to the committer (or the key generator first); its answer comes back later.
+    ToCommit(ParsedRequest),
+    /// The engine panicked: answer nothing more on this connection.
+    Close,
 }
 
-/// Counts each batch item of a response by operation and result, and the request's latency.
-/// Decoding the response again costs a little; it keeps the engine free of metrics.
-fn record_response(services: &Services, response: &[u8], started: Instant) {
-    let Ok(message) = crate::ttlv::decode(response, &crate::ttlv::Limits::default()) else {
-        return;
-    };
-    let mut first = None;
-    for item in message.children_with(tag::BATCH_ITEM) {
-        let operation = match item.child(tag::OPERATION).map(|i| &i.value) {
-            Some(Value::Enumeration(op)) => {
-                names::enum_name(tag::OPERATION, *op).unwrap_or("Unknown")
+/// Decodes a request, checks its credential and runs it at once when it may be: a refusal,
+/// a read without the audit log on a fresh snapshot, or a read journalled before its answer
+/// (`read_audit.rs`). Everything else, reads whose record must commit first included, goes to
+/// the committer.
+fn route(
+    services: &Services,
+    credential: &mut kmip_auth::CredentialCheck,
+    identity: &ClientIdentity,
+    message: &[u8],
+    peer: SocketAddr,
+) -> Routed {
+    let engine = &services.engine;
+    let prepared = catch_unwind(AssertUnwindSafe(|| engine.prepare(identity, message)))
+        .map(|p| kmip_auth::gate(p, credential, engine, &identity.owner));
+    let journalled = services.audit.as_ref().is_some_and(|a| a.reads.is_some());
+    match prepared {
+        Ok(Prepared::Respond(response)) => Routed::Answer(response),
+        // With the audit log on, reads go through the committer too: their record must commit
+        // before the response is released.
+        Ok(Prepared::Read(request)) if services.audit.is_none() => {
+            run_read(services, &request).map_or(Routed::Close, Routed::Answer)
+        }
+        // With the read journal, a read's record is written before its answer without waiting
+        // for an fsync; a Write that turns out to change nothing is answered the same way.
+        Ok(Prepared::Read(request) | Prepared::Write(request)) if journalled => {
+            match read_audit::run_with_journal(services, &request, peer) {
+                AuditedRead::Answered(Some(response)) => Routed::Answer(response),
+                AuditedRead::Answered(None) => Routed::Close,
+                AuditedRead::ThroughCommitter => Routed::ToCommit(request),
             }
-            _ => "Unknown",
-        };
-        let result = match item.child(tag::RESULT_STATUS).map(|i| &i.value) {
-            Some(Value::Enumeration(0)) => "success",
-            _ => match item.child(tag::RESULT_REASON).map(|i| &i.value) {
-                Some(Value::Enumeration(reason)) => {
-                    names::enum_name(tag::RESULT_REASON, *reason).unwrap_or("failure")
-                }
-                _ => "failure",
-            },
-        };
-        services.metrics.operation(operation, result);
-        first.get_or_insert(operation);
+        }
+        Ok(Prepared::Read(request) | Prepared::Write(request)) => Routed::ToCommit(request),
+        Err(_) => {
+            log::error!("client {peer}: engine panicked on a request; closing the connection");
+            Routed::Close
+        }
     }
-    services
-        .metrics
-        .latency(first.unwrap_or("Unknown"), started.elapsed().as_secs_f64());
 }
 
 /// A read-only request on a fresh snapshot, in the loop thread.
-fn run_read(services: &Services, request: &crate::engine::ParsedRequest) -> Option<Vec<u8>> {
+fn run_read(services: &Services, request: &ParsedRequest) -> Option<Response> {
     let engine = &services.engine;
     let result = catch_unwind(AssertUnwindSafe(|| match services.store.read() {
-        Ok(view) => engine.execute_read(request, view.as_ref()),
+        Ok(view) => engine.read(request, view.as_ref()),
         Err(e) => {
             log::error!("cannot open a read snapshot: {e}");
-            engine.storage_failure_response(request, &e)
+            engine.refuse(request, Refusal::Store(&e))
         }
     }));
     match result {
-        Ok(bytes) => Some(bytes),
+        Ok(response) => Some(response),
         Err(_) => {
             log::error!("engine panicked on a read-only request");
             None
@@ -1278,7 +1112,7 @@ fn submit(
     in_flight: &mut usize,
 ) {
     match keygen {
-        Some(keygen) if job.request.needs_slow_generation() => match keygen.send(job) {
+        Some(keygen) if job.change.request.needs_slow_generation() => match keygen.send(job) {
             Ok(()) => *in_flight += 1,
             // Only if the generator died: the operation draws inline instead.
             Err(std::sync::mpsc::SendError(job)) => group.push(job),
