@@ -291,9 +291,7 @@ impl Pipeline {
             .collect();
         drop(view);
         if refused > 0 {
-            log::warn!(
-                "refused {refused} change request(s): the cluster has no quorum (degraded)"
-            );
+            log::warn!("refused {refused} change request(s): the cluster has no quorum (degraded)");
         }
         if self.audit.is_none() {
             return answers;
@@ -416,9 +414,8 @@ impl Pipeline {
             Err(e) => Err(e),
         };
         let result = txn.and_then(|mut txn| {
-            let removed =
-                audit::prune::apply_retention_bite(txn.as_mut(), key, audit.retain_days)
-                    .map_err(StoreError::from)?;
+            let removed = audit::prune::apply_retention_bite(txn.as_mut(), key, audit.retain_days)
+                .map_err(StoreError::from)?;
             if removed > 0 {
                 txn.commit()?;
             }

@@ -83,7 +83,14 @@ pub(super) fn spawn(
                     log::error!("admin socket: waiting for connections failed: {e}");
                     return;
                 }
-                accept_all(&admin, &services, &last_seen, &to_loop, &loop_waker, &stopping);
+                accept_all(
+                    &admin,
+                    &services,
+                    &last_seen,
+                    &to_loop,
+                    &loop_waker,
+                    &stopping,
+                );
             }
             // `admin` drops here: the socket file goes with it.
         })?;

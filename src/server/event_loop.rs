@@ -17,21 +17,20 @@ use super::admin_thread::{self, EffectsRequest};
 use super::admission::{Admission, Budgets, Eviction, Promotion};
 use super::committer::{self, WriteDone, WriteJob};
 use super::connection::Connection;
-use super::session::{Expired, Fatal, Finished, Inbound, Timeouts};
-use super::http_conn::{self, HttpConn};
+use super::dispatch::{Routed, route, submit};
+use super::http_listener::HttpListener;
 use super::identity::resolve_identity;
-use super::kmip_auth;
 use super::metrics::{EvictionCause, FailureCause, HandshakeKind};
 use super::ratelimit::RateLimit;
-use super::read_audit::{self, AuditedRead};
+use super::session::{Expired, Fatal, Finished, Inbound, Timeouts};
 use super::signals::SignalPipe;
 use super::trust_service::TrustService;
 use super::{
     FIRST_CONNECTION, HTTP, LISTENER, SIGNALS, ServerError, ServerOptions, Services,
     ShutdownHandle, WAKER,
 };
+use crate::engine::Prepared;
 use crate::engine::pipeline::Change;
-use crate::engine::{ClientIdentity, ParsedRequest, Prepared, Refusal, Response};
 use crate::pki;
 use crate::ttlv::frame::FrameStatus;
 
@@ -202,8 +201,7 @@ impl Server {
             drain_deadline: None,
             admin_effects: Some(effects_from_admin),
             trust,
-            http: self.http,
-            http_conns: HashMap::new(),
+            http: HttpListener::new(self.http),
         };
         let result = state.serve(&committer.done, &self.shutdown, self.signals);
         if let Some(heartbeat) = heartbeat {
@@ -265,8 +263,8 @@ struct LoopState {
     admin_effects: Option<std::sync::mpsc::Receiver<EffectsRequest>>,
     /// The handshake trust and last-seen times (`trust_service.rs`).
     trust: TrustService,
-    http: Option<TcpListener>,
-    http_conns: HashMap<Token, HttpConn>,
+    /// The health and metrics listener and its connections (`http_listener.rs`).
+    http: HttpListener,
 }
 
 impl LoopState {
@@ -312,8 +310,11 @@ impl LoopState {
                         accepted = true;
                         self.accept_all();
                     }
-                    HTTP => self.accept_http(),
-                    token if self.http_conns.contains_key(&token) => self.on_http_ready(token),
+                    HTTP => self.http.accept(self.poll.registry(), &mut self.next_id),
+                    token if self.http.owns(token) => {
+                        self.http
+                            .on_ready(token, self.poll.registry(), &self.services)
+                    }
                     WAKER => {}
                     SIGNALS => {
                         if let Some(pipe) = signals.as_mut()
@@ -426,57 +427,6 @@ impl LoopState {
         let refused = self.trust.reload(&self.services, sessions);
         if !refused.is_empty() {
             self.cut_off(&refused);
-        }
-    }
-
-    fn accept_http(&mut self) {
-        loop {
-            let Some(listener) = self.http.as_ref() else {
-                return;
-            };
-            let (sock, peer) = match listener.accept() {
-                Ok(accepted) => accepted,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    if self.refused_log.allow("accept failure") {
-                        log::warn!("http: accepting a connection failed: {e}");
-                    }
-                    return;
-                }
-            };
-            if self.http_conns.len() >= http_conn::MAX_HTTP_CONNECTIONS {
-                if self.refused_log.allow("http connection refused") {
-                    log::warn!(
-                        "http: refused connection from {peer}: {} already open",
-                        self.http_conns.len()
-                    );
-                }
-                continue;
-            }
-            let token = Token(self.next_id as usize);
-            self.next_id += 1;
-            let mut conn = HttpConn::new(sock);
-            if let Err(e) = conn.register(self.poll.registry(), token) {
-                log::error!("http: cannot register connection from {peer}: {e}");
-                continue;
-            }
-            self.http_conns.insert(token, conn);
-        }
-    }
-
-    fn on_http_ready(&mut self, token: Token) {
-        let Some(conn) = self.http_conns.get_mut(&token) else {
-            return;
-        };
-        if conn.on_ready(&self.services) == http_conn::Next::Close {
-            self.close_http(token);
-        }
-    }
-
-    fn close_http(&mut self, token: Token) {
-        if let Some(mut conn) = self.http_conns.remove(&token) {
-            conn.deregister(self.poll.registry());
         }
     }
 
@@ -745,7 +695,13 @@ impl LoopState {
             match inbound {
                 Inbound::Request(message) => {
                     let started = Instant::now();
-                    match route(services, session.credential_mut(), &identity, &message, peer) {
+                    match route(
+                        services,
+                        session.credential_mut(),
+                        &identity,
+                        &message,
+                        peer,
+                    ) {
                         Routed::Answer(response) => {
                             services.metrics.response(&response, started);
                             if let Err(e) = session.send(&response.encode()) {
@@ -892,13 +848,7 @@ impl LoopState {
         if let Some(mut listener) = self.listener.take() {
             let _ = self.poll.registry().deregister(&mut listener);
         }
-        if let Some(mut listener) = self.http.take() {
-            let _ = self.poll.registry().deregister(&mut listener);
-        }
-        let http: Vec<Token> = self.http_conns.keys().copied().collect();
-        for token in http {
-            self.close_http(token);
-        }
+        self.http.stop(self.poll.registry());
         self.drain_deadline = Some(Instant::now() + self.options.drain_timeout);
         let tokens: Vec<Token> = self.connections.keys().copied().collect();
         for token in tokens {
@@ -917,18 +867,7 @@ impl LoopState {
     }
 
     fn sweep(&mut self, now: Instant) {
-        let late: Vec<Token> = self
-            .http_conns
-            .iter()
-            .filter(|(_, c)| now.duration_since(c.accepted_at) >= http_conn::REQUEST_TIMEOUT)
-            .map(|(t, _)| *t)
-            .collect();
-        for token in late {
-            if let Some(conn) = self.http_conns.get_mut(&token) {
-                conn.time_out();
-            }
-            self.close_http(token);
-        }
+        self.http.sweep(now, self.poll.registry());
         for token in self.admission.silent(now, self.options.first_byte_timeout) {
             self.services
                 .metrics
@@ -1031,92 +970,5 @@ impl LoopState {
                 conn.session().requests_answered()
             );
         }
-    }
-}
-
-/// What the loop does with one request.
-enum Routed {
-    /// Send this now.
-    Answer(Response),
-    /// Hand it to the committer (or the key generator first); its answer comes back later.
-    ToCommit(ParsedRequest),
-    /// The engine panicked: answer nothing more on this connection.
-    Close,
-}
-
-/// Decodes a request, checks its credential and runs it at once when it may be: a refusal,
-/// a read without the audit log on a fresh snapshot, or a read journalled before its answer
-/// (`read_audit.rs`). Everything else, reads whose record must commit first included, goes to
-/// the committer.
-fn route(
-    services: &Services,
-    credential: &mut kmip_auth::CredentialCheck,
-    identity: &ClientIdentity,
-    message: &[u8],
-    peer: SocketAddr,
-) -> Routed {
-    let engine = &services.engine;
-    let prepared = catch_unwind(AssertUnwindSafe(|| engine.prepare(identity, message)))
-        .map(|p| kmip_auth::gate(p, credential, engine, &identity.owner));
-    let journalled = services.audit.as_ref().is_some_and(|a| a.reads.is_some());
-    match prepared {
-        Ok(Prepared::Respond(response)) => Routed::Answer(response),
-        // With the audit log on, reads go through the committer too: their record must commit
-        // before the response is released.
-        Ok(Prepared::Read(request)) if services.audit.is_none() => {
-            run_read(services, &request).map_or(Routed::Close, Routed::Answer)
-        }
-        // With the read journal, a read's record is written before its answer without waiting
-        // for an fsync; a Write that turns out to change nothing is answered the same way.
-        Ok(Prepared::Read(request) | Prepared::Write(request)) if journalled => {
-            match read_audit::run_with_journal(services, &request, peer) {
-                AuditedRead::Answered(Some(response)) => Routed::Answer(response),
-                AuditedRead::Answered(None) => Routed::Close,
-                AuditedRead::ThroughCommitter => Routed::ToCommit(request),
-            }
-        }
-        Ok(Prepared::Read(request) | Prepared::Write(request)) => Routed::ToCommit(request),
-        Err(_) => {
-            log::error!("client {peer}: engine panicked on a request; closing the connection");
-            Routed::Close
-        }
-    }
-}
-
-/// A read-only request on a fresh snapshot, in the loop thread.
-fn run_read(services: &Services, request: &ParsedRequest) -> Option<Response> {
-    let engine = &services.engine;
-    let result = catch_unwind(AssertUnwindSafe(|| match services.store.read() {
-        Ok(view) => engine.read(request, view.as_ref()),
-        Err(e) => {
-            log::error!("cannot open a read snapshot: {e}");
-            engine.refuse(request, Refusal::Store(&e))
-        }
-    }));
-    match result {
-        Ok(response) => Some(response),
-        Err(_) => {
-            log::error!("engine panicked on a read-only request");
-            None
-        }
-    }
-}
-
-/// Queues a change for this turn's group commit, or, when it asks for a slow key pair, hands
-/// it to the key generator thread first (which passes it on to the committer itself, so it
-/// counts as in flight from now on).
-fn submit(
-    job: WriteJob,
-    group: &mut Vec<WriteJob>,
-    keygen: Option<&std::sync::mpsc::Sender<WriteJob>>,
-    in_flight: &mut usize,
-) {
-    match keygen {
-        Some(keygen) if job.change.request.needs_slow_generation() => match keygen.send(job) {
-            Ok(()) => *in_flight += 1,
-            // Only if the generator died: the operation draws inline instead.
-            Err(std::sync::mpsc::SendError(job)) => group.push(job),
-        },
-        _ => group.push(job),
     }
 }

@@ -288,7 +288,8 @@ impl Metrics {
     pub fn response(&self, response: &Response, started: Instant) {
         let mut first = None;
         for outcome in response.outcomes() {
-            let operation = names::enum_name(tag::OPERATION, outcome.operation).unwrap_or("Unknown");
+            let operation =
+                names::enum_name(tag::OPERATION, outcome.operation).unwrap_or("Unknown");
             let result = match (outcome.status, outcome.reason) {
                 (ResultStatus::Success, _) => "success",
                 (_, Some(reason)) => {

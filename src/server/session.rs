@@ -446,8 +446,7 @@ impl Session {
     /// Whether the session is over without a failure, and how.
     pub(super) fn finished(&self) -> Option<Finished> {
         if self.is_quiet() && (self.peer_closed || self.close_when_idle) {
-            let probe =
-                self.requests_answered == 0 && self.identity.is_some() && self.peer_closed;
+            let probe = self.requests_answered == 0 && self.identity.is_some() && self.peer_closed;
             return Some(Finished::Done { probe });
         }
         if self.peer_closed && self.tls.is_handshaking() {
@@ -545,7 +544,10 @@ mod tests {
             Err(Fatal::Handshake(_))
         ));
         assert!(s.spoke());
-        assert!(s.next_inbound().is_none(), "nothing runs before a handshake");
+        assert!(
+            s.next_inbound().is_none(),
+            "nothing runs before a handshake"
+        );
     }
 
     #[test]
