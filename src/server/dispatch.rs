@@ -3,12 +3,14 @@
 //! committer, through the key generator first when it draws a slow key pair.
 //!
 //! Why apart from the loop: the decision is about requests, the engine and the audit log; the
-//! loop only needs its verdict ([`Routed`]) and hands changes on with [`submit`], once for
-//! every path that leads to the committer.
+//! loop only needs its verdict ([`Routed`]) and hands changes on with
+//! [`CommitQueue::submit`], once for every path that leads to the committer.
 
 use std::net::SocketAddr;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::mpsc::Sender;
+
+use mio::Token;
 
 use super::Services;
 use super::committer::WriteJob;
@@ -84,21 +86,91 @@ fn run_read(services: &Services, request: &ParsedRequest) -> Option<Response> {
     }
 }
 
-/// Queues a change for this turn's group commit, or, when it asks for a slow key pair, hands
-/// it to the key generator thread first (which passes it on to the committer itself, so it
-/// counts as in flight from now on).
-pub(super) fn submit(
-    job: WriteJob,
-    group: &mut Vec<WriteJob>,
-    keygen: Option<&Sender<WriteJob>>,
-    in_flight: &mut usize,
-) {
-    match keygen {
-        Some(keygen) if job.change.request.needs_slow_generation() => match keygen.send(job) {
-            Ok(()) => *in_flight += 1,
-            // Only if the generator died: the operation draws inline instead.
-            Err(std::sync::mpsc::SendError(job)) => group.push(job),
-        },
-        _ => group.push(job),
+/// Where changes wait for the committer: this loop turn's group, the committer's and the key
+/// generator's channels, and how many changes are out and not yet answered.
+pub(super) struct CommitQueue {
+    /// Changes that became ready during this loop turn: one group, one commit.
+    group: Vec<WriteJob>,
+    /// Changes sent on and not yet answered.
+    in_flight: usize,
+    committer: Option<Sender<Vec<WriteJob>>>,
+    /// Requests that draw a slow key pair go here first (see `keygen.rs`).
+    keygen: Option<Sender<WriteJob>>,
+}
+
+impl CommitQueue {
+    pub(super) fn new(committer: Sender<Vec<WriteJob>>, keygen: Sender<WriteJob>) -> CommitQueue {
+        CommitQueue {
+            group: Vec::new(),
+            in_flight: 0,
+            committer: Some(committer),
+            keygen: Some(keygen),
+        }
+    }
+
+    /// Queues a change for this turn's group commit, or, when it asks for a slow key pair,
+    /// hands it to the key generator thread first (which passes it on to the committer
+    /// itself, so it counts as in flight from now on). The one way to the committer.
+    pub(super) fn submit(&mut self, job: WriteJob) {
+        match &self.keygen {
+            Some(keygen) if job.change.request.needs_slow_generation() => {
+                match keygen.send(job) {
+                    Ok(()) => self.in_flight += 1,
+                    // Only if the generator died: the operation draws inline instead.
+                    Err(std::sync::mpsc::SendError(job)) => self.group.push(job),
+                }
+            }
+            _ => self.group.push(job),
+        }
+    }
+
+    /// Sends this turn's group to the committer. Returns the connections whose changes can
+    /// no longer be answered (only if the committer thread died).
+    pub(super) fn send_group(&mut self) -> Vec<Token> {
+        if self.group.is_empty() {
+            return Vec::new();
+        }
+        let group = std::mem::take(&mut self.group);
+        let count = group.len();
+        let Some(committer) = self.committer.as_ref() else {
+            return Vec::new();
+        };
+        match committer.send(group) {
+            Ok(()) => {
+                self.in_flight += count;
+                Vec::new()
+            }
+            Err(std::sync::mpsc::SendError(group)) => {
+                log::error!(
+                    "the committer thread is gone; {count} mutation(s) unanswered, closing their connections"
+                );
+                group.into_iter().map(|job| job.token).collect()
+            }
+        }
+    }
+
+    /// Drops the changes of these connections that were not sent on yet.
+    pub(super) fn forget(&mut self, tokens: &[Token]) {
+        self.group.retain(|job| !tokens.contains(&job.token));
+    }
+
+    /// One change came back from the committer.
+    pub(super) fn answered(&mut self) {
+        self.in_flight -= 1;
+    }
+
+    /// No change is out.
+    pub(super) fn is_idle(&self) -> bool {
+        self.in_flight == 0
+    }
+
+    /// Hangs up on the key generator (it finishes what it holds, then ends).
+    pub(super) fn close_keygen(&mut self) {
+        self.keygen = None;
+    }
+
+    /// Hangs up on the committer (it finishes every group already sent, then ends).
+    pub(super) fn close_committer(&mut self) {
+        self.committer = None;
     }
 }

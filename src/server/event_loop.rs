@@ -17,11 +17,11 @@ use super::admin_thread::{self, EffectsRequest};
 use super::admission::{Admission, Budgets, Eviction, Promotion};
 use super::committer::{self, WriteDone, WriteJob};
 use super::connection::Connection;
-use super::dispatch::{Routed, route, submit};
+use super::dispatch::{CommitQueue, Routed, route};
 use super::http_listener::HttpListener;
 use super::identity::resolve_identity;
 use super::metrics::{EvictionCause, FailureCause, HandshakeKind};
-use super::ratelimit::RateLimit;
+use super::ratelimit::ConnectionLogs;
 use super::session::{Expired, Fatal, Finished, Inbound, Timeouts};
 use super::signals::SignalPipe;
 use super::trust_service::TrustService;
@@ -184,19 +184,12 @@ impl Server {
             admission: Admission::new(budgets),
             resumption_only: super::resumption_only::resumption_only(&self.services.tls),
             accept_backlog: false,
-            eviction_log: RateLimit::new(10, Duration::from_secs(60)),
-            silent_log: RateLimit::new(10, Duration::from_secs(60)),
-            throttle_log: RateLimit::new(10, Duration::from_secs(60)),
+            logs: ConnectionLogs::new(),
             options: self.options,
             services: self.services,
             connections: HashMap::new(),
             next_id: FIRST_CONNECTION as u64,
-            group: Vec::new(),
-            in_flight: 0,
-            jobs: Some(committer.jobs),
-            keygen: Some(keygen.jobs),
-            handshake_log: RateLimit::new(20, Duration::from_secs(60)),
-            refused_log: RateLimit::new(5, Duration::from_secs(60)),
+            commits: CommitQueue::new(committer.jobs, keygen.jobs),
             accept_retry_at: None,
             drain_deadline: None,
             admin_effects: Some(effects_from_admin),
@@ -216,11 +209,11 @@ impl Server {
         state.trust.persist(&state.services);
         // Dropping the senders lets the generator, then the committer, finish what they have
         // and end (the generator holds a sender of the committer's until it ends).
-        state.keygen = None;
+        state.commits.close_keygen();
         if keygen.thread.join().is_err() {
             log::error!("the key generator thread panicked");
         }
-        state.jobs = None;
+        state.commits.close_committer();
         if committer.thread.join().is_err() {
             log::error!("the committer thread panicked");
         } else {
@@ -239,24 +232,14 @@ struct LoopState {
     resumption_only: Arc<rustls::ServerConfig>,
     /// The last accept batch stopped before the listener ran dry.
     accept_backlog: bool,
-    /// What a flood repeats at will, each with its own log budget so one cannot hide
-    /// another: evictions, first-byte timeouts, throttled full handshakes.
-    eviction_log: RateLimit,
-    silent_log: RateLimit,
-    throttle_log: RateLimit,
+    /// What a peer repeats at will, each with its own log budget (`ratelimit.rs`).
+    logs: ConnectionLogs,
     options: ServerOptions,
     services: Services,
     connections: HashMap<Token, Connection>,
     next_id: u64,
-    /// Mutations that became ready during this loop turn: one group, one commit.
-    group: Vec<WriteJob>,
-    /// Mutations sent to the committer and not yet answered.
-    in_flight: usize,
-    jobs: Option<std::sync::mpsc::Sender<Vec<WriteJob>>>,
-    /// Requests that draw a slow key pair go here first (see `keygen.rs`).
-    keygen: Option<std::sync::mpsc::Sender<WriteJob>>,
-    handshake_log: RateLimit,
-    refused_log: RateLimit,
+    /// This turn's group and the channels to the committer (`dispatch.rs`).
+    commits: CommitQueue,
     accept_retry_at: Option<Instant>,
     drain_deadline: Option<Instant>,
     /// What admin requests ask of open connections (`admin_thread.rs`).
@@ -332,7 +315,7 @@ impl LoopState {
                 self.accept_all();
             }
             while let Ok(finished) = done.try_recv() {
-                self.in_flight -= 1;
+                self.commits.answered();
                 self.deliver(finished);
             }
             if shutdown.load(Ordering::SeqCst) && self.drain_deadline.is_none() {
@@ -355,11 +338,11 @@ impl LoopState {
             }
             self.send_group();
             if let Some(deadline) = self.drain_deadline {
-                if self.connections.is_empty() && self.in_flight == 0 {
+                if self.connections.is_empty() && self.commits.is_idle() {
                     log::info!("all requests answered; stopped");
                     return Ok(());
                 }
-                if now >= deadline && self.in_flight == 0 {
+                if now >= deadline && self.commits.is_idle() {
                     log::warn!(
                         "{} connection(s) still open at the end of the shutdown grace period; closing them",
                         self.connections.len()
@@ -411,7 +394,7 @@ impl LoopState {
     /// yet sent to the committer would land after the removal (and outside a
     /// --destroy-keys): they are dropped with the client.
     fn cut_off(&mut self, tokens: &[Token]) {
-        self.group.retain(|job| !tokens.contains(&job.token));
+        self.commits.forget(tokens);
         for token in tokens {
             self.close(*token);
         }
@@ -444,7 +427,7 @@ impl LoopState {
                 Err(e) => {
                     // Typically out of file descriptors. Edge-triggered readiness will not
                     // repeat for connections already queued, so retry on a timer.
-                    if self.refused_log.allow("accept failure") {
+                    if self.logs.refused.allow("accept failure") {
                         log::warn!("accepting a connection failed: {e}");
                     }
                     self.accept_retry_at = Some(Instant::now() + Duration::from_millis(100));
@@ -462,7 +445,7 @@ impl LoopState {
         // Only clients with certificates fill the authenticated budget; while it is full a
         // handshake could not be given a slot anyway.
         if self.admission.authenticated() >= self.options.max_connections {
-            if self.refused_log.allow("connection refused") {
+            if self.logs.refused.allow("connection refused") {
                 log::warn!(
                     "refused connection from {peer}: already serving the maximum of {} authenticated connections",
                     self.options.max_connections
@@ -517,7 +500,7 @@ impl LoopState {
             };
             self.services.metrics.eviction(cause);
             if let Some(old) = self.connections.get(&evicted)
-                && self.eviction_log.allow("eviction")
+                && self.logs.eviction.allow("eviction")
             {
                 log::warn!(
                     "client {}: closed without a completed handshake to make room for {peer} \
@@ -630,7 +613,7 @@ impl LoopState {
             Promotion::Admitted => {}
             refused => {
                 self.services.metrics.failure(FailureCause::ConnectionLimit);
-                if self.refused_log.allow("connection refused") {
+                if self.logs.refused.allow("connection refused") {
                     let why = match refused {
                         Promotion::IdentityCap => format!(
                             "{owner} already holds its maximum of {} connections",
@@ -704,7 +687,7 @@ impl LoopState {
                     ) {
                         Routed::Answer(response) => {
                             services.metrics.response(&response, started);
-                            if let Err(e) = session.send(&response.encode()) {
+                            if let Err(e) = session.send(&response) {
                                 self.fail(token, &e);
                                 return false;
                             }
@@ -716,12 +699,7 @@ impl LoopState {
                                 change: Change { request, peer },
                                 started,
                             };
-                            submit(
-                                job,
-                                &mut self.group,
-                                self.keygen.as_ref(),
-                                &mut self.in_flight,
-                            );
+                            self.commits.submit(job);
                             session.await_commit();
                         }
                         Routed::Close => session.close_after_output(),
@@ -747,7 +725,7 @@ impl LoopState {
                         services.engine.prepare(&identity, &header)
                     }));
                     if let Ok(Prepared::Respond(response)) = prepared
-                        && let Err(e) = session.send(&response.encode())
+                        && let Err(e) = session.send(&response)
                     {
                         self.fail(token, &e);
                         return false;
@@ -805,7 +783,7 @@ impl LoopState {
         match finished.response {
             Some(response) => {
                 self.services.metrics.response(&response, finished.started);
-                if let Err(e) = session.send(&response.encode()) {
+                if let Err(e) = session.send(&response) {
                     self.fail(finished.token, &e);
                     return;
                 }
@@ -818,25 +796,8 @@ impl LoopState {
     }
 
     fn send_group(&mut self) {
-        if self.group.is_empty() {
-            return;
-        }
-        let group = std::mem::take(&mut self.group);
-        let count = group.len();
-        let Some(jobs) = self.jobs.as_ref() else {
-            return;
-        };
-        match jobs.send(group) {
-            Ok(()) => self.in_flight += count,
-            Err(std::sync::mpsc::SendError(group)) => {
-                // Only if the committer thread died: nothing can be committed any more.
-                log::error!(
-                    "the committer thread is gone; {count} mutation(s) unanswered, closing their connections"
-                );
-                for job in group {
-                    self.close(job.token);
-                }
-            }
+        for token in self.commits.send_group() {
+            self.close(token);
         }
     }
 
@@ -873,7 +834,7 @@ impl LoopState {
                 .metrics
                 .failure(FailureCause::FirstByteTimeout);
             if let Some(conn) = self.connections.get(&token)
-                && self.silent_log.allow("first-byte timeout")
+                && self.logs.silent.allow("first-byte timeout")
             {
                 log::info!(
                     "client {}: {}; closing",
@@ -901,7 +862,7 @@ impl LoopState {
                     self.services
                         .metrics
                         .failure(FailureCause::HandshakeTimeout);
-                    if self.handshake_log.allow("handshake failure") {
+                    if self.logs.handshake.allow("handshake failure") {
                         log::warn!(
                             "client {peer}: connection failure: {}; closing",
                             FailureCause::HandshakeTimeout.describe()
@@ -925,7 +886,7 @@ impl LoopState {
                     self.services
                         .metrics
                         .failure(FailureCause::HandshakeThrottled);
-                    if self.throttle_log.allow("throttled handshake") {
+                    if self.logs.throttle.allow("throttled handshake") {
                         log::warn!(
                             "client {}: connection failure: {}: {fatal}",
                             conn.session().peer(),
@@ -936,7 +897,7 @@ impl LoopState {
                 Fatal::Handshake(error) => {
                     let cause = FailureCause::of_handshake(error);
                     self.services.metrics.failure(cause);
-                    if self.handshake_log.allow("handshake failure") {
+                    if self.logs.handshake.allow("handshake failure") {
                         log::warn!(
                             "client {}: connection failure: {}: {fatal}",
                             conn.session().peer(),

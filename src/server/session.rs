@@ -18,9 +18,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rustls::{ServerConfig, ServerConnection};
+use zeroize::Zeroizing;
 
 use super::kmip_auth::CredentialCheck;
-use crate::engine::ClientIdentity;
+use crate::engine::{ClientIdentity, Response};
 use crate::kmip::tag;
 use crate::ttlv::Limits;
 use crate::ttlv::frame::{FrameStatus, inspect_header};
@@ -408,9 +409,11 @@ impl Session {
         self.awaiting_commit
     }
 
-    /// Queues `response` (one encoded Response Message) for the client.
-    pub(super) fn send(&mut self, response: &[u8]) -> Result<(), Fatal> {
-        self.tls.writer().write_all(response).map_err(Fatal::Io)?;
+    /// Encodes `response` (the one place a Response Message becomes bytes) and queues it
+    /// for the client. The bytes are wiped once rustls holds them: a Get's carry key material.
+    pub(super) fn send(&mut self, response: &Response) -> Result<(), Fatal> {
+        let encoded = Zeroizing::new(response.encode());
+        self.tls.writer().write_all(&encoded).map_err(Fatal::Io)?;
         self.requests_answered += 1;
         Ok(())
     }
