@@ -72,7 +72,7 @@ pub fn kmip_request(data: &[u8]) {
         };
         *runs += 1;
         let answer = match engine.prepare(&client, data) {
-            Prepared::Respond(bytes) => bytes,
+            Prepared::Respond(response) => response.encode(),
             Prepared::Read(request) => match store.read() {
                 Ok(view) => engine.execute_read(&request, &*view),
                 Err(_) => return,

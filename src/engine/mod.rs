@@ -1,10 +1,11 @@
 //! Operation semantics: object lifecycle, ownership, Locate, batches. No sockets, no threads.
 //!
-//! Contract with the server (fixed): the server frames a message, calls [`Engine::prepare`],
-//! runs read-only requests with [`Engine::execute_read`] on a read snapshot, and groups
-//! mutating requests into one write transaction per loop turn with [`Engine::execute_write`].
-//! A response produced by `execute_write` may be released only after that transaction commits;
-//! if the commit fails, the server sends [`Engine::failure_response`] instead.
+//! Contract with the server: the server frames a message and calls [`Engine::prepare`]; it
+//! runs read-only requests with [`Engine::read`] on a read snapshot and hands mutating ones to
+//! the write pipeline ([`pipeline::Pipeline`]), which runs a group of them in one write
+//! transaction with [`Engine::write`] and owns what happens when that cannot commit. Every
+//! answer is a typed [`Response`]; the server encodes it once, when it sends it. A response
+//! produced by `write` may be released only after its transaction commits.
 
 pub mod admin;
 mod error;
@@ -13,7 +14,9 @@ pub mod import;
 pub(crate) mod object;
 mod ops;
 mod overlay;
+pub mod pipeline;
 mod pregenerate;
+mod response;
 
 #[cfg(test)]
 mod tests;
@@ -23,6 +26,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 pub use error::EngineError;
 pub use gate::KeyGate;
+pub use response::Response;
 
 use crate::kmip::enums::{BatchErrorContinuationOption, ResultReason, ResultStatus};
 use crate::kmip::message::{self, Parsed, ProtocolVersion, RequestMessage, ResponseBatchItem};
@@ -91,7 +95,7 @@ fn scrub(item: &mut Item) {
     }
 }
 
-/// Wipes the payloads of response items once they are encoded (Get puts material there).
+/// Wipes the payloads of response items once they are in the message (Get puts material there).
 fn scrub_items(items: &mut [ResponseBatchItem]) {
     for payload in items.iter_mut().filter_map(|i| i.payload.as_mut()) {
         payload.iter_mut().for_each(scrub);
@@ -185,8 +189,8 @@ fn outcomes(request: &ParsedRequest, items: &[ResponseBatchItem]) -> Vec<ItemOut
 
 /// What [`Engine::prepare`] decided.
 pub enum Prepared {
-    /// Answer at once with these bytes (e.g. Invalid Message); nothing to execute.
-    Respond(Vec<u8>),
+    /// Answer at once with this (e.g. Invalid Message); nothing to execute.
+    Respond(Response),
     /// Touches no state: run on a read snapshot.
     Read(ParsedRequest),
     /// Changes state: run inside the group's write transaction.
@@ -206,9 +210,60 @@ fn now() -> i64 {
 }
 
 /// One batch item without Operation: the answer to a message that cannot be processed.
-fn refusal(version: ProtocolVersion, reason: ResultReason, text: String) -> Vec<u8> {
+fn refusal(version: ProtocolVersion, reason: ResultReason, text: String) -> Response {
     let item = ResponseBatchItem::failure(None, None, reason, text);
-    ttlv::encode(&message::encode_response(version, now(), None, &[item]))
+    let outcome = ItemOutcome {
+        operation: 0,
+        uids: Vec::new(),
+        status: ResultStatus::OperationFailed,
+        reason: Some(reason),
+    };
+    Response::new(
+        message::encode_response(version, now(), None, &[item]),
+        vec![outcome],
+    )
+}
+
+/// Why every batch item of a request fails without effect: the one failure the engine
+/// builds for requests it cannot run or whose results it cannot keep.
+#[derive(Debug, Clone, Copy)]
+pub enum Refusal<'a> {
+    /// The store failed (the transaction could not open, a write or the commit failed).
+    Store(&'a StoreError),
+    /// The replicated store has no quorum: changes are refused, reads still served.
+    Unavailable,
+    /// The request's KMIP credential is missing or wrong.
+    Authentication,
+    /// The response would exceed the request's Maximum Response Size.
+    TooLarge,
+}
+
+impl Refusal<'_> {
+    fn reason_and_text(self) -> (ResultReason, &'static str) {
+        match self {
+            Refusal::Store(StoreError::Full(_)) => (
+                ResultReason::GeneralFailure,
+                "the server's disk is full: the change was not made; retry once space is freed",
+            ),
+            Refusal::Store(StoreError::Failed(_)) => (
+                ResultReason::GeneralFailure,
+                "the server's key store failed and refuses changes until the server is restarted",
+            ),
+            Refusal::Store(_) => (
+                ResultReason::GeneralFailure,
+                "the server could not store the result",
+            ),
+            Refusal::Unavailable => (ResultReason::GeneralFailure, UNAVAILABLE_TEXT),
+            Refusal::Authentication => (
+                ResultReason::AuthenticationNotSuccessful,
+                "the request's Username and Password credential is missing or wrong",
+            ),
+            Refusal::TooLarge => (
+                ResultReason::ResponseTooLarge,
+                "response exceeds Maximum Response Size",
+            ),
+        }
+    }
 }
 
 impl Engine {
@@ -292,134 +347,65 @@ impl Engine {
         }
     }
 
-    /// Runs a read-only request; returns the encoded response message.
-    pub fn execute_read(&self, request: &ParsedRequest, view: &dyn ReadView) -> Vec<u8> {
-        let (mut items, overlay) = self.run(request, view);
+    /// Runs a read-only request.
+    pub fn read(&self, request: &ParsedRequest, view: &dyn ReadView) -> Response {
+        let (items, overlay) = self.run(request, view);
         if !overlay.is_empty() {
-            // prepare() routes every mutating operation to execute_write.
+            // prepare() routes every mutating operation to the write pipeline.
             log::error!("read-only request staged writes; they are discarded");
         }
-        let encoded = self.encode_within_limit(request, &items);
-        scrub_items(&mut items);
-        encoded.unwrap_or_else(|| self.response_too_large(request))
+        self.respond(request, items)
     }
 
-    /// Runs a mutating request inside `txn`; returns the encoded response message, to be
-    /// released only after `txn` commits.
+    /// Runs a mutating request inside `txn`; the response may be released only after `txn`
+    /// commits.
     ///
     /// An `Err` means a store write failed part-way: `txn` may hold part of this request's
-    /// writes, so the caller must abandon the whole transaction and answer every request of
-    /// the group with [`Engine::failure_response`].
-    pub fn execute_write(
+    /// writes, so the caller must abandon the whole transaction and refuse every request of
+    /// the group ([`Engine::refuse`]).
+    pub fn write(
         &self,
         request: &ParsedRequest,
         txn: &mut dyn WriteView,
-    ) -> Result<Vec<u8>, StoreError> {
-        self.execute_write_outcomes(request, txn)
-            .map(|(encoded, _)| encoded)
-    }
-
-    /// [`Engine::execute_write`], also saying what each batch item did (for the audit log).
-    pub fn execute_write_outcomes(
-        &self,
-        request: &ParsedRequest,
-        txn: &mut dyn WriteView,
-    ) -> Result<(Vec<u8>, Vec<ItemOutcome>), StoreError> {
-        let (encoded, staged, outcomes) = {
-            let (mut items, overlay) = self.run(request, &*txn);
-            let outcomes = outcomes(request, &items);
-            let encoded = self.encode_within_limit(request, &items);
-            scrub_items(&mut items);
-            (encoded, overlay.into_staged(), outcomes)
+    ) -> Result<Response, StoreError> {
+        let (response, staged) = {
+            let (items, overlay) = self.run(request, &*txn);
+            (self.within_limit(request, items), overlay.into_staged())
         };
         // A response the client cannot take is an error, and its writes must not happen.
-        let Some(encoded) = encoded else {
-            let outcomes = request
-                .message
-                .items
-                .iter()
-                .map(|item| ItemOutcome {
-                    operation: item.operation,
-                    uids: request_uids(&item.payload),
-                    status: ResultStatus::OperationFailed,
-                    reason: Some(ResultReason::ResponseTooLarge),
-                })
-                .collect();
-            return Ok((self.response_too_large(request), outcomes));
+        let Some(response) = response else {
+            return Ok(self.refuse(request, Refusal::TooLarge));
         };
         for object in staged {
             txn.put(&object).inspect_err(|e| {
                 log::error!("store write of {} failed: {e}", object.uid);
             })?;
         }
-        Ok((encoded, outcomes))
-    }
-
-    /// Outcomes of [`Engine::failure_response`]: every item failed with General Failure.
-    pub fn failure_outcomes(&self, request: &ParsedRequest) -> Vec<ItemOutcome> {
-        request
-            .message
-            .items
-            .iter()
-            .map(|item| ItemOutcome {
-                operation: item.operation,
-                uids: request_uids(&item.payload),
-                status: ResultStatus::OperationFailed,
-                reason: Some(ResultReason::GeneralFailure),
-            })
-            .collect()
-    }
-
-    /// The response for `request` when its transaction could not be committed: every batch
-    /// item fails with General Failure.
-    pub fn failure_response(&self, request: &ParsedRequest) -> Vec<u8> {
-        self.every_item_fails(
-            request,
-            ResultReason::GeneralFailure,
-            "the server could not store the result",
-        )
-    }
-
-    /// The response for `request` when the replicated store refuses changes (no quorum):
-    /// every batch item fails with General Failure and a text that says why.
-    pub fn unavailable_response(&self, request: &ParsedRequest) -> Vec<u8> {
-        self.every_item_fails(request, ResultReason::GeneralFailure, UNAVAILABLE_TEXT)
+        Ok(response)
     }
 
     /// Runs a request routed as a write on a read view, for degraded mode: when every item
     /// only reads, or is a Get (whose one write is clearing Fresh, skipped here: the object
-    /// stays Fresh until a Get runs with quorum), returns its response and each item's outcome
-    /// for the audit log; otherwise `None`.
-    pub fn execute_degraded_read(
-        &self,
-        request: &ParsedRequest,
-        view: &dyn ReadView,
-    ) -> Option<(Vec<u8>, Vec<ItemOutcome>)> {
+    /// stays Fresh until a Get runs with quorum), returns its response; otherwise `None`.
+    pub fn degraded_read(&self, request: &ParsedRequest, view: &dyn ReadView) -> Option<Response> {
         let only_reads = request.message.items.iter().all(|i| {
             i.defect.is_some() || !ops::mutates(i.operation) || ops::is_audited_read(i.operation)
         });
         if !only_reads {
             return None;
         }
-        let (mut items, _fresh_cleared) = self.run(request, view);
-        let outcomes = outcomes(request, &items);
-        let encoded = self.encode_within_limit(request, &items);
-        scrub_items(&mut items);
-        Some((
-            encoded.unwrap_or_else(|| self.response_too_large(request)),
-            outcomes,
-        ))
+        let (items, _fresh_cleared) = self.run(request, view);
+        Some(self.respond(request, items))
     }
 
     /// Runs a request on a read view when it changes nothing: every item only reads, or is a
-    /// Get of an object that is no longer Fresh (the first Get clears Fresh, a change). Returns
-    /// its response and each item's outcome for the audit log; `None` when it would change
-    /// something (then it must run in the committer's write transaction).
+    /// Get of an object that is no longer Fresh (the first Get clears Fresh, a change). `None`
+    /// when it would change something (then it must run in the committer's transaction).
     pub fn execute_if_unchanging(
         &self,
         request: &ParsedRequest,
         view: &dyn ReadView,
-    ) -> Option<(Vec<u8>, Vec<ItemOutcome>)> {
+    ) -> Option<Response> {
         let only_reads =
             request.message.items.iter().all(|i| {
                 i.defect.is_some() || !ops::mutates(i.operation) || ops::is_get(i.operation)
@@ -432,80 +418,56 @@ impl Engine {
             scrub_items(&mut items);
             return None;
         }
-        let outcomes = outcomes(request, &items);
-        let encoded = self.encode_within_limit(request, &items);
-        scrub_items(&mut items);
-        Some((
-            encoded.unwrap_or_else(|| self.response_too_large(request)),
-            outcomes,
-        ))
+        Some(self.respond(request, items))
     }
 
-    /// The response for `request` when its credential does not match the one its client must
-    /// present: every batch item fails with Authentication Not Successful, nothing runs.
-    pub fn authentication_failed(&self, request: &ParsedRequest) -> Vec<u8> {
-        self.every_item_fails(
-            request,
-            ResultReason::AuthenticationNotSuccessful,
-            "the request's Username and Password credential is missing or wrong",
-        )
-    }
-
-    /// Like [`Engine::failure_response`], saying why when the store's state explains it: a
-    /// full disk (retry later) or a failed store (needs a restart). No paths or I/O details.
-    pub fn storage_failure_response(&self, request: &ParsedRequest, err: &StoreError) -> Vec<u8> {
-        let text = match err {
-            StoreError::Full(_) => {
-                "the server's disk is full: the change was not made; retry once space is freed"
-            }
-            StoreError::Failed(_) => {
-                "the server's key store failed and refuses changes until the server is restarted"
-            }
-            _ => "the server could not store the result",
-        };
-        self.every_item_fails(request, ResultReason::GeneralFailure, text)
-    }
-
-    fn response_too_large(&self, request: &ParsedRequest) -> Vec<u8> {
-        self.every_item_fails(
-            request,
-            ResultReason::ResponseTooLarge,
-            "response exceeds Maximum Response Size",
-        )
-    }
-
-    fn every_item_fails(
-        &self,
-        request: &ParsedRequest,
-        reason: ResultReason,
-        text: &str,
-    ) -> Vec<u8> {
-        let items: Vec<ResponseBatchItem> = request
+    /// The one failure response: every batch item of `request` fails for `why`, nothing of it
+    /// runs or is kept. Its outcomes say so, for the audit log.
+    pub fn refuse(&self, request: &ParsedRequest, why: Refusal<'_>) -> Response {
+        let (reason, text) = why.reason_and_text();
+        let (items, outcomes): (Vec<ResponseBatchItem>, Vec<ItemOutcome>) = request
             .message
             .items
             .iter()
             .map(|i| {
-                ResponseBatchItem::failure(
+                let item = ResponseBatchItem::failure(
                     Some(i.operation).filter(|op| *op != 0),
                     i.unique_batch_item_id.clone(),
                     reason,
                     text.to_string(),
-                )
+                );
+                let outcome = ItemOutcome {
+                    operation: i.operation,
+                    uids: request_uids(&i.payload),
+                    status: ResultStatus::OperationFailed,
+                    reason: Some(reason),
+                };
+                (item, outcome)
             })
-            .collect();
-        self.encode(request, &items)
+            .unzip();
+        self.message(request, &items, outcomes)
     }
 
-    /// The encoded response, or `None` when it exceeds the request's Maximum Response Size.
-    fn encode_within_limit(
+    /// The response to the items that ran, or the Response Too Large refusal when it exceeds
+    /// the request's Maximum Response Size.
+    fn respond(&self, request: &ParsedRequest, items: Vec<ResponseBatchItem>) -> Response {
+        self.within_limit(request, items)
+            .unwrap_or_else(|| self.refuse(request, Refusal::TooLarge))
+    }
+
+    /// The response to the items that ran; `None` when it exceeds the request's Maximum
+    /// Response Size.
+    fn within_limit(
         &self,
         request: &ParsedRequest,
-        items: &[ResponseBatchItem],
-    ) -> Option<Vec<u8>> {
-        let encoded = self.encode(request, items);
+        mut items: Vec<ResponseBatchItem>,
+    ) -> Option<Response> {
+        let outcomes = outcomes(request, &items);
+        let response = self.message(request, &items, outcomes);
+        scrub_items(&mut items);
         match request.message.header.maximum_response_size {
-            Some(max) if max >= 0 && encoded.len() > max as usize => None,
-            _ => Some(encoded),
+            Some(max) if max >= 0 && response.encoded_len() > max as usize => None,
+            _ => Some(response),
         }
     }
 
@@ -579,13 +541,68 @@ impl Engine {
         (results, overlay)
     }
 
-    fn encode(&self, request: &ParsedRequest, items: &[ResponseBatchItem]) -> Vec<u8> {
+    fn message(
+        &self,
+        request: &ParsedRequest,
+        items: &[ResponseBatchItem],
+        outcomes: Vec<ItemOutcome>,
+    ) -> Response {
         let header = &request.message.header;
-        ttlv::encode(&message::encode_response(
+        let message = message::encode_response(
             request.message.version,
             now(),
             header.client_correlation_value.as_deref(),
             items,
-        ))
+        );
+        Response::new(message, outcomes)
+    }
+}
+
+/// Byte-level conveniences for tests, fuzzing and tools that drive the engine directly; the
+/// server uses the typed calls above and encodes once.
+impl Engine {
+    /// [`Engine::read`], encoded.
+    pub fn execute_read(&self, request: &ParsedRequest, view: &dyn ReadView) -> Vec<u8> {
+        self.read(request, view).encode()
+    }
+
+    /// [`Engine::write`], encoded.
+    pub fn execute_write(
+        &self,
+        request: &ParsedRequest,
+        txn: &mut dyn WriteView,
+    ) -> Result<Vec<u8>, StoreError> {
+        self.write(request, txn).map(|r| r.encode())
+    }
+
+    /// [`Engine::write`], encoded, with what each batch item did.
+    pub fn execute_write_outcomes(
+        &self,
+        request: &ParsedRequest,
+        txn: &mut dyn WriteView,
+    ) -> Result<(Vec<u8>, Vec<ItemOutcome>), StoreError> {
+        self.write(request, txn)
+            .map(|r| (r.encode(), r.outcomes().to_vec()))
+    }
+
+    /// [`Engine::degraded_read`], encoded, with what each batch item did.
+    pub fn execute_degraded_read(
+        &self,
+        request: &ParsedRequest,
+        view: &dyn ReadView,
+    ) -> Option<(Vec<u8>, Vec<ItemOutcome>)> {
+        self.degraded_read(request, view)
+            .map(|r| (r.encode(), r.outcomes().to_vec()))
+    }
+
+    /// The refusal sent when a request's transaction could not commit, encoded.
+    pub fn failure_response(&self, request: &ParsedRequest) -> Vec<u8> {
+        let cause = StoreError::Io("commit failed".into());
+        self.refuse(request, Refusal::Store(&cause)).encode()
+    }
+
+    /// The refusal sent when the replicated store has no quorum, encoded.
+    pub fn unavailable_response(&self, request: &ParsedRequest) -> Vec<u8> {
+        self.refuse(request, Refusal::Unavailable).encode()
     }
 }

@@ -115,7 +115,7 @@ fn request(version: (i32, i32), header_extra: Vec<Item>, items: Vec<BatchItem>) 
 impl Harness {
     fn send_bytes(&self, who: &ClientIdentity, bytes: &[u8]) -> Item {
         let out = match self.engine.prepare(who, bytes) {
-            Prepared::Respond(bytes) => bytes,
+            Prepared::Respond(response) => response.encode(),
             Prepared::Read(req) => {
                 let view = self.store.read().unwrap();
                 self.engine.execute_read(&req, &*view)

@@ -1,10 +1,10 @@
 //! The admin socket: the CLI's way into a running server, which holds the database. A Unix
 //! socket in the data directory, mode 0600, answered only for the server's own user (or root)
-//! as the kernel reports the peer. One request per connection, handled in the loop thread:
-//! admin requests are rare and small, and the peer is the trusted local admin, so a short
-//! blocking exchange is simpler than another state machine.
+//! as the kernel reports the peer. One request per connection, handled on the admin thread
+//! (`admin_thread.rs`), never on the event loop: admin requests are rare and small, and the
+//! peer is the trusted local admin, so a short blocking exchange is simpler than another
+//! state machine, and the loop must not wait for it.
 
-use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
@@ -15,6 +15,7 @@ use std::time::Duration;
 use mio::net::UnixListener;
 
 use super::metrics::unix_secs;
+use super::trust_service::LastSeen;
 use super::{ServerError, Services};
 use crate::admin::ops;
 use crate::admin::protocol::{Envelope, MAX_REQUEST_BYTES, PROTOCOL_VERSION, Reply, Request};
@@ -60,7 +61,7 @@ impl Drop for AdminSocket {
     }
 }
 
-/// What the event loop must do after a handled request.
+/// What the event loop must do after a handled request, before the reply is sent.
 #[derive(Debug, Default)]
 pub(super) struct Effects {
     /// The registry changed: reload the handshake trust.
@@ -92,12 +93,21 @@ fn peer_uid(stream: &UnixStream) -> Option<u32> {
     (rc == 0 && len as usize == std::mem::size_of::<libc::ucred>()).then_some(cred.uid)
 }
 
-/// Answers one admin connection.
+impl Effects {
+    pub(super) fn any(&self) -> bool {
+        self.registry_changed || self.cut_off_owner.is_some()
+    }
+}
+
+/// Answers one admin connection. `apply` carries the request's effects to the event loop
+/// and returns once they are applied, before the reply leaves: a CLI told "removed" must find
+/// the removed client's connections already closed.
 pub(super) fn handle(
     stream: OwnedFd,
     services: &Services,
-    last_seen: &HashMap<String, i64>,
-) -> Effects {
+    last_seen: &LastSeen,
+    apply: impl FnOnce(Effects),
+) {
     let stream = UnixStream::from(stream);
     // SAFETY: geteuid has no preconditions and cannot fail.
     let own_uid = unsafe { libc::geteuid() };
@@ -105,14 +115,14 @@ pub(super) fn handle(
         Some(uid) if uid == own_uid || uid == 0 => uid,
         other => {
             log::warn!("admin socket: refused a peer running as uid {other:?}");
-            return Effects::default();
+            return;
         }
     };
     if stream.set_nonblocking(false).is_err()
         || stream.set_read_timeout(Some(REQUEST_TIMEOUT)).is_err()
         || stream.set_write_timeout(Some(REQUEST_TIMEOUT)).is_err()
     {
-        return Effects::default();
+        return;
     }
     // Zeroized when dropped: an unseal or backup request carries a passphrase, an import
     // request key material.
@@ -121,7 +131,7 @@ pub(super) fn handle(
     let (reply, effects) = match read {
         Err(e) => {
             log::warn!("admin socket: reading the request of uid {uid}: {e}");
-            return Effects::default();
+            return;
         }
         Ok(_) => match serde_json::from_str::<Envelope<Request>>(&line) {
             Err(e) => (
@@ -141,20 +151,26 @@ pub(super) fn handle(
             ),
             Ok(envelope) if matches!(envelope.body, Request::BackupExport(_)) => {
                 super::backup_export::spawn(stream, envelope.body, services, uid);
-                return Effects::default();
+                return;
             }
             Ok(envelope) if matches!(envelope.body, Request::Unseal { .. }) => {
                 super::unseal::spawn(stream, envelope.body, services, uid);
-                return Effects::default();
+                return;
             }
             Ok(envelope) if super::admin_import::handles(&envelope.body) => {
                 super::admin_import::spawn(stream, envelope.body, services, uid);
-                return Effects::default();
+                return;
             }
             Ok(envelope) => execute(envelope.body, services, uid),
         },
     };
-    let reply = with_last_seen(reply, last_seen);
+    if effects.any() {
+        apply(effects);
+    }
+    let reply = match last_seen.lock() {
+        Ok(seen) => with_last_seen(reply, &seen),
+        Err(_) => reply,
+    };
     let mut answer = match serde_json::to_vec(&Envelope {
         version: PROTOCOL_VERSION,
         body: reply,
@@ -162,18 +178,17 @@ pub(super) fn handle(
         Ok(answer) => answer,
         Err(e) => {
             log::error!("admin socket: cannot encode a reply: {e}");
-            return effects;
+            return;
         }
     };
     answer.push(b'\n');
     if let Err(e) = (&stream).write_all(&answer) {
         log::warn!("admin socket: uid {uid} left before its reply: {e}");
     }
-    effects
 }
 
 /// Fills in when each client last connected to this server process.
-fn with_last_seen(mut reply: Reply, last_seen: &HashMap<String, i64>) -> Reply {
+fn with_last_seen(mut reply: Reply, last_seen: &std::collections::HashMap<String, i64>) -> Reply {
     let update = |entry: &mut crate::admin::registry::ClientEntry| {
         if let Some(&seen) = last_seen.get(&entry.owner) {
             entry.last_seen = Some(entry.last_seen.map_or(seen, |stored| stored.max(seen)));

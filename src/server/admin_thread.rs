@@ -1,16 +1,136 @@
-//! Admin requests that take long (a backup export, an import batch, an unseal's passphrase
-//! derivation) run on a thread of their own, so that the event loop never waits for them; the
-//! thread answers the admin connection itself when it is done. One function does that for
-//! each of them, so they start, answer and log alike.
+//! Admin requests never run on the event loop. The admin socket has a thread of its own
+//! ("keyward-admin") that accepts and answers its connections one at a time (a blocking
+//! exchange of up to 2 s, store reads and writes); what a request means for open KMIP
+//! connections (a removed client, a changed registry) goes to the loop as [`EffectsRequest`],
+//! and the reply leaves only once the loop has applied it. Requests that take long (a backup
+//! export, an import batch, an unseal's passphrase derivation) get a thread of their own on
+//! top, so that other admin requests do not wait for them either: one function starts,
+//! answers and logs each of them alike.
 
 use std::io::Write;
 use std::os::unix::net::UnixStream;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Sender, channel};
+use std::thread::JoinHandle;
 use std::time::Duration;
 
+use mio::{Events, Interest, Poll, Token, Waker};
 use zeroize::Zeroizing;
 
 use super::Services;
+use super::admin_socket::{self, AdminSocket, Effects};
+use super::trust_service::LastSeen;
 use crate::admin::protocol::{Envelope, PROTOCOL_VERSION, Reply, Request};
+
+const ACCEPT: Token = Token(0);
+const STOP: Token = Token(1);
+
+/// The longest an admin reply waits for the event loop to apply its effects (the loop answers
+/// within a turn; this only bounds a loop that is stopping).
+const APPLY_WAIT: Duration = Duration::from_secs(5);
+
+/// Effects for the event loop to apply; it says so on `applied`.
+pub(super) struct EffectsRequest {
+    pub effects: Effects,
+    pub applied: Sender<()>,
+}
+
+/// The running admin thread.
+pub(super) struct AdminThread {
+    stop: Arc<AtomicBool>,
+    waker: Arc<Waker>,
+    thread: JoinHandle<()>,
+}
+
+impl AdminThread {
+    /// Stops accepting, lets a request being answered finish, removes the socket file.
+    pub(super) fn stop(self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Err(e) = self.waker.wake() {
+            log::error!("cannot wake the admin thread to stop it: {e}");
+        }
+        if self.thread.join().is_err() {
+            log::error!("the admin thread panicked");
+        }
+    }
+}
+
+/// Starts answering `admin` on its own thread; effects go to `to_loop`, announced by
+/// `loop_waker`.
+pub(super) fn spawn(
+    mut admin: AdminSocket,
+    services: &Services,
+    last_seen: LastSeen,
+    to_loop: Sender<EffectsRequest>,
+    loop_waker: Arc<Waker>,
+) -> std::io::Result<AdminThread> {
+    let mut poll = Poll::new()?;
+    let waker = Arc::new(Waker::new(poll.registry(), STOP)?);
+    poll.registry()
+        .register(&mut admin.listener, ACCEPT, Interest::READABLE)?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let stopping = stop.clone();
+    let services = services.clone();
+    let thread = std::thread::Builder::new()
+        .name("keyward-admin".into())
+        .spawn(move || {
+            let mut events = Events::with_capacity(8);
+            while !stopping.load(Ordering::SeqCst) {
+                if let Err(e) = poll.poll(&mut events, None)
+                    && e.kind() != std::io::ErrorKind::Interrupted
+                {
+                    log::error!("admin socket: waiting for connections failed: {e}");
+                    return;
+                }
+                accept_all(
+                    &admin,
+                    &services,
+                    &last_seen,
+                    &to_loop,
+                    &loop_waker,
+                    &stopping,
+                );
+            }
+            // `admin` drops here: the socket file goes with it.
+        })?;
+    Ok(AdminThread {
+        stop,
+        waker,
+        thread,
+    })
+}
+
+fn accept_all(
+    admin: &AdminSocket,
+    services: &Services,
+    last_seen: &LastSeen,
+    to_loop: &Sender<EffectsRequest>,
+    loop_waker: &Waker,
+    stopping: &AtomicBool,
+) {
+    while !stopping.load(Ordering::SeqCst) {
+        let stream = match admin.listener.accept() {
+            Ok((stream, _)) => stream,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                log::warn!("admin socket: accept failed: {e}");
+                return;
+            }
+        };
+        admin_socket::handle(stream.into(), services, last_seen, |effects| {
+            let (applied, done) = channel();
+            if to_loop.send(EffectsRequest { effects, applied }).is_err() {
+                return;
+            }
+            if let Err(e) = loop_waker.wake() {
+                log::error!("admin socket: cannot wake the event loop: {e}");
+            }
+            let _ = done.recv_timeout(APPLY_WAIT);
+        });
+    }
+}
 
 /// Runs `run(request)` on a thread named `thread` and writes its reply to `stream`; returns at
 /// once. `what` names the request in log lines ("backup export", "import batch", ...).

@@ -12,31 +12,27 @@ use std::time::{Duration, Instant};
 use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token, Waker};
 
-use super::admin_socket::{self, AdminSocket};
+use super::admin_socket::AdminSocket;
+use super::admin_thread::{self, EffectsRequest};
 use super::admission::{Admission, Budgets, Eviction, Promotion};
 use super::committer::{self, WriteDone, WriteJob};
-use super::connection::{Connection, Fatal, Inbound};
-use super::http_conn::{self, HttpConn};
-use super::identity::ClientTrust;
+use super::connection::Connection;
+use super::dispatch::{CommitQueue, Routed, route};
+use super::http_listener::HttpListener;
 use super::identity::resolve_identity;
-use super::kmip_auth;
 use super::metrics::{EvictionCause, FailureCause, HandshakeKind};
-use super::ratelimit::RateLimit;
-use super::read_audit::{self, AuditedRead};
+use super::ratelimit::ConnectionLogs;
+use super::session::{Expired, Fatal, Finished, Inbound, Timeouts};
 use super::signals::SignalPipe;
+use super::trust_service::TrustService;
 use super::{
-    ADMIN, FIRST_CONNECTION, HTTP, LISTENER, SIGNALS, ServerError, ServerOptions, Services,
+    FIRST_CONNECTION, HTTP, LISTENER, SIGNALS, ServerError, ServerOptions, Services,
     ShutdownHandle, WAKER,
 };
-use crate::admin::registry::{META_CLIENT_REGISTRY, Registry};
 use crate::engine::Prepared;
-use crate::kmip::{names, tag};
+use crate::engine::pipeline::Change;
 use crate::pki;
-use crate::ttlv::Value;
 use crate::ttlv::frame::FrameStatus;
-
-/// How often a cluster node re-reads the shared client registry from etcd.
-const CLUSTER_TRUST_REFRESH: Duration = Duration::from_secs(2);
 
 /// Connections accepted per loop turn at most. A burst larger than this is taken over the
 /// next turns (each polls without waiting while a backlog remains), so accepting never
@@ -119,14 +115,10 @@ impl Server {
         Ok(())
     }
 
-    /// Answers admin requests (the CLI while the server runs) on a Unix socket at `path`.
+    /// Answers admin requests (the CLI while the server runs) on a Unix socket at `path`,
+    /// on the admin thread once the server runs.
     pub fn serve_admin_socket(&mut self, path: &std::path::Path) -> Result<(), ServerError> {
-        let mut admin = AdminSocket::bind(path)?;
-        self.poll
-            .registry()
-            .register(&mut admin.listener, ADMIN, Interest::READABLE)
-            .map_err(|e| ServerError::io("registering the admin socket", e))?;
-        self.admin = Some(admin);
+        self.admin = Some(AdminSocket::bind(path)?);
         Ok(())
     }
 
@@ -167,52 +159,65 @@ impl Server {
             handshake_rate_per_source: f64::from(self.options.handshake_rate_per_ip),
             handshake_burst_per_source: f64::from(self.options.handshake_burst_per_ip),
         };
+        let trust = TrustService::new(
+            self.services.store.cluster_health().is_some(),
+            self.registry_notifier,
+            Instant::now(),
+        );
+        let (admin_effects, effects_from_admin) = std::sync::mpsc::channel();
+        let admin = match self.admin {
+            Some(socket) => Some(
+                admin_thread::spawn(
+                    socket,
+                    &self.services,
+                    trust.last_seen(),
+                    admin_effects,
+                    self.waker.clone(),
+                )
+                .map_err(|e| ServerError::io("starting the admin thread", e))?,
+            ),
+            None => None,
+        };
         let mut state = LoopState {
             poll: self.poll,
             listener: Some(self.listener),
             admission: Admission::new(budgets),
             resumption_only: super::resumption_only::resumption_only(&self.services.tls),
             accept_backlog: false,
-            eviction_log: RateLimit::new(10, Duration::from_secs(60)),
-            silent_log: RateLimit::new(10, Duration::from_secs(60)),
-            throttle_log: RateLimit::new(10, Duration::from_secs(60)),
+            logs: ConnectionLogs::new(),
             options: self.options,
             services: self.services,
             connections: HashMap::new(),
             next_id: FIRST_CONNECTION as u64,
-            group: Vec::new(),
-            in_flight: 0,
-            jobs: Some(committer.jobs),
-            keygen: Some(keygen.jobs),
-            handshake_log: RateLimit::new(20, Duration::from_secs(60)),
-            refused_log: RateLimit::new(5, Duration::from_secs(60)),
+            commits: CommitQueue::new(committer.jobs, keygen.jobs),
             accept_retry_at: None,
             drain_deadline: None,
-            admin: self.admin,
-            last_seen: HashMap::new(),
-            last_seen_dirty: false,
-            persist_last_seen_at: Instant::now() + PERSIST_LAST_SEEN_EVERY,
-            http: self.http,
-            http_conns: HashMap::new(),
-            registry_applied: None,
-            registry_notifier: self.registry_notifier,
+            admin_effects: Some(effects_from_admin),
+            trust,
+            http: HttpListener::new(self.http),
         };
         let result = state.serve(&committer.done, &self.shutdown, self.signals);
         if let Some(heartbeat) = heartbeat {
             heartbeat.stop();
         }
-        state.persist_last_seen();
+        // Queued effects go unapplied (their acknowledgements drop), so the admin thread
+        // finishes the request it is answering and stops.
+        state.admin_effects = None;
+        if let Some(admin) = admin {
+            admin.stop();
+        }
+        state.trust.persist(&state.services);
         // Dropping the senders lets the generator, then the committer, finish what they have
         // and end (the generator holds a sender of the committer's until it ends).
-        state.keygen = None;
+        state.commits.close_keygen();
         if keygen.thread.join().is_err() {
             log::error!("the key generator thread panicked");
         }
-        state.jobs = None;
+        state.commits.close_committer();
         if committer.thread.join().is_err() {
             log::error!("the committer thread panicked");
         } else {
-            committer::log_head(&state.services);
+            committer::pipeline(&state.services).log_head();
         }
         result
     }
@@ -227,46 +232,23 @@ struct LoopState {
     resumption_only: Arc<rustls::ServerConfig>,
     /// The last accept batch stopped before the listener ran dry.
     accept_backlog: bool,
-    /// What a flood repeats at will, each with its own log budget so one cannot hide
-    /// another: evictions, first-byte timeouts, throttled full handshakes.
-    eviction_log: RateLimit,
-    silent_log: RateLimit,
-    throttle_log: RateLimit,
+    /// What a peer repeats at will, each with its own log budget (`ratelimit.rs`).
+    logs: ConnectionLogs,
     options: ServerOptions,
     services: Services,
     connections: HashMap<Token, Connection>,
     next_id: u64,
-    /// Mutations that became ready during this loop turn: one group, one commit.
-    group: Vec<WriteJob>,
-    /// Mutations sent to the committer and not yet answered.
-    in_flight: usize,
-    jobs: Option<std::sync::mpsc::Sender<Vec<WriteJob>>>,
-    /// Requests that draw a slow key pair go here first (see `keygen.rs`).
-    keygen: Option<std::sync::mpsc::Sender<WriteJob>>,
-    handshake_log: RateLimit,
-    refused_log: RateLimit,
+    /// This turn's group and the channels to the committer (`dispatch.rs`).
+    commits: CommitQueue,
     accept_retry_at: Option<Instant>,
     drain_deadline: Option<Instant>,
-    admin: Option<AdminSocket>,
-    /// Owner → last successful handshake (seconds since the epoch), shown by `client list`.
-    /// Kept in memory: a store write per handshake would cost more than the answer is worth.
-    last_seen: HashMap<String, i64>,
-    /// `last_seen` changed since it was last stored.
-    last_seen_dirty: bool,
-    persist_last_seen_at: Instant,
-    http: Option<TcpListener>,
-    http_conns: HashMap<Token, HttpConn>,
-    /// The stored registry the current trust was built from. A cluster node re-reads it every
-    /// 2 s; only a changed one is applied, so open connections are re-checked (a certificate
-    /// verification each for CA-trusted clients) when there is something to check.
-    registry_applied: Option<Vec<u8>>,
-    /// Set by the HTTPS admin API after it changed the registry.
-    registry_notifier: super::registry_notify::RegistryNotifier,
+    /// What admin requests ask of open connections (`admin_thread.rs`).
+    admin_effects: Option<std::sync::mpsc::Receiver<EffectsRequest>>,
+    /// The handshake trust and last-seen times (`trust_service.rs`).
+    trust: TrustService,
+    /// The health and metrics listener and its connections (`http_listener.rs`).
+    http: HttpListener,
 }
-
-/// How often the last-seen times are stored (and once more at shutdown): often enough for
-/// `client list` after a crash, rare enough to cost nothing next to the KMIP traffic.
-const PERSIST_LAST_SEEN_EVERY: Duration = Duration::from_secs(60);
 
 impl LoopState {
     fn serve(
@@ -285,9 +267,6 @@ impl LoopState {
             / 4)
         .clamp(Duration::from_millis(50), Duration::from_secs(1));
         let mut next_sweep = Instant::now() + sweep_every;
-        // In a cluster another node may change the client registry: re-read it now and then.
-        let clustered = self.services.store.cluster_health().is_some();
-        let mut next_trust_refresh = Instant::now() + CLUSTER_TRUST_REFRESH;
         let mut watchdog = super::sd_notify::Watchdog::from_env();
         loop {
             let now = Instant::now();
@@ -314,9 +293,11 @@ impl LoopState {
                         accepted = true;
                         self.accept_all();
                     }
-                    ADMIN => self.accept_admin(),
-                    HTTP => self.accept_http(),
-                    token if self.http_conns.contains_key(&token) => self.on_http_ready(token),
+                    HTTP => self.http.accept(self.poll.registry(), &mut self.next_id),
+                    token if self.http.owns(token) => {
+                        self.http
+                            .on_ready(token, self.poll.registry(), &self.services)
+                    }
                     WAKER => {}
                     SIGNALS => {
                         if let Some(pipe) = signals.as_mut()
@@ -334,7 +315,7 @@ impl LoopState {
                 self.accept_all();
             }
             while let Ok(finished) = done.try_recv() {
-                self.in_flight -= 1;
+                self.commits.answered();
                 self.deliver(finished);
             }
             if shutdown.load(Ordering::SeqCst) && self.drain_deadline.is_none() {
@@ -347,27 +328,21 @@ impl LoopState {
                 self.accept_retry_at = None;
                 self.accept_all();
             }
-            if self.last_seen_dirty && now >= self.persist_last_seen_at {
-                self.persist_last_seen();
-            }
             if now >= next_sweep {
                 self.sweep(now);
                 next_sweep = now + sweep_every;
             }
-            if self.registry_notifier.take() {
+            self.apply_admin_effects();
+            if self.trust.tick(&self.services, now) {
                 self.reload_trust();
-            }
-            if clustered && now >= next_trust_refresh {
-                self.reload_trust();
-                next_trust_refresh = now + CLUSTER_TRUST_REFRESH;
             }
             self.send_group();
             if let Some(deadline) = self.drain_deadline {
-                if self.connections.is_empty() && self.in_flight == 0 {
+                if self.connections.is_empty() && self.commits.is_idle() {
                     log::info!("all requests answered; stopped");
                     return Ok(());
                 }
-                if now >= deadline && self.in_flight == 0 {
+                if now >= deadline && self.commits.is_idle() {
                     log::warn!(
                         "{} connection(s) still open at the end of the shutdown grace period; closing them",
                         self.connections.len()
@@ -382,21 +357,14 @@ impl LoopState {
         }
     }
 
-    fn accept_admin(&mut self) {
-        loop {
-            let Some(admin) = self.admin.as_ref() else {
-                return;
-            };
-            let stream = match admin.listener.accept() {
-                Ok((stream, _)) => stream,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    log::warn!("admin socket: accept failed: {e}");
-                    return;
-                }
-            };
-            let effects = admin_socket::handle(stream.into(), &self.services, &self.last_seen);
+    /// Applies what admin requests asked of open connections, and tells each request so (its
+    /// reply waits for that).
+    fn apply_admin_effects(&mut self) {
+        let requests: Vec<EffectsRequest> = match &self.admin_effects {
+            Some(from_admin) => from_admin.try_iter().collect(),
+            None => return,
+        };
+        for EffectsRequest { effects, applied } in requests {
             // The removed owner's connections are cut first, with their own log line; the
             // reload after it then finds no other connection the new registry refuses, as
             // nothing else changed.
@@ -404,7 +372,7 @@ impl LoopState {
                 let tokens: Vec<Token> = self
                     .connections
                     .iter()
-                    .filter(|(_, c)| c.identity.as_ref().is_some_and(|i| i.owner == owner))
+                    .filter(|(_, c)| c.session().identity().is_some_and(|i| i.owner == owner))
                     .map(|(t, _)| *t)
                     .collect();
                 if !tokens.is_empty() {
@@ -418,6 +386,7 @@ impl LoopState {
             if effects.registry_changed {
                 self.reload_trust();
             }
+            let _ = applied.send(());
         }
     }
 
@@ -425,135 +394,22 @@ impl LoopState {
     /// yet sent to the committer would land after the removal (and outside a
     /// --destroy-keys): they are dropped with the client.
     fn cut_off(&mut self, tokens: &[Token]) {
-        self.group.retain(|job| !tokens.contains(&job.token));
+        self.commits.forget(tokens);
         for token in tokens {
             self.close(*token);
         }
     }
 
-    /// Stores the last-seen times (one write transaction); on failure they are kept and tried
-    /// again at the next interval.
-    fn persist_last_seen(&mut self) {
-        if !self.last_seen_dirty {
-            return;
-        }
-        self.persist_last_seen_at = Instant::now() + PERSIST_LAST_SEEN_EVERY;
-        match crate::admin::ops::persist_last_seen(self.services.store.as_ref(), &self.last_seen) {
-            Ok(_) => self.last_seen_dirty = false,
-            Err(e) => log::error!("storing when clients were last seen failed: {e}"),
-        }
-    }
-
-    /// Rebuilds the handshake trust from the stored registry; on failure the previous trust
-    /// stays (a registry the server cannot read must not open the door wider). Open
-    /// connections the new registry would not let in as the same client are closed: in a
-    /// cluster the removal may have happened on another node, which cannot reach them.
+    /// Applies a changed client registry (`trust_service.rs`) and closes the sessions it no
+    /// longer admits.
     fn reload_trust(&mut self) {
-        let loaded = (|| -> Result<Option<(ClientTrust, Vec<u8>)>, ServerError> {
-            let view = self.services.store.read()?;
-            let stored = view.get_meta(META_CLIENT_REGISTRY)?.unwrap_or_default();
-            if self.registry_applied.as_ref() == Some(&stored) {
-                return Ok(None);
-            }
-            let registry = Registry::load(&*view)?;
-            Ok(Some((ClientTrust::from_registry(&registry)?, stored)))
-        })();
-        let (trust, stored) = match loaded {
-            Ok(Some(changed)) => changed,
-            Ok(None) => return,
-            Err(e) => {
-                log::error!("reloading the client registry failed: {e}");
-                return;
-            }
-        };
-        let mut refused = Vec::new();
-        match self.services.trust.write() {
-            Ok(mut shared) => {
-                for (token, conn) in self.connections.iter_mut() {
-                    let Some(identity) = &conn.identity else {
-                        // Still in its handshake: the verifier will use the new registry.
-                        continue;
-                    };
-                    let kept = conn.peer_certificates().is_some_and(|chain| {
-                        still_trusted(&shared, &trust, chain, &identity.owner)
-                    });
-                    if kept {
-                        // A changed KMIP credential applies to open connections too.
-                        conn.credential
-                            .require(trust.credential_for(&identity.owner));
-                    } else {
-                        refused.push((*token, identity.owner.clone(), conn.peer));
-                    }
-                }
-                *shared = trust;
-                self.registry_applied = Some(stored);
-            }
-            Err(_) => {
-                log::error!("client trust lock poisoned; registry change not applied");
-                return;
-            }
-        }
-        if refused.is_empty() {
-            return;
-        }
-        for (_, owner, peer) in &refused {
-            log::info!(
-                "client {peer}: owner {owner} is no longer trusted by the client registry \
-                 (removed, possibly on another node); closing its connection"
-            );
-        }
-        let tokens: Vec<Token> = refused.iter().map(|(token, _, _)| *token).collect();
-        self.cut_off(&tokens);
-    }
-
-    fn accept_http(&mut self) {
-        loop {
-            let Some(listener) = self.http.as_ref() else {
-                return;
-            };
-            let (sock, peer) = match listener.accept() {
-                Ok(accepted) => accepted,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    if self.refused_log.allow("accept failure") {
-                        log::warn!("http: accepting a connection failed: {e}");
-                    }
-                    return;
-                }
-            };
-            if self.http_conns.len() >= http_conn::MAX_HTTP_CONNECTIONS {
-                if self.refused_log.allow("http connection refused") {
-                    log::warn!(
-                        "http: refused connection from {peer}: {} already open",
-                        self.http_conns.len()
-                    );
-                }
-                continue;
-            }
-            let token = Token(self.next_id as usize);
-            self.next_id += 1;
-            let mut conn = HttpConn::new(sock);
-            if let Err(e) = conn.register(self.poll.registry(), token) {
-                log::error!("http: cannot register connection from {peer}: {e}");
-                continue;
-            }
-            self.http_conns.insert(token, conn);
-        }
-    }
-
-    fn on_http_ready(&mut self, token: Token) {
-        let Some(conn) = self.http_conns.get_mut(&token) else {
-            return;
-        };
-        if conn.on_ready(&self.services) == http_conn::Next::Close {
-            self.close_http(token);
-        }
-    }
-
-    fn close_http(&mut self, token: Token) {
-        if let Some(mut conn) = self.http_conns.remove(&token) {
-            conn.deregister(self.poll.registry());
+        let sessions = self
+            .connections
+            .iter_mut()
+            .map(|(token, conn)| (*token, conn.session_mut()));
+        let refused = self.trust.reload(&self.services, sessions);
+        if !refused.is_empty() {
+            self.cut_off(&refused);
         }
     }
 
@@ -571,7 +427,7 @@ impl LoopState {
                 Err(e) => {
                     // Typically out of file descriptors. Edge-triggered readiness will not
                     // repeat for connections already queued, so retry on a timer.
-                    if self.refused_log.allow("accept failure") {
+                    if self.logs.refused.allow("accept failure") {
                         log::warn!("accepting a connection failed: {e}");
                     }
                     self.accept_retry_at = Some(Instant::now() + Duration::from_millis(100));
@@ -589,7 +445,7 @@ impl LoopState {
         // Only clients with certificates fill the authenticated budget; while it is full a
         // handshake could not be given a slot anyway.
         if self.admission.authenticated() >= self.options.max_connections {
-            if self.refused_log.allow("connection refused") {
+            if self.logs.refused.allow("connection refused") {
                 log::warn!(
                     "refused connection from {peer}: already serving the maximum of {} authenticated connections",
                     self.options.max_connections
@@ -610,14 +466,15 @@ impl LoopState {
         let id = self.next_id;
         self.next_id += 1;
         let token = Token(id as usize);
-        let mut connection = match Connection::new(id, sock, peer, config) {
+        let limits = self.options.limits;
+        let mut connection = match Connection::new(id, sock, peer, config, resumption_only, limits)
+        {
             Ok(c) => c,
             Err(e) => {
                 log::error!("cannot start TLS for {peer}: {e}");
                 return;
             }
         };
-        connection.resumption_only = resumption_only;
         if let Err(e) = connection.register(self.poll.registry(), token) {
             log::error!("cannot register connection from {peer}: {e}");
             return;
@@ -643,12 +500,12 @@ impl LoopState {
             };
             self.services.metrics.eviction(cause);
             if let Some(old) = self.connections.get(&evicted)
-                && self.eviction_log.allow("eviction")
+                && self.logs.eviction.allow("eviction")
             {
                 log::warn!(
                     "client {}: closed without a completed handshake to make room for {peer} \
                      (limit of {limit} reached)",
-                    old.peer
+                    old.session().peer()
                 );
             }
             self.close(evicted);
@@ -664,20 +521,20 @@ impl LoopState {
 
     /// Socket readiness: read what arrived, run what is runnable, write what is ready.
     fn on_ready(&mut self, token: Token) {
-        let limits = self.options.limits;
         loop {
             let Some(conn) = self.connections.get_mut(&token) else {
                 return;
             };
-            let result = conn.read(&limits);
-            if conn.spoke() {
-                self.admission.spoke(token);
-            }
+            let result = conn.read();
             let spent = conn.take_handshake_time();
             if !spent.is_zero() {
                 self.services.metrics.handshake_time(spent);
             }
-            if let Some(full) = conn.take_handshake_kind() {
+            let session = conn.session_mut();
+            if session.spoke() {
+                self.admission.spoke(token);
+            }
+            if let Some(full) = session.take_handshake_kind() {
                 let kind = if full {
                     HandshakeKind::Full
                 } else {
@@ -686,10 +543,10 @@ impl LoopState {
                 self.services.metrics.handshake(kind);
                 // Charged now, given back if it authenticates: only handshakes that end
                 // without a client count against the address.
-                if full && !conn.resumption_only {
+                if full && !session.resumption_only() {
                     self.admission
-                        .charge_full_handshake(conn.peer.ip(), Instant::now());
-                    conn.charged_full_handshake = true;
+                        .charge_full_handshake(session.peer().ip(), Instant::now());
+                    session.charged_full_handshake();
                 }
             }
             match result {
@@ -712,13 +569,12 @@ impl LoopState {
         let Some(conn) = self.connections.get_mut(&token) else {
             return;
         };
-        let Some(chain) = conn.peer_certificates() else {
+        let session = conn.session();
+        let peer = session.peer();
+        let Some(chain) = session.peer_certificates() else {
             // Mandatory client auth makes this unreachable; refuse rather than trust.
             self.services.metrics.failure(FailureCause::NoCertificate);
-            log::warn!(
-                "client {}: no client certificate after the handshake; closing",
-                conn.peer
-            );
+            log::warn!("client {peer}: no client certificate after the handshake; closing");
             self.close(token);
             return;
         };
@@ -731,39 +587,33 @@ impl LoopState {
         };
         let Some((identity, required)) = resolved else {
             self.services.metrics.failure(FailureCause::UnknownClient);
-            log::warn!(
-                "client {}: certificate no longer trusted (client removed); closing",
-                conn.peer
-            );
+            log::warn!("client {peer}: certificate no longer trusted (client removed); closing");
             self.close(token);
             return;
         };
-        if conn.resumed
+        if session.resumed()
             && !x509_parser::parse_x509_certificate(&chain[0])
                 .is_ok_and(|(_, cert)| cert.validity().is_valid())
         {
             // A ticket outlives nothing it vouched for: an expired certificate must run a
             // full handshake (and fail it) like any other.
             self.services.metrics.failure(FailureCause::UnknownClient);
-            log::warn!(
-                "client {}: resumed a session for an expired certificate; closing",
-                conn.peer
-            );
+            log::warn!("client {peer}: resumed a session for an expired certificate; closing");
             conn.abort();
             self.close(token);
             return;
         }
-        if conn.charged_full_handshake {
+        if session.was_charged() {
             // It authenticated: the address gets its allowance back.
             self.admission
-                .refund_full_handshake(conn.peer.ip(), Instant::now());
+                .refund_full_handshake(peer.ip(), Instant::now());
         }
         let owner = identity.owner.clone();
         match self.admission.promote(token, &owner) {
             Promotion::Admitted => {}
             refused => {
                 self.services.metrics.failure(FailureCause::ConnectionLimit);
-                if self.refused_log.allow("connection refused") {
+                if self.logs.refused.allow("connection refused") {
                     let why = match refused {
                         Promotion::IdentityCap => format!(
                             "{owner} already holds its maximum of {} connections",
@@ -774,7 +624,7 @@ impl LoopState {
                             self.options.max_connections
                         ),
                     };
-                    log::warn!("refused connection from {} ({owner}): {why}", conn.peer);
+                    log::warn!("refused connection from {peer} ({owner}): {why}");
                 }
                 // Nothing queued may leave: under TLS 1.2 that would be our Finished.
                 conn.abort();
@@ -783,17 +633,13 @@ impl LoopState {
             }
         }
         log::debug!(
-            "client {} authenticated as {} (certificate {}) over {}",
-            conn.peer,
+            "client {peer} authenticated as {} (certificate {}) over {}",
             identity.owner,
             pki::fingerprint_hex(&identity.fingerprint),
-            conn.tls_summary()
+            session.tls_summary()
         );
-        self.last_seen
-            .insert(identity.owner.clone(), crate::admin::registry::now());
-        self.last_seen_dirty = true;
-        conn.credential.require(required);
-        conn.identity = Some(identity);
+        self.trust.seen(&identity.owner);
+        conn.session_mut().authenticated(identity, required);
     }
 
     /// Runs queued requests in order until one needs the committer or output backs up,
@@ -806,113 +652,57 @@ impl LoopState {
         };
         let services = &self.services;
         loop {
-            if conn.awaiting_commit {
+            if conn.session().awaiting_commit() {
                 break;
             }
             // The next request starts only once the previous response has left; if the socket
             // takes it all now, carry on, otherwise the WRITABLE event brings us back.
-            if conn.output_pending() {
+            if conn.session().wants_write() {
                 if let Err(e) = conn.flush() {
                     self.fail(token, &e);
                     return false;
                 }
-                if conn.output_pending() {
+                if conn.session().wants_write() {
                     break;
                 }
             }
-            // Requests arrive only after the handshake, so the identity is always set here.
-            let Some(identity) = conn.identity.clone() else {
+            let session = conn.session_mut();
+            // Requests run only after the handshake, so the identity is always set then.
+            let Some(inbound) = session.next_inbound() else {
                 break;
             };
-            let Some(inbound) = conn.next_inbound() else {
+            let Some(identity) = session.identity().cloned() else {
                 break;
             };
+            let peer = session.peer();
             match inbound {
                 Inbound::Request(message) => {
                     let started = Instant::now();
-                    let prepared = catch_unwind(AssertUnwindSafe(|| {
-                        services.engine.prepare(&identity, &message)
-                    }))
-                    .map(|p| {
-                        kmip_auth::gate(p, &mut conn.credential, &services.engine, &identity.owner)
-                    });
-                    let response = match prepared {
-                        Ok(Prepared::Respond(bytes)) => Some(bytes),
-                        // With the audit log on, reads go through the committer too: their
-                        // record must commit before the response is released.
-                        Ok(Prepared::Read(request)) if services.audit.is_none() => {
-                            let response = run_read(services, &request);
-                            if response.is_none() {
-                                conn.queue.clear();
-                                conn.close_when_idle = true;
-                            }
-                            response
-                        }
-                        // With the read journal, a read's record is written before its
-                        // answer without waiting for an fsync (`server/read_audit.rs`).
-                        Ok(Prepared::Read(request) | Prepared::Write(request))
-                            if services.audit.as_ref().is_some_and(|a| a.reads.is_some()) =>
-                        {
-                            match read_audit::run_with_journal(services, &request, conn.peer) {
-                                AuditedRead::Answered(response) => {
-                                    if response.is_none() {
-                                        conn.queue.clear();
-                                        conn.close_when_idle = true;
-                                    }
-                                    response
-                                }
-                                AuditedRead::ThroughCommitter => {
-                                    let job = WriteJob {
-                                        token,
-                                        conn_id: conn.id,
-                                        request,
-                                        peer: conn.peer,
-                                        started,
-                                    };
-                                    submit(
-                                        job,
-                                        &mut self.group,
-                                        self.keygen.as_ref(),
-                                        &mut self.in_flight,
-                                    );
-                                    conn.awaiting_commit = true;
-                                    None
-                                }
+                    match route(
+                        services,
+                        session.credential_mut(),
+                        &identity,
+                        &message,
+                        peer,
+                    ) {
+                        Routed::Answer(response) => {
+                            services.metrics.response(&response, started);
+                            if let Err(e) = session.send(&response) {
+                                self.fail(token, &e);
+                                return false;
                             }
                         }
-                        Ok(Prepared::Write(request) | Prepared::Read(request)) => {
+                        Routed::ToCommit(request) => {
                             let job = WriteJob {
                                 token,
-                                conn_id: conn.id,
-                                request,
-                                peer: conn.peer,
+                                conn_id: session.id(),
+                                change: Change { request, peer },
                                 started,
                             };
-                            submit(
-                                job,
-                                &mut self.group,
-                                self.keygen.as_ref(),
-                                &mut self.in_flight,
-                            );
-                            conn.awaiting_commit = true;
-                            None
+                            self.commits.submit(job);
+                            session.await_commit();
                         }
-                        Err(_) => {
-                            log::error!(
-                                "client {}: engine panicked on a request; closing the connection",
-                                conn.peer
-                            );
-                            conn.queue.clear();
-                            conn.close_when_idle = true;
-                            None
-                        }
-                    };
-                    if let Some(bytes) = response {
-                        record_response(services, &bytes, started);
-                        if let Err(e) = conn.send(&bytes) {
-                            self.fail(token, &e);
-                            return false;
-                        }
+                        Routed::Close => session.close_after_output(),
                     }
                 }
                 Inbound::BadFrame { header, status } => {
@@ -927,22 +717,20 @@ impl LoopState {
                         _ => "does not start with a KMIP request message header".to_string(),
                     };
                     log::warn!(
-                        "client {} ({}): connection failure: message {why}; closing after an error response",
-                        conn.peer,
+                        "client {peer} ({}): connection failure: message {why}; closing after an error response",
                         identity.owner
                     );
                     // The engine answers what it cannot decode with an Invalid Message error.
                     let prepared = catch_unwind(AssertUnwindSafe(|| {
                         services.engine.prepare(&identity, &header)
                     }));
-                    if let Ok(Prepared::Respond(bytes)) = prepared
-                        && let Err(e) = conn.send(&bytes)
+                    if let Ok(Prepared::Respond(response)) = prepared
+                        && let Err(e) = session.send(&response)
                     {
                         self.fail(token, &e);
                         return false;
                     }
-                    conn.queue.clear();
-                    conn.close_when_idle = true;
+                    session.close_after_output();
                 }
             }
         }
@@ -950,36 +738,36 @@ impl LoopState {
             self.fail(token, &e);
             return false;
         }
-        let finished = conn.is_quiet() && (conn.peer_closed || conn.close_when_idle);
-        if finished {
-            if conn.requests_answered == 0 && conn.identity.is_some() && conn.peer_closed {
-                // vCenter's periodic certificate check: handshake, then close. Normal.
-                log::info!(
-                    "client {} ({}): closed after the TLS handshake without a request",
-                    conn.peer,
-                    conn.identity
-                        .as_ref()
-                        .map(|i| i.owner.as_str())
-                        .unwrap_or("?")
-                );
+        let session = conn.session();
+        match session.finished() {
+            Some(Finished::Done { probe }) => {
+                if probe {
+                    // vCenter's periodic certificate check: handshake, then close. Normal.
+                    log::info!(
+                        "client {} ({}): closed after the TLS handshake without a request",
+                        session.peer(),
+                        session.who()
+                    );
+                }
+                self.close(token);
+                return false;
             }
-            self.close(token);
-            return false;
-        }
-        if conn.peer_closed && conn.is_handshaking() {
-            log::info!("client {}: closed during the TLS handshake", conn.peer);
-            self.close(token);
-            return false;
+            Some(Finished::DuringHandshake) => {
+                log::info!("client {}: closed during the TLS handshake", session.peer());
+                self.close(token);
+                return false;
+            }
+            None => {}
         }
         if let Err(e) = conn.update_interest(self.poll.registry(), token) {
             log::error!(
                 "client {}: cannot update readiness interest: {e}",
-                conn.peer
+                conn.session().peer()
             );
             self.close(token);
             return false;
         }
-        conn.read_paused() && conn.queue.is_empty() && !conn.awaiting_commit
+        conn.session().may_read_again()
     }
 
     fn deliver(&mut self, finished: WriteDone) {
@@ -987,22 +775,20 @@ impl LoopState {
             log::debug!("a committed response found its connection closed");
             return;
         };
-        if conn.id != finished.conn_id {
+        let session = conn.session_mut();
+        if session.id() != finished.conn_id {
             return;
         }
-        conn.awaiting_commit = false;
+        session.commit_returned();
         match finished.response {
-            Some(bytes) => {
-                record_response(&self.services, &bytes, finished.started);
-                if let Err(e) = conn.send(&bytes) {
+            Some(response) => {
+                self.services.metrics.response(&response, finished.started);
+                if let Err(e) = session.send(&response) {
                     self.fail(finished.token, &e);
                     return;
                 }
             }
-            None => {
-                conn.queue.clear();
-                conn.close_when_idle = true;
-            }
+            None => session.close_after_output(),
         }
         if self.advance(finished.token) {
             self.on_ready(finished.token);
@@ -1010,25 +796,8 @@ impl LoopState {
     }
 
     fn send_group(&mut self) {
-        if self.group.is_empty() {
-            return;
-        }
-        let group = std::mem::take(&mut self.group);
-        let count = group.len();
-        let Some(jobs) = self.jobs.as_ref() else {
-            return;
-        };
-        match jobs.send(group) {
-            Ok(()) => self.in_flight += count,
-            Err(std::sync::mpsc::SendError(group)) => {
-                // Only if the committer thread died: nothing can be committed any more.
-                log::error!(
-                    "the committer thread is gone; {count} mutation(s) unanswered, closing their connections"
-                );
-                for job in group {
-                    self.close(job.token);
-                }
-            }
+        for token in self.commits.send_group() {
+            self.close(token);
         }
     }
 
@@ -1040,25 +809,18 @@ impl LoopState {
         if let Some(mut listener) = self.listener.take() {
             let _ = self.poll.registry().deregister(&mut listener);
         }
-        if let Some(mut listener) = self.http.take() {
-            let _ = self.poll.registry().deregister(&mut listener);
-        }
-        let http: Vec<Token> = self.http_conns.keys().copied().collect();
-        for token in http {
-            self.close_http(token);
-        }
+        self.http.stop(self.poll.registry());
         self.drain_deadline = Some(Instant::now() + self.options.drain_timeout);
         let tokens: Vec<Token> = self.connections.keys().copied().collect();
         for token in tokens {
             let Some(conn) = self.connections.get_mut(&token) else {
                 continue;
             };
-            if conn.is_handshaking() {
+            if conn.session().is_handshaking() {
                 self.close(token);
                 continue;
             }
-            conn.stop_reading();
-            conn.close_when_idle = true;
+            conn.session_mut().drain();
             if self.advance(token) {
                 self.on_ready(token);
             }
@@ -1066,71 +828,50 @@ impl LoopState {
     }
 
     fn sweep(&mut self, now: Instant) {
-        let late: Vec<Token> = self
-            .http_conns
-            .iter()
-            .filter(|(_, c)| now.duration_since(c.accepted_at) >= http_conn::REQUEST_TIMEOUT)
-            .map(|(t, _)| *t)
-            .collect();
-        for token in late {
-            if let Some(conn) = self.http_conns.get_mut(&token) {
-                conn.time_out();
-            }
-            self.close_http(token);
-        }
+        self.http.sweep(now, self.poll.registry());
         for token in self.admission.silent(now, self.options.first_byte_timeout) {
             self.services
                 .metrics
                 .failure(FailureCause::FirstByteTimeout);
             if let Some(conn) = self.connections.get(&token)
-                && self.silent_log.allow("first-byte timeout")
+                && self.logs.silent.allow("first-byte timeout")
             {
                 log::info!(
                     "client {}: {}; closing",
-                    conn.peer,
+                    conn.session().peer(),
                     FailureCause::FirstByteTimeout.describe()
                 );
             }
             self.close(token);
         }
         self.admission.forget_full_buckets(now);
-        let handshake_timeout = self.options.handshake_timeout;
-        let idle_timeout = self.options.idle_timeout;
-        let request_timeout = self.options.request_timeout;
-        let expired: Vec<(Token, &'static str)> = self
+        let timeouts = Timeouts {
+            handshake: self.options.handshake_timeout,
+            request: self.options.request_timeout,
+            idle: self.options.idle_timeout,
+        };
+        let expired: Vec<(Token, Expired)> = self
             .connections
             .iter()
-            .filter_map(|(token, conn)| {
-                if conn.is_handshaking() {
-                    (now.duration_since(conn.accepted_at) >= handshake_timeout)
-                        .then_some((*token, "handshake timeout"))
-                } else if let Some(since) = conn.partial_request_since() {
-                    (now.duration_since(since) >= request_timeout)
-                        .then_some((*token, "request not complete within request_timeout_secs"))
-                } else {
-                    (!conn.awaiting_commit
-                        && now.duration_since(conn.last_activity) >= idle_timeout)
-                        .then_some((*token, "idle timeout"))
-                }
-            })
+            .filter_map(|(token, conn)| Some((*token, conn.session().expired(now, &timeouts)?)))
             .collect();
         for (token, why) in expired {
             if let Some(conn) = self.connections.get(&token) {
-                if why == "handshake timeout" {
+                let peer = conn.session().peer();
+                if why == Expired::Handshake {
                     self.services
                         .metrics
                         .failure(FailureCause::HandshakeTimeout);
-                    if self.handshake_log.allow("handshake failure") {
+                    if self.logs.handshake.allow("handshake failure") {
                         log::warn!(
-                            "client {}: connection failure: {}; closing",
-                            conn.peer,
+                            "client {peer}: connection failure: {}; closing",
                             FailureCause::HandshakeTimeout.describe()
                         );
                     }
                     self.close(token);
                     continue;
                 }
-                log::info!("client {}: {why}; closing", conn.peer);
+                log::info!("client {peer}: {}; closing", why.describe());
             }
             self.close(token);
         }
@@ -1138,20 +879,17 @@ impl LoopState {
 
     fn fail(&mut self, token: Token, fatal: &Fatal) {
         if let Some(conn) = self.connections.get(&token) {
-            let who = conn
-                .identity
-                .as_ref()
-                .map(|i| i.owner.clone())
-                .unwrap_or_else(|| "unauthenticated".into());
+            let who = conn.session().who();
+            let peer = conn.session().peer();
             match fatal {
-                Fatal::Handshake(_) if conn.resumption_only => {
+                Fatal::Handshake(_) if conn.session().resumption_only() => {
                     self.services
                         .metrics
                         .failure(FailureCause::HandshakeThrottled);
-                    if self.throttle_log.allow("throttled handshake") {
+                    if self.logs.throttle.allow("throttled handshake") {
                         log::warn!(
                             "client {}: connection failure: {}: {fatal}",
-                            conn.peer,
+                            conn.session().peer(),
                             FailureCause::HandshakeThrottled.describe()
                         );
                     }
@@ -1159,10 +897,10 @@ impl LoopState {
                 Fatal::Handshake(error) => {
                     let cause = FailureCause::of_handshake(error);
                     self.services.metrics.failure(cause);
-                    if self.handshake_log.allow("handshake failure") {
+                    if self.logs.handshake.allow("handshake failure") {
                         log::warn!(
                             "client {}: connection failure: {}: {fatal}",
-                            conn.peer,
+                            conn.session().peer(),
                             cause.describe()
                         );
                     }
@@ -1173,9 +911,9 @@ impl LoopState {
                         io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe
                     ) =>
                 {
-                    log::info!("client {} ({who}): connection reset", conn.peer);
+                    log::info!("client {peer} ({who}): connection reset");
                 }
-                _ => log::warn!("client {} ({who}): {fatal}", conn.peer),
+                _ => log::warn!("client {peer} ({who}): {fatal}"),
             }
         }
         self.close(token);
@@ -1189,100 +927,9 @@ impl LoopState {
             self.update_connection_gauges();
             log::debug!(
                 "client {}: closed after {} response(s)",
-                conn.peer,
-                conn.requests_answered
+                conn.session().peer(),
+                conn.session().requests_answered()
             );
         }
-    }
-}
-
-/// Whether a connection that authenticated as `owner` with `chain` under the registry `old`
-/// would be let in as the same owner under `new`. An identity the registry gave must still
-/// come from it (a removed client's CA may be trusted nowhere else); one the configuration
-/// alone trusts stays unless the certificate was revoked since.
-fn still_trusted(
-    old: &ClientTrust,
-    new: &ClientTrust,
-    chain: &[rustls::pki_types::CertificateDer<'static>],
-    owner: &str,
-) -> bool {
-    let Some((leaf, intermediates)) = chain.split_first() else {
-        return false;
-    };
-    let now = rustls::pki_types::UnixTime::now();
-    let from_registry = old.resolve(leaf, intermediates, now).is_some();
-    match new.resolve(leaf, intermediates, now) {
-        Some(current) => current == owner,
-        None if from_registry => false,
-        None => resolve_identity(new, chain).is_some_and(|identity| identity.owner == owner),
-    }
-}
-
-/// Counts each batch item of a response by operation and result, and the request's latency.
-/// Decoding the response again costs a little; it keeps the engine free of metrics.
-fn record_response(services: &Services, response: &[u8], started: Instant) {
-    let Ok(message) = crate::ttlv::decode(response, &crate::ttlv::Limits::default()) else {
-        return;
-    };
-    let mut first = None;
-    for item in message.children_with(tag::BATCH_ITEM) {
-        let operation = match item.child(tag::OPERATION).map(|i| &i.value) {
-            Some(Value::Enumeration(op)) => {
-                names::enum_name(tag::OPERATION, *op).unwrap_or("Unknown")
-            }
-            _ => "Unknown",
-        };
-        let result = match item.child(tag::RESULT_STATUS).map(|i| &i.value) {
-            Some(Value::Enumeration(0)) => "success",
-            _ => match item.child(tag::RESULT_REASON).map(|i| &i.value) {
-                Some(Value::Enumeration(reason)) => {
-                    names::enum_name(tag::RESULT_REASON, *reason).unwrap_or("failure")
-                }
-                _ => "failure",
-            },
-        };
-        services.metrics.operation(operation, result);
-        first.get_or_insert(operation);
-    }
-    services
-        .metrics
-        .latency(first.unwrap_or("Unknown"), started.elapsed().as_secs_f64());
-}
-
-/// A read-only request on a fresh snapshot, in the loop thread.
-fn run_read(services: &Services, request: &crate::engine::ParsedRequest) -> Option<Vec<u8>> {
-    let engine = &services.engine;
-    let result = catch_unwind(AssertUnwindSafe(|| match services.store.read() {
-        Ok(view) => engine.execute_read(request, view.as_ref()),
-        Err(e) => {
-            log::error!("cannot open a read snapshot: {e}");
-            engine.storage_failure_response(request, &e)
-        }
-    }));
-    match result {
-        Ok(bytes) => Some(bytes),
-        Err(_) => {
-            log::error!("engine panicked on a read-only request");
-            None
-        }
-    }
-}
-
-/// Queues a change for this turn's group commit, or, when it asks for a slow key pair, hands
-/// it to the key generator thread first (which passes it on to the committer itself, so it
-/// counts as in flight from now on).
-fn submit(
-    job: WriteJob,
-    group: &mut Vec<WriteJob>,
-    keygen: Option<&std::sync::mpsc::Sender<WriteJob>>,
-    in_flight: &mut usize,
-) {
-    match keygen {
-        Some(keygen) if job.request.needs_slow_generation() => match keygen.send(job) {
-            Ok(()) => *in_flight += 1,
-            // Only if the generator died: the operation draws inline instead.
-            Err(std::sync::mpsc::SendError(job)) => group.push(job),
-        },
-        _ => group.push(job),
     }
 }

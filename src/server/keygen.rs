@@ -32,7 +32,7 @@ pub(super) fn spawn(committer: Sender<Vec<WriteJob>>) -> std::io::Result<Keygen>
 
 fn run(received: &Receiver<WriteJob>, committer: &Sender<Vec<WriteJob>>) {
     for mut job in received {
-        if catch_unwind(AssertUnwindSafe(|| job.request.pregenerate())).is_err() {
+        if catch_unwind(AssertUnwindSafe(|| job.change.request.pregenerate())).is_err() {
             // The operation draws inline instead and answers for itself.
             log::error!("key pair generation panicked; the request draws its pair inline");
         }

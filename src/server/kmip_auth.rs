@@ -11,7 +11,7 @@ use std::sync::Arc;
 use sha2::{Digest, Sha256};
 
 use crate::admin::credential::{self, KmipCredential};
-use crate::engine::{Engine, Prepared};
+use crate::engine::{Engine, Prepared, Refusal};
 use crate::kmip::message::Credential;
 
 /// Argon2 runs on the event loop thread: after this many wrong passwords a connection is
@@ -98,7 +98,7 @@ pub fn gate(
             if !check.admits(request.credentials()) =>
         {
             log::warn!("client {who}: KMIP credential missing or wrong; request refused");
-            Prepared::Respond(engine.authentication_failed(&request))
+            Prepared::Respond(engine.refuse(&request, Refusal::Authentication))
         }
         other => other,
     }

@@ -9,7 +9,10 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
+use crate::engine::Response;
 use crate::keyprotect::sync::SyncStatus;
+use crate::kmip::enums::ResultStatus;
+use crate::kmip::{names, tag};
 
 /// Upper bounds (seconds) of the operation latency buckets.
 const LATENCY_BUCKETS: [f64; 12] = [
@@ -280,6 +283,27 @@ impl Metrics {
 
     pub fn uptime_secs(&self) -> u64 {
         self.started.elapsed().as_secs()
+    }
+
+    /// Counts each batch item of a response by operation and result, and the request's
+    /// latency by its first operation: read from the engine's typed response, never from the
+    /// bytes sent.
+    pub fn response(&self, response: &Response, started: Instant) {
+        let mut first = None;
+        for outcome in response.outcomes() {
+            let operation =
+                names::enum_name(tag::OPERATION, outcome.operation).unwrap_or("Unknown");
+            let result = match (outcome.status, outcome.reason) {
+                (ResultStatus::Success, _) => "success",
+                (_, Some(reason)) => {
+                    names::enum_name(tag::RESULT_REASON, reason.value()).unwrap_or("failure")
+                }
+                (_, None) => "failure",
+            };
+            self.operation(operation, result);
+            first.get_or_insert(operation);
+        }
+        self.latency(first.unwrap_or("Unknown"), started.elapsed().as_secs_f64());
     }
 
     /// One answered batch item: its operation name and "success" or the Result Reason.

@@ -1,5 +1,7 @@
-//! The KMIP listener: one mio event loop for every connection (TCP + rustls), TTLV framing,
-//! dispatch to the engine, and one committer thread for group commit.
+//! The KMIP listener: one mio event loop that routes readiness to KMIP sessions (TLS, TTLV
+//! framing, pipelining and close policy in `session.rs`), listeners and timers; the engine's
+//! write pipeline on one committer thread for group commit; admin requests on a thread of
+//! their own.
 //! How it fits together: `docs/event-loop.md`.
 
 mod admin_import;
@@ -13,11 +15,13 @@ mod cert_reload;
 pub mod cluster_trust;
 mod committer;
 mod connection;
+mod dispatch;
 mod event_loop;
 mod fd_limit;
 pub mod hardening;
 pub mod http;
 mod http_conn;
+mod http_listener;
 pub mod identity;
 mod keygen;
 pub mod kmip_auth;
@@ -30,9 +34,11 @@ pub mod registry_notify;
 mod resumption_only;
 pub mod root_sync;
 pub mod sd_notify;
+mod session;
 pub mod setup;
 pub mod signals;
 pub mod tls;
+mod trust_service;
 pub mod unseal;
 
 use std::net::SocketAddr;
@@ -172,9 +178,8 @@ impl ShutdownHandle {
 const LISTENER: Token = Token(0);
 const WAKER: Token = Token(1);
 const SIGNALS: Token = Token(2);
-const ADMIN: Token = Token(3);
-const HTTP: Token = Token(4);
-const FIRST_CONNECTION: usize = 5;
+const HTTP: Token = Token(3);
+const FIRST_CONNECTION: usize = 4;
 
 fn new_poll() -> Result<(Poll, Arc<Waker>), ServerError> {
     let poll = Poll::new().map_err(|e| ServerError::io("creating the event loop", e))?;

@@ -48,6 +48,33 @@ impl RateLimit {
     }
 }
 
+/// The log budgets of the event loop, one per kind of event a flood repeats, so that one
+/// cannot hide another.
+pub(super) struct ConnectionLogs {
+    pub eviction: RateLimit,
+    /// First-byte timeouts.
+    pub silent: RateLimit,
+    /// Throttled full handshakes.
+    pub throttle: RateLimit,
+    /// Failed handshakes.
+    pub handshake: RateLimit,
+    /// Refused connections and accept failures.
+    pub refused: RateLimit,
+}
+
+impl ConnectionLogs {
+    pub(super) fn new() -> ConnectionLogs {
+        let minute = Duration::from_secs(60);
+        ConnectionLogs {
+            eviction: RateLimit::new(10, minute),
+            silent: RateLimit::new(10, minute),
+            throttle: RateLimit::new(10, minute),
+            handshake: RateLimit::new(20, minute),
+            refused: RateLimit::new(5, minute),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -11,12 +11,12 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
-use super::committer::item_event;
 use super::{ServerError, Services};
+use crate::audit::AuditContext;
 use crate::audit::read_journal::{self, JournalEntry, ReadJournal};
-use crate::audit::{Actor, AuditContext};
 use crate::config::Config;
-use crate::engine::ParsedRequest;
+use crate::engine::pipeline::{audit_event, client_actor};
+use crate::engine::{ParsedRequest, Response};
 use crate::store::Store;
 
 /// At start-up: folds what a crash left in the journal, then opens a new one. `None` when
@@ -53,7 +53,7 @@ static LAST_LOGGED_MS: AtomicI64 = AtomicI64::new(0);
 /// What became of a read.
 pub(super) enum AuditedRead {
     /// Answered (`None`: the engine panicked, close the connection).
-    Answered(Option<Vec<u8>>),
+    Answered(Option<Response>),
     /// Not journalled: send it to the committer, which records it durably.
     ThroughCommitter,
 }
@@ -74,7 +74,7 @@ pub(super) fn run_with_journal(
         let view = services.store.read().ok()?;
         engine.execute_if_unchanging(request, view.as_ref())
     }));
-    let (response, outcomes) = match result {
+    let response = match result {
         Ok(Some(answer)) => answer,
         // No snapshot, or not a pure read after all: the committer's path handles it.
         Ok(None) => return AuditedRead::ThroughCommitter,
@@ -83,17 +83,12 @@ pub(super) fn run_with_journal(
             return AuditedRead::Answered(None);
         }
     };
-    let client = request.client();
     let time_ms = crate::audit::now_ms();
-    let entries = outcomes
+    let entries = response
+        .outcomes()
         .iter()
         .map(|outcome| {
-            let actor = Actor::Client {
-                owner: client.owner.clone(),
-                fingerprint: hex::encode(client.fingerprint),
-                peer: peer.to_string(),
-            };
-            JournalEntry::new(time_ms, actor, item_event(outcome))
+            JournalEntry::new(time_ms, client_actor(request, peer), audit_event(outcome))
         })
         .collect();
     match journal.append(entries) {
