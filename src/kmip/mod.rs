@@ -3,6 +3,7 @@
 //! Built on [`crate::ttlv`]; knows message shapes, not what operations do.
 
 pub mod attribute;
+pub mod codec;
 pub mod create_key_pair;
 pub mod crypto_parameters;
 pub mod crypto_payloads;
@@ -15,5 +16,6 @@ pub mod names;
 pub mod payload_fields;
 pub mod registry;
 mod registry_macros;
+pub mod request;
 pub mod tag;
 pub mod xml;

@@ -4,6 +4,7 @@
 
 use crate::ttlv::{Item, Value};
 
+use super::attribute::AttributeError;
 use super::tag;
 
 /// Why a payload could not be read.
@@ -15,6 +16,9 @@ pub enum PayloadError {
     WrongType(&'static str),
     #[error("{0} is out of range")]
     OutOfRange(&'static str),
+    /// An attribute (or attribute reference) in the payload could not be read.
+    #[error(transparent)]
+    Attribute(#[from] AttributeError),
 }
 
 fn name(t: u32) -> &'static str {
