@@ -39,9 +39,8 @@ impl IndexedAttribute {
 
     fn read_v1(item: &Item) -> Result<IndexedAttribute, PayloadError> {
         let (attribute, index) = attribute::parse_v1(item)?;
-        let index = index
-            .map(|i| u32::try_from(i).map_err(|_| PayloadError::OutOfRange("Attribute Index")))
-            .transpose()?;
+        // A negative index names the first instance, as KMIP servers have always read it.
+        let index = index.map(|i| i.max(0).unsigned_abs());
         Ok(IndexedAttribute { attribute, index })
     }
 }

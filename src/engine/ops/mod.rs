@@ -162,7 +162,9 @@ impl Ctx<'_> {
         self.version.major >= 2
     }
 
-    /// The Unique Identifier of the payload, or the ID Placeholder when it is omitted.
+    /// The Unique Identifier of the payload, or the ID Placeholder when it is omitted (for the
+    /// operations still read by hand; typed ones use `uid_or_placeholder`).
+    #[allow(dead_code)]
     fn uid(&self, payload: &Item) -> Result<String, EngineError> {
         match payload.child(tag::UNIQUE_IDENTIFIER) {
             Some(Item {
@@ -349,12 +351,12 @@ pub fn dispatch(ctx: &mut Ctx, operation: u32, payload: &Item) -> Result<Vec<Ite
         Operation::Locate => typed(ctx, payload, locate),
         Operation::Check => typed(ctx, payload, check),
         Operation::Get => typed(ctx, payload, get),
-        Operation::GetAttributes => get_attributes(ctx, payload),
-        Operation::GetAttributeList => get_attribute_list(ctx, payload),
-        Operation::AddAttribute => add_attribute(ctx, payload),
-        Operation::ModifyAttribute => modify_attribute(ctx, payload),
-        Operation::DeleteAttribute => delete_attribute(ctx, payload),
-        Operation::SetAttribute if ctx.v2() => set_attribute(ctx, payload),
+        Operation::GetAttributes => typed(ctx, payload, get_attributes),
+        Operation::GetAttributeList => typed(ctx, payload, get_attribute_list),
+        Operation::AddAttribute => typed(ctx, payload, add_attribute),
+        Operation::ModifyAttribute => typed(ctx, payload, modify_attribute),
+        Operation::DeleteAttribute => typed(ctx, payload, delete_attribute),
+        Operation::SetAttribute if ctx.v2() => typed(ctx, payload, set_attribute),
         Operation::Log if ctx.v2() => log_message(ctx, payload),
         Operation::Interop if ctx.v2() => interop(ctx, payload),
         Operation::Activate => typed(ctx, payload, activate),
