@@ -34,9 +34,14 @@ fn encode_versions(versions: &[ProtocolVersion]) -> Vec<Item> {
 }
 
 impl Codec for DiscoverVersionsRequest {
+    /// A malformed Protocol Version among the offered ones is passed over, not refused: the
+    /// answer is the versions both sides understand.
     fn read(item: &Item, _: ProtocolVersion) -> Result<Self, PayloadError> {
         Ok(DiscoverVersionsRequest {
-            versions: read_versions(item)?,
+            versions: item
+                .children_with(tag::PROTOCOL_VERSION)
+                .filter_map(ProtocolVersion::parse)
+                .collect(),
         })
     }
     fn encode(&self, _: ProtocolVersion) -> Item {
