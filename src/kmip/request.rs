@@ -8,11 +8,14 @@
 //! ```
 //! use keyward::kmip::enums::Operation;
 //! use keyward::kmip::message::ProtocolVersion;
+//! use keyward::kmip::object_payloads::{ActivateRequest, GetRequest};
 //! use keyward::kmip::request::{Request, RequestItem};
 //!
 //! let bytes = Request::new(ProtocolVersion::new(1, 4))
 //!     .credential("alice", Some("secret"))
-//!     .item(RequestItem::new(Operation::DiscoverVersions, vec![]).with_id(*b"1"))
+//!     .payload(&ActivateRequest::new("uid-1"))
+//!     .item(RequestItem::typed(&GetRequest::new("uid-1"), ProtocolVersion::new(1, 4)).with_id(*b"2"))
+//!     .item(RequestItem::new(Operation::DiscoverVersions, vec![]))
 //!     .to_bytes();
 //! assert!(!bytes.is_empty());
 //! ```
@@ -336,6 +339,28 @@ mod tests {
             panic!("accepted")
         };
         assert_eq!(error.reason, ResultReason::InvalidField);
+    }
+
+    #[test]
+    fn typed_payloads_come_back_as_sent_in_both_generations() {
+        use crate::kmip::attribute::{AttrKey, Attribute};
+        use crate::kmip::object_payloads::CreateRequest;
+        use crate::kmip::request_attributes::RequestAttributes;
+        let create = CreateRequest {
+            object_type: 2,
+            attributes: RequestAttributes::of(vec![Attribute {
+                key: AttrKey::Standard(tag::CRYPTOGRAPHIC_LENGTH),
+                value: Value::Integer(256),
+            }]),
+        };
+        for version in [ProtocolVersion::new(1, 0), ProtocolVersion::new(2, 1)] {
+            let m = parsed(&Request::new(version).payload(&create));
+            assert_eq!(m.items[0].operation, Operation::Create.value());
+            assert_eq!(
+                CreateRequest::read(&m.items[0].payload, version),
+                Ok(create.clone())
+            );
+        }
     }
 
     #[test]
