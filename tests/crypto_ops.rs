@@ -14,6 +14,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use keyward::crypto::keypair::{self, Curve, KeyPairSpec};
 use keyward::engine::{ClientIdentity, Engine, EngineConfig, ItemOutcome, Prepared};
 use keyward::kmip::enums::{Operation, ResultReason, ResultStatus};
+use keyward::kmip::message::ProtocolVersion;
+use keyward::kmip::request::{Request, RequestItem};
 use keyward::kmip::tag;
 use keyward::seal::MasterKey;
 use keyward::store::Store;
@@ -155,31 +157,9 @@ impl Harness {
     /// Sends a one-item KMIP 2.1 request as `who`; the cryptographic services must be routed as
     /// writes (so they are audited) and commit.
     fn call(&self, who: &ClientIdentity, op: Operation, payload: Vec<Item>) -> Answer {
-        let message = s(
-            tag::REQUEST_MESSAGE,
-            vec![
-                s(
-                    tag::REQUEST_HEADER,
-                    vec![
-                        s(
-                            tag::PROTOCOL_VERSION,
-                            vec![
-                                i(tag::PROTOCOL_VERSION_MAJOR, 2),
-                                i(tag::PROTOCOL_VERSION_MINOR, 1),
-                            ],
-                        ),
-                        i(tag::BATCH_COUNT, 1),
-                    ],
-                ),
-                s(
-                    tag::BATCH_ITEM,
-                    vec![
-                        e(tag::OPERATION, op.value()),
-                        s(tag::REQUEST_PAYLOAD, payload),
-                    ],
-                ),
-            ],
-        );
+        let message = Request::new(ProtocolVersion::new(2, 1))
+            .item(RequestItem::new(op, payload))
+            .encode();
         let (bytes, mut outcomes) = match self.engine.prepare(who, &ttlv::encode(&message)) {
             Prepared::Write(request) => {
                 let mut txn = self.store.write().unwrap();

@@ -20,6 +20,8 @@ use std::time::{Duration, Instant};
 use keyward::admin::protocol::{self, Reply, Request, SOCKET_FILE};
 use keyward::client::{self, KmipClient};
 use keyward::keyprotect::provider::stored_key_version;
+use keyward::kmip::message::ProtocolVersion;
+use keyward::kmip::request::{Request as KmipRequest, RequestItem};
 use keyward::kmip::{names, tag};
 use keyward::pki::{self, IssuedClient};
 use keyward::seal::{META_MASTER_KEY_PROVIDER, META_WRAPPED_MASTER_KEY};
@@ -300,26 +302,10 @@ fn wait_until(what: &str, mut check: impl FnMut() -> bool) {
 }
 
 fn request(operation: &str, payload: Vec<Item>) -> Vec<u8> {
-    let version = Item::structure(
-        tag::PROTOCOL_VERSION,
-        vec![
-            Item::new(tag::PROTOCOL_VERSION_MAJOR, Value::Integer(1)),
-            Item::new(tag::PROTOCOL_VERSION_MINOR, Value::Integer(4)),
-        ],
-    );
-    let header = Item::structure(
-        tag::REQUEST_HEADER,
-        vec![version, Item::new(tag::BATCH_COUNT, Value::Integer(1))],
-    );
     let op = names::enum_value(tag::OPERATION, operation).unwrap();
-    let item = Item::structure(
-        tag::BATCH_ITEM,
-        vec![
-            Item::new(tag::OPERATION, Value::Enumeration(op)),
-            Item::structure(tag::REQUEST_PAYLOAD, payload),
-        ],
-    );
-    ttlv::encode(&Item::structure(tag::REQUEST_MESSAGE, vec![header, item]))
+    KmipRequest::new(ProtocolVersion::new(1, 4))
+        .item(RequestItem::raw(op, payload))
+        .to_bytes()
 }
 
 fn create_aes256() -> Vec<u8> {

@@ -9,6 +9,8 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
 use common::*;
+use keyward::kmip::message::ProtocolVersion;
+use keyward::kmip::request::{Request, RequestItem};
 use keyward::kmip::tag;
 use keyward::ttlv::{Item, Value};
 
@@ -37,39 +39,17 @@ fn keyward_ok(data_dir: &Path, args: &[&str]) -> String {
 
 /// A one-item KMIP 1.1 Query request whose header carries `credential` (username, password).
 fn query(credential: Option<(&str, &str)>) -> Item {
-    let mut header = vec![protocol_version(V1_1)];
-    if let Some((username, password)) = credential {
-        header.push(Item::structure(
-            tag::AUTHENTICATION,
-            vec![Item::structure(
-                tag::CREDENTIAL,
-                vec![
-                    Item::new(tag::CREDENTIAL_TYPE, Value::Enumeration(1)),
-                    Item::structure(
-                        tag::CREDENTIAL_VALUE,
-                        vec![text(tag::USERNAME, username), text(tag::PASSWORD, password)],
-                    ),
-                ],
-            )],
-        ));
-    }
-    header.push(Item::new(tag::BATCH_COUNT, Value::Integer(1)));
-    Item::structure(
-        tag::REQUEST_MESSAGE,
-        vec![
-            Item::structure(tag::REQUEST_HEADER, header),
-            Item::structure(
-                tag::BATCH_ITEM,
-                vec![
-                    Item::new(tag::OPERATION, Value::Enumeration(op::QUERY)),
-                    Item::structure(
-                        tag::REQUEST_PAYLOAD,
-                        vec![Item::new(tag::QUERY_FUNCTION, Value::Enumeration(1))],
-                    ),
-                ],
-            ),
-        ],
-    )
+    let request = Request::new(ProtocolVersion::new(V1_1.0, V1_1.1));
+    let request = match credential {
+        Some((username, password)) => request.credential(username, Some(password)),
+        None => request,
+    };
+    request
+        .item(RequestItem::raw(
+            op::QUERY,
+            vec![Item::new(tag::QUERY_FUNCTION, Value::Enumeration(1))],
+        ))
+        .encode()
 }
 
 /// The Result Reason of the answer to a Query sent with `credential`, `None` on success.

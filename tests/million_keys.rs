@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use keyward::engine::{ClientIdentity, Prepared};
+use keyward::kmip::request::RequestItem;
 use keyward::ttlv::{Item, Value};
 
 const BATCH: usize = 1_000;
@@ -53,7 +54,7 @@ fn create_request(i: usize) -> Vec<u8> {
             attribute("x-Identifier", Value::TextString(identifier_of(i))),
         ],
     );
-    keyward::bench::messages::request(vec![(
+    keyward::bench::messages::request(vec![RequestItem::raw(
         op::CREATE,
         vec![
             Item::new(keyward::kmip::tag::OBJECT_TYPE, Value::Enumeration(2)),
@@ -63,7 +64,7 @@ fn create_request(i: usize) -> Vec<u8> {
 }
 
 fn locate_request(attribute_item: Item) -> Vec<u8> {
-    keyward::bench::messages::request(vec![(op::LOCATE, vec![attribute_item])])
+    keyward::bench::messages::request(vec![RequestItem::raw(op::LOCATE, vec![attribute_item])])
 }
 
 /// The Locate filters measured: what each finds key `i` by.

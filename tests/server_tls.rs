@@ -395,6 +395,8 @@ fn binary_first_run_serves_and_stops_cleanly_on_sigterm() {
 // ---- KMIP over the listener (needs the engine) ----
 
 use keyward::client::{self, KmipClient};
+use keyward::kmip::message::ProtocolVersion;
+use keyward::kmip::request::{Request, RequestItem};
 use keyward::kmip::{names, tag};
 use keyward::ttlv::{self, Item, Limits, Value};
 
@@ -410,26 +412,10 @@ fn kmip_client(server: &Running, issued: &pki::IssuedClient) -> KmipClient {
 }
 
 fn request(operation: &str, payload: Vec<Item>) -> Vec<u8> {
-    let version = Item::structure(
-        tag::PROTOCOL_VERSION,
-        vec![
-            Item::new(tag::PROTOCOL_VERSION_MAJOR, Value::Integer(1)),
-            Item::new(tag::PROTOCOL_VERSION_MINOR, Value::Integer(4)),
-        ],
-    );
-    let header = Item::structure(
-        tag::REQUEST_HEADER,
-        vec![version, Item::new(tag::BATCH_COUNT, Value::Integer(1))],
-    );
     let op = names::enum_value(tag::OPERATION, operation).unwrap();
-    let item = Item::structure(
-        tag::BATCH_ITEM,
-        vec![
-            Item::new(tag::OPERATION, Value::Enumeration(op)),
-            Item::structure(tag::REQUEST_PAYLOAD, payload),
-        ],
-    );
-    ttlv::encode(&Item::structure(tag::REQUEST_MESSAGE, vec![header, item]))
+    Request::new(ProtocolVersion::new(1, 4))
+        .item(RequestItem::raw(op, payload))
+        .to_bytes()
 }
 
 fn create_aes256() -> Vec<u8> {

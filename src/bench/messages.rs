@@ -1,21 +1,22 @@
 //! The KMIP requests the load generator sends (shaped like vCenter's, KMIP 1.1 with a batch
-//! item id) and the little it reads back from responses: per-item status and the UID.
+//! item id), built with the typed payloads and the one request encoder (`kmip::request`), and
+//! the little it reads back from responses: per-item status and the UID.
 
+use crate::kmip::attribute::{AttrKey, Attribute};
+use crate::kmip::attribute_payloads::{
+    AddAttributeRequest, GetAttributesRequest, IndexedAttribute,
+};
+use crate::kmip::enums::{CryptographicAlgorithm, ObjectType};
+use crate::kmip::message::ProtocolVersion;
+use crate::kmip::object_payloads::{ActivateRequest, CreateRequest, GetRequest, LocateRequest};
+use crate::kmip::request::{Request, RequestItem};
+use crate::kmip::request_attributes::RequestAttributes;
+use crate::kmip::server_payloads::DiscoverVersionsRequest;
 use crate::kmip::tag;
 use crate::ttlv::{self, Item, Limits, Value};
 
-mod op {
-    pub const CREATE: u32 = 0x01;
-    pub const LOCATE: u32 = 0x08;
-    pub const GET: u32 = 0x0A;
-    pub const GET_ATTRIBUTES: u32 = 0x0B;
-    pub const ADD_ATTRIBUTE: u32 = 0x0D;
-    pub const ACTIVATE: u32 = 0x12;
-    pub const DISCOVER_VERSIONS: u32 = 0x1E;
-}
-
-const OBJECT_SYMMETRIC_KEY: u32 = 2;
-const ALG_AES: u32 = 3;
+/// vCenter speaks KMIP 1.1.
+const VERSION: ProtocolVersion = ProtocolVersion::new(1, 1);
 const NAME_TYPE_TEXT: u32 = 1;
 /// Encrypt | Decrypt, as vCenter asks.
 const USAGE_ENCRYPT_DECRYPT: i32 = 0x0C;
@@ -27,106 +28,79 @@ pub const VCENTER_TAGS: [(&str, &str); 3] = [
     ("x-Product", "VMware vSphere"),
 ];
 
-fn text(tag: u32, s: &str) -> Item {
-    Item::new(tag, Value::TextString(s.to_string()))
+fn standard(t: u32, value: Value) -> Attribute {
+    Attribute {
+        key: AttrKey::Standard(t),
+        value,
+    }
 }
 
-fn uid(id: &str) -> Item {
-    text(tag::UNIQUE_IDENTIFIER, id)
-}
-
-fn attribute(name: &str, value: Value) -> Item {
-    Item::structure(
-        tag::ATTRIBUTE,
-        vec![
-            text(tag::ATTRIBUTE_NAME, name),
-            Item::new(tag::ATTRIBUTE_VALUE, value),
-        ],
-    )
-}
-
-fn name_attribute(name: &str) -> Item {
-    attribute(
-        "Name",
+fn name_attribute(name: &str) -> Attribute {
+    standard(
+        tag::NAME,
         Value::Structure(vec![
-            text(tag::NAME_VALUE, name),
+            Item::new(tag::NAME_VALUE, Value::TextString(name.to_string())),
             Item::new(tag::NAME_TYPE, Value::Enumeration(NAME_TYPE_TEXT)),
         ]),
     )
 }
 
-/// A KMIP 1.1 request message with one batch item per (operation, payload).
-pub fn request(items: Vec<(u32, Vec<Item>)>) -> Vec<u8> {
-    let header = Item::structure(
-        tag::REQUEST_HEADER,
-        vec![
-            Item::structure(
-                tag::PROTOCOL_VERSION,
-                vec![
-                    Item::new(tag::PROTOCOL_VERSION_MAJOR, Value::Integer(1)),
-                    Item::new(tag::PROTOCOL_VERSION_MINOR, Value::Integer(1)),
-                ],
-            ),
-            Item::new(tag::BATCH_COUNT, Value::Integer(items.len() as i32)),
-        ],
-    );
-    let mut children = vec![header];
-    for (n, (operation, payload)) in (1u32..).zip(items) {
-        children.push(Item::structure(
-            tag::BATCH_ITEM,
-            vec![
-                Item::new(tag::OPERATION, Value::Enumeration(operation)),
-                Item::new(
-                    tag::UNIQUE_BATCH_ITEM_ID,
-                    Value::ByteString(format!("QLKC{n}").into_bytes()),
-                ),
-                Item::structure(tag::REQUEST_PAYLOAD, payload),
-            ],
-        ));
-    }
-    ttlv::encode(&Item::structure(tag::REQUEST_MESSAGE, children))
+/// A KMIP 1.1 request message, each batch item with vCenter's kind of batch item id.
+pub fn request(items: Vec<RequestItem>) -> Vec<u8> {
+    Request::new(VERSION)
+        .items(
+            (1u32..)
+                .zip(items)
+                .map(|(n, item)| item.with_id(format!("QLKC{n}").into_bytes())),
+        )
+        .to_bytes()
+}
+
+fn one<P: crate::kmip::codec::RequestPayload>(payload: &P) -> Vec<u8> {
+    request(vec![RequestItem::typed(payload, VERSION)])
 }
 
 pub fn discover_versions() -> Vec<u8> {
-    request(vec![(op::DISCOVER_VERSIONS, vec![])])
+    one(&DiscoverVersionsRequest::default())
 }
 
 /// Create of an AES-256 key as vCenter sends it, with an optional Name.
 pub fn create(name: Option<&str>) -> Vec<u8> {
     let mut attributes = vec![
-        attribute("Cryptographic Algorithm", Value::Enumeration(ALG_AES)),
-        attribute("Cryptographic Length", Value::Integer(256)),
-        attribute(
-            "Cryptographic Usage Mask",
+        standard(
+            tag::CRYPTOGRAPHIC_ALGORITHM,
+            Value::Enumeration(CryptographicAlgorithm::Aes.value()),
+        ),
+        standard(tag::CRYPTOGRAPHIC_LENGTH, Value::Integer(256)),
+        standard(
+            tag::CRYPTOGRAPHIC_USAGE_MASK,
             Value::Integer(USAGE_ENCRYPT_DECRYPT),
         ),
     ];
     if let Some(name) = name {
         attributes.push(name_attribute(name));
     }
-    request(vec![(
-        op::CREATE,
-        vec![
-            Item::new(tag::OBJECT_TYPE, Value::Enumeration(OBJECT_SYMMETRIC_KEY)),
-            Item::structure(tag::TEMPLATE_ATTRIBUTE, attributes),
-        ],
-    )])
+    one(&CreateRequest {
+        object_type: ObjectType::SymmetricKey.value(),
+        attributes: RequestAttributes::of(attributes),
+    })
 }
 
 pub fn get(id: &str) -> Vec<u8> {
-    request(vec![(op::GET, vec![uid(id)])])
+    one(&GetRequest::new(id))
 }
 
 pub fn activate(id: &str) -> Vec<u8> {
-    request(vec![(op::ACTIVATE, vec![uid(id)])])
+    one(&ActivateRequest::new(id))
 }
 
 /// Get Attributes of one named attribute (vCenter probes one name per request).
 pub fn get_attribute(id: &str, name: &str) -> Vec<u8> {
-    request(vec![(
-        op::GET_ATTRIBUTES,
-        vec![uid(id), text(tag::ATTRIBUTE_NAME, name)],
-    )])
+    let key = AttrKey::from_v1_name(name).unwrap_or_else(|| AttrKey::Custom(name.to_string()));
+    one(&GetAttributesRequest {
+        unique_identifier: Some(id.to_string()),
+        attributes: vec![key],
+    })
 }
 
 /// vCenter's three-item Add Attribute batch.
@@ -135,12 +109,16 @@ pub fn add_attributes(id: &str, attributes: &[(&str, &str)]) -> Vec<u8> {
         attributes
             .iter()
             .map(|(name, value)| {
-                (
-                    op::ADD_ATTRIBUTE,
-                    vec![
-                        uid(id),
-                        attribute(name, Value::TextString(value.to_string())),
-                    ],
+                let attribute = Attribute {
+                    key: AttrKey::Custom(name.to_string()),
+                    value: Value::TextString(value.to_string()),
+                };
+                RequestItem::typed(
+                    &AddAttributeRequest {
+                        unique_identifier: Some(id.to_string()),
+                        attribute: IndexedAttribute::new(attribute, None),
+                    },
+                    VERSION,
                 )
             })
             .collect(),
@@ -148,7 +126,13 @@ pub fn add_attributes(id: &str, attributes: &[(&str, &str)]) -> Vec<u8> {
 }
 
 pub fn locate_by_name(name: &str) -> Vec<u8> {
-    request(vec![(op::LOCATE, vec![name_attribute(name)])])
+    one(&LocateRequest {
+        attributes: RequestAttributes {
+            templates: Vec::new(),
+            loose: vec![name_attribute(name)],
+        },
+        ..LocateRequest::default()
+    })
 }
 
 /// What the load generator needs to know of a response.

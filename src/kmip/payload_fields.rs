@@ -4,6 +4,8 @@
 
 use crate::ttlv::{Item, Value};
 
+use super::attribute::AttributeError;
+use super::key_objects::KeyObjectError;
 use super::tag;
 
 /// Why a payload could not be read.
@@ -15,6 +17,12 @@ pub enum PayloadError {
     WrongType(&'static str),
     #[error("{0} is out of range")]
     OutOfRange(&'static str),
+    /// An attribute (or attribute reference) in the payload could not be read.
+    #[error(transparent)]
+    Attribute(#[from] AttributeError),
+    /// The fields of a Split Key or PGP Key could not be read.
+    #[error(transparent)]
+    Object(#[from] KeyObjectError),
 }
 
 fn name(t: u32) -> &'static str {
@@ -59,6 +67,38 @@ pub(crate) fn integer(payload: &Item, t: u32) -> Result<Option<i32>, PayloadErro
         Some(Value::Integer(v)) => Ok(Some(*v)),
         Some(_) => Err(PayloadError::WrongType(name(t))),
     }
+}
+
+pub(crate) fn date_time(payload: &Item, t: u32) -> Result<Option<i64>, PayloadError> {
+    match payload.child(t).map(|i| &i.value) {
+        None => Ok(None),
+        Some(Value::DateTime(v)) => Ok(Some(*v)),
+        Some(_) => Err(PayloadError::WrongType(name(t))),
+    }
+}
+
+pub(crate) fn interval(payload: &Item, t: u32) -> Result<Option<u32>, PayloadError> {
+    match payload.child(t).map(|i| &i.value) {
+        None => Ok(None),
+        Some(Value::Interval(v)) => Ok(Some(*v)),
+        Some(_) => Err(PayloadError::WrongType(name(t))),
+    }
+}
+
+/// A Unique Identifier field: the text, or `None` when absent or when it is a 2.x ID
+/// Placeholder reference (an Enumeration or Integer), which the engine resolves.
+pub(crate) fn uid(payload: &Item) -> Option<String> {
+    match payload.child(tag::UNIQUE_IDENTIFIER).map(|i| &i.value) {
+        Some(Value::TextString(s)) => Some(s.clone()),
+        _ => None,
+    }
+}
+
+/// Pushes the Unique Identifier when present.
+pub(crate) fn push_uid(out: &mut Vec<Item>, uid: &Option<String>) {
+    push(out, tag::UNIQUE_IDENTIFIER, uid, |u| {
+        Value::TextString(u.clone())
+    });
 }
 
 /// Pushes `Item(t, value)` when `value` is present.

@@ -17,6 +17,8 @@ use std::sync::Arc;
 use std::sync::mpsc;
 use std::time::Duration;
 
+use keyward::kmip::message::ProtocolVersion;
+use keyward::kmip::request::{Request, RequestItem};
 use keyward::kmip::tag;
 use keyward::ttlv::{Item, Limits, Value, decode, encode};
 use rustls::pki_types::pem::PemObject;
@@ -553,28 +555,19 @@ pub fn request(version: (i32, i32), items: Vec<BatchItem>) -> Item {
     request_with_count(version, items.len() as i32, items)
 }
 
-/// Like [`request`] but with an arbitrary (possibly wrong) Batch Count.
+/// Like [`request`] but with an arbitrary (possibly wrong) Batch Count. Written by the one
+/// request encoder (`keyward::kmip::request`).
 pub fn request_with_count(version: (i32, i32), count: i32, items: Vec<BatchItem>) -> Item {
-    let header = Item::structure(
-        tag::REQUEST_HEADER,
-        vec![
-            protocol_version(version),
-            Item::new(tag::BATCH_COUNT, Value::Integer(count)),
-        ],
-    );
-    let mut children = vec![header];
-    for item in items {
-        let mut fields = vec![Item::new(
-            tag::OPERATION,
-            Value::Enumeration(item.operation),
-        )];
-        if let Some(id) = item.id {
-            fields.push(Item::new(tag::UNIQUE_BATCH_ITEM_ID, Value::ByteString(id)));
-        }
-        fields.push(Item::structure(tag::REQUEST_PAYLOAD, item.payload));
-        children.push(Item::structure(tag::BATCH_ITEM, fields));
-    }
-    Item::structure(tag::REQUEST_MESSAGE, children)
+    Request::new(ProtocolVersion::new(version.0, version.1))
+        .batch_count(count)
+        .items(items.into_iter().map(|item| {
+            let wire = RequestItem::raw(item.operation, item.payload);
+            match item.id {
+                Some(id) => wire.with_id(id),
+                None => wire,
+            }
+        }))
+        .encode()
 }
 
 pub fn text(t: u32, s: &str) -> Item {

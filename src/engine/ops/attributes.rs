@@ -1,7 +1,14 @@
 //! Attribute policy (who may set what, which may repeat, which a version shows) and the
-//! attribute operations: Get Attributes, Get Attribute List, Add / Modify / Set / Delete Attribute.
+//! attribute operations (Get Attributes, Get Attribute List, Add / Modify / Set / Delete
+//! Attribute), each a function from its typed request to its typed response.
 
 use super::*;
+use crate::kmip::attribute_payloads::{
+    AddAttributeRequest, AddAttributeResponse, AttributeChangeResponse, DeleteAttributeRequest,
+    DeleteAttributeResponse, DeleteTarget, GetAttributeListRequest, GetAttributeListResponse,
+    GetAttributesRequest, GetAttributesResponse, IndexedAttribute, ModifyAttributeRequest,
+    ModifyAttributeResponse, SetAttributeRequest, SetAttributeResponse,
+};
 
 /// Protection Storage Mask bit "Software".
 pub(super) const PROTECTION_STORAGE_SOFTWARE: i32 = 0x1;
@@ -140,42 +147,41 @@ pub(super) fn visible_attributes(ctx: &Ctx, uid: &str, managed: &ManagedObject) 
         .collect()
 }
 
-/// Attributes in the response's version: 1.x Attribute items with indexes, 2.x one Attributes.
-pub(super) fn encode_attributes(
+/// Attributes with the 1.x Attribute Index each instance is answered with (2.x: none).
+pub(super) fn indexed_attributes(
     ctx: &Ctx,
     managed: &ManagedObject,
     attributes: &[Attribute],
-) -> Vec<Item> {
-    if ctx.v2() {
-        vec![Item::structure(
-            tag::ATTRIBUTES,
-            attributes.iter().map(attribute::encode_v2).collect(),
-        )]
-    } else {
-        let mut out = Vec::new();
-        for (i, a) in attributes.iter().enumerate() {
+) -> Vec<IndexedAttribute> {
+    attributes
+        .iter()
+        .enumerate()
+        .map(|(i, a)| {
+            if ctx.v2() {
+                return IndexedAttribute::new(a.clone(), None);
+            }
             let nth = attributes[..i].iter().filter(|b| b.key == a.key).count();
             let index = managed
                 .indexes(&a.key)
                 .get(nth)
                 .copied()
                 .unwrap_or(nth as u32);
-            out.push(encode_v1_instance(a, index));
-        }
-        out
-    }
+            v1_instance(a.clone(), index)
+        })
+        .collect()
 }
 
 /// A 1.x Attribute naming one instance. KMIP 1.x: single-instance attributes always have index
 /// 0, which may go unsaid (vCenter's captured answers omit it); an instance of a multi-instance
 /// attribute carries its index even when it is 0, so a client can address that very instance
 /// in a later Modify or Delete Attribute (PyKMIP reads it unconditionally).
-pub(super) fn encode_v1_instance(attribute: &Attribute, index: u32) -> Item {
-    if multi_instance(&attribute.key) {
-        attribute::encode_v1_indexed(attribute, index)
+pub(super) fn v1_instance(attribute: Attribute, index: u32) -> IndexedAttribute {
+    let index = if multi_instance(&attribute.key) {
+        Some(index)
     } else {
-        attribute::encode_v1(attribute, Some(index))
-    }
+        Some(index).filter(|i| *i > 0)
+    };
+    IndexedAttribute::new(attribute, index)
 }
 
 /// Under `[kmip] unique_names`, refuses a Name another live object of the client holds.
@@ -211,36 +217,15 @@ pub(super) fn check_unique_name(
     Ok(())
 }
 
-/// Attribute names/references of a Get Attributes / Get Attribute List style request.
-pub(super) fn requested_keys(ctx: &Ctx, payload: &Item) -> Result<Vec<AttrKey>, EngineError> {
-    let mut keys = Vec::new();
-    if ctx.v2() {
-        for r in payload.children_with(tag::ATTRIBUTE_REFERENCE) {
-            keys.push(
-                attribute::parse_v2_reference(r)
-                    .map_err(|e| EngineError::InvalidField(e.to_string()))?,
-            );
-        }
-    } else {
-        for n in payload.children_with(tag::ATTRIBUTE_NAME) {
-            let Value::TextString(name) = &n.value else {
-                return Err(EngineError::InvalidField(
-                    "Attribute Name must be a Text String".into(),
-                ));
-            };
-            // An unknown standard name has no value on any object: nothing to return for it.
-            if let Some(key) = AttrKey::from_v1_name(name) {
-                keys.push(key);
-            }
-        }
-    }
-    Ok(keys)
-}
-
-pub(super) fn get_attributes(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item>, EngineError> {
-    let uid = ctx.uid(payload)?;
+pub(super) fn get_attributes(
+    ctx: &mut Ctx,
+    request: GetAttributesRequest,
+) -> Result<GetAttributesResponse, EngineError> {
+    let uid = ctx.uid_or_placeholder(request.unique_identifier)?;
     let (_, managed) = ctx.load(&uid)?;
-    let mut keys = requested_keys(ctx, payload)?;
+    // No names at all means every attribute; names this server does not know match nothing.
+    let named = !request.attributes.is_empty();
+    let mut keys = request.attributes;
     // A name asked for twice is answered once.
     let mut seen = Vec::new();
     keys.retain(|k| {
@@ -248,10 +233,7 @@ pub(super) fn get_attributes(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item>,
         seen.push(k.clone());
         first
     });
-    let named = payload.child(tag::ATTRIBUTE_NAME).is_some()
-        || payload.child(tag::ATTRIBUTE_REFERENCE).is_some();
     let all = visible_attributes(ctx, &uid, &managed);
-    // No names at all means every attribute; names this server does not know match nothing.
     let selected: Vec<Attribute> = if !named {
         all
     } else {
@@ -259,13 +241,17 @@ pub(super) fn get_attributes(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item>,
             .flat_map(|k| all.iter().filter(move |a| &a.key == k).cloned())
             .collect()
     };
-    let mut out = vec![uid_item(&uid)];
-    out.extend(encode_attributes(ctx, &managed, &selected));
-    Ok(out)
+    Ok(GetAttributesResponse {
+        attributes: indexed_attributes(ctx, &managed, &selected),
+        unique_identifier: uid,
+    })
 }
 
-pub(super) fn get_attribute_list(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item>, EngineError> {
-    let uid = ctx.uid(payload)?;
+pub(super) fn get_attribute_list(
+    ctx: &mut Ctx,
+    request: GetAttributeListRequest,
+) -> Result<GetAttributeListResponse, EngineError> {
+    let uid = ctx.uid_or_placeholder(request.unique_identifier)?;
     let (_, managed) = ctx.load(&uid)?;
     let mut keys: Vec<AttrKey> = Vec::new();
     for a in visible_attributes(ctx, &uid, &managed) {
@@ -273,49 +259,31 @@ pub(super) fn get_attribute_list(ctx: &mut Ctx, payload: &Item) -> Result<Vec<It
             keys.push(a.key);
         }
     }
-    let mut out = vec![uid_item(&uid)];
-    for k in keys {
-        out.push(if ctx.v2() {
-            attribute::encode_v2_reference(&k)
-        } else {
-            Item::new(tag::ATTRIBUTE_NAME, Value::TextString(k.v1_name()))
-        });
+    Ok(GetAttributeListResponse {
+        unique_identifier: uid,
+        attributes: keys,
+    })
+}
+
+/// The 1.x answer's instance (2.x answers with the UID alone).
+fn changed(ctx: &Ctx, uid: String, instance: IndexedAttribute) -> AttributeChangeResponse {
+    AttributeChangeResponse {
+        unique_identifier: uid,
+        attribute: (!ctx.v2()).then_some(instance),
     }
-    Ok(out)
 }
 
-pub(super) fn single_attribute_v2(
-    container: Option<&Item>,
-    what: &'static str,
-) -> Result<Attribute, EngineError> {
-    let container = container.ok_or_else(|| EngineError::MissingData(what.into()))?;
-    let first = container
-        .children()
-        .first()
-        .ok_or_else(|| EngineError::MissingData(what.into()))?;
-    attribute::parse_v2(first).map_err(|e| EngineError::InvalidField(e.to_string()))
-}
-
-pub(super) fn single_attribute_v1(payload: &Item) -> Result<(Attribute, Option<i32>), EngineError> {
-    let item = payload
-        .child(tag::ATTRIBUTE)
-        .ok_or_else(|| EngineError::MissingData("Attribute".into()))?;
-    attribute::parse_v1(item).map_err(|e| EngineError::InvalidField(e.to_string()))
-}
-
-pub(super) fn add_attribute(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item>, EngineError> {
-    let uid = ctx.uid(payload)?;
-    let attribute = if ctx.v2() {
-        single_attribute_v2(payload.child(tag::NEW_ATTRIBUTE), "New Attribute")?
-    } else {
-        let (a, index) = single_attribute_v1(payload)?;
-        if index.is_some() {
-            return Err(EngineError::InvalidField(
-                "Attribute Index is not allowed in Add Attribute".into(),
-            ));
-        }
-        a
-    };
+pub(super) fn add_attribute(
+    ctx: &mut Ctx,
+    request: AddAttributeRequest,
+) -> Result<AddAttributeResponse, EngineError> {
+    let uid = ctx.uid_or_placeholder(request.unique_identifier)?;
+    if request.attribute.index.is_some() {
+        return Err(EngineError::InvalidField(
+            "Attribute Index is not allowed in Add Attribute".into(),
+        ));
+    }
+    let attribute = request.attribute.attribute;
     let (stored, mut managed) = ctx.load_live(&uid)?;
     if server_managed(&attribute.key) {
         return Err(EngineError::ReadOnly(attribute.key.v1_name()));
@@ -339,11 +307,9 @@ pub(super) fn add_attribute(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item>, 
     let index = managed.push_instance(attribute.clone());
     touch(ctx, &mut managed);
     ctx.save(stored, &managed);
-    let mut out = vec![uid_item(&uid)];
-    if !ctx.v2() {
-        out.push(attribute::encode_v1(&attribute, Some(index)));
-    }
-    Ok(out)
+    // Add Attribute answers with the index it gave, 0 left unsaid.
+    let instance = IndexedAttribute::new(attribute, Some(index).filter(|i| *i > 0));
+    Ok(AddAttributeResponse(changed(ctx, uid, instance)))
 }
 
 /// Position in `managed.attributes` of the `index`-th instance of `key`.
@@ -361,24 +327,22 @@ pub(super) fn instance_position(
         .map(|(p, _)| p)
 }
 
-pub(super) fn modify_attribute(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item>, EngineError> {
-    let uid = ctx.uid(payload)?;
+pub(super) fn modify_attribute(
+    ctx: &mut Ctx,
+    request: ModifyAttributeRequest,
+) -> Result<ModifyAttributeResponse, EngineError> {
+    let uid = ctx.uid_or_placeholder(request.unique_identifier)?;
     let (stored, mut managed) = ctx.load_live(&uid)?;
-    let (new, position, index) = if ctx.v2() {
-        let new = single_attribute_v2(payload.child(tag::NEW_ATTRIBUTE), "New Attribute")?;
-        let position = match payload.child(tag::CURRENT_ATTRIBUTE) {
-            Some(current) => {
-                let current = single_attribute_v2(Some(current), "Current Attribute")?;
-                managed.attributes.iter().position(|a| *a == current)
-            }
+    let new = request.new.attribute;
+    let (position, index) = if ctx.v2() {
+        let position = match &request.current {
+            Some(current) => managed.attributes.iter().position(|a| a == current),
             None => instance_position(&managed, &new.key, 0),
         };
-        (new, position, 0)
+        (position, 0)
     } else {
-        let (new, index) = single_attribute_v1(payload)?;
-        let index = index.unwrap_or(0).max(0) as usize;
-        let position = managed.position_of_index(&new.key, index as u32);
-        (new, position, index)
+        let index = request.new.index.unwrap_or(0);
+        (managed.position_of_index(&new.key, index), index)
     };
     // Lifecycle dates are checked against the state before the generic read-only rule so the
     // vectors' Activation-Date-on-Active case reports the state problem.
@@ -391,16 +355,16 @@ pub(super) fn modify_attribute(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item
     managed.attributes[position] = new.clone();
     touch(ctx, &mut managed);
     ctx.save(stored, &managed);
-    let mut out = vec![uid_item(&uid)];
-    if !ctx.v2() {
-        out.push(encode_v1_instance(&new, index as u32));
-    }
-    Ok(out)
+    let instance = v1_instance(new, index);
+    Ok(ModifyAttributeResponse(changed(ctx, uid, instance)))
 }
 
-pub(super) fn set_attribute(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item>, EngineError> {
-    let uid = ctx.uid(payload)?;
-    let new = single_attribute_v2(payload.child(tag::NEW_ATTRIBUTE), "New Attribute")?;
+pub(super) fn set_attribute(
+    ctx: &mut Ctx,
+    request: SetAttributeRequest,
+) -> Result<SetAttributeResponse, EngineError> {
+    let uid = ctx.uid_or_placeholder(request.unique_identifier)?;
+    let new = request.new;
     let (stored, mut managed) = ctx.load_live(&uid)?;
     if server_managed(&new.key) {
         return Err(EngineError::ReadOnly(new.key.v1_name()));
@@ -416,32 +380,31 @@ pub(super) fn set_attribute(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item>, 
     managed.attributes.push(new);
     touch(ctx, &mut managed);
     ctx.save(stored, &managed);
-    Ok(vec![uid_item(&uid)])
+    Ok(SetAttributeResponse {
+        unique_identifier: Some(uid),
+    })
 }
 
-pub(super) fn delete_attribute(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item>, EngineError> {
-    let uid = ctx.uid(payload)?;
+pub(super) fn delete_attribute(
+    ctx: &mut Ctx,
+    request: DeleteAttributeRequest,
+) -> Result<DeleteAttributeResponse, EngineError> {
+    let uid = ctx.uid_or_placeholder(request.unique_identifier)?;
     let (stored, mut managed) = ctx.load_live(&uid)?;
-    let (key, position, index) = if ctx.v2() {
-        if let Some(current) = payload.child(tag::CURRENT_ATTRIBUTE) {
-            let current = single_attribute_v2(Some(current), "Current Attribute")?;
+    let (key, position, index) = match request.target {
+        DeleteTarget::Current(current) => {
             let pos = managed.attributes.iter().position(|a| *a == current);
             (current.key, pos, 0)
-        } else {
-            let reference = payload
-                .child(tag::ATTRIBUTE_REFERENCE)
-                .ok_or_else(|| EngineError::MissingData("Attribute Reference".into()))?;
-            let key = attribute::parse_v2_reference(reference)
-                .map_err(|e| EngineError::InvalidField(e.to_string()))?;
+        }
+        DeleteTarget::Reference(key) => {
             let pos = instance_position(&managed, &key, 0);
             (key, pos, 0)
         }
-    } else {
-        let (key, index) = attribute::parse_v1_reference(payload)
-            .map_err(|e| EngineError::InvalidField(e.to_string()))?;
-        let index = index.unwrap_or(0).max(0) as usize;
-        let pos = managed.position_of_index(&key, index as u32);
-        (key, pos, index)
+        DeleteTarget::Named { key, index } => {
+            let index = u32::try_from(index.unwrap_or(0)).unwrap_or(0);
+            let pos = managed.position_of_index(&key, index);
+            (key, pos, index)
+        }
     };
     if server_managed(&key)
         || matches!(
@@ -455,9 +418,6 @@ pub(super) fn delete_attribute(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item
     let removed = managed.remove_instance(position);
     touch(ctx, &mut managed);
     ctx.save(stored, &managed);
-    let mut out = vec![uid_item(&uid)];
-    if !ctx.v2() {
-        out.push(encode_v1_instance(&removed, index as u32));
-    }
-    Ok(out)
+    let instance = v1_instance(removed, index);
+    Ok(DeleteAttributeResponse(changed(ctx, uid, instance)))
 }

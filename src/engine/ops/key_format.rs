@@ -19,6 +19,7 @@ use crate::crypto::key_format::{
     self as convert, AsymmetricKey, Encoding, KeyFamily, RsaPrivateParts, RsaPublicParts,
 };
 use crate::crypto::keypair::Curve;
+use crate::kmip::managed_object::KeyBlock;
 
 use super::*;
 
@@ -410,26 +411,24 @@ fn stored_encoding(family: KeyFamily, private: bool) -> Encoding {
 /// reading of the Key Block).
 pub(super) fn registered_key_material(
     kind: ObjectType,
-    block: &Item,
+    block: &KeyBlock,
     attributes: &[Attribute],
-    as_registered: impl FnOnce(&Item) -> Result<(u32, Zeroizing<Vec<u8>>), EngineError>,
+    as_registered: impl FnOnce(&KeyBlock) -> Result<(u32, Zeroizing<Vec<u8>>), EngineError>,
 ) -> Result<(u32, Zeroizing<Vec<u8>>), EngineError> {
-    let format = enum_field(block, tag::KEY_FORMAT_TYPE)?
-        .ok_or_else(|| EngineError::MissingData("Key Format Type".into()))?;
+    let format = block.key_format_type;
     let material_item = block
-        .child(tag::KEY_VALUE)
-        .and_then(|v| v.child(tag::KEY_MATERIAL))
+        .key_material()
         .ok_or_else(|| EngineError::MissingData("Key Material".into()))?;
     let private = kind == ObjectType::PrivateKey;
     let algorithm = attributes
         .iter()
         .find(|a| a.key == AttrKey::Standard(tag::CRYPTOGRAPHIC_ALGORITHM))
         .map(|a| &a.value)
-        .or_else(|| block.child(tag::CRYPTOGRAPHIC_ALGORITHM).map(|c| &c.value))
         .and_then(|v| match v {
             Value::Enumeration(v) => Some(*v),
             _ => None,
-        });
+        })
+        .or(block.cryptographic_algorithm);
     let Some(wanted) = KeyFormatType::from_u32(format) else {
         return as_registered(block);
     };

@@ -1,6 +1,11 @@
-//! State transitions: Activate, Revoke, Destroy, and the effects of client-set dates.
+//! State transitions: Activate, Revoke, Destroy (typed request to typed response), and the
+//! effects of client-set dates.
 
 use super::*;
+use crate::kmip::object_payloads::{
+    ActivateRequest, ActivateResponse, DestroyRequest, DestroyResponse, RevokeRequest,
+    RevokeResponse,
+};
 
 /// Applies the lifecycle side effects of a client-set date attribute.
 pub(super) fn apply_date_rules(
@@ -48,8 +53,11 @@ pub(super) fn touch(ctx: &Ctx, managed: &mut ManagedObject) {
     }
 }
 
-pub(super) fn activate(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item>, EngineError> {
-    let uid = ctx.uid(payload)?;
+pub(super) fn activate(
+    ctx: &mut Ctx,
+    request: ActivateRequest,
+) -> Result<ActivateResponse, EngineError> {
+    let uid = ctx.uid_or_placeholder(request.unique_identifier)?;
     let (stored, mut managed) = ctx.load_live(&uid)?;
     if managed.state != State::PreActive {
         return Err(EngineError::WrongState {
@@ -61,30 +69,15 @@ pub(super) fn activate(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item>, Engin
     managed.set(tag::ACTIVATION_DATE, Value::DateTime(ctx.now));
     touch(ctx, &mut managed);
     ctx.save(stored, &managed);
-    Ok(vec![uid_item(&uid)])
+    Ok(ActivateResponse::new(&uid))
 }
 
-pub(super) fn revoke(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item>, EngineError> {
-    let uid = ctx.uid(payload)?;
-    let reason = payload
-        .child(tag::REVOCATION_REASON)
-        .ok_or_else(|| EngineError::MissingData("Revocation Reason".into()))?;
-    let code = enum_field(reason, tag::REVOCATION_REASON_CODE)?
-        .ok_or_else(|| EngineError::MissingData("Revocation Reason Code".into()))?;
-    let code = RevocationReasonCode::from_u32(code)
-        .ok_or_else(|| EngineError::InvalidField(format!("Revocation Reason Code {code}")))?;
-    let occurrence = match payload.child(tag::COMPROMISE_OCCURRENCE_DATE) {
-        None => None,
-        Some(Item {
-            value: Value::DateTime(d),
-            ..
-        }) => Some(*d),
-        Some(_) => {
-            return Err(EngineError::InvalidField(
-                "Compromise Occurrence Date".into(),
-            ));
-        }
-    };
+pub(super) fn revoke(ctx: &mut Ctx, request: RevokeRequest) -> Result<RevokeResponse, EngineError> {
+    let uid = ctx.uid_or_placeholder(request.unique_identifier.clone())?;
+    let code = RevocationReasonCode::from_u32(request.reason_code).ok_or_else(|| {
+        EngineError::InvalidField(format!("Revocation Reason Code {}", request.reason_code))
+    })?;
+    let occurrence = request.compromise_occurrence_date;
     let (stored, mut managed) = ctx.load(&uid)?;
     let compromise = matches!(
         code,
@@ -123,14 +116,17 @@ pub(super) fn revoke(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item>, EngineE
         managed.state = State::Deactivated;
         managed.set(tag::DEACTIVATION_DATE, Value::DateTime(ctx.now));
     }
-    managed.set(tag::REVOCATION_REASON, reason.value.clone());
+    managed.set(tag::REVOCATION_REASON, request.reason_value());
     touch(ctx, &mut managed);
     ctx.save(stored, &managed);
-    Ok(vec![uid_item(&uid)])
+    Ok(RevokeResponse::new(&uid))
 }
 
-pub(super) fn destroy(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item>, EngineError> {
-    let uid = ctx.uid(payload)?;
+pub(super) fn destroy(
+    ctx: &mut Ctx,
+    request: DestroyRequest,
+) -> Result<DestroyResponse, EngineError> {
+    let uid = ctx.uid_or_placeholder(request.unique_identifier)?;
     let (mut stored, mut managed) = ctx.load_live(&uid)?;
     managed.state = match managed.state {
         State::PreActive | State::Deactivated => State::Destroyed,
@@ -146,5 +142,5 @@ pub(super) fn destroy(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item>, Engine
     managed.set(tag::DESTROY_DATE, Value::DateTime(ctx.now));
     touch(ctx, &mut managed);
     ctx.save(stored, &managed);
-    Ok(vec![uid_item(&uid)])
+    Ok(DestroyResponse::new(&uid))
 }

@@ -1,6 +1,7 @@
 //! Locate: index-assisted candidate search, attribute filters, storage status, paging.
 
 use super::*;
+use crate::kmip::object_payloads::{LocateRequest, LocateResponse};
 
 /// The Operation Policy Name of objects that name none.
 const DEFAULT_OPERATION_POLICY: &str = "default";
@@ -46,12 +47,13 @@ impl StructureField for Attribute {
     }
 }
 
-pub(super) fn locate(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item>, EngineError> {
-    let filters = ctx.request_attributes(payload)?;
-    let maximum = int_field(payload, tag::MAXIMUM_ITEMS)?;
-    let offset = int_field(payload, tag::OFFSET_ITEMS)?;
-    let mask =
-        int_field(payload, tag::STORAGE_STATUS_MASK)?.unwrap_or(storage_status::ON_LINE_STORAGE);
+pub(super) fn locate(ctx: &mut Ctx, request: LocateRequest) -> Result<LocateResponse, EngineError> {
+    let filters = ctx.resolve_attributes(request.attributes)?;
+    let maximum = request.maximum_items;
+    let offset = request.offset_items;
+    let mask = request
+        .storage_status_mask
+        .unwrap_or(storage_status::ON_LINE_STORAGE);
     // Date attributes given twice form an inclusive range; every other filter is exact.
     let mut ranges: Vec<(AttrKey, i64, i64)> = Vec::new();
     let mut exact: Vec<Attribute> = Vec::new();
@@ -130,10 +132,10 @@ pub(super) fn locate(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item>, EngineE
     } else {
         None
     };
-    let mut out = Vec::new();
-    if (maximum.is_some() || offset.is_some()) && ctx.version >= ProtocolVersion::new(1, 3) {
-        out.push(Item::new(tag::LOCATED_ITEMS, Value::Integer(total as i32)));
-    }
-    out.extend(page.iter().map(|u| uid_item(u)));
-    Ok(out)
+    let paged =
+        (maximum.is_some() || offset.is_some()) && ctx.version >= ProtocolVersion::new(1, 3);
+    Ok(LocateResponse {
+        located_items: paged.then(|| i32::try_from(total).unwrap_or(i32::MAX)),
+        unique_identifiers: page,
+    })
 }

@@ -44,11 +44,13 @@ use super::error::EngineError;
 use super::object::{self, ManagedObject};
 use super::overlay::Overlay;
 use crate::kmip::attribute::{self, AttrKey, Attribute};
+use crate::kmip::codec::Codec;
 use crate::kmip::enums::{
     CryptographicAlgorithm, HashingAlgorithm, KeyFormatType, LinkType, ObjectType, Operation,
     ProfileName, QueryFunction, RevocationReasonCode, State, storage_status,
 };
 use crate::kmip::message::{ProtocolVersion, SUPPORTED_VERSIONS};
+use crate::kmip::request_attributes::RequestAttributes;
 use crate::kmip::tag;
 use crate::seal::MasterKey;
 use crate::store::StoredObject;
@@ -162,7 +164,9 @@ impl Ctx<'_> {
         self.version.major >= 2
     }
 
-    /// The Unique Identifier of the payload, or the ID Placeholder when it is omitted.
+    /// The Unique Identifier of the payload, or the ID Placeholder when it is omitted (for the
+    /// operations still read by hand; typed ones use `uid_or_placeholder`).
+    #[allow(dead_code)]
     fn uid(&self, payload: &Item) -> Result<String, EngineError> {
         match payload.child(tag::UNIQUE_IDENTIFIER) {
             Some(Item {
@@ -205,35 +209,33 @@ impl Ctx<'_> {
 
     /// Request attributes: 1.x Template-Attribute (or bare Attribute items), 2.x Attributes.
     fn request_attributes(&self, payload: &Item) -> Result<Vec<Attribute>, EngineError> {
-        let bad = |e: attribute::AttributeError| EngineError::InvalidField(e.to_string());
-        if self.v2() {
-            match payload.child(tag::ATTRIBUTES) {
-                Some(container) => attribute::parse_v2_list(container).map_err(bad),
-                None => Ok(Vec::new()),
-            }
-        } else {
-            let mut out = Vec::new();
-            for container in payload.children_with(tag::TEMPLATE_ATTRIBUTE) {
-                let explicit = attribute::parse_v1_list(container).map_err(bad)?;
-                // Attributes of named Templates come first; the request's own override them.
-                for name in container.children_with(tag::NAME) {
-                    for a in self.template_attributes(name)? {
-                        if !explicit.iter().any(|e| e.key == a.key) {
-                            out.push(a);
-                        }
+        let given = RequestAttributes::read(payload, self.version)
+            .map_err(|e| EngineError::InvalidField(e.to_string()))?;
+        self.resolve_attributes(given)
+    }
+
+    /// The attributes a request gives, with those of the 1.x Templates it names: a named
+    /// Template's attributes come first; the request's own override them.
+    fn resolve_attributes(&self, given: RequestAttributes) -> Result<Vec<Attribute>, EngineError> {
+        let mut out = Vec::new();
+        for template in given.templates {
+            for name in &template.template_names {
+                for a in self.template_attributes(name)? {
+                    if !template.attributes.iter().any(|e| e.key == a.key) {
+                        out.push(a);
                     }
                 }
-                out.extend(explicit);
             }
-            out.extend(attribute::parse_v1_list(payload).map_err(bad)?);
-            Ok(out)
+            out.extend(template.attributes);
         }
+        out.extend(given.loose);
+        Ok(out)
     }
 
     /// The attributes a 1.x Template named in a Template-Attribute holds (the caller's own
     /// live Template with that Name).
-    fn template_attributes(&self, name: &Item) -> Result<Vec<Attribute>, EngineError> {
-        let Some(text) = object::name_value(&name.value) else {
+    fn template_attributes(&self, name: &Value) -> Result<Vec<Attribute>, EngineError> {
+        let Some(text) = object::name_value(name) else {
             return Err(EngineError::InvalidField("Name lacks a Name Value".into()));
         };
         for uid in self
@@ -257,6 +259,12 @@ impl Ctx<'_> {
                 .collect();
         }
         Err(EngineError::NotFound(format!("Template {text}")))
+    }
+
+    /// The UID a typed request names, or the ID Placeholder when it names none.
+    fn uid_or_placeholder(&self, uid: Option<String>) -> Result<String, EngineError> {
+        uid.or_else(|| self.placeholder.clone())
+            .ok_or_else(|| EngineError::MissingData("Unique Identifier".into()))
     }
 
     fn fresh_uid(&self) -> Result<String, EngineError> {
@@ -311,21 +319,24 @@ fn enum_field(payload: &Item, t: u32) -> Result<Option<u32>, EngineError> {
     }
 }
 
-fn int_field(payload: &Item, t: u32) -> Result<Option<i32>, EngineError> {
-    match payload.child(t) {
-        None => Ok(None),
-        Some(Item {
-            value: Value::Integer(v),
-            ..
-        }) => Ok(Some(*v)),
-        Some(_) => Err(EngineError::InvalidField(format!(
-            "field {t:06X} must be an Integer"
-        ))),
-    }
-}
-
 fn uid_item(uid: &str) -> Item {
     Item::new(tag::UNIQUE_IDENTIFIER, Value::TextString(uid.to_string()))
+}
+
+/// Runs an operation written as a function from its typed request to its typed response:
+/// reads the request in the message's version, and hands the engine the encoded Response
+/// Payload's children.
+fn typed<Q: Codec, R: Codec>(
+    ctx: &mut Ctx,
+    payload: &Item,
+    operation: fn(&mut Ctx, Q) -> Result<R, EngineError>,
+) -> Result<Vec<Item>, EngineError> {
+    let request = Q::read(payload, ctx.version)?;
+    let response = operation(ctx, request)?;
+    Ok(match response.encode(ctx.version).value {
+        Value::Structure(children) => children,
+        _ => Vec::new(),
+    })
 }
 
 /// Runs one operation.
@@ -334,27 +345,27 @@ pub fn dispatch(ctx: &mut Ctx, operation: u32, payload: &Item) -> Result<Vec<Ite
         return Err(EngineError::OperationNotSupported(operation));
     };
     match op {
-        Operation::Create => create(ctx, payload),
+        Operation::Create => typed(ctx, payload, create),
         Operation::CreateKeyPair => create_key_pair(ctx, payload),
         Operation::DeriveKey => derive_key(ctx, payload),
-        Operation::Register => register(ctx, payload),
-        Operation::ReKey => rekey(ctx, payload),
-        Operation::Locate => locate(ctx, payload),
-        Operation::Check => check(ctx, payload),
-        Operation::Get => get(ctx, payload),
-        Operation::GetAttributes => get_attributes(ctx, payload),
-        Operation::GetAttributeList => get_attribute_list(ctx, payload),
-        Operation::AddAttribute => add_attribute(ctx, payload),
-        Operation::ModifyAttribute => modify_attribute(ctx, payload),
-        Operation::DeleteAttribute => delete_attribute(ctx, payload),
-        Operation::SetAttribute if ctx.v2() => set_attribute(ctx, payload),
-        Operation::Log if ctx.v2() => log_message(ctx, payload),
-        Operation::Interop if ctx.v2() => interop(ctx, payload),
-        Operation::Activate => activate(ctx, payload),
-        Operation::Revoke => revoke(ctx, payload),
-        Operation::Destroy => destroy(ctx, payload),
+        Operation::Register => typed(ctx, payload, register),
+        Operation::ReKey => typed(ctx, payload, rekey),
+        Operation::Locate => typed(ctx, payload, locate),
+        Operation::Check => typed(ctx, payload, check),
+        Operation::Get => typed(ctx, payload, get),
+        Operation::GetAttributes => typed(ctx, payload, get_attributes),
+        Operation::GetAttributeList => typed(ctx, payload, get_attribute_list),
+        Operation::AddAttribute => typed(ctx, payload, add_attribute),
+        Operation::ModifyAttribute => typed(ctx, payload, modify_attribute),
+        Operation::DeleteAttribute => typed(ctx, payload, delete_attribute),
+        Operation::SetAttribute if ctx.v2() => typed(ctx, payload, set_attribute),
+        Operation::Log if ctx.v2() => typed(ctx, payload, log_message),
+        Operation::Interop if ctx.v2() => typed(ctx, payload, interop),
+        Operation::Activate => typed(ctx, payload, activate),
+        Operation::Revoke => typed(ctx, payload, revoke),
+        Operation::Destroy => typed(ctx, payload, destroy),
         Operation::Query => query(ctx, payload),
-        Operation::DiscoverVersions => discover_versions(ctx, payload),
+        Operation::DiscoverVersions => typed(ctx, payload, discover_versions),
         Operation::Encrypt => encrypt(ctx, payload),
         Operation::Decrypt => decrypt(ctx, payload),
         Operation::Sign => sign(ctx, payload),

@@ -1,9 +1,16 @@
-//! Making and serving objects: Create, Register, Get, Re-key, Check.
+//! Making and serving objects: Create, Register, Get, Re-key, Check, each a function from its
+//! typed request to its typed response. Register reads and Get builds managed objects through
+//! the one `kmip::managed_object::Object` codec.
 
 use super::key_format;
 use super::key_wrap::WrappingRequest;
 use super::*;
 use crate::kmip::key_objects::{PgpKeyFields, SplitKeyFields};
+use crate::kmip::managed_object::{KeyBlock, Object};
+use crate::kmip::object_payloads::{
+    CheckRequest, CheckResponse, CreateRequest, CreateResponse, GetRequest, GetResponse,
+    ReKeyRequest, ReKeyResponse, RegisterRequest, RegisterResponse,
+};
 
 pub(super) fn digest_attribute(material: &[u8], key_format: u32) -> Attribute {
     Attribute {
@@ -174,15 +181,14 @@ pub(super) fn key_bytes(algorithm: Option<u32>, length: Option<i32>) -> Result<u
     key_lengths::symmetric_key_bytes(algorithm, length)
 }
 
-pub(super) fn create(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item>, EngineError> {
-    let object_type = enum_field(payload, tag::OBJECT_TYPE)?
-        .ok_or_else(|| EngineError::MissingData("Object Type".into()))?;
+pub(super) fn create(ctx: &mut Ctx, request: CreateRequest) -> Result<CreateResponse, EngineError> {
+    let object_type = request.object_type;
     if object_type != ObjectType::SymmetricKey.value() {
         return Err(EngineError::InvalidField(format!(
             "Create supports Symmetric Key only, not object type {object_type}"
         )));
     }
-    let attributes = ctx.request_attributes(payload)?;
+    let attributes = ctx.resolve_attributes(request.attributes)?;
     let find = |t| {
         attributes
             .iter()
@@ -220,20 +226,17 @@ pub(super) fn create(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item>, EngineE
         },
         attributes,
     )?;
-    Ok(vec![
-        Item::new(tag::OBJECT_TYPE, Value::Enumeration(object_type)),
-        uid_item(&uid),
-    ])
+    Ok(CreateResponse {
+        object_type,
+        unique_identifier: uid,
+    })
 }
 
 /// Key material out of a Key Block in Raw or Opaque form (Transparent Symmetric Key: its Key).
-pub(super) fn key_block_material(block: &Item) -> Result<(u32, Zeroizing<Vec<u8>>), EngineError> {
-    let format = enum_field(block, tag::KEY_FORMAT_TYPE)?
-        .ok_or_else(|| EngineError::MissingData("Key Format Type".into()))?;
-    let value = block
-        .child(tag::KEY_VALUE)
-        .ok_or_else(|| EngineError::MissingData("Key Value".into()))?;
-    let material = match value.child(tag::KEY_MATERIAL) {
+fn key_block_material(block: &KeyBlock) -> Result<(u32, Zeroizing<Vec<u8>>), EngineError> {
+    let format = block.key_format_type;
+    let transparent = format == KeyFormatType::TransparentSymmetricKey.value();
+    let material = match block.key_material() {
         Some(Item {
             value: Value::ByteString(b),
             ..
@@ -243,7 +246,7 @@ pub(super) fn key_block_material(block: &Item) -> Result<(u32, Zeroizing<Vec<u8>
                 value: Value::Structure(_),
                 ..
             },
-        ) if format == KeyFormatType::TransparentSymmetricKey.value() => match m.child(tag::KEY) {
+        ) if transparent => match m.child(tag::KEY) {
             Some(Item {
                 value: Value::ByteString(b),
                 ..
@@ -256,7 +259,7 @@ pub(super) fn key_block_material(block: &Item) -> Result<(u32, Zeroizing<Vec<u8>
         },
         _ => return Err(EngineError::InvalidField("Key Material".into())),
     };
-    let format = if format == KeyFormatType::TransparentSymmetricKey.value() {
+    let format = if transparent {
         KeyFormatType::Raw.value()
     } else {
         format
@@ -266,29 +269,12 @@ pub(super) fn key_block_material(block: &Item) -> Result<(u32, Zeroizing<Vec<u8>
 
 /// A Key Block the client wrapped itself: its Key Value (a Byte String, or a structure whose
 /// Key Material is wrapped) is kept as given, as its TTLV encoding, and so is its Key Wrapping
-/// Data; Keyward neither unwraps it nor needs the wrapping key. `None` if the block is plain.
-/// A wrapped Key Block's parts: Key Format Type, the Key Value's encoding, Key Wrapping Data.
-type WrappedBlock = (u32, Zeroizing<Vec<u8>>, Item);
-
-fn wrapped_block(block: &Item) -> Result<Option<WrappedBlock>, EngineError> {
-    let Some(wrapping) = block.child(tag::KEY_WRAPPING_DATA) else {
-        return Ok(None);
-    };
-    if wrapping.item_type() != crate::ttlv::ItemType::Structure {
-        return Err(EngineError::InvalidField(
-            "Key Wrapping Data must be a Structure".into(),
-        ));
-    }
-    let format = enum_field(block, tag::KEY_FORMAT_TYPE)?
-        .ok_or_else(|| EngineError::MissingData("Key Format Type".into()))?;
-    let value = block
-        .child(tag::KEY_VALUE)
-        .ok_or_else(|| EngineError::MissingData("Key Value".into()))?;
-    Ok(Some((
-        format,
-        Zeroizing::new(crate::ttlv::encode(value)),
-        wrapping.clone(),
-    )))
+/// Data (in the object's fields); Keyward neither unwraps it nor needs the wrapping key. `None`
+/// if the block is plain.
+fn wrapped_material(block: &KeyBlock, object_fields: &mut Vec<Item>) -> Option<Zeroizing<Vec<u8>>> {
+    let wrapping = block.key_wrapping_data.as_ref()?;
+    object_fields.push(wrapping.clone());
+    Some(Zeroizing::new(crate::ttlv::encode(&block.key_value)))
 }
 
 /// The Key Block of a key registered wrapped: format, Key Value and Key Wrapping Data as the
@@ -298,36 +284,40 @@ fn wrapped_key_block(
     managed: &ManagedObject,
     material: &[u8],
     wrapping: &Item,
-) -> Result<Item, EngineError> {
+) -> Result<KeyBlock, EngineError> {
     // Sealed by this server from an item that decoded once already.
-    let value = crate::ttlv::decode(material, &crate::ttlv::Limits::default())
+    let key_value = crate::ttlv::decode(material, &crate::ttlv::Limits::default())
         .map_err(|_| EngineError::CorruptMetadata(uid.to_string()))?;
-    let mut block = vec![
-        Item::new(tag::KEY_FORMAT_TYPE, Value::Enumeration(managed.key_format)),
-        value,
-    ];
-    if let Some(alg) = managed.enumeration(tag::CRYPTOGRAPHIC_ALGORITHM) {
-        block.push(Item::new(
-            tag::CRYPTOGRAPHIC_ALGORITHM,
-            Value::Enumeration(alg),
-        ));
-    }
-    if let Some(len) = managed.int(tag::CRYPTOGRAPHIC_LENGTH) {
-        block.push(Item::new(tag::CRYPTOGRAPHIC_LENGTH, Value::Integer(len)));
-    }
-    block.push(wrapping.clone());
-    Ok(Item::structure(tag::KEY_BLOCK, block))
+    Ok(KeyBlock {
+        key_value,
+        key_wrapping_data: Some(wrapping.clone()),
+        ..key_block(
+            managed.key_format,
+            Item::structure(tag::KEY_MATERIAL, Vec::new()),
+            managed,
+        )
+    })
 }
 
 /// Key Block algorithm and length become attributes when the template lacks them.
-fn adopt_block_algorithm(block: &Item, attributes: &mut Vec<Attribute>) {
-    for t in [tag::CRYPTOGRAPHIC_ALGORITHM, tag::CRYPTOGRAPHIC_LENGTH] {
-        if let Some(v) = block.child(t)
+fn adopt_block_algorithm(block: &KeyBlock, attributes: &mut Vec<Attribute>) {
+    let given = [
+        (
+            tag::CRYPTOGRAPHIC_ALGORITHM,
+            block.cryptographic_algorithm.map(Value::Enumeration),
+        ),
+        (
+            tag::CRYPTOGRAPHIC_LENGTH,
+            block.cryptographic_length.map(Value::Integer),
+        ),
+    ];
+    for (t, value) in given {
+        if let Some(value) = value
             && !attributes.iter().any(|a| a.key == AttrKey::Standard(t))
         {
             attributes.push(Attribute {
                 key: AttrKey::Standard(t),
-                value: v.value.clone(),
+                value,
             });
         }
     }
@@ -392,12 +382,10 @@ fn is_transparent_asymmetric(format: u32) -> bool {
 /// encoded formats (PKCS#1, PKCS#8, X.509, EC Private Key), the TTLV encoding of the Key
 /// Material structure for the transparent ones. Keyward stores and serves such keys; it does
 /// not convert between their formats.
-fn asymmetric_block_material(block: &Item) -> Result<(u32, Zeroizing<Vec<u8>>), EngineError> {
-    let format = enum_field(block, tag::KEY_FORMAT_TYPE)?
-        .ok_or_else(|| EngineError::MissingData("Key Format Type".into()))?;
+fn asymmetric_block_material(block: &KeyBlock) -> Result<(u32, Zeroizing<Vec<u8>>), EngineError> {
+    let format = block.key_format_type;
     let material = block
-        .child(tag::KEY_VALUE)
-        .and_then(|v| v.child(tag::KEY_MATERIAL))
+        .key_material()
         .ok_or_else(|| EngineError::MissingData("Key Material".into()))?;
     match (&material.value, is_transparent_asymmetric(format)) {
         (Value::ByteString(b), false) => Ok((format, Zeroizing::new(b.clone()))),
@@ -423,27 +411,25 @@ fn asymmetric_key_material(uid: &str, format: u32, material: &[u8]) -> Result<It
 }
 
 /// A Key Block in `format`, with the object's algorithm and length.
-fn key_block(format: u32, key_material: Item, managed: &ManagedObject) -> Item {
-    let mut block = vec![
-        Item::new(tag::KEY_FORMAT_TYPE, Value::Enumeration(format)),
-        Item::structure(tag::KEY_VALUE, vec![key_material]),
-    ];
-    if let Some(alg) = managed.enumeration(tag::CRYPTOGRAPHIC_ALGORITHM) {
-        block.push(Item::new(
-            tag::CRYPTOGRAPHIC_ALGORITHM,
-            Value::Enumeration(alg),
-        ));
+fn key_block(format: u32, key_material: Item, managed: &ManagedObject) -> KeyBlock {
+    KeyBlock {
+        cryptographic_algorithm: managed.enumeration(tag::CRYPTOGRAPHIC_ALGORITHM),
+        cryptographic_length: managed.int(tag::CRYPTOGRAPHIC_LENGTH),
+        ..KeyBlock::plain(format, key_material)
     }
-    if let Some(len) = managed.int(tag::CRYPTOGRAPHIC_LENGTH) {
-        block.push(Item::new(tag::CRYPTOGRAPHIC_LENGTH, Value::Integer(len)));
-    }
-    Item::structure(tag::KEY_BLOCK, block)
 }
 
-pub(super) fn register(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item>, EngineError> {
-    let object_type = enum_field(payload, tag::OBJECT_TYPE)?
-        .ok_or_else(|| EngineError::MissingData("Object Type".into()))?;
-    let mut attributes = ctx.request_attributes(payload)?;
+/// Raw bytes as a Key Material item.
+fn raw_material(material: &[u8]) -> Item {
+    Item::new(tag::KEY_MATERIAL, Value::ByteString(material.to_vec()))
+}
+
+pub(super) fn register(
+    ctx: &mut Ctx,
+    request: RegisterRequest,
+) -> Result<RegisterResponse, EngineError> {
+    let object_type = request.object_type;
+    let mut attributes = ctx.resolve_attributes(request.attributes)?;
     // What the server derives from a certificate is not the client's to set; Certificate Type
     // may be repeated for a certificate and is checked against it below.
     let derived_only = |a: &Attribute| match a.key {
@@ -454,165 +440,108 @@ pub(super) fn register(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item>, Engin
     if let Some(a) = attributes.iter().find(|a| derived_only(a)) {
         return Err(EngineError::ReadOnly(a.key.v1_name()));
     }
+    let kind = ObjectType::from_u32(object_type);
+    let offered = match kind {
+        Some(ObjectType::Template) => !ctx.v2(),
+        Some(
+            ObjectType::SymmetricKey
+            | ObjectType::SplitKey
+            | ObjectType::PgpKey
+            | ObjectType::SecretData
+            | ObjectType::PublicKey
+            | ObjectType::PrivateKey
+            | ObjectType::Certificate
+            | ObjectType::OpaqueObject,
+        ) => true,
+        _ => false,
+    };
+    let Some(kind) = kind.filter(|_| offered) else {
+        return Err(EngineError::FeatureNotSupported(format!(
+            "Register of object type {object_type}"
+        )));
+    };
+    let object = request
+        .object
+        .filter(|o| o.object_type() == kind)
+        .ok_or_else(|| EngineError::MissingData(kind.kmip_name().into()))?;
     let mut object_fields = Vec::new();
-    let (kind, format, data_type, material) = match ObjectType::from_u32(object_type) {
-        Some(ObjectType::SymmetricKey) => {
-            let block = payload
-                .child(tag::SYMMETRIC_KEY)
-                .and_then(|k| k.child(tag::KEY_BLOCK))
-                .ok_or_else(|| EngineError::MissingData("Symmetric Key".into()))?;
-            if let Some((format, material, wrapping)) = wrapped_block(block)? {
-                adopt_block_algorithm(block, &mut attributes);
-                object_fields.push(wrapping);
-                (ObjectType::SymmetricKey, format, None, material)
-            } else {
-                let (format, material) = key_block_material(block)?;
-                if format != KeyFormatType::Raw.value() {
-                    return Err(EngineError::KeyFormatNotSupported(format));
+    let (format, data_type, material) = match object {
+        Object::SymmetricKey(block) => {
+            adopt_block_algorithm(&block, &mut attributes);
+            match wrapped_material(&block, &mut object_fields) {
+                Some(material) => (block.key_format_type, None, material),
+                None => {
+                    let (format, material) = key_block_material(&block)?;
+                    if format != KeyFormatType::Raw.value() {
+                        return Err(EngineError::KeyFormatNotSupported(format));
+                    }
+                    // Get without a requested format answers in the format registered.
+                    (block.key_format_type, None, material)
                 }
-                // Get without a requested format answers in the format the client registered.
-                let format = enum_field(block, tag::KEY_FORMAT_TYPE)?.unwrap_or(format);
-                adopt_block_algorithm(block, &mut attributes);
-                (ObjectType::SymmetricKey, format, None, material)
             }
         }
-        Some(ObjectType::SplitKey) => {
-            let split = payload
-                .child(tag::SPLIT_KEY)
-                .ok_or_else(|| EngineError::MissingData("Split Key".into()))?;
-            let fields = SplitKeyFields::read(split)
-                .map_err(|e| EngineError::InvalidField(format!("Split Key: {e}")))?;
-            let block = split
-                .child(tag::KEY_BLOCK)
-                .ok_or_else(|| EngineError::MissingData("Key Block of the Split Key".into()))?;
+        Object::SplitKey { fields, key_block } => {
             object_fields.extend(fields.encode());
-            let (format, material) = match wrapped_block(block)? {
-                Some((format, material, wrapping)) => {
-                    object_fields.push(wrapping);
-                    (format, material)
-                }
-                None => key_block_material(block)?,
+            let material = match wrapped_material(&key_block, &mut object_fields) {
+                Some(material) => material,
+                None => key_block_material(&key_block)?.1,
             };
-            adopt_block_algorithm(block, &mut attributes);
-            (ObjectType::SplitKey, format, None, material)
+            adopt_block_algorithm(&key_block, &mut attributes);
+            (key_block.key_format_type, None, material)
         }
-        Some(ObjectType::PgpKey) => {
-            let pgp = payload
-                .child(tag::PGP_KEY)
-                .ok_or_else(|| EngineError::MissingData("PGP Key".into()))?;
-            let fields = PgpKeyFields::read(pgp)
-                .map_err(|e| EngineError::InvalidField(format!("PGP Key: {e}")))?;
-            let block = pgp
-                .child(tag::KEY_BLOCK)
-                .ok_or_else(|| EngineError::MissingData("Key Block of the PGP Key".into()))?;
+        Object::PgpKey { fields, key_block } => {
             object_fields.extend(fields.encode());
-            let (format, material) = match wrapped_block(block)? {
-                Some((format, material, wrapping)) => {
-                    object_fields.push(wrapping);
-                    (format, material)
-                }
-                None => asymmetric_block_material(block)?,
+            let material = match wrapped_material(&key_block, &mut object_fields) {
+                Some(material) => material,
+                None => asymmetric_block_material(&key_block)?.1,
             };
-            adopt_block_algorithm(block, &mut attributes);
-            (ObjectType::PgpKey, format, None, material)
+            adopt_block_algorithm(&key_block, &mut attributes);
+            (key_block.key_format_type, None, material)
         }
-        Some(ObjectType::Template) if !ctx.v2() => {
-            let template = payload
-                .child(tag::TEMPLATE)
-                .ok_or_else(|| EngineError::MissingData("Template".into()))?;
-            // A template's content is attributes for later requests, not its own.
-            for a in template.children_with(tag::ATTRIBUTE) {
-                attribute::parse_v1(a).map_err(|e| EngineError::InvalidField(e.to_string()))?;
-                object_fields.push(a.clone());
-            }
+        // A template's content is attributes for later requests, not its own.
+        Object::Template {
+            attributes: template,
+        } => {
+            object_fields = template;
             (
-                ObjectType::Template,
                 KeyFormatType::Opaque.value(),
                 None,
                 Zeroizing::new(Vec::new()),
             )
         }
-        Some(ObjectType::SecretData) => {
-            let secret = payload
-                .child(tag::SECRET_DATA)
-                .ok_or_else(|| EngineError::MissingData("Secret Data".into()))?;
-            let data_type = enum_field(secret, tag::SECRET_DATA_TYPE)?;
-            let block = secret
-                .child(tag::KEY_BLOCK)
-                .ok_or_else(|| EngineError::MissingData("Key Block".into()))?;
-            let (format, material) = key_block_material(block)?;
-            (ObjectType::SecretData, format, data_type, material)
+        Object::SecretData {
+            secret_data_type,
+            key_block,
+        } => {
+            let (format, material) = key_block_material(&key_block)?;
+            (format, secret_data_type, material)
         }
-        Some(kind @ (ObjectType::PublicKey | ObjectType::PrivateKey)) => {
-            let wrapper = if kind == ObjectType::PublicKey {
-                tag::PUBLIC_KEY
-            } else {
-                tag::PRIVATE_KEY
-            };
-            let block = payload
-                .child(wrapper)
-                .and_then(|k| k.child(tag::KEY_BLOCK))
-                .ok_or_else(|| EngineError::MissingData("Key Block of the key".into()))?;
-            let (format, material) = match wrapped_block(block)? {
-                Some((format, material, wrapping)) => {
-                    object_fields.push(wrapping);
-                    (format, material)
-                }
+        Object::PublicKey(block) | Object::PrivateKey(block) => {
+            let (format, material) = match wrapped_material(&block, &mut object_fields) {
+                Some(material) => (block.key_format_type, material),
                 None => key_format::registered_key_material(
                     kind,
-                    block,
+                    &block,
                     &attributes,
                     asymmetric_block_material,
                 )?,
             };
-            adopt_block_algorithm(block, &mut attributes);
-            (kind, format, None, material)
+            adopt_block_algorithm(&block, &mut attributes);
+            (format, None, material)
         }
-        Some(ObjectType::Certificate) => {
-            let certificate = payload
-                .child(tag::CERTIFICATE)
-                .ok_or_else(|| EngineError::MissingData("Certificate".into()))?;
-            let certificate_type = enum_field(certificate, tag::CERTIFICATE_TYPE)?
-                .ok_or_else(|| EngineError::MissingData("Certificate Type".into()))?;
-            let value = match certificate.child(tag::CERTIFICATE_VALUE) {
-                Some(Item {
-                    value: Value::ByteString(b),
-                    ..
-                }) => Zeroizing::new(b.clone()),
-                _ => return Err(EngineError::MissingData("Certificate Value".into())),
-            };
+        Object::Certificate {
+            certificate_type,
+            value,
+        } => {
+            let value = Zeroizing::new(value);
             certificate_attributes(certificate_type, &value, &mut attributes)?;
-            (
-                ObjectType::Certificate,
-                KeyFormatType::X509.value(),
-                Some(certificate_type),
-                value,
-            )
+            (KeyFormatType::X509.value(), Some(certificate_type), value)
         }
-        Some(ObjectType::OpaqueObject) => {
-            let opaque = payload
-                .child(tag::OPAQUE_OBJECT)
-                .ok_or_else(|| EngineError::MissingData("Opaque Object".into()))?;
-            let data_type = enum_field(opaque, tag::OPAQUE_DATA_TYPE)?;
-            let material = match opaque.child(tag::OPAQUE_DATA_VALUE) {
-                Some(Item {
-                    value: Value::ByteString(b),
-                    ..
-                }) => Zeroizing::new(b.clone()),
-                _ => return Err(EngineError::MissingData("Opaque Data Value".into())),
-            };
-            (
-                ObjectType::OpaqueObject,
-                KeyFormatType::Opaque.value(),
-                data_type,
-                material,
-            )
-        }
-        _ => {
-            return Err(EngineError::FeatureNotSupported(format!(
-                "Register of object type {object_type}"
-            )));
-        }
+        Object::OpaqueObject { data_type, value } => (
+            KeyFormatType::Opaque.value(),
+            data_type,
+            Zeroizing::new(value),
+        ),
     };
     let uid = store_new(
         ctx,
@@ -626,36 +555,43 @@ pub(super) fn register(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item>, Engin
         },
         attributes,
     )?;
-    Ok(vec![uid_item(&uid)])
+    Ok(RegisterResponse::new(&uid))
 }
 
-pub(super) fn get(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item>, EngineError> {
-    let uid = ctx.uid(payload)?;
+pub(super) fn get(ctx: &mut Ctx, request: GetRequest) -> Result<GetResponse, EngineError> {
+    let uid = ctx.uid_or_placeholder(request.unique_identifier)?;
     let (stored, managed) = ctx.load_live(&uid)?;
-    let wrap_with = payload
-        .child(tag::KEY_WRAPPING_SPECIFICATION)
+    let wrap_with = request
+        .key_wrapping_specification
+        .as_ref()
         .map(WrappingRequest::read)
         .transpose()?;
-    if payload.child(tag::KEY_COMPRESSION_TYPE).is_some() {
+    if request.key_compression_type.is_some() {
         return Err(EngineError::FeatureNotSupported("key compression".into()));
     }
     // A Sensitive object never leaves in the clear; wrapped, it may.
     if wrap_with.is_none() && matches!(managed.first(tag::SENSITIVE), Some(Value::Boolean(true))) {
         return Err(EngineError::Sensitive(uid));
     }
-    let requested = enum_field(payload, tag::KEY_FORMAT_TYPE)?;
+    let requested = request.key_format_type;
     let material = ctx.unseal(&stored, &managed)?;
-    if let Some(wrapping) = wrap_with {
-        let object_item = wrapped_for_get(ctx, &uid, &managed, requested, &material, &wrapping)?;
-        return served(ctx, stored, &managed, &uid, object_item);
-    }
-    let wrapper_tag = match managed.object_type {
-        ObjectType::SymmetricKey => Some(tag::SYMMETRIC_KEY),
-        ObjectType::PublicKey => Some(tag::PUBLIC_KEY),
-        ObjectType::PrivateKey => Some(tag::PRIVATE_KEY),
-        ObjectType::SplitKey => Some(tag::SPLIT_KEY),
-        ObjectType::PgpKey => Some(tag::PGP_KEY),
-        _ => None,
+    let object = match &wrap_with {
+        Some(wrapping) => wrapped_for_get(ctx, &uid, &managed, requested, &material, wrapping)?,
+        None => stored_object(&uid, &managed, requested, &material)?,
+    };
+    served(ctx, stored, &managed, uid, object)
+}
+
+/// The object as Get serves it in the clear, in the requested format where one is offered.
+fn stored_object(
+    uid: &str,
+    managed: &ManagedObject,
+    requested: Option<u32>,
+    material: &[u8],
+) -> Result<Object, EngineError> {
+    let same_format = || match requested.filter(|f| *f != managed.key_format) {
+        Some(f) => Err(EngineError::KeyFormatNotSupported(f)),
+        None => Ok(()),
     };
     // Objects that carry fields beside their Key Block, and keys registered wrapped, come back
     // exactly as they were registered: no format conversion.
@@ -666,150 +602,133 @@ pub(super) fn get(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item>, EngineErro
         .filter(|i| i.tag != tag::KEY_WRAPPING_DATA)
         .cloned()
         .collect();
+    let has_block_wrapper = matches!(
+        managed.object_type,
+        ObjectType::SymmetricKey
+            | ObjectType::PublicKey
+            | ObjectType::PrivateKey
+            | ObjectType::SplitKey
+            | ObjectType::PgpKey
+    );
     let kept_as_registered = wrapping.is_some()
         || matches!(
             managed.object_type,
             ObjectType::SplitKey | ObjectType::PgpKey | ObjectType::Template
         );
-    let object_item = if let (true, Some(wrapper_tag)) = (kept_as_registered, wrapper_tag) {
-        if let Some(f) = requested.filter(|f| *f != managed.key_format) {
-            return Err(EngineError::KeyFormatNotSupported(f));
-        }
+    if kept_as_registered && has_block_wrapper {
+        same_format()?;
         let block = match wrapping {
-            Some(w) => wrapped_key_block(&uid, &managed, &material, w)?,
+            Some(w) => wrapped_key_block(uid, managed, material, w)?,
             None if managed.object_type == ObjectType::PgpKey => {
-                let key_material = asymmetric_key_material(&uid, managed.key_format, &material)?;
-                key_block(managed.key_format, key_material, &managed)
+                let key_material = asymmetric_key_material(uid, managed.key_format, material)?;
+                key_block(managed.key_format, key_material, managed)
             }
-            None => key_block(
-                managed.key_format,
-                Item::new(tag::KEY_MATERIAL, Value::ByteString(material.to_vec())),
-                &managed,
-            ),
+            None => key_block(managed.key_format, raw_material(material), managed),
         };
-        let mut children = fields_before_block;
-        children.push(block);
-        Item::structure(wrapper_tag, children)
-    } else if managed.object_type == ObjectType::Template {
-        Item::structure(tag::TEMPLATE, fields_before_block)
-    } else {
-        match managed.object_type {
-            ObjectType::SymmetricKey => {
-                let format = requested.unwrap_or(managed.key_format);
-                let key_material = if format == KeyFormatType::Raw.value() {
-                    Item::new(tag::KEY_MATERIAL, Value::ByteString(material.to_vec()))
-                } else if format == KeyFormatType::TransparentSymmetricKey.value() {
-                    Item::structure(
-                        tag::KEY_MATERIAL,
-                        vec![Item::new(tag::KEY, Value::ByteString(material.to_vec()))],
-                    )
-                } else {
-                    return Err(EngineError::KeyFormatNotSupported(format));
-                };
+        let corrupt = |_| EngineError::CorruptMetadata(uid.to_string());
+        return Ok(match managed.object_type {
+            ObjectType::SplitKey => Object::SplitKey {
+                fields: SplitKeyFields::read(&Item::structure(tag::SPLIT_KEY, fields_before_block))
+                    .map_err(corrupt)?,
+                key_block: block,
+            },
+            ObjectType::PgpKey => Object::PgpKey {
+                fields: PgpKeyFields::read(&Item::structure(tag::PGP_KEY, fields_before_block))
+                    .map_err(corrupt)?,
+                key_block: block,
+            },
+            ObjectType::PublicKey => Object::PublicKey(block),
+            ObjectType::PrivateKey => Object::PrivateKey(block),
+            _ => Object::SymmetricKey(block),
+        });
+    }
+    Ok(match managed.object_type {
+        ObjectType::Template => Object::Template {
+            attributes: fields_before_block,
+        },
+        ObjectType::SymmetricKey => {
+            let format = requested.unwrap_or(managed.key_format);
+            let key_material = if format == KeyFormatType::Raw.value() {
+                raw_material(material)
+            } else if format == KeyFormatType::TransparentSymmetricKey.value() {
                 Item::structure(
-                    tag::SYMMETRIC_KEY,
-                    vec![key_block(format, key_material, &managed)],
+                    tag::KEY_MATERIAL,
+                    vec![Item::new(tag::KEY, Value::ByteString(material.to_vec()))],
                 )
-            }
-            kind @ (ObjectType::PublicKey | ObjectType::PrivateKey) => {
-                let (format, key_material) = match requested.filter(|f| *f != managed.key_format) {
-                    Some(f) => key_format::converted_key_material(&uid, &managed, &material, f)?,
-                    None => (
-                        managed.key_format,
-                        asymmetric_key_material(&uid, managed.key_format, &material)?,
-                    ),
-                };
-                let wrapper = if kind == ObjectType::PublicKey {
-                    tag::PUBLIC_KEY
-                } else {
-                    tag::PRIVATE_KEY
-                };
-                Item::structure(wrapper, vec![key_block(format, key_material, &managed)])
-            }
-            ObjectType::Certificate => {
-                if let Some(f) = requested.filter(|f| *f != managed.key_format) {
-                    return Err(EngineError::KeyFormatNotSupported(f));
-                }
-                let certificate_type = managed
-                    .data_type
-                    .ok_or_else(|| EngineError::CorruptMetadata(uid.clone()))?;
-                Item::structure(
-                    tag::CERTIFICATE,
-                    vec![
-                        Item::new(tag::CERTIFICATE_TYPE, Value::Enumeration(certificate_type)),
-                        Item::new(tag::CERTIFICATE_VALUE, Value::ByteString(material.to_vec())),
-                    ],
-                )
-            }
-            ObjectType::SecretData => {
-                let (format, key_material) = match requested.filter(|f| *f != managed.key_format) {
-                    Some(f) => {
-                        key_format::converted_secret_material(managed.key_format, f, &material)?
-                    }
-                    None => (
-                        managed.key_format,
-                        Item::new(tag::KEY_MATERIAL, Value::ByteString(material.to_vec())),
-                    ),
-                };
-                let mut children = Vec::new();
-                if let Some(dt) = managed.data_type {
-                    children.push(Item::new(tag::SECRET_DATA_TYPE, Value::Enumeration(dt)));
-                }
-                children.push(Item::structure(
-                    tag::KEY_BLOCK,
-                    vec![
-                        Item::new(tag::KEY_FORMAT_TYPE, Value::Enumeration(format)),
-                        Item::structure(tag::KEY_VALUE, vec![key_material]),
-                    ],
-                ));
-                Item::structure(tag::SECRET_DATA, children)
-            }
-            ObjectType::OpaqueObject => {
-                if let Some(f) = requested {
-                    return Err(EngineError::KeyFormatNotSupported(f));
-                }
-                let mut children = Vec::new();
-                if let Some(dt) = managed.data_type {
-                    children.push(Item::new(tag::OPAQUE_DATA_TYPE, Value::Enumeration(dt)));
-                }
-                children.push(Item::new(
-                    tag::OPAQUE_DATA_VALUE,
-                    Value::ByteString(material.to_vec()),
-                ));
-                Item::structure(tag::OPAQUE_OBJECT, children)
-            }
-            other => {
-                return Err(EngineError::FeatureNotSupported(format!(
-                    "Get of object type {}",
-                    other.value()
-                )));
+            } else {
+                return Err(EngineError::KeyFormatNotSupported(format));
+            };
+            Object::SymmetricKey(key_block(format, key_material, managed))
+        }
+        kind @ (ObjectType::PublicKey | ObjectType::PrivateKey) => {
+            let (format, key_material) = match requested.filter(|f| *f != managed.key_format) {
+                Some(f) => key_format::converted_key_material(uid, managed, material, f)?,
+                None => (
+                    managed.key_format,
+                    asymmetric_key_material(uid, managed.key_format, material)?,
+                ),
+            };
+            let block = key_block(format, key_material, managed);
+            if kind == ObjectType::PublicKey {
+                Object::PublicKey(block)
+            } else {
+                Object::PrivateKey(block)
             }
         }
-    };
-    served(ctx, stored, &managed, &uid, object_item)
+        ObjectType::Certificate => {
+            same_format()?;
+            Object::Certificate {
+                certificate_type: managed
+                    .data_type
+                    .ok_or_else(|| EngineError::CorruptMetadata(uid.to_string()))?,
+                value: material.to_vec(),
+            }
+        }
+        ObjectType::SecretData => {
+            let (format, key_material) = match requested.filter(|f| *f != managed.key_format) {
+                Some(f) => key_format::converted_secret_material(managed.key_format, f, material)?,
+                None => (managed.key_format, raw_material(material)),
+            };
+            Object::SecretData {
+                secret_data_type: managed.data_type,
+                key_block: KeyBlock::plain(format, key_material),
+            }
+        }
+        ObjectType::OpaqueObject => {
+            if let Some(f) = requested {
+                return Err(EngineError::KeyFormatNotSupported(f));
+            }
+            Object::OpaqueObject {
+                data_type: managed.data_type,
+                value: material.to_vec(),
+            }
+        }
+        other => {
+            return Err(EngineError::FeatureNotSupported(format!(
+                "Get of object type {}",
+                other.value()
+            )));
+        }
+    })
 }
 
-/// The Get answer for `object_item`; the first Get clears Fresh.
+/// The Get answer for `object`; the first Get clears Fresh.
 fn served(
     ctx: &mut Ctx,
     stored: StoredObject,
     managed: &ManagedObject,
-    uid: &str,
-    object_item: Item,
-) -> Result<Vec<Item>, EngineError> {
+    uid: String,
+    object: Object,
+) -> Result<GetResponse, EngineError> {
     if matches!(managed.first(tag::FRESH), Some(Value::Boolean(true))) {
         let mut served = managed.clone();
         served.set(tag::FRESH, Value::Boolean(false));
         ctx.save(stored, &served);
     }
-    Ok(vec![
-        Item::new(
-            tag::OBJECT_TYPE,
-            Value::Enumeration(managed.object_type.value()),
-        ),
-        uid_item(uid),
-        object_item,
-    ])
+    Ok(GetResponse {
+        unique_identifier: uid,
+        object,
+    })
 }
 
 /// A symmetric key or secret data wrapped for Get: Raw material wrapped, Key Wrapping Data
@@ -821,17 +740,16 @@ fn wrapped_for_get(
     requested: Option<u32>,
     material: &[u8],
     wrapping: &WrappingRequest,
-) -> Result<Item, EngineError> {
-    let wrapper_tag = match managed.object_type {
-        ObjectType::SymmetricKey => tag::SYMMETRIC_KEY,
-        ObjectType::SecretData => tag::SECRET_DATA,
-        other => {
-            return Err(EngineError::FeatureNotSupported(format!(
-                "key wrapping of object type {}",
-                other.kmip_name()
-            )));
-        }
-    };
+) -> Result<Object, EngineError> {
+    if !matches!(
+        managed.object_type,
+        ObjectType::SymmetricKey | ObjectType::SecretData
+    ) {
+        return Err(EngineError::FeatureNotSupported(format!(
+            "key wrapping of object type {}",
+            managed.object_type.kmip_name()
+        )));
+    }
     if managed.object_field(tag::KEY_WRAPPING_DATA).is_some() {
         return Err(EngineError::FeatureNotSupported(
             "wrapping a key that was registered wrapped".into(),
@@ -844,24 +762,27 @@ fn wrapped_for_get(
         return Err(EngineError::Illegal("a key cannot wrap itself".into()));
     }
     let (wrapped, data) = wrapping.wrap(ctx, material)?;
-    let mut block = key_block(
-        managed.key_format,
-        Item::new(tag::KEY_MATERIAL, Value::ByteString(wrapped)),
-        managed,
-    );
-    if let Value::Structure(children) = &mut block.value {
-        children.push(data);
-    }
-    let mut children = Vec::new();
-    if let (ObjectType::SecretData, Some(dt)) = (managed.object_type, managed.data_type) {
-        children.push(Item::new(tag::SECRET_DATA_TYPE, Value::Enumeration(dt)));
-    }
-    children.push(block);
-    Ok(Item::structure(wrapper_tag, children))
+    let key_block = KeyBlock {
+        key_wrapping_data: Some(data),
+        ..key_block(
+            managed.key_format,
+            Item::new(tag::KEY_MATERIAL, Value::ByteString(wrapped)),
+            managed,
+        )
+    };
+    Ok(if managed.object_type == ObjectType::SecretData {
+        Object::SecretData {
+            secret_data_type: managed.data_type,
+            key_block,
+        }
+    } else {
+        Object::SymmetricKey(key_block)
+    })
 }
 
-pub(super) fn rekey(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item>, EngineError> {
-    let uid = ctx.uid(payload)?;
+pub(super) fn rekey(ctx: &mut Ctx, request: ReKeyRequest) -> Result<ReKeyResponse, EngineError> {
+    // Offset and new attributes are not offered: the replacement takes the old key's.
+    let uid = ctx.uid_or_placeholder(request.unique_identifier)?;
     let (old_stored, mut old) = ctx.load_live(&uid)?;
     if old.object_type != ObjectType::SymmetricKey {
         return Err(EngineError::Illegal(
@@ -927,17 +848,17 @@ pub(super) fn rekey(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item>, EngineEr
         .push(link(LinkType::ReplacementObject, &new_uid));
     touch(ctx, &mut old);
     ctx.save(old_stored, &old);
-    Ok(vec![uid_item(&new_uid)])
+    Ok(ReKeyResponse::new(&new_uid))
 }
 
-pub(super) fn check(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item>, EngineError> {
-    let uid = ctx.uid(payload)?;
+pub(super) fn check(ctx: &mut Ctx, request: CheckRequest) -> Result<CheckResponse, EngineError> {
+    let uid = ctx.uid_or_placeholder(request.unique_identifier)?;
     let (_, managed) = ctx.load_live(&uid)?;
-    if let Some(wanted) = int_field(payload, tag::CRYPTOGRAPHIC_USAGE_MASK)? {
+    if let Some(wanted) = request.cryptographic_usage_mask {
         let have = managed.int(tag::CRYPTOGRAPHIC_USAGE_MASK).unwrap_or(0);
         if have & wanted != wanted {
             return Err(EngineError::IncompatibleUsageMask(uid));
         }
     }
-    Ok(vec![uid_item(&uid)])
+    Ok(CheckResponse::new(&uid))
 }

@@ -1,66 +1,62 @@
 //! Questions about the server itself: Discover Versions and Query.
 
 use super::*;
+use crate::kmip::server_payloads::{
+    DiscoverVersionsRequest, DiscoverVersionsResponse, InteropRequest, InteropResponse, LogRequest,
+    LogResponse,
+};
 
 /// Operations KMIP defines from 2.0 on; 1.x clients neither see nor reach them.
 const V2_ONLY_OPERATIONS: &[Operation] =
     &[Operation::SetAttribute, Operation::Log, Operation::Interop];
 
 /// Log: the client asks the server to record a line in its log.
-pub(super) fn log_message(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item>, EngineError> {
-    let text = match payload.child(tag::LOG_MESSAGE).map(|m| &m.value) {
-        Some(Value::TextString(text)) => text,
-        Some(_) => return Err(EngineError::InvalidField("Log Message".into())),
-        None => return Err(EngineError::MissingData("Log Message".into())),
-    };
+pub(super) fn log_message(ctx: &mut Ctx, request: LogRequest) -> Result<LogResponse, EngineError> {
     // Client text must not forge log lines or terminal escapes.
-    let clean: String = text
+    let clean: String = request
+        .message
         .chars()
         .map(|c| if c.is_control() { ' ' } else { c })
         .take(1024)
         .collect();
     log::info!("client {} logs: {clean}", ctx.client.owner);
-    Ok(Vec::new())
+    Ok(LogResponse)
 }
 
 /// Interop: a test harness marks the beginning, end or reset of a test case. Keyward keeps no
 /// per-test state, so it only checks the request is well-formed.
-pub(super) fn interop(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item>, EngineError> {
+pub(super) fn interop(
+    ctx: &mut Ctx,
+    request: InteropRequest,
+) -> Result<InteropResponse, EngineError> {
     const BEGIN: u32 = 0x01;
     const RESET: u32 = 0x03;
-    match enum_field(payload, tag::INTEROP_FUNCTION)? {
-        Some(BEGIN..=RESET) => {}
-        Some(other) => {
-            return Err(EngineError::InvalidField(format!(
-                "Interop Function {other}"
-            )));
-        }
-        None => return Err(EngineError::MissingData("Interop Function".into())),
+    if !(BEGIN..=RESET).contains(&request.function) {
+        return Err(EngineError::InvalidField(format!(
+            "Interop Function {}",
+            request.function
+        )));
     }
-    if let Some(Item {
-        value: Value::TextString(id),
-        ..
-    }) = payload.child(tag::INTEROP_IDENTIFIER)
-    {
+    if let Some(id) = &request.identifier {
         log::debug!("client {}: interop test case {id}", ctx.client.owner);
     }
-    Ok(Vec::new())
+    Ok(InteropResponse)
 }
 
-pub(super) fn discover_versions(_ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item>, EngineError> {
-    let offered: Vec<ProtocolVersion> = payload
-        .children_with(tag::PROTOCOL_VERSION)
-        .filter_map(ProtocolVersion::parse)
-        .collect();
-    let answer: Vec<ProtocolVersion> = if offered.is_empty() {
+pub(super) fn discover_versions(
+    _ctx: &mut Ctx,
+    request: DiscoverVersionsRequest,
+) -> Result<DiscoverVersionsResponse, EngineError> {
+    let versions = if request.versions.is_empty() {
         SUPPORTED_VERSIONS.to_vec()
     } else {
-        offered
+        request
+            .versions
             .into_iter()
             .filter(|v| SUPPORTED_VERSIONS.contains(v))
             .collect()
     };
-    Ok(answer.into_iter().map(ProtocolVersion::encode).collect())
+    Ok(DiscoverVersionsResponse { versions })
 }
 
 pub(super) fn query(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item>, EngineError> {
