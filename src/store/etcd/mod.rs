@@ -33,8 +33,12 @@ use keys::KeyLayout;
 pub use read::SCAN_PAGE;
 use read::{PinnedView, gateway_error};
 
-use super::redb::{META_SCHEMA_VERSION, SCHEMA_VERSION};
+use super::redb::META_SCHEMA_VERSION;
 use super::{ReadView, Store, StoreError, WriteTxn};
+
+/// Schema version of the keys a cluster keeps in etcd (`docs/clustering.md`). Its own number:
+/// the redb file's layout (`store::redb::SCHEMA_VERSION`) changes independently of it.
+pub const SCHEMA_VERSION: u32 = 1;
 
 /// What `/healthz` and `keyward cluster status` show about this node's view of etcd.
 #[derive(Debug, Clone, PartialEq, Eq)]
