@@ -176,9 +176,10 @@ impl EtcdStore {
                 }
                 None => {
                     log::error!(
-                        "etcd has no quorum or cannot be reached ({why}); DEGRADED: existing \
-                         keys are served from the local member, changes are refused until \
-                         quorum returns"
+                        "etcd has no quorum or cannot be reached; {}; DEGRADED: existing keys \
+                         are served from the local member, changes are refused until quorum \
+                         returns (what failed: {why})",
+                        self.census()
                     );
                     *degraded = Some(Degraded {
                         since: epoch_seconds(),
@@ -204,6 +205,37 @@ impl EtcdStore {
             );
             self.degraded_flag.store(false, Ordering::Relaxed);
         }
+    }
+
+    /// Which members this node lost and which still answer, asked of every configured member
+    /// (`/v3/maintenance/status`, answered even without quorum). Once, when degraded mode
+    /// begins: the failure that started it may name only the member it was sent to.
+    fn census(&self) -> String {
+        let mut lost = Vec::new();
+        let mut answering = Vec::new();
+        for (i, endpoint) in self.gateway.endpoints().iter().enumerate() {
+            match self.gateway.status(i) {
+                Ok(status) => answering.push(format!(
+                    "{endpoint} (member {:016x}, {})",
+                    status.header.member_id,
+                    if status.leader == 0 {
+                        "sees no leader".to_string()
+                    } else {
+                        format!("leader {:016x}", status.leader)
+                    }
+                )),
+                Err(e) => lost.push(format!("{endpoint} ({e})")),
+            }
+        }
+        let total = lost.len() + answering.len();
+        let mut text = format!("lost {} of {total} etcd member(s)", lost.len());
+        if !lost.is_empty() {
+            text.push_str(&format!(": {}", lost.join(", ")));
+        }
+        if !answering.is_empty() {
+            text.push_str(&format!("; still answering: {}", answering.join(", ")));
+        }
+        text
     }
 
     /// When degraded: `Some(reason)` while quorum should not be tried yet — the last probe is
