@@ -7,12 +7,14 @@
 # Counts do not depend on how busy the machine is, so this can run on a shared box.
 #
 #   cargo build --release && bash benches/write_cost.sh [ITERATIONS] [CONNS]   # 2000, 1
+# WORKLOAD=mixed (any `keyward bench --workload`) instead of create-get.
 #
 # KEYWARD_BIN picks the binary (default target/release/keyward). Needs strace.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ops=${1:-2000}
 conns=${2:-1}
+workload=${WORKLOAD:-create-get}
 bin=${KEYWARD_BIN:-${CARGO_TARGET_DIR:-target}/release/keyward}
 work=$(mktemp -d)
 server_pid=
@@ -36,7 +38,7 @@ for _ in $(seq 100); do grep -q '^listening on' "$work/out" && break; sleep 0.1;
 port=$(sed -n 's/^listening on .*:\([0-9]*\)$/\1/p' "$work/out")
 bench() {
     "$bin" bench --server "localhost:$port" --ca "$data/ca.crt" --cert "$work/client/client.crt" \
-        --key "$work/client/client.key" --workload create-get --conns "$conns" "$@" >/dev/null
+        --key "$work/client/client.key" --workload "$workload" --conns "$conns" "$@" >/dev/null
 }
 bench --ops 50 # warm-up: first commits create the tables' first pages
 sleep 0.5
@@ -68,12 +70,12 @@ for line in open(sys.argv[1]):
         calls[path] += 1
         written[path] += int(result)
 total_bytes = sum(written.values()); total_syncs = sum(syncs.values())
-print(f"per iteration (one Create + one Get): {total_bytes / ops:.0f} bytes written, {total_syncs / ops:.3f} fsyncs")
+print(f"per iteration: {total_bytes / ops:.0f} bytes written, {total_syncs / ops:.3f} fsyncs")
 for path in sorted(set(calls) | set(syncs)):
     print(f"  {path:<28} {calls[path] / ops:6.2f} writes  {written[path] / ops:8.0f} bytes  {syncs[path] / ops:.3f} fsyncs")
 PY
 )
-printf 'create-get x %d, %d connection(s), %s\n' "$ops" "$conns" "$("$bin" --version 2>/dev/null || echo keyward)"
+printf "%s x %d, %d connection(s), %s\n" "$workload" "$ops" "$conns" "$("$bin" --version 2>/dev/null || echo keyward)"
 echo "$summary"
 printf '  keyward.redb grew %.0f bytes per iteration; wchar %.0f bytes per iteration\n' \
     "$(echo "($size_after - $size_before) / $ops" | bc -l)" \
