@@ -212,10 +212,12 @@ fn collector_tls(pki: &Pki, clients_ca: &Pki) -> Arc<rustls::ServerConfig> {
     for cert in CertificateDer::pem_file_iter(clients_ca.ca_file()).unwrap() {
         roots.add(cert.unwrap()).unwrap();
     }
-    let verifier =
-        rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
-            .build()
-            .unwrap();
+    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+        Arc::new(roots),
+        provider.clone(),
+    )
+    .build()
+    .unwrap();
     Arc::new(
         rustls::ServerConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
@@ -385,7 +387,13 @@ fn syslog_over_tls_survives_a_collector_restart_and_presents_the_client_certific
     creates(&mut tls, 20);
     std::thread::sleep(Duration::from_millis(300));
     let stop = Arc::new(AtomicBool::new(false));
-    let back = tls_collector(collector_addr, config, seen.clone(), refused.clone(), stop.clone());
+    let back = tls_collector(
+        collector_addr,
+        config,
+        seen.clone(),
+        refused.clone(),
+        stop.clone(),
+    );
     creates(&mut tls, 5);
     let head = running
         .appliance
@@ -433,23 +441,40 @@ fn a_collector_the_ca_does_not_vouch_for_gets_nothing() {
     let trusted = Pki::new("SIEM CA");
     let impostor = Pki::new("someone else's CA");
     let client = trusted.issue("keyward-forwarder", &["keyward.example"]);
-    let running = serve(tls_forwarding_config(&files, collector_addr, &trusted, client));
+    let running = serve(tls_forwarding_config(
+        &files,
+        collector_addr,
+        &trusted,
+        client,
+    ));
     // The collector's certificate comes from a CA the forwarder was not told to trust; it
     // would accept the forwarder's client certificate.
     let config = collector_tls(&impostor, &trusted);
     let seen = Arc::new(Mutex::new(BTreeMap::new()));
     let refused = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let stop = Arc::new(AtomicBool::new(false));
-    let listening = tls_collector(collector_addr, config, seen.clone(), refused.clone(), stop.clone());
+    let listening = tls_collector(
+        collector_addr,
+        config,
+        seen.clone(),
+        refused.clone(),
+        stop.clone(),
+    );
     let mut tls = Tls::connect(running.addr, files.creds("vc")).unwrap();
     creates(&mut tls, 5);
     let deadline = Instant::now() + Duration::from_secs(10);
     while refused.load(Ordering::SeqCst) == 0 {
-        assert!(Instant::now() < deadline, "the forwarder never tried the collector");
+        assert!(
+            Instant::now() < deadline,
+            "the forwarder never tried the collector"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     std::thread::sleep(Duration::from_millis(200));
-    assert!(seen.lock().unwrap().is_empty(), "records went to an unverified collector");
+    assert!(
+        seen.lock().unwrap().is_empty(),
+        "records went to an unverified collector"
+    );
     stop.store(true, Ordering::SeqCst);
     listening.join().unwrap();
     drop(tls);

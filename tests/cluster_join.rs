@@ -311,10 +311,7 @@ fn join_adds_the_etcd_member_and_both_nodes_serve_the_same_keys() {
     let third_home = home(
         dir.path(),
         "node2",
-        &[
-            third.client_url.clone(),
-            etcd.members[0].client_url.clone(),
-        ],
+        &[third.client_url.clone(), etcd.members[0].client_url.clone()],
     );
     let started = Instant::now();
     let out = keyward(

@@ -112,11 +112,12 @@ impl ForwardTls {
             ));
         }
         // aws-lc-rs, as everywhere else in Keyward; TLS 1.3 and 1.2 (collectors vary).
-        let builder =
-            ClientConfig::builder_with_provider(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
-                .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
-                .map_err(ForwardTlsError::Config)?
-                .with_root_certificates(roots);
+        let builder = ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::aws_lc_rs::default_provider(),
+        ))
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+        .map_err(ForwardTlsError::Config)?
+        .with_root_certificates(roots);
         let config = match (&self.cert_file, &self.key_file) {
             (Some(cert), Some(key)) => {
                 let chain = CertificateDer::pem_file_iter(cert)
@@ -139,8 +140,8 @@ impl ForwardTls {
             Some(name) => name.clone(),
             None => host_of(address).to_string(),
         };
-        let server_name = ServerName::try_from(name.clone())
-            .map_err(|_| ForwardTlsError::ServerName { name })?;
+        let server_name =
+            ServerName::try_from(name.clone()).map_err(|_| ForwardTlsError::ServerName { name })?;
         Ok((Arc::new(config), server_name))
     }
 }
@@ -251,13 +252,13 @@ pub struct Forwarder {
 impl Forwarder {
     /// Starts forwarding; a TLS setting whose files cannot be used fails here, at start-up.
     pub fn spawn(store: Arc<dyn Store>, target: ForwardTarget) -> std::io::Result<Forwarder> {
-        let tls = match &target.tls {
-            Some(tls) => Some(
-                tls.client_config(&target.address)
-                    .map_err(|e| std::io::Error::other(format!("audit forwarding over TLS: {e}")))?,
-            ),
-            None => None,
-        };
+        let tls =
+            match &target.tls {
+                Some(tls) => Some(tls.client_config(&target.address).map_err(|e| {
+                    std::io::Error::other(format!("audit forwarding over TLS: {e}"))
+                })?),
+                None => None,
+            };
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
         let thread = std::thread::Builder::new()
@@ -402,7 +403,8 @@ fn connect(
     };
     // The handshake is bounded by the socket timeouts; a failed verification says why.
     stream.set_read_timeout(Some(Duration::from_secs(5)))?;
-    let conn = ClientConnection::new(config.clone(), name.clone()).map_err(std::io::Error::other)?;
+    let conn =
+        ClientConnection::new(config.clone(), name.clone()).map_err(std::io::Error::other)?;
     let mut tls_stream = StreamOwned::new(conn, stream);
     while tls_stream.conn.is_handshaking() {
         tls_stream

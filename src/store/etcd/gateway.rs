@@ -177,9 +177,7 @@ impl Gateway {
                     return Ok((answer, member));
                 }
                 Err(Failure::Unreachable(why)) => lost.push(why),
-                Err(Failure::Answered(GatewayError::Unavailable(why))) => {
-                    without_quorum.push(why)
-                }
+                Err(Failure::Answered(GatewayError::Unavailable(why))) => without_quorum.push(why),
                 Err(Failure::Answered(other)) => return Err(other),
             }
         }
@@ -197,10 +195,11 @@ impl Gateway {
         path: &str,
         request: &Req,
     ) -> Result<Resp, GatewayError> {
-        self.exchange(member, path, request).map_err(|failure| match failure {
-            Failure::Unreachable(why) => GatewayError::Unavailable(why),
-            Failure::Answered(err) => err,
-        })
+        self.exchange(member, path, request)
+            .map_err(|failure| match failure {
+                Failure::Unreachable(why) => GatewayError::Unavailable(why),
+                Failure::Answered(err) => err,
+            })
     }
 
     /// One exchange with one member, telling a member that could not be reached from one that
@@ -670,7 +669,10 @@ mod tests {
     fn a_failure_of_every_member_names_each_lost_and_each_unable_one() {
         let text = members_failed(
             3,
-            &["http://a:2379: refused".into(), "http://b:2379: refused".into()],
+            &[
+                "http://a:2379: refused".into(),
+                "http://b:2379: refused".into(),
+            ],
             &["http://c:2379: HTTP 503: no leader".into()],
         );
         assert_eq!(

@@ -52,11 +52,18 @@ pub(super) fn term_prefix(owner: &str, term: &IndexTerm) -> Result<Vec<u8>, Stor
 /// (owner, UID) of a schema-1 `owner_index` key: `owner_len:u32be ‖ owner ‖ uid`.
 pub(super) fn legacy_owner_uid(key: &[u8]) -> Result<(String, String), StoreError> {
     let bad = || StoreError::Corrupt("a schema-1 owner_index key is malformed".into());
-    let len_bytes: [u8; 4] = key.get(..4).and_then(|b| b.try_into().ok()).ok_or_else(bad)?;
+    let len_bytes: [u8; 4] = key
+        .get(..4)
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(bad)?;
     let len = u32::from_be_bytes(len_bytes) as usize;
     let owner = key.get(4..4 + len).ok_or_else(bad)?;
     let uid = key.get(4 + len..).ok_or_else(bad)?;
-    let text = |bytes: &[u8]| std::str::from_utf8(bytes).map(str::to_string).map_err(|_| bad());
+    let text = |bytes: &[u8]| {
+        std::str::from_utf8(bytes)
+            .map(str::to_string)
+            .map_err(|_| bad())
+    };
     Ok((text(owner)?, text(uid)?))
 }
 

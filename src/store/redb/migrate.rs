@@ -102,7 +102,9 @@ mod tests {
             txn.open_table(AUDIT).unwrap();
             for object in objects {
                 let encoded = super::super::record::encode(object).unwrap();
-                table.insert(object.uid.as_str(), encoded.as_slice()).unwrap();
+                table
+                    .insert(object.uid.as_str(), encoded.as_slice())
+                    .unwrap();
                 let mut owner_key = (object.owner.len() as u32).to_be_bytes().to_vec();
                 owner_key.extend_from_slice(object.owner.as_bytes());
                 owner_key.extend_from_slice(object.uid.as_bytes());
@@ -163,7 +165,12 @@ mod tests {
             .unwrap();
         txn.commit().unwrap();
         assert_eq!(
-            store.read().unwrap().get_meta(META_SCHEMA_VERSION).unwrap().unwrap(),
+            store
+                .read()
+                .unwrap()
+                .get_meta(META_SCHEMA_VERSION)
+                .unwrap()
+                .unwrap(),
             SCHEMA_VERSION.to_be_bytes()
         );
     }
