@@ -89,7 +89,7 @@ pub enum ForwardTlsError {
 
 impl ForwardTls {
     /// The rustls client settings and the name to verify, read from the files now.
-    fn client_config(
+    pub(super) fn client_config(
         &self,
         address: &str,
     ) -> Result<(Arc<ClientConfig>, ServerName<'static>), ForwardTlsError> {
@@ -147,7 +147,7 @@ impl ForwardTls {
 }
 
 /// The host part of `host:port`, `[v6]:port` or a bare host.
-fn host_of(address: &str) -> &str {
+pub(super) fn host_of(address: &str) -> &str {
     if let Some(rest) = address.strip_prefix('[') {
         return rest.split(']').next().unwrap_or(rest);
     }
