@@ -19,6 +19,7 @@ pub mod keys;
 pub mod migrate;
 mod node_reports;
 mod read;
+mod read_index;
 mod txn;
 
 use std::cell::RefCell;
@@ -66,6 +67,8 @@ pub struct EtcdStore {
     degraded_flag: AtomicBool,
     degraded: Mutex<Option<Degraded>>,
     revision: std::sync::atomic::AtomicI64,
+    /// Linearizable reads shared by the views and transactions asked for together.
+    read_index: read_index::ReadIndex,
 }
 
 fn epoch_seconds() -> i64 {
@@ -88,6 +91,7 @@ impl EtcdStore {
             degraded_flag: AtomicBool::new(false),
             degraded: Mutex::new(None),
             revision: std::sync::atomic::AtomicI64::new(0),
+            read_index: read_index::ReadIndex::default(),
         };
         store.check_or_write_schema()?;
         Ok(store)
@@ -302,7 +306,7 @@ impl EtcdStore {
 impl Store for EtcdStore {
     fn read(&self) -> Result<Box<dyn ReadView + '_>, StoreError> {
         if self.skip_probe().is_none() {
-            match self.linearizable_head() {
+            match self.read_index.head(|| self.linearizable_head()) {
                 Ok(head) => return Ok(Box::new(self.view_at(head))),
                 Err(StoreError::Unavailable(_)) => {}
                 Err(e) => return Err(e),
@@ -320,7 +324,7 @@ impl Store for EtcdStore {
         if let Some(reason) = self.skip_probe() {
             return Err(StoreError::Unavailable(reason));
         }
-        let head = self.linearizable_head()?;
+        let head = self.read_index.head(|| self.linearizable_head())?;
         Ok(Box::new(txn::EtcdTxn {
             store: self,
             view: self.view_at(head),
