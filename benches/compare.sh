@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
-# Side-by-side load runs: Keyward and the PyKMIP server (from PyPI, in a virtualenv) on
-# loopback with the SAME certificates (Keyward's CA, server certificate and an issued client
-# certificate), the same `keyward bench` load generator and the same workloads. Prints one
-# table with the ratio Keyward / PyKMIP per workload. Not part of CI (it measures).
+# Side-by-side load runs: Keyward, the PyKMIP server (from PyPI, in a virtualenv) and, when it
+# is built, Cosmian KMS, on loopback with the SAME certificates (Keyward's CA, server
+# certificate and an issued client certificate), the same `keyward bench` load generator and
+# the same workloads. Prints one table with the ratios Keyward / PyKMIP and Keyward / Cosmian
+# per workload. Not part of CI (it measures).
 #
 #   cargo build --release && bash benches/compare.sh [SECONDS]   # default 10 s per run
 #
 # Environment: KEYWARD_BIN (default target/release/keyward), COMPARE_VENV (virtualenv to
-# reuse), COMPARE_CONNS (default 8). Both servers run durably: Keyward commits to redb with
-# fsync before answering; PyKMIP writes to its SQLite file.
+# reuse), COMPARE_CONNS (default 8), COSMIAN_START (default ../shared/bench/start-cosmian.sh,
+# which finds the binary built by build-cosmian.sh beside it; COSMIAN_KMS_BIN overrides it;
+# COSMIAN_START=none leaves Cosmian out). All servers run durably: Keyward commits to redb
+# with fsync before answering; PyKMIP and Cosmian write to their SQLite files.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -84,6 +87,27 @@ for _ in $(seq 100); do
     sleep 0.2
 done
 
+# Cosmian KMS (../shared/bench/README.md): the same CA, server certificate and client
+# certificate, laid out as start-cosmian.sh wants them. Its SQLite store is fresh in $work.
+cosmian_start=${COSMIAN_START:-../shared/bench/start-cosmian.sh}
+# A worktree sits one level deeper than the main checkout.
+[[ -n ${COSMIAN_START:-} || -f $cosmian_start ]] || cosmian_start=../../shared/bench/start-cosmian.sh
+cosmian_pid=
+if [[ $cosmian_start != none && -f $cosmian_start ]]; then
+    mkdir -p "$work/cosmian-certs"
+    cp "$data/ca.crt" "$data/server.crt" "$data/server.key" "$work/client/client.crt" \
+        "$work/client/client.key" "$work/cosmian-certs/"
+    cosmian_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    if cosmian_pid=$(bash "$cosmian_start" "$work/cosmian-certs" "$cosmian_port" "$work/cosmian"); then
+        pids+=("$cosmian_pid")
+    else
+        echo "Cosmian KMS did not start; its column is left out" >&2
+        cosmian_pid=
+    fi
+else
+    echo "Cosmian KMS left out ($cosmian_start not found; see ../shared/bench/README.md)" >&2
+fi
+
 run() { # name port pid json args...
     local name=$1 port=$2 pid=$3 json=$4
     shift 4
@@ -113,14 +137,19 @@ workloads=(
 )
 echo "Keyward idle RSS after start-up: $(grep VmRSS "/proc/$keyward_pid/status" | awk '{print $2, $3}')"
 echo "CPU columns: server and client CPU as % of one core over the run (2 cores = 200 %)."
-printf '%-18s %10s %10s %8s %12s %12s %13s %13s\n' workload "keyward/s" "pykmip/s" ratio \
-    "keyward p99" "pykmip p99" "kw cpu s/c" "py cpu s/c"
+printf '%-18s %10s %10s %8s %10s %8s %12s %12s %12s %13s %13s %13s\n' workload "keyward/s" \
+    "pykmip/s" "kw/py" "cosmian/s" "kw/cos" "keyward p99" "pykmip p99" "cosmian p99" \
+    "kw cpu s/c" "py cpu s/c" "cos cpu s/c"
 for entry in "${workloads[@]}"; do
     name=${entry%%|*}
     # shellcheck disable=SC2206
     args=(${entry#*|})
     run keyward "$keyward_port" "$keyward_pid" "$work/k.json" "${args[@]}" --duration "$seconds"
     run pykmip "$pykmip_port" "$pykmip_pid" "$work/p.json" "${args[@]}" --duration "$seconds"
+    rm -f "$work/c.json"
+    if [[ -n $cosmian_pid ]]; then
+        run cosmian "$cosmian_port" "$cosmian_pid" "$work/c.json" "${args[@]}" --duration "$seconds"
+    fi
     metric="['operations_per_s']"
     op=get
     if [[ $name == bare-handshake* || $name == vcenter* ]]; then
@@ -131,9 +160,14 @@ for entry in "${workloads[@]}"; do
     p=$(field "$work/p.json" "$metric")
     kp=$(field "$work/k.json" "['per_operation'].get('$op', {}).get('p99_us', '-')")
     pp=$(field "$work/p.json" "['per_operation'].get('$op', {}).get('p99_us', '-')")
+    c=$(field "$work/c.json" "$metric")
+    cp99=$(field "$work/c.json" "['per_operation'].get('$op', {}).get('p99_us', '-')")
     kc=$(cpu "$work/k.json")
     pc=$(cpu "$work/p.json")
+    cc=$(cpu "$work/c.json")
     ratio=$(python3 -c "print(f'{$k / $p:.1f}x' if $p > 0 else '-')")
-    printf '%-18s %10.0f %10.0f %8s %9s us %9s us %13s %13s\n' "$name" "$k" "$p" "$ratio" "$kp" "$pp" "$kc" "$pc"
+    cratio=$(python3 -c "print(f'{$k / $c:.1f}x' if $c > 0 else '-')")
+    printf '%-18s %10.0f %10.0f %8s %10.0f %8s %9s us %9s us %9s us %13s %13s %13s\n' "$name" "$k" "$p" \
+        "$ratio" "$c" "$cratio" "$kp" "$pp" "$cp99" "$kc" "$pc" "$cc"
 done
 echo "Keyward RSS after the runs: $(grep VmRSS "/proc/$keyward_pid/status" | awk '{print $2, $3}')"

@@ -120,13 +120,23 @@ fn new_member() -> NewMember {
 
 /// `keyward cluster join` for member `m1` (subcommand arguments after `cluster join`).
 fn join_args(existing: &str, member: &NewMember, env_out: &Path, wait: &str) -> Vec<String> {
+    join_args_named("m1", existing, member, env_out, wait)
+}
+
+fn join_args_named(
+    name: &str,
+    existing: &str,
+    member: &NewMember,
+    env_out: &Path,
+    wait: &str,
+) -> Vec<String> {
     [
         "cluster",
         "join",
         "--peer",
         existing,
         "--etcd-name",
-        "m1",
+        name,
         "--etcd-peer-url",
         &member.peer_url,
         "--etcd-client-url",
@@ -294,6 +304,46 @@ fn join_adds_the_etcd_member_and_both_nodes_serve_the_same_keys() {
         text(&again)
     );
     assert_eq!(members(&etcd.members[0].client_url).len(), 2);
+
+    // The next node's join, seconds after m1's promotion: etcd answers "unhealthy cluster"
+    // until m1 has been connected for 5 s; the join waits for that and says so.
+    let third = new_member();
+    let third_home = home(
+        dir.path(),
+        "node2",
+        &[third.client_url.clone(), etcd.members[0].client_url.clone()],
+    );
+    let started = Instant::now();
+    let out = keyward(
+        &third_home,
+        join_args_named(
+            "m2",
+            &etcd.members[0].client_url,
+            &third,
+            &dir.path().join("etcd-m2.env"),
+            "0",
+        ),
+    )
+    .stdin(Stdio::null())
+    .output()
+    .expect("run the third join");
+    assert!(out.status.success(), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    eprintln!(
+        "third join right after a promotion: {} after {:.1} s",
+        if stdout.contains("unhealthy cluster") {
+            "waited for etcd's 5 s health window"
+        } else {
+            "accepted at once"
+        },
+        started.elapsed().as_secs_f64()
+    );
+    let listed = members(&etcd.members[0].client_url);
+    assert_eq!(listed.len(), 3, "{listed:?}");
+    assert!(
+        listed.iter().any(|m| m.is_learner && !m.is_started()),
+        "{listed:?}"
+    );
 
     let node1 = spawn_server(
         &mut keyward(&second, ["serve", "--listen", "127.0.0.1:0"]),

@@ -5,6 +5,13 @@
 //! (octet-counted framing, RFC 6587) or as JSON lines (the `keyward audit export` format). It
 //! never touches the request path: a collector that is down or slow only delays forwarding.
 //!
+//! Over TLS (`[audit] forward_ca_file` set) the same frames travel inside a rustls client
+//! connection: syslog over TLS as RFC 5425 describes it (the octet-counted framing is the one
+//! RFC 5425 prescribes). The collector's certificate must chain to the configured CA and name
+//! the host of `forward_address` (or `forward_server_name`); a client certificate is presented
+//! when `forward_cert_file` and `forward_key_file` are set. A collector that fails verification
+//! is treated like one that is down: records wait, and the log says why.
+//!
 //! At least once: the sequence number of the last record sent is kept in a cursor file,
 //! advanced only after the collector's TCP stack acknowledged every byte of the batch (the
 //! socket's unacknowledged send queue is empty), written with rename. After any error the
@@ -15,11 +22,14 @@
 use std::io::Write;
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::os::fd::AsRawFd;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
 use serde::Deserialize;
 
 use super::record::{Outcome, StoredRecord};
@@ -45,6 +55,186 @@ pub struct ForwardTarget {
     pub cursor: PathBuf,
     /// The syslog HOSTNAME field / JSON `node`.
     pub hostname: String,
+    /// `Some`: the connection is TLS (RFC 5425 for syslog), verified against these files.
+    pub tls: Option<ForwardTls>,
+}
+
+/// The files of a TLS connection to the collector (`[audit] forward_*`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ForwardTls {
+    /// PEM CA certificate(s) the collector's certificate must chain to.
+    pub ca_file: PathBuf,
+    /// PEM client certificate chain and its key, when the collector asks for one: both or
+    /// neither (one without the other fails at start).
+    pub cert_file: Option<PathBuf>,
+    pub key_file: Option<PathBuf>,
+    /// Name the collector's certificate must carry; `None`: the host of the address.
+    pub server_name: Option<String>,
+}
+
+/// Why forwarding over TLS cannot start: the configured files are unusable.
+#[derive(Debug, thiserror::Error)]
+pub enum ForwardTlsError {
+    #[error("{path}: {message}")]
+    File { path: String, message: String },
+    #[error("{0} names no certificate")]
+    NoCertificate(String),
+    #[error("the collector's name {name:?} is not a DNS name or IP address")]
+    ServerName { name: String },
+    #[error("forward_cert_file and forward_key_file go together: set both or neither")]
+    HalfClientCert,
+    #[error("TLS configuration for the collector")]
+    Config(#[source] rustls::Error),
+}
+
+impl ForwardTls {
+    /// The rustls client settings and the name to verify, read from the files now.
+    pub(super) fn client_config(
+        &self,
+        address: &str,
+    ) -> Result<(Arc<ClientConfig>, ServerName<'static>), ForwardTlsError> {
+        let file_err = |path: &Path, message: String| ForwardTlsError::File {
+            path: path.display().to_string(),
+            message,
+        };
+        let mut roots = RootCertStore::empty();
+        for cert in CertificateDer::pem_file_iter(&self.ca_file)
+            .map_err(|e| file_err(&self.ca_file, e.to_string()))?
+        {
+            let cert = cert.map_err(|e| file_err(&self.ca_file, e.to_string()))?;
+            roots
+                .add(cert)
+                .map_err(|e| file_err(&self.ca_file, e.to_string()))?;
+        }
+        if roots.is_empty() {
+            return Err(ForwardTlsError::NoCertificate(
+                self.ca_file.display().to_string(),
+            ));
+        }
+        // aws-lc-rs, as everywhere else in Keyward; TLS 1.3 and 1.2 (collectors vary).
+        let builder = ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::aws_lc_rs::default_provider(),
+        ))
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+        .map_err(ForwardTlsError::Config)?
+        .with_root_certificates(roots);
+        let config = match (&self.cert_file, &self.key_file) {
+            (Some(cert), Some(key)) => {
+                let chain = CertificateDer::pem_file_iter(cert)
+                    .map_err(|e| file_err(cert, e.to_string()))?
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|e| file_err(cert, e.to_string()))?;
+                if chain.is_empty() {
+                    return Err(ForwardTlsError::NoCertificate(cert.display().to_string()));
+                }
+                let key_der =
+                    PrivateKeyDer::from_pem_file(key).map_err(|e| file_err(key, e.to_string()))?;
+                builder
+                    .with_client_auth_cert(chain, key_der)
+                    .map_err(ForwardTlsError::Config)?
+            }
+            (None, None) => builder.with_no_client_auth(),
+            (Some(_), None) | (None, Some(_)) => return Err(ForwardTlsError::HalfClientCert),
+        };
+        let name = match &self.server_name {
+            Some(name) => name.clone(),
+            None => host_of(address).to_string(),
+        };
+        let server_name =
+            ServerName::try_from(name.clone()).map_err(|_| ForwardTlsError::ServerName { name })?;
+        Ok((Arc::new(config), server_name))
+    }
+}
+
+/// The host part of `host:port`, `[v6]:port` or a bare host.
+pub(super) fn host_of(address: &str) -> &str {
+    if let Some(rest) = address.strip_prefix('[') {
+        return rest.split(']').next().unwrap_or(rest);
+    }
+    match address.rsplit_once(':') {
+        Some((host, port)) if !host.contains(':') && port.chars().all(|c| c.is_ascii_digit()) => {
+            host
+        }
+        _ => address,
+    }
+}
+
+/// One connection to the collector, plain or TLS.
+enum Link {
+    Plain(TcpStream),
+    Tls(Box<StreamOwned<ClientConnection, TcpStream>>),
+}
+
+impl Link {
+    fn tcp(&self) -> &TcpStream {
+        match self {
+            Link::Plain(stream) => stream,
+            Link::Tls(stream) => &stream.sock,
+        }
+    }
+
+    /// Writes every byte of `wire` into the socket (for TLS: encrypted, records flushed).
+    fn send(&mut self, wire: &[u8]) -> std::io::Result<()> {
+        match self {
+            Link::Plain(stream) => {
+                stream.write_all(wire)?;
+                stream.flush()
+            }
+            Link::Tls(stream) => {
+                stream.write_all(wire)?;
+                stream.flush()?;
+                while stream.conn.wants_write() {
+                    stream.conn.write_tls(&mut stream.sock)?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// `Err` when the collector has closed the connection or, over TLS, sent an alert. Reads
+    /// only what has already arrived.
+    fn check_open(&mut self) -> std::io::Result<()> {
+        match self {
+            Link::Plain(stream) => {
+                let mut probe = [0u8; 1];
+                stream.set_nonblocking(true)?;
+                let peeked = stream.peek(&mut probe);
+                stream.set_nonblocking(false)?;
+                match peeked {
+                    Ok(0) => Err(closed()),
+                    Ok(_) => Ok(()),
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Ok(()),
+                    Err(e) => Err(e),
+                }
+            }
+            Link::Tls(stream) => {
+                // Session tickets, alerts, close_notify: rustls reads and judges them.
+                stream.sock.set_nonblocking(true)?;
+                let outcome = (|| loop {
+                    match stream.conn.read_tls(&mut stream.sock) {
+                        Ok(0) => return Err(closed()),
+                        Ok(_) => {
+                            let state = stream
+                                .conn
+                                .process_new_packets()
+                                .map_err(std::io::Error::other)?;
+                            if state.peer_has_closed() {
+                                return Err(closed());
+                            }
+                        }
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(()),
+                        Err(e) => return Err(e),
+                    }
+                })();
+                stream.sock.set_nonblocking(false)?;
+                outcome
+            }
+        }
+    }
+}
+
+fn closed() -> std::io::Error {
+    std::io::Error::other("the collector closed the connection")
 }
 
 /// Records per snapshot read and per send.
@@ -60,12 +250,20 @@ pub struct Forwarder {
 }
 
 impl Forwarder {
+    /// Starts forwarding; a TLS setting whose files cannot be used fails here, at start-up.
     pub fn spawn(store: Arc<dyn Store>, target: ForwardTarget) -> std::io::Result<Forwarder> {
+        let tls =
+            match &target.tls {
+                Some(tls) => Some(tls.client_config(&target.address).map_err(|e| {
+                    std::io::Error::other(format!("audit forwarding over TLS: {e}"))
+                })?),
+                None => None,
+            };
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
         let thread = std::thread::Builder::new()
             .name("keyward-audit-forward".into())
-            .spawn(move || run(store.as_ref(), &target, &flag))?;
+            .spawn(move || run(store.as_ref(), &target, tls.as_ref(), &flag))?;
         Ok(Forwarder {
             stop,
             thread: Some(thread),
@@ -107,9 +305,14 @@ fn pause(stop: &AtomicBool, total: Duration) -> bool {
     !stop.load(Ordering::SeqCst)
 }
 
-fn run(store: &dyn Store, target: &ForwardTarget, stop: &AtomicBool) {
+fn run(
+    store: &dyn Store,
+    target: &ForwardTarget,
+    tls: Option<&(Arc<ClientConfig>, ServerName<'static>)>,
+    stop: &AtomicBool,
+) {
     let mut cursor = read_cursor(&target.cursor);
-    let mut connection: Option<TcpStream> = None;
+    let mut connection: Option<Link> = None;
     let mut backoff = Duration::from_millis(100);
     let mut down_logged = false;
     while !stop.load(Ordering::SeqCst) {
@@ -151,14 +354,13 @@ fn run(store: &dyn Store, target: &ForwardTarget, stop: &AtomicBool) {
         }
         let sent = (|| -> std::io::Result<()> {
             if connection.is_none() {
-                connection = Some(connect(&target.address)?);
+                connection = Some(connect(&target.address, tls)?);
             }
-            let Some(stream) = connection.as_mut() else {
+            let Some(link) = connection.as_mut() else {
                 return Err(std::io::Error::other("no connection"));
             };
-            stream.write_all(&wire)?;
-            stream.flush()?;
-            wait_acknowledged(stream)
+            link.send(&wire)?;
+            wait_acknowledged(link)
         })();
         match sent {
             Ok(()) => {
@@ -191,7 +393,29 @@ fn run(store: &dyn Store, target: &ForwardTarget, stop: &AtomicBool) {
     }
 }
 
-fn connect(address: &str) -> std::io::Result<TcpStream> {
+fn connect(
+    address: &str,
+    tls: Option<&(Arc<ClientConfig>, ServerName<'static>)>,
+) -> std::io::Result<Link> {
+    let stream = connect_tcp(address)?;
+    let Some((config, name)) = tls else {
+        return Ok(Link::Plain(stream));
+    };
+    // The handshake is bounded by the socket timeouts; a failed verification says why.
+    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    let conn =
+        ClientConnection::new(config.clone(), name.clone()).map_err(std::io::Error::other)?;
+    let mut tls_stream = StreamOwned::new(conn, stream);
+    while tls_stream.conn.is_handshaking() {
+        tls_stream
+            .conn
+            .complete_io(&mut tls_stream.sock)
+            .map_err(|e| std::io::Error::other(format!("TLS handshake: {e}")))?;
+    }
+    Ok(Link::Tls(Box::new(tls_stream)))
+}
+
+fn connect_tcp(address: &str) -> std::io::Result<TcpStream> {
     let addrs: Vec<SocketAddr> = address.to_socket_addrs()?.collect();
     let mut last = std::io::Error::other("the address resolved to nothing");
     for addr in addrs {
@@ -208,9 +432,10 @@ fn connect(address: &str) -> std::io::Result<TcpStream> {
 }
 
 /// Waits until the peer's TCP stack acknowledged every byte sent, or the connection failed.
-fn wait_acknowledged(stream: &TcpStream) -> std::io::Result<()> {
+fn wait_acknowledged(link: &mut Link) -> std::io::Result<()> {
     let started = Instant::now();
     loop {
+        let stream = link.tcp();
         let mut unacked: libc::c_int = 0;
         // SAFETY: SIOCOUTQ writes one c_int through the pointer, which points at a live local.
         let rc = unsafe { libc::ioctl(stream.as_raw_fd(), libc::TIOCOUTQ, &mut unacked) };
@@ -221,17 +446,8 @@ fn wait_acknowledged(stream: &TcpStream) -> std::io::Result<()> {
             return Err(e);
         }
         if unacked == 0 {
-            // A peer that closed meanwhile shows as readable with EOF.
-            let mut probe = [0u8; 1];
-            stream.set_nonblocking(true)?;
-            let peeked = stream.peek(&mut probe);
-            stream.set_nonblocking(false)?;
-            return match peeked {
-                Ok(0) => Err(std::io::Error::other("the collector closed the connection")),
-                Ok(_) => Ok(()),
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Ok(()),
-                Err(e) => Err(e),
-            };
+            // A peer that closed meanwhile shows as readable with EOF (or close_notify).
+            return link.check_open();
         }
         if started.elapsed() > ACK_WAIT {
             return Err(std::io::Error::other(

@@ -1,5 +1,6 @@
 //! The `[audit]` configuration table.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -26,6 +27,13 @@ pub struct AuditSettings {
     pub forward_address: Option<String>,
     /// `"syslog"` (RFC 5424, octet-counted) or `"jsonl"` (the export format).
     pub forward_format: super::forward::ForwardFormat,
+    /// Set: forward over TLS (RFC 5425 for syslog), the collector verified against this PEM CA.
+    pub forward_ca_file: Option<PathBuf>,
+    /// Client certificate (PEM chain) and key presented to the collector over TLS.
+    pub forward_cert_file: Option<PathBuf>,
+    pub forward_key_file: Option<PathBuf>,
+    /// The name the collector's certificate must carry (default: the host of forward_address).
+    pub forward_server_name: Option<String>,
 }
 
 impl Default for AuditSettings {
@@ -38,6 +46,10 @@ impl Default for AuditSettings {
             read_sync_interval_ms: 50,
             forward_address: None,
             forward_format: super::forward::ForwardFormat::Syslog,
+            forward_ca_file: None,
+            forward_cert_file: None,
+            forward_key_file: None,
+            forward_server_name: None,
         }
     }
 }
@@ -45,6 +57,18 @@ impl Default for AuditSettings {
 impl AuditSettings {
     pub fn head_log_interval(&self) -> Duration {
         Duration::from_secs(self.head_log_interval_secs.max(1))
+    }
+
+    /// The TLS settings of forwarding; `None` (plain TCP) unless `forward_ca_file` is set.
+    pub fn forward_tls(&self) -> Option<super::forward::ForwardTls> {
+        self.forward_ca_file
+            .clone()
+            .map(|ca_file| super::forward::ForwardTls {
+                ca_file,
+                cert_file: self.forward_cert_file.clone(),
+                key_file: self.forward_key_file.clone(),
+                server_name: self.forward_server_name.clone(),
+            })
     }
 
     pub fn read_sync_interval(&self) -> Duration {

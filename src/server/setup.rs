@@ -144,6 +144,7 @@ impl Appliance {
                 hostname: std::fs::read_to_string("/proc/sys/kernel/hostname")
                     .map(|h| h.trim().to_string())
                     .unwrap_or_default(),
+                tls: config.audit.forward_tls(),
             }
         });
         if audit_enabled(&config) {

@@ -1,4 +1,5 @@
-//! The embedded redb backend: one file, four tables (layout in `docs/storage.md`).
+//! The embedded redb backend: one file, four tables (layout in `docs/storage.md`, schema 2;
+//! `migrate.rs` brings schema-1 files forward).
 //!
 //! Crash recovery: redb records in its own header whether the file was closed cleanly, and on
 //! the next open after a crash it runs a full repair, which verifies the checksum of every
@@ -18,6 +19,7 @@
 //! once, and [`RedbStore::failure`] (also [`Store::failure`]) reports it for health checks.
 
 mod index_key;
+mod migrate;
 pub(crate) mod record;
 mod reserve;
 
@@ -36,16 +38,18 @@ use ::redb::{
 use super::{Cause, IndexTerm, ReadView, Store, StoreError, StoredObject, WriteTxn, WriteView};
 use reserve::SpaceReserve;
 
-/// Schema version this build writes and reads. Bump it, and add a migration in `open`, whenever
-/// a table, key layout or record format changes.
-pub const SCHEMA_VERSION: u32 = 1;
+/// Schema version this build writes and reads. Bump it, and add a migration in `migrate.rs`,
+/// whenever a table, key layout or record format changes. 2: owner entries moved from
+/// `owner_index` into `term_index` (one table less written per commit).
+pub const SCHEMA_VERSION: u32 = 2;
 /// Meta key holding [`SCHEMA_VERSION`] as a big-endian u32. Reserved: nothing else writes it.
 pub const META_SCHEMA_VERSION: &str = "store.schema_version";
 
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 const OBJECTS: TableDefinition<&str, &[u8]> = TableDefinition::new("objects");
-const OWNER_INDEX: TableDefinition<&[u8], ()> = TableDefinition::new("owner_index");
-const TERM_INDEX: TableDefinition<&[u8], ()> = TableDefinition::new("term_index");
+/// Owner entries and term entries (`index_key.rs`). Named `term_index` since schema 1, when it
+/// held the term entries only, so the migration did not have to copy them.
+const INDEX: TableDefinition<&[u8], ()> = TableDefinition::new("term_index");
 /// The audit log: sequence number → record encoded by `crate::audit` (see `docs/audit.md`).
 pub const AUDIT: TableDefinition<u64, &[u8]> = TableDefinition::new("audit");
 
@@ -424,7 +428,7 @@ impl RedbStore {
                 found: version,
                 supported: SCHEMA_VERSION,
             }),
-            // No older schema was ever released, so there is nothing to migrate from yet.
+            Some(1) => self.migrate_from_1(),
             Some(version) => Err(StoreError::UnsupportedSchema {
                 found: version,
                 supported: SCHEMA_VERSION,
@@ -452,9 +456,7 @@ impl RedbStore {
                     format!("{context}: objects exist but no schema version is recorded").into(),
                 ));
             }
-            txn.open_table(OWNER_INDEX)
-                .map_err(|err| redb_error(&context, err))?;
-            txn.open_table(TERM_INDEX)
+            txn.open_table(INDEX)
                 .map_err(|err| redb_error(&context, err))?;
             txn.open_table(AUDIT)
                 .map_err(|err| redb_error(&context, err))?;
@@ -608,8 +610,7 @@ fn scan_meta_table<T: ReadableTable<&'static str, &'static [u8]>>(
 struct RedbReadView {
     meta: ReadOnlyTable<&'static str, &'static [u8]>,
     objects: ReadOnlyTable<&'static str, &'static [u8]>,
-    owner_index: ReadOnlyTable<&'static [u8], ()>,
-    term_index: ReadOnlyTable<&'static [u8], ()>,
+    index: ReadOnlyTable<&'static [u8], ()>,
     /// `None` in a file written before the audit table existed: an empty log.
     audit: Option<ReadOnlyTable<u64, &'static [u8]>>,
 }
@@ -621,8 +622,8 @@ impl ReadView for RedbReadView {
 
     fn find(&self, owner: &str, term: Option<&IndexTerm>) -> Result<Vec<String>, StoreError> {
         match term {
-            None => scan_uids(&self.owner_index, &index_key::owner_prefix(owner)?),
-            Some(term) => scan_uids(&self.term_index, &index_key::term_prefix(owner, term)?),
+            None => scan_uids(&self.index, &index_key::owner_prefix(owner)?),
+            Some(term) => scan_uids(&self.index, &index_key::term_prefix(owner, term)?),
         }
     }
 
@@ -679,11 +680,8 @@ impl ReadView for RedbWriteTxn<'_> {
 
     fn find(&self, owner: &str, term: Option<&IndexTerm>) -> Result<Vec<String>, StoreError> {
         match term {
-            None => scan_uids(&self.open(OWNER_INDEX)?, &index_key::owner_prefix(owner)?),
-            Some(term) => scan_uids(
-                &self.open(TERM_INDEX)?,
-                &index_key::term_prefix(owner, term)?,
-            ),
+            None => scan_uids(&self.open(INDEX)?, &index_key::owner_prefix(owner)?),
+            Some(term) => scan_uids(&self.open(INDEX)?, &index_key::term_prefix(owner, term)?),
         }
     }
 
@@ -714,6 +712,11 @@ impl WriteView for RedbWriteTxn<'_> {
     }
 
     fn put_meta(&mut self, key: &str, value: &[u8]) -> Result<(), StoreError> {
+        if key == META_SCHEMA_VERSION {
+            // The store's own key, written only by `open`: a restored backup carries the
+            // version of the store it was taken from, which says nothing about this file.
+            return Ok(());
+        }
         self.open(META)?
             .insert(key, value)
             .map_err(|err| redb_error(&format!("writing meta key {key}"), err))
@@ -752,8 +755,7 @@ impl RedbWriteTxn<'_> {
         let encoded = record::encode(object)?;
         let mut objects = self.open(OBJECTS)?;
         let previous = object_get(&objects, uid)?;
-        let mut owner_index = self.open(OWNER_INDEX)?;
-        let mut term_index = self.open(TERM_INDEX)?;
+        let mut index = self.open(INDEX)?;
         // An update leaves alone the index entries it keeps: removing and inserting the same
         // key would still copy its btree pages, and most updates (Fresh cleared by a Get, a
         // state change) keep every term. Fewer pages written per commit, same contents.
@@ -764,7 +766,7 @@ impl RedbWriteTxn<'_> {
         };
         if let Some(previous) = &previous {
             if !kept_owner {
-                owner_index
+                index
                     .remove(index_key::owner_key(&previous.owner, uid)?.as_slice())
                     .map_err(|err| redb_error(&context, err))?;
             }
@@ -772,7 +774,7 @@ impl RedbWriteTxn<'_> {
                 if kept_owner && object.index_terms.contains(term) {
                     continue;
                 }
-                term_index
+                index
                     .remove(index_key::term_key(&previous.owner, term, uid)?.as_slice())
                     .map_err(|err| redb_error(&context, err))?;
             }
@@ -781,7 +783,7 @@ impl RedbWriteTxn<'_> {
             .insert(uid, encoded.as_slice())
             .map_err(|err| redb_error(&context, err))?;
         if !kept_owner {
-            owner_index
+            index
                 .insert(index_key::owner_key(&object.owner, uid)?.as_slice(), ())
                 .map_err(|err| redb_error(&context, err))?;
         }
@@ -789,7 +791,7 @@ impl RedbWriteTxn<'_> {
             if kept_terms.contains(term) {
                 continue;
             }
-            term_index
+            index
                 .insert(
                     index_key::term_key(&object.owner, term, uid)?.as_slice(),
                     (),
@@ -820,11 +822,8 @@ impl Store for RedbStore {
             objects: txn
                 .open_table(OBJECTS)
                 .map_err(|err| redb_error(context, err))?,
-            owner_index: txn
-                .open_table(OWNER_INDEX)
-                .map_err(|err| redb_error(context, err))?,
-            term_index: txn
-                .open_table(TERM_INDEX)
+            index: txn
+                .open_table(INDEX)
                 .map_err(|err| redb_error(context, err))?,
             audit: match txn.open_table(AUDIT) {
                 Ok(table) => Some(table),
@@ -861,3 +860,5 @@ impl Store for RedbStore {
 mod power_loss_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod write_cost_tests;

@@ -226,7 +226,7 @@ fn add_once(gateway: &Gateway, name: &str, peer_urls: &[String]) -> Result<Membe
             pending.id
         ));
     }
-    match gateway.member_add(peer_urls, true) {
+    match add_when_healthy(gateway, peer_urls) {
         Ok(answer) => {
             println!("added {}", describe(&answer.member));
             Ok(answer.member)
@@ -243,7 +243,54 @@ fn add_once(gateway: &Gateway, name: &str, peer_urls: &[String]) -> Result<Membe
                 )
             })
         }
+        Err(e) if e.to_string().contains("unhealthy cluster") => Err(format!(
+            "etcd did not add the member {name}: {e}. It still refused after {} s: a voting \
+             member is not connected to the others (`keyward cluster status` shows which); start \
+             it, or remove it with `keyward cluster remove-member`, then run this command again",
+            UNHEALTHY_WAIT.as_secs()
+        )),
         Err(e) => Err(format!("etcd did not add the member {name}: {e}")),
+    }
+}
+
+/// How long a join waits for etcd to accept a new member after "unhealthy cluster".
+const UNHEALTHY_WAIT: Duration = Duration::from_secs(30);
+
+/// MemberAdd, retried for up to [`UNHEALTHY_WAIT`] while etcd answers "unhealthy cluster": etcd
+/// accepts a new member only once every voting member has been connected to the leader for
+/// 5 s, so right after the previous join promoted its member it refuses for a few seconds.
+fn add_when_healthy(
+    gateway: &Gateway,
+    peer_urls: &[String],
+) -> Result<keyward::store::etcd::gateway::MemberAddResponse, GatewayError> {
+    let deadline = Instant::now() + UNHEALTHY_WAIT;
+    let mut said = false;
+    loop {
+        match gateway.member_add(peer_urls, true) {
+            // etcd sends it with gRPC code 14 (unavailable), so the gateway may report it as
+            // either kind of failure.
+            Err(e) if e.to_string().contains("unhealthy cluster") => {
+                if Instant::now() >= deadline {
+                    return Err(e);
+                }
+                if !said {
+                    println!(
+                        "etcd answers \"unhealthy cluster\": it adds a member only once every \
+                         voting member has been connected for 5 s (one was just promoted or \
+                         restarted); waiting up to {} s for that...",
+                        UNHEALTHY_WAIT.as_secs()
+                    );
+                    said = true;
+                }
+                std::thread::sleep(Duration::from_millis(500));
+            }
+            other => {
+                if said && other.is_ok() {
+                    println!("etcd accepts new members again");
+                }
+                return other;
+            }
+        }
     }
 }
 

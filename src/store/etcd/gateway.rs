@@ -154,6 +154,8 @@ impl Gateway {
 
     /// Sends to the preferred member, then to the others; returns the answer and which member
     /// gave it. `from_first` restarts at the first (local) member instead of the preferred one.
+    /// When none can serve, the error names every member: which could not be reached (lost)
+    /// and which answered but could not serve (no leader, no quorum), each with its reason.
     pub fn call<Req: Serialize, Resp: DeserializeOwned>(
         &self,
         path: &str,
@@ -165,21 +167,25 @@ impl Gateway {
         } else {
             self.preferred.load(Ordering::Relaxed)
         };
-        let mut last = None;
+        let mut lost = Vec::new();
+        let mut without_quorum = Vec::new();
         for step in 0..self.endpoints.len() {
             let member = (start + step) % self.endpoints.len();
-            match self.call_at(member, path, request) {
+            match self.exchange(member, path, request) {
                 Ok(answer) => {
                     self.preferred.store(member, Ordering::Relaxed);
                     return Ok((answer, member));
                 }
-                Err(GatewayError::Unavailable(why)) => last = Some(why),
-                Err(other) => return Err(other),
+                Err(Failure::Unreachable(why)) => lost.push(why),
+                Err(Failure::Answered(GatewayError::Unavailable(why))) => without_quorum.push(why),
+                Err(Failure::Answered(other)) => return Err(other),
             }
         }
-        Err(GatewayError::Unavailable(
-            last.unwrap_or_else(|| "no endpoint".into()),
-        ))
+        Err(GatewayError::Unavailable(members_failed(
+            self.endpoints.len(),
+            &lost,
+            &without_quorum,
+        )))
     }
 
     /// One exchange with one member.
@@ -189,29 +195,48 @@ impl Gateway {
         path: &str,
         request: &Req,
     ) -> Result<Resp, GatewayError> {
-        let base = self
-            .endpoints
-            .get(member)
-            .ok_or_else(|| GatewayError::Config(format!("no etcd endpoint #{member}")))?;
+        self.exchange(member, path, request)
+            .map_err(|failure| match failure {
+                Failure::Unreachable(why) => GatewayError::Unavailable(why),
+                Failure::Answered(err) => err,
+            })
+    }
+
+    /// One exchange with one member, telling a member that could not be reached from one that
+    /// answered with an error.
+    fn exchange<Req: Serialize, Resp: DeserializeOwned>(
+        &self,
+        member: usize,
+        path: &str,
+        request: &Req,
+    ) -> Result<Resp, Failure> {
+        let base = self.endpoints.get(member).ok_or_else(|| {
+            Failure::Answered(GatewayError::Config(format!("no etcd endpoint #{member}")))
+        })?;
         let url = format!("{base}{path}");
-        let body = serde_json::to_vec(request)
-            .map_err(|e| GatewayError::Protocol(format!("encoding {path}: {e}")))?;
+        let body = serde_json::to_vec(request).map_err(|e| {
+            Failure::Answered(GatewayError::Protocol(format!("encoding {path}: {e}")))
+        })?;
+        let unreachable = |err: GatewayError| match err {
+            GatewayError::Unavailable(why) => Failure::Unreachable(why),
+            other => Failure::Answered(other),
+        };
         let mut response = self
             .agent
             .post(&url)
             .header("content-type", "application/json")
             .send(&body[..])
-            .map_err(|e| transport_error(&url, "", e))?;
+            .map_err(|e| unreachable(transport_error(&url, "", e)))?;
         let status = response.status().as_u16();
         let bytes = response
             .body_mut()
             .with_config()
             .limit(MAX_BODY)
             .read_to_vec()
-            .map_err(|e| transport_error(&url, "reading the answer: ", e))?;
+            .map_err(|e| unreachable(transport_error(&url, "reading the answer: ", e)))?;
         if status == 200 {
             return serde_json::from_slice(&bytes)
-                .map_err(|e| GatewayError::Protocol(format!("{url}: {e}")));
+                .map_err(|e| Failure::Answered(GatewayError::Protocol(format!("{url}: {e}"))));
         }
         let failure: GatewayFailure = serde_json::from_slice(&bytes).unwrap_or_default();
         let message = failure.error.or(failure.message).unwrap_or_default();
@@ -225,9 +250,9 @@ impl Gateway {
             || message.contains("leader changed")
             || message.contains("not capable");
         if unavailable {
-            Err(GatewayError::Unavailable(text))
+            Err(Failure::Answered(GatewayError::Unavailable(text)))
         } else {
-            Err(GatewayError::Refused(text))
+            Err(Failure::Answered(GatewayError::Refused(text)))
         }
     }
 
@@ -337,6 +362,38 @@ pub struct MemberAddResponse {
 /// does it after the client's side of the handshake is done, so the client only sees the
 /// connection closed under its request, and "broken pipe" alone would send the operator
 /// looking for a crashed member.
+/// How one exchange with one member failed.
+enum Failure {
+    /// No answer: refused connection, timeout, TLS failure. The member is lost to this node.
+    Unreachable(String),
+    /// The member answered, with this error.
+    Answered(GatewayError),
+}
+
+/// Why no member could serve, naming each: `lost` could not be reached, `without_quorum`
+/// answered but could not serve. Each entry starts with the member's URL.
+fn members_failed(total: usize, lost: &[String], without_quorum: &[String]) -> String {
+    let mut parts = Vec::new();
+    if !lost.is_empty() {
+        parts.push(format!(
+            "lost {} of {total} etcd member(s): {}",
+            lost.len(),
+            lost.join("; ")
+        ));
+    }
+    if !without_quorum.is_empty() {
+        parts.push(format!(
+            "{} reachable but unable to serve: {}",
+            without_quorum.len(),
+            without_quorum.join("; ")
+        ));
+    }
+    if parts.is_empty() {
+        return "no etcd endpoint configured".into();
+    }
+    parts.join("; ")
+}
+
 fn transport_error(url: &str, doing: &str, err: ureq::Error) -> GatewayError {
     let tls = url.starts_with("https://");
     let hint = match &err {
@@ -606,6 +663,23 @@ mod tests {
             Gateway::new(&config),
             Err(GatewayError::Config(_))
         ));
+    }
+
+    #[test]
+    fn a_failure_of_every_member_names_each_lost_and_each_unable_one() {
+        let text = members_failed(
+            3,
+            &[
+                "http://a:2379: refused".into(),
+                "http://b:2379: refused".into(),
+            ],
+            &["http://c:2379: HTTP 503: no leader".into()],
+        );
+        assert_eq!(
+            text,
+            "lost 2 of 3 etcd member(s): http://a:2379: refused; http://b:2379: refused; \
+             1 reachable but unable to serve: http://c:2379: HTTP 503: no leader"
+        );
     }
 
     #[test]

@@ -19,6 +19,7 @@ pub mod keys;
 pub mod migrate;
 mod node_reports;
 mod read;
+mod read_index;
 mod txn;
 
 use std::cell::RefCell;
@@ -33,8 +34,12 @@ use keys::KeyLayout;
 pub use read::SCAN_PAGE;
 use read::{PinnedView, gateway_error};
 
-use super::redb::{META_SCHEMA_VERSION, SCHEMA_VERSION};
+use super::redb::META_SCHEMA_VERSION;
 use super::{ReadView, Store, StoreError, WriteTxn};
+
+/// Schema version of the keys a cluster keeps in etcd (`docs/clustering.md`). Its own number:
+/// the redb file's layout (`store::redb::SCHEMA_VERSION`) changes independently of it.
+pub const SCHEMA_VERSION: u32 = 1;
 
 /// What `/healthz` and `keyward cluster status` show about this node's view of etcd.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,6 +67,8 @@ pub struct EtcdStore {
     degraded_flag: AtomicBool,
     degraded: Mutex<Option<Degraded>>,
     revision: std::sync::atomic::AtomicI64,
+    /// Linearizable reads shared by the views and transactions asked for together.
+    read_index: read_index::ReadIndex,
 }
 
 fn epoch_seconds() -> i64 {
@@ -84,6 +91,7 @@ impl EtcdStore {
             degraded_flag: AtomicBool::new(false),
             degraded: Mutex::new(None),
             revision: std::sync::atomic::AtomicI64::new(0),
+            read_index: read_index::ReadIndex::default(),
         };
         store.check_or_write_schema()?;
         Ok(store)
@@ -172,9 +180,10 @@ impl EtcdStore {
                 }
                 None => {
                     log::error!(
-                        "etcd has no quorum or cannot be reached ({why}); DEGRADED: existing \
-                         keys are served from the local member, changes are refused until \
-                         quorum returns"
+                        "etcd has no quorum or cannot be reached; {}; DEGRADED: existing keys \
+                         are served from the local member, changes are refused until quorum \
+                         returns (what failed: {why})",
+                        self.census()
                     );
                     *degraded = Some(Degraded {
                         since: epoch_seconds(),
@@ -200,6 +209,37 @@ impl EtcdStore {
             );
             self.degraded_flag.store(false, Ordering::Relaxed);
         }
+    }
+
+    /// Which members this node lost and which still answer, asked of every configured member
+    /// (`/v3/maintenance/status`, answered even without quorum). Once, when degraded mode
+    /// begins: the failure that started it may name only the member it was sent to.
+    fn census(&self) -> String {
+        let mut lost = Vec::new();
+        let mut answering = Vec::new();
+        for (i, endpoint) in self.gateway.endpoints().iter().enumerate() {
+            match self.gateway.status(i) {
+                Ok(status) => answering.push(format!(
+                    "{endpoint} (member {:016x}, {})",
+                    status.header.member_id,
+                    if status.leader == 0 {
+                        "sees no leader".to_string()
+                    } else {
+                        format!("leader {:016x}", status.leader)
+                    }
+                )),
+                Err(e) => lost.push(format!("{endpoint} ({e})")),
+            }
+        }
+        let total = lost.len() + answering.len();
+        let mut text = format!("lost {} of {total} etcd member(s)", lost.len());
+        if !lost.is_empty() {
+            text.push_str(&format!(": {}", lost.join(", ")));
+        }
+        if !answering.is_empty() {
+            text.push_str(&format!("; still answering: {}", answering.join(", ")));
+        }
+        text
     }
 
     /// When degraded: `Some(reason)` while quorum should not be tried yet — the last probe is
@@ -266,7 +306,7 @@ impl EtcdStore {
 impl Store for EtcdStore {
     fn read(&self) -> Result<Box<dyn ReadView + '_>, StoreError> {
         if self.skip_probe().is_none() {
-            match self.linearizable_head() {
+            match self.read_index.head(|| self.linearizable_head()) {
                 Ok(head) => return Ok(Box::new(self.view_at(head))),
                 Err(StoreError::Unavailable(_)) => {}
                 Err(e) => return Err(e),
@@ -284,7 +324,7 @@ impl Store for EtcdStore {
         if let Some(reason) = self.skip_probe() {
             return Err(StoreError::Unavailable(reason.into()));
         }
-        let head = self.linearizable_head()?;
+        let head = self.read_index.head(|| self.linearizable_head())?;
         Ok(Box::new(txn::EtcdTxn {
             store: self,
             view: self.view_at(head),

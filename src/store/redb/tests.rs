@@ -223,13 +223,20 @@ fn committed_data_survives_reopen() {
 #[test]
 fn schema_version_from_the_future_is_refused() {
     let (_dir, path, store) = temp_store();
+    drop(store);
     {
-        let mut txn = store.write().unwrap();
-        txn.put_meta(META_SCHEMA_VERSION, &(SCHEMA_VERSION + 1).to_be_bytes())
+        // Straight into the file: the store's own writes never change its version key.
+        let db = ::redb::Database::create(&path).unwrap();
+        let txn = db.begin_write().unwrap();
+        txn.open_table(META)
+            .unwrap()
+            .insert(
+                META_SCHEMA_VERSION,
+                (SCHEMA_VERSION + 1).to_be_bytes().as_slice(),
+            )
             .unwrap();
         txn.commit().unwrap();
     }
-    drop(store);
     match RedbStore::open(&path) {
         Err(StoreError::UnsupportedSchema { found, supported }) => {
             assert_eq!(found, SCHEMA_VERSION + 1);
