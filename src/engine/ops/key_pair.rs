@@ -1,4 +1,5 @@
-//! Create Key Pair: RSA (2048, 3072, 4096 bits), EC (P-256, P-384, P-521) and Ed25519 pairs,
+//! Create Key Pair: RSA (2048, 3072, 4096 bits), EC (P-256, P-384, P-521), X25519 (EC/ECDH with
+//! Recommended Curve CURVE25519) and Ed25519 pairs,
 //! drawn by aws-lc-rs, stored as a Private Key and a Public Key object that link to each other.
 //!
 //! Why a file of its own beside `objects.rs`: a pair is two objects made from one request whose
@@ -29,6 +30,7 @@ const ED25519: u32 = 0x37;
 const P_256: u32 = 0x07;
 const P_384: u32 = 0x0A;
 const P_521: u32 = 0x0D;
+const CURVE25519: u32 = 0x45;
 
 /// A generated pair: (format, material) of each half, and the key length in bits.
 struct Pair {
@@ -130,14 +132,29 @@ fn pkcs1_of_pkcs8(pkcs8: &[u8]) -> Result<Zeroizing<Vec<u8>>, EngineError> {
     Ok(Zeroizing::new(inner.to_vec()))
 }
 
+/// An X25519 pair (ECDH on Curve25519): both halves Raw, the 32-byte scalar and the 32-byte
+/// u-coordinate (aws-lc-rs writes no PKCS#8 for X25519).
+fn generate_x25519() -> Result<Pair, EngineError> {
+    let pair = crate::crypto::keypair::generate(crate::crypto::keypair::KeyPairSpec::X25519)
+        .map_err(|_| crypto_failure("X25519"))?;
+    Ok(Pair {
+        private: (KeyFormatType::Raw, pair.private),
+        public: (KeyFormatType::Raw, pair.public),
+        length: 256,
+    })
+}
+
 fn generate_ec(curve: u32) -> Result<Pair, EngineError> {
+    if curve == CURVE25519 {
+        return generate_x25519();
+    }
     let (signing, length) = match curve {
         P_256 => (&ECDSA_P256_SHA256_ASN1_SIGNING, 256),
         P_384 => (&ECDSA_P384_SHA384_ASN1_SIGNING, 384),
         P_521 => (&ECDSA_P521_SHA512_ASN1_SIGNING, 521),
         _ => {
             return Err(EngineError::InvalidField(format!(
-                "EC key pairs are on P-256, P-384 or P-521, not curve {curve}"
+                "EC key pairs are on P-256, P-384, P-521 or Curve25519 (X25519), not curve {curve}"
             )));
         }
     };
@@ -335,8 +352,17 @@ mod tests {
         assert_eq!(ec.length, 384);
         assert_eq!(ec.public.0, KeyFormatType::X509);
         assert!(matches!(
-            generate_ec(0x45),
+            generate_ec(0x44),
             Err(EngineError::InvalidField(_))
         ));
+        let x = generate_ec(CURVE25519).expect("X25519");
+        assert_eq!(
+            (x.private.0, x.public.0),
+            (KeyFormatType::Raw, KeyFormatType::Raw)
+        );
+        assert_eq!(
+            (x.private.1.len(), x.public.1.len(), x.length),
+            (32, 32, 256)
+        );
     }
 }

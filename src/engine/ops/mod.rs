@@ -1,6 +1,7 @@
 //! Operation semantics, one function per KMIP operation. Each reads its payload `Item`, works on
 //! the message's overlay, and returns the children of its Response Payload.
 
+mod aead_streams;
 mod attributes;
 mod crypto_choice;
 mod crypto_key;
@@ -81,6 +82,7 @@ pub const SUPPORTED_OPERATIONS: &[Operation] = &[
     Operation::Mac,
     Operation::MacVerify,
     Operation::RngRetrieve,
+    Operation::RngSeed,
     Operation::Hash,
 ];
 
@@ -122,6 +124,7 @@ pub fn is_cryptographic_service(operation: u32) -> bool {
                 | Operation::Mac
                 | Operation::MacVerify
                 | Operation::RngRetrieve
+                | Operation::RngSeed
                 | Operation::Hash
         )
     )
@@ -361,6 +364,7 @@ pub fn dispatch(ctx: &mut Ctx, operation: u32, payload: &Item) -> Result<Vec<Ite
         Operation::MacVerify => mac_verify(ctx, payload),
         Operation::Hash => hash(ctx, payload),
         Operation::RngRetrieve => rng_retrieve(ctx, payload),
+        Operation::RngSeed => rng_seed(ctx, payload),
         _ => Err(EngineError::OperationNotSupported(operation)),
     }
 }
