@@ -24,7 +24,7 @@ use derive::*;
 use encrypt::*;
 use hash::*;
 use key_pair::*;
-pub(super) use key_pair::{draw_rsa_pkcs8, rsa_pair_size};
+pub(super) use key_pair::{draw_rsa_pkcs8, rekey_rsa_size, rsa_pair_size};
 use lifecycle::*;
 use locate::*;
 use mac::*;
@@ -56,6 +56,7 @@ use crate::ttlv::{Item, Value};
 pub const SUPPORTED_OPERATIONS: &[Operation] = &[
     Operation::Create,
     Operation::CreateKeyPair,
+    Operation::ReKeyKeyPair,
     Operation::Register,
     Operation::DeriveKey,
     Operation::ReKey,
@@ -97,6 +98,7 @@ pub fn mutates(operation: u32) -> bool {
             Operation::Get
                 | Operation::Create
                 | Operation::CreateKeyPair
+                | Operation::ReKeyKeyPair
                 | Operation::DeriveKey
                 | Operation::Register
                 | Operation::ReKey
@@ -337,6 +339,7 @@ pub fn dispatch(ctx: &mut Ctx, operation: u32, payload: &Item) -> Result<Vec<Ite
     match op {
         Operation::Create => create(ctx, payload),
         Operation::CreateKeyPair => create_key_pair(ctx, payload),
+        Operation::ReKeyKeyPair => rekey_key_pair(ctx, payload),
         Operation::DeriveKey => derive_key(ctx, payload),
         Operation::Register => register(ctx, payload),
         Operation::ReKey => rekey(ctx, payload),
