@@ -1171,6 +1171,125 @@ fn every_crypto_operation_is_audited_with_its_key_and_never_its_data() {
 }
 
 #[test]
+fn rekey_key_pair_replaces_both_halves_with_links_names_and_offset() {
+    let h = harness();
+    let alice = client("alice");
+    let curve = |c: u32| {
+        s(
+            tag::CRYPTOGRAPHIC_DOMAIN_PARAMETERS,
+            vec![e(tag::RECOMMENDED_CURVE, c)],
+        )
+    };
+    const ECDH: u32 = 0x0E;
+    const CURVE25519: u32 = 0x45;
+    let name = |n: &str| {
+        s(
+            tag::NAME,
+            vec![
+                Item::new(tag::NAME_VALUE, Value::TextString(n.into())),
+                e(tag::NAME_TYPE, 1),
+            ],
+        )
+    };
+    for (algorithm, extra, usage) in [
+        (
+            RSA,
+            vec![i(tag::CRYPTOGRAPHIC_LENGTH, 2048)],
+            (SIGN, VERIFY),
+        ),
+        (ECDH, vec![curve(CURVE25519)], (0x0800, 0x0800)),
+    ] {
+        let mut common = vec![e(tag::CRYPTOGRAPHIC_ALGORITHM, algorithm)];
+        common.extend(extra);
+        let out = h
+            .call(
+                &alice,
+                Operation::CreateKeyPair,
+                vec![
+                    s(tag::COMMON_ATTRIBUTES, common),
+                    s(
+                        tag::PRIVATE_KEY_ATTRIBUTES,
+                        vec![i(tag::CRYPTOGRAPHIC_USAGE_MASK, usage.0), name("pair-priv")],
+                    ),
+                    s(
+                        tag::PUBLIC_KEY_ATTRIBUTES,
+                        vec![i(tag::CRYPTOGRAPHIC_USAGE_MASK, usage.1)],
+                    ),
+                ],
+            )
+            .ok();
+        let old_private = text_of(&out, tag::PRIVATE_KEY_UNIQUE_IDENTIFIER);
+        let old_public = text_of(&out, tag::PUBLIC_KEY_UNIQUE_IDENTIFIER);
+        let before = now();
+        let out = h
+            .call(
+                &alice,
+                Operation::ReKeyKeyPair,
+                vec![
+                    Item::new(
+                        tag::PRIVATE_KEY_UNIQUE_IDENTIFIER,
+                        Value::TextString(old_private.clone()),
+                    ),
+                    Item::new(tag::OFFSET, Value::Interval(3600)),
+                ],
+            )
+            .ok();
+        let new_private = text_of(&out, tag::PRIVATE_KEY_UNIQUE_IDENTIFIER);
+        let new_public = text_of(&out, tag::PUBLIC_KEY_UNIQUE_IDENTIFIER);
+        for new in [&new_private, &new_public] {
+            assert!(*new != old_private && *new != old_public);
+        }
+        let attrs = |id: &str| {
+            format!(
+                "{:?}",
+                h.call(&alice, Operation::GetAttributes, vec![uid(id)]).ok()
+            )
+        };
+        let new_private_attrs = attrs(&new_private);
+        assert!(
+            new_private_attrs.contains(&new_public),
+            "{new_private_attrs}"
+        );
+        assert!(
+            new_private_attrs.contains(&old_private),
+            "{new_private_attrs}"
+        );
+        assert!(new_private_attrs.contains("pair-priv"), "the Name moves");
+        assert!(attrs(&new_public).contains(&old_public));
+        assert!(attrs(&new_public).contains(&new_private));
+        let old_private_attrs = attrs(&old_private);
+        assert!(old_private_attrs.contains(&new_private));
+        assert!(!old_private_attrs.contains("pair-priv"));
+        assert!(attrs(&old_public).contains(&new_public));
+        // The Offset sets the new halves' Activation Date an hour ahead.
+        let activation = h
+            .call(&alice, Operation::GetAttributes, vec![uid(&new_private)])
+            .ok();
+        let dates: Vec<i64> = format!("{activation:?}")
+            .split("DateTime(")
+            .skip(1)
+            .filter_map(|d| d.split(')').next()?.parse().ok())
+            .collect();
+        assert!(
+            dates
+                .iter()
+                .any(|d| (before + 3600..=now() + 3600).contains(d)),
+            "{dates:?}"
+        );
+    }
+    // Only a private key that exists for the caller can be re-keyed.
+    h.call(
+        &alice,
+        Operation::ReKeyKeyPair,
+        vec![Item::new(
+            tag::PRIVATE_KEY_UNIQUE_IDENTIFIER,
+            Value::TextString("nope".into()),
+        )],
+    )
+    .failed(ResultReason::ObjectNotFound);
+}
+
+#[test]
 fn create_key_pair_generates_linked_halves_that_sign_and_verify() {
     let h = harness();
     let alice = client("alice");

@@ -374,14 +374,18 @@ mod tests {
             sign(alg, &pair.private, b"m").unwrap(),
             sign(alg, &pair.private, b"m").unwrap()
         );
-        assert!(matches!(
-            sign(
-                SignatureAlgorithm::RsaPss(HashAlgorithm::Sha1),
-                &pair.private,
-                b"m"
-            ),
-            Err(CryptoError::Unsupported(_))
-        ));
+        // PSS with SHA-1 goes through AWS-LC directly (not in aws-lc-rs's signing set).
+        let pss1 = SignatureAlgorithm::RsaPss(HashAlgorithm::Sha1);
+        let s = sign(pss1, &pair.private, b"m").unwrap();
+        assert_eq!(s.len(), 256);
+        verify(pss1, &pair.public, b"m", &s).unwrap();
+        assert_eq!(
+            verify(pss1, &pair.public, b"n", &s),
+            Err(CryptoError::IntegrityCheckFailed)
+        );
+        let digest = crate::crypto::digest::digest(HashAlgorithm::Sha1, b"m");
+        verify_input(pss1, &pair.public, Signed::Digest(&digest), &s).unwrap();
+        assert!(sign_input(pss1, &pair.private, Signed::Digest(&[0; 19])).is_err());
     }
 
     #[test]

@@ -412,7 +412,8 @@ pub(super) fn rekey_key_pair(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item>,
     let old_public_uid = linked(&old_private, LinkType::PublicKey).ok_or_else(|| {
         EngineError::Illegal(format!("{old_private_uid} has no linked Public Key"))
     })?;
-    let (_, old_public) = ctx.load_live(&old_public_uid)?;
+    // The public half must still exist (a destroyed one cannot be replaced).
+    ctx.load_live(&old_public_uid)?;
     let algorithm = old_private
         .enumeration(tag::CRYPTOGRAPHIC_ALGORITHM)
         .ok_or_else(|| EngineError::CorruptMetadata(old_private_uid.clone()))?;
