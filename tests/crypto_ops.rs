@@ -575,13 +575,16 @@ fn gcm_any_nonce_truncated_tags_raw_chacha20_and_multi_part_gcm_bound_to_its_cli
     decrypt(&bad).failed(ResultReason::CryptographicFailure);
     decrypt(&expected_tag[..1]).failed(ResultReason::GeneralFailure);
 
-    // At most 16 unfinished streams per client.
+    // At most 16 unfinished streams per client (the table is per process: a client of its
+    // own, so no other test's streams count).
+    let dave = client("dave-streams");
+    let daves_key = h.aes(&dave, &[9; 16], ENCRYPT | DECRYPT);
     let start = || {
         h.call(
-            &alice,
+            &dave,
             Operation::Encrypt,
             vec![
-                uid(&key),
+                uid(&daves_key),
                 gcm(),
                 b(tag::DATA, &[0; 16]),
                 b(tag::IV_COUNTER_NONCE, &[0; 12]),
@@ -589,12 +592,9 @@ fn gcm_any_nonce_truncated_tags_raw_chacha20_and_multi_part_gcm_bound_to_its_cli
             ],
         )
     };
-    let mut opened = 0;
-    while start().status == ResultStatus::Success {
-        opened += 1;
-        assert!(opened <= 16, "the per-client bound holds");
+    for _ in 0..16 {
+        start().ok();
     }
-    assert!(opened >= 1);
     start().failed(ResultReason::PermissionDenied);
 
     // Raw ChaCha20 (RFC 8439 A.1 vector 1), with the original 8-byte nonce.
