@@ -604,4 +604,48 @@ mod tests {
         };
         assert!(matches!(play_file(&file, failing), Outcome::Fail { .. }));
     }
+
+    #[test]
+    fn rng_seed_answers_the_profile_allows_pass_others_fail() {
+        let file = parse_vector_text(
+            "CS-RNG-O-2-21.xml",
+            r#"<KMIP><RequestMessage>
+  <RequestHeader><ProtocolVersion><ProtocolVersionMajor type="Integer" value="2"/><ProtocolVersionMinor type="Integer" value="1"/></ProtocolVersion>
+    <BatchCount type="Integer" value="1"/></RequestHeader>
+  <BatchItem><Operation type="Enumeration" value="RNGSeed"/>
+    <RequestPayload><Data type="ByteString" value="00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"/></RequestPayload></BatchItem>
+</RequestMessage>
+<ResponseMessage>
+  <ResponseHeader><TimeStamp type="DateTime" value="$NOW"/><BatchCount type="Integer" value="1"/></ResponseHeader>
+  <BatchItem><Operation type="Enumeration" value="RNGSeed"/><ResultStatus type="Enumeration" value="Success"/>
+    <ResponsePayload><DataLength type="Integer" value="16"/></ResponsePayload></BatchItem>
+</ResponseMessage></KMIP>"#,
+        )
+        .unwrap();
+        let server = |status: &'static str, extra: String| {
+            move |_: &[u8]| -> Result<Vec<u8>, String> { Ok(answer("RNGSeed", status, &extra)) }
+        };
+        let used = |n: i32| {
+            format!(
+                r#"<ResponsePayload><DataLength type="Integer" value="{n}"/></ResponsePayload>"#
+            )
+        };
+        assert_eq!(play_file(&file, server("Success", used(32))), Outcome::Pass);
+        assert_eq!(play_file(&file, server("Success", used(0))), Outcome::Pass);
+        let denied = r#"<ResultReason type="Enumeration" value="PermissionDenied"/>"#.to_string();
+        assert_eq!(
+            play_file(&file, server("OperationFailed", denied)),
+            Outcome::Pass
+        );
+        // More than was offered, or another failure, is no answer the profile allows.
+        assert!(matches!(
+            play_file(&file, server("Success", used(33))),
+            Outcome::Fail { .. }
+        ));
+        let invalid = r#"<ResultReason type="Enumeration" value="InvalidField"/>"#.to_string();
+        assert!(matches!(
+            play_file(&file, server("OperationFailed", invalid)),
+            Outcome::Fail { .. }
+        ));
+    }
 }
