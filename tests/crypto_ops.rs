@@ -85,6 +85,7 @@ const AES: u32 = 3;
 const RSA: u32 = 4;
 const ECDSA: u32 = 6;
 const HMAC_SHA256: u32 = 9;
+const CHACHA20: u32 = 0x1C;
 const CHACHA20_POLY1305: u32 = 0x1E;
 const ED25519: u32 = 0x37;
 const CBC: u32 = 1;
@@ -463,6 +464,144 @@ fn aead_gcm_and_chacha20_poly1305_known_answers_and_tamper_detection() {
     assert_eq!(
         bytes_of(&out, tag::AUTHENTICATED_ENCRYPTION_TAG),
         hex("1ae10b594f09e26a7e902ecbd0600691")
+    );
+}
+
+#[test]
+fn gcm_any_nonce_truncated_tags_raw_chacha20_and_multi_part_gcm_bound_to_its_client() {
+    let h = harness();
+    let alice = client("alice");
+    let bob = client("bob");
+    // The GCM specification's test case 5: AES-128 with a 64-bit IV, sent in two parts.
+    let key = h.aes(
+        &alice,
+        &hex("feffe9928665731c6d6a8f9467308308"),
+        ENCRYPT | DECRYPT,
+    );
+    let iv = hex("cafebabefacedbad");
+    let aad = hex("feedfacedeadbeeffeedfacedeadbeefabaddad2");
+    let plain = hex(concat!(
+        "d9313225f88406e5a55909c5aff5269a86a7a9531534f7da2e4c303d8a318a72",
+        "1c3c0c95956809532fcf0e2449a6b525b16aedf5aa0de657ba637b39"
+    ));
+    let expected_ct = hex(concat!(
+        "61353b4c2806934a777ff51fa22a4755699b2a714fcdc6f83766e5f97b6c7423",
+        "73806900e49f24b22b097544d4896b424989b5e1ebac0f07c23f4598"
+    ));
+    let expected_tag = hex("3612d2e79e3b0785561be14aaca2fccb");
+    let gcm = || params(vec![e(tag::BLOCK_CIPHER_MODE, GCM)]);
+    let first = h
+        .call(
+            &alice,
+            Operation::Encrypt,
+            vec![
+                uid(&key),
+                gcm(),
+                b(tag::DATA, &plain[..32]),
+                b(tag::IV_COUNTER_NONCE, &iv),
+                Item::new(tag::INIT_INDICATOR, Value::Boolean(true)),
+                b(tag::AUTHENTICATED_ENCRYPTION_ADDITIONAL_DATA, &aad),
+            ],
+        )
+        .ok();
+    assert_eq!(bytes_of(&first, tag::DATA), expected_ct[..32]);
+    let correlation = bytes_of(&first, tag::CORRELATION_VALUE);
+    let last = |who: &ClientIdentity, c: &[u8]| {
+        h.call(
+            who,
+            Operation::Encrypt,
+            vec![
+                uid(&key),
+                gcm(),
+                b(tag::DATA, &plain[32..]),
+                b(tag::CORRELATION_VALUE, c),
+                Item::new(tag::FINAL_INDICATOR, Value::Boolean(true)),
+            ],
+        )
+    };
+    // Another client presenting the value gets nothing (the key does not exist for it).
+    assert_eq!(
+        last(&bob, &correlation).status,
+        ResultStatus::OperationFailed
+    );
+    last(&alice, &[0; 16]).failed(ResultReason::InvalidCorrelationValue);
+    let done = last(&alice, &correlation).ok();
+    assert_eq!(bytes_of(&done, tag::DATA), expected_ct[32..]);
+    assert_eq!(
+        bytes_of(&done, tag::AUTHENTICATED_ENCRYPTION_TAG),
+        expected_tag
+    );
+    // One-shot decryption with the 64-bit IV and a tag truncated to 12 bytes.
+    let decrypt = |tag_bytes: &[u8]| {
+        h.call(
+            &alice,
+            Operation::Decrypt,
+            vec![
+                uid(&key),
+                gcm(),
+                b(tag::DATA, &expected_ct),
+                b(tag::IV_COUNTER_NONCE, &iv),
+                b(tag::AUTHENTICATED_ENCRYPTION_ADDITIONAL_DATA, &aad),
+                b(tag::AUTHENTICATED_ENCRYPTION_TAG, tag_bytes),
+            ],
+        )
+    };
+    assert_eq!(
+        bytes_of(&decrypt(&expected_tag[..12]).ok(), tag::DATA),
+        plain
+    );
+    let mut bad = expected_tag.clone();
+    bad[0] ^= 1;
+    decrypt(&bad).failed(ResultReason::CryptographicFailure);
+    decrypt(&expected_tag[..1]).failed(ResultReason::GeneralFailure);
+
+    // At most 16 unfinished streams per client (the table is per process: a client of its
+    // own, so no other test's streams count).
+    let dave = client("dave-streams");
+    let daves_key = h.aes(&dave, &[9; 16], ENCRYPT | DECRYPT);
+    let start = || {
+        h.call(
+            &dave,
+            Operation::Encrypt,
+            vec![
+                uid(&daves_key),
+                gcm(),
+                b(tag::DATA, &[0; 16]),
+                b(tag::IV_COUNTER_NONCE, &[0; 12]),
+                Item::new(tag::INIT_INDICATOR, Value::Boolean(true)),
+            ],
+        )
+    };
+    for _ in 0..16 {
+        start().ok();
+    }
+    start().failed(ResultReason::PermissionDenied);
+
+    // Raw ChaCha20 (RFC 8439 A.1 vector 1), with the original 8-byte nonce.
+    let chacha = h.register(
+        &alice,
+        SYMMETRIC_KEY,
+        RAW,
+        CHACHA20,
+        256,
+        &[0; 32],
+        vec![i(tag::CRYPTOGRAPHIC_USAGE_MASK, ENCRYPT)],
+        true,
+    );
+    let out = h
+        .call(
+            &alice,
+            Operation::Encrypt,
+            vec![
+                uid(&chacha),
+                b(tag::DATA, &[0; 64]),
+                b(tag::IV_COUNTER_NONCE, &[0; 8]),
+            ],
+        )
+        .ok();
+    assert_eq!(
+        bytes_of(&out, tag::DATA)[..16],
+        hex("76b8e0ada0f13d90405d6ae55386bd28")
     );
 }
 
@@ -968,8 +1107,17 @@ fn hash_rng_retrieve_and_rng_seed() {
         vec![i(tag::DATA_LENGTH, i32::MAX)],
     )
     .failed(ResultReason::InvalidField);
-    h.call(&alice, Operation::RngSeed, vec![b(tag::DATA, &[1; 32])])
-        .failed(ResultReason::OperationNotSupported);
+    // RNG Seed: every byte offered is mixed into the DRBG and counted; too much is refused.
+    let seeded = h
+        .call(&alice, Operation::RngSeed, vec![b(tag::DATA, &[1; 40])])
+        .ok();
+    assert_eq!(
+        seeded.child(tag::DATA_LENGTH).map(|l| &l.value),
+        Some(&Value::Integer(40))
+    );
+    assert_eq!(draw().len(), 32);
+    h.call(&alice, Operation::RngSeed, vec![b(tag::DATA, &[1; 5000])])
+        .failed(ResultReason::InvalidField);
 }
 
 #[test]
@@ -1000,6 +1148,125 @@ fn every_crypto_operation_is_audited_with_its_key_and_never_its_data() {
     let rng = h.call(&alice, Operation::RngRetrieve, vec![i(tag::DATA_LENGTH, 8)]);
     assert_eq!(rng.outcome.operation, Operation::RngRetrieve.value());
     assert!(rng.outcome.uids.is_empty());
+}
+
+#[test]
+fn rekey_key_pair_replaces_both_halves_with_links_names_and_offset() {
+    let h = harness();
+    let alice = client("alice");
+    let curve = |c: u32| {
+        s(
+            tag::CRYPTOGRAPHIC_DOMAIN_PARAMETERS,
+            vec![e(tag::RECOMMENDED_CURVE, c)],
+        )
+    };
+    const ECDH: u32 = 0x0E;
+    const CURVE25519: u32 = 0x45;
+    let name = |n: &str| {
+        s(
+            tag::NAME,
+            vec![
+                Item::new(tag::NAME_VALUE, Value::TextString(n.into())),
+                e(tag::NAME_TYPE, 1),
+            ],
+        )
+    };
+    for (algorithm, extra, usage) in [
+        (
+            RSA,
+            vec![i(tag::CRYPTOGRAPHIC_LENGTH, 2048)],
+            (SIGN, VERIFY),
+        ),
+        (ECDH, vec![curve(CURVE25519)], (0x0800, 0x0800)),
+    ] {
+        let mut common = vec![e(tag::CRYPTOGRAPHIC_ALGORITHM, algorithm)];
+        common.extend(extra);
+        let out = h
+            .call(
+                &alice,
+                Operation::CreateKeyPair,
+                vec![
+                    s(tag::COMMON_ATTRIBUTES, common),
+                    s(
+                        tag::PRIVATE_KEY_ATTRIBUTES,
+                        vec![i(tag::CRYPTOGRAPHIC_USAGE_MASK, usage.0), name("pair-priv")],
+                    ),
+                    s(
+                        tag::PUBLIC_KEY_ATTRIBUTES,
+                        vec![i(tag::CRYPTOGRAPHIC_USAGE_MASK, usage.1)],
+                    ),
+                ],
+            )
+            .ok();
+        let old_private = text_of(&out, tag::PRIVATE_KEY_UNIQUE_IDENTIFIER);
+        let old_public = text_of(&out, tag::PUBLIC_KEY_UNIQUE_IDENTIFIER);
+        let before = now();
+        let out = h
+            .call(
+                &alice,
+                Operation::ReKeyKeyPair,
+                vec![
+                    Item::new(
+                        tag::PRIVATE_KEY_UNIQUE_IDENTIFIER,
+                        Value::TextString(old_private.clone()),
+                    ),
+                    Item::new(tag::OFFSET, Value::Interval(3600)),
+                ],
+            )
+            .ok();
+        let new_private = text_of(&out, tag::PRIVATE_KEY_UNIQUE_IDENTIFIER);
+        let new_public = text_of(&out, tag::PUBLIC_KEY_UNIQUE_IDENTIFIER);
+        for new in [&new_private, &new_public] {
+            assert!(*new != old_private && *new != old_public);
+        }
+        let attrs = |id: &str| {
+            format!(
+                "{:?}",
+                h.call(&alice, Operation::GetAttributes, vec![uid(id)]).ok()
+            )
+        };
+        let new_private_attrs = attrs(&new_private);
+        assert!(
+            new_private_attrs.contains(&new_public),
+            "{new_private_attrs}"
+        );
+        assert!(
+            new_private_attrs.contains(&old_private),
+            "{new_private_attrs}"
+        );
+        assert!(new_private_attrs.contains("pair-priv"), "the Name moves");
+        assert!(attrs(&new_public).contains(&old_public));
+        assert!(attrs(&new_public).contains(&new_private));
+        let old_private_attrs = attrs(&old_private);
+        assert!(old_private_attrs.contains(&new_private));
+        assert!(!old_private_attrs.contains("pair-priv"));
+        assert!(attrs(&old_public).contains(&new_public));
+        // The Offset sets the new halves' Activation Date an hour ahead.
+        let activation = h
+            .call(&alice, Operation::GetAttributes, vec![uid(&new_private)])
+            .ok();
+        let dates: Vec<i64> = format!("{activation:?}")
+            .split("DateTime(")
+            .skip(1)
+            .filter_map(|d| d.split(')').next()?.parse().ok())
+            .collect();
+        assert!(
+            dates
+                .iter()
+                .any(|d| (before + 3600..=now() + 3600).contains(d)),
+            "{dates:?}"
+        );
+    }
+    // Only a private key that exists for the caller can be re-keyed.
+    h.call(
+        &alice,
+        Operation::ReKeyKeyPair,
+        vec![Item::new(
+            tag::PRIVATE_KEY_UNIQUE_IDENTIFIER,
+            Value::TextString("nope".into()),
+        )],
+    )
+    .failed(ResultReason::ObjectNotFound);
 }
 
 #[test]

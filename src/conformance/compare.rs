@@ -336,6 +336,10 @@ fn compare_leaf(
         (Some(Placeholder::Named(name)), Value::ByteString(got)) => {
             let got = hex::encode(got);
             match bindings.named(&name) {
+                Some(_) if bindings.is_echoed(&name) => {
+                    bindings.bind_named(&name, &got);
+                    Ok(())
+                }
                 Some(bound) if bound != got => Err(mismatch(path, format!("{raw} = {bound}"), got)),
                 Some(_) => Ok(()),
                 None => {

@@ -27,6 +27,9 @@ pub struct Bindings {
     pub clock: Option<i64>,
     /// Named byte-string placeholders (`$SIGNATURE_DATA`, ...) and their hex values.
     named: BTreeMap<String, String>,
+    /// Named placeholders bound only from a value the vector wrote literally (see the player's
+    /// echoed fields): a later expected response naming them meets a fresh server value.
+    echoed: BTreeSet<String>,
     /// Keys this conversation had the server generate (Create): what is encrypted or decrypted
     /// under them cannot match the vector's literal bytes, only their length.
     pub(crate) generated_keys: BTreeSet<String>,
@@ -121,7 +124,19 @@ impl Bindings {
     }
 
     pub(crate) fn bind_named(&mut self, name: &str, hex: &str) {
+        self.echoed.remove(name);
         self.named.insert(name.to_owned(), hex.to_owned());
+    }
+
+    /// Binds a named placeholder from a literal value in a matched response, softly: the first
+    /// expected response that names the placeholder rebinds it to what the server sent.
+    pub(crate) fn bind_echoed(&mut self, name: &str, hex: &str) {
+        self.named.insert(name.to_owned(), hex.to_owned());
+        self.echoed.insert(name.to_owned());
+    }
+
+    pub(crate) fn is_echoed(&self, name: &str) -> bool {
+        self.echoed.contains(name)
     }
 
     pub(crate) fn short_unique_id(&self, n: u32) -> Option<&str> {

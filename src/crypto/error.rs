@@ -21,6 +21,9 @@ pub enum CryptoError {
     /// variant: telling the reasons apart would help an attacker (padding oracles).
     #[error("the data failed its integrity check")]
     IntegrityCheckFailed,
+    /// An authentication tag length that is not offered (4, 8 and 12 to 16 bytes are).
+    #[error("a tag of {0} bytes is not offered (4, 8 or 12 to 16)")]
+    InvalidTagLength(usize),
     /// The random generator failed.
     #[error("the random generator failed")]
     Random,

@@ -11,6 +11,7 @@
 //! never the data.
 
 pub mod asymmetric;
+pub mod aws_lc_ffi;
 pub mod digest;
 mod error;
 pub mod kdf;

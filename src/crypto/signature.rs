@@ -147,6 +147,18 @@ fn imported_digest(
     })
 }
 
+/// The SHA-1 digest RSA-PSS-SHA1 signs: computed from the message, or the client's own.
+fn pss_sha1_digest(input: Signed) -> Result<Vec<u8>, CryptoError> {
+    match input {
+        Signed::Message(m) => Ok(super::digest::digest(HashAlgorithm::Sha1, m)),
+        Signed::Digest(d) if d.len() == HashAlgorithm::Sha1.output_len() => Ok(d.to_vec()),
+        Signed::Digest(d) => Err(CryptoError::InvalidInput(format!(
+            "a Sha1 digest is 20 bytes, not {}",
+            d.len()
+        ))),
+    }
+}
+
 /// Signs `message` with a private key (RSA: PKCS#8 or PKCS#1; EC: PKCS#8 or SEC1; Ed25519:
 /// PKCS#8 or the raw 32-byte seed).
 pub fn sign(
@@ -163,6 +175,12 @@ pub fn sign_input(
     private_der: &[u8],
     input: Signed,
 ) -> Result<Vec<u8>, CryptoError> {
+    if alg == SignatureAlgorithm::RsaPss(HashAlgorithm::Sha1) {
+        // Not in aws-lc-rs's signing set: AWS-LC's EVP interface does it.
+        let pkcs8 = keypair::rsa_private_to_pkcs8(private_der)?;
+        let digest = pss_sha1_digest(input)?;
+        return super::aws_lc_ffi::rsa_pss_sign(&pkcs8, HashAlgorithm::Sha1, &digest);
+    }
     match alg {
         SignatureAlgorithm::RsaPkcs1v15(_) | SignatureAlgorithm::RsaPss(_) => {
             let encoding = rsa_encoding(alg)?;
@@ -226,6 +244,11 @@ pub fn verify_input(
     input: Signed,
     signature: &[u8],
 ) -> Result<(), CryptoError> {
+    if alg == SignatureAlgorithm::RsaPss(HashAlgorithm::Sha1) {
+        let spki = keypair::rsa_public_to_spki(public_der)?;
+        let digest = pss_sha1_digest(input)?;
+        return super::aws_lc_ffi::rsa_pss_verify(&spki, HashAlgorithm::Sha1, &digest, signature);
+    }
     let digest = match input {
         Signed::Digest(d) => Some(imported_digest(alg, d)?),
         Signed::Message(_) => None,
@@ -351,14 +374,18 @@ mod tests {
             sign(alg, &pair.private, b"m").unwrap(),
             sign(alg, &pair.private, b"m").unwrap()
         );
-        assert!(matches!(
-            sign(
-                SignatureAlgorithm::RsaPss(HashAlgorithm::Sha1),
-                &pair.private,
-                b"m"
-            ),
-            Err(CryptoError::Unsupported(_))
-        ));
+        // PSS with SHA-1 goes through AWS-LC directly (not in aws-lc-rs's signing set).
+        let pss1 = SignatureAlgorithm::RsaPss(HashAlgorithm::Sha1);
+        let s = sign(pss1, &pair.private, b"m").unwrap();
+        assert_eq!(s.len(), 256);
+        verify(pss1, &pair.public, b"m", &s).unwrap();
+        assert_eq!(
+            verify(pss1, &pair.public, b"n", &s),
+            Err(CryptoError::IntegrityCheckFailed)
+        );
+        let digest = crate::crypto::digest::digest(HashAlgorithm::Sha1, b"m");
+        verify_input(pss1, &pair.public, Signed::Digest(&digest), &s).unwrap();
+        assert!(sign_input(pss1, &pair.private, Signed::Digest(&[0; 19])).is_err());
     }
 
     #[test]

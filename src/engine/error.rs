@@ -150,7 +150,8 @@ fn crypto_reason(e: &crate::crypto::CryptoError, v2: bool) -> ResultReason {
         }
         C::Unsupported(_) if v2 => ResultReason::UnsupportedCryptographicParameters,
         C::Unsupported(_) | C::InvalidInput(_) => ResultReason::InvalidField,
-        C::Random | C::Library(_) => ResultReason::GeneralFailure,
+        // The CS-BC GCM and ChaCha20-Poly1305 vectors expect General Failure here.
+        C::Random | C::Library(_) | C::InvalidTagLength(_) => ResultReason::GeneralFailure,
     }
 }
 

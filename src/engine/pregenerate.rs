@@ -16,6 +16,7 @@ use zeroize::Zeroizing;
 use super::ParsedRequest;
 use super::ops;
 use crate::kmip::enums::Operation;
+use crate::store::ReadView;
 
 /// One RSA pair drawn ahead: its size and its private key as PKCS#8 DER.
 #[derive(Clone)]
@@ -31,27 +32,41 @@ impl fmt::Debug for PregeneratedRsa {
 }
 
 impl ParsedRequest {
-    /// The RSA sizes this request's Create Key Pair items ask for, in item order.
-    fn rsa_sizes_wanted(&self) -> Vec<i32> {
+    /// The RSA sizes this request's Create Key Pair items ask for, and (with a store view to
+    /// read the old keys from) its Re-key Key Pair items will draw, in item order.
+    fn rsa_sizes_wanted(&self, view: Option<&dyn ReadView>) -> Vec<i32> {
         let v2 = self.message.version.major >= 2;
         self.message
             .items
             .iter()
-            .filter(|i| i.defect.is_none() && i.operation == Operation::CreateKeyPair.value())
-            .filter_map(|i| ops::rsa_pair_size(&i.payload, v2))
+            .filter(|i| i.defect.is_none())
+            .filter_map(|i| match Operation::from_u32(i.operation) {
+                Some(Operation::CreateKeyPair) => ops::rsa_pair_size(&i.payload, v2),
+                Some(Operation::ReKeyKeyPair) => {
+                    view.and_then(|v| ops::rekey_rsa_size(&i.payload, &self.client.owner, v))
+                }
+                _ => None,
+            })
             .collect()
     }
 
-    /// Whether the request asks for an RSA pair, which is slow to draw.
+    /// Whether the request asks for an RSA pair, which is slow to draw. Every Re-key Key Pair
+    /// counts: whether it re-keys an RSA pair is read from the store on the generator thread.
     pub fn needs_slow_generation(&self) -> bool {
-        !self.rsa_sizes_wanted().is_empty()
+        !self.rsa_sizes_wanted(None).is_empty()
+            || self
+                .message
+                .items
+                .iter()
+                .any(|i| i.defect.is_none() && i.operation == Operation::ReKeyKeyPair.value())
     }
 
-    /// Draws every RSA pair the request asks for (off the write path). A size that cannot be
-    /// drawn is left out: the operation then draws inline and reports the error itself.
-    pub fn pregenerate(&mut self) {
+    /// Draws every RSA pair the request asks for (off the write path); `view` lets a Re-key
+    /// Key Pair find its old key's size. A size that cannot be drawn is left out: the
+    /// operation then draws inline and reports the error itself.
+    pub fn pregenerate(&mut self, view: Option<&dyn ReadView>) {
         self.pregenerated = self
-            .rsa_sizes_wanted()
+            .rsa_sizes_wanted(view)
             .into_iter()
             .filter_map(|bits| {
                 ops::draw_rsa_pkcs8(bits)

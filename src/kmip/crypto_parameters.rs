@@ -44,6 +44,7 @@ pub mod values {
         pub const HMAC_SHA384: u32 = 0x0A;
         pub const HMAC_SHA512: u32 = 0x0B;
         pub const ECDH: u32 = 0x0E;
+        pub const BLOWFISH: u32 = 0x10;
         pub const EC: u32 = 0x1A;
         pub const CHACHA20: u32 = 0x1C;
         pub const CHACHA20_POLY1305: u32 = 0x1E;

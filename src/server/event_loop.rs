@@ -142,7 +142,7 @@ impl Server {
     pub fn run(self) -> Result<(), ServerError> {
         let committer = committer::spawn(&self.services, self.waker.clone())
             .map_err(|e| ServerError::io("starting the committer thread", e))?;
-        let keygen = super::keygen::spawn(committer.jobs.clone())
+        let keygen = super::keygen::spawn(committer.jobs.clone(), self.services.store.clone())
             .map_err(|e| ServerError::io("starting the key generator thread", e))?;
         let heartbeat = match self.listener.local_addr() {
             Ok(kmip) => super::node_report::spawn(&self.services, kmip),

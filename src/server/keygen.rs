@@ -14,7 +14,10 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::thread::JoinHandle;
 
+use std::sync::Arc;
+
 use super::committer::WriteJob;
+use crate::store::Store;
 
 pub(super) struct Keygen {
     pub jobs: Sender<WriteJob>,
@@ -22,17 +25,26 @@ pub(super) struct Keygen {
 }
 
 /// Starts the thread; it passes every job on to `committer` and ends when `jobs` is dropped.
-pub(super) fn spawn(committer: Sender<Vec<WriteJob>>) -> std::io::Result<Keygen> {
+/// `store` is read (never written) for the size of the pair a Re-key Key Pair replaces.
+pub(super) fn spawn(
+    committer: Sender<Vec<WriteJob>>,
+    store: Arc<dyn Store>,
+) -> std::io::Result<Keygen> {
     let (jobs, received) = channel::<WriteJob>();
     let thread = std::thread::Builder::new()
         .name("keyward-keygen".into())
-        .spawn(move || run(&received, &committer))?;
+        .spawn(move || run(&received, &committer, store.as_ref()))?;
     Ok(Keygen { jobs, thread })
 }
 
-fn run(received: &Receiver<WriteJob>, committer: &Sender<Vec<WriteJob>>) {
+fn run(received: &Receiver<WriteJob>, committer: &Sender<Vec<WriteJob>>, store: &dyn Store) {
     for mut job in received {
-        if catch_unwind(AssertUnwindSafe(|| job.change.request.pregenerate())).is_err() {
+        let drawn = catch_unwind(AssertUnwindSafe(|| {
+            // Without a view (a store error) a Re-key Key Pair of RSA draws inline instead.
+            let view = store.read().ok();
+            job.change.request.pregenerate(view.as_deref());
+        }));
+        if drawn.is_err() {
             // The operation draws inline instead and answers for itself.
             log::error!("key pair generation panicked; the request draws its pair inline");
         }

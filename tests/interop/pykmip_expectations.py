@@ -38,12 +38,7 @@ NEEDS_FEATURE = {}
 
 # test name -> why Keyward refuses what the test asks, on purpose (docs/kmip-support.md). Strict
 # expected failures too: if Keyward ever accepts the request, the run fails until this is read.
-REFUSED_ON_PURPOSE = {
-    "test_derive_key_using_pbkdf2":
-        "asks for a 160-bit AES key; Keyward refuses AES lengths other than 128/192/256",
-    "test_derive_key_using_encryption":
-        "derives with Blowfish, a 64-bit block cipher Keyward does not offer",
-}
+REFUSED_ON_PURPOSE = {}
 
 
 def offered_operations(section):

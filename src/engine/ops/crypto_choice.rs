@@ -46,6 +46,8 @@ pub(super) enum SymmetricCipher {
     /// AES in a block mode (one-shot or multi-part).
     Block(StreamMode, Padding),
     Aead(AeadAlgorithm),
+    /// ChaCha20 without Poly1305 (a keystream, no integrity).
+    ChaCha20,
 }
 
 pub(super) fn symmetric(
@@ -56,11 +58,7 @@ pub(super) fn symmetric(
         Some(alg::CHACHA20_POLY1305) => {
             return Ok(SymmetricCipher::Aead(AeadAlgorithm::ChaCha20Poly1305));
         }
-        Some(alg::CHACHA20) => {
-            return Err(unsupported(
-                "ChaCha20 without Poly1305 (aws-lc-rs offers no raw ChaCha20 stream)".into(),
-            ));
-        }
+        Some(alg::CHACHA20) => return Ok(SymmetricCipher::ChaCha20),
         Some(alg::AES) | None => {}
         Some(other) => {
             return Err(unsupported(format!(
@@ -171,6 +169,26 @@ pub(super) fn hmac_hash(
                 "an HMAC Cryptographic Algorithm or a Hashing Algorithm".into(),
             )),
         },
+    }
+}
+
+/// OAEP whose MGF1 hash differs from its label hash: `Some((label hash, MGF1 hash))`. Such
+/// a pair is computed through AWS-LC directly (`crypto::aws_lc_ffi::rsa_oaep`).
+pub(super) fn oaep_with_other_mgf1(
+    params: &CryptographicParameters,
+) -> Result<Option<(HashAlgorithm, HashAlgorithm)>, EngineError> {
+    if params.padding_method != Some(pad::OAEP) {
+        return Ok(None);
+    }
+    if let Some(m) = params.mask_generator
+        && m != mask_generator::MGF1
+    {
+        return Err(unsupported(format!("Mask Generator {m:#x}")));
+    }
+    let label_hash = hash(params.hashing_algorithm.unwrap_or(h::SHA_1))?;
+    match params.mask_generator_hashing_algorithm {
+        Some(m) if hash(m)? != label_hash => Ok(Some((label_hash, hash(m)?))),
+        _ => Ok(None),
     }
 }
 

@@ -1,17 +1,22 @@
 //! Encrypt and Decrypt: AES (CBC, ECB, CTR, GCM), ChaCha20-Poly1305 and RSA (OAEP, PKCS#1 v1.5)
 //! with a client's key, including KMIP multi-part operation for the AES block modes.
 //!
-//! Multi-part (Init Indicator, Correlation Value, Final Indicator): the server keeps no session.
-//! The stream's state (`crypto::stream::BlockStream`, at most one block of pending input) is
-//! sealed with the master key, bound to the client, the key and its material generation and the
-//! direction, and handed to the client as the Correlation Value; the next part brings it back.
-//! So a part can run on any node, twice (a retried write group) or never, without server
-//! memory to leak or exhaust. The policy gate runs again on every part.
+//! Multi-part (Init Indicator, Correlation Value, Final Indicator), AES block modes: the server
+//! keeps no session. The stream's state (`crypto::stream::BlockStream`, at most one block of
+//! pending input) is sealed with the master key, bound to the client, the key and its material
+//! generation and the direction, and handed to the client as the Correlation Value; the next
+//! part brings it back. So a part can run on any node, twice (a retried write group) or never,
+//! without server memory to leak or exhaust. AES-GCM and ChaCha20-Poly1305 streams cannot be
+//! exported from AWS-LC and stay in this appliance's memory, bounded (`aead_streams.rs`). The
+//! policy gate runs again on every part.
 
-use super::crypto_choice::{SymmetricCipher, is_rsa, rsa_padding, symmetric};
+use super::aead_streams::{self, Binding};
+use super::crypto_choice::{SymmetricCipher, is_rsa, oaep_with_other_mgf1, rsa_padding, symmetric};
 use super::crypto_key::{UsableKey, Usage, count_usage, load_for, request_uid};
 use super::*;
+use crate::crypto::aws_lc_ffi::{self, AeadCipher, AeadStream};
 use crate::crypto::stream::{BlockStream, Direction, StreamMode};
+use crate::crypto::symmetric::AeadAlgorithm;
 use crate::crypto::{CryptoError, asymmetric, keypair, random, symmetric as aead};
 use crate::kmip::crypto_parameters::CryptographicParameters;
 use crate::kmip::crypto_payloads::{DataRequest, DataResponse};
@@ -89,47 +94,29 @@ fn run(ctx: &mut Ctx, payload: &Item, direction: Direction) -> Result<Vec<Item>,
     }
     match symmetric(&params, key.algorithm)? {
         SymmetricCipher::Aead(algorithm) => {
+            let cipher = match algorithm {
+                AeadAlgorithm::AesGcm => AeadCipher::AesGcm,
+                AeadAlgorithm::ChaCha20Poly1305 => AeadCipher::ChaCha20Poly1305,
+            };
+            let job = AeadJob {
+                key: &key,
+                request: &request,
+                params: &params,
+                cipher,
+                direction,
+            };
+            aead_part(ctx, &job, part, &mut response)?;
+        }
+        SymmetricCipher::ChaCha20 => {
             if !matches!(part, Part::Whole) {
                 return Err(EngineError::FeatureNotSupported(
-                    "multi-part authenticated encryption".into(),
+                    "multi-part raw ChaCha20".into(),
                 ));
             }
             let data = required_data(&request)?;
             let (nonce, chosen) = iv(&request, &params, direction, aead::NONCE_LEN)?;
-            let aad = request
-                .authenticated_encryption_additional_data
-                .as_deref()
-                .unwrap_or_default();
-            match direction {
-                Direction::Encrypt => {
-                    let tag_len = match params.tag_length {
-                        None => aead::TAG_LEN,
-                        Some(n) => usize::try_from(n)
-                            .map_err(|_| EngineError::InvalidField(format!("Tag Length {n}")))?,
-                    };
-                    let (ciphertext, tag) =
-                        aead::seal(algorithm, &key.material, &nonce, aad, data, tag_len)?;
-                    response.data = Some(Zeroizing::new(ciphertext));
-                    response.authenticated_encryption_tag = Some(tag);
-                    response.iv_counter_nonce = chosen;
-                }
-                Direction::Decrypt => {
-                    let tag = request
-                        .authenticated_encryption_tag
-                        .as_deref()
-                        .ok_or_else(|| {
-                            EngineError::MissingData("Authenticated Encryption Tag".into())
-                        })?;
-                    response.data = Some(aead::open(
-                        algorithm,
-                        &key.material,
-                        &nonce,
-                        aad,
-                        data,
-                        tag,
-                    )?);
-                }
-            }
+            response.data = Some(aws_lc_ffi::chacha20(&key.material, &nonce, data)?);
+            response.iv_counter_nonce = chosen;
         }
         SymmetricCipher::Block(mode, padding) => match part {
             Part::Whole | Part::First => {
@@ -163,6 +150,89 @@ fn run(ctx: &mut Ctx, payload: &Item, direction: Direction) -> Result<Vec<Item>,
     }
     count_protection(ctx, &key, &request, direction)?;
     Ok(response.encode())
+}
+
+/// What an AEAD part works with.
+struct AeadJob<'a> {
+    key: &'a UsableKey,
+    request: &'a DataRequest,
+    params: &'a CryptographicParameters,
+    cipher: AeadCipher,
+    direction: Direction,
+}
+
+/// One part (or the whole) of an AES-GCM or ChaCha20-Poly1305 operation, through AWS-LC's
+/// cipher context: any GCM nonce length, tags of 4, 8 or 12 to 16 bytes, and streaming. A
+/// multi-part decryption releases each part's plaintext before the tag is checked, as KMIP's
+/// streaming defines it; only the final part's answer says whether the whole was authentic.
+fn aead_part(
+    ctx: &Ctx,
+    job: &AeadJob,
+    part: Part,
+    response: &mut DataResponse,
+) -> Result<(), EngineError> {
+    let AeadJob {
+        key,
+        request,
+        params,
+        cipher,
+        direction,
+    } = *job;
+    let encrypting = direction == Direction::Encrypt;
+    let binding = Binding {
+        owner: ctx.client.owner.clone(),
+        key_uid: key.uid.clone(),
+        material_generation: key.material_generation,
+        encrypting,
+    };
+    let tag_len = match params.tag_length {
+        None => aead::TAG_LEN,
+        Some(n) => usize::try_from(n).map_err(|_| CryptoError::InvalidTagLength(0))?,
+    };
+    if encrypting && !aws_lc_ffi::tag_length_allowed(tag_len) {
+        return Err(CryptoError::InvalidTagLength(tag_len).into());
+    }
+    let (mut stream, previous, last) = match part {
+        Part::Whole | Part::First => {
+            if matches!(part, Part::Whole) {
+                required_data(request)?;
+            }
+            let (nonce, chosen) = iv(request, params, direction, aead::NONCE_LEN)?;
+            response.iv_counter_nonce = chosen;
+            let aad = request
+                .authenticated_encryption_additional_data
+                .as_deref()
+                .unwrap_or_default();
+            let stream = AeadStream::new(cipher, &key.material, &nonce, aad, encrypting)?;
+            (stream, None, matches!(part, Part::Whole))
+        }
+        Part::Next { state, last } => (
+            aead_streams::resume(&binding, &state, last)?,
+            Some(state),
+            last,
+        ),
+    };
+    let data = request.data.as_deref().map(|d| &d[..]).unwrap_or_default();
+    let mut out = stream.update(data)?;
+    if !last {
+        response.data = Some(out);
+        response.correlation_value = Some(aead_streams::keep(binding, stream, previous)?);
+        return Ok(());
+    }
+    if encrypting {
+        let (rest, tag) = stream.finish_seal(tag_len)?;
+        out.extend_from_slice(&rest);
+        response.authenticated_encryption_tag = Some(tag);
+    } else {
+        let tag = request
+            .authenticated_encryption_tag
+            .as_deref()
+            .ok_or_else(|| EngineError::MissingData("Authenticated Encryption Tag".into()))?;
+        let rest = stream.finish_open(tag)?;
+        out.extend_from_slice(&rest);
+    }
+    response.data = Some(out);
+    Ok(())
 }
 
 /// Counts a successful encryption against the key's Usage Limits (decryption does not count).
@@ -214,9 +284,12 @@ fn rsa(
     direction: Direction,
     data: &[u8],
 ) -> Result<Zeroizing<Vec<u8>>, EngineError> {
-    let padding = rsa_padding(params)?;
     let label = params.p_source.as_deref();
     let der = encoded_key(key)?;
+    if let Some((oaep_hash, mgf1_hash)) = oaep_with_other_mgf1(params)? {
+        return rsa_oaep_other_mgf1(key, direction, der, oaep_hash, mgf1_hash, label, data);
+    }
+    let padding = rsa_padding(params)?;
     match (direction, key.object_type) {
         (Direction::Encrypt, ObjectType::PublicKey) => Ok(Zeroizing::new(asymmetric::encrypt(
             padding, der, data, label,
@@ -242,6 +315,36 @@ fn rsa(
             }
         ))),
     }
+}
+
+/// RSA-OAEP whose MGF1 hash differs from its label hash, through AWS-LC directly.
+fn rsa_oaep_other_mgf1(
+    key: &UsableKey,
+    direction: Direction,
+    der: &[u8],
+    oaep_hash: crate::crypto::digest::HashAlgorithm,
+    mgf1_hash: crate::crypto::digest::HashAlgorithm,
+    label: Option<&[u8]>,
+    data: &[u8],
+) -> Result<Zeroizing<Vec<u8>>, EngineError> {
+    let encrypting = direction == Direction::Encrypt;
+    let key_der: Zeroizing<Vec<u8>> = match (direction, key.object_type) {
+        (Direction::Encrypt, ObjectType::PublicKey) => {
+            Zeroizing::new(keypair::rsa_public_to_spki(der)?)
+        }
+        (Direction::Encrypt, ObjectType::PrivateKey) => {
+            Zeroizing::new(keypair::public_spki_of_private(der)?)
+        }
+        (Direction::Decrypt, ObjectType::PrivateKey) => keypair::rsa_private_to_pkcs8(der)?,
+        (_, other) => {
+            return Err(EngineError::Illegal(format!(
+                "RSA-OAEP cannot be done with a {other:?} object in this direction"
+            )));
+        }
+    };
+    Ok(aws_lc_ffi::rsa_oaep(
+        encrypting, &key_der, oaep_hash, mgf1_hash, label, data,
+    )?)
 }
 
 /// The key's material when it is in an encoded form the crypto layer reads (PKCS#1, PKCS#8,

@@ -1,4 +1,5 @@
-//! Create Key Pair: RSA (2048, 3072, 4096 bits), EC (P-256, P-384, P-521) and Ed25519 pairs,
+//! Create Key Pair: RSA (2048, 3072, 4096 bits), EC (P-256, P-384, P-521), X25519 (EC/ECDH with
+//! Recommended Curve CURVE25519) and Ed25519 pairs,
 //! drawn by aws-lc-rs, stored as a Private Key and a Public Key object that link to each other.
 //!
 //! Why a file of its own beside `objects.rs`: a pair is two objects made from one request whose
@@ -29,6 +30,7 @@ const ED25519: u32 = 0x37;
 const P_256: u32 = 0x07;
 const P_384: u32 = 0x0A;
 const P_521: u32 = 0x0D;
+const CURVE25519: u32 = 0x45;
 
 /// A generated pair: (format, material) of each half, and the key length in bits.
 struct Pair {
@@ -130,14 +132,29 @@ fn pkcs1_of_pkcs8(pkcs8: &[u8]) -> Result<Zeroizing<Vec<u8>>, EngineError> {
     Ok(Zeroizing::new(inner.to_vec()))
 }
 
+/// An X25519 pair (ECDH on Curve25519): both halves Raw, the 32-byte scalar and the 32-byte
+/// u-coordinate (aws-lc-rs writes no PKCS#8 for X25519).
+fn generate_x25519() -> Result<Pair, EngineError> {
+    let pair = crate::crypto::keypair::generate(crate::crypto::keypair::KeyPairSpec::X25519)
+        .map_err(|_| crypto_failure("X25519"))?;
+    Ok(Pair {
+        private: (KeyFormatType::Raw, pair.private),
+        public: (KeyFormatType::Raw, pair.public),
+        length: 256,
+    })
+}
+
 fn generate_ec(curve: u32) -> Result<Pair, EngineError> {
+    if curve == CURVE25519 {
+        return generate_x25519();
+    }
     let (signing, length) = match curve {
         P_256 => (&ECDSA_P256_SHA256_ASN1_SIGNING, 256),
         P_384 => (&ECDSA_P384_SHA384_ASN1_SIGNING, 384),
         P_521 => (&ECDSA_P521_SHA512_ASN1_SIGNING, 521),
         _ => {
             return Err(EngineError::InvalidField(format!(
-                "EC key pairs are on P-256, P-384 or P-521, not curve {curve}"
+                "EC key pairs are on P-256, P-384, P-521 or Curve25519 (X25519), not curve {curve}"
             )));
         }
     };
@@ -316,6 +333,196 @@ pub(super) fn create_key_pair(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item>
     .encode())
 }
 
+/// The attributes a replacement half inherits from the half it replaces: the client's own (and
+/// the algorithm and length), without dates, links or anything the server manages.
+fn inherited(old: &ManagedObject) -> Vec<Attribute> {
+    old.attributes
+        .iter()
+        .filter(|a| {
+            !server_managed(&a.key)
+                || matches!(
+                    a.key,
+                    AttrKey::Standard(tag::CRYPTOGRAPHIC_ALGORITHM | tag::CRYPTOGRAPHIC_LENGTH)
+                )
+        })
+        .filter(|a| {
+            !matches!(
+                a.key,
+                AttrKey::Standard(tag::ACTIVATION_DATE | tag::DEACTIVATION_DATE | tag::LINK)
+            )
+        })
+        .cloned()
+        .collect()
+}
+
+/// The object a half links to with `kind`.
+fn linked(managed: &ManagedObject, kind: LinkType) -> Option<String> {
+    managed
+        .attributes
+        .iter()
+        .filter(|a| a.key == AttrKey::Standard(tag::LINK))
+        .find_map(|a| match &a.value {
+            Value::Structure(fields) => {
+                let is_kind = fields.iter().any(|f| {
+                    f.tag == tag::LINK_TYPE && f.value == Value::Enumeration(kind.value())
+                });
+                fields.iter().find_map(|f| match &f.value {
+                    Value::TextString(uid) if is_kind && f.tag == tag::LINKED_OBJECT_IDENTIFIER => {
+                        Some(uid.clone())
+                    }
+                    _ => None,
+                })
+            }
+            _ => None,
+        })
+}
+
+/// Re-key Key Pair (KMIP 1.1+): a new pair of the old pair's algorithm and length, carrying
+/// the old halves' client attributes (the Names move to the new halves), linked to each other
+/// and, both halves, to the halves they replace (Replaced Object / Replacement Object). With an
+/// Offset, the new halves become active that long after now. An RSA pair is drawn by the key
+/// generator thread before the request reaches the write path, as for Create Key Pair.
+pub(super) fn rekey_key_pair(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item>, EngineError> {
+    let old_private_uid = match payload.child(tag::PRIVATE_KEY_UNIQUE_IDENTIFIER) {
+        Some(Item {
+            value: Value::TextString(uid),
+            ..
+        }) => uid.clone(),
+        Some(_) => {
+            return Err(EngineError::InvalidField(
+                "Private Key Unique Identifier".into(),
+            ));
+        }
+        None => ctx
+            .placeholder
+            .clone()
+            .ok_or_else(|| EngineError::MissingData("Private Key Unique Identifier".into()))?,
+    };
+    let offset = match payload.child(tag::OFFSET).map(|o| &o.value) {
+        Some(Value::Interval(seconds)) => Some(i64::from(*seconds)),
+        Some(_) => return Err(EngineError::InvalidField("Offset".into())),
+        None => None,
+    };
+    let (_, old_private) = ctx.load_live(&old_private_uid)?;
+    if old_private.object_type != ObjectType::PrivateKey {
+        return Err(EngineError::Illegal(
+            "Re-key Key Pair needs the pair's Private Key".into(),
+        ));
+    }
+    let old_public_uid = linked(&old_private, LinkType::PublicKey).ok_or_else(|| {
+        EngineError::Illegal(format!("{old_private_uid} has no linked Public Key"))
+    })?;
+    // The public half must still exist (a destroyed one cannot be replaced).
+    ctx.load_live(&old_public_uid)?;
+    let algorithm = old_private
+        .enumeration(tag::CRYPTOGRAPHIC_ALGORITHM)
+        .ok_or_else(|| EngineError::CorruptMetadata(old_private_uid.clone()))?;
+    let length = old_private.int(tag::CRYPTOGRAPHIC_LENGTH);
+    let pair = match (algorithm, length) {
+        (RSA, Some(bits)) => generate_rsa(ctx, bits)?,
+        (ECDSA | ECDH | EC, _) if old_private.key_format == KeyFormatType::Raw.value() => {
+            generate_x25519()?
+        }
+        (ECDSA | ECDH | EC, Some(256)) => generate_ec(P_256)?,
+        (ECDSA | ECDH | EC, Some(384)) => generate_ec(P_384)?,
+        (ECDSA | ECDH | EC, Some(521)) => generate_ec(P_521)?,
+        (ED25519, _) => generate_ed25519()?,
+        (other, bits) => {
+            return Err(EngineError::Illegal(format!(
+                "Re-key Key Pair of Cryptographic Algorithm {other} with length {bits:?}"
+            )));
+        }
+    };
+    let activation = offset.map(|o| Attribute {
+        key: AttrKey::Standard(tag::ACTIVATION_DATE),
+        value: Value::DateTime(ctx.now.saturating_add(o)),
+    });
+    let mut new_uids = Vec::new();
+    let halves = [
+        (
+            old_private_uid.clone(),
+            ObjectType::PrivateKey,
+            pair.private.0,
+            pair.private.1,
+        ),
+        (
+            old_public_uid.clone(),
+            ObjectType::PublicKey,
+            pair.public.0,
+            Zeroizing::new(pair.public.1),
+        ),
+    ];
+    for (old_uid, object_type, format, material) in halves {
+        // The old half gives up its Names first, so the new half may take them.
+        let (stored, mut old) = ctx.load(&old_uid)?;
+        let mut attributes = inherited(&old);
+        attributes.extend(activation.clone());
+        old.attributes
+            .retain(|a| a.key != AttrKey::Standard(tag::NAME));
+        ctx.save(stored, &old);
+        let new_uid = store_new(
+            ctx,
+            NewObject {
+                object_type,
+                key_format: format.value(),
+                data_type: None,
+                material: &material,
+                origin: MaterialOrigin::Generated,
+                object_fields: Vec::new(),
+            },
+            attributes,
+        )?;
+        let (stored, mut new) = ctx.load(&new_uid)?;
+        new.attributes
+            .push(link(LinkType::ReplacedObject, &old_uid));
+        ctx.save(stored, &new);
+        let (stored, mut old) = ctx.load(&old_uid)?;
+        old.attributes
+            .push(link(LinkType::ReplacementObject, &new_uid));
+        touch(ctx, &mut old);
+        ctx.save(stored, &old);
+        new_uids.push(new_uid);
+    }
+    let (new_private_uid, new_public_uid) = (new_uids[0].clone(), new_uids[1].clone());
+    let (stored, mut private) = ctx.load(&new_private_uid)?;
+    private
+        .attributes
+        .push(link(LinkType::PublicKey, &new_public_uid));
+    ctx.save(stored, &private);
+    let (stored, mut public) = ctx.load(&new_public_uid)?;
+    public
+        .attributes
+        .push(link(LinkType::PrivateKey, &new_private_uid));
+    ctx.save(stored, &public);
+    ctx.placeholder = Some(new_private_uid.clone());
+    Ok(CreateKeyPairResponse {
+        private_key_uid: new_private_uid,
+        public_key_uid: new_public_uid,
+    }
+    .encode())
+}
+
+/// The RSA size a Re-key Key Pair payload will draw: the length of the RSA private key it
+/// names, read from `view` (the key generator thread draws it before the write path runs).
+pub(in crate::engine) fn rekey_rsa_size(
+    payload: &Item,
+    owner: &str,
+    view: &dyn crate::store::ReadView,
+) -> Option<i32> {
+    let Value::TextString(uid) = &payload.child(tag::PRIVATE_KEY_UNIQUE_IDENTIFIER)?.value else {
+        return None;
+    };
+    let stored = view.get(uid).ok()??;
+    if stored.owner != owner {
+        return None;
+    }
+    let managed = ManagedObject::decode_metadata(&stored.metadata)?;
+    match managed.enumeration(tag::CRYPTOGRAPHIC_ALGORITHM) {
+        Some(RSA) => managed.int(tag::CRYPTOGRAPHIC_LENGTH),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -335,8 +542,17 @@ mod tests {
         assert_eq!(ec.length, 384);
         assert_eq!(ec.public.0, KeyFormatType::X509);
         assert!(matches!(
-            generate_ec(0x45),
+            generate_ec(0x44),
             Err(EngineError::InvalidField(_))
         ));
+        let x = generate_ec(CURVE25519).expect("X25519");
+        assert_eq!(
+            (x.private.0, x.public.0),
+            (KeyFormatType::Raw, KeyFormatType::Raw)
+        );
+        assert_eq!(
+            (x.private.1.len(), x.public.1.len(), x.length),
+            (32, 32, 256)
+        );
     }
 }

@@ -1,6 +1,7 @@
 //! Operation semantics, one function per KMIP operation. Each reads its payload `Item`, works on
 //! the message's overlay, and returns the children of its Response Payload.
 
+mod aead_streams;
 mod attributes;
 mod crypto_choice;
 mod crypto_key;
@@ -25,7 +26,7 @@ use derive::*;
 use encrypt::*;
 use hash::*;
 use key_pair::*;
-pub(super) use key_pair::{draw_rsa_pkcs8, rsa_pair_size};
+pub(super) use key_pair::{draw_rsa_pkcs8, rekey_rsa_size, rsa_pair_size};
 use lifecycle::*;
 use locate::*;
 use mac::*;
@@ -59,6 +60,7 @@ use crate::ttlv::{Item, Value};
 pub const SUPPORTED_OPERATIONS: &[Operation] = &[
     Operation::Create,
     Operation::CreateKeyPair,
+    Operation::ReKeyKeyPair,
     Operation::Register,
     Operation::DeriveKey,
     Operation::ReKey,
@@ -85,6 +87,7 @@ pub const SUPPORTED_OPERATIONS: &[Operation] = &[
     Operation::Mac,
     Operation::MacVerify,
     Operation::RngRetrieve,
+    Operation::RngSeed,
     Operation::Hash,
 ];
 
@@ -99,6 +102,7 @@ pub fn mutates(operation: u32) -> bool {
             Operation::Get
                 | Operation::Create
                 | Operation::CreateKeyPair
+                | Operation::ReKeyKeyPair
                 | Operation::DeriveKey
                 | Operation::Register
                 | Operation::ReKey
@@ -126,6 +130,7 @@ pub fn is_cryptographic_service(operation: u32) -> bool {
                 | Operation::Mac
                 | Operation::MacVerify
                 | Operation::RngRetrieve
+                | Operation::RngSeed
                 | Operation::Hash
         )
     )
@@ -347,6 +352,7 @@ pub fn dispatch(ctx: &mut Ctx, operation: u32, payload: &Item) -> Result<Vec<Ite
     match op {
         Operation::Create => typed(ctx, payload, create),
         Operation::CreateKeyPair => create_key_pair(ctx, payload),
+        Operation::ReKeyKeyPair => rekey_key_pair(ctx, payload),
         Operation::DeriveKey => derive_key(ctx, payload),
         Operation::Register => typed(ctx, payload, register),
         Operation::ReKey => typed(ctx, payload, rekey),
@@ -374,6 +380,7 @@ pub fn dispatch(ctx: &mut Ctx, operation: u32, payload: &Item) -> Result<Vec<Ite
         Operation::MacVerify => mac_verify(ctx, payload),
         Operation::Hash => hash(ctx, payload),
         Operation::RngRetrieve => rng_retrieve(ctx, payload),
+        Operation::RngSeed => rng_seed(ctx, payload),
         _ => Err(EngineError::OperationNotSupported(operation)),
     }
 }

@@ -99,16 +99,16 @@ fn copy(answer: &Result<Head, StoreError>) -> Result<Head, StoreError> {
     match answer {
         Ok(head) => Ok(*head),
         Err(e) => Err(match e {
-            StoreError::Io(m) => StoreError::Io(m.clone()),
-            StoreError::Corrupt(m) => StoreError::Corrupt(m.clone()),
+            StoreError::Io(m) => StoreError::Io(m.to_string().into()),
+            StoreError::Corrupt(m) => StoreError::Corrupt(m.to_string().into()),
             StoreError::UnsupportedSchema { found, supported } => StoreError::UnsupportedSchema {
                 found: *found,
                 supported: *supported,
             },
-            StoreError::Failed(m) => StoreError::Failed(m.clone()),
-            StoreError::Conflict(m) => StoreError::Conflict(m.clone()),
-            StoreError::Unavailable(m) => StoreError::Unavailable(m.clone()),
-            StoreError::Full(m) => StoreError::Full(m.clone()),
+            StoreError::Failed(m) => StoreError::Failed(m.to_string().into()),
+            StoreError::Conflict(m) => StoreError::Conflict(m.to_string().into()),
+            StoreError::Unavailable(m) => StoreError::Unavailable(m.to_string().into()),
+            StoreError::Full(m) => StoreError::Full(m.to_string().into()),
         }),
     }
 }

@@ -38,7 +38,8 @@ pub(super) fn term_prefix(owner: &str, term: &IndexTerm) -> Result<Vec<u8>, Stor
         return Err(StoreError::Io(format!(
             "an index term of {} bytes exceeds 4 GiB",
             term.0.len()
-        )));
+        )
+        .into()));
     }
     let mut key = Vec::with_capacity(8 + owner.len() + term.0.len() + 36);
     push_len_prefixed(&mut key, owner.as_bytes())?;
