@@ -175,7 +175,7 @@ mod tests {
         let err = index
             .head(|| Err(StoreError::Unavailable("no quorum".into())))
             .unwrap_err();
-        assert!(matches!(err, StoreError::Unavailable(m) if m == "no quorum"));
+        assert!(matches!(err, StoreError::Unavailable(m) if m.to_string() == "no quorum"));
         // The next caller sends a new request.
         assert_eq!(index.head(|| Ok((7, 1))).unwrap(), (7, 1));
     }
