@@ -1398,6 +1398,78 @@ fn admin_api_backups_certificates_root_cluster_totp_and_hostile_input() {
         metrics.contains("keyward_certificates_expiring_soon 1"),
         "{metrics}"
     );
+    // Clients added on the command line (through the admin socket) record their
+    // certificate's expiry too: pinned, issued and signed from a CSR.
+    let cli_cert = appliance.root.path().join("cli-soon.pem");
+    std::fs::write(&cli_cert, cert_expiring_in(20, "vc-cli-soon")).expect("cert");
+    cli(
+        &data,
+        &[
+            "client",
+            "add",
+            "--name",
+            "cli-soon",
+            "--cert",
+            cli_cert.to_str().expect("utf-8"),
+        ],
+        None,
+    );
+    let issued_dir = appliance.root.path().join("cli-issued");
+    cli(
+        &data,
+        &[
+            "client",
+            "issue",
+            "--name",
+            "cli-issued",
+            "--out",
+            issued_dir.to_str().expect("utf-8"),
+        ],
+        None,
+    );
+    let csr_key = rcgen::KeyPair::generate().expect("key pair");
+    let csr = rcgen::CertificateParams::new(vec!["vc-csr".to_string()])
+        .expect("params")
+        .serialize_request(&csr_key)
+        .expect("csr")
+        .pem()
+        .expect("csr pem");
+    let csr_file = appliance.root.path().join("vc.csr");
+    std::fs::write(&csr_file, csr).expect("csr");
+    let signed_file = appliance.root.path().join("vc-signed.pem");
+    cli(
+        &data,
+        &[
+            "client",
+            "sign-csr",
+            "--name",
+            "cli-csr",
+            "--csr",
+            csr_file.to_str().expect("utf-8"),
+            "--out",
+            signed_file.to_str().expect("utf-8"),
+        ],
+        None,
+    );
+    for (name, days) in [
+        ("cli-soon", 19..=20),
+        ("cli-issued", 31..=100_000),
+        ("cli-csr", 31..=100_000),
+    ] {
+        let (status, shown) = api.get(&format!("/api/v1/clients/{name}"), &carol);
+        assert_eq!(status, 200, "{shown}");
+        let not_after = shown["resources"][0]["certificateNotAfter"]
+            .as_i64()
+            .unwrap_or_else(|| panic!("{name}: no expiry recorded: {shown}"));
+        let left = (not_after - keyward::admin::registry::now()).div_euclid(86_400);
+        assert!(days.contains(&left), "{name}: {left} days: {shown}");
+    }
+    let (_, expiring) = api.get("/api/v1/certificates/expiring", &carol);
+    assert_eq!(total(&expiring), 2, "{expiring}");
+    assert!(
+        cli(&data, &["status"], None).contains("certificate: client \"cli-soon\" expires in"),
+        "keyward status warns of the CLI's client"
+    );
 
     // Backups: roles, export now as a download, verify an upload, list and download
     // scheduled files, and no way out of the backup directory.

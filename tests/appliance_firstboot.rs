@@ -313,13 +313,12 @@ fn web_console_is_on_with_a_first_admin(run: &Run) {
         .unwrap_or_else(|| panic!("no first admin password shown:\n{}", run.output));
     let password = line.rsplit(' ').next().expect("a password");
     assert_eq!(password.len(), 20, "{line}");
-    assert!(password.chars().all(|c| c.is_ascii_alphanumeric()), "{line}");
-    assert_eq!(run.output.matches(password).count(), 1, "{}", run.output);
     assert!(
-        run.output.contains("https://kms0:8443/"),
-        "{}",
-        run.output
+        password.chars().all(|c| c.is_ascii_alphanumeric()),
+        "{line}"
     );
+    assert_eq!(run.output.matches(password).count(), 1, "{}", run.output);
+    assert!(run.output.contains("https://kms0:8443/"), "{}", run.output);
     for path in files_under(&run.root) {
         let text = String::from_utf8_lossy(&std::fs::read(&path).expect("read")).into_owned();
         if path.file_name().is_some_and(|n| n == "output") {
@@ -1304,7 +1303,12 @@ fn the_console_menu_sets_a_new_web_console_password_after_the_console_password()
     // A wrong console password changes nothing.
     let screen = console.session(&["w", "not the password", "", "q"]);
     assert!(screen.contains("wrong password."), "{screen}");
-    assert!(Accounts::load(&console.data).expect("accounts").users.is_empty());
+    assert!(
+        Accounts::load(&console.data)
+            .expect("accounts")
+            .users
+            .is_empty()
+    );
 
     // No account yet: made with the admin role.
     let screen = console.session(&["w", CONSOLE_PASSWORD, "", "", "q"]);
@@ -1322,11 +1326,18 @@ fn the_console_menu_sets_a_new_web_console_password_after_the_console_password()
     let second = shown_web_password(&screen, "admin");
     assert_ne!(first, second);
     let accounts = Accounts::load(&console.data).expect("accounts");
-    assert!(accounts.check_password("admin", second.as_bytes()).is_some());
+    assert!(
+        accounts
+            .check_password("admin", second.as_bytes())
+            .is_some()
+    );
     assert!(accounts.check_password("admin", first.as_bytes()).is_none());
     assert_eq!(accounts.users.len(), 1);
     let stubs = std::fs::read_to_string(&console.stub_log).expect("stub log");
-    assert!(stubs.contains("runuser -u keyward -- keyward admin-user"), "{stubs}");
+    assert!(
+        stubs.contains("runuser -u keyward -- keyward admin-user"),
+        "{stubs}"
+    );
 
     let audit = console.audit();
     let outcomes: Vec<&str> = audit
