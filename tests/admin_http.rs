@@ -1891,3 +1891,69 @@ fn kmip_get_latency_while_the_admin_listener_is_attacked() {
         sent.load(std::sync::atomic::Ordering::Relaxed) as f64 / attack_secs
     );
 }
+
+/// Polls `/metrics` until the expiry gauge reads `want` (bounded).
+fn wait_for_expiry_gauge(http_addr: SocketAddr, want: i64) {
+    let line = format!("keyward_certificates_expiring_soon {want}\n");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let metrics = ureq::get(&format!("http://{http_addr}/metrics"))
+            .call()
+            .expect("metrics")
+            .body_mut()
+            .read_to_string()
+            .expect("metrics text");
+        if metrics.contains(&line) {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the gauge never read {want}:\n{metrics}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn expiry_gauge_works_without_the_admin_api() {
+    let mut appliance = Appliance::new(&["vc"]);
+    let data = appliance.data_dir.clone();
+    let http_addr = free_port();
+    // No [admin_http] table: the API is off; the admin socket's thread keeps the gauge.
+    appliance.set_config(&format!("[http]\nlisten = \"{http_addr}\"\n"));
+    // Added offline, before the server starts: counted from the start.
+    let soon = appliance.root.path().join("soon.pem");
+    std::fs::write(&soon, cert_expiring_in(5, "vc-soon")).expect("cert");
+    cli(
+        &data,
+        &[
+            "client",
+            "add",
+            "--name",
+            "soon",
+            "--cert",
+            soon.to_str().expect("utf-8"),
+        ],
+        None,
+    );
+    let _server = appliance.start();
+    wait_for_expiry_gauge(http_addr, 1);
+    // Added through the running server's admin socket: counted after the request.
+    let later = appliance.root.path().join("later.pem");
+    std::fs::write(&later, cert_expiring_in(12, "vc-later")).expect("cert");
+    cli(
+        &data,
+        &[
+            "client",
+            "add",
+            "--name",
+            "later",
+            "--cert",
+            later.to_str().expect("utf-8"),
+        ],
+        None,
+    );
+    wait_for_expiry_gauge(http_addr, 2);
+    cli(&data, &["client", "remove", "soon", "--yes"], None);
+    wait_for_expiry_gauge(http_addr, 1);
+}
