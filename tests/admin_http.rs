@@ -1957,3 +1957,137 @@ fn expiry_gauge_works_without_the_admin_api() {
     cli(&data, &["client", "remove", "soon", "--yes"], None);
     wait_for_expiry_gauge(http_addr, 1);
 }
+
+#[test]
+fn an_account_enrols_its_own_totp_with_its_password() {
+    let mut appliance = Appliance::new(&["vc"]);
+    let data = appliance.data_dir.clone();
+    let admin_addr = free_port();
+    appliance.set_config(&format!("[admin_http]\nlisten = \"{admin_addr}\"\n"));
+    cli(
+        &data,
+        &[
+            "admin-user",
+            "add",
+            "carol",
+            "--role",
+            "auditor",
+            "--password-stdin",
+        ],
+        Some(&format!("{CAROL}\n")),
+    );
+    let token = cli(
+        &data,
+        &[
+            "api-token",
+            "create",
+            "ci",
+            "--role",
+            "admin",
+            "--days",
+            "1",
+        ],
+        None,
+    )
+    .trim()
+    .to_string();
+    let _server = appliance.start();
+    let api = Api::new(admin_addr, &appliance.creds("vc").ca);
+    let carol = api.session("carol", CAROL);
+
+    // The current password is asked again; a wrong one changes nothing.
+    let (status, body) = api.post(
+        "/api/v1/account/totp",
+        &carol,
+        json!({"password": "not-carols-password"}),
+    );
+    assert_eq!(
+        (status, error_code(&body).as_str()),
+        (401, "UNAUTHORIZED_ERR")
+    );
+    let (status, body) = api.post("/api/v1/account/totp", &carol, json!({"pass": CAROL}));
+    assert_eq!((status, error_code(&body).as_str()), (400, "BAD_JSON_ERR"));
+    // A token has no second factor of its own.
+    let (status, body) = api.post("/api/v1/account/totp", &token, json!({"password": CAROL}));
+    assert_eq!(
+        (status, error_code(&body).as_str()),
+        (403, "FORBIDDEN_ERR"),
+        "{body}"
+    );
+    assert!(
+        !std::fs::read_to_string(data.join("admin-accounts.json"))
+            .expect("accounts")
+            .contains("totp_sealed\":\""),
+        "nothing enrolled yet"
+    );
+
+    // Enrolled: the URI once; from now on the login needs a code.
+    let (status, body) = api.post("/api/v1/account/totp", &carol, json!({"password": CAROL}));
+    assert_eq!(status, 200, "{body}");
+    let uri = body["resources"][0]["otpauthUri"].as_str().expect("uri");
+    assert!(
+        uri.starts_with("otpauth://totp/Keyward:carol?secret="),
+        "{uri}"
+    );
+    let base32 = uri
+        .split("secret=")
+        .nth(1)
+        .and_then(|rest| rest.split('&').next())
+        .expect("secret in the URI");
+    let secret = keyward::admin_http::totp::Secret::from_bytes(zeroize::Zeroizing::new(
+        data_encoding::BASE32_NOPAD
+            .decode(base32.as_bytes())
+            .expect("base32"),
+    ));
+    let accounts = std::fs::read_to_string(data.join("admin-accounts.json")).expect("accounts");
+    assert!(
+        !accounts.contains(base32),
+        "the TOTP secret is stored in clear"
+    );
+    let (status, body) = api.login("carol", CAROL);
+    assert_eq!(
+        (status, error_code(&body).as_str()),
+        (401, "TOTP_REQUIRED_ERR")
+    );
+    let with_code = |code: String| {
+        api.call(
+            "POST",
+            "/api/v1/login",
+            None,
+            Some(
+                json!({"username": "carol", "password": CAROL, "otp": code})
+                    .to_string()
+                    .as_bytes(),
+            ),
+        )
+    };
+    let (status, body) = with_code(totp_code(&secret));
+    if status != 200 {
+        // The 30 s step turned between reading the clock and checking.
+        std::thread::sleep(Duration::from_secs(2));
+        let (status, body) = with_code(totp_code(&secret));
+        assert_eq!(status, 200, "{body}");
+    } else {
+        assert_eq!(status, 200, "{body}");
+    }
+    // Replacing it needs the enrolled authenticator's code too.
+    let (status, body) = api.post("/api/v1/account/totp", &carol, json!({"password": CAROL}));
+    assert_eq!(
+        (status, error_code(&body).as_str()),
+        (401, "TOTP_REQUIRED_ERR")
+    );
+
+    let (_, records) = api.get("/api/v1/audit?operation=admin_http.totp.enrol", &carol);
+    let outcomes: Vec<_> = records["resources"]
+        .as_array()
+        .expect("records")
+        .iter()
+        .map(|r| r["record"]["outcome"].as_str().unwrap_or("?").to_string())
+        .collect();
+    assert_eq!(outcomes.len(), 3, "{records}");
+    assert_eq!(
+        outcomes.iter().filter(|o| o.contains("success")).count(),
+        1,
+        "{records}"
+    );
+}
