@@ -2090,4 +2090,25 @@ fn an_account_enrols_its_own_totp_with_its_password() {
         1,
         "{records}"
     );
+
+    // The account commands are audited: offline (before the server started) into the
+    // database, and through the running server's admin socket.
+    cli(&data, &["api-token", "revoke", "ci"], None);
+    for (operation, detail) in [
+        ("admin_user.add", "carol"),
+        ("api_token.create", "ci"),
+        ("api_token.revoke", "ci"),
+    ] {
+        let (status, records) = api.get(&format!("/api/v1/audit?operation={operation}"), &carol);
+        assert_eq!(status, 200, "{records}");
+        assert_eq!(total(&records), 1, "{operation}: {records}");
+        assert!(
+            records["resources"][0]["record"]
+                .to_string()
+                .contains(&format!("\"{detail}\"")),
+            "{operation}: {records}"
+        );
+    }
+    let (_, added) = api.get("/api/v1/audit?operation=admin_user.add", &carol);
+    assert!(added.to_string().contains("role auditor"), "{added}");
 }
