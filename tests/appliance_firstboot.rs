@@ -1346,4 +1346,13 @@ fn the_console_menu_sets_a_new_web_console_password_after_the_console_password()
         .map(|(_, outcome, _)| outcome.as_str())
         .collect();
     assert_eq!(outcomes, ["failure", "success", "success"], "{audit:?}");
+    // The account commands the menu ran are audit records of their own.
+    for operation in ["admin_user.add", "admin_user.passwd"] {
+        assert!(
+            audit.iter().any(|(op, outcome, uids)| op == operation
+                && outcome == "success"
+                && uids.first().is_some_and(|u| u == "admin")),
+            "no {operation} record: {audit:?}"
+        );
+    }
 }
