@@ -383,9 +383,10 @@ ENV
     ;;
 esac
 
-# 9 (right after 4: the account lives in the data directory). The web console and HTTPS admin API: on in the appliance (off in the package), with a
-# first account whose password is generated here, kept only as its Argon2id hash, and shown
-# once in the closing summary. Every node of a cluster has its own accounts (data directory).
+# 9 (right after 4: the account lives in the data directory). The web console and HTTPS
+# admin API: on in the appliance (off in the package), with a first account whose password is
+# generated here, kept only as its Argon2id hash, and shown once in the closing summary. Every
+# node of a cluster has its own accounts (data directory).
 WEB_PORT=8443
 sed -i "/^\[admin_http\]\$/,/^\[/ s|^# listen = \"127.0.0.1:8443\"|listen = \"0.0.0.0:$WEB_PORT\"|" "$CONFIG"
 grep -q "^listen = \"0.0.0.0:$WEB_PORT\"" "$CONFIG" || again "$CONFIG has no '# listen = \"127.0.0.1:8443\"' line under [admin_http] to turn on"
