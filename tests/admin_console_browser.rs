@@ -2,7 +2,7 @@
 //! installed by scripts/test), driven over the W3C WebDriver protocol: log in, add a client by
 //! uploading its certificate (one that expires in 10 days, so the dashboard warns), issue a
 //! certificate and key for another, find a key by its VM name, revoke it, see the revocation
-//! in the audit viewer, take a backup, and open the approvals page. A screenshot of each page
+//! in the audit viewer, take a backup, open the approvals page, and enrol the account's TOTP authenticator. A screenshot of each page
 //! is saved under the target directory (the paths are printed).
 //! Without chromedriver the test prints one `skipped:` line, unless KEYWARD_REQUIRE_BROWSER=1.
 
@@ -306,7 +306,22 @@ fn console_in_headless_chromium_adds_a_client_finds_and_revokes_a_key() {
     web.click("button[data-view=approvals]");
     web.wait_text("#approvals-state", "two-person rule is off");
     web.screenshot(&shots, "8-approvals");
+
+    // The account enrols its own authenticator: the password again, the link shown once.
+    web.click("button[data-view=account]");
+    web.type_into("#totp-password", "alice-password-1");
+    web.click("#totp-enrol");
+    web.wait_text("#totp-uri", "otpauth://totp/Keyward:alice?secret=");
+    web.screenshot(&shots, "9-account");
     drop(web);
+    let accounts: Value = serde_json::from_str(
+        &std::fs::read_to_string(data.join("admin-accounts.json")).expect("accounts"),
+    )
+    .expect("accounts JSON");
+    assert!(
+        accounts["users"][0]["totp_sealed"].is_string(),
+        "{accounts}"
+    );
     let log = server.log();
     assert!(log.contains("admin API alice: revoked key"));
     assert!(log.contains("admin API alice: exported a backup"));

@@ -1398,6 +1398,78 @@ fn admin_api_backups_certificates_root_cluster_totp_and_hostile_input() {
         metrics.contains("keyward_certificates_expiring_soon 1"),
         "{metrics}"
     );
+    // Clients added on the command line (through the admin socket) record their
+    // certificate's expiry too: pinned, issued and signed from a CSR.
+    let cli_cert = appliance.root.path().join("cli-soon.pem");
+    std::fs::write(&cli_cert, cert_expiring_in(20, "vc-cli-soon")).expect("cert");
+    cli(
+        &data,
+        &[
+            "client",
+            "add",
+            "--name",
+            "cli-soon",
+            "--cert",
+            cli_cert.to_str().expect("utf-8"),
+        ],
+        None,
+    );
+    let issued_dir = appliance.root.path().join("cli-issued");
+    cli(
+        &data,
+        &[
+            "client",
+            "issue",
+            "--name",
+            "cli-issued",
+            "--out",
+            issued_dir.to_str().expect("utf-8"),
+        ],
+        None,
+    );
+    let csr_key = rcgen::KeyPair::generate().expect("key pair");
+    let csr = rcgen::CertificateParams::new(vec!["vc-csr".to_string()])
+        .expect("params")
+        .serialize_request(&csr_key)
+        .expect("csr")
+        .pem()
+        .expect("csr pem");
+    let csr_file = appliance.root.path().join("vc.csr");
+    std::fs::write(&csr_file, csr).expect("csr");
+    let signed_file = appliance.root.path().join("vc-signed.pem");
+    cli(
+        &data,
+        &[
+            "client",
+            "sign-csr",
+            "--name",
+            "cli-csr",
+            "--csr",
+            csr_file.to_str().expect("utf-8"),
+            "--out",
+            signed_file.to_str().expect("utf-8"),
+        ],
+        None,
+    );
+    for (name, days) in [
+        ("cli-soon", 19..=20),
+        ("cli-issued", 31..=100_000),
+        ("cli-csr", 31..=100_000),
+    ] {
+        let (status, shown) = api.get(&format!("/api/v1/clients/{name}"), &carol);
+        assert_eq!(status, 200, "{shown}");
+        let not_after = shown["resources"][0]["certificateNotAfter"]
+            .as_i64()
+            .unwrap_or_else(|| panic!("{name}: no expiry recorded: {shown}"));
+        let left = (not_after - keyward::admin::registry::now()).div_euclid(86_400);
+        assert!(days.contains(&left), "{name}: {left} days: {shown}");
+    }
+    let (_, expiring) = api.get("/api/v1/certificates/expiring", &carol);
+    assert_eq!(total(&expiring), 2, "{expiring}");
+    assert!(
+        cli(&data, &["status"], None).contains("certificate: client \"cli-soon\" expires in"),
+        "keyward status warns of the CLI's client"
+    );
 
     // Backups: roles, export now as a download, verify an upload, list and download
     // scheduled files, and no way out of the backup directory.
@@ -1818,4 +1890,225 @@ fn kmip_get_latency_while_the_admin_listener_is_attacked() {
         sent.load(std::sync::atomic::Ordering::Relaxed),
         sent.load(std::sync::atomic::Ordering::Relaxed) as f64 / attack_secs
     );
+}
+
+/// Polls `/metrics` until the expiry gauge reads `want` (bounded).
+fn wait_for_expiry_gauge(http_addr: SocketAddr, want: i64) {
+    let line = format!("keyward_certificates_expiring_soon {want}\n");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let metrics = ureq::get(&format!("http://{http_addr}/metrics"))
+            .call()
+            .expect("metrics")
+            .body_mut()
+            .read_to_string()
+            .expect("metrics text");
+        if metrics.contains(&line) {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the gauge never read {want}:\n{metrics}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn expiry_gauge_works_without_the_admin_api() {
+    let mut appliance = Appliance::new(&["vc"]);
+    let data = appliance.data_dir.clone();
+    let http_addr = free_port();
+    // No [admin_http] table: the API is off; the admin socket's thread keeps the gauge.
+    appliance.set_config(&format!("[http]\nlisten = \"{http_addr}\"\n"));
+    // Added offline, before the server starts: counted from the start.
+    let soon = appliance.root.path().join("soon.pem");
+    std::fs::write(&soon, cert_expiring_in(5, "vc-soon")).expect("cert");
+    cli(
+        &data,
+        &[
+            "client",
+            "add",
+            "--name",
+            "soon",
+            "--cert",
+            soon.to_str().expect("utf-8"),
+        ],
+        None,
+    );
+    let _server = appliance.start();
+    wait_for_expiry_gauge(http_addr, 1);
+    // Added through the running server's admin socket: counted after the request.
+    let later = appliance.root.path().join("later.pem");
+    std::fs::write(&later, cert_expiring_in(12, "vc-later")).expect("cert");
+    cli(
+        &data,
+        &[
+            "client",
+            "add",
+            "--name",
+            "later",
+            "--cert",
+            later.to_str().expect("utf-8"),
+        ],
+        None,
+    );
+    wait_for_expiry_gauge(http_addr, 2);
+    cli(&data, &["client", "remove", "soon", "--yes"], None);
+    wait_for_expiry_gauge(http_addr, 1);
+}
+
+#[test]
+fn an_account_enrols_its_own_totp_with_its_password() {
+    let mut appliance = Appliance::new(&["vc"]);
+    let data = appliance.data_dir.clone();
+    let admin_addr = free_port();
+    appliance.set_config(&format!("[admin_http]\nlisten = \"{admin_addr}\"\n"));
+    cli(
+        &data,
+        &[
+            "admin-user",
+            "add",
+            "carol",
+            "--role",
+            "auditor",
+            "--password-stdin",
+        ],
+        Some(&format!("{CAROL}\n")),
+    );
+    let token = cli(
+        &data,
+        &[
+            "api-token",
+            "create",
+            "ci",
+            "--role",
+            "admin",
+            "--days",
+            "1",
+        ],
+        None,
+    )
+    .trim()
+    .to_string();
+    let _server = appliance.start();
+    let api = Api::new(admin_addr, &appliance.creds("vc").ca);
+    let carol = api.session("carol", CAROL);
+
+    // The current password is asked again; a wrong one changes nothing.
+    let (status, body) = api.post(
+        "/api/v1/account/totp",
+        &carol,
+        json!({"password": "not-carols-password"}),
+    );
+    assert_eq!(
+        (status, error_code(&body).as_str()),
+        (401, "UNAUTHORIZED_ERR")
+    );
+    let (status, body) = api.post("/api/v1/account/totp", &carol, json!({"pass": CAROL}));
+    assert_eq!((status, error_code(&body).as_str()), (400, "BAD_JSON_ERR"));
+    // A token has no second factor of its own.
+    let (status, body) = api.post("/api/v1/account/totp", &token, json!({"password": CAROL}));
+    assert_eq!(
+        (status, error_code(&body).as_str()),
+        (403, "FORBIDDEN_ERR"),
+        "{body}"
+    );
+    assert!(
+        !std::fs::read_to_string(data.join("admin-accounts.json"))
+            .expect("accounts")
+            .contains("totp_sealed\":\""),
+        "nothing enrolled yet"
+    );
+
+    // Enrolled: the URI once; from now on the login needs a code.
+    let (status, body) = api.post("/api/v1/account/totp", &carol, json!({"password": CAROL}));
+    assert_eq!(status, 200, "{body}");
+    let uri = body["resources"][0]["otpauthUri"].as_str().expect("uri");
+    assert!(
+        uri.starts_with("otpauth://totp/Keyward:carol?secret="),
+        "{uri}"
+    );
+    let base32 = uri
+        .split("secret=")
+        .nth(1)
+        .and_then(|rest| rest.split('&').next())
+        .expect("secret in the URI");
+    let secret = keyward::admin_http::totp::Secret::from_bytes(zeroize::Zeroizing::new(
+        data_encoding::BASE32_NOPAD
+            .decode(base32.as_bytes())
+            .expect("base32"),
+    ));
+    let accounts = std::fs::read_to_string(data.join("admin-accounts.json")).expect("accounts");
+    assert!(
+        !accounts.contains(base32),
+        "the TOTP secret is stored in clear"
+    );
+    let (status, body) = api.login("carol", CAROL);
+    assert_eq!(
+        (status, error_code(&body).as_str()),
+        (401, "TOTP_REQUIRED_ERR")
+    );
+    let with_code = |code: String| {
+        api.call(
+            "POST",
+            "/api/v1/login",
+            None,
+            Some(
+                json!({"username": "carol", "password": CAROL, "otp": code})
+                    .to_string()
+                    .as_bytes(),
+            ),
+        )
+    };
+    let (status, body) = with_code(totp_code(&secret));
+    if status != 200 {
+        // The 30 s step turned between reading the clock and checking.
+        std::thread::sleep(Duration::from_secs(2));
+        let (status, body) = with_code(totp_code(&secret));
+        assert_eq!(status, 200, "{body}");
+    } else {
+        assert_eq!(status, 200, "{body}");
+    }
+    // Replacing it needs the enrolled authenticator's code too.
+    let (status, body) = api.post("/api/v1/account/totp", &carol, json!({"password": CAROL}));
+    assert_eq!(
+        (status, error_code(&body).as_str()),
+        (401, "TOTP_REQUIRED_ERR")
+    );
+
+    let (_, records) = api.get("/api/v1/audit?operation=admin_http.totp.enrol", &carol);
+    let outcomes: Vec<_> = records["resources"]
+        .as_array()
+        .expect("records")
+        .iter()
+        .map(|r| r["record"]["outcome"].as_str().unwrap_or("?").to_string())
+        .collect();
+    assert_eq!(outcomes.len(), 3, "{records}");
+    assert_eq!(
+        outcomes.iter().filter(|o| o.contains("success")).count(),
+        1,
+        "{records}"
+    );
+
+    // The account commands are audited: offline (before the server started) into the
+    // database, and through the running server's admin socket.
+    cli(&data, &["api-token", "revoke", "ci"], None);
+    for (operation, detail) in [
+        ("admin_user.add", "carol"),
+        ("api_token.create", "ci"),
+        ("api_token.revoke", "ci"),
+    ] {
+        let (status, records) = api.get(&format!("/api/v1/audit?operation={operation}"), &carol);
+        assert_eq!(status, 200, "{records}");
+        assert_eq!(total(&records), 1, "{operation}: {records}");
+        assert!(
+            records["resources"][0]["record"]
+                .to_string()
+                .contains(&format!("\"{detail}\"")),
+            "{operation}: {records}"
+        );
+    }
+    let (_, added) = api.get("/api/v1/audit?operation=admin_user.add", &carol);
+    assert!(added.to_string().contains("role auditor"), "{added}");
 }

@@ -41,7 +41,7 @@ args=" $* "
 if [[ $args == *" init "* ]]; then
     mkdir -p "$STUB_DATA" && echo argon2-params >"$STUB_DATA/root.argon2"
 fi
-if [[ $args == *" --passphrase-stdin "* ]]; then
+if [[ $args == *" --passphrase-stdin "* || $args == *" --password-stdin "* ]]; then
     IFS= read -r line
     echo "stdin passphrase of ${#line} characters" >>"$STUB_LOG"
 fi
@@ -286,6 +286,52 @@ fn a_single_appliance_does_not_touch_etcd() {
     assert!(!run.log.contains("etcd"), "{}", run.log);
     assert!(!run.path("/etc/default/etcd").exists());
     assert!(run.path("/var/lib/keyward-firstboot.done").exists());
+    web_console_is_on_with_a_first_admin(&run);
+}
+
+/// The appliance turns the HTTPS admin listener on (the package leaves it off) and makes the
+/// first admin account with a generated password, handed to `keyward admin-user add` on its
+/// standard input and shown once in the closing summary, never written to a file.
+fn web_console_is_on_with_a_first_admin(run: &Run) {
+    let config = run.config();
+    assert_eq!(
+        config.admin_http.listen.map(|a| a.to_string()).as_deref(),
+        Some("0.0.0.0:8443"),
+        "{}",
+        run.file("/etc/keyward/config.toml")
+    );
+    run.logged("keyward [as keyward] admin-user add admin --role admin --password-stdin --config");
+    assert!(
+        run.log.contains("stdin passphrase of 20 characters"),
+        "{}",
+        run.log
+    );
+    let line = run
+        .output
+        .lines()
+        .find(|l| l.contains("user: admin   password: "))
+        .unwrap_or_else(|| panic!("no first admin password shown:\n{}", run.output));
+    let password = line.rsplit(' ').next().expect("a password");
+    assert_eq!(password.len(), 20, "{line}");
+    assert!(
+        password.chars().all(|c| c.is_ascii_alphanumeric()),
+        "{line}"
+    );
+    assert_eq!(run.output.matches(password).count(), 1, "{}", run.output);
+    assert!(run.output.contains("https://kms0:8443/"), "{}", run.output);
+    for path in files_under(&run.root) {
+        let text = String::from_utf8_lossy(&std::fs::read(&path).expect("read")).into_owned();
+        if path.file_name().is_some_and(|n| n == "output") {
+            continue;
+        }
+        assert!(
+            !text.contains(password),
+            "{} holds the web console password",
+            path.display()
+        );
+    }
+    let issue = run.file("/etc/issue");
+    assert!(issue.contains(":8443/"), "{issue}");
 }
 
 #[test]
@@ -714,6 +760,11 @@ const MENU_STUBS: &[(&str, &str)] = &[
     ("ssh-keygen", "exit 0"),
     ("hostname", "echo kms0"),
     ("chown", "exit 0"),
+    // runuser -u USER -- CMD...: runs CMD (the test runs as one user anyway), logged.
+    (
+        "runuser",
+        "echo \"runuser $*\" >>\"$STUB_LOG\"; while [[ $# -gt 0 && $1 != -- ]]; do shift; done; shift; exec \"$@\"",
+    ),
 ];
 
 /// A scratch root for the console menu with a real, initialised `[root] seal_at_start` data
@@ -1213,4 +1264,95 @@ fn the_console_menu_unseals_a_sealed_boot_prints_a_working_client_and_audits_eve
         "{}",
         String::from_utf8_lossy(&verify.stdout)
     );
+}
+
+/// The password shown on the menu's screen for `account`.
+fn shown_web_password(screen: &str, account: &str) -> String {
+    let needle = format!("user: {account}  password: ");
+    let at = screen
+        .find(&needle)
+        .unwrap_or_else(|| panic!("no password shown:\n{screen}"));
+    screen[at + needle.len()..]
+        .split_whitespace()
+        .next()
+        .expect("a password")
+        .to_string()
+}
+
+#[test]
+fn the_console_menu_sets_a_new_web_console_password_after_the_console_password() {
+    use keyward::admin_http::accounts::{Accounts, Role};
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut console = Console::new(dir.path());
+    let init = console.keyward(
+        &["init", "--passphrase-stdin"],
+        &format!("{ROOT_PASSPHRASE}\n"),
+    );
+    assert!(
+        init.status.success(),
+        "{}",
+        String::from_utf8_lossy(&init.stderr)
+    );
+    std::fs::write(
+        &console.config,
+        std::fs::read_to_string(&console.config).expect("config")
+            + "\n[admin_http]\nlisten = \"127.0.0.1:8443\"\n",
+    )
+    .expect("config");
+
+    // A wrong console password changes nothing.
+    let screen = console.session(&["w", "not the password", "", "q"]);
+    assert!(screen.contains("wrong password."), "{screen}");
+    assert!(
+        Accounts::load(&console.data)
+            .expect("accounts")
+            .users
+            .is_empty()
+    );
+
+    // No account yet: made with the admin role.
+    let screen = console.session(&["w", CONSOLE_PASSWORD, "", "", "q"]);
+    assert!(screen.contains("https://kms0:8443/"), "{screen}");
+    let first = shown_web_password(&screen, "admin");
+    assert_eq!(first.len(), 20, "{screen}");
+    let accounts = Accounts::load(&console.data).expect("accounts");
+    let admin = accounts
+        .check_password("admin", first.as_bytes())
+        .expect("the shown password logs in");
+    assert_eq!(admin.role, Role::Admin);
+
+    // Again: a new password replaces it; the old one no longer logs in.
+    let screen = console.session(&["w", CONSOLE_PASSWORD, "admin", "", "q"]);
+    let second = shown_web_password(&screen, "admin");
+    assert_ne!(first, second);
+    let accounts = Accounts::load(&console.data).expect("accounts");
+    assert!(
+        accounts
+            .check_password("admin", second.as_bytes())
+            .is_some()
+    );
+    assert!(accounts.check_password("admin", first.as_bytes()).is_none());
+    assert_eq!(accounts.users.len(), 1);
+    let stubs = std::fs::read_to_string(&console.stub_log).expect("stub log");
+    assert!(
+        stubs.contains("runuser -u keyward -- keyward admin-user"),
+        "{stubs}"
+    );
+
+    let audit = console.audit();
+    let outcomes: Vec<&str> = audit
+        .iter()
+        .filter(|(op, _, _)| op == "console.web.password")
+        .map(|(_, outcome, _)| outcome.as_str())
+        .collect();
+    assert_eq!(outcomes, ["failure", "success", "success"], "{audit:?}");
+    // The account commands the menu ran are audit records of their own.
+    for operation in ["admin_user.add", "admin_user.passwd"] {
+        assert!(
+            audit.iter().any(|(op, outcome, uids)| op == operation
+                && outcome == "success"
+                && uids.first().is_some_and(|u| u == "admin")),
+            "no {operation} record: {audit:?}"
+        );
+    }
 }

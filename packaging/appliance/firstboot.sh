@@ -12,7 +12,10 @@
 #   5. scheduled encrypted backups (directory, interval, passphrase);
 #   6. first client: paste the vCenter certificate, or issue one (not when joining: the
 #      cluster's clients are trusted already);  7. SSH: stays off unless asked for;
-#   8. the console's idle lock and the login banner (KMS address and fingerprint).
+#   8. the console's idle lock and the login banner (KMS address and fingerprint);
+#   9. the web console and HTTPS admin API ([admin_http] listen on port 8443) with a first
+#      account `admin`, its password generated here and shown once, in the closing summary
+#      (the console menu's "w" sets a new one).
 # Defaults come from the OVF properties (vApp options) when VMware Tools provides them.
 #
 # KEYWARD_FIRSTBOOT_ROOT (tests only, tests/appliance_firstboot.rs): every file is written
@@ -380,6 +383,23 @@ ENV
     ;;
 esac
 
+# 9 (right after 4: the account lives in the data directory). The web console and HTTPS
+# admin API: on in the appliance (off in the package), with a first account whose password is
+# generated here, kept only as its Argon2id hash, and shown once in the closing summary. Every
+# node of a cluster has its own accounts (data directory).
+WEB_PORT=8443
+sed -i "/^\[admin_http\]\$/,/^\[/ s|^# listen = \"127.0.0.1:8443\"|listen = \"0.0.0.0:$WEB_PORT\"|" "$CONFIG"
+grep -q "^listen = \"0.0.0.0:$WEB_PORT\"" "$CONFIG" || again "$CONFIG has no '# listen = \"127.0.0.1:8443\"' line under [admin_http] to turn on"
+web_password=$(openssl rand -base64 30 | tr -dc 'A-Za-z0-9' | cut -c1-20)
+[[ ${#web_password} -eq 20 ]] || again "no random password for the web console"
+if ! printf '%s\n' "$web_password" |
+    as_keyward keyward admin-user add admin --role admin --password-stdin --config "$CONFIG"; then
+    # A dialogue run again after a later step failed: the account is there already.
+    printf '%s\n' "$web_password" |
+        as_keyward keyward admin-user passwd admin --password-stdin --config "$CONFIG" ||
+        again "the web console's account could not be made"
+fi
+
 # 5. Scheduled encrypted backups, written by the server itself.
 say ""
 say "Scheduled encrypted backups (every key, the client registry and the audit log, under a"
@@ -500,6 +520,7 @@ fingerprint=$(as_keyward keyward server cert show --config "$CONFIG" 2>/dev/null
     echo "Keyward KMS appliance \\n"
     echo "  KMIP (vCenter key provider): $hostname:5696 (\\4)"
     echo "  server certificate SHA-256: ${fingerprint:-unknown (keyward server cert show)}"
+    echo "  web console and admin API: https://\\4:$WEB_PORT/"
     echo "  Authorised administrators only; console actions are recorded in the audit log."
     echo ""
 } >"$R/etc/issue"
@@ -511,6 +532,12 @@ if [[ "$store_choice" == 2 || "$store_choice" == 3 ]]; then
     say "In vCenter, add every appliance of the cluster to the same key provider; 'keyward cluster status' shows the members."
 fi
 [[ -n "$fingerprint" ]] && say "server certificate SHA-256 fingerprint: $fingerprint"
+say ""
+say "Web console and HTTPS admin API: https://$hostname:$WEB_PORT/ (or the address above)"
+say "  user: admin   password: $web_password"
+say "  The password is shown only now and kept only as its hash: note it, then log in (the"
+say "  browser asks to accept the appliance's own CA). The console menu (w) sets a new one."
+unset web_password
 if [[ -n "$sealed_at_boot" ]]; then
     say "keyward starts SEALED: log in as root and choose 'Unseal' in the console menu."
 fi

@@ -93,6 +93,19 @@ pub fn server(cert_path: &std::path::Path, now: i64) -> Option<ExpiryWarning> {
     warning("server", "server certificate", pem_not_after(&pem)?, now)
 }
 
+/// How many certificates warn now: the registered clients' (read from `store`'s registry,
+/// not their keys, so it is cheap enough to run after every admin request) and the server's.
+/// What the `/metrics` gauge `keyward_certificates_expiring_soon` shows; the server's admin
+/// thread keeps it current, so it holds whether or not the HTTPS admin API runs.
+pub fn count_now(
+    store: &dyn crate::store::Store,
+    server_cert: &std::path::Path,
+) -> Result<usize, super::ops::AdminError> {
+    let now = super::registry::now();
+    let registry = super::registry::Registry::load(&*store.read()?)?;
+    Ok(clients(registry.clients(), now).len() + usize::from(server(server_cert, now).is_some()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

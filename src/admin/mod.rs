@@ -2,6 +2,7 @@
 //! replicated backend carries it to every replica along with the keys; the operations on it;
 //! and the admin socket protocol a running server answers them on.
 
+pub mod account_event;
 pub mod backups;
 pub mod cluster_nodes;
 pub mod console_event;

@@ -404,5 +404,14 @@ pub fn execute_by(
                 message: "the audit log is off on this server".into(),
             },
         },
+        Request::AccountEvent(event) => match by {
+            Some(by) => {
+                super::account_event::record(store, &event, Some(by))?;
+                Reply::Done
+            }
+            None => Reply::Error {
+                message: "the audit log is off on this server".into(),
+            },
+        },
     })
 }

@@ -30,25 +30,51 @@ pub const MAX_REQUEST_BYTES: u64 = 1 << 20;
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum Request {
-    CheckClient { entry: ClientEntry },
-    AddClient { entry: ClientEntry },
+    CheckClient {
+        entry: ClientEntry,
+    },
+    AddClient {
+        entry: ClientEntry,
+    },
     ListClients,
-    ShowClient { name: String },
-    RemoveClient { name: String, destroy_keys: bool },
-    ListKeys { filter: KeyFilter },
-    ShowKey { uid: String },
-    RevokeKey { uid: String, reason: RevokeReason },
-    DestroyKey { uid: String },
-    SetCredential { change: CredentialChange },
-    ServerCertRenewed { fingerprint: String },
+    ShowClient {
+        name: String,
+    },
+    RemoveClient {
+        name: String,
+        destroy_keys: bool,
+    },
+    ListKeys {
+        filter: KeyFilter,
+    },
+    ShowKey {
+        uid: String,
+    },
+    RevokeKey {
+        uid: String,
+        reason: RevokeReason,
+    },
+    DestroyKey {
+        uid: String,
+    },
+    SetCredential {
+        change: CredentialChange,
+    },
+    ServerCertRenewed {
+        fingerprint: String,
+    },
     AuditVerify,
     AuditShow(AuditQuery),
     AuditCheck(AuditCheck),
     BackupExport(BackupExportRequest),
     BackupStatus,
     Status,
-    Unseal { passphrase: SecretText },
+    Unseal {
+        passphrase: SecretText,
+    },
     ConsoleEvent(super::console_event::ConsoleEvent),
+    /// `keyward admin-user …` / `api-token …` changed the accounts file: its audit record.
+    AccountEvent(super::account_event::AccountEvent),
     Import(super::import::ImportRequest),
     ImportFacts(super::import::FactsRequest),
 }

@@ -236,39 +236,8 @@ impl Gatekeeper {
         otp: Option<&str>,
         peer: IpAddr,
     ) -> Result<(zeroize::Zeroizing<String>, String, Caller), AuthError> {
-        let window = self.settings.lockout();
+        let account = self.check_credentials(name, password, otp, peer)?;
         let now_instant = Instant::now();
-        let account_key = format!("user:{name}");
-        let source_key = format!("addr:{peer}");
-        {
-            let mut failures = self.failures.lock().map_err(|_| AuthError::Invalid)?;
-            for (key, bound) in [
-                (&account_key, self.settings.max_failed_logins),
-                (&source_key, self.settings.max_failed_logins_per_address),
-            ] {
-                let (count, oldest) = failures.recent(key, window, now_instant);
-                if count >= bound as usize {
-                    let retry = oldest
-                        .map(|t| window.saturating_sub(now_instant.duration_since(t)))
-                        .unwrap_or(window);
-                    return Err(AuthError::Locked(retry.as_secs().max(1)));
-                }
-            }
-        }
-        let accounts = Accounts::load(&self.data_dir)?;
-        let checked = match accounts.check_password(name, password) {
-            None => Err(AuthError::WrongPassword),
-            Some(account) => self.check_otp(account, otp).map(|()| account),
-        };
-        let account = match checked {
-            Ok(account) => account,
-            Err(refused) => {
-                let mut failures = self.failures.lock().map_err(|_| AuthError::Invalid)?;
-                failures.note(account_key, now_instant, window);
-                failures.note(source_key, now_instant, window);
-                return Err(refused);
-            }
-        };
         let mut secret = zeroize::Zeroizing::new([0u8; 32]);
         getrandom::fill(secret.as_mut())
             .map_err(|e| AuthError::Accounts(AccountError::Random(e.to_string())))?;
@@ -299,6 +268,70 @@ impl Gatekeeper {
                 role: account.role,
             },
         ))
+    }
+
+    /// Gives the account `name` a new TOTP secret (replacing any earlier one) once its
+    /// password, and its current code if it has TOTP already, check out exactly as at login
+    /// (same lockout and failure counting, so this is no way around them); returns the secret
+    /// to be shown once.
+    pub fn enrol_totp(
+        &self,
+        name: &str,
+        password: &[u8],
+        otp: Option<&str>,
+        peer: IpAddr,
+    ) -> Result<super::totp::Secret, AuthError> {
+        self.check_credentials(name, password, otp, peer)?;
+        let mut accounts = Accounts::load(&self.data_dir)?;
+        let secret = accounts.enable_totp(&self.data_dir, name)?;
+        accounts.save(&self.data_dir)?;
+        Ok(secret)
+    }
+
+    /// The password (and code) check of a login, with its lockout: the account it names.
+    fn check_credentials(
+        &self,
+        name: &str,
+        password: &[u8],
+        otp: Option<&str>,
+        peer: IpAddr,
+    ) -> Result<Caller, AuthError> {
+        let window = self.settings.lockout();
+        let now_instant = Instant::now();
+        let account_key = format!("user:{name}");
+        let source_key = format!("addr:{peer}");
+        {
+            let mut failures = self.failures.lock().map_err(|_| AuthError::Invalid)?;
+            for (key, bound) in [
+                (&account_key, self.settings.max_failed_logins),
+                (&source_key, self.settings.max_failed_logins_per_address),
+            ] {
+                let (count, oldest) = failures.recent(key, window, now_instant);
+                if count >= bound as usize {
+                    let retry = oldest
+                        .map(|t| window.saturating_sub(now_instant.duration_since(t)))
+                        .unwrap_or(window);
+                    return Err(AuthError::Locked(retry.as_secs().max(1)));
+                }
+            }
+        }
+        let accounts = Accounts::load(&self.data_dir)?;
+        let checked = match accounts.check_password(name, password) {
+            None => Err(AuthError::WrongPassword),
+            Some(account) => self.check_otp(account, otp).map(|()| account),
+        };
+        match checked {
+            Ok(account) => Ok(Caller {
+                name: account.name.clone(),
+                role: account.role,
+            }),
+            Err(refused) => {
+                let mut failures = self.failures.lock().map_err(|_| AuthError::Invalid)?;
+                failures.note(account_key, now_instant, window);
+                failures.note(source_key, now_instant, window);
+                Err(refused)
+            }
+        }
     }
 
     /// The second factor of an account that has one: a current code not used before.

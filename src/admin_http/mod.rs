@@ -11,6 +11,7 @@ pub mod console;
 pub mod dispatch;
 pub mod file_body;
 pub mod handlers;
+pub mod own_account;
 pub mod routes;
 pub mod settings;
 pub mod shape;

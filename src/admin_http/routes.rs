@@ -4,7 +4,7 @@
 
 use super::accounts::Role;
 use super::handlers::{self, Handler};
-use super::{appliance, backups};
+use super::{appliance, backups, own_account};
 
 /// Who may call a route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,6 +50,7 @@ pub static ROUTES: &[Route] = &[
     route("POST", "/api/v1/login", Public, handlers::login),
     route("POST", "/api/v1/logout", AUDITOR, handlers::logout),
     route("GET", "/api/v1/whoami", AUDITOR, handlers::whoami),
+    route("POST", "/api/v1/account/totp", AUDITOR, own_account::enrol_totp),
     route("GET", "/api/v1/status", AUDITOR, handlers::status),
     route("GET", "/api/v1/clients", AUDITOR, handlers::list_clients),
     route("POST", "/api/v1/clients", OPERATOR, handlers::add_client),

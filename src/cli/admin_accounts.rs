@@ -1,9 +1,12 @@
 //! `keyward admin-user add|list|remove|passwd` and `keyward api-token create|list|revoke`: the
 //! accounts and tokens of the HTTPS admin API. They live in a file of the data directory
 //! (`admin_http::accounts`), so these commands work the same with the server running or not,
-//! and a running server sees a change at the next request.
+//! and a running server sees a change at the next request. Every change is an audit record
+//! (`admin_user.*`, `api_token.*`; `keyward::admin::account_event`).
 
 use clap::Subcommand;
+use keyward::admin::account_event::{AccountChange, AccountEvent};
+use keyward::admin::protocol::{Reply, Request};
 use keyward::admin_http::accounts::{AccountError, Accounts, Role};
 
 use super::error::CliError;
@@ -114,6 +117,26 @@ fn edit(
     Ok(accounts.save(&config.data_dir)?)
 }
 
+/// Records a change already made in the audit log: through the running server's admin socket,
+/// or in the database directly without one (as every admin request). A change the log cannot
+/// take is reported on standard error but not undone: the accounts file is what logins obey,
+/// and the appliance's first boot must not end without its first account over it.
+fn audited(setup: &SetupArgs, change: AccountChange, name: &str, role: Option<Role>) {
+    let event = AccountEvent {
+        change,
+        name: name.to_string(),
+        role: role.map(|r| r.label().to_string()),
+    };
+    match super::audit::call(setup, Request::AccountEvent(event)) {
+        Ok(Reply::Done) => {}
+        Ok(other) => eprintln!(
+            "warning: the audit log did not take this change: {}",
+            CliError::unexpected(&other)
+        ),
+        Err(e) => eprintln!("warning: the audit log did not take this change: {e}"),
+    }
+}
+
 fn date(unix: i64) -> String {
     super::table::utc(unix)
 }
@@ -128,6 +151,7 @@ pub fn run_user(command: &AdminUserCommand) -> Result<(), CliError> {
         } => {
             let password = password(*password_stdin)?;
             edit(setup, |a| a.add_user(name, *role, password.as_bytes()))?;
+            audited(setup, AccountChange::UserAdd, name, Some(*role));
             println!("added account {name} ({})", role.label());
         }
         AdminUserCommand::List { setup } => {
@@ -150,6 +174,7 @@ pub fn run_user(command: &AdminUserCommand) -> Result<(), CliError> {
         }
         AdminUserCommand::Remove { setup, name } => {
             edit(setup, |a| a.remove_user(name).map(|_| ()))?;
+            audited(setup, AccountChange::UserRemove, name, None);
             println!("removed account {name}");
         }
         AdminUserCommand::Passwd {
@@ -159,6 +184,7 @@ pub fn run_user(command: &AdminUserCommand) -> Result<(), CliError> {
         } => {
             let password = password(*password_stdin)?;
             edit(setup, |a| a.set_password(name, password.as_bytes()))?;
+            audited(setup, AccountChange::UserPasswd, name, None);
             println!("changed the password of {name}");
         }
         AdminUserCommand::Totp { command } => totp(command)?,
@@ -175,6 +201,7 @@ fn totp(command: &TotpCommand) -> Result<(), CliError> {
                 secret = Some(a.enable_totp(&config.data_dir, name)?);
                 Ok(())
             })?;
+            audited(setup, AccountChange::UserTotpEnable, name, None);
             if let Some(secret) = secret {
                 eprintln!(
                     "TOTP on for {name}; add this to an authenticator app (shown only now), then \
@@ -190,6 +217,7 @@ fn totp(command: &TotpCommand) -> Result<(), CliError> {
                 Ok(())
             })?;
             if was_on {
+                audited(setup, AccountChange::UserTotpDisable, name, None);
                 println!("TOTP off for {name}: the password alone logs in");
             } else {
                 println!("{name} had no TOTP; nothing changed");
@@ -212,6 +240,7 @@ pub fn run_token(command: &ApiTokenCommand) -> Result<(), CliError> {
                 token = Some(a.create_token(name, *role, *days)?);
                 Ok(())
             })?;
+            audited(setup, AccountChange::TokenCreate, name, Some(*role));
             if let Some(token) = token {
                 eprintln!(
                     "token {name} ({}), expires in {days} day(s); shown only now:",
@@ -243,6 +272,7 @@ pub fn run_token(command: &ApiTokenCommand) -> Result<(), CliError> {
         }
         ApiTokenCommand::Revoke { setup, name } => {
             edit(setup, |a| a.revoke_token(name))?;
+            audited(setup, AccountChange::TokenRevoke, name, None);
             println!("revoked token {name}");
         }
     }

@@ -14,6 +14,7 @@ use serde_json::json;
 use zeroize::Zeroizing;
 
 use keyward::admin::credential::{self, CredentialChange, KmipCredential};
+use keyward::admin::expiry;
 use keyward::admin::ops::{self, ClientView};
 use keyward::admin::protocol::{self, Refusal, Reply, Request, SOCKET_FILE};
 use keyward::admin::registry::{self, ClientEntry, ClientKind};
@@ -349,6 +350,7 @@ fn new_entry(
     kind: ClientKind,
     owner: String,
     fingerprints: &[[u8; 32]],
+    cert_not_after: Option<i64>,
 ) -> ClientEntry {
     ClientEntry {
         name: name.to_string(),
@@ -359,7 +361,7 @@ fn new_entry(
         last_seen: None,
         kmip_username: None,
         kmip_password_hash: None,
-        cert_not_after: None,
+        cert_not_after,
     }
 }
 
@@ -398,6 +400,7 @@ fn add_pinned(
             ClientKind::PinnedCertificate,
             identity.owner,
             &[identity.fingerprint],
+            expiry::der_not_after(&der),
         ),
         credential,
     ))?;
@@ -422,7 +425,13 @@ fn add_ca(
     };
     let admin = Admin::new(common)?;
     let entry = admin.add(with_credential(
-        new_entry(name, ClientKind::TrustedCa { ca_pem, subject }, owner, &[]),
+        new_entry(
+            name,
+            ClientKind::TrustedCa { ca_pem, subject },
+            owner,
+            &[],
+            None,
+        ),
         credential,
     ))?;
     admin.report_added(&entry);
@@ -454,13 +463,23 @@ fn issue(common: &CommonArgs, name: &str, out: &Path) -> Result<(), CliError> {
     // The fingerprint is known only once the certificate exists: check the name and owner
     // first, so a refused name writes no files.
     let owner = format!("cn:{name}");
-    admin.check(new_entry(name, ClientKind::Issued, owner.clone(), &[]))?;
+    admin.check(new_entry(
+        name,
+        ClientKind::Issued,
+        owner.clone(),
+        &[],
+        None,
+    ))?;
     let issued = pki::issue_client(&admin.data_dir, name, out)?;
+    let not_after = std::fs::read_to_string(&issued.cert)
+        .ok()
+        .and_then(|pem| expiry::pem_not_after(&pem));
     let entry = admin.add(new_entry(
         name,
         ClientKind::Issued,
         owner,
         &[issued.fingerprint],
+        not_after,
     ))?;
     if !admin.json {
         println!(
@@ -487,6 +506,7 @@ fn sign_csr(common: &CommonArgs, name: &str, csr: &Path, out: &Path) -> Result<(
         ClientKind::SignedCsr,
         identity.owner,
         &[signed.fingerprint],
+        expiry::der_not_after(&signed.der),
     );
     admin.check(entry.clone())?;
     std::fs::write(out, signed.pem.as_bytes()).with_context(|| out.display().to_string())?;

@@ -30,6 +30,11 @@ pub struct AdminSocket {
 }
 
 impl AdminSocket {
+    /// The data directory the socket lives in (its server certificate beside it).
+    pub(super) fn data_dir(&self) -> &Path {
+        self.path.parent().unwrap_or(Path::new("."))
+    }
+
     /// Binds `path`, replacing a stale socket left by a server that did not stop cleanly.
     pub fn bind(path: &Path) -> Result<AdminSocket, ServerError> {
         if let Ok(meta) = std::fs::symlink_metadata(path) {

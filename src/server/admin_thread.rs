@@ -29,6 +29,8 @@ const STOP: Token = Token(1);
 /// The longest an admin reply waits for the event loop to apply its effects (the loop answers
 /// within a turn; this only bounds a loop that is stopping).
 const APPLY_WAIT: Duration = Duration::from_secs(5);
+/// How often the certificate expiry gauge is computed again without an admin request.
+const EXPIRY_REFRESH: Duration = Duration::from_secs(3600);
 
 /// Effects for the event loop to apply; it says so on `applied`.
 pub(super) struct EffectsRequest {
@@ -72,12 +74,18 @@ pub(super) fn spawn(
     let stop = Arc::new(AtomicBool::new(false));
     let stopping = stop.clone();
     let services = services.clone();
+    let server_cert = admin.data_dir().join(crate::pki::SERVER_CERT_FILE);
     let thread = std::thread::Builder::new()
         .name("keyward-admin".into())
         .spawn(move || {
             let mut events = Events::with_capacity(8);
             while !stopping.load(Ordering::SeqCst) {
-                if let Err(e) = poll.poll(&mut events, None)
+                // The expiry gauge: at start, after every admin request, at least hourly.
+                match crate::admin::expiry::count_now(services.store.as_ref(), &server_cert) {
+                    Ok(n) => services.metrics.set_certificates_expiring(n),
+                    Err(e) => log::warn!("certificate expiry gauge not updated: {e}"),
+                }
+                if let Err(e) = poll.poll(&mut events, Some(EXPIRY_REFRESH))
                     && e.kind() != std::io::ErrorKind::Interrupted
                 {
                     log::error!("admin socket: waiting for connections failed: {e}");

@@ -8,7 +8,7 @@ let csrf = null;
 let role = null;
 
 const $ = (id) => document.getElementById(id);
-const VIEWS = ["login", "dashboard", "clients", "keys", "audit", "backups", "approvals"];
+const VIEWS = ["login", "dashboard", "clients", "keys", "audit", "backups", "approvals", "account"];
 const KEY_STATES = ["PreActive", "Active", "Deactivated", "Compromised", "Destroyed", "DestroyedCompromised"];
 
 function showError(text) { $("error").textContent = text || ""; }
@@ -397,6 +397,21 @@ async function loadApprovals() {
   }
 }
 
+// --- account --------------------------------------------------------------------------------
+
+async function enrolTotp() {
+  const body = { password: $("totp-password").value };
+  if ($("totp-otp").value) body.otp = $("totp-otp").value;
+  $("totp-uri").textContent = "";
+  try {
+    const enrolled = (await api("POST", "/api/v1/account/totp", body)).resources[0];
+    $("totp-result").textContent = "Enrolled. Add this link to the authenticator app now (shown only once); the next login asks for its code:";
+    $("totp-uri").textContent = enrolled.otpauthUri;
+  } finally {
+    $("totp-password").value = ""; $("totp-otp").value = "";
+  }
+}
+
 // --- session --------------------------------------------------------------------------------
 
 async function login() {
@@ -434,4 +449,5 @@ document.addEventListener("DOMContentLoaded", () => {
   on("audit-export", exportAudit);
   on("backup-now", backupNow);
   on("backup-verify", verifyBackup);
+  on("totp-enrol", enrolTotp);
 });
