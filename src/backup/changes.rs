@@ -73,7 +73,7 @@ pub fn status(view: &dyn ReadView) -> Result<BackupStatus, StoreError> {
 pub fn record_backup(
     store: &dyn Store,
     last: &LastBackup,
-    audit: crate::admin::ops::AuditBy<'_>,
+    audit: crate::audit::AuditBy<'_>,
 ) -> Result<(), StoreError> {
     let mut txn = store.write()?;
     if let Some((ctx, actor)) = audit {

@@ -9,6 +9,7 @@
 
 mod cause;
 pub mod etcd;
+pub mod master_key;
 pub mod memory;
 pub mod node;
 pub mod redb;
