@@ -5,7 +5,6 @@
 //! record can never be committed. Records are chained with HMAC-SHA256 under a key derived
 //! from the master key ([`chain`]); [`verify`] walks the chain.
 
-pub mod backup_source;
 pub mod chain;
 pub mod forward;
 pub mod prune;

@@ -212,7 +212,7 @@ pub fn scheduled_backup(
     appliance_id: &str,
     audit: Option<&AuditContext>,
 ) -> Result<(PathBuf, ExportSummary), BackupError> {
-    let source = audit.map(|_| crate::audit::backup_source::AuditSource);
+    let source = audit.map(|_| crate::backup::audit_source::AuditSource);
     let extras: Vec<&dyn ExtraSource> = match &source {
         Some(source) if settings.with_audit => vec![source as &dyn ExtraSource],
         _ => Vec::new(),

@@ -95,6 +95,11 @@ impl MasterKey {
     }
 }
 
+/// Provider name recorded beside a master key wrapped by a root key file.
+pub const FILE_PROVIDER: &str = "local";
+/// Provider name recorded beside a master key wrapped by a passphrase-derived root key.
+pub const PASSPHRASE_PROVIDER: &str = "local-passphrase";
+
 /// Meta key of the master key as wrapped by the root key provider.
 pub const META_WRAPPED_MASTER_KEY: &str = "seal.master_key.wrapped";
 /// Meta key of the name of the provider that wrapped it (UTF-8).

@@ -8,6 +8,7 @@
 //! [`WriteView`], [`WriteTxn`], [`Store`], [`StoreError`].
 
 mod cause;
+pub mod change_sequence;
 pub mod etcd;
 pub mod master_key;
 pub mod memory;
