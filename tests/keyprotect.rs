@@ -19,6 +19,7 @@ use keyward::keyprotect::sync::{self, SealReason, SyncEvent, SyncSettings};
 use keyward::keyprotect::{ApiKey, KeyProtectConfig, KeyProtectRoot, KpClient, KpError};
 use keyward::seal::local::LocalRoot;
 use keyward::seal::{self, META_MASTER_KEY_PROVIDER, META_WRAPPED_MASTER_KEY, RootKeyProvider};
+use keyward::store::master_key;
 use keyward::store::redb::RedbStore;
 use keyward::store::{Store, StoredObject};
 use kp_emulator::{API_KEY, Emulator, INSTANCE_ID, Outage, ROOT_KEY_ID, STANDARD_KEY_ID};
@@ -415,7 +416,7 @@ fn master_key_init_reopen_and_rotation_update() {
     emu.advance_clock(Duration::from_secs(3601));
     emu.rotate().unwrap();
     let kp = root(&emu, "a");
-    let master = seal::open_master_key(&store, &kp).unwrap();
+    let master = master_key::open_master_key(&store, &kp).unwrap();
     assert_eq!(
         master.unseal(b"obj-1", &sealed).unwrap().as_slice(),
         b"key material"
@@ -444,7 +445,7 @@ fn root_migration_local_to_keyprotect_and_back() {
     let dir = tempfile::tempdir().unwrap();
     let store = temp_store(&dir);
     let local = LocalRoot::open_or_create(&dir.path().join("root.key")).unwrap();
-    let master = seal::open_master_key(&store, &local).unwrap();
+    let master = master_key::open_master_key(&store, &local).unwrap();
     let uids = ["a", "b", "c"];
     {
         let mut txn = store.write().unwrap();
@@ -481,7 +482,7 @@ fn root_migration_local_to_keyprotect_and_back() {
     drop(store);
     let store = temp_store(&dir);
     assert!(
-        seal::open_master_key(&store, &local).is_err(),
+        master_key::open_master_key(&store, &local).is_err(),
         "local no longer opens it"
     );
     let master = open_master_key(&store, &kp).unwrap();
@@ -493,7 +494,7 @@ fn root_migration_local_to_keyprotect_and_back() {
     migrate_root(&store, &kp, &local2).unwrap();
     drop(store);
     let store = temp_store(&dir);
-    let master = seal::open_master_key(&store, &local2).unwrap();
+    let master = master_key::open_master_key(&store, &local2).unwrap();
     check_all(&master, &store);
     assert_eq!(snapshot(&store), sealed_before);
 }

@@ -7,7 +7,7 @@ use super::credential::KmipCredential;
 use super::keys;
 use super::protocol::{AuditChecked, AuditRecords, Refusal, Reply, Request};
 use super::registry::{self, ClientEntry, Registry, RegistryError};
-use crate::audit::{self, Actor, AuditContext, AuditEvent};
+use crate::audit::{self, AuditEvent};
 use crate::engine::EngineError;
 use crate::engine::admin::{ObjectSummary, destroy_owned, owned_objects};
 use crate::store::{Store, StoreError, WriteView};
@@ -73,9 +73,7 @@ pub fn add_client(store: &dyn Store, entry: ClientEntry) -> Result<ClientEntry, 
     add_client_by(store, entry, None)
 }
 
-/// Who performs an admin action and the audit log it goes to; `None` records nothing (tests,
-/// and the offline CLI until it holds the master key).
-pub type AuditBy<'a> = Option<(&'a AuditContext, &'a Actor)>;
+pub use crate::audit::AuditBy;
 
 /// Appends the audit record of an admin action inside its transaction.
 pub(crate) fn audit_admin(

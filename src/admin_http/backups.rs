@@ -69,7 +69,7 @@ pub fn export_now(app: &App, call: &Call) -> Result<Answer, ApiError> {
         .services
         .audit
         .as_deref()
-        .map(|_| crate::audit::backup_source::AuditSource);
+        .map(|_| crate::backup::audit_source::AuditSource);
     let extras: Vec<&dyn ExtraSource> = match &source {
         Some(source) if request.with_audit => vec![source as &dyn ExtraSource],
         _ => Vec::new(),

@@ -5,7 +5,6 @@
 //! record can never be committed. Records are chained with HMAC-SHA256 under a key derived
 //! from the master key ([`chain`]); [`verify`] walks the chain.
 
-pub mod backup_source;
 pub mod chain;
 pub mod forward;
 pub mod prune;
@@ -23,8 +22,7 @@ pub use self::time::{BadTime, format_time, parse_time};
 pub use chain::ChainKey;
 pub use record::{Actor, AuditEvent, AuditRecord, Outcome, StoredRecord};
 
-use crate::engine::KeyGate;
-use crate::seal::MasterKey;
+use crate::seal::{KeyGate, MasterKey};
 use crate::store::{StoreError, WriteView};
 
 #[derive(Debug, thiserror::Error)]
@@ -46,6 +44,10 @@ impl From<AuditError> for StoreError {
         }
     }
 }
+
+/// Who performs an admin action and the audit log it goes to; `None` records nothing (tests,
+/// and the offline CLI until it holds the master key).
+pub type AuditBy<'a> = Option<(&'a AuditContext, &'a Actor)>;
 
 /// Where the chain key comes from: derived once from the master key, as soon as one is held.
 /// Kept while the appliance is sealed, so the log keeps recording (it cannot decrypt keys).

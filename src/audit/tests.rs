@@ -155,7 +155,7 @@ fn pruning_leaves_a_checkpoint_and_a_verifiable_chain() {
 
 #[test]
 fn records_written_while_sealed_since_start_are_chained_after_the_unseal() {
-    let gate = Arc::new(crate::engine::KeyGate::sealed("test"));
+    let gate = Arc::new(crate::seal::KeyGate::sealed("test"));
     let ctx = AuditContext::from_gate(gate.clone());
     let store = MemoryStore::new();
     append(&store, &ctx, 2);

@@ -4,10 +4,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::store::{ReadView, Store, StoreError, WriteView};
+pub use crate::store::change_sequence::{META_CHANGE_SEQUENCE, bump, sequence};
+use crate::store::{ReadView, Store, StoreError};
 
-/// Meta key of the change sequence (u64 BE), bumped by the committer in each write group.
-pub const META_CHANGE_SEQUENCE: &str = "backup.change_sequence";
 /// Meta key of the last successful backup ([`LastBackup`] as JSON).
 pub const META_LAST_BACKUP: &str = "backup.last";
 
@@ -27,28 +26,6 @@ pub struct BackupStatus {
     /// Committed write groups since the last backup's snapshot (all of them when none); on a
     /// cluster, objects changed since.
     pub changes_since: u64,
-}
-
-/// The snapshot's change sequence: the store's own (a cluster's etcd revision), or the
-/// committer's counter.
-pub fn sequence(view: &dyn ReadView) -> Result<u64, StoreError> {
-    if let Some(sequence) = view.change_sequence()? {
-        return Ok(sequence);
-    }
-    Ok(match view.get_meta(META_CHANGE_SEQUENCE)? {
-        Some(bytes) if bytes.len() == 8 => {
-            let mut raw = [0u8; 8];
-            raw.copy_from_slice(&bytes);
-            u64::from_be_bytes(raw)
-        }
-        _ => 0,
-    })
-}
-
-/// Bumps the change sequence inside the caller's write transaction.
-pub fn bump(txn: &mut dyn WriteView) -> Result<(), StoreError> {
-    let next = sequence(&*txn)?.wrapping_add(1);
-    txn.put_meta(META_CHANGE_SEQUENCE, &next.to_be_bytes())
 }
 
 pub fn status(view: &dyn ReadView) -> Result<BackupStatus, StoreError> {
@@ -73,7 +50,7 @@ pub fn status(view: &dyn ReadView) -> Result<BackupStatus, StoreError> {
 pub fn record_backup(
     store: &dyn Store,
     last: &LastBackup,
-    audit: crate::admin::ops::AuditBy<'_>,
+    audit: crate::audit::AuditBy<'_>,
 ) -> Result<(), StoreError> {
     let mut txn = store.write()?;
     if let Some((ctx, actor)) = audit {

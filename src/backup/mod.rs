@@ -6,6 +6,7 @@
 //! key and writes it into an AES-256-GCM-SIV STREAM keyed from the passphrase with Argon2id, so
 //! the file never depends on the appliance master key or on Key Protect.
 
+pub mod audit_source;
 pub mod changes;
 pub mod export;
 pub mod file;

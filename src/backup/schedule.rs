@@ -14,7 +14,7 @@ use super::changes::{self, LastBackup};
 use super::export::{ExportOptions, ExportSummary, ExtraSource, export};
 use super::{BackupError, FILE_SUFFIX, file, passphrase};
 use crate::audit::AuditContext;
-use crate::engine::KeyGate;
+use crate::seal::KeyGate;
 use crate::store::Store;
 
 /// Exports one snapshot of `store` to `out` atomically and records it as the last backup.
@@ -27,7 +27,7 @@ pub fn export_to_file(
     extras: &[&dyn ExtraSource],
     out: &Path,
     progress: &mut dyn FnMut(u64),
-    audit: crate::admin::ops::AuditBy<'_>,
+    audit: crate::audit::AuditBy<'_>,
 ) -> Result<ExportSummary, BackupError> {
     let master = gate.current().map_err(|reason| {
         BackupError::Io(format!(
@@ -212,7 +212,7 @@ pub fn scheduled_backup(
     appliance_id: &str,
     audit: Option<&AuditContext>,
 ) -> Result<(PathBuf, ExportSummary), BackupError> {
-    let source = audit.map(|_| crate::audit::backup_source::AuditSource);
+    let source = audit.map(|_| crate::backup::audit_source::AuditSource);
     let extras: Vec<&dyn ExtraSource> = match &source {
         Some(source) if settings.with_audit => vec![source as &dyn ExtraSource],
         _ => Vec::new(),

@@ -162,7 +162,7 @@ fn offline_export(
     let audit = appliance.audit_log();
     let source = audit
         .as_deref()
-        .map(|_| keyward::audit::backup_source::AuditSource);
+        .map(|_| keyward::backup::audit_source::AuditSource);
     let extras: Vec<&dyn keyward::backup::export::ExtraSource> = match &source {
         Some(source) if with_audit => vec![source],
         _ => Vec::new(),

@@ -9,7 +9,7 @@
 
 pub mod admin;
 mod error;
-mod gate;
+
 pub mod import;
 pub(crate) mod object;
 mod ops;
@@ -24,8 +24,8 @@ mod tests;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+pub use crate::seal::KeyGate;
 pub use error::EngineError;
-pub use gate::KeyGate;
 pub use response::Response;
 
 use crate::kmip::enums::{BatchErrorContinuationOption, ResultReason, ResultStatus};

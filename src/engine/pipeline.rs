@@ -163,7 +163,7 @@ impl Pipeline {
         // every group would make every two concurrent groups of different nodes conflict.
         let counts = self.store.cluster_health().is_none()
             && group.iter().any(|change| change.request.changes_keys());
-        if counts && let Err(e) = crate::backup::changes::bump(txn.as_mut()) {
+        if counts && let Err(e) = crate::store::change_sequence::bump(txn.as_mut()) {
             rolled_back(&e);
             drop(txn);
             give_back(journalled);

@@ -4,13 +4,11 @@
 use zeroize::Zeroizing;
 
 use super::provider::KeyProtectRoot;
-use crate::seal::{
-    META_MASTER_KEY_PROVIDER, META_WRAPPED_MASTER_KEY, MasterKey, SealError,
-    open_master_key as open_generic,
-};
+use crate::seal::{META_MASTER_KEY_PROVIDER, META_WRAPPED_MASTER_KEY, MasterKey, SealError};
 use crate::store::Store;
+use crate::store::master_key::open_master_key as open_generic;
 
-/// Like [`crate::seal::open_master_key`] (which it uses for a fresh store): unwraps the stored
+/// Like [`crate::store::master_key::open_master_key`] (which it uses for a fresh store): unwraps the stored
 /// master key with Key Protect, and when Key Protect hands back a newer wrap (the root key was
 /// rotated) replaces the stored blob in one write transaction before returning the key.
 pub fn open_master_key(store: &dyn Store, root: &KeyProtectRoot) -> Result<MasterKey, SealError> {

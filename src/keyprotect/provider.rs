@@ -227,7 +227,7 @@ impl KeyProtectRoot {
     }
 
     /// The replacement blob the last trait `unwrap` received after a rotation, if any. A caller
-    /// that used [`crate::seal::open_master_key`] stores it; [`super::open::open_master_key`]
+    /// that used [`crate::store::master_key::open_master_key`] stores it; [`super::open::open_master_key`]
     /// does that itself.
     pub fn take_rewrapped(&self) -> Option<Vec<u8>> {
         self.pending_rewrap

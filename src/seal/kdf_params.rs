@@ -105,7 +105,7 @@ impl KdfParams {
     /// Derives the 256-bit root key from `passphrase`.
     pub(crate) fn derive(&self, passphrase: &[u8]) -> Result<Zeroizing<[u8; 32]>, SealError> {
         let kdf_error = |err: argon2::Error| SealError::Provider {
-            provider: super::local::PASSPHRASE_PROVIDER.into(),
+            provider: super::PASSPHRASE_PROVIDER.into(),
             message: format!("Argon2id derivation failed: {err}"),
         };
         let salt = self

@@ -7,10 +7,7 @@ use zeroize::Zeroizing;
 use super::kdf_params::KdfParams;
 use super::{RootKeyProvider, SealError, envelope, secret_file};
 
-/// Provider name recorded beside a master key wrapped by a root key file.
-pub const FILE_PROVIDER: &str = "local";
-/// Provider name recorded beside a master key wrapped by a passphrase-derived root key.
-pub const PASSPHRASE_PROVIDER: &str = "local-passphrase";
+pub use super::{FILE_PROVIDER, PASSPHRASE_PROVIDER};
 
 /// Associated data of the master-key wrap: names what the blob is, so a wrapped master key can
 /// never be mistaken for (or swapped with) any other blob sealed under the same root key.

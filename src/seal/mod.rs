@@ -1,9 +1,11 @@
 //! The key hierarchy: root key provider → master key → sealed key material.
 //!
 //! Contract (fixed; other modules build on it): [`MasterKey`] with `seal`/`unseal`,
-//! [`RootKeyProvider`], [`SealError`], [`open_master_key`], [`local::LocalRoot`].
+//! [`RootKeyProvider`], [`SealError`], [`unwrap_stored`], [`local::LocalRoot`]; reading and storing the
+//! wrapped master key is `store::master_key`'s part, so this layer never touches the store.
 
 mod envelope;
+mod gate;
 mod kdf_params;
 pub mod local;
 pub mod locked;
@@ -11,7 +13,7 @@ mod secret_file;
 
 use zeroize::Zeroizing;
 
-use crate::store::Store;
+pub use gate::KeyGate;
 
 /// Errors of the seal layer. Never carries key material or passphrases.
 #[derive(Debug, thiserror::Error)]
@@ -22,8 +24,10 @@ pub enum SealError {
     Malformed(String),
     #[error("root key provider {provider}: {message}")]
     Provider { provider: String, message: String },
+    /// Reading or writing the wrapped key failed; the store layer converts its own error
+    /// (`store::master_key`), so this layer does not depend on the store.
     #[error("store: {0}")]
-    Store(#[from] crate::store::StoreError),
+    Store(#[source] Box<dyn std::error::Error + Send + Sync>),
     #[error("I/O on {path}: {message}")]
     Io { path: String, message: String },
 }
@@ -91,32 +95,23 @@ impl MasterKey {
     }
 }
 
+/// Provider name recorded beside a master key wrapped by a root key file.
+pub const FILE_PROVIDER: &str = "local";
+/// Provider name recorded beside a master key wrapped by a passphrase-derived root key.
+pub const PASSPHRASE_PROVIDER: &str = "local-passphrase";
+
 /// Meta key of the master key as wrapped by the root key provider.
 pub const META_WRAPPED_MASTER_KEY: &str = "seal.master_key.wrapped";
 /// Meta key of the name of the provider that wrapped it (UTF-8).
 pub const META_MASTER_KEY_PROVIDER: &str = "seal.master_key.provider";
 
-/// Loads the wrapped master key from the store's meta table and unwraps it with `provider`;
-/// on a fresh store, generates one from the OS CSPRNG, wraps it and stores it (committed).
-pub fn open_master_key(
-    store: &dyn Store,
+/// A fresh master key wrapped by `provider`, proven to come back out before anything depends
+/// on it. Storing the wrapped bytes is the caller's part (`store::master_key`).
+pub fn new_wrapped_master_key(
     provider: &dyn RootKeyProvider,
-) -> Result<MasterKey, SealError> {
-    {
-        let view = store.read()?;
-        if let Some(key) = unwrap_stored(&*view, provider)? {
-            return Ok(key);
-        }
-    }
-    let mut txn = store.write()?;
-    // Checked again under the writer lock: another opener may have created it meanwhile, and
-    // replacing it would orphan every object sealed under it.
-    if let Some(key) = unwrap_stored(&*txn, provider)? {
-        return Ok(key);
-    }
+) -> Result<(MasterKey, Vec<u8>), SealError> {
     let master = MasterKey::generate()?;
     let wrapped = provider.wrap(&master.key.bytes()[..])?;
-    // Prove the provider can give the key back before anything depends on it.
     let check = provider.unwrap(&wrapped)?;
     if check.as_slice() != &master.key.bytes()[..] {
         return Err(SealError::Provider {
@@ -124,38 +119,18 @@ pub fn open_master_key(
             message: "unwrapping the freshly wrapped master key did not return it".into(),
         });
     }
-    txn.put_meta(META_WRAPPED_MASTER_KEY, &wrapped)?;
-    txn.put_meta(META_MASTER_KEY_PROVIDER, provider.name().as_bytes())?;
-    txn.commit()?;
-    log::info!(
-        "generated a new master key, wrapped by root key provider {}",
-        provider.name()
-    );
-    Ok(master)
-}
-
-/// Unwraps the master key the store already holds with `provider`; never makes one. For
-/// unsealing a running appliance, where a missing key means something is badly wrong.
-pub fn open_existing_master_key(
-    store: &dyn Store,
-    provider: &dyn RootKeyProvider,
-) -> Result<MasterKey, SealError> {
-    let view = store.read()?;
-    unwrap_stored(&*view, provider)?.ok_or_else(|| {
-        SealError::Malformed(format!(
-            "the store holds no {META_WRAPPED_MASTER_KEY}; there is nothing to unseal"
-        ))
-    })
+    Ok((master, wrapped))
 }
 
 /// The stored master key unwrapped, or `None` when the store has none yet. Never falls back to
 /// a new key: a store with a wrapped key that `provider` cannot open is an error.
-fn unwrap_stored(
-    view: &dyn crate::store::ReadView,
+/// `wrapped` and `stored_provider` are the values of [`META_WRAPPED_MASTER_KEY`] and
+/// [`META_MASTER_KEY_PROVIDER`] as the caller read them.
+pub fn unwrap_stored(
+    wrapped: Option<Vec<u8>>,
+    stored_provider: Option<Vec<u8>>,
     provider: &dyn RootKeyProvider,
 ) -> Result<Option<MasterKey>, SealError> {
-    let wrapped = view.get_meta(META_WRAPPED_MASTER_KEY)?;
-    let stored_provider = view.get_meta(META_MASTER_KEY_PROVIDER)?;
     let (wrapped, stored_provider) = match (wrapped, stored_provider) {
         (None, None) => return Ok(None),
         (Some(w), Some(p)) => (w, p),

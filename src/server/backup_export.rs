@@ -56,7 +56,7 @@ fn run(request: Request, services: &Services, uid: u32) -> Reply {
     let source = services
         .audit
         .as_deref()
-        .map(|_| crate::audit::backup_source::AuditSource);
+        .map(|_| crate::backup::audit_source::AuditSource);
     let extras: Vec<&dyn ExtraSource> = match &source {
         Some(source) if with_audit => vec![source as &dyn ExtraSource],
         Some(_) => Vec::new(),

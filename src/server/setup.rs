@@ -84,7 +84,7 @@ impl Appliance {
             }
             RootProvider::Local => {
                 let root = open_local_root(&config)?;
-                let master = seal::open_master_key(store_ref, root.as_ref())?;
+                let master = crate::store::master_key::open_master_key(store_ref, root.as_ref())?;
                 (KeyGate::unsealed(Arc::new(master)), None, None)
             }
             RootProvider::Keyprotect => {
@@ -383,7 +383,9 @@ fn open_by_operator(
     match passphrase {
         Some(passphrase) => {
             let root = LocalRoot::from_passphrase(passphrase, &params)?;
-            Ok(Some(seal::open_master_key(store, &root)?))
+            Ok(Some(crate::store::master_key::open_master_key(
+                store, &root,
+            )?))
         }
         None if store.read()?.get_meta(META_WRAPPED_MASTER_KEY)?.is_none() => {
             Err(ServerError::Config(crate::config::ConfigError::Invalid {

@@ -11,7 +11,7 @@ use super::Services;
 use crate::admin::protocol::{Refusal, Reply, Request};
 use crate::audit::{self, Actor, AuditContext, AuditEvent};
 use crate::engine::KeyGate;
-use crate::seal::{self, SealError, local::LocalRoot};
+use crate::seal::{SealError, local::LocalRoot};
 use crate::store::{Store, StoreError};
 
 /// Why a `seal_at_start` appliance is sealed until an operator unseals it. Shown by `/healthz`,
@@ -81,11 +81,12 @@ fn derive_and_install(
         });
     }
     let root = LocalRoot::from_passphrase(passphrase, params).map_err(UnsealError::Seal)?;
-    let master = seal::open_existing_master_key(store, &root).map_err(|e| match e {
-        // unwrap_stored names a failed authentication as the provider's refusal.
-        SealError::Provider { .. } | SealError::Authentication => UnsealError::WrongPassphrase,
-        other => UnsealError::Seal(other),
-    })?;
+    let master =
+        crate::store::master_key::open_existing_master_key(store, &root).map_err(|e| match e {
+            // unwrap_stored names a failed authentication as the provider's refusal.
+            SealError::Provider { .. } | SealError::Authentication => UnsealError::WrongPassphrase,
+            other => UnsealError::Seal(other),
+        })?;
     gate.install(master);
     Ok(())
 }

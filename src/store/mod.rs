@@ -8,7 +8,9 @@
 //! [`WriteView`], [`WriteTxn`], [`Store`], [`StoreError`].
 
 mod cause;
+pub mod change_sequence;
 pub mod etcd;
+pub mod master_key;
 pub mod memory;
 pub mod node;
 pub mod redb;

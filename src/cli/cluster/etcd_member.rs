@@ -49,24 +49,8 @@ pub struct EtcdMemberArgs {
     pub etcd_env_out: Option<PathBuf>,
     /// How long to wait for the new member to start and catch up ("90s", "2m"). "0": add the
     /// member, write the settings and stop; run the same command again once etcd runs.
-    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_wait)]
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = keyward::duration::parse)]
     pub wait: Duration,
-}
-
-fn parse_wait(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let (number, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
-        Some(at) => text.split_at(at),
-        None => (text, "s"),
-    };
-    let n: u64 = number
-        .parse()
-        .map_err(|_| format!("\"{text}\" is not a duration such as 60s or 2m"))?;
-    match unit {
-        "s" => Ok(Duration::from_secs(n)),
-        "m" => Ok(Duration::from_secs(n.saturating_mul(60))),
-        other => Err(format!("duration unit \"{other}\" is not s or m")),
-    }
 }
 
 /// The member `wanted` names: its name, its hex ID or one of its peer URLs.
@@ -540,10 +524,11 @@ mod tests {
 
     #[test]
     fn waits_parse_seconds_and_minutes_and_zero() {
+        let parse_wait = keyward::duration::parse;
         assert_eq!(parse_wait("0").unwrap(), Duration::ZERO);
         assert_eq!(parse_wait("90s").unwrap(), Duration::from_secs(90));
         assert_eq!(parse_wait("2m").unwrap(), Duration::from_secs(120));
         assert!(parse_wait("soon").is_err());
-        assert!(parse_wait("1h").is_err());
+        assert_eq!(parse_wait("1h").unwrap(), Duration::from_secs(3600));
     }
 }

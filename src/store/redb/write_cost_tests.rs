@@ -113,7 +113,7 @@ fn commit_group(store: &RedbStore, first: u64, creates: u64) {
         // An audit record of a Create is about 450 bytes of JSON.
         txn.audit_put(n + 1, &[b'{'; 450]).unwrap();
     }
-    crate::backup::changes::bump(txn.as_mut()).unwrap();
+    crate::store::change_sequence::bump(txn.as_mut()).unwrap();
     txn.commit().unwrap();
 }
 

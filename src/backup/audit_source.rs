@@ -6,8 +6,8 @@
 //! the old records can only be checked against the old one. They stay in the backup file as
 //! an archive of what the old appliance did.
 
-use crate::backup::BackupError;
-use crate::backup::export::ExtraSource;
+use super::BackupError;
+use super::export::ExtraSource;
 use crate::store::ReadView;
 
 /// Records read per store call, so memory stays bounded whatever the log's length.

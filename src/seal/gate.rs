@@ -4,7 +4,7 @@
 
 use std::sync::{Arc, RwLock};
 
-use crate::seal::MasterKey;
+use super::MasterKey;
 
 /// Holds the master key, or the reason there is none (the appliance is sealed).
 pub struct KeyGate {
