@@ -304,7 +304,8 @@ impl Pipeline {
                      answered with a failure: {e}",
                     group.len()
                 );
-                let cause = StoreError::Io(format!("the audit log could not be written: {e}").into());
+                let cause =
+                    StoreError::Io(format!("the audit log could not be written: {e}").into());
                 group
                     .iter()
                     .map(|change| self.refusal(change, Refusal::Store(&cause)))

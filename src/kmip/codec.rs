@@ -16,7 +16,7 @@ use super::crypto_payloads::{
     DataRequest, DataResponse, RngRetrieveRequest, RngRetrieveResponse, RngSeedRequest,
     RngSeedResponse,
 };
-use super::derive_payloads::{DerivationParameters, DeriveKeyRequest};
+use super::derive_payloads::DerivationParameters;
 use super::enums::Operation;
 use super::message::ProtocolVersion;
 use super::payload_fields::PayloadError;
@@ -79,7 +79,6 @@ payload_codec!(RngRetrieveRequest, request_payload);
 payload_codec!(RngRetrieveResponse, response_payload);
 payload_codec!(RngSeedRequest, request_payload);
 payload_codec!(RngSeedResponse, response_payload);
-payload_codec!(DeriveKeyRequest, request_payload);
 
 impl RequestPayload for RngRetrieveRequest {
     const OPERATION: Operation = Operation::RngRetrieve;
@@ -92,9 +91,6 @@ impl RequestPayload for RngSeedRequest {
 }
 impl ResponsePayload for RngSeedResponse {
     const OPERATION: Operation = Operation::RngSeed;
-}
-impl RequestPayload for DeriveKeyRequest {
-    const OPERATION: Operation = Operation::DeriveKey;
 }
 
 impl Codec for CryptographicParameters {

@@ -35,11 +35,9 @@ pub(super) fn owner_prefix(owner: &str) -> Result<Vec<u8>, StoreError> {
 /// The prefix every term entry of (`owner`, `term`) starts with.
 pub(super) fn term_prefix(owner: &str, term: &IndexTerm) -> Result<Vec<u8>, StoreError> {
     if term.0.len() >= u32::MAX as usize {
-        return Err(StoreError::Io(format!(
-            "an index term of {} bytes exceeds 4 GiB",
-            term.0.len()
-        )
-        .into()));
+        return Err(StoreError::Io(
+            format!("an index term of {} bytes exceeds 4 GiB", term.0.len()).into(),
+        ));
     }
     let mut key = Vec::with_capacity(8 + owner.len() + term.0.len() + 36);
     push_len_prefixed(&mut key, owner.as_bytes())?;
