@@ -10,13 +10,12 @@
 //! This file also makes the payload types that predate the trait implement it, so their own
 //! files (edited by the cryptographic-services work) stay untouched.
 
-use super::create_key_pair::{CreateKeyPairRequest, CreateKeyPairResponse};
+use super::create_key_pair::{CreateKeyPairRequest, CreateKeyPairResponse, ReKeyKeyPairRequest};
 use super::crypto_parameters::CryptographicParameters;
 use super::crypto_payloads::{
     DataRequest, DataResponse, RngRetrieveRequest, RngRetrieveResponse, RngSeedRequest,
     RngSeedResponse,
 };
-use super::derive_payloads::DerivationParameters;
 use super::enums::Operation;
 use super::message::ProtocolVersion;
 use super::payload_fields::PayloadError;
@@ -102,15 +101,6 @@ impl Codec for CryptographicParameters {
     }
 }
 
-impl Codec for DerivationParameters {
-    fn read(item: &Item, _: ProtocolVersion) -> Result<Self, PayloadError> {
-        DerivationParameters::read(item)
-    }
-    fn encode(&self, _: ProtocolVersion) -> Item {
-        DerivationParameters::encode(self)
-    }
-}
-
 impl Codec for CreateKeyPairRequest {
     fn read(item: &Item, version: ProtocolVersion) -> Result<Self, PayloadError> {
         Ok(CreateKeyPairRequest::read(item, is_v2(version))?)
@@ -135,6 +125,18 @@ impl Codec for CreateKeyPairResponse {
 }
 impl ResponsePayload for CreateKeyPairResponse {
     const OPERATION: Operation = Operation::CreateKeyPair;
+}
+
+impl Codec for ReKeyKeyPairRequest {
+    fn read(item: &Item, _: ProtocolVersion) -> Result<Self, PayloadError> {
+        ReKeyKeyPairRequest::read(item)
+    }
+    fn encode(&self, _: ProtocolVersion) -> Item {
+        request_payload(ReKeyKeyPairRequest::encode(self))
+    }
+}
+impl RequestPayload for ReKeyKeyPairRequest {
+    const OPERATION: Operation = Operation::ReKeyKeyPair;
 }
 
 /// Round-trip checks shared by the payload files' tests.
@@ -205,6 +207,13 @@ mod tests {
                         key: AttrKey::Custom("x-a".into()),
                         value: Value::TextString("b".into()),
                     }],
+                },
+                v,
+            );
+            round_trips(
+                &ReKeyKeyPairRequest {
+                    private_key_unique_identifier: Some("p".into()),
+                    offset: Some(3600),
                 },
                 v,
             );

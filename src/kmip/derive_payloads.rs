@@ -73,6 +73,15 @@ impl DerivationParameters {
     }
 }
 
+impl Codec for DerivationParameters {
+    fn read(item: &Item, _: ProtocolVersion) -> Result<Self, PayloadError> {
+        DerivationParameters::read(item)
+    }
+    fn encode(&self, _: ProtocolVersion) -> Item {
+        DerivationParameters::encode(self)
+    }
+}
+
 /// Derive Key request.
 pub struct DeriveKeyRequest {
     pub object_type: u32,

@@ -311,8 +311,8 @@ pub fn dispatch(ctx: &mut Ctx, operation: u32, payload: &Item) -> Result<Vec<Ite
     };
     match op {
         Operation::Create => typed(ctx, payload, create),
-        Operation::CreateKeyPair => create_key_pair(ctx, payload),
-        Operation::ReKeyKeyPair => rekey_key_pair(ctx, payload),
+        Operation::CreateKeyPair => typed(ctx, payload, create_key_pair),
+        Operation::ReKeyKeyPair => typed(ctx, payload, rekey_key_pair),
         Operation::DeriveKey => typed(ctx, payload, derive_key),
         Operation::Register => typed(ctx, payload, register),
         Operation::ReKey => typed(ctx, payload, rekey),
