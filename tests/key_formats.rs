@@ -14,6 +14,7 @@ mod common;
 use aws_lc_rs::signature::{self, KeyPair as _};
 use common::*;
 use keyward::crypto::asymmetric::{self, RsaPadding};
+use keyward::crypto::aws_lc_ffi;
 use keyward::crypto::digest::HashAlgorithm;
 use keyward::crypto::key_format::{self, AsymmetricKey, Encoding, KeyFamily};
 use keyward::crypto::keypair::{self, Curve, KeyPairSpec};
@@ -1167,7 +1168,57 @@ fn get_wraps_keys_with_rsa_oaep_and_register_keeps_them_wrapped() {
         wrapped_answer = Some(block.clone());
     }
 
-    // Refusals: MGF1 hash other than the label hash, PKCS#1 v1.5 transport, a private key or
+    // An MGF1 hash other than the label hash (OAEP-SHA256 with MGF1-SHA1, as some HSM-backed
+    // clients ask) wraps too; only AWS-LC's EVP interface unwraps it, aws-lc-rs' OAEP cannot.
+    for label in [None, Some(&b"label"[..])] {
+        let mut mixed = vec![
+            e(tag::PADDING_METHOD, 0x02),
+            e(tag::HASHING_ALGORITHM, 0x06),
+            e(tag::MASK_GENERATOR, 0x01),
+            e(tag::MASK_GENERATOR_HASHING_ALGORITHM, 0x04),
+        ];
+        if let Some(label) = label {
+            mixed.push(bytes(tag::P_SOURCE, label));
+        }
+        let bi = get_wrapped(&mut tls, V2_1, &aes, &kek, mixed.clone());
+        let answer = success_payload(&bi);
+        let block = answer
+            .child(tag::SYMMETRIC_KEY)
+            .and_then(|k| k.child(tag::KEY_BLOCK))
+            .expect("Key Block");
+        let wrapped = bytes_of(block_material(block)).to_vec();
+        assert_eq!(wrapped.len(), 256, "one RSA-2048 block");
+        let unwrapped = aws_lc_ffi::rsa_oaep(
+            false,
+            &private_der,
+            HashAlgorithm::Sha256,
+            HashAlgorithm::Sha1,
+            label,
+            &wrapped,
+        )
+        .expect("OAEP-SHA256 with MGF1-SHA1 unwraps");
+        assert_eq!(&unwrapped[..], &plain[..]);
+        assert!(
+            asymmetric::decrypt(
+                RsaPadding::Oaep(HashAlgorithm::Sha256),
+                &private_der,
+                &wrapped,
+                label
+            )
+            .is_err(),
+            "wrapped with MGF1-SHA256 instead of the MGF1-SHA1 asked for"
+        );
+        let info = block
+            .child(tag::KEY_WRAPPING_DATA)
+            .and_then(|d| d.child(tag::ENCRYPTION_KEY_INFORMATION))
+            .expect("key information");
+        assert_eq!(
+            info.child(tag::CRYPTOGRAPHIC_PARAMETERS),
+            Some(&s(tag::CRYPTOGRAPHIC_PARAMETERS, mixed))
+        );
+    }
+
+    // Refusals: a Mask Generator other than MGF1, PKCS#1 v1.5 transport, a private key or
     // another client's key as wrapping key, a wrapping key without Wrap Key.
     let bi = get_wrapped(
         &mut tls,
@@ -1177,13 +1228,13 @@ fn get_wraps_keys_with_rsa_oaep_and_register_keeps_them_wrapped() {
         vec![
             e(tag::PADDING_METHOD, 0x02),
             e(tag::HASHING_ALGORITHM, 0x06),
-            e(tag::MASK_GENERATOR_HASHING_ALGORITHM, 0x04),
+            e(tag::MASK_GENERATOR, 0x02),
         ],
     );
     assert_failed(
         &bi,
         ResultReason::UnsupportedCryptographicParameters.value(),
-        "OAEP mixed hashes",
+        "a Mask Generator other than MGF1",
     );
     let bi = get_wrapped(
         &mut tls,

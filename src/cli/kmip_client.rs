@@ -1,5 +1,6 @@
 //! `keyward kmip create|get`: a tiny KMIP client for trying a setup out — one AES-256 Create or
-//! one Get over mutual TLS, with the request built by hand as a one-item KMIP 1.4 message.
+//! one Get over mutual TLS, as a one-item KMIP 1.4 message written by the one request encoder
+//! (`keyward::kmip::request`) from typed payloads.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -7,6 +8,13 @@ use std::time::Duration;
 use clap::{Args, Subcommand};
 
 use keyward::client::{self, KmipClient};
+use keyward::kmip::attribute::{AttrKey, Attribute};
+use keyward::kmip::codec::Codec;
+use keyward::kmip::enums::{CryptographicAlgorithm, ObjectType};
+use keyward::kmip::message::ProtocolVersion;
+use keyward::kmip::object_payloads::{CreateRequest, CreateResponse, GetRequest, GetResponse};
+use keyward::kmip::request::Request;
+use keyward::kmip::request_attributes::RequestAttributes;
 use keyward::kmip::{names, tag};
 use keyward::ttlv::{self, Item, Limits, Value};
 
@@ -41,106 +49,73 @@ enum KmipOperation {
     },
 }
 
+/// The protocol version the client speaks.
+const VERSION: ProtocolVersion = ProtocolVersion::new(1, 4);
+
+/// Encrypt | Decrypt, as vCenter asks.
+const USAGE_ENCRYPT_DECRYPT: i32 = 0x0C;
+
 pub fn run(args: &KmipArgs) -> Result<(), CliError> {
     let tls = client::tls_config(&args.ca, &args.cert, &args.key)?;
     let mut connection = KmipClient::connect(&args.server, tls, Duration::from_secs(30))?;
     let request = match &args.operation {
-        KmipOperation::Create => request("Create", create_aes256_payload()?)?,
-        KmipOperation::Get { uid } => request(
-            "Get",
-            vec![Item::new(
-                tag::UNIQUE_IDENTIFIER,
-                Value::TextString(uid.clone()),
-            )],
-        )?,
+        KmipOperation::Create => Request::new(VERSION).payload(&create_aes256()),
+        KmipOperation::Get { uid } => Request::new(VERSION).payload(&GetRequest::new(uid)),
     };
-    let response = connection.roundtrip(&request)?;
+    let response = connection.roundtrip(&request.to_bytes())?;
     connection.close();
     let payload = response_payload(&response)?;
     match &args.operation {
-        KmipOperation::Create => match payload.child(tag::UNIQUE_IDENTIFIER).map(|i| &i.value) {
-            Some(Value::TextString(uid)) => println!("{uid}"),
-            _ => {
+        KmipOperation::Create => match CreateResponse::read(&payload, VERSION) {
+            Ok(created) => println!("{}", created.unique_identifier),
+            Err(_) => {
                 return Err(CliError::Failed(
                     "the response carries no Unique Identifier".into(),
                 ));
             }
         },
-        KmipOperation::Get { .. } => match find(&payload, tag::KEY_MATERIAL).map(|i| &i.value) {
-            Some(Value::ByteString(material)) => println!("{}", hex::encode(material)),
-            _ => {
-                return Err(CliError::Failed(
-                    "the response carries no raw key material".into(),
-                ));
+        KmipOperation::Get { .. } => {
+            let got = GetResponse::read(&payload, VERSION).ok();
+            match got
+                .as_ref()
+                .and_then(|g| g.object.key_block())
+                .and_then(|block| block.key_material())
+                .map(|i| &i.value)
+            {
+                Some(Value::ByteString(material)) => println!("{}", hex::encode(material)),
+                _ => {
+                    return Err(CliError::Failed(
+                        "the response carries no raw key material".into(),
+                    ));
+                }
             }
-        },
+        }
     }
     Ok(())
 }
 
-fn enumeration(field: u32, name: &str) -> Result<Value, CliError> {
-    names::enum_value(field, name)
-        .map(Value::Enumeration)
-        .ok_or_else(|| CliError::Failed(format!("unknown enumeration {name}")))
+fn standard(field: u32, value: Value) -> Attribute {
+    Attribute {
+        key: AttrKey::Standard(field),
+        value,
+    }
 }
 
-/// A one-item KMIP 1.4 request message.
-fn request(operation: &str, payload: Vec<Item>) -> Result<Vec<u8>, CliError> {
-    let header = Item::structure(
-        tag::REQUEST_HEADER,
-        vec![
-            Item::structure(
-                tag::PROTOCOL_VERSION,
-                vec![
-                    Item::new(tag::PROTOCOL_VERSION_MAJOR, Value::Integer(1)),
-                    Item::new(tag::PROTOCOL_VERSION_MINOR, Value::Integer(4)),
-                ],
+fn create_aes256() -> CreateRequest {
+    CreateRequest {
+        object_type: ObjectType::SymmetricKey.value(),
+        attributes: RequestAttributes::of(vec![
+            standard(
+                tag::CRYPTOGRAPHIC_ALGORITHM,
+                Value::Enumeration(CryptographicAlgorithm::Aes.value()),
             ),
-            Item::new(tag::BATCH_COUNT, Value::Integer(1)),
-        ],
-    );
-    let batch_item = Item::structure(
-        tag::BATCH_ITEM,
-        vec![
-            Item::new(tag::OPERATION, enumeration(tag::OPERATION, operation)?),
-            Item::structure(tag::REQUEST_PAYLOAD, payload),
-        ],
-    );
-    Ok(ttlv::encode(&Item::structure(
-        tag::REQUEST_MESSAGE,
-        vec![header, batch_item],
-    )))
-}
-
-fn attribute(name: &str, value: Value) -> Item {
-    Item::structure(
-        tag::ATTRIBUTE,
-        vec![
-            Item::new(tag::ATTRIBUTE_NAME, Value::TextString(name.to_string())),
-            Item::new(tag::ATTRIBUTE_VALUE, value),
-        ],
-    )
-}
-
-fn create_aes256_payload() -> Result<Vec<Item>, CliError> {
-    Ok(vec![
-        Item::new(
-            tag::OBJECT_TYPE,
-            enumeration(tag::OBJECT_TYPE, "SymmetricKey")?,
-        ),
-        Item::structure(
-            tag::TEMPLATE_ATTRIBUTE,
-            vec![
-                attribute(
-                    "Cryptographic Algorithm",
-                    enumeration(tag::CRYPTOGRAPHIC_ALGORITHM, "AES")?,
-                ),
-                attribute("Cryptographic Length", Value::Integer(256)),
-                // Encrypt | Decrypt, as vCenter asks.
-                attribute("Cryptographic Usage Mask", Value::Integer(0x0C)),
-            ],
-        ),
-    ])
+            standard(tag::CRYPTOGRAPHIC_LENGTH, Value::Integer(256)),
+            standard(
+                tag::CRYPTOGRAPHIC_USAGE_MASK,
+                Value::Integer(USAGE_ENCRYPT_DECRYPT),
+            ),
+        ]),
+    }
 }
 
 /// The payload of a one-item response, or the server's reason for failing it.
@@ -174,11 +149,4 @@ fn response_payload(response: &[u8]) -> Result<Item, CliError> {
         .child(tag::RESPONSE_PAYLOAD)
         .cloned()
         .unwrap_or_else(|| Item::structure(tag::RESPONSE_PAYLOAD, vec![])))
-}
-
-fn find(item: &Item, wanted: u32) -> Option<&Item> {
-    if item.tag == wanted {
-        return Some(item);
-    }
-    item.children().iter().find_map(|child| find(child, wanted))
 }

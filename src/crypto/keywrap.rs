@@ -1,6 +1,10 @@
 //! AES Key Wrap (RFC 3394) and AES Key Wrap with Padding (RFC 5649), for Get with a Key Wrapping
 //! Specification and Register of wrapped keys. aws-lc-rs implements both for AES-128 and
 //! AES-256 key-encryption keys; AES-192 KEKs are refused as unsupported.
+//!
+//! Also RSA-OAEP key transport (RFC 8017 section 7.1): aws-lc-rs' OAEP API when the label hash
+//! and the MGF1 hash are the same (the only pairs it offers), AWS-LC's EVP interface
+//! (`aws_lc_ffi::rsa_oaep`) when the client asks for a different MGF1 hash.
 
 use aws_lc_rs::key_wrap::{
     AES_128, AES_256, AesBlockCipher, KeyEncryptionKey, KeyWrap, KeyWrapPadded,
@@ -8,6 +12,26 @@ use aws_lc_rs::key_wrap::{
 use zeroize::Zeroizing;
 
 use super::CryptoError;
+use super::asymmetric::{self, RsaPadding};
+use super::digest::HashAlgorithm;
+use super::{aws_lc_ffi, keypair};
+
+/// RSA-OAEP encryption of `key` to `public_der` (PKCS#1 RSAPublicKey or SubjectPublicKeyInfo),
+/// with `oaep_hash` for the label and `mgf1_hash` for MGF1. A key too long for the wrapping key
+/// is [`CryptoError::InvalidInput`].
+pub fn rsa_oaep_wrap(
+    public_der: &[u8],
+    oaep_hash: HashAlgorithm,
+    mgf1_hash: HashAlgorithm,
+    label: Option<&[u8]>,
+    key: &[u8],
+) -> Result<Vec<u8>, CryptoError> {
+    if oaep_hash == mgf1_hash {
+        return asymmetric::encrypt(RsaPadding::Oaep(oaep_hash), public_der, key, label);
+    }
+    let spki = keypair::rsa_public_to_spki(public_der)?;
+    Ok(aws_lc_ffi::rsa_oaep(true, &spki, oaep_hash, mgf1_hash, label, key)?.to_vec())
+}
 
 fn kek(key: &[u8]) -> Result<KeyEncryptionKey<AesBlockCipher>, CryptoError> {
     let cipher = match key.len() {

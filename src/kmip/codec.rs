@@ -10,13 +10,12 @@
 //! This file also makes the payload types that predate the trait implement it, so their own
 //! files (edited by the cryptographic-services work) stay untouched.
 
-use super::create_key_pair::{CreateKeyPairRequest, CreateKeyPairResponse};
+use super::create_key_pair::{CreateKeyPairRequest, CreateKeyPairResponse, ReKeyKeyPairRequest};
 use super::crypto_parameters::CryptographicParameters;
 use super::crypto_payloads::{
     DataRequest, DataResponse, RngRetrieveRequest, RngRetrieveResponse, RngSeedRequest,
     RngSeedResponse,
 };
-use super::derive_payloads::{DerivationParameters, DeriveKeyRequest};
 use super::enums::Operation;
 use super::message::ProtocolVersion;
 use super::payload_fields::PayloadError;
@@ -79,7 +78,6 @@ payload_codec!(RngRetrieveRequest, request_payload);
 payload_codec!(RngRetrieveResponse, response_payload);
 payload_codec!(RngSeedRequest, request_payload);
 payload_codec!(RngSeedResponse, response_payload);
-payload_codec!(DeriveKeyRequest, request_payload);
 
 impl RequestPayload for RngRetrieveRequest {
     const OPERATION: Operation = Operation::RngRetrieve;
@@ -93,9 +91,6 @@ impl RequestPayload for RngSeedRequest {
 impl ResponsePayload for RngSeedResponse {
     const OPERATION: Operation = Operation::RngSeed;
 }
-impl RequestPayload for DeriveKeyRequest {
-    const OPERATION: Operation = Operation::DeriveKey;
-}
 
 impl Codec for CryptographicParameters {
     fn read(item: &Item, _: ProtocolVersion) -> Result<Self, PayloadError> {
@@ -103,15 +98,6 @@ impl Codec for CryptographicParameters {
     }
     fn encode(&self, _: ProtocolVersion) -> Item {
         CryptographicParameters::encode(self)
-    }
-}
-
-impl Codec for DerivationParameters {
-    fn read(item: &Item, _: ProtocolVersion) -> Result<Self, PayloadError> {
-        DerivationParameters::read(item)
-    }
-    fn encode(&self, _: ProtocolVersion) -> Item {
-        DerivationParameters::encode(self)
     }
 }
 
@@ -139,6 +125,18 @@ impl Codec for CreateKeyPairResponse {
 }
 impl ResponsePayload for CreateKeyPairResponse {
     const OPERATION: Operation = Operation::CreateKeyPair;
+}
+
+impl Codec for ReKeyKeyPairRequest {
+    fn read(item: &Item, _: ProtocolVersion) -> Result<Self, PayloadError> {
+        ReKeyKeyPairRequest::read(item)
+    }
+    fn encode(&self, _: ProtocolVersion) -> Item {
+        request_payload(ReKeyKeyPairRequest::encode(self))
+    }
+}
+impl RequestPayload for ReKeyKeyPairRequest {
+    const OPERATION: Operation = Operation::ReKeyKeyPair;
 }
 
 /// Round-trip checks shared by the payload files' tests.
@@ -209,6 +207,13 @@ mod tests {
                         key: AttrKey::Custom("x-a".into()),
                         value: Value::TextString("b".into()),
                     }],
+                },
+                v,
+            );
+            round_trips(
+                &ReKeyKeyPairRequest {
+                    private_key_unique_identifier: Some("p".into()),
+                    offset: Some(3600),
                 },
                 v,
             );

@@ -5,6 +5,7 @@
 //! Common / Private Key / Public Key Attributes; the engine sees three attribute lists either way.
 
 use super::attribute::{self, Attribute, AttributeError};
+use super::payload_fields::{self as field, PayloadError};
 use super::tag;
 use crate::ttlv::{Item, Value};
 
@@ -108,6 +109,41 @@ impl CreateKeyPairResponse {
                 Value::TextString(self.public_key_uid.clone()),
             ),
         ]
+    }
+}
+
+/// Re-key Key Pair: the old pair's Private Key (absent: the ID Placeholder) and an optional
+/// Offset of the new pair's activation. The attribute groups a client may add (shaped as in
+/// Create Key Pair) are not read: the new pair takes the old pair's attributes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReKeyKeyPairRequest {
+    pub private_key_unique_identifier: Option<String>,
+    /// Seconds.
+    pub offset: Option<u32>,
+}
+
+impl ReKeyKeyPairRequest {
+    pub fn read(payload: &Item) -> Result<ReKeyKeyPairRequest, PayloadError> {
+        Ok(ReKeyKeyPairRequest {
+            private_key_unique_identifier: field::text(
+                payload,
+                tag::PRIVATE_KEY_UNIQUE_IDENTIFIER,
+            )?,
+            offset: field::interval(payload, tag::OFFSET)?,
+        })
+    }
+
+    /// The Request Payload's children.
+    pub fn encode(&self) -> Vec<Item> {
+        let mut out = Vec::new();
+        field::push(
+            &mut out,
+            tag::PRIVATE_KEY_UNIQUE_IDENTIFIER,
+            &self.private_key_unique_identifier,
+            |u| Value::TextString(u.clone()),
+        );
+        field::push(&mut out, tag::OFFSET, &self.offset, |o| Value::Interval(*o));
+        out
     }
 }
 

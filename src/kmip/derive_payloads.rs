@@ -1,13 +1,17 @@
 //! The Derive Key request: which objects to derive from, by which method, with which
-//! Derivation Parameters. The new object's attributes travel as in Create (Template-Attribute
-//! in 1.x, Attributes in 2.x) and are read by the engine's common attribute reader.
+//! Derivation Parameters, and the new object's attributes (as in Create: Template-Attribute in
+//! 1.x, Attributes in 2.x); and its answer, the new object's Unique Identifier.
 
 use zeroize::Zeroizing;
 
 use crate::ttlv::{Item, Value};
 
+use super::codec::{Codec, RequestPayload, ResponsePayload, request_payload, response_payload};
 use super::crypto_parameters::CryptographicParameters;
+use super::enums::Operation;
+use super::message::ProtocolVersion;
 use super::payload_fields::{self as field, PayloadError};
+use super::request_attributes::RequestAttributes;
 use super::tag;
 
 /// Derivation Method values (KMIP 2.1).
@@ -54,7 +58,7 @@ impl DerivationParameters {
         let b = |v: &Vec<u8>| Value::ByteString(v.clone());
         field::push(
             &mut out,
-            tag::IV_COUNTER_NONCE,
+            tag::INITIALIZATION_VECTOR,
             &self.initialization_vector,
             b,
         );
@@ -69,17 +73,28 @@ impl DerivationParameters {
     }
 }
 
-/// Derive Key request, without the new object's attributes.
+impl Codec for DerivationParameters {
+    fn read(item: &Item, _: ProtocolVersion) -> Result<Self, PayloadError> {
+        DerivationParameters::read(item)
+    }
+    fn encode(&self, _: ProtocolVersion) -> Item {
+        DerivationParameters::encode(self)
+    }
+}
+
+/// Derive Key request.
 pub struct DeriveKeyRequest {
     pub object_type: u32,
     /// The base object(s); the methods Keyward offers use exactly one.
     pub unique_identifiers: Vec<String>,
     pub derivation_method: u32,
     pub derivation_parameters: DerivationParameters,
+    /// The new object's attributes (1.x Templates are resolved by the engine).
+    pub attributes: RequestAttributes,
 }
 
-impl DeriveKeyRequest {
-    pub fn read(payload: &Item) -> Result<DeriveKeyRequest, PayloadError> {
+impl Codec for DeriveKeyRequest {
+    fn read(payload: &Item, version: ProtocolVersion) -> Result<Self, PayloadError> {
         let unique_identifiers = payload
             .children_with(tag::UNIQUE_IDENTIFIER)
             .map(|u| match &u.value {
@@ -98,11 +113,11 @@ impl DeriveKeyRequest {
                     .child(tag::DERIVATION_PARAMETERS)
                     .ok_or(PayloadError::Missing("DerivationParameters"))?,
             )?,
+            attributes: RequestAttributes::read(payload, version)?,
         })
     }
 
-    /// The payload's children before the new object's attributes.
-    pub fn encode(&self) -> Vec<Item> {
+    fn encode(&self, version: ProtocolVersion) -> Item {
         let mut out = vec![Item::new(
             tag::OBJECT_TYPE,
             Value::Enumeration(self.object_type),
@@ -117,32 +132,79 @@ impl DeriveKeyRequest {
             Value::Enumeration(self.derivation_method),
         ));
         out.push(self.derivation_parameters.encode());
-        out
+        out.extend(self.attributes.encode(version));
+        request_payload(out)
     }
+}
+impl RequestPayload for DeriveKeyRequest {
+    const OPERATION: Operation = Operation::DeriveKey;
+}
+
+/// Derive Key's answer: the new object's Unique Identifier.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeriveKeyResponse {
+    pub unique_identifier: String,
+}
+
+impl Codec for DeriveKeyResponse {
+    fn read(item: &Item, _: ProtocolVersion) -> Result<Self, PayloadError> {
+        Ok(DeriveKeyResponse {
+            unique_identifier: field::uid(item)
+                .ok_or(PayloadError::Missing("Unique Identifier"))?,
+        })
+    }
+    fn encode(&self, _: ProtocolVersion) -> Item {
+        response_payload(vec![Item::new(
+            tag::UNIQUE_IDENTIFIER,
+            Value::TextString(self.unique_identifier.clone()),
+        )])
+    }
+}
+impl ResponsePayload for DeriveKeyResponse {
+    const OPERATION: Operation = Operation::DeriveKey;
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kmip::attribute::{AttrKey, Attribute};
+    use crate::kmip::codec::testing::{ALL, re_encodes, round_trips};
 
     #[test]
-    fn round_trip_and_required_fields() {
+    fn round_trip_in_every_version_and_required_fields() {
         let request = DeriveKeyRequest {
             object_type: 2,
             unique_identifiers: vec!["base".into()],
             derivation_method: derivation_method::PBKDF2,
             derivation_parameters: DerivationParameters {
+                initialization_vector: Some(vec![7; 16]),
                 salt: Some(b"salt".to_vec()),
                 iteration_count: Some(4096),
                 ..Default::default()
             },
+            attributes: RequestAttributes::of(vec![Attribute {
+                key: AttrKey::Standard(tag::CRYPTOGRAPHIC_LENGTH),
+                value: Value::Integer(256),
+            }]),
         };
-        let payload = Item::structure(tag::REQUEST_PAYLOAD, request.encode());
-        let back = DeriveKeyRequest::read(&payload).unwrap();
-        assert_eq!(back.encode(), request.encode());
-        let missing = Item::structure(tag::REQUEST_PAYLOAD, vec![]);
+        for v in ALL {
+            re_encodes(&request, v);
+            let back = DeriveKeyRequest::read(&request.encode(v), v).unwrap();
+            assert_eq!(back.attributes, request.attributes, "{v:?}");
+            assert_eq!(
+                back.derivation_parameters.initialization_vector,
+                Some(vec![7; 16])
+            );
+            round_trips(
+                &DeriveKeyResponse {
+                    unique_identifier: "new".into(),
+                },
+                v,
+            );
+        }
+        let missing = request_payload(vec![]);
         assert!(matches!(
-            DeriveKeyRequest::read(&missing),
+            DeriveKeyRequest::read(&missing, ALL[0]),
             Err(PayloadError::Missing("ObjectType"))
         ));
     }

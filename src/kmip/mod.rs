@@ -12,6 +12,7 @@ pub mod derive_payloads;
 pub mod enums;
 pub mod json;
 pub mod key_objects;
+pub mod key_wrapping;
 pub mod managed_object;
 pub mod message;
 pub mod names;

@@ -8,6 +8,7 @@
 
 use super::codec::{Codec, RequestPayload, ResponsePayload, request_payload, response_payload};
 use super::enums::Operation;
+use super::key_wrapping::KeyWrappingSpecification;
 use super::managed_object::Object;
 use super::message::ProtocolVersion;
 use super::payload_fields::{self as field, PayloadError};
@@ -157,8 +158,7 @@ pub struct GetRequest {
     pub unique_identifier: Option<String>,
     pub key_format_type: Option<u32>,
     pub key_compression_type: Option<u32>,
-    /// The Key Wrapping Specification structure, read by the engine's wrapping code.
-    pub key_wrapping_specification: Option<Item>,
+    pub key_wrapping_specification: Option<KeyWrappingSpecification>,
 }
 
 impl GetRequest {
@@ -171,15 +171,18 @@ impl GetRequest {
 }
 
 impl Codec for GetRequest {
-    fn read(item: &Item, _: ProtocolVersion) -> Result<Self, PayloadError> {
+    fn read(item: &Item, version: ProtocolVersion) -> Result<Self, PayloadError> {
         Ok(GetRequest {
             unique_identifier: field::uid(item),
             key_format_type: field::enumeration(item, tag::KEY_FORMAT_TYPE)?,
             key_compression_type: field::enumeration(item, tag::KEY_COMPRESSION_TYPE)?,
-            key_wrapping_specification: item.child(tag::KEY_WRAPPING_SPECIFICATION).cloned(),
+            key_wrapping_specification: item
+                .child(tag::KEY_WRAPPING_SPECIFICATION)
+                .map(|spec| KeyWrappingSpecification::read(spec, version))
+                .transpose()?,
         })
     }
-    fn encode(&self, _: ProtocolVersion) -> Item {
+    fn encode(&self, version: ProtocolVersion) -> Item {
         let mut out = Vec::new();
         field::push_uid(&mut out, &self.unique_identifier);
         field::push(&mut out, tag::KEY_FORMAT_TYPE, &self.key_format_type, |v| {
@@ -192,7 +195,7 @@ impl Codec for GetRequest {
             |v| Value::Enumeration(*v),
         );
         if let Some(spec) = &self.key_wrapping_specification {
-            out.push(spec.clone());
+            out.push(spec.encode(version));
         }
         request_payload(out)
     }
@@ -516,10 +519,10 @@ mod tests {
             round_trips(
                 &GetRequest {
                     key_format_type: Some(1),
-                    key_wrapping_specification: Some(Item::structure(
-                        tag::KEY_WRAPPING_SPECIFICATION,
-                        vec![Item::new(tag::WRAPPING_METHOD, Value::Enumeration(1))],
-                    )),
+                    key_wrapping_specification: Some(KeyWrappingSpecification {
+                        wrapping_method: 1,
+                        ..Default::default()
+                    }),
                     ..GetRequest::new("u")
                 },
                 v,

@@ -13,11 +13,15 @@ use crate::kmip::crypto_parameters::values::cryptographic_algorithm::BLOWFISH;
 use crate::kmip::crypto_parameters::values::{
     block_cipher_mode, hashing_algorithm, padding_method,
 };
-use crate::kmip::derive_payloads::{DeriveKeyRequest, derivation_method as method};
+use crate::kmip::derive_payloads::{
+    DeriveKeyRequest, DeriveKeyResponse, derivation_method as method,
+};
 
-pub(super) fn derive_key(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item>, EngineError> {
-    let request = DeriveKeyRequest::read(payload)?;
-    let attributes = ctx.request_attributes(payload)?;
+pub(super) fn derive_key(
+    ctx: &mut Ctx,
+    request: DeriveKeyRequest,
+) -> Result<DeriveKeyResponse, EngineError> {
+    let attributes = ctx.resolve_attributes(request.attributes)?;
     let object_type = match ObjectType::from_u32(request.object_type) {
         Some(t @ (ObjectType::SymmetricKey | ObjectType::SecretData)) => t,
         _ => {
@@ -169,5 +173,7 @@ pub(super) fn derive_key(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item>, Eng
         ]),
     });
     ctx.save(stored, &managed);
-    Ok(vec![uid_item(&uid)])
+    Ok(DeriveKeyResponse {
+        unique_identifier: uid,
+    })
 }

@@ -17,7 +17,9 @@ use aws_lc_rs::signature::{
 use x509_parser::der_parser::der::parse_der;
 
 use super::*;
-use crate::kmip::create_key_pair::{CreateKeyPairRequest, CreateKeyPairResponse};
+use crate::kmip::create_key_pair::{
+    CreateKeyPairRequest, CreateKeyPairResponse, ReKeyKeyPairRequest,
+};
 
 /// Cryptographic Algorithm values this file generates pairs for.
 const RSA: u32 = 0x04;
@@ -249,13 +251,15 @@ fn link(kind: LinkType, to: &str) -> Attribute {
     }
 }
 
-pub(super) fn create_key_pair(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item>, EngineError> {
+pub(super) fn create_key_pair(
+    ctx: &mut Ctx,
+    request: CreateKeyPairRequest,
+) -> Result<CreateKeyPairResponse, EngineError> {
     let CreateKeyPairRequest {
         common,
         private: private_own,
         public: public_own,
-    } = CreateKeyPairRequest::read(payload, ctx.v2())
-        .map_err(|e| EngineError::InvalidField(e.to_string()))?;
+    } = request;
     let all: Vec<Attribute> = common
         .iter()
         .chain(&private_own)
@@ -329,8 +333,7 @@ pub(super) fn create_key_pair(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item>
     Ok(CreateKeyPairResponse {
         private_key_uid: private_uid,
         public_key_uid: public_uid,
-    }
-    .encode())
+    })
 }
 
 /// The attributes a replacement half inherits from the half it replaces: the client's own (and
@@ -382,27 +385,15 @@ fn linked(managed: &ManagedObject, kind: LinkType) -> Option<String> {
 /// and, both halves, to the halves they replace (Replaced Object / Replacement Object). With an
 /// Offset, the new halves become active that long after now. An RSA pair is drawn by the key
 /// generator thread before the request reaches the write path, as for Create Key Pair.
-pub(super) fn rekey_key_pair(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item>, EngineError> {
-    let old_private_uid = match payload.child(tag::PRIVATE_KEY_UNIQUE_IDENTIFIER) {
-        Some(Item {
-            value: Value::TextString(uid),
-            ..
-        }) => uid.clone(),
-        Some(_) => {
-            return Err(EngineError::InvalidField(
-                "Private Key Unique Identifier".into(),
-            ));
-        }
-        None => ctx
-            .placeholder
-            .clone()
-            .ok_or_else(|| EngineError::MissingData("Private Key Unique Identifier".into()))?,
-    };
-    let offset = match payload.child(tag::OFFSET).map(|o| &o.value) {
-        Some(Value::Interval(seconds)) => Some(i64::from(*seconds)),
-        Some(_) => return Err(EngineError::InvalidField("Offset".into())),
-        None => None,
-    };
+pub(super) fn rekey_key_pair(
+    ctx: &mut Ctx,
+    request: ReKeyKeyPairRequest,
+) -> Result<CreateKeyPairResponse, EngineError> {
+    let old_private_uid = request
+        .private_key_unique_identifier
+        .or_else(|| ctx.placeholder.clone())
+        .ok_or_else(|| EngineError::MissingData("Private Key Unique Identifier".into()))?;
+    let offset = request.offset.map(i64::from);
     let (_, old_private) = ctx.load_live(&old_private_uid)?;
     if old_private.object_type != ObjectType::PrivateKey {
         return Err(EngineError::Illegal(
@@ -498,8 +489,7 @@ pub(super) fn rekey_key_pair(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item>,
     Ok(CreateKeyPairResponse {
         private_key_uid: new_private_uid,
         public_key_uid: new_public_uid,
-    }
-    .encode())
+    })
 }
 
 /// The RSA size a Re-key Key Pair payload will draw: the length of the RSA private key it
@@ -509,10 +499,10 @@ pub(in crate::engine) fn rekey_rsa_size(
     owner: &str,
     view: &dyn crate::store::ReadView,
 ) -> Option<i32> {
-    let Value::TextString(uid) = &payload.child(tag::PRIVATE_KEY_UNIQUE_IDENTIFIER)?.value else {
-        return None;
-    };
-    let stored = view.get(uid).ok()??;
+    let uid = ReKeyKeyPairRequest::read(payload)
+        .ok()?
+        .private_key_unique_identifier?;
+    let stored = view.get(&uid).ok()??;
     if stored.owner != owner {
         return None;
     }

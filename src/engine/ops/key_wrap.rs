@@ -1,7 +1,7 @@
 //! Get with a Key Wrapping Specification: the key comes back wrapped under another key of the
 //! same client, with AES Key Wrap (RFC 3394, NIST Key Wrap) or AES Key Wrap with Padding
-//! (RFC 5649) under an AES key, or RSA-OAEP (RFC 8017 section 7.1) under an RSA public key, all
-//! from aws-lc-rs.
+//! (RFC 5649) under an AES key, or RSA-OAEP (RFC 8017 section 7.1, any MGF1 hash) under an RSA
+//! public key, all from aws-lc-rs / AWS-LC (`crate::crypto::keywrap`).
 //!
 //! Why a file of its own: wrapping has its own policy (the wrapping key must be the caller's,
 //! Active, and allowed to Wrap Key) and its own answer shape (Key Wrapping Data beside the
@@ -11,10 +11,12 @@
 
 use super::*;
 use crate::crypto::CryptoError;
-use crate::crypto::asymmetric::{self, RsaPadding};
+use crate::crypto::asymmetric::RsaPadding;
+use crate::crypto::digest::HashAlgorithm;
 use crate::crypto::keywrap;
 use crate::kmip::crypto_parameters::CryptographicParameters;
 use crate::kmip::crypto_parameters::values::padding_method;
+use crate::kmip::key_wrapping::KeyWrappingSpecification;
 
 /// Wrapping Method "Encrypt".
 const WRAPPING_METHOD_ENCRYPT: u32 = 0x01;
@@ -24,11 +26,12 @@ const NO_ENCODING: u32 = 0x01;
 const AES_KEY_WRAP_PADDING: u32 = 0x0C;
 const NIST_KEY_WRAP: u32 = 0x0D;
 
-/// A parsed Key Wrapping Specification.
+/// A Key Wrapping Specification this server can honour (read by
+/// `crate::kmip::key_wrapping`, checked here against what is offered).
 pub(super) struct WrappingRequest {
     wrapping_key: String,
     /// The Cryptographic Parameters the client gave, echoed in the Key Wrapping Data.
-    parameters: Option<Item>,
+    parameters: Option<CryptographicParameters>,
 }
 
 /// How the material is wrapped, once the wrapping key is known.
@@ -40,61 +43,53 @@ enum Scheme {
     RsaOaep,
 }
 
+/// RSA-OAEP's hashes: the label hash and the MGF1 hash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct OaepHashes {
+    label: HashAlgorithm,
+    mgf1: HashAlgorithm,
+}
+
 fn unsupported(what: &str) -> EngineError {
     EngineError::FeatureNotSupported(format!("key wrapping: {what}"))
 }
 
 impl WrappingRequest {
-    pub(super) fn read(spec: &Item) -> Result<WrappingRequest, EngineError> {
-        if enum_field(spec, tag::WRAPPING_METHOD)? != Some(WRAPPING_METHOD_ENCRYPT) {
+    pub(super) fn new(spec: &KeyWrappingSpecification) -> Result<WrappingRequest, EngineError> {
+        if spec.wrapping_method != WRAPPING_METHOD_ENCRYPT {
             return Err(unsupported("only Wrapping Method Encrypt"));
         }
-        if let Some(encoding) = enum_field(spec, tag::ENCODING_OPTION)?
+        if let Some(encoding) = spec.encoding_option
             && encoding != NO_ENCODING
         {
             return Err(unsupported("only Encoding Option No Encoding"));
         }
-        if spec.child(tag::MAC_SIGNATURE_KEY_INFORMATION).is_some() {
+        if spec.mac_signature_key_information.is_some() {
             return Err(unsupported("MAC/signature keys"));
         }
         let info = spec
-            .child(tag::ENCRYPTION_KEY_INFORMATION)
+            .encryption_key_information
+            .as_ref()
             .ok_or_else(|| EngineError::MissingData("Encryption Key Information".into()))?;
-        let wrapping_key = match info.child(tag::UNIQUE_IDENTIFIER) {
-            Some(Item {
-                value: Value::TextString(uid),
-                ..
-            }) => uid.clone(),
-            _ => {
-                return Err(EngineError::MissingData(
-                    "wrapping key Unique Identifier".into(),
-                ));
-            }
-        };
-        let parameters = info.child(tag::CRYPTOGRAPHIC_PARAMETERS).cloned();
-        if let Some(p) = &parameters {
-            CryptographicParameters::read(p)?;
-        }
+        let wrapping_key = info
+            .unique_identifier
+            .clone()
+            .ok_or_else(|| EngineError::MissingData("wrapping key Unique Identifier".into()))?;
         Ok(WrappingRequest {
             wrapping_key,
-            parameters,
+            parameters: info.cryptographic_parameters.clone(),
         })
     }
 
-    /// The client's Cryptographic Parameters, read once in `read`.
-    fn requested_parameters(&self) -> Result<CryptographicParameters, EngineError> {
-        Ok(self
-            .parameters
-            .as_ref()
-            .map(CryptographicParameters::read)
-            .transpose()?
-            .unwrap_or_default())
+    /// The client's Cryptographic Parameters (none given: the defaults).
+    fn requested_parameters(&self) -> CryptographicParameters {
+        self.parameters.clone().unwrap_or_default()
     }
 
     /// The scheme a wrapping key of this type and algorithm takes.
     fn scheme(&self, managed: &ManagedObject) -> Result<Scheme, EngineError> {
         let algorithm = managed.enumeration(tag::CRYPTOGRAPHIC_ALGORITHM);
-        let params = self.requested_parameters()?;
+        let params = self.requested_parameters();
         match (managed.object_type, algorithm) {
             (ObjectType::SymmetricKey, Some(a)) if a == CryptographicAlgorithm::Aes.value() => {
                 match params.block_cipher_mode {
@@ -113,9 +108,9 @@ impl WrappingRequest {
     }
 
     /// RSA-OAEP parameters: the request's, else the wrapping key's Cryptographic Parameters
-    /// attribute, else RFC 8017's defaults (SHA-1, MGF1 with SHA-1). The MGF1 hash must equal
-    /// the label hash (aws-lc-rs offers no other combination).
-    fn oaep(&self, managed: &ManagedObject) -> Result<(RsaPadding, Option<Vec<u8>>), EngineError> {
+    /// attribute, else RFC 8017's defaults (SHA-1, MGF1 with SHA-1). The MGF1 hash defaults to
+    /// the label hash and may differ from it.
+    fn oaep(&self, managed: &ManagedObject) -> Result<(OaepHashes, Option<Vec<u8>>), EngineError> {
         let own = match managed.first(tag::CRYPTOGRAPHIC_PARAMETERS) {
             Some(value @ Value::Structure(_)) => CryptographicParameters::read(&Item::new(
                 tag::CRYPTOGRAPHIC_PARAMETERS,
@@ -124,7 +119,7 @@ impl WrappingRequest {
             .unwrap_or_default(),
             _ => CryptographicParameters::default(),
         };
-        let mut params = self.requested_parameters()?.or(&own);
+        let mut params = self.requested_parameters().or(&own);
         match params.padding_method {
             None | Some(padding_method::OAEP) => params.padding_method = Some(padding_method::OAEP),
             Some(padding_method::PKCS1_V1_5) => {
@@ -134,8 +129,19 @@ impl WrappingRequest {
             }
             Some(other) => return Err(unsupported(&format!("Padding Method {other:#x} with RSA"))),
         }
-        let padding = super::crypto_choice::rsa_padding(&params)?;
-        Ok((padding, params.p_source))
+        let hashes = match super::crypto_choice::oaep_with_other_mgf1(&params)? {
+            Some((label, mgf1)) => OaepHashes { label, mgf1 },
+            None => match super::crypto_choice::rsa_padding(&params)? {
+                RsaPadding::Oaep(hash) => OaepHashes {
+                    label: hash,
+                    mgf1: hash,
+                },
+                RsaPadding::Pkcs1v15 => {
+                    return Err(unsupported("RSA PKCS#1 v1.5 key transport"));
+                }
+            },
+        };
+        Ok((hashes, params.p_source))
     }
 
     pub(super) fn wraps_itself(&self, uid: &str) -> bool {
@@ -165,12 +171,12 @@ impl WrappingRequest {
                 aes_key_wrap(&kek_bytes, padded, material)?
             }
             Scheme::RsaOaep => {
-                let (padding, label) = self.oaep(&managed)?;
+                let (hashes, label) = self.oaep(&managed)?;
                 let public = ctx.unseal(&stored, &managed)?;
                 rsa_oaep_wrap(
                     managed.key_format,
                     &public,
-                    padding,
+                    hashes,
                     label.as_deref(),
                     material,
                 )?
@@ -180,7 +186,11 @@ impl WrappingRequest {
             tag::UNIQUE_IDENTIFIER,
             Value::TextString(self.wrapping_key.clone()),
         )];
-        info.extend(self.parameters.clone());
+        info.extend(
+            self.parameters
+                .as_ref()
+                .map(CryptographicParameters::encode),
+        );
         let data = Item::structure(
             tag::KEY_WRAPPING_DATA,
             vec![
@@ -215,11 +225,11 @@ fn aes_key_wrap(kek_bytes: &[u8], padded: bool, material: &[u8]) -> Result<Vec<u
 }
 
 /// RSA-OAEP encryption of `material` to the wrapping public key (stored PKCS#1 or
-/// SubjectPublicKeyInfo; Transparent keys are converted first).
+/// SubjectPublicKeyInfo), with the MGF1 hash the client asked for.
 fn rsa_oaep_wrap(
     stored_format: u32,
     public: &[u8],
-    padding: RsaPadding,
+    hashes: OaepHashes,
     label: Option<&[u8]>,
     material: &[u8],
 ) -> Result<Vec<u8>, EngineError> {
@@ -230,10 +240,12 @@ fn rsa_oaep_wrap(
             "RSA wrapping keys stored in Key Format Type {stored_format:#x}"
         )));
     }
-    asymmetric::encrypt(padding, public, material, label).map_err(|e| match e {
-        CryptoError::InvalidInput(_) => EngineError::InvalidField(
-            "the key is too long for RSA-OAEP under this wrapping key".into(),
-        ),
-        other => EngineError::Crypto(other),
-    })
+    keywrap::rsa_oaep_wrap(public, hashes.label, hashes.mgf1, label, material).map_err(
+        |e| match e {
+            CryptoError::InvalidInput(_) => EngineError::InvalidField(
+                "the key is too long for RSA-OAEP under this wrapping key".into(),
+            ),
+            other => EngineError::Crypto(other),
+        },
+    )
 }

@@ -1,5 +1,6 @@
-//! Operation semantics, one function per KMIP operation. Each reads its payload `Item`, works on
-//! the message's overlay, and returns the children of its Response Payload.
+//! Operation semantics, one function per KMIP operation. Most are functions from a typed request
+//! payload to a typed response (run through `typed`); the cryptographic services and the key
+//! pair operations still take the payload `Item` and return the Response Payload's children.
 
 mod aead_streams;
 mod attributes;
@@ -169,23 +170,6 @@ impl Ctx<'_> {
         self.version.major >= 2
     }
 
-    /// The Unique Identifier of the payload, or the ID Placeholder when it is omitted (for the
-    /// operations still read by hand; typed ones use `uid_or_placeholder`).
-    #[allow(dead_code)]
-    fn uid(&self, payload: &Item) -> Result<String, EngineError> {
-        match payload.child(tag::UNIQUE_IDENTIFIER) {
-            Some(Item {
-                value: Value::TextString(uid),
-                ..
-            }) => Ok(uid.clone()),
-            // 2.x placeholders by enumeration / batch index: this server keeps one placeholder.
-            Some(_) | None => self
-                .placeholder
-                .clone()
-                .ok_or_else(|| EngineError::MissingData("Unique Identifier".into())),
-        }
-    }
-
     /// The caller's object; other owners' objects do not exist for this caller.
     fn load(&self, uid: &str) -> Result<(StoredObject, ManagedObject), EngineError> {
         let stored = match self.overlay.get(uid)? {
@@ -210,13 +194,6 @@ impl Ctx<'_> {
         stored.index_terms = managed.index_terms();
         stored.version += 1;
         self.overlay.stage(stored);
-    }
-
-    /// Request attributes: 1.x Template-Attribute (or bare Attribute items), 2.x Attributes.
-    fn request_attributes(&self, payload: &Item) -> Result<Vec<Attribute>, EngineError> {
-        let given = RequestAttributes::read(payload, self.version)
-            .map_err(|e| EngineError::InvalidField(e.to_string()))?;
-        self.resolve_attributes(given)
     }
 
     /// The attributes a request gives, with those of the 1.x Templates it names: a named
@@ -311,23 +288,6 @@ impl Ctx<'_> {
     }
 }
 
-fn enum_field(payload: &Item, t: u32) -> Result<Option<u32>, EngineError> {
-    match payload.child(t) {
-        None => Ok(None),
-        Some(Item {
-            value: Value::Enumeration(v),
-            ..
-        }) => Ok(Some(*v)),
-        Some(_) => Err(EngineError::InvalidField(format!(
-            "field {t:06X} must be an Enumeration"
-        ))),
-    }
-}
-
-fn uid_item(uid: &str) -> Item {
-    Item::new(tag::UNIQUE_IDENTIFIER, Value::TextString(uid.to_string()))
-}
-
 /// Runs an operation written as a function from its typed request to its typed response:
 /// reads the request in the message's version, and hands the engine the encoded Response
 /// Payload's children.
@@ -351,9 +311,9 @@ pub fn dispatch(ctx: &mut Ctx, operation: u32, payload: &Item) -> Result<Vec<Ite
     };
     match op {
         Operation::Create => typed(ctx, payload, create),
-        Operation::CreateKeyPair => create_key_pair(ctx, payload),
-        Operation::ReKeyKeyPair => rekey_key_pair(ctx, payload),
-        Operation::DeriveKey => derive_key(ctx, payload),
+        Operation::CreateKeyPair => typed(ctx, payload, create_key_pair),
+        Operation::ReKeyKeyPair => typed(ctx, payload, rekey_key_pair),
+        Operation::DeriveKey => typed(ctx, payload, derive_key),
         Operation::Register => typed(ctx, payload, register),
         Operation::ReKey => typed(ctx, payload, rekey),
         Operation::Locate => typed(ctx, payload, locate),
@@ -370,7 +330,7 @@ pub fn dispatch(ctx: &mut Ctx, operation: u32, payload: &Item) -> Result<Vec<Ite
         Operation::Activate => typed(ctx, payload, activate),
         Operation::Revoke => typed(ctx, payload, revoke),
         Operation::Destroy => typed(ctx, payload, destroy),
-        Operation::Query => query(ctx, payload),
+        Operation::Query => typed(ctx, payload, query),
         Operation::DiscoverVersions => typed(ctx, payload, discover_versions),
         Operation::Encrypt => encrypt(ctx, payload),
         Operation::Decrypt => decrypt(ctx, payload),

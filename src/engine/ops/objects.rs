@@ -564,7 +564,7 @@ pub(super) fn get(ctx: &mut Ctx, request: GetRequest) -> Result<GetResponse, Eng
     let wrap_with = request
         .key_wrapping_specification
         .as_ref()
-        .map(WrappingRequest::read)
+        .map(WrappingRequest::new)
         .transpose()?;
     if request.key_compression_type.is_some() {
         return Err(EngineError::FeatureNotSupported("key compression".into()));

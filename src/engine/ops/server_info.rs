@@ -3,7 +3,7 @@
 use super::*;
 use crate::kmip::server_payloads::{
     DiscoverVersionsRequest, DiscoverVersionsResponse, InteropRequest, InteropResponse, LogRequest,
-    LogResponse,
+    LogResponse, QueryRequest, QueryResponse,
 };
 
 /// Operations KMIP defines from 2.0 on; 1.x clients neither see nor reach them.
@@ -59,26 +59,16 @@ pub(super) fn discover_versions(
     Ok(DiscoverVersionsResponse { versions })
 }
 
-pub(super) fn query(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item>, EngineError> {
-    let functions: Vec<u32> = payload
-        .children_with(tag::QUERY_FUNCTION)
-        .filter_map(|i| match i.value {
-            Value::Enumeration(v) => Some(v),
-            _ => None,
-        })
-        .collect();
-    let wants = |f: QueryFunction| functions.contains(&f.value());
-    let mut out = Vec::new();
+pub(super) fn query(ctx: &mut Ctx, request: QueryRequest) -> Result<QueryResponse, EngineError> {
+    let wants = |f: QueryFunction| request.functions.contains(&f.value());
+    let mut answer = QueryResponse::default();
     if wants(QueryFunction::Operations) {
         let mut ops: Vec<&Operation> = SUPPORTED_OPERATIONS
             .iter()
             .filter(|o| ctx.v2() || !V2_ONLY_OPERATIONS.contains(o))
             .collect();
         ops.sort();
-        out.extend(
-            ops.into_iter()
-                .map(|o| Item::new(tag::OPERATION, Value::Enumeration(o.value()))),
-        );
+        answer.operations = ops.into_iter().map(|o| o.value()).collect();
     }
     if wants(QueryFunction::Objects) {
         // What Register stores and Get serves (docs/kmip-support.md); Template is 1.x only.
@@ -96,14 +86,13 @@ pub(super) fn query(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item>, EngineEr
             if t == ObjectType::Template && ctx.v2() {
                 continue;
             }
-            out.push(Item::new(tag::OBJECT_TYPE, Value::Enumeration(t.value())));
+            answer.object_types.push(t.value());
         }
     }
+    // Server Information, Extension and Profile Information, in the order KMIP lists them.
+    let out = &mut answer.rest;
     if wants(QueryFunction::ServerInformation) {
-        out.push(Item::new(
-            tag::VENDOR_IDENTIFICATION,
-            Value::TextString(ctx.vendor_identification.to_string()),
-        ));
+        answer.vendor_identification = Some(ctx.vendor_identification.to_string());
         // 2.x clients (the tape library and SED profiles) expect the structure, empty when the
         // server has nothing vendor-specific to say; 1.x clients (vCenter) were answered
         // without it, and still are.
@@ -146,5 +135,5 @@ pub(super) fn query(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item>, EngineEr
             out.push(Item::structure(tag::PROFILE_INFORMATION, info));
         }
     }
-    Ok(out)
+    Ok(answer)
 }
