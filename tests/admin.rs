@@ -6,7 +6,6 @@ mod common;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use common::*;
@@ -16,27 +15,6 @@ use keyward::ttlv::{Value, encode};
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
 };
-
-fn keyward(data_dir: &Path, args: &[&str]) -> Output {
-    Command::new(keyward_bin())
-        .args(args)
-        .arg("--data-dir")
-        .arg(data_dir)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run keyward")
-}
-
-fn keyward_ok(data_dir: &Path, args: &[&str]) -> String {
-    let out = keyward(data_dir, args);
-    assert!(
-        out.status.success(),
-        "keyward {args:?} failed:\nstdout:\n{}\nstderr:\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).expect("utf-8 output")
-}
 
 fn show_json(data_dir: &Path, name: &str) -> serde_json::Value {
     serde_json::from_str(&keyward_ok(data_dir, &["client", "show", name, "--json"]))

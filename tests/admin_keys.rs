@@ -5,7 +5,6 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
 
 use common::*;
 use keyward::ttlv::Value;
@@ -14,16 +13,6 @@ const STATE_DEACTIVATED: u32 = 3;
 const STATE_COMPROMISED: u32 = 4;
 const STATE_DESTROYED: u32 = 5;
 const STATE_DESTROYED_COMPROMISED: u32 = 6;
-
-fn keyward(data_dir: &Path, args: &[&str]) -> Output {
-    Command::new(keyward_bin())
-        .args(args)
-        .arg("--data-dir")
-        .arg(data_dir)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run keyward")
-}
 
 /// Runs `keyward args`, asserts its exit code, returns stdout.
 fn expect_code(data_dir: &Path, args: &[&str], code: i32) -> String {

@@ -8,8 +8,7 @@
 //! etcd, then finishes the join as keyward.
 
 mod common;
-#[path = "support/etcd.rs"]
-mod etcd;
+use common::etcd;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};

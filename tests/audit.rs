@@ -30,20 +30,16 @@ fn created_uid(bi: &Item) -> String {
     text_of(find(bi, tag::UNIQUE_IDENTIFIER).expect("uid")).to_string()
 }
 
-fn keyward(data_dir: &Path, args: &[&str]) -> (bool, String) {
-    let out = Command::new(keyward_bin())
-        .args(args)
-        .arg("--data-dir")
-        .arg(data_dir)
-        .output()
-        .expect("run keyward");
+/// Runs `keyward ARGS` on `data_dir`: whether it succeeded, and stdout then stderr.
+fn keyward_said(data_dir: &Path, args: &[&str]) -> (bool, String) {
+    let out = keyward(data_dir, args);
     let stdout = String::from_utf8_lossy(&out.stdout).to_string();
     let stderr = String::from_utf8_lossy(&out.stderr);
     (out.status.success(), format!("{stdout}{stderr}"))
 }
 
 fn export(data_dir: &Path) -> Vec<Json> {
-    let (ok, out) = keyward(data_dir, &["audit", "export", "--format", "jsonl"]);
+    let (ok, out) = keyward_said(data_dir, &["audit", "export", "--format", "jsonl"]);
     assert!(ok, "export failed: {out}");
     out.lines()
         .filter(|l| l.starts_with('{'))
@@ -90,7 +86,7 @@ fn a_session_is_recorded_item_by_item_with_who_what_and_how_it_ended() {
     let mut server = appliance.start();
     let (uid, _) = session(&server, appliance.creds("vc"));
     // Reads are recorded before they are answered: the running server already has them.
-    let (ok, out) = keyward(
+    let (ok, out) = keyward_said(
         &appliance.data_dir,
         &["audit", "show", "--json", "--uid", &uid],
     );
@@ -110,7 +106,7 @@ fn a_session_is_recorded_item_by_item_with_who_what_and_how_it_ended() {
         assert!(actor["peer"].as_str().unwrap().starts_with("127.0.0.1:"));
         assert_eq!(record["record"]["outcome"], "success");
     }
-    let (ok, out) = keyward(
+    let (ok, out) = keyward_said(
         &appliance.data_dir,
         &["audit", "show", "--json", "--failed"],
     );
@@ -122,7 +118,7 @@ fn a_session_is_recorded_item_by_item_with_who_what_and_how_it_ended() {
     assert_eq!(ops_of(&failed), ["Get"]);
     assert_eq!(failed[0]["record"]["reason"], "ItemNotFound");
     assert_eq!(failed[0]["record"]["uids"][0], "no-such-uid");
-    let (ok, out) = keyward(&appliance.data_dir, &["audit", "verify"]);
+    let (ok, out) = keyward_said(&appliance.data_dir, &["audit", "verify"]);
     assert!(ok && out.contains("intact"), "{out}");
     server.terminate();
     assert!(
@@ -179,7 +175,7 @@ fn read_audit(data_dir: &Path) -> Vec<(u64, Vec<u8>)> {
 }
 
 fn broken_at(data_dir: &Path) -> Option<u64> {
-    let (ok, out) = keyward(data_dir, &["audit", "verify", "--json"]);
+    let (ok, out) = keyward_said(data_dir, &["audit", "verify", "--json"]);
     let line = out
         .lines()
         .find(|l| l.starts_with('{'))
@@ -440,19 +436,19 @@ fn admin_key_actions_backups_and_restores_are_recorded() {
     let creds = appliance.creds("vc");
     let (uid, _key) = session(&server, creds);
 
-    let (ok, out) = keyward(
+    let (ok, out) = keyward_said(
         &appliance.data_dir,
         &["key", "revoke", &uid, "--reason", "key-compromise"],
     );
     assert!(ok, "revoke: {out}");
-    let (ok, out) = keyward(&appliance.data_dir, &["key", "destroy", &uid, "--yes"]);
+    let (ok, out) = keyward_said(&appliance.data_dir, &["key", "destroy", &uid, "--yes"]);
     assert!(ok, "destroy: {out}");
 
     let work = appliance.root.path().to_path_buf();
     let pass = work.join("backup.pass");
     std::fs::write(&pass, "correct horse battery staple 42\n").unwrap();
     let file = work.join("audit-test.kwbackup");
-    let (ok, out) = keyward(
+    let (ok, out) = keyward_said(
         &appliance.data_dir,
         &[
             "backup",
@@ -484,7 +480,7 @@ fn admin_key_actions_backups_and_restores_are_recorded() {
             "{wanted} must name the key: {record}"
         );
     }
-    let (ok, out) = keyward(&appliance.data_dir, &["audit", "verify"]);
+    let (ok, out) = keyward_said(&appliance.data_dir, &["audit", "verify"]);
     assert!(ok && out.contains("intact"), "{out}");
     drop(server);
 
@@ -509,7 +505,7 @@ fn admin_key_actions_backups_and_restores_are_recorded() {
         restored_ops.iter().any(|o| o == "restore"),
         "the restored appliance's log must record the restore: {restored_ops:?}"
     );
-    let (ok, out) = keyward(&restored, &["audit", "verify"]);
+    let (ok, out) = keyward_said(&restored, &["audit", "verify"]);
     assert!(ok && out.contains("intact"), "{out}");
 }
 
@@ -519,7 +515,7 @@ fn admin_key_actions_backups_and_restores_are_recorded() {
 fn offline_admin_actions_are_recorded_and_chained_at_the_next_start() {
     let mut appliance = Appliance::new(&["vc"]);
     let out_dir = appliance.root.path().join("issued");
-    let (ok, out) = keyward(
+    let (ok, out) = keyward_said(
         &appliance.data_dir,
         &[
             "client",
@@ -550,6 +546,6 @@ fn offline_admin_actions_are_recorded_and_chained_at_the_next_start() {
         !added["mac"].as_str().unwrap_or("").is_empty(),
         "chained at start: {added}"
     );
-    let (ok, out) = keyward(&appliance.data_dir, &["audit", "verify"]);
+    let (ok, out) = keyward_said(&appliance.data_dir, &["audit", "verify"]);
     assert!(ok && out.contains("intact"), "{out}");
 }

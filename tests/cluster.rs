@@ -6,10 +6,8 @@
 //! Needs the `etcd` binary (or KEYWARD_TEST_ETCD=/path/to/etcd); fails without it.
 
 mod common;
-#[path = "support/etcd.rs"]
-mod etcd;
-#[path = "support/nodes.rs"]
-mod nodes;
+use common::etcd;
+use common::nodes;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

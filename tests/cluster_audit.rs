@@ -4,30 +4,16 @@
 //! serve` nodes on loopback, as in tests/cluster.rs; Drop guards stop every process.
 
 mod common;
-#[path = "support/etcd.rs"]
-mod etcd;
-#[path = "support/nodes.rs"]
-mod nodes;
+use common::etcd;
+use common::nodes;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 use std::time::{Duration, Instant};
 
 use common::*;
 use etcd::etcd_or_skip;
 use nodes::Nodes;
-
-fn keyward(nodes: &Nodes, node: usize, args: &[&str]) -> Output {
-    Command::new(keyward_bin())
-        .args(args)
-        .arg("--config")
-        .arg(&nodes.homes[node].config)
-        .arg("--data-dir")
-        .arg(&nodes.homes[node].data_dir)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run keyward")
-}
 
 fn ok(out: &Output, what: &str) -> String {
     assert!(
@@ -42,7 +28,7 @@ fn ok(out: &Output, what: &str) -> String {
 
 /// A node's full export, parsed, and the file it was written to.
 fn export(nodes: &Nodes, node: usize) -> (Vec<serde_json::Value>, PathBuf) {
-    let text = ok(&keyward(nodes, node, &["audit", "export"]), "audit export");
+    let text = ok(&nodes.keyward(node, &["audit", "export"]), "audit export");
     let file = nodes.dir.path().join(format!("audit-node{node}.jsonl"));
     std::fs::write(&file, &text).expect("write export");
     let lines = text
@@ -80,7 +66,7 @@ fn merge(nodes: &Nodes, files: &[&Path]) -> Output {
     let mut args = vec!["audit", "merge"];
     let names: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
     args.extend(names.iter().map(String::as_str));
-    keyward(nodes, 0, &args)
+    nodes.keyward(0, &args)
 }
 
 #[test]
@@ -118,7 +104,7 @@ fn each_node_records_what_it_served_and_merge_gathers_and_checks_all_chains() {
         assert_eq!(log[0]["record"]["operation"], "root.unwrap");
     }
     for node in 0..3 {
-        let out = keyward(&nodes, node, &["audit", "verify"]);
+        let out = nodes.keyward(node, &["audit", "verify"]);
         ok(&out, "audit verify");
     }
     // No record carries the key's material.
@@ -199,7 +185,7 @@ fn audit_gather_collects_every_running_node_through_etcd_and_names_a_missing_one
     assert_eq!(result_status(&activated), status::SUCCESS);
 
     // Asked on node B, answered by all three.
-    let out = keyward(&nodes, 1, &["audit", "gather", "--wait", "20"]);
+    let out = nodes.keyward(1, &["audit", "gather", "--wait", "20"]);
     let gathered = ok(&out, "audit gather");
     let summary = String::from_utf8_lossy(&out.stderr).into_owned();
     assert_eq!(summary.matches("chain intact").count(), 3, "{summary}");
@@ -231,7 +217,7 @@ fn audit_gather_collects_every_running_node_through_etcd_and_names_a_missing_one
     // A node that died (no clean stop: its last report still says serving) is named as
     // missing, and the command fails; the others' logs are still printed.
     nodes.kill_node(2);
-    let out = keyward(&nodes, 0, &["audit", "gather", "--wait", "3"]);
+    let out = nodes.keyward(0, &["audit", "gather", "--wait", "3"]);
     assert!(!out.status.success(), "a missing node went unreported");
     let summary = String::from_utf8_lossy(&out.stderr);
     assert!(summary.contains("did not answer"), "{summary}");
@@ -283,5 +269,5 @@ fn without_quorum_a_node_records_what_it_serves_and_refuses() {
         .filter(|l| l["record"]["operation"] == "Create" && l["record"]["outcome"] == "failure")
         .count();
     assert!(refused_creates >= 1, "the refused Create is not recorded");
-    ok(&keyward(&nodes, 0, &["audit", "verify"]), "audit verify");
+    ok(&nodes.keyward(0, &["audit", "verify"]), "audit verify");
 }

@@ -6,10 +6,8 @@
 //! Every etcd, join and serve process is killed by a Drop guard, also when a test fails.
 
 mod common;
-#[path = "support/etcd.rs"]
-mod etcd;
-#[path = "support/nodes.rs"]
-mod nodes;
+use common::etcd;
+use common::nodes;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};

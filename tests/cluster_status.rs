@@ -3,26 +3,15 @@
 //! members and real `keyward serve` nodes on loopback; Drop guards stop every process.
 
 mod common;
-#[path = "support/etcd.rs"]
-mod etcd;
-#[path = "support/nodes.rs"]
-mod nodes;
+use common::etcd;
+use common::nodes;
 
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::*;
 use nodes::{Nodes, eventually};
 
 fn status(nodes: &Nodes, node: usize) -> String {
-    let out = Command::new(keyward_bin())
-        .args(["cluster", "status", "--config"])
-        .arg(&nodes.homes[node].config)
-        .arg("--data-dir")
-        .arg(&nodes.homes[node].data_dir)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run keyward cluster status");
+    let out = nodes.keyward(node, &["cluster", "status"]);
     assert!(
         out.status.success(),
         "cluster status failed: {}",

@@ -3,10 +3,8 @@
 //! Keyward appliance, so only etcd is needed (or KEYWARD_TEST_ETCD=/path/to/etcd).
 
 mod common;
-#[path = "support/etcd.rs"]
-mod etcd;
-#[path = "support/nodes.rs"]
-mod nodes;
+use common::etcd;
+use common::nodes;
 
 use std::process::{Command, Stdio};
 

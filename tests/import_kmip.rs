@@ -109,7 +109,7 @@ fn pykmip_python(test: &str) -> Option<PathBuf> {
             panic!("{test}: KEYWARD_REQUIRE_PYKMIP=1 but KEYWARD_PYKMIP_PYTHON is not set")
         }
         None => {
-            // Past the harness's capture (see tests/support/etcd.rs), in one write.
+            // Past the harness's capture (see tests/common/etcd.rs), in one write.
             let line = format!("skipped: {test}: needs PyKMIP (run scripts/test)\n");
             let _ = std::io::Write::write_all(&mut std::io::stderr(), line.as_bytes());
             None
@@ -267,16 +267,6 @@ fn state(tls: &mut Tls, uid_text: &str) -> u32 {
 // The keyward CLI
 // ---------------------------------------------------------------------------------------------
 
-fn keyward(args: &[&str], data_dir: &Path) -> Output {
-    Command::new(keyward_bin())
-        .args(args)
-        .arg("--data-dir")
-        .arg(data_dir)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run keyward")
-}
-
 fn ok(out: &Output, what: &str) {
     assert!(
         out.status.success(),
@@ -326,7 +316,7 @@ fn run_import(
 ) -> (i32, Json) {
     let args = import_args(server, creds, selection);
     let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-    let out = keyward(&refs, data_dir);
+    let out = keyward(data_dir, &refs);
     let code = out.status.code().expect("exit code");
     assert!(
         code == 0 || code == 3,
@@ -419,7 +409,7 @@ fn count(report: &Json, verdict: &str) -> usize {
 
 /// UIDs of the keys Keyward holds for client `vcenter`.
 fn keyward_uids(data_dir: &Path) -> Vec<String> {
-    let out = keyward(&["key", "list", "--client", "vcenter", "--json"], data_dir);
+    let out = keyward(data_dir, &["key", "list", "--client", "vcenter", "--json"]);
     ok(&out, "key list");
     json(&out)["keys"]
         .as_array()
@@ -434,6 +424,7 @@ fn keyward_trusting(vcenter: &ClientCreds) -> (Appliance, ClientCreds) {
     let appliance = Appliance::new(&[]);
     ok(
         &keyward(
+            &appliance.data_dir,
             &[
                 "client",
                 "add",
@@ -442,7 +433,6 @@ fn keyward_trusting(vcenter: &ClientCreds) -> (Appliance, ClientCreds) {
                 "--cert",
                 vcenter.cert.to_str().unwrap(),
             ],
-            &appliance.data_dir,
         ),
         "client add",
     );
@@ -596,7 +586,7 @@ fn pykmip_keys_move_online_and_vcenter_reads_them_by_their_old_uids() {
     assert_eq!(checked["objects"].as_array().unwrap().len(), 12);
 
     // One audit record per imported key, naming the source server.
-    let out = keyward(&["audit", "show", "--op", "import", "--json"], &data_dir);
+    let out = keyward(&data_dir, &["audit", "show", "--op", "import", "--json"]);
     ok(&out, "audit show");
     let text = String::from_utf8_lossy(&out.stdout);
     let records: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
@@ -825,6 +815,7 @@ fn keys_move_between_keywards_with_vcenter_attributes_and_paged_locate() {
     std::fs::write(&password, "old kms password\n").expect("password file");
     ok(
         &keyward(
+            &old.data_dir,
             &[
                 "client",
                 "set-credential",
@@ -834,7 +825,6 @@ fn keys_move_between_keywards_with_vcenter_attributes_and_paged_locate() {
                 "--password-file",
                 password.to_str().unwrap(),
             ],
-            &old.data_dir,
         ),
         "set-credential",
     );
@@ -844,7 +834,7 @@ fn keys_move_between_keywards_with_vcenter_attributes_and_paged_locate() {
     let old_addr = format!("127.0.0.1:{}", old_server.addr.port());
     let args = import_args(&old_addr, &vcenter_old, &["--all"]);
     let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-    let out = keyward(&refs, &new.data_dir);
+    let out = keyward(&new.data_dir, &refs);
     assert_eq!(out.status.code(), Some(1), "no credential, no Locate");
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("Authentication"),
@@ -950,6 +940,7 @@ fn another_appliances_backup_merges_into_a_running_one() {
     let backup = a.root.path().join("a.kwbackup");
     ok(
         &keyward(
+            &a.data_dir,
             &[
                 "backup",
                 "export",
@@ -959,7 +950,6 @@ fn another_appliances_backup_merges_into_a_running_one() {
                 passphrase.to_str().unwrap(),
                 "--test-only-weak-kdf",
             ],
-            &a.data_dir,
         ),
         "backup export",
     );
@@ -971,6 +961,7 @@ fn another_appliances_backup_merges_into_a_running_one() {
     let own_material = get_material(&mut on_b, &own);
     let merge = |dir: &Path| {
         let out = keyward(
+            dir,
             &[
                 "import",
                 "backup",
@@ -982,7 +973,6 @@ fn another_appliances_backup_merges_into_a_running_one() {
                 "vcenter",
                 "--json",
             ],
-            dir,
         );
         ok(&out, "import backup");
         json(&out)

@@ -5,8 +5,8 @@
 //! retry_backoff 10ms, retry_backoff_max 50ms. Every wait is bounded (10 s) and no assertion
 //! depends on timing.
 
-#[path = "support/kp_emulator/mod.rs"]
-mod kp_emulator;
+mod common;
+use common::kp_emulator;
 
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, channel};

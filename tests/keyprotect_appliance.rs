@@ -7,8 +7,8 @@
 //! retry_backoff_max 100ms, and max_unreachable 1s in its own test. Every wait is a bounded
 //! poll (at most `WAIT`); no assertion depends on how long something took.
 
-#[path = "support/kp_emulator/mod.rs"]
-mod kp_emulator;
+mod common;
+use common::kp_emulator;
 
 use std::io::BufRead;
 use std::net::SocketAddr;

@@ -5,9 +5,6 @@
 
 mod common;
 
-use std::path::Path;
-use std::process::{Command, Output, Stdio};
-
 use common::*;
 use keyward::kmip::message::ProtocolVersion;
 use keyward::kmip::request::{Request, RequestItem};
@@ -15,27 +12,6 @@ use keyward::kmip::tag;
 use keyward::ttlv::{Item, Value};
 
 const AUTHENTICATION_NOT_SUCCESSFUL: u32 = 0x03;
-
-fn keyward(data_dir: &Path, args: &[&str]) -> Output {
-    Command::new(keyward_bin())
-        .args(args)
-        .arg("--data-dir")
-        .arg(data_dir)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run keyward")
-}
-
-fn keyward_ok(data_dir: &Path, args: &[&str]) -> String {
-    let out = keyward(data_dir, args);
-    assert!(
-        out.status.success(),
-        "keyward {args:?} failed:\nstdout:\n{}\nstderr:\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).expect("utf-8 output")
-}
 
 /// A one-item KMIP 1.1 Query request whose header carries `credential` (username, password).
 fn query(credential: Option<(&str, &str)>) -> Item {

@@ -4,8 +4,7 @@
 //! 400/431/408 and a close, and `keyward status --json` answers running and stopped.
 
 mod common;
-#[path = "support/kp_emulator/mod.rs"]
-mod kp_emulator;
+use common::kp_emulator;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};

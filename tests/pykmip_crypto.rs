@@ -19,7 +19,7 @@ fn pykmip_drives_the_cryptographic_services() {
         if std::env::var("KEYWARD_REQUIRE_PYKMIP").as_deref() == Ok("1") {
             panic!("{TEST}: KEYWARD_PYKMIP_PYTHON is not set");
         }
-        // Past the harness's capture (see tests/support/etcd.rs), in one write.
+        // Past the harness's capture (see tests/common/etcd.rs), in one write.
         let line = format!("skipped: {TEST}: needs PyKMIP (run scripts/test)\n");
         let _ = std::io::Write::write_all(&mut std::io::stderr(), line.as_bytes());
         return;

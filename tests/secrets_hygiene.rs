@@ -9,8 +9,7 @@
 //! trace logs and CLI output for the IBM Cloud API key and the IAM access tokens.
 
 mod common;
-#[path = "support/kp_emulator/mod.rs"]
-mod kp_emulator;
+use common::kp_emulator;
 
 use std::process::{Command, Stdio};
 

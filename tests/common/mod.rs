@@ -3,6 +3,16 @@
 //!
 //! Nothing here builds or mocks the server: the binary comes from Cargo
 //! (`CARGO_BIN_EXE_keyward`) and every exchange goes over real TLS on 127.0.0.1.
+//!
+//! What lives where (every test crate says `mod common;` and uses what it needs):
+//! - this file: running the binary ([`keyward`], [`keyward_ok`]), an initialised data dir with
+//!   issued clients ([`Appliance`]), a served process ([`Server`], [`spawn_server`]), the TLS
+//!   client ([`Tls`]), and KMIP request builders and response readers;
+//! - [`etcd`]: three real etcd members on loopback, and the skip rule for tests that need etcd;
+//! - [`nodes`]: three `keyward serve` nodes on one etcd cluster;
+//! - [`kp_emulator`]: a loopback IBM Cloud IAM and Key Protect emulator.
+//!
+//! Helpers that only one test file needs stay in that file.
 
 // Each test crate uses a different subset of these helpers.
 #![allow(dead_code)]
@@ -12,7 +22,7 @@ use std::fs::File;
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::Arc;
 use std::sync::mpsc;
 use std::time::Duration;
@@ -32,8 +42,35 @@ pub const IO_BOUND: Duration = Duration::from_secs(30);
 /// Largest response the client accepts (the server's own message bound).
 pub const MAX_FRAME: usize = 1 << 20;
 
+pub mod etcd;
+pub mod kp_emulator;
+pub mod nodes;
+
 pub fn keyward_bin() -> &'static str {
     env!("CARGO_BIN_EXE_keyward")
+}
+
+/// Runs `keyward ARGS --data-dir DATA_DIR` with stdin closed and returns what it did.
+pub fn keyward(data_dir: &Path, args: &[&str]) -> Output {
+    Command::new(keyward_bin())
+        .args(args)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run keyward")
+}
+
+/// [`keyward`] that must succeed; returns its standard output.
+pub fn keyward_ok(data_dir: &Path, args: &[&str]) -> String {
+    let out = keyward(data_dir, args);
+    assert!(
+        out.status.success(),
+        "keyward {args:?} failed:\nstdout:\n{}\nstderr:\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("utf-8 output")
 }
 
 // ---------------------------------------------------------------------------------------------

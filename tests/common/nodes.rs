@@ -2,15 +2,15 @@
 //! data dir, on loopback. Node A is initialised first (`keyward init`, publishes the cluster
 //! CA, makes the master key) and issues the test client; B and C join with A's root key file,
 //! as `keyward cluster join` documents for the local root. Dropping [`Nodes`] SIGKILLs every
-//! node (the [`crate::common::Server`] guard) and then etcd.
+//! node (the [`super::Server`] guard) and then etcd.
 
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Command, Output, Stdio};
 
-use crate::common::{ClientCreds, Server, keyward_bin, spawn_server};
-use crate::etcd::EtcdCluster;
+use super::etcd::EtcdCluster;
+use super::{ClientCreds, Server, keyward_bin, spawn_server};
 
 pub struct NodeHome {
     pub data_dir: PathBuf,
@@ -55,13 +55,26 @@ pub fn write_config_with(path: &Path, endpoints: &[String], prefix: &str, extra:
         format!(
             "[cluster]\nendpoints = [{list}]\nprefix = \"{prefix}\"\nrequest_timeout_ms = 1500\n\
              probe_interval_ms = 300\nmax_txn_ops = {}\n{extra}",
-            crate::etcd::MAX_TXN_OPS
+            super::etcd::MAX_TXN_OPS
         ),
     )
     .expect("write node config");
 }
 
 impl Nodes {
+    /// Runs `keyward ARGS --config … --data-dir …` as node `node`'s administrator, stdin closed.
+    pub fn keyward(&self, node: usize, args: &[&str]) -> Output {
+        Command::new(keyward_bin())
+            .args(args)
+            .arg("--config")
+            .arg(&self.homes[node].config)
+            .arg("--data-dir")
+            .arg(&self.homes[node].data_dir)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run keyward")
+    }
+
     /// etcd with `size` members, and one Keyward node per member (each lists its own member
     /// first).
     pub fn start(size: usize) -> Nodes {
