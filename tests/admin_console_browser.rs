@@ -187,7 +187,7 @@ fn console_in_headless_chromium_adds_a_client_finds_and_revokes_a_key() {
         if std::env::var_os("KEYWARD_REQUIRE_BROWSER").is_some_and(|v| v == "1") {
             panic!("KEYWARD_REQUIRE_BROWSER=1 but chromium or chromedriver is missing");
         }
-        // Past the harness's capture (see tests/support/etcd.rs), in one write.
+        // Past the harness's capture (see tests/common/etcd.rs), in one write.
         let line = "skipped: console_in_headless_chromium: needs chromium and chromium-driver \
                     (run scripts/test)\n";
         let _ = std::io::Write::write_all(&mut std::io::stderr(), line.as_bytes());
