@@ -63,8 +63,6 @@ const KNOWN_UPWARD: &[(&str, &str)] = &[
 
 /// File pairs that import each other today (alphabetical order).
 const KNOWN_MUTUAL: &[(&str, &str)] = &[
-    ("admin/console_event.rs", "admin/ops.rs"),
-    ("admin/keys.rs", "admin/ops.rs"),
     ("admin/ops.rs", "admin/protocol.rs"),
     ("admin/ops.rs", "admin/status.rs"),
     ("cli/audit.rs", "cli/audit_merge.rs"),

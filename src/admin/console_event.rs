@@ -6,7 +6,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::ops::{AdminError, AuditBy, audit_admin};
+use super::audit_record::audit_admin;
+use super::error::AdminError;
+use crate::audit::AuditBy;
 use crate::audit::AuditEvent;
 use crate::store::Store;
 

@@ -5,8 +5,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::ops::{AdminError, AuditBy, audit_admin};
+use super::audit_record::audit_admin;
+use super::error::AdminError;
 use super::registry::{self, Registry, RegistryError};
+use crate::audit::AuditBy;
 use crate::audit::AuditEvent;
 use crate::engine::EngineError;
 use crate::engine::admin::{self as engine_admin, ObjectDetail};

@@ -3,10 +3,12 @@
 //! and the admin socket protocol a running server answers them on.
 
 pub mod account_event;
+mod audit_record;
 pub mod backups;
 pub mod cluster_nodes;
 pub mod console_event;
 pub mod credential;
+pub mod error;
 pub mod expiry;
 pub mod import;
 pub mod keys;

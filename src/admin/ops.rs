@@ -7,36 +7,11 @@ use super::credential::KmipCredential;
 use super::keys;
 use super::protocol::{AuditChecked, AuditRecords, Refusal, Reply, Request};
 use super::registry::{self, ClientEntry, Registry, RegistryError};
-use crate::audit::{self, AuditEvent};
-use crate::engine::EngineError;
+use crate::audit::AuditEvent;
 use crate::engine::admin::{ObjectSummary, destroy_owned, owned_objects};
-use crate::store::{Store, StoreError, WriteView};
+use crate::store::{Store, StoreError};
 
-#[derive(Debug, thiserror::Error)]
-pub enum AdminError {
-    #[error(transparent)]
-    Registry(#[from] RegistryError),
-    #[error("store: {0}")]
-    Store(#[from] StoreError),
-    #[error("reading keys: {0}")]
-    Engine(#[from] EngineError),
-    #[error(
-        "client {name:?} owns {live} key(s) that are not destroyed; nothing changed. Pass \
-         --destroy-keys to destroy them with the client (see `keyward client show {name}`)"
-    )]
-    OwnsKeys { name: String, live: usize },
-    #[error("no key with Unique Identifier {0:?}")]
-    KeyNotFound(String),
-    /// The key's KMIP state does not allow the change; the text says why and what to do.
-    #[error("{0}")]
-    KeyState(String),
-    #[error("KMIP credential: {0}")]
-    Credential(#[from] super::credential::CredentialError),
-    #[error("console event: {0}")]
-    ConsoleEvent(String),
-    #[error("import: {0}")]
-    Import(#[from] crate::engine::import::ImportError),
-}
+pub use super::error::AdminError;
 
 /// A client with its keys (all of them, destroyed ones included).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -75,17 +50,7 @@ pub fn add_client(store: &dyn Store, entry: ClientEntry) -> Result<ClientEntry, 
 
 pub use crate::audit::AuditBy;
 
-/// Appends the audit record of an admin action inside its transaction.
-pub(crate) fn audit_admin(
-    txn: &mut dyn WriteView,
-    by: AuditBy<'_>,
-    event: AuditEvent,
-) -> Result<(), AdminError> {
-    if let Some((ctx, actor)) = by {
-        audit::record(txn, ctx, actor.clone(), event).map_err(StoreError::from)?;
-    }
-    Ok(())
-}
+pub(crate) use super::audit_record::audit_admin;
 
 pub fn add_client_by(
     store: &dyn Store,
