@@ -9,6 +9,7 @@ pub mod audit;
 pub mod backup;
 pub mod bench;
 pub mod client;
+pub mod cluster;
 pub mod config;
 pub mod conformance;
 pub mod crypto;

@@ -330,6 +330,18 @@ impl ReadView for FailingTxn<'_> {
     fn audit_range(&self, from: u64, limit: usize) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
         self.inner.audit_range(from, limit)
     }
+    fn change_sequence(&self) -> Result<Option<u64>, StoreError> {
+        self.inner.change_sequence()
+    }
+    fn objects_changed_since(&self, sequence: u64) -> Result<Option<u64>, StoreError> {
+        self.inner.objects_changed_since(sequence)
+    }
+    fn scan_objects(&self, visit: &mut dyn FnMut(StoredObject) -> bool) -> Result<(), StoreError> {
+        self.inner.scan_objects(visit)
+    }
+    fn scan_meta(&self, visit: &mut dyn FnMut(&str, &[u8]) -> bool) -> Result<(), StoreError> {
+        self.inner.scan_meta(visit)
+    }
 }
 
 impl WriteView for FailingTxn<'_> {
@@ -365,6 +377,18 @@ impl Store for FailingAudit {
             inner: self.inner.write()?,
             fail: self.fail.clone(),
         }))
+    }
+    fn failure(&self) -> Option<String> {
+        self.inner.failure()
+    }
+    fn space_low(&self) -> bool {
+        self.inner.space_low()
+    }
+    fn audit_only_write(&self) -> Result<Option<Box<dyn WriteTxn + '_>>, StoreError> {
+        self.inner.audit_only_write()
+    }
+    fn replicated(&self) -> bool {
+        self.inner.replicated()
     }
 }
 

@@ -142,6 +142,73 @@ fn a_scan_returns_one_revision_in_uid_order_across_pages() {
     assert!(now.windows(2).all(|w| w[0].uid < w[1].uid));
 }
 
+/// Inside a write transaction a scan (required of every store's views, issue 20) sees the
+/// transaction's own writes laid over its snapshot, in UID order, and guards what it scanned:
+/// a key another writer adds under the scanned prefix makes the commit conflict.
+#[test]
+fn a_scan_inside_a_transaction_sees_its_own_writes_and_conflicts_with_a_concurrent_add() {
+    if !etcd_or_skip() {
+        return;
+    }
+    let cluster = EtcdCluster::start(1);
+    let store = EtcdStore::open(&store_config(&cluster)).expect("open");
+    put_all(&store, [object("b", 1), object("d", 1)]);
+
+    let mut txn = store.write().expect("write");
+    let started_at = txn.change_sequence().expect("sequence");
+    assert_eq!(
+        started_at,
+        store
+            .read()
+            .expect("read")
+            .change_sequence()
+            .expect("sequence"),
+        "a transaction's change sequence is the revision it started from"
+    );
+    for written in [object("a", 1), object("d", 2), object("e", 1)] {
+        txn.put(&written).expect("put");
+    }
+    txn.put_meta("scan.test", b"own").expect("put meta");
+    let seen: Vec<(String, u64)> = scan_all(&*txn)
+        .into_iter()
+        .map(|o| (o.uid, o.version))
+        .collect();
+    let expected: Vec<(String, u64)> = [("a", 1), ("b", 1), ("d", 2), ("e", 1)]
+        .into_iter()
+        .map(|(uid, version)| (uid.to_string(), version))
+        .collect();
+    assert_eq!(seen, expected);
+    let mut first_two = Vec::new();
+    txn.scan_objects(&mut |o| {
+        first_two.push(o.uid);
+        first_two.len() < 2
+    })
+    .expect("scan");
+    assert_eq!(first_two, ["a", "b"], "a scan stops when told to");
+    let mut meta = BTreeMap::new();
+    txn.scan_meta(&mut |key, value| {
+        meta.insert(key.to_string(), value.to_vec());
+        true
+    })
+    .expect("scan meta");
+    assert_eq!(meta.get("scan.test").map(Vec::as_slice), Some(&b"own"[..]));
+
+    put_all(&store, [object("c", 1)]);
+    assert!(
+        matches!(txn.commit(), Err(keyward::store::StoreError::Conflict(_))),
+        "an object added under the scanned prefix conflicts"
+    );
+    let after: Vec<String> = scan_all(&*store.read().expect("read"))
+        .into_iter()
+        .map(|o| o.uid)
+        .collect();
+    assert_eq!(
+        after,
+        ["b", "c", "d"],
+        "the conflicting transaction wrote nothing"
+    );
+}
+
 #[test]
 fn a_scan_of_a_compacted_revision_fails_clearly() {
     if !etcd_or_skip() {

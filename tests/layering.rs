@@ -11,7 +11,7 @@
 //! | 2 | `crypto`, `seal` — primitives, master key, root key providers, `KeyGate` |
 //! | 3 | `store` — objects, metadata, audit table; where the wrapped master key lives |
 //! | 4 | `audit`, `keyprotect` — the audit chain; the Key Protect root |
-//! | 5 | `engine` — KMIP operations and the write pipeline |
+//! | 5 | `engine` — KMIP operations and the write pipeline; `cluster` — a node's cluster service (node id, health, node reports, audit gather) |
 //! | 6 | `backup` — export, restore, schedules |
 //! | 7 | `admin` — admin operations shared by the CLI and the admin socket |
 //! | 8 | `config`, `pki` — the whole appliance's configuration |
@@ -39,6 +39,7 @@ const LAYERS: &[(&str, u32)] = &[
     ("audit", 4),
     ("keyprotect", 4),
     ("engine", 5),
+    ("cluster", 5),
     ("backup", 6),
     ("admin", 7),
     ("config", 8),
@@ -56,7 +57,6 @@ const LAYERS: &[(&str, u32)] = &[
 
 /// Upward imports that exist today (from file, to file), each a debt to pay off.
 const KNOWN_UPWARD: &[(&str, &str)] = &[
-    ("admin/cluster_nodes.rs", "server/node_report.rs"),
     ("backup/restore.rs", "admin/registry.rs"),
     ("config.rs", "admin_http/settings.rs"),
 ];

@@ -1,11 +1,11 @@
 //! The nodes of a cluster as every node sees them: each Keyward node's latest health report
-//! from etcd (`server::node_report`), with its age and whether it has gone silent. One reading
+//! from etcd (`crate::cluster::report`), with its age and whether it has gone silent. One reading
 //! for the admin API and the dashboard; a single appliance answers with no nodes.
 
 use serde::Serialize;
 
-use crate::server::node_report::NodeReport;
-use crate::store::{Store, StoreError};
+use crate::cluster::{Cluster, NodeReport};
+use crate::store::StoreError;
 
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -22,13 +22,13 @@ pub struct NodeView {
 
 /// `None` for a single appliance; otherwise every node that has reported (an unreadable
 /// report is listed with state `unreadable`).
-pub fn nodes(store: &dyn Store) -> Result<Option<Vec<NodeView>>, StoreError> {
-    let Some(etcd) = store.etcd() else {
+pub fn nodes(cluster: Option<&Cluster>) -> Result<Option<Vec<NodeView>>, StoreError> {
+    let Some(cluster) = cluster else {
         return Ok(None);
     };
     let now = crate::audit::now_ms();
     let mut out = Vec::new();
-    for (id, bytes) in etcd.node_reports()? {
+    for (id, bytes) in cluster.node_reports()? {
         out.push(match serde_json::from_slice::<NodeReport>(&bytes) {
             Ok(report) => NodeView {
                 state: if report.is_silent(now) {

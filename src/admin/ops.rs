@@ -255,12 +255,15 @@ pub fn error_reply(error: AdminError) -> Reply {
 /// Runs one admin request on `store`: what the admin socket does in a running server, and
 /// what the CLI does itself when the server is stopped.
 pub fn execute(store: &dyn Store, request: Request) -> Result<Reply, AdminError> {
-    execute_by(store, request, None)
+    execute_by(store, None, request, None)
 }
 
-/// [`execute`], recording admin actions in the audit log as `by`.
+/// [`execute`], recording admin actions in the audit log as `by`. `node` is a cluster node's
+/// id (`crate::cluster::Cluster::node_id`), which labels the audit records it shows; `None`
+/// for a single appliance.
 pub fn execute_by(
     store: &dyn Store,
+    node: Option<&str>,
     request: Request,
     by: AuditBy<'_>,
 ) -> Result<Reply, AdminError> {
@@ -318,7 +321,7 @@ pub fn execute_by(
                 crate::audit::query::select(&*store.read()?, &query.filter, query.limit)
                     .map_err(StoreError::from)?
             },
-            node: store.node_id(),
+            node: node.map(str::to_string),
         }),
         Request::AuditCheck(piece) => match by {
             Some((ctx, _)) => {

@@ -45,7 +45,7 @@ pub fn root_key(app: &App, call: &Call) -> Result<Answer, ApiError> {
 /// a cluster node.
 pub fn cluster_nodes(app: &App, call: &Call) -> Result<Answer, ApiError> {
     caller(call)?;
-    let nodes = crate::admin::cluster_nodes::nodes(app.services.store.as_ref())
+    let nodes = crate::admin::cluster_nodes::nodes(app.services.cluster.as_deref())
         .map_err(|e| ApiError::new(503, "CLUSTER_UNAVAILABLE_ERR", e.to_string()))?;
     let mut body = match nodes {
         Some(nodes) => {
@@ -78,7 +78,11 @@ pub fn cluster_nodes(app: &App, call: &Call) -> Result<Answer, ApiError> {
             )
         }
     };
-    let health = app.services.store.cluster_health();
+    let health = app
+        .services
+        .cluster
+        .as_ref()
+        .map(|cluster| cluster.health());
     body["metadata"]["clustered"] = json!(health.is_some());
     if let Some(health) = health {
         body["metadata"]["quorum"] = json!(health.quorum);

@@ -217,7 +217,12 @@ pub(super) fn actor(caller: &Caller) -> Actor {
 pub(super) fn execute(app: &App, caller: &Caller, request: Request) -> Result<Reply, ApiError> {
     let actor = actor(caller);
     let by = app.services.audit.as_deref().map(|ctx| (ctx, &actor));
-    let reply = ops::execute_by(app.services.store.as_ref(), request, by)?;
+    let node = app
+        .services
+        .cluster
+        .as_deref()
+        .map(|cluster| cluster.node_id());
+    let reply = ops::execute_by(app.services.store.as_ref(), node, request, by)?;
     match reply {
         Reply::Refused { message, .. } => Err(ApiError::new(409, "CONFLICT_ERR", message)),
         Reply::Error { message } => Err(ApiError::new(500, "INTERNAL_SERVER_ERR", message)),

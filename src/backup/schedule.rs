@@ -61,7 +61,7 @@ pub fn export_to_file(
         // the snapshot consistent; the mark only feeds `keyward status`, so the backup stands.
         // A single appliance keeps failing: its mark shares the transaction with the audit
         // record of the export.
-        Err(e) if store.cluster_health().is_some() => {
+        Err(e) if store.replicated() => {
             log::warn!(
                 "backup {} is complete, but recording it as the last backup failed: {e}",
                 out.display()

@@ -614,6 +614,15 @@ impl ReadView for LimitedView<'_> {
     ) -> Result<(), crate::store::StoreError> {
         self.inner.scan_meta(visit)
     }
+    fn change_sequence(&self) -> Result<Option<u64>, crate::store::StoreError> {
+        self.inner.change_sequence()
+    }
+    fn objects_changed_since(
+        &self,
+        sequence: u64,
+    ) -> Result<Option<u64>, crate::store::StoreError> {
+        self.inner.objects_changed_since(sequence)
+    }
 }
 
 /// libFuzzer (backup_reader) found `8 * parallelism` overflowing in the header check: a

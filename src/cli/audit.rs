@@ -239,7 +239,16 @@ pub(crate) fn call_reusing(
 fn execute_offline(appliance: &Appliance, request: Request) -> Result<Reply, CliError> {
     let actor = audit::current_user();
     let by = Some((appliance.audit.as_ref(), &actor));
-    Ok(ops::execute_by(appliance.store.as_ref(), request, by)?)
+    let node = appliance
+        .cluster
+        .as_deref()
+        .map(|cluster| cluster.node_id());
+    Ok(ops::execute_by(
+        appliance.store.as_ref(),
+        node,
+        request,
+        by,
+    )?)
 }
 
 fn to_json(stored: &StoredRecord) -> Result<String, CliError> {

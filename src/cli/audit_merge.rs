@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use keyward::admin::protocol::{AuditCheck, Reply, Request};
 use keyward::audit::StoredRecord;
 use keyward::audit::verify::ChainPoint;
-use keyward::server::node_report::NodeReport;
+use keyward::cluster::NodeReport;
 use keyward::store::etcd::EtcdStore;
 use keyward::store::etcd::gather::{GatherAnswer, GatherRequest};
 

@@ -263,23 +263,26 @@ impl Admin {
             }
             // No server listening (or a stale socket file): work on the database directly.
             Err(_) => {
-                let store = self.open_store()?;
+                let (store, node) = self.open_store()?;
                 // Recorded like the running server would, as pending records (see
                 // `AuditContext::without_key`): this process never unwraps the master key.
                 let pending = keyward::audit::AuditContext::without_key();
                 let actor = keyward::audit::current_user();
                 let by = self.audit.then_some((&pending, &actor));
-                ops::execute_by(store.as_ref(), request, by).unwrap_or_else(ops::error_reply)
+                ops::execute_by(store.as_ref(), node.as_deref(), request, by)
+                    .unwrap_or_else(ops::error_reply)
             }
         })
     }
 
-    fn open_store(&self) -> Result<Box<dyn keyward::store::Store>, CliError> {
+    /// The store, and a cluster node's id (which labels the audit records it shows).
+    fn open_store(&self) -> Result<(Box<dyn keyward::store::Store>, Option<String>), CliError> {
         if let Some(cluster) = &self.cluster {
             // Shared state in etcd; this node's audit chain in its local database.
             let local = RedbStore::open(&self.data_dir.join(DATABASE_FILE))?;
             let node = keyward::server::setup::open_cluster_node(cluster, local)?;
-            return Ok(Box::new(node));
+            let id = node.node_id().to_string();
+            return Ok((Box::new(node), Some(id)));
         }
         let path = self.data_dir.join(DATABASE_FILE);
         if !path.is_file() {
@@ -294,7 +297,7 @@ impl Admin {
              answer",
             self.data_dir.join(SOCKET_FILE).display()
         ))?;
-        Ok(Box::new(store))
+        Ok((Box::new(store), None))
     }
 
     fn add(&self, entry: ClientEntry) -> Result<ClientEntry, CliError> {

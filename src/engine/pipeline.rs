@@ -161,8 +161,8 @@ impl Pipeline {
         // like any store write would. Only groups that change keys count (reads pass through
         // here when the audit log is on). A cluster keeps no counter: one shared key written by
         // every group would make every two concurrent groups of different nodes conflict.
-        let counts = self.store.cluster_health().is_none()
-            && group.iter().any(|change| change.request.changes_keys());
+        let counts =
+            !self.store.replicated() && group.iter().any(|change| change.request.changes_keys());
         if counts && let Err(e) = crate::store::change_sequence::bump(txn.as_mut()) {
             rolled_back(&e);
             drop(txn);

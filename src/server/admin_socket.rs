@@ -218,7 +218,8 @@ fn execute(request: Request, services: &Services, uid: u32) -> (Reply, Effects) 
     };
     let actor = crate::audit::user_actor(uid);
     let by = services.audit.as_deref().map(|ctx| (ctx, &actor));
-    let reply = match ops::execute_by(services.store.as_ref(), request, by) {
+    let node = services.cluster.as_deref().map(|cluster| cluster.node_id());
+    let reply = match ops::execute_by(services.store.as_ref(), node, request, by) {
         Ok(reply) => reply,
         Err(e) => return (ops::error_reply(e), Effects::default()),
     };

@@ -160,7 +160,7 @@ impl Server {
             handshake_burst_per_source: f64::from(self.options.handshake_burst_per_ip),
         };
         let trust = TrustService::new(
-            self.services.store.cluster_health().is_some(),
+            self.services.cluster.is_some(),
             self.registry_notifier,
             Instant::now(),
         );

@@ -149,7 +149,7 @@ fn answer(request: &http::Request, services: &Services) -> Vec<u8> {
             };
             // A local redb read costs microseconds; a cluster keeps no backup counter, and a
             // network read has no place in the event loop.
-            if services.store.cluster_health().is_none()
+            if !services.store.replicated()
                 && let Ok((Some(last), changes)) =
                     crate::backup::changes::last_backup_and_changes(services.store.as_ref())
             {
@@ -190,7 +190,7 @@ pub(super) fn health(services: &Services) -> Result<(), (&'static str, String)> 
         ));
     }
     // A cluster node answers from what it already knows: no etcd round trip in the loop.
-    if let Some(cluster) = services.store.cluster_health() {
+    if let Some(cluster) = services.cluster.as_ref().map(|cluster| cluster.health()) {
         if cluster.quorum {
             return Ok(());
         }

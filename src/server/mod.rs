@@ -9,7 +9,6 @@ pub mod admin_socket;
 mod admin_thread;
 pub mod admin_tls;
 mod admission;
-mod audit_gather;
 mod backup_export;
 mod cert_reload;
 pub mod cluster_trust;
@@ -157,6 +156,9 @@ pub struct Services {
     /// With `[root] seal_at_start`: the Argon2 parameters of the operator's passphrase, which
     /// the admin socket's unseal request derives the root key with. `None`: no such unseal.
     pub passphrase_params: Option<std::path::PathBuf>,
+    /// A cluster node's cluster service (node id, etcd health, node reports, audit gather),
+    /// built beside the store; `None` for a single appliance.
+    pub cluster: Option<Arc<crate::cluster::Cluster>>,
 }
 
 /// Asks a running server to stop gracefully, from any thread (tests, an admin socket later).

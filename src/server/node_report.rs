@@ -1,7 +1,7 @@
 //! A cluster node's heartbeat: every few seconds, a thread of its own stores this node's state
 //! (the same verdict `/healthz` gives) in etcd, where `keyward cluster status` on any node
 //! reads every node's. Every second it also looks for an open audit gather request
-//! (`audit_gather.rs`). Its own thread, because a write to etcd can wait up to the request
+//! (`crate::cluster::audit_gather`). Its own thread, because a write to etcd can wait up to the request
 //! timeout while quorum is lost, and neither the event loop nor the committer may wait on it.
 //! A node that stops cleanly says so; one that dies or is cut off simply stops reporting, and
 //! `cluster status` shows how old its last report is.
@@ -11,50 +11,13 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
-
 use super::Services;
+use crate::cluster::report::REPORT_EVERY;
+use crate::cluster::{Cluster, NodeReport};
 
-/// How often a node reports.
-pub const REPORT_EVERY: Duration = Duration::from_secs(5);
-/// A node that has not reported for this many intervals is taken as silent (dead or cut off).
-const SILENT_AFTER_REPORTS: u32 = 3;
 /// How often the thread wakes: to report when due, and to answer an open audit gather request
 /// (`keyward audit gather` waits for every node).
 const TICK: Duration = Duration::from_secs(1);
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct NodeReport {
-    pub node: String,
-    /// Where this node serves KMIP.
-    pub kmip: String,
-    pub version: String,
-    /// `serving`, `stopped`, or the `/healthz` state name (`sealed`, `degraded`, …).
-    pub state: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub detail: Option<String>,
-    pub started_ms: i64,
-    pub time_ms: i64,
-}
-
-impl NodeReport {
-    /// Milliseconds since the node wrote this report, as of `now_ms`.
-    pub fn age_ms(&self, now_ms: i64) -> i64 {
-        now_ms.saturating_sub(self.time_ms).max(0)
-    }
-
-    /// True when the node has missed several reports without saying it stopped.
-    pub fn is_silent(&self, now_ms: i64) -> bool {
-        let silent_ms =
-            i64::try_from((REPORT_EVERY * SILENT_AFTER_REPORTS).as_millis()).unwrap_or(i64::MAX);
-        self.state != "stopped" && self.age_ms(now_ms) > silent_ms
-    }
-
-    /// Serving now, as far as anyone can tell: not stopped and not silent.
-    pub fn is_running(&self, now_ms: i64) -> bool {
-        self.state != "stopped" && !self.is_silent(now_ms)
-    }
-}
 
 pub(super) struct Heartbeat {
     stop: Arc<(Mutex<bool>, Condvar)>,
@@ -63,13 +26,13 @@ pub(super) struct Heartbeat {
 
 /// Starts reporting for a cluster node; `None` for a single appliance.
 pub(super) fn spawn(services: &Services, kmip: SocketAddr) -> Option<Heartbeat> {
-    let node = services.store.node_id()?;
+    let cluster = services.cluster.clone()?;
     let stop = Arc::new((Mutex::new(false), Condvar::new()));
     let services = services.clone();
     let flag = stop.clone();
     let thread = std::thread::Builder::new()
         .name("keyward-heartbeat".into())
-        .spawn(move || run(&services, &node, kmip, &flag));
+        .spawn(move || run(&services, &cluster, kmip, &flag));
     match thread {
         Ok(thread) => Some(Heartbeat { stop, thread }),
         Err(e) => {
@@ -95,7 +58,8 @@ impl Heartbeat {
     }
 }
 
-fn run(services: &Services, node: &str, kmip: SocketAddr, stop: &(Mutex<bool>, Condvar)) {
+fn run(services: &Services, cluster: &Cluster, kmip: SocketAddr, stop: &(Mutex<bool>, Condvar)) {
+    let node = cluster.node_id();
     let started_ms = crate::audit::now_ms();
     let mut failing = false;
     let mut stopping = false;
@@ -103,7 +67,11 @@ fn run(services: &Services, node: &str, kmip: SocketAddr, stop: &(Mutex<bool>, C
     let mut next_report = std::time::Instant::now();
     loop {
         if !stopping {
-            super::audit_gather::answer_open_requests(services, node, &mut answered);
+            crate::cluster::audit_gather::answer_open_requests(
+                cluster,
+                services.store.as_ref(),
+                &mut answered,
+            );
         }
         if !stopping && std::time::Instant::now() < next_report {
             stopping = wait(stop);
@@ -129,12 +97,7 @@ fn run(services: &Services, node: &str, kmip: SocketAddr, stop: &(Mutex<bool>, C
         };
         let published = serde_json::to_vec(&report)
             .map_err(|e| e.to_string())
-            .and_then(|bytes| {
-                services
-                    .store
-                    .publish_node_report(&bytes)
-                    .map_err(|e| e.to_string())
-            });
+            .and_then(|bytes| cluster.publish_report(&bytes).map_err(|e| e.to_string()));
         match published {
             Ok(()) if failing => {
                 log::info!("this node's health report reaches etcd again");
@@ -186,26 +149,6 @@ fn reachable_address(kmip: SocketAddr) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_node_is_silent_after_three_missed_reports_unless_it_said_it_stopped() {
-        let report = |state: &str| NodeReport {
-            node: "n".into(),
-            kmip: "127.0.0.1:5696".into(),
-            version: "0".into(),
-            state: state.into(),
-            detail: None,
-            started_ms: 0,
-            time_ms: 1_000_000,
-        };
-        let serving = report("serving");
-        assert!(serving.is_running(1_000_000 + 15_000));
-        assert!(serving.is_silent(1_000_000 + 15_001));
-        assert!(!serving.is_running(1_000_000 + 15_001));
-        let stopped = report("stopped");
-        assert!(!stopped.is_silent(1_000_000 + 60_000));
-        assert!(!stopped.is_running(1_000_000));
-    }
 
     #[test]
     fn a_wildcard_listener_is_reported_by_host_name_and_a_bound_one_as_it_is() {

@@ -15,6 +15,7 @@ use super::tls::TlsMaterial;
 use super::unseal;
 use super::{ServerError, ServerOptions, Services};
 use crate::audit::{self, Actor, AuditContext, AuditEvent};
+use crate::cluster::Cluster;
 use crate::config::{Config, RootProvider};
 use crate::engine::{Engine, EngineConfig, KeyGate};
 use crate::keyprotect::{self, KeyProtectConfig, KeyProtectRoot};
@@ -42,6 +43,8 @@ pub struct Appliance {
     pub pki: AppliancePki,
     pub engine: Arc<Engine>,
     pub store: Arc<dyn Store>,
+    /// A cluster node's cluster service, beside its store; `None` for a single appliance.
+    pub cluster: Option<Arc<Cluster>>,
     pub appliance_id: String,
     /// With `[root] provider = "keyprotect"`: the root key the sync thread watches.
     pub keyprotect: Option<Arc<KeyProtectRoot>>,
@@ -68,7 +71,7 @@ impl Appliance {
     ) -> Result<Appliance, ServerError> {
         let data_dir = config.data_dir.clone();
         create_private_dir(&data_dir)?;
-        let store = open_store(&config)?;
+        let OpenedStore { store, cluster } = open_store(&config)?;
         let store_ref = store.as_ref();
         let appliance_id = ensure_appliance_id(store_ref)?;
         let (gate, keyprotect, sealed_at_start) = match config.root.provider {
@@ -175,6 +178,7 @@ impl Appliance {
             pki,
             engine,
             store,
+            cluster,
             appliance_id,
             keyprotect,
             sealed_at_start,
@@ -215,23 +219,42 @@ impl Appliance {
                 .root
                 .seal_at_start
                 .then(|| self.config.data_dir.join(PASSPHRASE_PARAMS_FILE)),
+            cluster: self.cluster.clone(),
         })
     }
 }
 
 /// The store this configuration names: the local redb file of a single appliance, or, with a
 /// `[cluster]` table, etcd for the shared state beside the local redb file that keeps this
-/// node's audit chain (`crate::store::node`).
-pub fn open_store(config: &Config) -> Result<Arc<dyn Store>, ServerError> {
+/// node's audit chain (`crate::store::node`), with the node's cluster service over the same
+/// etcd connection (`crate::cluster`).
+pub fn open_store(config: &Config) -> Result<OpenedStore, ServerError> {
     let local = RedbStore::open_with(
         &config.data_dir.join(DATABASE_FILE),
         config.store.redb_options(),
     )?
     .with_disk_reserve(config.store.disk_reserve_bytes());
     Ok(match &config.cluster {
-        Some(cluster) => Arc::new(open_cluster_node(cluster, local)?),
-        None => Arc::new(local),
+        Some(cluster) => {
+            let node = open_cluster_node(cluster, local)?;
+            let cluster = Arc::new(Cluster::of(&node));
+            OpenedStore {
+                store: Arc::new(node),
+                cluster: Some(cluster),
+            }
+        }
+        None => OpenedStore {
+            store: Arc::new(local),
+            cluster: None,
+        },
     })
+}
+
+/// What [`open_store`] opens: the store, and beside it a cluster node's cluster service
+/// (`None` for a single appliance).
+pub struct OpenedStore {
+    pub store: Arc<dyn Store>,
+    pub cluster: Option<Arc<Cluster>>,
 }
 
 /// A cluster node's store over `local`, which gets this node's id on first use.

@@ -97,6 +97,15 @@ impl ReadView for MemoryState {
         }
         Ok(())
     }
+
+    // The committer's counter in the meta table is the change sequence here.
+    fn change_sequence(&self) -> Result<Option<u64>, StoreError> {
+        Ok(None)
+    }
+
+    fn objects_changed_since(&self, _sequence: u64) -> Result<Option<u64>, StoreError> {
+        Ok(None)
+    }
 }
 
 impl WriteView for MemoryState {
@@ -181,6 +190,12 @@ impl ReadView for MemoryTxn<'_> {
     fn scan_meta(&self, visit: &mut dyn FnMut(&str, &[u8]) -> bool) -> Result<(), StoreError> {
         self.working.scan_meta(visit)
     }
+    fn change_sequence(&self) -> Result<Option<u64>, StoreError> {
+        self.working.change_sequence()
+    }
+    fn objects_changed_since(&self, sequence: u64) -> Result<Option<u64>, StoreError> {
+        self.working.objects_changed_since(sequence)
+    }
 }
 
 impl WriteView for MemoryTxn<'_> {
@@ -226,6 +241,23 @@ impl Store for MemoryStore {
             _writer: writer,
             working,
         }))
+    }
+
+    // Memory cannot fill a disk or fail one; every write carries its audit records.
+    fn failure(&self) -> Option<String> {
+        None
+    }
+
+    fn space_low(&self) -> bool {
+        false
+    }
+
+    fn audit_only_write(&self) -> Result<Option<Box<dyn WriteTxn + '_>>, StoreError> {
+        Ok(None)
+    }
+
+    fn replicated(&self) -> bool {
+        false
     }
 }
 

@@ -2,7 +2,8 @@
 //!
 //! The store knows nothing of KMIP: it keeps opaque object records, maintains the index terms
 //! the engine computes for them, and holds a small meta table (schema version, wrapped master
-//! key). A replicated backend (etcd) will implement the same traits.
+//! key). The replicated backend (etcd, `etcd` and `node`) implements the same traits; what
+//! only a cluster does lives in `crate::cluster`, beside the store rather than inside it.
 //!
 //! Contract (fixed; other modules build on it): [`StoredObject`], [`IndexTerm`], [`ReadView`],
 //! [`WriteView`], [`WriteTxn`], [`Store`], [`StoreError`].
@@ -89,36 +90,22 @@ pub trait ReadView {
 
     /// A sequence the backend itself raises with every committed change, at this snapshot
     /// (etcd's revision); `None` where the committer keeps a counter in the meta table
-    /// instead (`crate::backup::changes`).
-    fn change_sequence(&self) -> Result<Option<u64>, StoreError> {
-        Ok(None)
-    }
+    /// instead (`crate::store::change_sequence`).
+    fn change_sequence(&self) -> Result<Option<u64>, StoreError>;
 
     /// With a backend sequence: how many objects were changed after `sequence`, as of this
-    /// snapshot. `None` where the backend keeps no such sequence.
-    fn objects_changed_since(&self, sequence: u64) -> Result<Option<u64>, StoreError> {
-        let _ = sequence;
-        Ok(None)
-    }
+    /// snapshot; `None` where the backend keeps no such sequence (the committer's counter
+    /// counts groups instead).
+    fn objects_changed_since(&self, sequence: u64) -> Result<Option<u64>, StoreError>;
 
     /// Visits every object of this snapshot in ascending UID order, one at a time, so memory
-    /// does not grow with the store; stops early when `visit` returns false. Backends that
-    /// cannot stream say so instead of answering partially.
-    fn scan_objects(&self, visit: &mut dyn FnMut(StoredObject) -> bool) -> Result<(), StoreError> {
-        let _ = visit;
-        Err(StoreError::Io(
-            "this store backend cannot scan all objects".into(),
-        ))
-    }
+    /// does not grow with the store; stops early when `visit` returns false. Inside a write
+    /// transaction the scan sees the transaction's own writes.
+    fn scan_objects(&self, visit: &mut dyn FnMut(StoredObject) -> bool) -> Result<(), StoreError>;
 
     /// Visits every meta key and value of this snapshot in ascending key order; stops early
     /// when `visit` returns false.
-    fn scan_meta(&self, visit: &mut dyn FnMut(&str, &[u8]) -> bool) -> Result<(), StoreError> {
-        let _ = visit;
-        Err(StoreError::Io(
-            "this store backend cannot scan meta keys".into(),
-        ))
-    }
+    fn scan_meta(&self, visit: &mut dyn FnMut(&str, &[u8]) -> bool) -> Result<(), StoreError>;
 }
 
 /// Reads and writes inside one write transaction; reads see the transaction's own writes.
@@ -138,51 +125,30 @@ pub trait WriteTxn: WriteView {
     fn commit(self: Box<Self>) -> Result<(), StoreError>;
 }
 
-/// A store backend. Many readers, one writer at a time.
+/// A store backend. Many readers, one writer at a time. Only what every backend has: what
+/// only a cluster does (membership, node reports, audit gathering) is `crate::cluster`'s.
 pub trait Store: Send + Sync {
     fn read(&self) -> Result<Box<dyn ReadView + '_>, StoreError>;
     fn write(&self) -> Result<Box<dyn WriteTxn + '_>, StoreError>;
+
     /// Why the store refuses all writes until a restart (fail-stop after an I/O error), or
     /// `None` while healthy. For `/healthz` and status reports.
-    fn failure(&self) -> Option<String> {
-        None
-    }
+    fn failure(&self) -> Option<String>;
 
     /// True while the disk is full and the store runs on the space it kept in reserve: reads
     /// and their audit records may still be written, changes must be refused. Checking may
     /// take the reserve back when space has returned.
-    fn space_low(&self) -> bool {
-        false
-    }
+    fn space_low(&self) -> bool;
 
     /// A transaction that can write audit records only, for when [`Store::write`] refuses
     /// changes (a cluster without quorum): the refusals and the reads still served are then
-    /// recorded. `None` where the audit log cannot be written apart from the shared state.
-    fn audit_only_write(&self) -> Result<Option<Box<dyn WriteTxn + '_>>, StoreError> {
-        Ok(None)
-    }
+    /// recorded. `None` where the audit log is written in the same transaction as the state
+    /// (a single database has no write to refuse but its own).
+    fn audit_only_write(&self) -> Result<Option<Box<dyn WriteTxn + '_>>, StoreError>;
 
-    /// A cluster node stores its latest health report where every node's `keyward cluster
-    /// status` can read it; a single appliance has nobody to tell.
-    fn publish_node_report(&self, report: &[u8]) -> Result<(), StoreError> {
-        let _ = report;
-        Ok(())
-    }
-
-    /// The shared etcd store of a cluster node, for what only a cluster does (node reports,
-    /// gathering the nodes' audit logs); `None` for a single appliance.
-    fn etcd(&self) -> Option<&etcd::EtcdStore> {
-        None
-    }
-
-    /// A cluster node's own id, which labels its audit records; `None` for a single appliance.
-    fn node_id(&self) -> Option<String> {
-        None
-    }
-
-    /// A replicated backend's view of its cluster (quorum or degraded), for `/healthz`;
-    /// `None` for a single appliance's store. Cheap: no network.
-    fn cluster_health(&self) -> Option<etcd::ClusterHealth> {
-        None
-    }
+    /// True where other nodes change the same state (etcd): the backend sequences every change
+    /// itself, so no counter key is written by every group (it would make concurrent groups of
+    /// different nodes conflict), and a small write may be refused by quorum or by another
+    /// node's concurrent one. Cheap: no network.
+    fn replicated(&self) -> bool;
 }

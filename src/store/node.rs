@@ -19,13 +19,15 @@
 //!   reserve). The node stops changing keys rather than change them unrecorded.
 
 use std::cell::OnceCell;
+use std::sync::Arc;
 
-use super::etcd::{ClusterHealth, EtcdStore};
+use super::etcd::EtcdStore;
 use super::redb::RedbStore;
 use super::{IndexTerm, ReadView, Store, StoreError, StoredObject, WriteTxn, WriteView};
 
 pub struct ClusterNodeStore {
-    shared: EtcdStore,
+    /// Shared with the node's `crate::cluster::Cluster`, which talks to the same etcd.
+    shared: Arc<EtcdStore>,
     local: RedbStore,
     node_id: String,
 }
@@ -34,7 +36,7 @@ impl ClusterNodeStore {
     /// `node_id` labels this node's audit records (kept in `local`'s meta by the caller).
     pub fn new(shared: EtcdStore, local: RedbStore, node_id: String) -> ClusterNodeStore {
         ClusterNodeStore {
-            shared,
+            shared: Arc::new(shared),
             local,
             node_id,
         }
@@ -42,6 +44,16 @@ impl ClusterNodeStore {
 
     pub fn shared(&self) -> &EtcdStore {
         &self.shared
+    }
+
+    /// The etcd connection, for the node's cluster service (`crate::cluster::Cluster`).
+    pub fn shared_handle(&self) -> Arc<EtcdStore> {
+        self.shared.clone()
+    }
+
+    /// This node's id, which labels its audit records.
+    pub fn node_id(&self) -> &str {
+        &self.node_id
     }
 
     pub fn local(&self) -> &RedbStore {
@@ -152,6 +164,22 @@ impl ReadView for NodeTxn<'_> {
     fn audit_range(&self, from: u64, limit: usize) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
         self.local.audit_range(from, limit)
     }
+
+    fn change_sequence(&self) -> Result<Option<u64>, StoreError> {
+        self.shared_read()?.change_sequence()
+    }
+
+    fn objects_changed_since(&self, sequence: u64) -> Result<Option<u64>, StoreError> {
+        self.shared_read()?.objects_changed_since(sequence)
+    }
+
+    fn scan_objects(&self, visit: &mut dyn FnMut(StoredObject) -> bool) -> Result<(), StoreError> {
+        self.shared_read()?.scan_objects(visit)
+    }
+
+    fn scan_meta(&self, visit: &mut dyn FnMut(&str, &[u8]) -> bool) -> Result<(), StoreError> {
+        self.shared_read()?.scan_meta(visit)
+    }
 }
 
 impl WriteView for NodeTxn<'_> {
@@ -222,19 +250,7 @@ impl Store for ClusterNodeStore {
         self.local.space_low()
     }
 
-    fn cluster_health(&self) -> Option<ClusterHealth> {
-        Some(self.shared.health())
-    }
-
-    fn node_id(&self) -> Option<String> {
-        Some(self.node_id.clone())
-    }
-
-    fn etcd(&self) -> Option<&EtcdStore> {
-        Some(&self.shared)
-    }
-
-    fn publish_node_report(&self, report: &[u8]) -> Result<(), StoreError> {
-        self.shared.publish_node_report(&self.node_id, report)
+    fn replicated(&self) -> bool {
+        true
     }
 }

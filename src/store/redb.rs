@@ -652,6 +652,16 @@ impl ReadView for RedbReadView {
     fn scan_meta(&self, visit: &mut dyn FnMut(&str, &[u8]) -> bool) -> Result<(), StoreError> {
         scan_meta_table(&self.meta, visit)
     }
+
+    // A single database sequences nothing itself: the committer keeps the change counter in
+    // the meta table (`crate::store::change_sequence`).
+    fn change_sequence(&self) -> Result<Option<u64>, StoreError> {
+        Ok(None)
+    }
+
+    fn objects_changed_since(&self, _sequence: u64) -> Result<Option<u64>, StoreError> {
+        Ok(None)
+    }
 }
 
 /// One write transaction. Tables are opened per call because a redb `Table` borrows its
@@ -703,6 +713,16 @@ impl ReadView for RedbWriteTxn<'_> {
 
     fn scan_meta(&self, visit: &mut dyn FnMut(&str, &[u8]) -> bool) -> Result<(), StoreError> {
         scan_meta_table(&self.open(META)?, visit)
+    }
+
+    // A single database sequences nothing itself: the committer keeps the change counter in
+    // the meta table (`crate::store::change_sequence`).
+    fn change_sequence(&self) -> Result<Option<u64>, StoreError> {
+        Ok(None)
+    }
+
+    fn objects_changed_since(&self, _sequence: u64) -> Result<Option<u64>, StoreError> {
+        Ok(None)
     }
 }
 
@@ -853,6 +873,15 @@ impl Store for RedbStore {
 
     fn failure(&self) -> Option<String> {
         RedbStore::failure(self)
+    }
+
+    // The audit records share the one transaction with the changes; nothing else refuses.
+    fn audit_only_write(&self) -> Result<Option<Box<dyn WriteTxn + '_>>, StoreError> {
+        Ok(None)
+    }
+
+    fn replicated(&self) -> bool {
+        false
     }
 }
 

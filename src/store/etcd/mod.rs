@@ -4,7 +4,8 @@
 //! - [`gateway`]: the etcd JSON gateway client (ureq, mutual TLS);
 //! - [`keys`]: where objects, index entries and meta values live under the prefix;
 //! - [`read`]: a read view pinned at one revision;
-//! - [`txn`]: a buffered write transaction committed as one guarded etcd transaction.
+//! - [`txn`]: a buffered write transaction committed as one guarded etcd transaction;
+//! - [`txn_scan`]: whole-prefix scans inside such a transaction, its own writes included.
 //!
 //! Degraded mode: when no member can serve a linearizable read (no quorum), the store records
 //! it, serves reads from the first member that still answers (serializable: its last applied
@@ -21,6 +22,7 @@ mod node_reports;
 mod read;
 mod read_index;
 mod txn;
+mod txn_scan;
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
@@ -316,10 +318,6 @@ impl Store for EtcdStore {
         Ok(Box::new(self.view_at(self.serializable_head()?)))
     }
 
-    fn cluster_health(&self) -> Option<ClusterHealth> {
-        Some(self.health())
-    }
-
     fn write(&self) -> Result<Box<dyn WriteTxn + '_>, StoreError> {
         if let Some(reason) = self.skip_probe() {
             return Err(StoreError::Unavailable(reason.into()));
@@ -331,6 +329,25 @@ impl Store for EtcdStore {
             guards: RefCell::new(BTreeSet::new()),
             writes: BTreeMap::new(),
         }))
+    }
+
+    // An outage is not a failure of the store: it is degraded mode (`health`), and clears.
+    fn failure(&self) -> Option<String> {
+        None
+    }
+
+    // etcd keeps its own quota; the local disk is the node store's (`crate::store::node`).
+    fn space_low(&self) -> bool {
+        false
+    }
+
+    // etcd holds no audit records (`NO_AUDIT`): there is nothing to write without it.
+    fn audit_only_write(&self) -> Result<Option<Box<dyn WriteTxn + '_>>, StoreError> {
+        Ok(None)
+    }
+
+    fn replicated(&self) -> bool {
+        true
     }
 }
 

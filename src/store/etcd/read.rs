@@ -48,7 +48,7 @@ pub struct PinnedView<'a> {
 }
 
 /// Called with each (key, value) of a paged scan; false stops the scan.
-type KeyVisitor<'v> = dyn FnMut(&[u8], &[u8]) -> Result<bool, StoreError> + 'v;
+pub(super) type KeyVisitor<'v> = dyn FnMut(&[u8], &[u8]) -> Result<bool, StoreError> + 'v;
 
 /// One key or one prefix scan as it was at the view's revision: (key, value, mod_revision).
 pub(super) type Entries = Vec<(Vec<u8>, Vec<u8>)>;
@@ -97,7 +97,7 @@ impl PinnedView<'_> {
     /// Visits every key under `prefix` as it was at the view's revision, in ascending key
     /// order, [`SCAN_PAGE`] keys per request; each page starts just after the last key of the
     /// one before. Stops early when `visit` answers false.
-    fn scan_paged(
+    pub(super) fn scan_paged(
         &self,
         prefix: &[u8],
         context: &str,

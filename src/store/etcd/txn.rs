@@ -96,6 +96,40 @@ impl ReadView for EtcdTxn<'_> {
     fn audit_range(&self, _from: u64, _limit: usize) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
         Ok(Vec::new())
     }
+
+    // The revision the transaction started from: its writes raise it when they commit.
+    fn change_sequence(&self) -> Result<Option<u64>, StoreError> {
+        self.view.change_sequence()
+    }
+
+    fn objects_changed_since(&self, sequence: u64) -> Result<Option<u64>, StoreError> {
+        self.view.objects_changed_since(sequence)
+    }
+
+    fn scan_objects(&self, visit: &mut dyn FnMut(StoredObject) -> bool) -> Result<(), StoreError> {
+        let prefix = self.view.keys.objects_prefix();
+        self.scan_with_own_writes(
+            &prefix,
+            "scanning all objects in etcd",
+            &mut |key, value| {
+                let uid = uid_after(&prefix, key)?;
+                Ok(visit(record::decode(&uid, value)?))
+            },
+        )
+    }
+
+    fn scan_meta(&self, visit: &mut dyn FnMut(&str, &[u8]) -> bool) -> Result<(), StoreError> {
+        let prefix = self.view.keys.meta("");
+        self.scan_with_own_writes(&prefix, "scanning meta keys in etcd", &mut |key, value| {
+            let name = key
+                .strip_prefix(prefix.as_slice())
+                .and_then(|name| std::str::from_utf8(name).ok())
+                .ok_or_else(|| {
+                    StoreError::Corrupt("etcd meta key outside its prefix or not UTF-8".into())
+                })?;
+            Ok(visit(name, value))
+        })
+    }
 }
 
 impl WriteView for EtcdTxn<'_> {

@@ -1,14 +1,15 @@
 //! A cluster node's side of `keyward audit gather`: when a request is open in etcd, send this
-//! node's whole audit log there (`crate::store::etcd::gather`). Runs on the heartbeat thread,
-//! never in the event loop or the committer: it reads the whole log and writes to etcd.
+//! node's whole audit log there (`crate::store::etcd::gather`). Runs on the heartbeat thread
+//! (`server::node_report`), never in the event loop or the committer: it reads the whole log
+//! and writes to etcd.
 
 use std::collections::HashSet;
 
-use super::Services;
+use super::Cluster;
 use crate::audit::StoredRecord;
-use crate::store::StoreError;
 use crate::store::etcd::EtcdStore;
 use crate::store::etcd::gather::{GatherDone, GatherRequest};
+use crate::store::{Store, StoreError};
 
 /// Bytes per chunk: well under etcd's default 1.5 MiB request limit.
 const CHUNK_BYTES: usize = 512 * 1024;
@@ -21,15 +22,11 @@ const MAX_ANSWER_BYTES: usize = 64 * 1024 * 1024;
 
 /// Answers every open request this node has not answered yet. `answered` remembers which
 /// requests were handled, so each is answered once even when sending failed (the asking
-/// command then reports this node as missing rather than hammering etcd).
-pub(super) fn answer_open_requests(
-    services: &Services,
-    node: &str,
-    answered: &mut HashSet<String>,
-) {
-    let Some(etcd) = services.store.etcd() else {
-        return;
-    };
+/// command then reports this node as missing rather than hammering etcd). The log is read
+/// from `store`, this node's store.
+pub fn answer_open_requests(cluster: &Cluster, store: &dyn Store, answered: &mut HashSet<String>) {
+    let etcd = cluster.etcd();
+    let node = cluster.node_id();
     // An outage is logged by the heartbeat; here it only means "nothing to do now".
     let Ok(requests) = etcd.open_gathers() else {
         return;
@@ -42,7 +39,7 @@ pub(super) fn answer_open_requests(
         if etcd.gather_answered(&request, node).unwrap_or(false) {
             continue;
         }
-        match send_log(services, etcd, &request, node) {
+        match send_log(store, etcd, &request, node) {
             Ok(done) => log::info!(
                 "sent {} audit record(s) in {} chunk(s) for audit gather request {}",
                 done.records,
@@ -66,12 +63,12 @@ pub(super) fn answer_open_requests(
 }
 
 fn send_log(
-    services: &Services,
+    store: &dyn Store,
     etcd: &EtcdStore,
     request: &GatherRequest,
     node: &str,
 ) -> Result<GatherDone, StoreError> {
-    let view = services.store.read()?;
+    let view = store.read()?;
     let mut chunk = Vec::with_capacity(CHUNK_BYTES);
     let mut chunks = 0u64;
     let mut records = 0u64;
