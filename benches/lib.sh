@@ -46,7 +46,8 @@ lib_make_certs() {
 [tls]
 server_key_type = "ecdsa-p256"
 CONF
-    "$keyward" init --config "$dir/keyward.toml" --data-dir "$dir/pristine" >/dev/null
+    "$keyward" init --config "$dir/keyward.toml" --data-dir "$dir/pristine" >/dev/null \
+        2>"$dir/init.log"
     openssl req -new -newkey rsa:2048 -nodes -subj "/CN=bench" -keyout "$dir/client/client.key" \
         -out "$dir/client/client.csr" 2>/dev/null
     "$keyward" client sign-csr --name bench --csr "$dir/client/client.csr" \
@@ -129,12 +130,22 @@ lib_start_cosmian() {
     lib_track "$server_pid"
 }
 
-# Stops process $1 and waits until it is gone (Cosmian's is not our child: `wait` cannot).
+# Stops process $1: SIGTERM, SIGKILL after 2 s (PyKMIP's server takes its time to join its
+# threads; every run starts from a fresh store, so nothing is lost), and waits until it is gone
+# (Cosmian's server is not our child, so `wait` alone cannot tell).
 lib_stop() {
     kill "$1" 2>/dev/null || true
-    wait "$1" 2>/dev/null || true
     local _
-    for _ in $(seq 50); do [[ -d /proc/$1 ]] || return 0; sleep 0.1; done
+    for _ in $(seq 20); do lib_alive "$1" || break; sleep 0.1; done
+    kill -9 "$1" 2>/dev/null || true
+    wait "$1" 2>/dev/null || true
+    for _ in $(seq 50); do lib_alive "$1" || return 0; sleep 0.1; done
+}
+# Whether process $1 runs (a zombie, exited but not yet waited for, does not).
+lib_alive() {
+    local state
+    state=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -c1) || return 1
+    [[ -n $state && $state != Z ]]
 }
 
 # One `keyward bench` run against 127.0.0.1:$1 (the host name "localhost" matches the server

@@ -19,7 +19,8 @@
 #                   run against it (issue 20's before and after; the load generator is $bin's)
 #   PERF=1          for every missed row, `perf record -g` of the server during that workload
 #                   (one more run) and a `perf report --stdio` summary (needs perf, root or
-#                   kernel.perf_event_paranoid <= 1)
+#                   kernel.perf_event_paranoid <= 1); PERF_ARGS replaces -g (e.g.
+#                   "--call-graph dwarf,8192 -F 499": the release build has no frame pointers)
 #   FORWARD_RATE    requests/s of the forwarding rows (default 5000)
 #   CLUSTER_CONNS   connections per cluster node (default 2; the single appliance gets 3 times
 #                   as many)
@@ -193,7 +194,7 @@ cluster_part() {
     mkdir -p "$dir/single-certs" "$dir/cluster-certs"
     # The single appliance: the same kind of client certificate as the cluster's (`client issue`).
     echo '[log]' >"$dir/single.toml"
-    "$bin" init --config "$dir/single.toml" --data-dir "$dir/single" >/dev/null
+    "$bin" init --config "$dir/single.toml" --data-dir "$dir/single" >/dev/null 2>"$dir/single-init.log"
     "$bin" client issue --name bench --out "$dir/single-certs/client" \
         --config "$dir/single.toml" --data-dir "$dir/single" >/dev/null
     lib_start_keyward "$dir/single" "$dir/single.toml"
@@ -272,7 +273,8 @@ cluster_part() {
 profile() {
     mkdir -p "$out/perf"
     sleep 0.5
-    perf record -g -p "$2" -o "$out/perf/$1.data" -- sleep "$(python3 -c "print(max(1, $seconds - 1))")" \
+    # shellcheck disable=SC2086
+    perf record ${PERF_ARGS:--g} -p "$2" -o "$out/perf/$1.data" -- sleep "$(python3 -c "print(max(1, $seconds - 1))")" \
         >/dev/null 2>"$out/perf/$1.err" || true
     perf report --stdio --no-children -i "$out/perf/$1.data" 2>/dev/null | grep -v '^#' |
         grep -v '^$' | head -60 >"$out/perf/$1.txt" || true
