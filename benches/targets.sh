@@ -276,8 +276,15 @@ profile() {
     # shellcheck disable=SC2086
     perf record ${PERF_ARGS:--g} -p "$2" -o "$out/perf/$1.data" -- sleep "$(python3 -c "print(max(1, $seconds - 1))")" \
         >/dev/null 2>"$out/perf/$1.err" || true
-    perf report --stdio --no-children -i "$out/perf/$1.data" 2>/dev/null | grep -v '^#' |
-        grep -v '^$' | head -60 >"$out/perf/$1.txt" || true
+    # Where the server's time goes: per thread, then the hottest functions (flat; the .data
+    # file keeps the call graphs: perf report -i FILE).
+    {
+        perf report --stdio --no-children --sort comm -g none -i "$out/perf/$1.data" 2>/dev/null |
+            grep -E '^ +[0-9]' | head -8
+        echo
+        perf report --stdio --no-children --sort comm,sym -g none -i "$out/perf/$1.data" \
+            2>/dev/null | grep -E '^ +[0-9]' | head -40
+    } >"$out/perf/$1.txt" || true
 }
 
 # ---- audit forwarding at a fixed request rate, with and without a collector --------------
@@ -411,17 +418,16 @@ if [[ ${PERF:-} == 1 ]]; then
     done 3<"$out/missed"
     {
         echo
-        echo "## Profiles of the missed rows (perf record -g of the server, perf report --stdio --no-children)"
+        echo "## Profiles of the missed rows (perf record of the server during the row's workload: samples per thread, then per function)"
         while read -r key; do
-            [[ $key == cpu_get ]] && key=get8
             [[ -s $out/perf/$key.txt ]] || continue
             echo
             echo "### $key ($out/perf/$key.data)"
             echo
             echo '```'
-            head -25 "$out/perf/$key.txt"
+            head -30 "$out/perf/$key.txt"
             echo '```'
-        done < <(sort -u "$out/missed")
+        done < <(sed 's/^cpu_get$/get8/' "$out/missed" | sort -u)
     } >>"$out/targets.md"
 fi
 cat "$out/targets.md"
