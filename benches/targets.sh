@@ -272,7 +272,8 @@ cluster_part() {
 # perf record -g of process $2 for the run's duration, into $out/perf/$1.{data,txt}.
 profile() {
     mkdir -p "$out/perf"
-    sleep 0.5
+    # The load generator first connects (and, for get, creates its keys): skip that second.
+    sleep 1
     # shellcheck disable=SC2086
     perf record ${PERF_ARGS:--g} -p "$2" -o "$out/perf/$1.data" -- sleep "$(python3 -c "print(max(1, $seconds - 1))")" \
         >/dev/null 2>"$out/perf/$1.err" || true
@@ -407,7 +408,7 @@ if [[ ${PERF:-} == 1 ]]; then
             say "profiling keyward $key"
             start_fresh keyward "perf-$key"
             # shellcheck disable=SC2046
-            lib_bench "$server_port" "$certs" "$server_pid" "$work/perf.json" $(args_of "$key") \
+            lib_bench "$server_port" "$certs" "$server_pid" "$out/perf/$key.bench.json" $(args_of "$key") \
                 --duration "$seconds" &
             bench=$!
             profile "$key" "$server_pid"
