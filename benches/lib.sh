@@ -12,10 +12,7 @@ lib_pids=()
 # Kills every process started through `lib_track`, then removes $work.
 lib_cleanup() {
     local pid
-    for pid in "${lib_pids[@]}"; do
-        kill "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-    done
+    for pid in "${lib_pids[@]}"; do lib_stop "$pid"; done
     rm -rf "$work"
 }
 lib_track() { lib_pids+=("$1"); }
@@ -92,7 +89,10 @@ tls_cipher_suites=
 logging_level=WARNING
 database_path=$dir/pykmip.db
 CONF
-    "$venv/bin/pykmip-server" -f "$dir/server.conf" -l "$dir/pykmip.log" >"$dir/pykmip.out" 2>&1 &
+    # A process group of its own: the server forks helpers (its policy monitor), which must go
+    # with it (lib_stop kills the group).
+    setsid "$venv/bin/pykmip-server" -f "$dir/server.conf" -l "$dir/pykmip.log" \
+        >"$dir/pykmip.out" 2>&1 </dev/null &
     server_pid=$!
     lib_track "$server_pid"
     local _
@@ -133,11 +133,14 @@ lib_start_cosmian() {
 # Stops process $1: SIGTERM, SIGKILL after 2 s (PyKMIP's server takes its time to join its
 # threads; every run starts from a fresh store, so nothing is lost), and waits until it is gone
 # (Cosmian's server is not our child, so `wait` alone cannot tell).
+# A process that leads its own group (PyKMIP's, Cosmian's: started with setsid) is stopped
+# with its whole group.
 lib_stop() {
-    kill "$1" 2>/dev/null || true
-    local _
+    local target=$1 _
+    [[ $(ps -o pgid= -p "$1" 2>/dev/null | tr -d ' ') == "$1" ]] && target=-$1
+    kill -- "$target" 2>/dev/null || true
     for _ in $(seq 20); do lib_alive "$1" || break; sleep 0.1; done
-    kill -9 "$1" 2>/dev/null || true
+    kill -9 -- "$target" 2>/dev/null || true
     wait "$1" 2>/dev/null || true
     for _ in $(seq 50); do lib_alive "$1" || return 0; sleep 0.1; done
 }
