@@ -71,6 +71,24 @@ fn every_workload_reports_every_exchange() {
     assert!(p["p50_us"].as_u64() <= p["p99_us"].as_u64());
     assert!(p["p99_us"].as_u64() <= p["max_us"].as_u64());
 
+    // Paced: the same count, whatever the pace (no assertion about time).
+    let r = bench(
+        &server,
+        &creds,
+        &[
+            "--workload",
+            "create",
+            "--conns",
+            "2",
+            "--ops",
+            "10",
+            "--rate",
+            "200",
+        ],
+    );
+    assert_clean(&r, 10);
+    assert_eq!((count(&r, "create"), count(&r, "get")), (10, 0));
+
     let r = bench(
         &server,
         &creds,

@@ -39,6 +39,10 @@ pub struct Options {
     pub keys: usize,
     pub server_pid: Option<u32>,
     pub timeout: Duration,
+    /// Iterations per second for all clients together (`None`: as fast as answers come).
+    /// Iteration n starts no earlier than n / rate after the start, so a slow answer does not
+    /// shift the schedule: the clients catch up while they can.
+    pub rate: Option<f64>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -116,6 +120,9 @@ pub fn run(options: &Options, tls: Arc<ClientConfig>) -> Result<Report, BenchErr
                             }
                             n
                         };
+                        if let Some(rate) = options.rate {
+                            pace(started, n, rate, deadline);
+                        }
                         let success = match options.workload {
                             Some(w) => workload::iterate(&mut session, w, keys, n, client),
                             None => session.bare_handshake(),
@@ -185,6 +192,17 @@ pub fn run(options: &Options, tls: Arc<ClientConfig>) -> Result<Report, BenchErr
         client_cpu_s,
         server_cpu_s,
     })
+}
+
+/// Sleeps until iteration `n` of a schedule of `rate` iterations per second is due (never past
+/// the deadline).
+fn pace(started: Instant, n: u64, rate: f64, deadline: Option<Instant>) {
+    let due = started + Duration::from_secs_f64(n as f64 / rate);
+    let due = deadline.map_or(due, |d| due.min(d));
+    let now = Instant::now();
+    if due > now {
+        std::thread::sleep(due - now);
+    }
 }
 
 /// Creates the keys a read workload fetches, over one kept connection, before the clock starts.

@@ -13,6 +13,8 @@ use crate::client::KmipClient;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Workload {
+    /// Create an AES-256 key (the Creates/s of a store, e.g. a cluster's against one node's).
+    Create,
     /// Create an AES-256 key, then Get it.
     CreateGet,
     /// Get one of `--keys` keys created before the run.
@@ -155,6 +157,7 @@ pub fn iterate(
     client: usize,
 ) -> bool {
     match workload {
+        Workload::Create => session.create(None).is_some(),
         Workload::CreateGet => {
             let Some(id) = session.create(None) else {
                 return false;

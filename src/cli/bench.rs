@@ -49,6 +49,10 @@ pub struct BenchArgs {
     /// Keys created before the run that `get` reads and each boot-storm client fetches.
     #[arg(long, default_value_t = 16, value_name = "K")]
     keys: usize,
+    /// Pace the run at R workload iterations per second, all clients together (a fixed
+    /// request rate, e.g. to compare a server with and without a feature at the same load).
+    #[arg(long, value_name = "R")]
+    rate: Option<f64>,
     /// Also report the CPU used by this server process (read from /proc/PID/stat).
     #[arg(long, value_name = "PID")]
     server_pid: Option<u32>,
@@ -69,6 +73,9 @@ pub fn run(args: &BenchArgs) -> Result<(), CliError> {
             ));
         }
     };
+    if args.rate.is_some_and(|r| !(r > 0.0 && r.is_finite())) {
+        return Err(CliError::Usage("--rate R needs R > 0".into()));
+    }
     let mut tls = client::tls_config(&args.ca, &args.cert, &args.key)?;
     if args.no_resume {
         let mut config = (*tls).clone();
@@ -88,6 +95,7 @@ pub fn run(args: &BenchArgs) -> Result<(), CliError> {
         keys: args.keys,
         server_pid: args.server_pid,
         timeout: Duration::from_secs(30),
+        rate: args.rate,
     };
     let report = bench::run(&options, tls)?;
     print!("{}", report.text());
