@@ -1,6 +1,8 @@
 //! Operation semantics: object lifecycle, ownership, Locate, batches. No sockets, no threads.
 //!
-//! Contract with the server: the server frames a message and calls [`Engine::prepare`]; it
+//! Contract with the server: the server frames a message and calls [`Engine::prepare_for`]
+//! with the connection's [`Client`] (the identity its handshake proved, the KMIP credential it
+//! must present), which decodes, authenticates and classifies the request in one call; it
 //! runs read-only requests with [`Engine::read`] on a read snapshot and hands mutating ones to
 //! the write pipeline ([`pipeline::Pipeline`]), which runs a group of them in one write
 //! transaction with [`Engine::write`] and owns what happens when that cannot commit. Every
@@ -8,6 +10,8 @@
 //! produced by `write` may be released only after its transaction commits.
 
 pub mod admin;
+mod client;
+pub mod credential;
 mod error;
 
 pub mod import;
@@ -25,6 +29,7 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 pub use crate::seal::KeyGate;
+pub use client::{Client, ClientIdentity};
 pub use error::EngineError;
 pub use response::Response;
 
@@ -35,15 +40,6 @@ use crate::store::{ReadView, StoreError, WriteView};
 use crate::ttlv::{self, Item, Limits, Value};
 use overlay::Overlay;
 use zeroize::Zeroize;
-
-/// Who is asking. Built by the server from the verified TLS client certificate.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ClientIdentity {
-    /// Stable owner id stored with every object this client creates (e.g. `cn:vcenter-01`).
-    pub owner: String,
-    /// SHA-256 of the client certificate (DER), for logs and audit.
-    pub fingerprint: [u8; 32],
-}
 
 /// Settings the engine needs.
 #[derive(Debug, Clone)]
@@ -281,12 +277,23 @@ impl Engine {
         &self.master
     }
 
-    /// Decodes one framed request message (header included) and classifies it.
+    /// [`Engine::prepare_for`] a client that must present no KMIP credential (tests, fuzzing,
+    /// tools that drive the engine directly).
     pub fn prepare(&self, client: &ClientIdentity, message: &[u8]) -> Prepared {
+        self.prepare_for(&mut Client::new(client.clone()), message)
+    }
+
+    /// Decodes one framed request message (header included), checks the KMIP credential
+    /// `client` must present, and classifies it. A request whose credential does not pass is
+    /// answered with Authentication Not Successful and nothing of it runs.
+    pub fn prepare_for(&self, client: &mut Client, message: &[u8]) -> Prepared {
         let item = match ttlv::decode(message, &self.config.limits) {
             Ok(item) => item,
             Err(e) => {
-                log::debug!("client {}: undecodable request: {e}", client.owner);
+                log::debug!(
+                    "client {}: undecodable request: {e}",
+                    client.identity().owner
+                );
                 let version = message::answer_version(message::sniff_version(message));
                 return Prepared::Respond(refusal(
                     version,
@@ -298,7 +305,10 @@ impl Engine {
         let request = match message::parse_request(&item) {
             Parsed::Ok(request) => request,
             Parsed::Refused { version, error } => {
-                log::debug!("client {}: refused request: {error}", client.owner);
+                log::debug!(
+                    "client {}: refused request: {error}",
+                    client.identity().owner
+                );
                 return Prepared::Respond(refusal(
                     version,
                     ResultReason::InvalidMessage,
@@ -330,16 +340,24 @@ impl Engine {
                 }
             },
         };
-        let writes = request
-            .items
-            .iter()
-            .any(|i| i.defect.is_none() && ops::mutates(i.operation));
         let parsed = ParsedRequest {
-            client: client.clone(),
+            client: client.identity().clone(),
             message: request,
             continuation,
             pregenerated: Vec::new(),
         };
+        if !client.admits(parsed.credentials()) {
+            log::warn!(
+                "client {}: KMIP credential missing or wrong; request refused",
+                client.identity().owner
+            );
+            return Prepared::Respond(self.refuse(&parsed, Refusal::Authentication));
+        }
+        let writes = parsed
+            .message
+            .items
+            .iter()
+            .any(|i| i.defect.is_none() && ops::mutates(i.operation));
         if writes {
             Prepared::Write(parsed)
         } else {

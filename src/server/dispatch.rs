@@ -14,9 +14,8 @@ use mio::Token;
 
 use super::Services;
 use super::committer::WriteJob;
-use super::kmip_auth;
 use super::read_audit::{self, AuditedRead};
-use crate::engine::{ClientIdentity, ParsedRequest, Prepared, Refusal, Response};
+use crate::engine::{Client, ParsedRequest, Prepared, Refusal, Response};
 
 /// What the loop does with one request.
 pub(super) enum Routed {
@@ -28,20 +27,19 @@ pub(super) enum Routed {
     Close,
 }
 
-/// Decodes a request, checks its credential and runs it at once when it may be: a refusal,
+/// Has the engine decode a request and check `client`'s credential (one call: nothing comes
+/// back here to be authenticated), then runs it at once when it may be: a refusal,
 /// a read without the audit log on a fresh snapshot, or a read journalled before its answer
 /// (`read_audit.rs`). Everything else, reads whose record must commit first included, goes to
 /// the committer.
 pub(super) fn route(
     services: &Services,
-    credential: &mut kmip_auth::CredentialCheck,
-    identity: &ClientIdentity,
+    client: &mut Client,
     message: &[u8],
     peer: SocketAddr,
 ) -> Routed {
     let engine = &services.engine;
-    let prepared = catch_unwind(AssertUnwindSafe(|| engine.prepare(identity, message)))
-        .map(|p| kmip_auth::gate(p, credential, engine, &identity.owner));
+    let prepared = catch_unwind(AssertUnwindSafe(|| engine.prepare_for(client, message)));
     let journalled = services.audit.as_ref().is_some_and(|a| a.reads.is_some());
     match prepared {
         Ok(Prepared::Respond(response)) => Routed::Answer(response),

@@ -671,20 +671,14 @@ impl LoopState {
             let Some(inbound) = session.next_inbound() else {
                 break;
             };
-            let Some(identity) = session.identity().cloned() else {
+            let peer = session.peer();
+            let Some(client) = session.client_mut() else {
                 break;
             };
-            let peer = session.peer();
             match inbound {
                 Inbound::Request(message) => {
                     let started = Instant::now();
-                    match route(
-                        services,
-                        session.credential_mut(),
-                        &identity,
-                        &message,
-                        peer,
-                    ) {
+                    match route(services, client, &message, peer) {
                         Routed::Answer(response) => {
                             services.metrics.response(&response, started);
                             if let Err(e) = session.send(&response) {
@@ -718,11 +712,11 @@ impl LoopState {
                     };
                     log::warn!(
                         "client {peer} ({}): connection failure: message {why}; closing after an error response",
-                        identity.owner
+                        client.identity().owner
                     );
                     // The engine answers what it cannot decode with an Invalid Message error.
                     let prepared = catch_unwind(AssertUnwindSafe(|| {
-                        services.engine.prepare(&identity, &header)
+                        services.engine.prepare(client.identity(), &header)
                     }));
                     if let Ok(Prepared::Respond(response)) = prepared
                         && let Err(e) = session.send(&response)

@@ -13,9 +13,9 @@ use rustls::server::danger::ClientCertVerifier;
 
 use super::ServerError;
 use super::tls::provider;
-use crate::admin::credential::KmipCredential;
 use crate::admin::registry::{ClientKind, Registry};
 use crate::engine::ClientIdentity;
+use crate::engine::credential::KmipCredential;
 use crate::pki;
 use crate::store::Store;
 

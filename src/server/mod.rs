@@ -23,7 +23,6 @@ mod http_conn;
 mod http_listener;
 pub mod identity;
 mod keygen;
-pub mod kmip_auth;
 mod listener;
 pub mod metrics;
 pub mod node_report;

@@ -20,8 +20,7 @@ use std::time::{Duration, Instant};
 use rustls::{ServerConfig, ServerConnection};
 use zeroize::Zeroizing;
 
-use super::kmip_auth::CredentialCheck;
-use crate::engine::{ClientIdentity, Response};
+use crate::engine::{Client, ClientIdentity, Response};
 use crate::kmip::tag;
 use crate::ttlv::Limits;
 use crate::ttlv::frame::{FrameStatus, inspect_header};
@@ -101,9 +100,8 @@ pub(super) struct Session {
     peer: SocketAddr,
     tls: ServerConnection,
     limits: Limits,
-    identity: Option<ClientIdentity>,
-    /// The KMIP username/password this client must present, and what it already verified.
-    credential: CredentialCheck,
+    /// Who the handshake authenticated, with the KMIP username/password it must present.
+    client: Option<Client>,
     queue: VecDeque<Inbound>,
     /// A request of this session is with the committer; nothing else runs until it returns.
     awaiting_commit: bool,
@@ -151,8 +149,7 @@ impl Session {
             peer,
             tls,
             limits,
-            identity: None,
-            credential: CredentialCheck::default(),
+            client: None,
             queue: VecDeque::new(),
             awaiting_commit: false,
             requests_answered: 0,
@@ -183,13 +180,12 @@ impl Session {
 
     /// Who the client is, once its handshake authenticated it.
     pub(super) fn identity(&self) -> Option<&ClientIdentity> {
-        self.identity.as_ref()
+        self.client.as_ref().map(Client::identity)
     }
 
     /// For log lines: the owner, or "unauthenticated".
     pub(super) fn who(&self) -> &str {
-        self.identity
-            .as_ref()
+        self.identity()
             .map_or("unauthenticated", |i| i.owner.as_str())
     }
 
@@ -197,22 +193,26 @@ impl Session {
     pub(super) fn authenticated(
         &mut self,
         identity: ClientIdentity,
-        credential: Option<Arc<crate::admin::credential::KmipCredential>>,
+        credential: Option<Arc<crate::engine::credential::KmipCredential>>,
     ) {
-        self.credential.require(credential);
-        self.identity = Some(identity);
+        let mut client = Client::new(identity);
+        client.require(credential);
+        self.client = Some(client);
     }
 
     /// The registry changed what this client must present.
     pub(super) fn require_credential(
         &mut self,
-        credential: Option<Arc<crate::admin::credential::KmipCredential>>,
+        credential: Option<Arc<crate::engine::credential::KmipCredential>>,
     ) {
-        self.credential.require(credential);
+        if let Some(client) = &mut self.client {
+            client.require(credential);
+        }
     }
 
-    pub(super) fn credential_mut(&mut self) -> &mut CredentialCheck {
-        &mut self.credential
+    /// The authenticated client, handed to the engine with each of its requests.
+    pub(super) fn client_mut(&mut self) -> Option<&mut Client> {
+        self.client.as_mut()
     }
 
     pub(super) fn is_handshaking(&self) -> bool {
@@ -385,7 +385,7 @@ impl Session {
     /// The next request to run, if one may run now: the client is authenticated, no earlier
     /// request of it is with the committer, and every earlier answer has left.
     pub(super) fn next_inbound(&mut self) -> Option<Inbound> {
-        if self.awaiting_commit || self.identity.is_none() || self.wants_write() {
+        if self.awaiting_commit || self.client.is_none() || self.wants_write() {
             return None;
         }
         let inbound = self.queue.pop_front()?;
@@ -449,7 +449,7 @@ impl Session {
     /// Whether the session is over without a failure, and how.
     pub(super) fn finished(&self) -> Option<Finished> {
         if self.is_quiet() && (self.peer_closed || self.close_when_idle) {
-            let probe = self.requests_answered == 0 && self.identity.is_some() && self.peer_closed;
+            let probe = self.requests_answered == 0 && self.client.is_some() && self.peer_closed;
             return Some(Finished::Done { probe });
         }
         if self.peer_closed && self.tls.is_handshaking() {

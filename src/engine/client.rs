@@ -1,18 +1,65 @@
-//! KMIP username/password check per connection. A client with a credential in the registry
-//! must send it (Authentication / Credential, Username and Password) in every request; a
-//! client without one is never asked, and a credential it sends anyway is ignored.
+//! Who sends a request: the identity the TLS handshake proved (built by the server from the
+//! verified client certificate) and the KMIP username/password that client must present. A
+//! client with a credential in the registry must send it (Authentication / Credential,
+//! Username and Password) in every request; a client without one is never asked, and a
+//! credential it sends anyway is ignored.
+//!
+//! Why the engine holds it: the server resolves the client once, at the handshake, and hands
+//! the engine this [`Client`] with each message; the engine checks the credential as it parses
+//! the request, before anything runs, so no request goes back to the server to be
+//! authenticated and returned to the engine to be refused.
 //!
 //! Argon2 is deliberately slow, so it runs at most once per connection and password: the
-//! connection remembers a SHA-256 of the pair it verified (and of the last pair it refused),
-//! and later requests are compared against that.
+//! client remembers a SHA-256 of the pair it verified (and of the last pair it refused), and
+//! later requests are compared against that.
 
 use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 
-use crate::admin::credential::{self, KmipCredential};
-use crate::engine::{Engine, Prepared, Refusal};
+use super::credential::{self, KmipCredential};
 use crate::kmip::message::Credential;
+
+/// Who is asking, as the TLS handshake proved it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientIdentity {
+    /// Stable owner id stored with every object this client creates (e.g. `cn:vcenter-01`).
+    pub owner: String,
+    /// SHA-256 of the client certificate (DER), for logs and audit.
+    pub fingerprint: [u8; 32],
+}
+
+/// An authenticated connection's client: its identity and its KMIP credential check.
+#[derive(Debug)]
+pub struct Client {
+    identity: ClientIdentity,
+    credential: CredentialCheck,
+}
+
+impl Client {
+    /// A client that must present no KMIP credential (until [`Client::require`] says so).
+    pub fn new(identity: ClientIdentity) -> Client {
+        Client {
+            identity,
+            credential: CredentialCheck::default(),
+        }
+    }
+
+    pub fn identity(&self) -> &ClientIdentity {
+        &self.identity
+    }
+
+    /// Sets what the client must present (after the handshake, and when the registry
+    /// changes); a different requirement forgets what was verified.
+    pub fn require(&mut self, required: Option<Arc<KmipCredential>>) {
+        self.credential.require(required);
+    }
+
+    /// Whether a request carrying `presented` may run.
+    pub(super) fn admits(&mut self, presented: &[Credential]) -> bool {
+        self.credential.admits(presented)
+    }
+}
 
 /// Argon2 runs on the event loop thread: after this many wrong passwords a connection is
 /// refused without another verification, so a client cannot stall the loop by guessing.
@@ -20,7 +67,7 @@ const MAX_VERIFICATIONS_FAILED: u32 = 3;
 
 /// One connection's credential requirement and what it already verified.
 #[derive(Default)]
-pub struct CredentialCheck {
+struct CredentialCheck {
     required: Option<Arc<KmipCredential>>,
     verified: Option<[u8; 32]>,
     refused: Option<[u8; 32]>,
@@ -44,9 +91,7 @@ fn digest(username: &str, password: &str) -> [u8; 32] {
 }
 
 impl CredentialCheck {
-    /// Sets what the client must present (after the handshake, and when the registry
-    /// changes); a different requirement forgets what was verified.
-    pub fn require(&mut self, required: Option<Arc<KmipCredential>>) {
+    fn require(&mut self, required: Option<Arc<KmipCredential>>) {
         if self.required != required {
             self.required = required;
             self.verified = None;
@@ -55,8 +100,7 @@ impl CredentialCheck {
         }
     }
 
-    /// Whether a request carrying `presented` may run.
-    pub fn admits(&mut self, presented: &[Credential]) -> bool {
+    fn admits(&mut self, presented: &[Credential]) -> bool {
         let Some(required) = self.required.clone() else {
             return true;
         };
@@ -82,25 +126,6 @@ impl CredentialCheck {
             self.failures += 1;
             false
         }
-    }
-}
-
-/// Turns a request whose credential does not pass into its Authentication Not Successful
-/// response; anything else passes through.
-pub fn gate(
-    prepared: Prepared,
-    check: &mut CredentialCheck,
-    engine: &Engine,
-    who: &str,
-) -> Prepared {
-    match prepared {
-        Prepared::Read(request) | Prepared::Write(request)
-            if !check.admits(request.credentials()) =>
-        {
-            log::warn!("client {who}: KMIP credential missing or wrong; request refused");
-            Prepared::Respond(engine.refuse(&request, Refusal::Authentication))
-        }
-        other => other,
     }
 }
 
