@@ -25,7 +25,7 @@ use keyward::kmip::request::{Request as KmipRequest, RequestItem};
 use keyward::kmip::{names, tag};
 use keyward::pki::{self, IssuedClient};
 use keyward::seal::{META_MASTER_KEY_PROVIDER, META_WRAPPED_MASTER_KEY};
-use keyward::server::setup::DATABASE_FILE;
+use keyward::appliance::setup::DATABASE_FILE;
 use keyward::store::Store;
 use keyward::store::redb::RedbStore;
 use keyward::ttlv::{self, Item, Limits, Value};

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use keyward::config::{Config, ServerKeyType};
 use keyward::pki;
-use keyward::server::setup::Appliance;
+use keyward::appliance::setup::Appliance;
 use keyward::server::{Server, ServerError, ServerOptions, ShutdownHandle};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};

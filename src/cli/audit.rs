@@ -11,7 +11,7 @@ use keyward::admin::protocol::{self, AuditQuery, AuditRecords, Reply, Request, S
 use keyward::audit::query::Filter;
 use keyward::audit::verify::Verification;
 use keyward::audit::{self, StoredRecord, format_time, parse_time};
-use keyward::server::setup::Appliance;
+use keyward::appliance::setup::Appliance;
 
 use super::error::{CliError, EXIT_FAILURE};
 use super::setup::{SetupArgs, load_config};

@@ -18,7 +18,7 @@ use keyward::backup::reader::BackupReader;
 use keyward::backup::restore::{inventory, restore_into};
 use keyward::backup::schedule::export_to_file;
 use keyward::config::RootProvider;
-use keyward::server::setup::{Appliance, DATABASE_FILE};
+use keyward::appliance::setup::{Appliance, DATABASE_FILE};
 
 use super::error::{CliError, Context};
 use super::setup::{SetupArgs, load_config};

@@ -20,7 +20,7 @@ use keyward::admin::protocol::{self, Refusal, Reply, Request, SOCKET_FILE};
 use keyward::admin::registry::{self, ClientEntry, ClientKind};
 use keyward::pki;
 use keyward::server::identity::client_identity;
-use keyward::server::setup::DATABASE_FILE;
+use keyward::appliance::setup::DATABASE_FILE;
 use keyward::store::redb::RedbStore;
 
 use super::error::{CliError, Context};
@@ -278,7 +278,7 @@ impl Admin {
         if let Some(cluster) = &self.cluster {
             // Shared state in etcd; this node's audit chain in its local database.
             let local = RedbStore::open(&self.data_dir.join(DATABASE_FILE))?;
-            let node = keyward::server::setup::open_cluster_node(cluster, local)?;
+            let node = keyward::appliance::setup::open_cluster_node(cluster, local)?;
             return Ok(Box::new(node));
         }
         let path = self.data_dir.join(DATABASE_FILE);

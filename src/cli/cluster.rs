@@ -13,7 +13,7 @@ use clap::Subcommand;
 use keyward::config::{Config, RootProvider};
 use keyward::pki;
 use keyward::seal::META_WRAPPED_MASTER_KEY;
-use keyward::server::setup::{DATABASE_FILE, PASSPHRASE_PARAMS_FILE, ROOT_KEY_FILE};
+use keyward::appliance::setup::{DATABASE_FILE, PASSPHRASE_PARAMS_FILE, ROOT_KEY_FILE};
 use keyward::store::Store;
 use keyward::store::etcd::gateway::Gateway;
 use keyward::store::etcd::{ClusterConfig, EtcdStore};
@@ -175,7 +175,7 @@ fn join(
         copy_root_key(source, &config.data_dir)?;
     }
     if let Some(params) = passphrase_params {
-        keyward::server::setup::create_private_dir(&config.data_dir).map_err(|e| e.to_string())?;
+        keyward::appliance::setup::create_private_dir(&config.data_dir).map_err(|e| e.to_string())?;
         copy_if_absent(params, &config.data_dir.join(PASSPHRASE_PARAMS_FILE), 0o600)?;
     }
     crate::init(setup, None, None)?;
@@ -187,7 +187,7 @@ fn copy_root_key(source: &PathBuf, data_dir: &std::path::Path) -> Result<(), Str
     let key = zeroize::Zeroizing::new(
         fs::read(source).map_err(|e| format!("reading {}: {e}", source.display()))?,
     );
-    keyward::server::setup::create_private_dir(data_dir).map_err(|e| e.to_string())?;
+    keyward::appliance::setup::create_private_dir(data_dir).map_err(|e| e.to_string())?;
     let target = data_dir.join(ROOT_KEY_FILE);
     if let Ok(existing) = fs::read(&target) {
         if existing == *key {
@@ -349,7 +349,7 @@ fn migrate(setup: &SetupArgs, from: &std::path::Path) -> Result<(), String> {
     if from.join(ROOT_KEY_FILE).is_file() && config.root.provider == RootProvider::Local {
         copy_root_key(&from.join(ROOT_KEY_FILE), &config.data_dir)?;
     }
-    keyward::server::setup::create_private_dir(&config.data_dir).map_err(|e| e.to_string())?;
+    keyward::appliance::setup::create_private_dir(&config.data_dir).map_err(|e| e.to_string())?;
     copy_if_absent(
         &from.join(PASSPHRASE_PARAMS_FILE),
         &config.data_dir.join(PASSPHRASE_PARAMS_FILE),

@@ -6,7 +6,7 @@ use std::io::Write;
 
 use keyward::config::RootProvider;
 use keyward::pki;
-use keyward::server::setup::Appliance;
+use keyward::appliance::setup::Appliance;
 
 use super::error::CliError;
 use super::setup::{SetupArgs, load_config};

@@ -8,7 +8,7 @@ use keyward::keyprotect::KeyProtectRoot;
 use keyward::keyprotect::migrate::migrate_root;
 use keyward::seal::RootKeyProvider;
 use keyward::seal::local::{FILE_PROVIDER, LocalRoot, PASSPHRASE_PROVIDER};
-use keyward::server::setup::{
+use keyward::appliance::setup::{
     DATABASE_FILE, ROOT_KEY_FILE, ensure_appliance_id, keyprotect_config, open_local_root,
     stored_provider,
 };

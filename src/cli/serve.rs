@@ -5,7 +5,7 @@
 use std::io::Write;
 use std::net::SocketAddr;
 
-use keyward::server::root_sync::RootSync;
+use keyward::appliance::root_sync::RootSync;
 use keyward::server::{Server, ServerOptions};
 
 use super::error::{CliError, Context};
@@ -13,7 +13,7 @@ use super::setup::SetupArgs;
 
 pub fn run(setup: &SetupArgs, listen: Option<SocketAddr>) -> Result<(), CliError> {
     // Before the master key exists in this process: no core dump may ever hold it.
-    keyward::server::hardening::refuse_core_dumps();
+    keyward::appliance::hardening::refuse_core_dumps();
     let mut appliance = super::init::init(setup, None, None)?;
     if let Some(addr) = listen {
         appliance.config.server.listen = addr;

@@ -7,7 +7,7 @@ use std::time::SystemTime;
 use keyward::admin::protocol::{self, Reply, Request, SOCKET_FILE};
 use keyward::admin::status::{self, StatusReport};
 use keyward::server::metrics::unix_secs;
-use keyward::server::setup::DATABASE_FILE;
+use keyward::appliance::setup::DATABASE_FILE;
 use keyward::store::redb::RedbStore;
 
 use super::error::{CliError, Context};

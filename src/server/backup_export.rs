@@ -41,7 +41,7 @@ fn run(request: Request, services: &Services, uid: u32) -> Reply {
             ),
         };
     }
-    let appliance_id = match crate::server::setup::read_appliance_id(services.store.as_ref()) {
+    let appliance_id = match crate::appliance::setup::read_appliance_id(services.store.as_ref()) {
         Ok(id) => id.unwrap_or_default(),
         Err(e) => {
             return Reply::Error {

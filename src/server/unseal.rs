@@ -144,7 +144,7 @@ fn run(request: Request, services: &Services, uid: u32) -> Reply {
 mod tests {
     use super::*;
     use crate::config::Config;
-    use crate::server::setup::{Appliance, PASSPHRASE_PARAMS_FILE};
+    use crate::appliance::setup::{Appliance, PASSPHRASE_PARAMS_FILE};
 
     const PASSPHRASE: &str = "Granite-Orchard-19-river";
 

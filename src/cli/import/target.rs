@@ -12,7 +12,7 @@ use keyward::admin::import::{
 };
 use keyward::admin::protocol::{self, Reply, Request, SOCKET_FILE};
 use keyward::audit::{Actor, AuditContext};
-use keyward::server::setup::{Appliance, DATABASE_FILE};
+use keyward::appliance::setup::{Appliance, DATABASE_FILE};
 
 use super::super::setup::{SetupArgs, load_config};
 use super::error::ImportError;

@@ -5,9 +5,9 @@
 
 use std::sync::{Arc, OnceLock};
 
-use super::ServerError;
-use super::metrics::Metrics;
 use super::setup::{Appliance, keyprotect_config};
+use crate::server::ServerError;
+use crate::server::metrics::Metrics;
 use crate::audit::{Actor, AuditContext, AuditEvent};
 use crate::engine::KeyGate;
 use crate::keyprotect::sync::{

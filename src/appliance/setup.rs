@@ -8,12 +8,12 @@ use std::sync::{Arc, RwLock};
 
 use zeroize::Zeroizing;
 
-use super::cluster_trust;
-use super::identity::{ClientTrust, SharedTrust};
-use super::metrics::Metrics;
-use super::tls::TlsMaterial;
-use super::unseal;
-use super::{ServerError, ServerOptions, Services};
+use crate::server::cluster_trust;
+use crate::server::identity::{ClientTrust, SharedTrust};
+use crate::server::metrics::Metrics;
+use crate::server::tls::TlsMaterial;
+use crate::server::unseal;
+use crate::server::{ServerError, ServerOptions, Services};
 use crate::audit::{self, Actor, AuditContext, AuditEvent};
 use crate::config::{Config, RootProvider};
 use crate::engine::{Engine, EngineConfig, KeyGate};
@@ -206,7 +206,7 @@ impl Appliance {
         Ok(Services {
             engine: self.engine.clone(),
             store: self.store.clone(),
-            tls: super::tls::server_config(&self.tls_material(trust.clone())?)?,
+            tls: crate::server::tls::server_config(&self.tls_material(trust.clone())?)?,
             trust,
             audit: audit_enabled(&self.config).then(|| self.audit.clone()),
             metrics: self.metrics.clone(),
