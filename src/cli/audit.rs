@@ -8,10 +8,10 @@ use clap::{Args, Subcommand, ValueEnum};
 
 use keyward::admin::ops;
 use keyward::admin::protocol::{self, AuditQuery, AuditRecords, Reply, Request, SOCKET_FILE};
+use keyward::appliance::setup::Appliance;
 use keyward::audit::query::Filter;
 use keyward::audit::verify::Verification;
 use keyward::audit::{self, StoredRecord, format_time, parse_time};
-use keyward::appliance::setup::Appliance;
 
 use super::error::{CliError, EXIT_FAILURE};
 use super::setup::{SetupArgs, load_config};

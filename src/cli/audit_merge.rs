@@ -12,9 +12,9 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use keyward::admin::protocol::{AuditCheck, Reply, Request};
+use keyward::appliance::NodeReport;
 use keyward::audit::StoredRecord;
 use keyward::audit::verify::ChainPoint;
-use keyward::server::node_report::NodeReport;
 use keyward::store::etcd::EtcdStore;
 use keyward::store::etcd::gather::{GatherAnswer, GatherRequest};
 

@@ -11,6 +11,7 @@ use clap::{Args, Subcommand};
 use zeroize::Zeroizing;
 
 use keyward::admin::protocol::{self, BackupExportRequest, Reply, Request, SOCKET_FILE};
+use keyward::appliance::setup::{Appliance, DATABASE_FILE};
 use keyward::backup::export::{ExportOptions, ExportSummary};
 use keyward::backup::header::KdfSettings;
 use keyward::backup::passphrase::{self, SecretText};
@@ -18,7 +19,6 @@ use keyward::backup::reader::BackupReader;
 use keyward::backup::restore::{inventory, restore_into};
 use keyward::backup::schedule::export_to_file;
 use keyward::config::RootProvider;
-use keyward::appliance::setup::{Appliance, DATABASE_FILE};
 
 use super::error::{CliError, Context};
 use super::setup::{SetupArgs, load_config};

@@ -18,9 +18,9 @@ use keyward::admin::expiry;
 use keyward::admin::ops::{self, ClientView};
 use keyward::admin::protocol::{self, Refusal, Reply, Request, SOCKET_FILE};
 use keyward::admin::registry::{self, ClientEntry, ClientKind};
-use keyward::pki;
-use keyward::server::identity::client_identity;
 use keyward::appliance::setup::DATABASE_FILE;
+use keyward::pki;
+use keyward::pki::client_identity;
 use keyward::store::redb::RedbStore;
 
 use super::error::{CliError, Context};

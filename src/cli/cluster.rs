@@ -10,10 +10,10 @@ use std::path::PathBuf;
 
 use clap::Subcommand;
 
+use keyward::appliance::setup::{DATABASE_FILE, PASSPHRASE_PARAMS_FILE, ROOT_KEY_FILE};
 use keyward::config::{Config, RootProvider};
 use keyward::pki;
 use keyward::seal::META_WRAPPED_MASTER_KEY;
-use keyward::appliance::setup::{DATABASE_FILE, PASSPHRASE_PARAMS_FILE, ROOT_KEY_FILE};
 use keyward::store::Store;
 use keyward::store::etcd::gateway::Gateway;
 use keyward::store::etcd::{ClusterConfig, EtcdStore};
@@ -175,7 +175,8 @@ fn join(
         copy_root_key(source, &config.data_dir)?;
     }
     if let Some(params) = passphrase_params {
-        keyward::appliance::setup::create_private_dir(&config.data_dir).map_err(|e| e.to_string())?;
+        keyward::appliance::setup::create_private_dir(&config.data_dir)
+            .map_err(|e| e.to_string())?;
         copy_if_absent(params, &config.data_dir.join(PASSPHRASE_PARAMS_FILE), 0o600)?;
     }
     crate::init(setup, None, None)?;

@@ -1,7 +1,7 @@
 //! The "nodes" part of `keyward cluster status`: every Keyward node's latest health report from
-//! etcd (`keyward::server::node_report`), and how old it is.
+//! etcd (`keyward::appliance::NodeReport`), and how old it is.
 
-use keyward::server::node_report::NodeReport;
+use keyward::appliance::NodeReport;
 use keyward::store::etcd::EtcdStore;
 
 pub(crate) fn print(store: &EtcdStore) {

@@ -9,6 +9,7 @@ use keyward::admin::credential::CredentialError;
 use keyward::admin::ops::AdminError;
 use keyward::admin::registry::RegistryError;
 use keyward::admin_http::accounts::AccountError;
+use keyward::appliance::ApplianceError;
 use keyward::backup::BackupError;
 use keyward::bench::BenchError;
 use keyward::client::ClientError;
@@ -16,7 +17,6 @@ use keyward::config::ConfigError;
 use keyward::keyprotect::error::KpError;
 use keyward::pki::PkiError;
 use keyward::seal::SealError;
-use keyward::server::ServerError;
 use keyward::store::StoreError;
 
 use super::import::ImportError;
@@ -90,7 +90,7 @@ pub enum CliError {
     #[error(transparent)]
     Config(#[from] ConfigError),
     #[error(transparent)]
-    Appliance(#[from] ServerError),
+    Appliance(#[from] ApplianceError),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]

@@ -11,8 +11,8 @@ use keyward::admin::import::{
     FactsRequest, ImportRequest, ImportResult, MAX_FACTS, StoredFacts, import_batch, stored_facts,
 };
 use keyward::admin::protocol::{self, Reply, Request, SOCKET_FILE};
-use keyward::audit::{Actor, AuditContext};
 use keyward::appliance::setup::{Appliance, DATABASE_FILE};
+use keyward::audit::{Actor, AuditContext};
 
 use super::super::setup::{SetupArgs, load_config};
 use super::error::ImportError;
