@@ -174,14 +174,6 @@ impl<T, E: StdError + Send + Sync + 'static> Context<T> for Result<T, E> {
     }
 }
 
-/// For the commands that still speak in strings (src/cli/cluster*, being reworked elsewhere):
-/// they can call the typed helpers with `?`.
-impl From<CliError> for String {
-    fn from(error: CliError) -> String {
-        error.to_string()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
