@@ -292,16 +292,19 @@ impl RootProvider {
     }
 }
 
-impl std::str::FromStr for RootProvider {
-    type Err = String;
+/// A root key provider name that is neither "local" nor "keyprotect".
+#[derive(Debug, thiserror::Error)]
+#[error("unknown root key provider {0:?}; use \"local\" or \"keyprotect\"")]
+pub struct UnknownRootProvider(String);
 
-    fn from_str(text: &str) -> Result<RootProvider, String> {
+impl std::str::FromStr for RootProvider {
+    type Err = UnknownRootProvider;
+
+    fn from_str(text: &str) -> Result<RootProvider, UnknownRootProvider> {
         match text {
             "local" => Ok(RootProvider::Local),
             "keyprotect" => Ok(RootProvider::Keyprotect),
-            other => Err(format!(
-                "unknown root key provider {other:?}; use \"local\" or \"keyprotect\""
-            )),
+            other => Err(UnknownRootProvider(other.to_string())),
         }
     }
 }

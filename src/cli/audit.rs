@@ -221,9 +221,7 @@ pub(crate) fn call_reusing(
     let reply = match offline {
         Some(appliance) => execute_offline(appliance, request)?,
         None => match UnixStream::connect(&socket) {
-            Ok(stream) => {
-                protocol::exchange(stream, &socket, &request).map_err(CliError::Server)?
-            }
+            Ok(stream) => protocol::exchange(stream, &socket, &request)?,
             Err(_) => {
                 let appliance = offline.insert(Appliance::open(config)?);
                 execute_offline(appliance, request)?

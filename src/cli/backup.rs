@@ -128,9 +128,7 @@ fn export(
                 kdf: Some(kdf),
                 with_audit,
             });
-            match protocol::exchange_waiting(stream, &socket, &request, ONLINE_EXPORT_WAIT)
-                .map_err(CliError::Server)?
-            {
+            match protocol::exchange_waiting(stream, &socket, &request, ONLINE_EXPORT_WAIT)? {
                 Reply::BackupExported(summary) => summary,
                 Reply::Error { message } => return Err(CliError::Server(message)),
                 other => return Err(CliError::unexpected(&other)),

@@ -258,9 +258,7 @@ impl Admin {
     pub(crate) fn call_raw(&self, request: Request) -> Result<Reply, CliError> {
         let socket = self.data_dir.join(SOCKET_FILE);
         Ok(match UnixStream::connect(&socket) {
-            Ok(stream) => {
-                protocol::exchange(stream, &socket, &request).map_err(CliError::Server)?
-            }
+            Ok(stream) => protocol::exchange(stream, &socket, &request)?,
             // No server listening (or a stale socket file): work on the database directly.
             Err(_) => {
                 let store = self.open_store()?;

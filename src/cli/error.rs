@@ -70,6 +70,9 @@ pub enum CliError {
     /// The running server's admin socket failed, or the server refused the request.
     #[error("{0}")]
     Server(String),
+    /// The request over the admin socket got no readable reply.
+    #[error(transparent)]
+    AdminSocket(#[from] keyward::admin::protocol::ExchangeError),
     /// The server answered with something the command did not ask for.
     #[error("unexpected answer from the server: {0}")]
     Unexpected(String),

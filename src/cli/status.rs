@@ -16,13 +16,11 @@ pub fn run(setup: &SetupArgs, json: bool) -> Result<(), CliError> {
     let config = load_config(setup)?;
     let socket = config.data_dir.join(SOCKET_FILE);
     let report = match UnixStream::connect(&socket) {
-        Ok(stream) => {
-            match protocol::exchange(stream, &socket, &Request::Status).map_err(CliError::Server)? {
-                Reply::Status { status } => *status,
-                Reply::Error { message } => return Err(CliError::Server(message)),
-                other => return Err(CliError::unexpected(&other)),
-            }
-        }
+        Ok(stream) => match protocol::exchange(stream, &socket, &Request::Status)? {
+            Reply::Status { status } => *status,
+            Reply::Error { message } => return Err(CliError::Server(message)),
+            other => return Err(CliError::unexpected(&other)),
+        },
         Err(_) => offline(&config.data_dir)?,
     }
     .with_server_certificate(&config.data_dir.join(keyward::pki::SERVER_CERT_FILE));

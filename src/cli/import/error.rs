@@ -49,6 +49,8 @@ pub enum ImportError {
     Appliance(#[from] ApplianceError),
     #[error("Keyward: {0}")]
     Admin(#[from] AdminError),
+    #[error("Keyward: {0}")]
+    AdminSocket(#[from] keyward::admin::protocol::ExchangeError),
 }
 
 impl ImportError {

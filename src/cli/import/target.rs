@@ -90,7 +90,7 @@ impl Keyward {
                 ImportError::Keyward(format!("admin socket {}: {e}", socket.display()))
             })?,
         };
-        match protocol::exchange(stream, socket, request).map_err(ImportError::Keyward)? {
+        match protocol::exchange(stream, socket, request)? {
             Reply::Error { message } | Reply::Refused { message, .. } => {
                 Err(ImportError::Keyward(message))
             }
