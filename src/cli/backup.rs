@@ -10,13 +10,14 @@ use std::time::{Duration, Instant};
 use clap::{Args, Subcommand};
 use zeroize::Zeroizing;
 
+use keyward::admin::backup_inventory::inventory;
 use keyward::admin::protocol::{self, BackupExportRequest, Reply, Request, SOCKET_FILE};
 use keyward::appliance::setup::{Appliance, DATABASE_FILE};
 use keyward::backup::export::{ExportOptions, ExportSummary};
 use keyward::backup::header::KdfSettings;
 use keyward::backup::passphrase::{self, SecretText};
 use keyward::backup::reader::BackupReader;
-use keyward::backup::restore::{inventory, restore_into};
+use keyward::backup::restore::restore_into;
 use keyward::backup::schedule::export_to_file;
 use keyward::config::RootProvider;
 
