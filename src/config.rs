@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+pub mod admin_http;
+
 /// Errors in the configuration: the operator's file is at fault, and the message says where.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -40,7 +42,7 @@ pub struct Config {
     /// The local health and metrics listener.
     pub http: HttpSettings,
     /// The HTTPS admin API (`src/admin_http/`); off without `listen`.
-    pub admin_http: crate::admin_http::settings::AdminHttpSettings,
+    pub admin_http: admin_http::AdminHttpSettings,
     pub log: LogSettings,
     /// KMIP semantics a site may choose (`[kmip]`).
     pub kmip: KmipSettings,
@@ -290,16 +292,19 @@ impl RootProvider {
     }
 }
 
-impl std::str::FromStr for RootProvider {
-    type Err = String;
+/// A root key provider name that is neither "local" nor "keyprotect".
+#[derive(Debug, thiserror::Error)]
+#[error("unknown root key provider {0:?}; use \"local\" or \"keyprotect\"")]
+pub struct UnknownRootProvider(String);
 
-    fn from_str(text: &str) -> Result<RootProvider, String> {
+impl std::str::FromStr for RootProvider {
+    type Err = UnknownRootProvider;
+
+    fn from_str(text: &str) -> Result<RootProvider, UnknownRootProvider> {
         match text {
             "local" => Ok(RootProvider::Local),
             "keyprotect" => Ok(RootProvider::Keyprotect),
-            other => Err(format!(
-                "unknown root key provider {other:?}; use \"local\" or \"keyprotect\""
-            )),
+            other => Err(UnknownRootProvider(other.to_string())),
         }
     }
 }

@@ -5,6 +5,7 @@
 
 pub mod admin;
 pub mod admin_http;
+pub mod appliance;
 pub mod audit;
 pub mod backup;
 pub mod bench;

@@ -12,10 +12,6 @@ mod cli;
 use cli::error::{CliError, EXIT_CODES_HELP};
 use cli::setup::SetupArgs;
 
-// What src/cli/cluster* import from the crate root (kept while that file is reworked elsewhere).
-pub(crate) use cli::init::init;
-pub(crate) use cli::setup::load_config_for_strings as load_config;
-
 #[derive(Parser)]
 #[command(
     name = "keyward",
@@ -178,8 +174,7 @@ fn dispatch(command: Command) -> Result<(), CliError> {
         Command::Server { command } => cli::server_cert::run(&command),
         Command::Kmip(args) => cli::kmip_client::run(&args),
         Command::Ttlv { command } => cli::ttlv::run(&command),
-        // Still answers in strings (reworked on another branch).
-        Command::Cluster { command } => cli::cluster::run(&command).map_err(CliError::Failed),
+        Command::Cluster { command } => cli::cluster::run(&command),
         Command::Audit { command } => cli::audit::run(&command),
         Command::Vectors { command } => cli::vectors::run(&command),
         Command::Key { command } => cli::key::run(&command),

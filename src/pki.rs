@@ -100,6 +100,19 @@ pub fn common_name(der: &[u8]) -> Option<String> {
     cn.as_str().ok().map(str::to_string)
 }
 
+/// Identity of the client whose verified leaf certificate is `leaf_der`: `cn:<CN>`, or
+/// `sha256:<hex>` when the certificate has no readable Common Name. Here beside the
+/// fingerprint and Common Name it is made of, so the server's handshake, the admin API and
+/// `keyward client` derive it the same way.
+pub fn client_identity(leaf_der: &[u8]) -> crate::engine::ClientIdentity {
+    let fingerprint = fingerprint(leaf_der);
+    let owner = match common_name(leaf_der) {
+        Some(cn) if !cn.is_empty() => format!("cn:{cn}"),
+        _ => format!("sha256:{}", hex::encode(fingerprint)),
+    };
+    crate::engine::ClientIdentity { owner, fingerprint }
+}
+
 /// Creates the CA and server certificate in `data_dir` when absent; otherwise reads them.
 pub fn ensure_appliance_pki(
     data_dir: &Path,

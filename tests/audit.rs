@@ -405,7 +405,7 @@ fn a_failed_audit_write_fails_the_operation_and_changes_nothing() {
         },
         ..Default::default()
     };
-    let appliance = keyward::server::setup::Appliance::open(config.clone()).unwrap();
+    let appliance = keyward::appliance::setup::Appliance::open(config.clone()).unwrap();
     let fail = Arc::new(AtomicBool::new(true));
     let mut services = appliance.services().unwrap();
     services.store = Arc::new(FailingAudit {

@@ -73,7 +73,7 @@ fn a_collector_that_goes_down_delays_records_but_loses_none_and_never_blocks_kmi
         },
         ..Default::default()
     };
-    let appliance = keyward::server::setup::Appliance::open(config.clone()).unwrap();
+    let appliance = keyward::appliance::setup::Appliance::open(config.clone()).unwrap();
     let services = appliance.services().unwrap();
     let mut options = keyward::server::ServerOptions::from_settings(&config.server);
     options.listen = "127.0.0.1:0".parse().unwrap();
@@ -310,14 +310,14 @@ fn tls_collector(
 }
 
 struct Running {
-    appliance: keyward::server::setup::Appliance,
+    appliance: keyward::appliance::setup::Appliance,
     addr: SocketAddr,
     shutdown: keyward::server::ShutdownHandle,
     thread: std::thread::JoinHandle<Result<(), String>>,
 }
 
 fn serve(config: keyward::config::Config) -> Running {
-    let appliance = keyward::server::setup::Appliance::open(config.clone()).unwrap();
+    let appliance = keyward::appliance::setup::Appliance::open(config.clone()).unwrap();
     let services = appliance.services().unwrap();
     let mut options = keyward::server::ServerOptions::from_settings(&config.server);
     options.listen = "127.0.0.1:0".parse().unwrap();

@@ -18,6 +18,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use keyward::admin::protocol::{self, Reply, Request, SOCKET_FILE};
+use keyward::appliance::setup::DATABASE_FILE;
 use keyward::client::{self, KmipClient};
 use keyward::keyprotect::provider::stored_key_version;
 use keyward::kmip::message::ProtocolVersion;
@@ -25,7 +26,6 @@ use keyward::kmip::request::{Request as KmipRequest, RequestItem};
 use keyward::kmip::{names, tag};
 use keyward::pki::{self, IssuedClient};
 use keyward::seal::{META_MASTER_KEY_PROVIDER, META_WRAPPED_MASTER_KEY};
-use keyward::server::setup::DATABASE_FILE;
 use keyward::store::Store;
 use keyward::store::redb::RedbStore;
 use keyward::ttlv::{self, Item, Limits, Value};

@@ -17,8 +17,9 @@
 //! | 8 | `config`, `pki` — the whole appliance's configuration |
 //! | 9 | `server` — sessions, event loop, listeners |
 //! | 10 | `admin_http`, `client` — the console; the KMIP client |
-//! | 11 | `bench`, `conformance`, `fuzz` — harnesses over everything |
-//! | 12 | `cli` (the binary: `src/main.rs`, `src/cli/`) |
+//! | 11 | `appliance` — set-up, the serve wiring, root sync, schedules |
+//! | 12 | `bench`, `conformance`, `fuzz` — harnesses over everything |
+//! | 13 | `cli` (the binary: `src/main.rs`, `src/cli/`) |
 //!
 //! Test files (`tests.rs`, `*_tests.rs`) are left out: a test may build its fixtures from any
 //! layer. Known debts are listed in `KNOWN_UPWARD` / `KNOWN_MUTUAL` with the file pair; new
@@ -47,19 +48,17 @@ const LAYERS: &[(&str, u32)] = &[
     ("server", 9),
     ("admin_http", 10),
     ("client", 10),
-    ("bench", 11),
-    ("conformance", 11),
-    ("fuzz", 11),
-    ("cli", 12),
-    ("main", 12),
-    ("lib", 13),
+    ("appliance", 11),
+    ("bench", 12),
+    ("conformance", 12),
+    ("fuzz", 12),
+    ("cli", 13),
+    ("main", 13),
+    ("lib", 14),
 ];
 
 /// Upward imports that exist today (from file, to file), each a debt to pay off.
-const KNOWN_UPWARD: &[(&str, &str)] = &[
-    ("backup/restore.rs", "admin/registry.rs"),
-    ("config.rs", "admin_http/settings.rs"),
-];
+const KNOWN_UPWARD: &[(&str, &str)] = &[];
 
 /// File pairs that import each other today (alphabetical order).
 const KNOWN_MUTUAL: &[(&str, &str)] = &[

@@ -129,7 +129,7 @@ fn a_million_keys_start_fast_stay_small_and_locate_through_an_index() {
     };
     let filling = Instant::now();
     {
-        let app = keyward::server::setup::Appliance::open(config).expect("open the appliance");
+        let app = keyward::appliance::setup::Appliance::open(config).expect("open the appliance");
         let engine = Arc::clone(&app.engine);
         for first in (0..n).step_by(BATCH) {
             let mut txn = app.store.write().expect("write transaction");

@@ -35,7 +35,7 @@ fn serve(
     files: &Appliance,
     durable_reads: bool,
 ) -> (
-    keyward::server::setup::Appliance,
+    keyward::appliance::setup::Appliance,
     std::net::SocketAddr,
     keyward::server::ShutdownHandle,
     std::thread::JoinHandle<Result<(), keyward::server::ServerError>>,
@@ -49,7 +49,7 @@ fn serve(
         },
         ..Default::default()
     };
-    let appliance = keyward::server::setup::Appliance::open(config.clone()).unwrap();
+    let appliance = keyward::appliance::setup::Appliance::open(config.clone()).unwrap();
     let services = appliance.services().unwrap();
     let mut options = keyward::server::ServerOptions::from_settings(&config.server);
     options.listen = "127.0.0.1:0".parse().unwrap();

@@ -8,9 +8,9 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use keyward::appliance::setup::Appliance;
 use keyward::config::{Config, ServerKeyType};
 use keyward::pki;
-use keyward::server::setup::Appliance;
 use keyward::server::{Server, ServerError, ServerOptions, ShutdownHandle};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};

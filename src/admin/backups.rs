@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use super::backup_inventory::inventory;
 use crate::backup::reader::BackupReader;
-use crate::backup::restore::inventory;
 use crate::backup::{BackupError, FILE_SUFFIX};
 
 #[derive(Debug, thiserror::Error)]

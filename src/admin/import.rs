@@ -74,22 +74,14 @@ impl WireObject {
         }
     }
 
-    fn decode(&self) -> Result<ImportObject, String> {
+    fn decode(&self) -> Result<ImportObject, WireError> {
         let object_type = ObjectType::from_u32(self.object_type)
-            .ok_or_else(|| format!("unknown object type {}", self.object_type))?;
-        let state =
-            State::from_u32(self.state).ok_or_else(|| format!("unknown state {}", self.state))?;
-        let bytes = hex::decode(&self.attributes).map_err(|e| format!("attributes: {e}"))?;
-        let limits = Limits {
-            max_message_bytes: bytes.len().max(8),
-            ..Limits::default()
-        };
-        let container = ttlv::decode(&bytes, &limits).map_err(|e| format!("attributes: {e}"))?;
-        let attributes: Vec<Attribute> =
-            attribute::parse_v2_list(&container).map_err(|e| format!("attributes: {e}"))?;
-        let material = Zeroizing::new(
-            hex::decode(self.material.expose()).map_err(|_| "material is not hex".to_string())?,
-        );
+            .ok_or(WireError::ObjectType(self.object_type))?;
+        let state = State::from_u32(self.state).ok_or(WireError::State(self.state))?;
+        let attributes =
+            decode_attributes(&self.attributes).map_err(|e| WireError::Attributes(Box::new(e)))?;
+        let material =
+            Zeroizing::new(hex::decode(self.material.expose()).map_err(|_| WireError::Material)?);
         Ok(ImportObject {
             uid: self.uid.clone(),
             object_type,
@@ -100,6 +92,37 @@ impl WireObject {
             material,
         })
     }
+}
+
+/// Why an object's wire form does not decode (said back to the command as the refusal's
+/// reason).
+#[derive(Debug, thiserror::Error)]
+pub enum WireError {
+    #[error("unknown object type {0}")]
+    ObjectType(u32),
+    #[error("unknown state {0}")]
+    State(u32),
+    #[error("attributes: {0}")]
+    Attributes(#[source] Box<WireError>),
+    #[error("{0}")]
+    Hex(#[from] hex::FromHexError),
+    #[error("{0}")]
+    Ttlv(#[from] ttlv::DecodeError),
+    #[error("{0}")]
+    Attribute(#[from] attribute::AttributeError),
+    #[error("material is not hex")]
+    Material,
+}
+
+/// A KMIP 2.x `Attributes` structure from the hex of its TTLV encoding.
+fn decode_attributes(hex_ttlv: &str) -> Result<Vec<Attribute>, WireError> {
+    let bytes = hex::decode(hex_ttlv)?;
+    let limits = Limits {
+        max_message_bytes: bytes.len().max(8),
+        ..Limits::default()
+    };
+    let container = ttlv::decode(&bytes, &limits)?;
+    Ok(attribute::parse_v2_list(&container)?)
 }
 
 /// What happened to one object.
@@ -179,7 +202,11 @@ pub fn import_batch(
         let object = match wire.decode() {
             Ok(object) => object,
             Err(why) => {
-                results.push(ImportResult::new(&wire.uid, Verdict::Refused, Some(why)));
+                results.push(ImportResult::new(
+                    &wire.uid,
+                    Verdict::Refused,
+                    Some(why.to_string()),
+                ));
                 continue;
             }
         };
@@ -267,14 +294,8 @@ pub struct StoredFacts {
 
 impl StoredFacts {
     /// The attributes, decoded.
-    pub fn attribute_list(&self) -> Result<Vec<Attribute>, String> {
-        let bytes = hex::decode(&self.attributes).map_err(|e| e.to_string())?;
-        let limits = Limits {
-            max_message_bytes: bytes.len().max(8),
-            ..Limits::default()
-        };
-        let container = ttlv::decode(&bytes, &limits).map_err(|e| e.to_string())?;
-        attribute::parse_v2_list(&container).map_err(|e| e.to_string())
+    pub fn attribute_list(&self) -> Result<Vec<Attribute>, WireError> {
+        decode_attributes(&self.attributes)
     }
 }
 

@@ -4,6 +4,7 @@
 
 pub mod account_event;
 mod audit_record;
+pub mod backup_inventory;
 pub mod backups;
 pub mod cluster_nodes;
 pub mod console_event;

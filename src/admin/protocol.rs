@@ -3,7 +3,7 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -169,9 +169,34 @@ pub struct Envelope<T> {
     pub body: T,
 }
 
+/// Why a request over the admin socket got no reply the command can read.
+#[derive(Debug, thiserror::Error)]
+pub enum ExchangeError {
+    #[error("admin socket {}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Encode(#[source] serde_json::Error),
+    #[error("admin socket {}: unreadable reply: {source}", path.display())]
+    Unreadable {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("the server speaks admin protocol {found}, this command {PROTOCOL_VERSION}")]
+    Version { found: u32 },
+}
+
 /// Sends one request over `stream` (connected to the socket at `path`) and waits (bounded)
 /// for the reply.
-pub fn exchange(stream: UnixStream, path: &Path, request: &Request) -> Result<Reply, String> {
+pub fn exchange(
+    stream: UnixStream,
+    path: &Path,
+    request: &Request,
+) -> Result<Reply, ExchangeError> {
     exchange_waiting(stream, path, request, Duration::from_secs(60))
 }
 
@@ -181,8 +206,11 @@ pub fn exchange_waiting(
     path: &Path,
     request: &Request,
     timeout: Duration,
-) -> Result<Reply, String> {
-    let who = |e: std::io::Error| format!("admin socket {}: {e}", path.display());
+) -> Result<Reply, ExchangeError> {
+    let who = |source: std::io::Error| ExchangeError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
     stream.set_read_timeout(Some(timeout)).map_err(who)?;
     // Zeroized when dropped: an unseal or backup request carries a passphrase, an import
     // request key material.
@@ -191,19 +219,21 @@ pub fn exchange_waiting(
             version: PROTOCOL_VERSION,
             body: request,
         })
-        .map_err(|e| e.to_string())?,
+        .map_err(ExchangeError::Encode)?,
     );
     line.push(b'\n');
     stream.write_all(&line).map_err(who)?;
     let mut answer = String::new();
     BufReader::new(stream).read_line(&mut answer).map_err(who)?;
-    let envelope: Envelope<Reply> = serde_json::from_str(&answer)
-        .map_err(|e| format!("admin socket {}: unreadable reply: {e}", path.display()))?;
+    let envelope: Envelope<Reply> =
+        serde_json::from_str(&answer).map_err(|source| ExchangeError::Unreadable {
+            path: path.to_path_buf(),
+            source,
+        })?;
     if envelope.version != PROTOCOL_VERSION {
-        return Err(format!(
-            "the server speaks admin protocol {}, this command {PROTOCOL_VERSION}",
-            envelope.version
-        ));
+        return Err(ExchangeError::Version {
+            found: envelope.version,
+        });
     }
     Ok(envelope.body)
 }

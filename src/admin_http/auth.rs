@@ -11,7 +11,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use super::accounts::{AccountError, Accounts, Role, TOKEN_PREFIX, now, token_digest};
-use super::settings::AdminHttpSettings;
+use crate::config::admin_http::AdminHttpSettings;
 
 /// Session tokens start with this (API tokens with `kwt_`).
 const SESSION_PREFIX: &str = "kws_";

@@ -58,8 +58,8 @@ pub fn export_now(app: &App, call: &Call) -> Result<Answer, ApiError> {
             "the backup passphrase must be at least 12 characters",
         ));
     }
-    let appliance_id = crate::server::setup::read_appliance_id(app.services.store.as_ref())
-        .map_err(|e| ApiError::new(500, "INTERNAL_SERVER_ERR", e.to_string()))?
+    let appliance_id = crate::store::appliance_id::read_appliance_id(app.services.store.as_ref())
+        .map_err(|e| ApiError::new(500, "INTERNAL_SERVER_ERR", format!("store: {e}")))?
         .unwrap_or_default();
     let mut options = ExportOptions::new(&appliance_id);
     if let Some(kdf) = request.kdf {

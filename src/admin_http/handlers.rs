@@ -512,7 +512,7 @@ pub fn add_client(app: &App, call: &Call) -> Result<Answer, ApiError> {
     let entry = match (&new.certificate, &new.ca) {
         (Some(pem), None) => {
             let der = single_cert_der(pem, "certificate")?;
-            let identity = crate::server::identity::client_identity(&der);
+            let identity = crate::pki::client_identity(&der);
             new_entry(
                 &new.name,
                 ClientKind::PinnedCertificate,
@@ -658,7 +658,7 @@ pub fn sign_csr(app: &App, call: &Call) -> Result<Answer, ApiError> {
     let signed = crate::pki::sign_csr(&app.data_dir, &csr_path)
         .map_err(|e| ApiError::bad_request(format!("csr: {e}")))?;
     drop(scratch);
-    let identity = crate::server::identity::client_identity(&signed.der);
+    let identity = crate::pki::client_identity(&signed.der);
     let entry = add_entry(
         app,
         caller,

@@ -13,7 +13,6 @@ pub mod file_body;
 pub mod handlers;
 pub mod own_account;
 pub mod routes;
-pub mod settings;
 pub mod shape;
 pub mod totp;
 mod transport;
@@ -27,7 +26,7 @@ use crate::server::{ServerError, Services};
 
 /// Starts the admin API on `settings.listen` (if set); returns the bound address.
 pub fn start(
-    settings: &settings::AdminHttpSettings,
+    settings: &crate::config::admin_http::AdminHttpSettings,
     services: Services,
     data_dir: PathBuf,
     server_cert: PathBuf,

@@ -8,10 +8,10 @@ use clap::{Args, Subcommand, ValueEnum};
 
 use keyward::admin::ops;
 use keyward::admin::protocol::{self, AuditQuery, AuditRecords, Reply, Request, SOCKET_FILE};
+use keyward::appliance::setup::Appliance;
 use keyward::audit::query::Filter;
 use keyward::audit::verify::Verification;
 use keyward::audit::{self, StoredRecord, format_time, parse_time};
-use keyward::server::setup::Appliance;
 
 use super::error::{CliError, EXIT_FAILURE};
 use super::setup::{SetupArgs, load_config};
@@ -221,9 +221,7 @@ pub(crate) fn call_reusing(
     let reply = match offline {
         Some(appliance) => execute_offline(appliance, request)?,
         None => match UnixStream::connect(&socket) {
-            Ok(stream) => {
-                protocol::exchange(stream, &socket, &request).map_err(CliError::Server)?
-            }
+            Ok(stream) => protocol::exchange(stream, &socket, &request)?,
             Err(_) => {
                 let appliance = offline.insert(Appliance::open(config)?);
                 execute_offline(appliance, request)?

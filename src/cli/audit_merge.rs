@@ -277,7 +277,7 @@ fn collect(
 fn check_chain(
     setup: &SetupArgs,
     records: &[StoredRecord],
-    offline: &mut Option<keyward::server::setup::Appliance>,
+    offline: &mut Option<keyward::appliance::setup::Appliance>,
 ) -> Result<Option<(u64, String)>, CliError> {
     let mut after: Option<ChainPoint> = None;
     let mut rest = records;

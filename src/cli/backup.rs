@@ -10,15 +10,16 @@ use std::time::{Duration, Instant};
 use clap::{Args, Subcommand};
 use zeroize::Zeroizing;
 
+use keyward::admin::backup_inventory::inventory;
 use keyward::admin::protocol::{self, BackupExportRequest, Reply, Request, SOCKET_FILE};
+use keyward::appliance::setup::{Appliance, DATABASE_FILE};
 use keyward::backup::export::{ExportOptions, ExportSummary};
 use keyward::backup::header::KdfSettings;
 use keyward::backup::passphrase::{self, SecretText};
 use keyward::backup::reader::BackupReader;
-use keyward::backup::restore::{inventory, restore_into};
+use keyward::backup::restore::restore_into;
 use keyward::backup::schedule::export_to_file;
 use keyward::config::RootProvider;
-use keyward::server::setup::{Appliance, DATABASE_FILE};
 
 use super::error::{CliError, Context};
 use super::setup::{SetupArgs, load_config};
@@ -128,9 +129,7 @@ fn export(
                 kdf: Some(kdf),
                 with_audit,
             });
-            match protocol::exchange_waiting(stream, &socket, &request, ONLINE_EXPORT_WAIT)
-                .map_err(CliError::Server)?
-            {
+            match protocol::exchange_waiting(stream, &socket, &request, ONLINE_EXPORT_WAIT)? {
                 Reply::BackupExported(summary) => summary,
                 Reply::Error { message } => return Err(CliError::Server(message)),
                 other => return Err(CliError::unexpected(&other)),

@@ -18,9 +18,9 @@ use keyward::admin::expiry;
 use keyward::admin::ops::{self, ClientView};
 use keyward::admin::protocol::{self, Refusal, Reply, Request, SOCKET_FILE};
 use keyward::admin::registry::{self, ClientEntry, ClientKind};
+use keyward::appliance::setup::DATABASE_FILE;
 use keyward::pki;
-use keyward::server::identity::client_identity;
-use keyward::server::setup::DATABASE_FILE;
+use keyward::pki::client_identity;
 use keyward::store::redb::RedbStore;
 
 use super::error::{CliError, Context};
@@ -258,9 +258,7 @@ impl Admin {
     pub(crate) fn call_raw(&self, request: Request) -> Result<Reply, CliError> {
         let socket = self.data_dir.join(SOCKET_FILE);
         Ok(match UnixStream::connect(&socket) {
-            Ok(stream) => {
-                protocol::exchange(stream, &socket, &request).map_err(CliError::Server)?
-            }
+            Ok(stream) => protocol::exchange(stream, &socket, &request)?,
             // No server listening (or a stale socket file): work on the database directly.
             Err(_) => {
                 let (store, node) = self.open_store()?;
@@ -280,7 +278,7 @@ impl Admin {
         if let Some(cluster) = &self.cluster {
             // Shared state in etcd; this node's audit chain in its local database.
             let local = RedbStore::open(&self.data_dir.join(DATABASE_FILE))?;
-            let node = keyward::server::setup::open_cluster_node(cluster, local)?;
+            let node = keyward::appliance::setup::open_cluster_node(cluster, local)?;
             let id = node.node_id().to_string();
             return Ok((Box::new(node), Some(id)));
         }

@@ -10,16 +10,20 @@ use std::path::PathBuf;
 
 use clap::Subcommand;
 
+use keyward::appliance::setup::{
+    DATABASE_FILE, PASSPHRASE_PARAMS_FILE, ROOT_KEY_FILE, create_private_dir,
+};
 use keyward::config::{Config, RootProvider};
 use keyward::pki;
 use keyward::seal::META_WRAPPED_MASTER_KEY;
-use keyward::server::setup::{DATABASE_FILE, PASSPHRASE_PARAMS_FILE, ROOT_KEY_FILE};
 use keyward::store::Store;
 use keyward::store::etcd::gateway::Gateway;
 use keyward::store::etcd::{ClusterConfig, EtcdStore};
 use keyward::store::redb::RedbStore;
 
-use crate::{SetupArgs, load_config};
+use super::error::{CliError, Context};
+use super::init::init as set_up;
+use super::setup::{SetupArgs, load_config};
 
 mod etcd_member;
 pub use etcd_member::EtcdMemberArgs;
@@ -79,7 +83,7 @@ pub enum ClusterCommand {
     },
 }
 
-pub fn run(command: &ClusterCommand) -> Result<(), String> {
+pub fn run(command: &ClusterCommand) -> Result<(), CliError> {
     match command {
         ClusterCommand::Init { setup } => init(setup),
         ClusterCommand::Join {
@@ -104,33 +108,34 @@ pub fn run(command: &ClusterCommand) -> Result<(), String> {
     }
 }
 
-fn cluster_config(config: &Config) -> Result<ClusterConfig, String> {
+fn cluster_config(config: &Config) -> Result<ClusterConfig, CliError> {
     config.cluster.clone().ok_or_else(|| {
-        "the configuration has no [cluster] table (etcd endpoints); see docs/cluster.md".into()
+        CliError::Failed(
+            "the configuration has no [cluster] table (etcd endpoints); see docs/cluster.md".into(),
+        )
     })
 }
 
-fn open(cluster: &ClusterConfig) -> Result<EtcdStore, String> {
-    EtcdStore::open(cluster).map_err(|e| format!("cannot use etcd: {e}"))
+fn open(cluster: &ClusterConfig) -> Result<EtcdStore, CliError> {
+    EtcdStore::open(cluster).context("cannot use etcd")
 }
 
-fn init(setup: &SetupArgs) -> Result<(), String> {
+fn init(setup: &SetupArgs) -> Result<(), CliError> {
     let config = load_config(setup)?;
     let cluster = cluster_config(&config)?;
     let store = open(&cluster)?;
     if store
         .read()
-        .and_then(|v| v.get_meta(META_WRAPPED_MASTER_KEY))
-        .map_err(|e| e.to_string())?
+        .and_then(|v| v.get_meta(META_WRAPPED_MASTER_KEY))?
         .is_some()
     {
-        return Err(format!(
+        return Err(CliError::Failed(format!(
             "a cluster already exists under prefix {:?}; use `keyward cluster join`",
             cluster.prefix
-        ));
+        )));
     }
     drop(store);
-    crate::init(setup, None, None)?;
+    set_up(setup, None, None)?;
     println!("cluster started; join the other nodes with `keyward cluster join`");
     Ok(())
 }
@@ -141,7 +146,7 @@ fn join(
     member: &EtcdMemberArgs,
     root_key_file: Option<&PathBuf>,
     passphrase_params: Option<&PathBuf>,
-) -> Result<(), String> {
+) -> Result<(), CliError> {
     let config = load_config(setup)?;
     let mut cluster = cluster_config(&config)?;
     if !peers.is_empty() {
@@ -151,15 +156,14 @@ fn join(
     let store = open(&cluster)?;
     if store
         .read()
-        .and_then(|v| v.get_meta(META_WRAPPED_MASTER_KEY))
-        .map_err(|e| e.to_string())?
+        .and_then(|v| v.get_meta(META_WRAPPED_MASTER_KEY))?
         .is_none()
     {
-        return Err(
+        return Err(CliError::Failed(
             "no cluster there yet (no master key in etcd): run `keyward cluster init` on the \
              first node"
                 .into(),
-        );
+        ));
     }
     if let Some(name) = &member.etcd_name {
         let finished = etcd_member::join(store.gateway(), name, member, cluster.max_txn_ops)?;
@@ -170,73 +174,77 @@ fn join(
     drop(store);
     if let Some(source) = root_key_file {
         if config.root.provider != RootProvider::Local {
-            return Err("--root-key-file is for the local root provider".into());
+            return Err(CliError::Failed(
+                "--root-key-file is for the local root provider".into(),
+            ));
         }
         copy_root_key(source, &config.data_dir)?;
     }
     if let Some(params) = passphrase_params {
-        keyward::server::setup::create_private_dir(&config.data_dir).map_err(|e| e.to_string())?;
+        create_private_dir(&config.data_dir)?;
         copy_if_absent(params, &config.data_dir.join(PASSPHRASE_PARAMS_FILE), 0o600)?;
     }
-    crate::init(setup, None, None)?;
+    set_up(setup, None, None)?;
     println!("joined the cluster");
     Ok(())
 }
 
-fn copy_root_key(source: &PathBuf, data_dir: &std::path::Path) -> Result<(), String> {
+fn copy_root_key(source: &PathBuf, data_dir: &std::path::Path) -> Result<(), CliError> {
     let key = zeroize::Zeroizing::new(
-        fs::read(source).map_err(|e| format!("reading {}: {e}", source.display()))?,
+        fs::read(source).with_context(|| format!("reading {}", source.display()))?,
     );
-    keyward::server::setup::create_private_dir(data_dir).map_err(|e| e.to_string())?;
+    create_private_dir(data_dir)?;
     let target = data_dir.join(ROOT_KEY_FILE);
     if let Ok(existing) = fs::read(&target) {
         if existing == *key {
             return Ok(());
         }
-        return Err(format!(
+        return Err(CliError::Failed(format!(
             "{} exists and holds another root key; remove it to join",
             target.display()
-        ));
+        )));
     }
     let mut file = fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o600)
         .open(&target)
-        .map_err(|e| format!("creating {}: {e}", target.display()))?;
+        .with_context(|| format!("creating {}", target.display()))?;
     file.write_all(&key)
         .and_then(|_| file.sync_all())
-        .map_err(|e| format!("writing {}: {e}", target.display()))
+        .with_context(|| format!("writing {}", target.display()))
 }
 
-fn copy_if_absent(from: &std::path::Path, to: &std::path::Path, mode: u32) -> Result<(), String> {
+fn copy_if_absent(from: &std::path::Path, to: &std::path::Path, mode: u32) -> Result<(), CliError> {
     if to.exists() || !from.is_file() {
         return Ok(());
     }
     let bytes = zeroize::Zeroizing::new(
-        fs::read(from).map_err(|e| format!("reading {}: {e}", from.display()))?,
+        fs::read(from).with_context(|| format!("reading {}", from.display()))?,
     );
     let mut file = fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(mode)
         .open(to)
-        .map_err(|e| format!("creating {}: {e}", to.display()))?;
+        .with_context(|| format!("creating {}", to.display()))?;
     file.write_all(&bytes)
         .and_then(|_| file.sync_all())
-        .map_err(|e| format!("writing {}: {e}", to.display()))
+        .with_context(|| format!("writing {}", to.display()))
 }
 
-fn remove_member(setup: &SetupArgs, wanted: &str) -> Result<(), String> {
+fn remove_member(setup: &SetupArgs, wanted: &str) -> Result<(), CliError> {
     let config = load_config(setup)?;
     let cluster = cluster_config(&config)?;
     // The gateway alone: removing a member must work whatever the Keyward data in etcd is.
-    let gateway = Gateway::new(&cluster).map_err(|e| format!("cannot use etcd: {e}"))?;
+    let gateway = Gateway::new(&cluster).context("cannot use etcd")?;
     let list = gateway
         .member_list()
-        .map_err(|e| format!("cannot list the etcd members: {e}"))?;
+        .context("cannot list the etcd members")?;
     let target = etcd_member::find(&list.members, wanted).ok_or_else(|| {
-        format!("no etcd member is named, numbered or reached at \"{wanted}\" (see `keyward cluster status`)")
+        CliError::Failed(format!(
+            "no etcd member is named, numbered or reached at \"{wanted}\" (see `keyward cluster status`)"
+        ))
     })?;
     let voters_left = list
         .members
@@ -244,25 +252,30 @@ fn remove_member(setup: &SetupArgs, wanted: &str) -> Result<(), String> {
         .filter(|m| m.id != target.id && !m.is_learner)
         .count();
     if voters_left == 0 {
-        return Err(format!(
+        return Err(CliError::Failed(format!(
             "refusing to remove {}: it is the cluster's last voting member, and etcd would be \
              left without any",
             etcd_member::describe(target)
-        ));
+        )));
     }
     gateway.member_remove(target.id).map_err(|e| {
         // etcd's strict reconfiguration check: every member must have been connected for a
         // few seconds, so that the removal cannot cost the quorum.
-        let hint = if e.to_string().contains("unhealthy cluster") {
-            " (etcd refuses membership changes until every voting member has been connected \
-             for 5 s; start the missing members or try again shortly)"
-        } else {
-            ""
-        };
-        format!(
-            "etcd did not remove {}: {e}{hint}",
-            etcd_member::describe(target)
-        )
+        let source: Box<dyn std::error::Error + Send + Sync> =
+            if e.to_string().contains("unhealthy cluster") {
+                Box::new(CliError::Hinted {
+                    hint: "etcd refuses membership changes until every voting member has been \
+                           connected for 5 s; start the missing members or try again shortly"
+                        .into(),
+                    source: Box::new(e),
+                })
+            } else {
+                Box::new(e)
+            };
+        CliError::Context {
+            context: format!("etcd did not remove {}", etcd_member::describe(target)),
+            source,
+        }
     })?;
     println!(
         "removed {}; stop etcd on that node and remove its data directory before it joins again",
@@ -271,12 +284,12 @@ fn remove_member(setup: &SetupArgs, wanted: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn status(setup: &SetupArgs) -> Result<(), String> {
+fn status(setup: &SetupArgs) -> Result<(), CliError> {
     let config = load_config(setup)?;
     let cluster = cluster_config(&config)?;
     let store = open(&cluster)?;
     // One read first, so the health below reflects a fresh attempt.
-    let readable = store.read().map(|_| ()).map_err(|e| e.to_string());
+    let readable = store.read().map(|_| ());
     let members = store.gateway().member_list();
     let statuses = store.member_status();
     let health = store.health();
@@ -334,22 +347,21 @@ fn status(setup: &SetupArgs) -> Result<(), String> {
             health.last_error.unwrap_or_default()
         );
     }
-    readable.map_err(|e| format!("etcd cannot be read at all: {e}"))
+    readable.context("etcd cannot be read at all")
 }
 
-fn migrate(setup: &SetupArgs, from: &std::path::Path) -> Result<(), String> {
+fn migrate(setup: &SetupArgs, from: &std::path::Path) -> Result<(), CliError> {
     let config = load_config(setup)?;
     let cluster = cluster_config(&config)?;
     let source = RedbStore::open(&from.join(DATABASE_FILE))
-        .map_err(|e| format!("opening {}: {e}", from.join(DATABASE_FILE).display()))?;
+        .with_context(|| format!("opening {}", from.join(DATABASE_FILE).display()))?;
     let target = open(&cluster)?;
-    let (meta, objects) = source.export_all().map_err(|e| e.to_string())?;
-    let count = keyward::store::etcd::migrate::copy_into(&target, &meta, &objects)
-        .map_err(|e| e.to_string())?;
+    let (meta, objects) = source.export_all()?;
+    let count = keyward::store::etcd::migrate::copy_into(&target, &meta, &objects)?;
     if from.join(ROOT_KEY_FILE).is_file() && config.root.provider == RootProvider::Local {
         copy_root_key(&from.join(ROOT_KEY_FILE), &config.data_dir)?;
     }
-    keyward::server::setup::create_private_dir(&config.data_dir).map_err(|e| e.to_string())?;
+    create_private_dir(&config.data_dir)?;
     copy_if_absent(
         &from.join(PASSPHRASE_PARAMS_FILE),
         &config.data_dir.join(PASSPHRASE_PARAMS_FILE),

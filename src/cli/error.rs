@@ -9,6 +9,7 @@ use keyward::admin::credential::CredentialError;
 use keyward::admin::ops::AdminError;
 use keyward::admin::registry::RegistryError;
 use keyward::admin_http::accounts::AccountError;
+use keyward::appliance::ApplianceError;
 use keyward::backup::BackupError;
 use keyward::bench::BenchError;
 use keyward::client::ClientError;
@@ -16,7 +17,6 @@ use keyward::config::ConfigError;
 use keyward::keyprotect::error::KpError;
 use keyward::pki::PkiError;
 use keyward::seal::SealError;
-use keyward::server::ServerError;
 use keyward::store::StoreError;
 
 use super::import::ImportError;
@@ -70,6 +70,9 @@ pub enum CliError {
     /// The running server's admin socket failed, or the server refused the request.
     #[error("{0}")]
     Server(String),
+    /// The request over the admin socket got no readable reply.
+    #[error(transparent)]
+    AdminSocket(#[from] keyward::admin::protocol::ExchangeError),
     /// The server answered with something the command did not ask for.
     #[error("unexpected answer from the server: {0}")]
     Unexpected(String),
@@ -90,7 +93,7 @@ pub enum CliError {
     #[error(transparent)]
     Config(#[from] ConfigError),
     #[error(transparent)]
-    Appliance(#[from] ServerError),
+    Appliance(#[from] ApplianceError),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -171,14 +174,6 @@ impl<T, E: StdError + Send + Sync + 'static> Context<T> for Result<T, E> {
             hint: hint.into(),
             source: Box::new(source),
         })
-    }
-}
-
-/// For the commands that still speak in strings (src/cli/cluster*, being reworked elsewhere):
-/// they can call the typed helpers with `?`.
-impl From<CliError> for String {
-    fn from(error: CliError) -> String {
-        error.to_string()
     }
 }
 

@@ -4,9 +4,9 @@
 
 use std::io::Write;
 
+use keyward::appliance::setup::Appliance;
 use keyward::config::RootProvider;
 use keyward::pki;
-use keyward::server::setup::Appliance;
 
 use super::error::CliError;
 use super::setup::{SetupArgs, load_config};

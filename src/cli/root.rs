@@ -3,15 +3,15 @@
 
 use clap::Subcommand;
 
+use keyward::appliance::setup::{
+    DATABASE_FILE, ROOT_KEY_FILE, ensure_appliance_id, keyprotect_config, open_local_root,
+    stored_provider,
+};
 use keyward::config::{Config, RootProvider};
 use keyward::keyprotect::KeyProtectRoot;
 use keyward::keyprotect::migrate::migrate_root;
 use keyward::seal::RootKeyProvider;
 use keyward::seal::local::{FILE_PROVIDER, LocalRoot, PASSPHRASE_PROVIDER};
-use keyward::server::setup::{
-    DATABASE_FILE, ROOT_KEY_FILE, ensure_appliance_id, keyprotect_config, open_local_root,
-    stored_provider,
-};
 use keyward::store::redb::RedbStore;
 
 use super::error::{CliError, Context};

@@ -7,8 +7,6 @@ use clap::Args;
 
 use keyward::config::{Config, ConfigError};
 
-use super::error::CliError;
-
 #[derive(Args)]
 pub struct SetupArgs {
     /// Directory holding certificates, the root key and the database (default ./keyward-data,
@@ -28,12 +26,6 @@ const SYSTEM_CONFIG: &str = "/etc/keyward/config.toml";
 
 pub fn load_config(setup: &SetupArgs) -> Result<Config, ConfigError> {
     load_config_with_system_default(setup, Path::new(SYSTEM_CONFIG))
-}
-
-/// [`load_config`] for the commands that still answer in strings (src/cli/cluster*, reworked
-/// on another branch): main.rs re-exports it under the name they import.
-pub fn load_config_for_strings(setup: &SetupArgs) -> Result<Config, CliError> {
-    Ok(load_config(setup)?)
 }
 
 /// `--config` first; with neither `--config` nor `--data-dir`, `system` if it exists.

@@ -2,12 +2,11 @@
 //! answering, reads what it can from the database and says the server is not running.
 
 use std::os::unix::net::UnixStream;
-use std::time::SystemTime;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use keyward::admin::protocol::{self, Reply, Request, SOCKET_FILE};
 use keyward::admin::status::{self, StatusReport};
-use keyward::server::metrics::unix_secs;
-use keyward::server::setup::DATABASE_FILE;
+use keyward::appliance::setup::DATABASE_FILE;
 use keyward::store::redb::RedbStore;
 
 use super::error::{CliError, Context};
@@ -17,13 +16,11 @@ pub fn run(setup: &SetupArgs, json: bool) -> Result<(), CliError> {
     let config = load_config(setup)?;
     let socket = config.data_dir.join(SOCKET_FILE);
     let report = match UnixStream::connect(&socket) {
-        Ok(stream) => {
-            match protocol::exchange(stream, &socket, &Request::Status).map_err(CliError::Server)? {
-                Reply::Status { status } => *status,
-                Reply::Error { message } => return Err(CliError::Server(message)),
-                other => return Err(CliError::unexpected(&other)),
-            }
-        }
+        Ok(stream) => match protocol::exchange(stream, &socket, &Request::Status)? {
+            Reply::Status { status } => *status,
+            Reply::Error { message } => return Err(CliError::Server(message)),
+            other => return Err(CliError::unexpected(&other)),
+        },
         Err(_) => offline(&config.data_dir)?,
     }
     .with_server_certificate(&config.data_dir.join(keyward::pki::SERVER_CERT_FILE));
@@ -31,7 +28,7 @@ pub fn run(setup: &SetupArgs, json: bool) -> Result<(), CliError> {
         let text = serde_json::to_string_pretty(&report)?;
         println!("{text}");
     } else {
-        print!("{}", status::render(&report, unix_secs(SystemTime::now())));
+        print!("{}", status::render(&report, unix_secs_now()));
     }
     Ok(())
 }
@@ -49,4 +46,12 @@ fn offline(data_dir: &std::path::Path) -> Result<StatusReport, CliError> {
         data_dir.join(SOCKET_FILE).display()
     ))?;
     Ok(status::from_store(&store)?)
+}
+
+/// Seconds since the Unix epoch (0 before it, which a real clock never shows).
+fn unix_secs_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }

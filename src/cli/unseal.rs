@@ -50,9 +50,7 @@ pub fn run(args: &UnsealArgs) -> Result<(), CliError> {
     };
     drop(passphrase);
     // Argon2id with the appliance's parameters takes about a second; far less than this.
-    match protocol::exchange_waiting(stream, &socket, &request, Duration::from_secs(120))
-        .map_err(CliError::Server)?
-    {
+    match protocol::exchange_waiting(stream, &socket, &request, Duration::from_secs(120))? {
         Reply::Done => {
             println!("unsealed: key material is served again");
             Ok(())

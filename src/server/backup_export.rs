@@ -41,11 +41,12 @@ fn run(request: Request, services: &Services, uid: u32) -> Reply {
             ),
         };
     }
-    let appliance_id = match crate::server::setup::read_appliance_id(services.store.as_ref()) {
+    let appliance_id = match crate::store::appliance_id::read_appliance_id(services.store.as_ref())
+    {
         Ok(id) => id.unwrap_or_default(),
         Err(e) => {
             return Reply::Error {
-                message: e.to_string(),
+                message: format!("store: {e}"),
             };
         }
     };

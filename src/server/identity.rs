@@ -19,17 +19,6 @@ use crate::engine::credential::KmipCredential;
 use crate::pki;
 use crate::store::Store;
 
-/// Identity of the client whose verified leaf certificate is `leaf_der`: `cn:<CN>`, or
-/// `sha256:<hex>` when the certificate has no readable Common Name.
-pub fn client_identity(leaf_der: &[u8]) -> ClientIdentity {
-    let fingerprint = pki::fingerprint(leaf_der);
-    let owner = match pki::common_name(leaf_der) {
-        Some(cn) if !cn.is_empty() => format!("cn:{cn}"),
-        _ => format!("sha256:{}", hex::encode(fingerprint)),
-    };
-    ClientIdentity { owner, fingerprint }
-}
-
 /// The registry, shared by the TLS verifier and the event loop; replaced whole on change.
 pub type SharedTrust = Arc<RwLock<ClientTrust>>;
 
@@ -180,6 +169,6 @@ pub fn resolve_identity(
             fingerprint,
         }),
         None if trust.is_revoked(&fingerprint) => None,
-        None => Some(client_identity(leaf)),
+        None => Some(pki::client_identity(leaf)),
     }
 }

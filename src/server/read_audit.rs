@@ -22,7 +22,7 @@ use crate::store::Store;
 /// At start-up: folds what a crash left in the journal, then opens a new one. `None` when
 /// reads are to commit durably: `durable_reads = true`, or a cluster node (its meta table is
 /// the cluster's, so the journal's fold marker could not commit with the node's local log).
-pub(super) fn open_journal(
+pub fn open_journal(
     store: &dyn Store,
     audit: &AuditContext,
     data_dir: &Path,

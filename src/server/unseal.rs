@@ -143,8 +143,8 @@ fn run(request: Request, services: &Services, uid: u32) -> Reply {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::appliance::setup::{Appliance, PASSPHRASE_PARAMS_FILE};
     use crate::config::Config;
-    use crate::server::setup::{Appliance, PASSPHRASE_PARAMS_FILE};
 
     const PASSPHRASE: &str = "Granite-Orchard-19-river";
 

@@ -8,6 +8,7 @@
 //! Contract (fixed; other modules build on it): [`StoredObject`], [`IndexTerm`], [`ReadView`],
 //! [`WriteView`], [`WriteTxn`], [`Store`], [`StoreError`].
 
+pub mod appliance_id;
 mod cause;
 pub mod change_sequence;
 pub mod etcd;

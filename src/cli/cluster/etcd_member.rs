@@ -19,6 +19,8 @@ use clap::Args;
 
 use keyward::store::etcd::gateway::{Gateway, GatewayError, Member};
 
+use crate::cli::error::{CliError, Context};
+
 #[derive(Args, Default)]
 pub struct EtcdMemberArgs {
     /// Name of this node's etcd member (ETCD_NAME). With it, `join` adds the member to the
@@ -82,7 +84,7 @@ pub fn describe(m: &Member) -> String {
 
 /// A name or URL goes unquoted into a file systemd and sh both read: nothing either would
 /// interpret may be in it.
-fn check_plain(what: &str, value: &str) -> Result<(), String> {
+fn check_plain(what: &str, value: &str) -> Result<(), CliError> {
     let ok = !value.is_empty()
         && value
             .chars()
@@ -90,22 +92,26 @@ fn check_plain(what: &str, value: &str) -> Result<(), String> {
     if ok {
         Ok(())
     } else {
-        Err(format!(
+        Err(CliError::Failed(format!(
             "{what} \"{value}\" is empty or has characters other than letters, digits and -._:/[]@%+"
-        ))
+        )))
     }
 }
 
-fn check_url(what: &str, url: &str) -> Result<(), String> {
+fn check_url(what: &str, url: &str) -> Result<(), CliError> {
     check_plain(what, url)?;
     let rest = url
         .strip_prefix("https://")
         .or_else(|| url.strip_prefix("http://"))
-        .ok_or_else(|| format!("{what} \"{url}\" must start with https:// or http://"))?;
+        .ok_or_else(|| {
+            CliError::Failed(format!(
+                "{what} \"{url}\" must start with https:// or http://"
+            ))
+        })?;
     if !rest.contains(':') || rest.contains('@') {
-        return Err(format!(
+        return Err(CliError::Failed(format!(
             "{what} \"{url}\" must be scheme://host:port, without user or path"
-        ));
+        )));
     }
     Ok(())
 }
@@ -134,7 +140,7 @@ pub fn join(
     name: &str,
     args: &EtcdMemberArgs,
     max_txn_ops: usize,
-) -> Result<bool, String> {
+) -> Result<bool, CliError> {
     check_plain("--etcd-name", name)?;
     for (what, urls) in [
         ("--etcd-peer-url", &args.etcd_peer_url),
@@ -149,7 +155,7 @@ pub fn join(
     let member = add_once(gateway, name, &args.etcd_peer_url)?;
     let list = gateway
         .member_list()
-        .map_err(|e| format!("cannot list the etcd members: {e}"))?;
+        .context("cannot list the etcd members")?;
     let env = environment(name, member.id, &list.members, args, max_txn_ops)?;
     println!("etcd member {name} must start with these settings (empty data directory):");
     print!("{env}");
@@ -169,18 +175,18 @@ pub fn join(
 }
 
 /// MemberAdd as a learner, unless a member with our peer URL exists already.
-fn add_once(gateway: &Gateway, name: &str, peer_urls: &[String]) -> Result<Member, String> {
+fn add_once(gateway: &Gateway, name: &str, peer_urls: &[String]) -> Result<Member, CliError> {
     let list = gateway
         .member_list()
-        .map_err(|e| format!("cannot list the etcd members: {e}"))?;
+        .context("cannot list the etcd members")?;
     if let Some(existing) = ours(&list.members, peer_urls) {
         if existing.is_started() && existing.name != name {
-            return Err(format!(
+            return Err(CliError::Failed(format!(
                 "peer URL {} belongs to {}, not to \"{name}\": check --etcd-name and \
                  --etcd-peer-url",
                 peer_urls.join(","),
                 describe(existing)
-            ));
+            )));
         }
         println!(
             "{} is already in the etcd cluster; not adding it again",
@@ -189,11 +195,11 @@ fn add_once(gateway: &Gateway, name: &str, peer_urls: &[String]) -> Result<Membe
         return Ok(existing.clone());
     }
     if let Some(clash) = list.members.iter().find(|m| m.name == name) {
-        return Err(format!(
+        return Err(CliError::Failed(format!(
             "the etcd cluster already has a member named \"{name}\" ({}); choose another \
              --etcd-name or remove that member first (`keyward cluster remove-member`)",
             describe(clash)
-        ));
+        )));
     }
     // etcd lets a new member start only with the names of all the others; an unstarted one
     // has none yet. etcd also allows one learner at a time. Both mean another join is half
@@ -203,12 +209,12 @@ fn add_once(gateway: &Gateway, name: &str, peer_urls: &[String]) -> Result<Membe
         .iter()
         .find(|m| !m.is_started() || m.is_learner)
     {
-        return Err(format!(
+        return Err(CliError::Failed(format!(
             "{} has not finished joining; start it (and run its `keyward cluster join` again) \
              or remove it with `keyward cluster remove-member {:016x}` before adding another",
             describe(pending),
             pending.id
-        ));
+        )));
     }
     match add_when_healthy(gateway, peer_urls) {
         Ok(answer) => {
@@ -219,21 +225,26 @@ fn add_once(gateway: &Gateway, name: &str, peer_urls: &[String]) -> Result<Membe
         Err(e) if gateway_refusal_mentions(&e, "already exists") => {
             let list = gateway
                 .member_list()
-                .map_err(|e| format!("cannot list the etcd members: {e}"))?;
-            ours(&list.members, peer_urls).cloned().ok_or_else(|| {
-                format!(
-                    "etcd says peer URL {} exists, yet lists no member with it: {e}",
-                    peer_urls.join(",")
-                )
-            })
+                .context("cannot list the etcd members")?;
+            match ours(&list.members, peer_urls) {
+                Some(member) => Ok(member.clone()),
+                None => Err(e).with_context(|| {
+                    format!(
+                        "etcd says peer URL {} exists, yet lists no member with it",
+                        peer_urls.join(",")
+                    )
+                }),
+            }
         }
-        Err(e) if e.to_string().contains("unhealthy cluster") => Err(format!(
+        Err(e) if e.to_string().contains("unhealthy cluster") => Err(CliError::Failed(format!(
             "etcd did not add the member {name}: {e}. It still refused after {} s: a voting \
              member is not connected to the others (`keyward cluster status` shows which); start \
              it, or remove it with `keyward cluster remove-member`, then run this command again",
             UNHEALTHY_WAIT.as_secs()
-        )),
-        Err(e) => Err(format!("etcd did not add the member {name}: {e}")),
+        ))),
+        Err(e) => Err(CliError::Failed(format!(
+            "etcd did not add the member {name}: {e}"
+        ))),
     }
 }
 
@@ -285,7 +296,7 @@ fn environment(
     members: &[Member],
     args: &EtcdMemberArgs,
     max_txn_ops: usize,
-) -> Result<String, String> {
+) -> Result<String, CliError> {
     let mut initial = Vec::new();
     for m in members {
         let member_name = if m.id == id {
@@ -293,11 +304,11 @@ fn environment(
         } else if m.is_started() {
             m.name.as_str()
         } else {
-            return Err(format!(
+            return Err(CliError::Failed(format!(
                 "{} has not started: etcd cannot be given the cluster's membership until it \
                  has (or is removed)",
                 describe(m)
-            ));
+            )));
         };
         check_plain("member name", member_name)?;
         for url in &m.peer_urls {
@@ -342,9 +353,9 @@ fn environment(
     let mut text = String::new();
     for (key, value) in lines {
         if value.is_empty() {
-            return Err(format!(
+            return Err(CliError::Failed(format!(
                 "{key} would be empty: give --etcd-peer-url and --etcd-client-url"
-            ));
+            )));
         }
         text.push_str(&format!("{key}={value}\n"));
     }
@@ -353,10 +364,10 @@ fn environment(
 
 /// Written whole or not at all (a temp file renamed over the target): etcd or a script
 /// watching for the file never reads half of it.
-fn write_env(path: &Path, env: &str) -> Result<(), String> {
-    let file_name = path
-        .file_name()
-        .ok_or_else(|| format!("--etcd-env-out {} names no file", path.display()))?;
+fn write_env(path: &Path, env: &str) -> Result<(), CliError> {
+    let file_name = path.file_name().ok_or_else(|| {
+        CliError::Failed(format!("--etcd-env-out {} names no file", path.display()))
+    })?;
     let mut temp_name = std::ffi::OsString::from(".");
     temp_name.push(file_name);
     temp_name.push(".keyward-tmp");
@@ -379,11 +390,10 @@ fn write_env(path: &Path, env: &str) -> Result<(), String> {
             f.sync_all()
         })
         .and_then(|_| fs::rename(&temp, path));
-    if let Err(e) = result {
+    if result.is_err() {
         let _ = fs::remove_file(&temp);
-        return Err(format!("writing {}: {e}", path.display()));
     }
-    Ok(())
+    result.with_context(|| format!("writing {}", path.display()))
 }
 
 /// Polls until the member has started and, once it has caught up, promotes it to a voter.
@@ -392,7 +402,7 @@ fn wait_and_promote(
     name: &str,
     id: u64,
     args: &EtcdMemberArgs,
-) -> Result<(), String> {
+) -> Result<(), CliError> {
     println!(
         "waiting up to {} s for etcd member {name} to start and catch up...",
         args.wait.as_secs()
@@ -402,10 +412,10 @@ fn wait_and_promote(
         let last = match gateway.member_list() {
             Ok(list) => match list.members.iter().find(|m| m.id == id) {
                 None => {
-                    return Err(format!(
+                    return Err(CliError::Failed(format!(
                         "etcd member {name} ({id:016x}) was removed from the cluster while \
                          this node was joining; run the join again"
-                    ));
+                    )));
                 }
                 Some(m) if !m.is_started() => {
                     "it has not started (is etcd running with the settings above?)".to_string()
@@ -425,12 +435,12 @@ fn wait_and_promote(
             Err(e) => format!("the cluster cannot list its members ({e})"),
         };
         if Instant::now() >= deadline {
-            return Err(format!(
+            return Err(CliError::Failed(format!(
                 "etcd member {name} is not ready after {} s: {last}. Start etcd with the \
                  settings above (systemd: `systemctl restart etcd`), then run this command \
                  again; it does not add the member twice",
                 args.wait.as_secs()
-            ));
+            )));
         }
         std::thread::sleep(Duration::from_millis(500));
     }

@@ -5,9 +5,9 @@
 use std::error::Error as StdError;
 
 use keyward::admin::ops::AdminError;
+use keyward::appliance::ApplianceError;
 use keyward::client::ClientError;
 use keyward::config::ConfigError;
-use keyward::server::ServerError;
 
 use super::super::error::{EXIT_FAILURE, EXIT_NOT_FOUND, EXIT_USAGE};
 use super::source::Refusal;
@@ -46,9 +46,11 @@ pub enum ImportError {
     #[error("Keyward: {0}")]
     Config(#[from] ConfigError),
     #[error("Keyward: {0}")]
-    Appliance(#[from] ServerError),
+    Appliance(#[from] ApplianceError),
     #[error("Keyward: {0}")]
     Admin(#[from] AdminError),
+    #[error("Keyward: {0}")]
+    AdminSocket(#[from] keyward::admin::protocol::ExchangeError),
 }
 
 impl ImportError {

@@ -11,8 +11,8 @@ use keyward::admin::import::{
     FactsRequest, ImportRequest, ImportResult, MAX_FACTS, StoredFacts, import_batch, stored_facts,
 };
 use keyward::admin::protocol::{self, Reply, Request, SOCKET_FILE};
+use keyward::appliance::setup::{Appliance, DATABASE_FILE};
 use keyward::audit::{Actor, AuditContext};
-use keyward::server::setup::{Appliance, DATABASE_FILE};
 
 use super::super::setup::{SetupArgs, load_config};
 use super::error::ImportError;
@@ -90,7 +90,7 @@ impl Keyward {
                 ImportError::Keyward(format!("admin socket {}: {e}", socket.display()))
             })?,
         };
-        match protocol::exchange(stream, socket, request).map_err(ImportError::Keyward)? {
+        match protocol::exchange(stream, socket, request)? {
             Reply::Error { message } | Reply::Refused { message, .. } => {
                 Err(ImportError::Keyward(message))
             }

@@ -79,7 +79,7 @@ enum Unreadable {
     Digest,
     /// Keyward's stored attribute list would not decode (its reason, in words).
     #[error("{0}")]
-    Attributes(String),
+    Attributes(keyward::admin::import::WireError),
 }
 
 /// From a server's Get Attributes and Get answers over KMIP (the Get answer is wiped).

@@ -1,5 +1,6 @@
 //! The `[admin_http]` table: where the HTTPS admin API listens and the bounds it enforces.
-//! Its own file so the configuration module only names it, and the listener owns its knobs.
+//! Its own file beside the configuration that names it (not in `admin_http`, which the
+//! configuration sits below): the listener reads its knobs from here.
 
 use std::net::SocketAddr;
 use std::time::Duration;

@@ -8,12 +8,7 @@ use std::sync::{Arc, RwLock};
 
 use zeroize::Zeroizing;
 
-use super::cluster_trust;
-use super::identity::{ClientTrust, SharedTrust};
-use super::metrics::Metrics;
-use super::tls::TlsMaterial;
-use super::unseal;
-use super::{ServerError, ServerOptions, Services};
+use super::error::ApplianceError;
 use crate::audit::{self, Actor, AuditContext, AuditEvent};
 use crate::cluster::Cluster;
 use crate::config::{Config, RootProvider};
@@ -22,7 +17,14 @@ use crate::keyprotect::{self, KeyProtectConfig, KeyProtectRoot};
 use crate::pki::{self, AppliancePki};
 use crate::seal::local::LocalRoot;
 use crate::seal::{self, META_MASTER_KEY_PROVIDER, META_WRAPPED_MASTER_KEY, RootKeyProvider};
+use crate::server::cluster_trust;
+use crate::server::identity::{ClientTrust, SharedTrust};
+use crate::server::metrics::Metrics;
+use crate::server::tls::TlsMaterial;
+use crate::server::unseal;
+use crate::server::{ServerOptions, Services};
 use crate::store::Store;
+use crate::store::appliance_id::{META_APPLIANCE_ID, META_NODE_ID};
 use crate::store::etcd::{ClusterConfig, EtcdStore};
 use crate::store::node::ClusterNodeStore;
 use crate::store::redb::RedbStore;
@@ -30,12 +32,6 @@ use crate::store::redb::RedbStore;
 pub const ROOT_KEY_FILE: &str = "root.key";
 pub const PASSPHRASE_PARAMS_FILE: &str = "root.argon2";
 pub const DATABASE_FILE: &str = "keyward.redb";
-/// Meta key of this appliance's id (a UUID made on first run). Key Protect wraps of the
-/// master key are bound to it, so another appliance's wrapped key does not open here.
-pub const META_APPLIANCE_ID: &str = "appliance.id";
-/// Meta key, in a cluster node's local database, of the node's own id (a UUID made on first
-/// start): it labels the node's audit records when the nodes' logs are gathered.
-pub const META_NODE_ID: &str = "node.id";
 
 /// Everything a running appliance needs, opened and checked.
 pub struct Appliance {
@@ -58,7 +54,7 @@ pub struct Appliance {
 
 impl Appliance {
     /// Creates whatever is missing in the data directory, then opens it all.
-    pub fn open(config: Config) -> Result<Appliance, ServerError> {
+    pub fn open(config: Config) -> Result<Appliance, ApplianceError> {
         Appliance::open_with(config, None)
     }
 
@@ -68,7 +64,7 @@ impl Appliance {
     pub fn open_with(
         config: Config,
         operator_passphrase: Option<&[u8]>,
-    ) -> Result<Appliance, ServerError> {
+    ) -> Result<Appliance, ApplianceError> {
         let data_dir = config.data_dir.clone();
         create_private_dir(&data_dir)?;
         let OpenedStore { store, cluster } = open_store(&config)?;
@@ -94,11 +90,12 @@ impl Appliance {
                 let kp_config = keyprotect_config(&config)?;
                 let root = Arc::new(
                     KeyProtectRoot::from_config(kp_config, &appliance_id)
-                        .map_err(ServerError::KeyProtect)?,
+                        .map_err(ApplianceError::KeyProtect)?,
                 );
                 match open_with_keyprotect(store_ref, &root)? {
                     Ok(master) => (KeyGate::unsealed(Arc::new(master)), Some(root), None),
-                    Err(reason) => {
+                    Err(refused) => {
+                        let reason = refused.to_string();
                         log::error!(
                             "starting SEALED: {reason}; Discover Versions and Query are \
                              answered, key material is not; Key Protect is polled every {} s",
@@ -187,13 +184,13 @@ impl Appliance {
     }
 
     /// The registered clients as the next handshakes will see them.
-    pub fn client_trust(&self) -> Result<SharedTrust, ServerError> {
+    pub fn client_trust(&self) -> Result<SharedTrust, ApplianceError> {
         Ok(Arc::new(RwLock::new(ClientTrust::load(
             self.store.as_ref(),
         )?)))
     }
 
-    pub fn tls_material(&self, client_trust: SharedTrust) -> Result<TlsMaterial, ServerError> {
+    pub fn tls_material(&self, client_trust: SharedTrust) -> Result<TlsMaterial, ApplianceError> {
         let mut trusted_ca_files: Vec<PathBuf> = vec![self.pki.ca_cert.clone()];
         trusted_ca_files.extend(self.config.tls.trusted_ca_files.iter().cloned());
         Ok(TlsMaterial {
@@ -205,12 +202,12 @@ impl Appliance {
         })
     }
 
-    pub fn services(&self) -> Result<Services, ServerError> {
+    pub fn services(&self) -> Result<Services, ApplianceError> {
         let trust = self.client_trust()?;
         Ok(Services {
             engine: self.engine.clone(),
             store: self.store.clone(),
-            tls: super::tls::server_config(&self.tls_material(trust.clone())?)?,
+            tls: crate::server::tls::server_config(&self.tls_material(trust.clone())?)?,
             trust,
             audit: audit_enabled(&self.config).then(|| self.audit.clone()),
             metrics: self.metrics.clone(),
@@ -228,7 +225,7 @@ impl Appliance {
 /// `[cluster]` table, etcd for the shared state beside the local redb file that keeps this
 /// node's audit chain (`crate::store::node`), with the node's cluster service over the same
 /// etcd connection (`crate::cluster`).
-pub fn open_store(config: &Config) -> Result<OpenedStore, ServerError> {
+pub fn open_store(config: &Config) -> Result<OpenedStore, ApplianceError> {
     let local = RedbStore::open_with(
         &config.data_dir.join(DATABASE_FILE),
         config.store.redb_options(),
@@ -261,7 +258,7 @@ pub struct OpenedStore {
 pub fn open_cluster_node(
     cluster: &ClusterConfig,
     local: RedbStore,
-) -> Result<ClusterNodeStore, ServerError> {
+) -> Result<ClusterNodeStore, ApplianceError> {
     let node_id = ensure_id(&local, META_NODE_ID, "cluster node")?;
     Ok(ClusterNodeStore::new(
         EtcdStore::open(cluster)?,
@@ -293,7 +290,7 @@ fn record_start(
     audit: &AuditContext,
     event: AuditEvent,
     retain_days: Option<u32>,
-) -> Result<(), ServerError> {
+) -> Result<(), ApplianceError> {
     let mut txn = store.write()?;
     audit::record(txn.as_mut(), audit, Actor::System, event)
         .map_err(crate::store::StoreError::from)?;
@@ -308,12 +305,12 @@ fn record_start(
 }
 
 /// The appliance id from the store, made (and committed) on first run.
-pub fn ensure_appliance_id(store: &dyn Store) -> Result<String, ServerError> {
+pub fn ensure_appliance_id(store: &dyn Store) -> Result<String, ApplianceError> {
     ensure_id(store, META_APPLIANCE_ID, "appliance")
 }
 
 /// The id under meta `key`, made (and committed) if there is none yet.
-fn ensure_id(store: &dyn Store, key: &str, what: &str) -> Result<String, ServerError> {
+fn ensure_id(store: &dyn Store, key: &str, what: &str) -> Result<String, ApplianceError> {
     if let Some(id) = store.read()?.get_meta(key)? {
         return Ok(String::from_utf8_lossy(&id).into_owned());
     }
@@ -329,33 +326,23 @@ fn ensure_id(store: &dyn Store, key: &str, what: &str) -> Result<String, ServerE
     Ok(id)
 }
 
-pub fn read_appliance_id(store: &dyn Store) -> Result<Option<String>, ServerError> {
-    let view = store.read()?;
-    Ok(view
-        .get_meta(META_APPLIANCE_ID)?
-        .map(|id| String::from_utf8_lossy(&id).into_owned()))
-}
-
-fn new_uuid() -> Result<String, ServerError> {
+fn new_uuid() -> Result<String, ApplianceError> {
     let mut b = [0u8; 16];
-    getrandom::fill(&mut b).map_err(|e| ServerError::Io {
-        what: "generating the appliance id".into(),
-        message: e.to_string(),
-    })?;
+    getrandom::fill(&mut b).map_err(ApplianceError::Random)?;
     Ok(crate::uuid::format_v4(b))
 }
 
 /// The provider name recorded beside the stored master key, if the store has one.
-pub fn stored_provider(store: &dyn Store) -> Result<Option<String>, ServerError> {
+pub fn stored_provider(store: &dyn Store) -> Result<Option<String>, ApplianceError> {
     let view = store.read()?;
     Ok(view
         .get_meta(META_MASTER_KEY_PROVIDER)?
         .map(|p| String::from_utf8_lossy(&p).into_owned()))
 }
 
-pub fn keyprotect_config(config: &Config) -> Result<&KeyProtectConfig, ServerError> {
+pub fn keyprotect_config(config: &Config) -> Result<&KeyProtectConfig, ApplianceError> {
     config.keyprotect.as_ref().ok_or_else(|| {
-        ServerError::Config(crate::config::ConfigError::Invalid {
+        ApplianceError::Config(crate::config::ConfigError::Invalid {
             setting: "keyprotect".into(),
             message: "the Key Protect root needs a [keyprotect] table".into(),
         })
@@ -368,11 +355,11 @@ pub fn keyprotect_config(config: &Config) -> Result<&KeyProtectConfig, ServerErr
 fn open_with_keyprotect(
     store: &dyn Store,
     root: &KeyProtectRoot,
-) -> Result<Result<seal::MasterKey, String>, ServerError> {
+) -> Result<Result<seal::MasterKey, KeyProtectRefused>, ApplianceError> {
     let initialised = store.read()?.get_meta(META_WRAPPED_MASTER_KEY)?.is_some();
     match stored_provider(store)? {
         Some(provider) if provider != RootKeyProvider::name(root) => {
-            return Err(ServerError::Seal(seal::SealError::Provider {
+            return Err(ApplianceError::Seal(seal::SealError::Provider {
                 provider: RootKeyProvider::name(root).into(),
                 message: format!(
                     "the store's master key is wrapped by root key provider \"{provider}\"; \
@@ -384,14 +371,26 @@ fn open_with_keyprotect(
     }
     if !initialised {
         // First run: the key must be usable as a root, or there is nothing to start with.
-        root.preflight().map_err(ServerError::KeyProtect)?;
+        root.preflight().map_err(ApplianceError::KeyProtect)?;
         return Ok(Ok(keyprotect::open::open_master_key(store, root)?));
     }
     let opened = root
         .preflight()
-        .map_err(|e| e.to_string())
-        .and_then(|_| keyprotect::open::open_master_key(store, root).map_err(|e| e.to_string()));
+        .map_err(KeyProtectRefused::Root)
+        .and_then(|_| {
+            keyprotect::open::open_master_key(store, root).map_err(KeyProtectRefused::Unwrap)
+        });
     Ok(opened)
+}
+
+/// Why Key Protect gave no master key for an initialised store; the appliance starts sealed
+/// and says this as the reason.
+#[derive(Debug, thiserror::Error)]
+enum KeyProtectRefused {
+    #[error(transparent)]
+    Root(crate::keyprotect::KpError),
+    #[error(transparent)]
+    Unwrap(seal::SealError),
 }
 
 /// With `[root] seal_at_start`: the master key from the operator's passphrase, or `None`
@@ -401,7 +400,7 @@ fn open_by_operator(
     store: &dyn Store,
     data_dir: &Path,
     passphrase: Option<&[u8]>,
-) -> Result<Option<seal::MasterKey>, ServerError> {
+) -> Result<Option<seal::MasterKey>, ApplianceError> {
     let params = data_dir.join(PASSPHRASE_PARAMS_FILE);
     match passphrase {
         Some(passphrase) => {
@@ -410,28 +409,30 @@ fn open_by_operator(
                 store, &root,
             )?))
         }
-        None if store.read()?.get_meta(META_WRAPPED_MASTER_KEY)?.is_none() => {
-            Err(ServerError::Config(crate::config::ConfigError::Invalid {
+        None if store.read()?.get_meta(META_WRAPPED_MASTER_KEY)?.is_none() => Err(
+            ApplianceError::Config(crate::config::ConfigError::Invalid {
                 setting: "root.seal_at_start".into(),
                 message: "this data directory has no master key yet; make it with the \
                           operator's passphrase first: `keyward init --passphrase-stdin`"
                     .into(),
-            }))
-        }
+            }),
+        ),
         None => Ok(None),
     }
 }
 
 /// The local root key provider `config` names (root key file or passphrase).
-pub fn open_local_root(config: &Config) -> Result<Box<dyn RootKeyProvider>, ServerError> {
+pub fn open_local_root(config: &Config) -> Result<Box<dyn RootKeyProvider>, ApplianceError> {
     if config.root.seal_at_start {
         // Never fall through to a root key file: that would be a second, stored root.
-        return Err(ServerError::Config(crate::config::ConfigError::Invalid {
-            setting: "root.seal_at_start".into(),
-            message: "the root key passphrase is not stored on this appliance; run this with \
+        return Err(ApplianceError::Config(
+            crate::config::ConfigError::Invalid {
+                setting: "root.seal_at_start".into(),
+                message: "the root key passphrase is not stored on this appliance; run this with \
                       the server running and unsealed (`keyward unseal`)"
-                .into(),
-        }));
+                    .into(),
+            },
+        ));
     }
     match &config.root.passphrase_file {
         None => Ok(Box::new(LocalRoot::open_or_create(
@@ -440,11 +441,11 @@ pub fn open_local_root(config: &Config) -> Result<Box<dyn RootKeyProvider>, Serv
         Some(path) => {
             let text = Zeroizing::new(
                 fs::read_to_string(path)
-                    .map_err(|e| ServerError::io(format!("reading {}", path.display()), e))?,
+                    .map_err(|e| ApplianceError::io(format!("reading {}", path.display()), e))?,
             );
             let passphrase = text.trim_end_matches(['\n', '\r']);
             if passphrase.is_empty() {
-                return Err(ServerError::Io {
+                return Err(ApplianceError::Invalid {
                     what: format!("passphrase file {}", path.display()),
                     message: "is empty".into(),
                 });
@@ -460,7 +461,7 @@ pub fn open_local_root(config: &Config) -> Result<Box<dyn RootKeyProvider>, Serv
 
 /// Creates the data directory readable by the owner only; an existing one is left as it is
 /// (the operator may have chosen its permissions), but a new one is never world-readable.
-pub fn create_private_dir(dir: &Path) -> Result<(), ServerError> {
+pub fn create_private_dir(dir: &Path) -> Result<(), ApplianceError> {
     if dir.is_dir() {
         return Ok(());
     }
@@ -468,9 +469,9 @@ pub fn create_private_dir(dir: &Path) -> Result<(), ServerError> {
         .recursive(true)
         .mode(0o700)
         .create(dir)
-        .map_err(|e| ServerError::io(format!("creating data directory {}", dir.display()), e))?;
+        .map_err(|e| ApplianceError::io(format!("creating data directory {}", dir.display()), e))?;
     fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
-        .map_err(|e| ServerError::io(format!("restricting data directory {}", dir.display()), e))
+        .map_err(|e| ApplianceError::io(format!("restricting data directory {}", dir.display()), e))
 }
 
 #[cfg(test)]
@@ -481,6 +482,7 @@ mod tests {
     #[test]
     fn appliance_id_is_made_once_and_kept() {
         let store = MemoryStore::new();
+        let read_appliance_id = crate::store::appliance_id::read_appliance_id;
         assert_eq!(read_appliance_id(&store).unwrap(), None);
         let id = ensure_appliance_id(&store).unwrap();
         assert_eq!(id.len(), 36);

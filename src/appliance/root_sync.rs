@@ -5,14 +5,14 @@
 
 use std::sync::{Arc, OnceLock};
 
-use super::ServerError;
-use super::metrics::Metrics;
+use super::error::ApplianceError;
 use super::setup::{Appliance, keyprotect_config};
 use crate::audit::{Actor, AuditContext, AuditEvent};
 use crate::engine::KeyGate;
 use crate::keyprotect::sync::{
     self, SealReason, StatusReader, SyncEvent, SyncHandle, SyncSettings,
 };
+use crate::server::metrics::Metrics;
 
 /// The root key watch of a running server (a no-op with the local root).
 pub struct RootSync {
@@ -35,7 +35,7 @@ impl StatusCopy {
 
 impl RootSync {
     /// Starts the sync thread when the appliance uses Key Protect.
-    pub fn start(appliance: &Appliance) -> Result<RootSync, ServerError> {
+    pub fn start(appliance: &Appliance) -> Result<RootSync, ApplianceError> {
         let Some(root) = &appliance.keyprotect else {
             return Ok(RootSync { handle: None });
         };
@@ -63,7 +63,7 @@ impl RootSync {
                 sink.refresh();
             },
         )
-        .map_err(|e| ServerError::io("starting the Key Protect sync thread", e))?;
+        .map_err(|e| ApplianceError::io("starting the Key Protect sync thread", e))?;
         let _ = copy.reader.set(handle.status_reader());
         copy.refresh();
         log::info!(
