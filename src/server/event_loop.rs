@@ -201,6 +201,7 @@ impl Server {
             admission: Admission::new(budgets),
             resumption_only: super::resumption_only::resumption_only(&self.services.tls),
             accept_backlog: false,
+            strangers: Vec::new(),
             logs: ConnectionLogs::new(),
             options: self.options,
             services: self.services,
@@ -249,6 +250,9 @@ struct LoopState {
     resumption_only: Arc<rustls::ServerConfig>,
     /// The last accept batch stopped before the listener ran dry.
     accept_backlog: bool,
+    /// This turn's readiness of the listener and of connections without a client yet,
+    /// handled after the authenticated clients' (kept to reuse its allocation).
+    strangers: Vec<Token>,
     /// What a peer repeats at will, each with its own log budget (`ratelimit.rs`).
     logs: ConnectionLogs,
     options: ServerOptions,
@@ -304,12 +308,13 @@ impl LoopState {
             }
             let backlog = std::mem::take(&mut self.accept_backlog);
             let mut accepted = false;
+            // Authenticated clients first: their requests are read, run and handed to the
+            // committer before this turn spends time on accepting and on handshakes (a full
+            // handshake costs milliseconds), which a flood of strangers can multiply.
+            let mut strangers = std::mem::take(&mut self.strangers);
             for event in events.iter() {
                 match event.token() {
-                    LISTENER => {
-                        accepted = true;
-                        self.accept_all();
-                    }
+                    LISTENER => strangers.push(LISTENER),
                     HTTP => self.http.accept(self.poll.registry(), &mut self.next_id),
                     token if self.http.owns(token) => {
                         self.http
@@ -324,16 +329,34 @@ impl LoopState {
                             shutdown.store(true, Ordering::SeqCst);
                         }
                     }
-                    token => self.on_ready(token),
+                    token
+                        if self
+                            .connections
+                            .get(&token)
+                            .is_some_and(|c| c.session().identity().is_some()) =>
+                    {
+                        self.on_ready(token)
+                    }
+                    token => strangers.push(token),
                 }
-            }
-            // Edge-triggered: connections left queued by the last batch bring no new event.
-            if backlog && !accepted {
-                self.accept_all();
             }
             while let Ok(finished) = done.try_recv() {
                 self.commits.answered();
                 self.deliver(finished);
+            }
+            self.send_group();
+            for token in strangers.drain(..) {
+                if token == LISTENER {
+                    accepted = true;
+                    self.accept_all();
+                } else {
+                    self.on_ready(token);
+                }
+            }
+            self.strangers = strangers;
+            // Edge-triggered: connections left queued by the last batch bring no new event.
+            if backlog && !accepted {
+                self.accept_all();
             }
             if shutdown.load(Ordering::SeqCst) && self.drain_deadline.is_none() {
                 super::sd_notify::stopping();
