@@ -372,7 +372,6 @@ impl Config {
                 "server.first_byte_timeout_secs",
                 self.server.first_byte_timeout_secs,
             ),
-
             (
                 "server.handshake_rate_per_ip",
                 u64::from(self.server.handshake_rate_per_ip),

@@ -382,6 +382,29 @@ fn proc_status(pid: u32, field: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// Time the threads of process `pid` spent runnable but waiting for a CPU (the second
+/// field of each thread's /proc schedstat, in ns): what the machine's load, not the server's
+/// work, added to the latencies.
+fn run_queue_wait(pid: u32) -> Duration {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Duration::ZERO;
+    };
+    let nanos: u64 = tasks
+        .flatten()
+        .filter_map(|task| std::fs::read_to_string(task.path().join("schedstat")).ok())
+        .filter_map(|stat| stat.split_whitespace().nth(1)?.parse::<u64>().ok())
+        .sum();
+    Duration::from_nanos(nanos)
+}
+
+/// The same for the calling thread (the registered client's).
+fn own_run_queue_wait() -> Duration {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|stat| stat.split_whitespace().nth(1)?.parse::<u64>().ok())
+        .map_or(Duration::ZERO, Duration::from_nanos)
+}
+
 /// CPU seconds (user + system) the process has used, from /proc (USER_HZ = 100).
 fn cpu_seconds(pid: u32) -> f64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
@@ -501,6 +524,9 @@ fn vcenter_is_served_through_a_flood_of_peers_without_certificates() {
     let extra_items = 2;
 
     // Baseline: the same sequence without the attack.
+    let waited_before_baseline = run_queue_wait(pid);
+    let client_waited_before_baseline = own_run_queue_wait();
+    let baseline_started = Instant::now();
     let mut baseline = Vec::new();
     let mut baseline_splits = Vec::new();
     for _ in 0..plan.baseline_runs {
@@ -515,82 +541,93 @@ fn vcenter_is_served_through_a_flood_of_peers_without_certificates() {
     let hello = client_hello(&anonymous);
     let served_stranger = AtomicUsize::new(0);
     let handshakes = AtomicUsize::new(0);
+    let baseline_wall = baseline_started.elapsed();
+    let client_waited_in_baseline =
+        own_run_queue_wait().saturating_sub(client_waited_before_baseline);
+    let waited_in_baseline = run_queue_wait(pid).saturating_sub(waited_before_baseline);
     let kernel_before = kernel_counters();
     let cpu_before = cpu_seconds(pid);
     let end = Instant::now() + plan.attack;
     let handshakers = 4u32;
-    let (mut under_attack, splits, held_opened, slow_opened, queue) = std::thread::scope(|s| {
-        // The listener's accept queue, sampled every 50 ms: (samples, sum, max, full).
-        let queue_sampler = s.spawn(move || {
-            let (mut samples, mut sum, mut max, mut held) = (0u64, 0u64, 0u64, 0u64);
-            while Instant::now() < end {
-                if let Some(len) = accept_queue(addr.port()) {
-                    samples += 1;
-                    sum += len;
-                    max = max.max(len);
-                    held += HELD_NOW.load(Ordering::Relaxed) as u64;
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            (samples, sum, max, held)
-        });
-        let holders: Vec<_> = sources()
-            .into_iter()
-            .map(|source| {
-                let per_source = plan.held / sources().len();
-                s.spawn(move || hold_silent(addr, source, per_source, end))
-            })
-            .collect();
-        let slow = s.spawn(|| slow_handshakes(addr, &hello, plan.slow, end));
-        for worker in 0..handshakers {
-            let (anonymous, dv, served_stranger, handshakes) =
-                (&anonymous, &dv, &served_stranger, &handshakes);
-            let pace = Duration::from_secs(1) * handshakers / plan.handshakes_per_sec;
-            s.spawn(move || {
-                as_attacker();
-                let sources = sources();
-                let mut n = worker as usize;
-                let mut next = Instant::now();
+    let (mut under_attack, splits, held_opened, slow_opened, queue, client_waited) =
+        std::thread::scope(|s| {
+            // The listener's accept queue, sampled every 50 ms: (samples, sum, max, full).
+            let queue_sampler = s.spawn(move || {
+                let (mut samples, mut sum, mut max, mut held) = (0u64, 0u64, 0u64, 0u64);
                 while Instant::now() < end {
-                    if !handshake_without_certificate(
-                        addr,
-                        sources[n % sources.len()],
-                        anonymous,
-                        dv,
-                    ) {
-                        served_stranger.fetch_add(1, Ordering::SeqCst);
+                    if let Some(len) = accept_queue(addr.port()) {
+                        samples += 1;
+                        sum += len;
+                        max = max.max(len);
+                        held += HELD_NOW.load(Ordering::Relaxed) as u64;
                     }
-                    handshakes.fetch_add(1, Ordering::SeqCst);
-                    n += handshakers as usize;
-                    next += pace;
-                    std::thread::sleep(next.saturating_duration_since(Instant::now()));
+                    std::thread::sleep(Duration::from_millis(50));
                 }
+                (samples, sum, max, held)
             });
-        }
-        // Let the flood fill the budgets, then run the sequence every second.
-        std::thread::sleep(Duration::from_secs(2).min(plan.attack / 4));
-        let mut latencies = Vec::new();
-        let mut splits = Vec::new();
-        let mut next = Instant::now();
-        while Instant::now() + Duration::from_millis(500) < end {
-            let start = Instant::now();
-            splits.push(vcenter_sequence(&server, &creds));
-            latencies.push(start.elapsed());
-            next += Duration::from_secs(1);
-            std::thread::sleep(next.saturating_duration_since(Instant::now()));
-        }
-        let held: usize = holders.into_iter().map(|h| h.join().expect("holder")).sum();
-        let queue = queue_sampler.join().expect("queue sampler");
-        (
-            latencies,
-            splits,
-            held,
-            slow.join().expect("slow handshakes"),
-            queue,
-        )
-    });
+            let holders: Vec<_> = sources()
+                .into_iter()
+                .map(|source| {
+                    let per_source = plan.held / sources().len();
+                    s.spawn(move || hold_silent(addr, source, per_source, end))
+                })
+                .collect();
+            let slow = s.spawn(|| slow_handshakes(addr, &hello, plan.slow, end));
+            for worker in 0..handshakers {
+                let (anonymous, dv, served_stranger, handshakes) =
+                    (&anonymous, &dv, &served_stranger, &handshakes);
+                let pace = Duration::from_secs(1) * handshakers / plan.handshakes_per_sec;
+                s.spawn(move || {
+                    as_attacker();
+                    let sources = sources();
+                    let mut n = worker as usize;
+                    let mut next = Instant::now();
+                    while Instant::now() < end {
+                        if !handshake_without_certificate(
+                            addr,
+                            sources[n % sources.len()],
+                            anonymous,
+                            dv,
+                        ) {
+                            served_stranger.fetch_add(1, Ordering::SeqCst);
+                        }
+                        handshakes.fetch_add(1, Ordering::SeqCst);
+                        n += handshakers as usize;
+                        next += pace;
+                        std::thread::sleep(next.saturating_duration_since(Instant::now()));
+                    }
+                });
+            }
+            // Let the flood fill the budgets, then run the sequence every second.
+            std::thread::sleep(Duration::from_secs(2).min(plan.attack / 4));
+            let client_waited_before = own_run_queue_wait();
+            let mut latencies = Vec::new();
+            let mut splits = Vec::new();
+            let mut next = Instant::now();
+            while Instant::now() + Duration::from_millis(500) < end {
+                let start = Instant::now();
+                splits.push(vcenter_sequence(&server, &creds));
+                latencies.push(start.elapsed());
+                next += Duration::from_secs(1);
+                std::thread::sleep(next.saturating_duration_since(Instant::now()));
+            }
+            let held: usize = holders.into_iter().map(|h| h.join().expect("holder")).sum();
+            let client_waited = own_run_queue_wait().saturating_sub(client_waited_before);
+            let queue = queue_sampler.join().expect("queue sampler");
+            (
+                latencies,
+                splits,
+                held,
+                slow.join().expect("slow handshakes"),
+                queue,
+                client_waited,
+            )
+        });
     sequences += under_attack.len();
     let kernel_after = kernel_counters();
+    let waited_in_attack = run_queue_wait(pid)
+        .saturating_sub(waited_in_baseline)
+        .saturating_sub(waited_before_baseline);
     let server_cpu = cpu_seconds(pid) - cpu_before;
 
     let text = metrics(http);
@@ -622,6 +659,18 @@ fn vcenter_is_served_through_a_flood_of_peers_without_certificates() {
         median(&mut baseline),
         p99(&mut baseline),
         baseline.len()
+    );
+    eprintln!(
+        "  the server's threads waited for a CPU {:.0} ms per second under attack, {:.0} ms per \
+         second in the baseline; the client's thread {:.1?} per run under attack, {:.1?} per run \
+         in the baseline (machine load average now: {})",
+        waited_in_attack.as_secs_f64() * 1000.0 / plan.attack.as_secs_f64(),
+        waited_in_baseline.as_secs_f64() * 1000.0 / baseline_wall.as_secs_f64(),
+        client_waited / under_attack.len().max(1) as u32,
+        client_waited_in_baseline / baseline.len().max(1) as u32,
+        std::fs::read_to_string("/proc/loadavg")
+            .unwrap_or_default()
+            .trim()
     );
     eprintln!(
         "  where the time went under attack: {}; baseline: {}",

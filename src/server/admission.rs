@@ -574,11 +574,24 @@ mod tests {
         let now = Instant::now();
         let mut a = Admission::new(budgets());
         // Pool of 8, a quarter (2) per source.
-        for (key, last) in [(1, 2), (2, 2), (3, 3), (4, 3), (5, 4), (6, 4), (7, 5), (8, 6)] {
+        for (key, last) in [
+            (1, 2),
+            (2, 2),
+            (3, 3),
+            (4, 3),
+            (5, 4),
+            (6, 4),
+            (7, 5),
+            (8, 6),
+        ] {
             assert_eq!(a.park(key, ip(last), now), None);
         }
         assert_eq!(a.parked(), 8, "exactly full");
-        assert_eq!(a.unauthenticated(), 0, "silent connections hold no budget slot");
+        assert_eq!(
+            a.unauthenticated(),
+            0,
+            "silent connections hold no budget slot"
+        );
         // One over: .2, .3 and .4 hold two each; .2's oldest is the oldest among them.
         assert_eq!(a.park(9, ip(7), now), Some((1, Eviction::SilentPoolFull)));
         assert_eq!(a.parked(), 8);
@@ -615,7 +628,10 @@ mod tests {
         assert_eq!(a.spoke(10), None);
         assert_eq!(a.spoke(99), None, "unknown keys are ignored");
         assert_eq!(a.promote(10, "cn:vc"), Promotion::Admitted);
-        assert_eq!((a.parked(), a.unauthenticated(), a.authenticated()), (1, 3, 1));
+        assert_eq!(
+            (a.parked(), a.unauthenticated(), a.authenticated()),
+            (1, 3, 1)
+        );
         assert_eq!(a.spoke(11), None, "a freed budget slot is taken first");
     }
 

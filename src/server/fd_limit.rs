@@ -108,6 +108,10 @@ mod tests {
         assert_eq!(silent_pool_within(Some(others + 4999), 100, 10, 5000), 4999);
         assert_eq!(silent_pool_within(Some(others), 100, 10, 5000), 1);
         assert_eq!(silent_pool_within(Some(10), 100, 10, 5000), 1);
-        assert_eq!(silent_pool_within(Some(10), 100, 10, 0), 0, "no pool stays no pool");
+        assert_eq!(
+            silent_pool_within(Some(10), 100, 10, 0),
+            0,
+            "no pool stays no pool"
+        );
     }
 }
