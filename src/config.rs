@@ -154,6 +154,11 @@ pub struct ServerSettings {
     pub max_unauthenticated_per_ip: usize,
     /// A connection that has sent no byte this many seconds after it was accepted is closed.
     pub first_byte_timeout_secs: u64,
+    /// Most accepted connections that have sent nothing yet, held apart from (and in front
+    /// of) `max_unauthenticated`; a quarter of them per source address. Holding more silent
+    /// sockets than an attacker re-opens keeps the kernel's accept queue from filling.
+    /// 0: no pool, a connection takes an unauthenticated slot when accepted.
+    pub max_silent_connections: usize,
     /// Full TLS handshakes per second and source address that may end without an
     /// authenticated client (each costs a private-key operation); beyond, only session
     /// resumption is served to that address until its allowance refills.
@@ -184,6 +189,7 @@ impl Default for ServerSettings {
             max_unauthenticated: 256,
             max_unauthenticated_per_ip: 64,
             first_byte_timeout_secs: 2,
+            max_silent_connections: 16384,
             handshake_rate_per_ip: 10,
             handshake_burst_per_ip: 64,
             handshake_timeout_secs: 10,

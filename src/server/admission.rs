@@ -8,6 +8,17 @@
 //!   completed mutual-TLS handshake moves a connection here, so no flood of strangers can
 //!   take these slots.
 //!
+//! In front of the unauthenticated budget sits a large, cheap **silent pool**: a connection
+//! that has sent nothing yet waits there (an idle socket, no TLS work), and enters the
+//! unauthenticated budget only with its first byte. Silent sockets are the cheapest way to
+//! hold connections, and the kernel's queues behind the listener are only 4096 deep: were
+//! the server to close one silent connection for every one it accepts, an attacker
+//! re-opening them would keep the accept queue full, and a real client's SYN would be
+//! dropped (and retried a second later). Holding more silent connections than an attacker
+//! re-opens keeps that queue empty; the first-byte deadline closes them. The pool has the
+//! same shape as the budget: a per-source cap (a quarter of the pool) where a newcomer
+//! replaces its own address's oldest, and when full the oldest of the heaviest source goes.
+//!
 //! It also keeps, per source address, a token bucket of full handshakes that did not end in
 //! an authenticated client (each costs a private-key operation): an address that spent its
 //! tokens is served session resumption only until the bucket refills.
@@ -33,6 +44,16 @@ pub(super) struct Budgets {
     pub handshake_rate_per_source: f64,
     /// Bucket capacity: full handshakes a source may start in a burst.
     pub handshake_burst_per_source: f64,
+    /// Connections that have sent nothing yet (`max_silent_connections`).
+    pub max_silent: usize,
+}
+
+impl Budgets {
+    /// Silent connections one source may hold: a quarter of the pool, as
+    /// `max_unauthenticated_per_ip` is by default a quarter of its budget.
+    pub fn max_silent_per_source(&self) -> usize {
+        (self.max_silent / 4).max(1)
+    }
 }
 
 /// Why an unauthenticated connection was closed to make room.
@@ -44,6 +65,12 @@ pub(super) enum Eviction {
     /// The whole unauthenticated budget was full: the oldest connection of the source
     /// holding the most slots made room.
     BudgetFull,
+    /// Its source holds a quarter of the silent pool: the newcomer replaces that source's
+    /// oldest silent connection.
+    SilentSourceCap,
+    /// The silent pool was full: the oldest silent connection of the source holding the most
+    /// made room.
+    SilentPoolFull,
 }
 
 /// The outcome of a completed handshake's request for an authenticated slot.
@@ -104,13 +131,27 @@ impl Bucket {
     }
 }
 
+/// Connections per source, oldest first (admission order).
+type BySource<K> = HashMap<IpAddr, BTreeMap<u64, K>>;
+
+/// A connection in the silent pool: accepted, nothing received yet.
+#[derive(Debug)]
+struct Parked {
+    ip: IpAddr,
+    seq: u64,
+    parked_at: Instant,
+}
+
 /// The bookkeeping of every open connection, keyed by the caller's connection key.
 pub(super) struct Admission<K> {
     budgets: Budgets,
     next_seq: u64,
+    /// The silent pool, in front of the unauthenticated budget.
+    parked: HashMap<K, Parked>,
+    parked_by_source: BySource<K>,
     unauthenticated: HashMap<K, Pending>,
     /// Per source, its unauthenticated connections oldest first.
-    by_source: HashMap<IpAddr, BTreeMap<u64, K>>,
+    by_source: BySource<K>,
     /// Authenticated connection → its identity.
     authenticated: HashMap<K, String>,
     per_identity: HashMap<String, usize>,
@@ -122,6 +163,8 @@ impl<K: Copy + Eq + Hash> Admission<K> {
         Admission {
             budgets,
             next_seq: 0,
+            parked: HashMap::new(),
+            parked_by_source: HashMap::new(),
             unauthenticated: HashMap::new(),
             by_source: HashMap::new(),
             authenticated: HashMap::new(),
@@ -138,16 +181,56 @@ impl<K: Copy + Eq + Hash> Admission<K> {
         self.authenticated.len()
     }
 
+    /// Connections in the silent pool.
+    pub(super) fn parked(&self) -> usize {
+        self.parked.len()
+    }
+
+    /// Takes a new connection from `ip` into the silent pool; its first byte moves it into
+    /// the unauthenticated budget (`spoke`). Never refuses: when its source or the pool is
+    /// full, returns the connection the caller must close.
+    pub(super) fn park(&mut self, key: K, ip: IpAddr, now: Instant) -> Option<(K, Eviction)> {
+        let source = source_of(ip);
+        let from_source = self.parked_by_source.get(&source).map_or(0, BTreeMap::len);
+        let evicted = if from_source >= self.budgets.max_silent_per_source() {
+            oldest_of(&self.parked_by_source, source).map(|k| (k, Eviction::SilentSourceCap))
+        } else if self.parked.len() >= self.budgets.max_silent {
+            heaviest_source(&self.parked_by_source)
+                .and_then(|heaviest| oldest_of(&self.parked_by_source, heaviest))
+                .map(|k| (k, Eviction::SilentPoolFull))
+        } else {
+            None
+        };
+        if let Some((old, _)) = evicted {
+            self.release(old);
+        }
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        self.parked.insert(
+            key,
+            Parked {
+                ip,
+                seq,
+                parked_at: now,
+            },
+        );
+        self.parked_by_source
+            .entry(source)
+            .or_default()
+            .insert(seq, key);
+        evicted
+    }
+
     /// Takes a new connection from `ip` into the unauthenticated budget. Never refuses: when
     /// its source or the budget is full, returns the connection the caller must close.
     pub(super) fn admit(&mut self, key: K, ip: IpAddr, now: Instant) -> Option<(K, Eviction)> {
         let source = source_of(ip);
         let from_source = self.by_source.get(&source).map_or(0, BTreeMap::len);
         let evicted = if from_source >= self.budgets.max_unauthenticated_per_source {
-            self.oldest_of(source).map(|k| (k, Eviction::SourceCap))
+            oldest_of(&self.by_source, source).map(|k| (k, Eviction::SourceCap))
         } else if self.unauthenticated.len() >= self.budgets.max_unauthenticated {
-            self.heaviest_source()
-                .and_then(|heaviest| self.oldest_of(heaviest))
+            heaviest_source(&self.by_source)
+                .and_then(|heaviest| oldest_of(&self.by_source, heaviest))
                 .map(|k| (k, Eviction::BudgetFull))
         } else {
             None
@@ -170,38 +253,37 @@ impl<K: Copy + Eq + Hash> Admission<K> {
         evicted
     }
 
-    fn oldest_of(&self, source: IpAddr) -> Option<K> {
-        self.by_source
-            .get(&source)
-            .and_then(|conns| conns.values().next().copied())
-    }
-
-    /// The source with the most unauthenticated connections; among equals, the one whose
-    /// oldest connection is oldest.
-    fn heaviest_source(&self) -> Option<IpAddr> {
-        self.by_source
-            .iter()
-            .filter_map(|(source, conns)| {
-                let oldest = conns.keys().next()?;
-                Some((conns.len(), std::cmp::Reverse(*oldest), *source))
-            })
-            .max()
-            .map(|(_, _, source)| source)
-    }
-
-    /// The first byte of an unauthenticated connection arrived.
-    pub(super) fn spoke(&mut self, key: K) {
+    /// The first byte of an unauthenticated connection arrived. A connection leaving the
+    /// silent pool enters the unauthenticated budget, which may give up an older
+    /// connection for it: returned for the caller to close.
+    pub(super) fn spoke(&mut self, key: K) -> Option<(K, Eviction)> {
+        let evicted = match self.parked.get(&key) {
+            Some(parked) => {
+                let (ip, parked_at) = (parked.ip, parked.parked_at);
+                self.release(key);
+                self.admit(key, ip, parked_at)
+            }
+            None => None,
+        };
         if let Some(pending) = self.unauthenticated.get_mut(&key) {
             pending.spoke = true;
         }
+        evicted
     }
 
-    /// Unauthenticated connections that sent nothing within `timeout` of being accepted.
+    /// Connections that sent nothing within `timeout` of being accepted.
     pub(super) fn silent(&self, now: Instant, timeout: Duration) -> Vec<K> {
+        let expired = |since: Instant| now.saturating_duration_since(since) >= timeout;
+        let parked = self
+            .parked
+            .iter()
+            .filter(|(_, p)| expired(p.parked_at))
+            .map(|(k, _)| *k);
         self.unauthenticated
             .iter()
-            .filter(|(_, p)| !p.spoke && now.saturating_duration_since(p.admitted_at) >= timeout)
+            .filter(|(_, p)| !p.spoke && expired(p.admitted_at))
             .map(|(k, _)| *k)
+            .chain(parked)
             .collect()
     }
 
@@ -223,13 +305,11 @@ impl<K: Copy + Eq + Hash> Admission<K> {
 
     /// Forgets a closed connection, whichever budget held it.
     pub(super) fn release(&mut self, key: K) {
-        if let Some(pending) = self.unauthenticated.remove(&key)
-            && let Some(conns) = self.by_source.get_mut(&pending.source)
-        {
-            conns.remove(&pending.seq);
-            if conns.is_empty() {
-                self.by_source.remove(&pending.source);
-            }
+        if let Some(parked) = self.parked.remove(&key) {
+            forget(&mut self.parked_by_source, source_of(parked.ip), parked.seq);
+        }
+        if let Some(pending) = self.unauthenticated.remove(&key) {
+            forget(&mut self.by_source, pending.source, pending.seq);
         }
         if let Some(identity) = self.authenticated.remove(&key)
             && let Some(held) = self.per_identity.get_mut(&identity)
@@ -285,6 +365,36 @@ impl<K: Copy + Eq + Hash> Admission<K> {
     }
 }
 
+/// The oldest connection of `source`.
+fn oldest_of<K: Copy>(by_source: &BySource<K>, source: IpAddr) -> Option<K> {
+    by_source
+        .get(&source)
+        .and_then(|conns| conns.values().next().copied())
+}
+
+/// The source with the most connections; among equals, the one whose oldest connection is
+/// oldest.
+fn heaviest_source<K>(by_source: &BySource<K>) -> Option<IpAddr> {
+    by_source
+        .iter()
+        .filter_map(|(source, conns)| {
+            let oldest = conns.keys().next()?;
+            Some((conns.len(), std::cmp::Reverse(*oldest), *source))
+        })
+        .max()
+        .map(|(_, _, source)| source)
+}
+
+/// Removes connection `seq` from its source's list, and the source once it holds none.
+fn forget<K>(by_source: &mut BySource<K>, source: IpAddr, seq: u64) {
+    if let Some(conns) = by_source.get_mut(&source) {
+        conns.remove(&seq);
+        if conns.is_empty() {
+            by_source.remove(&source);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -297,6 +407,7 @@ mod tests {
             max_unauthenticated_per_source: 2,
             handshake_rate_per_source: 2.0,
             handshake_burst_per_source: 3.0,
+            max_silent: 8,
         }
     }
 
@@ -456,5 +567,87 @@ mod tests {
         assert_eq!(a.buckets.len(), 1);
         a.forget_full_buckets(start + Duration::from_millis(500));
         assert!(a.buckets.is_empty());
+    }
+
+    #[test]
+    fn silent_pool_exactly_full_evicts_nothing_and_one_over_evicts_the_heaviest_sources_oldest() {
+        let now = Instant::now();
+        let mut a = Admission::new(budgets());
+        // Pool of 8, a quarter (2) per source.
+        for (key, last) in [
+            (1, 2),
+            (2, 2),
+            (3, 3),
+            (4, 3),
+            (5, 4),
+            (6, 4),
+            (7, 5),
+            (8, 6),
+        ] {
+            assert_eq!(a.park(key, ip(last), now), None);
+        }
+        assert_eq!(a.parked(), 8, "exactly full");
+        assert_eq!(
+            a.unauthenticated(),
+            0,
+            "silent connections hold no budget slot"
+        );
+        // One over: .2, .3 and .4 hold two each; .2's oldest is the oldest among them.
+        assert_eq!(a.park(9, ip(7), now), Some((1, Eviction::SilentPoolFull)));
+        assert_eq!(a.parked(), 8);
+    }
+
+    #[test]
+    fn a_source_at_its_silent_cap_replaces_its_own_oldest() {
+        let now = Instant::now();
+        let mut a = Admission::new(budgets());
+        assert_eq!(a.park(1, ip(9), now), None);
+        assert_eq!(a.park(2, ip(2), now), None);
+        assert_eq!(a.park(3, ip(2), now), None);
+        assert_eq!(a.park(4, ip(2), now), Some((2, Eviction::SilentSourceCap)));
+        assert_eq!(a.parked(), 3, "connection 1 of .9 untouched");
+        a.release(3);
+        assert_eq!(a.park(5, ip(2), now), None, "a freed slot is taken first");
+    }
+
+    #[test]
+    fn the_first_byte_moves_a_silent_connection_into_the_budget_which_may_evict() {
+        let now = Instant::now();
+        let mut a = Admission::new(budgets());
+        // The budget (4, 2 per source) holds two from .3 and two from .4: exactly full.
+        for (key, last) in [(1, 3), (2, 3), (3, 4), (4, 4)] {
+            assert_eq!(a.admit(key, ip(last), now), None);
+        }
+        assert_eq!(a.park(10, ip(5), now), None);
+        assert_eq!(a.park(11, ip(5), now), None);
+        assert_eq!(a.unauthenticated(), 4);
+        // Speaking takes a budget slot: the oldest of the heaviest source (.3) goes.
+        assert_eq!(a.spoke(10), Some((1, Eviction::BudgetFull)));
+        assert_eq!((a.parked(), a.unauthenticated()), (1, 4));
+        // Speaking again changes nothing; a silent one is not in the budget until it speaks.
+        assert_eq!(a.spoke(10), None);
+        assert_eq!(a.spoke(99), None, "unknown keys are ignored");
+        assert_eq!(a.promote(10, "cn:vc"), Promotion::Admitted);
+        assert_eq!(
+            (a.parked(), a.unauthenticated(), a.authenticated()),
+            (1, 3, 1)
+        );
+        assert_eq!(a.spoke(11), None, "a freed budget slot is taken first");
+    }
+
+    #[test]
+    fn silent_pool_connections_are_named_at_their_deadline_not_before() {
+        let start = Instant::now();
+        let timeout = Duration::from_secs(2);
+        let mut a = Admission::new(budgets());
+        a.park(1, ip(2), start);
+        a.park(2, ip(3), start);
+        a.spoke(2);
+        let just_before = start + timeout - Duration::from_millis(1);
+        assert!(a.silent(just_before, timeout).is_empty());
+        assert_eq!(a.silent(start + timeout, timeout), vec![1]);
+        a.release(1);
+        assert_eq!(a.parked(), 0);
+        assert!(a.silent(start + timeout * 10, timeout).is_empty());
     }
 }

@@ -57,10 +57,26 @@ pub struct Server {
 impl Server {
     pub fn bind(options: ServerOptions, services: Services) -> Result<Server, ServerError> {
         let (poll, waker) = super::new_poll()?;
-        super::fd_limit::raise_to(super::fd_limit::needed(
+        let mut options = options;
+        let soft = super::fd_limit::raise_to(super::fd_limit::needed(
             options.max_connections,
             options.max_unauthenticated,
+            options.max_silent_connections,
         ));
+        let silent_pool = super::fd_limit::silent_pool_within(
+            soft,
+            options.max_connections,
+            options.max_unauthenticated,
+            options.max_silent_connections,
+        );
+        if silent_pool < options.max_silent_connections {
+            log::warn!(
+                "the open file limit leaves room for {silent_pool} silent connections, not the \
+                 {} of max_silent_connections",
+                options.max_silent_connections
+            );
+            options.max_silent_connections = silent_pool;
+        }
         let mut listener = super::listener::bind_listener(options.listen)
             .map_err(|e| ServerError::io(format!("cannot listen on {}", options.listen), e))?;
         let local_addr = listener
@@ -158,6 +174,7 @@ impl Server {
             max_unauthenticated_per_source: self.options.max_unauthenticated_per_ip,
             handshake_rate_per_source: f64::from(self.options.handshake_rate_per_ip),
             handshake_burst_per_source: f64::from(self.options.handshake_burst_per_ip),
+            max_silent: self.options.max_silent_connections,
         };
         let trust = TrustService::new(
             self.services.cluster.is_some(),
@@ -184,6 +201,7 @@ impl Server {
             admission: Admission::new(budgets),
             resumption_only: super::resumption_only::resumption_only(&self.services.tls),
             accept_backlog: false,
+            strangers: Vec::new(),
             logs: ConnectionLogs::new(),
             options: self.options,
             services: self.services,
@@ -232,6 +250,9 @@ struct LoopState {
     resumption_only: Arc<rustls::ServerConfig>,
     /// The last accept batch stopped before the listener ran dry.
     accept_backlog: bool,
+    /// This turn's readiness of the listener and of connections without a client yet,
+    /// handled after the authenticated clients' (kept to reuse its allocation).
+    strangers: Vec<Token>,
     /// What a peer repeats at will, each with its own log budget (`ratelimit.rs`).
     logs: ConnectionLogs,
     options: ServerOptions,
@@ -287,12 +308,13 @@ impl LoopState {
             }
             let backlog = std::mem::take(&mut self.accept_backlog);
             let mut accepted = false;
+            // Authenticated clients first: their requests are read, run and handed to the
+            // committer before this turn spends time on accepting and on handshakes (a full
+            // handshake costs milliseconds), which a flood of strangers can multiply.
+            let mut strangers = std::mem::take(&mut self.strangers);
             for event in events.iter() {
                 match event.token() {
-                    LISTENER => {
-                        accepted = true;
-                        self.accept_all();
-                    }
+                    LISTENER => strangers.push(LISTENER),
                     HTTP => self.http.accept(self.poll.registry(), &mut self.next_id),
                     token if self.http.owns(token) => {
                         self.http
@@ -307,16 +329,34 @@ impl LoopState {
                             shutdown.store(true, Ordering::SeqCst);
                         }
                     }
-                    token => self.on_ready(token),
+                    token
+                        if self
+                            .connections
+                            .get(&token)
+                            .is_some_and(|c| c.session().identity().is_some()) =>
+                    {
+                        self.on_ready(token)
+                    }
+                    token => strangers.push(token),
                 }
-            }
-            // Edge-triggered: connections left queued by the last batch bring no new event.
-            if backlog && !accepted {
-                self.accept_all();
             }
             while let Ok(finished) = done.try_recv() {
                 self.commits.answered();
                 self.deliver(finished);
+            }
+            self.send_group();
+            for token in strangers.drain(..) {
+                if token == LISTENER {
+                    accepted = true;
+                    self.accept_all();
+                } else {
+                    self.on_ready(token);
+                }
+            }
+            self.strangers = strangers;
+            // Edge-triggered: connections left queued by the last batch bring no new event.
+            if backlog && !accepted {
+                self.accept_all();
             }
             if shutdown.load(Ordering::SeqCst) && self.drain_deadline.is_none() {
                 super::sd_notify::stopping();
@@ -481,42 +521,72 @@ impl LoopState {
         }
         log::debug!("connection from {peer}");
         self.connections.insert(token, connection);
-        if let Some((evicted, why)) = self.admission.admit(token, peer.ip(), now) {
-            let (cause, limit) = match why {
-                Eviction::SourceCap => (
-                    EvictionCause::AddressCap,
-                    format!(
-                        "{} unauthenticated connections from this address",
-                        self.options.max_unauthenticated_per_ip
-                    ),
-                ),
-                Eviction::BudgetFull => (
-                    EvictionCause::BudgetFull,
-                    format!(
-                        "{} unauthenticated connections in all",
-                        self.options.max_unauthenticated
-                    ),
-                ),
-            };
-            self.services.metrics.eviction(cause);
-            if let Some(old) = self.connections.get(&evicted)
-                && self.logs.eviction.allow("eviction")
-            {
-                log::warn!(
-                    "client {}: closed without a completed handshake to make room for {peer} \
-                     (limit of {limit} reached)",
-                    old.session().peer()
-                );
-            }
-            self.close(evicted);
-        }
+        // Without a silent pool (max_silent_connections = 0) a connection takes its
+        // unauthenticated slot at once.
+        let evicted = if self.options.max_silent_connections == 0 {
+            self.admission.admit(token, peer.ip(), now)
+        } else {
+            self.admission.park(token, peer.ip(), now)
+        };
+        self.evict(evicted, peer);
         self.update_connection_gauges();
+    }
+
+    /// Closes the connection the admission gave up to make room for one from `newcomer`,
+    /// with its metric and (rate-limited) log line.
+    fn evict(&mut self, evicted: Option<(Token, Eviction)>, newcomer: SocketAddr) {
+        let Some((evicted, why)) = evicted else {
+            return;
+        };
+        let (cause, limit) = match why {
+            Eviction::SourceCap => (
+                EvictionCause::AddressCap,
+                format!(
+                    "{} unauthenticated connections from this address",
+                    self.options.max_unauthenticated_per_ip
+                ),
+            ),
+            Eviction::BudgetFull => (
+                EvictionCause::BudgetFull,
+                format!(
+                    "{} unauthenticated connections in all",
+                    self.options.max_unauthenticated
+                ),
+            ),
+            Eviction::SilentSourceCap => (
+                EvictionCause::AddressCap,
+                format!(
+                    "{} silent connections from this address",
+                    (self.options.max_silent_connections / 4).max(1)
+                ),
+            ),
+            Eviction::SilentPoolFull => (
+                EvictionCause::BudgetFull,
+                format!(
+                    "{} silent connections in all",
+                    self.options.max_silent_connections
+                ),
+            ),
+        };
+        self.services.metrics.eviction(cause);
+        if let Some(old) = self.connections.get(&evicted)
+            && self.logs.eviction.allow("eviction")
+        {
+            log::warn!(
+                "client {}: closed without a completed handshake to make room for {newcomer} \
+                 (limit of {limit} reached)",
+                old.session().peer()
+            );
+        }
+        self.close(evicted);
     }
 
     fn update_connection_gauges(&self) {
         let metrics = &self.services.metrics;
         metrics.set_open_connections(self.connections.len());
-        metrics.set_unauthenticated_connections(self.admission.unauthenticated());
+        metrics.set_unauthenticated_connections(
+            self.admission.unauthenticated() + self.admission.parked(),
+        );
     }
 
     /// Socket readiness: read what arrived, run what is runnable, write what is ready.
@@ -531,9 +601,12 @@ impl LoopState {
                 self.services.metrics.handshake_time(spent);
             }
             let session = conn.session_mut();
-            if session.spoke() {
-                self.admission.spoke(token);
-            }
+            let evicted = if session.spoke() {
+                self.admission.spoke(token)
+            } else {
+                None
+            };
+            let peer = session.peer();
             if let Some(full) = session.take_handshake_kind() {
                 let kind = if full {
                     HandshakeKind::Full
@@ -549,6 +622,9 @@ impl LoopState {
                     session.charged_full_handshake();
                 }
             }
+            // Leaving the silent pool for the unauthenticated budget may cost an older
+            // connection its slot.
+            self.evict(evicted, peer);
             match result {
                 Ok(true) => self.authenticate(token),
                 Ok(false) => {}

@@ -10,10 +10,12 @@ use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
 /// the admin socket, the HTTP connections, the signal pipe, the poll instance, etcd.
 const RESERVE: u64 = 128;
 
-/// What the budgets need: one descriptor per connection of either budget, plus the reserve.
-pub(super) fn needed(max_connections: usize, max_unauthenticated: usize) -> u64 {
+/// What the budgets need: one descriptor per connection of any budget (authenticated,
+/// unauthenticated, the silent pool), plus the reserve.
+pub(super) fn needed(max_connections: usize, max_unauthenticated: usize, max_silent: usize) -> u64 {
     (max_connections as u64)
         .saturating_add(max_unauthenticated as u64)
+        .saturating_add(max_silent as u64)
         .saturating_add(super::http_conn::MAX_HTTP_CONNECTIONS as u64)
         .saturating_add(RESERVE)
 }
@@ -66,6 +68,23 @@ pub(super) fn raise_to(needed: u64) -> Option<u64> {
     }
 }
 
+/// The silent pool that fits under the descriptor limit `soft` next to the other budgets:
+/// `wanted` when it fits, else what is left (at least 1), so that a low hard limit shrinks
+/// the pool instead of making `accept` fail. 0 (no pool) stays 0.
+pub(super) fn silent_pool_within(
+    soft: Option<u64>,
+    max_connections: usize,
+    max_unauthenticated: usize,
+    wanted: usize,
+) -> usize {
+    let Some(soft) = soft.filter(|_| wanted > 0) else {
+        return wanted;
+    };
+    let others = needed(max_connections, max_unauthenticated, 0);
+    let room = usize::try_from(soft.saturating_sub(others)).unwrap_or(usize::MAX);
+    wanted.min(room).max(1)
+}
+
 fn describe(limit: Option<u64>) -> String {
     limit.map_or_else(|| "unlimited".to_string(), |n| n.to_string())
 }
@@ -77,7 +96,22 @@ mod tests {
     #[test]
     fn the_limit_in_force_covers_a_modest_need() {
         // Every test runner allows a few hundred descriptors; raising to it is a no-op or works.
-        let need = needed(16, 16);
+        let need = needed(16, 16, 16);
         assert!(raise_to(need).is_none_or(|soft| soft >= need));
+    }
+
+    #[test]
+    fn the_silent_pool_shrinks_to_the_descriptors_left() {
+        let others = needed(100, 10, 0);
+        assert_eq!(silent_pool_within(None, 100, 10, 5000), 5000);
+        assert_eq!(silent_pool_within(Some(others + 5000), 100, 10, 5000), 5000);
+        assert_eq!(silent_pool_within(Some(others + 4999), 100, 10, 5000), 4999);
+        assert_eq!(silent_pool_within(Some(others), 100, 10, 5000), 1);
+        assert_eq!(silent_pool_within(Some(10), 100, 10, 5000), 1);
+        assert_eq!(
+            silent_pool_within(Some(10), 100, 10, 0),
+            0,
+            "no pool stays no pool"
+        );
     }
 }

@@ -95,6 +95,8 @@ pub struct ServerOptions {
     pub max_unauthenticated_per_ip: usize,
     /// A connection silent this long after it was accepted is closed.
     pub first_byte_timeout: Duration,
+    /// Accepted connections that have sent nothing yet (the silent pool, `admission.rs`).
+    pub max_silent_connections: usize,
     /// Per source address: full handshakes per second that may end unauthenticated, and
     /// how many in a burst.
     pub handshake_rate_per_ip: u32,
@@ -120,6 +122,7 @@ impl ServerOptions {
             max_unauthenticated: settings.max_unauthenticated,
             max_unauthenticated_per_ip: settings.max_unauthenticated_per_ip,
             first_byte_timeout: settings.first_byte_timeout(),
+            max_silent_connections: settings.max_silent_connections,
             handshake_rate_per_ip: settings.handshake_rate_per_ip,
             handshake_burst_per_ip: settings.handshake_burst_per_ip,
             handshake_timeout: settings.handshake_timeout(),

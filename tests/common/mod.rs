@@ -386,7 +386,17 @@ pub struct Tls {
 impl Tls {
     /// TCP connect and complete the TLS handshake.
     pub fn connect(addr: SocketAddr, creds: &ClientCreds) -> std::io::Result<Tls> {
+        Tls::connect_timed(addr, creds).map(|(tls, _)| tls)
+    }
+
+    /// [`Tls::connect`], also returning how long the TCP connect and the TLS handshake took.
+    pub fn connect_timed(
+        addr: SocketAddr,
+        creds: &ClientCreds,
+    ) -> std::io::Result<(Tls, [std::time::Duration; 2])> {
+        let started = std::time::Instant::now();
         let sock = TcpStream::connect_timeout(&addr, IO_BOUND)?;
+        let connected = started.elapsed();
         sock.set_read_timeout(Some(IO_BOUND))?;
         sock.set_write_timeout(Some(IO_BOUND))?;
         sock.set_nodelay(true)?;
@@ -397,7 +407,7 @@ impl Tls {
         while stream.conn.is_handshaking() {
             stream.conn.complete_io(&mut stream.sock)?;
         }
-        Ok(Tls { stream })
+        Ok((Tls { stream }, [connected, started.elapsed() - connected]))
     }
 
     pub fn send_raw(&mut self, bytes: &[u8]) -> std::io::Result<()> {
