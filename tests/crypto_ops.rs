@@ -748,6 +748,11 @@ fn policy_usage_mask_state_dates_and_ownership() {
     let key = hex(SP800_38A_KEY);
     let ecb = || vec![e(tag::BLOCK_CIPHER_MODE, ECB)];
     let enc = |id: &str| encrypt_payload(id, ecb(), &[0; 16], None);
+    // An AES-128 key for Encrypt and Decrypt, with these dates, activated or not.
+    let aes_128_with = |mut dates: Vec<Item>, activate: bool| {
+        dates.insert(0, i(tag::CRYPTOGRAPHIC_USAGE_MASK, ENCRYPT | DECRYPT));
+        h.register(&alice, SYMMETRIC_KEY, RAW, AES, 128, &key, dates, activate)
+    };
 
     // Usage mask without Encrypt.
     let decrypt_only = h.aes(&alice, &key, DECRYPT);
@@ -756,31 +761,15 @@ fn policy_usage_mask_state_dates_and_ownership() {
     h.call(&alice, Operation::Decrypt, enc(&decrypt_only)).ok();
 
     // Pre-Active: nothing.
-    let pre = h.register(
-        &alice,
-        SYMMETRIC_KEY,
-        RAW,
-        AES,
-        128,
-        &key,
-        vec![i(tag::CRYPTOGRAPHIC_USAGE_MASK, ENCRYPT | DECRYPT)],
-        false,
-    );
+    let pre = aes_128_with(vec![], false);
     h.call(&alice, Operation::Encrypt, enc(&pre))
         .failed(ResultReason::WrongKeyLifecycleState);
     h.call(&alice, Operation::Decrypt, enc(&pre))
         .failed(ResultReason::WrongKeyLifecycleState);
 
     // Deactivated (its Deactivation Date passed): Decrypt yes, Encrypt no.
-    let old = h.register(
-        &alice,
-        SYMMETRIC_KEY,
-        RAW,
-        AES,
-        128,
-        &key,
+    let old = aes_128_with(
         vec![
-            i(tag::CRYPTOGRAPHIC_USAGE_MASK, ENCRYPT | DECRYPT),
             dt(tag::ACTIVATION_DATE, now() - 7200),
             dt(tag::DEACTIVATION_DATE, now() - 60),
         ],
@@ -791,35 +780,11 @@ fn policy_usage_mask_state_dates_and_ownership() {
     h.call(&alice, Operation::Decrypt, enc(&old)).ok();
 
     // Protect Stop Date passed: Encrypt no, Decrypt yes. Process Start Date ahead: the reverse.
-    let stopped = h.register(
-        &alice,
-        SYMMETRIC_KEY,
-        RAW,
-        AES,
-        128,
-        &key,
-        vec![
-            i(tag::CRYPTOGRAPHIC_USAGE_MASK, ENCRYPT | DECRYPT),
-            dt(tag::PROTECT_STOP_DATE, now() - 60),
-        ],
-        true,
-    );
+    let stopped = aes_128_with(vec![dt(tag::PROTECT_STOP_DATE, now() - 60)], true);
     h.call(&alice, Operation::Encrypt, enc(&stopped))
         .failed(ResultReason::WrongKeyLifecycleState);
     h.call(&alice, Operation::Decrypt, enc(&stopped)).ok();
-    let later = h.register(
-        &alice,
-        SYMMETRIC_KEY,
-        RAW,
-        AES,
-        128,
-        &key,
-        vec![
-            i(tag::CRYPTOGRAPHIC_USAGE_MASK, ENCRYPT | DECRYPT),
-            dt(tag::PROCESS_START_DATE, now() + 3600),
-        ],
-        true,
-    );
+    let later = aes_128_with(vec![dt(tag::PROCESS_START_DATE, now() + 3600)], true);
     h.call(&alice, Operation::Encrypt, enc(&later)).ok();
     h.call(&alice, Operation::Decrypt, enc(&later))
         .failed(ResultReason::WrongKeyLifecycleState);

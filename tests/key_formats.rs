@@ -125,16 +125,17 @@ fn get_block(tls: &mut Tls, version: (i32, i32), id: &str, format: Option<Kft>) 
     let mut payload = vec![uid(id)];
     payload.extend(format.map(|f| e(tag::KEY_FORMAT_TYPE, f.value())));
     let bi = tls.call(version, op(Operation::Get), payload);
-    let answer = success_payload(&bi);
-    let object_type = ObjectType::from_u32(enumeration(
-        answer.child(tag::OBJECT_TYPE).expect("Object Type"),
-    ))
-    .expect("known object type");
-    answer
-        .child(object_tag(object_type))
-        .and_then(|o| o.child(tag::KEY_BLOCK))
-        .cloned()
-        .unwrap_or_else(|| panic!("no Key Block in {answer:?}"))
+    key_block(&success_payload(&bi)).clone()
+}
+
+/// The private and public halves' UIDs a Create Key Pair answered.
+fn pair_ids(bi: &Item) -> (String, String) {
+    let payload = success_payload(bi);
+    let id = |t, what| text_of(payload.child(t).expect(what)).to_string();
+    (
+        id(tag::PRIVATE_KEY_UNIQUE_IDENTIFIER, "private"),
+        id(tag::PUBLIC_KEY_UNIQUE_IDENTIFIER, "public"),
+    )
 }
 
 fn get_failed(tls: &mut Tls, version: (i32, i32), id: &str, format: Kft) -> Option<u32> {
@@ -403,19 +404,7 @@ fn create_key_pair_halves_are_served_in_every_format_and_the_keys_work() {
                 ),
             ],
         );
-        let payload = success_payload(&bi);
-        let private_id = text_of(
-            payload
-                .child(tag::PRIVATE_KEY_UNIQUE_IDENTIFIER)
-                .expect("private"),
-        )
-        .to_string();
-        let public_id = text_of(
-            payload
-                .child(tag::PUBLIC_KEY_UNIQUE_IDENTIFIER)
-                .expect("public"),
-        )
-        .to_string();
+        let (private_id, public_id) = pair_ids(&bi);
         // The stored halves, as Create Key Pair made them, are the reference.
         let stored_private =
             served_key(family, true, &get_block(&mut tls, V2_1, &private_id, None));
@@ -538,19 +527,7 @@ fn create_key_pair_halves_are_served_in_every_format_and_the_keys_work() {
             ),
         ],
     );
-    let payload = success_payload(&bi);
-    let private_id = text_of(
-        payload
-            .child(tag::PRIVATE_KEY_UNIQUE_IDENTIFIER)
-            .expect("private"),
-    )
-    .to_string();
-    let public_id = text_of(
-        payload
-            .child(tag::PUBLIC_KEY_UNIQUE_IDENTIFIER)
-            .expect("public"),
-    )
-    .to_string();
+    let (private_id, public_id) = pair_ids(&bi);
     let private = canonical(&served_key(
         KeyFamily::Ec,
         true,
@@ -1136,10 +1113,7 @@ fn get_wraps_keys_with_rsa_oaep_and_register_keeps_them_wrapped() {
         let echoed = params.clone();
         let bi = get_wrapped(&mut tls, V2_1, &aes, &kek, params);
         let answer = success_payload(&bi);
-        let block = answer
-            .child(tag::SYMMETRIC_KEY)
-            .and_then(|k| k.child(tag::KEY_BLOCK))
-            .expect("Key Block");
+        let block = symmetric_key_block(&answer);
         let wrapped = bytes_of(block_material(block)).to_vec();
         assert_eq!(wrapped.len(), 256, "one RSA-2048 block");
         let unwrapped = asymmetric::decrypt(RsaPadding::Oaep(hash), &private_der, &wrapped, label)
@@ -1182,10 +1156,7 @@ fn get_wraps_keys_with_rsa_oaep_and_register_keeps_them_wrapped() {
         }
         let bi = get_wrapped(&mut tls, V2_1, &aes, &kek, mixed.clone());
         let answer = success_payload(&bi);
-        let block = answer
-            .child(tag::SYMMETRIC_KEY)
-            .and_then(|k| k.child(tag::KEY_BLOCK))
-            .expect("Key Block");
+        let block = symmetric_key_block(&answer);
         let wrapped = bytes_of(block_material(block)).to_vec();
         assert_eq!(wrapped.len(), 256, "one RSA-2048 block");
         let unwrapped = aws_lc_ffi::rsa_oaep(

@@ -8,6 +8,7 @@
 //! - this file: running the binary ([`keyward`], [`keyward_ok`]), an initialised data dir with
 //!   issued clients ([`Appliance`]), a served process ([`Server`], [`spawn_server`]), the TLS
 //!   client ([`Tls`]), and KMIP request builders and response readers;
+//! - [`in_process`]: a server on a thread of the test process, its appliance open to inspect;
 //! - [`etcd`]: three real etcd members on loopback, and the skip rule for tests that need etcd;
 //! - [`nodes`]: three `keyward serve` nodes on one etcd cluster;
 //! - [`kp_emulator`]: a loopback IBM Cloud IAM and Key Protect emulator.
@@ -43,8 +44,15 @@ pub const IO_BOUND: Duration = Duration::from_secs(30);
 pub const MAX_FRAME: usize = 1 << 20;
 
 pub mod etcd;
+pub mod in_process;
 pub mod kp_emulator;
 pub mod nodes;
+
+/// A loopback address whose port was free a moment ago (for a listener the test starts next).
+pub fn free_loopback_addr() -> SocketAddr {
+    let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("bind probe");
+    probe.local_addr().expect("probe addr")
+}
 
 pub fn keyward_bin() -> &'static str {
     env!("CARGO_BIN_EXE_keyward")
@@ -808,14 +816,41 @@ pub fn get_key(tls: &mut Tls, id: &str) -> Vec<u8> {
     key_material(&success_payload(&bi))
 }
 
+/// The Symmetric Key's raw Key Material in a Get response payload.
 pub fn key_material(get_payload: &Item) -> Vec<u8> {
-    let km = get_payload
-        .child(tag::SYMMETRIC_KEY)
-        .and_then(|k| k.child(tag::KEY_BLOCK))
-        .and_then(|b| b.child(tag::KEY_VALUE))
+    let km = symmetric_key_block(get_payload)
+        .child(tag::KEY_VALUE)
         .and_then(|v| v.child(tag::KEY_MATERIAL))
         .unwrap_or_else(|| panic!("no Key Material in {get_payload:?}"));
     bytes_of(km).to_vec()
+}
+
+/// The Key Block of the Symmetric Key in a Get response payload.
+pub fn symmetric_key_block(get_payload: &Item) -> &Item {
+    get_payload
+        .child(tag::SYMMETRIC_KEY)
+        .and_then(|k| k.child(tag::KEY_BLOCK))
+        .unwrap_or_else(|| panic!("no Symmetric Key Block in {get_payload:?}"))
+}
+
+/// The Key Block of whatever key object (by its Object Type) a Get response payload holds.
+pub fn key_block(get_payload: &Item) -> &Item {
+    let object_type = enumeration(
+        get_payload
+            .child(tag::OBJECT_TYPE)
+            .unwrap_or_else(|| panic!("no Object Type in {get_payload:?}")),
+    );
+    let object_tag = match object_type {
+        2 => tag::SYMMETRIC_KEY,
+        3 => tag::PUBLIC_KEY,
+        4 => tag::PRIVATE_KEY,
+        7 => tag::SECRET_DATA,
+        other => panic!("object type {other} has no Key Block"),
+    };
+    get_payload
+        .child(object_tag)
+        .and_then(|o| o.child(tag::KEY_BLOCK))
+        .unwrap_or_else(|| panic!("no Key Block in {get_payload:?}"))
 }
 
 pub fn get_attributes(tls: &mut Tls, id: &str, names: &[&str]) -> Item {
