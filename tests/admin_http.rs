@@ -44,6 +44,19 @@ fn cli(data_dir: &std::path::Path, args: &[&str], stdin: Option<&str>) -> String
     String::from_utf8(out.stdout).expect("utf-8")
 }
 
+/// `keyward admin-user add NAME --role ROLE`, the password on stdin.
+fn add_admin_user(data_dir: &std::path::Path, name: &str, role: &str, password: &str) -> String {
+    let args = [
+        "admin-user",
+        "add",
+        name,
+        "--role",
+        role,
+        "--password-stdin",
+    ];
+    cli(data_dir, &args, Some(&format!("{password}\n")))
+}
+
 struct Api {
     agent: ureq::Agent,
     base: String,
@@ -315,42 +328,9 @@ fn admin_api_endpoints_roles_tokens_lockout_and_bad_input() {
         "[admin_http]\nlisten = \"{admin_addr}\"\nmax_failed_logins = 3\n\
          max_failed_logins_per_address = 7\nmax_body_kib = 64\nrequest_timeout_secs = 1\n"
     ));
-    cli(
-        &data,
-        &[
-            "admin-user",
-            "add",
-            "alice",
-            "--role",
-            "admin",
-            "--password-stdin",
-        ],
-        Some(&format!("{ALICE}\n")),
-    );
-    cli(
-        &data,
-        &[
-            "admin-user",
-            "add",
-            "bob",
-            "--role",
-            "operator",
-            "--password-stdin",
-        ],
-        Some(&format!("{BOB}\n")),
-    );
-    cli(
-        &data,
-        &[
-            "admin-user",
-            "add",
-            "carol",
-            "--role",
-            "auditor",
-            "--password-stdin",
-        ],
-        Some(&format!("{CAROL}\n")),
-    );
+    add_admin_user(&data, "alice", "admin", ALICE);
+    add_admin_user(&data, "bob", "operator", BOB);
+    add_admin_user(&data, "carol", "auditor", CAROL);
     let listed = cli(&data, &["admin-user", "list"], None);
     assert!(
         listed.contains("alice") && listed.contains("operator") && listed.contains("auditor"),
@@ -961,18 +941,7 @@ fn two_person_rule_for_destruction() {
         ("dave", "admin", "dave-password-4444"),
         ("bob", "operator", BOB),
     ] {
-        cli(
-            &data,
-            &[
-                "admin-user",
-                "add",
-                name,
-                "--role",
-                role,
-                "--password-stdin",
-            ],
-            Some(&format!("{password}\n")),
-        );
+        add_admin_user(&data, name, role, password);
     }
     let server = appliance.start();
     let vc = appliance.creds("vc").clone();
@@ -1219,18 +1188,7 @@ fn admin_api_backups_certificates_root_cluster_totp_and_hostile_input() {
         ("bob", "operator", BOB),
         ("carol", "auditor", CAROL),
     ] {
-        cli(
-            &data,
-            &[
-                "admin-user",
-                "add",
-                name,
-                "--role",
-                role,
-                "--password-stdin",
-            ],
-            Some(&format!("{password}\n")),
-        );
+        add_admin_user(&data, name, role, password);
     }
     // TOTP for alice: the URI is printed once; the accounts file holds the secret sealed.
     let uri = cli(&data, &["admin-user", "totp", "enable", "alice"], None);
@@ -1965,18 +1923,7 @@ fn an_account_enrols_its_own_totp_with_its_password() {
     let data = appliance.data_dir.clone();
     let admin_addr = free_loopback_addr();
     appliance.set_config(&format!("[admin_http]\nlisten = \"{admin_addr}\"\n"));
-    cli(
-        &data,
-        &[
-            "admin-user",
-            "add",
-            "carol",
-            "--role",
-            "auditor",
-            "--password-stdin",
-        ],
-        Some(&format!("{CAROL}\n")),
-    );
+    add_admin_user(&data, "carol", "auditor", CAROL);
     let token = cli(
         &data,
         &[

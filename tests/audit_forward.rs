@@ -6,7 +6,7 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
-use std::net::{SocketAddr, TcpListener};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -22,6 +22,33 @@ fn collector(
     seen: Arc<Mutex<BTreeMap<u64, usize>>>,
     stop: Arc<AtomicBool>,
 ) -> std::thread::JoinHandle<()> {
+    accept_until_stopped(addr, stop, move |stream, stop| {
+        let mut reader = BufReader::new(stream);
+        let mut line = String::new();
+        loop {
+            match reader.read_line(&mut line) {
+                Ok(0) => break,
+                Ok(_) if line.ends_with('\n') => {
+                    let json: Json = serde_json::from_str(&line).expect("a JSON line");
+                    let seq = json["record"]["seq"].as_u64().expect("seq");
+                    *seen.lock().unwrap().entry(seq).or_default() += 1;
+                    line.clear();
+                }
+                Ok(_) => {}
+                Err(_) if stop.load(Ordering::SeqCst) => break,
+                Err(_) => {}
+            }
+        }
+    })
+}
+
+/// Listens on `addr` and, on a thread of its own, hands each connection (blocking, with a
+/// 20 ms read timeout) to `serve`, until `stop` is set.
+fn accept_until_stopped(
+    addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+    mut serve: impl FnMut(TcpStream, &AtomicBool) + Send + 'static,
+) -> std::thread::JoinHandle<()> {
     let listener = TcpListener::bind(addr).expect("collector bind");
     listener.set_nonblocking(true).unwrap();
     std::thread::spawn(move || {
@@ -34,22 +61,7 @@ fn collector(
             stream
                 .set_read_timeout(Some(Duration::from_millis(20)))
                 .unwrap();
-            let mut reader = BufReader::new(stream);
-            let mut line = String::new();
-            loop {
-                match reader.read_line(&mut line) {
-                    Ok(0) => break,
-                    Ok(_) if line.ends_with('\n') => {
-                        let json: Json = serde_json::from_str(&line).expect("a JSON line");
-                        let seq = json["record"]["seq"].as_u64().expect("seq");
-                        *seen.lock().unwrap().entry(seq).or_default() += 1;
-                        line.clear();
-                    }
-                    Ok(_) => {}
-                    Err(_) if stop.load(Ordering::SeqCst) => break,
-                    Err(_) => {}
-                }
-            }
+            serve(stream, &stop);
         }
     })
 }
@@ -257,45 +269,33 @@ fn tls_collector(
     stop: Arc<AtomicBool>,
 ) -> std::thread::JoinHandle<()> {
     use std::io::Read;
-    let listener = TcpListener::bind(addr).expect("collector bind");
-    listener.set_nonblocking(true).unwrap();
-    std::thread::spawn(move || {
-        while !stop.load(Ordering::SeqCst) {
-            let Ok((stream, _)) = listener.accept() else {
-                std::thread::sleep(Duration::from_millis(5));
-                continue;
-            };
-            stream.set_nonblocking(false).unwrap();
-            stream
-                .set_read_timeout(Some(Duration::from_millis(20)))
-                .unwrap();
-            let conn = rustls::ServerConnection::new(config.clone()).unwrap();
-            let mut tls = rustls::StreamOwned::new(conn, stream);
-            let mut buf = Vec::new();
-            let mut chunk = [0u8; 16 * 1024];
-            loop {
-                match tls.read(&mut chunk) {
-                    Ok(0) => break,
-                    Ok(n) => {
-                        buf.extend_from_slice(&chunk[..n]);
-                        take_frames(&mut buf, &seen);
-                    }
-                    Err(e)
-                        if matches!(
-                            e.kind(),
-                            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                        ) =>
-                    {
-                        if stop.load(Ordering::SeqCst) {
-                            break;
-                        }
-                    }
-                    Err(_) => {
-                        if tls.conn.is_handshaking() {
-                            refused.fetch_add(1, Ordering::SeqCst);
-                        }
+    accept_until_stopped(addr, stop, move |stream, stop| {
+        let conn = rustls::ServerConnection::new(config.clone()).unwrap();
+        let mut tls = rustls::StreamOwned::new(conn, stream);
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 16 * 1024];
+        loop {
+            match tls.read(&mut chunk) {
+                Ok(0) => break,
+                Ok(n) => {
+                    buf.extend_from_slice(&chunk[..n]);
+                    take_frames(&mut buf, &seen);
+                }
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    if stop.load(Ordering::SeqCst) {
                         break;
                     }
+                }
+                Err(_) => {
+                    if tls.conn.is_handshaking() {
+                        refused.fetch_add(1, Ordering::SeqCst);
+                    }
+                    break;
                 }
             }
         }

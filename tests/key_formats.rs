@@ -107,6 +107,29 @@ fn register(
     )
 }
 
+/// Registers as [`register`] does, then activates; returns the UID.
+fn register_active(
+    tls: &mut Tls,
+    version: (i32, i32),
+    object_type: ObjectType,
+    algorithm: Alg,
+    mask: i32,
+    format: Kft,
+    key_material: Item,
+) -> String {
+    let id = registered(&register(
+        tls,
+        version,
+        object_type,
+        algorithm,
+        mask,
+        format,
+        key_material,
+    ));
+    success_payload(&tls.call(version, op(Operation::Activate), vec![uid(&id)]));
+    id
+}
+
 fn registered(bi: &Item) -> String {
     text_of(
         success_payload(bi)
@@ -730,7 +753,7 @@ fn keys_registered_in_every_format_are_stored_for_the_services_and_served_in_all
     let (_, private_der, public_der) = drawn(KeyPairSpec::Rsa(2048));
     let public =
         key_format::read(KeyFamily::Rsa, false, Encoding::Spki, &public_der).expect("read");
-    let id = registered(&register(
+    let id = register_active(
         &mut tls,
         V2_1,
         ObjectType::PublicKey,
@@ -738,8 +761,7 @@ fn keys_registered_in_every_format_are_stored_for_the_services_and_served_in_all
         ENCRYPT,
         Kft::TransparentRsaPublicKey,
         material_in(&public, Kft::TransparentRsaPublicKey),
-    ));
-    success_payload(&tls.call(V2_1, op(Operation::Activate), vec![uid(&id)]));
+    );
     let bi = tls.call(
         V2_1,
         op(Operation::Encrypt),
@@ -1221,7 +1243,7 @@ fn get_wraps_keys_with_rsa_oaep_and_register_keeps_them_wrapped() {
     );
     let private =
         key_format::read(KeyFamily::Rsa, true, Encoding::Pkcs8, &private_der).expect("read");
-    let private_id = registered(&register(
+    let private_id = register_active(
         &mut tls,
         V2_1,
         ObjectType::PrivateKey,
@@ -1229,15 +1251,14 @@ fn get_wraps_keys_with_rsa_oaep_and_register_keeps_them_wrapped() {
         WRAP_KEY,
         Kft::Pkcs8,
         material_in(&private, Kft::Pkcs8),
-    ));
-    success_payload(&tls.call(V2_1, op(Operation::Activate), vec![uid(&private_id)]));
+    );
     let bi = get_wrapped(&mut tls, V2_1, &aes, &private_id, Vec::new());
     assert_failed(
         &bi,
         ResultReason::FeatureNotSupported.value(),
         "private wrapping key",
     );
-    let no_wrap = registered(&register(
+    let no_wrap = register_active(
         &mut tls,
         V2_1,
         ObjectType::PublicKey,
@@ -1245,8 +1266,7 @@ fn get_wraps_keys_with_rsa_oaep_and_register_keeps_them_wrapped() {
         ENCRYPT,
         Kft::X509,
         material_bytes(&public_der),
-    ));
-    success_payload(&tls.call(V2_1, op(Operation::Activate), vec![uid(&no_wrap)]));
+    );
     let bi = get_wrapped(&mut tls, V2_1, &aes, &no_wrap, Vec::new());
     assert_failed(
         &bi,

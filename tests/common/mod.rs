@@ -170,7 +170,6 @@ impl Appliance {
     pub fn start(&mut self) -> Server {
         self.starts += 1;
         let log_path = self.root.path().join(format!("server-{}.log", self.starts));
-        let log = File::create(&log_path).expect("create server log");
         let mut cmd = Command::new(keyward_bin());
         cmd.arg("serve")
             .arg("--data-dir")
@@ -180,57 +179,23 @@ impl Appliance {
             cmd.arg("--config").arg(config);
         }
         // Log at every level: tests read the log to prove no key material reaches it.
-        if std::env::var_os("RUST_LOG").is_none() {
-            cmd.env("RUST_LOG", self.log_filter);
-        }
-        let mut child = cmd
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::from(log))
-            .spawn()
-            .expect("spawn keyward serve");
-        let stdout = child.stdout.take().expect("piped stdout");
-        let (tx, rx) = mpsc::channel();
-        // Keeps draining stdout after the first line so the server never blocks on a full pipe.
-        std::thread::spawn(move || {
-            let mut tx = Some(tx);
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if let Some(rest) = line.strip_prefix("listening on ")
-                    && let Some(tx) = tx.take()
-                {
-                    let _ = tx.send(rest.trim().to_string());
-                }
-            }
-        });
-        let addr = match rx.recv_timeout(IO_BOUND) {
-            Ok(addr) => addr,
-            Err(_) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!(
-                    "keyward serve never printed `listening on`; log:\n{}",
-                    std::fs::read_to_string(&log_path).unwrap_or_default()
-                );
-            }
-        };
-        let addr: SocketAddr = addr
-            .parse()
-            .unwrap_or_else(|e| panic!("bad address {addr:?}: {e}"));
-        Server {
-            child: Some(child),
-            addr,
-            log_path,
-        }
+        spawn_logging(&mut cmd, &log_path, self.log_filter)
     }
 }
 
 /// Spawns `cmd` (a `keyward serve …`) logging to `log_path`, and waits for its
 /// `listening on ADDR` line. For tests that build their own command line (cluster nodes).
 pub fn spawn_server(cmd: &mut Command, log_path: &Path) -> Server {
+    spawn_logging(cmd, log_path, "debug")
+}
+
+/// Spawns `cmd` with its stderr in `log_path` (at `log_filter` unless RUST_LOG says otherwise)
+/// and waits for its `listening on ADDR` line, draining its stdout after it so the server never
+/// blocks on a full pipe.
+fn spawn_logging(cmd: &mut Command, log_path: &Path, log_filter: &str) -> Server {
     let log = File::create(log_path).expect("create server log");
     if std::env::var_os("RUST_LOG").is_none() {
-        cmd.env("RUST_LOG", "debug");
+        cmd.env("RUST_LOG", log_filter);
     }
     let mut child = cmd
         .stdin(Stdio::null())
