@@ -146,7 +146,7 @@ fn a_collector_that_goes_down_delays_records_but_loses_none_and_never_blocks_kmi
     stop.store(true, Ordering::SeqCst);
     back.join().unwrap();
     drop(tls);
-    running.stop();
+    let _appliance = running.stop();
     // The cursor says how far forwarding got.
     let cursor = std::fs::read_to_string(files.data_dir.join("audit-forward.cursor")).unwrap();
     assert!(cursor.trim().parse::<u64>().unwrap() >= head);
@@ -383,7 +383,7 @@ fn syslog_over_tls_survives_a_collector_restart_and_presents_the_client_certific
     stop.store(true, Ordering::SeqCst);
     back.join().unwrap();
     drop(tls);
-    running.stop();
+    let _appliance = running.stop();
     let cursor = std::fs::read_to_string(files.data_dir.join("audit-forward.cursor")).unwrap();
     assert!(cursor.trim().parse::<u64>().unwrap() >= head);
 }
@@ -432,6 +432,6 @@ fn a_collector_the_ca_does_not_vouch_for_gets_nothing() {
     stop.store(true, Ordering::SeqCst);
     listening.join().unwrap();
     drop(tls);
-    running.stop();
+    let _appliance = running.stop();
     assert!(!files.data_dir.join("audit-forward.cursor").exists());
 }

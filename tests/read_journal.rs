@@ -86,7 +86,7 @@ fn answered_reads_reach_a_durable_commit_by_themselves_within_the_sync_interval(
         answered.elapsed().as_secs_f64() * 1e3
     );
     drop(tls);
-    running.stop();
+    let _appliance = running.stop();
     // After a clean shutdown nothing is left to fold: at most the empty current file.
     let left: u64 = std::fs::read_dir(files.data_dir.join("audit-reads"))
         .unwrap()
@@ -111,5 +111,5 @@ fn with_durable_reads_a_read_is_durable_before_its_answer() {
         assert_eq!(get_records(&running.appliance.store), gets);
     }
     drop(tls);
-    running.stop();
+    let _appliance = running.stop();
 }

@@ -38,8 +38,9 @@ pub fn serve_in_process(config: Config) -> InProcess {
 }
 
 impl InProcess {
-    /// Shuts the server down and waits for it, failing the test if it ended in an error; the
-    /// appliance stays open for inspection.
+    /// Shuts the server down and waits for it, failing the test if it ended in an error.
+    /// Returns the appliance still open (its forwarder and read journal with it): keep it
+    /// until the test has read what it needs.
     pub fn stop(self) -> Appliance {
         self.shutdown.shutdown();
         self.thread.join().unwrap().unwrap();

@@ -455,6 +455,9 @@ pub(super) fn registered_key_material(
     }
 }
 
+/// The Key Format Type and the material a registered key is stored as.
+type StoredKey = (u32, Zeroizing<Vec<u8>>);
+
 /// A registered key in an encoding (PKCS#1, PKCS#8, SPKI, SEC1, Raw): the format and material
 /// to store, or None to keep it exactly as registered.
 fn registered_encoded(
@@ -463,7 +466,7 @@ fn registered_encoded(
     encoding: Encoding,
     format: u32,
     bytes: &[u8],
-) -> Result<Option<(u32, Zeroizing<Vec<u8>>)>, EngineError> {
+) -> Result<Option<StoredKey>, EngineError> {
     let key = match read_labelled(family, private, encoding, bytes) {
         Ok((key, true)) => key,
         // A valid key under another label (PyKMIP registers RSA keys as Raw, and a PKCS#1 key
@@ -496,7 +499,7 @@ fn registered_transparent(
     private: bool,
     material_item: &Item,
     format: u32,
-) -> Result<Option<(u32, Zeroizing<Vec<u8>>)>, EngineError> {
+) -> Result<Option<StoredKey>, EngineError> {
     let holds_private = matches!(
         transparent,
         Transparent::RsaPrivate | Transparent::EcPrivate
