@@ -8,7 +8,6 @@
 
 mod common;
 
-use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -18,11 +17,6 @@ use keyward::ttlv::Value as Ttlv;
 use serde_json::{Value, json};
 
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
-
-fn free_port() -> SocketAddr {
-    let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("bind probe");
-    probe.local_addr().expect("probe addr")
-}
 
 fn find_program(names: &[&str]) -> Option<std::path::PathBuf> {
     let path = std::env::var_os("PATH")?;
@@ -52,7 +46,7 @@ impl Drop for Driver {
 
 impl Driver {
     fn start(driver: &std::path::Path, browser: &std::path::Path) -> Driver {
-        let port = free_port().port();
+        let port = free_loopback_addr().port();
         let child = Command::new(driver)
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
@@ -196,7 +190,7 @@ fn console_in_headless_chromium_adds_a_client_finds_and_revokes_a_key() {
     let mut appliance = Appliance::new(&["vc"]);
     appliance.set_log_filter("info");
     let data = appliance.data_dir.clone();
-    let admin_addr = free_port();
+    let admin_addr = free_loopback_addr();
     appliance.set_config(&format!("[admin_http]\nlisten = \"{admin_addr}\"\n"));
     let mut add = Command::new(keyward_bin())
         .args([

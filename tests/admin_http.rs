@@ -44,9 +44,17 @@ fn cli(data_dir: &std::path::Path, args: &[&str], stdin: Option<&str>) -> String
     String::from_utf8(out.stdout).expect("utf-8")
 }
 
-fn free_port() -> SocketAddr {
-    let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("bind probe");
-    probe.local_addr().expect("probe addr")
+/// `keyward admin-user add NAME --role ROLE`, the password on stdin.
+fn add_admin_user(data_dir: &std::path::Path, name: &str, role: &str, password: &str) -> String {
+    let args = [
+        "admin-user",
+        "add",
+        name,
+        "--role",
+        role,
+        "--password-stdin",
+    ];
+    cli(data_dir, &args, Some(&format!("{password}\n")))
 }
 
 struct Api {
@@ -315,47 +323,14 @@ fn admin_api_endpoints_roles_tokens_lockout_and_bad_input() {
     let mut appliance = Appliance::new(&["vc"]);
     appliance.set_log_filter("info");
     let data = appliance.data_dir.clone();
-    let admin_addr = free_port();
+    let admin_addr = free_loopback_addr();
     appliance.set_config(&format!(
         "[admin_http]\nlisten = \"{admin_addr}\"\nmax_failed_logins = 3\n\
          max_failed_logins_per_address = 7\nmax_body_kib = 64\nrequest_timeout_secs = 1\n"
     ));
-    cli(
-        &data,
-        &[
-            "admin-user",
-            "add",
-            "alice",
-            "--role",
-            "admin",
-            "--password-stdin",
-        ],
-        Some(&format!("{ALICE}\n")),
-    );
-    cli(
-        &data,
-        &[
-            "admin-user",
-            "add",
-            "bob",
-            "--role",
-            "operator",
-            "--password-stdin",
-        ],
-        Some(&format!("{BOB}\n")),
-    );
-    cli(
-        &data,
-        &[
-            "admin-user",
-            "add",
-            "carol",
-            "--role",
-            "auditor",
-            "--password-stdin",
-        ],
-        Some(&format!("{CAROL}\n")),
-    );
+    add_admin_user(&data, "alice", "admin", ALICE);
+    add_admin_user(&data, "bob", "operator", BOB);
+    add_admin_user(&data, "carol", "auditor", CAROL);
     let listed = cli(&data, &["admin-user", "list"], None);
     assert!(
         listed.contains("alice") && listed.contains("operator") && listed.contains("auditor"),
@@ -957,7 +932,7 @@ fn two_person_rule_for_destruction() {
     let mut appliance = Appliance::new(&["vc"]);
     appliance.set_log_filter("info");
     let data = appliance.data_dir.clone();
-    let admin_addr = free_port();
+    let admin_addr = free_loopback_addr();
     appliance.set_config(&format!(
         "[admin_http]\nlisten = \"{admin_addr}\"\ndestroy_approval = true\n"
     ));
@@ -966,18 +941,7 @@ fn two_person_rule_for_destruction() {
         ("dave", "admin", "dave-password-4444"),
         ("bob", "operator", BOB),
     ] {
-        cli(
-            &data,
-            &[
-                "admin-user",
-                "add",
-                name,
-                "--role",
-                role,
-                "--password-stdin",
-            ],
-            Some(&format!("{password}\n")),
-        );
+        add_admin_user(&data, name, role, password);
     }
     let server = appliance.start();
     let vc = appliance.creds("vc").clone();
@@ -1172,6 +1136,21 @@ fn cert_expiring_in(days: i64, name: &str) -> String {
     params.self_signed(&key).expect("self-signed").pem()
 }
 
+/// The base32 secret an otpauth:// URI carries, and the secret it decodes to.
+fn totp_secret_in(uri: &str) -> (&str, keyward::admin_http::totp::Secret) {
+    let base32 = uri
+        .split("secret=")
+        .nth(1)
+        .and_then(|rest| rest.split('&').next())
+        .expect("secret in the URI");
+    let secret = keyward::admin_http::totp::Secret::from_bytes(zeroize::Zeroizing::new(
+        data_encoding::BASE32_NOPAD
+            .decode(base32.as_bytes())
+            .expect("base32"),
+    ));
+    (base32, secret)
+}
+
 fn totp_code(secret: &keyward::admin_http::totp::Secret) -> String {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -1185,8 +1164,8 @@ fn admin_api_backups_certificates_root_cluster_totp_and_hostile_input() {
     let mut appliance = Appliance::new(&["vc"]);
     appliance.set_log_filter("info");
     let data = appliance.data_dir.clone();
-    let admin_addr = free_port();
-    let http_addr = free_port();
+    let admin_addr = free_loopback_addr();
+    let http_addr = free_loopback_addr();
     let backup_dir = appliance.root.path().join("backups");
     std::fs::create_dir(&backup_dir).expect("backup dir");
     let passphrase_file = appliance.root.path().join("backup-passphrase");
@@ -1209,18 +1188,7 @@ fn admin_api_backups_certificates_root_cluster_totp_and_hostile_input() {
         ("bob", "operator", BOB),
         ("carol", "auditor", CAROL),
     ] {
-        cli(
-            &data,
-            &[
-                "admin-user",
-                "add",
-                name,
-                "--role",
-                role,
-                "--password-stdin",
-            ],
-            Some(&format!("{password}\n")),
-        );
+        add_admin_user(&data, name, role, password);
     }
     // TOTP for alice: the URI is printed once; the accounts file holds the secret sealed.
     let uri = cli(&data, &["admin-user", "totp", "enable", "alice"], None);
@@ -1229,16 +1197,7 @@ fn admin_api_backups_certificates_root_cluster_totp_and_hostile_input() {
         uri.starts_with("otpauth://totp/Keyward:alice?secret="),
         "{uri}"
     );
-    let base32 = uri
-        .split("secret=")
-        .nth(1)
-        .and_then(|rest| rest.split('&').next())
-        .expect("secret in the URI");
-    let secret = keyward::admin_http::totp::Secret::from_bytes(zeroize::Zeroizing::new(
-        data_encoding::BASE32_NOPAD
-            .decode(base32.as_bytes())
-            .expect("base32"),
-    ));
+    let (base32, secret) = totp_secret_in(uri);
     let accounts_text = std::fs::read_to_string(data.join("admin-accounts.json")).expect("read");
     assert!(
         !accounts_text.contains(base32),
@@ -1787,7 +1746,7 @@ fn kmip_get_latency_while_the_admin_listener_is_attacked() {
     let mut appliance = Appliance::new(&["vc"]);
     appliance.set_log_filter("warn");
     let data = appliance.data_dir.clone();
-    let admin_addr = free_port();
+    let admin_addr = free_loopback_addr();
     appliance.set_config(&format!(
         "[admin_http]\nlisten = \"{admin_addr}\"\nrequest_timeout_secs = 5\n"
     ));
@@ -1918,7 +1877,7 @@ fn wait_for_expiry_gauge(http_addr: SocketAddr, want: i64) {
 fn expiry_gauge_works_without_the_admin_api() {
     let mut appliance = Appliance::new(&["vc"]);
     let data = appliance.data_dir.clone();
-    let http_addr = free_port();
+    let http_addr = free_loopback_addr();
     // No [admin_http] table: the API is off; the admin socket's thread keeps the gauge.
     appliance.set_config(&format!("[http]\nlisten = \"{http_addr}\"\n"));
     // Added offline, before the server starts: counted from the start.
@@ -1962,20 +1921,9 @@ fn expiry_gauge_works_without_the_admin_api() {
 fn an_account_enrols_its_own_totp_with_its_password() {
     let mut appliance = Appliance::new(&["vc"]);
     let data = appliance.data_dir.clone();
-    let admin_addr = free_port();
+    let admin_addr = free_loopback_addr();
     appliance.set_config(&format!("[admin_http]\nlisten = \"{admin_addr}\"\n"));
-    cli(
-        &data,
-        &[
-            "admin-user",
-            "add",
-            "carol",
-            "--role",
-            "auditor",
-            "--password-stdin",
-        ],
-        Some(&format!("{CAROL}\n")),
-    );
+    add_admin_user(&data, "carol", "auditor", CAROL);
     let token = cli(
         &data,
         &[
@@ -2029,16 +1977,7 @@ fn an_account_enrols_its_own_totp_with_its_password() {
         uri.starts_with("otpauth://totp/Keyward:carol?secret="),
         "{uri}"
     );
-    let base32 = uri
-        .split("secret=")
-        .nth(1)
-        .and_then(|rest| rest.split('&').next())
-        .expect("secret in the URI");
-    let secret = keyward::admin_http::totp::Secret::from_bytes(zeroize::Zeroizing::new(
-        data_encoding::BASE32_NOPAD
-            .decode(base32.as_bytes())
-            .expect("base32"),
-    ));
+    let (base32, secret) = totp_secret_in(uri);
     let accounts = std::fs::read_to_string(data.join("admin-accounts.json")).expect("accounts");
     assert!(
         !accounts.contains(base32),

@@ -6,11 +6,12 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
-use std::net::{SocketAddr, TcpListener};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::in_process::serve_in_process;
 use common::*;
 use serde_json::Value as Json;
 
@@ -20,6 +21,33 @@ fn collector(
     addr: SocketAddr,
     seen: Arc<Mutex<BTreeMap<u64, usize>>>,
     stop: Arc<AtomicBool>,
+) -> std::thread::JoinHandle<()> {
+    accept_until_stopped(addr, stop, move |stream, stop| {
+        let mut reader = BufReader::new(stream);
+        let mut line = String::new();
+        loop {
+            match reader.read_line(&mut line) {
+                Ok(0) => break,
+                Ok(_) if line.ends_with('\n') => {
+                    let json: Json = serde_json::from_str(&line).expect("a JSON line");
+                    let seq = json["record"]["seq"].as_u64().expect("seq");
+                    *seen.lock().unwrap().entry(seq).or_default() += 1;
+                    line.clear();
+                }
+                Ok(_) => {}
+                Err(_) if stop.load(Ordering::SeqCst) => break,
+                Err(_) => {}
+            }
+        }
+    })
+}
+
+/// Listens on `addr` and, on a thread of its own, hands each connection (blocking, with a
+/// 20 ms read timeout) to `serve`, until `stop` is set.
+fn accept_until_stopped(
+    addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+    mut serve: impl FnMut(TcpStream, &AtomicBool) + Send + 'static,
 ) -> std::thread::JoinHandle<()> {
     let listener = TcpListener::bind(addr).expect("collector bind");
     listener.set_nonblocking(true).unwrap();
@@ -33,37 +61,35 @@ fn collector(
             stream
                 .set_read_timeout(Some(Duration::from_millis(20)))
                 .unwrap();
-            let mut reader = BufReader::new(stream);
-            let mut line = String::new();
-            loop {
-                match reader.read_line(&mut line) {
-                    Ok(0) => break,
-                    Ok(_) if line.ends_with('\n') => {
-                        let json: Json = serde_json::from_str(&line).expect("a JSON line");
-                        let seq = json["record"]["seq"].as_u64().expect("seq");
-                        *seen.lock().unwrap().entry(seq).or_default() += 1;
-                        line.clear();
-                    }
-                    Ok(_) => {}
-                    Err(_) if stop.load(Ordering::SeqCst) => break,
-                    Err(_) => {}
-                }
-            }
+            serve(stream, &stop);
         }
     })
 }
 
-fn free_port() -> SocketAddr {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
+/// Waits (at most 20 s) until the collector has seen every record up to `head`; fails the
+/// test, naming the missing sequence numbers, if it never does.
+fn wait_until_forwarded(seen: &Mutex<BTreeMap<u64, usize>>, head: u64, how: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let missing: Vec<u64> = {
+            let seen = seen.lock().unwrap();
+            (1..=head).filter(|s| !seen.contains_key(s)).collect()
+        };
+        if missing.is_empty() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "records never forwarded {how}: {missing:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 #[test]
 fn a_collector_that_goes_down_delays_records_but_loses_none_and_never_blocks_kmip() {
     let files = Appliance::new(&["vc"]);
-    let collector_addr = free_port();
+    let collector_addr = free_loopback_addr();
     let config = keyward::config::Config {
         data_dir: files.data_dir.clone(),
         audit: keyward::audit::settings::AuditSettings {
@@ -73,17 +99,10 @@ fn a_collector_that_goes_down_delays_records_but_loses_none_and_never_blocks_kmi
         },
         ..Default::default()
     };
-    let appliance = keyward::appliance::setup::Appliance::open(config.clone()).unwrap();
-    let services = appliance.services().unwrap();
-    let mut options = keyward::server::ServerOptions::from_settings(&config.server);
-    options.listen = "127.0.0.1:0".parse().unwrap();
-    let server = keyward::server::Server::bind(options, services).unwrap();
-    let addr = server.local_addr();
-    let shutdown = server.shutdown_handle();
-    let thread = std::thread::spawn(move || server.run());
+    let running = serve_in_process(config);
 
     let seen = Arc::new(Mutex::new(BTreeMap::new()));
-    let mut tls = Tls::connect(addr, files.creds("vc")).unwrap();
+    let mut tls = Tls::connect(running.addr, files.creds("vc")).unwrap();
     let work = |tls: &mut Tls, rounds: usize| {
         let started = Instant::now();
         for _ in 0..rounds {
@@ -107,7 +126,8 @@ fn a_collector_that_goes_down_delays_records_but_loses_none_and_never_blocks_kmi
     let stop = Arc::new(AtomicBool::new(false));
     let back = collector(collector_addr, seen.clone(), stop.clone());
     work(&mut tls, 10);
-    let head = appliance
+    let head = running
+        .appliance
         .store
         .read()
         .unwrap()
@@ -115,21 +135,7 @@ fn a_collector_that_goes_down_delays_records_but_loses_none_and_never_blocks_kmi
         .unwrap()
         .expect("records")
         .0;
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let missing: Vec<u64> = {
-            let seen = seen.lock().unwrap();
-            (1..=head).filter(|s| !seen.contains_key(s)).collect()
-        };
-        if missing.is_empty() {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "records never forwarded after the collector came back: {missing:?}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_until_forwarded(&seen, head, "after the collector came back");
     let duplicates: usize = seen.lock().unwrap().values().map(|n| n - 1).sum();
     eprintln!(
         "audit forwarding: {head} records forwarded, {duplicates} duplicate(s) (at least once); \
@@ -140,8 +146,7 @@ fn a_collector_that_goes_down_delays_records_but_loses_none_and_never_blocks_kmi
     stop.store(true, Ordering::SeqCst);
     back.join().unwrap();
     drop(tls);
-    shutdown.shutdown();
-    thread.join().unwrap().unwrap();
+    let _appliance = running.stop();
     // The cursor says how far forwarding got.
     let cursor = std::fs::read_to_string(files.data_dir.join("audit-forward.cursor")).unwrap();
     assert!(cursor.trim().parse::<u64>().unwrap() >= head);
@@ -264,73 +269,37 @@ fn tls_collector(
     stop: Arc<AtomicBool>,
 ) -> std::thread::JoinHandle<()> {
     use std::io::Read;
-    let listener = TcpListener::bind(addr).expect("collector bind");
-    listener.set_nonblocking(true).unwrap();
-    std::thread::spawn(move || {
-        while !stop.load(Ordering::SeqCst) {
-            let Ok((stream, _)) = listener.accept() else {
-                std::thread::sleep(Duration::from_millis(5));
-                continue;
-            };
-            stream.set_nonblocking(false).unwrap();
-            stream
-                .set_read_timeout(Some(Duration::from_millis(20)))
-                .unwrap();
-            let conn = rustls::ServerConnection::new(config.clone()).unwrap();
-            let mut tls = rustls::StreamOwned::new(conn, stream);
-            let mut buf = Vec::new();
-            let mut chunk = [0u8; 16 * 1024];
-            loop {
-                match tls.read(&mut chunk) {
-                    Ok(0) => break,
-                    Ok(n) => {
-                        buf.extend_from_slice(&chunk[..n]);
-                        take_frames(&mut buf, &seen);
-                    }
-                    Err(e)
-                        if matches!(
-                            e.kind(),
-                            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                        ) =>
-                    {
-                        if stop.load(Ordering::SeqCst) {
-                            break;
-                        }
-                    }
-                    Err(_) => {
-                        if tls.conn.is_handshaking() {
-                            refused.fetch_add(1, Ordering::SeqCst);
-                        }
+    accept_until_stopped(addr, stop, move |stream, stop| {
+        let conn = rustls::ServerConnection::new(config.clone()).unwrap();
+        let mut tls = rustls::StreamOwned::new(conn, stream);
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 16 * 1024];
+        loop {
+            match tls.read(&mut chunk) {
+                Ok(0) => break,
+                Ok(n) => {
+                    buf.extend_from_slice(&chunk[..n]);
+                    take_frames(&mut buf, &seen);
+                }
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    if stop.load(Ordering::SeqCst) {
                         break;
                     }
+                }
+                Err(_) => {
+                    if tls.conn.is_handshaking() {
+                        refused.fetch_add(1, Ordering::SeqCst);
+                    }
+                    break;
                 }
             }
         }
     })
-}
-
-struct Running {
-    appliance: keyward::appliance::setup::Appliance,
-    addr: SocketAddr,
-    shutdown: keyward::server::ShutdownHandle,
-    thread: std::thread::JoinHandle<Result<(), String>>,
-}
-
-fn serve(config: keyward::config::Config) -> Running {
-    let appliance = keyward::appliance::setup::Appliance::open(config.clone()).unwrap();
-    let services = appliance.services().unwrap();
-    let mut options = keyward::server::ServerOptions::from_settings(&config.server);
-    options.listen = "127.0.0.1:0".parse().unwrap();
-    let server = keyward::server::Server::bind(options, services).unwrap();
-    let addr = server.local_addr();
-    let shutdown = server.shutdown_handle();
-    let thread = std::thread::spawn(move || server.run().map_err(|e| e.to_string()));
-    Running {
-        appliance,
-        addr,
-        shutdown,
-        thread,
-    }
 }
 
 fn tls_forwarding_config(
@@ -363,10 +332,10 @@ fn creates(tls: &mut Tls, rounds: usize) {
 #[test]
 fn syslog_over_tls_survives_a_collector_restart_and_presents_the_client_certificate() {
     let files = Appliance::new(&["vc"]);
-    let collector_addr = free_port();
+    let collector_addr = free_loopback_addr();
     let pki = Pki::new("SIEM CA");
     let client = pki.issue("keyward-forwarder", &["keyward.example"]);
-    let running = serve(tls_forwarding_config(&files, collector_addr, &pki, client));
+    let running = serve_in_process(tls_forwarding_config(&files, collector_addr, &pki, client));
     let config = collector_tls(&pki, &pki);
     let seen = Arc::new(Mutex::new(BTreeMap::new()));
     let refused = Arc::new(std::sync::atomic::AtomicUsize::new(0));
@@ -404,21 +373,7 @@ fn syslog_over_tls_survives_a_collector_restart_and_presents_the_client_certific
         .unwrap()
         .expect("records")
         .0;
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let missing: Vec<u64> = {
-            let seen = seen.lock().unwrap();
-            (1..=head).filter(|s| !seen.contains_key(s)).collect()
-        };
-        if missing.is_empty() {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "records never forwarded over TLS: {missing:?}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_until_forwarded(&seen, head, "over TLS");
     let duplicates: usize = seen.lock().unwrap().values().map(|n| n - 1).sum();
     eprintln!(
         "audit forwarding over TLS: {head} records, {duplicates} duplicate(s), {} refused handshake(s)",
@@ -428,8 +383,7 @@ fn syslog_over_tls_survives_a_collector_restart_and_presents_the_client_certific
     stop.store(true, Ordering::SeqCst);
     back.join().unwrap();
     drop(tls);
-    running.shutdown.shutdown();
-    running.thread.join().unwrap().unwrap();
+    let _appliance = running.stop();
     let cursor = std::fs::read_to_string(files.data_dir.join("audit-forward.cursor")).unwrap();
     assert!(cursor.trim().parse::<u64>().unwrap() >= head);
 }
@@ -437,11 +391,11 @@ fn syslog_over_tls_survives_a_collector_restart_and_presents_the_client_certific
 #[test]
 fn a_collector_the_ca_does_not_vouch_for_gets_nothing() {
     let files = Appliance::new(&["vc"]);
-    let collector_addr = free_port();
+    let collector_addr = free_loopback_addr();
     let trusted = Pki::new("SIEM CA");
     let impostor = Pki::new("someone else's CA");
     let client = trusted.issue("keyward-forwarder", &["keyward.example"]);
-    let running = serve(tls_forwarding_config(
+    let running = serve_in_process(tls_forwarding_config(
         &files,
         collector_addr,
         &trusted,
@@ -478,7 +432,6 @@ fn a_collector_the_ca_does_not_vouch_for_gets_nothing() {
     stop.store(true, Ordering::SeqCst);
     listening.join().unwrap();
     drop(tls);
-    running.shutdown.shutdown();
-    running.thread.join().unwrap().unwrap();
+    let _appliance = running.stop();
     assert!(!files.data_dir.join("audit-forward.cursor").exists());
 }

@@ -401,22 +401,23 @@ fn aes_block_modes_match_sp800_38a_and_decrypt_back() {
     );
 }
 
+/// The GCM specification's test cases 4 and 5: key, additional data, plaintext.
+const GCM_KEY: &str = "feffe9928665731c6d6a8f9467308308";
+const GCM_AAD: &str = "feedfacedeadbeeffeedfacedeadbeefabaddad2";
+const GCM_PLAIN: &str = concat!(
+    "d9313225f88406e5a55909c5aff5269a86a7a9531534f7da2e4c303d8a318a72",
+    "1c3c0c95956809532fcf0e2449a6b525b16aedf5aa0de657ba637b39"
+);
+
 #[test]
 fn aead_gcm_and_chacha20_poly1305_known_answers_and_tamper_detection() {
     let h = harness();
     let alice = client("alice");
     // GCM specification test case 4.
-    let gcm = h.aes(
-        &alice,
-        &hex("feffe9928665731c6d6a8f9467308308"),
-        ENCRYPT | DECRYPT,
-    );
+    let gcm = h.aes(&alice, &hex(GCM_KEY), ENCRYPT | DECRYPT);
     let iv = hex("cafebabefacedbaddecaf888");
-    let aad = hex("feedfacedeadbeeffeedfacedeadbeefabaddad2");
-    let plain = hex(concat!(
-        "d9313225f88406e5a55909c5aff5269a86a7a9531534f7da2e4c303d8a318a72",
-        "1c3c0c95956809532fcf0e2449a6b525b16aedf5aa0de657ba637b39"
-    ));
+    let aad = hex(GCM_AAD);
+    let plain = hex(GCM_PLAIN);
     let mut request = encrypt_payload(
         &gcm,
         vec![e(tag::BLOCK_CIPHER_MODE, GCM)],
@@ -473,17 +474,10 @@ fn gcm_any_nonce_truncated_tags_raw_chacha20_and_multi_part_gcm_bound_to_its_cli
     let alice = client("alice");
     let bob = client("bob");
     // The GCM specification's test case 5: AES-128 with a 64-bit IV, sent in two parts.
-    let key = h.aes(
-        &alice,
-        &hex("feffe9928665731c6d6a8f9467308308"),
-        ENCRYPT | DECRYPT,
-    );
+    let key = h.aes(&alice, &hex(GCM_KEY), ENCRYPT | DECRYPT);
     let iv = hex("cafebabefacedbad");
-    let aad = hex("feedfacedeadbeeffeedfacedeadbeefabaddad2");
-    let plain = hex(concat!(
-        "d9313225f88406e5a55909c5aff5269a86a7a9531534f7da2e4c303d8a318a72",
-        "1c3c0c95956809532fcf0e2449a6b525b16aedf5aa0de657ba637b39"
-    ));
+    let aad = hex(GCM_AAD);
+    let plain = hex(GCM_PLAIN);
     let expected_ct = hex(concat!(
         "61353b4c2806934a777ff51fa22a4755699b2a714fcdc6f83766e5f97b6c7423",
         "73806900e49f24b22b097544d4896b424989b5e1ebac0f07c23f4598"
@@ -748,6 +742,11 @@ fn policy_usage_mask_state_dates_and_ownership() {
     let key = hex(SP800_38A_KEY);
     let ecb = || vec![e(tag::BLOCK_CIPHER_MODE, ECB)];
     let enc = |id: &str| encrypt_payload(id, ecb(), &[0; 16], None);
+    // An AES-128 key for Encrypt and Decrypt, with these dates, activated or not.
+    let aes_128_with = |mut dates: Vec<Item>, activate: bool| {
+        dates.insert(0, i(tag::CRYPTOGRAPHIC_USAGE_MASK, ENCRYPT | DECRYPT));
+        h.register(&alice, SYMMETRIC_KEY, RAW, AES, 128, &key, dates, activate)
+    };
 
     // Usage mask without Encrypt.
     let decrypt_only = h.aes(&alice, &key, DECRYPT);
@@ -756,31 +755,15 @@ fn policy_usage_mask_state_dates_and_ownership() {
     h.call(&alice, Operation::Decrypt, enc(&decrypt_only)).ok();
 
     // Pre-Active: nothing.
-    let pre = h.register(
-        &alice,
-        SYMMETRIC_KEY,
-        RAW,
-        AES,
-        128,
-        &key,
-        vec![i(tag::CRYPTOGRAPHIC_USAGE_MASK, ENCRYPT | DECRYPT)],
-        false,
-    );
+    let pre = aes_128_with(vec![], false);
     h.call(&alice, Operation::Encrypt, enc(&pre))
         .failed(ResultReason::WrongKeyLifecycleState);
     h.call(&alice, Operation::Decrypt, enc(&pre))
         .failed(ResultReason::WrongKeyLifecycleState);
 
     // Deactivated (its Deactivation Date passed): Decrypt yes, Encrypt no.
-    let old = h.register(
-        &alice,
-        SYMMETRIC_KEY,
-        RAW,
-        AES,
-        128,
-        &key,
+    let old = aes_128_with(
         vec![
-            i(tag::CRYPTOGRAPHIC_USAGE_MASK, ENCRYPT | DECRYPT),
             dt(tag::ACTIVATION_DATE, now() - 7200),
             dt(tag::DEACTIVATION_DATE, now() - 60),
         ],
@@ -791,35 +774,11 @@ fn policy_usage_mask_state_dates_and_ownership() {
     h.call(&alice, Operation::Decrypt, enc(&old)).ok();
 
     // Protect Stop Date passed: Encrypt no, Decrypt yes. Process Start Date ahead: the reverse.
-    let stopped = h.register(
-        &alice,
-        SYMMETRIC_KEY,
-        RAW,
-        AES,
-        128,
-        &key,
-        vec![
-            i(tag::CRYPTOGRAPHIC_USAGE_MASK, ENCRYPT | DECRYPT),
-            dt(tag::PROTECT_STOP_DATE, now() - 60),
-        ],
-        true,
-    );
+    let stopped = aes_128_with(vec![dt(tag::PROTECT_STOP_DATE, now() - 60)], true);
     h.call(&alice, Operation::Encrypt, enc(&stopped))
         .failed(ResultReason::WrongKeyLifecycleState);
     h.call(&alice, Operation::Decrypt, enc(&stopped)).ok();
-    let later = h.register(
-        &alice,
-        SYMMETRIC_KEY,
-        RAW,
-        AES,
-        128,
-        &key,
-        vec![
-            i(tag::CRYPTOGRAPHIC_USAGE_MASK, ENCRYPT | DECRYPT),
-            dt(tag::PROCESS_START_DATE, now() + 3600),
-        ],
-        true,
-    );
+    let later = aes_128_with(vec![dt(tag::PROCESS_START_DATE, now() + 3600)], true);
     h.call(&alice, Operation::Encrypt, enc(&later)).ok();
     h.call(&alice, Operation::Decrypt, enc(&later))
         .failed(ResultReason::WrongKeyLifecycleState);

@@ -107,6 +107,29 @@ fn register(
     )
 }
 
+/// Registers as [`register`] does, then activates; returns the UID.
+fn register_active(
+    tls: &mut Tls,
+    version: (i32, i32),
+    object_type: ObjectType,
+    algorithm: Alg,
+    mask: i32,
+    format: Kft,
+    key_material: Item,
+) -> String {
+    let id = registered(&register(
+        tls,
+        version,
+        object_type,
+        algorithm,
+        mask,
+        format,
+        key_material,
+    ));
+    success_payload(&tls.call(version, op(Operation::Activate), vec![uid(&id)]));
+    id
+}
+
 fn registered(bi: &Item) -> String {
     text_of(
         success_payload(bi)
@@ -125,16 +148,17 @@ fn get_block(tls: &mut Tls, version: (i32, i32), id: &str, format: Option<Kft>) 
     let mut payload = vec![uid(id)];
     payload.extend(format.map(|f| e(tag::KEY_FORMAT_TYPE, f.value())));
     let bi = tls.call(version, op(Operation::Get), payload);
-    let answer = success_payload(&bi);
-    let object_type = ObjectType::from_u32(enumeration(
-        answer.child(tag::OBJECT_TYPE).expect("Object Type"),
-    ))
-    .expect("known object type");
-    answer
-        .child(object_tag(object_type))
-        .and_then(|o| o.child(tag::KEY_BLOCK))
-        .cloned()
-        .unwrap_or_else(|| panic!("no Key Block in {answer:?}"))
+    key_block(&success_payload(&bi)).clone()
+}
+
+/// The private and public halves' UIDs a Create Key Pair answered.
+fn pair_ids(bi: &Item) -> (String, String) {
+    let payload = success_payload(bi);
+    let id = |t, what| text_of(payload.child(t).expect(what)).to_string();
+    (
+        id(tag::PRIVATE_KEY_UNIQUE_IDENTIFIER, "private"),
+        id(tag::PUBLIC_KEY_UNIQUE_IDENTIFIER, "public"),
+    )
 }
 
 fn get_failed(tls: &mut Tls, version: (i32, i32), id: &str, format: Kft) -> Option<u32> {
@@ -403,19 +427,7 @@ fn create_key_pair_halves_are_served_in_every_format_and_the_keys_work() {
                 ),
             ],
         );
-        let payload = success_payload(&bi);
-        let private_id = text_of(
-            payload
-                .child(tag::PRIVATE_KEY_UNIQUE_IDENTIFIER)
-                .expect("private"),
-        )
-        .to_string();
-        let public_id = text_of(
-            payload
-                .child(tag::PUBLIC_KEY_UNIQUE_IDENTIFIER)
-                .expect("public"),
-        )
-        .to_string();
+        let (private_id, public_id) = pair_ids(&bi);
         // The stored halves, as Create Key Pair made them, are the reference.
         let stored_private =
             served_key(family, true, &get_block(&mut tls, V2_1, &private_id, None));
@@ -538,19 +550,7 @@ fn create_key_pair_halves_are_served_in_every_format_and_the_keys_work() {
             ),
         ],
     );
-    let payload = success_payload(&bi);
-    let private_id = text_of(
-        payload
-            .child(tag::PRIVATE_KEY_UNIQUE_IDENTIFIER)
-            .expect("private"),
-    )
-    .to_string();
-    let public_id = text_of(
-        payload
-            .child(tag::PUBLIC_KEY_UNIQUE_IDENTIFIER)
-            .expect("public"),
-    )
-    .to_string();
+    let (private_id, public_id) = pair_ids(&bi);
     let private = canonical(&served_key(
         KeyFamily::Ec,
         true,
@@ -753,7 +753,7 @@ fn keys_registered_in_every_format_are_stored_for_the_services_and_served_in_all
     let (_, private_der, public_der) = drawn(KeyPairSpec::Rsa(2048));
     let public =
         key_format::read(KeyFamily::Rsa, false, Encoding::Spki, &public_der).expect("read");
-    let id = registered(&register(
+    let id = register_active(
         &mut tls,
         V2_1,
         ObjectType::PublicKey,
@@ -761,8 +761,7 @@ fn keys_registered_in_every_format_are_stored_for_the_services_and_served_in_all
         ENCRYPT,
         Kft::TransparentRsaPublicKey,
         material_in(&public, Kft::TransparentRsaPublicKey),
-    ));
-    success_payload(&tls.call(V2_1, op(Operation::Activate), vec![uid(&id)]));
+    );
     let bi = tls.call(
         V2_1,
         op(Operation::Encrypt),
@@ -1136,10 +1135,7 @@ fn get_wraps_keys_with_rsa_oaep_and_register_keeps_them_wrapped() {
         let echoed = params.clone();
         let bi = get_wrapped(&mut tls, V2_1, &aes, &kek, params);
         let answer = success_payload(&bi);
-        let block = answer
-            .child(tag::SYMMETRIC_KEY)
-            .and_then(|k| k.child(tag::KEY_BLOCK))
-            .expect("Key Block");
+        let block = symmetric_key_block(&answer);
         let wrapped = bytes_of(block_material(block)).to_vec();
         assert_eq!(wrapped.len(), 256, "one RSA-2048 block");
         let unwrapped = asymmetric::decrypt(RsaPadding::Oaep(hash), &private_der, &wrapped, label)
@@ -1182,10 +1178,7 @@ fn get_wraps_keys_with_rsa_oaep_and_register_keeps_them_wrapped() {
         }
         let bi = get_wrapped(&mut tls, V2_1, &aes, &kek, mixed.clone());
         let answer = success_payload(&bi);
-        let block = answer
-            .child(tag::SYMMETRIC_KEY)
-            .and_then(|k| k.child(tag::KEY_BLOCK))
-            .expect("Key Block");
+        let block = symmetric_key_block(&answer);
         let wrapped = bytes_of(block_material(block)).to_vec();
         assert_eq!(wrapped.len(), 256, "one RSA-2048 block");
         let unwrapped = aws_lc_ffi::rsa_oaep(
@@ -1250,7 +1243,7 @@ fn get_wraps_keys_with_rsa_oaep_and_register_keeps_them_wrapped() {
     );
     let private =
         key_format::read(KeyFamily::Rsa, true, Encoding::Pkcs8, &private_der).expect("read");
-    let private_id = registered(&register(
+    let private_id = register_active(
         &mut tls,
         V2_1,
         ObjectType::PrivateKey,
@@ -1258,15 +1251,14 @@ fn get_wraps_keys_with_rsa_oaep_and_register_keeps_them_wrapped() {
         WRAP_KEY,
         Kft::Pkcs8,
         material_in(&private, Kft::Pkcs8),
-    ));
-    success_payload(&tls.call(V2_1, op(Operation::Activate), vec![uid(&private_id)]));
+    );
     let bi = get_wrapped(&mut tls, V2_1, &aes, &private_id, Vec::new());
     assert_failed(
         &bi,
         ResultReason::FeatureNotSupported.value(),
         "private wrapping key",
     );
-    let no_wrap = registered(&register(
+    let no_wrap = register_active(
         &mut tls,
         V2_1,
         ObjectType::PublicKey,
@@ -1274,8 +1266,7 @@ fn get_wraps_keys_with_rsa_oaep_and_register_keeps_them_wrapped() {
         ENCRYPT,
         Kft::X509,
         material_bytes(&public_der),
-    ));
-    success_payload(&tls.call(V2_1, op(Operation::Activate), vec![uid(&no_wrap)]));
+    );
     let bi = get_wrapped(&mut tls, V2_1, &aes, &no_wrap, Vec::new());
     assert_failed(
         &bi,

@@ -11,6 +11,7 @@ mod common;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::in_process::{InProcess, serve_in_process};
 use common::*;
 use keyward::kmip::tag;
 use keyward::store::Store;
@@ -30,17 +31,10 @@ fn get_records(store: &Arc<dyn Store>) -> usize {
         .count()
 }
 
-/// Starts an in-process server; returns what the test needs to drive and inspect it.
-fn serve(
-    files: &Appliance,
-    durable_reads: bool,
-) -> (
-    keyward::appliance::setup::Appliance,
-    std::net::SocketAddr,
-    keyward::server::ShutdownHandle,
-    std::thread::JoinHandle<Result<(), keyward::server::ServerError>>,
-) {
-    let config = keyward::config::Config {
+/// An in-process server whose Gets are audited through the read journal (`durable_reads`
+/// false) or before their answer (true).
+fn serve(files: &Appliance, durable_reads: bool) -> InProcess {
+    serve_in_process(keyward::config::Config {
         data_dir: files.data_dir.clone(),
         audit: keyward::audit::settings::AuditSettings {
             durable_reads,
@@ -48,16 +42,7 @@ fn serve(
             ..Default::default()
         },
         ..Default::default()
-    };
-    let appliance = keyward::appliance::setup::Appliance::open(config.clone()).unwrap();
-    let services = appliance.services().unwrap();
-    let mut options = keyward::server::ServerOptions::from_settings(&config.server);
-    options.listen = "127.0.0.1:0".parse().unwrap();
-    let server = keyward::server::Server::bind(options, services).unwrap();
-    let addr = server.local_addr();
-    let shutdown = server.shutdown_handle();
-    let thread = std::thread::spawn(move || server.run());
-    (appliance, addr, shutdown, thread)
+    })
 }
 
 /// Creates a key and Gets it `gets` times (the first Get clears Fresh: a change); its UID.
@@ -81,17 +66,17 @@ fn create_and_get(tls: &mut Tls, gets: usize) -> String {
 fn answered_reads_reach_a_durable_commit_by_themselves_within_the_sync_interval() {
     const GETS: usize = 50;
     let files = Appliance::new(&["vc"]);
-    let (appliance, addr, shutdown, thread) = serve(&files, false);
-    let mut tls = Tls::connect(addr, files.creds("vc")).unwrap();
+    let running = serve(&files, false);
+    let mut tls = Tls::connect(running.addr, files.creds("vc")).unwrap();
     create_and_get(&mut tls, GETS);
     let answered = Instant::now();
     // Nothing more is sent: only the committer's own timer can make these records durable.
     // (Bounded wait so a broken timer fails the test instead of hanging it.)
-    while get_records(&appliance.store) < GETS {
+    while get_records(&running.appliance.store) < GETS {
         assert!(
             answered.elapsed() < Duration::from_secs(10),
             "the records of {GETS} answered Gets never reached a durable commit ({} did)",
-            get_records(&appliance.store)
+            get_records(&running.appliance.store)
         );
         std::thread::sleep(Duration::from_millis(1));
     }
@@ -101,8 +86,7 @@ fn answered_reads_reach_a_durable_commit_by_themselves_within_the_sync_interval(
         answered.elapsed().as_secs_f64() * 1e3
     );
     drop(tls);
-    shutdown.shutdown();
-    thread.join().unwrap().unwrap();
+    let _appliance = running.stop();
     // After a clean shutdown nothing is left to fold: at most the empty current file.
     let left: u64 = std::fs::read_dir(files.data_dir.join("audit-reads"))
         .unwrap()
@@ -117,16 +101,15 @@ fn answered_reads_reach_a_durable_commit_by_themselves_within_the_sync_interval(
 #[test]
 fn with_durable_reads_a_read_is_durable_before_its_answer() {
     let files = Appliance::new(&["vc"]);
-    let (appliance, addr, shutdown, thread) = serve(&files, true);
-    let mut tls = Tls::connect(addr, files.creds("vc")).unwrap();
+    let running = serve(&files, true);
+    let mut tls = Tls::connect(running.addr, files.creds("vc")).unwrap();
     let uid = create_and_get(&mut tls, 1);
     for gets in 2..=4 {
         // Read in-process right after the answer: no timer could have folded it yet.
         let get = tls.call(V1_1, op::GET, vec![common::uid(&uid)]);
         assert_eq!(result_status(&get), status::SUCCESS);
-        assert_eq!(get_records(&appliance.store), gets);
+        assert_eq!(get_records(&running.appliance.store), gets);
     }
     drop(tls);
-    shutdown.shutdown();
-    thread.join().unwrap().unwrap();
+    let _appliance = running.stop();
 }

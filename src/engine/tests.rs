@@ -57,11 +57,7 @@ fn vcenter_encrypt_vm_sequence() {
     // Get on the Pre-Active key: Raw, 32 bytes, AES, 256.
     let get = h.one(&vc, V11, Operation::Get, vec![uid(&key)]);
     assert_eq!(status(&get), ResultStatus::Success);
-    let block = payload(&get)
-        .child(tag::SYMMETRIC_KEY)
-        .unwrap()
-        .child(tag::KEY_BLOCK)
-        .unwrap();
+    let block = key_block(&get);
     assert_eq!(
         block.child(tag::KEY_FORMAT_TYPE).unwrap().value,
         Value::Enumeration(1)
@@ -233,19 +229,7 @@ fn undo_really_leaves_the_store_unchanged() {
                     Operation::AddAttribute,
                     vec![uid(&key), attr1("x-a", Value::TextString("1".into()))],
                 ),
-                bi(
-                    Operation::Create,
-                    vec![
-                        enumeration(tag::OBJECT_TYPE, 2),
-                        st(
-                            tag::TEMPLATE_ATTRIBUTE,
-                            vec![
-                                attr1("Cryptographic Algorithm", Value::Enumeration(3)),
-                                attr1("Cryptographic Length", Value::Integer(256)),
-                            ],
-                        ),
-                    ],
-                ),
+                bi(Operation::Create, create_1x_payload(3, 256, vec![])),
                 bi(Operation::Get, vec![uid("no-such-object")]),
                 bi(Operation::Activate, vec![uid(&key)]),
             ],
@@ -318,19 +302,7 @@ fn stop_keeps_completed_items_and_continue_runs_the_rest() {
 fn id_placeholder_links_items_of_one_batch() {
     let h = harness();
     let c = client("a");
-    let create = bi(
-        Operation::Create,
-        vec![
-            enumeration(tag::OBJECT_TYPE, 2),
-            st(
-                tag::TEMPLATE_ATTRIBUTE,
-                vec![
-                    attr1("Cryptographic Algorithm", Value::Enumeration(3)),
-                    attr1("Cryptographic Length", Value::Integer(128)),
-                ],
-            ),
-        ],
-    );
+    let create = bi(Operation::Create, create_1x_payload(3, 128, vec![]));
     let response = h.send(
         &c,
         request(
@@ -485,19 +457,7 @@ fn response_too_large_discards_writes() {
     let h = harness();
     let c = client("a");
     let before = h.store.snapshot().unwrap();
-    let create = bi(
-        Operation::Create,
-        vec![
-            enumeration(tag::OBJECT_TYPE, 2),
-            st(
-                tag::TEMPLATE_ATTRIBUTE,
-                vec![
-                    attr1("Cryptographic Algorithm", Value::Enumeration(3)),
-                    attr1("Cryptographic Length", Value::Integer(128)),
-                ],
-            ),
-        ],
-    );
+    let create = bi(Operation::Create, create_1x_payload(3, 128, vec![]));
     let r = h.send(
         &c,
         request(V14, vec![int(tag::MAXIMUM_RESPONSE_SIZE, 64)], vec![create]),
@@ -606,14 +566,10 @@ fn appendix_a_encodings_match_size_and_hash() {
     );
 
     let v11 = ProtocolVersion::new(1, 1);
-    let block = st(
-        tag::KEY_BLOCK,
+    let block = key_block_of(
+        1,
+        &[0; 32],
         vec![
-            enumeration(tag::KEY_FORMAT_TYPE, 1),
-            st(
-                tag::KEY_VALUE,
-                vec![Item::new(tag::KEY_MATERIAL, Value::ByteString(vec![0; 32]))],
-            ),
             enumeration(tag::CRYPTOGRAPHIC_ALGORITHM, 3),
             int(tag::CRYPTOGRAPHIC_LENGTH, 256),
         ],
@@ -820,21 +776,7 @@ fn sealed_gate_refuses_key_material_but_answers_metadata_and_unseals_in_place() 
     };
     refused(&h.one(&c, V14, Operation::Get, vec![uid(&u)]));
     refused(&h.one(&c, V21, Operation::Get, vec![uid(&u)]));
-    refused(&h.one(
-        &c,
-        V14,
-        Operation::Create,
-        vec![
-            enumeration(tag::OBJECT_TYPE, 2),
-            st(
-                tag::TEMPLATE_ATTRIBUTE,
-                vec![
-                    attr1("Cryptographic Algorithm", Value::Enumeration(3)),
-                    attr1("Cryptographic Length", Value::Integer(256)),
-                ],
-            ),
-        ],
-    ));
+    refused(&h.create_1x(&c, 3, 256, vec![]));
     refused(&h.one(&c, V14, Operation::ReKey, vec![uid(&u)]));
     // Nothing that needs no key material is refused.
     let dv = h.one(&c, V14, Operation::DiscoverVersions, vec![]);

@@ -131,41 +131,69 @@ pub enum Parsed {
 /// Reads a decoded Request Message. Unknown fields are ignored when the request's minor version
 /// is newer than ours (same major); otherwise they make the message (header) or item invalid.
 pub fn parse_request(message: &Item) -> Parsed {
-    let fallback = ProtocolVersion::new(1, 0);
-    if message.tag != tag::REQUEST_MESSAGE || !matches!(message.value, Value::Structure(_)) {
-        return Parsed::Refused {
-            version: fallback,
-            error: MessageError::invalid("not a Request Message"),
-        };
+    match read_request(message) {
+        Ok(request) => Parsed::Ok(request),
+        Err((version, error)) => Parsed::Refused { version, error },
     }
-    let Some(header_item) = message.child(tag::REQUEST_HEADER) else {
-        return Parsed::Refused {
-            version: fallback,
-            error: MessageError::invalid("Request Header missing"),
-        };
-    };
-    let Some(version) = header_item
+}
+
+/// Why a request is refused, and the version to answer in.
+type Refusal = (ProtocolVersion, MessageError);
+
+fn read_request(message: &Item) -> Result<RequestMessage, Refusal> {
+    let (header_item, version) = header_and_version(message)?;
+    let (respond_in, lenient) = response_version(version)?;
+    let header = parse_header(header_item, version, lenient).map_err(|e| (respond_in, e))?;
+    let items = batch_items(message, lenient).map_err(|e| (respond_in, e))?;
+    if header.batch_count < 0 || header.batch_count as usize != items.len() {
+        return Err((
+            respond_in,
+            MessageError::invalid(format!(
+                "Batch Count {} but {} batch items",
+                header.batch_count,
+                items.len()
+            )),
+        ));
+    }
+    Ok(RequestMessage {
+        header,
+        version: respond_in,
+        items,
+    })
+}
+
+/// The Request Header and the Protocol Version it carries; refused in 1.0 without them.
+fn header_and_version(message: &Item) -> Result<(&Item, ProtocolVersion), Refusal> {
+    let refuse = |why: &str| (ProtocolVersion::new(1, 0), MessageError::invalid(why));
+    if message.tag != tag::REQUEST_MESSAGE || !matches!(message.value, Value::Structure(_)) {
+        return Err(refuse("not a Request Message"));
+    }
+    let header_item = message
+        .child(tag::REQUEST_HEADER)
+        .ok_or_else(|| refuse("Request Header missing"))?;
+    let version = header_item
         .child(tag::PROTOCOL_VERSION)
         .and_then(ProtocolVersion::parse)
-    else {
-        return Parsed::Refused {
-            version: fallback,
-            error: MessageError::invalid("Protocol Version missing or malformed"),
-        };
-    };
+        .ok_or_else(|| refuse("Protocol Version missing or malformed"))?;
+    Ok((header_item, version))
+}
+
+/// The version to answer a request of `version` in, and whether its unknown fields are
+/// ignored (a newer minor version of a major we speak).
+fn response_version(version: ProtocolVersion) -> Result<(ProtocolVersion, bool), Refusal> {
     let highest = SUPPORTED_VERSIONS[0];
     let Some(best_same_major) = SUPPORTED_VERSIONS
         .iter()
         .find(|v| v.major == version.major)
         .copied()
     else {
-        return Parsed::Refused {
-            version: highest,
-            error: MessageError::invalid(format!(
+        return Err((
+            highest,
+            MessageError::invalid(format!(
                 "protocol version {}.{} is not supported",
                 version.major, version.minor
             )),
-        };
+        ));
     };
     // Respond in the request's version when we know it, else in our newest minor of that major.
     let respond_in = if SUPPORTED_VERSIONS.contains(&version) {
@@ -175,56 +203,28 @@ pub fn parse_request(message: &Item) -> Parsed {
     } else {
         version
     };
-    let lenient = version > best_same_major;
+    Ok((respond_in, version > best_same_major))
+}
 
-    let header = match parse_header(header_item, version, lenient) {
-        Ok(h) => h,
-        Err(error) => {
-            return Parsed::Refused {
-                version: respond_in,
-                error,
-            };
-        }
-    };
+/// The message's Batch Items, at least one.
+fn batch_items(message: &Item, lenient: bool) -> Result<Vec<RequestBatchItem>, MessageError> {
     let mut items = Vec::new();
     for child in message.children() {
         match child.tag {
             tag::REQUEST_HEADER => {}
             tag::BATCH_ITEM => items.push(parse_batch_item(child, lenient)),
-            other if lenient => {
-                let _ = other;
-            }
+            _ if lenient => {}
             other => {
-                return Parsed::Refused {
-                    version: respond_in,
-                    error: MessageError::invalid(format!(
-                        "unexpected tag {other:06X} in Request Message"
-                    )),
-                };
+                return Err(MessageError::invalid(format!(
+                    "unexpected tag {other:06X} in Request Message"
+                )));
             }
         }
     }
     if items.is_empty() {
-        return Parsed::Refused {
-            version: respond_in,
-            error: MessageError::invalid("no Batch Item"),
-        };
+        return Err(MessageError::invalid("no Batch Item"));
     }
-    if header.batch_count < 0 || header.batch_count as usize != items.len() {
-        return Parsed::Refused {
-            version: respond_in,
-            error: MessageError::invalid(format!(
-                "Batch Count {} but {} batch items",
-                header.batch_count,
-                items.len()
-            )),
-        };
-    }
-    Parsed::Ok(RequestMessage {
-        header,
-        version: respond_in,
-        items,
-    })
+    Ok(items)
 }
 
 /// Best-effort read of the Protocol Version from a message that does not decode, assuming the
@@ -280,7 +280,6 @@ fn parse_header(
         version: Some(version),
         ..RequestHeader::default()
     };
-    let mut saw_count = false;
     let mut seen: Vec<u32> = Vec::new();
     for field in item.children() {
         if field.tag != tag::AUTHENTICATION && field.tag != tag::ATTESTATION_TYPE {
@@ -292,63 +291,68 @@ fn parse_header(
             }
             seen.push(field.tag);
         }
-        let bad =
-            || MessageError::invalid(format!("header field {:06X} has the wrong type", field.tag));
-        match (field.tag, &field.value) {
-            (tag::PROTOCOL_VERSION, _) => {}
-            (tag::MAXIMUM_RESPONSE_SIZE, Value::Integer(v)) => {
-                header.maximum_response_size = Some(*v)
-            }
-            (tag::CLIENT_CORRELATION_VALUE, Value::TextString(v)) => {
-                header.client_correlation_value = Some(v.clone())
-            }
-            (tag::SERVER_CORRELATION_VALUE, Value::TextString(v)) => {
-                header.server_correlation_value = Some(v.clone())
-            }
-            (tag::ASYNCHRONOUS_INDICATOR, Value::Boolean(v)) => {
-                header.asynchronous_indicator = Some(*v)
-            }
-            (tag::ATTESTATION_CAPABLE_INDICATOR, Value::Boolean(_))
-            | (tag::ATTESTATION_TYPE, Value::Enumeration(_)) => {}
-            (tag::AUTHENTICATION, Value::Structure(_)) => {
-                header.credentials.extend(parse_authentication(field))
-            }
-            (tag::BATCH_ERROR_CONTINUATION_OPTION, Value::Enumeration(v)) => {
-                header.batch_error_continuation = Some(*v)
-            }
-            (tag::BATCH_ORDER_OPTION, Value::Boolean(v)) => header.batch_order = Some(*v),
-            (tag::TIME_STAMP, Value::DateTime(v)) => header.time_stamp = Some(*v),
-            (tag::BATCH_COUNT, Value::Integer(v)) => {
-                header.batch_count = *v;
-                saw_count = true;
-            }
-            (
-                tag::MAXIMUM_RESPONSE_SIZE
-                | tag::CLIENT_CORRELATION_VALUE
-                | tag::SERVER_CORRELATION_VALUE
-                | tag::ASYNCHRONOUS_INDICATOR
-                | tag::ATTESTATION_CAPABLE_INDICATOR
-                | tag::ATTESTATION_TYPE
-                | tag::AUTHENTICATION
-                | tag::BATCH_ERROR_CONTINUATION_OPTION
-                | tag::BATCH_ORDER_OPTION
-                | tag::TIME_STAMP
-                | tag::BATCH_COUNT,
-                _,
-            ) => return Err(bad()),
-            _ if lenient => {}
-            (other, _) => {
-                return Err(MessageError {
-                    reason: ResultReason::InvalidField,
-                    message: format!("unknown header field {other:06X}"),
-                });
-            }
-        }
+        read_header_field(&mut header, field, lenient)?;
     }
-    if !saw_count {
+    if !seen.contains(&tag::BATCH_COUNT) {
         return Err(MessageError::invalid("Batch Count missing"));
     }
     Ok(header)
+}
+
+/// Reads one Request Header field into `header`.
+fn read_header_field(
+    header: &mut RequestHeader,
+    field: &Item,
+    lenient: bool,
+) -> Result<(), MessageError> {
+    let bad =
+        || MessageError::invalid(format!("header field {:06X} has the wrong type", field.tag));
+    match (field.tag, &field.value) {
+        (tag::PROTOCOL_VERSION, _) => {}
+        (tag::MAXIMUM_RESPONSE_SIZE, Value::Integer(v)) => header.maximum_response_size = Some(*v),
+        (tag::CLIENT_CORRELATION_VALUE, Value::TextString(v)) => {
+            header.client_correlation_value = Some(v.clone())
+        }
+        (tag::SERVER_CORRELATION_VALUE, Value::TextString(v)) => {
+            header.server_correlation_value = Some(v.clone())
+        }
+        (tag::ASYNCHRONOUS_INDICATOR, Value::Boolean(v)) => {
+            header.asynchronous_indicator = Some(*v)
+        }
+        (tag::ATTESTATION_CAPABLE_INDICATOR, Value::Boolean(_))
+        | (tag::ATTESTATION_TYPE, Value::Enumeration(_)) => {}
+        (tag::AUTHENTICATION, Value::Structure(_)) => {
+            header.credentials.extend(parse_authentication(field))
+        }
+        (tag::BATCH_ERROR_CONTINUATION_OPTION, Value::Enumeration(v)) => {
+            header.batch_error_continuation = Some(*v)
+        }
+        (tag::BATCH_ORDER_OPTION, Value::Boolean(v)) => header.batch_order = Some(*v),
+        (tag::TIME_STAMP, Value::DateTime(v)) => header.time_stamp = Some(*v),
+        (tag::BATCH_COUNT, Value::Integer(v)) => header.batch_count = *v,
+        (
+            tag::MAXIMUM_RESPONSE_SIZE
+            | tag::CLIENT_CORRELATION_VALUE
+            | tag::SERVER_CORRELATION_VALUE
+            | tag::ASYNCHRONOUS_INDICATOR
+            | tag::ATTESTATION_CAPABLE_INDICATOR
+            | tag::ATTESTATION_TYPE
+            | tag::AUTHENTICATION
+            | tag::BATCH_ERROR_CONTINUATION_OPTION
+            | tag::BATCH_ORDER_OPTION
+            | tag::TIME_STAMP
+            | tag::BATCH_COUNT,
+            _,
+        ) => return Err(bad()),
+        _ if lenient => {}
+        (other, _) => {
+            return Err(MessageError {
+                reason: ResultReason::InvalidField,
+                message: format!("unknown header field {other:06X}"),
+            });
+        }
+    }
+    Ok(())
 }
 
 fn parse_authentication(item: &Item) -> Vec<Credential> {
@@ -384,11 +388,6 @@ fn parse_batch_item(item: &Item, lenient: bool) -> RequestBatchItem {
     };
     let mut saw_operation = false;
     let mut saw_payload = false;
-    let defect = |out: &mut RequestBatchItem, reason: ResultReason, message: String| {
-        if out.defect.is_none() {
-            out.defect = Some(MessageError { reason, message });
-        }
-    };
     for field in item.children() {
         match (field.tag, &field.value) {
             (tag::OPERATION, Value::Enumeration(op)) if !saw_operation => {
@@ -406,61 +405,66 @@ fn parse_batch_item(item: &Item, lenient: bool) -> RequestBatchItem {
                 saw_payload = true;
             }
             (tag::MESSAGE_EXTENSION, Value::Structure(_)) => {
-                let vendor = match field.child(tag::VENDOR_IDENTIFICATION) {
-                    Some(Item {
-                        value: Value::TextString(v),
-                        ..
-                    }) => v.clone(),
-                    _ => String::new(),
-                };
-                let critical = matches!(
-                    field.child(tag::CRITICALITY_INDICATOR),
-                    Some(Item {
-                        value: Value::Boolean(true),
-                        ..
-                    })
-                );
-                out.extension = Some(MessageExtension {
-                    vendor_identification: vendor,
-                    critical,
-                });
+                out.extension = Some(message_extension(field));
             }
             (
                 tag::OPERATION | tag::UNIQUE_BATCH_ITEM_ID | tag::REQUEST_PAYLOAD | tag::EPHEMERAL,
                 _,
             ) => {
-                defect(
-                    &mut out,
-                    ResultReason::InvalidMessage,
-                    format!(
-                        "batch item field {:06X} is malformed or repeated",
-                        field.tag
-                    ),
+                let message = format!(
+                    "batch item field {:06X} is malformed or repeated",
+                    field.tag
                 );
+                out.note_defect(ResultReason::InvalidMessage, message);
             }
             _ if lenient => {}
-            (other, _) => defect(
-                &mut out,
+            (other, _) => out.note_defect(
                 ResultReason::InvalidField,
                 format!("unknown batch item field {other:06X}"),
             ),
         }
     }
-    if !saw_operation {
-        defect(
-            &mut out,
-            ResultReason::InvalidMessage,
-            "batch item has no Operation".into(),
-        );
-    }
-    if !saw_payload {
-        defect(
-            &mut out,
-            ResultReason::InvalidMessage,
-            "batch item has no Request Payload".into(),
-        );
+    for (seen, field) in [
+        (saw_operation, "Operation"),
+        (saw_payload, "Request Payload"),
+    ] {
+        if !seen {
+            let message = format!("batch item has no {field}");
+            out.note_defect(ResultReason::InvalidMessage, message);
+        }
     }
     out
+}
+
+impl RequestBatchItem {
+    /// Keeps the first defect found in the item.
+    fn note_defect(&mut self, reason: ResultReason, message: String) {
+        if self.defect.is_none() {
+            self.defect = Some(MessageError { reason, message });
+        }
+    }
+}
+
+/// A batch item's Message Extension: its vendor and whether it is critical.
+fn message_extension(field: &Item) -> MessageExtension {
+    let vendor = match field.child(tag::VENDOR_IDENTIFICATION) {
+        Some(Item {
+            value: Value::TextString(v),
+            ..
+        }) => v.clone(),
+        _ => String::new(),
+    };
+    let critical = matches!(
+        field.child(tag::CRITICALITY_INDICATOR),
+        Some(Item {
+            value: Value::Boolean(true),
+            ..
+        })
+    );
+    MessageExtension {
+        vendor_identification: vendor,
+        critical,
+    }
 }
 
 /// One response batch item.

@@ -8,6 +8,7 @@
 //! - this file: running the binary ([`keyward`], [`keyward_ok`]), an initialised data dir with
 //!   issued clients ([`Appliance`]), a served process ([`Server`], [`spawn_server`]), the TLS
 //!   client ([`Tls`]), and KMIP request builders and response readers;
+//! - [`in_process`]: a server on a thread of the test process, its appliance open to inspect;
 //! - [`etcd`]: three real etcd members on loopback, and the skip rule for tests that need etcd;
 //! - [`nodes`]: three `keyward serve` nodes on one etcd cluster;
 //! - [`kp_emulator`]: a loopback IBM Cloud IAM and Key Protect emulator.
@@ -43,8 +44,15 @@ pub const IO_BOUND: Duration = Duration::from_secs(30);
 pub const MAX_FRAME: usize = 1 << 20;
 
 pub mod etcd;
+pub mod in_process;
 pub mod kp_emulator;
 pub mod nodes;
+
+/// A loopback address whose port was free a moment ago (for a listener the test starts next).
+pub fn free_loopback_addr() -> SocketAddr {
+    let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("bind probe");
+    probe.local_addr().expect("probe addr")
+}
 
 pub fn keyward_bin() -> &'static str {
     env!("CARGO_BIN_EXE_keyward")
@@ -162,7 +170,6 @@ impl Appliance {
     pub fn start(&mut self) -> Server {
         self.starts += 1;
         let log_path = self.root.path().join(format!("server-{}.log", self.starts));
-        let log = File::create(&log_path).expect("create server log");
         let mut cmd = Command::new(keyward_bin());
         cmd.arg("serve")
             .arg("--data-dir")
@@ -172,57 +179,23 @@ impl Appliance {
             cmd.arg("--config").arg(config);
         }
         // Log at every level: tests read the log to prove no key material reaches it.
-        if std::env::var_os("RUST_LOG").is_none() {
-            cmd.env("RUST_LOG", self.log_filter);
-        }
-        let mut child = cmd
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::from(log))
-            .spawn()
-            .expect("spawn keyward serve");
-        let stdout = child.stdout.take().expect("piped stdout");
-        let (tx, rx) = mpsc::channel();
-        // Keeps draining stdout after the first line so the server never blocks on a full pipe.
-        std::thread::spawn(move || {
-            let mut tx = Some(tx);
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if let Some(rest) = line.strip_prefix("listening on ")
-                    && let Some(tx) = tx.take()
-                {
-                    let _ = tx.send(rest.trim().to_string());
-                }
-            }
-        });
-        let addr = match rx.recv_timeout(IO_BOUND) {
-            Ok(addr) => addr,
-            Err(_) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!(
-                    "keyward serve never printed `listening on`; log:\n{}",
-                    std::fs::read_to_string(&log_path).unwrap_or_default()
-                );
-            }
-        };
-        let addr: SocketAddr = addr
-            .parse()
-            .unwrap_or_else(|e| panic!("bad address {addr:?}: {e}"));
-        Server {
-            child: Some(child),
-            addr,
-            log_path,
-        }
+        spawn_logging(&mut cmd, &log_path, self.log_filter)
     }
 }
 
 /// Spawns `cmd` (a `keyward serve …`) logging to `log_path`, and waits for its
 /// `listening on ADDR` line. For tests that build their own command line (cluster nodes).
 pub fn spawn_server(cmd: &mut Command, log_path: &Path) -> Server {
+    spawn_logging(cmd, log_path, "debug")
+}
+
+/// Spawns `cmd` with its stderr in `log_path` (at `log_filter` unless RUST_LOG says otherwise)
+/// and waits for its `listening on ADDR` line, draining its stdout after it so the server never
+/// blocks on a full pipe.
+fn spawn_logging(cmd: &mut Command, log_path: &Path, log_filter: &str) -> Server {
     let log = File::create(log_path).expect("create server log");
     if std::env::var_os("RUST_LOG").is_none() {
-        cmd.env("RUST_LOG", "debug");
+        cmd.env("RUST_LOG", log_filter);
     }
     let mut child = cmd
         .stdin(Stdio::null())
@@ -818,14 +791,41 @@ pub fn get_key(tls: &mut Tls, id: &str) -> Vec<u8> {
     key_material(&success_payload(&bi))
 }
 
+/// The Symmetric Key's raw Key Material in a Get response payload.
 pub fn key_material(get_payload: &Item) -> Vec<u8> {
-    let km = get_payload
-        .child(tag::SYMMETRIC_KEY)
-        .and_then(|k| k.child(tag::KEY_BLOCK))
-        .and_then(|b| b.child(tag::KEY_VALUE))
+    let km = symmetric_key_block(get_payload)
+        .child(tag::KEY_VALUE)
         .and_then(|v| v.child(tag::KEY_MATERIAL))
         .unwrap_or_else(|| panic!("no Key Material in {get_payload:?}"));
     bytes_of(km).to_vec()
+}
+
+/// The Key Block of the Symmetric Key in a Get response payload.
+pub fn symmetric_key_block(get_payload: &Item) -> &Item {
+    get_payload
+        .child(tag::SYMMETRIC_KEY)
+        .and_then(|k| k.child(tag::KEY_BLOCK))
+        .unwrap_or_else(|| panic!("no Symmetric Key Block in {get_payload:?}"))
+}
+
+/// The Key Block of whatever key object (by its Object Type) a Get response payload holds.
+pub fn key_block(get_payload: &Item) -> &Item {
+    let object_type = enumeration(
+        get_payload
+            .child(tag::OBJECT_TYPE)
+            .unwrap_or_else(|| panic!("no Object Type in {get_payload:?}")),
+    );
+    let object_tag = match object_type {
+        2 => tag::SYMMETRIC_KEY,
+        3 => tag::PUBLIC_KEY,
+        4 => tag::PRIVATE_KEY,
+        7 => tag::SECRET_DATA,
+        other => panic!("object type {other} has no Key Block"),
+    };
+    get_payload
+        .child(object_tag)
+        .and_then(|o| o.child(tag::KEY_BLOCK))
+        .unwrap_or_else(|| panic!("no Key Block in {get_payload:?}"))
 }
 
 pub fn get_attributes(tls: &mut Tls, id: &str, names: &[&str]) -> Item {

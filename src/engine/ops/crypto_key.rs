@@ -10,7 +10,10 @@
 //! `load_for`).
 
 use super::*;
+use crate::crypto::CryptoError;
 use crate::kmip::crypto_parameters::CryptographicParameters;
+use crate::kmip::crypto_parameters::values::validity_indicator;
+use crate::kmip::crypto_payloads::DataRequest;
 use crate::kmip::enums::usage_mask;
 use crate::kmip::payload_fields::PayloadError;
 
@@ -45,6 +48,27 @@ impl Usage {
             self,
             Usage::Encrypt | Usage::Sign | Usage::MacGenerate | Usage::DeriveKey
         )
+    }
+
+    /// The object types whose key may serve the use.
+    fn object_types(self) -> &'static [ObjectType] {
+        match self {
+            Usage::Encrypt | Usage::Decrypt => &[
+                ObjectType::SymmetricKey,
+                ObjectType::PublicKey,
+                ObjectType::PrivateKey,
+            ],
+            Usage::Sign => &[ObjectType::PrivateKey],
+            Usage::Verify => &[ObjectType::PublicKey, ObjectType::PrivateKey],
+            Usage::MacGenerate | Usage::MacVerify => &[ObjectType::SymmetricKey],
+            Usage::DeriveKey => &[ObjectType::SymmetricKey, ObjectType::SecretData],
+        }
+    }
+
+    /// The operation takes its data in several requests (Init Indicator, Correlation Value,
+    /// Final Indicator); the others refuse a multi-part request as unsupported.
+    fn multi_part(self) -> bool {
+        matches!(self, Usage::Encrypt | Usage::Decrypt)
     }
 
     pub(super) fn operation(self) -> &'static str {
@@ -93,15 +117,73 @@ impl From<PayloadError> for EngineError {
     }
 }
 
+/// A data operation's request with its key cleared for the use, as every keyed cryptographic
+/// operation starts: the request read, the multi-part rule applied, the Unique Identifier (or
+/// the ID Placeholder) resolved, the key loaded through the policy gate, and the request's
+/// Cryptographic Parameters completed from the key's.
+pub(super) struct Prepared {
+    pub request: DataRequest,
+    pub key: UsableKey,
+    /// The request's parameters, each one it leaves out taken from the key's attribute.
+    pub params: CryptographicParameters,
+}
+
+/// The shared prologue of Encrypt, Decrypt, Sign, Signature Verify, MAC and MAC Verify.
+pub(super) fn prepare(ctx: &Ctx, payload: &Item, usage: Usage) -> Result<Prepared, EngineError> {
+    let request = DataRequest::read(payload)?;
+    if !usage.multi_part() {
+        single_part(&request, usage.operation())?;
+    }
+    let uid = request_uid(ctx, &request.unique_identifier)?;
+    let key = load_for(ctx, &uid, usage)?;
+    let params = request
+        .parameters
+        .clone()
+        .unwrap_or_default()
+        .or(&key.parameters);
+    Ok(Prepared {
+        request,
+        key,
+        params,
+    })
+}
+
+/// The request's Data, which the operation needs.
+pub(super) fn required_data(request: &DataRequest) -> Result<&[u8], EngineError> {
+    request
+        .data
+        .as_deref()
+        .map(|d| &d[..])
+        .ok_or_else(|| EngineError::MissingData("Data".into()))
+}
+
+/// A verification's answer: a mismatch is a successful operation whose Validity Indicator
+/// says Invalid; only another failure fails the operation.
+pub(super) fn validity(checked: Result<(), CryptoError>) -> Result<u32, EngineError> {
+    match checked {
+        Ok(()) => Ok(validity_indicator::VALID),
+        Err(CryptoError::IntegrityCheckFailed) => Ok(validity_indicator::INVALID),
+        Err(other) => Err(other.into()),
+    }
+}
+
+/// Refuses a multi-part request (Correlation Value, or Init Indicator without Final
+/// Indicator) to an operation that is offered single-part only.
+pub(super) fn single_part(request: &DataRequest, operation: &str) -> Result<(), EngineError> {
+    if request.correlation_value.is_some()
+        || (request.init_indicator == Some(true) && request.final_indicator != Some(true))
+    {
+        return Err(EngineError::FeatureNotSupported(format!(
+            "multi-part {operation}"
+        )));
+    }
+    Ok(())
+}
+
 /// Loads `uid` for `usage` if policy allows it, with its material unsealed.
-pub(super) fn load_for(
-    ctx: &Ctx,
-    uid: &str,
-    usage: Usage,
-    object_types: &[ObjectType],
-) -> Result<UsableKey, EngineError> {
+pub(super) fn load_for(ctx: &Ctx, uid: &str, usage: Usage) -> Result<UsableKey, EngineError> {
     let (stored, mut managed) = ctx.load_live(uid)?;
-    if !object_types.contains(&managed.object_type) {
+    if !usage.object_types().contains(&managed.object_type) {
         return Err(EngineError::Illegal(format!(
             "{} cannot be done with a {:?} object",
             usage.operation(),
@@ -110,6 +192,31 @@ pub(super) fn load_for(
     }
     // Dates that have passed count even if no operation has stored the transition yet.
     managed.advance_to(ctx.now);
+    if !state_and_dates_allow(&managed, usage, ctx.now) {
+        return Err(EngineError::WrongState {
+            uid: uid.to_string(),
+            operation: usage.operation(),
+        });
+    }
+    let mask = managed.int(tag::CRYPTOGRAPHIC_USAGE_MASK).unwrap_or(0);
+    if mask & usage.mask() == 0 {
+        return Err(EngineError::IncompatibleUsageMask(uid.to_string()));
+    }
+    let parameters = key_parameters(uid, &managed)?;
+    let material = ctx.unseal(&stored, &managed)?;
+    Ok(UsableKey {
+        uid: uid.to_string(),
+        object_type: managed.object_type,
+        algorithm: managed.enumeration(tag::CRYPTOGRAPHIC_ALGORITHM),
+        key_format: managed.key_format,
+        parameters,
+        material,
+        material_generation: managed.material_generation,
+    })
+}
+
+/// The key's state and its Process Start / Protect Stop dates allow `usage` at `now`.
+fn state_and_dates_allow(managed: &ManagedObject, usage: Usage, now: i64) -> bool {
     let state_allows = match managed.state {
         State::Active => true,
         State::Deactivated => !usage.protects(),
@@ -124,37 +231,25 @@ pub(super) fn load_for(
         _ => None,
     };
     let dates_allow = if usage.protects() {
-        date(tag::PROTECT_STOP_DATE).is_none_or(|stop| ctx.now < stop)
+        date(tag::PROTECT_STOP_DATE).is_none_or(|stop| now < stop)
     } else {
-        date(tag::PROCESS_START_DATE).is_none_or(|start| ctx.now >= start)
+        date(tag::PROCESS_START_DATE).is_none_or(|start| now >= start)
     };
-    if !state_allows || !dates_allow {
-        return Err(EngineError::WrongState {
-            uid: uid.to_string(),
-            operation: usage.operation(),
-        });
-    }
-    let mask = managed.int(tag::CRYPTOGRAPHIC_USAGE_MASK).unwrap_or(0);
-    if mask & usage.mask() == 0 {
-        return Err(EngineError::IncompatibleUsageMask(uid.to_string()));
-    }
-    let parameters = match managed.first(tag::CRYPTOGRAPHIC_PARAMETERS) {
+    state_allows && dates_allow
+}
+
+/// The key's Cryptographic Parameters attribute, or none.
+fn key_parameters(
+    uid: &str,
+    managed: &ManagedObject,
+) -> Result<CryptographicParameters, EngineError> {
+    match managed.first(tag::CRYPTOGRAPHIC_PARAMETERS) {
         Some(value @ Value::Structure(_)) => {
             CryptographicParameters::read(&Item::new(tag::CRYPTOGRAPHIC_PARAMETERS, value.clone()))
-                .map_err(|_| EngineError::CorruptMetadata(uid.to_string()))?
+                .map_err(|_| EngineError::CorruptMetadata(uid.to_string()))
         }
-        _ => CryptographicParameters::default(),
-    };
-    let material = ctx.unseal(&stored, &managed)?;
-    Ok(UsableKey {
-        uid: uid.to_string(),
-        object_type: managed.object_type,
-        algorithm: managed.enumeration(tag::CRYPTOGRAPHIC_ALGORITHM),
-        key_format: managed.key_format,
-        parameters,
-        material,
-        material_generation: managed.material_generation,
-    })
+        _ => Ok(CryptographicParameters::default()),
+    }
 }
 
 /// The request's Unique Identifier, or the ID Placeholder.

@@ -12,10 +12,10 @@
 
 use super::aead_streams::{self, Binding};
 use super::crypto_choice::{SymmetricCipher, is_rsa, oaep_with_other_mgf1, rsa_padding, symmetric};
-use super::crypto_key::{UsableKey, Usage, count_usage, load_for, request_uid};
+use super::crypto_key::{Prepared, UsableKey, Usage, count_usage, prepare, required_data};
 use super::*;
 use crate::crypto::aws_lc_ffi::{self, AeadCipher, AeadStream};
-use crate::crypto::stream::{BlockStream, Direction, StreamMode};
+use crate::crypto::stream::{BlockStream, Direction, Padding, StreamMode};
 use crate::crypto::symmetric::AeadAlgorithm;
 use crate::crypto::{CryptoError, asymmetric, keypair, random, symmetric as aead};
 use crate::kmip::crypto_parameters::CryptographicParameters;
@@ -55,30 +55,18 @@ fn part(request: &DataRequest) -> Part {
 }
 
 fn run(ctx: &mut Ctx, payload: &Item, direction: Direction) -> Result<Vec<Item>, EngineError> {
-    let request = DataRequest::read(payload)?;
-    let uid = request_uid(ctx, &request.unique_identifier)?;
     let usage = match direction {
         Direction::Encrypt => Usage::Encrypt,
         Direction::Decrypt => Usage::Decrypt,
     };
-    let key = load_for(
-        ctx,
-        &uid,
-        usage,
-        &[
-            ObjectType::SymmetricKey,
-            ObjectType::PublicKey,
-            ObjectType::PrivateKey,
-        ],
-    )?;
-    let params = request
-        .parameters
-        .clone()
-        .unwrap_or_default()
-        .or(&key.parameters);
+    let Prepared {
+        request,
+        key,
+        params,
+    } = prepare(ctx, payload, usage)?;
     let part = part(&request);
     let mut response = DataResponse {
-        unique_identifier: Some(uid),
+        unique_identifier: Some(key.uid.clone()),
         ..DataResponse::default()
     };
     if is_rsa(&params, key.algorithm) || key.object_type != ObjectType::SymmetricKey {
@@ -92,20 +80,54 @@ fn run(ctx: &mut Ctx, payload: &Item, direction: Direction) -> Result<Vec<Item>,
         count_protection(ctx, &key, &request, direction)?;
         return Ok(response.encode());
     }
-    match symmetric(&params, key.algorithm)? {
+    let job = Job {
+        key: &key,
+        request: &request,
+        params: &params,
+        direction,
+    };
+    symmetric_part(ctx, &job, part, &mut response)?;
+    count_protection(ctx, &key, &request, direction)?;
+    Ok(response.encode())
+}
+
+/// The request, key and parameters of one Encrypt or Decrypt.
+struct Job<'a> {
+    key: &'a UsableKey,
+    request: &'a DataRequest,
+    params: &'a CryptographicParameters,
+    direction: Direction,
+}
+
+impl<'a> Job<'a> {
+    fn parts(
+        &self,
+    ) -> (
+        &'a UsableKey,
+        &'a DataRequest,
+        &'a CryptographicParameters,
+        Direction,
+    ) {
+        (self.key, self.request, self.params, self.direction)
+    }
+}
+
+/// One part (or the whole) of a symmetric Encrypt or Decrypt, by the cipher the parameters
+/// choose.
+fn symmetric_part(
+    ctx: &Ctx,
+    job: &Job,
+    part: Part,
+    response: &mut DataResponse,
+) -> Result<(), EngineError> {
+    let (key, request, params, direction) = job.parts();
+    match symmetric(params, key.algorithm)? {
         SymmetricCipher::Aead(algorithm) => {
             let cipher = match algorithm {
                 AeadAlgorithm::AesGcm => AeadCipher::AesGcm,
                 AeadAlgorithm::ChaCha20Poly1305 => AeadCipher::ChaCha20Poly1305,
             };
-            let job = AeadJob {
-                key: &key,
-                request: &request,
-                params: &params,
-                cipher,
-                direction,
-            };
-            aead_part(ctx, &job, part, &mut response)?;
+            aead_part(ctx, job, cipher, part, response)
         }
         SymmetricCipher::ChaCha20 => {
             if !matches!(part, Part::Whole) {
@@ -113,52 +135,58 @@ fn run(ctx: &mut Ctx, payload: &Item, direction: Direction) -> Result<Vec<Item>,
                     "multi-part raw ChaCha20".into(),
                 ));
             }
-            let data = required_data(&request)?;
-            let (nonce, chosen) = iv(&request, &params, direction, aead::NONCE_LEN)?;
+            let data = required_data(request)?;
+            let (nonce, chosen) = iv(request, params, direction, aead::NONCE_LEN)?;
             response.data = Some(aws_lc_ffi::chacha20(&key.material, &nonce, data)?);
             response.iv_counter_nonce = chosen;
+            Ok(())
         }
-        SymmetricCipher::Block(mode, padding) => match part {
-            Part::Whole | Part::First => {
-                let (iv, chosen) = if mode == StreamMode::Ecb {
-                    (Vec::new(), None)
-                } else {
-                    iv(&request, &params, direction, 16)?
-                };
-                let stream = BlockStream::new(mode, padding, direction, &iv)?;
-                let data = required_data(&request)?;
-                response.iv_counter_nonce = chosen;
-                if matches!(part, Part::Whole) {
-                    response.data = Some(stream.finish(&key.material, data)?);
-                } else {
-                    let mut stream = stream;
-                    response.data = Some(stream.update(&key.material, data)?);
-                    response.correlation_value = Some(seal_stream(ctx, &key, &stream)?);
-                }
-            }
-            Part::Next { state, last } => {
-                let mut stream = open_stream(ctx, &key, &state, direction)?;
-                let data = request.data.as_deref().map(|d| &d[..]).unwrap_or_default();
-                if last {
-                    response.data = Some(stream.finish(&key.material, data)?);
-                } else {
-                    response.data = Some(stream.update(&key.material, data)?);
-                    response.correlation_value = Some(seal_stream(ctx, &key, &stream)?);
-                }
-            }
-        },
+        SymmetricCipher::Block(mode, padding) => {
+            block_part(ctx, job, (mode, padding), part, response)
+        }
     }
-    count_protection(ctx, &key, &request, direction)?;
-    Ok(response.encode())
 }
 
-/// What an AEAD part works with.
-struct AeadJob<'a> {
-    key: &'a UsableKey,
-    request: &'a DataRequest,
-    params: &'a CryptographicParameters,
-    cipher: AeadCipher,
-    direction: Direction,
+/// One part (or the whole) of an AES block-mode operation; between parts the stream's state
+/// travels sealed in the Correlation Value.
+fn block_part(
+    ctx: &Ctx,
+    job: &Job,
+    (mode, padding): (StreamMode, Padding),
+    part: Part,
+    response: &mut DataResponse,
+) -> Result<(), EngineError> {
+    let (key, request, params, direction) = job.parts();
+    match part {
+        Part::Whole | Part::First => {
+            let (iv, chosen) = if mode == StreamMode::Ecb {
+                (Vec::new(), None)
+            } else {
+                iv(request, params, direction, 16)?
+            };
+            let stream = BlockStream::new(mode, padding, direction, &iv)?;
+            let data = required_data(request)?;
+            response.iv_counter_nonce = chosen;
+            if matches!(part, Part::Whole) {
+                response.data = Some(stream.finish(&key.material, data)?);
+            } else {
+                let mut stream = stream;
+                response.data = Some(stream.update(&key.material, data)?);
+                response.correlation_value = Some(seal_stream(ctx, key, &stream)?);
+            }
+        }
+        Part::Next { state, last } => {
+            let mut stream = open_stream(ctx, key, &state, direction)?;
+            let data = request.data.as_deref().map(|d| &d[..]).unwrap_or_default();
+            if last {
+                response.data = Some(stream.finish(&key.material, data)?);
+            } else {
+                response.data = Some(stream.update(&key.material, data)?);
+                response.correlation_value = Some(seal_stream(ctx, key, &stream)?);
+            }
+        }
+    }
+    Ok(())
 }
 
 /// One part (or the whole) of an AES-GCM or ChaCha20-Poly1305 operation, through AWS-LC's
@@ -167,17 +195,12 @@ struct AeadJob<'a> {
 /// streaming defines it; only the final part's answer says whether the whole was authentic.
 fn aead_part(
     ctx: &Ctx,
-    job: &AeadJob,
+    job: &Job,
+    cipher: AeadCipher,
     part: Part,
     response: &mut DataResponse,
 ) -> Result<(), EngineError> {
-    let AeadJob {
-        key,
-        request,
-        params,
-        cipher,
-        direction,
-    } = *job;
+    let (key, request, params, direction) = job.parts();
     let encrypting = direction == Direction::Encrypt;
     let binding = Binding {
         owner: ctx.client.owner.clone(),
@@ -185,13 +208,7 @@ fn aead_part(
         material_generation: key.material_generation,
         encrypting,
     };
-    let tag_len = match params.tag_length {
-        None => aead::TAG_LEN,
-        Some(n) => usize::try_from(n).map_err(|_| CryptoError::InvalidTagLength(0))?,
-    };
-    if encrypting && !aws_lc_ffi::tag_length_allowed(tag_len) {
-        return Err(CryptoError::InvalidTagLength(tag_len).into());
-    }
+    let tag_len = tag_length(params, encrypting)?;
     let (mut stream, previous, last) = match part {
         Part::Whole | Part::First => {
             if matches!(part, Part::Whole) {
@@ -219,6 +236,21 @@ fn aead_part(
         response.correlation_value = Some(aead_streams::keep(binding, stream, previous)?);
         return Ok(());
     }
+    finish_aead(stream, request, tag_len, encrypting, &mut out, response)?;
+    response.data = Some(out);
+    Ok(())
+}
+
+/// Ends an AEAD stream: its last bytes join `out`; encrypting answers the tag, decrypting
+/// checks the request's.
+fn finish_aead(
+    stream: AeadStream,
+    request: &DataRequest,
+    tag_len: usize,
+    encrypting: bool,
+    out: &mut Zeroizing<Vec<u8>>,
+    response: &mut DataResponse,
+) -> Result<(), EngineError> {
     if encrypting {
         let (rest, tag) = stream.finish_seal(tag_len)?;
         out.extend_from_slice(&rest);
@@ -231,8 +263,20 @@ fn aead_part(
         let rest = stream.finish_open(tag)?;
         out.extend_from_slice(&rest);
     }
-    response.data = Some(out);
     Ok(())
+}
+
+/// The AEAD tag length the parameters ask for (16 bytes if none); encryption makes only the
+/// lengths AWS-LC allows.
+fn tag_length(params: &CryptographicParameters, encrypting: bool) -> Result<usize, EngineError> {
+    let tag_len = match params.tag_length {
+        None => aead::TAG_LEN,
+        Some(n) => usize::try_from(n).map_err(|_| CryptoError::InvalidTagLength(0))?,
+    };
+    if encrypting && !aws_lc_ffi::tag_length_allowed(tag_len) {
+        return Err(CryptoError::InvalidTagLength(tag_len).into());
+    }
+    Ok(tag_len)
 }
 
 /// Counts a successful encryption against the key's Usage Limits (decryption does not count).
@@ -246,14 +290,6 @@ fn count_protection(
         return Ok(());
     }
     count_usage(ctx, &key.uid, request.data.as_ref().map_or(0, |d| d.len()))
-}
-
-fn required_data(request: &DataRequest) -> Result<&[u8], EngineError> {
-    request
-        .data
-        .as_deref()
-        .map(|d| &d[..])
-        .ok_or_else(|| EngineError::MissingData("Data".into()))
 }
 
 /// The IV/Counter/Nonce of the request, or (encryption with Random IV) one the server draws and

@@ -432,62 +432,92 @@ pub(super) fn registered_key_material(
     let Some(wanted) = KeyFormatType::from_u32(format) else {
         return as_registered(block);
     };
-    let whose = "registered key";
-    match (
+    let stored = match (
         &material_item.value,
         encoding_of(wanted),
         transparent_of(wanted),
     ) {
         (Value::ByteString(bytes), Some(encoding), _) => {
-            let Some(family) = family(algorithm, wanted, bytes) else {
-                return as_registered(block);
-            };
-            let key = match read_labelled(family, private, encoding, bytes) {
-                Ok((key, true)) => key,
-                // A valid key under another label (PyKMIP registers RSA keys as Raw, and a
-                // PKCS#1 key as PKCS#8), or a format that means nothing for the algorithm: the
-                // client's label stands, the key is kept and served exactly as registered.
-                Ok((_, false)) | Err(CryptoError::Unsupported(_)) => {
-                    log::info!(
-                        "key format: registered key labelled Key Format Type {format:#x} is \
-                         encoded otherwise; kept as registered"
-                    );
-                    return as_registered(block);
-                }
-                Err(e) => return Err(refused(e, format, whose)),
-            };
-            if key.is_private() != private {
-                return Err(EngineError::InvalidField(
-                    "Key Material is not a key of the registered object type".into(),
-                ));
+            let family = family(algorithm, wanted, bytes);
+            match family {
+                Some(family) => registered_encoded(family, private, encoding, format, bytes)?,
+                None => None,
             }
-            if encoding != Encoding::Raw || family == KeyFamily::X25519 {
-                return Ok((format, Zeroizing::new(bytes.clone())));
-            }
-            store(&key, family, private, format)
         }
         (Value::Structure(_), None, Some(transparent)) => {
-            let holds_private = matches!(
-                transparent,
-                Transparent::RsaPrivate | Transparent::EcPrivate
-            );
-            if holds_private != private {
-                return Err(EngineError::KeyFormatNotSupported(format));
-            }
-            // KMIP lets an RSA private key omit its CRT values; such a key cannot become
-            // PKCS#1, so it is kept as registered (served back as it came, used by nothing).
-            if transparent == Transparent::RsaPrivate
-                && !RSA_PRIVATE_TAGS
-                    .iter()
-                    .all(|t| material_item.child(*t).is_some())
-            {
-                return as_registered(block);
-            }
-            let key = read_transparent(transparent, material_item, format)?;
-            store(&key, key.family(), private, format)
+            registered_transparent(transparent, private, material_item, format)?
         }
-        _ => as_registered(block),
+        _ => None,
+    };
+    match stored {
+        Some(stored) => Ok(stored),
+        None => as_registered(block),
     }
+}
+
+/// The Key Format Type and the material a registered key is stored as.
+type StoredKey = (u32, Zeroizing<Vec<u8>>);
+
+/// A registered key in an encoding (PKCS#1, PKCS#8, SPKI, SEC1, Raw): the format and material
+/// to store, or None to keep it exactly as registered.
+fn registered_encoded(
+    family: KeyFamily,
+    private: bool,
+    encoding: Encoding,
+    format: u32,
+    bytes: &[u8],
+) -> Result<Option<StoredKey>, EngineError> {
+    let key = match read_labelled(family, private, encoding, bytes) {
+        Ok((key, true)) => key,
+        // A valid key under another label (PyKMIP registers RSA keys as Raw, and a PKCS#1 key
+        // as PKCS#8), or a format that means nothing for the algorithm: the client's label
+        // stands, the key is kept and served exactly as registered.
+        Ok((_, false)) | Err(CryptoError::Unsupported(_)) => {
+            log::info!(
+                "key format: registered key labelled Key Format Type {format:#x} is encoded \
+                 otherwise; kept as registered"
+            );
+            return Ok(None);
+        }
+        Err(e) => return Err(refused(e, format, "registered key")),
+    };
+    if key.is_private() != private {
+        return Err(EngineError::InvalidField(
+            "Key Material is not a key of the registered object type".into(),
+        ));
+    }
+    if encoding != Encoding::Raw || family == KeyFamily::X25519 {
+        return Ok(Some((format, Zeroizing::new(bytes.to_vec()))));
+    }
+    store(&key, family, private, format).map(Some)
+}
+
+/// A registered Transparent key: the format and material to store, or None to keep it
+/// exactly as registered.
+fn registered_transparent(
+    transparent: Transparent,
+    private: bool,
+    material_item: &Item,
+    format: u32,
+) -> Result<Option<StoredKey>, EngineError> {
+    let holds_private = matches!(
+        transparent,
+        Transparent::RsaPrivate | Transparent::EcPrivate
+    );
+    if holds_private != private {
+        return Err(EngineError::KeyFormatNotSupported(format));
+    }
+    // KMIP lets an RSA private key omit its CRT values; such a key cannot become PKCS#1, so it
+    // is kept as registered (served back as it came, used by nothing).
+    if transparent == Transparent::RsaPrivate
+        && !RSA_PRIVATE_TAGS
+            .iter()
+            .all(|t| material_item.child(*t).is_some())
+    {
+        return Ok(None);
+    }
+    let key = read_transparent(transparent, material_item, format)?;
+    store(&key, key.family(), private, format).map(Some)
 }
 
 fn store(

@@ -16,12 +16,13 @@ enum Lengths {
     Range { min: i32, max: i32, step: i32 },
 }
 
+/// Any multiple of `step` bits from `min` to `max`, inclusive.
+const fn bits(min: i32, max: i32, step: i32) -> Lengths {
+    Lengths::Range { min, max, step }
+}
+
 /// HMAC keys: any whole number of bytes from 64 bits up to 512 bytes.
-const HMAC: Lengths = Lengths::Range {
-    min: 64,
-    max: 4096,
-    step: 8,
-};
+const HMAC: Lengths = bits(64, 4096, 8);
 
 fn lengths(algorithm: Alg) -> Option<Lengths> {
     use Lengths::*;
@@ -40,47 +41,19 @@ fn lengths(algorithm: Alg) -> Option<Lengths> {
         | Alg::HmacSha3256
         | Alg::HmacSha3384
         | Alg::HmacSha3512 => HMAC,
-        Alg::Blowfish => Range {
-            min: 32,
-            max: 448,
-            step: 8,
-        },
-        Alg::Cast5 => Range {
-            min: 40,
-            max: 128,
-            step: 8,
-        },
+        Alg::Blowfish => bits(32, 448, 8),
+        Alg::Cast5 => bits(40, 128, 8),
         Alg::Idea | Alg::Seed | Alg::Sm4 => OneOf(&[128]),
-        Alg::Mars => Range {
-            min: 128,
-            max: 448,
-            step: 32,
-        },
-        Alg::Rc2 => Range {
-            min: 8,
-            max: 1024,
-            step: 8,
-        },
-        Alg::Rc4 => Range {
-            min: 40,
-            max: 2048,
-            step: 8,
-        },
-        Alg::Rc5 => Range {
-            min: 8,
-            max: 2040,
-            step: 8,
-        },
+        Alg::Mars => bits(128, 448, 32),
+        Alg::Rc2 => bits(8, 1024, 8),
+        Alg::Rc4 => bits(40, 2048, 8),
+        Alg::Rc5 => bits(8, 2040, 8),
         Alg::Skipjack => OneOf(&[80]),
         Alg::ChaCha20 => OneOf(&[128, 256]),
         Alg::Poly1305 | Alg::ChaCha20Poly1305 => OneOf(&[256]),
         Alg::GostR34132015 | Alg::Gost2814789 => OneOf(&[256]),
         // A pad as long as the message it will cover: up to 64 KiB here.
-        Alg::OneTimePad => Range {
-            min: 8,
-            max: 1 << 19,
-            step: 8,
-        },
+        Alg::OneTimePad => bits(8, 1 << 19, 8),
         // Asymmetric algorithms, hashes and XOFs have no symmetric keys.
         _ => return None,
     })

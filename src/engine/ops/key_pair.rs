@@ -238,17 +238,33 @@ fn half(common: &[Attribute], own: Vec<Attribute>, algorithm: u32, length: i32) 
     out
 }
 
-fn link(kind: LinkType, to: &str) -> Attribute {
-    Attribute {
-        key: AttrKey::Standard(tag::LINK),
-        value: Value::Structure(vec![
-            Item::new(tag::LINK_TYPE, Value::Enumeration(kind.value())),
-            Item::new(
-                tag::LINKED_OBJECT_IDENTIFIER,
-                Value::TextString(to.to_string()),
-            ),
-        ]),
-    }
+/// The algorithm the request's attributes ask for, and a new pair of it.
+fn requested_pair(ctx: &mut Ctx, all: &[Attribute]) -> Result<(u32, Pair), EngineError> {
+    let first = |t: u32| all.iter().find(|a| a.key == AttrKey::Standard(t));
+    let algorithm = match first(tag::CRYPTOGRAPHIC_ALGORITHM).map(|a| &a.value) {
+        Some(Value::Enumeration(v)) => *v,
+        Some(_) => return Err(EngineError::InvalidField("Cryptographic Algorithm".into())),
+        None => return Err(EngineError::MissingData("Cryptographic Algorithm".into())),
+    };
+    let length = match first(tag::CRYPTOGRAPHIC_LENGTH).map(|a| &a.value) {
+        Some(Value::Integer(v)) => Some(*v),
+        Some(_) => return Err(EngineError::InvalidField("Cryptographic Length".into())),
+        None => None,
+    };
+    let pair = match algorithm {
+        RSA => generate_rsa(
+            ctx,
+            length.ok_or_else(|| EngineError::MissingData("Cryptographic Length".into()))?,
+        )?,
+        ECDSA | ECDH | EC => generate_ec(requested_curve(all, length)?)?,
+        ED25519 => generate_ed25519()?,
+        other => {
+            return Err(EngineError::InvalidField(format!(
+                "Create Key Pair supports RSA, EC and Ed25519, not Cryptographic Algorithm {other}"
+            )));
+        }
+    };
+    Ok((algorithm, pair))
 }
 
 pub(super) fn create_key_pair(
@@ -266,68 +282,26 @@ pub(super) fn create_key_pair(
         .chain(&public_own)
         .cloned()
         .collect();
-    let first = |t: u32| all.iter().find(|a| a.key == AttrKey::Standard(t));
-    let algorithm = match first(tag::CRYPTOGRAPHIC_ALGORITHM).map(|a| &a.value) {
-        Some(Value::Enumeration(v)) => *v,
-        Some(_) => return Err(EngineError::InvalidField("Cryptographic Algorithm".into())),
-        None => return Err(EngineError::MissingData("Cryptographic Algorithm".into())),
-    };
-    let length = match first(tag::CRYPTOGRAPHIC_LENGTH).map(|a| &a.value) {
-        Some(Value::Integer(v)) => Some(*v),
-        Some(_) => return Err(EngineError::InvalidField("Cryptographic Length".into())),
-        None => None,
-    };
-    let pair = match algorithm {
-        RSA => generate_rsa(
-            ctx,
-            length.ok_or_else(|| EngineError::MissingData("Cryptographic Length".into()))?,
-        )?,
-        ECDSA | ECDH | EC => generate_ec(requested_curve(&all, length)?)?,
-        ED25519 => generate_ed25519()?,
-        other => {
-            return Err(EngineError::InvalidField(format!(
-                "Create Key Pair supports RSA, EC and Ed25519, not Cryptographic Algorithm {other}"
-            )));
-        }
-    };
+    let (algorithm, pair) = requested_pair(ctx, &all)?;
     let private_attributes = half(&common, private_own, algorithm, pair.length);
     let public_attributes = half(&common, public_own, algorithm, pair.length);
     let (private_format, private_material) = pair.private;
-    let private_uid = store_new(
+    let private_uid = store_generated(
         ctx,
-        NewObject {
-            object_type: ObjectType::PrivateKey,
-            key_format: private_format.value(),
-            data_type: None,
-            material: &private_material,
-            origin: MaterialOrigin::Generated,
-            object_fields: Vec::new(),
-        },
+        ObjectType::PrivateKey,
+        private_format.value(),
+        &private_material,
         private_attributes,
     )?;
     let (public_format, public_material) = pair.public;
-    let public_uid = store_new(
+    let public_uid = store_generated(
         ctx,
-        NewObject {
-            object_type: ObjectType::PublicKey,
-            key_format: public_format.value(),
-            data_type: None,
-            material: &public_material,
-            origin: MaterialOrigin::Generated,
-            object_fields: Vec::new(),
-        },
+        ObjectType::PublicKey,
+        public_format.value(),
+        &public_material,
         public_attributes,
     )?;
-    let (stored, mut private) = ctx.load(&private_uid)?;
-    private
-        .attributes
-        .push(link(LinkType::PublicKey, &public_uid));
-    ctx.save(stored, &private);
-    let (stored, mut public) = ctx.load(&public_uid)?;
-    public
-        .attributes
-        .push(link(LinkType::PrivateKey, &private_uid));
-    ctx.save(stored, &public);
+    link_halves(ctx, &private_uid, &public_uid)?;
     // The ID Placeholder of a Create Key Pair is its private key.
     ctx.placeholder = Some(private_uid.clone());
     Ok(CreateKeyPairResponse {
@@ -336,26 +310,10 @@ pub(super) fn create_key_pair(
     })
 }
 
-/// The attributes a replacement half inherits from the half it replaces: the client's own (and
-/// the algorithm and length), without dates, links or anything the server manages.
-fn inherited(old: &ManagedObject) -> Vec<Attribute> {
-    old.attributes
-        .iter()
-        .filter(|a| {
-            !server_managed(&a.key)
-                || matches!(
-                    a.key,
-                    AttrKey::Standard(tag::CRYPTOGRAPHIC_ALGORITHM | tag::CRYPTOGRAPHIC_LENGTH)
-                )
-        })
-        .filter(|a| {
-            !matches!(
-                a.key,
-                AttrKey::Standard(tag::ACTIVATION_DATE | tag::DEACTIVATION_DATE | tag::LINK)
-            )
-        })
-        .cloned()
-        .collect()
+/// Links the two halves of a key pair to each other.
+fn link_halves(ctx: &mut Ctx, private_uid: &str, public_uid: &str) -> Result<(), EngineError> {
+    add_link(ctx, private_uid, LinkType::PublicKey, public_uid)?;
+    add_link(ctx, public_uid, LinkType::PrivateKey, private_uid)
 }
 
 /// The object a half links to with `kind`.
@@ -405,25 +363,7 @@ pub(super) fn rekey_key_pair(
     })?;
     // The public half must still exist (a destroyed one cannot be replaced).
     ctx.load_live(&old_public_uid)?;
-    let algorithm = old_private
-        .enumeration(tag::CRYPTOGRAPHIC_ALGORITHM)
-        .ok_or_else(|| EngineError::CorruptMetadata(old_private_uid.clone()))?;
-    let length = old_private.int(tag::CRYPTOGRAPHIC_LENGTH);
-    let pair = match (algorithm, length) {
-        (RSA, Some(bits)) => generate_rsa(ctx, bits)?,
-        (ECDSA | ECDH | EC, _) if old_private.key_format == KeyFormatType::Raw.value() => {
-            generate_x25519()?
-        }
-        (ECDSA | ECDH | EC, Some(256)) => generate_ec(P_256)?,
-        (ECDSA | ECDH | EC, Some(384)) => generate_ec(P_384)?,
-        (ECDSA | ECDH | EC, Some(521)) => generate_ec(P_521)?,
-        (ED25519, _) => generate_ed25519()?,
-        (other, bits) => {
-            return Err(EngineError::Illegal(format!(
-                "Re-key Key Pair of Cryptographic Algorithm {other} with length {bits:?}"
-            )));
-        }
-    };
+    let pair = pair_like(ctx, &old_private_uid, &old_private)?;
     let activation = offset.map(|o| Attribute {
         key: AttrKey::Standard(tag::ACTIVATION_DATE),
         value: Value::DateTime(ctx.now.saturating_add(o)),
@@ -451,45 +391,42 @@ pub(super) fn rekey_key_pair(
         old.attributes
             .retain(|a| a.key != AttrKey::Standard(tag::NAME));
         ctx.save(stored, &old);
-        let new_uid = store_new(
-            ctx,
-            NewObject {
-                object_type,
-                key_format: format.value(),
-                data_type: None,
-                material: &material,
-                origin: MaterialOrigin::Generated,
-                object_fields: Vec::new(),
-            },
-            attributes,
-        )?;
-        let (stored, mut new) = ctx.load(&new_uid)?;
-        new.attributes
-            .push(link(LinkType::ReplacedObject, &old_uid));
-        ctx.save(stored, &new);
-        let (stored, mut old) = ctx.load(&old_uid)?;
-        old.attributes
-            .push(link(LinkType::ReplacementObject, &new_uid));
-        touch(ctx, &mut old);
-        ctx.save(stored, &old);
+        let new_uid = store_generated(ctx, object_type, format.value(), &material, attributes)?;
+        link_replacement(ctx, &old_uid, &new_uid)?;
         new_uids.push(new_uid);
     }
     let (new_private_uid, new_public_uid) = (new_uids[0].clone(), new_uids[1].clone());
-    let (stored, mut private) = ctx.load(&new_private_uid)?;
-    private
-        .attributes
-        .push(link(LinkType::PublicKey, &new_public_uid));
-    ctx.save(stored, &private);
-    let (stored, mut public) = ctx.load(&new_public_uid)?;
-    public
-        .attributes
-        .push(link(LinkType::PrivateKey, &new_private_uid));
-    ctx.save(stored, &public);
+    link_halves(ctx, &new_private_uid, &new_public_uid)?;
     ctx.placeholder = Some(new_private_uid.clone());
     Ok(CreateKeyPairResponse {
         private_key_uid: new_private_uid,
         public_key_uid: new_public_uid,
     })
+}
+
+/// A new pair of the algorithm and length of the private key `old_private`.
+fn pair_like(
+    ctx: &mut Ctx,
+    old_private_uid: &str,
+    old_private: &ManagedObject,
+) -> Result<Pair, EngineError> {
+    let algorithm = old_private
+        .enumeration(tag::CRYPTOGRAPHIC_ALGORITHM)
+        .ok_or_else(|| EngineError::CorruptMetadata(old_private_uid.to_string()))?;
+    let length = old_private.int(tag::CRYPTOGRAPHIC_LENGTH);
+    match (algorithm, length) {
+        (RSA, Some(bits)) => generate_rsa(ctx, bits),
+        (ECDSA | ECDH | EC, _) if old_private.key_format == KeyFormatType::Raw.value() => {
+            generate_x25519()
+        }
+        (ECDSA | ECDH | EC, Some(256)) => generate_ec(P_256),
+        (ECDSA | ECDH | EC, Some(384)) => generate_ec(P_384),
+        (ECDSA | ECDH | EC, Some(521)) => generate_ec(P_521),
+        (ED25519, _) => generate_ed25519(),
+        (other, bits) => Err(EngineError::Illegal(format!(
+            "Re-key Key Pair of Cryptographic Algorithm {other} with length {bits:?}"
+        ))),
+    }
 }
 
 /// The RSA size a Re-key Key Pair payload will draw: the length of the RSA private key it

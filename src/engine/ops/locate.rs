@@ -54,25 +54,9 @@ pub(super) fn locate(ctx: &mut Ctx, request: LocateRequest) -> Result<LocateResp
     let mask = request
         .storage_status_mask
         .unwrap_or(storage_status::ON_LINE_STORAGE);
-    // Date attributes given twice form an inclusive range; every other filter is exact.
-    let mut ranges: Vec<(AttrKey, i64, i64)> = Vec::new();
-    let mut exact: Vec<Attribute> = Vec::new();
-    for f in &filters {
-        if let Value::DateTime(d) = f.value {
-            if let Some(r) = ranges.iter_mut().find(|r| r.0 == f.key) {
-                r.1 = r.1.min(d);
-                r.2 = r.2.max(d);
-                continue;
-            }
-            if filters.iter().filter(|g| g.key == f.key).count() == 2 {
-                ranges.push((f.key.clone(), d, d));
-                continue;
-            }
-        }
-        exact.push(f.clone());
-    }
+    let filters = Filters::split(&filters);
     // Start from the narrowest index the filters allow.
-    let term = exact.iter().find_map(|f| match (&f.key, &f.value) {
+    let term = filters.exact.iter().find_map(|f| match (&f.key, &f.value) {
         (AttrKey::Standard(tag::NAME), v) => object::name_value(v).map(object::name_term),
         (AttrKey::Custom(n), Value::TextString(t)) => Some(object::custom_term(n, t)),
         _ => None,
@@ -80,34 +64,10 @@ pub(super) fn locate(ctx: &mut Ctx, request: LocateRequest) -> Result<LocateResp
     let candidates = ctx.overlay.find(&ctx.client.owner, term.as_ref())?;
     let mut found = Vec::new();
     for uid in candidates {
-        let (_, managed) = match ctx.load(&uid) {
-            Ok(x) => x,
-            Err(EngineError::NotFound(_)) => continue,
-            // One damaged record must not make every Locate of its owner fail.
-            Err(e @ EngineError::CorruptMetadata(_)) => {
-                log::error!("Locate skips an object: {e}");
-                continue;
-            }
-            Err(e) => return Err(e),
-        };
-        let visible = if managed.state.is_destroyed() {
-            mask & storage_status::DESTROYED_STORAGE != 0
-        } else {
-            mask & storage_status::ON_LINE_STORAGE != 0
-        };
-        if !visible {
+        let Some(managed) = candidate(ctx, &uid)? else {
             continue;
-        }
-        let in_ranges = ranges.iter().all(|(key, lo, hi)| {
-            managed
-                .instances(key)
-                .any(|a| matches!(a.value, Value::DateTime(d) if d >= *lo && d <= *hi))
-        });
-        if in_ranges && exact.iter().all(|f| matches_filter(&uid, &managed, f)) {
-            let created = match managed.first(tag::INITIAL_DATE) {
-                Some(Value::DateTime(d)) => *d,
-                _ => i64::MIN,
-            };
+        };
+        if let Some(created) = filters.admit(&uid, &managed, mask) {
             found.push((created, uid));
         }
     }
@@ -138,4 +98,72 @@ pub(super) fn locate(ctx: &mut Ctx, request: LocateRequest) -> Result<LocateResp
         located_items: paged.then(|| i32::try_from(total).unwrap_or(i32::MAX)),
         unique_identifiers: page,
     })
+}
+
+/// A Locate's filters: date attributes given twice form an inclusive range; every other filter
+/// is exact.
+struct Filters {
+    ranges: Vec<(AttrKey, i64, i64)>,
+    exact: Vec<Attribute>,
+}
+
+impl Filters {
+    fn split(filters: &[Attribute]) -> Filters {
+        let mut ranges: Vec<(AttrKey, i64, i64)> = Vec::new();
+        let mut exact: Vec<Attribute> = Vec::new();
+        for f in filters {
+            if let Value::DateTime(d) = f.value {
+                if let Some(r) = ranges.iter_mut().find(|r| r.0 == f.key) {
+                    r.1 = r.1.min(d);
+                    r.2 = r.2.max(d);
+                    continue;
+                }
+                if filters.iter().filter(|g| g.key == f.key).count() == 2 {
+                    ranges.push((f.key.clone(), d, d));
+                    continue;
+                }
+            }
+            exact.push(f.clone());
+        }
+        Filters { ranges, exact }
+    }
+
+    /// The object's Initial Date (for ordering) if it is visible under the Storage Status Mask
+    /// and matches every filter.
+    fn admit(&self, uid: &str, managed: &ManagedObject, mask: i32) -> Option<i64> {
+        let visible = if managed.state.is_destroyed() {
+            mask & storage_status::DESTROYED_STORAGE != 0
+        } else {
+            mask & storage_status::ON_LINE_STORAGE != 0
+        };
+        if !visible {
+            return None;
+        }
+        let in_ranges = self.ranges.iter().all(|(key, lo, hi)| {
+            managed
+                .instances(key)
+                .any(|a| matches!(a.value, Value::DateTime(d) if d >= *lo && d <= *hi))
+        });
+        if !in_ranges || !self.exact.iter().all(|f| matches_filter(uid, managed, f)) {
+            return None;
+        }
+        Some(match managed.first(tag::INITIAL_DATE) {
+            Some(Value::DateTime(d)) => *d,
+            _ => i64::MIN,
+        })
+    }
+}
+
+/// A candidate object, or None when it is gone or its record is damaged (one damaged record
+/// must not make every Locate of its owner fail).
+fn candidate(ctx: &Ctx, uid: &str) -> Result<Option<ManagedObject>, EngineError> {
+    match ctx.load(uid) {
+        Ok((_, managed)) => Ok(Some(managed)),
+        Err(EngineError::NotFound(_)) => Ok(None),
+        Err(e @ EngineError::CorruptMetadata(_)) => {
+            log::error!("Locate skips an object: {e}");
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
 }

@@ -109,31 +109,67 @@ pub(super) fn store_new(
         instance_indexes: Vec::new(),
     };
     for a in client_attributes {
-        if a.key == AttrKey::Standard(tag::OBJECT_TYPE) {
-            continue;
-        }
-        if server_managed(&a.key)
-            && !matches!(
-                a.key,
-                AttrKey::Standard(
-                    tag::CRYPTOGRAPHIC_ALGORITHM
-                        | tag::CRYPTOGRAPHIC_LENGTH
-                        | tag::FRESH
-                        | tag::CERTIFICATE_TYPE
-                        | tag::CERTIFICATE_LENGTH
-                        | tag::CERTIFICATE_SUBJECT_CN
-                )
-            )
-        {
-            return Err(EngineError::ReadOnly(a.key.v1_name()));
-        }
-        if !multi_instance(&a.key) && managed.instances(&a.key).next().is_some() {
-            return Err(EngineError::SingleValued(a.key.v1_name()));
-        }
-        check_unique_name(ctx, &uid, &a)?;
-        managed.attributes.push(a);
+        add_client_attribute(ctx, &uid, &mut managed, a)?;
     }
-    let now = Value::DateTime(ctx.now);
+    set_server_attributes(&mut managed, ctx.now, origin);
+    // Keys registered wrapped are digested as the wrapped value they are stored as.
+    if has_key_block(object_type) {
+        managed
+            .attributes
+            .push(digest_attribute(material, key_format));
+    }
+    managed.advance_to(ctx.now);
+    let stored = StoredObject {
+        uid: uid.clone(),
+        owner: ctx.client.owner.clone(),
+        version: 0,
+        metadata: Vec::new(),
+        sealed_material: Some(ctx.seal(&uid, 1, material)?),
+        index_terms: Vec::new(),
+    };
+    ctx.save(stored, &managed);
+    ctx.placeholder = Some(uid.clone());
+    Ok(uid)
+}
+
+/// Adds one of the client's attributes to a new object, unless the server manages it, it is
+/// single-valued and already set, or it is a Name another object holds. Object Type is the
+/// request's, not an attribute to keep.
+fn add_client_attribute(
+    ctx: &Ctx,
+    uid: &str,
+    managed: &mut ManagedObject,
+    a: Attribute,
+) -> Result<(), EngineError> {
+    if a.key == AttrKey::Standard(tag::OBJECT_TYPE) {
+        return Ok(());
+    }
+    if server_managed(&a.key)
+        && !matches!(
+            a.key,
+            AttrKey::Standard(
+                tag::CRYPTOGRAPHIC_ALGORITHM
+                    | tag::CRYPTOGRAPHIC_LENGTH
+                    | tag::FRESH
+                    | tag::CERTIFICATE_TYPE
+                    | tag::CERTIFICATE_LENGTH
+                    | tag::CERTIFICATE_SUBJECT_CN
+            )
+        )
+    {
+        return Err(EngineError::ReadOnly(a.key.v1_name()));
+    }
+    if !multi_instance(&a.key) && managed.instances(&a.key).next().is_some() {
+        return Err(EngineError::SingleValued(a.key.v1_name()));
+    }
+    check_unique_name(ctx, uid, &a)?;
+    managed.attributes.push(a);
+    Ok(())
+}
+
+/// The attributes the server sets on every new object, at `now`.
+fn set_server_attributes(managed: &mut ManagedObject, now: i64, origin: MaterialOrigin) {
+    let now = Value::DateTime(now);
     managed.set(tag::INITIAL_DATE, now.clone());
     managed.set(tag::LAST_CHANGE_DATE, now.clone());
     managed.set(tag::ORIGINAL_CREATION_DATE, now);
@@ -156,24 +192,93 @@ pub(super) fn store_new(
     let extractable = !matches!(managed.first(tag::EXTRACTABLE), Some(Value::Boolean(false)));
     managed.set(tag::ALWAYS_SENSITIVE, Value::Boolean(sensitive));
     managed.set(tag::NEVER_EXTRACTABLE, Value::Boolean(!extractable));
-    // Keys registered wrapped are digested as the wrapped value they are stored as.
-    if has_key_block(object_type) {
-        managed
-            .attributes
-            .push(digest_attribute(material, key_format));
+}
+
+/// Stores a new object whose material the server generated.
+pub(super) fn store_generated(
+    ctx: &mut Ctx,
+    object_type: ObjectType,
+    key_format: u32,
+    material: &[u8],
+    attributes: Vec<Attribute>,
+) -> Result<String, EngineError> {
+    store_new(
+        ctx,
+        NewObject {
+            object_type,
+            key_format,
+            data_type: None,
+            material,
+            origin: MaterialOrigin::Generated,
+            object_fields: Vec::new(),
+        },
+        attributes,
+    )
+}
+
+/// A Link attribute of `kind` to `to`.
+pub(super) fn link(kind: LinkType, to: &str) -> Attribute {
+    Attribute {
+        key: AttrKey::Standard(tag::LINK),
+        value: Value::Structure(vec![
+            Item::new(tag::LINK_TYPE, Value::Enumeration(kind.value())),
+            Item::new(
+                tag::LINKED_OBJECT_IDENTIFIER,
+                Value::TextString(to.to_string()),
+            ),
+        ]),
     }
-    managed.advance_to(ctx.now);
-    let stored = StoredObject {
-        uid: uid.clone(),
-        owner: ctx.client.owner.clone(),
-        version: 0,
-        metadata: Vec::new(),
-        sealed_material: Some(ctx.seal(&uid, 1, material)?),
-        index_terms: Vec::new(),
-    };
+}
+
+/// Adds a Link of `kind` to `to` to the object `uid`.
+pub(super) fn add_link(
+    ctx: &mut Ctx,
+    uid: &str,
+    kind: LinkType,
+    to: &str,
+) -> Result<(), EngineError> {
+    let (stored, mut managed) = ctx.load(uid)?;
+    managed.attributes.push(link(kind, to));
     ctx.save(stored, &managed);
-    ctx.placeholder = Some(uid.clone());
-    Ok(uid)
+    Ok(())
+}
+
+/// Links a replacement to the object it replaces, both ways (Replaced Object / Replacement
+/// Object); the replaced object's Last Change Date moves.
+pub(super) fn link_replacement(
+    ctx: &mut Ctx,
+    old_uid: &str,
+    new_uid: &str,
+) -> Result<(), EngineError> {
+    add_link(ctx, new_uid, LinkType::ReplacedObject, old_uid)?;
+    let (stored, mut old) = ctx.load(old_uid)?;
+    old.attributes
+        .push(link(LinkType::ReplacementObject, new_uid));
+    touch(ctx, &mut old);
+    ctx.save(stored, &old);
+    Ok(())
+}
+
+/// The attributes a replacement inherits from the object it replaces: the client's own (and
+/// the algorithm and length), without dates, links or anything the server manages.
+pub(super) fn inherited(old: &ManagedObject) -> Vec<Attribute> {
+    old.attributes
+        .iter()
+        .filter(|a| {
+            !server_managed(&a.key)
+                || matches!(
+                    a.key,
+                    AttrKey::Standard(tag::CRYPTOGRAPHIC_ALGORITHM | tag::CRYPTOGRAPHIC_LENGTH)
+                )
+        })
+        .filter(|a| {
+            !matches!(
+                a.key,
+                AttrKey::Standard(tag::ACTIVATION_DATE | tag::DEACTIVATION_DATE | tag::LINK)
+            )
+        })
+        .cloned()
+        .collect()
 }
 
 /// Material length in bytes for a generated key, or why it cannot be generated.
@@ -430,16 +535,49 @@ pub(super) fn register(
 ) -> Result<RegisterResponse, EngineError> {
     let object_type = request.object_type;
     let mut attributes = ctx.resolve_attributes(request.attributes)?;
-    // What the server derives from a certificate is not the client's to set; Certificate Type
-    // may be repeated for a certificate and is checked against it below.
+    refuse_derived_attributes(&attributes, object_type)?;
+    let kind = registrable_kind(ctx, object_type)?;
+    let object = request
+        .object
+        .filter(|o| o.object_type() == kind)
+        .ok_or_else(|| EngineError::MissingData(kind.kmip_name().into()))?;
+    let mut object_fields = Vec::new();
+    let (format, data_type, material) =
+        registered_material(kind, object, &mut attributes, &mut object_fields)?;
+    let uid = store_new(
+        ctx,
+        NewObject {
+            object_type: kind,
+            key_format: format,
+            data_type,
+            material: &material,
+            origin: MaterialOrigin::Client,
+            object_fields,
+        },
+        attributes,
+    )?;
+    Ok(RegisterResponse::new(&uid))
+}
+
+/// What the server derives from a certificate is not the client's to set; Certificate Type
+/// may be repeated for a certificate (and is checked against it later).
+fn refuse_derived_attributes(
+    attributes: &[Attribute],
+    object_type: u32,
+) -> Result<(), EngineError> {
     let derived_only = |a: &Attribute| match a.key {
         AttrKey::Standard(tag::CERTIFICATE_LENGTH | tag::CERTIFICATE_SUBJECT_CN) => true,
         AttrKey::Standard(tag::CERTIFICATE_TYPE) => object_type != ObjectType::Certificate.value(),
         _ => false,
     };
-    if let Some(a) = attributes.iter().find(|a| derived_only(a)) {
-        return Err(EngineError::ReadOnly(a.key.v1_name()));
+    match attributes.iter().find(|a| derived_only(a)) {
+        Some(a) => Err(EngineError::ReadOnly(a.key.v1_name())),
+        None => Ok(()),
     }
+}
+
+/// The object type, if Register takes it (a Template only before KMIP 2.0).
+fn registrable_kind(ctx: &Ctx, object_type: u32) -> Result<ObjectType, EngineError> {
     let kind = ObjectType::from_u32(object_type);
     let offered = match kind {
         Some(ObjectType::Template) => !ctx.v2(),
@@ -455,107 +593,121 @@ pub(super) fn register(
         ) => true,
         _ => false,
     };
-    let Some(kind) = kind.filter(|_| offered) else {
-        return Err(EngineError::FeatureNotSupported(format!(
-            "Register of object type {object_type}"
-        )));
-    };
-    let object = request
-        .object
-        .filter(|o| o.object_type() == kind)
-        .ok_or_else(|| EngineError::MissingData(kind.kmip_name().into()))?;
-    let mut object_fields = Vec::new();
-    let (format, data_type, material) = match object {
+    kind.filter(|_| offered).ok_or_else(|| {
+        EngineError::FeatureNotSupported(format!("Register of object type {object_type}"))
+    })
+}
+
+/// What Register stores of an object: its Key Format Type, its data type (Secret Data Type,
+/// Certificate Type, Opaque Data Type) and its material.
+type RegisteredMaterial = (u32, Option<u32>, Zeroizing<Vec<u8>>);
+
+/// The registered object's material; `attributes` adopt the Key Block's algorithm and length,
+/// `object_fields` keep what the object carries beside its material (wrapping data, Split Key
+/// and PGP Key fields, a template's attributes).
+fn registered_material(
+    kind: ObjectType,
+    object: Object,
+    attributes: &mut Vec<Attribute>,
+    object_fields: &mut Vec<Item>,
+) -> Result<RegisteredMaterial, EngineError> {
+    Ok(match object {
         Object::SymmetricKey(block) => {
-            adopt_block_algorithm(&block, &mut attributes);
-            match wrapped_material(&block, &mut object_fields) {
-                Some(material) => (block.key_format_type, None, material),
-                None => {
-                    let (format, material) = key_block_material(&block)?;
-                    if format != KeyFormatType::Raw.value() {
-                        return Err(EngineError::KeyFormatNotSupported(format));
-                    }
-                    // Get without a requested format answers in the format registered.
-                    (block.key_format_type, None, material)
-                }
-            }
+            adopt_block_algorithm(&block, attributes);
+            let material = wrapped_or(&block, object_fields, raw_symmetric_material)?;
+            // Get without a requested format answers in the format registered.
+            (block.key_format_type, None, material)
         }
         Object::SplitKey { fields, key_block } => {
             object_fields.extend(fields.encode());
-            let material = match wrapped_material(&key_block, &mut object_fields) {
-                Some(material) => material,
-                None => key_block_material(&key_block)?.1,
-            };
-            adopt_block_algorithm(&key_block, &mut attributes);
-            (key_block.key_format_type, None, material)
+            let plain = |b: &KeyBlock| Ok(key_block_material(b)?.1);
+            block_beside_fields(&key_block, attributes, object_fields, plain)?
         }
         Object::PgpKey { fields, key_block } => {
             object_fields.extend(fields.encode());
-            let material = match wrapped_material(&key_block, &mut object_fields) {
-                Some(material) => material,
-                None => asymmetric_block_material(&key_block)?.1,
-            };
-            adopt_block_algorithm(&key_block, &mut attributes);
-            (key_block.key_format_type, None, material)
+            let plain = |b: &KeyBlock| Ok(asymmetric_block_material(b)?.1);
+            block_beside_fields(&key_block, attributes, object_fields, plain)?
         }
         // A template's content is attributes for later requests, not its own.
         Object::Template {
             attributes: template,
         } => {
-            object_fields = template;
-            (
-                KeyFormatType::Opaque.value(),
-                None,
-                Zeroizing::new(Vec::new()),
-            )
+            *object_fields = template;
+            let no_material = Zeroizing::new(Vec::new());
+            (KeyFormatType::Opaque.value(), None, no_material)
         }
         Object::SecretData {
             secret_data_type,
             key_block,
-        } => {
-            let (format, material) = key_block_material(&key_block)?;
-            (format, secret_data_type, material)
-        }
+        } => key_block_material(&key_block).map(|(f, m)| (f, secret_data_type, m))?,
         Object::PublicKey(block) | Object::PrivateKey(block) => {
-            let (format, material) = match wrapped_material(&block, &mut object_fields) {
+            let (format, material) = match wrapped_material(&block, object_fields) {
                 Some(material) => (block.key_format_type, material),
                 None => key_format::registered_key_material(
                     kind,
                     &block,
-                    &attributes,
+                    attributes,
                     asymmetric_block_material,
                 )?,
             };
-            adopt_block_algorithm(&block, &mut attributes);
+            adopt_block_algorithm(&block, attributes);
             (format, None, material)
         }
         Object::Certificate {
             certificate_type,
             value,
-        } => {
-            let value = Zeroizing::new(value);
-            certificate_attributes(certificate_type, &value, &mut attributes)?;
-            (KeyFormatType::X509.value(), Some(certificate_type), value)
-        }
+        } => registered_certificate(certificate_type, value, attributes)?,
         Object::OpaqueObject { data_type, value } => (
             KeyFormatType::Opaque.value(),
             data_type,
             Zeroizing::new(value),
         ),
-    };
-    let uid = store_new(
-        ctx,
-        NewObject {
-            object_type: kind,
-            key_format: format,
-            data_type,
-            material: &material,
-            origin: MaterialOrigin::Client,
-            object_fields,
-        },
-        attributes,
-    )?;
-    Ok(RegisterResponse::new(&uid))
+    })
+}
+
+/// A Split Key's or PGP Key's Key Block (its fields already kept in `object_fields`).
+fn block_beside_fields(
+    block: &KeyBlock,
+    attributes: &mut Vec<Attribute>,
+    object_fields: &mut Vec<Item>,
+    plain: impl FnOnce(&KeyBlock) -> Result<Zeroizing<Vec<u8>>, EngineError>,
+) -> Result<RegisteredMaterial, EngineError> {
+    let material = wrapped_or(block, object_fields, plain)?;
+    adopt_block_algorithm(block, attributes);
+    Ok((block.key_format_type, None, material))
+}
+
+/// A certificate as registered, its derived attributes added to `attributes`.
+fn registered_certificate(
+    certificate_type: u32,
+    value: Vec<u8>,
+    attributes: &mut Vec<Attribute>,
+) -> Result<RegisteredMaterial, EngineError> {
+    let value = Zeroizing::new(value);
+    certificate_attributes(certificate_type, &value, attributes)?;
+    Ok((KeyFormatType::X509.value(), Some(certificate_type), value))
+}
+
+/// The material of a key registered wrapped (its wrapping kept in `object_fields`), else what
+/// `plain` reads from its Key Block.
+fn wrapped_or(
+    block: &KeyBlock,
+    object_fields: &mut Vec<Item>,
+    plain: impl FnOnce(&KeyBlock) -> Result<Zeroizing<Vec<u8>>, EngineError>,
+) -> Result<Zeroizing<Vec<u8>>, EngineError> {
+    match wrapped_material(block, object_fields) {
+        Some(material) => Ok(material),
+        None => plain(block),
+    }
+}
+
+/// A registered symmetric key's material, which must be Raw.
+fn raw_symmetric_material(block: &KeyBlock) -> Result<Zeroizing<Vec<u8>>, EngineError> {
+    let (format, material) = key_block_material(block)?;
+    if format != KeyFormatType::Raw.value() {
+        return Err(EngineError::KeyFormatNotSupported(format));
+    }
+    Ok(material)
 }
 
 pub(super) fn get(ctx: &mut Ctx, request: GetRequest) -> Result<GetResponse, EngineError> {
@@ -589,10 +741,6 @@ fn stored_object(
     requested: Option<u32>,
     material: &[u8],
 ) -> Result<Object, EngineError> {
-    let same_format = || match requested.filter(|f| *f != managed.key_format) {
-        Some(f) => Err(EngineError::KeyFormatNotSupported(f)),
-        None => Ok(()),
-    };
     // Objects that carry fields beside their Key Block, and keys registered wrapped, come back
     // exactly as they were registered: no format conversion.
     let wrapping = managed.object_field(tag::KEY_WRAPPING_DATA);
@@ -616,7 +764,7 @@ fn stored_object(
             ObjectType::SplitKey | ObjectType::PgpKey | ObjectType::Template
         );
     if kept_as_registered && has_block_wrapper {
-        same_format()?;
+        same_format(managed, requested)?;
         let block = match wrapping {
             Some(w) => wrapped_key_block(uid, managed, material, w)?,
             None if managed.object_type == ObjectType::PgpKey => {
@@ -625,58 +773,67 @@ fn stored_object(
             }
             None => key_block(managed.key_format, raw_material(material), managed),
         };
-        let corrupt = |_| EngineError::CorruptMetadata(uid.to_string());
-        return Ok(match managed.object_type {
-            ObjectType::SplitKey => Object::SplitKey {
-                fields: SplitKeyFields::read(&Item::structure(tag::SPLIT_KEY, fields_before_block))
-                    .map_err(corrupt)?,
-                key_block: block,
-            },
-            ObjectType::PgpKey => Object::PgpKey {
-                fields: PgpKeyFields::read(&Item::structure(tag::PGP_KEY, fields_before_block))
-                    .map_err(corrupt)?,
-                key_block: block,
-            },
-            ObjectType::PublicKey => Object::PublicKey(block),
-            ObjectType::PrivateKey => Object::PrivateKey(block),
-            _ => Object::SymmetricKey(block),
-        });
+        return object_as_registered(uid, managed, fields_before_block, block);
     }
+    object_in_format(uid, managed, requested, material, fields_before_block)
+}
+
+/// Refuses a requested format other than the stored one.
+fn same_format(managed: &ManagedObject, requested: Option<u32>) -> Result<(), EngineError> {
+    match requested.filter(|f| *f != managed.key_format) {
+        Some(f) => Err(EngineError::KeyFormatNotSupported(f)),
+        None => Ok(()),
+    }
+}
+
+/// An object kept as registered, around its Key Block `block`.
+fn object_as_registered(
+    uid: &str,
+    managed: &ManagedObject,
+    fields_before_block: Vec<Item>,
+    block: KeyBlock,
+) -> Result<Object, EngineError> {
+    let corrupt = |_| EngineError::CorruptMetadata(uid.to_string());
+    Ok(match managed.object_type {
+        ObjectType::SplitKey => Object::SplitKey {
+            fields: SplitKeyFields::read(&Item::structure(tag::SPLIT_KEY, fields_before_block))
+                .map_err(corrupt)?,
+            key_block: block,
+        },
+        ObjectType::PgpKey => Object::PgpKey {
+            fields: PgpKeyFields::read(&Item::structure(tag::PGP_KEY, fields_before_block))
+                .map_err(corrupt)?,
+            key_block: block,
+        },
+        ObjectType::PublicKey => Object::PublicKey(block),
+        ObjectType::PrivateKey => Object::PrivateKey(block),
+        _ => Object::SymmetricKey(block),
+    })
+}
+
+/// An object served in the requested format (converted where Keyward converts), or as stored.
+fn object_in_format(
+    uid: &str,
+    managed: &ManagedObject,
+    requested: Option<u32>,
+    material: &[u8],
+    fields_before_block: Vec<Item>,
+) -> Result<Object, EngineError> {
+    let other_format = requested.filter(|f| *f != managed.key_format);
     Ok(match managed.object_type {
         ObjectType::Template => Object::Template {
             attributes: fields_before_block,
         },
         ObjectType::SymmetricKey => {
             let format = requested.unwrap_or(managed.key_format);
-            let key_material = if format == KeyFormatType::Raw.value() {
-                raw_material(material)
-            } else if format == KeyFormatType::TransparentSymmetricKey.value() {
-                Item::structure(
-                    tag::KEY_MATERIAL,
-                    vec![Item::new(tag::KEY, Value::ByteString(material.to_vec()))],
-                )
-            } else {
-                return Err(EngineError::KeyFormatNotSupported(format));
-            };
+            let key_material = symmetric_key_material(format, material)?;
             Object::SymmetricKey(key_block(format, key_material, managed))
         }
-        kind @ (ObjectType::PublicKey | ObjectType::PrivateKey) => {
-            let (format, key_material) = match requested.filter(|f| *f != managed.key_format) {
-                Some(f) => key_format::converted_key_material(uid, managed, material, f)?,
-                None => (
-                    managed.key_format,
-                    asymmetric_key_material(uid, managed.key_format, material)?,
-                ),
-            };
-            let block = key_block(format, key_material, managed);
-            if kind == ObjectType::PublicKey {
-                Object::PublicKey(block)
-            } else {
-                Object::PrivateKey(block)
-            }
+        ObjectType::PublicKey | ObjectType::PrivateKey => {
+            asymmetric_object(uid, managed, other_format, material)?
         }
         ObjectType::Certificate => {
-            same_format()?;
+            same_format(managed, requested)?;
             Object::Certificate {
                 certificate_type: managed
                     .data_type
@@ -685,7 +842,7 @@ fn stored_object(
             }
         }
         ObjectType::SecretData => {
-            let (format, key_material) = match requested.filter(|f| *f != managed.key_format) {
+            let (format, key_material) = match other_format {
                 Some(f) => key_format::converted_secret_material(managed.key_format, f, material)?,
                 None => (managed.key_format, raw_material(material)),
             };
@@ -710,6 +867,42 @@ fn stored_object(
             )));
         }
     })
+}
+
+/// A public or private key, converted to `other_format` if one is asked for.
+fn asymmetric_object(
+    uid: &str,
+    managed: &ManagedObject,
+    other_format: Option<u32>,
+    material: &[u8],
+) -> Result<Object, EngineError> {
+    let (format, key_material) = match other_format {
+        Some(f) => key_format::converted_key_material(uid, managed, material, f)?,
+        None => (
+            managed.key_format,
+            asymmetric_key_material(uid, managed.key_format, material)?,
+        ),
+    };
+    let block = key_block(format, key_material, managed);
+    Ok(if managed.object_type == ObjectType::PublicKey {
+        Object::PublicKey(block)
+    } else {
+        Object::PrivateKey(block)
+    })
+}
+
+/// A symmetric key's Key Material in `format`: Raw or Transparent Symmetric Key.
+fn symmetric_key_material(format: u32, material: &[u8]) -> Result<Item, EngineError> {
+    if format == KeyFormatType::Raw.value() {
+        Ok(raw_material(material))
+    } else if format == KeyFormatType::TransparentSymmetricKey.value() {
+        Ok(Item::structure(
+            tag::KEY_MATERIAL,
+            vec![Item::new(tag::KEY, Value::ByteString(material.to_vec()))],
+        ))
+    } else {
+        Err(EngineError::KeyFormatNotSupported(format))
+    }
 }
 
 /// The Get answer for `object`; the first Get clears Fresh.
@@ -796,58 +989,19 @@ pub(super) fn rekey(ctx: &mut Ctx, request: ReKeyRequest) -> Result<ReKeyRespons
     let mut material = Zeroizing::new(vec![0u8; bytes]);
     getrandom::fill(&mut material).map_err(|_| EngineError::Random)?;
     // The replacement inherits the client's attributes; the Name moves to it.
-    let carried: Vec<Attribute> = old
-        .attributes
-        .iter()
-        .filter(|a| {
-            !server_managed(&a.key)
-                || matches!(
-                    a.key,
-                    AttrKey::Standard(tag::CRYPTOGRAPHIC_ALGORITHM | tag::CRYPTOGRAPHIC_LENGTH)
-                )
-        })
-        .filter(|a| {
-            !matches!(
-                a.key,
-                AttrKey::Standard(tag::ACTIVATION_DATE | tag::DEACTIVATION_DATE | tag::LINK)
-            )
-        })
-        .cloned()
-        .collect();
+    let carried = inherited(&old);
     old.attributes
         .retain(|a| a.key != AttrKey::Standard(tag::NAME));
-    let link = |kind: LinkType, to: &str| Attribute {
-        key: AttrKey::Standard(tag::LINK),
-        value: Value::Structure(vec![
-            Item::new(tag::LINK_TYPE, Value::Enumeration(kind.value())),
-            Item::new(
-                tag::LINKED_OBJECT_IDENTIFIER,
-                Value::TextString(to.to_string()),
-            ),
-        ]),
-    };
     // Stage the old key without its Name first so the new key may take it.
     ctx.save(old_stored.clone(), &old);
-    let new_uid = store_new(
+    let new_uid = store_generated(
         ctx,
-        NewObject {
-            object_type: ObjectType::SymmetricKey,
-            key_format: KeyFormatType::Raw.value(),
-            data_type: None,
-            material: &material,
-            origin: MaterialOrigin::Generated,
-            object_fields: Vec::new(),
-        },
+        ObjectType::SymmetricKey,
+        KeyFormatType::Raw.value(),
+        &material,
         carried,
     )?;
-    let (new_stored, mut new) = ctx.load(&new_uid)?;
-    new.attributes.push(link(LinkType::ReplacedObject, &uid));
-    ctx.save(new_stored, &new);
-    let (old_stored, mut old) = ctx.load(&uid)?;
-    old.attributes
-        .push(link(LinkType::ReplacementObject, &new_uid));
-    touch(ctx, &mut old);
-    ctx.save(old_stored, &old);
+    link_replacement(ctx, &uid, &new_uid)?;
     Ok(ReKeyResponse::new(&new_uid))
 }
 

@@ -63,31 +63,10 @@ pub(super) fn query(ctx: &mut Ctx, request: QueryRequest) -> Result<QueryRespons
     let wants = |f: QueryFunction| request.functions.contains(&f.value());
     let mut answer = QueryResponse::default();
     if wants(QueryFunction::Operations) {
-        let mut ops: Vec<&Operation> = SUPPORTED_OPERATIONS
-            .iter()
-            .filter(|o| ctx.v2() || !V2_ONLY_OPERATIONS.contains(o))
-            .collect();
-        ops.sort();
-        answer.operations = ops.into_iter().map(|o| o.value()).collect();
+        answer.operations = offered_operations(ctx);
     }
     if wants(QueryFunction::Objects) {
-        // What Register stores and Get serves (docs/kmip-support.md); Template is 1.x only.
-        for t in [
-            ObjectType::SymmetricKey,
-            ObjectType::SecretData,
-            ObjectType::OpaqueObject,
-            ObjectType::Certificate,
-            ObjectType::PublicKey,
-            ObjectType::PrivateKey,
-            ObjectType::SplitKey,
-            ObjectType::PgpKey,
-            ObjectType::Template,
-        ] {
-            if t == ObjectType::Template && ctx.v2() {
-                continue;
-            }
-            answer.object_types.push(t.value());
-        }
+        answer.object_types = offered_object_types(ctx);
     }
     // Server Information, Extension and Profile Information, in the order KMIP lists them.
     let out = &mut answer.rest;
@@ -106,16 +85,54 @@ pub(super) fn query(ctx: &mut Ctx, request: QueryRequest) -> Result<QueryRespons
         )));
     }
     if wants(QueryFunction::Profiles) && ctx.version >= ProtocolVersion::new(1, 3) {
-        // 1.3/1.4 and 2.x number the profiles differently (1.x values are reserved in 2.x).
-        let profiles: &[ProfileName] = if ctx.v2() {
-            &[ProfileName::SymmetricKeyLifecycleServer]
-        } else {
-            &[
-                ProfileName::SymmetricKeyLifecycleServerKmipV14,
-                ProfileName::SymmetricKeyFoundryServerKmipV14,
-            ]
-        };
-        for p in profiles {
+        out.extend(profile_information(ctx));
+    }
+    Ok(answer)
+}
+
+/// The operations this server offers at the request's version, in enumeration order.
+fn offered_operations(ctx: &Ctx) -> Vec<u32> {
+    let mut ops: Vec<&Operation> = SUPPORTED_OPERATIONS
+        .iter()
+        .filter(|o| ctx.v2() || !V2_ONLY_OPERATIONS.contains(o))
+        .collect();
+    ops.sort();
+    ops.into_iter().map(|o| o.value()).collect()
+}
+
+/// What Register stores and Get serves (docs/kmip-support.md); Template is 1.x only.
+fn offered_object_types(ctx: &Ctx) -> Vec<u32> {
+    [
+        ObjectType::SymmetricKey,
+        ObjectType::SecretData,
+        ObjectType::OpaqueObject,
+        ObjectType::Certificate,
+        ObjectType::PublicKey,
+        ObjectType::PrivateKey,
+        ObjectType::SplitKey,
+        ObjectType::PgpKey,
+        ObjectType::Template,
+    ]
+    .into_iter()
+    .filter(|t| !(*t == ObjectType::Template && ctx.v2()))
+    .map(|t| t.value())
+    .collect()
+}
+
+/// Profile Information for each profile this server claims at the request's version.
+fn profile_information(ctx: &Ctx) -> Vec<Item> {
+    // 1.3/1.4 and 2.x number the profiles differently (1.x values are reserved in 2.x).
+    let profiles: &[ProfileName] = if ctx.v2() {
+        &[ProfileName::SymmetricKeyLifecycleServer]
+    } else {
+        &[
+            ProfileName::SymmetricKeyLifecycleServerKmipV14,
+            ProfileName::SymmetricKeyFoundryServerKmipV14,
+        ]
+    };
+    profiles
+        .iter()
+        .map(|p| {
             let mut info = vec![Item::new(tag::PROFILE_NAME, Value::Enumeration(p.value()))];
             if ctx.v2() {
                 info.push(Item::structure(
@@ -132,8 +149,7 @@ pub(super) fn query(ctx: &mut Ctx, request: QueryRequest) -> Result<QueryRespons
                     ],
                 ));
             }
-            out.push(Item::structure(tag::PROFILE_INFORMATION, info));
-        }
-    }
-    Ok(answer)
+            Item::structure(tag::PROFILE_INFORMATION, info)
+        })
+        .collect()
 }

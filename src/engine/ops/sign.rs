@@ -5,23 +5,11 @@
 //! a multi-part request is refused as unsupported.
 
 use super::crypto_choice::signature;
-use super::crypto_key::{Usage, count_usage, load_for, request_uid};
+use super::crypto_key::{Prepared, Usage, count_usage, prepare, validity};
 use super::encrypt::encoded_key;
 use super::*;
-use crate::crypto::{CryptoError, keypair, signature as sig};
-use crate::kmip::crypto_parameters::values::validity_indicator;
+use crate::crypto::{keypair, signature as sig};
 use crate::kmip::crypto_payloads::{DataRequest, DataResponse};
-
-fn single_part(request: &DataRequest, operation: &str) -> Result<(), EngineError> {
-    if request.correlation_value.is_some()
-        || (request.init_indicator == Some(true) && request.final_indicator != Some(true))
-    {
-        return Err(EngineError::FeatureNotSupported(format!(
-            "multi-part {operation}"
-        )));
-    }
-    Ok(())
-}
 
 /// What the request signs or verifies: its Data, or else its Digested Data.
 fn signed(request: &DataRequest) -> Result<sig::Signed<'_>, EngineError> {
@@ -39,21 +27,17 @@ fn signed_len(input: sig::Signed) -> usize {
 }
 
 pub(super) fn sign(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item>, EngineError> {
-    let request = DataRequest::read(payload)?;
-    single_part(&request, "Sign")?;
-    let uid = request_uid(ctx, &request.unique_identifier)?;
-    let key = load_for(ctx, &uid, Usage::Sign, &[ObjectType::PrivateKey])?;
-    let params = request
-        .parameters
-        .clone()
-        .unwrap_or_default()
-        .or(&key.parameters);
+    let Prepared {
+        request,
+        key,
+        params,
+    } = prepare(ctx, payload, Usage::Sign)?;
     let algorithm = signature(&params, key.algorithm)?;
     let input = signed(&request)?;
     let signature_data = sig::sign_input(algorithm, encoded_key(&key)?, input)?;
-    count_usage(ctx, &uid, signed_len(input))?;
+    count_usage(ctx, &key.uid, signed_len(input))?;
     Ok(DataResponse {
-        unique_identifier: Some(uid),
+        unique_identifier: Some(key.uid),
         signature_data: Some(signature_data),
         ..DataResponse::default()
     }
@@ -61,20 +45,11 @@ pub(super) fn sign(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item>, EngineErr
 }
 
 pub(super) fn signature_verify(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item>, EngineError> {
-    let request = DataRequest::read(payload)?;
-    single_part(&request, "Signature Verify")?;
-    let uid = request_uid(ctx, &request.unique_identifier)?;
-    let key = load_for(
-        ctx,
-        &uid,
-        Usage::Verify,
-        &[ObjectType::PublicKey, ObjectType::PrivateKey],
-    )?;
-    let params = request
-        .parameters
-        .clone()
-        .unwrap_or_default()
-        .or(&key.parameters);
+    let Prepared {
+        request,
+        key,
+        params,
+    } = prepare(ctx, payload, Usage::Verify)?;
     let algorithm = signature(&params, key.algorithm)?;
     let input = signed(&request)?;
     let signature_data = request
@@ -92,13 +67,9 @@ pub(super) fn signature_verify(ctx: &mut Ctx, payload: &Item) -> Result<Vec<Item
         ObjectType::PrivateKey => keypair::public_spki_of_private(der)?,
         _ => der.to_vec(),
     };
-    let validity = match sig::verify_input(algorithm, &public, input, signature_data) {
-        Ok(()) => validity_indicator::VALID,
-        Err(CryptoError::IntegrityCheckFailed) => validity_indicator::INVALID,
-        Err(other) => return Err(other.into()),
-    };
+    let validity = validity(sig::verify_input(algorithm, &public, input, signature_data))?;
     Ok(DataResponse {
-        unique_identifier: Some(uid),
+        unique_identifier: Some(key.uid),
         validity_indicator: Some(validity),
         ..DataResponse::default()
     }

@@ -14,21 +14,11 @@ fn locate_filters_pages_and_honours_storage_status() {
     let mut keys: Vec<String> = (0..5)
         .map(|n| h.create_aes(&c, V14, vec![attr1("Name", name_value(&format!("k{n}")))]))
         .collect();
-    let small = h.one(
+    let small = h.create_1x(
         &c,
-        V14,
-        Operation::Create,
-        vec![
-            enumeration(tag::OBJECT_TYPE, 2),
-            st(
-                tag::TEMPLATE_ATTRIBUTE,
-                vec![
-                    attr1("Cryptographic Algorithm", Value::Enumeration(3)),
-                    attr1("Cryptographic Length", Value::Integer(128)),
-                    attr1("x-Identifier", Value::TextString("vm-7".into())),
-                ],
-            ),
-        ],
+        3,
+        128,
+        vec![attr1("x-Identifier", Value::TextString("vm-7".into()))],
     );
     let small = uid_of(&small);
     // Locate answers newest first.

@@ -124,11 +124,7 @@ fn get_formats_register_and_rekey() {
         Operation::Get,
         vec![uid(&key), enumeration(tag::KEY_FORMAT_TYPE, 7)],
     );
-    let block = payload(&transparent)
-        .child(tag::SYMMETRIC_KEY)
-        .unwrap()
-        .child(tag::KEY_BLOCK)
-        .unwrap();
+    let block = key_block(&transparent);
     assert_eq!(
         block.child(tag::KEY_FORMAT_TYPE).unwrap().value,
         Value::Enumeration(7)
@@ -156,17 +152,10 @@ fn get_formats_register_and_rekey() {
 
     // Register a symmetric key, secret data and an opaque object; Get returns what was given.
     let material = vec![0x11u8; 16];
-    let block = st(
-        tag::KEY_BLOCK,
+    let block = key_block_of(
+        1,
+        &material,
         vec![
-            enumeration(tag::KEY_FORMAT_TYPE, 1),
-            st(
-                tag::KEY_VALUE,
-                vec![Item::new(
-                    tag::KEY_MATERIAL,
-                    Value::ByteString(material.clone()),
-                )],
-            ),
             enumeration(tag::CRYPTOGRAPHIC_ALGORITHM, 3),
             int(tag::CRYPTOGRAPHIC_LENGTH, 128),
         ],
@@ -505,10 +494,7 @@ fn registered_transparent_key_is_served_in_its_format_without_an_rng() {
     assert_eq!(status(&item), ResultStatus::Success, "{item:?}");
     let key = uid_of(&item);
     let got = h.one(&c, V21, Operation::Get, vec![uid(&key)]);
-    let block = payload(&got)
-        .child(tag::SYMMETRIC_KEY)
-        .and_then(|k| k.child(tag::KEY_BLOCK))
-        .expect("key block");
+    let block = key_block(&got);
     assert_eq!(
         block.child(tag::KEY_FORMAT_TYPE).map(|i| &i.value),
         Some(&Value::Enumeration(0x07))
@@ -528,27 +514,11 @@ fn registered_transparent_key_is_served_in_its_format_without_an_rng() {
 fn create_generates_keys_for_algorithms_keyward_does_not_run() {
     let h = harness();
     let c = client("a");
-    let idea = h.one(
-        &c,
-        V14,
-        Operation::Create,
-        vec![
-            enumeration(tag::OBJECT_TYPE, 2),
-            st(
-                tag::TEMPLATE_ATTRIBUTE,
-                vec![
-                    attr1("Cryptographic Algorithm", Value::Enumeration(0x13)),
-                    attr1("Cryptographic Length", Value::Integer(128)),
-                ],
-            ),
-        ],
-    );
+    let idea = h.create_1x(&c, 0x13, 128, vec![]);
     assert_eq!(status(&idea), ResultStatus::Success, "{idea:?}");
     let got = h.one(&c, V14, Operation::Get, vec![uid(&uid_of(&idea))]);
-    let material = payload(&got)
-        .child(tag::SYMMETRIC_KEY)
-        .and_then(|k| k.child(tag::KEY_BLOCK))
-        .and_then(|b| b.child(tag::KEY_VALUE))
+    let material = key_block(&got)
+        .child(tag::KEY_VALUE)
         .and_then(|v| v.child(tag::KEY_MATERIAL))
         .map(|m| m.value.clone());
     assert!(matches!(material, Some(Value::ByteString(b)) if b.len() == 16));
@@ -637,21 +607,7 @@ fn a_1x_template_lends_its_attributes_to_create() {
 fn pgp_and_split_keys_come_back_as_registered() {
     let h = harness();
     let c = client("a");
-    let block = |material: &[u8], format: u32| {
-        st(
-            tag::KEY_BLOCK,
-            vec![
-                enumeration(tag::KEY_FORMAT_TYPE, format),
-                st(
-                    tag::KEY_VALUE,
-                    vec![Item::new(
-                        tag::KEY_MATERIAL,
-                        Value::ByteString(material.to_vec()),
-                    )],
-                ),
-            ],
-        )
-    };
+    let block = |material: &[u8], format: u32| key_block_of(format, material, vec![]);
     let pgp = st(
         tag::PGP_KEY,
         vec![int(tag::PGP_KEY_VERSION, 4), block(b"openpgp-bytes", 2)],
@@ -755,35 +711,20 @@ fn get_wraps_a_key_under_an_active_wrapping_key_with_aes_key_wrap() {
             ],
         )
     };
-    let material_of = |got: &Item| -> Vec<u8> {
-        match payload(got)
-            .child(tag::SYMMETRIC_KEY)
-            .and_then(|k| k.child(tag::KEY_BLOCK))
-            .and_then(|b| b.child(tag::KEY_VALUE))
-            .and_then(|v| v.child(tag::KEY_MATERIAL))
-            .map(|m| &m.value)
-        {
-            Some(Value::ByteString(b)) => b.clone(),
-            other => panic!("no key material: {other:?} in {got:?}"),
-        }
-    };
     // A wrapping key must be Active first.
     let early = h.one(&c, V21, Operation::Get, vec![uid(&key), spec(&kek)]);
     failed_with(&early, ResultReason::WrongKeyLifecycleState);
     h.one(&c, V21, Operation::Activate, vec![uid(&kek)]);
     let wrapped = h.one(&c, V21, Operation::Get, vec![uid(&key), spec(&kek)]);
     assert_eq!(status(&wrapped), ResultStatus::Success, "{wrapped:?}");
-    let block = payload(&wrapped)
-        .child(tag::SYMMETRIC_KEY)
-        .and_then(|k| k.child(tag::KEY_BLOCK))
-        .expect("key block");
+    let block = key_block(&wrapped);
     assert!(block.child(tag::KEY_WRAPPING_DATA).is_some(), "{wrapped:?}");
-    let plain = material_of(&h.one(&c, V21, Operation::Get, vec![uid(&key)]));
-    let kek_bytes = material_of(&h.one(&c, V21, Operation::Get, vec![uid(&kek)]));
+    let plain = key_material(&h.one(&c, V21, Operation::Get, vec![uid(&key)]));
+    let kek_bytes = key_material(&h.one(&c, V21, Operation::Get, vec![uid(&kek)]));
     let mut unwrapped = vec![0u8; plain.len() + 8];
     let unwrapped = AesKek::new(&AES_256, &kek_bytes)
         .expect("kek")
-        .unwrap(&material_of(&wrapped), &mut unwrapped)
+        .unwrap(&key_material(&wrapped), &mut unwrapped)
         .expect("unwraps");
     assert_eq!(unwrapped, plain.as_slice());
     // A key without Wrap Key in its usage mask may not wrap.

@@ -145,6 +145,23 @@ impl Harness {
         items(&response).remove(0).clone()
     }
 
+    /// Create over KMIP 1.4 with a Template-Attribute: a Symmetric Key of `algorithm` and
+    /// `bits`, then `extra` attributes; returns the response batch item.
+    pub(crate) fn create_1x(
+        &self,
+        who: &ClientIdentity,
+        algorithm: u32,
+        bits: i32,
+        extra: Vec<Item>,
+    ) -> Item {
+        self.one(
+            who,
+            V14,
+            Operation::Create,
+            create_1x_payload(algorithm, bits, extra),
+        )
+    }
+
     pub(crate) fn create_aes(
         &self,
         who: &ClientIdentity,
@@ -273,22 +290,40 @@ pub(crate) fn state_v2(h: &Harness, who: &ClientIdentity, u: &str) -> State {
     }
 }
 
-pub(crate) fn key_material(item: &Item) -> Vec<u8> {
-    let block = payload(item)
+/// The Key Block of the Symmetric Key a Get answered.
+pub(crate) fn key_block(item: &Item) -> &Item {
+    payload(item)
         .child(tag::SYMMETRIC_KEY)
-        .unwrap()
-        .child(tag::KEY_BLOCK)
-        .unwrap();
-    match &block
+        .and_then(|k| k.child(tag::KEY_BLOCK))
+        .unwrap_or_else(|| panic!("no key block in {item:?}"))
+}
+
+/// The Key Material bytes of the Symmetric Key a Get answered.
+pub(crate) fn key_material(item: &Item) -> Vec<u8> {
+    match key_block(item)
         .child(tag::KEY_VALUE)
-        .unwrap()
-        .child(tag::KEY_MATERIAL)
-        .unwrap()
-        .value
+        .and_then(|v| v.child(tag::KEY_MATERIAL))
+        .map(|m| &m.value)
     {
-        Value::ByteString(b) => b.clone(),
-        other => panic!("{other:?}"),
+        Some(Value::ByteString(b)) => b.clone(),
+        other => panic!("no key material: {other:?} in {item:?}"),
     }
+}
+
+/// A Key Block of `format` holding `material` as its Key Material, then `extra` fields.
+pub(crate) fn key_block_of(format: u32, material: &[u8], extra: Vec<Item>) -> Item {
+    let mut fields = vec![
+        enumeration(tag::KEY_FORMAT_TYPE, format),
+        st(
+            tag::KEY_VALUE,
+            vec![Item::new(
+                tag::KEY_MATERIAL,
+                Value::ByteString(material.to_vec()),
+            )],
+        ),
+    ];
+    fields.extend(extra);
+    st(tag::KEY_BLOCK, fields)
 }
 
 pub(crate) fn revoke_payload(u: &str, code: u32, occurrence: Option<i64>) -> Vec<Item> {
@@ -318,24 +353,23 @@ pub(crate) fn located(item: &Item) -> Vec<String> {
         .collect()
 }
 
+/// A 1.x Create payload: a Symmetric Key of `algorithm` and `bits` in a Template-Attribute,
+/// then `extra` attributes.
+pub(crate) fn create_1x_payload(algorithm: u32, bits: i32, extra: Vec<Item>) -> Vec<Item> {
+    let mut attrs = vec![
+        attr1("Cryptographic Algorithm", Value::Enumeration(algorithm)),
+        attr1("Cryptographic Length", Value::Integer(bits)),
+    ];
+    attrs.extend(extra);
+    vec![
+        enumeration(tag::OBJECT_TYPE, 2),
+        st(tag::TEMPLATE_ATTRIBUTE, attrs),
+    ]
+}
+
 /// Create with a name, as PyKMIP does (1.x Template-Attribute).
 pub(crate) fn create_named(h: &Harness, c: &ClientIdentity, name: &str) -> Item {
-    h.one(
-        c,
-        V14,
-        Operation::Create,
-        vec![
-            enumeration(tag::OBJECT_TYPE, 2),
-            st(
-                tag::TEMPLATE_ATTRIBUTE,
-                vec![
-                    attr1("Cryptographic Algorithm", Value::Enumeration(3)),
-                    attr1("Cryptographic Length", Value::Integer(128)),
-                    attr1("Name", name_value(name)),
-                ],
-            ),
-        ],
-    )
+    h.create_1x(c, 3, 128, vec![attr1("Name", name_value(name))])
 }
 
 pub(crate) fn payload_of(item: &Item) -> &Item {
