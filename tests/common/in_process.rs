@@ -7,8 +7,8 @@
 use std::net::SocketAddr;
 use std::thread::JoinHandle;
 
-use keyward::config::Config;
 use keyward::appliance::setup::Appliance;
+use keyward::config::Config;
 use keyward::server::{Server, ServerError, ServerOptions, ShutdownHandle};
 
 /// A served appliance: where it listens, and how to stop it.
