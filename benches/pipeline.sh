@@ -24,9 +24,9 @@ trap cleanup EXIT
 start() { # $1 = binary
     local bin=$1 data="$work/data-$RANDOM"
     : >"$work/keyward.toml"
-    "$bin" init --config "$work/keyward.toml" --data-dir "$data" >/dev/null
+    "$bin" init --config "$work/keyward.toml" --data-dir "$data" >/dev/null 2>&1
     rm -rf "$work/client"
-    "$bin" client issue --name bench --out "$work/client" --data-dir "$data" >/dev/null
+    "$bin" client issue --name bench --out "$work/client" --data-dir "$data" >/dev/null 2>&1
     RUST_LOG=warn "$bin" serve --config "$work/keyward.toml" --data-dir "$data" --listen 127.0.0.1:0 \
         >"$work/out" 2>"$work/log" </dev/null &
     pid=$!
@@ -45,7 +45,8 @@ run() { # $1 = label, $2 = binary, $3 = conns
     python3 - "$work/r.json" "$1" "$3" >>"$work/results" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))
-get = r["per_operation"].get("Get", {})
+ops = r["per_operation"]
+get = next((v for k, v in ops.items() if k.lower() == "get"), {})
 cpu = r.get("server_cpu_s") or 0
 print(f"{sys.argv[2]} {sys.argv[3]} {r['operations_per_s']:.0f} {get.get('p99_us', 0) / 1000:.2f} "
       f"{cpu / r['elapsed_s'] * 100:.0f} {r['errors_total']}")
