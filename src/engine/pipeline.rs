@@ -20,7 +20,7 @@ use crate::audit::read_journal::{JournalBatch, ReadJournal};
 use crate::audit::{self, Actor, AuditContext, AuditEvent, Outcome};
 use crate::kmip::enums::ResultStatus;
 use crate::kmip::{names, tag};
-use crate::store::{Store, StoreError, WriteView};
+use crate::store::{PendingCommit, Store, StoreError, WriteView};
 
 /// One change as the pipeline needs it: the request and where it came from (for its record).
 pub struct Change {
@@ -31,6 +31,20 @@ pub struct Change {
 /// `None` in a group's answers: the engine panicked on that request and could not even
 /// produce a refusal; the server closes its connection.
 pub type Answer = Option<Response>;
+
+/// A group run and committed, whose answers may wait for the commit's flush to disk
+/// (pipelined group commit: the next group runs meanwhile). [`Pipeline::finish`] turns it
+/// into the answers, once they may be released.
+pub enum Staged {
+    /// The answers may go now (a refusal, a degraded or full-disk answer, a durable commit).
+    Ready(Vec<Answer>),
+    /// The answers may go once `pending` is durable.
+    Flushing {
+        answers: Vec<Answer>,
+        pending: Box<dyn PendingCommit>,
+        journalled: Vec<JournalBatch>,
+    },
+}
 
 /// How often a group is run again after the replicated store reported a conflicting
 /// concurrent update (another node changed what the group read). Each retry reads afresh.
@@ -91,18 +105,59 @@ impl Pipeline {
     /// Runs a group and commits it once; one answer per change, in order. No answer is
     /// meant to leave before this returns: it returns after the commit (or the refusal).
     pub fn commit(&self, group: &[Change]) -> Vec<Answer> {
+        let staged = self.stage(group);
+        self.finish(group, staged)
+    }
+
+    /// The answers of a staged group, once they may leave: waits for its commit's flush.
+    /// If the flush fails (fail-stop: the store refuses everything after it), every request
+    /// of the group is refused instead; its journalled reads go back to the journal.
+    pub fn finish(&self, group: &[Change], staged: Staged) -> Vec<Answer> {
+        let (answers, pending, journalled) = match staged {
+            Staged::Ready(answers) => return answers,
+            Staged::Flushing {
+                answers,
+                pending,
+                journalled,
+            } => (answers, pending, journalled),
+        };
+        match pending.wait() {
+            Ok(()) => {
+                if let Some(journal) = self.journal() {
+                    journal.committed(journalled);
+                }
+                answers
+            }
+            Err(e) => {
+                if let Some(journal) = self.journal() {
+                    journal.restore(journalled);
+                }
+                log::error!(
+                    "flush of {} mutation(s) failed, all are answered with a failure: {e}",
+                    group.len()
+                );
+                self.refuse_all(group, &e)
+            }
+        }
+    }
+
+    /// Runs a group and commits it, without waiting for the commit's flush: the caller
+    /// releases the answers through [`Pipeline::finish`] (on any thread, in group order).
+    pub fn stage(&self, group: &[Change]) -> Staged {
         if self.store.space_low() {
-            return self.reads_only(group);
+            return Staged::Ready(self.reads_only(group));
         }
         for attempt in 0..=CONFLICT_RETRIES {
             match self.try_commit(group) {
-                Ok(answers) => return answers,
+                Ok(staged) => return staged,
                 // The store has just released its disk reserve: run the group again, reads only.
                 Err(GroupFailure::Failed(StoreError::Full(_))) if self.store.space_low() => {
-                    return self.reads_only(group);
+                    return Staged::Ready(self.reads_only(group));
                 }
-                Err(GroupFailure::Failed(cause)) => return self.refuse_all(group, &cause),
-                Err(GroupFailure::Unavailable) => return self.degraded(group),
+                Err(GroupFailure::Failed(cause)) => {
+                    return Staged::Ready(self.refuse_all(group, &cause));
+                }
+                Err(GroupFailure::Unavailable) => return Staged::Ready(self.degraded(group)),
                 Err(GroupFailure::Conflict) if attempt < CONFLICT_RETRIES => {
                     log::debug!(
                         "group of {} mutation(s) conflicted with another node; running it again",
@@ -119,10 +174,10 @@ impl Pipeline {
             group.len()
         );
         let cause = StoreError::Io("concurrent updates kept conflicting".into());
-        self.refuse_all(group, &cause)
+        Staged::Ready(self.refuse_all(group, &cause))
     }
 
-    fn try_commit(&self, group: &[Change]) -> Result<Vec<Answer>, GroupFailure> {
+    fn try_commit(&self, group: &[Change]) -> Result<Staged, GroupFailure> {
         let rolled_back = |e: &StoreError| {
             log::error!(
                 "store write failed; group of {} mutation(s) rolled back: {e}",
@@ -169,13 +224,14 @@ impl Pipeline {
             give_back(journalled);
             return Err(e.into());
         }
-        match txn.commit() {
-            Ok(()) => {
+        match txn.commit_pipelined() {
+            Ok(pending) => {
                 log::debug!("committed a group of {} mutation(s)", group.len());
-                if let Some(journal) = self.journal() {
-                    journal.committed(journalled);
-                }
-                Ok(answers)
+                Ok(Staged::Flushing {
+                    answers,
+                    pending,
+                    journalled,
+                })
             }
             Err(e) => {
                 give_back(journalled);

@@ -7,6 +7,11 @@
 //! and wakes the loop. While it commits, the loop keeps serving reads and collecting the next
 //! group. What a request is answered when its group cannot commit is the pipeline's business;
 //! this file only schedules: the read journal's timed folds, retention bites, the chain head.
+//!
+//! Pipelined: a committed group goes to the releaser thread ("keyward-release"), which waits
+//! for its commit's flush to disk and only then sends its answers, groups in order; the
+//! committer meanwhile runs the next group (its writes reach the file only after that flush,
+//! see `store/redb/deferred_sync.rs`).
 
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
@@ -18,7 +23,15 @@ use mio::{Token, Waker};
 use super::Services;
 use crate::audit;
 use crate::engine::Response;
-use crate::engine::pipeline::{Change, Pipeline};
+use crate::engine::pipeline::{Change, Pipeline, Staged};
+
+/// A group handed to the releaser: where each answer goes, the requests (for refusals if the
+/// flush fails) and the staged answers.
+struct Release {
+    routes: Vec<(Token, u64, Instant)>,
+    changes: Vec<Change>,
+    staged: Staged,
+}
 
 /// A change on its way to the committer, and the connection its answer goes back to.
 pub(super) struct WriteJob {
@@ -71,9 +84,23 @@ fn run(
     services: &Services,
     jobs: &Receiver<Vec<WriteJob>>,
     done: &Sender<WriteDone>,
-    waker: &Waker,
+    waker: &Arc<Waker>,
 ) {
     let pipeline = pipeline(services);
+    let (release_tx, release_rx) = channel::<Release>();
+    let releaser = {
+        let (pipeline, done, waker) = (self::pipeline(services), done.clone(), waker.clone());
+        std::thread::Builder::new()
+            .name("keyward-release".into())
+            .spawn(move || release(&pipeline, &release_rx, &done, &waker))
+    };
+    let releaser = match releaser {
+        Ok(thread) => thread,
+        Err(e) => {
+            log::error!("cannot start the answer releaser thread: {e}");
+            return;
+        }
+    };
     let mut head_logged = Instant::now();
     let mut pruned = Instant::now();
     // Forwarding to a SIEM runs beside the committer and stops with it (`audit/forward.rs`).
@@ -107,8 +134,36 @@ fn run(
             .into_iter()
             .map(|job| ((job.token, job.conn_id, job.started), job.change))
             .unzip();
-        let answers = pipeline.commit(&changes);
-        for ((token, conn_id, started), response) in routes.into_iter().zip(answers) {
+        let staged = pipeline.stage(&changes);
+        let release = Release {
+            routes,
+            changes,
+            staged,
+        };
+        if release_tx.send(release).is_err() {
+            break;
+        }
+    }
+    // Every answer is out (or the loop is gone) before the thread ends.
+    drop(release_tx);
+    if releaser.join().is_err() {
+        log::error!("the answer releaser thread panicked");
+    }
+    // The loop is gone: make the last reads' records durable before the process exits.
+    pipeline.fold_journal();
+}
+
+/// The releaser: for each group in order, waits until its commit is durable, then sends its
+/// answers and wakes the loop. Ends when the committer hangs up, after the last group.
+fn release(
+    pipeline: &Pipeline,
+    groups: &Receiver<Release>,
+    done: &Sender<WriteDone>,
+    waker: &Waker,
+) {
+    for group in groups {
+        let answers = pipeline.finish(&group.changes, group.staged);
+        for ((token, conn_id, started), response) in group.routes.into_iter().zip(answers) {
             let finished = WriteDone {
                 token,
                 conn_id,
@@ -123,8 +178,6 @@ fn run(
             log::error!("committer cannot wake the event loop: {e}");
         }
     }
-    // The loop is gone: make the last reads' records durable before the process exits.
-    pipeline.fold_journal();
 }
 
 /// Waits for the next group. With the read journal on, waits at most the read sync interval

@@ -124,6 +124,29 @@ pub trait WriteView: ReadView {
 pub trait WriteTxn: WriteView {
     /// Makes every write durable (fsync) before returning.
     fn commit(self: Box<Self>) -> Result<(), StoreError>;
+
+    /// Commits, possibly returning before the flush to disk is done, so the next transaction
+    /// can run beside it (pipelined group commit). Nothing may be acknowledged before
+    /// [`PendingCommit::wait`] returned `Ok`. By default the same as [`WriteTxn::commit`].
+    fn commit_pipelined(self: Box<Self>) -> Result<Box<dyn PendingCommit>, StoreError> {
+        self.commit()?;
+        Ok(Box::new(Durable))
+    }
+}
+
+/// A commit whose changes new transactions already see, and whose flush may still be running.
+pub trait PendingCommit: Send {
+    /// Returns once the commit is durable, or why it never will be.
+    fn wait(self: Box<Self>) -> Result<(), StoreError>;
+}
+
+/// A commit that was durable when it returned.
+pub struct Durable;
+
+impl PendingCommit for Durable {
+    fn wait(self: Box<Self>) -> Result<(), StoreError> {
+        Ok(())
+    }
 }
 
 /// A store backend. Many readers, one writer at a time. Only what every backend has: what

@@ -18,6 +18,7 @@
 //! The store then refuses every write with [`StoreError::Failed`] until a restart, logs why
 //! once, and [`RedbStore::failure`] (also [`Store::failure`]) reports it for health checks.
 
+mod deferred_sync;
 mod index_key;
 mod migrate;
 pub(crate) mod record;
@@ -35,8 +36,15 @@ use ::redb::{
     TableDefinition, TableError,
 };
 
-use super::{Cause, IndexTerm, ReadView, Store, StoreError, StoredObject, WriteTxn, WriteView};
+use super::{
+    Cause, IndexTerm, PendingCommit, ReadView, Store, StoreError, StoredObject, WriteTxn, WriteView,
+};
+use deferred_sync::SyncGate;
 use reserve::SpaceReserve;
+
+/// The newest snapshot known to be durable, and the flush number that made it so: what
+/// readers see while a later commit's flush is still running (`deferred_sync.rs`).
+type Published = Arc<Mutex<Option<(u64, Arc<::redb::ReadTransaction>)>>>;
 
 /// Schema version this build writes and reads. Bump it, and add a migration in `migrate.rs`,
 /// whenever a table, key layout or record format changes. 2: owner entries moved from
@@ -125,6 +133,9 @@ impl Health {
 
 /// Keyward's store in one redb file.
 pub struct RedbStore {
+    /// First, so it is dropped before the database: a read transaction still open would keep
+    /// redb from recording a clean shutdown.
+    published: Published,
     /// `None` only between dropping a handle that hit a full disk and opening its successor.
     db: RwLock<Option<Database>>,
     path: PathBuf,
@@ -134,6 +145,8 @@ pub struct RedbStore {
     health: Health,
     /// How the file was opened (reopening after a full disk does the same).
     options: RedbOptions,
+    /// The flushes of the open handle, run after its commits return (`deferred_sync.rs`).
+    gate: RwLock<Option<Arc<SyncGate>>>,
 }
 
 /// redb's page cache when nothing else is asked for. redb's own default (1 GiB) would let
@@ -187,7 +200,7 @@ impl RedbStore {
     /// previous run did not shut down cleanly; after a clean shutdown `options.verify` decides.
     pub fn open_with(path: &Path, options: RedbOptions) -> Result<RedbStore, StoreError> {
         create_private_file(path)?;
-        let (db, repaired) = open_database(path, options)?;
+        let (db, repaired, gate) = open_database(path, options)?;
         let store = RedbStore {
             db: RwLock::new(Some(db)),
             path: path.to_path_buf(),
@@ -195,6 +208,8 @@ impl RedbStore {
             reopenable: true,
             repaired_on_open: repaired,
             health: Health::default(),
+            gate: RwLock::new(Some(gate)),
+            published: Published::default(),
         };
         store.check_or_write_schema()?;
         Ok(store)
@@ -212,6 +227,7 @@ impl RedbStore {
             verify: VerifyAtStart::Always,
             ..RedbOptions::default()
         };
+        let (gate, backend) = SyncGate::wrap(backend);
         let (db, repaired) = open_database_with(&path, options, move |builder| {
             builder.create_with_backend(backend)
         })?;
@@ -222,6 +238,8 @@ impl RedbStore {
             reopenable: false,
             repaired_on_open: repaired,
             health: Health::default(),
+            gate: RwLock::new(Some(gate)),
+            published: Published::default(),
         };
         store.check_or_write_schema()?;
         Ok(store)
@@ -244,6 +262,14 @@ impl RedbStore {
             .is_some_and(SpaceReserve::in_use)
     }
 
+    /// The flush gate of the open handle.
+    fn gate(&self) -> Option<Arc<SyncGate>> {
+        self.gate
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
     /// True when redb found the file not cleanly closed and verified/repaired it during `open`.
     pub fn repaired_on_open(&self) -> bool {
         self.repaired_on_open
@@ -252,7 +278,12 @@ impl RedbStore {
     /// Why the store refuses writes until a restart (an I/O error other than a full disk),
     /// or `None` while it is healthy. For health checks.
     pub fn failure(&self) -> Option<String> {
-        self.health.failure()
+        self.health.failure().or_else(|| {
+            self.gate()
+                .and_then(|gate| gate.failure())
+                .filter(|e| !is_disk_full(e))
+                .map(|e| format!("committing: flushing to disk failed: {e}"))
+        })
     }
 
     /// Verifies the checksum of every committed page now (slow: reads the whole file). `Ok(true)`
@@ -260,6 +291,11 @@ impl RedbStore {
     /// Needs `&mut self`: no read or write transaction may be alive.
     pub fn check_integrity(&mut self) -> Result<bool, StoreError> {
         let context = format!("checking integrity of store {}", self.path.display());
+        // redb verifies only with no read transaction alive: drop the published snapshot.
+        *self
+            .published
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = None;
         let db = self
             .db
             .get_mut()
@@ -277,8 +313,16 @@ impl RedbStore {
         &self,
         f: impl FnOnce(&Database) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        if let Some(message) = self.health.failure() {
+        if let Some(message) = self.failure() {
             return Err(StoreError::Failed(message.into()));
+        }
+        // A flush that met a full disk: the handle is replaced, as after a failed commit.
+        if let Some(gate) = self.gate()
+            && gate.failure().is_some_and(|e| is_disk_full(&e))
+            && !self.health.needs_reopen.load(Ordering::SeqCst)
+        {
+            self.health
+                .note(StoreError::Full("flushing a commit to disk".into()));
         }
         if self.health.needs_reopen.load(Ordering::SeqCst) {
             self.reopen()?;
@@ -314,17 +358,44 @@ impl RedbStore {
         }
         // The old handle must be gone before the new one can take redb's file lock.
         drop(guard.take());
-        let (db, _) = open_database(&self.path, self.options)?;
+        *self
+            .published
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = None;
+        let (db, _, gate) = open_database(&self.path, self.options)?;
         *guard = Some(db);
+        *self.gate.write().unwrap_or_else(PoisonError::into_inner) = Some(gate);
         self.health.needs_reopen.store(false, Ordering::SeqCst);
         log::info!("store {} reopened after a full disk", self.path.display());
         Ok(())
     }
 }
 
-/// Opens (or creates) the redb file; `true` when it had to be repaired after a crash.
-fn open_database(path: &Path, options: RedbOptions) -> Result<(Database, bool), StoreError> {
-    open_database_with(path, options, |builder| builder.create(path))
+/// Opens (or creates) the redb file; `true` when it had to be repaired after a crash. redb
+/// writes through [`SyncGate`], so a commit's flush can run beside the next group.
+fn open_database(
+    path: &Path,
+    options: RedbOptions,
+) -> Result<(Database, bool, Arc<SyncGate>), StoreError> {
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .map_err(|err| {
+            StoreError::Io(Cause::with_source(
+                format!("opening store {}", path.display()),
+                err,
+            ))
+        })?;
+    let file = ::redb::backends::FileBackend::new(file)
+        .map_err(|err| redb_error(&format!("opening store {}", path.display()), err))?;
+    let (gate, backend) = SyncGate::wrap(file);
+    let (db, repaired) = open_database_with(path, options, |builder| {
+        builder.create_with_backend(backend)
+    })?;
+    Ok((db, repaired, gate))
 }
 
 /// `path` only names the store in messages; `create` opens the database with the builder.
@@ -664,12 +735,34 @@ impl ReadView for RedbReadView {
     }
 }
 
+/// The tables of one read transaction.
+fn view_of(txn: &::redb::ReadTransaction, context: &str) -> Result<RedbReadView, StoreError> {
+    Ok(RedbReadView {
+        meta: txn
+            .open_table(META)
+            .map_err(|err| redb_error(context, err))?,
+        objects: txn
+            .open_table(OBJECTS)
+            .map_err(|err| redb_error(context, err))?,
+        index: txn
+            .open_table(INDEX)
+            .map_err(|err| redb_error(context, err))?,
+        audit: match txn.open_table(AUDIT) {
+            Ok(table) => Some(table),
+            Err(TableError::TableDoesNotExist(_)) => None,
+            Err(err) => return Err(redb_error(context, err)),
+        },
+    })
+}
+
 /// One write transaction. Tables are opened per call because a redb `Table` borrows its
 /// transaction; each is dropped before the call returns, as redb requires before `commit`.
 struct RedbWriteTxn<'a> {
     txn: ::redb::WriteTransaction,
     /// Told about every failure, so a full disk or an I/O error changes the store's state.
     health: &'a Health,
+    /// For the snapshot published once the commit is durable.
+    store: &'a RedbStore,
 }
 
 impl RedbWriteTxn<'_> {
@@ -824,10 +917,72 @@ impl RedbWriteTxn<'_> {
 
 impl WriteTxn for RedbWriteTxn<'_> {
     fn commit(self: Box<Self>) -> Result<(), StoreError> {
-        let health = self.health;
+        self.commit_pipelined()?.wait()
+    }
+
+    fn commit_pipelined(self: Box<Self>) -> Result<Box<dyn PendingCommit>, StoreError> {
+        let (health, store) = (self.health, self.store);
+        let gate = store.gate();
         self.txn
             .commit()
-            .map_err(|err| health.note(redb_error("committing", err)))
+            .map_err(|err| health.note(redb_error("committing", err)))?;
+        let Some(gate) = gate else {
+            return Ok(Box::new(super::Durable));
+        };
+        // The state this commit left (or a later one, whose flush is then waited for too),
+        // shown to readers once it is durable.
+        let snapshot = store
+            .with_db(|db| {
+                db.begin_read()
+                    .map_err(|err| redb_error("snapshot after a commit", err))
+            })
+            .ok();
+        let flush = gate.requested();
+        Ok(Box::new(RedbPending {
+            gate,
+            flush,
+            snapshot,
+            published: store.published.clone(),
+        }))
+    }
+}
+
+/// A redb commit whose flush may still be running (`deferred_sync.rs`).
+struct RedbPending {
+    gate: Arc<SyncGate>,
+    /// The flush number that makes the commit (and `snapshot`) durable.
+    flush: u64,
+    snapshot: Option<::redb::ReadTransaction>,
+    published: Published,
+}
+
+impl PendingCommit for RedbPending {
+    fn wait(self: Box<Self>) -> Result<(), StoreError> {
+        // A failed flush is fail-stop: the gate refuses every later write, so redb latches the
+        // error and the store reports `Failed` (`docs/storage.md`).
+        self.gate.make_durable(self.flush).map_err(|err| {
+            if is_disk_full(&err) {
+                return StoreError::Full(Cause::with_source("committing: flushing to disk", err));
+            }
+            log::error!(
+                "store failed: committing: flushing to disk failed: {err}; writes are stopped \
+                 until keyward is restarted (redb must reopen the database)"
+            );
+            StoreError::Io(Cause::with_source("committing: flushing to disk", err))
+        })?;
+        if let Some(snapshot) = self.snapshot {
+            let mut published = self
+                .published
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            if published
+                .as_ref()
+                .is_none_or(|(flush, _)| *flush <= self.flush)
+            {
+                *published = Some((self.flush, Arc::new(snapshot)));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -835,23 +990,31 @@ impl Store for RedbStore {
     fn read(&self) -> Result<Box<dyn ReadView + '_>, StoreError> {
         let context = "starting a read transaction";
         let txn = self.with_db(|db| db.begin_read().map_err(|err| redb_error(context, err)))?;
-        let view = RedbReadView {
-            meta: txn
-                .open_table(META)
-                .map_err(|err| redb_error(context, err))?,
-            objects: txn
-                .open_table(OBJECTS)
-                .map_err(|err| redb_error(context, err))?,
-            index: txn
-                .open_table(INDEX)
-                .map_err(|err| redb_error(context, err))?,
-            audit: match txn.open_table(AUDIT) {
-                Ok(table) => Some(table),
-                Err(TableError::TableDoesNotExist(_)) => None,
-                Err(err) => return Err(redb_error(context, err)),
-            },
-        };
-        Ok(Box::new(view))
+        // A reader never sees a commit whose flush is still running: it gets the newest
+        // durable snapshot instead (nothing is shown that a power loss could take back).
+        if let Some(gate) = self.gate()
+            && !gate.all_durable()
+        {
+            let published = self
+                .published
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .as_ref()
+                .map(|(_, snapshot)| snapshot.clone());
+            match published {
+                Some(snapshot) => return Ok(Box::new(view_of(&snapshot, context)?)),
+                // Nothing published yet (the first commit): wait for its flush.
+                None => {
+                    gate.make_durable(gate.requested()).map_err(|err| {
+                        StoreError::Failed(Cause::with_source(
+                            "flushing a commit to disk failed; restart to reopen the store",
+                            err,
+                        ))
+                    })?;
+                }
+            }
+        }
+        Ok(Box::new(view_of(&txn, context)?))
     }
 
     fn write(&self) -> Result<Box<dyn WriteTxn + '_>, StoreError> {
@@ -864,6 +1027,7 @@ impl Store for RedbStore {
         Ok(Box::new(RedbWriteTxn {
             txn,
             health: &self.health,
+            store: self,
         }))
     }
 
