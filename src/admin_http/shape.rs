@@ -116,3 +116,31 @@ pub fn error(status: u16, code: &str, message: &str) -> Value {
 pub fn page<T>(items: Vec<T>, offset: usize, limit: usize) -> Vec<T> {
     items.into_iter().skip(offset).take(limit).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The envelopes' text, key for key, as the IBM-shaped clients read it.
+    #[test]
+    fn envelopes_keep_their_wire_shape() {
+        #[derive(Serialize)]
+        struct Extra {
+            clustered: bool,
+        }
+        assert_eq!(
+            collection_with(
+                "x",
+                [serde_json::json!({"b": 1, "a": 2})],
+                7,
+                Extra { clustered: true }
+            )
+            .to_string(),
+            r#"{"metadata":{"clustered":true,"collectionTotal":7,"collectionType":"application/vnd.keyward.x+json"},"resources":[{"a":2,"b":1}]}"#
+        );
+        assert_eq!(
+            error(404, "NOT_FOUND_ERR", "no such key").to_string(),
+            r#"{"metadata":{"collectionTotal":1,"collectionType":"application/vnd.ibm.kms.error+json"},"resources":[{"errorMsg":"Not Found: no such key (NOT_FOUND_ERR)","reasons":[{"code":"NOT_FOUND_ERR","message":"no such key","moreInfo":"/api/openapi.json","status":404}]}]}"#
+        );
+    }
+}
