@@ -3,7 +3,7 @@
 //! root key and its Key Protect sync, the cluster's nodes, and certificates about to expire.
 
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::Serialize;
 
 use super::handlers::{self, Answer, ApiError, App, Call, caller, ok};
 use super::shape;
@@ -22,22 +22,64 @@ fn live_status(app: &App, call: &Call) -> Result<crate::admin::status::StatusRep
     }
 }
 
+/// GET /api/v1/root-key.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct RootKey<'a> {
+    provider: Option<&'a str>,
+    state: Option<&'a str>,
+    sealed_reason: Option<&'a str>,
+    key_protect: KeyProtectSync<'a>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct KeyProtectSync<'a> {
+    last_sync: Option<u64>,
+    unreachable_secs: Option<u64>,
+    last_error: Option<&'a str>,
+    wrapped_key_version: Option<&'a str>,
+}
+
+/// GET /api/v1/cluster/nodes' metadata: `quorum` and `degradedSince` only on a cluster node.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ClusterMetadata {
+    clustered: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    quorum: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    degraded_since: Option<Option<i64>>,
+}
+
+/// The one node of an appliance that is not in a cluster, shaped like a node report.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ThisAppliance {
+    id: &'static str,
+    kmip: Option<String>,
+    version: &'static str,
+    state: &'static str,
+    detail: Option<String>,
+    reported_secs_ago: u64,
+}
+
 /// GET /api/v1/root-key: provider, sealed or not, and the Key Protect sync.
 pub fn root_key(app: &App, call: &Call) -> Result<Answer, ApiError> {
     let status = live_status(app, call)?;
     ok(shape::single(
         "root.key",
-        json!({
-            "provider": status.root_provider,
-            "state": status.root_state,
-            "sealedReason": status.sealed_reason,
-            "keyProtect": {
-                "lastSync": status.keyprotect_last_sync_unix,
-                "unreachableSecs": status.keyprotect_unreachable_secs,
-                "lastError": status.keyprotect_last_error,
-                "wrappedKeyVersion": status.wrapped_key_version,
+        RootKey {
+            provider: status.root_provider.as_deref(),
+            state: status.root_state.as_deref(),
+            sealed_reason: status.sealed_reason.as_deref(),
+            key_protect: KeyProtectSync {
+                last_sync: status.keyprotect_last_sync_unix,
+                unreachable_secs: status.keyprotect_unreachable_secs,
+                last_error: status.keyprotect_last_error.as_deref(),
+                wrapped_key_version: status.wrapped_key_version.as_deref(),
             },
-        }),
+        },
     ))
 }
 
@@ -47,17 +89,20 @@ pub fn cluster_nodes(app: &App, call: &Call) -> Result<Answer, ApiError> {
     caller(call)?;
     let nodes = crate::admin::cluster_nodes::nodes(app.services.cluster.as_deref())
         .map_err(|e| ApiError::new(503, "CLUSTER_UNAVAILABLE_ERR", e.to_string()))?;
-    let mut body = match nodes {
+    let health = app
+        .services
+        .cluster
+        .as_ref()
+        .map(|cluster| cluster.health());
+    let metadata = ClusterMetadata {
+        clustered: health.is_some(),
+        quorum: health.as_ref().map(|h| h.quorum),
+        degraded_since: health.as_ref().map(|h| h.degraded_since),
+    };
+    let body = match nodes {
         Some(nodes) => {
             let total = nodes.len();
-            shape::collection(
-                "cluster.node",
-                nodes
-                    .iter()
-                    .map(|n| serde_json::to_value(n).unwrap_or_default())
-                    .collect(),
-                total,
-            )
+            shape::collection_with("cluster.node", &nodes, total, metadata)
         }
         None => {
             let state = if app.services.engine.gate().is_sealed() {
@@ -65,29 +110,21 @@ pub fn cluster_nodes(app: &App, call: &Call) -> Result<Answer, ApiError> {
             } else {
                 "serving"
             };
-            shape::single(
+            shape::collection_with(
                 "cluster.node",
-                json!({
-                    "id": "this appliance",
-                    "kmip": app.services.metrics.listen(),
-                    "version": env!("CARGO_PKG_VERSION"),
-                    "state": state,
-                    "detail": null,
-                    "reportedSecsAgo": 0,
-                }),
+                [ThisAppliance {
+                    id: "this appliance",
+                    kmip: app.services.metrics.listen(),
+                    version: env!("CARGO_PKG_VERSION"),
+                    state,
+                    detail: None,
+                    reported_secs_ago: 0,
+                }],
+                1,
+                metadata,
             )
         }
     };
-    let health = app
-        .services
-        .cluster
-        .as_ref()
-        .map(|cluster| cluster.health());
-    body["metadata"]["clustered"] = json!(health.is_some());
-    if let Some(health) = health {
-        body["metadata"]["quorum"] = json!(health.quorum);
-        body["metadata"]["degradedSince"] = json!(health.degraded_since);
-    }
     ok(body)
 }
 
@@ -100,11 +137,7 @@ pub fn expiring(app: &App, call: &Call) -> Result<Answer, ApiError> {
     let total = status.expiring.len();
     ok(shape::collection(
         "certificate.expiry",
-        status
-            .expiring
-            .iter()
-            .map(|w| serde_json::to_value(w).unwrap_or_default())
-            .collect(),
+        &status.expiring,
         total,
     ))
 }
@@ -177,7 +210,5 @@ pub fn renew_server_certificate(app: &App, call: &Call) -> Result<Answer, ApiErr
         "admin API {}: renewed the server certificate ({shown})",
         caller.name
     );
-    let mut answer = handlers::server_certificate(app, call)?;
-    answer.body["resources"][0]["renewed"] = Value::Bool(true);
-    Ok(answer)
+    handlers::answer_server_certificate(app, call, true)
 }

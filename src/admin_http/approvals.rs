@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
+use serde::Serialize;
 
 /// Most requests pending at once; more are refused until some are approved or expire.
 const MAX_PENDING: usize = 1000;
@@ -37,17 +37,30 @@ pub struct Pending {
     expires: Instant,
 }
 
+/// A pending request as GET /api/v1/approvals lists it.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PendingView<'a> {
+    pub id: &'a str,
+    pub action: &'static str,
+    pub target: &'a str,
+    pub requested_by: &'a str,
+    pub creation_date: i64,
+    pub expires_in: u64,
+}
+
 impl Pending {
-    pub fn to_json(&self, now: Instant) -> Value {
+    /// How the API shows this request at `now`.
+    pub fn view(&self, now: Instant) -> PendingView<'_> {
         let (action, target) = self.action.describe();
-        json!({
-            "id": self.id,
-            "action": action,
-            "target": target,
-            "requestedBy": self.requested_by,
-            "creationDate": self.created_unix,
-            "expiresIn": self.expires.saturating_duration_since(now).as_secs(),
-        })
+        PendingView {
+            id: &self.id,
+            action,
+            target,
+            requested_by: &self.requested_by,
+            creation_date: self.created_unix,
+            expires_in: self.expires.saturating_duration_since(now).as_secs(),
+        }
     }
 }
 
@@ -103,13 +116,14 @@ impl Approvals {
         Ok(request)
     }
 
-    pub fn list(&self) -> Vec<Value> {
+    /// The requests still pending, oldest first.
+    pub fn list(&self) -> Vec<Pending> {
         let now = Instant::now();
         let mut pending = self.lock();
         pending.retain(|_, p| p.expires > now);
-        let mut list: Vec<&Pending> = pending.values().collect();
+        let mut list: Vec<Pending> = pending.values().cloned().collect();
         list.sort_by_key(|p| p.created_unix);
-        list.iter().map(|p| p.to_json(now)).collect()
+        list
     }
 
     /// Takes the request `id` out for `approver` to run; refused for its own requester.

@@ -5,7 +5,6 @@
 //! outside the backup directory) and verifying are `admin::backups`.
 
 use serde::Deserialize;
-use serde_json::json;
 
 use super::handlers::{
     self, Answer, ApiError, App, Call, Download, DownloadBody, actor, audit_event, caller,
@@ -124,6 +123,22 @@ fn schedule(app: &App) -> Result<&crate::backup::schedule::BackupSettings, ApiEr
         .ok_or_else(|| BackupOpError::NotScheduled.into())
 }
 
+/// The schedule in GET /api/v1/backups' metadata (`null` when backups are not scheduled).
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Schedule {
+    interval_secs: u64,
+    keep: usize,
+    with_audit: bool,
+}
+
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ListMetadata<'a, L: serde::Serialize> {
+    schedule: Option<Schedule>,
+    last_backup: &'a L,
+}
+
 /// GET /api/v1/backups: the schedule, the last backup and the scheduled files.
 pub fn list(app: &App, call: &Call) -> Result<Answer, ApiError> {
     let caller = caller(call)?;
@@ -134,26 +149,24 @@ pub fn list(app: &App, call: &Call) -> Result<Answer, ApiError> {
     let (files, schedule) = match &app.backup {
         Some(settings) => (
             backups::scheduled_files(&settings.dir)?,
-            json!({
-                "intervalSecs": settings.interval.as_secs(),
-                "keep": settings.keep,
-                "withAudit": settings.with_audit,
+            Some(Schedule {
+                interval_secs: settings.interval.as_secs(),
+                keep: settings.keep,
+                with_audit: settings.with_audit,
             }),
         ),
-        None => (Vec::new(), serde_json::Value::Null),
+        None => (Vec::new(), None),
     };
     let total = files.len();
-    let mut body = shape::collection(
+    ok(shape::collection_with(
         "backup.file",
-        files
-            .iter()
-            .map(|f| serde_json::to_value(f).unwrap_or_default())
-            .collect(),
+        &files,
         total,
-    );
-    body["metadata"]["schedule"] = schedule;
-    body["metadata"]["lastBackup"] = serde_json::to_value(&last).unwrap_or_default();
-    ok(body)
+        ListMetadata {
+            schedule,
+            last_backup: &last,
+        },
+    ))
 }
 
 /// GET /api/v1/backups/{name}: one scheduled backup file (encrypted) as a download.
@@ -196,8 +209,5 @@ pub fn verify(app: &App, call: &Call) -> Result<Answer, ApiError> {
         }
     );
     let _ = app;
-    ok(shape::single(
-        "backup.verification",
-        serde_json::to_value(verified?).unwrap_or_default(),
-    ))
+    ok(shape::single("backup.verification", verified?))
 }

@@ -8,13 +8,14 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::accounts::Role;
 use super::approvals::{Action, ApprovalError, Approvals};
 use super::auth::{self, AuthError, Caller, Gatekeeper};
 use super::shape;
-use crate::admin::keys::{KeyFilter, KeyView, RevokeReason};
+use super::views;
+use crate::admin::keys::{KeyFilter, RevokeReason};
 use crate::admin::ops::{self, AdminError, ClientView};
 use crate::admin::protocol::{AuditQuery, Reply, Request};
 use crate::admin::registry::{self, ClientEntry, ClientKind, RegistryError};
@@ -277,7 +278,7 @@ pub fn health(app: &App, _: &Call) -> Result<Answer, ApiError> {
         set_cookie: None,
         download: None,
         status,
-        body: shape::single("health", json!({"state": state, "reason": reason})),
+        body: shape::single("health", views::Health { state, reason }),
     })
 }
 
@@ -316,20 +317,22 @@ pub fn login(app: &App, call: &Call) -> Result<Answer, ApiError> {
                 AuditEvent::success("admin_http.login", vec![peer.to_string()]),
             );
             log::info!("admin API: {} logged in from {peer}", caller.name);
-            let mut session = json!({
-                "username": caller.name,
-                "role": caller.role.label(),
-                "expiresIn": app.gatekeeper.session_secs(),
-            });
+            let mut session = views::Session {
+                username: &caller.name,
+                role: caller.role.label(),
+                expires_in: app.gatekeeper.session_secs(),
+                csrf_token: None,
+                token: None,
+            };
             let set_cookie = if login.cookie {
-                session["csrfToken"] = json!(csrf);
+                session.csrf_token = Some(&csrf);
                 Some(format!(
                     "{SESSION_COOKIE}={}; Path=/; Max-Age={}; HttpOnly; Secure; SameSite=Strict",
                     token.as_str(),
                     app.gatekeeper.session_secs()
                 ))
             } else {
-                session["token"] = json!(token.as_str());
+                session.token = Some(token.as_str());
                 None
             };
             Ok(Answer {
@@ -362,7 +365,7 @@ pub fn logout(app: &App, call: &Call) -> Result<Answer, ApiError> {
     }
     Ok(Answer {
         status: 200,
-        body: shape::collection("session", Vec::new(), 0),
+        body: shape::collection("session", Vec::<Value>::new(), 0),
         set_cookie: Some(format!(
             "{SESSION_COOKIE}=; Path=/; Max-Age=0; HttpOnly; Secure; SameSite=Strict"
         )),
@@ -374,7 +377,10 @@ pub fn whoami(_: &App, call: &Call) -> Result<Answer, ApiError> {
     let caller = caller(call)?;
     ok(shape::single(
         "caller",
-        json!({"name": caller.name, "role": caller.role.label()}),
+        views::CallerView {
+            name: &caller.name,
+            role: caller.role.label(),
+        },
     ))
 }
 
@@ -386,36 +392,10 @@ pub fn status(app: &App, call: &Call) -> Result<Answer, ApiError> {
             app.services
                 .metrics
                 .set_certificates_expiring(status.expiring.len());
-            ok(shape::single(
-                "status",
-                serde_json::to_value(status).unwrap_or(Value::Null),
-            ))
+            ok(shape::single("status", status))
         }
         other => Err(unexpected(&other)),
     }
-}
-
-pub(super) fn client_json(view: &ClientView, with_keys: bool) -> Value {
-    let entry = &view.entry;
-    let mut value = json!({
-        "name": entry.name,
-        "type": entry.kind.label(),
-        "owner": entry.owner,
-        "fingerprints": entry.fingerprints,
-        "creationDate": entry.created,
-        "lastSeen": entry.last_seen,
-        "kmipUsername": entry.kmip_username,
-        "keysTotal": view.keys.len(),
-        "keysLive": view.live_keys(),
-        "certificateNotAfter": crate::admin::expiry::client_not_after(entry),
-    });
-    if let ClientKind::TrustedCa { subject, .. } = &entry.kind {
-        value["subject"] = json!(subject);
-    }
-    if with_keys {
-        value["keys"] = serde_json::to_value(&view.keys).unwrap_or(Value::Null);
-    }
-    value
 }
 
 pub fn list_clients(app: &App, call: &Call) -> Result<Answer, ApiError> {
@@ -424,10 +404,8 @@ pub fn list_clients(app: &App, call: &Call) -> Result<Answer, ApiError> {
     match execute(app, caller(call)?, Request::ListClients)? {
         Reply::Clients { clients } => {
             let total = clients.len();
-            let resources = shape::page(clients, offset, limit)
-                .iter()
-                .map(|c| client_json(c, false))
-                .collect();
+            let page = shape::page(clients, offset, limit);
+            let resources = page.iter().map(|c| views::Client::new(c, false));
             ok(shape::collection("client", resources, total))
         }
         other => Err(unexpected(&other)),
@@ -437,7 +415,7 @@ pub fn list_clients(app: &App, call: &Call) -> Result<Answer, ApiError> {
 pub fn show_client(app: &App, call: &Call) -> Result<Answer, ApiError> {
     let name = param(call, 0)?.to_string();
     match execute(app, caller(call)?, Request::ShowClient { name })? {
-        Reply::Client { client } => ok(shape::single("client", client_json(&client, true))),
+        Reply::Client { client } => ok(shape::single("client", views::Client::new(&client, true))),
         other => Err(unexpected(&other)),
     }
 }
@@ -552,7 +530,7 @@ pub fn add_client(app: &App, call: &Call) -> Result<Answer, ApiError> {
         status: 201,
         body: shape::single(
             "client",
-            client_json(
+            views::Client::new(
                 &ClientView {
                     entry,
                     keys: Vec::new(),
@@ -627,12 +605,18 @@ pub fn issue_client(app: &App, call: &Call) -> Result<Answer, ApiError> {
         status: 201,
         body: shape::single(
             "client.issued",
-            json!({
-                "client": client_json(&ClientView { entry, keys: Vec::new() }, false),
-                "certificate": cert.as_str(),
-                "privateKey": key.as_str(),
-                "caCertificate": ca.as_str(),
-            }),
+            views::IssuedClient {
+                client: views::Client::new(
+                    &ClientView {
+                        entry,
+                        keys: Vec::new(),
+                    },
+                    false,
+                ),
+                certificate: cert.as_str(),
+                private_key: key.as_str(),
+                ca_certificate: ca.as_str(),
+            },
         ),
     })
 }
@@ -676,10 +660,16 @@ pub fn sign_csr(app: &App, call: &Call) -> Result<Answer, ApiError> {
         status: 201,
         body: shape::single(
             "client.signed",
-            json!({
-                "client": client_json(&ClientView { entry, keys: Vec::new() }, false),
-                "certificate": signed.pem,
-            }),
+            views::SignedClient {
+                client: views::Client::new(
+                    &ClientView {
+                        entry,
+                        keys: Vec::new(),
+                    },
+                    false,
+                ),
+                certificate: &signed.pem,
+            },
         ),
     })
 }
@@ -734,7 +724,7 @@ fn change_credential(
             );
             ok(shape::single(
                 "client",
-                client_json(
+                views::Client::new(
                     &ClientView {
                         entry,
                         keys: Vec::new(),
@@ -805,26 +795,15 @@ fn run_remove_client(
             );
             ok(shape::single(
                 "client.removed",
-                json!({"name": removed.entry.name, "owner": removed.entry.owner,
-                       "destroyedKeys": removed.destroyed_keys}),
+                views::RemovedClient {
+                    name: &removed.entry.name,
+                    owner: &removed.entry.owner,
+                    destroyed_keys: removed.destroyed_keys,
+                },
             ))
         }
         other => Err(unexpected(&other)),
     }
-}
-
-pub(super) fn key_json(key: &KeyView) -> Value {
-    json!({
-        "id": key.uid,
-        "owner": key.owner,
-        "client": key.client,
-        "type": key.object_type,
-        "state": key.state,
-        "xComponent": key.x_component,
-        "xName": key.x_name,
-        "xIdentifier": key.x_identifier,
-        "attributes": key.attributes.iter().map(|(n, v)| json!({"name": n, "value": v})).collect::<Vec<_>>(),
-    })
 }
 
 pub fn list_keys(app: &App, call: &Call) -> Result<Answer, ApiError> {
@@ -859,11 +838,12 @@ pub fn list_keys(app: &App, call: &Call) -> Result<Answer, ApiError> {
     match execute(app, caller(call)?, Request::ListKeys { filter })? {
         Reply::Keys { keys } => {
             let total = keys.len();
-            let resources = shape::page(keys, offset, limit)
-                .iter()
-                .map(key_json)
-                .collect();
-            ok(shape::collection("kmip.object", resources, total))
+            let page = shape::page(keys, offset, limit);
+            ok(shape::collection(
+                "kmip.object",
+                page.iter().map(views::Key::new),
+                total,
+            ))
         }
         other => Err(unexpected(&other)),
     }
@@ -872,7 +852,7 @@ pub fn list_keys(app: &App, call: &Call) -> Result<Answer, ApiError> {
 pub fn show_key(app: &App, call: &Call) -> Result<Answer, ApiError> {
     let uid = param(call, 0)?.to_string();
     match execute(app, caller(call)?, Request::ShowKey { uid })? {
-        Reply::Key { key } => ok(shape::single("kmip.object", key_json(&key))),
+        Reply::Key { key } => ok(shape::single("kmip.object", views::Key::new(&key))),
         other => Err(unexpected(&other)),
     }
 }
@@ -903,7 +883,7 @@ pub fn revoke_key(app: &App, call: &Call) -> Result<Answer, ApiError> {
     )? {
         Reply::Key { key } => {
             log::info!("admin API {}: revoked key {uid} ({reason:?})", caller.name);
-            ok(shape::single("kmip.object", key_json(&key)))
+            ok(shape::single("kmip.object", views::Key::new(&key)))
         }
         other => Err(unexpected(&other)),
     }
@@ -924,7 +904,7 @@ fn run_destroy_key(app: &App, caller: &Caller, uid: String) -> Result<Answer, Ap
     match execute(app, caller, Request::DestroyKey { uid: uid.clone() })? {
         Reply::Key { key } => {
             log::info!("admin API {}: destroyed key {uid}", caller.name);
-            ok(shape::single("kmip.object", key_json(&key)))
+            ok(shape::single("kmip.object", views::Key::new(&key)))
         }
         other => Err(unexpected(&other)),
     }
@@ -978,7 +958,7 @@ fn request_approval(app: &App, caller: &Caller, action: Action) -> Result<Answer
         set_cookie: None,
         download: None,
         status: 202,
-        body: shape::single("approval", pending.to_json(std::time::Instant::now())),
+        body: shape::single("approval", pending.view(std::time::Instant::now())),
     })
 }
 
@@ -986,7 +966,12 @@ pub fn list_approvals(app: &App, call: &Call) -> Result<Answer, ApiError> {
     caller(call)?;
     let list = approvals(app)?.list();
     let total = list.len();
-    ok(shape::collection("approval", list, total))
+    let now = std::time::Instant::now();
+    ok(shape::collection(
+        "approval",
+        list.iter().map(|p| p.view(now)),
+        total,
+    ))
 }
 
 pub fn approve(app: &App, call: &Call) -> Result<Answer, ApiError> {
@@ -1031,7 +1016,7 @@ pub fn reject(app: &App, call: &Call) -> Result<Answer, ApiError> {
     );
     ok(shape::single(
         "approval",
-        pending.to_json(std::time::Instant::now()),
+        pending.view(std::time::Instant::now()),
     ))
 }
 
@@ -1066,12 +1051,7 @@ pub fn audit_query(app: &App, call: &Call) -> Result<Answer, ApiError> {
     )? {
         Reply::AuditRecords(records) => {
             let total = records.records.len();
-            let resources = records
-                .records
-                .iter()
-                .map(|r| serde_json::to_value(r).unwrap_or(Value::Null))
-                .collect();
-            ok(shape::collection("audit.record", resources, total))
+            ok(shape::collection("audit.record", &records.records, total))
         }
         other => Err(unexpected(&other)),
     }
@@ -1139,16 +1119,26 @@ pub fn audit_verify(app: &App, call: &Call) -> Result<Answer, ApiError> {
     match execute(app, caller(call)?, Request::AuditVerify)? {
         Reply::AuditVerified(verification) => ok(shape::single(
             "audit.verification",
-            json!({
-                "intact": verification.broken.is_none(),
-                "verification": serde_json::to_value(&verification).unwrap_or(Value::Null),
-            }),
+            views::AuditVerification {
+                intact: verification.broken.is_none(),
+                verification: &verification,
+            },
         )),
         other => Err(unexpected(&other)),
     }
 }
 
 pub fn server_certificate(app: &App, call: &Call) -> Result<Answer, ApiError> {
+    answer_server_certificate(app, call, false)
+}
+
+/// The server certificate as GET /api/v1/server/certificate shows it; `renewed` after a
+/// renewal adds `"renewed": true`.
+pub(super) fn answer_server_certificate(
+    app: &App,
+    call: &Call,
+    renewed: bool,
+) -> Result<Answer, ApiError> {
     caller(call)?;
     let pem = std::fs::read_to_string(&app.server_cert)
         .map_err(|e| ApiError::new(500, "INTERNAL_SERVER_ERR", e.to_string()))?;
@@ -1157,15 +1147,18 @@ pub fn server_certificate(app: &App, call: &Call) -> Result<Answer, ApiError> {
         .map_err(|e| ApiError::new(500, "INTERNAL_SERVER_ERR", e.to_string()))?;
     ok(shape::single(
         "server.certificate",
-        json!({
-            "subject": cert.subject().to_string(),
-            "issuer": cert.issuer().to_string(),
-            "notBefore": cert.validity().not_before.timestamp(),
-            "notAfter": cert.validity().not_after.timestamp(),
-            "expiresInDays": (cert.validity().not_after.timestamp() - crate::admin::registry::now()).div_euclid(86_400),
-            "fingerprint": crate::pki::fingerprint_hex(&crate::pki::fingerprint(&der)),
-            "pem": pem,
-        }),
+        views::ServerCertificate {
+            subject: cert.subject().to_string(),
+            issuer: cert.issuer().to_string(),
+            not_before: cert.validity().not_before.timestamp(),
+            not_after: cert.validity().not_after.timestamp(),
+            expires_in_days: (cert.validity().not_after.timestamp()
+                - crate::admin::registry::now())
+            .div_euclid(86_400),
+            fingerprint: crate::pki::fingerprint_hex(&crate::pki::fingerprint(&der)),
+            pem: &pem,
+            renewed: renewed.then_some(true),
+        },
     ))
 }
 

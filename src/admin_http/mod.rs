@@ -16,6 +16,7 @@ pub mod routes;
 pub mod shape;
 pub mod totp;
 mod transport;
+mod views;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -5,7 +5,7 @@
 //! a session left open in a browser cannot bind somebody else's authenticator to the account.
 
 use serde::Deserialize;
-use serde_json::json;
+use serde::Serialize;
 
 use super::handlers::{Answer, App, Call, actor, audit_event, caller, json_body, ok};
 use super::shape;
@@ -23,6 +23,15 @@ struct Enrolment {
 
 /// POST /api/v1/account/totp: a new TOTP secret for the calling account, shown once as an
 /// otpauth:// URI; from the next login on, the account needs a code.
+/// POST /api/v1/account/totp: the secret as an otpauth URI, shown once. No `Debug`: it holds
+/// the secret.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct TotpEnrolment<'a> {
+    account: &'a str,
+    otpauth_uri: &'a str,
+}
+
 pub fn enrol_totp(app: &App, call: &Call) -> Result<Answer, super::handlers::ApiError> {
     let caller = caller(call)?;
     if caller.name.starts_with("token:") {
@@ -53,7 +62,10 @@ pub fn enrol_totp(app: &App, call: &Call) -> Result<Answer, super::handlers::Api
             let uri = secret.otpauth_uri(&caller.name);
             ok(shape::single(
                 "totp.enrolment",
-                json!({"account": caller.name, "otpauthUri": uri.as_str()}),
+                TotpEnrolment {
+                    account: &caller.name,
+                    otpauth_uri: uri.as_str(),
+                },
             ))
         }
         Err(e) => {

@@ -275,17 +275,34 @@ mod tests;
 /// One line of `keyward audit export`: the stored record (what the MAC covers, and the MAC),
 /// its time in words, and on a cluster the node it comes from. The added fields lie outside
 /// the MACed record, so a reader can check the chain from the line alone.
+#[derive(serde::Serialize)]
+struct ExportLine<'a> {
+    record: ExportRecord<'a>,
+    mac: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    node: Option<&'a str>,
+}
+
+/// The MACed record's fields and, beside them, its `time` in words.
+#[derive(serde::Serialize)]
+struct ExportRecord<'a> {
+    #[serde(flatten)]
+    record: &'a AuditRecord,
+    time: String,
+}
+
+/// [`ExportLine`] as text. It goes through `serde_json::Value`, so the keys come out sorted,
+/// as exports have always had them.
 pub fn export_line(stored: &StoredRecord, node: Option<&str>) -> Result<String, String> {
-    let mut value = serde_json::to_value(stored).map_err(|e| e.to_string())?;
-    if let (Some(node), Some(line)) = (node, value.as_object_mut()) {
-        line.insert("node".into(), serde_json::Value::String(node.to_string()));
-    }
-    if let Some(record) = value.get_mut("record").and_then(|r| r.as_object_mut()) {
-        record.insert(
-            "time".into(),
-            serde_json::Value::String(format_time(stored.record.time_ms)),
-        );
-    }
+    let line = ExportLine {
+        record: ExportRecord {
+            record: &stored.record,
+            time: format_time(stored.record.time_ms),
+        },
+        mac: &stored.mac,
+        node,
+    };
+    let value = serde_json::to_value(&line).map_err(|e| e.to_string())?;
     serde_json::to_string(&value).map_err(|e| e.to_string())
 }
 

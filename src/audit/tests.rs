@@ -171,3 +171,36 @@ fn records_written_while_sealed_since_start_are_chained_after_the_unseal() {
     let v = verify::verify(&*store.read().unwrap(), reference.key().unwrap()).unwrap();
     assert_eq!(v.records, 3);
 }
+
+/// The export line from its typed view is the text the hand-built map gave: the stored record
+/// with `time` added inside `record` and `node` beside it, keys sorted.
+#[test]
+fn export_line_is_the_stored_record_with_time_and_node_added() {
+    let stored = StoredRecord {
+        record: AuditRecord {
+            seq: 42,
+            time_ms: 1_700_000_000_123,
+            actor: Actor::User {
+                uid: 1000,
+                name: "alice".into(),
+            },
+            operation: "client.add".into(),
+            uids: vec!["vc".into()],
+            outcome: Outcome::Success,
+            reason: None,
+            chain: None,
+        },
+        mac: "ab".repeat(32),
+    };
+    let mut expected = serde_json::to_value(&stored).unwrap();
+    expected["record"]["time"] = serde_json::Value::String(format_time(stored.record.time_ms));
+    assert_eq!(
+        export_line(&stored, None).unwrap(),
+        serde_json::to_string(&expected).unwrap()
+    );
+    expected["node"] = serde_json::Value::String("node-b".into());
+    assert_eq!(
+        export_line(&stored, Some("node-b")).unwrap(),
+        serde_json::to_string(&expected).unwrap()
+    );
+}

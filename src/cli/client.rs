@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use clap::{Args, Subcommand};
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
-use serde_json::json;
+use serde::Serialize;
 use zeroize::Zeroizing;
 
 use keyward::admin::credential::{self, CredentialChange, KmipCredential};
@@ -19,11 +19,13 @@ use keyward::admin::ops::{self, ClientView};
 use keyward::admin::protocol::{self, Refusal, Reply, Request, SOCKET_FILE};
 use keyward::admin::registry::{self, ClientEntry, ClientKind};
 use keyward::appliance::setup::DATABASE_FILE;
+use keyward::engine::admin::ObjectSummary;
 use keyward::pki;
 use keyward::pki::client_identity;
 use keyward::store::redb::RedbStore;
 
 use super::error::{CliError, Context};
+use super::json_out;
 use super::setup::{SetupArgs, load_config};
 use super::table::{print_table, utc};
 
@@ -532,24 +534,73 @@ fn colon_hex(hex_text: &str) -> String {
     }
 }
 
+/// A client as `--json` prints it: `subject` for a trusted CA only, `key_count` when the
+/// keys were counted (`list`, `show`), `keys` when they are shown (`show`).
+#[derive(Serialize)]
+struct EntryJson<'a> {
+    name: &'a str,
+    kind: &'a str,
+    owner: &'a str,
+    fingerprints_sha256: &'a [String],
+    created: i64,
+    last_seen: Option<i64>,
+    kmip_username: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    subject: Option<Option<&'a str>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    key_count: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    keys: Option<&'a [ObjectSummary]>,
+}
+
+impl<'a> EntryJson<'a> {
+    fn new(entry: &'a ClientEntry) -> Self {
+        EntryJson {
+            name: &entry.name,
+            kind: entry.kind.label(),
+            owner: &entry.owner,
+            fingerprints_sha256: &entry.fingerprints,
+            created: entry.created,
+            last_seen: entry.last_seen,
+            kmip_username: entry.kmip_username.as_deref(),
+            subject: match &entry.kind {
+                ClientKind::TrustedCa { subject, .. } => Some(subject.as_deref()),
+                _ => None,
+            },
+            key_count: None,
+            keys: None,
+        }
+    }
+
+    fn counted(view: &'a ClientView) -> Self {
+        EntryJson {
+            key_count: Some(view.live_keys()),
+            ..EntryJson::new(&view.entry)
+        }
+    }
+}
+
 fn entry_json(entry: &ClientEntry, view: Option<&ClientView>) -> serde_json::Value {
-    let mut value = json!({
-        "name": entry.name,
-        "kind": entry.kind.label(),
-        "owner": entry.owner,
-        "fingerprints_sha256": entry.fingerprints,
-        "created": entry.created,
-        "last_seen": entry.last_seen,
-        "kmip_username": entry.kmip_username,
-    });
-    if let ClientKind::TrustedCa { subject, .. } = &entry.kind {
-        value["subject"] = json!(subject);
-    }
-    if let Some(view) = view {
-        value["key_count"] = json!(view.live_keys());
-        value["keys"] = json!(view.keys);
-    }
-    value
+    let shown = match view {
+        Some(view) => EntryJson {
+            keys: Some(&view.keys),
+            ..EntryJson::counted(view)
+        },
+        None => EntryJson::new(entry),
+    };
+    json_out::line(&shown)
+}
+
+#[derive(Serialize)]
+struct ClientListJson<'a> {
+    clients: Vec<EntryJson<'a>>,
+}
+
+#[derive(Serialize)]
+struct RemovedJson<'a> {
+    removed: &'a str,
+    owner: &'a str,
+    destroyed_keys: usize,
 }
 
 fn list(common: &CommonArgs) -> Result<(), CliError> {
@@ -559,13 +610,10 @@ fn list(common: &CommonArgs) -> Result<(), CliError> {
         other => return Err(unexpected(&other)),
     };
     if admin.json {
-        let mut values = Vec::new();
-        for client in &clients {
-            let mut value = entry_json(&client.entry, None);
-            value["key_count"] = json!(client.live_keys());
-            values.push(value);
-        }
-        println!("{}", json!({ "clients": values }));
+        let list = ClientListJson {
+            clients: clients.iter().map(EntryJson::counted).collect(),
+        };
+        println!("{}", json_out::line(&list));
     } else if clients.is_empty() {
         println!("no clients registered; add one with `keyward client add|issue|sign-csr`");
     } else {
@@ -713,10 +761,10 @@ fn remove(common: &CommonArgs, name: &str, destroy_keys: bool, yes: bool) -> Res
     if admin.json {
         println!(
             "{}",
-            json!({
-                "removed": removed.entry.name,
-                "owner": removed.entry.owner,
-                "destroyed_keys": removed.destroyed_keys,
+            json_out::line(&RemovedJson {
+                removed: &removed.entry.name,
+                owner: &removed.entry.owner,
+                destroyed_keys: removed.destroyed_keys,
             })
         );
     } else {

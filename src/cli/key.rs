@@ -6,13 +6,14 @@
 use std::io::{BufRead, IsTerminal, Write};
 
 use clap::Subcommand;
-use serde_json::json;
+use serde::Serialize;
 
 use keyward::admin::keys::{KeyFilter, KeyView, RevokeReason, STATES, normalize_state};
 use keyward::admin::protocol::{Reply, Request};
 
 use super::client::{Admin, CommonArgs, unexpected, unix_user};
 use super::error::{CliError, Context};
+use super::json_out;
 use super::table::print_table;
 
 use super::error::EXIT_CODES_HELP;
@@ -141,7 +142,7 @@ fn list(common: &CommonArgs, filter: KeyFilter) -> Result<(), CliError> {
         other => return Err(unexpected(&other)),
     };
     if admin.json {
-        println!("{}", json!({ "keys": keys }));
+        println!("{}", json_out::line(&KeyListJson { keys: &keys }));
         return Ok(());
     }
     if keys.is_empty() {
@@ -177,9 +178,15 @@ fn list(common: &CommonArgs, filter: KeyFilter) -> Result<(), CliError> {
     Ok(())
 }
 
+/// `key list --json`.
+#[derive(Serialize)]
+struct KeyListJson<'a> {
+    keys: &'a [KeyView],
+}
+
 fn print_key(admin: &Admin, key: &KeyView) {
     if admin.json {
-        println!("{}", json!(key));
+        println!("{}", json_out::line(key));
         return;
     }
     println!("uid:      {}", key.uid);
@@ -225,7 +232,7 @@ fn revoke(common: &CommonArgs, uid: &str, reason: RevokeReason) -> Result<(), Cl
         key.state
     );
     if admin.json {
-        println!("{}", json!(key));
+        println!("{}", json_out::line(&key));
     } else {
         println!("key {uid} revoked; its state is now {}", key.state);
     }
@@ -281,7 +288,7 @@ fn destroy(common: &CommonArgs, uid: &str, yes: bool) -> Result<(), CliError> {
     let key = one_key(&admin, request())?;
     log::info!("admin {}: destroyed key {uid}", unix_user());
     if admin.json {
-        println!("{}", json!(key));
+        println!("{}", json_out::line(&key));
     } else {
         println!(
             "key {uid} destroyed; its state is now {} and its material is erased",

@@ -12,6 +12,7 @@ mod cluster_nodes;
 pub mod error;
 pub mod import;
 pub mod init;
+mod json_out;
 pub mod key;
 pub mod kmip_client;
 pub mod root;

@@ -4,7 +4,7 @@
 use clap::Subcommand;
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
-use serde_json::json;
+use serde::Serialize;
 
 use keyward::admin::protocol::Request;
 use keyward::config::ServerKeyType;
@@ -12,6 +12,7 @@ use keyward::pki;
 
 use super::client::{Admin, CommonArgs, unix_user};
 use super::error::{CliError, Context};
+use super::json_out;
 use super::setup::{SetupArgs, load_config};
 use super::table::utc;
 
@@ -131,7 +132,10 @@ fn renew(common: &CommonArgs, key_type: Option<KeyType>, names: &[String]) -> Re
     if admin.json {
         println!(
             "{}",
-            json!({ "fingerprint_sha256": shown, "key_type": key_type_name(key_type) })
+            json_out::line(&RenewedJson {
+                fingerprint_sha256: &shown,
+                key_type: key_type_name(key_type),
+            })
         );
     } else {
         println!("new server certificate SHA-256 fingerprint: {shown}");
@@ -146,6 +150,24 @@ fn renew(common: &CommonArgs, key_type: Option<KeyType>, names: &[String]) -> Re
         );
     }
     Ok(())
+}
+
+/// `server cert renew --json`.
+#[derive(Serialize)]
+struct RenewedJson<'a> {
+    fingerprint_sha256: &'a str,
+    key_type: &'a str,
+}
+
+/// `server cert show --json`.
+#[derive(Serialize)]
+struct ShownJson<'a> {
+    fingerprint_sha256: &'a str,
+    subject: &'a str,
+    issuer: &'a str,
+    not_before: i64,
+    not_after: i64,
+    pem: &'a str,
 }
 
 fn show(setup: &SetupArgs, json: bool) -> Result<(), CliError> {
@@ -166,13 +188,13 @@ fn show(setup: &SetupArgs, json: bool) -> Result<(), CliError> {
     if json {
         println!(
             "{}",
-            json!({
-                "fingerprint_sha256": fingerprint,
-                "subject": subject,
-                "issuer": issuer,
-                "not_before": not_before,
-                "not_after": not_after,
-                "pem": pem,
+            json_out::line(&ShownJson {
+                fingerprint_sha256: &fingerprint,
+                subject: &subject,
+                issuer: &issuer,
+                not_before,
+                not_after,
+                pem: &pem,
             })
         );
     } else {

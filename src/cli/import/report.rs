@@ -5,10 +5,11 @@
 use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};
 
-use serde_json::json;
+use serde::Serialize;
 
 use keyward::admin::import::{ImportResult, Verdict};
 
+use super::super::json_out;
 use super::super::table::print_table;
 
 /// A one-line progress bar on stderr; silent when stderr is not a terminal.
@@ -93,23 +94,32 @@ pub struct Summary<'a> {
     pub results: &'a [ImportResult],
 }
 
+/// `import --json`: what was imported, with a count per verdict.
+#[derive(Serialize)]
+struct SummaryJson<'a> {
+    source: &'a str,
+    destination: &'a str,
+    client: &'a str,
+    dry_run: bool,
+    seconds: f64,
+    counts: std::collections::BTreeMap<&'static str, usize>,
+    objects: &'a [ImportResult],
+}
+
 pub fn print_json(summary: &Summary) {
-    let counts: serde_json::Map<String, serde_json::Value> = counts(summary.results)
-        .into_iter()
-        .map(|(v, n)| (v.label().to_string(), json!(n)))
-        .collect();
-    println!(
-        "{}",
-        json!({
-            "source": summary.source,
-            "destination": summary.destination,
-            "client": summary.client,
-            "dry_run": summary.dry_run,
-            "seconds": summary.elapsed.as_secs_f64(),
-            "counts": counts,
-            "objects": summary.results,
-        })
-    );
+    let report = SummaryJson {
+        source: summary.source,
+        destination: summary.destination,
+        client: summary.client,
+        dry_run: summary.dry_run,
+        seconds: summary.elapsed.as_secs_f64(),
+        counts: counts(summary.results)
+            .into_iter()
+            .map(|(v, n)| (v.label(), n))
+            .collect(),
+        objects: summary.results,
+    };
+    println!("{}", json_out::line(&report));
 }
 
 pub fn print_text(summary: &Summary) {
