@@ -9,7 +9,8 @@ use clap::{Parser, Subcommand};
 
 mod cli;
 
-use cli::error::{CliError, EXIT_CODES_HELP};
+use cli::error::CliError;
+use cli::exit_code::EXIT_CODES_HELP;
 use cli::setup::SetupArgs;
 
 #[derive(Parser)]

@@ -15,7 +15,7 @@ use super::client::{Admin, CommonArgs, unexpected, unix_user};
 use super::error::{CliError, Context};
 use super::table::print_table;
 
-use super::error::EXIT_CODES_HELP;
+use super::exit_code::EXIT_CODES_HELP;
 
 #[derive(Subcommand)]
 pub enum KeyCommand {
