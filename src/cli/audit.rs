@@ -206,7 +206,7 @@ fn to_json(stored: &StoredRecord) -> Result<String, CliError> {
 }
 
 fn to_json_from(stored: &StoredRecord, node: Option<&str>) -> Result<String, CliError> {
-    audit::export_line(stored, node).map_err(CliError::Failed)
+    Ok(audit::export_line(stored, node)?)
 }
 
 fn print_line(stored: &StoredRecord) {
