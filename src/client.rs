@@ -51,7 +51,7 @@ pub fn tls_config(ca: &Path, cert: &Path, key: &Path) -> Result<Arc<ClientConfig
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| file_err(cert, e.to_string()))?;
     let key_der = PrivateKeyDer::from_pem_file(key).map_err(|e| file_err(key, e.to_string()))?;
-    let config = ClientConfig::builder_with_provider(crate::server::tls::provider())
+    let config = ClientConfig::builder_with_provider(crate::server::tls_provider::provider())
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
         .map_err(|e| ClientError::Tls(e.to_string()))?
         .with_root_certificates(roots)

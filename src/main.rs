@@ -9,7 +9,8 @@ use clap::{Parser, Subcommand};
 
 mod cli;
 
-use cli::error::{CliError, EXIT_CODES_HELP};
+use cli::error::CliError;
+use cli::exit_code::EXIT_CODES_HELP;
 use cli::setup::SetupArgs;
 
 #[derive(Parser)]
@@ -138,14 +139,11 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    // The configured level applies to the server; other commands log at info.
-    let level = match &cli.command {
-        Command::Serve { setup, .. } => cli::setup::load_config(setup)
-            .map(|c| c.log.level)
-            .unwrap_or_else(|_| "info".into()),
-        _ => "info".into(),
-    };
-    keyward::logging::init(&level);
+    // `serve` installs its logger at the configured level (src/cli/serve.rs); every other
+    // command logs at info. RUST_LOG wins over both.
+    if !matches!(cli.command, Command::Serve { .. }) {
+        keyward::logging::init("info");
+    }
     match dispatch(cli.command) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

@@ -6,6 +6,7 @@ pub mod account_event;
 mod audit_record;
 pub mod backup_inventory;
 pub mod backups;
+pub mod clients;
 pub mod cluster_nodes;
 pub mod console_event;
 pub mod credential;

@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use super::clients::{ClientView, Removed};
 use super::credential::CredentialChange;
 use super::keys::{KeyFilter, KeyView, RevokeReason};
-use super::ops::{ClientView, Removed};
 use super::registry::ClientEntry;
 use super::status::StatusReport;
 use crate::audit::verify::Verification;

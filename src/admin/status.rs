@@ -6,7 +6,8 @@ use std::fmt::Write as _;
 
 use serde::{Deserialize, Serialize};
 
-use super::ops::{AdminError, list_clients};
+use super::clients::list_clients;
+use super::error::AdminError;
 use crate::seal::META_MASTER_KEY_PROVIDER;
 use crate::store::Store;
 

@@ -20,7 +20,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 pub use self::time::{BadTime, format_time, parse_time};
 pub use chain::ChainKey;
-pub use record::{Actor, AuditEvent, AuditRecord, Outcome, StoredRecord};
+pub use record::{Actor, AuditEvent, AuditRecord, Outcome, RecordError, StoredRecord};
 
 use crate::seal::{KeyGate, MasterKey};
 use crate::store::{StoreError, WriteView};
@@ -33,6 +33,8 @@ pub enum AuditError {
     NoKey(String),
     #[error("the audit log is corrupt: {0}")]
     Corrupt(String),
+    #[error("the audit log is corrupt: {0}")]
+    Record(#[from] RecordError),
 }
 
 impl From<AuditError> for StoreError {
@@ -171,7 +173,7 @@ pub fn record_at(
         None => None,
         Some((seq, bytes)) => Some((
             seq,
-            StoredRecord::from_bytes(&bytes).map_err(AuditError::Corrupt)?,
+            StoredRecord::from_bytes(&bytes).map_err(AuditError::Record)?,
         )),
     };
     let mut prev = chain::GENESIS;
@@ -182,7 +184,7 @@ pub fn record_at(
             .ok_or_else(|| AuditError::Corrupt("sequence numbers exhausted".into()))?;
         match (&key, last.mac.is_empty()) {
             (Some(key), true) => prev = chain_pending(txn, key, last_seq)?,
-            (Some(_), false) => prev = last.chain_value().map_err(AuditError::Corrupt)?,
+            (Some(_), false) => prev = last.chain_value().map_err(AuditError::Record)?,
             (None, _) => {}
         }
     }
@@ -218,15 +220,15 @@ fn chain_pending(
         let Some((_, bytes)) = txn.audit_range(first - 1, 1)?.into_iter().next() else {
             break;
         };
-        let before = StoredRecord::from_bytes(&bytes).map_err(AuditError::Corrupt)?;
+        let before = StoredRecord::from_bytes(&bytes).map_err(AuditError::Record)?;
         if !before.mac.is_empty() {
-            prev = before.chain_value().map_err(AuditError::Corrupt)?;
+            prev = before.chain_value().map_err(AuditError::Record)?;
             break;
         }
         first -= 1;
     }
     for (seq, bytes) in txn.audit_range(first, usize::MAX)? {
-        let mut stored = StoredRecord::from_bytes(&bytes).map_err(AuditError::Corrupt)?;
+        let mut stored = StoredRecord::from_bytes(&bytes).map_err(AuditError::Record)?;
         let mac = key.mac(&prev, &stored.record);
         stored.mac = hex::encode(mac);
         txn.audit_put(seq, &stored.to_bytes())?;
@@ -240,7 +242,7 @@ pub fn head(view: &dyn crate::store::ReadView) -> Result<Option<(u64, String)>, 
     match view.audit_last()? {
         None => Ok(None),
         Some((seq, bytes)) => {
-            let stored = StoredRecord::from_bytes(&bytes).map_err(AuditError::Corrupt)?;
+            let stored = StoredRecord::from_bytes(&bytes).map_err(AuditError::Record)?;
             Ok(Some((seq, stored.mac)))
         }
     }
@@ -293,7 +295,7 @@ struct ExportRecord<'a> {
 
 /// [`ExportLine`] as text. It goes through `serde_json::Value`, so the keys come out sorted,
 /// as exports have always had them.
-pub fn export_line(stored: &StoredRecord, node: Option<&str>) -> Result<String, String> {
+pub fn export_line(stored: &StoredRecord, node: Option<&str>) -> Result<String, serde_json::Error> {
     let line = ExportLine {
         record: ExportRecord {
             record: &stored.record,
@@ -302,8 +304,8 @@ pub fn export_line(stored: &StoredRecord, node: Option<&str>) -> Result<String, 
         mac: &stored.mac,
         node,
     };
-    let value = serde_json::to_value(&line).map_err(|e| e.to_string())?;
-    serde_json::to_string(&value).map_err(|e| e.to_string())
+    let value = serde_json::to_value(&line)?;
+    serde_json::to_string(&value)
 }
 
 #[cfg(test)]

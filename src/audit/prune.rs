@@ -38,7 +38,7 @@ pub fn prune_before_at_most(
         let Some((last, _)) = page.last() else { break };
         from = last.saturating_add(1);
         for (seq, bytes) in &page {
-            let stored = StoredRecord::from_bytes(bytes).map_err(AuditError::Corrupt)?;
+            let stored = StoredRecord::from_bytes(bytes).map_err(AuditError::Record)?;
             scanned += 1;
             // A checkpoint carries the time of the pruning, not of what it stands for.
             if stored.record.is_checkpoint() {
@@ -62,7 +62,7 @@ pub fn prune_before_at_most(
     let replaced_seq = keep_from - 1;
     let replaced = match txn.audit_range(replaced_seq, 1)?.into_iter().next() {
         Some((seq, bytes)) if seq == replaced_seq => {
-            StoredRecord::from_bytes(&bytes).map_err(AuditError::Corrupt)?
+            StoredRecord::from_bytes(&bytes).map_err(AuditError::Record)?
         }
         _ => {
             return Err(AuditError::Corrupt(format!(
@@ -84,7 +84,7 @@ pub fn prune_before_at_most(
             super::format_time(cutoff_ms)
         )),
         chain: Some(hex::encode(
-            replaced.chain_value().map_err(AuditError::Corrupt)?,
+            replaced.chain_value().map_err(AuditError::Record)?,
         )),
     };
     let stored = StoredRecord {

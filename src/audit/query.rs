@@ -67,7 +67,7 @@ pub fn select(
         let Some((last, _)) = page.last() else { break };
         from = last.saturating_add(1);
         for (_, bytes) in &page {
-            let stored = StoredRecord::from_bytes(bytes).map_err(AuditError::Corrupt)?;
+            let stored = StoredRecord::from_bytes(bytes).map_err(AuditError::Record)?;
             if filter.matches(&stored.record) {
                 out.push(stored);
                 if out.len() >= limit {

@@ -119,12 +119,12 @@ impl StoredRecord {
         serde_json::to_vec(self).unwrap_or_default()
     }
 
-    pub fn from_bytes(bytes: &[u8]) -> Result<StoredRecord, String> {
-        serde_json::from_slice(bytes).map_err(|e| format!("unreadable audit record: {e}"))
+    pub fn from_bytes(bytes: &[u8]) -> Result<StoredRecord, RecordError> {
+        serde_json::from_slice(bytes).map_err(RecordError::Unreadable)
     }
 
     /// The MAC the next record is chained to.
-    pub fn chain_value(&self) -> Result<[u8; 32], String> {
+    pub fn chain_value(&self) -> Result<[u8; 32], RecordError> {
         let hex_text = match (&self.record.chain, self.record.is_checkpoint()) {
             (Some(chain), true) => chain,
             _ => &self.mac,
@@ -133,9 +133,20 @@ impl StoredRecord {
     }
 }
 
-pub fn decode_mac(text: &str) -> Result<[u8; 32], String> {
-    let bytes = hex::decode(text).map_err(|_| "MAC is not hex".to_string())?;
+/// Why a stored record or its MAC cannot be read.
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    #[error("unreadable audit record: {0}")]
+    Unreadable(#[source] serde_json::Error),
+    #[error("MAC is not hex")]
+    MacNotHex(#[source] hex::FromHexError),
+    #[error("MAC is not 32 bytes")]
+    MacNotThirtyTwoBytes,
+}
+
+pub fn decode_mac(text: &str) -> Result<[u8; 32], RecordError> {
+    let bytes = hex::decode(text).map_err(RecordError::MacNotHex)?;
     bytes
         .try_into()
-        .map_err(|_| "MAC is not 32 bytes".to_string())
+        .map_err(|_| RecordError::MacNotThirtyTwoBytes)
 }

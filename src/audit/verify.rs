@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use super::AuditError;
 use super::chain::{ChainKey, GENESIS};
-use super::record::{StoredRecord, decode_mac};
+use super::record::{RecordError, StoredRecord, decode_mac};
 use crate::store::ReadView;
 
 /// Records read per store call while walking.
@@ -56,7 +56,7 @@ pub fn verify(view: &dyn ReadView, key: &ChainKey) -> Result<Verification, Audit
             if let Err(problem) = check_one(key, *key_seq, bytes, &mut prev, out.records == 0) {
                 out.broken = Some(Break {
                     seq: *key_seq,
-                    problem,
+                    problem: problem.to_string(),
                 });
                 return Ok(out);
             }
@@ -94,15 +94,17 @@ pub fn verify_records(
             point.seq,
             decode_mac(&point.chain).map_err(|problem| Break {
                 seq: point.seq,
-                problem,
+                problem: problem.to_string(),
             })?,
         )),
     };
     for (i, stored) in records.iter().enumerate() {
         let seq = stored.record.seq;
         let first = after.is_none() && i == 0;
-        check_one(key, seq, &stored.to_bytes(), &mut prev, first)
-            .map_err(|problem| Break { seq, problem })?;
+        check_one(key, seq, &stored.to_bytes(), &mut prev, first).map_err(|problem| Break {
+            seq,
+            problem: problem.to_string(),
+        })?;
     }
     Ok(prev.map(|(seq, chain)| ChainPoint {
         seq,
@@ -116,57 +118,76 @@ fn check_one(
     bytes: &[u8],
     prev: &mut Option<(u64, [u8; 32])>,
     first: bool,
-) -> Result<(), String> {
+) -> Result<(), ChainProblem> {
     let stored = StoredRecord::from_bytes(bytes)?;
     let record = &stored.record;
     if record.seq != key_seq {
-        return Err(format!(
-            "record stored under sequence {key_seq} says it is {}: records were moved or swapped",
-            record.seq
-        ));
+        return Err(ChainProblem::Moved {
+            stored_under: key_seq,
+            says: record.seq,
+        });
     }
     if let Some((prev_seq, _)) = prev
         && key_seq != *prev_seq + 1
     {
-        return Err(format!(
-            "records {} to {} are missing: removed",
-            *prev_seq + 1,
-            key_seq - 1
-        ));
+        return Err(ChainProblem::Missing {
+            first: *prev_seq + 1,
+            last: key_seq - 1,
+        });
     }
     if stored.mac.is_empty() {
-        return Err(
-            "not yet MACed: written while the appliance held no master key (sealed since \
-             start); it is chained by the first record written after the unseal"
-                .into(),
-        );
+        return Err(ChainProblem::NotYetMaced);
     }
     let mac = decode_mac(&stored.mac)?;
     if record.is_checkpoint() {
         if !first {
-            return Err("a checkpoint in the middle of the chain: inserted".into());
+            return Err(ChainProblem::CheckpointInTheMiddle);
         }
         if key.checkpoint_mac(record) != mac {
-            return Err("checkpoint MAC does not match: changed or forged".into());
+            return Err(ChainProblem::CheckpointMacMismatch);
         }
     } else {
         let expected_prev = match prev {
             Some((_, value)) => *value,
             None if key_seq == 1 => GENESIS,
             None => {
-                return Err(format!(
-                    "the oldest record is {key_seq}, not 1, and no checkpoint marks a pruning: \
-                     earlier records were removed"
-                ));
+                return Err(ChainProblem::EarlierRemoved { oldest: key_seq });
             }
         };
         if key.mac(&expected_prev, record) != mac {
-            return Err(
-                "MAC does not match the record and its predecessor: changed, inserted or reordered"
-                    .into(),
-            );
+            return Err(ChainProblem::MacMismatch);
         }
     }
     *prev = Some((key_seq, stored.chain_value()?));
     Ok(())
+}
+
+/// Why a record does not fit the chain: the `problem` of a [`Break`], in the words a
+/// `keyward audit verify` prints.
+#[derive(Debug, thiserror::Error)]
+enum ChainProblem {
+    #[error(transparent)]
+    Record(#[from] RecordError),
+    #[error(
+        "record stored under sequence {stored_under} says it is {says}: records were moved or swapped"
+    )]
+    Moved { stored_under: u64, says: u64 },
+    #[error("records {first} to {last} are missing: removed")]
+    Missing { first: u64, last: u64 },
+    #[error(
+        "not yet MACed: written while the appliance held no master key (sealed since start); it \
+         is chained by the first record written after the unseal"
+    )]
+    NotYetMaced,
+    #[error("a checkpoint in the middle of the chain: inserted")]
+    CheckpointInTheMiddle,
+    #[error("checkpoint MAC does not match: changed or forged")]
+    CheckpointMacMismatch,
+    #[error(
+        "the oldest record is {oldest}, not 1, and no checkpoint marks a pruning: earlier \
+         records were removed"
+    )]
+    EarlierRemoved { oldest: u64 },
+    #[error("MAC does not match the record and its predecessor: changed, inserted or reordered")]
+    MacMismatch,
 }

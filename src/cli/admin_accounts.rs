@@ -127,7 +127,7 @@ fn audited(setup: &SetupArgs, change: AccountChange, name: &str, role: Option<Ro
         name: name.to_string(),
         role: role.map(|r| r.label().to_string()),
     };
-    match super::audit::call(setup, Request::AccountEvent(event)) {
+    match super::admin_call::call(setup, Request::AccountEvent(event)) {
         Ok(Reply::Done) => {}
         Ok(other) => eprintln!(
             "warning: the audit log did not take this change: {}",

@@ -2,19 +2,17 @@
 //! server runs, the request goes over its admin socket; when it is stopped, the command opens
 //! the database and the root key itself (it needs the master key to check MACs).
 
-use std::os::unix::net::UnixStream;
-
 use clap::{Args, Subcommand, ValueEnum};
 
-use keyward::admin::ops;
-use keyward::admin::protocol::{self, AuditQuery, AuditRecords, Reply, Request, SOCKET_FILE};
-use keyward::appliance::setup::Appliance;
+use keyward::admin::protocol::{AuditQuery, AuditRecords, Reply, Request};
 use keyward::audit::query::Filter;
 use keyward::audit::verify::Verification;
 use keyward::audit::{self, StoredRecord, format_time, parse_time};
 
-use super::error::{CliError, EXIT_FAILURE};
-use super::setup::{SetupArgs, load_config};
+use super::admin_call::call;
+use super::error::CliError;
+use super::exit_code::EXIT_FAILURE;
+use super::setup::SetupArgs;
 
 #[derive(Subcommand)]
 pub enum AuditCommand {
@@ -203,58 +201,12 @@ fn select_from(args: &FilterArgs) -> Result<AuditRecords, CliError> {
     }
 }
 
-/// Over the admin socket if a server listens, otherwise on the database directly.
-pub(crate) fn call(setup: &SetupArgs, request: Request) -> Result<Reply, CliError> {
-    call_reusing(setup, request, &mut None)
-}
-
-/// [`call`] for a series of requests: without a server, the appliance (database and master
-/// key) is opened on the first request and kept in `offline` for the next ones, instead of
-/// unwrapping the master key again for each.
-pub(crate) fn call_reusing(
-    setup: &SetupArgs,
-    request: Request,
-    offline: &mut Option<Appliance>,
-) -> Result<Reply, CliError> {
-    let config = load_config(setup)?;
-    let socket = config.data_dir.join(SOCKET_FILE);
-    let reply = match offline {
-        Some(appliance) => execute_offline(appliance, request)?,
-        None => match UnixStream::connect(&socket) {
-            Ok(stream) => protocol::exchange(stream, &socket, &request)?,
-            Err(_) => {
-                let appliance = offline.insert(Appliance::open(config)?);
-                execute_offline(appliance, request)?
-            }
-        },
-    };
-    match reply {
-        Reply::Error { message } => Err(CliError::Server(message)),
-        reply => Ok(reply),
-    }
-}
-
-fn execute_offline(appliance: &Appliance, request: Request) -> Result<Reply, CliError> {
-    let actor = audit::current_user();
-    let by = Some((appliance.audit.as_ref(), &actor));
-    let node = appliance
-        .cluster
-        .as_deref()
-        .map(|cluster| cluster.node_id());
-    Ok(ops::execute_by(
-        appliance.store.as_ref(),
-        node,
-        request,
-        by,
-    )?)
-}
-
 fn to_json(stored: &StoredRecord) -> Result<String, CliError> {
     to_json_from(stored, None)
 }
 
 fn to_json_from(stored: &StoredRecord, node: Option<&str>) -> Result<String, CliError> {
-    audit::export_line(stored, node).map_err(CliError::Failed)
+    Ok(audit::export_line(stored, node)?)
 }
 
 fn print_line(stored: &StoredRecord) {

@@ -297,7 +297,7 @@ fn check_chain(
             records: piece.to_vec(),
             after: after.clone(),
         });
-        match super::audit::call_reusing(setup, request, offline)? {
+        match super::admin_call::call_reusing(setup, request, offline)? {
             Reply::AuditChecked(checked) => {
                 if let Some(broken) = checked.broken {
                     return Ok(Some((broken.seq, broken.problem)));

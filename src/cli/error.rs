@@ -1,5 +1,5 @@
 //! Why a `keyward` command failed, and the exit code that tells a script so. Every command
-//! returns this one type, so main.rs has a single convention (the table in [`EXIT_CODES_HELP`])
+//! returns this one type, so main.rs has a single convention (the table in `exit_code.rs`)
 //! instead of one per command; the layers' own errors stay inside it as typed sources, so
 //! nothing is flattened to a string before it is printed.
 
@@ -19,28 +19,10 @@ use keyward::pki::PkiError;
 use keyward::seal::SealError;
 use keyward::store::StoreError;
 
-use super::import::ImportError;
-
-/// Done.
-pub const EXIT_OK: u8 = 0;
-/// The command could not do what was asked, or a check it ran found a problem (a broken audit
-/// chain, a failed conformance vector).
-pub const EXIT_FAILURE: u8 = 1;
-/// Bad arguments (clap uses the same code for the ones it rejects).
-pub const EXIT_USAGE: u8 = 2;
-/// What was named is not there: no such key or client; for `import`, some objects were
-/// refused or failed (`import verify`: some differ).
-pub const EXIT_NOT_FOUND: u8 = 3;
-/// The key's state does not allow the operation.
-pub const EXIT_WRONG_STATE: u8 = 4;
-/// A destructive command was not confirmed.
-pub const EXIT_NOT_CONFIRMED: u8 = 5;
-
-/// The exit-code table every command follows; shown by `keyward --help`.
-pub const EXIT_CODES_HELP: &str = "Exit codes (every command): 0 done; 1 failure, or a check \
-    found a problem (audit chain broken, a vector failed); 2 usage error; 3 not found (key, \
-    client), or an import left objects out (verify: some differ); 4 the key's state does not \
-    allow it; 5 not confirmed.";
+use super::exit_code::{
+    EXIT_FAILURE, EXIT_NOT_CONFIRMED, EXIT_NOT_FOUND, EXIT_USAGE, EXIT_WRONG_STATE,
+};
+use super::import::error::ImportError;
 
 /// A failed command. Variants that wrap a layer's error print it as that layer words it.
 #[derive(Debug, thiserror::Error)]
@@ -123,7 +105,7 @@ pub enum CliError {
 }
 
 impl CliError {
-    /// The process exit code for this failure (see [`EXIT_CODES_HELP`]).
+    /// The process exit code for this failure (see [`super::exit_code::EXIT_CODES_HELP`]).
     pub fn exit_code(&self) -> u8 {
         match self {
             CliError::Usage(_) | CliError::BadTime(_) => EXIT_USAGE,

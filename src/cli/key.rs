@@ -16,7 +16,7 @@ use super::error::{CliError, Context};
 use super::json_out;
 use super::table::print_table;
 
-use super::error::EXIT_CODES_HELP;
+use super::exit_code::EXIT_CODES_HELP;
 
 #[derive(Subcommand)]
 pub enum KeyCommand {

@@ -2,6 +2,7 @@
 //! arguments and dispatches here), with the error type and exit codes they all share.
 
 pub mod admin_accounts;
+mod admin_call;
 pub mod audit;
 mod audit_merge;
 pub mod backup;
@@ -10,6 +11,7 @@ pub mod client;
 pub mod cluster;
 mod cluster_nodes;
 pub mod error;
+pub mod exit_code;
 pub mod import;
 pub mod init;
 mod json_out;

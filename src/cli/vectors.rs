@@ -11,7 +11,8 @@ use keyward::conformance::{
     Outcome, Summary, VectorFile, collect_vector_files, load_vector_file, play_file,
 };
 
-use super::error::{CliError, Context, EXIT_FAILURE};
+use super::error::{CliError, Context};
+use super::exit_code::EXIT_FAILURE;
 
 /// Long enough for a slow key derivation on a loaded machine; bounds a hung server.
 const EXCHANGE_TIMEOUT: Duration = Duration::from_secs(60);

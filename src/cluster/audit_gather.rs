@@ -9,7 +9,7 @@ use super::Cluster;
 use crate::audit::StoredRecord;
 use crate::store::etcd::EtcdStore;
 use crate::store::etcd::gather::{GatherDone, GatherRequest};
-use crate::store::{Store, StoreError};
+use crate::store::{Cause, Store, StoreError};
 
 /// Bytes per chunk: well under etcd's default 1.5 MiB request limit.
 const CHUNK_BYTES: usize = 512 * 1024;
@@ -81,10 +81,10 @@ fn send_log(
         };
         let last = *last;
         for (_, bytes) in &page {
-            let stored =
-                StoredRecord::from_bytes(bytes).map_err(|e| StoreError::Corrupt(e.into()))?;
+            let stored = StoredRecord::from_bytes(bytes)
+                .map_err(|e| StoreError::Corrupt(Cause::from_source(e)))?;
             let line = crate::audit::export_line(&stored, Some(node))
-                .map_err(|e| StoreError::Io(e.into()))?;
+                .map_err(|e| StoreError::Io(Cause::from_source(e)))?;
             sent += line.len() + 1;
             if sent > MAX_ANSWER_BYTES {
                 return Err(StoreError::Io(

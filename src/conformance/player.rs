@@ -464,8 +464,8 @@ mod tests {
         request: &[u8],
         destroyed: &mut Vec<String>,
         honest: bool,
-    ) -> Result<Vec<u8>, String> {
-        let request = decode(request, &Limits::default()).map_err(|e| e.to_string())?;
+    ) -> Result<Vec<u8>, crate::ttlv::DecodeError> {
+        let request = decode(request, &Limits::default())?;
         let op = request
             .child(tag::BATCH_ITEM)
             .and_then(|b| b.child(tag::OPERATION))

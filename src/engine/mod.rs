@@ -20,6 +20,7 @@ mod ops;
 mod overlay;
 pub mod pipeline;
 mod pregenerate;
+mod pregenerated_rsa;
 mod response;
 
 #[cfg(test)]
@@ -70,7 +71,7 @@ pub struct ParsedRequest {
     message: RequestMessage,
     continuation: BatchErrorContinuationOption,
     /// RSA pairs drawn ahead for its Create Key Pair items (see `pregenerate.rs`).
-    pregenerated: Vec<pregenerate::PregeneratedRsa>,
+    pregenerated: Vec<pregenerated_rsa::PregeneratedRsa>,
 }
 
 impl Drop for ParsedRequest {

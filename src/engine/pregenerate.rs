@@ -9,27 +9,11 @@
 //! arrives without one (a retry, a path that skips the generator) still draws inline, so this
 //! is an optimisation of where the time is spent, never a change in what is answered.
 
-use std::fmt;
-
-use zeroize::Zeroizing;
-
 use super::ParsedRequest;
 use super::ops;
+use super::pregenerated_rsa::PregeneratedRsa;
 use crate::kmip::enums::Operation;
 use crate::store::ReadView;
-
-/// One RSA pair drawn ahead: its size and its private key as PKCS#8 DER.
-#[derive(Clone)]
-pub struct PregeneratedRsa {
-    pub bits: i32,
-    pub pkcs8: Zeroizing<Vec<u8>>,
-}
-
-impl fmt::Debug for PregeneratedRsa {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "PregeneratedRsa({} bits, <redacted>)", self.bits)
-    }
-}
 
 impl ParsedRequest {
     /// The RSA sizes this request's Create Key Pair items ask for, and (with a store view to

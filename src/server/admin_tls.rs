@@ -11,7 +11,7 @@ use super::ServerError;
 use super::cert_reload::ReloadingCert;
 
 pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>, ServerError> {
-    let provider = super::tls::provider();
+    let provider = super::tls_provider::provider();
     let certificate = ReloadingCert::open(cert, key, provider.clone())?;
     let mut config = ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])

@@ -12,7 +12,7 @@ use rustls::server::WebPkiClientVerifier;
 use rustls::server::danger::ClientCertVerifier;
 
 use super::ServerError;
-use super::tls::provider;
+use super::tls_provider::provider;
 use crate::admin::registry::{ClientKind, Registry};
 use crate::engine::ClientIdentity;
 use crate::engine::credential::KmipCredential;

@@ -25,6 +25,7 @@ mod keygen;
 mod listener;
 pub mod metrics;
 pub mod node_report;
+mod pem_certs;
 mod ratelimit;
 pub mod read_audit;
 pub mod registry_notify;
@@ -33,6 +34,7 @@ pub mod sd_notify;
 mod session;
 pub mod signals;
 pub mod tls;
+pub mod tls_provider;
 mod trust_service;
 pub mod unseal;
 

@@ -96,8 +96,8 @@ fn run(services: &Services, cluster: &Cluster, kmip: SocketAddr, stop: &(Mutex<b
             time_ms: crate::audit::now_ms(),
         };
         let published = serde_json::to_vec(&report)
-            .map_err(|e| e.to_string())
-            .and_then(|bytes| cluster.publish_report(&bytes).map_err(|e| e.to_string()));
+            .map_err(PublishError::Encode)
+            .and_then(|bytes| cluster.publish_report(&bytes).map_err(PublishError::Store));
         match published {
             Ok(()) if failing => {
                 log::info!("this node's health report reaches etcd again");
@@ -117,6 +117,15 @@ fn run(services: &Services, cluster: &Cluster, kmip: SocketAddr, stop: &(Mutex<b
         }
         stopping = wait(stop);
     }
+}
+
+/// Why this node's report did not reach etcd (logged once per outage, in the words of the cause).
+#[derive(Debug, thiserror::Error)]
+enum PublishError {
+    #[error(transparent)]
+    Encode(serde_json::Error),
+    #[error(transparent)]
+    Store(crate::store::StoreError),
 }
 
 /// Sleeps one tick; true once the server is stopping.

@@ -7,12 +7,11 @@
 //!   client's certificates are refused even where the configuration would trust them).
 
 use std::collections::HashSet;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use rustls::client::danger::HandshakeSignatureValid;
-use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
-use rustls::pki_types::pem::PemObject;
+use rustls::crypto::WebPkiSupportedAlgorithms;
 use rustls::pki_types::{CertificateDer, UnixTime};
 use rustls::server::WebPkiClientVerifier;
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
@@ -23,12 +22,9 @@ use rustls::{
 use super::ServerError;
 use super::cert_reload::ReloadingCert;
 use super::identity::SharedTrust;
+use super::pem_certs::{read_certs, tls_file_err};
+pub use super::tls_provider::provider;
 use crate::pki;
-
-/// The crypto provider, named explicitly: ring is never used, whatever else is compiled in.
-pub fn provider() -> Arc<CryptoProvider> {
-    Arc::new(rustls::crypto::aws_lc_rs::default_provider())
-}
 
 /// What the TLS layer needs from the configuration and the data directory.
 #[derive(Debug, Clone)]
@@ -81,24 +77,6 @@ pub fn server_config(material: &TlsMaterial) -> Result<Arc<ServerConfig>, Server
     config.ticketer = rustls::crypto::aws_lc_rs::Ticketer::new()
         .map_err(|e| ServerError::Tls(format!("session ticket keys: {e}")))?;
     Ok(Arc::new(config))
-}
-
-pub(crate) fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, ServerError> {
-    let certs = CertificateDer::pem_file_iter(path)
-        .map_err(|e| tls_file_err(path, format!("cannot read: {e}")))?
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| tls_file_err(path, format!("not PEM certificates: {e}")))?;
-    if certs.is_empty() {
-        return Err(tls_file_err(path, "contains no certificate".into()));
-    }
-    Ok(certs)
-}
-
-fn tls_file_err(path: &Path, message: String) -> ServerError {
-    ServerError::TlsFile {
-        path: path.display().to_string(),
-        message,
-    }
 }
 
 /// Accepts a pinned leaf as it is, otherwise requires a chain to a trusted CA. Either way the

@@ -25,6 +25,14 @@ impl Cause {
             source: Some(Box::new(source)),
         }
     }
+
+    /// The source's own words, keeping it for [`StdError::source`].
+    pub fn from_source(source: impl StdError + Send + Sync + 'static) -> Cause {
+        Cause {
+            message: source.to_string(),
+            source: Some(Box::new(source)),
+        }
+    }
 }
 
 impl fmt::Display for Cause {

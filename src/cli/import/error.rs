@@ -9,8 +9,8 @@ use keyward::appliance::ApplianceError;
 use keyward::client::ClientError;
 use keyward::config::ConfigError;
 
-use super::super::error::{EXIT_FAILURE, EXIT_NOT_FOUND, EXIT_USAGE};
-use super::source::Refusal;
+use super::super::exit_code::{EXIT_FAILURE, EXIT_NOT_FOUND, EXIT_USAGE};
+use super::refusal::Refusal;
 
 /// The run finished but some objects were refused or failed (`verify`: some differ).
 pub const EXIT_INCOMPLETE: u8 = EXIT_NOT_FOUND;

@@ -8,7 +8,8 @@
 
 mod backup;
 mod convert;
-mod error;
+pub(super) mod error;
+mod refusal;
 mod report;
 mod run;
 mod selection;
@@ -23,7 +24,8 @@ use clap::{Args, Subcommand};
 use serde_json::json;
 use zeroize::Zeroizing;
 
-use super::error::{CliError, EXIT_CODES_HELP, EXIT_OK};
+use super::error::CliError;
+use super::exit_code::{EXIT_CODES_HELP, EXIT_OK};
 use super::setup::SetupArgs;
 use super::table::print_table;
 use error::EXIT_INCOMPLETE;

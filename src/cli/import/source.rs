@@ -15,6 +15,7 @@ use rustls::ClientConfig;
 use zeroize::{Zeroize, Zeroizing};
 
 use super::error::ImportError;
+pub use super::refusal::Refusal;
 
 /// Where a KMIP server is and the files that let this command in.
 #[derive(Debug, Clone)]
@@ -70,24 +71,6 @@ impl Credential {
                 ],
             )],
         )
-    }
-}
-
-/// The server's refusal of one batch item.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Refusal {
-    /// Result Reason by name (`Permission Denied`, `Item Not Found`, …).
-    pub reason: String,
-    pub message: String,
-}
-
-impl std::fmt::Display for Refusal {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if self.message.is_empty() {
-            write!(f, "{}", self.reason)
-        } else {
-            write!(f, "{}: {}", self.reason, self.message)
-        }
     }
 }
 

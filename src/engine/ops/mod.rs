@@ -162,7 +162,7 @@ pub struct Ctx<'a> {
     pub placeholder: Option<String>,
     pub now: i64,
     /// RSA pairs drawn before the write path; Create Key Pair takes one of its size.
-    pub pregenerated: Vec<super::pregenerate::PregeneratedRsa>,
+    pub pregenerated: Vec<super::pregenerated_rsa::PregeneratedRsa>,
 }
 
 impl Ctx<'_> {
