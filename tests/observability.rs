@@ -239,7 +239,7 @@ fn metrics_count_what_the_test_did_and_status_answers_running_and_stopped() {
     assert_eq!(
         series(
             &metrics,
-            &format!("{latency}_bucket{{operation=\"Get\",le=\"+Inf\"}}")
+            &format!("{latency}_bucket{{le=\"+Inf\",operation=\"Get\"}}")
         ),
         3.0
     );

@@ -83,19 +83,13 @@ pub fn spawn(
 
 /// Nice level of the admin threads: under CPU contention (a flood of TLS handshakes or
 /// logins) the scheduler prefers the KMIP event loop and committer.
-const ADMIN_NICE: libc::c_int = 10;
+const ADMIN_NICE: i32 = 10;
 
 /// Lowers the calling thread's scheduling priority (Linux: nice is per thread).
 fn lower_priority() {
-    // SAFETY: gettid has no preconditions and cannot fail.
-    let tid = unsafe { libc::gettid() };
-    // SAFETY: setpriority reads only its integer arguments; `tid` is this live thread's id.
-    let rc = unsafe { libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, ADMIN_NICE) };
-    if rc != 0 {
-        log::debug!(
-            "admin API: cannot lower the thread priority: {}",
-            std::io::Error::last_os_error()
-        );
+    let tid = rustix::thread::gettid();
+    if let Err(e) = rustix::process::setpriority_process(Some(tid), ADMIN_NICE) {
+        log::debug!("admin API: cannot lower the thread priority: {e}");
     }
 }
 

@@ -6,7 +6,7 @@
 //! state machine, and the loop must not wait for it.
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
@@ -77,25 +77,9 @@ pub(super) struct Effects {
 
 /// The peer's uid as the kernel saw it at connect time.
 fn peer_uid(stream: &UnixStream) -> Option<u32> {
-    let mut cred = libc::ucred {
-        pid: 0,
-        uid: 0,
-        gid: 0,
-    };
-    let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
-    // SAFETY: getsockopt writes at most `len` bytes into `cred`, a live, properly aligned
-    // ucred of exactly that size, and stores the written length in `len`; the fd is open
-    // for the duration of the call because `stream` is borrowed.
-    let rc = unsafe {
-        libc::getsockopt(
-            stream.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_PEERCRED,
-            (&mut cred as *mut libc::ucred).cast(),
-            &mut len,
-        )
-    };
-    (rc == 0 && len as usize == std::mem::size_of::<libc::ucred>()).then_some(cred.uid)
+    rustix::net::sockopt::socket_peercred(stream)
+        .ok()
+        .map(|cred| cred.uid.as_raw())
 }
 
 impl Effects {
@@ -114,8 +98,7 @@ pub(super) fn handle(
     apply: impl FnOnce(Effects),
 ) {
     let stream = UnixStream::from(stream);
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    let own_uid = unsafe { libc::geteuid() };
+    let own_uid = rustix::process::geteuid().as_raw();
     let uid = match peer_uid(&stream) {
         Some(uid) if uid == own_uid || uid == 0 => uid,
         other => {

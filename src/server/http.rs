@@ -1,10 +1,14 @@
 //! A deliberately small HTTP/1.1 request reader for the local health and metrics listener:
 //! GET (and HEAD) of a path, nothing else. Sans-IO: it looks at the bytes received so far and
-//! says "need more", "here is the request" or "refuse with this status". The head is capped
-//! so a peer cannot make the server buffer more than `MAX_HEAD_BYTES`; bodies are refused.
+//! says "need more", "here is the request" or "refuse with this status". The HTTP/1.x grammar
+//! is httparse's (the parser under hyper, already in the tree for the admin API); the bounds and
+//! the refusals are ours. The head is capped so a peer cannot make the server buffer more than
+//! `MAX_HEAD_BYTES`; bodies are refused.
 
 /// Largest request head (request line and headers) accepted.
 pub const MAX_HEAD_BYTES: usize = 8 * 1024;
+/// Most header lines accepted; more is answered like an oversized head (431).
+const MAX_HEADERS: usize = 64;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Request {
@@ -38,35 +42,35 @@ impl Refusal {
 }
 
 /// Reads a request head from `input` (everything received on the connection so far).
-/// `Ok(None)`: incomplete, read more.
+/// `Ok(None)`: incomplete, read more. httparse does the HTTP/1.x grammar (and refuses a
+/// request line that is already not HTTP without waiting for more bytes); what this listener
+/// serves is decided here.
 pub fn parse(input: &[u8]) -> Result<Option<Request>, Refusal> {
-    let Some(end) = find_head_end(input) else {
-        if input.len() >= MAX_HEAD_BYTES {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut request = httparse::Request::new(&mut headers);
+    let end = match request.parse(input) {
+        Ok(httparse::Status::Complete(end)) => end,
+        Ok(httparse::Status::Partial) if input.len() >= MAX_HEAD_BYTES => {
             return Err(Refusal::HeadTooLarge);
         }
-        // A request line that is already not HTTP need not wait for more bytes.
-        if let Some(line_end) = input.iter().position(|&b| b == b'\n') {
-            request_line(&input[..line_end])?;
-        } else if input.iter().any(|b| !is_request_char(*b)) {
-            return Err(Refusal::Malformed);
-        }
-        return Ok(None);
+        Ok(httparse::Status::Partial) => return Ok(None),
+        Err(httparse::Error::TooManyHeaders) => return Err(Refusal::HeadTooLarge),
+        Err(_) => return Err(Refusal::Malformed),
     };
     if end > MAX_HEAD_BYTES {
         return Err(Refusal::HeadTooLarge);
     }
-    let head = std::str::from_utf8(&input[..end]).map_err(|_| Refusal::Malformed)?;
-    let mut lines = head.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l));
-    let first = lines.next().ok_or(Refusal::Malformed)?;
-    let (method, target) = request_line(first.as_bytes())?;
-    for line in lines.filter(|l| !l.is_empty()) {
-        let (name, value) = line.split_once(':').ok_or(Refusal::Malformed)?;
-        if name.is_empty() || name.bytes().any(|b| !b.is_ascii_graphic()) {
-            return Err(Refusal::Malformed);
-        }
-        let value = value.trim();
-        if name.eq_ignore_ascii_case("transfer-encoding")
-            || (name.eq_ignore_ascii_case("content-length") && value != "0")
+    let (Some(method), Some(target)) = (request.method, request.path) else {
+        return Err(Refusal::Malformed);
+    };
+    // Stricter than the grammar: methods are upper case, targets in origin form.
+    if !method.bytes().all(|b| b.is_ascii_uppercase()) || !target.starts_with('/') {
+        return Err(Refusal::Malformed);
+    }
+    for header in request.headers.iter() {
+        let value = header.value.trim_ascii();
+        if header.name.eq_ignore_ascii_case("transfer-encoding")
+            || (header.name.eq_ignore_ascii_case("content-length") && value != b"0")
         {
             return Err(Refusal::BodyNotAllowed);
         }
@@ -78,44 +82,6 @@ pub fn parse(input: &[u8]) -> Result<Option<Request>, Refusal> {
     };
     let path = target.split('?').next().unwrap_or(target).to_string();
     Ok(Some(Request { head_only, path }))
-}
-
-fn is_request_char(b: u8) -> bool {
-    b.is_ascii_graphic() || b == b' ' || b == b'\r' || b == b'\n' || b == b'\t'
-}
-
-/// Position just past the blank line that ends the head.
-fn find_head_end(input: &[u8]) -> Option<usize> {
-    let crlf = input
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .map(|p| p + 4);
-    let lf = input.windows(2).position(|w| w == b"\n\n").map(|p| p + 2);
-    match (crlf, lf) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
-    }
-}
-
-/// `METHOD SP origin-form SP HTTP/1.x`.
-fn request_line(line: &[u8]) -> Result<(&str, &str), Refusal> {
-    let line = line.strip_suffix(b"\r").unwrap_or(line);
-    let line = std::str::from_utf8(line).map_err(|_| Refusal::Malformed)?;
-    let mut parts = line.split(' ');
-    let (Some(method), Some(target), Some(version), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return Err(Refusal::Malformed);
-    };
-    if method.is_empty()
-        || !method.bytes().all(|b| b.is_ascii_uppercase())
-        || !target.starts_with('/')
-        || target.bytes().any(|b| !b.is_ascii_graphic())
-        || !matches!(version, "HTTP/1.1" | "HTTP/1.0")
-    {
-        return Err(Refusal::Malformed);
-    }
-    Ok((method, target))
 }
 
 /// A complete response; the connection closes after it (one request per connection).
@@ -204,6 +170,16 @@ mod tests {
             parse(b"GET / HTTP/1.1\r\nContent-Length: 5\r\n\r\n"),
             Err(Refusal::BodyNotAllowed)
         );
+        assert_eq!(parse(b"get / HTTP/1.1\r\n\r\n"), Err(Refusal::Malformed));
+        assert_eq!(
+            parse(b"GET http://x/ HTTP/1.1\r\n\r\n"),
+            Err(Refusal::Malformed)
+        );
+        let many = format!(
+            "GET / HTTP/1.1\r\n{}\r\n",
+            "A: b\r\n".repeat(MAX_HEADERS + 1)
+        );
+        assert_eq!(parse(many.as_bytes()), Err(Refusal::HeadTooLarge));
         let mut big = b"GET / HTTP/1.1\r\nX: ".to_vec();
         big.resize(MAX_HEAD_BYTES, b'a');
         assert_eq!(parse(&big), Err(Refusal::HeadTooLarge));

@@ -158,7 +158,7 @@ fn answer(request: &http::Request, services: &Services) -> Vec<u8> {
             let body = services.metrics.render(root, &services.metrics.provider());
             http::response(
                 200,
-                "text/plain; version=0.0.4; charset=utf-8",
+                super::metrics::OPENMETRICS_CONTENT_TYPE,
                 &body,
                 request.head_only,
             )

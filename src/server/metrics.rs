@@ -1,13 +1,18 @@
-//! Counters and gauges of a running server, rendered in the Prometheus text format for
-//! `/metrics` and read by the `status` admin request. Plain atomics and one small mutex: the
-//! event loop and the committer update them on every request, so they must cost next to
-//! nothing, and the label sets are fixed (no per-client or per-key series).
+//! Counters and gauges of a running server, rendered as OpenMetrics text for `/metrics` and
+//! read by the `status` admin request. The metric types, the registry and the text encoding
+//! are prometheus-client's (atomics inside, a read lock per labelled family): the event loop
+//! and the committer update them on every request, so they must cost next to nothing, and the
+//! label sets are fixed (no per-client or per-key series).
 
-use std::collections::BTreeMap;
-use std::fmt::Write as _;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
 
 use crate::engine::Response;
 use crate::keyprotect::sync::SyncStatus;
@@ -100,71 +105,6 @@ impl FailureCause {
             _ => FailureCause::Other,
         }
     }
-
-    fn index(self) -> usize {
-        self as usize
-    }
-}
-
-struct Histogram {
-    bounds: &'static [f64],
-    /// Per bucket (not cumulative); the last slot is +Inf.
-    counts: Vec<u64>,
-    sum: f64,
-    count: u64,
-}
-
-impl Histogram {
-    fn new(bounds: &'static [f64]) -> Histogram {
-        Histogram {
-            bounds,
-            counts: vec![0; bounds.len() + 1],
-            sum: 0.0,
-            count: 0,
-        }
-    }
-
-    fn observe(&mut self, value: f64) {
-        let slot = self
-            .bounds
-            .iter()
-            .position(|b| value <= *b)
-            .unwrap_or(self.bounds.len());
-        self.counts[slot] += 1;
-        self.sum += value;
-        self.count += 1;
-    }
-
-    fn render(&self, out: &mut String, name: &str, labels: &str) {
-        let sep = if labels.is_empty() { "" } else { "," };
-        let mut cumulative = 0;
-        for (i, bound) in self.bounds.iter().enumerate() {
-            cumulative += self.counts[i];
-            let _ = writeln!(
-                out,
-                "{name}_bucket{{{labels}{sep}le=\"{bound}\"}} {cumulative}"
-            );
-        }
-        let _ = writeln!(
-            out,
-            "{name}_bucket{{{labels}{sep}le=\"+Inf\"}} {}",
-            self.count
-        );
-        let braces = if labels.is_empty() {
-            String::new()
-        } else {
-            format!("{{{labels}}}")
-        };
-        let _ = writeln!(out, "{name}_sum{braces} {}", self.sum);
-        let _ = writeln!(out, "{name}_count{braces} {}", self.count);
-    }
-}
-
-#[derive(Default)]
-struct Operations {
-    /// (operation, result) → count.
-    results: BTreeMap<(String, String), u64>,
-    latency: BTreeMap<String, Histogram>,
 }
 
 /// What the root key looks like to the server right now.
@@ -201,25 +141,52 @@ pub enum HandshakeKind {
     Resumed,
 }
 
+impl HandshakeKind {
+    fn label(self) -> &'static str {
+        match self {
+            HandshakeKind::Full => "full",
+            HandshakeKind::Resumed => "resumed",
+        }
+    }
+}
+
+/// One fixed label (`cause`, `kind`, `provider`).
+type Label = [(&'static str, &'static str); 1];
+/// `operation` and `result` of an answered batch item.
+type OperationResult = [(&'static str, String); 2];
+type OperationLabel = [(&'static str, String); 1];
+type LatencyFamily = Family<OperationLabel, Histogram, fn() -> Histogram>;
+
+fn latency_histogram() -> Histogram {
+    Histogram::new(LATENCY_BUCKETS)
+}
+
+/// The series of one server. Each metric is a prometheus-client handle (atomics inside) that
+/// the registry shares; the gauges read from elsewhere are set just before a scrape.
 pub struct Metrics {
     started: Instant,
-    operations: Mutex<Operations>,
-    batches: Mutex<Histogram>,
-    failures: [AtomicU64; FailureCause::ALL.len()],
-    evictions: [AtomicU64; EvictionCause::ALL.len()],
-    /// Full, resumed.
-    handshakes: [AtomicU64; 2],
-    /// Nanoseconds the event loop spent processing TLS handshake messages.
-    handshake_nanos: AtomicU64,
-    open_connections: AtomicI64,
-    unauthenticated_connections: AtomicI64,
-    http_requests: AtomicU64,
-    /// Unix time of the last backup; 0 = never.
-    last_backup_unix: AtomicU64,
+    registry: Registry,
+    operations: Family<OperationResult, Counter>,
+    latency: LatencyFamily,
+    batches: Histogram,
+    failures: Family<Label, Counter>,
+    evictions: Family<Label, Counter>,
+    handshakes: Family<Label, Counter>,
+    handshake_seconds: Counter<f64, AtomicU64>,
+    open_connections: Gauge,
+    unauthenticated_connections: Gauge,
+    http_requests: Counter,
+    root_key_sealed: Family<Label, Gauge>,
+    last_sync: Gauge,
+    unreachable: Gauge,
+    backup_age: Gauge,
     /// -1 = unknown.
-    changes_since_backup: AtomicI64,
+    changes_since_backup: Gauge,
     /// Certificates expiring within 30 days (`admin::expiry`), set by the admin API; -1 unknown.
-    certificates_expiring: AtomicI64,
+    certificates_expiring: Gauge,
+    uptime: Gauge,
+    /// Unix time of the last backup; 0 = never. A timestamp, served as an age.
+    last_backup_unix: AtomicU64,
     sync: Mutex<Option<SyncStatus>>,
     provider: OnceLock<String>,
     listen: OnceLock<String>,
@@ -238,26 +205,142 @@ pub fn unix_secs(time: SystemTime) -> u64 {
         .unwrap_or(0)
 }
 
+fn saturating_i64(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
 impl Metrics {
     pub fn new() -> Metrics {
-        Metrics {
+        let metrics = Metrics {
             started: Instant::now(),
-            operations: Mutex::new(Operations::default()),
-            batches: Mutex::new(Histogram::new(&BATCH_BUCKETS)),
-            failures: Default::default(),
-            evictions: Default::default(),
-            handshakes: Default::default(),
-            handshake_nanos: AtomicU64::new(0),
-            open_connections: AtomicI64::new(0),
-            unauthenticated_connections: AtomicI64::new(0),
-            http_requests: AtomicU64::new(0),
+            registry: Registry::default(),
+            operations: Family::default(),
+            latency: Family::new_with_constructor(latency_histogram),
+            batches: Histogram::new(BATCH_BUCKETS),
+            failures: Family::default(),
+            evictions: Family::default(),
+            handshakes: Family::default(),
+            handshake_seconds: Counter::default(),
+            open_connections: Gauge::default(),
+            unauthenticated_connections: Gauge::default(),
+            http_requests: Counter::default(),
+            root_key_sealed: Family::default(),
+            last_sync: Gauge::default(),
+            unreachable: Gauge::default(),
+            backup_age: Gauge::default(),
+            changes_since_backup: Gauge::default(),
+            certificates_expiring: Gauge::default(),
+            uptime: Gauge::default(),
             last_backup_unix: AtomicU64::new(0),
-            changes_since_backup: AtomicI64::new(-1),
-            certificates_expiring: AtomicI64::new(-1),
             sync: Mutex::new(None),
             provider: OnceLock::new(),
             listen: OnceLock::new(),
+        };
+        metrics.changes_since_backup.set(-1);
+        metrics.certificates_expiring.set(-1);
+        // Fixed label sets show every series from the first scrape, zeros included.
+        for cause in FailureCause::ALL {
+            let _ = metrics.failures.get_or_create(&[("cause", cause.label())]);
         }
+        for cause in EvictionCause::ALL {
+            let _ = metrics.evictions.get_or_create(&[("cause", cause.label())]);
+        }
+        for kind in [HandshakeKind::Full, HandshakeKind::Resumed] {
+            let _ = metrics.handshakes.get_or_create(&[("kind", kind.label())]);
+        }
+        metrics.register()
+    }
+
+    /// Names, help texts (the encoder adds the final period) and types of the exposition;
+    /// counters are registered without `_total`, which the encoder appends.
+    fn register(mut self) -> Metrics {
+        let r = &mut self.registry;
+        r.register(
+            "keyward_operations",
+            "KMIP batch items answered, by operation and result",
+            self.operations.clone(),
+        );
+        r.register(
+            "keyward_operation_duration_seconds",
+            "Time from a request's arrival to its response, by its first operation",
+            self.latency.clone(),
+        );
+        r.register(
+            "keyward_open_connections",
+            "KMIP connections open now",
+            self.open_connections.clone(),
+        );
+        r.register(
+            "keyward_unauthenticated_connections",
+            "Open KMIP connections without a trusted certificate yet",
+            self.unauthenticated_connections.clone(),
+        );
+        r.register(
+            "keyward_unauthenticated_evictions",
+            "Unauthenticated connections closed to make room for a newer one, by cause",
+            self.evictions.clone(),
+        );
+        r.register(
+            "keyward_tls_handshakes",
+            "TLS handshakes begun, full (private-key operation) or resumed",
+            self.handshakes.clone(),
+        );
+        r.register(
+            "keyward_tls_handshake_seconds",
+            "Event-loop time spent processing TLS handshakes",
+            self.handshake_seconds.clone(),
+        );
+        r.register(
+            "keyward_connection_failures",
+            "Connections refused or cut, by cause",
+            self.failures.clone(),
+        );
+        r.register(
+            "keyward_commit_batch_size",
+            "Mutations per group commit",
+            self.batches.clone(),
+        );
+        r.register(
+            "keyward_root_key_sealed",
+            "1 while the root key is unavailable and key material is refused",
+            self.root_key_sealed.clone(),
+        );
+        r.register(
+            "keyward_keyprotect_last_sync_timestamp_seconds",
+            "Unix time of the last Key Protect poll that got an answer (0 = none)",
+            self.last_sync.clone(),
+        );
+        r.register(
+            "keyward_keyprotect_unreachable_seconds",
+            "How long Key Protect has been unreachable (0 = reachable)",
+            self.unreachable.clone(),
+        );
+        r.register(
+            "keyward_backup_age_seconds",
+            "Seconds since the last backup (-1 = never or unknown)",
+            self.backup_age.clone(),
+        );
+        r.register(
+            "keyward_keys_changed_since_backup",
+            "Keys created, changed or destroyed since the last backup (-1 = unknown)",
+            self.changes_since_backup.clone(),
+        );
+        r.register(
+            "keyward_http_requests",
+            "Requests to this HTTP listener",
+            self.http_requests.clone(),
+        );
+        r.register(
+            "keyward_certificates_expiring_soon",
+            "Client and server certificates expiring within 30 days or expired (-1 = unknown)",
+            self.certificates_expiring.clone(),
+        );
+        r.register(
+            "keyward_uptime_seconds",
+            "Seconds since the server started",
+            self.uptime.clone(),
+        );
+        self
     }
 
     /// The root key provider name ("local" or "keyprotect"), set once at start.
@@ -308,74 +391,81 @@ impl Metrics {
 
     /// One answered batch item: its operation name and "success" or the Result Reason.
     pub fn operation(&self, operation: &str, result: &str) {
-        if let Ok(mut ops) = self.operations.lock() {
-            *ops.results
-                .entry((operation.to_string(), result.to_string()))
-                .or_insert(0) += 1;
-        }
+        self.operations
+            .get_or_create(&[
+                ("operation", operation.to_string()),
+                ("result", result.to_string()),
+            ])
+            .inc();
     }
 
     /// The time from a request's arrival to its response, by the request's first operation.
     pub fn latency(&self, operation: &str, seconds: f64) {
-        if let Ok(mut ops) = self.operations.lock() {
-            ops.latency
-                .entry(operation.to_string())
-                .or_insert_with(|| Histogram::new(&LATENCY_BUCKETS))
-                .observe(seconds);
-        }
+        self.latency
+            .get_or_create(&[("operation", operation.to_string())])
+            .observe(seconds);
     }
 
     /// One group commit of `size` mutations.
     pub fn batch(&self, size: usize) {
-        if let Ok(mut batches) = self.batches.lock() {
-            batches.observe(size as f64);
-        }
+        self.batches.observe(size as f64);
     }
 
     pub fn failure(&self, cause: FailureCause) {
-        self.failures[cause.index()].fetch_add(1, Ordering::Relaxed);
+        self.failures
+            .get_or_create(&[("cause", cause.label())])
+            .inc();
     }
 
     pub fn failures(&self, cause: FailureCause) -> u64 {
-        self.failures[cause.index()].load(Ordering::Relaxed)
+        self.failures
+            .get_or_create(&[("cause", cause.label())])
+            .get()
     }
 
     pub fn set_open_connections(&self, open: usize) {
-        self.open_connections.store(open as i64, Ordering::Relaxed);
+        self.open_connections.set(saturating_i64(open as u64));
     }
 
     /// Of the open connections, those without a trusted certificate yet.
     pub fn set_unauthenticated_connections(&self, open: usize) {
         self.unauthenticated_connections
-            .store(open as i64, Ordering::Relaxed);
+            .set(saturating_i64(open as u64));
     }
 
     pub fn eviction(&self, cause: EvictionCause) {
-        self.evictions[cause as usize].fetch_add(1, Ordering::Relaxed);
+        self.evictions
+            .get_or_create(&[("cause", cause.label())])
+            .inc();
     }
 
     pub fn evictions(&self, cause: EvictionCause) -> u64 {
-        self.evictions[cause as usize].load(Ordering::Relaxed)
+        self.evictions
+            .get_or_create(&[("cause", cause.label())])
+            .get()
     }
 
     pub fn handshake(&self, kind: HandshakeKind) {
-        self.handshakes[kind as usize].fetch_add(1, Ordering::Relaxed);
+        self.handshakes
+            .get_or_create(&[("kind", kind.label())])
+            .inc();
     }
 
     pub fn handshakes(&self, kind: HandshakeKind) -> u64 {
-        self.handshakes[kind as usize].load(Ordering::Relaxed)
+        self.handshakes
+            .get_or_create(&[("kind", kind.label())])
+            .get()
     }
 
     /// Time the event loop spent in TLS handshake processing (key exchange, signatures,
     /// certificate verification): the loop is one thread, so this is CPU it did not spend
     /// on requests.
     pub fn handshake_time(&self, spent: std::time::Duration) {
-        let nanos = u64::try_from(spent.as_nanos()).unwrap_or(u64::MAX);
-        self.handshake_nanos.fetch_add(nanos, Ordering::Relaxed);
+        self.handshake_seconds.inc_by(spent.as_secs_f64());
     }
 
     pub fn http_request(&self) {
-        self.http_requests.fetch_add(1, Ordering::Relaxed);
+        self.http_requests.inc();
     }
 
     /// Called by the backup code after each backup and change: the time of the last backup
@@ -383,21 +473,19 @@ impl Metrics {
     pub fn set_backup(&self, last_unix_time: u64, changes_since: u64) {
         self.last_backup_unix
             .store(last_unix_time, Ordering::Relaxed);
-        self.changes_since_backup
-            .store(changes_since.min(i64::MAX as u64) as i64, Ordering::Relaxed);
+        self.changes_since_backup.set(saturating_i64(changes_since));
     }
 
     /// (last backup Unix time, keys changed since), each None while unknown.
     pub fn backup(&self) -> (Option<u64>, Option<u64>) {
         let last = self.last_backup_unix.load(Ordering::Relaxed);
-        let changes = self.changes_since_backup.load(Ordering::Relaxed);
+        let changes = self.changes_since_backup.get();
         ((last > 0).then_some(last), u64::try_from(changes).ok())
     }
 
     /// How many client and server certificates expire within 30 days.
     pub fn set_certificates_expiring(&self, count: usize) {
-        self.certificates_expiring
-            .store(count.min(i64::MAX as usize) as i64, Ordering::Relaxed);
+        self.certificates_expiring.set(saturating_i64(count as u64));
     }
 
     /// The Key Protect sync thread's latest counters.
@@ -411,170 +499,49 @@ impl Metrics {
         self.sync.lock().ok().and_then(|s| s.clone())
     }
 
-    /// The whole exposition. `root` and `provider` are read by the caller from the engine.
+    /// The whole exposition (OpenMetrics text, `OPENMETRICS_CONTENT_TYPE`). `root` and
+    /// `provider` are read by the caller from the engine; the gauges kept elsewhere are set
+    /// here, at scrape time.
     pub fn render(&self, root: RootState, provider: &str) -> String {
-        let mut out = String::with_capacity(4096);
-        let _ = writeln!(
-            out,
-            "# HELP keyward_operations_total KMIP batch items answered, by operation and result.\n\
-             # TYPE keyward_operations_total counter"
-        );
-        if let Ok(ops) = self.operations.lock() {
-            for ((operation, result), count) in &ops.results {
-                let _ = writeln!(
-                    out,
-                    "keyward_operations_total{{operation=\"{operation}\",result=\"{result}\"}} {count}"
-                );
-            }
-            let _ = writeln!(
-                out,
-                "# HELP keyward_operation_duration_seconds Time from a request's arrival to its response, by its first operation.\n\
-                 # TYPE keyward_operation_duration_seconds histogram"
-            );
-            for (operation, histogram) in &ops.latency {
-                histogram.render(
-                    &mut out,
-                    "keyward_operation_duration_seconds",
-                    &format!("operation=\"{operation}\""),
-                );
-            }
-        }
-        let _ = writeln!(
-            out,
-            "# HELP keyward_open_connections KMIP connections open now.\n\
-             # TYPE keyward_open_connections gauge\n\
-             keyward_open_connections {}",
-            self.open_connections.load(Ordering::Relaxed)
-        );
-        let _ = writeln!(
-            out,
-            "# HELP keyward_unauthenticated_connections Open KMIP connections without a trusted certificate yet.\n\
-             # TYPE keyward_unauthenticated_connections gauge\n\
-             keyward_unauthenticated_connections {}",
-            self.unauthenticated_connections.load(Ordering::Relaxed)
-        );
-        let _ = writeln!(
-            out,
-            "# HELP keyward_unauthenticated_evictions_total Unauthenticated connections closed to make room for a newer one, by cause.\n\
-             # TYPE keyward_unauthenticated_evictions_total counter"
-        );
-        for cause in EvictionCause::ALL {
-            let _ = writeln!(
-                out,
-                "keyward_unauthenticated_evictions_total{{cause=\"{}\"}} {}",
-                cause.label(),
-                self.evictions(cause)
-            );
-        }
-        let _ = writeln!(
-            out,
-            "# HELP keyward_tls_handshakes_total TLS handshakes begun, full (private-key operation) or resumed.\n\
-             # TYPE keyward_tls_handshakes_total counter\n\
-             keyward_tls_handshakes_total{{kind=\"full\"}} {}\n\
-             keyward_tls_handshakes_total{{kind=\"resumed\"}} {}",
-            self.handshakes(HandshakeKind::Full),
-            self.handshakes(HandshakeKind::Resumed)
-        );
-        let _ = writeln!(
-            out,
-            "# HELP keyward_tls_handshake_seconds_total Event-loop time spent processing TLS handshakes.\n\
-             # TYPE keyward_tls_handshake_seconds_total counter\n\
-             keyward_tls_handshake_seconds_total {}",
-            self.handshake_nanos.load(Ordering::Relaxed) as f64 / 1e9
-        );
-        let _ = writeln!(
-            out,
-            "# HELP keyward_connection_failures_total Connections refused or cut, by cause.\n\
-             # TYPE keyward_connection_failures_total counter"
-        );
-        for cause in FailureCause::ALL {
-            let _ = writeln!(
-                out,
-                "keyward_connection_failures_total{{cause=\"{}\"}} {}",
-                cause.label(),
-                self.failures(cause)
-            );
-        }
-        let _ = writeln!(
-            out,
-            "# HELP keyward_commit_batch_size Mutations per group commit.\n\
-             # TYPE keyward_commit_batch_size histogram"
-        );
-        if let Ok(batches) = self.batches.lock() {
-            batches.render(&mut out, "keyward_commit_batch_size", "");
-        }
-        let _ = writeln!(
-            out,
-            "# HELP keyward_root_key_sealed 1 while the root key is unavailable and key material is refused.\n\
-             # TYPE keyward_root_key_sealed gauge\n\
-             keyward_root_key_sealed{{provider=\"{provider}\"}} {}",
-            u8::from(root == RootState::Sealed)
-        );
+        // The provider is set once at start; clearing keeps a single series all the same.
+        self.root_key_sealed.clear();
+        let provider: &'static str = match provider {
+            "local" => "local",
+            "keyprotect" => "keyprotect",
+            _ => "unknown",
+        };
+        self.root_key_sealed
+            .get_or_create(&[("provider", provider)])
+            .set(i64::from(root == RootState::Sealed));
         let sync = self.sync_status();
         let last_sync = sync
             .as_ref()
             .and_then(|s| s.last_success)
             .map(unix_secs)
             .unwrap_or(0);
-        let _ = writeln!(
-            out,
-            "# HELP keyward_keyprotect_last_sync_timestamp_seconds Unix time of the last Key Protect poll that got an answer (0 = none).\n\
-             # TYPE keyward_keyprotect_last_sync_timestamp_seconds gauge\n\
-             keyward_keyprotect_last_sync_timestamp_seconds {last_sync}"
-        );
+        self.last_sync.set(saturating_i64(last_sync));
         let unreachable = sync
             .as_ref()
             .and_then(|s| s.unreachable_for)
             .map(|d| d.as_secs())
             .unwrap_or(0);
-        let _ = writeln!(
-            out,
-            "# HELP keyward_keyprotect_unreachable_seconds How long Key Protect has been unreachable (0 = reachable).\n\
-             # TYPE keyward_keyprotect_unreachable_seconds gauge\n\
-             keyward_keyprotect_unreachable_seconds {unreachable}"
-        );
-        let (last_backup, changes) = self.backup();
-        let since_backup = match last_backup {
-            Some(at) => unix_secs(SystemTime::now()).saturating_sub(at) as f64,
-            None => -1.0,
+        self.unreachable.set(saturating_i64(unreachable));
+        let age = match self.backup().0 {
+            Some(at) => saturating_i64(unix_secs(SystemTime::now()).saturating_sub(at)),
+            None => -1,
         };
-        let _ = writeln!(
-            out,
-            "# HELP keyward_backup_age_seconds Seconds since the last backup (-1 = never or unknown).\n\
-             # TYPE keyward_backup_age_seconds gauge\n\
-             keyward_backup_age_seconds {since_backup}"
-        );
-        let _ = writeln!(
-            out,
-            "# HELP keyward_keys_changed_since_backup Keys created, changed or destroyed since the last backup (-1 = unknown).\n\
-             # TYPE keyward_keys_changed_since_backup gauge\n\
-             keyward_keys_changed_since_backup {}",
-            changes.map_or(-1, |c| c as i64)
-        );
-        let _ = writeln!(
-            out,
-            "# HELP keyward_http_requests_total Requests to this HTTP listener.\n\
-             # TYPE keyward_http_requests_total counter\n\
-             keyward_http_requests_total {}",
-            self.http_requests.load(Ordering::Relaxed)
-        );
-        let _ = writeln!(
-            out,
-            "# HELP keyward_certificates_expiring_soon Client and server certificates expiring within 30 days or expired (-1 = unknown).\n\
-             # TYPE keyward_certificates_expiring_soon gauge\n\
-             keyward_certificates_expiring_soon {}",
-            self.certificates_expiring.load(Ordering::Relaxed)
-        );
-        let _ = writeln!(
-            out,
-            "# HELP keyward_uptime_seconds Seconds since the server started.\n\
-             # TYPE keyward_uptime_seconds gauge\n\
-             keyward_uptime_seconds {}",
-            self.uptime_secs()
-        );
+        self.backup_age.set(age);
+        self.uptime.set(saturating_i64(self.uptime_secs()));
+        let mut out = String::with_capacity(4096);
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
         out
     }
 }
+
+/// The content type of `Metrics::render`'s text.
+pub const OPENMETRICS_CONTENT_TYPE: &str =
+    "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 #[cfg(test)]
 mod tests {
@@ -609,17 +576,47 @@ mod tests {
             text.contains("keyward_operations_total{operation=\"Get\",result=\"ItemNotFound\"} 1")
         );
         assert!(text.contains(
-            "keyward_operation_duration_seconds_bucket{operation=\"Create\",le=\"0.0025\"} 1"
+            "keyward_operation_duration_seconds_bucket{le=\"0.0025\",operation=\"Create\"} 1"
         ));
         assert!(text.contains(
-            "keyward_operation_duration_seconds_bucket{operation=\"Create\",le=\"1\"} 2"
+            "keyward_operation_duration_seconds_bucket{le=\"1.0\",operation=\"Create\"} 2"
         ));
         assert!(text.contains("keyward_operation_duration_seconds_count{operation=\"Create\"} 2"));
-        assert!(text.contains("keyward_commit_batch_size_bucket{le=\"2\"} 0"));
-        assert!(text.contains("keyward_commit_batch_size_bucket{le=\"4\"} 1"));
+        assert!(text.contains("keyward_commit_batch_size_bucket{le=\"2.0\"} 0"));
+        assert!(text.contains("keyward_commit_batch_size_bucket{le=\"4.0\"} 1"));
         assert!(text.contains("keyward_connection_failures_total{cause=\"no_certificate\"} 1"));
         assert!(text.contains("keyward_root_key_sealed{provider=\"local\"} 0"));
         assert!(text.contains("keyward_backup_age_seconds -1"));
+        assert!(text.contains(
+            "# HELP keyward_operations KMIP batch items answered, by operation and result.\n\
+             # TYPE keyward_operations counter\n"
+        ));
+        assert!(text.ends_with("# EOF\n"));
+        for series in [
+            "keyward_operations_total",
+            "keyward_operation_duration_seconds_bucket",
+            "keyward_operation_duration_seconds_sum",
+            "keyward_open_connections",
+            "keyward_unauthenticated_connections",
+            "keyward_unauthenticated_evictions_total",
+            "keyward_tls_handshakes_total",
+            "keyward_tls_handshake_seconds_total",
+            "keyward_connection_failures_total",
+            "keyward_commit_batch_size_count",
+            "keyward_root_key_sealed",
+            "keyward_keyprotect_last_sync_timestamp_seconds",
+            "keyward_keyprotect_unreachable_seconds",
+            "keyward_backup_age_seconds",
+            "keyward_keys_changed_since_backup",
+            "keyward_http_requests_total",
+            "keyward_certificates_expiring_soon",
+            "keyward_uptime_seconds",
+        ] {
+            assert!(
+                text.lines().any(|l| l.starts_with(series)),
+                "{series} missing:\n{text}"
+            );
+        }
         m.set_backup(unix_secs(SystemTime::now()), 4);
         let text = m.render(RootState::Sealed, "keyprotect");
         assert!(text.contains("keyward_keys_changed_since_backup 4"));

@@ -6,6 +6,10 @@
 //! What the server sends: `READY=1` once the listener is bound and the master key is unwrapped
 //! (or the appliance knows it starts sealed, with a `STATUS=` saying why), `WATCHDOG=1` from the
 //! event loop at half of `$WATCHDOG_USEC`, and `STOPPING=1` when a graceful shutdown begins.
+//!
+//! Why not the `sd-notify` crate (0.5.0, checked): it opens a blocking socket per message, so a
+//! stuck service manager could stall the event loop's watchdog ping, and it passes `@name` to
+//! `connect` as a path, so abstract sockets (`tests/systemd_notify.rs`) would go unheard.
 
 use std::io;
 use std::os::unix::net::{SocketAddr, UnixDatagram};

@@ -83,7 +83,8 @@ fn redb_error(context: &str, err: impl Into<::redb::Error>) -> StoreError {
 }
 
 fn is_disk_full(io: &std::io::Error) -> bool {
-    io.kind() == ErrorKind::StorageFull || io.raw_os_error() == Some(libc::EDQUOT)
+    io.kind() == ErrorKind::StorageFull
+        || io.raw_os_error() == Some(rustix::io::Errno::DQUOT.raw_os_error())
 }
 
 /// Why the store stopped taking writes, shared with whoever reports health.

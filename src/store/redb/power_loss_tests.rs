@@ -307,7 +307,7 @@ fn eio_on_fsync_stops_writes_and_reports_the_failure() {
     commit(&store, &txn_objects(0)).unwrap();
     assert_eq!(Store::failure(&store), None);
 
-    disk.fail_next_sync(libc::EIO);
+    disk.fail_next_sync(rustix::io::Errno::IO.raw_os_error());
     let err = commit(&store, &txn_objects(1)).expect_err("commit over a failed fsync");
     assert!(matches!(err, StoreError::Io(_)), "{err:?}");
     let failure = Store::failure(&store).expect("the store reports its failure");
@@ -342,7 +342,7 @@ fn eio_on_fsync_stops_writes_and_reports_the_failure() {
 fn a_full_disk_is_reported_as_full_not_as_failed() {
     let disk = FaultyDisk::default();
     let store = RedbStore::open_with_backend(disk.clone(), "full-disk").unwrap();
-    disk.fail_next_sync(libc::ENOSPC);
+    disk.fail_next_sync(rustix::io::Errno::NOSPC.raw_os_error());
     let err = commit(&store, &txn_objects(0)).expect_err("commit on a full disk");
     assert!(matches!(err, StoreError::Full(_)), "{err:?}");
     assert_eq!(Store::failure(&store), None);
