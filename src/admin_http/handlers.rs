@@ -206,8 +206,7 @@ pub(super) fn json_body<'a, T: Deserialize<'a>>(call: &'a Call) -> Result<T, Api
 
 /// The audit actor of an API caller.
 pub(super) fn actor(caller: &Caller) -> Actor {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    let uid = unsafe { libc::geteuid() };
+    let uid = rustix::process::geteuid().as_raw();
     Actor::User {
         uid,
         name: format!("api:{}", caller.name),
@@ -300,8 +299,7 @@ pub fn login(app: &App, call: &Call) -> Result<Answer, ApiError> {
     let login: Login = json_body(call)?;
     let peer = call.peer.ip();
     let user_actor = |name: &str| Actor::User {
-        // SAFETY: geteuid has no preconditions and cannot fail.
-        uid: unsafe { libc::geteuid() },
+        uid: rustix::process::geteuid().as_raw(),
         name: format!("api:{name}"),
     };
     match app.gatekeeper.login(
