@@ -112,6 +112,31 @@ pub fn response(status: u16, content_type: &str, body: &str, head_only: bool) ->
     out.into_bytes()
 }
 
+/// The JSON body of every answer that is not a metrics page: `{"error": …}`, or the health
+/// state with its reason.
+#[derive(serde::Serialize)]
+#[serde(untagged)]
+pub enum Body<'a> {
+    Error {
+        error: &'a str,
+    },
+    /// Fields in this order so the text stays what it has always been (`reason` first).
+    Health {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        reason: Option<&'a str>,
+        status: &'a str,
+    },
+}
+
+impl Body<'_> {
+    /// One line of JSON (serializing these fields cannot fail; the fallback is never sent).
+    pub fn line(&self) -> String {
+        let mut text = serde_json::to_string(self).unwrap_or_else(|_| "{}".into());
+        text.push('\n');
+        text
+    }
+}
+
 /// A refusal's response, with a one-line JSON body saying why.
 pub fn refusal_response(refusal: Refusal) -> Vec<u8> {
     let why = match refusal {
@@ -123,7 +148,7 @@ pub fn refusal_response(refusal: Refusal) -> Vec<u8> {
     response(
         refusal.status(),
         "application/json",
-        &format!("{{\"error\":\"{why}\"}}\n"),
+        &Body::Error { error: why }.line(),
         false,
     )
 }

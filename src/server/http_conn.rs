@@ -94,7 +94,10 @@ impl HttpConn {
             let _ = self.stream.write(&http::response(
                 408,
                 "application/json",
-                "{\"error\":\"request head not received in time\"}\n",
+                &http::Body::Error {
+                    error: "request head not received in time",
+                }
+                .line(),
                 false,
             ));
         }
@@ -130,13 +133,21 @@ fn answer(request: &http::Request, services: &Services) -> Vec<u8> {
     match request.path.as_str() {
         "/healthz" => {
             let (status, body) = match health(services) {
-                Ok(()) => (200, "{\"status\":\"serving\"}\n".to_string()),
+                Ok(()) => (
+                    200,
+                    http::Body::Health {
+                        status: "serving",
+                        reason: None,
+                    }
+                    .line(),
+                ),
                 Err((state, reason)) => (
                     503,
-                    format!(
-                        "{}\n",
-                        serde_json::json!({ "status": state, "reason": reason })
-                    ),
+                    http::Body::Health {
+                        status: state,
+                        reason: Some(&reason),
+                    }
+                    .line(),
                 ),
             };
             http::response(status, "application/json", &body, request.head_only)
@@ -166,7 +177,10 @@ fn answer(request: &http::Request, services: &Services) -> Vec<u8> {
         _ => http::response(
             404,
             "application/json",
-            "{\"error\":\"not found; try /healthz or /metrics\"}\n",
+            &http::Body::Error {
+                error: "not found; try /healthz or /metrics",
+            }
+            .line(),
             request.head_only,
         ),
     }

@@ -21,7 +21,6 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use clap::{Args, Subcommand};
-use serde_json::json;
 use zeroize::Zeroizing;
 
 use super::error::CliError;
@@ -404,14 +403,19 @@ fn verify(args: &VerifyArgs) -> Result<u8, ImportError> {
     let identical = verify::all_identical(&checked);
     let count = |c: verify::Comparison| checked.iter().filter(|x| x.result == c).count();
     if args.json {
-        println!(
-            "{}",
-            json!({
-                "identical": identical,
-                "seconds": started.elapsed().as_secs_f64(),
-                "objects": checked,
-            })
-        );
+        /// What `import verify --json` prints.
+        #[derive(serde::Serialize)]
+        struct VerifyReport<'a> {
+            identical: bool,
+            objects: &'a [verify::Checked],
+            seconds: f64,
+        }
+        let report = VerifyReport {
+            identical,
+            objects: &checked,
+            seconds: started.elapsed().as_secs_f64(),
+        };
+        println!("{}", super::json_out::line(&report));
     } else {
         let rows: Vec<Vec<String>> = checked
             .iter()
