@@ -25,6 +25,13 @@ use crate::audit;
 use crate::engine::Response;
 use crate::engine::pipeline::{Change, Pipeline, Staged};
 
+/// Below this many requests, a group waits for the previous group's flush before it is run,
+/// and takes in everything that arrived meanwhile: with few clients the disk is the limit, and
+/// one flush for all of them beats two half-full ones. From this size up, running the group
+/// beside the previous flush is the gain (measured: create-get at 8 connections lost a fifth
+/// of its rate when every group was run at once; at 64 connections pipelining gained 1.2×).
+const PIPELINE_MIN_GROUP: usize = 16;
+
 /// A group handed to the releaser: where each answer goes, the requests (for refusals if the
 /// flush fails) and the staged answers.
 struct Release {
@@ -88,12 +95,15 @@ fn run(
 ) {
     let pipeline = pipeline(services);
     let (release_tx, release_rx) = channel::<Release>();
+    let (flushed_tx, flushed_rx) = channel::<()>();
     let releaser = {
         let (pipeline, done, waker) = (self::pipeline(services), done.clone(), waker.clone());
         std::thread::Builder::new()
             .name("keyward-release".into())
-            .spawn(move || release(&pipeline, &release_rx, &done, &waker))
+            .spawn(move || release(&pipeline, &release_rx, &done, &waker, &flushed_tx))
     };
+    // Groups handed to the releaser whose flush has not been reported back yet.
+    let mut in_flight = 0usize;
     let releaser = match releaser {
         Ok(thread) => thread,
         Err(e) => {
@@ -116,6 +126,18 @@ fn run(
     while let Some(mut group) = next_group(services, &pipeline, jobs) {
         while let Ok(more) = jobs.try_recv() {
             group.extend(more);
+        }
+        while in_flight > 0 && flushed_rx.try_recv().is_ok() {
+            in_flight -= 1;
+        }
+        if group.len() < PIPELINE_MIN_GROUP && in_flight > 0 {
+            // A small group: wait for the flush in flight, then take every newcomer with it.
+            while in_flight > 0 && flushed_rx.recv().is_ok() {
+                in_flight -= 1;
+            }
+            while let Ok(more) = jobs.try_recv() {
+                group.extend(more);
+            }
         }
         if let Some(audit) = &services.audit
             && head_logged.elapsed() >= audit.head_log_interval
@@ -143,6 +165,7 @@ fn run(
         if release_tx.send(release).is_err() {
             break;
         }
+        in_flight += 1;
     }
     // Every answer is out (or the loop is gone) before the thread ends.
     drop(release_tx);
@@ -160,6 +183,7 @@ fn release(
     groups: &Receiver<Release>,
     done: &Sender<WriteDone>,
     waker: &Waker,
+    flushed: &Sender<()>,
 ) {
     for group in groups {
         let answers = pipeline.finish(&group.changes, group.staged);
@@ -177,6 +201,9 @@ fn release(
         if let Err(e) = waker.wake() {
             log::error!("committer cannot wake the event loop: {e}");
         }
+        // The committer may be holding a small group until this flush is done; it may also
+        // be gone already, which is fine.
+        let _ = flushed.send(());
     }
 }
 
