@@ -1,13 +1,21 @@
-# Sourced by benches/compare.sh and benches/targets.sh, never run on its own: the parts both
-# need to put Keyward, PyKMIP and Cosmian KMS side by side with the same certificates and the
-# same load generator (`keyward bench`), so the two scripts cannot drift apart in how a server
-# is set up, started or measured.
+# Sourced by the bench scripts (compare.sh, targets.sh, pipeline.sh, committer_cpu.sh,
+# read_journal.sh), never run on its own: the parts they share to put Keyward, PyKMIP and
+# Cosmian KMS side by side with the same certificates and the same load generator (`keyward
+# bench`), and to run fresh Keyward servers for before/after comparisons, so the scripts cannot
+# drift apart in how a server is set up, started or measured.
 #
 # The sourcing script sets `bin` (the Keyward binary that also drives the load) and `work` (a
 # temp dir it owns) before calling anything here, and calls `lib_cleanup` from its EXIT trap.
 
 PYKMIP_VERSION=0.11.0
 lib_pids=()
+
+# The two binaries of a before/after comparison: $before from KEYWARD_BEFORE (required),
+# $after from KEYWARD_AFTER (default: this tree's release build).
+lib_before_after() {
+    before=${KEYWARD_BEFORE:?set KEYWARD_BEFORE to the binary before the change}
+    after=${KEYWARD_AFTER:-${CARGO_TARGET_DIR:-target}/release/keyward}
+}
 
 # Kills every process started through `lib_track`, then removes $work.
 lib_cleanup() {
@@ -16,6 +24,12 @@ lib_cleanup() {
     rm -rf "$work"
 }
 lib_track() { lib_pids+=("$1"); }
+# Forgets process $1 (stopped and waited for: its pid may be reused by a stranger).
+lib_untrack() {
+    local pid kept=()
+    for pid in "${lib_pids[@]}"; do [[ $pid == "$1" ]] || kept+=("$pid"); done
+    lib_pids=("${kept[@]}")
+}
 
 lib_free_port() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
@@ -64,6 +78,33 @@ lib_start_keyward() {
     for _ in $(seq 100); do grep -q '^listening on' "$data.out" && break; sleep 0.1; done
     server_port=$(sed -n 's/^listening on .*:\([0-9]*\)$/\1/p' "$data.out")
     [[ -n $server_port ]] || { echo "keyward did not start (log: $data.log)" >&2; return 1; }
+}
+
+# A fresh Keyward for one run of a before/after comparison, made and served by binary $1
+# (default $bin): configuration $2 (TOML text, default empty) in $work/keyward.toml, a new
+# data dir under $work, a client certificate issued into $work/client (so `lib_bench` takes
+# $work as its client dir), and `keyward serve` on it (lib_start_keyward). Sets data_dir,
+# server_pid and server_port; stop it with lib_stop_keyward.
+lib_fresh_keyward() {
+    local keyward=${1:-$bin}
+    data_dir="$work/data-$RANDOM"
+    printf '%s' "${2:-}" >"$work/keyward.toml"
+    "$keyward" init --config "$work/keyward.toml" --data-dir "$data_dir" >/dev/null \
+        2>"$data_dir.init.log" || { cat "$data_dir.init.log" >&2; return 1; }
+    rm -rf "$work/client"
+    "$keyward" client issue --name bench --out "$work/client" --data-dir "$data_dir" \
+        >/dev/null 2>>"$data_dir.init.log" || { cat "$data_dir.init.log" >&2; return 1; }
+    lib_start_keyward "$data_dir" "$work/keyward.toml" "$keyward"
+}
+
+# Stops the Keyward server started last ($server_pid) with SIGTERM and waits however long its
+# shutdown takes (its last group commits, the read journal folds into the audit log), unlike
+# lib_stop: a script may read the data dir afterwards.
+lib_stop_keyward() {
+    kill "$server_pid"
+    wait "$server_pid" 2>/dev/null || true
+    lib_untrack "$server_pid"
+    server_pid=""
 }
 
 # Starts PyKMIP's server from venv $1 with the certificates of lib_make_certs dir $2 and a fresh

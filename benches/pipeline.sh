@@ -9,39 +9,20 @@
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+# shellcheck source=benches/lib.sh
+source benches/lib.sh
 seconds=${1:-10}
 rounds=${2:-2}
-before=${KEYWARD_BEFORE:?set KEYWARD_BEFORE to the binary before the change}
-after=${KEYWARD_AFTER:-${CARGO_TARGET_DIR:-target}/release/keyward}
+lib_before_after
 work=$(mktemp -d)
-pid=""
-cleanup() {
-    [[ -n "$pid" ]] && { kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; }
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
-start() { # $1 = binary
-    local bin=$1 data="$work/data-$RANDOM"
-    : >"$work/keyward.toml"
-    "$bin" init --config "$work/keyward.toml" --data-dir "$data" >/dev/null 2>&1
-    rm -rf "$work/client"
-    "$bin" client issue --name bench --out "$work/client" --data-dir "$data" >/dev/null 2>&1
-    RUST_LOG=warn "$bin" serve --config "$work/keyward.toml" --data-dir "$data" --listen 127.0.0.1:0 \
-        >"$work/out" 2>"$work/log" </dev/null &
-    pid=$!
-    for _ in $(seq 100); do grep -q '^listening on' "$work/out" && break; sleep 0.1; done
-    port=$(sed -n 's/^listening on .*:\([0-9]*\)$/\1/p' "$work/out")
-}
-stop() { kill "$pid"; wait "$pid" 2>/dev/null || true; pid=""; }
+trap lib_cleanup EXIT
 
 run() { # $1 = label, $2 = binary, $3 = conns
-    start "$2"
-    "$2" bench --server "localhost:$port" --ca "$work/client/ca.crt" \
-        --cert "$work/client/client.crt" --key "$work/client/client.key" \
-        --conns "$3" --server-pid "$pid" --json "$work/r.json" \
-        --workload create-get --duration "$seconds" >/dev/null
-    stop
+    local bin=$2
+    lib_fresh_keyward
+    lib_bench "$server_port" "$work" "$server_pid" "$work/r.json" \
+        --conns "$3" --workload create-get --duration "$seconds"
+    lib_stop_keyward
     python3 - "$work/r.json" "$1" "$3" >>"$work/results" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))

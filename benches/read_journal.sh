@@ -10,40 +10,23 @@
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+# shellcheck source=benches/lib.sh
+source benches/lib.sh
 seconds=${1:-10}
 conns=${BENCH_CONNS:-8}
 bin=${KEYWARD_BIN:-${CARGO_TARGET_DIR:-target}/release/keyward}
 work=$(mktemp -d)
-pid=""
-cleanup() {
-    [[ -n "$pid" ]] && { kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; }
-    rm -rf "$work"
-}
-trap cleanup EXIT
+trap lib_cleanup EXIT
 [[ -x "$bin" ]] || { echo "no $bin: run cargo build --release first" >&2; exit 1; }
 
 start() { # $1 = durable_reads
-    local data="$work/data-$1-$RANDOM"
-    cat >"$work/keyward.toml" <<CONF
-[audit]
+    lib_fresh_keyward "$bin" "[audit]
 durable_reads = $1
-CONF
-    "$bin" init --config "$work/keyward.toml" --data-dir "$data" >/dev/null
-    rm -rf "$work/client"
-    "$bin" client issue --name bench --out "$work/client" --data-dir "$data" >/dev/null
-    RUST_LOG=warn "$bin" serve --config "$work/keyward.toml" --data-dir "$data" --listen 127.0.0.1:0 \
-        >"$work/out" 2>"$work/log" </dev/null &
-    pid=$!
-    for _ in $(seq 100); do grep -q '^listening on' "$work/out" && break; sleep 0.1; done
-    port=$(sed -n 's/^listening on .*:\([0-9]*\)$/\1/p' "$work/out")
-    datadir=$data
+"
 }
-stop() { kill "$pid"; wait "$pid" 2>/dev/null || true; pid=""; }
 
 bench() { # workload args...
-    "$bin" bench --server "localhost:$port" --ca "$work/client/ca.crt" \
-        --cert "$work/client/client.crt" --key "$work/client/client.key" \
-        --conns "$conns" --server-pid "$pid" --json "$work/r.json" "$@" >/dev/null
+    lib_bench "$server_port" "$work" "$server_pid" "$work/r.json" --conns "$conns" "$@"
     python3 - "$work/r.json" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))
@@ -61,25 +44,24 @@ for durable in true false; do
         start "$durable"
         echo "== durable_reads=$durable workload=$workload"
         bench --workload "$workload" --duration "$seconds"
-        stop
+        lib_stop_keyward
         if [[ "$workload" == get ]]; then
-            records=$("$bin" audit export --format jsonl --data-dir "$datadir" 2>/dev/null | grep -c '^{' || true)
-            size=$(stat -c %s "$datadir/keyward.redb")
+            records=$("$bin" audit export --format jsonl --data-dir "$data_dir" 2>/dev/null | grep -c '^{' || true)
+            size=$(stat -c %s "$data_dir/keyward.redb")
             echo "  store after the run: $records audit records, keyward.redb $size bytes ($((size / (records + 1))) bytes/record)"
         fi
     done
     # fsyncs and bytes per Create: a fixed number of create-get iterations under strace.
     start "$durable"
-    before=$(awk '/^write_bytes/ {print $2}' "/proc/$pid/io")
-    strace -c -f -e trace=fdatasync,fsync -p "$pid" -o "$work/strace" &
+    before=$(awk '/^write_bytes/ {print $2}' "/proc/$server_pid/io")
+    strace -c -f -e trace=fdatasync,fsync -p "$server_pid" -o "$work/strace" &
     tracer=$!
     sleep 1
-    "$bin" bench --server "localhost:$port" --ca "$work/client/ca.crt" \
-        --cert "$work/client/client.crt" --key "$work/client/client.key" \
-        --conns "$conns" --workload create-get --ops 2000 >/dev/null
-    after=$(awk '/^write_bytes/ {print $2}' "/proc/$pid/io")
+    lib_bench "$server_port" "$work" "" "$work/traced.json" \
+        --conns "$conns" --workload create-get --ops 2000
+    after=$(awk '/^write_bytes/ {print $2}' "/proc/$server_pid/io")
     kill -INT "$tracer"; wait "$tracer" 2>/dev/null || true
     syncs=$(awk '/fdatasync|fsync/ {s += $4} END {print s + 0}' "$work/strace")
     echo "== durable_reads=$durable create-get 2000 ops: fsyncs=$syncs bytes_written=$((after - before))"
-    stop
+    lib_stop_keyward
 done

@@ -321,35 +321,3 @@ fn console_in_headless_chromium_adds_a_client_finds_and_revokes_a_key() {
     assert!(log.contains("admin API alice: exported a backup"));
     assert!(!log.contains("console-backup-passphrase"));
 }
-
-/// Year, month, day of a day count since 1970-01-01 (H. Hinnant's civil_from_days).
-fn civil_from_days(days: i64) -> (i32, u8, u8) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u8;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u8;
-    let year = (yoe + era * 400 + i64::from(month <= 2)) as i32;
-    (year, month, day)
-}
-
-/// A self-signed certificate (PEM) that expires `days` days from now.
-fn cert_expiring_in(days: i64, name: &str) -> String {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock")
-        .as_secs() as i64;
-    let (y, m, d) = civil_from_days(now / 86_400 + days);
-    let (by, bm, bd) = civil_from_days(now / 86_400 - 1);
-    let mut params = rcgen::CertificateParams::new(vec![name.to_string()]).expect("params");
-    params.not_after = rcgen::date_time_ymd(y, m, d);
-    params.not_before = rcgen::date_time_ymd(by, bm, bd);
-    params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, name);
-    let key = rcgen::KeyPair::generate().expect("key pair");
-    params.self_signed(&key).expect("self-signed").pem()
-}

@@ -169,13 +169,7 @@ impl Api {
             }
         };
         let mut response = response.unwrap_or_else(|e| panic!("{method} {path}: {e}"));
-        let header = |name: &str| {
-            response
-                .headers()
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string)
-        };
+        let header = |name: &str| header_text(&response, name);
         let (cookie, csp) = (header("set-cookie"), header("content-security-policy"));
         let status = response.status().as_u16();
         let text = response.body_mut().read_to_string().expect("body");
@@ -220,6 +214,17 @@ impl Api {
 /// Sends `request` as raw bytes over TLS (for what a well-behaved client never sends) and
 /// returns whatever arrives until the server closes.
 fn raw_https(addr: SocketAddr, ca: &std::path::Path, request: &[u8]) -> String {
+    raw_https_in_pieces(addr, ca, &[request], Duration::ZERO).1
+}
+
+/// Sends `pieces` over one TLS connection, pausing `pause` between two, then reads until the
+/// server closes. Returns whether every write succeeded, and what was read.
+fn raw_https_in_pieces(
+    addr: SocketAddr,
+    ca: &std::path::Path,
+    pieces: &[&[u8]],
+    pause: Duration,
+) -> (std::io::Result<()>, String) {
     use rustls::pki_types::CertificateDer;
     use rustls::pki_types::pem::PemObject;
     use std::io::Read;
@@ -238,12 +243,21 @@ fn raw_https(addr: SocketAddr, ca: &std::path::Path, request: &[u8]) -> String {
     let conn = rustls::ClientConnection::new(Arc::new(config), name).expect("client");
     let tcp = std::net::TcpStream::connect(addr).expect("connect");
     tcp.set_read_timeout(Some(IO_BOUND)).expect("timeout");
+    tcp.set_write_timeout(Some(IO_BOUND)).expect("timeout");
     let mut tls = rustls::StreamOwned::new(conn, tcp);
-    let _ = tls.write_all(request);
-    let _ = tls.flush();
+    let mut written = Ok(());
+    for (i, piece) in pieces.iter().enumerate() {
+        if i > 0 {
+            std::thread::sleep(pause);
+        }
+        written = tls.write_all(piece).and_then(|()| tls.flush());
+        if written.is_err() {
+            break;
+        }
+    }
     let mut answer = Vec::new();
     let _ = tls.read_to_end(&mut answer);
-    String::from_utf8_lossy(&answer).into_owned()
+    (written, String::from_utf8_lossy(&answer).into_owned())
 }
 
 /// The `reasons[0].code` of an IBM-shaped error, after checking its shape.
@@ -258,6 +272,21 @@ fn error_code(body: &Value) -> String {
         .as_str()
         .expect("code")
         .to_string()
+}
+
+/// A response header's value as text, if it is there and readable.
+fn header_text(response: &ureq::http::Response<ureq::Body>, name: &str) -> Option<String> {
+    response
+        .headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+}
+
+/// Asserts that an API reply is the KMS error `code` with HTTP `status`.
+#[track_caller]
+fn assert_api_error((got, body): (u16, Value), status: u16, code: &str) {
+    assert_eq!((got, error_code(&body).as_str()), (status, code), "{body}");
 }
 
 fn total(body: &Value) -> u64 {
@@ -401,28 +430,28 @@ fn admin_api_endpoints_roles_tokens_lockout_and_bad_input() {
     );
 
     // Authentication.
-    let (status, body) = api.call("GET", "/api/v1/keys", None, None);
-    assert_eq!(
-        (status, error_code(&body).as_str()),
-        (401, "UNAUTHORIZED_ERR")
+    assert_api_error(
+        api.call("GET", "/api/v1/keys", None, None),
+        401,
+        "UNAUTHORIZED_ERR",
     );
-    let (status, body) = api.get("/api/v1/keys", "kws_not-a-session");
-    assert_eq!(
-        (status, error_code(&body).as_str()),
-        (401, "UNAUTHORIZED_ERR")
+    assert_api_error(
+        api.get("/api/v1/keys", "kws_not-a-session"),
+        401,
+        "UNAUTHORIZED_ERR",
     );
-    let (status, body) = api.get("/api/v1/keys", &old_token);
-    assert_eq!(
-        (status, error_code(&body).as_str()),
-        (401, "TOKEN_EXPIRED_ERR")
+    assert_api_error(
+        api.get("/api/v1/keys", &old_token),
+        401,
+        "TOKEN_EXPIRED_ERR",
     );
     let (status, _) = api.get("/api/v1/keys", &gone_token);
     assert_eq!(status, 200);
     cli(&data, &["api-token", "revoke", "gone"], None);
-    let (status, body) = api.get("/api/v1/keys", &gone_token);
-    assert_eq!(
-        (status, error_code(&body).as_str()),
-        (401, "TOKEN_REVOKED_ERR")
+    assert_api_error(
+        api.get("/api/v1/keys", &gone_token),
+        401,
+        "TOKEN_REVOKED_ERR",
     );
     let tokens = cli(&data, &["api-token", "list"], None);
     assert!(
@@ -433,10 +462,10 @@ fn admin_api_endpoints_roles_tokens_lockout_and_bad_input() {
     let alice = api.session("alice", ALICE);
     let bob = api.session("bob", BOB);
     let carol = api.session("carol", CAROL);
-    let (status, body) = api.get("/api/v1/approvals", &alice);
-    assert_eq!(
-        (status, error_code(&body).as_str()),
-        (404, "APPROVALS_OFF_ERR")
+    assert_api_error(
+        api.get("/api/v1/approvals", &alice),
+        404,
+        "APPROVALS_OFF_ERR",
     );
     // The web console: embedded page under a strict CSP, cookie session, CSRF on changes.
     let (status, _, csp, page) = api.raw("GET", "/", &[], None);
@@ -528,10 +557,10 @@ fn admin_api_endpoints_roles_tokens_lockout_and_bad_input() {
         (status, one["resources"][0]["keys"].as_array().map(Vec::len)),
         (200, Some(4))
     );
-    let (status, body) = api.get("/api/v1/clients/nobody", &carol);
-    assert_eq!(
-        (status, error_code(&body).as_str()),
-        (404, "CLIENT_NOT_FOUND_ERR")
+    assert_api_error(
+        api.get("/api/v1/clients/nobody", &carol),
+        404,
+        "CLIENT_NOT_FOUND_ERR",
     );
     let (_, all) = api.get("/api/v1/keys", &carol);
     assert_eq!(total(&all), 4);
@@ -550,15 +579,15 @@ fn admin_api_endpoints_roles_tokens_lockout_and_bad_input() {
         (status, key["resources"][0]["xName"].as_str()),
         (200, Some("vm-01"))
     );
-    let (status, body) = api.get("/api/v1/keys/no-such-key", &carol);
-    assert_eq!(
-        (status, error_code(&body).as_str()),
-        (404, "KEY_NOT_FOUND_ERR")
+    assert_api_error(
+        api.get("/api/v1/keys/no-such-key", &carol),
+        404,
+        "KEY_NOT_FOUND_ERR",
     );
-    let (status, body) = api.get("/api/v1/keys?limit=many", &carol);
-    assert_eq!(
-        (status, error_code(&body).as_str()),
-        (400, "BAD_REQUEST_ERR")
+    assert_api_error(
+        api.get("/api/v1/keys?limit=many", &carol),
+        400,
+        "BAD_REQUEST_ERR",
     );
     let (status, cert) = api.get("/api/v1/server/certificate", &carol);
     assert_eq!(status, 200);
@@ -575,23 +604,28 @@ fn admin_api_endpoints_roles_tokens_lockout_and_bad_input() {
 
     // Role boundaries: an auditor changes nothing, an operator destroys nothing.
     let revoke = json!({"reason": "key-compromise"});
-    let (status, body) = api.post(&format!("/api/v1/keys/{k1}/revoke"), &carol, revoke.clone());
-    assert_eq!((status, error_code(&body).as_str()), (403, "FORBIDDEN_ERR"));
+    assert_api_error(
+        api.post(&format!("/api/v1/keys/{k1}/revoke"), &carol, revoke.clone()),
+        403,
+        "FORBIDDEN_ERR",
+    );
     let (status, _) = api.delete(&format!("/api/v1/keys/{k1}"), &carol);
     assert_eq!(status, 403);
     let (status, _) = api.post("/api/v1/clients/issue", &carol, json!({"name": "nope"}));
     assert_eq!(status, 403);
-    let (status, body) = api.delete(&format!("/api/v1/keys/{k1}"), &bob);
-    assert_eq!((status, error_code(&body).as_str()), (403, "FORBIDDEN_ERR"));
+    assert_api_error(
+        api.delete(&format!("/api/v1/keys/{k1}"), &bob),
+        403,
+        "FORBIDDEN_ERR",
+    );
     let (status, _) = api.delete(&format!("/api/v1/keys/{k1}"), &ci_token);
     assert_eq!(status, 403);
     let (status, _) = api.delete("/api/v1/clients/vc?destroyKeys=true", &bob);
     assert_eq!(status, 403);
-    let (status, body) = api.delete("/api/v1/clients/vc", &bob);
-    assert_eq!(
-        (status, error_code(&body).as_str()),
-        (409, "CLIENT_OWNS_KEYS_ERR"),
-        "{body}"
+    assert_api_error(
+        api.delete("/api/v1/clients/vc", &bob),
+        409,
+        "CLIENT_OWNS_KEYS_ERR",
     );
     let (status, key) = api.post(&format!("/api/v1/keys/{k1}/revoke"), &bob, revoke);
     assert_eq!(
@@ -607,15 +641,14 @@ fn admin_api_endpoints_roles_tokens_lockout_and_bad_input() {
             .expect("state")
             .starts_with("Destroyed")
     );
-    let (status, body) = api.post(
-        &format!("/api/v1/keys/{k2}/revoke"),
-        &ci_token,
-        json!({"reason": "no-such"}),
-    );
-    assert_eq!(
-        (status, error_code(&body).as_str()),
-        (400, "BAD_JSON_ERR"),
-        "{body}"
+    assert_api_error(
+        api.post(
+            &format!("/api/v1/keys/{k2}/revoke"),
+            &ci_token,
+            json!({"reason": "no-such"}),
+        ),
+        400,
+        "BAD_JSON_ERR",
     );
 
     // Clients: add by certificate (and KMIP then admits it), issue, remove.
@@ -638,22 +671,16 @@ fn admin_api_endpoints_roles_tokens_lockout_and_bad_input() {
     );
     assert_eq!(status, 201, "{added}");
     assert_eq!(added["resources"][0]["type"], "pinned-cert");
-    let (status, body) = api.post(
-        "/api/v1/clients",
-        &bob,
-        json!({"name": "web", "certificate": generated.cert.pem()}),
+    assert_api_error(
+        api.post(
+            "/api/v1/clients",
+            &bob,
+            json!({"name": "web", "certificate": generated.cert.pem()}),
+        ),
+        409,
+        "CLIENT_CONFLICT_ERR",
     );
-    assert_eq!(
-        (status, error_code(&body).as_str()),
-        (409, "CLIENT_CONFLICT_ERR"),
-        "{body}"
-    );
-    let (status, body) = api.post("/api/v1/clients", &bob, json!({"name": "bad", "certificate": "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"}));
-    assert_eq!(
-        (status, error_code(&body).as_str()),
-        (400, "BAD_REQUEST_ERR"),
-        "{body}"
-    );
+    assert_api_error(api.post("/api/v1/clients", &bob, json!({"name": "bad", "certificate": "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"})), 400, "BAD_REQUEST_ERR");
     let mut web_kmip = server.connect(&web);
     let web_key = vm_key(&mut web_kmip, "vm-web");
     drop(web_kmip);
@@ -743,15 +770,14 @@ fn admin_api_endpoints_roles_tokens_lockout_and_bad_input() {
             .expect("pem")
             .contains("BEGIN CERTIFICATE")
     );
-    let (status, body) = api.post(
-        "/api/v1/clients/sign-csr",
-        &bob,
-        json!({"name": "bad-csr", "csr": "nonsense"}),
-    );
-    assert_eq!(
-        (status, error_code(&body).as_str()),
-        (400, "BAD_REQUEST_ERR"),
-        "{body}"
+    assert_api_error(
+        api.post(
+            "/api/v1/clients/sign-csr",
+            &bob,
+            json!({"name": "bad-csr", "csr": "nonsense"}),
+        ),
+        400,
+        "BAD_REQUEST_ERR",
     );
     let credential = json!({"username": "vcenter", "password": "kmip-secret-1"});
     let (status, set) = api.call(
@@ -869,29 +895,28 @@ fn admin_api_endpoints_roles_tokens_lockout_and_bad_input() {
         json!({"name": "x", "certificate": "y", "admin": true}),
     );
     assert_eq!((status, error_code(&body).as_str()), (400, "BAD_JSON_ERR"));
-    let (status, body) = api.call("DELETE", "/api/v1/status", Some(&alice), None);
-    assert_eq!(
-        (status, error_code(&body).as_str()),
-        (405, "METHOD_NOT_ALLOWED_ERR")
+    assert_api_error(
+        api.call("DELETE", "/api/v1/status", Some(&alice), None),
+        405,
+        "METHOD_NOT_ALLOWED_ERR",
     );
-    let (status, body) = api.get("/api/v1/../../etc/passwd", &alice);
-    assert_eq!((status, error_code(&body).as_str()), (404, "NOT_FOUND_ERR"));
+    assert_api_error(
+        api.get("/api/v1/../../etc/passwd", &alice),
+        404,
+        "NOT_FOUND_ERR",
+    );
     // KMIP kept serving throughout.
     assert_eq!(get_key(&mut kmip, &k2).len(), 32);
 
     // Lockout: three wrong passwords lock bob, even against the right one, and are audited.
     for _ in 0..3 {
-        let (status, body) = api.login("bob", "wrong-password-x");
-        assert_eq!(
-            (status, error_code(&body).as_str()),
-            (401, "UNAUTHORIZED_ERR")
+        assert_api_error(
+            api.login("bob", "wrong-password-x"),
+            401,
+            "UNAUTHORIZED_ERR",
         );
     }
-    let (status, body) = api.login("bob", BOB);
-    assert_eq!(
-        (status, error_code(&body).as_str()),
-        (429, "TOO_MANY_LOGIN_ATTEMPTS_ERR")
-    );
+    assert_api_error(api.login("bob", BOB), 429, "TOO_MANY_LOGIN_ATTEMPTS_ERR");
     let (status, _) = api.login("alice", ALICE);
     assert_eq!(
         status, 200,
@@ -907,10 +932,10 @@ fn admin_api_endpoints_roles_tokens_lockout_and_bad_input() {
         let (status, _) = api.login(name, "wrong-password-y");
         assert_eq!(status, 401);
     }
-    let (status, body) = api.login("alice", ALICE);
-    assert_eq!(
-        (status, error_code(&body).as_str()),
-        (429, "TOO_MANY_LOGIN_ATTEMPTS_ERR")
+    assert_api_error(
+        api.login("alice", ALICE),
+        429,
+        "TOO_MANY_LOGIN_ATTEMPTS_ERR",
     );
     // Sessions already open are not affected; a removed account's are.
     assert_eq!(api.get("/api/v1/whoami", &carol).0, 200);
@@ -952,10 +977,10 @@ fn two_person_rule_for_destruction() {
     let dave = api.session("dave", "dave-password-4444");
     let bob = api.session("bob", BOB);
 
-    let (status, body) = api.delete("/api/v1/keys/no-such-key", &alice);
-    assert_eq!(
-        (status, error_code(&body).as_str()),
-        (404, "KEY_NOT_FOUND_ERR")
+    assert_api_error(
+        api.delete("/api/v1/keys/no-such-key", &alice),
+        404,
+        "KEY_NOT_FOUND_ERR",
     );
     let (status, pending) = api.delete(&format!("/api/v1/keys/{key}"), &alice);
     assert_eq!(status, 202, "{pending}");
@@ -977,10 +1002,10 @@ fn two_person_rule_for_destruction() {
         "nothing destroyed before approval"
     );
     let approve = format!("/api/v1/approvals/{request}/approve");
-    let (status, body) = api.post(&approve, &alice, json!({}));
-    assert_eq!(
-        (status, error_code(&body).as_str()),
-        (403, "SECOND_APPROVER_REQUIRED_ERR")
+    assert_api_error(
+        api.post(&approve, &alice, json!({})),
+        403,
+        "SECOND_APPROVER_REQUIRED_ERR",
     );
     let (status, _) = api.post(&approve, &bob, json!({}));
     assert_eq!(status, 403);
@@ -1079,13 +1104,7 @@ impl Api {
             }
         };
         let mut response = response.unwrap_or_else(|e| panic!("{method} {path}: {e}"));
-        let header = |name: &str| {
-            response
-                .headers()
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string)
-        };
+        let header = |name: &str| header_text(&response, name);
         let (disposition, content_type) = (header("content-disposition"), header("content-type"));
         let status = response.status().as_u16();
         let body = response
@@ -1101,39 +1120,6 @@ impl Api {
             body,
         }
     }
-}
-
-/// Year, month, day of a day count since 1970-01-01 (proleptic Gregorian; H. Hinnant's
-/// civil_from_days), for certificates that expire a given number of days from now.
-fn civil_from_days(days: i64) -> (i32, u8, u8) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u8;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u8;
-    let year = (yoe + era * 400 + i64::from(month <= 2)) as i32;
-    (year, month, day)
-}
-
-/// A self-signed certificate (PEM) that expires `days` days from now.
-fn cert_expiring_in(days: i64, name: &str) -> String {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock")
-        .as_secs() as i64;
-    let (y, m, d) = civil_from_days(now / 86_400 + days);
-    let (by, bm, bd) = civil_from_days(now / 86_400 - 1);
-    let mut params = rcgen::CertificateParams::new(vec![name.to_string()]).expect("params");
-    params.not_after = rcgen::date_time_ymd(y, m, d);
-    params.not_before = rcgen::date_time_ymd(by, bm, bd);
-    params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, name);
-    let key = rcgen::KeyPair::generate().expect("key pair");
-    params.self_signed(&key).expect("self-signed").pem()
 }
 
 /// The base32 secret an otpauth:// URI carries, and the secret it decodes to.
@@ -1225,11 +1211,7 @@ fn admin_api_backups_certificates_root_cluster_totp_and_hostile_input() {
             Some(body.to_string().as_bytes()),
         )
     };
-    let (status, body) = login(None);
-    assert_eq!(
-        (status, error_code(&body).as_str()),
-        (401, "TOTP_REQUIRED_ERR")
-    );
+    assert_api_error(login(None), 401, "TOTP_REQUIRED_ERR");
     let (status, body) = login(Some("000000".into()));
     let wrong_ok = status == 200; // one in a million: 000000 is the current code
     if !wrong_ok {
@@ -1284,8 +1266,11 @@ fn admin_api_backups_certificates_root_cluster_totp_and_hostile_input() {
             .expect("days")
             > 30
     );
-    let (status, body) = api.post("/api/v1/server/certificate/renew", &bob, json!({}));
-    assert_eq!((status, error_code(&body).as_str()), (403, "FORBIDDEN_ERR"));
+    assert_api_error(
+        api.post("/api/v1/server/certificate/renew", &bob, json!({})),
+        403,
+        "FORBIDDEN_ERR",
+    );
     let (status, renewed) = api.post(
         "/api/v1/server/certificate/renew",
         &alice,
@@ -1541,6 +1526,28 @@ fn admin_api_backups_certificates_root_cluster_totp_and_hostile_input() {
           Connection: close\r\n\r\n",
     );
     assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
+    // A refused upload whose client is still sending: the refusal goes out before the body
+    // is read, and the server then drains what keeps arriving, so the client's writes succeed
+    // and it reads its answer. Without the drain, the server closes with the body unread, the
+    // kernel answers the rest with a reset, and a client that reads only after sending (as
+    // ordinary ones do; ureq ends its request on the failed write) never sees the 403. The
+    // pause makes it certain that the body is still in flight when the answer is sent; 800 KiB
+    // is more than loopback's socket buffers hold.
+    let head = format!(
+        "POST /api/v1/backups/verify HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer \
+         {carol}\r\nContent-Type: application/octet-stream\r\nContent-Length: {}\r\n\
+         Connection: close\r\n\r\n",
+        900 * 1024
+    );
+    let (first, rest) = (vec![0u8; 100 * 1024], vec![0u8; 800 * 1024]);
+    let (written, answer) = raw_https_in_pieces(
+        admin_addr,
+        &vc.ca,
+        &[head.as_bytes(), &first, &rest],
+        Duration::from_millis(200),
+    );
+    assert!(written.is_ok(), "{written:?}; read: {answer:.300}");
+    assert!(answer.starts_with("HTTP/1.1 403"), "{answer:.300}");
     let by_auditor = api.bytes(
         "POST",
         "/api/v1/backups/verify",
@@ -1944,23 +1951,25 @@ fn an_account_enrols_its_own_totp_with_its_password() {
     let carol = api.session("carol", CAROL);
 
     // The current password is asked again; a wrong one changes nothing.
-    let (status, body) = api.post(
-        "/api/v1/account/totp",
-        &carol,
-        json!({"password": "not-carols-password"}),
+    assert_api_error(
+        api.post(
+            "/api/v1/account/totp",
+            &carol,
+            json!({"password": "not-carols-password"}),
+        ),
+        401,
+        "UNAUTHORIZED_ERR",
     );
-    assert_eq!(
-        (status, error_code(&body).as_str()),
-        (401, "UNAUTHORIZED_ERR")
+    assert_api_error(
+        api.post("/api/v1/account/totp", &carol, json!({"pass": CAROL})),
+        400,
+        "BAD_JSON_ERR",
     );
-    let (status, body) = api.post("/api/v1/account/totp", &carol, json!({"pass": CAROL}));
-    assert_eq!((status, error_code(&body).as_str()), (400, "BAD_JSON_ERR"));
     // A token has no second factor of its own.
-    let (status, body) = api.post("/api/v1/account/totp", &token, json!({"password": CAROL}));
-    assert_eq!(
-        (status, error_code(&body).as_str()),
-        (403, "FORBIDDEN_ERR"),
-        "{body}"
+    assert_api_error(
+        api.post("/api/v1/account/totp", &token, json!({"password": CAROL})),
+        403,
+        "FORBIDDEN_ERR",
     );
     assert!(
         !std::fs::read_to_string(data.join("admin-accounts.json"))
@@ -1983,11 +1992,7 @@ fn an_account_enrols_its_own_totp_with_its_password() {
         !accounts.contains(base32),
         "the TOTP secret is stored in clear"
     );
-    let (status, body) = api.login("carol", CAROL);
-    assert_eq!(
-        (status, error_code(&body).as_str()),
-        (401, "TOTP_REQUIRED_ERR")
-    );
+    assert_api_error(api.login("carol", CAROL), 401, "TOTP_REQUIRED_ERR");
     let with_code = |code: String| {
         api.call(
             "POST",
@@ -2010,10 +2015,10 @@ fn an_account_enrols_its_own_totp_with_its_password() {
         assert_eq!(status, 200, "{body}");
     }
     // Replacing it needs the enrolled authenticator's code too.
-    let (status, body) = api.post("/api/v1/account/totp", &carol, json!({"password": CAROL}));
-    assert_eq!(
-        (status, error_code(&body).as_str()),
-        (401, "TOTP_REQUIRED_ERR")
+    assert_api_error(
+        api.post("/api/v1/account/totp", &carol, json!({"password": CAROL})),
+        401,
+        "TOTP_REQUIRED_ERR",
     );
 
     let (_, records) = api.get("/api/v1/audit?operation=admin_http.totp.enrol", &carol);

@@ -5,25 +5,13 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Stdio};
 
 use common::*;
 
+/// `keyward ARGS --json` on `data_dir`, which must succeed; its output parsed.
 fn client_json(data_dir: &Path, args: &[&str]) -> serde_json::Value {
-    let out = Command::new(keyward_bin())
-        .args(args)
-        .arg("--json")
-        .arg("--data-dir")
-        .arg(data_dir)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run keyward");
-    assert!(
-        out.status.success(),
-        "keyward {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("JSON")
+    let args = [args, &["--json"]].concat();
+    serde_json::from_str(&keyward_ok(data_dir, &args)).expect("JSON")
 }
 
 fn now() -> i64 {

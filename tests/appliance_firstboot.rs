@@ -12,10 +12,11 @@ use common::etcd;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use etcd::{EnvMember, etcd_or_skip, free_loopback_port, parse_env_file};
+use common::free_loopback_port;
+use etcd::{EnvMember, etcd_or_skip, parse_env_file};
 use keyward::config::Config;
 use keyward::store::etcd::ClusterConfig;
 use keyward::store::etcd::gateway::Gateway;
@@ -213,21 +214,7 @@ fn dialogue_status(dir: &Path, name: &str, answers: &[&str]) -> (Run, std::proce
         .spawn()
         .expect("run bash");
     // An answer missing or too many would leave `ask_secret` looping: bounded.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("try_wait") {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!(
-                "the dialogue did not finish within 30 s; output:\n{}",
-                std::fs::read_to_string(root.join("output")).unwrap_or_default()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let status = finished_within(&mut child, 30, "the dialogue", &root.join("output"));
     let output = format!(
         "{}\n--- stderr:\n{}",
         std::fs::read_to_string(root.join("output")).unwrap_or_default(),
@@ -267,6 +254,26 @@ fn first_steps<'a>(host: &'a str, address: &'a str) -> Vec<&'a str> {
         "correct horse battery staple",
         "correct horse battery staple",
     ]
+}
+
+/// Waits for the script `child` at most `seconds`; past that, kills it and fails with what
+/// it had written to `output` so far (a dialogue waiting for an answer would never end).
+fn finished_within(child: &mut Child, seconds: u64, what: &str, output: &Path) -> ExitStatus {
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            return status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "{what} did not finish within {seconds} s; output:\n{}",
+                std::fs::read_to_string(output).unwrap_or_default()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 #[test]
@@ -864,6 +871,19 @@ impl Console {
         child.wait_with_output().expect("keyward")
     }
 
+    /// `keyward init` with the root key passphrase on stdin, as the first-boot dialogue runs it.
+    fn init_with_passphrase(&self) {
+        let init = self.keyward(
+            &["init", "--passphrase-stdin"],
+            &format!("{ROOT_PASSPHRASE}\n"),
+        );
+        assert!(
+            init.status.success(),
+            "{}",
+            String::from_utf8_lossy(&init.stderr)
+        );
+    }
+
     fn start(&self, n: usize) -> common::Server {
         let mut cmd = Command::new(common::keyward_bin());
         cmd.arg("serve")
@@ -891,21 +911,7 @@ impl Console {
             .stderr(out)
             .spawn()
             .expect("run the console menu");
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let status = loop {
-            if let Some(status) = child.try_wait().expect("try_wait") {
-                break status;
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!(
-                    "the menu did not finish within 60 s:\n{}",
-                    std::fs::read_to_string(&screen).unwrap_or_default()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        };
+        let status = finished_within(&mut child, 60, "the menu", &screen);
         let text = std::fs::read_to_string(&screen).expect("screen");
         assert!(status.success(), "menu failed ({status}):\n{text}");
         text
@@ -970,30 +976,6 @@ impl Console {
     }
 }
 
-/// `/healthz` of `server`: status code and body.
-fn healthz(server: &common::Server) -> (u16, String) {
-    use std::io::{Read, Write};
-    let log = server.log();
-    let addr = log
-        .lines()
-        .find_map(|l| l.split("health and metrics on http://").nth(1))
-        .and_then(|rest| rest.split_whitespace().next())
-        .unwrap_or_else(|| panic!("the [http] listener is not announced:\n{log}"))
-        .to_string();
-    let mut stream = std::net::TcpStream::connect(&addr).expect("connect to /healthz");
-    stream
-        .write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
-        .expect("send");
-    let mut reply = String::new();
-    let _ = stream.read_to_string(&mut reply);
-    let code = reply
-        .split(' ')
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    (code, reply)
-}
-
 /// The PEM blocks on `screen`, in order.
 fn pem_blocks(screen: &str) -> Vec<String> {
     let mut blocks = Vec::new();
@@ -1039,24 +1021,16 @@ fn kmip_create(
 fn the_console_menu_unseals_a_sealed_boot_prints_a_working_client_and_audits_every_action() {
     let dir = tempfile::tempdir().expect("temp dir");
     let mut console = Console::new(dir.path());
-    let init = console.keyward(
-        &["init", "--passphrase-stdin"],
-        &format!("{ROOT_PASSPHRASE}\n"),
-    );
-    assert!(
-        init.status.success(),
-        "{}",
-        String::from_utf8_lossy(&init.stderr)
-    );
+    console.init_with_passphrase();
 
     // Sealed at every start, a restart included: the passphrase is nowhere to be read.
     let mut first = console.start(1);
-    let (code, body) = healthz(&first);
+    let (code, body) = first.healthz();
     assert_eq!(code, 503, "{body}");
     assert!(body.contains("\"sealed\""), "{body}");
     first.terminate();
     let server = console.start(2);
-    let (code, body) = healthz(&server);
+    let (code, body) = server.healthz();
     assert_eq!(code, 503, "{body}");
     assert!(body.contains("keyward unseal"), "{body}");
 
@@ -1176,7 +1150,7 @@ fn the_console_menu_unseals_a_sealed_boot_prints_a_working_client_and_audits_eve
         screen.contains("in-the-42-shell"),
         "the shell ran: {screen}"
     );
-    let (code, body) = healthz(&server);
+    let (code, body) = server.healthz();
     assert_eq!(code, 200, "{body}");
     // The printed certificate and key are the issued client's: KMIP works with them now.
     let created = kmip_create(&console, &server, &cert, &key);
@@ -1283,15 +1257,7 @@ fn the_console_menu_sets_a_new_web_console_password_after_the_console_password()
     use keyward::admin_http::accounts::{Accounts, Role};
     let dir = tempfile::tempdir().expect("temp dir");
     let mut console = Console::new(dir.path());
-    let init = console.keyward(
-        &["init", "--passphrase-stdin"],
-        &format!("{ROOT_PASSPHRASE}\n"),
-    );
-    assert!(
-        init.status.success(),
-        "{}",
-        String::from_utf8_lossy(&init.stderr)
-    );
+    console.init_with_passphrase();
     std::fs::write(
         &console.config,
         std::fs::read_to_string(&console.config).expect("config")

@@ -387,6 +387,9 @@ impl Store for FailingAudit {
     fn audit_only_write(&self) -> Result<Option<Box<dyn WriteTxn + '_>>, StoreError> {
         self.inner.audit_only_write()
     }
+    fn shared_write(&self) -> Result<Option<Box<dyn WriteTxn + '_>>, StoreError> {
+        self.inner.shared_write()
+    }
     fn replicated(&self) -> bool {
         self.inner.replicated()
     }

@@ -11,18 +11,21 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::in_process::serve_in_process;
+use common::in_process::{InProcess, serve_in_process};
 use common::*;
 use serde_json::Value as Json;
 
 /// A JSON-lines collector: counts every sequence number it receives, until stopped. Going
-/// down, it reads what its socket already holds, then closes (a collector restart).
+/// down, it closes gracefully, as a collector restart does: it says so first (a FIN), then
+/// reads what its socket holds and whatever the forwarder sent before it saw the FIN, and
+/// closes only when the forwarder has closed or been quiet for a while (`read_until_quiet`).
 fn collector(
     addr: SocketAddr,
     seen: Arc<Mutex<BTreeMap<u64, usize>>>,
     stop: Arc<AtomicBool>,
 ) -> std::thread::JoinHandle<()> {
     accept_until_stopped(addr, stop, move |stream, stop| {
+        let mut closing = None;
         let mut reader = BufReader::new(stream);
         let mut line = String::new();
         loop {
@@ -35,15 +38,33 @@ fn collector(
                     line.clear();
                 }
                 Ok(_) => {}
-                Err(_) if stop.load(Ordering::SeqCst) => break,
+                Err(_) if stop.load(Ordering::SeqCst) => {
+                    if !read_until_quiet(reader.get_ref(), &mut closing) {
+                        break;
+                    }
+                }
                 Err(_) => {}
             }
         }
     })
 }
 
+/// Called after a read timed out while the collector is stopping: the first time it half-closes
+/// the connection (the forwarder sees the FIN after its next batch is acknowledged and keeps
+/// that batch for the next connection); true while the connection should still be read, that
+/// is for 300 ms after the FIN, time for anything the forwarder sent before it to arrive.
+fn read_until_quiet(stream: &TcpStream, closing: &mut Option<Instant>) -> bool {
+    let since = *closing.get_or_insert_with(|| {
+        let _ = stream.shutdown(std::net::Shutdown::Write);
+        Instant::now()
+    });
+    since.elapsed() < Duration::from_millis(300)
+}
+
 /// Listens on `addr` and, on a thread of its own, hands each connection (blocking, with a
-/// 20 ms read timeout) to `serve`, until `stop` is set.
+/// 20 ms read timeout) to `serve`, until `stop` is set. Then it serves what is still waiting in
+/// the listen backlog: the kernel has acknowledged the data of a connection there, so closing
+/// the listener over it would lose records the forwarder counts as delivered.
 fn accept_until_stopped(
     addr: SocketAddr,
     stop: Arc<AtomicBool>,
@@ -52,8 +73,12 @@ fn accept_until_stopped(
     let listener = TcpListener::bind(addr).expect("collector bind");
     listener.set_nonblocking(true).unwrap();
     std::thread::spawn(move || {
-        while !stop.load(Ordering::SeqCst) {
+        loop {
+            let stopping = stop.load(Ordering::SeqCst);
             let Ok((stream, _)) = listener.accept() else {
+                if stopping {
+                    return;
+                }
                 std::thread::sleep(Duration::from_millis(5));
                 continue;
             };
@@ -66,9 +91,23 @@ fn accept_until_stopped(
     })
 }
 
-/// Waits (at most 20 s) until the collector has seen every record up to `head`; fails the
-/// test, naming the missing sequence numbers, if it never does.
-fn wait_until_forwarded(seen: &Mutex<BTreeMap<u64, usize>>, head: u64, how: &str) {
+/// Waits (at most 20 s) until the collector has seen every record up to the last one in
+/// `running`'s store; fails the test, naming the missing sequence numbers, if it never does.
+/// Returns that last sequence number and how many records arrived more than once.
+fn wait_until_all_forwarded(
+    running: &InProcess,
+    seen: &Mutex<BTreeMap<u64, usize>>,
+    how: &str,
+) -> (u64, usize) {
+    let head = running
+        .appliance
+        .store
+        .read()
+        .unwrap()
+        .audit_last()
+        .unwrap()
+        .expect("records")
+        .0;
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let missing: Vec<u64> = {
@@ -84,6 +123,8 @@ fn wait_until_forwarded(seen: &Mutex<BTreeMap<u64, usize>>, head: u64, how: &str
         );
         std::thread::sleep(Duration::from_millis(20));
     }
+    let duplicates = seen.lock().unwrap().values().map(|n| n - 1).sum();
+    (head, duplicates)
 }
 
 #[test]
@@ -126,17 +167,8 @@ fn a_collector_that_goes_down_delays_records_but_loses_none_and_never_blocks_kmi
     let stop = Arc::new(AtomicBool::new(false));
     let back = collector(collector_addr, seen.clone(), stop.clone());
     work(&mut tls, 10);
-    let head = running
-        .appliance
-        .store
-        .read()
-        .unwrap()
-        .audit_last()
-        .unwrap()
-        .expect("records")
-        .0;
-    wait_until_forwarded(&seen, head, "after the collector came back");
-    let duplicates: usize = seen.lock().unwrap().values().map(|n| n - 1).sum();
+    let (head, duplicates) =
+        wait_until_all_forwarded(&running, &seen, "after the collector came back");
     eprintln!(
         "audit forwarding: {head} records forwarded, {duplicates} duplicate(s) (at least once); \
          60 KMIP requests took {:.1} ms with the collector up, {:.1} ms with it down",
@@ -272,6 +304,7 @@ fn tls_collector(
     accept_until_stopped(addr, stop, move |stream, stop| {
         let conn = rustls::ServerConnection::new(config.clone()).unwrap();
         let mut tls = rustls::StreamOwned::new(conn, stream);
+        let mut closing = None;
         let mut buf = Vec::new();
         let mut chunk = [0u8; 16 * 1024];
         loop {
@@ -288,7 +321,13 @@ fn tls_collector(
                     ) =>
                 {
                     if stop.load(Ordering::SeqCst) {
-                        break;
+                        if closing.is_none() && !tls.conn.is_handshaking() {
+                            tls.conn.send_close_notify();
+                            let _ = tls.conn.write_tls(&mut tls.sock);
+                        }
+                        if !read_until_quiet(&tls.sock, &mut closing) {
+                            break;
+                        }
                     }
                 }
                 Err(_) => {
@@ -364,17 +403,7 @@ fn syslog_over_tls_survives_a_collector_restart_and_presents_the_client_certific
         stop.clone(),
     );
     creates(&mut tls, 5);
-    let head = running
-        .appliance
-        .store
-        .read()
-        .unwrap()
-        .audit_last()
-        .unwrap()
-        .expect("records")
-        .0;
-    wait_until_forwarded(&seen, head, "over TLS");
-    let duplicates: usize = seen.lock().unwrap().values().map(|n| n - 1).sum();
+    let (head, duplicates) = wait_until_all_forwarded(&running, &seen, "over TLS");
     eprintln!(
         "audit forwarding over TLS: {head} records, {duplicates} duplicate(s), {} refused handshake(s)",
         refused.load(Ordering::SeqCst)

@@ -15,7 +15,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
-use etcd::{EnvMember, EtcdCluster, etcd_or_skip, free_loopback_port, parse_env_file};
+use etcd::{EnvMember, EtcdCluster, etcd_or_skip, parse_env_file};
 use keyward::store::etcd::ClusterConfig;
 use keyward::store::etcd::gateway::{Gateway, Member};
 use nodes::{run_ok, write_config};

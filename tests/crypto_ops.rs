@@ -11,7 +11,7 @@
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use keyward::crypto::keypair::{self, Curve, KeyPairSpec};
+use keyward::crypto::keypair::{self, Curve, KeyPairMaterial, KeyPairSpec};
 use keyward::engine::{ClientIdentity, Engine, EngineConfig, ItemOutcome, Prepared};
 use keyward::kmip::enums::{Operation, ResultReason, ResultStatus};
 use keyward::kmip::message::ProtocolVersion;
@@ -262,6 +262,70 @@ impl Harness {
             key,
             vec![i(tag::CRYPTOGRAPHIC_USAGE_MASK, mask)],
             true,
+        )
+    }
+
+    /// Registers a generated pair as a client would (PKCS#8 private half, X.509 public half),
+    /// active, with the usage masks given; (private, public) Unique Identifiers.
+    fn register_pair(
+        &self,
+        who: &ClientIdentity,
+        algorithm: u32,
+        length: i32,
+        pair: &KeyPairMaterial,
+        (private_mask, public_mask): (i32, i32),
+    ) -> (String, String) {
+        let private = self.register(
+            who,
+            PRIVATE_KEY,
+            PKCS8,
+            algorithm,
+            length,
+            &pair.private,
+            vec![i(tag::CRYPTOGRAPHIC_USAGE_MASK, private_mask)],
+            true,
+        );
+        let public = self.register(
+            who,
+            PUBLIC_KEY,
+            X509,
+            algorithm,
+            length,
+            &pair.public,
+            vec![i(tag::CRYPTOGRAPHIC_USAGE_MASK, public_mask)],
+            true,
+        );
+        (private, public)
+    }
+
+    /// Signs `data` with the private key `private` under Cryptographic Parameters `p`; the
+    /// Signature Data.
+    fn sign(&self, who: &ClientIdentity, private: &str, p: Vec<Item>, data: &[u8]) -> Vec<u8> {
+        let payload = vec![uid(private), params(p), b(tag::DATA, data)];
+        bytes_of(
+            &self.call(who, Operation::Sign, payload).ok(),
+            tag::SIGNATURE_DATA,
+        )
+    }
+
+    /// Checks `signature` over `data` with the public key `public`; the Validity Indicator.
+    fn signature_verify(
+        &self,
+        who: &ClientIdentity,
+        public: &str,
+        p: Vec<Item>,
+        data: &[u8],
+        signature: &[u8],
+    ) -> u32 {
+        let payload = vec![
+            uid(public),
+            params(p),
+            b(tag::DATA, data),
+            b(tag::SIGNATURE_DATA, signature),
+        ];
+        enum_of(
+            &self.call(who, Operation::SignatureVerify, payload).ok(),
+            tag::VALIDITY_INDICATOR,
         )
     }
 }
@@ -811,26 +875,8 @@ fn rsa_oaep_pkcs1_and_signatures_with_registered_key_pairs() {
     let h = harness();
     let alice = client("alice");
     let pair = keypair::generate(KeyPairSpec::Rsa(2048)).unwrap();
-    let private = h.register(
-        &alice,
-        PRIVATE_KEY,
-        PKCS8,
-        RSA,
-        2048,
-        &pair.private,
-        vec![i(tag::CRYPTOGRAPHIC_USAGE_MASK, DECRYPT | SIGN)],
-        true,
-    );
-    let public = h.register(
-        &alice,
-        PUBLIC_KEY,
-        X509,
-        RSA,
-        2048,
-        &pair.public,
-        vec![i(tag::CRYPTOGRAPHIC_USAGE_MASK, ENCRYPT | VERIFY)],
-        true,
-    );
+    let (private, public) =
+        h.register_pair(&alice, RSA, 2048, &pair, (DECRYPT | SIGN, ENCRYPT | VERIFY));
     for p in [
         vec![
             e(tag::PADDING_METHOD, OAEP),
@@ -880,31 +926,8 @@ fn rsa_oaep_pkcs1_and_signatures_with_registered_key_pairs() {
         ],
         vec![e(tag::DIGITAL_SIGNATURE_ALGORITHM, 0x05)],
     ] {
-        let sig = bytes_of(
-            &h.call(
-                &alice,
-                Operation::Sign,
-                vec![uid(&private), params(p.clone()), b(tag::DATA, b"document")],
-            )
-            .ok(),
-            tag::SIGNATURE_DATA,
-        );
-        let verify = |data: &[u8]| {
-            enum_of(
-                &h.call(
-                    &alice,
-                    Operation::SignatureVerify,
-                    vec![
-                        uid(&public),
-                        params(p.clone()),
-                        b(tag::DATA, data),
-                        b(tag::SIGNATURE_DATA, &sig),
-                    ],
-                )
-                .ok(),
-                tag::VALIDITY_INDICATOR,
-            )
-        };
+        let sig = h.sign(&alice, &private, p.clone(), b"document");
+        let verify = |data: &[u8]| h.signature_verify(&alice, &public, p.clone(), data, &sig);
         assert_eq!(verify(b"document"), VALID);
         assert_eq!(verify(b"documenT"), INVALID);
     }
@@ -920,50 +943,12 @@ fn ecdsa_and_ed25519_sign_and_verify() {
         (KeyPairSpec::Ed25519, ED25519, 256),
     ] {
         let pair = keypair::generate(spec).unwrap();
-        let private = h.register(
-            &alice,
-            PRIVATE_KEY,
-            PKCS8,
-            algorithm,
-            length,
-            &pair.private,
-            vec![i(tag::CRYPTOGRAPHIC_USAGE_MASK, SIGN)],
-            true,
-        );
-        let public = h.register(
-            &alice,
-            PUBLIC_KEY,
-            X509,
-            algorithm,
-            length,
-            &pair.public,
-            vec![i(tag::CRYPTOGRAPHIC_USAGE_MASK, VERIFY)],
-            true,
-        );
+        let (private, public) = h.register_pair(&alice, algorithm, length, &pair, (SIGN, VERIFY));
         let hash = if length == 384 { 7 } else { SHA_256 };
         let p = vec![e(tag::HASHING_ALGORITHM, hash)];
-        let sig = bytes_of(
-            &h.call(
-                &alice,
-                Operation::Sign,
-                vec![uid(&private), params(p.clone()), b(tag::DATA, b"m")],
-            )
-            .ok(),
-            tag::SIGNATURE_DATA,
-        );
-        let v = h
-            .call(
-                &alice,
-                Operation::SignatureVerify,
-                vec![
-                    uid(&public),
-                    params(p.clone()),
-                    b(tag::DATA, b"m"),
-                    b(tag::SIGNATURE_DATA, &sig),
-                ],
-            )
-            .ok();
-        assert_eq!(enum_of(&v, tag::VALIDITY_INDICATOR), VALID, "{spec:?}");
+        let sig = h.sign(&alice, &private, p.clone(), b"m");
+        let validity = h.signature_verify(&alice, &public, p.clone(), b"m", &sig);
+        assert_eq!(validity, VALID, "{spec:?}");
         // Verify-only keys cannot sign.
         h.call(
             &alice,
@@ -1270,32 +1255,9 @@ fn create_key_pair_generates_linked_halves_that_sign_and_verify() {
             h.call(&alice, Operation::Activate, vec![uid(id)]).ok();
         }
         let p = vec![e(tag::HASHING_ALGORITHM, hash)];
-        let sig = bytes_of(
-            &h.call(
-                &alice,
-                Operation::Sign,
-                vec![uid(&private), params(p.clone()), b(tag::DATA, b"pair")],
-            )
-            .ok(),
-            tag::SIGNATURE_DATA,
-        );
-        let v = h
-            .call(
-                &alice,
-                Operation::SignatureVerify,
-                vec![
-                    uid(&public),
-                    params(p),
-                    b(tag::DATA, b"pair"),
-                    b(tag::SIGNATURE_DATA, &sig),
-                ],
-            )
-            .ok();
-        assert_eq!(
-            enum_of(&v, tag::VALIDITY_INDICATOR),
-            VALID,
-            "algorithm {algorithm:#x}"
-        );
+        let sig = h.sign(&alice, &private, p.clone(), b"pair");
+        let validity = h.signature_verify(&alice, &public, p, b"pair", &sig);
+        assert_eq!(validity, VALID, "algorithm {algorithm:#x}");
         // Each half links to the other.
         let attrs = h
             .call(&alice, Operation::GetAttributes, vec![uid(&public)])
@@ -1604,31 +1566,12 @@ fn digested_data_is_signed_and_verified_like_its_message() {
     let h = harness();
     let alice = client("alice");
     let pair = keypair::generate(KeyPairSpec::Rsa(2048)).unwrap();
-    let private = h.register(
-        &alice,
-        PRIVATE_KEY,
-        PKCS8,
-        RSA,
-        2048,
-        &pair.private,
-        vec![i(tag::CRYPTOGRAPHIC_USAGE_MASK, SIGN)],
-        true,
-    );
-    let public = h.register(
-        &alice,
-        PUBLIC_KEY,
-        X509,
-        RSA,
-        2048,
-        &pair.public,
-        vec![i(tag::CRYPTOGRAPHIC_USAGE_MASK, VERIFY)],
-        true,
-    );
+    let (private, public) = h.register_pair(&alice, RSA, 2048, &pair, (SIGN, VERIFY));
     let p = || {
-        params(vec![
+        vec![
             e(tag::PADDING_METHOD, PSS),
             e(tag::HASHING_ALGORITHM, SHA_256),
-        ])
+        ]
     };
     // SHA-256("abc"), FIPS 180-2.
     let digest = hex("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
@@ -1636,28 +1579,21 @@ fn digested_data_is_signed_and_verified_like_its_message() {
         &h.call(
             &alice,
             Operation::Sign,
-            vec![uid(&private), p(), b(tag::DIGESTED_DATA, &digest)],
+            vec![uid(&private), params(p()), b(tag::DIGESTED_DATA, &digest)],
         )
         .ok(),
         tag::SIGNATURE_DATA,
     );
-    let v = h
-        .call(
-            &alice,
-            Operation::SignatureVerify,
-            vec![
-                uid(&public),
-                p(),
-                b(tag::DATA, b"abc"),
-                b(tag::SIGNATURE_DATA, &sig),
-            ],
-        )
-        .ok();
-    assert_eq!(enum_of(&v, tag::VALIDITY_INDICATOR), VALID);
+    let validity = h.signature_verify(&alice, &public, p(), b"abc", &sig);
+    assert_eq!(validity, VALID);
     h.call(
         &alice,
         Operation::Sign,
-        vec![uid(&private), p(), b(tag::DIGESTED_DATA, &digest[..20])],
+        vec![
+            uid(&private),
+            params(p()),
+            b(tag::DIGESTED_DATA, &digest[..20]),
+        ],
     )
     .failed(ResultReason::InvalidField);
 }

@@ -20,27 +20,6 @@ const TMPFS_SIZE: &str = "size=24m";
 /// Small enough that twice of it is free again once the filler is gone.
 const RESERVE: &str = "[store]\ndisk_reserve_mib = 2\n\n[http]\nlisten = \"127.0.0.1:0\"\n";
 
-/// `/healthz`: status code and body.
-fn healthz(log: &str) -> (u16, String) {
-    use std::io::Read;
-    let addr = log
-        .lines()
-        .find_map(|l| l.split("health and metrics on http://").nth(1))
-        .and_then(|rest| rest.split_whitespace().next())
-        .expect("the [http] listener is announced");
-    let mut stream = std::net::TcpStream::connect(addr).expect("connect to /healthz");
-    stream
-        .write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
-        .expect("send");
-    let mut reply = String::new();
-    let _ = stream.read_to_string(&mut reply);
-    let code = reply
-        .split(' ')
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    (code, reply)
-}
 /// Upper bound on Creates tried while the disk is full, before one must have failed.
 const CREATES_WHILE_FULL: usize = 200;
 
@@ -193,7 +172,7 @@ fn full_disk_refuses_changes_clearly_keeps_reads_and_recovers_without_restart() 
         "a Create succeeded while the disk is still full; log:\n{}",
         server.log()
     );
-    let (code, body) = healthz(&server.log());
+    let (code, body) = server.healthz();
     assert!(
         code == 503 && body.contains("disk_full"),
         "/healthz on a full disk: {code} {body}"
@@ -215,7 +194,7 @@ fn full_disk_refuses_changes_clearly_keeps_reads_and_recovers_without_restart() 
             assert!(&now == material, "{id}: material changed");
         }
     }
-    let (code, body) = healthz(&server.log());
+    let (code, body) = server.healthz();
     assert_eq!(code, 200, "/healthz after space returned: {body}");
     assert!(
         server.log().contains("reopened after a full disk")

@@ -11,7 +11,7 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -126,10 +126,7 @@ struct PyKmip {
 impl PyKmip {
     fn start(python: &Path, pki: &OldPki, dir: &Path) -> PyKmip {
         std::fs::create_dir_all(dir.join("policies")).expect("policy dir");
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("free port")
-            .port();
+        let port = common::free_loopback_port();
         let log = dir.join("pykmip.log");
         let config = dir.join("server.conf");
         std::fs::write(
@@ -348,6 +345,16 @@ fn verify(
     ];
     args.extend_from_slice(selection);
     run_verify(old, old_creds, &args)
+}
+
+/// The figures of one `import verify --all` run: keys compared, time taken, and the verdict.
+fn print_verify_figures(how: &str, started: Instant, checked: &Json) {
+    println!(
+        "import verify --all ({how}): {} keys compared in {:.1} s, identical: {}",
+        checked["objects"].as_array().map_or(0, Vec::len),
+        started.elapsed().as_secs_f64(),
+        checked["identical"]
+    );
 }
 
 /// `import verify` reading Keyward through its admin socket or data directory.
@@ -1051,12 +1058,7 @@ fn thousand_keys_from_pykmip() {
         &vcenter_at_keyward,
         &["--all"],
     );
-    println!(
-        "import verify --all (Keyward over KMIP as vCenter): {} keys compared in {:.1} s, identical: {}",
-        checked["objects"].as_array().map_or(0, Vec::len),
-        started.elapsed().as_secs_f64(),
-        checked["identical"]
-    );
+    print_verify_figures("Keyward over KMIP as vCenter", started, &checked);
     assert_eq!(code, 0);
     let started = Instant::now();
     let (code, checked) = verify_via_admin(
@@ -1065,12 +1067,7 @@ fn thousand_keys_from_pykmip() {
         &appliance.data_dir,
         &["--all"],
     );
-    println!(
-        "import verify --all (Keyward through its admin socket): {} keys compared in {:.1} s, identical: {}",
-        checked["objects"].as_array().map_or(0, Vec::len),
-        started.elapsed().as_secs_f64(),
-        checked["identical"]
-    );
+    print_verify_figures("Keyward through its admin socket", started, &checked);
     assert_eq!(code, 0);
     let started = Instant::now();
     let (code, report) = run_import(

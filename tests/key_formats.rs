@@ -973,35 +973,29 @@ fn malformed_keys_are_refused_with_invalid_field_and_a_log_line() {
     assert!(server.is_running(), "the server survives malformed keys");
     // A key under a label its algorithm has no such encoding in (PyKMIP registers an RSA
     // PKCS#8 key as Raw) is kept as registered.
-    let id = registered(&register(
-        &mut tls,
-        V2_1,
-        ObjectType::PrivateKey,
-        Alg::Rsa,
-        SIGN,
-        Kft::Raw,
-        material_bytes(&rsa_private),
-    ));
-    let block = get_block(&mut tls, V2_1, &id, None);
-    assert_eq!(block_format(&block), Kft::Raw.value());
-    assert_eq!(bytes_of(block_material(&block)), &rsa_private[..]);
+    // Registers an RSA private key under `label`; a Get serves it as registered.
+    let kept_as_labelled = |tls: &mut Tls, label: Kft, der: &[u8]| -> String {
+        let id = registered(&register(
+            tls,
+            V2_1,
+            ObjectType::PrivateKey,
+            Alg::Rsa,
+            SIGN,
+            label,
+            material_bytes(der),
+        ));
+        let block = get_block(tls, V2_1, &id, None);
+        assert_eq!(block_format(&block), label.value());
+        assert_eq!(bytes_of(block_material(&block)), der);
+        id
+    };
+    let id = kept_as_labelled(&mut tls, Kft::Raw, &rsa_private);
     // Still the same key for conversions.
     let pkcs8 = get_block(&mut tls, V2_1, &id, Some(Kft::Pkcs8));
     assert_eq!(bytes_of(block_material(&pkcs8)), &rsa_private[..]);
     // A PKCS#1 key labelled PKCS#8 (PyKMIP's suite does it) is kept as labelled, too.
     let pkcs1 = keypair::rsa_private_to_pkcs1(&rsa_private).expect("PKCS#1");
-    let id = registered(&register(
-        &mut tls,
-        V2_1,
-        ObjectType::PrivateKey,
-        Alg::Rsa,
-        SIGN,
-        Kft::Pkcs8,
-        material_bytes(&pkcs1),
-    ));
-    let block = get_block(&mut tls, V2_1, &id, None);
-    assert_eq!(block_format(&block), Kft::Pkcs8.value());
-    assert_eq!(bytes_of(block_material(&block)), &pkcs1[..]);
+    kept_as_labelled(&mut tls, Kft::Pkcs8, &pkcs1);
     // Still serving on the same connection.
     let id = registered(&register(
         &mut tls,
@@ -1213,34 +1207,25 @@ fn get_wraps_keys_with_rsa_oaep_and_register_keeps_them_wrapped() {
 
     // Refusals: a Mask Generator other than MGF1, PKCS#1 v1.5 transport, a private key or
     // another client's key as wrapping key, a wrapping key without Wrap Key.
-    let bi = get_wrapped(
-        &mut tls,
-        V2_1,
-        &aes,
-        &kek,
-        vec![
-            e(tag::PADDING_METHOD, 0x02),
-            e(tag::HASHING_ALGORITHM, 0x06),
-            e(tag::MASK_GENERATOR, 0x02),
-        ],
-    );
-    assert_failed(
-        &bi,
-        ResultReason::UnsupportedCryptographicParameters.value(),
-        "a Mask Generator other than MGF1",
-    );
-    let bi = get_wrapped(
-        &mut tls,
-        V2_1,
-        &aes,
-        &kek,
-        vec![e(tag::PADDING_METHOD, 0x08)],
-    );
-    assert_failed(
-        &bi,
-        ResultReason::FeatureNotSupported.value(),
-        "PKCS#1 v1.5 wrapping",
-    );
+    for (params, reason, what) in [
+        (
+            vec![
+                e(tag::PADDING_METHOD, 0x02),
+                e(tag::HASHING_ALGORITHM, 0x06),
+                e(tag::MASK_GENERATOR, 0x02),
+            ],
+            ResultReason::UnsupportedCryptographicParameters,
+            "a Mask Generator other than MGF1",
+        ),
+        (
+            vec![e(tag::PADDING_METHOD, 0x08)],
+            ResultReason::FeatureNotSupported,
+            "PKCS#1 v1.5 wrapping",
+        ),
+    ] {
+        let bi = get_wrapped(&mut tls, V2_1, &aes, &kek, params);
+        assert_failed(&bi, reason.value(), what);
+    }
     let private =
         key_format::read(KeyFamily::Rsa, true, Encoding::Pkcs8, &private_der).expect("read");
     let private_id = register_active(

@@ -9,6 +9,7 @@
 
 mod common;
 use common::kp_emulator;
+use common::one_item::{create_aes256, find, get, outcome, request};
 
 use std::io::BufRead;
 use std::net::SocketAddr;
@@ -21,14 +22,12 @@ use keyward::admin::protocol::{self, Reply, Request, SOCKET_FILE};
 use keyward::appliance::setup::DATABASE_FILE;
 use keyward::client::{self, KmipClient};
 use keyward::keyprotect::provider::stored_key_version;
-use keyward::kmip::message::ProtocolVersion;
-use keyward::kmip::request::{Request as KmipRequest, RequestItem};
-use keyward::kmip::{names, tag};
+use keyward::kmip::tag;
 use keyward::pki::{self, IssuedClient};
 use keyward::seal::{META_MASTER_KEY_PROVIDER, META_WRAPPED_MASTER_KEY};
 use keyward::store::Store;
 use keyward::store::redb::RedbStore;
-use keyward::ttlv::{self, Item, Limits, Value};
+use keyward::ttlv::{Item, Value};
 use kp_emulator::{API_KEY, Emulator, INSTANCE_ID, Outage, ROOT_KEY_ID};
 
 const BIN: &str = env!("CARGO_BIN_EXE_keyward");
@@ -301,71 +300,11 @@ fn wait_until(what: &str, mut check: impl FnMut() -> bool) {
     }
 }
 
-fn request(operation: &str, payload: Vec<Item>) -> Vec<u8> {
-    let op = names::enum_value(tag::OPERATION, operation).unwrap();
-    KmipRequest::new(ProtocolVersion::new(1, 4))
-        .item(RequestItem::raw(op, payload))
-        .to_bytes()
-}
-
-fn create_aes256() -> Vec<u8> {
-    let attribute = |name: &str, value: Value| {
-        Item::structure(
-            tag::ATTRIBUTE,
-            vec![
-                Item::new(tag::ATTRIBUTE_NAME, Value::TextString(name.into())),
-                Item::new(tag::ATTRIBUTE_VALUE, value),
-            ],
-        )
-    };
-    request(
-        "Create",
-        vec![
-            Item::new(tag::OBJECT_TYPE, Value::Enumeration(2)),
-            Item::structure(
-                tag::TEMPLATE_ATTRIBUTE,
-                vec![
-                    attribute("Cryptographic Algorithm", Value::Enumeration(3)),
-                    attribute("Cryptographic Length", Value::Integer(256)),
-                    attribute("Cryptographic Usage Mask", Value::Integer(12)),
-                ],
-            ),
-        ],
-    )
-}
-
-fn get(uid: &str) -> Vec<u8> {
-    request(
-        "Get",
-        vec![Item::new(
-            tag::UNIQUE_IDENTIFIER,
-            Value::TextString(uid.into()),
-        )],
-    )
-}
-
-fn outcome(response: &[u8]) -> (u32, Item) {
-    let message = ttlv::decode(response, &Limits::default()).unwrap();
-    let item = message.child(tag::BATCH_ITEM).unwrap().clone();
-    let status = match item.child(tag::RESULT_STATUS).unwrap().value {
-        Value::Enumeration(s) => s,
-        ref other => panic!("result status {other:?}"),
-    };
-    (status, item)
-}
-
 fn result_message(item: &Item) -> String {
     match item.child(tag::RESULT_MESSAGE).map(|m| &m.value) {
         Some(Value::TextString(text)) => text.clone(),
         other => panic!("no Result Message: {other:?}"),
     }
-}
-
-fn find(item: &Item, wanted: u32) -> Option<&Item> {
-    if item.tag == wanted {
-        return Some(item);
-    }
-    item.children().iter().find_map(|c| find(c, wanted))
 }
 
 fn refused_as_sealed(result: Result<Vec<u8>, String>) -> bool {
@@ -660,10 +599,6 @@ fn max_unreachable_seals_a_long_outage_and_reachability_unseals() {
     server.stop();
 }
 
-/// Key Protect hangs (accepts, reads, never answers), drops connections, answers slowly, and
-/// answers with malformed JSON, one after the other: KMIP Gets and Creates are served during
-/// each fault (the sync thread never blocks the event loop), the server never panics, and the
-/// sync recovers when the emulator is healthy again.
 /// TLS errors on the way to Key Protect (something that does not speak TLS answers the
 /// ClientHello): KMIP keeps being served, the sync thread reports Key Protect unreachable and
 /// recovers by itself once TLS works again.
@@ -709,6 +644,10 @@ fn tls_errors_never_block_kmip_and_the_sync_recovers() {
     assert!(!log.contains(API_KEY), "the API key reached the log");
 }
 
+/// Key Protect hangs (accepts, reads, never answers), drops connections, answers slowly, and
+/// answers with malformed JSON, one after the other: KMIP Gets and Creates are served during
+/// each fault (the sync thread never blocks the event loop), the server never panics, and the
+/// sync recovers when the emulator is healthy again.
 #[test]
 fn network_faults_never_block_kmip_and_the_sync_recovers() {
     let emu = Emulator::start();

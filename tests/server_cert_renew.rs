@@ -8,30 +8,12 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::{Command, Stdio};
 
 use common::*;
 use keyward::pki;
 use keyward::ttlv::{decode, encode};
 use rustls::pki_types::ServerName;
 use rustls::{ClientConnection, StreamOwned};
-
-fn keyward_ok(data_dir: &Path, args: &[&str]) -> String {
-    let out = Command::new(keyward_bin())
-        .args(args)
-        .arg("--data-dir")
-        .arg(data_dir)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run keyward");
-    assert!(
-        out.status.success(),
-        "keyward {args:?} failed:\nstdout:\n{}\nstderr:\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).expect("utf-8 output")
-}
 
 /// A TLS connection that can tell which server certificate it was shown.
 struct Session {

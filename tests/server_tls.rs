@@ -1,6 +1,8 @@
 //! The listener over real TLS on 127.0.0.1: who gets in, who is refused, and that a refused
 //! or misbehaving peer never stops the server from serving the next one.
 
+mod common;
+
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
@@ -118,11 +120,29 @@ fn issue(data_dir: &Path, name: &str, out: &Path) -> pki::IssuedClient {
     pki::issue_client(data_dir, name, out).unwrap()
 }
 
+/// Under TLS 1.2 and 1.3 alike; the server picks AES-128-GCM although rustls' client lists
+/// AES-256-GCM-SHA384 first (the server's order decides: `src/server/tls_provider.rs`).
 fn good_client_is_served(server: &Running, client: &pki::IssuedClient) {
-    let config = client_config(&client.ca_cert, Some((&client.cert, &client.key)), true);
-    let mut stream = handshake(server.addr, config).expect("a trusted client is let in");
-    stream.conn.send_close_notify();
-    let _ = stream.conn.complete_io(&mut stream.sock);
+    for tls12_only in [true, false] {
+        let config = client_config(
+            &client.ca_cert,
+            Some((&client.cert, &client.key)),
+            tls12_only,
+        );
+        let mut stream = handshake(server.addr, config).expect("a trusted client is let in");
+        let suite = format!(
+            "{:?}",
+            stream.conn.negotiated_cipher_suite().unwrap().suite()
+        );
+        assert!(suite.ends_with("AES_128_GCM_SHA256"), "negotiated {suite}");
+        assert_eq!(
+            suite.starts_with("TLS13_"),
+            !tls12_only,
+            "negotiated {suite}"
+        );
+        stream.conn.send_close_notify();
+        let _ = stream.conn.complete_io(&mut stream.sock);
+    }
 }
 
 #[test]
@@ -394,11 +414,10 @@ fn binary_first_run_serves_and_stops_cleanly_on_sigterm() {
 
 // ---- KMIP over the listener (needs the engine) ----
 
+use common::one_item::{create_aes256, find, get, outcome};
 use keyward::client::{self, KmipClient};
-use keyward::kmip::message::ProtocolVersion;
-use keyward::kmip::request::{Request, RequestItem};
-use keyward::kmip::{names, tag};
-use keyward::ttlv::{self, Item, Limits, Value};
+use keyward::kmip::tag;
+use keyward::ttlv::Value;
 
 /// Vendor-captured vCenter Discover Versions (vcenter-kmip.md A.1).
 const DISCOVER_VERSIONS_A1: &str = "42007801000000604200770100000038420069010000002042006a0200000004\
@@ -409,68 +428,6 @@ const DISCOVER_VERSIONS_A1: &str = "42007801000000604200770100000038420069010000
 fn kmip_client(server: &Running, issued: &pki::IssuedClient) -> KmipClient {
     let tls = client::tls_config(&issued.ca_cert, &issued.cert, &issued.key).unwrap();
     KmipClient::connect(&format!("localhost:{}", server.addr.port()), tls, TIMEOUT).unwrap()
-}
-
-fn request(operation: &str, payload: Vec<Item>) -> Vec<u8> {
-    let op = names::enum_value(tag::OPERATION, operation).unwrap();
-    Request::new(ProtocolVersion::new(1, 4))
-        .item(RequestItem::raw(op, payload))
-        .to_bytes()
-}
-
-fn create_aes256() -> Vec<u8> {
-    let attribute = |name: &str, value: Value| {
-        Item::structure(
-            tag::ATTRIBUTE,
-            vec![
-                Item::new(tag::ATTRIBUTE_NAME, Value::TextString(name.into())),
-                Item::new(tag::ATTRIBUTE_VALUE, value),
-            ],
-        )
-    };
-    request(
-        "Create",
-        vec![
-            Item::new(tag::OBJECT_TYPE, Value::Enumeration(2)),
-            Item::structure(
-                tag::TEMPLATE_ATTRIBUTE,
-                vec![
-                    attribute("Cryptographic Algorithm", Value::Enumeration(3)),
-                    attribute("Cryptographic Length", Value::Integer(256)),
-                    attribute("Cryptographic Usage Mask", Value::Integer(12)),
-                ],
-            ),
-        ],
-    )
-}
-
-fn get(uid: &str) -> Vec<u8> {
-    request(
-        "Get",
-        vec![Item::new(
-            tag::UNIQUE_IDENTIFIER,
-            Value::TextString(uid.into()),
-        )],
-    )
-}
-
-/// (result status, batch item) of a one-item response.
-fn outcome(response: &[u8]) -> (u32, Item) {
-    let message = ttlv::decode(response, &Limits::default()).unwrap();
-    assert_eq!(message.tag, tag::RESPONSE_MESSAGE);
-    let item = message.child(tag::BATCH_ITEM).unwrap().clone();
-    let status = match item.child(tag::RESULT_STATUS).unwrap().value {
-        Value::Enumeration(s) => s,
-        ref other => panic!("result status {other:?}"),
-    };
-    (status, item)
-}
-
-fn find(item: &Item, wanted: u32) -> Option<&Item> {
-    if item.tag == wanted {
-        return Some(item);
-    }
-    item.children().iter().find_map(|c| find(c, wanted))
 }
 
 fn created_uid(response: &[u8]) -> String {

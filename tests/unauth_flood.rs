@@ -15,15 +15,25 @@
 //!
 //! The attacker's own threads run at the lowest scheduling priority (nice 19, per thread):
 //! on a test machine with two cores the attacker otherwise takes the CPU the server and the
-//! registered client need, which a real attacker (on its own hosts) does not. The load the
-//! server sees is still the issue's: the achieved connection and handshake rates, and how
-//! many silent connections were held on average, are printed next to the latencies.
+//! registered client need, which a real attacker (on its own hosts) does not. That is a fair
+//! model only while the server still gets the issue's load, so the achieved connection and
+//! handshake rates, and how many silent connections were held on average, are printed next to
+//! the latencies, and the full-size run fails when they fell short (under 90 % of the plan's
+//! handshakes a second or held connections, fewer slow handshakes than planned): its figures
+//! would not be the issue's flood. The short CI run only prints them.
+//!
+//! On a machine shared with other work, Linux autogroups (`/proc/sys/kernel/sched_autogroup_enabled`)
+//! make `nice` count only within a session: other sessions' `nice -n 19` builds then share
+//! the CPUs equally with the test, the attacker falls short of its rates and the server's loop
+//! waits for a CPU for hundreds of milliseconds at a time. Run the measurement in a session
+//! of its own with a raised autogroup priority, e.g.
+//! `setsid sh -c 'echo -19 > /proc/self/autogroup; exec <test binary> …'`.
 //!
 //! Each run's time is split into TCP connect, TLS handshake and KMIP exchanges, and the test
 //! prints the kernel's listen-queue counters, the accept queue's length and how long the
 //! server's and the client's threads waited for a CPU, so a slow run can be attributed.
 //! `KEYWARD_FLOOD_SILENT_POOL=N` sets `max_silent_connections` (0: no silent pool) for a
-//! comparison.
+//! comparison; `KEYWARD_FLOOD_ATTACKER_NICE=N` the attacker's nice value (see `as_attacker`).
 //!
 //! The CI run is short (10 s, 2,000 held connections). The issue's full size (30 s, 10,000
 //! held connections, 200 slow handshakes, 200 handshakes a second) with a release build:
@@ -50,6 +60,9 @@ struct Plan {
     slow: usize,
     handshakes_per_sec: u32,
     baseline_runs: usize,
+    /// Fail when the attack fell short of its rates (the measurement's figures would not be
+    /// the issue's flood); the short CI run only prints them.
+    verify_rates: bool,
 }
 
 fn plan() -> Plan {
@@ -60,6 +73,7 @@ fn plan() -> Plan {
             slow: 200,
             handshakes_per_sec: 200,
             baseline_runs: 30,
+            verify_rates: true,
         }
     } else {
         Plan {
@@ -68,6 +82,7 @@ fn plan() -> Plan {
             slow: 50,
             handshakes_per_sec: 100,
             baseline_runs: 10,
+            verify_rates: false,
         }
     }
 }
@@ -147,14 +162,21 @@ fn hold_silent(addr: SocketAddr, source: IpAddr, count: usize, end: Instant) -> 
 
 /// Lowers the calling thread to nice 19 (Linux: the priority is per thread; the thread id
 /// is read from /proc/thread-self). Best effort: an attack at full priority only makes the
-/// measurement harsher.
+/// measurement harsher. `KEYWARD_FLOOD_ATTACKER_NICE` sets another value: on a machine
+/// shared with other work, running the test at `nice -n -20` with the attacker at e.g. -5
+/// gives the server, then the attacker, the CPU before the other work, as on a machine of
+/// their own (the attacker at 19 then reaches only a fraction of its handshake rate).
 fn as_attacker() {
+    let nice = std::env::var("KEYWARD_FLOOD_ATTACKER_NICE")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(19);
     let tid = std::fs::read_link("/proc/thread-self")
         .ok()
         .and_then(|link| link.file_name()?.to_str()?.parse::<i32>().ok())
         .and_then(rustix::process::Pid::from_raw);
     if let Some(tid) = tid {
-        let _ = rustix::process::setpriority_process(Some(tid), 19);
+        let _ = rustix::process::setpriority_process(Some(tid), nice);
     }
 }
 
@@ -475,10 +497,7 @@ fn raise_open_file_limit(needed: u64) {
 
 /// A port that was free a moment ago, for the metrics listener.
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port()
+    common::free_loopback_port()
 }
 
 #[test]
@@ -698,7 +717,8 @@ fn vcenter_is_served_through_a_flood_of_peers_without_certificates() {
     eprintln!(
         "server: evictions {} (address cap) / {} (budget full), first-byte timeouts {}, \
          throttled handshakes {}, handshakes full {} / resumed {}, handshake time {:.2} s, \
-         no certificate {}, CPU {server_cpu:.1} s during the {:?} attack, peak memory (VmHWM) {} kB",
+         no certificate {}, turns whose handshake slice ran out {} ({} connections carried to \
+         the next turn), CPU {server_cpu:.1} s during the {:?} attack, peak memory (VmHWM) {} kB",
         series(
             &text,
             "keyward_unauthenticated_evictions_total{cause=\"address_cap\"}"
@@ -722,6 +742,9 @@ fn vcenter_is_served_through_a_flood_of_peers_without_certificates() {
             &text,
             "keyward_connection_failures_total{cause=\"no_certificate\"}"
         ),
+        // `total`: 0 from a server without these series, for an A/B against an older build.
+        total(&text, "keyward_handshake_slices_spent_total"),
+        total(&text, "keyward_handshakes_carried_total"),
         plan.attack,
         proc_status(pid, "VmHWM:")
     );
@@ -730,6 +753,22 @@ fn vcenter_is_served_through_a_flood_of_peers_without_certificates() {
         under_attack.len() >= 2,
         "the sequence ran during the attack"
     );
+    if plan.verify_rates {
+        let handshake_rate = handshakes.load(Ordering::SeqCst) as f64 / plan.attack.as_secs_f64();
+        let held_on_average = queue.3 as f64 / queue.0.max(1) as f64;
+        assert!(
+            handshake_rate >= 0.9 * f64::from(plan.handshakes_per_sec)
+                && held_on_average >= 0.9 * plan.held as f64
+                && slow_opened >= plan.slow,
+            "the attack fell short of its plan ({handshake_rate:.0} handshakes/s of {}, \
+             {held_on_average:.0} silent connections held of {}, {slow_opened} slow \
+             handshakes of {}): the attacker's threads (nice 19) did not get the CPU, so these \
+             figures are not the issue's flood; see the comment at the top of this file",
+            plan.handshakes_per_sec,
+            plan.held,
+            plan.slow
+        );
+    }
     assert_eq!(
         served_stranger.load(Ordering::SeqCst),
         0,

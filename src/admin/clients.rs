@@ -21,6 +21,15 @@ pub struct ClientView {
 }
 
 impl ClientView {
+    /// The entry alone, its keys not looked up: for answers about the entry itself (just
+    /// added, issued or changed), which list no keys.
+    pub fn entry_only(entry: ClientEntry) -> ClientView {
+        ClientView {
+            entry,
+            keys: Vec::new(),
+        }
+    }
+
     /// Keys that still hold material.
     pub fn live_keys(&self) -> usize {
         self.keys

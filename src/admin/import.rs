@@ -18,7 +18,7 @@ use crate::kmip::attribute::{self, Attribute};
 use crate::kmip::enums::{ObjectType, State};
 use crate::kmip::tag;
 use crate::seal::MasterKey;
-use crate::store::Store;
+use crate::store::{Store, WriteView};
 use crate::ttlv::{self, Item, Limits};
 
 /// Most objects in one import request (one transaction, one admin socket exchange).
@@ -197,55 +197,13 @@ pub fn import_batch(
         .ok_or_else(|| RegistryError::UnknownClient(request.client.clone()))?;
     let now = registry::now();
     let mut results = Vec::with_capacity(request.objects.len());
-    let mut imported = 0usize;
     for wire in &request.objects {
-        let object = match wire.decode() {
-            Ok(object) => object,
-            Err(why) => {
-                results.push(ImportResult::new(
-                    &wire.uid,
-                    Verdict::Refused,
-                    Some(why.to_string()),
-                ));
-                continue;
-            }
-        };
-        match import_object(&mut *txn, master, &owner, &object, now) {
-            Ok(ImportOutcome::Imported { dropped }) => {
-                audit_admin(
-                    &mut *txn,
-                    by,
-                    AuditEvent {
-                        reason: Some(format!("imported from {}", request.source)),
-                        ..AuditEvent::success(
-                            AUDIT_OPERATION,
-                            vec![object.uid.clone(), owner.clone()],
-                        )
-                    },
-                )?;
-                imported += 1;
-                results.push(ImportResult {
-                    dropped_attributes: dropped,
-                    ..ImportResult::new(&object.uid, Verdict::Imported, None)
-                });
-            }
-            Ok(ImportOutcome::AlreadyPresent) => {
-                results.push(ImportResult::new(&object.uid, Verdict::Skipped, None))
-            }
-            Err(e @ ImportError::Destroyed(_)) => results.push(ImportResult::new(
-                &object.uid,
-                Verdict::Destroyed,
-                Some(e.to_string()),
-            )),
-            Err(e) if e.is_refusal() => results.push(ImportResult::new(
-                &object.uid,
-                Verdict::Refused,
-                Some(e.to_string()),
-            )),
-            Err(e) => return Err(AdminError::Import(e)),
-        }
+        results.push(import_one(
+            &mut *txn, master, &owner, wire, now, request, by,
+        )?);
     }
-    if imported > 0 && !request.dry_run {
+    let imported = results.iter().any(|r| r.verdict == Verdict::Imported);
+    if imported && !request.dry_run {
         // A single appliance counts changes for `keyward status`; a cluster's etcd revision
         // already moved with the writes.
         if txn.change_sequence()?.is_none() {
@@ -254,6 +212,56 @@ pub fn import_batch(
         txn.commit()?;
     }
     Ok(results)
+}
+
+/// Imports one object into `txn`, recording it in the audit log; a refusal (undecodable,
+/// destroyed, not acceptable) is its result, a store or seal failure an `Err`.
+fn import_one(
+    txn: &mut dyn WriteView,
+    master: &MasterKey,
+    owner: &str,
+    wire: &WireObject,
+    now: i64,
+    request: &ImportRequest,
+    by: AuditBy<'_>,
+) -> Result<ImportResult, AdminError> {
+    let object = match wire.decode() {
+        Ok(object) => object,
+        Err(why) => {
+            return Ok(ImportResult::new(
+                &wire.uid,
+                Verdict::Refused,
+                Some(why.to_string()),
+            ));
+        }
+    };
+    Ok(match import_object(txn, master, owner, &object, now) {
+        Ok(ImportOutcome::Imported { dropped }) => {
+            audit_admin(
+                txn,
+                by,
+                AuditEvent {
+                    reason: Some(format!("imported from {}", request.source)),
+                    ..AuditEvent::success(
+                        AUDIT_OPERATION,
+                        vec![object.uid.clone(), owner.to_string()],
+                    )
+                },
+            )?;
+            ImportResult {
+                dropped_attributes: dropped,
+                ..ImportResult::new(&object.uid, Verdict::Imported, None)
+            }
+        }
+        Ok(ImportOutcome::AlreadyPresent) => ImportResult::new(&object.uid, Verdict::Skipped, None),
+        Err(e @ ImportError::Destroyed(_)) => {
+            ImportResult::new(&object.uid, Verdict::Destroyed, Some(e.to_string()))
+        }
+        Err(e) if e.is_refusal() => {
+            ImportResult::new(&object.uid, Verdict::Refused, Some(e.to_string()))
+        }
+        Err(e) => return Err(AdminError::Import(e)),
+    })
 }
 
 /// The results of an import request, one per object, in order.

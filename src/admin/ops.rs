@@ -2,7 +2,9 @@
 //! the admin socket of a running server (the same calls, made in the server process).
 use super::credential::KmipCredential;
 use super::keys;
-use super::protocol::{AuditChecked, AuditRecords, Refusal, Reply, Request};
+use super::protocol::{
+    AuditCheck, AuditChecked, AuditQuery, AuditRecords, Refusal, Reply, Request,
+};
 use super::registry::{ClientEntry, Registry, RegistryError};
 use crate::audit::AuditEvent;
 use crate::store::{Store, StoreError};
@@ -166,81 +168,101 @@ pub fn execute_by(
             record_server_cert(store, &fingerprint, by)?;
             Reply::Done
         }
-        Request::AuditVerify => match by {
-            Some((ctx, _)) => Reply::AuditVerified({
-                ctx.wait_reads_recorded();
-                crate::audit::verify::verify(&*store.read()?, ctx.key().map_err(StoreError::from)?)
-                    .map_err(StoreError::from)?
-            }),
-            None => Reply::Error {
-                message: "the audit log is off on this server".into(),
-            },
-        },
-        Request::AuditShow(query) => Reply::AuditRecords(AuditRecords {
-            records: {
-                if let Some((ctx, _)) = by {
-                    ctx.wait_reads_recorded();
-                }
-                crate::audit::query::select(&*store.read()?, &query.filter, query.limit)
-                    .map_err(StoreError::from)?
-            },
-            node: node.map(str::to_string),
-        }),
-        Request::AuditCheck(piece) => match by {
-            Some((ctx, _)) => {
-                let key = ctx.key().map_err(StoreError::from)?;
-                let checked =
-                    crate::audit::verify::verify_records(key, &piece.records, piece.after.as_ref());
-                Reply::AuditChecked(match checked {
-                    Ok(next) => AuditChecked { next, broken: None },
-                    Err(broken) => AuditChecked {
-                        next: None,
-                        broken: Some(broken),
-                    },
-                })
-            }
-            None => Reply::Error {
-                message: "the audit log is off on this server".into(),
-            },
-        },
-        Request::Import(_) | Request::ImportFacts(_) => Reply::Error {
-            message: "an import through the admin socket needs the running server's master \
-                      key; without a server, `keyward import` opens the data directory"
-                .into(),
-        },
-        Request::BackupExport(_) => Reply::Error {
-            message: "an online backup export needs the running server's master key; \
-                      without a server, `keyward backup export` opens the data directory"
-                .into(),
-        },
+        Request::AuditVerify => audit_verify(store, by)?,
+        Request::AuditShow(query) => audit_show(store, node, &query, by)?,
+        Request::AuditCheck(piece) => audit_check(&piece, by)?,
+        Request::Import(_) | Request::ImportFacts(_) => needs_running_server(
+            "an import through the admin socket needs the running server's master \
+             key; without a server, `keyward import` opens the data directory",
+        ),
+        Request::BackupExport(_) => needs_running_server(
+            "an online backup export needs the running server's master key; \
+             without a server, `keyward backup export` opens the data directory",
+        ),
         Request::BackupStatus => {
             Reply::BackupStatus(crate::backup::changes::status(&*store.read()?)?)
         }
         Request::Status => Reply::Status {
             status: Box::new(super::status::from_store(store)?),
         },
-        Request::Unseal { .. } => Reply::Error {
-            message: "unsealing fills the running server's master key slot: start the server \
-                      (`systemctl start keyward`), then run `keyward unseal` again"
-                .into(),
-        },
+        Request::Unseal { .. } => needs_running_server(
+            "unsealing fills the running server's master key slot: start the server \
+             (`systemctl start keyward`), then run `keyward unseal` again",
+        ),
         Request::ConsoleEvent(event) => match by {
             Some(by) => {
                 super::console_event::record(store, &event, Some(by))?;
                 Reply::Done
             }
-            None => Reply::Error {
-                message: "the audit log is off on this server".into(),
-            },
+            None => audit_off(),
         },
         Request::AccountEvent(event) => match by {
             Some(by) => {
                 super::account_event::record(store, &event, Some(by))?;
                 Reply::Done
             }
-            None => Reply::Error {
-                message: "the audit log is off on this server".into(),
-            },
+            None => audit_off(),
         },
     })
+}
+
+/// What a request that only the running server can serve gets without one.
+fn needs_running_server(message: &str) -> Reply {
+    Reply::Error {
+        message: message.into(),
+    }
+}
+
+/// What an audit request gets from a server whose audit log is off.
+fn audit_off() -> Reply {
+    Reply::Error {
+        message: "the audit log is off on this server".into(),
+    }
+}
+
+/// Verifies the whole chain, after the reads still being recorded are in.
+fn audit_verify(store: &dyn Store, by: AuditBy<'_>) -> Result<Reply, AdminError> {
+    let Some((ctx, _)) = by else {
+        return Ok(audit_off());
+    };
+    ctx.wait_reads_recorded();
+    let view = store.read()?;
+    let key = ctx.key().map_err(StoreError::from)?;
+    Ok(Reply::AuditVerified(
+        crate::audit::verify::verify(&*view, key).map_err(StoreError::from)?,
+    ))
+}
+
+/// The records `query` selects, labelled with this node's id in a cluster.
+fn audit_show(
+    store: &dyn Store,
+    node: Option<&str>,
+    query: &AuditQuery,
+    by: AuditBy<'_>,
+) -> Result<Reply, AdminError> {
+    if let Some((ctx, _)) = by {
+        ctx.wait_reads_recorded();
+    }
+    let records = crate::audit::query::select(&*store.read()?, &query.filter, query.limit)
+        .map_err(StoreError::from)?;
+    Ok(Reply::AuditRecords(AuditRecords {
+        records,
+        node: node.map(str::to_string),
+    }))
+}
+
+/// Checks a piece of another node's chain against this server's chain key.
+fn audit_check(piece: &AuditCheck, by: AuditBy<'_>) -> Result<Reply, AdminError> {
+    let Some((ctx, _)) = by else {
+        return Ok(audit_off());
+    };
+    let key = ctx.key().map_err(StoreError::from)?;
+    let checked = crate::audit::verify::verify_records(key, &piece.records, piece.after.as_ref());
+    Ok(Reply::AuditChecked(match checked {
+        Ok(next) => AuditChecked { next, broken: None },
+        Err(broken) => AuditChecked {
+            next: None,
+            broken: Some(broken),
+        },
+    }))
 }

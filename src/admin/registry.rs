@@ -115,6 +115,29 @@ pub fn check_name(name: &str) -> Result<(), RegistryError> {
     Ok(())
 }
 
+/// The owner a client trusted through a CA stores its keys under: with a fixed subject, the
+/// one the configuration-trusted CA gave the same certificate before (`cn:<CN>`), so earlier
+/// keys stay with it; else `client:<name>`.
+pub fn trusted_ca_owner(name: &str, subject: Option<&str>) -> String {
+    match subject.map(subject_cn) {
+        Some(cn) if !cn.is_empty() => format!("cn:{cn}"),
+        _ => format!("client:{name}"),
+    }
+}
+
+/// The Common Name in a subject given as `CN=x, O=y`, or the whole text when it is a bare CN.
+fn subject_cn(subject: &str) -> String {
+    match subject
+        .split(',')
+        .map(str::trim)
+        .find_map(|part| part.strip_prefix("CN="))
+    {
+        Some(cn) => cn.to_string(),
+        None if !subject.contains('=') => subject.trim().to_string(),
+        None => String::new(),
+    }
+}
+
 impl Registry {
     /// The registry in `view`; an empty one when none was ever written.
     pub fn load(view: &dyn ReadView) -> Result<Registry, RegistryError> {

@@ -109,9 +109,29 @@ fn ago(now: u64, then: u64) -> String {
 
 /// The one screen, for a person; `now` is the current Unix time.
 pub fn render(status: &StatusReport, now: u64) -> String {
-    let unknown = || "unknown".to_string();
     let mut out = String::new();
     let _ = writeln!(out, "keyward {}", status.version);
+    render_server(&mut out, status);
+    render_root(&mut out, status, now);
+    render_keys(&mut out, status);
+    render_backup(&mut out, status, now);
+    let _ = writeln!(
+        out,
+        "audit chain head: {}",
+        status.audit_chain_head.clone().unwrap_or_else(unknown)
+    );
+    for warning in &status.expiring {
+        let _ = writeln!(out, "WARNING:          certificate: {}", warning.describe());
+    }
+    out
+}
+
+fn unknown() -> String {
+    "unknown".to_string()
+}
+
+/// Whether the server runs, since when and where.
+fn render_server(out: &mut String, status: &StatusReport) {
     if status.running {
         let _ = writeln!(
             out,
@@ -132,6 +152,10 @@ pub fn render(status: &StatusReport, now: u64) -> String {
             "server:           not running (read from the database; live state unknown)"
         );
     }
+}
+
+/// The root key provider and its state; with Key Protect, how its sync goes.
+fn render_root(out: &mut String, status: &StatusReport, now: u64) {
     let _ = writeln!(
         out,
         "root key:         {}, {}",
@@ -168,6 +192,10 @@ pub fn render(status: &StatusReport, now: u64) -> String {
             );
         }
     }
+}
+
+/// Clients, keys and keys by state.
+fn render_keys(out: &mut String, status: &StatusReport) {
     let _ = writeln!(
         out,
         "clients:          {} registered; {} live key(s) ({} object(s) in all)",
@@ -181,6 +209,10 @@ pub fn render(status: &StatusReport, now: u64) -> String {
             .collect();
         let _ = writeln!(out, "keys by state:    {}", states.join(", "));
     }
+}
+
+/// The newest backup and whether keys changed after it, warning when a new one is due.
+fn render_backup(out: &mut String, status: &StatusReport, now: u64) {
     let _ = writeln!(
         out,
         "last backup:      {}; keys changed since: {}",
@@ -209,15 +241,6 @@ pub fn render(status: &StatusReport, now: u64) -> String {
         }
         _ => {}
     }
-    let _ = writeln!(
-        out,
-        "audit chain head: {}",
-        status.audit_chain_head.clone().unwrap_or_else(unknown)
-    );
-    for warning in &status.expiring {
-        let _ = writeln!(out, "WARNING:          certificate: {}", warning.describe());
-    }
-    out
 }
 
 #[cfg(test)]

@@ -499,10 +499,7 @@ pub fn add_client(app: &App, call: &Call) -> Result<Answer, ApiError> {
         }
         (None, Some(pem)) => {
             single_cert_der(pem, "ca")?;
-            let owner = match new.subject.as_deref().map(subject_cn) {
-                Some(cn) if !cn.is_empty() => format!("cn:{cn}"),
-                _ => format!("client:{}", new.name),
-            };
+            let owner = registry::trusted_ca_owner(&new.name, new.subject.as_deref());
             new_entry(
                 &new.name,
                 ClientKind::TrustedCa {
@@ -528,28 +525,9 @@ pub fn add_client(app: &App, call: &Call) -> Result<Answer, ApiError> {
         status: 201,
         body: shape::single(
             "client",
-            views::Client::new(
-                &ClientView {
-                    entry,
-                    keys: Vec::new(),
-                },
-                false,
-            ),
+            views::Client::new(&ClientView::entry_only(entry), false),
         ),
     })
-}
-
-/// The Common Name in a subject given as `CN=x, O=y`, or the whole text when it is a bare CN.
-fn subject_cn(subject: &str) -> String {
-    match subject
-        .split(',')
-        .map(str::trim)
-        .find_map(|part| part.strip_prefix("CN="))
-    {
-        Some(cn) => cn.to_string(),
-        None if !subject.contains('=') => subject.trim().to_string(),
-        None => String::new(),
-    }
 }
 
 #[derive(Deserialize)]
@@ -604,13 +582,7 @@ pub fn issue_client(app: &App, call: &Call) -> Result<Answer, ApiError> {
         body: shape::single(
             "client.issued",
             views::IssuedClient {
-                client: views::Client::new(
-                    &ClientView {
-                        entry,
-                        keys: Vec::new(),
-                    },
-                    false,
-                ),
+                client: views::Client::new(&ClientView::entry_only(entry), false),
                 certificate: cert.as_str(),
                 private_key: key.as_str(),
                 ca_certificate: ca.as_str(),
@@ -659,13 +631,7 @@ pub fn sign_csr(app: &App, call: &Call) -> Result<Answer, ApiError> {
         body: shape::single(
             "client.signed",
             views::SignedClient {
-                client: views::Client::new(
-                    &ClientView {
-                        entry,
-                        keys: Vec::new(),
-                    },
-                    false,
-                ),
+                client: views::Client::new(&ClientView::entry_only(entry), false),
                 certificate: &signed.pem,
             },
         ),
@@ -722,13 +688,7 @@ fn change_credential(
             );
             ok(shape::single(
                 "client",
-                views::Client::new(
-                    &ClientView {
-                        entry,
-                        keys: Vec::new(),
-                    },
-                    false,
-                ),
+                views::Client::new(&ClientView::entry_only(entry), false),
             ))
         }
         other => Err(unexpected(&other)),

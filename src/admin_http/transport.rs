@@ -222,58 +222,93 @@ async fn answer(
     peer: SocketAddr,
     limits: Limits,
 ) -> Response<AnswerBody> {
-    let max_body = if super::routes::takes_upload(request.method().as_str(), request.uri().path()) {
+    let upload = super::routes::takes_upload(request.method().as_str(), request.uri().path());
+    let max_body = if upload {
         limits.max_upload
     } else {
         limits.max_body
     };
-    if request.method() == hyper::Method::GET
-        && let Some((content_type, asset)) = super::console::asset(request.uri().path())
-    {
-        let mut response = bytes_response(200, content_type, asset.to_vec());
-        for (name, value) in super::console::PAGE_HEADERS {
-            response
-                .headers_mut()
-                .insert(*name, hyper::header::HeaderValue::from_static(value));
-        }
-        return response;
+    if let Some(page) = console_asset(&request) {
+        return page;
     }
+    if let Some(refused) = refuse_by_headers(&request, max_body) {
+        return refused;
+    }
+    let (parts, body) = request.into_parts();
+    let head = call_head(&parts, peer);
+    // An upload is admitted (caller and role checked, one of a few at once) before its body
+    // is read.
+    let (head, _upload_slot) = if upload {
+        match admit_upload(&app, head).await {
+            Ok((head, slot)) => (head, Some(slot)),
+            Err(refused) => {
+                linger(body, max_body);
+                return refused;
+            }
+        }
+    } else {
+        (head, None)
+    };
+    let body = match read_body(body, max_body, limits.request_timeout).await {
+        Ok(body) => body,
+        Err(refused) => return refused,
+    };
+    let call = Call { body, ..head };
+    match tokio::task::spawn_blocking(move || dispatch::dispatch(&app, call)).await {
+        Ok(answer) => render(answer),
+        Err(e) => handler_failed(e),
+    }
+}
+
+/// The console's own pages and scripts, served without a caller.
+fn console_asset(request: &Request<Incoming>) -> Option<Response<AnswerBody>> {
+    if request.method() != hyper::Method::GET {
+        return None;
+    }
+    let (content_type, asset) = super::console::asset(request.uri().path())?;
+    let mut response = bytes_response(200, content_type, asset.to_vec());
+    for (name, value) in super::console::PAGE_HEADERS {
+        response
+            .headers_mut()
+            .insert(*name, hyper::header::HeaderValue::from_static(value));
+    }
+    Some(response)
+}
+
+/// The refusals the headers alone decide: a body announced larger than `max_body`, and a
+/// body of a type the API never takes.
+fn refuse_by_headers(request: &Request<Incoming>, max_body: usize) -> Option<Response<AnswerBody>> {
     let announced = request
         .headers()
         .get(hyper::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if announced.is_some_and(|n| n > max_body as u64) {
-        return refuse(
-            413,
-            "BODY_TOO_LARGE_ERR",
-            &format!("the request body is larger than {max_body} bytes"),
-        );
+        return Some(body_too_large(max_body));
     }
     // The API takes JSON (and a backup file as raw bytes): say so to a form post rather than
     // failing later on a body nobody parses.
-    if let Some(content_type) = request
+    let content_type = request
         .headers()
         .get(hyper::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        && (content_type.starts_with("multipart/")
-            || content_type.starts_with("application/x-www-form-urlencoded"))
-    {
-        return refuse(
+        .and_then(|v| v.to_str().ok())?;
+    (content_type.starts_with("multipart/")
+        || content_type.starts_with("application/x-www-form-urlencoded"))
+    .then(|| {
+        refuse(
             415,
             "UNSUPPORTED_MEDIA_TYPE_ERR",
             &format!(
                 "{content_type}: the admin API takes application/json bodies (a backup to verify \
                  as application/octet-stream); see /api/openapi.json"
             ),
-        );
-    }
-    let (parts, body) = request.into_parts();
-    let authorization = parts
-        .headers
-        .get(hyper::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
+        )
+    })
+}
+
+/// The call as the dispatcher sees it, all but the body: route, credentials (bearer token,
+/// console cookie and CSRF header) and a backup passphrase.
+fn call_head(parts: &hyper::http::request::Parts, peer: SocketAddr) -> Call {
     let header = |name: &str| {
         parts
             .headers
@@ -292,100 +327,121 @@ async fn answer(
             (name == super::handlers::SESSION_COOKIE && !value.is_empty())
                 .then(|| value.to_string())
         });
-    let backup_passphrase = header(super::backups::PASSPHRASE_HEADER).map(zeroize::Zeroizing::new);
-    let call_head = |body: Vec<u8>| Call {
-        backup_passphrase: backup_passphrase.clone(),
-        cookie_session: cookie_session.clone(),
+    Call {
+        backup_passphrase: header(super::backups::PASSPHRASE_HEADER).map(zeroize::Zeroizing::new),
+        cookie_session,
         csrf: header("x-csrf-token"),
         method: parts.method.as_str().to_string(),
         path: parts.uri.path().to_string(),
         query: parts.uri.query().map(str::to_string),
-        authorization: authorization.clone(),
-        body,
+        authorization: header(hyper::header::AUTHORIZATION.as_str()),
+        body: Vec::new(),
         peer,
-    };
-    // An upload is admitted (caller and role checked, one of a few at once) before its body
-    // is read.
-    let _upload_slot = if super::routes::takes_upload(parts.method.as_str(), parts.uri.path()) {
-        let Ok(slot) = UPLOADS.try_acquire() else {
-            return refuse(
-                429,
-                "TOO_MANY_UPLOADS_ERR",
-                &format!("{MAX_UPLOADS} uploads are being received; try again shortly"),
-            );
-        };
-        let head = call_head(Vec::new());
-        let app = app.clone();
-        match tokio::task::spawn_blocking(move || dispatch::admit(&app, &head)).await {
-            Ok(Ok(())) => {}
-            Ok(Err(refused)) => return refuse(refused.status, refused.code, &refused.message),
-            Err(e) => {
-                log::error!("admin API: a handler failed: {e}");
-                return refuse(
-                    500,
-                    "INTERNAL_SERVER_ERR",
-                    "the request failed; see the server log",
-                );
-            }
-        }
-        Some(slot)
-    } else {
-        None
-    };
-    let body = match tokio::time::timeout(
-        limits.request_timeout,
-        Limited::new(body, max_body).collect(),
-    )
-    .await
-    {
-        Ok(Ok(collected)) => collected.to_bytes().to_vec(),
-        Ok(Err(e)) => {
-            return if e.is::<http_body_util::LengthLimitError>() {
-                refuse(
-                    413,
-                    "BODY_TOO_LARGE_ERR",
-                    &format!("the request body is larger than {max_body} bytes"),
-                )
-            } else {
-                refuse(
-                    400,
-                    "BAD_REQUEST_ERR",
-                    &format!("reading the request body: {e}"),
-                )
-            };
-        }
-        Err(_) => {
-            return refuse(
-                408,
-                "REQUEST_TIMEOUT_ERR",
-                "the request body did not arrive in time",
-            );
-        }
-    };
-    let call = call_head(body);
-    match tokio::task::spawn_blocking(move || dispatch::dispatch(&app, call)).await {
-        Ok(answer) => {
-            let mut response = match answer.download {
-                Some(download) => download_response(answer.status, download),
-                None => json_response(answer.status, &answer.body),
-            };
-            if let Some(cookie) = answer
-                .set_cookie
-                .and_then(|c| hyper::header::HeaderValue::from_str(&c).ok())
-            {
-                response
-                    .headers_mut()
-                    .insert(hyper::header::SET_COOKIE, cookie);
-            }
-            response
-        }
-        Err(e) => {
-            log::error!("admin API: a handler failed: {e}");
-            refuse(
-                500,
-                "INTERNAL_SERVER_ERR",
-                "the request failed; see the server log",
-            )
-        }
     }
+}
+
+/// Takes one of the few upload slots and checks the caller and role, so a large body is read
+/// only for someone allowed to send it. Hands the head back with the slot to hold while the
+/// body arrives.
+async fn admit_upload(
+    app: &Arc<App>,
+    head: Call,
+) -> Result<(Call, tokio::sync::SemaphorePermit<'static>), Response<AnswerBody>> {
+    let Ok(slot) = UPLOADS.try_acquire() else {
+        return Err(refuse(
+            429,
+            "TOO_MANY_UPLOADS_ERR",
+            &format!("{MAX_UPLOADS} uploads are being received; try again shortly"),
+        ));
+    };
+    let app = app.clone();
+    match tokio::task::spawn_blocking(move || (dispatch::admit(&app, &head), head)).await {
+        Ok((Ok(()), head)) => Ok((head, slot)),
+        Ok((Err(refused), _)) => Err(refuse(refused.status, refused.code, &refused.message)),
+        Err(e) => Err(handler_failed(e)),
+    }
+}
+
+/// Reads and discards what a refused upload's client is still sending, off the request path,
+/// so that its answer (401, 403, 429) reaches it. The refusal is sent before the body is read;
+/// if the body were dropped with it, the connection would close with the client's bytes unread,
+/// the kernel would answer them with a reset, and a client still writing its upload (every
+/// ordinary one: it reads only once it has sent everything) would see "connection reset" and
+/// never the answer. As web servers do on such a close ("lingering close"), the body is drained
+/// for as long as it keeps arriving: at most `max_body` bytes (the size the headers were already
+/// checked against), at most `LINGER_IDLE` between two pieces and `LINGER_TOTAL` in all. A peer
+/// that announced a body and sends none thus keeps the connection for `LINGER_IDLE` only.
+fn linger(body: Incoming, max_body: usize) {
+    const LINGER_IDLE: Duration = Duration::from_millis(500);
+    const LINGER_TOTAL: Duration = Duration::from_secs(10);
+    tokio::spawn(async move {
+        let mut body = body;
+        let mut drained = 0usize;
+        let drain = async {
+            while let Ok(Some(Ok(frame))) = tokio::time::timeout(LINGER_IDLE, body.frame()).await {
+                drained += frame.data_ref().map_or(0, |d| d.len());
+                if drained > max_body {
+                    break;
+                }
+            }
+        };
+        let _ = tokio::time::timeout(LINGER_TOTAL, drain).await;
+    });
+}
+
+/// The whole body, at most `max_body` bytes and within `timeout`.
+async fn read_body(
+    body: Incoming,
+    max_body: usize,
+    timeout: Duration,
+) -> Result<Vec<u8>, Response<AnswerBody>> {
+    match tokio::time::timeout(timeout, Limited::new(body, max_body).collect()).await {
+        Ok(Ok(collected)) => Ok(collected.to_bytes().to_vec()),
+        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => Err(body_too_large(max_body)),
+        Ok(Err(e)) => Err(refuse(
+            400,
+            "BAD_REQUEST_ERR",
+            &format!("reading the request body: {e}"),
+        )),
+        Err(_) => Err(refuse(
+            408,
+            "REQUEST_TIMEOUT_ERR",
+            "the request body did not arrive in time",
+        )),
+    }
+}
+
+/// A handler's answer as HTTP: a download or JSON, and the session cookie it set or cleared.
+fn render(answer: super::handlers::Answer) -> Response<AnswerBody> {
+    let mut response = match answer.download {
+        Some(download) => download_response(answer.status, download),
+        None => json_response(answer.status, &answer.body),
+    };
+    if let Some(cookie) = answer
+        .set_cookie
+        .and_then(|c| hyper::header::HeaderValue::from_str(&c).ok())
+    {
+        response
+            .headers_mut()
+            .insert(hyper::header::SET_COOKIE, cookie);
+    }
+    response
+}
+
+fn body_too_large(max_body: usize) -> Response<AnswerBody> {
+    refuse(
+        413,
+        "BODY_TOO_LARGE_ERR",
+        &format!("the request body is larger than {max_body} bytes"),
+    )
+}
+
+/// A handler panicked (or its task was cancelled): logged, and a 500 that says where to look.
+fn handler_failed(e: tokio::task::JoinError) -> Response<AnswerBody> {
+    log::error!("admin API: a handler failed: {e}");
+    refuse(
+        500,
+        "INTERNAL_SERVER_ERR",
+        "the request failed; see the server log",
+    )
 }

@@ -70,61 +70,12 @@ impl Appliance {
         let OpenedStore { store, cluster } = open_store(&config)?;
         let store_ref = store.as_ref();
         let appliance_id = ensure_appliance_id(store_ref)?;
-        let (gate, keyprotect, sealed_at_start) = match config.root.provider {
-            RootProvider::Local if config.root.seal_at_start => {
-                match open_by_operator(store_ref, &data_dir, operator_passphrase)? {
-                    Some(master) => (KeyGate::unsealed(Arc::new(master)), None, None),
-                    None => {
-                        let reason = unseal::AWAITING_PASSPHRASE.to_string();
-                        log::warn!("starting SEALED: {reason}");
-                        (KeyGate::sealed(reason.clone()), None, Some(reason))
-                    }
-                }
-            }
-            RootProvider::Local => {
-                let root = open_local_root(&config)?;
-                let master = crate::store::master_key::open_master_key(store_ref, root.as_ref())?;
-                (KeyGate::unsealed(Arc::new(master)), None, None)
-            }
-            RootProvider::Keyprotect => {
-                let kp_config = keyprotect_config(&config)?;
-                let root = Arc::new(
-                    KeyProtectRoot::from_config(kp_config, &appliance_id)
-                        .map_err(ApplianceError::KeyProtect)?,
-                );
-                match open_with_keyprotect(store_ref, &root)? {
-                    Ok(master) => (KeyGate::unsealed(Arc::new(master)), Some(root), None),
-                    Err(refused) => {
-                        let reason = refused.to_string();
-                        log::error!(
-                            "starting SEALED: {reason}; Discover Versions and Query are \
-                             answered, key material is not; Key Protect is polled every {} s",
-                            kp_config.sync_interval.as_secs_f64()
-                        );
-                        (KeyGate::sealed(reason.clone()), Some(root), Some(reason))
-                    }
-                }
-            }
-        };
-        // In a cluster the CA is shared through etcd (sealed under the master key, so a
-        // sealed node keeps the CA files it has).
-        let shared_ca = match (&config.cluster, gate.current()) {
-            (Some(_), Ok(master)) => {
-                let adopted = cluster_trust::adopt_ca(store_ref, &master, &data_dir)?;
-                Some((master, adopted))
-            }
-            _ => None,
-        };
-        let pki = pki::ensure_appliance_pki(&data_dir, config.tls.server_key_type)?;
-        if let Some((master, false)) = shared_ca {
-            cluster_trust::publish_ca(store_ref, &master, &data_dir)?;
-        }
-        // Another node published first: its CA replaced ours, so issue our cert again.
-        let pki = if pki_matches_ca(&data_dir) {
-            pki
-        } else {
-            pki::ensure_appliance_pki(&data_dir, config.tls.server_key_type)?
-        };
+        let RootState {
+            gate,
+            keyprotect,
+            sealed_at_start,
+        } = open_root(&config, store_ref, &appliance_id, operator_passphrase)?;
+        let pki = ensure_pki(&config, store_ref, &gate)?;
         let engine_config = EngineConfig {
             limits: ServerOptions::from_settings(&config.server).limits,
             max_batch_items: config.server.max_batch_items,
@@ -132,41 +83,7 @@ impl Appliance {
             ..EngineConfig::default()
         };
         let engine = Arc::new(Engine::with_gate(engine_config, Arc::new(gate)));
-        let mut audit = AuditContext::from_gate(engine.gate().clone());
-        audit.head_log_interval = config.audit.head_log_interval();
-        audit.read_sync_interval = config.audit.read_sync_interval();
-        audit.retain_days = config.audit.retain_days;
-        audit.forward = config.audit.forward_address.clone().map(|address| {
-            crate::audit::forward::ForwardTarget {
-                address,
-                format: config.audit.forward_format,
-                cursor: data_dir.join("audit-forward.cursor"),
-                hostname: std::fs::read_to_string("/proc/sys/kernel/hostname")
-                    .map(|h| h.trim().to_string())
-                    .unwrap_or_default(),
-                tls: config.audit.forward_tls(),
-            }
-        });
-        if audit_enabled(&config) {
-            audit.reads = crate::server::read_audit::open_journal(
-                store.as_ref(),
-                &audit,
-                &data_dir,
-                &config,
-            )?;
-        }
-        let audit = Arc::new(audit);
-        if sealed_at_start.is_none() && audit_enabled(&config) {
-            let event = AuditEvent::success(
-                "root.unwrap",
-                vec![format!("{:?}", config.root.provider).to_lowercase()],
-            );
-            // A log that cannot be appended to fails every operation later; here, opening
-            // must still work so `keyward audit verify` can say where it is broken.
-            if let Err(e) = record_start(store.as_ref(), &audit, event, config.audit.retain_days) {
-                log::error!("cannot write the audit record of the master key unwrap: {e}");
-            }
-        }
+        let audit = open_audit(&config, store_ref, &engine, sealed_at_start.is_none())?;
         let metrics = Arc::new(Metrics::new());
         metrics.set_provider(config.root.provider.name());
         Ok(Appliance {
@@ -268,6 +185,138 @@ pub fn open_cluster_node(
 }
 
 /// Whether the server certificate exists (it is removed when the CA under it changed).
+/// The master key gate as the root provider leaves it, with the Key Protect root to watch and
+/// why the appliance starts sealed, if it does.
+struct RootState {
+    gate: KeyGate,
+    keyprotect: Option<Arc<KeyProtectRoot>>,
+    sealed_at_start: Option<String>,
+}
+
+/// Opens the master key under the configured root (a local key file, an operator's
+/// passphrase, or Key Protect); a root that cannot give it yet leaves the gate sealed.
+fn open_root(
+    config: &Config,
+    store_ref: &dyn Store,
+    appliance_id: &str,
+    operator_passphrase: Option<&[u8]>,
+) -> Result<RootState, ApplianceError> {
+    let (gate, keyprotect, sealed_at_start) = match config.root.provider {
+        RootProvider::Local if config.root.seal_at_start => {
+            match open_by_operator(store_ref, &config.data_dir, operator_passphrase)? {
+                Some(master) => (KeyGate::unsealed(Arc::new(master)), None, None),
+                None => {
+                    let reason = unseal::AWAITING_PASSPHRASE.to_string();
+                    log::warn!("starting SEALED: {reason}");
+                    (KeyGate::sealed(reason.clone()), None, Some(reason))
+                }
+            }
+        }
+        RootProvider::Local => {
+            let root = open_local_root(config)?;
+            let master = crate::store::master_key::open_master_key(store_ref, root.as_ref())?;
+            (KeyGate::unsealed(Arc::new(master)), None, None)
+        }
+        RootProvider::Keyprotect => {
+            let kp_config = keyprotect_config(config)?;
+            let root = Arc::new(
+                KeyProtectRoot::from_config(kp_config, appliance_id)
+                    .map_err(ApplianceError::KeyProtect)?,
+            );
+            match open_with_keyprotect(store_ref, &root)? {
+                Ok(master) => (KeyGate::unsealed(Arc::new(master)), Some(root), None),
+                Err(refused) => {
+                    let reason = refused.to_string();
+                    log::error!(
+                        "starting SEALED: {reason}; Discover Versions and Query are \
+                         answered, key material is not; Key Protect is polled every {} s",
+                        kp_config.sync_interval.as_secs_f64()
+                    );
+                    (KeyGate::sealed(reason.clone()), Some(root), Some(reason))
+                }
+            }
+        }
+    };
+    Ok(RootState {
+        gate,
+        keyprotect,
+        sealed_at_start,
+    })
+}
+
+/// The appliance CA and server certificate. In a cluster the CA is shared through etcd
+/// (sealed under the master key, so a sealed node keeps the CA files it has).
+fn ensure_pki(
+    config: &Config,
+    store_ref: &dyn Store,
+    gate: &KeyGate,
+) -> Result<AppliancePki, ApplianceError> {
+    let data_dir = &config.data_dir;
+    let shared_ca = match (&config.cluster, gate.current()) {
+        (Some(_), Ok(master)) => {
+            let adopted = cluster_trust::adopt_ca(store_ref, &master, data_dir)?;
+            Some((master, adopted))
+        }
+        _ => None,
+    };
+    let pki = pki::ensure_appliance_pki(data_dir, config.tls.server_key_type)?;
+    if let Some((master, false)) = shared_ca {
+        cluster_trust::publish_ca(store_ref, &master, data_dir)?;
+    }
+    // Another node published first: its CA replaced ours, so issue our cert again.
+    let pki = if pki_matches_ca(data_dir) {
+        pki
+    } else {
+        pki::ensure_appliance_pki(data_dir, config.tls.server_key_type)?
+    };
+    Ok(pki)
+}
+
+/// The audit context: chain key from the gate, settings from `[audit]`, the read journal, and
+/// the record of the master key unwrap when the appliance starts unsealed.
+fn open_audit(
+    config: &Config,
+    store: &dyn Store,
+    engine: &Engine,
+    unsealed: bool,
+) -> Result<Arc<AuditContext>, ApplianceError> {
+    let data_dir = &config.data_dir;
+    let mut audit = AuditContext::from_gate(engine.gate().clone());
+    audit.head_log_interval = config.audit.head_log_interval();
+    audit.read_sync_interval = config.audit.read_sync_interval();
+    audit.retain_days = config.audit.retain_days;
+    audit.forward =
+        config
+            .audit
+            .forward_address
+            .clone()
+            .map(|address| crate::audit::forward::ForwardTarget {
+                address,
+                format: config.audit.forward_format,
+                cursor: data_dir.join("audit-forward.cursor"),
+                hostname: std::fs::read_to_string("/proc/sys/kernel/hostname")
+                    .map(|h| h.trim().to_string())
+                    .unwrap_or_default(),
+                tls: config.audit.forward_tls(),
+            });
+    if audit_enabled(config) {
+        audit.reads = crate::server::read_audit::open_journal(store, &audit, data_dir, config)?;
+    }
+    let audit = Arc::new(audit);
+    if unsealed && audit_enabled(config) {
+        let event = AuditEvent::success(
+            "root.unwrap",
+            vec![format!("{:?}", config.root.provider).to_lowercase()],
+        );
+        // A log that cannot be appended to fails every operation later; here, opening
+        // must still work so `keyward audit verify` can say where it is broken.
+        if let Err(e) = record_start(store, &audit, event, config.audit.retain_days) {
+            log::error!("cannot write the audit record of the master key unwrap: {e}");
+        }
+    }
+    Ok(audit)
+}
+
 fn pki_matches_ca(data_dir: &Path) -> bool {
     data_dir.join(pki::SERVER_CERT_FILE).is_file() && data_dir.join(pki::SERVER_KEY_FILE).is_file()
 }

@@ -41,9 +41,14 @@ impl ChainKey {
 
     /// MAC of an ordinary record chained to `prev`.
     pub fn mac(&self, prev: &[u8; 32], record: &AuditRecord) -> [u8; 32] {
+        self.mac_encoded(prev, &record.encode())
+    }
+
+    /// [`ChainKey::mac`] of a record already encoded ([`AuditRecord::encode`]).
+    pub fn mac_encoded(&self, prev: &[u8; 32], encoded_record: &[u8]) -> [u8; 32] {
         let mut mac = self.hmac();
         mac.update(prev);
-        mac.update(&record.encode());
+        mac.update(encoded_record);
         mac.finalize().into_bytes().into()
     }
 

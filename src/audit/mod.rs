@@ -165,47 +165,88 @@ pub fn record_at(
     event: AuditEvent,
     time_ms: i64,
 ) -> Result<(), AuditError> {
-    // An appliance that started sealed holds no chain key yet; it must still answer Discover
-    // Versions and Query, so their records are stored unMACed ("pending") and chained in
-    // order by the first record written once the key is held.
-    let key = ctx.key().ok();
+    let mut tail = ChainTail::default();
+    tail.append(txn, ctx, actor, event, time_ms)
+}
+
+/// The end of the chain as one write transaction leaves it: the next sequence number and the
+/// chain value the next record is MACed with. A group of requests appends many records in one
+/// transaction; reading and parsing the last stored record once, not once per record, saves the
+/// committer a read and a JSON parse per request. Valid only inside the transaction it was read
+/// in, and only while nothing else appends there (the write pipeline holds one per group).
+#[derive(Debug, Default)]
+pub struct ChainTail {
+    /// `None`: not read yet (or the last record is pending, unMACed): the next append reads it.
+    known: Option<(u64, [u8; 32])>,
+}
+
+impl ChainTail {
+    /// Appends one record for `event` inside `txn`, chained to the tail. If this fails the
+    /// caller must abandon the transaction: the change it records must not happen without it.
+    pub fn append(
+        &mut self,
+        txn: &mut dyn WriteView,
+        ctx: &AuditContext,
+        actor: Actor,
+        event: AuditEvent,
+        time_ms: i64,
+    ) -> Result<(), AuditError> {
+        // An appliance that started sealed holds no chain key yet; it must still answer
+        // Discover Versions and Query, so their records are stored unMACed ("pending") and
+        // chained in order by the first record written once the key is held.
+        let key = ctx.key().ok();
+        let (seq, prev) = match (self.known.take(), key) {
+            (Some(known), Some(_)) => known,
+            _ => read_tail(txn, key)?,
+        };
+        let record = AuditRecord {
+            seq,
+            time_ms,
+            actor,
+            operation: event.operation,
+            uids: event.uids,
+            outcome: event.outcome,
+            reason: event.reason,
+            chain: None,
+        };
+        // Encoded once: the MAC covers these bytes and the stored form embeds them.
+        let encoded = record.encode();
+        let mac = key.map(|key| key.mac_encoded(&prev, &encoded));
+        let mac_hex = mac.map(hex::encode).unwrap_or_default();
+        txn.audit_put(seq, &record::stored_bytes(&encoded, &mac_hex))?;
+        if let Some(mac) = mac {
+            let next = seq
+                .checked_add(1)
+                .ok_or_else(|| AuditError::Corrupt("sequence numbers exhausted".into()))?;
+            self.known = Some((next, mac));
+        }
+        Ok(())
+    }
+}
+
+/// The next record's sequence number and chain value, from the last stored record; with the
+/// key, pending records before it are MACed first.
+fn read_tail(
+    txn: &mut dyn WriteView,
+    key: Option<&ChainKey>,
+) -> Result<(u64, [u8; 32]), AuditError> {
     let last = match txn.audit_last()? {
-        None => None,
-        Some((seq, bytes)) => Some((
+        None => return Ok((1, chain::GENESIS)),
+        Some((seq, bytes)) => (
             seq,
             StoredRecord::from_bytes(&bytes).map_err(AuditError::Record)?,
-        )),
+        ),
     };
-    let mut prev = chain::GENESIS;
-    let mut seq = 1;
-    if let Some((last_seq, last)) = last {
-        seq = last_seq
-            .checked_add(1)
-            .ok_or_else(|| AuditError::Corrupt("sequence numbers exhausted".into()))?;
-        match (&key, last.mac.is_empty()) {
-            (Some(key), true) => prev = chain_pending(txn, key, last_seq)?,
-            (Some(_), false) => prev = last.chain_value().map_err(AuditError::Record)?,
-            (None, _) => {}
-        }
-    }
-    let record = AuditRecord {
-        seq,
-        time_ms,
-        actor,
-        operation: event.operation,
-        uids: event.uids,
-        outcome: event.outcome,
-        reason: event.reason,
-        chain: None,
+    let (last_seq, last) = last;
+    let seq = last_seq
+        .checked_add(1)
+        .ok_or_else(|| AuditError::Corrupt("sequence numbers exhausted".into()))?;
+    let prev = match (key, last.mac.is_empty()) {
+        (Some(key), true) => chain_pending(txn, key, last_seq)?,
+        (Some(_), false) => last.chain_value().map_err(AuditError::Record)?,
+        (None, _) => chain::GENESIS,
     };
-    let stored = StoredRecord {
-        mac: key
-            .map(|key| hex::encode(key.mac(&prev, &record)))
-            .unwrap_or_default(),
-        record,
-    };
-    txn.audit_put(seq, &stored.to_bytes())?;
-    Ok(())
+    Ok((seq, prev))
 }
 
 /// MACs the pending records ending at `last_seq`, oldest first; returns the new chain value.

@@ -135,3 +135,102 @@ fn a_fold_that_did_not_commit_is_folded_again_before_newer_reads() {
     assert_eq!(uids, ["uid-0", "uid-1"]);
     assert!(!journal.has_pending());
 }
+
+fn journal_files(dir: &std::path::Path) -> Vec<(String, u64)> {
+    let mut files: Vec<_> = std::fs::read_dir(dir.join(read_journal::DIR_NAME))
+        .unwrap()
+        .map(|f| {
+            let f = f.unwrap();
+            (
+                f.file_name().to_string_lossy().into_owned(),
+                f.metadata().unwrap().len(),
+            )
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn one_file_serves_many_folds_until_it_is_full_then_the_next_generation_replaces_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, ctx) = (MemoryStore::new(), context());
+    let journal = ReadJournal::open(dir.path(), 0).unwrap();
+    // Folds of a small file keep it: no file is created or removed per commit.
+    for i in 0..3 {
+        journal.append(vec![entry(i)]).unwrap();
+        assert_eq!(journal.fold_now(&store, &ctx).unwrap(), 1);
+    }
+    let files = journal_files(dir.path());
+    assert_eq!(files.len(), 1, "{files:?}");
+    assert!(files[0].0.starts_with("00000000000000000001"));
+    // Filled past the rotation size, the next fold moves on to the next generation and the
+    // full file goes once its records are folded.
+    let mut n = 3;
+    while journal_files(dir.path())[0].1 < read_journal::ROTATE_BYTES {
+        journal.append((n..n + 100).map(entry).collect()).unwrap();
+        n += 100;
+    }
+    assert_eq!(journal.fold_now(&store, &ctx).unwrap(), n - 3);
+    let files = journal_files(dir.path());
+    assert_eq!(files.len(), 1, "{files:?}");
+    assert!(files[0].0.starts_with("00000000000000000002"), "{files:?}");
+    assert_eq!(files[0].1, 0);
+    // A crash now: the new file's records, and only those, are folded at the next start.
+    journal.append(vec![entry(n)]).unwrap();
+    drop(journal);
+    let (folded, generation) = read_journal::recover(&store, &ctx, dir.path()).unwrap();
+    assert_eq!((folded, generation), (1, 2));
+    assert_eq!(verified(&store, &ctx), n as u64 + 1);
+    let uids: Vec<String> = operations(&store)
+        .into_iter()
+        .map(|(_, uids, _)| uids[0].clone())
+        .collect();
+    let expected: Vec<String> = (0..=n).map(|i| format!("uid-{i}")).collect();
+    assert_eq!(uids, expected);
+}
+
+#[test]
+fn a_marker_written_before_files_were_reused_means_its_generation_was_folded_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, ctx) = (MemoryStore::new(), context());
+    // Generation 1 folded (an 8-byte marker, as older versions wrote it); generation 2 not.
+    for generation in [1u64, 2] {
+        let journal = ReadJournal::open(dir.path(), generation - 1).unwrap();
+        journal.append(vec![entry(generation as usize)]).unwrap();
+        drop(journal);
+    }
+    let mut txn = store.write().unwrap();
+    txn.put_meta(read_journal::FOLDED_META, &1u64.to_be_bytes())
+        .unwrap();
+    txn.commit().unwrap();
+    assert_eq!(
+        read_journal::recover(&store, &ctx, dir.path()).unwrap(),
+        (1, 2)
+    );
+    let uids: Vec<String> = operations(&store)
+        .into_iter()
+        .map(|(_, uids, _)| uids[0].clone())
+        .collect();
+    assert_eq!(uids, ["uid-2"]);
+}
+
+#[test]
+fn a_clean_close_leaves_no_file_and_takes_no_more_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, ctx) = (MemoryStore::new(), context());
+    let journal = ReadJournal::open(dir.path(), 0).unwrap();
+    journal.append(vec![entry(0)]).unwrap();
+    // Records not yet folded keep the file.
+    journal.close();
+    assert_eq!(journal_files(dir.path()).len(), 1);
+    assert_eq!(journal.fold_now(&store, &ctx).unwrap(), 1);
+    journal.close();
+    assert!(journal_files(dir.path()).is_empty());
+    assert!(journal.append(vec![entry(1)]).is_err());
+    assert_eq!(
+        read_journal::recover(&store, &ctx, dir.path()).unwrap().0,
+        0
+    );
+    assert_eq!(verified(&store, &ctx), 1);
+}

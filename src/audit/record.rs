@@ -133,6 +133,22 @@ impl StoredRecord {
     }
 }
 
+/// The stored form of a record already encoded ([`AuditRecord::encode`]) with its MAC (hex, or
+/// empty while pending): byte for byte what [`StoredRecord::to_bytes`] writes, without
+/// encoding the record a second time. The MAC is hex, which JSON needs no escapes for.
+pub fn stored_bytes(encoded_record: &[u8], mac_hex: &str) -> Vec<u8> {
+    const HEAD: &[u8] = b"{\"record\":";
+    const MIDDLE: &[u8] = b",\"mac\":\"";
+    let mut out =
+        Vec::with_capacity(HEAD.len() + encoded_record.len() + MIDDLE.len() + mac_hex.len() + 2);
+    out.extend_from_slice(HEAD);
+    out.extend_from_slice(encoded_record);
+    out.extend_from_slice(MIDDLE);
+    out.extend_from_slice(mac_hex.as_bytes());
+    out.extend_from_slice(b"\"}");
+    out
+}
+
 /// Why a stored record or its MAC cannot be read.
 #[derive(Debug, thiserror::Error)]
 pub enum RecordError {

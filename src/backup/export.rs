@@ -9,7 +9,7 @@ use super::record::{self, Counts, ObjectRecord, Record};
 use super::stream::{Encryptor, passphrase_check};
 use crate::engine::object::ManagedObject;
 use crate::seal::MasterKey;
-use crate::store::ReadView;
+use crate::store::{ReadView, StoredObject};
 
 /// Meta keys that belong to one appliance, not to its content: a restore makes its own
 /// (new master key under the chosen root, new appliance id, fresh change counter, its own CA).
@@ -107,101 +107,12 @@ pub fn export<W: Write>(
     passphrase: &[u8],
     options: &ExportOptions,
     extras: &[&dyn ExtraSource],
-    mut out: W,
+    out: W,
     progress: &mut dyn FnMut(u64),
 ) -> Result<(W, ExportSummary), BackupError> {
-    let header = Header::new(
-        options.kdf,
-        options.chunk_size,
-        options.created_unix,
-        &options.appliance_id,
-    )?;
-    let header_bytes = header.encode();
-    let key = header.derive_key(passphrase)?;
-    let check = passphrase_check(&key, &header.nonce_prefix, &header_bytes)?;
-    let io = |e| BackupError::io("writing the backup", e);
-    out.write_all(&header_bytes).map_err(io)?;
-    out.write_all(&check).map_err(io)?;
-    let prefix_len = (header_bytes.len() + check.len()) as u64;
-    let stream = Encryptor::new(
-        &key,
-        header.nonce_prefix,
-        header_bytes,
-        header.chunk_size,
-        out,
-    )?;
-    let mut writer = RecordWriter {
-        stream,
-        counts: Counts::default(),
-    };
-
-    let mut failure: Option<BackupError> = None;
-    view.scan_objects(&mut |object| {
-        let result = (|| {
-            let material = match &object.sealed_material {
-                None => None,
-                Some(sealed) => {
-                    let meta =
-                        ManagedObject::decode_metadata(&object.metadata).ok_or_else(|| {
-                            BackupError::Malformed(format!(
-                                "object {}: stored metadata is unreadable",
-                                object.uid
-                            ))
-                        })?;
-                    let aad = ManagedObject::sealing_aad(&object.uid, meta.material_generation);
-                    Some(master.unseal(&aad, sealed).map_err(|e| {
-                        BackupError::Malformed(format!("object {}: {e}", object.uid))
-                    })?)
-                }
-            };
-            let record = Record::Object(ObjectRecord {
-                uid: object.uid,
-                owner: object.owner,
-                version: object.version,
-                metadata: object.metadata,
-                material,
-                index_terms: object.index_terms,
-            });
-            writer.write(&record)
-        })();
-        match result {
-            Ok(()) => {
-                if writer.counts.objects % 1000 == 0 {
-                    progress(writer.counts.objects);
-                }
-                true
-            }
-            Err(e) => {
-                failure = Some(e);
-                false
-            }
-        }
-    })?;
-    if let Some(e) = failure.take() {
-        return Err(e);
-    }
-    progress(writer.counts.objects);
-
-    view.scan_meta(&mut |key, value| {
-        if is_appliance_local_meta(key) {
-            return true;
-        }
-        let record = Record::Meta {
-            key: key.to_string(),
-            value: value.to_vec(),
-        };
-        match writer.write(&record) {
-            Ok(()) => true,
-            Err(e) => {
-                failure = Some(e);
-                false
-            }
-        }
-    })?;
-    if let Some(e) = failure.take() {
-        return Err(e);
-    }
-
+    let (mut writer, prefix_len) = start_stream(options, passphrase, out)?;
+    write_objects(view, master, &mut writer, progress)?;
+    write_meta(view, &mut writer)?;
     for source in extras {
         source.visit(view, &mut |payload| {
             writer.write(&Record::Extra {
@@ -225,4 +136,125 @@ pub fn export<W: Write>(
             created_unix: options.created_unix,
         },
     ))
+}
+
+/// Writes the clear header and the passphrase check to `out` and opens the encrypted record
+/// stream after them; returns the writer and the number of bytes written before the stream.
+fn start_stream<W: Write>(
+    options: &ExportOptions,
+    passphrase: &[u8],
+    mut out: W,
+) -> Result<(RecordWriter<W>, u64), BackupError> {
+    let header = Header::new(
+        options.kdf,
+        options.chunk_size,
+        options.created_unix,
+        &options.appliance_id,
+    )?;
+    let header_bytes = header.encode();
+    let key = header.derive_key(passphrase)?;
+    let check = passphrase_check(&key, &header.nonce_prefix, &header_bytes)?;
+    let io = |e| BackupError::io("writing the backup", e);
+    out.write_all(&header_bytes).map_err(io)?;
+    out.write_all(&check).map_err(io)?;
+    let prefix_len = (header_bytes.len() + check.len()) as u64;
+    let stream = Encryptor::new(
+        &key,
+        header.nonce_prefix,
+        header_bytes,
+        header.chunk_size,
+        out,
+    )?;
+    let writer = RecordWriter {
+        stream,
+        counts: Counts::default(),
+    };
+    Ok((writer, prefix_len))
+}
+
+/// One record per object, its material unsealed; `progress` every 1000 objects and at the end.
+fn write_objects<W: Write>(
+    view: &dyn ReadView,
+    master: &MasterKey,
+    writer: &mut RecordWriter<W>,
+    progress: &mut dyn FnMut(u64),
+) -> Result<(), BackupError> {
+    let mut failure: Option<BackupError> = None;
+    view.scan_objects(&mut |object| match object_record(object, master)
+        .and_then(|record| writer.write(&record))
+    {
+        Ok(()) => {
+            if writer.counts.objects.is_multiple_of(1000) {
+                progress(writer.counts.objects);
+            }
+            true
+        }
+        Err(e) => {
+            failure = Some(e);
+            false
+        }
+    })?;
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    progress(writer.counts.objects);
+    Ok(())
+}
+
+/// The backup record of one stored object: its material unsealed with the master key (under
+/// the same associated data it was sealed with), everything else as stored.
+fn object_record(object: StoredObject, master: &MasterKey) -> Result<Record, BackupError> {
+    let material = match &object.sealed_material {
+        None => None,
+        Some(sealed) => {
+            let meta = ManagedObject::decode_metadata(&object.metadata).ok_or_else(|| {
+                BackupError::Malformed(format!(
+                    "object {}: stored metadata is unreadable",
+                    object.uid
+                ))
+            })?;
+            let aad = ManagedObject::sealing_aad(&object.uid, meta.material_generation);
+            Some(
+                master
+                    .unseal(&aad, sealed)
+                    .map_err(|e| BackupError::Malformed(format!("object {}: {e}", object.uid)))?,
+            )
+        }
+    };
+    Ok(Record::Object(ObjectRecord {
+        uid: object.uid,
+        owner: object.owner,
+        version: object.version,
+        metadata: object.metadata,
+        material,
+        index_terms: object.index_terms,
+    }))
+}
+
+/// One record per meta key that belongs to the content, not to this appliance.
+fn write_meta<W: Write>(
+    view: &dyn ReadView,
+    writer: &mut RecordWriter<W>,
+) -> Result<(), BackupError> {
+    let mut failure: Option<BackupError> = None;
+    view.scan_meta(&mut |key, value| {
+        if is_appliance_local_meta(key) {
+            return true;
+        }
+        let record = Record::Meta {
+            key: key.to_string(),
+            value: value.to_vec(),
+        };
+        match writer.write(&record) {
+            Ok(()) => true,
+            Err(e) => {
+                failure = Some(e);
+                false
+            }
+        }
+    })?;
+    match failure {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
 }

@@ -134,27 +134,10 @@ impl Header {
     pub fn read(input: &mut dyn std::io::Read) -> Result<(Header, Vec<u8>), BackupError> {
         let mut fixed = [0u8; FIXED_LEN];
         read_exact(input, &mut fixed)?;
-        if &fixed[..8] != MAGIC {
-            return Err(BackupError::NotABackup(
-                "the file does not start with the KWBACKUP magic".into(),
-            ));
-        }
+        let format_version = check_format(&fixed)?;
         let be32 = |at: usize| {
             u32::from_be_bytes([fixed[at], fixed[at + 1], fixed[at + 2], fixed[at + 3]])
         };
-        let format_version = u16::from_be_bytes([fixed[8], fixed[9]]);
-        if format_version != FORMAT_VERSION {
-            return Err(BackupError::UnsupportedVersion {
-                found: format_version,
-                supported: FORMAT_VERSION,
-            });
-        }
-        if fixed[10] != KDF_ARGON2ID || fixed[11] != 0 {
-            return Err(BackupError::NotABackup(format!(
-                "unknown key derivation function {}",
-                fixed[10]
-            )));
-        }
         let kdf = KdfSettings {
             memory_kib: be32(12),
             iterations: be32(16),
@@ -219,6 +202,30 @@ impl Header {
             .map_err(|e| BackupError::Kdf(e.to_string()))?;
         Ok(key)
     }
+}
+
+/// Checks that the fixed part is a backup this build reads: the magic, the format version and
+/// the key derivation function; returns the format version.
+fn check_format(fixed: &[u8; FIXED_LEN]) -> Result<u16, BackupError> {
+    if &fixed[..8] != MAGIC {
+        return Err(BackupError::NotABackup(
+            "the file does not start with the KWBACKUP magic".into(),
+        ));
+    }
+    let format_version = u16::from_be_bytes([fixed[8], fixed[9]]);
+    if format_version != FORMAT_VERSION {
+        return Err(BackupError::UnsupportedVersion {
+            found: format_version,
+            supported: FORMAT_VERSION,
+        });
+    }
+    if fixed[10] != KDF_ARGON2ID || fixed[11] != 0 {
+        return Err(BackupError::NotABackup(format!(
+            "unknown key derivation function {}",
+            fixed[10]
+        )));
+    }
+    Ok(format_version)
 }
 
 fn read_exact(input: &mut dyn std::io::Read, buf: &mut [u8]) -> Result<(), BackupError> {

@@ -171,6 +171,29 @@ pub fn gather(setup: &SetupArgs, wait: Duration) -> Result<bool, CliError> {
     })?;
     let etcd = EtcdStore::open(cluster).context("cannot use etcd")?;
     let expected = running_nodes(&etcd)?;
+    let answers = ask_nodes(&etcd, &expected, wait)?;
+    let (logs, mut complete) = answered_logs(&answers)?;
+    for (node, report) in &expected {
+        if answers.get(node).is_none_or(|a| a.done.is_none()) {
+            complete = false;
+            eprintln!(
+                "node {node} (kmip {}): did not answer within {} s; its log is missing",
+                report.kmip,
+                wait.as_secs()
+            );
+        }
+    }
+    let intact = check_and_print(&logs, setup)?;
+    Ok(intact && complete)
+}
+
+/// Opens a gather request in etcd under a lease, collects the answers of `expected` for up to
+/// `wait`, and removes the request.
+fn ask_nodes(
+    etcd: &EtcdStore,
+    expected: &BTreeMap<String, NodeReport>,
+    wait: Duration,
+) -> Result<BTreeMap<String, GatherAnswer>, CliError> {
     let mut random = [0u8; 16];
     // getrandom's error is not a std error without its "std" feature: said in words.
     getrandom::fill(&mut random)
@@ -183,16 +206,23 @@ pub fn gather(setup: &SetupArgs, wait: Duration) -> Result<bool, CliError> {
     let request = etcd
         .open_gather(&id, ttl)
         .context("cannot open the gather request in etcd")?;
-    let collected = collect(&etcd, &request, &expected, wait);
+    let collected = collect(etcd, &request, expected, wait);
     if let Err(e) = etcd.close_gather(&request) {
         eprintln!(
             "warning: could not remove gather request {id} from etcd ({e}); its lease ends in {ttl} s"
         );
     }
-    let answers = collected?;
+    collected
+}
+
+/// The logs of the nodes that answered in full, and whether every answer was complete (an
+/// incomplete one is reported on stderr).
+fn answered_logs(
+    answers: &BTreeMap<String, GatherAnswer>,
+) -> Result<(Vec<NodeLog>, bool), CliError> {
     let mut logs = Vec::new();
     let mut complete = true;
-    for (node, answer) in &answers {
+    for (node, answer) in answers {
         match &answer.done {
             Some(done) if done.error.is_none() && done.chunks as usize == answer.chunks.len() => {
                 let text: String = answer
@@ -221,18 +251,7 @@ pub fn gather(setup: &SetupArgs, wait: Duration) -> Result<bool, CliError> {
             None => {}
         }
     }
-    for (node, report) in &expected {
-        if answers.get(node).is_none_or(|a| a.done.is_none()) {
-            complete = false;
-            eprintln!(
-                "node {node} (kmip {}): did not answer within {} s; its log is missing",
-                report.kmip,
-                wait.as_secs()
-            );
-        }
-    }
-    let intact = check_and_print(&logs, setup)?;
-    Ok(intact && complete)
+    Ok((logs, complete))
 }
 
 /// Nodes that report they are running (not stopped, and heard from recently).

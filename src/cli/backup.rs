@@ -17,7 +17,7 @@ use keyward::backup::export::{ExportOptions, ExportSummary};
 use keyward::backup::header::KdfSettings;
 use keyward::backup::passphrase::{self, SecretText};
 use keyward::backup::reader::BackupReader;
-use keyward::backup::restore::restore_into;
+use keyward::backup::restore::{RestoreSummary, restore_into};
 use keyward::backup::schedule::export_to_file;
 use keyward::config::RootProvider;
 
@@ -240,22 +240,7 @@ pub fn restore(args: &RestoreArgs) -> Result<(), CliError> {
     let dir = config.data_dir.clone();
     // The passphrase is checked before anything is created.
     let mut reader = open_backup(&args.from, &args.secret)?;
-    if let Some(why) = non_empty(&dir)? {
-        if !args.force {
-            return Err(CliError::Usage(format!(
-                "refusing to restore into {}: {why}. Restoring there would mix the backup with \
-                 an existing appliance; choose an empty or new directory, or pass --force to \
-                 replace its database (its certificates and root key are kept)",
-                dir.display()
-            )));
-        }
-        let database = dir.join(DATABASE_FILE);
-        if database.exists() {
-            std::fs::remove_file(&database)
-                .with_context(|| format!("removing {}", database.display()))?;
-            eprintln!("--force: removed {}", database.display());
-        }
-    }
+    make_room(&dir, args.force)?;
     let started = Instant::now();
     let appliance = Appliance::open(config)?;
     let master =
@@ -286,12 +271,66 @@ pub fn restore(args: &RestoreArgs) -> Result<(), CliError> {
     }
     txn.commit()?;
     bar.done();
+    let restored = Restored {
+        summary: &summary,
+        from_appliance: &reader.header.appliance_id,
+        dir: &dir,
+        started,
+        root: args.root,
+        appliance_id: &appliance.appliance_id,
+    };
+    print_restored(&restored);
+    Ok(())
+}
+
+/// Refuses a directory that holds an appliance unless `force`, which removes its database
+/// (its certificates and root key are kept).
+fn make_room(dir: &Path, force: bool) -> Result<(), CliError> {
+    if let Some(why) = non_empty(dir)? {
+        if !force {
+            return Err(CliError::Usage(format!(
+                "refusing to restore into {}: {why}. Restoring there would mix the backup with \
+                 an existing appliance; choose an empty or new directory, or pass --force to \
+                 replace its database (its certificates and root key are kept)",
+                dir.display()
+            )));
+        }
+        let database = dir.join(DATABASE_FILE);
+        if database.exists() {
+            std::fs::remove_file(&database)
+                .with_context(|| format!("removing {}", database.display()))?;
+            eprintln!("--force: removed {}", database.display());
+        }
+    }
+    Ok(())
+}
+
+/// What a restore did, for [`print_restored`].
+struct Restored<'a> {
+    summary: &'a RestoreSummary,
+    from_appliance: &'a str,
+    dir: &'a Path,
+    started: Instant,
+    root: RootProvider,
+    appliance_id: &'a str,
+}
+
+/// What was restored, what was not, and what the operator does next.
+fn print_restored(restored: &Restored<'_>) {
+    let Restored {
+        summary,
+        from_appliance,
+        dir,
+        started,
+        root,
+        appliance_id,
+    } = restored;
     println!(
         "restored {} object(s) and {} meta record(s) from backup of appliance {} into {} in \
          {:.1} s",
         summary.counts.objects,
         summary.counts.meta,
-        reader.header.appliance_id,
+        from_appliance,
         dir.display(),
         started.elapsed().as_secs_f64()
     );
@@ -303,15 +342,14 @@ pub fn restore(args: &RestoreArgs) -> Result<(), CliError> {
     }
     println!(
         "new master key wrapped by root \"{}\"; this appliance id: {}",
-        args.root.name(),
-        appliance.appliance_id
+        root.name(),
+        appliance_id
     );
     println!(
         "the server certificate is this directory's ({}); make vCenter trust it again \
          (`keyward server` shows it)",
         dir.join("server.crt").display()
     );
-    Ok(())
 }
 
 /// Why `dir` is not a fresh place to restore into, if it is not.

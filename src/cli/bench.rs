@@ -6,26 +6,16 @@ use std::time::Duration;
 use clap::Args;
 
 use keyward::bench::{self, Budget, Options, Workload};
-use keyward::client;
 
 use super::error::{CliError, Context};
+use super::kmip_server_args::KmipServerArgs;
 
 #[derive(Args)]
 #[command(group = clap::ArgGroup::new("budget").required(true).args(["duration", "ops"]))]
 #[command(group = clap::ArgGroup::new("what").required(true).args(["workload", "bare_handshake"]))]
 pub struct BenchArgs {
-    /// Server address, e.g. localhost:5696. The host name must match the server certificate.
-    #[arg(long, value_name = "HOST:PORT")]
-    server: String,
-    /// CA certificate that signed the server certificate.
-    #[arg(long, value_name = "FILE")]
-    ca: PathBuf,
-    /// Client certificate.
-    #[arg(long, value_name = "FILE")]
-    cert: PathBuf,
-    /// Client private key.
-    #[arg(long, value_name = "FILE")]
-    key: PathBuf,
+    #[command(flatten)]
+    kmip: KmipServerArgs,
     #[arg(long, value_enum)]
     workload: Option<Workload>,
     /// Connect, handshake and close only: the baseline for handshake-bound workloads.
@@ -76,14 +66,14 @@ pub fn run(args: &BenchArgs) -> Result<(), CliError> {
     if args.rate.is_some_and(|r| !(r > 0.0 && r.is_finite())) {
         return Err(CliError::Usage("--rate R needs R > 0".into()));
     }
-    let mut tls = client::tls_config(&args.ca, &args.cert, &args.key)?;
+    let mut tls = args.kmip.tls_config()?;
     if args.no_resume {
         let mut config = (*tls).clone();
         config.resumption = rustls::client::Resumption::disabled();
         tls = std::sync::Arc::new(config);
     }
     let options = Options {
-        server: args.server.clone(),
+        server: args.kmip.server.clone(),
         workload: if args.bare_handshake {
             None
         } else {

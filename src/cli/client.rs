@@ -420,12 +420,7 @@ fn add_ca(
 ) -> Result<(), CliError> {
     read_single_cert(ca)?;
     let ca_pem = std::fs::read_to_string(ca).with_context(|| ca.display().to_string())?;
-    // With a fixed subject the owner is the one the configuration-trusted CA gave the same
-    // certificate before (`cn:<CN>`), so earlier keys stay with it.
-    let owner = match subject.as_deref().map(subject_cn) {
-        Some(cn) if !cn.is_empty() => format!("cn:{cn}"),
-        _ => format!("client:{name}"),
-    };
+    let owner = registry::trusted_ca_owner(name, subject.as_deref());
     let admin = Admin::new(common)?;
     let entry = admin.add(with_credential(
         new_entry(
@@ -439,19 +434,6 @@ fn add_ca(
     ))?;
     admin.report_added(&entry);
     Ok(())
-}
-
-/// The Common Name in a subject given as `CN=x, O=y`, or the whole text when it is a bare CN.
-fn subject_cn(subject: &str) -> String {
-    match subject
-        .split(',')
-        .map(str::trim)
-        .find_map(|part| part.strip_prefix("CN="))
-    {
-        Some(cn) => cn.to_string(),
-        None if !subject.contains('=') => subject.trim().to_string(),
-        None => String::new(),
-    }
 }
 
 fn issue(common: &CommonArgs, name: &str, out: &Path) -> Result<(), CliError> {

@@ -2,12 +2,11 @@
 //! one Get over mutual TLS, as a one-item KMIP 1.4 message written by the one request encoder
 //! (`keyward::kmip::request`) from typed payloads.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Subcommand};
 
-use keyward::client::{self, KmipClient};
+use keyward::client::KmipClient;
 use keyward::kmip::attribute::{AttrKey, Attribute};
 use keyward::kmip::codec::Codec;
 use keyward::kmip::enums::{CryptographicAlgorithm, ObjectType};
@@ -19,21 +18,12 @@ use keyward::kmip::{names, tag};
 use keyward::ttlv::{self, Item, Limits, Value};
 
 use super::error::{CliError, Context};
+use super::kmip_server_args::KmipServerArgs;
 
 #[derive(Args)]
 pub struct KmipArgs {
-    /// Server address, e.g. localhost:5696. The host name must match the server certificate.
-    #[arg(long, value_name = "HOST:PORT")]
-    server: String,
-    /// CA certificate that signed the server certificate (ca.crt from `client issue`).
-    #[arg(long, value_name = "FILE")]
-    ca: PathBuf,
-    /// Client certificate (client.crt).
-    #[arg(long, value_name = "FILE")]
-    cert: PathBuf,
-    /// Client private key (client.key).
-    #[arg(long, value_name = "FILE")]
-    key: PathBuf,
+    #[command(flatten)]
+    kmip: KmipServerArgs,
     #[command(subcommand)]
     operation: KmipOperation,
 }
@@ -56,8 +46,8 @@ const VERSION: ProtocolVersion = ProtocolVersion::new(1, 4);
 const USAGE_ENCRYPT_DECRYPT: i32 = 0x0C;
 
 pub fn run(args: &KmipArgs) -> Result<(), CliError> {
-    let tls = client::tls_config(&args.ca, &args.cert, &args.key)?;
-    let mut connection = KmipClient::connect(&args.server, tls, Duration::from_secs(30))?;
+    let tls = args.kmip.tls_config()?;
+    let mut connection = KmipClient::connect(&args.kmip.server, tls, Duration::from_secs(30))?;
     let request = match &args.operation {
         KmipOperation::Create => Request::new(VERSION).payload(&create_aes256()),
         KmipOperation::Get { uid } => Request::new(VERSION).payload(&GetRequest::new(uid)),

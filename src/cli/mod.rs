@@ -17,6 +17,7 @@ pub mod init;
 mod json_out;
 pub mod key;
 pub mod kmip_client;
+mod kmip_server_args;
 pub mod root;
 pub mod serve;
 pub mod server_cert;

@@ -6,13 +6,14 @@ use std::time::Duration;
 
 use clap::{Args, Subcommand};
 
-use keyward::client::{self, KmipClient};
+use keyward::client::KmipClient;
 use keyward::conformance::{
     Outcome, Summary, VectorFile, collect_vector_files, load_vector_file, play_file,
 };
 
 use super::error::{CliError, Context};
 use super::exit_code::EXIT_FAILURE;
+use super::kmip_server_args::KmipServerArgs;
 
 /// Long enough for a slow key derivation on a loaded machine; bounds a hung server.
 const EXCHANGE_TIMEOUT: Duration = Duration::from_secs(60);
@@ -25,18 +26,8 @@ pub enum VectorsCommand {
 
 #[derive(Args)]
 pub struct RunArgs {
-    /// Server address; the host name must match the server certificate.
-    #[arg(long, value_name = "HOST:PORT")]
-    server: String,
-    /// CA certificate that signed the server certificate.
-    #[arg(long, value_name = "FILE")]
-    ca: PathBuf,
-    /// Client certificate.
-    #[arg(long, value_name = "FILE")]
-    cert: PathBuf,
-    /// Client private key.
-    #[arg(long, value_name = "FILE")]
-    key: PathBuf,
+    #[command(flatten)]
+    kmip: KmipServerArgs,
     /// Vector files, or directories searched recursively for `*.xml`.
     #[arg(required = true, value_name = "PATH")]
     paths: Vec<PathBuf>,
@@ -46,7 +37,7 @@ pub struct RunArgs {
 /// [`CliError::Reported`].
 pub fn run(command: &VectorsCommand) -> Result<(), CliError> {
     let VectorsCommand::Run(args) = command;
-    let tls = client::tls_config(&args.ca, &args.cert, &args.key)?;
+    let tls = args.kmip.tls_config()?;
     let files = collect_vector_files(&args.paths).context("looking for vector files")?;
     if files.is_empty() {
         return Err(CliError::Usage(
@@ -57,7 +48,7 @@ pub fn run(command: &VectorsCommand) -> Result<(), CliError> {
     for path in &files {
         let (file, outcome) = match load_vector_file(path) {
             Ok(file) => {
-                let outcome = play_over_tls(&file, &args.server, tls.clone());
+                let outcome = play_over_tls(&file, &args.kmip.server, tls.clone());
                 (file, outcome)
             }
             Err(e) => (

@@ -190,56 +190,72 @@ fn compare_children(
 
     // In order first: the normal case, and the one whose first difference is most telling.
     let mut in_order = bindings.clone();
-    let mut first_error = None;
-    for (e, a) in expected.iter().zip(&actual) {
-        if let Err(m) = compare_node(e, a, naming_of(e), path, &mut in_order) {
-            first_error = Some(m);
-            break;
-        }
-    }
-    if first_error.is_none() && expected.len() == actual.len() {
-        *bindings = in_order;
-        return Ok(());
-    }
+    let first_error = expected
+        .iter()
+        .zip(&actual)
+        .find_map(|(e, a)| compare_node(e, a, naming_of(e), path, &mut in_order).err());
     if expected.len() == actual.len() {
-        let mut unordered = bindings.clone();
-        let mut used = vec![false; actual.len()];
-        let all_matched = expected.iter().all(|e| {
-            (0..actual.len()).any(|i| {
-                if used[i] {
-                    return false;
-                }
-                let mut trial = unordered.clone();
-                let matched =
-                    compare_node(e, actual[i], naming_of(e), &mut path.clone(), &mut trial).is_ok();
-                if matched {
-                    used[i] = true;
-                    unordered = trial;
-                }
-                matched
-            })
-        });
-        if all_matched {
+        if first_error.is_none() {
+            *bindings = in_order;
+            return Ok(());
+        }
+        if let Some(unordered) = match_unordered(&expected, &actual, &naming_of, path, bindings) {
             *bindings = unordered;
             return Ok(());
         }
     }
-    if let Some(m) = first_error {
-        return Err(m);
+    match first_error {
+        Some(m) => Err(m),
+        None => Err(count_mismatch(&expected, &actual, path)),
     }
+}
+
+/// The bindings after matching every expected child with a distinct actual one in any order
+/// (servers may list attributes in another order), or `None` if some expected child has no
+/// match. Greedy: each expected child takes the first unused actual child it matches.
+fn match_unordered(
+    expected: &[&XmlNode],
+    actual: &[&Item],
+    naming_of: &dyn Fn(&XmlNode) -> u32,
+    path: &[String],
+    bindings: &Bindings,
+) -> Option<Bindings> {
+    let mut unordered = bindings.clone();
+    let mut used = vec![false; actual.len()];
+    let all_matched = expected.iter().all(|e| {
+        (0..actual.len()).any(|i| {
+            if used[i] {
+                return false;
+            }
+            let mut trial = unordered.clone();
+            let matched =
+                compare_node(e, actual[i], naming_of(e), &mut path.to_vec(), &mut trial).is_ok();
+            if matched {
+                used[i] = true;
+                unordered = trial;
+            }
+            matched
+        })
+    });
+    all_matched.then_some(unordered)
+}
+
+/// The mismatch of two lists that agree as far as the shorter goes: the first child one has
+/// and the other lacks.
+fn count_mismatch(expected: &[&XmlNode], actual: &[&Item], path: &[String]) -> Mismatch {
     let (n, m) = (expected.len(), actual.len());
     if n > m {
-        Err(mismatch(
+        mismatch(
             path,
             format!("child {}", expected[m].tag),
             "no further children",
-        ))
+        )
     } else {
-        Err(mismatch(
+        mismatch(
             path,
             "no further children",
             format!("child {}", tag_text(actual[n].tag)),
-        ))
+        )
     }
 }
 
@@ -276,79 +292,13 @@ fn compare_leaf(
 ) -> Result<(), Mismatch> {
     let raw = expected.value.as_deref().unwrap_or("");
     let placeholder = Placeholder::parse(raw);
-    // Literal values of server-chosen fields are illustrative; placeholders (`$NOW-3600`) are
-    // still checked, since the client asked for them.
-    // The message time stamp is the server's clock, illustrative even when written `$NOW`.
-    if naming == tag::TIME_STAMP {
-        return Ok(());
-    }
-    if SERVER_CHOSEN.contains(&naming) && placeholder.is_none() {
-        if naming == tag::DIGEST_VALUE && digests_client_material(raw, bindings) {
-            return match &actual.value {
-                Value::ByteString(got) if hex::encode(got) == raw.trim().to_ascii_lowercase() => {
-                    Ok(())
-                }
-                _ => Err(mismatch(path, raw, show(actual))),
-            };
-        }
-        let sent_by_client =
-            parse_datetime(raw).is_some_and(|(secs, _)| bindings.client_dates.contains(&secs));
-        if !sent_by_client {
-            return Ok(());
-        }
+    if let Some(verdict) =
+        server_chosen_verdict(raw, naming, placeholder.is_some(), actual, path, bindings)
+    {
+        return verdict;
     }
     match (placeholder, &actual.value) {
-        (Some(Placeholder::UniqueId(n)), Value::TextString(got)) => match bindings.unique_id(n) {
-            Some(bound) if bound != got => Err(mismatch(
-                path,
-                format!("{raw} = {bound:?}"),
-                format!("{got:?}"),
-            )),
-            Some(_) => Ok(()),
-            None => {
-                bindings.bind_unique_id(n, got);
-                Ok(())
-            }
-        },
-        (Some(Placeholder::ShortUniqueId(n)), Value::ByteString(got)) => {
-            let got = hex::encode(got);
-            match bindings.short_unique_id(n) {
-                Some(bound) if bound != got => Err(mismatch(path, format!("{raw} = {bound}"), got)),
-                Some(_) => Ok(()),
-                None => {
-                    bindings.bind_short_unique_id(n, &got);
-                    Ok(())
-                }
-            }
-        }
-        (Some(Placeholder::Now(offset)), Value::DateTime(got)) => {
-            let want = bindings.now() + offset;
-            if (got - want).abs() <= NOW_TOLERANCE_SECS {
-                Ok(())
-            } else {
-                Err(mismatch(
-                    path,
-                    format!("{raw} (±{NOW_TOLERANCE_SECS} s of {want})"),
-                    got.to_string(),
-                ))
-            }
-        }
-        (Some(Placeholder::Named(name)), Value::ByteString(got)) => {
-            let got = hex::encode(got);
-            match bindings.named(&name) {
-                Some(_) if bindings.is_echoed(&name) => {
-                    bindings.bind_named(&name, &got);
-                    Ok(())
-                }
-                Some(bound) if bound != got => Err(mismatch(path, format!("{raw} = {bound}"), got)),
-                Some(_) => Ok(()),
-                None => {
-                    bindings.bind_named(&name, &got);
-                    Ok(())
-                }
-            }
-        }
-        (Some(_), _) => Err(mismatch(path, raw, "a value of another type")),
+        (Some(placeholder), _) => compare_placeholder(placeholder, raw, actual, path, bindings),
         // Random bytes, or data under a key only the server knows or a randomized padding:
         // only the length is predictable.
         (None, Value::ByteString(got)) if naming == tag::DATA && bindings.unpredictable_data => {
@@ -363,28 +313,7 @@ fn compare_leaf(
             }
         }
         (None, Value::ByteString(got)) if naming == tag::KEY_MATERIAL => {
-            let want = raw.trim().to_ascii_lowercase();
-            if bindings.client_bytes.contains(&want) {
-                // Material the client registered must come back unchanged.
-                if hex::encode(got) == want {
-                    return Ok(());
-                }
-                return Err(mismatch(
-                    path,
-                    "the key material the client sent",
-                    format!("<{} other bytes>", got.len()),
-                ));
-            }
-            // Server-generated material: only its size is predictable.
-            if got.len() * 2 == want.len() {
-                Ok(())
-            } else {
-                Err(mismatch(
-                    path,
-                    format!("<{} bytes>", want.len() / 2),
-                    format!("<{} bytes>", got.len()),
-                ))
-            }
+            compare_key_material(raw, got, path, bindings)
         }
         (None, got) => {
             let item_type = actual.item_type();
@@ -401,6 +330,134 @@ fn compare_leaf(
                 Err(mismatch(path, raw, show(actual)))
             }
         }
+    }
+}
+
+/// The verdict on a field the server chooses (time stamps, its dates, digests), or `None`
+/// when the vector's value is to be compared after all. Literal values of server-chosen
+/// fields are illustrative; placeholders (`$NOW-3600`) are still checked, since the client
+/// asked for them, and so are dates the client sent and digests of material it sent.
+fn server_chosen_verdict(
+    raw: &str,
+    naming: u32,
+    has_placeholder: bool,
+    actual: &Item,
+    path: &[String],
+    bindings: &Bindings,
+) -> Option<Result<(), Mismatch>> {
+    // The message time stamp is the server's clock, illustrative even when written `$NOW`.
+    if naming == tag::TIME_STAMP {
+        return Some(Ok(()));
+    }
+    if !SERVER_CHOSEN.contains(&naming) || has_placeholder {
+        return None;
+    }
+    if naming == tag::DIGEST_VALUE && digests_client_material(raw, bindings) {
+        return Some(match &actual.value {
+            Value::ByteString(got) if hex::encode(got) == raw.trim().to_ascii_lowercase() => Ok(()),
+            _ => Err(mismatch(path, raw, show(actual))),
+        });
+    }
+    let sent_by_client =
+        parse_datetime(raw).is_some_and(|(secs, _)| bindings.client_dates.contains(&secs));
+    (!sent_by_client).then_some(Ok(()))
+}
+
+/// A placeholder against the actual value: binds it on first sight, compares it with its
+/// binding after (an echoed name rebinds), or checks `$NOW±s` against the clock.
+fn compare_placeholder(
+    placeholder: Placeholder,
+    raw: &str,
+    actual: &Item,
+    path: &[String],
+    bindings: &mut Bindings,
+) -> Result<(), Mismatch> {
+    match (placeholder, &actual.value) {
+        (Placeholder::UniqueId(n), Value::TextString(got)) => match bindings.unique_id(n) {
+            Some(bound) if bound != got => Err(mismatch(
+                path,
+                format!("{raw} = {bound:?}"),
+                format!("{got:?}"),
+            )),
+            Some(_) => Ok(()),
+            None => {
+                bindings.bind_unique_id(n, got);
+                Ok(())
+            }
+        },
+        (Placeholder::ShortUniqueId(n), Value::ByteString(got)) => {
+            let got = hex::encode(got);
+            match bindings.short_unique_id(n) {
+                Some(bound) if bound != got => Err(mismatch(path, format!("{raw} = {bound}"), got)),
+                Some(_) => Ok(()),
+                None => {
+                    bindings.bind_short_unique_id(n, &got);
+                    Ok(())
+                }
+            }
+        }
+        (Placeholder::Now(offset), Value::DateTime(got)) => {
+            check_now(bindings.now() + offset, *got, raw, path)
+        }
+        (Placeholder::Named(name), Value::ByteString(got)) => {
+            let got = hex::encode(got);
+            match bindings.named(&name) {
+                Some(_) if bindings.is_echoed(&name) => {
+                    bindings.bind_named(&name, &got);
+                    Ok(())
+                }
+                Some(bound) if bound != got => Err(mismatch(path, format!("{raw} = {bound}"), got)),
+                Some(_) => Ok(()),
+                None => {
+                    bindings.bind_named(&name, &got);
+                    Ok(())
+                }
+            }
+        }
+        _ => Err(mismatch(path, raw, "a value of another type")),
+    }
+}
+
+/// `$NOW±s`: the actual date within [`NOW_TOLERANCE_SECS`] of `want`.
+fn check_now(want: i64, got: i64, raw: &str, path: &[String]) -> Result<(), Mismatch> {
+    if (got - want).abs() <= NOW_TOLERANCE_SECS {
+        Ok(())
+    } else {
+        Err(mismatch(
+            path,
+            format!("{raw} (±{NOW_TOLERANCE_SECS} s of {want})"),
+            got.to_string(),
+        ))
+    }
+}
+
+/// Key material the client registered must come back unchanged; of material the server
+/// generated only the size is predictable.
+fn compare_key_material(
+    raw: &str,
+    got: &[u8],
+    path: &[String],
+    bindings: &Bindings,
+) -> Result<(), Mismatch> {
+    let want = raw.trim().to_ascii_lowercase();
+    if bindings.client_bytes.contains(&want) {
+        if hex::encode(got) == want {
+            return Ok(());
+        }
+        return Err(mismatch(
+            path,
+            "the key material the client sent",
+            format!("<{} other bytes>", got.len()),
+        ));
+    }
+    if got.len() * 2 == want.len() {
+        Ok(())
+    } else {
+        Err(mismatch(
+            path,
+            format!("<{} bytes>", want.len() / 2),
+            format!("<{} bytes>", got.len()),
+        ))
     }
 }
 

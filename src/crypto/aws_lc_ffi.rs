@@ -180,6 +180,50 @@ pub fn tag_length_allowed(len: usize) -> bool {
     matches!(len, 4 | 8 | 12..=16)
 }
 
+/// The static method table of `cipher` for a key of `key_len` bytes; a length the cipher does
+/// not take is refused.
+fn aead_cipher(cipher: AeadCipher, key_len: usize) -> Result<*const sys::EVP_CIPHER, CryptoError> {
+    // SAFETY: the EVP_* cipher functions return pointers to static method tables.
+    let evp = unsafe {
+        match (cipher, key_len) {
+            (AeadCipher::AesGcm, 16) => sys::EVP_aes_128_gcm(),
+            (AeadCipher::AesGcm, 24) => sys::EVP_aes_192_gcm(),
+            (AeadCipher::AesGcm, 32) => sys::EVP_aes_256_gcm(),
+            (AeadCipher::ChaCha20Poly1305, 32) => sys::EVP_chacha20_poly1305(),
+            (AeadCipher::AesGcm, len) => {
+                return Err(CryptoError::KeyLength {
+                    len,
+                    algorithm: "AES-GCM",
+                });
+            }
+            (AeadCipher::ChaCha20Poly1305, len) => {
+                return Err(CryptoError::KeyLength {
+                    len,
+                    algorithm: "ChaCha20-Poly1305",
+                });
+            }
+        }
+    };
+    if evp.is_null() {
+        return Err(failed("EVP_CIPHER"));
+    }
+    Ok(evp)
+}
+
+/// GCM takes a nonce of 1 to 128 bytes, ChaCha20-Poly1305 exactly 12.
+fn check_aead_nonce(cipher: AeadCipher, nonce: &[u8]) -> Result<(), CryptoError> {
+    if nonce.is_empty()
+        || nonce.len() > 128
+        || (cipher == AeadCipher::ChaCha20Poly1305 && nonce.len() != 12)
+    {
+        return Err(CryptoError::InvalidInput(format!(
+            "a nonce of {} bytes for {cipher:?}",
+            nonce.len()
+        )));
+    }
+    Ok(())
+}
+
 impl AeadStream {
     /// Starts an operation with `key` and `nonce` (GCM: any length from 1 byte; ChaCha20-
     /// Poly1305: 12 bytes) and the additional authenticated data.
@@ -190,39 +234,8 @@ impl AeadStream {
         aad: &[u8],
         encrypting: bool,
     ) -> Result<AeadStream, CryptoError> {
-        // SAFETY: the EVP_* cipher functions return pointers to static method tables.
-        let evp = unsafe {
-            match (cipher, key.len()) {
-                (AeadCipher::AesGcm, 16) => sys::EVP_aes_128_gcm(),
-                (AeadCipher::AesGcm, 24) => sys::EVP_aes_192_gcm(),
-                (AeadCipher::AesGcm, 32) => sys::EVP_aes_256_gcm(),
-                (AeadCipher::ChaCha20Poly1305, 32) => sys::EVP_chacha20_poly1305(),
-                (AeadCipher::AesGcm, len) => {
-                    return Err(CryptoError::KeyLength {
-                        len,
-                        algorithm: "AES-GCM",
-                    });
-                }
-                (AeadCipher::ChaCha20Poly1305, len) => {
-                    return Err(CryptoError::KeyLength {
-                        len,
-                        algorithm: "ChaCha20-Poly1305",
-                    });
-                }
-            }
-        };
-        if evp.is_null() {
-            return Err(failed("EVP_CIPHER"));
-        }
-        if nonce.is_empty()
-            || nonce.len() > 128
-            || (cipher == AeadCipher::ChaCha20Poly1305 && nonce.len() != 12)
-        {
-            return Err(CryptoError::InvalidInput(format!(
-                "a nonce of {} bytes for {cipher:?}",
-                nonce.len()
-            )));
-        }
+        let evp = aead_cipher(cipher, key.len())?;
+        check_aead_nonce(cipher, nonce)?;
         let ctx = CipherCtx::new()?;
         let enc = c_int::from(encrypting);
         // SAFETY: ctx is a live context owned by `ctx`; evp is a static cipher table. Key and
@@ -240,7 +253,7 @@ impl AeadStream {
         {
             return Err(failed("EVP_CipherInit_ex"));
         }
-        // SAFETY: SET_IVLEN reads only `arg` (the length, at most 128 per the check above);
+        // SAFETY: SET_IVLEN reads only `arg` (the length, at most 128 per check_aead_nonce);
         // ptr is unused and NULL.
         if unsafe {
             sys::EVP_CIPHER_CTX_ctrl(
@@ -253,8 +266,9 @@ impl AeadStream {
         {
             return Err(failed("EVP_CTRL_AEAD_SET_IVLEN"));
         }
-        // SAFETY: key is exactly the cipher's key length (matched above) and nonce exactly the
-        // IV length just set; EVP_CipherInit_ex copies both and keeps no pointer to them.
+        // SAFETY: key is exactly the cipher's key length (aead_cipher chose evp by it) and nonce
+        // exactly the IV length just set; EVP_CipherInit_ex copies both and keeps no pointer
+        // to them.
         if unsafe {
             sys::EVP_CipherInit_ex(
                 ctx.ptr(),
@@ -269,24 +283,31 @@ impl AeadStream {
             return Err(failed("EVP_CipherInit_ex"));
         }
         let stream = AeadStream { ctx, encrypting };
-        if !aad.is_empty() {
-            let mut written: c_int = 0;
-            // SAFETY: a NULL output with AEAD ciphers feeds `aad` as additional data; aad is
-            // valid for its length, which fits c_int (checked by c_len).
-            if unsafe {
-                sys::EVP_CipherUpdate(
-                    stream.ctx.ptr(),
-                    ptr::null_mut(),
-                    &mut written,
-                    aad.as_ptr(),
-                    c_len(aad.len())?,
-                )
-            } != 1
-            {
-                return Err(failed("EVP_CipherUpdate (AAD)"));
-            }
-        }
+        stream.feed_aad(aad)?;
         Ok(stream)
+    }
+
+    /// Feeds the additional authenticated data, before any text.
+    fn feed_aad(&self, aad: &[u8]) -> Result<(), CryptoError> {
+        if aad.is_empty() {
+            return Ok(());
+        }
+        let mut written: c_int = 0;
+        // SAFETY: a NULL output with AEAD ciphers feeds `aad` as additional data; aad is
+        // valid for its length, which fits c_int (checked by c_len).
+        if unsafe {
+            sys::EVP_CipherUpdate(
+                self.ctx.ptr(),
+                ptr::null_mut(),
+                &mut written,
+                aad.as_ptr(),
+                c_len(aad.len())?,
+            )
+        } != 1
+        {
+            return Err(failed("EVP_CipherUpdate (AAD)"));
+        }
+        Ok(())
     }
 
     /// An independent copy of the stream at its current point (the multi-part table keeps the
@@ -639,19 +660,25 @@ pub fn rsa_oaep(
     Ok(out)
 }
 
-/// RSA-PSS over a precomputed digest (salt length = digest length) with a PKCS#8 private key.
-pub fn rsa_pss_sign(
-    private_pkcs8: &[u8],
+/// A context on `key` set up for RSA-PSS signing (or verifying, when not `signing`): `hash`
+/// is both the signature digest and MGF1's, and `salt_len` a length in bytes or one of
+/// AWS-LC's `RSA_PSS_SALTLEN_*` rules.
+fn rsa_pss_ctx(
+    key: &Pkey,
+    signing: bool,
     hash: HashAlgorithm,
-    digest: &[u8],
-) -> Result<Vec<u8>, CryptoError> {
-    let key = parse_key(private_pkcs8, true)?;
-    let ctx = pkey_ctx(&key)?;
+    salt_len: c_int,
+) -> Result<PkeyCtx, CryptoError> {
+    let ctx = pkey_ctx(key)?;
     let c = ctx.0.as_ptr();
     let md = evp_md(hash)?;
     // SAFETY: c is live; md static; the setters copy what they need.
     unsafe {
-        check(sys::EVP_PKEY_sign_init(c), "EVP_PKEY_sign_init")?;
+        if signing {
+            check(sys::EVP_PKEY_sign_init(c), "EVP_PKEY_sign_init")?;
+        } else {
+            check(sys::EVP_PKEY_verify_init(c), "EVP_PKEY_verify_init")?;
+        }
         check(
             sys::EVP_PKEY_CTX_set_rsa_padding(c, sys::RSA_PKCS1_PSS_PADDING),
             "set_rsa_padding",
@@ -662,10 +689,22 @@ pub fn rsa_pss_sign(
         )?;
         check(sys::EVP_PKEY_CTX_set_rsa_mgf1_md(c, md), "set_rsa_mgf1_md")?;
         check(
-            sys::EVP_PKEY_CTX_set_rsa_pss_saltlen(c, sys::RSA_PSS_SALTLEN_DIGEST),
+            sys::EVP_PKEY_CTX_set_rsa_pss_saltlen(c, salt_len),
             "set_rsa_pss_saltlen",
         )?;
     }
+    Ok(ctx)
+}
+
+/// RSA-PSS over a precomputed digest (salt length = digest length) with a PKCS#8 private key.
+pub fn rsa_pss_sign(
+    private_pkcs8: &[u8],
+    hash: HashAlgorithm,
+    digest: &[u8],
+) -> Result<Vec<u8>, CryptoError> {
+    let key = parse_key(private_pkcs8, true)?;
+    let ctx = rsa_pss_ctx(&key, true, hash, sys::RSA_PSS_SALTLEN_DIGEST)?;
+    let c = ctx.0.as_ptr();
     let mut len: usize = 0;
     // SAFETY: a NULL output asks for the signature size; digest is valid for its length.
     check(
@@ -692,26 +731,8 @@ pub fn rsa_pss_verify(
     signature: &[u8],
 ) -> Result<(), CryptoError> {
     let key = parse_key(public_spki, false)?;
-    let ctx = pkey_ctx(&key)?;
+    let ctx = rsa_pss_ctx(&key, false, hash, sys::RSA_PSS_SALTLEN_AUTO)?;
     let c = ctx.0.as_ptr();
-    let md = evp_md(hash)?;
-    // SAFETY: c is live; md static; the setters copy what they need.
-    unsafe {
-        check(sys::EVP_PKEY_verify_init(c), "EVP_PKEY_verify_init")?;
-        check(
-            sys::EVP_PKEY_CTX_set_rsa_padding(c, sys::RSA_PKCS1_PSS_PADDING),
-            "set_rsa_padding",
-        )?;
-        check(
-            sys::EVP_PKEY_CTX_set_signature_md(c, md),
-            "set_signature_md",
-        )?;
-        check(sys::EVP_PKEY_CTX_set_rsa_mgf1_md(c, md), "set_rsa_mgf1_md")?;
-        check(
-            sys::EVP_PKEY_CTX_set_rsa_pss_saltlen(c, sys::RSA_PSS_SALTLEN_AUTO),
-            "set_rsa_pss_saltlen",
-        )?;
-    }
     // SAFETY: signature and digest are valid for their lengths; nothing is written.
     let ok = unsafe {
         sys::EVP_PKEY_verify(

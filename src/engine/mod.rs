@@ -130,6 +130,20 @@ pub struct ItemOutcome {
 }
 
 impl ParsedRequest {
+    /// The UIDs its batch items name directly: the objects a read of it looks up first, which
+    /// a store may fetch together (`Store::read_expecting`).
+    pub fn named_objects(&self) -> Vec<String> {
+        let mut uids = Vec::new();
+        for item in &self.message.items {
+            for uid in request_uids(&item.payload) {
+                if !uids.contains(&uid) {
+                    uids.push(uid);
+                }
+            }
+        }
+        uids
+    }
+
     /// The client that sent the request.
     pub fn client(&self) -> &ClientIdentity {
         &self.client

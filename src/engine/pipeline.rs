@@ -17,10 +17,12 @@ use std::sync::Arc;
 
 use super::{Engine, ItemOutcome, ParsedRequest, Refusal, Response};
 use crate::audit::read_journal::{JournalBatch, ReadJournal};
-use crate::audit::{self, Actor, AuditContext, AuditEvent, Outcome};
+use crate::audit::{self, Actor, AuditContext, AuditEvent, ChainTail, Outcome};
 use crate::kmip::enums::ResultStatus;
 use crate::kmip::{names, tag};
 use crate::store::{PendingCommit, Store, StoreError, WriteView};
+
+mod shared_first;
 
 /// One change as the pipeline needs it: the request and where it came from (for its record).
 pub struct Change {
@@ -147,34 +149,19 @@ impl Pipeline {
         if self.store.space_low() {
             return Staged::Ready(self.reads_only(group));
         }
-        for attempt in 0..=CONFLICT_RETRIES {
-            match self.try_commit(group) {
-                Ok(staged) => return staged,
-                // The store has just released its disk reserve: run the group again, reads only.
-                Err(GroupFailure::Failed(StoreError::Full(_))) if self.store.space_low() => {
-                    return Staged::Ready(self.reads_only(group));
-                }
-                Err(GroupFailure::Failed(cause)) => {
-                    return Staged::Ready(self.refuse_all(group, &cause));
-                }
-                Err(GroupFailure::Unavailable) => return Staged::Ready(self.degraded(group)),
-                Err(GroupFailure::Conflict) if attempt < CONFLICT_RETRIES => {
-                    log::debug!(
-                        "group of {} mutation(s) conflicted with another node; running it again",
-                        group.len()
-                    );
-                    conflict_backoff(attempt);
-                }
-                Err(GroupFailure::Conflict) => {}
+        let committed = retry_conflicts(group.len(), "another node", || self.try_commit(group));
+        match committed {
+            Ok(staged) => staged,
+            // The store has just released its disk reserve: run the group again, reads only.
+            Err(GroupFailure::Failed(StoreError::Full(_))) if self.store.space_low() => {
+                Staged::Ready(self.reads_only(group))
+            }
+            Err(GroupFailure::Failed(cause)) => Staged::Ready(self.refuse_all(group, &cause)),
+            Err(GroupFailure::Unavailable) => Staged::Ready(self.degraded(group)),
+            Err(GroupFailure::Conflict) => {
+                Staged::Ready(self.refuse_all(group, &kept_conflicting()))
             }
         }
-        log::error!(
-            "group of {} mutation(s) still conflicted after {CONFLICT_RETRIES} retries; all are \
-             answered with a failure",
-            group.len()
-        );
-        let cause = StoreError::Io("concurrent updates kept conflicting".into());
-        Staged::Ready(self.refuse_all(group, &cause))
     }
 
     fn try_commit(&self, group: &[Change]) -> Result<Staged, GroupFailure> {
@@ -200,8 +187,10 @@ impl Pipeline {
             }
         };
         let mut answers = Vec::with_capacity(group.len());
+        // The group's records follow each other in this transaction: the chain's end is read once.
+        let mut tail = ChainTail::default();
         for change in group {
-            match self.run(txn.as_mut(), change) {
+            match self.run(txn.as_mut(), &mut tail, change) {
                 Ok(response) => answers.push(Some(response)),
                 Err(e) => {
                     // The transaction may hold part of that request's writes: abandon the group.
@@ -273,12 +262,17 @@ impl Pipeline {
 
     /// Runs one request in the group's transaction and writes its audit records there. A
     /// panic in the engine is an error like any other: the caller abandons the transaction.
-    fn run(&self, txn: &mut dyn WriteView, change: &Change) -> Result<Response, StoreError> {
+    fn run(
+        &self,
+        txn: &mut dyn WriteView,
+        tail: &mut ChainTail,
+        change: &Change,
+    ) -> Result<Response, StoreError> {
         guarded("executing a request; its group is rolled back", || {
             let response = self.engine.write(&change.request, &mut *txn)?;
             // Reads come through here too: their record commits before they are answered.
             // Only the attempt that commits leaves records (a conflicting one is dropped).
-            self.record(&mut *txn, change, response.outcomes())?;
+            self.record(&mut *txn, tail, change, response.outcomes())?;
             Ok(response)
         })
         .unwrap_or_else(|| Err(StoreError::Io("the engine panicked".into())))
@@ -292,6 +286,7 @@ impl Pipeline {
         let full = StoreError::Full("changes are refused until disk space is freed".into());
         let answered = (|| -> Result<Vec<Answer>, StoreError> {
             let mut txn = self.store.write()?;
+            let mut tail = ChainTail::default();
             let mut answers = Vec::with_capacity(group.len());
             let mut refused = 0;
             for change in group {
@@ -299,11 +294,11 @@ impl Pipeline {
                     refused += 1;
                     let refusal = self.refusal(change, Refusal::Store(&full));
                     if let Some(response) = &refusal {
-                        self.record(txn.as_mut(), change, response.outcomes())?;
+                        self.record(txn.as_mut(), &mut tail, change, response.outcomes())?;
                     }
                     answers.push(refusal);
                 } else {
-                    answers.push(Some(self.run(txn.as_mut(), change)?));
+                    answers.push(Some(self.run(txn.as_mut(), &mut tail, change)?));
                 }
             }
             txn.commit()?;
@@ -377,10 +372,13 @@ impl Pipeline {
                 "this store keeps no audit log apart from the shared state".into(),
             ));
         };
+        let mut tail = ChainTail::default();
         for (change, answer) in group.iter().zip(answers) {
             match answer {
-                Some(response) => self.record(txn.as_mut(), change, response.outcomes())?,
-                None => self.record(txn.as_mut(), change, &failed(&change.request))?,
+                Some(response) => {
+                    self.record(txn.as_mut(), &mut tail, change, response.outcomes())?
+                }
+                None => self.record(txn.as_mut(), &mut tail, change, &failed(&change.request))?,
             }
         }
         txn.commit()
@@ -413,8 +411,9 @@ impl Pipeline {
                 },
             };
             let recorded = txn.and_then(|mut txn| {
+                let mut tail = ChainTail::default();
                 for change in group {
-                    self.record(txn.as_mut(), change, &failed(&change.request))?;
+                    self.record(txn.as_mut(), &mut tail, change, &failed(&change.request))?;
                 }
                 txn.commit()
             });
@@ -425,19 +424,21 @@ impl Pipeline {
         answers
     }
 
-    /// One audit record per batch item, in `txn`.
+    /// One audit record per batch item, in `txn`, after `tail` (the transaction's chain end).
     fn record(
         &self,
         txn: &mut dyn WriteView,
+        tail: &mut ChainTail,
         change: &Change,
         outcomes: &[ItemOutcome],
     ) -> Result<(), StoreError> {
         let Some(audit) = &self.audit else {
             return Ok(());
         };
+        let time_ms = audit::now_ms();
         for outcome in outcomes {
             let actor = client_actor(&change.request, change.peer);
-            audit::record(txn, audit, actor, audit_event(outcome))?;
+            tail.append(txn, audit, actor, audit_event(outcome), time_ms)?;
         }
         Ok(())
     }
@@ -453,6 +454,15 @@ impl Pipeline {
         match journal.fold_now(self.store.as_ref(), audit) {
             Ok(count) => log::debug!("folded {count} journalled read record(s)"),
             Err(e) => log::error!("cannot fold the read journal into the audit log: {e}"),
+        }
+    }
+
+    /// At shutdown, once nothing more is answered: the last fold, then the journal's file goes
+    /// when everything in it is folded.
+    pub fn close_journal(&self) {
+        self.fold_journal();
+        if let Some(journal) = self.journal() {
+            journal.close();
         }
     }
 
@@ -518,6 +528,43 @@ fn failed(request: &ParsedRequest) -> Vec<ItemOutcome> {
             reason: Some(crate::kmip::enums::ResultReason::GeneralFailure),
         })
         .collect()
+}
+
+/// Runs a group's `attempt` again while it conflicts with a concurrent update (`rival` names
+/// with whom, for the log), at most [`CONFLICT_RETRIES`] times, pausing before each retry
+/// ([`conflict_backoff`]); any other outcome is returned at once. `Err(GroupFailure::Conflict)`
+/// only when the last retry conflicted too (logged here): every request is then refused with
+/// [`kept_conflicting`]. The one retry policy of both ways a group commits (`stage` here,
+/// `commit_shared_first` in `pipeline/shared_first.rs`).
+fn retry_conflicts<T>(
+    group_len: usize,
+    rival: &str,
+    mut attempt: impl FnMut() -> Result<T, GroupFailure>,
+) -> Result<T, GroupFailure> {
+    for retry in 0..CONFLICT_RETRIES {
+        match attempt() {
+            Err(GroupFailure::Conflict) => {
+                log::debug!(
+                    "group of {group_len} mutation(s) conflicted with {rival}; running it again"
+                );
+                conflict_backoff(retry);
+            }
+            outcome => return outcome,
+        }
+    }
+    let last = attempt();
+    if matches!(last, Err(GroupFailure::Conflict)) {
+        log::error!(
+            "group of {group_len} mutation(s) still conflicted after {CONFLICT_RETRIES} retries; \
+             all are answered with a failure"
+        );
+    }
+    last
+}
+
+/// Why every request of a group that kept conflicting is refused.
+fn kept_conflicting() -> StoreError {
+    StoreError::Io("concurrent updates kept conflicting".into())
 }
 
 /// A short random pause before running a conflicting group again, growing with each attempt,

@@ -76,12 +76,7 @@ fn vcenter_encrypt_vm_sequence() {
 
     // Get Attributes of absent x- names: only the Unique Identifier.
     for name in ["x-Product_Version", "x-Vendor", "x-Product"] {
-        let ga = h.one(
-            &vc,
-            V11,
-            Operation::GetAttributes,
-            vec![uid(&key), text(tag::ATTRIBUTE_NAME, name)],
-        );
+        let ga = h.get_attribute_v1(&vc, V11, &key, name);
         assert_eq!(status(&ga), ResultStatus::Success);
         assert_eq!(payload(&ga).children(), &[uid(&key)]);
     }
@@ -124,12 +119,7 @@ fn vcenter_encrypt_vm_sequence() {
             Value::TextString(values[n].1.into())
         );
     }
-    let ga = h.one(
-        &vc,
-        V11,
-        Operation::GetAttributes,
-        vec![uid(&key), text(tag::ATTRIBUTE_NAME, "x-Vendor")],
-    );
+    let ga = h.get_attribute_v1(&vc, V11, &key, "x-Vendor");
     assert_eq!(
         attrs_v1(&ga),
         vec![(

@@ -75,17 +75,7 @@ pub enum AttributeError {
 
 /// A 1.x `Attribute` structure: (attribute, index).
 pub fn parse_v1(item: &Item) -> Result<(Attribute, Option<i32>), AttributeError> {
-    let name = text_child(item, tag::ATTRIBUTE_NAME, "Attribute Name")?;
-    let key =
-        AttrKey::from_v1_name(name).ok_or_else(|| AttributeError::UnknownName(name.to_string()))?;
-    let index = match item.child(tag::ATTRIBUTE_INDEX) {
-        None => None,
-        Some(Item {
-            value: Value::Integer(i),
-            ..
-        }) => Some(*i),
-        Some(_) => return Err(AttributeError::WrongType("Attribute Index")),
-    };
+    let (key, index) = parse_v1_reference(item)?;
     let value = item
         .child(tag::ATTRIBUTE_VALUE)
         .map(|v| v.value.clone())

@@ -188,6 +188,27 @@ impl DataResponse {
     }
 }
 
+// The four RNG payloads come in two shapes, each written once below: a Data Length (Retrieve's
+// request, Seed's response) or the random bytes themselves (Retrieve's response, Seed's request).
+
+fn read_data_length(payload: &Item) -> Result<i32, PayloadError> {
+    field::integer(payload, tag::DATA_LENGTH)?.ok_or(PayloadError::Missing("DataLength"))
+}
+
+fn encode_data_length(data_length: i32) -> Vec<Item> {
+    vec![Item::new(tag::DATA_LENGTH, Value::Integer(data_length))]
+}
+
+fn read_random_data(payload: &Item) -> Result<Zeroizing<Vec<u8>>, PayloadError> {
+    Ok(Zeroizing::new(
+        field::bytes(payload, tag::DATA)?.ok_or(PayloadError::Missing("Data"))?,
+    ))
+}
+
+fn encode_random_data(data: &[u8]) -> Vec<Item> {
+    vec![Item::new(tag::DATA, Value::ByteString(data.to_vec()))]
+}
+
 /// RNG Retrieve request: how many random bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RngRetrieveRequest {
@@ -196,17 +217,12 @@ pub struct RngRetrieveRequest {
 
 impl RngRetrieveRequest {
     pub fn read(payload: &Item) -> Result<RngRetrieveRequest, PayloadError> {
-        Ok(RngRetrieveRequest {
-            data_length: field::integer(payload, tag::DATA_LENGTH)?
-                .ok_or(PayloadError::Missing("DataLength"))?,
-        })
+        let data_length = read_data_length(payload)?;
+        Ok(RngRetrieveRequest { data_length })
     }
 
     pub fn encode(&self) -> Vec<Item> {
-        vec![Item::new(
-            tag::DATA_LENGTH,
-            Value::Integer(self.data_length),
-        )]
+        encode_data_length(self.data_length)
     }
 }
 
@@ -217,15 +233,12 @@ pub struct RngRetrieveResponse {
 
 impl RngRetrieveResponse {
     pub fn read(payload: &Item) -> Result<RngRetrieveResponse, PayloadError> {
-        Ok(RngRetrieveResponse {
-            data: Zeroizing::new(
-                field::bytes(payload, tag::DATA)?.ok_or(PayloadError::Missing("Data"))?,
-            ),
-        })
+        let data = read_random_data(payload)?;
+        Ok(RngRetrieveResponse { data })
     }
 
     pub fn encode(&self) -> Vec<Item> {
-        vec![Item::new(tag::DATA, Value::ByteString(self.data.to_vec()))]
+        encode_random_data(&self.data)
     }
 }
 
@@ -236,15 +249,12 @@ pub struct RngSeedRequest {
 
 impl RngSeedRequest {
     pub fn read(payload: &Item) -> Result<RngSeedRequest, PayloadError> {
-        Ok(RngSeedRequest {
-            data: Zeroizing::new(
-                field::bytes(payload, tag::DATA)?.ok_or(PayloadError::Missing("Data"))?,
-            ),
-        })
+        let data = read_random_data(payload)?;
+        Ok(RngSeedRequest { data })
     }
 
     pub fn encode(&self) -> Vec<Item> {
-        vec![Item::new(tag::DATA, Value::ByteString(self.data.to_vec()))]
+        encode_random_data(&self.data)
     }
 }
 
@@ -256,17 +266,12 @@ pub struct RngSeedResponse {
 
 impl RngSeedResponse {
     pub fn read(payload: &Item) -> Result<RngSeedResponse, PayloadError> {
-        Ok(RngSeedResponse {
-            data_length: field::integer(payload, tag::DATA_LENGTH)?
-                .ok_or(PayloadError::Missing("DataLength"))?,
-        })
+        let data_length = read_data_length(payload)?;
+        Ok(RngSeedResponse { data_length })
     }
 
     pub fn encode(&self) -> Vec<Item> {
-        vec![Item::new(
-            tag::DATA_LENGTH,
-            Value::Integer(self.data_length),
-        )]
+        encode_data_length(self.data_length)
     }
 }
 

@@ -198,7 +198,10 @@ impl Request {
             ));
         }
         if let Some(credential) = &self.credential {
-            header.push(encode_credential(credential));
+            header.push(authentication(
+                &credential.username,
+                credential.password.as_deref().map(String::as_str),
+            ));
         }
         let count = self
             .batch_count
@@ -218,15 +221,17 @@ impl Request {
 /// Credential Type "Username and Password".
 const CREDENTIAL_TYPE_USERNAME_PASSWORD: u32 = 0x01;
 
-fn encode_credential(credential: &Credential) -> Item {
+/// The header's Authentication: a Username and Password credential (the password optional,
+/// as KMIP allows). Also written by `keyward import`'s own request messages.
+pub fn authentication(username: &str, password: Option<&str>) -> Item {
     let mut value = vec![Item::new(
         tag::USERNAME,
-        Value::TextString(credential.username.clone()),
+        Value::TextString(username.to_string()),
     )];
-    if let Some(password) = &credential.password {
+    if let Some(password) = password {
         value.push(Item::new(
             tag::PASSWORD,
-            Value::TextString(password.as_str().to_string()),
+            Value::TextString(password.to_string()),
         ));
     }
     Item::structure(

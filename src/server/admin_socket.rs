@@ -15,7 +15,7 @@ use std::time::Duration;
 use mio::net::UnixListener;
 
 use super::metrics::unix_secs;
-use super::trust_service::LastSeen;
+use super::trust_refresh::LastSeen;
 use super::{ServerError, Services};
 use crate::admin::ops;
 use crate::admin::protocol::{Envelope, MAX_REQUEST_BYTES, PROTOCOL_VERSION, Reply, Request};

@@ -20,7 +20,7 @@ use zeroize::Zeroizing;
 
 use super::Services;
 use super::admin_socket::{self, AdminSocket, Effects};
-use super::trust_service::LastSeen;
+use super::trust_refresh::LastSeen;
 use crate::admin::protocol::{Envelope, PROTOCOL_VERSION, Reply, Request};
 
 const ACCEPT: Token = Token(0);

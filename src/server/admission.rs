@@ -113,14 +113,30 @@ struct Pending {
 struct Bucket {
     tokens: f64,
     updated: Instant,
+    /// When the latest full handshake was charged that no authentication has given back
+    /// (`None` once one did): the source's standing.
+    charged_at: Option<Instant>,
 }
+
+/// How long a full handshake that ended without a client (or has not ended yet) costs its
+/// source its good standing. Not the bucket's refill time: at the default 10 tokens a second
+/// a bucket is full again 100 ms after a failure, and an attacker failing just under the rate
+/// would look good most of the time.
+const STANDING_MEMORY: Duration = Duration::from_secs(10);
 
 impl Bucket {
     fn full(budgets: &Budgets, now: Instant) -> Bucket {
         Bucket {
             tokens: budgets.handshake_burst_per_source,
             updated: now,
+            charged_at: None,
         }
+    }
+
+    /// A charge no authentication gave back, within [`STANDING_MEMORY`] of `now`.
+    fn recently_charged(&self, now: Instant) -> bool {
+        self.charged_at
+            .is_some_and(|at| now.saturating_duration_since(at) < STANDING_MEMORY)
     }
 
     fn refill(&mut self, budgets: &Budgets, now: Instant) {
@@ -191,16 +207,16 @@ impl<K: Copy + Eq + Hash> Admission<K> {
     /// full, returns the connection the caller must close.
     pub(super) fn park(&mut self, key: K, ip: IpAddr, now: Instant) -> Option<(K, Eviction)> {
         let source = source_of(ip);
-        let from_source = self.parked_by_source.get(&source).map_or(0, BTreeMap::len);
-        let evicted = if from_source >= self.budgets.max_silent_per_source() {
-            oldest_of(&self.parked_by_source, source).map(|k| (k, Eviction::SilentSourceCap))
-        } else if self.parked.len() >= self.budgets.max_silent {
-            heaviest_source(&self.parked_by_source)
-                .and_then(|heaviest| oldest_of(&self.parked_by_source, heaviest))
-                .map(|k| (k, Eviction::SilentPoolFull))
-        } else {
-            None
-        };
+        let evicted = displaced(
+            &self.parked_by_source,
+            source,
+            (self.parked.len(), self.budgets.max_silent),
+            self.budgets.max_silent_per_source(),
+        )
+        .map(|(k, limit)| match limit {
+            Limit::Source => (k, Eviction::SilentSourceCap),
+            Limit::Pool => (k, Eviction::SilentPoolFull),
+        });
         if let Some((old, _)) = evicted {
             self.release(old);
         }
@@ -225,16 +241,16 @@ impl<K: Copy + Eq + Hash> Admission<K> {
     /// its source or the budget is full, returns the connection the caller must close.
     pub(super) fn admit(&mut self, key: K, ip: IpAddr, now: Instant) -> Option<(K, Eviction)> {
         let source = source_of(ip);
-        let from_source = self.by_source.get(&source).map_or(0, BTreeMap::len);
-        let evicted = if from_source >= self.budgets.max_unauthenticated_per_source {
-            oldest_of(&self.by_source, source).map(|k| (k, Eviction::SourceCap))
-        } else if self.unauthenticated.len() >= self.budgets.max_unauthenticated {
-            heaviest_source(&self.by_source)
-                .and_then(|heaviest| oldest_of(&self.by_source, heaviest))
-                .map(|k| (k, Eviction::BudgetFull))
-        } else {
-            None
-        };
+        let evicted = displaced(
+            &self.by_source,
+            source,
+            (self.unauthenticated.len(), self.budgets.max_unauthenticated),
+            self.budgets.max_unauthenticated_per_source,
+        )
+        .map(|(k, limit)| match limit {
+            Limit::Source => (k, Eviction::SourceCap),
+            Limit::Pool => (k, Eviction::BudgetFull),
+        });
         if let Some((old, _)) = evicted {
             self.release(old);
         }
@@ -287,6 +303,12 @@ impl<K: Copy + Eq + Hash> Admission<K> {
             .collect()
     }
 
+    /// Whether `key` has still sent nothing: a connection named by [`silent`](Self::silent)
+    /// whose first byte arrived before it was closed keeps its slot.
+    pub(super) fn still_silent(&self, key: K) -> bool {
+        self.parked.contains_key(&key) || self.unauthenticated.get(&key).is_some_and(|p| !p.spoke)
+    }
+
     /// Moves a connection whose handshake completed as `identity` into the authenticated
     /// budget. On refusal it is no longer tracked at all: the caller closes it.
     pub(super) fn promote(&mut self, key: K, identity: &str) -> Promotion {
@@ -334,6 +356,16 @@ impl<K: Copy + Eq + Hash> Admission<K> {
         }
     }
 
+    /// Whether `ip`'s source is in good standing at `now`: no full handshake of it charged
+    /// within [`STANDING_MEMORY`] remains without the authentication that gives its token
+    /// back. The event loop serves such sources' handshakes before those of sources that
+    /// recently failed (`handshake_queue.rs`).
+    pub(super) fn in_good_standing(&self, ip: IpAddr, now: Instant) -> bool {
+        self.buckets
+            .get(&source_of(ip))
+            .is_none_or(|bucket| !bucket.recently_charged(now))
+    }
+
     /// A full handshake from `ip` began: one token, given back if it ends authenticated.
     pub(super) fn charge_full_handshake(&mut self, ip: IpAddr, now: Instant) {
         let budgets = self.budgets;
@@ -343,6 +375,7 @@ impl<K: Copy + Eq + Hash> Admission<K> {
             .or_insert_with(|| Bucket::full(&budgets, now));
         bucket.refill(&budgets, now);
         bucket.tokens = (bucket.tokens - 1.0).max(0.0);
+        bucket.charged_at = Some(now);
     }
 
     /// The full handshake charged for `ip` produced an authenticated client.
@@ -351,17 +384,47 @@ impl<K: Copy + Eq + Hash> Admission<K> {
         if let Some(bucket) = self.buckets.get_mut(&source_of(ip)) {
             bucket.refill(&budgets, now);
             bucket.tokens = (bucket.tokens + 1.0).min(budgets.handshake_burst_per_source);
+            bucket.charged_at = None;
         }
     }
 
-    /// Drops buckets that have refilled completely (they equal a fresh one), so the map only
-    /// holds sources seen recently.
+    /// Drops buckets that have refilled completely and whose source is in good standing
+    /// (they equal a fresh one), so the map only holds sources seen recently.
     pub(super) fn forget_full_buckets(&mut self, now: Instant) {
         let budgets = self.budgets;
         self.buckets.retain(|_, bucket| {
             bucket.refill(&budgets, now);
-            bucket.tokens < budgets.handshake_burst_per_source
+            bucket.tokens < budgets.handshake_burst_per_source || bucket.recently_charged(now)
         });
+    }
+}
+
+/// Which limit of a pool (the silent pool, the unauthenticated budget) a newcomer hit.
+enum Limit {
+    /// Its source holds its share already.
+    Source,
+    /// The pool is full.
+    Pool,
+}
+
+/// The connection a newcomer from `source` displaces from a pool whose connections are
+/// `by_source`, holding `(held, capacity)`, at most `per_source` per source: at its source's
+/// cap that source's oldest, else when the pool is full the oldest of the heaviest source.
+fn displaced<K: Copy>(
+    by_source: &BySource<K>,
+    source: IpAddr,
+    (held, capacity): (usize, usize),
+    per_source: usize,
+) -> Option<(K, Limit)> {
+    let from_source = by_source.get(&source).map_or(0, BTreeMap::len);
+    if from_source >= per_source {
+        oldest_of(by_source, source).map(|k| (k, Limit::Source))
+    } else if held >= capacity {
+        heaviest_source(by_source)
+            .and_then(|heaviest| oldest_of(by_source, heaviest))
+            .map(|k| (k, Limit::Pool))
+    } else {
+        None
     }
 }
 
@@ -415,35 +478,131 @@ mod tests {
         IpAddr::from([127, 0, 0, last])
     }
 
+    /// The silent pool and the unauthenticated budget have the same shape (a size, a cap per
+    /// source, a first-byte deadline); their common edges are tested on both.
+    #[derive(Debug, Clone, Copy)]
+    enum Pool {
+        Unauthenticated,
+        Silent,
+    }
+
+    const POOLS: [Pool; 2] = [Pool::Unauthenticated, Pool::Silent];
+
+    impl Pool {
+        /// A new connection `key` from 127.0.0.`last` into this pool.
+        fn enter(
+            self,
+            a: &mut Admission<u32>,
+            key: u32,
+            last: u8,
+            now: Instant,
+        ) -> Option<(u32, Eviction)> {
+            match self {
+                Pool::Unauthenticated => a.admit(key, ip(last), now),
+                Pool::Silent => a.park(key, ip(last), now),
+            }
+        }
+
+        fn held(self, a: &Admission<u32>) -> usize {
+            match self {
+                Pool::Unauthenticated => a.unauthenticated(),
+                Pool::Silent => a.parked(),
+            }
+        }
+
+        fn capacity(self, budgets: &Budgets) -> usize {
+            match self {
+                Pool::Unauthenticated => budgets.max_unauthenticated,
+                Pool::Silent => budgets.max_silent,
+            }
+        }
+
+        fn full(self) -> Eviction {
+            match self {
+                Pool::Unauthenticated => Eviction::BudgetFull,
+                Pool::Silent => Eviction::SilentPoolFull,
+            }
+        }
+
+        fn source_cap(self) -> Eviction {
+            match self {
+                Pool::Unauthenticated => Eviction::SourceCap,
+                Pool::Silent => Eviction::SilentSourceCap,
+            }
+        }
+    }
+
     #[test]
     fn exactly_full_evicts_nothing_and_one_over_evicts_the_oldest_of_the_heaviest_source() {
         let now = Instant::now();
-        let mut a = Admission::new(budgets());
-        assert_eq!(a.admit(1, ip(2), now), None);
-        assert_eq!(a.admit(2, ip(3), now), None);
-        assert_eq!(a.admit(3, ip(3), now), None);
-        assert_eq!(a.admit(4, ip(4), now), None);
-        assert_eq!(a.unauthenticated(), 4, "exactly full");
-        // One over: source .3 holds two, the others one; its oldest (2) goes.
-        assert_eq!(a.admit(5, ip(5), now), Some((2, Eviction::BudgetFull)));
-        assert_eq!(a.unauthenticated(), 4);
-        // Now every source holds one: the oldest overall (1, from .2) goes.
-        assert_eq!(a.admit(6, ip(6), now), Some((1, Eviction::BudgetFull)));
-        assert_eq!(a.unauthenticated(), 4);
+        for pool in POOLS {
+            let mut a = Admission::new(budgets());
+            let capacity = pool.capacity(&budgets());
+            // .2 holds one, .3 two, every further source one.
+            let sources = [2u8, 3, 3].into_iter().chain(4..);
+            for (key, last) in (1..=capacity as u32).zip(sources) {
+                assert_eq!(pool.enter(&mut a, key, last, now), None, "{pool:?}");
+            }
+            assert_eq!(pool.held(&a), capacity, "{pool:?} exactly full");
+            assert_eq!(
+                a.unauthenticated() + a.parked(),
+                capacity,
+                "{pool:?}: a connection is in one pool only"
+            );
+            // One over: .3 holds two, the others one; its oldest (2) goes.
+            let next = capacity as u32 + 1;
+            assert_eq!(pool.enter(&mut a, next, 100, now), Some((2, pool.full())));
+            assert_eq!(pool.held(&a), capacity);
+            // Now every source holds one: the oldest overall (1, from .2) goes.
+            assert_eq!(
+                pool.enter(&mut a, next + 1, 101, now),
+                Some((1, pool.full()))
+            );
+            assert_eq!(pool.held(&a), capacity);
+        }
     }
 
     #[test]
     fn a_source_at_its_cap_replaces_its_own_oldest_never_another_sources() {
         let now = Instant::now();
-        let mut a = Admission::new(budgets());
-        assert_eq!(a.admit(1, ip(9), now), None);
-        assert_eq!(a.admit(2, ip(2), now), None);
-        assert_eq!(a.admit(3, ip(2), now), None);
-        assert_eq!(a.admit(4, ip(2), now), Some((2, Eviction::SourceCap)));
-        assert_eq!(a.admit(5, ip(2), now), Some((3, Eviction::SourceCap)));
-        assert_eq!(a.unauthenticated(), 3, "connection 1 of .9 untouched");
-        a.release(4);
-        assert_eq!(a.admit(6, ip(2), now), None, "a freed slot is taken first");
+        for pool in POOLS {
+            // Two per source in both pools (a quarter of the silent pool of 8).
+            let mut a = Admission::new(budgets());
+            let cap = pool.source_cap();
+            assert_eq!(pool.enter(&mut a, 1, 9, now), None);
+            assert_eq!(pool.enter(&mut a, 2, 2, now), None);
+            assert_eq!(pool.enter(&mut a, 3, 2, now), None);
+            assert_eq!(pool.enter(&mut a, 4, 2, now), Some((2, cap)));
+            assert_eq!(pool.enter(&mut a, 5, 2, now), Some((3, cap)));
+            assert_eq!(pool.held(&a), 3, "{pool:?}: connection 1 of .9 untouched");
+            a.release(4);
+            assert_eq!(
+                pool.enter(&mut a, 6, 2, now),
+                None,
+                "a freed slot is taken first"
+            );
+        }
+    }
+
+    #[test]
+    fn silent_connections_are_named_at_their_deadline_not_before() {
+        let start = Instant::now();
+        let timeout = Duration::from_secs(2);
+        for pool in POOLS {
+            let mut a = Admission::new(budgets());
+            pool.enter(&mut a, 1, 2, start);
+            pool.enter(&mut a, 2, 3, start);
+            a.spoke(2);
+            let just_before = start + timeout - Duration::from_millis(1);
+            assert!(a.silent(just_before, timeout).is_empty(), "{pool:?}");
+            assert_eq!(a.silent(start + timeout, timeout), vec![1], "{pool:?}");
+            assert!(a.still_silent(1), "{pool:?}");
+            assert!(!a.still_silent(2), "{pool:?}: spoke");
+            a.release(1);
+            assert!(!a.still_silent(1), "{pool:?}: closed");
+            assert_eq!(a.unauthenticated() + a.parked(), 1, "{pool:?}: 1 forgotten");
+            assert!(a.silent(start + timeout * 10, timeout).is_empty());
+        }
     }
 
     #[test]
@@ -513,23 +672,6 @@ mod tests {
     }
 
     #[test]
-    fn silent_connections_are_named_at_their_deadline_not_before() {
-        let start = Instant::now();
-        let timeout = Duration::from_secs(2);
-        let mut a = Admission::new(budgets());
-        a.admit(1, ip(2), start);
-        a.admit(2, ip(3), start);
-        a.spoke(2);
-        assert!(
-            a.silent(start + timeout - Duration::from_millis(1), timeout)
-                .is_empty()
-        );
-        assert_eq!(a.silent(start + timeout, timeout), vec![1]);
-        a.release(1);
-        assert!(a.silent(start + timeout * 10, timeout).is_empty());
-    }
-
-    #[test]
     fn handshake_bucket_drains_refills_and_refunds() {
         let start = Instant::now();
         let mut a: Admission<u32> = Admission::new(budgets());
@@ -559,6 +701,28 @@ mod tests {
     }
 
     #[test]
+    fn a_source_is_in_good_standing_until_a_full_handshake_ends_without_a_client() {
+        let start = Instant::now();
+        let mut a: Admission<u32> = Admission::new(budgets());
+        let source = ip(7);
+        assert!(a.in_good_standing(source, start), "never seen");
+        a.charge_full_handshake(source, start);
+        assert!(!a.in_good_standing(source, start), "a handshake under way");
+        assert!(a.in_good_standing(ip(8), start), "other sources unaffected");
+        a.refund_full_handshake(source, start);
+        assert!(a.in_good_standing(source, start), "it authenticated");
+        // One that ends without a client: good again STANDING_MEMORY later, not when the
+        // bucket is full again (2/s: after 0.5 s), nor when the sweep runs meanwhile.
+        a.charge_full_handshake(source, start);
+        let refilled = start + Duration::from_millis(500);
+        a.forget_full_buckets(refilled);
+        assert!(!a.in_good_standing(source, refilled));
+        let just_before = start + STANDING_MEMORY - Duration::from_millis(1);
+        assert!(!a.in_good_standing(source, just_before));
+        assert!(a.in_good_standing(source, start + STANDING_MEMORY));
+    }
+
+    #[test]
     fn refilled_buckets_are_forgotten() {
         let start = Instant::now();
         let mut a: Admission<u32> = Admission::new(budgets());
@@ -566,48 +730,13 @@ mod tests {
         a.forget_full_buckets(start);
         assert_eq!(a.buckets.len(), 1);
         a.forget_full_buckets(start + Duration::from_millis(500));
-        assert!(a.buckets.is_empty());
-    }
-
-    #[test]
-    fn silent_pool_exactly_full_evicts_nothing_and_one_over_evicts_the_heaviest_sources_oldest() {
-        let now = Instant::now();
-        let mut a = Admission::new(budgets());
-        // Pool of 8, a quarter (2) per source.
-        for (key, last) in [
-            (1, 2),
-            (2, 2),
-            (3, 3),
-            (4, 3),
-            (5, 4),
-            (6, 4),
-            (7, 5),
-            (8, 6),
-        ] {
-            assert_eq!(a.park(key, ip(last), now), None);
-        }
-        assert_eq!(a.parked(), 8, "exactly full");
         assert_eq!(
-            a.unauthenticated(),
-            0,
-            "silent connections hold no budget slot"
+            a.buckets.len(),
+            1,
+            "full, but its source's failure is remembered"
         );
-        // One over: .2, .3 and .4 hold two each; .2's oldest is the oldest among them.
-        assert_eq!(a.park(9, ip(7), now), Some((1, Eviction::SilentPoolFull)));
-        assert_eq!(a.parked(), 8);
-    }
-
-    #[test]
-    fn a_source_at_its_silent_cap_replaces_its_own_oldest() {
-        let now = Instant::now();
-        let mut a = Admission::new(budgets());
-        assert_eq!(a.park(1, ip(9), now), None);
-        assert_eq!(a.park(2, ip(2), now), None);
-        assert_eq!(a.park(3, ip(2), now), None);
-        assert_eq!(a.park(4, ip(2), now), Some((2, Eviction::SilentSourceCap)));
-        assert_eq!(a.parked(), 3, "connection 1 of .9 untouched");
-        a.release(3);
-        assert_eq!(a.park(5, ip(2), now), None, "a freed slot is taken first");
+        a.forget_full_buckets(start + STANDING_MEMORY);
+        assert!(a.buckets.is_empty());
     }
 
     #[test]
@@ -633,21 +762,5 @@ mod tests {
             (1, 3, 1)
         );
         assert_eq!(a.spoke(11), None, "a freed budget slot is taken first");
-    }
-
-    #[test]
-    fn silent_pool_connections_are_named_at_their_deadline_not_before() {
-        let start = Instant::now();
-        let timeout = Duration::from_secs(2);
-        let mut a = Admission::new(budgets());
-        a.park(1, ip(2), start);
-        a.park(2, ip(3), start);
-        a.spoke(2);
-        let just_before = start + timeout - Duration::from_millis(1);
-        assert!(a.silent(just_before, timeout).is_empty());
-        assert_eq!(a.silent(start + timeout, timeout), vec![1]);
-        a.release(1);
-        assert_eq!(a.parked(), 0);
-        assert!(a.silent(start + timeout * 10, timeout).is_empty());
     }
 }

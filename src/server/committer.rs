@@ -12,17 +12,20 @@
 //! for its commit's flush to disk and only then sends its answers, groups in order; the
 //! committer meanwhile runs the next group (its writes reach the file only after that flush,
 //! see `store/redb/deferred_sync.rs`).
+//!
+//! A cluster node schedules here the same way but commits on a pool of workers instead, several
+//! groups in flight against etcd (`cluster_committer.rs`).
 
 use std::sync::Arc;
-use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
+use std::sync::mpsc::{Receiver, Sender, channel};
 use std::thread::JoinHandle;
 use std::time::Instant;
 
-use mio::{Token, Waker};
+use mio::Waker;
 
 use super::Services;
+use super::write_jobs::{Route, WriteDone, WriteJob, deliver, next_group, pipeline};
 use crate::audit;
-use crate::engine::Response;
 use crate::engine::pipeline::{Change, Pipeline, Staged};
 
 /// Below this many requests, a group waits for the previous group's flush before it is run,
@@ -35,53 +38,32 @@ const PIPELINE_MIN_GROUP: usize = 16;
 /// A group handed to the releaser: where each answer goes, the requests (for refusals if the
 /// flush fails) and the staged answers.
 struct Release {
-    routes: Vec<(Token, u64, Instant)>,
+    routes: Vec<Route>,
     changes: Vec<Change>,
     staged: Staged,
-}
-
-/// A change on its way to the committer, and the connection its answer goes back to.
-pub(super) struct WriteJob {
-    pub token: Token,
-    pub conn_id: u64,
-    pub change: Change,
-    /// When the loop began on the request, for the latency histogram.
-    pub started: Instant,
-}
-
-pub(super) struct WriteDone {
-    pub token: Token,
-    pub conn_id: u64,
-    /// `None` when the engine could not even produce a failure response (it panicked):
-    /// the loop then closes the connection.
-    pub response: Option<Response>,
-    pub started: Instant,
 }
 
 pub(super) struct Committer {
     pub jobs: Sender<Vec<WriteJob>>,
     pub done: Receiver<WriteDone>,
+    /// Where a cluster node's readers send their answers: the loop takes them with the
+    /// committer's (`cluster_reader.rs`).
+    pub answers: Sender<WriteDone>,
     pub thread: JoinHandle<()>,
-}
-
-pub(super) fn pipeline(services: &Services) -> Pipeline {
-    Pipeline::new(
-        services.engine.clone(),
-        services.store.clone(),
-        services.audit.clone(),
-    )
 }
 
 pub(super) fn spawn(services: &Services, waker: Arc<Waker>) -> std::io::Result<Committer> {
     let (jobs_tx, jobs_rx) = channel::<Vec<WriteJob>>();
     let (done_tx, done_rx) = channel::<WriteDone>();
     let services = services.clone();
+    let answers = done_tx.clone();
     let thread = std::thread::Builder::new()
         .name("keyward-committer".into())
         .spawn(move || run(&services, &jobs_rx, &done_tx, &waker))?;
     Ok(Committer {
         jobs: jobs_tx,
         done: done_rx,
+        answers,
         thread,
     })
 }
@@ -93,7 +75,23 @@ fn run(
     done: &Sender<WriteDone>,
     waker: &Arc<Waker>,
 ) {
+    // Forwarding to a SIEM runs beside the committer and stops with it (`audit/forward.rs`).
+    let _forwarder = services
+        .audit
+        .as_ref()
+        .and_then(|a| a.forward.clone())
+        .and_then(|target| {
+            audit::forward::Forwarder::spawn(services.store.clone(), target)
+                .map_err(|e| log::error!("cannot start audit forwarding: {e}"))
+                .ok()
+        });
     let pipeline = pipeline(services);
+    if services.store.replicated() {
+        // A cluster node: several groups in flight against etcd.
+        super::cluster_committer::run(services, jobs, done, waker);
+        pipeline.close_journal();
+        return;
+    }
     let (release_tx, release_rx) = channel::<Release>();
     let (flushed_tx, flushed_rx) = channel::<()>();
     let releaser = {
@@ -113,16 +111,6 @@ fn run(
     };
     let mut head_logged = Instant::now();
     let mut pruned = Instant::now();
-    // Forwarding to a SIEM runs beside the committer and stops with it (`audit/forward.rs`).
-    let _forwarder = services
-        .audit
-        .as_ref()
-        .and_then(|a| a.forward.clone())
-        .and_then(|target| {
-            audit::forward::Forwarder::spawn(services.store.clone(), target)
-                .map_err(|e| log::error!("cannot start audit forwarding: {e}"))
-                .ok()
-        });
     while let Some(mut group) = next_group(services, &pipeline, jobs) {
         while let Ok(more) = jobs.try_recv() {
             group.extend(more);
@@ -173,7 +161,7 @@ fn run(
         log::error!("the answer releaser thread panicked");
     }
     // The loop is gone: make the last reads' records durable before the process exits.
-    pipeline.fold_journal();
+    pipeline.close_journal();
 }
 
 /// The releaser: for each group in order, waits until its commit is durable, then sends its
@@ -187,42 +175,11 @@ fn release(
 ) {
     for group in groups {
         let answers = pipeline.finish(&group.changes, group.staged);
-        for ((token, conn_id, started), response) in group.routes.into_iter().zip(answers) {
-            let finished = WriteDone {
-                token,
-                conn_id,
-                response,
-                started,
-            };
-            if done.send(finished).is_err() {
-                return;
-            }
-        }
-        if let Err(e) = waker.wake() {
-            log::error!("committer cannot wake the event loop: {e}");
+        if !deliver(group.routes, answers, done, waker, "committer") {
+            return;
         }
         // The committer may be holding a small group until this flush is done; it may also
         // be gone already, which is fine.
         let _ = flushed.send(());
-    }
-}
-
-/// Waits for the next group. With the read journal on, waits at most the read sync interval
-/// at a time and folds the journalled reads into the audit table whenever it times out, so
-/// no read record waits longer than that for a durable commit. `None`: the loop hung up.
-fn next_group(
-    services: &Services,
-    pipeline: &Pipeline,
-    jobs: &Receiver<Vec<WriteJob>>,
-) -> Option<Vec<WriteJob>> {
-    let Some(audit) = services.audit.as_ref().filter(|a| a.reads.is_some()) else {
-        return jobs.recv().ok();
-    };
-    loop {
-        match jobs.recv_timeout(audit.read_sync_interval) {
-            Ok(group) => return Some(group),
-            Err(RecvTimeoutError::Disconnected) => return None,
-            Err(RecvTimeoutError::Timeout) => pipeline.fold_journal(),
-        }
     }
 }

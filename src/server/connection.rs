@@ -101,6 +101,12 @@ impl Connection {
         let _ = self.sock.shutdown(std::net::Shutdown::Both);
     }
 
+    /// Closes with a reset (SO_LINGER 0) when the connection is dropped: for a peer that sent
+    /// nothing, which a FIN and its TIME_WAIT would only cost the server more than the peer.
+    pub(super) fn reset(&mut self) {
+        let _ = rustix::net::sockopt::set_socket_linger(&self.sock, Some(Duration::ZERO));
+    }
+
     /// Best-effort close_notify; the socket closes when the connection is dropped.
     pub(super) fn close_gracefully(&mut self) {
         self.session.send_close_notify();

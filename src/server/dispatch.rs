@@ -13,8 +13,8 @@ use std::sync::mpsc::Sender;
 use mio::Token;
 
 use super::Services;
-use super::committer::WriteJob;
 use super::read_audit::{self, AuditedRead};
+use super::write_jobs::WriteJob;
 use crate::engine::{Client, ParsedRequest, Prepared, Refusal, Response};
 
 /// What the loop does with one request.
@@ -23,6 +23,9 @@ pub(super) enum Routed {
     Answer(Response),
     /// Hand it to the committer (or the key generator first); its answer comes back later.
     ToCommit(ParsedRequest),
+    /// A cluster node's read: hand it to the reader threads (`cluster_reader.rs`); its answer
+    /// comes back later, through the same channel as the committer's.
+    ToRead(ParsedRequest),
     /// The engine panicked: answer nothing more on this connection.
     Close,
 }
@@ -41,8 +44,16 @@ pub(super) fn route(
     let engine = &services.engine;
     let prepared = catch_unwind(AssertUnwindSafe(|| engine.prepare_for(client, message)));
     let journalled = services.audit.as_ref().is_some_and(|a| a.reads.is_some());
+    // On a cluster node every read is etcd round trips: never on the loop, and not behind the
+    // committer's write groups either, unless its record must commit durably.
+    let to_readers = services.store.replicated() && (services.audit.is_none() || journalled);
     match prepared {
         Ok(Prepared::Respond(response)) => Routed::Answer(response),
+        Ok(Prepared::Read(request) | Prepared::Write(request))
+            if to_readers && !request.changes_keys() =>
+        {
+            Routed::ToRead(request)
+        }
         // With the audit log on, reads go through the committer too: their record must commit
         // before the response is released.
         Ok(Prepared::Read(request)) if services.audit.is_none() => {
@@ -85,10 +96,15 @@ fn run_read(services: &Services, request: &ParsedRequest) -> Option<Response> {
 }
 
 /// Where changes wait for the committer: this loop turn's group, the committer's and the key
-/// generator's channels, and how many changes are out and not yet answered.
+/// generator's channels, and how many changes are out and not yet answered. A cluster node's
+/// reads wait here too, for its reader threads, and count as out like changes.
 pub(super) struct CommitQueue {
     /// Changes that became ready during this loop turn: one group, one commit.
     group: Vec<WriteJob>,
+    /// A cluster node's reads that became ready during this loop turn: one read index.
+    reads: Vec<WriteJob>,
+    /// The reader threads of a cluster node (`cluster_reader.rs`); `None` elsewhere.
+    readers: Option<Sender<Vec<WriteJob>>>,
     /// Changes sent on and not yet answered.
     in_flight: usize,
     committer: Option<Sender<Vec<WriteJob>>>,
@@ -97,9 +113,15 @@ pub(super) struct CommitQueue {
 }
 
 impl CommitQueue {
-    pub(super) fn new(committer: Sender<Vec<WriteJob>>, keygen: Sender<WriteJob>) -> CommitQueue {
+    pub(super) fn new(
+        committer: Sender<Vec<WriteJob>>,
+        keygen: Sender<WriteJob>,
+        readers: Option<Sender<Vec<WriteJob>>>,
+    ) -> CommitQueue {
         CommitQueue {
             group: Vec::new(),
+            reads: Vec::new(),
+            readers,
             in_flight: 0,
             committer: Some(committer),
             keygen: Some(keygen),
@@ -122,9 +144,32 @@ impl CommitQueue {
         }
     }
 
-    /// Sends this turn's group to the committer. Returns the connections whose changes can
-    /// no longer be answered (only if the committer thread died).
+    /// Queues a cluster node's read for this turn's batch to the readers (to the committer
+    /// when there are no readers).
+    pub(super) fn submit_read(&mut self, job: WriteJob) {
+        match self.readers {
+            Some(_) => self.reads.push(job),
+            None => self.group.push(job),
+        }
+    }
+
+    /// Sends this turn's reads to the readers and its group to the committer. Returns the
+    /// connections whose requests can no longer be answered (only if the committer died).
     pub(super) fn send_group(&mut self) -> Vec<Token> {
+        if !self.reads.is_empty() {
+            let reads = std::mem::take(&mut self.reads);
+            let count = reads.len();
+            match self.readers.as_ref().map(|readers| readers.send(reads)) {
+                Some(Ok(())) => self.in_flight += count,
+                // Only if the readers died: the committer answers them on its path.
+                Some(Err(std::sync::mpsc::SendError(reads))) => {
+                    log::error!("the reader threads are gone; reads go to the committer");
+                    self.readers = None;
+                    self.group.extend(reads);
+                }
+                None => {}
+            }
+        }
         if self.group.is_empty() {
             return Vec::new();
         }
@@ -150,6 +195,7 @@ impl CommitQueue {
     /// Drops the changes of these connections that were not sent on yet.
     pub(super) fn forget(&mut self, tokens: &[Token]) {
         self.group.retain(|job| !tokens.contains(&job.token));
+        self.reads.retain(|job| !tokens.contains(&job.token));
     }
 
     /// One change came back from the committer.
@@ -165,6 +211,11 @@ impl CommitQueue {
     /// Hangs up on the key generator (it finishes what it holds, then ends).
     pub(super) fn close_keygen(&mut self) {
         self.keygen = None;
+    }
+
+    /// Hangs up on the readers (they answer or pass on what they hold, then end).
+    pub(super) fn close_readers(&mut self) {
+        self.readers = None;
     }
 
     /// Hangs up on the committer (it finishes every group already sent, then ends).

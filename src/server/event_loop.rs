@@ -1,7 +1,7 @@
 //! The event loop: accept, TLS, framing, dispatch, timeouts and graceful shutdown, all on one
 //! thread driven by one mio `Poll`. Mutations go to the committer thread (see `committer.rs`).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::net::SocketAddr;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -15,9 +15,10 @@ use mio::{Events, Interest, Poll, Token, Waker};
 use super::admin_socket::AdminSocket;
 use super::admin_thread::{self, EffectsRequest};
 use super::admission::{Admission, Budgets, Eviction, Promotion};
-use super::committer::{self, WriteDone, WriteJob};
+use super::committer;
 use super::connection::Connection;
 use super::dispatch::{CommitQueue, Routed, route};
+use super::handshake_queue::{Class, HandshakeQueue, Slice};
 use super::http_listener::HttpListener;
 use super::identity::resolve_identity;
 use super::metrics::{EvictionCause, FailureCause, HandshakeKind};
@@ -25,6 +26,7 @@ use super::ratelimit::ConnectionLogs;
 use super::session::{Expired, Fatal, Finished, Inbound, Timeouts};
 use super::signals::SignalPipe;
 use super::trust_service::TrustService;
+use super::write_jobs::{WriteDone, WriteJob, pipeline};
 use super::{
     FIRST_CONNECTION, HTTP, LISTENER, SIGNALS, ServerError, ServerOptions, Services,
     ShutdownHandle, WAKER,
@@ -38,6 +40,24 @@ use crate::ttlv::frame::FrameStatus;
 /// next turns (each polls without waiting while a backlog remains), so accepting never
 /// starves reading, answering and committing; 64 accepts cost well under a millisecond.
 const ACCEPT_BATCH: usize = 64;
+
+/// Loop time per turn for connections without a client yet (handshakes), after which the
+/// rest wait for the next turn (`handshake_queue.rs`). A full handshake's signature takes 1-2
+/// ms, so a slice is one or two of them: an authenticated client's request waits at most about
+/// that for the loop, however many strangers are queued. Shorter buys nothing (a slice always
+/// serves one connection, and one handshake is the unit of work); a turn without waiting costs
+/// a few microseconds (one `epoll_wait`, the committer's channel), so slicing is cheap. Not a
+/// setting: it trades nothing an operator knows better.
+const STRANGER_SLICE: Duration = Duration::from_millis(2);
+
+/// Loop time per turn for closing connections past their first-byte deadline; the rest are
+/// closed in the next turns, which start without waiting. A flood re-opening thousands of
+/// silent connections has about as many expire between two sweeps: closed in one go they
+/// were one turn of 30-60 ms of CPU (measured: 1,000-2,500 closes, 25 µs each), during which
+/// the registered client's requests and its new connection waited, and which a loaded
+/// machine stretched to 300-900 ms. A millisecond is a few dozen closes, far more per second
+/// than a flood re-opens, and no authenticated client waits for more than that.
+const SILENT_CLOSE_SLICE: Duration = Duration::from_millis(1);
 
 /// A bound listener, ready to [`run`](Server::run).
 pub struct Server {
@@ -160,6 +180,23 @@ impl Server {
             .map_err(|e| ServerError::io("starting the committer thread", e))?;
         let keygen = super::keygen::spawn(committer.jobs.clone(), self.services.store.clone())
             .map_err(|e| ServerError::io("starting the key generator thread", e))?;
+        let readers = if self.services.store.replicated() {
+            Some(
+                super::cluster_reader::spawn(
+                    &self.services,
+                    committer.jobs.clone(),
+                    committer.answers.clone(),
+                    self.waker.clone(),
+                )
+                .map_err(|e| ServerError::io("starting the reader threads", e))?,
+            )
+        } else {
+            None
+        };
+        let (reader_jobs, reader_threads) = match readers {
+            Some(readers) => (Some(readers.jobs), readers.threads),
+            None => (None, Vec::new()),
+        };
         let heartbeat = match self.listener.local_addr() {
             Ok(kmip) => super::node_report::spawn(&self.services, kmip),
             Err(e) => {
@@ -176,11 +213,13 @@ impl Server {
             handshake_burst_per_source: f64::from(self.options.handshake_burst_per_ip),
             max_silent: self.options.max_silent_connections,
         };
-        let trust = TrustService::new(
+        let trust = TrustService::start(
+            &self.services,
             self.services.cluster.is_some(),
             self.registry_notifier,
-            Instant::now(),
-        );
+            self.waker.clone(),
+        )
+        .map_err(|e| ServerError::io("starting the trust refresh thread", e))?;
         let (admin_effects, effects_from_admin) = std::sync::mpsc::channel();
         let admin = match self.admin {
             Some(socket) => Some(
@@ -201,13 +240,14 @@ impl Server {
             admission: Admission::new(budgets),
             resumption_only: super::resumption_only::resumption_only(&self.services.tls),
             accept_backlog: false,
-            strangers: Vec::new(),
+            handshakes: HandshakeQueue::new(),
+            expired_silent: VecDeque::new(),
             logs: ConnectionLogs::new(),
             options: self.options,
             services: self.services,
             connections: HashMap::new(),
             next_id: FIRST_CONNECTION as u64,
-            commits: CommitQueue::new(committer.jobs, keygen.jobs),
+            commits: CommitQueue::new(committer.jobs, keygen.jobs, reader_jobs),
             accept_retry_at: None,
             drain_deadline: None,
             admin_effects: Some(effects_from_admin),
@@ -224,9 +264,16 @@ impl Server {
         if let Some(admin) = admin {
             admin.stop();
         }
-        state.trust.persist(&state.services);
-        // Dropping the senders lets the generator, then the committer, finish what they have
-        // and end (the generator holds a sender of the committer's until it ends).
+        state.trust.stop();
+        // Dropping the senders lets the readers, the generator, then the committer, finish
+        // what they have and end (readers and generator hold senders of the committer's until
+        // they end).
+        state.commits.close_readers();
+        for reader in reader_threads {
+            if reader.join().is_err() {
+                log::error!("a reader thread panicked");
+            }
+        }
         state.commits.close_keygen();
         if keygen.thread.join().is_err() {
             log::error!("the key generator thread panicked");
@@ -235,7 +282,7 @@ impl Server {
         if committer.thread.join().is_err() {
             log::error!("the committer thread panicked");
         } else {
-            committer::pipeline(&state.services).log_head();
+            pipeline(&state.services).log_head();
         }
         result
     }
@@ -250,9 +297,12 @@ struct LoopState {
     resumption_only: Arc<rustls::ServerConfig>,
     /// The last accept batch stopped before the listener ran dry.
     accept_backlog: bool,
-    /// This turn's readiness of the listener and of connections without a client yet,
-    /// handled after the authenticated clients' (kept to reuse its allocation).
-    strangers: Vec<Token>,
+    /// Readiness of connections without a client yet, served after the authenticated
+    /// clients' in slices of [`STRANGER_SLICE`], real clients' first (`handshake_queue.rs`).
+    handshakes: HandshakeQueue<Token>,
+    /// Connections the last sweep found past their first-byte deadline, closed in slices of
+    /// [`SILENT_CLOSE_SLICE`] (each sweep names every one still open again).
+    expired_silent: VecDeque<Token>,
     /// What a peer repeats at will, each with its own log budget (`ratelimit.rs`).
     logs: ConnectionLogs,
     options: ServerOptions,
@@ -298,7 +348,11 @@ impl LoopState {
             if let Some(until_ping) = watchdog.until_next(now) {
                 timeout = timeout.min(until_ping);
             }
-            if self.accept_backlog {
+            // Work left for this loop without a new event (edge-triggered readiness does not
+            // repeat): the rest of an accept batch, queued handshakes, silent connections left
+            // to close.
+            if self.accept_backlog || !self.handshakes.is_empty() || !self.expired_silent.is_empty()
+            {
                 timeout = Duration::ZERO;
             }
             if let Err(e) = self.poll.poll(&mut events, Some(timeout))
@@ -306,15 +360,13 @@ impl LoopState {
             {
                 return Err(ServerError::io("waiting for events", e));
             }
-            let backlog = std::mem::take(&mut self.accept_backlog);
-            let mut accepted = false;
+            let mut accept = std::mem::take(&mut self.accept_backlog);
             // Authenticated clients first: their requests are read, run and handed to the
             // committer before this turn spends time on accepting and on handshakes (a full
             // handshake costs milliseconds), which a flood of strangers can multiply.
-            let mut strangers = std::mem::take(&mut self.strangers);
             for event in events.iter() {
                 match event.token() {
-                    LISTENER => strangers.push(LISTENER),
+                    LISTENER => accept = true,
                     HTTP => self.http.accept(self.poll.registry(), &mut self.next_id),
                     token if self.http.owns(token) => {
                         self.http
@@ -337,7 +389,7 @@ impl LoopState {
                     {
                         self.on_ready(token)
                     }
-                    token => strangers.push(token),
+                    token => self.queue_handshake(token),
                 }
             }
             while let Ok(finished) = done.try_recv() {
@@ -345,19 +397,12 @@ impl LoopState {
                 self.deliver(finished);
             }
             self.send_group();
-            for token in strangers.drain(..) {
-                if token == LISTENER {
-                    accepted = true;
-                    self.accept_all();
-                } else {
-                    self.on_ready(token);
-                }
-            }
-            self.strangers = strangers;
             // Edge-triggered: connections left queued by the last batch bring no new event.
-            if backlog && !accepted {
+            if accept {
                 self.accept_all();
             }
+            self.serve_handshakes();
+            self.close_expired_silent();
             if shutdown.load(Ordering::SeqCst) && self.drain_deadline.is_none() {
                 super::sd_notify::stopping();
                 self.begin_shutdown();
@@ -373,8 +418,18 @@ impl LoopState {
                 next_sweep = now + sweep_every;
             }
             self.apply_admin_effects();
-            if self.trust.tick(&self.services, now) {
+            if self.trust.changed_elsewhere() {
                 self.reload_trust();
+            }
+            if let Some(fetched) = self.trust.fetched() {
+                let sessions = self
+                    .connections
+                    .iter_mut()
+                    .map(|(token, conn)| (*token, conn.session_mut()));
+                let refused = self.trust.apply_fetched(&self.services, fetched, sessions);
+                if !refused.is_empty() {
+                    self.cut_off(&refused);
+                }
             }
             self.send_group();
             if let Some(deadline) = self.drain_deadline {
@@ -450,6 +505,45 @@ impl LoopState {
         let refused = self.trust.reload(&self.services, sessions);
         if !refused.is_empty() {
             self.cut_off(&refused);
+        }
+    }
+
+    /// Queues the readiness of a connection without a client yet, in its class: past the
+    /// server's signature, else by its address's standing (`admission.rs`).
+    fn queue_handshake(&mut self, token: Token) {
+        let Some(conn) = self.connections.get(&token) else {
+            return;
+        };
+        let session = conn.session();
+        // The ClientHello decided the kind (charged: a full handshake, signed in the same
+        // read; resumed: no signature at all): the client's flight is next.
+        let class = if session.is_handshaking() && (session.was_charged() || session.resumed()) {
+            Class::PastSignature
+        } else if self
+            .admission
+            .in_good_standing(session.peer().ip(), Instant::now())
+        {
+            Class::GoodStanding
+        } else {
+            Class::RecentlyFailed
+        };
+        self.handshakes.push(token, class);
+    }
+
+    /// Serves queued connections without a client until this turn's [`STRANGER_SLICE`] is
+    /// spent; the rest wait for the next turn, which starts without waiting.
+    fn serve_handshakes(&mut self) {
+        if self.handshakes.is_empty() {
+            return;
+        }
+        let mut slice = Slice::begin(Instant::now(), STRANGER_SLICE);
+        while let Some(token) = self.handshakes.next(&mut slice, Instant::now()) {
+            self.on_ready(token);
+        }
+        if !self.handshakes.is_empty() {
+            self.services
+                .metrics
+                .handshake_slice_spent(self.handshakes.len());
         }
     }
 
@@ -591,6 +685,8 @@ impl LoopState {
 
     /// Socket readiness: read what arrived, run what is runnable, write what is ready.
     fn on_ready(&mut self, token: Token) {
+        // Served now, whatever queued it: it reads until the socket is empty.
+        self.handshakes.remove(token);
         loop {
             let Some(conn) = self.connections.get_mut(&token) else {
                 return;
@@ -772,6 +868,16 @@ impl LoopState {
                             self.commits.submit(job);
                             session.await_commit();
                         }
+                        Routed::ToRead(request) => {
+                            let job = WriteJob {
+                                token,
+                                conn_id: session.id(),
+                                change: Change { request, peer },
+                                started,
+                            };
+                            self.commits.submit_read(job);
+                            session.await_commit();
+                        }
                         Routed::Close => session.close_after_output(),
                     }
                 }
@@ -897,9 +1003,24 @@ impl LoopState {
         }
     }
 
-    fn sweep(&mut self, now: Instant) {
-        self.http.sweep(now, self.poll.registry());
-        for token in self.admission.silent(now, self.options.first_byte_timeout) {
+    /// Closes connections the sweep found silent past their deadline until this turn's
+    /// [`SILENT_CLOSE_SLICE`] is spent; the rest wait for the next turn.
+    fn close_expired_silent(&mut self) {
+        if self.expired_silent.is_empty() {
+            return;
+        }
+        let mut slice = Slice::begin(Instant::now(), SILENT_CLOSE_SLICE);
+        while let Some(&token) = self.expired_silent.front() {
+            // Already closed (evicted, or its peer left) or spoke since: nothing to do, and no
+            // time spent.
+            if !self.admission.still_silent(token) {
+                self.expired_silent.pop_front();
+                continue;
+            }
+            if !slice.take(Instant::now()) {
+                break;
+            }
+            self.expired_silent.pop_front();
             self.services
                 .metrics
                 .failure(FailureCause::FirstByteTimeout);
@@ -914,6 +1035,16 @@ impl LoopState {
             }
             self.close(token);
         }
+    }
+
+    fn sweep(&mut self, now: Instant) {
+        self.http.sweep(now, self.poll.registry());
+        // Every connection still open past its deadline, those left from the last sweep
+        // included: the list is replaced, so none is named twice.
+        self.expired_silent = self
+            .admission
+            .silent(now, self.options.first_byte_timeout)
+            .into();
         self.admission.forget_full_buckets(now);
         let timeouts = Timeouts {
             handshake: self.options.handshake_timeout,
@@ -991,8 +1122,15 @@ impl LoopState {
 
     fn close(&mut self, token: Token) {
         self.admission.release(token);
+        self.handshakes.remove(token);
         if let Some(mut conn) = self.connections.remove(&token) {
-            conn.close_gracefully();
+            if conn.session().spoke() {
+                conn.close_gracefully();
+            } else {
+                // Nothing was said, so nothing is lost: a reset is one packet, and leaves no
+                // socket behind in TIME_WAIT for the thousands a flood re-opens.
+                conn.reset();
+            }
             conn.deregister(self.poll.registry());
             self.update_connection_gauges();
             log::debug!(

@@ -124,11 +124,27 @@ impl ClientTrust {
         intermediates: &[CertificateDer<'_>],
         now: UnixTime,
     ) -> Option<&str> {
-        let fingerprint = pki::fingerprint(end_entity);
-        if self.is_revoked(&fingerprint) {
+        self.resolve_fingerprinted(
+            &pki::fingerprint(end_entity),
+            end_entity,
+            intermediates,
+            now,
+        )
+    }
+
+    /// [`ClientTrust::resolve`] for a caller that already holds the leaf's fingerprint (the
+    /// handshake path: one SHA-256 of the certificate fewer per connection).
+    pub fn resolve_fingerprinted(
+        &self,
+        fingerprint: &[u8; 32],
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: UnixTime,
+    ) -> Option<&str> {
+        if self.is_revoked(fingerprint) {
             return None;
         }
-        if let Some(owner) = self.by_fingerprint.get(&fingerprint) {
+        if let Some(owner) = self.by_fingerprint.get(fingerprint) {
             return Some(owner);
         }
         self.cas
@@ -163,7 +179,7 @@ pub fn resolve_identity(
 ) -> Option<ClientIdentity> {
     let (leaf, intermediates) = chain.split_first()?;
     let fingerprint = pki::fingerprint(leaf);
-    match trust.resolve(leaf, intermediates, UnixTime::now()) {
+    match trust.resolve_fingerprinted(&fingerprint, leaf, intermediates, UnixTime::now()) {
         Some(owner) => Some(ClientIdentity {
             owner: owner.to_string(),
             fingerprint,

@@ -16,7 +16,7 @@ use std::thread::JoinHandle;
 
 use std::sync::Arc;
 
-use super::committer::WriteJob;
+use super::write_jobs::WriteJob;
 use crate::store::Store;
 
 pub(super) struct Keygen {

@@ -173,6 +173,10 @@ pub struct Metrics {
     evictions: Family<Label, Counter>,
     handshakes: Family<Label, Counter>,
     handshake_seconds: Counter<f64, AtomicU64>,
+    /// Loop turns whose slice for connections without a client ran out with some waiting.
+    handshake_slices_spent: Counter,
+    /// Connections without a client carried to a later turn, summed over those turns.
+    handshakes_carried: Counter,
     open_connections: Gauge,
     unauthenticated_connections: Gauge,
     http_requests: Counter,
@@ -221,6 +225,8 @@ impl Metrics {
             evictions: Family::default(),
             handshakes: Family::default(),
             handshake_seconds: Counter::default(),
+            handshake_slices_spent: Counter::default(),
+            handshakes_carried: Counter::default(),
             open_connections: Gauge::default(),
             unauthenticated_connections: Gauge::default(),
             http_requests: Counter::default(),
@@ -289,6 +295,18 @@ impl Metrics {
             "keyward_tls_handshake_seconds",
             "Event-loop time spent processing TLS handshakes",
             self.handshake_seconds.clone(),
+        );
+        r.register(
+            "keyward_handshake_slices_spent",
+            "Event-loop turns whose time for connections without a client ran out while some \
+             still waited",
+            self.handshake_slices_spent.clone(),
+        );
+        r.register(
+            "keyward_handshakes_carried",
+            "Connections without a client left waiting for a later event-loop turn, summed \
+             over turns",
+            self.handshakes_carried.clone(),
         );
         r.register(
             "keyward_connection_failures",
@@ -464,6 +482,13 @@ impl Metrics {
         self.handshake_seconds.inc_by(spent.as_secs_f64());
     }
 
+    /// A loop turn's slice for connections without a client ran out with `carried` of them
+    /// still waiting (`handshake_queue.rs`): each waits for the next turn.
+    pub fn handshake_slice_spent(&self, carried: usize) {
+        self.handshake_slices_spent.inc();
+        self.handshakes_carried.inc_by(carried as u64);
+    }
+
     pub fn http_request(&self) {
         self.http_requests.inc();
     }
@@ -561,6 +586,8 @@ mod tests {
         m.eviction(EvictionCause::BudgetFull);
         m.handshake(HandshakeKind::Resumed);
         m.handshake_time(std::time::Duration::from_millis(1500));
+        m.handshake_slice_spent(5);
+        m.handshake_slice_spent(2);
         m.set_unauthenticated_connections(7);
         let text = m.render(RootState::Unsealed, "local");
         assert!(text.contains("keyward_connection_failures_total{cause=\"first_byte_timeout\"} 1"));
@@ -568,6 +595,8 @@ mod tests {
         assert!(text.contains("keyward_unauthenticated_evictions_total{cause=\"address_cap\"} 0"));
         assert!(text.contains("keyward_tls_handshakes_total{kind=\"resumed\"} 1"));
         assert!(text.contains("keyward_tls_handshake_seconds_total 1.5"));
+        assert!(text.contains("keyward_handshake_slices_spent_total 2"));
+        assert!(text.contains("keyward_handshakes_carried_total 7"));
         assert!(text.contains("keyward_unauthenticated_connections 7"));
         assert!(
             text.contains("keyward_operations_total{operation=\"Create\",result=\"success\"} 2")
@@ -601,6 +630,8 @@ mod tests {
             "keyward_unauthenticated_evictions_total",
             "keyward_tls_handshakes_total",
             "keyward_tls_handshake_seconds_total",
+            "keyward_handshake_slices_spent_total",
+            "keyward_handshakes_carried_total",
             "keyward_connection_failures_total",
             "keyward_commit_batch_size_count",
             "keyward_root_key_sealed",

@@ -11,12 +11,15 @@ pub mod admin_tls;
 mod admission;
 mod backup_export;
 mod cert_reload;
+mod cluster_committer;
+mod cluster_reader;
 pub mod cluster_trust;
 mod committer;
 mod connection;
 mod dispatch;
 mod event_loop;
 mod fd_limit;
+mod handshake_queue;
 pub mod http;
 mod http_conn;
 mod http_listener;
@@ -35,8 +38,10 @@ mod session;
 pub mod signals;
 pub mod tls;
 pub mod tls_provider;
+mod trust_refresh;
 mod trust_service;
 pub mod unseal;
+mod write_jobs;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -53,7 +58,8 @@ use crate::ttlv::Limits;
 pub use event_loop::Server;
 
 /// Errors of the server layer: start-up (files, sockets, TLS material) and fatal loop errors.
-/// Per-connection problems are logged and never surface here.
+/// Per-connection problems are logged and never surface here. Configuration, certificates and
+/// Key Protect are the appliance's set-up (`ApplianceError`), not the server's.
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
     #[error("{what}: {message}")]
@@ -62,16 +68,10 @@ pub enum ServerError {
     Tls(String),
     #[error("TLS file {path}: {message}")]
     TlsFile { path: String, message: String },
-    #[error("configuration: {0}")]
-    Config(#[from] crate::config::ConfigError),
-    #[error("certificates: {0}")]
-    Pki(#[from] crate::pki::PkiError),
     #[error("key hierarchy: {0}")]
     Seal(#[from] crate::seal::SealError),
     #[error("store: {0}")]
     Store(#[from] crate::store::StoreError),
-    #[error("IBM Key Protect: {0}")]
-    KeyProtect(crate::keyprotect::KpError),
     #[error("client registry: {0}")]
     Registry(#[from] crate::admin::registry::RegistryError),
 }

@@ -17,11 +17,12 @@ use crate::audit::read_journal::{self, JournalEntry, ReadJournal};
 use crate::config::Config;
 use crate::engine::pipeline::{audit_event, client_actor};
 use crate::engine::{ParsedRequest, Response};
-use crate::store::Store;
+use crate::store::{ReadView, Store};
 
 /// At start-up: folds what a crash left in the journal, then opens a new one. `None` when
-/// reads are to commit durably: `durable_reads = true`, or a cluster node (its meta table is
-/// the cluster's, so the journal's fold marker could not commit with the node's local log).
+/// reads are to commit durably (`durable_reads = true`). A cluster node journals its reads too:
+/// the fold marker is an `audit.` meta key, kept in the node's local redb with its chain
+/// (`crate::store::node`).
 pub fn open_journal(
     store: &dyn Store,
     audit: &AuditContext,
@@ -40,7 +41,7 @@ pub fn open_journal(
             "audit log: {folded} read record(s) recovered from the read journal"
         );
     }
-    if config.audit.durable_reads || config.cluster.is_some() {
+    if config.audit.durable_reads {
         return Ok(None);
     }
     let journal = ReadJournal::open(data_dir, generation).map_err(journal_error)?;
@@ -66,22 +67,59 @@ pub(super) fn run_with_journal(
     request: &ParsedRequest,
     peer: std::net::SocketAddr,
 ) -> AuditedRead {
-    let Some(journal) = services.audit.as_ref().and_then(|a| a.reads.as_ref()) else {
+    if services
+        .audit
+        .as_ref()
+        .and_then(|a| a.reads.as_ref())
+        .is_none()
+    {
         return AuditedRead::ThroughCommitter;
+    }
+    let view =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| services.store.read().ok()));
+    match view {
+        Ok(Some(view)) => run_on_view(services, view.as_ref(), request, peer),
+        // No snapshot: the committer's path handles it.
+        Ok(None) => AuditedRead::ThroughCommitter,
+        Err(_) => {
+            log::error!("panicked while opening a read snapshot");
+            AuditedRead::Answered(None)
+        }
+    }
+}
+
+/// Runs a request that changes nothing on `view` (which the caller opened after the request
+/// arrived) and, with the audit log on, journals its records before returning the answer.
+/// `ThroughCommitter` when it would change something, or when its record must commit durably
+/// (the audit log on without a journal) or cannot be journalled.
+pub(super) fn run_on_view(
+    services: &Services,
+    view: &dyn ReadView,
+    request: &ParsedRequest,
+    peer: std::net::SocketAddr,
+) -> AuditedRead {
+    let journal = match services.audit.as_ref() {
+        None => None,
+        Some(audit) => match audit.reads.as_ref() {
+            Some(journal) => Some(journal),
+            None => return AuditedRead::ThroughCommitter,
+        },
     };
     let engine = &services.engine;
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        let view = services.store.read().ok()?;
-        engine.execute_if_unchanging(request, view.as_ref())
+        engine.execute_if_unchanging(request, view)
     }));
     let response = match result {
         Ok(Some(answer)) => answer,
-        // No snapshot, or not a pure read after all: the committer's path handles it.
+        // Not a pure read after all: the committer's path handles it.
         Ok(None) => return AuditedRead::ThroughCommitter,
         Err(_) => {
             log::error!("engine panicked on a read-only request");
             return AuditedRead::Answered(None);
         }
+    };
+    let Some(journal) = journal else {
+        return AuditedRead::Answered(Some(response));
     };
     let time_ms = crate::audit::now_ms();
     let entries = response

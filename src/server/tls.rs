@@ -23,6 +23,7 @@ use super::ServerError;
 use super::cert_reload::ReloadingCert;
 use super::identity::SharedTrust;
 use super::pem_certs::{read_certs, tls_file_err};
+use super::tls_provider::kmip_server_provider;
 pub use super::tls_provider::provider;
 use crate::pki;
 
@@ -39,7 +40,7 @@ pub struct TlsMaterial {
 }
 
 pub fn server_config(material: &TlsMaterial) -> Result<Arc<ServerConfig>, ServerError> {
-    let provider = provider();
+    let provider = kmip_server_provider();
     let mut roots = RootCertStore::empty();
     for path in &material.trusted_ca_files {
         for cert in read_certs(path)? {
@@ -76,6 +77,13 @@ pub fn server_config(material: &TlsMaterial) -> Result<Arc<ServerConfig>, Server
     // the current registry (event_loop.rs), so a removed client cannot resume its way in.
     config.ticketer = rustls::crypto::aws_lc_rs::Ticketer::new()
         .map_err(|e| ServerError::Tls(format!("session ticket keys: {e}")))?;
+    // One TLS 1.3 ticket per connection, not rustls' two: a client that reconnects for every
+    // exchange (vCenter) gets a fresh ticket on each connection, and each ticket costs a key
+    // derivation, an encryption and a record on every full handshake.
+    config.send_tls13_tickets = 1;
+    // Our suite order, not the client's: AES-128-GCM first (tls_provider.rs says why).
+    // OpenSSL's and rustls' default client lists put AES-256-GCM-SHA384 first.
+    config.ignore_client_order = true;
     Ok(Arc::new(config))
 }
 
@@ -119,7 +127,10 @@ impl ClientCertVerifier for ClientVerifier {
                     rustls::CertificateError::Revoked,
                 ));
             }
-            if registry.resolve(end_entity, intermediates, now).is_some() {
+            if registry
+                .resolve_fingerprinted(&fingerprint, end_entity, intermediates, now)
+                .is_some()
+            {
                 x509_parser::parse_x509_certificate(end_entity).map_err(|_| {
                     rustls::Error::InvalidCertificate(rustls::CertificateError::BadEncoding)
                 })?;

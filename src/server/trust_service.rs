@@ -1,134 +1,140 @@
 //! Who may connect, kept current: the handshake trust rebuilt from the stored client registry
 //! when it changes, and when each client last connected.
 //!
-//! Why one small service: both follow the client registry, both run on timers, and neither
-//! is about moving bytes, so the event loop should only tick them. A registry change comes
-//! from the admin socket, the HTTPS admin API ([`super::registry_notify`]) or, in a cluster,
-//! another node (re-read every 2 s; only a changed one is applied). Applying it re-checks the
-//! open sessions: one the new registry would not let in as the same client is named for the
-//! loop to close, and a changed KMIP credential applies to the others at once. Last-seen times
-//! are kept in memory (a store write per handshake would cost more than the answer is worth)
-//! and stored every 60 s when something changed, and at shutdown.
+//! Why one small service: both follow the client registry and neither is about moving bytes,
+//! so the event loop only ticks it. A registry change comes from the admin socket, the HTTPS
+//! admin API ([`super::registry_notify`]) or, in a cluster, another node (re-read every 2 s
+//! by `trust_refresh.rs`, off the loop; only a changed one is handed over). Applying it
+//! re-checks the open sessions: one the new registry would not let in as the same client is
+//! named for the loop to close, and a changed KMIP credential applies to the others at once.
+//! Last-seen times are kept in memory (a store write per handshake would cost more than the
+//! answer is worth) and stored by `trust_refresh.rs` every 60 s when something changed, and at
+//! shutdown.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
-use mio::Token;
+use mio::{Token, Waker};
 
+use super::Services;
 use super::identity::{ClientTrust, resolve_identity};
 use super::registry_notify::RegistryNotifier;
 use super::session::Session;
-use super::{ServerError, Services};
-use crate::admin::registry::{META_CLIENT_REGISTRY, Registry};
-
-/// How often a cluster node re-reads the shared client registry from etcd.
-const CLUSTER_TRUST_REFRESH: Duration = Duration::from_secs(2);
-
-/// How often the last-seen times are stored (and once more at shutdown): often enough for
-/// `client list` after a crash, rare enough to cost nothing next to the KMIP traffic.
-const PERSIST_LAST_SEEN_EVERY: Duration = Duration::from_secs(60);
-
-/// Owner → last successful handshake (seconds since the epoch), shown by `client list`;
-/// shared with the admin thread, which adds it to its replies.
-pub(super) type LastSeen = Arc<Mutex<HashMap<String, i64>>>;
+use super::trust_refresh::{Fetched, LastSeen, Shared, TrustRefresh, read_registry};
 
 pub(super) struct TrustService {
-    last_seen: LastSeen,
-    /// `last_seen` changed since it was last stored.
-    dirty: bool,
-    persist_at: Instant,
+    shared: Shared,
     /// The stored registry the current trust was built from.
     applied: Option<Vec<u8>>,
-    /// When a cluster node re-reads the registry next; `None` on a single node.
-    refresh_at: Option<Instant>,
     /// Set by other threads after they changed the registry.
     notifier: RegistryNotifier,
+    /// The thread doing the store work; `None` once stopped (or if it could not start).
+    refresh: Option<TrustRefresh>,
 }
 
 impl TrustService {
-    pub(super) fn new(clustered: bool, notifier: RegistryNotifier, now: Instant) -> TrustService {
-        TrustService {
-            last_seen: LastSeen::default(),
-            dirty: false,
-            persist_at: now + PERSIST_LAST_SEEN_EVERY,
+    /// Starts the service and its thread; `clustered` nodes also re-read the registry.
+    pub(super) fn start(
+        services: &Services,
+        clustered: bool,
+        notifier: RegistryNotifier,
+        waker: Arc<Waker>,
+    ) -> std::io::Result<TrustService> {
+        let shared = Shared::default();
+        let refresh = TrustRefresh::spawn(services, clustered, shared.clone(), waker)?;
+        Ok(TrustService {
+            shared,
             applied: None,
-            refresh_at: clustered.then_some(now + CLUSTER_TRUST_REFRESH),
             notifier,
-        }
+            refresh: Some(refresh),
+        })
     }
 
     pub(super) fn last_seen(&self) -> LastSeen {
-        self.last_seen.clone()
+        self.shared.last_seen.clone()
     }
 
     /// `owner` completed a handshake now.
     pub(super) fn seen(&mut self, owner: &str) {
-        if let Ok(mut seen) = self.last_seen.lock() {
-            seen.insert(owner.to_string(), crate::admin::registry::now());
-            self.dirty = true;
+        if let Ok(mut seen) = self.shared.last_seen.lock() {
+            let now = crate::admin::registry::now();
+            // A known owner (every handshake but its first) costs no allocation.
+            match seen.get_mut(owner) {
+                Some(at) => *at = now,
+                None => {
+                    seen.insert(owner.to_string(), now);
+                }
+            }
+            self.shared.dirty.store(true, Ordering::Relaxed);
         }
     }
 
-    /// The timers: stores the last-seen times when due; says whether the registry must be
-    /// read again now (another thread changed it, or a cluster node's refresh is due).
-    pub(super) fn tick(&mut self, services: &Services, now: Instant) -> bool {
-        if self.dirty && now >= self.persist_at {
-            self.persist(services);
-        }
-        let mut reload = self.notifier.take();
-        if let Some(at) = self.refresh_at
-            && now >= at
-        {
-            self.refresh_at = Some(now + CLUSTER_TRUST_REFRESH);
-            reload = true;
-        }
-        reload
+    /// Whether another thread changed the registry since the last call: the loop then
+    /// reloads it ([`TrustService::reload`]).
+    pub(super) fn changed_elsewhere(&self) -> bool {
+        self.notifier.take()
     }
 
-    /// Stores the last-seen times (one write transaction); on failure they are kept and tried
-    /// again at the next interval.
-    pub(super) fn persist(&mut self, services: &Services) {
-        if !self.dirty {
-            return;
+    /// A registry another node changed, read by the refresh thread, if one is waiting and not
+    /// older than the loop's own latest reload.
+    pub(super) fn fetched(&self) -> Option<Fetched> {
+        let refresh = self.refresh.as_ref()?;
+        let mut newest = None;
+        while let Ok(fetched) = refresh.fetched.try_recv() {
+            newest = Some(fetched);
         }
-        self.persist_at = Instant::now() + PERSIST_LAST_SEEN_EVERY;
-        let seen = match self.last_seen.lock() {
-            Ok(seen) => seen.clone(),
-            Err(_) => return,
-        };
-        match crate::admin::ops::persist_last_seen(services.store.as_ref(), &seen) {
-            Ok(_) => self.dirty = false,
-            Err(e) => log::error!("storing when clients were last seen failed: {e}"),
+        newest.filter(|f| f.generation >= self.shared.generation.load(Ordering::SeqCst))
+    }
+
+    /// Stores the last-seen times a last time and ends the refresh thread (at shutdown).
+    pub(super) fn stop(&mut self) {
+        if let Some(refresh) = self.refresh.take() {
+            refresh.stop();
         }
     }
 
-    /// Rebuilds the handshake trust from the stored registry; on failure the previous trust
+    /// Rebuilds the handshake trust from the stored registry, on the loop thread (after a
+    /// change on this node, whose admin reply waits for it); on failure the previous trust
     /// stays (a registry the server cannot read must not open the door wider). Returns the
-    /// sessions the new registry would not let in as the same client: in a cluster the
-    /// removal may have happened on another node, which cannot reach them.
+    /// sessions the new registry would not let in as the same client.
     pub(super) fn reload<'a>(
         &mut self,
         services: &Services,
         sessions: impl Iterator<Item = (Token, &'a mut Session)>,
     ) -> Vec<Token> {
-        let loaded = (|| -> Result<Option<(ClientTrust, Vec<u8>)>, ServerError> {
-            let view = services.store.read()?;
-            let stored = view.get_meta(META_CLIENT_REGISTRY)?.unwrap_or_default();
-            if self.applied.as_ref() == Some(&stored) {
-                return Ok(None);
-            }
-            let registry = Registry::load(&*view)?;
-            Ok(Some((ClientTrust::from_registry(&registry)?, stored)))
-        })();
-        let (trust, stored) = match loaded {
-            Ok(Some(changed)) => changed,
-            Ok(None) => return Vec::new(),
+        self.shared.generation.fetch_add(1, Ordering::SeqCst);
+        match read_registry(services, self.applied.as_deref()) {
+            Ok(Some((trust, stored))) => self.apply(services, trust, stored, sessions),
+            Ok(None) => Vec::new(),
             Err(e) => {
                 log::error!("reloading the client registry failed: {e}");
-                return Vec::new();
+                Vec::new()
             }
-        };
+        }
+    }
+
+    /// Applies a registry the refresh thread read ([`TrustService::fetched`]).
+    pub(super) fn apply_fetched<'a>(
+        &mut self,
+        services: &Services,
+        fetched: Fetched,
+        sessions: impl Iterator<Item = (Token, &'a mut Session)>,
+    ) -> Vec<Token> {
+        if self.applied.as_ref() == Some(&fetched.stored) {
+            return Vec::new();
+        }
+        self.apply(services, fetched.trust, fetched.stored, sessions)
+    }
+
+    /// Makes `trust` the handshake trust and returns the sessions it no longer admits: in a
+    /// cluster the removal may have happened on another node, which cannot reach them.
+    fn apply<'a>(
+        &mut self,
+        services: &Services,
+        trust: ClientTrust,
+        stored: Vec<u8>,
+        sessions: impl Iterator<Item = (Token, &'a mut Session)>,
+    ) -> Vec<Token> {
         let Ok(mut shared) = services.trust.write() else {
             log::error!("client trust lock poisoned; registry change not applied");
             return Vec::new();

@@ -256,6 +256,10 @@ impl Store for MemoryStore {
         Ok(None)
     }
 
+    fn shared_write(&self) -> Result<Option<Box<dyn WriteTxn + '_>>, StoreError> {
+        Ok(None)
+    }
+
     fn replicated(&self) -> bool {
         false
     }

@@ -153,6 +153,15 @@ impl PendingCommit for Durable {
 /// only a cluster does (membership, node reports, audit gathering) is `crate::cluster`'s.
 pub trait Store: Send + Sync {
     fn read(&self) -> Result<Box<dyn ReadView + '_>, StoreError>;
+    /// A read view for a caller that knows which objects it will read first (the UIDs a batch
+    /// of reads names) and needs no snapshot older than its first read: a backend that pays a
+    /// round trip per read may fetch them together, and take the view's snapshot at that
+    /// first read instead of at this call (a newer one, so still every write acknowledged
+    /// before the call: `store/etcd/first_read.rs`). By default the same as [`Store::read`].
+    fn read_expecting(&self, objects: &[String]) -> Result<Box<dyn ReadView + '_>, StoreError> {
+        let _ = objects;
+        self.read()
+    }
     fn write(&self) -> Result<Box<dyn WriteTxn + '_>, StoreError>;
 
     /// Why the store refuses all writes until a restart (fail-stop after an I/O error), or
@@ -169,6 +178,13 @@ pub trait Store: Send + Sync {
     /// recorded. `None` where the audit log is written in the same transaction as the state
     /// (a single database has no write to refuse but its own).
     fn audit_only_write(&self) -> Result<Option<Box<dyn WriteTxn + '_>>, StoreError>;
+
+    /// A transaction on the shared state alone, without the audit log, where the two live in
+    /// different stores (a cluster node: etcd and its local redb). The committer then commits
+    /// the changes first and records them after, in [`Store::audit_only_write`], so the local
+    /// store's one writer is not held while etcd commits (`engine/pipeline/shared_first.rs`).
+    /// `None` where state and audit log commit together.
+    fn shared_write(&self) -> Result<Option<Box<dyn WriteTxn + '_>>, StoreError>;
 
     /// True where other nodes change the same state (etcd): the backend sequences every change
     /// itself, so no counter key is written by every group (it would make concurrent groups of

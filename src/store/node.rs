@@ -6,8 +6,10 @@
 //! head, and a node must keep recording while etcd has no quorum.
 //!
 //! A write transaction spans both: the engine's changes go to an etcd transaction, the audit
-//! records of the same group to a local redb transaction. Commit order is etcd first, then
-//! redb, and the committer answers only after both:
+//! records of the same group to a local redb transaction. The node's committer uses them apart
+//! ([`Store::shared_write`], then [`Store::audit_only_write`]: `engine/pipeline/shared_first.rs`)
+//! so the local writer is not held while etcd commits; either way the commit order is etcd
+//! first, then redb, and the committer answers only after both:
 //! - etcd refuses (conflict, no quorum): the redb transaction is dropped, so no record claims
 //!   a change that did not happen; the committer retries or refuses the group, and records
 //!   that outcome instead;
@@ -17,6 +19,10 @@
 //!   refuses changes as it does on a single appliance: after an I/O error until a restart
 //!   (fail-stop), on a full disk until space returns (reads and their records go on in its
 //!   reserve). The node stops changing keys rather than change them unrecorded.
+//!
+//! Meta keys of the audit log (named `audit.…`, such as the read journal's fold marker) belong
+//! to the node's chain like its records: they are read and written in the local redb, never
+//! in etcd, so the read journal's fold commits with the records it folds.
 
 use std::cell::OnceCell;
 use std::sync::Arc;
@@ -24,6 +30,13 @@ use std::sync::Arc;
 use super::etcd::EtcdStore;
 use super::redb::RedbStore;
 use super::{IndexTerm, ReadView, Store, StoreError, StoredObject, WriteTxn, WriteView};
+
+/// Meta keys under this prefix are the node's own (its audit log's), kept in its local redb.
+pub const NODE_LOCAL_META_PREFIX: &str = "audit.";
+
+fn node_local(meta_key: &str) -> bool {
+    meta_key.starts_with(NODE_LOCAL_META_PREFIX)
+}
 
 pub struct ClusterNodeStore {
     /// Shared with the node's `crate::cluster::Cluster`, which talks to the same etcd.
@@ -59,6 +72,15 @@ impl ClusterNodeStore {
     pub fn local(&self) -> &RedbStore {
         &self.local
     }
+
+    /// A view of `shared` state, with this node's audit log opened on first use.
+    fn view_over<'a>(&'a self, shared: Box<dyn ReadView + 'a>) -> NodeReadView<'a> {
+        NodeReadView {
+            shared,
+            local_store: &self.local,
+            local: OnceCell::new(),
+        }
+    }
 }
 
 /// Reads of shared state from one etcd snapshot; audit reads from a local snapshot opened on
@@ -89,6 +111,9 @@ impl ReadView for NodeReadView<'_> {
     }
 
     fn get_meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        if node_local(key) {
+            return self.local()?.get_meta(key);
+        }
         self.shared.get_meta(key)
     }
 
@@ -154,6 +179,9 @@ impl ReadView for NodeTxn<'_> {
     }
 
     fn get_meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        if node_local(key) {
+            return self.local.get_meta(key);
+        }
         self.shared_read()?.get_meta(key)
     }
 
@@ -188,6 +216,9 @@ impl WriteView for NodeTxn<'_> {
     }
 
     fn put_meta(&mut self, key: &str, value: &[u8]) -> Result<(), StoreError> {
+        if node_local(key) {
+            return self.local.put_meta(key, value);
+        }
         self.shared_write()?.put_meta(key, value)
     }
 
@@ -219,11 +250,13 @@ impl WriteTxn for NodeTxn<'_> {
 
 impl Store for ClusterNodeStore {
     fn read(&self) -> Result<Box<dyn ReadView + '_>, StoreError> {
-        Ok(Box::new(NodeReadView {
-            shared: self.shared.read()?,
-            local_store: &self.local,
-            local: OnceCell::new(),
-        }))
+        Ok(Box::new(self.view_over(self.shared.read()?)))
+    }
+
+    fn read_expecting(&self, objects: &[String]) -> Result<Box<dyn ReadView + '_>, StoreError> {
+        Ok(Box::new(
+            self.view_over(self.shared.read_expecting(objects)?),
+        ))
     }
 
     fn write(&self) -> Result<Box<dyn WriteTxn + '_>, StoreError> {
@@ -233,6 +266,10 @@ impl Store for ClusterNodeStore {
             shared: Some(shared),
             local: self.local.write()?,
         }))
+    }
+
+    fn shared_write(&self) -> Result<Option<Box<dyn WriteTxn + '_>>, StoreError> {
+        self.shared.write().map(Some)
     }
 
     fn audit_only_write(&self) -> Result<Option<Box<dyn WriteTxn + '_>>, StoreError> {

@@ -24,6 +24,7 @@ mod migrate;
 pub(crate) mod record;
 mod reserve;
 
+use std::cell::OnceCell;
 use std::fs::OpenOptions;
 use std::io::ErrorKind;
 use std::os::unix::fs::OpenOptionsExt;
@@ -678,51 +679,123 @@ fn scan_meta_table<T: ReadableTable<&'static str, &'static [u8]>>(
     Ok(())
 }
 
-/// One read transaction: a consistent MVCC snapshot that never waits for a writer.
+/// The read transaction a view reads from: its own, or the published durable snapshot.
+enum Snapshot {
+    Own(::redb::ReadTransaction),
+    Published(Arc<::redb::ReadTransaction>),
+}
+
+impl Snapshot {
+    fn txn(&self) -> &::redb::ReadTransaction {
+        match self {
+            Snapshot::Own(txn) => txn,
+            Snapshot::Published(txn) => txn,
+        }
+    }
+}
+
+/// One read transaction: a consistent MVCC snapshot that never waits for a writer. Tables are
+/// opened on first use: a Get reads one table, and opening all four cost a read more than
+/// its lookup did (issue 21, CPU per Get).
 struct RedbReadView {
-    meta: ReadOnlyTable<&'static str, &'static [u8]>,
-    objects: ReadOnlyTable<&'static str, &'static [u8]>,
-    index: ReadOnlyTable<&'static [u8], ()>,
-    /// `None` in a file written before the audit table existed: an empty log.
-    audit: Option<ReadOnlyTable<u64, &'static [u8]>>,
+    snapshot: Snapshot,
+    context: &'static str,
+    meta: OnceCell<ReadOnlyTable<&'static str, &'static [u8]>>,
+    objects: OnceCell<ReadOnlyTable<&'static str, &'static [u8]>>,
+    index: OnceCell<ReadOnlyTable<&'static [u8], ()>>,
+    /// `None` inside: a file written before the audit table existed, an empty log.
+    audit: OnceCell<Option<ReadOnlyTable<u64, &'static [u8]>>>,
+}
+
+impl RedbReadView {
+    fn new(snapshot: Snapshot, context: &'static str) -> RedbReadView {
+        RedbReadView {
+            snapshot,
+            context,
+            meta: OnceCell::new(),
+            objects: OnceCell::new(),
+            index: OnceCell::new(),
+            audit: OnceCell::new(),
+        }
+    }
+
+    fn table<'a, K: ::redb::Key + 'static, V: ::redb::Value + 'static>(
+        &self,
+        cell: &'a OnceCell<ReadOnlyTable<K, V>>,
+        definition: TableDefinition<'_, K, V>,
+    ) -> Result<&'a ReadOnlyTable<K, V>, StoreError> {
+        if let Some(table) = cell.get() {
+            return Ok(table);
+        }
+        let table = self
+            .snapshot
+            .txn()
+            .open_table(definition)
+            .map_err(|err| redb_error(self.context, err))?;
+        Ok(cell.get_or_init(|| table))
+    }
+
+    fn meta(&self) -> Result<&ReadOnlyTable<&'static str, &'static [u8]>, StoreError> {
+        self.table(&self.meta, META)
+    }
+
+    fn objects(&self) -> Result<&ReadOnlyTable<&'static str, &'static [u8]>, StoreError> {
+        self.table(&self.objects, OBJECTS)
+    }
+
+    fn index(&self) -> Result<&ReadOnlyTable<&'static [u8], ()>, StoreError> {
+        self.table(&self.index, INDEX)
+    }
+
+    fn audit(&self) -> Result<Option<&ReadOnlyTable<u64, &'static [u8]>>, StoreError> {
+        if let Some(table) = self.audit.get() {
+            return Ok(table.as_ref());
+        }
+        let table = match self.snapshot.txn().open_table(AUDIT) {
+            Ok(table) => Some(table),
+            Err(TableError::TableDoesNotExist(_)) => None,
+            Err(err) => return Err(redb_error(self.context, err)),
+        };
+        Ok(self.audit.get_or_init(|| table).as_ref())
+    }
 }
 
 impl ReadView for RedbReadView {
     fn get(&self, uid: &str) -> Result<Option<StoredObject>, StoreError> {
-        object_get(&self.objects, uid)
+        object_get(self.objects()?, uid)
     }
 
     fn find(&self, owner: &str, term: Option<&IndexTerm>) -> Result<Vec<String>, StoreError> {
         match term {
-            None => scan_uids(&self.index, &index_key::owner_prefix(owner)?),
-            Some(term) => scan_uids(&self.index, &index_key::term_prefix(owner, term)?),
+            None => scan_uids(self.index()?, &index_key::owner_prefix(owner)?),
+            Some(term) => scan_uids(self.index()?, &index_key::term_prefix(owner, term)?),
         }
     }
 
     fn get_meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        meta_get(&self.meta, key)
+        meta_get(self.meta()?, key)
     }
 
     fn audit_last(&self) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
-        match &self.audit {
+        match self.audit()? {
             Some(audit) => audit_last(audit),
             None => Ok(None),
         }
     }
 
     fn audit_range(&self, from: u64, limit: usize) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
-        match &self.audit {
+        match self.audit()? {
             Some(audit) => audit_range(audit, from, limit),
             None => Ok(Vec::new()),
         }
     }
 
     fn scan_objects(&self, visit: &mut dyn FnMut(StoredObject) -> bool) -> Result<(), StoreError> {
-        scan_object_table(&self.objects, visit)
+        scan_object_table(self.objects()?, visit)
     }
 
     fn scan_meta(&self, visit: &mut dyn FnMut(&str, &[u8]) -> bool) -> Result<(), StoreError> {
-        scan_meta_table(&self.meta, visit)
+        scan_meta_table(self.meta()?, visit)
     }
 
     // A single database sequences nothing itself: the committer keeps the change counter in
@@ -736,30 +809,52 @@ impl ReadView for RedbReadView {
     }
 }
 
-/// The tables of one read transaction.
-fn view_of(txn: &::redb::ReadTransaction, context: &str) -> Result<RedbReadView, StoreError> {
-    Ok(RedbReadView {
-        meta: txn
-            .open_table(META)
-            .map_err(|err| redb_error(context, err))?,
-        objects: txn
-            .open_table(OBJECTS)
-            .map_err(|err| redb_error(context, err))?,
-        index: txn
-            .open_table(INDEX)
-            .map_err(|err| redb_error(context, err))?,
-        audit: match txn.open_table(AUDIT) {
-            Ok(table) => Some(table),
-            Err(TableError::TableDoesNotExist(_)) => None,
-            Err(err) => return Err(redb_error(context, err)),
-        },
-    })
+/// The four tables of one write transaction, opened once when it begins. Opening a redb table
+/// looks its definition up in the table tree and closing it stages its root again; done per
+/// call, that was about a tenth of the committer's CPU (several opens per request).
+struct OpenTables<'txn> {
+    meta: ::redb::Table<'txn, &'static str, &'static [u8]>,
+    objects: ::redb::Table<'txn, &'static str, &'static [u8]>,
+    index: ::redb::Table<'txn, &'static [u8], ()>,
+    audit: ::redb::Table<'txn, u64, &'static [u8]>,
 }
 
-/// One write transaction. Tables are opened per call because a redb `Table` borrows its
-/// transaction; each is dropped before the call returns, as redb requires before `commit`.
+self_cell::self_cell!(
+    /// A redb write transaction and its open tables: a redb `Table` borrows its transaction,
+    /// so the two live in one cell, and the tables are dropped (as redb requires) before the
+    /// transaction is taken out to commit.
+    struct TxnTables {
+        owner: ::redb::WriteTransaction,
+        #[covariant]
+        dependent: OpenTables,
+    }
+);
+
+impl TxnTables {
+    fn open(txn: ::redb::WriteTransaction) -> Result<TxnTables, StoreError> {
+        TxnTables::try_new(txn, |txn| {
+            let context = "opening the tables of a write transaction";
+            Ok(OpenTables {
+                meta: txn
+                    .open_table(META)
+                    .map_err(|err| redb_error(context, err))?,
+                objects: txn
+                    .open_table(OBJECTS)
+                    .map_err(|err| redb_error(context, err))?,
+                index: txn
+                    .open_table(INDEX)
+                    .map_err(|err| redb_error(context, err))?,
+                audit: txn
+                    .open_table(AUDIT)
+                    .map_err(|err| redb_error(context, err))?,
+            })
+        })
+    }
+}
+
+/// One write transaction, its tables open for its whole life (see [`OpenTables`]).
 struct RedbWriteTxn<'a> {
-    txn: ::redb::WriteTransaction,
+    txn: TxnTables,
     /// Told about every failure, so a full disk or an I/O error changes the store's state.
     health: &'a Health,
     /// For the snapshot published once the commit is durable.
@@ -767,46 +862,46 @@ struct RedbWriteTxn<'a> {
 }
 
 impl RedbWriteTxn<'_> {
-    fn open<K: ::redb::Key + 'static, V: ::redb::Value + 'static>(
-        &self,
-        table: TableDefinition<K, V>,
-    ) -> Result<::redb::Table<'_, K, V>, StoreError> {
-        self.txn
-            .open_table(table)
-            .map_err(|err| redb_error("opening a table in a write transaction", err))
+    fn tables(&self) -> &OpenTables<'_> {
+        self.txn.borrow_dependent()
+    }
+
+    /// Runs `f` on the open tables, for writing.
+    fn with_tables<T>(&mut self, f: impl FnOnce(&mut OpenTables<'_>) -> T) -> T {
+        self.txn.with_dependent_mut(|_, tables| f(tables))
     }
 }
 
 impl ReadView for RedbWriteTxn<'_> {
     fn get(&self, uid: &str) -> Result<Option<StoredObject>, StoreError> {
-        object_get(&self.open(OBJECTS)?, uid)
+        object_get(&self.tables().objects, uid)
     }
 
     fn find(&self, owner: &str, term: Option<&IndexTerm>) -> Result<Vec<String>, StoreError> {
         match term {
-            None => scan_uids(&self.open(INDEX)?, &index_key::owner_prefix(owner)?),
-            Some(term) => scan_uids(&self.open(INDEX)?, &index_key::term_prefix(owner, term)?),
+            None => scan_uids(&self.tables().index, &index_key::owner_prefix(owner)?),
+            Some(term) => scan_uids(&self.tables().index, &index_key::term_prefix(owner, term)?),
         }
     }
 
     fn get_meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        meta_get(&self.open(META)?, key)
+        meta_get(&self.tables().meta, key)
     }
 
     fn audit_last(&self) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
-        audit_last(&self.open(AUDIT)?)
+        audit_last(&self.tables().audit)
     }
 
     fn audit_range(&self, from: u64, limit: usize) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
-        audit_range(&self.open(AUDIT)?, from, limit)
+        audit_range(&self.tables().audit, from, limit)
     }
 
     fn scan_objects(&self, visit: &mut dyn FnMut(StoredObject) -> bool) -> Result<(), StoreError> {
-        scan_object_table(&self.open(OBJECTS)?, visit)
+        scan_object_table(&self.tables().objects, visit)
     }
 
     fn scan_meta(&self, visit: &mut dyn FnMut(&str, &[u8]) -> bool) -> Result<(), StoreError> {
-        scan_meta_table(&self.open(META)?, visit)
+        scan_meta_table(&self.tables().meta, visit)
     }
 
     // A single database sequences nothing itself: the committer keeps the change counter in
@@ -822,7 +917,9 @@ impl ReadView for RedbWriteTxn<'_> {
 
 impl WriteView for RedbWriteTxn<'_> {
     fn put(&mut self, object: &StoredObject) -> Result<(), StoreError> {
-        self.put_object(object).map_err(|err| self.health.note(err))
+        let health = self.health;
+        self.with_tables(|tables| tables.put_object(object))
+            .map_err(|err| health.note(err))
     }
 
     fn put_meta(&mut self, key: &str, value: &[u8]) -> Result<(), StoreError> {
@@ -831,45 +928,44 @@ impl WriteView for RedbWriteTxn<'_> {
             // version of the store it was taken from, which says nothing about this file.
             return Ok(());
         }
-        self.open(META)?
-            .insert(key, value)
+        let health = self.health;
+        self.with_tables(|tables| tables.meta.insert(key, value).map(drop))
             .map_err(|err| redb_error(&format!("writing meta key {key}"), err))
-            .map_err(|err| self.health.note(err))?;
-        Ok(())
+            .map_err(|err| health.note(err))
     }
 
     fn audit_put(&mut self, seq: u64, record: &[u8]) -> Result<(), StoreError> {
-        self.open(AUDIT)?
-            .insert(seq, record)
+        let health = self.health;
+        self.with_tables(|tables| tables.audit.insert(seq, record).map(drop))
             .map_err(|err| redb_error(&format!("writing audit record {seq}"), err))
-            .map_err(|err| self.health.note(err))?;
-        Ok(())
+            .map_err(|err| health.note(err))
     }
 
     fn audit_delete_before(&mut self, seq: u64) -> Result<u64, StoreError> {
         let context = "pruning audit records";
         let health = self.health;
-        let mut audit = self.open(AUDIT)?;
-        let doomed = audit
-            .extract_from_if(..seq, |_, _| true)
-            .map_err(|err| health.note(redb_error(context, err)))?;
-        let mut removed = 0;
-        for entry in doomed {
-            entry.map_err(|err| redb_error(context, err))?;
-            removed += 1;
-        }
-        Ok(removed)
+        self.with_tables(|tables| {
+            let doomed = tables
+                .audit
+                .extract_from_if(..seq, |_, _| true)
+                .map_err(|err| health.note(redb_error(context, err)))?;
+            let mut removed = 0;
+            for entry in doomed {
+                entry.map_err(|err| redb_error(context, err))?;
+                removed += 1;
+            }
+            Ok(removed)
+        })
     }
 }
 
-impl RedbWriteTxn<'_> {
+impl OpenTables<'_> {
     fn put_object(&mut self, object: &StoredObject) -> Result<(), StoreError> {
         let uid = object.uid.as_str();
-        let context = format!("writing object {uid}");
+        let failed = |err: ::redb::StorageError| redb_error(&format!("writing object {uid}"), err);
         let encoded = record::encode(object)?;
-        let mut objects = self.open(OBJECTS)?;
-        let previous = object_get(&objects, uid)?;
-        let mut index = self.open(INDEX)?;
+        let (objects, index) = (&mut self.objects, &mut self.index);
+        let previous = object_get(&*objects, uid)?;
         // An update leaves alone the index entries it keeps: removing and inserting the same
         // key would still copy its btree pages, and most updates (Fresh cleared by a Get, a
         // state change) keep every term. Fewer pages written per commit, same contents.
@@ -882,7 +978,7 @@ impl RedbWriteTxn<'_> {
             if !kept_owner {
                 index
                     .remove(index_key::owner_key(&previous.owner, uid)?.as_slice())
-                    .map_err(|err| redb_error(&context, err))?;
+                    .map_err(failed)?;
             }
             for term in &previous.index_terms {
                 if kept_owner && object.index_terms.contains(term) {
@@ -890,16 +986,14 @@ impl RedbWriteTxn<'_> {
                 }
                 index
                     .remove(index_key::term_key(&previous.owner, term, uid)?.as_slice())
-                    .map_err(|err| redb_error(&context, err))?;
+                    .map_err(failed)?;
             }
         }
-        objects
-            .insert(uid, encoded.as_slice())
-            .map_err(|err| redb_error(&context, err))?;
+        objects.insert(uid, encoded.as_slice()).map_err(failed)?;
         if !kept_owner {
             index
                 .insert(index_key::owner_key(&object.owner, uid)?.as_slice(), ())
-                .map_err(|err| redb_error(&context, err))?;
+                .map_err(failed)?;
         }
         for term in &object.index_terms {
             if kept_terms.contains(term) {
@@ -910,7 +1004,7 @@ impl RedbWriteTxn<'_> {
                     index_key::term_key(&object.owner, term, uid)?.as_slice(),
                     (),
                 )
-                .map_err(|err| redb_error(&context, err))?;
+                .map_err(failed)?;
         }
         Ok(())
     }
@@ -924,7 +1018,9 @@ impl WriteTxn for RedbWriteTxn<'_> {
     fn commit_pipelined(self: Box<Self>) -> Result<Box<dyn PendingCommit>, StoreError> {
         let (health, store) = (self.health, self.store);
         let gate = store.gate();
+        // The tables go first: redb commits only a transaction none of whose tables is open.
         self.txn
+            .into_owner()
             .commit()
             .map_err(|err| health.note(redb_error("committing", err)))?;
         let Some(gate) = gate else {
@@ -1003,7 +1099,12 @@ impl Store for RedbStore {
                 .as_ref()
                 .map(|(_, snapshot)| snapshot.clone());
             match published {
-                Some(snapshot) => return Ok(Box::new(view_of(&snapshot, context)?)),
+                Some(snapshot) => {
+                    return Ok(Box::new(RedbReadView::new(
+                        Snapshot::Published(snapshot),
+                        context,
+                    )));
+                }
                 // Nothing published yet (the first commit): wait for its flush.
                 None => {
                     gate.make_durable(gate.requested()).map_err(|err| {
@@ -1015,7 +1116,7 @@ impl Store for RedbStore {
                 }
             }
         }
-        Ok(Box::new(view_of(&txn, context)?))
+        Ok(Box::new(RedbReadView::new(Snapshot::Own(txn), context)))
     }
 
     fn write(&self) -> Result<Box<dyn WriteTxn + '_>, StoreError> {
@@ -1025,6 +1126,7 @@ impl Store for RedbStore {
         // Explicit, so a changed redb default can never weaken "durable before acknowledged".
         txn.set_durability(Durability::Immediate)
             .map_err(|err| redb_error(context, err))?;
+        let txn = TxnTables::open(txn).map_err(|err| self.health.note(err))?;
         Ok(Box::new(RedbWriteTxn {
             txn,
             health: &self.health,
@@ -1042,6 +1144,10 @@ impl Store for RedbStore {
 
     // The audit records share the one transaction with the changes; nothing else refuses.
     fn audit_only_write(&self) -> Result<Option<Box<dyn WriteTxn + '_>>, StoreError> {
+        Ok(None)
+    }
+
+    fn shared_write(&self) -> Result<Option<Box<dyn WriteTxn + '_>>, StoreError> {
         Ok(None)
     }
 

@@ -6,10 +6,11 @@
 #![allow(dead_code)]
 
 use std::io::Write;
-use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+use super::free_loopback_port;
 
 /// etcd's default of 128 operations per transaction is too small for a group commit of many
 /// Creates (each writes an object, an owner entry and its index terms); docs/cluster.md says
@@ -53,13 +54,6 @@ pub fn etcd_or_skip() -> bool {
     false
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
-}
-
 pub struct Member {
     pub name: String,
     pub client_url: String,
@@ -79,9 +73,36 @@ pub struct EtcdCluster {
 
 impl EtcdCluster {
     pub fn start(size: usize) -> EtcdCluster {
-        let cluster = EtcdCluster::spawn_all(size, "http", Vec::new());
-        cluster.wait_quorum();
-        cluster
+        EtcdCluster::start_ready(size, "http", Vec::new(), "", |c, i| c.has_leader(i))
+    }
+
+    /// Spawns `size` members and waits until `ready` holds for each. A member that could not
+    /// bind its port (taken by another process between the probe and etcd's bind) fails the
+    /// attempt at once; the whole cluster is then started again on new ports, at most three
+    /// times, since the ports are part of every member's `--initial-cluster`.
+    fn start_ready(
+        size: usize,
+        client_scheme: &str,
+        extra_args: Vec<String>,
+        what: &str,
+        ready: impl Fn(&EtcdCluster, usize) -> bool,
+    ) -> EtcdCluster {
+        const ATTEMPTS: usize = 3;
+        for attempt in 1..=ATTEMPTS {
+            let mut cluster = EtcdCluster::spawn_all(size, client_scheme, extra_args.clone());
+            match cluster.until_ready(&ready) {
+                Ok(()) => return cluster,
+                Err(NotReady::PortTaken(log)) if attempt < ATTEMPTS => {
+                    let line = format!("etcd: a port was taken, starting again: {log}\n");
+                    let _ = std::io::stderr().write_all(line.as_bytes());
+                    for i in 0..size {
+                        cluster.kill(i);
+                    }
+                }
+                Err(not_ready) => panic!("etcd{what}: {not_ready}"),
+            }
+        }
+        unreachable!("the last attempt returns or panics")
     }
 
     /// `size` members on loopback, serving clients on `client_scheme` URLs with `extra_args`
@@ -91,8 +112,8 @@ impl EtcdCluster {
         let members: Vec<Member> = (0..size)
             .map(|i| Member {
                 name: format!("m{i}"),
-                client_url: format!("{client_scheme}://127.0.0.1:{}", free_port()),
-                peer_url: format!("http://127.0.0.1:{}", free_port()),
+                client_url: format!("{client_scheme}://127.0.0.1:{}", free_loopback_port()),
+                peer_url: format!("http://127.0.0.1:{}", free_loopback_port()),
                 data_dir: dir.path().join(format!("m{i}.etcd")),
                 log: dir.path().join(format!("m{i}.log")),
                 child: None,
@@ -164,6 +185,26 @@ impl EtcdCluster {
         }
     }
 
+    /// Holds member `i` stopped (SIGSTOP): it neither answers nor applies until
+    /// [`EtcdCluster::resume`], and then lags behind what the others committed meanwhile.
+    pub fn pause(&self, i: usize) {
+        self.signal(i, "-STOP");
+    }
+
+    /// Lets a paused member run again (SIGCONT).
+    pub fn resume(&self, i: usize) {
+        self.signal(i, "-CONT");
+    }
+
+    fn signal(&self, i: usize, signal: &str) {
+        let child = self.members[i].child.as_ref().expect("member is running");
+        let status = Command::new("kill")
+            .args([signal, &child.id().to_string()])
+            .status()
+            .expect("kill(1) runs");
+        assert!(status.success(), "kill {signal} of etcd member {i}");
+    }
+
     /// Restarts a killed member on its data dir.
     pub fn restart(&mut self, i: usize) {
         assert!(self.members[i].child.is_none(), "member {i} is running");
@@ -191,29 +232,64 @@ impl EtcdCluster {
 
     /// Waits (bounded) until every running member serves linearizable reads.
     pub fn wait_quorum(&self) {
-        self.wait_until_ready("", |i, _| self.has_leader(i));
+        self.wait_until_ready("", |c, i| c.has_leader(i));
     }
 
-    /// Waits until `ready` holds for every running member, at most 20 s; panics with the
-    /// members' logs otherwise. `what` names the kind of cluster in that message.
-    fn wait_until_ready(&self, what: &str, ready: impl Fn(usize, &Member) -> bool) {
+    /// Waits until `ready` holds for every running member; panics with the members' logs
+    /// otherwise. `what` names the kind of cluster in that message.
+    fn wait_until_ready(&self, what: &str, ready: impl Fn(&EtcdCluster, usize) -> bool) {
+        if let Err(not_ready) = self.until_ready(ready) {
+            panic!("etcd{what}: {not_ready}");
+        }
+    }
+
+    /// Waits until `ready` holds for every running member, at most 20 s. A member that logged
+    /// a port already in use has exited (etcd stops on it), so that ends the wait at once.
+    fn until_ready(&self, ready: impl Fn(&EtcdCluster, usize) -> bool) -> Result<(), NotReady> {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
-            let all_ready = (0..self.members.len())
-                .filter(|i| self.members[*i].child.is_some())
-                .all(|i| ready(i, &self.members[i]));
-            if all_ready {
-                return;
+            let running = || (0..self.members.len()).filter(|i| self.members[*i].child.is_some());
+            if running().all(|i| ready(self, i)) {
+                return Ok(());
+            }
+            let taken = running()
+                .filter_map(|i| std::fs::read_to_string(&self.members[i].log).ok())
+                .find_map(|log| {
+                    log.lines()
+                        .find(|l| l.contains("address already in use"))
+                        .map(str::to_string)
+                });
+            if let Some(line) = taken {
+                return Err(NotReady::PortTaken(line));
             }
             if Instant::now() > deadline {
-                let logs: String = self
-                    .members
-                    .iter()
-                    .map(|m| std::fs::read_to_string(&m.log).unwrap_or_default())
-                    .collect();
-                panic!("etcd{what} did not reach quorum in 20 s; logs:\n{logs}");
+                return Err(NotReady::Failed(self.logs()));
             }
             std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn logs(&self) -> String {
+        self.members
+            .iter()
+            .map(|m| std::fs::read_to_string(&m.log).unwrap_or_default())
+            .collect()
+    }
+}
+
+/// Why members did not become ready.
+pub enum NotReady {
+    /// A member exited because its port was in use; the log line says which.
+    PortTaken(String),
+    /// A member exited for another reason, or the 20 s ran out; the members' logs.
+    Failed(String),
+}
+
+impl std::fmt::Display for NotReady {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NotReady::PortTaken(line) => write!(f, "a member's port was taken: {line}"),
+            NotReady::Failed(logs) => write!(f, "did not reach quorum in 20 s; logs:\n{logs}"),
         }
     }
 }
@@ -227,11 +303,6 @@ impl Drop for EtcdCluster {
 }
 
 // ---- one more member, started from an environment file (tests/cluster_join.rs) ------------
-
-/// A free loopback port for a member added later.
-pub fn free_loopback_port() -> u16 {
-    free_port()
-}
 
 /// The variables of an environment file as systemd's `EnvironmentFile=` reads them: `KEY=value`
 /// lines, blank lines and `#` comments skipped, one pair of surrounding quotes removed.
@@ -438,32 +509,33 @@ impl EtcdCluster {
     /// http on loopback.
     pub fn start_tls(size: usize, tls: &EtcdTls) -> EtcdCluster {
         let path = |p: &PathBuf| p.to_string_lossy().into_owned();
-        let cluster = EtcdCluster::spawn_all(
-            size,
-            "https",
-            vec![
-                "--client-cert-auth".into(),
-                "--trusted-ca-file".into(),
-                path(&tls.ca),
-                "--cert-file".into(),
-                path(&tls.server_cert),
-                "--key-file".into(),
-                path(&tls.server_key),
-            ],
-        );
-        cluster.wait_quorum_tls(tls);
-        cluster
+        let args = vec![
+            "--client-cert-auth".into(),
+            "--trusted-ca-file".into(),
+            path(&tls.ca),
+            "--cert-file".into(),
+            path(&tls.server_cert),
+            "--key-file".into(),
+            path(&tls.server_key),
+        ];
+        let agent = tls.agent(Duration::from_millis(500));
+        EtcdCluster::start_ready(size, "https", args, " (TLS)", |c, i| {
+            c.serves_over(&agent, i)
+        })
     }
 
     /// [`EtcdCluster::wait_quorum`] over mutual TLS.
     pub fn wait_quorum_tls(&self, tls: &EtcdTls) {
         let agent = tls.agent(Duration::from_millis(500));
-        self.wait_until_ready(" (TLS)", |_, m| {
-            agent
-                .post(format!("{}/v3/kv/range", m.client_url))
-                .header("content-type", "application/json")
-                .send(r#"{"key":"AA=="}"#)
-                .is_ok_and(|r| r.status().as_u16() == 200)
-        });
+        self.wait_until_ready(" (TLS)", |c, i| c.serves_over(&agent, i));
+    }
+
+    /// Whether member `i` answers a linearizable read through `agent`.
+    fn serves_over(&self, agent: &ureq::Agent, i: usize) -> bool {
+        agent
+            .post(format!("{}/v3/kv/range", self.members[i].client_url))
+            .header("content-type", "application/json")
+            .send(r#"{"key":"AA=="}"#)
+            .is_ok_and(|r| r.status().as_u16() == 200)
     }
 }

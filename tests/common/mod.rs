@@ -11,7 +11,8 @@
 //! - [`in_process`]: a server on a thread of the test process, its appliance open to inspect;
 //! - [`etcd`]: three real etcd members on loopback, and the skip rule for tests that need etcd;
 //! - [`nodes`]: three `keyward serve` nodes on one etcd cluster;
-//! - [`kp_emulator`]: a loopback IBM Cloud IAM and Key Protect emulator.
+//! - [`kp_emulator`]: a loopback IBM Cloud IAM and Key Protect emulator;
+//! - [`one_item`]: one-item KMIP requests as bytes, for tests that use `keyward::client`.
 //!
 //! Helpers that only one test file needs stay in that file.
 
@@ -47,11 +48,63 @@ pub mod etcd;
 pub mod in_process;
 pub mod kp_emulator;
 pub mod nodes;
+pub mod one_item;
+
+/// A self-signed certificate (PEM) that expires at midnight UTC `days` days from now (valid
+/// since midnight yesterday), for the expiry warnings of the console, the API and the metrics.
+pub fn cert_expiring_in(days: i64, name: &str) -> String {
+    let today = time::OffsetDateTime::now_utc().replace_time(time::Time::MIDNIGHT);
+    let mut params = rcgen::CertificateParams::new(vec![name.to_string()]).expect("params");
+    params.not_after = today + time::Duration::days(days);
+    params.not_before = today - time::Duration::days(1);
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, name);
+    let key = rcgen::KeyPair::generate().expect("key pair");
+    params.self_signed(&key).expect("self-signed").pem()
+}
 
 /// A loopback address whose port was free a moment ago (for a listener the test starts next).
 pub fn free_loopback_addr() -> SocketAddr {
-    let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("bind probe");
-    probe.local_addr().expect("probe addr")
+    SocketAddr::from(([127, 0, 0, 1], free_loopback_port()))
+}
+
+/// A loopback port that was free a moment ago, for a listener that the test, or a process it
+/// starts, binds next. Between the probe and that bind the port is unguarded. A port the kernel
+/// picks (`127.0.0.1:0`) comes from its ephemeral range, where every other test's `:0`
+/// listener and every outgoing connection's source port come from too, and CI once lost an
+/// etcd member that way. So the port is taken from below that range (32768-60999 on Linux by
+/// default, read from /proc), where only ports named explicitly land; the first one tried
+/// depends on the process id, and a counter moves on, so that tests in parallel threads and
+/// processes try different ports.
+pub fn free_loopback_port() -> u16 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    const LOW: u32 = 10_000;
+    let ephemeral_low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|r| {
+            r.split_whitespace()
+                .next()
+                .and_then(|l| l.parse::<u32>().ok())
+        })
+        .unwrap_or(32_768);
+    if ephemeral_low <= LOW + 1_000 {
+        // No room below the ephemeral range: let the kernel choose.
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("bind probe");
+        return probe.local_addr().expect("probe addr").port();
+    }
+    let span = ephemeral_low - LOW;
+    let start = std::process::id().wrapping_mul(7_919) % span;
+    for _ in 0..span {
+        let step = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = LOW + (start + step.wrapping_mul(13)) % span;
+        let port = u16::try_from(port).expect("below the ephemeral range");
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free loopback port below {ephemeral_low}");
 }
 
 pub fn keyward_bin() -> &'static str {
@@ -251,6 +304,29 @@ impl Server {
         })
     }
 
+    /// `GET /healthz` on the `[http]` listener the log announces: status code and reply.
+    pub fn healthz(&self) -> (u16, String) {
+        let log = self.log();
+        let addr = log
+            .lines()
+            .find_map(|l| l.split("health and metrics on http://").nth(1))
+            .and_then(|rest| rest.split_whitespace().next())
+            .unwrap_or_else(|| panic!("the [http] listener is not announced:\n{log}"))
+            .to_string();
+        let mut stream = TcpStream::connect(&addr).expect("connect to /healthz");
+        stream
+            .write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+            .expect("send");
+        let mut reply = String::new();
+        let _ = stream.read_to_string(&mut reply);
+        let code = reply
+            .split(' ')
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0);
+        (code, reply)
+    }
+
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log_path).unwrap_or_default()
     }
@@ -308,7 +384,8 @@ impl Drop for Server {
     }
 }
 
-fn run_ok(cmd: &mut Command) {
+/// Runs `cmd` (stdin closed), which must succeed; returns its standard output.
+pub fn run_ok(cmd: &mut Command) -> String {
     let out = cmd.stdin(Stdio::null()).output().expect("run keyward");
     assert!(
         out.status.success(),
@@ -317,6 +394,7 @@ fn run_ok(cmd: &mut Command) {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 use super::etcd::EtcdCluster;
+pub use super::run_ok;
 use super::{ClientCreds, Server, keyward_bin, spawn_server};
 
 pub struct NodeHome {
@@ -24,18 +25,6 @@ pub struct Nodes {
     /// Declared after the servers: Rust drops fields in order, so nodes die before etcd.
     pub etcd: EtcdCluster,
     pub dir: tempfile::TempDir,
-}
-
-pub fn run_ok(cmd: &mut Command) -> String {
-    let out = cmd.stdin(Stdio::null()).output().expect("run keyward");
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed ({}):\nstdout:\n{}\nstderr:\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 pub fn write_config(path: &Path, endpoints: &[String], prefix: &str) {

@@ -143,7 +143,34 @@ pub fn convert(
     let object_type = enumeration(get_payload, tag::OBJECT_TYPE)
         .and_then(ObjectType::from_u32)
         .ok_or(ConvertError::Missing("Object Type"))?;
-    let (key_format, data_type, material) = match object_type {
+    let (key_format, data_type, material) =
+        object_content(object_type, get_payload, &mut attributes)?;
+    Ok(Converted::Object {
+        object: ImportObject {
+            uid: uid.to_string(),
+            object_type,
+            state,
+            key_format,
+            data_type,
+            attributes,
+            material,
+        },
+        unknown,
+    })
+}
+
+/// Key format, data type (where the object type has one) and material.
+type Content = (u32, Option<u32>, Zeroizing<Vec<u8>>);
+
+/// The content of an object by its type: key format (or the format a certificate or opaque
+/// object stands for), data type where the type has one, and the material. Key blocks may add
+/// the attributes they carry to `attributes`.
+fn object_content(
+    object_type: ObjectType,
+    get_payload: &Item,
+    attributes: &mut Vec<Attribute>,
+) -> Result<Content, ConvertError> {
+    let content = match object_type {
         ObjectType::SymmetricKey | ObjectType::PublicKey | ObjectType::PrivateKey => {
             let wrapper = match object_type {
                 ObjectType::SymmetricKey => tag::SYMMETRIC_KEY,
@@ -154,7 +181,7 @@ pub fn convert(
                 .child(wrapper)
                 .and_then(|k| k.child(tag::KEY_BLOCK))
                 .ok_or(ConvertError::Missing("Key Block"))?;
-            let (format, material) = key_block(block, object_type, &mut attributes)?;
+            let (format, material) = key_block(block, object_type, attributes)?;
             (format, None, material)
         }
         ObjectType::SecretData => {
@@ -164,7 +191,7 @@ pub fn convert(
             let block = secret
                 .child(tag::KEY_BLOCK)
                 .ok_or(ConvertError::Missing("Key Block"))?;
-            let (format, material) = key_block(block, object_type, &mut attributes)?;
+            let (format, material) = key_block(block, object_type, attributes)?;
             (format, enumeration(secret, tag::SECRET_DATA_TYPE), material)
         }
         ObjectType::Certificate => {
@@ -195,18 +222,7 @@ pub fn convert(
             )));
         }
     };
-    Ok(Converted::Object {
-        object: ImportObject {
-            uid: uid.to_string(),
-            object_type,
-            state,
-            key_format,
-            data_type,
-            attributes,
-            material,
-        },
-        unknown,
-    })
+    Ok(content)
 }
 
 /// The key material of a Get response payload, whatever the object type (for `verify`).

@@ -25,6 +25,7 @@ use zeroize::Zeroizing;
 
 use super::error::CliError;
 use super::exit_code::{EXIT_CODES_HELP, EXIT_OK};
+use super::kmip_server_args::KmipServerArgs;
 use super::setup::SetupArgs;
 use super::table::print_table;
 use error::EXIT_INCOMPLETE;
@@ -50,22 +51,16 @@ pub enum ImportCommand {
     Backup(BackupImportArgs),
 }
 
-/// The old KMIP server and a client certificate it trusts.
+/// The old KMIP server and a client certificate it trusts. The shared connection flags keep
+/// their names; their help says "old server", as two servers are in play here.
 #[derive(Args)]
+#[command(mut_arg("server", |a| a.help("The old server, HOST:PORT (the host must match its certificate)")))]
+#[command(mut_arg("ca", |a| a.help("CA certificate(s) that signed the old server's certificate (PEM)")))]
+#[command(mut_arg("cert", |a| a.help("A client certificate the old server trusts (vCenter's, or a second one registered there) (PEM)")))]
+#[command(mut_arg("key", |a| a.help("Its private key (PEM)")))]
 pub struct OldServerArgs {
-    /// The old server, HOST:PORT (the host must match its certificate).
-    #[arg(long, value_name = "HOST:PORT")]
-    server: String,
-    /// CA certificate(s) that signed the old server's certificate (PEM).
-    #[arg(long, value_name = "FILE")]
-    ca: PathBuf,
-    /// A client certificate the old server trusts (vCenter's, or a second one registered
-    /// there) (PEM).
-    #[arg(long, value_name = "FILE")]
-    cert: PathBuf,
-    /// Its private key (PEM).
-    #[arg(long, value_name = "FILE")]
-    key: PathBuf,
+    #[command(flatten)]
+    kmip: KmipServerArgs,
     /// Seconds to wait for the old server on each exchange.
     #[arg(long, value_name = "SECONDS", default_value_t = 30)]
     timeout: u64,
@@ -101,10 +96,10 @@ impl OldServerArgs {
             _ => None,
         };
         Ok(Endpoint {
-            addr: self.server.clone(),
-            ca: self.ca.clone(),
-            cert: self.cert.clone(),
-            key: self.key.clone(),
+            addr: self.kmip.server.clone(),
+            ca: self.kmip.ca.clone(),
+            cert: self.kmip.cert.clone(),
+            key: self.kmip.key.clone(),
             credential,
         })
     }
@@ -294,16 +289,22 @@ fn import_kmip(args: &KmipImportArgs) -> Result<u8, ImportError> {
         elapsed: started.elapsed(),
         results: &results,
     };
-    if args.json {
-        report::print_json(&summary);
+    Ok(print_summary(&summary, args.json))
+}
+
+/// Prints an import's summary (JSON for scripts, else a table) and returns its exit code:
+/// incomplete when any object was refused or failed.
+fn print_summary(summary: &Summary, json: bool) -> u8 {
+    if json {
+        report::print_json(summary);
     } else {
-        report::print_text(&summary);
+        report::print_text(summary);
     }
-    Ok(if report::complete(&results) {
+    if report::complete(summary.results) {
         EXIT_OK
     } else {
         EXIT_INCOMPLETE
-    })
+    }
 }
 
 fn import_backup(args: &BackupImportArgs) -> Result<u8, ImportError> {
@@ -340,16 +341,7 @@ fn import_backup(args: &BackupImportArgs) -> Result<u8, ImportError> {
         elapsed: started.elapsed(),
         results: &results,
     };
-    if args.json {
-        report::print_json(&summary);
-    } else {
-        report::print_text(&summary);
-    }
-    Ok(if report::complete(&results) {
-        EXIT_OK
-    } else {
-        EXIT_INCOMPLETE
-    })
+    Ok(print_summary(&summary, args.json))
 }
 
 fn verify(args: &VerifyArgs) -> Result<u8, ImportError> {
@@ -358,20 +350,8 @@ fn verify(args: &VerifyArgs) -> Result<u8, ImportError> {
     let mut old = SourceServer::connect(&args.old.endpoint()?, timeout)?;
     let uids = uids(&args.selection, &args.options, &mut old)?;
     let mut progress = Progress::new(Some(uids.len()), args.json);
-    let checked = match (
-        &args.keyward,
-        &args.keyward_ca,
-        &args.keyward_cert,
-        &args.keyward_key,
-    ) {
-        (Some(addr), Some(ca), Some(cert), Some(key)) => {
-            let endpoint = Endpoint {
-                addr: addr.clone(),
-                ca: ca.clone(),
-                cert: cert.clone(),
-                key: key.clone(),
-                credential: None,
-            };
+    let checked = match keyward_endpoint(args)? {
+        Some(endpoint) => {
             let mut keyward = SourceServer::connect(&endpoint, timeout)?;
             let checked = verify::verify_all(
                 &mut old,
@@ -382,7 +362,7 @@ fn verify(args: &VerifyArgs) -> Result<u8, ImportError> {
             keyward.close();
             checked
         }
-        (None, ..) => {
+        None => {
             let keyward = Keyward::open(&args.setup, None)?;
             verify::verify_all(
                 &mut old,
@@ -391,17 +371,11 @@ fn verify(args: &VerifyArgs) -> Result<u8, ImportError> {
                 &mut progress,
             )
         }
-        _ => {
-            return Err(ImportError::Usage(
-                "--keyward needs --keyward-ca, --keyward-cert and --keyward-key".into(),
-            ));
-        }
     };
     progress.finish();
     old.close();
     let checked = checked?;
     let identical = verify::all_identical(&checked);
-    let count = |c: verify::Comparison| checked.iter().filter(|x| x.result == c).count();
     if args.json {
         /// What `import verify --json` prints.
         #[derive(serde::Serialize)]
@@ -417,34 +391,63 @@ fn verify(args: &VerifyArgs) -> Result<u8, ImportError> {
         };
         println!("{}", super::json_out::line(&report));
     } else {
-        let rows: Vec<Vec<String>> = checked
-            .iter()
-            .filter(|c| c.result != verify::Comparison::Identical)
-            .map(|c| {
-                vec![
-                    c.uid.clone(),
-                    serde_json::to_value(c.result)
-                        .ok()
-                        .and_then(|v| v.as_str().map(str::to_string))
-                        .unwrap_or_default(),
-                    c.details.join("; "),
-                ]
-            })
-            .collect();
-        if !rows.is_empty() {
-            print_table(&["UID", "RESULT", "DETAILS"], &rows);
-            println!();
-        }
-        println!(
-            "{} identical, {} differ, {} missing from Keyward, {} gone from the old server \
-             ({} checked in {:.1} s)",
-            count(verify::Comparison::Identical),
-            count(verify::Comparison::Differs),
-            count(verify::Comparison::Missing),
-            count(verify::Comparison::GoneFromSource),
-            checked.len(),
-            started.elapsed().as_secs_f64()
-        );
+        print_verify_table(&checked, started);
     }
     Ok(if identical { EXIT_OK } else { EXIT_INCOMPLETE })
+}
+
+/// Keyward's KMIP endpoint when `--keyward` names one (with its CA, certificate and key), or
+/// `None` to compare with the data directory through the admin layer.
+fn keyward_endpoint(args: &VerifyArgs) -> Result<Option<Endpoint>, ImportError> {
+    match (
+        &args.keyward,
+        &args.keyward_ca,
+        &args.keyward_cert,
+        &args.keyward_key,
+    ) {
+        (Some(addr), Some(ca), Some(cert), Some(key)) => Ok(Some(Endpoint {
+            addr: addr.clone(),
+            ca: ca.clone(),
+            cert: cert.clone(),
+            key: key.clone(),
+            credential: None,
+        })),
+        (None, ..) => Ok(None),
+        _ => Err(ImportError::Usage(
+            "--keyward needs --keyward-ca, --keyward-cert and --keyward-key".into(),
+        )),
+    }
+}
+
+/// The objects that are not identical, as a table, and the count of each result.
+fn print_verify_table(checked: &[verify::Checked], started: Instant) {
+    let count = |c: verify::Comparison| checked.iter().filter(|x| x.result == c).count();
+    let rows: Vec<Vec<String>> = checked
+        .iter()
+        .filter(|c| c.result != verify::Comparison::Identical)
+        .map(|c| {
+            vec![
+                c.uid.clone(),
+                serde_json::to_value(c.result)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default(),
+                c.details.join("; "),
+            ]
+        })
+        .collect();
+    if !rows.is_empty() {
+        print_table(&["UID", "RESULT", "DETAILS"], &rows);
+        println!();
+    }
+    println!(
+        "{} identical, {} differ, {} missing from Keyward, {} gone from the old server \
+         ({} checked in {:.1} s)",
+        count(verify::Comparison::Identical),
+        count(verify::Comparison::Differs),
+        count(verify::Comparison::Missing),
+        count(verify::Comparison::GoneFromSource),
+        checked.len(),
+        started.elapsed().as_secs_f64()
+    );
 }

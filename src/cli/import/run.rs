@@ -92,36 +92,12 @@ pub fn import_all(
     let mut results = Vec::with_capacity(uids.len());
     let mut transport_failures = 0;
     for chunk in uids.chunks(plan.batch_size.clamp(1, MAX_BATCH)) {
-        let mut slots: Vec<Option<ImportResult>> = Vec::with_capacity(chunk.len());
-        let mut wires = Vec::new();
-        let mut unknown_of = Vec::new();
-        for uid in chunk {
-            match fetch_one(source, uid) {
-                Ok(Fetched::Ready { wire, unknown }) => {
-                    transport_failures = 0;
-                    wires.push(wire);
-                    unknown_of.push(unknown);
-                    slots.push(None);
-                }
-                Ok(Fetched::Decided(result)) => {
-                    transport_failures = 0;
-                    slots.push(Some(result));
-                }
-                Err(e @ (ImportError::Connect { .. } | ImportError::BadResponse { .. })) => {
-                    transport_failures += 1;
-                    if transport_failures >= MAX_TRANSPORT_FAILURES {
-                        return Err(e);
-                    }
-                    slots.push(Some(ImportResult::new(
-                        uid,
-                        Verdict::Failed,
-                        Some(e.to_string()),
-                    )));
-                }
-                Err(e) => return Err(e),
-            }
-        }
-        let mut stored = if wires.is_empty() {
+        let FetchedChunk {
+            slots,
+            wires,
+            unknown_of,
+        } = fetch_chunk(source, chunk, &mut transport_failures)?;
+        let stored = if wires.is_empty() {
             Vec::new()
         } else {
             let request = ImportRequest {
@@ -131,32 +107,91 @@ pub fn import_all(
                 objects: wires,
             };
             keyward.import(&request)?
-        }
-        .into_iter()
-        .zip(unknown_of);
-        for slot in slots {
-            match slot {
-                Some(result) => results.push(result),
-                None => match stored.next() {
-                    Some((mut result, unknown)) => {
-                        if result.verdict == Verdict::Imported {
-                            for name in unknown {
-                                if !result.dropped_attributes.contains(&name) {
-                                    result.dropped_attributes.push(name);
-                                }
-                            }
-                        }
-                        results.push(result);
-                    }
-                    None => {
-                        return Err(ImportError::Keyward(
-                            "the server answered fewer objects than it was sent".into(),
-                        ));
-                    }
-                },
-            }
-        }
+        };
+        fill_slots(slots, stored.into_iter().zip(unknown_of), &mut results)?;
         progress.advance(chunk.len());
     }
     Ok(results)
+}
+
+/// One chunk read from the old server: a slot per UID, empty where the object is to be sent
+/// to Keyward (in `wires`, with the attributes Keyward does not know in `unknown_of`), filled
+/// where its result is already decided.
+struct FetchedChunk {
+    slots: Vec<Option<ImportResult>>,
+    wires: Vec<WireObject>,
+    unknown_of: Vec<Vec<String>>,
+}
+
+/// Reads the objects of `chunk`. A transport failure fails only its object until
+/// [`MAX_TRANSPORT_FAILURES`] come in a row (`transport_failures` counts them across chunks).
+fn fetch_chunk(
+    source: &mut SourceServer,
+    chunk: &[String],
+    transport_failures: &mut usize,
+) -> Result<FetchedChunk, ImportError> {
+    let mut fetched = FetchedChunk {
+        slots: Vec::with_capacity(chunk.len()),
+        wires: Vec::new(),
+        unknown_of: Vec::new(),
+    };
+    for uid in chunk {
+        match fetch_one(source, uid) {
+            Ok(Fetched::Ready { wire, unknown }) => {
+                *transport_failures = 0;
+                fetched.wires.push(wire);
+                fetched.unknown_of.push(unknown);
+                fetched.slots.push(None);
+            }
+            Ok(Fetched::Decided(result)) => {
+                *transport_failures = 0;
+                fetched.slots.push(Some(result));
+            }
+            Err(e @ (ImportError::Connect { .. } | ImportError::BadResponse { .. })) => {
+                *transport_failures += 1;
+                if *transport_failures >= MAX_TRANSPORT_FAILURES {
+                    return Err(e);
+                }
+                fetched.slots.push(Some(ImportResult::new(
+                    uid,
+                    Verdict::Failed,
+                    Some(e.to_string()),
+                )));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(fetched)
+}
+
+/// Appends the chunk's results in UID order: decided slots as they are, empty ones from
+/// Keyward's answers in turn, an imported object noting the attributes it dropped.
+fn fill_slots(
+    slots: Vec<Option<ImportResult>>,
+    mut stored: impl Iterator<Item = (ImportResult, Vec<String>)>,
+    results: &mut Vec<ImportResult>,
+) -> Result<(), ImportError> {
+    for slot in slots {
+        match slot {
+            Some(result) => results.push(result),
+            None => match stored.next() {
+                Some((mut result, unknown)) => {
+                    if result.verdict == Verdict::Imported {
+                        for name in unknown {
+                            if !result.dropped_attributes.contains(&name) {
+                                result.dropped_attributes.push(name);
+                            }
+                        }
+                    }
+                    results.push(result);
+                }
+                None => {
+                    return Err(ImportError::Keyward(
+                        "the server answered fewer objects than it was sent".into(),
+                    ));
+                }
+            },
+        }
+    }
+    Ok(())
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 use keyward::client::{KmipClient, tls_config};
 use keyward::kmip::enums::Operation;
 use keyward::kmip::message::ProtocolVersion;
-use keyward::kmip::{names, tag};
+use keyward::kmip::{names, request, tag};
 use keyward::ttlv::{self, Item, Limits, Value};
 use rustls::ClientConfig;
 use zeroize::{Zeroize, Zeroizing};
@@ -44,33 +44,9 @@ impl std::fmt::Debug for Credential {
     }
 }
 
-/// Credential Type "Username and Password".
-const CREDENTIAL_USERNAME_PASSWORD: u32 = 1;
-
 impl Credential {
     fn encode(&self) -> Item {
-        Item::structure(
-            tag::AUTHENTICATION,
-            vec![Item::structure(
-                tag::CREDENTIAL,
-                vec![
-                    Item::new(
-                        tag::CREDENTIAL_TYPE,
-                        Value::Enumeration(CREDENTIAL_USERNAME_PASSWORD),
-                    ),
-                    Item::structure(
-                        tag::CREDENTIAL_VALUE,
-                        vec![
-                            Item::new(tag::USERNAME, Value::TextString(self.username.clone())),
-                            Item::new(
-                                tag::PASSWORD,
-                                Value::TextString(self.password.as_str().to_string()),
-                            ),
-                        ],
-                    ),
-                ],
-            )],
-        )
+        request::authentication(&self.username, Some(self.password.as_str()))
     }
 }
 

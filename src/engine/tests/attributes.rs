@@ -21,12 +21,7 @@ fn custom_attributes_are_multi_instance_with_1x_indexes() {
             vec![uid(&key), attr1("x-tag", Value::TextString(v.into()))],
         );
     }
-    let ga = h.one(
-        &c,
-        V11,
-        Operation::GetAttributes,
-        vec![uid(&key), text(tag::ATTRIBUTE_NAME, "x-tag")],
-    );
+    let ga = h.get_attribute_v1(&c, V11, &key, "x-tag");
     let instances: Vec<&Item> = payload(&ga).children_with(tag::ATTRIBUTE).collect();
     assert_eq!(instances.len(), 2);
     assert_eq!(
@@ -65,74 +60,54 @@ fn custom_attributes_are_multi_instance_with_1x_indexes() {
             .value,
         Value::TextString("one".into())
     );
-    let ga = h.one(
-        &c,
-        V11,
-        Operation::GetAttributes,
-        vec![uid(&key), text(tag::ATTRIBUTE_NAME, "x-tag")],
-    );
+    let ga = h.get_attribute_v1(&c, V11, &key, "x-tag");
     assert_eq!(
         attrs_v1(&ga),
         vec![("x-tag".to_string(), Value::TextString("TWO".into()))]
     );
     // A missing index fails; an index in Add fails; read-only attributes are refused.
-    let modify = st(
-        tag::ATTRIBUTE,
-        vec![
-            text(tag::ATTRIBUTE_NAME, "x-tag"),
-            int(tag::ATTRIBUTE_INDEX, 4),
-            Item::new(tag::ATTRIBUTE_VALUE, Value::TextString("x".into())),
-        ],
-    );
-    failed_with(
-        &h.one(&c, V11, Operation::ModifyAttribute, vec![uid(&key), modify]),
-        ResultReason::ItemNotFound,
-    );
-    let indexed = st(
-        tag::ATTRIBUTE,
-        vec![
-            text(tag::ATTRIBUTE_NAME, "x-tag"),
-            int(tag::ATTRIBUTE_INDEX, 0),
-            Item::new(tag::ATTRIBUTE_VALUE, Value::TextString("x".into())),
-        ],
-    );
-    failed_with(
-        &h.one(&c, V11, Operation::AddAttribute, vec![uid(&key), indexed]),
-        ResultReason::InvalidField,
-    );
-    failed_with(
-        &h.one(
-            &c,
-            V11,
-            Operation::AddAttribute,
-            vec![uid(&key), attr1("y-server", Value::TextString("x".into()))],
-        ),
-        ResultReason::PermissionDenied,
-    );
-    failed_with(
-        &h.one(
-            &c,
-            V11,
+    let x_tag_at = |index: i32| {
+        st(
+            tag::ATTRIBUTE,
+            vec![
+                text(tag::ATTRIBUTE_NAME, "x-tag"),
+                int(tag::ATTRIBUTE_INDEX, index),
+                Item::new(tag::ATTRIBUTE_VALUE, Value::TextString("x".into())),
+            ],
+        )
+    };
+    for (operation, attribute, reason) in [
+        (
             Operation::ModifyAttribute,
-            vec![
-                uid(&key),
-                attr1("Cryptographic Length", Value::Integer(128)),
-            ],
+            x_tag_at(4),
+            ResultReason::ItemNotFound,
         ),
-        ResultReason::PermissionDenied,
-    );
-    failed_with(
-        &h.one(
-            &c,
-            V11,
+        (
             Operation::AddAttribute,
-            vec![
-                uid(&key),
-                attr1("Cryptographic Usage Mask", Value::Integer(4)),
-            ],
+            x_tag_at(0),
+            ResultReason::InvalidField,
         ),
-        ResultReason::IllegalOperation,
-    );
+        (
+            Operation::AddAttribute,
+            attr1("y-server", Value::TextString("x".into())),
+            ResultReason::PermissionDenied,
+        ),
+        (
+            Operation::ModifyAttribute,
+            attr1("Cryptographic Length", Value::Integer(128)),
+            ResultReason::PermissionDenied,
+        ),
+        (
+            Operation::AddAttribute,
+            attr1("Cryptographic Usage Mask", Value::Integer(4)),
+            ResultReason::IllegalOperation,
+        ),
+    ] {
+        failed_with(
+            &h.one(&c, V11, operation, vec![uid(&key), attribute]),
+            reason,
+        );
+    }
 }
 
 #[test]
@@ -169,12 +144,7 @@ fn v2_attribute_operations_use_vendor_attributes_and_2x_reasons() {
     );
     assert_eq!(payload(&add).children(), &[uid(&key)]);
     // The 2.x vendor attribute is the 1.x x-Vendor.
-    let ga = h.one(
-        &c,
-        V11,
-        Operation::GetAttributes,
-        vec![uid(&key), text(tag::ATTRIBUTE_NAME, "x-Vendor")],
-    );
+    let ga = h.get_attribute_v1(&c, V11, &key, "x-Vendor");
     assert_eq!(
         attrs_v1(&ga),
         vec![(
@@ -182,18 +152,20 @@ fn v2_attribute_operations_use_vendor_attributes_and_2x_reasons() {
             Value::TextString("VMware, Inc.".into())
         )]
     );
-    let reference = st(
-        tag::ATTRIBUTE_REFERENCE,
-        vec![
-            text(tag::VENDOR_IDENTIFICATION, "x"),
-            text(tag::ATTRIBUTE_NAME, "Vendor"),
-        ],
-    );
+    let vendor_reference = || {
+        st(
+            tag::ATTRIBUTE_REFERENCE,
+            vec![
+                text(tag::VENDOR_IDENTIFICATION, "x"),
+                text(tag::ATTRIBUTE_NAME, "Vendor"),
+            ],
+        )
+    };
     let ga = h.one(
         &c,
         V21,
         Operation::GetAttributes,
-        vec![uid(&key), reference],
+        vec![uid(&key), vendor_reference()],
     );
     assert_eq!(
         payload(&ga).child(tag::ATTRIBUTES).unwrap().children(),
@@ -264,40 +236,16 @@ fn v2_attribute_operations_use_vendor_attributes_and_2x_reasons() {
         &h.one(&c, V14, Operation::SetAttribute, vec![uid(&key)]),
         ResultReason::OperationNotSupported,
     );
-    let del = h.one(
-        &c,
-        V21,
-        Operation::DeleteAttribute,
-        vec![
-            uid(&key),
-            st(
-                tag::ATTRIBUTE_REFERENCE,
-                vec![
-                    text(tag::VENDOR_IDENTIFICATION, "x"),
-                    text(tag::ATTRIBUTE_NAME, "Vendor"),
-                ],
-            ),
-        ],
-    );
-    assert_eq!(status(&del), ResultStatus::Success);
-    failed_with(
-        &h.one(
+    let delete_vendor = || {
+        h.one(
             &c,
             V21,
             Operation::DeleteAttribute,
-            vec![
-                uid(&key),
-                st(
-                    tag::ATTRIBUTE_REFERENCE,
-                    vec![
-                        text(tag::VENDOR_IDENTIFICATION, "x"),
-                        text(tag::ATTRIBUTE_NAME, "Vendor"),
-                    ],
-                ),
-            ],
-        ),
-        ResultReason::AttributeNotFound,
-    );
+            vec![uid(&key), vendor_reference()],
+        )
+    };
+    assert_eq!(status(&delete_vendor()), ResultStatus::Success);
+    failed_with(&delete_vendor(), ResultReason::AttributeNotFound);
     // Check with a usage mask the key lacks.
     failed_with(
         &h.one(
@@ -403,12 +351,7 @@ fn get_attributes_answers_only_what_was_asked() {
     let c = client("a");
     let key = h.create_aes(&c, V11, vec![]);
     // An unknown standard-looking name matches nothing: only the UID comes back.
-    let ga = h.one(
-        &c,
-        V11,
-        Operation::GetAttributes,
-        vec![uid(&key), text(tag::ATTRIBUTE_NAME, "No Such Attribute")],
-    );
+    let ga = h.get_attribute_v1(&c, V11, &key, "No Such Attribute");
     assert_eq!(payload(&ga).children(), &[uid(&key)]);
     // A repeated name is answered once.
     let ga = h.one(
@@ -465,12 +408,7 @@ fn v1_attribute_index_names_instances_of_multi_instance_attributes() {
             .and_then(|a| a.child(tag::ATTRIBUTE_INDEX))
             .map(|i| i.value.clone())
     };
-    let got = h.one(
-        &c,
-        V14,
-        Operation::GetAttributes,
-        vec![uid(&key), text(tag::ATTRIBUTE_NAME, "Name")],
-    );
+    let got = h.get_attribute_v1(&c, V14, &key, "Name");
     assert_eq!(index_of(&got), Some(Value::Integer(0)), "{got:?}");
     let modified = h.one(
         &c,
@@ -496,12 +434,7 @@ fn v1_attribute_index_names_instances_of_multi_instance_attributes() {
     );
     assert_eq!(index_of(&modified), Some(Value::Integer(0)), "{modified:?}");
     // A single-instance attribute keeps the short form (index 0 unsaid), as vCenter saw it.
-    let state = h.one(
-        &c,
-        V14,
-        Operation::GetAttributes,
-        vec![uid(&key), text(tag::ATTRIBUTE_NAME, "State")],
-    );
+    let state = h.get_attribute_v1(&c, V14, &key, "State");
     assert_eq!(index_of(&state), None, "{state:?}");
     let deleted = h.one(
         &c,
@@ -541,12 +474,7 @@ fn v1_attribute_indexes_stay_put_when_other_instances_go() {
         ],
     );
     assert_eq!(status(&deleted), ResultStatus::Success, "{deleted:?}");
-    let got = h.one(
-        &c,
-        V14,
-        Operation::GetAttributes,
-        vec![uid(&key), text(tag::ATTRIBUTE_NAME, "x-tag")],
-    );
+    let got = h.get_attribute_v1(&c, V14, &key, "x-tag");
     let remaining: Vec<(Option<Value>, Option<Value>)> = payload(&got)
         .children_with(tag::ATTRIBUTE)
         .map(|a| {

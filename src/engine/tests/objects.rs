@@ -33,12 +33,7 @@ fn stored_record_holds_sealed_material_and_no_plaintext() {
             .any(|w| w == material.as_slice())
     );
     // Digest = SHA-256 of the key material, in Raw format.
-    let ga = h.one(
-        &vc,
-        V14,
-        Operation::GetAttributes,
-        vec![uid(&key), text(tag::ATTRIBUTE_NAME, "Digest")],
-    );
+    let ga = h.get_attribute_v1(&vc, V14, &key, "Digest");
     let attrs = attrs_v1(&ga);
     let Value::Structure(digest) = &attrs[0].1 else {
         panic!()
@@ -194,18 +189,6 @@ fn get_formats_register_and_rekey() {
             ),
         ],
     );
-    let reg = h.one(
-        &c,
-        V21,
-        Operation::Register,
-        vec![
-            enumeration(tag::OBJECT_TYPE, ObjectType::SecretData.value()),
-            st(tag::ATTRIBUTES, vec![]),
-            secret.clone(),
-        ],
-    );
-    let got = h.one(&c, V21, Operation::Get, vec![uid(&uid_of(&reg))]);
-    assert_eq!(payload(&got).child(tag::SECRET_DATA).unwrap(), &secret);
     let opaque = st(
         tag::OPAQUE_OBJECT,
         vec![
@@ -213,18 +196,23 @@ fn get_formats_register_and_rekey() {
             Item::new(tag::OPAQUE_DATA_VALUE, Value::ByteString(vec![1, 2, 3])),
         ],
     );
-    let reg = h.one(
-        &c,
-        V21,
-        Operation::Register,
-        vec![
-            enumeration(tag::OBJECT_TYPE, ObjectType::OpaqueObject.value()),
-            st(tag::ATTRIBUTES, vec![]),
-            opaque.clone(),
-        ],
-    );
-    let got = h.one(&c, V21, Operation::Get, vec![uid(&uid_of(&reg))]);
-    assert_eq!(payload(&got).child(tag::OPAQUE_OBJECT).unwrap(), &opaque);
+    for (object_type, object) in [
+        (ObjectType::SecretData, secret),
+        (ObjectType::OpaqueObject, opaque),
+    ] {
+        let reg = h.one(
+            &c,
+            V21,
+            Operation::Register,
+            vec![
+                enumeration(tag::OBJECT_TYPE, object_type.value()),
+                st(tag::ATTRIBUTES, vec![]),
+                object.clone(),
+            ],
+        );
+        let got = h.one(&c, V21, Operation::Get, vec![uid(&uid_of(&reg))]);
+        assert_eq!(payload(&got).child(object.tag).unwrap(), &object);
+    }
 
     // Re-key: a new key with new material takes the Name; the two are linked.
     let rk = h.one(&c, V14, Operation::ReKey, vec![uid(&key)]);
@@ -241,12 +229,7 @@ fn get_formats_register_and_rekey() {
         vec![attr1("Name", name_value("rk"))],
     );
     assert_eq!(located(&loc), vec![new_key.clone()]);
-    let links = attrs_v1(&h.one(
-        &c,
-        V14,
-        Operation::GetAttributes,
-        vec![uid(&key), text(tag::ATTRIBUTE_NAME, "Link")],
-    ));
+    let links = attrs_v1(&h.get_attribute_v1(&c, V14, &key, "Link"));
     assert_eq!(links.len(), 1);
     let Value::Structure(link) = &links[0].1 else {
         panic!()
@@ -548,24 +531,26 @@ fn a_1x_template_lends_its_attributes_to_create() {
         ],
     );
     assert_eq!(status(&registered), ResultStatus::Success, "{registered:?}");
-    let created = h.one(
-        &c,
-        V14,
-        Operation::Create,
-        vec![
-            enumeration(tag::OBJECT_TYPE, 2),
-            st(
-                tag::TEMPLATE_ATTRIBUTE,
-                vec![st(
-                    tag::NAME,
-                    vec![
-                        text(tag::NAME_VALUE, "aes-128-template"),
-                        enumeration(tag::NAME_TYPE, 1),
-                    ],
-                )],
-            ),
-        ],
-    );
+    // A Create that names a Template in its Template-Attribute, and nothing else.
+    let create_from = |template: &str| {
+        let name = st(
+            tag::NAME,
+            vec![
+                text(tag::NAME_VALUE, template),
+                enumeration(tag::NAME_TYPE, 1),
+            ],
+        );
+        h.one(
+            &c,
+            V14,
+            Operation::Create,
+            vec![
+                enumeration(tag::OBJECT_TYPE, 2),
+                st(tag::TEMPLATE_ATTRIBUTE, vec![name]),
+            ],
+        )
+    };
+    let created = create_from("aes-128-template");
     assert_eq!(status(&created), ResultStatus::Success, "{created:?}");
     let length = h.one(
         &c,
@@ -582,24 +567,7 @@ fn a_1x_template_lends_its_attributes_to_create() {
         .map(|v| v.value.clone());
     assert_eq!(value, Some(Value::Integer(128)));
     // A name no Template holds is an error, not an empty template.
-    let unknown = h.one(
-        &c,
-        V14,
-        Operation::Create,
-        vec![
-            enumeration(tag::OBJECT_TYPE, 2),
-            st(
-                tag::TEMPLATE_ATTRIBUTE,
-                vec![st(
-                    tag::NAME,
-                    vec![
-                        text(tag::NAME_VALUE, "nope"),
-                        enumeration(tag::NAME_TYPE, 1),
-                    ],
-                )],
-            ),
-        ],
-    );
+    let unknown = create_from("nope");
     assert_eq!(status(&unknown), ResultStatus::OperationFailed);
 }
 
@@ -612,16 +580,19 @@ fn pgp_and_split_keys_come_back_as_registered() {
         tag::PGP_KEY,
         vec![int(tag::PGP_KEY_VERSION, 4), block(b"openpgp-bytes", 2)],
     );
-    let split = st(
-        tag::SPLIT_KEY,
-        vec![
-            int(tag::SPLIT_KEY_PARTS, 3),
-            int(tag::KEY_PART_IDENTIFIER, 2),
-            int(tag::SPLIT_KEY_THRESHOLD, 2),
-            enumeration(tag::SPLIT_KEY_METHOD, 1),
-            block(&[7; 16], 1),
-        ],
-    );
+    let split_key = |parts: i32, part: i32, threshold: i32| {
+        st(
+            tag::SPLIT_KEY,
+            vec![
+                int(tag::SPLIT_KEY_PARTS, parts),
+                int(tag::KEY_PART_IDENTIFIER, part),
+                int(tag::SPLIT_KEY_THRESHOLD, threshold),
+                enumeration(tag::SPLIT_KEY_METHOD, 1),
+                block(&[7; 16], 1),
+            ],
+        )
+    };
+    let split = split_key(3, 2, 2);
     for (object_type, object) in [(9, pgp), (5, split)] {
         let registered = h.one(
             &c,
@@ -651,19 +622,7 @@ fn pgp_and_split_keys_come_back_as_registered() {
         &c,
         V21,
         Operation::Register,
-        vec![
-            enumeration(tag::OBJECT_TYPE, 5),
-            st(
-                tag::SPLIT_KEY,
-                vec![
-                    int(tag::SPLIT_KEY_PARTS, 2),
-                    int(tag::KEY_PART_IDENTIFIER, 1),
-                    int(tag::SPLIT_KEY_THRESHOLD, 3),
-                    enumeration(tag::SPLIT_KEY_METHOD, 1),
-                    block(&[7; 16], 1),
-                ],
-            ),
-        ],
+        vec![enumeration(tag::OBJECT_TYPE, 5), split_key(2, 1, 3)],
     );
     failed_with(&bad, ResultReason::InvalidField);
 }

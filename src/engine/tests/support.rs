@@ -145,6 +145,23 @@ impl Harness {
         items(&response).remove(0).clone()
     }
 
+    /// 1.x Get Attributes of the one attribute `name` of object `u`; returns the response
+    /// batch item.
+    pub(crate) fn get_attribute_v1(
+        &self,
+        who: &ClientIdentity,
+        version: (i32, i32),
+        u: &str,
+        name: &str,
+    ) -> Item {
+        self.one(
+            who,
+            version,
+            Operation::GetAttributes,
+            vec![uid(u), text(tag::ATTRIBUTE_NAME, name)],
+        )
+    }
+
     /// Create over KMIP 1.4 with a Template-Attribute: a Symmetric Key of `algorithm` and
     /// `bits`, then `extra` attributes; returns the response batch item.
     pub(crate) fn create_1x(

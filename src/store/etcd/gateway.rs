@@ -24,6 +24,10 @@ use super::config::ClusterConfig;
 /// Largest gateway answer read (a range over many objects is the big one).
 const MAX_BODY: u64 = 256 << 20;
 
+/// Idle connections kept per etcd member: more than the threads that may call it at once
+/// (2 readers, 4 committer workers, the service threads).
+const IDLE_PER_MEMBER: usize = 12;
+
 #[derive(Debug, thiserror::Error)]
 pub enum GatewayError {
     /// No member could be reached or none could serve (no quorum): the cluster is degraded.
@@ -130,13 +134,22 @@ impl Gateway {
             }
         }
         let agent = Agent::config_builder()
+            // Kept-alive connections per member: a node's readers, committer workers and
+            // service threads talk to it at once; with ureq's default of 3, the others would
+            // open (and handshake) a new connection for every request.
+            .max_idle_connections_per_host(IDLE_PER_MEMBER)
+            .max_idle_connections(IDLE_PER_MEMBER * config.endpoints.len().max(1))
             .http_status_as_error(false)
             .max_redirects(0)
             .timeout_global(Some(config.request_timeout()))
             .tls_config(tls.build())
             .user_agent(format!("keyward/{}", env!("CARGO_PKG_VERSION")))
-            .build()
-            .new_agent();
+            .build();
+        let agent = Agent::with_parts(
+            agent,
+            ureq::unversioned::transport::DefaultConnector::new(),
+            super::resolver::LiteralFirst::default(),
+        );
         Ok(Gateway {
             agent,
             endpoints: config
@@ -488,7 +501,7 @@ pub struct Header {
     pub raft_term: u64,
 }
 
-#[derive(Serialize, Default)]
+#[derive(Serialize, Default, Clone)]
 pub struct RangeRequest {
     pub key: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -566,6 +579,11 @@ pub enum RequestOp {
     Put(PutRequest),
     #[serde(rename = "request_delete_range")]
     Delete(DeleteRequest),
+    /// In a transaction of ranges only and no compare: a read of several keys at one revision
+    /// (linearizable unless every range is serializable), which etcd serves without a Raft
+    /// entry, like a range.
+    #[serde(rename = "request_range")]
+    Range(RangeRequest),
 }
 
 #[derive(Serialize)]
@@ -580,6 +598,16 @@ pub struct TxnResponse {
     pub header: Header,
     #[serde(default)]
     pub succeeded: bool,
+    /// One answer per operation of `success` (or `failure`), in order.
+    #[serde(default)]
+    pub responses: Vec<ResponseOp>,
+}
+
+#[derive(Deserialize, Default)]
+pub struct ResponseOp {
+    /// The answer to a range; absent for puts and deletes.
+    #[serde(default)]
+    pub response_range: Option<RangeResponse>,
 }
 
 #[derive(Deserialize, Default, Debug, Clone)]
@@ -680,6 +708,34 @@ mod tests {
             "lost 2 of 3 etcd member(s): http://a:2379: refused; http://b:2379: refused; \
              1 reachable but unable to serve: http://c:2379: HTTP 503: no leader"
         );
+    }
+
+    #[test]
+    fn a_read_only_transaction_is_ranges_only_and_its_answers_parse_in_order() {
+        let request = TxnRequest {
+            compare: Vec::new(),
+            success: vec![RequestOp::Range(RangeRequest {
+                key: b64(b"a"),
+                ..RangeRequest::default()
+            })],
+        };
+        let json = serde_json::to_string(&request).unwrap();
+        assert!(json.starts_with(r#"{"compare":[],"success":[{"request_range":{"key":"YQ==""#));
+        // As etcd 3.4's gateway answers: a missing key's range has no `kvs`.
+        let answer: TxnResponse = serde_json::from_str(
+            r#"{"header":{"revision":"17"},"succeeded":true,"responses":[
+                {"response_range":{"header":{"revision":"17"},"kvs":[{"key":"YQ==","value":"dg==","mod_revision":"2"}],"count":"1"}},
+                {"response_range":{"header":{"revision":"17"}}}]}"#,
+        )
+        .unwrap();
+        assert_eq!(answer.header.revision, 17);
+        let ranges: Vec<_> = answer
+            .responses
+            .into_iter()
+            .map(|r| r.response_range.unwrap().kvs)
+            .collect();
+        assert_eq!(ranges[0][0].value, b"v");
+        assert!(ranges[1].is_empty());
     }
 
     #[test]

@@ -4,6 +4,8 @@
 //! - [`gateway`]: the etcd JSON gateway client (ureq, mutual TLS);
 //! - [`keys`]: where objects, index entries and meta values live under the prefix;
 //! - [`read`]: a read view pinned at one revision;
+//! - [`first_read`]: the view a batch of reads gets, pinned by its first read, which is
+//!   linearizable;
 //! - [`txn`]: a buffered write transaction committed as one guarded etcd transaction;
 //! - [`txn_scan`]: whole-prefix scans inside such a transaction, its own writes included.
 //!
@@ -14,6 +16,7 @@
 //! and resumes by itself.
 
 pub mod config;
+mod first_read;
 pub mod gateway;
 pub mod gather;
 pub mod keys;
@@ -21,6 +24,7 @@ pub mod migrate;
 mod node_reports;
 mod read;
 mod read_index;
+mod resolver;
 mod txn;
 mod txn_scan;
 
@@ -295,6 +299,21 @@ impl EtcdStore {
         Ok((answer.header.revision, member))
     }
 
+    /// The revision (and member) a read view is pinned at when opened, or when its first read
+    /// cannot pin it: linearizable, shared with the callers asking at the same time, unless
+    /// `linearizable` is false or there is no quorum (degraded: the local member's last
+    /// applied revision).
+    fn head_for_read(&self, linearizable: bool) -> Result<(i64, usize), StoreError> {
+        if linearizable {
+            match self.read_index.head(|| self.linearizable_head()) {
+                Ok(head) => return Ok(head),
+                Err(StoreError::Unavailable(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        self.serializable_head()
+    }
+
     fn view_at(&self, (revision, member): (i64, usize)) -> PinnedView<'_> {
         PinnedView {
             gateway: &self.gateway,
@@ -306,16 +325,33 @@ impl EtcdStore {
 }
 
 impl Store for EtcdStore {
+    // The snapshot as of this call (a backup export, a view read after later writes): pinned
+    // now by a linearizable read of its own.
     fn read(&self) -> Result<Box<dyn ReadView + '_>, StoreError> {
-        if self.skip_probe().is_none() {
-            match self.read_index.head(|| self.linearizable_head()) {
-                Ok(head) => return Ok(Box::new(self.view_at(head))),
-                Err(StoreError::Unavailable(_)) => {}
-                Err(e) => return Err(e),
+        let linearizable = self.skip_probe().is_none();
+        Ok(Box::new(self.view_at(self.head_for_read(linearizable)?)))
+    }
+
+    // No request yet: the view's first read is the linearizable read (`first_read.rs`), and
+    // fetches every object named (and the key it was asked for) in one read-only transaction:
+    // one round trip for a batch of Gets.
+    fn read_expecting(&self, objects: &[String]) -> Result<Box<dyn ReadView + '_>, StoreError> {
+        let linearizable = self.skip_probe().is_none();
+        // etcd refuses a transaction of more than --max-txn-ops operations (128 by default);
+        // one place is kept for the key the first read asks for.
+        let limit = self.config.max_txn_ops.clamp(1, 128) - 1;
+        let mut keys: Vec<Vec<u8>> = Vec::new();
+        for uid in objects {
+            let key = self.keys.object(uid);
+            if keys.len() < limit && !keys.contains(&key) {
+                keys.push(key);
             }
         }
-        // Degraded: the local member's last committed state.
-        Ok(Box::new(self.view_at(self.serializable_head()?)))
+        Ok(Box::new(first_read::FirstReadView::new(
+            self,
+            linearizable,
+            keys,
+        )))
     }
 
     fn write(&self) -> Result<Box<dyn WriteTxn + '_>, StoreError> {
@@ -343,6 +379,10 @@ impl Store for EtcdStore {
 
     // etcd holds no audit records (`NO_AUDIT`): there is nothing to write without it.
     fn audit_only_write(&self) -> Result<Option<Box<dyn WriteTxn + '_>>, StoreError> {
+        Ok(None)
+    }
+
+    fn shared_write(&self) -> Result<Option<Box<dyn WriteTxn + '_>>, StoreError> {
         Ok(None)
     }
 

@@ -208,27 +208,57 @@ impl ReadView for PinnedView<'_> {
     }
 
     fn scan_objects(&self, visit: &mut dyn FnMut(StoredObject) -> bool) -> Result<(), StoreError> {
-        let prefix = self.keys.objects_prefix();
-        self.scan_paged(
-            &prefix,
-            "scanning all objects in etcd",
-            &mut |key, value| {
-                let uid = uid_after(&prefix, key)?;
-                Ok(visit(record::decode(&uid, value)?))
-            },
+        scan_objects_by(
+            self.keys,
+            &|prefix, context, v| self.scan_paged(prefix, context, v),
+            visit,
         )
     }
 
     fn scan_meta(&self, visit: &mut dyn FnMut(&str, &[u8]) -> bool) -> Result<(), StoreError> {
-        let prefix = self.keys.meta("");
-        self.scan_paged(&prefix, "scanning meta keys in etcd", &mut |key, value| {
-            let name = key
-                .strip_prefix(prefix.as_slice())
-                .and_then(|name| std::str::from_utf8(name).ok())
-                .ok_or_else(|| {
-                    StoreError::Corrupt("etcd meta key outside its prefix or not UTF-8".into())
-                })?;
-            Ok(visit(name, value))
-        })
+        scan_meta_by(
+            self.keys,
+            &|prefix, context, v| self.scan_paged(prefix, context, v),
+            visit,
+        )
     }
+}
+
+/// How a whole-prefix scan walks its keys in order: a view's pages ([`PinnedView::scan_paged`])
+/// or a transaction's, its own writes laid over them (`txn_scan.rs`).
+pub(super) type Walk<'w> = dyn Fn(&[u8], &str, &mut KeyVisitor<'_>) -> Result<(), StoreError> + 'w;
+
+/// `ReadView::scan_objects` over `walk`: every object record, decoded.
+pub(super) fn scan_objects_by(
+    keys: &KeyLayout,
+    walk: &Walk<'_>,
+    visit: &mut dyn FnMut(StoredObject) -> bool,
+) -> Result<(), StoreError> {
+    let prefix = keys.objects_prefix();
+    walk(
+        &prefix,
+        "scanning all objects in etcd",
+        &mut |key, value| {
+            let uid = uid_after(&prefix, key)?;
+            Ok(visit(record::decode(&uid, value)?))
+        },
+    )
+}
+
+/// `ReadView::scan_meta` over `walk`: every meta key by name.
+pub(super) fn scan_meta_by(
+    keys: &KeyLayout,
+    walk: &Walk<'_>,
+    visit: &mut dyn FnMut(&str, &[u8]) -> bool,
+) -> Result<(), StoreError> {
+    let prefix = keys.meta("");
+    walk(&prefix, "scanning meta keys in etcd", &mut |key, value| {
+        let name = key
+            .strip_prefix(prefix.as_slice())
+            .and_then(|name| std::str::from_utf8(name).ok())
+            .ok_or_else(|| {
+                StoreError::Corrupt("etcd meta key outside its prefix or not UTF-8".into())
+            })?;
+        Ok(visit(name, value))
+    })
 }

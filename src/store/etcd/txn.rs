@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::EtcdStore;
 use super::gateway::{Compare, DeleteRequest, PutRequest, RequestOp, TxnRequest, b64};
 use super::keys::{prefix_end, uid_after};
-use super::read::{PinnedView, gateway_error};
+use super::read::{KeyVisitor, PinnedView, gateway_error, scan_meta_by, scan_objects_by};
 use crate::store::redb::record;
 use crate::store::{IndexTerm, ReadView, StoreError, StoredObject, WriteTxn, WriteView};
 
@@ -107,28 +107,17 @@ impl ReadView for EtcdTxn<'_> {
     }
 
     fn scan_objects(&self, visit: &mut dyn FnMut(StoredObject) -> bool) -> Result<(), StoreError> {
-        let prefix = self.view.keys.objects_prefix();
-        self.scan_with_own_writes(
-            &prefix,
-            "scanning all objects in etcd",
-            &mut |key, value| {
-                let uid = uid_after(&prefix, key)?;
-                Ok(visit(record::decode(&uid, value)?))
-            },
-        )
+        let walk = |prefix: &[u8], context: &str, v: &mut KeyVisitor<'_>| {
+            self.scan_with_own_writes(prefix, context, v)
+        };
+        scan_objects_by(self.view.keys, &walk, visit)
     }
 
     fn scan_meta(&self, visit: &mut dyn FnMut(&str, &[u8]) -> bool) -> Result<(), StoreError> {
-        let prefix = self.view.keys.meta("");
-        self.scan_with_own_writes(&prefix, "scanning meta keys in etcd", &mut |key, value| {
-            let name = key
-                .strip_prefix(prefix.as_slice())
-                .and_then(|name| std::str::from_utf8(name).ok())
-                .ok_or_else(|| {
-                    StoreError::Corrupt("etcd meta key outside its prefix or not UTF-8".into())
-                })?;
-            Ok(visit(name, value))
-        })
+        let walk = |prefix: &[u8], context: &str, v: &mut KeyVisitor<'_>| {
+            self.scan_with_own_writes(prefix, context, v)
+        };
+        scan_meta_by(self.view.keys, &walk, visit)
     }
 }
 
