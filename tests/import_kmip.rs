@@ -12,6 +12,7 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::net::{SocketAddr, TcpStream};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -157,6 +158,9 @@ impl PyKmip {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(dir.join("stderr.log")).expect("stderr log"))
+            // PyKMIP's server forks a policy-directory monitor (multiprocessing) that outlives
+            // a killed parent; in a group of its own, Drop stops both.
+            .process_group(0)
             .spawn()
             .expect("spawn pykmip-server");
         let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
@@ -192,6 +196,10 @@ impl PyKmip {
 
 impl Drop for PyKmip {
     fn drop(&mut self) {
+        // The server and the monitor it forked: the group the server leads.
+        if let Some(group) = rustix::process::Pid::from_raw(self.child.id() as i32) {
+            let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
