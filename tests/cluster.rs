@@ -207,6 +207,41 @@ fn a_stale_commit_conflicts_and_concurrent_increments_lose_nothing() {
     eprintln!("{conflicts} conflict(s) retried");
 }
 
+/// A new object's UID is claimed, not looked up (`store/etcd/txn.rs`): the claim is a compare
+/// in the commit, so two nodes that claim one UID cannot both create it, and a UID already
+/// taken makes the commit conflict although the transaction never read it.
+#[test]
+fn a_claimed_uid_is_checked_by_the_commit() {
+    if !etcd_or_skip() {
+        return;
+    }
+    let cluster = EtcdCluster::start(3);
+    let a = EtcdStore::open(&store_config(&cluster, 0)).unwrap();
+    let b = EtcdStore::open(&store_config(&cluster, 1)).unwrap();
+    let mut on_a = a.write().unwrap();
+    let mut on_b = b.write().unwrap();
+    assert!(on_a.uid_is_free("new").unwrap());
+    assert!(on_b.uid_is_free("new").unwrap());
+    // The claim stands inside the transaction: a read of it answers "no such object".
+    assert!(on_a.get("new").unwrap().is_none());
+    on_a.put(&object("new", "a", 1, &[])).unwrap();
+    on_b.put(&object("new", "b", 1, &[])).unwrap();
+    on_a.commit().unwrap();
+    assert!(matches!(on_b.commit(), Err(StoreError::Conflict(_))));
+    assert_eq!(a.read().unwrap().get("new").unwrap().unwrap().owner, "a");
+
+    // Claimed again later, with the object there: the claim itself cannot tell, the commit does.
+    let mut late = b.write().unwrap();
+    assert!(late.uid_is_free("new").unwrap());
+    late.put(&object("new", "b", 1, &[])).unwrap();
+    assert!(matches!(late.commit(), Err(StoreError::Conflict(_))));
+    assert_eq!(b.read().unwrap().get("new").unwrap().unwrap().owner, "a");
+    // What a transaction wrote itself is not free.
+    let mut own = a.write().unwrap();
+    own.put(&object("mine", "a", 1, &[])).unwrap();
+    assert!(!own.uid_is_free("mine").unwrap());
+}
+
 #[test]
 fn without_quorum_the_store_reads_refuses_writes_and_resumes() {
     if !etcd_or_skip() {
@@ -221,8 +256,16 @@ fn without_quorum_the_store_reads_refuses_writes_and_resumes() {
 
     cluster.kill(1);
     cluster.kill(2);
+    // A write transaction asks etcd nothing before its first read or its commit: the commit
+    // is what is refused.
+    let write = |uid: &str| {
+        store.write().and_then(|mut txn| {
+            txn.put(&object(uid, "o", 1, &[]))?;
+            txn.commit()
+        })
+    };
     eventually(Duration::from_secs(15), "degraded mode", || {
-        matches!(store.write().map(|_| ()), Err(StoreError::Unavailable(_)))
+        matches!(write("refused"), Err(StoreError::Unavailable(_)))
     });
     assert!(!store.health().quorum);
     // What the node's cluster service (`keyward::cluster::Cluster::health`) reports.
@@ -240,12 +283,13 @@ fn without_quorum_the_store_reads_refuses_writes_and_resumes() {
     cluster.restart(1);
     cluster.restart(2);
     eventually(Duration::from_secs(20), "recovery", || {
-        store.write().is_ok()
+        write("after").is_ok()
     });
-    let mut txn = store.write().unwrap();
-    txn.put(&object("after", "o", 1, &[])).unwrap();
-    txn.commit().unwrap();
     assert!(store.health().quorum);
+    assert_eq!(
+        store.read().unwrap().get("after").unwrap().unwrap().version,
+        1
+    );
 }
 
 // ---- three Keyward nodes ------------------------------------------------------------------

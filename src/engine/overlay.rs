@@ -29,6 +29,11 @@ impl<'a> Overlay<'a> {
         }
     }
 
+    /// Like [`ReadView::uid_is_free`], over the staged objects and the view underneath.
+    pub fn uid_is_free(&self, uid: &str) -> Result<bool, StoreError> {
+        Ok(!self.staged.contains_key(uid) && self.base.uid_is_free(uid)?)
+    }
+
     /// Like [`ReadView::find`], over the staged objects and the view underneath.
     pub fn find(&self, owner: &str, term: Option<&IndexTerm>) -> Result<Vec<String>, StoreError> {
         let mut uids: Vec<String> = self

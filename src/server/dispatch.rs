@@ -54,6 +54,11 @@ pub(super) fn route(
         {
             Routed::ToRead(request)
         }
+        // A cluster node's changes: straight to the committer. Trying them on a snapshot
+        // first, as below, would block the loop on a linearizable read from etcd.
+        Ok(Prepared::Read(request) | Prepared::Write(request)) if services.store.replicated() => {
+            Routed::ToCommit(request)
+        }
         // With the audit log on, reads go through the committer too: their record must commit
         // before the response is released.
         Ok(Prepared::Read(request)) if services.audit.is_none() => {

@@ -81,6 +81,12 @@ pub enum StoreError {
 /// Reads from one consistent snapshot.
 pub trait ReadView {
     fn get(&self, uid: &str) -> Result<Option<StoredObject>, StoreError>;
+    /// True when no object has `uid`: a new object may take it. In a write transaction of a
+    /// replicated store the answer may be a claim instead of a read: its commit then conflicts
+    /// if an object with this UID exists by then (`store/etcd/txn.rs`).
+    fn uid_is_free(&self, uid: &str) -> Result<bool, StoreError> {
+        Ok(self.get(uid)?.is_none())
+    }
     /// UIDs owned by `owner`, in ascending UID order; with a term, only objects carrying it.
     fn find(&self, owner: &str, term: Option<&IndexTerm>) -> Result<Vec<String>, StoreError>;
     fn get_meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;

@@ -174,6 +174,10 @@ impl ReadView for NodeTxn<'_> {
         self.shared_read()?.get(uid)
     }
 
+    fn uid_is_free(&self, uid: &str) -> Result<bool, StoreError> {
+        self.shared_read()?.uid_is_free(uid)
+    }
+
     fn find(&self, owner: &str, term: Option<&IndexTerm>) -> Result<Vec<String>, StoreError> {
         self.shared_read()?.find(owner, term)
     }

@@ -93,9 +93,9 @@ pub(super) fn store_new(
         object_fields,
     } = new;
     // UIDs are never reused: a (vanishingly unlikely) collision with any object, whoever
-    // owns it, draws again.
+    // owns it, draws again (in a cluster, the group runs again when its commit finds one).
     let mut uid = ctx.fresh_uid()?;
-    while ctx.overlay.get(&uid)?.is_some() {
+    while !ctx.overlay.uid_is_free(&uid)? {
         uid = ctx.fresh_uid()?;
     }
     let mut managed = ManagedObject {

@@ -165,6 +165,11 @@ impl Gateway {
         &self.endpoints
     }
 
+    /// The member calls go to first: the last one that answered.
+    pub fn preferred_member(&self) -> usize {
+        self.preferred.load(Ordering::Relaxed)
+    }
+
     /// Sends to the preferred member, then to the others; returns the answer and which member
     /// gave it. `from_first` restarts at the first (local) member instead of the preferred one.
     /// When none can serve, the error names every member: which could not be reached (lost)
@@ -554,9 +559,13 @@ pub struct Compare {
     pub key: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub range_end: Option<String>,
+    /// `MOD` compares `mod_revision`, `VERSION` compares `version` (0: no such key).
     pub target: &'static str,
     pub result: &'static str,
-    pub mod_revision: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mod_revision: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
 }
 
 #[derive(Serialize)]

@@ -28,8 +28,6 @@ mod resolver;
 mod txn;
 mod txn_scan;
 
-use std::cell::RefCell;
-use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -358,13 +356,8 @@ impl Store for EtcdStore {
         if let Some(reason) = self.skip_probe() {
             return Err(StoreError::Unavailable(reason.into()));
         }
-        let head = self.read_index.head(|| self.linearizable_head())?;
-        Ok(Box::new(txn::EtcdTxn {
-            store: self,
-            view: self.view_at(head),
-            guards: RefCell::new(BTreeSet::new()),
-            writes: BTreeMap::new(),
-        }))
+        // Pinned by its first read (`txn.rs`): a group that reads nothing needs no revision.
+        Ok(Box::new(txn::EtcdTxn::new(self)))
     }
 
     // An outage is not a failure of the store: it is degraded mode (`health`), and clears.

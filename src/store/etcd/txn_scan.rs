@@ -27,25 +27,26 @@ impl EtcdTxn<'_> {
             .take_while(|(key, _)| key.starts_with(prefix))
             .peekable();
         let mut more = true;
-        self.view.scan_paged(prefix, context, &mut |key, value| {
-            // The transaction's own new keys that sort before this one.
-            while let Some((own_key, own_value)) = own.next_if(|(k, _)| k.as_slice() < key) {
-                if let Some(own_value) = own_value
-                    && !visit(own_key, own_value)?
-                {
-                    more = false;
-                    return Ok(false);
+        self.view()?
+            .scan_paged(prefix, context, &mut |key, value| {
+                // The transaction's own new keys that sort before this one.
+                while let Some((own_key, own_value)) = own.next_if(|(k, _)| k.as_slice() < key) {
+                    if let Some(own_value) = own_value
+                        && !visit(own_key, own_value)?
+                    {
+                        more = false;
+                        return Ok(false);
+                    }
                 }
-            }
-            let value = match own.next_if(|(k, _)| k.as_slice() == key) {
-                Some((_, Some(rewritten))) => rewritten.as_slice(),
-                // Deleted by this transaction.
-                Some((_, None)) => return Ok(true),
-                None => value,
-            };
-            more = visit(key, value)?;
-            Ok(more)
-        })?;
+                let value = match own.next_if(|(k, _)| k.as_slice() == key) {
+                    Some((_, Some(rewritten))) => rewritten.as_slice(),
+                    // Deleted by this transaction.
+                    Some((_, None)) => return Ok(true),
+                    None => value,
+                };
+                more = visit(key, value)?;
+                Ok(more)
+            })?;
         if more {
             for (own_key, own_value) in own {
                 if let Some(own_value) = own_value
