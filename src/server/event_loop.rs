@@ -78,11 +78,13 @@ impl Server {
     pub fn bind(options: ServerOptions, services: Services) -> Result<Server, ServerError> {
         let (poll, waker) = super::new_poll()?;
         let mut options = options;
-        let soft = super::fd_limit::raise_to(super::fd_limit::needed(
+        let needed = super::fd_limit::needed(
             options.max_connections,
             options.max_unauthenticated,
             options.max_silent_connections,
-        ));
+        );
+        let soft = super::fd_limit::raise_to(needed);
+        super::fd_limit::presize_table(needed, soft);
         let silent_pool = super::fd_limit::silent_pool_within(
             soft,
             options.max_connections,
