@@ -279,8 +279,28 @@ fn handshake_without_certificate(
     exchange(&mut stream, request).is_none()
 }
 
-/// Where one run's time went: TCP connect, TLS handshake, the KMIP exchanges.
-type Split = [Duration; 3];
+/// Where one run's time went: TCP connect, TLS handshake, the KMIP exchanges; and which
+/// exchange took longest, with its time.
+struct Split {
+    parts: [Duration; 3],
+    slowest: (&'static str, Duration),
+}
+
+/// Keeps the slowest of the exchanges timed through it.
+#[derive(Default)]
+struct Slowest(Option<(&'static str, Duration)>);
+
+impl Slowest {
+    fn time<T>(&mut self, name: &'static str, exchange: impl FnOnce() -> T) -> T {
+        let started = Instant::now();
+        let result = exchange();
+        let took = started.elapsed();
+        if self.0.is_none_or(|(_, longest)| took > longest) {
+            self.0 = Some((name, took));
+        }
+        result
+    }
+}
 
 /// The vCenter key sequence on a new connection; panics (failing the test) on any deviation.
 /// Returns the run's split.
@@ -288,15 +308,19 @@ fn vcenter_sequence(server: &Server, creds: &ClientCreds) -> Split {
     let (mut tls, [connect, handshake]) = Tls::connect_timed(server.addr, creds)
         .unwrap_or_else(|e| panic!("TLS connect failed: {e}\nserver log:\n{}", server.log()));
     let exchanges = Instant::now();
-    assert!(discover_versions(&mut tls).contains(&(1, 1)));
-    let id = create_aes(&mut tls, 256, vec![]);
+    let mut slowest = Slowest::default();
+    let versions = slowest.time("Discover Versions", || discover_versions(&mut tls));
+    assert!(versions.contains(&(1, 1)));
+    let id = slowest.time("Create", || create_aes(&mut tls, 256, vec![]));
     let names = ["x-Product_Version", "x-Vendor", "x-Product"];
     for name in names {
-        let item = tls.call(
-            V1_1,
-            op::GET_ATTRIBUTES,
-            vec![uid(&id), text(tag::ATTRIBUTE_NAME, name)],
-        );
+        let item = slowest.time("Get Attributes", || {
+            tls.call(
+                V1_1,
+                op::GET_ATTRIBUTES,
+                vec![uid(&id), text(tag::ATTRIBUTE_NAME, name)],
+            )
+        });
         assert_eq!(success_payload(&item).children(), &[uid(&id)][..]);
     }
     let batch = names
@@ -313,17 +337,24 @@ fn vcenter_sequence(server: &Server, creds: &ClientCreds) -> Split {
             .with_id(&qlkc(n))
         })
         .collect();
-    let resp = tls.roundtrip(&request(V1_1, batch));
+    let resp = slowest.time("Add Attribute batch", || {
+        tls.roundtrip(&request(V1_1, batch))
+    });
     let items = batch_items(&resp);
     assert_eq!(items.len(), 3);
     for item in items {
         assert_eq!(result_status(item), status::SUCCESS, "{item:?}");
     }
-    assert_eq!(get_key(&mut tls, &id).len(), 32);
-    assert_eq!(state_of(&mut tls, &id), STATE_PRE_ACTIVE);
-    let item = tls.call(V1_1, op::ACTIVATE, vec![uid(&id)]);
+    let key = slowest.time("Get", || get_key(&mut tls, &id));
+    assert_eq!(key.len(), 32);
+    let state = slowest.time("Get Attributes (State)", || state_of(&mut tls, &id));
+    assert_eq!(state, STATE_PRE_ACTIVE);
+    let item = slowest.time("Activate", || tls.call(V1_1, op::ACTIVATE, vec![uid(&id)]));
     assert_eq!(result_status(&item), status::SUCCESS);
-    [connect, handshake, exchanges.elapsed()]
+    Split {
+        parts: [connect, handshake, exchanges.elapsed()],
+        slowest: slowest.0.unwrap_or(("none", Duration::ZERO)),
+    }
 }
 
 /// Median and p99 of each part of the runs' splits, for the log.
@@ -332,7 +363,7 @@ fn describe_splits(splits: &[Split]) -> String {
         .iter()
         .enumerate()
         .map(|(i, part)| {
-            let mut times: Vec<Duration> = splits.iter().map(|s| s[i]).collect();
+            let mut times: Vec<Duration> = splits.iter().map(|s| s.parts[i]).collect();
             format!(
                 "{part} median {:.2?} p99 {:.2?}",
                 median(&mut times),
@@ -341,6 +372,22 @@ fn describe_splits(splits: &[Split]) -> String {
         })
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// The three runs whose KMIP part took longest: their slowest exchange and its time.
+fn describe_slowest(splits: &[Split]) -> String {
+    let mut runs: Vec<&Split> = splits.iter().collect();
+    runs.sort_by_key(|s| std::cmp::Reverse(s.parts[2]));
+    runs.iter()
+        .take(3)
+        .map(|s| {
+            format!(
+                "{:.2?} of which {} {:.2?}",
+                s.parts[2], s.slowest.0, s.slowest.1
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 fn p99(latencies: &mut [Duration]) -> Duration {
@@ -701,6 +748,11 @@ fn vcenter_is_served_through_a_flood_of_peers_without_certificates() {
         "  where the time went under attack: {}; baseline: {}",
         describe_splits(&splits),
         describe_splits(&baseline_splits)
+    );
+    eprintln!(
+        "  the slowest runs' KMIP time and their slowest exchange, under attack: {}; baseline: {}",
+        describe_slowest(&splits),
+        describe_slowest(&baseline_splits)
     );
     eprintln!(
         "kernel (all processes) during the attack: {}; listener accept queue mean {:.0}, max {} ({} samples)",
