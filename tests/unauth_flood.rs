@@ -801,6 +801,20 @@ fn vcenter_is_served_through_a_flood_of_peers_without_certificates() {
         proc_status(pid, "VmHWM:")
     );
 
+    // Every group commit's flush since the start, baseline included (a histogram of seconds).
+    let flushes = series(&text, "keyward_commit_flush_seconds_count");
+    let within = |bound: &str| {
+        series(
+            &text,
+            &format!("keyward_commit_flush_seconds_bucket{{le=\"{bound}\"}}"),
+        )
+    };
+    eprintln!(
+        "commit flushes (whole run): {flushes}, over 5 ms {}, over 10 ms {}, over 25 ms {}",
+        flushes - within("0.005"),
+        flushes - within("0.01"),
+        flushes - within("0.025")
+    );
     assert!(
         under_attack.len() >= 2,
         "the sequence ran during the attack"

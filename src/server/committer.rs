@@ -96,9 +96,10 @@ fn run(
     let (flushed_tx, flushed_rx) = channel::<()>();
     let releaser = {
         let (pipeline, done, waker) = (self::pipeline(services), done.clone(), waker.clone());
+        let metrics = services.metrics.clone();
         std::thread::Builder::new()
             .name("keyward-release".into())
-            .spawn(move || release(&pipeline, &release_rx, &done, &waker, &flushed_tx))
+            .spawn(move || release(&pipeline, &metrics, &release_rx, &done, &waker, &flushed_tx))
     };
     // Groups handed to the releaser whose flush has not been reported back yet.
     let mut in_flight = 0usize;
@@ -168,13 +169,16 @@ fn run(
 /// answers and wakes the loop. Ends when the committer hangs up, after the last group.
 fn release(
     pipeline: &Pipeline,
+    metrics: &super::metrics::Metrics,
     groups: &Receiver<Release>,
     done: &Sender<WriteDone>,
     waker: &Waker,
     flushed: &Sender<()>,
 ) {
     for group in groups {
+        let started = Instant::now();
         let answers = pipeline.finish(&group.changes, group.staged);
+        metrics.flush(started.elapsed());
         if !deliver(group.routes, answers, done, waker, "committer") {
             return;
         }

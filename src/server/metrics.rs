@@ -169,6 +169,9 @@ pub struct Metrics {
     operations: Family<OperationResult, Counter>,
     latency: LatencyFamily,
     batches: Histogram,
+    /// How long each group's flush to disk took (the releaser's wait for its commit to be
+    /// durable): where a change's answer waits beyond the committer.
+    flushes: Histogram,
     failures: Family<Label, Counter>,
     evictions: Family<Label, Counter>,
     handshakes: Family<Label, Counter>,
@@ -221,6 +224,7 @@ impl Metrics {
             operations: Family::default(),
             latency: Family::new_with_constructor(latency_histogram),
             batches: Histogram::new(BATCH_BUCKETS),
+            flushes: Histogram::new(LATENCY_BUCKETS),
             failures: Family::default(),
             evictions: Family::default(),
             handshakes: Family::default(),
@@ -317,6 +321,11 @@ impl Metrics {
             "keyward_commit_batch_size",
             "Mutations per group commit",
             self.batches.clone(),
+        );
+        r.register(
+            "keyward_commit_flush_seconds",
+            "Time from a group commit handed to the releaser to its changes being durable",
+            self.flushes.clone(),
         );
         r.register(
             "keyward_root_key_sealed",
@@ -427,6 +436,11 @@ impl Metrics {
     /// One group commit of `size` mutations.
     pub fn batch(&self, size: usize) {
         self.batches.observe(size as f64);
+    }
+
+    /// One group's flush to disk, which took `spent`.
+    pub fn flush(&self, spent: std::time::Duration) {
+        self.flushes.observe(spent.as_secs_f64());
     }
 
     pub fn failure(&self, cause: FailureCause) {
@@ -581,6 +595,7 @@ mod tests {
         m.latency("Create", 0.002);
         m.latency("Create", 0.7);
         m.batch(3);
+        m.flush(std::time::Duration::from_millis(3));
         m.failure(FailureCause::NoCertificate);
         m.failure(FailureCause::FirstByteTimeout);
         m.eviction(EvictionCause::BudgetFull);
@@ -597,6 +612,8 @@ mod tests {
         assert!(text.contains("keyward_tls_handshake_seconds_total 1.5"));
         assert!(text.contains("keyward_handshake_slices_spent_total 2"));
         assert!(text.contains("keyward_handshakes_carried_total 7"));
+        assert!(text.contains("keyward_commit_flush_seconds_bucket{le=\"0.0025\"} 0"));
+        assert!(text.contains("keyward_commit_flush_seconds_bucket{le=\"0.005\"} 1"));
         assert!(text.contains("keyward_unauthenticated_connections 7"));
         assert!(
             text.contains("keyward_operations_total{operation=\"Create\",result=\"success\"} 2")
