@@ -322,6 +322,9 @@ impl WriteTxn for EtcdTxn<'_> {
             .gateway
             .txn(member, &request)
             .map_err(|e| store.note_failure(gateway_error("committing to etcd", e)))?;
+        // A commit made it through a quorum, conflicting or not: degraded mode ends here too
+        // (a group of Creates may reach etcd through no other request).
+        store.note_success(answer.header.revision);
         if answer.succeeded {
             Ok(())
         } else {
