@@ -84,17 +84,14 @@ impl<'a> FirstReadView<'a> {
     ) -> Result<Resp, StoreError> {
         let store = self.store;
         if self.linearizable {
-            match store.gateway.call::<_, Resp>(path, &request(false), false) {
+            match store.linearizable(path, &request(false), &revision, context) {
                 Ok((answer, member)) => {
-                    store.note_success(revision(&answer));
                     self.pin(revision(&answer), member);
                     return Ok(answer);
                 }
-                Err(e) => match store.note_failure(gateway_error(context, e)) {
-                    // No quorum: degraded, served below from the local member's state.
-                    StoreError::Unavailable(_) => {}
-                    other => return Err(other),
-                },
+                // No quorum: degraded, served below from the local member's state.
+                Err(StoreError::Unavailable(_)) => {}
+                Err(other) => return Err(other),
             }
         }
         let (answer, member) = store

@@ -265,6 +265,25 @@ impl EtcdStore {
         (!leader_seen).then_some(reason)
     }
 
+    /// A linearizable request (`request`, read without `serializable`) to the first member
+    /// that can serve it: the answer and that member. It also keeps degraded mode's book: a
+    /// failure is noted (and may begin it), an answer ends it (`revision` names the revision
+    /// the answer was served at).
+    fn linearizable<Req: serde::Serialize, Resp: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        request: &Req,
+        revision: impl Fn(&Resp) -> i64,
+        context: &str,
+    ) -> Result<(Resp, usize), StoreError> {
+        let (answer, member) = self
+            .gateway
+            .call::<_, Resp>(path, request, false)
+            .map_err(|e| self.note_failure(gateway_error(context, e)))?;
+        self.note_success(revision(&answer));
+        Ok((answer, member))
+    }
+
     /// A linearizable read of one small key: the newest committed revision and the member
     /// that vouched for it.
     fn linearizable_head(&self) -> Result<(i64, usize), StoreError> {
@@ -274,11 +293,12 @@ impl EtcdStore {
             count_only: true,
             ..RangeRequest::default()
         };
-        let (answer, member) = self
-            .gateway
-            .call::<_, gateway::RangeResponse>("/v3/kv/range", &request, false)
-            .map_err(|e| self.note_failure(gateway_error("linearizable read from etcd", e)))?;
-        self.note_success(answer.header.revision);
+        let (answer, member) = self.linearizable(
+            "/v3/kv/range",
+            &request,
+            |answer: &gateway::RangeResponse| answer.header.revision,
+            "linearizable read from etcd",
+        )?;
         Ok((answer.header.revision, member))
     }
 

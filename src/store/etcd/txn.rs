@@ -84,13 +84,15 @@ impl<'a> EtcdTxn<'a> {
             key: b64(key),
             ..RangeRequest::default()
         };
-        let (answer, member) = store
-            .gateway
-            .call::<_, RangeResponse>("/v3/kv/range", &request, false)
-            .map_err(|e| store.note_failure(gateway_error("linearizable read from etcd", e)))?;
-        let revision = answer.header.revision;
-        store.note_success(revision);
-        let _ = self.view.set(store.view_at((revision, member)));
+        let (answer, member) = store.linearizable(
+            "/v3/kv/range",
+            &request,
+            |answer: &RangeResponse| answer.header.revision,
+            "linearizable read from etcd",
+        )?;
+        let _ = self
+            .view
+            .set(store.view_at((answer.header.revision, member)));
         Ok(answer.kvs.into_iter().next().map(|kv| kv.value))
     }
 
