@@ -41,6 +41,12 @@ use crate::ttlv::frame::FrameStatus;
 /// starves reading, answering and committing; 64 accepts cost well under a millisecond.
 const ACCEPT_BATCH: usize = 64;
 
+/// Loop time per turn for accepting: an accept usually costs microseconds, but the kernel
+/// hands the caller the handshakes that arrived for the listener while it held it (SYN-cookie
+/// ACKs, each a new socket), and under a flood a batch of 64 took up to 12 ms. Past this
+/// slice the rest of the backlog waits for the next turn, as it does past [`ACCEPT_BATCH`].
+const ACCEPT_SLICE: Duration = Duration::from_millis(1);
+
 /// Loop time per turn for connections without a client yet (handshakes), after which the
 /// rest wait for the next turn (`handshake_queue.rs`). A full handshake's signature takes 1-2
 /// ms, so a slice is one or two of them: an authenticated client's request waits at most about
@@ -394,17 +400,13 @@ impl LoopState {
                     token => self.queue_handshake(token),
                 }
             }
-            while let Ok(finished) = done.try_recv() {
-                self.commits.answered();
-                self.deliver(finished);
-            }
-            self.send_group();
+            self.answer_committed(done);
             // Edge-triggered: connections left queued by the last batch bring no new event.
             if accept {
-                self.accept_all();
+                self.accept_all(done);
             }
-            self.serve_handshakes();
-            self.close_expired_silent();
+            self.serve_handshakes(done);
+            self.close_expired_silent(done);
             if shutdown.load(Ordering::SeqCst) && self.drain_deadline.is_none() {
                 super::sd_notify::stopping();
                 self.begin_shutdown();
@@ -413,7 +415,7 @@ impl LoopState {
             watchdog.tick(now);
             if self.accept_retry_at.is_some_and(|at| now >= at) {
                 self.accept_retry_at = None;
-                self.accept_all();
+                self.accept_all(done);
             }
             if now >= next_sweep {
                 self.sweep(now);
@@ -532,15 +534,30 @@ impl LoopState {
         self.handshakes.push(token, class);
     }
 
+    /// Sends the answers the committer has finished, then the group of changes read so far
+    /// (this turn's, and those the answered connections' next requests started). Called
+    /// after the authenticated clients' events and between any two pieces of work for
+    /// strangers (an accept, a handshake's step, a close): a change goes to the committer
+    /// before the strangers are served, and its answer waits for at most one such piece, not
+    /// for the rest of the turn. Both are a channel check when there is nothing to do.
+    fn answer_committed(&mut self, done: &std::sync::mpsc::Receiver<WriteDone>) {
+        while let Ok(finished) = done.try_recv() {
+            self.commits.answered();
+            self.deliver(finished);
+        }
+        self.send_group();
+    }
+
     /// Serves queued connections without a client until this turn's [`STRANGER_SLICE`] is
     /// spent; the rest wait for the next turn, which starts without waiting.
-    fn serve_handshakes(&mut self) {
+    fn serve_handshakes(&mut self, done: &std::sync::mpsc::Receiver<WriteDone>) {
         if self.handshakes.is_empty() {
             return;
         }
         let mut slice = Slice::begin(Instant::now(), STRANGER_SLICE);
         while let Some(token) = self.handshakes.next(&mut slice, Instant::now()) {
             self.on_ready(token);
+            self.answer_committed(done);
         }
         if !self.handshakes.is_empty() {
             self.services
@@ -549,10 +566,15 @@ impl LoopState {
         }
     }
 
-    /// Accepts at most [`ACCEPT_BATCH`] connections; `accept_backlog` asks the loop for
-    /// another turn at once when the listener may hold more.
-    fn accept_all(&mut self) {
+    /// Accepts at most [`ACCEPT_BATCH`] connections, for at most [`ACCEPT_SLICE`];
+    /// `accept_backlog` asks the loop for another turn at once when the listener may hold
+    /// more.
+    fn accept_all(&mut self, done: &std::sync::mpsc::Receiver<WriteDone>) {
+        let mut slice = Slice::begin(Instant::now(), ACCEPT_SLICE);
         for _ in 0..ACCEPT_BATCH {
+            if !slice.take(Instant::now()) {
+                break;
+            }
             let Some(listener) = self.listener.as_ref() else {
                 return;
             };
@@ -571,6 +593,7 @@ impl LoopState {
                 }
             };
             self.admit(sock, peer);
+            self.answer_committed(done);
         }
         self.accept_backlog = true;
     }
@@ -1007,7 +1030,7 @@ impl LoopState {
 
     /// Closes connections the sweep found silent past their deadline until this turn's
     /// [`SILENT_CLOSE_SLICE`] is spent; the rest wait for the next turn.
-    fn close_expired_silent(&mut self) {
+    fn close_expired_silent(&mut self, done: &std::sync::mpsc::Receiver<WriteDone>) {
         if self.expired_silent.is_empty() {
             return;
         }
@@ -1036,6 +1059,7 @@ impl LoopState {
                 );
             }
             self.close(token);
+            self.answer_committed(done);
         }
     }
 
