@@ -38,32 +38,35 @@ use crate::ttlv::frame::FrameStatus;
 
 /// Connections accepted per loop turn at most. A burst larger than this is taken over the
 /// next turns (each polls without waiting while a backlog remains), so accepting never
-/// starves reading, answering and committing; 64 accepts cost well under a millisecond.
+/// starves reading, answering and committing.
 const ACCEPT_BATCH: usize = 64;
 
-/// Loop time per turn for accepting: an accept usually costs microseconds, but the kernel
-/// hands the caller the handshakes that arrived for the listener while it held it (SYN-cookie
-/// ACKs, each a new socket), and under a flood a batch of 64 took up to 12 ms. Past this
-/// slice the rest of the backlog waits for the next turn, as it does past [`ACCEPT_BATCH`].
-const ACCEPT_SLICE: Duration = Duration::from_millis(1);
+/// The three budgets below bound the loop's work per turn for peers without a client yet:
+/// accepting, handshakes, closing the silent. Each always allows one piece of work, so the
+/// strangers' work moves however long one piece takes; past the budget the rest waits for
+/// the next turn, which starts without waiting (a turn with nothing to wait for costs a few
+/// microseconds: one `epoll_wait`, the channels). An authenticated client's request arriving
+/// in the middle of a turn waits for what is left of it, so the budgets are small: under the
+/// full-size flood of `tests/unauth_flood.rs`, budgets of 1, 2 and 1 ms left the registered
+/// client's p99 within 2× of its baseline in 9 of 12 runs; these, in 10 of 11, with less
+/// server CPU for the same flood. Not settings: they trade nothing an operator knows better.
+///
+/// Accepting: an accept usually costs microseconds, but the kernel hands the caller the
+/// handshakes that arrived for the listener while it held it (SYN-cookie ACKs, each a new
+/// socket), and under a flood a batch of 64 took up to 12 ms.
+const ACCEPT_SLICE: Duration = Duration::from_micros(250);
 
-/// Loop time per turn for connections without a client yet (handshakes), after which the
-/// rest wait for the next turn (`handshake_queue.rs`). A full handshake's signature takes 1-2
-/// ms, so a slice is one or two of them: an authenticated client's request waits at most about
-/// that for the loop, however many strangers are queued. Shorter buys nothing (a slice always
-/// serves one connection, and one handshake is the unit of work); a turn without waiting costs
-/// a few microseconds (one `epoll_wait`, the committer's channel), so slicing is cheap. Not a
-/// setting: it trades nothing an operator knows better.
-const STRANGER_SLICE: Duration = Duration::from_millis(2);
+/// Connections without a client yet (handshakes, `handshake_queue.rs`). A full handshake's
+/// signature takes 1-2 ms, so a slice is one of them, or a few hundred microseconds of the
+/// cheap steps (a trickled byte, a client's certificate and Finished).
+const STRANGER_SLICE: Duration = Duration::from_micros(500);
 
-/// Loop time per turn for closing connections past their first-byte deadline; the rest are
-/// closed in the next turns, which start without waiting. A flood re-opening thousands of
+/// Closing connections past their first-byte deadline. A flood re-opening thousands of
 /// silent connections has about as many expire between two sweeps: closed in one go they
-/// were one turn of 30-60 ms of CPU (measured: 1,000-2,500 closes, 25 µs each), during which
-/// the registered client's requests and its new connection waited, and which a loaded
-/// machine stretched to 300-900 ms. A millisecond is a few dozen closes, far more per second
-/// than a flood re-opens, and no authenticated client waits for more than that.
-const SILENT_CLOSE_SLICE: Duration = Duration::from_millis(1);
+/// were one turn of 30-60 ms of CPU (measured: 1,000-2,500 closes, 25 µs each), which a
+/// loaded machine stretched to 300-900 ms. A quarter of a millisecond is about ten closes,
+/// several thousand a second over the turns, more than a flood re-opens.
+const SILENT_CLOSE_SLICE: Duration = Duration::from_micros(250);
 
 /// A bound listener, ready to [`run`](Server::run).
 pub struct Server {
