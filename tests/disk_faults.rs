@@ -23,6 +23,10 @@ const RESERVE: &str = "[store]\ndisk_reserve_mib = 2\n\n[http]\nlisten = \"127.0
 /// Upper bound on Creates tried while the disk is full, before one must have failed.
 const CREATES_WHILE_FULL: usize = 200;
 
+/// Gets with no space left at all: their records (about 300 bytes each) need more than what
+/// is left of the read journal's last page.
+const GETS_WHILE_FULL: usize = 200;
+
 /// A tmpfs mounted for one test, unmounted on drop.
 struct Tmpfs {
     dir: tempfile::TempDir,
@@ -172,6 +176,35 @@ fn full_disk_refuses_changes_clearly_keeps_reads_and_recovers_without_restart() 
         "a Create succeeded while the disk is still full; log:\n{}",
         server.log()
     );
+    // The reserve's space taken too: once the read journal needs a page the disk refuses,
+    // reads go to the committer, which cannot record them either. A read must then fail
+    // rather than be answered without its record: every Get answered is in the audit log
+    // (counted below), the others are refused with General Failure.
+    let (known, known_material) = &acked[0];
+    let filler2 = tmpfs.path().join("filler2");
+    fill(&filler2);
+    let mut answered_while_full = 0;
+    for _ in 0..GETS_WHILE_FULL {
+        let bi = tls.call(V1_1, op::GET, vec![uid(known)]);
+        if result_status(&bi) == status::SUCCESS {
+            assert!(
+                &key_material(&success_payload(&bi)) == known_material,
+                "material changed"
+            );
+            answered_while_full += 1;
+        } else {
+            assert_eq!(result_reason(&bi), Some(GENERAL_FAILURE));
+        }
+    }
+    std::fs::remove_file(&filler2).expect("remove the second filler");
+    assert!(
+        answered_while_full < GETS_WHILE_FULL
+            && server
+                .log()
+                .contains("reads are recorded through the committer"),
+        "{GETS_WHILE_FULL} reads with no space left never failed a journal write; log:\n{}",
+        server.log()
+    );
     let (code, body) = server.healthz();
     assert!(
         code == 503 && body.contains("disk_full"),
@@ -220,6 +253,15 @@ fn full_disk_refuses_changes_clearly_keeps_reads_and_recovers_without_restart() 
     assert!(
         failed.lines().count() >= 2,
         "the refused Creates are not in the audit log:\n{failed}"
+    );
+    // Gets answered: 5 after the Creates, 5 in the reads on the full disk, those with no
+    // space left, 1 + 5 after the space came back.
+    let answered_gets = 16 + answered_while_full;
+    let gets = audit(&["audit", "show", "--json", "--op", "Get"]);
+    assert!(
+        gets.lines().count() >= answered_gets,
+        "{} Get records in the audit log, fewer than the {answered_gets} Gets answered",
+        gets.lines().count()
     );
     let locates = audit(&["audit", "show", "--json", "--op", "Locate"]);
     assert!(

@@ -13,14 +13,18 @@ use std::sync::mpsc::Sender;
 use mio::Token;
 
 use super::Services;
-use super::read_audit::{self, AuditedRead};
+use super::read_audit::{self, Executed};
 use super::write_jobs::WriteJob;
+use crate::audit::read_journal::JournalEntry;
 use crate::engine::{Client, ParsedRequest, Prepared, Refusal, Response};
 
 /// What the loop does with one request.
 pub(super) enum Routed {
     /// Send this now.
     Answer(Response),
+    /// Send this once these records of it are in the read journal; should they not get
+    /// there, the request goes to the committer instead (`read_audit.rs`).
+    Journal(ParsedRequest, Response, Vec<JournalEntry>),
     /// Hand it to the committer (or the key generator first); its answer comes back later.
     ToCommit(ParsedRequest),
     /// A cluster node's read: hand it to the reader threads (`cluster_reader.rs`); its answer
@@ -68,9 +72,12 @@ pub(super) fn route(
         // for an fsync; a Write that turns out to change nothing is answered the same way.
         Ok(Prepared::Read(request) | Prepared::Write(request)) if journalled => {
             match read_audit::run_with_journal(services, &request, peer) {
-                AuditedRead::Answered(Some(response)) => Routed::Answer(response),
-                AuditedRead::Answered(None) => Routed::Close,
-                AuditedRead::ThroughCommitter => Routed::ToCommit(request),
+                Executed::Answered(Some(response)) => Routed::Answer(response),
+                Executed::Answered(None) => Routed::Close,
+                Executed::Unwritten(response, records) => {
+                    Routed::Journal(request, response, records)
+                }
+                Executed::ThroughCommitter => Routed::ToCommit(request),
             }
         }
         Ok(Prepared::Read(request) | Prepared::Write(request)) => Routed::ToCommit(request),

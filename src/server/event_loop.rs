@@ -23,6 +23,7 @@ use super::http_listener::HttpListener;
 use super::identity::resolve_identity;
 use super::metrics::{EvictionCause, FailureCause, HandshakeKind};
 use super::ratelimit::ConnectionLogs;
+use super::read_audit::{self, HeldRead, ReadBatch};
 use super::session::{Expired, Fatal, Finished, Inbound, Timeouts};
 use super::signals::SignalPipe;
 use super::trust_service::TrustService;
@@ -259,6 +260,7 @@ impl Server {
             connections: HashMap::new(),
             next_id: FIRST_CONNECTION as u64,
             commits: CommitQueue::new(committer.jobs, keygen.jobs, reader_jobs),
+            reads: ReadBatch::default(),
             accept_retry_at: None,
             drain_deadline: None,
             admin_effects: Some(effects_from_admin),
@@ -322,6 +324,8 @@ struct LoopState {
     next_id: u64,
     /// This turn's group and the channels to the committer (`dispatch.rs`).
     commits: CommitQueue,
+    /// This turn's reads waiting for their records' write (`read_audit.rs`).
+    reads: ReadBatch,
     accept_retry_at: Option<Instant>,
     drain_deadline: Option<Instant>,
     /// What admin requests ask of open connections (`admin_thread.rs`).
@@ -896,6 +900,18 @@ impl LoopState {
                             self.commits.submit(job);
                             session.await_commit();
                         }
+                        Routed::Journal(request, response, records) => {
+                            let read = HeldRead {
+                                token,
+                                conn_id: session.id(),
+                                started,
+                                response,
+                                request,
+                                peer,
+                            };
+                            self.reads.hold(read, records);
+                            session.await_commit();
+                        }
                         Routed::ToRead(request) => {
                             let job = WriteJob {
                                 token,
@@ -999,9 +1015,47 @@ impl LoopState {
         }
     }
 
+    /// Hands over what the turn gathered so far: the reads' records to the journal (then
+    /// their answers to their connections), the changes to the committer.
     fn send_group(&mut self) {
+        self.release_reads();
         for token in self.commits.send_group() {
             self.close(token);
+        }
+    }
+
+    /// Writes the records of the reads run since the last call with one `write(2)`, then
+    /// sends their answers; reads those answers let run are released the same way, until
+    /// none is left. Should the journal refuse the records, the reads go to the committer,
+    /// which records them durably before answering: no answer leaves without its record.
+    fn release_reads(&mut self) {
+        while !self.reads.is_empty() {
+            let (held, records) = self.reads.take();
+            let written = read_audit::write_records(&self.services, records);
+            for read in held {
+                if written {
+                    self.deliver(WriteDone {
+                        token: read.token,
+                        conn_id: read.conn_id,
+                        response: Some(read.response),
+                        started: read.started,
+                    });
+                } else if self
+                    .connections
+                    .get(&read.token)
+                    .is_some_and(|c| c.session().id() == read.conn_id)
+                {
+                    self.commits.submit(WriteJob {
+                        token: read.token,
+                        conn_id: read.conn_id,
+                        change: Change {
+                            request: read.request,
+                            peer: read.peer,
+                        },
+                        started: read.started,
+                    });
+                }
+            }
         }
     }
 

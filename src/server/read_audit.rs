@@ -6,6 +6,11 @@
 //! and answers; the committer makes the records durable within `read_sync_interval_ms`. When
 //! the journal cannot be written the read falls back to the committer, as before: no answer
 //! without its record.
+//!
+//! The loop writes the records of all the reads it ran in one turn with one `write(2)`
+//! ([`run_with_journal`] leaves them unwritten, [`ReadBatch`] holds them, [`write_records`]
+//! writes them) and only then sends their answers; a cluster node's reader threads write
+//! each read's records as they go ([`run_on_view`]).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -59,31 +64,42 @@ pub(super) enum AuditedRead {
     ThroughCommitter,
 }
 
+/// What became of a read whose records are the caller's to write.
+pub(super) enum Executed {
+    /// Answered, nothing to record (`None`: the engine panicked, close the connection).
+    Answered(Option<Response>),
+    /// Answered, but its records are not written yet: the answer must wait for them.
+    Unwritten(Response, Vec<JournalEntry>),
+    /// Not journalled: send it to the committer, which records it durably.
+    ThroughCommitter,
+}
+
 /// Runs a request that changes nothing (a read, or a Get of an object no longer Fresh) on a
-/// fresh snapshot and journals its records before returning the answer. Anything that would
-/// change a stored object goes to the committer.
+/// fresh snapshot; returns its answer with its records, [`Unwritten`](Executed::Unwritten)
+/// for the caller to write before it sends the answer. Anything that would change a stored
+/// object goes to the committer.
 pub(super) fn run_with_journal(
     services: &Services,
     request: &ParsedRequest,
     peer: std::net::SocketAddr,
-) -> AuditedRead {
+) -> Executed {
     if services
         .audit
         .as_ref()
         .and_then(|a| a.reads.as_ref())
         .is_none()
     {
-        return AuditedRead::ThroughCommitter;
+        return Executed::ThroughCommitter;
     }
     let view =
         std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| services.store.read().ok()));
     match view {
-        Ok(Some(view)) => run_on_view(services, view.as_ref(), request, peer),
+        Ok(Some(view)) => execute_on_view(services, view.as_ref(), request, peer),
         // No snapshot: the committer's path handles it.
-        Ok(None) => AuditedRead::ThroughCommitter,
+        Ok(None) => Executed::ThroughCommitter,
         Err(_) => {
             log::error!("panicked while opening a read snapshot");
-            AuditedRead::Answered(None)
+            Executed::Answered(None)
         }
     }
 }
@@ -98,11 +114,31 @@ pub(super) fn run_on_view(
     request: &ParsedRequest,
     peer: std::net::SocketAddr,
 ) -> AuditedRead {
+    match execute_on_view(services, view, request, peer) {
+        Executed::Unwritten(response, records) => {
+            if write_records(services, records) {
+                AuditedRead::Answered(Some(response))
+            } else {
+                AuditedRead::ThroughCommitter
+            }
+        }
+        Executed::ThroughCommitter => AuditedRead::ThroughCommitter,
+        Executed::Answered(response) => AuditedRead::Answered(response),
+    }
+}
+
+/// [`run_on_view`] without the journal's write: the records come back with the answer.
+fn execute_on_view(
+    services: &Services,
+    view: &dyn ReadView,
+    request: &ParsedRequest,
+    peer: std::net::SocketAddr,
+) -> Executed {
     let journal = match services.audit.as_ref() {
         None => None,
         Some(audit) => match audit.reads.as_ref() {
             Some(journal) => Some(journal),
-            None => return AuditedRead::ThroughCommitter,
+            None => return Executed::ThroughCommitter,
         },
     };
     let engine = &services.engine;
@@ -112,15 +148,15 @@ pub(super) fn run_on_view(
     let response = match result {
         Ok(Some(answer)) => answer,
         // Not a pure read after all: the committer's path handles it.
-        Ok(None) => return AuditedRead::ThroughCommitter,
+        Ok(None) => return Executed::ThroughCommitter,
         Err(_) => {
             log::error!("engine panicked on a read-only request");
-            return AuditedRead::Answered(None);
+            return Executed::Answered(None);
         }
     };
-    let Some(journal) = journal else {
-        return AuditedRead::Answered(Some(response));
-    };
+    if journal.is_none() {
+        return Executed::Answered(Some(response));
+    }
     let time_ms = crate::audit::now_ms();
     let entries = response
         .outcomes()
@@ -129,8 +165,18 @@ pub(super) fn run_on_view(
             JournalEntry::new(time_ms, client_actor(request, peer), audit_event(outcome))
         })
         .collect();
-    match journal.append(entries) {
-        Ok(()) => AuditedRead::Answered(Some(response)),
+    Executed::Unwritten(response, entries)
+}
+
+/// Appends `records` to the read journal with one `write(2)`. `false` when they could not
+/// be written (logged, at most once a second): the reads they record must then go through
+/// the committer. `true` without a journal (nothing to write).
+pub(super) fn write_records(services: &Services, records: Vec<JournalEntry>) -> bool {
+    let Some(journal) = services.audit.as_ref().and_then(|a| a.reads.as_ref()) else {
+        return true;
+    };
+    match journal.append(records) {
+        Ok(()) => true,
         Err(e) => {
             // At most one line a second: a failing disk must not also flood the log.
             let now = crate::audit::now_ms();
@@ -139,7 +185,46 @@ pub(super) fn run_on_view(
                 LAST_LOGGED_MS.store(now, Ordering::Relaxed);
                 log::error!("{e}; reads are recorded through the committer instead");
             }
-            AuditedRead::ThroughCommitter
+            false
         }
+    }
+}
+
+/// A read the loop ran, waiting for its records to be written before its answer leaves.
+pub(super) struct HeldRead {
+    pub token: mio::Token,
+    pub conn_id: u64,
+    pub started: std::time::Instant,
+    pub response: Response,
+    /// To go through the committer instead, should the records not be written.
+    pub request: ParsedRequest,
+    pub peer: std::net::SocketAddr,
+}
+
+/// The reads of one loop turn whose records are not written yet, and those records: the
+/// loop writes them all with one `write(2)` (eight reads of eight connections, one system
+/// call instead of eight) before it sends any of their answers.
+#[derive(Default)]
+pub(super) struct ReadBatch {
+    held: Vec<HeldRead>,
+    records: Vec<JournalEntry>,
+}
+
+impl ReadBatch {
+    pub(super) fn hold(&mut self, read: HeldRead, records: Vec<JournalEntry>) {
+        self.held.push(read);
+        self.records.extend(records);
+    }
+
+    pub(super) fn is_empty(&self) -> bool {
+        self.held.is_empty()
+    }
+
+    /// The held reads, oldest first, and all their records.
+    pub(super) fn take(&mut self) -> (Vec<HeldRead>, Vec<JournalEntry>) {
+        (
+            std::mem::take(&mut self.held),
+            std::mem::take(&mut self.records),
+        )
     }
 }
