@@ -11,7 +11,8 @@
 //! Pipelined: a committed group goes to the releaser thread ("keyward-release"), which waits
 //! for its commit's flush to disk and only then sends its answers, groups in order; the
 //! committer meanwhile runs the next group (its writes reach the file only after that flush,
-//! see `store/redb/deferred_sync.rs`).
+//! see `store/redb/deferred_sync.rs`). A small group with nothing in flight is flushed and
+//! answered here: the next group would wait for its flush anyway.
 //!
 //! A cluster node schedules here the same way but commits on a pool of workers instead, several
 //! groups in flight against etcd (`cluster_committer.rs`).
@@ -146,6 +147,18 @@ fn run(
             .map(|job| ((job.token, job.conn_id, job.started), job.change))
             .unzip();
         let staged = pipeline.stage(&changes);
+        if in_flight == 0 && routes.len() < PIPELINE_MIN_GROUP {
+            // A small group with nothing in flight: the next group waits for this flush
+            // anyway (above), so flushing here and answering costs two thread switches less
+            // than handing it to the releaser (its wake-up, then its report back).
+            let flushing = Instant::now();
+            let answers = pipeline.finish(&changes, staged);
+            services.metrics.flush(flushing.elapsed());
+            if !deliver(routes, answers, done, waker, "committer") {
+                break;
+            }
+            continue;
+        }
         let release = Release {
             routes,
             changes,
