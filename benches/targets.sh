@@ -293,7 +293,9 @@ profile() {
 # newest record it has received is (now − the record's time), so a forwarder that falls behind
 # shows as a lag that grows through the run.
 collector() { # port-file samples-file
-    python3 - "$1" "$2" <<'PY'
+    # exec: started with `&`, the function's subshell becomes the collector itself, so the pid
+    # the caller tracks and stops is the collector's (a plain call left python running).
+    exec python3 - "$1" "$2" <<'PY'
 import datetime, re, socket, sys, threading, time
 listener = socket.socket()
 listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
