@@ -489,11 +489,15 @@ fn accept_queue(port: u16) -> Option<u64> {
                     .map(u32::from_ne_bytes)
             };
             let size = u32_at(messages, 0)? as usize;
+            if size < 16 {
+                // Not a message (the kernel never sends one): stop rather than loop on it.
+                return found;
+            }
             let kind = u16::from_ne_bytes([messages[4], messages[5]]);
             if kind == NLMSG_DONE || kind == NLMSG_ERROR {
                 return found;
             }
-            let message = messages.get(..size.max(16))?;
+            let message = messages.get(..size)?;
             // inet_diag_msg after the header: family, state, timer, retransmits, then the
             // socket id (source port first, big-endian); the receive queue at offset 56.
             let body = &message[16..];
