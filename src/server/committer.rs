@@ -36,12 +36,29 @@ use crate::engine::pipeline::{Change, Pipeline, Staged};
 /// of its rate when every group was run at once; at 64 connections pipelining gained 1.2×).
 const PIPELINE_MIN_GROUP: usize = 16;
 
-/// A group handed to the releaser: where each answer goes, the requests (for refusals if the
-/// flush fails) and the staged answers.
+/// A committed group waiting for its flush (on the releaser, or here for a small one): where
+/// each answer goes, the requests (for refusals if the flush fails) and the staged answers.
 struct Release {
     routes: Vec<Route>,
     changes: Vec<Change>,
     staged: Staged,
+}
+
+impl Release {
+    /// Waits until the group's commit is durable (timed in `keyward_commit_flush_seconds`),
+    /// then sends its answers and wakes the loop; false when the loop is gone.
+    fn answer_when_durable(
+        self,
+        pipeline: &Pipeline,
+        metrics: &super::metrics::Metrics,
+        done: &Sender<WriteDone>,
+        waker: &Waker,
+    ) -> bool {
+        let started = Instant::now();
+        let answers = pipeline.finish(&self.changes, self.staged);
+        metrics.flush(started.elapsed());
+        deliver(self.routes, answers, done, waker, "committer")
+    }
 }
 
 pub(super) struct Committer {
@@ -147,23 +164,20 @@ fn run(
             .map(|job| ((job.token, job.conn_id, job.started), job.change))
             .unzip();
         let staged = pipeline.stage(&changes);
-        if in_flight == 0 && routes.len() < PIPELINE_MIN_GROUP {
-            // A small group with nothing in flight: the next group waits for this flush
-            // anyway (above), so flushing here and answering costs two thread switches less
-            // than handing it to the releaser (its wake-up, then its report back).
-            let flushing = Instant::now();
-            let answers = pipeline.finish(&changes, staged);
-            services.metrics.flush(flushing.elapsed());
-            if !deliver(routes, answers, done, waker, "committer") {
-                break;
-            }
-            continue;
-        }
         let release = Release {
             routes,
             changes,
             staged,
         };
+        if in_flight == 0 && release.routes.len() < PIPELINE_MIN_GROUP {
+            // A small group with nothing in flight: the next group waits for this flush
+            // anyway (above), so flushing here and answering costs two thread switches less
+            // than handing it to the releaser (its wake-up, then its report back).
+            if !release.answer_when_durable(&pipeline, &services.metrics, done, waker) {
+                break;
+            }
+            continue;
+        }
         if release_tx.send(release).is_err() {
             break;
         }
@@ -189,10 +203,7 @@ fn release(
     flushed: &Sender<()>,
 ) {
     for group in groups {
-        let started = Instant::now();
-        let answers = pipeline.finish(&group.changes, group.staged);
-        metrics.flush(started.elapsed());
-        if !deliver(group.routes, answers, done, waker, "committer") {
+        if !group.answer_when_durable(pipeline, metrics, done, waker) {
             return;
         }
         // The committer may be holding a small group until this flush is done; it may also

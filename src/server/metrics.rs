@@ -169,8 +169,9 @@ pub struct Metrics {
     operations: Family<OperationResult, Counter>,
     latency: LatencyFamily,
     batches: Histogram,
-    /// How long each group's flush to disk took (the releaser's wait for its commit to be
-    /// durable): where a change's answer waits beyond the committer.
+    /// How long each group's flush to disk took (the wait, on the releaser or for a small
+    /// group on the committer, for its commit to be durable): where a change's answer waits
+    /// beyond running it.
     flushes: Histogram,
     failures: Family<Label, Counter>,
     evictions: Family<Label, Counter>,
@@ -324,7 +325,7 @@ impl Metrics {
         );
         r.register(
             "keyward_commit_flush_seconds",
-            "Time from a group commit handed to the releaser to its changes being durable",
+            "Time a group commit waits for its changes to be durable (its flush to disk)",
             self.flushes.clone(),
         );
         r.register(

@@ -1,10 +1,10 @@
 //! One linearizable read shared by every caller that needs one at about the same time (issue
 //! 21, point 4). Each write transaction of the etcd store whose first read is not a key
 //! (`txn.rs`), and each read view whose first use is not a key or a prefix (`first_read.rs`
-//! pins the others with their own first read), starts from a linearizable read (the member confirms with the leader that it has applied
-//! everything committed so far): a round trip through the leader. The committer workers and
-//! the audit threads each ask for one; when they ask together, one round trip can serve them
-//! all.
+//! pins the others with their own first read), starts from a linearizable read (the member
+//! confirms with the leader that it has applied everything committed so far): a round trip
+//! through the leader. The committer workers and the audit threads each ask for one; when
+//! they ask together, one round trip can serve them all.
 //!
 //! The rule that keeps it linearizable: a caller may use only an answer to a request *sent
 //! after it asked*. A request already in flight when it arrives may have been answered by
