@@ -31,6 +31,19 @@ fn store_config(cluster: &EtcdCluster, first: usize) -> ClusterConfig {
     }
 }
 
+/// Three etcd members, and the store as two nodes see it (one through member 0, one through
+/// member 1); `None` when `etcd_or_skip` says the test is skipped. The stores are dropped
+/// before the members (reverse order of the tuple's bindings).
+fn three_members_two_stores() -> Option<(EtcdCluster, EtcdStore, EtcdStore)> {
+    if !etcd_or_skip() {
+        return None;
+    }
+    let cluster = EtcdCluster::start(3);
+    let a = EtcdStore::open(&store_config(&cluster, 0)).unwrap();
+    let b = EtcdStore::open(&store_config(&cluster, 1)).unwrap();
+    Some((cluster, a, b))
+}
+
 fn object(uid: &str, owner: &str, version: u64, terms: &[&[u8]]) -> StoredObject {
     StoredObject {
         uid: uid.into(),
@@ -46,12 +59,9 @@ fn object(uid: &str, owner: &str, version: u64, terms: &[&[u8]]) -> StoredObject
 
 #[test]
 fn store_keeps_objects_index_terms_and_meta_across_nodes() {
-    if !etcd_or_skip() {
+    let Some((_cluster, a, b)) = three_members_two_stores() else {
         return;
-    }
-    let cluster = EtcdCluster::start(3);
-    let a = EtcdStore::open(&store_config(&cluster, 0)).unwrap();
-    let b = EtcdStore::open(&store_config(&cluster, 1)).unwrap();
+    };
     let mut txn = a.write().unwrap();
     txn.put(&object("u-2", "alice", 1, &[b"n1"])).unwrap();
     txn.put(&object("u-1", "alice", 1, &[b"n1", b"n2"]))
@@ -155,12 +165,10 @@ fn a_read_through_a_lagging_member_sees_every_acknowledged_write() {
 
 #[test]
 fn a_stale_commit_conflicts_and_concurrent_increments_lose_nothing() {
-    if !etcd_or_skip() {
+    let Some((_cluster, a, b)) = three_members_two_stores() else {
         return;
-    }
-    let cluster = EtcdCluster::start(3);
-    let a = Arc::new(EtcdStore::open(&store_config(&cluster, 0)).unwrap());
-    let b = Arc::new(EtcdStore::open(&store_config(&cluster, 1)).unwrap());
+    };
+    let (a, b) = (Arc::new(a), Arc::new(b));
     let mut txn = a.write().unwrap();
     txn.put(&object("k", "o", 0, &[])).unwrap();
     txn.commit().unwrap();
@@ -212,12 +220,9 @@ fn a_stale_commit_conflicts_and_concurrent_increments_lose_nothing() {
 /// taken makes the commit conflict although the transaction never read it.
 #[test]
 fn a_claimed_uid_is_checked_by_the_commit() {
-    if !etcd_or_skip() {
+    let Some((_cluster, a, b)) = three_members_two_stores() else {
         return;
-    }
-    let cluster = EtcdCluster::start(3);
-    let a = EtcdStore::open(&store_config(&cluster, 0)).unwrap();
-    let b = EtcdStore::open(&store_config(&cluster, 1)).unwrap();
+    };
     let mut on_a = a.write().unwrap();
     let mut on_b = b.write().unwrap();
     assert!(on_a.uid_is_free("new").unwrap());
