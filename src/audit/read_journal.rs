@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use super::record::{Actor, AuditEvent, Outcome};
+use super::record::{Actor, AuditEvent};
 use super::{AuditContext, AuditError};
 use crate::store::{Store, StoreError, WriteView};
 
@@ -47,15 +47,16 @@ pub const DIR_NAME: &str = "audit-reads";
 /// memory stays bounded, and no read is answered whose record could not be kept.
 pub const MAX_PENDING: usize = 100_000;
 
-/// One read's record as journalled: everything [`super::record_at`] needs.
+/// One read's record as journalled: everything [`super::record_at`] needs. A line is one JSON
+/// object with the event's fields flattened beside the time and the actor
+/// (`{"time_ms":…,"actor":{…},"operation":…,"uids":[…],"outcome":…,"reason":…}`), the format
+/// files left by earlier releases hold (`read_journal_tests.rs` keeps a line of it).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct JournalEntry {
     pub time_ms: i64,
     pub actor: Actor,
-    pub operation: String,
-    pub uids: Vec<String>,
-    pub outcome: Outcome,
-    pub reason: Option<String>,
+    #[serde(flatten)]
+    pub event: AuditEvent,
 }
 
 impl JournalEntry {
@@ -63,19 +64,7 @@ impl JournalEntry {
         JournalEntry {
             time_ms,
             actor,
-            operation: event.operation,
-            uids: event.uids,
-            outcome: event.outcome,
-            reason: event.reason,
-        }
-    }
-
-    fn event(&self) -> AuditEvent {
-        AuditEvent {
-            operation: self.operation.clone(),
-            uids: self.uids.clone(),
-            outcome: self.outcome,
-            reason: self.reason.clone(),
+            event,
         }
     }
 }
@@ -169,7 +158,13 @@ fn fold_entries(
     // The batch's records follow each other: the chain's end is read once.
     let mut tail = super::ChainTail::default();
     for entry in entries {
-        tail.append(txn, ctx, entry.actor.clone(), entry.event(), entry.time_ms)?;
+        tail.append(
+            txn,
+            ctx,
+            entry.actor.clone(),
+            entry.event.clone(),
+            entry.time_ms,
+        )?;
     }
     // The marker only moves forward, also if folds ever commit out of order.
     let stored = Folded::from_meta(txn.get_meta(FOLDED_META)?);

@@ -234,3 +234,53 @@ fn a_clean_close_leaves_no_file_and_takes_no_more_records() {
     );
     assert_eq!(verified(&store, &ctx), 1);
 }
+
+/// A journal line as every earlier release wrote it (one JSON object, the record's fields at
+/// the top level in this order). Journal files outlive an upgrade (`recover` folds them at the
+/// next start), so the line must read back to the same record, and a record must still be
+/// written as the same bytes.
+const LINE_OF_THE_FORMAT: &str = concat!(
+    r#"{"time_ms":1234,"actor":{"kind":"client","owner":"alice","fingerprint":"ab12","#,
+    r#""peer":"127.0.0.1:5000"},"operation":"Get","uids":["u-1","u-2"],"outcome":"failure","#,
+    r#""reason":"Item Not Found"}"#
+);
+
+#[test]
+fn a_journal_line_reads_back_and_is_written_byte_for_byte_as_before() {
+    let entry = JournalEntry::new(
+        1234,
+        Actor::Client {
+            owner: "alice".into(),
+            fingerprint: "ab12".into(),
+            peer: "127.0.0.1:5000".into(),
+        },
+        AuditEvent {
+            operation: "Get".into(),
+            uids: vec!["u-1".into(), "u-2".into()],
+            outcome: Outcome::Failure,
+            reason: Some("Item Not Found".into()),
+        },
+    );
+    assert_eq!(serde_json::to_string(&entry).unwrap(), LINE_OF_THE_FORMAT);
+    let read: JournalEntry = serde_json::from_str(LINE_OF_THE_FORMAT).unwrap();
+    assert_eq!(
+        (read.time_ms, &read.actor, &read.event),
+        (1234, &entry.actor, &entry.event)
+    );
+    // A success without a reason, as a Get that found its object writes it.
+    let ok = entry_line(&JournalEntry::new(
+        5,
+        Actor::System,
+        AuditEvent::success("Get", vec![]),
+    ));
+    assert_eq!(
+        ok,
+        r#"{"time_ms":5,"actor":{"kind":"system"},"operation":"Get","uids":[],"outcome":"success","reason":null}"#
+    );
+    let read: JournalEntry = serde_json::from_str(&ok).unwrap();
+    assert_eq!(read.event, AuditEvent::success("Get", vec![]));
+}
+
+fn entry_line(entry: &JournalEntry) -> String {
+    serde_json::to_string(entry).unwrap()
+}

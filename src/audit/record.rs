@@ -41,7 +41,7 @@ pub enum Outcome {
 }
 
 /// What happened, as the caller reports it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditEvent {
     /// KMIP operation name (`Create`, `Get`, …) or a dotted admin/system name (`client.add`,
     /// `root.unwrap`, …).
