@@ -24,8 +24,9 @@
 //!
 //! Run the measurement on an otherwise idle machine. Do not raise the test's autogroup
 //! priority to win the CPU from other work (`echo -19 > /proc/self/autogroup`): the kernel
-//! threads a commit's `fdatasync` waits for (the ext4 journal's) then lose it to the attack,
-//! and flushes of 10-30 ms, never seen otherwise, land on the registered client's changes.
+//! threads a commit's `fdatasync` waits for (block-layer workers, softirq threads) then lose
+//! it to the attack, and flushes of 10-30 ms, never seen otherwise, land on the registered
+//! client's changes.
 //! Likewise the test's own sampling stays cheap (see `accept_queue`): what the test spends
 //! is taken from the server it measures.
 //!
