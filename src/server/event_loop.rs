@@ -901,15 +901,13 @@ impl LoopState {
                             session.await_commit();
                         }
                         Routed::Journal(request, response, records) => {
-                            let read = HeldRead {
+                            let job = WriteJob {
                                 token,
                                 conn_id: session.id(),
+                                change: Change { request, peer },
                                 started,
-                                response,
-                                request,
-                                peer,
                             };
-                            self.reads.hold(read, records);
+                            self.reads.hold(HeldRead { job, response }, records);
                             session.await_commit();
                         }
                         Routed::ToRead(request) => {
@@ -1032,28 +1030,20 @@ impl LoopState {
         while !self.reads.is_empty() {
             let (held, records) = self.reads.take();
             let written = read_audit::write_records(&self.services, records);
-            for read in held {
+            for HeldRead { job, response } in held {
                 if written {
                     self.deliver(WriteDone {
-                        token: read.token,
-                        conn_id: read.conn_id,
-                        response: Some(read.response),
-                        started: read.started,
+                        token: job.token,
+                        conn_id: job.conn_id,
+                        response: Some(response),
+                        started: job.started,
                     });
                 } else if self
                     .connections
-                    .get(&read.token)
-                    .is_some_and(|c| c.session().id() == read.conn_id)
+                    .get(&job.token)
+                    .is_some_and(|c| c.session().id() == job.conn_id)
                 {
-                    self.commits.submit(WriteJob {
-                        token: read.token,
-                        conn_id: read.conn_id,
-                        change: Change {
-                            request: read.request,
-                            peer: read.peer,
-                        },
-                        started: read.started,
-                    });
+                    self.commits.submit(job);
                 }
             }
         }

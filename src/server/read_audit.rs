@@ -16,6 +16,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
+use super::write_jobs::WriteJob;
 use super::{ServerError, Services};
 use crate::audit::AuditContext;
 use crate::audit::read_journal::{self, JournalEntry, ReadJournal};
@@ -192,13 +193,9 @@ pub(super) fn write_records(services: &Services, records: Vec<JournalEntry>) -> 
 
 /// A read the loop ran, waiting for its records to be written before its answer leaves.
 pub(super) struct HeldRead {
-    pub token: mio::Token,
-    pub conn_id: u64,
-    pub started: std::time::Instant,
+    /// The request as the committer would take it, should the records not be written.
+    pub job: WriteJob,
     pub response: Response,
-    /// To go through the committer instead, should the records not be written.
-    pub request: ParsedRequest,
-    pub peer: std::net::SocketAddr,
 }
 
 /// The reads of one loop turn whose records are not written yet, and those records: the
