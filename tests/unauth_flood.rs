@@ -184,6 +184,27 @@ fn as_attacker() {
 /// Silent connections the attacker holds open right now (all sources).
 static HELD_NOW: AtomicUsize = AtomicUsize::new(0);
 
+/// What the sampler saw every 50 ms of the attack: the silent connections held, and the
+/// listener's accept queue whenever the kernel told its length.
+#[derive(Default)]
+struct Sampled {
+    samples: u64,
+    held_sum: u64,
+    queue_samples: u64,
+    queue_sum: u64,
+    queue_max: u64,
+}
+
+impl Sampled {
+    fn held_on_average(&self) -> f64 {
+        self.held_sum as f64 / self.samples.max(1) as f64
+    }
+
+    fn queue_on_average(&self) -> f64 {
+        self.queue_sum as f64 / self.queue_samples.max(1) as f64
+    }
+}
+
 /// A TLS client configuration that presents no client certificate.
 fn anonymous_config(creds: &ClientCreds) -> Arc<ClientConfig> {
     use rustls::pki_types::pem::PemObject;
@@ -685,17 +706,15 @@ fn vcenter_is_served_through_a_flood_of_peers_without_certificates() {
     let handshakers = 4u32;
     let (mut under_attack, splits, held_opened, slow_opened, queue, client_waited) =
         std::thread::scope(|s| {
-            // Every 50 ms, the silent connections held and the listener's accept queue:
-            // (samples, queue samples, queue sum, queue max, held sum).
             let queue_sampler = s.spawn(move || {
-                let mut sampled = (0u64, 0u64, 0u64, 0u64, 0u64);
+                let mut sampled = Sampled::default();
                 while Instant::now() < end {
-                    sampled.0 += 1;
-                    sampled.4 += HELD_NOW.load(Ordering::Relaxed) as u64;
+                    sampled.samples += 1;
+                    sampled.held_sum += HELD_NOW.load(Ordering::Relaxed) as u64;
                     if let Some(len) = accept_queue(addr.port()) {
-                        sampled.1 += 1;
-                        sampled.2 += len;
-                        sampled.3 = sampled.3.max(len);
+                        sampled.queue_samples += 1;
+                        sampled.queue_sum += len;
+                        sampled.queue_max = sampled.queue_max.max(len);
                     }
                     std::thread::sleep(Duration::from_millis(50));
                 }
@@ -776,7 +795,7 @@ fn vcenter_is_served_through_a_flood_of_peers_without_certificates() {
         sources().len(),
         held_opened as f64 / plan.attack.as_secs_f64(),
         plan.held,
-        queue.4 as f64 / queue.0.max(1) as f64,
+        queue.held_on_average(),
         plan.slow,
         handshakes.load(Ordering::SeqCst),
         handshakes.load(Ordering::SeqCst) as f64 / plan.attack.as_secs_f64()
@@ -826,9 +845,9 @@ fn vcenter_is_served_through_a_flood_of_peers_without_certificates() {
             .map(|(name, (after, before))| format!("{name} {}", after.saturating_sub(*before)))
             .collect::<Vec<_>>()
             .join(", "),
-        queue.2 as f64 / queue.1.max(1) as f64,
-        queue.3,
-        queue.1
+        queue.queue_on_average(),
+        queue.queue_max,
+        queue.queue_samples
     );
     eprintln!(
         "server: evictions {} (address cap) / {} (budget full), first-byte timeouts {}, \
@@ -885,7 +904,7 @@ fn vcenter_is_served_through_a_flood_of_peers_without_certificates() {
     );
     if plan.verify_rates {
         let handshake_rate = handshakes.load(Ordering::SeqCst) as f64 / plan.attack.as_secs_f64();
-        let held_on_average = queue.4 as f64 / queue.0.max(1) as f64;
+        let held_on_average = queue.held_on_average();
         assert!(
             handshake_rate >= 0.9 * f64::from(plan.handshakes_per_sec)
                 && held_on_average >= 0.9 * plan.held as f64
