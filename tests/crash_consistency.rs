@@ -9,7 +9,9 @@
 //! kill either fully applied or not at all (three of three attributes or none; two of two
 //! template attributes on every object, including Creates whose answer was lost). Gets run
 //! among the changes: every Get answered before the kill has its audit record after the
-//! restart, though reads are answered without waiting for an fsync (the read journal).
+//! restart, though reads are answered without waiting for an fsync (the read journal), and
+//! every object a Get was answered for is no longer Fresh (the first Get's clear rides in the
+//! journal with its record: `src/engine/fresh.rs`).
 //!
 //! CI runs a few iterations; `KEYWARD_CRASH_ITERATIONS=500 cargo test --release --test
 //! crash_consistency -- --nocapture` runs many. `KEYWARD_CRASH_SEED` replays one run.
@@ -219,16 +221,22 @@ fn worker(
 struct Found {
     state: u32,
     custom: BTreeSet<String>,
+    fresh: Option<bool>,
 }
 
 fn fetch(tls: &mut Tls, id: &str) -> Found {
     let payload = success_payload(&tls.call(V1_1, op::GET_ATTRIBUTES, vec![uid(id)]));
     let mut state = None;
     let mut custom = BTreeSet::new();
+    let mut fresh = None;
     for (name, value) in attributes_of(&payload) {
         if name == "State" {
             if let Value::Enumeration(v) = value {
                 state = Some(v);
+            }
+        } else if name == "Fresh" {
+            if let Value::Boolean(b) = value {
+                fresh = Some(b);
             }
         } else if name.starts_with("x-") {
             custom.insert(name);
@@ -237,6 +245,7 @@ fn fetch(tls: &mut Tls, id: &str) -> Found {
     Found {
         state: state.unwrap_or_else(|| panic!("{id} has no State: {payload:?}")),
         custom,
+        fresh,
     }
 }
 
@@ -259,6 +268,16 @@ fn verify(tls: &mut Tls, model: &mut Model, seed: u64, data_dir: &std::path::Pat
         );
         checked += 1;
         let found = fetch(tls, id);
+        if known.acked_gets > 0 {
+            // The first Get's clear of Fresh rode in the read journal with its record.
+            assert_eq!(
+                found.fresh,
+                Some(false),
+                "seed {seed}: {id} was served ({} acknowledged Gets) but is Fresh again",
+                known.acked_gets
+            );
+            checked += 1;
+        }
         for born in ["x-born-a", "x-born-b"] {
             assert!(
                 found.custom.contains(born),

@@ -17,6 +17,13 @@
 //! allocation and a directory change per group, a fifth of its CPU time on vCenter's
 //! connection-per-exchange pattern, and lengthened the journal commit of every `fdatasync`.
 //! [`recover`] folds what a crash left behind, at start-up, before the first request.
+//!
+//! A read may carry one change besides its record: the first Get of an object clears the
+//! object's Fresh flag. That clear travels in the journal with the Get's record
+//! ([`JournalEntry::fresh_cleared`]) and is applied by whoever folds it, in the fold's
+//! transaction, through [`FoldEffects`] (this layer knows it as data; the engine knows what it
+//! means). Record and clear are in the same line: a power loss inside the window loses both or
+//! neither, as if that Get never happened.
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Seek, SeekFrom, Write};
@@ -57,6 +64,11 @@ pub struct JournalEntry {
     pub actor: Actor,
     #[serde(flatten)]
     pub event: AuditEvent,
+    /// Objects whose Fresh flag the recorded read cleared (it served them first); the fold
+    /// applies the clears ([`FoldEffects`]). Absent from the line when empty, as in the lines
+    /// of earlier releases.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fresh_cleared: Vec<String>,
 }
 
 impl JournalEntry {
@@ -65,7 +77,28 @@ impl JournalEntry {
             time_ms,
             actor,
             event,
+            fresh_cleared: Vec::new(),
         }
+    }
+}
+
+/// What a journalled read changed besides its record, applied in the fold's transaction by
+/// the layer that knows what it means (the engine: `engine/fresh.rs`).
+pub trait FoldEffects {
+    /// A read served `uid` first: its Fresh flag is cleared (nothing when it already is, or
+    /// the object is gone).
+    fn clear_fresh(&self, txn: &mut dyn WriteView, uid: &str) -> Result<(), StoreError>;
+}
+
+/// For folds whose transaction cannot hold objects (a cluster node's local audit log): the
+/// clears are skipped, with a warning. A cluster node never journals one (its first Gets
+/// commit through etcd); only a journal left by the single appliance it was could hold them.
+pub struct SkipEffects;
+
+impl FoldEffects for SkipEffects {
+    fn clear_fresh(&self, _txn: &mut dyn WriteView, uid: &str) -> Result<(), StoreError> {
+        log::warn!("read journal: the Fresh flag of {uid} cannot be cleared here and stays set");
+        Ok(())
     }
 }
 
@@ -91,11 +124,18 @@ impl JournalBatch {
         self.entries.is_empty()
     }
 
-    /// Appends the batch's records to the chain inside `txn`, and marks its generation folded.
-    pub fn fold(&self, txn: &mut dyn WriteView, ctx: &AuditContext) -> Result<(), AuditError> {
+    /// Appends the batch's records to the chain inside `txn`, applies what the reads changed
+    /// besides (`effects`), and marks its generation folded.
+    pub fn fold(
+        &self,
+        txn: &mut dyn WriteView,
+        ctx: &AuditContext,
+        effects: &dyn FoldEffects,
+    ) -> Result<(), AuditError> {
         fold_entries(
             txn,
             ctx,
+            effects,
             Folded::upto(self.generation, self.end),
             &self.entries,
         )
@@ -152,12 +192,16 @@ impl Folded {
 fn fold_entries(
     txn: &mut dyn WriteView,
     ctx: &AuditContext,
+    effects: &dyn FoldEffects,
     upto: Folded,
     entries: &[JournalEntry],
 ) -> Result<(), AuditError> {
     // The batch's records follow each other: the chain's end is read once.
     let mut tail = super::ChainTail::default();
     for entry in entries {
+        for uid in &entry.fresh_cleared {
+            effects.clear_fresh(txn, uid)?;
+        }
         tail.append(
             txn,
             ctx,
@@ -323,6 +367,7 @@ fn audit_txn(store: &dyn Store) -> Result<Box<dyn crate::store::WriteTxn + '_>, 
 pub fn recover(
     store: &dyn Store,
     ctx: &AuditContext,
+    effects: &dyn FoldEffects,
     data_dir: &Path,
 ) -> Result<(usize, u64), JournalError> {
     let dir = data_dir.join(DIR_NAME);
@@ -348,7 +393,13 @@ pub fn recover(
             Some(txn) => txn,
             None => txn.insert(audit_txn(store)?),
         };
-        fold_entries(txn.as_mut(), ctx, Folded::upto(*generation, end), &entries)?;
+        fold_entries(
+            txn.as_mut(),
+            ctx,
+            effects,
+            Folded::upto(*generation, end),
+            &entries,
+        )?;
     }
     if let Some(txn) = txn {
         txn.commit()?;
@@ -390,9 +441,12 @@ impl ReadJournal {
 
     /// Writes the records of one answered read to the journal with a single `write(2)`. When
     /// this returns `Ok`, they survive a crash of the process; the answer may be released.
-    pub fn append(&self, entries: Vec<JournalEntry>) -> Result<(), JournalError> {
+    /// `Ok` holds how many records were appended since the server started, these included:
+    /// once [`ReadJournal::folded`] reaches it, they are folded.
+    pub fn append(&self, entries: Vec<JournalEntry>) -> Result<u64, JournalError> {
         if entries.is_empty() {
-            return Ok(());
+            let current = self.current.lock().map_err(|_| JournalError::Poisoned)?;
+            return Ok(current.appended);
         }
         let mut bytes = Vec::with_capacity(256 * entries.len());
         for entry in &entries {
@@ -417,7 +471,15 @@ impl ReadJournal {
         current.written += bytes.len() as u64;
         current.appended += entries.len() as u64;
         current.entries.extend(entries);
-        Ok(())
+        Ok(current.appended)
+    }
+
+    /// How many records have been folded (their fold's commit durable) since the server
+    /// started. Folds commit in the order the records were appended (a fold that failed is
+    /// retried ahead of anything newer, and a failed flush stops the store), so the folded
+    /// records are always the first this many appended.
+    pub fn folded(&self) -> u64 {
+        self.folded.lock().map(|f| *f).unwrap_or(0)
     }
 
     /// True when records wait to be folded (or a broken file waits to be replaced).
@@ -531,7 +593,12 @@ impl ReadJournal {
 
     /// Folds everything pending in a transaction of its own (the committer, when no group
     /// came within the sync interval, and at shutdown). Returns how many records it folded.
-    pub fn fold_now(&self, store: &dyn Store, ctx: &AuditContext) -> Result<usize, JournalError> {
+    pub fn fold_now(
+        &self,
+        store: &dyn Store,
+        ctx: &AuditContext,
+        effects: &dyn FoldEffects,
+    ) -> Result<usize, JournalError> {
         let batches = self.take()?;
         if batches.is_empty() {
             return Ok(0);
@@ -540,7 +607,7 @@ impl ReadJournal {
             let mut txn = audit_txn(store)?;
             let mut count = 0;
             for batch in &batches {
-                batch.fold(txn.as_mut(), ctx)?;
+                batch.fold(txn.as_mut(), ctx, effects)?;
                 count += batch.len();
             }
             txn.commit()?;

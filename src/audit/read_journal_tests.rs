@@ -3,7 +3,7 @@
 
 use zeroize::Zeroizing;
 
-use super::read_journal::{self, JournalEntry, ReadJournal};
+use super::read_journal::{self, FoldEffects, JournalEntry, ReadJournal, SkipEffects};
 use super::*;
 use crate::store::Store;
 use crate::store::memory::MemoryStore;
@@ -52,12 +52,13 @@ fn what_a_crash_left_is_folded_once_in_order_and_chained() {
     // (the journal is dropped without a fold; its file stays, as after kill -9).
     let journal = ReadJournal::open(dir.path(), 0).unwrap();
     journal.append(vec![entry(0), entry(1)]).unwrap();
-    assert_eq!(journal.fold_now(&store, &ctx).unwrap(), 2);
+    assert_eq!(journal.fold_now(&store, &ctx, &SkipEffects).unwrap(), 2);
     journal.append(vec![entry(2)]).unwrap();
     journal.append(vec![entry(3), entry(4)]).unwrap();
     drop(journal);
 
-    let (folded, generation) = read_journal::recover(&store, &ctx, dir.path()).unwrap();
+    let (folded, generation) =
+        read_journal::recover(&store, &ctx, &SkipEffects, dir.path()).unwrap();
     assert_eq!(folded, 3);
     let uids: Vec<String> = operations(&store)
         .into_iter()
@@ -75,12 +76,14 @@ fn what_a_crash_left_is_folded_once_in_order_and_chained() {
     let batches = journal.take().unwrap();
     let mut txn = store.write().unwrap();
     for batch in &batches {
-        batch.fold(txn.as_mut(), &ctx).unwrap();
+        batch.fold(txn.as_mut(), &ctx, &SkipEffects).unwrap();
     }
     txn.commit().unwrap();
     drop(journal); // the batch's file is never removed
     assert_eq!(
-        read_journal::recover(&store, &ctx, dir.path()).unwrap().0,
+        read_journal::recover(&store, &ctx, &SkipEffects, dir.path())
+            .unwrap()
+            .0,
         0
     );
     assert_eq!(operations(&store).len(), 6);
@@ -109,7 +112,9 @@ fn a_torn_last_line_is_skipped_and_the_rest_folded() {
     bytes.extend_from_slice(b"{\"time_ms\":12,\"actor\":{\"ki");
     std::fs::write(&file, bytes).unwrap();
     assert_eq!(
-        read_journal::recover(&store, &ctx, dir.path()).unwrap().0,
+        read_journal::recover(&store, &ctx, &SkipEffects, dir.path())
+            .unwrap()
+            .0,
         2
     );
     assert_eq!(verified(&store, &ctx), 2);
@@ -126,7 +131,7 @@ fn a_fold_that_did_not_commit_is_folded_again_before_newer_reads() {
     journal.restore(batches); // the group's commit failed
     journal.append(vec![entry(1)]).unwrap();
     assert!(!journal.wait_folded(std::time::Duration::from_millis(1)));
-    assert_eq!(journal.fold_now(&store, &ctx).unwrap(), 2);
+    assert_eq!(journal.fold_now(&store, &ctx, &SkipEffects).unwrap(), 2);
     assert!(journal.wait_folded(std::time::Duration::from_millis(1)));
     let uids: Vec<String> = operations(&store)
         .into_iter()
@@ -159,7 +164,7 @@ fn one_file_serves_many_folds_until_it_is_full_then_the_next_generation_replaces
     // Folds of a small file keep it: no file is created or removed per commit.
     for i in 0..3 {
         journal.append(vec![entry(i)]).unwrap();
-        assert_eq!(journal.fold_now(&store, &ctx).unwrap(), 1);
+        assert_eq!(journal.fold_now(&store, &ctx, &SkipEffects).unwrap(), 1);
     }
     let files = journal_files(dir.path());
     assert_eq!(files.len(), 1, "{files:?}");
@@ -171,7 +176,7 @@ fn one_file_serves_many_folds_until_it_is_full_then_the_next_generation_replaces
         journal.append((n..n + 100).map(entry).collect()).unwrap();
         n += 100;
     }
-    assert_eq!(journal.fold_now(&store, &ctx).unwrap(), n - 3);
+    assert_eq!(journal.fold_now(&store, &ctx, &SkipEffects).unwrap(), n - 3);
     let files = journal_files(dir.path());
     assert_eq!(files.len(), 1, "{files:?}");
     assert!(files[0].0.starts_with("00000000000000000002"), "{files:?}");
@@ -179,7 +184,8 @@ fn one_file_serves_many_folds_until_it_is_full_then_the_next_generation_replaces
     // A crash now: the new file's records, and only those, are folded at the next start.
     journal.append(vec![entry(n)]).unwrap();
     drop(journal);
-    let (folded, generation) = read_journal::recover(&store, &ctx, dir.path()).unwrap();
+    let (folded, generation) =
+        read_journal::recover(&store, &ctx, &SkipEffects, dir.path()).unwrap();
     assert_eq!((folded, generation), (1, 2));
     assert_eq!(verified(&store, &ctx), n as u64 + 1);
     let uids: Vec<String> = operations(&store)
@@ -205,7 +211,7 @@ fn a_marker_written_before_files_were_reused_means_its_generation_was_folded_who
         .unwrap();
     txn.commit().unwrap();
     assert_eq!(
-        read_journal::recover(&store, &ctx, dir.path()).unwrap(),
+        read_journal::recover(&store, &ctx, &SkipEffects, dir.path()).unwrap(),
         (1, 2)
     );
     let uids: Vec<String> = operations(&store)
@@ -224,12 +230,14 @@ fn a_clean_close_leaves_no_file_and_takes_no_more_records() {
     // Records not yet folded keep the file.
     journal.close();
     assert_eq!(journal_files(dir.path()).len(), 1);
-    assert_eq!(journal.fold_now(&store, &ctx).unwrap(), 1);
+    assert_eq!(journal.fold_now(&store, &ctx, &SkipEffects).unwrap(), 1);
     journal.close();
     assert!(journal_files(dir.path()).is_empty());
     assert!(journal.append(vec![entry(1)]).is_err());
     assert_eq!(
-        read_journal::recover(&store, &ctx, dir.path()).unwrap().0,
+        read_journal::recover(&store, &ctx, &SkipEffects, dir.path())
+            .unwrap()
+            .0,
         0
     );
     assert_eq!(verified(&store, &ctx), 1);
@@ -283,4 +291,70 @@ fn a_journal_line_reads_back_and_is_written_byte_for_byte_as_before() {
 
 fn entry_line(entry: &JournalEntry) -> String {
     serde_json::to_string(entry).unwrap()
+}
+
+/// Records the clears a fold applies, in order (the engine's own applies them to objects:
+/// `engine/tests.rs`).
+#[derive(Default)]
+struct Cleared(std::sync::Mutex<Vec<String>>);
+
+impl FoldEffects for Cleared {
+    fn clear_fresh(
+        &self,
+        _txn: &mut dyn crate::store::WriteView,
+        uid: &str,
+    ) -> Result<(), crate::store::StoreError> {
+        self.0.lock().unwrap().push(uid.to_string());
+        Ok(())
+    }
+}
+
+fn clearing(i: usize, uids: &[&str]) -> JournalEntry {
+    let mut entry = entry(i);
+    entry.fresh_cleared = uids.iter().map(|u| u.to_string()).collect();
+    entry
+}
+
+#[test]
+fn a_journalled_clear_is_applied_once_by_the_fold_or_by_recovery() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = MemoryStore::new();
+    let ctx = context();
+    let journal = ReadJournal::open(dir.path(), 0).unwrap();
+    assert_eq!(
+        journal
+            .append(vec![clearing(0, &["k-0"]), entry(1)])
+            .unwrap(),
+        2
+    );
+    let running = Cleared::default();
+    assert_eq!(journal.fold_now(&store, &ctx, &running).unwrap(), 2);
+    assert_eq!(*running.0.lock().unwrap(), ["k-0"]);
+    assert_eq!(journal.folded(), 2);
+    // Appended and not folded when the process dies: the next start applies it, and only it.
+    assert_eq!(
+        journal.append(vec![clearing(2, &["k-1", "k-2"])]).unwrap(),
+        3
+    );
+    drop(journal);
+    let restarted = Cleared::default();
+    let (folded, _) = read_journal::recover(&store, &ctx, &restarted, dir.path()).unwrap();
+    assert_eq!(folded, 1);
+    assert_eq!(*restarted.0.lock().unwrap(), ["k-1", "k-2"]);
+    assert_eq!(verified(&store, &ctx), 3);
+}
+
+#[test]
+fn a_clear_is_written_in_its_records_line_and_reads_back() {
+    let line = entry_line(&clearing(7, &["k-9"]));
+    assert!(
+        line.ends_with(r#","reason":null,"fresh_cleared":["k-9"]}"#),
+        "{line}"
+    );
+    let read: JournalEntry = serde_json::from_str(&line).unwrap();
+    assert_eq!(read.fresh_cleared, ["k-9"]);
+    assert_eq!(read.event, AuditEvent::success("Get", vec!["uid-7".into()]));
+    // A line without clears (every earlier release's) reads back without any.
+    let read: JournalEntry = serde_json::from_str(LINE_OF_THE_FORMAT).unwrap();
+    assert!(read.fresh_cleared.is_empty());
 }

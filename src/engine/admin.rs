@@ -199,6 +199,8 @@ fn as_owner(
             placeholder: None,
             now,
             pregenerated: Vec::new(),
+            fresh_clears: super::FreshClears::Committed,
+            fresh_cleared: Vec::new(),
         };
         dispatch(&mut ctx, operation.value(), &payload)?;
         ctx.overlay.into_staged()

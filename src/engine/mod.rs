@@ -13,6 +13,7 @@ pub mod admin;
 mod client;
 pub mod credential;
 mod error;
+mod fresh;
 
 pub mod import;
 pub(crate) mod object;
@@ -32,6 +33,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 pub use crate::seal::KeyGate;
 pub use client::{Client, ClientIdentity};
 pub use error::EngineError;
+pub use fresh::{FreshClears, JournalledClears, Unchanging};
 pub use response::Response;
 
 use crate::kmip::enums::{BatchErrorContinuationOption, ResultReason, ResultStatus};
@@ -382,7 +384,7 @@ impl Engine {
 
     /// Runs a read-only request.
     pub fn read(&self, request: &ParsedRequest, view: &dyn ReadView) -> Response {
-        let (items, overlay) = self.run(request, view);
+        let Ran { items, overlay, .. } = self.run(request, view, FreshClears::Committed);
         if !overlay.is_empty() {
             // prepare() routes every mutating operation to the write pipeline.
             log::error!("read-only request staged writes; they are discarded");
@@ -402,7 +404,7 @@ impl Engine {
         txn: &mut dyn WriteView,
     ) -> Result<Response, StoreError> {
         let (response, staged) = {
-            let (items, overlay) = self.run(request, &*txn);
+            let Ran { items, overlay, .. } = self.run(request, &*txn, FreshClears::Committed);
             (self.within_limit(request, items), overlay.into_staged())
         };
         // A response the client cannot take is an error, and its writes must not happen.
@@ -427,18 +429,21 @@ impl Engine {
         if !only_reads {
             return None;
         }
-        let (items, _fresh_cleared) = self.run(request, view);
+        let Ran { items, .. } = self.run(request, view, FreshClears::Committed);
         Some(self.respond(request, items))
     }
 
-    /// Runs a request on a read view when it changes nothing: every item only reads, or is a
-    /// Get of an object that is no longer Fresh (the first Get clears Fresh, a change). `None`
-    /// when it would change something (then it must run in the committer's transaction).
+    /// Runs a request on a read view when it changes nothing a commit must hold before its
+    /// answer: every item only reads, or is a Get. The first Get of an object clears its Fresh
+    /// flag: with [`FreshClears::Journalled`] that clear comes back for the caller to journal
+    /// (`fresh.rs`), with [`FreshClears::Committed`] it is a change. `None` when the request
+    /// changes something (then it must run in the committer's transaction).
     pub fn execute_if_unchanging(
         &self,
         request: &ParsedRequest,
         view: &dyn ReadView,
-    ) -> Option<Response> {
+        clears: FreshClears<'_>,
+    ) -> Option<Unchanging> {
         let only_reads =
             request.message.items.iter().all(|i| {
                 i.defect.is_some() || !ops::mutates(i.operation) || ops::is_get(i.operation)
@@ -446,12 +451,23 @@ impl Engine {
         if !only_reads {
             return None;
         }
-        let (mut items, overlay) = self.run(request, view);
-        if !overlay.is_empty() {
+        let Ran {
+            mut items,
+            overlay,
+            fresh_cleared,
+        } = self.run(request, view, clears);
+        let staged = overlay.staged_uids();
+        // Only what the Gets staged to clear Fresh may be journalled; anything else commits.
+        let journalled = matches!(clears, FreshClears::Journalled(_))
+            && staged.iter().all(|uid| fresh_cleared.contains(uid));
+        if !staged.is_empty() && !journalled {
             scrub_items(&mut items);
             return None;
         }
-        Some(self.respond(request, items))
+        Some(Unchanging {
+            response: self.respond(request, items),
+            fresh_cleared: staged,
+        })
     }
 
     /// The one failure response: every batch item of `request` fails for `why`, nothing of it
@@ -510,7 +526,8 @@ impl Engine {
         &'a self,
         request: &'a ParsedRequest,
         view: &'a dyn ReadView,
-    ) -> (Vec<ResponseBatchItem>, Overlay<'a>) {
+        clears: FreshClears<'a>,
+    ) -> Ran<'a> {
         let version = request.message.version;
         let mut ctx = ops::Ctx {
             client: &request.client,
@@ -522,6 +539,8 @@ impl Engine {
             placeholder: None,
             now: now(),
             pregenerated: request.pregenerated.clone(),
+            fresh_clears: clears,
+            fresh_cleared: Vec::new(),
         };
         let mut results = Vec::new();
         let mut failed = false;
@@ -560,6 +579,7 @@ impl Engine {
                 }
             }
         }
+        let fresh_cleared = std::mem::take(&mut ctx.fresh_cleared);
         let mut overlay = ctx.overlay;
         if failed && request.continuation == BatchErrorContinuationOption::Undo {
             overlay = Overlay::new(view);
@@ -571,7 +591,11 @@ impl Engine {
                 r.status = ResultStatus::OperationUndone;
             }
         }
-        (results, overlay)
+        Ran {
+            items: results,
+            overlay,
+            fresh_cleared,
+        }
     }
 
     fn message(
@@ -589,6 +613,15 @@ impl Engine {
         );
         Response::new(message, outcomes)
     }
+}
+
+/// One message run by [`Engine::run`].
+struct Ran<'a> {
+    items: Vec<ResponseBatchItem>,
+    /// The writes it staged (none when Undo applied).
+    overlay: Overlay<'a>,
+    /// Objects whose Fresh flag a Get of it cleared (staged in `overlay` unless undone).
+    fresh_cleared: Vec<String>,
 }
 
 /// Byte-level conveniences for tests, fuzzing and tools that drive the engine directly; the

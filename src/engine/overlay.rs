@@ -56,6 +56,11 @@ impl<'a> Overlay<'a> {
         self.staged.insert(object.uid.clone(), object);
     }
 
+    /// The UIDs of the staged objects, in order.
+    pub fn staged_uids(&self) -> Vec<String> {
+        self.staged.keys().cloned().collect()
+    }
+
     pub fn is_empty(&self) -> bool {
         self.staged.is_empty()
     }

@@ -5,6 +5,7 @@
 //! fixture is `tests/support.rs`.
 
 mod attributes;
+mod fresh;
 mod key_pair;
 mod lifecycle;
 mod locate;

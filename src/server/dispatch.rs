@@ -13,6 +13,7 @@ use std::sync::mpsc::Sender;
 use mio::Token;
 
 use super::Services;
+use super::pending_clears::PendingClears;
 use super::read_audit::{self, Executed};
 use super::write_jobs::WriteJob;
 use crate::audit::read_journal::JournalEntry;
@@ -37,13 +38,15 @@ pub(super) enum Routed {
 /// Has the engine decode a request and check `client`'s credential (one call: nothing comes
 /// back here to be authenticated), then runs it at once when it may be: a refusal,
 /// a read without the audit log on a fresh snapshot, or a read journalled before its answer
-/// (`read_audit.rs`). Everything else, reads whose record must commit first included, goes to
-/// the committer.
+/// (`read_audit.rs`; a first Get too, its clear of Fresh journalled with it: `pending` holds
+/// the clears not folded yet). Everything else, reads whose record must commit first
+/// included, goes to the committer.
 pub(super) fn route(
     services: &Services,
     client: &mut Client,
     message: &[u8],
     peer: SocketAddr,
+    pending: &PendingClears,
 ) -> Routed {
     let engine = &services.engine;
     let prepared = catch_unwind(AssertUnwindSafe(|| engine.prepare_for(client, message)));
@@ -71,7 +74,8 @@ pub(super) fn route(
         // With the read journal, a read's record is written before its answer without waiting
         // for an fsync; a Write that turns out to change nothing is answered the same way.
         Ok(Prepared::Read(request) | Prepared::Write(request)) if journalled => {
-            match read_audit::run_with_journal(services, &request, peer) {
+            let waiting = |uid: &str| pending.contains(uid);
+            match read_audit::run_with_journal(services, &request, peer, &waiting) {
                 Executed::Answered(Some(response)) => Routed::Answer(response),
                 Executed::Answered(None) => Routed::Close,
                 Executed::Unwritten(response, records) => {

@@ -22,8 +22,9 @@ use super::handshake_queue::{Class, HandshakeQueue, Slice};
 use super::http_listener::HttpListener;
 use super::identity::resolve_identity;
 use super::metrics::{EvictionCause, FailureCause, HandshakeKind};
+use super::pending_clears::PendingClears;
 use super::ratelimit::ConnectionLogs;
-use super::read_audit::{self, HeldRead, ReadBatch};
+use super::read_audit::{self, HeldRead, ReadBatch, TakenReads};
 use super::session::{Expired, Fatal, Finished, Inbound, Timeouts};
 use super::signals::SignalPipe;
 use super::trust_service::TrustService;
@@ -261,6 +262,7 @@ impl Server {
             next_id: FIRST_CONNECTION as u64,
             commits: CommitQueue::new(committer.jobs, keygen.jobs, reader_jobs),
             reads: ReadBatch::default(),
+            pending_clears: PendingClears::default(),
             accept_retry_at: None,
             drain_deadline: None,
             admin_effects: Some(effects_from_admin),
@@ -326,6 +328,9 @@ struct LoopState {
     commits: CommitQueue,
     /// This turn's reads waiting for their records' write (`read_audit.rs`).
     reads: ReadBatch,
+    /// Objects whose first Get was answered, their clear of Fresh not folded yet
+    /// (`pending_clears.rs`).
+    pending_clears: PendingClears,
     accept_retry_at: Option<Instant>,
     drain_deadline: Option<Instant>,
     /// What admin requests ask of open connections (`admin_thread.rs`).
@@ -882,7 +887,7 @@ impl LoopState {
             match inbound {
                 Inbound::Request(message) => {
                     let started = Instant::now();
-                    match route(services, client, &message, peer) {
+                    match route(services, client, &message, peer, &self.pending_clears) {
                         Routed::Answer(response) => {
                             services.metrics.response(&response, started);
                             if let Err(e) = session.send(&response) {
@@ -1027,11 +1032,19 @@ impl LoopState {
     /// none is left. Should the journal refuse the records, the reads go to the committer,
     /// which records them durably before answering: no answer leaves without its record.
     fn release_reads(&mut self) {
+        self.forget_folded_clears();
         while !self.reads.is_empty() {
-            let (held, records) = self.reads.take();
+            let TakenReads {
+                held,
+                records,
+                fresh_cleared,
+            } = self.reads.take();
             let written = read_audit::write_records(&self.services, records);
+            if let Some(appended) = written {
+                self.pending_clears.journalled(fresh_cleared, appended);
+            }
             for HeldRead { job, response } in held {
-                if written {
+                if written.is_some() {
                     self.deliver(WriteDone {
                         token: job.token,
                         conn_id: job.conn_id,
@@ -1046,6 +1059,16 @@ impl LoopState {
                     self.commits.submit(job);
                 }
             }
+        }
+    }
+
+    /// Forgets the clears of Fresh the committer has folded (`pending_clears.rs`).
+    fn forget_folded_clears(&mut self) {
+        if self.pending_clears.is_empty() {
+            return;
+        }
+        if let Some(journal) = self.services.audit.as_ref().and_then(|a| a.reads.as_ref()) {
+            self.pending_clears.folded(journal.folded());
         }
     }
 

@@ -29,6 +29,7 @@ mod listener;
 pub mod metrics;
 pub mod node_report;
 mod pem_certs;
+mod pending_clears;
 mod ratelimit;
 pub mod read_audit;
 pub mod registry_notify;

@@ -11,6 +11,11 @@
 //! ([`run_with_journal`] leaves them unwritten, [`ReadBatch`] holds them, [`write_records`]
 //! writes them) and only then sends their answers; a cluster node's reader threads write
 //! each read's records as they go ([`run_on_view`]).
+//!
+//! The first Get of an object is answered the same way on the loop: its clear of the object's
+//! Fresh flag is written with its record and folded with it (`engine/fresh.rs`); until then
+//! the loop keeps the object in its [`PendingClears`](super::pending_clears::PendingClears).
+//! A cluster node's first Gets still commit.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -20,9 +25,10 @@ use super::write_jobs::WriteJob;
 use super::{ServerError, Services};
 use crate::audit::AuditContext;
 use crate::audit::read_journal::{self, JournalEntry, ReadJournal};
+use crate::audit::read_journal::{FoldEffects, SkipEffects};
 use crate::config::Config;
 use crate::engine::pipeline::{audit_event, client_actor};
-use crate::engine::{ParsedRequest, Response};
+use crate::engine::{FreshClears, JournalledClears, ParsedRequest, Response, Unchanging};
 use crate::store::{ReadView, Store};
 
 /// At start-up: folds what a crash left in the journal, then opens a new one. `None` when
@@ -39,8 +45,14 @@ pub fn open_journal(
         what: "the audit read journal".into(),
         message: e.to_string(),
     };
+    // A cluster node's fold writes its local audit log, where no object lives.
+    let effects: &dyn FoldEffects = if store.replicated() {
+        &SkipEffects
+    } else {
+        &JournalledClears
+    };
     let (folded, generation) =
-        read_journal::recover(store, audit, data_dir).map_err(journal_error)?;
+        read_journal::recover(store, audit, effects, data_dir).map_err(journal_error)?;
     if folded > 0 {
         log::info!(
             target: "keyward::audit",
@@ -75,14 +87,16 @@ pub(super) enum Executed {
     ThroughCommitter,
 }
 
-/// Runs a request that changes nothing (a read, or a Get of an object no longer Fresh) on a
-/// fresh snapshot; returns its answer with its records, [`Unwritten`](Executed::Unwritten)
-/// for the caller to write before it sends the answer. Anything that would change a stored
-/// object goes to the committer.
+/// Runs a read or a Get on a fresh snapshot; returns its answer with its records,
+/// [`Unwritten`](Executed::Unwritten) for the caller to write before it sends the answer. A
+/// Get's clear of Fresh is in those records; `pending` says which objects' clears wait in the
+/// journal already (they are no longer Fresh). Anything else that would change a stored
+/// object goes to the committer. Not for a cluster node (its objects are in etcd).
 pub(super) fn run_with_journal(
     services: &Services,
     request: &ParsedRequest,
     peer: std::net::SocketAddr,
+    pending: &dyn Fn(&str) -> bool,
 ) -> Executed {
     if services
         .audit
@@ -95,7 +109,13 @@ pub(super) fn run_with_journal(
     let view =
         std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| services.store.read().ok()));
     match view {
-        Ok(Some(view)) => execute_on_view(services, view.as_ref(), request, peer),
+        Ok(Some(view)) => execute_on_view(
+            services,
+            view.as_ref(),
+            request,
+            peer,
+            FreshClears::Journalled(pending),
+        ),
         // No snapshot: the committer's path handles it.
         Ok(None) => Executed::ThroughCommitter,
         Err(_) => {
@@ -115,9 +135,10 @@ pub(super) fn run_on_view(
     request: &ParsedRequest,
     peer: std::net::SocketAddr,
 ) -> AuditedRead {
-    match execute_on_view(services, view, request, peer) {
+    // The first Get of a cluster node's object commits its clear of Fresh through etcd.
+    match execute_on_view(services, view, request, peer, FreshClears::Committed) {
         Executed::Unwritten(response, records) => {
-            if write_records(services, records) {
+            if write_records(services, records).is_some() {
                 AuditedRead::Answered(Some(response))
             } else {
                 AuditedRead::ThroughCommitter
@@ -134,6 +155,7 @@ fn execute_on_view(
     view: &dyn ReadView,
     request: &ParsedRequest,
     peer: std::net::SocketAddr,
+    clears: FreshClears<'_>,
 ) -> Executed {
     let journal = match services.audit.as_ref() {
         None => None,
@@ -144,9 +166,12 @@ fn execute_on_view(
     };
     let engine = &services.engine;
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        engine.execute_if_unchanging(request, view)
+        engine.execute_if_unchanging(request, view, clears)
     }));
-    let response = match result {
+    let Unchanging {
+        response,
+        fresh_cleared,
+    } = match result {
         Ok(Some(answer)) => answer,
         // Not a pure read after all: the committer's path handles it.
         Ok(None) => return Executed::ThroughCommitter,
@@ -159,25 +184,30 @@ fn execute_on_view(
         return Executed::Answered(Some(response));
     }
     let time_ms = crate::audit::now_ms();
-    let entries = response
+    let mut entries: Vec<JournalEntry> = response
         .outcomes()
         .iter()
         .map(|outcome| {
             JournalEntry::new(time_ms, client_actor(request, peer), audit_event(outcome))
         })
         .collect();
+    // The request's clears go in the same line as its first record: written, and lost, together.
+    if let Some(first) = entries.first_mut() {
+        first.fresh_cleared = fresh_cleared;
+    }
     Executed::Unwritten(response, entries)
 }
 
-/// Appends `records` to the read journal with one `write(2)`. `false` when they could not
-/// be written (logged, at most once a second): the reads they record must then go through
-/// the committer. `true` without a journal (nothing to write).
-pub(super) fn write_records(services: &Services, records: Vec<JournalEntry>) -> bool {
+/// Appends `records` to the read journal with one `write(2)`; `Some` holds the journal's
+/// count of records appended, these included ([`ReadJournal::append`]). `None` when they
+/// could not be written (logged, at most once a second): the reads they record must then go
+/// through the committer. `Some(0)` without a journal (nothing to write).
+pub(super) fn write_records(services: &Services, records: Vec<JournalEntry>) -> Option<u64> {
     let Some(journal) = services.audit.as_ref().and_then(|a| a.reads.as_ref()) else {
-        return true;
+        return Some(0);
     };
     match journal.append(records) {
-        Ok(()) => true,
+        Ok(appended) => Some(appended),
         Err(e) => {
             // At most one line a second: a failing disk must not also flood the log.
             let now = crate::audit::now_ms();
@@ -186,7 +216,7 @@ pub(super) fn write_records(services: &Services, records: Vec<JournalEntry>) -> 
                 LAST_LOGGED_MS.store(now, Ordering::Relaxed);
                 log::error!("{e}; reads are recorded through the committer instead");
             }
-            false
+            None
         }
     }
 }
@@ -205,11 +235,27 @@ pub(super) struct HeldRead {
 pub(super) struct ReadBatch {
     held: Vec<HeldRead>,
     records: Vec<JournalEntry>,
+    /// The objects whose Fresh flag these records clear.
+    fresh_cleared: Vec<String>,
+}
+
+/// What [`ReadBatch::take`] hands over.
+pub(super) struct TakenReads {
+    /// The held reads, oldest first.
+    pub held: Vec<HeldRead>,
+    /// All their records, to be written with one `write(2)`.
+    pub records: Vec<JournalEntry>,
+    /// The objects whose Fresh flag those records clear.
+    pub fresh_cleared: Vec<String>,
 }
 
 impl ReadBatch {
     pub(super) fn hold(&mut self, read: HeldRead, records: Vec<JournalEntry>) {
         self.held.push(read);
+        for record in &records {
+            self.fresh_cleared
+                .extend(record.fresh_cleared.iter().cloned());
+        }
         self.records.extend(records);
     }
 
@@ -217,11 +263,11 @@ impl ReadBatch {
         self.held.is_empty()
     }
 
-    /// The held reads, oldest first, and all their records.
-    pub(super) fn take(&mut self) -> (Vec<HeldRead>, Vec<JournalEntry>) {
-        (
-            std::mem::take(&mut self.held),
-            std::mem::take(&mut self.records),
-        )
+    pub(super) fn take(&mut self) -> TakenReads {
+        TakenReads {
+            held: std::mem::take(&mut self.held),
+            records: std::mem::take(&mut self.records),
+            fresh_cleared: std::mem::take(&mut self.fresh_cleared),
+        }
     }
 }

@@ -163,6 +163,10 @@ pub struct Ctx<'a> {
     pub now: i64,
     /// RSA pairs drawn before the write path; Create Key Pair takes one of its size.
     pub pregenerated: Vec<super::pregenerated_rsa::PregeneratedRsa>,
+    /// Whether clears of Fresh may be journalled, and which wait in the journal.
+    pub fresh_clears: crate::engine::FreshClears<'a>,
+    /// Objects whose Fresh flag a Get of this message cleared.
+    pub fresh_cleared: Vec<String>,
 }
 
 impl Ctx<'_> {
@@ -176,8 +180,15 @@ impl Ctx<'_> {
             Some(s) if s.owner == self.client.owner => s,
             _ => return Err(EngineError::NotFound(uid.to_string())),
         };
-        let managed = ManagedObject::decode_metadata(&stored.metadata)
+        let mut managed = ManagedObject::decode_metadata(&stored.metadata)
             .ok_or_else(|| EngineError::CorruptMetadata(uid.to_string()))?;
+        // Served already, its clear still in the read journal (`engine/fresh.rs`).
+        if let crate::engine::FreshClears::Journalled(waiting) = self.fresh_clears
+            && crate::engine::fresh::is_fresh(&managed)
+            && waiting(uid)
+        {
+            managed.set(tag::FRESH, Value::Boolean(false));
+        }
         Ok((stored, managed))
     }
 

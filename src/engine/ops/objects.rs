@@ -913,9 +913,10 @@ fn served(
     uid: String,
     object: Object,
 ) -> Result<GetResponse, EngineError> {
-    if matches!(managed.first(tag::FRESH), Some(Value::Boolean(true))) {
+    if crate::engine::fresh::is_fresh(managed) {
         let mut served = managed.clone();
         served.set(tag::FRESH, Value::Boolean(false));
+        ctx.fresh_cleared.push(uid.clone());
         ctx.save(stored, &served);
     }
     Ok(GetResponse {
