@@ -464,9 +464,16 @@ impl Engine {
             scrub_items(&mut items);
             return None;
         }
-        Some(Unchanging {
-            response: self.respond(request, items),
-            fresh_cleared: staged,
+        // A response the client cannot take is a refusal, and its clears must not happen.
+        Some(match self.within_limit(request, items) {
+            Some(response) => Unchanging {
+                response,
+                fresh_cleared: staged,
+            },
+            None => Unchanging {
+                response: self.refuse(request, Refusal::TooLarge),
+                fresh_cleared: Vec::new(),
+            },
         })
     }
 

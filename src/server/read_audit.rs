@@ -192,8 +192,11 @@ fn execute_on_view(
         })
         .collect();
     // The request's clears go in the same line as its first record: written, and lost, together.
-    if let Some(first) = entries.first_mut() {
-        first.fresh_cleared = fresh_cleared;
+    match entries.first_mut() {
+        Some(first) => first.fresh_cleared = fresh_cleared,
+        // No record to carry them (never seen: every item has its outcome): commit instead.
+        None if !fresh_cleared.is_empty() => return Executed::ThroughCommitter,
+        None => {}
     }
     Executed::Unwritten(response, entries)
 }

@@ -117,3 +117,37 @@ fn the_fold_clears_fresh_once_and_skips_what_is_gone() {
     assert_eq!(status(&got), ResultStatus::Success);
     assert_eq!(key_material(&got).len(), 32);
 }
+
+#[test]
+fn a_first_get_refused_as_too_large_clears_nothing() {
+    let h = harness();
+    let c = client("a");
+    let key = h.create_aes(&c, V14, vec![]);
+    let message = ttlv::encode(&request(
+        V14,
+        vec![int(crate::kmip::tag::MAXIMUM_RESPONSE_SIZE, 64)],
+        vec![bi(Operation::Get, vec![uid(&key)])],
+    ));
+    let Prepared::Write(get) = h.engine.prepare(&c, &message) else {
+        panic!("Get is routed as a write");
+    };
+    let view = h.store.read().unwrap();
+    let nothing_waits = |_: &str| false;
+    let refused = h
+        .engine
+        .execute_if_unchanging(&get, &*view, FreshClears::Journalled(&nothing_waits))
+        .expect("answered");
+    assert!(
+        refused.fresh_cleared.is_empty(),
+        "a refused Get served nothing"
+    );
+    assert_eq!(
+        refused.response.outcomes()[0].status,
+        ResultStatus::OperationFailed
+    );
+    drop(view);
+    assert_eq!(
+        fresh_seen(&h, &c, &key, &nothing_waits),
+        Value::Boolean(true)
+    );
+}
