@@ -16,9 +16,10 @@ pub struct AuditSettings {
     /// Only for measuring the audit log's cost (`tests/audit_load.rs`). With `false` nothing is
     /// recorded; never turn it off in production.
     pub enabled: bool,
-    /// `true`: a read's audit record commits (fsync) before its answer, like a change's.
-    /// `false` (default): it is written to the read journal before the answer (survives a
-    /// crash of the process) and made durable within `read_sync_interval_ms`.
+    /// `true`: a read's audit record commits (fsync) before its answer, like a change's, and
+    /// so does a first Get's clear of Fresh. `false` (default): the record, with that clear, is
+    /// written to the read journal before the answer (survives a crash of the process) and
+    /// made durable within `read_sync_interval_ms`.
     pub durable_reads: bool,
     /// The longest time a read's record waits for a durable commit (only power loss can
     /// lose it meanwhile). At most 1000.
