@@ -148,6 +148,20 @@ fn key_commands_filter_show_revoke_and_destroy_online_and_offline() {
         !contains_hex(&(shown.to_string() + &text), &material),
         "key show printed key material"
     );
+    // A key its owner has been served is no longer Fresh, shown right after its first Get too
+    // (the clear rides in the read journal; `key show` waits for its fold); one never served is.
+    let fresh = |uid: &str| {
+        json(&data, &["key", "show", uid])["attributes"]
+            .as_array()
+            .expect("attributes")
+            .iter()
+            .find(|a| a[0] == "Fresh")
+            .map(|a| a[1].clone())
+    };
+    let fetched = create_aes(&mut tls, 256, vec![]);
+    get_key(&mut tls, &fetched);
+    assert_eq!(fresh(&fetched), Some("false".into()));
+    assert_eq!(fresh(&active), Some("true".into()));
 
     // Exit codes: usage 2, not found 3, wrong state 4, not confirmed 5.
     expect_code(&data, &["key", "list", "--state", "sleeping"], 2);

@@ -149,12 +149,18 @@ pub fn execute_by(
         Request::RemoveClient { name, destroy_keys } => Reply::Removed {
             removed: remove_client_by(store, &name, destroy_keys, by)?,
         },
-        Request::ListKeys { filter } => Reply::Keys {
-            keys: keys::list_keys(store, &filter)?,
-        },
-        Request::ShowKey { uid } => Reply::Key {
-            key: keys::show_key(store, &uid)?,
-        },
+        Request::ListKeys { filter } => {
+            reads_recorded(by);
+            Reply::Keys {
+                keys: keys::list_keys(store, &filter)?,
+            }
+        }
+        Request::ShowKey { uid } => {
+            reads_recorded(by);
+            Reply::Key {
+                key: keys::show_key(store, &uid)?,
+            }
+        }
         Request::RevokeKey { uid, reason } => Reply::Key {
             key: keys::revoke_key(store, &uid, reason, by)?,
         },
@@ -210,6 +216,15 @@ pub fn execute_by(
 fn needs_running_server(message: &str) -> Reply {
     Reply::Error {
         message: message.into(),
+    }
+}
+
+/// Before keys are shown from the store: waits until the reads answered so far are folded in
+/// from the read journal, with the first Gets' clears of Fresh they carry, so a key a client
+/// has been served is shown as no longer Fresh (`engine/fresh.rs`).
+fn reads_recorded(by: AuditBy<'_>) {
+    if let Some((ctx, _)) = by {
+        ctx.wait_reads_recorded();
     }
 }
 

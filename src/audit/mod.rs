@@ -116,13 +116,16 @@ impl AuditContext {
         }
     }
 
-    /// Before an audit query reads the table: waits (at most a few sync intervals) until the
-    /// reads answered so far are folded in from the read journal, so a query sees them.
+    /// Before an audit query (or a key listing) reads the store: waits (at most a few sync
+    /// intervals) until the reads answered so far are folded in from the read journal, so it
+    /// sees them (and the first Gets' clears of Fresh they carry).
     pub fn wait_reads_recorded(&self) {
         if let Some(journal) = &self.reads
             && !journal.wait_folded(self.read_sync_interval * 4)
         {
-            log::warn!("audit query: journalled reads are not folded yet; they may be missing");
+            log::warn!(
+                "journalled reads are not folded yet: this answer from the store may miss them"
+            );
         }
     }
 
