@@ -25,9 +25,9 @@
 
 use super::object::ManagedObject;
 use super::response::Response;
-use crate::audit::read_journal::FoldEffects;
+use crate::audit::read_journal::{FoldEffects, SkipEffects};
 use crate::kmip::tag;
-use crate::store::{StoreError, WriteView};
+use crate::store::{Store, StoreError, WriteView};
 use crate::ttlv::Value;
 
 /// What [`Engine::execute_if_unchanging`](super::Engine::execute_if_unchanging) needs to know
@@ -70,6 +70,17 @@ impl FoldEffects for JournalledClears {
         stored.metadata = managed.encode_metadata();
         stored.version += 1;
         txn.put(&stored)
+    }
+}
+
+/// What folding `store`'s read journal applies besides the records: the Gets' clears of
+/// Fresh, but on a cluster node, whose folds write its local audit log only (no object lives
+/// there, and its first Gets commit their clears through etcd).
+pub fn fold_effects(store: &dyn Store) -> &'static dyn FoldEffects {
+    if store.replicated() {
+        &SkipEffects
+    } else {
+        &JournalledClears
     }
 }
 

@@ -33,7 +33,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 pub use crate::seal::KeyGate;
 pub use client::{Client, ClientIdentity};
 pub use error::EngineError;
-pub use fresh::{FreshClears, JournalledClears, Unchanging};
+pub use fresh::{FreshClears, JournalledClears, Unchanging, fold_effects};
 pub use response::Response;
 
 use crate::kmip::enums::{BatchErrorContinuationOption, ResultReason, ResultStatus};

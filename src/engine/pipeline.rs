@@ -16,7 +16,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 
 use super::{Engine, ItemOutcome, ParsedRequest, Refusal, Response};
-use crate::audit::read_journal::{FoldEffects, JournalBatch, ReadJournal, SkipEffects};
+use crate::audit::read_journal::{JournalBatch, ReadJournal};
 use crate::audit::{self, Actor, AuditContext, AuditEvent, ChainTail, Outcome};
 use crate::kmip::enums::ResultStatus;
 use crate::kmip::{names, tag};
@@ -102,16 +102,6 @@ impl Pipeline {
 
     fn journal(&self) -> Option<&ReadJournal> {
         self.audit.as_ref().and_then(|a| a.reads.as_deref())
-    }
-
-    /// What folding the journal applies besides the records: the Gets' clears of Fresh
-    /// (`fresh.rs`), but on a cluster node, whose folds write its local audit log only.
-    fn fold_effects(&self) -> &'static dyn FoldEffects {
-        if self.store.replicated() {
-            &SkipEffects
-        } else {
-            &super::JournalledClears
-        }
     }
 
     /// Runs a group and commits it once; one answer per change, in order. No answer is
@@ -258,7 +248,7 @@ impl Pipeline {
                 return Ok(Vec::new());
             }
         };
-        let effects = self.fold_effects();
+        let effects = super::fold_effects(self.store.as_ref());
         let folded = batches
             .iter()
             .try_for_each(|batch| batch.fold(&mut *txn, audit, effects));
@@ -462,7 +452,11 @@ impl Pipeline {
         if !journal.has_pending() {
             return;
         }
-        match journal.fold_now(self.store.as_ref(), audit, self.fold_effects()) {
+        match journal.fold_now(
+            self.store.as_ref(),
+            audit,
+            super::fold_effects(self.store.as_ref()),
+        ) {
             Ok(count) => log::debug!("folded {count} journalled read record(s)"),
             Err(e) => log::error!("cannot fold the read journal into the audit log: {e}"),
         }

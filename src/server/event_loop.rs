@@ -24,7 +24,7 @@ use super::identity::resolve_identity;
 use super::metrics::{EvictionCause, FailureCause, HandshakeKind};
 use super::pending_clears::PendingClears;
 use super::ratelimit::ConnectionLogs;
-use super::read_audit::{self, HeldRead, ReadBatch, TakenReads};
+use super::read_audit::{self, HeldRead, ReadBatch};
 use super::session::{Expired, Fatal, Finished, Inbound, Timeouts};
 use super::signals::SignalPipe;
 use super::trust_service::TrustService;
@@ -51,7 +51,8 @@ const ACCEPT_BATCH: usize = 64;
 /// in the middle of a turn waits for what is left of it, so the budgets are small: under the
 /// full-size flood of `tests/unauth_flood.rs`, budgets of 1, 2 and 1 ms left the registered
 /// client's p99 within 2× of its baseline in 9 of 12 runs; these, in 59 of 68 (two days'
-/// runs, `docs/event-loop.md`), with less server CPU for the same flood. Not settings: they trade nothing an operator knows better.
+/// runs, `docs/event-loop.md`), with less server CPU for the same flood. Not settings: they
+/// trade nothing an operator knows better.
 ///
 /// Accepting: an accept usually costs microseconds, but the kernel hands the caller the
 /// handshakes that arrived for the listener while it held it (SYN-cookie ACKs, each a new
@@ -1034,11 +1035,12 @@ impl LoopState {
     fn release_reads(&mut self) {
         self.forget_folded_clears();
         while !self.reads.is_empty() {
-            let TakenReads {
-                held,
-                records,
-                fresh_cleared,
-            } = self.reads.take();
+            let (held, records) = self.reads.take();
+            // The objects whose Fresh flag these records clear: those the reads served first.
+            let fresh_cleared: Vec<String> = records
+                .iter()
+                .flat_map(|r| r.fresh_cleared.iter().cloned())
+                .collect();
             let written = read_audit::write_records(&self.services, records);
             if let Some(appended) = written {
                 self.pending_clears.journalled(fresh_cleared, appended);

@@ -25,10 +25,9 @@ use super::write_jobs::WriteJob;
 use super::{ServerError, Services};
 use crate::audit::AuditContext;
 use crate::audit::read_journal::{self, JournalEntry, ReadJournal};
-use crate::audit::read_journal::{FoldEffects, SkipEffects};
 use crate::config::Config;
 use crate::engine::pipeline::{audit_event, client_actor};
-use crate::engine::{FreshClears, JournalledClears, ParsedRequest, Response, Unchanging};
+use crate::engine::{FreshClears, ParsedRequest, Response, Unchanging, fold_effects};
 use crate::store::{ReadView, Store};
 
 /// At start-up: folds what a crash left in the journal, then opens a new one. `None` when
@@ -45,14 +44,8 @@ pub fn open_journal(
         what: "the audit read journal".into(),
         message: e.to_string(),
     };
-    // A cluster node's fold writes its local audit log, where no object lives.
-    let effects: &dyn FoldEffects = if store.replicated() {
-        &SkipEffects
-    } else {
-        &JournalledClears
-    };
-    let (folded, generation) =
-        read_journal::recover(store, audit, effects, data_dir).map_err(journal_error)?;
+    let (folded, generation) = read_journal::recover(store, audit, fold_effects(store), data_dir)
+        .map_err(journal_error)?;
     if folded > 0 {
         log::info!(
             target: "keyward::audit",
@@ -238,27 +231,11 @@ pub(super) struct HeldRead {
 pub(super) struct ReadBatch {
     held: Vec<HeldRead>,
     records: Vec<JournalEntry>,
-    /// The objects whose Fresh flag these records clear.
-    fresh_cleared: Vec<String>,
-}
-
-/// What [`ReadBatch::take`] hands over.
-pub(super) struct TakenReads {
-    /// The held reads, oldest first.
-    pub held: Vec<HeldRead>,
-    /// All their records, to be written with one `write(2)`.
-    pub records: Vec<JournalEntry>,
-    /// The objects whose Fresh flag those records clear.
-    pub fresh_cleared: Vec<String>,
 }
 
 impl ReadBatch {
     pub(super) fn hold(&mut self, read: HeldRead, records: Vec<JournalEntry>) {
         self.held.push(read);
-        for record in &records {
-            self.fresh_cleared
-                .extend(record.fresh_cleared.iter().cloned());
-        }
         self.records.extend(records);
     }
 
@@ -266,11 +243,11 @@ impl ReadBatch {
         self.held.is_empty()
     }
 
-    pub(super) fn take(&mut self) -> TakenReads {
-        TakenReads {
-            held: std::mem::take(&mut self.held),
-            records: std::mem::take(&mut self.records),
-            fresh_cleared: std::mem::take(&mut self.fresh_cleared),
-        }
+    /// The held reads, oldest first, and all their records.
+    pub(super) fn take(&mut self) -> (Vec<HeldRead>, Vec<JournalEntry>) {
+        (
+            std::mem::take(&mut self.held),
+            std::mem::take(&mut self.records),
+        )
     }
 }
