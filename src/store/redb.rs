@@ -23,6 +23,7 @@ mod index_key;
 mod migrate;
 pub(crate) mod record;
 mod reserve;
+mod zero_ahead;
 
 use std::cell::OnceCell;
 use std::fs::OpenOptions;
@@ -374,7 +375,8 @@ impl RedbStore {
 }
 
 /// Opens (or creates) the redb file; `true` when it had to be repaired after a crash. redb
-/// writes through [`SyncGate`], so a commit's flush can run beside the next group.
+/// writes through [`SyncGate`], so a commit's flush can run beside the next group, and through
+/// [`zero_ahead`], so that flush rarely has to commit a block allocation too.
 fn open_database(
     path: &Path,
     options: RedbOptions,
@@ -391,9 +393,15 @@ fn open_database(
                 err,
             ))
         })?;
+    let holes = zero_ahead::Holes::scan(&file).map_err(|err| {
+        StoreError::Io(Cause::with_source(
+            format!("finding the holes of store {}", path.display()),
+            err,
+        ))
+    })?;
     let file = ::redb::backends::FileBackend::new(file)
         .map_err(|err| redb_error(&format!("opening store {}", path.display()), err))?;
-    let (gate, backend) = SyncGate::wrap(file);
+    let (gate, backend) = SyncGate::wrap(zero_ahead::ZeroAheadBackend::new(file, holes));
     let (db, repaired) = open_database_with(path, options, |builder| {
         builder.create_with_backend(backend)
     })?;
