@@ -393,12 +393,15 @@ fn open_database(
                 err,
             ))
         })?;
-    let holes = zero_ahead::Holes::scan(&file).map_err(|err| {
-        StoreError::Io(Cause::with_source(
-            format!("finding the holes of store {}", path.display()),
-            err,
-        ))
-    })?;
+    // Only an optimisation: a file whose holes cannot be listed is opened all the same.
+    let holes = zero_ahead::Holes::scan(&file).unwrap_or_else(|err| {
+        log::warn!(
+            "store {}: could not list the file's holes ({err}); its commits allocate disk \
+             blocks as they go",
+            path.display()
+        );
+        zero_ahead::Holes::default()
+    });
     let file = ::redb::backends::FileBackend::new(file)
         .map_err(|err| redb_error(&format!("opening store {}", path.display()), err))?;
     let (gate, backend) = SyncGate::wrap(zero_ahead::ZeroAheadBackend::new(file, holes));
