@@ -93,13 +93,7 @@ impl Holes {
         if start >= end {
             return false;
         }
-        let overlapping: Vec<(u64, u64)> = self
-            .0
-            .range(..end)
-            .rev()
-            .take_while(|&(_, &hole_end)| hole_end > start)
-            .map(|(&s, &e)| (s, e))
-            .collect();
+        let overlapping: Vec<(u64, u64)> = self.overlapping(start, end).collect();
         for &(hole_start, hole_end) in &overlapping {
             self.0.remove(&hole_start);
             if hole_start < start {
@@ -118,14 +112,22 @@ impl Holes {
             return Vec::new();
         }
         let mut parts: Vec<(u64, u64)> = self
-            .0
-            .range(..end)
-            .rev()
-            .take_while(|&(_, &hole_end)| hole_end > start)
-            .map(|(&s, &e)| (s.max(start), e.min(end)))
+            .overlapping(start, end)
+            .map(|(s, e)| (s.max(start), e.min(end)))
             .collect();
         parts.reverse();
         parts
+    }
+
+    /// The whole holes that overlap `start..end`, last first (holes are disjoint, so their
+    /// ends fall in the order of their starts: walking back from `end`, the first hole ending
+    /// at or before `start` ends the overlap).
+    fn overlapping(&self, start: u64, end: u64) -> impl Iterator<Item = (u64, u64)> + '_ {
+        self.0
+            .range(..end)
+            .rev()
+            .take_while(move |&(_, &hole_end)| hole_end > start)
+            .map(|(&s, &e)| (s, e))
     }
 
     /// Bytes in holes.
@@ -176,7 +178,7 @@ impl ZeroAheadBackend {
     /// Writes zeros over the holes in `start..end`. A failure stops the fill; the holes not
     /// filled are forgotten all the same (they still read as zeros, and are not tried again).
     fn fill(&self, state: &mut State, start: u64, end: u64) {
-        for (hole_start, hole_end) in state.holes.within(start, end) {
+        'fill: for (hole_start, hole_end) in state.holes.within(start, end) {
             let mut at = hole_start;
             while at < hole_end {
                 let n =
@@ -189,8 +191,7 @@ impl ZeroAheadBackend {
                              writes ({err}); commits go on, each allocating its own"
                         );
                     }
-                    state.holes.take(start, end);
-                    return;
+                    break 'fill;
                 }
                 at += n as u64;
             }
