@@ -34,7 +34,7 @@ use crate::engine::pipeline::{Change, Pipeline, Staged};
 /// one flush for all of them beats two half-full ones. From this size up, running the group
 /// beside the previous flush is the gain (measured: create-get at 8 connections lost a fifth
 /// of its rate when every group was run at once; at 64 connections pipelining gained 1.2×).
-const PIPELINE_MIN_GROUP: usize = 16;
+pub(super) const PIPELINE_MIN_GROUP: usize = 16;
 
 /// A committed group waiting for its flush (on the releaser, or here for a small one): where
 /// each answer goes, the requests (for refusals if the flush fails) and the staged answers.

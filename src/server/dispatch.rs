@@ -219,6 +219,11 @@ impl CommitQueue {
         self.in_flight -= 1;
     }
 
+    /// How many changes (and a cluster node's reads) this turn has gathered so far.
+    pub(super) fn gathered(&self) -> usize {
+        self.group.len() + self.reads.len()
+    }
+
     /// No change is out.
     pub(super) fn is_idle(&self) -> bool {
         self.in_flight == 0

@@ -64,6 +64,19 @@ const ACCEPT_SLICE: Duration = Duration::from_micros(250);
 /// cheap steps (a trickled byte, a client's certificate and Finished).
 const STRANGER_SLICE: Duration = Duration::from_micros(500);
 
+/// A turn hands over what it has gathered once this many changes, or this many reads, are
+/// waiting, instead of only at its end: with many clients ready at once (64 connections:
+/// 30-60 requests a turn, a millisecond or more of parsing and running) the committer then
+/// writes the first changes, and the journal takes the first reads' records and their
+/// answers leave, while the loop is still reading the rest, where the committer sat idle for
+/// the whole turn and every client of the turn waited for its end. The size is the
+/// committer's from which a group is run beside the previous flush, so a hand-over of changes
+/// is not held back for a flush; with fewer clients than that, nothing changes.
+/// Measured (create-get, 64 connections, fresh servers, 8 s, alternated): 1.19-1.25× the
+/// rate with hand-over at the turn's end, for twice the commits (mean group 24 against 41)
+/// and 1.45 cores of the machine's 2 against 1.1.
+const HAND_OVER_AT: usize = committer::PIPELINE_MIN_GROUP;
+
 /// Closing connections past their first-byte deadline. A flood re-opening thousands of
 /// silent connections has about as many expire between two sweeps: closed in one go they
 /// were one turn of 30-60 ms of CPU (measured: 1,000-2,500 closes, 25 µs each), which a
@@ -408,7 +421,12 @@ impl LoopState {
                             .get(&token)
                             .is_some_and(|c| c.session().identity().is_some()) =>
                     {
-                        self.on_ready(token)
+                        self.on_ready(token);
+                        if self.commits.gathered() >= HAND_OVER_AT
+                            || self.reads.len() >= HAND_OVER_AT
+                        {
+                            self.send_group();
+                        }
                     }
                     token => self.queue_handshake(token),
                 }

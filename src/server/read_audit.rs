@@ -243,6 +243,11 @@ impl ReadBatch {
         self.held.is_empty()
     }
 
+    /// How many reads are held.
+    pub(super) fn len(&self) -> usize {
+        self.held.len()
+    }
+
     /// The held reads, oldest first, and all their records.
     pub(super) fn take(&mut self) -> (Vec<HeldRead>, Vec<JournalEntry>) {
         (
