@@ -114,6 +114,42 @@ fn store_keeps_objects_index_terms_and_meta_across_nodes() {
 /// member is held stopped while the others acknowledge a change, then let go and read through
 /// at once; a read served from that member's own state (serializable) answers the version
 /// before, and this fails.
+/// A watch on a meta value reports another store's change to it, and ends by itself when its
+/// hold runs out without one (the client registry's watch, `server/trust_refresh.rs`).
+#[test]
+fn a_watch_on_a_meta_value_reports_another_nodes_change_and_ends_after_its_hold() {
+    let Some((_cluster, a, b)) = three_members_two_stores() else {
+        return;
+    };
+    let mut idle = a
+        .watch_meta("watched", Duration::from_millis(800))
+        .expect("the etcd store has watches")
+        .unwrap();
+    // Another key's change is not this watch's business; it ends when its hold runs out.
+    let mut txn = b.write().unwrap();
+    txn.put_meta("unwatched", b"1").unwrap();
+    txn.commit().unwrap();
+    assert!(!idle.changed(), "a watch reported a change to another key");
+    assert!(!idle.changed(), "an ended watch came back");
+
+    let mut watch = a
+        .watch_meta("watched", Duration::from_secs(20))
+        .expect("the etcd store has watches")
+        .unwrap();
+    let mut txn = b.write().unwrap();
+    txn.put_meta("watched", b"2").unwrap();
+    txn.commit().unwrap();
+    // `false` would mean the hold ran out without the change being reported.
+    assert!(
+        watch.changed(),
+        "the change on the other store was not reported"
+    );
+    assert_eq!(
+        a.read().unwrap().get_meta("watched").unwrap(),
+        Some(b"2".to_vec())
+    );
+}
+
 #[test]
 fn a_read_through_a_lagging_member_sees_every_acknowledged_write() {
     if !etcd_or_skip() {

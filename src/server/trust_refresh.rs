@@ -2,10 +2,12 @@
 //!
 //! Why a thread: storing when clients were last seen is a store write transaction, which waits
 //! for the committer's writer (redb has one) or, on a cluster node, for an etcd quorum; a cluster
-//! node's re-read of the client registry every 2 s is two etcd round trips. On the loop thread
-//! either stalled every connection for as long as it took (tens of milliseconds under load).
-//! Here they run on timers; a registry that changed is turned into the handshake trust here
-//! too, and handed to the loop, which only applies it (the open sessions are the loop's).
+//! node's read of the client registry is two etcd round trips. On the loop thread either
+//! stalled every connection for as long as it took (tens of milliseconds under load). Here
+//! they run on timers, and on a cluster node also when its watch on the registry (a thread of
+//! its own, blocked on etcd's stream) reports a change; a registry that changed is turned into
+//! the handshake trust here too, and handed to the loop, which only applies it (the open
+//! sessions are the loop's).
 //!
 //! Ordering with the loop's own reloads (after an admin change on this node): each fetch
 //! carries the reload generation it started in. A fetch that started before the loop's latest
@@ -14,7 +16,7 @@
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -23,9 +25,16 @@ use mio::Waker;
 use super::identity::ClientTrust;
 use super::{ServerError, Services};
 use crate::admin::registry::{META_CLIENT_REGISTRY, Registry};
+use crate::store::Store;
 
-/// How often a cluster node re-reads the shared client registry from etcd.
+/// How often a cluster node re-reads the shared client registry from etcd. Beside the watch
+/// (`watch_registry`), which reports a change when it is made: the re-read bounds how long a
+/// change can stay unseen when the watch cannot (its member stopped answering without closing
+/// the connection, or no watch could be opened).
 const CLUSTER_TRUST_REFRESH: Duration = Duration::from_secs(2);
+
+/// How long one watch on the registry is held before it is opened again.
+const WATCH_HOLD: Duration = Duration::from_secs(30);
 
 /// How often the last-seen times are stored (and once more at shutdown): often enough for
 /// `client list` after a crash, rare enough to cost nothing next to the KMIP traffic.
@@ -53,8 +62,18 @@ pub(super) struct Shared {
     pub(super) generation: Arc<AtomicU64>,
 }
 
+/// What wakes the worker.
+enum Wake {
+    Stop,
+    /// Read the registry now: the watch saw a change (`true`), or a new watch was opened
+    /// (`false`), after which a read misses nothing.
+    Read {
+        changed: bool,
+    },
+}
+
 pub(super) struct TrustRefresh {
-    stop: Sender<()>,
+    stop: Sender<Wake>,
     thread: JoinHandle<()>,
     pub(super) fetched: Receiver<Fetched>,
 }
@@ -67,8 +86,19 @@ impl TrustRefresh {
         shared: Shared,
         waker: Arc<Waker>,
     ) -> std::io::Result<TrustRefresh> {
-        let (stop, stopped) = channel();
+        let (stop, wakes) = channel();
         let (found, fetched) = channel();
+        let ended = Arc::new(AtomicBool::new(false));
+        if clustered {
+            // Ends by itself once the worker has ended, at the latest one hold after it. Not
+            // joined, so it keeps no hold on the store while it waits for etcd (only while it
+            // opens a watch): the store closes at shutdown as before.
+            let (store, ended, wake) =
+                (Arc::downgrade(&services.store), ended.clone(), stop.clone());
+            std::thread::Builder::new()
+                .name("keyward-trust-watch".into())
+                .spawn(move || watch_registry(&store, &ended, &wake))?;
+        }
         let services = services.clone();
         let thread = std::thread::Builder::new()
             .name("keyward-trust".into())
@@ -80,7 +110,8 @@ impl TrustRefresh {
                     waker,
                     last_read: None,
                 };
-                worker.run(&stopped, clustered);
+                worker.run(&wakes, clustered);
+                ended.store(true, Ordering::SeqCst);
             })?;
         Ok(TrustRefresh {
             stop,
@@ -91,7 +122,7 @@ impl TrustRefresh {
 
     /// Stores the last-seen times one last time and ends the thread.
     pub(super) fn stop(self) {
-        let _ = self.stop.send(());
+        let _ = self.stop.send(Wake::Stop);
         if self.thread.join().is_err() {
             log::error!("the trust refresh thread panicked");
         }
@@ -108,15 +139,17 @@ struct Worker {
 }
 
 impl Worker {
-    fn run(&mut self, stopped: &Receiver<()>, clustered: bool) {
+    fn run(&mut self, wakes: &Receiver<Wake>, clustered: bool) {
         let start = Instant::now();
         let mut refresh_at = clustered.then_some(start + CLUSTER_TRUST_REFRESH);
         let mut persist_at = start + PERSIST_LAST_SEEN_EVERY;
         loop {
             let next = refresh_at.map_or(persist_at, |at| at.min(persist_at));
-            match stopped.recv_timeout(next.saturating_duration_since(Instant::now())) {
+            let mut seen_by_watch = None;
+            match wakes.recv_timeout(next.saturating_duration_since(Instant::now())) {
                 Err(RecvTimeoutError::Timeout) => {}
-                Ok(()) | Err(RecvTimeoutError::Disconnected) => {
+                Ok(Wake::Read { changed }) => seen_by_watch = Some(changed),
+                Ok(Wake::Stop) | Err(RecvTimeoutError::Disconnected) => {
                     self.persist();
                     return;
                 }
@@ -126,9 +159,21 @@ impl Worker {
                 self.persist();
                 persist_at = now + PERSIST_LAST_SEEN_EVERY;
             }
-            if refresh_at.is_some_and(|at| now >= at) {
+            let due = refresh_at.is_some_and(|at| now >= at);
+            if due {
                 refresh_at = Some(now + CLUSTER_TRUST_REFRESH);
+            }
+            if due || seen_by_watch.is_some() {
+                let had_read = self.last_read.is_some();
                 if let Some(fetched) = self.fetch() {
+                    if had_read {
+                        let how = match seen_by_watch {
+                            Some(true) => "seen by the etcd watch",
+                            Some(false) => "read as a new etcd watch opened",
+                            None => "found by the periodic re-read",
+                        };
+                        log::info!("the client registry changed on another node ({how})");
+                    }
                     if self.found.send(fetched).is_err() {
                         self.persist();
                         return;
@@ -173,6 +218,47 @@ impl Worker {
             Err(e) => {
                 log::error!("re-reading the client registry failed: {e}");
                 None
+            }
+        }
+    }
+}
+
+/// The cluster's watch on the registry: asks the worker to read it whenever it may have
+/// changed. Ends once the worker has `ended`.
+fn watch_registry(store: &Weak<dyn Store>, ended: &AtomicBool, wake: &Sender<Wake>) {
+    let mut failing = false;
+    while !ended.load(Ordering::SeqCst) {
+        let Some(store) = store.upgrade() else {
+            return;
+        };
+        let opened = store.watch_meta(META_CLIENT_REGISTRY, WATCH_HOLD);
+        drop(store);
+        let mut watch = match opened {
+            None => return,
+            Some(Ok(watch)) => watch,
+            Some(Err(e)) => {
+                if !failing {
+                    log::warn!(
+                        "cannot watch the client registry ({e}); it is still re-read every {} s",
+                        CLUSTER_TRUST_REFRESH.as_secs()
+                    );
+                    failing = true;
+                }
+                std::thread::sleep(CLUSTER_TRUST_REFRESH);
+                continue;
+            }
+        };
+        if failing {
+            log::info!("watching the client registry again");
+            failing = false;
+        }
+        // A change may have fallen between the last watch and this one.
+        if wake.send(Wake::Read { changed: false }).is_err() {
+            return;
+        }
+        while watch.changed() {
+            if wake.send(Wake::Read { changed: true }).is_err() {
+                return;
             }
         }
     }

@@ -3,8 +3,9 @@
 //!
 //! Why one small service: both follow the client registry and neither is about moving bytes,
 //! so the event loop only ticks it. A registry change comes from the admin socket, the HTTPS
-//! admin API ([`super::registry_notify`]) or, in a cluster, another node (re-read every 2 s
-//! by `trust_refresh.rs`, off the loop; only a changed one is handed over). Applying it
+//! admin API ([`super::registry_notify`]) or, in a cluster, another node (seen by an etcd
+//! watch on the registry, or re-read every 2 s, by `trust_refresh.rs`, off the loop; only a
+//! changed one is handed over). Applying it
 //! re-checks the open sessions: one the new registry would not let in as the same client is
 //! named for the loop to close, and a changed KMIP credential applies to the others at once.
 //! Last-seen times are kept in memory (a store write per handshake would cost more than the

@@ -197,4 +197,23 @@ pub trait Store: Send + Sync {
     /// different nodes conflict), and a small write may be refused by quorum or by another
     /// node's concurrent one. Cheap: no network.
     fn replicated(&self) -> bool;
+
+    /// A watch on the meta value `name`, lasting at most `hold`, where other processes change
+    /// the store (a cluster's other nodes): the caller learns of their change when it is made
+    /// instead of at its next read. `None` where nobody else writes it.
+    fn watch_meta(
+        &self,
+        _name: &str,
+        _hold: std::time::Duration,
+    ) -> Option<Result<Box<dyn MetaWatch>, StoreError>> {
+        None
+    }
+}
+
+/// An open watch ([`Store::watch_meta`]). Read the value after it is open: every change made
+/// from then on is reported.
+pub trait MetaWatch: Send {
+    /// Blocks until the value may have changed (`true`) or the watch has ended (`false`: its
+    /// hold elapsed, or the store's connection went away); after `false`, always `false`.
+    fn changed(&mut self) -> bool;
 }

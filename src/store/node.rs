@@ -294,4 +294,12 @@ impl Store for ClusterNodeStore {
     fn replicated(&self) -> bool {
         true
     }
+
+    fn watch_meta(
+        &self,
+        name: &str,
+        hold: std::time::Duration,
+    ) -> Option<Result<Box<dyn super::MetaWatch>, StoreError>> {
+        self.shared.watch_meta(name, hold)
+    }
 }

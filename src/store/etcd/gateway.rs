@@ -24,6 +24,9 @@ use super::config::ClusterConfig;
 /// Largest gateway answer read (a range over many objects is the big one).
 const MAX_BODY: u64 = 256 << 20;
 
+/// Largest streamed answer read (a watch held for seconds on one key: a few messages).
+const STREAM_BODY: u64 = 16 << 20;
+
 /// Idle connections kept per etcd member: more than the threads that may call it at once
 /// (2 readers, 4 committer workers, the service threads).
 const IDLE_PER_MEMBER: usize = 12;
@@ -256,22 +259,51 @@ impl Gateway {
             return serde_json::from_slice(&bytes)
                 .map_err(|e| Failure::Answered(GatewayError::Protocol(format!("{url}: {e}"))));
         }
-        let failure: GatewayFailure = serde_json::from_slice(&bytes).unwrap_or_default();
-        let message = failure.error.or(failure.message).unwrap_or_default();
-        let text = format!("{url}: HTTP {status}: {message}");
-        // gRPC codes 4 (deadline exceeded), 14 (unavailable) and etcd's own wording for a
-        // member without a leader mean "try elsewhere or later", not "your request is wrong".
-        let unavailable = matches!(failure.code, Some(4) | Some(14))
-            || status >= 502
-            || message.contains("no leader")
-            || message.contains("timed out")
-            || message.contains("leader changed")
-            || message.contains("not capable");
-        if unavailable {
-            Err(Failure::Answered(GatewayError::Unavailable(text)))
-        } else {
-            Err(Failure::Answered(GatewayError::Refused(text)))
+        Err(Failure::Answered(error_answer(&url, status, &bytes)))
+    }
+
+    /// A streamed answer (etcd's watch): POSTs `request` to one member and returns the body as
+    /// it arrives, to be read for at most `hold` from now (then reads fail with a timeout, as
+    /// they do when the member goes away). Nothing is read here but the status line; an error
+    /// status is read whole and returned like [`Gateway::call_at`]'s.
+    pub fn stream<Req: Serialize>(
+        &self,
+        member: usize,
+        path: &str,
+        request: &Req,
+        hold: std::time::Duration,
+    ) -> Result<ureq::BodyReader<'static>, GatewayError> {
+        let base = self
+            .endpoints
+            .get(member)
+            .ok_or_else(|| GatewayError::Config(format!("no etcd endpoint #{member}")))?;
+        let url = format!("{base}{path}");
+        let body = serde_json::to_vec(request)
+            .map_err(|e| GatewayError::Protocol(format!("encoding {path}: {e}")))?;
+        let mut response = self
+            .agent
+            .post(&url)
+            .config()
+            .timeout_global(Some(hold))
+            .build()
+            .header("content-type", "application/json")
+            .send(&body[..])
+            .map_err(|e| transport_error(&url, "", e))?;
+        let status = response.status().as_u16();
+        if status != 200 {
+            let bytes = response
+                .body_mut()
+                .with_config()
+                .limit(MAX_BODY)
+                .read_to_vec()
+                .unwrap_or_default();
+            return Err(error_answer(&url, status, &bytes));
         }
+        Ok(response
+            .into_body()
+            .into_with_config()
+            .limit(STREAM_BODY)
+            .reader())
     }
 
     pub fn range(
@@ -410,6 +442,27 @@ fn members_failed(total: usize, lost: &[String], without_quorum: &[String]) -> S
         return "no etcd endpoint configured".into();
     }
     parts.join("; ")
+}
+
+/// What a member's answer with an error status means: "try elsewhere or later"
+/// (`Unavailable`) or "your request is wrong" (`Refused`).
+fn error_answer(url: &str, status: u16, bytes: &[u8]) -> GatewayError {
+    let failure: GatewayFailure = serde_json::from_slice(bytes).unwrap_or_default();
+    let message = failure.error.or(failure.message).unwrap_or_default();
+    let text = format!("{url}: HTTP {status}: {message}");
+    // gRPC codes 4 (deadline exceeded), 14 (unavailable) and etcd's own wording for a member
+    // without a leader mean "try elsewhere or later", not "your request is wrong".
+    let unavailable = matches!(failure.code, Some(4) | Some(14))
+        || status >= 502
+        || message.contains("no leader")
+        || message.contains("timed out")
+        || message.contains("leader changed")
+        || message.contains("not capable");
+    if unavailable {
+        GatewayError::Unavailable(text)
+    } else {
+        GatewayError::Refused(text)
+    }
 }
 
 fn transport_error(url: &str, doing: &str, err: ureq::Error) -> GatewayError {

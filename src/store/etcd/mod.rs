@@ -27,6 +27,7 @@ mod read_index;
 mod resolver;
 mod txn;
 mod txn_scan;
+pub mod watch;
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -401,6 +402,25 @@ impl Store for EtcdStore {
 
     fn replicated(&self) -> bool {
         true
+    }
+
+    fn watch_meta(
+        &self,
+        name: &str,
+        hold: std::time::Duration,
+    ) -> Option<Result<Box<dyn crate::store::MetaWatch>, StoreError>> {
+        let member = self.gateway.preferred_member();
+        Some(
+            watch::KeyWatch::open(&self.gateway, member, &self.keys.meta(name), hold)
+                .map(|w| Box::new(w) as Box<dyn crate::store::MetaWatch>)
+                .map_err(|e| StoreError::Io(e.to_string().into())),
+        )
+    }
+}
+
+impl crate::store::MetaWatch for watch::KeyWatch {
+    fn changed(&mut self) -> bool {
+        watch::KeyWatch::changed(self)
     }
 }
 
