@@ -14,7 +14,7 @@
 //! messages; it is held for a bounded time so that a member that stops answering without
 //! closing the connection (SIGSTOP, a cut network) costs at most one hold.
 
-use std::io::Read;
+use std::io::{BufReader, Read};
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -82,8 +82,13 @@ impl KeyWatch {
                 key: BASE64.encode(key),
             },
         };
-        let body: Box<dyn Read + Send> =
-            Box::new(gateway.stream(member, "/v3/watch", &request, hold)?);
+        // serde_json reads a stream byte by byte: buffered here, not a call per byte below.
+        let body: Box<dyn Read + Send> = Box::new(BufReader::new(gateway.stream(
+            member,
+            "/v3/watch",
+            &request,
+            hold,
+        )?));
         let mut watch = KeyWatch {
             messages: serde_json::Deserializer::new(IoRead::new(body)).into_iter(),
             ended: false,
