@@ -50,8 +50,8 @@ const ACCEPT_BATCH: usize = 64;
 /// microseconds: one `epoll_wait`, the channels). An authenticated client's request arriving
 /// in the middle of a turn waits for what is left of it, so the budgets are small: under the
 /// full-size flood of `tests/unauth_flood.rs`, budgets of 1, 2 and 1 ms left the registered
-/// client's p99 within 2× of its baseline in 9 of 12 runs; these, in 72 of 95 (two days'
-/// runs, `docs/event-loop.md`), with less server CPU for the same flood. Not settings: they
+/// client's p99 within 2× of its baseline in 9 of 12 runs; these, in 78 of 103 (every run
+/// is in `docs/event-loop.md`), with less server CPU for the same flood. Not settings: they
 /// trade nothing an operator knows better.
 ///
 /// Accepting: an accept usually costs microseconds, but the kernel hands the caller the
