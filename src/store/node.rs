@@ -300,6 +300,10 @@ impl Store for ClusterNodeStore {
         name: &str,
         hold: std::time::Duration,
     ) -> Option<Result<Box<dyn super::MetaWatch>, StoreError>> {
+        // The node's own meta keys change only here.
+        if node_local(name) {
+            return None;
+        }
         self.shared.watch_meta(name, hold)
     }
 }
