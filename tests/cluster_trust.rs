@@ -112,8 +112,7 @@ fn a_client_removed_on_one_node_is_cut_off_on_the_others() {
     // "found by the periodic re-read".
     assert!(
         log.lines()
-            .any(|l| l
-                .contains("the client registry changed on another node (seen by the etcd watch)")),
+            .any(|l| l.contains("the client registry changed in etcd (seen by the etcd watch)")),
         "node B did not learn of the removal from its etcd watch:\n{}",
         log.lines()
             .filter(|l| l.contains("client registry"))

@@ -172,7 +172,10 @@ impl Worker {
                             Some(false) => "read as a new etcd watch opened",
                             None => "found by the periodic re-read",
                         };
-                        log::info!("the client registry changed on another node ({how})");
+                        // Debug, not info: the registry also holds when each client was
+                        // last seen, which every node (this one included) stores every 60 s,
+                        // so most of these are not a change of who may connect.
+                        log::debug!("the client registry changed in etcd ({how})");
                     }
                     if self.found.send(fetched).is_err() {
                         self.persist();
